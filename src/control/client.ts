@@ -1,0 +1,100 @@
+// The client end of the control socket, used by the CLI and the console: calls are matched to
+// answers by id; notifications arrive as 'notification' events once subscribed.
+import { EventEmitter } from 'node:events';
+import { createConnection, type Socket } from 'node:net';
+import { LineSplitter } from './line-splitter.js';
+import { ErrorCode, MAX_LINE, type Method } from './protocol.js';
+
+export class RpcError extends Error {
+  constructor(readonly code: number, message: string) {
+    super(message);
+    this.name = 'RpcError';
+  }
+}
+
+/** The daemon could not be reached, or went away before it answered. */
+export class UnreachableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnreachableError';
+  }
+}
+
+interface Waiting {
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+}
+
+export class ControlClient extends EventEmitter {
+  private nextId = 1;
+  private readonly waiting = new Map<number, Waiting>();
+  private closed = false;
+
+  private constructor(private readonly socket: Socket, readonly path: string) {
+    super();
+    const splitter = new LineSplitter(MAX_LINE * 64, (line) => this.handle(line), () => socket.destroy());
+    socket.on('data', (chunk: Buffer) => splitter.push(chunk));
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      this.closed = true;
+      for (const w of this.waiting.values()) w.reject(new UnreachableError(`the vmail daemon at ${path} closed the connection`));
+      this.waiting.clear();
+      this.emit('close');
+    });
+  }
+
+  static connect(path: string, timeoutMs = 3000): Promise<ControlClient> {
+    return new Promise((resolve, reject) => {
+      const socket = createConnection(path);
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new UnreachableError(`the vmail daemon at ${path} did not answer in ${timeoutMs} ms`));
+      }, timeoutMs);
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        resolve(new ControlClient(socket, path));
+      });
+      socket.once('error', (err: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        const why = err.code === 'ENOENT' ? 'no socket there' : err.code === 'ECONNREFUSED' ? 'nothing listens there' : err.code === 'EACCES' ? 'permission denied' : err.message;
+        reject(new UnreachableError(`cannot reach the vmail daemon at ${path} (${why}): start it with \`vmail daemon\``));
+      });
+    });
+  }
+
+  private handle(line: string): void {
+    let msg: { id?: number; result?: unknown; error?: { code: number; message: string }; method?: string; params?: unknown };
+    try {
+      msg = JSON.parse(line);
+    } catch {
+      return;
+    }
+    if (msg.method !== undefined && msg.id === undefined) {
+      this.emit('notification', msg.method, msg.params);
+      return;
+    }
+    const w = typeof msg.id === 'number' ? this.waiting.get(msg.id) : undefined;
+    if (!w) return;
+    this.waiting.delete(msg.id as number);
+    if (msg.error) w.reject(new RpcError(msg.error.code, msg.error.message));
+    else w.resolve(msg.result);
+  }
+
+  call<T = unknown>(method: Method, params: Record<string, unknown> = {}): Promise<T> {
+    if (this.closed) return Promise.reject(new UnreachableError(`the connection to the vmail daemon at ${this.path} is closed`));
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.socket.write(`${JSON.stringify({ jsonrpc: '2.0', id, method, params })}\n`);
+    });
+  }
+
+  close(): void {
+    this.socket.end();
+    this.socket.destroy();
+  }
+}
+
+export function isRejection(err: unknown): err is RpcError {
+  return err instanceof RpcError && (err.code === ErrorCode.Rejected || err.code === ErrorCode.NotFound || err.code === ErrorCode.InvalidParams);
+}

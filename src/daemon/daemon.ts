@@ -1,0 +1,113 @@
+// Process wiring: opens the store, starts the control socket, the POP3 and SMTP listeners and
+// the applier, and stops them all in order.
+import { InputError } from '../model/errors.js';
+import type { Config } from '../config.js';
+import { ControlServer, type Handlers } from '../control/server.js';
+import type { StatusView } from '../control/protocol.js';
+import { MailboxIndex } from '../maildir/mailbox-index.js';
+import { maildirPath } from '../maildir/paths.js';
+import { Store } from '../store/store.js';
+import { VERSION } from '../version.js';
+import { Applier } from './applier.js';
+import { Registry, type ApplyResult } from './registry.js';
+import { listAccounts, listForwards } from './views.js';
+
+export interface DaemonOptions {
+  log?: (line: string) => void;
+  /** How often Maildirs are checked for files changed underneath. */
+  sweepMs?: number;
+}
+
+export interface RunningDaemon {
+  config: Config;
+  registry: Registry;
+  mailboxes: MailboxIndex;
+  ports: { pop3: number | null; smtp: number | null };
+  stop(): Promise<void>;
+}
+
+export async function startDaemon(config: Config, opts: DaemonOptions = {}): Promise<RunningDaemon> {
+  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  // Mail, hashes and the queue are for the daemon's user and group only.
+  process.umask(0o027);
+  const store = await Store.open(config.dataDir);
+  const closers: (() => Promise<void> | void)[] = [() => store.close()];
+  const stopAll = async () => {
+    for (const close of closers.reverse()) await close();
+  };
+  try {
+    const now = Date.now();
+    for (const d of config.domains) await store.addDomain(d, now);
+    if (store.domains.size === 0) throw new InputError('no domain is hosted: start the daemon with --domain NAME');
+
+    const registry = new Registry(store, config.dataDir, config.applyIntervalMs);
+    closers.push(() => registry.drain());
+    const mailboxes = new MailboxIndex();
+    await Promise.all([...store.accounts.values()].map((a) => mailboxes.track(`${a.name}@${a.domain}`, maildirPath(config.dataDir, a.domain, a.name))));
+    mailboxes.startSweeping(opts.sweepMs ?? 30_000);
+    closers.push(() => mailboxes.stop());
+
+    const ports = { pop3: null as number | null, smtp: null as number | null };
+    const status = (): StatusView => ({
+      version: VERSION,
+      domains: registry.domains,
+      now: new Date().toISOString(),
+      nextApplyAt: new Date(registry.nextApplyAt()).toISOString(),
+      applyIntervalSeconds: config.applyIntervalMs / 1000,
+      lastApplyAt: store.meta.lastApplyAt ? new Date(store.meta.lastApplyAt).toISOString() : null,
+      lastApplyError: registry.lastApplyError,
+      pending: store.pending.size,
+      accounts: store.accounts.size,
+      forwards: store.forwards.size,
+      dataDir: config.dataDir,
+      pop3: { port: ports.pop3 },
+      smtp: { port: ports.smtp },
+    });
+
+    const handlers: Handlers = {
+      'status': () => status(),
+      'subscribe': (_p, conn) => {
+        conn.subscribed = true;
+        return { subscribed: true };
+      },
+      'accounts.list': (p) => listAccounts(store, mailboxes, p.domain?.toLowerCase()),
+      'accounts.add': (p) => registry.addAccount(p.name, p.password, p.domain),
+      'accounts.passwd': (p) => registry.changePassword(p.name, p.password, p.domain),
+      'accounts.remove': (p) => registry.removeAccount(p.name, p.domain),
+      'forwards.list': (p) => listForwards(store, p.domain?.toLowerCase()),
+      'forwards.add': (p) => registry.setForward(p.name, p.destinations, p.domain),
+      'forwards.remove': (p) => registry.removeForward(p.name, p.domain),
+      'pending.list': () => registry.listPending(),
+      'pending.cancel': (p) => registry.cancel(p.id),
+      'pending.apply': () => registry.apply(),
+      'queue.list': () => [],
+      'queue.retry': (p) => {
+        throw new InputError(`no queued message has id ${JSON.stringify(String(p.id))}`);
+      },
+    };
+    const control = new ControlServer(handlers, log);
+    await control.listen(config.socketPath);
+    closers.push(() => control.close());
+
+    registry.on('queued', (v) => control.notify('pending.queued', v));
+    registry.on('cancelled', (v) => control.notify('pending.cancelled', v));
+    registry.on('applied', (r: ApplyResult) => {
+      for (const c of r.applied) {
+        if (c.kind !== 'account') continue;
+        if (c.action === 'remove') mailboxes.forget(c.address);
+        else if (!mailboxes.has(c.address)) void mailboxes.track(c.address, maildirPath(config.dataDir, c.domain, c.name));
+      }
+      control.notify('pending.applied', r);
+    });
+    mailboxes.on('size', (address: string, size) => control.notify('mailbox.size', { address, ...size }));
+
+    const applier = new Applier(registry, log);
+    await applier.start();
+    closers.push(() => applier.stop());
+
+    return { config, registry, mailboxes, ports, stop: stopAll };
+  } catch (err) {
+    await stopAll().catch(() => {});
+    throw err;
+  }
+}

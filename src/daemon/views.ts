@@ -1,0 +1,70 @@
+// What the control socket answers for accounts and forwards: applied rows, pending adds, their
+// pending change, live mailbox sizes and recent activity, in one shape for the CLI and console.
+import type { PendingChange } from '../model/changes.js';
+import type { AccountView, ForwardView, PendingRef } from '../control/protocol.js';
+import type { MailboxIndex } from '../maildir/mailbox-index.js';
+import type { Store } from '../store/store.js';
+
+const iso = (t: number | undefined) => (t === undefined ? null : new Date(t).toISOString());
+
+function pendingByAddress(store: Store, kind: 'account' | 'forward'): Map<string, PendingChange> {
+  const out = new Map<string, PendingChange>();
+  for (const p of store.pending.values()) if (p.kind === kind) out.set(`${p.name}@${p.domain}`, p);
+  return out;
+}
+
+function ref(p: PendingChange | undefined): PendingRef | null {
+  return p ? { id: p.id, action: p.action, appliesAt: new Date(p.appliesAt).toISOString() } : null;
+}
+
+const byAddress = <T extends { domain: string; name: string }>(a: T, b: T) =>
+  a.domain < b.domain ? -1 : a.domain > b.domain ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+
+export function listAccounts(store: Store, sizes: MailboxIndex, domain?: string): AccountView[] {
+  const pending = pendingByAddress(store, 'account');
+  const out: AccountView[] = [];
+  const view = (name: string, dom: string, address: string, active: boolean, createdAt?: number): AccountView => {
+    const act = store.activity.get(address);
+    const size = active ? sizes.get(address) : { messages: 0, bytes: 0 };
+    return {
+      name,
+      domain: dom,
+      address,
+      messages: size.messages,
+      bytes: size.bytes,
+      active,
+      pending: ref(pending.get(address)),
+      createdAt: iso(createdAt),
+      lastLoginAt: iso(act?.lastLoginAt),
+      lastLoginFrom: act?.lastLoginFrom ?? null,
+      lastDeliveryAt: iso(act?.lastDeliveryAt),
+    };
+  };
+  for (const [address, a] of store.accounts) {
+    if (domain && a.domain !== domain) continue;
+    out.push(view(a.name, a.domain, address, true, a.createdAt));
+  }
+  for (const [address, p] of pending) {
+    if (p.action !== 'add' || store.accounts.has(address) || (domain && p.domain !== domain)) continue;
+    out.push(view(p.name, p.domain, address, false));
+  }
+  return out.sort(byAddress);
+}
+
+export function listForwards(store: Store, domain?: string): ForwardView[] {
+  const pending = pendingByAddress(store, 'forward');
+  const out: ForwardView[] = [];
+  const withDests = (p: PendingChange | undefined) => {
+    const r = ref(p);
+    return r && p?.destinations ? { ...r, destinations: p.destinations } : r;
+  };
+  for (const [address, f] of store.forwards) {
+    if (domain && f.domain !== domain) continue;
+    out.push({ name: f.name, domain: f.domain, address, active: true, destinations: f.destinations, pending: withDests(pending.get(address)) });
+  }
+  for (const [address, p] of pending) {
+    if (p.action !== 'add' || store.forwards.has(address) || (domain && p.domain !== domain)) continue;
+    out.push({ name: p.name, domain: p.domain, address, active: false, destinations: p.destinations ?? [], pending: withDests(p) });
+  }
+  return out.sort(byAddress);
+}

@@ -1,0 +1,182 @@
+// One Maildir: durable delivery (tmp -> fsync -> new -> fsync dir), listing in a stable order with
+// sizes read from file names, UIDs that survive new/ -> cur/ and flag changes, and deletion.
+import { createHash } from 'node:crypto';
+import { open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+
+export interface MessageEntry {
+  /** Stable across sessions and moves: derived from the file's base name. */
+  uid: string;
+  /** `new` or `cur`. */
+  folder: 'new' | 'cur';
+  file: string;
+  /** Octets as POP3 sends them: CRLF line ends, before dot-stuffing. */
+  size: number;
+  /** Ordering key: delivery time in seconds from the name, when the name has one. */
+  time: number;
+}
+
+export interface Delivered {
+  file: string;
+  size: number;
+}
+
+const HOST = hostname().replace(/[/:,\\]/g, '_') || 'localhost';
+let counter = 0;
+
+/** The number of bytes `data` has once every line ends in CRLF and the last line has an end. */
+export function crlfSize(data: Buffer): number {
+  let size = data.length;
+  let prev = -1;
+  for (let i = data.indexOf(10); i >= 0; i = data.indexOf(10, i + 1)) {
+    if (i === 0 || data[i - 1] !== 13) size++;
+    prev = i;
+  }
+  if (data.length > 0 && prev !== data.length - 1) size += 2;
+  return size;
+}
+
+function uniqueName(size: number, wsize: number): string {
+  const now = Date.now();
+  const secs = Math.floor(now / 1000);
+  const usec = (now % 1000) * 1000 + (counter % 1000);
+  counter++;
+  return `${secs}.M${usec}P${process.pid}Q${counter}.${HOST},S=${size},W=${wsize}`;
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Writes `data` into the Maildir so that it survives a crash once this resolves. */
+export async function deliver(dir: string, data: Buffer): Promise<Delivered> {
+  const size = crlfSize(data);
+  const name = uniqueName(data.length, size);
+  const tmp = join(dir, 'tmp', name);
+  const fh = await open(tmp, 'wx', 0o600);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } catch (err) {
+    await fh.close().catch(() => {});
+    await unlink(tmp).catch(() => {});
+    throw err;
+  }
+  await fh.close();
+  const file = join(dir, 'new', name);
+  try {
+    await rename(tmp, file);
+    await fsyncDir(join(dir, 'new'));
+  } catch (err) {
+    await unlink(tmp).catch(() => {});
+    throw err;
+  }
+  return { file, size };
+}
+
+/** The UID for a Maildir file name: its base name, or a digest when that is not POP3-safe. */
+export function uidOf(file: string): string {
+  const base = file.split(/[,:]/, 1)[0];
+  if (base.length >= 1 && base.length <= 70 && /^[\x21-\x7e]+$/.test(base)) return base;
+  return createHash('sha1').update(base).digest('hex');
+}
+
+/** Sizes of files dropped in without `,W=`: measured once per file version, then remembered. */
+const measured = new Map<string, number>();
+
+async function measure(path: string): Promise<number> {
+  const st = await stat(path);
+  const key = `${path}\0${st.size}\0${st.mtimeMs}`;
+  let size = measured.get(key);
+  if (size === undefined) {
+    size = crlfSize(await readFile(path));
+    measured.set(key, size);
+  }
+  return size;
+}
+
+function parseName(file: string): { w?: number; time: number } {
+  const w = /,W=(\d+)/.exec(file);
+  const t = /^(\d+)\./.exec(file);
+  return { w: w ? Number(w[1]) : undefined, time: t ? Number(t[1]) : Number.MAX_SAFE_INTEGER };
+}
+
+async function listFolder(dir: string, folder: 'new' | 'cur'): Promise<MessageEntry[]> {
+  let names: string[];
+  try {
+    names = await readdir(join(dir, folder));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  const out: MessageEntry[] = [];
+  for (const file of names) {
+    if (file.startsWith('.')) continue;
+    const { w, time } = parseName(file);
+    let size = w;
+    if (size === undefined) {
+      try {
+        size = await measure(join(dir, folder, file));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        if ((err as NodeJS.ErrnoException).code === 'EISDIR') continue;
+        throw err;
+      }
+    }
+    out.push({ uid: uidOf(file), folder, file, size, time });
+  }
+  return out;
+}
+
+/** Every message in the Maildir, oldest first, in an order that is the same on every call. */
+export async function listMessages(dir: string): Promise<MessageEntry[]> {
+  const [fresh, seen] = await Promise.all([listFolder(dir, 'new'), listFolder(dir, 'cur')]);
+  const all = [...seen, ...fresh];
+  all.sort((a, b) => a.time - b.time || (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
+  // Two files with one base name (a copy left in both folders): keep the first, so UIDs stay unique.
+  const uids = new Set<string>();
+  return all.filter((m) => (uids.has(m.uid) ? false : (uids.add(m.uid), true)));
+}
+
+export function messagePath(dir: string, m: MessageEntry): string {
+  return join(dir, m.folder, m.file);
+}
+
+/** Opens a listed message; if it has moved between new/ and cur/ or gained flags, finds it again. */
+export async function openMessage(dir: string, m: MessageEntry) {
+  try {
+    return await open(messagePath(dir, m), 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    for (const folder of ['cur', 'new'] as const) {
+      const names = await readdir(join(dir, folder)).catch(() => [] as string[]);
+      const found = names.find((f) => uidOf(f) === m.uid);
+      if (found) return open(join(dir, folder, found), 'r');
+    }
+    throw err;
+  }
+}
+
+/** Deletes messages (a file already gone counts as deleted) and makes the deletion durable. */
+export async function deleteMessages(dir: string, messages: MessageEntry[]): Promise<void> {
+  for (const m of messages) {
+    try {
+      await unlink(messagePath(dir, m));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      // It may have been renamed (flags, new/ -> cur/) since it was listed.
+      for (const folder of ['cur', 'new'] as const) {
+        const names = await readdir(join(dir, folder)).catch(() => [] as string[]);
+        for (const f of names) if (uidOf(f) === m.uid) await unlink(join(dir, folder, f)).catch(() => {});
+      }
+    }
+  }
+  await Promise.all([fsyncDir(join(dir, 'new')), fsyncDir(join(dir, 'cur'))]).catch(() => {});
+}
+

@@ -1,0 +1,54 @@
+// Where an account's Maildir lives, and creating and archiving one. Every path is built from a
+// name and domain that pass the naming rules again here, so no stored or sent value can point
+// outside DATA_DIR/mail.
+import { mkdir, rename, stat } from 'node:fs/promises';
+import { join, resolve, sep } from 'node:path';
+import { isValidDomain, nameProblem } from '../model/names.js';
+
+export function mailRoot(dataDir: string): string {
+  return join(dataDir, 'mail');
+}
+
+export function maildirPath(dataDir: string, domain: string, name: string): string {
+  if (!isValidDomain(domain) || nameProblem(name) !== null) {
+    throw new Error(`refusing a Maildir path for ${JSON.stringify(name)}@${JSON.stringify(domain)}`);
+  }
+  const root = resolve(mailRoot(dataDir));
+  const dir = resolve(root, domain, name);
+  if (!dir.startsWith(root + sep)) throw new Error(`Maildir path escapes ${root}`);
+  return dir;
+}
+
+export async function createMaildir(dir: string): Promise<void> {
+  await mkdir(join(dir, 'tmp'), { recursive: true, mode: 0o700 });
+  await mkdir(join(dir, 'new'), { mode: 0o700 }).catch(ignoreExists);
+  await mkdir(join(dir, 'cur'), { mode: 0o700 }).catch(ignoreExists);
+}
+
+function ignoreExists(err: NodeJS.ErrnoException): void {
+  if (err.code !== 'EEXIST') throw err;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+/**
+ * Moves a removed account's Maildir to DATA_DIR/archive/DOMAIN/NAME-<change id>. Idempotent: a
+ * second call for the same change (after a crash) finds the Maildir already gone and does nothing.
+ * Returns the archive path, or null when there was nothing to move.
+ */
+export async function archiveMaildir(dataDir: string, domain: string, name: string, changeId: string): Promise<string | null> {
+  const from = maildirPath(dataDir, domain, name);
+  const to = join(dataDir, 'archive', domain, `${name}-${changeId}`);
+  if (!(await exists(from))) return (await exists(to)) ? to : null;
+  await mkdir(join(dataDir, 'archive', domain), { recursive: true, mode: 0o700 });
+  await rename(from, to);
+  return to;
+}

@@ -1,0 +1,148 @@
+// Pending changes and the rules for queueing one on top of what is applied and already pending.
+// Pure: the caller passes in the current state and gets back what to do.
+import { InputError } from './errors.js';
+
+export type ChangeKind = 'account' | 'forward';
+export type AccountAction = 'add' | 'password' | 'remove';
+export type ForwardAction = 'add' | 'update' | 'remove';
+export type ChangeAction = AccountAction | ForwardAction;
+
+export interface PendingChange {
+  id: string;
+  seq: number;
+  domain: string;
+  kind: ChangeKind;
+  action: ChangeAction;
+  name: string;
+  requestedAt: number;
+  appliesAt: number;
+  /** account add/password: the scrypt hash, never the password. */
+  passwordHash?: string;
+  /** forward add/update: where mail goes. */
+  destinations?: string[];
+}
+
+/** What a pending change looks like to clients: the hash stays in the daemon. */
+export interface PendingView {
+  id: string;
+  domain: string;
+  kind: ChangeKind;
+  action: ChangeAction;
+  name: string;
+  address: string;
+  requestedAt: string;
+  appliesAt: string;
+  destinations?: string[];
+}
+
+export function viewPending(c: PendingChange): PendingView {
+  const v: PendingView = {
+    id: c.id,
+    domain: c.domain,
+    kind: c.kind,
+    action: c.action,
+    name: c.name,
+    address: `${c.name}@${c.domain}`,
+    requestedAt: new Date(c.requestedAt).toISOString(),
+    appliesAt: new Date(c.appliesAt).toISOString(),
+  };
+  if (c.destinations) v.destinations = c.destinations;
+  return v;
+}
+
+/** What exists for one name in one domain, applied and pending. */
+export interface NameState {
+  account: boolean;
+  forward: boolean;
+  pending?: PendingChange;
+}
+
+/** The outcome of a request: queue a new change (replacing `replaces` if set), or cancel one. */
+export type Plan =
+  | { op: 'queue'; action: ChangeAction; replaces?: PendingChange }
+  | { op: 'cancel'; change: PendingChange };
+
+export type Request =
+  | { kind: 'account'; action: AccountAction }
+  | { kind: 'forward'; action: 'set' | 'remove' };
+
+const PROTECTED = new Set(['postmaster']);
+
+/**
+ * One pending change per name: a new request merges with the one already queued.
+ * - password on a pending add: the add carries the new password;
+ * - remove on a pending add: the add is cancelled;
+ * - anything else on a pending change replaces it.
+ */
+export function planChange(address: string, name: string, state: NameState, req: Request): Plan {
+  const p = state.pending;
+  if (p && p.kind !== req.kind) {
+    throw new InputError(`a change to the ${p.kind === 'account' ? 'POP3 account' : 'forwarding address'} ${address} is pending (id ${p.id}): cancel it or wait for it to apply`);
+  }
+  if (req.kind === 'account' && state.forward) {
+    throw new InputError(`${address} is a forwarding address: remove the forward before making it an account`);
+  }
+  if (req.kind === 'forward' && state.account) {
+    throw new InputError(`${address} is a POP3 account: a name is an account or a forward, never both`);
+  }
+  // What the name will be once the queue is applied.
+  const willBeAccount = p ? p.action !== 'remove' : state.account;
+  const willBeForward = p ? p.action !== 'remove' : state.forward;
+
+  if (req.kind === 'account') {
+    switch (req.action) {
+      case 'add':
+        if (willBeAccount) {
+          throw new InputError(`${address} exists${p?.action === 'add' ? ' (its add is pending)' : ''}: use passwd to change its password`);
+        }
+        if (p && p.kind === 'account' && p.action === 'remove') {
+          // Adding back an account whose removal is pending: keep it, with the new password.
+          return { op: 'queue', action: 'password', replaces: p };
+        }
+        return { op: 'queue', action: 'add', replaces: p };
+      case 'password':
+        if (!willBeAccount) throw new InputError(`${address} is not an account${p?.action === 'remove' ? ' (its removal is pending)' : ''}: use add to create it`);
+        if (p?.kind === 'account' && p.action === 'add') return { op: 'queue', action: 'add', replaces: p };
+        return { op: 'queue', action: 'password', replaces: p };
+      case 'remove':
+        if (PROTECTED.has(name)) throw new InputError(`${address} may not be removed: mail servers must accept mail for postmaster`);
+        if (!willBeAccount) throw new InputError(`${address} is not an account${p?.action === 'remove' ? ' (its removal is already pending)' : ''}`);
+        if (p?.kind === 'account' && p.action === 'add') return { op: 'cancel', change: p };
+        return { op: 'queue', action: 'remove', replaces: p };
+    }
+  }
+
+  if (req.action === 'set') {
+    if (p?.kind === 'forward' && p.action === 'add') return { op: 'queue', action: 'add', replaces: p };
+    return { op: 'queue', action: state.forward ? 'update' : 'add', replaces: p };
+  }
+  if (!willBeForward) throw new InputError(`${address} is not a forwarding address${p?.action === 'remove' ? ' (its removal is already pending)' : ''}`);
+  if (p?.kind === 'forward' && p.action === 'add') return { op: 'cancel', change: p };
+  return { op: 'queue', action: 'remove', replaces: p };
+}
+
+/**
+ * Finds a loop among local forwards if `address` forwarded to `destinations`.
+ * `forwardsOf` gives the destinations a local address will forward to once the queue is applied
+ * (undefined for an address that is not a forward). Returns the loop as a path, or null.
+ */
+export function findForwardLoop(
+  address: string,
+  destinations: readonly string[],
+  forwardsOf: (address: string) => readonly string[] | undefined,
+): string[] | null {
+  const seen = new Set<string>();
+  const walk = (from: string, path: string[]): string[] | null => {
+    const next = from === address ? destinations : forwardsOf(from);
+    if (!next) return null;
+    for (const dest of next) {
+      if (dest === address) return [...path, dest];
+      if (seen.has(dest)) continue;
+      seen.add(dest);
+      const found = walk(dest, [...path, dest]);
+      if (found) return found;
+    }
+    return null;
+  };
+  return walk(address, [address]);
+}

@@ -1,0 +1,17 @@
+// Errors that carry a message meant for a person: one line saying what went wrong and what to do.
+
+/** Bad input from a person or a client: shown as-is, exit status 1, JSON-RPC error -32602/-32000. */
+export class InputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InputError';
+  }
+}
+
+/** The thing asked for does not exist (an unknown pending id, account or forward). */
+export class NotFoundError extends InputError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NotFoundError';
+  }
+}

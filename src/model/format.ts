@@ -1,0 +1,40 @@
+// How sizes, times and pending actions read to a person, shared by the CLI and the console.
+import { formatCountdown } from './schedule.js';
+
+export function humanBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KB', 'MB', 'GB', 'TB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
+}
+
+/** `14:00` (or `14:00:30` off the minute), with the date when it is not today. */
+export function clockTime(iso: string, now = new Date()): string {
+  const d = new Date(iso);
+  const pad = (n: number) => String(n).padStart(2, '0');
+  let t = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  if (d.getSeconds()) t += `:${pad(d.getSeconds())}`;
+  if (d.toDateString() !== now.toDateString()) t = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${t}`;
+  return t;
+}
+
+export function whenApplies(iso: string, now = Date.now()): string {
+  return `applies at ${clockTime(iso, new Date(now))} (in ${formatCountdown(Date.parse(iso) - now)})`;
+}
+
+const ACTION_WORDS: Record<string, string> = { add: 'add', password: 'password change', remove: 'removal', update: 'destination change' };
+
+/** `password change`, `removal`: how a pending action reads in a sentence. */
+export function actionWord(action: string): string {
+  return ACTION_WORDS[action] ?? action;
+}
+
+/** `password change in 37:12`: a pending action with its live countdown. */
+export function pendingStatus(action: string, appliesAt: string, now = Date.now()): string {
+  return `${actionWord(action)} in ${formatCountdown(Date.parse(appliesAt) - now)}`;
+}

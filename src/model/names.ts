@@ -1,0 +1,132 @@
+// The naming rules for domains, account and forward names, addresses and passwords. Pure: no I/O.
+import { InputError } from './errors.js';
+
+export const MAX_NAME = 64;
+export const MIN_PASSWORD = 8;
+export const MAX_PASSWORD = 128;
+export const MAX_DESTINATIONS = 20;
+
+const NAME_RE = /^[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?$/;
+const LABEL_RE = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** Shows a piece of user input inside an error message without letting it break the line. */
+export function quote(input: string): string {
+  const shown = input.length > 40 ? `${input.slice(0, 40)}…` : input;
+  return JSON.stringify(shown);
+}
+
+export function isValidDomain(domain: string): boolean {
+  if (domain.length === 0 || domain.length > 253) return false;
+  const labels = domain.split('.');
+  if (labels.length < 2) return false;
+  return labels.every((label) => LABEL_RE.test(label)) && !/^[0-9]+$/.test(labels[labels.length - 1]);
+}
+
+export function normalizeDomain(input: string): string {
+  const domain = input.trim().toLowerCase().replace(/\.$/, '');
+  if (!isValidDomain(domain)) {
+    throw new InputError(`${quote(input)} is not a valid domain name (example: example.com)`);
+  }
+  return domain;
+}
+
+/** Checks a local name (the part before @) and returns why it is wrong, or null. */
+export function nameProblem(name: string): string | null {
+  if (name.length === 0) return 'the name is empty';
+  if (name.length > MAX_NAME) return `the name is ${name.length} characters long; at most ${MAX_NAME} are allowed`;
+  if (!/^[\x21-\x7e]+$/.test(name)) return 'use only letters a-z, digits, ".", "-" and "_"';
+  if (!/^[a-z0-9._-]+$/.test(name)) return 'use only letters a-z, digits, ".", "-" and "_"';
+  if (name.includes('..')) return 'the name may not contain ".."';
+  if (!NAME_RE.test(name)) return 'the name must start and end with a letter or digit';
+  return null;
+}
+
+export interface Address {
+  name: string;
+  domain: string;
+}
+
+export function formatAddress(a: Address): string {
+  return `${a.name}@${a.domain}`;
+}
+
+/**
+ * Reads `name` or `name@domain` typed by an admin into a hosted address.
+ * `domain` is the domain the admin is working in (or the only hosted one).
+ */
+export function parseLocalAddress(input: string, hosted: readonly string[], domain?: string): Address {
+  const raw = input.trim().toLowerCase();
+  let name = raw;
+  let dom = domain?.toLowerCase();
+  const at = raw.lastIndexOf('@');
+  if (at >= 0) {
+    name = raw.slice(0, at);
+    const given = raw.slice(at + 1);
+    if (!hosted.includes(given)) {
+      const hint = hosted.length === 1 ? `: enter the account name without the @${given}` : '';
+      throw new InputError(`${quote(given)} is not a domain hosted here (hosted: ${hosted.join(', ') || 'none'})${hint}`);
+    }
+    if (dom && dom !== given) {
+      throw new InputError(`${quote(input)} is not in ${dom}: enter the name without @${given}`);
+    }
+    dom = given;
+  }
+  if (!dom) {
+    if (hosted.length === 1) dom = hosted[0];
+    else if (hosted.length === 0) throw new InputError('no domain is hosted yet: start the daemon with --domain NAME');
+    else throw new InputError(`more than one domain is hosted (${hosted.join(', ')}): write NAME@DOMAIN or pass --domain`);
+  }
+  if (!hosted.includes(dom)) {
+    throw new InputError(`${quote(dom)} is not a domain hosted here (hosted: ${hosted.join(', ')})`);
+  }
+  const problem = nameProblem(name);
+  if (problem) throw new InputError(`invalid name ${quote(name)}: ${problem}`);
+  return { name, domain: dom };
+}
+
+/** Reads a forwarding destination: any valid mail address, local or remote. */
+export function parseDestination(input: string): string {
+  const raw = input.trim().toLowerCase();
+  const at = raw.lastIndexOf('@');
+  if (at <= 0 || at === raw.length - 1 || raw.length > 254) {
+    throw new InputError(`${quote(input)} is not a valid mail address (example: someone@example.org)`);
+  }
+  const local = raw.slice(0, at);
+  const domain = raw.slice(at + 1);
+  if (local.length > 64 || !/^[a-z0-9!#$%&'*+/=?^_`{|}~.-]+$/.test(local) || local.startsWith('.') || local.endsWith('.') || local.includes('..')) {
+    throw new InputError(`${quote(input)} is not a valid mail address: the part before @ has characters mail cannot carry`);
+  }
+  if (!isValidDomain(domain)) {
+    throw new InputError(`${quote(input)} is not a valid mail address: ${quote(domain)} is not a domain name`);
+  }
+  return `${local}@${domain}`;
+}
+
+export function parseDestinations(inputs: readonly string[], self: string): string[] {
+  if (inputs.length === 0) throw new InputError('give at least one destination address');
+  if (inputs.length > MAX_DESTINATIONS) {
+    throw new InputError(`${inputs.length} destinations given; a forward may have at most ${MAX_DESTINATIONS}`);
+  }
+  const out: string[] = [];
+  for (const input of inputs) {
+    const dest = parseDestination(input);
+    if (dest === self) throw new InputError(`${self} cannot forward to itself`);
+    if (!out.includes(dest)) out.push(dest);
+  }
+  return out;
+}
+
+export function passwordProblem(password: string, name: string): string | null {
+  if (password.length < MIN_PASSWORD) return `the password is too short: use at least ${MIN_PASSWORD} characters`;
+  if (password.length > MAX_PASSWORD) return `the password is too long: use at most ${MAX_PASSWORD} characters`;
+  if (/[\x00-\x1f\x7f]/.test(password)) return 'the password may not contain control characters or line breaks';
+  if (password.toLowerCase() === name.toLowerCase()) return 'the password may not be the account name';
+  return null;
+}
+
+export function checkPassword(password: unknown, name: string): string {
+  if (typeof password !== 'string') throw new InputError('a password is required');
+  const problem = passwordProblem(password, name);
+  if (problem) throw new InputError(problem);
+  return password;
+}

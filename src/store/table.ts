@@ -1,0 +1,82 @@
+// One keyv namespace in its own SQLite table and connection, with writes serialized so that a
+// batch can run inside one transaction (one fsync for many rows).
+import Keyv from 'keyv';
+import KeyvSqlite from '@keyv/sqlite';
+
+export class Table<T> {
+  readonly keyv: Keyv<T>;
+  private readonly sqlite: KeyvSqlite;
+  private chain: Promise<unknown> = Promise.resolve();
+
+  private constructor(file: string, readonly name: string) {
+    this.sqlite = new KeyvSqlite({ uri: `sqlite://${file}`, table: name, busyTimeout: 10_000, iterationLimit: 5000 } as ConstructorParameters<typeof KeyvSqlite>[0]);
+    this.keyv = new Keyv<T>({ store: this.sqlite, namespace: name });
+    // Surface adapter errors through the promise that failed, not as an unhandled 'error' event.
+    this.keyv.on('error', () => {});
+  }
+
+  static async open<T>(file: string, name: string): Promise<Table<T>> {
+    const table = new Table<T>(file, name);
+    await table.sqlite.query('PRAGMA journal_mode=WAL');
+    await table.sqlite.query('PRAGMA synchronous=FULL');
+    return table;
+  }
+
+  /** Runs `fn` after every earlier write on this table has finished. */
+  private serial<R>(fn: () => Promise<R>): Promise<R> {
+    const run = this.chain.then(fn, fn);
+    this.chain = run.catch(() => {});
+    return run;
+  }
+
+  async all(): Promise<Map<string, T>> {
+    const out = new Map<string, T>();
+    const iterator = this.keyv.iterator?.(this.name);
+    if (!iterator) throw new Error(`table ${this.name}: the store cannot be iterated`);
+    for await (const [key, value] of iterator) out.set(String(key), value as T);
+    return out;
+  }
+
+  get(key: string): Promise<T | undefined> {
+    return this.keyv.get(key) as Promise<T | undefined>;
+  }
+
+  has(key: string): Promise<boolean> {
+    return this.keyv.has(key);
+  }
+
+  set(key: string, value: T): Promise<void> {
+    return this.serial(async () => {
+      await this.keyv.set(key, value);
+    });
+  }
+
+  delete(key: string): Promise<void> {
+    return this.serial(async () => {
+      await this.keyv.delete(key);
+    });
+  }
+
+  /** Sets and deletes many rows in one transaction: all of them land, or none. */
+  batch(sets: Iterable<[string, T]>, deletes: Iterable<string> = []): Promise<void> {
+    return this.serial(async () => {
+      await this.sqlite.query('BEGIN IMMEDIATE');
+      try {
+        await Promise.all([...sets].map(([k, v]) => this.keyv.set(k, v)));
+        const keys = [...deletes];
+        // The adapter matches rows to keys with a linear search: keep each call small.
+        for (let i = 0; i < keys.length; i += 200) await this.keyv.deleteMany(keys.slice(i, i + 200));
+        await this.sqlite.query('COMMIT');
+      } catch (err) {
+        await this.sqlite.query('ROLLBACK').catch(() => {});
+        throw err;
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.serial(async () => {
+      await this.sqlite.disconnect();
+    });
+  }
+}
