@@ -18,7 +18,7 @@ export interface ApplyResult {
   at: string;
 }
 
-const APPLY_CHUNK = 1000;
+const APPLY_CHUNK = 500;
 
 export class Registry extends EventEmitter {
   private lock: Promise<unknown> = Promise.resolve();

@@ -1,0 +1,309 @@
+// The daemon core end to end: the real daemon process on a temp data dir, driven through the
+// real CLI and the real control socket.
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCli, startDaemon, tempDir, waitFor } from '../helpers/daemon.js';
+import { RawLines } from '../helpers/raw-socket.js';
+
+const json = (r: { stdout: string }) => JSON.parse(r.stdout);
+
+describe('queueing, listing, cancelling and applying', () => {
+  it('queues an add, lists it with its countdown, and applies it on the interval tick', async () => {
+    const d = await startDaemon({ applyInterval: '2s' });
+    const add = await d.cli(['accounts', 'add', 'sales', '--password-stdin'], 'correct horse\n');
+    expect(add.code, add.stderr).toBe(0);
+    expect(add.stdout).toMatch(/^Queued: add sales@example\.test, applies at [\d:]+ \(in 0:0[0-2]\) \[id \d+\]\n$/);
+
+    const list = json(await d.cli(['accounts', 'list', '--json']));
+    expect(list).toHaveLength(1);
+    expect(list[0]).toMatchObject({ name: 'sales', domain: 'example.test', address: 'sales@example.test', messages: 0, bytes: 0, active: false });
+    expect(list[0].pending.action).toBe('add');
+    const appliesAt = Date.parse(list[0].pending.appliesAt);
+    expect(appliesAt % 2000).toBe(0);
+    expect(appliesAt).toBeGreaterThan(Date.now() - 100);
+
+    const status = json(await d.cli(['status', '--json']));
+    expect(status).toMatchObject({ domains: ['example.test'], pending: 1, pop3: { port: d.pop3Port }, smtp: { port: d.smtpPort } });
+    expect(Date.parse(status.nextApplyAt) % 2000).toBe(0);
+
+    // The tick applies it: the Maildir appears and the account is active.
+    await waitFor(async () => json(await d.cli(['accounts', 'list', '--json']))[0].active, 'the apply tick', 8000);
+    const after = json(await d.cli(['accounts', 'list', '--json']));
+    expect(after[0].pending).toBeNull();
+    for (const sub of ['tmp', 'new', 'cur']) expect(statSync(join(d.dataDir, 'mail/example.test/sales', sub)).isDirectory()).toBe(true);
+    expect(json(await d.cli(['pending', 'list', '--json']))).toEqual([]);
+    await d.stop();
+  });
+
+  it('cancels a change by id, applies the queue at once, and refuses what the rules refuse', async () => {
+    const d = await startDaemon();
+    await d.cli(['accounts', 'add', 'bob', '--password-stdin'], 'bobs password\n');
+    await d.cli(['forwards', 'add', 'info', 'bob@example.test', 'Someone@Elsewhere.org']);
+    const q = json(await d.cli(['pending', 'list', '--json']));
+    expect(q.map((p: any) => [p.kind, p.action, p.name])).toEqual([['account', 'add', 'bob'], ['forward', 'add', 'info']]);
+    for (const p of q) expect(Object.keys(p)).toEqual(expect.arrayContaining(['id', 'domain', 'kind', 'action', 'name', 'requestedAt', 'appliesAt']));
+    // Nothing takes effect before the apply.
+    expect(existsSync(join(d.dataDir, 'mail/example.test/bob'))).toBe(false);
+
+    const cancel = await d.cli(['pending', 'cancel', q[1].id]);
+    expect(cancel.code).toBe(0);
+    expect(cancel.stdout).toMatch(/Cancelled: add info@example.test/);
+    const unknown = await d.cli(['pending', 'cancel', '999']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/^vmail: no pending change has id "999"/);
+
+    const applied = await d.cli(['pending', 'apply']);
+    expect(applied.stdout).toMatch(/Applied 1 change/);
+    expect(json(await d.cli(['accounts', 'list', '--json']))[0]).toMatchObject({ name: 'bob', active: true, pending: null });
+
+    const exists = await d.cli(['accounts', 'add', 'bob', '--password-stdin'], 'another one\n');
+    expect(exists.code).toBe(1);
+    expect(exists.stderr).toMatch(/exists: use passwd/);
+    const pw = await d.cli(['accounts', 'passwd', 'bob', '--password-stdin'], 'a new password\n');
+    expect(pw.stdout).toMatch(/Queued: password change bob@example.test/);
+    const rm = await d.cli(['accounts', 'remove', 'bob']);
+    expect(rm.stdout).toMatch(/Queued: removal bob@example.test/);
+    // The removal replaced the password change: one pending change per name.
+    expect(json(await d.cli(['pending', 'list', '--json'])).map((p: any) => p.action)).toEqual(['remove']);
+    await d.cli(['pending', 'apply']);
+    expect(json(await d.cli(['accounts', 'list', '--json']))).toEqual([]);
+    const archived = readdirSync(join(d.dataDir, 'archive/example.test'));
+    expect(archived).toHaveLength(1);
+    expect(archived[0]).toMatch(/^bob-/);
+    expect(existsSync(join(d.dataDir, 'mail/example.test/bob'))).toBe(false);
+    await d.stop();
+  });
+
+  it('merges: a password change on a pending add updates the add; removing a pending add cancels it', async () => {
+    const d = await startDaemon();
+    const add = await d.cli(['accounts', 'add', 'carol', '--password-stdin'], 'first password\n');
+    const id = /\[id (\d+)\]/.exec(add.stdout)![1];
+    await d.cli(['accounts', 'passwd', 'carol', '--password-stdin'], 'second password\n');
+    const q = json(await d.cli(['pending', 'list', '--json']));
+    expect(q).toHaveLength(1);
+    expect(q[0]).toMatchObject({ id, action: 'add', name: 'carol' });
+    const rm = await d.cli(['accounts', 'remove', 'carol']);
+    expect(rm.stdout).toMatch(/Cancelled the pending add of carol@example.test/);
+    expect(json(await d.cli(['pending', 'list', '--json']))).toEqual([]);
+    await d.stop();
+  });
+
+  it('refuses forward loops and names that are both account and forward', async () => {
+    const d = await startDaemon();
+    await d.cli(['accounts', 'add', 'dave', '--password-stdin'], 'dave password\n');
+    expect((await d.cli(['forwards', 'add', 'a', 'b@example.test'])).code).toBe(0);
+    const loop = await d.cli(['forwards', 'add', 'b', 'a@example.test']);
+    expect(loop.code).toBe(1);
+    expect(loop.stderr).toMatch(/would make a loop: b@example.test -> a@example.test -> b@example.test/);
+    const both = await d.cli(['forwards', 'add', 'dave', 'x@elsewhere.org']);
+    expect(both.stderr).toMatch(/is pending/);
+    const self = await d.cli(['forwards', 'add', 'c', 'c@example.test']);
+    expect(self.stderr).toMatch(/cannot forward to itself/);
+    await d.stop();
+  });
+});
+
+describe('restarts and crashes', () => {
+  it('keeps pending changes across a restart, and applies a tick missed while down', async () => {
+    const dataDir = tempDir();
+    const d1 = await startDaemon({ dataDir, applyInterval: '3s' });
+    await d1.cli(['accounts', 'add', 'erin', '--password-stdin'], 'erin password\n');
+    const [p] = json(await d1.cli(['pending', 'list', '--json']));
+    expect(await d1.stop()).toBe(0);
+    // Stay down past the tick the change was queued for.
+    await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(p.appliesAt) - Date.now() + 200)));
+    const d2 = await startDaemon({ dataDir, applyInterval: '1h' });
+    const list = json(await d2.cli(['accounts', 'list', '--json']));
+    expect(list[0]).toMatchObject({ name: 'erin', active: true, pending: null });
+    // A change queued with the hourly interval stays pending across a restart.
+    await d2.cli(['accounts', 'passwd', 'erin', '--password-stdin'], 'new erin password\n');
+    await d2.stop();
+    const d3 = await startDaemon({ dataDir });
+    expect(json(await d3.cli(['pending', 'list', '--json'])).map((c: any) => c.action)).toEqual(['password']);
+    await d3.stop();
+  });
+
+  it('applies each of 1,000 changes exactly once when killed with -9 in the middle of applies', async () => {
+    const dataDir = tempDir();
+    let d = await startDaemon({ dataDir });
+    const client = await RawLines.connect(d.socket);
+    // 50 accounts (each a scrypt hash and a Maildir) and 950 forwards, pipelined.
+    const total = 1000;
+    for (let i = 0; i < total; i++) {
+      const req = i < 50
+        ? { method: 'accounts.add', params: { name: `user${i}`, password: `password-${i}` } }
+        : { method: 'forwards.add', params: { name: `fwd${i}`, destinations: [`dest${i}@elsewhere.org`] } };
+      client.write(`${JSON.stringify({ jsonrpc: '2.0', id: i, ...req })}\n`);
+    }
+    for (let i = 0; i < total; i++) expect((await client.next(30_000)).error).toBeUndefined();
+    client.close();
+    const queued = json(await d.cli(['pending', 'list', '--json']));
+    expect(queued).toHaveLength(total);
+
+    // Kill it at different moments of an apply, restart, and look.
+    for (const delayMs of [5, 40, 120]) {
+      const apply = d.cli(['pending', 'apply']);
+      await new Promise((r) => setTimeout(r, delayMs));
+      await d.kill9();
+      await apply;
+      d = await startDaemon({ dataDir });
+    }
+    await d.cli(['pending', 'apply']);
+    expect(json(await d.cli(['pending', 'list', '--json']))).toEqual([]);
+    const accounts = json(await d.cli(['accounts', 'list', '--json']));
+    const forwards = json(await d.cli(['forwards', 'list', '--json']));
+    expect(accounts).toHaveLength(50);
+    expect(forwards).toHaveLength(950);
+    expect(accounts.every((a: any) => a.active)).toBe(true);
+    expect(readdirSync(join(dataDir, 'mail/example.test')).sort()).toEqual(accounts.map((a: any) => a.name).sort());
+    await d.stop();
+
+    // The apply log holds every change once, with nothing left over.
+    const sqlite3 = (await import('sqlite3')).default;
+    const db = new sqlite3.Database(join(dataDir, 'vmail.sqlite'));
+    const rows: { key: string }[] = await new Promise((res, rej) => db.all('SELECT key FROM applied', (e, r) => (e ? rej(e) : res(r as any))));
+    db.close();
+    const ids = rows.map((r) => r.key);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids.length).toBe(total);
+    expect(new Set(ids.map((k) => k.replace('applied:', '')))).toEqual(new Set(queued.map((q: any) => q.id)));
+  }, 120_000);
+});
+
+describe('bad input', () => {
+  it('rejects bad names and passwords from the CLI with one line and status 1', async () => {
+    const d = await startDaemon();
+    const cases: [string[], string, RegExp][] = [
+      [['accounts', 'add', '../etc', '--password-stdin'], 'password123\n', /invalid name/],
+      [['accounts', 'add', 'a..b', '--password-stdin'], 'password123\n', /".."/],
+      [['accounts', 'add', '-x', '--password-stdin'], 'password123\n', /unknown option '-x'/i],
+      [['accounts', 'add', '--password-stdin', '--', '-x'], 'password123\n', /start and end/],
+      [['accounts', 'add', 'x'.repeat(65), '--password-stdin'], 'password123\n', /65 characters/],
+      [['accounts', 'add', '', '--password-stdin'], 'password123\n', /empty/],
+      [['accounts', 'add', 'jörg', '--password-stdin'], 'password123\n', /letters a-z/],
+      [['accounts', 'add', 'bob@otherdomain.com', '--password-stdin'], 'password123\n', /not a domain hosted here/],
+      [['accounts', 'add', 'bob', '--password-stdin'], 'short\n', /too short/],
+      [['accounts', 'add', 'bob', '--password-stdin'], `${'x'.repeat(129)}\n`, /too long/],
+      [['accounts', 'add', 'bob', '--password-stdin'], '', /too short/],
+      [['accounts', 'frobnicate'], '', /unknown command/],
+      [['pending', 'cancel'], '', /usage/],
+    ];
+    for (const [args, input, reason] of cases) {
+      const r = await d.cli(args, input);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stderr, args.join(' ')).toMatch(reason);
+      expect(r.stderr.trimEnd().split('\n'), args.join(' ')).toHaveLength(1);
+    }
+    // The trailing newline from stdin is not part of the password: 8 characters exactly is fine.
+    expect((await d.cli(['accounts', 'add', 'bob', '--password-stdin'], '12345678\r\n')).code).toBe(0);
+    expect(json(await d.cli(['pending', 'list', '--json']))).toHaveLength(1);
+    await d.stop();
+  });
+
+  it('exits 2 with a one-line error when no daemon answers', async () => {
+    const r = await runCli(['accounts', 'list', '--socket', join(tempDir(), 'none.sock')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^vmail: cannot reach the vmail daemon at .*none\.sock \(no socket there\): start it with `vmail daemon`\n$/);
+  });
+
+  it('answers malformed socket lines with JSON-RPC errors and keeps the connection', async () => {
+    const d = await startDaemon();
+    const c = await RawLines.connect(d.socket);
+    c.write('this is not json\n');
+    expect((await c.next()).error.code).toBe(-32700);
+    c.write('[1,2]\n');
+    expect((await c.next()).error.code).toBe(-32600);
+    c.write('{"jsonrpc":"1.0","id":3,"method":"status"}\n');
+    expect((await c.next()).error.code).toBe(-32600);
+    expect((await c.call('accounts.nuke', {}, 4)).error).toMatchObject({ code: -32601 });
+    expect((await c.call('accounts.add', { name: 5, password: 'x' }, 5)).error).toMatchObject({ code: -32602 });
+    expect((await c.call('accounts.add', { name: 'x' }, 6)).error).toMatchObject({ code: -32602, message: expect.stringMatching(/missing parameter password/) });
+    expect((await c.call('accounts.add', 'bob', 7)).error).toMatchObject({ code: -32602 });
+    expect((await c.call('accounts.add', { name: 'x', password: 'longenough', extra: 1 }, 8)).error).toMatchObject({ code: -32602 });
+    expect((await c.call('accounts.add', { name: '../x', password: 'longenough' }, 9)).error).toMatchObject({ code: -32000 });
+    const ok = await c.call('status', {}, 'last');
+    expect(ok.id).toBe('last');
+    expect(ok.result.version).toMatch(/^\d+\.\d+\.\d+/);
+    c.close();
+    await d.stop();
+  });
+
+  it('closes only the connection that sends a 10 MB line, and keeps serving others', async () => {
+    const d = await startDaemon();
+    const other = await RawLines.connect(d.socket);
+    const big = await RawLines.connect(d.socket);
+    big.write(Buffer.alloc(10 * 1024 * 1024, 'a'));
+    const err = await big.next();
+    expect(err.error.code).toBe(-32600);
+    await waitFor(() => big.closed, 'the over-long connection to close');
+    expect((await other.call('status')).result.domains).toEqual(['example.test']);
+    // A client that disconnects mid-request leaves the daemon serving.
+    const half = await RawLines.connect(d.socket);
+    half.write('{"jsonrpc":"2.0","id":1,"method":"accounts.add","params":{"name":"half","pass');
+    half.close();
+    const gone = await RawLines.connect(d.socket);
+    gone.write(`${JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'accounts.add', params: { name: 'gone', password: 'password-x' } })}\n`);
+    gone.close();
+    await waitFor(async () => (await other.call('pending.list', {}, 2)).result.length === 1, 'the abandoned request to be stored');
+    expect((await other.call('pending.list', {}, 3)).result.map((p: any) => p.name)).toEqual(['gone']);
+    other.close();
+    await d.stop();
+  });
+
+  it('two clients queueing conflicting changes for one name at once: one wins, one gets a clear error', async () => {
+    const d = await startDaemon();
+    const a = await RawLines.connect(d.socket);
+    const b = await RawLines.connect(d.socket);
+    for (let round = 0; round < 5; round++) {
+      const name = `race${round}`;
+      a.write(`${JSON.stringify({ jsonrpc: '2.0', id: round, method: 'accounts.add', params: { name, password: 'password-a' } })}\n`);
+      b.write(`${JSON.stringify({ jsonrpc: '2.0', id: round, method: 'forwards.add', params: { name, destinations: ['x@elsewhere.org'] } })}\n`);
+      const [ra, rb] = await Promise.all([a.next(), b.next()]);
+      const oks = [ra, rb].filter((r) => r.result);
+      const errs = [ra, rb].filter((r) => r.error);
+      expect(oks).toHaveLength(1);
+      expect(errs).toHaveLength(1);
+      expect(errs[0].error.message).toMatch(/is pending/);
+    }
+    const pending = (await a.call('pending.list', {}, 'p')).result;
+    expect(pending).toHaveLength(5);
+    expect(new Set(pending.map((p: any) => p.name)).size).toBe(5);
+    a.close();
+    b.close();
+    await d.stop();
+  });
+});
+
+describe('the socket and the process', () => {
+  it('refuses a second daemon on a live socket, replaces a stale one, and keeps mode 0660', async () => {
+    const d = await startDaemon();
+    expect(statSync(d.socket).mode & 0o777).toBe(0o660);
+    const second = await runCli(['daemon', '--data-dir', tempDir(), '--socket', d.socket, '--domain', 'example.test', '--pop3', '127.0.0.1:0', '--smtp', '127.0.0.1:0']);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toMatch(/another vmail daemon is already running on .*control\.sock: stop it first/);
+    await d.kill9();
+    expect(existsSync(d.socket)).toBe(true);
+    const again = await startDaemon({ dataDir: d.dataDir });
+    expect((await again.cli(['status', '--json'])).code).toBe(0);
+    expect(await again.stop()).toBe(0);
+  });
+
+  it('pushes queued, cancelled and applied notifications to subscribers', async () => {
+    const d = await startDaemon();
+    const sub = await RawLines.connect(d.socket);
+    expect((await sub.call('subscribe')).result).toEqual({ subscribed: true });
+    await d.cli(['forwards', 'add', 'news', 'x@elsewhere.org']);
+    const queued = await sub.next();
+    expect(queued).toMatchObject({ method: 'pending.queued', params: { action: 'add', name: 'news' } });
+    expect(queued.id).toBeUndefined();
+    await d.cli(['pending', 'cancel', queued.params.id]);
+    expect(await sub.next()).toMatchObject({ method: 'pending.cancelled', params: { id: queued.params.id } });
+    await d.cli(['forwards', 'add', 'news', 'y@elsewhere.org']);
+    await sub.next();
+    await d.cli(['pending', 'apply']);
+    expect(await sub.next()).toMatchObject({ method: 'pending.applied', params: { applied: [{ name: 'news' }] } });
+    sub.close();
+    await d.stop();
+  });
+});
