@@ -21,6 +21,8 @@ export interface Config {
   tlsCert: string | null;
   tlsKey: string | null;
   maxMessageSize: number;
+  maxConnections: number;
+  authFailureDelayMs: number;
 }
 
 export interface DaemonFlags {
@@ -35,6 +37,8 @@ export interface DaemonFlags {
   'tls-cert'?: string;
   'tls-key'?: string;
   'max-message-size'?: string;
+  'max-connections'?: string;
+  'auth-failure-delay'?: string;
 }
 
 export function dataDirFrom(flag: string | undefined, env = process.env): string {
@@ -62,6 +66,17 @@ export function parseSize(input: string, flag: string): number {
   return Number(m[1]) * mult;
 }
 
+function parseCount(input: string, flag: string): number {
+  if (!/^[1-9][0-9]{0,6}$/.test(input)) throw new InputError(`--${flag} ${JSON.stringify(input)}: write a whole number from 1`);
+  return Number(input);
+}
+
+function parseMillis(input: string, flag: string): number {
+  const m = /^(\d+)(ms|s)$/.exec(input);
+  if (!m || Number(m[1]) > 60_000) throw new InputError(`--${flag} ${JSON.stringify(input)}: write a delay like 500ms or 2s`);
+  return Number(m[1]) * (m[2] === 's' ? 1000 : 1);
+}
+
 export function daemonConfig(flags: DaemonFlags, env = process.env): Config {
   const dataDir = dataDirFrom(flags['data-dir'], env);
   const relay = flags.relay ?? null;
@@ -84,5 +99,7 @@ export function daemonConfig(flags: DaemonFlags, env = process.env): Config {
     tlsCert: flags['tls-cert'] ?? null,
     tlsKey: flags['tls-key'] ?? null,
     maxMessageSize: parseSize(flags['max-message-size'] ?? '25M', 'max-message-size'),
+    maxConnections: parseCount(flags['max-connections'] ?? '1000', 'max-connections'),
+    authFailureDelayMs: parseMillis(flags['auth-failure-delay'] ?? '500ms', 'auth-failure-delay'),
   };
 }

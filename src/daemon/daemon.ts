@@ -7,6 +7,9 @@ import type { StatusView } from '../control/protocol.js';
 import { MailboxIndex } from '../maildir/mailbox-index.js';
 import { maildirPath } from '../maildir/paths.js';
 import { Store } from '../store/store.js';
+import { PasswordVerifier } from '../store/passwords.js';
+import { Pop3Server } from '../pop3/server.js';
+import { readFileSync } from 'node:fs';
 import { VERSION } from '../version.js';
 import { Applier } from './applier.js';
 import { Registry, type ApplyResult } from './registry.js';
@@ -101,6 +104,34 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     });
     mailboxes.on('size', (address: string, size) => control.notify('mailbox.size', { address, ...size }));
 
+    const tls = config.tlsCert && config.tlsKey ? { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) } : null;
+    const verifier = new PasswordVerifier();
+    const pop3 = new Pop3Server({
+      tls,
+      maxConnections: config.maxConnections,
+      authFailureDelayMs: config.authFailureDelayMs,
+      log,
+      backend: {
+        login: async (user, password) => {
+          const address = loginAddress(user, registry.domains);
+          const account = address ? store.accounts.get(address) : undefined;
+          if (!address || !account) return null;
+          if (!(await verifier.verify(address, password, account.passwordHash))) return null;
+          return { address, dir: maildirPath(config.dataDir, account.domain, account.name) };
+        },
+        loggedIn: (mailbox, remote) => {
+          store.recordActivity(mailbox.address, { lastLoginAt: Date.now(), lastLoginFrom: remote }).catch((err: Error) => log(`activity: ${err.message}`));
+        },
+        changed: (mailbox) => void mailboxes.refresh(mailbox.address),
+      },
+    });
+    ports.pop3 = await pop3.listen(config.pop3);
+    if (config.pop3s) await pop3.listen(config.pop3s, true);
+    closers.push(() => pop3.close());
+    registry.on('applied', (r: ApplyResult) => {
+      for (const c of r.applied) if (c.kind === 'account' && c.action === 'remove') pop3.disconnect(c.address);
+    });
+
     const applier = new Applier(registry, log);
     await applier.start();
     closers.push(() => applier.stop());
@@ -110,4 +141,11 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     await stopAll().catch(() => {});
     throw err;
   }
+}
+
+/** The account a POP3 user name means: `name@domain`, or `name` when one domain is hosted. */
+function loginAddress(user: string, domains: string[]): string | null {
+  const u = user.trim().toLowerCase();
+  if (u.includes('@')) return u;
+  return domains.length === 1 ? `${u}@${domains[0]}` : null;
 }

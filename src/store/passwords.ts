@@ -1,5 +1,5 @@
 // Password hashes: scrypt with a per-account random salt. Passwords are never stored or sent back.
-import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { createHmac, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 
 const N = 16384;
 const R = 8;
@@ -27,4 +27,31 @@ export async function verifyPassword(password: string, stored: string): Promise<
   const expected = Buffer.from(parts[5], 'base64');
   const key = await scrypt(password, salt, expected.length, { N: n, r, p, maxmem: 64 * 1024 * 1024 });
   return timingSafeEqual(key, expected);
+}
+
+/**
+ * Checks logins against stored hashes, remembering each account's last good password as an
+ * HMAC under a key that lives only in this process (as Dovecot's auth cache does), so a mail
+ * client that logs in every minute costs one scrypt, not one per login. A changed hash or a
+ * wrong password always goes to scrypt.
+ */
+export class PasswordVerifier {
+  private readonly key = randomBytes(32);
+  private readonly good = new Map<string, { hash: string; mac: Buffer }>();
+
+  private mac(password: string): Buffer {
+    return createHmac('sha256', this.key).update(password).digest();
+  }
+
+  async verify(account: string, password: string, storedHash: string): Promise<boolean> {
+    const cached = this.good.get(account);
+    if (cached && cached.hash === storedHash && timingSafeEqual(cached.mac, this.mac(password))) return true;
+    const ok = await verifyPassword(password, storedHash);
+    if (ok) this.good.set(account, { hash: storedHash, mac: this.mac(password) });
+    return ok;
+  }
+
+  forget(account: string): void {
+    this.good.delete(account);
+  }
 }

@@ -1,0 +1,468 @@
+// One POP3 connection: the AUTHORIZATION -> TRANSACTION -> UPDATE state machine, with every
+// command in one table that says in which states it is allowed and how many arguments it takes.
+// DELE only marks, RSET unmarks, and only QUIT from TRANSACTION deletes.
+import { createReadStream } from 'node:fs';
+import type { Socket } from 'node:net';
+import { TLSSocket, type SecureContext } from 'node:tls';
+import { deleteMessages, listMessages, openMessage, type MessageEntry } from '../maildir/maildir.js';
+import { encodeChunk, encodeMessage, finish, newEncodeState } from './encode.js';
+import { Pop3LineReader, type LineEvent } from './line-reader.js';
+
+export type Pop3State = 'AUTHORIZATION' | 'TRANSACTION' | 'UPDATE';
+
+export interface Mailbox {
+  address: string;
+  dir: string;
+}
+
+/** What a session needs from the server that owns it. */
+export interface SessionHost {
+  implementation: string;
+  tls: SecureContext | null;
+  /** Checks credentials; null for a wrong user or password. */
+  login(user: string, password: string, remote: string): Promise<Mailbox | null>;
+  /** How long to hold back the answer to a failed login from `remote`, counting this one. */
+  failedLogin(remote: string): number;
+  lock(address: string, session: Pop3Session): boolean;
+  unlock(address: string, session: Pop3Session): void;
+  loggedIn(mailbox: Mailbox, remote: string): void;
+  changed(mailbox: Mailbox): void;
+  log(line: string): void;
+}
+
+/** Longest command line accepted (RFC 2449: 255 octets), and the longest SASL line. */
+const MAX_COMMAND = 255;
+const MAX_LINE = 4096;
+/** Messages up to this size are read and sent in one piece; larger ones stream. */
+const SMALL = 256 * 1024;
+const HIGH_WATER = 1024 * 1024;
+
+interface Command {
+  states: Pop3State[];
+  min: number;
+  max: number;
+  run: (s: Pop3Session, args: string[], rest: string) => Promise<void> | void;
+}
+
+const AUTH: Pop3State[] = ['AUTHORIZATION'];
+const TRANS: Pop3State[] = ['TRANSACTION'];
+const BOTH: Pop3State[] = ['AUTHORIZATION', 'TRANSACTION'];
+
+const COMMANDS: Record<string, Command> = {
+  CAPA: { states: BOTH, min: 0, max: 0, run: (s) => s.capa() },
+  USER: { states: AUTH, min: 1, max: 1, run: (s, [user]) => s.userCommand(user) },
+  PASS: { states: AUTH, min: 1, max: Infinity, run: (s, _a, rest) => s.passCommand(rest) },
+  AUTH: { states: AUTH, min: 0, max: 2, run: (s, args) => s.authCommand(args) },
+  STLS: { states: AUTH, min: 0, max: 0, run: (s) => s.stls() },
+  QUIT: { states: BOTH, min: 0, max: 0, run: (s) => s.quit() },
+  NOOP: { states: TRANS, min: 0, max: 0, run: (s) => s.ok('') },
+  STAT: { states: TRANS, min: 0, max: 0, run: (s) => s.stat() },
+  LIST: { states: TRANS, min: 0, max: 1, run: (s, [n]) => s.list(n) },
+  UIDL: { states: TRANS, min: 0, max: 1, run: (s, [n]) => s.uidl(n) },
+  RETR: { states: TRANS, min: 1, max: 1, run: (s, [n]) => s.retr(n) },
+  TOP: { states: TRANS, min: 2, max: 2, run: (s, [n, k]) => s.top(n, k) },
+  DELE: { states: TRANS, min: 1, max: 1, run: (s, [n]) => s.dele(n) },
+  RSET: { states: TRANS, min: 0, max: 0, run: (s) => s.rset() },
+};
+
+export class Pop3Session {
+  state: Pop3State = 'AUTHORIZATION';
+  private socket: Socket;
+  private reader: Pop3LineReader;
+  private queue: LineEvent[] = [];
+  private busy = false;
+  private closed = false;
+  private user: string | null = null;
+  /** Set while an AUTH PLAIN exchange waits for the client's response line. */
+  private saslWaiting = false;
+  mailbox: Mailbox | null = null;
+  private messages: MessageEntry[] = [];
+  private deleted = new Set<number>();
+  private secure: boolean;
+
+  constructor(socket: Socket, private readonly host: SessionHost, readonly remote: string, idleMs: number) {
+    this.socket = socket;
+    this.secure = socket instanceof TLSSocket;
+    this.reader = new Pop3LineReader(MAX_LINE, (e) => this.enqueue(e));
+    this.attach(socket);
+    socket.setTimeout(idleMs, () => {
+      this.send('-ERR Disconnected for inactivity.');
+      this.close();
+    });
+    socket.on('close', () => this.onClose());
+    this.send(`+OK ${host.implementation} ready.`);
+  }
+
+  private attach(socket: Socket): void {
+    socket.on('data', (chunk: Buffer) => {
+      if (!this.closed) this.reader.push(chunk);
+    });
+    socket.on('error', () => this.close());
+  }
+
+  private enqueue(e: LineEvent): void {
+    this.queue.push(e);
+    if (!this.busy) void this.drain();
+  }
+
+  /** Runs pipelined commands one after another, in order. */
+  private async drain(): Promise<void> {
+    this.busy = true;
+    while (this.queue.length && !this.closed) {
+      const e = this.queue.shift()!;
+      try {
+        await this.handle(e);
+      } catch (err) {
+        this.host.log(`pop3: ${this.remote}: ${(err as Error).message}`);
+        this.send('-ERR [SYS/TEMP] Internal error; try again later.');
+      }
+      if (this.socket.writableLength > HIGH_WATER) await this.drained();
+    }
+    this.busy = false;
+  }
+
+  private drained(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.closed || this.socket.writableLength === 0) return resolve();
+      const done = () => {
+        this.socket.off('drain', done);
+        this.socket.off('close', done);
+        resolve();
+      };
+      this.socket.on('drain', done);
+      this.socket.on('close', done);
+    });
+  }
+
+  private async handle(e: LineEvent): Promise<void> {
+    if ('tooLong' in e) {
+      this.saslWaiting = false;
+      return this.err('Line too long.');
+    }
+    if (this.saslWaiting) {
+      this.saslWaiting = false;
+      return this.saslResponse(e.line);
+    }
+    const line = e.line;
+    if (line.length > MAX_COMMAND) return this.err('Line too long.');
+    const sp = line.indexOf(' ');
+    const verb = (sp < 0 ? line : line.slice(0, sp)).toUpperCase();
+    const rest = sp < 0 ? '' : line.slice(sp + 1);
+    const args = rest.split(' ').filter((a) => a.length > 0);
+    const cmd = Object.hasOwn(COMMANDS, verb) ? COMMANDS[verb] : undefined;
+    if (!cmd) return this.err(verb ? 'Unknown command.' : 'Empty command.');
+    if (!cmd.states.includes(this.state)) {
+      return this.err(this.state === 'AUTHORIZATION' ? 'Not logged in.' : 'Already logged in.');
+    }
+    if (args.length < cmd.min || args.length > cmd.max) return this.err(`Wrong number of arguments for ${verb}.`);
+    await cmd.run(this, args, rest);
+  }
+
+  send(line: string): void {
+    if (!this.closed && this.socket.writable) this.socket.write(`${line}\r\n`);
+  }
+
+  ok(text: string): void {
+    this.send(text ? `+OK ${text}` : '+OK');
+  }
+
+  err(text: string): void {
+    this.send(`-ERR ${text}`);
+  }
+
+  /** A multi-line reply: dot-stuffed, ended by a lone dot, written at once. */
+  multi(first: string, lines: string[]): void {
+    const body = lines.map((l) => (l.startsWith('.') ? `.${l}` : l)).join('\r\n');
+    this.send(`${first ? `+OK ${first}` : '+OK'}\r\n${body}${lines.length ? '\r\n' : ''}.`);
+  }
+
+  capa(): void {
+    const caps = ['TOP', 'UIDL', 'RESP-CODES', 'AUTH-RESP-CODE', 'PIPELINING'];
+    if (this.state === 'AUTHORIZATION') {
+      caps.push('USER', 'SASL PLAIN');
+      if (this.host.tls && !this.secure) caps.push('STLS');
+    }
+    caps.push(`IMPLEMENTATION ${this.host.implementation}`);
+    this.multi('Capability list follows', caps);
+  }
+
+  userCommand(user: string): void {
+    this.user = user;
+    this.ok('');
+  }
+
+  async passCommand(password: string): Promise<void> {
+    if (this.user === null) return this.err('No username given: send USER first.');
+    const user = this.user;
+    this.user = null;
+    await this.login(user, password);
+  }
+
+  async authCommand(args: string[]): Promise<void> {
+    if (args.length === 0) return this.multi('', ['PLAIN']);
+    if (args[0].toUpperCase() !== 'PLAIN') return this.err('Unsupported authentication mechanism.');
+    if (args.length === 1) {
+      this.saslWaiting = true;
+      return this.send('+ ');
+    }
+    await this.saslResponse(args[1]);
+  }
+
+  private async saslResponse(response: string): Promise<void> {
+    if (response.trim() === '*') return this.err('Authentication cancelled.');
+    const text = response.trim() === '=' ? '' : response.trim();
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) return this.err('[AUTH] Invalid base64 data.');
+    const parts = Buffer.from(text, 'base64').toString('utf8').split('\0');
+    if (parts.length !== 3) return this.err('[AUTH] Invalid PLAIN response.');
+    const [authzid, authcid, password] = parts;
+    if (authzid && authzid !== authcid) return this.err('[AUTH] Authorization as another user is not allowed.');
+    await this.login(authcid, password);
+  }
+
+  private async login(user: string, password: string): Promise<void> {
+    const mailbox = await this.host.login(user, password, this.remote);
+    if (this.closed) return;
+    if (!mailbox) {
+      const delay = this.host.failedLogin(this.remote);
+      await new Promise((r) => setTimeout(r, delay));
+      return this.err('[AUTH] Authentication failed.');
+    }
+    if (!this.host.lock(mailbox.address, this)) return this.err('[IN-USE] Mailbox is locked by another POP3 session.');
+    try {
+      this.messages = await listMessages(mailbox.dir);
+    } catch (err) {
+      this.host.unlock(mailbox.address, this);
+      this.host.log(`pop3: cannot list ${mailbox.address}: ${(err as Error).message}`);
+      return this.err('[SYS/TEMP] The mailbox cannot be read right now; try again later.');
+    }
+    this.mailbox = mailbox;
+    this.state = 'TRANSACTION';
+    this.host.loggedIn(mailbox, this.remote);
+    this.ok('Logged in.');
+  }
+
+  stls(): void {
+    if (!this.host.tls) return this.err('STLS is not available.');
+    if (this.secure) return this.err('TLS is already active.');
+    this.ok('Begin TLS negotiation now.');
+    // Anything the client pipelined before the handshake is discarded (RFC 2595 section 4).
+    this.queue = [];
+    this.reader.reset();
+    const plain = this.socket;
+    plain.removeAllListeners('data');
+    const secure = new TLSSocket(plain, { isServer: true, secureContext: this.host.tls });
+    this.socket = secure;
+    this.secure = true;
+    this.attach(secure);
+    secure.on('close', () => this.onClose());
+  }
+
+  /** A message number argument: a live message, or an -ERR sent and null returned. */
+  private message(arg: string): number | null {
+    if (!/^[0-9]{1,10}$/.test(arg)) {
+      this.err('Invalid message number.');
+      return null;
+    }
+    const n = Number(arg);
+    if (n < 1 || n > this.messages.length) {
+      this.err('There is no such message.');
+      return null;
+    }
+    if (this.deleted.has(n - 1)) {
+      this.err('Message is deleted.');
+      return null;
+    }
+    return n - 1;
+  }
+
+  private live(): [number, MessageEntry][] {
+    const out: [number, MessageEntry][] = [];
+    this.messages.forEach((m, i) => {
+      if (!this.deleted.has(i)) out.push([i + 1, m]);
+    });
+    return out;
+  }
+
+  stat(): void {
+    let count = 0;
+    let bytes = 0;
+    for (const [, m] of this.live()) {
+      count++;
+      bytes += m.size;
+    }
+    this.ok(`${count} ${bytes}`);
+  }
+
+  list(arg?: string): void {
+    if (arg !== undefined) {
+      const i = this.message(arg);
+      if (i !== null) this.ok(`${i + 1} ${this.messages[i].size}`);
+      return;
+    }
+    const live = this.live();
+    const bytes = live.reduce((s, [, m]) => s + m.size, 0);
+    this.multi(`${live.length} messages (${bytes} octets)`, live.map(([n, m]) => `${n} ${m.size}`));
+  }
+
+  uidl(arg?: string): void {
+    if (arg !== undefined) {
+      const i = this.message(arg);
+      if (i !== null) this.ok(`${i + 1} ${this.messages[i].uid}`);
+      return;
+    }
+    this.multi('', this.live().map(([n, m]) => `${n} ${m.uid}`));
+  }
+
+  dele(arg: string): void {
+    const i = this.message(arg);
+    if (i === null) return;
+    this.deleted.add(i);
+    this.ok(`Marked to be deleted.`);
+  }
+
+  rset(): void {
+    this.deleted.clear();
+    this.stat();
+  }
+
+  async retr(arg: string): Promise<void> {
+    const i = this.message(arg);
+    if (i === null) return;
+    await this.sendMessage(i, Infinity);
+  }
+
+  async top(arg: string, linesArg: string): Promise<void> {
+    const i = this.message(arg);
+    if (i === null) return;
+    if (!/^[0-9]{1,10}$/.test(linesArg)) return this.err('Invalid number of lines.');
+    await this.sendMessage(i, Number(linesArg));
+  }
+
+  /**
+   * Sends message `i`: all of it, or its header, the blank line and `bodyLines` lines of body.
+   * The file is opened before +OK, so a message deleted underneath gets a plain -ERR.
+   */
+  private async sendMessage(i: number, bodyLines: number): Promise<void> {
+    const m = this.messages[i];
+    const dir = this.mailbox!.dir;
+    let fh;
+    try {
+      fh = await openMessage(dir, m);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return this.err('Message is no longer on the server.');
+      throw err;
+    }
+    try {
+      const st = await fh.stat();
+      if (bodyLines === Infinity && st.size <= SMALL) {
+        const data = await fh.readFile();
+        if (this.closed) return;
+        this.socket.write(Buffer.concat([Buffer.from(`+OK ${m.size} octets\r\n`), encodeMessage(data), Buffer.from('.\r\n')]));
+        return;
+      }
+      this.send(bodyLines === Infinity ? `+OK ${m.size} octets` : '+OK');
+      await this.stream(fh.fd, bodyLines);
+      this.send('.');
+    } finally {
+      await fh.close().catch(() => {});
+    }
+  }
+
+  /** Streams the open file with CRLF and dot-stuffing, stopping after `bodyLines` body lines. */
+  private async stream(fd: number, bodyLines: number): Promise<void> {
+    const state = newEncodeState();
+    const input = createReadStream('', { fd, autoClose: false, highWaterMark: 64 * 1024 });
+    let inBody = false;
+    let lineStart = true;
+    let bodyCount = 0;
+    let prevBlank = false;
+    try {
+      for await (const raw of input as AsyncIterable<Buffer>) {
+        if (this.closed) return;
+        let chunk = raw;
+        if (bodyLines !== Infinity) {
+          // Find where to cut: after the header's blank line, count `bodyLines` line ends.
+          let cut = -1;
+          for (let p = 0; p < chunk.length; p++) {
+            const c = chunk[p];
+            if (c === 10) {
+              if (!inBody && (prevBlank || lineStart)) {
+                inBody = true;
+                if (bodyLines === 0) {
+                  cut = p + 1;
+                  break;
+                }
+              } else if (inBody) {
+                bodyCount++;
+                if (bodyCount >= bodyLines) {
+                  cut = p + 1;
+                  break;
+                }
+              }
+              lineStart = true;
+              prevBlank = false;
+            } else if (c === 13 && lineStart) {
+              prevBlank = true;
+            } else {
+              lineStart = false;
+              prevBlank = false;
+            }
+          }
+          if (cut >= 0) chunk = chunk.subarray(0, cut);
+          const out: Buffer[] = [];
+          encodeChunk(chunk, state, out);
+          await this.write(out);
+          if (cut >= 0) break;
+          continue;
+        }
+        const out: Buffer[] = [];
+        encodeChunk(chunk, state, out);
+        await this.write(out);
+      }
+    } finally {
+      input.destroy();
+    }
+    const tail: Buffer[] = [];
+    finish(state, tail);
+    await this.write(tail);
+  }
+
+  private async write(parts: Buffer[]): Promise<void> {
+    if (this.closed || parts.length === 0) return;
+    const ok = this.socket.write(parts.length === 1 ? parts[0] : Buffer.concat(parts));
+    if (!ok) await this.drained();
+  }
+
+  async quit(): Promise<void> {
+    if (this.state === 'AUTHORIZATION') {
+      this.ok(`${this.host.implementation} signing off.`);
+      return this.close();
+    }
+    this.state = 'UPDATE';
+    const doomed = [...this.deleted].map((i) => this.messages[i]);
+    try {
+      if (doomed.length) await deleteMessages(this.mailbox!.dir, doomed);
+      this.ok(`Logging out${doomed.length ? `, ${doomed.length} message${doomed.length === 1 ? '' : 's'} deleted` : ''}.`);
+    } catch (err) {
+      this.host.log(`pop3: deleting from ${this.mailbox!.address}: ${(err as Error).message}`);
+      this.err('[SYS/TEMP] Some messages could not be deleted; they are still on the server.');
+    }
+    if (doomed.length) this.host.changed(this.mailbox!);
+    this.close();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+    this.onClose();
+  }
+
+  private onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.queue = [];
+    if (this.mailbox) this.host.unlock(this.mailbox.address, this);
+  }
+}
+
