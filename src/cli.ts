@@ -14,7 +14,7 @@ const USAGE = `vmail: mail for virtual domains
   vmail daemon   [--data-dir DIR] [--socket PATH] [--domain NAME]... [--pop3 HOST:PORT]
                  [--smtp HOST:PORT] [--apply-interval DURATION] [--relay smtp://HOST:PORT]
                  [--pop3s HOST:PORT] [--tls-cert FILE --tls-key FILE] [--max-message-size SIZE]
-                 [--max-connections N] [--auth-failure-delay 500ms]
+                 [--max-connections N] [--auth-failure-delay 500ms] [--rescan-interval 30s]
   vmail console  [--socket PATH]
   vmail up       start a demo daemon if none answers, and open the console
   vmail status   [--json]
@@ -56,6 +56,7 @@ const DAEMON: Options = {
   'max-message-size': { type: 'string' },
   'max-connections': { type: 'string' },
   'auth-failure-delay': { type: 'string' },
+  'rescan-interval': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 };
 

@@ -23,6 +23,7 @@ export interface Config {
   maxMessageSize: number;
   maxConnections: number;
   authFailureDelayMs: number;
+  rescanIntervalMs: number;
 }
 
 export interface DaemonFlags {
@@ -39,6 +40,7 @@ export interface DaemonFlags {
   'max-message-size'?: string;
   'max-connections'?: string;
   'auth-failure-delay'?: string;
+  'rescan-interval'?: string;
 }
 
 export function dataDirFrom(flag: string | undefined, env = process.env): string {
@@ -101,5 +103,6 @@ export function daemonConfig(flags: DaemonFlags, env = process.env): Config {
     maxMessageSize: parseSize(flags['max-message-size'] ?? '25M', 'max-message-size'),
     maxConnections: parseCount(flags['max-connections'] ?? '1000', 'max-connections'),
     authFailureDelayMs: parseMillis(flags['auth-failure-delay'] ?? '500ms', 'auth-failure-delay'),
+    rescanIntervalMs: parseDuration(flags['rescan-interval'] ?? '30s'),
   };
 }

@@ -17,8 +17,6 @@ import { listAccounts, listForwards } from './views.js';
 
 export interface DaemonOptions {
   log?: (line: string) => void;
-  /** How often Maildirs are checked for files changed underneath. */
-  sweepMs?: number;
 }
 
 export interface RunningDaemon {
@@ -47,7 +45,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     closers.push(() => registry.drain());
     const mailboxes = new MailboxIndex();
     await Promise.all([...store.accounts.values()].map((a) => mailboxes.track(`${a.name}@${a.domain}`, maildirPath(config.dataDir, a.domain, a.name))));
-    mailboxes.startSweeping(opts.sweepMs ?? 30_000);
+    mailboxes.startSweeping(config.rescanIntervalMs);
     closers.push(() => mailboxes.stop());
 
     const ports = { pop3: null as number | null, smtp: null as number | null };

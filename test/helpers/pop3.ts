@@ -1,0 +1,109 @@
+// A raw POP3 client for protocol tests: sends exact bytes and reads single- and multi-line
+// replies as the server wrote them (no dot-unstuffing), so the wire format itself is checked.
+import { connect, type Socket } from 'node:net';
+
+export class RawPop3 {
+  private buf = Buffer.alloc(0);
+  private waiters: (() => void)[] = [];
+  closed = false;
+
+  private constructor(readonly socket: Socket) {
+    socket.on('data', (d: Buffer) => {
+      this.buf = Buffer.concat([this.buf, d]);
+      this.wake();
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      this.wake();
+    });
+    socket.on('error', () => {});
+  }
+
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  static async open(port: number, greet = true): Promise<RawPop3> {
+    const s = await new Promise<Socket>((resolve, reject) => {
+      const sock = connect(port, '127.0.0.1', () => resolve(sock));
+      sock.once('error', reject);
+    });
+    const c = new RawPop3(s);
+    if (greet) await c.line();
+    return c;
+  }
+
+  private async until(find: () => number, timeoutMs: number): Promise<Buffer> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const end = find();
+      if (end >= 0) {
+        const out = this.buf.subarray(0, end);
+        this.buf = this.buf.subarray(end);
+        return out;
+      }
+      if (this.closed) throw new Error(`connection closed; unread: ${this.buf.toString('latin1').slice(0, 200)}`);
+      if (Date.now() > deadline) throw new Error(`no reply; unread: ${this.buf.toString('latin1').slice(0, 200)}`);
+      await new Promise<void>((r) => {
+        this.waiters.push(r);
+        setTimeout(r, 100);
+      });
+    }
+  }
+
+  /** One reply line, without its CRLF. */
+  async line(timeoutMs = 5000): Promise<string> {
+    const raw = await this.until(() => {
+      const i = this.buf.indexOf('\r\n');
+      return i < 0 ? -1 : i + 2;
+    }, timeoutMs);
+    return raw.subarray(0, raw.length - 2).toString('latin1');
+  }
+
+  /** A multi-line reply's body as sent (still dot-stuffed), without the CRLF before the final `.`. */
+  async body(timeoutMs = 10_000): Promise<Buffer> {
+    const raw = await this.until(() => {
+      if (this.buf.subarray(0, 3).equals(Buffer.from('.\r\n'))) return 3;
+      const i = this.buf.indexOf('\r\n.\r\n');
+      return i < 0 ? -1 : i + 5;
+    }, timeoutMs);
+    return raw.length === 3 ? Buffer.alloc(0) : raw.subarray(0, raw.length - 5);
+  }
+
+  async cmd(line: string): Promise<string> {
+    this.socket.write(`${line}\r\n`);
+    return this.line();
+  }
+
+  /** Sends a command that answers multi-line; returns the first line and the raw body. */
+  async multi(line: string): Promise<{ first: string; body: Buffer }> {
+    const first = await this.cmd(line);
+    if (!first.startsWith('+OK')) return { first, body: Buffer.alloc(0) };
+    return { first, body: await this.body() };
+  }
+
+  write(data: string | Buffer): void {
+    this.socket.write(data);
+  }
+
+  async login(user: string, pass: string): Promise<void> {
+    const u = await this.cmd(`USER ${user}`);
+    const p = await this.cmd(`PASS ${pass}`);
+    if (!u.startsWith('+OK') || !p.startsWith('+OK')) throw new Error(`login failed: ${u} / ${p}`);
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+/** What POP3 must send for a stored message: CRLF line ends and a final line end. */
+export function asSent(data: Buffer): Buffer {
+  const text = data.toString('latin1').replace(/\r?\n/g, '\r\n');
+  return Buffer.from(text.endsWith('\r\n') ? text : `${text}\r\n`, 'latin1');
+}
+
+/** The same with dot-stuffing, as it appears on the wire. */
+export function stuffed(data: Buffer): Buffer {
+  return Buffer.from(asSent(data).toString('latin1').replace(/^\./gm, '..'), 'latin1');
+}

@@ -1,0 +1,364 @@
+// The POP3 server of the real daemon, driven over real sockets: a table of protocol exchanges,
+// Python's poplib and curl fetching fixture messages byte for byte, and the bad input list.
+import { execFile } from 'node:child_process';
+import { cpSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deliver } from '../../src/maildir/maildir.js';
+import { ROOT, startDaemon, tempDir, waitFor, type DaemonHandle } from '../helpers/daemon.js';
+import { RawPop3, asSent, stuffed } from '../helpers/pop3.js';
+import { RawLines } from '../helpers/raw-socket.js';
+
+const run = promisify(execFile);
+const FIX = join(ROOT, 'fixtures/messages');
+const fixture = (name: string) => readFileSync(join(FIX, name));
+const SMALL = ['dot-lines.eml', 'bare-lf.eml', 'no-final-newline.eml', 'utf8-headers.eml'];
+
+let d: DaemonHandle;
+const box = (name: string) => join(d.dataDir, 'mail/example.test', name);
+
+async function account(name: string, password = 'password-1'): Promise<void> {
+  const r = await d.cli(['accounts', 'add', name, '--password-stdin'], `${password}\n`);
+  expect(r.code, r.stderr).toBe(0);
+}
+
+beforeAll(async () => {
+  d = await startDaemon({ args: ['--auth-failure-delay', '1ms', '--rescan-interval', '1s'] });
+  for (const name of ['sales', 'bob', 'empty', 'big', 'locked', 'sizes']) await account(name);
+  await d.cli(['pending', 'apply']);
+  for (const f of SMALL) await deliver(box('sales'), fixture(f));
+  for (const f of SMALL) await deliver(box('bob'), fixture(f));
+  await deliver(box('big'), fixture('attachment-5mb.eml'));
+  await deliver(box('big'), fixture('dot-lines.eml'));
+}, 60_000);
+afterAll(async () => {
+  await d?.stop();
+});
+
+describe('protocol exchanges', () => {
+  // [description, commands, expected replies (first lines)]
+  const table: [string, string[], (string | RegExp)[]][] = [
+    ['commands before login are refused', ['STAT', 'LIST', 'RETR 1', 'DELE 1', 'UIDL', 'TOP 1 0', 'NOOP', 'RSET'], Array(8).fill(/^-ERR Not logged in/)],
+    ['an unknown command', ['FROB', ''], [/^-ERR Unknown command/, /^-ERR Empty command/]],
+    ['PASS without USER', ['PASS x'], [/^-ERR No username given/]],
+    ['a wrong password gets [AUTH]', ['USER sales', 'PASS wrong-one'], ['+OK', '-ERR [AUTH] Authentication failed.']],
+    ['an unknown user gets the same answer', ['USER nobody', 'PASS password-1'], ['+OK', '-ERR [AUTH] Authentication failed.']],
+    ['verbs are case-insensitive', ['user empty', 'pAsS password-1', 'stat', 'quit'], ['+OK', '+OK Logged in.', '+OK 0 0', /^\+OK/]],
+    ['USER/PASS, STAT, LIST n, UIDL n, NOOP, QUIT', ['USER sales', 'PASS password-1', 'STAT', 'LIST 1', 'UIDL 1', 'NOOP', 'QUIT'],
+      ['+OK', '+OK Logged in.', /^\+OK 4 \d+$/, /^\+OK 1 \d+$/, /^\+OK 1 \S+$/, '+OK', /^\+OK Logging out/]],
+    ['message numbers 0, -1, 99999, 1x', ['USER sales', 'PASS password-1', 'RETR 0', 'RETR -1', 'LIST 99999', 'DELE 1x', 'TOP 1 x', 'QUIT'],
+      ['+OK', '+OK Logged in.', '-ERR There is no such message.', '-ERR Invalid message number.', '-ERR There is no such message.', '-ERR Invalid message number.', '-ERR Invalid number of lines.', /^\+OK/]],
+    ['DELE twice, RETR of a deleted message, RSET brings it back', ['USER sales', 'PASS password-1', 'DELE 2', 'DELE 2', 'LIST 2', 'UIDL 2', 'TOP 2 0', 'STAT', 'RSET', 'LIST 2', 'QUIT'],
+      ['+OK', '+OK Logged in.', /^\+OK/, '-ERR Message is deleted.', '-ERR Message is deleted.', '-ERR Message is deleted.', '-ERR Message is deleted.', /^\+OK 3 /, /^\+OK 4 /, /^\+OK 2 \d+/, /^\+OK Logging out\.$/]],
+    ['wrong argument counts', ['USER', 'USER a b', 'CAPA x'], [/^-ERR Wrong number/, /^-ERR Wrong number/, /^-ERR Wrong number/]],
+    ['USER and AUTH in TRANSACTION are refused', ['USER empty', 'PASS password-1', 'USER x', 'AUTH PLAIN', 'QUIT'], ['+OK', '+OK Logged in.', /^-ERR Already logged in/, /^-ERR Already logged in/, /^\+OK/]],
+    ['AUTH PLAIN with an initial response', [`AUTH PLAIN ${Buffer.from('\0empty\0password-1').toString('base64')}`, 'QUIT'], ['+OK Logged in.', /^\+OK/]],
+    ['AUTH PLAIN in two steps', ['AUTH PLAIN', Buffer.from('\0empty@example.test\0password-1').toString('base64'), 'QUIT'], ['+ ', '+OK Logged in.', /^\+OK/]],
+    ['AUTH PLAIN cancelled with *', ['AUTH PLAIN', '*', 'NOOP'], ['+ ', '-ERR Authentication cancelled.', /^-ERR Not logged in/]],
+    ['AUTH PLAIN with garbage and with another authzid', ['AUTH PLAIN !!!', `AUTH PLAIN ${Buffer.from('bob\0empty\0password-1').toString('base64')}`, 'AUTH LOGIN'],
+      ['-ERR [AUTH] Invalid base64 data.', '-ERR [AUTH] Authorization as another user is not allowed.', '-ERR Unsupported authentication mechanism.']],
+    ['a command over 255 octets, then a normal one', [`USER ${'a'.repeat(300)}`, 'NOOP'], ['-ERR Line too long.', /^-ERR Not logged in/]],
+    ['binary garbage', ['\u0000\u00ff\u0001\u00fe', 'QUIT'], [/^-ERR Unknown command/, /^\+OK/]],
+  ];
+  for (const [what, commands, expected] of table) {
+    it(what, async () => {
+      const c = await RawPop3.open(d.pop3Port);
+      try {
+        for (let i = 0; i < commands.length; i++) {
+          const reply = await c.cmd(commands[i]);
+          const want = expected[i];
+          if (typeof want === 'string') expect(reply, commands[i]).toBe(want);
+          else expect(reply, commands[i]).toMatch(want);
+          if (/^\+OK/.test(reply) && /^(LIST|UIDL|CAPA|AUTH)$/i.test(commands[i])) await c.body();
+        }
+      } finally {
+        c.close();
+      }
+    });
+  }
+
+  it('greets, lists CAPA in both states, and answers AUTH alone with the mechanisms', async () => {
+    const c = await RawPop3.open(d.pop3Port, false);
+    expect(await c.line()).toBe('+OK vmail ready.');
+    const capa = await c.multi('CAPA');
+    expect(capa.body.toString().split('\r\n')).toEqual(['TOP', 'UIDL', 'RESP-CODES', 'AUTH-RESP-CODE', 'PIPELINING', 'USER', 'SASL PLAIN', 'IMPLEMENTATION vmail']);
+    expect((await c.multi('AUTH')).body.toString()).toBe('PLAIN');
+    await c.login('empty', 'password-1');
+    expect((await c.multi('CAPA')).body.toString()).not.toMatch(/USER|SASL/);
+    c.close();
+  });
+
+  it('answers pipelined commands in order', async () => {
+    const c = await RawPop3.open(d.pop3Port);
+    c.write('USER sales\r\nPASS password-1\r\nSTAT\r\nLIST\r\nUIDL\r\nNOOP\r\nQUIT\r\n');
+    expect(await c.line()).toBe('+OK');
+    expect(await c.line()).toBe('+OK Logged in.');
+    expect(await c.line()).toMatch(/^\+OK 4 \d+$/);
+    expect(await c.line()).toMatch(/^\+OK 4 messages/);
+    expect((await c.body()).toString().split('\r\n')).toHaveLength(4);
+    expect(await c.line()).toBe('+OK');
+    const uids = (await c.body()).toString().split('\r\n');
+    expect(uids).toHaveLength(4);
+    for (const u of uids) expect(u).toMatch(/^\d \S{1,70}$/);
+    expect(await c.line()).toBe('+OK');
+    expect(await c.line()).toMatch(/^\+OK Logging out/);
+    c.close();
+  });
+
+  it('sends messages CRLF and dot-stuffed, sizes as LIST says, TOP with the header and k lines', async () => {
+    const c = await RawPop3.open(d.pop3Port);
+    await c.login('sales', 'password-1');
+    const list = (await c.multi('LIST')).body.toString().split('\r\n').map((l) => Number(l.split(' ')[1]));
+    for (let i = 0; i < SMALL.length; i++) {
+      const data = fixture(SMALL[i]);
+      const { first, body } = await c.multi(`RETR ${i + 1}`);
+      expect(first).toBe(`+OK ${asSent(data).length} octets`);
+      expect(list[i]).toBe(asSent(data).length);
+      expect(Buffer.concat([body, Buffer.from('\r\n')]).equals(stuffed(data))).toBe(true);
+    }
+    const top = await c.multi('TOP 1 2');
+    const sent = asSent(fixture('dot-lines.eml')).toString();
+    const header = sent.slice(0, sent.indexOf('\r\n\r\n') + 4);
+    const bodyLines = sent.slice(header.length).split('\r\n').slice(0, 2).map((l) => (l.startsWith('.') ? `.${l}` : l));
+    expect(`${top.body.toString()}\r\n`).toBe(`${header}${bodyLines.join('\r\n')}\r\n`);
+    const top0 = await c.multi('TOP 1 0');
+    expect(`${top0.body.toString()}\r\n`).toBe(header);
+    await c.cmd('QUIT');
+    c.close();
+  });
+});
+
+describe('real clients', () => {
+  it("Python's poplib fetches every message byte for byte, with USER/PASS and AUTH PLAIN", async () => {
+    for (const mode of ['', 'auth-plain']) {
+      const { stdout } = await run('python3', [join(ROOT, 'test/helpers/fetch_pop3.py'), String(d.pop3Port), 'bob', 'password-1', mode]);
+      const r = JSON.parse(stdout);
+      expect(r.welcome).toBe('+OK vmail ready.');
+      expect(r.capa).toEqual(expect.arrayContaining(['TOP', 'UIDL', 'USER', 'SASL', 'PIPELINING', 'RESP-CODES', 'AUTH-RESP-CODE', 'IMPLEMENTATION']));
+      expect(r.stat[0]).toBe(SMALL.length);
+      expect(r.stat[1]).toBe(SMALL.reduce((s, f) => s + asSent(fixture(f)).length, 0));
+      SMALL.forEach((f, i) => {
+        expect(Buffer.from(r.messages[i].data, 'base64').equals(asSent(fixture(f))), f).toBe(true);
+      });
+      expect(r.uidl).toHaveLength(SMALL.length);
+    }
+  });
+
+  it('curl fetches a message and lists the mailbox', async () => {
+    const url = `pop3://127.0.0.1:${d.pop3Port}`;
+    const list = await run('curl', ['-s', '--user', 'bob:password-1', `${url}/`]);
+    expect(list.stdout.trim().split(/\r?\n/)).toHaveLength(SMALL.length);
+    for (let i = 0; i < SMALL.length; i++) {
+      const r = await run('curl', ['-s', '--user', 'bob@example.test:password-1', `${url}/${i + 1}`], { encoding: 'buffer' });
+      expect((r.stdout as Buffer).equals(asSent(fixture(SMALL[i]))), SMALL[i]).toBe(true);
+    }
+  });
+
+  it('streams the 5 MB message intact', async () => {
+    const c = await RawPop3.open(d.pop3Port);
+    await c.login('big', 'password-1');
+    const data = fixture('attachment-5mb.eml');
+    const { first, body } = await c.multi('RETR 1');
+    expect(first).toBe(`+OK ${asSent(data).length} octets`);
+    expect(Buffer.concat([body, Buffer.from('\r\n')]).equals(stuffed(data))).toBe(true);
+    await c.cmd('QUIT');
+    c.close();
+  });
+});
+
+describe('state, locks and deletion', () => {
+  it('only QUIT deletes: a dropped connection after DELE deletes nothing', async () => {
+    await account('drop');
+    await d.cli(['pending', 'apply']);
+    for (const f of SMALL) await deliver(box('drop'), fixture(f));
+    const c = await RawPop3.open(d.pop3Port);
+    await c.login('drop', 'password-1');
+    expect(await c.cmd('DELE 1')).toMatch(/^\+OK/);
+    expect(await c.cmd('DELE 2')).toMatch(/^\+OK/);
+    c.close();
+    const again = await waitFor(async () => {
+      const x = await RawPop3.open(d.pop3Port);
+      await x.cmd('USER drop');
+      if ((await x.cmd('PASS password-1')).startsWith('+OK')) return x;
+      x.close();
+      return null;
+    }, 'the lock of the dropped session to go');
+    expect(await again.cmd('STAT')).toMatch(/^\+OK 4 /);
+    expect(await again.cmd('DELE 1')).toMatch(/^\+OK/);
+    expect(await again.cmd('QUIT')).toBe('+OK Logging out, 1 message deleted.');
+    again.close();
+    expect(readdirSync(join(box('drop'), 'new'))).toHaveLength(3);
+  });
+
+  it('a second session on a locked mailbox gets [IN-USE]; the lock goes with the first', async () => {
+    const a = await RawPop3.open(d.pop3Port);
+    await a.login('locked', 'password-1');
+    const b = await RawPop3.open(d.pop3Port);
+    expect(await b.cmd('USER locked')).toBe('+OK');
+    expect(await b.cmd('PASS password-1')).toBe('-ERR [IN-USE] Mailbox is locked by another POP3 session.');
+    expect(await a.cmd('QUIT')).toMatch(/^\+OK/);
+    a.close();
+    await b.cmd('USER locked');
+    expect(await b.cmd('PASS password-1')).toBe('+OK Logged in.');
+    b.close();
+  });
+
+  it('a file deleted by hand while a session has it listed: -ERR for it, the rest still served', async () => {
+    await account('gone');
+    await d.cli(['pending', 'apply']);
+    await deliver(box('gone'), fixture('dot-lines.eml'));
+    await deliver(box('gone'), fixture('bare-lf.eml'));
+    const c = await RawPop3.open(d.pop3Port);
+    await c.login('gone', 'password-1');
+    const [first] = readdirSync(join(box('gone'), 'new')).sort();
+    unlinkSync(join(box('gone'), 'new', first));
+    expect(await c.cmd('RETR 1')).toBe('-ERR Message is no longer on the server.');
+    const { first: ok } = await c.multi('RETR 2');
+    expect(ok).toMatch(/^\+OK/);
+    expect(await c.cmd('DELE 1')).toMatch(/^\+OK/);
+    expect(await c.cmd('QUIT')).toMatch(/^\+OK Logging out/);
+    c.close();
+  });
+
+  it('a client that disconnects mid-RETR of the 5 MB message loses nothing, and others are served', async () => {
+    const c = await RawPop3.open(d.pop3Port);
+    await c.login('big', 'password-1');
+    c.write('RETR 1\r\n');
+    await new Promise((r) => setTimeout(r, 20));
+    c.close();
+    const again = await waitFor(async () => {
+      const x = await RawPop3.open(d.pop3Port);
+      await x.cmd('USER big');
+      if ((await x.cmd('PASS password-1')).startsWith('+OK')) return x;
+      x.close();
+      return null;
+    }, 'the big mailbox to be free again');
+    expect(await again.cmd('STAT')).toMatch(/^\+OK 2 /);
+    const { body } = await again.multi('RETR 1');
+    expect(Buffer.concat([body, Buffer.from('\r\n')]).equals(stuffed(fixture('attachment-5mb.eml')))).toBe(true);
+    again.close();
+  });
+
+  it('survives a 1 MB line without a newline and keeps the session usable', async () => {
+    const c = await RawPop3.open(d.pop3Port);
+    c.write(Buffer.alloc(1024 * 1024, 0x41));
+    expect(await c.line()).toBe('-ERR Line too long.');
+    c.write('\r\n');
+    expect(await c.cmd('NOOP')).toMatch(/^-ERR Not logged in/);
+    await c.login('empty', 'password-1');
+    expect(await c.cmd('STAT')).toBe('+OK 0 0');
+    c.close();
+  });
+
+  it('500 wrong passwords: each gets -ERR [AUTH], the delay grows, and the right password still works', async () => {
+    const conns = await Promise.all(Array.from({ length: 25 }, () => RawPop3.open(d.pop3Port)));
+    const replies: string[] = [];
+    await Promise.all(conns.map(async (c, i) => {
+      for (let k = 0; k < 20; k++) {
+        await c.cmd('USER sales');
+        replies.push(await c.cmd(`PASS wrong-${i}-${k}`));
+      }
+    }));
+    expect(replies).toHaveLength(500);
+    expect(new Set(replies)).toEqual(new Set(['-ERR [AUTH] Authentication failed.']));
+    // The 501st failure from this address waits about 501 x 1 ms.
+    const t0 = Date.now();
+    await conns[0].cmd('USER sales');
+    await conns[0].cmd('PASS still-wrong');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(450);
+    await conns[1].cmd('USER empty');
+    expect(await conns[1].cmd('PASS password-1')).toBe('+OK Logged in.');
+    for (const c of conns) c.close();
+  }, 60_000);
+});
+
+describe('accounts and sizes', () => {
+  it('a pending add cannot log in; a pending removal still can until the apply', async () => {
+    await account('newbie');
+    const c = await RawPop3.open(d.pop3Port);
+    await c.cmd('USER newbie');
+    expect(await c.cmd('PASS password-1')).toBe('-ERR [AUTH] Authentication failed.');
+    await d.cli(['pending', 'apply']);
+    await d.cli(['accounts', 'remove', 'newbie']);
+    await c.cmd('USER newbie');
+    expect(await c.cmd('PASS password-1')).toBe('+OK Logged in.');
+    // The apply ends the session of a removed account without deleting anything.
+    await d.cli(['pending', 'apply']);
+    expect(await c.line()).toBe('-ERR [SYS/TEMP] This mailbox was removed.');
+    c.close();
+  });
+
+  it('accounts list reports what STAT reports, moves live, and shows the last login', async () => {
+    const sub = await RawLines.connect(d.socket);
+    await sub.call('subscribe');
+    for (const f of SMALL) await deliver(box('sizes'), fixture(f));
+    // A file copied in by hand, without sizes in its name, is measured and counted.
+    cpSync(join(ROOT, 'fixtures/maildir/sample/new/1764150060.M2P1Q2.sample'), join(box('sizes'), 'new/1764150060.M2P1Q2.sample'));
+    const expected = { messages: 5, bytes: [...SMALL, 'bare-lf.eml'].reduce((s, f) => s + asSent(fixture(f)).length, 0) };
+    const note = await waitFor(async () => {
+      const n = await sub.next(3000).catch(() => null);
+      return n?.method === 'mailbox.size' && n.params.address === 'sizes@example.test' && n.params.messages === 5 ? n : null;
+    }, 'a mailbox.size notification');
+    expect(note.params).toEqual({ address: 'sizes@example.test', ...expected });
+    const c = await RawPop3.open(d.pop3Port);
+    await c.login('sizes', 'password-1');
+    expect(await c.cmd('STAT')).toBe(`+OK ${expected.messages} ${expected.bytes}`);
+    const row = JSON.parse((await d.cli(['accounts', 'list', '--json'])).stdout).find((a: any) => a.name === 'sizes');
+    expect(row).toMatchObject(expected);
+    expect(row.lastLoginFrom).toBe('127.0.0.1');
+    expect(Date.now() - Date.parse(row.lastLoginAt)).toBeLessThan(10_000);
+    const firstSize = Number((await c.cmd('LIST 1')).split(' ')[2]);
+    await c.cmd('DELE 1');
+    await c.cmd('QUIT');
+    c.close();
+    const after = await waitFor(async () => {
+      const r = JSON.parse((await d.cli(['accounts', 'list', '--json'])).stdout).find((a: any) => a.name === 'sizes');
+      return r.messages === 4 ? r : null;
+    }, 'the size to drop after QUIT');
+    expect(after.bytes).toBe(expected.bytes - firstSize);
+    sub.close();
+  });
+});
+
+describe('limits and TLS', () => {
+  it('caps connections with [SYS/TEMP] and serves again when one closes', async () => {
+    const small = await startDaemon({ args: ['--max-connections', '2'] });
+    const a = await RawPop3.open(small.pop3Port);
+    const b = await RawPop3.open(small.pop3Port);
+    const c = await RawPop3.open(small.pop3Port, false);
+    expect(await c.line()).toBe('-ERR [SYS/TEMP] Too many connections; try again later.');
+    a.close();
+    await waitFor(async () => {
+      const x = await RawPop3.open(small.pop3Port, false);
+      const l = await x.line();
+      x.close();
+      return l.startsWith('+OK');
+    }, 'a free connection slot');
+    b.close();
+    await small.stop();
+  });
+
+  it('offers STLS and POP3S with a certificate, and poplib logs in over STLS', async () => {
+    const dir = tempDir();
+    const cert = join(dir, 'cert.pem');
+    const key = join(dir, 'key.pem');
+    await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost']);
+    const t = await startDaemon({ args: ['--tls-cert', cert, '--tls-key', key, '--pop3s', '127.0.0.1:0'] });
+    await t.cli(['accounts', 'add', 'tls', '--password-stdin'], 'password-1\n');
+    await t.cli(['pending', 'apply']);
+    await deliver(join(t.dataDir, 'mail/example.test/tls'), fixture('dot-lines.eml'));
+    const { stdout } = await run('python3', [join(ROOT, 'test/helpers/fetch_pop3.py'), String(t.pop3Port), 'tls', 'password-1', 'stls']);
+    const r = JSON.parse(stdout);
+    expect(r.capa).toContain('STLS');
+    expect(r.capa_after_stls).not.toContain('STLS');
+    expect(Buffer.from(r.messages[0].data, 'base64').equals(asSent(fixture('dot-lines.eml')))).toBe(true);
+    // Commands pipelined before the handshake are discarded.
+    const c = await RawPop3.open(t.pop3Port);
+    c.write('STLS\r\nUSER evil\r\n');
+    expect(await c.line()).toBe('+OK Begin TLS negotiation now.');
+    c.close();
+    await t.stop();
+    writeFileSync(join(dir, 'done'), '');
+  });
+});
