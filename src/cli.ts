@@ -8,6 +8,7 @@ import { socketPathFrom } from './config.js';
 import type { ControlClient } from './control/client.js';
 import type { AccountView, ForwardView, StatusView } from './control/protocol.js';
 import type { PendingView } from './model/changes.js';
+import type { QueueView } from './smtp/forward-queue.js';
 
 const USAGE = `vmail: mail for virtual domains
 
@@ -15,6 +16,7 @@ const USAGE = `vmail: mail for virtual domains
                  [--smtp HOST:PORT] [--apply-interval DURATION] [--relay smtp://HOST:PORT]
                  [--pop3s HOST:PORT] [--tls-cert FILE --tls-key FILE] [--max-message-size SIZE]
                  [--max-connections N] [--auth-failure-delay 500ms] [--rescan-interval 30s]
+                 [--relay-timeout 30s]
   vmail console  [--socket PATH]
   vmail up       start a demo daemon if none answers, and open the console
   vmail status   [--json]
@@ -57,6 +59,7 @@ const DAEMON: Options = {
   'max-connections': { type: 'string' },
   'auth-failure-delay': { type: 'string' },
   'rescan-interval': { type: 'string' },
+  'relay-timeout': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 };
 
@@ -165,6 +168,19 @@ function forwardRows(list: ForwardView[]): string {
   return table(['FORWARD', 'DESTINATIONS', 'STATUS'], rows);
 }
 
+function queueRows(list: QueueView[]): string {
+  if (list.length === 0) return 'The forward queue is empty.';
+  const rows = list.map((q) => [
+    q.id,
+    `<${q.from}>`,
+    `<${q.to}>`,
+    humanBytes(q.size),
+    String(q.attempts),
+    q.lastError ? `next try ${clockTime(q.nextAttemptAt)}: ${q.lastError.slice(0, 60)}` : `next try ${clockTime(q.nextAttemptAt)}`,
+  ]);
+  return table(['ID', 'FROM', 'TO', 'SIZE', 'TRIES', 'STATUS'], rows, [3, 4]);
+}
+
 function pendingRows(list: PendingView[]): string {
   if (list.length === 0) return 'No pending changes.';
   const rows = list.map((p) => [p.id, p.kind, actionWord(p.action), p.address, whenApplies(p.appliesAt)]);
@@ -207,6 +223,8 @@ async function client(command: string, args: string[]): Promise<void> {
         out(`vmail ${s.version}: ${s.domains.join(', ')}`);
         out(`  ${s.accounts} accounts, ${s.forwards} forwards, ${s.pending} pending change(s); next apply ${whenApplies(s.nextApplyAt).replace('applies at ', '')}`);
         out(`  POP3 port ${s.pop3.port ?? '-'}, SMTP port ${s.smtp.port ?? '-'}, data in ${s.dataDir}`);
+        out(`  forward queue: ${s.queue.messages} message(s)${s.relay ? `, relay ${s.relay}` : ', no relay'}`);
+        if (s.queue.problem) out(`  attention: ${s.queue.problem}`);
         if (s.lastApplyError) out(`  last apply: ${s.lastApplyError}`);
         return;
       }
@@ -247,8 +265,8 @@ async function client(command: string, args: string[]): Promise<void> {
         return;
       }
       case 'queue list': {
-        const list = await c.call<unknown[]>('queue.list');
-        return flags.json ? json(list) : out(JSON.stringify(list));
+        const list = await c.call<QueueView[]>('queue.list');
+        return flags.json ? json(list) : out(queueRows(list));
       }
       case 'queue retry':
         need(pos, 2, 'vmail queue retry ID');

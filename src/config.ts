@@ -24,6 +24,7 @@ export interface Config {
   maxConnections: number;
   authFailureDelayMs: number;
   rescanIntervalMs: number;
+  relayTimeoutMs: number;
 }
 
 export interface DaemonFlags {
@@ -41,6 +42,7 @@ export interface DaemonFlags {
   'max-connections'?: string;
   'auth-failure-delay'?: string;
   'rescan-interval'?: string;
+  'relay-timeout'?: string;
 }
 
 export function dataDirFrom(flag: string | undefined, env = process.env): string {
@@ -104,5 +106,6 @@ export function daemonConfig(flags: DaemonFlags, env = process.env): Config {
     maxConnections: parseCount(flags['max-connections'] ?? '1000', 'max-connections'),
     authFailureDelayMs: parseMillis(flags['auth-failure-delay'] ?? '500ms', 'auth-failure-delay'),
     rescanIntervalMs: parseDuration(flags['rescan-interval'] ?? '30s'),
+    relayTimeoutMs: parseDuration(flags['relay-timeout'] ?? '30s'),
   };
 }

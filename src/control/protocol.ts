@@ -107,6 +107,9 @@ export interface StatusView {
   dataDir: string;
   pop3: { port: number | null };
   smtp: { port: number | null };
+  relay: string | null;
+  /** Forwarded mail waiting in DATA_DIR/queue, and why it waits when something stops it. */
+  queue: { messages: number; problem: string | null };
 }
 
 /** Notifications sent to subscribed clients. */

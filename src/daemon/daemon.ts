@@ -10,6 +10,11 @@ import { Store } from '../store/store.js';
 import { PasswordVerifier } from '../store/passwords.js';
 import { Pop3Server } from '../pop3/server.js';
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { ForwardQueue } from '../smtp/forward-queue.js';
+import { SmtpIntake } from '../smtp/intake.js';
+import { LocalDelivery, LoopError } from '../smtp/local-delivery.js';
 import { VERSION } from '../version.js';
 import { Applier } from './applier.js';
 import { Registry, type ApplyResult } from './registry.js';
@@ -48,6 +53,28 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     mailboxes.startSweeping(config.rescanIntervalMs);
     closers.push(() => mailboxes.stop());
 
+    const delivery: LocalDelivery = new LocalDelivery(store, config.dataDir, () => queue, (address) => {
+      void mailboxes.refresh(address);
+      store.recordActivity(address, { lastDeliveryAt: Date.now() }).catch((err: Error) => log(`activity: ${err.message}`));
+    });
+    const queue: ForwardQueue = new ForwardQueue({
+      dir: join(config.dataDir, 'queue'),
+      relay: config.relay,
+      relayTimeoutMs: config.relayTimeoutMs,
+      hostname: hostname() || 'localhost',
+      isLocal: (address): boolean => delivery.isLocal(address),
+      deliverLocal: async (to, from, data) => {
+        try {
+          return (await delivery.deliver(to, from, data)) ? 'delivered' : 'unknown';
+        } catch (err) {
+          if (err instanceof LoopError) return 'loop';
+          throw err;
+        }
+      },
+      log,
+    });
+    await queue.load();
+
     const ports = { pop3: null as number | null, smtp: null as number | null };
     const status = (): StatusView => ({
       version: VERSION,
@@ -63,6 +90,8 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
       dataDir: config.dataDir,
       pop3: { port: ports.pop3 },
       smtp: { port: ports.smtp },
+      relay: config.relay,
+      queue: { messages: queue.size, problem: queue.problem() },
     });
 
     const handlers: Handlers = {
@@ -81,10 +110,8 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
       'pending.list': () => registry.listPending(),
       'pending.cancel': (p) => registry.cancel(p.id),
       'pending.apply': () => registry.apply(),
-      'queue.list': () => [],
-      'queue.retry': (p) => {
-        throw new InputError(`no queued message has id ${JSON.stringify(String(p.id))}`);
-      },
+      'queue.list': () => queue.list(),
+      'queue.retry': (p) => queue.retry(String(p.id)),
     };
     const control = new ControlServer(handlers, log);
     await control.listen(config.socketPath);
@@ -129,6 +156,12 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     registry.on('applied', (r: ApplyResult) => {
       for (const c of r.applied) if (c.kind === 'account' && c.action === 'remove') pop3.disconnect(c.address);
     });
+
+    const smtp = new SmtpIntake({ delivery, maxMessageSize: config.maxMessageSize, maxConnections: config.maxConnections, tls, log });
+    ports.smtp = await smtp.listen(config.smtp);
+    closers.push(() => smtp.close());
+    queue.start();
+    closers.push(() => queue.stop());
 
     const applier = new Applier(registry, log);
     await applier.start();

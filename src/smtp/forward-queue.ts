@@ -1,0 +1,258 @@
+// The durable spool for forwarded mail (DATA_DIR/queue/): each message waits there, fsynced,
+// until it is delivered (locally, or through --relay with nodemailer), retried with back-off,
+// or bounced to its sender. The spool survives restarts; a message leaves it only once done.
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import nodemailer, { type Transporter } from 'nodemailer';
+import { NotFoundError } from '../model/errors.js';
+import { buildBounce } from './dsn.js';
+
+export interface QueueEntry {
+  id: string;
+  /** Envelope sender; '' is the null sender of a bounce. */
+  from: string;
+  to: string;
+  createdAt: number;
+  attempts: number;
+  nextAttemptAt: number;
+  lastAttemptAt: number | null;
+  lastError: string | null;
+  size: number;
+}
+
+export interface QueueView extends Omit<QueueEntry, 'createdAt' | 'nextAttemptAt' | 'lastAttemptAt'> {
+  createdAt: string;
+  nextAttemptAt: string;
+  lastAttemptAt: string | null;
+}
+
+/** What local delivery of a queued message came to. */
+export type LocalOutcome = 'delivered' | 'unknown' | 'loop';
+
+export interface ForwardQueueOptions {
+  dir: string;
+  relay: string | null;
+  relayTimeoutMs: number;
+  hostname: string;
+  isLocal: (address: string) => boolean;
+  deliverLocal: (to: string, from: string, data: Buffer) => Promise<LocalOutcome>;
+  log: (line: string) => void;
+  /** After this long a message that still cannot be delivered is bounced. */
+  maxAgeMs?: number;
+  now?: () => number;
+}
+
+/** Waits after the 1st, 2nd, ... failed attempt: 1m, 5m, 15m, 30m, then hourly. */
+const BACKOFF_MS = [60_000, 5 * 60_000, 15 * 60_000, 30 * 60_000, 60 * 60_000];
+const FIVE_DAYS = 5 * 24 * 3_600_000;
+const CONCURRENCY = 4;
+
+class PermanentFailure extends Error {
+  constructor(message: string, readonly status: string) {
+    super(message);
+  }
+}
+
+async function writeDurable(path: string, data: Buffer | string): Promise<void> {
+  const tmp = `${path}.tmp`;
+  const fh = await open(tmp, 'w', 0o600);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, path);
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+export class ForwardQueue extends EventEmitter {
+  private readonly entries = new Map<string, QueueEntry>();
+  private readonly inFlight = new Set<string>();
+  private timer: NodeJS.Timeout | null = null;
+  private running = false;
+  private readonly now: () => number;
+  private readonly transport: Transporter | null;
+
+  constructor(private readonly opts: ForwardQueueOptions) {
+    super();
+    this.now = opts.now ?? Date.now;
+    if (opts.relay) {
+      const url = new URL(opts.relay);
+      this.transport = nodemailer.createTransport({
+        host: url.hostname,
+        port: Number(url.port) || (url.protocol === 'smtps:' ? 465 : 25),
+        secure: url.protocol === 'smtps:',
+        name: opts.hostname,
+        connectionTimeout: opts.relayTimeoutMs,
+        greetingTimeout: opts.relayTimeoutMs,
+        socketTimeout: opts.relayTimeoutMs,
+        // Opportunistic TLS, as MTAs do between each other.
+        tls: { rejectUnauthorized: false },
+      });
+    } else {
+      this.transport = null;
+    }
+  }
+
+  /** Reads the spool left by the last run; files of an unfinished write are removed. */
+  async load(): Promise<void> {
+    await mkdir(this.opts.dir, { recursive: true, mode: 0o700 });
+    const names = await readdir(this.opts.dir);
+    const ids = new Set(names.filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)));
+    for (const n of names) {
+      if (n.endsWith('.tmp') || (n.endsWith('.eml') && !ids.has(n.slice(0, -4)))) await unlink(join(this.opts.dir, n)).catch(() => {});
+    }
+    for (const id of ids) {
+      try {
+        const entry = JSON.parse(await readFile(join(this.opts.dir, `${id}.json`), 'utf8')) as QueueEntry;
+        if (!names.includes(`${id}.eml`)) throw new Error('message file missing');
+        this.entries.set(id, entry);
+      } catch (err) {
+        this.opts.log(`queue: skipping unreadable entry ${id}: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  /** Puts a message in the spool durably: once this resolves it survives a crash. */
+  async add(from: string, to: string, data: Buffer): Promise<string> {
+    const now = this.now();
+    const id = `${now.toString(36)}${randomBytes(5).toString('hex')}`;
+    const entry: QueueEntry = { id, from, to, createdAt: now, attempts: 0, nextAttemptAt: now, lastAttemptAt: null, lastError: null, size: data.length };
+    await writeDurable(join(this.opts.dir, `${id}.eml`), data);
+    await writeDurable(join(this.opts.dir, `${id}.json`), JSON.stringify(entry));
+    await fsyncDir(this.opts.dir);
+    this.entries.set(id, entry);
+    this.kick();
+    return id;
+  }
+
+  /** Takes a message back out (its SMTP transaction failed after it was spooled). */
+  async remove(id: string): Promise<void> {
+    this.entries.delete(id);
+    await unlink(join(this.opts.dir, `${id}.json`)).catch(() => {});
+    await unlink(join(this.opts.dir, `${id}.eml`)).catch(() => {});
+  }
+
+  list(): QueueView[] {
+    const iso = (t: number) => new Date(t).toISOString();
+    return [...this.entries.values()]
+      .sort((a, b) => a.createdAt - b.createdAt)
+      .map((e) => ({ ...e, createdAt: iso(e.createdAt), nextAttemptAt: iso(e.nextAttemptAt), lastAttemptAt: e.lastAttemptAt === null ? null : iso(e.lastAttemptAt) }));
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Why mail is waiting, when something outside the queue stops it; null when nothing does. */
+  problem(): string | null {
+    if (this.transport) return null;
+    const waiting = [...this.entries.values()].filter((e) => !this.opts.isLocal(e.to)).length;
+    return waiting ? `${waiting} forwarded message(s) wait in the queue: no --relay is configured` : null;
+  }
+
+  retry(id: string): QueueView {
+    const e = this.entries.get(id);
+    if (!e) throw new NotFoundError(`no queued message has id ${JSON.stringify(id)}: see vmail queue list`);
+    e.nextAttemptAt = this.now();
+    this.kick();
+    return this.list().find((v) => v.id === id)!;
+  }
+
+  start(): void {
+    this.running = true;
+    this.kick();
+  }
+
+  stop(): void {
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.transport?.close();
+  }
+
+  /** Drains what is due now and schedules the next look. */
+  private kick(): void {
+    if (!this.running) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const now = this.now();
+    let next = Infinity;
+    for (const e of this.entries.values()) {
+      if (this.inFlight.has(e.id)) continue;
+      if (!this.transport && !this.opts.isLocal(e.to)) continue;
+      if (e.nextAttemptAt <= now) {
+        if (this.inFlight.size >= CONCURRENCY) continue;
+        this.inFlight.add(e.id);
+        void this.attempt(e).finally(() => {
+          this.inFlight.delete(e.id);
+          this.kick();
+        });
+      } else {
+        next = Math.min(next, e.nextAttemptAt);
+      }
+    }
+    if (next !== Infinity) {
+      this.timer = setTimeout(() => this.kick(), Math.min(Math.max(0, next - now), 2 ** 31 - 1));
+      this.timer.unref();
+    }
+  }
+
+  private async attempt(e: QueueEntry): Promise<void> {
+    let data: Buffer;
+    try {
+      data = await readFile(join(this.opts.dir, `${e.id}.eml`));
+    } catch (err) {
+      this.opts.log(`queue: ${e.id}: message file unreadable: ${(err as Error).message}`);
+      return this.remove(e.id);
+    }
+    try {
+      if (this.opts.isLocal(e.to)) {
+        const outcome = await this.opts.deliverLocal(e.to, e.from, data);
+        if (outcome === 'unknown') throw new PermanentFailure('550 5.1.1 no such user here', '5.1.1');
+        if (outcome === 'loop') throw new PermanentFailure('554 5.4.6 mail forwarding loop', '5.4.6');
+      } else {
+        await this.transport!.sendMail({ envelope: { from: e.from || (false as unknown as string), to: [e.to] }, raw: data });
+      }
+      await this.remove(e.id);
+      this.emit('done', e.id);
+    } catch (err) {
+      const code = (err as { responseCode?: number }).responseCode;
+      const permanent = err instanceof PermanentFailure || (code !== undefined && code >= 500 && code < 600);
+      const message = ((err as Error).message || String(err)).split('\n')[0];
+      const now = this.now();
+      if (permanent || now - e.createdAt >= (this.opts.maxAgeMs ?? FIVE_DAYS)) {
+        const status = err instanceof PermanentFailure ? err.status : permanent ? '5.0.0' : '4.4.7';
+        await this.bounce(e, data, status, permanent ? message : `gave up after ${e.attempts + 1} attempts: ${message}`);
+        await this.remove(e.id);
+        this.emit('done', e.id);
+        return;
+      }
+      e.attempts++;
+      e.lastAttemptAt = now;
+      e.lastError = message;
+      e.nextAttemptAt = now + BACKOFF_MS[Math.min(e.attempts - 1, BACKOFF_MS.length - 1)];
+      await writeDurable(join(this.opts.dir, `${e.id}.json`), JSON.stringify(e)).catch((werr: Error) => this.opts.log(`queue: ${e.id}: ${werr.message}`));
+      this.opts.log(`queue: ${e.id} to <${e.to}> deferred (attempt ${e.attempts}): ${message}`);
+    }
+  }
+
+  /** Tells the sender; a bounce is never sent to the null sender (that is how bounce loops start). */
+  private async bounce(e: QueueEntry, data: Buffer, status: string, diagnostic: string): Promise<void> {
+    this.opts.log(`queue: ${e.id} to <${e.to}> failed: ${diagnostic}`);
+    if (!e.from) return;
+    const domain = e.to.split('@')[1] ?? this.opts.hostname;
+    const report = buildBounce({ reportingHost: this.opts.hostname, domain, sender: e.from, recipient: e.to, status, diagnostic, arrivedAt: e.createdAt, original: data });
+    await this.add('', e.from, report);
+  }
+}

@@ -1,0 +1,74 @@
+// Mail for a hosted address: into the account's Maildir (with Return-Path: and Delivered-To:),
+// or into the forward queue once per destination of a forwarding address. Only applied accounts
+// and forwards receive mail; a pending add does not yet.
+import { unlink } from 'node:fs/promises';
+import { deliver } from '../maildir/maildir.js';
+import { maildirPath } from '../maildir/paths.js';
+import type { Store } from '../store/store.js';
+import type { ForwardQueue } from './forward-queue.js';
+import { headerEnd, headerSafe, traceInfo } from './headers.js';
+
+export type Route = { kind: 'account'; address: string; name: string; domain: string } | { kind: 'forward'; address: string; destinations: string[] } | { kind: 'unknown' } | { kind: 'foreign' };
+
+/** What delivering one copy did, so a failed transaction can take it back. */
+export type Undo = () => Promise<void>;
+
+export class LoopError extends Error {}
+
+export const MAX_HEADER = 1024 * 1024;
+export const MAX_HOPS = 50;
+
+export class LocalDelivery {
+  constructor(
+    private readonly store: Store,
+    private readonly dataDir: string,
+    private readonly queue: () => ForwardQueue,
+    private readonly delivered: (address: string) => void,
+  ) {}
+
+  route(address: string): Route {
+    const a = address.toLowerCase();
+    const at = a.lastIndexOf('@');
+    if (at < 0 || !this.store.domains.has(a.slice(at + 1))) return { kind: 'foreign' };
+    const account = this.store.accounts.get(a);
+    if (account) return { kind: 'account', address: a, name: account.name, domain: account.domain };
+    const forward = this.store.forwards.get(a);
+    if (forward) return { kind: 'forward', address: a, destinations: forward.destinations };
+    return { kind: 'unknown' };
+  }
+
+  isLocal(address: string): boolean {
+    return this.route(address).kind !== 'foreign';
+  }
+
+  /**
+   * Delivers one copy for `to`. Throws LoopError if the message has been here before; returns
+   * null for an address that is not (or no longer) an account or forward.
+   */
+  async deliver(to: string, from: string, data: Buffer): Promise<Undo[] | null> {
+    const route = this.route(to);
+    if (route.kind === 'unknown' || route.kind === 'foreign') return null;
+    const end = headerEnd(data, MAX_HEADER);
+    const trace = traceInfo(data.subarray(0, end > 0 ? end : Math.min(data.length, MAX_HEADER)).toString('latin1'));
+    if (trace.deliveredTo.includes(route.address)) throw new LoopError(`mail forwarding loop for ${route.address}`);
+    if (trace.received > MAX_HOPS) throw new LoopError(`too many hops (${trace.received} Received: headers)`);
+    const deliveredTo = Buffer.from(`Delivered-To: ${route.address}\r\n`);
+    if (route.kind === 'account') {
+      const dir = maildirPath(this.dataDir, route.domain, route.name);
+      const head = Buffer.from(`Return-Path: <${headerSafe(from, 512)}>\r\n`);
+      const { file } = await deliver(dir, Buffer.concat([head, deliveredTo, data]));
+      this.delivered(route.address);
+      return [async () => {
+        await unlink(file).catch(() => {});
+        this.delivered(route.address);
+      }];
+    }
+    const copy = Buffer.concat([deliveredTo, data]);
+    const undo: Undo[] = [];
+    for (const dest of route.destinations) {
+      const id = await this.queue().add(from, dest, copy);
+      undo.push(() => this.queue().remove(id));
+    }
+    return undo;
+  }
+}
