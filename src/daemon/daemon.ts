@@ -63,9 +63,9 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
       relayTimeoutMs: config.relayTimeoutMs,
       hostname: hostname() || 'localhost',
       isLocal: (address): boolean => delivery.isLocal(address),
-      deliverLocal: async (to, from, data) => {
+      deliverLocal: async (to, from, data, copyId) => {
         try {
-          return (await delivery.deliver(to, from, data)) ? 'delivered' : 'unknown';
+          return (await delivery.deliver(to, from, data, copyId)) ? 'delivered' : 'unknown';
         } catch (err) {
           if (err instanceof LoopError) return 'loop';
           throw err;

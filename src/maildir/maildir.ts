@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { createMaildir } from './paths.js';
 
 export interface MessageEntry {
   /** Stable across sessions and moves: derived from the file's base name. */
@@ -42,7 +43,8 @@ function uniqueName(size: number, wsize: number): string {
   const secs = Math.floor(now / 1000);
   const usec = (now % 1000) * 1000 + (counter % 1000);
   counter++;
-  return `${secs}.M${usec}P${process.pid}Q${counter}.${HOST},S=${size},W=${wsize}`;
+  // Zero-padded so that names sort in delivery order within a second.
+  return `${secs}.M${String(usec).padStart(6, '0')}P${process.pid}Q${counter}.${HOST},S=${size},W=${wsize}`;
 }
 
 async function fsyncDir(dir: string): Promise<void> {
@@ -54,12 +56,25 @@ async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/** Writes `data` into the Maildir so that it survives a crash once this resolves. */
-export async function deliver(dir: string, data: Buffer): Promise<Delivered> {
+/**
+ * Writes `data` into the Maildir so that it survives a crash once this resolves. With `base`
+ * (a name unique to this copy, e.g. a queue entry's id) a second delivery of the same copy,
+ * after a crash between delivering and recording it, finds the first and writes nothing.
+ */
+export async function deliver(dir: string, data: Buffer, base?: string): Promise<Delivered> {
   const size = crlfSize(data);
-  const name = uniqueName(data.length, size);
+  const name = base ? `${base}.${HOST},S=${data.length},W=${size}` : uniqueName(data.length, size);
+  if (base) {
+    const existing = join(dir, 'new', name);
+    if (await stat(existing).then(() => true, () => false)) return { file: existing, size };
+  }
   const tmp = join(dir, 'tmp', name);
-  const fh = await open(tmp, 'wx', 0o600);
+  const fh = await open(tmp, 'wx', 0o600).catch(async (err: NodeJS.ErrnoException) => {
+    // A Maildir whose folders were removed by hand is made whole again, as Dovecot does.
+    if (err.code !== 'ENOENT') throw err;
+    await createMaildir(dir);
+    return open(tmp, 'wx', 0o600);
+  });
   try {
     await fh.writeFile(data);
     await fh.sync();

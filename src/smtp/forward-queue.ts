@@ -37,7 +37,7 @@ export interface ForwardQueueOptions {
   relayTimeoutMs: number;
   hostname: string;
   isLocal: (address: string) => boolean;
-  deliverLocal: (to: string, from: string, data: Buffer) => Promise<LocalOutcome>;
+  deliverLocal: (to: string, from: string, data: Buffer, copyId: string) => Promise<LocalOutcome>;
   log: (line: string) => void;
   /** After this long a message that still cannot be delivered is bounced. */
   maxAgeMs?: number;
@@ -124,10 +124,14 @@ export class ForwardQueue extends EventEmitter {
     }
   }
 
-  /** Puts a message in the spool durably: once this resolves it survives a crash. */
-  async add(from: string, to: string, data: Buffer): Promise<string> {
+  /**
+   * Puts a message in the spool durably: once this resolves it survives a crash. An `id` given
+   * by the caller makes the add idempotent: adding it again while it waits does nothing.
+   */
+  async add(from: string, to: string, data: Buffer, id?: string): Promise<string> {
     const now = this.now();
-    const id = `${now.toString(36)}${randomBytes(5).toString('hex')}`;
+    if (id && this.entries.has(id)) return id;
+    id ??= `${now.toString(36)}${randomBytes(5).toString('hex')}`;
     const entry: QueueEntry = { id, from, to, createdAt: now, attempts: 0, nextAttemptAt: now, lastAttemptAt: null, lastError: null, size: data.length };
     await writeDurable(join(this.opts.dir, `${id}.eml`), data);
     await writeDurable(join(this.opts.dir, `${id}.json`), JSON.stringify(entry));
@@ -218,7 +222,7 @@ export class ForwardQueue extends EventEmitter {
     }
     try {
       if (this.opts.isLocal(e.to)) {
-        const outcome = await this.opts.deliverLocal(e.to, e.from, data);
+        const outcome = await this.opts.deliverLocal(e.to, e.from, data, `${Math.floor(e.createdAt / 1000)}.Q${e.id}`);
         if (outcome === 'unknown') throw new PermanentFailure('550 5.1.1 no such user here', '5.1.1');
         if (outcome === 'loop') throw new PermanentFailure('554 5.4.6 mail forwarding loop', '5.4.6');
       } else {

@@ -43,9 +43,11 @@ export class LocalDelivery {
 
   /**
    * Delivers one copy for `to`. Throws LoopError if the message has been here before; returns
-   * null for an address that is not (or no longer) an account or forward.
+   * null for an address that is not (or no longer) an account or forward. `copyId` names this
+   * copy when it may be delivered again after a crash (from the forward queue): the second
+   * delivery then finds the first instead of making a duplicate.
    */
-  async deliver(to: string, from: string, data: Buffer): Promise<Undo[] | null> {
+  async deliver(to: string, from: string, data: Buffer, copyId?: string): Promise<Undo[] | null> {
     const route = this.route(to);
     if (route.kind === 'unknown' || route.kind === 'foreign') return null;
     const end = headerEnd(data, MAX_HEADER);
@@ -56,7 +58,7 @@ export class LocalDelivery {
     if (route.kind === 'account') {
       const dir = maildirPath(this.dataDir, route.domain, route.name);
       const head = Buffer.from(`Return-Path: <${headerSafe(from, 512)}>\r\n`);
-      const { file } = await deliver(dir, Buffer.concat([head, deliveredTo, data]));
+      const { file } = await deliver(dir, Buffer.concat([head, deliveredTo, data]), copyId);
       this.delivered(route.address);
       return [async () => {
         await unlink(file).catch(() => {});
@@ -65,8 +67,8 @@ export class LocalDelivery {
     }
     const copy = Buffer.concat([deliveredTo, data]);
     const undo: Undo[] = [];
-    for (const dest of route.destinations) {
-      const id = await this.queue().add(from, dest, copy);
+    for (const [i, dest] of route.destinations.entries()) {
+      const id = await this.queue().add(from, dest, copy, copyId ? `${copyId}-${i}` : undefined);
       undo.push(() => this.queue().remove(id));
     }
     return undo;

@@ -103,7 +103,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandl
     smtpPort: port('smtp'),
     proc,
     output: () => out,
-    cli: (cliArgs, input) => runCli([...cliArgs, '--socket', socket], { input }),
+    cli: (cliArgs, input) => runCli(cliArgs, { input, env: { VMAIL_SOCKET: socket } }),
     stop: async () => {
       proc.kill('SIGTERM');
       return exited;
