@@ -123,7 +123,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
       for (const c of r.applied) {
         if (c.kind !== 'account') continue;
         if (c.action === 'remove') mailboxes.forget(c.address);
-        else if (!mailboxes.has(c.address)) void mailboxes.track(c.address, maildirPath(config.dataDir, c.domain, c.name));
+        else if (!mailboxes.has(c.address)) mailboxes.trackNew(c.address, maildirPath(config.dataDir, c.domain, c.name));
       }
       control.notify('pending.applied', r);
     });

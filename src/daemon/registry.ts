@@ -20,6 +20,12 @@ export interface ApplyResult {
 
 const APPLY_CHUNK = 500;
 
+interface PreparedChunk {
+  done: PendingChange[];
+  accounts: { set: AccountRecord[]; remove: string[] };
+  forwards: { set: ForwardRecord[]; remove: string[] };
+}
+
 export class Registry extends EventEmitter {
   private lock: Promise<unknown> = Promise.resolve();
   lastApplyError: string | null = null;
@@ -190,8 +196,16 @@ export class Registry extends EventEmitter {
       const at = this.now();
       const due = [...this.store.pending.values()].filter((c) => dueBy === undefined || c.appliesAt <= dueBy).sort((a, b) => a.seq - b.seq);
       const result: ApplyResult = { applied: [], failed: [], at: new Date(at).toISOString() };
-      for (let i = 0; i < due.length; i += APPLY_CHUNK) {
-        await this.applyChunk(due.slice(i, i + APPLY_CHUNK), at, result);
+      // The file-system work of one chunk overlaps the database commit of the one before it.
+      let committing: Promise<void> = Promise.resolve();
+      try {
+        for (let i = 0; i < due.length; i += APPLY_CHUNK) {
+          const prepared = await this.prepareChunk(due.slice(i, i + APPLY_CHUNK), at, result);
+          await committing;
+          committing = this.commitChunk(prepared, at, result);
+        }
+      } finally {
+        await committing;
       }
       this.lastApplyError = result.failed.length ? `${result.failed.length} change(s) failed: ${result.failed[0].error}` : null;
       await this.store.saveMeta({ lastApplyAt: at });
@@ -200,7 +214,7 @@ export class Registry extends EventEmitter {
     });
   }
 
-  private async applyChunk(chunk: PendingChange[], at: number, result: ApplyResult): Promise<void> {
+  private async prepareChunk(chunk: PendingChange[], at: number, result: ApplyResult): Promise<PreparedChunk> {
     const accounts = { set: [] as AccountRecord[], remove: [] as string[] };
     const forwards = { set: [] as ForwardRecord[], remove: [] as string[] };
     const done: PendingChange[] = [];
@@ -231,6 +245,10 @@ export class Registry extends EventEmitter {
       }
     }));
     done.sort((a, b) => a.seq - b.seq);
+    return { done, accounts, forwards };
+  }
+
+  private async commitChunk({ done, accounts, forwards }: PreparedChunk, at: number, result: ApplyResult): Promise<void> {
     await this.store.commitApplied(done, accounts, forwards, at);
     for (const c of done) result.applied.push(viewPending(c));
   }

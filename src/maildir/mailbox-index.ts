@@ -44,6 +44,14 @@ export class MailboxIndex extends EventEmitter {
     return this.refresh(address);
   }
 
+  /**
+   * Starts tracking a Maildir that was just created: it is empty, so nothing is listed now; the
+   * empty stamp makes the next sweep list it anyway, in case files were already there.
+   */
+  trackNew(address: string, dir: string): void {
+    if (!this.boxes.has(address)) this.boxes.set(address, { dir, messages: 0, bytes: 0, stamp: '', refreshing: null, again: false });
+  }
+
   forget(address: string): void {
     const e = this.boxes.get(address);
     this.boxes.delete(address);

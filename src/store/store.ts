@@ -127,6 +127,14 @@ export class Store {
     this.pending.set(change.id, change);
   }
 
+  /** Queues many changes in one transaction (a bulk import); each must be for its own name. */
+  async queueMany(changes: PendingChange[]): Promise<void> {
+    await this.t.pending.batch(changes.map((c) => [c.id, c]));
+    for (const c of changes) this.pending.set(c.id, c);
+    const last = Math.max(this.meta.lastSeq ?? 0, ...changes.map((c) => c.seq));
+    await this.saveMeta({ lastSeq: last });
+  }
+
   async cancel(id: string): Promise<void> {
     await this.t.pending.batch([], [id]);
     this.pending.delete(id);

@@ -1,0 +1,128 @@
+// Starts the real `vmail daemon` as a child process on a temp data dir with ports 0, and runs
+// the real CLI against it. Used by the tests (through daemon.ts) and by the benchmarks.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+/** The repository root, from the source tree (tests) or the compiled one (benchmarks). */
+export const ROOT = [resolve(import.meta.dirname, '../..'), resolve(import.meta.dirname, '../../..')].find((d) => existsSync(join(d, 'bin/vmail.js')))!;
+export const VMAIL = join(ROOT, 'bin/vmail.js');
+
+/** Every daemon started and temp dir made here, for the caller to clean up. */
+export const live = new Set<ChildProcess>();
+export const dirs: string[] = [];
+
+export function cleanUp(): void {
+  for (const p of live) p.kill('SIGKILL');
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+}
+
+export function tempDir(prefix = 'vmail-'): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  dirs.push(d);
+  return d;
+}
+
+export interface DaemonHandle {
+  dataDir: string;
+  socket: string;
+  pop3Port: number;
+  smtpPort: number;
+  proc: ChildProcess;
+  output: () => string;
+  cli: (args: string[], input?: string) => Promise<CliResult>;
+  stop: () => Promise<number | null>;
+  kill9: () => Promise<void>;
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface DaemonOptions {
+  dataDir?: string;
+  domains?: string[];
+  applyInterval?: string;
+  args?: string[];
+  env?: Record<string, string>;
+}
+
+export function runCli(args: string[], opts: { input?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
+  return new Promise((resolvePromise) => {
+    const p = spawn(process.execPath, [VMAIL, ...args], { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('close', (code) => resolvePromise({ code, stdout, stderr }));
+    p.stdin.end(opts.input ?? '');
+  });
+}
+
+/** Starts a daemon and resolves once it has printed its ready line. */
+export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandle> {
+  const dataDir = opts.dataDir ?? tempDir();
+  const socket = join(dataDir, 'control.sock');
+  const args = [
+    VMAIL, 'daemon', '--data-dir', dataDir, '--socket', socket,
+    '--pop3', '127.0.0.1:0', '--smtp', '127.0.0.1:0',
+    '--apply-interval', opts.applyInterval ?? '1h',
+    ...(opts.domains ?? ['example.test']).flatMap((d) => ['--domain', d]),
+    ...(opts.args ?? []),
+  ];
+  const proc = spawn(process.execPath, args, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  live.add(proc);
+  let out = '';
+  proc.stdout!.on('data', (d) => (out += d));
+  proc.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((r) => proc.on('exit', (code) => {
+    live.delete(proc);
+    r(code);
+  }));
+  const ready = await new Promise<string>((resolveReady, reject) => {
+    const timer = setTimeout(() => reject(new Error(`daemon did not get ready:\n${out}`)), 20_000);
+    const check = () => {
+      const line = out.split('\n').find((l) => l.includes('ready'));
+      if (line) {
+        clearTimeout(timer);
+        resolveReady(line);
+      }
+    };
+    proc.stdout!.on('data', check);
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`daemon exited with ${code} before it was ready:\n${out}`));
+    });
+  });
+  const port = (name: string) => Number(new RegExp(`${name}=(\\d+)`).exec(ready)?.[1] ?? NaN);
+  return {
+    dataDir,
+    socket,
+    pop3Port: port('pop3'),
+    smtpPort: port('smtp'),
+    proc,
+    output: () => out,
+    cli: (cliArgs, input) => runCli(cliArgs, { input, env: { VMAIL_SOCKET: socket } }),
+    stop: async () => {
+      proc.kill('SIGTERM');
+      return exited;
+    },
+    kill9: async () => {
+      proc.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+export async function waitFor<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 10_000): Promise<NonNullable<T>> {
+  const start = Date.now();
+  for (;;) {
+    const v = await fn();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
