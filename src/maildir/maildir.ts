@@ -14,6 +14,8 @@ export interface MessageEntry {
   file: string;
   /** Octets as POP3 sends them: CRLF line ends, before dot-stuffing. */
   size: number;
+  /** Bytes on disk, when the name says (`,S=`): lets a reader fetch it in one read. */
+  diskSize?: number;
   /** Ordering key: delivery time in seconds from the name, when the name has one. */
   time: number;
 }
@@ -116,10 +118,11 @@ async function measure(path: string): Promise<number> {
   return size;
 }
 
-function parseName(file: string): { w?: number; time: number } {
+function parseName(file: string): { w?: number; s?: number; time: number } {
   const w = /,W=(\d+)/.exec(file);
+  const s = /,S=(\d+)/.exec(file);
   const t = /^(\d+)\./.exec(file);
-  return { w: w ? Number(w[1]) : undefined, time: t ? Number(t[1]) : Number.MAX_SAFE_INTEGER };
+  return { w: w ? Number(w[1]) : undefined, s: s ? Number(s[1]) : undefined, time: t ? Number(t[1]) : Number.MAX_SAFE_INTEGER };
 }
 
 async function listFolder(dir: string, folder: 'new' | 'cur'): Promise<MessageEntry[]> {
@@ -133,7 +136,7 @@ async function listFolder(dir: string, folder: 'new' | 'cur'): Promise<MessageEn
   const out: MessageEntry[] = [];
   for (const file of names) {
     if (file.startsWith('.')) continue;
-    const { w, time } = parseName(file);
+    const { w, s, time } = parseName(file);
     let size = w;
     if (size === undefined) {
       try {
@@ -144,7 +147,9 @@ async function listFolder(dir: string, folder: 'new' | 'cur'): Promise<MessageEn
         throw err;
       }
     }
-    out.push({ uid: uidOf(file), folder, file, size, time });
+    const entry: MessageEntry = { uid: uidOf(file), folder, file, size, time };
+    if (s !== undefined) entry.diskSize = s;
+    out.push(entry);
   }
   return out;
 }

@@ -2,9 +2,11 @@
 // Pass names to run only some: `npm run bench -- core pop3`.
 import { cleanUp } from '../helpers/process.js';
 import { benchCore } from './core.js';
+import { benchPop3 } from './pop3.js';
 
 const benches: Record<string, () => Promise<void>> = {
   core: benchCore,
+  pop3: benchPop3,
 };
 
 const chosen = process.argv.slice(2).filter((a) => a in benches);

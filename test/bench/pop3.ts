@@ -1,0 +1,165 @@
+// POP3 side by side with Dovecot on the same Maildirs on this machine: one session that
+// RETRs 2,000 messages of 20 KB; 500 sequential sessions of login, STAT, UIDL, QUIT; 50
+// concurrent sessions each fetching 100 messages; a login to a mailbox of 50,000 messages.
+import { linkSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ControlClient } from '../../src/control/client.js';
+import type { PendingChange } from '../../src/model/changes.js';
+import { hashPassword } from '../../src/store/passwords.js';
+import { Store } from '../../src/store/store.js';
+import { startDaemon, tempDir } from '../helpers/process.js';
+import { ensureDovecot, startDovecot } from './dovecot.js';
+import { heading, ms, performance, stats } from './lib.js';
+import { BenchPop3 } from './pop3-client.js';
+
+const PASSWORD = 'bench-password-1';
+
+function message(i: number, size: number): Buffer {
+  const head = `From: sender${i}@example.org\r\nTo: someone@example.test\r\nSubject: bench message ${i}\r\nMessage-ID: <bench-${i}@example.org>\r\n\r\n`;
+  const line = `${'abcdefghijklmnopqrstuvwxyz0123456789'.repeat(2)}\r\n`;
+  const body = line.repeat(Math.max(1, Math.ceil((size - head.length) / line.length)));
+  return Buffer.from(head + body).subarray(0, size - 2 > head.length ? undefined : size);
+}
+
+interface Box {
+  user: string;
+  count: number;
+  size: number;
+}
+
+const BOXES: Box[] = [
+  { user: 'retr', count: 2000, size: 20 * 1024 },
+  { user: 'small', count: 20, size: 20 * 1024 },
+  ...Array.from({ length: 50 }, (_, i) => ({ user: `c${i}`, count: 100, size: 20 * 1024 })),
+  { user: 'huge', count: 50_000, size: 1024 },
+];
+
+async function retrAll(port: number, user: string, count: number): Promise<number> {
+  const c = await BenchPop3.open(port);
+  await c.login(user, PASSWORD);
+  let bytes = 0;
+  for (let i = 1; i <= count; i++) bytes += await c.multi(`RETR ${i}`);
+  await c.quit();
+  return bytes;
+}
+
+interface Row {
+  what: string;
+  run: (port: number) => Promise<number>;
+}
+
+const ROWS: Row[] = [
+  { what: 'one session, RETR 2,000 x 20 KB', run: async (port) => timeIt(() => retrAll(port, 'retr', 2000)) },
+  {
+    what: '500 sequential sessions: login, STAT, UIDL, QUIT',
+    run: async (port) => timeIt(async () => {
+      for (let i = 0; i < 500; i++) {
+        const c = await BenchPop3.open(port);
+        await c.login('small', PASSWORD);
+        await c.cmd('STAT');
+        await c.multi('UIDL');
+        await c.quit();
+      }
+    }),
+  },
+  { what: '50 concurrent sessions, 100 x 20 KB each', run: async (port) => timeIt(() => Promise.all(Array.from({ length: 50 }, (_, i) => retrAll(port, `c${i}`, 100)))) },
+  {
+    what: 'login + STAT on a 50,000-message mailbox (median of 5)',
+    run: async (port) => {
+      const samples: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        samples.push(await timeIt(async () => {
+          const c = await BenchPop3.open(port);
+          await c.login('huge', PASSWORD);
+          await c.cmd('STAT');
+          await c.quit();
+        }));
+      }
+      return stats(samples).p50;
+    },
+  },
+];
+
+async function timeIt(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+}
+
+async function firstLogin(port: number): Promise<number> {
+  return timeIt(async () => {
+    const c = await BenchPop3.open(port);
+    await c.login('huge', PASSWORD);
+    await c.cmd('STAT');
+    await c.quit();
+  });
+}
+
+export async function benchPop3(): Promise<void> {
+  heading('POP3, vmail beside Dovecot on the same Maildirs (time: lower is better)');
+  const dataDir = tempDir('vmail-bench-');
+  const dovecotDir = tempDir('dovecot-bench-');
+
+  // Accounts, applied, then the messages written into their Maildirs.
+  {
+    const store = await Store.open(dataDir);
+    const hash = await hashPassword(PASSWORD);
+    const now = Date.now();
+    await store.queueMany(BOXES.map((b, i): PendingChange => ({ id: String(i + 1), seq: i + 1, domain: 'example.test', kind: 'account', action: 'add', name: b.user, requestedAt: now, appliesAt: now, passwordHash: hash })));
+    await store.close();
+  }
+  const t0 = performance.now();
+  let serial = 0;
+  for (const b of BOXES) {
+    const dir = join(dataDir, 'mail/example.test', b.user);
+    const dove = join(dovecotDir, b.user, 'Maildir');
+    for (const sub of ['tmp', 'new', 'cur']) {
+      mkdirSync(join(dir, sub), { recursive: true });
+      mkdirSync(join(dove, sub), { recursive: true });
+    }
+    const data = message(0, b.size);
+    for (let i = 0; i < b.count; i++) {
+      serial++;
+      const name = `${1_700_000_000 + serial}.M${serial}P1Q1.bench,S=${data.length},W=${data.length}`;
+      writeFileSync(join(dir, 'new', name), data);
+      // The same file for Dovecot: a hard link, so both read the same bytes from the same disk.
+      linkSync(join(dir, 'new', name), join(dove, 'new', name));
+    }
+  }
+  process.stdout.write(`  (wrote ${serial.toLocaleString('en')} messages in ${ms(performance.now() - t0)})\n`);
+
+  const vmail = await startDaemon({ dataDir });
+  const c = await ControlClient.connect(vmail.socket);
+  await c.call('pending.apply');
+  c.close();
+
+  const why = ensureDovecot();
+  const dovecot = why ? null : await startDovecot(dovecotDir, BOXES.map((b) => b.user), PASSWORD);
+  if (why) process.stdout.write(`  Dovecot comparison skipped: ${why}\n`);
+
+  try {
+    const cold = { vmail: await firstLogin(vmail.pop3Port), dovecot: dovecot ? await firstLogin(dovecot.port) : NaN };
+    // One session per mailbox first, so both servers have seen every Maildir once.
+    for (const b of BOXES) {
+      for (const port of [vmail.pop3Port, dovecot?.port].filter((p): p is number => p !== undefined)) {
+        const s = await BenchPop3.open(port);
+        await s.login(b.user, PASSWORD);
+        await s.multi('LIST');
+        await s.quit();
+      }
+    }
+    const line = (what: string, v: number, d: number) => {
+      const ratio = Number.isNaN(d) ? 'n/a' : (v / d).toFixed(2);
+      process.stdout.write(`  ${what.padEnd(56)} vmail ${ms(v).padStart(9)}  dovecot ${(Number.isNaN(d) ? '-' : ms(d)).padStart(9)}  vmail/dovecot ${ratio}\n`);
+    };
+    line('first login + STAT on a 50,000-message mailbox', cold.vmail, cold.dovecot);
+    for (const row of ROWS) {
+      const v = await row.run(vmail.pop3Port);
+      const d = dovecot ? await row.run(dovecot.port) : NaN;
+      line(row.what, v, d);
+    }
+  } finally {
+    dovecot?.stop();
+    await vmail.stop();
+  }
+}
