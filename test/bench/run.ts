@@ -3,10 +3,12 @@
 import { cleanUp } from '../helpers/process.js';
 import { benchCore } from './core.js';
 import { benchPop3 } from './pop3.js';
+import { benchSmtp } from './smtp.js';
 
 const benches: Record<string, () => Promise<void>> = {
   core: benchCore,
   pop3: benchPop3,
+  smtp: benchSmtp,
 };
 
 const chosen = process.argv.slice(2).filter((a) => a in benches);
