@@ -312,7 +312,7 @@ export async function main(argv: string[]): Promise<number> {
       return command ? 0 : 1;
     }
     if (command === '--version') {
-      const { VERSION } = await import('./version.js');
+      const { VERSION } = await import('./package-root.js');
       out(VERSION);
       return 0;
     }

@@ -105,7 +105,10 @@ export interface StatusView {
   accounts: number;
   forwards: number;
   dataDir: string;
+  /** This server's host name, for mail client settings. */
+  hostname: string;
   pop3: { port: number | null };
+  pop3s: { port: number } | null;
   smtp: { port: number | null };
   relay: string | null;
   /** Forwarded mail waiting in DATA_DIR/queue, and why it waits when something stops it. */

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { ForwardQueue } from '../smtp/forward-queue.js';
 import { SmtpIntake } from '../smtp/intake.js';
 import { LocalDelivery, LoopError } from '../smtp/local-delivery.js';
-import { VERSION } from '../version.js';
+import { VERSION } from '../package-root.js';
 import { Applier } from './applier.js';
 import { Registry, type ApplyResult } from './registry.js';
 import { listAccounts, listForwards } from './views.js';
@@ -28,7 +28,7 @@ export interface RunningDaemon {
   config: Config;
   registry: Registry;
   mailboxes: MailboxIndex;
-  ports: { pop3: number | null; smtp: number | null };
+  ports: { pop3: number | null; pop3s: number | null; smtp: number | null };
   stop(): Promise<void>;
 }
 
@@ -75,7 +75,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     });
     await queue.load();
 
-    const ports = { pop3: null as number | null, smtp: null as number | null };
+    const ports = { pop3: null as number | null, pop3s: null as number | null, smtp: null as number | null };
     const status = (): StatusView => ({
       version: VERSION,
       domains: registry.domains,
@@ -88,7 +88,9 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
       accounts: store.accounts.size,
       forwards: store.forwards.size,
       dataDir: config.dataDir,
+      hostname: hostname() || 'localhost',
       pop3: { port: ports.pop3 },
+      pop3s: ports.pop3s === null ? null : { port: ports.pop3s },
       smtp: { port: ports.smtp },
       relay: config.relay,
       queue: { messages: queue.size, problem: queue.problem() },
@@ -151,7 +153,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
       },
     });
     ports.pop3 = await pop3.listen(config.pop3);
-    if (config.pop3s) await pop3.listen(config.pop3s, true);
+    if (config.pop3s) ports.pop3s = await pop3.listen(config.pop3s, true);
     closers.push(() => pop3.close());
     registry.on('applied', (r: ApplyResult) => {
       for (const c of r.applied) if (c.kind === 'account' && c.action === 'remove') pop3.disconnect(c.address);

@@ -1,0 +1,248 @@
+// POP3 Accounts: the old console's form ([ name ]@domain [ password ] [Change]) above a table of
+// every account with its mailbox size, last login and status (active, or the pending action
+// counting down to the apply). Add, change password, remove, undo, filter, sort, details.
+import React, { useEffect, useMemo, useReducer } from 'react';
+import { Box, Text, useInput } from 'ink';
+import type { AccountView } from '../src/control/protocol.js';
+import { actionWord, clockTime, humanBytes, pendingStatus, whenApplies } from '../src/model/format.js';
+import { callError } from './daemon-session.js';
+import { cell, editText, Field, Footer, NoticeLine, type Key } from './frame.js';
+import { fieldOf, formReducer, initialFormState, type FormState } from './form-reducer.js';
+import { useDaemon, useLatestReducer, type Theme } from './hooks.js';
+import { moveSelection, selectedIndex, settle } from './list-reducer.js';
+
+export interface ScreenProps {
+  domain: string;
+  width: number;
+  height: number;
+  now: number;
+  theme: Theme;
+  onBack: () => void;
+  onQuit: () => void;
+  onHelp: () => void;
+}
+
+const FIXED_ROWS = 8; // form (2), notice, blank, table header, footer, margins
+
+export function visibleAccounts(all: AccountView[], domain: string, filter: string, sort: FormState['sort']): AccountView[] {
+  const f = filter.trim().toLowerCase();
+  const list = all.filter((a) => a.domain === domain && (!f || a.name.includes(f)));
+  if (sort === 'size') return list.sort((a, b) => b.bytes - a.bytes || (a.name < b.name ? -1 : 1));
+  return list;
+}
+
+function status(a: AccountView, now: number): string {
+  if (a.pending) return pendingStatus(a.pending.action, a.pending.appliesAt, now);
+  return 'active';
+}
+
+export function AccountsScreen({ domain, width, height, now, theme, onBack, onQuit, onHelp }: ScreenProps) {
+  const { session, data } = useDaemon();
+  const [state, dispatch, latest] = useLatestReducer(formReducer, initialFormState);
+  const rows = visibleAccounts(data.accounts, domain, state.filter, state.sort);
+  const keys = useMemo(() => rows.map((a) => a.address), [rows]);
+  const tableHeight = Math.max(1, height - FIXED_ROWS);
+  const index = selectedIndex(state.list, keys);
+  const selected = index >= 0 ? rows[index] : undefined;
+  const typing = state.focus === 'name' || state.focus === 'second' || state.focus === 'filter';
+
+  useEffect(() => {
+    const next = settle(state.list, keys, tableHeight);
+    if (next !== state.list) dispatch({ type: 'list', list: next });
+  }, [keys, tableHeight, state.list]);
+
+  const submit = async () => {
+    const state = latest();
+    if (state.busy) return;
+    const name = state.name.trim();
+    if (!name) return dispatch({ type: 'rejected', field: 'name', text: 'enter the account name (without @' + domain + ')' });
+    if (!state.second) return dispatch({ type: 'rejected', field: 'second', text: 'enter a password' });
+    dispatch({ type: 'submitting' });
+    const method = state.mode === 'add' ? 'accounts.add' : 'accounts.passwd';
+    try {
+      const r = await session.call<{ queued?: any; cancelled?: any }>(method, { name, password: state.second, domain });
+      const q = r.queued;
+      dispatch({ type: 'submitted', notice: { kind: 'ok', text: q ? `Queued: ${actionWord(q.action)} ${q.address}, ${whenApplies(q.appliesAt, now)}` : 'Done' } });
+    } catch (err) {
+      const e = callError(err);
+      if (e.unreachable) {
+        dispatch({ type: 'notice', notice: { kind: 'error', text: `Not confirmed: ${e.text}. Check the status column once the daemon is back.` } });
+      } else {
+        dispatch({ type: 'rejected', field: fieldOf(e.text), text: e.text });
+      }
+    }
+  };
+
+  const remove = async (address: string) => {
+    dispatch({ type: 'cancel' });
+    try {
+      const r = await session.call<{ queued?: any; cancelled?: any }>('accounts.remove', { name: address, domain });
+      const text = r.cancelled ? `Cancelled the pending add of ${address}: nothing was created` : `Queued: removal of ${address}, ${whenApplies(r.queued.appliesAt, now)}; its mail is archived, not deleted`;
+      dispatch({ type: 'notice', notice: { kind: 'ok', text } });
+    } catch (err) {
+      dispatch({ type: 'notice', notice: { kind: 'error', text: callError(err).text } });
+    }
+  };
+
+  const undo = async (a: AccountView) => {
+    if (!a.pending) return dispatch({ type: 'notice', notice: { kind: 'warn', text: `${a.address} has no pending change to undo` } });
+    try {
+      await session.call('pending.cancel', { id: a.pending.id });
+      dispatch({ type: 'notice', notice: { kind: 'ok', text: `Undone: the pending ${actionWord(a.pending.action)} of ${a.address}` } });
+    } catch (err) {
+      dispatch({ type: 'notice', notice: { kind: 'error', text: callError(err).text } });
+    }
+  };
+
+  useInput((input, key) => {
+    // The state as the last key left it, even if this handler was made before that key.
+    const state = latest();
+    if (state.focus === 'confirm') {
+      if (input === 'y' || input === 'Y') void remove(state.confirm!);
+      else dispatch({ type: 'cancel' });
+      return;
+    }
+    if (state.focus === 'details') {
+      if (key.escape || key.return || input === 'q') dispatch({ type: 'cancel' });
+      return;
+    }
+    if (state.focus === 'filter') {
+      if (key.escape || key.return || key.upArrow || key.downArrow) dispatch({ type: 'focus', focus: 'table' });
+      else {
+        const value = editText(state.filter, input, key);
+        if (value !== null) dispatch({ type: 'edit', field: 'filter', value: value.toLowerCase() });
+      }
+      return;
+    }
+    if (state.focus === 'name' || state.focus === 'second') {
+      const field = state.focus;
+      if (key.escape) dispatch({ type: 'cancel' });
+      else if (key.tab) dispatch({ type: 'focus', focus: field === 'name' || state.mode === 'change' ? 'second' : 'name' });
+      else if (key.return) {
+        if (field === 'name') dispatch({ type: 'focus', focus: 'second' });
+        else void submit();
+      } else if (key.upArrow || key.downArrow) dispatch({ type: 'focus', focus: 'table' });
+      else {
+        const value = editText(state[field], input, key);
+        if (value !== null) dispatch({ type: 'edit', field, value: field === 'name' ? value.toLowerCase() : value });
+      }
+      return;
+    }
+    // The table has the keys.
+    const move = (delta: number) => dispatch({ type: 'list', list: moveSelection(state.list, keys, delta, tableHeight) });
+    if (key.upArrow || input === 'k') move(-1);
+    else if (key.downArrow || input === 'j') move(1);
+    else if (key.pageUp) move(-tableHeight);
+    else if (key.pageDown || input === ' ') move(tableHeight);
+    else if (key.home || input === 'g') move(-Infinity);
+    else if (key.end || input === 'G') move(Infinity);
+    else if (input === 'a' || key.tab) dispatch({ type: 'start-add' });
+    else if (input === 'p' && selected) dispatch({ type: 'start-change', name: selected.name });
+    else if (input === 'd' && selected) dispatch({ type: 'ask-remove', address: selected.address });
+    else if (input === 'u' && selected) void undo(selected);
+    else if (input === '/') dispatch({ type: 'focus', focus: 'filter' });
+    else if (input === 's') dispatch({ type: 'toggle-sort' });
+    else if (key.return && selected) dispatch({ type: 'focus', focus: 'details' });
+    else if (key.escape) onBack();
+    else if (input === 'q') onQuit();
+    else if (input === '?') onHelp();
+  });
+
+  const footer: Key[] =
+    state.focus === 'confirm' ? [{ key: 'y', label: 'yes, remove' }, { key: 'n/Esc', label: 'no (default)' }]
+    : state.focus === 'details' ? [{ key: 'Esc', label: 'back to the list' }]
+    : typing ? [{ key: 'Enter', label: state.focus === 'second' ? 'queue the change' : 'next' }, { key: 'Tab', label: 'next field' }, { key: 'Esc', label: 'cancel' }]
+    : [{ key: 'a', label: 'add' }, { key: 'p', label: 'password' }, { key: 'd', label: 'remove' }, { key: 'u', label: 'undo' }, { key: '/', label: 'filter' }, { key: 's', label: `sort: ${state.sort}` }, { key: 'Enter', label: 'details' }, { key: 'Esc', label: 'menu' }, { key: '?', label: 'help' }, { key: 'q', label: 'quit' }];
+
+  const nameWidth = Math.max(8, width - 75);
+  return (
+    <Box flexDirection="column" width={width} height={height}>
+      <Box>
+        {state.mode === 'add' ? (
+          <Text wrap="truncate">
+            <Text bold>Add a POP3 account: </Text>
+            <Field value={state.name} focused={state.focus === 'name'} placeholder="name" theme={theme} />
+            <Text>@{domain}  password </Text>
+            <Field value={state.second} focused={state.focus === 'second'} placeholder="8+ characters" mask theme={theme} />
+            <Text color={theme.accent}> [Change]</Text>
+          </Text>
+        ) : (
+          <Text wrap="truncate">
+            <Text bold>New password for {state.target}@{domain}: </Text>
+            <Field value={state.second} focused={state.focus === 'second'} placeholder="8+ characters" mask theme={theme} />
+            <Text color={theme.accent}> [Change]</Text>
+          </Text>
+        )}
+      </Box>
+      <Text color={theme.error} wrap="truncate">{state.error ? `${state.error.field === 'name' ? 'name' : 'password'}: ${state.error.text}` : state.busy ? 'sending…' : ' '}</Text>
+      <NoticeLine notice={state.notice} theme={theme} />
+      <Box>
+        {state.focus === 'filter' || state.filter ? (
+          <Text wrap="truncate">
+            <Text>Filter: </Text>
+            <Field value={state.filter} focused={state.focus === 'filter'} placeholder="part of a name" theme={theme} />
+            <Text dimColor={theme.dim}>  {rows.length} of {data.accounts.filter((a) => a.domain === domain).length}</Text>
+          </Text>
+        ) : (
+          <Text dimColor={theme.dim}>{rows.length} account{rows.length === 1 ? '' : 's'}, sorted by {state.sort}. Changes apply on the hour.</Text>
+        )}
+      </Box>
+      {state.focus === 'details' && selected ? (
+        <Details account={selected} height={tableHeight + 1} now={now} theme={theme} />
+      ) : (
+        <Box flexDirection="column" height={tableHeight + 1}>
+          <Text bold wrap="truncate">{`  ${cell('NAME', nameWidth)} ${cell('MESSAGES', 9, true)} ${cell('SIZE', 11, true)}  ${cell('LAST LOGIN', 16)} ${cell('STATUS', 30)}`}</Text>
+          {rows.length === 0 ? (
+            <Text dimColor={theme.dim}>  {state.filter ? 'No account matches the filter.' : `No POP3 accounts in ${domain} yet: press a to add one.`}</Text>
+          ) : (
+            rows.slice(state.list.top, state.list.top + tableHeight).map((a, i) => {
+              const isSel = state.list.top + i === index;
+              const st = status(a, now);
+              return (
+                <Text key={a.address} inverse={isSel && state.focus === 'table'} bold={isSel} wrap="truncate">
+                  {isSel ? '› ' : '  '}
+                  {cell(a.name, nameWidth)} {cell(String(a.messages), 9, true)} {cell(humanBytes(a.bytes), 11, true)}  {cell(a.lastLoginAt ? clockTime(a.lastLoginAt, new Date(now)) : '-', 16)}{' '}
+                  <Text color={a.pending ? theme.warn : theme.ok}>{cell(st, 30)}</Text>
+                </Text>
+              );
+            })
+          )}
+        </Box>
+      )}
+      {state.focus === 'confirm' ? (
+        <Text color={theme.warn} wrap="truncate">Remove {state.confirm}? Its mail is archived at the next apply. [y/N]</Text>
+      ) : (
+        <Text> </Text>
+      )}
+      <Footer keys={footer} width={width} theme={theme} />
+    </Box>
+  );
+}
+
+function Details({ account: a, height, now, theme }: { account: AccountView; height: number; now: number; theme: Theme }) {
+  const { data } = useDaemon();
+  const host = data.status?.hostname ?? 'this server';
+  const port = data.status?.pop3.port ?? 110;
+  const line = (label: string, value: string) => (
+    <Text wrap="truncate">
+      <Text dimColor={theme.dim}>{label.padEnd(22)}</Text>
+      {value}
+    </Text>
+  );
+  return (
+    <Box flexDirection="column" height={height}>
+      <Text bold>{a.address}</Text>
+      {line('Status', a.pending ? `${pendingStatus(a.pending.action, a.pending.appliesAt, now)} (applies ${clockTime(a.pending.appliesAt, new Date(now))})` : 'active')}
+      {line('Messages', `${a.messages} (${humanBytes(a.bytes)}, ${a.bytes.toLocaleString('en')} bytes)`)}
+      {line('Last POP3 login', a.lastLoginAt ? `${clockTime(a.lastLoginAt, new Date(now))} from ${a.lastLoginFrom ?? '?'}` : 'never')}
+      {line('Last delivery', a.lastDeliveryAt ? clockTime(a.lastDeliveryAt, new Date(now)) : 'never')}
+      <Text> </Text>
+      <Text bold>Mail client settings</Text>
+      {line('Account type', 'POP3')}
+      {line('Incoming server', host)}
+      {line('Port', `${port} (POP3${data.status?.pop3s ? `; ${data.status.pop3s.port} with SSL/TLS` : ''})`)}
+      {line('Username', a.address)}
+      {line('Password', 'the one set here')}
+    </Box>
+  );
+}

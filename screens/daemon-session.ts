@@ -1,0 +1,142 @@
+// The console's connection to the daemon, outside React: connects, subscribes, keeps the lists
+// the screens show, follows the daemon's notifications, and reconnects by itself when the daemon
+// goes away. Screens read it through the useDaemon hook.
+import { ControlClient, RpcError, UnreachableError } from '../src/control/client.js';
+import type { AccountView, ForwardView, Method, StatusView } from '../src/control/protocol.js';
+import type { PendingView } from '../src/model/changes.js';
+
+export type Connection = 'connecting' | 'connected' | 'down';
+
+export interface DaemonSnapshot {
+  connection: Connection;
+  socketPath: string;
+  /** Why the daemon cannot be reached, when it cannot. */
+  problem: string | null;
+  status: StatusView | null;
+  accounts: AccountView[];
+  forwards: ForwardView[];
+  pending: PendingView[];
+  /** The daemon's clock minus ours, so countdowns match the daemon's apply. */
+  skewMs: number;
+}
+
+const RETRY_MS = 1000;
+
+export class DaemonSession {
+  private client: ControlClient | null = null;
+  private listeners = new Set<() => void>();
+  private refreshTimer: NodeJS.Timeout | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+  snapshot: DaemonSnapshot;
+
+  constructor(readonly socketPath: string) {
+    this.snapshot = { connection: 'connecting', socketPath, problem: null, status: null, accounts: [], forwards: [], pending: [], skewMs: 0 };
+  }
+
+  subscribe = (listener: () => void): (() => void) => {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  };
+
+  getSnapshot = (): DaemonSnapshot => this.snapshot;
+
+  private set(patch: Partial<DaemonSnapshot>): void {
+    this.snapshot = { ...this.snapshot, ...patch };
+    for (const l of this.listeners) l();
+  }
+
+  start(): void {
+    void this.connect();
+  }
+
+  private async connect(): Promise<void> {
+    if (this.closed) return;
+    try {
+      const client = await ControlClient.connect(this.socketPath, 2000);
+      if (this.closed) return client.close();
+      this.client = client;
+      client.on('notification', (method: string, params: any) => this.onNotification(method, params));
+      client.on('close', () => {
+        if (this.client !== client) return;
+        this.client = null;
+        this.set({ connection: 'down', problem: `the daemon at ${this.socketPath} closed the connection` });
+        this.retry();
+      });
+      await client.call('subscribe');
+      await this.refresh();
+      this.set({ connection: 'connected', problem: null });
+    } catch (err) {
+      this.set({ connection: 'down', problem: (err as Error).message });
+      this.retry();
+    }
+  }
+
+  private retry(): void {
+    if (this.closed || this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      void this.connect();
+    }, RETRY_MS);
+  }
+
+  /** Reloads every list; answers the notifications that change more than one row. */
+  async refresh(): Promise<void> {
+    const c = this.client;
+    if (!c) return;
+    const t0 = Date.now();
+    const [status, accounts, forwards, pending] = await Promise.all([
+      c.call<StatusView>('status'),
+      c.call<AccountView[]>('accounts.list'),
+      c.call<ForwardView[]>('forwards.list'),
+      c.call<PendingView[]>('pending.list'),
+    ]);
+    const skewMs = Date.parse(status.now) - Math.round((t0 + Date.now()) / 2);
+    this.set({ status, accounts, forwards, pending, skewMs });
+  }
+
+  private refreshSoon(): void {
+    if (this.refreshTimer) return;
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = null;
+      this.refresh().catch(() => {});
+    }, 30);
+  }
+
+  private onNotification(method: string, params: any): void {
+    if (method === 'mailbox.size') {
+      const i = this.snapshot.accounts.findIndex((a) => a.address === params.address);
+      if (i < 0) return;
+      const accounts = this.snapshot.accounts.slice();
+      accounts[i] = { ...accounts[i], messages: params.messages, bytes: params.bytes, lastDeliveryAt: new Date().toISOString() };
+      this.set({ accounts });
+      return;
+    }
+    this.refreshSoon();
+  }
+
+  /**
+   * Sends a request. A rejection (bad input) comes back as its message; a daemon that went
+   * away mid-request throws, so the screen can say the change may not have been queued.
+   */
+  async call<T>(method: Method, params: Record<string, unknown> = {}): Promise<T> {
+    const c = this.client;
+    if (!c) throw new UnreachableError(`not connected to the daemon at ${this.socketPath}`);
+    const result = await c.call<T>(method, params);
+    this.refreshSoon();
+    return result;
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    this.client?.close();
+  }
+}
+
+/** One line for a failed call: the daemon's reason, or that it could not be reached. */
+export function callError(err: unknown): { text: string; unreachable: boolean } {
+  if (err instanceof RpcError) return { text: err.message, unreachable: false };
+  return { text: `not sent: ${(err as Error).message}`, unreachable: true };
+}

@@ -1,0 +1,162 @@
+// Email Forwarding: a form ([ name ]@domain -> [ destinations ]) above a table of forwarding
+// addresses with where they send mail and their status. Add, change destinations, remove, undo.
+import React, { useEffect, useMemo, useReducer } from 'react';
+import { Box, Text, useInput } from 'ink';
+import type { ForwardView } from '../src/control/protocol.js';
+import { actionWord, pendingStatus, whenApplies } from '../src/model/format.js';
+import type { ScreenProps } from './accounts-screen.js';
+import { callError } from './daemon-session.js';
+import { cell, editText, Field, Footer, NoticeLine, type Key } from './frame.js';
+import { fieldOf, formReducer, initialFormState } from './form-reducer.js';
+import { useDaemon, useLatestReducer } from './hooks.js';
+import { moveSelection, selectedIndex, settle } from './list-reducer.js';
+
+const FIXED_ROWS = 8;
+
+const destinationsOf = (f: ForwardView) => f.pending?.destinations ?? f.destinations;
+
+export function ForwardsScreen({ domain, width, height, now, theme, onBack, onQuit, onHelp }: ScreenProps) {
+  const { session, data } = useDaemon();
+  const [state, dispatch, latest] = useLatestReducer(formReducer, initialFormState);
+  const f = state.filter.trim().toLowerCase();
+  const rows = data.forwards.filter((x) => x.domain === domain && (!f || x.name.includes(f) || x.destinations.some((d) => d.includes(f))));
+  const keys = useMemo(() => rows.map((x) => x.address), [rows]);
+  const tableHeight = Math.max(1, height - FIXED_ROWS);
+  const index = selectedIndex(state.list, keys);
+  const selected = index >= 0 ? rows[index] : undefined;
+  const typing = state.focus === 'name' || state.focus === 'second' || state.focus === 'filter';
+
+  useEffect(() => {
+    const next = settle(state.list, keys, tableHeight);
+    if (next !== state.list) dispatch({ type: 'list', list: next });
+  }, [keys, tableHeight, state.list]);
+
+  const submit = async () => {
+    const state = latest();
+    if (state.busy) return;
+    const name = state.name.trim();
+    const destinations = state.second.split(/[\s,;]+/).filter(Boolean);
+    if (!name) return dispatch({ type: 'rejected', field: 'name', text: `enter the forwarding name (without @${domain})` });
+    if (destinations.length === 0) return dispatch({ type: 'rejected', field: 'second', text: 'enter one or more destination addresses' });
+    dispatch({ type: 'submitting' });
+    try {
+      const r = await session.call<{ queued?: any }>('forwards.add', { name, destinations, domain });
+      const q = r.queued;
+      dispatch({ type: 'submitted', notice: { kind: 'ok', text: `Queued: ${actionWord(q.action)} ${q.address} -> ${destinations.join(', ')}, ${whenApplies(q.appliesAt, now)}` } });
+    } catch (err) {
+      const e = callError(err);
+      if (e.unreachable) dispatch({ type: 'notice', notice: { kind: 'error', text: `Not confirmed: ${e.text}. Check the status column once the daemon is back.` } });
+      else dispatch({ type: 'rejected', field: fieldOf(e.text), text: e.text });
+    }
+  };
+
+  const act = async (method: 'forwards.remove' | 'pending.cancel', params: Record<string, unknown>, ok: string) => {
+    dispatch({ type: 'cancel' });
+    try {
+      await session.call(method, params);
+      dispatch({ type: 'notice', notice: { kind: 'ok', text: ok } });
+    } catch (err) {
+      dispatch({ type: 'notice', notice: { kind: 'error', text: callError(err).text } });
+    }
+  };
+
+  useInput((input, key) => {
+    // The state as the last key left it, even if this handler was made before that key.
+    const state = latest();
+    if (state.focus === 'confirm') {
+      if (input === 'y' || input === 'Y') void act('forwards.remove', { name: state.confirm, domain }, `Queued: removal of ${state.confirm}`);
+      else dispatch({ type: 'cancel' });
+      return;
+    }
+    if (state.focus === 'filter') {
+      if (key.escape || key.return || key.upArrow || key.downArrow) dispatch({ type: 'focus', focus: 'table' });
+      else {
+        const value = editText(state.filter, input, key);
+        if (value !== null) dispatch({ type: 'edit', field: 'filter', value: value.toLowerCase() });
+      }
+      return;
+    }
+    if (state.focus === 'name' || state.focus === 'second') {
+      const field = state.focus;
+      if (key.escape) dispatch({ type: 'cancel' });
+      else if (key.tab) dispatch({ type: 'focus', focus: field === 'name' || state.mode === 'change' ? 'second' : 'name' });
+      else if (key.return) {
+        if (field === 'name') dispatch({ type: 'focus', focus: 'second' });
+        else void submit();
+      } else if (key.upArrow || key.downArrow) dispatch({ type: 'focus', focus: 'table' });
+      else {
+        const value = editText(state[field], input, key);
+        if (value !== null) dispatch({ type: 'edit', field, value: field === 'name' ? value.toLowerCase() : value });
+      }
+      return;
+    }
+    const move = (delta: number) => dispatch({ type: 'list', list: moveSelection(state.list, keys, delta, tableHeight) });
+    if (key.upArrow || input === 'k') move(-1);
+    else if (key.downArrow || input === 'j') move(1);
+    else if (key.pageUp) move(-tableHeight);
+    else if (key.pageDown) move(tableHeight);
+    else if (key.home || input === 'g') move(-Infinity);
+    else if (key.end || input === 'G') move(Infinity);
+    else if (input === 'a' || key.tab) dispatch({ type: 'start-add' });
+    else if ((input === 'e' || key.return) && selected) dispatch({ type: 'start-change', name: selected.name, second: destinationsOf(selected).join(', ') });
+    else if (input === 'd' && selected) dispatch({ type: 'ask-remove', address: selected.address });
+    else if (input === 'u' && selected) {
+      if (selected.pending) void act('pending.cancel', { id: selected.pending.id }, `Undone: the pending ${actionWord(selected.pending.action)} of ${selected.address}`);
+      else dispatch({ type: 'notice', notice: { kind: 'warn', text: `${selected.address} has no pending change to undo` } });
+    } else if (input === '/') dispatch({ type: 'focus', focus: 'filter' });
+    else if (key.escape) onBack();
+    else if (input === 'q') onQuit();
+    else if (input === '?') onHelp();
+  });
+
+  const footer: Key[] =
+    state.focus === 'confirm' ? [{ key: 'y', label: 'yes, remove' }, { key: 'n/Esc', label: 'no (default)' }]
+    : typing ? [{ key: 'Enter', label: state.focus === 'second' ? 'queue the change' : 'next' }, { key: 'Tab', label: 'next field' }, { key: 'Esc', label: 'cancel' }]
+    : [{ key: 'a', label: 'add' }, { key: 'Enter/e', label: 'edit destinations' }, { key: 'd', label: 'remove' }, { key: 'u', label: 'undo' }, { key: '/', label: 'filter' }, { key: 'Esc', label: 'menu' }, { key: '?', label: 'help' }, { key: 'q', label: 'quit' }];
+
+  const nameWidth = Math.max(10, Math.floor((width - 34) / 3));
+  const destWidth = Math.max(10, width - nameWidth - 34);
+  return (
+    <Box flexDirection="column" width={width} height={height}>
+      <Text wrap="truncate">
+        <Text bold>{state.mode === 'add' ? 'Add a forwarding address: ' : `Forward ${state.target}@${domain} to: `}</Text>
+        {state.mode === 'add' ? (
+          <>
+            <Field value={state.name} focused={state.focus === 'name'} placeholder="name" theme={theme} />
+            <Text>@{domain} -&gt; </Text>
+          </>
+        ) : null}
+        <Field value={state.second} focused={state.focus === 'second'} placeholder="someone@example.org, other@example.net" theme={theme} />
+        <Text color={theme.accent}> [Change]</Text>
+      </Text>
+      <Text color={theme.error} wrap="truncate">{state.error ? `${state.error.field === 'name' ? 'name' : 'destinations'}: ${state.error.text}` : state.busy ? 'sending…' : ' '}</Text>
+      <NoticeLine notice={state.notice} theme={theme} />
+      {state.focus === 'filter' || state.filter ? (
+        <Text wrap="truncate">
+          Filter: <Field value={state.filter} focused={state.focus === 'filter'} placeholder="part of a name or destination" theme={theme} />
+        </Text>
+      ) : (
+        <Text dimColor={theme.dim}>{rows.length} forwarding address{rows.length === 1 ? '' : 'es'}: they store nothing and pass mail on.</Text>
+      )}
+      <Box flexDirection="column" height={tableHeight + 1}>
+        <Text bold wrap="truncate">{`  ${cell('NAME', nameWidth)} ${cell('FORWARDS TO', destWidth)} ${cell('STATUS', 30)}`}</Text>
+        {rows.length === 0 ? (
+          <Text dimColor={theme.dim}>  No forwarding addresses in {domain} yet: press a to add one.</Text>
+        ) : (
+          rows.slice(state.list.top, state.list.top + tableHeight).map((x, i) => {
+            const isSel = state.list.top + i === index;
+            return (
+              <Text key={x.address} inverse={isSel && state.focus === 'table'} bold={isSel} wrap="truncate">
+                {isSel ? '› ' : '  '}
+                {cell(x.name, nameWidth)} {cell(destinationsOf(x).join(', '), destWidth)}{' '}
+                <Text color={x.pending ? theme.warn : theme.ok}>{cell(x.pending ? pendingStatus(x.pending.action, x.pending.appliesAt, now) : 'active', 30)}</Text>
+              </Text>
+            );
+          })
+        )}
+      </Box>
+      {state.focus === 'confirm' ? <Text color={theme.warn}>Remove {state.confirm}? Mail to it is refused after the next apply. [y/N]</Text> : <Text> </Text>}
+      <Footer keys={footer} width={width} theme={theme} />
+    </Box>
+  );
+}

@@ -1,0 +1,106 @@
+// The text screens: Mail Client Settings (what to enter in a mail client) and Help (how vmail
+// works, as the old console's pages told it, and every key).
+import React, { useState } from 'react';
+import { Box, Text, useInput } from 'ink';
+import type { ScreenProps } from './accounts-screen.js';
+import { Footer } from './frame.js';
+import { useDaemon } from './hooks.js';
+
+function Scrolling({ lines, width, height, theme, onBack, onQuit }: { lines: string[]; width: number; height: number; theme: ScreenProps['theme']; onBack: () => void; onQuit: () => void }) {
+  const [top, setTop] = useState(0);
+  const view = Math.max(1, height - 1);
+  const max = Math.max(0, lines.length - view);
+  useInput((input, key) => {
+    if (key.downArrow || input === 'j') setTop((t) => Math.min(max, t + 1));
+    else if (key.upArrow || input === 'k') setTop((t) => Math.max(0, t - 1));
+    else if (key.pageDown || input === ' ') setTop((t) => Math.min(max, t + view));
+    else if (key.pageUp) setTop((t) => Math.max(0, t - view));
+    else if (key.escape || key.return) onBack();
+    else if (input === 'q') onQuit();
+  });
+  return (
+    <Box flexDirection="column" width={width} height={height}>
+      <Box flexDirection="column" height={view}>
+        {lines.slice(top, top + view).map((l, i) => (
+          <Text key={i} wrap="truncate" bold={/^[A-Z][A-Za-z ]+$/.test(l)}>{l || ' '}</Text>
+        ))}
+      </Box>
+      <Footer keys={[{ key: '↑↓', label: `scroll${max ? ` (${top + 1}-${Math.min(lines.length, top + view)} of ${lines.length})` : ''}` }, { key: 'Esc', label: 'back' }, { key: 'q', label: 'quit' }]} width={width} theme={theme} />
+    </Box>
+  );
+}
+
+export function SettingsScreen(props: ScreenProps) {
+  const { data } = useDaemon();
+  const host = data.status?.hostname ?? 'this server';
+  const pop3 = data.status?.pop3.port ?? 110;
+  const pop3s = data.status?.pop3s?.port;
+  const lines = [
+    'Mail Client Settings',
+    '',
+    `For a POP3 account NAME@${props.domain}, enter in Thunderbird, Outlook, Apple Mail or a phone:`,
+    '',
+    `  Account type        POP3`,
+    `  Incoming server     ${host}`,
+    `  Port                ${pop3}${pop3s ? `   (or ${pop3s} with SSL/TLS)` : ''}`,
+    `  Security            ${pop3s ? 'SSL/TLS on the second port, or STARTTLS' : 'none configured (the admin can add a certificate)'}`,
+    `  Username            the whole address: NAME@${props.domain}`,
+    '  Password            the one set on the POP3 Accounts screen',
+    '  Authentication      normal password',
+    '',
+    '  Outgoing (SMTP)     your Internet provider\'s outgoing server, as before:',
+    '                      this server receives mail for your domain; it does not relay.',
+    '',
+    'Leaving mail on the server',
+    '  Mail clients can keep copies on the server ("leave messages on server"); vmail keeps',
+    '  each message\'s ID stable, so nothing is downloaded twice. The mailbox size on the',
+    '  POP3 Accounts screen grows until the client deletes what it has fetched.',
+    '',
+    'After a change',
+    '  New accounts and new passwords work after the next hourly apply (see the countdown',
+    '  at the top right). Until then, the old password still works.',
+  ];
+  return <Scrolling lines={lines} {...props} />;
+}
+
+export function HelpScreen(props: ScreenProps) {
+  const lines = [
+    'How vmail works',
+    '',
+    'POP3 accounts and forwarding addresses',
+    `  A POP3 account (NAME@${props.domain}) keeps its mail on this server until the owner's mail`,
+    '  client fetches it. A forwarding address keeps nothing: it passes each message on to one',
+    '  or more other addresses. A name is one or the other, never both.',
+    '  Enter names without the @domain. Names are 1-64 characters: letters, digits, . - _',
+    '  Passwords are 8-128 characters and may not be the name.',
+    '',
+    'Changes apply on the hour',
+    '  Every add, password change and removal is queued and takes effect at the top of the',
+    '  next hour ("the mail server may take up to 1 hr to complete your changes"). Until then',
+    '  the change shows with a countdown and can be undone (u) or applied at once from',
+    '  Pending Changes (A). A removed account\'s mail is archived on the server, not deleted.',
+    '',
+    'Keys everywhere',
+    '  ↑ ↓ or j k        move            Enter       choose / open',
+    '  Esc               back            q           quit (when not typing)',
+    '  ?                 this help       1-6         menu items, on the main menu',
+    '',
+    'POP3 Accounts and Email Forwarding',
+    '  a or Tab          add: type the name, Tab, the password (or destinations), Enter',
+    '  p                 change the selected account\'s password',
+    '  Enter / e         details of an account / edit a forward\'s destinations',
+    '  d                 remove (asks first; the default is No)',
+    '  u                 undo the selected name\'s pending change',
+    '  /                 filter by name             s     sort by name or size',
+    '  PgUp PgDn Home End (g G)                     page through long lists',
+    '',
+    'Pending Changes',
+    '  c                 cancel the selected change (asks first)',
+    '  A                 apply every pending change now (asks first)',
+    '',
+    'The console and the daemon',
+    '  The console talks to the vmail daemon over its control socket. If the daemon stops,',
+    '  the console says so and reconnects by itself when it is back.',
+  ];
+  return <Scrolling lines={lines} {...props} />;
+}

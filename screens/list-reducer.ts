@@ -1,0 +1,40 @@
+// A scrolling selection over a list of keys (addresses, ids): where the cursor is, what the
+// window shows. Keeps the selection on the same key when the list changes underneath. Pure.
+
+export interface ListState {
+  selected: string | null;
+  top: number;
+}
+
+export const initialListState: ListState = { selected: null, top: 0 };
+
+/** The selected index in `keys`, falling back to the nearest valid one. */
+export function selectedIndex(state: ListState, keys: readonly string[]): number {
+  if (keys.length === 0) return -1;
+  const i = state.selected === null ? -1 : keys.indexOf(state.selected);
+  return i >= 0 ? i : Math.min(Math.max(0, state.top), keys.length - 1);
+}
+
+/** Moves the cursor by `delta` rows (or to an end with ±Infinity) and scrolls to keep it shown. */
+export function moveSelection(state: ListState, keys: readonly string[], delta: number, height: number): ListState {
+  if (keys.length === 0) return initialListState;
+  const from = selectedIndex(state, keys);
+  const to = delta === Infinity ? keys.length - 1 : delta === -Infinity ? 0 : Math.min(keys.length - 1, Math.max(0, from + delta));
+  return { selected: keys[to], top: scrollTo(state.top, to, height, keys.length) };
+}
+
+/** Keeps the window on the selection after the list changed. */
+export function settle(state: ListState, keys: readonly string[], height: number): ListState {
+  if (keys.length === 0) return state.selected === null && state.top === 0 ? state : initialListState;
+  const i = selectedIndex(state, keys);
+  const top = scrollTo(state.top, i, height, keys.length);
+  return keys[i] === state.selected && top === state.top ? state : { selected: keys[i], top };
+}
+
+function scrollTo(top: number, index: number, height: number, length: number): number {
+  const h = Math.max(1, height);
+  let t = top;
+  if (index < t) t = index;
+  if (index >= t + h) t = index - h + 1;
+  return Math.max(0, Math.min(t, Math.max(0, length - h)));
+}

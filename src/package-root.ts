@@ -1,0 +1,18 @@
+// Where the vmail package lives, found from this file's place in the tree (src/ when run from
+// source, dist/src/ when compiled), and what its package.json says.
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+function findRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4; i++) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'vmail') return dir;
+    dir = dirname(dir);
+  }
+  throw new Error('cannot find the vmail package root');
+}
+
+export const PACKAGE_ROOT = findRoot();
+export const VERSION: string = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
