@@ -80,8 +80,7 @@ function Shell() {
   if (tooSmall) {
     return (
       <Box width={width} height={height} flexDirection="column" justifyContent="center" alignItems="center">
-        <Text wrap="truncate">The terminal is too small: {columns}x{rows}.</Text>
-        <Text wrap="truncate">vmail needs at least {MIN_COLUMNS}x{MIN_ROWS}. Enlarge the window, or press q to quit.</Text>
+        <Text wrap="wrap">Terminal too small: {columns}x{rows}; vmail needs {MIN_COLUMNS}x{MIN_ROWS}. Enlarge it, or press q to quit.</Text>
       </Box>
     );
   }

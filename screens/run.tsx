@@ -47,9 +47,10 @@ export async function runConsole(command: 'console' | 'up', args: string[]): Pro
     void demo?.stop().finally(() => process.exit(130));
     if (!demo) process.exit(130);
   };
-  const onCrash = (err: Error) => {
+  const onCrash = (err: NodeJS.ErrnoException) => {
     restore();
-    process.stderr.write(`vmail console crashed: ${err.stack ?? err.message}\n`);
+    // The terminal went away (SSH dropped): nothing to tell anyone.
+    if (err.code !== 'EIO' && err.code !== 'EPIPE') process.stderr.write(`vmail console crashed: ${err.stack ?? err.message}\n`);
     void (demo?.stop() ?? Promise.resolve()).finally(() => process.exit(1));
   };
   process.on('SIGTERM', onSignal);

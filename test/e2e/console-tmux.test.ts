@@ -1,0 +1,85 @@
+// The real `vmail console` in a real terminal (tmux, 80x24) against the real daemon: walk the
+// menu, add an account with keys sent in one burst, resize, and quit back to the shell.
+import { execFileSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { VMAIL, startDaemon, waitFor, type DaemonHandle } from '../helpers/daemon.js';
+
+const SESSION = `vmail-e2e-${process.pid}`;
+const tmux = (...args: string[]) => execFileSync('tmux', args, { encoding: 'utf8' });
+const screen = () => tmux('capture-pane', '-p', '-t', SESSION);
+const keys = (...k: string[]) => tmux('send-keys', '-t', SESSION, ...k);
+
+async function see(text: string | RegExp): Promise<string> {
+  return waitFor(() => {
+    const s = screen();
+    return (typeof text === 'string' ? s.includes(text) : text.test(s)) ? s : null;
+  }, `the terminal to show ${text}`).catch((err) => {
+    throw new Error(`${(err as Error).message}\n--- screen ---\n${screen()}`);
+  });
+}
+
+let d: DaemonHandle;
+
+beforeAll(async () => {
+  d = await startDaemon();
+  await d.cli(['accounts', 'add', 'alice', '--password-stdin'], 'password-1\n');
+  await d.cli(['pending', 'apply']);
+  const cmd = `printf 'BEFORE-CONSOLE\\n'; ${process.execPath} ${VMAIL} console --socket ${d.socket}; echo "CONSOLE-EXIT=$?"; sleep 60`;
+  tmux('new-session', '-d', '-s', SESSION, '-x', '80', '-y', '24', cmd);
+});
+
+afterAll(async () => {
+  try {
+    tmux('kill-session', '-t', SESSION);
+  } catch {
+    // already gone
+  }
+  await d?.stop();
+});
+
+describe('vmail console in tmux at 80x24', () => {
+  it('walks the menu, takes a burst of keys, survives a resize, and restores the screen on quit', async () => {
+    const menu = await see('1. POP3 Accounts');
+    expect(menu).toMatch(/vmail example\.test › Main menu/);
+    expect(menu).toContain('● connected');
+    expect(menu.replace(/\n$/, '').split('\n')).toHaveLength(24);
+    expect(menu.split('\n')[0]).toMatch(/^vmail example\.test/);
+
+    keys('Enter');
+    await see('Add a POP3 account');
+    // One write: a, the name, Tab, the password, Enter.
+    keys('aburst', 'Tab', 'password-22', 'Enter');
+    await see(/Queued: add burst@example\.test/);
+    await see(/burst\s+0\s+0 B\s+-\s+add in/);
+
+    keys('Escape');
+    await see('1. POP3 Accounts');
+    keys('2');
+    await see('Add a forwarding address');
+    keys('Escape');
+    await new Promise((r) => setTimeout(r, 100));
+    keys('3');
+    await see(/1 pending change/);
+    keys('Escape');
+    await new Promise((r) => setTimeout(r, 100));
+    keys('4');
+    await see('Incoming server');
+    keys('Escape');
+    await new Promise((r) => setTimeout(r, 100));
+    keys('5');
+    await see('How vmail works');
+    keys('Escape');
+    await see('1. POP3 Accounts');
+
+    tmux('resize-window', '-t', SESSION, '-x', '20', '-y', '5');
+    await see('Terminal too small');
+    tmux('resize-window', '-t', SESSION, '-x', '80', '-y', '24');
+    await see('1. POP3 Accounts');
+
+    keys('q');
+    const after = await see('CONSOLE-EXIT=0');
+    // The alternate screen is gone: what was on the terminal before is back.
+    expect(after).toContain('BEFORE-CONSOLE');
+    expect(after).not.toContain('POP3 Accounts');
+  }, 60_000);
+});

@@ -1,0 +1,194 @@
+// The console against a real daemon on a temp socket, driven by real key sequences written to
+// ink-testing-library's stdin, reading the frames it draws.
+import React from 'react';
+import { render } from 'ink-testing-library';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import nodemailer from 'nodemailer';
+import { App } from '../../screens/app.js';
+import { DaemonSession } from '../../screens/daemon-session.js';
+import { startDaemon, waitFor, type DaemonHandle } from '../helpers/daemon.js';
+
+const KEYS = { up: '\u001b[A', down: '\u001b[B', enter: '\r', esc: '\u001b', tab: '\t', backspace: '\u007f' };
+
+let d: DaemonHandle;
+let session: DaemonSession;
+let ui: ReturnType<typeof render>;
+
+async function press(...keys: string[]): Promise<void> {
+  for (const k of keys) {
+    ui.stdin.write(k);
+    // Ink tells a lone Escape from the start of a sequence by waiting a moment.
+    await new Promise((r) => setTimeout(r, k === KEYS.esc ? 60 : 15));
+  }
+}
+
+async function type(text: string): Promise<void> {
+  await press(...[...text]);
+}
+
+async function see(text: string | RegExp, timeoutMs = 8000): Promise<string> {
+  return waitFor(() => {
+    const frame = ui.lastFrame() ?? '';
+    return (typeof text === 'string' ? frame.includes(text) : text.test(frame)) ? frame : null;
+  }, `the console to show ${text}`, timeoutMs).catch((err) => {
+    throw new Error(`${(err as Error).message}\n--- last frame ---\n${ui.lastFrame()}`);
+  });
+}
+
+function rowOf(frame: string, name: string): string {
+  return frame.split('\n').find((l) => new RegExp(`^[ ›] ${name.replace('.', '\\.')}\\s`).test(l)) ?? '';
+}
+
+async function openAccounts(): Promise<void> {
+  await see('1. POP3 Accounts');
+  await press(KEYS.enter);
+  await see('Add a POP3 account');
+}
+
+beforeEach(async () => {
+  d = await startDaemon();
+  for (const name of ['alice', 'bob']) await d.cli(['accounts', 'add', name, '--password-stdin'], 'password-1\n');
+  await d.cli(['pending', 'apply']);
+  session = new DaemonSession(d.socket);
+  session.start();
+  ui = render(<App session={session} />);
+});
+
+afterEach(async () => {
+  ui.unmount();
+  session.close();
+  await d.stop();
+});
+
+describe('POP3 Accounts', () => {
+  it('adds an account, shows it pending with a countdown, then active after the apply', async () => {
+    await openAccounts();
+    await press('a');
+    await type('sales');
+    await press(KEYS.tab);
+    await type('correct horse');
+    await press(KEYS.enter);
+    await see(/Queued: add sales@example\.test, applies at [\d:]+ \(in \d+:\d\d\)/);
+    const frame = await waitFor(() => (/add in \d+:\d\d/.test(rowOf(ui.lastFrame() ?? '', 'sales')) ? ui.lastFrame() : null), 'the pending add in the table');
+    expect(frame).toMatch(/next apply [\d:]+ in \d+:\d\d/);
+    await d.cli(['pending', 'apply']);
+    await waitFor(() => /active/.test(rowOf(ui.lastFrame() ?? '', 'sales')), 'sales to become active');
+  });
+
+  it('shows an invalid name beside the field and queues nothing', async () => {
+    await openAccounts();
+    await press('a');
+    await type('../etc');
+    await press(KEYS.tab);
+    await type('password-1');
+    await press(KEYS.enter);
+    await see(/name: invalid name "\.\.\/etc"/);
+    await press(KEYS.esc);
+    await press('a');
+    await type('carol');
+    await press(KEYS.tab);
+    await type('short');
+    await press(KEYS.enter);
+    await see('password: the password is too short');
+    expect(JSON.parse((await d.cli(['pending', 'list', '--json'])).stdout)).toEqual([]);
+  });
+
+  it('changes a password with p', async () => {
+    await openAccounts();
+    await see('alice');
+    await press('p');
+    await see('New password for alice@example.test');
+    await type('new-password-9');
+    await press(KEYS.enter);
+    await see('Queued: password change alice@example.test');
+    await waitFor(() => /password change in \d+:\d\d/.test(rowOf(ui.lastFrame() ?? '', 'alice')), 'the countdown in the table');
+  });
+
+  it('removes with a confirmation whose default is No, and undoes with u', async () => {
+    await openAccounts();
+    await see('bob');
+    await press(KEYS.down);
+    await press('d');
+    await see('Remove bob@example.test? Its mail is archived at the next apply. [y/N]');
+    await press(KEYS.enter);
+    await waitFor(() => !(ui.lastFrame() ?? '').includes('[y/N]'), 'the question to go');
+    expect(JSON.parse((await d.cli(['pending', 'list', '--json'])).stdout)).toEqual([]);
+    await press('d');
+    await see('[y/N]');
+    await press('y');
+    await see('Queued: removal of bob@example.test');
+    await waitFor(() => /removal in \d+:\d\d/.test(rowOf(ui.lastFrame() ?? '', 'bob')), 'the pending removal in the table');
+    await press('u');
+    await see('Undone: the pending removal of bob@example.test');
+    await waitFor(() => /active/.test(rowOf(ui.lastFrame() ?? '', 'bob')), 'bob to be active again');
+  });
+
+  it('filters with / and sorts by size with s; a size moves when mail arrives', async () => {
+    await openAccounts();
+    await see('bob');
+    const t = nodemailer.createTransport({ host: '127.0.0.1', port: d.smtpPort, secure: false, ignoreTLS: true });
+    await t.sendMail({ from: 'x@example.org', to: 'bob@example.test', subject: 'hello', text: 'x'.repeat(3000) });
+    t.close();
+    const frame = await waitFor(() => {
+      const f = ui.lastFrame() ?? '';
+      return /\s1\s+3\.\d KB/.test(rowOf(f, 'bob')) ? f : null;
+    }, 'bob to show one message of about 3 KB');
+    expect(rowOf(frame, 'alice')).toMatch(/\s0\s+0 B/);
+    await press('s');
+    const sorted = await see('sorted by size');
+    expect(sorted.indexOf(' bob ')).toBeLessThan(sorted.indexOf(' alice '));
+    await press('/');
+    await type('ali');
+    const filtered = await see('1 of 2');
+    expect(rowOf(filtered, 'alice')).not.toBe('');
+    expect(rowOf(filtered, 'bob')).toBe('');
+  });
+
+  it('says when the daemon goes away, and comes back by itself', async () => {
+    await openAccounts();
+    await d.stop();
+    await see('The vmail daemon cannot be reached.');
+    await see(`Looked for it at: ${d.socket}`);
+    d = await startDaemon({ dataDir: d.dataDir });
+    await see('● connected');
+    await see('alice');
+  });
+});
+
+describe('navigation', () => {
+  it('walks the menu with arrows, j/k and number keys; Esc goes back; ? opens help', async () => {
+    await see('1. POP3 Accounts');
+    await press('j', 'j');
+    await press(KEYS.enter);
+    await see('Pending Changes');
+    await press(KEYS.esc);
+    await see('1. POP3 Accounts');
+    await press('2');
+    await see('Add a forwarding address');
+    await press('?');
+    await see('How vmail works');
+    await press(KEYS.esc);
+    await see('Add a forwarding address');
+    await press(KEYS.esc, '4');
+    await see('Incoming server');
+  });
+
+  it('queues a forward and applies all pending changes with A after a confirmation', async () => {
+    await see('1. POP3 Accounts');
+    await press('2');
+    await see('Add a forwarding address');
+    await press('a');
+    await type('info');
+    await press(KEYS.tab);
+    await type('alice@example.test, boss@example.org');
+    await press(KEYS.enter);
+    await see('Queued: add info@example.test -> alice@example.test, boss@example.org');
+    await press(KEYS.esc, '3');
+    await see(/1 pending change; they apply at/);
+    await press('A');
+    await see('Apply all 1 pending change(s) now');
+    await press('y');
+    await see('Applied 1 change(s) now.');
+    await see('Nothing is waiting');
+  });
+});
