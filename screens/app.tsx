@@ -51,11 +51,11 @@ function Shell() {
 
   const tooSmall = columns < MIN_COLUMNS || rows < MIN_ROWS;
   // The open screen owns the keys; the shell takes them only where no screen is open.
-  const shellKeys = tooSmall || data.connection !== 'connected' || !data.status || state.screen === 'menu' || state.screen === 'domains' || !state.domain;
+  const shellKeys = tooSmall || !data.status || state.screen === 'menu' || state.screen === 'domains' || !state.domain;
   useInput(
     (input, key) => {
       if (input === 'q') return dispatch({ type: 'quit' });
-      if (tooSmall || data.connection !== 'connected') return;
+      if (tooSmall || !data.status) return;
       if (input === '?') return dispatch({ type: 'open', screen: 'help' });
       if (state.screen === 'menu') {
         if (key.upArrow || input === 'k') dispatch({ type: 'menu-move', delta: -1 });
@@ -85,10 +85,12 @@ function Shell() {
     );
   }
 
-  const bodyHeight = height - 2;
+  // Once connected, a lost daemon is a banner over the open screen, which keeps what was typed.
+  const lost = data.status !== null && data.connection !== 'connected';
+  const bodyHeight = height - 2 - (lost ? 2 : 0);
   const domain = state.domain;
   let body: React.ReactNode;
-  if (data.connection !== 'connected' || !data.status) {
+  if (!data.status) {
     body = <Unreachable width={width} height={bodyHeight} />;
   } else if (state.screen === 'domains' || !domain) {
     body = <DomainPicker domains={domains} index={state.domainIndex} width={width} height={bodyHeight} theme={theme} />;
@@ -119,6 +121,12 @@ function Shell() {
     <Box flexDirection="column" width={width} height={height}>
       <Header title={TITLES[state.screen]} domain={domain} data={data} now={now} width={width} theme={theme} />
       <Text dimColor={theme.dim}>{'─'.repeat(width)}</Text>
+      {lost ? (
+        <>
+          <Text color={theme.error} bold wrap="truncate">✕ The vmail daemon cannot be reached. Reconnecting by itself; nothing can be sent until then.</Text>
+          <Text wrap="truncate">  Looked for it at: {data.socketPath}  (start it with: vmail daemon)</Text>
+        </>
+      ) : null}
       {body}
     </Box>
   );

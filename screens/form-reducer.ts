@@ -25,6 +25,8 @@ export interface FormState {
   error: { field: 'name' | 'second'; text: string } | null;
   notice: Notice | null;
   busy: boolean;
+  /** A change sent when the daemon went away before answering: checked once it is back. */
+  unconfirmed: { address: string; action: string } | null;
 }
 
 export type FormAction =
@@ -36,6 +38,8 @@ export type FormAction =
   | { type: 'submitted'; notice: Notice }
   | { type: 'rejected'; field: 'name' | 'second'; text: string }
   | { type: 'notice'; notice: Notice | null }
+  | { type: 'unconfirmed'; address: string; action: string; notice: Notice }
+  | { type: 'confirmed'; notice: Notice }
   | { type: 'toggle-sort' }
   | { type: 'list'; list: ListState }
   | { type: 'ask-remove'; address: string }
@@ -43,7 +47,7 @@ export type FormAction =
 
 export const initialFormState: FormState = {
   focus: 'table', mode: 'add', target: null, name: '', second: '', filter: '', sort: 'name',
-  list: initialListState, confirm: null, error: null, notice: null, busy: false,
+  list: initialListState, confirm: null, error: null, notice: null, busy: false, unconfirmed: null,
 };
 
 export function formReducer(state: FormState, action: FormAction): FormState {
@@ -67,6 +71,10 @@ export function formReducer(state: FormState, action: FormAction): FormState {
       return { ...state, busy: false, error: { field: action.field, text: action.text }, focus: action.field };
     case 'notice':
       return { ...state, busy: false, notice: action.notice };
+    case 'unconfirmed':
+      return { ...state, busy: false, notice: action.notice, unconfirmed: { address: action.address, action: action.action } };
+    case 'confirmed':
+      return { ...state, notice: action.notice, unconfirmed: null };
     case 'toggle-sort':
       return { ...state, sort: state.sort === 'name' ? 'size' : 'name' };
     case 'list':

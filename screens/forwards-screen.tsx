@@ -26,6 +26,19 @@ export function ForwardsScreen({ domain, width, height, now, theme, onBack, onQu
   const selected = index >= 0 ? rows[index] : undefined;
   const typing = state.focus === 'name' || state.focus === 'second' || state.focus === 'filter';
 
+  // A change sent as the daemon went away: once it is back, say whether it was queued.
+  useEffect(() => {
+    const u = state.unconfirmed;
+    if (!u || data.connection !== 'connected') return;
+    const queued = data.pending.find((p) => p.address === u.address && (p.action === u.action || p.action === 'add'));
+    dispatch({
+      type: 'confirmed',
+      notice: queued
+        ? { kind: 'ok', text: `The daemon is back: the ${actionWord(queued.action)} of ${u.address} is queued, ${whenApplies(queued.appliesAt, now)}` }
+        : { kind: 'warn', text: `The daemon is back: the ${actionWord(u.action)} of ${u.address} was NOT queued; send it again` },
+    });
+  }, [state.unconfirmed, data.connection, data.pending]);
+
   useEffect(() => {
     const next = settle(state.list, keys, tableHeight);
     if (next !== state.list) dispatch({ type: 'list', list: next });
@@ -45,7 +58,7 @@ export function ForwardsScreen({ domain, width, height, now, theme, onBack, onQu
       dispatch({ type: 'submitted', notice: { kind: 'ok', text: `Queued: ${actionWord(q.action)} ${q.address} -> ${destinations.join(', ')}, ${whenApplies(q.appliesAt, now)}` } });
     } catch (err) {
       const e = callError(err);
-      if (e.unreachable) dispatch({ type: 'notice', notice: { kind: 'error', text: `Not confirmed: ${e.text}. Check the status column once the daemon is back.` } });
+      if (e.unreachable) dispatch({ type: 'unconfirmed', address: `${name}@${domain}`, action: state.mode === 'add' ? 'add' : 'update', notice: { kind: 'error', text: 'Not confirmed: the daemon went away before answering. Once it is back, this line says whether it was queued.' } });
       else dispatch({ type: 'rejected', field: fieldOf(e.text), text: e.text });
     }
   };

@@ -54,10 +54,6 @@ export function theme(env = process.env): Theme {
   return env.NO_COLOR !== undefined && env.NO_COLOR !== '' ? PLAIN : COLORS;
 }
 
-/** Text typed or pasted into a field: no line breaks, escape sequences or other control bytes. */
-export function cleanInput(value: string): string {
-  return value.replace(/\u001b\[[0-9;?]*[ -/]*[@-~]/g, '').replace(/[\u0000-\u001f\u007f]/g, '');
-}
 
 /**
  * useReducer whose state can be read as of the last dispatch, not the last render: a key

@@ -15,6 +15,13 @@ export function splitKeys(input: string): string[] {
   return out;
 }
 
+/** Escape sequences of keys the console uses; others (a pasted "clear screen", bracketed-paste marks) are dropped. */
+const KNOWN_SEQUENCE = /^\u001b(\[[ABCDHFZ]|O[ABCDHF]|\[[1-8]~|\[1;[2-8][ABCD]|[^[O]?)$/;
+
+export function isKnownKey(key: string): boolean {
+  return !key.startsWith('\u001b') || KNOWN_SEQUENCE.test(key);
+}
+
 export function pacedStdin(real: NodeJS.ReadStream): NodeJS.ReadStream {
   const paced = new PassThrough() as unknown as NodeJS.ReadStream & PassThrough;
   const queue: string[] = [];
@@ -33,7 +40,7 @@ export function pacedStdin(real: NodeJS.ReadStream): NodeJS.ReadStream {
     setImmediate(pump);
   };
   real.on('data', (chunk: Buffer | string) => {
-    queue.push(...splitKeys(chunk.toString()));
+    queue.push(...splitKeys(chunk.toString()).filter(isKnownKey));
     schedule();
   });
   Object.assign(paced, {

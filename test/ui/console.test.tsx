@@ -144,14 +144,32 @@ describe('POP3 Accounts', () => {
     expect(rowOf(filtered, 'bob')).toBe('');
   });
 
+  it('a change sent as the daemon dies is reported, then checked once the daemon is back', async () => {
+    await openAccounts();
+    await press('a');
+    await type('lost');
+    await press(KEYS.tab);
+    await type('password-1');
+    ui.stdin.write(KEYS.enter);
+    await d.kill9();
+    await see('Not confirmed: the daemon went away before answering.');
+    d = await startDaemon({ dataDir: d.dataDir });
+    const queued = JSON.parse((await d.cli(['pending', 'list', '--json'])).stdout).some((p: any) => p.name === 'lost');
+    await see(queued ? 'The daemon is back: the add of lost@example.test is queued' : 'The daemon is back: the add of lost@example.test was NOT queued; send it again', 15_000);
+  });
+
   it('says when the daemon goes away, and comes back by itself', async () => {
     await openAccounts();
+    await press('a');
+    await type('half');
     await d.stop();
     await see('The vmail daemon cannot be reached.');
     await see(`Looked for it at: ${d.socket}`);
     d = await startDaemon({ dataDir: d.dataDir });
     await see('● connected');
     await see('alice');
+    // What was being typed is still there.
+    await see('[half ]');
   });
 });
 
