@@ -39,7 +39,7 @@ function status(a: AccountView, now: number): string {
 export function AccountsScreen({ domain, width, height, now, theme, onBack, onQuit, onHelp }: ScreenProps) {
   const { session, data } = useDaemon();
   const [state, dispatch, latest] = useLatestReducer(formReducer, initialFormState);
-  const rows = visibleAccounts(data.accounts, domain, state.filter, state.sort);
+  const rows = useMemo(() => visibleAccounts(data.accounts, domain, state.filter, state.sort), [data.accounts, domain, state.filter, state.sort]);
   const keys = useMemo(() => rows.map((a) => a.address), [rows]);
   const tableHeight = Math.max(1, height - FIXED_ROWS);
   const index = selectedIndex(state.list, keys);
@@ -194,7 +194,7 @@ export function AccountsScreen({ domain, width, height, now, theme, onBack, onQu
           <Text wrap="truncate">
             <Text>Filter: </Text>
             <Field value={state.filter} focused={state.focus === 'filter'} placeholder="part of a name" theme={theme} />
-            <Text dimColor={theme.dim}>  {rows.length} of {data.accounts.filter((a) => a.domain === domain).length}</Text>
+            <Text dimColor={theme.dim}>  {rows.length} of {data.accounts.length}</Text>
           </Text>
         ) : (
           <Text dimColor={theme.dim}>{rows.length} account{rows.length === 1 ? '' : 's'}, sorted by {state.sort}. Changes apply on the hour.</Text>

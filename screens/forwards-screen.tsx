@@ -18,8 +18,10 @@ const destinationsOf = (f: ForwardView) => f.pending?.destinations ?? f.destinat
 export function ForwardsScreen({ domain, width, height, now, theme, onBack, onQuit, onHelp }: ScreenProps) {
   const { session, data } = useDaemon();
   const [state, dispatch, latest] = useLatestReducer(formReducer, initialFormState);
-  const f = state.filter.trim().toLowerCase();
-  const rows = data.forwards.filter((x) => x.domain === domain && (!f || x.name.includes(f) || x.destinations.some((d) => d.includes(f))));
+  const rows = useMemo(() => {
+    const f = state.filter.trim().toLowerCase();
+    return data.forwards.filter((x) => x.domain === domain && (!f || x.name.includes(f) || x.destinations.some((d) => d.includes(f))));
+  }, [data.forwards, domain, state.filter]);
   const keys = useMemo(() => rows.map((x) => x.address), [rows]);
   const tableHeight = Math.max(1, height - FIXED_ROWS);
   const index = selectedIndex(state.list, keys);

@@ -10,6 +10,14 @@ import { App } from './app.js';
 import { DaemonSession } from './daemon-session.js';
 import { pacedStdin } from './paced-stdin.js';
 
+/**
+ * Ink's render options for the console. Ink holds back a frame that follows the last one too
+ * closely; at 120 frames a second a key that lands just after a countdown tick waits at most
+ * 8 ms, so the key's own frame still comes within one 60 Hz frame. Frames are only drawn when
+ * something changed, so the limit costs nothing while idle.
+ */
+export const RENDER_OPTIONS = { maxFps: 120, exitOnCtrlC: true, patchConsole: true } as const;
+
 const ENTER_ALT = '\u001b[?1049h\u001b[H';
 const LEAVE_ALT = '\u001b[?25h\u001b[?1049l';
 
@@ -59,7 +67,7 @@ export async function runConsole(command: 'console' | 'up', args: string[]): Pro
   process.stdout.write(ENTER_ALT);
   try {
     const stdin = pacedStdin(process.stdin);
-    const instance = render(<App session={session} />, { stdin, exitOnCtrlC: true, patchConsole: true });
+    const instance = render(<App session={session} />, { ...RENDER_OPTIONS, stdin });
     await instance.waitUntilExit();
   } finally {
     restore();

@@ -321,6 +321,8 @@ export async function main(argv: string[]): Promise<number> {
       return -1;
     }
     if (command === 'console' || command === 'up') {
+      // React's development build checks every element and is several times slower.
+      process.env.NODE_ENV ??= 'production';
       const { runConsole } = await import('../screens/run.js');
       return await runConsole(command, rest);
     }

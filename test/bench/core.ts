@@ -1,12 +1,8 @@
 // Benchmarks of the daemon core: control socket round trips, applying 10,000 queued changes,
 // and listing 10,000 accounts over the socket and through the whole CLI command.
 import { ControlClient } from '../../src/control/client.js';
-import type { PendingChange } from '../../src/model/changes.js';
-import { nextApplyAt } from '../../src/model/schedule.js';
-import { hashPassword } from '../../src/store/passwords.js';
-import { Store } from '../../src/store/store.js';
 import { runCli, startDaemon, tempDir } from '../helpers/process.js';
-import { heading, ms, performance, report, stats, time } from './lib.js';
+import { heading, ms, performance, report, seedAccounts, stats, time } from './lib.js';
 
 export async function benchCore(): Promise<void> {
   heading('Daemon core (control socket, apply, listing)');
@@ -30,18 +26,8 @@ export async function benchCore(): Promise<void> {
   }
   await d.stop();
 
-  // Seed 10,000 account adds directly in the store (10,000 scrypt hashes would take minutes).
-  {
-    const store = await Store.open(dataDir);
-    const hash = await hashPassword('bench-password');
-    const now = Date.now();
-    const changes: PendingChange[] = Array.from({ length: 10_000 }, (_, i) => ({
-      id: String(i + 1), seq: i + 1, domain: 'example.test', kind: 'account', action: 'add', name: `user${String(i).padStart(5, '0')}`,
-      requestedAt: now, appliesAt: nextApplyAt(now, 3_600_000), passwordHash: hash,
-    }));
-    await store.queueMany(changes);
-    await store.close();
-  }
+  // 10,000 account adds, queued straight into the store while the daemon is stopped.
+  await seedAccounts(dataDir, Array.from({ length: 10_000 }, (_, i) => `user${String(i).padStart(5, '0')}`));
   d = await startDaemon({ dataDir });
   {
     const c = await ControlClient.connect(d.socket);

@@ -4,12 +4,9 @@
 import { linkSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ControlClient } from '../../src/control/client.js';
-import type { PendingChange } from '../../src/model/changes.js';
-import { hashPassword } from '../../src/store/passwords.js';
-import { Store } from '../../src/store/store.js';
 import { startDaemon, tempDir } from '../helpers/process.js';
 import { ensureDovecot, startDovecot } from './dovecot.js';
-import { heading, ms, performance, stats } from './lib.js';
+import { heading, ms, performance, seedAccounts, stats } from './lib.js';
 import { BenchPop3 } from './pop3-client.js';
 
 const PASSWORD = 'bench-password-1';
@@ -101,13 +98,7 @@ export async function benchPop3(): Promise<void> {
   const dovecotDir = tempDir('dovecot-bench-');
 
   // Accounts, applied, then the messages written into their Maildirs.
-  {
-    const store = await Store.open(dataDir);
-    const hash = await hashPassword(PASSWORD);
-    const now = Date.now();
-    await store.queueMany(BOXES.map((b, i): PendingChange => ({ id: String(i + 1), seq: i + 1, domain: 'example.test', kind: 'account', action: 'add', name: b.user, requestedAt: now, appliesAt: now, passwordHash: hash })));
-    await store.close();
-  }
+  await seedAccounts(dataDir, BOXES.map((b) => b.user), PASSWORD, Date.now());
   const t0 = performance.now();
   let serial = 0;
   for (const b of BOXES) {

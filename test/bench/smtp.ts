@@ -5,11 +5,8 @@ import { open, rename } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { ControlClient } from '../../src/control/client.js';
-import type { PendingChange } from '../../src/model/changes.js';
-import { hashPassword } from '../../src/store/passwords.js';
-import { Store } from '../../src/store/store.js';
 import { startDaemon, tempDir } from '../helpers/process.js';
-import { heading, performance } from './lib.js';
+import { heading, performance, seedAccounts } from './lib.js';
 
 const SIZE = 20 * 1024;
 
@@ -110,13 +107,7 @@ async function ceiling(dir: string, workers: number, perWorker: number): Promise
 export async function benchSmtp(): Promise<void> {
   heading('SMTP delivery, 20 KB messages, beside the disk\'s durable-write ceiling');
   const dataDir = tempDir('vmail-bench-');
-  {
-    const store = await Store.open(dataDir);
-    const hash = await hashPassword('bench-password-1');
-    const now = Date.now();
-    await store.queueMany(Array.from({ length: 20 }, (_, i): PendingChange => ({ id: String(i + 1), seq: i + 1, domain: 'example.test', kind: 'account', action: 'add', name: `box${i}`, requestedAt: now, appliesAt: now, passwordHash: hash })));
-    await store.close();
-  }
+  await seedAccounts(dataDir, Array.from({ length: 20 }, (_, i) => `box${i}`), 'bench-password-1', Date.now());
   const d = await startDaemon({ dataDir });
   const c = await ControlClient.connect(d.socket);
   await c.call('pending.apply');

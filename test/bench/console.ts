@@ -1,0 +1,114 @@
+// The console with 10,000 accounts: time from launch to the first full frame (the real
+// `vmail console` in tmux), time from a keypress to the next frame while scrolling (Ink's real
+// render path in this process), and the console process's memory.
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { PassThrough, Writable } from 'node:stream';
+import React from 'react';
+import { render } from 'ink';
+import { ControlClient } from '../../src/control/client.js';
+import { App } from '../../screens/app.js';
+import { DaemonSession } from '../../screens/daemon-session.js';
+import { RENDER_OPTIONS } from '../../screens/run.js';
+import { VMAIL, startDaemon, tempDir } from '../helpers/process.js';
+import { heading, ms, performance, report, seedAccounts, stats } from './lib.js';
+
+const ACCOUNTS = 10_000;
+const sleep = (t: number) => new Promise((r) => setTimeout(r, t));
+
+/** A terminal for Ink in this process: stdout that notes when each frame is written. */
+function fakeTerminal(columns: number, rows: number) {
+  const frames: { at: number; text: string }[] = [];
+  const stdout = new Writable({
+    write(chunk, _enc, cb) {
+      frames.push({ at: performance.now(), text: chunk.toString() });
+      cb();
+    },
+  }) as unknown as NodeJS.WriteStream;
+  Object.assign(stdout, { isTTY: true, columns, rows });
+  const stdin = new PassThrough() as unknown as NodeJS.ReadStream;
+  Object.assign(stdin, { isTTY: true, setRawMode: () => stdin, ref: () => stdin, unref: () => stdin });
+  return { stdout, stdin, frames };
+}
+
+async function until(check: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(2);
+  }
+}
+
+async function keypressLatency(socket: string): Promise<number[]> {
+  const term = fakeTerminal(100, 30);
+  const session = new DaemonSession(socket);
+  session.start();
+  const ink = render(React.createElement(App, { session }), { ...RENDER_OPTIONS, patchConsole: false, stdout: term.stdout, stdin: term.stdin });
+  await until(() => session.snapshot.accounts.length === ACCOUNTS, 'the accounts to load');
+  await until(() => term.frames.some((f) => f.text.includes('POP3 Accounts')), 'the menu');
+  term.stdin.write('\r');
+  await until(() => term.frames.some((f) => f.text.includes('Add a POP3 account')), 'the accounts screen');
+  await sleep(100);
+  const samples: number[] = [];
+  for (let i = 0; i < 300; i++) {
+    const before = term.frames.length;
+    const t0 = performance.now();
+    term.stdin.write(i % 50 === 49 ? '\u001b[6~' : 'j');
+    await until(() => term.frames.length > before, 'a frame after the key', 5000);
+    samples.push(term.frames[before].at - t0);
+    // Keys a little slower than Ink's frame limit, like a held-down key.
+    await sleep(40);
+  }
+  ink.unmount();
+  session.close();
+  return samples;
+}
+
+function tmuxConsole(socket: string): { session: string; launchedAt: number } {
+  const session = `vmail-bench-${process.pid}`;
+  const launchedAt = performance.now();
+  execFileSync('tmux', ['new-session', '-d', '-s', session, '-x', '100', '-y', '30', `exec ${process.execPath} ${VMAIL} console --socket ${socket}`]);
+  return { session, launchedAt };
+}
+
+export async function benchConsole(): Promise<void> {
+  heading(`The console with ${ACCOUNTS.toLocaleString('en')} accounts`);
+  const dataDir = tempDir('vmail-bench-');
+  await seedAccounts(dataDir, Array.from({ length: ACCOUNTS }, (_, i) => `user${String(i).padStart(5, '0')}`));
+  const d = await startDaemon({ dataDir });
+  const c = await ControlClient.connect(d.socket);
+  await c.call('pending.apply');
+  c.close();
+  try {
+    // Launch to first full frame: the main menu with the account count, in a real terminal.
+    const launches: number[] = [];
+    let rssMb = NaN;
+    for (let run = 0; run < 3; run++) {
+      const t = tmuxConsole(d.socket);
+      try {
+        await until(() => execFileSync('tmux', ['capture-pane', '-p', '-t', t.session], { encoding: 'utf8' }).includes(`POP3 Accounts (${ACCOUNTS})`), 'the first full frame', 20_000);
+        launches.push(performance.now() - t.launchedAt);
+        if (run === 0) {
+          execFileSync('tmux', ['send-keys', '-t', t.session, 'Enter']);
+          await sleep(1000);
+          for (let i = 0; i < 20; i++) {
+            execFileSync('tmux', ['send-keys', '-t', t.session, 'PageDown']);
+            await sleep(20);
+          }
+          await sleep(500);
+          const pid = execFileSync('tmux', ['display', '-p', '-t', t.session, '#{pane_pid}'], { encoding: 'utf8' }).trim();
+          rssMb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+        }
+      } finally {
+        execFileSync('tmux', ['kill-session', '-t', t.session]);
+      }
+    }
+    report('launch to the first full frame (menu with counts), median of 3', ms(stats(launches).p50));
+    const lat = stats(await keypressLatency(d.socket));
+    report('keypress to next frame, scrolling 10,000 accounts: p50', ms(lat.p50));
+    report('keypress to next frame, scrolling 10,000 accounts: p99', ms(lat.p99), { text: '< 16 ms', met: lat.p99 < 16 });
+    report('console memory (RSS) with 10,000 accounts', `${rssMb.toFixed(0)} MB`, { text: '< 150 MB', met: rssMb < 150 });
+  } finally {
+    await d.stop();
+  }
+}
