@@ -2,13 +2,13 @@
 // every account with its mailbox size, last login and status (active, or the pending action
 // counting down to the apply). Add, change password, remove, undo, filter, sort, details.
 import React, { useEffect, useMemo, useReducer } from 'react';
-import { Box, Text, useInput } from 'ink';
+import { Box, Text } from 'ink';
 import type { AccountView } from '../src/control/protocol.js';
 import { actionWord, clockTime, humanBytes, pendingStatus, whenApplies } from '../src/model/format.js';
 import { callError } from './daemon-session.js';
 import { cell, editText, Field, Footer, NoticeLine, type Key } from './frame.js';
 import { fieldOf, formReducer, initialFormState, type FormState } from './form-reducer.js';
-import { useDaemon, useLatestReducer, type Theme } from './hooks.js';
+import { useDaemon, useLatestReducer, type Theme, useScreenKeys } from './hooks.js';
 import { moveSelection, selectedIndex, settle } from './list-reducer.js';
 
 export interface ScreenProps {
@@ -107,7 +107,7 @@ export function AccountsScreen({ domain, width, height, now, theme, onBack, onQu
     }
   };
 
-  useInput((input, key) => {
+  useScreenKeys((input, key) => {
     // The state as the last key left it, even if this handler was made before that key.
     const state = latest();
     if (state.focus === 'confirm') {

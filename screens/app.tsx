@@ -1,13 +1,13 @@
 // The console's shell: sizes itself from the terminal, draws the header, owns the global keys
 // (q, ?, number keys on the menu) and renders the open screen. Navigation is one reducer.
-import React, { useCallback, useEffect, useReducer } from 'react';
+import React, { useCallback, useContext, useEffect, useRef } from 'react';
 import { Box, Text, useApp, useInput } from 'ink';
 import { AccountsScreen } from './accounts-screen.js';
 import { appReducer, initialAppState, MENU, type Screen } from './app-reducer.js';
 import type { DaemonSession } from './daemon-session.js';
 import { ForwardsScreen } from './forwards-screen.js';
 import { Footer, Header } from './frame.js';
-import { DaemonContext, theme as pickTheme, useDaemon, useNow, useTerminalSize } from './hooks.js';
+import { DaemonContext, KeysContext, theme as pickTheme, useDaemon, useLatestReducer, useNow, useTerminalSize, type KeyHandler } from './hooks.js';
 import { HelpScreen, SettingsScreen } from './info-screens.js';
 import { DomainPicker, MainMenu } from './menu-screens.js';
 import { PendingScreen } from './pending-screen.js';
@@ -26,9 +26,12 @@ const TITLES: Record<Screen, string> = {
 };
 
 export function App({ session }: { session: DaemonSession }) {
+  const keys = useRef<KeyHandler | null>(null);
   return (
     <DaemonContext.Provider value={session}>
-      <Shell />
+      <KeysContext.Provider value={keys}>
+        <Shell />
+      </KeysContext.Provider>
     </DaemonContext.Provider>
   );
 }
@@ -37,7 +40,8 @@ function Shell() {
   const { exit } = useApp();
   const { data } = useDaemon();
   const { columns, rows } = useTerminalSize();
-  const [state, dispatch] = useReducer(appReducer, initialAppState);
+  const [state, dispatch, latest] = useLatestReducer(appReducer, initialAppState);
+  const screenKeys = useContext(KeysContext);
   const now = useNow(data.skewMs);
   const theme = pickTheme();
   const domains = data.status?.domains ?? [];
@@ -50,12 +54,17 @@ function Shell() {
   }, [state.quitting, exit]);
 
   const tooSmall = columns < MIN_COLUMNS || rows < MIN_ROWS;
-  // The open screen owns the keys; the shell takes them only where no screen is open.
-  const shellKeys = tooSmall || !data.status || state.screen === 'menu' || state.screen === 'domains' || !state.domain;
-  useInput(
-    (input, key) => {
+  // One input handler for the whole console, reading state as the last key left it: the open
+  // screen gets the keys when it has registered for them, the shell takes the rest.
+  const live = useRef({ tooSmall, connected: Boolean(data.status), domains });
+  live.current = { tooSmall, connected: Boolean(data.status), domains };
+  useInput((input, key) => {
+      const state = latest();
+      const { tooSmall, connected, domains } = live.current;
+      const screenOpen = !tooSmall && connected && state.domain !== null && state.screen !== 'menu' && state.screen !== 'domains';
+      if (screenOpen && screenKeys.current) return screenKeys.current(input, key);
       if (input === 'q') return dispatch({ type: 'quit' });
-      if (tooSmall || !data.status) return;
+      if (tooSmall || !connected) return;
       if (input === '?') return dispatch({ type: 'open', screen: 'help' });
       if (state.screen === 'menu') {
         if (key.upArrow || input === 'k') dispatch({ type: 'menu-move', delta: -1 });
@@ -67,9 +76,7 @@ function Shell() {
         else if (key.downArrow || input === 'j') dispatch({ type: 'domain-move', delta: 1, count: domains.length });
         else if (key.return && domains[state.domainIndex]) dispatch({ type: 'domain-pick', domain: domains[state.domainIndex] });
       }
-    },
-    { isActive: shellKeys },
-  );
+  });
   const onBack = useCallback(() => dispatch({ type: 'back' }), []);
   const onQuit = useCallback(() => dispatch({ type: 'quit' }), []);
   const onHelp = useCallback(() => dispatch({ type: 'open', screen: 'help' }), []);

@@ -1,14 +1,14 @@
 // Email Forwarding: a form ([ name ]@domain -> [ destinations ]) above a table of forwarding
 // addresses with where they send mail and their status. Add, change destinations, remove, undo.
 import React, { useEffect, useMemo, useReducer } from 'react';
-import { Box, Text, useInput } from 'ink';
+import { Box, Text } from 'ink';
 import type { ForwardView } from '../src/control/protocol.js';
 import { actionWord, pendingStatus, whenApplies } from '../src/model/format.js';
 import type { ScreenProps } from './accounts-screen.js';
 import { callError } from './daemon-session.js';
 import { cell, editText, Field, Footer, NoticeLine, type Key } from './frame.js';
 import { fieldOf, formReducer, initialFormState } from './form-reducer.js';
-import { useDaemon, useLatestReducer } from './hooks.js';
+import { useDaemon, useLatestReducer, useScreenKeys } from './hooks.js';
 import { moveSelection, selectedIndex, settle } from './list-reducer.js';
 
 const FIXED_ROWS = 8;
@@ -75,7 +75,7 @@ export function ForwardsScreen({ domain, width, height, now, theme, onBack, onQu
     }
   };
 
-  useInput((input, key) => {
+  useScreenKeys((input, key) => {
     // The state as the last key left it, even if this handler was made before that key.
     const state = latest();
     if (state.focus === 'confirm') {

@@ -1,6 +1,7 @@
 // Small hooks shared by the screens: the daemon session, a ticking clock for countdowns, the
 // terminal's size, and the color theme.
-import { createContext, useCallback, useContext, useEffect, useRef, useState, useSyncExternalStore } from 'react';
+import { createContext, useCallback, useContext, useEffect, useLayoutEffect, useRef, useState, useSyncExternalStore } from 'react';
+import type { Key } from 'ink';
 import { useStdout } from 'ink';
 import type { DaemonSession, DaemonSnapshot } from './daemon-session.js';
 
@@ -69,4 +70,23 @@ export function useLatestReducer<S, A>(reducer: (s: S, a: A) => S, initial: S): 
   }, [reducer]);
   const latest = useCallback(() => ref.current, []);
   return [state, dispatch, latest];
+}
+
+export type KeyHandler = (input: string, key: Key) => void;
+
+/** Where the open screen puts its key handler; the shell's one useInput hands keys to it. */
+export const KeysContext = createContext<{ current: KeyHandler | null }>({ current: null });
+
+/**
+ * Takes the keys while this screen is open. The handler is put in place during React's commit
+ * (a layout effect), not after it, so a key typed the moment a screen opens reaches it.
+ */
+export function useScreenKeys(handler: KeyHandler): void {
+  const slot = useContext(KeysContext);
+  useLayoutEffect(() => {
+    slot.current = handler;
+  });
+  useLayoutEffect(() => () => {
+    if (slot.current) slot.current = null;
+  }, [slot]);
 }

@@ -1,16 +1,16 @@
 // The text screens: Mail Client Settings (what to enter in a mail client) and Help (how vmail
 // works, as the old console's pages told it, and every key).
 import React, { useState } from 'react';
-import { Box, Text, useInput } from 'ink';
+import { Box, Text } from 'ink';
 import type { ScreenProps } from './accounts-screen.js';
 import { Footer } from './frame.js';
-import { useDaemon } from './hooks.js';
+import { useDaemon, useScreenKeys } from './hooks.js';
 
 function Scrolling({ lines, width, height, theme, onBack, onQuit }: { lines: string[]; width: number; height: number; theme: ScreenProps['theme']; onBack: () => void; onQuit: () => void }) {
   const [top, setTop] = useState(0);
   const view = Math.max(1, height - 1);
   const max = Math.max(0, lines.length - view);
-  useInput((input, key) => {
+  useScreenKeys((input, key) => {
     if (key.downArrow || input === 'j') setTop((t) => Math.min(max, t + 1));
     else if (key.upArrow || input === 'k') setTop((t) => Math.max(0, t - 1));
     else if (key.pageDown || input === ' ') setTop((t) => Math.min(max, t + view));

@@ -1,14 +1,14 @@
 // Pending Changes: every queued change with its countdown to the apply; cancel one, or apply
 // them all now (A, confirmed).
 import React, { useMemo, useState } from 'react';
-import { Box, Text, useInput } from 'ink';
+import { Box, Text } from 'ink';
 import { actionWord, clockTime } from '../src/model/format.js';
 import { formatCountdown } from '../src/model/schedule.js';
 import type { ScreenProps } from './accounts-screen.js';
 import { callError } from './daemon-session.js';
 import { cell, Footer, NoticeLine } from './frame.js';
 import type { Notice } from './form-reducer.js';
-import { useDaemon } from './hooks.js';
+import { useDaemon, useScreenKeys } from './hooks.js';
 import { initialListState, moveSelection, selectedIndex, type ListState } from './list-reducer.js';
 
 export function PendingScreen({ domain, width, height, now, theme, onBack, onQuit, onHelp }: ScreenProps) {
@@ -31,7 +31,7 @@ export function PendingScreen({ domain, width, height, now, theme, onBack, onQui
     }
   };
 
-  useInput((input, key) => {
+  useScreenKeys((input, key) => {
     if (confirm) {
       if (input === 'y' || input === 'Y') {
         if (confirm === 'apply') void run(async () => `Applied ${(await session.call<{ applied: unknown[] }>('pending.apply')).applied.length} change(s) now.`);
