@@ -6,10 +6,10 @@ import { Box, Text } from 'ink';
 import type { AccountView } from '../src/control/protocol.js';
 import { actionWord, clockTime, humanBytes, pendingStatus, whenApplies } from '../src/model/format.js';
 import { callError } from './daemon-session.js';
-import { cell, editText, Field, Footer, NoticeLine, type Key } from './frame.js';
-import { fieldOf, formReducer, initialFormState, type FormState } from './form-reducer.js';
+import { cell, Field, Footer, NoticeLine, type Key } from './frame.js';
+import { fieldOf, formKey, formReducer, initialFormState, type FormState } from './form-reducer.js';
 import { useDaemon, useLatestReducer, type Theme, useScreenKeys } from './hooks.js';
-import { moveSelection, selectedIndex, settle } from './list-reducer.js';
+import { selectedIndex, settle } from './list-reducer.js';
 
 export interface ScreenProps {
   domain: string;
@@ -110,50 +110,15 @@ export function AccountsScreen({ domain, width, height, now, theme, onBack, onQu
   useScreenKeys((input, key) => {
     // The state as the last key left it, even if this handler was made before that key.
     const state = latest();
-    if (state.focus === 'confirm') {
-      if (input === 'y' || input === 'Y') void remove(state.confirm!);
-      else dispatch({ type: 'cancel' });
-      return;
-    }
-    if (state.focus === 'details') {
-      if (key.escape || key.return || input === 'q') dispatch({ type: 'cancel' });
-      return;
-    }
-    if (state.focus === 'filter') {
-      if (key.escape || key.return || key.upArrow || key.downArrow) dispatch({ type: 'focus', focus: 'table' });
-      else {
-        const value = editText(state.filter, input, key);
-        if (value !== null) dispatch({ type: 'edit', field: 'filter', value: value.toLowerCase() });
-      }
-      return;
-    }
-    if (state.focus === 'name' || state.focus === 'second') {
-      const field = state.focus;
-      if (key.escape) dispatch({ type: 'cancel' });
-      else if (key.tab) dispatch({ type: 'focus', focus: field === 'name' || state.mode === 'change' ? 'second' : 'name' });
-      else if (key.return) {
-        if (field === 'name') dispatch({ type: 'focus', focus: 'second' });
-        else void submit();
-      } else if (key.upArrow || key.downArrow) dispatch({ type: 'focus', focus: 'table' });
-      else {
-        const value = editText(state[field], input, key);
-        if (value !== null) dispatch({ type: 'edit', field, value: field === 'name' ? value.toLowerCase() : value });
-      }
-      return;
-    }
-    // The table has the keys.
-    const move = (delta: number) => dispatch({ type: 'list', list: moveSelection(state.list, keys, delta, tableHeight) });
-    if (key.upArrow || input === 'k') move(-1);
-    else if (key.downArrow || input === 'j') move(1);
-    else if (key.pageUp) move(-tableHeight);
-    else if (key.pageDown || input === ' ') move(tableHeight);
-    else if (key.home || input === 'g') move(-Infinity);
-    else if (key.end || input === 'G') move(Infinity);
-    else if (input === 'a' || key.tab) dispatch({ type: 'start-add' });
-    else if (input === 'p' && selected) dispatch({ type: 'start-change', name: selected.name });
+    const command = formKey(state, input, key, keys, tableHeight);
+    if (command?.type === 'submit') return void submit();
+    if (command?.type === 'remove') return void remove(command.address);
+    if (command) return dispatch(command);
+    if (state.focus !== 'table') return;
+    const selected = rows[selectedIndex(state.list, keys)];
+    if (input === 'p' && selected) dispatch({ type: 'start-change', name: selected.name });
     else if (input === 'd' && selected) dispatch({ type: 'ask-remove', address: selected.address });
     else if (input === 'u' && selected) void undo(selected);
-    else if (input === '/') dispatch({ type: 'focus', focus: 'filter' });
     else if (input === 's') dispatch({ type: 'toggle-sort' });
     else if (key.return && selected) dispatch({ type: 'focus', focus: 'details' });
     else if (key.escape) onBack();

@@ -1,6 +1,7 @@
 // The state of an add/change form above a table (POP3 accounts, forwards): which field has the
 // keys, what is typed, what the daemon said, and a pending confirmation. Pure.
-import { initialListState, type ListState } from './list-reducer.js';
+import type { Key } from 'ink';
+import { initialListState, moveSelection, type ListState } from './list-reducer.js';
 
 export type Focus = 'table' | 'name' | 'second' | 'filter' | 'confirm' | 'details';
 
@@ -92,4 +93,52 @@ export function formReducer(state: FormState, action: FormAction): FormState {
 /** Which field a refusal from the daemon is about. */
 export function fieldOf(message: string): 'name' | 'second' {
   return /password|destination|forward to itself|mail address|loop/i.test(message) ? 'second' : 'name';
+}
+
+/** What a key asks of a form screen: a state change, or one of the things only the screen can do. */
+export type FormCommand = FormAction | { type: 'submit' } | { type: 'remove'; address: string };
+
+/** What a key typed into a field does to its text: null for a key that is not text. */
+export function editText(value: string, input: string, key: Pick<Key, 'backspace' | 'delete' | 'ctrl' | 'meta'>): string | null {
+  if (key.backspace || key.delete) return value.slice(0, -1);
+  if (key.ctrl && input === 'u') return '';
+  if (key.ctrl || key.meta) return null;
+  const typed = input.replace(/[\u0000-\u001f\u007f]/g, '');
+  return typed ? value + typed : null;
+}
+
+/**
+ * The keys every form screen shares: typing into the fields and the filter, moving through
+ * the table, starting an add, answering the removal question. Returns null for a key the
+ * screen handles itself (its own commands such as p, d, u).
+ */
+export function formKey(state: FormState, input: string, key: Key, keys: readonly string[], tableHeight: number): FormCommand | null {
+  if (state.focus === 'confirm') {
+    return (input === 'y' || input === 'Y') && state.confirm ? { type: 'remove', address: state.confirm } : { type: 'cancel' };
+  }
+  if (state.focus === 'details') return key.escape || key.return ? { type: 'cancel' } : null;
+  if (state.focus === 'filter') {
+    if (key.escape || key.return || key.upArrow || key.downArrow) return { type: 'focus', focus: 'table' };
+    const value = editText(state.filter, input, key);
+    return value === null ? null : { type: 'edit', field: 'filter', value: value.toLowerCase() };
+  }
+  if (state.focus === 'name' || state.focus === 'second') {
+    const field = state.focus;
+    if (key.escape) return { type: 'cancel' };
+    if (key.tab) return { type: 'focus', focus: field === 'name' || state.mode === 'change' ? 'second' : 'name' };
+    if (key.return) return field === 'name' ? { type: 'focus', focus: 'second' } : { type: 'submit' };
+    if (key.upArrow || key.downArrow) return { type: 'focus', focus: 'table' };
+    const value = editText(state[field], input, key);
+    return value === null ? null : { type: 'edit', field, value: field === 'name' ? value.toLowerCase() : value };
+  }
+  const move = (delta: number): FormCommand => ({ type: 'list', list: moveSelection(state.list, keys, delta, tableHeight) });
+  if (key.upArrow || input === 'k') return move(-1);
+  if (key.downArrow || input === 'j') return move(1);
+  if (key.pageUp) return move(-tableHeight);
+  if (key.pageDown) return move(tableHeight);
+  if (key.home || input === 'g') return move(-Infinity);
+  if (key.end || input === 'G') return move(Infinity);
+  if (input === 'a' || key.tab) return { type: 'start-add' };
+  if (input === '/') return { type: 'focus', focus: 'filter' };
+  return null;
 }

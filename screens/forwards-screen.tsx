@@ -6,10 +6,10 @@ import type { ForwardView } from '../src/control/protocol.js';
 import { actionWord, pendingStatus, whenApplies } from '../src/model/format.js';
 import type { ScreenProps } from './accounts-screen.js';
 import { callError } from './daemon-session.js';
-import { cell, editText, Field, Footer, NoticeLine, type Key } from './frame.js';
-import { fieldOf, formReducer, initialFormState } from './form-reducer.js';
+import { cell, Field, Footer, NoticeLine, type Key } from './frame.js';
+import { fieldOf, formKey, formReducer, initialFormState } from './form-reducer.js';
 import { useDaemon, useLatestReducer, useScreenKeys } from './hooks.js';
-import { moveSelection, selectedIndex, settle } from './list-reducer.js';
+import { selectedIndex, settle } from './list-reducer.js';
 
 const FIXED_ROWS = 8;
 
@@ -78,48 +78,18 @@ export function ForwardsScreen({ domain, width, height, now, theme, onBack, onQu
   useScreenKeys((input, key) => {
     // The state as the last key left it, even if this handler was made before that key.
     const state = latest();
-    if (state.focus === 'confirm') {
-      if (input === 'y' || input === 'Y') void act('forwards.remove', { name: state.confirm, domain }, `Queued: removal of ${state.confirm}`);
-      else dispatch({ type: 'cancel' });
-      return;
-    }
-    if (state.focus === 'filter') {
-      if (key.escape || key.return || key.upArrow || key.downArrow) dispatch({ type: 'focus', focus: 'table' });
-      else {
-        const value = editText(state.filter, input, key);
-        if (value !== null) dispatch({ type: 'edit', field: 'filter', value: value.toLowerCase() });
-      }
-      return;
-    }
-    if (state.focus === 'name' || state.focus === 'second') {
-      const field = state.focus;
-      if (key.escape) dispatch({ type: 'cancel' });
-      else if (key.tab) dispatch({ type: 'focus', focus: field === 'name' || state.mode === 'change' ? 'second' : 'name' });
-      else if (key.return) {
-        if (field === 'name') dispatch({ type: 'focus', focus: 'second' });
-        else void submit();
-      } else if (key.upArrow || key.downArrow) dispatch({ type: 'focus', focus: 'table' });
-      else {
-        const value = editText(state[field], input, key);
-        if (value !== null) dispatch({ type: 'edit', field, value: field === 'name' ? value.toLowerCase() : value });
-      }
-      return;
-    }
-    const move = (delta: number) => dispatch({ type: 'list', list: moveSelection(state.list, keys, delta, tableHeight) });
-    if (key.upArrow || input === 'k') move(-1);
-    else if (key.downArrow || input === 'j') move(1);
-    else if (key.pageUp) move(-tableHeight);
-    else if (key.pageDown) move(tableHeight);
-    else if (key.home || input === 'g') move(-Infinity);
-    else if (key.end || input === 'G') move(Infinity);
-    else if (input === 'a' || key.tab) dispatch({ type: 'start-add' });
-    else if ((input === 'e' || key.return) && selected) dispatch({ type: 'start-change', name: selected.name, second: destinationsOf(selected).join(', ') });
+    const command = formKey(state, input, key, keys, tableHeight);
+    if (command?.type === 'submit') return void submit();
+    if (command?.type === 'remove') return void act('forwards.remove', { name: command.address, domain }, `Queued: removal of ${command.address}`);
+    if (command) return dispatch(command);
+    if (state.focus !== 'table') return;
+    const selected = rows[selectedIndex(state.list, keys)];
+    if ((input === 'e' || key.return) && selected) dispatch({ type: 'start-change', name: selected.name, second: destinationsOf(selected).join(', ') });
     else if (input === 'd' && selected) dispatch({ type: 'ask-remove', address: selected.address });
     else if (input === 'u' && selected) {
       if (selected.pending) void act('pending.cancel', { id: selected.pending.id }, `Undone: the pending ${actionWord(selected.pending.action)} of ${selected.address}`);
       else dispatch({ type: 'notice', notice: { kind: 'warn', text: `${selected.address} has no pending change to undo` } });
-    } else if (input === '/') dispatch({ type: 'focus', focus: 'filter' });
-    else if (key.escape) onBack();
+    } else if (key.escape) onBack();
     else if (input === 'q') onQuit();
     else if (input === '?') onHelp();
   });

@@ -77,12 +77,3 @@ export function Field({ value, focused, placeholder, mask, theme }: { value: str
     </Text>
   );
 }
-
-/** What a key does to a field's text: type, delete, or nothing (a control key). */
-export function editText(value: string, input: string, key: { backspace: boolean; delete: boolean; ctrl: boolean; meta: boolean }): string | null {
-  if (key.backspace || key.delete) return value.slice(0, -1);
-  if (key.ctrl && input === 'u') return '';
-  if (key.ctrl || key.meta) return null;
-  const typed = input.replace(/[\u0000-\u001f\u007f]/g, '');
-  return typed ? value + typed : null;
-}

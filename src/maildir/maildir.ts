@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { fsyncDir } from './durable.js';
 import { createMaildir } from './paths.js';
 
 export interface MessageEntry {
@@ -47,15 +48,6 @@ function uniqueName(size: number, wsize: number): string {
   counter++;
   // Zero-padded so that names sort in delivery order within a second.
   return `${secs}.M${String(usec).padStart(6, '0')}P${process.pid}Q${counter}.${HOST},S=${size},W=${wsize}`;
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }
 
 /**

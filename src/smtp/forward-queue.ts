@@ -3,9 +3,10 @@
 // or bounced to its sender. The spool survives restarts; a message leaves it only once done.
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import nodemailer, { type Transporter } from 'nodemailer';
+import { fsyncDir, writeDurable } from '../maildir/durable.js';
 import { NotFoundError } from '../model/errors.js';
 import { buildBounce } from './dsn.js';
 
@@ -52,27 +53,6 @@ const CONCURRENCY = 4;
 class PermanentFailure extends Error {
   constructor(message: string, readonly status: string) {
     super(message);
-  }
-}
-
-async function writeDurable(path: string, data: Buffer | string): Promise<void> {
-  const tmp = `${path}.tmp`;
-  const fh = await open(tmp, 'w', 0o600);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }
 

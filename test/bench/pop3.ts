@@ -7,7 +7,7 @@ import { ControlClient } from '../../src/control/client.js';
 import { startDaemon, tempDir } from '../helpers/process.js';
 import { ensureDovecot, startDovecot } from './dovecot.js';
 import { heading, ms, performance, seedAccounts, stats } from './lib.js';
-import { BenchPop3 } from './pop3-client.js';
+import { RawPop3 } from '../helpers/pop3.js';
 
 const PASSWORD = 'bench-password-1';
 
@@ -32,10 +32,14 @@ const BOXES: Box[] = [
 ];
 
 async function retrAll(port: number, user: string, count: number): Promise<number> {
-  const c = await BenchPop3.open(port);
+  const c = await RawPop3.open(port);
   await c.login(user, PASSWORD);
   let bytes = 0;
-  for (let i = 1; i <= count; i++) bytes += await c.multi(`RETR ${i}`);
+  for (let i = 1; i <= count; i++) {
+    const { first, body } = await c.multi(`RETR ${i}`);
+    if (!first.startsWith('+OK')) throw new Error(`RETR ${i}: ${first}`);
+    bytes += body.length;
+  }
   await c.quit();
   return bytes;
 }
@@ -51,10 +55,10 @@ const ROWS: Row[] = [
     what: '500 sequential sessions: login, STAT, UIDL, QUIT',
     run: async (port) => timeIt(async () => {
       for (let i = 0; i < 500; i++) {
-        const c = await BenchPop3.open(port);
+        const c = await RawPop3.open(port);
         await c.login('small', PASSWORD);
-        await c.cmd('STAT');
-        await c.multi('UIDL');
+        await c.ok('STAT');
+        if (!(await c.multi('UIDL')).first.startsWith('+OK')) throw new Error('UIDL failed');
         await c.quit();
       }
     }),
@@ -66,9 +70,9 @@ const ROWS: Row[] = [
       const samples: number[] = [];
       for (let i = 0; i < 5; i++) {
         samples.push(await timeIt(async () => {
-          const c = await BenchPop3.open(port);
+          const c = await RawPop3.open(port);
           await c.login('huge', PASSWORD);
-          await c.cmd('STAT');
+          await c.ok('STAT');
           await c.quit();
         }));
       }
@@ -85,9 +89,9 @@ async function timeIt(fn: () => Promise<unknown>): Promise<number> {
 
 async function firstLogin(port: number): Promise<number> {
   return timeIt(async () => {
-    const c = await BenchPop3.open(port);
+    const c = await RawPop3.open(port);
     await c.login('huge', PASSWORD);
-    await c.cmd('STAT');
+    await c.ok('STAT');
     await c.quit();
   });
 }
@@ -133,7 +137,7 @@ export async function benchPop3(): Promise<void> {
     // One session per mailbox first, so both servers have seen every Maildir once.
     for (const b of BOXES) {
       for (const port of [vmail.pop3Port, dovecot?.port].filter((p): p is number => p !== undefined)) {
-        const s = await BenchPop3.open(port);
+        const s = await RawPop3.open(port);
         await s.login(b.user, PASSWORD);
         await s.multi('LIST');
         await s.quit();

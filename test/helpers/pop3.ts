@@ -28,6 +28,7 @@ export class RawPop3 {
       const sock = connect(port, '127.0.0.1', () => resolve(sock));
       sock.once('error', reject);
     });
+    s.setNoDelay(true);
     const c = new RawPop3(s);
     if (greet) await c.line();
     return c;
@@ -62,9 +63,12 @@ export class RawPop3 {
 
   /** A multi-line reply's body as sent (still dot-stuffed), without the CRLF before the final `.`. */
   async body(timeoutMs = 10_000): Promise<Buffer> {
+    // Search only what arrived since the last look: a 5 MB body comes in many chunks.
+    let from = 0;
     const raw = await this.until(() => {
       if (this.buf.subarray(0, 3).equals(Buffer.from('.\r\n'))) return 3;
-      const i = this.buf.indexOf('\r\n.\r\n');
+      const i = this.buf.indexOf('\r\n.\r\n', Math.max(0, from - 4));
+      from = this.buf.length;
       return i < 0 ? -1 : i + 5;
     }, timeoutMs);
     return raw.length === 3 ? Buffer.alloc(0) : raw.subarray(0, raw.length - 5);
@@ -90,6 +94,18 @@ export class RawPop3 {
     const u = await this.cmd(`USER ${user}`);
     const p = await this.cmd(`PASS ${pass}`);
     if (!u.startsWith('+OK') || !p.startsWith('+OK')) throw new Error(`login failed: ${u} / ${p}`);
+  }
+
+  /** A command that must succeed: its reply, or an error naming the command. */
+  async ok(line: string): Promise<string> {
+    const reply = await this.cmd(line);
+    if (!reply.startsWith('+OK')) throw new Error(`${line.split(' ')[0]}: ${reply}`);
+    return reply;
+  }
+
+  async quit(): Promise<void> {
+    await this.ok('QUIT');
+    this.socket.destroy();
   }
 
   close(): void {

@@ -8,9 +8,13 @@ import { RawLines } from '../helpers/raw-socket.js';
 
 const json = (r: { stdout: string }) => JSON.parse(r.stdout);
 
+/** Waits until just after the next multiple of `intervalMs`, leaving a whole interval to work in. */
+const justAfterTick = (intervalMs: number) => new Promise((r) => setTimeout(r, intervalMs - (Date.now() % intervalMs) + 100));
+
 describe('queueing, listing, cancelling and applying', () => {
   it('queues an add, lists it with its countdown, and applies it on the interval tick', async () => {
     const d = await startDaemon({ applyInterval: '2s' });
+    await justAfterTick(2000);
     const add = await d.cli(['accounts', 'add', 'sales', '--password-stdin'], 'correct horse\n');
     expect(add.code, add.stderr).toBe(0);
     expect(add.stdout).toMatch(/^Queued: add sales@example\.test, applies at [\d:]+ \(in 0:0[0-2]\) \[id \d+\]\n$/);
@@ -107,10 +111,13 @@ describe('queueing, listing, cancelling and applying', () => {
 describe('restarts and crashes', () => {
   it('keeps pending changes across a restart, and applies a tick missed while down', async () => {
     const dataDir = tempDir();
-    const d1 = await startDaemon({ dataDir, applyInterval: '3s' });
+    const d1 = await startDaemon({ dataDir, applyInterval: '4s' });
+    // Queue just after a tick, so the daemon is surely stopped before the next one.
+    await justAfterTick(4000);
     await d1.cli(['accounts', 'add', 'erin', '--password-stdin'], 'erin password\n');
     const [p] = json(await d1.cli(['pending', 'list', '--json']));
     expect(await d1.stop()).toBe(0);
+    expect(Date.now()).toBeLessThan(Date.parse(p.appliesAt));
     // Stay down past the tick the change was queued for.
     await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(p.appliesAt) - Date.now() + 200)));
     const d2 = await startDaemon({ dataDir, applyInterval: '1h' });

@@ -1,8 +1,7 @@
 // The console's pure state: navigation, list scrolling, the add/change form, key splitting.
 import { describe, expect, it } from 'vitest';
 import { appReducer, initialAppState, MENU } from '../../screens/app-reducer.js';
-import { editText } from '../../screens/frame.js';
-import { fieldOf, formReducer, initialFormState } from '../../screens/form-reducer.js';
+import { editText, fieldOf, formKey, formReducer, initialFormState } from '../../screens/form-reducer.js';
 import { initialListState, moveSelection, selectedIndex, settle } from '../../screens/list-reducer.js';
 import { isKnownKey, splitKeys } from '../../screens/paced-stdin.js';
 
@@ -76,6 +75,35 @@ describe('the form', () => {
     expect(fieldOf('the password is too short: use at least 8 characters')).toBe('second');
     expect(fieldOf('invalid name "a..b": the name may not contain ".."')).toBe('name');
     expect(fieldOf('forwarding a@x.test there would make a loop: a -> b -> a')).toBe('second');
+  });
+});
+
+describe('form keys', () => {
+  const none = { upArrow: false, downArrow: false, leftArrow: false, rightArrow: false, pageDown: false, pageUp: false, home: false, end: false, return: false, escape: false, ctrl: false, shift: false, tab: false, backspace: false, delete: false, meta: false, super: false, hyper: false, capsLock: false, numLock: false };
+  const keyOf = (k: string) => ({ ...none, tab: k === '\t', return: k === '\r', escape: k === '\u001b', backspace: k === '\u007f' });
+  const run = (keys: string, table: string[] = []) => {
+    let s = initialFormState;
+    const commands: string[] = [];
+    for (const k of keys) {
+      const c = formKey(s, k, keyOf(k), table, 10);
+      if (!c) continue;
+      if (c.type === 'submit' || c.type === 'remove') commands.push(c.type);
+      else s = formReducer(s, c);
+    }
+    return { s, commands };
+  };
+  it('a burst of keys fills the form and submits, as typed slowly', () => {
+    const { s, commands } = run('aBob\tsecret-pw\r');
+    expect(s).toMatchObject({ name: 'bob', second: 'secret-pw' });
+    expect(commands).toEqual(['submit']);
+  });
+  it('Backspace edits, Esc cancels, and the filter takes letters that are commands elsewhere', () => {
+    expect(run('abox\u007f\u007fb').s.name).toBe('bb');
+    expect(run('abob\u001b').s).toMatchObject({ focus: 'table', name: '' });
+    expect(run('/jake\r').s).toMatchObject({ filter: 'jake', focus: 'table' });
+  });
+  it('moves through the table with j and k', () => {
+    expect(run('jjk', ['a', 'b', 'c', 'd']).s.list.selected).toBe('b');
   });
 });
 
