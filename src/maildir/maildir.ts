@@ -148,12 +148,48 @@ async function listFolder(dir: string, folder: 'new' | 'cur'): Promise<MessageEn
 
 /** Every message in the Maildir, oldest first, in an order that is the same on every call. */
 export async function listMessages(dir: string): Promise<MessageEntry[]> {
+  const stamp = await folderStamp(dir);
+  const cached = listings.get(dir);
+  if (stamp && cached && cached.stamp === stamp.key) {
+    // Used: move it to the young end of the cache.
+    listings.delete(dir);
+    listings.set(dir, cached);
+    return cached.entries.slice();
+  }
   const [fresh, seen] = await Promise.all([listFolder(dir, 'new'), listFolder(dir, 'cur')]);
   const all = [...seen, ...fresh];
   all.sort((a, b) => a.time - b.time || (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
   // Two files with one base name (a copy left in both folders): keep the first, so UIDs stay unique.
   const uids = new Set<string>();
-  return all.filter((m) => (uids.has(m.uid) ? false : (uids.add(m.uid), true)));
+  const entries = all.filter((m) => (uids.has(m.uid) ? false : (uids.add(m.uid), true)));
+  if (stamp?.settled && entries.length >= CACHE_FROM) {
+    listings.set(dir, { stamp: stamp.key, entries });
+    for (const old of listings.keys()) {
+      if (listings.size <= CACHE_MAILDIRS) break;
+      listings.delete(old);
+    }
+  }
+  return entries.slice();
+}
+
+/**
+ * Listings of big Maildirs, reused while new/ and cur/ are unchanged: logging in to a mailbox
+ * of 50,000 messages then costs two stats instead of a directory read and 50,000 names parsed.
+ * Only a listing whose folders had not changed for STALE_MS is kept, so a change that lands
+ * within the file system's timestamp granularity of the listing is never hidden by it.
+ */
+const listings = new Map<string, { stamp: string; entries: MessageEntry[] }>();
+const CACHE_MAILDIRS = 64;
+const CACHE_FROM = 1000;
+const STALE_MS = 2000;
+
+async function folderStamp(dir: string): Promise<{ key: string; settled: boolean } | null> {
+  try {
+    const [n, c] = await Promise.all([stat(join(dir, 'new')), stat(join(dir, 'cur'))]);
+    return { key: `${n.ino}:${n.mtimeMs}/${c.ino}:${c.mtimeMs}`, settled: Date.now() - Math.max(n.mtimeMs, c.mtimeMs) > STALE_MS };
+  } catch {
+    return null;
+  }
 }
 
 export function messagePath(dir: string, m: MessageEntry): string {

@@ -1,8 +1,7 @@
 // One POP3 connection: the AUTHORIZATION -> TRANSACTION -> UPDATE state machine, with every
 // command in one table that says in which states it is allowed and how many arguments it takes.
 // DELE only marks, RSET unmarks, and only QUIT from TRANSACTION deletes.
-import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
+import fs, { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
@@ -38,6 +37,7 @@ const MAX_LINE = 4096;
 /** Messages up to this size are read and sent in one piece; larger ones stream. */
 const SMALL = 256 * 1024;
 const HIGH_WATER = 1024 * 1024;
+const READ_AHEAD = 4;
 
 interface Command {
   states: Pop3State[];
@@ -76,22 +76,18 @@ function isSmall(m: MessageEntry): boolean {
  * Reads a small message in one open and one read, trusting the size in its name; null when the
  * file is gone or not the size its name says (then the slower path finds out what happened).
  */
-async function readSmall(dir: string, m: MessageEntry): Promise<Buffer | null> {
-  let fh;
-  try {
-    fh = await open(join(dir, m.folder, m.file), 'r');
-  } catch {
-    return null;
-  }
-  try {
-    const buf = Buffer.allocUnsafe(m.diskSize! + 1);
-    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-    return bytesRead === m.diskSize ? buf.subarray(0, bytesRead) : null;
-  } catch {
-    return null;
-  } finally {
-    void fh.close().catch(() => {});
-  }
+function readSmall(dir: string, m: MessageEntry): Promise<Buffer | null> {
+  // The callback API: no FileHandle object per message, which costs more than the read.
+  return new Promise((resolve) => {
+    fs.open(join(dir, m.folder, m.file), 'r', (err, fd) => {
+      if (err) return resolve(null);
+      const buf = Buffer.allocUnsafe(m.diskSize! + 1);
+      fs.read(fd, buf, 0, buf.length, 0, (rerr, bytesRead) => {
+        fs.close(fd, () => {});
+        resolve(!rerr && bytesRead === m.diskSize ? buf.subarray(0, bytesRead) : null);
+      });
+    });
+  });
 }
 
 export class Pop3Session {
@@ -108,7 +104,8 @@ export class Pop3Session {
   private messages: MessageEntry[] = [];
   private deleted = new Set<number>();
   private secure: boolean;
-  private readAhead: { index: number; data: Promise<Buffer | null> } | null = null;
+  /** Small messages read ahead of the client's RETRs, by message index. */
+  private readAhead = new Map<number, Promise<Buffer | null>>();
 
   constructor(socket: Socket, private readonly host: SessionHost, readonly remote: string, idleMs: number) {
     this.socket = socket;
@@ -375,8 +372,8 @@ export class Pop3Session {
   private async sendMessage(i: number, bodyLines: number): Promise<void> {
     const m = this.messages[i];
     if (bodyLines === Infinity && isSmall(m)) {
-      const ahead = this.readAhead?.index === i ? this.readAhead.data : readSmall(this.mailbox!.dir, m);
-      this.readAhead = null;
+      const ahead = this.readAhead.get(i) ?? readSmall(this.mailbox!.dir, m);
+      this.readAhead.delete(i);
       const data = await ahead;
       if (data) {
         if (this.closed) return;
@@ -389,16 +386,19 @@ export class Pop3Session {
   }
 
   /**
-   * Clients fetch messages in order, so the next one is read while this one travels: the disk
-   * wait overlaps the network round trip. One small message at most is held.
+   * Clients fetch messages in order, so the next few are read while this one travels: the disk
+   * and thread-pool wait overlaps the network round trips. At most READ_AHEAD small messages
+   * (256 KB each at most) are held.
    */
   private readNext(i: number): void {
+    // Reads the client passed over (it skipped or went back) make room for the ones ahead.
+    for (const k of this.readAhead.keys()) if (k <= i) this.readAhead.delete(k);
     let next = i + 1;
-    while (next < this.messages.length && this.deleted.has(next)) next++;
-    const m = this.messages[next];
-    if (!m || !isSmall(m)) return;
-    const data = readSmall(this.mailbox!.dir, m);
-    this.readAhead = { index: next, data };
+    while (this.readAhead.size < READ_AHEAD && next < this.messages.length && next <= i + READ_AHEAD) {
+      const m = this.messages[next];
+      if (!this.deleted.has(next) && !this.readAhead.has(next) && isSmall(m)) this.readAhead.set(next, readSmall(this.mailbox!.dir, m));
+      next++;
+    }
   }
 
   /**

@@ -78,8 +78,11 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandl
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<number | null>((r) => proc.on('exit', (code) => {
+  let stopping = false;
+  const exited = new Promise<number | null>((r) => proc.on('exit', (code, signal) => {
     live.delete(proc);
+    // A daemon that dies on its own is a bug worth seeing, whatever the test was doing.
+    if (!stopping && (code !== 0 || signal)) process.stderr.write(`\nvmail daemon on ${dataDir} exited unexpectedly (${code ?? signal}):\n${out}\n`);
     r(code);
   }));
   const ready = await new Promise<string>((resolveReady, reject) => {
@@ -107,10 +110,12 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandl
     output: () => out,
     cli: (cliArgs, input) => runCli(cliArgs, { input, env: { VMAIL_SOCKET: socket } }),
     stop: async () => {
+      stopping = true;
       proc.kill('SIGTERM');
       return exited;
     },
     kill9: async () => {
+      stopping = true;
       proc.kill('SIGKILL');
       await exited;
     },
