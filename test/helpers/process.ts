@@ -13,7 +13,10 @@ export const VMAIL = join(ROOT, 'bin/vmail.js');
 export const live = new Set<ChildProcess>();
 export const dirs: string[] = [];
 
+let cleaningUp = false;
+
 export function cleanUp(): void {
+  cleaningUp = true;
   for (const p of live) p.kill('SIGKILL');
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 }
@@ -82,7 +85,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandl
   const exited = new Promise<number | null>((r) => proc.on('exit', (code, signal) => {
     live.delete(proc);
     // A daemon that dies on its own is a bug worth seeing, whatever the test was doing.
-    if (!stopping && (code !== 0 || signal)) process.stderr.write(`\nvmail daemon on ${dataDir} exited unexpectedly (${code ?? signal}):\n${out}\n`);
+    if (!stopping && !cleaningUp && (code !== 0 || signal)) process.stderr.write(`\nvmail daemon on ${dataDir} exited unexpectedly (${code ?? signal}):\n${out}\n`);
     r(code);
   }));
   const ready = await new Promise<string>((resolveReady, reject) => {
