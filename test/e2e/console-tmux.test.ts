@@ -76,10 +76,28 @@ describe('vmail console in tmux at 80x24', () => {
     tmux('resize-window', '-t', SESSION, '-x', '80', '-y', '24');
     await see('1. POP3 Accounts');
 
+    // Colors are on: the status line is green.
+    expect(tmux('capture-pane', '-e', '-p', '-t', SESSION)).toMatch(/\u001b\[(?:[0-9;]*;)?3[0-7]m/);
+
     keys('q');
     const after = await see('CONSOLE-EXIT=0');
     // The alternate screen is gone: what was on the terminal before is back.
     expect(after).toContain('BEFORE-CONSOLE');
     expect(after).not.toContain('POP3 Accounts');
   }, 60_000);
+
+  it('honours NO_COLOR', async () => {
+    const plain = `${SESSION}-plain`;
+    tmux('new-session', '-d', '-s', plain, '-x', '80', '-y', '24', `NO_COLOR=1 ${process.execPath} ${VMAIL} console --socket ${d.socket}`);
+    try {
+      const shot = await waitFor(() => {
+        const s = tmux('capture-pane', '-e', '-p', '-t', plain);
+        return s.includes('● connected') ? s : null;
+      }, 'the console without colors');
+      expect(shot).not.toMatch(/\u001b\[(?:[0-9;]*;)?(?:3[0-7]|9[0-7]|38)(?:;[0-9;]*)?m/);
+      expect(shot).toContain('1. POP3 Accounts');
+    } finally {
+      tmux('kill-session', '-t', plain);
+    }
+  });
 });

@@ -1,17 +1,20 @@
 """Fetches every message of a mailbox with Python's poplib and prints them as JSON.
 
-usage: fetch_pop3.py PORT USER PASSWORD [stls|auth-plain]
+usage: fetch_pop3.py PORT USER PASSWORD [stls|ssl|auth-plain]
 """
 import base64, json, poplib, ssl, sys
 
 port, user, password = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 mode = sys.argv[4] if len(sys.argv) > 4 else ''
-p = poplib.POP3('127.0.0.1', port, timeout=30)
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+if mode == 'ssl':
+    p = poplib.POP3_SSL('127.0.0.1', port, timeout=30, context=ctx)
+else:
+    p = poplib.POP3('127.0.0.1', port, timeout=30)
 out = {'welcome': p.getwelcome().decode(), 'capa': sorted(p.capa().keys())}
 if mode == 'stls':
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
     p.stls(ctx)
     out['capa_after_stls'] = sorted(p.capa().keys())
 if mode == 'auth-plain':

@@ -339,7 +339,7 @@ describe('limits and TLS', () => {
     await small.stop();
   });
 
-  it('offers STLS and POP3S with a certificate, and poplib logs in over STLS', async () => {
+  it('with a certificate: STLS and POP3S for poplib, STARTTLS for smtplib', async () => {
     const dir = tempDir();
     const cert = join(dir, 'cert.pem');
     const key = join(dir, 'key.pem');
@@ -353,6 +353,22 @@ describe('limits and TLS', () => {
     expect(r.capa).toContain('STLS');
     expect(r.capa_after_stls).not.toContain('STLS');
     expect(Buffer.from(r.messages[0].data, 'base64').equals(asSent(fixture('dot-lines.eml')))).toBe(true);
+    // POP3S: TLS from the first byte on its own port.
+    const status = JSON.parse((await t.cli(['status', '--json'])).stdout);
+    expect(status.pop3s.port).toBeGreaterThan(0);
+    const overSsl = JSON.parse((await run('python3', [join(ROOT, 'test/helpers/fetch_pop3.py'), String(status.pop3s.port), 'tls', 'password-1', 'ssl'])).stdout);
+    expect(overSsl.capa).not.toContain('STLS');
+    expect(Buffer.from(overSsl.messages[0].data, 'base64').equals(asSent(fixture('dot-lines.eml')))).toBe(true);
+    // SMTP offers STARTTLS with the same certificate, and the Received: header says so.
+    const smtp = await new Promise<any>((resolve, reject) => {
+      const p = execFile('python3', [join(ROOT, 'test/helpers/send_smtp.py'), String(t.smtpPort), 'a@example.org', 'tls@example.test', 'starttls'], (err, out) => (err ? reject(err) : resolve(JSON.parse(out))));
+      p.stdin!.end('Subject: over tls\r\n\r\nhello\r\n');
+    });
+    expect(smtp.ehlo).toContain('STARTTLS');
+    expect(smtp.starttls).toBe(220);
+    expect(smtp.ok).toBe(true);
+    const viaTls = JSON.parse((await run('python3', [join(ROOT, 'test/helpers/fetch_pop3.py'), String(t.pop3Port), 'tls', 'password-1'])).stdout);
+    expect(Buffer.from(viaTls.messages[1].data, 'base64').toString()).toMatch(/with ESMTPS id/);
     // Commands pipelined before the handshake are discarded.
     const c = await RawPop3.open(t.pop3Port);
     c.write('STLS\r\nUSER evil\r\n');

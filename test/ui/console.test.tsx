@@ -173,6 +173,30 @@ describe('POP3 Accounts', () => {
   });
 });
 
+describe('more than one domain', () => {
+  it('asks which domain first, and manages the one picked', async () => {
+    const two = await startDaemon({ domains: ['example.test', 'second.test'] });
+    await two.cli(['accounts', 'add', 'carl@second.test', '--password-stdin'], 'password-1\n');
+    const s2 = new DaemonSession(two.socket);
+    s2.start();
+    const view = render(<App session={s2} />);
+    try {
+      await waitFor(() => (view.lastFrame() ?? '').includes('Which domain do you want to manage?'), 'the domain picker');
+      view.stdin.write(KEYS.down);
+      await new Promise((r) => setTimeout(r, 20));
+      view.stdin.write(KEYS.enter);
+      await waitFor(() => (view.lastFrame() ?? '').includes('vmail second.test › Main menu'), 'the menu of second.test');
+      view.stdin.write(KEYS.enter);
+      await waitFor(() => /carl\s+0\s+0 B\s+-\s+add in/.test(view.lastFrame() ?? ''), 'carl in second.test');
+      expect(view.lastFrame()).toContain('@second.test');
+    } finally {
+      view.unmount();
+      s2.close();
+      await two.stop();
+    }
+  });
+});
+
 describe('navigation', () => {
   it('walks the menu with arrows, j/k and number keys; Esc goes back; ? opens help', async () => {
     await see('1. POP3 Accounts');
