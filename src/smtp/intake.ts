@@ -52,16 +52,17 @@ export class SmtpIntake {
       },
       onData: (stream, session, callback) => this.onData(stream, session, callback),
     });
-    this.server.on('error', (err) => opts.log(`smtp: ${err.message}`));
   }
 
   listen(at: Listen): Promise<number> {
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) =>
         reject(new Error(err.code === 'EADDRINUSE' ? `SMTP port ${at.host}:${at.port} is already in use` : `SMTP cannot listen on ${at.host}:${at.port}: ${err.message}`));
-      this.server.server.once('error', onError);
+      // smtp-server passes its listener's errors on as its own 'error' event.
+      this.server.once('error', onError);
       this.server.listen(at.port, at.host, () => {
-        this.server.server.off('error', onError);
+        this.server.off('error', onError);
+        this.server.on('error', (err) => this.opts.log(`smtp: ${err.message}`));
         const addr = this.server.server.address();
         resolve(typeof addr === 'object' && addr ? addr.port : at.port);
       });

@@ -296,6 +296,21 @@ describe('the socket and the process', () => {
     expect(await again.stop()).toBe(0);
   });
 
+  it('exits 1 with a one-line reason when its POP3 or SMTP port is taken, leaving nothing behind', async () => {
+    const d = await startDaemon();
+    for (const [flag, port, name] of [['--pop3', d.pop3Port, 'POP3'], ['--smtp', d.smtpPort, 'SMTP']] as const) {
+      const dir = tempDir();
+      const args = ['daemon', '--data-dir', dir, '--domain', 'example.test', '--pop3', '127.0.0.1:0', '--smtp', '127.0.0.1:0', flag, `127.0.0.1:${port}`];
+      const r = await runCli(args);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe(`vmail: ${name} port 127.0.0.1:${port} is already in use\n`);
+      // Its control socket was closed again: a daemon can start there right away.
+      const again = await startDaemon({ dataDir: dir });
+      await again.stop();
+    }
+    await d.stop();
+  });
+
   it('pushes queued, cancelled and applied notifications to subscribers', async () => {
     const d = await startDaemon();
     const sub = await RawLines.connect(d.socket);

@@ -266,6 +266,32 @@ function smtpDialog(port: number, commands: string[], body?: Buffer): Promise<st
   });
 }
 
+describe('limits', () => {
+  it('turns away connections over --max-connections with 421 and serves again when one closes', async () => {
+    const d = await startDaemon({ args: ['--max-connections', '2'] });
+    const greet = () => new Promise<{ line: string; close: () => void }>((resolve, reject) => {
+      const s = connect(d.smtpPort, '127.0.0.1');
+      s.once('data', (b) => resolve({ line: b.toString().split('\r\n')[0], close: () => s.destroy() }));
+      s.once('error', reject);
+    });
+    const a = await greet();
+    const b = await greet();
+    expect(a.line).toMatch(/^220 /);
+    expect(b.line).toMatch(/^220 /);
+    const c = await greet();
+    expect(c.line).toMatch(/^421 /);
+    c.close();
+    a.close();
+    await waitFor(async () => {
+      const x = await greet();
+      x.close();
+      return x.line.startsWith('220');
+    }, 'a free SMTP slot');
+    b.close();
+    await d.stop();
+  });
+});
+
 describe('the relay failing', () => {
   it('the relay down, then up: the message waits, is retried, and arrives once', async () => {
     const port = await closedPort();
