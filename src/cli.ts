@@ -16,7 +16,7 @@ const USAGE = `vmail: mail for virtual domains
                  [--smtp HOST:PORT] [--apply-interval DURATION] [--relay smtp://HOST:PORT]
                  [--pop3s HOST:PORT] [--tls-cert FILE --tls-key FILE] [--max-message-size SIZE]
                  [--max-connections N] [--auth-failure-delay 500ms] [--rescan-interval 30s]
-                 [--relay-timeout 30s]
+                 [--relay-timeout 30s] [--pop3-idle-timeout 10m]
   vmail console  [--socket PATH]
   vmail up       start a demo daemon if none answers, and open the console
   vmail status   [--json]
@@ -60,6 +60,7 @@ const DAEMON: Options = {
   'auth-failure-delay': { type: 'string' },
   'rescan-interval': { type: 'string' },
   'relay-timeout': { type: 'string' },
+  'pop3-idle-timeout': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 };
 

@@ -25,6 +25,7 @@ export interface Config {
   authFailureDelayMs: number;
   rescanIntervalMs: number;
   relayTimeoutMs: number;
+  pop3IdleTimeoutMs: number;
 }
 
 export interface DaemonFlags {
@@ -43,6 +44,7 @@ export interface DaemonFlags {
   'auth-failure-delay'?: string;
   'rescan-interval'?: string;
   'relay-timeout'?: string;
+  'pop3-idle-timeout'?: string;
 }
 
 export function dataDirFrom(flag: string | undefined, env = process.env): string {
@@ -105,7 +107,8 @@ export function daemonConfig(flags: DaemonFlags, env = process.env): Config {
     maxMessageSize: parseSize(flags['max-message-size'] ?? '25M', 'max-message-size'),
     maxConnections: parseCount(flags['max-connections'] ?? '1000', 'max-connections'),
     authFailureDelayMs: parseMillis(flags['auth-failure-delay'] ?? '500ms', 'auth-failure-delay'),
-    rescanIntervalMs: parseDuration(flags['rescan-interval'] ?? '30s'),
-    relayTimeoutMs: parseDuration(flags['relay-timeout'] ?? '30s'),
+    rescanIntervalMs: parseDuration(flags['rescan-interval'] ?? '30s', '--rescan-interval'),
+    relayTimeoutMs: parseDuration(flags['relay-timeout'] ?? '30s', '--relay-timeout'),
+    pop3IdleTimeoutMs: parseDuration(flags['pop3-idle-timeout'] ?? '10m', '--pop3-idle-timeout'),
   };
 }

@@ -136,6 +136,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     const pop3 = new Pop3Server({
       tls,
       maxConnections: config.maxConnections,
+      idleTimeoutMs: config.pop3IdleTimeoutMs,
       authFailureDelayMs: config.authFailureDelayMs,
       log,
       backend: {

@@ -4,11 +4,11 @@ import { InputError } from './errors.js';
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** Parses `30s`, `5m`, `1h` (also `1500ms`, `1d`) into milliseconds. */
-export function parseDuration(input: string): number {
+export function parseDuration(input: string, what = '--apply-interval'): number {
   const m = /^(\d+)(ms|s|m|h|d)$/.exec(input.trim());
-  if (!m) throw new InputError(`${JSON.stringify(input)} is not a duration: write it like 30s, 5m or 1h`);
+  if (!m) throw new InputError(`${what} ${JSON.stringify(input)} is not a duration: write it like 30s, 5m or 1h`);
   const ms = Number(m[1]) * UNITS[m[2]];
-  if (ms < 1000 || ms > 7 * UNITS.d) throw new InputError(`apply interval ${input} is out of range: use 1s to 7d`);
+  if (ms < 1000 || ms > 7 * UNITS.d) throw new InputError(`${what} ${input} is out of range: use 1s to 7d`);
   return ms;
 }
 

@@ -322,6 +322,20 @@ describe('accounts and sizes', () => {
 });
 
 describe('limits and TLS', () => {
+  it('ends an idle session with -ERR and deletes nothing it had marked', async () => {
+    const idle = await startDaemon({ args: ['--pop3-idle-timeout', '1s'] });
+    await idle.cli(['accounts', 'add', 'idle', '--password-stdin'], 'password-1\n');
+    await idle.cli(['pending', 'apply']);
+    await deliver(join(idle.dataDir, 'mail/example.test/idle'), fixture('dot-lines.eml'));
+    const c = await RawPop3.open(idle.pop3Port);
+    await c.login('idle', 'password-1');
+    expect(await c.cmd('DELE 1')).toMatch(/^\+OK/);
+    expect(await c.line(3000)).toBe('-ERR Disconnected for inactivity.');
+    await waitFor(() => c.closed, 'the server to close the idle connection');
+    expect(readdirSync(join(idle.dataDir, 'mail/example.test/idle/new'))).toHaveLength(1);
+    await idle.stop();
+  });
+
   it('caps connections with [SYS/TEMP] and serves again when one closes', async () => {
     const small = await startDaemon({ args: ['--max-connections', '2'] });
     const a = await RawPop3.open(small.pop3Port);
