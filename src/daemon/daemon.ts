@@ -1,21 +1,21 @@
 // Process wiring: opens the store, starts the control socket, the POP3 and SMTP listeners and
 // the applier, and stops them all in order.
-import { InputError } from '../model/errors.js';
-import type { Config } from '../config.js';
-import { ControlServer, type Handlers } from '../control/server.js';
-import type { StatusView } from '../control/protocol.js';
-import { MailboxIndex } from '../maildir/mailbox-index.js';
-import { maildirPath } from '../maildir/paths.js';
-import { Store } from '../store/store.js';
-import { PasswordVerifier } from '../store/passwords.js';
-import { Pop3Server } from '../pop3/server.js';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import type { Config } from '../config.js';
+import type { StatusView } from '../control/protocol.js';
+import { ControlServer, type Handlers } from '../control/server.js';
+import { MailboxIndex } from '../maildir/mailbox-index.js';
+import { maildirPath } from '../maildir/paths.js';
+import { InputError } from '../model/errors.js';
+import { VERSION } from '../package-root.js';
+import { Pop3Server } from '../pop3/server.js';
 import { ForwardQueue } from '../smtp/forward-queue.js';
 import { SmtpIntake } from '../smtp/intake.js';
 import { LocalDelivery, LoopError } from '../smtp/local-delivery.js';
-import { VERSION } from '../package-root.js';
+import { PasswordVerifier } from '../store/passwords.js';
+import { Store } from '../store/store.js';
 import { Applier } from './applier.js';
 import { Registry, type ApplyResult } from './registry.js';
 import { listAccounts, listForwards } from './views.js';
@@ -55,7 +55,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
 
     const delivery: LocalDelivery = new LocalDelivery(store, config.dataDir, () => queue, (address) => {
       void mailboxes.refresh(address);
-      store.recordActivity(address, { lastDeliveryAt: Date.now() }).catch((err: Error) => log(`activity: ${err.message}`));
+      store.recordActivity(address, { lastDeliveryAt: Date.now() });
     });
     const queue: ForwardQueue = new ForwardQueue({
       dir: join(config.dataDir, 'queue'),
@@ -148,7 +148,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
           return { address, dir: maildirPath(config.dataDir, account.domain, account.name) };
         },
         loggedIn: (mailbox, remote) => {
-          store.recordActivity(mailbox.address, { lastLoginAt: Date.now(), lastLoginFrom: remote }).catch((err: Error) => log(`activity: ${err.message}`));
+          store.recordActivity(mailbox.address, { lastLoginAt: Date.now(), lastLoginFrom: remote });
         },
         changed: (mailbox) => void mailboxes.refresh(mailbox.address),
       },

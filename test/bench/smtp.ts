@@ -71,7 +71,7 @@ class BenchSmtp {
   }
 }
 
-async function throughput(port: number, senders: number, perSender: number): Promise<number> {
+export async function throughput(port: number, senders: number, perSender: number): Promise<number> {
   const data = message(0);
   const t0 = performance.now();
   await Promise.all(Array.from({ length: senders }, async (_, s) => {
