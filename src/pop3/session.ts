@@ -377,12 +377,21 @@ export class Pop3Session {
       const data = await ahead;
       if (data) {
         if (this.closed) return;
-        this.socket.write(Buffer.concat([Buffer.from(`+OK ${m.size} octets\r\n`), encodeMessage(data), Buffer.from('.\r\n')]));
+        this.sendWhole(m, data);
         this.readNext(i);
         return;
       }
     }
     await this.sendFromFile(i, bodyLines);
+  }
+
+  /** A small message as one reply: corked, so the three parts leave in one write, uncopied. */
+  private sendWhole(m: MessageEntry, data: Buffer): void {
+    this.socket.cork();
+    this.socket.write(`+OK ${m.size} octets\r\n`);
+    this.socket.write(encodeMessage(data));
+    this.socket.write('.\r\n');
+    this.socket.uncork();
   }
 
   /**
@@ -420,7 +429,7 @@ export class Pop3Session {
       if (bodyLines === Infinity && st.size <= SMALL) {
         const data = await fh.readFile();
         if (this.closed) return;
-        this.socket.write(Buffer.concat([Buffer.from(`+OK ${m.size} octets\r\n`), encodeMessage(data), Buffer.from('.\r\n')]));
+        this.sendWhole(m, data);
         return;
       }
       this.send(bodyLines === Infinity ? `+OK ${m.size} octets` : '+OK');
