@@ -1,15 +1,16 @@
 // POP3 Accounts: the old console's form ([ name ]@domain [ password ] [Change]) above a table of
 // every account with its mailbox size, last login and status (active, or the pending action
 // counting down to the apply). Add, change password, remove, undo, filter, sort, details.
-import React, { useEffect, useMemo, useReducer } from 'react';
+import React from 'react';
 import { Box, Text } from 'ink';
 import type { AccountView } from '../src/control/protocol.js';
 import { actionWord, clockTime, humanBytes, pendingStatus, whenApplies } from '../src/model/format.js';
-import { callError } from './daemon-session.js';
+import { callError, type DaemonSnapshot } from './daemon-session.js';
 import { cell, Field, Footer, NoticeLine, type Key } from './frame.js';
-import { fieldOf, formKey, formReducer, initialFormState, type FormState } from './form-reducer.js';
-import { useDaemon, useLatestReducer, type Theme, useScreenKeys } from './hooks.js';
-import { selectedIndex, settle } from './list-reducer.js';
+import { fieldOf, formKey, type FormState } from './form-reducer.js';
+import { useDaemon, useScreenKeys, type Theme } from './hooks.js';
+import { selectedIndex } from './list-reducer.js';
+import { useFormScreen } from './use-form-screen.js';
 
 export interface ScreenProps {
   domain: string;
@@ -31,38 +32,16 @@ export function visibleAccounts(all: AccountView[], domain: string, filter: stri
   return list;
 }
 
+const ACCOUNTS = { pick: (d: DaemonSnapshot) => d.accounts, select: visibleAccounts };
+
 function status(a: AccountView, now: number): string {
   if (a.pending) return pendingStatus(a.pending.action, a.pending.appliesAt, now);
   return 'active';
 }
 
 export function AccountsScreen({ domain, width, height, now, theme, onBack, onQuit, onHelp }: ScreenProps) {
-  const { session, data } = useDaemon();
-  const [state, dispatch, latest] = useLatestReducer(formReducer, initialFormState);
-  const rows = useMemo(() => visibleAccounts(data.accounts, domain, state.filter, state.sort), [data.accounts, domain, state.filter, state.sort]);
-  const keys = useMemo(() => rows.map((a) => a.address), [rows]);
   const tableHeight = Math.max(1, height - FIXED_ROWS);
-  const index = selectedIndex(state.list, keys);
-  const selected = index >= 0 ? rows[index] : undefined;
-  const typing = state.focus === 'name' || state.focus === 'second' || state.focus === 'filter';
-
-  // A change sent as the daemon went away: once it is back, say whether it was queued.
-  useEffect(() => {
-    const u = state.unconfirmed;
-    if (!u || data.connection !== 'connected') return;
-    const queued = data.pending.find((p) => p.address === u.address && (p.action === u.action || p.action === 'add'));
-    dispatch({
-      type: 'confirmed',
-      notice: queued
-        ? { kind: 'ok', text: `The daemon is back: the ${actionWord(queued.action)} of ${u.address} is queued, ${whenApplies(queued.appliesAt, now)}` }
-        : { kind: 'warn', text: `The daemon is back: the ${actionWord(u.action)} of ${u.address} was NOT queued; send it again` },
-    });
-  }, [state.unconfirmed, data.connection, data.pending]);
-
-  useEffect(() => {
-    const next = settle(state.list, keys, tableHeight);
-    if (next !== state.list) dispatch({ type: 'list', list: next });
-  }, [keys, tableHeight, state.list]);
+  const { session, data, state, dispatch, latest, rows, keys, index, selected, typing } = useFormScreen(ACCOUNTS, domain, tableHeight, now);
 
   const submit = async () => {
     const state = latest();

@@ -1,50 +1,32 @@
 // Email Forwarding: a form ([ name ]@domain -> [ destinations ]) above a table of forwarding
 // addresses with where they send mail and their status. Add, change destinations, remove, undo.
-import React, { useEffect, useMemo, useReducer } from 'react';
+import React from 'react';
 import { Box, Text } from 'ink';
 import type { ForwardView } from '../src/control/protocol.js';
 import { actionWord, pendingStatus, whenApplies } from '../src/model/format.js';
 import type { ScreenProps } from './accounts-screen.js';
-import { callError } from './daemon-session.js';
+import { callError, type DaemonSnapshot } from './daemon-session.js';
 import { cell, Field, Footer, NoticeLine, type Key } from './frame.js';
-import { fieldOf, formKey, formReducer, initialFormState } from './form-reducer.js';
-import { useDaemon, useLatestReducer, useScreenKeys } from './hooks.js';
-import { selectedIndex, settle } from './list-reducer.js';
+import { fieldOf, formKey } from './form-reducer.js';
+import { useScreenKeys } from './hooks.js';
+import { selectedIndex } from './list-reducer.js';
+import { useFormScreen } from './use-form-screen.js';
 
 const FIXED_ROWS = 8;
 
 const destinationsOf = (f: ForwardView) => f.pending?.destinations ?? f.destinations;
 
+const FORWARDS = {
+  pick: (d: DaemonSnapshot) => d.forwards,
+  select: (all: ForwardView[], domain: string, filter: string) => {
+    const f = filter.trim().toLowerCase();
+    return all.filter((x) => x.domain === domain && (!f || x.name.includes(f) || x.destinations.some((d) => d.includes(f))));
+  },
+};
+
 export function ForwardsScreen({ domain, width, height, now, theme, onBack, onQuit, onHelp }: ScreenProps) {
-  const { session, data } = useDaemon();
-  const [state, dispatch, latest] = useLatestReducer(formReducer, initialFormState);
-  const rows = useMemo(() => {
-    const f = state.filter.trim().toLowerCase();
-    return data.forwards.filter((x) => x.domain === domain && (!f || x.name.includes(f) || x.destinations.some((d) => d.includes(f))));
-  }, [data.forwards, domain, state.filter]);
-  const keys = useMemo(() => rows.map((x) => x.address), [rows]);
   const tableHeight = Math.max(1, height - FIXED_ROWS);
-  const index = selectedIndex(state.list, keys);
-  const selected = index >= 0 ? rows[index] : undefined;
-  const typing = state.focus === 'name' || state.focus === 'second' || state.focus === 'filter';
-
-  // A change sent as the daemon went away: once it is back, say whether it was queued.
-  useEffect(() => {
-    const u = state.unconfirmed;
-    if (!u || data.connection !== 'connected') return;
-    const queued = data.pending.find((p) => p.address === u.address && (p.action === u.action || p.action === 'add'));
-    dispatch({
-      type: 'confirmed',
-      notice: queued
-        ? { kind: 'ok', text: `The daemon is back: the ${actionWord(queued.action)} of ${u.address} is queued, ${whenApplies(queued.appliesAt, now)}` }
-        : { kind: 'warn', text: `The daemon is back: the ${actionWord(u.action)} of ${u.address} was NOT queued; send it again` },
-    });
-  }, [state.unconfirmed, data.connection, data.pending]);
-
-  useEffect(() => {
-    const next = settle(state.list, keys, tableHeight);
-    if (next !== state.list) dispatch({ type: 'list', list: next });
-  }, [keys, tableHeight, state.list]);
+  const { session, state, dispatch, latest, rows, keys, selected, index, typing } = useFormScreen(FORWARDS, domain, tableHeight, now);
 
   const submit = async () => {
     const state = latest();
