@@ -53,9 +53,12 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     mailboxes.startSweeping(config.rescanIntervalMs);
     closers.push(() => mailboxes.stop());
 
-    const delivery: LocalDelivery = new LocalDelivery(store, config.dataDir, () => queue, (address) => {
-      void mailboxes.refresh(address);
-      store.recordActivity(address, { lastDeliveryAt: Date.now() });
+    const delivery: LocalDelivery = new LocalDelivery(store, config.dataDir, () => queue, {
+      added: (address, bytes) => {
+        mailboxes.added(address, bytes);
+        store.recordActivity(address, { lastDeliveryAt: Date.now() });
+      },
+      changed: (address) => void mailboxes.refresh(address),
     });
     const queue: ForwardQueue = new ForwardQueue({
       dir: join(config.dataDir, 'queue'),

@@ -58,6 +58,22 @@ export class MailboxIndex extends EventEmitter {
     if (e && (e.messages || e.bytes)) this.emit('size', address, EMPTY);
   }
 
+  /**
+   * Counts a message that just appeared in new/ (called as it is renamed there), without
+   * listing the Maildir. A listing that is running may or may not have seen it: it lists again.
+   */
+  added(address: string, bytes: number): void {
+    const e = this.boxes.get(address);
+    if (!e) return;
+    if (e.refreshing) {
+      e.again = true;
+      return;
+    }
+    e.messages += 1;
+    e.bytes += bytes;
+    this.emit('size', address, { messages: e.messages, bytes: e.bytes });
+  }
+
   /** Lists the Maildir again. Calls made while one runs share a single follow-up listing. */
   refresh(address: string): Promise<void> {
     const e = this.boxes.get(address);

@@ -54,8 +54,9 @@ function uniqueName(size: number, wsize: number): string {
  * Writes `data` into the Maildir so that it survives a crash once this resolves. With `base`
  * (a name unique to this copy, e.g. a queue entry's id) a second delivery of the same copy,
  * after a crash between delivering and recording it, finds the first and writes nothing.
+ * `onVisible` is called as the message appears in new/ (a size index counts it there).
  */
-export async function deliver(dir: string, data: Buffer, base?: string): Promise<Delivered> {
+export async function deliver(dir: string, data: Buffer, base?: string, onVisible?: (size: number) => void): Promise<Delivered> {
   const size = crlfSize(data);
   const name = base ? `${base}.${HOST},S=${data.length},W=${size}` : uniqueName(data.length, size);
   if (base) {
@@ -81,6 +82,8 @@ export async function deliver(dir: string, data: Buffer, base?: string): Promise
   const file = join(dir, 'new', name);
   try {
     await rename(tmp, file);
+    // The message is listed from here on: tell whoever counts, before anything else can run.
+    onVisible?.(size);
     await fsyncDir(join(dir, 'new'));
   } catch (err) {
     await unlink(tmp).catch(() => {});

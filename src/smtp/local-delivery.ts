@@ -23,7 +23,7 @@ export class LocalDelivery {
     private readonly store: Store,
     private readonly dataDir: string,
     private readonly queue: () => ForwardQueue,
-    private readonly delivered: (address: string) => void,
+    private readonly mailbox: { added: (address: string, bytes: number) => void; changed: (address: string) => void },
   ) {}
 
   route(address: string): Route {
@@ -58,11 +58,10 @@ export class LocalDelivery {
     if (route.kind === 'account') {
       const dir = maildirPath(this.dataDir, route.domain, route.name);
       const head = Buffer.from(`Return-Path: <${headerSafe(from, 512)}>\r\n`);
-      const { file } = await deliver(dir, Buffer.concat([head, deliveredTo, data]), copyId);
-      this.delivered(route.address);
+      const { file } = await deliver(dir, Buffer.concat([head, deliveredTo, data]), copyId, (bytes) => this.mailbox.added(route.address, bytes));
       return [async () => {
         await unlink(file).catch(() => {});
-        this.delivered(route.address);
+        this.mailbox.changed(route.address);
       }];
     }
     const copy = Buffer.concat([deliveredTo, data]);

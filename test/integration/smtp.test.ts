@@ -76,6 +76,9 @@ describe('delivery', () => {
     }
     const got = await poplib(d.pop3Port, 'sales');
     expect(got.stat[0]).toBe(msgs.length);
+    // The size the daemon keeps as mail arrives is what POP3 STAT says, without a rescan.
+    const row = JSON.parse((await d.cli(['accounts', 'list', '--json'])).stdout).find((a: any) => a.name === 'sales');
+    expect([row.messages, row.bytes]).toEqual(got.stat);
     msgs.forEach((m, i) => {
       const head = added(got.messages[i], fixture(m));
       expect(head).toMatch(/^Return-Path: <alice@example\.org>\r\nDelivered-To: sales@example\.test\r\nReceived: from \S+ \(\[127\.0\.0\.1\]\)\r\n\tby \S+ \(vmail\) with ESMTP id [0-9a-f]+\r\n\tfor <sales@example\.test>;\r\n\t\w{3}, \d+ \w{3} \d{4} [\d:]{8} \+0000\r\n$/);
