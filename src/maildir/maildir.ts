@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { fsyncDir } from './durable.js';
+import { fsyncDir, writeNewFile } from './durable.js';
 import { createMaildir } from './paths.js';
 
 export interface MessageEntry {
@@ -64,21 +64,12 @@ export async function deliver(dir: string, data: Buffer, base?: string, onVisibl
     if (await stat(existing).then(() => true, () => false)) return { file: existing, size };
   }
   const tmp = join(dir, 'tmp', name);
-  const fh = await open(tmp, 'wx', 0o600).catch(async (err: NodeJS.ErrnoException) => {
+  await writeNewFile(tmp, data).catch(async (err: NodeJS.ErrnoException) => {
     // A Maildir whose folders were removed by hand is made whole again, as Dovecot does.
     if (err.code !== 'ENOENT') throw err;
     await createMaildir(dir);
-    return open(tmp, 'wx', 0o600);
+    await writeNewFile(tmp, data);
   });
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } catch (err) {
-    await fh.close().catch(() => {});
-    await unlink(tmp).catch(() => {});
-    throw err;
-  }
-  await fh.close();
   const file = join(dir, 'new', name);
   try {
     await rename(tmp, file);

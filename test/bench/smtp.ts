@@ -1,10 +1,11 @@
 // SMTP delivery throughput (20 KB messages, 1 and 20 concurrent senders) beside this machine's
 // ceiling for durable writes on the same disk: the same write, fsync, rename, directory fsync.
 import { mkdirSync } from 'node:fs';
-import { open, rename } from 'node:fs/promises';
+import { rename } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { ControlClient } from '../../src/control/client.js';
+import { fsyncDir, writeNewFile } from '../../src/maildir/durable.js';
 import { startDaemon, tempDir } from '../helpers/process.js';
 import { heading, performance, seedAccounts } from './lib.js';
 
@@ -90,15 +91,11 @@ async function ceiling(dir: string, workers: number, perWorker: number): Promise
   const t0 = performance.now();
   await Promise.all(Array.from({ length: workers }, async (_, w) => {
     for (let i = 0; i < perWorker; i++) {
+      // The same calls delivery makes, without SMTP, routing or headers around them.
       const name = `${w}-${i}`;
-      const fh = await open(join(dir, 'tmp', name), 'wx');
-      await fh.writeFile(data);
-      await fh.sync();
-      await fh.close();
+      await writeNewFile(join(dir, 'tmp', name), data);
       await rename(join(dir, 'tmp', name), join(dir, 'new', name));
-      const d = await open(join(dir, 'new'), 'r');
-      await d.sync();
-      await d.close();
+      await fsyncDir(join(dir, 'new'));
     }
   }));
   return (workers * perWorker) / ((performance.now() - t0) / 1000);
