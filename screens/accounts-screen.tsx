@@ -4,7 +4,7 @@
 import React from 'react';
 import { Box, Text } from 'ink';
 import type { AccountView } from '../src/control/protocol.js';
-import { actionWord, clockTime, humanBytes, pendingStatus, whenApplies } from '../src/model/format.js';
+import { actionWord, clockTime, humanBytes, pendingStatus, shortTime, whenApplies } from '../src/model/format.js';
 import { callError, type DaemonSnapshot } from './daemon-session.js';
 import { cell, Field, Footer, NoticeLine, type Key } from './frame.js';
 import { fieldOf, formKey, type FormState } from './form-reducer.js';
@@ -109,9 +109,10 @@ export function AccountsScreen({ domain, width, height, now, theme, onBack, onQu
     state.focus === 'confirm' ? [{ key: 'y', label: 'yes, remove' }, { key: 'n/Esc', label: 'no (default)' }]
     : state.focus === 'details' ? [{ key: 'Esc', label: 'back to the list' }]
     : typing ? [{ key: 'Enter', label: state.focus === 'second' ? 'queue the change' : 'next' }, { key: 'Tab', label: 'next field' }, { key: 'Esc', label: 'cancel' }]
-    : [{ key: 'a', label: 'add' }, { key: 'p', label: 'password' }, { key: 'd', label: 'remove' }, { key: 'u', label: 'undo' }, { key: '/', label: 'filter' }, { key: 's', label: `sort: ${state.sort}` }, { key: 'Enter', label: 'details' }, { key: 'Esc', label: 'menu' }, { key: '?', label: 'help' }, { key: 'q', label: 'quit' }];
+    : [{ key: 'a', label: 'add' }, { key: 'p', label: 'passwd' }, { key: 'd', label: 'remove' }, { key: 'u', label: 'undo' }, { key: '/', label: 'find' }, { key: 's', label: 'sort' }, { key: 'Enter', label: 'info' }, { key: 'Esc', label: 'menu' }, { key: '?', label: 'help' }, { key: 'q', label: 'quit' }];
 
-  const nameWidth = Math.max(8, width - 75);
+  // Fixed columns take 61 of the width; the name gets the rest (19 at 80 columns).
+  const nameWidth = Math.max(8, width - 61);
   return (
     <Box flexDirection="column" width={width} height={height}>
       <Box>
@@ -148,7 +149,7 @@ export function AccountsScreen({ domain, width, height, now, theme, onBack, onQu
         <Details account={selected} height={tableHeight + 1} now={now} theme={theme} />
       ) : (
         <Box flexDirection="column" height={tableHeight + 1}>
-          <Text bold wrap="truncate">{`  ${cell('NAME', nameWidth)} ${cell('MESSAGES', 9, true)} ${cell('SIZE', 11, true)}  ${cell('LAST LOGIN', 16)} ${cell('STATUS', 30)}`}</Text>
+          <Text bold wrap="truncate">{`  ${cell('NAME', nameWidth)} ${cell('MESSAGES', 8, true)} ${cell('SIZE', 9, true)}  ${cell('LAST LOGIN', 12)} ${cell('STATUS', 25)}`}</Text>
           {rows.length === 0 ? (
             <Text dimColor={theme.dim}>  {state.filter ? 'No account matches the filter.' : `No POP3 accounts in ${domain} yet: press a to add one.`}</Text>
           ) : (
@@ -158,8 +159,8 @@ export function AccountsScreen({ domain, width, height, now, theme, onBack, onQu
               return (
                 <Text key={a.address} inverse={isSel && state.focus === 'table'} bold={isSel} wrap="truncate">
                   {isSel ? '› ' : '  '}
-                  {cell(a.name, nameWidth)} {cell(String(a.messages), 9, true)} {cell(humanBytes(a.bytes), 11, true)}  {cell(a.lastLoginAt ? clockTime(a.lastLoginAt, new Date(now)) : '-', 16)}{' '}
-                  <Text color={a.pending ? theme.warn : theme.ok}>{cell(st, 30)}</Text>
+                  {cell(a.name, nameWidth)} {cell(String(a.messages), 8, true)} {cell(humanBytes(a.bytes), 9, true)}  {cell(a.lastLoginAt ? shortTime(a.lastLoginAt, new Date(now)) : '-', 12)}{' '}
+                  <Text color={a.pending ? theme.warn : theme.ok}>{cell(st, 25)}</Text>
                 </Text>
               );
             })

@@ -34,14 +34,16 @@ export function Header({ title, domain, data, now, width, theme }: { title: stri
 }
 
 export function Footer({ keys, width, theme }: { keys: Key[]; width: number; theme: Theme }) {
+  // Spaced out when it fits; packed as key:label when the terminal is narrow (80 columns).
+  const roomy = keys.reduce((n, k) => n + k.key.length + 1 + k.label.length, 0) + 2 * (keys.length - 1) <= width;
   return (
     <Box width={width}>
       <Text wrap="truncate">
         {keys.map((k, i) => (
           <Text key={k.key}>
-            {i > 0 ? '  ' : ''}
+            {i > 0 ? (roomy ? '  ' : ' ') : ''}
             <Text bold color={theme.accent}>{k.key}</Text>
-            <Text dimColor={theme.dim}> {k.label}</Text>
+            <Text dimColor={theme.dim}>{roomy ? ' ' : ':'}{k.label}</Text>
           </Text>
         ))}
       </Text>

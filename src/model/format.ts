@@ -23,6 +23,16 @@ export function clockTime(iso: string, now = new Date()): string {
   return t;
 }
 
+/** At most 12 characters, for a table: `14:05` today, `Nov 25 14:05` this year, else the date. */
+export function shortTime(iso: string, now = new Date()): string {
+  const d = new Date(iso);
+  const pad = (n: number) => String(n).padStart(2, '0');
+  const hm = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  if (d.toDateString() === now.toDateString()) return hm;
+  if (d.getFullYear() === now.getFullYear()) return `${d.toLocaleString('en', { month: 'short' })} ${d.getDate()} ${hm}`;
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+}
+
 export function whenApplies(iso: string, now = Date.now()): string {
   return `applies at ${clockTime(iso, new Date(now))} (in ${formatCountdown(Date.parse(iso) - now)})`;
 }
