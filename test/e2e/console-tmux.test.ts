@@ -47,6 +47,8 @@ describe('vmail console in tmux at 80x24', () => {
 
     keys('Enter');
     await see('Add a POP3 account');
+    // Every key of the screen fits the 80-column footer.
+    await see(/a:add p:passwd d:remove u:undo \/:find s:sort Enter:info Esc:menu \?:help q:quit/);
     // One write: a, the name, Tab, the password, Enter.
     keys('aburst', 'Tab', 'password-22', 'Enter');
     await see(/Queued: add burst@example\.test/);
