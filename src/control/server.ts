@@ -17,6 +17,9 @@ export type Handlers = {
 
 type Id = string | number | null;
 
+/** Unread output a client may leave behind before it is disconnected. */
+const MAX_BACKLOG = 64 * 1024 * 1024;
+
 export class ControlServer {
   private readonly server: Server;
   private readonly clients = new Map<Socket, ControlConnection>();
@@ -107,14 +110,23 @@ export class ControlServer {
   }
 
   private send(socket: Socket, msg: unknown): void {
-    if (!socket.destroyed && socket.writable) socket.write(`${JSON.stringify(msg)}\n`);
+    this.write(socket, `${JSON.stringify(msg)}\n`);
+  }
+
+  /** Writes to one client; one that stopped reading is dropped before it costs us memory. */
+  private write(socket: Socket, line: string): void {
+    if (socket.destroyed || !socket.writable) return;
+    if (socket.writableLength > MAX_BACKLOG) {
+      this.log(`control: dropping a client that stopped reading (${socket.writableLength} bytes unread)`);
+      socket.destroy();
+      return;
+    }
+    socket.write(line);
   }
 
   notify(method: NotificationMethod, params: unknown): void {
     const line = `${JSON.stringify({ jsonrpc: '2.0', method, params })}\n`;
-    for (const [socket, conn] of this.clients) {
-      if (conn.subscribed && !socket.destroyed && socket.writable) socket.write(line);
-    }
+    for (const [socket, conn] of this.clients) if (conn.subscribed) this.write(socket, line);
   }
 
   get clientCount(): number {
