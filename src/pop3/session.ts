@@ -38,6 +38,7 @@ const MAX_LINE = 4096;
 const SMALL = 256 * 1024;
 const HIGH_WATER = 1024 * 1024;
 const READ_AHEAD = 4;
+const MAX_PIPELINED = 1000;
 
 interface Command {
   states: Pop3State[];
@@ -130,6 +131,8 @@ export class Pop3Session {
 
   private enqueue(e: LineEvent): void {
     this.queue.push(e);
+    // A client that pipelines faster than it reads the answers is not read from until it does.
+    if (this.queue.length > MAX_PIPELINED) this.socket.pause();
     if (!this.busy) void this.drain();
   }
 
@@ -145,6 +148,7 @@ export class Pop3Session {
         this.send('-ERR [SYS/TEMP] Internal error; try again later.');
       }
       if (this.socket.writableLength > HIGH_WATER) await this.drained();
+      if (this.queue.length < MAX_PIPELINED / 2 && this.socket.isPaused()) this.socket.resume();
     }
     this.busy = false;
   }
