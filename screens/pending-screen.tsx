@@ -1,6 +1,6 @@
 // Pending Changes: every queued change with its countdown to the apply; cancel one, or apply
 // them all now (A, confirmed).
-import React, { useMemo, useState } from 'react';
+import React, { useMemo } from 'react';
 import { Box, Text } from 'ink';
 import { actionWord, clockTime } from '../src/model/format.js';
 import { formatCountdown } from '../src/model/schedule.js';
@@ -8,43 +8,53 @@ import type { ScreenProps } from './accounts-screen.js';
 import { callError } from './daemon-session.js';
 import { cell, Footer, NoticeLine } from './frame.js';
 import type { Notice } from './form-reducer.js';
-import { useDaemon, useScreenKeys } from './hooks.js';
+import { useDaemon, useLatestReducer, useScreenKeys } from './hooks.js';
 import { initialListState, moveSelection, selectedIndex, type ListState } from './list-reducer.js';
+
+interface PendingState {
+  list: ListState;
+  confirm: 'apply' | 'cancel' | null;
+  notice: Notice | null;
+}
+
+const patch = (s: PendingState, p: Partial<PendingState>): PendingState => ({ ...s, ...p });
 
 export function PendingScreen({ domain, width, height, now, theme, onBack, onQuit, onHelp }: ScreenProps) {
   const { session, data } = useDaemon();
-  const [list, setList] = useState<ListState>(initialListState);
-  const [confirm, setConfirm] = useState<'apply' | 'cancel' | null>(null);
-  const [notice, setNotice] = useState<Notice | null>(null);
-  const rows = data.pending.filter((p) => p.domain === domain);
+  const [{ list, confirm, notice }, set, latest] = useLatestReducer(patch, { list: initialListState, confirm: null, notice: null });
+  const rows = useMemo(() => data.pending.filter((p) => p.domain === domain), [data.pending, domain]);
   const keys = useMemo(() => rows.map((p) => p.id), [rows]);
   const tableHeight = Math.max(1, height - 6);
   const index = selectedIndex(list, keys);
   const selected = index >= 0 ? rows[index] : undefined;
 
   const run = async (what: () => Promise<string>) => {
-    setConfirm(null);
+    set({ confirm: null });
     try {
-      setNotice({ kind: 'ok', text: await what() });
+      set({ notice: { kind: 'ok', text: await what() } });
     } catch (err) {
-      setNotice({ kind: 'error', text: callError(err).text });
+      set({ notice: { kind: 'error', text: callError(err).text } });
     }
   };
 
   useScreenKeys((input, key) => {
+    // The state as the last key left it, even if this handler was made before that key.
+    const { list, confirm } = latest();
+    const current = rows[selectedIndex(list, keys)];
     if (confirm) {
       if (input === 'y' || input === 'Y') {
         if (confirm === 'apply') void run(async () => `Applied ${(await session.call<{ applied: unknown[] }>('pending.apply')).applied.length} change(s) now.`);
-        else if (selected) void run(async () => (await session.call('pending.cancel', { id: selected.id }), `Cancelled: ${actionWord(selected.action)} ${selected.address}`));
-      } else setConfirm(null);
+        else if (current) void run(async () => (await session.call('pending.cancel', { id: current.id }), `Cancelled: ${actionWord(current.action)} ${current.address}`));
+      } else set({ confirm: null });
       return;
     }
-    if (key.upArrow || input === 'k') setList(moveSelection(list, keys, -1, tableHeight));
-    else if (key.downArrow || input === 'j') setList(moveSelection(list, keys, 1, tableHeight));
-    else if (key.pageUp) setList(moveSelection(list, keys, -tableHeight, tableHeight));
-    else if (key.pageDown) setList(moveSelection(list, keys, tableHeight, tableHeight));
-    else if ((input === 'c' || input === 'd' || input === 'u') && selected) setConfirm('cancel');
-    else if (input === 'A' && rows.length) setConfirm('apply');
+    const move = (delta: number) => set({ list: moveSelection(list, keys, delta, tableHeight) });
+    if (key.upArrow || input === 'k') move(-1);
+    else if (key.downArrow || input === 'j') move(1);
+    else if (key.pageUp) move(-tableHeight);
+    else if (key.pageDown) move(tableHeight);
+    else if ((input === 'c' || input === 'd' || input === 'u') && current) set({ confirm: 'cancel' });
+    else if (input === 'A' && rows.length) set({ confirm: 'apply' });
     else if (key.escape) onBack();
     else if (input === 'q') onQuit();
     else if (input === '?') onHelp();

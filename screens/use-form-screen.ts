@@ -35,9 +35,12 @@ export function useFormScreen<Row extends { address: string }>({ pick, select }:
     });
   }, [state.unconfirmed, data.connection, data.pending]);
 
+  // Keeps the selection on a row that exists and in view. It runs after the render, so it reads
+  // the state as the last key left it: a key pressed before it ran must not be undone.
   useEffect(() => {
-    const next = settle(state.list, keys, tableHeight);
-    if (next !== state.list) dispatch({ type: 'list', list: next });
+    const current = latest().list;
+    const next = settle(current, keys, tableHeight);
+    if (next !== current) dispatch({ type: 'list', list: next });
   }, [keys, tableHeight, state.list]);
 
   return {

@@ -324,6 +324,10 @@ export async function main(argv: string[]): Promise<number> {
     if (command === 'console' || command === 'up') {
       // React's development build checks every element and is several times slower.
       process.env.NODE_ENV ??= 'production';
+      // Ink draws only a final frame when it thinks it runs in CI; the console runs on a
+      // terminal (it checks), so a CI variable inherited by the shell must not blank it.
+      delete process.env.CI;
+      delete process.env.CONTINUOUS_INTEGRATION;
       const { runConsole } = await import('../screens/run.js');
       return await runConsole(command, rest);
     }
