@@ -4,6 +4,7 @@
 import React from 'react';
 import { Box, Text } from 'ink';
 import type { AccountView } from '../src/control/protocol.js';
+import type { PendingView } from '../src/model/changes.js';
 import { actionWord, clockTime, humanBytes, pendingStatus, shortTime, whenApplies } from '../src/model/format.js';
 import { callError, type DaemonSnapshot } from './daemon-session.js';
 import { cell, Field, Footer, NoticeLine, type Key } from './frame.js';
@@ -41,7 +42,7 @@ function status(a: AccountView, now: number): string {
 
 export function AccountsScreen({ domain, width, height, now, theme, onBack, onQuit, onHelp }: ScreenProps) {
   const tableHeight = Math.max(1, height - FIXED_ROWS);
-  const { session, data, state, dispatch, latest, rows, keys, index, selected, typing } = useFormScreen(ACCOUNTS, domain, tableHeight, now);
+  const { act, session, data, state, dispatch, latest, rows, keys, index, selected, typing } = useFormScreen(ACCOUNTS, domain, tableHeight, now);
 
   const submit = async () => {
     const state = latest();
@@ -65,25 +66,14 @@ export function AccountsScreen({ domain, width, height, now, theme, onBack, onQu
     }
   };
 
-  const remove = async (address: string) => {
-    dispatch({ type: 'cancel' });
-    try {
-      const r = await session.call<{ queued?: any; cancelled?: any }>('accounts.remove', { name: address, domain });
-      const text = r.cancelled ? `Cancelled the pending add of ${address}: nothing was created` : `Queued: removal of ${address}, ${whenApplies(r.queued.appliesAt, now)}; its mail is archived, not deleted`;
-      dispatch({ type: 'notice', notice: { kind: 'ok', text } });
-    } catch (err) {
-      dispatch({ type: 'notice', notice: { kind: 'error', text: callError(err).text } });
-    }
-  };
+  const remove = (address: string) =>
+    act<{ queued?: PendingView; cancelled?: PendingView }>('accounts.remove', { name: address, domain }, (r) =>
+      r.queued ? `Queued: removal of ${address}, ${whenApplies(r.queued.appliesAt, now)}; its mail is archived, not deleted` : `Cancelled the pending add of ${address}: nothing was created`);
 
-  const undo = async (a: AccountView) => {
-    if (!a.pending) return dispatch({ type: 'notice', notice: { kind: 'warn', text: `${a.address} has no pending change to undo` } });
-    try {
-      await session.call('pending.cancel', { id: a.pending.id });
-      dispatch({ type: 'notice', notice: { kind: 'ok', text: `Undone: the pending ${actionWord(a.pending.action)} of ${a.address}` } });
-    } catch (err) {
-      dispatch({ type: 'notice', notice: { kind: 'error', text: callError(err).text } });
-    }
+  const undo = (a: AccountView) => {
+    const p = a.pending;
+    if (!p) return dispatch({ type: 'notice', notice: { kind: 'warn', text: `${a.address} has no pending change to undo` } });
+    void act('pending.cancel', { id: p.id }, () => `Undone: the pending ${actionWord(p.action)} of ${a.address}`);
   };
 
   useScreenKeys((input, key) => {
@@ -97,7 +87,7 @@ export function AccountsScreen({ domain, width, height, now, theme, onBack, onQu
     const selected = rows[selectedIndex(state.list, keys)];
     if (input === 'p' && selected) dispatch({ type: 'start-change', name: selected.name });
     else if (input === 'd' && selected) dispatch({ type: 'ask-remove', address: selected.address });
-    else if (input === 'u' && selected) void undo(selected);
+    else if (input === 'u' && selected) undo(selected);
     else if (input === 's') dispatch({ type: 'toggle-sort' });
     else if (key.return && selected) dispatch({ type: 'focus', focus: 'details' });
     else if (key.escape) onBack();

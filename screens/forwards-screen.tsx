@@ -3,6 +3,7 @@
 import React from 'react';
 import { Box, Text } from 'ink';
 import type { ForwardView } from '../src/control/protocol.js';
+import type { PendingView } from '../src/model/changes.js';
 import { actionWord, pendingStatus, whenApplies } from '../src/model/format.js';
 import type { ScreenProps } from './accounts-screen.js';
 import { callError, type DaemonSnapshot } from './daemon-session.js';
@@ -26,7 +27,7 @@ const FORWARDS = {
 
 export function ForwardsScreen({ domain, width, height, now, theme, onBack, onQuit, onHelp }: ScreenProps) {
   const tableHeight = Math.max(1, height - FIXED_ROWS);
-  const { session, state, dispatch, latest, rows, keys, selected, index, typing } = useFormScreen(FORWARDS, domain, tableHeight, now);
+  const { act, session, state, dispatch, latest, rows, keys, selected, index, typing } = useFormScreen(FORWARDS, domain, tableHeight, now);
 
   const submit = async () => {
     const state = latest();
@@ -47,29 +48,24 @@ export function ForwardsScreen({ domain, width, height, now, theme, onBack, onQu
     }
   };
 
-  const act = async (method: 'forwards.remove' | 'pending.cancel', params: Record<string, unknown>, ok: string) => {
-    dispatch({ type: 'cancel' });
-    try {
-      await session.call(method, params);
-      dispatch({ type: 'notice', notice: { kind: 'ok', text: ok } });
-    } catch (err) {
-      dispatch({ type: 'notice', notice: { kind: 'error', text: callError(err).text } });
-    }
-  };
-
   useScreenKeys((input, key) => {
     // The state as the last key left it, even if this handler was made before that key.
     const state = latest();
     const command = formKey(state, input, key, keys, tableHeight);
     if (command?.type === 'submit') return void submit();
-    if (command?.type === 'remove') return void act('forwards.remove', { name: command.address, domain }, `Queued: removal of ${command.address}`);
+    if (command?.type === 'remove') {
+      const address = command.address;
+      return void act<{ queued?: PendingView }>('forwards.remove', { name: address, domain }, (r) =>
+        r.queued ? `Queued: removal of ${address}, ${whenApplies(r.queued.appliesAt, now)}` : `Cancelled the pending add of ${address}`);
+    }
     if (command) return dispatch(command);
     if (state.focus !== 'table') return;
     const selected = rows[selectedIndex(state.list, keys)];
     if ((input === 'e' || key.return) && selected) dispatch({ type: 'start-change', name: selected.name, second: destinationsOf(selected).join(', ') });
     else if (input === 'd' && selected) dispatch({ type: 'ask-remove', address: selected.address });
     else if (input === 'u' && selected) {
-      if (selected.pending) void act('pending.cancel', { id: selected.pending.id }, `Undone: the pending ${actionWord(selected.pending.action)} of ${selected.address}`);
+      const p = selected.pending;
+      if (p) void act('pending.cancel', { id: p.id }, () => `Undone: the pending ${actionWord(p.action)} of ${selected.address}`);
       else dispatch({ type: 'notice', notice: { kind: 'warn', text: `${selected.address} has no pending change to undo` } });
     } else if (key.escape) onBack();
     else if (input === 'q') onQuit();
