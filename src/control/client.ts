@@ -3,7 +3,7 @@
 import { EventEmitter } from 'node:events';
 import { createConnection, type Socket } from 'node:net';
 import { LineSplitter } from './line-splitter.js';
-import { ErrorCode, MAX_LINE, type Method } from './protocol.js';
+import { MAX_LINE, type Method } from './protocol.js';
 
 export class RpcError extends Error {
   constructor(readonly code: number, message: string) {
@@ -93,8 +93,4 @@ export class ControlClient extends EventEmitter {
     this.socket.end();
     this.socket.destroy();
   }
-}
-
-export function isRejection(err: unknown): err is RpcError {
-  return err instanceof RpcError && (err.code === ErrorCode.Rejected || err.code === ErrorCode.NotFound || err.code === ErrorCode.InvalidParams);
 }

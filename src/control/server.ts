@@ -129,10 +129,6 @@ export class ControlServer {
     for (const [socket, conn] of this.clients) if (conn.subscribed) this.write(socket, line);
   }
 
-  get clientCount(): number {
-    return this.clients.size;
-  }
-
   async close(): Promise<void> {
     for (const socket of this.clients.keys()) socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));

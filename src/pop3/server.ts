@@ -110,10 +110,6 @@ export class Pop3Server {
     }
   }
 
-  get connectionCount(): number {
-    return this.sessions.size;
-  }
-
   async close(): Promise<void> {
     for (const s of this.sessions) s.close();
     await Promise.all(this.servers.map((srv) => new Promise<void>((r) => srv.close(() => r()))));

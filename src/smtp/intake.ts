@@ -125,10 +125,6 @@ export class SmtpIntake {
     return id;
   }
 
-  get connectionCount(): number {
-    return (this.server as unknown as { connections: Set<unknown> }).connections.size;
-  }
-
   close(): Promise<void> {
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
