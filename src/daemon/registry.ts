@@ -183,8 +183,7 @@ export class Registry extends EventEmitter {
    */
   async recover(): Promise<number> {
     return this.locked(async () => {
-      const logged: string[] = [];
-      for (const id of this.store.pending.keys()) if (await this.store.isApplied(id)) logged.push(id);
+      const logged = [...(await this.store.appliedAmong([...this.store.pending.keys()]))];
       if (logged.length) await this.store.dropPending(logged);
       return logged.length;
     });

@@ -144,8 +144,9 @@ export class Store {
     this.pending.delete(id);
   }
 
-  isApplied(id: string): Promise<boolean> {
-    return this.t.applied.has(id);
+  /** The ids among `ids` that the apply log already holds. */
+  appliedAmong(ids: string[]): Promise<Set<string>> {
+    return this.t.applied.present(ids);
   }
 
   async appliedLog(): Promise<AppliedRecord[]> {

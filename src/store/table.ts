@@ -57,8 +57,17 @@ export class Table<T> {
     return this.keyv.get(key) as Promise<T | undefined>;
   }
 
-  has(key: string): Promise<boolean> {
-    return this.keyv.has(key);
+  /** Which of `keys` have a row: a few queries for many keys, not one per key. */
+  async present(keys: string[]): Promise<Set<string>> {
+    const out = new Set<string>();
+    for (let i = 0; i < keys.length; i += 500) {
+      const chunk = keys.slice(i, i + 500);
+      const values = await this.keyv.getMany(chunk);
+      chunk.forEach((k, j) => {
+        if (values[j] !== undefined) out.add(k);
+      });
+    }
+    return out;
   }
 
   set(key: string, value: T): Promise<void> {
