@@ -131,6 +131,24 @@ describe('restarts and crashes', () => {
     await d3.stop();
   });
 
+  it('does not apply again a change a crash left logged as applied but still queued', async () => {
+    const dataDir = tempDir();
+    const { Store } = await import('../../src/store/store.js');
+    const store = await Store.open(dataDir);
+    await store.addDomain('example.test', Date.now());
+    const change = { id: '1', seq: 1, domain: 'example.test', kind: 'forward' as const, action: 'add' as const, name: 'once', requestedAt: 0, appliesAt: 0, destinations: ['x@elsewhere.org'] };
+    await store.queueMany([change]);
+    // The crash came after the apply log was written and before the queue entry was dropped.
+    await store.logApplied([change], Date.now());
+    await store.close();
+    const d = await startDaemon({ dataDir });
+    expect(d.output()).toMatch(/recovered 1 change\(s\) applied before a crash/);
+    expect(json(await d.cli(['pending', 'list', '--json']))).toEqual([]);
+    // Applying it again would have made the forward; it was applied once, by the crashed run.
+    expect(json(await d.cli(['forwards', 'list', '--json']))).toEqual([]);
+    await d.stop();
+  });
+
   it('applies each of 1,000 changes exactly once when killed with -9 in the middle of applies', async () => {
     const dataDir = tempDir();
     let d = await startDaemon({ dataDir });
