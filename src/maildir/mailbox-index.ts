@@ -3,9 +3,7 @@
 // and by a sweep that notices files changed underneath (a restore, a hand copy).
 // Emits 'size' (address, MailboxSize) when a size moves.
 import { EventEmitter } from 'node:events';
-import { stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { listMessages } from './maildir.js';
+import { folderStamp, listStamped } from './maildir.js';
 
 export interface MailboxSize {
   messages: number;
@@ -86,8 +84,8 @@ export class MailboxIndex extends EventEmitter {
       do {
         e.again = false;
         try {
-          const stamp = await this.stampOf(e.dir);
-          const messages = await listMessages(e.dir);
+          const { entries: messages, stamp } = await listStamped(e.dir);
+          if (stamp === null) throw new Error('no Maildir');
           const bytes = messages.reduce((sum, m) => sum + m.size, 0);
           e.stamp = stamp;
           if (messages.length !== e.messages || bytes !== e.bytes) {
@@ -104,17 +102,13 @@ export class MailboxIndex extends EventEmitter {
     return e.refreshing;
   }
 
-  private async stampOf(dir: string): Promise<string> {
-    const [n, c] = await Promise.all([stat(join(dir, 'new')), stat(join(dir, 'cur'))]);
-    return `${n.mtimeMs}/${c.mtimeMs}`;
-  }
-
   /** Re-lists every Maildir whose new/ or cur/ changed since it was last listed. */
   async sweep(): Promise<void> {
     for (const [address, e] of this.boxes) {
       if (e.refreshing) continue;
       try {
-        if ((await this.stampOf(e.dir)) !== e.stamp) await this.refresh(address);
+        const stamp = await folderStamp(e.dir);
+        if (stamp && stamp.key !== e.stamp) await this.refresh(address);
       } catch {
         // Gone or unreadable: left as it was.
       }

@@ -142,13 +142,18 @@ async function listFolder(dir: string, folder: 'new' | 'cur'): Promise<MessageEn
 
 /** Every message in the Maildir, oldest first, in an order that is the same on every call. */
 export async function listMessages(dir: string): Promise<MessageEntry[]> {
+  return (await listStamped(dir)).entries;
+}
+
+/** The listing, and the stamp of new/ and cur/ taken before it (null if they are missing). */
+export async function listStamped(dir: string): Promise<{ entries: MessageEntry[]; stamp: string | null }> {
   const stamp = await folderStamp(dir);
   const cached = listings.get(dir);
   if (stamp && cached && cached.stamp === stamp.key) {
     // Used: move it to the young end of the cache.
     listings.delete(dir);
     listings.set(dir, cached);
-    return cached.entries.slice();
+    return { entries: cached.entries.slice(), stamp: stamp.key };
   }
   const [fresh, seen] = await Promise.all([listFolder(dir, 'new'), listFolder(dir, 'cur')]);
   const all = [...seen, ...fresh];
@@ -163,7 +168,7 @@ export async function listMessages(dir: string): Promise<MessageEntry[]> {
       listings.delete(old);
     }
   }
-  return entries.slice();
+  return { entries: entries.slice(), stamp: stamp?.key ?? null };
 }
 
 /**
@@ -177,7 +182,8 @@ const CACHE_MAILDIRS = 64;
 const CACHE_FROM = 1000;
 const STALE_MS = 2000;
 
-async function folderStamp(dir: string): Promise<{ key: string; settled: boolean } | null> {
+/** What new/ and cur/ look like now: changes when a file is added, removed or renamed there. */
+export async function folderStamp(dir: string): Promise<{ key: string; settled: boolean } | null> {
   try {
     const [n, c] = await Promise.all([stat(join(dir, 'new')), stat(join(dir, 'cur'))]);
     return { key: `${n.ino}:${n.mtimeMs}/${c.ino}:${c.mtimeMs}`, settled: Date.now() - Math.max(n.mtimeMs, c.mtimeMs) > STALE_MS };
