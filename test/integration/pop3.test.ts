@@ -240,6 +240,22 @@ describe('state, locks and deletion', () => {
     again.close();
   });
 
+  it('answers 5,000 pipelined commands in order from a client that reads only at the end', async () => {
+    const c = await RawPop3.open(d.pop3Port);
+    c.write(`USER sales\r\nPASS password-1\r\n${'LIST 1\r\nRETR 1\r\n'.repeat(2500)}`);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await c.line()).toBe('+OK');
+    expect(await c.line()).toBe('+OK Logged in.');
+    const size = asSent(fixture(SMALL[0])).length;
+    for (let i = 0; i < 2500; i++) {
+      expect(await c.line()).toBe(`+OK 1 ${size}`);
+      expect(await c.line()).toBe(`+OK ${size} octets`);
+      expect(Buffer.concat([await c.body(), Buffer.from('\r\n')]).equals(stuffed(fixture(SMALL[0])))).toBe(true);
+    }
+    expect(await c.cmd('QUIT')).toMatch(/^\+OK/);
+    c.close();
+  });
+
   it('survives a 1 MB line without a newline and keeps the session usable', async () => {
     const c = await RawPop3.open(d.pop3Port);
     c.write(Buffer.alloc(1024 * 1024, 0x41));

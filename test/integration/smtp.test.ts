@@ -269,6 +269,22 @@ function smtpDialog(port: number, commands: string[], body?: Buffer): Promise<st
   });
 }
 
+describe('activity', () => {
+  it('keeps the last delivery time across a restart that comes before its batched write', async () => {
+    const d = await startDaemon();
+    await setup(d, ['seen']);
+    const t = nodemailer.createTransport({ host: '127.0.0.1', port: d.smtpPort, secure: false, ignoreTLS: true });
+    await t.sendMail({ from: 'a@example.org', to: 'seen@example.test', subject: 'x', text: 'x' });
+    t.close();
+    const before = JSON.parse((await d.cli(['accounts', 'list', '--json'])).stdout)[0].lastDeliveryAt;
+    expect(before).not.toBeNull();
+    expect(await d.stop()).toBe(0);
+    const again = await startDaemon({ dataDir: d.dataDir });
+    expect(JSON.parse((await again.cli(['accounts', 'list', '--json'])).stdout)[0].lastDeliveryAt).toBe(before);
+    await again.stop();
+  });
+});
+
 describe('limits', () => {
   it('turns away connections over --max-connections with 421 and serves again when one closes', async () => {
     const d = await startDaemon({ args: ['--max-connections', '2'] });
