@@ -4,7 +4,7 @@
 import React from 'react';
 import { Box, Text } from 'ink';
 import type { AccountView } from '../src/control/protocol.js';
-import type { PendingView } from '../src/model/changes.js';
+import type { PendingView } from '../src/control/protocol.js';
 import { actionWord, clockTime, humanBytes, pendingStatus, shortTime, whenApplies } from '../src/model/format.js';
 import { callError, type DaemonSnapshot } from './daemon-session.js';
 import { cell, Field, Footer, NoticeLine, type Key } from './frame.js';
@@ -53,8 +53,8 @@ export function AccountsScreen({ domain, width, height, now, theme, onBack, onQu
     dispatch({ type: 'submitting' });
     const method = state.mode === 'add' ? 'accounts.add' : 'accounts.passwd';
     try {
-      const r = await session.call<{ queued?: any; cancelled?: any }>(method, { name, password: state.second, domain });
-      const q = r.queued;
+      const r = await session.call(method, { name, password: state.second, domain });
+      const q = 'queued' in r ? r.queued : null;
       dispatch({ type: 'submitted', notice: { kind: 'ok', text: q ? `Queued: ${actionWord(q.action)} ${q.address}, ${whenApplies(q.appliesAt, now)}` : 'Done' } });
     } catch (err) {
       const e = callError(err);
@@ -67,8 +67,8 @@ export function AccountsScreen({ domain, width, height, now, theme, onBack, onQu
   };
 
   const remove = (address: string) =>
-    act<{ queued?: PendingView; cancelled?: PendingView }>('accounts.remove', { name: address, domain }, (r) =>
-      r.queued ? `Queued: removal of ${address}, ${whenApplies(r.queued.appliesAt, now)}; its mail is archived, not deleted` : `Cancelled the pending add of ${address}: nothing was created`);
+    act('accounts.remove', { name: address, domain }, (r) =>
+      'queued' in r ? `Queued: removal of ${address}, ${whenApplies(r.queued.appliesAt, now)}; its mail is archived, not deleted` : `Cancelled the pending add of ${address}: nothing was created`);
 
   const undo = (a: AccountView) => {
     const p = a.pending;

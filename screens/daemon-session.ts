@@ -2,8 +2,7 @@
 // the screens show, follows the daemon's notifications, and reconnects by itself when the daemon
 // goes away. Screens read it through the useDaemon hook.
 import { ControlClient, RpcError, UnreachableError } from '../src/control/client.js';
-import type { AccountView, ForwardView, Method, StatusView } from '../src/control/protocol.js';
-import type { PendingView } from '../src/model/changes.js';
+import type { AccountView, ForwardView, Method, NotificationMethod, Notifications, Params, PendingView, Results, StatusView } from '../src/control/protocol.js';
 
 export type Connection = 'connecting' | 'connected' | 'down';
 
@@ -56,7 +55,7 @@ export class DaemonSession {
       const client = await ControlClient.connect(this.socketPath, 2000);
       if (this.closed) return client.close();
       this.client = client;
-      client.on('notification', (method: string, params: any) => this.onNotification(method, params));
+      client.onNotification((method, params) => this.onNotification(method, params));
       client.on('close', () => {
         if (this.client !== client) return;
         this.client = null;
@@ -85,12 +84,7 @@ export class DaemonSession {
     const c = this.client;
     if (!c) return;
     const t0 = Date.now();
-    const [status, accounts, forwards, pending] = await Promise.all([
-      c.call<StatusView>('status'),
-      c.call<AccountView[]>('accounts.list'),
-      c.call<ForwardView[]>('forwards.list'),
-      c.call<PendingView[]>('pending.list'),
-    ]);
+    const [status, accounts, forwards, pending] = await Promise.all([c.call('status'), c.call('accounts.list'), c.call('forwards.list'), c.call('pending.list')]);
     const skewMs = Date.parse(status.now) - Math.round((t0 + Date.now()) / 2);
     this.set({ status, accounts, forwards, pending, skewMs });
   }
@@ -103,12 +97,13 @@ export class DaemonSession {
     }, 30);
   }
 
-  private onNotification(method: string, params: any): void {
+  private onNotification<N extends NotificationMethod>(method: N, params: Notifications[N]): void {
     if (method === 'mailbox.size') {
-      const i = this.snapshot.accounts.findIndex((a) => a.address === params.address);
+      const size = params as Notifications['mailbox.size'];
+      const i = this.snapshot.accounts.findIndex((a) => a.address === size.address);
       if (i < 0) return;
       const accounts = this.snapshot.accounts.slice();
-      accounts[i] = { ...accounts[i], messages: params.messages, bytes: params.bytes, lastDeliveryAt: new Date().toISOString() };
+      accounts[i] = { ...accounts[i], messages: size.messages, bytes: size.bytes, lastDeliveryAt: size.lastDeliveryAt };
       this.set({ accounts });
       return;
     }
@@ -119,10 +114,10 @@ export class DaemonSession {
    * Sends a request. A rejection (bad input) comes back as its message; a daemon that went
    * away mid-request throws, so the screen can say the change may not have been queued.
    */
-  async call<T>(method: Method, params: Record<string, unknown> = {}): Promise<T> {
+  async call<M extends Method>(method: M, params: Params<M>): Promise<Results[M]> {
     const c = this.client;
     if (!c) throw new UnreachableError(`not connected to the daemon at ${this.socketPath}`);
-    const result = await c.call<T>(method, params);
+    const result = await (c.call as (m: M, p: Params<M>) => Promise<Results[M]>)(method, params);
     this.refreshSoon();
     return result;
   }

@@ -3,7 +3,7 @@
 import React from 'react';
 import { Box, Text } from 'ink';
 import type { ForwardView } from '../src/control/protocol.js';
-import type { PendingView } from '../src/model/changes.js';
+import type { PendingView } from '../src/control/protocol.js';
 import { actionWord, pendingStatus, whenApplies } from '../src/model/format.js';
 import type { ScreenProps } from './accounts-screen.js';
 import { callError, type DaemonSnapshot } from './daemon-session.js';
@@ -38,9 +38,9 @@ export function ForwardsScreen({ domain, width, height, now, theme, onBack, onQu
     if (destinations.length === 0) return dispatch({ type: 'rejected', field: 'second', text: 'enter one or more destination addresses' });
     dispatch({ type: 'submitting' });
     try {
-      const r = await session.call<{ queued?: any }>('forwards.add', { name, destinations, domain });
-      const q = r.queued;
-      dispatch({ type: 'submitted', notice: { kind: 'ok', text: `Queued: ${actionWord(q.action)} ${q.address} -> ${destinations.join(', ')}, ${whenApplies(q.appliesAt, now)}` } });
+      const r = await session.call('forwards.add', { name, destinations, domain });
+      const text = 'queued' in r ? `Queued: ${actionWord(r.queued.action)} ${r.queued.address} -> ${destinations.join(', ')}, ${whenApplies(r.queued.appliesAt, now)}` : 'Done';
+      dispatch({ type: 'submitted', notice: { kind: 'ok', text } });
     } catch (err) {
       const e = callError(err);
       if (e.unreachable) dispatch({ type: 'unconfirmed', address: `${name}@${domain}`, action: state.mode === 'add' ? 'add' : 'update', notice: { kind: 'error', text: 'Not confirmed: the daemon went away before answering. Once it is back, this line says whether it was queued.' } });
@@ -55,8 +55,8 @@ export function ForwardsScreen({ domain, width, height, now, theme, onBack, onQu
     if (command?.type === 'submit') return void submit();
     if (command?.type === 'remove') {
       const address = command.address;
-      return void act<{ queued?: PendingView }>('forwards.remove', { name: address, domain }, (r) =>
-        r.queued ? `Queued: removal of ${address}, ${whenApplies(r.queued.appliesAt, now)}` : `Cancelled the pending add of ${address}`);
+      return void act('forwards.remove', { name: address, domain }, (r) =>
+        'queued' in r ? `Queued: removal of ${address}, ${whenApplies(r.queued.appliesAt, now)}` : `Cancelled the pending add of ${address}`);
     }
     if (command) return dispatch(command);
     if (state.focus !== 'table') return;

@@ -43,7 +43,7 @@ export function PendingScreen({ domain, width, height, now, theme, onBack, onQui
     const current = rows[selectedIndex(list, keys)];
     if (confirm) {
       if (input === 'y' || input === 'Y') {
-        if (confirm === 'apply') void run(async () => `Applied ${(await session.call<{ applied: unknown[] }>('pending.apply')).applied.length} change(s) now.`);
+        if (confirm === 'apply') void run(async () => `Applied ${(await session.call('pending.apply', { domain })).applied.length} change(s) of ${domain} now.`);
         else if (current) void run(async () => (await session.call('pending.cancel', { id: current.id }), `Cancelled: ${actionWord(current.action)} ${current.address}`));
       } else set({ confirm: null });
       return;

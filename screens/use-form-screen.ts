@@ -4,7 +4,7 @@
 import { useEffect, useMemo } from 'react';
 import { actionWord, whenApplies } from '../src/model/format.js';
 import { formReducer, initialFormState } from './form-reducer.js';
-import type { Method } from '../src/control/protocol.js';
+import type { Method, Params, Results } from '../src/control/protocol.js';
 import { callError, type DaemonSnapshot } from './daemon-session.js';
 import { useDaemon, useLatestReducer } from './hooks.js';
 import { selectedIndex, settle } from './list-reducer.js';
@@ -45,10 +45,10 @@ export function useFormScreen<Row extends { address: string }>({ pick, select }:
   }, [keys, tableHeight, state.list]);
 
   /** Sends a request for a table row (remove, undo) and says how it went on the notice line. */
-  const act = async <T,>(method: Method, params: Record<string, unknown>, done: (result: T) => string): Promise<void> => {
+  const act = async <M extends Method>(method: M, params: Params<M>, done: (result: Results[M]) => string): Promise<void> => {
     dispatch({ type: 'cancel' });
     try {
-      dispatch({ type: 'notice', notice: { kind: 'ok', text: done(await session.call<T>(method, params)) } });
+      dispatch({ type: 'notice', notice: { kind: 'ok', text: done(await session.call(method, params)) } });
     } catch (err) {
       dispatch({ type: 'notice', notice: { kind: 'error', text: callError(err).text } });
     }

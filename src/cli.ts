@@ -6,16 +6,15 @@ import { InputError } from './model/errors.js';
 import { actionWord, humanBytes, pendingStatus, whenApplies, clockTime } from './model/format.js';
 import { socketPathFrom } from './config.js';
 import type { ControlClient } from './control/client.js';
-import type { AccountView, ForwardView, StatusView } from './control/protocol.js';
-import type { PendingView } from './model/changes.js';
-import type { QueueView } from './smtp/forward-queue.js';
+import type { AccountView, ForwardView, PendingView, QueueResult, QueueView } from './control/protocol.js';
 
 const USAGE = `vmail: mail for virtual domains
 
   vmail daemon   [--data-dir DIR] [--socket PATH] [--domain NAME]... [--pop3 HOST:PORT]
                  [--smtp HOST:PORT] [--apply-interval DURATION] [--relay smtp://HOST:PORT]
                  [--pop3s HOST:PORT] [--tls-cert FILE --tls-key FILE] [--max-message-size SIZE]
-                 [--max-connections N] [--auth-failure-delay 500ms] [--rescan-interval 30s]
+                 [--max-connections N] [--max-connections-per-address 20]
+                 [--auth-failure-delay 500ms] [--rescan-interval 30s]
                  [--relay-timeout 30s] [--pop3-idle-timeout 10m]
   vmail console  [--socket PATH]
   vmail up       start a demo daemon if none answers, and open the console
@@ -27,7 +26,7 @@ const USAGE = `vmail: mail for virtual domains
   vmail forwards list   [--domain D] [--json]
   vmail forwards add    NAME[@DOMAIN] DEST [DEST...]
   vmail forwards remove NAME[@DOMAIN]
-  vmail pending  list [--json] | cancel ID | apply
+  vmail pending  list [--domain D] [--json] | cancel ID | apply [--domain D]
   vmail queue    list [--json] | retry ID
 
 Client commands find the daemon at --socket, $VMAIL_SOCKET, or DATA_DIR/control.sock
@@ -57,6 +56,7 @@ const DAEMON: Options = {
   'tls-key': { type: 'string' },
   'max-message-size': { type: 'string' },
   'max-connections': { type: 'string' },
+  'max-connections-per-address': { type: 'string' },
   'auth-failure-delay': { type: 'string' },
   'rescan-interval': { type: 'string' },
   'relay-timeout': { type: 'string' },
@@ -138,12 +138,12 @@ async function promptPassword(address: string): Promise<string> {
   return first;
 }
 
-function describeQueued(r: { queued?: PendingView; cancelled?: PendingView }): string {
-  if (r.cancelled) {
+function describeQueued(r: QueueResult): string {
+  if ('cancelled' in r) {
     const c = r.cancelled;
     return `Cancelled the pending ${actionWord(c.action)} of ${c.address}: nothing will change`;
   }
-  const q = r.queued as PendingView;
+  const q = r.queued;
   return `Queued: ${actionWord(q.action)} ${q.address}, ${whenApplies(q.appliesAt)} [id ${q.id}]`;
 }
 
@@ -208,7 +208,7 @@ async function client(command: string, args: string[]): Promise<void> {
   if (!known.has(key)) throw new UsageError(`unknown command "vmail ${key}" (see vmail --help)`);
 
   // Read the password before connecting, so a slow typist does not hold a connection open.
-  let password: string | undefined;
+  let password = '';
   if (key === 'accounts add' || key === 'accounts passwd') {
     need(pos, 2, `vmail ${key} NAME[@DOMAIN] [--password-stdin]`);
     password = flags['password-stdin'] ? await readPasswordLine() : await promptPassword(pos[1]);
@@ -219,7 +219,7 @@ async function client(command: string, args: string[]): Promise<void> {
     const domain = flags.domain;
     switch (key) {
       case 'status': {
-        const s = await c.call<StatusView>('status');
+        const s = await c.call('status');
         if (flags.json) return json(s);
         out(`vmail ${s.version}: ${s.domains.join(', ')}`);
         out(`  ${s.accounts} accounts, ${s.forwards} forwards, ${s.pending} pending change(s); next apply ${whenApplies(s.nextApplyAt).replace('applies at ', '')}`);
@@ -227,10 +227,11 @@ async function client(command: string, args: string[]): Promise<void> {
         out(`  forward queue: ${s.queue.messages} message(s)${s.relay ? `, relay ${s.relay}` : ', no relay'}`);
         if (s.queue.problem) out(`  attention: ${s.queue.problem}`);
         if (s.lastApplyError) out(`  last apply: ${s.lastApplyError}`);
+        if (s.storeProblem) out(`  attention: ${s.storeProblem}`);
         return;
       }
       case 'accounts list': {
-        const list = await c.call<AccountView[]>('accounts.list', domain ? { domain } : {});
+        const list = await c.call('accounts.list', domain ? { domain } : {});
         return flags.json ? json(list) : out(accountRows(list));
       }
       case 'accounts add':
@@ -240,7 +241,7 @@ async function client(command: string, args: string[]): Promise<void> {
         need(pos, 2, 'vmail accounts remove NAME[@DOMAIN]');
         return out(describeQueued(await c.call('accounts.remove', { name: pos[1], ...(domain ? { domain } : {}) })));
       case 'forwards list': {
-        const list = await c.call<ForwardView[]>('forwards.list', domain ? { domain } : {});
+        const list = await c.call('forwards.list', domain ? { domain } : {});
         return flags.json ? json(list) : out(forwardRows(list));
       }
       case 'forwards add':
@@ -250,23 +251,23 @@ async function client(command: string, args: string[]): Promise<void> {
         need(pos, 2, 'vmail forwards remove NAME[@DOMAIN]');
         return out(describeQueued(await c.call('forwards.remove', { name: pos[1], ...(domain ? { domain } : {}) })));
       case 'pending list': {
-        const list = await c.call<PendingView[]>('pending.list');
+        const list = await c.call('pending.list', domain ? { domain } : {});
         return flags.json ? json(list) : out(pendingRows(list));
       }
       case 'pending cancel': {
         need(pos, 2, 'vmail pending cancel ID');
-        const p = await c.call<PendingView>('pending.cancel', { id: pos[1] });
+        const p = await c.call('pending.cancel', { id: pos[1] });
         return out(`Cancelled: ${actionWord(p.action)} ${p.address} [id ${p.id}]`);
       }
       case 'pending apply': {
-        const r = await c.call<{ applied: PendingView[]; failed: { id: string; error: string }[] }>('pending.apply');
+        const r = await c.call('pending.apply', domain ? { domain } : {});
         if (flags.json) return json(r);
-        out(`Applied ${r.applied.length} change(s).`);
+        out(`Applied ${r.applied.length} change(s)${domain ? ` of ${domain}` : ''}.${r.left ? ` ${r.left} change(s) of other domains stay pending.` : ''}`);
         for (const f of r.failed) out(`Not applied: change ${f.id}: ${f.error}`);
         return;
       }
       case 'queue list': {
-        const list = await c.call<QueueView[]>('queue.list');
+        const list = await c.call('queue.list');
         return flags.json ? json(list) : out(queueRows(list));
       }
       case 'queue retry':
@@ -302,7 +303,7 @@ async function daemon(args: string[]): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   const { pop3, smtp } = running.ports;
-  out(`vmail daemon ready: pop3=${pop3 ?? '-'} smtp=${smtp ?? '-'} socket=${config.socketPath} domains=${running.registry.domains.join(',')}`);
+  out(`vmail daemon ready: pop3=${pop3 ?? '-'} smtp=${smtp ?? '-'} socket=${config.socketPath} domains=${running.changes.domains.join(',')}`);
 }
 
 export async function main(argv: string[]): Promise<number> {

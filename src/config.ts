@@ -22,6 +22,7 @@ export interface Config {
   tlsKey: string | null;
   maxMessageSize: number;
   maxConnections: number;
+  maxConnectionsPerAddress: number;
   authFailureDelayMs: number;
   rescanIntervalMs: number;
   relayTimeoutMs: number;
@@ -41,6 +42,7 @@ export interface DaemonFlags {
   'tls-key'?: string;
   'max-message-size'?: string;
   'max-connections'?: string;
+  'max-connections-per-address'?: string;
   'auth-failure-delay'?: string;
   'rescan-interval'?: string;
   'relay-timeout'?: string;
@@ -106,6 +108,7 @@ export function daemonConfig(flags: DaemonFlags, env = process.env): Config {
     tlsKey: flags['tls-key'] ?? null,
     maxMessageSize: parseSize(flags['max-message-size'] ?? '25M', 'max-message-size'),
     maxConnections: parseCount(flags['max-connections'] ?? '1000', 'max-connections'),
+    maxConnectionsPerAddress: parseCount(flags['max-connections-per-address'] ?? '20', 'max-connections-per-address'),
     authFailureDelayMs: parseMillis(flags['auth-failure-delay'] ?? '500ms', 'auth-failure-delay'),
     rescanIntervalMs: parseDuration(flags['rescan-interval'] ?? '30s', '--rescan-interval'),
     relayTimeoutMs: parseDuration(flags['relay-timeout'] ?? '30s', '--relay-timeout'),

@@ -3,14 +3,17 @@
 import { EventEmitter } from 'node:events';
 import { createConnection, type Socket } from 'node:net';
 import { LineSplitter } from './line-splitter.js';
-import { MAX_LINE, type Method } from './protocol.js';
+import { MAX_LINE, type ErrorData, type Method, type NotificationMethod, type Notifications, type Params, type Results } from './protocol.js';
 
+/** The daemon refused a request; `data.field` says which input it is about, when it knows. */
 export class RpcError extends Error {
-  constructor(readonly code: number, message: string) {
+  constructor(readonly code: number, message: string, readonly data: ErrorData = {}) {
     super(message);
     this.name = 'RpcError';
   }
 }
+
+export type NotificationListener = <N extends NotificationMethod>(method: N, params: Notifications[N]) => void;
 
 /** The daemon could not be reached, or went away before it answered. */
 export class UnreachableError extends Error {
@@ -63,7 +66,7 @@ export class ControlClient extends EventEmitter {
   }
 
   private handle(line: string): void {
-    let msg: { id?: number; result?: unknown; error?: { code: number; message: string }; method?: string; params?: unknown };
+    let msg: { id?: number; result?: unknown; error?: { code: number; message: string; data?: ErrorData }; method?: string; params?: unknown };
     try {
       msg = JSON.parse(line);
     } catch {
@@ -76,14 +79,20 @@ export class ControlClient extends EventEmitter {
     const w = typeof msg.id === 'number' ? this.waiting.get(msg.id) : undefined;
     if (!w) return;
     this.waiting.delete(msg.id as number);
-    if (msg.error) w.reject(new RpcError(msg.error.code, msg.error.message));
+    if (msg.error) w.reject(new RpcError(msg.error.code, msg.error.message, msg.error.data ?? {}));
     else w.resolve(msg.result);
   }
 
-  call<T = unknown>(method: Method, params: Record<string, unknown> = {}): Promise<T> {
+  /** Subscribes `listener` to the daemon's notifications (after a `subscribe` call). */
+  onNotification(listener: NotificationListener): void {
+    this.on('notification', listener);
+  }
+
+  call<M extends Method>(method: M, ...args: {} extends Params<M> ? [params?: Params<M>] : [params: Params<M>]): Promise<Results[M]> {
+    const params = args[0] ?? {};
     if (this.closed) return Promise.reject(new UnreachableError(`the connection to the vmail daemon at ${this.path} is closed`));
     const id = this.nextId++;
-    return new Promise<T>((resolve, reject) => {
+    return new Promise<Results[M]>((resolve, reject) => {
       this.waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
       this.socket.write(`${JSON.stringify({ jsonrpc: '2.0', id, method, params })}\n`);
     });

@@ -1,5 +1,8 @@
 // The control socket's protocol, shared by the daemon and its clients: JSON-RPC 2.0, one JSON
-// object per line over a Unix stream socket. Methods, their parameters, and the error codes.
+// object per line over a Unix stream socket. One table of methods (their parameters, checked by
+// the server before dispatch, and their results), the notifications, and every view type a
+// client sees. Handlers and `ControlClient.call` take their types from here.
+import type { ChangeAction, ChangeKind } from '../model/changes.js';
 
 export const MAX_LINE = 1024 * 1024;
 
@@ -13,6 +16,13 @@ export const ErrorCode = {
   Rejected: -32000,
   NotFound: -32001,
 } as const;
+
+/** Which input a refusal is about, sent in `error.data.field` so a form can show it there. */
+export type Field = 'name' | 'password' | 'destinations' | 'domain' | 'id';
+
+export interface ErrorData {
+  field?: Field;
+}
 
 /** A parameter's type: `?` marks an optional one. */
 type ParamType = 'string' | 'string?' | 'string[]' | 'id' | 'boolean?';
@@ -28,14 +38,55 @@ export const METHODS = {
   'forwards.list': { domain: 'string?' },
   'forwards.add': { name: 'string', destinations: 'string[]', domain: 'string?' },
   'forwards.remove': { name: 'string', domain: 'string?' },
-  'pending.list': {},
+  'pending.list': { domain: 'string?' },
   'pending.cancel': { id: 'id' },
-  'pending.apply': {},
+  'pending.apply': { domain: 'string?' },
   'queue.list': {},
   'queue.retry': { id: 'id' },
 } as const satisfies Record<string, Record<string, ParamType>>;
 
 export type Method = keyof typeof METHODS;
+
+type ValueOf<T> = T extends 'string' | 'string?' ? string : T extends 'string[]' ? string[] : T extends 'id' ? string | number : T extends 'boolean?' ? boolean : never;
+type Spec<M extends Method> = (typeof METHODS)[M];
+type Optional<M extends Method> = { [K in keyof Spec<M>]: Spec<M>[K] extends `${string}?` ? K : never }[keyof Spec<M>];
+
+/** The parameters of `method`, as the server has checked them. */
+export type Params<M extends Method> = { -readonly [K in Exclude<keyof Spec<M>, Optional<M>>]: ValueOf<Spec<M>[K]> } & {
+  -readonly [K in Optional<M>]?: ValueOf<Spec<M>[K]>;
+};
+
+/** What each method answers. */
+export interface Results {
+  'status': StatusView;
+  'subscribe': { subscribed: true };
+  'accounts.list': AccountView[];
+  'accounts.add': QueueResult;
+  'accounts.passwd': QueueResult;
+  'accounts.remove': QueueResult;
+  'forwards.list': ForwardView[];
+  'forwards.add': QueueResult;
+  'forwards.remove': QueueResult;
+  'pending.list': PendingView[];
+  'pending.cancel': PendingView;
+  'pending.apply': ApplyResult;
+  'queue.list': QueueView[];
+  'queue.retry': QueueView;
+}
+
+/** What the daemon pushes to subscribed clients. */
+export interface Notifications {
+  'pending.queued': PendingView;
+  'pending.cancelled': PendingView;
+  'pending.applied': ApplyResult;
+  'mailbox.size': MailboxSizeChange;
+}
+
+export type NotificationMethod = keyof Notifications;
+
+// The two tables name the same methods: a method added to one and not the other fails to compile.
+const sameMethods: [Exclude<Method, keyof Results>, Exclude<keyof Results, Method>] extends [never, never] ? true : false = true;
+void sameMethods;
 
 /** Returns what is wrong with `params` for `method`, or null. */
 export function paramsProblem(method: Method, params: unknown): string | null {
@@ -43,7 +94,7 @@ export function paramsProblem(method: Method, params: unknown): string | null {
   if (params === undefined) params = {};
   if (typeof params !== 'object' || params === null || Array.isArray(params)) return 'params must be an object';
   const p = params as Record<string, unknown>;
-  for (const key of Object.keys(p)) if (!(key in spec)) return `unknown parameter ${JSON.stringify(key).slice(0, 60)}`;
+  for (const key of Object.keys(p)) if (!Object.hasOwn(spec, key)) return `unknown parameter ${JSON.stringify(key).slice(0, 60)}`;
   for (const [key, type] of Object.entries(spec)) {
     const v = p[key];
     const optional = type.endsWith('?');
@@ -60,14 +111,48 @@ export function paramsProblem(method: Method, params: unknown): string | null {
   return null;
 }
 
+// ---- The views: what clients see of accounts, forwards, changes and the queue ----
+
+export type { ChangeAction, ChangeKind } from '../model/changes.js';
+
+/** A pending change as clients see it: the password hash stays in the daemon. */
+export interface PendingView {
+  id: string;
+  domain: string;
+  kind: ChangeKind;
+  action: ChangeAction;
+  name: string;
+  address: string;
+  requestedAt: string;
+  appliesAt: string;
+  destinations?: string[];
+}
+
+/** What a request to change something came to: a change queued, or a pending one cancelled. */
+export type QueueResult = { queued: PendingView } | { cancelled: PendingView };
+
+export interface ApplyResult {
+  applied: PendingView[];
+  failed: { id: string; error: string }[];
+  at: string;
+  /** Changes of other domains still pending after an apply of one domain's changes. */
+  left?: number;
+}
+
 export interface MailboxSize {
   messages: number;
   bytes: number;
 }
 
+export interface MailboxSizeChange extends MailboxSize {
+  address: string;
+  /** When mail last arrived (a POP3 deletion moves the size, not this). */
+  lastDeliveryAt: string | null;
+}
+
 export interface PendingRef {
   id: string;
-  action: string;
+  action: ChangeAction;
   appliesAt: string;
 }
 
@@ -93,6 +178,20 @@ export interface ForwardView {
   pending: (PendingRef & { destinations?: string[] }) | null;
 }
 
+/** A forwarded message waiting in DATA_DIR/queue for the relay or a local mailbox. */
+export interface QueueView {
+  id: string;
+  /** Envelope sender; '' is the null sender of a bounce. */
+  from: string;
+  to: string;
+  createdAt: string;
+  attempts: number;
+  nextAttemptAt: string;
+  lastAttemptAt: string | null;
+  lastError: string | null;
+  size: number;
+}
+
 export interface StatusView {
   version: string;
   domains: string[];
@@ -113,7 +212,6 @@ export interface StatusView {
   relay: string | null;
   /** Forwarded mail waiting in DATA_DIR/queue, and why it waits when something stops it. */
   queue: { messages: number; problem: string | null };
+  /** Why changes cannot be stored right now (the store file vanished), or null. */
+  storeProblem: string | null;
 }
-
-/** Notifications sent to subscribed clients. */
-export type NotificationMethod = 'pending.queued' | 'pending.cancelled' | 'pending.applied' | 'mailbox.size';

@@ -1,37 +1,63 @@
 // The daemon's end of the control socket: accepts many clients, checks each request against the
 // method table once, dispatches it, and pushes notifications to clients that subscribed.
-import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
+// A client is served only as fast as it reads: while its answers wait unread, its further
+// requests wait too, so no client (or crowd of them) makes the daemon buffer without bound.
+import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { InputError, NotFoundError } from '../model/errors.js';
 import { LineSplitter } from './line-splitter.js';
-import { ErrorCode, MAX_LINE, METHODS, paramsProblem, type Method, type NotificationMethod } from './protocol.js';
+import { ErrorCode, MAX_LINE, METHODS, paramsProblem, type ErrorData, type Method, type NotificationMethod, type Notifications, type Params, type Results } from './protocol.js';
 
 export interface ControlConnection {
   subscribed: boolean;
 }
 
 export type Handlers = {
-  [M in Method]: (params: Record<string, any>, conn: ControlConnection) => unknown | Promise<unknown>;
+  [M in Method]: (params: Params<M>, conn: ControlConnection) => Results[M] | Promise<Results[M]>;
 };
 
 type Id = string | number | null;
+interface RpcErrorBody {
+  code: number;
+  message: string;
+  data?: ErrorData;
+}
+type Response = { jsonrpc: '2.0'; id: Id; result: unknown } | { jsonrpc: '2.0'; id: Id; error: RpcErrorBody };
 
-/** Unread output a client may leave behind before it is disconnected. */
+/** Unread answers past which a client's further requests wait until it reads. */
+const PAUSE_AT = 1024 * 1024;
+/** Requests of one client being worked on at once. */
+const MAX_IN_FLIGHT = 32;
+/** Unread output one client may leave (notifications keep coming): past it, it is dropped. */
 const MAX_BACKLOG = 64 * 1024 * 1024;
+/** Unread output of all clients together: past it, the client with the most is dropped. */
+const MAX_TOTAL_BACKLOG = 256 * 1024 * 1024;
+
+interface Client {
+  socket: Socket;
+  conn: ControlConnection;
+  lines: string[];
+  inFlight: number;
+}
 
 export class ControlServer {
   private readonly server: Server;
-  private readonly clients = new Map<Socket, ControlConnection>();
+  private readonly clients = new Set<Client>();
 
   constructor(private readonly handlers: Handlers, private readonly log: (line: string) => void = () => {}) {
     this.server = createServer((socket) => this.accept(socket));
   }
 
-  /** Listens on `path`, replacing a stale socket file but refusing when a daemon answers there. */
+  /**
+   * Listens on `path`. A socket file left by a daemon that died is replaced; a live daemon
+   * there, or anything that is not a socket, is refused and left alone.
+   */
   async listen(path: string): Promise<void> {
     mkdirSync(dirname(path), { recursive: true, mode: 0o750 });
-    if (existsSync(path)) {
+    const existing = lstatOrNull(path);
+    if (existing) {
+      if (!existing.isSocket()) throw new InputError(`${path} exists and is not a socket: refusing to replace it; remove it or choose another --socket`);
       if (await answers(path)) throw new InputError(`another vmail daemon is already running on ${path}: stop it first`);
       unlinkSync(path);
     }
@@ -51,87 +77,144 @@ export class ControlServer {
   }
 
   private accept(socket: Socket): void {
-    const conn: ControlConnection = { subscribed: false };
-    this.clients.set(socket, conn);
+    const client: Client = { socket, conn: { subscribed: false }, lines: [], inFlight: 0 };
+    this.clients.add(client);
     const splitter = new LineSplitter(
       MAX_LINE,
-      (line) => this.handleLine(socket, conn, line),
+      (line) => {
+        client.lines.push(line);
+        this.pump(client);
+      },
       () => {
-        this.send(socket, { jsonrpc: '2.0', id: null, error: { code: ErrorCode.InvalidRequest, message: `request longer than ${MAX_LINE} bytes: connection closed` } });
+        this.send(client, { jsonrpc: '2.0', id: null, error: { code: ErrorCode.InvalidRequest, message: `request longer than ${MAX_LINE} bytes: connection closed` } });
         socket.end();
         socket.destroy();
       },
     );
     socket.on('data', (chunk: Buffer) => splitter.push(chunk));
+    socket.on('drain', () => this.pump(client));
     socket.on('error', () => {});
-    socket.on('close', () => this.clients.delete(socket));
+    socket.on('close', () => this.clients.delete(client));
   }
 
-  private handleLine(socket: Socket, conn: ControlConnection, line: string): void {
-    if (line.trim() === '') return;
+  /** Works through a client's requests while it keeps up with reading the answers. */
+  private pump(client: Client): void {
+    const { socket } = client;
+    while (client.lines.length && client.inFlight < MAX_IN_FLIGHT && socket.writableLength < PAUSE_AT && !socket.destroyed) {
+      const line = client.lines.shift()!;
+      client.inFlight++;
+      void this.handleLine(client.conn, line).then((response) => {
+        client.inFlight--;
+        if (response !== null) this.write(client, `${JSON.stringify(response)}\n`);
+        this.pump(client);
+      });
+    }
+    // Read no further while requests wait: the client's own socket buffer then fills, not ours.
+    if (client.lines.length && !socket.isPaused()) socket.pause();
+    else if (!client.lines.length && socket.isPaused()) socket.resume();
+  }
+
+  /** The answer to one line: a response, a batch of them, or null (a notification, a blank line). */
+  private async handleLine(conn: ControlConnection, line: string): Promise<Response | Response[] | null> {
+    if (line.trim() === '') return null;
     let msg: unknown;
     try {
       msg = JSON.parse(line);
     } catch {
-      return this.reply(socket, null, { code: ErrorCode.Parse, message: 'parse error: each line must be one JSON object' });
+      return errorResponse(null, ErrorCode.Parse, 'parse error: each line must be one JSON object');
     }
+    if (Array.isArray(msg)) {
+      if (msg.length === 0) return errorResponse(null, ErrorCode.InvalidRequest, 'invalid request: an empty batch');
+      if (msg.length > 1000) return errorResponse(null, ErrorCode.InvalidRequest, `invalid request: a batch of ${msg.length}; at most 1000 requests per batch`);
+      const answers = (await Promise.all(msg.map((m) => this.handleRequest(conn, m)))).filter((r): r is Response => r !== null);
+      return answers.length ? answers : null;
+    }
+    return this.handleRequest(conn, msg);
+  }
+
+  private async handleRequest(conn: ControlConnection, msg: unknown): Promise<Response | null> {
     if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) {
-      return this.reply(socket, null, { code: ErrorCode.InvalidRequest, message: 'invalid request: expected a JSON-RPC 2.0 object' });
+      return errorResponse(null, ErrorCode.InvalidRequest, 'invalid request: expected a JSON-RPC 2.0 object');
     }
     const req = msg as { jsonrpc?: unknown; id?: unknown; method?: unknown; params?: unknown };
     const id: Id = typeof req.id === 'string' || typeof req.id === 'number' ? req.id : null;
     if (req.jsonrpc !== '2.0' || typeof req.method !== 'string' || (req.id !== undefined && id === null && req.id !== null)) {
-      return this.reply(socket, id, { code: ErrorCode.InvalidRequest, message: 'invalid request: needs jsonrpc "2.0", a method and a string or number id' });
+      return errorResponse(id, ErrorCode.InvalidRequest, 'invalid request: needs jsonrpc "2.0", a method and a string or number id');
     }
+    // A notification (no id) is never answered, not even with an error (JSON-RPC 2.0, 4.1).
+    const answer = (r: Response) => (req.id === undefined ? null : r);
     if (!Object.hasOwn(METHODS, req.method)) {
-      return this.reply(socket, id, { code: ErrorCode.MethodNotFound, message: `unknown method ${JSON.stringify(req.method.slice(0, 60))}` });
+      return answer(errorResponse(id, ErrorCode.MethodNotFound, `unknown method ${JSON.stringify(req.method.slice(0, 60))}`));
     }
     const method = req.method as Method;
     const problem = paramsProblem(method, req.params);
-    if (problem) return this.reply(socket, id, { code: ErrorCode.InvalidParams, message: `${method}: ${problem}` });
-    const params = (req.params ?? {}) as Record<string, any>;
-    Promise.resolve()
-      .then(() => this.handlers[method](params, conn))
-      .then(
-        (result) => {
-          if (req.id !== undefined) this.reply(socket, id, undefined, result ?? null);
-        },
-        (err: Error) => {
-          if (!(err instanceof InputError)) this.log(`control: ${method} failed: ${err.stack ?? err.message}`);
-          const code = err instanceof NotFoundError ? ErrorCode.NotFound : err instanceof InputError ? ErrorCode.Rejected : ErrorCode.Internal;
-          const message = err instanceof InputError ? err.message : `internal error: ${err.message}`;
-          if (req.id !== undefined) this.reply(socket, id, { code, message });
-        },
-      );
+    if (problem) return answer(errorResponse(id, ErrorCode.InvalidParams, `${method}: ${problem}`));
+    try {
+      const handler = this.handlers[method] as (p: unknown, c: ControlConnection) => unknown;
+      const result = await handler(req.params ?? {}, conn);
+      return answer({ jsonrpc: '2.0', id, result: result ?? null });
+    } catch (err) {
+      const e = err as Error;
+      if (!(e instanceof InputError)) this.log(`control: ${method} failed: ${e.stack ?? e.message}`);
+      const code = e instanceof NotFoundError ? ErrorCode.NotFound : e instanceof InputError ? ErrorCode.Rejected : ErrorCode.Internal;
+      const message = e instanceof InputError ? e.message : `internal error: ${e.message}`;
+      const body = errorResponse(id, code, message);
+      if (e instanceof InputError && e.field && 'error' in body) body.error.data = { field: e.field };
+      return answer(body);
+    }
   }
 
-  private reply(socket: Socket, id: Id, error?: { code: number; message: string }, result?: unknown): void {
-    this.send(socket, error ? { jsonrpc: '2.0', id, error } : { jsonrpc: '2.0', id, result });
-  }
-
-  private send(socket: Socket, msg: unknown): void {
-    this.write(socket, `${JSON.stringify(msg)}\n`);
+  private send(client: Client, msg: unknown): void {
+    this.write(client, `${JSON.stringify(msg)}\n`);
   }
 
   /** Writes to one client; one that stopped reading is dropped before it costs us memory. */
-  private write(socket: Socket, line: string): void {
+  private write(client: Client, line: string): void {
+    const { socket } = client;
     if (socket.destroyed || !socket.writable) return;
-    if (socket.writableLength > MAX_BACKLOG) {
-      this.log(`control: dropping a client that stopped reading (${socket.writableLength} bytes unread)`);
-      socket.destroy();
-      return;
-    }
+    if (socket.writableLength > MAX_BACKLOG) return this.drop(client, 'it stopped reading');
     socket.write(line);
+    if (socket.writableLength > PAUSE_AT && this.totalBacklog() > MAX_TOTAL_BACKLOG) {
+      let worst = client;
+      for (const c of this.clients) if (c.socket.writableLength > worst.socket.writableLength) worst = c;
+      this.drop(worst, 'the clients together left too much unread');
+    }
   }
 
-  notify(method: NotificationMethod, params: unknown): void {
+  private totalBacklog(): number {
+    let total = 0;
+    for (const c of this.clients) total += c.socket.writableLength;
+    return total;
+  }
+
+  private drop(client: Client, why: string): void {
+    this.log(`control: dropping a client: ${why} (${client.socket.writableLength} bytes unread)`);
+    client.lines = [];
+    client.socket.destroy();
+    this.clients.delete(client);
+  }
+
+  notify<N extends NotificationMethod>(method: N, params: Notifications[N]): void {
     const line = `${JSON.stringify({ jsonrpc: '2.0', method, params })}\n`;
-    for (const [socket, conn] of this.clients) if (conn.subscribed) this.write(socket, line);
+    for (const client of this.clients) if (client.conn.subscribed) this.write(client, line);
   }
 
   async close(): Promise<void> {
-    for (const socket of this.clients.keys()) socket.destroy();
+    for (const client of this.clients) client.socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+function errorResponse(id: Id, code: number, message: string): Response {
+  return { jsonrpc: '2.0', id, error: { code, message } };
+}
+
+function lstatOrNull(path: string) {
+  try {
+    return lstatSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
   }
 }
 

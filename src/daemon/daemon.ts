@@ -1,11 +1,12 @@
-// Process wiring: opens the store, starts the control socket, the POP3 and SMTP listeners and
-// the applier, and stops them all in order.
+// Process wiring, composition only: opens the store, builds the parts (change queue, apply
+// engine, mailbox index, delivery, forward queue, control socket, POP3, SMTP), connects their
+// events, and stops them all in reverse order.
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../config.js';
-import type { StatusView } from '../control/protocol.js';
-import { ControlServer, type Handlers } from '../control/server.js';
+import type { ApplyResult, StatusView } from '../control/protocol.js';
+import { ControlServer } from '../control/server.js';
 import { MailboxIndex } from '../maildir/mailbox-index.js';
 import { maildirPath } from '../maildir/paths.js';
 import { InputError } from '../model/errors.js';
@@ -16,9 +17,9 @@ import { SmtpIntake } from '../smtp/intake.js';
 import { LocalDelivery, LoopError } from '../smtp/local-delivery.js';
 import { PasswordVerifier } from '../store/passwords.js';
 import { Store } from '../store/store.js';
-import { Applier } from './applier.js';
-import { Registry, type ApplyResult } from './registry.js';
-import { listAccounts, listForwards } from './views.js';
+import { ApplyEngine } from './apply-engine.js';
+import { ChangeQueue } from './change-queue.js';
+import { controlHandlers } from './control-handlers.js';
 
 export interface DaemonOptions {
   log?: (line: string) => void;
@@ -26,7 +27,7 @@ export interface DaemonOptions {
 
 export interface RunningDaemon {
   config: Config;
-  registry: Registry;
+  changes: ChangeQueue;
   mailboxes: MailboxIndex;
   ports: { pop3: number | null; pop3s: number | null; smtp: number | null };
   stop(): Promise<void>;
@@ -45,9 +46,11 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     const now = Date.now();
     for (const d of config.domains) await store.addDomain(d, now);
     if (store.domains.size === 0) throw new InputError('no domain is hosted: start the daemon with --domain NAME');
+    store.startChecking(log);
 
-    const registry = new Registry(store, config.dataDir, config.applyIntervalMs);
-    closers.push(() => registry.drain());
+    const changes = new ChangeQueue(store, config.applyIntervalMs);
+    closers.push(() => changes.exclusive(async () => {}));
+    const engine = new ApplyEngine(changes, store, config.dataDir, log);
     const mailboxes = new MailboxIndex();
     await Promise.all([...store.accounts.values()].map((a) => mailboxes.track(`${a.name}@${a.domain}`, maildirPath(config.dataDir, a.domain, a.name))));
     mailboxes.startSweeping(config.rescanIntervalMs);
@@ -55,8 +58,8 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
 
     const delivery: LocalDelivery = new LocalDelivery(store, config.dataDir, () => queue, {
       added: (address, bytes) => {
-        mailboxes.added(address, bytes);
         store.recordActivity(address, { lastDeliveryAt: Date.now() });
+        mailboxes.added(address, bytes);
       },
       changed: (address) => void mailboxes.refresh(address),
     });
@@ -81,12 +84,12 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     const ports = { pop3: null as number | null, pop3s: null as number | null, smtp: null as number | null };
     const status = (): StatusView => ({
       version: VERSION,
-      domains: registry.domains,
+      domains: changes.domains,
       now: new Date().toISOString(),
-      nextApplyAt: new Date(registry.nextApplyAt()).toISOString(),
+      nextApplyAt: new Date(changes.nextApplyAt()).toISOString(),
       applyIntervalSeconds: config.applyIntervalMs / 1000,
       lastApplyAt: store.meta.lastApplyAt ? new Date(store.meta.lastApplyAt).toISOString() : null,
-      lastApplyError: registry.lastApplyError,
+      lastApplyError: engine.lastApplyError,
       pending: store.pending.size,
       accounts: store.accounts.size,
       forwards: store.forwards.size,
@@ -97,34 +100,16 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
       smtp: { port: ports.smtp },
       relay: config.relay,
       queue: { messages: queue.size, problem: queue.problem() },
+      storeProblem: store.problem,
     });
 
-    const handlers: Handlers = {
-      'status': () => status(),
-      'subscribe': (_p, conn) => {
-        conn.subscribed = true;
-        return { subscribed: true };
-      },
-      'accounts.list': (p) => listAccounts(store, mailboxes, p.domain?.toLowerCase()),
-      'accounts.add': (p) => registry.addAccount(p.name, p.password, p.domain),
-      'accounts.passwd': (p) => registry.changePassword(p.name, p.password, p.domain),
-      'accounts.remove': (p) => registry.removeAccount(p.name, p.domain),
-      'forwards.list': (p) => listForwards(store, p.domain?.toLowerCase()),
-      'forwards.add': (p) => registry.setForward(p.name, p.destinations, p.domain),
-      'forwards.remove': (p) => registry.removeForward(p.name, p.domain),
-      'pending.list': () => registry.listPending(),
-      'pending.cancel': (p) => registry.cancel(p.id),
-      'pending.apply': () => registry.apply(),
-      'queue.list': () => queue.list(),
-      'queue.retry': (p) => queue.retry(String(p.id)),
-    };
-    const control = new ControlServer(handlers, log);
+    const control = new ControlServer(controlHandlers({ store, changes, engine, mailboxes, queue, status }), log);
     await control.listen(config.socketPath);
     closers.push(() => control.close());
 
-    registry.on('queued', (v) => control.notify('pending.queued', v));
-    registry.on('cancelled', (v) => control.notify('pending.cancelled', v));
-    registry.on('applied', (r: ApplyResult) => {
+    changes.on('queued', (v) => control.notify('pending.queued', v));
+    changes.on('cancelled', (v) => control.notify('pending.cancelled', v));
+    engine.on('applied', (r: ApplyResult) => {
       for (const c of r.applied) {
         if (c.kind !== 'account') continue;
         if (c.action === 'remove') mailboxes.forget(c.address);
@@ -132,19 +117,23 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
       }
       control.notify('pending.applied', r);
     });
-    mailboxes.on('size', (address: string, size) => control.notify('mailbox.size', { address, ...size }));
+    mailboxes.on('size', (address: string, size: { messages: number; bytes: number }) => {
+      const at = store.activity.get(address)?.lastDeliveryAt;
+      control.notify('mailbox.size', { address, ...size, lastDeliveryAt: at === undefined ? null : new Date(at).toISOString() });
+    });
 
     const tls = config.tlsCert && config.tlsKey ? { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) } : null;
     const verifier = new PasswordVerifier();
     const pop3 = new Pop3Server({
       tls,
       maxConnections: config.maxConnections,
+      maxConnectionsPerAddress: config.maxConnectionsPerAddress,
       idleTimeoutMs: config.pop3IdleTimeoutMs,
       authFailureDelayMs: config.authFailureDelayMs,
       log,
       backend: {
         login: async (user, password) => {
-          const address = loginAddress(user, registry.domains);
+          const address = loginAddress(user, changes.domains);
           const account = address ? store.accounts.get(address) : undefined;
           if (!address || !account) return null;
           if (!(await verifier.verify(address, password, account.passwordHash))) return null;
@@ -159,7 +148,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     ports.pop3 = await pop3.listen(config.pop3);
     if (config.pop3s) ports.pop3s = await pop3.listen(config.pop3s, true);
     closers.push(() => pop3.close());
-    registry.on('applied', (r: ApplyResult) => {
+    engine.on('applied', (r: ApplyResult) => {
       for (const c of r.applied) if (c.kind === 'account' && c.action === 'remove') pop3.disconnect(c.address);
     });
 
@@ -169,11 +158,10 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     queue.start();
     closers.push(() => queue.stop());
 
-    const applier = new Applier(registry, log);
-    await applier.start();
-    closers.push(() => applier.stop());
+    await engine.start();
+    closers.push(() => engine.stop());
 
-    return { config, registry, mailboxes, ports, stop: stopAll };
+    return { config, changes, mailboxes, ports, stop: stopAll };
   } catch (err) {
     await stopAll().catch(() => {});
     throw err;

@@ -7,7 +7,6 @@ import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import { ControlClient } from '../control/client.js';
 import { answers } from '../control/server.js';
-import type { StatusView } from '../control/protocol.js';
 import { PACKAGE_ROOT } from '../package-root.js';
 
 interface Seed {
@@ -67,7 +66,7 @@ async function seedDemo(socketPath: string, seed: Seed): Promise<void> {
     for (const a of seed.accounts) await c.call('accounts.add', { name: a.name, password: a.password });
     for (const f of seed.forwards) await c.call('forwards.add', { name: f.name, destinations: f.destinations });
     await c.call('pending.apply');
-    const status = await c.call<StatusView>('status');
+    const status = await c.call('status');
     const smtp = nodemailer.createTransport({ host: '127.0.0.1', port: status.smtp.port!, secure: false, ignoreTLS: true });
     for (const a of seed.accounts) {
       for (const file of a.messages) {

@@ -1,11 +1,27 @@
-// What the control socket answers for accounts and forwards: applied rows, pending adds, their
-// pending change, live mailbox sizes and recent activity, in one shape for the CLI and console.
-import type { PendingChange } from '../model/changes.js';
-import type { AccountView, ForwardView, PendingRef } from '../control/protocol.js';
+// What the control socket answers for accounts, forwards and changes: applied rows, pending
+// adds, their pending change, live mailbox sizes and recent activity, in one shape for the CLI
+// and the console. The password hash of a pending change never leaves the daemon.
+import type { AccountView, ForwardView, PendingRef, PendingView } from '../control/protocol.js';
 import type { MailboxIndex } from '../maildir/mailbox-index.js';
+import type { PendingChange } from '../model/changes.js';
 import type { Store } from '../store/store.js';
 
 const iso = (t: number | undefined) => (t === undefined ? null : new Date(t).toISOString());
+
+export function viewPending(c: PendingChange): PendingView {
+  const v: PendingView = {
+    id: c.id,
+    domain: c.domain,
+    kind: c.kind,
+    action: c.action,
+    name: c.name,
+    address: `${c.name}@${c.domain}`,
+    requestedAt: new Date(c.requestedAt).toISOString(),
+    appliesAt: new Date(c.appliesAt).toISOString(),
+  };
+  if (c.destinations) v.destinations = c.destinations;
+  return v;
+}
 
 function pendingByAddress(store: Store, kind: 'account' | 'forward'): Map<string, PendingChange> {
   const out = new Map<string, PendingChange>();

@@ -22,34 +22,6 @@ export interface PendingChange {
   destinations?: string[];
 }
 
-/** What a pending change looks like to clients: the hash stays in the daemon. */
-export interface PendingView {
-  id: string;
-  domain: string;
-  kind: ChangeKind;
-  action: ChangeAction;
-  name: string;
-  address: string;
-  requestedAt: string;
-  appliesAt: string;
-  destinations?: string[];
-}
-
-export function viewPending(c: PendingChange): PendingView {
-  const v: PendingView = {
-    id: c.id,
-    domain: c.domain,
-    kind: c.kind,
-    action: c.action,
-    name: c.name,
-    address: `${c.name}@${c.domain}`,
-    requestedAt: new Date(c.requestedAt).toISOString(),
-    appliesAt: new Date(c.appliesAt).toISOString(),
-  };
-  if (c.destinations) v.destinations = c.destinations;
-  return v;
-}
-
 /** What exists for one name in one domain, applied and pending. */
 export interface NameState {
   account: boolean;
@@ -57,9 +29,12 @@ export interface NameState {
   pending?: PendingChange;
 }
 
-/** The outcome of a request: queue a new change (replacing `replaces` if set), or cancel one. */
+/**
+ * The outcome of a request: queue a new change of the request's kind (replacing `replaces` if
+ * set), or cancel one. The kind comes from the request, never from what the change carries.
+ */
 export type Plan =
-  | { op: 'queue'; action: ChangeAction; replaces?: PendingChange }
+  | { op: 'queue'; kind: ChangeKind; action: ChangeAction; replaces?: PendingChange }
   | { op: 'cancel'; change: PendingChange };
 
 export type Request =
@@ -75,15 +50,20 @@ const PROTECTED = new Set(['postmaster']);
  * - anything else on a pending change replaces it.
  */
 export function planChange(address: string, name: string, state: NameState, req: Request): Plan {
+  const plan = planFor(address, name, state, req);
+  return plan.op === 'queue' ? { op: 'queue', kind: req.kind, action: plan.action, replaces: plan.replaces } : plan;
+}
+
+function planFor(address: string, name: string, state: NameState, req: Request): { op: 'queue'; action: ChangeAction; replaces?: PendingChange } | { op: 'cancel'; change: PendingChange } {
   const p = state.pending;
   if (p && p.kind !== req.kind) {
-    throw new InputError(`a change to the ${p.kind === 'account' ? 'POP3 account' : 'forwarding address'} ${address} is pending (id ${p.id}): cancel it or wait for it to apply`);
+    throw new InputError(`a change to the ${p.kind === 'account' ? 'POP3 account' : 'forwarding address'} ${address} is pending (id ${p.id}): cancel it or wait for it to apply`, 'name');
   }
   if (req.kind === 'account' && state.forward) {
-    throw new InputError(`${address} is a forwarding address: remove the forward before making it an account`);
+    throw new InputError(`${address} is a forwarding address: remove the forward before making it an account`, 'name');
   }
   if (req.kind === 'forward' && state.account) {
-    throw new InputError(`${address} is a POP3 account: a name is an account or a forward, never both`);
+    throw new InputError(`${address} is a POP3 account: a name is an account or a forward, never both`, 'name');
   }
   // What the name will be once the queue is applied.
   const willBeAccount = p ? p.action !== 'remove' : state.account;
@@ -93,7 +73,7 @@ export function planChange(address: string, name: string, state: NameState, req:
     switch (req.action) {
       case 'add':
         if (willBeAccount) {
-          throw new InputError(`${address} exists${p?.action === 'add' ? ' (its add is pending)' : ''}: use passwd to change its password`);
+          throw new InputError(`${address} exists${p?.action === 'add' ? ' (its add is pending)' : ''}: use passwd to change its password`, 'name');
         }
         if (p && p.kind === 'account' && p.action === 'remove') {
           // Adding back an account whose removal is pending: keep it, with the new password.
@@ -101,12 +81,12 @@ export function planChange(address: string, name: string, state: NameState, req:
         }
         return { op: 'queue', action: 'add', replaces: p };
       case 'password':
-        if (!willBeAccount) throw new InputError(`${address} is not an account${p?.action === 'remove' ? ' (its removal is pending)' : ''}: use add to create it`);
+        if (!willBeAccount) throw new InputError(`${address} is not an account${p?.action === 'remove' ? ' (its removal is pending)' : ''}: use add to create it`, 'name');
         if (p?.kind === 'account' && p.action === 'add') return { op: 'queue', action: 'add', replaces: p };
         return { op: 'queue', action: 'password', replaces: p };
       case 'remove':
-        if (PROTECTED.has(name)) throw new InputError(`${address} may not be removed: mail servers must accept mail for postmaster`);
-        if (!willBeAccount) throw new InputError(`${address} is not an account${p?.action === 'remove' ? ' (its removal is already pending)' : ''}`);
+        if (PROTECTED.has(name)) throw new InputError(`${address} may not be removed: mail servers must accept mail for postmaster`, 'name');
+        if (!willBeAccount) throw new InputError(`${address} is not an account${p?.action === 'remove' ? ' (its removal is already pending)' : ''}`, 'name');
         if (p?.kind === 'account' && p.action === 'add') return { op: 'cancel', change: p };
         return { op: 'queue', action: 'remove', replaces: p };
     }
@@ -116,7 +96,7 @@ export function planChange(address: string, name: string, state: NameState, req:
     if (p?.kind === 'forward' && p.action === 'add') return { op: 'queue', action: 'add', replaces: p };
     return { op: 'queue', action: state.forward ? 'update' : 'add', replaces: p };
   }
-  if (!willBeForward) throw new InputError(`${address} is not a forwarding address${p?.action === 'remove' ? ' (its removal is already pending)' : ''}`);
+  if (!willBeForward) throw new InputError(`${address} is not a forwarding address${p?.action === 'remove' ? ' (its removal is already pending)' : ''}`, 'name');
   if (p?.kind === 'forward' && p.action === 'add') return { op: 'cancel', change: p };
   return { op: 'queue', action: 'remove', replaces: p };
 }

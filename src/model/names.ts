@@ -55,6 +55,11 @@ export function formatAddress(a: Address): string {
  * `domain` is the domain the admin is working in (or the only hosted one).
  */
 export function parseLocalAddress(input: string, hosted: readonly string[], domain?: string): Address {
+  // Checked before lowercasing: Unicode lowercases some letters into ASCII (the Kelvin sign
+  // U+212A into "k"), which would let a name that looks different pass as another.
+  if (!/^[\x20-\x7e]*$/.test(input)) {
+    throw new InputError(`invalid name ${quote(input)}: use only letters a-z, digits, ".", "-" and "_"`, 'name');
+  }
   const raw = input.trim().toLowerCase();
   let name = raw;
   let dom = domain?.toLowerCase();
@@ -64,69 +69,84 @@ export function parseLocalAddress(input: string, hosted: readonly string[], doma
     const given = raw.slice(at + 1);
     if (!hosted.includes(given)) {
       const hint = hosted.length === 1 ? `: enter the account name without the @${given}` : '';
-      throw new InputError(`${quote(given)} is not a domain hosted here (hosted: ${hosted.join(', ') || 'none'})${hint}`);
+      throw new InputError(`${quote(given)} is not a domain hosted here (hosted: ${hosted.join(', ') || 'none'})${hint}`, 'name');
     }
     if (dom && dom !== given) {
-      throw new InputError(`${quote(input)} is not in ${dom}: enter the name without @${given}`);
+      throw new InputError(`${quote(input)} is not in ${dom}: enter the name without @${given}`, 'name');
     }
     dom = given;
   }
   if (!dom) {
     if (hosted.length === 1) dom = hosted[0];
-    else if (hosted.length === 0) throw new InputError('no domain is hosted yet: start the daemon with --domain NAME');
-    else throw new InputError(`more than one domain is hosted (${hosted.join(', ')}): write NAME@DOMAIN or pass --domain`);
+    else if (hosted.length === 0) throw new InputError('no domain is hosted yet: start the daemon with --domain NAME', 'domain');
+    else throw new InputError(`more than one domain is hosted (${hosted.join(', ')}): write NAME@DOMAIN or pass --domain`, 'domain');
   }
   if (!hosted.includes(dom)) {
-    throw new InputError(`${quote(dom)} is not a domain hosted here (hosted: ${hosted.join(', ')})`);
+    throw new InputError(`${quote(dom)} is not a domain hosted here (hosted: ${hosted.join(', ')})`, 'domain');
   }
   const problem = nameProblem(name);
-  if (problem) throw new InputError(`invalid name ${quote(name)}: ${problem}`);
+  if (problem) throw new InputError(`invalid name ${quote(name)}: ${problem}`, 'name');
   return { name, domain: dom };
 }
 
 /** Reads a forwarding destination: any valid mail address, local or remote. */
 export function parseDestination(input: string): string {
+  if (!/^[\x20-\x7e]*$/.test(input)) {
+    throw new InputError(`${quote(input)} is not a valid mail address: use the ASCII form (an IDN domain as xn--...)`, 'destinations');
+  }
   const raw = input.trim().toLowerCase();
   const at = raw.lastIndexOf('@');
   if (at <= 0 || at === raw.length - 1 || raw.length > 254) {
-    throw new InputError(`${quote(input)} is not a valid mail address (example: someone@example.org)`);
+    throw new InputError(`${quote(input)} is not a valid mail address (example: someone@example.org)`, 'destinations');
   }
   const local = raw.slice(0, at);
   const domain = raw.slice(at + 1);
   if (local.length > 64 || !/^[a-z0-9!#$%&'*+/=?^_`{|}~.-]+$/.test(local) || local.startsWith('.') || local.endsWith('.') || local.includes('..')) {
-    throw new InputError(`${quote(input)} is not a valid mail address: the part before @ has characters mail cannot carry`);
+    throw new InputError(`${quote(input)} is not a valid mail address: the part before @ has characters mail cannot carry`, 'destinations');
   }
   if (!isValidDomain(domain)) {
-    throw new InputError(`${quote(input)} is not a valid mail address: ${quote(domain)} is not a domain name`);
+    throw new InputError(`${quote(input)} is not a valid mail address: ${quote(domain)} is not a domain name`, 'destinations');
   }
   return `${local}@${domain}`;
 }
 
 export function parseDestinations(inputs: readonly string[], self: string): string[] {
-  if (inputs.length === 0) throw new InputError('give at least one destination address');
+  if (inputs.length === 0) throw new InputError('give at least one destination address', 'destinations');
   if (inputs.length > MAX_DESTINATIONS) {
-    throw new InputError(`${inputs.length} destinations given; a forward may have at most ${MAX_DESTINATIONS}`);
+    throw new InputError(`${inputs.length} destinations given; a forward may have at most ${MAX_DESTINATIONS}`, 'destinations');
   }
   const out: string[] = [];
   for (const input of inputs) {
     const dest = parseDestination(input);
-    if (dest === self) throw new InputError(`${self} cannot forward to itself`);
+    if (dest === self) throw new InputError(`${self} cannot forward to itself`, 'destinations');
     if (!out.includes(dest)) out.push(dest);
   }
   return out;
 }
 
+/**
+ * What no mail client can send in a password: control characters (C0, DEL, C1 such as U+0085),
+ * the Unicode line and paragraph separators, and unpaired surrogates (not UTF-8 at all).
+ */
+const UNSENDABLE = /[\p{Cc}\u2028\u2029]|\p{Cs}/u;
+
 export function passwordProblem(password: string, name: string): string | null {
-  if (password.length < MIN_PASSWORD) return `the password is too short: use at least ${MIN_PASSWORD} characters`;
-  if (password.length > MAX_PASSWORD) return `the password is too long: use at most ${MAX_PASSWORD} characters`;
-  if (/[\x00-\x1f\x7f]/.test(password)) return 'the password may not contain control characters or line breaks';
+  const length = [...password].length;
+  if (length < MIN_PASSWORD) return `the password is too short: use at least ${MIN_PASSWORD} characters`;
+  if (length > MAX_PASSWORD) return `the password is too long: use at most ${MAX_PASSWORD} characters`;
+  if (UNSENDABLE.test(password)) return 'the password may not contain control characters or line breaks';
   if (password.toLowerCase() === name.toLowerCase()) return 'the password may not be the account name';
   return null;
 }
 
+/**
+ * Checks a new password and returns it as it is stored: in Unicode's composed form (NFC), so
+ * "ä" typed on one keyboard as one code point and on another as "a" plus a combining mark is
+ * the same password. Logins are compared the same way.
+ */
 export function checkPassword(password: unknown, name: string): string {
-  if (typeof password !== 'string') throw new InputError('a password is required');
+  if (typeof password !== 'string') throw new InputError('a password is required', 'password');
   const problem = passwordProblem(password, name);
-  if (problem) throw new InputError(problem);
-  return password;
+  if (problem) throw new InputError(problem, 'password');
+  return password.normalize('NFC');
 }

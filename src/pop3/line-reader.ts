@@ -2,7 +2,8 @@
 // the rest of it is dropped up to the next line end and reported once, so a 1 MB line without a
 // newline costs nothing but the bytes read.
 
-export type LineEvent = { line: string } | { tooLong: true };
+/** A command line as the client sent it, without its CRLF; the session decides how to read it. */
+export type LineEvent = { line: Buffer } | { tooLong: true };
 
 export class Pop3LineReader {
   private parts: Buffer[] = [];
@@ -26,11 +27,10 @@ export class Pop3LineReader {
         this.emit({ tooLong: true });
         this.discarding = nl < 0;
       } else if (nl >= 0) {
-        const line = this.parts.length ? Buffer.concat([...this.parts, piece]) : piece;
+        const line = this.parts.length ? Buffer.concat([...this.parts, piece]) : Buffer.from(piece);
         this.parts = [];
         this.length = 0;
-        // latin1 keeps every byte as one char, so garbage cannot turn into something else.
-        this.emit({ line: line.toString('latin1').replace(/\r$/, '') });
+        this.emit({ line: line[line.length - 1] === 13 ? line.subarray(0, line.length - 1) : line });
       } else {
         this.parts.push(Buffer.from(piece));
         this.length += piece.length;

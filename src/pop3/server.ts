@@ -1,8 +1,10 @@
-// The POP3 listener: owns the live sessions, the one-session-per-mailbox locks, the cap on
-// connections, and the per-address delay that makes guessing passwords slow.
+// The POP3 listener: owns the live sessions, the one-session-per-mailbox locks, the caps on
+// connections (in all and per client address), and the per-address throttle that makes
+// guessing passwords slow.
 import { createServer, type Server, type Socket } from 'node:net';
 import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
 import type { Listen } from '../config.js';
+import { AuthThrottle } from './auth-throttle.js';
 import { Pop3Session, type Mailbox, type SessionHost } from './session.js';
 
 export interface Pop3Backend {
@@ -15,43 +17,43 @@ export interface Pop3Options {
   backend: Pop3Backend;
   tls?: { cert: string | Buffer; key: string | Buffer } | null;
   maxConnections?: number;
+  /** Connections one client address may hold at once. */
+  maxConnectionsPerAddress?: number;
   idleTimeoutMs?: number;
   /** The first failed login from an address waits this long; each further one waits longer. */
   authFailureDelayMs?: number;
   log?: (line: string) => void;
 }
 
-const MAX_FAILURE_DELAY_MS = 10_000;
-const FAILURE_MEMORY_MS = 15 * 60_000;
-
 export class Pop3Server {
   private readonly servers: Server[] = [];
   private readonly sessions = new Set<Pop3Session>();
+  private readonly perAddress = new Map<string, number>();
   private readonly locks = new Map<string, Pop3Session>();
-  private readonly failures = new Map<string, { count: number; last: number }>();
+  private readonly throttle: AuthThrottle;
   private readonly host: SessionHost;
   private readonly maxConnections: number;
+  private readonly maxPerAddress: number;
   private readonly idleMs: number;
   private readonly tls: SecureContext | null;
 
   constructor(private readonly opts: Pop3Options) {
     this.maxConnections = opts.maxConnections ?? 1000;
+    this.maxPerAddress = opts.maxConnectionsPerAddress ?? 20;
     this.idleMs = opts.idleTimeoutMs ?? 10 * 60_000;
     this.tls = opts.tls ? createSecureContext({ cert: opts.tls.cert, key: opts.tls.key }) : null;
+    this.throttle = new AuthThrottle(opts.authFailureDelayMs ?? 500);
     const log = opts.log ?? (() => {});
-    const step = opts.authFailureDelayMs ?? 500;
     this.host = {
       implementation: 'vmail',
       tls: this.tls,
-      login: (user, password, remote) => opts.backend.login(user, password, remote),
-      failedLogin: (remote) => {
-        const now = Date.now();
-        const f = this.failures.get(remote);
-        const count = f && now - f.last < FAILURE_MEMORY_MS ? f.count + 1 : 1;
-        this.failures.set(remote, { count, last: now });
-        if (this.failures.size > 100_000) this.forgetOldFailures(now);
-        return Math.min(step * count, MAX_FAILURE_DELAY_MS);
-      },
+      login: (user, password, remote, wanted) =>
+        this.throttle.judge(remote, async () => {
+          const mailbox = await opts.backend.login(user, password, remote);
+          // One line per failure, for the admin and for fail2ban.
+          if (!mailbox) log(`pop3: login failed: user=<${printable(user)}> rip=${remote} failures=${this.throttle.failures(remote) + 1}`);
+          return mailbox;
+        }, wanted),
       lock: (address, session) => {
         if (this.locks.has(address)) return false;
         this.locks.set(address, session);
@@ -64,10 +66,6 @@ export class Pop3Server {
       changed: (mailbox) => opts.backend.changed(mailbox),
       log,
     };
-  }
-
-  private forgetOldFailures(now: number): void {
-    for (const [k, f] of this.failures) if (now - f.last >= FAILURE_MEMORY_MS) this.failures.delete(k);
   }
 
   /** Listens on `at`; with `implicitTls`, every connection starts with a TLS handshake (POP3S). */
@@ -95,10 +93,21 @@ export class Pop3Server {
       socket.end('-ERR [SYS/TEMP] Too many connections; try again later.\r\n');
       return;
     }
+    const held = this.perAddress.get(remote) ?? 0;
+    if (held >= this.maxPerAddress) {
+      socket.end('-ERR [SYS/TEMP] Too many connections from your address; try again later.\r\n');
+      return;
+    }
+    this.perAddress.set(remote, held + 1);
     socket.setNoDelay(true);
     const session = new Pop3Session(socket, this.host, remote, this.idleMs);
     this.sessions.add(session);
-    socket.on('close', () => this.sessions.delete(session));
+    socket.on('close', () => {
+      this.sessions.delete(session);
+      const n = (this.perAddress.get(remote) ?? 1) - 1;
+      if (n > 0) this.perAddress.set(remote, n);
+      else this.perAddress.delete(remote);
+    });
   }
 
   /** Ends any session on `address` without deleting anything (its account was removed). */
@@ -114,4 +123,9 @@ export class Pop3Server {
     for (const s of this.sessions) s.close();
     await Promise.all(this.servers.map((srv) => new Promise<void>((r) => srv.close(() => r()))));
   }
+}
+
+/** A user name as a client sent it, safe inside one log line. */
+function printable(user: string): string {
+  return user.replace(/[^\x21-\x7e]/g, '?').slice(0, 100);
 }

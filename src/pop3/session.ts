@@ -20,10 +20,12 @@ export interface Mailbox {
 export interface SessionHost {
   implementation: string;
   tls: SecureContext | null;
-  /** Checks credentials; null for a wrong user or password. */
-  login(user: string, password: string, remote: string): Promise<Mailbox | null>;
-  /** How long to hold back the answer to a failed login from `remote`, counting this one. */
-  failedLogin(remote: string): number;
+  /**
+   * Checks credentials; null for a wrong user or password. A failure resolves only after the
+   * delay that slows guessing from `remote`. Not judged at all if `wanted` turns false first
+   * (the client hung up while its attempt waited).
+   */
+  login(user: string, password: string, remote: string, wanted: () => boolean): Promise<Mailbox | null>;
   lock(address: string, session: Pop3Session): boolean;
   unlock(address: string, session: Pop3Session): void;
   loggedIn(mailbox: Mailbox, remote: string): void;
@@ -31,9 +33,23 @@ export interface SessionHost {
   log(line: string): void;
 }
 
-/** Longest command line accepted (RFC 2449: 255 octets), and the longest SASL line. */
+/**
+ * Longest command line accepted (RFC 2449: 255 octets), and the longest line that carries a
+ * password (PASS, AUTH PLAIN and its continuation): 128 characters of UTF-8 and base64 fit.
+ */
 const MAX_COMMAND = 255;
 const MAX_LINE = 4096;
+const LONG_LINE_VERBS = new Set(['PASS', 'AUTH']);
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Text as a client sent it: UTF-8 when it is valid UTF-8, else one character per byte (Latin-1). */
+function clientText(bytes: Buffer): string {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    return bytes.toString('latin1');
+  }
+}
 /** Messages up to this size are read and sent in one piece; larger ones stream. */
 const SMALL = 256 * 1024;
 const HIGH_WATER = 1024 * 1024;
@@ -54,7 +70,8 @@ const BOTH: Pop3State[] = ['AUTHORIZATION', 'TRANSACTION'];
 const COMMANDS: Record<string, Command> = {
   CAPA: { states: BOTH, min: 0, max: 0, run: (s) => s.capa() },
   USER: { states: AUTH, min: 1, max: 1, run: (s, [user]) => s.userCommand(user) },
-  PASS: { states: AUTH, min: 1, max: Infinity, run: (s, _a, rest) => s.passCommand(rest) },
+  // The password is the whole rest of the line, spaces and all (RFC 1939 7: "PASS string").
+  PASS: { states: AUTH, min: 0, max: Infinity, run: (s, _a, rest) => s.passCommand(rest) },
   AUTH: { states: AUTH, min: 0, max: 2, run: (s, args) => s.authCommand(args) },
   STLS: { states: AUTH, min: 0, max: 0, run: (s) => s.stls() },
   QUIT: { states: BOTH, min: 0, max: 0, run: (s) => s.quit() },
@@ -103,6 +120,8 @@ export class Pop3Session {
   /** Set while an AUTH PLAIN exchange waits for the client's response line. */
   private saslWaiting = false;
   mailbox: Mailbox | null = null;
+  /** The mailbox this session holds the lock of, from the moment it is taken. */
+  private locked: string | null = null;
   private messages: MessageEntry[] = [];
   private deleted = new Set<number>();
   private secure: boolean;
@@ -173,13 +192,14 @@ export class Pop3Session {
     }
     if (this.saslWaiting) {
       this.saslWaiting = false;
-      return this.saslResponse(e.line);
+      return this.saslResponse(e.line.toString('latin1'));
     }
-    const line = e.line;
-    if (line.length > MAX_COMMAND) return this.err('Line too long.');
-    const sp = line.indexOf(' ');
-    const verb = (sp < 0 ? line : line.slice(0, sp)).toUpperCase();
-    const rest = sp < 0 ? '' : line.slice(sp + 1);
+    const bytes = e.line;
+    const sp = bytes.indexOf(32);
+    const verb = bytes.subarray(0, sp < 0 ? bytes.length : sp).toString('latin1').toUpperCase();
+    if (bytes.length > MAX_COMMAND && !LONG_LINE_VERBS.has(verb)) return this.err('Line too long.');
+    // A password may be any UTF-8 text; everything else a client sends is ASCII.
+    const rest = sp < 0 ? '' : verb === 'PASS' ? clientText(bytes.subarray(sp + 1)) : bytes.subarray(sp + 1).toString('latin1');
     const args = rest.split(' ').filter((a) => a.length > 0);
     const cmd = Object.hasOwn(COMMANDS, verb) ? COMMANDS[verb] : undefined;
     if (!cmd) return this.err(verb ? 'Unknown command.' : 'Empty command.');
@@ -225,6 +245,7 @@ export class Pop3Session {
 
   async passCommand(password: string): Promise<void> {
     if (this.user === null) return this.err('No username given: send USER first.');
+    if (password === '') return this.err('No password given.');
     const user = this.user;
     this.user = null;
     await this.login(user, password);
@@ -252,21 +273,20 @@ export class Pop3Session {
   }
 
   private async login(user: string, password: string): Promise<void> {
-    const mailbox = await this.host.login(user, password, this.remote);
+    const mailbox = await this.host.login(user, password, this.remote, () => !this.closed);
     if (this.closed) return;
-    if (!mailbox) {
-      const delay = this.host.failedLogin(this.remote);
-      await new Promise((r) => setTimeout(r, delay));
-      return this.err('[AUTH] Authentication failed.');
-    }
+    if (!mailbox) return this.err('[AUTH] Authentication failed.');
     if (!this.host.lock(mailbox.address, this)) return this.err('[IN-USE] Mailbox is locked by another POP3 session.');
+    // Held from here: a hang-up at any later moment releases it (onClose).
+    this.locked = mailbox.address;
     try {
       this.messages = await listMessages(mailbox.dir);
     } catch (err) {
-      this.host.unlock(mailbox.address, this);
+      this.unlock();
       this.host.log(`pop3: cannot list ${mailbox.address}: ${(err as Error).message}`);
       return this.err('[SYS/TEMP] The mailbox cannot be read right now; try again later.');
     }
+    if (this.closed) return;
     this.mailbox = mailbox;
     this.state = 'TRANSACTION';
     this.host.loggedIn(mailbox, this.remote);
@@ -535,11 +555,17 @@ export class Pop3Session {
     this.onClose();
   }
 
+  private unlock(): void {
+    if (this.locked) this.host.unlock(this.locked, this);
+    this.locked = null;
+  }
+
   private onClose(): void {
     if (this.closed) return;
     this.closed = true;
     this.queue = [];
-    if (this.mailbox) this.host.unlock(this.mailbox.address, this);
+    this.readAhead.clear();
+    this.unlock();
   }
 }
 

@@ -7,6 +7,7 @@ import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import nodemailer, { type Transporter } from 'nodemailer';
 import { fsyncDir, writeDurable } from '../maildir/durable.js';
+import type { QueueView } from '../control/protocol.js';
 import { NotFoundError } from '../model/errors.js';
 import { buildBounce } from './dsn.js';
 
@@ -15,18 +16,14 @@ export interface QueueEntry {
   /** Envelope sender; '' is the null sender of a bounce. */
   from: string;
   to: string;
+  /** The hosted address that forwarded it: a bounce comes from that domain's postmaster. */
+  via?: string;
   createdAt: number;
   attempts: number;
   nextAttemptAt: number;
   lastAttemptAt: number | null;
   lastError: string | null;
   size: number;
-}
-
-export interface QueueView extends Omit<QueueEntry, 'createdAt' | 'nextAttemptAt' | 'lastAttemptAt'> {
-  createdAt: string;
-  nextAttemptAt: string;
-  lastAttemptAt: string | null;
 }
 
 /** What local delivery of a queued message came to. */
@@ -108,11 +105,12 @@ export class ForwardQueue extends EventEmitter {
    * Puts a message in the spool durably: once this resolves it survives a crash. An `id` given
    * by the caller makes the add idempotent: adding it again while it waits does nothing.
    */
-  async add(from: string, to: string, data: Buffer, id?: string): Promise<string> {
+  async add(from: string, to: string, data: Buffer, opts: { id?: string; via?: string } = {}): Promise<string> {
     const now = this.now();
-    if (id && this.entries.has(id)) return id;
-    id ??= `${now.toString(36)}${randomBytes(5).toString('hex')}`;
+    if (opts.id && this.entries.has(opts.id)) return opts.id;
+    const id = opts.id ?? `${now.toString(36)}${randomBytes(5).toString('hex')}`;
     const entry: QueueEntry = { id, from, to, createdAt: now, attempts: 0, nextAttemptAt: now, lastAttemptAt: null, lastError: null, size: data.length };
+    if (opts.via) entry.via = opts.via;
     await writeDurable(join(this.opts.dir, `${id}.eml`), data);
     await writeDurable(join(this.opts.dir, `${id}.json`), JSON.stringify(entry));
     await fsyncDir(this.opts.dir);
@@ -132,7 +130,10 @@ export class ForwardQueue extends EventEmitter {
     const iso = (t: number) => new Date(t).toISOString();
     return [...this.entries.values()]
       .sort((a, b) => a.createdAt - b.createdAt)
-      .map((e) => ({ ...e, createdAt: iso(e.createdAt), nextAttemptAt: iso(e.nextAttemptAt), lastAttemptAt: e.lastAttemptAt === null ? null : iso(e.lastAttemptAt) }));
+      .map((e) => ({
+        id: e.id, from: e.from, to: e.to, createdAt: iso(e.createdAt), attempts: e.attempts, nextAttemptAt: iso(e.nextAttemptAt),
+        lastAttemptAt: e.lastAttemptAt === null ? null : iso(e.lastAttemptAt), lastError: e.lastError, size: e.size,
+      }));
   }
 
   get size(): number {
@@ -192,7 +193,23 @@ export class ForwardQueue extends EventEmitter {
     }
   }
 
+  /**
+   * One attempt at a message. Whatever goes wrong on our side (the spool cannot be written, a
+   * bounce cannot be stored) is logged and the message tried again later: a background
+   * failure never takes the daemon down, and the message stays until it is done.
+   */
   private async attempt(e: QueueEntry): Promise<void> {
+    try {
+      await this.deliverOrBounce(e);
+    } catch (err) {
+      const now = this.now();
+      e.nextAttemptAt = now + BACKOFF_MS[0];
+      e.lastError = `local failure: ${(err as Error).message}`;
+      this.opts.log(`queue: ${e.id} to <${e.to}>: ${(err as Error).message}; trying again at ${new Date(e.nextAttemptAt).toISOString()}`);
+    }
+  }
+
+  private async deliverOrBounce(e: QueueEntry): Promise<void> {
     let data: Buffer;
     try {
       data = await readFile(join(this.opts.dir, `${e.id}.eml`));
@@ -226,6 +243,7 @@ export class ForwardQueue extends EventEmitter {
       e.lastAttemptAt = now;
       e.lastError = message;
       e.nextAttemptAt = now + BACKOFF_MS[Math.min(e.attempts - 1, BACKOFF_MS.length - 1)];
+      // If this write fails the spool keeps the older state: the message is only tried sooner.
       await writeDurable(join(this.opts.dir, `${e.id}.json`), JSON.stringify(e)).catch((werr: Error) => this.opts.log(`queue: ${e.id}: ${werr.message}`));
       this.opts.log(`queue: ${e.id} to <${e.to}> deferred (attempt ${e.attempts}): ${message}`);
     }
@@ -235,8 +253,12 @@ export class ForwardQueue extends EventEmitter {
   private async bounce(e: QueueEntry, data: Buffer, status: string, diagnostic: string): Promise<void> {
     this.opts.log(`queue: ${e.id} to <${e.to}> failed: ${diagnostic}`);
     if (!e.from) return;
-    const domain = e.to.split('@')[1] ?? this.opts.hostname;
+    // From the postmaster of the hosted domain that forwarded it, never of the failed
+    // destination's domain (which we do not host).
+    const domain = e.via?.split('@')[1] ?? this.opts.hostname;
     const report = buildBounce({ reportingHost: this.opts.hostname, domain, sender: e.from, recipient: e.to, status, diagnostic, arrivedAt: e.createdAt, original: data });
-    await this.add('', e.from, report);
+    // A fixed id: if the bounce was stored but the message could not be dropped, trying again
+    // does not store a second bounce.
+    await this.add('', e.from, report, { id: `${e.id}-dsn` });
   }
 }

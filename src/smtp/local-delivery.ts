@@ -67,7 +67,7 @@ export class LocalDelivery {
     const copy = Buffer.concat([deliveredTo, data]);
     const undo: Undo[] = [];
     for (const [i, dest] of route.destinations.entries()) {
-      const id = await this.queue().add(from, dest, copy, copyId ? `${copyId}-${i}` : undefined);
+      const id = await this.queue().add(from, dest, copy, { id: copyId ? `${copyId}-${i}` : undefined, via: route.address });
       undo.push(() => this.queue().remove(id));
     }
     return undo;

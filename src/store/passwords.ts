@@ -43,10 +43,16 @@ export class PasswordVerifier {
     return createHmac('sha256', this.key).update(password).digest();
   }
 
+  /**
+   * New passwords are stored in Unicode's composed form (NFC); a client may send the same
+   * text decomposed (as macOS keyboards do), so that form is tried too. A hash made before
+   * passwords were composed matches the text as typed.
+   */
   async verify(account: string, password: string, storedHash: string): Promise<boolean> {
     const cached = this.good.get(account);
     if (cached && cached.hash === storedHash && timingSafeEqual(cached.mac, this.mac(password))) return true;
-    const ok = await verifyPassword(password, storedHash);
+    const composed = password.normalize('NFC');
+    const ok = (await verifyPassword(composed, storedHash)) || (composed !== password && (await verifyPassword(password, storedHash)));
     if (ok) this.good.set(account, { hash: storedHash, mac: this.mac(password) });
     return ok;
   }

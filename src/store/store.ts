@@ -1,9 +1,11 @@
 // The daemon's configuration and queue, kept in SQLite through keyv and mirrored in memory so
-// that reads (listing 10,000 accounts, a POP3 login) never wait on the database.
+// that reads (listing 10,000 accounts, a POP3 login) never wait on the database. Every write is
+// one transaction: the mirror changes only once it has committed.
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { PendingChange } from '../model/changes.js';
-import { Table } from './table.js';
+import { Database, type Table } from './database.js';
 
 export interface DomainRecord {
   domain: string;
@@ -43,6 +45,9 @@ interface Meta {
 }
 
 const ACTIVITY_FLUSH_MS = 1000;
+/** A write-ahead log past this size means checkpoints are not keeping up: try, and say so. */
+const WAL_WARN_BYTES = 16 * 1024 * 1024;
+const CHECK_MS = 5000;
 
 export class Store {
   readonly domains = new Map<string, DomainRecord>();
@@ -53,9 +58,11 @@ export class Store {
   meta: Meta = {};
   private readonly activityDirty = new Set<string>();
   private activityTimer: NodeJS.Timeout | null = null;
+  private checkTimer: NodeJS.Timeout | null = null;
+  private walWarnedAt = 0;
 
   private constructor(
-    readonly file: string,
+    private readonly db: Database,
     private readonly t: {
       domains: Table<DomainRecord>;
       accounts: Table<AccountRecord>;
@@ -69,20 +76,28 @@ export class Store {
 
   static async open(dataDir: string): Promise<Store> {
     mkdirSync(dataDir, { recursive: true, mode: 0o750 });
-    const file = join(dataDir, 'vmail.sqlite');
-    // Opened one after another: each connection sets WAL mode on the shared file.
+    const db = await Database.open(join(dataDir, 'vmail.sqlite'));
     const tables = {
-      domains: await Table.open<DomainRecord>(file, 'domains'),
-      accounts: await Table.open<AccountRecord>(file, 'accounts'),
-      forwards: await Table.open<ForwardRecord>(file, 'forwards'),
-      pending: await Table.open<PendingChange>(file, 'pending'),
-      applied: await Table.open<AppliedRecord>(file, 'applied'),
-      activity: await Table.open<ActivityRecord>(file, 'activity'),
-      meta: await Table.open<Meta>(file, 'meta'),
+      domains: await db.table<DomainRecord>('domains'),
+      accounts: await db.table<AccountRecord>('accounts'),
+      forwards: await db.table<ForwardRecord>('forwards'),
+      pending: await db.table<PendingChange>('pending'),
+      applied: await db.table<AppliedRecord>('applied'),
+      activity: await db.table<ActivityRecord>('activity'),
+      meta: await db.table<Meta>('meta'),
     };
-    const store = new Store(file, tables);
+    const store = new Store(db, tables);
     await store.load();
     return store;
+  }
+
+  get file(): string {
+    return this.db.file;
+  }
+
+  /** Why the store cannot take changes, or null when it can. */
+  get problem(): string | null {
+    return this.db.problem;
   }
 
   private async load(): Promise<void> {
@@ -105,43 +120,46 @@ export class Store {
   async addDomain(domain: string, now: number): Promise<void> {
     if (this.domains.has(domain)) return;
     const rec = { domain, addedAt: now };
-    await this.t.domains.set(domain, rec);
+    await this.db.write(() => this.t.domains.put([[domain, rec]]));
     this.domains.set(domain, rec);
   }
 
-  /** The next change id: never reused, also across restarts. */
-  async nextSeq(): Promise<number> {
+  /**
+   * The number for the next change: never reused, also across restarts. It is taken for good
+   * when the change is queued; the caller queues one change at a time.
+   */
+  nextSeq(): number {
     let max = this.meta.lastSeq ?? 0;
     for (const p of this.pending.values()) max = Math.max(max, p.seq);
-    const seq = max + 1;
-    await this.saveMeta({ lastSeq: seq });
-    return seq;
+    return max + 1;
   }
 
   async saveMeta(patch: Meta): Promise<void> {
     const next = { ...this.meta, ...patch };
-    await this.t.meta.set('meta', next);
+    await this.db.write(() => this.t.meta.put([['meta', next]]));
     this.meta = next;
   }
 
   /** Queues `change`, dropping `replaces` (an earlier change for the same name) in the same step. */
   async queue(change: PendingChange, replaces?: PendingChange): Promise<void> {
-    await this.t.pending.batch([[change.id, change]], replaces ? [replaces.id] : []);
-    if (replaces) this.pending.delete(replaces.id);
-    this.pending.set(change.id, change);
+    await this.queueMany([change], replaces ? [replaces] : []);
   }
 
   /** Queues many changes in one transaction (a bulk import); each must be for its own name. */
-  async queueMany(changes: PendingChange[]): Promise<void> {
-    await this.t.pending.batch(changes.map((c) => [c.id, c]));
+  async queueMany(changes: PendingChange[], replaces: PendingChange[] = []): Promise<void> {
+    const meta = { ...this.meta, lastSeq: Math.max(this.meta.lastSeq ?? 0, ...changes.map((c) => c.seq)) };
+    await this.db.write(async () => {
+      await this.t.pending.remove(replaces.map((r) => r.id));
+      await this.t.pending.put(changes.map((c) => [c.id, c]));
+      await this.t.meta.put([['meta', meta]]);
+    });
+    for (const r of replaces) this.pending.delete(r.id);
     for (const c of changes) this.pending.set(c.id, c);
-    const last = Math.max(this.meta.lastSeq ?? 0, ...changes.map((c) => c.seq));
-    await this.saveMeta({ lastSeq: last });
+    this.meta = meta;
   }
 
   async cancel(id: string): Promise<void> {
-    await this.t.pending.batch([], [id]);
-    this.pending.delete(id);
+    await this.dropPending([id]);
   }
 
   /** The ids among `ids` that the apply log already holds. */
@@ -154,9 +172,9 @@ export class Store {
   }
 
   /**
-   * Records the outcome of applying `changes`: the new account and forward rows first, then the
-   * apply log, then the queue. A crash between steps leaves changes that are re-applied (each is
-   * idempotent) or, once logged, only dropped from the queue: each is applied exactly once.
+   * Records the outcome of applying `changes` in one transaction: the account and forward rows,
+   * the apply log and the queue change together. A crash leaves all of it or none of it, and a
+   * change not recorded is applied again (its file-system side is idempotent).
    */
   async commitApplied(
     changes: PendingChange[],
@@ -165,29 +183,28 @@ export class Store {
     appliedAt: number,
   ): Promise<void> {
     const addr = (r: { name: string; domain: string }) => `${r.name}@${r.domain}`;
-    await Promise.all([
-      this.t.accounts.batch(accounts.set.map((a) => [addr(a), a]), accounts.remove),
-      this.t.forwards.batch(forwards.set.map((f) => [addr(f), f]), forwards.remove),
-    ]);
-    for (const a of accounts.set) this.accounts.set(addr(a), a);
+    await this.db.write(async () => {
+      await this.t.accounts.remove(accounts.remove);
+      await this.t.accounts.put(accounts.set.map((a) => [addr(a), a]));
+      await this.t.forwards.remove(forwards.remove);
+      await this.t.forwards.put(forwards.set.map((f) => [addr(f), f]));
+      await this.t.applied.put(logRows(changes, appliedAt));
+      await this.t.pending.remove(changes.map((c) => c.id));
+    });
     for (const k of accounts.remove) this.accounts.delete(k);
-    for (const f of forwards.set) this.forwards.set(addr(f), f);
+    for (const a of accounts.set) this.accounts.set(addr(a), a);
     for (const k of forwards.remove) this.forwards.delete(k);
-    await this.logApplied(changes, appliedAt);
-    await this.dropPending(changes.map((c) => c.id));
+    for (const f of forwards.set) this.forwards.set(addr(f), f);
+    for (const c of changes) this.pending.delete(c.id);
   }
 
+  /** Writes changes into the apply log alone (tests set up what a crash would leave). */
   async logApplied(changes: PendingChange[], appliedAt: number): Promise<void> {
-    await this.t.applied.batch(
-      changes.map((c) => {
-        const { passwordHash: _hash, ...rest } = c;
-        return [c.id, { ...rest, appliedAt }];
-      }),
-    );
+    await this.db.write(() => this.t.applied.put(logRows(changes, appliedAt)));
   }
 
   async dropPending(ids: string[]): Promise<void> {
-    await this.t.pending.batch([], ids);
+    await this.db.write(() => this.t.pending.remove(ids));
     for (const id of ids) this.pending.delete(id);
   }
 
@@ -206,11 +223,52 @@ export class Store {
     this.activityTimer = null;
     const rows = [...this.activityDirty].map((a): [string, ActivityRecord] => [a, this.activity.get(a)!]);
     this.activityDirty.clear();
-    if (rows.length) await this.t.activity.batch(rows);
+    if (rows.length) await this.db.write(() => this.t.activity.put(rows));
+  }
+
+  /**
+   * Looks at the file every few seconds: deleted or replaced under the daemon, it says so at
+   * once and saves a copy of what the daemon holds next to it; a write-ahead log that keeps
+   * growing (a reader holding it, e.g. a sqlite3 shell left open) is checkpointed, or reported.
+   */
+  startChecking(log: (line: string) => void): void {
+    const check = async () => {
+      const wasLost = this.db.problem !== null;
+      if (await this.db.checkFile()) {
+        if (wasLost) return;
+        const copy = `${this.db.file}.rescued-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+        const saved = await stat(dirname(copy)).then(() => this.db.rescue(copy).then(() => true), () => false).catch(() => false);
+        log(`store: ${this.db.problem}${saved ? '' : ' (no copy could be saved)'}`);
+        return;
+      }
+      const wal = await stat(`${this.db.file}-wal`).catch(() => null);
+      if (!wal || wal.size < WAL_WARN_BYTES) return;
+      const done = await this.db.checkpoint().catch(() => false);
+      if (!done && Date.now() - this.walWarnedAt > 10 * 60_000) {
+        this.walWarnedAt = Date.now();
+        log(`store: the write-ahead log ${this.db.file}-wal is ${Math.round(wal.size / 1048576)} MB and cannot be checkpointed: another process holds a read transaction on the store (close any sqlite3 shell or backup reading it)`);
+      } else if (done && this.walWarnedAt) {
+        this.walWarnedAt = 0;
+        log(`store: the write-ahead log was checkpointed again`);
+      }
+    };
+    const loop = () => {
+      this.checkTimer = setTimeout(() => void check().catch(() => {}).finally(loop), CHECK_MS);
+      this.checkTimer.unref();
+    };
+    loop();
   }
 
   async close(): Promise<void> {
-    await this.flushActivity();
-    await Promise.all(Object.values(this.t).map((t) => t.close()));
+    if (this.checkTimer) clearTimeout(this.checkTimer);
+    await this.flushActivity().catch(() => {});
+    await this.db.close();
   }
+}
+
+function logRows(changes: PendingChange[], appliedAt: number): [string, AppliedRecord][] {
+  return changes.map((c) => {
+    const { passwordHash: _hash, ...rest } = c;
+    return [c.id, { ...rest, appliedAt }];
+  });
 }

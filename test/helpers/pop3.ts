@@ -23,9 +23,10 @@ export class RawPop3 {
     for (const w of this.waiters.splice(0)) w();
   }
 
-  static async open(port: number, greet = true): Promise<RawPop3> {
+  /** Connects to 127.0.0.1:`port`, from `localAddress` (another loopback address) if given. */
+  static async open(port: number, greet = true, localAddress?: string): Promise<RawPop3> {
     const s = await new Promise<Socket>((resolve, reject) => {
-      const sock = connect(port, '127.0.0.1', () => resolve(sock));
+      const sock = connect({ port, host: '127.0.0.1', localAddress }, () => resolve(sock));
       sock.once('error', reject);
     });
     s.setNoDelay(true);

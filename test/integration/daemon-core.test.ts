@@ -196,6 +196,54 @@ describe('restarts and crashes', () => {
   }, 120_000);
 });
 
+/** The rows of one store table as the SQLite file holds them (the daemon must be stopped). */
+async function tableRows(dataDir: string, table: string): Promise<Map<string, any>> {
+  const sqlite3 = (await import('sqlite3')).default;
+  const db = new sqlite3.Database(join(dataDir, 'vmail.sqlite'));
+  const rows: { key: string; value: string }[] = await new Promise((res, rej) => db.all(`SELECT key, value FROM ${table}`, (e, r) => (e ? rej(e) : res(r as any))));
+  await new Promise((r) => db.close(r));
+  return new Map(rows.map((r) => [r.key.slice(table.length + 1), JSON.parse(r.value).value]));
+}
+
+describe('a crash in the middle of an apply', () => {
+  it('leaves every change either applied and logged and off the queue, or not applied at all', async () => {
+    const dataDir = tempDir();
+    const names = Array.from({ length: 1000 }, (_, i) => `crash${String(i).padStart(4, '0')}`);
+    const { Store } = await import('../../src/store/store.js');
+    const { hashPassword } = await import('../../src/store/passwords.js');
+    const store = await Store.open(dataDir);
+    await store.addDomain('example.test', Date.now());
+    const passwordHash = await hashPassword('crash-password-1');
+    await store.queueMany(names.map((name, i) => ({ id: String(i + 1), seq: i + 1, domain: 'example.test', kind: 'account' as const, action: 'add' as const, name, requestedAt: 0, appliesAt: Date.now() + 3_600_000, passwordHash })));
+    await store.close();
+
+    // Kill it at different moments of an apply, and look at the file after each crash.
+    for (const delayMs of [20, 60, 100, 140, 180, 220, 300]) {
+      const d = await startDaemon({ dataDir });
+      const apply = d.cli(['pending', 'apply']);
+      await new Promise((r) => setTimeout(r, delayMs));
+      await d.kill9();
+      await apply;
+      const [accounts, pending, applied] = await Promise.all(['accounts', 'pending', 'applied'].map((t) => tableRows(dataDir, t)));
+      for (const [i, name] of names.entries()) {
+        const id = String(i + 1);
+        const live = accounts.has(`${name}@example.test`);
+        const state = `${name}: live ${live}, queued ${pending.has(id)}, logged ${applied.has(id)} (killed after ${delayMs} ms)`;
+        expect(live ? !pending.has(id) && applied.has(id) : pending.has(id) && !applied.has(id), state).toBe(true);
+      }
+      if (pending.size === 0) break;
+    }
+    // And removing an account that is live removes it; it does not cancel a leftover add.
+    const d = await startDaemon({ dataDir });
+    const list = json(await d.cli(['accounts', 'list', '--json']));
+    const live = list.find((a: any) => a.active);
+    if (live) {
+      expect((await d.cli(['accounts', 'remove', live.name])).stdout).toMatch(/^Queued: removal/);
+    }
+    await d.stop();
+  }, 120_000);
+});
+
 describe('bad input', () => {
   it('rejects bad names and passwords from the CLI with one line and status 1', async () => {
     const d = await startDaemon();
@@ -237,8 +285,18 @@ describe('bad input', () => {
     const c = await RawLines.connect(d.socket);
     c.write('this is not json\n');
     expect((await c.next()).error.code).toBe(-32700);
+    // A batch is answered with an array, one answer per request (JSON-RPC 2.0, section 6).
     c.write('[1,2]\n');
+    expect((await c.next()).map((r: any) => r.error.code)).toEqual([-32600, -32600]);
+    c.write('[]\n');
     expect((await c.next()).error.code).toBe(-32600);
+    c.write(`${JSON.stringify([{ jsonrpc: '2.0', id: 'b1', method: 'status' }, { jsonrpc: '2.0', method: 'status' }, { jsonrpc: '2.0', id: 'b3', method: 'nope' }])}\n`);
+    const batch = await c.next();
+    expect(batch.map((r: any) => r.id)).toEqual(['b1', 'b3']);
+    expect(batch[0].result.domains).toEqual(['example.test']);
+    expect(batch[1].error.code).toBe(-32601);
+    // Notifications are never answered, not even an unknown method or bad params.
+    c.write('{"jsonrpc":"2.0","method":"no.such.method"}\n{"jsonrpc":"2.0","method":"accounts.add","params":{"name":5}}\n');
     c.write('{"jsonrpc":"1.0","id":3,"method":"status"}\n');
     expect((await c.next()).error.code).toBe(-32600);
     expect((await c.call('accounts.nuke', {}, 4)).error).toMatchObject({ code: -32601 });
@@ -246,7 +304,11 @@ describe('bad input', () => {
     expect((await c.call('accounts.add', { name: 'x' }, 6)).error).toMatchObject({ code: -32602, message: expect.stringMatching(/missing parameter password/) });
     expect((await c.call('accounts.add', 'bob', 7)).error).toMatchObject({ code: -32602 });
     expect((await c.call('accounts.add', { name: 'x', password: 'longenough', extra: 1 }, 8)).error).toMatchObject({ code: -32602 });
-    expect((await c.call('accounts.add', { name: '../x', password: 'longenough' }, 9)).error).toMatchObject({ code: -32000 });
+    expect((await c.call('accounts.add', { name: '../x', password: 'longenough' }, 9)).error).toMatchObject({ code: -32000, data: { field: 'name' } });
+    // A refusal says which input it is about, so a form can show it beside that field.
+    expect((await c.call('accounts.add', { name: 'fine', password: 'short' }, 10)).error).toMatchObject({ code: -32000, data: { field: 'password' } });
+    expect((await c.call('forwards.add', { name: 'fine', destinations: ['not an address'] }, 11)).error).toMatchObject({ code: -32000, data: { field: 'destinations' } });
+    expect((await c.call('pending.cancel', { id: '12345' }, 12)).error).toMatchObject({ code: -32001, data: { field: 'id' } });
     const ok = await c.call('status', {}, 'last');
     expect(ok.id).toBe('last');
     expect(ok.result.version).toMatch(/^\d+\.\d+\.\d+/);

@@ -230,7 +230,7 @@ describe('navigation', () => {
     await press('A');
     await see('Apply all 1 pending change(s) now');
     await press('y');
-    await see('Applied 1 change(s) now.');
+    await see('Applied 1 change(s) of example.test now.');
     await see('Nothing is waiting');
   });
 });

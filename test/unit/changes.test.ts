@@ -9,7 +9,7 @@ const none: NameState = { account: false, forward: false };
 
 describe('queueing account changes', () => {
   it('queues an add for a new name', () => {
-    expect(plan(none, { kind: 'account', action: 'add' })).toEqual({ op: 'queue', action: 'add', replaces: undefined });
+    expect(plan(none, { kind: 'account', action: 'add' })).toEqual({ op: 'queue', kind: 'account', action: 'add', replaces: undefined });
   });
   it('refuses to add an existing account: use passwd', () => {
     expect(() => plan({ ...none, account: true }, { kind: 'account', action: 'add' })).toThrow(/exists: use passwd/);
@@ -17,7 +17,7 @@ describe('queueing account changes', () => {
   });
   it('a password change on a pending add updates the add', () => {
     const p = pending('account', 'add');
-    expect(plan({ ...none, pending: p }, { kind: 'account', action: 'password' })).toEqual({ op: 'queue', action: 'add', replaces: p });
+    expect(plan({ ...none, pending: p }, { kind: 'account', action: 'password' })).toEqual({ op: 'queue', kind: 'account', action: 'add', replaces: p });
   });
   it('removing a pending add cancels it', () => {
     const p = pending('account', 'add');
@@ -25,11 +25,11 @@ describe('queueing account changes', () => {
   });
   it('a removal replaces a pending password change', () => {
     const p = pending('account', 'password');
-    expect(plan({ ...none, account: true, pending: p }, { kind: 'account', action: 'remove' })).toEqual({ op: 'queue', action: 'remove', replaces: p });
+    expect(plan({ ...none, account: true, pending: p }, { kind: 'account', action: 'remove' })).toEqual({ op: 'queue', kind: 'account', action: 'remove', replaces: p });
   });
   it('adding back an account whose removal is pending keeps it with the new password', () => {
     const p = pending('account', 'remove');
-    expect(plan({ ...none, account: true, pending: p }, { kind: 'account', action: 'add' })).toEqual({ op: 'queue', action: 'password', replaces: p });
+    expect(plan({ ...none, account: true, pending: p }, { kind: 'account', action: 'add' })).toEqual({ op: 'queue', kind: 'account', action: 'password', replaces: p });
   });
   it('refuses passwd and remove for a name that is not an account', () => {
     expect(() => plan(none, { kind: 'account', action: 'password' })).toThrow(/not an account/);
@@ -52,11 +52,16 @@ describe('a name is an account or a forward, never both', () => {
 
 describe('queueing forward changes', () => {
   it('adds, updates, and merges with a pending add', () => {
-    expect(plan(none, { kind: 'forward', action: 'set' })).toMatchObject({ op: 'queue', action: 'add' });
-    expect(plan({ ...none, forward: true }, { kind: 'forward', action: 'set' })).toMatchObject({ op: 'queue', action: 'update' });
+    expect(plan(none, { kind: 'forward', action: 'set' })).toMatchObject({ op: 'queue', kind: 'forward', action: 'add' });
+    expect(plan({ ...none, forward: true }, { kind: 'forward', action: 'set' })).toMatchObject({ op: 'queue', kind: 'forward', action: 'update' });
     const p = pending('forward', 'add');
-    expect(plan({ ...none, pending: p }, { kind: 'forward', action: 'set' })).toEqual({ op: 'queue', action: 'add', replaces: p });
+    expect(plan({ ...none, pending: p }, { kind: 'forward', action: 'set' })).toEqual({ op: 'queue', kind: 'forward', action: 'add', replaces: p });
     expect(plan({ ...none, pending: p }, { kind: 'forward', action: 'remove' })).toEqual({ op: 'cancel', change: p });
+  });
+  it('a forward removal is a removal of a forward, whatever the change carries', () => {
+    expect(plan({ ...none, forward: true }, { kind: 'forward', action: 'remove' })).toEqual({ op: 'queue', kind: 'forward', action: 'remove', replaces: undefined });
+    const p = pending('forward', 'update');
+    expect(plan({ ...none, forward: true, pending: p }, { kind: 'forward', action: 'remove' })).toEqual({ op: 'queue', kind: 'forward', action: 'remove', replaces: p });
   });
   it('refuses to remove what is not a forward', () => {
     expect(() => plan(none, { kind: 'forward', action: 'remove' })).toThrow(/not a forwarding address/);

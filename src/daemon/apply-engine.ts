@@ -1,0 +1,147 @@
+// Making queued changes real: at every whole multiple of the apply interval (and on "apply
+// now") the due changes are applied in chunks, the file-system side first (Maildirs made or
+// archived; each step idempotent), then each chunk's rows, log and queue in one transaction.
+// A tick missed while the daemon was down is applied at start. Emits 'applied'.
+import { EventEmitter } from 'node:events';
+import type { ApplyResult } from '../control/protocol.js';
+import { archiveMaildir, createMaildir, maildirPath } from '../maildir/paths.js';
+import type { PendingChange } from '../model/changes.js';
+import type { AccountRecord, ForwardRecord, Store } from '../store/store.js';
+import type { ChangeQueue } from './change-queue.js';
+import { viewPending } from './views.js';
+
+const APPLY_CHUNK = 500;
+
+interface PreparedChunk {
+  done: PendingChange[];
+  accounts: { set: AccountRecord[]; remove: string[] };
+  forwards: { set: ForwardRecord[]; remove: string[] };
+}
+
+export class ApplyEngine extends EventEmitter {
+  lastApplyError: string | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly changes: ChangeQueue,
+    private readonly store: Store,
+    private readonly dataDir: string,
+    private readonly log: (line: string) => void,
+  ) {
+    super();
+  }
+
+  /** Finishes what a crash cut short, applies what is overdue, then keeps the schedule. */
+  async start(): Promise<void> {
+    const dropped = await this.recover();
+    if (dropped) this.log(`recovered ${dropped} change(s) applied before a crash`);
+    await this.tick(this.changes.now());
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  /**
+   * Drops queue entries the apply log already holds (a store written before each chunk was one
+   * transaction could leave them). Run once at start, before the first apply.
+   */
+  recover(): Promise<number> {
+    return this.changes.exclusive(async () => {
+      const logged = [...(await this.store.appliedAmong([...this.store.pending.keys()]))];
+      if (logged.length) await this.store.dropPending(logged);
+      return logged.length;
+    });
+  }
+
+  /** Applies every pending change due by `dueBy` (all when omitted) of `domain` (all when omitted), oldest first. */
+  apply(opts: { dueBy?: number; domain?: string } = {}): Promise<ApplyResult> {
+    return this.changes.exclusive(async () => {
+      const at = this.changes.now();
+      const pending = [...this.store.pending.values()];
+      const due = pending
+        .filter((c) => (opts.dueBy === undefined || c.appliesAt <= opts.dueBy) && (!opts.domain || c.domain === opts.domain))
+        .sort((a, b) => a.seq - b.seq);
+      const result: ApplyResult = { applied: [], failed: [], at: new Date(at).toISOString() };
+      // The file-system work of one chunk overlaps the database commit of the one before it.
+      let committing: Promise<void> = Promise.resolve();
+      try {
+        for (let i = 0; i < due.length; i += APPLY_CHUNK) {
+          const prepared = await this.prepareChunk(due.slice(i, i + APPLY_CHUNK), at, result);
+          await committing;
+          committing = this.commitChunk(prepared, at, result);
+        }
+      } finally {
+        await committing;
+      }
+      if (opts.domain) result.left = this.store.pending.size;
+      this.lastApplyError = result.failed.length ? `${result.failed.length} change(s) failed: ${result.failed[0].error}` : null;
+      await this.store.saveMeta({ lastApplyAt: at });
+      if (result.applied.length || result.failed.length) this.emit('applied', result);
+      return result;
+    });
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    const at = this.changes.nextApplyAt();
+    // Long timers drift; waking a little late is fine, the due check uses the tick's time.
+    const delay = Math.max(0, at - this.changes.now());
+    this.timer = setTimeout(() => void this.tick(at), Math.min(delay, 2 ** 31 - 1));
+  }
+
+  private async tick(dueBy: number): Promise<void> {
+    try {
+      const result = await this.apply({ dueBy });
+      if (result.applied.length || result.failed.length) {
+        this.log(`applied ${result.applied.length} change(s)${result.failed.length ? `, ${result.failed.length} failed: ${result.failed[0].error}` : ''}`);
+      }
+    } catch (err) {
+      // Nothing was lost: the changes stay queued and the next tick tries again.
+      this.lastApplyError = `apply failed: ${(err as Error).message}`;
+      this.log(`apply failed, the changes stay queued: ${(err as Error).message}`);
+    }
+    this.schedule();
+  }
+
+  private async prepareChunk(chunk: PendingChange[], at: number, result: ApplyResult): Promise<PreparedChunk> {
+    const accounts = { set: [] as AccountRecord[], remove: [] as string[] };
+    const forwards = { set: [] as ForwardRecord[], remove: [] as string[] };
+    const done: PendingChange[] = [];
+    // The file-system side of each change first; each step is idempotent, so a change whose
+    // apply was cut short by a crash is simply done again.
+    await Promise.all(chunk.map(async (c) => {
+      const address = `${c.name}@${c.domain}`;
+      try {
+        if (c.kind === 'account') {
+          if (c.action === 'remove') {
+            await archiveMaildir(this.dataDir, c.domain, c.name, c.id);
+            accounts.remove.push(address);
+          } else {
+            if (!c.passwordHash) throw new Error(`change ${c.id} has no password hash`);
+            await createMaildir(maildirPath(this.dataDir, c.domain, c.name));
+            const createdAt = this.store.accounts.get(address)?.createdAt ?? at;
+            accounts.set.push({ name: c.name, domain: c.domain, passwordHash: c.passwordHash, createdAt, updatedAt: at });
+          }
+        } else if (c.action === 'remove') {
+          forwards.remove.push(address);
+        } else {
+          const createdAt = this.store.forwards.get(address)?.createdAt ?? at;
+          forwards.set.push({ name: c.name, domain: c.domain, destinations: c.destinations ?? [], createdAt, updatedAt: at });
+        }
+        done.push(c);
+      } catch (err) {
+        result.failed.push({ id: c.id, error: (err as Error).message });
+      }
+    }));
+    done.sort((a, b) => a.seq - b.seq);
+    return { done, accounts, forwards };
+  }
+
+  private async commitChunk({ done, accounts, forwards }: PreparedChunk, at: number, result: ApplyResult): Promise<void> {
+    await this.store.commitApplied(done, accounts, forwards, at);
+    for (const c of done) result.applied.push(viewPending(c));
+  }
+}

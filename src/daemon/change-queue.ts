@@ -1,0 +1,130 @@
+// The queue of pending changes: each typed, already-checked request is planned against what is
+// applied and already pending for its name (one pending change per name), then stored. Every
+// change to the queue, and every apply, runs alone under one lock. Emits 'queued' and
+// 'cancelled' with the change as clients see it.
+import { EventEmitter } from 'node:events';
+import type { PendingView, QueueResult } from '../control/protocol.js';
+import { findForwardLoop, planChange, type ChangeKind, type PendingChange, type Plan } from '../model/changes.js';
+import { InputError, NotFoundError } from '../model/errors.js';
+import { formatAddress, type Address } from '../model/names.js';
+import { nextApplyAt } from '../model/schedule.js';
+import type { Store } from '../store/store.js';
+import { viewPending } from './views.js';
+
+/** A request to change one name, its input already checked (and a password already hashed). */
+export type ChangeRequest =
+  | { kind: 'account'; action: 'add' | 'password'; address: Address; passwordHash: string }
+  | { kind: 'account'; action: 'remove'; address: Address }
+  | { kind: 'forward'; action: 'set'; address: Address; destinations: string[] }
+  | { kind: 'forward'; action: 'remove'; address: Address };
+
+export class ChangeQueue extends EventEmitter {
+  private lock: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    readonly store: Store,
+    readonly intervalMs: number,
+    readonly now: () => number = Date.now,
+  ) {
+    super();
+  }
+
+  get domains(): string[] {
+    return [...this.store.domains.keys()].sort();
+  }
+
+  nextApplyAt(): number {
+    return nextApplyAt(this.now(), this.intervalMs);
+  }
+
+  /** Runs `fn` alone: no two changes to the queue, or a change and an apply, interleave. */
+  exclusive<R>(fn: () => Promise<R>): Promise<R> {
+    const run = this.lock.then(fn, fn);
+    this.lock = run.catch(() => {});
+    return run;
+  }
+
+  pendingFor(address: string): PendingChange | undefined {
+    for (const p of this.store.pending.values()) if (`${p.name}@${p.domain}` === address) return p;
+    return undefined;
+  }
+
+  /**
+   * Throws the refusal a request for `address` would get now, without queueing anything: the
+   * caller checks before spending a scrypt hash on a request that is refused anyway.
+   */
+  check(kind: ChangeKind, action: ChangeRequest['action'], address: Address): void {
+    this.plan({ kind, action, address } as ChangeRequest);
+  }
+
+  request(req: ChangeRequest): Promise<QueueResult> {
+    return this.exclusive(async () => {
+      const plan = this.plan(req);
+      if (req.kind === 'forward' && req.action === 'set') {
+        const self = formatAddress(req.address);
+        const loop = findForwardLoop(self, req.destinations, (a) => this.forwardTargets(a));
+        if (loop) throw new InputError(`forwarding ${self} there would make a loop: ${loop.join(' -> ')}`, 'destinations');
+      }
+      return this.enact(req, plan);
+    });
+  }
+
+  list(domain?: string): PendingView[] {
+    return [...this.store.pending.values()].filter((p) => !domain || p.domain === domain).map(viewPending);
+  }
+
+  cancel(id: string): Promise<PendingView> {
+    return this.exclusive(async () => {
+      const change = this.store.pending.get(id);
+      if (!change) throw new NotFoundError(`no pending change has id ${JSON.stringify(id.slice(0, 40))}: see vmail pending list`, 'id');
+      await this.store.cancel(change.id);
+      const view = viewPending(change);
+      this.emit('cancelled', view);
+      return view;
+    });
+  }
+
+  /** Where mail for a local address will go once the queue is applied (undefined: not a forward). */
+  private forwardTargets(address: string): readonly string[] | undefined {
+    const p = this.pendingFor(address);
+    if (p?.kind === 'forward') return p.action === 'remove' ? undefined : p.destinations;
+    return this.store.forwards.get(address)?.destinations;
+  }
+
+  private plan(req: ChangeRequest): Plan {
+    const address = formatAddress(req.address);
+    const state = { account: this.store.accounts.has(address), forward: this.store.forwards.has(address), pending: this.pendingFor(address) };
+    return planChange(address, req.address.name, state, req.kind === 'account' ? { kind: 'account', action: req.action } : { kind: 'forward', action: req.action });
+  }
+
+  private async enact(req: ChangeRequest, plan: Plan): Promise<QueueResult> {
+    if (plan.op === 'cancel') {
+      await this.store.cancel(plan.change.id);
+      const view = viewPending(plan.change);
+      this.emit('cancelled', view);
+      return { cancelled: view };
+    }
+    const now = this.now();
+    const prev = plan.replaces;
+    // A change that refines the pending one of the same action keeps its id and place in line.
+    const keep = prev && prev.action === plan.action;
+    const seq = keep ? prev.seq : this.store.nextSeq();
+    const change: PendingChange = {
+      id: keep ? prev.id : String(seq),
+      seq,
+      domain: req.address.domain,
+      kind: plan.kind,
+      action: plan.action,
+      name: req.address.name,
+      requestedAt: keep ? prev.requestedAt : now,
+      appliesAt: nextApplyAt(now, this.intervalMs),
+    };
+    if ('passwordHash' in req) change.passwordHash = req.passwordHash;
+    if ('destinations' in req) change.destinations = req.destinations;
+    await this.store.queue(change, prev);
+    const view = viewPending(change);
+    if (prev && !keep) this.emit('cancelled', viewPending(prev));
+    this.emit('queued', view);
+    return { queued: view };
+  }
+}

@@ -1,0 +1,184 @@
+// The SQLite file under the store: one connection shared by every keyv table in it, so that one
+// transaction can span tables (an applied chunk changes accounts, forwards, the apply log and
+// the queue together, or not at all). Writes run one at a time, each in its own transaction.
+import { stat } from 'node:fs/promises';
+import Keyv from 'keyv';
+import KeyvSqlite from '@keyv/sqlite';
+
+type Query = (sql: string, ...params: unknown[]) => Promise<unknown[]>;
+
+/**
+ * The keyv SQLite adapter for one table, running its statements on the database's shared
+ * connection. It also gives keyv the `setMany` it uses when an adapter has one: one multi-row
+ * upsert per few hundred rows instead of a statement (and a thread-pool trip) per row.
+ */
+class TableAdapter extends KeyvSqlite {
+  constructor(shared: Query, table: string) {
+    // The adapter always opens a connection of its own: give it a throwaway in-memory one,
+    // close that, and run everything on the shared connection instead.
+    super({ uri: 'sqlite://:memory:', table });
+    void this.close().catch(() => {});
+    this.query = shared as KeyvSqlite['query'];
+    this.close = async () => {};
+  }
+
+  async setMany(entries: { key: string; value: unknown }[]): Promise<boolean[]> {
+    const table = this.opts.table as string;
+    for (let i = 0; i < entries.length; i += 400) {
+      const rows = entries.slice(i, i + 400);
+      const sql = `INSERT INTO ${table} (key, value) VALUES ${rows.map(() => '(?, ?)').join(', ')} ON CONFLICT(key) DO UPDATE SET value=excluded.value`;
+      await this.query(sql, ...rows.flatMap((r) => [r.key, r.value]));
+    }
+    return entries.map(() => true);
+  }
+}
+
+/** One keyv namespace in its own SQLite table. Its writes only run inside `Database.write`. */
+export class Table<T> {
+  readonly keyv: Keyv<T>;
+
+  constructor(adapter: TableAdapter, readonly name: string) {
+    this.keyv = new Keyv<T>({ store: adapter, namespace: name });
+    // Surface adapter errors through the promise that failed, not as an unhandled 'error' event.
+    this.keyv.on('error', () => {});
+  }
+
+  async all(): Promise<Map<string, T>> {
+    const out = new Map<string, T>();
+    const iterator = this.keyv.iterator?.(this.name);
+    if (!iterator) throw new Error(`table ${this.name}: the store cannot be iterated`);
+    for await (const [key, value] of iterator) out.set(String(key), value as T);
+    return out;
+  }
+
+  get(key: string): Promise<T | undefined> {
+    return this.keyv.get(key) as Promise<T | undefined>;
+  }
+
+  /** Which of `keys` have a row: a few queries for many keys, not one per key. */
+  async present(keys: string[]): Promise<Set<string>> {
+    const out = new Set<string>();
+    for (let i = 0; i < keys.length; i += 500) {
+      const chunk = keys.slice(i, i + 500);
+      const values = await this.keyv.getMany(chunk);
+      chunk.forEach((k, j) => {
+        if (values[j] !== undefined) out.add(k);
+      });
+    }
+    return out;
+  }
+
+  async put(rows: Iterable<[string, T]>): Promise<void> {
+    const entries = [...rows].map(([key, value]) => ({ key, value }));
+    if (entries.length > 0 && !(await this.keyv.setMany(entries)).every(Boolean)) throw new Error(`table ${this.name}: a write failed`);
+  }
+
+  async remove(keys: Iterable<string>): Promise<void> {
+    const all = [...keys];
+    // The adapter matches rows to keys with a linear search: keep each call small.
+    for (let i = 0; i < all.length; i += 200) await this.keyv.deleteMany(all.slice(i, i + 200));
+  }
+}
+
+/** The store file was deleted or replaced under the running daemon. */
+export class StoreLostError extends Error {}
+
+export class Database {
+  private chain: Promise<unknown> = Promise.resolve();
+  private lostHow: 'deleted' | 'replaced' | null = null;
+  private rescuedTo: string | null = null;
+
+  private constructor(
+    readonly file: string,
+    private readonly connection: KeyvSqlite,
+    private readonly identity: { dev: number; ino: number },
+  ) {}
+
+  static async open(file: string): Promise<Database> {
+    const connection = new KeyvSqlite({ uri: `sqlite://${file}`, table: 'meta', busyTimeout: 10_000, iterationLimit: 5000 } as ConstructorParameters<typeof KeyvSqlite>[0]);
+    connection.on('error', () => {});
+    await connection.query('PRAGMA journal_mode=WAL');
+    await connection.query('PRAGMA synchronous=FULL');
+    const st = await stat(file);
+    return new Database(file, connection, { dev: st.dev, ino: st.ino });
+  }
+
+  async table<T>(name: string): Promise<Table<T>> {
+    const adapter = new TableAdapter(this.connection.query, name);
+    await this.connection.query(`CREATE TABLE IF NOT EXISTS ${name}(key VARCHAR(255) PRIMARY KEY, value TEXT )`);
+    return new Table<T>(adapter, name);
+  }
+
+  /**
+   * Runs `fn`'s writes as one transaction, after every earlier write has finished: they all
+   * land, or none do. Refused once the file is no longer the one the daemon opened.
+   */
+  write<R>(fn: () => Promise<R>): Promise<R> {
+    const run = this.chain.then(async () => {
+      const lost = await this.checkFile();
+      if (lost) throw new StoreLostError(lost);
+      await this.connection.query('BEGIN IMMEDIATE');
+      try {
+        const result = await fn();
+        await this.connection.query('COMMIT');
+        return result;
+      } catch (err) {
+        await this.connection.query('ROLLBACK').catch(() => {});
+        throw err;
+      }
+    });
+    this.chain = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * Checks that the path still names the file the daemon opened. Deleted or replaced (an `rm`,
+   * a restore moved over it), writes would go to a file nobody will ever open again: the daemon
+   * refuses them from then on, and says why. Returns the problem, or null.
+   */
+  async checkFile(): Promise<string | null> {
+    if (!this.lostHow) {
+      const st = await stat(this.file).catch(() => null);
+      if (!st) this.lostHow = 'deleted';
+      else if (st.dev !== this.identity.dev || st.ino !== this.identity.ino) this.lostHow = 'replaced';
+    }
+    return this.problem;
+  }
+
+  get problem(): string | null {
+    if (!this.lostHow) return null;
+    const fix = this.rescuedTo
+      ? `a copy as the daemon had it is in ${this.rescuedTo}: stop the daemon, move that copy to ${this.file}, start it again`
+      : 'stop the daemon, put the file back, start it again';
+    return `the store ${this.file} was ${this.lostHow} while the daemon ran: changes are refused (nothing was changed); ${fix}`;
+  }
+
+  /**
+   * Copies the database as the daemon still sees it into `to` (the open connection keeps a
+   * deleted file readable), so what went with the path can be put back.
+   */
+  async rescue(to: string): Promise<void> {
+    const run = this.chain.then(() => this.connection.query('VACUUM INTO ?', to));
+    this.chain = run.catch(() => {});
+    await run;
+    this.rescuedTo = to;
+  }
+
+  /**
+   * Checkpoints the WAL into the main file and truncates it, between transactions; false if a
+   * reader in another process holds it back.
+   */
+  checkpoint(): Promise<boolean> {
+    const run = this.chain.then(async () => {
+      const rows = (await this.connection.query('PRAGMA wal_checkpoint(TRUNCATE)')) as { busy: number }[];
+      return rows[0]?.busy === 0;
+    });
+    this.chain = run.catch(() => {});
+    return run;
+  }
+
+  async close(): Promise<void> {
+    await this.chain;
+    await this.connection.disconnect();
+  }
+}

@@ -1,0 +1,58 @@
+// Checks a change by what it does, with real clients: can this address log in over POP3
+// (Python's poplib), is mail to it accepted over SMTP (nodemailer), where did the mail land.
+import { execFile } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import nodemailer from 'nodemailer';
+import { ROOT } from './process.js';
+
+const run = promisify(execFile);
+
+export interface LoginResult {
+  ok: boolean;
+  stat?: [number, number];
+  error?: string;
+}
+
+/** Logs in with poplib (USER/PASS, or AUTH PLAIN) and quits. */
+export async function pop3Login(port: number, user: string, password: string, mode: 'user' | 'auth-plain' = 'user'): Promise<LoginResult> {
+  const hex = `hex:${Buffer.from(password, 'utf8').toString('hex')}`;
+  const { stdout } = await run('python3', [join(ROOT, 'test/helpers/pop3_login.py'), String(port), user, hex, mode]);
+  return JSON.parse(stdout) as LoginResult;
+}
+
+export interface SendResult {
+  accepted: boolean;
+  /** The SMTP code of a refusal. */
+  code?: number;
+  response?: string;
+}
+
+/** Sends one message to one recipient with nodemailer; a marker in the subject finds it again. */
+export async function smtpSend(port: number, to: string, marker: string, from = 'sender@elsewhere.example'): Promise<SendResult> {
+  const t = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true });
+  try {
+    await t.sendMail({ envelope: { from, to: [to] }, raw: `From: ${from}\r\nTo: ${to}\r\nSubject: ${marker}\r\n\r\nbody of ${marker}\r\n` });
+    return { accepted: true };
+  } catch (err) {
+    const e = err as { responseCode?: number; response?: string; rejectedErrors?: { responseCode?: number; response?: string }[] };
+    const first = e.rejectedErrors?.[0] ?? e;
+    return { accepted: false, code: first.responseCode, response: first.response };
+  } finally {
+    t.close();
+  }
+}
+
+/** The messages in a Maildir (new/ and cur/) whose text contains `marker`. */
+export function maildirWith(dir: string, marker: string): string[] {
+  const out: string[] = [];
+  for (const sub of ['new', 'cur']) {
+    if (!existsSync(join(dir, sub))) continue;
+    for (const f of readdirSync(join(dir, sub))) {
+      const text = readFileSync(join(dir, sub, f), 'latin1');
+      if (text.includes(marker)) out.push(text);
+    }
+  }
+  return out;
+}
