@@ -13,6 +13,8 @@ export class TestRelay {
   readonly received: Received[] = [];
   /** 'accept', or an SMTP code to refuse DATA with (e.g. 550 or 451). */
   mode: 'accept' | number = 'accept';
+  /** How long to think before answering DATA. */
+  delayMs = 0;
   private server: SMTPServer;
   port = 0;
 
@@ -25,7 +27,8 @@ export class TestRelay {
       onData: (stream, session, cb) => {
         const chunks: Buffer[] = [];
         stream.on('data', (c: Buffer) => chunks.push(c));
-        stream.on('end', () => {
+        stream.on('end', async () => {
+          if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
           if (this.mode !== 'accept') {
             const err = new Error(`${this.mode === 550 ? '5.7.1 Rejected by the test relay' : '4.3.2 Try later'}`) as Error & { responseCode: number };
             err.responseCode = this.mode;

@@ -1,7 +1,7 @@
 // Receiving mail: the real daemon's SMTP intake, fed by Python's smtplib and nodemailer, read
 // back with Python's poplib; forwarding through a test relay; and the bad input list.
 import { execFile, spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -374,6 +374,8 @@ describe('the relay failing', () => {
     }, 'the bounce');
     const text = bounce.toString();
     expect(text).toMatch(/^Return-Path: <>\r\n/);
+    // From the postmaster of the forwarding address's domain, which we host.
+    expect(text).toMatch(/\r\nFrom: Mail Delivery System <MAILER-DAEMON@example\.test>\r\n/);
     expect(text).toMatch(/Content-Type: multipart\/report; report-type=delivery-status/);
     expect(text).toMatch(/Final-Recipient: rfc822; far@far\.example\r\nAction: failed\r\nStatus: 5\.0\.0\r\nDiagnostic-Code: smtp; .*550/);
     expect(text).toMatch(/Message-ID: <dots-1@example\.org>/);
@@ -381,6 +383,32 @@ describe('the relay failing', () => {
     expect((await smtplib(d.smtpPort, '', ['out@example.test'], fixture('dot-lines.eml'))).ok).toBe(true);
     await waitFor(async () => JSON.parse((await d.cli(['queue', 'list', '--json'])).stdout).length === 0, 'the queue to empty');
     expect((await poplib(d.pop3Port, 'sender')).stat[0]).toBe(1);
+    await d.stop();
+    await relay.close();
+  });
+
+  it('a bounce that cannot be stored is logged and tried again; the daemon keeps running', async () => {
+    const relay = new TestRelay();
+    relay.mode = 550;
+    relay.delayMs = 1500;
+    await relay.listen();
+    const d = await startDaemon({ args: ['--relay', `smtp://127.0.0.1:${relay.port}`] });
+    await setup(d, ['sender'], [['out', ['far@far.example']]]);
+    expect((await smtplib(d.smtpPort, 'sender@example.test', ['out@example.test'], fixture('dot-lines.eml'))).ok).toBe(true);
+    const [entry] = JSON.parse((await d.cli(['queue', 'list', '--json'])).stdout);
+    // While the relay thinks, the spool goes away: the bounce cannot be written there.
+    const spool = join(d.dataDir, 'queue');
+    await new Promise((r) => setTimeout(r, 300));
+    renameSync(spool, `${spool}.away`);
+    writeFileSync(spool, 'not a directory');
+    await waitFor(() => /queue: \S+ to <far@far\.example>: .*trying again at/.test(d.output()), 'the failure to be logged');
+    expect((await d.cli(['status', '--json'])).code).toBe(0);
+    rmSync(spool);
+    renameSync(`${spool}.away`, spool);
+    relay.delayMs = 0;
+    expect((await d.cli(['queue', 'retry', entry.id])).code).toBe(0);
+    const bounce = await waitFor(async () => (await poplib(d.pop3Port, 'sender')).messages[0], 'the bounce');
+    expect(bounce.toString()).toMatch(/Final-Recipient: rfc822; far@far\.example/);
     await d.stop();
     await relay.close();
   });
