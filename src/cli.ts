@@ -302,12 +302,22 @@ async function daemon(args: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // The last line of defence: every background task handles its own failures, but a slip in
+  // one must not take every POP3 and SMTP session down with it. Logged, loudly, and served on.
+  process.on('unhandledRejection', (err) => {
+    process.stderr.write(`vmail daemon: internal error, kept running: ${(err as Error)?.stack ?? String(err)}\n`);
+  });
   const { pop3, smtp } = running.ports;
   out(`vmail daemon ready: pop3=${pop3 ?? '-'} smtp=${smtp ?? '-'} socket=${config.socketPath} domains=${running.changes.domains.join(',')}`);
 }
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  // A reader that stops early (`vmail status | head -1`) ends the output, not with a stack trace.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') process.stderr.write(`vmail: cannot write the output: ${err.message}\n`);
+    process.exit(err.code === 'EPIPE' ? 0 : 1);
+  });
   try {
     if (!command || command === '--help' || command === '-h' || command === 'help') {
       out(USAGE);

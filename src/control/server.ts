@@ -5,7 +5,7 @@
 import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
-import { InputError, NotFoundError } from '../model/errors.js';
+import { InputError, NotFoundError, UnavailableError } from '../model/errors.js';
 import { LineSplitter } from './line-splitter.js';
 import { ErrorCode, MAX_LINE, METHODS, paramsProblem, type ErrorData, type Method, type NotificationMethod, type Notifications, type Params, type Results } from './protocol.js';
 
@@ -157,7 +157,7 @@ export class ControlServer {
       const e = err as Error;
       if (!(e instanceof InputError)) this.log(`control: ${method} failed: ${e.stack ?? e.message}`);
       const code = e instanceof NotFoundError ? ErrorCode.NotFound : e instanceof InputError ? ErrorCode.Rejected : ErrorCode.Internal;
-      const message = e instanceof InputError ? e.message : `internal error: ${e.message}`;
+      const message = e instanceof InputError || e instanceof UnavailableError ? e.message : `internal error: ${e.message}`;
       const body = errorResponse(id, code, message);
       if (e instanceof InputError && e.field && 'error' in body) body.error.data = { field: e.field };
       return answer(body);

@@ -18,3 +18,14 @@ export class NotFoundError extends InputError {
     this.name = 'NotFoundError';
   }
 }
+
+/**
+ * The request was fine but cannot be done now for a reason the admin must see as it is (the
+ * store file vanished): a runtime failure, exit status 1, JSON-RPC error -32603.
+ */
+export class UnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnavailableError';
+  }
+}

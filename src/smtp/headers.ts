@@ -38,9 +38,12 @@ export function rfc5322Date(d = new Date()): string {
   return `${days[d.getUTCDay()]}, ${d.getUTCDate()} ${months[d.getUTCMonth()]} ${d.getUTCFullYear()} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
 }
 
-/** Keeps a value that came from a client safe inside a header: printable ASCII, bounded. */
+/**
+ * Keeps a value that came from a client safe inside a header: no spaces, controls or line
+ * breaks, bounded. UTF-8 letters stay (an SMTPUTF8 address, RFC 6531/6532 allow it there).
+ */
 export function headerSafe(value: string, max = 200): string {
-  return value.replace(/[^\x21-\x7e]/g, '?').slice(0, max);
+  return [...value.replace(/[\p{Cc}\p{Cf}\p{Z}\p{Cs}\p{Co}\p{Cn}]/gu, '?')].slice(0, max).join('');
 }
 
 export interface ReceivedInfo {

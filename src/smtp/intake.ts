@@ -93,8 +93,11 @@ export class SmtpIntake {
       throw smtpError(552, `5.3.4 Message header too large: at most ${MAX_HEADER} bytes`);
     }
     const id = randomBytes(6).toString('hex');
-    // One copy per mailbox, however often a client names it.
-    const rcpts = [...new Set(session.envelope.rcptTo.map((r) => r.address.toLowerCase()))];
+    // One copy per mailbox, however often (and however spelled) a client names it.
+    const rcpts = [...new Set(session.envelope.rcptTo.map((r) => {
+      const route = this.opts.delivery.route(r.address);
+      return route.kind === 'account' || route.kind === 'forward' ? route.address : r.address.toLowerCase();
+    }))];
     const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
     const received = Buffer.from(receivedHeader({
       helo: session.hostNameAppearsAs,

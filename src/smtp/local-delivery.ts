@@ -26,8 +26,17 @@ export class LocalDelivery {
     private readonly mailbox: { added: (address: string, bytes: number) => void; changed: (address: string) => void },
   ) {}
 
+  /**
+   * Where mail for `address` goes. A bare `postmaster` (RFC 5321 4.5.1: it must be accepted
+   * without a domain) is the postmaster of the first hosted domain that has one.
+   */
   route(address: string): Route {
-    const a = address.toLowerCase();
+    let a = address.toLowerCase();
+    if (a === 'postmaster') {
+      const domains = [...this.store.domains.keys()].sort();
+      const has = domains.find((d) => this.store.accounts.has(`postmaster@${d}`) || this.store.forwards.has(`postmaster@${d}`));
+      a = `postmaster@${has ?? domains[0]}`;
+    }
     const at = a.lastIndexOf('@');
     if (at < 0 || !this.store.domains.has(a.slice(at + 1))) return { kind: 'foreign' };
     const account = this.store.accounts.get(a);

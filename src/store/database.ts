@@ -4,6 +4,7 @@
 import { stat } from 'node:fs/promises';
 import Keyv from 'keyv';
 import KeyvSqlite from '@keyv/sqlite';
+import { UnavailableError } from '../model/errors.js';
 
 type Query = (sql: string, ...params: unknown[]) => Promise<unknown[]>;
 
@@ -80,13 +81,18 @@ export class Table<T> {
   }
 }
 
+/** How long a write waits for another process (a backup, a sqlite3 shell) to let go. */
+const BUSY_TIMEOUT_MS = 10_000;
+
 /** The store file was deleted or replaced under the running daemon. */
-export class StoreLostError extends Error {}
+export class StoreLostError extends UnavailableError {}
 
 export class Database {
   private chain: Promise<unknown> = Promise.resolve();
   private lostHow: 'deleted' | 'replaced' | null = null;
   private rescuedTo: string | null = null;
+  /** Called once, when the file is first found gone or replaced. */
+  onLost: () => void = () => {};
 
   private constructor(
     readonly file: string,
@@ -95,7 +101,7 @@ export class Database {
   ) {}
 
   static async open(file: string): Promise<Database> {
-    const connection = new KeyvSqlite({ uri: `sqlite://${file}`, table: 'meta', busyTimeout: 10_000, iterationLimit: 5000 } as ConstructorParameters<typeof KeyvSqlite>[0]);
+    const connection = new KeyvSqlite({ uri: `sqlite://${file}`, table: 'meta', busyTimeout: BUSY_TIMEOUT_MS, iterationLimit: 5000 } as ConstructorParameters<typeof KeyvSqlite>[0]);
     connection.on('error', () => {});
     await connection.query('PRAGMA journal_mode=WAL');
     await connection.query('PRAGMA synchronous=FULL');
@@ -141,6 +147,7 @@ export class Database {
       const st = await stat(this.file).catch(() => null);
       if (!st) this.lostHow = 'deleted';
       else if (st.dev !== this.identity.dev || st.ino !== this.identity.ino) this.lostHow = 'replaced';
+      if (this.lostHow) this.onLost();
     }
     return this.problem;
   }
@@ -170,8 +177,14 @@ export class Database {
    */
   checkpoint(): Promise<boolean> {
     const run = this.chain.then(async () => {
-      const rows = (await this.connection.query('PRAGMA wal_checkpoint(TRUNCATE)')) as { busy: number }[];
-      return rows[0]?.busy === 0;
+      // Without waiting: a reader that holds the log back is reported, not waited for.
+      await this.connection.query('PRAGMA busy_timeout=0');
+      try {
+        const rows = (await this.connection.query('PRAGMA wal_checkpoint(TRUNCATE)')) as { busy: number }[];
+        return rows[0]?.busy === 0;
+      } finally {
+        await this.connection.query(`PRAGMA busy_timeout=${BUSY_TIMEOUT_MS}`);
+      }
     });
     this.chain = run.catch(() => {});
     return run;

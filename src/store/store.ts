@@ -47,7 +47,7 @@ interface Meta {
 const ACTIVITY_FLUSH_MS = 1000;
 /** A write-ahead log past this size means checkpoints are not keeping up: try, and say so. */
 const WAL_WARN_BYTES = 16 * 1024 * 1024;
-const CHECK_MS = 5000;
+const CHECK_MS = 2000;
 
 export class Store {
   readonly domains = new Map<string, DomainRecord>();
@@ -60,6 +60,7 @@ export class Store {
   private activityTimer: NodeJS.Timeout | null = null;
   private checkTimer: NodeJS.Timeout | null = null;
   private walWarnedAt = 0;
+  private log: (line: string) => void = () => {};
 
   private constructor(
     private readonly db: Database,
@@ -215,15 +216,24 @@ export class Store {
   recordActivity(address: string, patch: ActivityRecord): void {
     this.activity.set(address, { ...this.activity.get(address), ...patch });
     this.activityDirty.add(address);
-    this.activityTimer ??= setTimeout(() => void this.flushActivity().catch(() => {}), ACTIVITY_FLUSH_MS);
+    this.activityTimer ??= setTimeout(() => void this.flushActivity(), ACTIVITY_FLUSH_MS);
   }
 
+  /** Writes the activity noted since the last flush; if that fails, it is kept and tried again. */
   private async flushActivity(): Promise<void> {
     if (this.activityTimer) clearTimeout(this.activityTimer);
     this.activityTimer = null;
-    const rows = [...this.activityDirty].map((a): [string, ActivityRecord] => [a, this.activity.get(a)!]);
+    const addresses = [...this.activityDirty];
     this.activityDirty.clear();
-    if (rows.length) await this.db.write(() => this.t.activity.put(rows));
+    if (!addresses.length) return;
+    try {
+      await this.db.write(() => this.t.activity.put(addresses.map((a): [string, ActivityRecord] => [a, this.activity.get(a)!])));
+    } catch (err) {
+      for (const a of addresses) this.activityDirty.add(a);
+      if (!this.db.problem) this.log(`store: last-login and delivery times not written, trying again: ${(err as Error).message}`);
+      this.activityTimer ??= setTimeout(() => void this.flushActivity(), 10 * ACTIVITY_FLUSH_MS);
+      this.activityTimer.unref();
+    }
   }
 
   /**
@@ -232,15 +242,16 @@ export class Store {
    * growing (a reader holding it, e.g. a sqlite3 shell left open) is checkpointed, or reported.
    */
   startChecking(log: (line: string) => void): void {
+    this.log = log;
+    this.db.onLost = () => {
+      const copy = `${this.db.file}.rescued-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      void stat(dirname(copy))
+        .then(() => this.db.rescue(copy).then(() => true))
+        .catch(() => false)
+        .then((saved) => log(`store: ${this.db.problem}${saved ? '' : ' (no copy could be saved)'}`));
+    };
     const check = async () => {
-      const wasLost = this.db.problem !== null;
-      if (await this.db.checkFile()) {
-        if (wasLost) return;
-        const copy = `${this.db.file}.rescued-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-        const saved = await stat(dirname(copy)).then(() => this.db.rescue(copy).then(() => true), () => false).catch(() => false);
-        log(`store: ${this.db.problem}${saved ? '' : ' (no copy could be saved)'}`);
-        return;
-      }
+      if (await this.db.checkFile()) return;
       const wal = await stat(`${this.db.file}-wal`).catch(() => null);
       if (!wal || wal.size < WAL_WARN_BYTES) return;
       const done = await this.db.checkpoint().catch(() => false);
@@ -261,7 +272,8 @@ export class Store {
 
   async close(): Promise<void> {
     if (this.checkTimer) clearTimeout(this.checkTimer);
-    await this.flushActivity().catch(() => {});
+    await this.flushActivity();
+    if (this.activityTimer) clearTimeout(this.activityTimer);
     await this.db.close();
   }
 }

@@ -1,9 +1,10 @@
 // The daemon core end to end: the real daemon process on a temp data dir, driven through the
 // real CLI and the real control socket.
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCli, startDaemon, tempDir, waitFor } from '../helpers/daemon.js';
+import { runCli, startDaemon, tempDir, VMAIL, waitFor } from '../helpers/daemon.js';
 import { RawLines } from '../helpers/raw-socket.js';
 
 const json = (r: { stdout: string }) => JSON.parse(r.stdout);
@@ -409,3 +410,93 @@ describe('the socket and the process', () => {
     await d.stop();
   });
 });
+
+describe('the store and the command line when something is off', () => {
+  it('the store file deleted under the running daemon: changes are refused loudly, and a copy is saved', async () => {
+    const d = await startDaemon();
+    await d.cli(['accounts', 'add', 'keeper', '--password-stdin'], 'keeper-pass-1\n');
+    await d.cli(['pending', 'apply']);
+    await d.cli(['forwards', 'add', 'waiting', 'x@elsewhere.org']);
+    for (const f of ['vmail.sqlite', 'vmail.sqlite-wal', 'vmail.sqlite-shm']) rmSync(join(d.dataDir, f), { force: true });
+    const refused = await d.cli(['accounts', 'add', 'lost', '--password-stdin'], 'lost-pass-12\n');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^vmail: the store .*vmail\.sqlite was deleted while the daemon ran: changes are refused \(nothing was changed\)/);
+    const log = await waitFor(() => /store: the store .* was deleted .* a copy as the daemon had it is in (\S+): stop the daemon/.exec(d.output()), 'the loss to be logged');
+    const copy = log[1];
+    const status = JSON.parse((await d.cli(['status', '--json'])).stdout);
+    expect(status.storeProblem).toMatch(/was deleted/);
+    expect((await d.cli(['status'])).stdout).toMatch(/attention: the store .* was deleted/);
+    // Put the copy back as the message says: everything the daemon had is there.
+    await d.stop();
+    renameSync(copy, join(d.dataDir, 'vmail.sqlite'));
+    const again = await startDaemon({ dataDir: d.dataDir });
+    expect(JSON.parse((await again.cli(['accounts', 'list', '--json'])).stdout).map((a: any) => a.name)).toEqual(['keeper']);
+    expect(JSON.parse((await again.cli(['pending', 'list', '--json'])).stdout).map((p: any) => p.name)).toEqual(['waiting']);
+    await again.stop();
+  });
+
+  it('says so when the write-ahead log cannot be checkpointed, and again when it can', async () => {
+    const d = await startDaemon();
+    // Another process holds a read transaction while a big write lands in the WAL.
+    const script = `
+import sqlite3, time
+db = '${join(d.dataDir, 'vmail.sqlite')}'
+reader = sqlite3.connect(db, isolation_level=None)
+reader.execute('BEGIN')
+reader.execute('SELECT count(*) FROM meta').fetchall()
+writer = sqlite3.connect(db)
+writer.execute('CREATE TABLE scratch(x)')
+writer.execute('INSERT INTO scratch VALUES (zeroblob(20000000))')
+writer.commit()
+time.sleep(5)
+reader.execute('ROLLBACK')
+`;
+    const py = runPython(script);
+    await waitFor(() => /store: the write-ahead log .*vmail\.sqlite-wal is \d+ MB and cannot be checkpointed: another process holds a read transaction/.test(d.output()), 'the WAL warning', 12_000);
+    await py;
+    await waitFor(() => d.output().includes('store: the write-ahead log was checkpointed again'), 'the checkpoint', 8000);
+    expect(statSync(join(d.dataDir, 'vmail.sqlite-wal')).size).toBeLessThan(1024 * 1024);
+    await d.stop();
+  }, 30_000);
+
+  it('refuses a --socket path that is not a socket, and leaves that file alone', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'precious.txt');
+    writeFileSync(file, 'keep me');
+    const r = await runCli(['daemon', '--data-dir', dir, '--socket', file, '--domain', 'example.test', '--pop3', '127.0.0.1:0', '--smtp', '127.0.0.1:0']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`vmail: ${file} exists and is not a socket: refusing to replace it; remove it or choose another --socket\n`);
+    expect(readFileSync(file, 'utf8')).toBe('keep me');
+  });
+
+  it('stops quietly when its reader goes away (vmail ... | head -1)', async () => {
+    const dataDir = tempDir();
+    const { Store } = await import('../../src/store/store.js');
+    const store = await Store.open(dataDir);
+    await store.addDomain('example.test', Date.now());
+    await store.queueMany(Array.from({ length: 3000 }, (_, i) => ({ id: String(i + 1), seq: i + 1, domain: 'example.test', kind: 'forward' as const, action: 'add' as const, name: `f${i}`, requestedAt: 0, appliesAt: Date.now() + 3_600_000, destinations: ['x@elsewhere.org'] })));
+    await store.close();
+    const d = await startDaemon({ dataDir });
+    const r = await new Promise<{ code: number | null; stderr: string; stdout: string }>((res) => {
+      const p = spawn('bash', ['-c', `set -o pipefail; node ${VMAIL} pending list --json | head -1`], { env: { ...process.env, VMAIL_SOCKET: d.socket } });
+      let stderr = '';
+      let stdout = '';
+      p.stderr.on('data', (x) => (stderr += x));
+      p.stdout.on('data', (x) => (stdout += x));
+      p.on('close', (code) => res({ code, stderr, stdout }));
+    });
+    expect(r.stdout).toBe('[\n');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    await d.stop();
+  });
+});
+
+function runPython(script: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('python3', ['-c', script]);
+    let err = '';
+    p.stderr.on('data', (x) => (err += x));
+    p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(err))));
+  });
+}

@@ -122,6 +122,24 @@ describe('delivery', () => {
     await waitFor(async () => JSON.parse((await d.cli(['queue', 'list', '--json'])).stdout).length === 0, 'the queue to empty');
   });
 
+  it('accepts RCPT TO:<postmaster> without a domain (RFC 5321 4.5.1) for the postmaster account', async () => {
+    await setup(d, ['postmaster']);
+    const r = await smtplib(d.smtpPort, 'a@example.org', ['postmaster', 'Postmaster@example.test'], Buffer.from('Subject: to the postmaster\r\n\r\nhello\r\n'));
+    expect(r).toMatchObject({ ok: true, refused: {} });
+    // Both spellings are the same mailbox: one copy.
+    const files = maildirFiles(d, 'postmaster');
+    expect(files).toHaveLength(1);
+    expect(readFileSync(join(d.dataDir, 'mail/example.test/postmaster/new', files[0]), 'utf8')).toMatch(/^Return-Path: <a@example\.org>\r\nDelivered-To: postmaster@example\.test\r\n/);
+  });
+
+  it('keeps an SMTPUTF8 sender as it was sent in Return-Path', async () => {
+    const t = nodemailer.createTransport({ host: '127.0.0.1', port: d.smtpPort, secure: false, ignoreTLS: true });
+    await t.sendMail({ envelope: { from: 'üser@exämple.org', to: ['bob@example.test'] }, raw: 'Subject: utf8 sender\r\n\r\nhi\r\n' });
+    t.close();
+    const text = maildirFiles(d, 'bob').map((f) => readFileSync(join(d.dataDir, 'mail/example.test/bob/new', f), 'utf8')).find((x) => x.includes('utf8 sender'));
+    expect(text).toMatch(/^Return-Path: <üser@exämple\.org>\r\n/);
+  });
+
   it('refuses unknown users (5.1.1), other domains (5.7.1), and pending adds', async () => {
     await d.cli(['accounts', 'add', 'later', '--password-stdin'], 'password-1\n');
     const r = await smtplib(d.smtpPort, 'a@example.org', ['nobody@example.test', 'x@gmail.com', 'later@example.test'], Buffer.from('x\r\n'));

@@ -32,6 +32,10 @@ describe('account and forward names', () => {
     ['a\u0000b', /letters a-z/],
     ['bob@otherdomain.com', /not a domain hosted here.*without the @otherdomain.com/],
     ['@example.test', /empty/],
+    // Letters that lowercase into ASCII must not pass as the ASCII name they resemble.
+    ['\u212Aelvin', /letters a-z/],
+    ['\u0130nfo', /letters a-z/],
+    ['ſales', /letters a-z/],
   ])('refuses %j with a clear reason', (input, reason) => {
     expect(() => parseLocalAddress(input, hosted)).toThrow(InputError);
     expect(() => parseLocalAddress(input, hosted)).toThrow(reason);
@@ -73,8 +77,16 @@ describe('passwords', () => {
     ['x'.repeat(129), /too long/],
     ['salesman', /may not be the account name/],
     ['secret123\n', /line breaks/],
+    ['secret\u0085123', /line breaks/],
+    ['secret\u2028123', /line breaks/],
+    ['secret\ud800123', /line breaks/],
   ])('refuses %j', (pw, reason) => {
     expect(() => checkPassword(pw, pw === 'salesman' ? 'salesman' : 'bob')).toThrow(reason);
+  });
+  it('counts characters, not UTF-16 units, and stores the composed form', () => {
+    expect(checkPassword('🔑'.repeat(8), 'bob')).toBe('🔑'.repeat(8));
+    expect(checkPassword('é'.repeat(128), 'bob')).toHaveLength(128);
+    expect(checkPassword('pa\u0308sswort', 'bob')).toBe('pässwort');
   });
   it('refuses a missing password', () => {
     expect(() => checkPassword(undefined, 'bob')).toThrow(/required/);
@@ -89,7 +101,7 @@ describe('forward destinations', () => {
     expect(() => parseDestinations([], 'f@example.test')).toThrow(/at least one/);
     expect(() => parseDestinations(Array.from({ length: 21 }, (_, i) => `u${i}@x.io`), 'f@example.test')).toThrow(/at most 20/);
     expect(() => parseDestinations(['f@example.test'], 'f@example.test')).toThrow(/itself/);
-    for (const bad of ['nobody', '@x.io', 'a@', 'a@localhost', 'a b@x.io', 'a..b@x.io', 'a@x..io']) {
+    for (const bad of ['nobody', '@x.io', 'a@', 'a@localhost', 'a b@x.io', 'a..b@x.io', 'a@x..io', '\u212A@x.io']) {
       expect(() => parseDestinations([bad], 'f@example.test'), bad).toThrow(/not a valid mail address/);
     }
   });
