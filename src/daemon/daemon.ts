@@ -14,7 +14,7 @@ import { VERSION } from '../package-root.js';
 import { Pop3Server } from '../pop3/server.js';
 import { ForwardQueue } from '../smtp/forward-queue.js';
 import { SmtpIntake } from '../smtp/intake.js';
-import { LocalDelivery, LoopError } from '../smtp/local-delivery.js';
+import { LocalDelivery, LoopError, Message } from '../smtp/local-delivery.js';
 import { PasswordVerifier } from '../store/passwords.js';
 import { Store } from '../store/store.js';
 import { ApplyEngine } from './apply-engine.js';
@@ -51,12 +51,14 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     const changes = new ChangeQueue(store, config.applyIntervalMs);
     closers.push(() => changes.exclusive(async () => {}));
     const engine = new ApplyEngine(changes, store, config.dataDir, log);
-    const mailboxes = new MailboxIndex();
+    const mailboxes = new MailboxIndex(log);
     await Promise.all([...store.accounts.values()].map((a) => mailboxes.track(`${a.name}@${a.domain}`, maildirPath(config.dataDir, a.domain, a.name))));
     mailboxes.startSweeping(config.rescanIntervalMs);
+    mailboxes.startCleaning(Math.min(10_000, config.rescanIntervalMs));
     closers.push(() => mailboxes.stop());
 
     const delivery: LocalDelivery = new LocalDelivery(store, config.dataDir, () => queue, {
+      naming: (address, file) => mailboxes.naming(address, file),
       added: (address, bytes) => {
         store.recordActivity(address, { lastDeliveryAt: Date.now() });
         mailboxes.added(address, bytes);
@@ -71,7 +73,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
       isLocal: (address): boolean => delivery.isLocal(address),
       deliverLocal: async (to, from, data, copyId) => {
         try {
-          return (await delivery.deliver(to, from, data, copyId)) ? 'delivered' : 'unknown';
+          return (await delivery.deliver(to, from, new Message([data]), copyId)) ? 'delivered' : 'unknown';
         } catch (err) {
           if (err instanceof LoopError) return 'loop';
           throw err;
@@ -142,6 +144,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
         loggedIn: (mailbox, remote) => {
           store.recordActivity(mailbox.address, { lastLoginAt: Date.now(), lastLoginFrom: remote });
         },
+        removing: (mailbox, files) => mailboxes.removing(mailbox.address, files),
         changed: (mailbox) => void mailboxes.refresh(mailbox.address),
       },
     });

@@ -1,9 +1,13 @@
 // Every account's mailbox size ({messages, bytes} as POP3 LIST reports), kept current without
-// rescanning 10,000 Maildirs per request: refreshed after each delivery and POP3 deletion,
-// and by a sweep that notices files changed underneath (a restore, a hand copy).
+// rescanning 10,000 Maildirs per request: counted on each delivery, listed again after POP3
+// deletions, and when another program changes a Maildir (a restore, an rsync from the old
+// server, another delivery agent): new/ and cur/ are watched (inotify, two watches per
+// account), with a periodic sweep of folder times as the fallback where watches run out.
 // Emits 'size' (address, MailboxSize) when a size moves.
 import { EventEmitter } from 'node:events';
-import { folderStamp, listStamped } from './maildir.js';
+import { watch, type FSWatcher } from 'node:fs';
+import { join } from 'node:path';
+import { cleanTmp, folderStamp, listStamped } from './maildir.js';
 
 export interface MailboxSize {
   messages: number;
@@ -16,14 +20,37 @@ interface Entry extends MailboxSize {
   stamp: string;
   refreshing: Promise<void> | null;
   again: boolean;
+  /** Watches on new/ and cur/, or null when there are none (the sweep covers it). */
+  watchers: FSWatcher[] | null;
+  /** File names whose events this daemon caused (its deliveries and deletions). */
+  expected: Set<string>;
+  soon: NodeJS.Timeout | null;
 }
 
 const EMPTY: MailboxSize = { messages: 0, bytes: 0 };
+/** Files in tmp/ older than this are what a crash left behind (the Maildir convention). */
+const TMP_STALE_MS = 36 * 3_600_000;
+const TMP_CLEAN_EVERY_MS = 8 * 3_600_000;
+/** Events within this long of each other are answered with one listing. */
+const SETTLE_MS = 100;
 
 export class MailboxIndex extends EventEmitter {
   private readonly boxes = new Map<string, Entry>();
   private sweepTimer: NodeJS.Timeout | null = null;
+  private cleanTimer: NodeJS.Timeout | null = null;
   private sweeping = false;
+  private watchesRanOut = false;
+
+  constructor(private readonly log: (line: string) => void = () => {}) {
+    super();
+  }
+
+  /** Watches on Maildir folders in use (two per tracked account, where the system allows). */
+  get watches(): number {
+    let n = 0;
+    for (const e of this.boxes.values()) n += e.watchers?.length ?? 0;
+    return n;
+  }
 
   get(address: string): MailboxSize {
     const e = this.boxes.get(address);
@@ -36,9 +63,7 @@ export class MailboxIndex extends EventEmitter {
 
   /** Starts tracking a Maildir; its size is known once the returned promise resolves. */
   track(address: string, dir: string): Promise<void> {
-    if (!this.boxes.has(address)) {
-      this.boxes.set(address, { dir, messages: 0, bytes: 0, stamp: '', refreshing: null, again: false });
-    }
+    this.entry(address, dir);
     return this.refresh(address);
   }
 
@@ -47,13 +72,85 @@ export class MailboxIndex extends EventEmitter {
    * empty stamp makes the next sweep list it anyway, in case files were already there.
    */
   trackNew(address: string, dir: string): void {
-    if (!this.boxes.has(address)) this.boxes.set(address, { dir, messages: 0, bytes: 0, stamp: '', refreshing: null, again: false });
+    const e = this.entry(address, dir);
+    if (!e.watchers) this.watch(address, e);
+  }
+
+  private entry(address: string, dir: string): Entry {
+    let e = this.boxes.get(address);
+    if (!e) {
+      e = { dir, messages: 0, bytes: 0, stamp: '', refreshing: null, again: false, watchers: null, expected: new Set(), soon: null };
+      this.boxes.set(address, e);
+    }
+    return e;
   }
 
   forget(address: string): void {
     const e = this.boxes.get(address);
     this.boxes.delete(address);
-    if (e && (e.messages || e.bytes)) this.emit('size', address, EMPTY);
+    if (!e) return;
+    this.unwatch(e);
+    if (e.messages || e.bytes) this.emit('size', address, EMPTY);
+  }
+
+  /** Watches new/ and cur/; where that is not possible the sweep notices changes instead. */
+  private watch(address: string, e: Entry): void {
+    const watchers: FSWatcher[] = [];
+    try {
+      for (const folder of ['new', 'cur']) {
+        const w = watch(join(e.dir, folder), { persistent: false }, (_event, file) => this.changedUnder(address, e, file));
+        // The folder went away (removed by hand, or archived): the sweep takes over until the
+        // next listing watches again.
+        w.on('error', () => this.unwatch(e));
+        watchers.push(w);
+      }
+      e.watchers = watchers;
+    } catch (err) {
+      for (const w of watchers) w.close();
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOSPC' && !this.watchesRanOut) {
+        this.watchesRanOut = true;
+        this.log(`maildir: no more inotify watches (${this.watches} in use): further Maildirs are checked every sweep instead; raise fs.inotify.max_user_watches`);
+      }
+    }
+  }
+
+  private unwatch(e: Entry): void {
+    for (const w of e.watchers ?? []) w.close();
+    e.watchers = null;
+    if (e.soon) clearTimeout(e.soon);
+    e.soon = null;
+  }
+
+  /** A file appeared, moved or went in new/ or cur/: if this daemon did not do it, list again. */
+  private changedUnder(address: string, e: Entry, file: string | Buffer | null): void {
+    const name = file === null ? null : String(file);
+    if (name !== null && e.expected.delete(name)) return;
+    if (e.soon || this.boxes.get(address) !== e) return;
+    e.soon = setTimeout(() => {
+      e.soon = null;
+      void this.refresh(address);
+    }, SETTLE_MS);
+    e.soon.unref();
+  }
+
+  /** Notes files this daemon is about to add or remove, so their events do not list again. */
+  private expect(e: Entry, files: readonly string[]): void {
+    // A watch that lost its events must not make the set grow without end.
+    if (e.expected.size > 10_000) e.expected.clear();
+    if (e.watchers) for (const f of files) e.expected.add(f);
+  }
+
+  /** Notes that POP3 is about to delete these files (by name); list again with refresh() after. */
+  removing(address: string, files: readonly string[]): void {
+    const e = this.boxes.get(address);
+    if (e) this.expect(e, files);
+  }
+
+  /** Notes the name of a message about to be renamed into new/ by this daemon. */
+  naming(address: string, file: string): void {
+    const e = this.boxes.get(address);
+    if (e) this.expect(e, [file]);
   }
 
   /**
@@ -86,6 +183,7 @@ export class MailboxIndex extends EventEmitter {
         try {
           const { entries: messages, stamp } = await listStamped(e.dir);
           if (stamp === null) throw new Error('no Maildir');
+          if (!e.watchers && this.boxes.get(address) === e) this.watch(address, e);
           const bytes = messages.reduce((sum, m) => sum + m.size, 0);
           e.stamp = stamp;
           if (messages.length !== e.messages || bytes !== e.bytes) {
@@ -125,9 +223,31 @@ export class MailboxIndex extends EventEmitter {
     loop();
   }
 
+  /**
+   * Removes what crashes left in tmp/ of every Maildir: soon after start (in the background,
+   * one Maildir after another), then every few hours.
+   */
+  startCleaning(firstAfterMs = 10_000): void {
+    const run = async () => {
+      let removed = 0;
+      for (const e of [...this.boxes.values()]) {
+        if (!this.sweeping) return;
+        removed += await cleanTmp(e.dir, TMP_STALE_MS).catch(() => 0);
+      }
+      if (removed) this.log(`maildir: removed ${removed} file(s) older than 36 hours from tmp/ folders (left by interrupted deliveries)`);
+    };
+    const loop = (delay: number) => {
+      this.cleanTimer = setTimeout(() => void run().finally(() => this.sweeping && loop(TMP_CLEAN_EVERY_MS)), delay);
+      this.cleanTimer.unref();
+    };
+    loop(firstAfterMs);
+  }
+
   stop(): void {
     this.sweeping = false;
     if (this.sweepTimer) clearTimeout(this.sweepTimer);
+    if (this.cleanTimer) clearTimeout(this.cleanTimer);
     this.sweepTimer = null;
+    for (const e of this.boxes.values()) this.unwatch(e);
   }
 }

@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fsyncDir, writeNewFile } from './durable.js';
 import { createMaildir } from './paths.js';
+import { saveSizes, sizesOf } from './size-cache.js';
 
 export interface MessageEntry {
   /** Stable across sessions and moves: derived from the file's base name. */
@@ -29,15 +30,24 @@ export interface Delivered {
 const HOST = hostname().replace(/[/:,\\]/g, '_') || 'localhost';
 let counter = 0;
 
-/** The number of bytes `data` has once every line ends in CRLF and the last line has an end. */
-export function crlfSize(data: Buffer): number {
-  let size = data.length;
-  let prev = -1;
-  for (let i = data.indexOf(10); i >= 0; i = data.indexOf(10, i + 1)) {
-    if (i === 0 || data[i - 1] !== 13) size++;
-    prev = i;
+/**
+ * The number of bytes `data` has once every line ends in CRLF and the last line has an end.
+ * Given as parts, they count as if joined.
+ */
+export function crlfSize(data: Buffer | readonly Buffer[]): number {
+  const parts = Buffer.isBuffer(data) ? [data] : data;
+  let size = 0;
+  let last = -1;
+  for (const part of parts) {
+    if (part.length === 0) continue;
+    size += part.length;
+    for (let i = part.indexOf(10); i >= 0; i = part.indexOf(10, i + 1)) {
+      const before = i > 0 ? part[i - 1] : last;
+      if (before !== 13) size++;
+    }
+    last = part[part.length - 1];
   }
-  if (data.length > 0 && prev !== data.length - 1) size += 2;
+  if (last !== -1 && last !== 10) size += 2;
   return size;
 }
 
@@ -50,31 +60,47 @@ function uniqueName(size: number, wsize: number): string {
   return `${secs}.M${String(usec).padStart(6, '0')}P${process.pid}Q${counter}.${HOST},S=${size},W=${wsize}`;
 }
 
+export interface DeliverOptions {
+  /**
+   * A name unique to this copy (e.g. a queue entry's id): a second delivery of the same copy,
+   * after a crash between delivering and recording it, finds the first and writes nothing.
+   */
+  base?: string;
+  /** The CRLF size of the parts, when the caller knows it (it scanned a shared body once). */
+  crlfSize?: number;
+  /** Told the file name just before the message appears in new/. */
+  naming?: (file: string) => void;
+  /** Called as the message appears in new/ (a size index counts it there). */
+  visible?: (size: number) => void;
+}
+
 /**
- * Writes `data` into the Maildir so that it survives a crash once this resolves. With `base`
- * (a name unique to this copy, e.g. a queue entry's id) a second delivery of the same copy,
- * after a crash between delivering and recording it, finds the first and writes nothing.
- * `onVisible` is called as the message appears in new/ (a size index counts it there).
+ * Writes the message (given as parts, written as if joined) into the Maildir so that it
+ * survives a crash once this resolves.
  */
-export async function deliver(dir: string, data: Buffer, base?: string, onVisible?: (size: number) => void): Promise<Delivered> {
-  const size = crlfSize(data);
-  const name = base ? `${base}.${HOST},S=${data.length},W=${size}` : uniqueName(data.length, size);
+export async function deliver(dir: string, data: Buffer | readonly Buffer[], opts: DeliverOptions = {}): Promise<Delivered> {
+  const parts = Buffer.isBuffer(data) ? [data] : data;
+  const length = parts.reduce((n, p) => n + p.length, 0);
+  const size = opts.crlfSize ?? crlfSize(parts);
+  const base = opts.base;
+  const name = base ? `${base}.${HOST},S=${length},W=${size}` : uniqueName(length, size);
   if (base) {
     const existing = join(dir, 'new', name);
     if (await stat(existing).then(() => true, () => false)) return { file: existing, size };
   }
   const tmp = join(dir, 'tmp', name);
-  await writeNewFile(tmp, data).catch(async (err: NodeJS.ErrnoException) => {
+  await writeNewFile(tmp, parts).catch(async (err: NodeJS.ErrnoException) => {
     // A Maildir whose folders were removed by hand is made whole again, as Dovecot does.
     if (err.code !== 'ENOENT') throw err;
     await createMaildir(dir);
-    await writeNewFile(tmp, data);
+    await writeNewFile(tmp, parts);
   });
   const file = join(dir, 'new', name);
   try {
+    opts.naming?.(name);
     await rename(tmp, file);
     // The message is listed from here on: tell whoever counts, before anything else can run.
-    onVisible?.(size);
+    opts.visible?.(size);
     await fsyncDir(join(dir, 'new'));
   } catch (err) {
     await unlink(tmp).catch(() => {});
@@ -90,20 +116,6 @@ export function uidOf(file: string): string {
   return createHash('sha1').update(base).digest('hex');
 }
 
-/** Sizes of files dropped in without `,W=`: measured once per file version, then remembered. */
-const measured = new Map<string, number>();
-
-async function measure(path: string): Promise<number> {
-  const st = await stat(path);
-  const key = `${path}\0${st.size}\0${st.mtimeMs}`;
-  let size = measured.get(key);
-  if (size === undefined) {
-    size = crlfSize(await readFile(path));
-    measured.set(key, size);
-  }
-  return size;
-}
-
 function parseName(file: string): { w?: number; s?: number; time: number } {
   const w = /,W=(\d+)/.exec(file);
   const s = /,S=(\d+)/.exec(file);
@@ -111,33 +123,70 @@ function parseName(file: string): { w?: number; s?: number; time: number } {
   return { w: w ? Number(w[1]) : undefined, s: s ? Number(s[1]) : undefined, time: t ? Number(t[1]) : Number.MAX_SAFE_INTEGER };
 }
 
-async function listFolder(dir: string, folder: 'new' | 'cur'): Promise<MessageEntry[]> {
+/** Files measured at once when a Maildir without size tags is first listed. */
+const MEASURE_AT_ONCE = 16;
+
+interface Listed {
+  entries: MessageEntry[];
+  /** Entries whose name lacks a size: filled from the remembered sizes, or measured. */
+  untagged: MessageEntry[];
+}
+
+async function listFolder(dir: string, folder: 'new' | 'cur'): Promise<Listed> {
   let names: string[];
   try {
     names = await readdir(join(dir, folder));
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { entries: [], untagged: [] };
     throw err;
   }
-  const out: MessageEntry[] = [];
+  const entries: MessageEntry[] = [];
+  const untagged: MessageEntry[] = [];
   for (const file of names) {
     if (file.startsWith('.')) continue;
     const { w, s, time } = parseName(file);
-    let size = w;
-    if (size === undefined) {
-      try {
-        size = await measure(join(dir, folder, file));
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-        if ((err as NodeJS.ErrnoException).code === 'EISDIR') continue;
-        throw err;
-      }
-    }
-    const entry: MessageEntry = { uid: uidOf(file), folder, file, size, time };
+    const entry: MessageEntry = { uid: uidOf(file), folder, file, size: w ?? -1, time };
     if (s !== undefined) entry.diskSize = s;
-    out.push(entry);
+    entries.push(entry);
+    if (w === undefined || s === undefined) untagged.push(entry);
   }
-  return out;
+  return { entries, untagged };
+}
+
+/**
+ * Gives untagged entries their sizes: remembered ones from the Maildir's size file, the rest
+ * measured (a few files at a time) and remembered. Entries that vanished meanwhile, or are not
+ * files, are dropped from `entries`.
+ */
+async function sizeUntagged(dir: string, entries: MessageEntry[], untagged: MessageEntry[]): Promise<MessageEntry[]> {
+  const sizes = await sizesOf(dir);
+  const unknown = untagged.filter((m) => {
+    const known = sizes.get(m.uid);
+    if (!known) return true;
+    m.size = known.w;
+    m.diskSize = known.s;
+    return false;
+  });
+  if (unknown.length === 0) return entries;
+  const gone = new Set<MessageEntry>();
+  for (let i = 0; i < unknown.length; i += MEASURE_AT_ONCE) {
+    await Promise.all(unknown.slice(i, i + MEASURE_AT_ONCE).map(async (m) => {
+      try {
+        const data = await readFile(join(dir, m.folder, m.file));
+        const z = { s: data.length, w: crlfSize(data) };
+        sizes.set(m.uid, z);
+        m.size = z.w;
+        m.diskSize = z.s;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'ENOENT' && code !== 'EISDIR') throw err;
+        gone.add(m);
+      }
+    }));
+  }
+  const kept = gone.size ? entries.filter((m) => !gone.has(m)) : entries;
+  await saveSizes(dir, sizes, new Set(kept.map((m) => m.uid))).catch(() => {});
+  return kept;
 }
 
 /** Every message in the Maildir, oldest first, in an order that is the same on every call. */
@@ -156,7 +205,8 @@ export async function listStamped(dir: string): Promise<{ entries: MessageEntry[
     return { entries: cached.entries.slice(), stamp: stamp.key };
   }
   const [fresh, seen] = await Promise.all([listFolder(dir, 'new'), listFolder(dir, 'cur')]);
-  const all = [...seen, ...fresh];
+  let all = [...seen.entries, ...fresh.entries];
+  if (seen.untagged.length || fresh.untagged.length) all = await sizeUntagged(dir, all, [...seen.untagged, ...fresh.untagged]);
   all.sort((a, b) => a.time - b.time || (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
   // Two files with one base name (a copy left in both folders): keep the first, so UIDs stay unique.
   const uids = new Set<string>();
@@ -209,6 +259,23 @@ export async function openMessage(dir: string, m: MessageEntry) {
     }
     throw err;
   }
+}
+
+/**
+ * Removes files a crash left in tmp/ (a delivery that never reached new/) once they are older
+ * than `olderThanMs` (the Maildir convention says 36 hours). Returns how many went.
+ */
+export async function cleanTmp(dir: string, olderThanMs: number, now = Date.now()): Promise<number> {
+  const tmp = join(dir, 'tmp');
+  const names = await readdir(tmp).catch(() => [] as string[]);
+  let removed = 0;
+  for (const name of names) {
+    const path = join(tmp, name);
+    const st = await stat(path).catch(() => null);
+    if (!st?.isFile() || now - st.mtimeMs < olderThanMs) continue;
+    await unlink(path).then(() => removed++, () => {});
+  }
+  return removed;
 }
 
 /** Deletes messages (a file already gone counts as deleted) and makes the deletion durable. */

@@ -10,6 +10,8 @@ import { Pop3Session, type Mailbox, type SessionHost } from './session.js';
 export interface Pop3Backend {
   login(user: string, password: string, remote: string): Promise<Mailbox | null>;
   loggedIn(mailbox: Mailbox, remote: string): void;
+  /** These files are about to be deleted by a QUIT. */
+  removing(mailbox: Mailbox, files: string[]): void;
   changed(mailbox: Mailbox): void;
 }
 
@@ -63,6 +65,7 @@ export class Pop3Server {
         if (this.locks.get(address) === session) this.locks.delete(address);
       },
       loggedIn: (mailbox, remote) => opts.backend.loggedIn(mailbox, remote),
+      removing: (mailbox, files) => opts.backend.removing(mailbox, files),
       changed: (mailbox) => opts.backend.changed(mailbox),
       log,
     };

@@ -1,7 +1,8 @@
 // One POP3 connection: the AUTHORIZATION -> TRANSACTION -> UPDATE state machine, with every
 // command in one table that says in which states it is allowed and how many arguments it takes.
 // DELE only marks, RSET unmarks, and only QUIT from TRANSACTION deletes.
-import fs, { createReadStream } from 'node:fs';
+import fs from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
@@ -29,6 +30,7 @@ export interface SessionHost {
   lock(address: string, session: Pop3Session): boolean;
   unlock(address: string, session: Pop3Session): void;
   loggedIn(mailbox: Mailbox, remote: string): void;
+  removing(mailbox: Mailbox, files: string[]): void;
   changed(mailbox: Mailbox): void;
   log(line: string): void;
 }
@@ -84,6 +86,38 @@ const COMMANDS: Record<string, Command> = {
   DELE: { states: TRANS, min: 1, max: 1, run: (s, [n]) => s.dele(n) },
   RSET: { states: TRANS, min: 0, max: 0, run: (s) => s.rset() },
 };
+
+/** Where TOP's cut falls: after the header's blank line, `bodyLines` more line ends. */
+interface TopState {
+  bodyLines: number;
+  inBody: boolean;
+  lineStart: boolean;
+  prevBlank: boolean;
+  count: number;
+}
+
+/** The offset in `chunk` just after TOP's last line, or -1 if the cut is in a later chunk. */
+function topCut(t: TopState, chunk: Buffer): number {
+  for (let p = 0; p < chunk.length; p++) {
+    const c = chunk[p];
+    if (c === 10) {
+      if (!t.inBody && (t.prevBlank || t.lineStart)) {
+        t.inBody = true;
+        if (t.bodyLines === 0) return p + 1;
+      } else if (t.inBody && ++t.count >= t.bodyLines) {
+        return p + 1;
+      }
+      t.lineStart = true;
+      t.prevBlank = false;
+    } else if (c === 13 && t.lineStart) {
+      t.prevBlank = true;
+    } else {
+      t.lineStart = false;
+      t.prevBlank = false;
+    }
+  }
+  return -1;
+}
 
 /** A message the name says is small enough to read in one piece. */
 function isSmall(m: MessageEntry): boolean {
@@ -458,66 +492,35 @@ export class Pop3Session {
         return;
       }
       this.send(bodyLines === Infinity ? `+OK ${m.size} octets` : '+OK');
-      await this.stream(fh.fd, bodyLines);
+      await this.stream(fh, bodyLines);
       this.send('.');
     } finally {
       await fh.close().catch(() => {});
     }
   }
 
-  /** Streams the open file with CRLF and dot-stuffing, stopping after `bodyLines` body lines. */
-  private async stream(fd: number, bodyLines: number): Promise<void> {
+  /**
+   * Sends the open file with CRLF and dot-stuffing, stopping after `bodyLines` body lines. It
+   * reads through the FileHandle, whose owner closes it once: a read stream on its fd would
+   * close that fd again on destroy(), and by then the number may be another client's socket.
+   */
+  private async stream(fh: FileHandle, bodyLines: number): Promise<void> {
     const state = newEncodeState();
-    const input = createReadStream('', { fd, autoClose: false, highWaterMark: 64 * 1024 });
-    let inBody = false;
-    let lineStart = true;
-    let bodyCount = 0;
-    let prevBlank = false;
-    try {
-      for await (const raw of input as AsyncIterable<Buffer>) {
-        if (this.closed) return;
-        let chunk = raw;
-        if (bodyLines !== Infinity) {
-          // Find where to cut: after the header's blank line, count `bodyLines` line ends.
-          let cut = -1;
-          for (let p = 0; p < chunk.length; p++) {
-            const c = chunk[p];
-            if (c === 10) {
-              if (!inBody && (prevBlank || lineStart)) {
-                inBody = true;
-                if (bodyLines === 0) {
-                  cut = p + 1;
-                  break;
-                }
-              } else if (inBody) {
-                bodyCount++;
-                if (bodyCount >= bodyLines) {
-                  cut = p + 1;
-                  break;
-                }
-              }
-              lineStart = true;
-              prevBlank = false;
-            } else if (c === 13 && lineStart) {
-              prevBlank = true;
-            } else {
-              lineStart = false;
-              prevBlank = false;
-            }
-          }
-          if (cut >= 0) chunk = chunk.subarray(0, cut);
-          const out: Buffer[] = [];
-          encodeChunk(chunk, state, out);
-          await this.write(out);
-          if (cut >= 0) break;
-          continue;
-        }
-        const out: Buffer[] = [];
-        encodeChunk(chunk, state, out);
-        await this.write(out);
-      }
-    } finally {
-      input.destroy();
+    const top = bodyLines === Infinity ? null : { bodyLines, inBody: false, lineStart: true, prevBlank: false, count: 0 };
+    let position = 0;
+    for (;;) {
+      if (this.closed) return;
+      const buf = Buffer.allocUnsafe(64 * 1024);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, position);
+      if (bytesRead === 0) break;
+      position += bytesRead;
+      let chunk = buf.subarray(0, bytesRead);
+      const cut = top ? topCut(top, chunk) : -1;
+      if (cut >= 0) chunk = chunk.subarray(0, cut);
+      const out: Buffer[] = [];
+      encodeChunk(chunk, state, out);
+      await this.write(out);
+      if (cut >= 0) break;
     }
     const tail: Buffer[] = [];
     finish(state, tail);
@@ -538,7 +541,10 @@ export class Pop3Session {
     this.state = 'UPDATE';
     const doomed = [...this.deleted].map((i) => this.messages[i]);
     try {
-      if (doomed.length) await deleteMessages(this.mailbox!.dir, doomed);
+      if (doomed.length) {
+        this.host.removing(this.mailbox!, doomed.map((m) => m.file));
+        await deleteMessages(this.mailbox!.dir, doomed);
+      }
       this.ok(`Logging out${doomed.length ? `, ${doomed.length} message${doomed.length === 1 ? '' : 's'} deleted` : ''}.`);
     } catch (err) {
       this.host.log(`pop3: deleting from ${this.mailbox!.address}: ${(err as Error).message}`);

@@ -105,11 +105,12 @@ export class ForwardQueue extends EventEmitter {
    * Puts a message in the spool durably: once this resolves it survives a crash. An `id` given
    * by the caller makes the add idempotent: adding it again while it waits does nothing.
    */
-  async add(from: string, to: string, data: Buffer, opts: { id?: string; via?: string } = {}): Promise<string> {
+  async add(from: string, to: string, data: Buffer | readonly Buffer[], opts: { id?: string; via?: string } = {}): Promise<string> {
     const now = this.now();
     if (opts.id && this.entries.has(opts.id)) return opts.id;
     const id = opts.id ?? `${now.toString(36)}${randomBytes(5).toString('hex')}`;
-    const entry: QueueEntry = { id, from, to, createdAt: now, attempts: 0, nextAttemptAt: now, lastAttemptAt: null, lastError: null, size: data.length };
+    const size = Buffer.isBuffer(data) ? data.length : data.reduce((n, p) => n + p.length, 0);
+    const entry: QueueEntry = { id, from, to, createdAt: now, attempts: 0, nextAttemptAt: now, lastAttemptAt: null, lastError: null, size };
     if (opts.via) entry.via = opts.via;
     await writeDurable(join(this.opts.dir, `${id}.eml`), data);
     await writeDurable(join(this.opts.dir, `${id}.json`), JSON.stringify(entry));

@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import type { Listen } from '../config.js';
 import { headerEnd, receivedHeader } from './headers.js';
-import { LoopError, MAX_HEADER, type LocalDelivery, type Undo } from './local-delivery.js';
+import { LoopError, MAX_HEADER, Message, type LocalDelivery, type Undo } from './local-delivery.js';
 
 export interface IntakeOptions {
   delivery: LocalDelivery;
@@ -107,7 +107,8 @@ export class SmtpIntake {
       recipient: rcpts.length === 1 ? rcpts[0] : undefined,
       tls: Boolean(session.secure),
     }));
-    const message = Buffer.concat([received, data]);
+    // Every copy shares these bytes: nothing is joined or copied per recipient.
+    const message = new Message([received, data]);
     const undo: Undo[] = [];
     const results = await Promise.allSettled(rcpts.map((to) => this.opts.delivery.deliver(to, from, message)));
     let failure: Error | null = null;

@@ -2,11 +2,11 @@
 // or into the forward queue once per destination of a forwarding address. Only applied accounts
 // and forwards receive mail; a pending add does not yet.
 import { unlink } from 'node:fs/promises';
-import { deliver } from '../maildir/maildir.js';
+import { crlfSize, deliver } from '../maildir/maildir.js';
 import { maildirPath } from '../maildir/paths.js';
 import type { Store } from '../store/store.js';
 import type { ForwardQueue } from './forward-queue.js';
-import { headerEnd, headerSafe, traceInfo } from './headers.js';
+import { headerEnd, headerSafe, traceInfo, type TraceInfo } from './headers.js';
 
 export type Route = { kind: 'account'; address: string; name: string; domain: string } | { kind: 'forward'; address: string; destinations: string[] } | { kind: 'unknown' } | { kind: 'foreign' };
 
@@ -18,12 +18,51 @@ export class LoopError extends Error {}
 export const MAX_HEADER = 1024 * 1024;
 export const MAX_HOPS = 50;
 
+/**
+ * A message on its way to one or more mailboxes: its bytes as parts (the lines added here,
+ * then what the client sent), never joined, and what every copy needs to know of it (its
+ * trace headers, its size with CRLF line ends) worked out once, not once per recipient.
+ */
+export class Message {
+  readonly trace: TraceInfo;
+  readonly headerComplete: boolean;
+  private wsize: number | null = null;
+
+  constructor(readonly parts: readonly Buffer[]) {
+    const head: Buffer[] = [];
+    let room = MAX_HEADER;
+    for (const p of parts) {
+      if (room <= 0) break;
+      head.push(p.subarray(0, room));
+      room -= p.length;
+    }
+    const header = head.length === 1 ? head[0] : Buffer.concat(head);
+    const end = headerEnd(header);
+    this.headerComplete = end > 0;
+    this.trace = traceInfo(header.subarray(0, end > 0 ? end : header.length).toString('latin1'));
+  }
+
+  get length(): number {
+    return this.parts.reduce((n, p) => n + p.length, 0);
+  }
+
+  /** Octets with CRLF line ends (what POP3 will report). */
+  get crlfSize(): number {
+    this.wsize ??= crlfSize(this.parts);
+    return this.wsize;
+  }
+}
+
 export class LocalDelivery {
   constructor(
     private readonly store: Store,
     private readonly dataDir: string,
     private readonly queue: () => ForwardQueue,
-    private readonly mailbox: { added: (address: string, bytes: number) => void; changed: (address: string) => void },
+    private readonly mailbox: {
+      naming: (address: string, file: string) => void;
+      added: (address: string, bytes: number) => void;
+      changed: (address: string) => void;
+    },
   ) {}
 
   /**
@@ -56,24 +95,29 @@ export class LocalDelivery {
    * copy when it may be delivered again after a crash (from the forward queue): the second
    * delivery then finds the first instead of making a duplicate.
    */
-  async deliver(to: string, from: string, data: Buffer, copyId?: string): Promise<Undo[] | null> {
+  async deliver(to: string, from: string, message: Message, copyId?: string): Promise<Undo[] | null> {
     const route = this.route(to);
     if (route.kind === 'unknown' || route.kind === 'foreign') return null;
-    const end = headerEnd(data, MAX_HEADER);
-    const trace = traceInfo(data.subarray(0, end > 0 ? end : Math.min(data.length, MAX_HEADER)).toString('latin1'));
+    const { trace } = message;
     if (trace.deliveredTo.includes(route.address)) throw new LoopError(`mail forwarding loop for ${route.address}`);
     if (trace.received > MAX_HOPS) throw new LoopError(`too many hops (${trace.received} Received: headers)`);
-    const deliveredTo = Buffer.from(`Delivered-To: ${route.address}\r\n`);
+    const deliveredTo = `Delivered-To: ${route.address}\r\n`;
     if (route.kind === 'account') {
       const dir = maildirPath(this.dataDir, route.domain, route.name);
-      const head = Buffer.from(`Return-Path: <${headerSafe(from, 512)}>\r\n`);
-      const { file } = await deliver(dir, Buffer.concat([head, deliveredTo, data]), copyId, (bytes) => this.mailbox.added(route.address, bytes));
+      // This copy's own lines (they end in CRLF, so sizes add up) before the shared message.
+      const head = Buffer.from(`Return-Path: <${headerSafe(from, 512)}>\r\n${deliveredTo}`);
+      const { file } = await deliver(dir, [head, ...message.parts], {
+        base: copyId,
+        crlfSize: head.length + message.crlfSize,
+        naming: (name) => this.mailbox.naming(route.address, name),
+        visible: (bytes) => this.mailbox.added(route.address, bytes),
+      });
       return [async () => {
         await unlink(file).catch(() => {});
         this.mailbox.changed(route.address);
       }];
     }
-    const copy = Buffer.concat([deliveredTo, data]);
+    const copy = [Buffer.from(deliveredTo), ...message.parts];
     const undo: Undo[] = [];
     for (const [i, dest] of route.destinations.entries()) {
       const id = await this.queue().add(from, dest, copy, { id: copyId ? `${copyId}-${i}` : undefined, via: route.address });

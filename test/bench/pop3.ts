@@ -22,10 +22,13 @@ interface Box {
   user: string;
   count: number;
   size: number;
+  /** Written as another server (qmail, an rsync from the old host) would: no ,S= or ,W=. */
+  untagged?: boolean;
 }
 
 const BOXES: Box[] = [
   { user: 'retr', count: 2000, size: 20 * 1024 },
+  { user: 'migrated', count: 2000, size: 20 * 1024, untagged: true },
   { user: 'small', count: 20, size: 20 * 1024 },
   ...Array.from({ length: 50 }, (_, i) => ({ user: `c${i}`, count: 100, size: 20 * 1024 })),
   { user: 'huge', count: 50_000, size: 1024 },
@@ -51,6 +54,7 @@ interface Row {
 
 const ROWS: Row[] = [
   { what: 'one session, RETR 2,000 x 20 KB', run: async (port) => timeIt(() => retrAll(port, 'retr', 2000)) },
+  { what: 'the same, files without size tags (migrated)', run: async (port) => timeIt(() => retrAll(port, 'migrated', 2000)) },
   {
     what: '500 sequential sessions: login, STAT, UIDL, QUIT',
     run: async (port) => timeIt(async () => {
@@ -115,7 +119,7 @@ export async function benchPop3(): Promise<void> {
     const data = message(0, b.size);
     for (let i = 0; i < b.count; i++) {
       serial++;
-      const name = `${1_700_000_000 + serial}.M${serial}P1Q1.bench,S=${data.length},W=${data.length}`;
+      const name = b.untagged ? `${1_700_000_000 + serial}.${serial}.oldhost` : `${1_700_000_000 + serial}.M${serial}P1Q1.bench,S=${data.length},W=${data.length}`;
       writeFileSync(join(dir, 'new', name), data);
       // The same file for Dovecot: a hard link, so both read the same bytes from the same disk.
       linkSync(join(dir, 'new', name), join(dove, 'new', name));

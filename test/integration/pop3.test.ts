@@ -1,7 +1,7 @@
 // The POP3 server of the real daemon, driven over real sockets: a table of protocol exchanges,
 // Python's poplib and curl fetching fixture messages byte for byte, and the bad input list.
 import { execFile } from 'node:child_process';
-import { cpSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, renameSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -312,6 +312,26 @@ describe('state, locks and deletion', () => {
     }
   }, 60_000);
 
+  it('clients hanging up in the middle of a big RETR never cut another client off', async () => {
+    // Each hang-up used to close the message file twice; the second close could hit the
+    // descriptor number another client's socket had been given meanwhile.
+    const bystander = await RawPop3.open(d.pop3Port);
+    await bystander.login('empty', 'password-1');
+    for (let round = 0; round < 60; round++) {
+      const c = await RawPop3.open(d.pop3Port);
+      c.write('USER big\r\nPASS password-1\r\nRETR 1\r\n');
+      await c.line();
+      if (round % 4) await new Promise((r) => setTimeout(r, round % 4));
+      c.close();
+      const other = await RawPop3.open(d.pop3Port);
+      expect(await other.cmd('NOOP'), `round ${round}`).toMatch(/^-ERR Not logged in/);
+      other.close();
+      expect(await bystander.cmd('STAT'), `round ${round}`).toBe('+OK 0 0');
+    }
+    await bystander.quit();
+    expect(d.output()).not.toMatch(/EBADF/);
+  }, 60_000);
+
   it('every password accounts add accepts logs in with USER/PASS and AUTH PLAIN, in one step and two', async () => {
     const passwords: [string, string][] = [
       ['pw-utf8', 'pässwört-9'],
@@ -459,6 +479,78 @@ describe('accounts and sizes', () => {
     }, 'the size to drop after QUIT');
     expect(after.bytes).toBe(expected.bytes - firstSize);
     sub.close();
+  });
+});
+
+describe('Maildirs that other programs write', () => {
+  let m: DaemonHandle;
+  const mbox = (name: string) => join(m.dataDir, 'mail/example.test', name);
+  beforeAll(async () => {
+    // No periodic rescan to lean on: a change must be seen because the folder is watched.
+    m = await startDaemon({ args: ['--rescan-interval', '1h'] });
+    for (const name of ['watched', 'migrated']) await m.cli(['accounts', 'add', name, '--password-stdin'], 'password-1\n');
+    await m.cli(['pending', 'apply']);
+  });
+  afterAll(async () => {
+    await m.stop();
+  });
+  const row = async (name: string) => JSON.parse((await m.cli(['accounts', 'list', '--json'])).stdout).find((a: any) => a.name === name);
+
+  it('counts files put in new/ and cur/ by hand within 2 s, and files taken away', async () => {
+    const sub = await RawLines.connect(m.socket);
+    await sub.call('subscribe');
+    const a = fixture('dot-lines.eml');
+    const b = fixture('bare-lf.eml');
+    // As rsync does it: a hidden temporary name, then a rename.
+    writeFileSync(join(mbox('watched'), 'new/.1700000001.1.oldhost.Xy12'), a);
+    renameSync(join(mbox('watched'), 'new/.1700000001.1.oldhost.Xy12'), join(mbox('watched'), 'new/1700000001.1.oldhost'));
+    // As a restore might: straight into cur/, with flags.
+    writeFileSync(join(mbox('watched'), 'cur/1700000002.2.oldhost:2,S'), b);
+    const t0 = Date.now();
+    const expected = { messages: 2, bytes: asSent(a).length + asSent(b).length };
+    await waitFor(async () => (await row('watched')).messages === 2, 'the copied files to be counted', 2000);
+    expect(await row('watched')).toMatchObject(expected);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    const note = await waitFor(async () => {
+      const n = await sub.next(2000).catch(() => null);
+      return n?.method === 'mailbox.size' && n.params.messages === 2 ? n : null;
+    }, 'the size notification');
+    expect(note.params).toMatchObject({ address: 'watched@example.test', ...expected });
+    unlinkSync(join(mbox('watched'), 'new/1700000001.1.oldhost'));
+    await waitFor(async () => (await row('watched')).messages === 1, 'the removed file to be counted out', 2000);
+    sub.close();
+  });
+
+  it('serves files without size tags with sizes measured once and remembered across a restart', async () => {
+    const files = ['dot-lines.eml', 'bare-lf.eml', 'no-final-newline.eml', 'utf8-headers.eml'];
+    files.forEach((f, i) => writeFileSync(join(mbox('migrated'), 'cur', `${1_700_000_100 + i}.${i}.qmailhost:2,S`), fixture(f)));
+    const c = await waitFor(async () => ((await row('migrated')).messages === 4 ? RawPop3.open(m.pop3Port) : null), 'the migrated files to be counted');
+    await c.login('migrated', 'password-1');
+    const list = (await c.multi('LIST')).body.toString().split('\r\n').map((l) => Number(l.split(' ')[1]));
+    expect(list).toEqual(files.map((f) => asSent(fixture(f)).length));
+    for (const [i, f] of files.entries()) expect(Buffer.concat([(await c.multi(`RETR ${i + 1}`)).body, Buffer.from('\r\n')])).toEqual(stuffed(fixture(f)));
+    await c.quit();
+    // Remembered beside the Maildir, as Courier keeps its size list: bytes on disk and as sent.
+    const remembered = readFileSync(join(mbox('migrated'), 'vmail-sizes'), 'utf8').trim().split('\n');
+    expect(remembered[0]).toBe('vmail-sizes 1');
+    expect(remembered.slice(1).sort()).toEqual(files.map((f, i) => `${1_700_000_100 + i}.${i}.qmailhost ${fixture(f).length} ${asSent(fixture(f)).length}`).sort());
+    await m.stop();
+    m = await startDaemon({ dataDir: m.dataDir, args: ['--rescan-interval', '1h'] });
+    expect(await row('migrated')).toMatchObject({ messages: 4, bytes: list.reduce((x, y) => x + y, 0) });
+  });
+
+  it('removes what crashes left in tmp/ after 36 hours, and nothing younger', async () => {
+    const old = join(mbox('watched'), 'tmp/1700000000.M1P1.crashed');
+    const young = join(mbox('watched'), 'tmp/1700000000.M2P1.inflight');
+    writeFileSync(old, 'half a message');
+    writeFileSync(young, 'a delivery in progress');
+    const then = (Date.now() - 37 * 3_600_000) / 1000;
+    utimesSync(old, then, then);
+    await m.stop();
+    m = await startDaemon({ dataDir: m.dataDir, args: ['--rescan-interval', '2s'] });
+    await waitFor(() => !existsSync(old), 'the stale tmp file to go', 8000);
+    expect(existsSync(young)).toBe(true);
+    expect(m.output()).toMatch(/maildir: removed 1 file\(s\) older than 36 hours from tmp\/ folders/);
   });
 });
 
