@@ -1,6 +1,6 @@
 // SMTP delivery throughput (20 KB messages, 1 and 20 concurrent senders) beside this machine's
 // ceiling for durable writes on the same disk: the same write, fsync, rename, directory fsync.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -58,10 +58,11 @@ class BenchSmtp {
     return out;
   }
 
-  async send(to: string, data: Buffer): Promise<void> {
-    this.socket.write(`MAIL FROM:<a@example.org>\r\nRCPT TO:<${to}>\r\nDATA\r\n`);
-    const r = await this.replies(3);
-    if (!r[2].startsWith('354')) throw new Error(r.join(' / '));
+  async send(to: string | string[], data: Buffer): Promise<void> {
+    const rcpts = Array.isArray(to) ? to : [to];
+    this.socket.write(`MAIL FROM:<a@example.org>\r\n${rcpts.map((r) => `RCPT TO:<${r}>\r\n`).join('')}DATA\r\n`);
+    const r = await this.replies(rcpts.length + 2);
+    if (!r[r.length - 1].startsWith('354')) throw new Error(r.join(' / '));
     this.socket.write(Buffer.concat([data, Buffer.from('\r\n.\r\n')]));
     const [done] = await this.replies(1);
     if (!done.startsWith('250')) throw new Error(done);
@@ -101,6 +102,39 @@ async function ceiling(dir: string, workers: number, perWorker: number): Promise
   return (workers * perWorker) / ((performance.now() - t0) / 1000);
 }
 
+/** Peak and current resident memory of a process, from /proc. */
+function memory(pid: number): { peak: number; now: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) * 1024;
+  return { peak: kb('VmHWM'), now: kb('VmRSS') };
+}
+
+/** One 25 MB message to 100 local mailboxes: what delivering it costs the daemon in memory. */
+async function bigFanOut(): Promise<void> {
+  const dataDir = tempDir('vmail-bench-');
+  const names = Array.from({ length: 100 }, (_, i) => `fan${i}`);
+  await seedAccounts(dataDir, names, 'bench-password-1', Date.now());
+  const d = await startDaemon({ dataDir, args: ['--max-message-size', '30M'] });
+  try {
+    const c = await ControlClient.connect(d.socket);
+    await c.call('pending.apply');
+    c.close();
+    const head = 'From: a@example.org\r\nTo: list@example.test\r\nSubject: a big one\r\n\r\n';
+    const line = `${'0123456789abcdefghij'.repeat(3)}\r\n`;
+    const data = Buffer.from(head + line.repeat(Math.ceil((25 * 1024 * 1024 - 4096) / line.length)));
+    const before = memory(d.proc.pid!);
+    const smtp = await BenchSmtp.open(d.smtpPort);
+    const t0 = performance.now();
+    await smtp.send(names.map((n) => `${n}@example.test`), data);
+    const took = performance.now() - t0;
+    smtp.close();
+    const after = memory(d.proc.pid!);
+    process.stdout.write(`  one ${(data.length / 1048576).toFixed(0)} MB message to 100 local mailboxes: ${(took / 1000).toFixed(2)} s, daemon peak RSS ${(after.peak / 1048576).toFixed(0)} MB (${(before.now / 1048576).toFixed(0)} MB before)   target: far below 100 copies (${((100 * data.length) / 1048576).toFixed(0)} MB): ${after.peak - before.now < 10 * data.length ? 'met' : 'NOT met'}\n`);
+  } finally {
+    await d.stop();
+  }
+}
+
 export async function benchSmtp(): Promise<void> {
   heading('SMTP delivery, 20 KB messages, beside the disk\'s durable-write ceiling');
   const dataDir = tempDir('vmail-bench-');
@@ -119,4 +153,5 @@ export async function benchSmtp(): Promise<void> {
   } finally {
     await d.stop();
   }
+  await bigFanOut();
 }

@@ -339,6 +339,29 @@ describe('bad input', () => {
     await d.stop();
   });
 
+  it('ten clients that pipeline without reading cost the daemon little, and each still gets every answer', async () => {
+    const d = await startDaemon();
+    const peak = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${d.proc.pid}/status`, 'utf8'))![1]) * 1024;
+    const before = peak();
+    const requests = 30_000;
+    const clients = await Promise.all(Array.from({ length: 10 }, () => RawLines.connect(d.socket)));
+    const line = (i: number) => `{"jsonrpc":"2.0","id":${i},"method":"status"}\n`;
+    for (const c of clients) c.write(Array.from({ length: requests }, (_, i) => line(i)).join(''));
+    // 10 x 30,000 answers of about 700 bytes would be 200 MB if the daemon wrote them all out.
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(peak() - before).toBeLessThan(120 * 1024 * 1024);
+    // Others are served meanwhile.
+    const other = await RawLines.connect(d.socket);
+    expect((await other.call('status')).result.domains).toEqual(['example.test']);
+    other.close();
+    // A client that reads after all gets every answer, none lost.
+    const reader = clients[0];
+    for (const c of clients.slice(1)) c.close();
+    for (let i = 0; i < requests; i++) expect((await reader.next(10_000)).id).toBe(i);
+    reader.close();
+    await d.stop();
+  }, 60_000);
+
   it('two clients queueing conflicting changes for one name at once: one wins, one gets a clear error', async () => {
     const d = await startDaemon();
     const a = await RawLines.connect(d.socket);

@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, startDaemon, tempDir, waitFor, type DaemonHandle } from '../helpers/daemon.js';
-import { asSent } from '../helpers/pop3.js';
+import { asSent, RawPop3 } from '../helpers/pop3.js';
 import { RawLines } from '../helpers/raw-socket.js';
 import { TestRelay, brokenRelay, closedPort } from '../helpers/relay.js';
 
@@ -493,4 +493,38 @@ describe('crash safety', () => {
     for (const [id, n] of count) expect(n, id).toBe(1);
     await d.stop();
   }, 120_000);
+
+  it('right after a kill -9 under an SMTP flood, the first POP3 sessions are served (a bounded hunt)', async () => {
+    const dataDir = tempDir();
+    let d = await startDaemon({ dataDir });
+    await setup(d, ['inbox', 'fwdbox'], [['alias', ['fwdbox@example.test']]]);
+    // Five rounds in every run; VMAIL_HUNT_ROUNDS=50 hunts longer by hand.
+    const rounds = Number(process.env.VMAIL_HUNT_ROUNDS ?? 5);
+    for (let round = 0; round < rounds; round++) {
+      let stop = false;
+      const senders = Array.from({ length: 10 }, (_, c) => (async () => {
+        const t = nodemailer.createTransport({ host: '127.0.0.1', port: d.smtpPort, secure: false, ignoreTLS: true });
+        for (let i = 0; !stop; i++) {
+          await t.sendMail({ from: 'a@example.org', to: i % 2 ? 'inbox@example.test' : 'alias@example.test', subject: `hunt ${round}/${c}/${i}`, text: 'y'.repeat(30_000) }).catch(() => {});
+        }
+        t.close();
+      })());
+      await new Promise((r) => setTimeout(r, 200 + (round % 8) * 100));
+      await d.kill9();
+      stop = true;
+      await Promise.all(senders);
+      d = await startDaemon({ dataDir });
+      // At once, while the restarted daemon still drains its forward queue.
+      await Promise.all(['inbox', 'fwdbox'].map(async (box) => {
+        const c = await RawPop3.open(d.pop3Port);
+        await c.login(box, 'password-1');
+        const [count] = (await c.ok('STAT')).split(' ').slice(1).map(Number);
+        expect((await c.multi('UIDL')).first).toMatch(/^\+OK/);
+        for (let i = 1; i <= Math.min(count, 20); i++) expect((await c.multi(`RETR ${i}`)).first, `${box} RETR ${i} in round ${round}`).toMatch(/^\+OK \d+ octets$/);
+        await c.quit();
+      }));
+    }
+    expect(d.output()).not.toMatch(/Internal error|EBADF/);
+    await d.stop();
+  }, 600_000);
 });
