@@ -1,106 +1,51 @@
 // POP3 Accounts: the old console's form ([ name ]@domain [ password ] [Change]) above a table of
 // every account with its mailbox size, last login and status (active, or the pending action
-// counting down to the apply). Add, change password, remove, undo, filter, sort, details.
+// counting down to the apply). Drawn from the screen's state; keys are in form-reducer.ts.
 import React from 'react';
 import { Box, Text } from 'ink';
-import type { AccountView } from '../src/control/protocol.js';
-import type { PendingView } from '../src/control/protocol.js';
-import { actionWord, clockTime, humanBytes, pendingStatus, shortTime, whenApplies } from '../src/model/format.js';
-import { callError, type DaemonSnapshot } from './daemon-session.js';
-import { cell, Field, Footer, NoticeLine, type Key } from './frame.js';
-import { fieldOf, formKey, type FormState } from './form-reducer.js';
-import { useDaemon, useScreenKeys, type Theme } from './hooks.js';
-import { selectedIndex } from './list-reducer.js';
-import { useFormScreen } from './use-form-screen.js';
+import type { AccountView, StatusView } from '../src/control/protocol.js';
+import { clockTime, humanBytes, pendingStatus, shortTime } from '../src/model/format.js';
+import { cell, Field, Footer, NoticeLine, type FooterKey, type Frame } from './frame.js';
+import { isTyping, shownList, type FormState } from './form-reducer.js';
+import type { Theme } from './hooks.js';
 
-export interface ScreenProps {
-  domain: string;
-  width: number;
-  height: number;
-  now: number;
-  theme: Theme;
-  onBack: () => void;
-  onQuit: () => void;
-  onHelp: () => void;
-}
+/** Rows above and below the table: form (2), notice, summary, table header, question, footer, margin. */
+export const FORM_CHROME_ROWS = 8;
 
-const FIXED_ROWS = 8; // form (2), notice, blank, table header, footer, margins
-
-export function visibleAccounts(all: AccountView[], domain: string, filter: string, sort: FormState['sort']): AccountView[] {
+export function visibleAccounts(all: readonly AccountView[], domain: string, filter: string, sort: FormState['sort']): AccountView[] {
   const f = filter.trim().toLowerCase();
   const list = all.filter((a) => a.domain === domain && (!f || a.name.includes(f)));
   if (sort === 'size') return list.sort((a, b) => b.bytes - a.bytes || (a.name < b.name ? -1 : 1));
   return list;
 }
 
-const ACCOUNTS = { pick: (d: DaemonSnapshot) => d.accounts, select: visibleAccounts };
-
-function status(a: AccountView, now: number): string {
-  if (a.pending) return pendingStatus(a.pending.action, a.pending.appliesAt, now);
-  return 'active';
+export function footerKeys(state: FormState, screen: 'accounts' | 'forwards'): FooterKey[] {
+  if (state.focus === 'confirm') return [{ key: 'y', label: 'yes, remove' }, { key: 'n/Esc', label: 'no (default)' }];
+  if (state.focus === 'details') return [{ key: 'Esc', label: 'back to the list' }];
+  if (isTyping(state)) {
+    if (state.focus === 'filter') return [{ key: 'Enter/Esc', label: 'back to the list' }, { key: '←→', label: 'move' }, { key: 'Ctrl-U', label: 'clear' }];
+    return [{ key: 'Enter', label: state.focus === 'second' ? 'queue the change' : 'next' }, { key: 'Tab', label: 'next field' }, { key: '←→', label: 'move' }, { key: 'Esc', label: 'cancel' }];
+  }
+  if (screen === 'forwards') {
+    return [{ key: 'a', label: 'add' }, { key: 'Enter/e', label: 'edit destinations' }, { key: 'd', label: 'remove' }, { key: 'u', label: 'undo' }, { key: '/', label: 'filter' }, { key: 'Esc', label: 'menu' }, { key: '?', label: 'help' }, { key: 'q', label: 'quit' }];
+  }
+  return [{ key: 'a', label: 'add' }, { key: 'p', label: 'passwd' }, { key: 'd', label: 'remove' }, { key: 'u', label: 'undo' }, { key: '/', label: 'find' }, { key: 's', label: 'sort' }, { key: 'Enter', label: 'info' }, { key: 'Esc', label: 'menu' }, { key: '?', label: 'help' }, { key: 'q', label: 'quit' }];
 }
 
-export function AccountsScreen({ domain, width, height, now, theme, onBack, onQuit, onHelp }: ScreenProps) {
-  const tableHeight = Math.max(1, height - FIXED_ROWS);
-  const { act, session, data, state, dispatch, latest, rows, keys, index, selected, typing } = useFormScreen(ACCOUNTS, domain, tableHeight, now);
+export interface FormScreenProps<Row> {
+  state: FormState;
+  rows: readonly Row[];
+  total: number;
+  domain: string;
+  frame: Frame;
+  edit: (field: 'name' | 'second' | 'filter', value: string) => void;
+}
 
-  const submit = async () => {
-    const state = latest();
-    if (state.busy) return;
-    const name = state.name.trim();
-    if (!name) return dispatch({ type: 'rejected', field: 'name', text: 'enter the account name (without @' + domain + ')' });
-    if (!state.second) return dispatch({ type: 'rejected', field: 'second', text: 'enter a password' });
-    dispatch({ type: 'submitting' });
-    const method = state.mode === 'add' ? 'accounts.add' : 'accounts.passwd';
-    try {
-      const r = await session.call(method, { name, password: state.second, domain });
-      const q = 'queued' in r ? r.queued : null;
-      dispatch({ type: 'submitted', notice: { kind: 'ok', text: q ? `Queued: ${actionWord(q.action)} ${q.address}, ${whenApplies(q.appliesAt, now)}` : 'Done' } });
-    } catch (err) {
-      const e = callError(err);
-      if (e.unreachable) {
-        dispatch({ type: 'unconfirmed', address: `${name}@${domain}`, action: method === 'accounts.add' ? 'add' : 'password', notice: { kind: 'error', text: 'Not confirmed: the daemon went away before answering. Once it is back, this line says whether it was queued.' } });
-      } else {
-        dispatch({ type: 'rejected', field: fieldOf(e.text), text: e.text });
-      }
-    }
-  };
-
-  const remove = (address: string) =>
-    act('accounts.remove', { name: address, domain }, (r) =>
-      'queued' in r ? `Queued: removal of ${address}, ${whenApplies(r.queued.appliesAt, now)}; its mail is archived, not deleted` : `Cancelled the pending add of ${address}: nothing was created`);
-
-  const undo = (a: AccountView) => {
-    const p = a.pending;
-    if (!p) return dispatch({ type: 'notice', notice: { kind: 'warn', text: `${a.address} has no pending change to undo` } });
-    void act('pending.cancel', { id: p.id }, () => `Undone: the pending ${actionWord(p.action)} of ${a.address}`);
-  };
-
-  useScreenKeys((input, key) => {
-    // The state as the last key left it, even if this handler was made before that key.
-    const state = latest();
-    const command = formKey(state, input, key, keys, tableHeight);
-    if (command?.type === 'submit') return void submit();
-    if (command?.type === 'remove') return void remove(command.address);
-    if (command) return dispatch(command);
-    if (state.focus !== 'table') return;
-    const selected = rows[selectedIndex(state.list, keys)];
-    if (input === 'p' && selected) dispatch({ type: 'start-change', name: selected.name });
-    else if (input === 'd' && selected) dispatch({ type: 'ask-remove', address: selected.address });
-    else if (input === 'u' && selected) undo(selected);
-    else if (input === 's') dispatch({ type: 'toggle-sort' });
-    else if (key.return && selected) dispatch({ type: 'focus', focus: 'details' });
-    else if (key.escape) onBack();
-    else if (input === 'q') onQuit();
-    else if (input === '?') onHelp();
-  });
-
-  const footer: Key[] =
-    state.focus === 'confirm' ? [{ key: 'y', label: 'yes, remove' }, { key: 'n/Esc', label: 'no (default)' }]
-    : state.focus === 'details' ? [{ key: 'Esc', label: 'back to the list' }]
-    : typing ? [{ key: 'Enter', label: state.focus === 'second' ? 'queue the change' : 'next' }, { key: 'Tab', label: 'next field' }, { key: 'Esc', label: 'cancel' }]
-    : [{ key: 'a', label: 'add' }, { key: 'p', label: 'passwd' }, { key: 'd', label: 'remove' }, { key: 'u', label: 'undo' }, { key: '/', label: 'find' }, { key: 's', label: 'sort' }, { key: 'Enter', label: 'info' }, { key: 'Esc', label: 'menu' }, { key: '?', label: 'help' }, { key: 'q', label: 'quit' }];
-
+export function AccountsScreen({ state, rows, total, domain, frame, edit, status }: FormScreenProps<AccountView> & { status: StatusView | null }) {
+  const { width, height, now, theme } = frame;
+  const tableHeight = Math.max(1, height - FORM_CHROME_ROWS);
+  const list = shownList(state, { rows, tableHeight });
+  const selected = rows.find((r) => r.address === list.selected);
   // Fixed columns take 61 of the width; the name gets the rest (19 at 80 columns).
   const nameWidth = Math.max(8, width - 61);
   return (
@@ -109,15 +54,15 @@ export function AccountsScreen({ domain, width, height, now, theme, onBack, onQu
         {state.mode === 'add' ? (
           <Text wrap="truncate">
             <Text bold>Add a POP3 account: </Text>
-            <Field value={state.name} focused={state.focus === 'name'} placeholder="name" theme={theme} />
+            <Field value={state.name} focused={state.focus === 'name'} placeholder="name" theme={theme} onChange={(v) => edit('name', v)} />
             <Text>@{domain}  password </Text>
-            <Field value={state.second} focused={state.focus === 'second'} placeholder="8+ characters" mask theme={theme} />
+            <Field value={state.second} focused={state.focus === 'second'} placeholder="8+ characters" mask theme={theme} onChange={(v) => edit('second', v)} />
             <Text color={theme.accent}> [Change]</Text>
           </Text>
         ) : (
           <Text wrap="truncate">
             <Text bold>New password for {state.target}@{domain}: </Text>
-            <Field value={state.second} focused={state.focus === 'second'} placeholder="8+ characters" mask theme={theme} />
+            <Field value={state.second} focused={state.focus === 'second'} placeholder="8+ characters" mask theme={theme} onChange={(v) => edit('second', v)} />
             <Text color={theme.accent}> [Change]</Text>
           </Text>
         )}
@@ -128,49 +73,45 @@ export function AccountsScreen({ domain, width, height, now, theme, onBack, onQu
         {state.focus === 'filter' || state.filter ? (
           <Text wrap="truncate">
             <Text>Filter: </Text>
-            <Field value={state.filter} focused={state.focus === 'filter'} placeholder="part of a name" theme={theme} />
-            <Text dimColor={theme.dim}>  {rows.length} of {data.accounts.length}</Text>
+            <Field value={state.filter} focused={state.focus === 'filter'} placeholder="part of a name" theme={theme} onChange={(v) => edit('filter', v)} />
+            <Text dimColor={theme.dim}>  {rows.length} of {total}</Text>
           </Text>
         ) : (
           <Text dimColor={theme.dim}>{rows.length} account{rows.length === 1 ? '' : 's'}, sorted by {state.sort}. Changes apply on the hour.</Text>
         )}
       </Box>
       {state.focus === 'details' && selected ? (
-        <Details account={selected} height={tableHeight + 1} now={now} theme={theme} />
+        <Details account={selected} height={tableHeight + 1} now={now} theme={theme} status={status} />
       ) : (
         <Box flexDirection="column" height={tableHeight + 1}>
           <Text bold wrap="truncate">{`  ${cell('NAME', nameWidth)} ${cell('MESSAGES', 8, true)} ${cell('SIZE', 9, true)}  ${cell('LAST LOGIN', 12)} ${cell('STATUS', 25)}`}</Text>
           {rows.length === 0 ? (
             <Text dimColor={theme.dim}>  {state.filter ? 'No account matches the filter.' : `No POP3 accounts in ${domain} yet: press a to add one.`}</Text>
           ) : (
-            rows.slice(state.list.top, state.list.top + tableHeight).map((a, i) => {
-              const isSel = state.list.top + i === index;
-              const st = status(a, now);
-              return (
-                <Text key={a.address} inverse={isSel && state.focus === 'table'} bold={isSel} wrap="truncate">
-                  {isSel ? '› ' : '  '}
-                  {cell(a.name, nameWidth)} {cell(String(a.messages), 8, true)} {cell(humanBytes(a.bytes), 9, true)}  {cell(a.lastLoginAt ? shortTime(a.lastLoginAt, new Date(now)) : '-', 12)}{' '}
-                  <Text color={a.pending ? theme.warn : theme.ok}>{cell(st, 25)}</Text>
-                </Text>
-              );
-            })
+            rows.slice(list.top, list.top + tableHeight).map((a) => <AccountRow key={a.address} account={a} selected={a.address === list.selected} focused={state.focus === 'table'} nameWidth={nameWidth} now={now} theme={theme} />)
           )}
         </Box>
       )}
-      {state.focus === 'confirm' ? (
-        <Text color={theme.warn} wrap="truncate">Remove {state.confirm}? Its mail is archived at the next apply. [y/N]</Text>
-      ) : (
-        <Text> </Text>
-      )}
-      <Footer keys={footer} width={width} theme={theme} />
+      {state.focus === 'confirm' ? <Text color={theme.warn} wrap="truncate">Remove {state.confirm}? Its mail is archived at the next apply. [y/N]</Text> : <Text> </Text>}
+      <Footer keys={footerKeys(state, 'accounts')} width={width} theme={theme} />
     </Box>
   );
 }
 
-function Details({ account: a, height, now, theme }: { account: AccountView; height: number; now: number; theme: Theme }) {
-  const { data } = useDaemon();
-  const host = data.status?.hostname ?? 'this server';
-  const port = data.status?.pop3.port ?? 110;
+const AccountRow = React.memo(function AccountRow({ account: a, selected, focused, nameWidth, now, theme }: { account: AccountView; selected: boolean; focused: boolean; nameWidth: number; now: number; theme: Theme }) {
+  const status = a.pending ? pendingStatus(a.pending.action, a.pending.appliesAt, now) : 'active';
+  return (
+    <Text inverse={selected && focused} bold={selected} wrap="truncate">
+      {selected ? '› ' : '  '}
+      {cell(a.name, nameWidth)} {cell(String(a.messages), 8, true)} {cell(humanBytes(a.bytes), 9, true)}  {cell(a.lastLoginAt ? shortTime(a.lastLoginAt, new Date(now)) : '-', 12)}{' '}
+      <Text color={a.pending ? theme.warn : theme.ok}>{cell(status, 25)}</Text>
+    </Text>
+  );
+});
+
+function Details({ account: a, height, now, theme, status }: { account: AccountView; height: number; now: number; theme: Theme; status: StatusView | null }) {
+  const host = status?.hostname ?? 'this server';
+  const port = status?.pop3.port ?? 110;
   const line = (label: string, value: string) => (
     <Text wrap="truncate">
       <Text dimColor={theme.dim}>{label.padEnd(22)}</Text>
@@ -188,7 +129,7 @@ function Details({ account: a, height, now, theme }: { account: AccountView; hei
       <Text bold>Mail client settings</Text>
       {line('Account type', 'POP3')}
       {line('Incoming server', host)}
-      {line('Port', `${port} (POP3${data.status?.pop3s ? `; ${data.status.pop3s.port} with SSL/TLS` : ''})`)}
+      {line('Port', `${port} (POP3${status?.pop3s ? `; ${status.pop3s.port} with SSL/TLS` : ''})`)}
       {line('Username', a.address)}
       {line('Password', 'the one set here')}
     </Box>

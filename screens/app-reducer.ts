@@ -1,4 +1,12 @@
-// Navigation: which screen is open, and the main menu's selection. Pure: tested without rendering.
+// The console's whole state, and what each key and each answer from the daemon does to it:
+// which screen is open (one union, one switch), the main menu and domain picker, and each
+// screen's own state, which stays as it was left when the admin looks at another screen.
+// Pure: tested without rendering; the app shell renders it and runs the effects.
+import type { Key } from 'ink';
+import type { Effect, Outcome, Step } from './effects.js';
+import { fieldEdges, formKey, formReducer, initialFormState, isTyping, type FormAction, type FormContext, type FormScreen, type FormState } from './form-reducer.js';
+import type { KeyTarget } from './key-gate.js';
+import { initialPendingState, pendingKey, type PendingContext, type PendingState } from './pending-reducer.js';
 
 export type Screen = 'domains' | 'menu' | 'accounts' | 'forwards' | 'pending' | 'settings' | 'help';
 
@@ -20,19 +28,51 @@ export interface AppState {
   /** Where Help returns to. */
   previous: Screen;
   quitting: boolean;
+  accounts: FormState;
+  forwards: FormState;
+  pending: PendingState;
+  /** How far Help or Mail Client Settings is scrolled. */
+  scroll: number;
+  /** Requests keys asked for, not yet sent (the app's effect runner takes them). */
+  outbox: Effect[];
+}
+
+export const initialAppState: AppState = {
+  screen: 'menu', domain: null, menuIndex: 0, domainIndex: 0, previous: 'menu', quitting: false,
+  accounts: initialFormState, forwards: initialFormState, pending: initialPendingState, scroll: 0, outbox: [],
+};
+
+/** What a key needs to know beyond the state: the terminal, the daemon, the open screen's rows. */
+export interface AppView {
+  tooSmall: boolean;
+  connected: boolean;
+  domains: readonly string[];
+  form?: FormContext;
+  pending?: PendingContext;
+  /** Help and settings: how many lines there are, and how many fit. */
+  text?: { lines: number; height: number };
 }
 
 export type AppAction =
-  | { type: 'domains-known'; domains: string[] }
+  | { type: 'domains-known'; domains: readonly string[] }
   | { type: 'open'; screen: Screen }
   | { type: 'back' }
-  | { type: 'menu-move'; delta: number }
-  | { type: 'menu-pick'; index?: number }
-  | { type: 'domain-move'; delta: number; count: number }
-  | { type: 'domain-pick'; domain: string }
-  | { type: 'quit' };
+  | { type: 'quit' }
+  | { type: 'form'; screen: FormScreen; action: FormAction }
+  | { type: 'outcome'; outcome: Outcome }
+  | { type: 'key'; input: string; key: Key; view: AppView }
+  | { type: 'sent'; count: number };
 
-export const initialAppState: AppState = { screen: 'menu', domain: null, menuIndex: 0, domainIndex: 0, previous: 'menu', quitting: false };
+/** True while a text field has the keys (the key gate then lets pasted text through whole). */
+export function isTypingIn(state: AppState): boolean {
+  return (state.screen === 'accounts' || state.screen === 'forwards') && isTyping(state[state.screen]);
+}
+
+/** Where keys go now, for the key gate: a text field (and its cursor at an end), or not. */
+export function keyTarget(state: AppState): KeyTarget {
+  if (!isTypingIn(state)) return { textMode: false, atStart: false, atEnd: false };
+  return { textMode: true, ...fieldEdges(state[state.screen as FormScreen]) };
+}
 
 const wrap = (i: number, n: number) => ((i % n) + n) % n;
 
@@ -44,25 +84,97 @@ export function appReducer(state: AppState, action: AppAction): AppState {
       if (action.domains.length > 1) return { ...state, domain: null, screen: 'domains' };
       return state;
     case 'open':
-      return { ...state, screen: action.screen, previous: state.screen === 'help' ? state.previous : state.screen };
+      return { ...state, screen: action.screen, scroll: 0, previous: state.screen === 'help' ? state.previous : state.screen };
     case 'back':
-      if (state.screen === 'help') return { ...state, screen: state.previous };
-      if (state.screen === 'menu') return state;
+      if (state.screen === 'help') return { ...state, screen: state.previous, scroll: 0 };
+      if (state.screen === 'menu' || state.screen === 'domains') return state;
       return { ...state, screen: 'menu' };
-    case 'menu-move':
-      return { ...state, menuIndex: wrap(state.menuIndex + action.delta, MENU.length) };
-    case 'menu-pick': {
-      const index = action.index ?? state.menuIndex;
-      const item = MENU[index];
-      if (!item) return state;
-      if (item.screen === 'quit') return { ...state, menuIndex: index, quitting: true };
-      return { ...state, menuIndex: index, screen: item.screen, previous: 'menu' };
-    }
-    case 'domain-move':
-      return { ...state, domainIndex: wrap(state.domainIndex + action.delta, Math.max(1, action.count)) };
-    case 'domain-pick':
-      return { ...state, domain: action.domain, screen: 'menu' };
     case 'quit':
       return { ...state, quitting: true };
+    case 'form':
+      return { ...state, [action.screen]: formReducer(state[action.screen], action.action) };
+    case 'outcome': {
+      const o = action.outcome;
+      if (o.screen === 'pending') return { ...state, pending: { ...state.pending, notice: o.notice } };
+      return { ...state, [o.screen]: formReducer(state[o.screen], o.action) };
+    }
+    case 'key': {
+      const step = appKey(state, action.input, action.key, action.view);
+      return step.effects.length ? { ...step.state, outbox: [...step.state.outbox, ...step.effects] } : step.state;
+    }
+    case 'sent':
+      return { ...state, outbox: state.outbox.slice(action.count) };
   }
+}
+
+/** Applies the moves between screens a screen asked for, and passes the rest on. */
+function navigate(state: AppState, effects: Effect[]): Step<AppState> {
+  let next = state;
+  for (const e of effects) {
+    if (e.type !== 'nav') continue;
+    next = e.to === 'back' ? appReducer(next, { type: 'back' }) : e.to === 'quit' ? appReducer(next, { type: 'quit' }) : appReducer(next, { type: 'open', screen: 'help' });
+  }
+  return { state: next, effects: effects.filter((e) => e.type !== 'nav') };
+}
+
+const still = (state: AppState): Step<AppState> => ({ state, effects: [] });
+
+/** A letter with Ctrl or Alt held is not that letter's command (Ctrl-U is not u, undo). */
+export function isModified(key: Key): boolean {
+  return key.ctrl || (key.meta && !key.escape);
+}
+
+/** What one key does, wherever it lands. */
+export function appKey(state: AppState, input: string, key: Key, view: AppView): Step<AppState> {
+  const screenOpen = !view.tooSmall && view.connected && state.domain !== null && state.screen !== 'menu' && state.screen !== 'domains';
+  if (screenOpen) {
+    switch (state.screen) {
+      case 'accounts':
+      case 'forwards': {
+        if (!view.form) return still(state);
+        const step = formKey(state[state.screen], input, key, view.form);
+        return navigate({ ...state, [state.screen]: step.state }, step.effects);
+      }
+      case 'pending': {
+        if (!view.pending) return still(state);
+        const step = pendingKey(state.pending, input, key, view.pending);
+        return navigate({ ...state, pending: step.state }, step.effects);
+      }
+      case 'help':
+      case 'settings':
+        return still(scrollText(state, input, key, view.text ?? { lines: 0, height: 1 }));
+    }
+  }
+  if (isModified(key)) return still(state);
+  if (input === 'q') return still(appReducer(state, { type: 'quit' }));
+  if (view.tooSmall || !view.connected) return still(state);
+  if (input === '?') return still(appReducer(state, { type: 'open', screen: 'help' }));
+  if (state.screen === 'domains') {
+    const count = Math.max(1, view.domains.length);
+    if (key.upArrow || input === 'k') return still({ ...state, domainIndex: wrap(state.domainIndex - 1, count) });
+    if (key.downArrow || input === 'j') return still({ ...state, domainIndex: wrap(state.domainIndex + 1, count) });
+    const domain = view.domains[state.domainIndex];
+    if (key.return && domain) return still({ ...state, domain, screen: 'menu' });
+    return still(state);
+  }
+  if (key.upArrow || input === 'k') return still({ ...state, menuIndex: wrap(state.menuIndex - 1, MENU.length) });
+  if (key.downArrow || input === 'j') return still({ ...state, menuIndex: wrap(state.menuIndex + 1, MENU.length) });
+  const index = key.return ? state.menuIndex : /^[1-9]$/.test(input) ? Number(input) - 1 : -1;
+  const item = MENU[index];
+  if (!item) return still(state);
+  if (item.screen === 'quit') return still({ ...state, menuIndex: index, quitting: true });
+  return still({ ...state, menuIndex: index, screen: item.screen, previous: 'menu', scroll: 0 });
+}
+
+function scrollText(state: AppState, input: string, key: Key, text: { lines: number; height: number }): AppState {
+  if (isModified(key)) return state;
+  const max = Math.max(0, text.lines - text.height);
+  const to = (n: number) => ({ ...state, scroll: Math.max(0, Math.min(max, n)) });
+  if (key.downArrow || input === 'j') return to(state.scroll + 1);
+  if (key.upArrow || input === 'k') return to(state.scroll - 1);
+  if (key.pageDown || input === ' ') return to(state.scroll + text.height);
+  if (key.pageUp) return to(state.scroll - text.height);
+  if (key.escape || key.return) return appReducer(state, { type: 'back' });
+  if (input === 'q') return appReducer(state, { type: 'quit' });
+  return state;
 }

@@ -1,16 +1,21 @@
-// The console's shell: sizes itself from the terminal, draws the header, owns the global keys
-// (q, ?, number keys on the menu) and renders the open screen. Navigation is one reducer.
-import React, { useCallback, useContext, useEffect, useRef } from 'react';
+// The console's shell: sizes itself from the terminal, draws the header and the open screen,
+// and is the one place keys arrive (through the key gate) and requests leave: each key goes
+// to the app reducer with what is on screen, and the requests it asks for are sent by one
+// runner whose answers come back as actions.
+import React, { startTransition, useEffect, useMemo, useReducer, useState } from 'react';
 import { Box, Text, useApp, useInput } from 'ink';
-import { AccountsScreen } from './accounts-screen.js';
-import { appReducer, initialAppState, MENU, type Screen } from './app-reducer.js';
-import type { DaemonSession } from './daemon-session.js';
-import { ForwardsScreen } from './forwards-screen.js';
-import { Footer, Header } from './frame.js';
-import { DaemonContext, KeysContext, theme as pickTheme, useDaemon, useLatestReducer, useNow, useTerminalSize, type KeyHandler } from './hooks.js';
-import { HelpScreen, SettingsScreen } from './info-screens.js';
+import { AccountsScreen, FORM_CHROME_ROWS, visibleAccounts } from './accounts-screen.js';
+import { appReducer, initialAppState, keyTarget, type AppAction, type AppState, type AppView, type Screen } from './app-reducer.js';
+import type { DaemonSession, DaemonSnapshot } from './daemon-session.js';
+import { runEffect } from './effects.js';
+import { checkUnconfirmed, type FormRow } from './form-reducer.js';
+import { destinationsOf, ForwardsScreen, visibleForwards } from './forwards-screen.js';
+import { Footer, GateContext, Header, type Frame } from './frame.js';
+import { DaemonContext, theme as pickTheme, useDaemon, useNow, useTerminalSize } from './hooks.js';
+import { helpLines, settingsLines, textHeight, TextScreen } from './info-screens.js';
+import type { KeyGate, KeyTarget } from './key-gate.js';
 import { DomainPicker, MainMenu } from './menu-screens.js';
-import { PendingScreen } from './pending-screen.js';
+import { PENDING_CHROME_ROWS, PendingScreen } from './pending-screen.js';
 
 export const MIN_COLUMNS = 80;
 export const MIN_ROWS = 24;
@@ -25,26 +30,25 @@ const TITLES: Record<Screen, string> = {
   help: 'Help',
 };
 
-export function App({ session }: { session: DaemonSession }) {
-  const keys = useRef<KeyHandler | null>(null);
+export function App({ session, gate }: { session: DaemonSession; gate?: KeyGate }) {
   return (
     <DaemonContext.Provider value={session}>
-      <KeysContext.Provider value={keys}>
-        <Shell />
-      </KeysContext.Provider>
+      <GateContext.Provider value={gate ?? null}>
+        <Shell gate={gate} />
+      </GateContext.Provider>
     </DaemonContext.Provider>
   );
 }
 
-function Shell() {
+function Shell({ gate }: { gate?: KeyGate }) {
   const { exit } = useApp();
-  const { data } = useDaemon();
+  const { session, data } = useDaemon();
   const { columns, rows } = useTerminalSize();
-  const [state, dispatch, latest] = useLatestReducer(appReducer, initialAppState);
-  const screenKeys = useContext(KeysContext);
+  const [state, dispatch] = useReducer(appReducer, initialAppState);
   const now = useNow(data.skewMs);
   const theme = pickTheme();
   const domains = data.status?.domains ?? [];
+  const domain = state.domain;
 
   useEffect(() => {
     if (domains.length) dispatch({ type: 'domains-known', domains });
@@ -52,38 +56,70 @@ function Shell() {
   useEffect(() => {
     if (state.quitting) exit();
   }, [state.quitting, exit]);
-
-  const tooSmall = columns < MIN_COLUMNS || rows < MIN_ROWS;
-  // One input handler for the whole console, reading state as the last key left it: the open
-  // screen gets the keys when it has registered for them, the shell takes the rest.
-  const live = useRef({ tooSmall, connected: Boolean(data.status), domains });
-  live.current = { tooSmall, connected: Boolean(data.status), domains };
-  useInput((input, key) => {
-      const state = latest();
-      const { tooSmall, connected, domains } = live.current;
-      const screenOpen = !tooSmall && connected && state.domain !== null && state.screen !== 'menu' && state.screen !== 'domains';
-      if (screenOpen && screenKeys.current) return screenKeys.current(input, key);
-      if (input === 'q') return dispatch({ type: 'quit' });
-      if (tooSmall || !connected) return;
-      if (input === '?') return dispatch({ type: 'open', screen: 'help' });
-      if (state.screen === 'menu') {
-        if (key.upArrow || input === 'k') dispatch({ type: 'menu-move', delta: -1 });
-        else if (key.downArrow || input === 'j') dispatch({ type: 'menu-move', delta: 1 });
-        else if (key.return) dispatch({ type: 'menu-pick' });
-        else if (/^[1-9]$/.test(input) && Number(input) <= MENU.length) dispatch({ type: 'menu-pick', index: Number(input) - 1 });
-      } else if (state.screen === 'domains') {
-        if (key.upArrow || input === 'k') dispatch({ type: 'domain-move', delta: -1, count: domains.length });
-        else if (key.downArrow || input === 'j') dispatch({ type: 'domain-move', delta: 1, count: domains.length });
-        else if (key.return && domains[state.domainIndex]) dispatch({ type: 'domain-pick', domain: domains[state.domainIndex] });
-      }
-  });
-  const onBack = useCallback(() => dispatch({ type: 'back' }), []);
-  const onQuit = useCallback(() => dispatch({ type: 'quit' }), []);
-  const onHelp = useCallback(() => dispatch({ type: 'open', screen: 'help' }), []);
+  // Once a lost daemon is back: say whether a change sent as it went was queued after all.
+  useEffect(() => {
+    if (data.connection !== 'connected') return;
+    for (const screen of ['accounts', 'forwards'] as const) {
+      const action = checkUnconfirmed(state[screen], data.pending, Date.now() + data.skewMs);
+      if (action) dispatch({ type: 'form', screen, action });
+    }
+  }, [data.connection, data.pending, state.accounts.unconfirmed, state.forwards.unconfirmed]);
+  useRequests(state, dispatch, session, data.skewMs);
 
   // Ink repaints the whole screen when a frame is as tall as the terminal: stay one row short.
+  const tooSmall = columns < MIN_COLUMNS || rows < MIN_ROWS;
   const width = columns;
   const height = rows - 1;
+  const lost = data.status !== null && data.connection !== 'connected';
+  const bodyHeight = height - 2 - (lost ? 2 : 0);
+  const frame: Frame = { width, height: bodyHeight, now, theme };
+  const accountRows = useMemo(() => (domain ? visibleAccounts(data.accounts, domain, state.accounts.filter, state.accounts.sort) : []), [data.accounts, domain, state.accounts.filter, state.accounts.sort]);
+  const forwardViews = useMemo(() => (domain ? visibleForwards(data.forwards, domain, state.forwards.filter) : []), [data.forwards, domain, state.forwards.filter]);
+  const forwardRows = useMemo((): FormRow[] => forwardViews.map((f) => ({ ...f, destinations: destinationsOf(f) })), [forwardViews]);
+  const pendingRows = useMemo(() => data.pending.filter((p) => p.domain === domain), [data.pending, domain]);
+  const text = state.screen === 'help' ? helpLines(domain ?? '') : state.screen === 'settings' ? settingsLines(domain ?? '', data.status) : [];
+
+  // What the keys act on: what is on the screen now.
+  const view: AppView = { tooSmall, connected: Boolean(data.status), domains };
+  const formHeight = Math.max(1, bodyHeight - FORM_CHROME_ROWS);
+  if (domain && state.screen === 'accounts') view.form = { screen: 'accounts', domain, rows: accountRows, tableHeight: formHeight };
+  if (domain && state.screen === 'forwards') view.form = { screen: 'forwards', domain, rows: forwardRows, tableHeight: formHeight };
+  if (domain && state.screen === 'pending') view.pending = { domain, rows: pendingRows, tableHeight: Math.max(1, bodyHeight - PENDING_CHROME_ROWS) };
+  if (text.length) view.text = { lines: text.length, height: textHeight(bodyHeight) };
+  useInput((input, key) => dispatch({ type: 'key', input, key, view }));
+
+  let body: React.ReactNode;
+  if (tooSmall) {
+    body = null;
+  } else if (!data.status) {
+    body = <Unreachable data={data} frame={frame} />;
+  } else if (state.screen === 'domains' || !domain) {
+    body = <DomainPicker domains={domains} index={state.domainIndex} width={width} height={bodyHeight} theme={theme} />;
+  } else {
+    const edit = (screen: 'accounts' | 'forwards') => (field: 'name' | 'second' | 'filter', value: string) => dispatch({ type: 'form', screen, action: { type: 'edit', field, value } });
+    switch (state.screen) {
+      case 'menu':
+        body = <MainMenu index={state.menuIndex} width={width} height={bodyHeight} theme={theme} counts={{ accounts: data.accounts.filter((a) => a.domain === domain).length, forwards: data.forwards.filter((f) => f.domain === domain).length, pending: pendingRows.length }} />;
+        break;
+      case 'accounts':
+        body = <AccountsScreen state={state.accounts} rows={accountRows} total={data.accounts.filter((a) => a.domain === domain).length} domain={domain} frame={frame} edit={edit('accounts')} status={data.status} />;
+        break;
+      case 'forwards':
+        body = <ForwardsScreen state={state.forwards} rows={forwardViews} total={data.forwards.filter((f) => f.domain === domain).length} domain={domain} frame={frame} edit={edit('forwards')} />;
+        break;
+      case 'pending':
+        body = <PendingScreen state={state.pending} rows={pendingRows} all={data.pending.length} domain={domain} nextApplyAt={data.status.nextApplyAt} frame={frame} />;
+        break;
+      case 'settings':
+      case 'help':
+        body = <TextScreen lines={text} scroll={state.scroll} frame={frame} />;
+        break;
+    }
+  }
+
+  // The last hook: lets the gate release the next key once this key's commit has landed.
+  useKeyGate(gate, keyTarget(state));
+
   if (tooSmall) {
     return (
       <Box width={width} height={height} flexDirection="column" justifyContent="center" alignItems="center">
@@ -91,39 +127,7 @@ function Shell() {
       </Box>
     );
   }
-
   // Once connected, a lost daemon is a banner over the open screen, which keeps what was typed.
-  const lost = data.status !== null && data.connection !== 'connected';
-  const bodyHeight = height - 2 - (lost ? 2 : 0);
-  const domain = state.domain;
-  let body: React.ReactNode;
-  if (!data.status) {
-    body = <Unreachable width={width} height={bodyHeight} />;
-  } else if (state.screen === 'domains' || !domain) {
-    body = <DomainPicker domains={domains} index={state.domainIndex} width={width} height={bodyHeight} theme={theme} />;
-  } else {
-    const props = { domain, width, height: bodyHeight, now, theme, onBack, onQuit, onHelp };
-    switch (state.screen) {
-      case 'menu':
-        body = <MainMenu index={state.menuIndex} width={width} height={bodyHeight} theme={theme} counts={{ accounts: data.accounts.filter((a) => a.domain === domain).length, forwards: data.forwards.filter((f) => f.domain === domain).length, pending: data.pending.filter((p) => p.domain === domain).length }} />;
-        break;
-      case 'accounts':
-        body = <AccountsScreen {...props} />;
-        break;
-      case 'forwards':
-        body = <ForwardsScreen {...props} />;
-        break;
-      case 'pending':
-        body = <PendingScreen {...props} />;
-        break;
-      case 'settings':
-        body = <SettingsScreen {...props} />;
-        break;
-      case 'help':
-        body = <HelpScreen {...props} />;
-        break;
-    }
-  }
   return (
     <Box flexDirection="column" width={width} height={height}>
       <Header title={TITLES[state.screen]} domain={domain} data={data} now={now} width={width} theme={theme} />
@@ -139,9 +143,40 @@ function Shell() {
   );
 }
 
-function Unreachable({ width, height }: { width: number; height: number }) {
-  const { data } = useDaemon();
-  const theme = pickTheme();
+/** Sends the requests keys asked for; each answer comes back as an action. */
+function useRequests(state: AppState, dispatch: (a: AppAction) => void, session: DaemonSession, skewMs: number): void {
+  useEffect(() => {
+    if (state.outbox.length === 0) return;
+    const effects = state.outbox;
+    dispatch({ type: 'sent', count: effects.length });
+    for (const effect of effects) {
+      if (effect.type === 'nav') continue;
+      void runEffect(session, effect, () => Date.now() + skewMs).then((outcome) => dispatch({ type: 'outcome', outcome }));
+    }
+  }, [state.outbox]);
+}
+
+/**
+ * The app's side of the key gate: after the gate lets a key through it asks for a re-render
+ * in a transition, which React renders only after all other work, so when that commit lands
+ * every update the key set off has been committed and every key handler re-subscribed.
+ */
+function useKeyGate(gate: KeyGate | undefined, target: KeyTarget): void {
+  const [released, setReleased] = useState(0);
+  useEffect(() => {
+    if (!gate) return;
+    gate.onRelease = (seq) => startTransition(() => setReleased(seq));
+    return () => {
+      gate.onRelease = () => {};
+    };
+  }, [gate]);
+  useEffect(() => {
+    gate?.committed(released, target);
+  }, [gate, released]);
+}
+
+function Unreachable({ data, frame }: { data: DaemonSnapshot; frame: Frame }) {
+  const { width, height, theme } = frame;
   return (
     <Box flexDirection="column" width={width} height={height}>
       <Box flexDirection="column" flexGrow={1} paddingTop={1} paddingLeft={2}>

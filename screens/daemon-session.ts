@@ -2,7 +2,7 @@
 // the screens show, follows the daemon's notifications, and reconnects by itself when the daemon
 // goes away. Screens read it through the useDaemon hook.
 import { ControlClient, RpcError, UnreachableError } from '../src/control/client.js';
-import type { AccountView, ForwardView, Method, NotificationMethod, Notifications, Params, PendingView, Results, StatusView } from '../src/control/protocol.js';
+import type { AccountView, Field, ForwardView, Method, NotificationMethod, Notifications, Params, PendingView, Results, StatusView } from '../src/control/protocol.js';
 
 export type Connection = 'connecting' | 'connected' | 'down';
 
@@ -114,10 +114,10 @@ export class DaemonSession {
    * Sends a request. A rejection (bad input) comes back as its message; a daemon that went
    * away mid-request throws, so the screen can say the change may not have been queued.
    */
-  async call<M extends Method>(method: M, params: Params<M>): Promise<Results[M]> {
+  async send<M extends Method>(call: { method: M; params: Params<M> }): Promise<Results[M]> {
     const c = this.client;
     if (!c) throw new UnreachableError(`not connected to the daemon at ${this.socketPath}`);
-    const result = await (c.call as (m: M, p: Params<M>) => Promise<Results[M]>)(method, params);
+    const result = await (c.call as (m: M, p: Params<M>) => Promise<Results[M]>)(call.method, call.params);
     this.refreshSoon();
     return result;
   }
@@ -130,8 +130,11 @@ export class DaemonSession {
   }
 }
 
-/** One line for a failed call: the daemon's reason, or that it could not be reached. */
-export function callError(err: unknown): { text: string; unreachable: boolean } {
-  if (err instanceof RpcError) return { text: err.message, unreachable: false };
+/**
+ * One line for a failed call: the daemon's reason (and the input it is about), or that it
+ * could not be reached.
+ */
+export function callError(err: unknown): { text: string; unreachable: boolean; field?: Field } {
+  if (err instanceof RpcError) return { text: err.message, unreachable: false, field: err.data.field };
   return { text: `not sent: ${(err as Error).message}`, unreachable: true };
 }

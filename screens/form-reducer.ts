@@ -1,14 +1,15 @@
-// The state of an add/change form above a table (POP3 accounts, forwards): which field has the
-// keys, what is typed, what the daemon said, and a pending confirmation. Pure.
+// The POP3 Accounts and Email Forwarding screens' state, shared: a form above a table (which
+// field has the keys, what is typed, what the daemon said, a removal waiting for its yes) and
+// what each key does to it. Pure: a key gives the next state and the requests to send
+// (effects); the answers come back as actions.
 import type { Key } from 'ink';
-import { initialListState, moveSelection, type ListState } from './list-reducer.js';
+import type { ChangeAction, Field as ErrorField, PendingView, QueueResult } from '../src/control/protocol.js';
+import { actionWord, whenApplies } from '../src/model/format.js';
+import type { Effect, Notice, Step } from './effects.js';
+import { initialListState, moveSelection, settle, type ListState } from './list-reducer.js';
 
 export type Focus = 'table' | 'name' | 'second' | 'filter' | 'confirm' | 'details';
-
-export interface Notice {
-  kind: 'ok' | 'warn' | 'error';
-  text: string;
-}
+export type FormScreen = 'accounts' | 'forwards';
 
 export interface FormState {
   focus: Focus;
@@ -27,118 +28,213 @@ export interface FormState {
   notice: Notice | null;
   busy: boolean;
   /** A change sent when the daemon went away before answering: checked once it is back. */
-  unconfirmed: { address: string; action: string } | null;
+  unconfirmed: { address: string; action: ChangeAction } | null;
+  /**
+   * Where the cursor is in the field that has the keys, as ink-text-input will have it: kept
+   * here so that an arrow past either end never reaches the field (its cursor would leave the
+   * text, and the next character would land in the wrong place).
+   */
+  cursor: number;
 }
-
-export type FormAction =
-  | { type: 'focus'; focus: Focus }
-  | { type: 'edit'; field: 'name' | 'second' | 'filter'; value: string }
-  | { type: 'start-add' }
-  | { type: 'start-change'; name: string; second?: string }
-  | { type: 'submitting' }
-  | { type: 'submitted'; notice: Notice }
-  | { type: 'rejected'; field: 'name' | 'second'; text: string }
-  | { type: 'notice'; notice: Notice | null }
-  | { type: 'unconfirmed'; address: string; action: string; notice: Notice }
-  | { type: 'confirmed'; notice: Notice }
-  | { type: 'toggle-sort' }
-  | { type: 'list'; list: ListState }
-  | { type: 'ask-remove'; address: string }
-  | { type: 'cancel' };
 
 export const initialFormState: FormState = {
   focus: 'table', mode: 'add', target: null, name: '', second: '', filter: '', sort: 'name',
-  list: initialListState, confirm: null, error: null, notice: null, busy: false, unconfirmed: null,
+  list: initialListState, confirm: null, error: null, notice: null, busy: false, unconfirmed: null, cursor: 0,
 };
+
+/** Moves the keys to `focus`; a field's cursor starts at the end of its text, as the field's does. */
+function focusOn(state: FormState, focus: Focus): FormState {
+  const text = focus === 'name' || focus === 'second' || focus === 'filter' ? state[focus] : '';
+  return { ...state, focus, cursor: text.length };
+}
+
+/** What a key needs to know of the rows the screen shows. */
+export interface FormRow {
+  address: string;
+  name: string;
+  pending: { id: string; action: ChangeAction } | null;
+  /** A forward's destinations as they will be after the apply. */
+  destinations?: string[];
+}
+
+export interface FormContext {
+  screen: FormScreen;
+  domain: string;
+  rows: readonly FormRow[];
+  tableHeight: number;
+}
+
+export type FormAction =
+  | { type: 'edit'; field: 'name' | 'second' | 'filter'; value: string }
+  | { type: 'queued'; notice: Notice }
+  | { type: 'refused'; field: ErrorField | undefined; text: string }
+  | { type: 'notice'; notice: Notice }
+  | { type: 'unconfirmed'; address: string; action: ChangeAction }
+  | { type: 'confirmed'; notice: Notice };
+
+/** The list as it is drawn: on a row that exists, scrolled to show it. */
+export function shownList(state: FormState, ctx: { rows: readonly { address: string }[]; tableHeight: number }): ListState {
+  return settle(state.list, ctx.rows.map((r) => r.address), ctx.tableHeight);
+}
+
+export function selectedRow<R extends { address: string }>(list: ListState, rows: readonly R[]): R | undefined {
+  return rows.find((r) => r.address === list.selected) ?? rows[Math.min(Math.max(0, list.top), rows.length - 1)];
+}
+
+const typingFocus = (f: Focus) => f === 'name' || f === 'second' || f === 'filter';
+
+/** True while a text field has the keys. */
+export function isTyping(state: FormState): boolean {
+  return typingFocus(state.focus);
+}
+
+/** Whether the cursor of the field that has the keys is at its start or end. */
+export function fieldEdges(state: FormState): { atStart: boolean; atEnd: boolean } {
+  if (!typingFocus(state.focus)) return { atStart: false, atEnd: false };
+  const text = state[state.focus as 'name' | 'second' | 'filter'];
+  return { atStart: state.cursor <= 0, atEnd: state.cursor >= text.length };
+}
 
 export function formReducer(state: FormState, action: FormAction): FormState {
   switch (action.type) {
-    case 'focus':
-      return { ...state, focus: action.focus };
     case 'edit': {
-      if (action.field === 'filter') return { ...state, filter: action.value, list: initialListState };
+      if (action.field === 'filter') return { ...state, filter: action.value.toLowerCase(), list: initialListState };
       const error = state.error?.field === action.field ? null : state.error;
-      return { ...state, [action.field]: action.value, error };
+      return { ...state, [action.field]: action.field === 'name' ? action.value.toLowerCase() : action.value, error };
     }
-    case 'start-add':
-      return { ...state, mode: 'add', target: null, name: state.mode === 'add' ? state.name : '', second: '', focus: 'name', error: null, notice: null };
-    case 'start-change':
-      return { ...state, mode: 'change', target: action.name, name: action.name, second: action.second ?? '', focus: 'second', error: null, notice: null };
-    case 'submitting':
-      return { ...state, busy: true, notice: null };
-    case 'submitted':
+    case 'queued':
       return { ...state, busy: false, mode: 'add', target: null, name: '', second: '', error: null, focus: 'table', notice: action.notice };
-    case 'rejected':
-      return { ...state, busy: false, error: { field: action.field, text: action.text }, focus: action.field };
+    case 'refused': {
+      // The daemon says which input it is about; what is not a field of this form is a notice.
+      const field = action.field === 'name' ? 'name' : action.field === 'password' || action.field === 'destinations' ? 'second' : null;
+      if (!field) return { ...state, busy: false, notice: { kind: 'error', text: action.text } };
+      return focusOn({ ...state, busy: false, error: { field, text: action.text } }, state.mode === 'change' && field === 'name' ? 'second' : field);
+    }
     case 'notice':
       return { ...state, busy: false, notice: action.notice };
     case 'unconfirmed':
-      return { ...state, busy: false, notice: action.notice, unconfirmed: { address: action.address, action: action.action } };
+      return {
+        ...state,
+        busy: false,
+        unconfirmed: { address: action.address, action: action.action },
+        notice: { kind: 'error', text: 'Not confirmed: the daemon went away before answering. Once it is back, this line says whether it was queued.' },
+      };
     case 'confirmed':
       return { ...state, notice: action.notice, unconfirmed: null };
-    case 'toggle-sort':
-      return { ...state, sort: state.sort === 'name' ? 'size' : 'name' };
-    case 'list':
-      return { ...state, list: action.list };
-    case 'ask-remove':
-      return { ...state, confirm: action.address, focus: 'confirm', notice: null };
-    case 'cancel':
-      if (state.focus === 'confirm') return { ...state, confirm: null, focus: 'table' };
-      if (state.focus === 'filter') return { ...state, focus: 'table' };
-      if (state.focus === 'details') return { ...state, focus: 'table' };
-      return { ...state, mode: 'add', target: null, name: '', second: '', error: null, focus: 'table' };
   }
 }
 
-/** Which field a refusal from the daemon is about. */
-export function fieldOf(message: string): 'name' | 'second' {
-  return /password|destination|forward to itself|mail address|loop/i.test(message) ? 'second' : 'name';
+/** Once the daemon is back: was the change sent as it went away queued after all? */
+export function checkUnconfirmed(state: FormState, pending: readonly PendingView[], now: number): FormAction | null {
+  const u = state.unconfirmed;
+  if (!u) return null;
+  const queued = pending.find((p) => p.address === u.address && (p.action === u.action || p.action === 'add'));
+  return {
+    type: 'confirmed',
+    notice: queued
+      ? { kind: 'ok', text: `The daemon is back: the ${actionWord(queued.action)} of ${u.address} is queued, ${whenApplies(queued.appliesAt, now)}` }
+      : { kind: 'warn', text: `The daemon is back: the ${actionWord(u.action)} of ${u.address} was NOT queued; send it again` },
+  };
 }
 
-/** What a key asks of a form screen: a state change, or one of the things only the screen can do. */
-export type FormCommand = FormAction | { type: 'submit' } | { type: 'remove'; address: string };
-
-/** What a key typed into a field does to its text: null for a key that is not text. */
-export function editText(value: string, input: string, key: Pick<Key, 'backspace' | 'delete' | 'ctrl' | 'meta'>): string | null {
-  if (key.backspace || key.delete) return value.slice(0, -1);
-  if (key.ctrl && input === 'u') return '';
-  if (key.ctrl || key.meta) return null;
-  const typed = input.replace(/[\u0000-\u001f\u007f]/g, '');
-  return typed ? value + typed : null;
+/** How a queued change reads on the notice line. */
+export function describeQueued(r: QueueResult, now: number, extra = ''): string {
+  if ('cancelled' in r) return `Cancelled the pending ${actionWord(r.cancelled.action)} of ${r.cancelled.address}: nothing will change`;
+  return `Queued: ${actionWord(r.queued.action)} ${r.queued.address}${extra}, ${whenApplies(r.queued.appliesAt, now)}`;
 }
 
-/**
- * The keys every form screen shares: typing into the fields and the filter, moving through
- * the table, starting an add, answering the removal question. Returns null for a key the
- * screen handles itself (its own commands such as p, d, u).
- */
-export function formKey(state: FormState, input: string, key: Key, keys: readonly string[], tableHeight: number): FormCommand | null {
+const noEffects = (state: FormState): Step<FormState> => ({ state, effects: [] });
+
+/** What a key does on a form screen. */
+export function formKey(state: FormState, input: string, key: Key, ctx: FormContext): Step<FormState> {
+  const list = shownList(state, ctx);
+  const keys = ctx.rows.map((r) => r.address);
+  const selected = selectedRow(list, ctx.rows);
+
   if (state.focus === 'confirm') {
-    return (input === 'y' || input === 'Y') && state.confirm ? { type: 'remove', address: state.confirm } : { type: 'cancel' };
+    if ((input === 'y' || input === 'Y') && state.confirm) {
+      const address = state.confirm;
+      const method = ctx.screen === 'accounts' ? 'accounts.remove' : 'forwards.remove';
+      return { state: { ...state, confirm: null, focus: 'table', notice: null }, effects: [{ type: 'call', screen: ctx.screen, call: { method, params: { name: address, domain: ctx.domain } }, what: 'remove', address }] };
+    }
+    return noEffects({ ...state, confirm: null, focus: 'table' });
   }
-  if (state.focus === 'details') return key.escape || key.return ? { type: 'cancel' } : null;
+  if (state.focus === 'details') return noEffects(key.escape || key.return ? { ...state, focus: 'table' } : state);
   if (state.focus === 'filter') {
-    if (key.escape || key.return || key.upArrow || key.downArrow) return { type: 'focus', focus: 'table' };
-    const value = editText(state.filter, input, key);
-    return value === null ? null : { type: 'edit', field: 'filter', value: value.toLowerCase() };
+    if (key.escape || key.return || key.upArrow || key.downArrow) return noEffects({ ...state, focus: 'table' });
+    return noEffects(editing(state, input, key));
   }
   if (state.focus === 'name' || state.focus === 'second') {
     const field = state.focus;
-    if (key.escape) return { type: 'cancel' };
-    if (key.tab) return { type: 'focus', focus: field === 'name' || state.mode === 'change' ? 'second' : 'name' };
-    if (key.return) return field === 'name' ? { type: 'focus', focus: 'second' } : { type: 'submit' };
-    if (key.upArrow || key.downArrow) return { type: 'focus', focus: 'table' };
-    const value = editText(state[field], input, key);
-    return value === null ? null : { type: 'edit', field, value: field === 'name' ? value.toLowerCase() : value };
+    if (key.escape) return noEffects({ ...state, mode: 'add', target: null, name: '', second: '', error: null, focus: 'table' });
+    if (key.tab) return noEffects(focusOn(state, field === 'name' || state.mode === 'change' ? 'second' : 'name'));
+    if (key.upArrow || key.downArrow) return noEffects({ ...state, focus: 'table' });
+    if (key.return) return field === 'name' ? noEffects(focusOn(state, 'second')) : submit(state, ctx);
+    return noEffects(editing(state, input, key));
   }
-  const move = (delta: number): FormCommand => ({ type: 'list', list: moveSelection(state.list, keys, delta, tableHeight) });
+
+  // The table has the keys; a letter with Ctrl or Alt is not its command.
+  if (key.ctrl || (key.meta && !key.escape)) return noEffects(state);
+  const move = (delta: number) => noEffects({ ...state, list: moveSelection(list, keys, delta, ctx.tableHeight) });
   if (key.upArrow || input === 'k') return move(-1);
   if (key.downArrow || input === 'j') return move(1);
-  if (key.pageUp) return move(-tableHeight);
-  if (key.pageDown) return move(tableHeight);
+  if (key.pageUp) return move(-ctx.tableHeight);
+  if (key.pageDown) return move(ctx.tableHeight);
   if (key.home || input === 'g') return move(-Infinity);
   if (key.end || input === 'G') return move(Infinity);
-  if (input === 'a' || key.tab) return { type: 'start-add' };
-  if (input === '/') return { type: 'focus', focus: 'filter' };
-  return null;
+  if (input === 'a' || key.tab) {
+    return noEffects(focusOn({ ...state, mode: 'add', target: null, name: state.mode === 'add' ? state.name : '', second: '', error: null, notice: null }, 'name'));
+  }
+  if (input === '/') return noEffects(focusOn(state, 'filter'));
+  if (input === 's' && ctx.screen === 'accounts') return noEffects({ ...state, sort: state.sort === 'name' ? 'size' : 'name' });
+  if (key.escape) return { state, effects: [{ type: 'nav', to: 'back' }] };
+  if (input === 'q') return { state, effects: [{ type: 'nav', to: 'quit' }] };
+  if (input === '?') return { state, effects: [{ type: 'nav', to: 'help' }] };
+  if (!selected) return noEffects(state);
+  const change = (second: string) => noEffects(focusOn({ ...state, list, mode: 'change', target: selected.name, name: selected.name, second, error: null, notice: null }, 'second'));
+  if (ctx.screen === 'accounts' && input === 'p') return change('');
+  if (ctx.screen === 'forwards' && (input === 'e' || key.return)) return change((selected.destinations ?? []).join(', '));
+  if (ctx.screen === 'accounts' && key.return) return noEffects({ ...state, list, focus: 'details' });
+  if (input === 'd') return noEffects({ ...state, list, confirm: selected.address, focus: 'confirm', notice: null });
+  if (input === 'u') {
+    const p = selected.pending;
+    if (!p) return noEffects({ ...state, list, notice: { kind: 'warn', text: `${selected.address} has no pending change to undo` } });
+    return { state: { ...state, list, notice: null }, effects: [{ type: 'call', screen: ctx.screen, call: { method: 'pending.cancel', params: { id: p.id } }, what: 'undo', address: selected.address }] };
+  }
+  return noEffects(state);
+}
+
+/**
+ * A key in a text field: the field (ink-text-input) changes the text; this follows its cursor,
+ * and clears the field on Ctrl-U.
+ */
+function editing(state: FormState, input: string, key: Key): FormState {
+  const field = state.focus as 'name' | 'second' | 'filter';
+  const length = state[field].length;
+  if (key.ctrl && input === 'u') return { ...formReducer(state, { type: 'edit', field, value: '' }), cursor: 0 };
+  if (key.leftArrow) return { ...state, cursor: Math.max(0, state.cursor - 1) };
+  if (key.rightArrow) return { ...state, cursor: Math.min(length, state.cursor + 1) };
+  if (key.backspace || key.delete) return { ...state, cursor: Math.max(0, state.cursor - 1) };
+  if (key.ctrl || key.meta || input === '') return state;
+  return { ...state, cursor: state.cursor + input.length };
+}
+
+/** Enter in the last field: check what can be checked here, then send the change. */
+function submit(state: FormState, ctx: FormContext): Step<FormState> {
+  if (state.busy) return noEffects(state);
+  const name = state.name.trim();
+  const refuse = (field: 'name' | 'second', text: string) => noEffects(focusOn({ ...state, error: { field, text } }, field));
+  if (!name) return refuse('name', `enter the ${ctx.screen === 'accounts' ? 'account' : 'forwarding'} name (without @${ctx.domain})`);
+  const address = `${name}@${ctx.domain}`;
+  let effect: Effect;
+  if (ctx.screen === 'accounts') {
+    if (!state.second) return refuse('second', 'enter a password');
+    const method = state.mode === 'add' ? 'accounts.add' : 'accounts.passwd';
+    effect = { type: 'submit', screen: 'accounts', call: { method, params: { name, password: state.second, domain: ctx.domain } }, address, action: state.mode === 'add' ? 'add' : 'password' };
+  } else {
+    const destinations = state.second.split(/[\s,;]+/).filter(Boolean);
+    if (destinations.length === 0) return refuse('second', 'enter one or more destination addresses');
+    effect = { type: 'submit', screen: 'forwards', call: { method: 'forwards.add', params: { name, destinations, domain: ctx.domain } }, address, action: state.mode === 'add' ? 'add' : 'update' };
+  }
+  return { state: { ...state, busy: true, notice: null }, effects: [effect] };
 }

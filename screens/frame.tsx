@@ -1,13 +1,17 @@
 // The frame every screen sits in: a header with the domain, the connection and the countdown to
 // the next apply; the screen's body; a footer with the keys that work here.
-import React from 'react';
+import React, { createContext, useContext } from 'react';
 import { Box, Text } from 'ink';
+import TextInput from 'ink-text-input';
 import { formatCountdown } from '../src/model/schedule.js';
 import { clockTime } from '../src/model/format.js';
 import type { DaemonSnapshot } from './daemon-session.js';
+import type { Notice } from './effects.js';
 import type { Theme } from './hooks.js';
+import { isText, type KeyGate } from './key-gate.js';
 
-export interface Key {
+/** A key and what it does, as the footer lists it. */
+export interface FooterKey {
   key: string;
   label: string;
 }
@@ -33,7 +37,7 @@ export function Header({ title, domain, data, now, width, theme }: { title: stri
   );
 }
 
-export function Footer({ keys, width, theme }: { keys: Key[]; width: number; theme: Theme }) {
+export function Footer({ keys, width, theme }: { keys: FooterKey[]; width: number; theme: Theme }) {
   // Spaced out when it fits; packed as key:label when the terminal is narrow (80 columns).
   const roomy = keys.reduce((n, k) => n + k.key.length + 1 + k.label.length, 0) + 2 * (keys.length - 1) <= width;
   return (
@@ -51,7 +55,7 @@ export function Footer({ keys, width, theme }: { keys: Key[]; width: number; the
   );
 }
 
-export function NoticeLine({ notice, theme }: { notice: { kind: 'ok' | 'warn' | 'error'; text: string } | null; theme: Theme }) {
+export function NoticeLine({ notice, theme }: { notice: Notice | null; theme: Theme }) {
   if (!notice) return <Text> </Text>;
   const color = notice.kind === 'ok' ? theme.ok : notice.kind === 'warn' ? theme.warn : theme.error;
   return <Text color={color} wrap="truncate">{notice.kind === 'error' ? '✕ ' : notice.kind === 'warn' ? '! ' : '✓ '}{notice.text}</Text>;
@@ -64,17 +68,42 @@ export function cell(text: string, width: number, right = false): string {
   return right ? t.padStart(width) : t.padEnd(width);
 }
 
+/** What every screen is drawn into. */
+export interface Frame {
+  width: number;
+  height: number;
+  now: number;
+  theme: Theme;
+}
+
+/** The key gate, for fields to know which key the terminal sent (see Field). */
+export const GateContext = createContext<KeyGate | null>(null);
+
 /**
- * A one-line text field drawn from state. Its keys are handled by the screen's reducer, not by
- * the field, so keys typed faster than React re-renders still land in the right field.
+ * A one-line text field: ink-text-input while it has the keys (cursor movement, paste),
+ * plain text otherwise. The field's text lives in the screen's state.
  */
-export function Field({ value, focused, placeholder, mask, theme }: { value: string; focused: boolean; placeholder: string; mask?: boolean; theme: Theme }) {
-  const shown = mask ? '*'.repeat(value.length) : value;
+export function Field({ value, focused, placeholder, mask, theme, onChange }: { value: string; focused: boolean; placeholder: string; mask?: boolean; theme: Theme; onChange: (value: string) => void }) {
+  const gate = useContext(GateContext);
+  const edit = (next: string) => {
+    // ink-text-input types the letter of a Ctrl or Alt key (Ctrl-U is "clear the field"
+    // here): a change that adds text on a key that was not text is not the admin's typing.
+    if (gate && next.length > value.length && !isText(gate.lastKey)) return;
+    onChange(next);
+  };
+  const shown = mask ? '*'.repeat([...value].length) : value;
   return (
     <Text>
       <Text inverse={focused}>[</Text>
-      {shown ? <Text>{shown}</Text> : <Text dimColor={theme.dim}>{focused ? '' : placeholder}</Text>}
-      {focused ? <Text inverse> </Text> : null}
+      {focused ? (
+        // A new input when the text is cleared from outside it (Ctrl-U, a queued change): its
+        // cursor starts at the end of what is there, not where the old text had it.
+        <TextInput key={value === '' ? 'empty' : 'text'} value={value} onChange={edit} mask={mask ? '*' : undefined} focus showCursor />
+      ) : shown ? (
+        <Text>{shown}</Text>
+      ) : (
+        <Text dimColor={theme.dim}>{placeholder}</Text>
+      )}
       <Text inverse={focused}>]</Text>
     </Text>
   );

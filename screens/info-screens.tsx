@@ -1,23 +1,15 @@
 // The text screens: Mail Client Settings (what to enter in a mail client) and Help (how vmail
-// works, as the old console's pages told it, and every key).
-import React, { useState } from 'react';
+// works, as the old console's pages told it, and every key). Scrolled by the app's state.
+import React from 'react';
 import { Box, Text } from 'ink';
-import type { ScreenProps } from './accounts-screen.js';
-import { Footer } from './frame.js';
-import { useDaemon, useScreenKeys } from './hooks.js';
+import type { StatusView } from '../src/control/protocol.js';
+import { Footer, type Frame } from './frame.js';
 
-function Scrolling({ lines, width, height, theme, onBack, onQuit }: { lines: string[]; width: number; height: number; theme: ScreenProps['theme']; onBack: () => void; onQuit: () => void }) {
-  const [top, setTop] = useState(0);
-  const view = Math.max(1, height - 1);
-  const max = Math.max(0, lines.length - view);
-  useScreenKeys((input, key) => {
-    if (key.downArrow || input === 'j') setTop((t) => Math.min(max, t + 1));
-    else if (key.upArrow || input === 'k') setTop((t) => Math.max(0, t - 1));
-    else if (key.pageDown || input === ' ') setTop((t) => Math.min(max, t + view));
-    else if (key.pageUp) setTop((t) => Math.max(0, t - view));
-    else if (key.escape || key.return) onBack();
-    else if (input === 'q') onQuit();
-  });
+export function TextScreen({ lines, scroll, frame }: { lines: readonly string[]; scroll: number; frame: Frame }) {
+  const { width, height, theme } = frame;
+  const view = textHeight(height);
+  const top = Math.max(0, Math.min(scroll, lines.length - view));
+  const more = lines.length > view;
   return (
     <Box flexDirection="column" width={width} height={height}>
       <Box flexDirection="column" height={view}>
@@ -25,26 +17,30 @@ function Scrolling({ lines, width, height, theme, onBack, onQuit }: { lines: str
           <Text key={i} wrap="truncate" bold={/^[A-Z][A-Za-z ]+$/.test(l)}>{l || ' '}</Text>
         ))}
       </Box>
-      <Footer keys={[{ key: '↑↓', label: `scroll${max ? ` (${top + 1}-${Math.min(lines.length, top + view)} of ${lines.length})` : ''}` }, { key: 'Esc', label: 'back' }, { key: 'q', label: 'quit' }]} width={width} theme={theme} />
+      <Footer keys={[{ key: '↑↓', label: `scroll${more ? ` (${top + 1}-${Math.min(lines.length, top + view)} of ${lines.length})` : ''}` }, { key: 'Esc', label: 'back' }, { key: 'q', label: 'quit' }]} width={width} theme={theme} />
     </Box>
   );
 }
 
-export function SettingsScreen(props: ScreenProps) {
-  const { data } = useDaemon();
-  const host = data.status?.hostname ?? 'this server';
-  const pop3 = data.status?.pop3.port ?? 110;
-  const pop3s = data.status?.pop3s?.port;
-  const lines = [
+/** Lines of text that fit above the footer. */
+export function textHeight(height: number): number {
+  return Math.max(1, height - 1);
+}
+
+export function settingsLines(domain: string, status: StatusView | null): string[] {
+  const host = status?.hostname ?? 'this server';
+  const pop3 = status?.pop3.port ?? 110;
+  const pop3s = status?.pop3s?.port;
+  return [
     'Mail Client Settings',
     '',
-    `For a POP3 account NAME@${props.domain}, enter in Thunderbird, Outlook, Apple Mail or a phone:`,
+    `For a POP3 account NAME@${domain}, enter in Thunderbird, Outlook, Apple Mail or a phone:`,
     '',
     `  Account type        POP3`,
     `  Incoming server     ${host}`,
     `  Port                ${pop3}${pop3s ? `   (or ${pop3s} with SSL/TLS)` : ''}`,
     `  Security            ${pop3s ? 'SSL/TLS on the second port, or STARTTLS' : 'none configured (the admin can add a certificate)'}`,
-    `  Username            the whole address: NAME@${props.domain}`,
+    `  Username            the whole address: NAME@${domain}`,
     '  Password            the one set on the POP3 Accounts screen',
     '  Authentication      normal password',
     '',
@@ -60,15 +56,14 @@ export function SettingsScreen(props: ScreenProps) {
     '  New accounts and new passwords work after the next hourly apply (see the countdown',
     '  at the top right). Until then, the old password still works.',
   ];
-  return <Scrolling lines={lines} {...props} />;
 }
 
-export function HelpScreen(props: ScreenProps) {
-  const lines = [
+export function helpLines(domain: string): string[] {
+  return [
     'How vmail works',
     '',
     'POP3 accounts and forwarding addresses',
-    `  A POP3 account (NAME@${props.domain}) keeps its mail on this server until the owner's mail`,
+    `  A POP3 account (NAME@${domain}) keeps its mail on this server until the owner's mail`,
     '  client fetches it. A forwarding address keeps nothing: it passes each message on to one',
     '  or more other addresses. A name is one or the other, never both.',
     '  Enter names without the @domain. Names are 1-64 characters: letters, digits, . - _',
@@ -87,6 +82,7 @@ export function HelpScreen(props: ScreenProps) {
     '',
     'POP3 Accounts and Email Forwarding',
     '  a or Tab          add: type the name, Tab, the password (or destinations), Enter',
+    '  ← →  Ctrl-U       in a field: move the cursor; clear the field',
     '  p                 change the selected account\'s password',
     '  Enter / e         details of an account / edit a forward\'s destinations',
     '  d                 remove (asks first; the default is No)',
@@ -96,11 +92,10 @@ export function HelpScreen(props: ScreenProps) {
     '',
     'Pending Changes',
     '  c                 cancel the selected change (asks first)',
-    '  A                 apply every pending change now (asks first)',
+    '  A                 apply this domain\'s pending changes now (asks first)',
     '',
     'The console and the daemon',
     '  The console talks to the vmail daemon over its control socket. If the daemon stops,',
     '  the console says so and reconnects by itself when it is back.',
   ];
-  return <Scrolling lines={lines} {...props} />;
 }

@@ -1,47 +1,27 @@
-// `vmail console` and `vmail up`: puts the terminal in the alternate screen, renders the app,
-// and puts everything back on exit, Ctrl-C, a signal or a crash.
+// `vmail console`: puts the terminal in the alternate screen, renders the app with its keys
+// coming through the key gate, and puts everything back on exit, Ctrl-C, a signal or a crash.
+// Exit status as a shell expects: 0 after q, 130 after Ctrl-C, 129/143 after SIGHUP/SIGTERM.
 import React from 'react';
 import { render } from 'ink';
-import { parseArgs } from 'node:util';
-import { resolve } from 'node:path';
-import { socketPathFrom } from '../src/config.js';
 import { InputError } from '../src/model/errors.js';
 import { App } from './app.js';
 import { DaemonSession } from './daemon-session.js';
-import { pacedStdin } from './paced-stdin.js';
+import { gatedStdin } from './key-gate.js';
 
 /**
  * Ink's render options for the console. Ink holds back a frame that follows the last one too
  * closely; at 120 frames a second a key that lands just after a countdown tick waits at most
  * 8 ms, so the key's own frame still comes within one 60 Hz frame. Frames are only drawn when
- * something changed, so the limit costs nothing while idle.
+ * something changed, so the limit costs nothing while idle. Ctrl-C is the gate's to handle.
  */
-export const RENDER_OPTIONS = { maxFps: 120, exitOnCtrlC: true, patchConsole: true } as const;
+export const RENDER_OPTIONS = { maxFps: 120, exitOnCtrlC: false, patchConsole: true } as const;
 
 const ENTER_ALT = '\u001b[?1049h\u001b[H';
 const LEAVE_ALT = '\u001b[?25h\u001b[?1049l';
 
-export async function runConsole(command: 'console' | 'up', args: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({ args, options: { socket: { type: 'string' }, 'data-dir': { type: 'string' } }, strict: true }));
-  } catch (err) {
-    throw new InputError(`${(err as Error).message.split('\n')[0]} (see vmail --help)`);
-  }
+/** Runs the console on the daemon at `socketPath`; `atExit` runs once it is closed. */
+export async function runConsole(socketPath: string, atExit: () => Promise<void> = async () => {}): Promise<number> {
   if (!process.stdout.isTTY || !process.stdin.isTTY) throw new InputError('the console needs a terminal: run it in an interactive shell (over SSH: ssh -t)');
-
-  let demo: { socketPath: string; stop(): Promise<void>; started: boolean } | null = null;
-  let socketPath: string;
-  if (command === 'up') {
-    const { startDemo } = await import('../src/daemon/demo.js');
-    const dataDir = resolve(values['data-dir'] ?? process.env.VMAIL_DATA_DIR ?? '.vmail-demo');
-    process.stderr.write(`vmail: starting the demo daemon in ${dataDir} ...\n`);
-    demo = await startDemo(dataDir, values.socket ? resolve(values.socket) : undefined);
-    socketPath = demo.socketPath;
-  } else {
-    socketPath = socketPathFrom(values);
-  }
-
   const session = new DaemonSession(socketPath);
   session.start();
   let restored = false;
@@ -50,33 +30,36 @@ export async function runConsole(command: 'console' | 'up', args: string[]): Pro
     restored = true;
     process.stdout.write(LEAVE_ALT);
   };
-  const onSignal = () => {
+  const leave = (code: number) => {
     restore();
-    void demo?.stop().finally(() => process.exit(130));
-    if (!demo) process.exit(130);
+    void atExit().finally(() => process.exit(code));
   };
-  const onCrash = (err: NodeJS.ErrnoException) => {
-    restore();
+  process.on('SIGTERM', () => leave(143));
+  process.on('SIGHUP', () => leave(129));
+  process.on('uncaughtException', (err: NodeJS.ErrnoException) => {
     // The terminal went away (SSH dropped): nothing to tell anyone.
-    if (err.code !== 'EIO' && err.code !== 'EPIPE') process.stderr.write(`vmail console crashed: ${err.stack ?? err.message}\n`);
-    void (demo?.stop() ?? Promise.resolve()).finally(() => process.exit(1));
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGHUP', onSignal);
-  process.on('uncaughtException', onCrash);
+    if (err.code !== 'EIO' && err.code !== 'EPIPE') {
+      restore();
+      process.stderr.write(`vmail console crashed: ${err.stack ?? err.message}\n`);
+    }
+    leave(1);
+  });
   process.stdout.write(ENTER_ALT);
+  let code = 0;
+  const { stdin, gate } = gatedStdin(process.stdin);
   try {
-    const stdin = pacedStdin(process.stdin);
-    const instance = render(<App session={session} />, { ...RENDER_OPTIONS, stdin });
+    const instance = render(<App session={session} gate={gate} />, { ...RENDER_OPTIONS, stdin });
+    gate.onInterrupt = () => {
+      code = 130;
+      instance.unmount();
+    };
     await instance.waitUntilExit();
   } finally {
+    gate.close();
     restore();
     process.stdin.pause();
     session.close();
-    if (demo?.started) {
-      process.stderr.write('vmail: stopping the demo daemon\n');
-      await demo.stop();
-    }
+    await atExit();
   }
-  return 0;
+  return code;
 }

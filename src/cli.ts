@@ -311,6 +311,36 @@ async function daemon(args: string[]): Promise<void> {
   out(`vmail daemon ready: pop3=${pop3 ?? '-'} smtp=${smtp ?? '-'} socket=${config.socketPath} domains=${running.changes.domains.join(',')}`);
 }
 
+/** `vmail console`, and `vmail up`: a demo daemon (started if none answers) and the console on it. */
+async function consoleCommand(command: 'console' | 'up', args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { socket: { type: 'string' }, 'data-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } });
+  if (values.help) {
+    out(USAGE);
+    return 0;
+  }
+  if (positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])} (see vmail --help)`);
+  // React's development build checks every element and is several times slower.
+  process.env.NODE_ENV ??= 'production';
+  // Ink draws only a final frame when it thinks it runs in CI; the console runs on a
+  // terminal (it checks), so a CI variable inherited by the shell must not blank it.
+  delete process.env.CI;
+  delete process.env.CONTINUOUS_INTEGRATION;
+  const { runConsole } = await import('../screens/run.js');
+  const flags = values as { socket?: string; 'data-dir'?: string };
+  if (command === 'console') return runConsole(socketPathFrom(flags));
+  if (!process.stdout.isTTY || !process.stdin.isTTY) throw new InputError('the console needs a terminal: run it in an interactive shell (over SSH: ssh -t)');
+  const { resolve } = await import('node:path');
+  const { startDemo } = await import('./daemon/demo.js');
+  const dataDir = resolve(flags['data-dir'] ?? process.env.VMAIL_DATA_DIR ?? '.vmail-demo');
+  process.stderr.write(`vmail: starting the demo daemon in ${dataDir} ...\n`);
+  const demo = await startDemo(dataDir, flags.socket ? resolve(flags.socket) : undefined);
+  return runConsole(demo.socketPath, async () => {
+    if (!demo.started) return;
+    process.stderr.write('vmail: stopping the demo daemon\n');
+    await demo.stop();
+  });
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   // A reader that stops early (`vmail status | head -1`) ends the output, not with a stack trace.
@@ -332,16 +362,7 @@ export async function main(argv: string[]): Promise<number> {
       await daemon(rest);
       return -1;
     }
-    if (command === 'console' || command === 'up') {
-      // React's development build checks every element and is several times slower.
-      process.env.NODE_ENV ??= 'production';
-      // Ink draws only a final frame when it thinks it runs in CI; the console runs on a
-      // terminal (it checks), so a CI variable inherited by the shell must not blank it.
-      delete process.env.CI;
-      delete process.env.CONTINUOUS_INTEGRATION;
-      const { runConsole } = await import('../screens/run.js');
-      return await runConsole(command, rest);
-    }
+    if (command === 'console' || command === 'up') return await consoleCommand(command, rest);
     if (['status', 'accounts', 'forwards', 'pending', 'queue'].includes(command)) {
       await client(command, rest);
       return 0;

@@ -54,6 +54,21 @@ describe('vmail console in tmux at 80x24', () => {
     await see(/Queued: add burst@example\.test/);
     await see(/burst\s+0\s+0 B\s+-\s+add in/);
 
+    // Pasted into every field: tmux sends a literal string in one write, as a terminal does a paste.
+    keys('a');
+    await see(/Add a POP3 account: \[ \]/);
+    tmux('send-keys', '-l', '-t', SESSION, 'pasted-name');
+    keys('Tab');
+    tmux('send-keys', '-l', '-t', SESSION, 'a pasted password, with spaces');
+    keys('Enter');
+    await see(/Queued: add pasted-name@example\.test/);
+    keys('/');
+    tmux('send-keys', '-l', '-t', SESSION, 'pasted');
+    await see(/Filter: \[pasted \]  1 of 3/);
+    keys('Escape');
+    await new Promise((r) => setTimeout(r, 100));
+    keys('C-u');
+
     keys('Escape');
     await see('1. POP3 Accounts');
     keys('2');
@@ -61,7 +76,7 @@ describe('vmail console in tmux at 80x24', () => {
     keys('Escape');
     await new Promise((r) => setTimeout(r, 100));
     keys('3');
-    await see(/1 pending change/);
+    await see(/2 pending changes in example\.test/);
     keys('Escape');
     await new Promise((r) => setTimeout(r, 100));
     keys('4');
@@ -86,6 +101,66 @@ describe('vmail console in tmux at 80x24', () => {
     // The alternate screen is gone: what was on the terminal before is back.
     expect(after).toContain('BEFORE-CONSOLE');
     expect(after).not.toContain('POP3 Accounts');
+  }, 60_000);
+
+  it('walks a forward through the console: add, edit, remove, apply now; checked by SMTP', async () => {
+    const { smtpSend } = await import('../helpers/effects.js');
+    const walk = `${SESSION}-fwd`;
+    tmux('new-session', '-d', '-s', walk, '-x', '80', '-y', '24', `${process.execPath} ${VMAIL} console --socket ${d.socket}`);
+    const shot = () => tmux('capture-pane', '-p', '-t', walk);
+    const look = (text: string | RegExp) => waitFor(() => {
+      const s = shot();
+      return (typeof text === 'string' ? s.includes(text) : text.test(s)) ? s : null;
+    }, `the console to show ${text}`).catch((err) => {
+      throw new Error(`${(err as Error).message}\n--- screen ---\n${shot()}`);
+    });
+    const send = (...k: string[]) => tmux('send-keys', '-t', walk, ...k);
+    const applyNow = async () => {
+      send('Escape');
+      await look('1. POP3 Accounts');
+      send('3');
+      await look(/pending change/);
+      send('A');
+      await look(/Apply the \d+ pending change\(s\) of example\.test now/);
+      send('y');
+      await look(/Applied \d+ change\(s\) of example\.test now/);
+      send('Escape');
+      await look('1. POP3 Accounts');
+      send('2');
+      await look('Add a forwarding address');
+    };
+    try {
+      await look('1. POP3 Accounts');
+      send('2');
+      await look('Add a forwarding address');
+      // Add, in one burst: a, the name, Tab, the destination, Enter.
+      send('ainfo', 'Tab', 'alice@example.test', 'Enter');
+      await look(/Queued: add info@example\.test -> alice@example\.test/);
+      expect((await smtpSend(d.smtpPort, 'info@example.test', 'before-apply')).code).toBe(550);
+      await applyNow();
+      await look(/info\s+alice@example\.test\s+active/);
+      expect((await smtpSend(d.smtpPort, 'info@example.test', 'after-add')).accepted).toBe(true);
+      // Edit the destinations: Enter on the row, clear, type the new one.
+      send('Enter');
+      await look(/Forward info@example\.test to: \[alice@example\.test/);
+      send('C-u');
+      tmux('send-keys', '-l', '-t', walk, 'outside@far.example');
+      send('Enter');
+      await look(/Queued: destination change info@example\.test -> outside@far\.example/);
+      await applyNow();
+      await look(/info\s+outside@far\.example\s+active/);
+      // Remove, answering the question.
+      send('d');
+      await look('Remove info@example.test? Mail to it is refused after the next apply. [y/N]');
+      send('y');
+      await look(/Queued: removal of info@example\.test/);
+      await applyNow();
+      await look('No forwarding addresses in example.test yet');
+      expect((await smtpSend(d.smtpPort, 'info@example.test', 'after-remove')).code).toBe(550);
+      expect(JSON.parse((await d.cli(['forwards', 'list', '--json'])).stdout)).toEqual([]);
+    } finally {
+      tmux('kill-session', '-t', walk);
+    }
   }, 60_000);
 
   it('honours NO_COLOR', async () => {

@@ -1,29 +1,47 @@
-// The console against a real daemon on a temp socket, driven by real key sequences written to
-// ink-testing-library's stdin, reading the frames it draws.
+// The console against a real daemon on a temp socket, driven by real key sequences written
+// through the key gate into ink-testing-library's stdin, reading the frames it draws. Keys go
+// in as a terminal sends them, in bursts, with no pauses between them.
 import React from 'react';
 import { render } from 'ink-testing-library';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import nodemailer from 'nodemailer';
 import { App } from '../../screens/app.js';
 import { DaemonSession } from '../../screens/daemon-session.js';
+import { KeyGate } from '../../screens/key-gate.js';
+import { pop3Login } from '../helpers/effects.js';
 import { startDaemon, waitFor, type DaemonHandle } from '../helpers/daemon.js';
 
-const KEYS = { up: '\u001b[A', down: '\u001b[B', enter: '\r', esc: '\u001b', tab: '\t', backspace: '\u007f' };
+const KEYS = { up: '\u001b[A', down: '\u001b[B', left: '\u001b[D', right: '\u001b[C', enter: '\r', esc: '\u001b', tab: '\t', backspace: '\u007f', ctrlU: '\u0015' };
 
 let d: DaemonHandle;
 let session: DaemonSession;
 let ui: ReturnType<typeof render>;
+let gate: KeyGate;
 
+/** The console as `vmail console` runs it: keys reach Ink through the gate. */
+function mount(s: DaemonSession): { ui: ReturnType<typeof render>; gate: KeyGate } {
+  let view: ReturnType<typeof render> | null = null;
+  const g = new KeyGate((k) => view?.stdin.write(k));
+  view = render(<App session={s} gate={g} />);
+  return { ui: view, gate: g };
+}
+
+/** Sends keys as one burst, as a fast typist or a paste would. */
 async function press(...keys: string[]): Promise<void> {
   for (const k of keys) {
-    ui.stdin.write(k);
-    // Ink tells a lone Escape from the start of a sequence by waiting a moment.
-    await new Promise((r) => setTimeout(r, k === KEYS.esc ? 60 : 15));
+    gate.push(k);
+    // A lone Escape is told from the start of a sequence by what follows it within a moment.
+    if (k === KEYS.esc) await new Promise((r) => setTimeout(r, 60));
   }
 }
 
 async function type(text: string): Promise<void> {
-  await press(...[...text]);
+  gate.push(text);
+}
+
+/** Waits until every key sent has been handled and drawn. */
+async function settled(): Promise<void> {
+  await waitFor(() => gate.idle, 'the keys to be handled');
 }
 
 async function see(text: string | RegExp, timeoutMs = 8000): Promise<string> {
@@ -51,7 +69,7 @@ beforeEach(async () => {
   await d.cli(['pending', 'apply']);
   session = new DaemonSession(d.socket);
   session.start();
-  ui = render(<App session={session} />);
+  ({ ui, gate } = mount(session));
 });
 
 afterEach(async () => {
@@ -150,7 +168,7 @@ describe('POP3 Accounts', () => {
     await type('lost');
     await press(KEYS.tab);
     await type('password-1');
-    ui.stdin.write(KEYS.enter);
+    gate.push(KEYS.enter);
     await d.kill9();
     await see('Not confirmed: the daemon went away before answering.');
     d = await startDaemon({ dataDir: d.dataDir });
@@ -179,14 +197,12 @@ describe('more than one domain', () => {
     await two.cli(['accounts', 'add', 'carl@second.test', '--password-stdin'], 'password-1\n');
     const s2 = new DaemonSession(two.socket);
     s2.start();
-    const view = render(<App session={s2} />);
+    const { ui: view, gate: g2 } = mount(s2);
     try {
       await waitFor(() => (view.lastFrame() ?? '').includes('Which domain do you want to manage?'), 'the domain picker');
-      view.stdin.write(KEYS.down);
-      await new Promise((r) => setTimeout(r, 20));
-      view.stdin.write(KEYS.enter);
+      g2.push(`${KEYS.down}${KEYS.enter}`);
       await waitFor(() => (view.lastFrame() ?? '').includes('vmail second.test › Main menu'), 'the menu of second.test');
-      view.stdin.write(KEYS.enter);
+      g2.push(KEYS.enter);
       await waitFor(() => /carl\s+0\s+0 B\s+-\s+add in/.test(view.lastFrame() ?? ''), 'carl in second.test');
       expect(view.lastFrame()).toContain('@second.test');
     } finally {
@@ -226,11 +242,89 @@ describe('navigation', () => {
     await press(KEYS.enter);
     await see('Queued: add info@example.test -> alice@example.test, boss@example.org');
     await press(KEYS.esc, '3');
-    await see(/1 pending change; they apply at/);
+    await see(/1 pending change in example\.test; they apply at/);
     await press('A');
-    await see('Apply all 1 pending change(s) now');
+    await see('Apply the 1 pending change(s) of example.test now');
     await press('y');
     await see('Applied 1 change(s) of example.test now.');
-    await see('Nothing is waiting');
+    await see('Nothing is waiting in example.test');
   });
+});
+
+describe('keys in bursts, through the gate', () => {
+  it('a, a name, Tab, a password, Enter in one write: 20 of 20 land in the right fields', async () => {
+    await openAccounts();
+    for (let run = 0; run < 20; run++) {
+      await type(`aburst${run}\tpassword-2${run}\r`);
+      await see(`Queued: add burst${run}@example.test`);
+    }
+    expect(JSON.parse((await d.cli(['pending', 'list', '--json'])).stdout).map((p: any) => p.name).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `burst${i}`).sort());
+    await d.cli(['pending', 'apply']);
+    for (const run of [0, 7, 19]) expect(await pop3Login(d.pop3Port, `burst${run}`, `password-2${run}`)).toMatchObject({ ok: true });
+  }, 60_000);
+
+  it('a 200-character paste into the destinations field: 20 of 20 arrive whole', async () => {
+    await see('1. POP3 Accounts');
+    await press('2');
+    await see('Add a forwarding address');
+    for (let run = 0; run < 20; run++) {
+      const dests = Array.from({ length: 12 }, (_, i) => `r${run}x${i}@far${i}.example.org`);
+      const paste = dests.join(', ');
+      expect(paste.length).toBeGreaterThanOrEqual(200);
+      await type(`apaste${run}\t`);
+      await type(paste);
+      await type('\r');
+      await see(`Queued: add paste${run}@example.test -> ${dests[0]}`);
+      const fwd = JSON.parse((await d.cli(['forwards', 'list', '--json'])).stdout).find((f: any) => f.name === `paste${run}`);
+      expect(fwd.destinations).toEqual(dests);
+    }
+  }, 60_000);
+
+  it('300 random keys with cursor moves and deletions: 20 of 20 leave the field as typed', async () => {
+    await see('1. POP3 Accounts');
+    await press('2');
+    await see('Add a forwarding address');
+    let seed = 7;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    for (let run = 0; run < 20; run++) {
+      // The edit model of a one-line field: a cursor, insert at it, delete before it.
+      let text = '';
+      let cursor = 0;
+      let keys = '';
+      for (let i = 0; i < 300; i++) {
+        const r = random();
+        if (r < 0.55 || text.length === 0) {
+          const ch = 'abcdefghijklmnopqrstuvwxyz0123456789.@-'[Math.floor(random() * 39)];
+          text = text.slice(0, cursor) + ch + text.slice(cursor);
+          cursor++;
+          keys += ch;
+        } else if (r < 0.75) {
+          if (cursor > 0) {
+            text = text.slice(0, cursor - 1) + text.slice(cursor);
+            cursor--;
+          }
+          keys += KEYS.backspace;
+        } else if (r < 0.88) {
+          cursor = Math.max(0, cursor - 1);
+          keys += KEYS.left;
+        } else {
+          cursor = Math.min(text.length, cursor + 1);
+          keys += KEYS.right;
+        }
+        // Keep the field short enough to read back whole from the frame: Ctrl-U clears it.
+        if (text.length > 30) {
+          keys += KEYS.ctrlU;
+          text = '';
+          cursor = 0;
+        }
+      }
+      await type(`arandom${run}\t`);
+      gate.push(keys);
+      await settled();
+      const line = (ui.lastFrame() ?? '').split('\n').find((l) => l.startsWith('Add a forwarding address')) ?? '';
+      const shown = /-> \[(.*)\] \[Change\]/.exec(line)?.[1] ?? '';
+      expect(shown.trimEnd(), `run ${run}`).toBe(text);
+      await press(KEYS.esc);
+    }
+  }, 60_000);
 });

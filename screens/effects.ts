@@ -1,0 +1,75 @@
+// What a key asks the console to do beyond changing its own state: send a request to the
+// daemon (its answer comes back as an action for the screen that asked), or move between
+// screens. The reducers return these; one runner sends them.
+import type { ChangeAction, Method, Params } from '../src/control/protocol.js';
+import { actionWord, whenApplies } from '../src/model/format.js';
+import { callError, type DaemonSession } from './daemon-session.js';
+import { describeQueued, type FormAction, type FormScreen } from './form-reducer.js';
+
+export interface Notice {
+  kind: 'ok' | 'warn' | 'error';
+  text: string;
+}
+
+/** A request and its parameters, typed by the protocol's method table. */
+export type Call<M extends Method = Method> = { [K in M]: { method: K; params: Params<K> } }[M];
+
+/** An action on a table row or on the queue, reported on the screen's notice line. */
+type RowCall =
+  | { what: 'remove'; call: Call<'accounts.remove' | 'forwards.remove'> }
+  | { what: 'undo' | 'cancel'; call: Call<'pending.cancel'> }
+  | { what: 'apply'; call: Call<'pending.apply'> };
+
+export type Effect =
+  /** A change typed into a form: refused input goes back to its field. */
+  | { type: 'submit'; screen: FormScreen; call: Call<'accounts.add' | 'accounts.passwd' | 'forwards.add'>; address: string; action: ChangeAction }
+  | ({ type: 'call'; screen: FormScreen | 'pending'; address: string } & RowCall)
+  | { type: 'nav'; to: 'back' | 'quit' | 'help' };
+
+/** A state and what it asks to be done. */
+export interface Step<S> {
+  state: S;
+  effects: Effect[];
+}
+
+/** An answer, for the screen that asked. */
+export type Outcome = { screen: FormScreen; action: FormAction } | { screen: 'pending'; notice: Notice };
+
+/** Sends a request effect and says what came of it. */
+export async function runEffect(session: DaemonSession, effect: Exclude<Effect, { type: 'nav' }>, now: () => number): Promise<Outcome> {
+  try {
+    if (effect.type === 'submit') {
+      const result = await session.send(effect.call);
+      const dests = effect.call.method === 'forwards.add' ? ` -> ${effect.call.params.destinations.join(', ')}` : '';
+      return { screen: effect.screen, action: { type: 'queued', notice: { kind: 'ok', text: describeQueued(result, now(), dests) } } };
+    }
+    const text = await perform(session, effect, now);
+    return effect.screen === 'pending' ? { screen: 'pending', notice: { kind: 'ok', text } } : { screen: effect.screen, action: { type: 'notice', notice: { kind: 'ok', text } } };
+  } catch (err) {
+    const e = callError(err);
+    if (effect.type === 'submit') {
+      return { screen: effect.screen, action: e.unreachable ? { type: 'unconfirmed', address: effect.address, action: effect.action } : { type: 'refused', field: e.field, text: e.text } };
+    }
+    const notice: Notice = { kind: 'error', text: e.text };
+    return effect.screen === 'pending' ? { screen: 'pending', notice } : { screen: effect.screen, action: { type: 'notice', notice } };
+  }
+}
+
+async function perform(session: DaemonSession, effect: Extract<Effect, { type: 'call' }>, now: () => number): Promise<string> {
+  switch (effect.what) {
+    case 'remove': {
+      const r = await session.send(effect.call);
+      if ('cancelled' in r) return `Cancelled the pending add of ${effect.address}: nothing was created`;
+      return `Queued: removal of ${effect.address}, ${whenApplies(r.queued.appliesAt, now())}${effect.screen === 'accounts' ? '; its mail is archived, not deleted' : ''}`;
+    }
+    case 'undo':
+      return `Undone: the pending ${actionWord((await session.send(effect.call)).action)} of ${effect.address}`;
+    case 'cancel':
+      return `Cancelled: ${actionWord((await session.send(effect.call)).action)} ${effect.address}`;
+    case 'apply': {
+      const r = await session.send(effect.call);
+      const left = r.left ? ` ${r.left} change(s) of other domains stay pending.` : '';
+      return `Applied ${r.applied.length} change(s) of ${effect.address} now.${left}`;
+    }
+  }
+}

@@ -1,0 +1,183 @@
+// The one path keys take into the console. Terminals deliver keys in bursts (typed fast over
+// SSH, or pasted), and Ink hands a burst to the screens as one input; React commits each key's
+// state change, and Ink's key handlers re-subscribe in effects that run after that commit. So
+// the gate sits between the terminal and Ink and never lets a key through on its own: it asks
+// the app for a re-render inside a transition (which React renders only after all other work,
+// and only once the effects of earlier commits have run), and lets one key through when that
+// commit lands, from the app's last effect. Every key, the first of a burst included, is then
+// handled by the state and the handlers the previous change left, as if typed slowly.
+import { PassThrough } from 'node:stream';
+
+/**
+ * Splits terminal input into keys: one character, one control key or one escape sequence
+ * each, since a letter can be a command (a, d, /) that changes where the next letters go.
+ */
+export function splitKeys(input: string): string[] {
+  const out: string[] = [];
+  const re = /\u001b\[[0-9;?]*[ -/]*[@-~]|\u001bO.|\u001b[\s\S]?|[\s\S]/gu;
+  for (const m of input.matchAll(re)) out.push(m[0]);
+  return out;
+}
+
+/** Escape sequences of keys the console uses; others (a pasted "clear screen", bracketed-paste marks) are dropped. */
+const KNOWN_SEQUENCE = /^\u001b(\[[ABCDHFZ]|O[ABCDHF]|\[[1-8]~|\[1;[2-8][ABCDHF]|[^[O]?)$/;
+
+export function isKnownKey(key: string): boolean {
+  return !key.startsWith('\u001b') || KNOWN_SEQUENCE.test(key);
+}
+
+/** Text a field takes as typed: no control characters, no escape sequences. */
+export function isText(key: string): boolean {
+  return key.length > 0 && !/[\u0000-\u001f\u007f]/.test(key);
+}
+
+/** Where the keys go, as of the last commit. */
+export interface KeyTarget {
+  /** A text field has the keys: runs of plain text go through as one input. */
+  textMode: boolean;
+  /** Its cursor is at the start / end: an arrow past that end is dropped (see FormState.cursor). */
+  atStart: boolean;
+  atEnd: boolean;
+}
+
+const LEFT = /^\u001b(\[|O)D$/;
+const RIGHT = /^\u001b(\[|O)C$/;
+
+/** The end of a read that may be the start of an escape sequence whose rest is still coming. */
+const PARTIAL_ESCAPE = /\u001b(\[[0-9;?]*[ -/]*|O)?$/;
+/** How long a lone Escape waits to see whether it starts a sequence. */
+const ESCAPE_WAIT_MS = 25;
+/** If the app never says it committed (it is not mounted), the next key goes after this long. */
+const STUCK_MS = 1000;
+
+export class KeyGate {
+  private queue: string[] = [];
+  private partial = '';
+  private partialTimer: NodeJS.Timeout | null = null;
+  private stuckTimer: NodeJS.Timeout | null = null;
+  /** The commit asked for, before which no key goes; 0 when none is awaited. */
+  private waitingFor = 0;
+  private seq = 0;
+  private target: KeyTarget = { textMode: false, atStart: false, atEnd: false };
+  /** The key last let through, as the terminal sent it. */
+  lastKey = '';
+  /** Set by the app: asks for a re-render, in a transition, that will report `seq` committed. */
+  onRelease: (seq: number) => void = () => {};
+  /** Ctrl-C: acts at once, ahead of anything queued. Without a handler it goes to Ink. */
+  onInterrupt: (() => void) | null = null;
+
+  constructor(private readonly emit: (key: string) => void) {}
+
+  /** Keys as the terminal sent them. */
+  push(chunk: string): void {
+    let data = this.partial + chunk;
+    this.partial = '';
+    if (this.partialTimer) clearTimeout(this.partialTimer);
+    this.partialTimer = null;
+    // Ctrl-C acts at once, ahead of anything queued.
+    if (data.includes('\u0003')) {
+      this.queue = [];
+      if (this.onInterrupt) this.onInterrupt();
+      else this.emit('\u0003');
+      return;
+    }
+    const partial = PARTIAL_ESCAPE.exec(data);
+    if (partial) {
+      this.partial = partial[0];
+      data = data.slice(0, partial.index);
+      this.partialTimer = setTimeout(() => {
+        // Nothing followed: it was the Escape key (or a sequence cut short).
+        const held = this.partial;
+        this.partial = '';
+        this.partialTimer = null;
+        this.queue.push(...splitKeys(held).filter(isKnownKey));
+        this.pump();
+      }, ESCAPE_WAIT_MS);
+    }
+    this.queue.push(...splitKeys(data).filter(isKnownKey));
+    this.pump();
+  }
+
+  /**
+   * The app committed the render asked for as `seq`: the next key may go, to where `target`
+   * (as of that commit) says.
+   */
+  committed(seq: number, target: KeyTarget): void {
+    if (seq !== this.waitingFor) return;
+    this.waitingFor = 0;
+    if (this.stuckTimer) clearTimeout(this.stuckTimer);
+    this.stuckTimer = null;
+    this.target = target;
+    const key = this.next();
+    if (key === null) return;
+    this.lastKey = key;
+    this.emit(key);
+    // Even after the last key: once this commit lands, what the key did is on the screen.
+    this.askForCommit();
+  }
+
+  /** The next input for the target: a key, a run of text for a field, or null. */
+  private next(): string | null {
+    const { textMode, atStart, atEnd } = this.target;
+    while (this.queue.length) {
+      let key = this.queue.shift()!;
+      if (textMode && ((atStart && LEFT.test(key)) || (atEnd && RIGHT.test(key)))) continue;
+      // A paste into a field goes through as one input: the field takes it whole.
+      if (textMode && isText(key)) while (this.queue.length && isText(this.queue[0])) key += this.queue.shift();
+      return key;
+    }
+    return null;
+  }
+
+  /** Keys are waiting: once the app has committed, the first may go. */
+  private pump(): void {
+    if (this.waitingFor || this.queue.length === 0) return;
+    this.askForCommit();
+  }
+
+  /** Asks the app for a commit, after which the next key may go. */
+  private askForCommit(): void {
+    const seq = ++this.seq;
+    this.waitingFor = seq;
+    // After Ink has handed the last key to the screens (it reads its stdin on a later tick).
+    setImmediate(() => this.onRelease(seq));
+    this.stuckTimer = setTimeout(() => this.committed(seq, this.target), STUCK_MS);
+    this.stuckTimer.unref();
+  }
+
+  /** True when no key waits and what the last one did has been committed. */
+  get idle(): boolean {
+    return this.queue.length === 0 && this.waitingFor === 0 && this.partial === '';
+  }
+
+  close(): void {
+    if (this.partialTimer) clearTimeout(this.partialTimer);
+    if (this.stuckTimer) clearTimeout(this.stuckTimer);
+    this.queue = [];
+  }
+}
+
+/** The terminal's stdin behind a gate: what Ink reads from instead of the terminal. */
+export function gatedStdin(real: NodeJS.ReadStream): { stdin: NodeJS.ReadStream; gate: KeyGate } {
+  const out = new PassThrough() as unknown as NodeJS.ReadStream & PassThrough;
+  const gate = new KeyGate((key) => out.write(key));
+  real.on('data', (chunk: Buffer | string) => gate.push(chunk.toString()));
+  Object.assign(out, {
+    // Ink reads raw-mode support from its stdin: this one stands for the terminal.
+    isTTY: true,
+    setRawMode: (mode: boolean) => {
+      real.setRawMode(mode);
+      if (mode) real.resume();
+      return out;
+    },
+    ref: () => {
+      real.ref();
+      return out;
+    },
+    unref: () => {
+      real.unref();
+      return out;
+    },
+  });
+  return { stdin: out, gate };
+}

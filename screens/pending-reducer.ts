@@ -1,0 +1,54 @@
+// The Pending Changes screen's state: the selection, a question waiting for its yes (cancel one
+// change, or apply this domain's changes now), and what the daemon said. Pure.
+import type { Key } from 'ink';
+import type { PendingView } from '../src/control/protocol.js';
+import type { Notice, Step } from './effects.js';
+import { initialListState, moveSelection, settle, type ListState } from './list-reducer.js';
+
+export interface PendingState {
+  list: ListState;
+  confirm: 'apply' | 'cancel' | null;
+  notice: Notice | null;
+}
+
+export const initialPendingState: PendingState = { list: initialListState, confirm: null, notice: null };
+
+export interface PendingContext {
+  domain: string;
+  /** This domain's pending changes, oldest first. */
+  rows: readonly PendingView[];
+  tableHeight: number;
+}
+
+export function shownPendingList(state: PendingState, ctx: PendingContext): ListState {
+  return settle(state.list, ctx.rows.map((p) => p.id), ctx.tableHeight);
+}
+
+export function pendingKey(state: PendingState, input: string, key: Key, ctx: PendingContext): Step<PendingState> {
+  const list = shownPendingList(state, ctx);
+  const keys = ctx.rows.map((p) => p.id);
+  const selected = ctx.rows.find((p) => p.id === list.selected);
+  if (state.confirm) {
+    const next = { ...state, list, confirm: null };
+    if (input !== 'y' && input !== 'Y') return { state: next, effects: [] };
+    if (state.confirm === 'apply') {
+      return { state: { ...next, notice: null }, effects: [{ type: 'call', screen: 'pending', what: 'apply', call: { method: 'pending.apply', params: { domain: ctx.domain } }, address: ctx.domain }] };
+    }
+    if (!selected) return { state: next, effects: [] };
+    return { state: { ...next, notice: null }, effects: [{ type: 'call', screen: 'pending', what: 'cancel', call: { method: 'pending.cancel', params: { id: selected.id } }, address: selected.address }] };
+  }
+  if (key.ctrl || (key.meta && !key.escape)) return { state, effects: [] };
+  const move = (delta: number): Step<PendingState> => ({ state: { ...state, list: moveSelection(list, keys, delta, ctx.tableHeight) }, effects: [] });
+  if (key.upArrow || input === 'k') return move(-1);
+  if (key.downArrow || input === 'j') return move(1);
+  if (key.pageUp) return move(-ctx.tableHeight);
+  if (key.pageDown) return move(ctx.tableHeight);
+  if (key.home || input === 'g') return move(-Infinity);
+  if (key.end || input === 'G') return move(Infinity);
+  if ((input === 'c' || input === 'd' || input === 'u') && selected) return { state: { ...state, list, confirm: 'cancel' }, effects: [] };
+  if (input === 'A' && ctx.rows.length) return { state: { ...state, list, confirm: 'apply' }, effects: [] };
+  if (key.escape) return { state, effects: [{ type: 'nav', to: 'back' }] };
+  if (input === 'q') return { state, effects: [{ type: 'nav', to: 'quit' }] };
+  if (input === '?') return { state, effects: [{ type: 'nav', to: 'help' }] };
+  return { state, effects: [] };
+}
