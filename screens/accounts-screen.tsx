@@ -1,18 +1,24 @@
 // POP3 Accounts: the old console's form ([ name ]@domain [ password ] [Change]) above a table of
 // every account with its mailbox size, last login and status (active, or the pending action
 // counting down to the apply). Drawn from the screen's state; keys are in form-reducer.ts.
-import React from 'react';
+
 import { Box, Text } from 'ink';
+import React from 'react';
 import type { AccountView, StatusView } from '../src/control/protocol.js';
 import { clockTime, humanBytes, pendingStatus, shortTime } from '../src/model/format.js';
-import { cell, Field, Footer, NoticeLine, type FooterKey, type Frame } from './frame.js';
-import { isTyping, shownList, type FormState } from './form-reducer.js';
+import { type FormState, isTyping, shownList } from './form-reducer.js';
+import { cell, Field, Footer, type FooterKey, type Frame, NoticeLine } from './frame.js';
 import type { Theme } from './hooks.js';
 
 /** Rows above and below the table: form (2), notice, summary, table header, question, footer, margin. */
 export const FORM_CHROME_ROWS = 8;
 
-export function visibleAccounts(all: readonly AccountView[], domain: string, filter: string, sort: FormState['sort']): AccountView[] {
+export function visibleAccounts(
+  all: readonly AccountView[],
+  domain: string,
+  filter: string,
+  sort: FormState['sort'],
+): AccountView[] {
   const f = filter.trim().toLowerCase();
   const list = all.filter((a) => a.domain === domain && (!f || a.name.includes(f)));
   if (sort === 'size') return list.sort((a, b) => b.bytes - a.bytes || (a.name < b.name ? -1 : 1));
@@ -20,16 +26,50 @@ export function visibleAccounts(all: readonly AccountView[], domain: string, fil
 }
 
 export function footerKeys(state: FormState, screen: 'accounts' | 'forwards'): FooterKey[] {
-  if (state.focus === 'confirm') return [{ key: 'y', label: 'yes, remove' }, { key: 'n/Esc', label: 'no (default)' }];
+  if (state.focus === 'confirm')
+    return [
+      { key: 'y', label: 'yes, remove' },
+      { key: 'n/Esc', label: 'no (default)' },
+    ];
   if (state.focus === 'details') return [{ key: 'Esc', label: 'back to the list' }];
   if (isTyping(state)) {
-    if (state.focus === 'filter') return [{ key: 'Enter/Esc', label: 'back to the list' }, { key: '←→', label: 'move' }, { key: 'Ctrl-U', label: 'clear' }];
-    return [{ key: 'Enter', label: state.focus === 'second' ? 'queue the change' : 'next' }, { key: 'Tab', label: 'next field' }, { key: '←→', label: 'move' }, { key: 'Esc', label: 'cancel' }];
+    if (state.focus === 'filter')
+      return [
+        { key: 'Enter/Esc', label: 'back to the list' },
+        { key: '←→', label: 'move' },
+        { key: 'Ctrl-U', label: 'clear' },
+      ];
+    return [
+      { key: 'Enter', label: state.focus === 'second' ? 'queue the change' : 'next' },
+      { key: 'Tab', label: 'next field' },
+      { key: '←→', label: 'move' },
+      { key: 'Esc', label: 'cancel' },
+    ];
   }
   if (screen === 'forwards') {
-    return [{ key: 'a', label: 'add' }, { key: 'Enter/e', label: 'edit destinations' }, { key: 'd', label: 'remove' }, { key: 'u', label: 'undo' }, { key: '/', label: 'filter' }, { key: 'Esc', label: 'menu' }, { key: '?', label: 'help' }, { key: 'q', label: 'quit' }];
+    return [
+      { key: 'a', label: 'add' },
+      { key: 'Enter/e', label: 'edit destinations' },
+      { key: 'd', label: 'remove' },
+      { key: 'u', label: 'undo' },
+      { key: '/', label: 'filter' },
+      { key: 'Esc', label: 'menu' },
+      { key: '?', label: 'help' },
+      { key: 'q', label: 'quit' },
+    ];
   }
-  return [{ key: 'a', label: 'add' }, { key: 'p', label: 'passwd' }, { key: 'd', label: 'remove' }, { key: 'u', label: 'undo' }, { key: '/', label: 'find' }, { key: 's', label: 'sort' }, { key: 'Enter', label: 'info' }, { key: 'Esc', label: 'menu' }, { key: '?', label: 'help' }, { key: 'q', label: 'quit' }];
+  return [
+    { key: 'a', label: 'add' },
+    { key: 'p', label: 'passwd' },
+    { key: 'd', label: 'remove' },
+    { key: 'u', label: 'undo' },
+    { key: '/', label: 'find' },
+    { key: 's', label: 'sort' },
+    { key: 'Enter', label: 'info' },
+    { key: 'Esc', label: 'menu' },
+    { key: '?', label: 'help' },
+    { key: 'q', label: 'quit' },
+  ];
 }
 
 export interface FormScreenProps<Row> {
@@ -41,7 +81,15 @@ export interface FormScreenProps<Row> {
   edit: (field: 'name' | 'second' | 'filter', value: string) => void;
 }
 
-export function AccountsScreen({ state, rows, total, domain, frame, edit, status }: FormScreenProps<AccountView> & { status: StatusView | null }) {
+export function AccountsScreen({
+  state,
+  rows,
+  total,
+  domain,
+  frame,
+  edit,
+  status,
+}: FormScreenProps<AccountView> & { status: StatusView | null }) {
   const { width, height, now, theme } = frame;
   const tableHeight = Math.max(1, height - FORM_CHROME_ROWS);
   const list = shownList(state, { rows, tableHeight });
@@ -54,62 +102,150 @@ export function AccountsScreen({ state, rows, total, domain, frame, edit, status
         {state.mode === 'add' ? (
           <Text wrap="truncate">
             <Text bold>Add a POP3 account: </Text>
-            <Field value={state.name} focused={state.focus === 'name'} placeholder="name" theme={theme} onChange={(v) => edit('name', v)} />
-            <Text>@{domain}  password </Text>
-            <Field value={state.second} focused={state.focus === 'second'} placeholder="8+ characters" mask theme={theme} onChange={(v) => edit('second', v)} />
+            <Field
+              value={state.name}
+              focused={state.focus === 'name'}
+              placeholder="name"
+              theme={theme}
+              onChange={(v) => edit('name', v)}
+            />
+            <Text>{`@${domain}  password `}</Text>
+            <Field
+              value={state.second}
+              focused={state.focus === 'second'}
+              placeholder="8+ characters"
+              mask
+              theme={theme}
+              onChange={(v) => edit('second', v)}
+            />
             <Text color={theme.accent}> [Change]</Text>
           </Text>
         ) : (
           <Text wrap="truncate">
-            <Text bold>New password for {state.target}@{domain}: </Text>
-            <Field value={state.second} focused={state.focus === 'second'} placeholder="8+ characters" mask theme={theme} onChange={(v) => edit('second', v)} />
+            <Text bold>
+              New password for {state.target}@{domain}:{' '}
+            </Text>
+            <Field
+              value={state.second}
+              focused={state.focus === 'second'}
+              placeholder="8+ characters"
+              mask
+              theme={theme}
+              onChange={(v) => edit('second', v)}
+            />
             <Text color={theme.accent}> [Change]</Text>
           </Text>
         )}
       </Box>
-      <Text color={theme.error} wrap="truncate">{state.error ? `${state.error.field === 'name' ? 'name' : 'password'}: ${state.error.text}` : state.busy ? 'sending…' : ' '}</Text>
+      <Text color={theme.error} wrap="truncate">
+        {state.error
+          ? `${state.error.field === 'name' ? 'name' : 'password'}: ${state.error.text}`
+          : state.busy
+            ? 'sending…'
+            : ' '}
+      </Text>
       <NoticeLine notice={state.notice} theme={theme} />
       <Box>
         {state.focus === 'filter' || state.filter ? (
           <Text wrap="truncate">
             <Text>Filter: </Text>
-            <Field value={state.filter} focused={state.focus === 'filter'} placeholder="part of a name" theme={theme} onChange={(v) => edit('filter', v)} />
-            <Text dimColor={theme.dim}>  {rows.length} of {total}</Text>
+            <Field
+              value={state.filter}
+              focused={state.focus === 'filter'}
+              placeholder="part of a name"
+              theme={theme}
+              onChange={(v) => edit('filter', v)}
+            />
+            <Text dimColor={theme.dim}>{`  ${rows.length} of ${total}`}</Text>
           </Text>
         ) : (
-          <Text dimColor={theme.dim}>{rows.length} account{rows.length === 1 ? '' : 's'}, sorted by {state.sort}. Changes apply on the hour.</Text>
+          <Text dimColor={theme.dim}>
+            {rows.length} account{rows.length === 1 ? '' : 's'}, sorted by {state.sort}. Changes apply on the hour.
+          </Text>
         )}
       </Box>
       {state.focus === 'details' && selected ? (
         <Details account={selected} height={tableHeight + 1} now={now} theme={theme} status={status} />
       ) : (
         <Box flexDirection="column" height={tableHeight + 1}>
-          <Text bold wrap="truncate">{`  ${cell('NAME', nameWidth)} ${cell('MESSAGES', 8, true)} ${cell('SIZE', 9, true)}  ${cell('LAST LOGIN', 12)} ${cell('STATUS', 25)}`}</Text>
+          <Text
+            bold
+            wrap="truncate"
+          >{`  ${cell('NAME', nameWidth)} ${cell('MESSAGES', 8, true)} ${cell('SIZE', 9, true)}  ${cell('LAST LOGIN', 12)} ${cell('STATUS', 25)}`}</Text>
           {rows.length === 0 ? (
-            <Text dimColor={theme.dim}>  {state.filter ? 'No account matches the filter.' : `No POP3 accounts in ${domain} yet: press a to add one.`}</Text>
+            <Text dimColor={theme.dim}>
+              {state.filter
+                ? '  No account matches the filter.'
+                : `  No POP3 accounts in ${domain} yet: press a to add one.`}
+            </Text>
           ) : (
-            rows.slice(list.top, list.top + tableHeight).map((a) => <AccountRow key={a.address} account={a} selected={a.address === list.selected} focused={state.focus === 'table'} nameWidth={nameWidth} now={now} theme={theme} />)
+            rows
+              .slice(list.top, list.top + tableHeight)
+              .map((a) => (
+                <AccountRow
+                  key={a.address}
+                  account={a}
+                  selected={a.address === list.selected}
+                  focused={state.focus === 'table'}
+                  nameWidth={nameWidth}
+                  now={now}
+                  theme={theme}
+                />
+              ))
           )}
         </Box>
       )}
-      {state.focus === 'confirm' ? <Text color={theme.warn} wrap="truncate">Remove {state.confirm}? Its mail is archived at the next apply. [y/N]</Text> : <Text> </Text>}
+      {state.focus === 'confirm' ? (
+        <Text color={theme.warn} wrap="truncate">
+          Remove {state.confirm}? Its mail is archived at the next apply. [y/N]
+        </Text>
+      ) : (
+        <Text> </Text>
+      )}
       <Footer keys={footerKeys(state, 'accounts')} width={width} theme={theme} />
     </Box>
   );
 }
 
-const AccountRow = React.memo(function AccountRow({ account: a, selected, focused, nameWidth, now, theme }: { account: AccountView; selected: boolean; focused: boolean; nameWidth: number; now: number; theme: Theme }) {
+const AccountRow = React.memo(function AccountRow({
+  account: a,
+  selected,
+  focused,
+  nameWidth,
+  now,
+  theme,
+}: {
+  account: AccountView;
+  selected: boolean;
+  focused: boolean;
+  nameWidth: number;
+  now: number;
+  theme: Theme;
+}) {
   const status = a.pending ? pendingStatus(a.pending.action, a.pending.appliesAt, now) : 'active';
   return (
     <Text inverse={selected && focused} bold={selected} wrap="truncate">
       {selected ? '› ' : '  '}
-      {cell(a.name, nameWidth)} {cell(String(a.messages), 8, true)} {cell(humanBytes(a.bytes), 9, true)}  {cell(a.lastLoginAt ? shortTime(a.lastLoginAt, new Date(now)) : '-', 12)}{' '}
+      {`${cell(a.name, nameWidth)} ${cell(String(a.messages), 8, true)} ${cell(humanBytes(a.bytes), 9, true)}  `}
+      {`${cell(a.lastLoginAt ? shortTime(a.lastLoginAt, new Date(now)) : '-', 12)} `}
       <Text color={a.pending ? theme.warn : theme.ok}>{cell(status, 25)}</Text>
     </Text>
   );
 });
 
-function Details({ account: a, height, now, theme, status }: { account: AccountView; height: number; now: number; theme: Theme; status: StatusView | null }) {
+function Details({
+  account: a,
+  height,
+  now,
+  theme,
+  status,
+}: {
+  account: AccountView;
+  height: number;
+  now: number;
+  theme: Theme;
+  status: StatusView | null;
+}) {
   const host = status?.hostname ?? 'this server';
   const port = status?.pop3.port ?? 110;
   const line = (label: string, value: string) => (
@@ -121,9 +257,17 @@ function Details({ account: a, height, now, theme, status }: { account: AccountV
   return (
     <Box flexDirection="column" height={height}>
       <Text bold>{a.address}</Text>
-      {line('Status', a.pending ? `${pendingStatus(a.pending.action, a.pending.appliesAt, now)} (applies ${clockTime(a.pending.appliesAt, new Date(now))})` : 'active')}
+      {line(
+        'Status',
+        a.pending
+          ? `${pendingStatus(a.pending.action, a.pending.appliesAt, now)} (applies ${clockTime(a.pending.appliesAt, new Date(now))})`
+          : 'active',
+      )}
       {line('Messages', `${a.messages} (${humanBytes(a.bytes)}, ${a.bytes.toLocaleString('en')} bytes)`)}
-      {line('Last POP3 login', a.lastLoginAt ? `${clockTime(a.lastLoginAt, new Date(now))} from ${a.lastLoginFrom ?? '?'}` : 'never')}
+      {line(
+        'Last POP3 login',
+        a.lastLoginAt ? `${clockTime(a.lastLoginAt, new Date(now))} from ${a.lastLoginFrom ?? '?'}` : 'never',
+      )}
       {line('Last delivery', a.lastDeliveryAt ? clockTime(a.lastDeliveryAt, new Date(now)) : 'never')}
       <Text> </Text>
       <Text bold>Mail client settings</Text>

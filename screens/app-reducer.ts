@@ -4,9 +4,19 @@
 // Pure: tested without rendering; the app shell renders it and runs the effects.
 import type { Key } from 'ink';
 import type { Effect, Outcome, Step } from './effects.js';
-import { fieldEdges, formKey, formReducer, initialFormState, isTyping, type FormAction, type FormContext, type FormScreen, type FormState } from './form-reducer.js';
+import {
+  type FormAction,
+  type FormContext,
+  type FormScreen,
+  type FormState,
+  fieldEdges,
+  formKey,
+  formReducer,
+  initialFormState,
+  isTyping,
+} from './form-reducer.js';
 import type { KeyTarget } from './key-gate.js';
-import { initialPendingState, pendingKey, type PendingContext, type PendingState } from './pending-reducer.js';
+import { initialPendingState, type PendingContext, type PendingState, pendingKey } from './pending-reducer.js';
 
 export type Screen = 'domains' | 'menu' | 'accounts' | 'forwards' | 'pending' | 'settings' | 'help';
 
@@ -38,8 +48,17 @@ export interface AppState {
 }
 
 export const initialAppState: AppState = {
-  screen: 'menu', domain: null, menuIndex: 0, domainIndex: 0, previous: 'menu', quitting: false,
-  accounts: initialFormState, forwards: initialFormState, pending: initialPendingState, scroll: 0, outbox: [],
+  screen: 'menu',
+  domain: null,
+  menuIndex: 0,
+  domainIndex: 0,
+  previous: 'menu',
+  quitting: false,
+  accounts: initialFormState,
+  forwards: initialFormState,
+  pending: initialPendingState,
+  scroll: 0,
+  outbox: [],
 };
 
 /** What a key needs to know beyond the state: the terminal, the daemon, the open screen's rows. */
@@ -80,11 +99,17 @@ export function appReducer(state: AppState, action: AppAction): AppState {
   switch (action.type) {
     case 'domains-known':
       if (state.domain && action.domains.includes(state.domain)) return state;
-      if (action.domains.length === 1) return { ...state, domain: action.domains[0], screen: state.screen === 'domains' ? 'menu' : state.screen };
+      if (action.domains.length === 1)
+        return { ...state, domain: action.domains[0], screen: state.screen === 'domains' ? 'menu' : state.screen };
       if (action.domains.length > 1) return { ...state, domain: null, screen: 'domains' };
       return state;
     case 'open':
-      return { ...state, screen: action.screen, scroll: 0, previous: state.screen === 'help' ? state.previous : state.screen };
+      return {
+        ...state,
+        screen: action.screen,
+        scroll: 0,
+        previous: state.screen === 'help' ? state.previous : state.screen,
+      };
     case 'back':
       if (state.screen === 'help') return { ...state, screen: state.previous, scroll: 0 };
       if (state.screen === 'menu' || state.screen === 'domains') return state;
@@ -112,7 +137,12 @@ function navigate(state: AppState, effects: Effect[]): Step<AppState> {
   let next = state;
   for (const e of effects) {
     if (e.type !== 'nav') continue;
-    next = e.to === 'back' ? appReducer(next, { type: 'back' }) : e.to === 'quit' ? appReducer(next, { type: 'quit' }) : appReducer(next, { type: 'open', screen: 'help' });
+    next =
+      e.to === 'back'
+        ? appReducer(next, { type: 'back' })
+        : e.to === 'quit'
+          ? appReducer(next, { type: 'quit' })
+          : appReducer(next, { type: 'open', screen: 'help' });
   }
   return { state: next, effects: effects.filter((e) => e.type !== 'nav') };
 }
@@ -120,13 +150,14 @@ function navigate(state: AppState, effects: Effect[]): Step<AppState> {
 const still = (state: AppState): Step<AppState> => ({ state, effects: [] });
 
 /** A letter with Ctrl or Alt held is not that letter's command (Ctrl-U is not u, undo). */
-export function isModified(key: Key): boolean {
+function isModified(key: Key): boolean {
   return key.ctrl || (key.meta && !key.escape);
 }
 
 /** What one key does, wherever it lands. */
-export function appKey(state: AppState, input: string, key: Key, view: AppView): Step<AppState> {
-  const screenOpen = !view.tooSmall && view.connected && state.domain !== null && state.screen !== 'menu' && state.screen !== 'domains';
+function appKey(state: AppState, input: string, key: Key, view: AppView): Step<AppState> {
+  const screenOpen =
+    !view.tooSmall && view.connected && state.domain !== null && state.screen !== 'menu' && state.screen !== 'domains';
   if (screenOpen) {
     switch (state.screen) {
       case 'accounts':

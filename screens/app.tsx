@@ -2,23 +2,33 @@
 // and is the one place keys arrive (through the key gate) and requests leave: each key goes
 // to the app reducer with what is on screen, and the requests it asks for are sent by one
 // runner whose answers come back as actions.
-import React, { startTransition, useEffect, useMemo, useReducer, useState } from 'react';
+
 import { Box, Text, useApp, useInput } from 'ink';
+import type React from 'react';
+import { startTransition, useEffect, useMemo, useReducer, useState } from 'react';
 import { AccountsScreen, FORM_CHROME_ROWS, visibleAccounts } from './accounts-screen.js';
-import { appReducer, initialAppState, keyTarget, type AppAction, type AppState, type AppView, type Screen } from './app-reducer.js';
+import {
+  type AppAction,
+  type AppState,
+  type AppView,
+  appReducer,
+  initialAppState,
+  keyTarget,
+  type Screen,
+} from './app-reducer.js';
 import type { DaemonSession, DaemonSnapshot } from './daemon-session.js';
 import { runEffect } from './effects.js';
 import { checkUnconfirmed, type FormRow } from './form-reducer.js';
 import { destinationsOf, ForwardsScreen, visibleForwards } from './forwards-screen.js';
-import { Footer, GateContext, Header, type Frame } from './frame.js';
+import { Footer, type Frame, GateContext, Header } from './frame.js';
 import { DaemonContext, theme as pickTheme, useDaemon, useNow, useTerminalSize } from './hooks.js';
-import { helpLines, settingsLines, textHeight, TextScreen } from './info-screens.js';
+import { helpLines, settingsLines, TextScreen, textHeight } from './info-screens.js';
 import type { KeyGate, KeyTarget } from './key-gate.js';
 import { DomainPicker, MainMenu } from './menu-screens.js';
 import { PENDING_CHROME_ROWS, PendingScreen } from './pending-screen.js';
 
-export const MIN_COLUMNS = 80;
-export const MIN_ROWS = 24;
+const MIN_COLUMNS = 80;
+const MIN_ROWS = 24;
 
 const TITLES: Record<Screen, string> = {
   domains: 'Choose a domain',
@@ -47,16 +57,17 @@ function Shell({ gate }: { gate?: KeyGate }) {
   const [state, dispatch] = useReducer(appReducer, initialAppState);
   const now = useNow(data.skewMs);
   const theme = pickTheme();
-  const domains = data.status?.domains ?? [];
+  const domains = useMemo(() => data.status?.domains ?? [], [data.status?.domains]);
   const domain = state.domain;
 
   useEffect(() => {
     if (domains.length) dispatch({ type: 'domains-known', domains });
-  }, [domains.join(',')]);
+  }, [domains]);
   useEffect(() => {
     if (state.quitting) exit();
   }, [state.quitting, exit]);
   // Once a lost daemon is back: say whether a change sent as it went was queued after all.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: runs when the connection, the queue or an unconfirmed change moves, not on every keystroke in a form
   useEffect(() => {
     if (data.connection !== 'connected') return;
     for (const screen of ['accounts', 'forwards'] as const) {
@@ -73,18 +84,35 @@ function Shell({ gate }: { gate?: KeyGate }) {
   const lost = data.status !== null && data.connection !== 'connected';
   const bodyHeight = height - 2 - (lost ? 2 : 0);
   const frame: Frame = { width, height: bodyHeight, now, theme };
-  const accountRows = useMemo(() => (domain ? visibleAccounts(data.accounts, domain, state.accounts.filter, state.accounts.sort) : []), [data.accounts, domain, state.accounts.filter, state.accounts.sort]);
-  const forwardViews = useMemo(() => (domain ? visibleForwards(data.forwards, domain, state.forwards.filter) : []), [data.forwards, domain, state.forwards.filter]);
-  const forwardRows = useMemo((): FormRow[] => forwardViews.map((f) => ({ ...f, destinations: destinationsOf(f) })), [forwardViews]);
+  const accountRows = useMemo(
+    () => (domain ? visibleAccounts(data.accounts, domain, state.accounts.filter, state.accounts.sort) : []),
+    [data.accounts, domain, state.accounts.filter, state.accounts.sort],
+  );
+  const forwardViews = useMemo(
+    () => (domain ? visibleForwards(data.forwards, domain, state.forwards.filter) : []),
+    [data.forwards, domain, state.forwards.filter],
+  );
+  const forwardRows = useMemo(
+    (): FormRow[] => forwardViews.map((f) => ({ ...f, destinations: destinationsOf(f) })),
+    [forwardViews],
+  );
   const pendingRows = useMemo(() => data.pending.filter((p) => p.domain === domain), [data.pending, domain]);
-  const text = state.screen === 'help' ? helpLines(domain ?? '') : state.screen === 'settings' ? settingsLines(domain ?? '', data.status) : [];
+  const text =
+    state.screen === 'help'
+      ? helpLines(domain ?? '')
+      : state.screen === 'settings'
+        ? settingsLines(domain ?? '', data.status)
+        : [];
 
   // What the keys act on: what is on the screen now.
   const view: AppView = { tooSmall, connected: Boolean(data.status), domains };
   const formHeight = Math.max(1, bodyHeight - FORM_CHROME_ROWS);
-  if (domain && state.screen === 'accounts') view.form = { screen: 'accounts', domain, rows: accountRows, tableHeight: formHeight };
-  if (domain && state.screen === 'forwards') view.form = { screen: 'forwards', domain, rows: forwardRows, tableHeight: formHeight };
-  if (domain && state.screen === 'pending') view.pending = { domain, rows: pendingRows, tableHeight: Math.max(1, bodyHeight - PENDING_CHROME_ROWS) };
+  if (domain && state.screen === 'accounts')
+    view.form = { screen: 'accounts', domain, rows: accountRows, tableHeight: formHeight };
+  if (domain && state.screen === 'forwards')
+    view.form = { screen: 'forwards', domain, rows: forwardRows, tableHeight: formHeight };
+  if (domain && state.screen === 'pending')
+    view.pending = { domain, rows: pendingRows, tableHeight: Math.max(1, bodyHeight - PENDING_CHROME_ROWS) };
   if (text.length) view.text = { lines: text.length, height: textHeight(bodyHeight) };
   useInput((input, key) => dispatch({ type: 'key', input, key, view }));
 
@@ -96,19 +124,60 @@ function Shell({ gate }: { gate?: KeyGate }) {
   } else if (state.screen === 'domains' || !domain) {
     body = <DomainPicker domains={domains} index={state.domainIndex} width={width} height={bodyHeight} theme={theme} />;
   } else {
-    const edit = (screen: 'accounts' | 'forwards') => (field: 'name' | 'second' | 'filter', value: string) => dispatch({ type: 'form', screen, action: { type: 'edit', field, value } });
+    const edit = (screen: 'accounts' | 'forwards') => (field: 'name' | 'second' | 'filter', value: string) =>
+      dispatch({ type: 'form', screen, action: { type: 'edit', field, value } });
     switch (state.screen) {
       case 'menu':
-        body = <MainMenu index={state.menuIndex} width={width} height={bodyHeight} theme={theme} counts={{ accounts: data.accounts.filter((a) => a.domain === domain).length, forwards: data.forwards.filter((f) => f.domain === domain).length, pending: pendingRows.length }} />;
+        body = (
+          <MainMenu
+            index={state.menuIndex}
+            width={width}
+            height={bodyHeight}
+            theme={theme}
+            counts={{
+              accounts: data.accounts.filter((a) => a.domain === domain).length,
+              forwards: data.forwards.filter((f) => f.domain === domain).length,
+              pending: pendingRows.length,
+            }}
+          />
+        );
         break;
       case 'accounts':
-        body = <AccountsScreen state={state.accounts} rows={accountRows} total={data.accounts.filter((a) => a.domain === domain).length} domain={domain} frame={frame} edit={edit('accounts')} status={data.status} />;
+        body = (
+          <AccountsScreen
+            state={state.accounts}
+            rows={accountRows}
+            total={data.accounts.filter((a) => a.domain === domain).length}
+            domain={domain}
+            frame={frame}
+            edit={edit('accounts')}
+            status={data.status}
+          />
+        );
         break;
       case 'forwards':
-        body = <ForwardsScreen state={state.forwards} rows={forwardViews} total={data.forwards.filter((f) => f.domain === domain).length} domain={domain} frame={frame} edit={edit('forwards')} />;
+        body = (
+          <ForwardsScreen
+            state={state.forwards}
+            rows={forwardViews}
+            total={data.forwards.filter((f) => f.domain === domain).length}
+            domain={domain}
+            frame={frame}
+            edit={edit('forwards')}
+          />
+        );
         break;
       case 'pending':
-        body = <PendingScreen state={state.pending} rows={pendingRows} all={data.pending.length} domain={domain} nextApplyAt={data.status.nextApplyAt} frame={frame} />;
+        body = (
+          <PendingScreen
+            state={state.pending}
+            rows={pendingRows}
+            all={data.pending.length}
+            domain={domain}
+            nextApplyAt={data.status.nextApplyAt}
+            frame={frame}
+          />
+        );
         break;
       case 'settings':
       case 'help':
@@ -123,7 +192,9 @@ function Shell({ gate }: { gate?: KeyGate }) {
   if (tooSmall) {
     return (
       <Box width={width} height={height} flexDirection="column" justifyContent="center" alignItems="center">
-        <Text wrap="wrap">Terminal too small: {columns}x{rows}; vmail needs {MIN_COLUMNS}x{MIN_ROWS}. Enlarge it, or press q to quit.</Text>
+        <Text wrap="wrap">
+          Terminal too small: {columns}x{rows}; vmail needs {MIN_COLUMNS}x{MIN_ROWS}. Enlarge it, or press q to quit.
+        </Text>
       </Box>
     );
   }
@@ -134,8 +205,10 @@ function Shell({ gate }: { gate?: KeyGate }) {
       <Text dimColor={theme.dim}>{'─'.repeat(width)}</Text>
       {lost ? (
         <>
-          <Text color={theme.error} bold wrap="truncate">✕ The vmail daemon cannot be reached. Reconnecting by itself; nothing can be sent until then.</Text>
-          <Text wrap="truncate">  Looked for it at: {data.socketPath}  (start it with: vmail daemon)</Text>
+          <Text color={theme.error} bold wrap="truncate">
+            ✕ The vmail daemon cannot be reached. Reconnecting by itself; nothing can be sent until then.
+          </Text>
+          <Text wrap="truncate">{`  Looked for it at: ${data.socketPath}  (start it with: vmail daemon)`}</Text>
         </>
       ) : null}
       {body}
@@ -145,13 +218,16 @@ function Shell({ gate }: { gate?: KeyGate }) {
 
 /** Sends the requests keys asked for; each answer comes back as an action. */
 function useRequests(state: AppState, dispatch: (a: AppAction) => void, session: DaemonSession, skewMs: number): void {
+  // biome-ignore lint/correctness/useExhaustiveDependencies: the outbox alone says when there is something to send
   useEffect(() => {
     if (state.outbox.length === 0) return;
     const effects = state.outbox;
     dispatch({ type: 'sent', count: effects.length });
     for (const effect of effects) {
       if (effect.type === 'nav') continue;
-      void runEffect(session, effect, () => Date.now() + skewMs).then((outcome) => dispatch({ type: 'outcome', outcome }));
+      void runEffect(session, effect, () => Date.now() + skewMs).then((outcome) =>
+        dispatch({ type: 'outcome', outcome }),
+      );
     }
   }, [state.outbox]);
 }
@@ -170,6 +246,7 @@ function useKeyGate(gate: KeyGate | undefined, target: KeyTarget): void {
       gate.onRelease = () => {};
     };
   }, [gate]);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: reports the commit asked for (released), with where keys go as of that commit; a change of target alone releases nothing
   useEffect(() => {
     gate?.committed(released, target);
   }, [gate, released]);
@@ -187,10 +264,12 @@ function Unreachable({ data, frame }: { data: DaemonSnapshot; frame: Frame }) {
         <Text wrap="truncate">Looked for it at: {data.socketPath}</Text>
         {data.problem ? <Text wrap="truncate">Problem: {data.problem}</Text> : null}
         <Text> </Text>
-        <Text>Start it with:   vmail daemon --domain example.com</Text>
+        <Text>{'Start it with:   vmail daemon --domain example.com'}</Text>
         <Text>or point the console at it with --socket PATH or $VMAIL_SOCKET.</Text>
         <Text> </Text>
-        <Text dimColor={theme.dim}>This screen reconnects by itself once the daemon answers; nothing you queued is lost.</Text>
+        <Text dimColor={theme.dim}>
+          This screen reconnects by itself once the daemon answers; nothing you queued is lost.
+        </Text>
       </Box>
       <Footer keys={[{ key: 'q', label: 'quit' }]} width={width} theme={theme} />
     </Box>

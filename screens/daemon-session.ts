@@ -2,7 +2,18 @@
 // the screens show, follows the daemon's notifications, and reconnects by itself when the daemon
 // goes away. Screens read it through the useDaemon hook.
 import { ControlClient, RpcError, UnreachableError } from '../src/control/client.js';
-import type { AccountView, Field, ForwardView, Method, NotificationMethod, Notifications, Params, PendingView, Results, StatusView } from '../src/control/protocol.js';
+import type {
+  AccountView,
+  Field,
+  ForwardView,
+  Method,
+  NotificationMethod,
+  Notifications,
+  Params,
+  PendingView,
+  Results,
+  StatusView,
+} from '../src/control/protocol.js';
 
 export type Connection = 'connecting' | 'connected' | 'down';
 
@@ -30,7 +41,16 @@ export class DaemonSession {
   snapshot: DaemonSnapshot;
 
   constructor(readonly socketPath: string) {
-    this.snapshot = { connection: 'connecting', socketPath, problem: null, status: null, accounts: [], forwards: [], pending: [], skewMs: 0 };
+    this.snapshot = {
+      connection: 'connecting',
+      socketPath,
+      problem: null,
+      status: null,
+      accounts: [],
+      forwards: [],
+      pending: [],
+      skewMs: 0,
+    };
   }
 
   subscribe = (listener: () => void): (() => void) => {
@@ -84,7 +104,12 @@ export class DaemonSession {
     const c = this.client;
     if (!c) return;
     const t0 = Date.now();
-    const [status, accounts, forwards, pending] = await Promise.all([c.call('status'), c.call('accounts.list'), c.call('forwards.list'), c.call('pending.list')]);
+    const [status, accounts, forwards, pending] = await Promise.all([
+      c.call('status'),
+      c.call('accounts.list'),
+      c.call('forwards.list'),
+      c.call('pending.list'),
+    ]);
     const skewMs = Date.parse(status.now) - Math.round((t0 + Date.now()) / 2);
     this.set({ status, accounts, forwards, pending, skewMs });
   }

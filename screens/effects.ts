@@ -22,7 +22,13 @@ type RowCall =
 
 export type Effect =
   /** A change typed into a form: refused input goes back to its field. */
-  | { type: 'submit'; screen: FormScreen; call: Call<'accounts.add' | 'accounts.passwd' | 'forwards.add'>; address: string; action: ChangeAction }
+  | {
+      type: 'submit';
+      screen: FormScreen;
+      call: Call<'accounts.add' | 'accounts.passwd' | 'forwards.add'>;
+      address: string;
+      action: ChangeAction;
+    }
   | ({ type: 'call'; screen: FormScreen | 'pending'; address: string } & RowCall)
   | { type: 'nav'; to: 'back' | 'quit' | 'help' };
 
@@ -36,26 +42,46 @@ export interface Step<S> {
 export type Outcome = { screen: FormScreen; action: FormAction } | { screen: 'pending'; notice: Notice };
 
 /** Sends a request effect and says what came of it. */
-export async function runEffect(session: DaemonSession, effect: Exclude<Effect, { type: 'nav' }>, now: () => number): Promise<Outcome> {
+export async function runEffect(
+  session: DaemonSession,
+  effect: Exclude<Effect, { type: 'nav' }>,
+  now: () => number,
+): Promise<Outcome> {
   try {
     if (effect.type === 'submit') {
       const result = await session.send(effect.call);
       const dests = effect.call.method === 'forwards.add' ? ` -> ${effect.call.params.destinations.join(', ')}` : '';
-      return { screen: effect.screen, action: { type: 'queued', notice: { kind: 'ok', text: describeQueued(result, now(), dests) } } };
+      return {
+        screen: effect.screen,
+        action: { type: 'queued', notice: { kind: 'ok', text: describeQueued(result, now(), dests) } },
+      };
     }
     const text = await perform(session, effect, now);
-    return effect.screen === 'pending' ? { screen: 'pending', notice: { kind: 'ok', text } } : { screen: effect.screen, action: { type: 'notice', notice: { kind: 'ok', text } } };
+    return effect.screen === 'pending'
+      ? { screen: 'pending', notice: { kind: 'ok', text } }
+      : { screen: effect.screen, action: { type: 'notice', notice: { kind: 'ok', text } } };
   } catch (err) {
     const e = callError(err);
     if (effect.type === 'submit') {
-      return { screen: effect.screen, action: e.unreachable ? { type: 'unconfirmed', address: effect.address, action: effect.action } : { type: 'refused', field: e.field, text: e.text } };
+      return {
+        screen: effect.screen,
+        action: e.unreachable
+          ? { type: 'unconfirmed', address: effect.address, action: effect.action }
+          : { type: 'refused', field: e.field, text: e.text },
+      };
     }
     const notice: Notice = { kind: 'error', text: e.text };
-    return effect.screen === 'pending' ? { screen: 'pending', notice } : { screen: effect.screen, action: { type: 'notice', notice } };
+    return effect.screen === 'pending'
+      ? { screen: 'pending', notice }
+      : { screen: effect.screen, action: { type: 'notice', notice } };
   }
 }
 
-async function perform(session: DaemonSession, effect: Extract<Effect, { type: 'call' }>, now: () => number): Promise<string> {
+async function perform(
+  session: DaemonSession,
+  effect: Extract<Effect, { type: 'call' }>,
+  now: () => number,
+): Promise<string> {
   switch (effect.what) {
     case 'remove': {
       const r = await session.send(effect.call);

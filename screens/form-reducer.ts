@@ -6,7 +6,7 @@ import type { Key } from 'ink';
 import type { ChangeAction, Field as ErrorField, PendingView, QueueResult } from '../src/control/protocol.js';
 import { actionWord, whenApplies } from '../src/model/format.js';
 import type { Effect, Notice, Step } from './effects.js';
-import { initialListState, moveSelection, settle, type ListState } from './list-reducer.js';
+import { initialListState, type ListState, moveSelection, settle } from './list-reducer.js';
 
 export type Focus = 'table' | 'name' | 'second' | 'filter' | 'confirm' | 'details';
 export type FormScreen = 'accounts' | 'forwards';
@@ -38,8 +38,20 @@ export interface FormState {
 }
 
 export const initialFormState: FormState = {
-  focus: 'table', mode: 'add', target: null, name: '', second: '', filter: '', sort: 'name',
-  list: initialListState, confirm: null, error: null, notice: null, busy: false, unconfirmed: null, cursor: 0,
+  focus: 'table',
+  mode: 'add',
+  target: null,
+  name: '',
+  second: '',
+  filter: '',
+  sort: 'name',
+  list: initialListState,
+  confirm: null,
+  error: null,
+  notice: null,
+  busy: false,
+  unconfirmed: null,
+  cursor: 0,
 };
 
 /** Moves the keys to `focus`; a field's cursor starts at the end of its text, as the field's does. */
@@ -73,11 +85,18 @@ export type FormAction =
   | { type: 'confirmed'; notice: Notice };
 
 /** The list as it is drawn: on a row that exists, scrolled to show it. */
-export function shownList(state: FormState, ctx: { rows: readonly { address: string }[]; tableHeight: number }): ListState {
-  return settle(state.list, ctx.rows.map((r) => r.address), ctx.tableHeight);
+export function shownList(
+  state: FormState,
+  ctx: { rows: readonly { address: string }[]; tableHeight: number },
+): ListState {
+  return settle(
+    state.list,
+    ctx.rows.map((r) => r.address),
+    ctx.tableHeight,
+  );
 }
 
-export function selectedRow<R extends { address: string }>(list: ListState, rows: readonly R[]): R | undefined {
+function selectedRow<R extends { address: string }>(list: ListState, rows: readonly R[]): R | undefined {
   return rows.find((r) => r.address === list.selected) ?? rows[Math.min(Math.max(0, list.top), rows.length - 1)];
 }
 
@@ -103,12 +122,30 @@ export function formReducer(state: FormState, action: FormAction): FormState {
       return { ...state, [action.field]: action.field === 'name' ? action.value.toLowerCase() : action.value, error };
     }
     case 'queued':
-      return { ...state, busy: false, mode: 'add', target: null, name: '', second: '', error: null, focus: 'table', notice: action.notice };
+      return {
+        ...state,
+        busy: false,
+        mode: 'add',
+        target: null,
+        name: '',
+        second: '',
+        error: null,
+        focus: 'table',
+        notice: action.notice,
+      };
     case 'refused': {
       // The daemon says which input it is about; what is not a field of this form is a notice.
-      const field = action.field === 'name' ? 'name' : action.field === 'password' || action.field === 'destinations' ? 'second' : null;
+      const field =
+        action.field === 'name'
+          ? 'name'
+          : action.field === 'password' || action.field === 'destinations'
+            ? 'second'
+            : null;
       if (!field) return { ...state, busy: false, notice: { kind: 'error', text: action.text } };
-      return focusOn({ ...state, busy: false, error: { field, text: action.text } }, state.mode === 'change' && field === 'name' ? 'second' : field);
+      return focusOn(
+        { ...state, busy: false, error: { field, text: action.text } },
+        state.mode === 'change' && field === 'name' ? 'second' : field,
+      );
     }
     case 'notice':
       return { ...state, busy: false, notice: action.notice };
@@ -117,7 +154,10 @@ export function formReducer(state: FormState, action: FormAction): FormState {
         ...state,
         busy: false,
         unconfirmed: { address: action.address, action: action.action },
-        notice: { kind: 'error', text: 'Not confirmed: the daemon went away before answering. Once it is back, this line says whether it was queued.' },
+        notice: {
+          kind: 'error',
+          text: 'Not confirmed: the daemon went away before answering. Once it is back, this line says whether it was queued.',
+        },
       };
     case 'confirmed':
       return { ...state, notice: action.notice, unconfirmed: null };
@@ -132,14 +172,21 @@ export function checkUnconfirmed(state: FormState, pending: readonly PendingView
   return {
     type: 'confirmed',
     notice: queued
-      ? { kind: 'ok', text: `The daemon is back: the ${actionWord(queued.action)} of ${u.address} is queued, ${whenApplies(queued.appliesAt, now)}` }
-      : { kind: 'warn', text: `The daemon is back: the ${actionWord(u.action)} of ${u.address} was NOT queued; send it again` },
+      ? {
+          kind: 'ok',
+          text: `The daemon is back: the ${actionWord(queued.action)} of ${u.address} is queued, ${whenApplies(queued.appliesAt, now)}`,
+        }
+      : {
+          kind: 'warn',
+          text: `The daemon is back: the ${actionWord(u.action)} of ${u.address} was NOT queued; send it again`,
+        },
   };
 }
 
 /** How a queued change reads on the notice line. */
 export function describeQueued(r: QueueResult, now: number, extra = ''): string {
-  if ('cancelled' in r) return `Cancelled the pending ${actionWord(r.cancelled.action)} of ${r.cancelled.address}: nothing will change`;
+  if ('cancelled' in r)
+    return `Cancelled the pending ${actionWord(r.cancelled.action)} of ${r.cancelled.address}: nothing will change`;
   return `Queued: ${actionWord(r.queued.action)} ${r.queued.address}${extra}, ${whenApplies(r.queued.appliesAt, now)}`;
 }
 
@@ -155,7 +202,18 @@ export function formKey(state: FormState, input: string, key: Key, ctx: FormCont
     if ((input === 'y' || input === 'Y') && state.confirm) {
       const address = state.confirm;
       const method = ctx.screen === 'accounts' ? 'accounts.remove' : 'forwards.remove';
-      return { state: { ...state, confirm: null, focus: 'table', notice: null }, effects: [{ type: 'call', screen: ctx.screen, call: { method, params: { name: address, domain: ctx.domain } }, what: 'remove', address }] };
+      return {
+        state: { ...state, confirm: null, focus: 'table', notice: null },
+        effects: [
+          {
+            type: 'call',
+            screen: ctx.screen,
+            call: { method, params: { name: address, domain: ctx.domain } },
+            what: 'remove',
+            address,
+          },
+        ],
+      };
     }
     return noEffects({ ...state, confirm: null, focus: 'table' });
   }
@@ -166,7 +224,8 @@ export function formKey(state: FormState, input: string, key: Key, ctx: FormCont
   }
   if (state.focus === 'name' || state.focus === 'second') {
     const field = state.focus;
-    if (key.escape) return noEffects({ ...state, mode: 'add', target: null, name: '', second: '', error: null, focus: 'table' });
+    if (key.escape)
+      return noEffects({ ...state, mode: 'add', target: null, name: '', second: '', error: null, focus: 'table' });
     if (key.tab) return noEffects(focusOn(state, field === 'name' || state.mode === 'change' ? 'second' : 'name'));
     if (key.upArrow || key.downArrow) return noEffects({ ...state, focus: 'table' });
     if (key.return) return field === 'name' ? noEffects(focusOn(state, 'second')) : submit(state, ctx);
@@ -183,23 +242,69 @@ export function formKey(state: FormState, input: string, key: Key, ctx: FormCont
   if (key.home || input === 'g') return move(-Infinity);
   if (key.end || input === 'G') return move(Infinity);
   if (input === 'a' || key.tab) {
-    return noEffects(focusOn({ ...state, mode: 'add', target: null, name: state.mode === 'add' ? state.name : '', second: '', error: null, notice: null }, 'name'));
+    return noEffects(
+      focusOn(
+        {
+          ...state,
+          mode: 'add',
+          target: null,
+          name: state.mode === 'add' ? state.name : '',
+          second: '',
+          error: null,
+          notice: null,
+        },
+        'name',
+      ),
+    );
   }
   if (input === '/') return noEffects(focusOn(state, 'filter'));
-  if (input === 's' && ctx.screen === 'accounts') return noEffects({ ...state, sort: state.sort === 'name' ? 'size' : 'name' });
+  if (input === 's' && ctx.screen === 'accounts')
+    return noEffects({ ...state, sort: state.sort === 'name' ? 'size' : 'name' });
   if (key.escape) return { state, effects: [{ type: 'nav', to: 'back' }] };
   if (input === 'q') return { state, effects: [{ type: 'nav', to: 'quit' }] };
   if (input === '?') return { state, effects: [{ type: 'nav', to: 'help' }] };
   if (!selected) return noEffects(state);
-  const change = (second: string) => noEffects(focusOn({ ...state, list, mode: 'change', target: selected.name, name: selected.name, second, error: null, notice: null }, 'second'));
+  const change = (second: string) =>
+    noEffects(
+      focusOn(
+        {
+          ...state,
+          list,
+          mode: 'change',
+          target: selected.name,
+          name: selected.name,
+          second,
+          error: null,
+          notice: null,
+        },
+        'second',
+      ),
+    );
   if (ctx.screen === 'accounts' && input === 'p') return change('');
-  if (ctx.screen === 'forwards' && (input === 'e' || key.return)) return change((selected.destinations ?? []).join(', '));
+  if (ctx.screen === 'forwards' && (input === 'e' || key.return))
+    return change((selected.destinations ?? []).join(', '));
   if (ctx.screen === 'accounts' && key.return) return noEffects({ ...state, list, focus: 'details' });
   if (input === 'd') return noEffects({ ...state, list, confirm: selected.address, focus: 'confirm', notice: null });
   if (input === 'u') {
     const p = selected.pending;
-    if (!p) return noEffects({ ...state, list, notice: { kind: 'warn', text: `${selected.address} has no pending change to undo` } });
-    return { state: { ...state, list, notice: null }, effects: [{ type: 'call', screen: ctx.screen, call: { method: 'pending.cancel', params: { id: p.id } }, what: 'undo', address: selected.address }] };
+    if (!p)
+      return noEffects({
+        ...state,
+        list,
+        notice: { kind: 'warn', text: `${selected.address} has no pending change to undo` },
+      });
+    return {
+      state: { ...state, list, notice: null },
+      effects: [
+        {
+          type: 'call',
+          screen: ctx.screen,
+          call: { method: 'pending.cancel', params: { id: p.id } },
+          what: 'undo',
+          address: selected.address,
+        },
+      ],
+    };
   }
   return noEffects(state);
 }
@@ -223,18 +328,35 @@ function editing(state: FormState, input: string, key: Key): FormState {
 function submit(state: FormState, ctx: FormContext): Step<FormState> {
   if (state.busy) return noEffects(state);
   const name = state.name.trim();
-  const refuse = (field: 'name' | 'second', text: string) => noEffects(focusOn({ ...state, error: { field, text } }, field));
-  if (!name) return refuse('name', `enter the ${ctx.screen === 'accounts' ? 'account' : 'forwarding'} name (without @${ctx.domain})`);
+  const refuse = (field: 'name' | 'second', text: string) =>
+    noEffects(focusOn({ ...state, error: { field, text } }, field));
+  if (!name)
+    return refuse(
+      'name',
+      `enter the ${ctx.screen === 'accounts' ? 'account' : 'forwarding'} name (without @${ctx.domain})`,
+    );
   const address = `${name}@${ctx.domain}`;
   let effect: Effect;
   if (ctx.screen === 'accounts') {
     if (!state.second) return refuse('second', 'enter a password');
     const method = state.mode === 'add' ? 'accounts.add' : 'accounts.passwd';
-    effect = { type: 'submit', screen: 'accounts', call: { method, params: { name, password: state.second, domain: ctx.domain } }, address, action: state.mode === 'add' ? 'add' : 'password' };
+    effect = {
+      type: 'submit',
+      screen: 'accounts',
+      call: { method, params: { name, password: state.second, domain: ctx.domain } },
+      address,
+      action: state.mode === 'add' ? 'add' : 'password',
+    };
   } else {
     const destinations = state.second.split(/[\s,;]+/).filter(Boolean);
     if (destinations.length === 0) return refuse('second', 'enter one or more destination addresses');
-    effect = { type: 'submit', screen: 'forwards', call: { method: 'forwards.add', params: { name, destinations, domain: ctx.domain } }, address, action: state.mode === 'add' ? 'add' : 'update' };
+    effect = {
+      type: 'submit',
+      screen: 'forwards',
+      call: { method: 'forwards.add', params: { name, destinations, domain: ctx.domain } },
+      address,
+      action: state.mode === 'add' ? 'add' : 'update',
+    };
   }
   return { state: { ...state, busy: true, notice: null }, effects: [effect] };
 }

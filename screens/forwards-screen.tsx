@@ -1,20 +1,22 @@
 // Email Forwarding: a form ([ name ]@domain -> [ destinations ]) above a table of forwarding
 // addresses with where they send mail and their status. Drawn from the screen's state; keys
 // are in form-reducer.ts.
-import React from 'react';
+
 import { Box, Text } from 'ink';
 import type { ForwardView } from '../src/control/protocol.js';
 import { pendingStatus } from '../src/model/format.js';
-import { FORM_CHROME_ROWS, footerKeys, type FormScreenProps } from './accounts-screen.js';
-import { cell, Field, Footer, NoticeLine } from './frame.js';
+import { FORM_CHROME_ROWS, type FormScreenProps, footerKeys } from './accounts-screen.js';
 import { shownList } from './form-reducer.js';
+import { cell, Field, Footer, NoticeLine } from './frame.js';
 
 /** Where a forward sends mail once its pending change (if any) is applied. */
 export const destinationsOf = (f: ForwardView) => f.pending?.destinations ?? f.destinations;
 
 export function visibleForwards(all: readonly ForwardView[], domain: string, filter: string): ForwardView[] {
   const f = filter.trim().toLowerCase();
-  return all.filter((x) => x.domain === domain && (!f || x.name.includes(f) || destinationsOf(x).some((d) => d.includes(f))));
+  return all.filter(
+    (x) => x.domain === domain && (!f || x.name.includes(f) || destinationsOf(x).some((d) => d.includes(f))),
+  );
 }
 
 export function ForwardsScreen({ state, rows, total, domain, frame, edit }: FormScreenProps<ForwardView>) {
@@ -26,30 +28,66 @@ export function ForwardsScreen({ state, rows, total, domain, frame, edit }: Form
   return (
     <Box flexDirection="column" width={width} height={height}>
       <Text wrap="truncate">
-        <Text bold>{state.mode === 'add' ? 'Add a forwarding address: ' : `Forward ${state.target}@${domain} to: `}</Text>
+        <Text bold>
+          {state.mode === 'add' ? 'Add a forwarding address: ' : `Forward ${state.target}@${domain} to: `}
+        </Text>
         {state.mode === 'add' ? (
           <>
-            <Field value={state.name} focused={state.focus === 'name'} placeholder="name" theme={theme} onChange={(v) => edit('name', v)} />
+            <Field
+              value={state.name}
+              focused={state.focus === 'name'}
+              placeholder="name"
+              theme={theme}
+              onChange={(v) => edit('name', v)}
+            />
             <Text>@{domain} -&gt; </Text>
           </>
         ) : null}
-        <Field value={state.second} focused={state.focus === 'second'} placeholder="someone@example.org, other@example.net" theme={theme} onChange={(v) => edit('second', v)} />
+        <Field
+          value={state.second}
+          focused={state.focus === 'second'}
+          placeholder="someone@example.org, other@example.net"
+          theme={theme}
+          onChange={(v) => edit('second', v)}
+        />
         <Text color={theme.accent}> [Change]</Text>
       </Text>
-      <Text color={theme.error} wrap="truncate">{state.error ? `${state.error.field === 'name' ? 'name' : 'destinations'}: ${state.error.text}` : state.busy ? 'sending…' : ' '}</Text>
+      <Text color={theme.error} wrap="truncate">
+        {state.error
+          ? `${state.error.field === 'name' ? 'name' : 'destinations'}: ${state.error.text}`
+          : state.busy
+            ? 'sending…'
+            : ' '}
+      </Text>
       <NoticeLine notice={state.notice} theme={theme} />
       {state.focus === 'filter' || state.filter ? (
         <Text wrap="truncate">
-          Filter: <Field value={state.filter} focused={state.focus === 'filter'} placeholder="part of a name or destination" theme={theme} onChange={(v) => edit('filter', v)} />
-          <Text dimColor={theme.dim}>  {rows.length} of {total}</Text>
+          Filter:{' '}
+          <Field
+            value={state.filter}
+            focused={state.focus === 'filter'}
+            placeholder="part of a name or destination"
+            theme={theme}
+            onChange={(v) => edit('filter', v)}
+          />
+          <Text dimColor={theme.dim}>{`  ${rows.length} of ${total}`}</Text>
         </Text>
       ) : (
-        <Text dimColor={theme.dim}>{rows.length} forwarding address{rows.length === 1 ? '' : 'es'}: they store nothing and pass mail on.</Text>
+        <Text dimColor={theme.dim}>
+          {rows.length} forwarding address{rows.length === 1 ? '' : 'es'}: they store nothing and pass mail on.
+        </Text>
       )}
       <Box flexDirection="column" height={tableHeight + 1}>
-        <Text bold wrap="truncate">{`  ${cell('NAME', nameWidth)} ${cell('FORWARDS TO', destWidth)} ${cell('STATUS', 30)}`}</Text>
+        <Text
+          bold
+          wrap="truncate"
+        >{`  ${cell('NAME', nameWidth)} ${cell('FORWARDS TO', destWidth)} ${cell('STATUS', 30)}`}</Text>
         {rows.length === 0 ? (
-          <Text dimColor={theme.dim}>  {state.filter ? 'No forwarding address matches the filter.' : `No forwarding addresses in ${domain} yet: press a to add one.`}</Text>
+          <Text dimColor={theme.dim}>
+            {state.filter
+              ? '  No forwarding address matches the filter.'
+              : `  No forwarding addresses in ${domain} yet: press a to add one.`}
+          </Text>
         ) : (
           rows.slice(list.top, list.top + tableHeight).map((x) => {
             const isSel = x.address === list.selected;
@@ -57,13 +95,21 @@ export function ForwardsScreen({ state, rows, total, domain, frame, edit }: Form
               <Text key={x.address} inverse={isSel && state.focus === 'table'} bold={isSel} wrap="truncate">
                 {isSel ? '› ' : '  '}
                 {cell(x.name, nameWidth)} {cell(destinationsOf(x).join(', '), destWidth)}{' '}
-                <Text color={x.pending ? theme.warn : theme.ok}>{cell(x.pending ? pendingStatus(x.pending.action, x.pending.appliesAt, now) : 'active', 30)}</Text>
+                <Text color={x.pending ? theme.warn : theme.ok}>
+                  {cell(x.pending ? pendingStatus(x.pending.action, x.pending.appliesAt, now) : 'active', 30)}
+                </Text>
               </Text>
             );
           })
         )}
       </Box>
-      {state.focus === 'confirm' ? <Text color={theme.warn} wrap="truncate">Remove {state.confirm}? Mail to it is refused after the next apply. [y/N]</Text> : <Text> </Text>}
+      {state.focus === 'confirm' ? (
+        <Text color={theme.warn} wrap="truncate">
+          Remove {state.confirm}? Mail to it is refused after the next apply. [y/N]
+        </Text>
+      ) : (
+        <Text> </Text>
+      )}
       <Footer keys={footerKeys(state, 'forwards')} width={width} theme={theme} />
     </Box>
   );

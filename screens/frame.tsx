@@ -1,10 +1,11 @@
 // The frame every screen sits in: a header with the domain, the connection and the countdown to
 // the next apply; the screen's body; a footer with the keys that work here.
-import React, { createContext, useContext } from 'react';
+
 import { Box, Text } from 'ink';
 import TextInput from 'ink-text-input';
-import { formatCountdown } from '../src/model/schedule.js';
+import { createContext, useContext } from 'react';
 import { clockTime } from '../src/model/format.js';
+import { formatCountdown } from '../src/model/schedule.js';
 import type { DaemonSnapshot } from './daemon-session.js';
 import type { Notice } from './effects.js';
 import type { Theme } from './hooks.js';
@@ -16,22 +17,44 @@ export interface FooterKey {
   label: string;
 }
 
-export function Header({ title, domain, data, now, width, theme }: { title: string; domain: string | null; data: DaemonSnapshot; now: number; width: number; theme: Theme }) {
+export function Header({
+  title,
+  domain,
+  data,
+  now,
+  width,
+  theme,
+}: {
+  title: string;
+  domain: string | null;
+  data: DaemonSnapshot;
+  now: number;
+  width: number;
+  theme: Theme;
+}) {
   const next = data.status?.nextApplyAt;
   const conn =
-    data.connection === 'connected' ? <Text color={theme.ok}>● connected</Text>
-    : data.connection === 'connecting' ? <Text color={theme.warn}>○ connecting…</Text>
-    : <Text color={theme.error}>✕ daemon unreachable</Text>;
+    data.connection === 'connected' ? (
+      <Text color={theme.ok}>● connected</Text>
+    ) : data.connection === 'connecting' ? (
+      <Text color={theme.warn}>○ connecting…</Text>
+    ) : (
+      <Text color={theme.error}>✕ daemon unreachable</Text>
+    );
   return (
     <Box width={width} justifyContent="space-between">
       <Text wrap="truncate">
-        <Text bold color={theme.accent}>vmail</Text>
+        <Text bold color={theme.accent}>
+          vmail
+        </Text>
         <Text> {domain ?? '-'} </Text>
         <Text bold>› {title}</Text>
       </Text>
       <Text wrap="truncate">
         {conn}
-        {next && data.connection === 'connected' ? <Text>   next apply {clockTime(next, new Date(now))} in {formatCountdown(Date.parse(next) - now)}</Text> : null}
+        {next && data.connection === 'connected' ? (
+          <Text>{`   next apply ${clockTime(next, new Date(now))} in ${formatCountdown(Date.parse(next) - now)}`}</Text>
+        ) : null}
       </Text>
     </Box>
   );
@@ -46,8 +69,13 @@ export function Footer({ keys, width, theme }: { keys: FooterKey[]; width: numbe
         {keys.map((k, i) => (
           <Text key={k.key}>
             {i > 0 ? (roomy ? '  ' : ' ') : ''}
-            <Text bold color={theme.accent}>{k.key}</Text>
-            <Text dimColor={theme.dim}>{roomy ? ' ' : ':'}{k.label}</Text>
+            <Text bold color={theme.accent}>
+              {k.key}
+            </Text>
+            <Text dimColor={theme.dim}>
+              {roomy ? ' ' : ':'}
+              {k.label}
+            </Text>
           </Text>
         ))}
       </Text>
@@ -58,7 +86,12 @@ export function Footer({ keys, width, theme }: { keys: FooterKey[]; width: numbe
 export function NoticeLine({ notice, theme }: { notice: Notice | null; theme: Theme }) {
   if (!notice) return <Text> </Text>;
   const color = notice.kind === 'ok' ? theme.ok : notice.kind === 'warn' ? theme.warn : theme.error;
-  return <Text color={color} wrap="truncate">{notice.kind === 'error' ? '✕ ' : notice.kind === 'warn' ? '! ' : '✓ '}{notice.text}</Text>;
+  return (
+    <Text color={color} wrap="truncate">
+      {notice.kind === 'error' ? '✕ ' : notice.kind === 'warn' ? '! ' : '✓ '}
+      {notice.text}
+    </Text>
+  );
 }
 
 /** Pads or cuts text to exactly `width` columns. */
@@ -83,7 +116,21 @@ export const GateContext = createContext<KeyGate | null>(null);
  * A one-line text field: ink-text-input while it has the keys (cursor movement, paste),
  * plain text otherwise. The field's text lives in the screen's state.
  */
-export function Field({ value, focused, placeholder, mask, theme, onChange }: { value: string; focused: boolean; placeholder: string; mask?: boolean; theme: Theme; onChange: (value: string) => void }) {
+export function Field({
+  value,
+  focused,
+  placeholder,
+  mask,
+  theme,
+  onChange,
+}: {
+  value: string;
+  focused: boolean;
+  placeholder: string;
+  mask?: boolean;
+  theme: Theme;
+  onChange: (value: string) => void;
+}) {
   const gate = useContext(GateContext);
   const edit = (next: string) => {
     // ink-text-input types the letter of a Ctrl or Alt key (Ctrl-U is "clear the field"
@@ -98,7 +145,14 @@ export function Field({ value, focused, placeholder, mask, theme, onChange }: { 
       {focused ? (
         // A new input when the text is cleared from outside it (Ctrl-U, a queued change): its
         // cursor starts at the end of what is there, not where the old text had it.
-        <TextInput key={value === '' ? 'empty' : 'text'} value={value} onChange={edit} mask={mask ? '*' : undefined} focus showCursor />
+        <TextInput
+          key={value === '' ? 'empty' : 'text'}
+          value={value}
+          onChange={edit}
+          mask={mask ? '*' : undefined}
+          focus
+          showCursor
+        />
       ) : shown ? (
         <Text>{shown}</Text>
       ) : (

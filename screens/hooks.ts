@@ -1,7 +1,8 @@
 // Small hooks shared by the screens: the daemon session, a ticking clock for countdowns, the
 // terminal's size, and the color theme.
-import { createContext, useContext, useEffect, useState, useSyncExternalStore } from 'react';
+
 import { useStdout } from 'ink';
+import { createContext, useContext, useEffect, useState, useSyncExternalStore } from 'react';
 import type { DaemonSession, DaemonSnapshot } from './daemon-session.js';
 
 export const DaemonContext = createContext<DaemonSession | null>(null);
@@ -24,12 +25,15 @@ export function useNow(skewMs: number): number {
   return now;
 }
 
+function terminalSize(stdout: NodeJS.WriteStream): { columns: number; rows: number } {
+  return { columns: stdout.columns || 100, rows: stdout.rows || 30 };
+}
+
 export function useTerminalSize(): { columns: number; rows: number } {
   const { stdout } = useStdout();
-  const read = () => ({ columns: stdout.columns || 100, rows: stdout.rows || 30 });
-  const [size, setSize] = useState(read);
+  const [size, setSize] = useState(() => terminalSize(stdout));
   useEffect(() => {
-    const onResize = () => setSize(read());
+    const onResize = () => setSize(terminalSize(stdout));
     stdout.on('resize', onResize);
     return () => {
       stdout.off('resize', onResize);
@@ -53,4 +57,3 @@ const PLAIN: Theme = { dim: false };
 export function theme(env = process.env): Theme {
   return env.NO_COLOR !== undefined && env.NO_COLOR !== '' ? PLAIN : COLORS;
 }
-

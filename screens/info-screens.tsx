@@ -1,6 +1,6 @@
 // The text screens: Mail Client Settings (what to enter in a mail client) and Help (how vmail
 // works, as the old console's pages told it, and every key). Scrolled by the app's state.
-import React from 'react';
+
 import { Box, Text } from 'ink';
 import type { StatusView } from '../src/control/protocol.js';
 import { Footer, type Frame } from './frame.js';
@@ -14,10 +14,24 @@ export function TextScreen({ lines, scroll, frame }: { lines: readonly string[];
     <Box flexDirection="column" width={width} height={height}>
       <Box flexDirection="column" height={view}>
         {lines.slice(top, top + view).map((l, i) => (
-          <Text key={i} wrap="truncate" bold={/^[A-Z][A-Za-z ]+$/.test(l)}>{l || ' '}</Text>
+          // biome-ignore lint/suspicious/noArrayIndexKey: fixed lines of text, drawn in place
+          <Text key={i} wrap="truncate" bold={/^[A-Z][A-Za-z ]+$/.test(l)}>
+            {l || ' '}
+          </Text>
         ))}
       </Box>
-      <Footer keys={[{ key: '↑↓', label: `scroll${more ? ` (${top + 1}-${Math.min(lines.length, top + view)} of ${lines.length})` : ''}` }, { key: 'Esc', label: 'back' }, { key: 'q', label: 'quit' }]} width={width} theme={theme} />
+      <Footer
+        keys={[
+          {
+            key: '↑↓',
+            label: `scroll${more ? ` (${top + 1}-${Math.min(lines.length, top + view)} of ${lines.length})` : ''}`,
+          },
+          { key: 'Esc', label: 'back' },
+          { key: 'q', label: 'quit' },
+        ]}
+        width={width}
+        theme={theme}
+      />
     </Box>
   );
 }
@@ -44,12 +58,12 @@ export function settingsLines(domain: string, status: StatusView | null): string
     '  Password            the one set on the POP3 Accounts screen',
     '  Authentication      normal password',
     '',
-    '  Outgoing (SMTP)     your Internet provider\'s outgoing server, as before:',
+    "  Outgoing (SMTP)     your Internet provider's outgoing server, as before:",
     '                      this server receives mail for your domain; it does not relay.',
     '',
     'Leaving mail on the server',
     '  Mail clients can keep copies on the server ("leave messages on server"); vmail keeps',
-    '  each message\'s ID stable, so nothing is downloaded twice. The mailbox size on the',
+    "  each message's ID stable, so nothing is downloaded twice. The mailbox size on the",
     '  POP3 Accounts screen grows until the client deletes what it has fetched.',
     '',
     'After a change',
@@ -73,7 +87,7 @@ export function helpLines(domain: string): string[] {
     '  Every add, password change and removal is queued and takes effect at the top of the',
     '  next hour ("the mail server may take up to 1 hr to complete your changes"). Until then',
     '  the change shows with a countdown and can be undone (u) or applied at once from',
-    '  Pending Changes (A). A removed account\'s mail is archived on the server, not deleted.',
+    "  Pending Changes (A). A removed account's mail is archived on the server, not deleted.",
     '',
     'Keys everywhere',
     '  ↑ ↓ or j k        move            Enter       choose / open',
@@ -83,16 +97,16 @@ export function helpLines(domain: string): string[] {
     'POP3 Accounts and Email Forwarding',
     '  a or Tab          add: type the name, Tab, the password (or destinations), Enter',
     '  ← →  Ctrl-U       in a field: move the cursor; clear the field',
-    '  p                 change the selected account\'s password',
-    '  Enter / e         details of an account / edit a forward\'s destinations',
+    "  p                 change the selected account's password",
+    "  Enter / e         details of an account / edit a forward's destinations",
     '  d                 remove (asks first; the default is No)',
-    '  u                 undo the selected name\'s pending change',
+    "  u                 undo the selected name's pending change",
     '  /                 filter by name             s     sort by name or size',
     '  PgUp PgDn Home End (g G)                     page through long lists',
     '',
     'Pending Changes',
     '  c                 cancel the selected change (asks first)',
-    '  A                 apply this domain\'s pending changes now (asks first)',
+    "  A                 apply this domain's pending changes now (asks first)",
     '',
     'The console and the daemon',
     '  The console talks to the vmail daemon over its control socket. If the daemon stops,',

@@ -19,7 +19,12 @@ export function selectedIndex(state: ListState, keys: readonly string[]): number
 export function moveSelection(state: ListState, keys: readonly string[], delta: number, height: number): ListState {
   if (keys.length === 0) return initialListState;
   const from = selectedIndex(state, keys);
-  const to = delta === Infinity ? keys.length - 1 : delta === -Infinity ? 0 : Math.min(keys.length - 1, Math.max(0, from + delta));
+  const to =
+    delta === Infinity
+      ? keys.length - 1
+      : delta === -Infinity
+        ? 0
+        : Math.min(keys.length - 1, Math.max(0, from + delta));
   return { selected: keys[to], top: scrollTo(state.top, to, height, keys.length) };
 }
 

@@ -1,14 +1,32 @@
 // The main menu, as the old console had it, and the domain picker shown first when the daemon
 // hosts more than one domain.
-import React from 'react';
+
 import { Box, Text } from 'ink';
 import { MENU } from './app-reducer.js';
 import { Footer } from './frame.js';
 import type { Theme } from './hooks.js';
 
-export function MainMenu({ index, width, height, theme, counts }: { index: number; width: number; height: number; theme: Theme; counts: { accounts: number; forwards: number; pending: number } }) {
+export function MainMenu({
+  index,
+  width,
+  height,
+  theme,
+  counts,
+}: {
+  index: number;
+  width: number;
+  height: number;
+  theme: Theme;
+  counts: { accounts: number; forwards: number; pending: number };
+}) {
   const extra = (screen: string) =>
-    screen === 'accounts' ? ` (${counts.accounts})` : screen === 'forwards' ? ` (${counts.forwards})` : screen === 'pending' ? ` (${counts.pending})` : '';
+    screen === 'accounts'
+      ? ` (${counts.accounts})`
+      : screen === 'forwards'
+        ? ` (${counts.forwards})`
+        : screen === 'pending'
+          ? ` (${counts.pending})`
+          : '';
   return (
     <Box flexDirection="column" width={width} height={height}>
       <Box flexDirection="column" flexGrow={1} paddingTop={1}>
@@ -18,25 +36,58 @@ export function MainMenu({ index, width, height, theme, counts }: { index: numbe
               {i === index ? ' › ' : '   '}
               {i + 1}. {`${item.label}${extra(item.screen)}`.padEnd(28)}
             </Text>
-            <Text dimColor={theme.dim} wrap="truncate">  {item.hint}</Text>
+            <Text dimColor={theme.dim} wrap="truncate">{`  ${item.hint}`}</Text>
           </Box>
         ))}
       </Box>
-      <Footer keys={[{ key: '↑↓/jk', label: 'move' }, { key: 'Enter', label: 'open' }, { key: '1-6', label: 'jump' }, { key: '?', label: 'help' }, { key: 'q', label: 'quit' }]} width={width} theme={theme} />
+      <Footer
+        keys={[
+          { key: '↑↓/jk', label: 'move' },
+          { key: 'Enter', label: 'open' },
+          { key: '1-6', label: 'jump' },
+          { key: '?', label: 'help' },
+          { key: 'q', label: 'quit' },
+        ]}
+        width={width}
+        theme={theme}
+      />
     </Box>
   );
 }
 
-export function DomainPicker({ domains, index, width, height, theme }: { domains: string[]; index: number; width: number; height: number; theme: Theme }) {
+export function DomainPicker({
+  domains,
+  index,
+  width,
+  height,
+  theme,
+}: {
+  domains: string[];
+  index: number;
+  width: number;
+  height: number;
+  theme: Theme;
+}) {
   return (
     <Box flexDirection="column" width={width} height={height}>
       <Box flexDirection="column" flexGrow={1} paddingTop={1}>
         <Text bold>Which domain do you want to manage?</Text>
         {domains.map((d, i) => (
-          <Text key={d} inverse={i === index}>{i === index ? ' › ' : '   '}{d}</Text>
+          <Text key={d} inverse={i === index}>
+            {i === index ? ' › ' : '   '}
+            {d}
+          </Text>
         ))}
       </Box>
-      <Footer keys={[{ key: '↑↓', label: 'move' }, { key: 'Enter', label: 'choose' }, { key: 'q', label: 'quit' }]} width={width} theme={theme} />
+      <Footer
+        keys={[
+          { key: '↑↓', label: 'move' },
+          { key: 'Enter', label: 'choose' },
+          { key: 'q', label: 'quit' },
+        ]}
+        width={width}
+        theme={theme}
+      />
     </Box>
   );
 }

@@ -3,7 +3,7 @@
 import type { Key } from 'ink';
 import type { PendingView } from '../src/control/protocol.js';
 import type { Notice, Step } from './effects.js';
-import { initialListState, moveSelection, settle, type ListState } from './list-reducer.js';
+import { initialListState, type ListState, moveSelection, settle } from './list-reducer.js';
 
 export interface PendingState {
   list: ListState;
@@ -21,7 +21,11 @@ export interface PendingContext {
 }
 
 export function shownPendingList(state: PendingState, ctx: PendingContext): ListState {
-  return settle(state.list, ctx.rows.map((p) => p.id), ctx.tableHeight);
+  return settle(
+    state.list,
+    ctx.rows.map((p) => p.id),
+    ctx.tableHeight,
+  );
 }
 
 export function pendingKey(state: PendingState, input: string, key: Key, ctx: PendingContext): Step<PendingState> {
@@ -32,20 +36,46 @@ export function pendingKey(state: PendingState, input: string, key: Key, ctx: Pe
     const next = { ...state, list, confirm: null };
     if (input !== 'y' && input !== 'Y') return { state: next, effects: [] };
     if (state.confirm === 'apply') {
-      return { state: { ...next, notice: null }, effects: [{ type: 'call', screen: 'pending', what: 'apply', call: { method: 'pending.apply', params: { domain: ctx.domain } }, address: ctx.domain }] };
+      return {
+        state: { ...next, notice: null },
+        effects: [
+          {
+            type: 'call',
+            screen: 'pending',
+            what: 'apply',
+            call: { method: 'pending.apply', params: { domain: ctx.domain } },
+            address: ctx.domain,
+          },
+        ],
+      };
     }
     if (!selected) return { state: next, effects: [] };
-    return { state: { ...next, notice: null }, effects: [{ type: 'call', screen: 'pending', what: 'cancel', call: { method: 'pending.cancel', params: { id: selected.id } }, address: selected.address }] };
+    return {
+      state: { ...next, notice: null },
+      effects: [
+        {
+          type: 'call',
+          screen: 'pending',
+          what: 'cancel',
+          call: { method: 'pending.cancel', params: { id: selected.id } },
+          address: selected.address,
+        },
+      ],
+    };
   }
   if (key.ctrl || (key.meta && !key.escape)) return { state, effects: [] };
-  const move = (delta: number): Step<PendingState> => ({ state: { ...state, list: moveSelection(list, keys, delta, ctx.tableHeight) }, effects: [] });
+  const move = (delta: number): Step<PendingState> => ({
+    state: { ...state, list: moveSelection(list, keys, delta, ctx.tableHeight) },
+    effects: [],
+  });
   if (key.upArrow || input === 'k') return move(-1);
   if (key.downArrow || input === 'j') return move(1);
   if (key.pageUp) return move(-ctx.tableHeight);
   if (key.pageDown) return move(ctx.tableHeight);
   if (key.home || input === 'g') return move(-Infinity);
   if (key.end || input === 'G') return move(Infinity);
-  if ((input === 'c' || input === 'd' || input === 'u') && selected) return { state: { ...state, list, confirm: 'cancel' }, effects: [] };
+  if ((input === 'c' || input === 'd' || input === 'u') && selected)
+    return { state: { ...state, list, confirm: 'cancel' }, effects: [] };
   if (input === 'A' && ctx.rows.length) return { state: { ...state, list, confirm: 'apply' }, effects: [] };
   if (key.escape) return { state, effects: [{ type: 'nav', to: 'back' }] };
   if (input === 'q') return { state, effects: [{ type: 'nav', to: 'quit' }] };

@@ -1,17 +1,31 @@
 // Pending Changes: this domain's queued changes with their countdown to the apply; cancel one,
 // or apply this domain's changes now (A, confirmed). Keys are in pending-reducer.ts.
-import React from 'react';
+
 import { Box, Text } from 'ink';
 import type { PendingView } from '../src/control/protocol.js';
 import { actionWord, clockTime } from '../src/model/format.js';
 import { formatCountdown } from '../src/model/schedule.js';
-import { cell, Footer, NoticeLine, type Frame } from './frame.js';
-import { shownPendingList, type PendingState } from './pending-reducer.js';
+import { cell, Footer, type Frame, NoticeLine } from './frame.js';
+import { type PendingState, shownPendingList } from './pending-reducer.js';
 
 /** Rows around the table: summary, notice, table header, question, footer, margin. */
 export const PENDING_CHROME_ROWS = 6;
 
-export function PendingScreen({ state, rows, all, domain, nextApplyAt, frame }: { state: PendingState; rows: readonly PendingView[]; all: number; domain: string; nextApplyAt: string | undefined; frame: Frame }) {
+export function PendingScreen({
+  state,
+  rows,
+  all,
+  domain,
+  nextApplyAt,
+  frame,
+}: {
+  state: PendingState;
+  rows: readonly PendingView[];
+  all: number;
+  domain: string;
+  nextApplyAt: string | undefined;
+  frame: Frame;
+}) {
   const { width, height, now, theme } = frame;
   const tableHeight = Math.max(1, height - PENDING_CHROME_ROWS);
   const list = shownPendingList(state, { domain, rows, tableHeight });
@@ -23,34 +37,59 @@ export function PendingScreen({ state, rows, all, domain, nextApplyAt, frame }: 
       <Text wrap="truncate">
         {rows.length} pending change{rows.length === 1 ? '' : 's'} in {domain}
         {others ? ` (and ${others} in other domains)` : ''}
-        {nextApplyAt ? `; they apply at ${clockTime(nextApplyAt, new Date(now))} (in ${formatCountdown(Date.parse(nextApplyAt) - now)}), at the top of the hour.` : '.'}
+        {nextApplyAt
+          ? `; they apply at ${clockTime(nextApplyAt, new Date(now))} (in ${formatCountdown(Date.parse(nextApplyAt) - now)}), at the top of the hour.`
+          : '.'}
       </Text>
       <NoticeLine notice={state.notice} theme={theme} />
       <Box flexDirection="column" height={tableHeight + 1}>
-        <Text bold wrap="truncate">{`  ${cell('ID', 6)} ${cell('KIND', 8)} ${cell('ACTION', 18)} ${cell('ADDRESS', addressWidth)} ${cell('APPLIES IN', 12)} ${cell('QUEUED', 10)}`}</Text>
+        <Text
+          bold
+          wrap="truncate"
+        >{`  ${cell('ID', 6)} ${cell('KIND', 8)} ${cell('ACTION', 18)} ${cell('ADDRESS', addressWidth)} ${cell('APPLIES IN', 12)} ${cell('QUEUED', 10)}`}</Text>
         {rows.length === 0 ? (
-          <Text dimColor={theme.dim}>  Nothing is waiting in {domain}: every change has been applied.</Text>
+          <Text dimColor={theme.dim}>{`  Nothing is waiting in ${domain}: every change has been applied.`}</Text>
         ) : (
           rows.slice(list.top, list.top + tableHeight).map((p) => {
             const isSel = p.id === list.selected;
             return (
               <Text key={p.id} inverse={isSel} wrap="truncate">
                 {isSel ? '› ' : '  '}
-                {cell(p.id, 6)} {cell(p.kind, 8)} {cell(actionWord(p.action), 18)} {cell(p.address, addressWidth)} {cell(formatCountdown(Date.parse(p.appliesAt) - now), 12)} {cell(clockTime(p.requestedAt, new Date(now)), 10)}
+                {cell(p.id, 6)} {cell(p.kind, 8)} {cell(actionWord(p.action), 18)} {cell(p.address, addressWidth)}{' '}
+                {cell(formatCountdown(Date.parse(p.appliesAt) - now), 12)}{' '}
+                {cell(clockTime(p.requestedAt, new Date(now)), 10)}
               </Text>
             );
           })
         )}
       </Box>
       {state.confirm === 'apply' ? (
-        <Text color={theme.warn} wrap="truncate">Apply the {rows.length} pending change(s) of {domain} now, without waiting for the hour?{others ? ` (The ${others} of other domains wait.)` : ''} [y/N]</Text>
+        <Text color={theme.warn} wrap="truncate">
+          Apply the {rows.length} pending change(s) of {domain} now, without waiting for the hour?
+          {others ? ` (The ${others} of other domains wait.)` : ''} [y/N]
+        </Text>
       ) : state.confirm === 'cancel' && selected ? (
-        <Text color={theme.warn} wrap="truncate">Cancel the pending {actionWord(selected.action)} of {selected.address}? [y/N]</Text>
+        <Text color={theme.warn} wrap="truncate">
+          Cancel the pending {actionWord(selected.action)} of {selected.address}? [y/N]
+        </Text>
       ) : (
         <Text> </Text>
       )}
       <Footer
-        keys={state.confirm ? [{ key: 'y', label: 'yes' }, { key: 'n/Esc', label: 'no (default)' }] : [{ key: 'c', label: 'cancel change' }, { key: 'A', label: `apply ${domain} now` }, { key: 'Esc', label: 'menu' }, { key: '?', label: 'help' }, { key: 'q', label: 'quit' }]}
+        keys={
+          state.confirm
+            ? [
+                { key: 'y', label: 'yes' },
+                { key: 'n/Esc', label: 'no (default)' },
+              ]
+            : [
+                { key: 'c', label: 'cancel change' },
+                { key: 'A', label: `apply ${domain} now` },
+                { key: 'Esc', label: 'menu' },
+                { key: '?', label: 'help' },
+                { key: 'q', label: 'quit' },
+              ]
+        }
         width={width}
         theme={theme}
       />

@@ -1,7 +1,7 @@
 // `vmail console`: puts the terminal in the alternate screen, renders the app with its keys
 // coming through the key gate, and puts everything back on exit, Ctrl-C, a signal or a crash.
 // Exit status as a shell expects: 0 after q, 130 after Ctrl-C, 129/143 after SIGHUP/SIGTERM.
-import React from 'react';
+
 import { render } from 'ink';
 import { InputError } from '../src/model/errors.js';
 import { App } from './app.js';
@@ -21,7 +21,8 @@ const LEAVE_ALT = '\u001b[?25h\u001b[?1049l';
 
 /** Runs the console on the daemon at `socketPath`; `atExit` runs once it is closed. */
 export async function runConsole(socketPath: string, atExit: () => Promise<void> = async () => {}): Promise<number> {
-  if (!process.stdout.isTTY || !process.stdin.isTTY) throw new InputError('the console needs a terminal: run it in an interactive shell (over SSH: ssh -t)');
+  if (!process.stdout.isTTY || !process.stdin.isTTY)
+    throw new InputError('the console needs a terminal: run it in an interactive shell (over SSH: ssh -t)');
   const session = new DaemonSession(socketPath);
   session.start();
   let restored = false;

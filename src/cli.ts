@@ -1,12 +1,12 @@
 // The `vmail` command: parses arguments and dispatches subcommands. Client subcommands talk to
 // the daemon over the control socket; errors are one line on stderr with exit status 1 (bad
 // input) or 2 (daemon unreachable).
-import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { InputError } from './model/errors.js';
-import { actionWord, humanBytes, pendingStatus, whenApplies, clockTime } from './model/format.js';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { socketPathFrom } from './config.js';
 import type { ControlClient } from './control/client.js';
 import type { AccountView, ForwardView, PendingView, QueueResult, QueueView } from './control/protocol.js';
+import { InputError } from './model/errors.js';
+import { actionWord, clockTime, humanBytes, pendingStatus, whenApplies } from './model/format.js';
 
 const USAGE = `vmail: mail for virtual domains
 
@@ -102,7 +102,8 @@ async function readPasswordLine(): Promise<string> {
 /** Asks twice on the terminal without echo. */
 async function promptPassword(address: string): Promise<string> {
   const stdin = process.stdin;
-  if (!stdin.isTTY) throw new InputError('no terminal to ask for the password on: pass --password-stdin and send it on stdin');
+  if (!stdin.isTTY)
+    throw new InputError('no terminal to ask for the password on: pass --password-stdin and send it on stdin');
   const ask = (question: string) =>
     new Promise<string>((resolve, reject) => {
       process.stderr.write(question);
@@ -177,7 +178,9 @@ function queueRows(list: QueueView[]): string {
     `<${q.to}>`,
     humanBytes(q.size),
     String(q.attempts),
-    q.lastError ? `next try ${clockTime(q.nextAttemptAt)}: ${q.lastError.slice(0, 60)}` : `next try ${clockTime(q.nextAttemptAt)}`,
+    q.lastError
+      ? `next try ${clockTime(q.nextAttemptAt)}: ${q.lastError.slice(0, 60)}`
+      : `next try ${clockTime(q.nextAttemptAt)}`,
   ]);
   return table(['ID', 'FROM', 'TO', 'SIZE', 'TRIES', 'STATUS'], rows, [3, 4]);
 }
@@ -191,7 +194,10 @@ function pendingRows(list: PendingView[]): string {
 export function table(headers: string[], rows: string[][], rightAligned: number[] = []): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) =>
-    cells.map((c, i) => (rightAligned.includes(i) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
+    cells
+      .map((c, i) => (rightAligned.includes(i) ? c.padStart(widths[i]) : c.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd();
   return [line(headers), ...rows.map(line)].join('\n');
 }
 
@@ -201,10 +207,30 @@ function need(positionals: string[], count: number, usage: string): void {
 
 async function client(command: string, args: string[]): Promise<void> {
   const { values: v, positionals: pos } = parse(args, CLIENT);
-  const flags = v as { socket?: string; 'data-dir'?: string; json?: boolean; domain?: string; 'password-stdin'?: boolean };
+  const flags = v as {
+    socket?: string;
+    'data-dir'?: string;
+    json?: boolean;
+    domain?: string;
+    'password-stdin'?: boolean;
+  };
   const sub = pos[0];
   const key = command === 'status' ? 'status' : `${command} ${sub ?? ''}`.trim();
-  const known = new Set(['status', 'accounts list', 'accounts add', 'accounts passwd', 'accounts remove', 'forwards list', 'forwards add', 'forwards remove', 'pending list', 'pending cancel', 'pending apply', 'queue list', 'queue retry']);
+  const known = new Set([
+    'status',
+    'accounts list',
+    'accounts add',
+    'accounts passwd',
+    'accounts remove',
+    'forwards list',
+    'forwards add',
+    'forwards remove',
+    'pending list',
+    'pending cancel',
+    'pending apply',
+    'queue list',
+    'queue retry',
+  ]);
   if (!known.has(key)) throw new UsageError(`unknown command "vmail ${key}" (see vmail --help)`);
 
   // Read the password before connecting, so a slow typist does not hold a connection open.
@@ -222,7 +248,9 @@ async function client(command: string, args: string[]): Promise<void> {
         const s = await c.call('status');
         if (flags.json) return json(s);
         out(`vmail ${s.version}: ${s.domains.join(', ')}`);
-        out(`  ${s.accounts} accounts, ${s.forwards} forwards, ${s.pending} pending change(s); next apply ${whenApplies(s.nextApplyAt).replace('applies at ', '')}`);
+        out(
+          `  ${s.accounts} accounts, ${s.forwards} forwards, ${s.pending} pending change(s); next apply ${whenApplies(s.nextApplyAt).replace('applies at ', '')}`,
+        );
         out(`  POP3 port ${s.pop3.port ?? '-'}, SMTP port ${s.smtp.port ?? '-'}, data in ${s.dataDir}`);
         out(`  forward queue: ${s.queue.messages} message(s)${s.relay ? `, relay ${s.relay}` : ', no relay'}`);
         if (s.queue.problem) out(`  attention: ${s.queue.problem}`);
@@ -236,7 +264,15 @@ async function client(command: string, args: string[]): Promise<void> {
       }
       case 'accounts add':
       case 'accounts passwd':
-        return out(describeQueued(await c.call(key === 'accounts add' ? 'accounts.add' : 'accounts.passwd', { name: pos[1], password, ...(domain ? { domain } : {}) })));
+        return out(
+          describeQueued(
+            await c.call(key === 'accounts add' ? 'accounts.add' : 'accounts.passwd', {
+              name: pos[1],
+              password,
+              ...(domain ? { domain } : {}),
+            }),
+          ),
+        );
       case 'accounts remove':
         need(pos, 2, 'vmail accounts remove NAME[@DOMAIN]');
         return out(describeQueued(await c.call('accounts.remove', { name: pos[1], ...(domain ? { domain } : {}) })));
@@ -246,7 +282,11 @@ async function client(command: string, args: string[]): Promise<void> {
       }
       case 'forwards add':
         need(pos, 3, 'vmail forwards add NAME[@DOMAIN] DEST [DEST...]');
-        return out(describeQueued(await c.call('forwards.add', { name: pos[1], destinations: pos.slice(2), ...(domain ? { domain } : {}) })));
+        return out(
+          describeQueued(
+            await c.call('forwards.add', { name: pos[1], destinations: pos.slice(2), ...(domain ? { domain } : {}) }),
+          ),
+        );
       case 'forwards remove':
         need(pos, 2, 'vmail forwards remove NAME[@DOMAIN]');
         return out(describeQueued(await c.call('forwards.remove', { name: pos[1], ...(domain ? { domain } : {}) })));
@@ -262,7 +302,9 @@ async function client(command: string, args: string[]): Promise<void> {
       case 'pending apply': {
         const r = await c.call('pending.apply', domain ? { domain } : {});
         if (flags.json) return json(r);
-        out(`Applied ${r.applied.length} change(s)${domain ? ` of ${domain}` : ''}.${r.left ? ` ${r.left} change(s) of other domains stay pending.` : ''}`);
+        out(
+          `Applied ${r.applied.length} change(s)${domain ? ` of ${domain}` : ''}.${r.left ? ` ${r.left} change(s) of other domains stay pending.` : ''}`,
+        );
         for (const f of r.failed) out(`Not applied: change ${f.id}: ${f.error}`);
         return;
       }
@@ -308,17 +350,24 @@ async function daemon(args: string[]): Promise<void> {
     process.stderr.write(`vmail daemon: internal error, kept running: ${(err as Error)?.stack ?? String(err)}\n`);
   });
   const { pop3, smtp } = running.ports;
-  out(`vmail daemon ready: pop3=${pop3 ?? '-'} smtp=${smtp ?? '-'} socket=${config.socketPath} domains=${running.changes.domains.join(',')}`);
+  out(
+    `vmail daemon ready: pop3=${pop3 ?? '-'} smtp=${smtp ?? '-'} socket=${config.socketPath} domains=${running.changes.domains.join(',')}`,
+  );
 }
 
 /** `vmail console`, and `vmail up`: a demo daemon (started if none answers) and the console on it. */
 async function consoleCommand(command: 'console' | 'up', args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { socket: { type: 'string' }, 'data-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } });
+  const { values, positionals } = parse(args, {
+    socket: { type: 'string' },
+    'data-dir': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
   if (values.help) {
     out(USAGE);
     return 0;
   }
-  if (positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])} (see vmail --help)`);
+  if (positionals.length)
+    throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])} (see vmail --help)`);
   // React's development build checks every element and is several times slower.
   process.env.NODE_ENV ??= 'production';
   // Ink draws only a final frame when it thinks it runs in CI; the console runs on a
@@ -328,7 +377,8 @@ async function consoleCommand(command: 'console' | 'up', args: string[]): Promis
   const { runConsole } = await import('../screens/run.js');
   const flags = values as { socket?: string; 'data-dir'?: string };
   if (command === 'console') return runConsole(socketPathFrom(flags));
-  if (!process.stdout.isTTY || !process.stdin.isTTY) throw new InputError('the console needs a terminal: run it in an interactive shell (over SSH: ssh -t)');
+  if (!process.stdout.isTTY || !process.stdin.isTTY)
+    throw new InputError('the console needs a terminal: run it in an interactive shell (over SSH: ssh -t)');
   const { resolve } = await import('node:path');
   const { startDemo } = await import('./daemon/demo.js');
   const dataDir = resolve(flags['data-dir'] ?? process.env.VMAIL_DATA_DIR ?? '.vmail-demo');

@@ -49,7 +49,7 @@ export interface DaemonFlags {
   'pop3-idle-timeout'?: string;
 }
 
-export function dataDirFrom(flag: string | undefined, env = process.env): string {
+function dataDirFrom(flag: string | undefined, env = process.env): string {
   return resolve(flag ?? env.VMAIL_DATA_DIR ?? '/var/lib/vmail');
 }
 
@@ -60,14 +60,17 @@ export function socketPathFrom(flags: { socket?: string; 'data-dir'?: string }, 
   return join(dataDirFrom(flags['data-dir'], env), 'control.sock');
 }
 
-export function parseListen(input: string, flag: string): Listen {
+function parseListen(input: string, flag: string): Listen {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:]+)):(\d{1,5})$/.exec(input);
   const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new InputError(`--${flag} ${JSON.stringify(input)}: write HOST:PORT, e.g. 127.0.0.1:110 (port 0 picks a free one)`);
+  if (!m || port > 65535)
+    throw new InputError(
+      `--${flag} ${JSON.stringify(input)}: write HOST:PORT, e.g. 127.0.0.1:110 (port 0 picks a free one)`,
+    );
   return { host: m[1] ?? m[2], port };
 }
 
-export function parseSize(input: string, flag: string): number {
+function parseSize(input: string, flag: string): number {
   const m = /^(\d+)\s*([kmg]?)b?$/i.exec(input.trim());
   if (!m) throw new InputError(`--${flag} ${JSON.stringify(input)}: write a size like 25M, 512K or 1048576`);
   const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g'];
@@ -75,13 +78,15 @@ export function parseSize(input: string, flag: string): number {
 }
 
 function parseCount(input: string, flag: string): number {
-  if (!/^[1-9][0-9]{0,6}$/.test(input)) throw new InputError(`--${flag} ${JSON.stringify(input)}: write a whole number from 1`);
+  if (!/^[1-9][0-9]{0,6}$/.test(input))
+    throw new InputError(`--${flag} ${JSON.stringify(input)}: write a whole number from 1`);
   return Number(input);
 }
 
 function parseMillis(input: string, flag: string): number {
   const m = /^(\d+)(ms|s)$/.exec(input);
-  if (!m || Number(m[1]) > 60_000) throw new InputError(`--${flag} ${JSON.stringify(input)}: write a delay like 500ms or 2s`);
+  if (!m || Number(m[1]) > 60_000)
+    throw new InputError(`--${flag} ${JSON.stringify(input)}: write a delay like 500ms or 2s`);
   return Number(m[1]) * (m[2] === 's' ? 1000 : 1);
 }
 

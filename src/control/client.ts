@@ -3,11 +3,23 @@
 import { EventEmitter } from 'node:events';
 import { createConnection, type Socket } from 'node:net';
 import { LineSplitter } from './line-splitter.js';
-import { MAX_LINE, type ErrorData, type Method, type NotificationMethod, type Notifications, type Params, type Results } from './protocol.js';
+import {
+  type ErrorData,
+  MAX_LINE,
+  type Method,
+  type NotificationMethod,
+  type Notifications,
+  type Params,
+  type Results,
+} from './protocol.js';
 
 /** The daemon refused a request; `data.field` says which input it is about, when it knows. */
 export class RpcError extends Error {
-  constructor(readonly code: number, message: string, readonly data: ErrorData = {}) {
+  constructor(
+    readonly code: number,
+    message: string,
+    readonly data: ErrorData = {},
+  ) {
     super(message);
     this.name = 'RpcError';
   }
@@ -33,14 +45,22 @@ export class ControlClient extends EventEmitter {
   private readonly waiting = new Map<number, Waiting>();
   private closed = false;
 
-  private constructor(private readonly socket: Socket, readonly path: string) {
+  private constructor(
+    private readonly socket: Socket,
+    readonly path: string,
+  ) {
     super();
-    const splitter = new LineSplitter(MAX_LINE * 64, (line) => this.handle(line), () => socket.destroy());
+    const splitter = new LineSplitter(
+      MAX_LINE * 64,
+      (line) => this.handle(line),
+      () => socket.destroy(),
+    );
     socket.on('data', (chunk: Buffer) => splitter.push(chunk));
     socket.on('error', () => {});
     socket.on('close', () => {
       this.closed = true;
-      for (const w of this.waiting.values()) w.reject(new UnreachableError(`the vmail daemon at ${path} closed the connection`));
+      for (const w of this.waiting.values())
+        w.reject(new UnreachableError(`the vmail daemon at ${path} closed the connection`));
       this.waiting.clear();
       this.emit('close');
     });
@@ -59,14 +79,29 @@ export class ControlClient extends EventEmitter {
       });
       socket.once('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
-        const why = err.code === 'ENOENT' ? 'no socket there' : err.code === 'ECONNREFUSED' ? 'nothing listens there' : err.code === 'EACCES' ? 'permission denied' : err.message;
-        reject(new UnreachableError(`cannot reach the vmail daemon at ${path} (${why}): start it with \`vmail daemon\``));
+        const why =
+          err.code === 'ENOENT'
+            ? 'no socket there'
+            : err.code === 'ECONNREFUSED'
+              ? 'nothing listens there'
+              : err.code === 'EACCES'
+                ? 'permission denied'
+                : err.message;
+        reject(
+          new UnreachableError(`cannot reach the vmail daemon at ${path} (${why}): start it with \`vmail daemon\``),
+        );
       });
     });
   }
 
   private handle(line: string): void {
-    let msg: { id?: number; result?: unknown; error?: { code: number; message: string; data?: ErrorData }; method?: string; params?: unknown };
+    let msg: {
+      id?: number;
+      result?: unknown;
+      error?: { code: number; message: string; data?: ErrorData };
+      method?: string;
+      params?: unknown;
+    };
     try {
       msg = JSON.parse(line);
     } catch {
@@ -88,9 +123,13 @@ export class ControlClient extends EventEmitter {
     this.on('notification', listener);
   }
 
-  call<M extends Method>(method: M, ...args: {} extends Params<M> ? [params?: Params<M>] : [params: Params<M>]): Promise<Results[M]> {
+  call<M extends Method>(
+    method: M,
+    ...args: Partial<Params<M>> extends Params<M> ? [params?: Params<M>] : [params: Params<M>]
+  ): Promise<Results[M]> {
     const params = args[0] ?? {};
-    if (this.closed) return Promise.reject(new UnreachableError(`the connection to the vmail daemon at ${this.path} is closed`));
+    if (this.closed)
+      return Promise.reject(new UnreachableError(`the connection to the vmail daemon at ${this.path} is closed`));
     const id = this.nextId++;
     return new Promise<Results[M]>((resolve, reject) => {
       this.waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });

@@ -17,7 +17,10 @@ export class LineSplitter {
       const nl = chunk.indexOf(10, start);
       if (nl < 0) break;
       const piece = chunk.subarray(start, nl);
-      if (this.length + piece.length > this.maxLine) return this.overflow();
+      if (this.length + piece.length > this.maxLine) {
+        this.overflow();
+        return;
+      }
       const line = this.parts.length ? Buffer.concat([...this.parts, piece]) : piece;
       this.parts = [];
       this.length = 0;
@@ -26,7 +29,10 @@ export class LineSplitter {
     }
     const rest = chunk.subarray(start);
     if (rest.length === 0) return;
-    if (this.length + rest.length > this.maxLine) return this.overflow();
+    if (this.length + rest.length > this.maxLine) {
+      this.overflow();
+      return;
+    }
     this.parts.push(rest);
     this.length += rest.length;
   }

@@ -29,8 +29,8 @@ type ParamType = 'string' | 'string?' | 'string[]' | 'id' | 'boolean?';
 
 /** Every method and its parameters, checked in one place by the server before dispatch. */
 export const METHODS = {
-  'status': {},
-  'subscribe': {},
+  status: {},
+  subscribe: {},
   'accounts.list': { domain: 'string?' },
   'accounts.add': { name: 'string', password: 'string', domain: 'string?' },
   'accounts.passwd': { name: 'string', password: 'string', domain: 'string?' },
@@ -47,7 +47,15 @@ export const METHODS = {
 
 export type Method = keyof typeof METHODS;
 
-type ValueOf<T> = T extends 'string' | 'string?' ? string : T extends 'string[]' ? string[] : T extends 'id' ? string | number : T extends 'boolean?' ? boolean : never;
+type ValueOf<T> = T extends 'string' | 'string?'
+  ? string
+  : T extends 'string[]'
+    ? string[]
+    : T extends 'id'
+      ? string | number
+      : T extends 'boolean?'
+        ? boolean
+        : never;
 type Spec<M extends Method> = (typeof METHODS)[M];
 type Optional<M extends Method> = { [K in keyof Spec<M>]: Spec<M>[K] extends `${string}?` ? K : never }[keyof Spec<M>];
 
@@ -58,8 +66,8 @@ export type Params<M extends Method> = { -readonly [K in Exclude<keyof Spec<M>, 
 
 /** What each method answers. */
 export interface Results {
-  'status': StatusView;
-  'subscribe': { subscribed: true };
+  status: StatusView;
+  subscribe: { subscribed: true };
   'accounts.list': AccountView[];
   'accounts.add': QueueResult;
   'accounts.passwd': QueueResult;
@@ -85,7 +93,9 @@ export interface Notifications {
 export type NotificationMethod = keyof Notifications;
 
 // The two tables name the same methods: a method added to one and not the other fails to compile.
-const sameMethods: [Exclude<Method, keyof Results>, Exclude<keyof Results, Method>] extends [never, never] ? true : false = true;
+const sameMethods: [Exclude<Method, keyof Results>, Exclude<keyof Results, Method>] extends [never, never]
+  ? true
+  : false = true;
 void sameMethods;
 
 /** Returns what is wrong with `params` for `method`, or null. */
@@ -94,7 +104,8 @@ export function paramsProblem(method: Method, params: unknown): string | null {
   if (params === undefined) params = {};
   if (typeof params !== 'object' || params === null || Array.isArray(params)) return 'params must be an object';
   const p = params as Record<string, unknown>;
-  for (const key of Object.keys(p)) if (!Object.hasOwn(spec, key)) return `unknown parameter ${JSON.stringify(key).slice(0, 60)}`;
+  for (const key of Object.keys(p))
+    if (!Object.hasOwn(spec, key)) return `unknown parameter ${JSON.stringify(key).slice(0, 60)}`;
   for (const [key, type] of Object.entries(spec)) {
     const v = p[key];
     const optional = type.endsWith('?');
@@ -103,9 +114,11 @@ export function paramsProblem(method: Method, params: unknown): string | null {
       return `missing parameter ${key}`;
     }
     const ok =
-      type === 'string[]' ? Array.isArray(v) && v.every((x) => typeof x === 'string')
-      : type === 'id' ? typeof v === 'string' || (typeof v === 'number' && Number.isInteger(v))
-      : typeof v === type.replace('?', '');
+      type === 'string[]'
+        ? Array.isArray(v) && v.every((x) => typeof x === 'string')
+        : type === 'id'
+          ? typeof v === 'string' || (typeof v === 'number' && Number.isInteger(v))
+          : typeof v === type.replace('?', '');
     if (!ok) return `parameter ${key} must be ${type === 'id' ? 'a string or integer' : type.replace('?', '')}`;
   }
   return null;

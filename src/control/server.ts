@@ -7,7 +7,18 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { dirname } from 'node:path';
 import { InputError, NotFoundError, UnavailableError } from '../model/errors.js';
 import { LineSplitter } from './line-splitter.js';
-import { ErrorCode, MAX_LINE, METHODS, paramsProblem, type ErrorData, type Method, type NotificationMethod, type Notifications, type Params, type Results } from './protocol.js';
+import {
+  ErrorCode,
+  type ErrorData,
+  MAX_LINE,
+  METHODS,
+  type Method,
+  type NotificationMethod,
+  type Notifications,
+  type Params,
+  paramsProblem,
+  type Results,
+} from './protocol.js';
 
 export interface ControlConnection {
   subscribed: boolean;
@@ -45,7 +56,10 @@ export class ControlServer {
   private readonly server: Server;
   private readonly clients = new Set<Client>();
 
-  constructor(private readonly handlers: Handlers, private readonly log: (line: string) => void = () => {}) {
+  constructor(
+    private readonly handlers: Handlers,
+    private readonly log: (line: string) => void = () => {},
+  ) {
     this.server = createServer((socket) => this.accept(socket));
   }
 
@@ -57,13 +71,21 @@ export class ControlServer {
     mkdirSync(dirname(path), { recursive: true, mode: 0o750 });
     const existing = lstatOrNull(path);
     if (existing) {
-      if (!existing.isSocket()) throw new InputError(`${path} exists and is not a socket: refusing to replace it; remove it or choose another --socket`);
-      if (await answers(path)) throw new InputError(`another vmail daemon is already running on ${path}: stop it first`);
+      if (!existing.isSocket())
+        throw new InputError(
+          `${path} exists and is not a socket: refusing to replace it; remove it or choose another --socket`,
+        );
+      if (await answers(path))
+        throw new InputError(`another vmail daemon is already running on ${path}: stop it first`);
       unlinkSync(path);
     }
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', (err: NodeJS.ErrnoException) => {
-        reject(err.code === 'EADDRINUSE' ? new InputError(`the control socket ${path} is taken: is another daemon starting?`) : err);
+        reject(
+          err.code === 'EADDRINUSE'
+            ? new InputError(`the control socket ${path} is taken: is another daemon starting?`)
+            : err,
+        );
       });
       // Owner and group only, from the first moment the socket exists.
       const old = process.umask(0o117);
@@ -86,7 +108,14 @@ export class ControlServer {
         this.pump(client);
       },
       () => {
-        this.send(client, { jsonrpc: '2.0', id: null, error: { code: ErrorCode.InvalidRequest, message: `request longer than ${MAX_LINE} bytes: connection closed` } });
+        this.send(client, {
+          jsonrpc: '2.0',
+          id: null,
+          error: {
+            code: ErrorCode.InvalidRequest,
+            message: `request longer than ${MAX_LINE} bytes: connection closed`,
+          },
+        });
         socket.end();
         socket.destroy();
       },
@@ -100,7 +129,12 @@ export class ControlServer {
   /** Works through a client's requests while it keeps up with reading the answers. */
   private pump(client: Client): void {
     const { socket } = client;
-    while (client.lines.length && client.inFlight < MAX_IN_FLIGHT && socket.writableLength < PAUSE_AT && !socket.destroyed) {
+    while (
+      client.lines.length &&
+      client.inFlight < MAX_IN_FLIGHT &&
+      socket.writableLength < PAUSE_AT &&
+      !socket.destroyed
+    ) {
       const line = client.lines.shift()!;
       client.inFlight++;
       void this.handleLine(client.conn, line).then((response) => {
@@ -125,8 +159,15 @@ export class ControlServer {
     }
     if (Array.isArray(msg)) {
       if (msg.length === 0) return errorResponse(null, ErrorCode.InvalidRequest, 'invalid request: an empty batch');
-      if (msg.length > 1000) return errorResponse(null, ErrorCode.InvalidRequest, `invalid request: a batch of ${msg.length}; at most 1000 requests per batch`);
-      const answers = (await Promise.all(msg.map((m) => this.handleRequest(conn, m)))).filter((r): r is Response => r !== null);
+      if (msg.length > 1000)
+        return errorResponse(
+          null,
+          ErrorCode.InvalidRequest,
+          `invalid request: a batch of ${msg.length}; at most 1000 requests per batch`,
+        );
+      const answers = (await Promise.all(msg.map((m) => this.handleRequest(conn, m)))).filter(
+        (r): r is Response => r !== null,
+      );
       return answers.length ? answers : null;
     }
     return this.handleRequest(conn, msg);
@@ -138,13 +179,23 @@ export class ControlServer {
     }
     const req = msg as { jsonrpc?: unknown; id?: unknown; method?: unknown; params?: unknown };
     const id: Id = typeof req.id === 'string' || typeof req.id === 'number' ? req.id : null;
-    if (req.jsonrpc !== '2.0' || typeof req.method !== 'string' || (req.id !== undefined && id === null && req.id !== null)) {
-      return errorResponse(id, ErrorCode.InvalidRequest, 'invalid request: needs jsonrpc "2.0", a method and a string or number id');
+    if (
+      req.jsonrpc !== '2.0' ||
+      typeof req.method !== 'string' ||
+      (req.id !== undefined && id === null && req.id !== null)
+    ) {
+      return errorResponse(
+        id,
+        ErrorCode.InvalidRequest,
+        'invalid request: needs jsonrpc "2.0", a method and a string or number id',
+      );
     }
     // A notification (no id) is never answered, not even with an error (JSON-RPC 2.0, 4.1).
     const answer = (r: Response) => (req.id === undefined ? null : r);
     if (!Object.hasOwn(METHODS, req.method)) {
-      return answer(errorResponse(id, ErrorCode.MethodNotFound, `unknown method ${JSON.stringify(req.method.slice(0, 60))}`));
+      return answer(
+        errorResponse(id, ErrorCode.MethodNotFound, `unknown method ${JSON.stringify(req.method.slice(0, 60))}`),
+      );
     }
     const method = req.method as Method;
     const problem = paramsProblem(method, req.params);
@@ -156,8 +207,14 @@ export class ControlServer {
     } catch (err) {
       const e = err as Error;
       if (!(e instanceof InputError)) this.log(`control: ${method} failed: ${e.stack ?? e.message}`);
-      const code = e instanceof NotFoundError ? ErrorCode.NotFound : e instanceof InputError ? ErrorCode.Rejected : ErrorCode.Internal;
-      const message = e instanceof InputError || e instanceof UnavailableError ? e.message : `internal error: ${e.message}`;
+      const code =
+        e instanceof NotFoundError
+          ? ErrorCode.NotFound
+          : e instanceof InputError
+            ? ErrorCode.Rejected
+            : ErrorCode.Internal;
+      const message =
+        e instanceof InputError || e instanceof UnavailableError ? e.message : `internal error: ${e.message}`;
       const body = errorResponse(id, code, message);
       if (e instanceof InputError && e.field && 'error' in body) body.error.data = { field: e.field };
       return answer(body);
@@ -172,7 +229,10 @@ export class ControlServer {
   private write(client: Client, line: string): void {
     const { socket } = client;
     if (socket.destroyed || !socket.writable) return;
-    if (socket.writableLength > MAX_BACKLOG) return this.drop(client, 'it stopped reading');
+    if (socket.writableLength > MAX_BACKLOG) {
+      this.drop(client, 'it stopped reading');
+      return;
+    }
     socket.write(line);
     if (socket.writableLength > PAUSE_AT && this.totalBacklog() > MAX_TOTAL_BACKLOG) {
       let worst = client;

@@ -62,7 +62,9 @@ export class ApplyEngine extends EventEmitter {
       const at = this.changes.now();
       const pending = [...this.store.pending.values()];
       const due = pending
-        .filter((c) => (opts.dueBy === undefined || c.appliesAt <= opts.dueBy) && (!opts.domain || c.domain === opts.domain))
+        .filter(
+          (c) => (opts.dueBy === undefined || c.appliesAt <= opts.dueBy) && (!opts.domain || c.domain === opts.domain),
+        )
         .sort((a, b) => a.seq - b.seq);
       const result: ApplyResult = { applied: [], failed: [], at: new Date(at).toISOString() };
       // The file-system work of one chunk overlaps the database commit of the one before it.
@@ -77,7 +79,9 @@ export class ApplyEngine extends EventEmitter {
         await committing;
       }
       if (opts.domain) result.left = this.store.pending.size;
-      this.lastApplyError = result.failed.length ? `${result.failed.length} change(s) failed: ${result.failed[0].error}` : null;
+      this.lastApplyError = result.failed.length
+        ? `${result.failed.length} change(s) failed: ${result.failed[0].error}`
+        : null;
       await this.store.saveMeta({ lastApplyAt: at });
       if (result.applied.length || result.failed.length) this.emit('applied', result);
       return result;
@@ -96,7 +100,9 @@ export class ApplyEngine extends EventEmitter {
     try {
       const result = await this.apply({ dueBy });
       if (result.applied.length || result.failed.length) {
-        this.log(`applied ${result.applied.length} change(s)${result.failed.length ? `, ${result.failed.length} failed: ${result.failed[0].error}` : ''}`);
+        this.log(
+          `applied ${result.applied.length} change(s)${result.failed.length ? `, ${result.failed.length} failed: ${result.failed[0].error}` : ''}`,
+        );
       }
     } catch (err) {
       // Nothing was lost: the changes stay queued and the next tick tries again.
@@ -112,35 +118,53 @@ export class ApplyEngine extends EventEmitter {
     const done: PendingChange[] = [];
     // The file-system side of each change first; each step is idempotent, so a change whose
     // apply was cut short by a crash is simply done again.
-    await Promise.all(chunk.map(async (c) => {
-      const address = `${c.name}@${c.domain}`;
-      try {
-        if (c.kind === 'account') {
-          if (c.action === 'remove') {
-            await archiveMaildir(this.dataDir, c.domain, c.name, c.id);
-            accounts.remove.push(address);
+    await Promise.all(
+      chunk.map(async (c) => {
+        const address = `${c.name}@${c.domain}`;
+        try {
+          if (c.kind === 'account') {
+            if (c.action === 'remove') {
+              await archiveMaildir(this.dataDir, c.domain, c.name, c.id);
+              accounts.remove.push(address);
+            } else {
+              if (!c.passwordHash) throw new Error(`change ${c.id} has no password hash`);
+              await createMaildir(maildirPath(this.dataDir, c.domain, c.name));
+              const createdAt = this.store.accounts.get(address)?.createdAt ?? at;
+              accounts.set.push({
+                name: c.name,
+                domain: c.domain,
+                passwordHash: c.passwordHash,
+                createdAt,
+                updatedAt: at,
+              });
+            }
+          } else if (c.action === 'remove') {
+            forwards.remove.push(address);
           } else {
-            if (!c.passwordHash) throw new Error(`change ${c.id} has no password hash`);
-            await createMaildir(maildirPath(this.dataDir, c.domain, c.name));
-            const createdAt = this.store.accounts.get(address)?.createdAt ?? at;
-            accounts.set.push({ name: c.name, domain: c.domain, passwordHash: c.passwordHash, createdAt, updatedAt: at });
+            const createdAt = this.store.forwards.get(address)?.createdAt ?? at;
+            forwards.set.push({
+              name: c.name,
+              domain: c.domain,
+              destinations: c.destinations ?? [],
+              createdAt,
+              updatedAt: at,
+            });
           }
-        } else if (c.action === 'remove') {
-          forwards.remove.push(address);
-        } else {
-          const createdAt = this.store.forwards.get(address)?.createdAt ?? at;
-          forwards.set.push({ name: c.name, domain: c.domain, destinations: c.destinations ?? [], createdAt, updatedAt: at });
+          done.push(c);
+        } catch (err) {
+          result.failed.push({ id: c.id, error: (err as Error).message });
         }
-        done.push(c);
-      } catch (err) {
-        result.failed.push({ id: c.id, error: (err as Error).message });
-      }
-    }));
+      }),
+    );
     done.sort((a, b) => a.seq - b.seq);
     return { done, accounts, forwards };
   }
 
-  private async commitChunk({ done, accounts, forwards }: PreparedChunk, at: number, result: ApplyResult): Promise<void> {
+  private async commitChunk(
+    { done, accounts, forwards }: PreparedChunk,
+    at: number,
+    result: ApplyResult,
+  ): Promise<void> {
     await this.store.commitApplied(done, accounts, forwards, at);
     for (const c of done) result.applied.push(viewPending(c));
   }

@@ -4,9 +4,9 @@
 // 'cancelled' with the change as clients see it.
 import { EventEmitter } from 'node:events';
 import type { PendingView, QueueResult } from '../control/protocol.js';
-import { findForwardLoop, planChange, type ChangeKind, type PendingChange, type Plan } from '../model/changes.js';
+import { type ChangeKind, findForwardLoop, type PendingChange, type Plan, planChange } from '../model/changes.js';
 import { InputError, NotFoundError } from '../model/errors.js';
-import { formatAddress, type Address } from '../model/names.js';
+import { type Address, formatAddress } from '../model/names.js';
 import { nextApplyAt } from '../model/schedule.js';
 import type { Store } from '../store/store.js';
 import { viewPending } from './views.js';
@@ -63,7 +63,8 @@ export class ChangeQueue extends EventEmitter {
       if (req.kind === 'forward' && req.action === 'set') {
         const self = formatAddress(req.address);
         const loop = findForwardLoop(self, req.destinations, (a) => this.forwardTargets(a));
-        if (loop) throw new InputError(`forwarding ${self} there would make a loop: ${loop.join(' -> ')}`, 'destinations');
+        if (loop)
+          throw new InputError(`forwarding ${self} there would make a loop: ${loop.join(' -> ')}`, 'destinations');
       }
       return this.enact(req, plan);
     });
@@ -76,7 +77,11 @@ export class ChangeQueue extends EventEmitter {
   cancel(id: string): Promise<PendingView> {
     return this.exclusive(async () => {
       const change = this.store.pending.get(id);
-      if (!change) throw new NotFoundError(`no pending change has id ${JSON.stringify(id.slice(0, 40))}: see vmail pending list`, 'id');
+      if (!change)
+        throw new NotFoundError(
+          `no pending change has id ${JSON.stringify(id.slice(0, 40))}: see vmail pending list`,
+          'id',
+        );
       await this.store.cancel(change.id);
       const view = viewPending(change);
       this.emit('cancelled', view);
@@ -93,8 +98,17 @@ export class ChangeQueue extends EventEmitter {
 
   private plan(req: ChangeRequest): Plan {
     const address = formatAddress(req.address);
-    const state = { account: this.store.accounts.has(address), forward: this.store.forwards.has(address), pending: this.pendingFor(address) };
-    return planChange(address, req.address.name, state, req.kind === 'account' ? { kind: 'account', action: req.action } : { kind: 'forward', action: req.action });
+    const state = {
+      account: this.store.accounts.has(address),
+      forward: this.store.forwards.has(address),
+      pending: this.pendingFor(address),
+    };
+    return planChange(
+      address,
+      req.address.name,
+      state,
+      req.kind === 'account' ? { kind: 'account', action: req.action } : { kind: 'forward', action: req.action },
+    );
   }
 
   private async enact(req: ChangeRequest, plan: Plan): Promise<QueueResult> {

@@ -1,10 +1,11 @@
 // The control socket's method table: each request's parameters (already type-checked by the
 // server) become a typed, rule-checked request for the part of the daemon that serves it.
-import type { Handlers } from '../control/server.js';
+
 import type { StatusView } from '../control/protocol.js';
+import type { Handlers } from '../control/server.js';
 import type { MailboxIndex } from '../maildir/mailbox-index.js';
 import { InputError } from '../model/errors.js';
-import { checkPassword, formatAddress, parseDestinations, parseLocalAddress, type Address } from '../model/names.js';
+import { type Address, checkPassword, formatAddress, parseDestinations, parseLocalAddress } from '../model/names.js';
 import type { ForwardQueue } from '../smtp/forward-queue.js';
 import { hashPassword } from '../store/passwords.js';
 import type { Store } from '../store/store.js';
@@ -25,10 +26,17 @@ export function controlHandlers({ store, changes, engine, mailboxes, queue, stat
   const address = (name: string, domain?: string): Address => parseLocalAddress(name, changes.domains, domain);
   const hostedDomain = (domain?: string): string | undefined => {
     const d = domain?.toLowerCase();
-    if (d !== undefined && !store.domains.has(d)) throw new InputError(`${JSON.stringify(d.slice(0, 60))} is not a domain hosted here (hosted: ${changes.domains.join(', ')})`, 'domain');
+    if (d !== undefined && !store.domains.has(d))
+      throw new InputError(
+        `${JSON.stringify(d.slice(0, 60))} is not a domain hosted here (hosted: ${changes.domains.join(', ')})`,
+        'domain',
+      );
     return d;
   };
-  const accountWithPassword = async (action: 'add' | 'password', p: { name: string; password: string; domain?: string }) => {
+  const accountWithPassword = async (
+    action: 'add' | 'password',
+    p: { name: string; password: string; domain?: string },
+  ) => {
     const a = address(p.name, p.domain);
     const password = checkPassword(p.password, a.name);
     // Refused requests are refused before the scrypt hash is paid for.
@@ -37,21 +45,28 @@ export function controlHandlers({ store, changes, engine, mailboxes, queue, stat
   };
 
   return {
-    'status': () => status(),
-    'subscribe': (_p, conn) => {
+    status: () => status(),
+    subscribe: (_p, conn) => {
       conn.subscribed = true;
       return { subscribed: true };
     },
     'accounts.list': (p) => listAccounts(store, mailboxes, hostedDomain(p.domain)),
     'accounts.add': (p) => accountWithPassword('add', p),
     'accounts.passwd': (p) => accountWithPassword('password', p),
-    'accounts.remove': (p) => changes.request({ kind: 'account', action: 'remove', address: address(p.name, p.domain) }),
+    'accounts.remove': (p) =>
+      changes.request({ kind: 'account', action: 'remove', address: address(p.name, p.domain) }),
     'forwards.list': (p) => listForwards(store, hostedDomain(p.domain)),
     'forwards.add': (p) => {
       const a = address(p.name, p.domain);
-      return changes.request({ kind: 'forward', action: 'set', address: a, destinations: parseDestinations(p.destinations, formatAddress(a)) });
+      return changes.request({
+        kind: 'forward',
+        action: 'set',
+        address: a,
+        destinations: parseDestinations(p.destinations, formatAddress(a)),
+      });
     },
-    'forwards.remove': (p) => changes.request({ kind: 'forward', action: 'remove', address: address(p.name, p.domain) }),
+    'forwards.remove': (p) =>
+      changes.request({ kind: 'forward', action: 'remove', address: address(p.name, p.domain) }),
     'pending.list': (p) => changes.list(hostedDomain(p.domain)),
     'pending.cancel': (p) => changes.cancel(String(p.id)),
     'pending.apply': (p) => engine.apply({ domain: hostedDomain(p.domain) }),

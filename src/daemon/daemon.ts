@@ -52,7 +52,11 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     closers.push(() => changes.exclusive(async () => {}));
     const engine = new ApplyEngine(changes, store, config.dataDir, log);
     const mailboxes = new MailboxIndex(log);
-    await Promise.all([...store.accounts.values()].map((a) => mailboxes.track(`${a.name}@${a.domain}`, maildirPath(config.dataDir, a.domain, a.name))));
+    await Promise.all(
+      [...store.accounts.values()].map((a) =>
+        mailboxes.track(`${a.name}@${a.domain}`, maildirPath(config.dataDir, a.domain, a.name)),
+      ),
+    );
     mailboxes.startSweeping(config.rescanIntervalMs);
     mailboxes.startCleaning(Math.min(10_000, config.rescanIntervalMs));
     closers.push(() => mailboxes.stop());
@@ -115,16 +119,22 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
       for (const c of r.applied) {
         if (c.kind !== 'account') continue;
         if (c.action === 'remove') mailboxes.forget(c.address);
-        else if (!mailboxes.has(c.address)) mailboxes.trackNew(c.address, maildirPath(config.dataDir, c.domain, c.name));
+        else if (!mailboxes.has(c.address))
+          mailboxes.trackNew(c.address, maildirPath(config.dataDir, c.domain, c.name));
       }
       control.notify('pending.applied', r);
     });
     mailboxes.on('size', (address: string, size: { messages: number; bytes: number }) => {
       const at = store.activity.get(address)?.lastDeliveryAt;
-      control.notify('mailbox.size', { address, ...size, lastDeliveryAt: at === undefined ? null : new Date(at).toISOString() });
+      control.notify('mailbox.size', {
+        address,
+        ...size,
+        lastDeliveryAt: at === undefined ? null : new Date(at).toISOString(),
+      });
     });
 
-    const tls = config.tlsCert && config.tlsKey ? { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) } : null;
+    const tls =
+      config.tlsCert && config.tlsKey ? { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) } : null;
     const verifier = new PasswordVerifier();
     const pop3 = new Pop3Server({
       tls,
@@ -155,7 +165,13 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
       for (const c of r.applied) if (c.kind === 'account' && c.action === 'remove') pop3.disconnect(c.address);
     });
 
-    const smtp = new SmtpIntake({ delivery, maxMessageSize: config.maxMessageSize, maxConnections: config.maxConnections, tls, log });
+    const smtp = new SmtpIntake({
+      delivery,
+      maxMessageSize: config.maxMessageSize,
+      maxConnections: config.maxConnections,
+      tls,
+      log,
+    });
     ports.smtp = await smtp.listen(config.smtp);
     closers.push(() => smtp.close());
     queue.start();

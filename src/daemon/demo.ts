@@ -1,7 +1,7 @@
 // `vmail up` (and `npm start`): a daemon on a demo data dir, seeded on first use from
 // fixtures/demo/seed.json through the daemon's own doors (the control socket for accounts and
 // forwards, SMTP for the mail), so the console opens on a domain with something in it.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
@@ -29,10 +29,24 @@ export async function startDemo(dataDir: string, socketPath = join(dataDir, 'con
   const fresh = !existsSync(join(dataDir, 'vmail.sqlite'));
   const seed = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'fixtures/demo/seed.json'), 'utf8')) as Seed;
   const log = openSync(join(dataDir, 'daemon.log'), 'a');
-  const child = spawn(process.execPath, [
-    join(PACKAGE_ROOT, 'bin/vmail.js'), 'daemon', '--data-dir', dataDir, '--socket', socketPath,
-    '--domain', seed.domain, '--pop3', '127.0.0.1:0', '--smtp', '127.0.0.1:0',
-  ], { stdio: ['ignore', log, log] });
+  const child = spawn(
+    process.execPath,
+    [
+      join(PACKAGE_ROOT, 'bin/vmail.js'),
+      'daemon',
+      '--data-dir',
+      dataDir,
+      '--socket',
+      socketPath,
+      '--domain',
+      seed.domain,
+      '--pop3',
+      '127.0.0.1:0',
+      '--smtp',
+      '127.0.0.1:0',
+    ],
+    { stdio: ['ignore', log, log] },
+  );
   const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
   const stop = async () => {
     if (child.exitCode === null) child.kill('SIGTERM');
@@ -67,7 +81,12 @@ async function seedDemo(socketPath: string, seed: Seed): Promise<void> {
     for (const f of seed.forwards) await c.call('forwards.add', { name: f.name, destinations: f.destinations });
     await c.call('pending.apply');
     const status = await c.call('status');
-    const smtp = nodemailer.createTransport({ host: '127.0.0.1', port: status.smtp.port!, secure: false, ignoreTLS: true });
+    const smtp = nodemailer.createTransport({
+      host: '127.0.0.1',
+      port: status.smtp.port!,
+      secure: false,
+      ignoreTLS: true,
+    });
     for (const a of seed.accounts) {
       for (const file of a.messages) {
         const raw = readFileSync(join(PACKAGE_ROOT, 'fixtures/messages', file));

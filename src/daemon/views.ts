@@ -76,11 +76,25 @@ export function listForwards(store: Store, domain?: string): ForwardView[] {
   };
   for (const [address, f] of store.forwards) {
     if (domain && f.domain !== domain) continue;
-    out.push({ name: f.name, domain: f.domain, address, active: true, destinations: f.destinations, pending: withDests(pending.get(address)) });
+    out.push({
+      name: f.name,
+      domain: f.domain,
+      address,
+      active: true,
+      destinations: f.destinations,
+      pending: withDests(pending.get(address)),
+    });
   }
   for (const [address, p] of pending) {
     if (p.action !== 'add' || store.forwards.has(address) || (domain && p.domain !== domain)) continue;
-    out.push({ name: p.name, domain: p.domain, address, active: false, destinations: p.destinations ?? [], pending: withDests(p) });
+    out.push({
+      name: p.name,
+      domain: p.domain,
+      address,
+      active: false,
+      destinations: p.destinations ?? [],
+      pending: withDests(p),
+    });
   }
   return out.sort(byAddress);
 }

@@ -5,7 +5,7 @@
 // account), with a periodic sweep of folder times as the fallback where watches run out.
 // Emits 'size' (address, MailboxSize) when a size moves.
 import { EventEmitter } from 'node:events';
-import { watch, type FSWatcher } from 'node:fs';
+import { type FSWatcher, watch } from 'node:fs';
 import { join } from 'node:path';
 import { cleanTmp, folderStamp, listStamped } from './maildir.js';
 
@@ -79,7 +79,17 @@ export class MailboxIndex extends EventEmitter {
   private entry(address: string, dir: string): Entry {
     let e = this.boxes.get(address);
     if (!e) {
-      e = { dir, messages: 0, bytes: 0, stamp: '', refreshing: null, again: false, watchers: null, expected: new Set(), soon: null };
+      e = {
+        dir,
+        messages: 0,
+        bytes: 0,
+        stamp: '',
+        refreshing: null,
+        again: false,
+        watchers: null,
+        expected: new Set(),
+        soon: null,
+      };
       this.boxes.set(address, e);
     }
     return e;
@@ -98,7 +108,9 @@ export class MailboxIndex extends EventEmitter {
     const watchers: FSWatcher[] = [];
     try {
       for (const folder of ['new', 'cur']) {
-        const w = watch(join(e.dir, folder), { persistent: false }, (_event, file) => this.changedUnder(address, e, file));
+        const w = watch(join(e.dir, folder), { persistent: false }, (_event, file) =>
+          this.changedUnder(address, e, file),
+        );
         // The folder went away (removed by hand, or archived): the sweep takes over until the
         // next listing watches again.
         w.on('error', () => this.unwatch(e));
@@ -110,7 +122,9 @@ export class MailboxIndex extends EventEmitter {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOSPC' && !this.watchesRanOut) {
         this.watchesRanOut = true;
-        this.log(`maildir: no more inotify watches (${this.watches} in use): further Maildirs are checked every sweep instead; raise fs.inotify.max_user_watches`);
+        this.log(
+          `maildir: no more inotify watches (${this.watches} in use): further Maildirs are checked every sweep instead; raise fs.inotify.max_user_watches`,
+        );
       }
     }
   }
@@ -234,7 +248,10 @@ export class MailboxIndex extends EventEmitter {
         if (!this.sweeping) return;
         removed += await cleanTmp(e.dir, TMP_STALE_MS).catch(() => 0);
       }
-      if (removed) this.log(`maildir: removed ${removed} file(s) older than 36 hours from tmp/ folders (left by interrupted deliveries)`);
+      if (removed)
+        this.log(
+          `maildir: removed ${removed} file(s) older than 36 hours from tmp/ folders (left by interrupted deliveries)`,
+        );
     };
     const loop = (delay: number) => {
       this.cleanTimer = setTimeout(() => void run().finally(() => this.sweeping && loop(TMP_CLEAN_EVERY_MS)), delay);

@@ -78,7 +78,11 @@ export interface DeliverOptions {
  * Writes the message (given as parts, written as if joined) into the Maildir so that it
  * survives a crash once this resolves.
  */
-export async function deliver(dir: string, data: Buffer | readonly Buffer[], opts: DeliverOptions = {}): Promise<Delivered> {
+export async function deliver(
+  dir: string,
+  data: Buffer | readonly Buffer[],
+  opts: DeliverOptions = {},
+): Promise<Delivered> {
   const parts = Buffer.isBuffer(data) ? [data] : data;
   const length = parts.reduce((n, p) => n + p.length, 0);
   const size = opts.crlfSize ?? crlfSize(parts);
@@ -86,7 +90,13 @@ export async function deliver(dir: string, data: Buffer | readonly Buffer[], opt
   const name = base ? `${base}.${HOST},S=${length},W=${size}` : uniqueName(length, size);
   if (base) {
     const existing = join(dir, 'new', name);
-    if (await stat(existing).then(() => true, () => false)) return { file: existing, size };
+    if (
+      await stat(existing).then(
+        () => true,
+        () => false,
+      )
+    )
+      return { file: existing, size };
   }
   const tmp = join(dir, 'tmp', name);
   await writeNewFile(tmp, parts).catch(async (err: NodeJS.ErrnoException) => {
@@ -110,7 +120,7 @@ export async function deliver(dir: string, data: Buffer | readonly Buffer[], opt
 }
 
 /** The UID for a Maildir file name: its base name, or a digest when that is not POP3-safe. */
-export function uidOf(file: string): string {
+function uidOf(file: string): string {
   const base = file.split(/[,:]/, 1)[0];
   if (base.length >= 1 && base.length <= 70 && /^[\x21-\x7e]+$/.test(base)) return base;
   return createHash('sha1').update(base).digest('hex');
@@ -120,7 +130,11 @@ function parseName(file: string): { w?: number; s?: number; time: number } {
   const w = /,W=(\d+)/.exec(file);
   const s = /,S=(\d+)/.exec(file);
   const t = /^(\d+)\./.exec(file);
-  return { w: w ? Number(w[1]) : undefined, s: s ? Number(s[1]) : undefined, time: t ? Number(t[1]) : Number.MAX_SAFE_INTEGER };
+  return {
+    w: w ? Number(w[1]) : undefined,
+    s: s ? Number(s[1]) : undefined,
+    time: t ? Number(t[1]) : Number.MAX_SAFE_INTEGER,
+  };
 }
 
 /** Files measured at once when a Maildir without size tags is first listed. */
@@ -170,19 +184,21 @@ async function sizeUntagged(dir: string, entries: MessageEntry[], untagged: Mess
   if (unknown.length === 0) return entries;
   const gone = new Set<MessageEntry>();
   for (let i = 0; i < unknown.length; i += MEASURE_AT_ONCE) {
-    await Promise.all(unknown.slice(i, i + MEASURE_AT_ONCE).map(async (m) => {
-      try {
-        const data = await readFile(join(dir, m.folder, m.file));
-        const z = { s: data.length, w: crlfSize(data) };
-        sizes.set(m.uid, z);
-        m.size = z.w;
-        m.diskSize = z.s;
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code !== 'ENOENT' && code !== 'EISDIR') throw err;
-        gone.add(m);
-      }
-    }));
+    await Promise.all(
+      unknown.slice(i, i + MEASURE_AT_ONCE).map(async (m) => {
+        try {
+          const data = await readFile(join(dir, m.folder, m.file));
+          const z = { s: data.length, w: crlfSize(data) };
+          sizes.set(m.uid, z);
+          m.size = z.w;
+          m.diskSize = z.s;
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code !== 'ENOENT' && code !== 'EISDIR') throw err;
+          gone.add(m);
+        }
+      }),
+    );
   }
   const kept = gone.size ? entries.filter((m) => !gone.has(m)) : entries;
   await saveSizes(dir, sizes, new Set(kept.map((m) => m.uid))).catch(() => {});
@@ -206,11 +222,16 @@ export async function listStamped(dir: string): Promise<{ entries: MessageEntry[
   }
   const [fresh, seen] = await Promise.all([listFolder(dir, 'new'), listFolder(dir, 'cur')]);
   let all = [...seen.entries, ...fresh.entries];
-  if (seen.untagged.length || fresh.untagged.length) all = await sizeUntagged(dir, all, [...seen.untagged, ...fresh.untagged]);
+  if (seen.untagged.length || fresh.untagged.length)
+    all = await sizeUntagged(dir, all, [...seen.untagged, ...fresh.untagged]);
   all.sort((a, b) => a.time - b.time || (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
   // Two files with one base name (a copy left in both folders): keep the first, so UIDs stay unique.
   const uids = new Set<string>();
-  const entries = all.filter((m) => (uids.has(m.uid) ? false : (uids.add(m.uid), true)));
+  const entries = all.filter((m) => {
+    if (uids.has(m.uid)) return false;
+    uids.add(m.uid);
+    return true;
+  });
   if (stamp?.settled && entries.length >= CACHE_FROM) {
     listings.set(dir, { stamp: stamp.key, entries });
     for (const old of listings.keys()) {
@@ -236,13 +257,16 @@ const STALE_MS = 2000;
 export async function folderStamp(dir: string): Promise<{ key: string; settled: boolean } | null> {
   try {
     const [n, c] = await Promise.all([stat(join(dir, 'new')), stat(join(dir, 'cur'))]);
-    return { key: `${n.ino}:${n.mtimeMs}/${c.ino}:${c.mtimeMs}`, settled: Date.now() - Math.max(n.mtimeMs, c.mtimeMs) > STALE_MS };
+    return {
+      key: `${n.ino}:${n.mtimeMs}/${c.ino}:${c.mtimeMs}`,
+      settled: Date.now() - Math.max(n.mtimeMs, c.mtimeMs) > STALE_MS,
+    };
   } catch {
     return null;
   }
 }
 
-export function messagePath(dir: string, m: MessageEntry): string {
+function messagePath(dir: string, m: MessageEntry): string {
   return join(dir, m.folder, m.file);
 }
 
@@ -273,7 +297,10 @@ export async function cleanTmp(dir: string, olderThanMs: number, now = Date.now(
     const path = join(tmp, name);
     const st = await stat(path).catch(() => null);
     if (!st?.isFile() || now - st.mtimeMs < olderThanMs) continue;
-    await unlink(path).then(() => removed++, () => {});
+    await unlink(path).then(
+      () => removed++,
+      () => {},
+    );
   }
   return removed;
 }
@@ -294,4 +321,3 @@ export async function deleteMessages(dir: string, messages: MessageEntry[]): Pro
   }
   await Promise.all([fsyncDir(join(dir, 'new')), fsyncDir(join(dir, 'cur'))]).catch(() => {});
 }
-

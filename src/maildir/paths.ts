@@ -5,7 +5,7 @@ import { mkdir, rename, stat } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import { isValidDomain, nameProblem } from '../model/names.js';
 
-export function mailRoot(dataDir: string): string {
+function mailRoot(dataDir: string): string {
   return join(dataDir, 'mail');
 }
 
@@ -44,7 +44,12 @@ async function exists(path: string): Promise<boolean> {
  * second call for the same change (after a crash) finds the Maildir already gone and does nothing.
  * Returns the archive path, or null when there was nothing to move.
  */
-export async function archiveMaildir(dataDir: string, domain: string, name: string, changeId: string): Promise<string | null> {
+export async function archiveMaildir(
+  dataDir: string,
+  domain: string,
+  name: string,
+  changeId: string,
+): Promise<string | null> {
   const from = maildirPath(dataDir, domain, name);
   const to = join(dataDir, 'archive', domain, `${name}-${changeId}`);
   if (!(await exists(from))) return (await exists(to)) ? to : null;

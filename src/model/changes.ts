@@ -37,9 +37,7 @@ export type Plan =
   | { op: 'queue'; kind: ChangeKind; action: ChangeAction; replaces?: PendingChange }
   | { op: 'cancel'; change: PendingChange };
 
-export type Request =
-  | { kind: 'account'; action: AccountAction }
-  | { kind: 'forward'; action: 'set' | 'remove' };
+export type Request = { kind: 'account'; action: AccountAction } | { kind: 'forward'; action: 'set' | 'remove' };
 
 const PROTECTED = new Set(['postmaster']);
 
@@ -54,10 +52,18 @@ export function planChange(address: string, name: string, state: NameState, req:
   return plan.op === 'queue' ? { op: 'queue', kind: req.kind, action: plan.action, replaces: plan.replaces } : plan;
 }
 
-function planFor(address: string, name: string, state: NameState, req: Request): { op: 'queue'; action: ChangeAction; replaces?: PendingChange } | { op: 'cancel'; change: PendingChange } {
+function planFor(
+  address: string,
+  name: string,
+  state: NameState,
+  req: Request,
+): { op: 'queue'; action: ChangeAction; replaces?: PendingChange } | { op: 'cancel'; change: PendingChange } {
   const p = state.pending;
   if (p && p.kind !== req.kind) {
-    throw new InputError(`a change to the ${p.kind === 'account' ? 'POP3 account' : 'forwarding address'} ${address} is pending (id ${p.id}): cancel it or wait for it to apply`, 'name');
+    throw new InputError(
+      `a change to the ${p.kind === 'account' ? 'POP3 account' : 'forwarding address'} ${address} is pending (id ${p.id}): cancel it or wait for it to apply`,
+      'name',
+    );
   }
   if (req.kind === 'account' && state.forward) {
     throw new InputError(`${address} is a forwarding address: remove the forward before making it an account`, 'name');
@@ -73,7 +79,10 @@ function planFor(address: string, name: string, state: NameState, req: Request):
     switch (req.action) {
       case 'add':
         if (willBeAccount) {
-          throw new InputError(`${address} exists${p?.action === 'add' ? ' (its add is pending)' : ''}: use passwd to change its password`, 'name');
+          throw new InputError(
+            `${address} exists${p?.action === 'add' ? ' (its add is pending)' : ''}: use passwd to change its password`,
+            'name',
+          );
         }
         if (p && p.kind === 'account' && p.action === 'remove') {
           // Adding back an account whose removal is pending: keep it, with the new password.
@@ -81,12 +90,21 @@ function planFor(address: string, name: string, state: NameState, req: Request):
         }
         return { op: 'queue', action: 'add', replaces: p };
       case 'password':
-        if (!willBeAccount) throw new InputError(`${address} is not an account${p?.action === 'remove' ? ' (its removal is pending)' : ''}: use add to create it`, 'name');
+        if (!willBeAccount)
+          throw new InputError(
+            `${address} is not an account${p?.action === 'remove' ? ' (its removal is pending)' : ''}: use add to create it`,
+            'name',
+          );
         if (p?.kind === 'account' && p.action === 'add') return { op: 'queue', action: 'add', replaces: p };
         return { op: 'queue', action: 'password', replaces: p };
       case 'remove':
-        if (PROTECTED.has(name)) throw new InputError(`${address} may not be removed: mail servers must accept mail for postmaster`, 'name');
-        if (!willBeAccount) throw new InputError(`${address} is not an account${p?.action === 'remove' ? ' (its removal is already pending)' : ''}`, 'name');
+        if (PROTECTED.has(name))
+          throw new InputError(`${address} may not be removed: mail servers must accept mail for postmaster`, 'name');
+        if (!willBeAccount)
+          throw new InputError(
+            `${address} is not an account${p?.action === 'remove' ? ' (its removal is already pending)' : ''}`,
+            'name',
+          );
         if (p?.kind === 'account' && p.action === 'add') return { op: 'cancel', change: p };
         return { op: 'queue', action: 'remove', replaces: p };
     }
@@ -96,7 +114,11 @@ function planFor(address: string, name: string, state: NameState, req: Request):
     if (p?.kind === 'forward' && p.action === 'add') return { op: 'queue', action: 'add', replaces: p };
     return { op: 'queue', action: state.forward ? 'update' : 'add', replaces: p };
   }
-  if (!willBeForward) throw new InputError(`${address} is not a forwarding address${p?.action === 'remove' ? ' (its removal is already pending)' : ''}`, 'name');
+  if (!willBeForward)
+    throw new InputError(
+      `${address} is not a forwarding address${p?.action === 'remove' ? ' (its removal is already pending)' : ''}`,
+      'name',
+    );
   if (p?.kind === 'forward' && p.action === 'add') return { op: 'cancel', change: p };
   return { op: 'queue', action: 'remove', replaces: p };
 }

@@ -5,7 +5,10 @@ export type InputField = 'name' | 'password' | 'destinations' | 'domain' | 'id';
 
 /** Bad input from a person or a client: shown as-is, exit status 1, JSON-RPC error -32602/-32000. */
 export class InputError extends Error {
-  constructor(message: string, readonly field?: InputField) {
+  constructor(
+    message: string,
+    readonly field?: InputField,
+  ) {
     super(message);
     this.name = 'InputError';
   }

@@ -19,7 +19,8 @@ export function clockTime(iso: string, now = new Date()): string {
   const pad = (n: number) => String(n).padStart(2, '0');
   let t = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
   if (d.getSeconds()) t += `:${pad(d.getSeconds())}`;
-  if (d.toDateString() !== now.toDateString()) t = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${t}`;
+  if (d.toDateString() !== now.toDateString())
+    t = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${t}`;
   return t;
 }
 
@@ -29,7 +30,8 @@ export function shortTime(iso: string, now = new Date()): string {
   const pad = (n: number) => String(n).padStart(2, '0');
   const hm = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
   if (d.toDateString() === now.toDateString()) return hm;
-  if (d.getFullYear() === now.getFullYear()) return `${d.toLocaleString('en', { month: 'short' })} ${d.getDate()} ${hm}`;
+  if (d.getFullYear() === now.getFullYear())
+    return `${d.toLocaleString('en', { month: 'short' })} ${d.getDate()} ${hm}`;
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
 }
 
@@ -37,7 +39,12 @@ export function whenApplies(iso: string, now = Date.now()): string {
   return `applies at ${clockTime(iso, new Date(now))} (in ${formatCountdown(Date.parse(iso) - now)})`;
 }
 
-const ACTION_WORDS: Record<string, string> = { add: 'add', password: 'password change', remove: 'removal', update: 'destination change' };
+const ACTION_WORDS: Record<string, string> = {
+  add: 'add',
+  password: 'password change',
+  remove: 'removal',
+  update: 'destination change',
+};
 
 /** `password change`, `removal`: how a pending action reads in a sentence. */
 export function actionWord(action: string): string {

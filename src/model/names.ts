@@ -1,16 +1,16 @@
 // The naming rules for domains, account and forward names, addresses and passwords. Pure: no I/O.
 import { InputError } from './errors.js';
 
-export const MAX_NAME = 64;
-export const MIN_PASSWORD = 8;
-export const MAX_PASSWORD = 128;
-export const MAX_DESTINATIONS = 20;
+const MAX_NAME = 64;
+const MIN_PASSWORD = 8;
+const MAX_PASSWORD = 128;
+const MAX_DESTINATIONS = 20;
 
 const NAME_RE = /^[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?$/;
 const LABEL_RE = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
 /** Shows a piece of user input inside an error message without letting it break the line. */
-export function quote(input: string): string {
+function quote(input: string): string {
   const shown = input.length > 40 ? `${input.slice(0, 40)}…` : input;
   return JSON.stringify(shown);
 }
@@ -69,7 +69,10 @@ export function parseLocalAddress(input: string, hosted: readonly string[], doma
     const given = raw.slice(at + 1);
     if (!hosted.includes(given)) {
       const hint = hosted.length === 1 ? `: enter the account name without the @${given}` : '';
-      throw new InputError(`${quote(given)} is not a domain hosted here (hosted: ${hosted.join(', ') || 'none'})${hint}`, 'name');
+      throw new InputError(
+        `${quote(given)} is not a domain hosted here (hosted: ${hosted.join(', ') || 'none'})${hint}`,
+        'name',
+      );
     }
     if (dom && dom !== given) {
       throw new InputError(`${quote(input)} is not in ${dom}: enter the name without @${given}`, 'name');
@@ -78,8 +81,13 @@ export function parseLocalAddress(input: string, hosted: readonly string[], doma
   }
   if (!dom) {
     if (hosted.length === 1) dom = hosted[0];
-    else if (hosted.length === 0) throw new InputError('no domain is hosted yet: start the daemon with --domain NAME', 'domain');
-    else throw new InputError(`more than one domain is hosted (${hosted.join(', ')}): write NAME@DOMAIN or pass --domain`, 'domain');
+    else if (hosted.length === 0)
+      throw new InputError('no domain is hosted yet: start the daemon with --domain NAME', 'domain');
+    else
+      throw new InputError(
+        `more than one domain is hosted (${hosted.join(', ')}): write NAME@DOMAIN or pass --domain`,
+        'domain',
+      );
   }
   if (!hosted.includes(dom)) {
     throw new InputError(`${quote(dom)} is not a domain hosted here (hosted: ${hosted.join(', ')})`, 'domain');
@@ -90,9 +98,12 @@ export function parseLocalAddress(input: string, hosted: readonly string[], doma
 }
 
 /** Reads a forwarding destination: any valid mail address, local or remote. */
-export function parseDestination(input: string): string {
+function parseDestination(input: string): string {
   if (!/^[\x20-\x7e]*$/.test(input)) {
-    throw new InputError(`${quote(input)} is not a valid mail address: use the ASCII form (an IDN domain as xn--...)`, 'destinations');
+    throw new InputError(
+      `${quote(input)} is not a valid mail address: use the ASCII form (an IDN domain as xn--...)`,
+      'destinations',
+    );
   }
   const raw = input.trim().toLowerCase();
   const at = raw.lastIndexOf('@');
@@ -101,11 +112,23 @@ export function parseDestination(input: string): string {
   }
   const local = raw.slice(0, at);
   const domain = raw.slice(at + 1);
-  if (local.length > 64 || !/^[a-z0-9!#$%&'*+/=?^_`{|}~.-]+$/.test(local) || local.startsWith('.') || local.endsWith('.') || local.includes('..')) {
-    throw new InputError(`${quote(input)} is not a valid mail address: the part before @ has characters mail cannot carry`, 'destinations');
+  if (
+    local.length > 64 ||
+    !/^[a-z0-9!#$%&'*+/=?^_`{|}~.-]+$/.test(local) ||
+    local.startsWith('.') ||
+    local.endsWith('.') ||
+    local.includes('..')
+  ) {
+    throw new InputError(
+      `${quote(input)} is not a valid mail address: the part before @ has characters mail cannot carry`,
+      'destinations',
+    );
   }
   if (!isValidDomain(domain)) {
-    throw new InputError(`${quote(input)} is not a valid mail address: ${quote(domain)} is not a domain name`, 'destinations');
+    throw new InputError(
+      `${quote(input)} is not a valid mail address: ${quote(domain)} is not a domain name`,
+      'destinations',
+    );
   }
   return `${local}@${domain}`;
 }
@@ -113,7 +136,10 @@ export function parseDestination(input: string): string {
 export function parseDestinations(inputs: readonly string[], self: string): string[] {
   if (inputs.length === 0) throw new InputError('give at least one destination address', 'destinations');
   if (inputs.length > MAX_DESTINATIONS) {
-    throw new InputError(`${inputs.length} destinations given; a forward may have at most ${MAX_DESTINATIONS}`, 'destinations');
+    throw new InputError(
+      `${inputs.length} destinations given; a forward may have at most ${MAX_DESTINATIONS}`,
+      'destinations',
+    );
   }
   const out: string[] = [];
   for (const input of inputs) {
@@ -130,7 +156,7 @@ export function parseDestinations(inputs: readonly string[], self: string): stri
  */
 const UNSENDABLE = /[\p{Cc}\u2028\u2029]|\p{Cs}/u;
 
-export function passwordProblem(password: string, name: string): string | null {
+function passwordProblem(password: string, name: string): string | null {
   const length = [...password].length;
   if (length < MIN_PASSWORD) return `the password is too short: use at least ${MIN_PASSWORD} characters`;
   if (length > MAX_PASSWORD) return `the password is too long: use at most ${MAX_PASSWORD} characters`;

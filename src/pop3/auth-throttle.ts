@@ -18,7 +18,10 @@ interface AddressState {
 export class AuthThrottle {
   private readonly addresses = new Map<string, AddressState>();
 
-  constructor(private readonly stepMs: number, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly stepMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /** How long a failure from `remote` makes the next attempt wait, if one came now. */
   private delayFor(s: AddressState): number {
@@ -31,7 +34,11 @@ export class AuthThrottle {
    * (and the next attempt from that address) goes on. Resolves to what `attempt` found, or
    * null without judging when the client is gone by its turn (`wanted` false).
    */
-  async judge<T>(remote: string, attempt: () => Promise<T | null>, wanted: () => boolean = () => true): Promise<T | null> {
+  async judge<T>(
+    remote: string,
+    attempt: () => Promise<T | null>,
+    wanted: () => boolean = () => true,
+  ): Promise<T | null> {
     let s = this.addresses.get(remote);
     if (!s) {
       s = { failures: 0, lastFailure: 0, tail: Promise.resolve(), waiting: 0 };
@@ -68,6 +75,7 @@ export class AuthThrottle {
 
   private forgetOld(): void {
     const now = this.now();
-    for (const [k, s] of this.addresses) if (s.waiting === 0 && now - s.lastFailure > FAILURE_MEMORY_MS) this.addresses.delete(k);
+    for (const [k, s] of this.addresses)
+      if (s.waiting === 0 && now - s.lastFailure > FAILURE_MEMORY_MS) this.addresses.delete(k);
   }
 }

@@ -10,7 +10,10 @@ export class Pop3LineReader {
   private length = 0;
   private discarding = false;
 
-  constructor(private readonly maxLine: number, private readonly emit: (e: LineEvent) => void) {}
+  constructor(
+    private readonly maxLine: number,
+    private readonly emit: (e: LineEvent) => void,
+  ) {}
 
   push(chunk: Buffer): void {
     let start = 0;

@@ -2,10 +2,10 @@
 // connections (in all and per client address), and the per-address throttle that makes
 // guessing passwords slow.
 import { createServer, type Server, type Socket } from 'node:net';
-import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
+import { createSecureContext, type SecureContext, TLSSocket } from 'node:tls';
 import type { Listen } from '../config.js';
 import { AuthThrottle } from './auth-throttle.js';
-import { Pop3Session, type Mailbox, type SessionHost } from './session.js';
+import { type Mailbox, Pop3Session, type SessionHost } from './session.js';
 
 export interface Pop3Backend {
   login(user: string, password: string, remote: string): Promise<Mailbox | null>;
@@ -39,7 +39,7 @@ export class Pop3Server {
   private readonly idleMs: number;
   private readonly tls: SecureContext | null;
 
-  constructor(private readonly opts: Pop3Options) {
+  constructor(opts: Pop3Options) {
     this.maxConnections = opts.maxConnections ?? 1000;
     this.maxPerAddress = opts.maxConnectionsPerAddress ?? 20;
     this.idleMs = opts.idleTimeoutMs ?? 10 * 60_000;
@@ -50,12 +50,19 @@ export class Pop3Server {
       implementation: 'vmail',
       tls: this.tls,
       login: (user, password, remote, wanted) =>
-        this.throttle.judge(remote, async () => {
-          const mailbox = await opts.backend.login(user, password, remote);
-          // One line per failure, for the admin and for fail2ban.
-          if (!mailbox) log(`pop3: login failed: user=<${printable(user)}> rip=${remote} failures=${this.throttle.failures(remote) + 1}`);
-          return mailbox;
-        }, wanted),
+        this.throttle.judge(
+          remote,
+          async () => {
+            const mailbox = await opts.backend.login(user, password, remote);
+            // One line per failure, for the admin and for fail2ban.
+            if (!mailbox)
+              log(
+                `pop3: login failed: user=<${printable(user)}> rip=${remote} failures=${this.throttle.failures(remote) + 1}`,
+              );
+            return mailbox;
+          },
+          wanted,
+        ),
       lock: (address, session) => {
         if (this.locks.has(address)) return false;
         this.locks.set(address, session);
@@ -81,7 +88,13 @@ export class Pop3Server {
     this.servers.push(server);
     return new Promise((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => {
-        reject(new Error(err.code === 'EADDRINUSE' ? `POP3 port ${at.host}:${at.port} is already in use` : `POP3 cannot listen on ${at.host}:${at.port}: ${err.message}`));
+        reject(
+          new Error(
+            err.code === 'EADDRINUSE'
+              ? `POP3 port ${at.host}:${at.port} is already in use`
+              : `POP3 cannot listen on ${at.host}:${at.port}: ${err.message}`,
+          ),
+        );
       });
       server.listen(at.port, at.host, () => {
         const addr = server.address();

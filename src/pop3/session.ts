@@ -3,12 +3,12 @@
 // DELE only marks, RSET unmarks, and only QUIT from TRANSACTION deletes.
 import fs from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Socket } from 'node:net';
-import { TLSSocket, type SecureContext } from 'node:tls';
-import { deleteMessages, listMessages, openMessage, type MessageEntry } from '../maildir/maildir.js';
+import { join } from 'node:path';
+import { type SecureContext, TLSSocket } from 'node:tls';
+import { deleteMessages, listMessages, type MessageEntry, openMessage } from '../maildir/maildir.js';
 import { encodeChunk, encodeMessage, finish, newEncodeState } from './encode.js';
-import { Pop3LineReader, type LineEvent } from './line-reader.js';
+import { type LineEvent, Pop3LineReader } from './line-reader.js';
 
 export type Pop3State = 'AUTHORIZATION' | 'TRANSACTION' | 'UPDATE';
 
@@ -162,7 +162,12 @@ export class Pop3Session {
   /** Small messages read ahead of the client's RETRs, by message index. */
   private readAhead = new Map<number, Promise<Buffer | null>>();
 
-  constructor(socket: Socket, private readonly host: SessionHost, readonly remote: string, idleMs: number) {
+  constructor(
+    socket: Socket,
+    private readonly host: SessionHost,
+    readonly remote: string,
+    idleMs: number,
+  ) {
     this.socket = socket;
     this.secure = socket instanceof TLSSocket;
     this.reader = new Pop3LineReader(MAX_LINE, (e) => this.enqueue(e));
@@ -230,10 +235,14 @@ export class Pop3Session {
     }
     const bytes = e.line;
     const sp = bytes.indexOf(32);
-    const verb = bytes.subarray(0, sp < 0 ? bytes.length : sp).toString('latin1').toUpperCase();
+    const verb = bytes
+      .subarray(0, sp < 0 ? bytes.length : sp)
+      .toString('latin1')
+      .toUpperCase();
     if (bytes.length > MAX_COMMAND && !LONG_LINE_VERBS.has(verb)) return this.err('Line too long.');
     // A password may be any UTF-8 text; everything else a client sends is ASCII.
-    const rest = sp < 0 ? '' : verb === 'PASS' ? clientText(bytes.subarray(sp + 1)) : bytes.subarray(sp + 1).toString('latin1');
+    const rest =
+      sp < 0 ? '' : verb === 'PASS' ? clientText(bytes.subarray(sp + 1)) : bytes.subarray(sp + 1).toString('latin1');
     const args = rest.split(' ').filter((a) => a.length > 0);
     const cmd = Object.hasOwn(COMMANDS, verb) ? COMMANDS[verb] : undefined;
     if (!cmd) return this.err(verb ? 'Unknown command.' : 'Empty command.');
@@ -328,8 +337,10 @@ export class Pop3Session {
   }
 
   stls(): void {
-    if (!this.host.tls) return this.err('STLS is not available.');
-    if (this.secure) return this.err('TLS is already active.');
+    if (!this.host.tls || this.secure) {
+      this.err(this.secure ? 'TLS is already active.' : 'STLS is not available.');
+      return;
+    }
     this.ok('Begin TLS negotiation now.');
     // Anything the client pipelined before the handshake is discarded (RFC 2595 section 4).
     this.queue = [];
@@ -387,7 +398,10 @@ export class Pop3Session {
     }
     const live = this.live();
     const bytes = live.reduce((s, [, m]) => s + m.size, 0);
-    this.multi(`${live.length} messages (${bytes} octets)`, live.map(([n, m]) => `${n} ${m.size}`));
+    this.multi(
+      `${live.length} messages (${bytes} octets)`,
+      live.map(([n, m]) => `${n} ${m.size}`),
+    );
   }
 
   uidl(arg?: string): void {
@@ -396,7 +410,10 @@ export class Pop3Session {
       if (i !== null) this.ok(`${i + 1} ${this.messages[i].uid}`);
       return;
     }
-    this.multi('', this.live().map(([n, m]) => `${n} ${m.uid}`));
+    this.multi(
+      '',
+      this.live().map(([n, m]) => `${n} ${m.uid}`),
+    );
   }
 
   dele(arg: string): void {
@@ -464,7 +481,8 @@ export class Pop3Session {
     let next = i + 1;
     while (this.readAhead.size < READ_AHEAD && next < this.messages.length && next <= i + READ_AHEAD) {
       const m = this.messages[next];
-      if (!this.deleted.has(next) && !this.readAhead.has(next) && isSmall(m)) this.readAhead.set(next, readSmall(this.mailbox!.dir, m));
+      if (!this.deleted.has(next) && !this.readAhead.has(next) && isSmall(m))
+        this.readAhead.set(next, readSmall(this.mailbox!.dir, m));
       next++;
     }
   }
@@ -476,7 +494,7 @@ export class Pop3Session {
   private async sendFromFile(i: number, bodyLines: number): Promise<void> {
     const m = this.messages[i];
     const dir = this.mailbox!.dir;
-    let fh;
+    let fh: FileHandle;
     try {
       fh = await openMessage(dir, m);
     } catch (err) {
@@ -506,7 +524,8 @@ export class Pop3Session {
    */
   private async stream(fh: FileHandle, bodyLines: number): Promise<void> {
     const state = newEncodeState();
-    const top = bodyLines === Infinity ? null : { bodyLines, inBody: false, lineStart: true, prevBlank: false, count: 0 };
+    const top =
+      bodyLines === Infinity ? null : { bodyLines, inBody: false, lineStart: true, prevBlank: false, count: 0 };
     let position = 0;
     for (;;) {
       if (this.closed) return;
@@ -542,10 +561,15 @@ export class Pop3Session {
     const doomed = [...this.deleted].map((i) => this.messages[i]);
     try {
       if (doomed.length) {
-        this.host.removing(this.mailbox!, doomed.map((m) => m.file));
+        this.host.removing(
+          this.mailbox!,
+          doomed.map((m) => m.file),
+        );
         await deleteMessages(this.mailbox!.dir, doomed);
       }
-      this.ok(`Logging out${doomed.length ? `, ${doomed.length} message${doomed.length === 1 ? '' : 's'} deleted` : ''}.`);
+      this.ok(
+        `Logging out${doomed.length ? `, ${doomed.length} message${doomed.length === 1 ? '' : 's'} deleted` : ''}.`,
+      );
     } catch (err) {
       this.host.log(`pop3: deleting from ${this.mailbox!.address}: ${(err as Error).message}`);
       this.err('[SYS/TEMP] Some messages could not be deleted; they are still on the server.');
@@ -574,4 +598,3 @@ export class Pop3Session {
     this.unlock();
   }
 }
-

@@ -18,7 +18,9 @@ export interface BounceInfo {
 export function buildBounce(b: BounceInfo, now = new Date()): Buffer {
   const boundary = `vmail-${randomUUID()}`;
   const end = headerEnd(b.original, 1024 * 1024);
-  const originalHeaders = (end > 0 ? b.original.subarray(0, end) : b.original.subarray(0, Math.min(b.original.length, 64 * 1024))).toString('utf8');
+  const originalHeaders = (
+    end > 0 ? b.original.subarray(0, end) : b.original.subarray(0, Math.min(b.original.length, 64 * 1024))
+  ).toString('utf8');
   const oneLine = b.diagnostic.replace(/[\r\n]+/g, ' ').slice(0, 900);
   const lines = [
     `From: Mail Delivery System <MAILER-DAEMON@${b.domain}>`,

@@ -6,8 +6,8 @@ import { EventEmitter } from 'node:events';
 import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import nodemailer, { type Transporter } from 'nodemailer';
-import { fsyncDir, writeDurable } from '../maildir/durable.js';
 import type { QueueView } from '../control/protocol.js';
+import { fsyncDir, writeDurable } from '../maildir/durable.js';
 import { NotFoundError } from '../model/errors.js';
 import { buildBounce } from './dsn.js';
 
@@ -48,7 +48,10 @@ const FIVE_DAYS = 5 * 24 * 3_600_000;
 const CONCURRENCY = 4;
 
 class PermanentFailure extends Error {
-  constructor(message: string, readonly status: string) {
+  constructor(
+    message: string,
+    readonly status: string,
+  ) {
     super(message);
   }
 }
@@ -88,7 +91,8 @@ export class ForwardQueue extends EventEmitter {
     const names = await readdir(this.opts.dir);
     const ids = new Set(names.filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)));
     for (const n of names) {
-      if (n.endsWith('.tmp') || (n.endsWith('.eml') && !ids.has(n.slice(0, -4)))) await unlink(join(this.opts.dir, n)).catch(() => {});
+      if (n.endsWith('.tmp') || (n.endsWith('.eml') && !ids.has(n.slice(0, -4))))
+        await unlink(join(this.opts.dir, n)).catch(() => {});
     }
     for (const id of ids) {
       try {
@@ -105,12 +109,27 @@ export class ForwardQueue extends EventEmitter {
    * Puts a message in the spool durably: once this resolves it survives a crash. An `id` given
    * by the caller makes the add idempotent: adding it again while it waits does nothing.
    */
-  async add(from: string, to: string, data: Buffer | readonly Buffer[], opts: { id?: string; via?: string } = {}): Promise<string> {
+  async add(
+    from: string,
+    to: string,
+    data: Buffer | readonly Buffer[],
+    opts: { id?: string; via?: string } = {},
+  ): Promise<string> {
     const now = this.now();
     if (opts.id && this.entries.has(opts.id)) return opts.id;
     const id = opts.id ?? `${now.toString(36)}${randomBytes(5).toString('hex')}`;
     const size = Buffer.isBuffer(data) ? data.length : data.reduce((n, p) => n + p.length, 0);
-    const entry: QueueEntry = { id, from, to, createdAt: now, attempts: 0, nextAttemptAt: now, lastAttemptAt: null, lastError: null, size };
+    const entry: QueueEntry = {
+      id,
+      from,
+      to,
+      createdAt: now,
+      attempts: 0,
+      nextAttemptAt: now,
+      lastAttemptAt: null,
+      lastError: null,
+      size,
+    };
     if (opts.via) entry.via = opts.via;
     await writeDurable(join(this.opts.dir, `${id}.eml`), data);
     await writeDurable(join(this.opts.dir, `${id}.json`), JSON.stringify(entry));
@@ -132,8 +151,15 @@ export class ForwardQueue extends EventEmitter {
     return [...this.entries.values()]
       .sort((a, b) => a.createdAt - b.createdAt)
       .map((e) => ({
-        id: e.id, from: e.from, to: e.to, createdAt: iso(e.createdAt), attempts: e.attempts, nextAttemptAt: iso(e.nextAttemptAt),
-        lastAttemptAt: e.lastAttemptAt === null ? null : iso(e.lastAttemptAt), lastError: e.lastError, size: e.size,
+        id: e.id,
+        from: e.from,
+        to: e.to,
+        createdAt: iso(e.createdAt),
+        attempts: e.attempts,
+        nextAttemptAt: iso(e.nextAttemptAt),
+        lastAttemptAt: e.lastAttemptAt === null ? null : iso(e.lastAttemptAt),
+        lastError: e.lastError,
+        size: e.size,
       }));
   }
 
@@ -206,7 +232,9 @@ export class ForwardQueue extends EventEmitter {
       const now = this.now();
       e.nextAttemptAt = now + BACKOFF_MS[0];
       e.lastError = `local failure: ${(err as Error).message}`;
-      this.opts.log(`queue: ${e.id} to <${e.to}>: ${(err as Error).message}; trying again at ${new Date(e.nextAttemptAt).toISOString()}`);
+      this.opts.log(
+        `queue: ${e.id} to <${e.to}>: ${(err as Error).message}; trying again at ${new Date(e.nextAttemptAt).toISOString()}`,
+      );
     }
   }
 
@@ -224,7 +252,10 @@ export class ForwardQueue extends EventEmitter {
         if (outcome === 'unknown') throw new PermanentFailure('550 5.1.1 no such user here', '5.1.1');
         if (outcome === 'loop') throw new PermanentFailure('554 5.4.6 mail forwarding loop', '5.4.6');
       } else {
-        await this.transport!.sendMail({ envelope: { from: e.from || (false as unknown as string), to: [e.to] }, raw: data });
+        await this.transport!.sendMail({
+          envelope: { from: e.from || (false as unknown as string), to: [e.to] },
+          raw: data,
+        });
       }
       await this.remove(e.id);
       this.emit('done', e.id);
@@ -235,7 +266,12 @@ export class ForwardQueue extends EventEmitter {
       const now = this.now();
       if (permanent || now - e.createdAt >= (this.opts.maxAgeMs ?? FIVE_DAYS)) {
         const status = err instanceof PermanentFailure ? err.status : permanent ? '5.0.0' : '4.4.7';
-        await this.bounce(e, data, status, permanent ? message : `gave up after ${e.attempts + 1} attempts: ${message}`);
+        await this.bounce(
+          e,
+          data,
+          status,
+          permanent ? message : `gave up after ${e.attempts + 1} attempts: ${message}`,
+        );
         await this.remove(e.id);
         this.emit('done', e.id);
         return;
@@ -245,7 +281,9 @@ export class ForwardQueue extends EventEmitter {
       e.lastError = message;
       e.nextAttemptAt = now + BACKOFF_MS[Math.min(e.attempts - 1, BACKOFF_MS.length - 1)];
       // If this write fails the spool keeps the older state: the message is only tried sooner.
-      await writeDurable(join(this.opts.dir, `${e.id}.json`), JSON.stringify(e)).catch((werr: Error) => this.opts.log(`queue: ${e.id}: ${werr.message}`));
+      await writeDurable(join(this.opts.dir, `${e.id}.json`), JSON.stringify(e)).catch((werr: Error) =>
+        this.opts.log(`queue: ${e.id}: ${werr.message}`),
+      );
       this.opts.log(`queue: ${e.id} to <${e.to}> deferred (attempt ${e.attempts}): ${message}`);
     }
   }
@@ -257,7 +295,16 @@ export class ForwardQueue extends EventEmitter {
     // From the postmaster of the hosted domain that forwarded it, never of the failed
     // destination's domain (which we do not host).
     const domain = e.via?.split('@')[1] ?? this.opts.hostname;
-    const report = buildBounce({ reportingHost: this.opts.hostname, domain, sender: e.from, recipient: e.to, status, diagnostic, arrivedAt: e.createdAt, original: data });
+    const report = buildBounce({
+      reportingHost: this.opts.hostname,
+      domain,
+      sender: e.from,
+      recipient: e.to,
+      status,
+      diagnostic,
+      arrivedAt: e.createdAt,
+      original: data,
+    });
     // A fixed id: if the bounce was stored but the message could not be dropped, trying again
     // does not store a second bounce.
     await this.add('', e.from, report, { id: `${e.id}-dsn` });

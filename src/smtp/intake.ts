@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import type { Listen } from '../config.js';
 import { headerEnd, receivedHeader } from './headers.js';
-import { LoopError, MAX_HEADER, Message, type LocalDelivery, type Undo } from './local-delivery.js';
+import { type LocalDelivery, LoopError, MAX_HEADER, Message, type Undo } from './local-delivery.js';
 
 export interface IntakeOptions {
   delivery: LocalDelivery;
@@ -44,10 +44,13 @@ export class SmtpIntake {
       logger: false,
       ...(opts.tls ? { key: opts.tls.key, cert: opts.tls.cert } : {}),
       onRcptTo: (address, session, callback) => {
-        if (session.envelope.rcptTo.length >= maxRcpt) return callback(smtpError(452, `4.5.3 Too many recipients: at most ${maxRcpt} per message`));
+        if (session.envelope.rcptTo.length >= maxRcpt)
+          return callback(smtpError(452, `4.5.3 Too many recipients: at most ${maxRcpt} per message`));
         const route = opts.delivery.route(address.address);
-        if (route.kind === 'foreign') return callback(smtpError(550, '5.7.1 Relaying denied: this server only accepts mail for its own domains'));
-        if (route.kind === 'unknown') return callback(smtpError(550, `5.1.1 <${address.address.slice(0, 300)}>: no such user here`));
+        if (route.kind === 'foreign')
+          return callback(smtpError(550, '5.7.1 Relaying denied: this server only accepts mail for its own domains'));
+        if (route.kind === 'unknown')
+          return callback(smtpError(550, `5.1.1 <${address.address.slice(0, 300)}>: no such user here`));
         callback();
       },
       onData: (stream, session, callback) => this.onData(stream, session, callback),
@@ -57,7 +60,13 @@ export class SmtpIntake {
   listen(at: Listen): Promise<number> {
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) =>
-        reject(new Error(err.code === 'EADDRINUSE' ? `SMTP port ${at.host}:${at.port} is already in use` : `SMTP cannot listen on ${at.host}:${at.port}: ${err.message}`));
+        reject(
+          new Error(
+            err.code === 'EADDRINUSE'
+              ? `SMTP port ${at.host}:${at.port} is already in use`
+              : `SMTP cannot listen on ${at.host}:${at.port}: ${err.message}`,
+          ),
+        );
       // smtp-server passes its listener's errors on as its own 'error' event.
       this.server.once('error', onError);
       this.server.listen(at.port, at.host, () => {
@@ -69,7 +78,11 @@ export class SmtpIntake {
     });
   }
 
-  private onData(stream: SMTPServerDataStream, session: SMTPServerSession, callback: (err?: Error | null, message?: string) => void): void {
+  private onData(
+    stream: SMTPServerDataStream,
+    session: SMTPServerSession,
+    callback: (err?: Error | null, message?: string) => void,
+  ): void {
     const chunks: Buffer[] = [];
     let length = 0;
     stream.on('data', (chunk: Buffer) => {
@@ -79,11 +92,15 @@ export class SmtpIntake {
     });
     stream.on('error', (err) => callback(smtpError(451, `4.3.0 ${err.message}`)));
     stream.on('end', () => {
-      if (stream.sizeExceeded) return callback(smtpError(552, `5.3.4 Message too big: the limit is ${this.opts.maxMessageSize} bytes`));
+      if (stream.sizeExceeded)
+        return callback(smtpError(552, `5.3.4 Message too big: the limit is ${this.opts.maxMessageSize} bytes`));
       const data = Buffer.concat(chunks, length);
       this.accept(data, session).then(
         (id) => callback(null, `2.0.0 OK: queued as ${id}`),
-        (err: Error & { responseCode?: number }) => callback(err.responseCode ? err : smtpError(451, '4.3.0 Temporary failure storing the message: try again later')),
+        (err: Error & { responseCode?: number }) =>
+          callback(
+            err.responseCode ? err : smtpError(451, '4.3.0 Temporary failure storing the message: try again later'),
+          ),
       );
     });
   }
@@ -94,19 +111,25 @@ export class SmtpIntake {
     }
     const id = randomBytes(6).toString('hex');
     // One copy per mailbox, however often (and however spelled) a client names it.
-    const rcpts = [...new Set(session.envelope.rcptTo.map((r) => {
-      const route = this.opts.delivery.route(r.address);
-      return route.kind === 'account' || route.kind === 'forward' ? route.address : r.address.toLowerCase();
-    }))];
+    const rcpts = [
+      ...new Set(
+        session.envelope.rcptTo.map((r) => {
+          const route = this.opts.delivery.route(r.address);
+          return route.kind === 'account' || route.kind === 'forward' ? route.address : r.address.toLowerCase();
+        }),
+      ),
+    ];
     const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
-    const received = Buffer.from(receivedHeader({
-      helo: session.hostNameAppearsAs,
-      remoteAddress: session.remoteAddress,
-      host: this.host,
-      id,
-      recipient: rcpts.length === 1 ? rcpts[0] : undefined,
-      tls: Boolean(session.secure),
-    }));
+    const received = Buffer.from(
+      receivedHeader({
+        helo: session.hostNameAppearsAs,
+        remoteAddress: session.remoteAddress,
+        host: this.host,
+        id,
+        recipient: rcpts.length === 1 ? rcpts[0] : undefined,
+        tls: Boolean(session.secure),
+      }),
+    );
     // Every copy shares these bytes: nothing is joined or copied per recipient.
     const message = new Message([received, data]);
     const undo: Undo[] = [];

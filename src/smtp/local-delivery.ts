@@ -6,9 +6,13 @@ import { crlfSize, deliver } from '../maildir/maildir.js';
 import { maildirPath } from '../maildir/paths.js';
 import type { Store } from '../store/store.js';
 import type { ForwardQueue } from './forward-queue.js';
-import { headerEnd, headerSafe, traceInfo, type TraceInfo } from './headers.js';
+import { headerEnd, headerSafe, type TraceInfo, traceInfo } from './headers.js';
 
-export type Route = { kind: 'account'; address: string; name: string; domain: string } | { kind: 'forward'; address: string; destinations: string[] } | { kind: 'unknown' } | { kind: 'foreign' };
+export type Route =
+  | { kind: 'account'; address: string; name: string; domain: string }
+  | { kind: 'forward'; address: string; destinations: string[] }
+  | { kind: 'unknown' }
+  | { kind: 'foreign' };
 
 /** What delivering one copy did, so a failed transaction can take it back. */
 export type Undo = () => Promise<void>;
@@ -16,7 +20,7 @@ export type Undo = () => Promise<void>;
 export class LoopError extends Error {}
 
 export const MAX_HEADER = 1024 * 1024;
-export const MAX_HOPS = 50;
+const MAX_HOPS = 50;
 
 /**
  * A message on its way to one or more mailboxes: its bytes as parts (the lines added here,
@@ -73,7 +77,9 @@ export class LocalDelivery {
     let a = address.toLowerCase();
     if (a === 'postmaster') {
       const domains = [...this.store.domains.keys()].sort();
-      const has = domains.find((d) => this.store.accounts.has(`postmaster@${d}`) || this.store.forwards.has(`postmaster@${d}`));
+      const has = domains.find(
+        (d) => this.store.accounts.has(`postmaster@${d}`) || this.store.forwards.has(`postmaster@${d}`),
+      );
       a = `postmaster@${has ?? domains[0]}`;
     }
     const at = a.lastIndexOf('@');
@@ -112,15 +118,20 @@ export class LocalDelivery {
         naming: (name) => this.mailbox.naming(route.address, name),
         visible: (bytes) => this.mailbox.added(route.address, bytes),
       });
-      return [async () => {
-        await unlink(file).catch(() => {});
-        this.mailbox.changed(route.address);
-      }];
+      return [
+        async () => {
+          await unlink(file).catch(() => {});
+          this.mailbox.changed(route.address);
+        },
+      ];
     }
     const copy = [Buffer.from(deliveredTo), ...message.parts];
     const undo: Undo[] = [];
     for (const [i, dest] of route.destinations.entries()) {
-      const id = await this.queue().add(from, dest, copy, { id: copyId ? `${copyId}-${i}` : undefined, via: route.address });
+      const id = await this.queue().add(from, dest, copy, {
+        id: copyId ? `${copyId}-${i}` : undefined,
+        via: route.address,
+      });
       undo.push(() => this.queue().remove(id));
     }
     return undo;

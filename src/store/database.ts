@@ -2,8 +2,8 @@
 // transaction can span tables (an applied chunk changes accounts, forwards, the apply log and
 // the queue together, or not at all). Writes run one at a time, each in its own transaction.
 import { stat } from 'node:fs/promises';
-import Keyv from 'keyv';
 import KeyvSqlite from '@keyv/sqlite';
+import Keyv from 'keyv';
 import { UnavailableError } from '../model/errors.js';
 
 type Query = (sql: string, ...params: unknown[]) => Promise<unknown[]>;
@@ -38,7 +38,10 @@ class TableAdapter extends KeyvSqlite {
 export class Table<T> {
   readonly keyv: Keyv<T>;
 
-  constructor(adapter: TableAdapter, readonly name: string) {
+  constructor(
+    adapter: TableAdapter,
+    readonly name: string,
+  ) {
     this.keyv = new Keyv<T>({ store: adapter, namespace: name });
     // Surface adapter errors through the promise that failed, not as an unhandled 'error' event.
     this.keyv.on('error', () => {});
@@ -71,7 +74,8 @@ export class Table<T> {
 
   async put(rows: Iterable<[string, T]>): Promise<void> {
     const entries = [...rows].map(([key, value]) => ({ key, value }));
-    if (entries.length > 0 && !(await this.keyv.setMany(entries)).every(Boolean)) throw new Error(`table ${this.name}: a write failed`);
+    if (entries.length > 0 && !(await this.keyv.setMany(entries)).every(Boolean))
+      throw new Error(`table ${this.name}: a write failed`);
   }
 
   async remove(keys: Iterable<string>): Promise<void> {
@@ -85,7 +89,7 @@ export class Table<T> {
 const BUSY_TIMEOUT_MS = 10_000;
 
 /** The store file was deleted or replaced under the running daemon. */
-export class StoreLostError extends UnavailableError {}
+class StoreLostError extends UnavailableError {}
 
 export class Database {
   private chain: Promise<unknown> = Promise.resolve();
@@ -101,7 +105,12 @@ export class Database {
   ) {}
 
   static async open(file: string): Promise<Database> {
-    const connection = new KeyvSqlite({ uri: `sqlite://${file}`, table: 'meta', busyTimeout: BUSY_TIMEOUT_MS, iterationLimit: 5000 } as ConstructorParameters<typeof KeyvSqlite>[0]);
+    const connection = new KeyvSqlite({
+      uri: `sqlite://${file}`,
+      table: 'meta',
+      busyTimeout: BUSY_TIMEOUT_MS,
+      iterationLimit: 5000,
+    } as ConstructorParameters<typeof KeyvSqlite>[0]);
     connection.on('error', () => {});
     await connection.query('PRAGMA journal_mode=WAL');
     await connection.query('PRAGMA synchronous=FULL');

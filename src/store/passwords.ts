@@ -1,5 +1,5 @@
 // Password hashes: scrypt with a per-account random salt. Passwords are never stored or sent back.
-import { createHmac, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { createHmac, randomBytes, type ScryptOptions, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
 
 const N = 16384;
 const R = 8;
@@ -19,7 +19,7 @@ export async function hashPassword(password: string): Promise<string> {
   return `scrypt$${N}$${R}$${P}$${salt.toString('base64')}$${key.toString('base64')}`;
 }
 
-export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+async function verifyPassword(password: string, stored: string): Promise<boolean> {
   const parts = stored.split('$');
   if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
   const [n, r, p] = parts.slice(1, 4).map(Number);
@@ -52,7 +52,9 @@ export class PasswordVerifier {
     const cached = this.good.get(account);
     if (cached && cached.hash === storedHash && timingSafeEqual(cached.mac, this.mac(password))) return true;
     const composed = password.normalize('NFC');
-    const ok = (await verifyPassword(composed, storedHash)) || (composed !== password && (await verifyPassword(password, storedHash)));
+    const ok =
+      (await verifyPassword(composed, storedHash)) ||
+      (composed !== password && (await verifyPassword(password, storedHash)));
     if (ok) this.good.set(account, { hash: storedHash, mac: this.mac(password) });
     return ok;
   }

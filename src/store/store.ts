@@ -227,10 +227,13 @@ export class Store {
     this.activityDirty.clear();
     if (!addresses.length) return;
     try {
-      await this.db.write(() => this.t.activity.put(addresses.map((a): [string, ActivityRecord] => [a, this.activity.get(a)!])));
+      await this.db.write(() =>
+        this.t.activity.put(addresses.map((a): [string, ActivityRecord] => [a, this.activity.get(a)!])),
+      );
     } catch (err) {
       for (const a of addresses) this.activityDirty.add(a);
-      if (!this.db.problem) this.log(`store: last-login and delivery times not written, trying again: ${(err as Error).message}`);
+      if (!this.db.problem)
+        this.log(`store: last-login and delivery times not written, trying again: ${(err as Error).message}`);
       this.activityTimer ??= setTimeout(() => void this.flushActivity(), 10 * ACTIVITY_FLUSH_MS);
       this.activityTimer.unref();
     }
@@ -257,14 +260,22 @@ export class Store {
       const done = await this.db.checkpoint().catch(() => false);
       if (!done && Date.now() - this.walWarnedAt > 10 * 60_000) {
         this.walWarnedAt = Date.now();
-        log(`store: the write-ahead log ${this.db.file}-wal is ${Math.round(wal.size / 1048576)} MB and cannot be checkpointed: another process holds a read transaction on the store (close any sqlite3 shell or backup reading it)`);
+        log(
+          `store: the write-ahead log ${this.db.file}-wal is ${Math.round(wal.size / 1048576)} MB and cannot be checkpointed: another process holds a read transaction on the store (close any sqlite3 shell or backup reading it)`,
+        );
       } else if (done && this.walWarnedAt) {
         this.walWarnedAt = 0;
         log(`store: the write-ahead log was checkpointed again`);
       }
     };
     const loop = () => {
-      this.checkTimer = setTimeout(() => void check().catch(() => {}).finally(loop), CHECK_MS);
+      this.checkTimer = setTimeout(
+        () =>
+          void check()
+            .catch(() => {})
+            .finally(loop),
+        CHECK_MS,
+      );
       this.checkTimer.unref();
     };
     loop();

@@ -4,13 +4,13 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { PassThrough, Writable } from 'node:stream';
-import React from 'react';
 import { render } from 'ink';
-import { ControlClient } from '../../src/control/client.js';
+import React from 'react';
 import { App } from '../../screens/app.js';
 import { DaemonSession } from '../../screens/daemon-session.js';
 import { RENDER_OPTIONS } from '../../screens/run.js';
-import { VMAIL, startDaemon, tempDir } from '../helpers/process.js';
+import { ControlClient } from '../../src/control/client.js';
+import { startDaemon, tempDir, VMAIL } from '../helpers/process.js';
 import { heading, ms, performance, report, seedAccounts, stats } from './lib.js';
 
 const ACCOUNTS = 10_000;
@@ -43,7 +43,12 @@ async function keypressLatency(socket: string): Promise<number[]> {
   const term = fakeTerminal(100, 30);
   const session = new DaemonSession(socket);
   session.start();
-  const ink = render(React.createElement(App, { session }), { ...RENDER_OPTIONS, patchConsole: false, stdout: term.stdout, stdin: term.stdin });
+  const ink = render(React.createElement(App, { session }), {
+    ...RENDER_OPTIONS,
+    patchConsole: false,
+    stdout: term.stdout,
+    stdin: term.stdin,
+  });
   await until(() => session.snapshot.accounts.length === ACCOUNTS, 'the accounts to load');
   await until(() => term.frames.some((f) => f.text.includes('POP3 Accounts')), 'the menu');
   term.stdin.write('\r');
@@ -67,14 +72,27 @@ async function keypressLatency(socket: string): Promise<number[]> {
 function tmuxConsole(socket: string): { session: string; launchedAt: number } {
   const session = `vmail-bench-${process.pid}`;
   const launchedAt = performance.now();
-  execFileSync('tmux', ['new-session', '-d', '-s', session, '-x', '100', '-y', '30', `exec ${process.execPath} ${VMAIL} console --socket ${socket}`]);
+  execFileSync('tmux', [
+    'new-session',
+    '-d',
+    '-s',
+    session,
+    '-x',
+    '100',
+    '-y',
+    '30',
+    `exec ${process.execPath} ${VMAIL} console --socket ${socket}`,
+  ]);
   return { session, launchedAt };
 }
 
 export async function benchConsole(): Promise<void> {
   heading(`The console with ${ACCOUNTS.toLocaleString('en')} accounts`);
   const dataDir = tempDir('vmail-bench-');
-  await seedAccounts(dataDir, Array.from({ length: ACCOUNTS }, (_, i) => `user${String(i).padStart(5, '0')}`));
+  await seedAccounts(
+    dataDir,
+    Array.from({ length: ACCOUNTS }, (_, i) => `user${String(i).padStart(5, '0')}`),
+  );
   const d = await startDaemon({ dataDir });
   const c = await ControlClient.connect(d.socket);
   await c.call('pending.apply');
@@ -86,7 +104,14 @@ export async function benchConsole(): Promise<void> {
     for (let run = 0; run < 3; run++) {
       const t = tmuxConsole(d.socket);
       try {
-        await until(() => execFileSync('tmux', ['capture-pane', '-p', '-t', t.session], { encoding: 'utf8' }).includes(`POP3 Accounts (${ACCOUNTS})`), 'the first full frame', 20_000);
+        await until(
+          () =>
+            execFileSync('tmux', ['capture-pane', '-p', '-t', t.session], { encoding: 'utf8' }).includes(
+              `POP3 Accounts (${ACCOUNTS})`,
+            ),
+          'the first full frame',
+          20_000,
+        );
         launches.push(performance.now() - t.launchedAt);
         if (run === 0) {
           execFileSync('tmux', ['send-keys', '-t', t.session, 'Enter']);
@@ -96,7 +121,9 @@ export async function benchConsole(): Promise<void> {
             await sleep(20);
           }
           await sleep(500);
-          const pid = execFileSync('tmux', ['display', '-p', '-t', t.session, '#{pane_pid}'], { encoding: 'utf8' }).trim();
+          const pid = execFileSync('tmux', ['display', '-p', '-t', t.session, '#{pane_pid}'], {
+            encoding: 'utf8',
+          }).trim();
           rssMb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
         }
       } finally {
@@ -106,8 +133,14 @@ export async function benchConsole(): Promise<void> {
     report('launch to the first full frame (menu with counts), median of 3', ms(stats(launches).p50));
     const lat = stats(await keypressLatency(d.socket));
     report('keypress to next frame, scrolling 10,000 accounts: p50', ms(lat.p50));
-    report('keypress to next frame, scrolling 10,000 accounts: p99', ms(lat.p99), { text: '< 16 ms', met: lat.p99 < 16 });
-    report('console memory (RSS) with 10,000 accounts', `${rssMb.toFixed(0)} MB`, { text: '< 150 MB', met: rssMb < 150 });
+    report('keypress to next frame, scrolling 10,000 accounts: p99', ms(lat.p99), {
+      text: '< 16 ms',
+      met: lat.p99 < 16,
+    });
+    report('console memory (RSS) with 10,000 accounts', `${rssMb.toFixed(0)} MB`, {
+      text: '< 150 MB',
+      met: rssMb < 150,
+    });
   } finally {
     await d.stop();
   }

@@ -27,12 +27,18 @@ export async function benchCore(): Promise<void> {
   await d.stop();
 
   // 10,000 account adds, queued straight into the store while the daemon is stopped.
-  await seedAccounts(dataDir, Array.from({ length: 10_000 }, (_, i) => `user${String(i).padStart(5, '0')}`));
+  await seedAccounts(
+    dataDir,
+    Array.from({ length: 10_000 }, (_, i) => `user${String(i).padStart(5, '0')}`),
+  );
   d = await startDaemon({ dataDir });
   {
     const c = await ControlClient.connect(d.socket);
     const [applyMs, result] = await time(() => c.call('pending.apply'));
-    report(`apply ${result.applied.length.toLocaleString('en')} queued account adds (Maildirs included)`, ms(applyMs), { text: '< 2 s', met: applyMs < 2000 });
+    report(`apply ${result.applied.length.toLocaleString('en')} queued account adds (Maildirs included)`, ms(applyMs), {
+      text: '< 2 s',
+      met: applyMs < 2000,
+    });
 
     const samples: number[] = [];
     let count = 0;
@@ -42,7 +48,10 @@ export async function benchCore(): Promise<void> {
       count = list.length;
     }
     const s = stats(samples);
-    report(`accounts.list over ${count.toLocaleString('en')} accounts: p50`, ms(s.p50), { text: '< 50 ms', met: s.p50 < 50 });
+    report(`accounts.list over ${count.toLocaleString('en')} accounts: p50`, ms(s.p50), {
+      text: '< 50 ms',
+      met: s.p50 < 50,
+    });
     c.close();
 
     const cli: number[] = [];
@@ -52,8 +61,10 @@ export async function benchCore(): Promise<void> {
       cli.push(t);
     }
     const sc = stats(cli);
-    report('`vmail accounts list --json` over 10,000 accounts: p50', ms(sc.p50), { text: '< 300 ms', met: sc.p50 < 300 });
+    report('`vmail accounts list --json` over 10,000 accounts: p50', ms(sc.p50), {
+      text: '< 300 ms',
+      met: sc.p50 < 300,
+    });
   }
   await d.stop();
 }
-

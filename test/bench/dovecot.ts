@@ -25,7 +25,11 @@ export function ensureDovecot(): string | null {
   if (spawnSync('dovecot', ['--version']).status === 0) return null;
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   const update = spawnSync('apt-get', ['update', '-qq'], { env, stdio: 'ignore' });
-  const install = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'dovecot-core', 'dovecot-pop3d'], { env, stdio: 'ignore' });
+  const install = spawnSync(
+    'apt-get',
+    ['install', '-y', '-qq', '--no-install-recommends', 'dovecot-core', 'dovecot-pop3d'],
+    { env, stdio: 'ignore' },
+  );
   if (update.status !== 0 || install.status !== 0 || spawnSync('dovecot', ['--version']).status !== 0) {
     return 'Dovecot is not installed and apt-get could not install dovecot-pop3d here';
   }
@@ -38,7 +42,9 @@ export async function startDovecot(dir: string, users: string[], password: strin
   chmodSync(dir, 0o755);
   writeFileSync(join(dir, 'passwd'), users.map((u) => `${u}:{PLAIN}${password}\n`).join(''));
   const conf = join(dir, 'dovecot.conf');
-  writeFileSync(conf, `
+  writeFileSync(
+    conf,
+    `
 protocols = pop3
 listen = 127.0.0.1
 ssl = no
@@ -63,7 +69,8 @@ service pop3-login {
     port = ${port}
   }
 }
-`);
+`,
+  );
   execFileSync('chown', ['-R', 'nobody:nogroup', ...users.map((u) => join(dir, u))]);
   // Dovecot forks into the background and keeps its stdio: send it to a file, not a pipe.
   execFileSync('sh', ['-c', `dovecot -c '${conf}' >'${dir}/start.log' 2>&1`]);

@@ -4,10 +4,10 @@
 import { linkSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ControlClient } from '../../src/control/client.js';
+import { RawPop3 } from '../helpers/pop3.js';
 import { startDaemon, tempDir } from '../helpers/process.js';
 import { ensureDovecot, startDovecot } from './dovecot.js';
 import { heading, ms, performance, seedAccounts, stats } from './lib.js';
-import { RawPop3 } from '../helpers/pop3.js';
 
 const PASSWORD = 'bench-password-1';
 
@@ -54,31 +54,40 @@ interface Row {
 
 const ROWS: Row[] = [
   { what: 'one session, RETR 2,000 x 20 KB', run: async (port) => timeIt(() => retrAll(port, 'retr', 2000)) },
-  { what: 'the same, files without size tags (migrated)', run: async (port) => timeIt(() => retrAll(port, 'migrated', 2000)) },
+  {
+    what: 'the same, files without size tags (migrated)',
+    run: async (port) => timeIt(() => retrAll(port, 'migrated', 2000)),
+  },
   {
     what: '500 sequential sessions: login, STAT, UIDL, QUIT',
-    run: async (port) => timeIt(async () => {
-      for (let i = 0; i < 500; i++) {
-        const c = await RawPop3.open(port);
-        await c.login('small', PASSWORD);
-        await c.ok('STAT');
-        if (!(await c.multi('UIDL')).first.startsWith('+OK')) throw new Error('UIDL failed');
-        await c.quit();
-      }
-    }),
+    run: async (port) =>
+      timeIt(async () => {
+        for (let i = 0; i < 500; i++) {
+          const c = await RawPop3.open(port);
+          await c.login('small', PASSWORD);
+          await c.ok('STAT');
+          if (!(await c.multi('UIDL')).first.startsWith('+OK')) throw new Error('UIDL failed');
+          await c.quit();
+        }
+      }),
   },
-  { what: '50 concurrent sessions, 100 x 20 KB each', run: async (port) => timeIt(() => Promise.all(Array.from({ length: 50 }, (_, i) => retrAll(port, `c${i}`, 100)))) },
+  {
+    what: '50 concurrent sessions, 100 x 20 KB each',
+    run: async (port) => timeIt(() => Promise.all(Array.from({ length: 50 }, (_, i) => retrAll(port, `c${i}`, 100)))),
+  },
   {
     what: 'login + STAT on a 50,000-message mailbox (median of 5)',
     run: async (port) => {
       const samples: number[] = [];
       for (let i = 0; i < 5; i++) {
-        samples.push(await timeIt(async () => {
-          const c = await RawPop3.open(port);
-          await c.login('huge', PASSWORD);
-          await c.ok('STAT');
-          await c.quit();
-        }));
+        samples.push(
+          await timeIt(async () => {
+            const c = await RawPop3.open(port);
+            await c.login('huge', PASSWORD);
+            await c.ok('STAT');
+            await c.quit();
+          }),
+        );
       }
       return stats(samples).p50;
     },
@@ -106,7 +115,12 @@ export async function benchPop3(): Promise<void> {
   const dovecotDir = tempDir('dovecot-bench-');
 
   // Accounts, applied, then the messages written into their Maildirs.
-  await seedAccounts(dataDir, BOXES.map((b) => b.user), PASSWORD, Date.now());
+  await seedAccounts(
+    dataDir,
+    BOXES.map((b) => b.user),
+    PASSWORD,
+    Date.now(),
+  );
   const t0 = performance.now();
   let serial = 0;
   for (const b of BOXES) {
@@ -119,7 +133,9 @@ export async function benchPop3(): Promise<void> {
     const data = message(0, b.size);
     for (let i = 0; i < b.count; i++) {
       serial++;
-      const name = b.untagged ? `${1_700_000_000 + serial}.${serial}.oldhost` : `${1_700_000_000 + serial}.M${serial}P1Q1.bench,S=${data.length},W=${data.length}`;
+      const name = b.untagged
+        ? `${1_700_000_000 + serial}.${serial}.oldhost`
+        : `${1_700_000_000 + serial}.M${serial}P1Q1.bench,S=${data.length},W=${data.length}`;
       writeFileSync(join(dir, 'new', name), data);
       // The same file for Dovecot: a hard link, so both read the same bytes from the same disk.
       linkSync(join(dir, 'new', name), join(dove, 'new', name));
@@ -133,7 +149,13 @@ export async function benchPop3(): Promise<void> {
   c.close();
 
   const why = ensureDovecot();
-  const dovecot = why ? null : await startDovecot(dovecotDir, BOXES.map((b) => b.user), PASSWORD);
+  const dovecot = why
+    ? null
+    : await startDovecot(
+        dovecotDir,
+        BOXES.map((b) => b.user),
+        PASSWORD,
+      );
   if (why) process.stdout.write(`  Dovecot comparison skipped: ${why}\n`);
 
   try {
@@ -149,7 +171,9 @@ export async function benchPop3(): Promise<void> {
     }
     const line = (what: string, v: number, d: number) => {
       const ratio = Number.isNaN(d) ? 'n/a' : (v / d).toFixed(2);
-      process.stdout.write(`  ${what.padEnd(56)} vmail ${ms(v).padStart(9)}  dovecot ${(Number.isNaN(d) ? '-' : ms(d)).padStart(9)}  vmail/dovecot ${ratio}\n`);
+      process.stdout.write(
+        `  ${what.padEnd(56)} vmail ${ms(v).padStart(9)}  dovecot ${(Number.isNaN(d) ? '-' : ms(d)).padStart(9)}  vmail/dovecot ${ratio}\n`,
+      );
     };
     line('first login + STAT on a 50,000-message mailbox', cold.vmail, cold.dovecot);
     // Each row runs once unmeasured on both servers, then once measured: steady state, with

@@ -76,11 +76,13 @@ class BenchSmtp {
 export async function throughput(port: number, senders: number, perSender: number): Promise<number> {
   const data = message(0);
   const t0 = performance.now();
-  await Promise.all(Array.from({ length: senders }, async (_, s) => {
-    const c = await BenchSmtp.open(port);
-    for (let i = 0; i < perSender; i++) await c.send(`box${s}@example.test`, data);
-    c.close();
-  }));
+  await Promise.all(
+    Array.from({ length: senders }, async (_, s) => {
+      const c = await BenchSmtp.open(port);
+      for (let i = 0; i < perSender; i++) await c.send(`box${s}@example.test`, data);
+      c.close();
+    }),
+  );
   return (senders * perSender) / ((performance.now() - t0) / 1000);
 }
 
@@ -90,15 +92,17 @@ async function ceiling(dir: string, workers: number, perWorker: number): Promise
   mkdirSync(join(dir, 'new'), { recursive: true });
   const data = message(0);
   const t0 = performance.now();
-  await Promise.all(Array.from({ length: workers }, async (_, w) => {
-    for (let i = 0; i < perWorker; i++) {
-      // The same calls delivery makes, without SMTP, routing or headers around them.
-      const name = `${w}-${i}`;
-      await writeNewFile(join(dir, 'tmp', name), data);
-      await rename(join(dir, 'tmp', name), join(dir, 'new', name));
-      await fsyncDir(join(dir, 'new'));
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: workers }, async (_, w) => {
+      for (let i = 0; i < perWorker; i++) {
+        // The same calls delivery makes, without SMTP, routing or headers around them.
+        const name = `${w}-${i}`;
+        await writeNewFile(join(dir, 'tmp', name), data);
+        await rename(join(dir, 'tmp', name), join(dir, 'new', name));
+        await fsyncDir(join(dir, 'new'));
+      }
+    }),
+  );
   return (workers * perWorker) / ((performance.now() - t0) / 1000);
 }
 
@@ -125,30 +129,45 @@ async function bigFanOut(): Promise<void> {
     const before = memory(d.proc.pid!);
     const smtp = await BenchSmtp.open(d.smtpPort);
     const t0 = performance.now();
-    await smtp.send(names.map((n) => `${n}@example.test`), data);
+    await smtp.send(
+      names.map((n) => `${n}@example.test`),
+      data,
+    );
     const took = performance.now() - t0;
     smtp.close();
     const after = memory(d.proc.pid!);
-    process.stdout.write(`  one ${(data.length / 1048576).toFixed(0)} MB message to 100 local mailboxes: ${(took / 1000).toFixed(2)} s, daemon peak RSS ${(after.peak / 1048576).toFixed(0)} MB (${(before.now / 1048576).toFixed(0)} MB before)   target: far below 100 copies (${((100 * data.length) / 1048576).toFixed(0)} MB): ${after.peak - before.now < 10 * data.length ? 'met' : 'NOT met'}\n`);
+    process.stdout.write(
+      `  one ${(data.length / 1048576).toFixed(0)} MB message to 100 local mailboxes: ${(took / 1000).toFixed(2)} s, daemon peak RSS ${(after.peak / 1048576).toFixed(0)} MB (${(before.now / 1048576).toFixed(0)} MB before)   target: far below 100 copies (${((100 * data.length) / 1048576).toFixed(0)} MB): ${after.peak - before.now < 10 * data.length ? 'met' : 'NOT met'}\n`,
+    );
   } finally {
     await d.stop();
   }
 }
 
 export async function benchSmtp(): Promise<void> {
-  heading('SMTP delivery, 20 KB messages, beside the disk\'s durable-write ceiling');
+  heading("SMTP delivery, 20 KB messages, beside the disk's durable-write ceiling");
   const dataDir = tempDir('vmail-bench-');
-  await seedAccounts(dataDir, Array.from({ length: 20 }, (_, i) => `box${i}`), 'bench-password-1', Date.now());
+  await seedAccounts(
+    dataDir,
+    Array.from({ length: 20 }, (_, i) => `box${i}`),
+    'bench-password-1',
+    Date.now(),
+  );
   const d = await startDaemon({ dataDir });
   const c = await ControlClient.connect(d.socket);
   await c.call('pending.apply');
   c.close();
   try {
-    for (const [senders, per] of [[1, 300], [20, 30]] as const) {
+    for (const [senders, per] of [
+      [1, 300],
+      [20, 30],
+    ] as const) {
       const rate = await throughput(d.smtpPort, senders, per);
       // One Maildir per sender for vmail, so one directory per worker for the ceiling too.
       const roof = await ceiling(join(dataDir, `ceiling-${senders}`), senders, per);
-      process.stdout.write(`  ${`${senders} sender${senders > 1 ? 's' : ''}`.padEnd(10)} vmail ${rate.toFixed(0).padStart(6)} msg/s   ceiling ${roof.toFixed(0).padStart(6)} writes/s   ratio ${(rate / roof).toFixed(2)}${senders === 20 ? `   target >= 0.5: ${rate / roof >= 0.5 ? 'met' : 'NOT met'}` : ''}\n`);
+      process.stdout.write(
+        `  ${`${senders} sender${senders > 1 ? 's' : ''}`.padEnd(10)} vmail ${rate.toFixed(0).padStart(6)} msg/s   ceiling ${roof.toFixed(0).padStart(6)} writes/s   ratio ${(rate / roof).toFixed(2)}${senders === 20 ? `   target >= 0.5: ${rate / roof >= 0.5 ? 'met' : 'NOT met'}` : ''}\n`,
+      );
     }
   } finally {
     await d.stop();

@@ -2,7 +2,7 @@
 // menu, add an account with keys sent in one burst, resize, and quit back to the shell.
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { VMAIL, startDaemon, waitFor, type DaemonHandle } from '../helpers/daemon.js';
+import { type DaemonHandle, startDaemon, VMAIL, waitFor } from '../helpers/daemon.js';
 
 const SESSION = `vmail-e2e-${process.pid}`;
 const tmux = (...args: string[]) => execFileSync('tmux', args, { encoding: 'utf8' });
@@ -64,7 +64,7 @@ describe('vmail console in tmux at 80x24', () => {
     await see(/Queued: add pasted-name@example\.test/);
     keys('/');
     tmux('send-keys', '-l', '-t', SESSION, 'pasted');
-    await see(/Filter: \[pasted \]  1 of 3/);
+    await see(/Filter: \[pasted \] {2}1 of 3/);
     keys('Escape');
     await new Promise((r) => setTimeout(r, 100));
     keys('C-u');
@@ -106,14 +106,25 @@ describe('vmail console in tmux at 80x24', () => {
   it('walks a forward through the console: add, edit, remove, apply now; checked by SMTP', async () => {
     const { smtpSend } = await import('../helpers/effects.js');
     const walk = `${SESSION}-fwd`;
-    tmux('new-session', '-d', '-s', walk, '-x', '80', '-y', '24', `${process.execPath} ${VMAIL} console --socket ${d.socket}`);
+    tmux(
+      'new-session',
+      '-d',
+      '-s',
+      walk,
+      '-x',
+      '80',
+      '-y',
+      '24',
+      `${process.execPath} ${VMAIL} console --socket ${d.socket}`,
+    );
     const shot = () => tmux('capture-pane', '-p', '-t', walk);
-    const look = (text: string | RegExp) => waitFor(() => {
-      const s = shot();
-      return (typeof text === 'string' ? s.includes(text) : text.test(s)) ? s : null;
-    }, `the console to show ${text}`).catch((err) => {
-      throw new Error(`${(err as Error).message}\n--- screen ---\n${shot()}`);
-    });
+    const look = (text: string | RegExp) =>
+      waitFor(() => {
+        const s = shot();
+        return (typeof text === 'string' ? s.includes(text) : text.test(s)) ? s : null;
+      }, `the console to show ${text}`).catch((err) => {
+        throw new Error(`${(err as Error).message}\n--- screen ---\n${shot()}`);
+      });
     const send = (...k: string[]) => tmux('send-keys', '-t', walk, ...k);
     const applyNow = async () => {
       send('Escape');
@@ -165,7 +176,17 @@ describe('vmail console in tmux at 80x24', () => {
 
   it('honours NO_COLOR', async () => {
     const plain = `${SESSION}-plain`;
-    tmux('new-session', '-d', '-s', plain, '-x', '80', '-y', '24', `NO_COLOR=1 ${process.execPath} ${VMAIL} console --socket ${d.socket}`);
+    tmux(
+      'new-session',
+      '-d',
+      '-s',
+      plain,
+      '-x',
+      '80',
+      '-y',
+      '24',
+      `NO_COLOR=1 ${process.execPath} ${VMAIL} console --socket ${d.socket}`,
+    );
     try {
       const shot = await waitFor(() => {
         const s = tmux('capture-pane', '-e', '-p', '-t', plain);

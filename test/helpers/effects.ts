@@ -16,7 +16,12 @@ export interface LoginResult {
 }
 
 /** Logs in with poplib (USER/PASS, or AUTH PLAIN) and quits. */
-export async function pop3Login(port: number, user: string, password: string, mode: 'user' | 'auth-plain' = 'user'): Promise<LoginResult> {
+export async function pop3Login(
+  port: number,
+  user: string,
+  password: string,
+  mode: 'user' | 'auth-plain' = 'user',
+): Promise<LoginResult> {
   const hex = `hex:${Buffer.from(password, 'utf8').toString('hex')}`;
   const { stdout } = await run('python3', [join(ROOT, 'test/helpers/pop3_login.py'), String(port), user, hex, mode]);
   return JSON.parse(stdout) as LoginResult;
@@ -30,13 +35,25 @@ export interface SendResult {
 }
 
 /** Sends one message to one recipient with nodemailer; a marker in the subject finds it again. */
-export async function smtpSend(port: number, to: string, marker: string, from = 'sender@elsewhere.example'): Promise<SendResult> {
+export async function smtpSend(
+  port: number,
+  to: string,
+  marker: string,
+  from = 'sender@elsewhere.example',
+): Promise<SendResult> {
   const t = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true });
   try {
-    await t.sendMail({ envelope: { from, to: [to] }, raw: `From: ${from}\r\nTo: ${to}\r\nSubject: ${marker}\r\n\r\nbody of ${marker}\r\n` });
+    await t.sendMail({
+      envelope: { from, to: [to] },
+      raw: `From: ${from}\r\nTo: ${to}\r\nSubject: ${marker}\r\n\r\nbody of ${marker}\r\n`,
+    });
     return { accepted: true };
   } catch (err) {
-    const e = err as { responseCode?: number; response?: string; rejectedErrors?: { responseCode?: number; response?: string }[] };
+    const e = err as {
+      responseCode?: number;
+      response?: string;
+      rejectedErrors?: { responseCode?: number; response?: string }[];
+    };
     const first = e.rejectedErrors?.[0] ?? e;
     return { accepted: false, code: first.responseCode, response: first.response };
   } finally {

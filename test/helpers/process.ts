@@ -1,17 +1,19 @@
 // Starts the real `vmail daemon` as a child process on a temp data dir with ports 0, and runs
 // the real CLI against it. Used by the tests (through daemon.ts) and by the benchmarks.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 /** The repository root, from the source tree (tests) or the compiled one (benchmarks). */
-export const ROOT = [resolve(import.meta.dirname, '../..'), resolve(import.meta.dirname, '../../..')].find((d) => existsSync(join(d, 'bin/vmail.js')))!;
+export const ROOT = [resolve(import.meta.dirname, '../..'), resolve(import.meta.dirname, '../../..')].find((d) =>
+  existsSync(join(d, 'bin/vmail.js')),
+)!;
 export const VMAIL = join(ROOT, 'bin/vmail.js');
 
 /** Every daemon started and temp dir made here, for the caller to clean up. */
-export const live = new Set<ChildProcess>();
-export const dirs: string[] = [];
+const live = new Set<ChildProcess>();
+const dirs: string[] = [];
 
 let cleaningUp = false;
 
@@ -53,9 +55,15 @@ export interface DaemonOptions {
   env?: Record<string, string>;
 }
 
-export function runCli(args: string[], opts: { input?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  opts: { input?: string; env?: Record<string, string> } = {},
+): Promise<CliResult> {
   return new Promise((resolvePromise) => {
-    const p = spawn(process.execPath, [VMAIL, ...args], { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [VMAIL, ...args], {
+      env: { ...process.env, ...opts.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d) => (stdout += d));
@@ -70,24 +78,39 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandl
   const dataDir = opts.dataDir ?? tempDir();
   const socket = join(dataDir, 'control.sock');
   const args = [
-    VMAIL, 'daemon', '--data-dir', dataDir, '--socket', socket,
-    '--pop3', '127.0.0.1:0', '--smtp', '127.0.0.1:0',
-    '--apply-interval', opts.applyInterval ?? '1h',
+    VMAIL,
+    'daemon',
+    '--data-dir',
+    dataDir,
+    '--socket',
+    socket,
+    '--pop3',
+    '127.0.0.1:0',
+    '--smtp',
+    '127.0.0.1:0',
+    '--apply-interval',
+    opts.applyInterval ?? '1h',
     ...(opts.domains ?? ['example.test']).flatMap((d) => ['--domain', d]),
     ...(opts.args ?? []),
   ];
-  const proc = spawn(process.execPath, args, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, args, {
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   live.add(proc);
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
   let stopping = false;
-  const exited = new Promise<number | null>((r) => proc.on('exit', (code, signal) => {
-    live.delete(proc);
-    // A daemon that dies on its own is a bug worth seeing, whatever the test was doing.
-    if (!stopping && !cleaningUp && (code !== 0 || signal)) process.stderr.write(`\nvmail daemon on ${dataDir} exited unexpectedly (${code ?? signal}):\n${out}\n`);
-    r(code);
-  }));
+  const exited = new Promise<number | null>((r) =>
+    proc.on('exit', (code, signal) => {
+      live.delete(proc);
+      // A daemon that dies on its own is a bug worth seeing, whatever the test was doing.
+      if (!stopping && !cleaningUp && (code !== 0 || signal))
+        process.stderr.write(`\nvmail daemon on ${dataDir} exited unexpectedly (${code ?? signal}):\n${out}\n`);
+      r(code);
+    }),
+  );
   const ready = await new Promise<string>((resolveReady, reject) => {
     const timer = setTimeout(() => reject(new Error(`daemon did not get ready:\n${out}`)), 20_000);
     const check = () => {

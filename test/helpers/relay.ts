@@ -30,11 +30,17 @@ export class TestRelay {
         stream.on('end', async () => {
           if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
           if (this.mode !== 'accept') {
-            const err = new Error(`${this.mode === 550 ? '5.7.1 Rejected by the test relay' : '4.3.2 Try later'}`) as Error & { responseCode: number };
+            const err = new Error(
+              `${this.mode === 550 ? '5.7.1 Rejected by the test relay' : '4.3.2 Try later'}`,
+            ) as Error & { responseCode: number };
             err.responseCode = this.mode;
             return cb(err);
           }
-          this.received.push({ from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address), data: Buffer.concat(chunks) });
+          this.received.push({
+            from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+            to: session.envelope.rcptTo.map((r) => r.address),
+            data: Buffer.concat(chunks),
+          });
           cb();
         });
       },
@@ -61,7 +67,9 @@ export function brokenRelay(behaviour: 'silent' | 'hangup'): Promise<{ port: num
     socket.on('error', () => {});
     if (behaviour === 'hangup') socket.destroy();
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ port: (server.address() as { port: number }).port, server })));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve({ port: (server.address() as { port: number }).port, server })),
+  );
 }
 
 /** A port that was free a moment ago: connections to it are refused. */

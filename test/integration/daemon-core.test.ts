@@ -10,7 +10,8 @@ import { RawLines } from '../helpers/raw-socket.js';
 const json = (r: { stdout: string }) => JSON.parse(r.stdout);
 
 /** Waits until just after the next multiple of `intervalMs`, leaving a whole interval to work in. */
-const justAfterTick = (intervalMs: number) => new Promise((r) => setTimeout(r, intervalMs - (Date.now() % intervalMs) + 100));
+const justAfterTick = (intervalMs: number) =>
+  new Promise((r) => setTimeout(r, intervalMs - (Date.now() % intervalMs) + 100));
 
 describe('queueing, listing, cancelling and applying', () => {
   it('queues an add, lists it with its countdown, and applies it on the interval tick', async () => {
@@ -22,21 +23,34 @@ describe('queueing, listing, cancelling and applying', () => {
 
     const list = json(await d.cli(['accounts', 'list', '--json']));
     expect(list).toHaveLength(1);
-    expect(list[0]).toMatchObject({ name: 'sales', domain: 'example.test', address: 'sales@example.test', messages: 0, bytes: 0, active: false });
+    expect(list[0]).toMatchObject({
+      name: 'sales',
+      domain: 'example.test',
+      address: 'sales@example.test',
+      messages: 0,
+      bytes: 0,
+      active: false,
+    });
     expect(list[0].pending.action).toBe('add');
     const appliesAt = Date.parse(list[0].pending.appliesAt);
     expect(appliesAt % 2000).toBe(0);
     expect(appliesAt).toBeGreaterThan(Date.now() - 100);
 
     const status = json(await d.cli(['status', '--json']));
-    expect(status).toMatchObject({ domains: ['example.test'], pending: 1, pop3: { port: d.pop3Port }, smtp: { port: d.smtpPort } });
+    expect(status).toMatchObject({
+      domains: ['example.test'],
+      pending: 1,
+      pop3: { port: d.pop3Port },
+      smtp: { port: d.smtpPort },
+    });
     expect(Date.parse(status.nextApplyAt) % 2000).toBe(0);
 
     // The tick applies it: the Maildir appears and the account is active.
     await waitFor(async () => json(await d.cli(['accounts', 'list', '--json']))[0].active, 'the apply tick', 8000);
     const after = json(await d.cli(['accounts', 'list', '--json']));
     expect(after[0].pending).toBeNull();
-    for (const sub of ['tmp', 'new', 'cur']) expect(statSync(join(d.dataDir, 'mail/example.test/sales', sub)).isDirectory()).toBe(true);
+    for (const sub of ['tmp', 'new', 'cur'])
+      expect(statSync(join(d.dataDir, 'mail/example.test/sales', sub)).isDirectory()).toBe(true);
     expect(json(await d.cli(['pending', 'list', '--json']))).toEqual([]);
     await d.stop();
   });
@@ -46,8 +60,14 @@ describe('queueing, listing, cancelling and applying', () => {
     await d.cli(['accounts', 'add', 'bob', '--password-stdin'], 'bobs password\n');
     await d.cli(['forwards', 'add', 'info', 'bob@example.test', 'Someone@Elsewhere.org']);
     const q = json(await d.cli(['pending', 'list', '--json']));
-    expect(q.map((p: any) => [p.kind, p.action, p.name])).toEqual([['account', 'add', 'bob'], ['forward', 'add', 'info']]);
-    for (const p of q) expect(Object.keys(p)).toEqual(expect.arrayContaining(['id', 'domain', 'kind', 'action', 'name', 'requestedAt', 'appliesAt']));
+    expect(q.map((p: any) => [p.kind, p.action, p.name])).toEqual([
+      ['account', 'add', 'bob'],
+      ['forward', 'add', 'info'],
+    ]);
+    for (const p of q)
+      expect(Object.keys(p)).toEqual(
+        expect.arrayContaining(['id', 'domain', 'kind', 'action', 'name', 'requestedAt', 'appliesAt']),
+      );
     // Nothing takes effect before the apply.
     expect(existsSync(join(d.dataDir, 'mail/example.test/bob'))).toBe(false);
 
@@ -60,7 +80,11 @@ describe('queueing, listing, cancelling and applying', () => {
 
     const applied = await d.cli(['pending', 'apply']);
     expect(applied.stdout).toMatch(/Applied 1 change/);
-    expect(json(await d.cli(['accounts', 'list', '--json']))[0]).toMatchObject({ name: 'bob', active: true, pending: null });
+    expect(json(await d.cli(['accounts', 'list', '--json']))[0]).toMatchObject({
+      name: 'bob',
+      active: true,
+      pending: null,
+    });
 
     const exists = await d.cli(['accounts', 'add', 'bob', '--password-stdin'], 'another one\n');
     expect(exists.code).toBe(1);
@@ -137,7 +161,17 @@ describe('restarts and crashes', () => {
     const { Store } = await import('../../src/store/store.js');
     const store = await Store.open(dataDir);
     await store.addDomain('example.test', Date.now());
-    const change = { id: '1', seq: 1, domain: 'example.test', kind: 'forward' as const, action: 'add' as const, name: 'once', requestedAt: 0, appliesAt: 0, destinations: ['x@elsewhere.org'] };
+    const change = {
+      id: '1',
+      seq: 1,
+      domain: 'example.test',
+      kind: 'forward' as const,
+      action: 'add' as const,
+      name: 'once',
+      requestedAt: 0,
+      appliesAt: 0,
+      destinations: ['x@elsewhere.org'],
+    };
     await store.queueMany([change]);
     // The crash came after the apply log was written and before the queue entry was dropped.
     await store.logApplied([change], Date.now());
@@ -157,9 +191,10 @@ describe('restarts and crashes', () => {
     // 50 accounts (each a scrypt hash and a Maildir) and 950 forwards, pipelined.
     const total = 1000;
     for (let i = 0; i < total; i++) {
-      const req = i < 50
-        ? { method: 'accounts.add', params: { name: `user${i}`, password: `password-${i}` } }
-        : { method: 'forwards.add', params: { name: `fwd${i}`, destinations: [`dest${i}@elsewhere.org`] } };
+      const req =
+        i < 50
+          ? { method: 'accounts.add', params: { name: `user${i}`, password: `password-${i}` } }
+          : { method: 'forwards.add', params: { name: `fwd${i}`, destinations: [`dest${i}@elsewhere.org`] } };
       client.write(`${JSON.stringify({ jsonrpc: '2.0', id: i, ...req })}\n`);
     }
     for (let i = 0; i < total; i++) expect((await client.next(30_000)).error).toBeUndefined();
@@ -188,7 +223,9 @@ describe('restarts and crashes', () => {
     // The apply log holds every change once, with nothing left over.
     const sqlite3 = (await import('sqlite3')).default;
     const db = new sqlite3.Database(join(dataDir, 'vmail.sqlite'));
-    const rows: { key: string }[] = await new Promise((res, rej) => db.all('SELECT key FROM applied', (e, r) => (e ? rej(e) : res(r as any))));
+    const rows: { key: string }[] = await new Promise((res, rej) =>
+      db.all('SELECT key FROM applied', (e, r) => (e ? rej(e) : res(r as any))),
+    );
     db.close();
     const ids = rows.map((r) => r.key);
     expect(new Set(ids).size).toBe(ids.length);
@@ -201,7 +238,9 @@ describe('restarts and crashes', () => {
 async function tableRows(dataDir: string, table: string): Promise<Map<string, any>> {
   const sqlite3 = (await import('sqlite3')).default;
   const db = new sqlite3.Database(join(dataDir, 'vmail.sqlite'));
-  const rows: { key: string; value: string }[] = await new Promise((res, rej) => db.all(`SELECT key, value FROM ${table}`, (e, r) => (e ? rej(e) : res(r as any))));
+  const rows: { key: string; value: string }[] = await new Promise((res, rej) =>
+    db.all(`SELECT key, value FROM ${table}`, (e, r) => (e ? rej(e) : res(r as any))),
+  );
   await new Promise((r) => db.close(r));
   return new Map(rows.map((r) => [r.key.slice(table.length + 1), JSON.parse(r.value).value]));
 }
@@ -215,7 +254,19 @@ describe('a crash in the middle of an apply', () => {
     const store = await Store.open(dataDir);
     await store.addDomain('example.test', Date.now());
     const passwordHash = await hashPassword('crash-password-1');
-    await store.queueMany(names.map((name, i) => ({ id: String(i + 1), seq: i + 1, domain: 'example.test', kind: 'account' as const, action: 'add' as const, name, requestedAt: 0, appliesAt: Date.now() + 3_600_000, passwordHash })));
+    await store.queueMany(
+      names.map((name, i) => ({
+        id: String(i + 1),
+        seq: i + 1,
+        domain: 'example.test',
+        kind: 'account' as const,
+        action: 'add' as const,
+        name,
+        requestedAt: 0,
+        appliesAt: Date.now() + 3_600_000,
+        passwordHash,
+      })),
+    );
     await store.close();
 
     // Kill it at different moments of an apply, and look at the file after each crash.
@@ -225,7 +276,9 @@ describe('a crash in the middle of an apply', () => {
       await new Promise((r) => setTimeout(r, delayMs));
       await d.kill9();
       await apply;
-      const [accounts, pending, applied] = await Promise.all(['accounts', 'pending', 'applied'].map((t) => tableRows(dataDir, t)));
+      const [accounts, pending, applied] = await Promise.all(
+        ['accounts', 'pending', 'applied'].map((t) => tableRows(dataDir, t)),
+      );
       for (const [i, name] of names.entries()) {
         const id = String(i + 1);
         const live = accounts.has(`${name}@example.test`);
@@ -278,7 +331,9 @@ describe('bad input', () => {
   it('exits 2 with a one-line error when no daemon answers', async () => {
     const r = await runCli(['accounts', 'list', '--socket', join(tempDir(), 'none.sock')]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^vmail: cannot reach the vmail daemon at .*none\.sock \(no socket there\): start it with `vmail daemon`\n$/);
+    expect(r.stderr).toMatch(
+      /^vmail: cannot reach the vmail daemon at .*none\.sock \(no socket there\): start it with `vmail daemon`\n$/,
+    );
   });
 
   it('answers malformed socket lines with JSON-RPC errors and keeps the connection', async () => {
@@ -291,25 +346,50 @@ describe('bad input', () => {
     expect((await c.next()).map((r: any) => r.error.code)).toEqual([-32600, -32600]);
     c.write('[]\n');
     expect((await c.next()).error.code).toBe(-32600);
-    c.write(`${JSON.stringify([{ jsonrpc: '2.0', id: 'b1', method: 'status' }, { jsonrpc: '2.0', method: 'status' }, { jsonrpc: '2.0', id: 'b3', method: 'nope' }])}\n`);
+    c.write(
+      `${JSON.stringify([
+        { jsonrpc: '2.0', id: 'b1', method: 'status' },
+        { jsonrpc: '2.0', method: 'status' },
+        { jsonrpc: '2.0', id: 'b3', method: 'nope' },
+      ])}\n`,
+    );
     const batch = await c.next();
     expect(batch.map((r: any) => r.id)).toEqual(['b1', 'b3']);
     expect(batch[0].result.domains).toEqual(['example.test']);
     expect(batch[1].error.code).toBe(-32601);
     // Notifications are never answered, not even an unknown method or bad params.
-    c.write('{"jsonrpc":"2.0","method":"no.such.method"}\n{"jsonrpc":"2.0","method":"accounts.add","params":{"name":5}}\n');
+    c.write(
+      '{"jsonrpc":"2.0","method":"no.such.method"}\n{"jsonrpc":"2.0","method":"accounts.add","params":{"name":5}}\n',
+    );
     c.write('{"jsonrpc":"1.0","id":3,"method":"status"}\n');
     expect((await c.next()).error.code).toBe(-32600);
     expect((await c.call('accounts.nuke', {}, 4)).error).toMatchObject({ code: -32601 });
     expect((await c.call('accounts.add', { name: 5, password: 'x' }, 5)).error).toMatchObject({ code: -32602 });
-    expect((await c.call('accounts.add', { name: 'x' }, 6)).error).toMatchObject({ code: -32602, message: expect.stringMatching(/missing parameter password/) });
+    expect((await c.call('accounts.add', { name: 'x' }, 6)).error).toMatchObject({
+      code: -32602,
+      message: expect.stringMatching(/missing parameter password/),
+    });
     expect((await c.call('accounts.add', 'bob', 7)).error).toMatchObject({ code: -32602 });
-    expect((await c.call('accounts.add', { name: 'x', password: 'longenough', extra: 1 }, 8)).error).toMatchObject({ code: -32602 });
-    expect((await c.call('accounts.add', { name: '../x', password: 'longenough' }, 9)).error).toMatchObject({ code: -32000, data: { field: 'name' } });
+    expect((await c.call('accounts.add', { name: 'x', password: 'longenough', extra: 1 }, 8)).error).toMatchObject({
+      code: -32602,
+    });
+    expect((await c.call('accounts.add', { name: '../x', password: 'longenough' }, 9)).error).toMatchObject({
+      code: -32000,
+      data: { field: 'name' },
+    });
     // A refusal says which input it is about, so a form can show it beside that field.
-    expect((await c.call('accounts.add', { name: 'fine', password: 'short' }, 10)).error).toMatchObject({ code: -32000, data: { field: 'password' } });
-    expect((await c.call('forwards.add', { name: 'fine', destinations: ['not an address'] }, 11)).error).toMatchObject({ code: -32000, data: { field: 'destinations' } });
-    expect((await c.call('pending.cancel', { id: '12345' }, 12)).error).toMatchObject({ code: -32001, data: { field: 'id' } });
+    expect((await c.call('accounts.add', { name: 'fine', password: 'short' }, 10)).error).toMatchObject({
+      code: -32000,
+      data: { field: 'password' },
+    });
+    expect((await c.call('forwards.add', { name: 'fine', destinations: ['not an address'] }, 11)).error).toMatchObject({
+      code: -32000,
+      data: { field: 'destinations' },
+    });
+    expect((await c.call('pending.cancel', { id: '12345' }, 12)).error).toMatchObject({
+      code: -32001,
+      data: { field: 'id' },
+    });
     const ok = await c.call('status', {}, 'last');
     expect(ok.id).toBe('last');
     expect(ok.result.version).toMatch(/^\d+\.\d+\.\d+/);
@@ -331,9 +411,14 @@ describe('bad input', () => {
     half.write('{"jsonrpc":"2.0","id":1,"method":"accounts.add","params":{"name":"half","pass');
     half.close();
     const gone = await RawLines.connect(d.socket);
-    gone.write(`${JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'accounts.add', params: { name: 'gone', password: 'password-x' } })}\n`);
+    gone.write(
+      `${JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'accounts.add', params: { name: 'gone', password: 'password-x' } })}\n`,
+    );
     gone.close();
-    await waitFor(async () => (await other.call('pending.list', {}, 2)).result.length === 1, 'the abandoned request to be stored');
+    await waitFor(
+      async () => (await other.call('pending.list', {}, 2)).result.length === 1,
+      'the abandoned request to be stored',
+    );
     expect((await other.call('pending.list', {}, 3)).result.map((p: any) => p.name)).toEqual(['gone']);
     other.close();
     await d.stop();
@@ -368,8 +453,12 @@ describe('bad input', () => {
     const b = await RawLines.connect(d.socket);
     for (let round = 0; round < 5; round++) {
       const name = `race${round}`;
-      a.write(`${JSON.stringify({ jsonrpc: '2.0', id: round, method: 'accounts.add', params: { name, password: 'password-a' } })}\n`);
-      b.write(`${JSON.stringify({ jsonrpc: '2.0', id: round, method: 'forwards.add', params: { name, destinations: ['x@elsewhere.org'] } })}\n`);
+      a.write(
+        `${JSON.stringify({ jsonrpc: '2.0', id: round, method: 'accounts.add', params: { name, password: 'password-a' } })}\n`,
+      );
+      b.write(
+        `${JSON.stringify({ jsonrpc: '2.0', id: round, method: 'forwards.add', params: { name, destinations: ['x@elsewhere.org'] } })}\n`,
+      );
       const [ra, rb] = await Promise.all([a.next(), b.next()]);
       const oks = [ra, rb].filter((r) => r.result);
       const errs = [ra, rb].filter((r) => r.error);
@@ -390,7 +479,19 @@ describe('the socket and the process', () => {
   it('refuses a second daemon on a live socket, replaces a stale one, and keeps mode 0660', async () => {
     const d = await startDaemon();
     expect(statSync(d.socket).mode & 0o777).toBe(0o660);
-    const second = await runCli(['daemon', '--data-dir', tempDir(), '--socket', d.socket, '--domain', 'example.test', '--pop3', '127.0.0.1:0', '--smtp', '127.0.0.1:0']);
+    const second = await runCli([
+      'daemon',
+      '--data-dir',
+      tempDir(),
+      '--socket',
+      d.socket,
+      '--domain',
+      'example.test',
+      '--pop3',
+      '127.0.0.1:0',
+      '--smtp',
+      '127.0.0.1:0',
+    ]);
     expect(second.code).toBe(1);
     expect(second.stderr).toMatch(/another vmail daemon is already running on .*control\.sock: stop it first/);
     await d.kill9();
@@ -402,9 +503,24 @@ describe('the socket and the process', () => {
 
   it('exits 1 with a one-line reason when its POP3 or SMTP port is taken, leaving nothing behind', async () => {
     const d = await startDaemon();
-    for (const [flag, port, name] of [['--pop3', d.pop3Port, 'POP3'], ['--smtp', d.smtpPort, 'SMTP']] as const) {
+    for (const [flag, port, name] of [
+      ['--pop3', d.pop3Port, 'POP3'],
+      ['--smtp', d.smtpPort, 'SMTP'],
+    ] as const) {
       const dir = tempDir();
-      const args = ['daemon', '--data-dir', dir, '--domain', 'example.test', '--pop3', '127.0.0.1:0', '--smtp', '127.0.0.1:0', flag, `127.0.0.1:${port}`];
+      const args = [
+        'daemon',
+        '--data-dir',
+        dir,
+        '--domain',
+        'example.test',
+        '--pop3',
+        '127.0.0.1:0',
+        '--smtp',
+        '127.0.0.1:0',
+        flag,
+        `127.0.0.1:${port}`,
+      ];
       const r = await runCli(args);
       expect(r.code).toBe(1);
       expect(r.stderr).toBe(`vmail: ${name} port 127.0.0.1:${port} is already in use\n`);
@@ -440,11 +556,18 @@ describe('the store and the command line when something is off', () => {
     await d.cli(['accounts', 'add', 'keeper', '--password-stdin'], 'keeper-pass-1\n');
     await d.cli(['pending', 'apply']);
     await d.cli(['forwards', 'add', 'waiting', 'x@elsewhere.org']);
-    for (const f of ['vmail.sqlite', 'vmail.sqlite-wal', 'vmail.sqlite-shm']) rmSync(join(d.dataDir, f), { force: true });
+    for (const f of ['vmail.sqlite', 'vmail.sqlite-wal', 'vmail.sqlite-shm'])
+      rmSync(join(d.dataDir, f), { force: true });
     const refused = await d.cli(['accounts', 'add', 'lost', '--password-stdin'], 'lost-pass-12\n');
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/^vmail: the store .*vmail\.sqlite was deleted while the daemon ran: changes are refused \(nothing was changed\)/);
-    const log = await waitFor(() => /store: the store .* was deleted .* a copy as the daemon had it is in (\S+): stop the daemon/.exec(d.output()), 'the loss to be logged');
+    expect(refused.stderr).toMatch(
+      /^vmail: the store .*vmail\.sqlite was deleted while the daemon ran: changes are refused \(nothing was changed\)/,
+    );
+    const log = await waitFor(
+      () =>
+        /store: the store .* was deleted .* a copy as the daemon had it is in (\S+): stop the daemon/.exec(d.output()),
+      'the loss to be logged',
+    );
     const copy = log[1];
     const status = JSON.parse((await d.cli(['status', '--json'])).stdout);
     expect(status.storeProblem).toMatch(/was deleted/);
@@ -453,8 +576,12 @@ describe('the store and the command line when something is off', () => {
     await d.stop();
     renameSync(copy, join(d.dataDir, 'vmail.sqlite'));
     const again = await startDaemon({ dataDir: d.dataDir });
-    expect(JSON.parse((await again.cli(['accounts', 'list', '--json'])).stdout).map((a: any) => a.name)).toEqual(['keeper']);
-    expect(JSON.parse((await again.cli(['pending', 'list', '--json'])).stdout).map((p: any) => p.name)).toEqual(['waiting']);
+    expect(JSON.parse((await again.cli(['accounts', 'list', '--json'])).stdout).map((a: any) => a.name)).toEqual([
+      'keeper',
+    ]);
+    expect(JSON.parse((await again.cli(['pending', 'list', '--json'])).stdout).map((p: any) => p.name)).toEqual([
+      'waiting',
+    ]);
     await again.stop();
   });
 
@@ -475,9 +602,20 @@ time.sleep(5)
 reader.execute('ROLLBACK')
 `;
     const py = runPython(script);
-    await waitFor(() => /store: the write-ahead log .*vmail\.sqlite-wal is \d+ MB and cannot be checkpointed: another process holds a read transaction/.test(d.output()), 'the WAL warning', 12_000);
+    await waitFor(
+      () =>
+        /store: the write-ahead log .*vmail\.sqlite-wal is \d+ MB and cannot be checkpointed: another process holds a read transaction/.test(
+          d.output(),
+        ),
+      'the WAL warning',
+      12_000,
+    );
     await py;
-    await waitFor(() => d.output().includes('store: the write-ahead log was checkpointed again'), 'the checkpoint', 8000);
+    await waitFor(
+      () => d.output().includes('store: the write-ahead log was checkpointed again'),
+      'the checkpoint',
+      8000,
+    );
     expect(statSync(join(d.dataDir, 'vmail.sqlite-wal')).size).toBeLessThan(1024 * 1024);
     await d.stop();
   }, 30_000);
@@ -486,9 +624,23 @@ reader.execute('ROLLBACK')
     const dir = tempDir();
     const file = join(dir, 'precious.txt');
     writeFileSync(file, 'keep me');
-    const r = await runCli(['daemon', '--data-dir', dir, '--socket', file, '--domain', 'example.test', '--pop3', '127.0.0.1:0', '--smtp', '127.0.0.1:0']);
+    const r = await runCli([
+      'daemon',
+      '--data-dir',
+      dir,
+      '--socket',
+      file,
+      '--domain',
+      'example.test',
+      '--pop3',
+      '127.0.0.1:0',
+      '--smtp',
+      '127.0.0.1:0',
+    ]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe(`vmail: ${file} exists and is not a socket: refusing to replace it; remove it or choose another --socket\n`);
+    expect(r.stderr).toBe(
+      `vmail: ${file} exists and is not a socket: refusing to replace it; remove it or choose another --socket\n`,
+    );
     expect(readFileSync(file, 'utf8')).toBe('keep me');
   });
 
@@ -497,11 +649,25 @@ reader.execute('ROLLBACK')
     const { Store } = await import('../../src/store/store.js');
     const store = await Store.open(dataDir);
     await store.addDomain('example.test', Date.now());
-    await store.queueMany(Array.from({ length: 3000 }, (_, i) => ({ id: String(i + 1), seq: i + 1, domain: 'example.test', kind: 'forward' as const, action: 'add' as const, name: `f${i}`, requestedAt: 0, appliesAt: Date.now() + 3_600_000, destinations: ['x@elsewhere.org'] })));
+    await store.queueMany(
+      Array.from({ length: 3000 }, (_, i) => ({
+        id: String(i + 1),
+        seq: i + 1,
+        domain: 'example.test',
+        kind: 'forward' as const,
+        action: 'add' as const,
+        name: `f${i}`,
+        requestedAt: 0,
+        appliesAt: Date.now() + 3_600_000,
+        destinations: ['x@elsewhere.org'],
+      })),
+    );
     await store.close();
     const d = await startDaemon({ dataDir });
     const r = await new Promise<{ code: number | null; stderr: string; stdout: string }>((res) => {
-      const p = spawn('bash', ['-c', `set -o pipefail; node ${VMAIL} pending list --json | head -1`], { env: { ...process.env, VMAIL_SOCKET: d.socket } });
+      const p = spawn('bash', ['-c', `set -o pipefail; node ${VMAIL} pending list --json | head -1`], {
+        env: { ...process.env, VMAIL_SOCKET: d.socket },
+      });
       let stderr = '';
       let stdout = '';
       p.stderr.on('data', (x) => (stderr += x));

@@ -27,10 +27,17 @@ describe('forward queue', () => {
     });
     await q.load();
     q.start();
-    const id = await q.add('sender@example.test', 'far@far.example', Buffer.from('Subject: hello\r\nMessage-ID: <q-1@example.test>\r\n\r\nhi\r\n'));
+    const id = await q.add(
+      'sender@example.test',
+      'far@far.example',
+      Buffer.from('Subject: hello\r\nMessage-ID: <q-1@example.test>\r\n\r\nhi\r\n'),
+    );
     const gaps: number[] = [];
     for (let attempt = 1; attempt <= 6; attempt++) {
-      const entry = await waitFor(() => q.list().find((e) => e.id === id && e.attempts === attempt), `attempt ${attempt}`);
+      const entry = await waitFor(
+        () => q.list().find((e) => e.id === id && e.attempts === attempt),
+        `attempt ${attempt}`,
+      );
       gaps.push((Date.parse(entry.nextAttemptAt) - now) / 60_000);
       now = Date.parse(entry.nextAttemptAt);
       q.retry(id);
@@ -51,7 +58,15 @@ describe('forward queue', () => {
 
   it('keeps entries across a reload and drops files of an unfinished write', async () => {
     const dir = tempDir();
-    const opts = { dir, relay: null, relayTimeoutMs: 1000, hostname: 'mx', isLocal: () => false, deliverLocal: async () => 'delivered' as const, log: () => {} };
+    const opts = {
+      dir,
+      relay: null,
+      relayTimeoutMs: 1000,
+      hostname: 'mx',
+      isLocal: () => false,
+      deliverLocal: async () => 'delivered' as const,
+      log: () => {},
+    };
     const q = new ForwardQueue(opts);
     await q.load();
     const id = await q.add('a@x.test', 'b@far.example', Buffer.from('x\r\n'));

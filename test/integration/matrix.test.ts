@@ -6,7 +6,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDaemon, waitFor, type DaemonHandle } from '../helpers/daemon.js';
+import { type DaemonHandle, startDaemon, waitFor } from '../helpers/daemon.js';
 import { maildirWith, pop3Login, smtpSend } from '../helpers/effects.js';
 import { RawLines } from '../helpers/raw-socket.js';
 import { TestRelay } from '../helpers/relay.js';
@@ -30,8 +30,10 @@ function cliVerbs(d: DaemonHandle, domain: string): Verbs {
     return r.stdout;
   };
   return {
-    addAccount: async (name, pw) => void (await ok(['accounts', 'add', `${name}@${domain}`, '--password-stdin'], `${pw}\n`)),
-    passwd: async (name, pw) => void (await ok(['accounts', 'passwd', name, '--domain', domain, '--password-stdin'], `${pw}\n`)),
+    addAccount: async (name, pw) =>
+      void (await ok(['accounts', 'add', `${name}@${domain}`, '--password-stdin'], `${pw}\n`)),
+    passwd: async (name, pw) =>
+      void (await ok(['accounts', 'passwd', name, '--domain', domain, '--password-stdin'], `${pw}\n`)),
     removeAccount: async (name) => void (await ok(['accounts', 'remove', `${name}@${domain}`])),
     setForward: async (name, dests) => void (await ok(['forwards', 'add', `${name}@${domain}`, ...dests])),
     removeForward: async (name) => void (await ok(['forwards', 'remove', name, '--domain', domain])),
@@ -82,7 +84,11 @@ async function deliversTo(address: string, where: { maildir?: string; relay?: st
   const r = await smtpSend(d.smtpPort, address, m);
   expect(r, `mail to ${address}`).toEqual({ accepted: true });
   if (where.maildir) await waitFor(() => maildirWith(where.maildir!, m).length === 1, `${m} in ${where.maildir}`);
-  if (where.relay) await waitFor(() => relay.received.some((x) => x.to.includes(where.relay!) && x.data.includes(m)), `${m} at the relay for ${where.relay}`);
+  if (where.relay)
+    await waitFor(
+      () => relay.received.some((x) => x.to.includes(where.relay!) && x.data.includes(m)),
+      `${m} at the relay for ${where.relay}`,
+    );
 }
 
 async function refuses(address: string): Promise<void> {
@@ -100,7 +106,10 @@ async function logsIn(address: string, password: string, expected: boolean): Pro
 beforeAll(async () => {
   relay = new TestRelay();
   await relay.listen();
-  d = await startDaemon({ domains: DOMAINS, args: ['--relay', `smtp://127.0.0.1:${relay.port}`, '--auth-failure-delay', '1ms'] });
+  d = await startDaemon({
+    domains: DOMAINS,
+    args: ['--relay', `smtp://127.0.0.1:${relay.port}`, '--auth-failure-delay', '1ms'],
+  });
   socket = await RawLines.connect(d.socket);
   // A local account in each domain that forwards can point at.
   for (const domain of DOMAINS) await cliVerbs(d, domain).addAccount('sink', 'sink-password-1');
@@ -228,7 +237,10 @@ describe('the timed apply', () => {
 
     expect((await cli(['accounts', 'add', 'tim@alpha.test', '--password-stdin'], 'tick-pass-1\n')).code).toBe(0);
     expect((await cli(['forwards', 'add', 'tf@beta.test', 'tim@alpha.test'])).code).toBe(0);
-    await tick('the add to apply', async () => (await login('tim@alpha.test', 'tick-pass-1')) && (await accepted('tf@beta.test')));
+    await tick(
+      'the add to apply',
+      async () => (await login('tim@alpha.test', 'tick-pass-1')) && (await accepted('tf@beta.test')),
+    );
 
     expect((await cli(['accounts', 'passwd', 'tim@alpha.test', '--password-stdin'], 'tick-pass-2\n')).code).toBe(0);
     expect((await cli(['forwards', 'add', 'tf@beta.test', 'sink@beta.test'])).code).toBe(0);
@@ -237,7 +249,10 @@ describe('the timed apply', () => {
 
     expect((await cli(['accounts', 'remove', 'tim@alpha.test'])).code).toBe(0);
     expect((await cli(['forwards', 'remove', 'tf@beta.test'])).code).toBe(0);
-    await tick('the removals to apply', async () => !(await accepted('tim@alpha.test')) && !(await accepted('tf@beta.test')));
+    await tick(
+      'the removals to apply',
+      async () => !(await accepted('tim@alpha.test')) && !(await accepted('tf@beta.test')),
+    );
     expect(await login('tim@alpha.test', 'tick-pass-2')).toBe(false);
 
     // After a restart the removals still hold, and both names are free.

@@ -1,14 +1,23 @@
 // The POP3 server of the real daemon, driven over real sockets: a table of protocol exchanges,
 // Python's poplib and curl fetching fixture messages byte for byte, and the bad input list.
 import { execFile } from 'node:child_process';
-import { cpSync, existsSync, readdirSync, readFileSync, renameSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deliver } from '../../src/maildir/maildir.js';
-import { ROOT, startDaemon, tempDir, waitFor, type DaemonHandle } from '../helpers/daemon.js';
-import { RawPop3, asSent, stuffed } from '../helpers/pop3.js';
+import { type DaemonHandle, ROOT, startDaemon, tempDir, waitFor } from '../helpers/daemon.js';
 import { pop3Login } from '../helpers/effects.js';
+import { asSent, RawPop3, stuffed } from '../helpers/pop3.js';
 import { RawLines } from '../helpers/raw-socket.js';
 
 const run = promisify(execFile);
@@ -26,7 +35,9 @@ async function account(name: string, password = 'password-1'): Promise<void> {
 
 beforeAll(async () => {
   // Tests here open many connections one after another; the per-address cap has its own test.
-  d = await startDaemon({ args: ['--auth-failure-delay', '1ms', '--rescan-interval', '1s', '--max-connections-per-address', '500'] });
+  d = await startDaemon({
+    args: ['--auth-failure-delay', '1ms', '--rescan-interval', '1s', '--max-connections-per-address', '500'],
+  });
   for (const name of ['sales', 'bob', 'empty', 'big', 'locked', 'sizes']) await account(name);
   await d.cli(['pending', 'apply']);
   for (const f of SMALL) await deliver(box('sales'), fixture(f));
@@ -41,26 +52,111 @@ afterAll(async () => {
 describe('protocol exchanges', () => {
   // [description, commands, expected replies (first lines)]
   const table: [string, string[], (string | RegExp)[]][] = [
-    ['commands before login are refused', ['STAT', 'LIST', 'RETR 1', 'DELE 1', 'UIDL', 'TOP 1 0', 'NOOP', 'RSET'], Array(8).fill(/^-ERR Not logged in/)],
+    [
+      'commands before login are refused',
+      ['STAT', 'LIST', 'RETR 1', 'DELE 1', 'UIDL', 'TOP 1 0', 'NOOP', 'RSET'],
+      Array(8).fill(/^-ERR Not logged in/),
+    ],
     ['an unknown command', ['FROB', ''], [/^-ERR Unknown command/, /^-ERR Empty command/]],
     ['PASS without USER', ['PASS x'], [/^-ERR No username given/]],
     ['a wrong password gets [AUTH]', ['USER sales', 'PASS wrong-one'], ['+OK', '-ERR [AUTH] Authentication failed.']],
-    ['an unknown user gets the same answer', ['USER nobody', 'PASS password-1'], ['+OK', '-ERR [AUTH] Authentication failed.']],
-    ['verbs are case-insensitive', ['user empty', 'pAsS password-1', 'stat', 'quit'], ['+OK', '+OK Logged in.', '+OK 0 0', /^\+OK/]],
-    ['USER/PASS, STAT, LIST n, UIDL n, NOOP, QUIT', ['USER sales', 'PASS password-1', 'STAT', 'LIST 1', 'UIDL 1', 'NOOP', 'QUIT'],
-      ['+OK', '+OK Logged in.', /^\+OK 4 \d+$/, /^\+OK 1 \d+$/, /^\+OK 1 \S+$/, '+OK', /^\+OK Logging out/]],
-    ['message numbers 0, -1, 99999, 1x', ['USER sales', 'PASS password-1', 'RETR 0', 'RETR -1', 'LIST 99999', 'DELE 1x', 'TOP 1 x', 'QUIT'],
-      ['+OK', '+OK Logged in.', '-ERR There is no such message.', '-ERR Invalid message number.', '-ERR There is no such message.', '-ERR Invalid message number.', '-ERR Invalid number of lines.', /^\+OK/]],
-    ['DELE twice, RETR of a deleted message, RSET brings it back', ['USER sales', 'PASS password-1', 'DELE 2', 'DELE 2', 'LIST 2', 'UIDL 2', 'TOP 2 0', 'STAT', 'RSET', 'LIST 2', 'QUIT'],
-      ['+OK', '+OK Logged in.', /^\+OK/, '-ERR Message is deleted.', '-ERR Message is deleted.', '-ERR Message is deleted.', '-ERR Message is deleted.', /^\+OK 3 /, /^\+OK 4 /, /^\+OK 2 \d+/, /^\+OK Logging out\.$/]],
-    ['wrong argument counts', ['USER', 'USER a b', 'CAPA x'], [/^-ERR Wrong number/, /^-ERR Wrong number/, /^-ERR Wrong number/]],
-    ['USER and AUTH in TRANSACTION are refused', ['USER empty', 'PASS password-1', 'USER x', 'AUTH PLAIN', 'QUIT'], ['+OK', '+OK Logged in.', /^-ERR Already logged in/, /^-ERR Already logged in/, /^\+OK/]],
-    ['AUTH PLAIN with an initial response', [`AUTH PLAIN ${Buffer.from('\0empty\0password-1').toString('base64')}`, 'QUIT'], ['+OK Logged in.', /^\+OK/]],
-    ['AUTH PLAIN in two steps', ['AUTH PLAIN', Buffer.from('\0empty@example.test\0password-1').toString('base64'), 'QUIT'], ['+ ', '+OK Logged in.', /^\+OK/]],
-    ['AUTH PLAIN cancelled with *', ['AUTH PLAIN', '*', 'NOOP'], ['+ ', '-ERR Authentication cancelled.', /^-ERR Not logged in/]],
-    ['AUTH PLAIN with garbage and with another authzid', ['AUTH PLAIN !!!', `AUTH PLAIN ${Buffer.from('bob\0empty\0password-1').toString('base64')}`, 'AUTH LOGIN'],
-      ['-ERR [AUTH] Invalid base64 data.', '-ERR [AUTH] Authorization as another user is not allowed.', '-ERR Unsupported authentication mechanism.']],
-    ['a command over 255 octets, then a normal one', [`USER ${'a'.repeat(300)}`, 'NOOP'], ['-ERR Line too long.', /^-ERR Not logged in/]],
+    [
+      'an unknown user gets the same answer',
+      ['USER nobody', 'PASS password-1'],
+      ['+OK', '-ERR [AUTH] Authentication failed.'],
+    ],
+    [
+      'verbs are case-insensitive',
+      ['user empty', 'pAsS password-1', 'stat', 'quit'],
+      ['+OK', '+OK Logged in.', '+OK 0 0', /^\+OK/],
+    ],
+    [
+      'USER/PASS, STAT, LIST n, UIDL n, NOOP, QUIT',
+      ['USER sales', 'PASS password-1', 'STAT', 'LIST 1', 'UIDL 1', 'NOOP', 'QUIT'],
+      ['+OK', '+OK Logged in.', /^\+OK 4 \d+$/, /^\+OK 1 \d+$/, /^\+OK 1 \S+$/, '+OK', /^\+OK Logging out/],
+    ],
+    [
+      'message numbers 0, -1, 99999, 1x',
+      ['USER sales', 'PASS password-1', 'RETR 0', 'RETR -1', 'LIST 99999', 'DELE 1x', 'TOP 1 x', 'QUIT'],
+      [
+        '+OK',
+        '+OK Logged in.',
+        '-ERR There is no such message.',
+        '-ERR Invalid message number.',
+        '-ERR There is no such message.',
+        '-ERR Invalid message number.',
+        '-ERR Invalid number of lines.',
+        /^\+OK/,
+      ],
+    ],
+    [
+      'DELE twice, RETR of a deleted message, RSET brings it back',
+      [
+        'USER sales',
+        'PASS password-1',
+        'DELE 2',
+        'DELE 2',
+        'LIST 2',
+        'UIDL 2',
+        'TOP 2 0',
+        'STAT',
+        'RSET',
+        'LIST 2',
+        'QUIT',
+      ],
+      [
+        '+OK',
+        '+OK Logged in.',
+        /^\+OK/,
+        '-ERR Message is deleted.',
+        '-ERR Message is deleted.',
+        '-ERR Message is deleted.',
+        '-ERR Message is deleted.',
+        /^\+OK 3 /,
+        /^\+OK 4 /,
+        /^\+OK 2 \d+/,
+        /^\+OK Logging out\.$/,
+      ],
+    ],
+    [
+      'wrong argument counts',
+      ['USER', 'USER a b', 'CAPA x'],
+      [/^-ERR Wrong number/, /^-ERR Wrong number/, /^-ERR Wrong number/],
+    ],
+    [
+      'USER and AUTH in TRANSACTION are refused',
+      ['USER empty', 'PASS password-1', 'USER x', 'AUTH PLAIN', 'QUIT'],
+      ['+OK', '+OK Logged in.', /^-ERR Already logged in/, /^-ERR Already logged in/, /^\+OK/],
+    ],
+    [
+      'AUTH PLAIN with an initial response',
+      [`AUTH PLAIN ${Buffer.from('\0empty\0password-1').toString('base64')}`, 'QUIT'],
+      ['+OK Logged in.', /^\+OK/],
+    ],
+    [
+      'AUTH PLAIN in two steps',
+      ['AUTH PLAIN', Buffer.from('\0empty@example.test\0password-1').toString('base64'), 'QUIT'],
+      ['+ ', '+OK Logged in.', /^\+OK/],
+    ],
+    [
+      'AUTH PLAIN cancelled with *',
+      ['AUTH PLAIN', '*', 'NOOP'],
+      ['+ ', '-ERR Authentication cancelled.', /^-ERR Not logged in/],
+    ],
+    [
+      'AUTH PLAIN with garbage and with another authzid',
+      ['AUTH PLAIN !!!', `AUTH PLAIN ${Buffer.from('bob\0empty\0password-1').toString('base64')}`, 'AUTH LOGIN'],
+      [
+        '-ERR [AUTH] Invalid base64 data.',
+        '-ERR [AUTH] Authorization as another user is not allowed.',
+        '-ERR Unsupported authentication mechanism.',
+      ],
+    ],
+    [
+      'a command over 255 octets, then a normal one',
+      [`USER ${'a'.repeat(300)}`, 'NOOP'],
+      ['-ERR Line too long.', /^-ERR Not logged in/],
+    ],
     ['binary garbage', ['\u0000\u00ff\u0001\u00fe', 'QUIT'], [/^-ERR Unknown command/, /^\+OK/]],
   ];
   for (const [what, commands, expected] of table) {
@@ -84,7 +180,16 @@ describe('protocol exchanges', () => {
     const c = await RawPop3.open(d.pop3Port, false);
     expect(await c.line()).toBe('+OK vmail ready.');
     const capa = await c.multi('CAPA');
-    expect(capa.body.toString().split('\r\n')).toEqual(['TOP', 'UIDL', 'RESP-CODES', 'AUTH-RESP-CODE', 'PIPELINING', 'USER', 'SASL PLAIN', 'IMPLEMENTATION vmail']);
+    expect(capa.body.toString().split('\r\n')).toEqual([
+      'TOP',
+      'UIDL',
+      'RESP-CODES',
+      'AUTH-RESP-CODE',
+      'PIPELINING',
+      'USER',
+      'SASL PLAIN',
+      'IMPLEMENTATION vmail',
+    ]);
     expect((await c.multi('AUTH')).body.toString()).toBe('PLAIN');
     await c.login('empty', 'password-1');
     expect((await c.multi('CAPA')).body.toString()).not.toMatch(/USER|SASL/);
@@ -111,7 +216,10 @@ describe('protocol exchanges', () => {
   it('sends messages CRLF and dot-stuffed, sizes as LIST says, TOP with the header and k lines', async () => {
     const c = await RawPop3.open(d.pop3Port);
     await c.login('sales', 'password-1');
-    const list = (await c.multi('LIST')).body.toString().split('\r\n').map((l) => Number(l.split(' ')[1]));
+    const list = (await c.multi('LIST')).body
+      .toString()
+      .split('\r\n')
+      .map((l) => Number(l.split(' ')[1]));
     for (let i = 0; i < SMALL.length; i++) {
       const data = fixture(SMALL[i]);
       const { first, body } = await c.multi(`RETR ${i + 1}`);
@@ -122,7 +230,11 @@ describe('protocol exchanges', () => {
     const top = await c.multi('TOP 1 2');
     const sent = asSent(fixture('dot-lines.eml')).toString();
     const header = sent.slice(0, sent.indexOf('\r\n\r\n') + 4);
-    const bodyLines = sent.slice(header.length).split('\r\n').slice(0, 2).map((l) => (l.startsWith('.') ? `.${l}` : l));
+    const bodyLines = sent
+      .slice(header.length)
+      .split('\r\n')
+      .slice(0, 2)
+      .map((l) => (l.startsWith('.') ? `.${l}` : l));
     expect(`${top.body.toString()}\r\n`).toBe(`${header}${bodyLines.join('\r\n')}\r\n`);
     const top0 = await c.multi('TOP 1 0');
     expect(`${top0.body.toString()}\r\n`).toBe(header);
@@ -134,10 +246,27 @@ describe('protocol exchanges', () => {
 describe('real clients', () => {
   it("Python's poplib fetches every message byte for byte, with USER/PASS and AUTH PLAIN", async () => {
     for (const mode of ['', 'auth-plain']) {
-      const { stdout } = await run('python3', [join(ROOT, 'test/helpers/fetch_pop3.py'), String(d.pop3Port), 'bob', 'password-1', mode]);
+      const { stdout } = await run('python3', [
+        join(ROOT, 'test/helpers/fetch_pop3.py'),
+        String(d.pop3Port),
+        'bob',
+        'password-1',
+        mode,
+      ]);
       const r = JSON.parse(stdout);
       expect(r.welcome).toBe('+OK vmail ready.');
-      expect(r.capa).toEqual(expect.arrayContaining(['TOP', 'UIDL', 'USER', 'SASL', 'PIPELINING', 'RESP-CODES', 'AUTH-RESP-CODE', 'IMPLEMENTATION']));
+      expect(r.capa).toEqual(
+        expect.arrayContaining([
+          'TOP',
+          'UIDL',
+          'USER',
+          'SASL',
+          'PIPELINING',
+          'RESP-CODES',
+          'AUTH-RESP-CODE',
+          'IMPLEMENTATION',
+        ]),
+      );
       expect(r.stat[0]).toBe(SMALL.length);
       expect(r.stat[1]).toBe(SMALL.reduce((s, f) => s + asSent(fixture(f)).length, 0));
       SMALL.forEach((f, i) => {
@@ -152,7 +281,9 @@ describe('real clients', () => {
     const list = await run('curl', ['-s', '--user', 'bob:password-1', `${url}/`]);
     expect(list.stdout.trim().split(/\r?\n/)).toHaveLength(SMALL.length);
     for (let i = 0; i < SMALL.length; i++) {
-      const r = await run('curl', ['-s', '--user', 'bob@example.test:password-1', `${url}/${i + 1}`], { encoding: 'buffer' });
+      const r = await run('curl', ['-s', '--user', 'bob@example.test:password-1', `${url}/${i + 1}`], {
+        encoding: 'buffer',
+      });
       expect((r.stdout as Buffer).equals(asSent(fixture(SMALL[i]))), SMALL[i]).toBe(true);
     }
   });
@@ -278,15 +409,24 @@ describe('state, locks and deletion', () => {
     const hangUps: [string, (c: RawPop3) => Promise<void> | void][] = [
       ['after USER', (c) => c.write('USER locked\r\n')],
       ['with USER and PASS in one write', (c) => c.write('USER locked\r\nPASS password-1\r\n')],
-      ['in the middle of an AUTH PLAIN exchange', (c) => c.write(`AUTH PLAIN\r\n${Buffer.from('\0locked\0password-1').toString('base64')}\r\n`)],
-      ['in the middle of a RETR', async (c) => {
-        c.write('USER locked\r\nPASS password-1\r\nRETR 1\r\n');
-        await c.line();
-      }],
-      ['after DELE, before QUIT', async (c) => {
-        await c.login('locked', 'password-1');
-        await c.cmd('DELE 1');
-      }],
+      [
+        'in the middle of an AUTH PLAIN exchange',
+        (c) => c.write(`AUTH PLAIN\r\n${Buffer.from('\0locked\0password-1').toString('base64')}\r\n`),
+      ],
+      [
+        'in the middle of a RETR',
+        async (c) => {
+          c.write('USER locked\r\nPASS password-1\r\nRETR 1\r\n');
+          await c.line();
+        },
+      ],
+      [
+        'after DELE, before QUIT',
+        async (c) => {
+          await c.login('locked', 'password-1');
+          await c.cmd('DELE 1');
+        },
+      ],
     ];
     await deliver(box('locked'), fixture('attachment-5mb.eml'));
     for (const [when, act] of hangUps) {
@@ -297,15 +437,19 @@ describe('state, locks and deletion', () => {
         c.close();
       }
       // The next client gets the mailbox, whatever the moment the last one hung up.
-      const next = await waitFor(async () => {
-        const c = await RawPop3.open(d.pop3Port);
-        await c.cmd('USER locked');
-        const reply = await c.cmd('PASS password-1');
-        if (reply === '+OK Logged in.') return c;
-        c.close();
-        expect(reply, `a hang-up ${when}`).toBe('-ERR [IN-USE] Mailbox is locked by another POP3 session.');
-        return null;
-      }, `the mailbox to be free after a hang-up ${when}`, 2000);
+      const next = await waitFor(
+        async () => {
+          const c = await RawPop3.open(d.pop3Port);
+          await c.cmd('USER locked');
+          const reply = await c.cmd('PASS password-1');
+          if (reply === '+OK Logged in.') return c;
+          c.close();
+          expect(reply, `a hang-up ${when}`).toBe('-ERR [IN-USE] Mailbox is locked by another POP3 session.');
+          return null;
+        },
+        `the mailbox to be free after a hang-up ${when}`,
+        2000,
+      );
       // A hang-up deletes nothing.
       expect(await next.cmd('STAT'), when).toMatch(/^\+OK 1 \d+$/);
       await next.quit();
@@ -354,7 +498,9 @@ describe('state, locks and deletion', () => {
       // AUTH PLAIN in two steps, and USER/PASS as raw bytes.
       const c = await RawPop3.open(d.pop3Port);
       expect(await c.cmd('AUTH PLAIN')).toBe('+ ');
-      expect(await c.cmd(Buffer.from(`\0${name}\0${pw}`).toString('base64')), `${name} AUTH PLAIN in two steps`).toBe('+OK Logged in.');
+      expect(await c.cmd(Buffer.from(`\0${name}\0${pw}`).toString('base64')), `${name} AUTH PLAIN in two steps`).toBe(
+        '+OK Logged in.',
+      );
       await c.quit();
       const u = await RawPop3.open(d.pop3Port);
       await u.cmd(`USER ${name}`);
@@ -388,7 +534,13 @@ describe('guessing passwords', () => {
     const t0 = Date.now();
     for (const [i, c] of conns.entries()) {
       c.write(`USER target\r\nPASS wrong-${i}\r\n`);
-      void c.line().then(() => c.line()).then((l) => answered.push(l), () => {});
+      void c
+        .line()
+        .then(() => c.line())
+        .then(
+          (l) => answered.push(l),
+          () => {},
+        );
     }
     await new Promise((r) => setTimeout(r, 3000));
     // Judged in turn, each failure holding the next for 50 ms more: about ten in three seconds
@@ -403,14 +555,25 @@ describe('guessing passwords', () => {
     expect(Date.now() - t1).toBeLessThan(1000);
     await elsewhere.quit();
     // Each failure is logged, for fail2ban.
-    const logged = g.output().split('\n').filter((l) => /^pop3: login failed: user=<target> rip=127\.0\.0\.1 failures=\d+$/.test(l));
+    const logged = g
+      .output()
+      .split('\n')
+      .filter((l) => /^pop3: login failed: user=<target> rip=127\.0\.0\.1 failures=\d+$/.test(l));
     expect(logged.length).toBeGreaterThanOrEqual(answered.length);
     expect(Date.now() - t0).toBeLessThan(10_000);
     // Guesses from clients that hung up are never judged.
     for (const c of conns) c.close();
-    const before = g.output().split('\n').filter((l) => l.includes('login failed')).length;
+    const before = g
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('login failed')).length;
     await new Promise((r) => setTimeout(r, 1500));
-    expect(g.output().split('\n').filter((l) => l.includes('login failed')).length).toBeLessThanOrEqual(before + 1);
+    expect(
+      g
+        .output()
+        .split('\n')
+        .filter((l) => l.includes('login failed')).length,
+    ).toBeLessThanOrEqual(before + 1);
     await g.stop();
   }, 30_000);
 
@@ -454,11 +617,19 @@ describe('accounts and sizes', () => {
     await sub.call('subscribe');
     for (const f of SMALL) await deliver(box('sizes'), fixture(f));
     // A file copied in by hand, without sizes in its name, is measured and counted.
-    cpSync(join(ROOT, 'fixtures/maildir/sample/new/1764150060.M2P1Q2.sample'), join(box('sizes'), 'new/1764150060.M2P1Q2.sample'));
-    const expected = { messages: 5, bytes: [...SMALL, 'bare-lf.eml'].reduce((s, f) => s + asSent(fixture(f)).length, 0) };
+    cpSync(
+      join(ROOT, 'fixtures/maildir/sample/new/1764150060.M2P1Q2.sample'),
+      join(box('sizes'), 'new/1764150060.M2P1Q2.sample'),
+    );
+    const expected = {
+      messages: 5,
+      bytes: [...SMALL, 'bare-lf.eml'].reduce((s, f) => s + asSent(fixture(f)).length, 0),
+    };
     const note = await waitFor(async () => {
       const n = await sub.next(3000).catch(() => null);
-      return n?.method === 'mailbox.size' && n.params.address === 'sizes@example.test' && n.params.messages === 5 ? n : null;
+      return n?.method === 'mailbox.size' && n.params.address === 'sizes@example.test' && n.params.messages === 5
+        ? n
+        : null;
     }, 'a mailbox.size notification');
     // Files put in by hand are not deliveries: the last delivery time stays as it was.
     expect(note.params).toEqual({ address: 'sizes@example.test', ...expected, lastDeliveryAt: null });
@@ -488,13 +659,15 @@ describe('Maildirs that other programs write', () => {
   beforeAll(async () => {
     // No periodic rescan to lean on: a change must be seen because the folder is watched.
     m = await startDaemon({ args: ['--rescan-interval', '1h'] });
-    for (const name of ['watched', 'migrated']) await m.cli(['accounts', 'add', name, '--password-stdin'], 'password-1\n');
+    for (const name of ['watched', 'migrated'])
+      await m.cli(['accounts', 'add', name, '--password-stdin'], 'password-1\n');
     await m.cli(['pending', 'apply']);
   });
   afterAll(async () => {
     await m.stop();
   });
-  const row = async (name: string) => JSON.parse((await m.cli(['accounts', 'list', '--json'])).stdout).find((a: any) => a.name === name);
+  const row = async (name: string) =>
+    JSON.parse((await m.cli(['accounts', 'list', '--json'])).stdout).find((a: any) => a.name === name);
 
   it('counts files put in new/ and cur/ by hand within 2 s, and files taken away', async () => {
     const sub = await RawLines.connect(m.socket);
@@ -503,7 +676,10 @@ describe('Maildirs that other programs write', () => {
     const b = fixture('bare-lf.eml');
     // As rsync does it: a hidden temporary name, then a rename.
     writeFileSync(join(mbox('watched'), 'new/.1700000001.1.oldhost.Xy12'), a);
-    renameSync(join(mbox('watched'), 'new/.1700000001.1.oldhost.Xy12'), join(mbox('watched'), 'new/1700000001.1.oldhost'));
+    renameSync(
+      join(mbox('watched'), 'new/.1700000001.1.oldhost.Xy12'),
+      join(mbox('watched'), 'new/1700000001.1.oldhost'),
+    );
     // As a restore might: straight into cur/, with flags.
     writeFileSync(join(mbox('watched'), 'cur/1700000002.2.oldhost:2,S'), b);
     const t0 = Date.now();
@@ -523,17 +699,32 @@ describe('Maildirs that other programs write', () => {
 
   it('serves files without size tags with sizes measured once and remembered across a restart', async () => {
     const files = ['dot-lines.eml', 'bare-lf.eml', 'no-final-newline.eml', 'utf8-headers.eml'];
-    files.forEach((f, i) => writeFileSync(join(mbox('migrated'), 'cur', `${1_700_000_100 + i}.${i}.qmailhost:2,S`), fixture(f)));
-    const c = await waitFor(async () => ((await row('migrated')).messages === 4 ? RawPop3.open(m.pop3Port) : null), 'the migrated files to be counted');
+    for (const [i, f] of files.entries()) {
+      writeFileSync(join(mbox('migrated'), 'cur', `${1_700_000_100 + i}.${i}.qmailhost:2,S`), fixture(f));
+    }
+    const c = await waitFor(
+      async () => ((await row('migrated')).messages === 4 ? RawPop3.open(m.pop3Port) : null),
+      'the migrated files to be counted',
+    );
     await c.login('migrated', 'password-1');
-    const list = (await c.multi('LIST')).body.toString().split('\r\n').map((l) => Number(l.split(' ')[1]));
+    const list = (await c.multi('LIST')).body
+      .toString()
+      .split('\r\n')
+      .map((l) => Number(l.split(' ')[1]));
     expect(list).toEqual(files.map((f) => asSent(fixture(f)).length));
-    for (const [i, f] of files.entries()) expect(Buffer.concat([(await c.multi(`RETR ${i + 1}`)).body, Buffer.from('\r\n')])).toEqual(stuffed(fixture(f)));
+    for (const [i, f] of files.entries())
+      expect(Buffer.concat([(await c.multi(`RETR ${i + 1}`)).body, Buffer.from('\r\n')])).toEqual(stuffed(fixture(f)));
     await c.quit();
     // Remembered beside the Maildir, as Courier keeps its size list: bytes on disk and as sent.
-    const remembered = readFileSync(join(mbox('migrated'), 'vmail-sizes'), 'utf8').trim().split('\n');
+    const remembered = readFileSync(join(mbox('migrated'), 'vmail-sizes'), 'utf8')
+      .trim()
+      .split('\n');
     expect(remembered[0]).toBe('vmail-sizes 1');
-    expect(remembered.slice(1).sort()).toEqual(files.map((f, i) => `${1_700_000_100 + i}.${i}.qmailhost ${fixture(f).length} ${asSent(fixture(f)).length}`).sort());
+    expect(remembered.slice(1).sort()).toEqual(
+      files
+        .map((f, i) => `${1_700_000_100 + i}.${i}.qmailhost ${fixture(f).length} ${asSent(fixture(f)).length}`)
+        .sort(),
+    );
     await m.stop();
     m = await startDaemon({ dataDir: m.dataDir, args: ['--rescan-interval', '1h'] });
     expect(await row('migrated')).toMatchObject({ messages: 4, bytes: list.reduce((x, y) => x + y, 0) });
@@ -590,12 +781,32 @@ describe('limits and TLS', () => {
     const dir = tempDir();
     const cert = join(dir, 'cert.pem');
     const key = join(dir, 'key.pem');
-    await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost']);
+    await run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+    ]);
     const t = await startDaemon({ args: ['--tls-cert', cert, '--tls-key', key, '--pop3s', '127.0.0.1:0'] });
     await t.cli(['accounts', 'add', 'tls', '--password-stdin'], 'password-1\n');
     await t.cli(['pending', 'apply']);
     await deliver(join(t.dataDir, 'mail/example.test/tls'), fixture('dot-lines.eml'));
-    const { stdout } = await run('python3', [join(ROOT, 'test/helpers/fetch_pop3.py'), String(t.pop3Port), 'tls', 'password-1', 'stls']);
+    const { stdout } = await run('python3', [
+      join(ROOT, 'test/helpers/fetch_pop3.py'),
+      String(t.pop3Port),
+      'tls',
+      'password-1',
+      'stls',
+    ]);
     const r = JSON.parse(stdout);
     expect(r.capa).toContain('STLS');
     expect(r.capa_after_stls).not.toContain('STLS');
@@ -603,18 +814,35 @@ describe('limits and TLS', () => {
     // POP3S: TLS from the first byte on its own port.
     const status = JSON.parse((await t.cli(['status', '--json'])).stdout);
     expect(status.pop3s.port).toBeGreaterThan(0);
-    const overSsl = JSON.parse((await run('python3', [join(ROOT, 'test/helpers/fetch_pop3.py'), String(status.pop3s.port), 'tls', 'password-1', 'ssl'])).stdout);
+    const overSsl = JSON.parse(
+      (
+        await run('python3', [
+          join(ROOT, 'test/helpers/fetch_pop3.py'),
+          String(status.pop3s.port),
+          'tls',
+          'password-1',
+          'ssl',
+        ])
+      ).stdout,
+    );
     expect(overSsl.capa).not.toContain('STLS');
     expect(Buffer.from(overSsl.messages[0].data, 'base64').equals(asSent(fixture('dot-lines.eml')))).toBe(true);
     // SMTP offers STARTTLS with the same certificate, and the Received: header says so.
     const smtp = await new Promise<any>((resolve, reject) => {
-      const p = execFile('python3', [join(ROOT, 'test/helpers/send_smtp.py'), String(t.smtpPort), 'a@example.org', 'tls@example.test', 'starttls'], (err, out) => (err ? reject(err) : resolve(JSON.parse(out))));
+      const p = execFile(
+        'python3',
+        [join(ROOT, 'test/helpers/send_smtp.py'), String(t.smtpPort), 'a@example.org', 'tls@example.test', 'starttls'],
+        (err, out) => (err ? reject(err) : resolve(JSON.parse(out))),
+      );
       p.stdin!.end('Subject: over tls\r\n\r\nhello\r\n');
     });
     expect(smtp.ehlo).toContain('STARTTLS');
     expect(smtp.starttls).toBe(220);
     expect(smtp.ok).toBe(true);
-    const viaTls = JSON.parse((await run('python3', [join(ROOT, 'test/helpers/fetch_pop3.py'), String(t.pop3Port), 'tls', 'password-1'])).stdout);
+    const viaTls = JSON.parse(
+      (await run('python3', [join(ROOT, 'test/helpers/fetch_pop3.py'), String(t.pop3Port), 'tls', 'password-1']))
+        .stdout,
+    );
     expect(Buffer.from(viaTls.messages[1].data, 'base64').toString()).toMatch(/with ESMTPS id/);
     // Commands pipelined before the handshake are discarded.
     const c = await RawPop3.open(t.pop3Port);

@@ -7,10 +7,10 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, startDaemon, tempDir, waitFor, type DaemonHandle } from '../helpers/daemon.js';
+import { type DaemonHandle, ROOT, startDaemon, tempDir, waitFor } from '../helpers/daemon.js';
 import { asSent, RawPop3 } from '../helpers/pop3.js';
 import { RawLines } from '../helpers/raw-socket.js';
-import { TestRelay, brokenRelay, closedPort } from '../helpers/relay.js';
+import { brokenRelay, closedPort, TestRelay } from '../helpers/relay.js';
 
 const run = promisify(execFile);
 const fixture = (name: string) => readFileSync(join(ROOT, 'fixtures/messages', name));
@@ -47,12 +47,14 @@ function added(delivered: Buffer, sent: Buffer): string {
 }
 
 async function setup(d: DaemonHandle, accounts: string[], forwards: [string, string[]][] = []): Promise<void> {
-  for (const a of accounts) expect((await d.cli(['accounts', 'add', a, '--password-stdin'], 'password-1\n')).code).toBe(0);
+  for (const a of accounts)
+    expect((await d.cli(['accounts', 'add', a, '--password-stdin'], 'password-1\n')).code).toBe(0);
   for (const [f, dests] of forwards) expect((await d.cli(['forwards', 'add', f, ...dests])).code).toBe(0);
   await d.cli(['pending', 'apply']);
 }
 
-const maildirFiles = (d: DaemonHandle, name: string, sub = 'new') => readdirSync(join(d.dataDir, 'mail/example.test', name, sub));
+const maildirFiles = (d: DaemonHandle, name: string, sub = 'new') =>
+  readdirSync(join(d.dataDir, 'mail/example.test', name, sub));
 
 describe('delivery', () => {
   let d: DaemonHandle;
@@ -61,14 +63,21 @@ describe('delivery', () => {
     relay = new TestRelay();
     await relay.listen();
     d = await startDaemon({ args: ['--relay', `smtp://127.0.0.1:${relay.port}`, '--max-message-size', '2M'] });
-    await setup(d, ['sales', 'bob', 'carol', 'disk', 'many'], [['info', ['carol@example.test', 'someone@far.example']], ['team', ['bob@example.test']]]);
+    await setup(
+      d,
+      ['sales', 'bob', 'carol', 'disk', 'many'],
+      [
+        ['info', ['carol@example.test', 'someone@far.example']],
+        ['team', ['bob@example.test']],
+      ],
+    );
   }, 30_000);
   afterAll(async () => {
     await d.stop();
     await relay.close();
   });
 
-  it("smtplib sends, poplib fetches the same bytes with Return-Path, Delivered-To and Received added", async () => {
+  it('smtplib sends, poplib fetches the same bytes with Return-Path, Delivered-To and Received added', async () => {
     const msgs = ['dot-lines.eml', 'bare-lf.eml', 'no-final-newline.eml', 'utf8-headers.eml'];
     for (const m of msgs) {
       const r = await smtplib(d.smtpPort, 'alice@example.org', ['sales@example.test'], fixture(m));
@@ -81,7 +90,9 @@ describe('delivery', () => {
     expect([row.messages, row.bytes]).toEqual(got.stat);
     msgs.forEach((m, i) => {
       const head = added(got.messages[i], fixture(m));
-      expect(head).toMatch(/^Return-Path: <alice@example\.org>\r\nDelivered-To: sales@example\.test\r\nReceived: from \S+ \(\[127\.0\.0\.1\]\)\r\n\tby \S+ \(vmail\) with ESMTP id [0-9a-f]+\r\n\tfor <sales@example\.test>;\r\n\t\w{3}, \d+ \w{3} \d{4} [\d:]{8} \+0000\r\n$/);
+      expect(head).toMatch(
+        /^Return-Path: <alice@example\.org>\r\nDelivered-To: sales@example\.test\r\nReceived: from \S+ \(\[127\.0\.0\.1\]\)\r\n\tby \S+ \(vmail\) with ESMTP id [0-9a-f]+\r\n\tfor <sales@example\.test>;\r\n\t\w{3}, \d+ \w{3} \d{4} [\d:]{8} \+0000\r\n$/,
+      );
     });
   });
 
@@ -93,7 +104,13 @@ describe('delivery', () => {
 
   it('nodemailer sends a UTF-8 message with an attachment, and it arrives intact', async () => {
     const t = nodemailer.createTransport({ host: '127.0.0.1', port: d.smtpPort, secure: false, ignoreTLS: true });
-    const info = await t.sendMail({ from: 'Jürgen <juergen@example.de>', to: 'carol@example.test', subject: 'Grüße ✓', text: 'Schöne Grüße\n.line with a dot\n', attachments: [{ filename: 'a.txt', content: 'x'.repeat(5000) }] });
+    const info = await t.sendMail({
+      from: 'Jürgen <juergen@example.de>',
+      to: 'carol@example.test',
+      subject: 'Grüße ✓',
+      text: 'Schöne Grüße\n.line with a dot\n',
+      attachments: [{ filename: 'a.txt', content: 'x'.repeat(5000) }],
+    });
     expect(info.accepted).toEqual(['carol@example.test']);
     const got = await poplib(d.pop3Port, 'carol');
     const last = got.messages[got.messages.length - 1].toString('utf8');
@@ -115,34 +132,58 @@ describe('delivery', () => {
     expect(got.data.toString().endsWith(asSent(fixture('dot-lines.eml')).toString())).toBe(true);
     // carol got her copy locally, with both Delivered-To lines.
     const carol = await waitFor(async () => {
-      const files = maildirFiles(d, 'carol').map((f) => readFileSync(join(d.dataDir, 'mail/example.test/carol/new', f), 'utf8'));
+      const files = maildirFiles(d, 'carol').map((f) =>
+        readFileSync(join(d.dataDir, 'mail/example.test/carol/new', f), 'utf8'),
+      );
       return files.find((t) => t.includes('Delivered-To: info@example.test'));
     }, 'the local copy');
-    expect(carol).toMatch(/^Return-Path: <alice@example.org>\r\nDelivered-To: carol@example.test\r\nDelivered-To: info@example.test\r\n/);
-    await waitFor(async () => JSON.parse((await d.cli(['queue', 'list', '--json'])).stdout).length === 0, 'the queue to empty');
+    expect(carol).toMatch(
+      /^Return-Path: <alice@example.org>\r\nDelivered-To: carol@example.test\r\nDelivered-To: info@example.test\r\n/,
+    );
+    await waitFor(
+      async () => JSON.parse((await d.cli(['queue', 'list', '--json'])).stdout).length === 0,
+      'the queue to empty',
+    );
   });
 
   it('accepts RCPT TO:<postmaster> without a domain (RFC 5321 4.5.1) for the postmaster account', async () => {
     await setup(d, ['postmaster']);
-    const r = await smtplib(d.smtpPort, 'a@example.org', ['postmaster', 'Postmaster@example.test'], Buffer.from('Subject: to the postmaster\r\n\r\nhello\r\n'));
+    const r = await smtplib(
+      d.smtpPort,
+      'a@example.org',
+      ['postmaster', 'Postmaster@example.test'],
+      Buffer.from('Subject: to the postmaster\r\n\r\nhello\r\n'),
+    );
     expect(r).toMatchObject({ ok: true, refused: {} });
     // Both spellings are the same mailbox: one copy.
     const files = maildirFiles(d, 'postmaster');
     expect(files).toHaveLength(1);
-    expect(readFileSync(join(d.dataDir, 'mail/example.test/postmaster/new', files[0]), 'utf8')).toMatch(/^Return-Path: <a@example\.org>\r\nDelivered-To: postmaster@example\.test\r\n/);
+    expect(readFileSync(join(d.dataDir, 'mail/example.test/postmaster/new', files[0]), 'utf8')).toMatch(
+      /^Return-Path: <a@example\.org>\r\nDelivered-To: postmaster@example\.test\r\n/,
+    );
   });
 
   it('keeps an SMTPUTF8 sender as it was sent in Return-Path', async () => {
     const t = nodemailer.createTransport({ host: '127.0.0.1', port: d.smtpPort, secure: false, ignoreTLS: true });
-    await t.sendMail({ envelope: { from: 'üser@exämple.org', to: ['bob@example.test'] }, raw: 'Subject: utf8 sender\r\n\r\nhi\r\n' });
+    await t.sendMail({
+      envelope: { from: 'üser@exämple.org', to: ['bob@example.test'] },
+      raw: 'Subject: utf8 sender\r\n\r\nhi\r\n',
+    });
     t.close();
-    const text = maildirFiles(d, 'bob').map((f) => readFileSync(join(d.dataDir, 'mail/example.test/bob/new', f), 'utf8')).find((x) => x.includes('utf8 sender'));
+    const text = maildirFiles(d, 'bob')
+      .map((f) => readFileSync(join(d.dataDir, 'mail/example.test/bob/new', f), 'utf8'))
+      .find((x) => x.includes('utf8 sender'));
     expect(text).toMatch(/^Return-Path: <üser@exämple\.org>\r\n/);
   });
 
   it('refuses unknown users (5.1.1), other domains (5.7.1), and pending adds', async () => {
     await d.cli(['accounts', 'add', 'later', '--password-stdin'], 'password-1\n');
-    const r = await smtplib(d.smtpPort, 'a@example.org', ['nobody@example.test', 'x@gmail.com', 'later@example.test'], Buffer.from('x\r\n'));
+    const r = await smtplib(
+      d.smtpPort,
+      'a@example.org',
+      ['nobody@example.test', 'x@gmail.com', 'later@example.test'],
+      Buffer.from('x\r\n'),
+    );
     expect(r.ok).toBe(false);
     expect(r.refused['nobody@example.test']).toEqual([550, '5.1.1 <nobody@example.test>: no such user here']);
     expect(r.refused['x@gmail.com'][0]).toBe(550);
@@ -157,25 +198,42 @@ describe('delivery', () => {
     expect(r.code).toBe(552);
     const before = maildirFiles(d, 'bob').length;
     // Undeclared (no SIZE= on MAIL FROM): enforced during transfer.
-    const raw = await smtpDialog(d.smtpPort, ['EHLO t', 'MAIL FROM:<a@example.org>', 'RCPT TO:<bob@example.test>', 'DATA'], big);
+    const raw = await smtpDialog(
+      d.smtpPort,
+      ['EHLO t', 'MAIL FROM:<a@example.org>', 'RCPT TO:<bob@example.test>', 'DATA'],
+      big,
+    );
     expect(raw[raw.length - 1]).toMatch(/^552 /);
     expect(maildirFiles(d, 'bob').length).toBe(before);
   });
 
   it('takes 1,000 recipients: 100 accepted, the rest 452; one copy per mailbox', async () => {
     const before = maildirFiles(d, 'many').length;
-    const r = await smtplib(d.smtpPort, 'a@example.org', Array(1000).fill('many@example.test'), Buffer.from('Subject: many\r\n\r\nx\r\n'));
+    const r = await smtplib(
+      d.smtpPort,
+      'a@example.org',
+      Array(1000).fill('many@example.test'),
+      Buffer.from('Subject: many\r\n\r\nx\r\n'),
+    );
     expect(r.ok).toBe(true);
     expect(Object.keys(r.refused)).toHaveLength(0);
     expect(maildirFiles(d, 'many').length).toBe(before + 1);
     // 120 forwards, then 880 more names: only the first 100 recipients are taken.
     const c = await RawLines.connect(d.socket);
-    for (let i = 0; i < 120; i++) c.write(`${JSON.stringify({ jsonrpc: '2.0', id: i, method: 'forwards.add', params: { name: `list${i}`, destinations: ['many@example.test'] } })}\n`);
+    for (let i = 0; i < 120; i++)
+      c.write(
+        `${JSON.stringify({ jsonrpc: '2.0', id: i, method: 'forwards.add', params: { name: `list${i}`, destinations: ['many@example.test'] } })}\n`,
+      );
     for (let i = 0; i < 120; i++) expect((await c.next()).error).toBeUndefined();
     c.close();
     await d.cli(['pending', 'apply']);
     const rcpts = Array.from({ length: 1000 }, (_, i) => `list${i}@example.test`);
-    const lines = await smtpDialog(d.smtpPort, ['EHLO t', 'MAIL FROM:<a@example.org>', ...rcpts.map((a) => `RCPT TO:<${a}>`), 'RSET']);
+    const lines = await smtpDialog(d.smtpPort, [
+      'EHLO t',
+      'MAIL FROM:<a@example.org>',
+      ...rcpts.map((a) => `RCPT TO:<${a}>`),
+      'RSET',
+    ]);
     expect(lines.filter((l) => l.startsWith('250')).length).toBe(2 + 100 + 1);
     expect(lines.filter((l) => l.startsWith('452 4.5.3')).length).toBe(900);
   });
@@ -185,21 +243,34 @@ describe('delivery', () => {
     const r = await smtplib(d.smtpPort, 'a@example.org', ['disk@example.test'], msg);
     expect(r.ok).toBe(true);
     const got = await poplib(d.pop3Port, 'disk');
-    expect(got.messages[got.messages.length - 1].toString()).toMatch(/Subject: lf\r\n\r\nline one\r\n\.dot line\r\nlast\r\n$/);
+    expect(got.messages[got.messages.length - 1].toString()).toMatch(
+      /Subject: lf\r\n\r\nline one\r\n\.dot line\r\nlast\r\n$/,
+    );
   });
 
   it('refuses a 10 MB header block with 552, and loops with 5.4.6', async () => {
     const t = await startDaemon({ args: ['--max-message-size', '25M'] });
     await setup(t, ['bob'], [['loop', ['elsewhere@far.example']]]);
-    const header = Buffer.concat([Buffer.from('Subject: huge\r\n'), Buffer.alloc(10 * 1024 * 1024, 'X-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n'), Buffer.from('\r\nbody\r\n')]);
+    const header = Buffer.concat([
+      Buffer.from('Subject: huge\r\n'),
+      Buffer.alloc(10 * 1024 * 1024, 'X-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n'),
+      Buffer.from('\r\nbody\r\n'),
+    ]);
     const big = await smtplib(t.smtpPort, 'a@example.org', ['bob@example.test'], header);
     expect(big.code).toBe(552);
     expect(big.error).toMatch(/5\.3\.4 Message header too large/);
     // It came back from a host it was forwarded to.
-    const looped = await smtplib(t.smtpPort, 'a@example.org', ['loop@example.test'], Buffer.from('Delivered-To: loop@example.test\r\nSubject: loop\r\n\r\nx\r\n'));
+    const looped = await smtplib(
+      t.smtpPort,
+      'a@example.org',
+      ['loop@example.test'],
+      Buffer.from('Delivered-To: loop@example.test\r\nSubject: loop\r\n\r\nx\r\n'),
+    );
     expect(looped.code).toBe(554);
     expect(looped.error).toMatch(/^5\.4\.6 mail forwarding loop/);
-    const hops = Buffer.from(`${'Received: from x by y; Thu, 26 Nov 2026 10:00:00 +0000\r\n'.repeat(51)}Subject: hops\r\n\r\nx\r\n`);
+    const hops = Buffer.from(
+      `${'Received: from x by y; Thu, 26 Nov 2026 10:00:00 +0000\r\n'.repeat(51)}Subject: hops\r\n\r\nx\r\n`,
+    );
     const tooMany = await smtplib(t.smtpPort, 'a@example.org', ['bob@example.test'], hops);
     expect(tooMany.code).toBe(554);
     expect(tooMany.error).toMatch(/too many hops/);
@@ -226,7 +297,15 @@ describe('delivery', () => {
   });
 
   it('rejects invalid addresses in MAIL and RCPT and keeps serving', async () => {
-    const lines = await smtpDialog(d.smtpPort, ['EHLO t', 'MAIL FROM:<not an address>', 'MAIL FROM:<a@example.org>', 'RCPT TO:<@@>', 'RCPT TO:bob', 'RCPT TO:<bob@example.test>', 'QUIT']);
+    const lines = await smtpDialog(d.smtpPort, [
+      'EHLO t',
+      'MAIL FROM:<not an address>',
+      'MAIL FROM:<a@example.org>',
+      'RCPT TO:<@@>',
+      'RCPT TO:bob',
+      'RCPT TO:<bob@example.test>',
+      'QUIT',
+    ]);
     expect(lines[0]).toMatch(/^250 /);
     expect(lines[1]).toMatch(/^5\d\d /);
     expect(lines[2]).toMatch(/^250 /);
@@ -240,14 +319,24 @@ describe('delivery', () => {
     rmSync(tmp, { recursive: true });
     writeFileSync(tmp, 'not a directory');
     const bobBefore = maildirFiles(d, 'bob').length;
-    const r = await smtplib(d.smtpPort, 'a@example.org', ['bob@example.test', 'disk@example.test'], Buffer.from('Subject: fail\r\n\r\nx\r\n'));
+    const r = await smtplib(
+      d.smtpPort,
+      'a@example.org',
+      ['bob@example.test', 'disk@example.test'],
+      Buffer.from('Subject: fail\r\n\r\nx\r\n'),
+    );
     expect(r.code).toBe(451);
     expect(r.error).toMatch(/^4\.3\.0/);
     // bob's copy was written and taken back: the sender will retry and bob gets one copy then.
     expect(maildirFiles(d, 'bob').length).toBe(bobBefore);
     rmSync(tmp);
     mkdirSync(tmp);
-    const again = await smtplib(d.smtpPort, 'a@example.org', ['bob@example.test', 'disk@example.test'], Buffer.from('Subject: fail\r\n\r\nx\r\n'));
+    const again = await smtplib(
+      d.smtpPort,
+      'a@example.org',
+      ['bob@example.test', 'disk@example.test'],
+      Buffer.from('Subject: fail\r\n\r\nx\r\n'),
+    );
     expect(again.ok).toBe(true);
     expect(maildirFiles(d, 'bob').length).toBe(bobBefore + 1);
   });
@@ -272,8 +361,7 @@ function smtpDialog(port: number, commands: string[], body?: Buffer): Promise<st
     };
     s.on('data', (d) => {
       buf += d.toString('latin1');
-      let nl;
-      while ((nl = buf.indexOf('\r\n')) >= 0) {
+      for (let nl = buf.indexOf('\r\n'); nl >= 0; nl = buf.indexOf('\r\n')) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 2);
         if (/^\d{3}-/.test(line)) continue;
@@ -306,11 +394,12 @@ describe('activity', () => {
 describe('limits', () => {
   it('turns away connections over --max-connections with 421 and serves again when one closes', async () => {
     const d = await startDaemon({ args: ['--max-connections', '2'] });
-    const greet = () => new Promise<{ line: string; close: () => void }>((resolve, reject) => {
-      const s = connect(d.smtpPort, '127.0.0.1');
-      s.once('data', (b) => resolve({ line: b.toString().split('\r\n')[0], close: () => s.destroy() }));
-      s.once('error', reject);
-    });
+    const greet = () =>
+      new Promise<{ line: string; close: () => void }>((resolve, reject) => {
+        const s = connect(d.smtpPort, '127.0.0.1');
+        s.once('data', (b) => resolve({ line: b.toString().split('\r\n')[0], close: () => s.destroy() }));
+        s.once('error', reject);
+      });
     const a = await greet();
     const b = await greet();
     expect(a.line).toMatch(/^220 /);
@@ -334,7 +423,9 @@ describe('the relay failing', () => {
     const port = await closedPort();
     const d = await startDaemon({ args: ['--relay', `smtp://127.0.0.1:${port}`] });
     await setup(d, [], [['out', ['far@far.example']]]);
-    expect((await smtplib(d.smtpPort, 'alice@example.org', ['out@example.test'], fixture('dot-lines.eml'))).ok).toBe(true);
+    expect((await smtplib(d.smtpPort, 'alice@example.org', ['out@example.test'], fixture('dot-lines.eml'))).ok).toBe(
+      true,
+    );
     const [entry] = await waitFor(async () => {
       const q = JSON.parse((await d.cli(['queue', 'list', '--json'])).stdout);
       return q.length === 1 && q[0].attempts === 1 ? q : null;
@@ -346,7 +437,10 @@ describe('the relay failing', () => {
     await relay.listen(port);
     expect((await d.cli(['queue', 'retry', entry.id])).code).toBe(0);
     await waitFor(() => relay.received.length === 1, 'the relay to receive it');
-    await waitFor(async () => JSON.parse((await d.cli(['queue', 'list', '--json'])).stdout).length === 0, 'the queue to empty');
+    await waitFor(
+      async () => JSON.parse((await d.cli(['queue', 'list', '--json'])).stdout).length === 0,
+      'the queue to empty',
+    );
     // It survives a restart in between too: nothing is sent twice.
     await d.stop();
     const again = await startDaemon({ dataDir: d.dataDir, args: ['--relay', `smtp://127.0.0.1:${port}`] });
@@ -385,7 +479,9 @@ describe('the relay failing', () => {
     await relay.listen();
     const d = await startDaemon({ args: ['--relay', `smtp://127.0.0.1:${relay.port}`] });
     await setup(d, ['sender'], [['out', ['far@far.example']]]);
-    expect((await smtplib(d.smtpPort, 'sender@example.test', ['out@example.test'], fixture('dot-lines.eml'))).ok).toBe(true);
+    expect((await smtplib(d.smtpPort, 'sender@example.test', ['out@example.test'], fixture('dot-lines.eml'))).ok).toBe(
+      true,
+    );
     const bounce = await waitFor(async () => {
       const got = await poplib(d.pop3Port, 'sender');
       return got.messages[0];
@@ -395,11 +491,16 @@ describe('the relay failing', () => {
     // From the postmaster of the forwarding address's domain, which we host.
     expect(text).toMatch(/\r\nFrom: Mail Delivery System <MAILER-DAEMON@example\.test>\r\n/);
     expect(text).toMatch(/Content-Type: multipart\/report; report-type=delivery-status/);
-    expect(text).toMatch(/Final-Recipient: rfc822; far@far\.example\r\nAction: failed\r\nStatus: 5\.0\.0\r\nDiagnostic-Code: smtp; .*550/);
+    expect(text).toMatch(
+      /Final-Recipient: rfc822; far@far\.example\r\nAction: failed\r\nStatus: 5\.0\.0\r\nDiagnostic-Code: smtp; .*550/,
+    );
     expect(text).toMatch(/Message-ID: <dots-1@example\.org>/);
     // A bounce of a message from <> is dropped, not bounced again.
     expect((await smtplib(d.smtpPort, '', ['out@example.test'], fixture('dot-lines.eml'))).ok).toBe(true);
-    await waitFor(async () => JSON.parse((await d.cli(['queue', 'list', '--json'])).stdout).length === 0, 'the queue to empty');
+    await waitFor(
+      async () => JSON.parse((await d.cli(['queue', 'list', '--json'])).stdout).length === 0,
+      'the queue to empty',
+    );
     expect((await poplib(d.pop3Port, 'sender')).stat[0]).toBe(1);
     await d.stop();
     await relay.close();
@@ -412,14 +513,19 @@ describe('the relay failing', () => {
     await relay.listen();
     const d = await startDaemon({ args: ['--relay', `smtp://127.0.0.1:${relay.port}`] });
     await setup(d, ['sender'], [['out', ['far@far.example']]]);
-    expect((await smtplib(d.smtpPort, 'sender@example.test', ['out@example.test'], fixture('dot-lines.eml'))).ok).toBe(true);
+    expect((await smtplib(d.smtpPort, 'sender@example.test', ['out@example.test'], fixture('dot-lines.eml'))).ok).toBe(
+      true,
+    );
     const [entry] = JSON.parse((await d.cli(['queue', 'list', '--json'])).stdout);
     // While the relay thinks, the spool goes away: the bounce cannot be written there.
     const spool = join(d.dataDir, 'queue');
     await new Promise((r) => setTimeout(r, 300));
     renameSync(spool, `${spool}.away`);
     writeFileSync(spool, 'not a directory');
-    await waitFor(() => /queue: \S+ to <far@far\.example>: .*trying again at/.test(d.output()), 'the failure to be logged');
+    await waitFor(
+      () => /queue: \S+ to <far@far\.example>: .*trying again at/.test(d.output()),
+      'the failure to be logged',
+    );
     expect((await d.cli(['status', '--json'])).code).toBe(0);
     rmSync(spool);
     renameSync(`${spool}.away`, spool);
@@ -441,7 +547,9 @@ describe('the relay failing', () => {
         const q = JSON.parse((await d.cli(['queue', 'list', '--json'])).stdout);
         return q[0]?.attempts === 1 ? q : null;
       }, `a deferral from a ${behaviour} relay`);
-      expect(entry.lastError).toMatch(behaviour === 'silent' ? /greeting never received|timeout|timed out/i : /closed|ECONNRESET|unexpected/i);
+      expect(entry.lastError).toMatch(
+        behaviour === 'silent' ? /greeting never received|timeout|timed out/i : /closed|ECONNRESET|unexpected/i,
+      );
       await d.stop();
       bad.server.close();
     }
@@ -449,8 +557,13 @@ describe('the relay failing', () => {
     await setup(none, [], [['out', ['far@far.example']]]);
     await smtplib(none.smtpPort, 'alice@example.org', ['out@example.test'], fixture('dot-lines.eml'));
     const status = JSON.parse((await none.cli(['status', '--json'])).stdout);
-    expect(status.queue).toEqual({ messages: 1, problem: '1 forwarded message(s) wait in the queue: no --relay is configured' });
-    expect((await none.cli(['status'])).stdout).toMatch(/attention: 1 forwarded message\(s\) wait in the queue: no --relay is configured/);
+    expect(status.queue).toEqual({
+      messages: 1,
+      problem: '1 forwarded message(s) wait in the queue: no --relay is configured',
+    });
+    expect((await none.cli(['status'])).stdout).toMatch(
+      /attention: 1 forwarded message\(s\) wait in the queue: no --relay is configured/,
+    );
     await none.stop();
   }, 60_000);
 });
@@ -461,25 +574,42 @@ describe('crash safety', () => {
     let d = await startDaemon({ dataDir });
     await setup(d, ['inbox', 'fwdbox'], [['alias', ['fwdbox@example.test']]]);
     const accepted = new Set<string>();
-    const senders = Array.from({ length: 10 }, (_, c) => (async () => {
-      const t = nodemailer.createTransport({ host: '127.0.0.1', port: d.smtpPort, secure: false, ignoreTLS: true, pool: false });
-      for (let i = 0; i < 20; i++) {
-        const id = `<crash-${c}-${i}@test>`;
-        try {
-          await t.sendMail({ from: 'a@example.org', to: i % 2 ? 'inbox@example.test' : 'alias@example.test', subject: id, messageId: id, text: `message ${c}/${i}\n${'x'.repeat(20_000)}` });
-          accepted.add(id);
-        } catch {
-          // The daemon died under this one: it was not accepted.
+    const senders = Array.from({ length: 10 }, (_, c) =>
+      (async () => {
+        const t = nodemailer.createTransport({
+          host: '127.0.0.1',
+          port: d.smtpPort,
+          secure: false,
+          ignoreTLS: true,
+          pool: false,
+        });
+        for (let i = 0; i < 20; i++) {
+          const id = `<crash-${c}-${i}@test>`;
+          try {
+            await t.sendMail({
+              from: 'a@example.org',
+              to: i % 2 ? 'inbox@example.test' : 'alias@example.test',
+              subject: id,
+              messageId: id,
+              text: `message ${c}/${i}\n${'x'.repeat(20_000)}`,
+            });
+            accepted.add(id);
+          } catch {
+            // The daemon died under this one: it was not accepted.
+          }
         }
-      }
-    })());
+      })(),
+    );
     await waitFor(() => accepted.size >= 60, 'some messages to be accepted', 30_000);
     await d.kill9();
     await Promise.all(senders);
     expect(accepted.size).toBeGreaterThan(0);
     expect(accepted.size).toBeLessThan(200);
     d = await startDaemon({ dataDir });
-    await waitFor(async () => JSON.parse((await d.cli(['queue', 'list', '--json'])).stdout).length === 0, 'the forward queue to drain');
+    await waitFor(
+      async () => JSON.parse((await d.cli(['queue', 'list', '--json'])).stdout).length === 0,
+      'the forward queue to drain',
+    );
     const count = new Map<string, number>();
     for (const box of ['inbox', 'fwdbox']) {
       for (const f of maildirFiles(d, box)) {
@@ -502,27 +632,41 @@ describe('crash safety', () => {
     const rounds = Number(process.env.VMAIL_HUNT_ROUNDS ?? 5);
     for (let round = 0; round < rounds; round++) {
       let stop = false;
-      const senders = Array.from({ length: 10 }, (_, c) => (async () => {
-        const t = nodemailer.createTransport({ host: '127.0.0.1', port: d.smtpPort, secure: false, ignoreTLS: true });
-        for (let i = 0; !stop; i++) {
-          await t.sendMail({ from: 'a@example.org', to: i % 2 ? 'inbox@example.test' : 'alias@example.test', subject: `hunt ${round}/${c}/${i}`, text: 'y'.repeat(30_000) }).catch(() => {});
-        }
-        t.close();
-      })());
+      const senders = Array.from({ length: 10 }, (_, c) =>
+        (async () => {
+          const t = nodemailer.createTransport({ host: '127.0.0.1', port: d.smtpPort, secure: false, ignoreTLS: true });
+          for (let i = 0; !stop; i++) {
+            await t
+              .sendMail({
+                from: 'a@example.org',
+                to: i % 2 ? 'inbox@example.test' : 'alias@example.test',
+                subject: `hunt ${round}/${c}/${i}`,
+                text: 'y'.repeat(30_000),
+              })
+              .catch(() => {});
+          }
+          t.close();
+        })(),
+      );
       await new Promise((r) => setTimeout(r, 200 + (round % 8) * 100));
       await d.kill9();
       stop = true;
       await Promise.all(senders);
       d = await startDaemon({ dataDir });
       // At once, while the restarted daemon still drains its forward queue.
-      await Promise.all(['inbox', 'fwdbox'].map(async (box) => {
-        const c = await RawPop3.open(d.pop3Port);
-        await c.login(box, 'password-1');
-        const [count] = (await c.ok('STAT')).split(' ').slice(1).map(Number);
-        expect((await c.multi('UIDL')).first).toMatch(/^\+OK/);
-        for (let i = 1; i <= Math.min(count, 20); i++) expect((await c.multi(`RETR ${i}`)).first, `${box} RETR ${i} in round ${round}`).toMatch(/^\+OK \d+ octets$/);
-        await c.quit();
-      }));
+      await Promise.all(
+        ['inbox', 'fwdbox'].map(async (box) => {
+          const c = await RawPop3.open(d.pop3Port);
+          await c.login(box, 'password-1');
+          const [count] = (await c.ok('STAT')).split(' ').slice(1).map(Number);
+          expect((await c.multi('UIDL')).first).toMatch(/^\+OK/);
+          for (let i = 1; i <= Math.min(count, 20); i++)
+            expect((await c.multi(`RETR ${i}`)).first, `${box} RETR ${i} in round ${round}`).toMatch(
+              /^\+OK \d+ octets$/,
+            );
+          await c.quit();
+        }),
+      );
     }
     expect(d.output()).not.toMatch(/Internal error|EBADF/);
     await d.stop();

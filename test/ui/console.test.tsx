@@ -1,17 +1,27 @@
 // The console against a real daemon on a temp socket, driven by real key sequences written
 // through the key gate into ink-testing-library's stdin, reading the frames it draws. Keys go
 // in as a terminal sends them, in bursts, with no pauses between them.
-import React from 'react';
+
 import { render } from 'ink-testing-library';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import nodemailer from 'nodemailer';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { App } from '../../screens/app.js';
 import { DaemonSession } from '../../screens/daemon-session.js';
 import { KeyGate } from '../../screens/key-gate.js';
+import { type DaemonHandle, startDaemon, waitFor } from '../helpers/daemon.js';
 import { pop3Login } from '../helpers/effects.js';
-import { startDaemon, waitFor, type DaemonHandle } from '../helpers/daemon.js';
 
-const KEYS = { up: '\u001b[A', down: '\u001b[B', left: '\u001b[D', right: '\u001b[C', enter: '\r', esc: '\u001b', tab: '\t', backspace: '\u007f', ctrlU: '\u0015' };
+const KEYS = {
+  up: '\u001b[A',
+  down: '\u001b[B',
+  left: '\u001b[D',
+  right: '\u001b[C',
+  enter: '\r',
+  esc: '\u001b',
+  tab: '\t',
+  backspace: '\u007f',
+  ctrlU: '\u0015',
+};
 
 let d: DaemonHandle;
 let session: DaemonSession;
@@ -45,10 +55,14 @@ async function settled(): Promise<void> {
 }
 
 async function see(text: string | RegExp, timeoutMs = 8000): Promise<string> {
-  return waitFor(() => {
-    const frame = ui.lastFrame() ?? '';
-    return (typeof text === 'string' ? frame.includes(text) : text.test(frame)) ? frame : null;
-  }, `the console to show ${text}`, timeoutMs).catch((err) => {
+  return waitFor(
+    () => {
+      const frame = ui.lastFrame() ?? '';
+      return (typeof text === 'string' ? frame.includes(text) : text.test(frame)) ? frame : null;
+    },
+    `the console to show ${text}`,
+    timeoutMs,
+  ).catch((err) => {
     throw new Error(`${(err as Error).message}\n--- last frame ---\n${ui.lastFrame()}`);
   });
 }
@@ -87,7 +101,10 @@ describe('POP3 Accounts', () => {
     await type('correct horse');
     await press(KEYS.enter);
     await see(/Queued: add sales@example\.test, applies at [\d:]+ \(in \d+:\d\d\)/);
-    const frame = await waitFor(() => (/add in \d+:\d\d/.test(rowOf(ui.lastFrame() ?? '', 'sales')) ? ui.lastFrame() : null), 'the pending add in the table');
+    const frame = await waitFor(
+      () => (/add in \d+:\d\d/.test(rowOf(ui.lastFrame() ?? '', 'sales')) ? ui.lastFrame() : null),
+      'the pending add in the table',
+    );
     expect(frame).toMatch(/next apply [\d:]+ in \d+:\d\d/);
     await d.cli(['pending', 'apply']);
     await waitFor(() => /active/.test(rowOf(ui.lastFrame() ?? '', 'sales')), 'sales to become active');
@@ -119,7 +136,10 @@ describe('POP3 Accounts', () => {
     await type('new-password-9');
     await press(KEYS.enter);
     await see('Queued: password change alice@example.test');
-    await waitFor(() => /password change in \d+:\d\d/.test(rowOf(ui.lastFrame() ?? '', 'alice')), 'the countdown in the table');
+    await waitFor(
+      () => /password change in \d+:\d\d/.test(rowOf(ui.lastFrame() ?? '', 'alice')),
+      'the countdown in the table',
+    );
   });
 
   it('removes with a confirmation whose default is No, and undoes with u', async () => {
@@ -135,7 +155,10 @@ describe('POP3 Accounts', () => {
     await see('[y/N]');
     await press('y');
     await see('Queued: removal of bob@example.test');
-    await waitFor(() => /removal in \d+:\d\d/.test(rowOf(ui.lastFrame() ?? '', 'bob')), 'the pending removal in the table');
+    await waitFor(
+      () => /removal in \d+:\d\d/.test(rowOf(ui.lastFrame() ?? '', 'bob')),
+      'the pending removal in the table',
+    );
     await press('u');
     await see('Undone: the pending removal of bob@example.test');
     await waitFor(() => /active/.test(rowOf(ui.lastFrame() ?? '', 'bob')), 'bob to be active again');
@@ -173,7 +196,12 @@ describe('POP3 Accounts', () => {
     await see('Not confirmed: the daemon went away before answering.');
     d = await startDaemon({ dataDir: d.dataDir });
     const queued = JSON.parse((await d.cli(['pending', 'list', '--json'])).stdout).some((p: any) => p.name === 'lost');
-    await see(queued ? 'The daemon is back: the add of lost@example.test is queued' : 'The daemon is back: the add of lost@example.test was NOT queued; send it again', 15_000);
+    await see(
+      queued
+        ? 'The daemon is back: the add of lost@example.test is queued'
+        : 'The daemon is back: the add of lost@example.test was NOT queued; send it again',
+      15_000,
+    );
   });
 
   it('says when the daemon goes away, and comes back by itself', async () => {
@@ -199,9 +227,15 @@ describe('more than one domain', () => {
     s2.start();
     const { ui: view, gate: g2 } = mount(s2);
     try {
-      await waitFor(() => (view.lastFrame() ?? '').includes('Which domain do you want to manage?'), 'the domain picker');
+      await waitFor(
+        () => (view.lastFrame() ?? '').includes('Which domain do you want to manage?'),
+        'the domain picker',
+      );
       g2.push(`${KEYS.down}${KEYS.enter}`);
-      await waitFor(() => (view.lastFrame() ?? '').includes('vmail second.test › Main menu'), 'the menu of second.test');
+      await waitFor(
+        () => (view.lastFrame() ?? '').includes('vmail second.test › Main menu'),
+        'the menu of second.test',
+      );
       g2.push(KEYS.enter);
       await waitFor(() => /carl\s+0\s+0 B\s+-\s+add in/.test(view.lastFrame() ?? ''), 'carl in second.test');
       expect(view.lastFrame()).toContain('@second.test');
@@ -258,9 +292,14 @@ describe('keys in bursts, through the gate', () => {
       await type(`aburst${run}\tpassword-2${run}\r`);
       await see(`Queued: add burst${run}@example.test`);
     }
-    expect(JSON.parse((await d.cli(['pending', 'list', '--json'])).stdout).map((p: any) => p.name).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `burst${i}`).sort());
+    expect(
+      JSON.parse((await d.cli(['pending', 'list', '--json'])).stdout)
+        .map((p: any) => p.name)
+        .sort(),
+    ).toEqual(Array.from({ length: 20 }, (_, i) => `burst${i}`).sort());
     await d.cli(['pending', 'apply']);
-    for (const run of [0, 7, 19]) expect(await pop3Login(d.pop3Port, `burst${run}`, `password-2${run}`)).toMatchObject({ ok: true });
+    for (const run of [0, 7, 19])
+      expect(await pop3Login(d.pop3Port, `burst${run}`, `password-2${run}`)).toMatchObject({ ok: true });
   }, 60_000);
 
   it('a 200-character paste into the destinations field: 20 of 20 arrive whole', async () => {
@@ -275,7 +314,9 @@ describe('keys in bursts, through the gate', () => {
       await type(paste);
       await type('\r');
       await see(`Queued: add paste${run}@example.test -> ${dests[0]}`);
-      const fwd = JSON.parse((await d.cli(['forwards', 'list', '--json'])).stdout).find((f: any) => f.name === `paste${run}`);
+      const fwd = JSON.parse((await d.cli(['forwards', 'list', '--json'])).stdout).find(
+        (f: any) => f.name === `paste${run}`,
+      );
       expect(fwd.destinations).toEqual(dests);
     }
   }, 60_000);
@@ -285,7 +326,10 @@ describe('keys in bursts, through the gate', () => {
     await press('2');
     await see('Add a forwarding address');
     let seed = 7;
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
     for (let run = 0; run < 20; run++) {
       // The edit model of a one-line field: a cursor, insert at it, delete before it.
       let text = '';

@@ -1,17 +1,32 @@
 // The console's pure state: navigation, list scrolling, the form and pending screens' keys,
 // the app reducer's outbox, and the key gate.
 import { describe, expect, it } from 'vitest';
-import { appReducer, initialAppState, isTypingIn, type AppState, type AppView } from '../../screens/app-reducer.js';
+import { type AppState, type AppView, appReducer, initialAppState, isTypingIn } from '../../screens/app-reducer.js';
 import type { Effect } from '../../screens/effects.js';
-import { checkUnconfirmed, formKey, formReducer, initialFormState, type FormContext, type FormRow, type FormScreen, type FormState } from '../../screens/form-reducer.js';
+import {
+  checkUnconfirmed,
+  type FormContext,
+  type FormRow,
+  type FormScreen,
+  type FormState,
+  formKey,
+  formReducer,
+  initialFormState,
+} from '../../screens/form-reducer.js';
 import { isKnownKey, isText, KeyGate, splitKeys } from '../../screens/key-gate.js';
 import { initialListState, moveSelection, selectedIndex, settle } from '../../screens/list-reducer.js';
 import { initialPendingState, pendingKey } from '../../screens/pending-reducer.js';
 
 describe('navigation', () => {
   it('picks the only domain, or asks when there are several', () => {
-    expect(appReducer(initialAppState, { type: 'domains-known', domains: ['a.test'] })).toMatchObject({ domain: 'a.test', screen: 'menu' });
-    expect(appReducer(initialAppState, { type: 'domains-known', domains: ['a.test', 'b.test'] })).toMatchObject({ domain: null, screen: 'domains' });
+    expect(appReducer(initialAppState, { type: 'domains-known', domains: ['a.test'] })).toMatchObject({
+      domain: 'a.test',
+      screen: 'menu',
+    });
+    expect(appReducer(initialAppState, { type: 'domains-known', domains: ['a.test', 'b.test'] })).toMatchObject({
+      domain: null,
+      screen: 'domains',
+    });
   });
   it('returns from help to where it was opened', () => {
     let s = appReducer({ ...initialAppState, domain: 'a.test' }, { type: 'open', screen: 'accounts' });
@@ -43,17 +58,49 @@ describe('list scrolling', () => {
   });
 });
 
-const none = { upArrow: false, downArrow: false, leftArrow: false, rightArrow: false, pageDown: false, pageUp: false, home: false, end: false, return: false, escape: false, ctrl: false, shift: false, tab: false, backspace: false, delete: false, meta: false, super: false, hyper: false, capsLock: false, numLock: false };
+const none = {
+  upArrow: false,
+  downArrow: false,
+  leftArrow: false,
+  rightArrow: false,
+  pageDown: false,
+  pageUp: false,
+  home: false,
+  end: false,
+  return: false,
+  escape: false,
+  ctrl: false,
+  shift: false,
+  tab: false,
+  backspace: false,
+  delete: false,
+  meta: false,
+  super: false,
+  hyper: false,
+  capsLock: false,
+  numLock: false,
+};
 /** What Ink makes of one key the terminal sends. */
 const press = (k: string): [string, typeof none] => {
-  const special = { '\t': 'tab', '\r': 'return', '\u001b': 'escape', '\u007f': 'backspace', '\u001b[A': 'upArrow', '\u001b[B': 'downArrow' } as const;
+  const special = {
+    '\t': 'tab',
+    '\r': 'return',
+    '\u001b': 'escape',
+    '\u007f': 'backspace',
+    '\u001b[A': 'upArrow',
+    '\u001b[B': 'downArrow',
+  } as const;
   const name = special[k as keyof typeof special];
   if (name) return ['', { ...none, [name]: true }];
   if (k === '\u0015') return ['u', { ...none, ctrl: true }];
   return [k, none];
 };
 
-const rows: FormRow[] = ['alice', 'bob', 'carol'].map((n) => ({ address: `${n}@x.test`, name: n, pending: n === 'bob' ? { id: '7', action: 'password' } : null }));
+const rows: FormRow[] = ['alice', 'bob', 'carol'].map((n) => ({
+  address: `${n}@x.test`,
+  name: n,
+  pending: n === 'bob' ? { id: '7', action: 'password' } : null,
+}));
 const ctx = (screen: FormScreen = 'accounts'): FormContext => ({ screen, domain: 'x.test', rows, tableHeight: 10 });
 
 /** Keys into a form, with a text field taking its text as ink-text-input would. */
@@ -76,16 +123,33 @@ describe('the form screens', () => {
   it('a, a name, Tab, a password, Enter: one request, typed by the protocol', () => {
     const { state, effects } = keys(initialFormState, ['a', 'Bob', '\t', 'secret-pw', '\r']);
     expect(state).toMatchObject({ name: 'bob', second: 'secret-pw', busy: true });
-    expect(effects).toEqual([{ type: 'submit', screen: 'accounts', call: { method: 'accounts.add', params: { name: 'bob', password: 'secret-pw', domain: 'x.test' } }, address: 'bob@x.test', action: 'add' }]);
+    expect(effects).toEqual([
+      {
+        type: 'submit',
+        screen: 'accounts',
+        call: { method: 'accounts.add', params: { name: 'bob', password: 'secret-pw', domain: 'x.test' } },
+        address: 'bob@x.test',
+        action: 'add',
+      },
+    ]);
     const done = formReducer(state, { type: 'queued', notice: { kind: 'ok', text: 'Queued' } });
     expect(done).toMatchObject({ focus: 'table', name: '', second: '', busy: false, notice: { text: 'Queued' } });
   });
   it('shows a refusal beside the field the daemon names', () => {
     const sent = keys(initialFormState, ['a', 'bob', '\t', 'short', '\r']).state;
-    expect(formReducer(sent, { type: 'refused', field: 'password', text: 'too short' })).toMatchObject({ focus: 'second', error: { field: 'second', text: 'too short' } });
-    expect(formReducer(sent, { type: 'refused', field: 'name', text: 'bob exists' })).toMatchObject({ focus: 'name', error: { field: 'name' } });
+    expect(formReducer(sent, { type: 'refused', field: 'password', text: 'too short' })).toMatchObject({
+      focus: 'second',
+      error: { field: 'second', text: 'too short' },
+    });
+    expect(formReducer(sent, { type: 'refused', field: 'name', text: 'bob exists' })).toMatchObject({
+      focus: 'name',
+      error: { field: 'name' },
+    });
     // A refusal about something that is not a field here is a notice.
-    expect(formReducer(sent, { type: 'refused', field: undefined, text: 'internal error' })).toMatchObject({ error: null, notice: { kind: 'error', text: 'internal error' } });
+    expect(formReducer(sent, { type: 'refused', field: undefined, text: 'internal error' })).toMatchObject({
+      error: null,
+      notice: { kind: 'error', text: 'internal error' },
+    });
   });
   it('checks what it can before sending', () => {
     expect(keys(initialFormState, ['a', '\t', '\r']).state.error?.field).toBe('name');
@@ -97,17 +161,48 @@ describe('the form screens', () => {
     const asked = keys(moved, ['d']).state;
     expect(asked).toMatchObject({ focus: 'confirm', confirm: 'bob@x.test' });
     expect(keys(asked, ['\r'])).toMatchObject({ state: { focus: 'table', confirm: null }, effects: [] });
-    expect(keys(asked, ['y']).effects).toEqual([{ type: 'call', screen: 'accounts', what: 'remove', call: { method: 'accounts.remove', params: { name: 'bob@x.test', domain: 'x.test' } }, address: 'bob@x.test' }]);
-    expect(keys(moved, ['u']).effects).toEqual([{ type: 'call', screen: 'accounts', what: 'undo', call: { method: 'pending.cancel', params: { id: '7' } }, address: 'bob@x.test' }]);
+    expect(keys(asked, ['y']).effects).toEqual([
+      {
+        type: 'call',
+        screen: 'accounts',
+        what: 'remove',
+        call: { method: 'accounts.remove', params: { name: 'bob@x.test', domain: 'x.test' } },
+        address: 'bob@x.test',
+      },
+    ]);
+    expect(keys(moved, ['u']).effects).toEqual([
+      {
+        type: 'call',
+        screen: 'accounts',
+        what: 'undo',
+        call: { method: 'pending.cancel', params: { id: '7' } },
+        address: 'bob@x.test',
+      },
+    ]);
     expect(keys(initialFormState, ['u']).state.notice?.text).toMatch(/no pending change to undo/);
     // Ctrl-U clears a field; on the table it is not u, undo.
     expect(keys(moved, ['\u0015'])).toEqual({ state: moved, effects: [] });
   });
   it('on a forward, Enter edits the destinations it will have', () => {
-    const fwd = { ...ctx('forwards'), rows: [{ address: 'info@x.test', name: 'info', pending: null, destinations: ['a@y.test', 'b@y.test'] }] };
-    expect(keys(initialFormState, ['\r'], fwd).state).toMatchObject({ mode: 'change', second: 'a@y.test, b@y.test', focus: 'second' });
+    const fwd = {
+      ...ctx('forwards'),
+      rows: [{ address: 'info@x.test', name: 'info', pending: null, destinations: ['a@y.test', 'b@y.test'] }],
+    };
+    expect(keys(initialFormState, ['\r'], fwd).state).toMatchObject({
+      mode: 'change',
+      second: 'a@y.test, b@y.test',
+      focus: 'second',
+    });
     const { effects } = keys(initialFormState, ['\r', '\u0015', 'c@y.test', '\r'], fwd);
-    expect(effects).toEqual([{ type: 'submit', screen: 'forwards', call: { method: 'forwards.add', params: { name: 'info', destinations: ['c@y.test'], domain: 'x.test' } }, address: 'info@x.test', action: 'update' }]);
+    expect(effects).toEqual([
+      {
+        type: 'submit',
+        screen: 'forwards',
+        call: { method: 'forwards.add', params: { name: 'info', destinations: ['c@y.test'], domain: 'x.test' } },
+        address: 'info@x.test',
+        action: 'update',
+      },
+    ]);
   });
   it('Esc cancels typing; the filter takes letters that are commands elsewhere', () => {
     expect(keys(initialFormState, ['a', 'bob', '\u001b']).state).toMatchObject({ focus: 'table', name: '' });
@@ -117,29 +212,74 @@ describe('the form screens', () => {
   it('once the daemon is back, says whether a change sent as it went was queued', () => {
     const lost = formReducer(initialFormState, { type: 'unconfirmed', address: 'bob@x.test', action: 'add' });
     expect(lost.notice?.text).toMatch(/^Not confirmed/);
-    const pending = [{ id: '9', domain: 'x.test', kind: 'account' as const, action: 'add' as const, name: 'bob', address: 'bob@x.test', requestedAt: '', appliesAt: new Date(3_600_000).toISOString() }];
-    expect(checkUnconfirmed(lost, pending, 0)).toMatchObject({ type: 'confirmed', notice: { kind: 'ok', text: expect.stringMatching(/the add of bob@x.test is queued/) } });
-    expect(checkUnconfirmed(lost, [], 0)).toMatchObject({ notice: { kind: 'warn', text: expect.stringMatching(/was NOT queued/) } });
+    const pending = [
+      {
+        id: '9',
+        domain: 'x.test',
+        kind: 'account' as const,
+        action: 'add' as const,
+        name: 'bob',
+        address: 'bob@x.test',
+        requestedAt: '',
+        appliesAt: new Date(3_600_000).toISOString(),
+      },
+    ];
+    expect(checkUnconfirmed(lost, pending, 0)).toMatchObject({
+      type: 'confirmed',
+      notice: { kind: 'ok', text: expect.stringMatching(/the add of bob@x.test is queued/) },
+    });
+    expect(checkUnconfirmed(lost, [], 0)).toMatchObject({
+      notice: { kind: 'warn', text: expect.stringMatching(/was NOT queued/) },
+    });
   });
 });
 
 describe('the pending screen', () => {
-  const p = (id: string, name: string) => ({ id, domain: 'x.test', kind: 'account' as const, action: 'add' as const, name, address: `${name}@x.test`, requestedAt: '', appliesAt: '' });
+  const p = (id: string, name: string) => ({
+    id,
+    domain: 'x.test',
+    kind: 'account' as const,
+    action: 'add' as const,
+    name,
+    address: `${name}@x.test`,
+    requestedAt: '',
+    appliesAt: '',
+  });
   const pc = { domain: 'x.test', rows: [p('1', 'a'), p('2', 'b')], tableHeight: 5 };
   it('A asks, y applies this domain only; c asks, y cancels the selected change', () => {
     const asked = pendingKey(initialPendingState, 'A', none, pc).state;
     expect(asked.confirm).toBe('apply');
-    expect(pendingKey(asked, 'y', none, pc).effects).toEqual([{ type: 'call', screen: 'pending', what: 'apply', call: { method: 'pending.apply', params: { domain: 'x.test' } }, address: 'x.test' }]);
+    expect(pendingKey(asked, 'y', none, pc).effects).toEqual([
+      {
+        type: 'call',
+        screen: 'pending',
+        what: 'apply',
+        call: { method: 'pending.apply', params: { domain: 'x.test' } },
+        address: 'x.test',
+      },
+    ]);
     expect(pendingKey(asked, 'n', none, pc)).toMatchObject({ state: { confirm: null }, effects: [] });
     const second = pendingKey(initialPendingState, 'j', none, pc).state;
     const cancel = pendingKey(second, 'c', none, pc).state;
-    expect(pendingKey(cancel, 'y', none, pc).effects).toEqual([{ type: 'call', screen: 'pending', what: 'cancel', call: { method: 'pending.cancel', params: { id: '2' } }, address: 'b@x.test' }]);
+    expect(pendingKey(cancel, 'y', none, pc).effects).toEqual([
+      {
+        type: 'call',
+        screen: 'pending',
+        what: 'cancel',
+        call: { method: 'pending.cancel', params: { id: '2' } },
+        address: 'b@x.test',
+      },
+    ]);
   });
 });
 
 describe('the app', () => {
   const view: AppView = { tooSmall: false, connected: true, domains: ['x.test'], form: ctx() };
-  const run = (state: AppState, sequence: string[], v: AppView = view) => sequence.reduce((s, k) => appReducer(s, { type: 'key', ...{ input: press(k)[0], key: press(k)[1] }, view: v }), state);
+  const run = (state: AppState, sequence: string[], v: AppView = view) =>
+    sequence.reduce(
+      (s, k) => appReducer(s, { type: 'key', ...{ input: press(k)[0], key: press(k)[1] }, view: v }),
+      state,
+    );
   const start = appReducer(initialAppState, { type: 'domains-known', domains: ['x.test'] });
   it('opens screens from the menu, goes back with Esc, and keeps what a screen was left with', () => {
     let s = run(start, ['1']);
@@ -158,10 +298,12 @@ describe('the app', () => {
     s = appReducer(s, { type: 'sent', count: 1 });
     expect(s.outbox).toEqual([]);
   });
-  it('quits with q, and from the menu\'s last item', () => {
+  it("quits with q, and from the menu's last item", () => {
     expect(run(start, ['q']).quitting).toBe(true);
     expect(run(start, ['k', '\r']).quitting).toBe(true);
-    expect(run({ ...start, screen: 'domains', domain: null }, ['j', '\r'], { ...view, domains: ['a.test', 'b.test'] })).toMatchObject({ domain: 'b.test', screen: 'menu' });
+    expect(
+      run({ ...start, screen: 'domains', domain: null }, ['j', '\r'], { ...view, domains: ['a.test', 'b.test'] }),
+    ).toMatchObject({ domain: 'b.test', screen: 'menu' });
   });
 });
 
@@ -232,7 +374,7 @@ describe('the key gate', () => {
     await app(false);
     expect(out).toEqual(['\u001b']);
   });
-  it('drops an arrow that would move a field\'s cursor past either end', async () => {
+  it("drops an arrow that would move a field's cursor past either end", async () => {
     const { g, out, asked, tick } = gate();
     g.push('\u001b[D\u001b[Cx');
     await tick();
@@ -241,6 +383,12 @@ describe('the key gate', () => {
   });
   it('splits a burst into keys and drops escape sequences that are not keys', () => {
     expect(splitKeys('aname\tpass\r')).toEqual(['a', 'n', 'a', 'm', 'e', '\t', 'p', 'a', 's', 's', '\r']);
-    expect(splitKeys('a\u001b[2Jb\u001b[200~c\u001b[201~\u001b[B\u001b[6~').filter(isKnownKey)).toEqual(['a', 'b', 'c', '\u001b[B', '\u001b[6~']);
+    expect(splitKeys('a\u001b[2Jb\u001b[200~c\u001b[201~\u001b[B\u001b[6~').filter(isKnownKey)).toEqual([
+      'a',
+      'b',
+      'c',
+      '\u001b[B',
+      '\u001b[6~',
+    ]);
   });
 });

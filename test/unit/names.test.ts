@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/model/errors.js';
-import { checkPassword, nameProblem, normalizeDomain, parseDestinations, parseLocalAddress } from '../../src/model/names.js';
+import {
+  checkPassword,
+  nameProblem,
+  normalizeDomain,
+  parseDestinations,
+  parseLocalAddress,
+} from '../../src/model/names.js';
 
 const hosted = ['example.test'];
 
@@ -95,11 +101,19 @@ describe('passwords', () => {
 
 describe('forward destinations', () => {
   it('accepts 1 to 20 valid addresses, lowercased and deduplicated', () => {
-    expect(parseDestinations(['A@Example.org', 'a@example.org', 'b@x.io'], 'f@example.test')).toEqual(['a@example.org', 'b@x.io']);
+    expect(parseDestinations(['A@Example.org', 'a@example.org', 'b@x.io'], 'f@example.test')).toEqual([
+      'a@example.org',
+      'b@x.io',
+    ]);
   });
   it('refuses bad lists', () => {
     expect(() => parseDestinations([], 'f@example.test')).toThrow(/at least one/);
-    expect(() => parseDestinations(Array.from({ length: 21 }, (_, i) => `u${i}@x.io`), 'f@example.test')).toThrow(/at most 20/);
+    expect(() =>
+      parseDestinations(
+        Array.from({ length: 21 }, (_, i) => `u${i}@x.io`),
+        'f@example.test',
+      ),
+    ).toThrow(/at most 20/);
     expect(() => parseDestinations(['f@example.test'], 'f@example.test')).toThrow(/itself/);
     for (const bad of ['nobody', '@x.io', 'a@', 'a@localhost', 'a b@x.io', 'a..b@x.io', 'a@x..io', '\u212A@x.io']) {
       expect(() => parseDestinations([bad], 'f@example.test'), bad).toThrow(/not a valid mail address/);
