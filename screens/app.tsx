@@ -97,6 +97,13 @@ function Shell({ gate }: { gate?: KeyGate }) {
     [forwardViews],
   );
   const pendingRows = useMemo(() => data.pending.filter((p) => p.domain === domain), [data.pending, domain]);
+  const counts = useMemo(
+    () => ({
+      accounts: data.accounts.filter((a) => a.domain === domain).length,
+      forwards: data.forwards.filter((f) => f.domain === domain).length,
+    }),
+    [data.accounts, data.forwards, domain],
+  );
   const text =
     state.screen === 'help'
       ? helpLines(domain ?? '')
@@ -135,8 +142,8 @@ function Shell({ gate }: { gate?: KeyGate }) {
             height={bodyHeight}
             theme={theme}
             counts={{
-              accounts: data.accounts.filter((a) => a.domain === domain).length,
-              forwards: data.forwards.filter((f) => f.domain === domain).length,
+              accounts: counts.accounts,
+              forwards: counts.forwards,
               pending: pendingRows.length,
             }}
           />
@@ -147,7 +154,7 @@ function Shell({ gate }: { gate?: KeyGate }) {
           <AccountsScreen
             state={state.accounts}
             rows={accountRows}
-            total={data.accounts.filter((a) => a.domain === domain).length}
+            total={counts.accounts}
             domain={domain}
             frame={frame}
             edit={edit('accounts')}
@@ -160,7 +167,7 @@ function Shell({ gate }: { gate?: KeyGate }) {
           <ForwardsScreen
             state={state.forwards}
             rows={forwardViews}
-            total={data.forwards.filter((f) => f.domain === domain).length}
+            total={counts.forwards}
             domain={domain}
             frame={frame}
             edit={edit('forwards')}
@@ -186,8 +193,8 @@ function Shell({ gate }: { gate?: KeyGate }) {
     }
   }
 
-  // The last hook: lets the gate release the next key once this key's commit has landed.
-  useKeyGate(gate, keyTarget(state));
+  // The last thing drawn: lets the gate release the next key once this key's commit has landed.
+  const sync = <GateSync gate={gate} target={keyTarget(state)} />;
 
   if (tooSmall) {
     return (
@@ -195,6 +202,7 @@ function Shell({ gate }: { gate?: KeyGate }) {
         <Text wrap="wrap">
           Terminal too small: {columns}x{rows}; vmail needs {MIN_COLUMNS}x{MIN_ROWS}. Enlarge it, or press q to quit.
         </Text>
+        {sync}
       </Box>
     );
   }
@@ -212,6 +220,7 @@ function Shell({ gate }: { gate?: KeyGate }) {
         </>
       ) : null}
       {body}
+      {sync}
     </Box>
   );
 }
@@ -233,11 +242,13 @@ function useRequests(state: AppState, dispatch: (a: AppAction) => void, session:
 }
 
 /**
- * The app's side of the key gate: after the gate lets a key through it asks for a re-render
- * in a transition, which React renders only after all other work, so when that commit lands
- * every update the key set off has been committed and every key handler re-subscribed.
+ * The app's side of the key gate: the gate asks for a re-render of this (empty) last child in
+ * a transition, which React renders only after all other work and after the effects of
+ * earlier commits have run, so when it commits every update a key set off has been committed
+ * and every key handler re-subscribed. Its own state is all that re-renders, so asking costs
+ * little.
  */
-function useKeyGate(gate: KeyGate | undefined, target: KeyTarget): void {
+function GateSync({ gate, target }: { gate?: KeyGate; target: KeyTarget }): null {
   const [released, setReleased] = useState(0);
   useEffect(() => {
     if (!gate) return;
@@ -250,6 +261,7 @@ function useKeyGate(gate: KeyGate | undefined, target: KeyTarget): void {
   useEffect(() => {
     gate?.committed(released, target);
   }, [gate, released]);
+  return null;
 }
 
 function Unreachable({ data, frame }: { data: DaemonSnapshot; frame: Frame }) {

@@ -8,6 +8,7 @@ import { render } from 'ink';
 import React from 'react';
 import { App } from '../../screens/app.js';
 import { DaemonSession } from '../../screens/daemon-session.js';
+import { gatedStdin } from '../../screens/key-gate.js';
 import { RENDER_OPTIONS } from '../../screens/run.js';
 import { ControlClient } from '../../src/control/client.js';
 import { startDaemon, tempDir, VMAIL } from '../helpers/process.js';
@@ -39,16 +40,23 @@ async function until(check: () => boolean, what: string, timeoutMs = 30_000): Pr
   }
 }
 
-async function keypressLatency(socket: string): Promise<number[]> {
-  const term = fakeTerminal(100, 30);
+/** The console as `vmail console` runs it, on a fake terminal: keys go through the key gate. */
+function mount(socket: string, term: ReturnType<typeof fakeTerminal>) {
   const session = new DaemonSession(socket);
   session.start();
-  const ink = render(React.createElement(App, { session }), {
+  const { stdin, gate } = gatedStdin(term.stdin);
+  const ink = render(React.createElement(App, { session, gate }), {
     ...RENDER_OPTIONS,
     patchConsole: false,
     stdout: term.stdout,
-    stdin: term.stdin,
+    stdin,
   });
+  return { session, ink, gate };
+}
+
+async function keypressLatency(socket: string): Promise<number[]> {
+  const term = fakeTerminal(100, 30);
+  const { session, ink } = mount(socket, term);
   await until(() => session.snapshot.accounts.length === ACCOUNTS, 'the accounts to load');
   await until(() => term.frames.some((f) => f.text.includes('POP3 Accounts')), 'the menu');
   term.stdin.write('\r');
@@ -67,6 +75,37 @@ async function keypressLatency(socket: string): Promise<number[]> {
   ink.unmount();
   session.close();
   return samples;
+}
+
+/** A 200-character paste into the destinations field: from the write to the frame that shows it whole. */
+async function pasteLatency(socket: string): Promise<number[]> {
+  const term = fakeTerminal(300, 30);
+  const { session, ink, gate } = mount(socket, term);
+  await until(() => term.frames.some((f) => f.text.includes('POP3 Accounts')), 'the menu');
+  term.stdin.write('2');
+  await until(() => term.frames.some((f) => f.text.includes('Add a forwarding address')), 'the forwards screen');
+  term.stdin.write('a');
+  await until(() => gate.idle, 'the form');
+  term.stdin.write('\t');
+  await until(() => gate.idle, 'the destinations field');
+  const samples: number[] = [];
+  for (let i = 0; i < 40; i++) {
+    const paste = Array.from({ length: 8 }, (_, k) => `paste${i}-${k}@destination.example.org`)
+      .join(', ')
+      .slice(0, 200);
+    const before = term.frames.length;
+    const t0 = performance.now();
+    term.stdin.write(paste);
+    const tail = paste.slice(-30);
+    await until(() => term.frames.slice(before).some((f) => f.text.includes(tail)), 'the pasted text', 5000);
+    samples.push(term.frames.slice(before).find((f) => f.text.includes(tail))!.at - t0);
+    term.stdin.write('\u0015');
+    await until(() => gate.idle, 'the field to clear');
+    await sleep(20);
+  }
+  ink.unmount();
+  session.close();
+  return samples.slice(5);
 }
 
 function tmuxConsole(socket: string): { session: string; launchedAt: number } {
@@ -141,6 +180,9 @@ export async function benchConsole(): Promise<void> {
       text: '< 150 MB',
       met: rssMb < 150,
     });
+    const paste = stats(await pasteLatency(d.socket));
+    report('a 200-character paste into a field, to its frame: p50', ms(paste.p50));
+    report('a 200-character paste into a field, to its frame: p99', ms(paste.p99));
   } finally {
     await d.stop();
   }
