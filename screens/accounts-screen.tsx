@@ -6,12 +6,10 @@ import { Box, Text } from 'ink';
 import React from 'react';
 import type { AccountView, StatusView } from '../src/control/protocol.js';
 import { clockTime, humanBytes, pendingStatus, shortTime } from '../src/model/format.js';
-import { type FormState, isTyping, shownList } from './form-reducer.js';
-import { cell, Field, Footer, type FooterKey, type Frame, NoticeLine } from './frame.js';
+import { type FormState, shownList } from './form-reducer.js';
+import { FORM_CHROME_ROWS, type FormScreenProps, footerKeys } from './form-screen.js';
+import { cell, Field, Footer, NoticeLine } from './frame.js';
 import type { Theme } from './hooks.js';
-
-/** Rows above and below the table: form (2), notice, summary, table header, question, footer, margin. */
-export const FORM_CHROME_ROWS = 8;
 
 export function visibleAccounts(
   all: readonly AccountView[],
@@ -23,62 +21,6 @@ export function visibleAccounts(
   const list = all.filter((a) => a.domain === domain && (!f || a.name.includes(f)));
   if (sort === 'size') return list.sort((a, b) => b.bytes - a.bytes || (a.name < b.name ? -1 : 1));
   return list;
-}
-
-export function footerKeys(state: FormState, screen: 'accounts' | 'forwards'): FooterKey[] {
-  if (state.focus === 'confirm')
-    return [
-      { key: 'y', label: 'yes, remove' },
-      { key: 'n/Esc', label: 'no (default)' },
-    ];
-  if (state.focus === 'details') return [{ key: 'Esc', label: 'back to the list' }];
-  if (isTyping(state)) {
-    if (state.focus === 'filter')
-      return [
-        { key: 'Enter/Esc', label: 'back to the list' },
-        { key: '←→', label: 'move' },
-        { key: 'Ctrl-U', label: 'clear' },
-      ];
-    return [
-      { key: 'Enter', label: state.focus === 'second' ? 'queue the change' : 'next' },
-      { key: 'Tab', label: 'next field' },
-      { key: '←→', label: 'move' },
-      { key: 'Esc', label: 'cancel' },
-    ];
-  }
-  if (screen === 'forwards') {
-    return [
-      { key: 'a', label: 'add' },
-      { key: 'Enter/e', label: 'edit destinations' },
-      { key: 'd', label: 'remove' },
-      { key: 'u', label: 'undo' },
-      { key: '/', label: 'filter' },
-      { key: 'Esc', label: 'menu' },
-      { key: '?', label: 'help' },
-      { key: 'q', label: 'quit' },
-    ];
-  }
-  return [
-    { key: 'a', label: 'add' },
-    { key: 'p', label: 'passwd' },
-    { key: 'd', label: 'remove' },
-    { key: 'u', label: 'undo' },
-    { key: '/', label: 'find' },
-    { key: 's', label: 'sort' },
-    { key: 'Enter', label: 'info' },
-    { key: 'Esc', label: 'menu' },
-    { key: '?', label: 'help' },
-    { key: 'q', label: 'quit' },
-  ];
-}
-
-export interface FormScreenProps<Row> {
-  state: FormState;
-  rows: readonly Row[];
-  total: number;
-  domain: string;
-  frame: Frame;
-  edit: (field: 'name' | 'second' | 'filter', value: string) => void;
 }
 
 export function AccountsScreen({

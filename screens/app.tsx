@@ -6,7 +6,7 @@
 import { Box, Text, useApp, useInput } from 'ink';
 import type React from 'react';
 import { startTransition, useEffect, useMemo, useReducer, useState } from 'react';
-import { AccountsScreen, FORM_CHROME_ROWS, visibleAccounts } from './accounts-screen.js';
+import { AccountsScreen, visibleAccounts } from './accounts-screen.js';
 import {
   type AppAction,
   type AppState,
@@ -19,6 +19,7 @@ import {
 import type { DaemonSession, DaemonSnapshot } from './daemon-session.js';
 import { runEffect } from './effects.js';
 import { checkUnconfirmed, type FormRow } from './form-reducer.js';
+import { FORM_CHROME_ROWS } from './form-screen.js';
 import { destinationsOf, ForwardsScreen, visibleForwards } from './forwards-screen.js';
 import { Footer, type Frame, GateContext, Header } from './frame.js';
 import { DaemonContext, theme as pickTheme, useDaemon, useNow, useTerminalSize } from './hooks.js';

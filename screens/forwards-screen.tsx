@@ -5,8 +5,8 @@
 import { Box, Text } from 'ink';
 import type { ForwardView } from '../src/control/protocol.js';
 import { pendingStatus } from '../src/model/format.js';
-import { FORM_CHROME_ROWS, type FormScreenProps, footerKeys } from './accounts-screen.js';
 import { shownList } from './form-reducer.js';
+import { FORM_CHROME_ROWS, type FormScreenProps, footerKeys } from './form-screen.js';
 import { cell, Field, Footer, NoticeLine } from './frame.js';
 
 /** Where a forward sends mail once its pending change (if any) is applied. */
