@@ -458,22 +458,22 @@ describe('state, locks and deletion', () => {
 
   it('clients hanging up in the middle of a big RETR never cut another client off', async () => {
     // Each hang-up used to close the message file twice; the second close could hit the
-    // descriptor number another client's socket had been given meanwhile.
+    // descriptor number the next client's socket had been given meanwhile, which then went
+    // dead without a word (or an open file of another session did: [SYS/TEMP] Internal error).
     const bystander = await RawPop3.open(d.pop3Port);
     await bystander.login('empty', 'password-1');
-    for (let round = 0; round < 60; round++) {
-      const c = await RawPop3.open(d.pop3Port);
-      c.write('USER big\r\nPASS password-1\r\nRETR 1\r\n');
-      await c.line();
-      if (round % 4) await new Promise((r) => setTimeout(r, round % 4));
-      c.close();
-      const other = await RawPop3.open(d.pop3Port);
-      expect(await other.cmd('NOOP'), `round ${round}`).toMatch(/^-ERR Not logged in/);
-      other.close();
-      expect(await bystander.cmd('STAT'), `round ${round}`).toBe('+OK 0 0');
+    for (let round = 0; round < 100; round++) {
+      for (const delayMs of [0, 1, 3, 10]) {
+        const c = await RawPop3.open(d.pop3Port);
+        c.write('USER big\r\nPASS password-1\r\nRETR 1\r\n');
+        expect(await c.line(), `round ${round}, the next client's first answer`).toBe('+OK');
+        if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
+        c.close();
+      }
+      if (round % 10 === 0) expect(await bystander.cmd('STAT'), `round ${round}`).toBe('+OK 0 0');
     }
     await bystander.quit();
-    expect(d.output()).not.toMatch(/EBADF/);
+    expect(d.output()).not.toMatch(/EBADF|Internal error/);
   }, 60_000);
 
   it('every password accounts add accepts logs in with USER/PASS and AUTH PLAIN, in one step and two', async () => {
