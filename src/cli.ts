@@ -1,75 +1,25 @@
-// The `vmail` command: parses arguments and dispatches subcommands. Client subcommands talk to
-// the daemon over the control socket; errors are one line on stderr with exit status 1 (bad
-// input) or 2 (daemon unreachable).
-import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { socketPathFrom } from './config.js';
+// The `vmail` command, on commander: every command and subcommand has --help, and every error
+// is one line on stderr. Exit status: 0 ok; 1 a refused change or a runtime failure; 64 usage
+// (unknown command or option, missing argument); 69 daemon unreachable; 78 configuration.
+import { Command, CommanderError, Option } from 'commander';
+import { accountRows, describeQueued, forwardRows, pendingRows, queueRows } from './cli-text.js';
+import { ConfigError, configFileFrom, type Loaded, loadConfig, SETTINGS, socketPathFrom } from './config.js';
 import type { ControlClient } from './control/client.js';
-import type { AccountView, ForwardView, PendingView, QueueResult, QueueView } from './control/protocol.js';
 import { InputError } from './model/errors.js';
-import { actionWord, clockTime, humanBytes, pendingStatus, whenApplies } from './model/format.js';
+import { actionWord, whenApplies } from './model/format.js';
+import { VERSION } from './package-root.js';
 
-const USAGE = `vmail: mail for virtual domains
-
-  vmail daemon   [--data-dir DIR] [--socket PATH] [--domain NAME]... [--pop3 HOST:PORT]
-                 [--smtp HOST:PORT] [--apply-interval DURATION] [--relay smtp://HOST:PORT]
-                 [--pop3s HOST:PORT] [--tls-cert FILE --tls-key FILE] [--max-message-size SIZE]
-                 [--max-connections N] [--max-connections-per-address 20]
-                 [--auth-failure-delay 500ms] [--rescan-interval 30s]
-                 [--relay-timeout 30s] [--pop3-idle-timeout 10m]
-  vmail console  [--socket PATH]
-  vmail up       start a demo daemon if none answers, and open the console
-  vmail status   [--json]
-  vmail accounts list   [--domain D] [--json]
-  vmail accounts add    NAME[@DOMAIN] [--password-stdin]
-  vmail accounts passwd NAME[@DOMAIN] [--password-stdin]
-  vmail accounts remove NAME[@DOMAIN]
-  vmail forwards list   [--domain D] [--json]
-  vmail forwards add    NAME[@DOMAIN] DEST [DEST...]
-  vmail forwards remove NAME[@DOMAIN]
-  vmail pending  list [--domain D] [--json] | cancel ID | apply [--domain D]
-  vmail queue    list [--json] | retry ID
-
-Client commands find the daemon at --socket, $VMAIL_SOCKET, or DATA_DIR/control.sock
-(DATA_DIR: --data-dir, $VMAIL_DATA_DIR, or /var/lib/vmail).`;
+export const EXIT = { ok: 0, failure: 1, usage: 64, unreachable: 69, config: 78 } as const;
 
 class UsageError extends InputError {}
 
-type Options = NonNullable<ParseArgsConfig['options']>;
-const CLIENT: Options = {
-  socket: { type: 'string' },
-  'data-dir': { type: 'string' },
-  json: { type: 'boolean' },
-  domain: { type: 'string' },
-  'password-stdin': { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-};
-const DAEMON: Options = {
-  'data-dir': { type: 'string' },
-  socket: { type: 'string' },
-  domain: { type: 'string', multiple: true },
-  pop3: { type: 'string' },
-  pop3s: { type: 'string' },
-  smtp: { type: 'string' },
-  'apply-interval': { type: 'string' },
-  relay: { type: 'string' },
-  'tls-cert': { type: 'string' },
-  'tls-key': { type: 'string' },
-  'max-message-size': { type: 'string' },
-  'max-connections': { type: 'string' },
-  'max-connections-per-address': { type: 'string' },
-  'auth-failure-delay': { type: 'string' },
-  'rescan-interval': { type: 'string' },
-  'relay-timeout': { type: 'string' },
-  'pop3-idle-timeout': { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-};
-
-function parse(args: string[], options: Options) {
-  try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true });
-  } catch (err) {
-    throw new UsageError(`${(err as Error).message.split('\n')[0]} (see vmail --help)`);
-  }
+interface ClientFlags {
+  socket?: string;
+  dataDir?: string;
+  config?: string;
+  json?: boolean;
+  domain?: string;
+  passwordStdin?: boolean;
 }
 
 function out(text: string): void {
@@ -80,9 +30,15 @@ function json(value: unknown): void {
   out(JSON.stringify(value, null, 2));
 }
 
-async function connect(flags: { socket?: string; 'data-dir'?: string }): Promise<ControlClient> {
+/** Runs `fn` with a connection to the daemon, closed after. */
+async function withDaemon<T>(flags: ClientFlags, fn: (c: ControlClient) => Promise<T>): Promise<T> {
   const { ControlClient } = await import('./control/client.js');
-  return ControlClient.connect(socketPathFrom(flags));
+  const c = await ControlClient.connect(socketPathFrom(flags));
+  try {
+    return await fn(c);
+  } finally {
+    c.close();
+  }
 }
 
 /** One line from stdin: the trailing line break is not part of the password. */
@@ -99,7 +55,10 @@ async function readPasswordLine(): Promise<string> {
   return (nl >= 0 ? text.slice(0, nl) : text).replace(/\r$/, '');
 }
 
-/** Asks twice on the terminal without echo. */
+/**
+ * Asks on the terminal without echo, twice. Arrow keys and other escape sequences are ignored;
+ * Backspace deletes, Ctrl-U clears, Ctrl-C cancels, Ctrl-D on an empty line cancels.
+ */
 async function promptPassword(address: string): Promise<string> {
   const stdin = process.stdin;
   if (!stdin.isTTY)
@@ -110,26 +69,27 @@ async function promptPassword(address: string): Promise<string> {
       let value = '';
       stdin.setRawMode(true);
       stdin.resume();
-      const onData = (buf: Buffer) => {
-        for (const ch of buf.toString('utf8')) {
-          if (ch === '\r' || ch === '\n') {
-            done();
-            process.stderr.write('\n');
-            return resolve(value);
-          }
-          if (ch === '\u0003') {
-            done();
-            process.stderr.write('\n');
-            return reject(new InputError('cancelled'));
-          }
-          if (ch === '\u007f' || ch === '\b') value = value.slice(0, -1);
-          else value += ch;
-        }
-      };
       const done = () => {
         stdin.off('data', onData);
         stdin.setRawMode(false);
         stdin.pause();
+        process.stderr.write('\n');
+      };
+      const onData = (buf: Buffer) => {
+        const text = buf.toString('utf8').replace(/\u001b(\[[0-9;?]*[ -/]*[@-~]|O.|.)?/g, '');
+        for (const ch of text) {
+          if (ch === '\r' || ch === '\n') {
+            done();
+            return resolve(value);
+          }
+          if (ch === '\u0003' || (ch === '\u0004' && value === '')) {
+            done();
+            return reject(new InputError('cancelled: nothing was changed'));
+          }
+          if (ch === '\u0015') value = '';
+          else if (ch === '\u007f' || ch === '\b') value = [...value].slice(0, -1).join('');
+          else if (ch >= ' ') value += ch;
+        }
       };
       stdin.on('data', onData);
     });
@@ -139,297 +99,354 @@ async function promptPassword(address: string): Promise<string> {
   return first;
 }
 
-function describeQueued(r: QueueResult): string {
-  if ('cancelled' in r) {
-    const c = r.cancelled;
-    return `Cancelled the pending ${actionWord(c.action)} of ${c.address}: nothing will change`;
-  }
-  const q = r.queued;
-  return `Queued: ${actionWord(q.action)} ${q.address}, ${whenApplies(q.appliesAt)} [id ${q.id}]`;
-}
-
-function accountRows(list: AccountView[]): string {
-  if (list.length === 0) return 'No POP3 accounts yet: add one with `vmail accounts add NAME`.';
-  const rows = list.map((a) => [
-    a.address,
-    String(a.messages),
-    humanBytes(a.bytes),
-    a.pending ? pendingStatus(a.pending.action, a.pending.appliesAt) : 'active',
-    a.lastLoginAt ? clockTime(a.lastLoginAt) : '-',
-  ]);
-  return table(['ACCOUNT', 'MESSAGES', 'SIZE', 'STATUS', 'LAST LOGIN'], rows, [1, 2]);
-}
-
-function forwardRows(list: ForwardView[]): string {
-  if (list.length === 0) return 'No forwarding addresses yet: add one with `vmail forwards add NAME DEST`.';
-  const rows = list.map((f) => [
-    f.address,
-    (f.pending?.destinations ?? f.destinations).join(', '),
-    f.pending ? pendingStatus(f.pending.action, f.pending.appliesAt) : 'active',
-  ]);
-  return table(['FORWARD', 'DESTINATIONS', 'STATUS'], rows);
-}
-
-function queueRows(list: QueueView[]): string {
-  if (list.length === 0) return 'The forward queue is empty.';
-  const rows = list.map((q) => [
-    q.id,
-    `<${q.from}>`,
-    `<${q.to}>`,
-    humanBytes(q.size),
-    String(q.attempts),
-    q.lastError
-      ? `next try ${clockTime(q.nextAttemptAt)}: ${q.lastError.slice(0, 60)}`
-      : `next try ${clockTime(q.nextAttemptAt)}`,
-  ]);
-  return table(['ID', 'FROM', 'TO', 'SIZE', 'TRIES', 'STATUS'], rows, [3, 4]);
-}
-
-function pendingRows(list: PendingView[]): string {
-  if (list.length === 0) return 'No pending changes.';
-  const rows = list.map((p) => [p.id, p.kind, actionWord(p.action), p.address, whenApplies(p.appliesAt)]);
-  return table(['ID', 'KIND', 'ACTION', 'ADDRESS', 'WHEN'], rows);
-}
-
-export function table(headers: string[], rows: string[][], rightAligned: number[] = []): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (rightAligned.includes(i) ? c.padStart(widths[i]) : c.padEnd(widths[i])))
-      .join('  ')
-      .trimEnd();
-  return [line(headers), ...rows.map(line)].join('\n');
-}
-
-function need(positionals: string[], count: number, usage: string): void {
-  if (positionals.length < count) throw new UsageError(`usage: ${usage}`);
-}
-
-async function client(command: string, args: string[]): Promise<void> {
-  const { values: v, positionals: pos } = parse(args, CLIENT);
-  const flags = v as {
-    socket?: string;
-    'data-dir'?: string;
-    json?: boolean;
-    domain?: string;
-    'password-stdin'?: boolean;
-  };
-  const sub = pos[0];
-  const key = command === 'status' ? 'status' : `${command} ${sub ?? ''}`.trim();
-  const known = new Set([
-    'status',
-    'accounts list',
-    'accounts add',
-    'accounts passwd',
-    'accounts remove',
-    'forwards list',
-    'forwards add',
-    'forwards remove',
-    'pending list',
-    'pending cancel',
-    'pending apply',
-    'queue list',
-    'queue retry',
-  ]);
-  if (!known.has(key)) throw new UsageError(`unknown command "vmail ${key}" (see vmail --help)`);
-
-  // Read the password before connecting, so a slow typist does not hold a connection open.
-  let password = '';
-  if (key === 'accounts add' || key === 'accounts passwd') {
-    need(pos, 2, `vmail ${key} NAME[@DOMAIN] [--password-stdin]`);
-    password = flags['password-stdin'] ? await readPasswordLine() : await promptPassword(pos[1]);
-  }
-
-  const c = await connect(flags);
-  try {
-    const domain = flags.domain;
-    switch (key) {
-      case 'status': {
-        const s = await c.call('status');
-        if (flags.json) return json(s);
-        out(`vmail ${s.version}: ${s.domains.join(', ')}`);
-        out(
-          `  ${s.accounts} accounts, ${s.forwards} forwards, ${s.pending} pending change(s); next apply ${whenApplies(s.nextApplyAt).replace('applies at ', '')}`,
-        );
-        out(`  POP3 port ${s.pop3.port ?? '-'}, SMTP port ${s.smtp.port ?? '-'}, data in ${s.dataDir}`);
-        out(`  forward queue: ${s.queue.messages} message(s)${s.relay ? `, relay ${s.relay}` : ', no relay'}`);
-        if (s.queue.problem) out(`  attention: ${s.queue.problem}`);
-        if (s.lastApplyError) out(`  last apply: ${s.lastApplyError}`);
-        if (s.storeProblem) out(`  attention: ${s.storeProblem}`);
-        return;
-      }
-      case 'accounts list': {
-        const list = await c.call('accounts.list', domain ? { domain } : {});
-        return flags.json ? json(list) : out(accountRows(list));
-      }
-      case 'accounts add':
-      case 'accounts passwd':
-        return out(
-          describeQueued(
-            await c.call(key === 'accounts add' ? 'accounts.add' : 'accounts.passwd', {
-              name: pos[1],
-              password,
-              ...(domain ? { domain } : {}),
-            }),
-          ),
-        );
-      case 'accounts remove':
-        need(pos, 2, 'vmail accounts remove NAME[@DOMAIN]');
-        return out(describeQueued(await c.call('accounts.remove', { name: pos[1], ...(domain ? { domain } : {}) })));
-      case 'forwards list': {
-        const list = await c.call('forwards.list', domain ? { domain } : {});
-        return flags.json ? json(list) : out(forwardRows(list));
-      }
-      case 'forwards add':
-        need(pos, 3, 'vmail forwards add NAME[@DOMAIN] DEST [DEST...]');
-        return out(
-          describeQueued(
-            await c.call('forwards.add', { name: pos[1], destinations: pos.slice(2), ...(domain ? { domain } : {}) }),
-          ),
-        );
-      case 'forwards remove':
-        need(pos, 2, 'vmail forwards remove NAME[@DOMAIN]');
-        return out(describeQueued(await c.call('forwards.remove', { name: pos[1], ...(domain ? { domain } : {}) })));
-      case 'pending list': {
-        const list = await c.call('pending.list', domain ? { domain } : {});
-        return flags.json ? json(list) : out(pendingRows(list));
-      }
-      case 'pending cancel': {
-        need(pos, 2, 'vmail pending cancel ID');
-        const p = await c.call('pending.cancel', { id: pos[1] });
-        return out(`Cancelled: ${actionWord(p.action)} ${p.address} [id ${p.id}]`);
-      }
-      case 'pending apply': {
-        const r = await c.call('pending.apply', domain ? { domain } : {});
-        if (flags.json) return json(r);
-        out(
-          `Applied ${r.applied.length} change(s)${domain ? ` of ${domain}` : ''}.${r.left ? ` ${r.left} change(s) of other domains stay pending.` : ''}`,
-        );
-        for (const f of r.failed) out(`Not applied: change ${f.id}: ${f.error}`);
-        return;
-      }
-      case 'queue list': {
-        const list = await c.call('queue.list');
-        return flags.json ? json(list) : out(queueRows(list));
-      }
-      case 'queue retry':
-        need(pos, 2, 'vmail queue retry ID');
-        await c.call('queue.retry', { id: pos[1] });
-        return out(`Retrying message ${pos[1]} now.`);
-    }
-  } finally {
-    c.close();
-  }
-}
-
-async function daemon(args: string[]): Promise<void> {
-  const { values } = parse(args, DAEMON);
-  if (values.help) return out(USAGE);
-  const { daemonConfig } = await import('./config.js');
-  const config = daemonConfig(values as Parameters<typeof daemonConfig>[0]);
-  const { startDaemon } = await import('./daemon/daemon.js');
-  const running = await startDaemon(config);
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    process.stderr.write(`vmail daemon: ${signal}: stopping\n`);
-    running.stop().then(
-      () => process.exit(0),
-      (err: Error) => {
-        process.stderr.write(`vmail daemon: error while stopping: ${err.message}\n`);
-        process.exit(1);
-      },
+/** The options every command that talks to the daemon takes. */
+function client(cmd: Command, opts: { json?: boolean; domain?: boolean } = {}): Command {
+  cmd
+    .option(
+      '--socket <PATH>',
+      "the daemon's control socket (default: $VMAIL_SOCKET, the config file's, /run/vmail/control.sock, DATA_DIR/control.sock)",
+    )
+    .option('--data-dir <DIR>', 'find the socket in DIR (default: $VMAIL_DATA_DIR or /var/lib/vmail)')
+    .option(
+      '--config <FILE>',
+      'read the socket from this config file (default: $VMAIL_CONFIG or /etc/vmail/vmail.conf)',
     );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-  // The last line of defence: every background task handles its own failures, but a slip in
-  // one must not take every POP3 and SMTP session down with it. Logged, loudly, and served on.
-  process.on('unhandledRejection', (err) => {
-    process.stderr.write(`vmail daemon: internal error, kept running: ${(err as Error)?.stack ?? String(err)}\n`);
-  });
-  const { pop3, smtp } = running.ports;
-  out(
-    `vmail daemon ready: pop3=${pop3 ?? '-'} smtp=${smtp ?? '-'} socket=${config.socketPath} domains=${running.changes.domains.join(',')}`,
-  );
+  if (opts.json) cmd.option('--json', 'print JSON with stable field names');
+  if (opts.domain) cmd.option('--domain <D>', 'the hosted domain (may be left out when there is one)');
+  return cmd;
 }
 
-/** `vmail console`, and `vmail up`: a demo daemon (started if none answers) and the console on it. */
-async function consoleCommand(command: 'console' | 'up', args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, {
-    socket: { type: 'string' },
-    'data-dir': { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
+/** The domain option only when given (the daemon picks the only one otherwise). */
+const inDomain = (f: ClientFlags) => (f.domain ? { domain: f.domain } : {});
+
+function accountsCommand(): Command {
+  const accounts = new Command('accounts').description('POP3 accounts: list, add, change a password, remove');
+  client(accounts.command('list').description('every account with its mailbox size and pending change'), {
+    json: true,
+    domain: true,
+  }).action(async (f: ClientFlags) => {
+    const list = await withDaemon(f, (c) => c.call('accounts.list', inDomain(f)));
+    if (f.json) json(list);
+    else out(accountRows(list));
   });
-  if (values.help) {
-    out(USAGE);
-    return 0;
+  for (const [verb, method, what] of [
+    ['add', 'accounts.add', 'queue a new account'],
+    ['passwd', 'accounts.passwd', "queue a change of an account's password"],
+  ] as const) {
+    client(accounts.command(verb).description(what).argument('<NAME[@DOMAIN]>'), { domain: true })
+      .option('--password-stdin', 'read the password from one line of stdin (else ask twice on the terminal)')
+      .action(async (name: string, f: ClientFlags) => {
+        // Read the password before connecting: a slow typist does not hold a connection open.
+        const password = f.passwordStdin ? await readPasswordLine() : await promptPassword(name);
+        out(describeQueued(await withDaemon(f, (c) => c.call(method, { name, password, ...inDomain(f) }))));
+      });
   }
-  if (positionals.length)
-    throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])} (see vmail --help)`);
-  // React's development build checks every element and is several times slower.
-  process.env.NODE_ENV ??= 'production';
-  // Ink draws only a final frame when it thinks it runs in CI; the console runs on a
-  // terminal (it checks), so a CI variable inherited by the shell must not blank it.
-  delete process.env.CI;
-  delete process.env.CONTINUOUS_INTEGRATION;
-  const { runConsole } = await import('../screens/run.js');
-  const flags = values as { socket?: string; 'data-dir'?: string };
-  if (command === 'console') return runConsole(socketPathFrom(flags));
-  if (!process.stdout.isTTY || !process.stdin.isTTY)
-    throw new InputError('the console needs a terminal: run it in an interactive shell (over SSH: ssh -t)');
-  const { resolve } = await import('node:path');
-  const { startDemo } = await import('./daemon/demo.js');
-  const dataDir = resolve(flags['data-dir'] ?? process.env.VMAIL_DATA_DIR ?? '.vmail-demo');
-  process.stderr.write(`vmail: starting the demo daemon in ${dataDir} ...\n`);
-  const demo = await startDemo(dataDir, flags.socket ? resolve(flags.socket) : undefined);
-  return runConsole(demo.socketPath, async () => {
-    if (!demo.started) return;
-    process.stderr.write('vmail: stopping the demo daemon\n');
-    await demo.stop();
+  client(
+    accounts
+      .command('remove')
+      .description('queue the removal of an account (its mail is archived)')
+      .argument('<NAME[@DOMAIN]>'),
+    {
+      domain: true,
+    },
+  ).action(async (name: string, f: ClientFlags) => {
+    out(describeQueued(await withDaemon(f, (c) => c.call('accounts.remove', { name, ...inDomain(f) }))));
   });
+  return accounts;
+}
+
+function forwardsCommand(): Command {
+  const forwards = new Command('forwards').description('forwarding addresses: list, add or change, remove');
+  client(forwards.command('list').description('every forwarding address and where it sends mail'), {
+    json: true,
+    domain: true,
+  }).action(async (f: ClientFlags) => {
+    const list = await withDaemon(f, (c) => c.call('forwards.list', inDomain(f)));
+    if (f.json) json(list);
+    else out(forwardRows(list));
+  });
+  client(
+    forwards
+      .command('add')
+      .description('queue a forward, or a change of its destinations')
+      .argument('<NAME[@DOMAIN]>')
+      .argument('<DEST...>'),
+    { domain: true },
+  ).action(async (name: string, destinations: string[], f: ClientFlags) => {
+    out(describeQueued(await withDaemon(f, (c) => c.call('forwards.add', { name, destinations, ...inDomain(f) }))));
+  });
+  client(forwards.command('remove').description('queue the removal of a forward').argument('<NAME[@DOMAIN]>'), {
+    domain: true,
+  }).action(async (name: string, f: ClientFlags) => {
+    out(describeQueued(await withDaemon(f, (c) => c.call('forwards.remove', { name, ...inDomain(f) }))));
+  });
+  return forwards;
+}
+
+function pendingCommand(): Command {
+  const pending = new Command('pending').description('changes waiting for the next apply');
+  client(pending.command('list').description('every pending change with when it applies'), {
+    json: true,
+    domain: true,
+  }).action(async (f: ClientFlags) => {
+    const list = await withDaemon(f, (c) => c.call('pending.list', inDomain(f)));
+    if (f.json) json(list);
+    else out(pendingRows(list));
+  });
+  client(pending.command('cancel').description('cancel one pending change').argument('<ID>')).action(
+    async (id: string, f: ClientFlags) => {
+      const p = await withDaemon(f, (c) => c.call('pending.cancel', { id }));
+      out(`Cancelled: ${actionWord(p.action)} ${p.address} [id ${p.id}]`);
+    },
+  );
+  client(pending.command('apply').description('apply the pending changes now, not on the hour'), {
+    json: true,
+    domain: true,
+  }).action(async (f: ClientFlags) => {
+    const r = await withDaemon(f, (c) => c.call('pending.apply', inDomain(f)));
+    if (f.json) return json(r);
+    const left = r.left ? ` ${r.left} change(s) of other domains stay pending.` : '';
+    out(`Applied ${r.applied.length} change(s)${f.domain ? ` of ${f.domain}` : ''}.${left}`);
+    for (const failed of r.failed) out(`Not applied: change ${failed.id}: ${failed.error}`);
+  });
+  return pending;
+}
+
+function queueCommand(): Command {
+  const queue = new Command('queue').description('forwarded mail waiting for the relay');
+  client(queue.command('list').description('every queued message with its attempts'), { json: true }).action(
+    async (f: ClientFlags) => {
+      const list = await withDaemon(f, (c) => c.call('queue.list'));
+      if (f.json) json(list);
+      else out(queueRows(list));
+    },
+  );
+  client(queue.command('retry').description('try a queued message again now').argument('<ID>')).action(
+    async (id: string, f: ClientFlags) => {
+      await withDaemon(f, (c) => c.call('queue.retry', { id }));
+      out(`Retrying message ${id} now.`);
+    },
+  );
+  return queue;
+}
+
+function statusCommand(): Command {
+  return client(new Command('status').description('what the daemon hosts, listens on, and waits for'), {
+    json: true,
+  }).action(async (f: ClientFlags) => {
+    const s = await withDaemon(f, (c) => c.call('status'));
+    if (f.json) return json(s);
+    out(`vmail ${s.version}: ${s.domains.join(', ')}`);
+    out(
+      `  ${s.accounts} accounts, ${s.forwards} forwards, ${s.pending} pending change(s); next apply ${whenApplies(s.nextApplyAt).replace('applies at ', '')}`,
+    );
+    out(`  POP3 port ${s.pop3.port ?? '-'}, SMTP port ${s.smtp.port ?? '-'}, data in ${s.dataDir}`);
+    out(`  forward queue: ${s.queue.messages} message(s)${s.relay ? `, relay ${s.relay}` : ', no relay'}`);
+    if (s.queue.problem) out(`  attention: ${s.queue.problem}`);
+    if (s.lastApplyError) out(`  last apply: ${s.lastApplyError}`);
+    if (s.storeProblem) out(`  attention: ${s.storeProblem}`);
+  });
+}
+
+/** The daemon's settings as options: one per setting, named as in the config file. */
+function settingOptions(cmd: Command): Command {
+  for (const s of SETTINGS) {
+    const opt = new Option(`--${s.key} <${s.arg}>`, `${s.help}${s.default ? ` (default ${s.default})` : ''}`);
+    if (s.multiple) opt.argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]);
+    cmd.addOption(opt);
+  }
+  return cmd.option('--config <FILE>', 'settings file (default: $VMAIL_CONFIG or /etc/vmail/vmail.conf if it exists)');
+}
+
+/** The settings from flags (by setting key), the environment and the config file. */
+function daemonSettings(opts: Record<string, string | string[] | undefined>): Loaded {
+  const flags: Record<string, string | string[] | undefined> = {};
+  for (const s of SETTINGS) flags[s.key] = opts[s.key.replace(/-([a-z0-9])/g, (_m, c: string) => c.toUpperCase())];
+  return loadConfig(flags, configFileFrom(opts.config as string | undefined));
+}
+
+function daemonCommand(): Command {
+  return settingOptions(
+    new Command('daemon').description('run the mail service: SMTP, POP3, the hourly apply and the control socket'),
+  ).action(async (opts: Record<string, string | string[] | undefined>) => {
+    const { config } = daemonSettings(opts);
+    const { startDaemon } = await import('./daemon/daemon.js');
+    const { Logger } = await import('./log.js');
+    const log = new Logger(config.logLevel);
+    const running = await startDaemon(config, log);
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.notice('daemon stopping', { signal });
+      running.stop().then(
+        () => process.exit(EXIT.ok),
+        (err: Error) => {
+          log.error('daemon stop failed', { error: err.message });
+          process.exit(EXIT.failure);
+        },
+      );
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGHUP', () => {
+      try {
+        running.reload(daemonSettings(opts).config);
+      } catch (err) {
+        log.error('daemon reload failed', { error: (err as Error).message, kept: 'the settings it had' });
+      }
+    });
+    // The last line of defence: every background task handles its own failures, but a slip in
+    // one must not take every POP3 and SMTP session down with it. Logged, loudly, and served on.
+    process.on('unhandledRejection', (err) =>
+      log.error('internal error', { error: (err as Error)?.stack ?? String(err), kept: 'running' }),
+    );
+    const { pop3, pop3s, smtp } = running.ports;
+    out(
+      `vmail daemon ready: pop3=${pop3} ${pop3s ? `pop3s=${pop3s} ` : ''}smtp=${smtp} socket=${config.socketPath} domains=${running.changes.domains.join(',')}`,
+    );
+    return new Promise(() => {});
+  });
+}
+
+function configCommand(): Command {
+  const config = new Command('config').description("the daemon's settings file");
+  config
+    .command('check')
+    .description('check the settings and print each with where it came from')
+    .option('--config <FILE>', 'the file to check (default: $VMAIL_CONFIG or /etc/vmail/vmail.conf)')
+    .option('--json', 'print JSON')
+    .action((f: { config?: string; json?: boolean }) => {
+      const file = configFileFrom(f.config);
+      const { values, sources } = loadConfig({}, file);
+      if (f.json)
+        return json({
+          file,
+          settings: Object.fromEntries(
+            SETTINGS.map((s) => [s.key, { value: values[s.key] ?? null, source: sources[s.key] }]),
+          ),
+        });
+      out(file ? `${file}: valid` : 'no config file: the defaults and the environment');
+      const rows = SETTINGS.map((s) => {
+        const v = values[s.key];
+        return [
+          s.key,
+          v === null || v === undefined ? '-' : Array.isArray(v) ? v.join(' ') : v,
+          sources[s.key] ?? 'default',
+        ];
+      });
+      const width = (i: number) => Math.max(...rows.map((r) => r[i].length));
+      for (const r of rows) out(`  ${r[0].padEnd(width(0))}  ${r[1].padEnd(width(1))}  ${r[2]}`);
+    });
+  return config;
+}
+
+function consoleCommands(): Command[] {
+  const run = async (command: 'console' | 'up', f: ClientFlags) => {
+    // React's development build checks every element and is several times slower.
+    process.env.NODE_ENV ??= 'production';
+    // Ink draws only a final frame when it thinks it runs in CI; the console runs on a
+    // terminal (it checks), so a CI variable inherited by the shell must not blank it.
+    delete process.env.CI;
+    delete process.env.CONTINUOUS_INTEGRATION;
+    const { runConsole } = await import('../screens/run.js');
+    if (command === 'console') return runConsole(socketPathFrom(f));
+    if (!process.stdout.isTTY || !process.stdin.isTTY)
+      throw new InputError('the console needs a terminal: run it in an interactive shell (over SSH: ssh -t)');
+    const { resolve } = await import('node:path');
+    const { startDemo } = await import('./daemon/demo.js');
+    const dataDir = resolve(f.dataDir ?? process.env.VMAIL_DATA_DIR ?? '.vmail-demo');
+    process.stderr.write(`vmail: starting the demo daemon in ${dataDir} ...\n`);
+    const demo = await startDemo(dataDir, f.socket ? resolve(f.socket) : undefined);
+    return runConsole(demo.socketPath, async () => {
+      if (!demo.started) return;
+      process.stderr.write('vmail: stopping the demo daemon\n');
+      await demo.stop();
+    });
+  };
+  return [
+    client(new Command('console').description('the full-screen console')).action(async (f: ClientFlags) => {
+      process.exitCode = await run('console', f);
+    }),
+    new Command('up')
+      .description('start a demo daemon (if none answers) and open the console on it')
+      .option('--data-dir <DIR>', 'the demo data (default: ./.vmail-demo)')
+      .option('--socket <PATH>', "the demo daemon's socket (default: DATA_DIR/control.sock)")
+      .action(async (f: ClientFlags) => {
+        process.exitCode = await run('up', f);
+      }),
+  ];
+}
+
+export function program(): Command {
+  const p = new Command('vmail')
+    .description('mail for virtual domains: POP3 accounts, forwarding, hourly-applied changes, and a console')
+    .version(`vmail ${VERSION}`, '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help for a command')
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({
+      outputError: (text, write) =>
+        write(
+          `vmail: ${text
+            .replace(/^error: /, '')
+            .replace(/\s*\n\s*/g, ' ')
+            .trim()} (see vmail --help)\n`,
+        ),
+    });
+  for (const cmd of [
+    daemonCommand(),
+    ...consoleCommands(),
+    statusCommand(),
+    accountsCommand(),
+    forwardsCommand(),
+    pendingCommand(),
+    queueCommand(),
+    configCommand(),
+  ]) {
+    p.addCommand(cmd);
+  }
+  // Subcommands answer usage errors, --help and --version as the program does.
+  const inherit = (cmd: Command) => {
+    cmd.exitOverride().configureOutput(p.configureOutput()).showSuggestionAfterError(true);
+    for (const sub of cmd.commands) inherit(sub);
+  };
+  for (const cmd of p.commands) inherit(cmd);
+  return p;
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
   // A reader that stops early (`vmail status | head -1`) ends the output, not with a stack trace.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code !== 'EPIPE') process.stderr.write(`vmail: cannot write the output: ${err.message}\n`);
-    process.exit(err.code === 'EPIPE' ? 0 : 1);
+    process.exit(err.code === 'EPIPE' ? EXIT.ok : EXIT.failure);
   });
+  const p = program();
+  if (argv.length === 0) {
+    process.stderr.write(p.helpInformation());
+    return EXIT.usage;
+  }
   try {
-    if (!command || command === '--help' || command === '-h' || command === 'help') {
-      out(USAGE);
-      return command ? 0 : 1;
-    }
-    if (command === '--version') {
-      const { VERSION } = await import('./package-root.js');
-      out(VERSION);
-      return 0;
-    }
-    if (command === 'daemon') {
-      await daemon(rest);
-      return -1;
-    }
-    if (command === 'console' || command === 'up') return await consoleCommand(command, rest);
-    if (['status', 'accounts', 'forwards', 'pending', 'queue'].includes(command)) {
-      await client(command, rest);
-      return 0;
-    }
-    throw new UsageError(`unknown command "${command}" (see vmail --help)`);
+    await p.parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
   } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help')
+        return EXIT.ok;
+      // commander has printed the one line already.
+      return EXIT.usage;
+    }
     const { UnreachableError, RpcError } = await import('./control/client.js');
     const e = err as Error;
-    const line = (e.message || String(e)).split('\n')[0];
-    process.stderr.write(`vmail: ${line}\n`);
-    if (err instanceof UnreachableError) return 2;
-    if (err instanceof InputError || err instanceof RpcError) return 1;
-    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') return 1;
-    return 1;
+    process.stderr.write(`vmail: ${(e.message || String(e)).split('\n')[0]}\n`);
+    if (err instanceof UnreachableError) return EXIT.unreachable;
+    if (err instanceof ConfigError) return EXIT.config;
+    if (err instanceof UsageError) return EXIT.usage;
+    if (err instanceof InputError || err instanceof RpcError) return EXIT.failure;
+    return EXIT.failure;
   }
 }
 
 main(process.argv.slice(2)).then((code) => {
-  if (code >= 0) process.exitCode = code;
+  process.exitCode = code;
 });

@@ -1,5 +1,10 @@
-// Flags + environment + defaults -> one typed Config for the daemon, and the socket path for clients.
+// The daemon's settings: one table of every setting (its flag, its key in the config file, its
+// default, how it is checked, whether SIGHUP reloads it), from which the command line, the
+// config file, `vmail config check`, the man page and shell completion are all made. Flags
+// override the environment, which overrides the config file, which overrides the defaults.
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { parse as parseToml, type TomlError } from 'smol-toml';
 import { InputError } from './model/errors.js';
 import { normalizeDomain } from './model/names.js';
 import { parseDuration } from './model/schedule.js';
@@ -8,6 +13,9 @@ export interface Listen {
   host: string;
   port: number;
 }
+
+export type LogLevel = 'error' | 'warning' | 'notice' | 'info' | 'debug';
+export const LOG_LEVELS: readonly LogLevel[] = ['error', 'warning', 'notice', 'info', 'debug'];
 
 export interface Config {
   dataDir: string;
@@ -27,96 +35,386 @@ export interface Config {
   rescanIntervalMs: number;
   relayTimeoutMs: number;
   pop3IdleTimeoutMs: number;
+  /** The user to run as once the ports are bound (when started as root). */
+  user: string | null;
+  logLevel: LogLevel;
+  /** The config file read, if any. */
+  configFile: string | null;
 }
 
-export interface DaemonFlags {
-  'data-dir'?: string;
-  socket?: string;
-  domain?: string[];
-  pop3?: string;
-  pop3s?: string;
-  smtp?: string;
-  'apply-interval'?: string;
-  relay?: string;
-  'tls-cert'?: string;
-  'tls-key'?: string;
-  'max-message-size'?: string;
-  'max-connections'?: string;
-  'max-connections-per-address'?: string;
-  'auth-failure-delay'?: string;
-  'rescan-interval'?: string;
-  'relay-timeout'?: string;
-  'pop3-idle-timeout'?: string;
+/** A configuration problem: exit status 78 (EX_CONFIG), so systemd does not restart in a loop. */
+export class ConfigError extends InputError {}
+
+type Value = string | string[];
+
+interface Setting {
+  /** The flag without dashes, and the key in the config file. */
+  key: string;
+  /** Where its value goes in Config. */
+  field: keyof Config;
+  /** What the value looks like, for --help and the man page. */
+  arg: string;
+  help: string;
+  default: string | null;
+  multiple?: true;
+  /** SIGHUP applies a new value without a restart. */
+  reloadable?: true;
 }
 
-function dataDirFrom(flag: string | undefined, env = process.env): string {
-  return resolve(flag ?? env.VMAIL_DATA_DIR ?? '/var/lib/vmail');
+/** Every daemon setting. */
+export const SETTINGS: readonly Setting[] = [
+  { key: 'data-dir', field: 'dataDir', arg: 'DIR', help: 'accounts, queue and mail', default: '/var/lib/vmail' },
+  { key: 'socket', field: 'socketPath', arg: 'PATH', help: 'the control socket', default: null },
+  {
+    key: 'domain',
+    field: 'domains',
+    arg: 'NAME',
+    help: 'a hosted domain (repeat for more)',
+    default: null,
+    multiple: true,
+  },
+  {
+    key: 'pop3',
+    field: 'pop3',
+    arg: 'HOST:PORT',
+    help: 'POP3 listener (port 0 picks a free one)',
+    default: '0.0.0.0:110',
+  },
+  {
+    key: 'pop3s',
+    field: 'pop3s',
+    arg: 'HOST:PORT',
+    help: 'POP3 over TLS listener (needs tls-cert and tls-key)',
+    default: null,
+  },
+  { key: 'smtp', field: 'smtp', arg: 'HOST:PORT', help: 'SMTP listener, the inbound MX', default: '0.0.0.0:25' },
+  {
+    key: 'apply-interval',
+    field: 'applyIntervalMs',
+    arg: 'DURATION',
+    help: 'queued changes apply at multiples of this',
+    default: '1h',
+  },
+  {
+    key: 'relay',
+    field: 'relay',
+    arg: 'smtp://HOST:PORT',
+    help: 'where forwarded mail goes out',
+    default: null,
+    reloadable: true,
+  },
+  {
+    key: 'tls-cert',
+    field: 'tlsCert',
+    arg: 'FILE',
+    help: 'certificate (PEM) for STLS, STARTTLS and POP3S',
+    default: null,
+    reloadable: true,
+  },
+  {
+    key: 'tls-key',
+    field: 'tlsKey',
+    arg: 'FILE',
+    help: "the certificate's key (PEM)",
+    default: null,
+    reloadable: true,
+  },
+  {
+    key: 'max-message-size',
+    field: 'maxMessageSize',
+    arg: 'SIZE',
+    help: 'largest message accepted (25M, 512K)',
+    default: '25M',
+    reloadable: true,
+  },
+  {
+    key: 'max-connections',
+    field: 'maxConnections',
+    arg: 'N',
+    help: 'connections at once, per protocol',
+    default: '1000',
+  },
+  {
+    key: 'max-connections-per-address',
+    field: 'maxConnectionsPerAddress',
+    arg: 'N',
+    help: 'POP3 connections one client address may hold',
+    default: '20',
+    reloadable: true,
+  },
+  {
+    key: 'auth-failure-delay',
+    field: 'authFailureDelayMs',
+    arg: 'DELAY',
+    help: 'first wait after a failed login (500ms, 2s)',
+    default: '500ms',
+    reloadable: true,
+  },
+  {
+    key: 'rescan-interval',
+    field: 'rescanIntervalMs',
+    arg: 'DURATION',
+    help: 'sweep of Maildir folder times',
+    default: '30s',
+  },
+  {
+    key: 'relay-timeout',
+    field: 'relayTimeoutMs',
+    arg: 'DURATION',
+    help: 'how long the relay may take to answer',
+    default: '30s',
+    reloadable: true,
+  },
+  {
+    key: 'pop3-idle-timeout',
+    field: 'pop3IdleTimeoutMs',
+    arg: 'DURATION',
+    help: 'idle POP3 sessions end after this',
+    default: '10m',
+    reloadable: true,
+  },
+  {
+    key: 'user',
+    field: 'user',
+    arg: 'NAME',
+    help: 'run as this user once the ports are bound (when started as root)',
+    default: null,
+  },
+  {
+    key: 'log-level',
+    field: 'logLevel',
+    arg: 'LEVEL',
+    help: `${LOG_LEVELS.join(', ')}`,
+    default: 'info',
+    reloadable: true,
+  },
+];
+
+export const DEFAULT_CONFIG_FILE = '/etc/vmail/vmail.conf';
+/** Where the installed service puts its control socket (systemd's RuntimeDirectory). */
+export const SERVICE_SOCKET = '/run/vmail/control.sock';
+
+/** Where a setting's value came from, for `vmail config check`. */
+export type Source = 'flag' | 'environment' | `${string}:${number}` | 'default';
+
+export interface Loaded {
+  config: Config;
+  /** Each setting as written (flag, file or default), and where it came from. */
+  values: Record<string, Value | null>;
+  sources: Record<string, Source>;
 }
 
-/** The control socket: `--socket`, else `$VMAIL_SOCKET`, else DATA_DIR/control.sock. */
-export function socketPathFrom(flags: { socket?: string; 'data-dir'?: string }, env = process.env): string {
-  if (flags.socket) return resolve(flags.socket);
-  if (env.VMAIL_SOCKET) return resolve(env.VMAIL_SOCKET);
-  return join(dataDirFrom(flags['data-dir'], env), 'control.sock');
+/** The config file to read: --config, $VMAIL_CONFIG, or the default path if it exists. */
+export function configFileFrom(flag: string | undefined, env = process.env): string | null {
+  if (flag) return resolve(flag);
+  if (env.VMAIL_CONFIG) return resolve(env.VMAIL_CONFIG);
+  return existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : null;
 }
 
-function parseListen(input: string, flag: string): Listen {
+/** Reads a config file: each known key with its value and line. Unknown keys and bad values are ConfigErrors. */
+export function readConfigFile(file: string): Map<string, { value: Value; line: number }> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(
+      `cannot read the config file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
+  }
+  let doc: Record<string, unknown>;
+  try {
+    doc = parseToml(text);
+  } catch (err) {
+    const e = err as TomlError;
+    throw new ConfigError(
+      `${file}:${e.line ?? '?'}: ${(e.message.split('\n')[0] ?? 'not valid').replace(/^Invalid TOML document: /, '')}`,
+    );
+  }
+  const lineOf = (key: string) => {
+    const i = text
+      .split('\n')
+      .findIndex((l) => new RegExp(`^\\s*["']?${key.replace(/[.-]/g, '\\$&')}["']?\\s*=`).test(l));
+    return i + 1;
+  };
+  const out = new Map<string, { value: Value; line: number }>();
+  for (const [key, raw] of Object.entries(doc)) {
+    const setting = SETTINGS.find((s) => s.key === key);
+    if (!setting)
+      throw new ConfigError(
+        `${file}:${lineOf(key)}: unknown setting ${JSON.stringify(key)} (see vmail config check --help for the settings)`,
+      );
+    const line = lineOf(key);
+    const value =
+      typeof raw === 'string'
+        ? raw
+        : typeof raw === 'number' && Number.isInteger(raw)
+          ? String(raw)
+          : Array.isArray(raw) && setting.multiple && raw.every((x) => typeof x === 'string')
+            ? (raw as string[])
+            : null;
+    if (value === null)
+      throw new ConfigError(
+        `${file}:${line}: ${key} must be ${setting.multiple ? 'a string or a list of strings' : 'a string'}`,
+      );
+    out.set(key, { value, line });
+  }
+  return out;
+}
+
+export function parseListen(input: string, flag: string): Listen {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:]+)):(\d{1,5})$/.exec(input);
-  const port = m ? Number(m[3]) : NaN;
+  const port = m ? Number(m[3]) : Number.NaN;
   if (!m || port > 65535)
-    throw new InputError(
-      `--${flag} ${JSON.stringify(input)}: write HOST:PORT, e.g. 127.0.0.1:110 (port 0 picks a free one)`,
+    throw new ConfigError(
+      `${flag} ${JSON.stringify(input)}: write HOST:PORT, e.g. 127.0.0.1:110 (port 0 picks a free one)`,
     );
   return { host: m[1] ?? m[2], port };
 }
 
 function parseSize(input: string, flag: string): number {
   const m = /^(\d+)\s*([kmg]?)b?$/i.exec(input.trim());
-  if (!m) throw new InputError(`--${flag} ${JSON.stringify(input)}: write a size like 25M, 512K or 1048576`);
+  if (!m) throw new ConfigError(`${flag} ${JSON.stringify(input)}: write a size like 25M, 512K or 1048576`);
   const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g'];
   return Number(m[1]) * mult;
 }
 
 function parseCount(input: string, flag: string): number {
   if (!/^[1-9][0-9]{0,6}$/.test(input))
-    throw new InputError(`--${flag} ${JSON.stringify(input)}: write a whole number from 1`);
+    throw new ConfigError(`${flag} ${JSON.stringify(input)}: write a whole number from 1`);
   return Number(input);
 }
 
 function parseMillis(input: string, flag: string): number {
   const m = /^(\d+)(ms|s)$/.exec(input);
   if (!m || Number(m[1]) > 60_000)
-    throw new InputError(`--${flag} ${JSON.stringify(input)}: write a delay like 500ms or 2s`);
+    throw new ConfigError(`${flag} ${JSON.stringify(input)}: write a delay like 500ms or 2s`);
   return Number(m[1]) * (m[2] === 's' ? 1000 : 1);
 }
 
-export function daemonConfig(flags: DaemonFlags, env = process.env): Config {
-  const dataDir = dataDirFrom(flags['data-dir'], env);
-  const relay = flags.relay ?? null;
-  if (relay !== null && !/^smtps?:\/\/[^/\s]+(:\d+)?\/?$/.test(relay)) {
-    throw new InputError(`--relay ${JSON.stringify(relay)}: write smtp://HOST:PORT`);
+function duration(input: string, flag: string): number {
+  try {
+    return parseDuration(input, flag);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
   }
-  if (Boolean(flags['tls-cert']) !== Boolean(flags['tls-key'])) {
-    throw new InputError('--tls-cert and --tls-key go together: give both or neither');
-  }
-  if (flags.pop3s && !flags['tls-cert']) throw new InputError('--pop3s needs --tls-cert and --tls-key');
-  return {
-    dataDir,
-    socketPath: socketPathFrom(flags, env),
-    domains: (flags.domain ?? []).map(normalizeDomain),
-    pop3: parseListen(flags.pop3 ?? '0.0.0.0:110', 'pop3'),
-    pop3s: flags.pop3s ? parseListen(flags.pop3s, 'pop3s') : null,
-    smtp: parseListen(flags.smtp ?? '0.0.0.0:25', 'smtp'),
-    applyIntervalMs: parseDuration(flags['apply-interval'] ?? '1h'),
-    relay,
-    tlsCert: flags['tls-cert'] ?? null,
-    tlsKey: flags['tls-key'] ?? null,
-    maxMessageSize: parseSize(flags['max-message-size'] ?? '25M', 'max-message-size'),
-    maxConnections: parseCount(flags['max-connections'] ?? '1000', 'max-connections'),
-    maxConnectionsPerAddress: parseCount(flags['max-connections-per-address'] ?? '20', 'max-connections-per-address'),
-    authFailureDelayMs: parseMillis(flags['auth-failure-delay'] ?? '500ms', 'auth-failure-delay'),
-    rescanIntervalMs: parseDuration(flags['rescan-interval'] ?? '30s', '--rescan-interval'),
-    relayTimeoutMs: parseDuration(flags['relay-timeout'] ?? '30s', '--relay-timeout'),
-    pop3IdleTimeoutMs: parseDuration(flags['pop3-idle-timeout'] ?? '10m', '--pop3-idle-timeout'),
+}
+
+/**
+ * The daemon's configuration from its flags (given as strings, by setting key), the
+ * environment and the config file, with where each value came from.
+ */
+export function loadConfig(
+  flags: Record<string, Value | undefined>,
+  configFile: string | null,
+  env = process.env,
+): Loaded {
+  const file = configFile ? readConfigFile(configFile) : new Map<string, { value: Value; line: number }>();
+  const sources: Record<string, Source> = {};
+  const values: Record<string, Value | null> = {};
+  const raw = (key: string): Value | null => {
+    values[key] = lookup(key);
+    return values[key];
   };
+  const lookup = (key: string): Value | null => {
+    const flag = flags[key];
+    if (flag !== undefined && !(Array.isArray(flag) && flag.length === 0)) {
+      sources[key] = 'flag';
+      return flag;
+    }
+    const fromEnv = key === 'data-dir' ? env.VMAIL_DATA_DIR : key === 'socket' ? env.VMAIL_SOCKET : undefined;
+    if (fromEnv) {
+      sources[key] = 'environment';
+      return fromEnv;
+    }
+    const inFile = file.get(key);
+    if (inFile) {
+      sources[key] = `${configFile}:${inFile.line}`;
+      return inFile.value;
+    }
+    sources[key] = 'default';
+    return SETTINGS.find((s) => s.key === key)!.default;
+  };
+  /** The name a value goes by in an error: the flag, or the file and line it came from. */
+  const where = (key: string) => (sources[key]?.includes(':') ? `${sources[key]}: ${key}` : `--${key}`);
+  const one = (key: string): string | null => {
+    const v = raw(key);
+    if (Array.isArray(v)) throw new ConfigError(`${where(key)}: give one value`);
+    return v;
+  };
+  const req = (key: string) => one(key)!;
+
+  const dataDir = resolve(req('data-dir'));
+  const relay = one('relay');
+  if (relay !== null && !/^smtps?:\/\/[^/\s]+(:\d+)?\/?$/.test(relay))
+    throw new ConfigError(`${where('relay')} ${JSON.stringify(relay)}: write smtp://HOST:PORT`);
+  const tlsCert = one('tls-cert');
+  const tlsKey = one('tls-key');
+  if (Boolean(tlsCert) !== Boolean(tlsKey))
+    throw new ConfigError('tls-cert and tls-key go together: give both or neither');
+  const pop3s = one('pop3s');
+  if (pop3s && !tlsCert) throw new ConfigError(`${where('pop3s')} needs tls-cert and tls-key`);
+  const logLevel = req('log-level') as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel))
+    throw new ConfigError(`${where('log-level')} ${JSON.stringify(logLevel)}: one of ${LOG_LEVELS.join(', ')}`);
+  const domains = raw('domain');
+  const user = one('user');
+  if (user !== null && !/^[a-z_][a-z0-9_-]{0,31}\$?$/i.test(user))
+    throw new ConfigError(`${where('user')} ${JSON.stringify(user)} is not a user name`);
+  let domainList: string[];
+  try {
+    domainList = (domains === null ? [] : Array.isArray(domains) ? domains : [domains]).map(normalizeDomain);
+  } catch (err) {
+    throw new ConfigError(`${where('domain')}: ${(err as Error).message}`);
+  }
+  const config: Config = {
+    dataDir,
+    socketPath: '',
+    domains: domainList,
+    pop3: parseListen(req('pop3'), where('pop3')),
+    pop3s: pop3s ? parseListen(pop3s, where('pop3s')) : null,
+    smtp: parseListen(req('smtp'), where('smtp')),
+    applyIntervalMs: duration(req('apply-interval'), where('apply-interval')),
+    relay,
+    tlsCert: tlsCert ? resolve(tlsCert) : null,
+    tlsKey: tlsKey ? resolve(tlsKey) : null,
+    maxMessageSize: parseSize(req('max-message-size'), where('max-message-size')),
+    maxConnections: parseCount(req('max-connections'), where('max-connections')),
+    maxConnectionsPerAddress: parseCount(req('max-connections-per-address'), where('max-connections-per-address')),
+    authFailureDelayMs: parseMillis(req('auth-failure-delay'), where('auth-failure-delay')),
+    rescanIntervalMs: duration(req('rescan-interval'), where('rescan-interval')),
+    relayTimeoutMs: duration(req('relay-timeout'), where('relay-timeout')),
+    pop3IdleTimeoutMs: duration(req('pop3-idle-timeout'), where('pop3-idle-timeout')),
+    user,
+    logLevel,
+    configFile,
+  };
+  const socket = one('socket');
+  config.socketPath = socket ? resolve(socket) : join(dataDir, 'control.sock');
+  values.socket = config.socketPath;
+  return { config, values, sources };
+}
+
+/**
+ * The control socket a client uses: --socket, $VMAIL_SOCKET, the config file's, the installed
+ * service's (/run/vmail) if it is there, else DATA_DIR/control.sock.
+ */
+export function socketPathFrom(
+  flags: { socket?: string; dataDir?: string; config?: string },
+  env = process.env,
+): string {
+  if (flags.socket) return resolve(flags.socket);
+  if (env.VMAIL_SOCKET) return resolve(env.VMAIL_SOCKET);
+  const file = configFileFrom(flags.config, env);
+  let fromFile: Map<string, { value: Value; line: number }> | null = null;
+  try {
+    fromFile = file ? readConfigFile(file) : null;
+  } catch {
+    // A client that cannot read the daemon's config (not in group vmail) looks in the usual places.
+  }
+  const socket = fromFile?.get('socket')?.value;
+  if (typeof socket === 'string') return resolve(socket);
+  if (!flags.dataDir && !env.VMAIL_DATA_DIR && existsSync(SERVICE_SOCKET)) return SERVICE_SOCKET;
+  const dataDir =
+    flags.dataDir ?? env.VMAIL_DATA_DIR ?? (fromFile?.get('data-dir')?.value as string | undefined) ?? '/var/lib/vmail';
+  return join(resolve(dataDir), 'control.sock');
 }

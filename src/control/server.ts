@@ -5,6 +5,7 @@
 import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
+import { Logger } from '../log.js';
 import { InputError, NotFoundError, UnavailableError } from '../model/errors.js';
 import { LineSplitter } from './line-splitter.js';
 import {
@@ -58,7 +59,7 @@ export class ControlServer {
 
   constructor(
     private readonly handlers: Handlers,
-    private readonly log: (line: string) => void = () => {},
+    private readonly log: Logger = new Logger('error', () => {}),
   ) {
     this.server = createServer((socket) => this.accept(socket));
   }
@@ -200,13 +201,17 @@ export class ControlServer {
     const method = req.method as Method;
     const problem = paramsProblem(method, req.params);
     if (problem) return answer(errorResponse(id, ErrorCode.InvalidParams, `${method}: ${problem}`));
+    const params = (req.params ?? {}) as Record<string, unknown>;
     try {
       const handler = this.handlers[method] as (p: unknown, c: ControlConnection) => unknown;
-      const result = await handler(req.params ?? {}, conn);
+      const result = await handler(params, conn);
+      if (CHANGES.has(method)) this.log.info('admin request', { method, ...described(params), ...outcomeOf(result) });
       return answer({ jsonrpc: '2.0', id, result: result ?? null });
     } catch (err) {
       const e = err as Error;
-      if (!(e instanceof InputError)) this.log(`control: ${method} failed: ${e.stack ?? e.message}`);
+      if (CHANGES.has(method))
+        this.log.info('admin request', { method, ...described(params), outcome: 'refused', reason: e.message });
+      if (!(e instanceof InputError)) this.log.error('control failed', { method, error: e.stack ?? e.message });
       const code =
         e instanceof NotFoundError
           ? ErrorCode.NotFound
@@ -248,7 +253,7 @@ export class ControlServer {
   }
 
   private drop(client: Client, why: string): void {
-    this.log(`control: dropping a client: ${why} (${client.socket.writableLength} bytes unread)`);
+    this.log.warning('control dropped', { reason: why, unread: client.socket.writableLength });
     client.lines = [];
     client.socket.destroy();
     this.clients.delete(client);
@@ -263,6 +268,37 @@ export class ControlServer {
     for (const client of this.clients) client.socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
+}
+
+/** The methods that change something: each request is logged with its outcome. */
+const CHANGES = new Set<Method>([
+  'accounts.add',
+  'accounts.passwd',
+  'accounts.remove',
+  'forwards.add',
+  'forwards.remove',
+  'pending.cancel',
+  'pending.apply',
+  'queue.retry',
+]);
+
+/** A request's parameters as the log shows them: never a password. */
+function described(params: Record<string, unknown>): Record<string, string | undefined> {
+  const text = (v: unknown) => (typeof v === 'string' || typeof v === 'number' ? String(v) : undefined);
+  return {
+    name: text(params.name),
+    domain: text(params.domain),
+    id: text(params.id),
+    destinations: Array.isArray(params.destinations) ? params.destinations.join(',') : undefined,
+  };
+}
+
+function outcomeOf(result: unknown): Record<string, string | number> {
+  const r = result as { queued?: { id: string }; cancelled?: { id: string }; applied?: unknown[] } | null;
+  if (r?.queued) return { outcome: 'queued', change: r.queued.id };
+  if (r?.cancelled) return { outcome: 'cancelled', change: r.cancelled.id };
+  if (r?.applied) return { outcome: 'applied', changes: r.applied.length };
+  return { outcome: 'done' };
 }
 
 function errorResponse(id: Id, code: number, message: string): Response {

@@ -4,6 +4,7 @@
 // A tick missed while the daemon was down is applied at start. Emits 'applied'.
 import { EventEmitter } from 'node:events';
 import type { ApplyResult } from '../control/protocol.js';
+import type { Logger } from '../log.js';
 import { archiveMaildir, createMaildir, maildirPath } from '../maildir/paths.js';
 import type { PendingChange } from '../model/changes.js';
 import type { AccountRecord, ForwardRecord, Store } from '../store/store.js';
@@ -27,7 +28,7 @@ export class ApplyEngine extends EventEmitter {
     private readonly changes: ChangeQueue,
     private readonly store: Store,
     private readonly dataDir: string,
-    private readonly log: (line: string) => void,
+    private readonly log: Logger,
   ) {
     super();
   }
@@ -35,7 +36,7 @@ export class ApplyEngine extends EventEmitter {
   /** Finishes what a crash cut short, applies what is overdue, then keeps the schedule. */
   async start(): Promise<void> {
     const dropped = await this.recover();
-    if (dropped) this.log(`recovered ${dropped} change(s) applied before a crash`);
+    if (dropped) this.log.notice('apply recovered', { changes: dropped, why: 'logged as applied before a crash' });
     await this.tick(this.changes.now());
   }
 
@@ -82,6 +83,18 @@ export class ApplyEngine extends EventEmitter {
       this.lastApplyError = result.failed.length
         ? `${result.failed.length} change(s) failed: ${result.failed[0].error}`
         : null;
+      for (const c of result.applied)
+        this.log.info('change applied', { id: c.id, kind: c.kind, action: c.action, address: c.address });
+      for (const f of result.failed) this.log.warning('change failed', { id: f.id, error: f.error });
+      if (result.applied.length || result.failed.length) {
+        const trigger = opts.dueBy === undefined ? 'now' : 'tick';
+        this.log.notice('apply done', {
+          applied: result.applied.length,
+          failed: result.failed.length,
+          domain: opts.domain,
+          trigger,
+        });
+      }
       await this.store.saveMeta({ lastApplyAt: at });
       if (result.applied.length || result.failed.length) this.emit('applied', result);
       return result;
@@ -98,16 +111,11 @@ export class ApplyEngine extends EventEmitter {
 
   private async tick(dueBy: number): Promise<void> {
     try {
-      const result = await this.apply({ dueBy });
-      if (result.applied.length || result.failed.length) {
-        this.log(
-          `applied ${result.applied.length} change(s)${result.failed.length ? `, ${result.failed.length} failed: ${result.failed[0].error}` : ''}`,
-        );
-      }
+      await this.apply({ dueBy });
     } catch (err) {
       // Nothing was lost: the changes stay queued and the next tick tries again.
       this.lastApplyError = `apply failed: ${(err as Error).message}`;
-      this.log(`apply failed, the changes stay queued: ${(err as Error).message}`);
+      this.log.error('apply failed', { error: (err as Error).message, queued: 'kept for the next tick' });
     }
     this.schedule();
   }

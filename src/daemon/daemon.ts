@@ -1,12 +1,14 @@
-// Process wiring, composition only: opens the store, builds the parts (change queue, apply
-// engine, mailbox index, delivery, forward queue, control socket, POP3, SMTP), connects their
-// events, and stops them all in reverse order.
-import { readFileSync } from 'node:fs';
+// Process wiring, composition only: binds the ports, becomes the daemon's user, opens the
+// store, builds the parts (change queue, apply engine, mailbox index, delivery, forward queue,
+// control socket, POP3, SMTP), connects their events, and on stop lets deliveries in flight
+// finish before closing everything in reverse order. SIGHUP's new settings come in by reload().
+import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
-import type { Config } from '../config.js';
+import { dirname, join } from 'node:path';
+import { type Config, ConfigError, SERVICE_SOCKET, SETTINGS } from '../config.js';
 import type { ApplyResult, StatusView } from '../control/protocol.js';
 import { ControlServer } from '../control/server.js';
+import { Logger } from '../log.js';
 import { MailboxIndex } from '../maildir/mailbox-index.js';
 import { maildirPath } from '../maildir/paths.js';
 import { InputError } from '../model/errors.js';
@@ -20,29 +22,54 @@ import { Store } from '../store/store.js';
 import { ApplyEngine } from './apply-engine.js';
 import { ChangeQueue } from './change-queue.js';
 import { controlHandlers } from './control-handlers.js';
-
-export interface DaemonOptions {
-  log?: (line: string) => void;
-}
+import { Listener } from './listeners.js';
+import { becomeUser } from './privileges.js';
 
 export interface RunningDaemon {
   config: Config;
   changes: ChangeQueue;
-  mailboxes: MailboxIndex;
-  ports: { pop3: number | null; pop3s: number | null; smtp: number | null };
+  ports: { pop3: number; pop3s: number | null; smtp: number };
+  /** Applies the settings SIGHUP may change; says which changed and which need a restart. */
+  reload(next: Config): { applied: string[]; needRestart: string[] };
   stop(): Promise<void>;
 }
 
-export async function startDaemon(config: Config, opts: DaemonOptions = {}): Promise<RunningDaemon> {
-  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+/** How long a stop waits for messages being stored and relay attempts under way. */
+const STOP_BOUND_MS = 10_000;
+
+/** The certificate and key, read now; a bad path is a configuration error. */
+function readTls(config: Config): { cert: Buffer; key: Buffer } | null {
+  if (!config.tlsCert || !config.tlsKey) return null;
+  try {
+    return { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) };
+  } catch (err) {
+    throw new ConfigError(`cannot read the TLS certificate or key: ${(err as Error).message}`);
+  }
+}
+
+export async function startDaemon(config: Config, log = new Logger(config.logLevel)): Promise<RunningDaemon> {
   // Mail, hashes and the queue are for the daemon's user and group only.
   process.umask(0o027);
-  const store = await Store.open(config.dataDir);
-  const closers: (() => Promise<void> | void)[] = [() => store.close()];
+  const closers: (() => Promise<void> | void)[] = [];
   const stopAll = async () => {
     for (const close of closers.reverse()) await close();
   };
   try {
+    // The ports first: they may need root, which the daemon then gives up.
+    const pop3Port = await Listener.bind(config.pop3, 'POP3');
+    closers.push(() => pop3Port.close());
+    const pop3sPort = config.pop3s ? await Listener.bind(config.pop3s, 'POP3S') : null;
+    if (pop3sPort) closers.push(() => pop3sPort.close());
+    const smtpPort = await Listener.bind(config.smtp, 'SMTP');
+    closers.push(() => smtpPort.close());
+    const socketDir = dirname(config.socketPath);
+    const ownSocketDir =
+      socketDir !== config.dataDir && (!existsSync(socketDir) || socketDir === dirname(SERVICE_SOCKET));
+    becomeUser(config.user, ownSocketDir ? [config.dataDir, socketDir] : [config.dataDir], log);
+    let tls = readTls(config);
+
+    const store = await Store.open(config.dataDir);
+    closers.push(() => store.close());
     const now = Date.now();
     for (const d of config.domains) await store.addDomain(d, now);
     if (store.domains.size === 0) throw new InputError('no domain is hosted: start the daemon with --domain NAME');
@@ -87,7 +114,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     });
     await queue.load();
 
-    const ports = { pop3: null as number | null, pop3s: null as number | null, smtp: null as number | null };
+    const ports = { pop3: pop3Port.port, pop3s: pop3sPort?.port ?? null, smtp: smtpPort.port };
     const status = (): StatusView => ({
       version: VERSION,
       domains: changes.domains,
@@ -133,8 +160,6 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
       });
     });
 
-    const tls =
-      config.tlsCert && config.tlsKey ? { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) } : null;
     const verifier = new PasswordVerifier();
     const pop3 = new Pop3Server({
       tls,
@@ -158,13 +183,10 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
         changed: (mailbox) => void mailboxes.refresh(mailbox.address),
       },
     });
-    ports.pop3 = await pop3.listen(config.pop3);
-    if (config.pop3s) ports.pop3s = await pop3.listen(config.pop3s, true);
     closers.push(() => pop3.close());
     engine.on('applied', (r: ApplyResult) => {
       for (const c of r.applied) if (c.kind === 'account' && c.action === 'remove') pop3.disconnect(c.address);
     });
-
     const smtp = new SmtpIntake({
       delivery,
       maxMessageSize: config.maxMessageSize,
@@ -172,15 +194,57 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
       tls,
       log,
     });
-    ports.smtp = await smtp.listen(config.smtp);
-    closers.push(() => smtp.close());
+    closers.push(() => smtp.close(STOP_BOUND_MS));
     queue.start();
-    closers.push(() => queue.stop());
+    closers.push(() => queue.stop(STOP_BOUND_MS));
 
     await engine.start();
     closers.push(() => engine.stop());
+    // Ready: connections that came while it started, and all from now on, are served.
+    pop3Port.serve((socket) => pop3.accept(socket));
+    pop3sPort?.serve((socket) => pop3.accept(socket, true));
+    smtpPort.serve((socket) => smtp.accept(socket));
+    // A stop closes the ports before anything else: nothing new arrives while it finishes.
+    closers.push(() => {
+      pop3Port.close();
+      pop3sPort?.close();
+      smtpPort.close();
+    });
+    log.notice('daemon ready', {
+      version: VERSION,
+      pop3: ports.pop3,
+      pop3s: ports.pop3s ?? undefined,
+      smtp: ports.smtp,
+      socket: config.socketPath,
+      user: config.user ?? undefined,
+    });
 
-    return { config, changes, mailboxes, ports, stop: stopAll };
+    const reload = (next: Config) => {
+      const applied: string[] = [];
+      const needRestart: string[] = [];
+      const changed = SETTINGS.filter((s) => JSON.stringify(config[s.field]) !== JSON.stringify(next[s.field]));
+      for (const s of changed) (s.reloadable ? applied : needRestart).push(s.key);
+      // A certificate renewed in place (certbot) is read again even when its path is the same.
+      tls = readTls(next);
+      log.level = next.logLevel;
+      if (applied.includes('relay') || applied.includes('relay-timeout'))
+        queue.setRelay(next.relay, next.relayTimeoutMs);
+      pop3.reload({
+        tls,
+        maxConnectionsPerAddress: next.maxConnectionsPerAddress,
+        idleTimeoutMs: next.pop3IdleTimeoutMs,
+        authFailureDelayMs: next.authFailureDelayMs,
+      });
+      smtp.reload({ tls, maxMessageSize: next.maxMessageSize });
+      for (const s of changed) if (s.reloadable) Object.assign(config, { [s.field]: next[s.field] });
+      log.notice('daemon reloaded', {
+        changed: applied.join(',') || 'nothing',
+        certificate: tls ? 'read again' : 'none',
+        need_restart: needRestart.join(',') || undefined,
+      });
+      return { applied, needRestart };
+    };
+    return { config, changes, ports, reload, stop: stopAll };
   } catch (err) {
     await stopAll().catch(() => {});
     throw err;

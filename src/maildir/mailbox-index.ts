@@ -7,6 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { type FSWatcher, watch } from 'node:fs';
 import { join } from 'node:path';
+import { Logger } from '../log.js';
 import { cleanTmp, folderStamp, listStamped } from './maildir.js';
 
 export interface MailboxSize {
@@ -41,7 +42,7 @@ export class MailboxIndex extends EventEmitter {
   private sweeping = false;
   private watchesRanOut = false;
 
-  constructor(private readonly log: (line: string) => void = () => {}) {
+  constructor(private readonly log: Logger = new Logger('error', () => {})) {
     super();
   }
 
@@ -122,9 +123,11 @@ export class MailboxIndex extends EventEmitter {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOSPC' && !this.watchesRanOut) {
         this.watchesRanOut = true;
-        this.log(
-          `maildir: no more inotify watches (${this.watches} in use): further Maildirs are checked every sweep instead; raise fs.inotify.max_user_watches`,
-        );
+        this.log.warning('maildir watches exhausted', {
+          in_use: this.watches,
+          fallback: 'further Maildirs are checked every sweep',
+          fix: 'raise fs.inotify.max_user_watches',
+        });
       }
     }
   }
@@ -249,9 +252,7 @@ export class MailboxIndex extends EventEmitter {
         removed += await cleanTmp(e.dir, TMP_STALE_MS).catch(() => 0);
       }
       if (removed)
-        this.log(
-          `maildir: removed ${removed} file(s) older than 36 hours from tmp/ folders (left by interrupted deliveries)`,
-        );
+        this.log.notice('maildir tmp cleaned', { removed, older_than: '36h', left_by: 'interrupted deliveries' });
     };
     const loop = (delay: number) => {
       this.cleanTimer = setTimeout(() => void run().finally(() => this.sweeping && loop(TMP_CLEAN_EVERY_MS)), delay);

@@ -19,7 +19,7 @@ export class AuthThrottle {
   private readonly addresses = new Map<string, AddressState>();
 
   constructor(
-    private readonly stepMs: number,
+    public stepMs: number,
     private readonly now: () => number = Date.now,
   ) {}
 

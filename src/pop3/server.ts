@@ -1,9 +1,9 @@
 // The POP3 listener: owns the live sessions, the one-session-per-mailbox locks, the caps on
 // connections (in all and per client address), and the per-address throttle that makes
 // guessing passwords slow.
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { createSecureContext, type SecureContext, TLSSocket } from 'node:tls';
-import type { Listen } from '../config.js';
+import type { Logger } from '../log.js';
 import { AuthThrottle } from './auth-throttle.js';
 import { type Mailbox, Pop3Session, type SessionHost } from './session.js';
 
@@ -24,20 +24,19 @@ export interface Pop3Options {
   idleTimeoutMs?: number;
   /** The first failed login from an address waits this long; each further one waits longer. */
   authFailureDelayMs?: number;
-  log?: (line: string) => void;
+  log: Logger;
 }
 
 export class Pop3Server {
-  private readonly servers: Server[] = [];
   private readonly sessions = new Set<Pop3Session>();
   private readonly perAddress = new Map<string, number>();
   private readonly locks = new Map<string, Pop3Session>();
   private readonly throttle: AuthThrottle;
   private readonly host: SessionHost;
   private readonly maxConnections: number;
-  private readonly maxPerAddress: number;
-  private readonly idleMs: number;
-  private readonly tls: SecureContext | null;
+  private maxPerAddress: number;
+  private idleMs: number;
+  private tls: SecureContext | null;
 
   constructor(opts: Pop3Options) {
     this.maxConnections = opts.maxConnections ?? 1000;
@@ -45,10 +44,14 @@ export class Pop3Server {
     this.idleMs = opts.idleTimeoutMs ?? 10 * 60_000;
     this.tls = opts.tls ? createSecureContext({ cert: opts.tls.cert, key: opts.tls.key }) : null;
     this.throttle = new AuthThrottle(opts.authFailureDelayMs ?? 500);
-    const log = opts.log ?? (() => {});
+    const log = opts.log;
+    const server = this;
     this.host = {
       implementation: 'vmail',
-      tls: this.tls,
+      // Read at each STLS: a certificate reloaded with SIGHUP serves the next handshake.
+      get tls() {
+        return server.tls;
+      },
       login: (user, password, remote, wanted) =>
         this.throttle.judge(
           remote,
@@ -56,9 +59,12 @@ export class Pop3Server {
             const mailbox = await opts.backend.login(user, password, remote);
             // One line per failure, for the admin and for fail2ban.
             if (!mailbox)
-              log(
-                `pop3: login failed: user=<${printable(user)}> rip=${remote} failures=${this.throttle.failures(remote) + 1}`,
-              );
+              log.warning('pop3 login failed', {
+                user: printable(user),
+                rip: remote,
+                failures: this.throttle.failures(remote) + 1,
+              });
+            else log.info('pop3 login', { user: mailbox.address, rip: remote });
             return mailbox;
           },
           wanted,
@@ -78,32 +84,26 @@ export class Pop3Server {
     };
   }
 
-  /** Listens on `at`; with `implicitTls`, every connection starts with a TLS handshake (POP3S). */
-  listen(at: Listen, implicitTls = false): Promise<number> {
-    if (implicitTls && !this.tls) throw new Error('POP3S needs a certificate and key');
-    const server = createServer((raw) => {
-      const socket: Socket = implicitTls ? new TLSSocket(raw, { isServer: true, secureContext: this.tls! }) : raw;
-      this.accept(socket, raw.remoteAddress ?? 'unknown');
-    });
-    this.servers.push(server);
-    return new Promise((resolve, reject) => {
-      server.once('error', (err: NodeJS.ErrnoException) => {
-        reject(
-          new Error(
-            err.code === 'EADDRINUSE'
-              ? `POP3 port ${at.host}:${at.port} is already in use`
-              : `POP3 cannot listen on ${at.host}:${at.port}: ${err.message}`,
-          ),
-        );
-      });
-      server.listen(at.port, at.host, () => {
-        const addr = server.address();
-        resolve(typeof addr === 'object' && addr ? addr.port : at.port);
-      });
-    });
+  /** Takes the settings SIGHUP may change; sessions that are open go on as they are. */
+  reload(opts: Pick<Pop3Options, 'tls' | 'maxConnectionsPerAddress' | 'idleTimeoutMs' | 'authFailureDelayMs'>): void {
+    this.tls = opts.tls ? createSecureContext({ cert: opts.tls.cert, key: opts.tls.key }) : null;
+    if (opts.maxConnectionsPerAddress) this.maxPerAddress = opts.maxConnectionsPerAddress;
+    if (opts.idleTimeoutMs) this.idleMs = opts.idleTimeoutMs;
+    if (opts.authFailureDelayMs) this.throttle.stepMs = opts.authFailureDelayMs;
   }
 
-  private accept(socket: Socket, remote: string): void {
+  /** Serves one accepted connection; with `implicitTls` (POP3S) it starts with a TLS handshake. */
+  accept(raw: Socket, implicitTls = false): void {
+    raw.on('error', () => {});
+    if (implicitTls && !this.tls) {
+      raw.destroy();
+      return;
+    }
+    const socket: Socket = implicitTls ? new TLSSocket(raw, { isServer: true, secureContext: this.tls! }) : raw;
+    this.start(socket, raw.remoteAddress ?? 'unknown');
+  }
+
+  private start(socket: Socket, remote: string): void {
     socket.on('error', () => {});
     if (this.sessions.size >= this.maxConnections) {
       socket.end('-ERR [SYS/TEMP] Too many connections; try again later.\r\n');
@@ -135,9 +135,8 @@ export class Pop3Server {
     }
   }
 
-  async close(): Promise<void> {
+  close(): void {
     for (const s of this.sessions) s.close();
-    await Promise.all(this.servers.map((srv) => new Promise<void>((r) => srv.close(() => r()))));
   }
 }
 

@@ -6,6 +6,7 @@ import type { FileHandle } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { type SecureContext, TLSSocket } from 'node:tls';
+import type { Logger } from '../log.js';
 import { deleteMessages, listMessages, type MessageEntry, openMessage } from '../maildir/maildir.js';
 import { encodeChunk, encodeMessage, finish, newEncodeState } from './encode.js';
 import { type LineEvent, Pop3LineReader } from './line-reader.js';
@@ -32,7 +33,7 @@ export interface SessionHost {
   loggedIn(mailbox: Mailbox, remote: string): void;
   removing(mailbox: Mailbox, files: string[]): void;
   changed(mailbox: Mailbox): void;
-  log(line: string): void;
+  log: Logger;
 }
 
 /**
@@ -202,7 +203,11 @@ export class Pop3Session {
       try {
         await this.handle(e);
       } catch (err) {
-        this.host.log(`pop3: ${this.remote}: ${(err as Error).message}`);
+        this.host.log.error('pop3 error', {
+          rip: this.remote,
+          user: this.mailbox?.address,
+          error: (err as Error).message,
+        });
         this.send('-ERR [SYS/TEMP] Internal error; try again later.');
       }
       if (this.socket.writableLength > HIGH_WATER) await this.drained();
@@ -326,7 +331,7 @@ export class Pop3Session {
       this.messages = await listMessages(mailbox.dir);
     } catch (err) {
       this.unlock();
-      this.host.log(`pop3: cannot list ${mailbox.address}: ${(err as Error).message}`);
+      this.host.log.error('pop3 list failed', { user: mailbox.address, error: (err as Error).message });
       return this.err('[SYS/TEMP] The mailbox cannot be read right now; try again later.');
     }
     if (this.closed) return;
@@ -571,7 +576,7 @@ export class Pop3Session {
         `Logging out${doomed.length ? `, ${doomed.length} message${doomed.length === 1 ? '' : 's'} deleted` : ''}.`,
       );
     } catch (err) {
-      this.host.log(`pop3: deleting from ${this.mailbox!.address}: ${(err as Error).message}`);
+      this.host.log.error('pop3 delete failed', { user: this.mailbox!.address, error: (err as Error).message });
       this.err('[SYS/TEMP] Some messages could not be deleted; they are still on the server.');
     }
     if (doomed.length) this.host.changed(this.mailbox!);

@@ -7,6 +7,7 @@ import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import nodemailer, { type Transporter } from 'nodemailer';
 import type { QueueView } from '../control/protocol.js';
+import type { Logger } from '../log.js';
 import { fsyncDir, writeDurable } from '../maildir/durable.js';
 import { NotFoundError } from '../model/errors.js';
 import { buildBounce } from './dsn.js';
@@ -36,7 +37,7 @@ export interface ForwardQueueOptions {
   hostname: string;
   isLocal: (address: string) => boolean;
   deliverLocal: (to: string, from: string, data: Buffer, copyId: string) => Promise<LocalOutcome>;
-  log: (line: string) => void;
+  log: Logger;
   /** After this long a message that still cannot be delivered is bounced. */
   maxAgeMs?: number;
   now?: () => number;
@@ -62,27 +63,38 @@ export class ForwardQueue extends EventEmitter {
   private timer: NodeJS.Timeout | null = null;
   private running = false;
   private readonly now: () => number;
-  private readonly transport: Transporter | null;
+  private transport: Transporter | null = null;
+  /** Attempts under way: a stop lets them finish. */
+  private readonly attempts = new Set<Promise<void>>();
 
   constructor(private readonly opts: ForwardQueueOptions) {
     super();
     this.now = opts.now ?? Date.now;
-    if (opts.relay) {
-      const url = new URL(opts.relay);
-      this.transport = nodemailer.createTransport({
-        host: url.hostname,
-        port: Number(url.port) || (url.protocol === 'smtps:' ? 465 : 25),
-        secure: url.protocol === 'smtps:',
-        name: opts.hostname,
-        connectionTimeout: opts.relayTimeoutMs,
-        greetingTimeout: opts.relayTimeoutMs,
-        socketTimeout: opts.relayTimeoutMs,
-        // Opportunistic TLS, as MTAs do between each other.
-        tls: { rejectUnauthorized: false },
-      });
-    } else {
+    this.setRelay(opts.relay, opts.relayTimeoutMs);
+  }
+
+  /** Where forwarded mail goes out, and how long the relay may take (SIGHUP may change both). */
+  setRelay(relay: string | null, timeoutMs: number): void {
+    this.transport?.close();
+    this.opts.relay = relay;
+    this.opts.relayTimeoutMs = timeoutMs;
+    if (!relay) {
       this.transport = null;
+      return;
     }
+    const url = new URL(relay);
+    this.transport = nodemailer.createTransport({
+      host: url.hostname,
+      port: Number(url.port) || (url.protocol === 'smtps:' ? 465 : 25),
+      secure: url.protocol === 'smtps:',
+      name: this.opts.hostname,
+      connectionTimeout: timeoutMs,
+      greetingTimeout: timeoutMs,
+      socketTimeout: timeoutMs,
+      // Opportunistic TLS, as MTAs do between each other.
+      tls: { rejectUnauthorized: false },
+    });
+    this.kick();
   }
 
   /** Reads the spool left by the last run; files of an unfinished write are removed. */
@@ -100,7 +112,7 @@ export class ForwardQueue extends EventEmitter {
         if (!names.includes(`${id}.eml`)) throw new Error('message file missing');
         this.entries.set(id, entry);
       } catch (err) {
-        this.opts.log(`queue: skipping unreadable entry ${id}: ${(err as Error).message}`);
+        this.opts.log.warning('queue skipped', { id, error: (err as Error).message });
       }
     }
   }
@@ -187,9 +199,12 @@ export class ForwardQueue extends EventEmitter {
     this.kick();
   }
 
-  stop(): void {
+  /** Starts no more attempts, and lets those under way finish for up to `boundMs`. */
+  async stop(boundMs = 10_000): Promise<void> {
     this.running = false;
     if (this.timer) clearTimeout(this.timer);
+    const bound = new Promise((r) => setTimeout(r, boundMs).unref());
+    await Promise.race([Promise.allSettled([...this.attempts]), bound]);
     this.transport?.close();
   }
 
@@ -206,10 +221,12 @@ export class ForwardQueue extends EventEmitter {
       if (e.nextAttemptAt <= now) {
         if (this.inFlight.size >= CONCURRENCY) continue;
         this.inFlight.add(e.id);
-        void this.attempt(e).finally(() => {
+        const attempt = this.attempt(e).finally(() => {
           this.inFlight.delete(e.id);
+          this.attempts.delete(attempt);
           this.kick();
         });
+        this.attempts.add(attempt);
       } else {
         next = Math.min(next, e.nextAttemptAt);
       }
@@ -232,9 +249,12 @@ export class ForwardQueue extends EventEmitter {
       const now = this.now();
       e.nextAttemptAt = now + BACKOFF_MS[0];
       e.lastError = `local failure: ${(err as Error).message}`;
-      this.opts.log(
-        `queue: ${e.id} to <${e.to}>: ${(err as Error).message}; trying again at ${new Date(e.nextAttemptAt).toISOString()}`,
-      );
+      this.opts.log.error('queue local failure', {
+        id: e.id,
+        to: `<${e.to}>`,
+        error: (err as Error).message,
+        next: new Date(e.nextAttemptAt).toISOString(),
+      });
     }
   }
 
@@ -243,7 +263,7 @@ export class ForwardQueue extends EventEmitter {
     try {
       data = await readFile(join(this.opts.dir, `${e.id}.eml`));
     } catch (err) {
-      this.opts.log(`queue: ${e.id}: message file unreadable: ${(err as Error).message}`);
+      this.opts.log.error('queue unreadable', { id: e.id, error: (err as Error).message });
       return this.remove(e.id);
     }
     try {
@@ -251,10 +271,19 @@ export class ForwardQueue extends EventEmitter {
         const outcome = await this.opts.deliverLocal(e.to, e.from, data, `${Math.floor(e.createdAt / 1000)}.Q${e.id}`);
         if (outcome === 'unknown') throw new PermanentFailure('550 5.1.1 no such user here', '5.1.1');
         if (outcome === 'loop') throw new PermanentFailure('554 5.4.6 mail forwarding loop', '5.4.6');
+        this.opts.log.info('queue delivered', { id: e.id, from: `<${e.from}>`, to: `<${e.to}>`, via: 'local' });
       } else {
-        await this.transport!.sendMail({
+        const info = await this.transport!.sendMail({
           envelope: { from: e.from || (false as unknown as string), to: [e.to] },
           raw: data,
+        });
+        this.opts.log.info('queue relayed', {
+          id: e.id,
+          from: `<${e.from}>`,
+          to: `<${e.to}>`,
+          relay: this.opts.relay,
+          attempt: e.attempts + 1,
+          response: info.response,
         });
       }
       await this.remove(e.id);
@@ -282,15 +311,28 @@ export class ForwardQueue extends EventEmitter {
       e.nextAttemptAt = now + BACKOFF_MS[Math.min(e.attempts - 1, BACKOFF_MS.length - 1)];
       // If this write fails the spool keeps the older state: the message is only tried sooner.
       await writeDurable(join(this.opts.dir, `${e.id}.json`), JSON.stringify(e)).catch((werr: Error) =>
-        this.opts.log(`queue: ${e.id}: ${werr.message}`),
+        this.opts.log.error('queue write failed', { id: e.id, error: werr.message }),
       );
-      this.opts.log(`queue: ${e.id} to <${e.to}> deferred (attempt ${e.attempts}): ${message}`);
+      this.opts.log.warning('queue deferred', {
+        id: e.id,
+        to: `<${e.to}>`,
+        attempt: e.attempts,
+        next: new Date(e.nextAttemptAt).toISOString(),
+        error: message,
+      });
     }
   }
 
   /** Tells the sender; a bounce is never sent to the null sender (that is how bounce loops start). */
   private async bounce(e: QueueEntry, data: Buffer, status: string, diagnostic: string): Promise<void> {
-    this.opts.log(`queue: ${e.id} to <${e.to}> failed: ${diagnostic}`);
+    this.opts.log.notice('queue bounced', {
+      id: e.id,
+      from: `<${e.from}>`,
+      to: `<${e.to}>`,
+      status,
+      reason: diagnostic,
+      dsn: e.from ? 'sent' : 'none (null sender)',
+    });
     if (!e.from) return;
     // From the postmaster of the hosted domain that forwarded it, never of the failed
     // destination's domain (which we do not host).

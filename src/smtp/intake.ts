@@ -1,10 +1,13 @@
 // The inbound MX for the hosted domains, built on smtp-server: checks recipients against applied
 // accounts and forwards, refuses relaying and loops, and answers 250 only once every copy is on
-// disk (a Maildir or the forward queue) and fsynced; if one copy fails, none is kept.
+// disk (a Maildir or the forward queue) and fsynced; if one copy fails, none is kept. It serves
+// the connections of a listener the daemon binds itself, and logs each session, each accepted
+// message and each refusal.
 import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
-import type { Listen } from '../config.js';
+import type { Logger } from '../log.js';
 import { headerEnd, receivedHeader } from './headers.js';
 import { type LocalDelivery, LoopError, MAX_HEADER, Message, type Undo } from './local-delivery.js';
 
@@ -14,7 +17,7 @@ export interface IntakeOptions {
   maxConnections: number;
   maxRecipients?: number;
   tls?: { cert: Buffer; key: Buffer } | null;
-  log: (line: string) => void;
+  log: Logger;
 }
 
 function smtpError(code: number, message: string): Error {
@@ -26,6 +29,8 @@ function smtpError(code: number, message: string): Error {
 export class SmtpIntake {
   private readonly server: SMTPServer;
   private readonly host = hostname() || 'localhost';
+  /** Messages being stored right now: a stop waits for them. */
+  private readonly storing = new Set<Promise<unknown>>();
 
   constructor(private readonly opts: IntakeOptions) {
     const maxRcpt = opts.maxRecipients ?? 100;
@@ -43,38 +48,42 @@ export class SmtpIntake {
       closeTimeout: 30_000,
       logger: false,
       ...(opts.tls ? { key: opts.tls.key, cert: opts.tls.cert } : {}),
+      onConnect: (session, callback) => {
+        opts.log.info('smtp connect', { client: session.remoteAddress, session: session.id });
+        callback();
+      },
       onRcptTo: (address, session, callback) => {
+        const refuse = (code: number, text: string) => {
+          this.refused(session, address.address, code, text);
+          callback(smtpError(code, text));
+        };
         if (session.envelope.rcptTo.length >= maxRcpt)
-          return callback(smtpError(452, `4.5.3 Too many recipients: at most ${maxRcpt} per message`));
+          return refuse(452, `4.5.3 Too many recipients: at most ${maxRcpt} per message`);
         const route = opts.delivery.route(address.address);
         if (route.kind === 'foreign')
-          return callback(smtpError(550, '5.7.1 Relaying denied: this server only accepts mail for its own domains'));
-        if (route.kind === 'unknown')
-          return callback(smtpError(550, `5.1.1 <${address.address.slice(0, 300)}>: no such user here`));
+          return refuse(550, '5.7.1 Relaying denied: this server only accepts mail for its own domains');
+        if (route.kind === 'unknown') return refuse(550, `5.1.1 <${address.address.slice(0, 300)}>: no such user here`);
         callback();
       },
       onData: (stream, session, callback) => this.onData(stream, session, callback),
+      onClose: (session) => opts.log.debug('smtp disconnect', { client: session.remoteAddress, session: session.id }),
     });
+    this.server.on('error', (err) => opts.log.warning('smtp error', { error: err.message }));
   }
 
-  listen(at: Listen): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException) =>
-        reject(
-          new Error(
-            err.code === 'EADDRINUSE'
-              ? `SMTP port ${at.host}:${at.port} is already in use`
-              : `SMTP cannot listen on ${at.host}:${at.port}: ${err.message}`,
-          ),
-        );
-      // smtp-server passes its listener's errors on as its own 'error' event.
-      this.server.once('error', onError);
-      this.server.listen(at.port, at.host, () => {
-        this.server.off('error', onError);
-        this.server.on('error', (err) => this.opts.log(`smtp: ${err.message}`));
-        const addr = this.server.server.address();
-        resolve(typeof addr === 'object' && addr ? addr.port : at.port);
-      });
+  /** Serves one accepted connection, as smtp-server's own listener would. */
+  accept(socket: Socket): void {
+    this.server.server.emit('connection', socket);
+  }
+
+  private refused(session: SMTPServerSession, to: string | null, code: number, reason: string): void {
+    this.opts.log.info('smtp refused', {
+      client: session.remoteAddress,
+      helo: session.hostNameAppearsAs,
+      from: `<${session.envelope.mailFrom ? session.envelope.mailFrom.address : ''}>`,
+      to: to === null ? undefined : `<${to}>`,
+      code,
+      reason,
     });
   }
 
@@ -90,22 +99,23 @@ export class SmtpIntake {
       if (length <= this.opts.maxMessageSize) chunks.push(chunk);
       length += chunk.length;
     });
-    stream.on('error', (err) => callback(smtpError(451, `4.3.0 ${err.message}`)));
+    const refuse = (err: Error & { responseCode?: number }) => {
+      const e = err.responseCode ? err : smtpError(451, '4.3.0 Temporary failure storing the message: try again later');
+      this.refused(session, null, (e as Error & { responseCode: number }).responseCode, e.message);
+      callback(e);
+    };
+    stream.on('error', (err) => refuse(smtpError(451, `4.3.0 ${err.message}`)));
     stream.on('end', () => {
       if (stream.sizeExceeded)
-        return callback(smtpError(552, `5.3.4 Message too big: the limit is ${this.opts.maxMessageSize} bytes`));
+        return refuse(smtpError(552, `5.3.4 Message too big: the limit is ${this.opts.maxMessageSize} bytes`));
       const data = Buffer.concat(chunks, length);
-      this.accept(data, session).then(
-        (id) => callback(null, `2.0.0 OK: queued as ${id}`),
-        (err: Error & { responseCode?: number }) =>
-          callback(
-            err.responseCode ? err : smtpError(451, '4.3.0 Temporary failure storing the message: try again later'),
-          ),
-      );
+      const storing = this.store(data, session).then((id) => callback(null, `2.0.0 OK: queued as ${id}`), refuse);
+      this.storing.add(storing);
+      void storing.finally(() => this.storing.delete(storing));
     });
   }
 
-  private async accept(data: Buffer, session: SMTPServerSession): Promise<string> {
+  private async store(data: Buffer, session: SMTPServerSession): Promise<string> {
     if (headerEnd(data, MAX_HEADER) < 0 && data.length > MAX_HEADER) {
       throw smtpError(552, `5.3.4 Message header too large: at most ${MAX_HEADER} bytes`);
     }
@@ -144,15 +154,43 @@ export class SmtpIntake {
       await Promise.all(undo.map((u) => u()));
       if (failure instanceof LoopError) throw smtpError(554, `5.4.6 ${failure.message}`);
       if (failure) {
-        this.opts.log(`smtp: delivery of ${id} failed, nothing kept: ${failure.message}`);
+        this.opts.log.error('smtp store failed', { id, error: failure.message, kept: 'nothing' });
         throw smtpError(451, '4.3.0 Temporary failure storing the message: try again later');
       }
       throw smtpError(451, '4.3.0 A recipient changed during the transaction: try again later');
     }
+    this.opts.log.info('smtp accepted', {
+      id,
+      client: session.remoteAddress,
+      helo: session.hostNameAppearsAs,
+      from: `<${from}>`,
+      to: rcpts.map((r) => `<${r}>`).join(','),
+      size: data.length,
+      tls: Boolean(session.secure),
+    });
     return id;
   }
 
-  close(): Promise<void> {
-    return new Promise((resolve) => this.server.close(() => resolve()));
+  /** Takes the settings SIGHUP may change: the certificate, the size limit. */
+  reload(opts: Pick<IntakeOptions, 'tls' | 'maxMessageSize'>): void {
+    this.opts.maxMessageSize = opts.maxMessageSize;
+    (this.server.options as { size?: number }).size = opts.maxMessageSize;
+    if (opts.tls) this.server.updateSecureContext({ key: opts.tls.key, cert: opts.tls.cert });
+  }
+
+  /**
+   * Stops: messages being stored are finished (for up to `boundMs`), and their senders get
+   * their 250; then every session is told 421 and closed.
+   */
+  async close(boundMs = 10_000): Promise<void> {
+    const bound = new Promise((r) => setTimeout(r, boundMs).unref());
+    await Promise.race([Promise.allSettled([...this.storing]), bound]);
+    const connections = (
+      this.server as unknown as { connections: Set<{ send(code: number, text: string): void; close(): void }> }
+    ).connections;
+    for (const c of connections) {
+      c.send(421, '4.3.2 Service shutting down, try again later');
+      c.close();
+    }
   }
 }

@@ -4,6 +4,7 @@
 import { mkdirSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { Logger } from '../log.js';
 import type { PendingChange } from '../model/changes.js';
 import { Database, type Table } from './database.js';
 
@@ -60,7 +61,7 @@ export class Store {
   private activityTimer: NodeJS.Timeout | null = null;
   private checkTimer: NodeJS.Timeout | null = null;
   private walWarnedAt = 0;
-  private log: (line: string) => void = () => {};
+  private log: Logger = new Logger('error', () => {});
 
   private constructor(
     private readonly db: Database,
@@ -233,7 +234,7 @@ export class Store {
     } catch (err) {
       for (const a of addresses) this.activityDirty.add(a);
       if (!this.db.problem)
-        this.log(`store: last-login and delivery times not written, trying again: ${(err as Error).message}`);
+        this.log.warning('store activity not written', { error: (err as Error).message, retry: 'in 10s' });
       this.activityTimer ??= setTimeout(() => void this.flushActivity(), 10 * ACTIVITY_FLUSH_MS);
       this.activityTimer.unref();
     }
@@ -244,14 +245,20 @@ export class Store {
    * once and saves a copy of what the daemon holds next to it; a write-ahead log that keeps
    * growing (a reader holding it, e.g. a sqlite3 shell left open) is checkpointed, or reported.
    */
-  startChecking(log: (line: string) => void): void {
+  startChecking(log: Logger): void {
     this.log = log;
     this.db.onLost = () => {
       const copy = `${this.db.file}.rescued-${new Date().toISOString().replace(/[:.]/g, '-')}`;
       void stat(dirname(copy))
         .then(() => this.db.rescue(copy).then(() => true))
         .catch(() => false)
-        .then((saved) => log(`store: ${this.db.problem}${saved ? '' : ' (no copy could be saved)'}`));
+        .then((saved) =>
+          log.error('store lost', {
+            file: this.db.file,
+            problem: this.db.problem,
+            copy: saved ? copy : 'none could be saved',
+          }),
+        );
     };
     const check = async () => {
       if (await this.db.checkFile()) return;
@@ -260,12 +267,14 @@ export class Store {
       const done = await this.db.checkpoint().catch(() => false);
       if (!done && Date.now() - this.walWarnedAt > 10 * 60_000) {
         this.walWarnedAt = Date.now();
-        log(
-          `store: the write-ahead log ${this.db.file}-wal is ${Math.round(wal.size / 1048576)} MB and cannot be checkpointed: another process holds a read transaction on the store (close any sqlite3 shell or backup reading it)`,
-        );
+        log.warning('store wal stuck', {
+          file: `${this.db.file}-wal`,
+          mb: Math.round(wal.size / 1048576),
+          why: 'another process holds a read transaction on the store: close any sqlite3 shell or backup reading it',
+        });
       } else if (done && this.walWarnedAt) {
         this.walWarnedAt = 0;
-        log(`store: the write-ahead log was checkpointed again`);
+        log.notice('store wal checkpointed', { file: `${this.db.file}-wal` });
       }
     };
     const loop = () => {

@@ -177,7 +177,7 @@ describe('restarts and crashes', () => {
     await store.logApplied([change], Date.now());
     await store.close();
     const d = await startDaemon({ dataDir });
-    expect(d.output()).toMatch(/recovered 1 change\(s\) applied before a crash/);
+    expect(d.output()).toMatch(/ apply recovered changes=1 /);
     expect(json(await d.cli(['pending', 'list', '--json']))).toEqual([]);
     // Applying it again would have made the forward; it was applied once, by the crashed run.
     expect(json(await d.cli(['forwards', 'list', '--json']))).toEqual([]);
@@ -299,12 +299,12 @@ describe('a crash in the middle of an apply', () => {
 });
 
 describe('bad input', () => {
-  it('rejects bad names and passwords from the CLI with one line and status 1', async () => {
+  it('refuses bad names and passwords with one line and status 1, and bad usage with status 64', async () => {
     const d = await startDaemon();
-    const cases: [string[], string, RegExp][] = [
+    const cases: [string[], string, RegExp, number?][] = [
       [['accounts', 'add', '../etc', '--password-stdin'], 'password123\n', /invalid name/],
       [['accounts', 'add', 'a..b', '--password-stdin'], 'password123\n', /".."/],
-      [['accounts', 'add', '-x', '--password-stdin'], 'password123\n', /unknown option '-x'/i],
+      [['accounts', 'add', '-x', '--password-stdin'], 'password123\n', /unknown option '-x'/i, 64],
       [['accounts', 'add', '--password-stdin', '--', '-x'], 'password123\n', /start and end/],
       [['accounts', 'add', 'x'.repeat(65), '--password-stdin'], 'password123\n', /65 characters/],
       [['accounts', 'add', '', '--password-stdin'], 'password123\n', /empty/],
@@ -313,12 +313,13 @@ describe('bad input', () => {
       [['accounts', 'add', 'bob', '--password-stdin'], 'short\n', /too short/],
       [['accounts', 'add', 'bob', '--password-stdin'], `${'x'.repeat(129)}\n`, /too long/],
       [['accounts', 'add', 'bob', '--password-stdin'], '', /too short/],
-      [['accounts', 'frobnicate'], '', /unknown command/],
-      [['pending', 'cancel'], '', /usage/],
+      [['accounts', 'frobnicate'], '', /unknown command 'frobnicate'/, 64],
+      [['pending', 'cancel'], '', /missing required argument 'ID'/, 64],
+      [['acounts', 'list'], '', /unknown command 'acounts' .*accounts/, 64],
     ];
-    for (const [args, input, reason] of cases) {
+    for (const [args, input, reason, code] of cases) {
       const r = await d.cli(args, input);
-      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.code, args.join(' ')).toBe(code ?? 1);
       expect(r.stderr, args.join(' ')).toMatch(reason);
       expect(r.stderr.trimEnd().split('\n'), args.join(' ')).toHaveLength(1);
     }
@@ -328,9 +329,9 @@ describe('bad input', () => {
     await d.stop();
   });
 
-  it('exits 2 with a one-line error when no daemon answers', async () => {
+  it('exits 69 with a one-line error when no daemon answers', async () => {
     const r = await runCli(['accounts', 'list', '--socket', join(tempDir(), 'none.sock')]);
-    expect(r.code).toBe(2);
+    expect(r.code).toBe(69);
     expect(r.stderr).toMatch(
       /^vmail: cannot reach the vmail daemon at .*none\.sock \(no socket there\): start it with `vmail daemon`\n$/,
     );
@@ -564,8 +565,7 @@ describe('the store and the command line when something is off', () => {
       /^vmail: the store .*vmail\.sqlite was deleted while the daemon ran: changes are refused \(nothing was changed\)/,
     );
     const log = await waitFor(
-      () =>
-        /store: the store .* was deleted .* a copy as the daemon had it is in (\S+): stop the daemon/.exec(d.output()),
+      () => / store lost file=\S+ problem=".* was deleted .*" copy=(\S+)/.exec(d.output()),
       'the loss to be logged',
     );
     const copy = log[1];
@@ -604,18 +604,14 @@ reader.execute('ROLLBACK')
     const py = runPython(script);
     await waitFor(
       () =>
-        /store: the write-ahead log .*vmail\.sqlite-wal is \d+ MB and cannot be checkpointed: another process holds a read transaction/.test(
+        / store wal stuck file=\S+vmail\.sqlite-wal mb=\d+ why="another process holds a read transaction/.test(
           d.output(),
         ),
       'the WAL warning',
       12_000,
     );
     await py;
-    await waitFor(
-      () => d.output().includes('store: the write-ahead log was checkpointed again'),
-      'the checkpoint',
-      8000,
-    );
+    await waitFor(() => / store wal checkpointed file=/.test(d.output()), 'the checkpoint', 8000);
     expect(statSync(join(d.dataDir, 'vmail.sqlite-wal')).size).toBeLessThan(1024 * 1024);
     await d.stop();
   }, 30_000);
@@ -638,8 +634,8 @@ reader.execute('ROLLBACK')
       '127.0.0.1:0',
     ]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe(
-      `vmail: ${file} exists and is not a socket: refusing to replace it; remove it or choose another --socket\n`,
+    expect(r.stderr.trimEnd().split('\n').at(-1)).toBe(
+      `vmail: ${file} exists and is not a socket: refusing to replace it; remove it or choose another --socket`,
     );
     expect(readFileSync(file, 'utf8')).toBe('keep me');
   });

@@ -3,6 +3,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { Logger } from '../../src/log.js';
 import { ForwardQueue } from '../../src/smtp/forward-queue.js';
 import { tempDir, waitFor } from '../helpers/daemon.js';
 import { closedPort } from '../helpers/relay.js';
@@ -22,7 +23,7 @@ describe('forward queue', () => {
         local.push({ to, from, data: data.toString() });
         return 'delivered';
       },
-      log: () => {},
+      log: new Logger('error', () => {}),
       now: () => now,
     });
     await q.load();
@@ -65,7 +66,7 @@ describe('forward queue', () => {
       hostname: 'mx',
       isLocal: () => false,
       deliverLocal: async () => 'delivered' as const,
-      log: () => {},
+      log: new Logger('error', () => {}),
     };
     const q = new ForwardQueue(opts);
     await q.load();

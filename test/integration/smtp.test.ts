@@ -524,7 +524,7 @@ describe('the relay failing', () => {
     renameSync(spool, `${spool}.away`);
     writeFileSync(spool, 'not a directory');
     await waitFor(
-      () => /queue: \S+ to <far@far\.example>: .*trying again at/.test(d.output()),
+      () => / queue local failure id=\S+ to=<far@far\.example> error=.* next=/.test(d.output()),
       'the failure to be logged',
     );
     expect((await d.cli(['status', '--json'])).code).toBe(0);

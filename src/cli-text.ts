@@ -1,0 +1,66 @@
+// How the command line prints what the daemon answers: one line per change queued, and tables
+// of accounts, forwards, pending changes and queued messages.
+import type { AccountView, ForwardView, PendingView, QueueResult, QueueView } from './control/protocol.js';
+import { actionWord, clockTime, humanBytes, pendingStatus, whenApplies } from './model/format.js';
+
+export function describeQueued(r: QueueResult): string {
+  if ('cancelled' in r) {
+    const c = r.cancelled;
+    return `Cancelled the pending ${actionWord(c.action)} of ${c.address}: nothing will change`;
+  }
+  const q = r.queued;
+  return `Queued: ${actionWord(q.action)} ${q.address}, ${whenApplies(q.appliesAt)} [id ${q.id}]`;
+}
+
+export function accountRows(list: AccountView[]): string {
+  if (list.length === 0) return 'No POP3 accounts yet: add one with `vmail accounts add NAME`.';
+  const rows = list.map((a) => [
+    a.address,
+    String(a.messages),
+    humanBytes(a.bytes),
+    a.pending ? pendingStatus(a.pending.action, a.pending.appliesAt) : 'active',
+    a.lastLoginAt ? clockTime(a.lastLoginAt) : '-',
+  ]);
+  return table(['ACCOUNT', 'MESSAGES', 'SIZE', 'STATUS', 'LAST LOGIN'], rows, [1, 2]);
+}
+
+export function forwardRows(list: ForwardView[]): string {
+  if (list.length === 0) return 'No forwarding addresses yet: add one with `vmail forwards add NAME DEST`.';
+  const rows = list.map((f) => [
+    f.address,
+    (f.pending?.destinations ?? f.destinations).join(', '),
+    f.pending ? pendingStatus(f.pending.action, f.pending.appliesAt) : 'active',
+  ]);
+  return table(['FORWARD', 'DESTINATIONS', 'STATUS'], rows);
+}
+
+export function queueRows(list: QueueView[]): string {
+  if (list.length === 0) return 'The forward queue is empty.';
+  const rows = list.map((q) => [
+    q.id,
+    `<${q.from}>`,
+    `<${q.to}>`,
+    humanBytes(q.size),
+    String(q.attempts),
+    q.lastError
+      ? `next try ${clockTime(q.nextAttemptAt)}: ${q.lastError.slice(0, 60)}`
+      : `next try ${clockTime(q.nextAttemptAt)}`,
+  ]);
+  return table(['ID', 'FROM', 'TO', 'SIZE', 'TRIES', 'STATUS'], rows, [3, 4]);
+}
+
+export function pendingRows(list: PendingView[]): string {
+  if (list.length === 0) return 'No pending changes.';
+  const rows = list.map((p) => [p.id, p.kind, actionWord(p.action), p.address, whenApplies(p.appliesAt)]);
+  return table(['ID', 'KIND', 'ACTION', 'ADDRESS', 'WHEN'], rows);
+}
+
+export function table(headers: string[], rows: string[][], rightAligned: number[] = []): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (rightAligned.includes(i) ? c.padStart(widths[i]) : c.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd();
+  return [line(headers), ...rows.map(line)].join('\n');
+}
