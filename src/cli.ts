@@ -341,6 +341,31 @@ function configCommand(): Command {
   return config;
 }
 
+function setupCommand(): Command {
+  return new Command('setup')
+    .description(
+      'make the vmail user, /var/lib/vmail, /etc/vmail/vmail.conf and a systemd unit, and start it (as root)',
+    )
+    .requiredOption('--domain <D>', 'the first hosted domain')
+    .option('--hostname <H>', "this server's name, as mail clients and other servers see it (default: the system's)")
+    .option('--root <DIR>', 'write under DIR instead of / (a staging tree)', '/')
+    .option('--dry-run', 'say what it would do, and do nothing')
+    .action(async (f: { domain: string; hostname?: string; root: string; dryRun?: boolean }) => {
+      const { resolve } = await import('node:path');
+      const { hostname } = await import('node:os');
+      const { existsSync } = await import('node:fs');
+      const { nextSteps, setup } = await import('./setup.js');
+      const opts = {
+        domain: f.domain,
+        hostname: f.hostname ?? (hostname() || 'localhost'),
+        root: resolve(f.root),
+        dryRun: Boolean(f.dryRun),
+      };
+      setup(opts, (s) => out(`  ${s.outcome.padEnd(12)} ${s.what}`));
+      for (const line of nextSteps(opts, opts.root === '/' && existsSync('/run/systemd/system'))) out(line);
+    });
+}
+
 function consoleCommands(): Command[] {
   const run = async (command: 'console' | 'up', f: ClientFlags) => {
     // React's development build checks every element and is several times slower.
@@ -403,6 +428,7 @@ export function program(): Command {
     pendingCommand(),
     queueCommand(),
     configCommand(),
+    setupCommand(),
   ]) {
     p.addCommand(cmd);
   }
@@ -446,7 +472,3 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.failure;
   }
 }
-
-main(process.argv.slice(2)).then((code) => {
-  process.exitCode = code;
-});

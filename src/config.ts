@@ -3,6 +3,7 @@
 // config file, `vmail config check`, the man page and shell completion are all made. Flags
 // override the environment, which overrides the config file, which overrides the defaults.
 import { existsSync, readFileSync } from 'node:fs';
+import { hostname as osHostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse as parseToml, type TomlError } from 'smol-toml';
 import { InputError } from './model/errors.js';
@@ -37,6 +38,8 @@ export interface Config {
   pop3IdleTimeoutMs: number;
   /** The user to run as once the ports are bound (when started as root). */
   user: string | null;
+  /** This server's name: the SMTP greeting, Received: lines, bounces, mail client settings. */
+  hostname: string;
   logLevel: LogLevel;
   /** The config file read, if any. */
   configFile: string | null;
@@ -172,6 +175,13 @@ export const SETTINGS: readonly Setting[] = [
     help: 'idle POP3 sessions end after this',
     default: '10m',
     reloadable: true,
+  },
+  {
+    key: 'hostname',
+    field: 'hostname',
+    arg: 'NAME',
+    help: "this server's name, as mail clients and other servers see it (default: the system's)",
+    default: null,
   },
   {
     key: 'user',
@@ -385,6 +395,7 @@ export function loadConfig(
     relayTimeoutMs: duration(req('relay-timeout'), where('relay-timeout')),
     pop3IdleTimeoutMs: duration(req('pop3-idle-timeout'), where('pop3-idle-timeout')),
     user,
+    hostname: one('hostname') ?? (osHostname() || 'localhost'),
     logLevel,
     configFile,
   };

@@ -43,7 +43,10 @@ function readTls(config: Config): { cert: Buffer; key: Buffer } | null {
   try {
     return { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) };
   } catch (err) {
-    throw new ConfigError(`cannot read the TLS certificate or key: ${(err as Error).message}`);
+    const as = config.user ? ` as user ${config.user}` : '';
+    throw new ConfigError(
+      `cannot read the TLS certificate or key${as}: ${(err as Error).message} (make both readable to the daemon's user, e.g. a certbot deploy hook that copies them to /etc/vmail)`,
+    );
   }
 }
 

@@ -4,7 +4,7 @@
 // daemon reaches that user's files, not the system's.
 import { execFileSync } from 'node:child_process';
 import { chownSync, lstatSync, mkdirSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ConfigError } from '../config.js';
 import type { Logger } from '../log.js';
 
@@ -26,6 +26,14 @@ function lookUp(user: string): Account {
 
 /** Gives `dir` (and, if it was not already that user's, everything under it) to the user. */
 function handOver(dir: string, a: Account): void {
+  // Folders made above it are traversable, as /var/lib is (the daemon's umask would not let
+  // them be); the folder itself is the user's.
+  const umask = process.umask(0o022);
+  try {
+    mkdirSync(dirname(dir), { recursive: true, mode: 0o755 });
+  } finally {
+    process.umask(umask);
+  }
   mkdirSync(dir, { recursive: true, mode: 0o750 });
   const st = lstatSync(dir);
   if (st.uid === a.uid && st.gid === a.gid) return;
