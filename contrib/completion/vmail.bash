@@ -1,0 +1,41 @@
+# bash completion for vmail: made by `npm run completion` from the command definitions.
+# Install: cp vmail.bash /usr/share/bash-completion/completions/vmail
+
+_vmail() {
+  local cur=${COMP_WORDS[COMP_CWORD]} cmd="" i words=""
+  # The command path so far: the words before this one that are not options.
+  for ((i = 1; i < COMP_CWORD; i++)); do
+    case ${COMP_WORDS[i]} in
+      -*) ;;
+      *) cmd="${cmd:+$cmd }${COMP_WORDS[i]}" ;;
+    esac
+  done
+  case "$cmd" in
+    "accounts passwd"|"accounts passwd "*) words="--socket --data-dir --config --domain --password-stdin --help" ;;
+    "accounts remove"|"accounts remove "*) words="--socket --data-dir --config --domain --help" ;;
+    "forwards remove"|"forwards remove "*) words="--socket --data-dir --config --domain --help" ;;
+    "pending cancel"|"pending cancel "*) words="--socket --data-dir --config --help" ;;
+    "accounts list"|"accounts list "*) words="--socket --data-dir --config --json --domain --help" ;;
+    "forwards list"|"forwards list "*) words="--socket --data-dir --config --json --domain --help" ;;
+    "pending apply"|"pending apply "*) words="--socket --data-dir --config --json --domain --help" ;;
+    "accounts add"|"accounts add "*) words="--socket --data-dir --config --domain --password-stdin --help" ;;
+    "forwards add"|"forwards add "*) words="--socket --data-dir --config --domain --help" ;;
+    "pending list"|"pending list "*) words="--socket --data-dir --config --json --domain --help" ;;
+    "config check"|"config check "*) words="--config --json --help" ;;
+    "queue retry"|"queue retry "*) words="--socket --data-dir --config --help" ;;
+    "queue list"|"queue list "*) words="--socket --data-dir --config --json --help" ;;
+    "accounts"|"accounts "*) words="list add passwd remove" ;;
+    "forwards"|"forwards "*) words="list add remove" ;;
+    "console"|"console "*) words="--socket --data-dir --config --help" ;;
+    "pending"|"pending "*) words="list cancel apply" ;;
+    "daemon"|"daemon "*) words="--data-dir --socket --domain --pop3 --pop3s --smtp --apply-interval --relay --tls-cert --tls-key --max-message-size --max-connections --max-connections-per-address --auth-failure-delay --rescan-interval --relay-timeout --pop3-idle-timeout --hostname --user --log-level --config --help" ;;
+    "status"|"status "*) words="--socket --data-dir --config --json --help" ;;
+    "config"|"config "*) words="check" ;;
+    "queue"|"queue "*) words="list retry" ;;
+    "setup"|"setup "*) words="--domain --hostname --root --dry-run --help" ;;
+    "up"|"up "*) words="--data-dir --socket --help" ;;
+    "") words="daemon console up status accounts forwards pending queue config setup --help --version" ;;
+  esac
+  mapfile -t COMPREPLY < <(compgen -W "$words" -- "$cur")
+}
+complete -F _vmail vmail
