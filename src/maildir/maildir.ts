@@ -99,6 +99,9 @@ export async function deliver(
       return { file: existing, size };
   }
   const tmp = join(dir, 'tmp', name);
+  // A named copy is delivered by one attempt at a time: a file of its name in tmp/ is what an
+  // attempt cut short by a crash left there, and is written again from the start.
+  if (base) await unlink(tmp).catch(() => {});
   await writeNewFile(tmp, parts).catch(async (err: NodeJS.ErrnoException) => {
     // A Maildir whose folders were removed by hand is made whole again, as Dovecot does.
     if (err.code !== 'ENOENT') throw err;

@@ -1,0 +1,34 @@
+// Maildir delivery of a named copy (a forwarded message, which may be delivered again after a
+// crash): a partial file an interrupted attempt left in tmp/ does not block the next attempt,
+// and a copy already in new/ is not written twice. Real files in a temp dir.
+import { readdirSync, readFileSync, renameSync, truncateSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { deliver } from '../../src/maildir/maildir.js';
+import { createMaildir } from '../../src/maildir/paths.js';
+import { tempDir } from '../helpers/daemon.js';
+
+describe('deliver with a copy name', () => {
+  const message = Buffer.from('Subject: again\r\n\r\nthe whole body\r\n');
+
+  it('writes over what a crash left in tmp/ under the same name, and keeps one copy', async () => {
+    const dir = join(tempDir('vmail-maildir-'), 'box');
+    await createMaildir(dir);
+    const first = await deliver(dir, [message], { base: '1795909021.Qabc' });
+    // As a kill -9 between the write and the rename leaves it: the file in tmp/, cut short.
+    const name = basename(first.file);
+    renameSync(first.file, join(dir, 'tmp', name));
+    truncateSync(join(dir, 'tmp', name), 10);
+
+    const again = await deliver(dir, [message], { base: '1795909021.Qabc' });
+    expect(basename(again.file)).toBe(name);
+    expect(readFileSync(again.file)).toEqual(message);
+    expect(readdirSync(join(dir, 'tmp'))).toEqual([]);
+    expect(readdirSync(join(dir, 'new'))).toEqual([name]);
+
+    // Delivered already: found in new/, nothing written.
+    const third = await deliver(dir, [message], { base: '1795909021.Qabc' });
+    expect(third.file).toBe(again.file);
+    expect(readdirSync(join(dir, 'new'))).toEqual([name]);
+  });
+});
