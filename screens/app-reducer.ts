@@ -3,6 +3,15 @@
 // screen's own state, which stays as it was left when the admin looks at another screen.
 // Pure: tested without rendering; the app shell renders it and runs the effects.
 import type { Key } from 'ink';
+import {
+  type DomainsContext,
+  type DomainsState,
+  domainFieldEdges,
+  domainsKey,
+  domainsReducer,
+  initialDomainsState,
+  isTypingDomain,
+} from './domains-reducer.js';
 import type { Effect, Outcome, Step } from './effects.js';
 import {
   type FormAction,
@@ -25,22 +34,23 @@ export const MENU: { screen: Screen | 'quit'; label: string; hint: string }[] = 
   { screen: 'forwards', label: 'Email Forwarding', hint: 'addresses that pass mail on to other addresses' },
   { screen: 'pending', label: 'Pending Changes', hint: 'what the next hourly apply will do; cancel or apply now' },
   { screen: 'settings', label: 'Mail Client Settings', hint: 'what to enter in Thunderbird, Outlook or a phone' },
+  { screen: 'domains', label: 'Domains', hint: 'switch to, add or remove a hosted domain' },
   { screen: 'help', label: 'Help', hint: 'how it works, and every key' },
   { screen: 'quit', label: 'Quit', hint: 'leave the console (the mail service keeps running)' },
 ];
 
 export interface AppState {
   screen: Screen;
-  /** The hosted domain being managed; null until picked when there are several. */
+  /** The hosted domain being managed; null until picked when there are several (or none). */
   domain: string | null;
   menuIndex: number;
-  domainIndex: number;
   /** Where Help returns to. */
   previous: Screen;
   quitting: boolean;
   accounts: FormState;
   forwards: FormState;
   pending: PendingState;
+  domains: DomainsState;
   /** How far Help or Mail Client Settings is scrolled. */
   scroll: number;
   /** Requests keys asked for, not yet sent (the app's effect runner takes them). */
@@ -51,12 +61,12 @@ export const initialAppState: AppState = {
   screen: 'menu',
   domain: null,
   menuIndex: 0,
-  domainIndex: 0,
   previous: 'menu',
   quitting: false,
   accounts: initialFormState,
   forwards: initialFormState,
   pending: initialPendingState,
+  domains: initialDomainsState,
   scroll: 0,
   outbox: [],
 };
@@ -65,9 +75,9 @@ export const initialAppState: AppState = {
 export interface AppView {
   tooSmall: boolean;
   connected: boolean;
-  domains: readonly string[];
   form?: FormContext;
   pending?: PendingContext;
+  domains?: DomainsContext;
   /** Help and settings: how many lines there are, and how many fit. */
   text?: { lines: number; height: number };
 }
@@ -78,18 +88,21 @@ export type AppAction =
   | { type: 'back' }
   | { type: 'quit' }
   | { type: 'form'; screen: FormScreen; action: FormAction }
+  | { type: 'domain-typed'; value: string }
   | { type: 'outcome'; outcome: Outcome }
   | { type: 'key'; input: string; key: Key; view: AppView }
   | { type: 'sent'; count: number };
 
 /** True while a text field has the keys (the key gate then lets pasted text through whole). */
 export function isTypingIn(state: AppState): boolean {
+  if (state.screen === 'domains') return isTypingDomain(state.domains);
   return (state.screen === 'accounts' || state.screen === 'forwards') && isTyping(state[state.screen]);
 }
 
 /** Where keys go now, for the key gate: a text field (and its cursor at an end), or not. */
 export function keyTarget(state: AppState): KeyTarget {
   if (!isTypingIn(state)) return { textMode: false, atStart: false, atEnd: false };
+  if (state.screen === 'domains') return { textMode: true, ...domainFieldEdges(state.domains) };
   return { textMode: true, ...fieldEdges(state[state.screen as FormScreen]) };
 }
 
@@ -98,11 +111,11 @@ const wrap = (i: number, n: number) => ((i % n) + n) % n;
 export function appReducer(state: AppState, action: AppAction): AppState {
   switch (action.type) {
     case 'domains-known':
+      // The one being managed is still hosted; or the only one is picked; or the admin picks.
       if (state.domain && action.domains.includes(state.domain)) return state;
       if (action.domains.length === 1)
         return { ...state, domain: action.domains[0], screen: state.screen === 'domains' ? 'menu' : state.screen };
-      if (action.domains.length > 1) return { ...state, domain: null, screen: 'domains' };
-      return state;
+      return { ...state, domain: null, screen: 'domains' };
     case 'open':
       return {
         ...state,
@@ -112,15 +125,18 @@ export function appReducer(state: AppState, action: AppAction): AppState {
       };
     case 'back':
       if (state.screen === 'help') return { ...state, screen: state.previous, scroll: 0 };
-      if (state.screen === 'menu' || state.screen === 'domains') return state;
+      if (state.screen === 'menu' || (state.screen === 'domains' && !state.domain)) return state;
       return { ...state, screen: 'menu' };
     case 'quit':
       return { ...state, quitting: true };
     case 'form':
       return { ...state, [action.screen]: formReducer(state[action.screen], action.action) };
+    case 'domain-typed':
+      return { ...state, domains: domainsReducer(state.domains, { type: 'edit', value: action.value }) };
     case 'outcome': {
       const o = action.outcome;
       if (o.screen === 'pending') return { ...state, pending: { ...state.pending, notice: o.notice } };
+      if (o.screen === 'domains') return { ...state, domains: domainsReducer(state.domains, o.action) };
       return { ...state, [o.screen]: formReducer(state[o.screen], o.action) };
     }
     case 'key': {
@@ -136,6 +152,7 @@ export function appReducer(state: AppState, action: AppAction): AppState {
 function navigate(state: AppState, effects: Effect[]): Step<AppState> {
   let next = state;
   for (const e of effects) {
+    if (e.type === 'choose') next = { ...next, domain: e.domain, screen: 'menu', previous: 'menu' };
     if (e.type !== 'nav') continue;
     next =
       e.to === 'back'
@@ -144,7 +161,7 @@ function navigate(state: AppState, effects: Effect[]): Step<AppState> {
           ? appReducer(next, { type: 'quit' })
           : appReducer(next, { type: 'open', screen: 'help' });
   }
-  return { state: next, effects: effects.filter((e) => e.type !== 'nav') };
+  return { state: next, effects: effects.filter((e) => e.type !== 'nav' && e.type !== 'choose') };
 }
 
 const still = (state: AppState): Step<AppState> => ({ state, effects: [] });
@@ -156,8 +173,12 @@ function isModified(key: Key): boolean {
 
 /** What one key does, wherever it lands. */
 function appKey(state: AppState, input: string, key: Key, view: AppView): Step<AppState> {
-  const screenOpen =
-    !view.tooSmall && view.connected && state.domain !== null && state.screen !== 'menu' && state.screen !== 'domains';
+  if (!view.tooSmall && view.connected && state.screen === 'domains') {
+    if (!view.domains) return still(state);
+    const step = domainsKey(state.domains, input, key, view.domains);
+    return navigate({ ...state, domains: step.state }, step.effects);
+  }
+  const screenOpen = !view.tooSmall && view.connected && state.domain !== null && state.screen !== 'menu';
   if (screenOpen) {
     switch (state.screen) {
       case 'accounts':
@@ -180,14 +201,6 @@ function appKey(state: AppState, input: string, key: Key, view: AppView): Step<A
   if (input === 'q') return still(appReducer(state, { type: 'quit' }));
   if (view.tooSmall || !view.connected) return still(state);
   if (input === '?') return still(appReducer(state, { type: 'open', screen: 'help' }));
-  if (state.screen === 'domains') {
-    const count = Math.max(1, view.domains.length);
-    if (key.upArrow || input === 'k') return still({ ...state, domainIndex: wrap(state.domainIndex - 1, count) });
-    if (key.downArrow || input === 'j') return still({ ...state, domainIndex: wrap(state.domainIndex + 1, count) });
-    const domain = view.domains[state.domainIndex];
-    if (key.return && domain) return still({ ...state, domain, screen: 'menu' });
-    return still(state);
-  }
   if (key.upArrow || input === 'k') return still({ ...state, menuIndex: wrap(state.menuIndex - 1, MENU.length) });
   if (key.downArrow || input === 'j') return still({ ...state, menuIndex: wrap(state.menuIndex + 1, MENU.length) });
   const index = key.return ? state.menuIndex : /^[1-9]$/.test(input) ? Number(input) - 1 : -1;

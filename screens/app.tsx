@@ -17,6 +17,7 @@ import {
   type Screen,
 } from './app-reducer.js';
 import type { DaemonSession, DaemonSnapshot } from './daemon-session.js';
+import { DOMAINS_CHROME_ROWS, DomainsScreen } from './domains-screen.js';
 import { runEffect } from './effects.js';
 import { checkUnconfirmed, type FormRow } from './form-reducer.js';
 import { FORM_CHROME_ROWS } from './form-screen.js';
@@ -25,14 +26,14 @@ import { Footer, type Frame, GateContext, Header } from './frame.js';
 import { DaemonContext, theme as pickTheme, useDaemon, useNow, useTerminalSize } from './hooks.js';
 import { helpLines, settingsLines, TextScreen, textHeight } from './info-screens.js';
 import type { KeyGate, KeyTarget } from './key-gate.js';
-import { DomainPicker, MainMenu } from './menu-screens.js';
+import { MainMenu } from './menu-screens.js';
 import { PENDING_CHROME_ROWS, PendingScreen } from './pending-screen.js';
 
 const MIN_COLUMNS = 80;
 const MIN_ROWS = 24;
 
 const TITLES: Record<Screen, string> = {
-  domains: 'Choose a domain',
+  domains: 'Domains',
   menu: 'Main menu',
   accounts: 'POP3 Accounts',
   forwards: 'Email Forwarding',
@@ -58,12 +59,12 @@ function Shell({ gate }: { gate?: KeyGate }) {
   const [state, dispatch] = useReducer(appReducer, initialAppState);
   const now = useNow(data.skewMs);
   const theme = pickTheme();
-  const domains = useMemo(() => data.status?.domains ?? [], [data.status?.domains]);
+  const hosted = data.status?.domains;
   const domain = state.domain;
 
   useEffect(() => {
-    if (domains.length) dispatch({ type: 'domains-known', domains });
-  }, [domains]);
+    if (hosted) dispatch({ type: 'domains-known', domains: hosted });
+  }, [hosted]);
   useEffect(() => {
     if (state.quitting) exit();
   }, [state.quitting, exit]);
@@ -113,7 +114,9 @@ function Shell({ gate }: { gate?: KeyGate }) {
         : [];
 
   // What the keys act on: what is on the screen now.
-  const view: AppView = { tooSmall, connected: Boolean(data.status), domains };
+  const view: AppView = { tooSmall, connected: Boolean(data.status) };
+  if (state.screen === 'domains')
+    view.domains = { rows: data.domains, current: domain, tableHeight: Math.max(1, bodyHeight - DOMAINS_CHROME_ROWS) };
   const formHeight = Math.max(1, bodyHeight - FORM_CHROME_ROWS);
   if (domain && state.screen === 'accounts')
     view.form = { screen: 'accounts', domain, rows: accountRows, tableHeight: formHeight };
@@ -130,7 +133,15 @@ function Shell({ gate }: { gate?: KeyGate }) {
   } else if (!data.status) {
     body = <Unreachable data={data} frame={frame} />;
   } else if (state.screen === 'domains' || !domain) {
-    body = <DomainPicker domains={domains} index={state.domainIndex} width={width} height={bodyHeight} theme={theme} />;
+    body = (
+      <DomainsScreen
+        state={state.domains}
+        rows={data.domains}
+        current={domain}
+        frame={frame}
+        edit={(value) => dispatch({ type: 'domain-typed', value })}
+      />
+    );
   } else {
     const edit = (screen: 'accounts' | 'forwards') => (field: 'name' | 'second' | 'filter', value: string) =>
       dispatch({ type: 'form', screen, action: { type: 'edit', field, value } });
@@ -234,7 +245,7 @@ function useRequests(state: AppState, dispatch: (a: AppAction) => void, session:
     const effects = state.outbox;
     dispatch({ type: 'sent', count: effects.length });
     for (const effect of effects) {
-      if (effect.type === 'nav') continue;
+      if (effect.type === 'nav' || effect.type === 'choose') continue;
       void runEffect(session, effect, () => Date.now() + skewMs).then((outcome) =>
         dispatch({ type: 'outcome', outcome }),
       );

@@ -4,6 +4,7 @@
 import { ControlClient, RpcError, UnreachableError } from '../src/control/client.js';
 import type {
   AccountView,
+  DomainView,
   Field,
   ForwardView,
   Method,
@@ -23,6 +24,8 @@ export interface DaemonSnapshot {
   /** Why the daemon cannot be reached, when it cannot. */
   problem: string | null;
   status: StatusView | null;
+  /** Hosted domains and those being added, with their counts. */
+  domains: DomainView[];
   accounts: AccountView[];
   forwards: ForwardView[];
   pending: PendingView[];
@@ -46,6 +49,7 @@ export class DaemonSession {
       socketPath,
       problem: null,
       status: null,
+      domains: [],
       accounts: [],
       forwards: [],
       pending: [],
@@ -104,14 +108,15 @@ export class DaemonSession {
     const c = this.client;
     if (!c) return;
     const t0 = Date.now();
-    const [status, accounts, forwards, pending] = await Promise.all([
+    const [status, domains, accounts, forwards, pending] = await Promise.all([
       c.call('status'),
+      c.call('domains.list'),
       c.call('accounts.list'),
       c.call('forwards.list'),
       c.call('pending.list'),
     ]);
     const skewMs = Date.parse(status.now) - Math.round((t0 + Date.now()) / 2);
-    this.set({ status, accounts, forwards, pending, skewMs });
+    this.set({ status, domains, accounts, forwards, pending, skewMs });
   }
 
   private refreshSoon(): void {
@@ -128,8 +133,15 @@ export class DaemonSession {
       const i = this.snapshot.accounts.findIndex((a) => a.address === size.address);
       if (i < 0) return;
       const accounts = this.snapshot.accounts.slice();
-      accounts[i] = { ...accounts[i], messages: size.messages, bytes: size.bytes, lastDeliveryAt: size.lastDeliveryAt };
-      this.set({ accounts });
+      const old = accounts[i];
+      accounts[i] = { ...old, messages: size.messages, bytes: size.bytes, lastDeliveryAt: size.lastDeliveryAt };
+      // The domain's totals move by what the mailbox moved.
+      const domains = this.snapshot.domains.map((d) =>
+        d.domain === old.domain
+          ? { ...d, messages: d.messages + size.messages - old.messages, bytes: d.bytes + size.bytes - old.bytes }
+          : d,
+      );
+      this.set({ accounts, domains });
       return;
     }
     this.refreshSoon();

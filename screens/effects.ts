@@ -4,6 +4,7 @@
 import type { ChangeAction, Method, Params } from '../src/control/protocol.js';
 import { actionWord, whenApplies } from '../src/model/format.js';
 import { callError, type DaemonSession } from './daemon-session.js';
+import type { DomainsAction } from './domains-reducer.js';
 import { describeQueued, type FormAction, type FormScreen } from './form-reducer.js';
 
 export interface Notice {
@@ -18,7 +19,9 @@ export type Call<M extends Method = Method> = { [K in M]: { method: K; params: P
 type RowCall =
   | { what: 'remove'; call: Call<'accounts.remove' | 'forwards.remove'> }
   | { what: 'undo' | 'cancel'; call: Call<'pending.cancel'> }
-  | { what: 'apply'; call: Call<'pending.apply'> };
+  | { what: 'apply'; call: Call<'pending.apply'> }
+  | { what: 'add-domain'; call: Call<'domains.add'> }
+  | { what: 'remove-domain'; call: Call<'domains.remove'> };
 
 export type Effect =
   /** A change typed into a form: refused input goes back to its field. */
@@ -29,8 +32,10 @@ export type Effect =
       address: string;
       action: ChangeAction;
     }
-  | ({ type: 'call'; screen: FormScreen | 'pending'; address: string } & RowCall)
-  | { type: 'nav'; to: 'back' | 'quit' | 'help' };
+  | ({ type: 'call'; screen: FormScreen | 'pending' | 'domains'; address: string } & RowCall)
+  | { type: 'nav'; to: 'back' | 'quit' | 'help' }
+  /** Manage this hosted domain from now on. */
+  | { type: 'choose'; domain: string };
 
 /** A state and what it asks to be done. */
 export interface Step<S> {
@@ -39,12 +44,15 @@ export interface Step<S> {
 }
 
 /** An answer, for the screen that asked. */
-export type Outcome = { screen: FormScreen; action: FormAction } | { screen: 'pending'; notice: Notice };
+export type Outcome =
+  | { screen: FormScreen; action: FormAction }
+  | { screen: 'pending'; notice: Notice }
+  | { screen: 'domains'; action: DomainsAction };
 
 /** Sends a request effect and says what came of it. */
 export async function runEffect(
   session: DaemonSession,
-  effect: Exclude<Effect, { type: 'nav' }>,
+  effect: Exclude<Effect, { type: 'nav' | 'choose' }>,
   now: () => number,
 ): Promise<Outcome> {
   try {
@@ -57,9 +65,12 @@ export async function runEffect(
       };
     }
     const text = await perform(session, effect, now);
+    const notice: Notice = { kind: 'ok', text };
+    if (effect.screen === 'domains')
+      return { screen: 'domains', action: { type: effect.what === 'add-domain' ? 'added' : 'notice', notice } };
     return effect.screen === 'pending'
-      ? { screen: 'pending', notice: { kind: 'ok', text } }
-      : { screen: effect.screen, action: { type: 'notice', notice: { kind: 'ok', text } } };
+      ? { screen: 'pending', notice }
+      : { screen: effect.screen, action: { type: 'notice', notice } };
   } catch (err) {
     const e = callError(err);
     if (effect.type === 'submit') {
@@ -71,6 +82,14 @@ export async function runEffect(
       };
     }
     const notice: Notice = { kind: 'error', text: e.text };
+    if (effect.screen === 'domains')
+      return {
+        screen: 'domains',
+        action:
+          effect.what === 'add-domain' && !e.unreachable
+            ? { type: 'refused', text: e.text }
+            : { type: 'notice', notice },
+      };
     return effect.screen === 'pending'
       ? { screen: 'pending', notice }
       : { screen: effect.screen, action: { type: 'notice', notice } };
@@ -95,7 +114,19 @@ async function perform(
     case 'apply': {
       const r = await session.send(effect.call);
       const left = r.left ? ` ${r.left} change(s) of other domains stay pending.` : '';
-      return `Applied ${r.applied.length} change(s) of ${effect.address} now.${left}`;
+      const failed = r.failed.length ? ` ${r.failed.length} failed: ${r.failed[0].error}.` : '';
+      return `Applied ${r.applied.length} change(s) of ${effect.address} now.${failed}${left}`;
+    }
+    case 'add-domain': {
+      const r = await session.send(effect.call);
+      if ('cancelled' in r) return `Cancelled the pending removal of ${r.cancelled.address}: it stays hosted`;
+      return `Queued: add ${r.queued.address}, ${whenApplies(r.queued.appliesAt, now())}; give it accounts once it is hosted (A applies it now)`;
+    }
+    case 'remove-domain': {
+      const r = await session.send(effect.call);
+      if ('cancelled' in r) return `Cancelled the pending add of ${r.cancelled.address}: nothing was added`;
+      const taking = effect.call.params.withAccounts ? ' with its accounts (their mail is archived)' : '';
+      return `Queued: removal of ${r.queued.address}${taking}, ${whenApplies(r.queued.appliesAt, now())}; then its mail is refused`;
     }
   }
 }

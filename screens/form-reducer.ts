@@ -7,6 +7,7 @@ import type { ChangeAction, Field as ErrorField, PendingView, QueueResult } from
 import { actionWord, whenApplies } from '../src/model/format.js';
 import type { Effect, Notice, Step } from './effects.js';
 import { initialListState, type ListState, moveSelection, settle } from './list-reducer.js';
+import { cursorAfterKey, edges, isClear } from './text-field.js';
 
 export type Focus = 'table' | 'name' | 'second' | 'filter' | 'confirm' | 'details';
 export type FormScreen = 'accounts' | 'forwards';
@@ -110,8 +111,7 @@ export function isTyping(state: FormState): boolean {
 /** Whether the cursor of the field that has the keys is at its start or end. */
 export function fieldEdges(state: FormState): { atStart: boolean; atEnd: boolean } {
   if (!typingFocus(state.focus)) return { atStart: false, atEnd: false };
-  const text = state[state.focus as 'name' | 'second' | 'filter'];
-  return { atStart: state.cursor <= 0, atEnd: state.cursor >= text.length };
+  return edges(state.cursor, state[state.focus as 'name' | 'second' | 'filter'].length);
 }
 
 export function formReducer(state: FormState, action: FormAction): FormState {
@@ -315,13 +315,8 @@ export function formKey(state: FormState, input: string, key: Key, ctx: FormCont
  */
 function editing(state: FormState, input: string, key: Key): FormState {
   const field = state.focus as 'name' | 'second' | 'filter';
-  const length = state[field].length;
-  if (key.ctrl && input === 'u') return { ...formReducer(state, { type: 'edit', field, value: '' }), cursor: 0 };
-  if (key.leftArrow) return { ...state, cursor: Math.max(0, state.cursor - 1) };
-  if (key.rightArrow) return { ...state, cursor: Math.min(length, state.cursor + 1) };
-  if (key.backspace || key.delete) return { ...state, cursor: Math.max(0, state.cursor - 1) };
-  if (key.ctrl || key.meta || input === '') return state;
-  return { ...state, cursor: state.cursor + input.length };
+  if (isClear(input, key)) return { ...formReducer(state, { type: 'edit', field, value: '' }), cursor: 0 };
+  return { ...state, cursor: cursorAfterKey(state.cursor, state[field].length, input, key) };
 }
 
 /** Enter in the last field: check what can be checked here, then send the change. */

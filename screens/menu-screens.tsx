@@ -1,5 +1,4 @@
-// The main menu, as the old console had it, and the domain picker shown first when the daemon
-// hosts more than one domain.
+// The main menu, as the old console had it.
 
 import { Box, Text } from 'ink';
 import { MENU } from './app-reducer.js';
@@ -44,45 +43,8 @@ export function MainMenu({
         keys={[
           { key: '↑↓/jk', label: 'move' },
           { key: 'Enter', label: 'open' },
-          { key: '1-6', label: 'jump' },
+          { key: '1-7', label: 'jump' },
           { key: '?', label: 'help' },
-          { key: 'q', label: 'quit' },
-        ]}
-        width={width}
-        theme={theme}
-      />
-    </Box>
-  );
-}
-
-export function DomainPicker({
-  domains,
-  index,
-  width,
-  height,
-  theme,
-}: {
-  domains: string[];
-  index: number;
-  width: number;
-  height: number;
-  theme: Theme;
-}) {
-  return (
-    <Box flexDirection="column" width={width} height={height}>
-      <Box flexDirection="column" flexGrow={1} paddingTop={1}>
-        <Text bold>Which domain do you want to manage?</Text>
-        {domains.map((d, i) => (
-          <Text key={d} inverse={i === index}>
-            {i === index ? ' › ' : '   '}
-            {d}
-          </Text>
-        ))}
-      </Box>
-      <Footer
-        keys={[
-          { key: '↑↓', label: 'move' },
-          { key: 'Enter', label: 'choose' },
           { key: 'q', label: 'quit' },
         ]}
         width={width}

@@ -1,6 +1,6 @@
 // How the command line prints what the daemon answers: one line per change queued, and tables
-// of accounts, forwards, pending changes and queued messages.
-import type { AccountView, ForwardView, PendingView, QueueResult, QueueView } from './control/protocol.js';
+// of domains, accounts, forwards, pending changes and queued messages.
+import type { AccountView, DomainView, ForwardView, PendingView, QueueResult, QueueView } from './control/protocol.js';
 import { actionWord, clockTime, humanBytes, pendingStatus, whenApplies } from './model/format.js';
 
 export function describeQueued(r: QueueResult): string {
@@ -10,6 +10,20 @@ export function describeQueued(r: QueueResult): string {
   }
   const q = r.queued;
   return `Queued: ${actionWord(q.action)} ${q.address}, ${whenApplies(q.appliesAt)} [id ${q.id}]`;
+}
+
+export function domainRows(list: DomainView[]): string {
+  if (list.length === 0) return 'No domain is hosted: add one with `vmail domains add DOMAIN`.';
+  const rows = list.map((d) => [
+    d.domain,
+    String(d.accounts),
+    String(d.forwards),
+    String(d.messages),
+    humanBytes(d.bytes),
+    String(d.pending),
+    d.change ? pendingStatus(d.change.action, d.change.appliesAt) : 'hosted',
+  ]);
+  return table(['DOMAIN', 'ACCOUNTS', 'FORWARDS', 'MESSAGES', 'SIZE', 'PENDING', 'STATUS'], rows, [1, 2, 3, 4, 5]);
 }
 
 export function accountRows(list: AccountView[]): string {

@@ -2,7 +2,7 @@
 // is one line on stderr. Exit status: 0 ok; 1 a refused change or a runtime failure; 64 usage
 // (unknown command or option, missing argument); 69 daemon unreachable; 78 configuration.
 import { Command, CommanderError, Option } from 'commander';
-import { accountRows, describeQueued, forwardRows, pendingRows, queueRows } from './cli-text.js';
+import { accountRows, describeQueued, domainRows, forwardRows, pendingRows, queueRows } from './cli-text.js';
 import { ConfigError, configFileFrom, type Loaded, loadConfig, SETTINGS, socketPathFrom } from './config.js';
 import type { ControlClient } from './control/client.js';
 import { InputError } from './model/errors.js';
@@ -118,6 +118,36 @@ function client(cmd: Command, opts: { json?: boolean; domain?: boolean } = {}): 
 
 /** The domain option only when given (the daemon picks the only one otherwise). */
 const inDomain = (f: ClientFlags) => (f.domain ? { domain: f.domain } : {});
+
+function domainsCommand(): Command {
+  const domains = new Command('domains').description('hosted domains: list, add, remove');
+  client(domains.command('list').description('every hosted domain with its accounts, mail and pending changes'), {
+    json: true,
+  }).action(async (f: ClientFlags) => {
+    const list = await withDaemon(f, (c) => c.call('domains.list'));
+    if (f.json) json(list);
+    else out(domainRows(list));
+  });
+  client(domains.command('add').description('queue a new hosted domain').argument('<DOMAIN>')).action(
+    async (domain: string, f: ClientFlags) => {
+      out(describeQueued(await withDaemon(f, (c) => c.call('domains.add', { domain }))));
+    },
+  );
+  client(
+    domains
+      .command('remove')
+      .description('queue the removal of a domain: its mail is refused once applied')
+      .argument('<DOMAIN>')
+      .option('--with-accounts', 'also remove its accounts (their mail is archived) and forwards'),
+  ).action(async (domain: string, f: ClientFlags & { withAccounts?: boolean }) => {
+    const params = f.withAccounts ? { domain, withAccounts: true } : { domain };
+    const r = await withDaemon(f, (c) => c.call('domains.remove', params));
+    const extra =
+      'queued' in r && f.withAccounts ? ' Its accounts and forwards go with it; their mail is archived.' : '';
+    out(`${describeQueued(r)}${extra}`);
+  });
+  return domains;
+}
 
 function accountsCommand(): Command {
   const accounts = new Command('accounts').description('POP3 accounts: list, add, change a password, remove');
@@ -423,6 +453,7 @@ export function program(): Command {
     daemonCommand(),
     ...consoleCommands(),
     statusCommand(),
+    domainsCommand(),
     accountsCommand(),
     forwardsCommand(),
     pendingCommand(),

@@ -14,19 +14,23 @@ _vmail() {
     "accounts passwd"|"accounts passwd "*) words="--socket --data-dir --config --domain --password-stdin --help" ;;
     "accounts remove"|"accounts remove "*) words="--socket --data-dir --config --domain --help" ;;
     "forwards remove"|"forwards remove "*) words="--socket --data-dir --config --domain --help" ;;
+    "domains remove"|"domains remove "*) words="--with-accounts --socket --data-dir --config --help" ;;
     "pending cancel"|"pending cancel "*) words="--socket --data-dir --config --help" ;;
     "accounts list"|"accounts list "*) words="--socket --data-dir --config --json --domain --help" ;;
     "forwards list"|"forwards list "*) words="--socket --data-dir --config --json --domain --help" ;;
     "pending apply"|"pending apply "*) words="--socket --data-dir --config --json --domain --help" ;;
+    "domains list"|"domains list "*) words="--socket --data-dir --config --json --help" ;;
     "accounts add"|"accounts add "*) words="--socket --data-dir --config --domain --password-stdin --help" ;;
     "forwards add"|"forwards add "*) words="--socket --data-dir --config --domain --help" ;;
     "pending list"|"pending list "*) words="--socket --data-dir --config --json --domain --help" ;;
     "config check"|"config check "*) words="--config --json --help" ;;
+    "domains add"|"domains add "*) words="--socket --data-dir --config --help" ;;
     "queue retry"|"queue retry "*) words="--socket --data-dir --config --help" ;;
     "queue list"|"queue list "*) words="--socket --data-dir --config --json --help" ;;
     "accounts"|"accounts "*) words="list add passwd remove" ;;
     "forwards"|"forwards "*) words="list add remove" ;;
     "console"|"console "*) words="--socket --data-dir --config --help" ;;
+    "domains"|"domains "*) words="list add remove" ;;
     "pending"|"pending "*) words="list cancel apply" ;;
     "daemon"|"daemon "*) words="--data-dir --socket --domain --pop3 --pop3s --smtp --apply-interval --relay --tls-cert --tls-key --max-message-size --max-connections --max-connections-per-address --auth-failure-delay --rescan-interval --relay-timeout --pop3-idle-timeout --hostname --user --log-level --config --help" ;;
     "status"|"status "*) words="--socket --data-dir --config --json --help" ;;
@@ -34,7 +38,7 @@ _vmail() {
     "queue"|"queue "*) words="list retry" ;;
     "setup"|"setup "*) words="--domain --hostname --root --dry-run --help" ;;
     "up"|"up "*) words="--data-dir --socket --help" ;;
-    "") words="daemon console up status accounts forwards pending queue config setup --help --version" ;;
+    "") words="daemon console up status domains accounts forwards pending queue config setup --help --version" ;;
   esac
   mapfile -t COMPREPLY < <(compgen -W "$words" -- "$cur")
 }

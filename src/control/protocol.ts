@@ -38,6 +38,9 @@ export const METHODS = {
   'forwards.list': { domain: 'string?' },
   'forwards.add': { name: 'string', destinations: 'string[]', domain: 'string?' },
   'forwards.remove': { name: 'string', domain: 'string?' },
+  'domains.list': {},
+  'domains.add': { domain: 'string' },
+  'domains.remove': { domain: 'string', withAccounts: 'boolean?' },
   'pending.list': { domain: 'string?' },
   'pending.cancel': { id: 'id' },
   'pending.apply': { domain: 'string?' },
@@ -75,6 +78,9 @@ export interface Results {
   'forwards.list': ForwardView[];
   'forwards.add': QueueResult;
   'forwards.remove': QueueResult;
+  'domains.list': DomainView[];
+  'domains.add': QueueResult;
+  'domains.remove': QueueResult;
   'pending.list': PendingView[];
   'pending.cancel': PendingView;
   'pending.apply': ApplyResult;
@@ -134,11 +140,15 @@ export interface PendingView {
   domain: string;
   kind: ChangeKind;
   action: ChangeAction;
+  /** '' for a change to the domain itself. */
   name: string;
+  /** The account's or forward's address; the domain for a change to the domain itself. */
   address: string;
   requestedAt: string;
   appliesAt: string;
   destinations?: string[];
+  /** A domain removal that takes its accounts and forwards with it. */
+  withAccounts?: boolean;
 }
 
 /** What a request to change something came to: a change queued, or a pending one cancelled. */
@@ -203,6 +213,22 @@ export interface QueueView {
   lastAttemptAt: string | null;
   lastError: string | null;
   size: number;
+}
+
+/** A hosted domain (or one whose add is pending) and what it holds. */
+export interface DomainView extends MailboxSize {
+  domain: string;
+  /** false while its add is pending: no mail is taken for it yet. */
+  hosted: boolean;
+  accounts: number;
+  forwards: number;
+  /** Its pending changes, its own add or removal included. */
+  pending: number;
+  /** Its own pending add or removal. */
+  change: PendingRef | null;
+  /** Not built yet (issue 11): always null. */
+  catchall: string | null;
+  quota: number | null;
 }
 
 export interface StatusView {

@@ -272,6 +272,8 @@ export class ControlServer {
 
 /** The methods that change something: each request is logged with its outcome. */
 const CHANGES = new Set<Method>([
+  'domains.add',
+  'domains.remove',
   'accounts.add',
   'accounts.passwd',
   'accounts.remove',
@@ -290,6 +292,7 @@ function described(params: Record<string, unknown>): Record<string, string | und
     domain: text(params.domain),
     id: text(params.id),
     destinations: Array.isArray(params.destinations) ? params.destinations.join(',') : undefined,
+    with_accounts: params.withAccounts === true ? 'yes' : undefined,
   };
 }
 

@@ -1,13 +1,16 @@
 // Making queued changes real: at every whole multiple of the apply interval (and on "apply
 // now") the due changes are applied in chunks, the file-system side first (Maildirs made or
 // archived; each step idempotent), then each chunk's rows, log and queue in one transaction.
-// A tick missed while the daemon was down is applied at start. Emits 'applied'.
+// A tick missed while the daemon was down is applied at start. A change to a domain itself is
+// applied alone, in its place in line: a removal takes the domain's accounts (their Maildirs
+// archived) and forwards with it. Emits 'applied' (the result clients see) and 'accounts'
+// (the accounts that came and went, for the mailbox index and POP3 sessions).
 import { EventEmitter } from 'node:events';
 import type { ApplyResult } from '../control/protocol.js';
 import type { Logger } from '../log.js';
 import { archiveMaildir, createMaildir, maildirPath } from '../maildir/paths.js';
 import type { PendingChange } from '../model/changes.js';
-import type { AccountRecord, ForwardRecord, Store } from '../store/store.js';
+import type { AccountRecord, DomainRecord, ForwardRecord, Store } from '../store/store.js';
 import type { ChangeQueue } from './change-queue.js';
 import { viewPending } from './views.js';
 
@@ -17,6 +20,13 @@ interface PreparedChunk {
   done: PendingChange[];
   accounts: { set: AccountRecord[]; remove: string[] };
   forwards: { set: ForwardRecord[]; remove: string[] };
+  domains: DomainRecord[];
+}
+
+/** The accounts an apply made and removed: their addresses, and where a new one's Maildir is. */
+export interface AccountMoves {
+  added: { address: string; dir: string }[];
+  removed: string[];
 }
 
 export class ApplyEngine extends EventEmitter {
@@ -68,11 +78,18 @@ export class ApplyEngine extends EventEmitter {
         )
         .sort((a, b) => a.seq - b.seq);
       const result: ApplyResult = { applied: [], failed: [], at: new Date(at).toISOString() };
-      // The file-system work of one chunk overlaps the database commit of the one before it.
+      // The file-system work of one chunk overlaps the database commit of the one before it;
+      // a domain change waits for what came before it, and is a chunk of its own.
       let committing: Promise<void> = Promise.resolve();
       try {
-        for (let i = 0; i < due.length; i += APPLY_CHUNK) {
-          const prepared = await this.prepareChunk(due.slice(i, i + APPLY_CHUNK), at, result);
+        for (const chunk of chunks(due)) {
+          if (chunk[0].kind === 'domain') {
+            await committing;
+            committing = this.prepareDomain(chunk[0], at, result).then((p) => this.commitChunk(p, at, result));
+            await committing;
+            continue;
+          }
+          const prepared = await this.prepareChunk(chunk, at, result);
           await committing;
           committing = this.commitChunk(prepared, at, result);
         }
@@ -130,6 +147,7 @@ export class ApplyEngine extends EventEmitter {
       chunk.map(async (c) => {
         const address = `${c.name}@${c.domain}`;
         try {
+          if (!this.store.domains.has(c.domain)) throw new Error(`${c.domain} is not hosted here any more`);
           if (c.kind === 'account') {
             if (c.action === 'remove') {
               await archiveMaildir(this.dataDir, c.domain, c.name, c.id);
@@ -165,15 +183,79 @@ export class ApplyEngine extends EventEmitter {
       }),
     );
     done.sort((a, b) => a.seq - b.seq);
-    return { done, accounts, forwards };
+    return { done, accounts, forwards, domains: [] };
   }
 
-  private async commitChunk(
-    { done, accounts, forwards }: PreparedChunk,
-    at: number,
-    result: ApplyResult,
-  ): Promise<void> {
-    await this.store.commitApplied(done, accounts, forwards, at);
-    for (const c of done) result.applied.push(viewPending(c));
+  /** A domain's add, or its removal with its accounts (Maildirs archived) and forwards. */
+  private async prepareDomain(c: PendingChange, at: number, result: ApplyResult): Promise<PreparedChunk> {
+    const prepared: PreparedChunk = {
+      done: [],
+      accounts: { set: [], remove: [] },
+      forwards: { set: [], remove: [] },
+      domains: [],
+    };
+    try {
+      if (c.action === 'add') {
+        prepared.domains.push({ domain: c.domain, addedAt: at });
+      } else {
+        const rec = this.store.domains.get(c.domain);
+        if (!rec) throw new Error(`${c.domain} is not hosted here`);
+        const accounts = [...this.store.accounts.values()].filter((a) => a.domain === c.domain);
+        const forwards = [...this.store.forwards.values()].filter((f) => f.domain === c.domain);
+        if ((accounts.length || forwards.length) && !c.withAccounts)
+          throw new Error(`${c.domain} has accounts or forwards again, and its removal was not asked to take them`);
+        for (const a of accounts) await archiveMaildir(this.dataDir, a.domain, a.name, c.id);
+        prepared.accounts.remove = accounts.map((a) => `${a.name}@${a.domain}`);
+        prepared.forwards.remove = forwards.map((f) => `${f.name}@${f.domain}`);
+        prepared.domains.push({ ...rec, removedAt: at });
+        this.log.notice('domain removed', {
+          domain: c.domain,
+          accounts: accounts.length,
+          forwards: forwards.length,
+          archive: accounts.length ? `archive/${c.domain}/NAME-${c.id}` : undefined,
+        });
+      }
+      prepared.done.push(c);
+    } catch (err) {
+      result.failed.push({ id: c.id, error: (err as Error).message });
+    }
+    return prepared;
   }
+
+  private async commitChunk(prepared: PreparedChunk, at: number, result: ApplyResult): Promise<void> {
+    const { done, accounts, forwards, domains } = prepared;
+    await this.store.commitApplied(done, accounts, forwards, domains, at);
+    for (const c of done) result.applied.push(viewPending(c));
+    if (accounts.set.length || accounts.remove.length) {
+      const moves: AccountMoves = {
+        added: accounts.set.map((a) => ({
+          address: `${a.name}@${a.domain}`,
+          dir: maildirPath(this.dataDir, a.domain, a.name),
+        })),
+        removed: accounts.remove,
+      };
+      this.emit('accounts', moves);
+    }
+  }
+}
+
+/** Runs of up to APPLY_CHUNK account and forward changes, and each domain change alone, in order. */
+function chunks(due: PendingChange[]): PendingChange[][] {
+  const out: PendingChange[][] = [];
+  let run: PendingChange[] = [];
+  for (const c of due) {
+    if (c.kind === 'domain') {
+      if (run.length) out.push(run);
+      out.push([c]);
+      run = [];
+      continue;
+    }
+    run.push(c);
+    if (run.length === APPLY_CHUNK) {
+      out.push(run);
+      run = [];
+    }
+  }
+  if (run.length) out.push(run);
+  return out;
 }

@@ -4,7 +4,14 @@
 // 'cancelled' with the change as clients see it.
 import { EventEmitter } from 'node:events';
 import type { PendingView, QueueResult } from '../control/protocol.js';
-import { type ChangeKind, findForwardLoop, type PendingChange, type Plan, planChange } from '../model/changes.js';
+import {
+  type DomainAction,
+  findForwardLoop,
+  type PendingChange,
+  type Plan,
+  planChange,
+  planDomainChange,
+} from '../model/changes.js';
 import { InputError, NotFoundError } from '../model/errors.js';
 import { type Address, formatAddress } from '../model/names.js';
 import { nextApplyAt } from '../model/schedule.js';
@@ -16,7 +23,8 @@ export type ChangeRequest =
   | { kind: 'account'; action: 'add' | 'password'; address: Address; passwordHash: string }
   | { kind: 'account'; action: 'remove'; address: Address }
   | { kind: 'forward'; action: 'set'; address: Address; destinations: string[] }
-  | { kind: 'forward'; action: 'remove'; address: Address };
+  | { kind: 'forward'; action: 'remove'; address: Address }
+  | { kind: 'domain'; action: DomainAction; domain: string; withAccounts?: boolean };
 
 export class ChangeQueue extends EventEmitter {
   private lock: Promise<unknown> = Promise.resolve();
@@ -44,8 +52,16 @@ export class ChangeQueue extends EventEmitter {
     return run;
   }
 
+  /** The pending change to an account or forward. */
   pendingFor(address: string): PendingChange | undefined {
-    for (const p of this.store.pending.values()) if (`${p.name}@${p.domain}` === address) return p;
+    for (const p of this.store.pending.values())
+      if (p.kind !== 'domain' && `${p.name}@${p.domain}` === address) return p;
+    return undefined;
+  }
+
+  /** The pending change to a domain itself (its add or removal). */
+  pendingDomain(domain: string): PendingChange | undefined {
+    for (const p of this.store.pending.values()) if (p.kind === 'domain' && p.domain === domain) return p;
     return undefined;
   }
 
@@ -53,12 +69,13 @@ export class ChangeQueue extends EventEmitter {
    * Throws the refusal a request for `address` would get now, without queueing anything: the
    * caller checks before spending a scrypt hash on a request that is refused anyway.
    */
-  check(kind: ChangeKind, action: ChangeRequest['action'], address: Address): void {
-    this.plan({ kind, action, address } as ChangeRequest);
+  check(kind: 'account' | 'forward', action: ChangeRequest['action'], address: Address): void {
+    this.plan({ kind, action, address } as Exclude<ChangeRequest, { kind: 'domain' }>);
   }
 
   request(req: ChangeRequest): Promise<QueueResult> {
     return this.exclusive(async () => {
+      if (req.kind === 'domain') return this.enact(req, this.planDomain(req));
       const plan = this.plan(req);
       if (req.kind === 'forward' && req.action === 'set') {
         const self = formatAddress(req.address);
@@ -96,7 +113,29 @@ export class ChangeQueue extends EventEmitter {
     return this.store.forwards.get(address)?.destinations;
   }
 
-  private plan(req: ChangeRequest): Plan {
+  private planDomain(req: Extract<ChangeRequest, { kind: 'domain' }>): Plan {
+    const d = req.domain;
+    let accounts = 0;
+    let forwards = 0;
+    for (const a of this.store.accounts.values()) if (a.domain === d) accounts++;
+    for (const f of this.store.forwards.values()) if (f.domain === d) forwards++;
+    for (const p of this.store.pending.values()) {
+      if (p.domain !== d || p.action !== 'add') continue;
+      if (p.kind === 'account') accounts++;
+      if (p.kind === 'forward') forwards++;
+    }
+    const state = { hosted: this.store.domains.has(d), pending: this.pendingDomain(d), accounts, forwards };
+    const plan = planDomainChange(d, state, req.action, req.withAccounts);
+    return plan.op === 'queue' ? { op: 'queue', kind: 'domain', action: plan.action } : plan;
+  }
+
+  private plan(req: Exclude<ChangeRequest, { kind: 'domain' }>): Plan {
+    const going = this.pendingDomain(req.address.domain);
+    if (going?.action === 'remove')
+      throw new InputError(
+        `${req.address.domain} is being removed (change ${going.id}): cancel that first to change its accounts or forwards`,
+        'domain',
+      );
     const address = formatAddress(req.address);
     const state = {
       account: this.store.accounts.has(address),
@@ -126,15 +165,16 @@ export class ChangeQueue extends EventEmitter {
     const change: PendingChange = {
       id: keep ? prev.id : String(seq),
       seq,
-      domain: req.address.domain,
+      domain: req.kind === 'domain' ? req.domain : req.address.domain,
       kind: plan.kind,
       action: plan.action,
-      name: req.address.name,
+      name: req.kind === 'domain' ? '' : req.address.name,
       requestedAt: keep ? prev.requestedAt : now,
       appliesAt: nextApplyAt(now, this.intervalMs),
     };
     if ('passwordHash' in req) change.passwordHash = req.passwordHash;
     if ('destinations' in req) change.destinations = req.destinations;
+    if (req.kind === 'domain' && req.withAccounts && plan.action === 'remove') change.withAccounts = true;
     await this.store.queue(change, prev);
     const view = viewPending(change);
     if (prev && !keep) this.emit('cancelled', viewPending(prev));

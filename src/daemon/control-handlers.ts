@@ -5,13 +5,21 @@ import type { StatusView } from '../control/protocol.js';
 import type { Handlers } from '../control/server.js';
 import type { MailboxIndex } from '../maildir/mailbox-index.js';
 import { InputError } from '../model/errors.js';
-import { type Address, checkPassword, formatAddress, parseDestinations, parseLocalAddress } from '../model/names.js';
+import { clockTime } from '../model/format.js';
+import {
+  type Address,
+  checkPassword,
+  formatAddress,
+  normalizeDomain,
+  parseDestinations,
+  parseLocalAddress,
+} from '../model/names.js';
 import type { ForwardQueue } from '../smtp/forward-queue.js';
 import { hashPassword } from '../store/passwords.js';
 import type { Store } from '../store/store.js';
 import type { ApplyEngine } from './apply-engine.js';
 import type { ChangeQueue } from './change-queue.js';
-import { listAccounts, listForwards } from './views.js';
+import { listAccounts, listDomains, listForwards } from './views.js';
 
 export interface Parts {
   store: Store;
@@ -23,15 +31,32 @@ export interface Parts {
 }
 
 export function controlHandlers({ store, changes, engine, mailboxes, queue, status }: Parts): Handlers {
-  const address = (name: string, domain?: string): Address => parseLocalAddress(name, changes.domains, domain);
+  // A domain whose add is pending can be listed and applied now, not yet given accounts.
   const hostedDomain = (domain?: string): string | undefined => {
     const d = domain?.toLowerCase();
-    if (d !== undefined && !store.domains.has(d))
+    if (d !== undefined && !store.domains.has(d) && changes.pendingDomain(d)?.action !== 'add')
       throw new InputError(
-        `${JSON.stringify(d.slice(0, 60))} is not a domain hosted here (hosted: ${changes.domains.join(', ')})`,
+        `${JSON.stringify(d.slice(0, 60))} is not a domain hosted here (hosted: ${changes.domains.join(', ') || 'none'})`,
         'domain',
       );
     return d;
+  };
+  const address = (name: string, domain?: string): Address => {
+    const d = domain?.toLowerCase() ?? (name.includes('@') ? name.slice(name.lastIndexOf('@') + 1).toLowerCase() : '');
+    const adding = changes.pendingDomain(d);
+    if (adding?.action === 'add' && !store.domains.has(d))
+      throw new InputError(
+        `${d} is not hosted yet: its add applies at ${clockTime(new Date(adding.appliesAt).toISOString())}; apply it now (vmail pending apply --domain ${d}), then add its accounts and forwards`,
+        'domain',
+      );
+    return parseLocalAddress(name, changes.domains, domain);
+  };
+  const domainName = (input: string): string => {
+    try {
+      return normalizeDomain(input);
+    } catch (err) {
+      throw new InputError((err as Error).message, 'domain');
+    }
   };
   const accountWithPassword = async (
     action: 'add' | 'password',
@@ -67,6 +92,10 @@ export function controlHandlers({ store, changes, engine, mailboxes, queue, stat
     },
     'forwards.remove': (p) =>
       changes.request({ kind: 'forward', action: 'remove', address: address(p.name, p.domain) }),
+    'domains.list': () => listDomains(store, mailboxes),
+    'domains.add': (p) => changes.request({ kind: 'domain', action: 'add', domain: domainName(p.domain) }),
+    'domains.remove': (p) =>
+      changes.request({ kind: 'domain', action: 'remove', domain: domainName(p.domain), withAccounts: p.withAccounts }),
     'pending.list': (p) => changes.list(hostedDomain(p.domain)),
     'pending.cancel': (p) => changes.cancel(String(p.id)),
     'pending.apply': (p) => engine.apply({ domain: hostedDomain(p.domain) }),

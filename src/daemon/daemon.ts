@@ -11,7 +11,6 @@ import { ControlServer } from '../control/server.js';
 import { Logger } from '../log.js';
 import { MailboxIndex } from '../maildir/mailbox-index.js';
 import { maildirPath } from '../maildir/paths.js';
-import { InputError } from '../model/errors.js';
 import { VERSION } from '../package-root.js';
 import { Pop3Server } from '../pop3/server.js';
 import { ForwardQueue } from '../smtp/forward-queue.js';
@@ -19,7 +18,7 @@ import { SmtpIntake } from '../smtp/intake.js';
 import { LocalDelivery, LoopError, Message } from '../smtp/local-delivery.js';
 import { PasswordVerifier } from '../store/passwords.js';
 import { Store } from '../store/store.js';
-import { ApplyEngine } from './apply-engine.js';
+import { type AccountMoves, ApplyEngine } from './apply-engine.js';
 import { ChangeQueue } from './change-queue.js';
 import { controlHandlers } from './control-handlers.js';
 import { Listener } from './listeners.js';
@@ -74,8 +73,17 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
     const store = await Store.open(config.dataDir);
     closers.push(() => store.close());
     const now = Date.now();
-    for (const d of config.domains) await store.addDomain(d, now);
-    if (store.domains.size === 0) throw new InputError('no domain is hosted: start the daemon with --domain NAME');
+    // --domain hosts a domain the store does not know yet; one removed with `vmail domains
+    // remove` stays removed (the config file may still name it) until `vmail domains add`.
+    for (const d of config.domains) {
+      if (store.removedDomains.has(d))
+        log.warning('domain not added', {
+          domain: d,
+          why: 'it was removed with vmail domains remove: add it back with vmail domains add',
+        });
+      else await store.addDomain(d, now);
+    }
+    if (store.domains.size === 0) log.warning('no domain hosted', { fix: 'vmail domains add DOMAIN' });
     store.startChecking(log);
 
     const changes = new ChangeQueue(store, config.applyIntervalMs);
@@ -145,15 +153,11 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
 
     changes.on('queued', (v) => control.notify('pending.queued', v));
     changes.on('cancelled', (v) => control.notify('pending.cancelled', v));
-    engine.on('applied', (r: ApplyResult) => {
-      for (const c of r.applied) {
-        if (c.kind !== 'account') continue;
-        if (c.action === 'remove') mailboxes.forget(c.address);
-        else if (!mailboxes.has(c.address))
-          mailboxes.trackNew(c.address, maildirPath(config.dataDir, c.domain, c.name));
-      }
-      control.notify('pending.applied', r);
+    engine.on('accounts', (moves: AccountMoves) => {
+      for (const address of moves.removed) mailboxes.forget(address);
+      for (const a of moves.added) if (!mailboxes.has(a.address)) mailboxes.trackNew(a.address, a.dir);
     });
+    engine.on('applied', (r: ApplyResult) => control.notify('pending.applied', r));
     mailboxes.on('size', (address: string, size: { messages: number; bytes: number }) => {
       const at = store.activity.get(address)?.lastDeliveryAt;
       control.notify('mailbox.size', {
@@ -187,8 +191,8 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       },
     });
     closers.push(() => pop3.close());
-    engine.on('applied', (r: ApplyResult) => {
-      for (const c of r.applied) if (c.kind === 'account' && c.action === 'remove') pop3.disconnect(c.address);
+    engine.on('accounts', (moves: AccountMoves) => {
+      for (const address of moves.removed) pop3.disconnect(address);
     });
     const smtp = new SmtpIntake({
       delivery,

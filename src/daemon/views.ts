@@ -1,7 +1,7 @@
 // What the control socket answers for accounts, forwards and changes: applied rows, pending
 // adds, their pending change, live mailbox sizes and recent activity, in one shape for the CLI
 // and the console. The password hash of a pending change never leaves the daemon.
-import type { AccountView, ForwardView, PendingRef, PendingView } from '../control/protocol.js';
+import type { AccountView, DomainView, ForwardView, PendingRef, PendingView } from '../control/protocol.js';
 import type { MailboxIndex } from '../maildir/mailbox-index.js';
 import type { PendingChange } from '../model/changes.js';
 import type { Store } from '../store/store.js';
@@ -15,11 +15,12 @@ export function viewPending(c: PendingChange): PendingView {
     kind: c.kind,
     action: c.action,
     name: c.name,
-    address: `${c.name}@${c.domain}`,
+    address: c.kind === 'domain' ? c.domain : `${c.name}@${c.domain}`,
     requestedAt: new Date(c.requestedAt).toISOString(),
     appliesAt: new Date(c.appliesAt).toISOString(),
   };
   if (c.destinations) v.destinations = c.destinations;
+  if (c.withAccounts) v.withAccounts = true;
   return v;
 }
 
@@ -97,4 +98,50 @@ export function listForwards(store: Store, domain?: string): ForwardView[] {
     });
   }
   return out.sort(byAddress);
+}
+
+/**
+ * Every hosted domain, and each whose add is pending, with its counts: accounts and forwards
+ * (applied), the mail in its mailboxes, its pending changes, and its own pending add or removal.
+ */
+export function listDomains(store: Store, sizes: MailboxIndex): DomainView[] {
+  const views = new Map<string, DomainView>();
+  const view = (domain: string, hosted: boolean): DomainView => {
+    let v = views.get(domain);
+    if (!v) {
+      v = {
+        domain,
+        hosted,
+        accounts: 0,
+        forwards: 0,
+        messages: 0,
+        bytes: 0,
+        pending: 0,
+        change: null,
+        catchall: null,
+        quota: null,
+      };
+      views.set(domain, v);
+    }
+    return v;
+  };
+  for (const d of store.domains.keys()) view(d, true);
+  for (const p of store.pending.values()) {
+    const v = view(p.domain, store.domains.has(p.domain));
+    v.pending++;
+    if (p.kind === 'domain') v.change = ref(p);
+  }
+  for (const [address, a] of store.accounts) {
+    const v = views.get(a.domain);
+    if (!v) continue;
+    const size = sizes.get(address);
+    v.accounts++;
+    v.messages += size.messages;
+    v.bytes += size.bytes;
+  }
+  for (const f of store.forwards.values()) {
+    const v = views.get(f.domain);
+    if (v) v.forwards++;
+  }
+  return [...views.values()].sort((a, b) => (a.domain < b.domain ? -1 : a.domain > b.domain ? 1 : 0));
 }

@@ -2,10 +2,11 @@
 // Pure: the caller passes in the current state and gets back what to do.
 import { InputError } from './errors.js';
 
-export type ChangeKind = 'account' | 'forward';
+export type ChangeKind = 'account' | 'forward' | 'domain';
 export type AccountAction = 'add' | 'password' | 'remove';
 export type ForwardAction = 'add' | 'update' | 'remove';
-export type ChangeAction = AccountAction | ForwardAction;
+export type DomainAction = 'add' | 'remove';
+export type ChangeAction = AccountAction | ForwardAction | DomainAction;
 
 export interface PendingChange {
   id: string;
@@ -13,6 +14,7 @@ export interface PendingChange {
   domain: string;
   kind: ChangeKind;
   action: ChangeAction;
+  /** The account or forward name; '' for a change to the domain itself. */
   name: string;
   requestedAt: number;
   appliesAt: number;
@@ -20,6 +22,8 @@ export interface PendingChange {
   passwordHash?: string;
   /** forward add/update: where mail goes. */
   destinations?: string[];
+  /** domain remove: its accounts and forwards go with it (their Maildirs archived). */
+  withAccounts?: boolean;
 }
 
 /** What exists for one name in one domain, applied and pending. */
@@ -38,6 +42,46 @@ export type Plan =
   | { op: 'cancel'; change: PendingChange };
 
 export type Request = { kind: 'account'; action: AccountAction } | { kind: 'forward'; action: 'set' | 'remove' };
+
+/** What exists for one domain, applied and pending. */
+export interface DomainState {
+  hosted: boolean;
+  pending?: PendingChange;
+  /** Its accounts and forwards, applied or with a pending add. */
+  accounts: number;
+  forwards: number;
+}
+
+export type DomainPlan = { op: 'queue'; action: DomainAction } | { op: 'cancel'; change: PendingChange };
+
+/**
+ * Adding or removing a hosted domain. Its add cancels a pending removal and the other way
+ * round; a domain with accounts or forwards is removed only when the admin says they go too.
+ */
+export function planDomainChange(
+  domain: string,
+  state: DomainState,
+  action: DomainAction,
+  withAccounts = false,
+): DomainPlan {
+  const p = state.pending;
+  if (action === 'add') {
+    if (p?.action === 'remove') return { op: 'cancel', change: p };
+    if (p) throw new InputError(`${domain} is being added already (change ${p.id})`, 'domain');
+    if (state.hosted) throw new InputError(`${domain} is hosted here already`, 'domain');
+    return { op: 'queue', action: 'add' };
+  }
+  if (p?.action === 'add') return { op: 'cancel', change: p };
+  if (p) throw new InputError(`${domain} is being removed already (change ${p.id})`, 'domain');
+  if (!state.hosted) throw new InputError(`${domain} is not a domain hosted here`, 'domain');
+  if ((state.accounts || state.forwards) && !withAccounts) {
+    throw new InputError(
+      `${domain} still has ${state.accounts} account(s) and ${state.forwards} forward(s): remove them first, or remove the domain with its accounts (their mail is archived)`,
+      'domain',
+    );
+  }
+  return { op: 'queue', action: 'remove' };
+}
 
 const PROTECTED = new Set(['postmaster']);
 

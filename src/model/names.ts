@@ -82,7 +82,7 @@ export function parseLocalAddress(input: string, hosted: readonly string[], doma
   if (!dom) {
     if (hosted.length === 1) dom = hosted[0];
     else if (hosted.length === 0)
-      throw new InputError('no domain is hosted yet: start the daemon with --domain NAME', 'domain');
+      throw new InputError('no domain is hosted yet: add one with vmail domains add DOMAIN', 'domain');
     else
       throw new InputError(
         `more than one domain is hosted (${hosted.join(', ')}): write NAME@DOMAIN or pass --domain`,

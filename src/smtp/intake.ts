@@ -165,6 +165,8 @@ export class SmtpIntake {
       helo: session.hostNameAppearsAs,
       from: `<${from}>`,
       to: rcpts.map((r) => `<${r}>`).join(','),
+      // Where each copy went, in the order of `to`: a Maildir, or the forward queue.
+      where: rcpts.map((r) => (this.opts.delivery.route(r).kind === 'account' ? 'maildir' : 'forward')).join(','),
       size: data.length,
       tls: Boolean(session.secure),
     });

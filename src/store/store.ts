@@ -11,6 +11,8 @@ import { Database, type Table } from './database.js';
 export interface DomainRecord {
   domain: string;
   addedAt: number;
+  /** Set once `domains remove` is applied: the row stays, so a config file naming it does not bring it back. */
+  removedAt?: number;
 }
 
 export interface AccountRecord {
@@ -51,7 +53,10 @@ const WAL_WARN_BYTES = 16 * 1024 * 1024;
 const CHECK_MS = 2000;
 
 export class Store {
+  /** The hosted domains. */
   readonly domains = new Map<string, DomainRecord>();
+  /** Domains removed with `domains remove`. */
+  readonly removedDomains = new Map<string, DomainRecord>();
   readonly accounts = new Map<string, AccountRecord>();
   readonly forwards = new Map<string, ForwardRecord>();
   readonly pending = new Map<string, PendingChange>();
@@ -111,7 +116,7 @@ export class Store {
       this.t.activity.all(),
       this.t.meta.get('meta'),
     ]);
-    for (const [k, v] of domains) this.domains.set(k, v);
+    for (const [k, v] of domains) (v.removedAt === undefined ? this.domains : this.removedDomains).set(k, v);
     for (const [k, v] of accounts) this.accounts.set(k, v);
     for (const [k, v] of forwards) this.forwards.set(k, v);
     for (const v of [...pending.values()].sort((a, b) => a.seq - b.seq)) this.pending.set(v.id, v);
@@ -119,11 +124,22 @@ export class Store {
     this.meta = meta ?? {};
   }
 
+  /** Hosts `domain` at once (a first start's --domain); the queued way is a domain change. */
   async addDomain(domain: string, now: number): Promise<void> {
     if (this.domains.has(domain)) return;
     const rec = { domain, addedAt: now };
     await this.db.write(() => this.t.domains.put([[domain, rec]]));
-    this.domains.set(domain, rec);
+    this.setDomain(rec);
+  }
+
+  private setDomain(rec: DomainRecord): void {
+    if (rec.removedAt === undefined) {
+      this.domains.set(rec.domain, rec);
+      this.removedDomains.delete(rec.domain);
+    } else {
+      this.domains.delete(rec.domain);
+      this.removedDomains.set(rec.domain, rec);
+    }
   }
 
   /**
@@ -174,18 +190,20 @@ export class Store {
   }
 
   /**
-   * Records the outcome of applying `changes` in one transaction: the account and forward rows,
-   * the apply log and the queue change together. A crash leaves all of it or none of it, and a
+   * Records the outcome of applying `changes` in one transaction: the domain, account and
+   * forward rows, the apply log and the queue change together. A crash leaves all of it or none of it, and a
    * change not recorded is applied again (its file-system side is idempotent).
    */
   async commitApplied(
     changes: PendingChange[],
     accounts: { set: AccountRecord[]; remove: string[] },
     forwards: { set: ForwardRecord[]; remove: string[] },
+    domains: DomainRecord[],
     appliedAt: number,
   ): Promise<void> {
     const addr = (r: { name: string; domain: string }) => `${r.name}@${r.domain}`;
     await this.db.write(async () => {
+      await this.t.domains.put(domains.map((d) => [d.domain, d]));
       await this.t.accounts.remove(accounts.remove);
       await this.t.accounts.put(accounts.set.map((a) => [addr(a), a]));
       await this.t.forwards.remove(forwards.remove);
@@ -193,6 +211,7 @@ export class Store {
       await this.t.applied.put(logRows(changes, appliedAt));
       await this.t.pending.remove(changes.map((c) => c.id));
     });
+    for (const d of domains) this.setDomain(d);
     for (const k of accounts.remove) this.accounts.delete(k);
     for (const a of accounts.set) this.accounts.set(addr(a), a);
     for (const k of forwards.remove) this.forwards.delete(k);

@@ -84,6 +84,11 @@ describe('vmail console in tmux at 80x24', () => {
     keys('Escape');
     await new Promise((r) => setTimeout(r, 100));
     keys('5');
+    // Domains: the managed one marked, its applied account, its two pending adds.
+    await see(/›●example\.test\s+1\s+0\s+0\s+0 B\s+2 pending/);
+    keys('Escape');
+    await new Promise((r) => setTimeout(r, 100));
+    keys('6');
     await see('How vmail works');
     keys('Escape');
     await see('1. POP3 Accounts');

@@ -278,7 +278,7 @@ describe('the daemon as an unprivileged user', () => {
       // The log lines admins grep, and fail2ban matches: one per failed login, one per relay try.
       await waitFor(() => (log.match(/pop3 login failed/g) ?? []).length === 3, 'the failures to be logged');
       expect(log).toMatch(
-        / info smtp accepted id=[0-9a-f]+ client=127\.0\.0\.1 helo=\S+ from=<sender@elsewhere\.example> to=<sales@example\.com> size=\d+ tls=false\n/,
+        / info smtp accepted id=[0-9a-f]+ client=127\.0\.0\.1 helo=\S+ from=<sender@elsewhere\.example> to=<sales@example\.com> where=maildir size=\d+ tls=false\n/,
       );
       expect(log).toMatch(/ info pop3 login user=sales@example\.com rip=127\.0\.0\.1\n/);
       const logFile = join(dir, 'vmail.log');

@@ -19,7 +19,9 @@ describe('queueing, listing, cancelling and applying', () => {
     await justAfterTick(2000);
     const add = await d.cli(['accounts', 'add', 'sales', '--password-stdin'], 'correct horse\n');
     expect(add.code, add.stderr).toBe(0);
-    expect(add.stdout).toMatch(/^Queued: add sales@example\.test, applies at [\d:]+ \(in 0:0[0-2]\) \[id \d+\]\n$/);
+    expect(add.stdout).toMatch(
+      /^Queued: add sales@example\.test, applies at (?:\d{4}-\d\d-\d\d )?[\d:]+ \(in 0:0[0-2]\) \[id \d+\]\n$/,
+    );
 
     const list = json(await d.cli(['accounts', 'list', '--json']));
     expect(list).toHaveLength(1);

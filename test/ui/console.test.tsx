@@ -100,12 +100,12 @@ describe('POP3 Accounts', () => {
     await press(KEYS.tab);
     await type('correct horse');
     await press(KEYS.enter);
-    await see(/Queued: add sales@example\.test, applies at [\d:]+ \(in \d+:\d\d\)/);
+    await see(/Queued: add sales@example\.test, applies at (?:\d{4}-\d\d-\d\d )?[\d:]+ \(in \d+:\d\d\)/);
     const frame = await waitFor(
       () => (/add in \d+:\d\d/.test(rowOf(ui.lastFrame() ?? '', 'sales')) ? ui.lastFrame() : null),
       'the pending add in the table',
     );
-    expect(frame).toMatch(/next apply [\d:]+ in \d+:\d\d/);
+    expect(frame).toMatch(/next apply (?:\d{4}-\d\d-\d\d )?[\d:]+ in \d+:\d\d/);
     await d.cli(['pending', 'apply']);
     await waitFor(() => /active/.test(rowOf(ui.lastFrame() ?? '', 'sales')), 'sales to become active');
   });
@@ -227,10 +227,8 @@ describe('more than one domain', () => {
     s2.start();
     const { ui: view, gate: g2 } = mount(s2);
     try {
-      await waitFor(
-        () => (view.lastFrame() ?? '').includes('Which domain do you want to manage?'),
-        'the domain picker',
-      );
+      await waitFor(() => (view.lastFrame() ?? '').includes('vmail - › Domains'), 'the Domains screen');
+      expect(view.lastFrame()).toMatch(/second\.test\s+0\s+0\s+0\s+0 B\s+1 pending/);
       g2.push(`${KEYS.down}${KEYS.enter}`);
       await waitFor(
         () => (view.lastFrame() ?? '').includes('vmail second.test › Main menu'),
@@ -245,6 +243,59 @@ describe('more than one domain', () => {
       await two.stop();
     }
   });
+
+  it('adds a domain, applies it now and manages it; removes one with its accounts, by their effect', async () => {
+    const two = await startDaemon({ domains: ['example.test', 'second.test'] });
+    await two.cli(['accounts', 'add', 'carl@second.test', '--password-stdin'], 'password-1\n');
+    await two.cli(['pending', 'apply']);
+    const s2 = new DaemonSession(two.socket);
+    s2.start();
+    const { ui: view, gate: g2 } = mount(s2);
+    const show = (text: string | RegExp, what: string) =>
+      waitFor(() => {
+        const f = view.lastFrame() ?? '';
+        return typeof text === 'string' ? f.includes(text) : text.test(f);
+      }, what).catch((err) => {
+        throw new Error(`${(err as Error).message}\n--- last frame ---\n${view.lastFrame()}`);
+      });
+    try {
+      await show('Add a domain: [example.org]', 'the Domains screen');
+      g2.push('a');
+      g2.push('Third.Test');
+      g2.push(KEYS.enter);
+      await show(/Queued: add third\.test, applies at/, 'the add queued');
+      await show(/third\.test\s+0\s+0\s+0\s+0 B\s+add in \d+:\d\d/, 'the row counting down');
+      // Not hosted until applied: Enter says so; A applies it after a yes.
+      g2.push('G');
+      g2.push(KEYS.enter);
+      await show(/third\.test is hosted once its add applies at .*: press A/, 'why it cannot be managed yet');
+      g2.push('A');
+      await show('Apply the 1 pending change(s) of third.test now? (y/N)', 'the question');
+      g2.push('y');
+      await show('Applied 1 change(s) of third.test now.', 'the apply');
+      await show(/third\.test\s+0\s+0\s+0\s+0 B\s+hosted/, 'third.test hosted');
+      expect(JSON.parse((await two.cli(['status', '--json'])).stdout).domains).toContain('third.test');
+      g2.push(KEYS.enter);
+      await show('vmail third.test › Main menu', 'the menu of third.test');
+
+      // Back to Domains from the menu; remove second.test, which has an account.
+      g2.push('5');
+      await show(/›●third\.test/, 'the Domains screen with third.test managed');
+      g2.push('k');
+      g2.push('d');
+      await show('Remove second.test with its 1 account(s), 0 forward(s)? Mail is archived. (y/N)', 'the question');
+      g2.push('y');
+      await show(/Queued: removal of second\.test with its accounts/, 'the removal queued');
+      await two.cli(['pending', 'apply']);
+      await waitFor(() => !/^[ ›][ ●]second\.test/m.test(view.lastFrame() ?? ''), 'second.test gone from the list');
+      expect((await pop3Login(two.pop3Port, 'carl@second.test', 'password-1')).ok).toBe(false);
+      expect(JSON.parse((await two.cli(['status', '--json'])).stdout).domains).toEqual(['example.test', 'third.test']);
+    } finally {
+      view.unmount();
+      s2.close();
+      await two.stop();
+    }
+  }, 30_000);
 });
 
 describe('navigation', () => {

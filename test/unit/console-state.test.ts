@@ -1,7 +1,15 @@
 // The console's pure state: navigation, list scrolling, the form and pending screens' keys,
 // the app reducer's outbox, and the key gate.
 import { describe, expect, it } from 'vitest';
-import { type AppState, type AppView, appReducer, initialAppState, isTypingIn } from '../../screens/app-reducer.js';
+import {
+  type AppState,
+  type AppView,
+  appReducer,
+  initialAppState,
+  isTypingIn,
+  keyTarget,
+} from '../../screens/app-reducer.js';
+import { domainsKey, domainsReducer, initialDomainsState } from '../../screens/domains-reducer.js';
 import type { Effect } from '../../screens/effects.js';
 import {
   checkUnconfirmed,
@@ -16,6 +24,7 @@ import {
 import { isKnownKey, isText, KeyGate, splitKeys } from '../../screens/key-gate.js';
 import { initialListState, moveSelection, selectedIndex, settle } from '../../screens/list-reducer.js';
 import { initialPendingState, pendingKey } from '../../screens/pending-reducer.js';
+import type { DomainView } from '../../src/control/protocol.js';
 
 describe('navigation', () => {
   it('picks the only domain, or asks when there are several', () => {
@@ -273,8 +282,126 @@ describe('the pending screen', () => {
   });
 });
 
+function domainRow(domain: string, patch: Partial<DomainView> = {}): DomainView {
+  return {
+    domain,
+    hosted: true,
+    accounts: 0,
+    forwards: 0,
+    messages: 0,
+    bytes: 0,
+    pending: 0,
+    change: null,
+    catchall: null,
+    quota: null,
+    ...patch,
+  };
+}
+
+describe('the Domains screen', () => {
+  const at = new Date(Date.now() + 600_000).toISOString();
+  const rows = [
+    domainRow('a.test', { accounts: 2, forwards: 1 }),
+    domainRow('b.test'),
+    domainRow('new.test', { hosted: false, pending: 1, change: { id: '9', action: 'add', appliesAt: at } }),
+  ];
+  const ctx = { rows, current: 'a.test', tableHeight: 10 };
+  const keys = (sequence: string[], state = initialDomainsState) => {
+    const effects: Effect[] = [];
+    let s = state;
+    for (const k of sequence) {
+      const [input, key] = press(k);
+      const step = domainsKey(s, input, key, ctx);
+      s = step.state;
+      effects.push(...step.effects);
+    }
+    return { state: s, effects };
+  };
+  it('asks for a domain when none is hosted, and when the managed one is gone', () => {
+    expect(appReducer(initialAppState, { type: 'domains-known', domains: [] })).toMatchObject({
+      domain: null,
+      screen: 'domains',
+    });
+    const managing = { ...initialAppState, domain: 'gone.test', screen: 'accounts' as const };
+    expect(appReducer(managing, { type: 'domains-known', domains: ['a.test', 'b.test'] })).toMatchObject({
+      domain: null,
+      screen: 'domains',
+    });
+  });
+  it('adds a domain typed into its field; a refusal goes back to the field with the text kept', () => {
+    let { state, effects } = keys(['a']);
+    expect(state.focus).toBe('name');
+    expect(keyTarget({ ...initialAppState, screen: 'domains', domains: state })).toEqual({
+      textMode: true,
+      atStart: true,
+      atEnd: true,
+    });
+    state = domainsReducer(state, { type: 'edit', value: 'New.Org' });
+    ({ state, effects } = keys(['\r'], { ...state, cursor: 7 }));
+    expect(effects).toEqual([
+      {
+        type: 'call',
+        screen: 'domains',
+        what: 'add-domain',
+        call: { method: 'domains.add', params: { domain: 'new.org' } },
+        address: 'new.org',
+      },
+    ]);
+    expect(state.busy).toBe(true);
+    state = domainsReducer(state, { type: 'refused', text: 'new.org is hosted here already' });
+    expect(state).toMatchObject({
+      focus: 'name',
+      name: 'new.org',
+      error: 'new.org is hosted here already',
+      busy: false,
+    });
+    state = domainsReducer(state, { type: 'added', notice: { kind: 'ok', text: 'Queued' } });
+    expect(state).toMatchObject({ focus: 'list', name: '', error: null });
+  });
+  it('removes a domain with its accounts only after a yes that names them; n keeps it', () => {
+    const asked = keys(['d']);
+    expect(asked.state.confirm).toEqual({ what: 'remove', domain: 'a.test', withAccounts: true });
+    expect(keys(['n'], asked.state).effects).toEqual([]);
+    expect(keys(['y'], asked.state).effects).toEqual([
+      {
+        type: 'call',
+        screen: 'domains',
+        what: 'remove-domain',
+        call: { method: 'domains.remove', params: { domain: 'a.test', withAccounts: true } },
+        address: 'a.test',
+      },
+    ]);
+    expect(keys(['j', 'd']).state.confirm).toEqual({ what: 'remove', domain: 'b.test', withAccounts: false });
+  });
+  it('chooses a hosted domain with Enter; a domain being added can be undone or applied now', () => {
+    expect(keys(['j', '\r']).effects).toEqual([{ type: 'choose', domain: 'b.test' }]);
+    const pendingAdd = keys(['G', '\r']);
+    expect(pendingAdd.effects).toEqual([]);
+    expect(pendingAdd.state.notice?.text).toMatch(/new\.test is hosted once its add applies at .*: press A/);
+    expect(keys(['G', 'u']).effects).toMatchObject([{ call: { method: 'pending.cancel', params: { id: '9' } } }]);
+    expect(keys(['G', 'A', 'y']).effects).toMatchObject([
+      { call: { method: 'pending.apply', params: { domain: 'new.test' } } },
+    ]);
+    // Through the app: choosing makes it the managed domain and opens the menu.
+    const app = appReducer(
+      { ...initialAppState, screen: 'domains', domain: 'a.test' },
+      {
+        type: 'key',
+        ...{ input: press('j')[0], key: press('j')[1] },
+        view: { tooSmall: false, connected: true, domains: ctx },
+      },
+    );
+    const chosen = appReducer(app, {
+      type: 'key',
+      ...{ input: press('\r')[0], key: press('\r')[1] },
+      view: { tooSmall: false, connected: true, domains: ctx },
+    });
+    expect(chosen).toMatchObject({ domain: 'b.test', screen: 'menu' });
+  });
+});
+
 describe('the app', () => {
-  const view: AppView = { tooSmall: false, connected: true, domains: ['x.test'], form: ctx() };
+  const view: AppView = { tooSmall: false, connected: true, form: ctx() };
   const run = (state: AppState, sequence: string[], v: AppView = view) =>
     sequence.reduce(
       (s, k) => appReducer(s, { type: 'key', ...{ input: press(k)[0], key: press(k)[1] }, view: v }),
@@ -301,8 +428,12 @@ describe('the app', () => {
   it("quits with q, and from the menu's last item", () => {
     expect(run(start, ['q']).quitting).toBe(true);
     expect(run(start, ['k', '\r']).quitting).toBe(true);
+    const rows = ['a.test', 'b.test'].map((domain) => domainRow(domain));
     expect(
-      run({ ...start, screen: 'domains', domain: null }, ['j', '\r'], { ...view, domains: ['a.test', 'b.test'] }),
+      run({ ...start, screen: 'domains', domain: null }, ['j', '\r'], {
+        ...view,
+        domains: { rows, current: null, tableHeight: 10 },
+      }),
     ).toMatchObject({ domain: 'b.test', screen: 'menu' });
   });
 });

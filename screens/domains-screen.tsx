@@ -1,0 +1,105 @@
+// Domains: every hosted domain (and each being added) with its accounts, forwards, mail and
+// pending changes; choose the one to manage, add one, remove one (with its accounts, their mail
+// archived), undo or apply a domain's change now. Shown first when there is more than one
+// domain, or none. Keys are in domains-reducer.ts.
+
+import { Box, Text } from 'ink';
+import type { DomainView } from '../src/control/protocol.js';
+import { humanBytes, pendingStatus } from '../src/model/format.js';
+import { confirmQuestion, type DomainsState, shownDomainList } from './domains-reducer.js';
+import { cell, Field, Footer, type FooterKey, type Frame, NoticeLine } from './frame.js';
+
+/** Rows around the table: field, error, notice, summary, table header, question, footer, margin. */
+export const DOMAINS_CHROME_ROWS = 8;
+
+export function DomainsScreen({
+  state,
+  rows,
+  current,
+  frame,
+  edit,
+}: {
+  state: DomainsState;
+  rows: readonly DomainView[];
+  current: string | null;
+  frame: Frame;
+  edit: (value: string) => void;
+}) {
+  const { width, height, now, theme } = frame;
+  const tableHeight = Math.max(1, height - DOMAINS_CHROME_ROWS);
+  const list = shownDomainList(state, { rows, current, tableHeight });
+  const selected = rows.find((r) => r.domain === list.selected);
+  const nameWidth = Math.max(12, width - 64);
+  const status = (d: DomainView) =>
+    d.change ? pendingStatus(d.change.action, d.change.appliesAt, now) : d.pending ? `${d.pending} pending` : 'hosted';
+  return (
+    <Box flexDirection="column" width={width} height={height}>
+      <Text wrap="truncate">
+        <Text bold>Add a domain: </Text>
+        <Field
+          value={state.name}
+          focused={state.focus === 'name'}
+          placeholder="example.org"
+          theme={theme}
+          onChange={edit}
+        />
+        <Text color={theme.accent}> [Add]</Text>
+      </Text>
+      <Text color={theme.error} wrap="truncate">
+        {state.error ? `domain: ${state.error}` : state.busy ? 'sending…' : ' '}
+      </Text>
+      <NoticeLine notice={state.notice} theme={theme} />
+      <Text dimColor={theme.dim} wrap="truncate">
+        {rows.length === 0
+          ? 'No domain is hosted yet: press a and type one to receive mail for it.'
+          : `${rows.length} domain${rows.length === 1 ? '' : 's'}. Enter manages the selected one; changes apply on the hour.`}
+      </Text>
+      <Box flexDirection="column" height={tableHeight + 1}>
+        <Text
+          bold
+          wrap="truncate"
+        >{`  ${cell('DOMAIN', nameWidth)} ${cell('ACCOUNTS', 8, true)} ${cell('FORWARDS', 8, true)} ${cell('MESSAGES', 8, true)} ${cell('SIZE', 9, true)}  ${cell('STATUS', 24)}`}</Text>
+        {rows.slice(list.top, list.top + tableHeight).map((d) => {
+          const isSel = d.domain === list.selected;
+          const mark = d.domain === current ? '●' : ' ';
+          return (
+            <Text key={d.domain} inverse={isSel} wrap="truncate">
+              {isSel ? '›' : ' '}
+              {mark}
+              {`${cell(d.domain, nameWidth)} ${cell(String(d.accounts), 8, true)} ${cell(String(d.forwards), 8, true)} ${cell(String(d.messages), 8, true)} ${cell(humanBytes(d.bytes), 9, true)}  ${cell(status(d), 24)}`}
+            </Text>
+          );
+        })}
+      </Box>
+      <Text color={theme.warn} wrap="truncate">
+        {state.confirm ? confirmQuestion(state.confirm, selected) : ' '}
+      </Text>
+      <Footer keys={footerKeys(state, current)} width={width} theme={theme} />
+    </Box>
+  );
+}
+
+function footerKeys(state: DomainsState, current: string | null): FooterKey[] {
+  if (state.focus === 'confirm')
+    return [
+      { key: 'y', label: 'yes' },
+      { key: 'n/Esc', label: 'no (default)' },
+    ];
+  if (state.focus === 'name')
+    return [
+      { key: 'Enter', label: 'queue the add' },
+      { key: '←→', label: 'move' },
+      { key: 'Ctrl-U', label: 'clear' },
+      { key: 'Esc', label: 'cancel' },
+    ];
+  return [
+    { key: 'Enter', label: 'manage' },
+    { key: 'a', label: 'add' },
+    { key: 'd', label: 'remove' },
+    { key: 'u', label: 'undo' },
+    { key: 'A', label: 'apply now' },
+    ...(current ? [{ key: 'Esc', label: 'menu' }] : []),
+    { key: '?', label: 'help' },
+    { key: 'q', label: 'quit' },
+  ];
+}
