@@ -5,7 +5,7 @@ import type { Key } from 'ink';
 import type { DomainView } from '../src/control/protocol.js';
 import { clockTime } from '../src/model/format.js';
 import type { Effect, Notice, Step } from './effects.js';
-import { initialListState, type ListState, moveSelection, settle } from './list-reducer.js';
+import { initialListState, type ListState, listDelta, moveSelection, settle } from './list-reducer.js';
 import { cursorAfterKey, edges, isClear } from './text-field.js';
 
 export interface DomainsState {
@@ -134,14 +134,17 @@ export function domainsKey(state: DomainsState, input: string, key: Key, ctx: Do
   }
 
   if (key.ctrl || (key.meta && !key.escape)) return still(state);
-  const keys = ctx.rows.map((r) => r.domain);
-  const move = (delta: number) => still({ ...state, list: moveSelection(list, keys, delta, ctx.tableHeight) });
-  if (key.upArrow || input === 'k') return move(-1);
-  if (key.downArrow || input === 'j') return move(1);
-  if (key.pageUp) return move(-ctx.tableHeight);
-  if (key.pageDown) return move(ctx.tableHeight);
-  if (key.home || input === 'g') return move(-Infinity);
-  if (key.end || input === 'G') return move(Infinity);
+  const delta = listDelta(input, key, ctx.tableHeight);
+  if (delta !== null)
+    return still({
+      ...state,
+      list: moveSelection(
+        list,
+        ctx.rows.map((r) => r.domain),
+        delta,
+        ctx.tableHeight,
+      ),
+    });
   if (input === 'a' || key.tab)
     return still({ ...state, list, focus: 'name', cursor: state.name.length, error: null, notice: null });
   if (key.escape) return { state, effects: ctx.current ? [{ type: 'nav', to: 'back' }] : [] };

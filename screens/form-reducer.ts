@@ -6,7 +6,7 @@ import type { Key } from 'ink';
 import type { ChangeAction, Field as ErrorField, PendingView, QueueResult } from '../src/control/protocol.js';
 import { actionWord, whenApplies } from '../src/model/format.js';
 import type { Effect, Notice, Step } from './effects.js';
-import { initialListState, type ListState, moveSelection, settle } from './list-reducer.js';
+import { initialListState, type ListState, listDelta, moveSelection, settle } from './list-reducer.js';
 import { cursorAfterKey, edges, isClear } from './text-field.js';
 
 export type Focus = 'table' | 'name' | 'second' | 'filter' | 'confirm' | 'details';
@@ -234,13 +234,8 @@ export function formKey(state: FormState, input: string, key: Key, ctx: FormCont
 
   // The table has the keys; a letter with Ctrl or Alt is not its command.
   if (key.ctrl || (key.meta && !key.escape)) return noEffects(state);
-  const move = (delta: number) => noEffects({ ...state, list: moveSelection(list, keys, delta, ctx.tableHeight) });
-  if (key.upArrow || input === 'k') return move(-1);
-  if (key.downArrow || input === 'j') return move(1);
-  if (key.pageUp) return move(-ctx.tableHeight);
-  if (key.pageDown) return move(ctx.tableHeight);
-  if (key.home || input === 'g') return move(-Infinity);
-  if (key.end || input === 'G') return move(Infinity);
+  const delta = listDelta(input, key, ctx.tableHeight);
+  if (delta !== null) return noEffects({ ...state, list: moveSelection(list, keys, delta, ctx.tableHeight) });
   if (input === 'a' || key.tab) {
     return noEffects(
       focusOn(

@@ -1,5 +1,7 @@
 // A scrolling selection over a list of keys (addresses, ids): where the cursor is, what the
-// window shows. Keeps the selection on the same key when the list changes underneath. Pure.
+// window shows, and the keys that move it. Keeps the selection on the same key when the list
+// changes underneath. Pure.
+import type { Key } from 'ink';
 
 export interface ListState {
   selected: string | null;
@@ -42,4 +44,18 @@ function scrollTo(top: number, index: number, height: number, length: number): n
   if (index < t) t = index;
   if (index >= t + h) t = index - h + 1;
   return Math.max(0, Math.min(t, Math.max(0, length - h)));
+}
+
+/**
+ * How far a key moves the selection in a table `height` rows tall: arrows and j/k by one,
+ * PgUp/PgDn by a page, Home/End and g/G to an end. null: the key does not move it.
+ */
+export function listDelta(input: string, key: Key, height: number): number | null {
+  if (key.upArrow || input === 'k') return -1;
+  if (key.downArrow || input === 'j') return 1;
+  if (key.pageUp) return -height;
+  if (key.pageDown) return height;
+  if (key.home || input === 'g') return -Infinity;
+  if (key.end || input === 'G') return Infinity;
+  return null;
 }

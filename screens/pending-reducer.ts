@@ -3,7 +3,7 @@
 import type { Key } from 'ink';
 import type { PendingView } from '../src/control/protocol.js';
 import type { Notice, Step } from './effects.js';
-import { initialListState, type ListState, moveSelection, settle } from './list-reducer.js';
+import { initialListState, type ListState, listDelta, moveSelection, settle } from './list-reducer.js';
 
 export interface PendingState {
   list: ListState;
@@ -64,16 +64,9 @@ export function pendingKey(state: PendingState, input: string, key: Key, ctx: Pe
     };
   }
   if (key.ctrl || (key.meta && !key.escape)) return { state, effects: [] };
-  const move = (delta: number): Step<PendingState> => ({
-    state: { ...state, list: moveSelection(list, keys, delta, ctx.tableHeight) },
-    effects: [],
-  });
-  if (key.upArrow || input === 'k') return move(-1);
-  if (key.downArrow || input === 'j') return move(1);
-  if (key.pageUp) return move(-ctx.tableHeight);
-  if (key.pageDown) return move(ctx.tableHeight);
-  if (key.home || input === 'g') return move(-Infinity);
-  if (key.end || input === 'G') return move(Infinity);
+  const delta = listDelta(input, key, ctx.tableHeight);
+  if (delta !== null)
+    return { state: { ...state, list: moveSelection(list, keys, delta, ctx.tableHeight) }, effects: [] };
   if ((input === 'c' || input === 'd' || input === 'u') && selected)
     return { state: { ...state, list, confirm: 'cancel' }, effects: [] };
   if (input === 'A' && ctx.rows.length) return { state: { ...state, list, confirm: 'apply' }, effects: [] };
