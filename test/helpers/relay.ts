@@ -15,6 +15,8 @@ export class TestRelay {
   mode: 'accept' | number = 'accept';
   /** How long to think before answering DATA. */
   delayMs = 0;
+  /** Messages whose DATA has arrived and not been answered yet. */
+  answering = 0;
   private server: SMTPServer;
   port = 0;
 
@@ -28,7 +30,9 @@ export class TestRelay {
         const chunks: Buffer[] = [];
         stream.on('data', (c: Buffer) => chunks.push(c));
         stream.on('end', async () => {
+          this.answering++;
           if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
+          this.answering--;
           if (this.mode !== 'accept') {
             const err = new Error(
               `${this.mode === 550 ? '5.7.1 Rejected by the test relay' : '4.3.2 Try later'}`,

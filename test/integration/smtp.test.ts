@@ -569,6 +569,35 @@ describe('the relay failing', () => {
   }, 60_000);
 });
 
+describe('stopping', () => {
+  it('SIGTERM lets a relay attempt under way finish: the message goes out once and leaves the queue', async () => {
+    const relay = new TestRelay();
+    relay.delayMs = 1500;
+    await relay.listen();
+    const d = await startDaemon({ args: ['--relay', `smtp://127.0.0.1:${relay.port}`] });
+    await setup(d, [], [['out', ['far@far.example']]]);
+    expect((await smtplib(d.smtpPort, 'alice@example.org', ['out@example.test'], fixture('dot-lines.eml'))).ok).toBe(
+      true,
+    );
+    await waitFor(() => relay.answering === 1, 'the relay to have the message and be thinking');
+    const t0 = Date.now();
+    expect(await d.stop()).toBe(0);
+    // It waited for the relay's answer (not the 10 s bound), then left nothing queued.
+    expect(Date.now() - t0).toBeGreaterThan(500);
+    expect(Date.now() - t0).toBeLessThan(9000);
+    expect(relay.received).toHaveLength(1);
+    expect(readdirSync(join(d.dataDir, 'queue')).filter((f) => !f.startsWith('.'))).toEqual([]);
+    expect(d.output()).toMatch(/daemon stopping signal=SIGTERM/);
+    expect(d.output()).toMatch(/queue relayed/);
+    // Started again, it has nothing to send twice.
+    const again = await startDaemon({ dataDir: d.dataDir, args: ['--relay', `smtp://127.0.0.1:${relay.port}`] });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(relay.received).toHaveLength(1);
+    await again.stop();
+    await relay.close();
+  }, 30_000);
+});
+
 describe('crash safety', () => {
   it('kill -9 while 10 clients send 200 messages: every accepted message is delivered exactly once', async () => {
     const dataDir = tempDir();
