@@ -33,6 +33,7 @@ export function Header({
   theme: Theme;
 }) {
   const next = data.status?.nextApplyAt;
+  const filter = data.status?.spamFilter;
   const conn =
     data.connection === 'connected' ? (
       <Text color={theme.ok}>● connected</Text>
@@ -52,6 +53,11 @@ export function Header({
       </Text>
       <Text wrap="truncate">
         {conn}
+        {filter && data.connection === 'connected' ? (
+          <Text color={filter.state === 'down' ? theme.error : theme.ok}>
+            {filter.state === 'down' ? '  ✕ rspamd down' : filter.state === 'up' ? '  rspamd ✓' : ''}
+          </Text>
+        ) : null}
         {next && data.connection === 'connected' ? (
           <Text>{`   next apply ${clockTime(next, new Date(now))} in ${formatCountdown(Date.parse(next) - now)}`}</Text>
         ) : null}

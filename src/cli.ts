@@ -120,7 +120,7 @@ function client(cmd: Command, opts: { json?: boolean; domain?: boolean } = {}): 
 const inDomain = (f: ClientFlags) => (f.domain ? { domain: f.domain } : {});
 
 function domainsCommand(): Command {
-  const domains = new Command('domains').description('hosted domains: list, add, remove');
+  const domains = new Command('domains').description('hosted domains: list, add, remove, DKIM key');
   client(domains.command('list').description('every hosted domain with its accounts, mail and pending changes'), {
     json: true,
   }).action(async (f: ClientFlags) => {
@@ -145,6 +145,25 @@ function domainsCommand(): Command {
     const extra =
       'queued' in r && f.withAccounts ? ' Its accounts and forwards go with it; their mail is archived.' : '';
     out(`${describeQueued(r)}${extra}`);
+  });
+  client(
+    domains
+      .command('dkim')
+      .description("show the DKIM key that signs a domain's bounces, making one if it has none; print its DNS record")
+      .argument('<DOMAIN>')
+      .option('--selector <S>', 'make a new key under this selector (key rotation); it signs from now on'),
+    { json: true },
+  ).action(async (domain: string, f: ClientFlags & { selector?: string }) => {
+    const params = f.selector === undefined ? { domain } : { domain, selector: f.selector };
+    const k = await withDaemon(f, (c) => c.call('domains.dkim', params));
+    if (f.json) return json(k);
+    out(
+      `${k.created ? 'Made a new DKIM key' : 'The DKIM key'} for ${k.domain}, selector ${k.selector}. Publish this TXT record in the domain's DNS:`,
+    );
+    out('');
+    out(`  ${k.zone}`);
+    out('');
+    out(`Check it once published: dig +short TXT ${k.name}`);
   });
   return domains;
 }
@@ -273,6 +292,12 @@ function statusCommand(): Command {
     out(`  POP3 port ${s.pop3.port ?? '-'}, SMTP port ${s.smtp.port ?? '-'}, data in ${s.dataDir}`);
     out(`  forward queue: ${s.queue.messages} message(s)${s.relay ? `, relay ${s.relay}` : ', no relay'}`);
     if (s.queue.problem) out(`  attention: ${s.queue.problem}`);
+    const sf = s.spamFilter;
+    out(
+      sf
+        ? `  spam filter: rspamd at ${sf.url} ${sf.state}${sf.lastError ? ` (${sf.lastError})` : ''}; ${sf.checked} checked, ${sf.rejected} rejected, ${sf.deferred} deferred${sf.unchecked ? `, ${sf.unchecked} accepted unchecked` : ''}; when down: ${sf.fail}`
+        : '  spam filter: none (see --rspamd)',
+    );
     if (s.lastApplyError) out(`  last apply: ${s.lastApplyError}`);
     if (s.storeProblem) out(`  attention: ${s.storeProblem}`);
   });

@@ -36,6 +36,13 @@ export interface Config {
   rescanIntervalMs: number;
   relayTimeoutMs: number;
   pop3IdleTimeoutMs: number;
+  /** rspamd's HTTP address (its normal worker); null: no spam filtering. */
+  rspamd: string | null;
+  /** What mail gets when rspamd does not answer: accepted unchecked, or deferred with 451. */
+  rspamdFail: 'open' | 'tempfail';
+  rspamdTimeoutMs: number;
+  /** How many days an SRS address of a forwarded message is honoured for its bounce. */
+  srsMaxAgeDays: number;
   /** The user to run as once the ports are bound (when started as root). */
   user: string | null;
   /** This server's name: the SMTP greeting, Received: lines, bounces, mail client settings. */
@@ -175,6 +182,37 @@ export const SETTINGS: readonly Setting[] = [
     help: 'idle POP3 sessions end after this',
     default: '10m',
     reloadable: true,
+  },
+  {
+    key: 'rspamd',
+    field: 'rspamd',
+    arg: 'URL',
+    help: "check each message with rspamd's HTTP protocol here, e.g. http://127.0.0.1:11333 (off when not set)",
+    default: null,
+    reloadable: true,
+  },
+  {
+    key: 'rspamd-fail',
+    field: 'rspamdFail',
+    arg: 'open|tempfail',
+    help: 'when rspamd does not answer: accept mail unchecked (open) or defer it with 451 (tempfail)',
+    default: 'tempfail',
+    reloadable: true,
+  },
+  {
+    key: 'rspamd-timeout',
+    field: 'rspamdTimeoutMs',
+    arg: 'DURATION',
+    help: 'how long rspamd may take over one message',
+    default: '15s',
+    reloadable: true,
+  },
+  {
+    key: 'srs-max-age',
+    field: 'srsMaxAgeDays',
+    arg: 'DAYS',
+    help: 'how long the SRS sender of a forwarded message accepts its bounces (21d)',
+    default: '21d',
   },
   {
     key: 'hostname',
@@ -357,6 +395,19 @@ export function loadConfig(
   const relay = one('relay');
   if (relay !== null && !/^smtps?:\/\/[^/\s]+(:\d+)?\/?$/.test(relay))
     throw new ConfigError(`${where('relay')} ${JSON.stringify(relay)}: write smtp://HOST:PORT`);
+  const rspamd = one('rspamd');
+  if (rspamd !== null && !/^https?:\/\/[^/\s]+(:\d+)?\/?$/.test(rspamd))
+    throw new ConfigError(
+      `${where('rspamd')} ${JSON.stringify(rspamd)}: write http://HOST:PORT, e.g. http://127.0.0.1:11333`,
+    );
+  const rspamdFail = req('rspamd-fail');
+  if (rspamdFail !== 'open' && rspamdFail !== 'tempfail')
+    throw new ConfigError(`${where('rspamd-fail')} ${JSON.stringify(rspamdFail)}: open or tempfail`);
+  const srsAge = /^([1-9]\d{0,2})d$/.exec(req('srs-max-age'));
+  if (!srsAge || Number(srsAge[1]) > 365)
+    throw new ConfigError(
+      `${where('srs-max-age')} ${JSON.stringify(req('srs-max-age'))}: write days like 21d (1d to 365d)`,
+    );
   const tlsCert = one('tls-cert');
   const tlsKey = one('tls-key');
   if (Boolean(tlsCert) !== Boolean(tlsKey))
@@ -394,6 +445,10 @@ export function loadConfig(
     rescanIntervalMs: duration(req('rescan-interval'), where('rescan-interval')),
     relayTimeoutMs: duration(req('relay-timeout'), where('relay-timeout')),
     pop3IdleTimeoutMs: duration(req('pop3-idle-timeout'), where('pop3-idle-timeout')),
+    rspamd: rspamd?.replace(/\/$/, '') ?? null,
+    rspamdFail,
+    rspamdTimeoutMs: duration(req('rspamd-timeout'), where('rspamd-timeout')),
+    srsMaxAgeDays: Number(srsAge[1]),
     user,
     hostname: one('hostname') ?? (osHostname() || 'localhost'),
     logLevel,

@@ -20,6 +20,7 @@ _vmail() {
     "forwards list"|"forwards list "*) words="--socket --data-dir --config --json --domain --help" ;;
     "pending apply"|"pending apply "*) words="--socket --data-dir --config --json --domain --help" ;;
     "domains list"|"domains list "*) words="--socket --data-dir --config --json --help" ;;
+    "domains dkim"|"domains dkim "*) words="--selector --socket --data-dir --config --json --help" ;;
     "accounts add"|"accounts add "*) words="--socket --data-dir --config --domain --password-stdin --help" ;;
     "forwards add"|"forwards add "*) words="--socket --data-dir --config --domain --help" ;;
     "pending list"|"pending list "*) words="--socket --data-dir --config --json --domain --help" ;;
@@ -30,9 +31,9 @@ _vmail() {
     "accounts"|"accounts "*) words="list add passwd remove" ;;
     "forwards"|"forwards "*) words="list add remove" ;;
     "console"|"console "*) words="--socket --data-dir --config --help" ;;
-    "domains"|"domains "*) words="list add remove" ;;
+    "domains"|"domains "*) words="list add remove dkim" ;;
     "pending"|"pending "*) words="list cancel apply" ;;
-    "daemon"|"daemon "*) words="--data-dir --socket --domain --pop3 --pop3s --smtp --apply-interval --relay --tls-cert --tls-key --max-message-size --max-connections --max-connections-per-address --auth-failure-delay --rescan-interval --relay-timeout --pop3-idle-timeout --hostname --user --log-level --config --help" ;;
+    "daemon"|"daemon "*) words="--data-dir --socket --domain --pop3 --pop3s --smtp --apply-interval --relay --tls-cert --tls-key --max-message-size --max-connections --max-connections-per-address --auth-failure-delay --rescan-interval --relay-timeout --pop3-idle-timeout --rspamd --rspamd-fail --rspamd-timeout --srs-max-age --hostname --user --log-level --config --help" ;;
     "status"|"status "*) words="--socket --data-dir --config --json --help" ;;
     "config"|"config "*) words="check" ;;
     "queue"|"queue "*) words="list retry" ;;

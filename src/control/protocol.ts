@@ -41,6 +41,7 @@ export const METHODS = {
   'domains.list': {},
   'domains.add': { domain: 'string' },
   'domains.remove': { domain: 'string', withAccounts: 'boolean?' },
+  'domains.dkim': { domain: 'string', selector: 'string?' },
   'pending.list': { domain: 'string?' },
   'pending.cancel': { id: 'id' },
   'pending.apply': { domain: 'string?' },
@@ -81,6 +82,7 @@ export interface Results {
   'domains.list': DomainView[];
   'domains.add': QueueResult;
   'domains.remove': QueueResult;
+  'domains.dkim': DkimView;
   'pending.list': PendingView[];
   'pending.cancel': PendingView;
   'pending.apply': ApplyResult;
@@ -94,6 +96,7 @@ export interface Notifications {
   'pending.cancelled': PendingView;
   'pending.applied': ApplyResult;
   'mailbox.size': MailboxSizeChange;
+  'filter.state': SpamFilterView | null;
 }
 
 export type NotificationMethod = keyof Notifications;
@@ -216,6 +219,20 @@ export interface QueueView {
 }
 
 /** A hosted domain (or one whose add is pending) and what it holds. */
+/** A domain's DKIM key: the TXT record to publish for it. */
+export interface DkimView {
+  domain: string;
+  selector: string;
+  /** The record's name, e.g. vmail202611._domainkey.example.com */
+  name: string;
+  /** The record's value: v=DKIM1; k=rsa; p=... */
+  value: string;
+  /** The record as a zone file line, split into strings of at most 255 octets. */
+  zone: string;
+  /** Whether this request made the key (false: it shows the key that signs now). */
+  created: boolean;
+}
+
 export interface DomainView extends MailboxSize {
   domain: string;
   /** false while its add is pending: no mail is taken for it yet. */
@@ -253,4 +270,20 @@ export interface StatusView {
   queue: { messages: number; problem: string | null };
   /** Why changes cannot be stored right now (the store file vanished), or null. */
   storeProblem: string | null;
+  /** The spam filter (rspamd), or null when none is configured. */
+  spamFilter: SpamFilterView | null;
+}
+
+/** Whether rspamd answers, and what it has decided since the daemon started. */
+export interface SpamFilterView {
+  url: string;
+  fail: 'open' | 'tempfail';
+  /** up: it answered last time; down: it did not (lastError says why); unknown: not asked yet. */
+  state: 'up' | 'down' | 'unknown';
+  lastError: string | null;
+  checked: number;
+  rejected: number;
+  deferred: number;
+  /** Accepted without a check because rspamd did not answer (fail open). */
+  unchecked: number;
 }

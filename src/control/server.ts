@@ -274,6 +274,7 @@ export class ControlServer {
 const CHANGES = new Set<Method>([
   'domains.add',
   'domains.remove',
+  'domains.dkim',
   'accounts.add',
   'accounts.passwd',
   'accounts.remove',
@@ -293,14 +294,22 @@ function described(params: Record<string, unknown>): Record<string, string | und
     id: text(params.id),
     destinations: Array.isArray(params.destinations) ? params.destinations.join(',') : undefined,
     with_accounts: params.withAccounts === true ? 'yes' : undefined,
+    selector: text(params.selector),
   };
 }
 
 function outcomeOf(result: unknown): Record<string, string | number> {
-  const r = result as { queued?: { id: string }; cancelled?: { id: string }; applied?: unknown[] } | null;
+  const r = result as {
+    queued?: { id: string };
+    cancelled?: { id: string };
+    applied?: unknown[];
+    selector?: string;
+    created?: boolean;
+  } | null;
   if (r?.queued) return { outcome: 'queued', change: r.queued.id };
   if (r?.cancelled) return { outcome: 'cancelled', change: r.cancelled.id };
   if (r?.applied) return { outcome: 'applied', changes: r.applied.length };
+  if (r?.selector) return { outcome: r.created ? 'key made' : 'key shown', selector: r.selector };
   return { outcome: 'done' };
 }
 

@@ -14,6 +14,7 @@ import {
   parseDestinations,
   parseLocalAddress,
 } from '../model/names.js';
+import type { DkimKeys } from '../smtp/dkim.js';
 import type { ForwardQueue } from '../smtp/forward-queue.js';
 import { hashPassword } from '../store/passwords.js';
 import type { Store } from '../store/store.js';
@@ -27,10 +28,11 @@ export interface Parts {
   engine: ApplyEngine;
   mailboxes: MailboxIndex;
   queue: ForwardQueue;
+  dkim: DkimKeys;
   status: () => StatusView;
 }
 
-export function controlHandlers({ store, changes, engine, mailboxes, queue, status }: Parts): Handlers {
+export function controlHandlers({ store, changes, engine, mailboxes, queue, dkim, status }: Parts): Handlers {
   // A domain whose add is pending can be listed and applied now, not yet given accounts.
   const hostedDomain = (domain?: string): string | undefined => {
     const d = domain?.toLowerCase();
@@ -96,6 +98,17 @@ export function controlHandlers({ store, changes, engine, mailboxes, queue, stat
     'domains.add': (p) => changes.request({ kind: 'domain', action: 'add', domain: domainName(p.domain) }),
     'domains.remove': (p) =>
       changes.request({ kind: 'domain', action: 'remove', domain: domainName(p.domain), withAccounts: p.withAccounts }),
+    // Not a queued change: the key signs nothing until the domain's bounces are signed with it,
+    // and the record has to be published first either way.
+    'domains.dkim': (p) => {
+      const d = domainName(p.domain);
+      if (!store.domains.has(d))
+        throw new InputError(
+          `${d} is not a domain hosted here (hosted: ${changes.domains.join(', ') || 'none'})`,
+          'domain',
+        );
+      return p.selector === undefined ? (dkim.view(d) ?? dkim.create(d)) : dkim.create(d, p.selector);
+    },
     'pending.list': (p) => changes.list(hostedDomain(p.domain)),
     'pending.cancel': (p) => changes.cancel(String(p.id)),
     'pending.apply': (p) => engine.apply({ domain: hostedDomain(p.domain) }),

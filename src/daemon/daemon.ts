@@ -13,9 +13,12 @@ import { MailboxIndex } from '../maildir/mailbox-index.js';
 import { maildirPath } from '../maildir/paths.js';
 import { VERSION } from '../package-root.js';
 import { Pop3Server } from '../pop3/server.js';
+import { DkimKeys } from '../smtp/dkim.js';
 import { ForwardQueue } from '../smtp/forward-queue.js';
 import { SmtpIntake } from '../smtp/intake.js';
 import { LocalDelivery, LoopError, Message } from '../smtp/local-delivery.js';
+import { SpamFilter } from '../smtp/spam-filter.js';
+import { Srs } from '../smtp/srs.js';
 import { PasswordVerifier } from '../store/passwords.js';
 import { Store } from '../store/store.js';
 import { type AccountMoves, ApplyEngine } from './apply-engine.js';
@@ -99,20 +102,33 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
     mailboxes.startCleaning(Math.min(10_000, config.rescanIntervalMs));
     closers.push(() => mailboxes.stop());
 
-    const delivery: LocalDelivery = new LocalDelivery(store, config.dataDir, () => queue, {
-      naming: (address, file) => mailboxes.naming(address, file),
-      added: (address, bytes) => {
-        store.recordActivity(address, { lastDeliveryAt: Date.now() });
-        mailboxes.added(address, bytes);
+    const srs = await Srs.open(config.dataDir, config.srsMaxAgeDays);
+    const dkim = new DkimKeys(join(config.dataDir, 'dkim'));
+    const delivery: LocalDelivery = new LocalDelivery(
+      store,
+      config.dataDir,
+      () => queue,
+      {
+        naming: (address, file) => mailboxes.naming(address, file),
+        added: (address, bytes) => {
+          store.recordActivity(address, { lastDeliveryAt: Date.now() });
+          mailboxes.added(address, bytes);
+        },
+        changed: (address) => void mailboxes.refresh(address),
       },
-      changed: (address) => void mailboxes.refresh(address),
-    });
+      srs,
+    );
     const queue: ForwardQueue = new ForwardQueue({
       dir: join(config.dataDir, 'queue'),
       relay: config.relay,
       relayTimeoutMs: config.relayTimeoutMs,
-      hostname: hostname() || 'localhost',
+      hostname: config.hostname,
       isLocal: (address): boolean => delivery.isLocal(address),
+      // A copy leaves with an SRS sender on the domain that forwarded it, unless its sender is
+      // one of ours (then this server is in that domain's SPF record already) or null (a bounce).
+      relaySender: (from, via) =>
+        !from || !via || delivery.isLocal(from) ? from : srs.forward(from, via.slice(via.lastIndexOf('@') + 1)),
+      signBounce: (domain, report) => dkim.sign(domain, report),
       deliverLocal: async (to, from, data, copyId) => {
         try {
           return (await delivery.deliver(to, from, new Message([data]), copyId)) ? 'delivered' : 'unknown';
@@ -145,9 +161,15 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       relay: config.relay,
       queue: { messages: queue.size, problem: queue.problem() },
       storeProblem: store.problem,
+      spamFilter: filter.view(),
     });
 
-    const control = new ControlServer(controlHandlers({ store, changes, engine, mailboxes, queue, status }), log);
+    const filter = new SpamFilter(
+      { url: config.rspamd, fail: config.rspamdFail, timeoutMs: config.rspamdTimeoutMs },
+      log,
+    );
+    closers.push(() => filter.close());
+    const control = new ControlServer(controlHandlers({ store, changes, engine, mailboxes, queue, dkim, status }), log);
     await control.listen(config.socketPath);
     closers.push(() => control.close());
 
@@ -158,6 +180,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       for (const a of moves.added) if (!mailboxes.has(a.address)) mailboxes.trackNew(a.address, a.dir);
     });
     engine.on('applied', (r: ApplyResult) => control.notify('pending.applied', r));
+    filter.on('state', (v) => control.notify('filter.state', v));
     mailboxes.on('size', (address: string, size: { messages: number; bytes: number }) => {
       const at = store.activity.get(address)?.lastDeliveryAt;
       control.notify('mailbox.size', {
@@ -196,6 +219,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
     });
     const smtp = new SmtpIntake({
       delivery,
+      filter,
       maxMessageSize: config.maxMessageSize,
       maxConnections: config.maxConnections,
       tls,
@@ -204,6 +228,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
     closers.push(() => smtp.close(STOP_BOUND_MS));
     queue.start();
     closers.push(() => queue.stop(STOP_BOUND_MS));
+    filter.start();
 
     await engine.start();
     closers.push(() => engine.stop());
@@ -224,6 +249,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       smtp: ports.smtp,
       socket: config.socketPath,
       user: config.user ?? undefined,
+      rspamd: config.rspamd ? `${config.rspamd} fail=${config.rspamdFail}` : undefined,
     });
 
     const reload = (next: Config) => {
@@ -243,6 +269,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
         authFailureDelayMs: next.authFailureDelayMs,
       });
       smtp.reload({ tls, maxMessageSize: next.maxMessageSize });
+      filter.configure({ url: next.rspamd, fail: next.rspamdFail, timeoutMs: next.rspamdTimeoutMs });
       for (const s of changed) if (s.reloadable) Object.assign(config, { [s.field]: next[s.field] });
       log.notice('daemon reloaded', {
         changed: applied.join(',') || 'nothing',

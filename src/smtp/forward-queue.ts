@@ -37,6 +37,10 @@ export interface ForwardQueueOptions {
   hostname: string;
   isLocal: (address: string) => boolean;
   deliverLocal: (to: string, from: string, data: Buffer, copyId: string) => Promise<LocalOutcome>;
+  /** The envelope sender a copy leaves through the relay with (SRS); the queue keeps the original for bounces. */
+  relaySender?: (from: string, via: string | undefined) => string;
+  /** Makes the bounce of a message that `domain` forwarded trustworthy to the sender's provider (DKIM). */
+  signBounce?: (domain: string, report: Buffer) => Promise<Buffer>;
   log: Logger;
   /** After this long a message that still cannot be delivered is bounced. */
   maxAgeMs?: number;
@@ -273,13 +277,15 @@ export class ForwardQueue extends EventEmitter {
         if (outcome === 'loop') throw new PermanentFailure('554 5.4.6 mail forwarding loop', '5.4.6');
         this.opts.log.info('queue delivered', { id: e.id, from: `<${e.from}>`, to: `<${e.to}>`, via: 'local' });
       } else {
+        const sender = this.opts.relaySender?.(e.from, e.via) ?? e.from;
         const info = await this.transport!.sendMail({
-          envelope: { from: e.from || (false as unknown as string), to: [e.to] },
+          envelope: { from: sender || (false as unknown as string), to: [e.to] },
           raw: data,
         });
         this.opts.log.info('queue relayed', {
           id: e.id,
           from: `<${e.from}>`,
+          sender: sender === e.from ? undefined : `<${sender}>`,
           to: `<${e.to}>`,
           relay: this.opts.relay,
           attempt: e.attempts + 1,
@@ -337,7 +343,7 @@ export class ForwardQueue extends EventEmitter {
     // From the postmaster of the hosted domain that forwarded it, never of the failed
     // destination's domain (which we do not host).
     const domain = e.via?.split('@')[1] ?? this.opts.hostname;
-    const report = buildBounce({
+    let report = buildBounce({
       reportingHost: this.opts.hostname,
       domain,
       sender: e.from,
@@ -347,6 +353,7 @@ export class ForwardQueue extends EventEmitter {
       arrivedAt: e.createdAt,
       original: data,
     });
+    if (this.opts.signBounce) report = await this.opts.signBounce(domain, report);
     // A fixed id: if the bounce was stored but the message could not be dropped, trying again
     // does not store a second bounce.
     await this.add('', e.from, report, { id: `${e.id}-dsn` });

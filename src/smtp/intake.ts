@@ -10,9 +10,12 @@ import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 's
 import type { Logger } from '../log.js';
 import { headerEnd, receivedHeader } from './headers.js';
 import { type LocalDelivery, LoopError, MAX_HEADER, Message, type Undo } from './local-delivery.js';
+import type { SpamFilter } from './spam-filter.js';
 
 export interface IntakeOptions {
   delivery: LocalDelivery;
+  /** rspamd's check after DATA (it passes everything when no rspamd is configured). */
+  filter: SpamFilter;
   maxMessageSize: number;
   maxConnections: number;
   maxRecipients?: number;
@@ -62,7 +65,8 @@ export class SmtpIntake {
         const route = opts.delivery.route(address.address);
         if (route.kind === 'foreign')
           return refuse(550, '5.7.1 Relaying denied: this server only accepts mail for its own domains');
-        if (route.kind === 'unknown') return refuse(550, `5.1.1 <${address.address.slice(0, 300)}>: no such user here`);
+        if (route.kind === 'unknown')
+          return refuse(550, `5.1.1 <${address.address.slice(0, 300)}>: ${route.reason ?? 'no such user here'}`);
         callback();
       },
       onData: (stream, session, callback) => this.onData(stream, session, callback),
@@ -125,6 +129,8 @@ export class SmtpIntake {
       ...new Set(
         session.envelope.rcptTo.map((r) => {
           const route = this.opts.delivery.route(r.address);
+          // An SRS address keeps its case: the original sender's local part is in it.
+          if (route.kind === 'srs') return r.address;
           return route.kind === 'account' || route.kind === 'forward' ? route.address : r.address.toLowerCase();
         }),
       ),
@@ -140,8 +146,17 @@ export class SmtpIntake {
         tls: Boolean(session.secure),
       }),
     );
+    const verdict = await this.opts.filter.check(received, data, {
+      id,
+      ip: session.remoteAddress,
+      helo: session.hostNameAppearsAs,
+      from,
+      rcpts,
+      hostname: this.host,
+    });
+    if ('refuse' in verdict) throw smtpError(verdict.refuse.code, verdict.refuse.text);
     // Every copy shares these bytes: nothing is joined or copied per recipient.
-    const message = new Message([received, data]);
+    const message = new Message(verdict.parts);
     const undo: Undo[] = [];
     const results = await Promise.allSettled(rcpts.map((to) => this.opts.delivery.deliver(to, from, message)));
     let failure: Error | null = null;
@@ -165,10 +180,19 @@ export class SmtpIntake {
       helo: session.hostNameAppearsAs,
       from: `<${from}>`,
       to: rcpts.map((r) => `<${r}>`).join(','),
-      // Where each copy went, in the order of `to`: a Maildir, or the forward queue.
-      where: rcpts.map((r) => (this.opts.delivery.route(r).kind === 'account' ? 'maildir' : 'forward')).join(','),
+      // Where each copy went, in the order of `to`: a Maildir, the forward queue, or back to
+      // the original sender of a message forwarded with SRS.
+      where: rcpts
+        .map(
+          (r) =>
+            ({ account: 'maildir', forward: 'forward', srs: 'srs-return' })[
+              this.opts.delivery.route(r).kind as 'account'
+            ],
+        )
+        .join(','),
       size: data.length,
       tls: Boolean(session.secure),
+      spam: verdict.action === 'unchecked' ? undefined : verdict.action.replace(' ', '-'),
     });
     return id;
   }

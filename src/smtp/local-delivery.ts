@@ -1,17 +1,21 @@
 // Mail for a hosted address: into the account's Maildir (with Return-Path: and Delivered-To:),
-// or into the forward queue once per destination of a forwarding address. Only applied accounts
-// and forwards receive mail; a pending add does not yet.
+// or into the forward queue once per destination of a forwarding address, or (for an SRS
+// address this server made when it forwarded a message) back to that message's original sender.
+// Only applied accounts and forwards receive mail; a pending add does not yet.
 import { unlink } from 'node:fs/promises';
 import { crlfSize, deliver } from '../maildir/maildir.js';
 import { maildirPath } from '../maildir/paths.js';
 import type { Store } from '../store/store.js';
 import type { ForwardQueue } from './forward-queue.js';
 import { headerEnd, headerSafe, type TraceInfo, traceInfo } from './headers.js';
+import { Srs } from './srs.js';
 
 export type Route =
   | { kind: 'account'; address: string; name: string; domain: string }
   | { kind: 'forward'; address: string; destinations: string[] }
-  | { kind: 'unknown' }
+  /** An SRS address of ours: mail for it (a bounce, mostly) goes back to the original sender. */
+  | { kind: 'srs'; address: string; sender: string }
+  | { kind: 'unknown'; reason?: string }
   | { kind: 'foreign' };
 
 /** What delivering one copy did, so a failed transaction can take it back. */
@@ -67,6 +71,7 @@ export class LocalDelivery {
       added: (address: string, bytes: number) => void;
       changed: (address: string) => void;
     },
+    private readonly srs: Srs | null = null,
   ) {}
 
   /**
@@ -88,6 +93,12 @@ export class LocalDelivery {
     if (account) return { kind: 'account', address: a, name: account.name, domain: account.domain };
     const forward = this.store.forwards.get(a);
     if (forward) return { kind: 'forward', address: a, destinations: forward.destinations };
+    const local = address.slice(0, Math.max(0, address.lastIndexOf('@')));
+    if (this.srs && Srs.isSrs(local)) {
+      // The local part as the client wrote it: the original sender's may be case-sensitive.
+      const back = this.srs.reverse(local);
+      return back.ok ? { kind: 'srs', address: a, sender: back.address } : { kind: 'unknown', reason: back.reason };
+    }
     return { kind: 'unknown' };
   }
 
@@ -127,7 +138,8 @@ export class LocalDelivery {
     }
     const copy = [Buffer.from(deliveredTo), ...message.parts];
     const undo: Undo[] = [];
-    for (const [i, dest] of route.destinations.entries()) {
+    const destinations = route.kind === 'srs' ? [route.sender] : route.destinations;
+    for (const [i, dest] of destinations.entries()) {
       const id = await this.queue().add(from, dest, copy, {
         id: copyId ? `${copyId}-${i}` : undefined,
         via: route.address,
