@@ -6,7 +6,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { tempDir, waitFor } from './daemon.js';
+import { tempDir, waitFor } from './process.js';
 import { closedPort } from './relay.js';
 
 export const RSPAMD = '/usr/bin/rspamd';

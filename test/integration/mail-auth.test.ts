@@ -2,12 +2,12 @@
 // SRS sender (a test relay as the next hop), bounces come back through it, vmail's own bounces
 // are DKIM-signed (checked with dkimpy), and a real rspamd from Debian judges what arrives.
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Srs } from '../../src/smtp/srs.js';
-import { cleanUp, type DaemonHandle, ROOT, startDaemon, waitFor } from '../helpers/daemon.js';
-import { TestRelay } from '../helpers/relay.js';
+import { cleanUp, type DaemonHandle, ROOT, startDaemon, tempDir, waitFor } from '../helpers/daemon.js';
+import { brokenRelay, closedPort, TestRelay } from '../helpers/relay.js';
 import { hasRspamd, TestRspamd } from '../helpers/rspamd.js';
 
 afterAll(cleanUp);
@@ -170,6 +170,27 @@ describe('SRS on forwarded mail, and signed bounces', () => {
   });
 });
 
+describe('rspamd settings', () => {
+  it('SIGHUP applies a new rspamd-fail from the settings file without a restart', async () => {
+    const dir = tempDir();
+    const conf = join(dir, 'vmail.conf');
+    const url = `http://127.0.0.1:${await closedPort()}`;
+    writeFileSync(conf, `rspamd = "${url}"\nrspamd-fail = "tempfail"\n`);
+    const d = await startDaemon({ dataDir: dir, args: ['--config', conf] });
+    await setup(d, ['sales']);
+    expect((await smtplib(d.smtpPort, 'a@example.org', ['sales@example.test'], message('one'))).code).toBe(451);
+    writeFileSync(conf, `rspamd = "${url}"\nrspamd-fail = "open"\n`);
+    d.proc.kill('SIGHUP');
+    await waitFor(() => /daemon reloaded changed=rspamd-fail/.test(d.output()), 'the reload');
+    expect((await smtplib(d.smtpPort, 'a@example.org', ['sales@example.test'], message('two'))).ok).toBe(true);
+    expect(JSON.parse((await d.cli(['status', '--json'])).stdout).spamFilter).toMatchObject({
+      fail: 'open',
+      unchecked: 1,
+    });
+    await d.stop();
+  });
+});
+
 async function dkimVerify(
   data: string,
   name: string,
@@ -264,6 +285,22 @@ describe.skipIf(!hasRspamd)('spam filtering through a real rspamd', () => {
     expect(open.output()).toMatch(/spam filter unavailable .*outcome="accepted unchecked"/);
     expect(mailbox(open, 'sales')).toHaveLength(1);
     await open.stop();
+
+    // An rspamd that takes the connection and never answers is given up on after the bound.
+    const silent = await brokenRelay('silent');
+    const slow = await startDaemon({
+      args: ['--rspamd', `http://127.0.0.1:${silent.port}`, '--rspamd-timeout', '1s'],
+    });
+    await setup(slow, ['sales']);
+    const started = Date.now();
+    const late = await smtplib(slow.smtpPort, 'alice@example.org', ['sales@example.test'], message('slow'));
+    expect([late.code, late.error]).toEqual([451, '4.7.1 The spam filter is unavailable: try again later']);
+    expect(Date.now() - started).toBeLessThan(8_000);
+    expect(slow.output()).toMatch(
+      /spam filter unavailable .*error="rspamd did not answer within 1000 ms" outcome=deferred/,
+    );
+    await slow.stop();
+    silent.server.close();
   });
 });
 

@@ -10,6 +10,7 @@ import { DaemonSession } from '../../screens/daemon-session.js';
 import { KeyGate } from '../../screens/key-gate.js';
 import { type DaemonHandle, startDaemon, waitFor } from '../helpers/daemon.js';
 import { pop3Login } from '../helpers/effects.js';
+import { closedPort } from '../helpers/relay.js';
 
 const KEYS = {
   up: '\u001b[A',
@@ -216,6 +217,21 @@ describe('POP3 Accounts', () => {
     await see('alice');
     // What was being typed is still there.
     await see('[half ]');
+  });
+});
+
+describe('the header', () => {
+  it('says when the spam filter (rspamd) cannot be reached', async () => {
+    await see('● connected');
+    expect(ui.lastFrame()).not.toContain('rspamd');
+    ui.unmount();
+    session.close();
+    await d.stop();
+    d = await startDaemon({ dataDir: d.dataDir, args: ['--rspamd', `http://127.0.0.1:${await closedPort()}`] });
+    session = new DaemonSession(d.socket);
+    session.start();
+    ({ ui, gate } = mount(session));
+    await see('✕ rspamd down');
   });
 });
 
