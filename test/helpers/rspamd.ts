@@ -1,8 +1,8 @@
 // A real rspamd from Debian's package for the tests: Debian's own configuration with a local
 // override in a temp dir (its workers on free loopback ports, DNS pointed at a closed port so
 // nothing leaves the machine, greylisting off) and two test rules: a Subject containing
-// "vmail-test-spammy" scores 8 (add header), one containing "vmail-test-defer" forces a soft
-// reject. GTUBE is rspamd's own. Started once per test file: it takes ~15 s to get ready.
+// "vmail-test-spammy" scores 8 (add header), "vmail-test-rewrite" forces a rewritten subject,
+// "vmail-test-defer" a soft reject. GTUBE is rspamd's own. Started once per test file: it takes ~15 s to get ready.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -29,13 +29,15 @@ export class TestRspamd {
       'override.d/worker-proxy.inc': `bind_socket = "127.0.0.1:${proxy}";\n`,
       'override.d/logging.inc': 'type = "console";\nlevel = "error";\n',
       'override.d/options.inc': 'dns { nameserver = ["127.0.0.1:9"]; timeout = 0.1s; retransmits = 1; }\n',
-      'override.d/actions.conf': 'reject = 15;\nadd_header = 6;\ngreylist = null;\nrewrite_subject = null;\n',
+      'override.d/actions.conf': 'reject = 15;\nadd_header = 6;\ngreylist = null;\nsubject = "***SPAM*** %s";\n',
       'local.d/milter_headers.conf':
         'use = ["x-spamd-result", "x-spam-status", "authentication-results"];\nskip_local = false;\nskip_authenticated = false;\n',
       'spammy.map': '/vmail-test-spammy/i\n',
       'defer.map': '/vmail-test-defer/i\n',
+      'rewrite.map': '/vmail-test-rewrite/i\n',
       'local.d/multimap.conf': [
         `VMAIL_TEST_SPAMMY { type = "header"; header = "Subject"; regexp = true; map = "${local}/spammy.map"; score = 8.0; }`,
+        `VMAIL_TEST_REWRITE { type = "header"; header = "Subject"; regexp = true; map = "${local}/rewrite.map"; action = "rewrite subject"; }`,
         `VMAIL_TEST_DEFER { type = "header"; header = "Subject"; regexp = true; map = "${local}/defer.map"; action = "soft reject"; message = "try later (test)"; }`,
         '',
       ].join('\n'),

@@ -255,6 +255,13 @@ describe.skipIf(!hasRspamd)('spam filtering through a real rspamd', () => {
       /\r\nX-Spamd-Result: default: False \[\d+\.\d+ \/ 15\.00\];\r\n\t.*VMAIL_TEST_SPAMMY\(8\.00\)/s,
     );
     expect(d.output()).toMatch(/smtp accepted .*spam=add-header/);
+    // rewrite subject: rspamd's new Subject: replaces the sender's, which appears once only.
+    expect((await smtplib(d.smtpPort, 'a@example.org', ['sales@example.test'], message('vmail-test-rewrite'))).ok).toBe(
+      true,
+    );
+    const rewritten = mailbox(d, 'sales').find((m) => m.includes('vmail-test-rewrite'))!;
+    expect(rewritten.match(/^Subject: .*$/gm)).toEqual(['Subject: ***SPAM*** vmail-test-rewrite']);
+    expect(rewritten).toMatch(/\r\nX-Spam: Yes\r\n/);
     const status = JSON.parse((await d.cli(['status', '--json'])).stdout);
     expect(status.spamFilter).toMatchObject({
       url: rspamd.url,
@@ -263,7 +270,7 @@ describe.skipIf(!hasRspamd)('spam filtering through a real rspamd', () => {
       rejected: 1,
       deferred: 1,
     });
-    expect(status.spamFilter.checked).toBeGreaterThanOrEqual(4);
+    expect(status.spamFilter.checked).toBeGreaterThanOrEqual(5);
     expect((await d.cli(['status'])).stdout).toMatch(
       /spam filter: rspamd at \S+ up; \d+ checked, 1 rejected, 1 deferred; when down: tempfail/,
     );
