@@ -43,6 +43,8 @@ export interface Config {
   rspamdTimeoutMs: number;
   /** How many days an SRS address of a forwarded message is honoured for its bounce. */
   srsMaxAgeDays: number;
+  /** The DNS server for the checks made when sealing forwarded mail (ARC); null: the system's. */
+  resolver: string | null;
   /** The user to run as once the ports are bound (when started as root). */
   user: string | null;
   /** This server's name: the SMTP greeting, Received: lines, bounces, mail client settings. */
@@ -213,6 +215,13 @@ export const SETTINGS: readonly Setting[] = [
     arg: 'DAYS',
     help: 'how long the SRS sender of a forwarded message accepts its bounces (21d)',
     default: '21d',
+  },
+  {
+    key: 'resolver',
+    field: 'resolver',
+    arg: 'IP[:PORT]',
+    help: "DNS server for the SPF, DKIM and DMARC lookups made when sealing forwarded mail (default: the system's)",
+    default: null,
   },
   {
     key: 'hostname',
@@ -408,6 +417,11 @@ export function loadConfig(
     throw new ConfigError(
       `${where('srs-max-age')} ${JSON.stringify(req('srs-max-age'))}: write days like 21d (1d to 365d)`,
     );
+  const resolver = one('resolver');
+  if (resolver !== null && !/^(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:.]+\])(:\d{1,5})?$/.test(resolver))
+    throw new ConfigError(
+      `${where('resolver')} ${JSON.stringify(resolver)}: write an IP address, e.g. 127.0.0.1 or 127.0.0.1:53`,
+    );
   const tlsCert = one('tls-cert');
   const tlsKey = one('tls-key');
   if (Boolean(tlsCert) !== Boolean(tlsKey))
@@ -449,6 +463,7 @@ export function loadConfig(
     rspamdFail,
     rspamdTimeoutMs: duration(req('rspamd-timeout'), where('rspamd-timeout')),
     srsMaxAgeDays: Number(srsAge[1]),
+    resolver,
     user,
     hostname: one('hostname') ?? (osHostname() || 'localhost'),
     logLevel,

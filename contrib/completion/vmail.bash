@@ -33,7 +33,7 @@ _vmail() {
     "console"|"console "*) words="--socket --data-dir --config --help" ;;
     "domains"|"domains "*) words="list add remove dkim" ;;
     "pending"|"pending "*) words="list cancel apply" ;;
-    "daemon"|"daemon "*) words="--data-dir --socket --domain --pop3 --pop3s --smtp --apply-interval --relay --tls-cert --tls-key --max-message-size --max-connections --max-connections-per-address --auth-failure-delay --rescan-interval --relay-timeout --pop3-idle-timeout --rspamd --rspamd-fail --rspamd-timeout --srs-max-age --hostname --user --log-level --config --help" ;;
+    "daemon"|"daemon "*) words="--data-dir --socket --domain --pop3 --pop3s --smtp --apply-interval --relay --tls-cert --tls-key --max-message-size --max-connections --max-connections-per-address --auth-failure-delay --rescan-interval --relay-timeout --pop3-idle-timeout --rspamd --rspamd-fail --rspamd-timeout --srs-max-age --resolver --hostname --user --log-level --config --help" ;;
     "status"|"status "*) words="--socket --data-dir --config --json --help" ;;
     "config"|"config "*) words="check" ;;
     "queue"|"queue "*) words="list retry" ;;

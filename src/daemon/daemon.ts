@@ -13,6 +13,7 @@ import { MailboxIndex } from '../maildir/mailbox-index.js';
 import { maildirPath } from '../maildir/paths.js';
 import { VERSION } from '../package-root.js';
 import { Pop3Server } from '../pop3/server.js';
+import { ArcSealer } from '../smtp/arc.js';
 import { DkimKeys } from '../smtp/dkim.js';
 import { ForwardQueue } from '../smtp/forward-queue.js';
 import { SmtpIntake } from '../smtp/intake.js';
@@ -104,6 +105,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
 
     const srs = await Srs.open(config.dataDir, config.srsMaxAgeDays);
     const dkim = new DkimKeys(join(config.dataDir, 'dkim'));
+    const arc = new ArcSealer(dkim, config.hostname, log, config.resolver);
     const delivery: LocalDelivery = new LocalDelivery(
       store,
       config.dataDir,
@@ -129,6 +131,16 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       relaySender: (from, via) =>
         !from || !via || delivery.isLocal(from) ? from : srs.forward(from, via.slice(via.lastIndexOf('@') + 1)),
       signBounce: (domain, report) => dkim.sign(domain, report),
+      // Sealed by the domain that forwarded it, when that domain has a key.
+      seal: async (e, data) =>
+        e.via && e.client
+          ? arc.seal(data, {
+              domain: e.via.slice(e.via.lastIndexOf('@') + 1),
+              sender: e.from,
+              client: e.client,
+              id: e.id,
+            })
+          : null,
       deliverLocal: async (to, from, data, copyId) => {
         try {
           return (await delivery.deliver(to, from, new Message([data]), copyId)) ? 'delivered' : 'unknown';

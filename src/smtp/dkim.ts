@@ -39,6 +39,11 @@ export class DkimKeys {
     }
   }
 
+  /** The key that signs for `domain` (DKIM, ARC), or null when it has none. */
+  signingKey(domain: string): Readonly<Key> | null {
+    return this.keys.get(domain) ?? null;
+  }
+
   /** The key that signs `domain`'s mail and its record, or null when it has none. */
   view(domain: string): DkimView | null {
     const key = this.keys.get(domain);

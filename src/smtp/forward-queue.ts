@@ -19,6 +19,8 @@ export interface QueueEntry {
   to: string;
   /** The hosted address that forwarded it: a bounce comes from that domain's postmaster. */
   via?: string;
+  /** The SMTP client the message came from, for the ARC seal's authentication results. */
+  client?: { ip: string; helo: string };
   createdAt: number;
   attempts: number;
   nextAttemptAt: number;
@@ -39,6 +41,8 @@ export interface ForwardQueueOptions {
   deliverLocal: (to: string, from: string, data: Buffer, copyId: string) => Promise<LocalOutcome>;
   /** The envelope sender a copy leaves through the relay with (SRS); the queue keeps the original for bounces. */
   relaySender?: (from: string, via: string | undefined) => string;
+  /** ARC headers to put on a copy that leaves through the relay, or null to send it as it is. */
+  seal?: (e: QueueEntry, data: Buffer) => Promise<Buffer | null>;
   /** Makes the bounce of a message that `domain` forwarded trustworthy to the sender's provider (DKIM). */
   signBounce?: (domain: string, report: Buffer) => Promise<Buffer>;
   log: Logger;
@@ -129,7 +133,7 @@ export class ForwardQueue extends EventEmitter {
     from: string,
     to: string,
     data: Buffer | readonly Buffer[],
-    opts: { id?: string; via?: string } = {},
+    opts: { id?: string; via?: string; client?: { ip: string; helo: string } } = {},
   ): Promise<string> {
     const now = this.now();
     if (opts.id && this.entries.has(opts.id)) return opts.id;
@@ -147,6 +151,7 @@ export class ForwardQueue extends EventEmitter {
       size,
     };
     if (opts.via) entry.via = opts.via;
+    if (opts.client) entry.client = opts.client;
     await writeDurable(join(this.opts.dir, `${id}.eml`), data);
     await writeDurable(join(this.opts.dir, `${id}.json`), JSON.stringify(entry));
     await fsyncDir(this.opts.dir);
@@ -278,14 +283,16 @@ export class ForwardQueue extends EventEmitter {
         this.opts.log.info('queue delivered', { id: e.id, from: `<${e.from}>`, to: `<${e.to}>`, via: 'local' });
       } else {
         const sender = this.opts.relaySender?.(e.from, e.via) ?? e.from;
+        const seal = await this.opts.seal?.(e, data);
         const info = await this.transport!.sendMail({
           envelope: { from: sender || (false as unknown as string), to: [e.to] },
-          raw: data,
+          raw: seal ? Buffer.concat([seal, data]) : data,
         });
         this.opts.log.info('queue relayed', {
           id: e.id,
           from: `<${e.from}>`,
           sender: sender === e.from ? undefined : `<${sender}>`,
+          arc: seal ? 'sealed' : undefined,
           to: `<${e.to}>`,
           relay: this.opts.relay,
           attempt: e.attempts + 1,

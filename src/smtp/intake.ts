@@ -156,7 +156,7 @@ export class SmtpIntake {
     });
     if ('refuse' in verdict) throw smtpError(verdict.refuse.code, verdict.refuse.text);
     // Every copy shares these bytes: nothing is joined or copied per recipient.
-    const message = new Message(verdict.parts);
+    const message = new Message(verdict.parts, { ip: session.remoteAddress, helo: session.hostNameAppearsAs });
     const undo: Undo[] = [];
     const results = await Promise.allSettled(rcpts.map((to) => this.opts.delivery.deliver(to, from, message)));
     let failure: Error | null = null;

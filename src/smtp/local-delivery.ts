@@ -36,7 +36,11 @@ export class Message {
   readonly headerComplete: boolean;
   private wsize: number | null = null;
 
-  constructor(readonly parts: readonly Buffer[]) {
+  constructor(
+    readonly parts: readonly Buffer[],
+    /** The SMTP client that handed it over, for the authentication results of a sealed forward. */
+    readonly client?: { ip: string; helo: string },
+  ) {
     const head: Buffer[] = [];
     let room = MAX_HEADER;
     for (const p of parts) {
@@ -143,6 +147,7 @@ export class LocalDelivery {
       const id = await this.queue().add(from, dest, copy, {
         id: copyId ? `${copyId}-${i}` : undefined,
         via: route.address,
+        client: message.client,
       });
       undo.push(() => this.queue().remove(id));
     }

@@ -52,7 +52,10 @@ describe('SRS on forwarded mail, and signed bounces', () => {
   beforeAll(async () => {
     relay = new TestRelay();
     await relay.listen();
-    d = await startDaemon({ args: ['--relay', `smtp://127.0.0.1:${relay.port}`] });
+    // Lookups for ARC go to a closed port: they fail at once, as they would without a network.
+    d = await startDaemon({
+      args: ['--relay', `smtp://127.0.0.1:${relay.port}`, '--resolver', `127.0.0.1:${await closedPort()}`],
+    });
     await setup(
       d,
       ['bob', 'carol'],
@@ -168,6 +171,31 @@ describe('SRS on forwarded mail, and signed bounces', () => {
       relay.mode = 'accept';
     }
   });
+
+  it('a copy forwarded elsewhere by a domain with a key is ARC-sealed, and dkimpy validates the chain', async () => {
+    const key = JSON.parse((await d.cli(['domains', 'dkim', 'example.test', '--json'])).stdout);
+    const before = relay.received.length;
+    expect((await smtplib(d.smtpPort, 'alice@example.org', ['info@example.test'], message('sealed'))).ok).toBe(true);
+    const copy = await waitFor(
+      () => relay.received.slice(before).find((m) => m.to[0] === 'someone@far.example'),
+      'copy',
+    );
+    const text = copy.data.toString('latin1');
+    expect(text).toMatch(
+      new RegExp(`^ARC-Seal: i=1; a=rsa-sha256; t=\\d+; cv=none; d=example\\.test;\\s+s=${key.selector};\r\n`),
+    );
+    expect(text).toMatch(/\r\nARC-Message-Signature: i=1; /);
+    expect(text).toMatch(/\r\nARC-Authentication-Results: i=1; \S+;\r\n dkim=none/);
+    expect(text).toMatch(/\r\nDelivered-To: info@example\.test\r\nReceived: /);
+    expect(d.output()).toMatch(/queue relayed .*arc=sealed/);
+    expect(await dkimpy('arc', text, key.name, key.value)).toMatchObject({ cv: 'pass' });
+    // Changed on the way, the chain no longer validates.
+    expect(await dkimpy('arc', text.replace('Subject: sealed', 'Subject: changed'), key.name, key.value)).toMatchObject(
+      {
+        cv: 'fail',
+      },
+    );
+  });
 });
 
 describe('rspamd settings', () => {
@@ -191,13 +219,12 @@ describe('rspamd settings', () => {
   });
 });
 
-async function dkimVerify(
-  data: string,
-  name: string,
-  value: string,
-): Promise<{ ok: boolean; domain: string; selector: string }> {
+const dkimVerify = (data: string, name: string, value: string) =>
+  dkimpy<{ ok: boolean; domain: string; selector: string }>('dkim', data, name, value);
+
+function dkimpy<T>(mode: 'dkim' | 'arc', data: string, name: string, value: string): Promise<T> {
   return new Promise((resolve, reject) => {
-    const p = spawn('/usr/bin/python3', [join(ROOT, 'test/helpers/dkim_verify.py'), name, value]);
+    const p = spawn('/usr/bin/python3', [join(ROOT, 'test/helpers/dkim_verify.py'), mode, name, value]);
     let out = '';
     let err = '';
     p.stdout.on('data', (c) => (out += c));
