@@ -3,7 +3,7 @@
 
 import { Box, Text } from 'ink';
 import type { PendingView } from '../src/control/protocol.js';
-import { actionWord, clockTime } from '../src/model/format.js';
+import { actionWord, changeDetail, clockTime } from '../src/model/format.js';
 import { formatCountdown } from '../src/model/schedule.js';
 import { cell, Footer, type Frame, NoticeLine } from './frame.js';
 import { type PendingState, shownPendingList } from './pending-reducer.js';
@@ -46,7 +46,7 @@ export function PendingScreen({
         <Text
           bold
           wrap="truncate"
-        >{`  ${cell('ID', 6)} ${cell('KIND', 8)} ${cell('ACTION', 18)} ${cell('ADDRESS', addressWidth)} ${cell('APPLIES IN', 12)} ${cell('QUEUED', 10)}`}</Text>
+        >{`  ${cell('ID', 6)} ${cell('KIND', 8)} ${cell('ACTION', 18)} ${cell('ADDRESS', addressWidth)} ${cell('APPLIES IN', 12)} ${cell('QUEUED', 10)} DETAIL`}</Text>
         {rows.length === 0 ? (
           <Text dimColor={theme.dim}>{`  Nothing is waiting in ${domain}: every change has been applied.`}</Text>
         ) : (
@@ -57,7 +57,7 @@ export function PendingScreen({
                 {isSel ? '› ' : '  '}
                 {cell(p.id, 6)} {cell(p.kind, 8)} {cell(actionWord(p.action), 18)} {cell(p.address, addressWidth)}{' '}
                 {cell(formatCountdown(Date.parse(p.appliesAt) - now), 12)}{' '}
-                {cell(clockTime(p.requestedAt, new Date(now)), 10)}
+                {cell(clockTime(p.requestedAt, new Date(now)), 10)} {changeDetail(p)}
               </Text>
             );
           })

@@ -1,7 +1,7 @@
 // How the command line prints what the daemon answers: one line per change queued, and tables
 // of domains, accounts, forwards, pending changes and queued messages.
 import type { AccountView, DomainView, ForwardView, PendingView, QueueResult, QueueView } from './control/protocol.js';
-import { actionWord, clockTime, humanBytes, pendingStatus, whenApplies } from './model/format.js';
+import { actionWord, changeDetail, clockTime, humanBytes, pendingStatus, whenApplies } from './model/format.js';
 
 export function describeQueued(r: QueueResult): string {
   if ('cancelled' in r) {
@@ -21,9 +21,15 @@ export function domainRows(list: DomainView[]): string {
     String(d.messages),
     humanBytes(d.bytes),
     String(d.pending),
+    d.quota === null ? '-' : humanBytes(d.quota),
+    d.catchall ?? '-',
     d.change ? pendingStatus(d.change.action, d.change.appliesAt) : 'hosted',
   ]);
-  return table(['DOMAIN', 'ACCOUNTS', 'FORWARDS', 'MESSAGES', 'SIZE', 'PENDING', 'STATUS'], rows, [1, 2, 3, 4, 5]);
+  return table(
+    ['DOMAIN', 'ACCOUNTS', 'FORWARDS', 'MESSAGES', 'SIZE', 'PENDING', 'QUOTA', 'CATCH-ALL', 'STATUS'],
+    rows,
+    [1, 2, 3, 4, 5],
+  );
 }
 
 export function accountRows(list: AccountView[]): string {
@@ -32,10 +38,16 @@ export function accountRows(list: AccountView[]): string {
     a.address,
     String(a.messages),
     humanBytes(a.bytes),
-    a.pending ? pendingStatus(a.pending.action, a.pending.appliesAt) : 'active',
+    a.quota === null ? '-' : `${humanBytes(a.quota)} ${Math.floor((100 * a.used) / a.quota)}%`,
+    a.pending ? pendingStatus(a.pending.action, a.pending.appliesAt) : accountState(a),
     a.lastLoginAt ? clockTime(a.lastLoginAt) : '-',
   ]);
-  return table(['ACCOUNT', 'MESSAGES', 'SIZE', 'STATUS', 'LAST LOGIN'], rows, [1, 2]);
+  return table(['ACCOUNT', 'MESSAGES', 'SIZE', 'QUOTA', 'STATUS', 'LAST LOGIN'], rows, [1, 2]);
+}
+
+/** `active`, `suspended` (its mail kept) or `suspended, mail refused`. */
+export function accountState(a: Pick<AccountView, 'suspended' | 'refuseMail'>): string {
+  return a.suspended ? (a.refuseMail ? 'suspended, mail refused' : 'suspended') : 'active';
 }
 
 export function forwardRows(list: ForwardView[]): string {
@@ -65,8 +77,15 @@ export function queueRows(list: QueueView[]): string {
 
 export function pendingRows(list: PendingView[]): string {
   if (list.length === 0) return 'No pending changes.';
-  const rows = list.map((p) => [p.id, p.kind, actionWord(p.action), p.address, whenApplies(p.appliesAt)]);
-  return table(['ID', 'KIND', 'ACTION', 'ADDRESS', 'WHEN'], rows);
+  const rows = list.map((p) => [
+    p.id,
+    p.kind,
+    actionWord(p.action),
+    p.address,
+    whenApplies(p.appliesAt),
+    changeDetail(p),
+  ]);
+  return table(['ID', 'KIND', 'ACTION', 'ADDRESS', 'WHEN', 'DETAIL'], rows);
 }
 
 export function table(headers: string[], rows: string[][], rightAligned: number[] = []): string {

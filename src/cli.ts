@@ -6,7 +6,7 @@ import { accountRows, describeQueued, domainRows, forwardRows, pendingRows, queu
 import { ConfigError, configFileFrom, type Loaded, loadConfig, SETTINGS, socketPathFrom } from './config.js';
 import type { ControlClient } from './control/client.js';
 import { InputError } from './model/errors.js';
-import { actionWord, whenApplies } from './model/format.js';
+import { actionWord, humanBytes, whenApplies } from './model/format.js';
 import { VERSION } from './package-root.js';
 
 export const EXIT = { ok: 0, failure: 1, usage: 64, unreachable: 69, config: 78 } as const;
@@ -120,7 +120,7 @@ function client(cmd: Command, opts: { json?: boolean; domain?: boolean } = {}): 
 const inDomain = (f: ClientFlags) => (f.domain ? { domain: f.domain } : {});
 
 function domainsCommand(): Command {
-  const domains = new Command('domains').description('hosted domains: list, add, remove, DKIM key');
+  const domains = new Command('domains').description('hosted domains: list, add, remove, quota, catch-all, DKIM key');
   client(domains.command('list').description('every hosted domain with its accounts, mail and pending changes'), {
     json: true,
   }).action(async (f: ClientFlags) => {
@@ -165,11 +165,33 @@ function domainsCommand(): Command {
     out('');
     out(`Check it once published: dig +short TXT ${k.name}`);
   });
+  client(
+    domains
+      .command('quota')
+      .description('queue a change of the quota new accounts of a domain get')
+      .argument('<DOMAIN>')
+      .argument('<SIZE>', 'like 25M or 2G, or none')
+      .option('--messages <N>', 'also limit the number of messages'),
+  ).action(async (domain: string, quota: string, f: ClientFlags & { messages?: string }) => {
+    const params = { domain, quota, ...(f.messages === undefined ? {} : { messages: f.messages }) };
+    out(describeQueued(await withDaemon(f, (c) => c.call('domains.quota', params))));
+  });
+  client(
+    domains
+      .command('catchall')
+      .description("queue a change of where mail for a domain's unknown names goes")
+      .argument('<DOMAIN>')
+      .argument('<TARGET>', 'an account or forward name of the domain, or none (refuse them: 550 5.1.1)'),
+  ).action(async (domain: string, target: string, f: ClientFlags) => {
+    out(describeQueued(await withDaemon(f, (c) => c.call('domains.catchall', { domain, target }))));
+  });
   return domains;
 }
 
 function accountsCommand(): Command {
-  const accounts = new Command('accounts').description('POP3 accounts: list, add, change a password, remove');
+  const accounts = new Command('accounts').description(
+    'POP3 accounts: list, add, change a password or quota, suspend, resume, remove',
+  );
   client(accounts.command('list').description('every account with its mailbox size and pending change'), {
     json: true,
     domain: true,
@@ -200,6 +222,42 @@ function accountsCommand(): Command {
     },
   ).action(async (name: string, f: ClientFlags) => {
     out(describeQueued(await withDaemon(f, (c) => c.call('accounts.remove', { name, ...inDomain(f) }))));
+  });
+  client(
+    accounts
+      .command('quota')
+      .description("queue a change of an account's quota (mail past it waits with 452 until space is freed)")
+      .argument('<NAME[@DOMAIN]>')
+      .argument('<SIZE>', 'like 25M or 2G, or none')
+      .option('--messages <N>', 'also limit the number of messages'),
+    { domain: true },
+  ).action(async (name: string, quota: string, f: ClientFlags & { messages?: string }) => {
+    const params = { name, quota, ...inDomain(f), ...(f.messages === undefined ? {} : { messages: f.messages }) };
+    const r = await withDaemon(f, (c) => c.call('accounts.quota', params));
+    out(describeQueued(r));
+    // A quota below what the mailbox holds is allowed: say what it means.
+    const list = 'queued' in r ? await withDaemon(f, (c) => c.call('accounts.list', { domain: r.queued.domain })) : [];
+    const row = list.find((a) => 'queued' in r && a.address === r.queued.address);
+    if (row && r && 'queued' in r && r.queued.quota && row.used > r.queued.quota.bytes)
+      out(
+        `Note: ${row.address} holds ${humanBytes(row.used)}, more than that: its new mail waits until mail is fetched.`,
+      );
+  });
+  client(
+    accounts
+      .command('suspend')
+      .description('queue a suspension: it cannot log in; its mail is kept (or refused with --refuse-mail)')
+      .argument('<NAME[@DOMAIN]>')
+      .option('--refuse-mail', 'also refuse its mail (550 5.2.1)'),
+    { domain: true },
+  ).action(async (name: string, f: ClientFlags & { refuseMail?: boolean }) => {
+    const params = { name, ...inDomain(f), ...(f.refuseMail ? { refuseMail: true } : {}) };
+    out(describeQueued(await withDaemon(f, (c) => c.call('accounts.suspend', params))));
+  });
+  client(accounts.command('resume').description('queue the end of a suspension').argument('<NAME[@DOMAIN]>'), {
+    domain: true,
+  }).action(async (name: string, f: ClientFlags) => {
+    out(describeQueued(await withDaemon(f, (c) => c.call('accounts.resume', { name, ...inDomain(f) }))));
   });
   return accounts;
 }

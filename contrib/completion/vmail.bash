@@ -11,11 +11,16 @@ _vmail() {
     esac
   done
   case "$cmd" in
+    "domains catchall"|"domains catchall "*) words="--socket --data-dir --config --help" ;;
+    "accounts suspend"|"accounts suspend "*) words="--refuse-mail --socket --data-dir --config --domain --help" ;;
     "accounts passwd"|"accounts passwd "*) words="--socket --data-dir --config --domain --password-stdin --help" ;;
     "accounts remove"|"accounts remove "*) words="--socket --data-dir --config --domain --help" ;;
+    "accounts resume"|"accounts resume "*) words="--socket --data-dir --config --domain --help" ;;
     "forwards remove"|"forwards remove "*) words="--socket --data-dir --config --domain --help" ;;
     "domains remove"|"domains remove "*) words="--with-accounts --socket --data-dir --config --help" ;;
+    "accounts quota"|"accounts quota "*) words="--messages --socket --data-dir --config --domain --help" ;;
     "pending cancel"|"pending cancel "*) words="--socket --data-dir --config --help" ;;
+    "domains quota"|"domains quota "*) words="--messages --socket --data-dir --config --help" ;;
     "accounts list"|"accounts list "*) words="--socket --data-dir --config --json --domain --help" ;;
     "forwards list"|"forwards list "*) words="--socket --data-dir --config --json --domain --help" ;;
     "pending apply"|"pending apply "*) words="--socket --data-dir --config --json --domain --help" ;;
@@ -28,10 +33,10 @@ _vmail() {
     "domains add"|"domains add "*) words="--socket --data-dir --config --help" ;;
     "queue retry"|"queue retry "*) words="--socket --data-dir --config --help" ;;
     "queue list"|"queue list "*) words="--socket --data-dir --config --json --help" ;;
-    "accounts"|"accounts "*) words="list add passwd remove" ;;
+    "accounts"|"accounts "*) words="list add passwd remove quota suspend resume" ;;
     "forwards"|"forwards "*) words="list add remove" ;;
     "console"|"console "*) words="--socket --data-dir --config --help" ;;
-    "domains"|"domains "*) words="list add remove dkim" ;;
+    "domains"|"domains "*) words="list add remove dkim quota catchall" ;;
     "pending"|"pending "*) words="list cancel apply" ;;
     "daemon"|"daemon "*) words="--data-dir --socket --domain --pop3 --pop3s --smtp --apply-interval --relay --tls-cert --tls-key --max-message-size --max-connections --max-connections-per-address --auth-failure-delay --rescan-interval --relay-timeout --pop3-idle-timeout --rspamd --rspamd-fail --rspamd-timeout --srs-max-age --resolver --hostname --user --log-level --config --help" ;;
     "status"|"status "*) words="--socket --data-dir --config --json --help" ;;

@@ -2,7 +2,7 @@
 // object per line over a Unix stream socket. One table of methods (their parameters, checked by
 // the server before dispatch, and their results), the notifications, and every view type a
 // client sees. Handlers and `ControlClient.call` take their types from here.
-import type { ChangeAction, ChangeKind } from '../model/changes.js';
+import type { ChangeAction, ChangeKind, Quota } from '../model/changes.js';
 
 export const MAX_LINE = 1024 * 1024;
 
@@ -18,7 +18,7 @@ export const ErrorCode = {
 } as const;
 
 /** Which input a refusal is about, sent in `error.data.field` so a form can show it there. */
-export type Field = 'name' | 'password' | 'destinations' | 'domain' | 'id';
+export type Field = 'name' | 'password' | 'destinations' | 'domain' | 'id' | 'quota' | 'target';
 
 export interface ErrorData {
   field?: Field;
@@ -35,6 +35,10 @@ export const METHODS = {
   'accounts.add': { name: 'string', password: 'string', domain: 'string?' },
   'accounts.passwd': { name: 'string', password: 'string', domain: 'string?' },
   'accounts.remove': { name: 'string', domain: 'string?' },
+  /** quota: a size like 25M, or none; messages: an optional limit on the count. */
+  'accounts.quota': { name: 'string', quota: 'string', messages: 'string?', domain: 'string?' },
+  'accounts.suspend': { name: 'string', refuseMail: 'boolean?', domain: 'string?' },
+  'accounts.resume': { name: 'string', domain: 'string?' },
   'forwards.list': { domain: 'string?' },
   'forwards.add': { name: 'string', destinations: 'string[]', domain: 'string?' },
   'forwards.remove': { name: 'string', domain: 'string?' },
@@ -42,6 +46,9 @@ export const METHODS = {
   'domains.add': { domain: 'string' },
   'domains.remove': { domain: 'string', withAccounts: 'boolean?' },
   'domains.dkim': { domain: 'string', selector: 'string?' },
+  'domains.quota': { domain: 'string', quota: 'string', messages: 'string?' },
+  /** target: an account or forward name of the domain, or none. */
+  'domains.catchall': { domain: 'string', target: 'string' },
   'pending.list': { domain: 'string?' },
   'pending.cancel': { id: 'id' },
   'pending.apply': { domain: 'string?' },
@@ -76,6 +83,9 @@ export interface Results {
   'accounts.add': QueueResult;
   'accounts.passwd': QueueResult;
   'accounts.remove': QueueResult;
+  'accounts.quota': QueueResult;
+  'accounts.suspend': QueueResult;
+  'accounts.resume': QueueResult;
   'forwards.list': ForwardView[];
   'forwards.add': QueueResult;
   'forwards.remove': QueueResult;
@@ -83,6 +93,8 @@ export interface Results {
   'domains.add': QueueResult;
   'domains.remove': QueueResult;
   'domains.dkim': DkimView;
+  'domains.quota': QueueResult;
+  'domains.catchall': QueueResult;
   'pending.list': PendingView[];
   'pending.cancel': PendingView;
   'pending.apply': ApplyResult;
@@ -152,6 +164,11 @@ export interface PendingView {
   destinations?: string[];
   /** A domain removal that takes its accounts and forwards with it. */
   withAccounts?: boolean;
+  /** What an add or update of an account or domain sets: the quota (null: none), suspension, catch-all. */
+  quota?: Quota | null;
+  suspended?: boolean;
+  refuseMail?: boolean;
+  catchall?: string | null;
 }
 
 /** What a request to change something came to: a change queued, or a pending one cancelled. */
@@ -193,6 +210,14 @@ export interface AccountView extends MailboxSize {
   lastLoginAt: string | null;
   lastLoginFrom: string | null;
   lastDeliveryAt: string | null;
+  /** Its limit in bytes (null: none), and on the number of messages (null: none). */
+  quota: number | null;
+  quotaMessages: number | null;
+  /** Bytes stored, as the quota counts them (the same as `bytes`). */
+  used: number;
+  /** It cannot log in; refuseMail: its mail is refused too (else kept). */
+  suspended: boolean;
+  refuseMail: boolean;
 }
 
 export interface ForwardView {
@@ -241,10 +266,11 @@ export interface DomainView extends MailboxSize {
   forwards: number;
   /** Its pending changes, its own add or removal included. */
   pending: number;
-  /** Its own pending add or removal. */
+  /** Its own pending add, removal or setting. */
   change: PendingRef | null;
-  /** Not built yet (issue 11): always null. */
+  /** The account or forward name that gets mail for unknown names; null: they are refused. */
   catchall: string | null;
+  /** The quota new accounts get, in bytes; null: none. */
   quota: number | null;
 }
 
@@ -272,6 +298,8 @@ export interface StatusView {
   storeProblem: string | null;
   /** The spam filter (rspamd), or null when none is configured. */
   spamFilter: SpamFilterView | null;
+  /** Per domain: accounts, forwards, mail stored, pending changes, quota and catch-all (as domains.list). */
+  domainTotals: DomainView[];
 }
 
 /** Whether rspamd answers, and what it has decided since the daemon started. */

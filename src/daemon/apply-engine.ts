@@ -153,16 +153,7 @@ export class ApplyEngine extends EventEmitter {
               await archiveMaildir(this.dataDir, c.domain, c.name, c.id);
               accounts.remove.push(address);
             } else {
-              if (!c.passwordHash) throw new Error(`change ${c.id} has no password hash`);
-              await createMaildir(maildirPath(this.dataDir, c.domain, c.name));
-              const createdAt = this.store.accounts.get(address)?.createdAt ?? at;
-              accounts.set.push({
-                name: c.name,
-                domain: c.domain,
-                passwordHash: c.passwordHash,
-                createdAt,
-                updatedAt: at,
-              });
+              accounts.set.push(await this.accountAfter(c, at));
             }
           } else if (c.action === 'remove') {
             forwards.remove.push(address);
@@ -186,7 +177,37 @@ export class ApplyEngine extends EventEmitter {
     return { done, accounts, forwards, domains: [] };
   }
 
-  /** A domain's add, or its removal with its accounts (Maildirs archived) and forwards. */
+  /**
+   * The account as `c` leaves it: an add makes it (and its Maildir) with the domain's default
+   * quota unless it names one; an update sets what it carries and keeps the rest.
+   */
+  private async accountAfter(c: PendingChange, at: number): Promise<AccountRecord> {
+    const address = `${c.name}@${c.domain}`;
+    const old = this.store.accounts.get(address);
+    const passwordHash = c.passwordHash ?? old?.passwordHash;
+    if (!passwordHash) throw new Error(`${address} is not an account any more`);
+    await createMaildir(maildirPath(this.dataDir, c.domain, c.name));
+    const rec: AccountRecord = {
+      ...old,
+      name: c.name,
+      domain: c.domain,
+      passwordHash,
+      createdAt: old?.createdAt ?? at,
+      updatedAt: at,
+    };
+    const quota = c.quota !== undefined ? c.quota : old ? old.quota : this.store.domains.get(c.domain)?.quota;
+    if (quota) rec.quota = quota;
+    else delete rec.quota;
+    if (c.suspended !== undefined) rec.suspended = c.suspended;
+    if (c.refuseMail !== undefined) rec.refuseMail = c.refuseMail;
+    if (!rec.suspended) {
+      delete rec.suspended;
+      delete rec.refuseMail;
+    }
+    return rec;
+  }
+
+  /** A domain's add, or its removal with its accounts (Maildirs archived) and forwards, or a setting of it. */
   private async prepareDomain(c: PendingChange, at: number, result: ApplyResult): Promise<PreparedChunk> {
     const prepared: PreparedChunk = {
       done: [],
@@ -195,8 +216,18 @@ export class ApplyEngine extends EventEmitter {
       domains: [],
     };
     try {
-      if (c.action === 'add') {
-        prepared.domains.push({ domain: c.domain, addedAt: at });
+      if (c.action !== 'remove') {
+        const rec: DomainRecord = { ...(this.store.domains.get(c.domain) ?? { domain: c.domain, addedAt: at }) };
+        if (c.action === 'add' && !this.store.domains.has(c.domain)) rec.addedAt = at;
+        if (c.quota !== undefined) {
+          if (c.quota) rec.quota = c.quota;
+          else delete rec.quota;
+        }
+        if (c.catchall !== undefined) {
+          if (c.catchall) rec.catchall = c.catchall;
+          else delete rec.catchall;
+        }
+        prepared.domains.push(rec);
       } else {
         const rec = this.store.domains.get(c.domain);
         if (!rec) throw new Error(`${c.domain} is not hosted here`);

@@ -5,12 +5,12 @@
 import { EventEmitter } from 'node:events';
 import type { PendingView, QueueResult } from '../control/protocol.js';
 import {
-  type DomainAction,
   findForwardLoop,
   type PendingChange,
   type Plan,
   planChange,
   planDomainChange,
+  type Quota,
 } from '../model/changes.js';
 import { InputError, NotFoundError } from '../model/errors.js';
 import { type Address, formatAddress } from '../model/names.js';
@@ -21,10 +21,17 @@ import { viewPending } from './views.js';
 /** A request to change one name, its input already checked (and a password already hashed). */
 export type ChangeRequest =
   | { kind: 'account'; action: 'add' | 'password'; address: Address; passwordHash: string }
-  | { kind: 'account'; action: 'remove'; address: Address }
+  | { kind: 'account'; action: 'remove' | 'resume'; address: Address }
+  | { kind: 'account'; action: 'quota'; address: Address; quota: Quota | null }
+  | { kind: 'account'; action: 'suspend'; address: Address; refuseMail: boolean }
   | { kind: 'forward'; action: 'set'; address: Address; destinations: string[] }
   | { kind: 'forward'; action: 'remove'; address: Address }
-  | { kind: 'domain'; action: DomainAction; domain: string; withAccounts?: boolean };
+  | { kind: 'domain'; action: 'add' | 'remove'; domain: string; withAccounts?: boolean }
+  | { kind: 'domain'; action: 'quota'; domain: string; quota: Quota | null }
+  | { kind: 'domain'; action: 'catchall'; domain: string; catchall: string | null };
+
+/** What a pending add or update of an account or domain sets; later requests merge into it. */
+const SETTINGS = ['passwordHash', 'quota', 'suspended', 'refuseMail', 'catchall'] as const;
 
 export class ChangeQueue extends EventEmitter {
   private lock: Promise<unknown> = Promise.resolve();
@@ -75,6 +82,15 @@ export class ChangeQueue extends EventEmitter {
 
   request(req: ChangeRequest): Promise<QueueResult> {
     return this.exclusive(async () => {
+      if (req.kind === 'domain' && req.action === 'catchall' && req.catchall) {
+        // A catch-all that is a forward loops if the forward reaches an unknown name of the domain.
+        const target = `${req.catchall}@${req.domain}`;
+        const override = { domain: req.domain, target: req.catchall };
+        const loop = findForwardLoop(target, this.forwardTargets(target) ?? [], (a) =>
+          this.forwardTargets(a, override),
+        );
+        if (loop) throw new InputError(`that catch-all would make a loop: ${loop.join(' -> ')}`, 'target');
+      }
       if (req.kind === 'domain') return this.enact(req, this.planDomain(req));
       const plan = this.plan(req);
       if (req.kind === 'forward' && req.action === 'set') {
@@ -106,11 +122,37 @@ export class ChangeQueue extends EventEmitter {
     });
   }
 
-  /** Where mail for a local address will go once the queue is applied (undefined: not a forward). */
-  private forwardTargets(address: string): readonly string[] | undefined {
+  /**
+   * Where mail for a local address will go once the queue is applied: a forward's destinations,
+   * or for a name its domain does not have, the domain's catch-all (undefined: it stays here).
+   */
+  private forwardTargets(
+    address: string,
+    catchall?: { domain: string; target: string },
+  ): readonly string[] | undefined {
     const p = this.pendingFor(address);
     if (p?.kind === 'forward') return p.action === 'remove' ? undefined : p.destinations;
-    return this.store.forwards.get(address)?.destinations;
+    const f = this.store.forwards.get(address);
+    if (f) return f.destinations;
+    if (this.willReceive(address)) return undefined;
+    const domain = address.slice(address.lastIndexOf('@') + 1);
+    if (!this.store.domains.has(domain)) return undefined;
+    const target = catchall?.domain === domain ? catchall.target : this.catchallOf(domain);
+    return target ? [`${target}@${domain}`] : undefined;
+  }
+
+  /** Whether `address` is, or will be once the queue is applied, an account or forward. */
+  willReceive(address: string): boolean {
+    const p = this.pendingFor(address);
+    if (p) return p.action !== 'remove';
+    return this.store.accounts.has(address) || this.store.forwards.has(address);
+  }
+
+  /** The domain's catch-all name once the queue is applied. */
+  private catchallOf(domain: string): string | undefined {
+    const p = this.pendingDomain(domain);
+    if (p?.catchall !== undefined) return p.catchall ?? undefined;
+    return this.store.domains.get(domain)?.catchall;
   }
 
   private planDomain(req: Extract<ChangeRequest, { kind: 'domain' }>): Plan {
@@ -125,8 +167,8 @@ export class ChangeQueue extends EventEmitter {
       if (p.kind === 'forward') forwards++;
     }
     const state = { hosted: this.store.domains.has(d), pending: this.pendingDomain(d), accounts, forwards };
-    const plan = planDomainChange(d, state, req.action, req.withAccounts);
-    return plan.op === 'queue' ? { op: 'queue', kind: 'domain', action: plan.action } : plan;
+    const plan = planDomainChange(d, state, req.action, 'withAccounts' in req && req.withAccounts);
+    return plan.op === 'queue' ? { op: 'queue', kind: 'domain', action: plan.action, replaces: plan.replaces } : plan;
   }
 
   private plan(req: Exclude<ChangeRequest, { kind: 'domain' }>): Plan {
@@ -137,6 +179,11 @@ export class ChangeQueue extends EventEmitter {
         'domain',
       );
     const address = formatAddress(req.address);
+    if (req.action === 'remove' && this.catchallOf(req.address.domain) === req.address.name)
+      throw new InputError(
+        `${address} is the catch-all of ${req.address.domain}: change that first (vmail domains catchall ${req.address.domain} none)`,
+        'name',
+      );
     const state = {
       account: this.store.accounts.has(address),
       forward: this.store.forwards.has(address),
@@ -172,9 +219,17 @@ export class ChangeQueue extends EventEmitter {
       requestedAt: keep ? prev.requestedAt : now,
       appliesAt: nextApplyAt(now, this.intervalMs),
     };
+    // Settings a pending add or update already carries stay, unless this request sets them again.
+    if (prev && prev.action !== 'remove' && plan.action !== 'remove' && prev.kind === plan.kind) {
+      for (const k of SETTINGS) if (prev[k] !== undefined) Object.assign(change, { [k]: prev[k] });
+    }
     if ('passwordHash' in req) change.passwordHash = req.passwordHash;
     if ('destinations' in req) change.destinations = req.destinations;
-    if (req.kind === 'domain' && req.withAccounts && plan.action === 'remove') change.withAccounts = true;
+    if ('quota' in req) change.quota = req.quota;
+    if ('catchall' in req) change.catchall = req.catchall;
+    if (req.action === 'suspend') Object.assign(change, { suspended: true, refuseMail: req.refuseMail });
+    if (req.action === 'resume') Object.assign(change, { suspended: false, refuseMail: false });
+    if ('withAccounts' in req && req.withAccounts && plan.action === 'remove') change.withAccounts = true;
     await this.store.queue(change, prev);
     const view = viewPending(change);
     if (prev && !keep) this.emit('cancelled', viewPending(prev));

@@ -14,6 +14,7 @@ import {
   parseDestinations,
   parseLocalAddress,
 } from '../model/names.js';
+import { parseQuota } from '../model/quota.js';
 import type { DkimKeys } from '../smtp/dkim.js';
 import type { ForwardQueue } from '../smtp/forward-queue.js';
 import { hashPassword } from '../store/passwords.js';
@@ -82,6 +83,19 @@ export function controlHandlers({ store, changes, engine, mailboxes, queue, dkim
     'accounts.passwd': (p) => accountWithPassword('password', p),
     'accounts.remove': (p) =>
       changes.request({ kind: 'account', action: 'remove', address: address(p.name, p.domain) }),
+    'accounts.quota': (p) => {
+      const quota = parseQuota(p.quota, p.messages);
+      return changes.request({ kind: 'account', action: 'quota', address: address(p.name, p.domain), quota });
+    },
+    'accounts.suspend': (p) =>
+      changes.request({
+        kind: 'account',
+        action: 'suspend',
+        address: address(p.name, p.domain),
+        refuseMail: p.refuseMail === true,
+      }),
+    'accounts.resume': (p) =>
+      changes.request({ kind: 'account', action: 'resume', address: address(p.name, p.domain) }),
     'forwards.list': (p) => listForwards(store, hostedDomain(p.domain)),
     'forwards.add': (p) => {
       const a = address(p.name, p.domain);
@@ -108,6 +122,28 @@ export function controlHandlers({ store, changes, engine, mailboxes, queue, dkim
           'domain',
         );
       return p.selector === undefined ? (dkim.view(d) ?? dkim.create(d)) : dkim.create(d, p.selector);
+    },
+    'domains.quota': (p) =>
+      changes.request({
+        kind: 'domain',
+        action: 'quota',
+        domain: domainName(p.domain),
+        quota: parseQuota(p.quota, p.messages),
+      }),
+    'domains.catchall': (p) => {
+      const d = domainName(p.domain);
+      const t = p.target.trim().toLowerCase();
+      let target: string | null = null;
+      if (t !== 'none') {
+        const name = t.endsWith(`@${d}`) ? t.slice(0, -d.length - 1) : t;
+        if (!changes.willReceive(`${name}@${d}`))
+          throw new InputError(
+            `${JSON.stringify(t.slice(0, 80))} is not an account or forward of ${d}: name one (or none)`,
+            'target',
+          );
+        target = name;
+      }
+      return changes.request({ kind: 'domain', action: 'catchall', domain: d, catchall: target });
     },
     'pending.list': (p) => changes.list(hostedDomain(p.domain)),
     'pending.cancel': (p) => changes.cancel(String(p.id)),

@@ -10,6 +10,7 @@ import type { ApplyResult, StatusView } from '../control/protocol.js';
 import { ControlServer } from '../control/server.js';
 import { Logger } from '../log.js';
 import { MailboxIndex } from '../maildir/mailbox-index.js';
+import { MaildirSizeFiles } from '../maildir/maildirsize.js';
 import { maildirPath } from '../maildir/paths.js';
 import { VERSION } from '../package-root.js';
 import { Pop3Server } from '../pop3/server.js';
@@ -17,7 +18,7 @@ import { ArcSealer } from '../smtp/arc.js';
 import { DkimKeys } from '../smtp/dkim.js';
 import { ForwardQueue } from '../smtp/forward-queue.js';
 import { SmtpIntake } from '../smtp/intake.js';
-import { LocalDelivery, LoopError, Message } from '../smtp/local-delivery.js';
+import { LocalDelivery, LoopError, Message, RefusedError } from '../smtp/local-delivery.js';
 import { SpamFilter } from '../smtp/spam-filter.js';
 import { Srs } from '../smtp/srs.js';
 import { PasswordVerifier } from '../store/passwords.js';
@@ -27,6 +28,7 @@ import { ChangeQueue } from './change-queue.js';
 import { controlHandlers } from './control-handlers.js';
 import { Listener } from './listeners.js';
 import { becomeUser } from './privileges.js';
+import { listDomains } from './views.js';
 
 export interface RunningDaemon {
   config: Config;
@@ -117,6 +119,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
           mailboxes.added(address, bytes);
         },
         changed: (address) => void mailboxes.refresh(address),
+        usage: (address) => mailboxes.get(address),
       },
       srs,
     );
@@ -146,6 +149,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
           return (await delivery.deliver(to, from, new Message([data]), copyId)) ? 'delivered' : 'unknown';
         } catch (err) {
           if (err instanceof LoopError) return 'loop';
+          if (err instanceof RefusedError) return { refused: err.code, reply: err.message };
           throw err;
         }
       },
@@ -174,6 +178,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       queue: { messages: queue.size, problem: queue.problem() },
       storeProblem: store.problem,
       spamFilter: filter.view(),
+      domainTotals: listDomains(store, mailboxes),
     });
 
     const filter = new SpamFilter(
@@ -193,7 +198,18 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
     });
     engine.on('applied', (r: ApplyResult) => control.notify('pending.applied', r));
     filter.on('state', (v) => control.notify('filter.state', v));
+    // Maildir++ quota files follow the sizes of the mailboxes that have a quota.
+    const quotaFiles = new MaildirSizeFiles(log);
+    const writeQuota = (address: string) => {
+      const a = store.accounts.get(address);
+      if (a) void quotaFiles.update(maildirPath(config.dataDir, a.domain, a.name), a.quota, mailboxes.get(address));
+    };
+    for (const [address, a] of store.accounts) if (a.quota) writeQuota(address);
+    engine.on('applied', (r: ApplyResult) => {
+      for (const c of r.applied) if (c.kind === 'account' && c.action !== 'remove') writeQuota(c.address);
+    });
     mailboxes.on('size', (address: string, size: { messages: number; bytes: number }) => {
+      if (store.accounts.get(address)?.quota) writeQuota(address);
       const at = store.activity.get(address)?.lastDeliveryAt;
       control.notify('mailbox.size', {
         address,
@@ -216,7 +232,8 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
           const account = address ? store.accounts.get(address) : undefined;
           if (!address || !account) return null;
           if (!(await verifier.verify(address, password, account.passwordHash))) return null;
-          return { address, dir: maildirPath(config.dataDir, account.domain, account.name) };
+          const mailbox = { address, dir: maildirPath(config.dataDir, account.domain, account.name) };
+          return account.suspended ? { ...mailbox, suspended: true } : mailbox;
         },
         loggedIn: (mailbox, remote) => {
           store.recordActivity(mailbox.address, { lastLoginAt: Date.now(), lastLoginFrom: remote });
@@ -228,6 +245,10 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
     closers.push(() => pop3.close());
     engine.on('accounts', (moves: AccountMoves) => {
       for (const address of moves.removed) pop3.disconnect(address);
+    });
+    // A suspension ends the account's open session, as a removal does.
+    engine.on('applied', (r: ApplyResult) => {
+      for (const c of r.applied) if (c.kind === 'account' && c.action === 'suspend') pop3.disconnect(c.address);
     });
     const smtp = new SmtpIntake({
       delivery,

@@ -4,7 +4,7 @@
 import type { AccountView, DomainView, ForwardView, PendingRef, PendingView } from '../control/protocol.js';
 import type { MailboxIndex } from '../maildir/mailbox-index.js';
 import type { PendingChange } from '../model/changes.js';
-import type { Store } from '../store/store.js';
+import type { AccountRecord, Store } from '../store/store.js';
 
 const iso = (t: number | undefined) => (t === undefined ? null : new Date(t).toISOString());
 
@@ -21,6 +21,10 @@ export function viewPending(c: PendingChange): PendingView {
   };
   if (c.destinations) v.destinations = c.destinations;
   if (c.withAccounts) v.withAccounts = true;
+  if (c.quota !== undefined) v.quota = c.quota;
+  if (c.suspended !== undefined) v.suspended = c.suspended;
+  if (c.refuseMail) v.refuseMail = true;
+  if (c.catchall !== undefined) v.catchall = c.catchall;
   return v;
 }
 
@@ -40,9 +44,10 @@ const byAddress = <T extends { domain: string; name: string }>(a: T, b: T) =>
 export function listAccounts(store: Store, sizes: MailboxIndex, domain?: string): AccountView[] {
   const pending = pendingByAddress(store, 'account');
   const out: AccountView[] = [];
-  const view = (name: string, dom: string, address: string, active: boolean, createdAt?: number): AccountView => {
+  const view = (name: string, dom: string, address: string, active: boolean, a?: AccountRecord): AccountView => {
     const act = store.activity.get(address);
     const size = active ? sizes.get(address) : { messages: 0, bytes: 0 };
+    const quota = a ? a.quota : (pending.get(address)?.quota ?? store.domains.get(dom)?.quota);
     return {
       name,
       domain: dom,
@@ -51,15 +56,20 @@ export function listAccounts(store: Store, sizes: MailboxIndex, domain?: string)
       bytes: size.bytes,
       active,
       pending: ref(pending.get(address)),
-      createdAt: iso(createdAt),
+      createdAt: iso(a?.createdAt),
       lastLoginAt: iso(act?.lastLoginAt),
       lastLoginFrom: act?.lastLoginFrom ?? null,
       lastDeliveryAt: iso(act?.lastDeliveryAt),
+      quota: quota?.bytes ?? null,
+      quotaMessages: quota?.messages ?? null,
+      used: size.bytes,
+      suspended: a?.suspended === true,
+      refuseMail: a?.refuseMail === true,
     };
   };
   for (const [address, a] of store.accounts) {
     if (domain && a.domain !== domain) continue;
-    out.push(view(a.name, a.domain, address, true, a.createdAt));
+    out.push(view(a.name, a.domain, address, true, a));
   }
   for (const [address, p] of pending) {
     if (p.action !== 'add' || store.accounts.has(address) || (domain && p.domain !== domain)) continue;
@@ -118,8 +128,8 @@ export function listDomains(store: Store, sizes: MailboxIndex): DomainView[] {
         bytes: 0,
         pending: 0,
         change: null,
-        catchall: null,
-        quota: null,
+        catchall: store.domains.get(domain)?.catchall ?? null,
+        quota: store.domains.get(domain)?.quota?.bytes ?? null,
       };
       views.set(domain, v);
     }

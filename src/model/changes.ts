@@ -3,9 +3,11 @@
 import { InputError } from './errors.js';
 
 export type ChangeKind = 'account' | 'forward' | 'domain';
-export type AccountAction = 'add' | 'password' | 'remove';
+export type AccountAction = 'add' | 'password' | 'remove' | AccountUpdate;
+/** Changes to an account that keep it: each sets some of its settings, and they merge while pending. */
+export type AccountUpdate = 'quota' | 'suspend' | 'resume';
 export type ForwardAction = 'add' | 'update' | 'remove';
-export type DomainAction = 'add' | 'remove';
+export type DomainAction = 'add' | 'remove' | 'quota' | 'catchall';
 export type ChangeAction = AccountAction | ForwardAction | DomainAction;
 
 export interface PendingChange {
@@ -20,10 +22,23 @@ export interface PendingChange {
   appliesAt: number;
   /** account add/password: the scrypt hash, never the password. */
   passwordHash?: string;
+  /** account add/quota: the mailbox's limit; null takes it away (an add then takes the domain's default). */
+  quota?: Quota | null;
+  /** account suspend/resume: whether it may log in; suspend --refuse-mail also refuses its mail. */
+  suspended?: boolean;
+  refuseMail?: boolean;
+  /** domain catchall: the local account or forward that gets mail for unknown names; null: none. */
+  catchall?: string | null;
   /** forward add/update: where mail goes. */
   destinations?: string[];
   /** domain remove: its accounts and forwards go with it (their Maildirs archived). */
   withAccounts?: boolean;
+}
+
+/** A mailbox's limit: bytes, and optionally messages. */
+export interface Quota {
+  bytes: number;
+  messages: number | null;
 }
 
 /** What exists for one name in one domain, applied and pending. */
@@ -52,7 +67,9 @@ export interface DomainState {
   forwards: number;
 }
 
-export type DomainPlan = { op: 'queue'; action: DomainAction } | { op: 'cancel'; change: PendingChange };
+export type DomainPlan =
+  | { op: 'queue'; action: DomainAction; replaces?: PendingChange }
+  | { op: 'cancel'; change: PendingChange };
 
 /**
  * Adding or removing a hosted domain. Its add cancels a pending removal and the other way
@@ -65,14 +82,22 @@ export function planDomainChange(
   withAccounts = false,
 ): DomainPlan {
   const p = state.pending;
+  if (action === 'quota' || action === 'catchall') {
+    // A setting of a domain that stays: it merges into the domain's pending add or update.
+    if (p?.action === 'remove')
+      throw new InputError(`${domain} is being removed (change ${p.id}): cancel that first`, 'domain');
+    if (!state.hosted && p?.action !== 'add') throw new InputError(`${domain} is not a domain hosted here`, 'domain');
+    return { op: 'queue', action: p?.action === 'add' ? 'add' : action, replaces: p };
+  }
   if (action === 'add') {
     if (p?.action === 'remove') return { op: 'cancel', change: p };
+    if (p && p.action !== 'add') throw new InputError(`${domain} is hosted here already`, 'domain');
     if (p) throw new InputError(`${domain} is being added already (change ${p.id})`, 'domain');
     if (state.hosted) throw new InputError(`${domain} is hosted here already`, 'domain');
     return { op: 'queue', action: 'add' };
   }
   if (p?.action === 'add') return { op: 'cancel', change: p };
-  if (p) throw new InputError(`${domain} is being removed already (change ${p.id})`, 'domain');
+  if (p?.action === 'remove') throw new InputError(`${domain} is being removed already (change ${p.id})`, 'domain');
   if (!state.hosted) throw new InputError(`${domain} is not a domain hosted here`, 'domain');
   if ((state.accounts || state.forwards) && !withAccounts) {
     throw new InputError(
@@ -80,7 +105,8 @@ export function planDomainChange(
       'domain',
     );
   }
-  return { op: 'queue', action: 'remove' };
+  // A pending setting of a domain that goes is dropped with it.
+  return { op: 'queue', action: 'remove', replaces: p };
 }
 
 const PROTECTED = new Set(['postmaster']);
@@ -134,13 +160,17 @@ function planFor(
         }
         return { op: 'queue', action: 'add', replaces: p };
       case 'password':
+      case 'quota':
+      case 'suspend':
+      case 'resume':
+        // Settings of an account that stays: they merge into its pending add or update.
         if (!willBeAccount)
           throw new InputError(
-            `${address} is not an account${p?.action === 'remove' ? ' (its removal is pending)' : ''}: use add to create it`,
+            `${address} is not an account${p?.action === 'remove' ? ' (its removal is pending)' : ''}${req.action === 'password' ? ': use add to create it' : ''}`,
             'name',
           );
         if (p?.kind === 'account' && p.action === 'add') return { op: 'queue', action: 'add', replaces: p };
-        return { op: 'queue', action: 'password', replaces: p };
+        return { op: 'queue', action: req.action, replaces: p };
       case 'remove':
         if (PROTECTED.has(name))
           throw new InputError(`${address} may not be removed: mail servers must accept mail for postmaster`, 'name');

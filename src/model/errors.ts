@@ -1,7 +1,7 @@
 // Errors that carry a message meant for a person: one line saying what went wrong and what to do.
 
 /** Which input a refusal is about, so a form can show it beside that field. */
-export type InputField = 'name' | 'password' | 'destinations' | 'domain' | 'id';
+export type InputField = 'name' | 'password' | 'destinations' | 'domain' | 'id' | 'quota' | 'target';
 
 /** Bad input from a person or a client: shown as-is, exit status 1, JSON-RPC error -32602/-32000. */
 export class InputError extends Error {

@@ -1,4 +1,5 @@
 // How sizes, times and pending actions read to a person, shared by the CLI and the console.
+import type { Quota } from './changes.js';
 import { formatCountdown } from './schedule.js';
 
 export function humanBytes(n: number): string {
@@ -44,6 +45,10 @@ const ACTION_WORDS: Record<string, string> = {
   password: 'password change',
   remove: 'removal',
   update: 'destination change',
+  quota: 'quota change',
+  suspend: 'suspension',
+  resume: 'resumption',
+  catchall: 'catch-all change',
 };
 
 /** `password change`, `removal`: how a pending action reads in a sentence. */
@@ -54,4 +59,29 @@ export function actionWord(action: string): string {
 /** `password change in 37:12`: a pending action with its live countdown. */
 export function pendingStatus(action: string, appliesAt: string, now = Date.now()): string {
   return `${actionWord(action)} in ${formatCountdown(Date.parse(appliesAt) - now)}`;
+}
+
+/** `25 MB`, `25 MB / 1000 messages`, or `none`. */
+export function formatQuota(q: Quota | null | undefined): string {
+  if (!q) return 'none';
+  return q.messages === null ? humanBytes(q.bytes) : `${humanBytes(q.bytes)} / ${q.messages} messages`;
+}
+
+/** What a pending change sets, beyond its action: `quota 25 MB, suspended`, `to a@x, b@y`. */
+export function changeDetail(p: {
+  destinations?: string[];
+  quota?: Quota | null;
+  suspended?: boolean;
+  refuseMail?: boolean;
+  catchall?: string | null;
+  withAccounts?: boolean;
+}): string {
+  const parts: string[] = [];
+  if (p.destinations) parts.push(`to ${p.destinations.join(', ')}`);
+  if (p.quota !== undefined) parts.push(`quota ${formatQuota(p.quota)}`);
+  if (p.suspended !== undefined)
+    parts.push(p.suspended ? (p.refuseMail ? 'suspended, mail refused' : 'suspended') : 'not suspended');
+  if (p.catchall !== undefined) parts.push(`catch-all ${p.catchall ?? 'none'}`);
+  if (p.withAccounts) parts.push('with its accounts and forwards');
+  return parts.join('; ');
 }

@@ -64,6 +64,8 @@ export class Pop3Server {
                 rip: remote,
                 failures: this.throttle.failures(remote) + 1,
               });
+            else if (mailbox.suspended)
+              log.notice('pop3 login refused', { user: mailbox.address, rip: remote, why: 'suspended' });
             else log.info('pop3 login', { user: mailbox.address, rip: remote });
             return mailbox;
           },

@@ -16,6 +16,8 @@ export type Pop3State = 'AUTHORIZATION' | 'TRANSACTION' | 'UPDATE';
 export interface Mailbox {
   address: string;
   dir: string;
+  /** The password was right, but the account may not log in (suspended by the admin). */
+  suspended?: boolean;
 }
 
 /** What a session needs from the server that owns it. */
@@ -324,6 +326,8 @@ export class Pop3Session {
     const mailbox = await this.host.login(user, password, this.remote, () => !this.closed);
     if (this.closed) return;
     if (!mailbox) return this.err('[AUTH] Authentication failed.');
+    if (mailbox.suspended)
+      return this.err('[SYS/PERM] This account is suspended; ask your mail administrator. Its mail is kept.');
     if (!this.host.lock(mailbox.address, this)) return this.err('[IN-USE] Mailbox is locked by another POP3 session.');
     // Held from here: a hang-up at any later moment releases it (onClose).
     this.locked = mailbox.address;

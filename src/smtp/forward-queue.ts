@@ -29,8 +29,8 @@ export interface QueueEntry {
   size: number;
 }
 
-/** What local delivery of a queued message came to. */
-export type LocalOutcome = 'delivered' | 'unknown' | 'loop';
+/** What local delivery of a queued message came to; a refusal carries its SMTP reply. */
+export type LocalOutcome = 'delivered' | 'unknown' | 'loop' | { refused: number; reply: string };
 
 export interface ForwardQueueOptions {
   dir: string;
@@ -280,6 +280,11 @@ export class ForwardQueue extends EventEmitter {
         const outcome = await this.opts.deliverLocal(e.to, e.from, data, `${Math.floor(e.createdAt / 1000)}.Q${e.id}`);
         if (outcome === 'unknown') throw new PermanentFailure('550 5.1.1 no such user here', '5.1.1');
         if (outcome === 'loop') throw new PermanentFailure('554 5.4.6 mail forwarding loop', '5.4.6');
+        if (typeof outcome === 'object') {
+          // A full mailbox waits like any temporary failure; a refused one bounces.
+          if (outcome.refused < 500) throw new Error(`${outcome.refused} ${outcome.reply}`);
+          throw new PermanentFailure(`${outcome.refused} ${outcome.reply}`, outcome.reply.split(' ')[0]);
+        }
         this.opts.log.info('queue delivered', { id: e.id, from: `<${e.from}>`, to: `<${e.to}>`, via: 'local' });
       } else {
         const sender = this.opts.relaySender?.(e.from, e.via) ?? e.from;

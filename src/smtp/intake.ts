@@ -9,7 +9,7 @@ import { hostname } from 'node:os';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import type { Logger } from '../log.js';
 import { headerEnd, receivedHeader } from './headers.js';
-import { type LocalDelivery, LoopError, MAX_HEADER, Message, type Undo } from './local-delivery.js';
+import { type LocalDelivery, LoopError, MAX_HEADER, Message, RefusedError, type Undo } from './local-delivery.js';
 import type { SpamFilter } from './spam-filter.js';
 
 export interface IntakeOptions {
@@ -67,6 +67,12 @@ export class SmtpIntake {
           return refuse(550, '5.7.1 Relaying denied: this server only accepts mail for its own domains');
         if (route.kind === 'unknown')
           return refuse(550, `5.1.1 <${address.address.slice(0, 300)}>: ${route.reason ?? 'no such user here'}`);
+        // The size the client announced (MAIL FROM SIZE=), if any, against the mailbox's quota.
+        const announced = Number(
+          session.envelope.mailFrom ? (session.envelope.mailFrom.args as { SIZE?: string }).SIZE : 0,
+        );
+        const refused = opts.delivery.refusal(route, Number.isFinite(announced) ? announced : 0);
+        if (refused) return refuse(refused.code, refused.message);
         callback();
       },
       onData: (stream, session, callback) => this.onData(stream, session, callback),
@@ -168,6 +174,7 @@ export class SmtpIntake {
     if (failure || missing) {
       await Promise.all(undo.map((u) => u()));
       if (failure instanceof LoopError) throw smtpError(554, `5.4.6 ${failure.message}`);
+      if (failure instanceof RefusedError) throw smtpError(failure.code, failure.message);
       if (failure) {
         this.opts.log.error('smtp store failed', { id, error: failure.message, kept: 'nothing' });
         throw smtpError(451, '4.3.0 Temporary failure storing the message: try again later');

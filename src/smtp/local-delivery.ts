@@ -5,13 +5,14 @@
 import { unlink } from 'node:fs/promises';
 import { crlfSize, deliver } from '../maildir/maildir.js';
 import { maildirPath } from '../maildir/paths.js';
-import type { Store } from '../store/store.js';
+import { quotaUse } from '../model/quota.js';
+import type { AccountRecord, Store } from '../store/store.js';
 import type { ForwardQueue } from './forward-queue.js';
 import { headerEnd, headerSafe, type TraceInfo, traceInfo } from './headers.js';
 import { Srs } from './srs.js';
 
 export type Route =
-  | { kind: 'account'; address: string; name: string; domain: string }
+  | { kind: 'account'; address: string; name: string; domain: string; account: AccountRecord }
   | { kind: 'forward'; address: string; destinations: string[] }
   /** An SRS address of ours: mail for it (a bounce, mostly) goes back to the original sender. */
   | { kind: 'srs'; address: string; sender: string }
@@ -22,6 +23,16 @@ export type Route =
 export type Undo = () => Promise<void>;
 
 export class LoopError extends Error {}
+
+/** A copy refused for now or for good (a full mailbox, a suspended account): the SMTP reply says which. */
+export class RefusedError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 export const MAX_HEADER = 1024 * 1024;
 const MAX_HOPS = 50;
@@ -74,6 +85,8 @@ export class LocalDelivery {
       naming: (address: string, file: string) => void;
       added: (address: string, bytes: number) => void;
       changed: (address: string) => void;
+      /** What a mailbox holds now, for its quota. */
+      usage: (address: string) => { messages: number; bytes: number };
     },
     private readonly srs: Srs | null = null,
   ) {}
@@ -93,17 +106,45 @@ export class LocalDelivery {
     }
     const at = a.lastIndexOf('@');
     if (at < 0 || !this.store.domains.has(a.slice(at + 1))) return { kind: 'foreign' };
-    const account = this.store.accounts.get(a);
-    if (account) return { kind: 'account', address: a, name: account.name, domain: account.domain };
-    const forward = this.store.forwards.get(a);
-    if (forward) return { kind: 'forward', address: a, destinations: forward.destinations };
+    const known = this.known(a);
+    if (known) return known;
     const local = address.slice(0, Math.max(0, address.lastIndexOf('@')));
     if (this.srs && Srs.isSrs(local)) {
       // The local part as the client wrote it: the original sender's may be case-sensitive.
       const back = this.srs.reverse(local);
       return back.ok ? { kind: 'srs', address: a, sender: back.address } : { kind: 'unknown', reason: back.reason };
     }
-    return { kind: 'unknown' };
+    // A name the domain does not have goes to its catch-all, when it has one.
+    const domain = a.slice(at + 1);
+    const catchall = this.store.domains.get(domain)?.catchall;
+    return (catchall && this.known(`${catchall}@${domain}`)) || { kind: 'unknown' };
+  }
+
+  private known(a: string): Route | null {
+    const account = this.store.accounts.get(a);
+    if (account) return { kind: 'account', address: a, name: account.name, domain: account.domain, account };
+    const forward = this.store.forwards.get(a);
+    if (forward) return { kind: 'forward', address: a, destinations: forward.destinations };
+    return null;
+  }
+
+  /**
+   * Why a mailbox does not take a message of `size` bytes now (null: it does): a suspended
+   * account that refuses its mail (550 5.2.1), or one that is over its quota or would be with
+   * it (452 4.2.2: temporary, the sender's server tries again once mail has been fetched).
+   */
+  refusal(route: Route, size = 0): RefusedError | null {
+    if (route.kind !== 'account') return null;
+    const a = route.account;
+    if (a.suspended && a.refuseMail) return new RefusedError(550, `5.2.1 <${route.address}>: mailbox disabled`);
+    if (!a.quota) return null;
+    if (size > a.quota.bytes)
+      return new RefusedError(552, `5.2.2 <${route.address}>: the message is larger than the mailbox's quota`);
+    const used = this.mailbox.usage(route.address);
+    const after = { bytes: used.bytes + size, messages: used.messages + (size ? 1 : 0) };
+    if ((quotaUse(a.quota, used) ?? 0) >= 1 || (size && (quotaUse(a.quota, after) ?? 0) > 1))
+      return new RefusedError(452, `4.2.2 <${route.address}>: mailbox full, try again later`);
+    return null;
   }
 
   isLocal(address: string): boolean {
@@ -119,6 +160,8 @@ export class LocalDelivery {
   async deliver(to: string, from: string, message: Message, copyId?: string): Promise<Undo[] | null> {
     const route = this.route(to);
     if (route.kind === 'unknown' || route.kind === 'foreign') return null;
+    const refused = this.refusal(route, message.length);
+    if (refused) throw refused;
     const { trace } = message;
     if (trace.deliveredTo.includes(route.address)) throw new LoopError(`mail forwarding loop for ${route.address}`);
     if (trace.received > MAX_HOPS) throw new LoopError(`too many hops (${trace.received} Received: headers)`);

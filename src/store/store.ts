@@ -5,7 +5,7 @@ import { mkdirSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Logger } from '../log.js';
-import type { PendingChange } from '../model/changes.js';
+import type { PendingChange, Quota } from '../model/changes.js';
 import { Database, type Table } from './database.js';
 
 export interface DomainRecord {
@@ -13,6 +13,10 @@ export interface DomainRecord {
   addedAt: number;
   /** Set once `domains remove` is applied: the row stays, so a config file naming it does not bring it back. */
   removedAt?: number;
+  /** The quota new accounts get when their add does not name one. */
+  quota?: Quota;
+  /** The local account or forward name that gets mail for names the domain does not have. */
+  catchall?: string;
 }
 
 export interface AccountRecord {
@@ -21,6 +25,10 @@ export interface AccountRecord {
   passwordHash: string;
   createdAt: number;
   updatedAt: number;
+  quota?: Quota;
+  /** It cannot log in; with refuseMail its mail is refused too, else kept. */
+  suspended?: boolean;
+  refuseMail?: boolean;
 }
 
 export interface ForwardRecord {

@@ -1,6 +1,6 @@
 // Checks a change by what it does, with real clients: can this address log in over POP3
 // (Python's poplib), is mail to it accepted over SMTP (nodemailer), where did the mail land.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -72,4 +72,26 @@ export function maildirWith(dir: string, marker: string): string[] {
     }
   }
   return out;
+}
+
+export interface SmtplibResult {
+  ok: boolean;
+  /** The code and text of a refusal at DATA. */
+  code?: number;
+  error?: string;
+  /** Recipients refused at RCPT: their code and text. */
+  refused?: Record<string, [number, string]>;
+}
+
+/** Sends one message with Python's smtplib (LF line ends become CRLF). */
+export function smtplib(port: number, from: string, to: string[], data: string): Promise<SmtplibResult> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('python3', [join(ROOT, 'test/helpers/send_smtp.py'), String(port), from, to.join(',')]);
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (err += d));
+    p.on('close', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(err))));
+    p.stdin.end(data.replace(/\r?\n/g, '\r\n'));
+  });
 }

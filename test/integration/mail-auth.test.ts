@@ -7,29 +7,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Srs } from '../../src/smtp/srs.js';
 import { cleanUp, type DaemonHandle, ROOT, startDaemon, tempDir, waitFor } from '../helpers/daemon.js';
+import { smtplib } from '../helpers/effects.js';
 import { brokenRelay, closedPort, TestRelay } from '../helpers/relay.js';
 import { hasRspamd, TestRspamd } from '../helpers/rspamd.js';
 
 afterAll(cleanUp);
-
-interface SmtpResult {
-  ok: boolean;
-  code?: number;
-  error?: string;
-  refused?: Record<string, [number, string]>;
-}
-
-function smtplib(port: number, from: string, to: string[], data: string): Promise<SmtpResult> {
-  return new Promise((resolve, reject) => {
-    const p = spawn('python3', [join(ROOT, 'test/helpers/send_smtp.py'), String(port), from, to.join(',')]);
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.stderr.on('data', (d) => (err += d));
-    p.on('close', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(err))));
-    p.stdin.end(data.replace(/\r?\n/g, '\r\n'));
-  });
-}
 
 const message = (subject: string, body = 'Hello there.', extra = '') =>
   `From: Alice <alice@example.org>\nTo: someone@example.test\nSubject: ${subject}\nMessage-ID: <${Math.random().toString(36).slice(2)}@example.org>\nDate: Sun, 29 Nov 2026 00:00:00 +0000\n${extra}\n${body}\n`;

@@ -1,0 +1,68 @@
+// Maildir++'s quota file (`maildirsize` in the Maildir), kept up to date so that Dovecot or
+// Courier reading the same Maildir see the same quota and usage as vmail: its first line is the
+// limit (`10485760S` or `10485760S,1000C`), the next the bytes and messages stored. vmail writes
+// the whole file again (a temp file renamed over it) whenever a mailbox with a quota changes;
+// writes for one mailbox never overlap, and a burst of changes costs one write after another.
+import { rename, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../log.js';
+import type { Quota } from '../model/changes.js';
+
+interface Want {
+  quota: Quota | null;
+  used: { bytes: number; messages: number };
+}
+
+export class MaildirSizeFiles {
+  /** Per Maildir: what it should say next, and whether a write is under way. */
+  private readonly boxes = new Map<string, { next: Want | null; writing: Promise<void> | null }>();
+
+  constructor(private readonly log: Logger) {}
+
+  /** Says what `dir`'s maildirsize should hold: a quota and usage, or no file (no quota). */
+  update(dir: string, quota: Quota | null | undefined, used: { bytes: number; messages: number }): Promise<void> {
+    let box = this.boxes.get(dir);
+    if (!box) {
+      box = { next: null, writing: null };
+      this.boxes.set(dir, box);
+    }
+    box.next = { quota: quota ?? null, used };
+    if (!box.writing) box.writing = this.drain(dir, box);
+    return box.writing;
+  }
+
+  private async drain(dir: string, box: { next: Want | null; writing: Promise<void> | null }): Promise<void> {
+    while (box.next) {
+      const want = box.next;
+      box.next = null;
+      try {
+        await write(dir, want);
+      } catch (err) {
+        // A Maildir archived or gone meanwhile; the next change writes it again.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+          this.log.warning('maildirsize not written', { dir, error: (err as Error).message });
+      }
+    }
+    box.writing = null;
+    this.boxes.delete(dir);
+  }
+}
+
+/** The file's text for a quota and usage (Maildir++: sizes in bytes, S for size, C for count). */
+export function maildirSizeText(quota: Quota, used: { bytes: number; messages: number }): string {
+  const limit = quota.messages === null ? `${quota.bytes}S` : `${quota.bytes}S,${quota.messages}C`;
+  return `${limit}\n${used.bytes} ${used.messages}\n`;
+}
+
+async function write(dir: string, want: Want): Promise<void> {
+  const file = join(dir, 'maildirsize');
+  if (!want.quota) {
+    await unlink(file).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+    return;
+  }
+  const tmp = join(dir, `.maildirsize.${process.pid}.tmp`);
+  await writeFile(tmp, maildirSizeText(want.quota, want.used), { mode: 0o600 });
+  await rename(tmp, file);
+}
