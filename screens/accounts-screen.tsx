@@ -5,7 +5,8 @@
 import { Box, Text } from 'ink';
 import React from 'react';
 import type { AccountView, StatusView } from '../src/control/protocol.js';
-import { clockTime, humanBytes, pendingStatus, shortTime } from '../src/model/format.js';
+import { accountState, clockTime, formatQuota, humanBytes, pendingStatus, shortTime } from '../src/model/format.js';
+import { quotaUse } from '../src/model/quota.js';
 import { type FormState, shownList } from './form-reducer.js';
 import { FORM_CHROME_ROWS, type FormScreenProps, footerKeys } from './form-screen.js';
 import { cell, Field, Footer, NoticeLine } from './frame.js';
@@ -20,7 +21,23 @@ export function visibleAccounts(
   const f = filter.trim().toLowerCase();
   const list = all.filter((a) => a.domain === domain && (!f || a.name.includes(f)));
   if (sort === 'size') return list.sort((a, b) => b.bytes - a.bytes || (a.name < b.name ? -1 : 1));
+  if (sort === 'quota') return list.sort((a, b) => (use(b) ?? -1) - (use(a) ?? -1) || (a.name < b.name ? -1 : 1));
   return list;
+}
+
+/** How full a mailbox is against its quota (null: it has none). */
+function use(a: AccountView): number | null {
+  const q = a.quota === null ? null : { bytes: a.quota, messages: a.quotaMessages };
+  return quotaUse(q, { bytes: a.used, messages: a.messages });
+}
+
+/** `45% 25M`: the use and the limit, short enough for the table; read without color too. */
+function quotaCell(a: AccountView): string {
+  const u = use(a);
+  if (u === null || a.quota === null) return '-';
+  return `${Math.floor(u * 100)}% ${humanBytes(a.quota)
+    .replace(/\.0 | /, '')
+    .replace(/B$/, '')}`;
 }
 
 export function AccountsScreen({
@@ -36,8 +53,8 @@ export function AccountsScreen({
   const tableHeight = Math.max(1, height - FORM_CHROME_ROWS);
   const list = shownList(state, { rows, tableHeight });
   const selected = rows.find((r) => r.address === list.selected);
-  // Fixed columns take 61 of the width; the name gets the rest (19 at 80 columns).
-  const nameWidth = Math.max(8, width - 61);
+  // Fixed columns take 70 of the width; the name gets the rest (10 at 80 columns).
+  const nameWidth = Math.max(8, width - 70);
   return (
     <Box flexDirection="column" width={width} height={height}>
       <Box>
@@ -62,6 +79,20 @@ export function AccountsScreen({
             />
             <Text color={theme.accent}> [Change]</Text>
           </Text>
+        ) : state.mode === 'quota' ? (
+          <Text wrap="truncate">
+            <Text bold>
+              Quota for {state.target}@{domain}:{' '}
+            </Text>
+            <Field
+              value={state.second}
+              focused={state.focus === 'second'}
+              placeholder="25M, 2G or none"
+              theme={theme}
+              onChange={(v) => edit('second', v)}
+            />
+            <Text color={theme.accent}> [Change]</Text>
+          </Text>
         ) : (
           <Text wrap="truncate">
             <Text bold>
@@ -81,7 +112,7 @@ export function AccountsScreen({
       </Box>
       <Text color={theme.error} wrap="truncate">
         {state.error
-          ? `${state.error.field === 'name' ? 'name' : 'password'}: ${state.error.text}`
+          ? `${state.error.field === 'name' ? 'name' : state.mode === 'quota' ? 'quota' : 'password'}: ${state.error.text}`
           : state.busy
             ? 'sending…'
             : ' '}
@@ -113,7 +144,7 @@ export function AccountsScreen({
           <Text
             bold
             wrap="truncate"
-          >{`  ${cell('NAME', nameWidth)} ${cell('MESSAGES', 8, true)} ${cell('SIZE', 9, true)}  ${cell('LAST LOGIN', 12)} ${cell('STATUS', 25)}`}</Text>
+          >{`  ${cell('NAME', nameWidth)} ${cell('MESSAGES', 8, true)} ${cell('SIZE', 9, true)} ${cell('QUOTA', 9, true)}  ${cell('LAST LOGIN', 12)} ${cell('STATUS', 24)}`}</Text>
           {rows.length === 0 ? (
             <Text dimColor={theme.dim}>
               {state.filter
@@ -164,13 +195,15 @@ const AccountRow = React.memo(function AccountRow({
   now: number;
   theme: Theme;
 }) {
-  const status = a.pending ? pendingStatus(a.pending.action, a.pending.appliesAt, now) : 'active';
+  const status = a.pending ? pendingStatus(a.pending.action, a.pending.appliesAt, now) : accountState(a);
+  const u = use(a) ?? 0;
   return (
     <Text inverse={selected && focused} bold={selected} wrap="truncate">
       {selected ? '› ' : '  '}
-      {`${cell(a.name, nameWidth)} ${cell(String(a.messages), 8, true)} ${cell(humanBytes(a.bytes), 9, true)}  `}
-      {`${cell(a.lastLoginAt ? shortTime(a.lastLoginAt, new Date(now)) : '-', 12)} `}
-      <Text color={a.pending ? theme.warn : theme.ok}>{cell(status, 25)}</Text>
+      {`${cell(a.name, nameWidth)} ${cell(String(a.messages), 8, true)} ${cell(humanBytes(a.bytes), 9, true)} `}
+      <Text color={u >= 0.95 ? theme.error : u >= 0.8 ? theme.warn : undefined}>{cell(quotaCell(a), 9, true)}</Text>
+      {`  ${cell(a.lastLoginAt ? shortTime(a.lastLoginAt, new Date(now)) : '-', 12)} `}
+      <Text color={a.pending || a.suspended ? theme.warn : theme.ok}>{cell(status, 24)}</Text>
     </Text>
   );
 });
@@ -203,9 +236,15 @@ function Details({
         'Status',
         a.pending
           ? `${pendingStatus(a.pending.action, a.pending.appliesAt, now)} (applies ${clockTime(a.pending.appliesAt, new Date(now))})`
-          : 'active',
+          : accountState(a),
       )}
       {line('Messages', `${a.messages} (${humanBytes(a.bytes)}, ${a.bytes.toLocaleString('en')} bytes)`)}
+      {line(
+        'Quota',
+        a.quota === null
+          ? 'none'
+          : `${formatQuota({ bytes: a.quota, messages: a.quotaMessages })}, ${Math.floor((use(a) ?? 0) * 100)}% used`,
+      )}
       {line(
         'Last POP3 login',
         a.lastLoginAt ? `${clockTime(a.lastLoginAt, new Date(now))} from ${a.lastLoginFrom ?? '?'}` : 'never',

@@ -71,8 +71,12 @@ export function DomainsScreen({
           );
         })}
       </Box>
-      <Text color={theme.warn} wrap="truncate">
-        {state.confirm ? confirmQuestion(state.confirm, selected) : ' '}
+      <Text color={state.confirm ? theme.warn : undefined} wrap="truncate">
+        {state.confirm
+          ? confirmQuestion(state.confirm, selected)
+          : selected
+            ? `${selected.domain}: catch-all ${selected.catchall ? `${selected.catchall}@${selected.domain}` : 'none (unknown names get 550)'}; quota for new accounts ${selected.quota === null ? 'none' : humanBytes(selected.quota)}`
+            : ' '}
       </Text>
       <Footer keys={footerKeys(state, current)} width={width} theme={theme} />
     </Box>

@@ -21,14 +21,15 @@ type RowCall =
   | { what: 'undo' | 'cancel'; call: Call<'pending.cancel'> }
   | { what: 'apply'; call: Call<'pending.apply'> }
   | { what: 'add-domain'; call: Call<'domains.add'> }
-  | { what: 'remove-domain'; call: Call<'domains.remove'> };
+  | { what: 'remove-domain'; call: Call<'domains.remove'> }
+  | { what: 'suspend' | 'resume'; call: Call<'accounts.suspend' | 'accounts.resume'> };
 
 export type Effect =
   /** A change typed into a form: refused input goes back to its field. */
   | {
       type: 'submit';
       screen: FormScreen;
-      call: Call<'accounts.add' | 'accounts.passwd' | 'forwards.add'>;
+      call: Call<'accounts.add' | 'accounts.passwd' | 'accounts.quota' | 'forwards.add'>;
       address: string;
       action: ChangeAction;
     }
@@ -106,6 +107,13 @@ async function perform(
       const r = await session.send(effect.call);
       if ('cancelled' in r) return `Cancelled the pending add of ${effect.address}: nothing was created`;
       return `Queued: removal of ${effect.address}, ${whenApplies(r.queued.appliesAt, now())}${effect.screen === 'accounts' ? '; its mail is archived, not deleted' : ''}`;
+    }
+    case 'suspend':
+    case 'resume': {
+      const r = await session.send(effect.call);
+      if ('cancelled' in r) return `Cancelled the pending ${actionWord(r.cancelled.action)} of ${effect.address}`;
+      const what = effect.what === 'suspend' ? ': it cannot log in then; its mail is kept' : '';
+      return `Queued: ${actionWord(r.queued.action)} of ${effect.address}, ${whenApplies(r.queued.appliesAt, now())}${what}`;
     }
     case 'undo':
       return `Undone: the pending ${actionWord((await session.send(effect.call)).action)} of ${effect.address}`;

@@ -14,14 +14,15 @@ export type FormScreen = 'accounts' | 'forwards';
 
 export interface FormState {
   focus: Focus;
-  /** add: a new name; change: a new password (or destinations) for `target`. */
-  mode: 'add' | 'change';
+  /** add: a new name; change: a new password (or destinations) for `target`; quota: its new quota. */
+  mode: 'add' | 'change' | 'quota';
   target: string | null;
   name: string;
   /** The password (accounts) or the destinations (forwards). */
   second: string;
   filter: string;
-  sort: 'name' | 'size';
+  /** How the accounts table is ordered: by name, by mailbox size, or by how full against the quota. */
+  sort: 'name' | 'size' | 'quota';
   list: ListState;
   /** The address a removal waits to be confirmed for. */
   confirm: string | null;
@@ -68,6 +69,8 @@ export interface FormRow {
   pending: { id: string; action: ChangeAction } | null;
   /** A forward's destinations as they will be after the apply. */
   destinations?: string[];
+  /** An account's suspension, as applied. */
+  suspended?: boolean;
 }
 
 export interface FormContext {
@@ -138,13 +141,13 @@ export function formReducer(state: FormState, action: FormAction): FormState {
       const field =
         action.field === 'name'
           ? 'name'
-          : action.field === 'password' || action.field === 'destinations'
+          : action.field === 'password' || action.field === 'destinations' || action.field === 'quota'
             ? 'second'
             : null;
       if (!field) return { ...state, busy: false, notice: { kind: 'error', text: action.text } };
       return focusOn(
         { ...state, busy: false, error: { field, text: action.text } },
-        state.mode === 'change' && field === 'name' ? 'second' : field,
+        state.mode !== 'add' && field === 'name' ? 'second' : field,
       );
     }
     case 'notice':
@@ -226,7 +229,7 @@ export function formKey(state: FormState, input: string, key: Key, ctx: FormCont
     const field = state.focus;
     if (key.escape)
       return noEffects({ ...state, mode: 'add', target: null, name: '', second: '', error: null, focus: 'table' });
-    if (key.tab) return noEffects(focusOn(state, field === 'name' || state.mode === 'change' ? 'second' : 'name'));
+    if (key.tab) return noEffects(focusOn(state, field === 'name' || state.mode !== 'add' ? 'second' : 'name'));
     if (key.upArrow || key.downArrow) return noEffects({ ...state, focus: 'table' });
     if (key.return) return field === 'name' ? noEffects(focusOn(state, 'second')) : submit(state, ctx);
     return noEffects(editing(state, input, key));
@@ -254,18 +257,18 @@ export function formKey(state: FormState, input: string, key: Key, ctx: FormCont
   }
   if (input === '/') return noEffects(focusOn(state, 'filter'));
   if (input === 's' && ctx.screen === 'accounts')
-    return noEffects({ ...state, sort: state.sort === 'name' ? 'size' : 'name' });
+    return noEffects({ ...state, sort: state.sort === 'name' ? 'size' : state.sort === 'size' ? 'quota' : 'name' });
   if (key.escape) return { state, effects: [{ type: 'nav', to: 'back' }] };
   if (input === 'q') return { state, effects: [{ type: 'nav', to: 'quit' }] };
   if (input === '?') return { state, effects: [{ type: 'nav', to: 'help' }] };
   if (!selected) return noEffects(state);
-  const change = (second: string) =>
+  const change = (second: string, mode: FormState['mode'] = 'change') =>
     noEffects(
       focusOn(
         {
           ...state,
           list,
-          mode: 'change',
+          mode,
           target: selected.name,
           name: selected.name,
           second,
@@ -276,6 +279,24 @@ export function formKey(state: FormState, input: string, key: Key, ctx: FormCont
       ),
     );
   if (ctx.screen === 'accounts' && input === 'p') return change('');
+  if (ctx.screen === 'accounts' && input === 'l') return change('', 'quota');
+  if (ctx.screen === 'accounts' && input === 'z') {
+    const resume = selected.suspended === true;
+    return {
+      state: { ...state, list, notice: null },
+      effects: [
+        {
+          type: 'call',
+          screen: 'accounts',
+          call: resume
+            ? { method: 'accounts.resume', params: { name: selected.name, domain: ctx.domain } }
+            : { method: 'accounts.suspend', params: { name: selected.name, domain: ctx.domain } },
+          what: resume ? 'resume' : 'suspend',
+          address: selected.address,
+        },
+      ],
+    };
+  }
   if (ctx.screen === 'forwards' && (input === 'e' || key.return))
     return change((selected.destinations ?? []).join(', '));
   if (ctx.screen === 'accounts' && key.return) return noEffects({ ...state, list, focus: 'details' });
@@ -327,7 +348,16 @@ function submit(state: FormState, ctx: FormContext): Step<FormState> {
     );
   const address = `${name}@${ctx.domain}`;
   let effect: Effect;
-  if (ctx.screen === 'accounts') {
+  if (ctx.screen === 'accounts' && state.mode === 'quota') {
+    if (!state.second.trim()) return refuse('second', 'enter a size like 25M or 2G, or none');
+    effect = {
+      type: 'submit',
+      screen: 'accounts',
+      call: { method: 'accounts.quota', params: { name, quota: state.second.trim(), domain: ctx.domain } },
+      address,
+      action: 'quota',
+    };
+  } else if (ctx.screen === 'accounts') {
     if (!state.second) return refuse('second', 'enter a password');
     const method = state.mode === 'add' ? 'accounts.add' : 'accounts.passwd';
     effect = {

@@ -42,6 +42,8 @@ export function footerKeys(state: FormState, screen: 'accounts' | 'forwards'): F
   return [
     { key: 'a', label: 'add' },
     { key: 'p', label: 'passwd' },
+    { key: 'l', label: 'quota' },
+    { key: 'z', label: 'suspend' },
     { key: 'd', label: 'remove' },
     { key: 'u', label: 'undo' },
     { key: '/', label: 'find' },

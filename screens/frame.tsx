@@ -67,24 +67,35 @@ export function Header({
 }
 
 export function Footer({ keys, width, theme }: { keys: FooterKey[]; width: number; theme: Theme }) {
-  // Spaced out when it fits; packed as key:label when the terminal is narrow (80 columns).
-  const roomy = keys.reduce((n, k) => n + k.key.length + 1 + k.label.length, 0) + 2 * (keys.length - 1) <= width;
+  // Spaced out when it fits; packed as key:label when the terminal is narrow (80 columns), and
+  // on two lines when even that does not fit (the screens leave a row for it).
+  const size = (ks: FooterKey[], gap: number) =>
+    ks.reduce((n, k) => n + k.key.length + 1 + k.label.length, 0) + gap * Math.max(0, ks.length - 1);
+  const roomy = size(keys, 2) <= width;
+  const lines: FooterKey[][] = [[]];
+  for (const k of keys) {
+    const line = lines[lines.length - 1];
+    if (!roomy && line.length && size([...line, k], 1) > width) lines.push([k]);
+    else line.push(k);
+  }
   return (
-    <Box width={width}>
-      <Text wrap="truncate">
-        {keys.map((k, i) => (
-          <Text key={k.key}>
-            {i > 0 ? (roomy ? '  ' : ' ') : ''}
-            <Text bold color={theme.accent}>
-              {k.key}
+    <Box width={width} flexDirection="column">
+      {lines.map((line) => (
+        <Text key={line[0]?.key ?? ''} wrap="truncate">
+          {line.map((k, i) => (
+            <Text key={k.key}>
+              {i > 0 ? (roomy ? '  ' : ' ') : ''}
+              <Text bold color={theme.accent}>
+                {k.key}
+              </Text>
+              <Text dimColor={theme.dim}>
+                {roomy ? ' ' : ':'}
+                {k.label}
+              </Text>
             </Text>
-            <Text dimColor={theme.dim}>
-              {roomy ? ' ' : ':'}
-              {k.label}
-            </Text>
-          </Text>
-        ))}
-      </Text>
+          ))}
+        </Text>
+      ))}
     </Box>
   );
 }

@@ -1,7 +1,15 @@
 // How the command line prints what the daemon answers: one line per change queued, and tables
 // of domains, accounts, forwards, pending changes and queued messages.
 import type { AccountView, DomainView, ForwardView, PendingView, QueueResult, QueueView } from './control/protocol.js';
-import { actionWord, changeDetail, clockTime, humanBytes, pendingStatus, whenApplies } from './model/format.js';
+import {
+  accountState,
+  actionWord,
+  changeDetail,
+  clockTime,
+  humanBytes,
+  pendingStatus,
+  whenApplies,
+} from './model/format.js';
 
 export function describeQueued(r: QueueResult): string {
   if ('cancelled' in r) {
@@ -43,11 +51,6 @@ export function accountRows(list: AccountView[]): string {
     a.lastLoginAt ? clockTime(a.lastLoginAt) : '-',
   ]);
   return table(['ACCOUNT', 'MESSAGES', 'SIZE', 'QUOTA', 'STATUS', 'LAST LOGIN'], rows, [1, 2]);
-}
-
-/** `active`, `suspended` (its mail kept) or `suspended, mail refused`. */
-export function accountState(a: Pick<AccountView, 'suspended' | 'refuseMail'>): string {
-  return a.suspended ? (a.refuseMail ? 'suspended, mail refused' : 'suspended') : 'active';
 }
 
 export function forwardRows(list: ForwardView[]): string {

@@ -85,3 +85,8 @@ export function changeDetail(p: {
   if (p.withAccounts) parts.push('with its accounts and forwards');
   return parts.join('; ');
 }
+
+/** `active`, `suspended` (its mail kept) or `suspended, mail refused`. */
+export function accountState(a: { suspended: boolean; refuseMail: boolean }): string {
+  return a.suspended ? (a.refuseMail ? 'suspended, mail refused' : 'suspended') : 'active';
+}

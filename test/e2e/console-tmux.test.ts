@@ -47,12 +47,14 @@ describe('vmail console in tmux at 80x24', () => {
 
     keys('Enter');
     await see('Add a POP3 account');
-    // Every key of the screen fits the 80-column footer.
-    await see(/a:add p:passwd d:remove u:undo \/:find s:sort Enter:info Esc:menu \?:help q:quit/);
+    // Every key of the screen fits the 80-column footer, on two lines.
+    await see(
+      /a:add p:passwd l:quota z:suspend d:remove u:undo \/:find s:sort Enter:info\s*\n\s*Esc:menu \?:help q:quit/,
+    );
     // One write: a, the name, Tab, the password, Enter.
     keys('aburst', 'Tab', 'password-22', 'Enter');
     await see(/Queued: add burst@example\.test/);
-    await see(/burst\s+0\s+0 B\s+-\s+add in/);
+    await see(/burst\s+0\s+0 B\s+-\s+-\s+add in/);
 
     // Pasted into every field: tmux sends a literal string in one write, as a terminal does a paste.
     keys('a');
@@ -174,6 +176,77 @@ describe('vmail console in tmux at 80x24', () => {
       await look('No forwarding addresses in example.test yet');
       expect((await smtpSend(d.smtpPort, 'info@example.test', 'after-remove')).code).toBe(550);
       expect(JSON.parse((await d.cli(['forwards', 'list', '--json'])).stdout)).toEqual([]);
+    } finally {
+      tmux('kill-session', '-t', walk);
+    }
+  }, 60_000);
+
+  it('walks a quota and a suspension through the console; checked by POP3 and SMTP', async () => {
+    const { pop3Login, smtpSend } = await import('../helpers/effects.js');
+    const walk = `${SESSION}-policy`;
+    tmux(
+      'new-session',
+      '-d',
+      '-s',
+      walk,
+      '-x',
+      '80',
+      '-y',
+      '24',
+      `${process.execPath} ${VMAIL} console --socket ${d.socket}`,
+    );
+    const shot = () => tmux('capture-pane', '-p', '-t', walk);
+    const look = (text: string | RegExp) =>
+      waitFor(() => {
+        const s = shot();
+        return (typeof text === 'string' ? s.includes(text) : text.test(s)) ? s : null;
+      }, `the console to show ${text}`).catch((err) => {
+        throw new Error(`${(err as Error).message}\n--- screen ---\n${shot()}`);
+      });
+    const send = (...k: string[]) => tmux('send-keys', '-t', walk, ...k);
+    const applyNow = async () => {
+      send('Escape');
+      await look('1. POP3 Accounts');
+      send('3');
+      await look(/pending change/);
+      send('A');
+      await look(/Apply the \d+ pending change\(s\) of example\.test now/);
+      send('y');
+      await look(/Applied \d+ change\(s\) of example\.test now/);
+      send('Escape');
+      await look('1. POP3 Accounts');
+      send('1');
+      await look('Add a POP3 account');
+    };
+    try {
+      expect((await smtpSend(d.smtpPort, 'alice@example.test', 'some mail')).accepted).toBe(true);
+      await look('1. POP3 Accounts');
+      send('1');
+      await look(/› alice /);
+      // l: the quota field, for the selected account.
+      send('l');
+      await look(/Quota for alice@example\.test: \[/);
+      send('2K', 'Enter');
+      await look(/Queued: quota change alice@example\.test/);
+      await applyNow();
+      await look(/alice\s+\d+\s+\d+ B\s+\d+% 2K\s/);
+      // z: suspended once applied; POP3 refuses it, SMTP still delivers to it.
+      send('z');
+      await look(/Queued: suspension of alice@example\.test/);
+      await applyNow();
+      await look(/alice .* suspended\s*$/m);
+      const refused = await pop3Login(d.pop3Port, 'alice', 'password-1');
+      expect(refused.error).toMatch(/\[SYS\/PERM\] This account is suspended/);
+      expect((await smtpSend(d.smtpPort, 'alice@example.test', 'while suspended')).accepted).toBe(true);
+      // z again resumes it.
+      send('z');
+      await look(/Queued: resumption of alice@example\.test/);
+      await applyNow();
+      await look(/alice .* active\s*$/m);
+      expect((await pop3Login(d.pop3Port, 'alice', 'password-1')).ok).toBe(true);
+      // Sorted by how full the mailboxes are: s twice.
+      send('s', 's');
+      await look(/sorted by quota/);
     } finally {
       tmux('kill-session', '-t', walk);
     }

@@ -251,7 +251,7 @@ describe('more than one domain', () => {
         'the menu of second.test',
       );
       g2.push(KEYS.enter);
-      await waitFor(() => /carl\s+0\s+0 B\s+-\s+add in/.test(view.lastFrame() ?? ''), 'carl in second.test');
+      await waitFor(() => /carl\s+0\s+0 B\s+-\s+-\s+add in/.test(view.lastFrame() ?? ''), 'carl in second.test');
       expect(view.lastFrame()).toContain('@second.test');
     } finally {
       view.unmount();

@@ -192,6 +192,44 @@ describe('the form screens', () => {
     // Ctrl-U clears a field; on the table it is not u, undo.
     expect(keys(moved, ['\u0015'])).toEqual({ state: moved, effects: [] });
   });
+  it('l sets the selected quota; z suspends, or resumes a suspended account; s cycles name, size, quota', () => {
+    const moved = keys(initialFormState, ['j']).state;
+    const typed = keys(moved, ['l', '25M', '\r']);
+    expect(typed.effects).toEqual([
+      {
+        type: 'submit',
+        screen: 'accounts',
+        call: { method: 'accounts.quota', params: { name: 'bob', quota: '25M', domain: 'x.test' } },
+        address: 'bob@x.test',
+        action: 'quota',
+      },
+    ]);
+    // A refused size goes back to the quota field.
+    expect(formReducer(typed.state, { type: 'refused', field: 'quota', text: 'bad size' })).toMatchObject({
+      focus: 'second',
+      mode: 'quota',
+      error: { field: 'second', text: 'bad size' },
+    });
+    expect(keys(moved, ['z']).effects).toEqual([
+      {
+        type: 'call',
+        screen: 'accounts',
+        what: 'suspend',
+        call: { method: 'accounts.suspend', params: { name: 'bob', domain: 'x.test' } },
+        address: 'bob@x.test',
+      },
+    ]);
+    const suspended = { ...ctx(), rows: rows.map((r) => ({ ...r, suspended: r.name === 'alice' })) };
+    expect(keys(initialFormState, ['z'], suspended).effects[0]).toMatchObject({
+      what: 'resume',
+      call: { method: 'accounts.resume', params: { name: 'alice', domain: 'x.test' } },
+    });
+    expect(['s', 's', 's'].map((_, i, all) => keys(initialFormState, all.slice(0, i + 1)).state.sort)).toEqual([
+      'size',
+      'quota',
+      'name',
+    ]);
+  });
   it('on a forward, Enter edits the destinations it will have', () => {
     const fwd = {
       ...ctx('forwards'),
