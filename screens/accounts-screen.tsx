@@ -79,18 +79,20 @@ export function AccountsScreen({
             />
             <Text color={theme.accent}> [Change]</Text>
           </Text>
-        ) : state.mode === 'quota' ? (
+        ) : state.mode === 'quota' || state.mode === 'rename' ? (
           <Text wrap="truncate">
             <Text bold>
-              Quota for {state.target}@{domain}:{' '}
+              {state.mode === 'quota' ? 'Quota for' : 'Rename'} {state.target}@{domain}
+              {state.mode === 'quota' ? ': ' : ' to '}
             </Text>
             <Field
               value={state.second}
               focused={state.focus === 'second'}
-              placeholder="25M, 2G or none"
+              placeholder={state.mode === 'quota' ? '25M, 2G or none' : 'new name'}
               theme={theme}
               onChange={(v) => edit('second', v)}
             />
+            <Text>{state.mode === 'rename' ? `@${domain}` : ''}</Text>
             <Text color={theme.accent}> [Change]</Text>
           </Text>
         ) : (
@@ -112,7 +114,7 @@ export function AccountsScreen({
       </Box>
       <Text color={theme.error} wrap="truncate">
         {state.error
-          ? `${state.error.field === 'name' ? 'name' : state.mode === 'quota' ? 'quota' : 'password'}: ${state.error.text}`
+          ? `${state.mode === 'quota' ? 'quota' : state.mode === 'rename' || state.error.field === 'name' ? 'name' : 'password'}: ${state.error.text}`
           : state.busy
             ? 'sending…'
             : ' '}

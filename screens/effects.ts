@@ -29,7 +29,7 @@ export type Effect =
   | {
       type: 'submit';
       screen: FormScreen;
-      call: Call<'accounts.add' | 'accounts.passwd' | 'accounts.quota' | 'forwards.add'>;
+      call: Call<'accounts.add' | 'accounts.passwd' | 'accounts.quota' | 'accounts.rename' | 'forwards.add'>;
       address: string;
       action: ChangeAction;
     }
@@ -59,7 +59,9 @@ export async function runEffect(
   try {
     if (effect.type === 'submit') {
       const result = await session.send(effect.call);
-      const dests = effect.call.method === 'forwards.add' ? ` -> ${effect.call.params.destinations.join(', ')}` : '';
+      const p = effect.call.params;
+      const dests =
+        'destinations' in p ? ` -> ${p.destinations.join(', ')}` : 'newName' in p ? ` -> ${p.newName}@${p.domain}` : '';
       return {
         screen: effect.screen,
         action: { type: 'queued', notice: { kind: 'ok', text: describeQueued(result, now(), dests) } },

@@ -14,8 +14,8 @@ export type FormScreen = 'accounts' | 'forwards';
 
 export interface FormState {
   focus: Focus;
-  /** add: a new name; change: a new password (or destinations) for `target`; quota: its new quota. */
-  mode: 'add' | 'change' | 'quota';
+  /** add: a new name; change: a new password (or destinations) for `target`; quota: its new quota; rename: its new name. */
+  mode: 'add' | 'change' | 'quota' | 'rename';
   target: string | null;
   name: string;
   /** The password (accounts) or the destinations (forwards). */
@@ -280,6 +280,7 @@ export function formKey(state: FormState, input: string, key: Key, ctx: FormCont
     );
   if (ctx.screen === 'accounts' && input === 'p') return change('');
   if (ctx.screen === 'accounts' && input === 'l') return change('', 'quota');
+  if (ctx.screen === 'accounts' && input === 'r') return change('', 'rename');
   if (ctx.screen === 'accounts' && input === 'z') {
     const resume = selected.suspended === true;
     return {
@@ -348,7 +349,17 @@ function submit(state: FormState, ctx: FormContext): Step<FormState> {
     );
   const address = `${name}@${ctx.domain}`;
   let effect: Effect;
-  if (ctx.screen === 'accounts' && state.mode === 'quota') {
+  if (ctx.screen === 'accounts' && state.mode === 'rename') {
+    const newName = state.second.trim().toLowerCase();
+    if (!newName) return refuse('second', `enter the new name (without @${ctx.domain})`);
+    effect = {
+      type: 'submit',
+      screen: 'accounts',
+      call: { method: 'accounts.rename', params: { name, newName, domain: ctx.domain } },
+      address,
+      action: 'rename',
+    };
+  } else if (ctx.screen === 'accounts' && state.mode === 'quota') {
     if (!state.second.trim()) return refuse('second', 'enter a size like 25M or 2G, or none');
     effect = {
       type: 'submit',

@@ -44,6 +44,7 @@ export function footerKeys(state: FormState, screen: 'accounts' | 'forwards'): F
     { key: 'p', label: 'passwd' },
     { key: 'l', label: 'quota' },
     { key: 'z', label: 'suspend' },
+    { key: 'r', label: 'rename' },
     { key: 'd', label: 'remove' },
     { key: 'u', label: 'undo' },
     { key: '/', label: 'find' },

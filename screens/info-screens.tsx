@@ -101,6 +101,7 @@ export function helpLines(domain: string): string[] {
     "  p                 change the selected account's password",
     '  l                 change its quota (25M, 2G or none): mail past it waits (452)',
     '  z                 suspend it (no login; its mail is kept) or resume it',
+    '  r                 rename it: its mail moves along, mail clients fetch nothing again',
     "  Enter / e         details of an account / edit a forward's destinations",
     '  d                 remove (asks first; the default is No)',
     "  u                 undo the selected name's pending change",

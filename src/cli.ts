@@ -190,7 +190,7 @@ function domainsCommand(): Command {
 
 function accountsCommand(): Command {
   const accounts = new Command('accounts').description(
-    'POP3 accounts: list, add, change a password or quota, suspend, resume, remove',
+    'POP3 accounts: list, add, change a password or quota, suspend, resume, rename, remove',
   );
   client(accounts.command('list').description('every account with its mailbox size and pending change'), {
     json: true,
@@ -253,6 +253,26 @@ function accountsCommand(): Command {
   ).action(async (name: string, f: ClientFlags & { refuseMail?: boolean }) => {
     const params = { name, ...inDomain(f), ...(f.refuseMail ? { refuseMail: true } : {}) };
     out(describeQueued(await withDaemon(f, (c) => c.call('accounts.suspend', params))));
+  });
+  client(
+    accounts
+      .command('rename')
+      .description(
+        'queue a rename: the Maildir moves with its mail (mail clients fetch nothing again), the password stays',
+      )
+      .argument('<OLD[@DOMAIN]>')
+      .argument('<NEW>', 'the new name, in the same domain')
+      .option('--keep-forward <DURATION>', 'the old name forwards to the new one for this long (30d, 12h)'),
+    { domain: true },
+  ).action(async (name: string, newName: string, f: ClientFlags & { keepForward?: string }) => {
+    const params = {
+      name,
+      newName,
+      ...inDomain(f),
+      ...(f.keepForward === undefined ? {} : { keepForward: f.keepForward }),
+    };
+    const r = await withDaemon(f, (c) => c.call('accounts.rename', params));
+    out(`${describeQueued(r)}${'queued' in r ? ` -> ${r.queued.newName}@${r.queued.domain}` : ''}`);
   });
   client(accounts.command('resume').description('queue the end of a suspension').argument('<NAME[@DOMAIN]>'), {
     domain: true,

@@ -15,6 +15,7 @@ _vmail() {
     "accounts suspend"|"accounts suspend "*) words="--refuse-mail --socket --data-dir --config --domain --help" ;;
     "accounts passwd"|"accounts passwd "*) words="--socket --data-dir --config --domain --password-stdin --help" ;;
     "accounts remove"|"accounts remove "*) words="--socket --data-dir --config --domain --help" ;;
+    "accounts rename"|"accounts rename "*) words="--keep-forward --socket --data-dir --config --domain --help" ;;
     "accounts resume"|"accounts resume "*) words="--socket --data-dir --config --domain --help" ;;
     "forwards remove"|"forwards remove "*) words="--socket --data-dir --config --domain --help" ;;
     "domains remove"|"domains remove "*) words="--with-accounts --socket --data-dir --config --help" ;;
@@ -33,7 +34,7 @@ _vmail() {
     "domains add"|"domains add "*) words="--socket --data-dir --config --help" ;;
     "queue retry"|"queue retry "*) words="--socket --data-dir --config --help" ;;
     "queue list"|"queue list "*) words="--socket --data-dir --config --json --help" ;;
-    "accounts"|"accounts "*) words="list add passwd remove quota suspend resume" ;;
+    "accounts"|"accounts "*) words="list add passwd remove quota suspend rename resume" ;;
     "forwards"|"forwards "*) words="list add remove" ;;
     "console"|"console "*) words="--socket --data-dir --config --help" ;;
     "domains"|"domains "*) words="list add remove dkim quota catchall" ;;

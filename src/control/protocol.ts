@@ -39,6 +39,8 @@ export const METHODS = {
   'accounts.quota': { name: 'string', quota: 'string', messages: 'string?', domain: 'string?' },
   'accounts.suspend': { name: 'string', refuseMail: 'boolean?', domain: 'string?' },
   'accounts.resume': { name: 'string', domain: 'string?' },
+  /** keepForward: how long the old name forwards to the new one, like 30d (default: not at all). */
+  'accounts.rename': { name: 'string', newName: 'string', keepForward: 'string?', domain: 'string?' },
   'forwards.list': { domain: 'string?' },
   'forwards.add': { name: 'string', destinations: 'string[]', domain: 'string?' },
   'forwards.remove': { name: 'string', domain: 'string?' },
@@ -86,6 +88,7 @@ export interface Results {
   'accounts.quota': QueueResult;
   'accounts.suspend': QueueResult;
   'accounts.resume': QueueResult;
+  'accounts.rename': QueueResult;
   'forwards.list': ForwardView[];
   'forwards.add': QueueResult;
   'forwards.remove': QueueResult;
@@ -169,6 +172,9 @@ export interface PendingView {
   suspended?: boolean;
   refuseMail?: boolean;
   catchall?: string | null;
+  /** A rename: the new name, and how long the old name forwards to it (ms; 0: not at all). */
+  newName?: string;
+  keepForwardMs?: number;
 }
 
 /** What a request to change something came to: a change queued, or a pending one cancelled. */
@@ -227,6 +233,8 @@ export interface ForwardView {
   active: boolean;
   destinations: string[];
   pending: (PendingRef & { destinations?: string[] }) | null;
+  /** A forward left by a rename stops at this time; null: it stays. */
+  expiresAt: string | null;
 }
 
 /** A forwarded message waiting in DATA_DIR/queue for the relay or a local mailbox. */

@@ -8,7 +8,7 @@
 import { EventEmitter } from 'node:events';
 import type { ApplyResult } from '../control/protocol.js';
 import type { Logger } from '../log.js';
-import { archiveMaildir, createMaildir, maildirPath } from '../maildir/paths.js';
+import { archiveMaildir, createMaildir, maildirPath, moveMaildir } from '../maildir/paths.js';
 import type { PendingChange } from '../model/changes.js';
 import type { AccountRecord, DomainRecord, ForwardRecord, Store } from '../store/store.js';
 import type { ChangeQueue } from './change-queue.js';
@@ -25,7 +25,8 @@ interface PreparedChunk {
 
 /** The accounts an apply made and removed: their addresses, and where a new one's Maildir is. */
 export interface AccountMoves {
-  added: { address: string; dir: string }[];
+  /** Accounts new to the mailbox index; `moved`: a renamed one, its Maildir full already. */
+  added: { address: string; dir: string; moved: boolean }[];
   removed: string[];
 }
 
@@ -78,6 +79,19 @@ export class ApplyEngine extends EventEmitter {
         )
         .sort((a, b) => a.seq - b.seq);
       const result: ApplyResult = { applied: [], failed: [], at: new Date(at).toISOString() };
+      // Forwards a rename left behind go once their time is up.
+      const expired = [...this.store.forwards.values()].filter((f) => f.expiresAt !== undefined && f.expiresAt <= at);
+      if (expired.length && !opts.domain) {
+        await this.store.commitApplied(
+          [],
+          { set: [], remove: [] },
+          { set: [], remove: expired.map((f) => `${f.name}@${f.domain}`) },
+          [],
+          at,
+        );
+        for (const f of expired)
+          this.log.info('forward expired', { address: `${f.name}@${f.domain}`, to: f.destinations.join(',') });
+      }
       // The file-system work of one chunk overlaps the database commit of the one before it;
       // a domain change waits for what came before it, and is a chunk of its own.
       let committing: Promise<void> = Promise.resolve();
@@ -149,7 +163,25 @@ export class ApplyEngine extends EventEmitter {
         try {
           if (!this.store.domains.has(c.domain)) throw new Error(`${c.domain} is not hosted here any more`);
           if (c.kind === 'account') {
-            if (c.action === 'remove') {
+            if (c.action === 'rename') {
+              const old = this.store.accounts.get(address);
+              if (!old || !c.newName) throw new Error(`${address} is not an account any more`);
+              const target = `${c.newName}@${c.domain}`;
+              if (this.store.accounts.has(target) || this.store.forwards.has(target))
+                throw new Error(`${target} is taken`);
+              await moveMaildir(this.dataDir, c.domain, c.name, c.newName);
+              accounts.remove.push(address);
+              accounts.set.push({ ...old, name: c.newName, updatedAt: at });
+              if (c.keepForwardMs)
+                forwards.set.push({
+                  name: c.name,
+                  domain: c.domain,
+                  destinations: [target],
+                  createdAt: at,
+                  updatedAt: at,
+                  expiresAt: at + c.keepForwardMs,
+                });
+            } else if (c.action === 'remove') {
               await archiveMaildir(this.dataDir, c.domain, c.name, c.id);
               accounts.remove.push(address);
             } else {
@@ -258,10 +290,12 @@ export class ApplyEngine extends EventEmitter {
     await this.store.commitApplied(done, accounts, forwards, domains, at);
     for (const c of done) result.applied.push(viewPending(c));
     if (accounts.set.length || accounts.remove.length) {
+      const renamed = new Set(done.filter((c) => c.action === 'rename').map((c) => `${c.newName}@${c.domain}`));
       const moves: AccountMoves = {
         added: accounts.set.map((a) => ({
           address: `${a.name}@${a.domain}`,
           dir: maildirPath(this.dataDir, a.domain, a.name),
+          moved: renamed.has(`${a.name}@${a.domain}`),
         })),
         removed: accounts.remove,
       };

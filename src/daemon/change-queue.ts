@@ -24,6 +24,7 @@ export type ChangeRequest =
   | { kind: 'account'; action: 'remove' | 'resume'; address: Address }
   | { kind: 'account'; action: 'quota'; address: Address; quota: Quota | null }
   | { kind: 'account'; action: 'suspend'; address: Address; refuseMail: boolean }
+  | { kind: 'account'; action: 'rename'; address: Address; newName: string; keepForwardMs: number }
   | { kind: 'forward'; action: 'set'; address: Address; destinations: string[] }
   | { kind: 'forward'; action: 'remove'; address: Address }
   | { kind: 'domain'; action: 'add' | 'remove'; domain: string; withAccounts?: boolean }
@@ -141,10 +142,18 @@ export class ChangeQueue extends EventEmitter {
     return target ? [`${target}@${domain}`] : undefined;
   }
 
+  /** The pending rename that will give an account the name `address`. */
+  private renamingTo(address: string): PendingChange | undefined {
+    for (const p of this.store.pending.values())
+      if (p.action === 'rename' && `${p.newName}@${p.domain}` === address) return p;
+    return undefined;
+  }
+
   /** Whether `address` is, or will be once the queue is applied, an account or forward. */
   willReceive(address: string): boolean {
+    if (this.renamingTo(address)) return true;
     const p = this.pendingFor(address);
-    if (p) return p.action !== 'remove';
+    if (p) return p.action === 'rename' ? Boolean(p.keepForwardMs) : p.action !== 'remove';
     return this.store.accounts.has(address) || this.store.forwards.has(address);
   }
 
@@ -179,11 +188,33 @@ export class ChangeQueue extends EventEmitter {
         'domain',
       );
     const address = formatAddress(req.address);
-    if (req.action === 'remove' && this.catchallOf(req.address.domain) === req.address.name)
+    if (
+      (req.action === 'remove' || req.action === 'rename') &&
+      this.catchallOf(req.address.domain) === req.address.name
+    )
       throw new InputError(
         `${address} is the catch-all of ${req.address.domain}: change that first (vmail domains catchall ${req.address.domain} none)`,
         'name',
       );
+    // A name a pending rename will take is taken.
+    const renamed = this.renamingTo(address);
+    if (renamed)
+      throw new InputError(
+        `${address} is the new name of a pending rename of ${renamed.name}@${renamed.domain} (id ${renamed.id})`,
+        'name',
+      );
+    if (req.action === 'rename') {
+      const target = `${req.newName}@${req.address.domain}`;
+      const taken = this.store.accounts.has(target)
+        ? 'an account'
+        : this.store.forwards.has(target)
+          ? 'a forwarding address'
+          : this.pendingFor(target) || this.renamingTo(target)
+            ? 'a name with a pending change'
+            : null;
+      if (taken) throw new InputError(`${target} is ${taken}: pick a name that is free`, 'name');
+      if (req.newName === req.address.name) throw new InputError(`${address} has that name already`, 'name');
+    }
     const state = {
       account: this.store.accounts.has(address),
       forward: this.store.forwards.has(address),
@@ -227,6 +258,7 @@ export class ChangeQueue extends EventEmitter {
     if ('destinations' in req) change.destinations = req.destinations;
     if ('quota' in req) change.quota = req.quota;
     if ('catchall' in req) change.catchall = req.catchall;
+    if (req.action === 'rename') Object.assign(change, { newName: req.newName, keepForwardMs: req.keepForwardMs });
     if (req.action === 'suspend') Object.assign(change, { suspended: true, refuseMail: req.refuseMail });
     if (req.action === 'resume') Object.assign(change, { suspended: false, refuseMail: false });
     if ('withAccounts' in req && req.withAccounts && plan.action === 'remove') change.withAccounts = true;

@@ -33,6 +33,19 @@ export interface Parts {
   status: () => StatusView;
 }
 
+/** `30d`, `12h` or `0`: how long the old name of a renamed account forwards to the new one. */
+function keepDuration(input: string): number {
+  const m = /^(\d{1,3})([dh])$/.exec(input.trim());
+  const ms = m ? Number(m[1]) * (m[2] === 'd' ? 86_400_000 : 3_600_000) : Number.NaN;
+  if (input.trim() === '0') return 0;
+  if (!m || ms > 365 * 86_400_000)
+    throw new InputError(
+      `--keep-forward ${JSON.stringify(input.slice(0, 20))}: write a time like 30d or 12h (at most 365d)`,
+      'name',
+    );
+  return ms;
+}
+
 export function controlHandlers({ store, changes, engine, mailboxes, queue, dkim, status }: Parts): Handlers {
   // A domain whose add is pending can be listed and applied now, not yet given accounts.
   const hostedDomain = (domain?: string): string | undefined => {
@@ -94,6 +107,19 @@ export function controlHandlers({ store, changes, engine, mailboxes, queue, dkim
         address: address(p.name, p.domain),
         refuseMail: p.refuseMail === true,
       }),
+    'accounts.rename': (p) => {
+      const a = address(p.name, p.domain);
+      const to = parseLocalAddress(p.newName, [a.domain], a.domain);
+      if (to.domain !== a.domain)
+        throw new InputError(`a rename keeps the domain: give the new name without @${to.domain}`, 'name');
+      return changes.request({
+        kind: 'account',
+        action: 'rename',
+        address: a,
+        newName: to.name,
+        keepForwardMs: p.keepForward === undefined ? 0 : keepDuration(p.keepForward),
+      });
+    },
     'accounts.resume': (p) =>
       changes.request({ kind: 'account', action: 'resume', address: address(p.name, p.domain) }),
     'forwards.list': (p) => listForwards(store, hostedDomain(p.domain)),

@@ -194,7 +194,11 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
     changes.on('cancelled', (v) => control.notify('pending.cancelled', v));
     engine.on('accounts', (moves: AccountMoves) => {
       for (const address of moves.removed) mailboxes.forget(address);
-      for (const a of moves.added) if (!mailboxes.has(a.address)) mailboxes.trackNew(a.address, a.dir);
+      for (const a of moves.added) {
+        if (mailboxes.has(a.address)) continue;
+        if (a.moved) void mailboxes.track(a.address, a.dir);
+        else mailboxes.trackNew(a.address, a.dir);
+      }
     });
     engine.on('applied', (r: ApplyResult) => control.notify('pending.applied', r));
     filter.on('state', (v) => control.notify('filter.state', v));
@@ -246,9 +250,14 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
     engine.on('accounts', (moves: AccountMoves) => {
       for (const address of moves.removed) pop3.disconnect(address);
     });
-    // A suspension ends the account's open session, as a removal does.
+    // A suspension ends the account's open session, as a removal (or a rename) does; a renamed
+    // account keeps its last login and delivery.
     engine.on('applied', (r: ApplyResult) => {
-      for (const c of r.applied) if (c.kind === 'account' && c.action === 'suspend') pop3.disconnect(c.address);
+      for (const c of r.applied) {
+        if (c.kind === 'account' && c.action === 'suspend') pop3.disconnect(c.address);
+        const seen = c.action === 'rename' ? store.activity.get(c.address) : undefined;
+        if (seen && c.newName) store.recordActivity(`${c.newName}@${c.domain}`, seen);
+      }
     });
     const smtp = new SmtpIntake({
       delivery,

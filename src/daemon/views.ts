@@ -25,6 +25,7 @@ export function viewPending(c: PendingChange): PendingView {
   if (c.suspended !== undefined) v.suspended = c.suspended;
   if (c.refuseMail) v.refuseMail = true;
   if (c.catchall !== undefined) v.catchall = c.catchall;
+  if (c.newName !== undefined) Object.assign(v, { newName: c.newName, keepForwardMs: c.keepForwardMs ?? 0 });
   return v;
 }
 
@@ -94,6 +95,7 @@ export function listForwards(store: Store, domain?: string): ForwardView[] {
       active: true,
       destinations: f.destinations,
       pending: withDests(pending.get(address)),
+      expiresAt: iso(f.expiresAt),
     });
   }
   for (const [address, p] of pending) {
@@ -105,6 +107,7 @@ export function listForwards(store: Store, domain?: string): ForwardView[] {
       active: false,
       destinations: p.destinations ?? [],
       pending: withDests(p),
+      expiresAt: null,
     });
   }
   return out.sort(byAddress);

@@ -1,9 +1,11 @@
-// Where an account's Maildir lives, and creating and archiving one. Every path is built from a
+// Where an account's Maildir lives, and creating, moving (a rename) and archiving one. Every path is built from a
 // name and domain that pass the naming rules again here, so no stored or sent value can point
 // outside DATA_DIR/mail.
+
 import { mkdir, rename, stat } from 'node:fs/promises';
-import { join, resolve, sep } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { isValidDomain, nameProblem } from '../model/names.js';
+import { fsyncDir } from './durable.js';
 
 function mailRoot(dataDir: string): string {
   return join(dataDir, 'mail');
@@ -56,4 +58,20 @@ export async function archiveMaildir(
   await mkdir(join(dataDir, 'archive', domain), { recursive: true, mode: 0o700 });
   await rename(from, to);
   return to;
+}
+
+/**
+ * Moves an account's Maildir to its new name: one rename(2), so its files (and their names,
+ * which are the UIDLs mail clients remember) stay as they are. Done again after a crash, it
+ * finds the move made. The new name's Maildir must not exist with mail in it.
+ */
+export async function moveMaildir(dataDir: string, domain: string, from: string, to: string): Promise<void> {
+  const src = maildirPath(dataDir, domain, from);
+  const dst = maildirPath(dataDir, domain, to);
+  if (!(await exists(src))) {
+    if (await exists(dst)) return;
+    throw new Error(`${from}@${domain} has no Maildir to move`);
+  }
+  await rename(src, dst);
+  await fsyncDir(dirname(dst));
 }

@@ -3,7 +3,7 @@
 import { InputError } from './errors.js';
 
 export type ChangeKind = 'account' | 'forward' | 'domain';
-export type AccountAction = 'add' | 'password' | 'remove' | AccountUpdate;
+export type AccountAction = 'add' | 'password' | 'remove' | 'rename' | AccountUpdate;
 /** Changes to an account that keep it: each sets some of its settings, and they merge while pending. */
 export type AccountUpdate = 'quota' | 'suspend' | 'resume';
 export type ForwardAction = 'add' | 'update' | 'remove';
@@ -27,6 +27,9 @@ export interface PendingChange {
   /** account suspend/resume: whether it may log in; suspend --refuse-mail also refuses its mail. */
   suspended?: boolean;
   refuseMail?: boolean;
+  /** account rename: the new name (same domain), and how long the old one forwards to it (0: not at all). */
+  newName?: string;
+  keepForwardMs?: number;
   /** domain catchall: the local account or forward that gets mail for unknown names; null: none. */
   catchall?: string | null;
   /** forward add/update: where mail goes. */
@@ -171,6 +174,18 @@ function planFor(
           );
         if (p?.kind === 'account' && p.action === 'add') return { op: 'queue', action: 'add', replaces: p };
         return { op: 'queue', action: req.action, replaces: p };
+      case 'rename':
+        if (PROTECTED.has(name))
+          throw new InputError(`${address} may not be renamed: mail servers must accept mail for postmaster`, 'name');
+        if (p?.kind === 'account' && p.action === 'add')
+          throw new InputError(`${address} is not applied yet: cancel its add and add it under the new name`, 'name');
+        if (p)
+          throw new InputError(
+            `a ${p.action} of ${address} is pending (id ${p.id}): let it apply or cancel it, then rename`,
+            'name',
+          );
+        if (!state.account) throw new InputError(`${address} is not an account`, 'name');
+        return { op: 'queue', action: 'rename' };
       case 'remove':
         if (PROTECTED.has(name))
           throw new InputError(`${address} may not be removed: mail servers must accept mail for postmaster`, 'name');

@@ -49,6 +49,7 @@ const ACTION_WORDS: Record<string, string> = {
   suspend: 'suspension',
   resume: 'resumption',
   catchall: 'catch-all change',
+  rename: 'rename',
 };
 
 /** `password change`, `removal`: how a pending action reads in a sentence. */
@@ -75,8 +76,14 @@ export function changeDetail(p: {
   refuseMail?: boolean;
   catchall?: string | null;
   withAccounts?: boolean;
+  newName?: string;
+  keepForwardMs?: number;
 }): string {
   const parts: string[] = [];
+  if (p.newName !== undefined)
+    parts.push(
+      `to ${p.newName}${p.keepForwardMs ? `; the old name forwards to it for ${Math.round(p.keepForwardMs / 86_400_000)} days` : ''}`,
+    );
   if (p.destinations) parts.push(`to ${p.destinations.join(', ')}`);
   if (p.quota !== undefined) parts.push(`quota ${formatQuota(p.quota)}`);
   if (p.suspended !== undefined)

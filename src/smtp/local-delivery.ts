@@ -124,7 +124,9 @@ export class LocalDelivery {
     const account = this.store.accounts.get(a);
     if (account) return { kind: 'account', address: a, name: account.name, domain: account.domain, account };
     const forward = this.store.forwards.get(a);
-    if (forward) return { kind: 'forward', address: a, destinations: forward.destinations };
+    // A forward left by a rename stops at its time, even before the apply that removes it.
+    if (forward && !(forward.expiresAt !== undefined && forward.expiresAt <= Date.now()))
+      return { kind: 'forward', address: a, destinations: forward.destinations };
     return null;
   }
 

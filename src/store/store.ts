@@ -37,6 +37,8 @@ export interface ForwardRecord {
   destinations: string[];
   createdAt: number;
   updatedAt: number;
+  /** A forward left by a rename stops then, and goes at the next apply after it. */
+  expiresAt?: number;
 }
 
 /** What happened to an account lately: kept apart from its configuration, written often. */

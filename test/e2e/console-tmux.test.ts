@@ -49,7 +49,7 @@ describe('vmail console in tmux at 80x24', () => {
     await see('Add a POP3 account');
     // Every key of the screen fits the 80-column footer, on two lines.
     await see(
-      /a:add p:passwd l:quota z:suspend d:remove u:undo \/:find s:sort Enter:info\s*\n\s*Esc:menu \?:help q:quit/,
+      /a:add p:passwd l:quota z:suspend r:rename d:remove u:undo \/:find s:sort\s*\n\s*Enter:info Esc:menu \?:help q:quit/,
     );
     // One write: a, the name, Tab, the password, Enter.
     keys('aburst', 'Tab', 'password-22', 'Enter');

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanUp, type DaemonHandle, startDaemon, tempDir, waitFor } from '../helpers/daemon.js';
+import { cleanUp, type DaemonHandle, ROOT, startDaemon, tempDir, waitFor } from '../helpers/daemon.js';
 import { maildirWith, pop3Login, smtplib } from '../helpers/effects.js';
 import { RawPop3 } from '../helpers/pop3.js';
 
@@ -249,6 +249,81 @@ describe('catch-all', () => {
   });
 });
 
+describe('rename', () => {
+  it('moves the Maildir with its mail: same UIDLs (mpop keeping mail on the server fetches nothing again), same password, the old name forwards for a while', async () => {
+    await ok(['accounts', 'add', 'oldname', '--password-stdin'], `${PASSWORD}\n`);
+    await ok(['pending', 'apply']);
+    for (const m of ['r1', 'r2'])
+      expect((await smtplib(d.smtpPort, 'a@example.org', ['oldname@example.test'], message(m))).ok).toBe(true);
+    const uidlsBefore = await uidls('oldname');
+    expect(uidlsBefore).toHaveLength(2);
+
+    // mpop, leaving mail on the server, fetches both once.
+    const dir = tempDir('mpop-');
+    mkdirSync(join(dir, 'Maildir/new'), { recursive: true });
+    mkdirSync(join(dir, 'Maildir/cur'));
+    mkdirSync(join(dir, 'Maildir/tmp'));
+    const rc = join(dir, 'mpoprc');
+    const mpoprc = (user: string) =>
+      writeFileSync(
+        rc,
+        `defaults\ntls off\nauth user\naccount vm\nhost 127.0.0.1\nport ${d.pop3Port}\nuser ${user}\npassword ${PASSWORD}\nkeep on\nuidls_file ${dir}/uidls\ndelivery maildir ${dir}/Maildir\n`,
+        { mode: 0o600 },
+      );
+    mpoprc('oldname');
+    expect((await run('mpop', ['-C', rc, 'vm'])).stdout).toMatch(/new: 2 messages/);
+    expect((await run('mpop', ['-C', rc, 'vm'])).stdout).toMatch(/new: no messages/);
+
+    // Refused: onto an account, a forward, or a name a pending change holds.
+    const onto = async (name: string) => (await d.cli(['accounts', 'rename', 'oldname', name])).stderr.trim();
+    expect(await onto('catchbox')).toBe('vmail: catchbox@example.test is an account: pick a name that is free');
+    expect(await onto('fw')).toBe('vmail: fw@example.test is a forwarding address: pick a name that is free');
+    await ok(['accounts', 'add', 'held', '--password-stdin'], `${PASSWORD}\n`);
+    expect(await onto('held')).toBe(
+      'vmail: held@example.test is a name with a pending change: pick a name that is free',
+    );
+    await ok(['pending', 'cancel', JSON.parse(await ok(['pending', 'list', '--json']))[0].id]);
+
+    expect(await ok(['accounts', 'rename', 'oldname', 'newname', '--keep-forward', '30d'])).toMatch(
+      /^Queued: rename oldname@example\.test, applies at .* -> newname@example\.test/,
+    );
+    expect(await ok(['pending', 'list'])).toMatch(/to newname; the old name forwards to it for 30 days/);
+    // While it is pending, the new name is taken.
+    const taken = await d.cli(['accounts', 'add', 'newname', '--password-stdin'], `${PASSWORD}\n`);
+    expect(taken.stderr).toMatch(/newname@example\.test is the new name of a pending rename of oldname@example\.test/);
+    await ok(['pending', 'apply']);
+
+    expect(await uidls('newname')).toEqual(uidlsBefore);
+    expect((await pop3Login(d.pop3Port, 'oldname', PASSWORD)).ok).toBe(false);
+    expect(await account('newname')).toMatchObject({ messages: 2 });
+    // The client, told the new user name, keeps its record of what it fetched (as mail clients
+    // keep it per account): nothing is fetched again.
+    mpoprc('newname');
+    writeFileSync(join(dir, 'uidls'), readFileSync(join(dir, 'uidls'), 'utf8').replace(' oldname\n', ' newname\n'));
+    expect((await run('mpop', ['-C', rc, 'vm'])).stdout).toMatch(/new: no messages, total: 2 messages/);
+
+    // Mail to the old name reaches the new one through the forward, which says when it stops.
+    expect((await smtplib(d.smtpPort, 'a@example.org', ['oldname@example.test'], message('r3'))).ok).toBe(true);
+    await waitFor(() => maildirWith(box('newname'), 'Subject: r3').length === 1, 'r3 in newname');
+    const fwd = JSON.parse(await ok(['forwards', 'list', '--json'])).find(
+      (f: { name: string }) => f.name === 'oldname',
+    );
+    expect(fwd.destinations).toEqual(['newname@example.test']);
+    expect(Date.parse(fwd.expiresAt) - Date.now()).toBeGreaterThan(29 * 86_400_000);
+  });
+});
+
+/** The UIDL list of a mailbox, from poplib. */
+async function uidls(user: string): Promise<string[]> {
+  const { stdout } = await run('python3', [
+    join(ROOT, 'test/helpers/fetch_pop3.py'),
+    String(d.pop3Port),
+    user,
+    PASSWORD,
+  ]);
+  return JSON.parse(stdout).uidl;
+}
+
 describe('settings that merge while pending', () => {
   it('a password change, a quota and a suspension queued one after another all apply', async () => {
     await ok(['accounts', 'passwd', 'merge', '--password-stdin'], 'new-password-2\n');
@@ -274,7 +349,7 @@ describe('settings that merge while pending', () => {
   it('status --json has per-domain totals', async () => {
     const s = JSON.parse(await ok(['status', '--json']));
     expect(s.domainTotals).toEqual([
-      expect.objectContaining({ domain: 'example.test', accounts: 6, forwards: 2, pending: 0 }),
+      expect.objectContaining({ domain: 'example.test', accounts: 7, forwards: 3, pending: 0 }),
     ]);
     expect(s.domainTotals[0].messages).toBeGreaterThan(0);
   });

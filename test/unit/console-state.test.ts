@@ -192,7 +192,7 @@ describe('the form screens', () => {
     // Ctrl-U clears a field; on the table it is not u, undo.
     expect(keys(moved, ['\u0015'])).toEqual({ state: moved, effects: [] });
   });
-  it('l sets the selected quota; z suspends, or resumes a suspended account; s cycles name, size, quota', () => {
+  it('l sets the selected quota; z suspends, or resumes a suspended account; r renames; s cycles name, size, quota', () => {
     const moved = keys(initialFormState, ['j']).state;
     const typed = keys(moved, ['l', '25M', '\r']);
     expect(typed.effects).toEqual([
@@ -224,6 +224,15 @@ describe('the form screens', () => {
       what: 'resume',
       call: { method: 'accounts.resume', params: { name: 'alice', domain: 'x.test' } },
     });
+    expect(keys(moved, ['r', 'Robert', '\r']).effects).toEqual([
+      {
+        type: 'submit',
+        screen: 'accounts',
+        call: { method: 'accounts.rename', params: { name: 'bob', newName: 'robert', domain: 'x.test' } },
+        address: 'bob@x.test',
+        action: 'rename',
+      },
+    ]);
     expect(['s', 's', 's'].map((_, i, all) => keys(initialFormState, all.slice(0, i + 1)).state.sort)).toEqual([
       'size',
       'quota',
