@@ -11,7 +11,9 @@ import { cursorAfterKey, edges, isClear } from './text-field.js';
 export interface DomainsState {
   list: ListState;
   focus: 'list' | 'name' | 'confirm';
-  /** The domain being typed. */
+  /** What the field is for: a new domain, or the selected domain's catch-all or default quota. */
+  field: { what: 'add' } | { what: 'catchall' | 'quota'; domain: string };
+  /** What is typed in the field. */
   name: string;
   cursor: number;
   /** What waits for its yes. */
@@ -25,6 +27,7 @@ export interface DomainsState {
 export const initialDomainsState: DomainsState = {
   list: initialListState,
   focus: 'list',
+  field: { what: 'add' },
   name: '',
   cursor: 0,
   confirm: null,
@@ -68,7 +71,16 @@ export function domainsReducer(state: DomainsState, action: DomainsAction): Doma
     case 'edit':
       return { ...state, name: action.value.toLowerCase(), error: null };
     case 'added':
-      return { ...state, busy: false, name: '', cursor: 0, error: null, focus: 'list', notice: action.notice };
+      return {
+        ...state,
+        busy: false,
+        name: '',
+        cursor: 0,
+        error: null,
+        focus: 'list',
+        field: { what: 'add' },
+        notice: action.notice,
+      };
     case 'refused':
       return { ...state, busy: false, error: action.text, focus: 'name', cursor: state.name.length };
     case 'notice':
@@ -110,7 +122,37 @@ export function domainsKey(state: DomainsState, input: string, key: Key, ctx: Do
   }
 
   if (state.focus === 'name') {
-    if (key.escape) return still({ ...state, name: '', cursor: 0, error: null, focus: 'list' });
+    if (key.escape) return still({ ...state, name: '', cursor: 0, error: null, focus: 'list', field: { what: 'add' } });
+    if (key.return && state.field.what !== 'add') {
+      const value = state.name.trim();
+      const f = state.field;
+      if (!value)
+        return still({
+          ...state,
+          error: f.what === 'quota' ? 'type a size like 25M, or none' : 'type a name, or none',
+        });
+      if (state.busy) return still(state);
+      return {
+        state: { ...state, busy: true, notice: null },
+        effects: [
+          f.what === 'quota'
+            ? {
+                type: 'call',
+                screen: 'domains',
+                what: 'set-domain',
+                call: { method: 'domains.quota', params: { domain: f.domain, quota: value } },
+                address: f.domain,
+              }
+            : {
+                type: 'call',
+                screen: 'domains',
+                what: 'set-domain',
+                call: { method: 'domains.catchall', params: { domain: f.domain, target: value } },
+                address: f.domain,
+              },
+        ],
+      };
+    }
     if (key.return) {
       const domain = state.name.trim();
       if (!domain) return still({ ...state, error: 'type the domain name, e.g. example.org' });
@@ -146,7 +188,16 @@ export function domainsKey(state: DomainsState, input: string, key: Key, ctx: Do
       ),
     });
   if (input === 'a' || key.tab)
-    return still({ ...state, list, focus: 'name', cursor: state.name.length, error: null, notice: null });
+    return still({
+      ...state,
+      list,
+      focus: 'name',
+      field: { what: 'add' },
+      name: state.field.what === 'add' ? state.name : '',
+      cursor: state.field.what === 'add' ? state.name.length : 0,
+      error: null,
+      notice: null,
+    });
   if (key.escape) return { state, effects: ctx.current ? [{ type: 'nav', to: 'back' }] : [] };
   if (input === 'q') return { state, effects: [{ type: 'nav', to: 'quit' }] };
   if (input === '?') return { state, effects: [{ type: 'nav', to: 'help' }] };
@@ -161,6 +212,21 @@ export function domainsKey(state: DomainsState, input: string, key: Key, ctx: Do
         kind: 'warn',
         text: `${selected.domain} is hosted once its add applies${when}: press A to apply it now`,
       },
+    });
+  }
+  if ((input === 'c' || input === 'l') && selected.hosted) {
+    // The field, filled with what is set now, for the selected domain's catch-all or quota.
+    const what = input === 'c' ? 'catchall' : 'quota';
+    const now = what === 'catchall' ? (selected.catchall ?? '') : selected.quota === null ? '' : `${selected.quota}`;
+    return still({
+      ...state,
+      list,
+      focus: 'name',
+      field: { what, domain: selected.domain },
+      name: now,
+      cursor: now.length,
+      error: null,
+      notice: null,
     });
   }
   if (input === 'd') {

@@ -35,18 +35,28 @@ export function DomainsScreen({
   return (
     <Box flexDirection="column" width={width} height={height}>
       <Text wrap="truncate">
-        <Text bold>Add a domain: </Text>
+        <Text bold>{fieldLabel(state.field)}</Text>
         <Field
           value={state.name}
           focused={state.focus === 'name'}
-          placeholder="example.org"
+          placeholder={
+            state.field.what === 'add'
+              ? 'example.org'
+              : state.field.what === 'quota'
+                ? '25M, 2G or none'
+                : 'name or none'
+          }
           theme={theme}
           onChange={edit}
         />
-        <Text color={theme.accent}> [Add]</Text>
+        <Text color={theme.accent}>{state.field.what === 'add' ? ' [Add]' : ' [Change]'}</Text>
       </Text>
       <Text color={theme.error} wrap="truncate">
-        {state.error ? `domain: ${state.error}` : state.busy ? 'sending…' : ' '}
+        {state.error
+          ? `${state.field.what === 'add' ? 'domain' : state.field.what}: ${state.error}`
+          : state.busy
+            ? 'sending…'
+            : ' '}
       </Text>
       <NoticeLine notice={state.notice} theme={theme} />
       <Text dimColor={theme.dim} wrap="truncate">
@@ -83,6 +93,13 @@ export function DomainsScreen({
   );
 }
 
+function fieldLabel(field: DomainsState['field']): string {
+  if (field.what === 'add') return 'Add a domain: ';
+  return field.what === 'quota'
+    ? `Quota for new accounts of ${field.domain}: `
+    : `Catch-all of ${field.domain} (gets mail for unknown names): `;
+}
+
 function footerKeys(state: DomainsState, current: string | null): FooterKey[] {
   if (state.focus === 'confirm')
     return [
@@ -91,7 +108,7 @@ function footerKeys(state: DomainsState, current: string | null): FooterKey[] {
     ];
   if (state.focus === 'name')
     return [
-      { key: 'Enter', label: 'queue the add' },
+      { key: 'Enter', label: state.field.what === 'add' ? 'queue the add' : 'queue the change' },
       { key: '←→', label: 'move' },
       { key: 'Ctrl-U', label: 'clear' },
       { key: 'Esc', label: 'cancel' },
@@ -100,6 +117,8 @@ function footerKeys(state: DomainsState, current: string | null): FooterKey[] {
     { key: 'Enter', label: 'manage' },
     { key: 'a', label: 'add' },
     { key: 'd', label: 'remove' },
+    { key: 'c', label: 'catch-all' },
+    { key: 'l', label: 'quota' },
     { key: 'u', label: 'undo' },
     { key: 'A', label: 'apply now' },
     ...(current ? [{ key: 'Esc', label: 'menu' }] : []),

@@ -2,7 +2,7 @@
 // daemon (its answer comes back as an action for the screen that asked), or move between
 // screens. The reducers return these; one runner sends them.
 import type { ChangeAction, Method, Params } from '../src/control/protocol.js';
-import { actionWord, whenApplies } from '../src/model/format.js';
+import { actionWord, changeDetail, whenApplies } from '../src/model/format.js';
 import { callError, type DaemonSession } from './daemon-session.js';
 import type { DomainsAction } from './domains-reducer.js';
 import { describeQueued, type FormAction, type FormScreen } from './form-reducer.js';
@@ -22,7 +22,8 @@ type RowCall =
   | { what: 'apply'; call: Call<'pending.apply'> }
   | { what: 'add-domain'; call: Call<'domains.add'> }
   | { what: 'remove-domain'; call: Call<'domains.remove'> }
-  | { what: 'suspend' | 'resume'; call: Call<'accounts.suspend' | 'accounts.resume'> };
+  | { what: 'suspend' | 'resume'; call: Call<'accounts.suspend' | 'accounts.resume'> }
+  | { what: 'set-domain'; call: Call<'domains.quota' | 'domains.catchall'> };
 
 export type Effect =
   /** A change typed into a form: refused input goes back to its field. */
@@ -70,7 +71,10 @@ export async function runEffect(
     const text = await perform(session, effect, now);
     const notice: Notice = { kind: 'ok', text };
     if (effect.screen === 'domains')
-      return { screen: 'domains', action: { type: effect.what === 'add-domain' ? 'added' : 'notice', notice } };
+      return {
+        screen: 'domains',
+        action: { type: effect.what === 'add-domain' || effect.what === 'set-domain' ? 'added' : 'notice', notice },
+      };
     return effect.screen === 'pending'
       ? { screen: 'pending', notice }
       : { screen: effect.screen, action: { type: 'notice', notice } };
@@ -89,7 +93,7 @@ export async function runEffect(
       return {
         screen: 'domains',
         action:
-          effect.what === 'add-domain' && !e.unreachable
+          (effect.what === 'add-domain' || effect.what === 'set-domain') && !e.unreachable
             ? { type: 'refused', text: e.text }
             : { type: 'notice', notice },
       };
@@ -109,6 +113,11 @@ async function perform(
       const r = await session.send(effect.call);
       if ('cancelled' in r) return `Cancelled the pending add of ${effect.address}: nothing was created`;
       return `Queued: removal of ${effect.address}, ${whenApplies(r.queued.appliesAt, now())}${effect.screen === 'accounts' ? '; its mail is archived, not deleted' : ''}`;
+    }
+    case 'set-domain': {
+      const r = await session.send(effect.call);
+      if ('cancelled' in r) return `Cancelled the pending ${actionWord(r.cancelled.action)} of ${effect.address}`;
+      return `Queued: ${actionWord(r.queued.action)} ${effect.address} (${changeDetail(r.queued)}), ${whenApplies(r.queued.appliesAt, now())}`;
     }
     case 'suspend':
     case 'resume': {

@@ -2,6 +2,7 @@
 // through the key gate into ink-testing-library's stdin, reading the frames it draws. Keys go
 // in as a terminal sends them, in bursts, with no pauses between them.
 
+import { join } from 'node:path';
 import { render } from 'ink-testing-library';
 import nodemailer from 'nodemailer';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -9,7 +10,7 @@ import { App } from '../../screens/app.js';
 import { DaemonSession } from '../../screens/daemon-session.js';
 import { KeyGate } from '../../screens/key-gate.js';
 import { type DaemonHandle, startDaemon, waitFor } from '../helpers/daemon.js';
-import { pop3Login } from '../helpers/effects.js';
+import { maildirWith, pop3Login, smtpSend } from '../helpers/effects.js';
 import { closedPort } from '../helpers/relay.js';
 
 const KEYS = {
@@ -217,6 +218,25 @@ describe('POP3 Accounts', () => {
     await see('alice');
     // What was being typed is still there.
     await see('[half ]');
+  });
+});
+
+describe('domain settings', () => {
+  it('c on the Domains screen sets the catch-all; mail for an unknown name then reaches it', async () => {
+    await see('1. POP3 Accounts');
+    await press('5');
+    await see(/›●example\.test/);
+    await see('example.test: catch-all none (unknown names get 550)');
+    await press('c');
+    await see(/Catch-all of example\.test \(gets mail for unknown names\): \[/);
+    await type('alice');
+    await press(KEYS.enter);
+    await see(/Queued: catch-all change example\.test \(catch-all alice\)/);
+    expect((await smtpSend(d.smtpPort, 'nobody@example.test', 'too-early')).code).toBe(550);
+    await d.cli(['pending', 'apply']);
+    await see('example.test: catch-all alice@example.test');
+    expect((await smtpSend(d.smtpPort, 'nobody@example.test', 'for-nobody')).accepted).toBe(true);
+    expect(maildirWith(join(d.dataDir, 'mail/example.test/alice'), 'for-nobody')).toHaveLength(1);
   });
 });
 

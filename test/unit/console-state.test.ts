@@ -364,6 +364,28 @@ describe('the Domains screen', () => {
     }
     return { state: s, effects };
   };
+  it('c sets the selected catch-all, l its default quota, in the field, prefilled; Esc leaves both', () => {
+    const typing = keys(['c']).state;
+    expect(typing).toMatchObject({ focus: 'name', field: { what: 'catchall', domain: 'a.test' }, name: '' });
+    const typed = domainsReducer(typing, { type: 'edit', value: 'sales' });
+    expect(keys(['\r'], typed).effects).toEqual([
+      {
+        type: 'call',
+        screen: 'domains',
+        what: 'set-domain',
+        call: { method: 'domains.catchall', params: { domain: 'a.test', target: 'sales' } },
+        address: 'a.test',
+      },
+    ]);
+    const quota = keys(['l'], keys(['\u001b[B']).state).state;
+    expect(quota).toMatchObject({ field: { what: 'quota', domain: 'b.test' } });
+    expect(keys(['\r'], domainsReducer(quota, { type: 'edit', value: '25M' })).effects[0]).toMatchObject({
+      call: { method: 'domains.quota', params: { domain: 'b.test', quota: '25m' } },
+    });
+    expect(keys(['\u001b'], typing).state).toMatchObject({ focus: 'list', field: { what: 'add' } });
+    // A domain being added has no settings to change yet.
+    expect(keys(['G', 'c']).state.focus).toBe('list');
+  });
   it('asks for a domain when none is hosted, and when the managed one is gone', () => {
     expect(appReducer(initialAppState, { type: 'domains-known', domains: [] })).toMatchObject({
       domain: null,
