@@ -158,6 +158,7 @@ function Shell({ gate }: { gate?: KeyGate }) {
               forwards: counts.forwards,
               pending: pendingRows.length,
             }}
+            totals={data.domains.find((d) => d.domain === domain) ?? null}
           />
         );
         break;

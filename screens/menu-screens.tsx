@@ -1,6 +1,8 @@
 // The main menu, as the old console had it.
 
 import { Box, Text } from 'ink';
+import type { DomainView } from '../src/control/protocol.js';
+import { humanBytes } from '../src/model/format.js';
 import { MENU } from './app-reducer.js';
 import { Footer } from './frame.js';
 import type { Theme } from './hooks.js';
@@ -11,12 +13,15 @@ export function MainMenu({
   height,
   theme,
   counts,
+  totals,
 }: {
   index: number;
   width: number;
   height: number;
   theme: Theme;
   counts: { accounts: number; forwards: number; pending: number };
+  /** The managed domain's totals: the mail stored in it, its catch-all and quota. */
+  totals: DomainView | null;
 }) {
   const extra = (screen: string) =>
     screen === 'accounts'
@@ -38,6 +43,11 @@ export function MainMenu({
             <Text dimColor={theme.dim} wrap="truncate">{`  ${item.hint}`}</Text>
           </Box>
         ))}
+        {totals ? (
+          <Text dimColor={theme.dim} wrap="truncate">
+            {`\n   ${totals.domain}: ${totals.messages} messages (${humanBytes(totals.bytes)}) in ${totals.accounts} mailboxes; catch-all ${totals.catchall ?? 'none'}; quota for new accounts ${totals.quota === null ? 'none' : humanBytes(totals.quota)}`}
+          </Text>
+        ) : null}
       </Box>
       <Footer
         keys={[

@@ -224,6 +224,8 @@ describe('POP3 Accounts', () => {
 describe('domain settings', () => {
   it('c on the Domains screen sets the catch-all; mail for an unknown name then reaches it', async () => {
     await see('1. POP3 Accounts');
+    // The menu shows the domain's totals.
+    await see(/example\.test: 0 messages \(0 B\) in 2 mailboxes; catch-all none; quota for new accounts none/);
     await press('5');
     await see(/›●example\.test/);
     await see('example.test: catch-all none (unknown names get 550)');
