@@ -144,6 +144,36 @@ async function bigFanOut(): Promise<void> {
   }
 }
 
+/**
+ * What quota checking costs: the same 20 senders into the same 20 mailboxes, without quotas and
+ * with a 1 GB quota on each (checked at RCPT and after DATA, and maildirsize rewritten on every
+ * delivery), alternating so that neither gets a warmer disk.
+ */
+async function quotaCost(port: number, socket: string): Promise<void> {
+  const c = await ControlClient.connect(socket);
+  const setAll = async (quota: string) => {
+    for (let i = 0; i < 20; i++) await c.call('accounts.quota', { name: `box${i}`, quota });
+    await c.call('pending.apply');
+  };
+  const rates: Record<'none' | 'quota', number[]> = { none: [], quota: [] };
+  try {
+    for (let round = 0; round < 3; round++) {
+      for (const mode of ['none', 'quota'] as const) {
+        await setAll(mode === 'none' ? 'none' : '1G');
+        rates[mode].push(await throughput(port, 20, 20));
+      }
+    }
+  } finally {
+    await setAll('none');
+    c.close();
+  }
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const [without, withQuota] = [mean(rates.none), mean(rates.quota)];
+  process.stdout.write(
+    `  quota check, 20 senders: without ${without.toFixed(0)} msg/s, with a quota on every mailbox ${withQuota.toFixed(0)} msg/s (${((withQuota / without - 1) * 100).toFixed(1)}%; runs ${rates.none.map((r) => r.toFixed(0)).join('/')} vs ${rates.quota.map((r) => r.toFixed(0)).join('/')})\n`,
+  );
+}
+
 export async function benchSmtp(): Promise<void> {
   heading("SMTP delivery, 20 KB messages, beside the disk's durable-write ceiling");
   const dataDir = tempDir('vmail-bench-');
@@ -169,6 +199,7 @@ export async function benchSmtp(): Promise<void> {
         `  ${`${senders} sender${senders > 1 ? 's' : ''}`.padEnd(10)} vmail ${rate.toFixed(0).padStart(6)} msg/s   ceiling ${roof.toFixed(0).padStart(6)} writes/s   ratio ${(rate / roof).toFixed(2)}${senders === 20 ? `   target >= 0.5: ${rate / roof >= 0.5 ? 'met' : 'NOT met'}` : ''}\n`,
       );
     }
+    await quotaCost(d.smtpPort, d.socket);
   } finally {
     await d.stop();
   }
