@@ -24,12 +24,8 @@ describe('rename, applied', () => {
     const changes = new ChangeQueue(store, 3_600_000, () => now);
     const engine = new ApplyEngine(changes, store, dir, new Logger('error', () => {}));
     const a = { name: 'ann', domain: 'x.test' };
-    await changes.request({
-      kind: 'account',
-      action: 'add',
-      address: a,
-      passwordHash: await hashPassword('pw-123456'),
-    });
+    const hash = await hashPassword('pw-123456');
+    await changes.request({ kind: 'account', action: 'add', address: a, passwordHash: hash });
     await engine.apply();
     const from = maildirPath(dir, 'x.test', 'ann');
     writeFileSync(join(from, 'new', '1795912890.M1P1.vm,S=10'), 'Subject: x\n');
