@@ -37,6 +37,47 @@ afterAll(async () => {
   await d?.stop();
 });
 
+/** A second console in its own tmux session, to walk a feature through; `menuKey` is its screen. */
+function walkSession(name: string, menuKey: string, screenTitle: string) {
+  const walk = `${SESSION}-${name}`;
+  tmux(
+    'new-session',
+    '-d',
+    '-s',
+    walk,
+    '-x',
+    '80',
+    '-y',
+    '24',
+    `${process.execPath} ${VMAIL} console --socket ${d.socket}`,
+  );
+  const shot = () => tmux('capture-pane', '-p', '-t', walk);
+  const look = (text: string | RegExp) =>
+    waitFor(() => {
+      const s = shot();
+      return (typeof text === 'string' ? s.includes(text) : text.test(s)) ? s : null;
+    }, `the console to show ${text}`).catch((err) => {
+      throw new Error(`${(err as Error).message}\n--- screen ---\n${shot()}`);
+    });
+  const send = (...k: string[]) => tmux('send-keys', '-t', walk, ...k);
+  /** Applies every pending change from Pending Changes, then comes back to the screen. */
+  const applyNow = async () => {
+    send('Escape');
+    await look('1. POP3 Accounts');
+    send('3');
+    await look(/pending change/);
+    send('A');
+    await look(/Apply the \d+ pending change\(s\) of example\.test now/);
+    send('y');
+    await look(/Applied \d+ change\(s\) of example\.test now/);
+    send('Escape');
+    await look('1. POP3 Accounts');
+    send(menuKey);
+    await look(screenTitle);
+  };
+  return { walk, look, send, applyNow, close: () => tmux('kill-session', '-t', walk) };
+}
+
 describe('vmail console in tmux at 80x24', () => {
   it('walks the menu, takes a burst of keys, survives a resize, and restores the screen on quit', async () => {
     const menu = await see('1. POP3 Accounts');
@@ -112,41 +153,7 @@ describe('vmail console in tmux at 80x24', () => {
 
   it('walks a forward through the console: add, edit, remove, apply now; checked by SMTP', async () => {
     const { smtpSend } = await import('../helpers/effects.js');
-    const walk = `${SESSION}-fwd`;
-    tmux(
-      'new-session',
-      '-d',
-      '-s',
-      walk,
-      '-x',
-      '80',
-      '-y',
-      '24',
-      `${process.execPath} ${VMAIL} console --socket ${d.socket}`,
-    );
-    const shot = () => tmux('capture-pane', '-p', '-t', walk);
-    const look = (text: string | RegExp) =>
-      waitFor(() => {
-        const s = shot();
-        return (typeof text === 'string' ? s.includes(text) : text.test(s)) ? s : null;
-      }, `the console to show ${text}`).catch((err) => {
-        throw new Error(`${(err as Error).message}\n--- screen ---\n${shot()}`);
-      });
-    const send = (...k: string[]) => tmux('send-keys', '-t', walk, ...k);
-    const applyNow = async () => {
-      send('Escape');
-      await look('1. POP3 Accounts');
-      send('3');
-      await look(/pending change/);
-      send('A');
-      await look(/Apply the \d+ pending change\(s\) of example\.test now/);
-      send('y');
-      await look(/Applied \d+ change\(s\) of example\.test now/);
-      send('Escape');
-      await look('1. POP3 Accounts');
-      send('2');
-      await look('Add a forwarding address');
-    };
+    const { walk, look, send, applyNow, close } = walkSession('fwd', '2', 'Add a forwarding address');
     try {
       await look('1. POP3 Accounts');
       send('2');
@@ -177,47 +184,13 @@ describe('vmail console in tmux at 80x24', () => {
       expect((await smtpSend(d.smtpPort, 'info@example.test', 'after-remove')).code).toBe(550);
       expect(JSON.parse((await d.cli(['forwards', 'list', '--json'])).stdout)).toEqual([]);
     } finally {
-      tmux('kill-session', '-t', walk);
+      close();
     }
   }, 60_000);
 
   it('walks a quota and a suspension through the console; checked by POP3 and SMTP', async () => {
     const { pop3Login, smtpSend } = await import('../helpers/effects.js');
-    const walk = `${SESSION}-policy`;
-    tmux(
-      'new-session',
-      '-d',
-      '-s',
-      walk,
-      '-x',
-      '80',
-      '-y',
-      '24',
-      `${process.execPath} ${VMAIL} console --socket ${d.socket}`,
-    );
-    const shot = () => tmux('capture-pane', '-p', '-t', walk);
-    const look = (text: string | RegExp) =>
-      waitFor(() => {
-        const s = shot();
-        return (typeof text === 'string' ? s.includes(text) : text.test(s)) ? s : null;
-      }, `the console to show ${text}`).catch((err) => {
-        throw new Error(`${(err as Error).message}\n--- screen ---\n${shot()}`);
-      });
-    const send = (...k: string[]) => tmux('send-keys', '-t', walk, ...k);
-    const applyNow = async () => {
-      send('Escape');
-      await look('1. POP3 Accounts');
-      send('3');
-      await look(/pending change/);
-      send('A');
-      await look(/Apply the \d+ pending change\(s\) of example\.test now/);
-      send('y');
-      await look(/Applied \d+ change\(s\) of example\.test now/);
-      send('Escape');
-      await look('1. POP3 Accounts');
-      send('1');
-      await look('Add a POP3 account');
-    };
+    const { look, send, applyNow, close } = walkSession('policy', '1', 'Add a POP3 account');
     try {
       expect((await smtpSend(d.smtpPort, 'alice@example.test', 'some mail')).accepted).toBe(true);
       await look('1. POP3 Accounts');
@@ -248,7 +221,7 @@ describe('vmail console in tmux at 80x24', () => {
       send('s', 's');
       await look(/sorted by quota/);
     } finally {
-      tmux('kill-session', '-t', walk);
+      close();
     }
   }, 60_000);
 

@@ -76,6 +76,8 @@ export function maildirWith(dir: string, marker: string): string[] {
 
 export interface SmtplibResult {
   ok: boolean;
+  /** What the server said to EHLO, line by line. */
+  ehlo: string[];
   /** The code and text of a refusal at DATA. */
   code?: number;
   error?: string;
@@ -83,8 +85,11 @@ export interface SmtplibResult {
   refused?: Record<string, [number, string]>;
 }
 
-/** Sends one message with Python's smtplib (LF line ends become CRLF). */
-export function smtplib(port: number, from: string, to: string[], data: string): Promise<SmtplibResult> {
+/**
+ * Sends one message with Python's smtplib: text has its line ends made CRLF; bytes go as they
+ * are (to test what the server does with bare LF and the like).
+ */
+export function smtplib(port: number, from: string, to: string[], data: string | Buffer): Promise<SmtplibResult> {
   return new Promise((resolve, reject) => {
     const p = spawn('python3', [join(ROOT, 'test/helpers/send_smtp.py'), String(port), from, to.join(',')]);
     let out = '';
@@ -92,6 +97,6 @@ export function smtplib(port: number, from: string, to: string[], data: string):
     p.stdout.on('data', (d) => (out += d));
     p.stderr.on('data', (d) => (err += d));
     p.on('close', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(err))));
-    p.stdin.end(data.replace(/\r?\n/g, '\r\n'));
+    p.stdin.end(typeof data === 'string' ? data.replace(/\r?\n/g, '\r\n') : data);
   });
 }

@@ -59,7 +59,11 @@ describe('SRS on forwarded mail, and signed bounces', () => {
       'the forwarded copy',
     );
     expect(copy.from).toMatch(/^SRS0=[^=]{4}=[A-Z2-7]{2}=example\.org=Alice\.Smith@example\.test$/);
-    expect(d.output()).toMatch(/queue relayed .*from=<Alice\.Smith@example\.org> sender="<SRS0=/);
+    // The relay has the copy a moment before the daemon logs that it went.
+    await waitFor(
+      () => /queue relayed .*from=<Alice\.Smith@example\.org> sender="<SRS0=/.test(d.output()),
+      'the log line',
+    );
 
     // The next hop cannot deliver it and bounces to the SRS address: the bounce reaches Alice,
     // with her local part as she wrote it, and with the null sender a bounce has.
@@ -169,7 +173,7 @@ describe('SRS on forwarded mail, and signed bounces', () => {
     expect(text).toMatch(/\r\nARC-Message-Signature: i=1; /);
     expect(text).toMatch(/\r\nARC-Authentication-Results: i=1; \S+;\r\n dkim=none/);
     expect(text).toMatch(/\r\nDelivered-To: info@example\.test\r\nReceived: /);
-    expect(d.output()).toMatch(/queue relayed .*arc=sealed/);
+    await waitFor(() => /queue relayed .*arc=sealed/.test(d.output()), 'the log line');
     expect(await dkimpy('arc', text, key.name, key.value)).toMatchObject({ cv: 'pass' });
     // Changed on the way, the chain no longer validates.
     expect(await dkimpy('arc', text.replace('Subject: sealed', 'Subject: changed'), key.name, key.value)).toMatchObject(

@@ -1,6 +1,6 @@
 // Receiving mail: the real daemon's SMTP intake, fed by Python's smtplib and nodemailer, read
 // back with Python's poplib; forwarding through a test relay; and the bad input list.
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -8,24 +8,13 @@ import { promisify } from 'node:util';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DaemonHandle, ROOT, startDaemon, tempDir, waitFor } from '../helpers/daemon.js';
+import { smtplib } from '../helpers/effects.js';
 import { asSent, RawPop3 } from '../helpers/pop3.js';
 import { RawLines } from '../helpers/raw-socket.js';
 import { brokenRelay, closedPort, TestRelay } from '../helpers/relay.js';
 
 const run = promisify(execFile);
 const fixture = (name: string) => readFileSync(join(ROOT, 'fixtures/messages', name));
-
-function smtplib(port: number, from: string, to: string[], data: Buffer): Promise<any> {
-  return new Promise((resolve, reject) => {
-    const p = spawn('python3', [join(ROOT, 'test/helpers/send_smtp.py'), String(port), from, to.join(',')]);
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.stderr.on('data', (d) => (err += d));
-    p.on('close', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(err))));
-    p.stdin.end(data);
-  });
-}
 
 async function poplib(port: number, user: string): Promise<{ stat: number[]; messages: Buffer[] }> {
   const { stdout } = await run('python3', [join(ROOT, 'test/helpers/fetch_pop3.py'), String(port), user, 'password-1']);
@@ -187,10 +176,10 @@ describe('delivery', () => {
       Buffer.from('x\r\n'),
     );
     expect(r.ok).toBe(false);
-    expect(r.refused['nobody@example.test']).toEqual([550, '5.1.1 <nobody@example.test>: no such user here']);
-    expect(r.refused['x@gmail.com'][0]).toBe(550);
-    expect(r.refused['x@gmail.com'][1]).toMatch(/^5\.7\.1 Relaying denied/);
-    expect(r.refused['later@example.test'][0]).toBe(550);
+    expect(r.refused?.['nobody@example.test']).toEqual([550, '5.1.1 <nobody@example.test>: no such user here']);
+    expect(r.refused?.['x@gmail.com']?.[0]).toBe(550);
+    expect(r.refused?.['x@gmail.com']?.[1]).toMatch(/^5\.7\.1 Relaying denied/);
+    expect(r.refused?.['later@example.test']?.[0]).toBe(550);
   });
 
   it('refuses a message over the size limit with 552, declared or not', async () => {
@@ -218,7 +207,7 @@ describe('delivery', () => {
       Buffer.from('Subject: many\r\n\r\nx\r\n'),
     );
     expect(r.ok).toBe(true);
-    expect(Object.keys(r.refused)).toHaveLength(0);
+    expect(Object.keys(r.refused ?? {})).toHaveLength(0);
     expect(maildirFiles(d, 'many').length).toBe(before + 1);
     // 120 forwards, then 880 more names: only the first 100 recipients are taken.
     const c = await RawLines.connect(d.socket);
