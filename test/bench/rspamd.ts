@@ -2,26 +2,9 @@
 // senders) of one daemon without a spam filter and one with --rspamd, against a real rspamd
 // from Debian's package (configured as in the tests: its DNS lookups fail at once, so this is
 // rspamd's own work and the HTTP round trip, not the network's).
-import { ControlClient } from '../../src/control/client.js';
-import { startDaemon, tempDir } from '../helpers/process.js';
 import { hasRspamd, TestRspamd } from '../helpers/rspamd.js';
-import { heading, seedAccounts } from './lib.js';
-import { throughput } from './smtp.js';
-
-async function daemon(args: string[]) {
-  const dataDir = tempDir('vmail-bench-');
-  await seedAccounts(
-    dataDir,
-    Array.from({ length: 20 }, (_, i) => `box${i}`),
-    'bench-password-1',
-    Date.now(),
-  );
-  const d = await startDaemon({ dataDir, args });
-  const c = await ControlClient.connect(d.socket);
-  await c.call('pending.apply');
-  c.close();
-  return d;
-}
+import { heading } from './lib.js';
+import { daemonWithBoxes, throughput } from './smtp.js';
 
 export async function benchRspamd(): Promise<void> {
   heading('SMTP delivery with and without the rspamd check, 20 KB messages');
@@ -31,8 +14,8 @@ export async function benchRspamd(): Promise<void> {
   }
   const rspamd = new TestRspamd();
   await rspamd.start();
-  const plain = await daemon([]);
-  const filtered = await daemon(['--rspamd', rspamd.url]);
+  const plain = await daemonWithBoxes();
+  const filtered = await daemonWithBoxes(['--rspamd', rspamd.url]);
   try {
     for (const [senders, per] of [
       [1, 200],

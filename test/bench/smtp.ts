@@ -174,8 +174,8 @@ async function quotaCost(port: number, socket: string): Promise<void> {
   );
 }
 
-export async function benchSmtp(): Promise<void> {
-  heading("SMTP delivery, 20 KB messages, beside the disk's durable-write ceiling");
+/** A daemon (with `args`) whose 20 mailboxes box0..box19 the senders of `throughput` write to. */
+export async function daemonWithBoxes(args: string[] = []) {
   const dataDir = tempDir('vmail-bench-');
   await seedAccounts(
     dataDir,
@@ -183,10 +183,17 @@ export async function benchSmtp(): Promise<void> {
     'bench-password-1',
     Date.now(),
   );
-  const d = await startDaemon({ dataDir });
+  const d = await startDaemon({ dataDir, args });
   const c = await ControlClient.connect(d.socket);
   await c.call('pending.apply');
   c.close();
+  return d;
+}
+
+export async function benchSmtp(): Promise<void> {
+  heading("SMTP delivery, 20 KB messages, beside the disk's durable-write ceiling");
+  const d = await daemonWithBoxes();
+  const dataDir = d.dataDir;
   try {
     for (const [senders, per] of [
       [1, 300],
