@@ -5,7 +5,15 @@
 import { Box, Text } from 'ink';
 import React from 'react';
 import type { AccountView, StatusView } from '../src/control/protocol.js';
-import { accountState, clockTime, formatQuota, humanBytes, pendingStatus, shortTime } from '../src/model/format.js';
+import {
+  accountState,
+  clockTime,
+  formatQuota,
+  healthNote,
+  humanBytes,
+  pendingStatus,
+  shortTime,
+} from '../src/model/format.js';
 import { quotaUse } from '../src/model/quota.js';
 import { type FormState, shownList } from './form-reducer.js';
 import { FORM_CHROME_ROWS, type FormScreenProps, footerKeys } from './form-screen.js';
@@ -197,7 +205,10 @@ const AccountRow = React.memo(function AccountRow({
   now: number;
   theme: Theme;
 }) {
-  const status = a.pending ? pendingStatus(a.pending.action, a.pending.appliesAt, now) : accountState(a);
+  const note = healthNote(a.health);
+  const status = a.pending
+    ? pendingStatus(a.pending.action, a.pending.appliesAt, now)
+    : `${accountState(a)}${note ? `, ${note}` : ''}`;
   const u = use(a) ?? 0;
   return (
     <Text inverse={selected && focused} bold={selected} wrap="truncate">
@@ -205,7 +216,7 @@ const AccountRow = React.memo(function AccountRow({
       {`${cell(a.name, nameWidth)} ${cell(String(a.messages), 8, true)} ${cell(humanBytes(a.bytes), 9, true)} `}
       <Text color={u >= 0.95 ? theme.error : u >= 0.8 ? theme.warn : undefined}>{cell(quotaCell(a), 9, true)}</Text>
       {`  ${cell(a.lastLoginAt ? shortTime(a.lastLoginAt, new Date(now)) : '-', 12)} `}
-      <Text color={a.pending || a.suspended ? theme.warn : theme.ok}>{cell(status, 24)}</Text>
+      <Text color={a.pending || a.suspended || note ? theme.warn : theme.ok}>{cell(status, 24)}</Text>
     </Text>
   );
 });
@@ -252,6 +263,14 @@ function Details({
         a.lastLoginAt ? `${clockTime(a.lastLoginAt, new Date(now))} from ${a.lastLoginFrom ?? '?'}` : 'never',
       )}
       {line('Last delivery', a.lastDeliveryAt ? clockTime(a.lastDeliveryAt, new Date(now)) : 'never')}
+      {line(
+        'Mail collection',
+        a.health.neverFetched
+          ? 'never fetched: nobody has logged in to this mailbox'
+          : a.health.piling
+            ? `mail waits on the server: the oldest is ${a.health.oldestDays} days old`
+            : 'fetched',
+      )}
       <Text> </Text>
       <Text bold>Mail client settings</Text>
       {line('Account type', 'POP3')}

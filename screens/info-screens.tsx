@@ -107,6 +107,7 @@ export function helpLines(domain: string): string[] {
     "  u                 undo the selected name's pending change",
     '  /                 filter by name             s     sort by name, size or quota use',
     '  The QUOTA column shows how full each mailbox is (yellow past 80%, red past 95%).',
+    '  STATUS says "never fetched" or "mail 45d old" where nobody collects the mail.',
     '  PgUp PgDn Home End (g G)                     page through long lists',
     '',
     'Pending Changes',

@@ -6,6 +6,7 @@ import {
   actionWord,
   changeDetail,
   clockTime,
+  healthNote,
   humanBytes,
   pendingStatus,
   whenApplies,
@@ -49,8 +50,9 @@ export function accountRows(list: AccountView[]): string {
     a.quota === null ? '-' : `${humanBytes(a.quota)} ${Math.floor((100 * a.used) / a.quota)}%`,
     a.pending ? pendingStatus(a.pending.action, a.pending.appliesAt) : accountState(a),
     a.lastLoginAt ? clockTime(a.lastLoginAt) : '-',
+    healthNote(a.health) || '-',
   ]);
-  return table(['ACCOUNT', 'MESSAGES', 'SIZE', 'QUOTA', 'STATUS', 'LAST LOGIN'], rows, [1, 2]);
+  return table(['ACCOUNT', 'MESSAGES', 'SIZE', 'QUOTA', 'STATUS', 'LAST LOGIN', 'ATTENTION'], rows, [1, 2]);
 }
 
 export function forwardRows(list: ForwardView[]): string {

@@ -192,11 +192,18 @@ function accountsCommand(): Command {
   const accounts = new Command('accounts').description(
     'POP3 accounts: list, add, change a password or quota, suspend, resume, rename, remove',
   );
-  client(accounts.command('list').description('every account with its mailbox size and pending change'), {
-    json: true,
-    domain: true,
-  }).action(async (f: ClientFlags) => {
-    const list = await withDaemon(f, (c) => c.call('accounts.list', inDomain(f)));
+  client(
+    accounts
+      .command('list')
+      .description('every account with its mailbox size and pending change')
+      .option(
+        '--stale <DURATION>',
+        'only those needing attention: mail that old on the server, or no login for that long (30d)',
+      ),
+    { json: true, domain: true },
+  ).action(async (f: ClientFlags & { stale?: string }) => {
+    const params = { ...inDomain(f), ...(f.stale === undefined ? {} : { stale: f.stale }) };
+    const list = await withDaemon(f, (c) => c.call('accounts.list', params));
     if (f.json) json(list);
     else out(accountRows(list));
   });

@@ -22,7 +22,7 @@ _vmail() {
     "accounts quota"|"accounts quota "*) words="--messages --socket --data-dir --config --domain --help" ;;
     "pending cancel"|"pending cancel "*) words="--socket --data-dir --config --help" ;;
     "domains quota"|"domains quota "*) words="--messages --socket --data-dir --config --help" ;;
-    "accounts list"|"accounts list "*) words="--socket --data-dir --config --json --domain --help" ;;
+    "accounts list"|"accounts list "*) words="--stale --socket --data-dir --config --json --domain --help" ;;
     "forwards list"|"forwards list "*) words="--socket --data-dir --config --json --domain --help" ;;
     "pending apply"|"pending apply "*) words="--socket --data-dir --config --json --domain --help" ;;
     "domains list"|"domains list "*) words="--socket --data-dir --config --json --help" ;;

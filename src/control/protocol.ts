@@ -31,7 +31,8 @@ type ParamType = 'string' | 'string?' | 'string[]' | 'id' | 'boolean?';
 export const METHODS = {
   status: {},
   subscribe: {},
-  'accounts.list': { domain: 'string?' },
+  /** stale: only the accounts that need attention at this age, like 30d (see AccountHealth). */
+  'accounts.list': { domain: 'string?', stale: 'string?' },
   'accounts.add': { name: 'string', password: 'string', domain: 'string?' },
   'accounts.passwd': { name: 'string', password: 'string', domain: 'string?' },
   'accounts.remove': { name: 'string', domain: 'string?' },
@@ -224,6 +225,21 @@ export interface AccountView extends MailboxSize {
   /** It cannot log in; refuseMail: its mail is refused too (else kept). */
   suspended: boolean;
   refuseMail: boolean;
+  /** Whether its mail is being collected. */
+  health: AccountHealth;
+}
+
+/**
+ * Whether an account's mail is collected: days since its last POP3 login (null: never) and
+ * since its oldest message arrived (null: empty); `piling`: mail has waited on the server 30
+ * days or more (nobody fetches it, or the client leaves it there); `neverFetched`: it has mail
+ * and has never been logged in to.
+ */
+export interface AccountHealth {
+  lastLoginDays: number | null;
+  oldestDays: number | null;
+  piling: boolean;
+  neverFetched: boolean;
 }
 
 export interface ForwardView {

@@ -21,7 +21,7 @@ import { hashPassword } from '../store/passwords.js';
 import type { Store } from '../store/store.js';
 import type { ApplyEngine } from './apply-engine.js';
 import type { ChangeQueue } from './change-queue.js';
-import { listAccounts, listDomains, listForwards } from './views.js';
+import { isStale, listAccounts, listDomains, listForwards } from './views.js';
 
 export interface Parts {
   store: Store;
@@ -91,7 +91,16 @@ export function controlHandlers({ store, changes, engine, mailboxes, queue, dkim
       conn.subscribed = true;
       return { subscribed: true };
     },
-    'accounts.list': (p) => listAccounts(store, mailboxes, hostedDomain(p.domain)),
+    'accounts.list': (p) => {
+      const all = listAccounts(store, mailboxes, hostedDomain(p.domain));
+      if (p.stale === undefined) return all;
+      const m = /^(\d{1,4})d$/.exec(p.stale.trim());
+      if (!m) throw new InputError(`--stale ${JSON.stringify(p.stale.slice(0, 20))}: write days like 30d`);
+      // The stalest and biggest first: what to look at first.
+      return all
+        .filter((a) => isStale(a.health, a.messages, Number(m[1])))
+        .sort((a, b) => (b.health.oldestDays ?? 0) - (a.health.oldestDays ?? 0) || b.bytes - a.bytes);
+    },
     'accounts.add': (p) => accountWithPassword('add', p),
     'accounts.passwd': (p) => accountWithPassword('password', p),
     'accounts.remove': (p) =>

@@ -1,7 +1,14 @@
 // What the control socket answers for accounts, forwards and changes: applied rows, pending
 // adds, their pending change, live mailbox sizes and recent activity, in one shape for the CLI
 // and the console. The password hash of a pending change never leaves the daemon.
-import type { AccountView, DomainView, ForwardView, PendingRef, PendingView } from '../control/protocol.js';
+import type {
+  AccountHealth,
+  AccountView,
+  DomainView,
+  ForwardView,
+  PendingRef,
+  PendingView,
+} from '../control/protocol.js';
 import type { MailboxIndex } from '../maildir/mailbox-index.js';
 import type { PendingChange } from '../model/changes.js';
 import type { AccountRecord, Store } from '../store/store.js';
@@ -42,7 +49,29 @@ function ref(p: PendingChange | undefined): PendingRef | null {
 const byAddress = <T extends { domain: string; name: string }>(a: T, b: T) =>
   a.domain < b.domain ? -1 : a.domain > b.domain ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 
-export function listAccounts(store: Store, sizes: MailboxIndex, domain?: string): AccountView[] {
+const DAY_MS = 86_400_000;
+/** Mail this many days old still on the server is piling up. */
+export const PILING_DAYS = 30;
+
+/** An account's mail collection, as of `now`. */
+function health(lastLoginAt: number | undefined, messages: number, oldest: number | null, now: number): AccountHealth {
+  const days = (t: number) => Math.max(0, Math.floor((now - t) / DAY_MS));
+  const oldestDays = messages > 0 && oldest !== null ? days(oldest) : null;
+  return {
+    lastLoginDays: lastLoginAt === undefined ? null : days(lastLoginAt),
+    oldestDays,
+    piling: oldestDays !== null && oldestDays >= PILING_DAYS,
+    neverFetched: lastLoginAt === undefined && messages > 0,
+  };
+}
+
+/** Whether an account needs attention at `staleDays`: mail that old, or no login for that long with mail waiting. */
+export function isStale(h: AccountHealth, messages: number, staleDays: number): boolean {
+  if (messages === 0) return false;
+  return (h.oldestDays ?? 0) >= staleDays || h.lastLoginDays === null || h.lastLoginDays >= staleDays;
+}
+
+export function listAccounts(store: Store, sizes: MailboxIndex, domain?: string, now = Date.now()): AccountView[] {
   const pending = pendingByAddress(store, 'account');
   const out: AccountView[] = [];
   const view = (name: string, dom: string, address: string, active: boolean, a?: AccountRecord): AccountView => {
@@ -66,6 +95,7 @@ export function listAccounts(store: Store, sizes: MailboxIndex, domain?: string)
       used: size.bytes,
       suspended: a?.suspended === true,
       refuseMail: a?.refuseMail === true,
+      health: health(act?.lastLoginAt, size.messages, active ? sizes.oldest(address) : null, now),
     };
   };
   for (const [address, a] of store.accounts) {

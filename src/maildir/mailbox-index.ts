@@ -26,6 +26,8 @@ interface Entry extends MailboxSize {
   /** File names whose events this daemon caused (its deliveries and deletions). */
   expected: Set<string>;
   soon: NodeJS.Timeout | null;
+  /** When the oldest message on the server was delivered (ms, from its name), or null. */
+  oldest: number | null;
 }
 
 const EMPTY: MailboxSize = { messages: 0, bytes: 0 };
@@ -62,6 +64,12 @@ export class MailboxIndex extends EventEmitter {
     return this.boxes.has(address);
   }
 
+  /** When the oldest message still in the mailbox arrived (ms), or null when it is empty. */
+  oldest(address: string): number | null {
+    const e = this.boxes.get(address);
+    return e && e.messages > 0 ? e.oldest : null;
+  }
+
   /** Starts tracking a Maildir; its size is known once the returned promise resolves. */
   track(address: string, dir: string): Promise<void> {
     this.entry(address, dir);
@@ -90,6 +98,7 @@ export class MailboxIndex extends EventEmitter {
         watchers: null,
         expected: new Set(),
         soon: null,
+        oldest: null,
       };
       this.boxes.set(address, e);
     }
@@ -181,6 +190,7 @@ export class MailboxIndex extends EventEmitter {
       e.again = true;
       return;
     }
+    if (e.messages === 0) e.oldest = Date.now();
     e.messages += 1;
     e.bytes += bytes;
     this.emit('size', address, { messages: e.messages, bytes: e.bytes });
@@ -202,6 +212,9 @@ export class MailboxIndex extends EventEmitter {
           if (stamp === null) throw new Error('no Maildir');
           if (!e.watchers && this.boxes.get(address) === e) this.watch(address, e);
           const bytes = messages.reduce((sum, m) => sum + m.size, 0);
+          // Sorted by delivery time, names without one last.
+          const first = messages[0]?.time;
+          e.oldest = first !== undefined && first < Number.MAX_SAFE_INTEGER ? first * 1000 : null;
           e.stamp = stamp;
           if (messages.length !== e.messages || bytes !== e.bytes) {
             e.messages = messages.length;

@@ -97,3 +97,10 @@ export function changeDetail(p: {
 export function accountState(a: { suspended: boolean; refuseMail: boolean }): string {
   return a.suspended ? (a.refuseMail ? 'suspended, mail refused' : 'suspended') : 'active';
 }
+
+/** Why an account's mail needs attention, in a few words (`never fetched`, `mail 45d old`), or ''. */
+export function healthNote(h: { neverFetched: boolean; piling: boolean; oldestDays: number | null }): string {
+  if (h.neverFetched) return 'never fetched';
+  if (h.piling) return `mail ${h.oldestDays}d old`;
+  return '';
+}

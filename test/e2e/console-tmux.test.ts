@@ -207,7 +207,8 @@ describe('vmail console in tmux at 80x24', () => {
       send('z');
       await look(/Queued: suspension of alice@example\.test/);
       await applyNow();
-      await look(/alice .* suspended\s*$/m);
+      // Its mail has never been fetched, and the status says that too.
+      await look(/alice .* suspended, never fetched\s*$/m);
       const refused = await pop3Login(d.pop3Port, 'alice', 'password-1');
       expect(refused.error).toMatch(/\[SYS\/PERM\] This account is suspended/);
       expect((await smtpSend(d.smtpPort, 'alice@example.test', 'while suspended')).accepted).toBe(true);
@@ -215,7 +216,7 @@ describe('vmail console in tmux at 80x24', () => {
       send('z');
       await look(/Queued: resumption of alice@example\.test/);
       await applyNow();
-      await look(/alice .* active\s*$/m);
+      await look(/alice .* active, never fetched\s*$/m);
       expect((await pop3Login(d.pop3Port, 'alice', 'password-1')).ok).toBe(true);
       // Sorted by how full the mailboxes are: s twice.
       send('s', 's');
