@@ -210,12 +210,17 @@ const AccountRow = React.memo(function AccountRow({
     ? pendingStatus(a.pending.action, a.pending.appliesAt, now)
     : `${accountState(a)}${note ? `, ${note}` : ''}`;
   const u = use(a) ?? 0;
+  const quotaColor = u >= 0.95 ? theme.error : u >= 0.8 ? theme.warn : undefined;
+  const quota = cell(quotaCell(a), 9, true);
+  const login = `  ${cell(a.lastLoginAt ? shortTime(a.lastLoginAt, new Date(now)) : '-', 12)} `;
+  // A colored quota cell is an element of its own; the usual uncolored one stays in the row's
+  // text, which keeps each row one element fewer to lay out as the table scrolls.
   return (
     <Text inverse={selected && focused} bold={selected} wrap="truncate">
       {selected ? '› ' : '  '}
       {`${cell(a.name, nameWidth)} ${cell(String(a.messages), 8, true)} ${cell(humanBytes(a.bytes), 9, true)} `}
-      <Text color={u >= 0.95 ? theme.error : u >= 0.8 ? theme.warn : undefined}>{cell(quotaCell(a), 9, true)}</Text>
-      {`  ${cell(a.lastLoginAt ? shortTime(a.lastLoginAt, new Date(now)) : '-', 12)} `}
+      {quotaColor ? <Text color={quotaColor}>{quota}</Text> : quota}
+      {login}
       <Text color={a.pending || a.suspended || note ? theme.warn : theme.ok}>{cell(status, 24)}</Text>
     </Text>
   );
