@@ -48,6 +48,18 @@ function quotaCell(a: AccountView): string {
     .replace(/B$/, '')}`;
 }
 
+/** The one field that changes the selected account: what it asks, and what a refusal is about. */
+const CHANGES = {
+  change: {
+    label: (a: string) => `New password for ${a}: `,
+    placeholder: '8+ characters',
+    mask: true,
+    what: 'password',
+  },
+  quota: { label: (a: string) => `Quota for ${a}: `, placeholder: '25M, 2G or none', mask: false, what: 'quota' },
+  rename: { label: (a: string) => `Rename ${a} to `, placeholder: 'new name', mask: false, what: 'name' },
+} as const;
+
 export function AccountsScreen({
   state,
   rows,
@@ -87,42 +99,25 @@ export function AccountsScreen({
             />
             <Text color={theme.accent}> [Change]</Text>
           </Text>
-        ) : state.mode === 'quota' || state.mode === 'rename' ? (
+        ) : (
           <Text wrap="truncate">
-            <Text bold>
-              {state.mode === 'quota' ? 'Quota for' : 'Rename'} {state.target}@{domain}
-              {state.mode === 'quota' ? ': ' : ' to '}
-            </Text>
+            <Text bold>{CHANGES[state.mode].label(`${state.target}@${domain}`)}</Text>
             <Field
               value={state.second}
               focused={state.focus === 'second'}
-              placeholder={state.mode === 'quota' ? '25M, 2G or none' : 'new name'}
+              placeholder={CHANGES[state.mode].placeholder}
+              mask={CHANGES[state.mode].mask}
               theme={theme}
               onChange={(v) => edit('second', v)}
             />
             <Text>{state.mode === 'rename' ? `@${domain}` : ''}</Text>
             <Text color={theme.accent}> [Change]</Text>
           </Text>
-        ) : (
-          <Text wrap="truncate">
-            <Text bold>
-              New password for {state.target}@{domain}:{' '}
-            </Text>
-            <Field
-              value={state.second}
-              focused={state.focus === 'second'}
-              placeholder="8+ characters"
-              mask
-              theme={theme}
-              onChange={(v) => edit('second', v)}
-            />
-            <Text color={theme.accent}> [Change]</Text>
-          </Text>
         )}
       </Box>
       <Text color={theme.error} wrap="truncate">
         {state.error
-          ? `${state.mode === 'quota' ? 'quota' : state.mode === 'rename' || state.error.field === 'name' ? 'name' : 'password'}: ${state.error.text}`
+          ? `${state.mode === 'add' ? (state.error.field === 'name' ? 'name' : 'password') : CHANGES[state.mode].what}: ${state.error.text}`
           : state.busy
             ? 'sending…'
             : ' '}

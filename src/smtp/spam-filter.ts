@@ -196,7 +196,6 @@ export class SpamFilter extends EventEmitter {
         method,
         agent: this.agent,
         headers: method === 'POST' ? { ...headers, 'Content-Length': String(length) } : headers,
-        timeout: this.settings.timeoutMs,
       });
       const timer = setTimeout(
         () => req.destroy(new Error(`rspamd did not answer within ${this.settings.timeoutMs} ms`)),

@@ -354,3 +354,34 @@ describe('settings that merge while pending', () => {
     expect(s.domainTotals[0].messages).toBeGreaterThan(0);
   });
 });
+
+describe('undo before the apply', () => {
+  it('a cancelled suspension, quota, rename and catch-all change nothing, by their effect', async () => {
+    await ok(['accounts', 'add', 'keep', '--password-stdin'], `${PASSWORD}\n`);
+    await ok(['pending', 'apply']);
+    const cancel = async (address: string) => {
+      const p = JSON.parse(await ok(['pending', 'list', '--json'])).find(
+        (c: { address: string }) => c.address === address,
+      );
+      expect(await ok(['pending', 'cancel', p.id])).toMatch(/^Cancelled/);
+    };
+    for (const args of [
+      ['accounts', 'suspend', 'keep', '--refuse-mail'],
+      ['accounts', 'quota', 'keep', '1K'],
+      ['accounts', 'rename', 'keep', 'kept'],
+    ]) {
+      await ok(args);
+      await cancel('keep@example.test');
+    }
+    await ok(['domains', 'catchall', 'example.test', 'keep']);
+    await cancel('example.test');
+    expect(JSON.parse(await ok(['pending', 'list', '--json']))).toEqual([]);
+    await ok(['pending', 'apply']);
+
+    expect((await pop3Login(d.pop3Port, 'keep', PASSWORD)).ok).toBe(true);
+    expect((await pop3Login(d.pop3Port, 'kept', PASSWORD)).ok).toBe(false);
+    expect((await smtplib(d.smtpPort, 'a@example.org', ['keep@example.test'], message('not capped', 3))).ok).toBe(true);
+    const unknown = await smtplib(d.smtpPort, 'a@example.org', ['nobody@example.test'], message('x'));
+    expect(unknown.refused?.['nobody@example.test']?.[0]).toBe(550);
+  });
+});
