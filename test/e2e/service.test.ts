@@ -5,8 +5,8 @@
 // filter; SIGHUP with a renewed certificate. Needs root (to make users), systemd-analyze,
 // mandoc and fail2ban from Debian (.ci/run installs them).
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, runCli, tempDir, VMAIL, waitFor } from '../helpers/daemon.js';
@@ -33,8 +33,19 @@ function identity(pid: number): Record<string, string> {
 }
 
 let root: string;
+/** Folders above the checkout that other users could not pass through, and their modes. */
+const opened: [string, number][] = [];
 
 beforeAll(() => {
+  // The admin and outsider run this checkout's `vmail` as themselves: a checkout inside a
+  // private folder (mktemp -d makes them 0700) is opened for passing through, and closed again.
+  for (let dir = ROOT; dir !== dirname(dir); dir = dirname(dir)) {
+    const mode = statSync(dir).mode & 0o7777;
+    if (!(mode & 0o001)) {
+      opened.push([dir, mode]);
+      chmodSync(dir, mode | 0o001);
+    }
+  }
   for (const u of [USER, ADMIN, OUTSIDER])
     execFileSync('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', u]);
   execFileSync('usermod', ['-aG', USER, ADMIN]);
@@ -44,6 +55,7 @@ beforeAll(() => {
 });
 
 afterAll(() => {
+  for (const [dir, mode] of opened) chmodSync(dir, mode);
   for (const u of [USER, ADMIN, OUTSIDER]) {
     try {
       execFileSync('userdel', [u], { stdio: 'ignore' });
