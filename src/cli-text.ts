@@ -1,6 +1,16 @@
 // How the command line prints what the daemon answers: one line per change queued, and tables
 // of domains, accounts, forwards, pending changes and queued messages.
-import type { AccountView, DomainView, ForwardView, PendingView, QueueResult, QueueView } from './control/protocol.js';
+import type {
+  AccountView,
+  DomainView,
+  ForwardView,
+  ImportResult,
+  ImportRow,
+  LogEntryView,
+  PendingView,
+  QueueResult,
+  QueueView,
+} from './control/protocol.js';
 import {
   accountState,
   actionWord,
@@ -91,6 +101,63 @@ export function pendingRows(list: PendingView[]): string {
     changeDetail(p),
   ]);
   return table(['ID', 'KIND', 'ACTION', 'ADDRESS', 'WHEN', 'DETAIL'], rows);
+}
+
+/**
+ * An import, row by row in the file's order: what each row queues (or would), or why it is
+ * refused; then one summary line.
+ */
+export function importLines(
+  rows: ImportRow[],
+  r: ImportResult,
+  refusedEarlier: ImportResult['refused'] = [],
+): string[] {
+  const refused = new Map([...refusedEarlier, ...r.refused].map((x) => [x.row, x]));
+  const queued = [...r.queued];
+  const lines: { row: number; text: string }[] = [];
+  for (const row of rows) {
+    const bad = refused.get(row.row);
+    if (bad) continue;
+    const q = queued.shift();
+    if (q) {
+      const detail = changeDetail(q);
+      lines.push({
+        row: row.row,
+        text: `${actionWord(q.action)} ${q.kind} ${q.address}${detail ? `, ${detail}` : ''}`,
+      });
+    }
+  }
+  for (const x of refused.values())
+    lines.push({ row: x.row, text: `refused ${JSON.stringify(x.name.slice(0, 60))}: ${x.error}` });
+  lines.sort((a, b) => a.row - b.row);
+  const n = r.queued.length;
+  const bad = refused.size;
+  const summary = r.dryRun
+    ? `Dry run: ${n} change(s) would be queued, ${bad} row(s) refused; nothing was queued.`
+    : r.done
+      ? `Queued ${n} change(s)${bad ? `, skipped ${bad} refused row(s)` : ''}${n ? `; they apply ${whenApplies(r.queued[0].appliesAt).replace(/^applies /, '')}` : ''}.`
+      : `Nothing was queued: ${bad} row(s) refused (fix them, or pass --skip-bad to queue the other ${n}).`;
+  return [...lines.map((l) => `row ${l.row}: ${l.text}`), summary];
+}
+
+export function logRows(list: LogEntryView[]): string {
+  if (list.length === 0) return 'No entries.';
+  const rows = list.map((e) => {
+    const { address, ...rest } = e.params;
+    const params = Object.entries(rest)
+      .filter(([k]) => k !== 'name' || !address)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ');
+    return [
+      e.at.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
+      `${e.user}[${e.pid}]`,
+      e.method,
+      address ?? '-',
+      params || '-',
+      e.outcome,
+    ];
+  });
+  return table(['TIME', 'USER[PID]', 'REQUEST', 'ADDRESS', 'PARAMETERS', 'OUTCOME'], rows);
 }
 
 export function table(headers: string[], rows: string[][], rightAligned: number[] = []): string {

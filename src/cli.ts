@@ -2,7 +2,16 @@
 // is one line on stderr. Exit status: 0 ok; 1 a refused change or a runtime failure; 64 usage
 // (unknown command or option, missing argument); 69 daemon unreachable; 78 configuration.
 import { Command, CommanderError, Option } from 'commander';
-import { accountRows, describeQueued, domainRows, forwardRows, pendingRows, queueRows } from './cli-text.js';
+import {
+  accountRows,
+  describeQueued,
+  domainRows,
+  forwardRows,
+  importLines,
+  logRows,
+  pendingRows,
+  queueRows,
+} from './cli-text.js';
 import { ConfigError, configFileFrom, type Loaded, loadConfig, SETTINGS, socketPathFrom } from './config.js';
 import type { ControlClient } from './control/client.js';
 import { InputError } from './model/errors.js';
@@ -221,6 +230,29 @@ function accountsCommand(): Command {
   }
   client(
     accounts
+      .command('import')
+      .description('queue accounts and forwards from a CSV file (- for stdin), one change per row, all or none')
+      .argument('<FILE.csv>')
+      .option('--dry-run', 'print what each row would queue, and every row refused, and queue nothing')
+      .option('--skip-bad', 'queue the good rows even when some are refused'),
+    { json: true, domain: true },
+  ).action(async (file: string, f: ClientFlags & { dryRun?: boolean; skipBad?: boolean }) => {
+    await importFile(file, f);
+  });
+  client(
+    accounts
+      .command('export')
+      .description('every account and forward as CSV on stdout: sizes, quota, last login, destinations'),
+    { domain: true },
+  ).action(async (f: ClientFlags) => {
+    const { exportCsv } = await import('./control/bulk.js');
+    const [list, forwards] = await withDaemon(f, (c) =>
+      Promise.all([c.call('accounts.list', inDomain(f)), c.call('forwards.list', inDomain(f))]),
+    );
+    process.stdout.write(exportCsv(list, forwards));
+  });
+  client(
+    accounts
       .command('remove')
       .description('queue the removal of an account (its mail is archived)')
       .argument('<NAME[@DOMAIN]>'),
@@ -315,6 +347,75 @@ function forwardsCommand(): Command {
     out(describeQueued(await withDaemon(f, (c) => c.call('forwards.remove', { name, ...inDomain(f) }))));
   });
   return forwards;
+}
+
+/**
+ * `accounts import`: the daemon checks every row first (nothing is hashed for a refused one),
+ * then plain passwords are hashed on every core with a progress line, and the rows are queued
+ * in one step. Ctrl-C before the end queues nothing.
+ */
+async function importFile(file: string, f: ClientFlags & { dryRun?: boolean; skipBad?: boolean }): Promise<void> {
+  const { readFile } = await import('node:fs/promises');
+  const { hashPasswords, parseImportCsv, sendImport } = await import('./control/bulk.js');
+  let data: Buffer;
+  try {
+    data = file === '-' ? Buffer.concat(await process.stdin.toArray()) : await readFile(file);
+  } catch (err) {
+    throw new InputError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const parsed = parseImportCsv(data);
+  if (parsed.ignored.length && !f.json)
+    process.stderr.write(`vmail: columns not imported: ${parsed.ignored.join(', ')}\n`);
+  const opts = { domain: f.domain, skipBad: f.skipBad === true };
+  const result = await withDaemon(f, async (c) => {
+    const check = await sendImport(c, parsed.rows, { ...opts, dryRun: true });
+    const refused = new Set(check.refused.map((r) => r.row));
+    if (f.dryRun || ((check.refused.length || parsed.refused.length) && !f.skipBad))
+      return { ...check, dryRun: f.dryRun === true };
+    const good = parsed.rows.filter((r) => !refused.has(r.row));
+    const bar = process.stderr.isTTY && !f.json;
+    const hashed = await hashPasswords(good, (p) => {
+      if (!bar) return;
+      const width = 30;
+      const filled = Math.round((width * p.done) / p.total);
+      const left = Math.ceil(p.left);
+      process.stderr.write(
+        `\rHashing passwords [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${p.done}/${p.total}  ${Math.round(p.rate)}/s  ${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')} left `,
+      );
+    });
+    if (bar && hashed.length) process.stderr.write('\n');
+    const done = await sendImport(c, hashed, { ...opts, dryRun: false });
+    // Rows refused by the check are reported with the rows queued.
+    return { ...done, rows: check.rows, refused: [...check.refused, ...done.refused] };
+  });
+  const report = { ...result, refused: [...parsed.refused, ...result.refused].sort((a, b) => a.row - b.row) };
+  if (f.json) json(report);
+  else for (const line of importLines(parsed.rows, result, parsed.refused)) out(line);
+  if (report.refused.length && !(f.skipBad && report.done)) process.exitCode = EXIT.failure;
+}
+
+function logCommand(): Command {
+  return client(
+    new Command('log')
+      .description('who changed what and when: every request that changed something, and every change applied')
+      .option('--since <WHEN>', 'entries from this long ago (2d, 12h, 30m) or this date (2026-11-01)')
+      .option('--user <USER>', "only this user's requests (a name or a uid)")
+      .option('--address <NAME@DOMAIN>', 'only those about this account or forward (and its domain)')
+      .option('--limit <N>', 'at most this many, the newest (default 1000)'),
+    { json: true },
+  ).action(async (f: ClientFlags & { since?: string; user?: string; address?: string; limit?: string }) => {
+    if (f.limit !== undefined && !/^[1-9]\d{0,5}$/.test(f.limit))
+      throw new UsageError(`--limit ${JSON.stringify(f.limit)}: write a whole number from 1`);
+    const params = {
+      ...(f.since === undefined ? {} : { since: f.since }),
+      ...(f.user === undefined ? {} : { user: f.user }),
+      ...(f.address === undefined ? {} : { address: f.address }),
+      ...(f.limit === undefined ? {} : { limit: Number(f.limit) }),
+    };
+    const list = await withDaemon(f, (c) => c.call('log.list', params));
+    if (f.json) json(list);
+    else out(logRows(list));
+  });
 }
 
 function pendingCommand(): Command {
@@ -568,6 +669,7 @@ export function program(): Command {
     forwardsCommand(),
     pendingCommand(),
     queueCommand(),
+    logCommand(),
     configCommand(),
     setupCommand(),
   ]) {

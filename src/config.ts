@@ -43,6 +43,8 @@ export interface Config {
   rspamdTimeoutMs: number;
   /** How many days an SRS address of a forwarded message is honoured for its bounce. */
   srsMaxAgeDays: number;
+  /** How long the audit log keeps an entry. */
+  auditRetentionDays: number;
   /** The DNS server for the checks made when sealing forwarded mail (ARC); null: the system's. */
   resolver: string | null;
   /** The user to run as once the ports are bound (when started as root). */
@@ -215,6 +217,14 @@ export const SETTINGS: readonly Setting[] = [
     arg: 'DAYS',
     help: 'how long the SRS sender of a forwarded message accepts its bounces (21d)',
     default: '21d',
+  },
+  {
+    key: 'audit-retention',
+    field: 'auditRetentionDays',
+    arg: 'DAYS',
+    help: 'how long the audit log (vmail log) keeps who changed what (365d)',
+    default: '365d',
+    reloadable: true,
   },
   {
     key: 'resolver',
@@ -417,6 +427,11 @@ export function loadConfig(
     throw new ConfigError(
       `${where('srs-max-age')} ${JSON.stringify(req('srs-max-age'))}: write days like 21d (1d to 365d)`,
     );
+  const retention = /^([1-9]\d{0,4})d$/.exec(req('audit-retention'));
+  if (!retention || Number(retention[1]) > 36_500)
+    throw new ConfigError(
+      `${where('audit-retention')} ${JSON.stringify(req('audit-retention'))}: write days like 365d (1d to 36500d)`,
+    );
   const resolver = one('resolver');
   if (resolver !== null && !/^(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:.]+\])(:\d{1,5})?$/.test(resolver))
     throw new ConfigError(
@@ -463,6 +478,7 @@ export function loadConfig(
     rspamdFail,
     rspamdTimeoutMs: duration(req('rspamd-timeout'), where('rspamd-timeout')),
     srsMaxAgeDays: Number(srsAge[1]),
+    auditRetentionDays: Number(retention[1]),
     resolver,
     user,
     hostname: one('hostname') ?? (osHostname() || 'localhost'),

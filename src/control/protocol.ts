@@ -25,7 +25,7 @@ export interface ErrorData {
 }
 
 /** A parameter's type: `?` marks an optional one. */
-type ParamType = 'string' | 'string?' | 'string[]' | 'id' | 'boolean?';
+type ParamType = 'string' | 'string?' | 'string[]' | 'id' | 'boolean?' | 'number?' | 'object[]';
 
 /** Every method and its parameters, checked in one place by the server before dispatch. */
 export const METHODS = {
@@ -40,6 +40,13 @@ export const METHODS = {
   'accounts.quota': { name: 'string', quota: 'string', messages: 'string?', domain: 'string?' },
   'accounts.suspend': { name: 'string', refuseMail: 'boolean?', domain: 'string?' },
   'accounts.resume': { name: 'string', domain: 'string?' },
+  /**
+   * Accounts and forwards from a spreadsheet, one pending change per row, queued together or
+   * not at all. rows: ImportRow objects. more: keep these rows on this connection and wait for
+   * the rest (a closed connection drops them); the call without it checks and queues them all.
+   * dryRun: check only; skipBad: queue the good rows even when some are refused.
+   */
+  'accounts.import': { rows: 'object[]', domain: 'string?', more: 'boolean?', dryRun: 'boolean?', skipBad: 'boolean?' },
   /** keepForward: how long the old name forwards to the new one, like 30d (default: not at all). */
   'accounts.rename': { name: 'string', newName: 'string', keepForward: 'string?', domain: 'string?' },
   'forwards.list': { domain: 'string?' },
@@ -57,6 +64,8 @@ export const METHODS = {
   'pending.apply': { domain: 'string?' },
   'queue.list': {},
   'queue.retry': { id: 'id' },
+  /** The audit log: since like 2d or an ISO time; user: a name or uid; address: name@domain. */
+  'log.list': { since: 'string?', user: 'string?', address: 'string?', limit: 'number?' },
 } as const satisfies Record<string, Record<string, ParamType>>;
 
 export type Method = keyof typeof METHODS;
@@ -69,7 +78,11 @@ type ValueOf<T> = T extends 'string' | 'string?'
       ? string | number
       : T extends 'boolean?'
         ? boolean
-        : never;
+        : T extends 'number?'
+          ? number
+          : T extends 'object[]'
+            ? Record<string, unknown>[]
+            : never;
 type Spec<M extends Method> = (typeof METHODS)[M];
 type Optional<M extends Method> = { [K in keyof Spec<M>]: Spec<M>[K] extends `${string}?` ? K : never }[keyof Spec<M>];
 
@@ -90,6 +103,7 @@ export interface Results {
   'accounts.suspend': QueueResult;
   'accounts.resume': QueueResult;
   'accounts.rename': QueueResult;
+  'accounts.import': ImportResult;
   'forwards.list': ForwardView[];
   'forwards.add': QueueResult;
   'forwards.remove': QueueResult;
@@ -104,7 +118,20 @@ export interface Results {
   'pending.apply': ApplyResult;
   'queue.list': QueueView[];
   'queue.retry': QueueView;
+  'log.list': LogEntryView[];
 }
+
+/** The methods that only read: every other request is recorded in the audit log. */
+export const READS: ReadonlySet<Method> = new Set<Method>([
+  'status',
+  'subscribe',
+  'accounts.list',
+  'forwards.list',
+  'domains.list',
+  'pending.list',
+  'queue.list',
+  'log.list',
+]);
 
 /** What the daemon pushes to subscribed clients. */
 export interface Notifications {
@@ -141,10 +168,13 @@ export function paramsProblem(method: Method, params: unknown): string | null {
     const ok =
       type === 'string[]'
         ? Array.isArray(v) && v.every((x) => typeof x === 'string')
-        : type === 'id'
-          ? typeof v === 'string' || (typeof v === 'number' && Number.isInteger(v))
-          : typeof v === type.replace('?', '');
-    if (!ok) return `parameter ${key} must be ${type === 'id' ? 'a string or integer' : type.replace('?', '')}`;
+        : type === 'object[]'
+          ? Array.isArray(v) && v.every((x) => typeof x === 'object' && x !== null && !Array.isArray(x))
+          : type === 'id'
+            ? typeof v === 'string' || (typeof v === 'number' && Number.isInteger(v))
+            : typeof v === type.replace('?', '');
+    if (!ok)
+      return `parameter ${key} must be ${type === 'id' ? 'a string or integer' : type === 'object[]' ? 'an array of objects' : type.replace('?', '')}`;
   }
   return null;
 }
@@ -164,6 +194,8 @@ export interface PendingView {
   /** The account's or forward's address; the domain for a change to the domain itself. */
   address: string;
   requestedAt: string;
+  /** Who asked for it (the OS user of the client); null for changes queued before this was kept. */
+  requestedBy: string | null;
   appliesAt: string;
   destinations?: string[];
   /** A domain removal that takes its accounts and forwards with it. */
@@ -267,7 +299,6 @@ export interface QueueView {
   size: number;
 }
 
-/** A hosted domain (or one whose add is pending) and what it holds. */
 /** A domain's DKIM key: the TXT record to publish for it. */
 export interface DkimView {
   domain: string;
@@ -338,4 +369,42 @@ export interface SpamFilterView {
   deferred: number;
   /** Accepted without a check because rspamd did not answer (fail open). */
   unchecked: number;
+}
+
+/**
+ * One row of an import: an account (password or passwordHash, optional quota) or, without a
+ * password, a forward (forward: its destinations). row: its line in the file, for messages.
+ */
+export interface ImportRow {
+  row: number;
+  name: string;
+  password?: string;
+  /** vmail's scrypt$... or Dovecot's {SHA512-CRYPT}, {SHA256-CRYPT}, {BLF-CRYPT} form. */
+  passwordHash?: string;
+  quota?: string;
+  forward?: string[];
+}
+
+export interface ImportResult {
+  /** Rows checked. */
+  rows: number;
+  /** The changes queued (or, in a dry run, that would be). */
+  queued: PendingView[];
+  /** Each refused row, with its line and why. */
+  refused: { row: number; name: string; error: string }[];
+  dryRun: boolean;
+  /** false: nothing was queued because rows were refused (and skipBad was not given). */
+  done: boolean;
+}
+
+/** One audit log entry: who (as the kernel reported the client) did what, and what came of it. */
+export interface LogEntryView {
+  at: string;
+  user: string;
+  uid: number;
+  pid: number;
+  method: string;
+  /** The request's parameters; never a password or a hash. */
+  params: Record<string, string>;
+  outcome: string;
 }

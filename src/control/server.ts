@@ -8,6 +8,7 @@ import { dirname } from 'node:path';
 import { Logger } from '../log.js';
 import { InputError, NotFoundError, UnavailableError } from '../model/errors.js';
 import { LineSplitter } from './line-splitter.js';
+import { type Peer, peerOf } from './peer.js';
 import {
   ErrorCode,
   type ErrorData,
@@ -18,11 +19,25 @@ import {
   type Notifications,
   type Params,
   paramsProblem,
+  READS,
   type Results,
 } from './protocol.js';
 
 export interface ControlConnection {
   subscribed: boolean;
+  /** Who connected, as the kernel reported it. */
+  peer: Peer;
+  /** Import rows sent ahead (accounts.import with more): dropped with the connection. */
+  staged: Record<string, unknown>[];
+}
+
+/** A request that changes something, with what came of it: for the audit log. */
+export interface ChangeRequestRecord {
+  method: Method;
+  params: Record<string, unknown>;
+  peer: Peer;
+  result?: unknown;
+  error?: Error;
 }
 
 export type Handlers = {
@@ -60,6 +75,8 @@ export class ControlServer {
   constructor(
     private readonly handlers: Handlers,
     private readonly log: Logger = new Logger('error', () => {}),
+    /** Records a request that changes something; the answer waits until it is recorded. */
+    private readonly record: (r: ChangeRequestRecord) => Promise<void> = async () => {},
   ) {
     this.server = createServer((socket) => this.accept(socket));
   }
@@ -100,7 +117,15 @@ export class ControlServer {
   }
 
   private accept(socket: Socket): void {
-    const client: Client = { socket, conn: { subscribed: false }, lines: [], inFlight: 0 };
+    let peer: Peer;
+    try {
+      peer = peerOf(socket);
+    } catch (err) {
+      this.log.error('control peer unknown', { error: (err as Error).message });
+      socket.destroy();
+      return;
+    }
+    const client: Client = { socket, conn: { subscribed: false, peer, staged: [] }, lines: [], inFlight: 0 };
     this.clients.add(client);
     const splitter = new LineSplitter(
       MAX_LINE,
@@ -202,15 +227,13 @@ export class ControlServer {
     const problem = paramsProblem(method, req.params);
     if (problem) return answer(errorResponse(id, ErrorCode.InvalidParams, `${method}: ${problem}`));
     const params = (req.params ?? {}) as Record<string, unknown>;
+    const handler = this.handlers[method] as (p: unknown, c: ControlConnection) => unknown;
+    let result: unknown;
     try {
-      const handler = this.handlers[method] as (p: unknown, c: ControlConnection) => unknown;
-      const result = await handler(params, conn);
-      if (CHANGES.has(method)) this.log.info('admin request', { method, ...described(params), ...outcomeOf(result) });
-      return answer({ jsonrpc: '2.0', id, result: result ?? null });
+      result = await handler(params, conn);
     } catch (err) {
       const e = err as Error;
-      if (CHANGES.has(method))
-        this.log.info('admin request', { method, ...described(params), outcome: 'refused', reason: e.message });
+      await this.recordChange({ method, params, peer: conn.peer, error: e });
       if (!(e instanceof InputError)) this.log.error('control failed', { method, error: e.stack ?? e.message });
       const code =
         e instanceof NotFoundError
@@ -223,6 +246,18 @@ export class ControlServer {
       const body = errorResponse(id, code, message);
       if (e instanceof InputError && e.field && 'error' in body) body.error.data = { field: e.field };
       return answer(body);
+    }
+    await this.recordChange({ method, params, peer: conn.peer, result });
+    return answer({ jsonrpc: '2.0', id, result: result ?? null });
+  }
+
+  /** Hands a request that changes something to the audit log; a failure there is logged, not answered. */
+  private async recordChange(r: ChangeRequestRecord): Promise<void> {
+    if (READS.has(r.method)) return;
+    try {
+      await this.record(r);
+    } catch (err) {
+      this.log.error('audit not written', { method: r.method, error: (err as Error).message });
     }
   }
 
@@ -268,49 +303,6 @@ export class ControlServer {
     for (const client of this.clients) client.socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
-}
-
-/** The methods that change something: each request is logged with its outcome. */
-const CHANGES = new Set<Method>([
-  'domains.add',
-  'domains.remove',
-  'domains.dkim',
-  'accounts.add',
-  'accounts.passwd',
-  'accounts.remove',
-  'forwards.add',
-  'forwards.remove',
-  'pending.cancel',
-  'pending.apply',
-  'queue.retry',
-]);
-
-/** A request's parameters as the log shows them: never a password. */
-function described(params: Record<string, unknown>): Record<string, string | undefined> {
-  const text = (v: unknown) => (typeof v === 'string' || typeof v === 'number' ? String(v) : undefined);
-  return {
-    name: text(params.name),
-    domain: text(params.domain),
-    id: text(params.id),
-    destinations: Array.isArray(params.destinations) ? params.destinations.join(',') : undefined,
-    with_accounts: params.withAccounts === true ? 'yes' : undefined,
-    selector: text(params.selector),
-  };
-}
-
-function outcomeOf(result: unknown): Record<string, string | number> {
-  const r = result as {
-    queued?: { id: string };
-    cancelled?: { id: string };
-    applied?: unknown[];
-    selector?: string;
-    created?: boolean;
-  } | null;
-  if (r?.queued) return { outcome: 'queued', change: r.queued.id };
-  if (r?.cancelled) return { outcome: 'cancelled', change: r.cancelled.id };
-  if (r?.applied) return { outcome: 'applied', changes: r.applied.length };
-  if (r?.selector) return { outcome: r.created ? 'key made' : 'key shown', selector: r.selector };
-  return { outcome: 'done' };
 }
 
 function errorResponse(id: Id, code: number, message: string): Response {

@@ -5,7 +5,9 @@
 // applied alone, in its place in line: a removal takes the domain's accounts (their Maildirs
 // archived) and forwards with it. Emits 'applied' (the result clients see) and 'accounts'
 // (the accounts that came and went, for the mailbox index and POP3 sessions).
+
 import { EventEmitter } from 'node:events';
+import type { Peer } from '../control/peer.js';
 import type { ApplyResult } from '../control/protocol.js';
 import type { Logger } from '../log.js';
 import { archiveMaildir, createMaildir, maildirPath, moveMaildir } from '../maildir/paths.js';
@@ -69,7 +71,7 @@ export class ApplyEngine extends EventEmitter {
   }
 
   /** Applies every pending change due by `dueBy` (all when omitted) of `domain` (all when omitted), oldest first. */
-  apply(opts: { dueBy?: number; domain?: string } = {}): Promise<ApplyResult> {
+  apply(opts: { dueBy?: number; domain?: string; by?: Peer } = {}): Promise<ApplyResult> {
     return this.changes.exclusive(async () => {
       const at = this.changes.now();
       const pending = [...this.store.pending.values()];
@@ -127,7 +129,8 @@ export class ApplyEngine extends EventEmitter {
         });
       }
       await this.store.saveMeta({ lastApplyAt: at });
-      if (result.applied.length || result.failed.length) this.emit('applied', result);
+      // Who made it happen, for the audit log: the one who asked, or the daemon's own tick.
+      if (result.applied.length || result.failed.length) this.emit('applied', result, opts.by);
       return result;
     });
   }

@@ -20,7 +20,7 @@ import { viewPending } from './views.js';
 
 /** A request to change one name, its input already checked (and a password already hashed). */
 export type ChangeRequest =
-  | { kind: 'account'; action: 'add' | 'password'; address: Address; passwordHash: string }
+  | { kind: 'account'; action: 'add' | 'password'; address: Address; passwordHash: string; quota?: Quota | null }
   | { kind: 'account'; action: 'remove' | 'resume'; address: Address }
   | { kind: 'account'; action: 'quota'; address: Address; quota: Quota | null }
   | { kind: 'account'; action: 'suspend'; address: Address; refuseMail: boolean }
@@ -81,27 +81,95 @@ export class ChangeQueue extends EventEmitter {
     this.plan({ kind, action, address } as Exclude<ChangeRequest, { kind: 'domain' }>);
   }
 
-  request(req: ChangeRequest): Promise<QueueResult> {
+  /** Queues one change; `by` is the user who asked, as the audit log names them. */
+  request(req: ChangeRequest, by: string): Promise<QueueResult> {
     return this.exclusive(async () => {
-      if (req.kind === 'domain' && req.action === 'catchall' && req.catchall) {
-        // A catch-all that is a forward loops if the forward reaches an unknown name of the domain.
-        const target = `${req.catchall}@${req.domain}`;
-        const override = { domain: req.domain, target: req.catchall };
-        const loop = findForwardLoop(target, this.forwardTargets(target) ?? [], (a) =>
-          this.forwardTargets(a, override),
-        );
-        if (loop) throw new InputError(`that catch-all would make a loop: ${loop.join(' -> ')}`, 'target');
+      const { change, replaces } = this.prepare(req, by);
+      if (!change) {
+        await this.store.cancel(replaces.id);
+        const view = viewPending(replaces);
+        this.emit('cancelled', view);
+        return { cancelled: view };
       }
-      if (req.kind === 'domain') return this.enact(req, this.planDomain(req));
-      const plan = this.plan(req);
-      if (req.kind === 'forward' && req.action === 'set') {
-        const self = formatAddress(req.address);
-        const loop = findForwardLoop(self, req.destinations, (a) => this.forwardTargets(a));
-        if (loop)
-          throw new InputError(`forwarding ${self} there would make a loop: ${loop.join(' -> ')}`, 'destinations');
-      }
-      return this.enact(req, plan);
+      await this.store.queue(change, replaces);
+      return { queued: this.announce(change, replaces) };
     });
+  }
+
+  /**
+   * Checks many requests (an import) as if each were queued after the ones before it, and
+   * queues the good ones in one transaction, or none of them: with `all`, nothing is queued
+   * when any is refused; with `dryRun`, nothing at all. Each is a change of its own.
+   */
+  requestMany(
+    reqs: (ChangeRequest | Error)[],
+    by: string,
+    opts: { dryRun: boolean; all: boolean },
+  ): Promise<{ queued: PendingView[]; refused: { index: number; error: string }[]; done: boolean }> {
+    return this.exclusive(async () => {
+      const refused: { index: number; error: string }[] = [];
+      const planned: { change: PendingChange; replaces?: PendingChange }[] = [];
+      const seen = new Set<string>();
+      // Planned changes stand in the queue while the later ones are checked, then go again:
+      // this runs without a pause, so nobody else sees them.
+      const pending = this.store.pending;
+      try {
+        reqs.forEach((req, index) => {
+          try {
+            if (req instanceof Error) throw req;
+            const key = req.kind === 'domain' ? req.domain : formatAddress(req.address);
+            if (seen.has(key)) throw new InputError(`${key} is in the file twice`, 'name');
+            seen.add(key);
+            const { change, replaces } = this.prepare(req, by);
+            if (!change) throw new InputError(`${key}: that would cancel change ${replaces.id}`, 'name');
+            planned.push({ change, replaces });
+            if (replaces) pending.delete(replaces.id);
+            pending.set(change.id, change);
+          } catch (err) {
+            if (!(err instanceof InputError)) throw err;
+            refused.push({ index, error: err.message });
+          }
+        });
+      } finally {
+        for (const { change, replaces } of planned.reverse()) {
+          pending.delete(change.id);
+          if (replaces) pending.set(replaces.id, replaces);
+        }
+        planned.reverse();
+      }
+      const done = !opts.dryRun && !(opts.all && refused.length > 0);
+      if (done && planned.length) {
+        await this.store.queueMany(
+          planned.map((p) => p.change),
+          planned.flatMap((p) => (p.replaces ? [p.replaces] : [])),
+        );
+      }
+      const queued = planned.map((p) => (done ? this.announce(p.change, p.replaces) : viewPending(p.change)));
+      return { queued, refused, done };
+    });
+  }
+
+  /** The change a request makes (or, with change null, the pending one it cancels); stores nothing. */
+  private prepare(
+    req: ChangeRequest,
+    by: string,
+  ): { change: PendingChange; replaces?: PendingChange } | { change: null; replaces: PendingChange } {
+    if (req.kind === 'domain' && req.action === 'catchall' && req.catchall) {
+      // A catch-all that is a forward loops if the forward reaches an unknown name of the domain.
+      const target = `${req.catchall}@${req.domain}`;
+      const override = { domain: req.domain, target: req.catchall };
+      const loop = findForwardLoop(target, this.forwardTargets(target) ?? [], (a) => this.forwardTargets(a, override));
+      if (loop) throw new InputError(`that catch-all would make a loop: ${loop.join(' -> ')}`, 'target');
+    }
+    if (req.kind === 'domain') return this.build(req, this.planDomain(req), by);
+    const plan = this.plan(req);
+    if (req.kind === 'forward' && req.action === 'set') {
+      const self = formatAddress(req.address);
+      const loop = findForwardLoop(self, req.destinations, (a) => this.forwardTargets(a));
+      if (loop)
+        throw new InputError(`forwarding ${self} there would make a loop: ${loop.join(' -> ')}`, 'destinations');
+    }
+    return this.build(req, plan, by);
   }
 
   list(domain?: string): PendingView[] {
@@ -228,13 +296,12 @@ export class ChangeQueue extends EventEmitter {
     );
   }
 
-  private async enact(req: ChangeRequest, plan: Plan): Promise<QueueResult> {
-    if (plan.op === 'cancel') {
-      await this.store.cancel(plan.change.id);
-      const view = viewPending(plan.change);
-      this.emit('cancelled', view);
-      return { cancelled: view };
-    }
+  private build(
+    req: ChangeRequest,
+    plan: Plan,
+    by: string,
+  ): { change: PendingChange; replaces?: PendingChange } | { change: null; replaces: PendingChange } {
+    if (plan.op === 'cancel') return { change: null, replaces: plan.change };
     const now = this.now();
     const prev = plan.replaces;
     // A change that refines the pending one of the same action keeps its id and place in line.
@@ -248,6 +315,7 @@ export class ChangeQueue extends EventEmitter {
       action: plan.action,
       name: req.kind === 'domain' ? '' : req.address.name,
       requestedAt: keep ? prev.requestedAt : now,
+      requestedBy: by,
       appliesAt: nextApplyAt(now, this.intervalMs),
     };
     // Settings a pending add or update already carries stay, unless this request sets them again.
@@ -256,16 +324,20 @@ export class ChangeQueue extends EventEmitter {
     }
     if ('passwordHash' in req) change.passwordHash = req.passwordHash;
     if ('destinations' in req) change.destinations = req.destinations;
-    if ('quota' in req) change.quota = req.quota;
+    if ('quota' in req && req.quota !== undefined) change.quota = req.quota;
     if ('catchall' in req) change.catchall = req.catchall;
     if (req.action === 'rename') Object.assign(change, { newName: req.newName, keepForwardMs: req.keepForwardMs });
     if (req.action === 'suspend') Object.assign(change, { suspended: true, refuseMail: req.refuseMail });
     if (req.action === 'resume') Object.assign(change, { suspended: false, refuseMail: false });
     if ('withAccounts' in req && req.withAccounts && plan.action === 'remove') change.withAccounts = true;
-    await this.store.queue(change, prev);
+    return { change, replaces: prev };
+  }
+
+  /** Tells clients about a change just stored (and the pending one it replaced). */
+  private announce(change: PendingChange, replaces?: PendingChange): PendingView {
     const view = viewPending(change);
-    if (prev && !keep) this.emit('cancelled', viewPending(prev));
+    if (replaces && replaces.id !== change.id) this.emit('cancelled', viewPending(replaces));
     this.emit('queued', view);
-    return { queued: view };
+    return view;
   }
 }

@@ -1,8 +1,8 @@
 // The control socket's method table: each request's parameters (already type-checked by the
 // server) become a typed, rule-checked request for the part of the daemon that serves it.
 
-import type { StatusView } from '../control/protocol.js';
-import type { Handlers } from '../control/server.js';
+import type { ImportResult, LogEntryView, StatusView } from '../control/protocol.js';
+import type { ControlConnection, Handlers } from '../control/server.js';
 import type { MailboxIndex } from '../maildir/mailbox-index.js';
 import { InputError } from '../model/errors.js';
 import { clockTime } from '../model/format.js';
@@ -15,12 +15,13 @@ import {
   parseLocalAddress,
 } from '../model/names.js';
 import { parseQuota } from '../model/quota.js';
+import { parseSince } from '../model/schedule.js';
 import type { DkimKeys } from '../smtp/dkim.js';
 import type { ForwardQueue } from '../smtp/forward-queue.js';
-import { hashPassword } from '../store/passwords.js';
+import { checkHash, hashPassword } from '../store/passwords.js';
 import type { Store } from '../store/store.js';
 import type { ApplyEngine } from './apply-engine.js';
-import type { ChangeQueue } from './change-queue.js';
+import type { ChangeQueue, ChangeRequest } from './change-queue.js';
 import { isStale, listAccounts, listDomains, listForwards } from './views.js';
 
 export interface Parts {
@@ -45,6 +46,9 @@ function keepDuration(input: string): number {
     );
   return ms;
 }
+
+/** The most rows one import may send ahead on a connection. */
+const MAX_IMPORT_ROWS = 200_000;
 
 export function controlHandlers({ store, changes, engine, mailboxes, queue, dkim, status }: Parts): Handlers {
   // A domain whose add is pending can be listed and applied now, not yet given accounts.
@@ -77,12 +81,52 @@ export function controlHandlers({ store, changes, engine, mailboxes, queue, dkim
   const accountWithPassword = async (
     action: 'add' | 'password',
     p: { name: string; password: string; domain?: string },
+    conn: ControlConnection,
   ) => {
     const a = address(p.name, p.domain);
     const password = checkPassword(p.password, a.name);
     // Refused requests are refused before the scrypt hash is paid for.
     changes.check('account', action, a);
-    return changes.request({ kind: 'account', action, address: a, passwordHash: await hashPassword(password) });
+    return changes.request(
+      { kind: 'account', action, address: a, passwordHash: await hashPassword(password) },
+      conn.peer.user,
+    );
+  };
+
+  /** One import row as the change it asks for; a plain password is hashed later, in parallel. */
+  const importRequest = (
+    r: Record<string, unknown>,
+    domain: string | undefined,
+  ): ChangeRequest | { plain: string; req: ChangeRequest } => {
+    const text = (k: string) =>
+      typeof r[k] === 'string' && (r[k] as string).trim() !== '' ? (r[k] as string) : undefined;
+    const name = text('name');
+    if (!name) throw new InputError('no name or address', 'name');
+    const a = address(name, domain);
+    const forward = Array.isArray(r.forward) ? r.forward.filter((d): d is string => typeof d === 'string') : [];
+    const password = text('password');
+    const hash = text('passwordHash');
+    if (password !== undefined && hash !== undefined)
+      throw new InputError('give a password or a password_hash, not both', 'password');
+    if (password === undefined && hash === undefined) {
+      if (!forward.length) throw new InputError('give a password, a password_hash or forward destinations', 'password');
+      if (text('quota')) throw new InputError('a forward has no quota: give a password to make it an account', 'quota');
+      return {
+        kind: 'forward',
+        action: 'set',
+        address: a,
+        destinations: parseDestinations(forward, formatAddress(a)),
+      };
+    }
+    if (forward.length)
+      throw new InputError(
+        'a name is an account or a forward: give a password or forward destinations, not both',
+        'name',
+      );
+    const quota = text('quota') === undefined ? undefined : parseQuota(text('quota')!);
+    const req: ChangeRequest = { kind: 'account', action: 'add', address: a, passwordHash: '', quota };
+    if (hash !== undefined) return { ...req, passwordHash: checkHash(hash) };
+    return { plain: checkPassword(password, a.name), req };
   };
 
   return {
@@ -101,52 +145,112 @@ export function controlHandlers({ store, changes, engine, mailboxes, queue, dkim
         .filter((a) => isStale(a.health, a.messages, Number(m[1])))
         .sort((a, b) => (b.health.oldestDays ?? 0) - (a.health.oldestDays ?? 0) || b.bytes - a.bytes);
     },
-    'accounts.add': (p) => accountWithPassword('add', p),
-    'accounts.passwd': (p) => accountWithPassword('password', p),
-    'accounts.remove': (p) =>
-      changes.request({ kind: 'account', action: 'remove', address: address(p.name, p.domain) }),
-    'accounts.quota': (p) => {
+    'accounts.add': (p, conn) => accountWithPassword('add', p, conn),
+    'accounts.passwd': (p, conn) => accountWithPassword('password', p, conn),
+    'accounts.remove': (p, conn) =>
+      changes.request({ kind: 'account', action: 'remove', address: address(p.name, p.domain) }, conn.peer.user),
+    'accounts.quota': (p, conn) => {
       const quota = parseQuota(p.quota, p.messages);
-      return changes.request({ kind: 'account', action: 'quota', address: address(p.name, p.domain), quota });
+      return changes.request(
+        { kind: 'account', action: 'quota', address: address(p.name, p.domain), quota },
+        conn.peer.user,
+      );
     },
-    'accounts.suspend': (p) =>
-      changes.request({
-        kind: 'account',
-        action: 'suspend',
-        address: address(p.name, p.domain),
-        refuseMail: p.refuseMail === true,
-      }),
-    'accounts.rename': (p) => {
+    'accounts.suspend': (p, conn) =>
+      changes.request(
+        {
+          kind: 'account',
+          action: 'suspend',
+          address: address(p.name, p.domain),
+          refuseMail: p.refuseMail === true,
+        },
+        conn.peer.user,
+      ),
+    'accounts.rename': (p, conn) => {
       const a = address(p.name, p.domain);
       const to = parseLocalAddress(p.newName, [a.domain], a.domain);
       if (to.domain !== a.domain)
         throw new InputError(`a rename keeps the domain: give the new name without @${to.domain}`, 'name');
-      return changes.request({
-        kind: 'account',
-        action: 'rename',
-        address: a,
-        newName: to.name,
-        keepForwardMs: p.keepForward === undefined ? 0 : keepDuration(p.keepForward),
-      });
+      return changes.request(
+        {
+          kind: 'account',
+          action: 'rename',
+          address: a,
+          newName: to.name,
+          keepForwardMs: p.keepForward === undefined ? 0 : keepDuration(p.keepForward),
+        },
+        conn.peer.user,
+      );
     },
-    'accounts.resume': (p) =>
-      changes.request({ kind: 'account', action: 'resume', address: address(p.name, p.domain) }),
+    'accounts.resume': (p, conn) =>
+      changes.request({ kind: 'account', action: 'resume', address: address(p.name, p.domain) }, conn.peer.user),
+    'accounts.import': async (p, conn) => {
+      conn.staged.push(...p.rows);
+      if (conn.staged.length > MAX_IMPORT_ROWS) {
+        conn.staged = [];
+        throw new InputError(`an import may have at most ${MAX_IMPORT_ROWS} rows: split the file`);
+      }
+      const dryRun = p.dryRun === true;
+      if (p.more) return { rows: conn.staged.length, queued: [], refused: [], dryRun, done: false };
+      const rows = conn.staged;
+      conn.staged = [];
+      const domain = hostedDomain(p.domain);
+      const reqs = rows.map((r) => {
+        try {
+          return importRequest(r, domain);
+        } catch (err) {
+          if (!(err instanceof InputError)) throw err;
+          return err;
+        }
+      });
+      // Plain passwords are hashed only for a real import, all at once on the thread pool.
+      const ready = await Promise.all(
+        reqs.map(async (r) => {
+          if (!(r instanceof Error) && 'plain' in r)
+            return dryRun ? r.req : { ...r.req, passwordHash: await hashPassword(r.plain) };
+          return r;
+        }),
+      );
+      const out = await changes.requestMany(ready as (ChangeRequest | Error)[], conn.peer.user, {
+        dryRun,
+        all: p.skipBad !== true,
+      });
+      const rowNumber = (i: number) => (typeof rows[i].row === 'number' ? (rows[i].row as number) : i + 1);
+      return {
+        rows: rows.length,
+        queued: out.queued,
+        refused: out.refused.map(({ index, error }) => ({
+          row: rowNumber(index),
+          name: String(rows[index].name ?? '').slice(0, 100),
+          error,
+        })),
+        dryRun,
+        done: out.done,
+      } satisfies ImportResult;
+    },
     'forwards.list': (p) => listForwards(store, hostedDomain(p.domain)),
-    'forwards.add': (p) => {
+    'forwards.add': (p, conn) => {
       const a = address(p.name, p.domain);
-      return changes.request({
-        kind: 'forward',
-        action: 'set',
-        address: a,
-        destinations: parseDestinations(p.destinations, formatAddress(a)),
-      });
+      return changes.request(
+        {
+          kind: 'forward',
+          action: 'set',
+          address: a,
+          destinations: parseDestinations(p.destinations, formatAddress(a)),
+        },
+        conn.peer.user,
+      );
     },
-    'forwards.remove': (p) =>
-      changes.request({ kind: 'forward', action: 'remove', address: address(p.name, p.domain) }),
+    'forwards.remove': (p, conn) =>
+      changes.request({ kind: 'forward', action: 'remove', address: address(p.name, p.domain) }, conn.peer.user),
     'domains.list': () => listDomains(store, mailboxes),
-    'domains.add': (p) => changes.request({ kind: 'domain', action: 'add', domain: domainName(p.domain) }),
-    'domains.remove': (p) =>
-      changes.request({ kind: 'domain', action: 'remove', domain: domainName(p.domain), withAccounts: p.withAccounts }),
+    'domains.add': (p, conn) =>
+      changes.request({ kind: 'domain', action: 'add', domain: domainName(p.domain) }, conn.peer.user),
+    'domains.remove': (p, conn) =>
+      changes.request(
+        { kind: 'domain', action: 'remove', domain: domainName(p.domain), withAccounts: p.withAccounts },
+        conn.peer.user,
+      ),
     // Not a queued change: the key signs nothing until the domain's bounces are signed with it,
     // and the record has to be published first either way.
     'domains.dkim': (p) => {
@@ -158,14 +262,17 @@ export function controlHandlers({ store, changes, engine, mailboxes, queue, dkim
         );
       return p.selector === undefined ? (dkim.view(d) ?? dkim.create(d)) : dkim.create(d, p.selector);
     },
-    'domains.quota': (p) =>
-      changes.request({
-        kind: 'domain',
-        action: 'quota',
-        domain: domainName(p.domain),
-        quota: parseQuota(p.quota, p.messages),
-      }),
-    'domains.catchall': (p) => {
+    'domains.quota': (p, conn) =>
+      changes.request(
+        {
+          kind: 'domain',
+          action: 'quota',
+          domain: domainName(p.domain),
+          quota: parseQuota(p.quota, p.messages),
+        },
+        conn.peer.user,
+      ),
+    'domains.catchall': (p, conn) => {
       const d = domainName(p.domain);
       const t = p.target.trim().toLowerCase();
       let target: string | null = null;
@@ -178,12 +285,18 @@ export function controlHandlers({ store, changes, engine, mailboxes, queue, dkim
           );
         target = name;
       }
-      return changes.request({ kind: 'domain', action: 'catchall', domain: d, catchall: target });
+      return changes.request({ kind: 'domain', action: 'catchall', domain: d, catchall: target }, conn.peer.user);
     },
     'pending.list': (p) => changes.list(hostedDomain(p.domain)),
     'pending.cancel': (p) => changes.cancel(String(p.id)),
-    'pending.apply': (p) => engine.apply({ domain: hostedDomain(p.domain) }),
+    'pending.apply': (p, conn) => engine.apply({ domain: hostedDomain(p.domain), by: conn.peer }),
     'queue.list': () => queue.list(),
     'queue.retry': (p) => queue.retry(String(p.id)),
+    'log.list': async (p): Promise<LogEntryView[]> => {
+      const since = p.since === undefined ? undefined : parseSince(p.since, Date.now());
+      const limit = Math.min(Math.max(1, Math.floor(p.limit ?? 1000)), 100_000);
+      const entries = await store.audit.query({ since, user: p.user, address: p.address?.trim().toLowerCase(), limit });
+      return entries.map((e) => ({ ...e, at: new Date(e.at).toISOString() }));
+    },
   };
 }

@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { type Config, ConfigError, SERVICE_SOCKET, SETTINGS } from '../config.js';
+import { checkPeerSupport, type Peer } from '../control/peer.js';
 import type { ApplyResult, StatusView } from '../control/protocol.js';
 import { ControlServer } from '../control/server.js';
 import { Logger } from '../log.js';
@@ -21,9 +22,10 @@ import { SmtpIntake } from '../smtp/intake.js';
 import { LocalDelivery, LoopError, Message, RefusedError } from '../smtp/local-delivery.js';
 import { SpamFilter } from '../smtp/spam-filter.js';
 import { Srs } from '../smtp/srs.js';
-import { PasswordVerifier } from '../store/passwords.js';
+import { hashPassword, isForeignHash, PasswordVerifier } from '../store/passwords.js';
 import { Store } from '../store/store.js';
 import { type AccountMoves, ApplyEngine } from './apply-engine.js';
+import { appliedEntries, logRequest, requestEntry, selfPeer } from './audit.js';
 import { ChangeQueue } from './change-queue.js';
 import { controlHandlers } from './control-handlers.js';
 import { Listener } from './listeners.js';
@@ -76,6 +78,8 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
     becomeUser(config.user, ownSocketDir ? [config.dataDir, socketDir] : [config.dataDir], log);
     let tls = readTls(config);
 
+    // Who changes what is recorded from the kernel's word: no daemon runs without that.
+    checkPeerSupport();
     const store = await Store.open(config.dataDir);
     closers.push(() => store.close());
     const now = Date.now();
@@ -186,7 +190,17 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       log,
     );
     closers.push(() => filter.close());
-    const control = new ControlServer(controlHandlers({ store, changes, engine, mailboxes, queue, dkim, status }), log);
+    const self = selfPeer();
+    const control = new ControlServer(
+      controlHandlers({ store, changes, engine, mailboxes, queue, dkim, status }),
+      log,
+      async (r) => {
+        const entry = requestEntry(r);
+        if (!entry) return;
+        logRequest(log, entry);
+        await store.audit.append(entry);
+      },
+    );
     await control.listen(config.socketPath);
     closers.push(() => control.close());
 
@@ -200,7 +214,22 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
         else mailboxes.trackNew(a.address, a.dir);
       }
     });
-    engine.on('applied', (r: ApplyResult) => control.notify('pending.applied', r));
+    engine.on('applied', (r: ApplyResult, by?: Peer) => {
+      control.notify('pending.applied', r);
+      void store.audit
+        .append(...appliedEntries(r, by ?? self))
+        .catch((err: Error) => log.error('audit not written', { method: 'apply', error: err.message }));
+    });
+    // The audit log keeps what the retention setting says, swept at start and every hour.
+    const sweepAudit = () =>
+      void store.audit
+        .prune(Date.now() - config.auditRetentionDays * 86_400_000)
+        .then((n) => n && log.info('audit pruned', { entries: n, older_than: `${config.auditRetentionDays}d` }))
+        .catch((err: Error) => log.warning('audit not pruned', { error: err.message }));
+    sweepAudit();
+    const auditSweep = setInterval(sweepAudit, 3_600_000);
+    auditSweep.unref();
+    closers.push(() => clearInterval(auditSweep));
     filter.on('state', (v) => control.notify('filter.state', v));
     // Maildir++ quota files follow the sizes of the mailboxes that have a quota.
     const quotaFiles = new MaildirSizeFiles(log);
@@ -236,6 +265,12 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
           const account = address ? store.accounts.get(address) : undefined;
           if (!address || !account) return null;
           if (!(await verifier.verify(address, password, account.passwordHash))) return null;
+          // A hash brought from another server becomes vmail's own at the first good login.
+          if (isForeignHash(account.passwordHash))
+            void hashPassword(password.normalize('NFC'))
+              .then((hash) => store.rehash(address, account.passwordHash, hash))
+              .then((done) => done && log.info('password rehashed', { user: address, scheme: 'scrypt' }))
+              .catch((err: Error) => log.warning('password not rehashed', { user: address, error: err.message }));
           const mailbox = { address, dir: maildirPath(config.dataDir, account.domain, account.name) };
           return account.suspended ? { ...mailbox, suspended: true } : mailbox;
         },
@@ -313,6 +348,18 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       smtp.reload({ tls, maxMessageSize: next.maxMessageSize });
       filter.configure({ url: next.rspamd, fail: next.rspamdFail, timeoutMs: next.rspamdTimeoutMs });
       for (const s of changed) if (s.reloadable) Object.assign(config, { [s.field]: next[s.field] });
+      if (changed.length)
+        void store.audit
+          .append({
+            at: Date.now(),
+            user: self.user,
+            uid: self.uid,
+            pid: self.pid,
+            method: 'config.reload',
+            params: Object.fromEntries(changed.map((c) => [c.key, JSON.stringify(next[c.field])])),
+            outcome: `${applied.length ? `applied ${applied.join(', ')}` : ''}${needRestart.length ? `${applied.length ? '; ' : ''}needs a restart: ${needRestart.join(', ')}` : ''}`,
+          })
+          .catch((err: Error) => log.error('audit not written', { method: 'config.reload', error: err.message }));
       log.notice('daemon reloaded', {
         changed: applied.join(',') || 'nothing',
         certificate: tls ? 'read again' : 'none',

@@ -24,6 +24,7 @@ export function viewPending(c: PendingChange): PendingView {
     name: c.name,
     address: c.kind === 'domain' ? c.domain : `${c.name}@${c.domain}`,
     requestedAt: new Date(c.requestedAt).toISOString(),
+    requestedBy: c.requestedBy ?? null,
     appliesAt: new Date(c.appliesAt).toISOString(),
   };
   if (c.destinations) v.destinations = c.destinations;

@@ -19,6 +19,8 @@ export interface PendingChange {
   /** The account or forward name; '' for a change to the domain itself. */
   name: string;
   requestedAt: number;
+  /** The user who asked for it (as the kernel named them); absent on changes queued before it was kept. */
+  requestedBy?: string;
   appliesAt: number;
   /** account add/password: the scrypt hash, never the password. */
   passwordHash?: string;

@@ -27,3 +27,16 @@ export function formatCountdown(ms: number): string {
   const ss = String(s).padStart(2, '0');
   return h > 0 ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
 }
+
+/** `2d`, `12h`, `30m` ago, or an ISO date or time: the moment `--since` means. */
+export function parseSince(input: string, now: number): number {
+  const t = input.trim();
+  const m = /^(\d{1,5})(m|h|d)$/.exec(t);
+  if (m) return now - Number(m[1]) * UNITS[m[2]];
+  const at = /^\d{4}-\d{2}-\d{2}/.test(t) ? Date.parse(t) : Number.NaN;
+  if (Number.isNaN(at))
+    throw new InputError(
+      `--since ${JSON.stringify(t.slice(0, 40))}: write a time ago like 2d, 12h or 30m, or a date like 2026-11-01`,
+    );
+  return at;
+}

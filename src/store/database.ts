@@ -39,7 +39,7 @@ export class Table<T> {
   readonly keyv: Keyv<T>;
 
   constructor(
-    adapter: TableAdapter,
+    private readonly adapter: TableAdapter,
     readonly name: string,
   ) {
     this.keyv = new Keyv<T>({ store: adapter, namespace: name });
@@ -70,6 +70,38 @@ export class Table<T> {
       });
     }
     return out;
+  }
+
+  /**
+   * Rows whose keys lie in [from, to), newest (highest key) first, at most `limit`: a range of
+   * a table whose keys sort in time order, read with one query.
+   */
+  async range(from: string, to: string, limit: number): Promise<[string, T][]> {
+    const prefix = `${this.name}:`;
+    const rows = (await this.adapter.query(
+      `SELECT key, value FROM ${this.name} WHERE key >= ? AND key < ? ORDER BY key DESC LIMIT ?`,
+      prefix + from,
+      prefix + to,
+      limit,
+    )) as { key: string; value: string }[];
+    const out: [string, T][] = [];
+    for (const row of rows) {
+      const data = await this.keyv.deserialize?.(row.value);
+      if (data) out.push([row.key.slice(prefix.length), data.value as T]);
+    }
+    return out;
+  }
+
+  /** Deletes the rows whose keys sort before `key`; returns how many went. Only inside `Database.write`. */
+  async removeBefore(key: string): Promise<number> {
+    const prefix = `${this.name}:`;
+    const [row] = (await this.adapter.query(
+      `SELECT count(*) AS n FROM ${this.name} WHERE key >= ? AND key < ?`,
+      prefix,
+      prefix + key,
+    )) as { n: number }[];
+    await this.adapter.query(`DELETE FROM ${this.name} WHERE key >= ? AND key < ?`, prefix, prefix + key);
+    return row?.n ?? 0;
   }
 
   async put(rows: Iterable<[string, T]>): Promise<void> {

@@ -1,5 +1,17 @@
 // Password hashes: scrypt with a per-account random salt. Passwords are never stored or sent back.
-import { createHmac, randomBytes, type ScryptOptions, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
+// Hashes brought from other servers (an import) are kept in Dovecot's {SCHEME} form and checked
+// with that scheme until the first good login, which replaces them with vmail's own.
+import {
+  createHmac,
+  randomBytes,
+  type ScryptOptions,
+  scrypt as scryptCb,
+  scryptSync,
+  timingSafeEqual,
+} from 'node:crypto';
+import bcrypt from 'bcryptjs';
+import { verify as verifyCrypt } from 'unixcrypt';
+import { InputError } from '../model/errors.js';
 
 const N = 16384;
 const R = 8;
@@ -12,14 +24,79 @@ function scrypt(password: string, salt: Buffer, keylen: number, opts: ScryptOpti
   });
 }
 
+const OPTS: ScryptOptions = { N, r: R, p: P, maxmem: 64 * 1024 * 1024 };
+const format = (salt: Buffer, key: Buffer) =>
+  `scrypt$${N}$${R}$${P}$${salt.toString('base64')}$${key.toString('base64')}`;
+
 /** `scrypt$N$r$p$salt$hash`, salt and hash in base64. */
 export async function hashPassword(password: string): Promise<string> {
   const salt = randomBytes(16);
-  const key = await scrypt(password, salt, KEYLEN, { N, r: R, p: P, maxmem: 64 * 1024 * 1024 });
-  return `scrypt$${N}$${R}$${P}$${salt.toString('base64')}$${key.toString('base64')}`;
+  return format(salt, await scrypt(password, salt, KEYLEN, OPTS));
+}
+
+/** The same, on the calling thread: for worker threads, one per core, that do nothing else. */
+export function hashPasswordSync(password: string): string {
+  const salt = randomBytes(16);
+  return format(salt, scryptSync(password, salt, KEYLEN, OPTS));
+}
+
+/** The schemes a hash may come in, each as Dovecot writes it (doveadm pw -s SCHEME). */
+const SCHEMES: {
+  prefix: string;
+  form: RegExp;
+  verify: (password: string, hash: string) => boolean | Promise<boolean>;
+}[] = [
+  { prefix: 'scrypt$', form: /^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/, verify: verifyScrypt },
+  {
+    prefix: '{SHA512-CRYPT}',
+    form: /^\$6\$(rounds=\d+\$)?[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{86}$/,
+    verify: verifyCrypt,
+  },
+  {
+    prefix: '{SHA256-CRYPT}',
+    form: /^\$5\$(rounds=\d+\$)?[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{43}$/,
+    verify: verifyCrypt,
+  },
+  {
+    prefix: '{BLF-CRYPT}',
+    form: /^\$2[abxy]?\$\d{2}\$[./0-9A-Za-z]{53}$/,
+    verify: (password, hash) => bcrypt.compare(password, hash),
+  },
+];
+
+/** The schemes a hash brought in may use, for messages and the manual. */
+export const HASH_SCHEMES = SCHEMES.map((s) => s.prefix.replace('$', ''));
+
+/** A hash brought in as it will be stored; refused when its scheme is not one vmail can check. */
+export function checkHash(input: string): string {
+  const t = input.trim();
+  const scheme = SCHEMES.find((s) => t.startsWith(s.prefix));
+  const body = scheme?.prefix.startsWith('{') ? t.slice(scheme.prefix.length) : t;
+  if (!scheme?.form.test(body))
+    throw new InputError(
+      `password_hash ${JSON.stringify(t.slice(0, 24))}${t.length > 24 ? '...' : ''} is not a hash vmail can check: use one of ${HASH_SCHEMES.join(', ')}`,
+      'password',
+    );
+  return t;
+}
+
+/** A hash of another scheme, replaced with vmail's own at the next good login. */
+export function isForeignHash(stored: string): boolean {
+  return !stored.startsWith('scrypt$');
 }
 
 async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  const scheme = SCHEMES.find((s) => stored.startsWith(s.prefix));
+  if (!scheme) return false;
+  if (scheme.prefix === 'scrypt$') return verifyScrypt(password, stored);
+  try {
+    return await scheme.verify(password, stored.slice(scheme.prefix.length));
+  } catch {
+    return false;
+  }
+}
+
+async function verifyScrypt(password: string, stored: string): Promise<boolean> {
   const parts = stored.split('$');
   if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
   const [n, r, p] = parts.slice(1, 4).map(Number);

@@ -6,6 +6,7 @@ import { stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Logger } from '../log.js';
 import type { PendingChange, Quota } from '../model/changes.js';
+import { type AuditEntry, AuditLog } from './audit-log.js';
 import { Database, type Table } from './database.js';
 
 export interface DomainRecord {
@@ -72,6 +73,8 @@ export class Store {
   readonly pending = new Map<string, PendingChange>();
   readonly activity = new Map<string, ActivityRecord>();
   meta: Meta = {};
+  /** Who changed what: written and read through the store's own connection. */
+  readonly audit: AuditLog;
   private readonly activityDirty = new Set<string>();
   private activityTimer: NodeJS.Timeout | null = null;
   private checkTimer: NodeJS.Timeout | null = null;
@@ -88,8 +91,11 @@ export class Store {
       applied: Table<AppliedRecord>;
       activity: Table<ActivityRecord>;
       meta: Table<Meta>;
+      audit: Table<AuditEntry>;
     },
-  ) {}
+  ) {
+    this.audit = new AuditLog(db, t.audit);
+  }
 
   static async open(dataDir: string): Promise<Store> {
     mkdirSync(dataDir, { recursive: true, mode: 0o750 });
@@ -102,6 +108,7 @@ export class Store {
       applied: await db.table<AppliedRecord>('applied'),
       activity: await db.table<ActivityRecord>('activity'),
       meta: await db.table<Meta>('meta'),
+      audit: await db.table<AuditEntry>('audit'),
     };
     const store = new Store(db, tables);
     await store.load();
@@ -232,6 +239,23 @@ export class Store {
   /** Writes changes into the apply log alone (tests set up what a crash would leave). */
   async logApplied(changes: PendingChange[], appliedAt: number): Promise<void> {
     await this.db.write(() => this.t.applied.put(logRows(changes, appliedAt)));
+  }
+
+  /**
+   * Replaces an account's password hash with one of the same password in vmail's own scheme
+   * (a hash brought from another server, at its first good login). Not a change anyone asked
+   * for: the password stays what it was. False when the hash changed in the meantime.
+   */
+  async rehash(address: string, from: string, to: string): Promise<boolean> {
+    // Checked inside the write: an apply that changed the password meanwhile has committed by then.
+    return this.db.write(async () => {
+      const a = this.accounts.get(address);
+      if (a?.passwordHash !== from) return false;
+      const next = { ...a, passwordHash: to };
+      await this.t.accounts.put([[address, next]]);
+      this.accounts.set(address, next);
+      return true;
+    });
   }
 
   async dropPending(ids: string[]): Promise<void> {

@@ -25,11 +25,14 @@ describe('rename, applied', () => {
     const engine = new ApplyEngine(changes, store, dir, new Logger('error', () => {}));
     const a = { name: 'ann', domain: 'x.test' };
     const hash = await hashPassword('pw-123456');
-    await changes.request({ kind: 'account', action: 'add', address: a, passwordHash: hash });
+    await changes.request({ kind: 'account', action: 'add', address: a, passwordHash: hash }, 'test');
     await engine.apply();
     const from = maildirPath(dir, 'x.test', 'ann');
     writeFileSync(join(from, 'new', '1795912890.M1P1.vm,S=10'), 'Subject: x\n');
-    await changes.request({ kind: 'account', action: 'rename', address: a, newName: 'anna', keepForwardMs: 3_600_000 });
+    await changes.request(
+      { kind: 'account', action: 'rename', address: a, newName: 'anna', keepForwardMs: 3_600_000 },
+      'test',
+    );
     // A crash after the Maildir moved, before the store committed: the next apply finishes it.
     const to = maildirPath(dir, 'x.test', 'anna');
     renameSync(from, to);

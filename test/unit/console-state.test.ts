@@ -277,6 +277,7 @@ describe('the form screens', () => {
         name: 'bob',
         address: 'bob@x.test',
         requestedAt: '',
+        requestedBy: null,
         appliesAt: new Date(3_600_000).toISOString(),
       },
     ];
@@ -299,6 +300,7 @@ describe('the pending screen', () => {
     name,
     address: `${name}@x.test`,
     requestedAt: '',
+    requestedBy: null,
     appliesAt: '',
   });
   const pc = { domain: 'x.test', rows: [p('1', 'a'), p('2', 'b')], tableHeight: 5 };

@@ -1,0 +1,231 @@
+// Accounts and forwards in bulk, for the CLI and the console alike: a spreadsheet's CSV read
+// into import rows (quoted fields, a BOM, CRLF, `,` or `;` between fields), plain passwords
+// hashed on every core before they are sent, the rows handed to the daemon in pieces and
+// queued in one step at the end, and accounts written back out as CSV.
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { parse } from 'csv-parse/sync';
+import { stringify } from 'csv-stringify/sync';
+import { InputError } from '../model/errors.js';
+import type { ControlClient } from './client.js';
+import type { AccountView, ForwardView, ImportResult, ImportRow } from './protocol.js';
+
+/** The columns an import reads; others (an export's sizes and dates) are left alone. */
+const COLUMNS = ['name', 'address', 'password', 'password_hash', 'quota', 'forward'] as const;
+/** The columns an export writes: the first ones are those an import reads back. */
+const EXPORT_COLUMNS = [
+  'address',
+  'quota',
+  'forward',
+  'kind',
+  'messages',
+  'bytes',
+  'quota_messages',
+  'suspended',
+  'last_login',
+  'last_login_from',
+  'last_delivery',
+  'created',
+  'pending',
+];
+/** Rows handed to the daemon per request, well under its line limit even with long hashes. */
+const CHUNK = 2000;
+const MAX_FILE = 64 * 1024 * 1024;
+
+export interface ParsedCsv {
+  rows: ImportRow[];
+  /** Rows refused before the daemon sees them (a broken line). */
+  refused: ImportResult['refused'];
+  /** Columns the import does not read. */
+  ignored: string[];
+}
+
+/** Reads an import file. A file that cannot be read as CSV at all is an InputError. */
+export function parseImportCsv(input: Buffer | string): ParsedCsv {
+  const text = typeof input === 'string' ? input : input.toString('utf8');
+  if (text.length > MAX_FILE) throw new InputError(`the file is over ${MAX_FILE / 1048576} MB: split it`);
+  const firstLine = text.replace(/^\uFEFF/, '').split(/\r?\n/, 1)[0] ?? '';
+  const delimiter = firstLine.includes(';') && !firstLine.includes(',') ? ';' : ',';
+  let records: { record: string[]; info: { lines: number } }[];
+  try {
+    records = parse(text, {
+      bom: true,
+      delimiter,
+      relax_column_count: true,
+      skip_empty_lines: true,
+      trim: true,
+      info: true,
+    }) as unknown as { record: string[]; info: { lines: number } }[];
+  } catch (err) {
+    throw new InputError(`the file is not CSV a spreadsheet writes: ${(err as Error).message}`);
+  }
+  if (!records.length) throw new InputError('the file is empty: it needs a header row (name,password,...)');
+  const header = records[0].record.map((h) =>
+    h
+      .trim()
+      .toLowerCase()
+      .replace(/[\s-]+/g, '_'),
+  );
+  const col = (name: string) => header.indexOf(name);
+  const nameCol = col('name') >= 0 ? col('name') : col('address');
+  if (nameCol < 0)
+    throw new InputError(
+      `the header row ${JSON.stringify(records[0].record.join(delimiter).slice(0, 80))} has no name or address column`,
+    );
+  if (col('password') < 0 && col('password_hash') < 0 && col('forward') < 0)
+    throw new InputError('the header row needs a password, password_hash or forward column');
+  const rows: ImportRow[] = [];
+  const refused: ImportResult['refused'] = [];
+  for (const { record, info } of records.slice(1)) {
+    const line = info.lines;
+    const get = (name: string) => {
+      const i = col(name);
+      return i >= 0 ? (record[i] ?? '').trim() : '';
+    };
+    const name = record[nameCol]?.trim() ?? '';
+    if (record.length > header.length) {
+      refused.push({ row: line, name, error: `${record.length} fields where the header has ${header.length}` });
+      continue;
+    }
+    const row: ImportRow = { row: line, name };
+    if (get('password')) row.password = get('password');
+    if (get('password_hash')) row.passwordHash = get('password_hash');
+    if (get('quota')) row.quota = get('quota');
+    if (get('forward'))
+      row.forward = get('forward')
+        .split(/[\s,;]+/)
+        .filter(Boolean);
+    rows.push(row);
+  }
+  const ignored = header.filter((h) => h && !(COLUMNS as readonly string[]).includes(h));
+  return { rows, refused, ignored };
+}
+
+export interface Progress {
+  done: number;
+  total: number;
+  /** Per second, since the start. */
+  rate: number;
+  /** Seconds left at that rate. */
+  left: number;
+}
+
+/**
+ * Replaces each row's plain password with its hash, made on every core at once (scrypt costs
+ * tens of milliseconds each). `onProgress` is called as hashes come in; `signal` stops it.
+ */
+export async function hashPasswords(
+  rows: ImportRow[],
+  onProgress: (p: Progress) => void = () => {},
+  signal?: AbortSignal,
+): Promise<ImportRow[]> {
+  const todo = rows.flatMap((r, i) => (r.password !== undefined ? [i] : []));
+  const out = rows.map((r) => ({ ...r }));
+  if (!todo.length) return out;
+  const started = Date.now();
+  let next = 0;
+  let done = 0;
+  const threads = Math.min(availableParallelism(), todo.length);
+  const workers: Worker[] = [];
+  const report = () => {
+    const secs = Math.max(0.001, (Date.now() - started) / 1000);
+    const rate = done / secs;
+    onProgress({ done, total: todo.length, rate, left: rate ? (todo.length - done) / rate : 0 });
+  };
+  try {
+    await Promise.all(
+      Array.from({ length: threads }, async () => {
+        const worker = new Worker(new URL('../store/hash-worker.js', import.meta.url));
+        workers.push(worker);
+        const hash = (password: string) =>
+          new Promise<string>((resolve, reject) => {
+            worker.once('message', (m: { hash?: string; error?: string }) =>
+              m.hash ? resolve(m.hash) : reject(new Error(m.error)),
+            );
+            worker.once('error', reject);
+            worker.postMessage(password);
+          });
+        while (next < todo.length) {
+          if (signal?.aborted) throw new InputError('stopped: nothing was queued');
+          const i = todo[next++];
+          out[i].passwordHash = await hash(out[i].password!);
+          delete out[i].password;
+          done++;
+          report();
+        }
+      }),
+    );
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+  return out;
+}
+
+/**
+ * Hands `rows` to the daemon in pieces and checks (dryRun) or queues them with the last one.
+ * Pieces wait on this connection only: if it closes first, nothing is queued.
+ */
+export async function sendImport(
+  c: ControlClient,
+  rows: ImportRow[],
+  opts: { domain?: string; dryRun: boolean; skipBad: boolean },
+): Promise<ImportResult> {
+  const base = {
+    ...(opts.domain ? { domain: opts.domain } : {}),
+    dryRun: opts.dryRun,
+    skipBad: opts.skipBad,
+  };
+  for (let i = 0; i + CHUNK < rows.length; i += CHUNK)
+    await c.call('accounts.import', {
+      ...base,
+      rows: rows.slice(i, i + CHUNK) as unknown as Record<string, unknown>[],
+      more: true,
+    });
+  const last = rows.length ? rows.slice(Math.floor((rows.length - 1) / CHUNK) * CHUNK) : [];
+  return c.call('accounts.import', { ...base, rows: last as unknown as Record<string, unknown>[] });
+}
+
+/** `25M` when the quota is a whole number of MB or GB, else its bytes: what an import reads back. */
+function quotaText(bytes: number | null): string {
+  if (bytes === null) return '';
+  if (bytes % 1024 ** 3 === 0) return `${bytes / 1024 ** 3}G`;
+  if (bytes % 1024 ** 2 === 0) return `${bytes / 1024 ** 2}M`;
+  return String(bytes);
+}
+
+/** Accounts and forwards as CSV with a header row, in the columns an import reads back first. */
+export function exportCsv(accounts: AccountView[], forwards: ForwardView[]): string {
+  const rows = [
+    ...accounts.map((a) => [
+      a.address,
+      quotaText(a.quota),
+      '',
+      'account',
+      a.messages,
+      a.bytes,
+      a.quotaMessages ?? '',
+      a.suspended ? (a.refuseMail ? 'refuse-mail' : 'yes') : 'no',
+      a.lastLoginAt ?? '',
+      a.lastLoginFrom ?? '',
+      a.lastDeliveryAt ?? '',
+      a.createdAt ?? '',
+      a.pending ? `${a.pending.action} at ${a.pending.appliesAt}` : '',
+    ]),
+    ...forwards.map((f) => [
+      f.address,
+      '',
+      f.destinations.join(' '),
+      'forward',
+      '',
+      '',
+      '',
+      '',
+      '',
+      '',
+      '',
+      '',
+      f.pending ? `${f.pending.action} at ${f.pending.appliesAt}` : '',
+    ]),
+  ];
+  return stringify([EXPORT_COLUMNS, ...rows.map((r) => r.map(String))], { record_delimiter: '\r\n' });
+}
