@@ -225,7 +225,11 @@ export class ControlServer {
     }
     const method = req.method as Method;
     const problem = paramsProblem(method, req.params);
-    if (problem) return answer(errorResponse(id, ErrorCode.InvalidParams, `${method}: ${problem}`));
+    if (problem) {
+      const message = `${method}: ${problem}`;
+      await this.recordChange({ method, params: {}, peer: conn.peer, error: new InputError(message) });
+      return answer(errorResponse(id, ErrorCode.InvalidParams, message));
+    }
     const params = (req.params ?? {}) as Record<string, unknown>;
     const handler = this.handlers[method] as (p: unknown, c: ControlConnection) => unknown;
     let result: unknown;

@@ -5,22 +5,19 @@
 // filter; SIGHUP with a renewed certificate. Needs root (to make users), systemd-analyze,
 // mandoc and fail2ban from Debian (.ci/run installs them).
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, runCli, tempDir, VMAIL, waitFor } from '../helpers/daemon.js';
 import { pop3Login, smtpSend } from '../helpers/effects.js';
+import { idOf, makeUsers, type Users, vmailAs } from '../helpers/users.js';
 
 const run = promisify(execFile);
 const tag = `${process.pid % 100000}`;
 const USER = `vmsvc${tag}`;
 const ADMIN = `vmadm${tag}`;
 const OUTSIDER = `vmout${tag}`;
-
-function idOf(user: string, flag: '-u' | '-g'): number {
-  return Number(execFileSync('id', [flag, user], { encoding: 'utf8' }).trim());
-}
 
 /** The lines of /proc/PID/status that say who a process is and what it may do. */
 function identity(pid: number): Record<string, string> {
@@ -33,37 +30,17 @@ function identity(pid: number): Record<string, string> {
 }
 
 let root: string;
-/** Folders above the checkout that other users could not pass through, and their modes. */
-const opened: [string, number][] = [];
+let users: Users;
 
 beforeAll(() => {
-  // The admin and outsider run this checkout's `vmail` as themselves: a checkout inside a
-  // private folder (mktemp -d makes them 0700) is opened for passing through, and closed again.
-  for (let dir = ROOT; dir !== dirname(dir); dir = dirname(dir)) {
-    const mode = statSync(dir).mode & 0o7777;
-    if (!(mode & 0o001)) {
-      opened.push([dir, mode]);
-      chmodSync(dir, mode | 0o001);
-    }
-  }
-  for (const u of [USER, ADMIN, OUTSIDER])
-    execFileSync('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', u]);
+  users = makeUsers([USER, ADMIN, OUTSIDER]);
   execFileSync('usermod', ['-aG', USER, ADMIN]);
   root = tempDir('vmail-root-');
   // As / is: anyone may pass through.
   execFileSync('chmod', ['755', root]);
 });
 
-afterAll(() => {
-  for (const [dir, mode] of opened) chmodSync(dir, mode);
-  for (const u of [USER, ADMIN, OUTSIDER]) {
-    try {
-      execFileSync('userdel', [u], { stdio: 'ignore' });
-    } catch {
-      // already gone
-    }
-  }
-});
+afterAll(() => users.remove());
 
 describe('vmail setup', () => {
   it('writes the user, the folders, the settings and a unit systemd accepts; again, it keeps them', async () => {
@@ -265,16 +242,7 @@ describe('the daemon as an unprivileged user', () => {
       expect(peek).toBe('refused');
 
       // An admin in the group uses the socket without sudo; someone else cannot.
-      const asUser = (user: string, args: string[], input?: string) =>
-        new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-          const p = spawn('runuser', ['-u', user, '--', process.execPath, VMAIL, ...args, '--socket', socket]);
-          let stdout = '';
-          let stderr = '';
-          p.stdout.on('data', (d) => (stdout += d));
-          p.stderr.on('data', (d) => (stderr += d));
-          p.on('close', (code) => resolve({ code, stdout, stderr }));
-          p.stdin.end(input ?? '');
-        });
+      const asUser = (user: string, args: string[], input?: string) => vmailAs(user, args, socket, input);
       expect((await asUser(ADMIN, ['accounts', 'add', 'sales', '--password-stdin'], 'sales-pass-1\n')).code).toBe(0);
       expect((await asUser(ADMIN, ['pending', 'apply'])).stdout).toMatch(/Applied 1 change/);
       const outsider = await asUser(OUTSIDER, ['status']);
