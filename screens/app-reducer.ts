@@ -26,8 +26,17 @@ import {
 } from './form-reducer.js';
 import type { KeyTarget } from './key-gate.js';
 import { initialPendingState, type PendingContext, type PendingState, pendingKey } from './pending-reducer.js';
+import {
+  initialReportsState,
+  type Jump,
+  openHistory,
+  type ReportContext,
+  type ReportScreen,
+  type ReportsState,
+  reportKey,
+} from './report-reducer.js';
 
-export type Screen = 'domains' | 'menu' | 'accounts' | 'forwards' | 'pending' | 'settings' | 'help';
+export type Screen = 'domains' | 'menu' | 'accounts' | 'forwards' | 'pending' | 'settings' | 'help' | ReportScreen;
 
 export const MENU: { screen: Screen | 'quit'; label: string; hint: string }[] = [
   { screen: 'accounts', label: 'POP3 Accounts', hint: 'add, re-password and remove mailboxes; see their sizes' },
@@ -35,6 +44,9 @@ export const MENU: { screen: Screen | 'quit'; label: string; hint: string }[] = 
   { screen: 'pending', label: 'Pending Changes', hint: 'what the next hourly apply will do; cancel or apply now' },
   { screen: 'settings', label: 'Mail Client Settings', hint: 'what to enter in Thunderbird, Outlook or a phone' },
   { screen: 'domains', label: 'Domains', hint: 'switch to, add or remove a hosted domain' },
+  { screen: 'attention', label: 'Needs Attention', hint: 'mailboxes on every domain whose mail nobody collects' },
+  { screen: 'search', label: 'Search', hint: 'find a name or destination on every domain, and jump to it' },
+  { screen: 'history', label: 'History', hint: 'who changed what, and when (the audit log)' },
   { screen: 'help', label: 'Help', hint: 'how it works, and every key' },
   { screen: 'quit', label: 'Quit', hint: 'leave the console (the mail service keeps running)' },
 ];
@@ -51,6 +63,7 @@ export interface AppState {
   forwards: FormState;
   pending: PendingState;
   domains: DomainsState;
+  reports: ReportsState;
   /** How far Help or Mail Client Settings is scrolled. */
   scroll: number;
   /** Requests keys asked for, not yet sent (the app's effect runner takes them). */
@@ -67,6 +80,7 @@ export const initialAppState: AppState = {
   forwards: initialFormState,
   pending: initialPendingState,
   domains: initialDomainsState,
+  reports: initialReportsState,
   scroll: 0,
   outbox: [],
 };
@@ -78,6 +92,7 @@ export interface AppView {
   form?: FormContext;
   pending?: PendingContext;
   domains?: DomainsContext;
+  report?: ReportContext;
   /** Help and settings: how many lines there are, and how many fit. */
   text?: { lines: number; height: number };
 }
@@ -135,6 +150,11 @@ export function appReducer(state: AppState, action: AppAction): AppState {
       return { ...state, domains: domainsReducer(state.domains, { type: 'edit', value: action.value }) };
     case 'outcome': {
       const o = action.outcome;
+      if (o.screen === 'history') {
+        const h = state.reports.history;
+        if (h.address !== o.address) return state;
+        return { ...state, reports: { ...state.reports, history: { ...h, entries: o.entries, error: o.error } } };
+      }
       if (o.screen === 'pending') return { ...state, pending: { ...state.pending, notice: o.notice } };
       if (o.screen === 'domains') return { ...state, domains: domainsReducer(state.domains, o.action) };
       return { ...state, [o.screen]: formReducer(state[o.screen], o.action) };
@@ -154,6 +174,10 @@ function navigate(state: AppState, effects: Effect[]): Step<AppState> {
   for (const e of effects) {
     if (e.type === 'choose') next = { ...next, domain: e.domain, screen: 'menu', previous: 'menu' };
     if (e.type !== 'nav') continue;
+    if (e.to === 'history') {
+      next = showHistory(next, e.address ?? null);
+      continue;
+    }
     next =
       e.to === 'back'
         ? appReducer(next, { type: 'back' })
@@ -162,6 +186,29 @@ function navigate(state: AppState, effects: Effect[]): Step<AppState> {
           : appReducer(next, { type: 'open', screen: 'help' });
   }
   return { state: next, effects: effects.filter((e) => e.type !== 'nav' && e.type !== 'choose') };
+}
+
+/** Opens History for `address` (null: everything) and asks for its entries. */
+function showHistory(state: AppState, address: string | null): AppState {
+  return {
+    ...state,
+    screen: 'history',
+    previous: state.screen,
+    reports: openHistory(state.reports, address),
+    outbox: [...state.outbox, { type: 'history', address }],
+  };
+}
+
+/** Goes to a name on its own domain: its screen, filtered down to it. */
+function jumpTo(state: AppState, j: Jump): AppState {
+  const form = state[j.screen];
+  return {
+    ...state,
+    domain: j.domain,
+    screen: j.screen,
+    previous: state.screen,
+    [j.screen]: { ...form, filter: j.name, list: { selected: `${j.name}@${j.domain}`, top: 0 }, focus: 'table' },
+  };
 }
 
 const still = (state: AppState): Step<AppState> => ({ state, effects: [] });
@@ -195,18 +242,45 @@ function appKey(state: AppState, input: string, key: Key, view: AppView): Step<A
       case 'help':
       case 'settings':
         return still(scrollText(state, input, key, view.text ?? { lines: 0, height: 1 }));
+      case 'attention':
+      case 'search':
+      case 'history': {
+        if (!view.report) return still(state);
+        const r = reportKey(state.reports, state.screen, input, key, view.report);
+        const next = { ...state, reports: r.state };
+        if (r.jump) return still(jumpTo(next, r.jump));
+        if (r.back) return still({ ...next, screen: state.previous === state.screen ? 'menu' : state.previous });
+        if (r.reload) return still(showHistory({ ...next, screen: state.previous }, null));
+        return still(next);
+      }
     }
   }
   if (isModified(key)) return still(state);
   if (input === 'q') return still(appReducer(state, { type: 'quit' }));
   if (view.tooSmall || !view.connected) return still(state);
   if (input === '?') return still(appReducer(state, { type: 'open', screen: 'help' }));
+  if (input === '/')
+    return still({
+      ...state,
+      screen: 'search',
+      previous: 'menu',
+      reports: { ...state.reports, search: { ...initialReportsState.search } },
+    });
   if (key.upArrow || input === 'k') return still({ ...state, menuIndex: wrap(state.menuIndex - 1, MENU.length) });
   if (key.downArrow || input === 'j') return still({ ...state, menuIndex: wrap(state.menuIndex + 1, MENU.length) });
   const index = key.return ? state.menuIndex : /^[1-9]$/.test(input) ? Number(input) - 1 : -1;
   const item = MENU[index];
   if (!item) return still(state);
   if (item.screen === 'quit') return still({ ...state, menuIndex: index, quitting: true });
+  if (item.screen === 'history') return still(showHistory({ ...state, menuIndex: index }, null));
+  if (item.screen === 'search')
+    return still({
+      ...state,
+      menuIndex: index,
+      screen: 'search',
+      previous: 'menu',
+      reports: { ...state.reports, search: { ...initialReportsState.search } },
+    });
   return still({ ...state, menuIndex: index, screen: item.screen, previous: 'menu', scroll: 0 });
 }
 

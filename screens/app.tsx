@@ -28,6 +28,15 @@ import { helpLines, settingsLines, TextScreen, textHeight } from './info-screens
 import type { KeyGate, KeyTarget } from './key-gate.js';
 import { MainMenu } from './menu-screens.js';
 import { PENDING_CHROME_ROWS, PendingScreen } from './pending-screen.js';
+import type { Jump } from './report-reducer.js';
+import {
+  attentionRows,
+  historyRows,
+  REPORT_CHROME_ROWS,
+  type ReportRow,
+  ReportView,
+  searchRows,
+} from './report-screens.js';
 
 const MIN_COLUMNS = 80;
 const MIN_ROWS = 24;
@@ -40,6 +49,9 @@ const TITLES: Record<Screen, string> = {
   pending: 'Pending Changes',
   settings: 'Mail Client Settings',
   help: 'Help',
+  attention: 'Needs Attention',
+  search: 'Search',
+  history: 'History',
 };
 
 export function App({ session, gate }: { session: DaemonSession; gate?: KeyGate }) {
@@ -106,6 +118,26 @@ function Shell({ gate }: { gate?: KeyGate }) {
     }),
     [data.accounts, data.forwards, domain],
   );
+  const attention = useMemo(() => attentionRows(data.accounts), [data.accounts]);
+  const reportRows = useMemo((): ReportRow[] => {
+    if (state.screen === 'attention') return attention;
+    if (state.screen === 'search') return searchRows(state.reports.search.query, data.accounts, data.forwards);
+    if (state.screen !== 'history') return [];
+    const exists = (address: string): Jump | null => {
+      const a = data.accounts.find((x) => x.address === address);
+      if (a) return { domain: a.domain, screen: 'accounts', name: a.name };
+      const f = data.forwards.find((x) => x.address === address);
+      return f ? { domain: f.domain, screen: 'forwards', name: f.name } : null;
+    };
+    return historyRows(state.reports.history.entries ?? [], exists, Date.now());
+  }, [
+    state.screen,
+    attention,
+    state.reports.search.query,
+    state.reports.history.entries,
+    data.accounts,
+    data.forwards,
+  ]);
   const text =
     state.screen === 'help'
       ? helpLines(domain ?? '')
@@ -124,6 +156,12 @@ function Shell({ gate }: { gate?: KeyGate }) {
     view.form = { screen: 'forwards', domain, rows: forwardRows, tableHeight: formHeight };
   if (domain && state.screen === 'pending')
     view.pending = { domain, rows: pendingRows, tableHeight: Math.max(1, bodyHeight - PENDING_CHROME_ROWS) };
+  if (state.screen === 'attention' || state.screen === 'search' || state.screen === 'history')
+    view.report = {
+      keys: reportRows.map((r) => r.key),
+      jumps: reportRows.map((r) => r.jump),
+      height: Math.max(1, bodyHeight - REPORT_CHROME_ROWS),
+    };
   if (text.length) view.text = { lines: text.length, height: textHeight(bodyHeight) };
   useInput((input, key) => dispatch({ type: 'key', input, key, view }));
 
@@ -159,6 +197,7 @@ function Shell({ gate }: { gate?: KeyGate }) {
               pending: pendingRows.length,
             }}
             totals={data.domains.find((d) => d.domain === domain) ?? null}
+            attention={attention.length}
           />
         );
         break;
@@ -202,6 +241,11 @@ function Shell({ gate }: { gate?: KeyGate }) {
       case 'settings':
       case 'help':
         body = <TextScreen lines={text} scroll={state.scroll} frame={frame} />;
+        break;
+      case 'attention':
+      case 'search':
+      case 'history':
+        body = <ReportView screen={state.screen} state={state.reports} rows={reportRows} frame={frame} />;
         break;
     }
   }

@@ -1,7 +1,7 @@
 // What a key asks the console to do beyond changing its own state: send a request to the
 // daemon (its answer comes back as an action for the screen that asked), or move between
 // screens. The reducers return these; one runner sends them.
-import type { ChangeAction, Method, Params } from '../src/control/protocol.js';
+import type { ChangeAction, LogEntryView, Method, Params } from '../src/control/protocol.js';
 import { actionWord, changeDetail, whenApplies } from '../src/model/format.js';
 import { callError, type DaemonSession } from './daemon-session.js';
 import type { DomainsAction } from './domains-reducer.js';
@@ -36,6 +36,10 @@ export type Effect =
     }
   | ({ type: 'call'; screen: FormScreen | 'pending' | 'domains'; address: string } & RowCall)
   | { type: 'nav'; to: 'back' | 'quit' | 'help' }
+  /** History, of one address or all (null). */
+  | { type: 'nav'; to: 'history'; address: string | null }
+  /** Load the audit log's entries for History. */
+  | { type: 'history'; address: string | null }
   /** Manage this hosted domain from now on. */
   | { type: 'choose'; domain: string };
 
@@ -49,7 +53,8 @@ export interface Step<S> {
 export type Outcome =
   | { screen: FormScreen; action: FormAction }
   | { screen: 'pending'; notice: Notice }
-  | { screen: 'domains'; action: DomainsAction };
+  | { screen: 'domains'; action: DomainsAction }
+  | { screen: 'history'; address: string | null; entries: LogEntryView[] | null; error: string | null };
 
 /** Sends a request effect and says what came of it. */
 export async function runEffect(
@@ -57,6 +62,17 @@ export async function runEffect(
   effect: Exclude<Effect, { type: 'nav' | 'choose' }>,
   now: () => number,
 ): Promise<Outcome> {
+  if (effect.type === 'history') {
+    try {
+      const entries = await session.send({
+        method: 'log.list',
+        params: effect.address ? { address: effect.address, limit: 2000 } : { limit: 2000 },
+      });
+      return { screen: 'history', address: effect.address, entries: entries.reverse(), error: null };
+    } catch (err) {
+      return { screen: 'history', address: effect.address, entries: [], error: callError(err).text };
+    }
+  }
   try {
     if (effect.type === 'submit') {
       const result = await session.send(effect.call);

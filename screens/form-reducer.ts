@@ -6,7 +6,7 @@ import type { Key } from 'ink';
 import type { ChangeAction, Field as ErrorField, PendingView, QueueResult } from '../src/control/protocol.js';
 import { actionWord, whenApplies } from '../src/model/format.js';
 import type { Effect, Notice, Step } from './effects.js';
-import { initialListState, type ListState, listDelta, moveSelection, settle } from './list-reducer.js';
+import { initialListState, type ListState, listDelta, moveSelection, selectedIndex, settle } from './list-reducer.js';
 import { cursorAfterKey, edges, isClear } from './text-field.js';
 
 export type Focus = 'table' | 'name' | 'second' | 'filter' | 'confirm' | 'details';
@@ -220,7 +220,18 @@ export function formKey(state: FormState, input: string, key: Key, ctx: FormCont
     }
     return noEffects({ ...state, confirm: null, focus: 'table' });
   }
-  if (state.focus === 'details') return noEffects(key.escape || key.return ? { ...state, focus: 'table' } : state);
+  if (state.focus === 'details') {
+    // Who changed this account, and when.
+    const shown =
+      ctx.rows[
+        selectedIndex(
+          state.list,
+          ctx.rows.map((r) => r.address),
+        )
+      ];
+    if (input === 'h' && shown) return { state, effects: [{ type: 'nav', to: 'history', address: shown.address }] };
+    return noEffects(key.escape || key.return ? { ...state, focus: 'table' } : state);
+  }
   if (state.focus === 'filter') {
     if (key.escape || key.return || key.upArrow || key.downArrow) return noEffects({ ...state, focus: 'table' });
     return noEffects(editing(state, input, key));
@@ -301,6 +312,8 @@ export function formKey(state: FormState, input: string, key: Key, ctx: FormCont
   if (ctx.screen === 'forwards' && (input === 'e' || key.return))
     return change((selected.destinations ?? []).join(', '));
   if (ctx.screen === 'accounts' && key.return) return noEffects({ ...state, list, focus: 'details' });
+  if (input === 'h')
+    return { state: { ...state, list }, effects: [{ type: 'nav', to: 'history', address: selected.address }] };
   if (input === 'd') return noEffects({ ...state, list, confirm: selected.address, focus: 'confirm', notice: null });
   if (input === 'u') {
     const p = selected.pending;

@@ -14,6 +14,7 @@ export function MainMenu({
   theme,
   counts,
   totals,
+  attention,
 }: {
   index: number;
   width: number;
@@ -22,6 +23,8 @@ export function MainMenu({
   counts: { accounts: number; forwards: number; pending: number };
   /** The managed domain's totals: the mail stored in it, its catch-all and quota. */
   totals: DomainView | null;
+  /** Mailboxes on every domain whose mail nobody collects. */
+  attention: number;
 }) {
   const extra = (screen: string) =>
     screen === 'accounts'
@@ -48,12 +51,18 @@ export function MainMenu({
             {`\n   ${totals.domain}: ${totals.messages} messages (${humanBytes(totals.bytes)}) in ${totals.accounts} mailboxes; catch-all ${totals.catchall ?? 'none'}; quota for new accounts ${totals.quota === null ? 'none' : humanBytes(totals.quota)}`}
           </Text>
         ) : null}
+        {attention ? (
+          <Text color={theme.warn} wrap="truncate">
+            {`\n   ⚠ ${attention} mailbox${attention === 1 ? '' : 'es'} on your domains ${attention === 1 ? 'has' : 'have'} mail nobody collects: see Needs Attention (6).`}
+          </Text>
+        ) : null}
       </Box>
       <Footer
         keys={[
           { key: '↑↓/jk', label: 'move' },
           { key: 'Enter', label: 'open' },
-          { key: '1-7', label: 'jump' },
+          { key: '1-9', label: 'jump' },
+          { key: '/', label: 'search' },
           { key: '?', label: 'help' },
           { key: 'q', label: 'quit' },
         ]}

@@ -14,6 +14,8 @@ _vmail() {
     "domains catchall"|"domains catchall "*) words="--socket --data-dir --config --help" ;;
     "accounts suspend"|"accounts suspend "*) words="--refuse-mail --socket --data-dir --config --domain --help" ;;
     "accounts passwd"|"accounts passwd "*) words="--socket --data-dir --config --domain --password-stdin --help" ;;
+    "accounts import"|"accounts import "*) words="--dry-run --skip-bad --socket --data-dir --config --json --domain --help" ;;
+    "accounts export"|"accounts export "*) words="--socket --data-dir --config --domain --help" ;;
     "accounts remove"|"accounts remove "*) words="--socket --data-dir --config --domain --help" ;;
     "accounts rename"|"accounts rename "*) words="--keep-forward --socket --data-dir --config --domain --help" ;;
     "accounts resume"|"accounts resume "*) words="--socket --data-dir --config --domain --help" ;;
@@ -34,18 +36,19 @@ _vmail() {
     "domains add"|"domains add "*) words="--socket --data-dir --config --help" ;;
     "queue retry"|"queue retry "*) words="--socket --data-dir --config --help" ;;
     "queue list"|"queue list "*) words="--socket --data-dir --config --json --help" ;;
-    "accounts"|"accounts "*) words="list add passwd remove quota suspend rename resume" ;;
+    "accounts"|"accounts "*) words="list add passwd import export remove quota suspend rename resume" ;;
     "forwards"|"forwards "*) words="list add remove" ;;
     "console"|"console "*) words="--socket --data-dir --config --help" ;;
     "domains"|"domains "*) words="list add remove dkim quota catchall" ;;
     "pending"|"pending "*) words="list cancel apply" ;;
-    "daemon"|"daemon "*) words="--data-dir --socket --domain --pop3 --pop3s --smtp --apply-interval --relay --tls-cert --tls-key --max-message-size --max-connections --max-connections-per-address --auth-failure-delay --rescan-interval --relay-timeout --pop3-idle-timeout --rspamd --rspamd-fail --rspamd-timeout --srs-max-age --resolver --hostname --user --log-level --config --help" ;;
+    "daemon"|"daemon "*) words="--data-dir --socket --domain --pop3 --pop3s --smtp --apply-interval --relay --tls-cert --tls-key --max-message-size --max-connections --max-connections-per-address --auth-failure-delay --rescan-interval --relay-timeout --pop3-idle-timeout --rspamd --rspamd-fail --rspamd-timeout --srs-max-age --audit-retention --resolver --hostname --user --log-level --config --help" ;;
     "status"|"status "*) words="--socket --data-dir --config --json --help" ;;
     "config"|"config "*) words="check" ;;
     "queue"|"queue "*) words="list retry" ;;
     "setup"|"setup "*) words="--domain --hostname --root --dry-run --help" ;;
+    "log"|"log "*) words="--since --user --address --limit --socket --data-dir --config --json --help" ;;
     "up"|"up "*) words="--data-dir --socket --help" ;;
-    "") words="daemon console up status domains accounts forwards pending queue config setup --help --version" ;;
+    "") words="daemon console up status domains accounts forwards pending queue log config setup --help --version" ;;
   esac
   mapfile -t COMPREPLY < <(compgen -W "$words" -- "$cur")
 }

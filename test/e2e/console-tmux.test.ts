@@ -131,7 +131,7 @@ describe('vmail console in tmux at 80x24', () => {
     await see(/›●example\.test\s+1\s+0\s+0\s+0 B\s+2 pending/);
     keys('Escape');
     await new Promise((r) => setTimeout(r, 100));
-    keys('6');
+    keys('9');
     await see('How vmail works');
     keys('Escape');
     await see('1. POP3 Accounts');
@@ -250,4 +250,56 @@ describe('vmail console in tmux at 80x24', () => {
       tmux('kill-session', '-t', plain);
     }
   });
+
+  it('walks Needs Attention, History and Search across two domains, and jumps to what it finds', async () => {
+    await d.cli(['domains', 'add', 'other.test']);
+    await d.cli(['pending', 'apply']);
+    await d.cli(['accounts', 'add', 'bob@other.test', '--password-stdin'], 'password-2\n');
+    await d.cli(['forwards', 'add', 'sales@other.test', 'alice@example.test']);
+    await d.cli(['pending', 'apply']);
+    const { smtpSend } = await import('../helpers/effects.js');
+    expect((await smtpSend(d.smtpPort, 'bob@other.test', 'waiting mail')).accepted).toBe(true);
+    const { look, send, close } = walkSession('oversight', '6', 'Needs Attention');
+    try {
+      // Two domains: the console asks which to manage first.
+      await look(/other\.test/);
+      send('Enter');
+      // The menu says at once that mail is waiting uncollected.
+      await look(/⚠ \d mailbox(es)? on your domains ha(s|ve) mail nobody collects/);
+      send('6');
+      await look(/bob@other\.test\s+never fetched\s+1\s/);
+      // Enter goes to bob on his own domain, whichever was open.
+      send('j', 'k');
+      const row = await look(/› bob@other\.test/);
+      expect(row).toMatch(/› bob@other\.test/);
+      send('Enter');
+      await look(/other\.test › POP3 Accounts/);
+      await look(/› bob\s/);
+      // h: who changed bob, and when.
+      send('h');
+      await look(/History/);
+      await look(/root\s+apply\s+bob@other\.test\s+applied add/);
+      await look(/root\s+accounts\.add\s+bob@other\.test\s+queued add/);
+      send('a');
+      await look(/forwards\.add\s+sales@other\.test/);
+      // Esc goes back where History was opened from: bob's table, then the menu.
+      send('Escape');
+      await look(/other\.test › POP3 Accounts/);
+      send('Escape');
+      await look('1. POP3 Accounts');
+      // / searches names and destinations on every domain; Enter jumps to the forward.
+      send('/');
+      await look('Search every domain');
+      send('alice@ex');
+      await look(/sales@other\.test\s+forward\s+to alice@example\.test/);
+      await look(/alice@example\.test\s+account/);
+      send('Down');
+      await look(/› sales@other\.test/);
+      send('Enter');
+      await look(/other\.test › Email Forwarding/);
+      await look(/› sales\s/);
+    } finally {
+      close();
+    }
+  }, 60_000);
 });

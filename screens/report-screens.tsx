@@ -1,0 +1,164 @@
+// Needs Attention, Search and History: lists over every domain, each row a line of columns;
+// Enter jumps to the row's account or forward on its own domain. Keys are in report-reducer.ts.
+
+import { Box, Text } from 'ink';
+import type { AccountView, ForwardView, LogEntryView } from '../src/control/protocol.js';
+import { clockTime, healthNote, humanBytes } from '../src/model/format.js';
+import { cell, Footer, type Frame } from './frame.js';
+import type { ListState } from './list-reducer.js';
+import { selectedIndex } from './list-reducer.js';
+import type { Jump, ReportScreen, ReportsState } from './report-reducer.js';
+
+/** Rows around the list: the summary line, a blank line, the header, the footer, a margin. */
+export const REPORT_CHROME_ROWS = 5;
+
+export interface ReportRow {
+  key: string;
+  cells: string[];
+  jump: Jump | null;
+}
+
+/** Mailboxes whose mail nobody collects, on every domain: the stalest and biggest first. */
+export function attentionRows(accounts: readonly AccountView[]): ReportRow[] {
+  return accounts
+    .filter((a) => a.health.piling || a.health.neverFetched)
+    .sort((a, b) => (b.health.oldestDays ?? 0) - (a.health.oldestDays ?? 0) || b.bytes - a.bytes)
+    .map((a) => ({
+      key: a.address,
+      cells: [
+        a.address,
+        healthNote(a.health),
+        `${a.messages}`,
+        humanBytes(a.bytes),
+        a.health.lastLoginDays === null ? 'never' : `${a.health.lastLoginDays}d ago`,
+      ],
+      jump: { domain: a.domain, screen: 'accounts', name: a.name },
+    }));
+}
+
+/** Accounts and forwards on every domain whose address or destinations contain `query`. */
+export function searchRows(
+  query: string,
+  accounts: readonly AccountView[],
+  forwards: readonly ForwardView[],
+): ReportRow[] {
+  const q = query.trim().toLowerCase();
+  if (!q) return [];
+  const out: ReportRow[] = [];
+  for (const a of accounts)
+    if (a.address.includes(q))
+      out.push({
+        key: a.address,
+        cells: [a.address, 'account', `${a.messages} messages, ${humanBytes(a.bytes)}`],
+        jump: { domain: a.domain, screen: 'accounts', name: a.name },
+      });
+  for (const f of forwards)
+    if (f.address.includes(q) || f.destinations.some((d) => d.includes(q)))
+      out.push({
+        key: f.address,
+        cells: [f.address, 'forward', `to ${f.destinations.join(', ')}`],
+        jump: { domain: f.domain, screen: 'forwards', name: f.name },
+      });
+  return out.sort((a, b) => a.key.localeCompare(b.key)).slice(0, 1000);
+}
+
+/** Audit log entries, newest first; Enter goes to the address an entry is about, if it is still there. */
+export function historyRows(
+  entries: readonly LogEntryView[],
+  exists: (address: string) => Jump | null,
+  now: number,
+): ReportRow[] {
+  return entries.map((e, i) => ({
+    key: String(i),
+    cells: [clockTime(e.at, new Date(now)), e.user, e.method, e.params.address ?? e.params.domain ?? '-', e.outcome],
+    jump: e.params.address ? exists(e.params.address) : null,
+  }));
+}
+
+const HEADERS: Record<ReportScreen, { title: string; width: number }[]> = {
+  attention: [
+    { title: 'ACCOUNT', width: 34 },
+    { title: 'WHY', width: 16 },
+    { title: 'MESSAGES', width: 9 },
+    { title: 'SIZE', width: 9 },
+    { title: 'LAST LOGIN', width: 10 },
+  ],
+  search: [
+    { title: 'ADDRESS', width: 34 },
+    { title: 'KIND', width: 8 },
+    { title: 'DETAIL', width: 40 },
+  ],
+  history: [
+    { title: 'WHEN', width: 11 },
+    { title: 'USER', width: 10 },
+    { title: 'REQUEST', width: 15 },
+    { title: 'ADDRESS', width: 22 },
+    { title: 'OUTCOME', width: 40 },
+  ],
+};
+
+export function ReportView({
+  screen,
+  state,
+  rows,
+  frame,
+}: {
+  screen: ReportScreen;
+  state: ReportsState;
+  rows: readonly ReportRow[];
+  frame: Frame;
+}) {
+  const { width, height, theme } = frame;
+  const list: ListState = state[screen];
+  const tableHeight = Math.max(1, height - REPORT_CHROME_ROWS);
+  const index = selectedIndex(
+    list,
+    rows.map((r) => r.key),
+  );
+  const top = Math.min(list.top, Math.max(0, rows.length - tableHeight));
+  const headers = HEADERS[screen];
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === cells.length - 1 ? c : cell(c, headers[i].width))).join(' ');
+  const h = state.history;
+  const summary =
+    screen === 'attention'
+      ? rows.length
+        ? `${rows.length} mailbox${rows.length === 1 ? '' : 'es'} on every domain whose mail is not being collected (never fetched, or mail left 30 days or more): stalest first.`
+        : 'Every mailbox with mail has been fetched from, and none holds mail 30 days old.'
+      : screen === 'search'
+        ? `Search every domain: ${state.search.query}█   ${state.search.query ? `${rows.length} match${rows.length === 1 ? '' : 'es'}` : 'type part of a name or destination'}`
+        : h.entries === null
+          ? `Loading the history${h.address ? ` of ${h.address}` : ''}…`
+          : h.error
+            ? `The history cannot be read: ${h.error}`
+            : `${rows.length} change${rows.length === 1 ? '' : 's'}${h.address ? ` to ${h.address}` : ''}, newest first: who asked (their Unix user) and what came of it.`;
+  const empty = screen === 'history' && h.entries?.length === 0 && !h.error ? 'Nothing has been changed yet.' : null;
+  const keys = [
+    ...(screen === 'search' ? [{ key: 'type', label: 'search' }] : [{ key: '↑↓/jk', label: 'move' }]),
+    { key: 'Enter', label: 'go to it' },
+    ...(screen === 'history' && h.address ? [{ key: 'a', label: 'all history' }] : []),
+    { key: 'Esc', label: 'back' },
+  ];
+  return (
+    <Box flexDirection="column" width={width} height={height}>
+      <Text wrap="truncate" color={screen === 'attention' && rows.length ? theme.warn : undefined}>
+        {summary}
+      </Text>
+      <Text> </Text>
+      <Box flexDirection="column" height={tableHeight + 1}>
+        <Text bold wrap="truncate">{`  ${line(headers.map((x) => x.title))}`}</Text>
+        {empty ? <Text dimColor={theme.dim}>{`  ${empty}`}</Text> : null}
+        {rows.slice(top, top + tableHeight).map((r, i) => {
+          const isSel = top + i === index;
+          return (
+            <Text key={r.key} inverse={isSel} wrap="truncate">
+              {isSel ? '› ' : '  '}
+              {line(r.cells)}
+            </Text>
+          );
+        })}
+      </Box>
+      <Footer keys={keys} width={width} theme={theme} />
+    </Box>
+  );
+}
