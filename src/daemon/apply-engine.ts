@@ -13,6 +13,7 @@ import type { Logger } from '../log.js';
 import { archiveMaildir, createMaildir, maildirPath, moveMaildir } from '../maildir/paths.js';
 import type { PendingChange } from '../model/changes.js';
 import type { AccountRecord, DomainRecord, ForwardRecord, Store } from '../store/store.js';
+import { appliedEntries, expiredEntries, failedEntries, selfPeer } from './audit.js';
 import type { ChangeQueue } from './change-queue.js';
 import { viewPending } from './views.js';
 
@@ -71,6 +72,7 @@ export class ApplyEngine extends EventEmitter {
   }
 
   /** Applies every pending change due by `dueBy` (all when omitted) of `domain` (all when omitted), oldest first. */
+  /** by: who made it happen, for the audit log (the daemon itself for its own tick). */
   apply(opts: { dueBy?: number; domain?: string; by?: Peer } = {}): Promise<ApplyResult> {
     return this.changes.exclusive(async () => {
       const at = this.changes.now();
@@ -83,13 +85,16 @@ export class ApplyEngine extends EventEmitter {
       const result: ApplyResult = { applied: [], failed: [], at: new Date(at).toISOString() };
       // Forwards a rename left behind go once their time is up.
       const expired = [...this.store.forwards.values()].filter((f) => f.expiresAt !== undefined && f.expiresAt <= at);
+      const by = opts.by ?? selfPeer();
       if (expired.length && !opts.domain) {
+        const gone = expired.map((f) => `${f.name}@${f.domain}`);
         await this.store.commitApplied(
           [],
           { set: [], remove: [] },
-          { set: [], remove: expired.map((f) => `${f.name}@${f.domain}`) },
+          { set: [], remove: gone },
           [],
           at,
+          expiredEntries(gone, by, at),
         );
         for (const f of expired)
           this.log.info('forward expired', { address: `${f.name}@${f.domain}`, to: f.destinations.join(',') });
@@ -101,13 +106,13 @@ export class ApplyEngine extends EventEmitter {
         for (const chunk of chunks(due)) {
           if (chunk[0].kind === 'domain') {
             await committing;
-            committing = this.prepareDomain(chunk[0], at, result).then((p) => this.commitChunk(p, at, result));
+            committing = this.prepareDomain(chunk[0], at, result).then((p) => this.commitChunk(p, at, result, by));
             await committing;
             continue;
           }
           const prepared = await this.prepareChunk(chunk, at, result);
           await committing;
-          committing = this.commitChunk(prepared, at, result);
+          committing = this.commitChunk(prepared, at, result, by);
         }
       } finally {
         await committing;
@@ -119,6 +124,10 @@ export class ApplyEngine extends EventEmitter {
       for (const c of result.applied)
         this.log.info('change applied', { id: c.id, kind: c.kind, action: c.action, address: c.address });
       for (const f of result.failed) this.log.warning('change failed', { id: f.id, error: f.error });
+      if (result.failed.length)
+        await this.store.audit
+          .append(...failedEntries(result.failed, by, at))
+          .catch((err: Error) => this.log.error('audit not written', { method: 'apply', error: err.message }));
       if (result.applied.length || result.failed.length) {
         const trigger = opts.dueBy === undefined ? 'now' : 'tick';
         this.log.notice('apply done', {
@@ -129,8 +138,7 @@ export class ApplyEngine extends EventEmitter {
         });
       }
       await this.store.saveMeta({ lastApplyAt: at });
-      // Who made it happen, for the audit log: the one who asked, or the daemon's own tick.
-      if (result.applied.length || result.failed.length) this.emit('applied', result, opts.by);
+      if (result.applied.length || result.failed.length) this.emit('applied', result);
       return result;
     });
   }
@@ -288,10 +296,12 @@ export class ApplyEngine extends EventEmitter {
     return prepared;
   }
 
-  private async commitChunk(prepared: PreparedChunk, at: number, result: ApplyResult): Promise<void> {
+  /** Commits a chunk, and its audit log entries (who made the apply happen) with it. */
+  private async commitChunk(prepared: PreparedChunk, at: number, result: ApplyResult, by: Peer): Promise<void> {
     const { done, accounts, forwards, domains } = prepared;
-    await this.store.commitApplied(done, accounts, forwards, domains, at);
-    for (const c of done) result.applied.push(viewPending(c));
+    const views = done.map(viewPending);
+    await this.store.commitApplied(done, accounts, forwards, domains, at, appliedEntries(views, by, at));
+    result.applied.push(...views);
     if (accounts.set.length || accounts.remove.length) {
       const renamed = new Set(done.filter((c) => c.action === 'rename').map((c) => `${c.newName}@${c.domain}`));
       const moves: AccountMoves = {

@@ -68,27 +68,31 @@ export function requestEntry(r: ChangeRequestRecord, at = Date.now()): AuditEntr
   return { at, user: r.peer.user, uid: r.peer.uid, pid: r.peer.pid, method: r.method, params, outcome: text };
 }
 
-/** One entry per change applied (or failed), naming who made the apply happen and who asked for each change. */
-export function appliedEntries(result: ApplyResult, by: Peer, at = Date.now()): AuditEntry[] {
-  const entry = (params: Record<string, string>, text: string): AuditEntry => ({
-    at,
-    user: by.user,
-    uid: by.uid,
-    pid: by.pid,
-    method: 'apply',
-    params,
-    outcome: text,
+/** One entry per change applied, naming who made the apply happen and who asked for the change. */
+export function appliedEntries(applied: readonly PendingView[], by: Peer, at: number): AuditEntry[] {
+  return applied.map((c) => {
+    const params: Record<string, string> = { id: c.id, kind: c.kind, action: c.action, domain: c.domain };
+    if (c.kind !== 'domain') params.address = c.address;
+    if (c.newName) params.newAddress = `${c.newName}@${c.domain}`;
+    if (c.requestedBy) params.requestedBy = c.requestedBy;
+    return entry(by, at, params, `applied ${c.action} (change ${c.id})`);
   });
-  return [
-    ...result.applied.map((c) => {
-      const params: Record<string, string> = { id: c.id, kind: c.kind, action: c.action, domain: c.domain };
-      if (c.kind !== 'domain') params.address = c.address;
-      if (c.newName) params.newAddress = `${c.newName}@${c.domain}`;
-      if (c.requestedBy) params.requestedBy = c.requestedBy;
-      return entry(params, `applied ${c.action} (change ${c.id})`);
-    }),
-    ...result.failed.map((f) => entry({ id: f.id }, `failed: ${f.error}`.slice(0, 500))),
-  ];
+}
+
+/** One entry per change that could not be applied (it stays queued). */
+export function failedEntries(failed: ApplyResult['failed'], by: Peer, at: number): AuditEntry[] {
+  return failed.map((f) => entry(by, at, { id: f.id }, `failed: ${f.error}`.slice(0, 500)));
+}
+
+/** One entry per forward a rename left that has run its time and goes. */
+export function expiredEntries(addresses: string[], by: Peer, at: number): AuditEntry[] {
+  return addresses.map((address) =>
+    entry(by, at, { kind: 'forward', action: 'expire', address }, 'forward left by a rename expired'),
+  );
+}
+
+function entry(by: Peer, at: number, params: Record<string, string>, outcome: string): AuditEntry {
+  return { at, user: by.user, uid: by.uid, pid: by.pid, method: 'apply', params, outcome };
 }
 
 /** The daemon's own log line for a request that changes something (journald, fail2ban, grep). */

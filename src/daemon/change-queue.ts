@@ -62,15 +62,12 @@ export class ChangeQueue extends EventEmitter {
 
   /** The pending change to an account or forward. */
   pendingFor(address: string): PendingChange | undefined {
-    for (const p of this.store.pending.values())
-      if (p.kind !== 'domain' && `${p.name}@${p.domain}` === address) return p;
-    return undefined;
+    return this.store.pending.forAddress(address);
   }
 
   /** The pending change to a domain itself (its add or removal). */
   pendingDomain(domain: string): PendingChange | undefined {
-    for (const p of this.store.pending.values()) if (p.kind === 'domain' && p.domain === domain) return p;
-    return undefined;
+    return this.store.pending.forDomain(domain);
   }
 
   /**
@@ -212,9 +209,7 @@ export class ChangeQueue extends EventEmitter {
 
   /** The pending rename that will give an account the name `address`. */
   private renamingTo(address: string): PendingChange | undefined {
-    for (const p of this.store.pending.values())
-      if (p.action === 'rename' && `${p.newName}@${p.domain}` === address) return p;
-    return undefined;
+    return this.store.pending.renamingTo(address);
   }
 
   /** Whether `address` is, or will be once the queue is applied, an account or forward. */

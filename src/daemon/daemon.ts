@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { type Config, ConfigError, SERVICE_SOCKET, SETTINGS } from '../config.js';
-import { checkPeerSupport, type Peer } from '../control/peer.js';
+import { checkPeerSupport } from '../control/peer.js';
 import type { ApplyResult, StatusView } from '../control/protocol.js';
 import { ControlServer } from '../control/server.js';
 import { Logger } from '../log.js';
@@ -25,7 +25,7 @@ import { Srs } from '../smtp/srs.js';
 import { hashPassword, isForeignHash, PasswordVerifier } from '../store/passwords.js';
 import { Store } from '../store/store.js';
 import { type AccountMoves, ApplyEngine } from './apply-engine.js';
-import { appliedEntries, logRequest, requestEntry, selfPeer } from './audit.js';
+import { logRequest, requestEntry, selfPeer } from './audit.js';
 import { ChangeQueue } from './change-queue.js';
 import { controlHandlers } from './control-handlers.js';
 import { Listener } from './listeners.js';
@@ -214,12 +214,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
         else mailboxes.trackNew(a.address, a.dir);
       }
     });
-    engine.on('applied', (r: ApplyResult, by?: Peer) => {
-      control.notify('pending.applied', r);
-      void store.audit
-        .append(...appliedEntries(r, by ?? self))
-        .catch((err: Error) => log.error('audit not written', { method: 'apply', error: err.message }));
-    });
+    engine.on('applied', (r: ApplyResult) => control.notify('pending.applied', r));
     // The audit log keeps what the retention setting says, swept at start and every hour.
     const sweepAudit = () =>
       void store.audit

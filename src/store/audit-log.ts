@@ -63,16 +63,25 @@ export class AuditLog {
     });
   }
 
+  /** Rows for `entries`, keyed in time order. */
+  keyed(entries: readonly AuditEntry[]): [string, AuditEntry][] {
+    return entries.map((entry): [string, AuditEntry] => {
+      if (entry.at > this.lastAt) [this.lastAt, this.sameMs] = [entry.at, 0];
+      else this.sameMs++;
+      return [keyOf(this.lastAt, this.sameMs), entry];
+    });
+  }
+
+  /** Writes entries inside a transaction the caller runs (an apply's, with what it records). */
+  putIn(entries: readonly AuditEntry[]): Promise<void> {
+    return this.table.put(this.keyed(entries));
+  }
+
   private async flush(): Promise<void> {
     while (this.waiting.length) {
       const batch = this.waiting;
       this.waiting = [];
-      const rows = batch.map(({ entry }): [string, AuditEntry] => {
-        if (entry.at === this.lastAt) this.sameMs++;
-        else if (entry.at > this.lastAt) [this.lastAt, this.sameMs] = [entry.at, 0];
-        else this.sameMs++;
-        return [keyOf(Math.max(entry.at, this.lastAt), this.sameMs), entry];
-      });
+      const rows = this.keyed(batch.map((b) => b.entry));
       try {
         await this.db.write(() => this.table.put(rows));
         for (const b of batch) b.done();

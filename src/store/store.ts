@@ -58,6 +58,72 @@ interface Meta {
   lastApplyAt?: number;
 }
 
+/**
+ * The pending changes by id, also found by the name they change (one per name), by the name a
+ * rename gives, and by domain: an import of 10,000 rows checks each against all the others
+ * without a scan per row.
+ */
+export class PendingChanges extends Map<string, PendingChange> {
+  private readonly byName = new Map<string, PendingChange>();
+  private readonly byNewName = new Map<string, PendingChange>();
+  private top = 0;
+  private topStale = false;
+
+  private static nameOf(c: PendingChange): string {
+    return c.kind === 'domain' ? `@${c.domain}` : `${c.name}@${c.domain}`;
+  }
+
+  override set(id: string, c: PendingChange): this {
+    const old = super.get(id);
+    if (old) this.unindex(old);
+    super.set(id, c);
+    this.byName.set(PendingChanges.nameOf(c), c);
+    if (c.newName !== undefined) this.byNewName.set(`${c.newName}@${c.domain}`, c);
+    if (c.seq > this.top) this.top = c.seq;
+    return this;
+  }
+
+  override delete(id: string): boolean {
+    const old = super.get(id);
+    if (!old) return false;
+    this.unindex(old);
+    return super.delete(id);
+  }
+
+  private unindex(c: PendingChange): void {
+    const name = PendingChanges.nameOf(c);
+    if (this.byName.get(name) === c) this.byName.delete(name);
+    if (c.newName !== undefined && this.byNewName.get(`${c.newName}@${c.domain}`) === c)
+      this.byNewName.delete(`${c.newName}@${c.domain}`);
+    if (c.seq >= this.top) this.topStale = true;
+  }
+
+  /** The pending change to the account or forward `address`. */
+  forAddress(address: string): PendingChange | undefined {
+    return address.startsWith('@') ? undefined : this.byName.get(address);
+  }
+
+  /** The pending change to the domain itself. */
+  forDomain(domain: string): PendingChange | undefined {
+    return this.byName.get(`@${domain}`);
+  }
+
+  /** The pending rename that will give an account the name `address`. */
+  renamingTo(address: string): PendingChange | undefined {
+    return this.byNewName.get(address);
+  }
+
+  /** The highest change number pending. */
+  get maxSeq(): number {
+    if (this.topStale) {
+      this.top = 0;
+      for (const c of this.values()) this.top = Math.max(this.top, c.seq);
+      this.topStale = false;
+    }
+    return this.top;
+  }
+}
+
 const ACTIVITY_FLUSH_MS = 1000;
 /** A write-ahead log past this size means checkpoints are not keeping up: try, and say so. */
 const WAL_WARN_BYTES = 16 * 1024 * 1024;
@@ -70,7 +136,7 @@ export class Store {
   readonly removedDomains = new Map<string, DomainRecord>();
   readonly accounts = new Map<string, AccountRecord>();
   readonly forwards = new Map<string, ForwardRecord>();
-  readonly pending = new Map<string, PendingChange>();
+  readonly pending = new PendingChanges();
   readonly activity = new Map<string, ActivityRecord>();
   meta: Meta = {};
   /** Who changed what: written and read through the store's own connection. */
@@ -164,9 +230,7 @@ export class Store {
    * when the change is queued; the caller queues one change at a time.
    */
   nextSeq(): number {
-    let max = this.meta.lastSeq ?? 0;
-    for (const p of this.pending.values()) max = Math.max(max, p.seq);
-    return max + 1;
+    return Math.max(this.meta.lastSeq ?? 0, this.pending.maxSeq) + 1;
   }
 
   async saveMeta(patch: Meta): Promise<void> {
@@ -208,7 +272,7 @@ export class Store {
 
   /**
    * Records the outcome of applying `changes` in one transaction: the domain, account and
-   * forward rows, the apply log and the queue change together. A crash leaves all of it or none of it, and a
+   * forward rows, the apply log, the audit log and the queue change together. A crash leaves all of it or none of it, and a
    * change not recorded is applied again (its file-system side is idempotent).
    */
   async commitApplied(
@@ -217,9 +281,11 @@ export class Store {
     forwards: { set: ForwardRecord[]; remove: string[] },
     domains: DomainRecord[],
     appliedAt: number,
+    audit: AuditEntry[] = [],
   ): Promise<void> {
     const addr = (r: { name: string; domain: string }) => `${r.name}@${r.domain}`;
     await this.db.write(async () => {
+      await this.audit.putIn(audit);
       await this.t.domains.put(domains.map((d) => [d.domain, d]));
       await this.t.accounts.remove(accounts.remove);
       await this.t.accounts.put(accounts.set.map((a) => [addr(a), a]));

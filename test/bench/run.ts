@@ -12,6 +12,7 @@ const benches: Record<string, () => Promise<void>> = {
   smtp: async () => (await import('./smtp.js')).benchSmtp(),
   rspamd: async () => (await import('./rspamd.js')).benchRspamd(),
   console: async () => (await import('./console.js')).benchConsole(),
+  oversight: async () => (await import('./oversight.js')).benchOversight(),
 };
 
 const chosen = process.argv.slice(2).filter((a) => a in benches);

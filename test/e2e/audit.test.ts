@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DaemonHandle, startDaemon, VMAIL } from '../helpers/daemon.js';
+import { type DaemonHandle, startDaemon, VMAIL, waitFor } from '../helpers/daemon.js';
 import { pop3Login } from '../helpers/effects.js';
 import { idOf, makeUsers, type Users, vmailAs } from '../helpers/users.js';
 
@@ -128,5 +128,28 @@ print(s.makefile().readline())
     // The pending change itself says who asked for it.
     const pending = JSON.parse((await d.cli(['pending', 'list', '--json'])).stdout) as { requestedBy: string }[];
     expect(pending.map((p) => p.requestedBy)).toEqual([BOB]);
+  });
+
+  it('keeps entries for --audit-retention: older ones go at start and every hour, the rest stay', async () => {
+    await d.stop();
+    // What a long-running store holds: an entry 40 days old and one 10 days old.
+    const { Store } = await import('../../src/store/store.js');
+    const store = await Store.open(d.dataDir);
+    const old = (days: number) => ({
+      at: Date.now() - days * 86_400_000,
+      user: 'carol',
+      uid: 1234,
+      pid: 99,
+      method: 'accounts.passwd',
+      params: { name: `old${days}`, address: `old${days}@example.test` },
+      outcome: 'queued password (change 9)',
+    });
+    await store.audit.append(old(40), old(10));
+    await store.close();
+    d = await startDaemon({ dataDir: d.dataDir, args: ['--audit-retention', '30d'] });
+    await waitFor(() => /audit pruned entries=1 older_than=30d/.test(d.output()), 'the sweep');
+    const users = (await log()).map((e) => e.params.address);
+    expect(users).toContain('old10@example.test');
+    expect(users).not.toContain('old40@example.test');
   });
 });

@@ -214,6 +214,11 @@ describe('restarts and crashes', () => {
     }
     await d.cli(['pending', 'apply']);
     expect(json(await d.cli(['pending', 'list', '--json']))).toEqual([]);
+    // The audit log, written in the apply's own transactions, names each change applied once.
+    const applied = json(await d.cli(['log', '--json', '--limit', '100000'])).filter((e: any) => e.method === 'apply');
+    expect(applied.map((e: any) => e.params.id).sort()).toEqual(
+      Array.from({ length: total }, (_, i) => String(i + 1)).sort(),
+    );
     const accounts = json(await d.cli(['accounts', 'list', '--json']));
     const forwards = json(await d.cli(['forwards', 'list', '--json']));
     expect(accounts).toHaveLength(50);
