@@ -24,6 +24,14 @@ import {
   initialFormState,
   isTyping,
 } from './form-reducer.js';
+import {
+  type ImportState,
+  importFieldEdges,
+  importKey,
+  importReducer,
+  initialImportState,
+  isTypingPath,
+} from './import-reducer.js';
 import type { KeyTarget } from './key-gate.js';
 import { initialPendingState, type PendingContext, type PendingState, pendingKey } from './pending-reducer.js';
 import {
@@ -36,7 +44,16 @@ import {
   reportKey,
 } from './report-reducer.js';
 
-export type Screen = 'domains' | 'menu' | 'accounts' | 'forwards' | 'pending' | 'settings' | 'help' | ReportScreen;
+export type Screen =
+  | 'domains'
+  | 'menu'
+  | 'accounts'
+  | 'forwards'
+  | 'pending'
+  | 'settings'
+  | 'help'
+  | 'import'
+  | ReportScreen;
 
 export const MENU: { screen: Screen | 'quit'; label: string; hint: string }[] = [
   { screen: 'accounts', label: 'POP3 Accounts', hint: 'add, re-password and remove mailboxes; see their sizes' },
@@ -64,6 +81,7 @@ export interface AppState {
   pending: PendingState;
   domains: DomainsState;
   reports: ReportsState;
+  import: ImportState;
   /** How far Help or Mail Client Settings is scrolled. */
   scroll: number;
   /** Requests keys asked for, not yet sent (the app's effect runner takes them). */
@@ -81,6 +99,7 @@ export const initialAppState: AppState = {
   pending: initialPendingState,
   domains: initialDomainsState,
   reports: initialReportsState,
+  import: initialImportState,
   scroll: 0,
   outbox: [],
 };
@@ -93,6 +112,8 @@ export interface AppView {
   pending?: PendingContext;
   domains?: DomainsContext;
   report?: ReportContext;
+  /** Import: how many preview lines show. */
+  importHeight?: number;
   /** Help and settings: how many lines there are, and how many fit. */
   text?: { lines: number; height: number };
 }
@@ -104,6 +125,7 @@ export type AppAction =
   | { type: 'quit' }
   | { type: 'form'; screen: FormScreen; action: FormAction }
   | { type: 'domain-typed'; value: string }
+  | { type: 'path-typed'; value: string }
   | { type: 'outcome'; outcome: Outcome }
   | { type: 'key'; input: string; key: Key; view: AppView }
   | { type: 'sent'; count: number };
@@ -111,6 +133,7 @@ export type AppAction =
 /** True while a text field has the keys (the key gate then lets pasted text through whole). */
 export function isTypingIn(state: AppState): boolean {
   if (state.screen === 'domains') return isTypingDomain(state.domains);
+  if (state.screen === 'import') return isTypingPath(state.import);
   return (state.screen === 'accounts' || state.screen === 'forwards') && isTyping(state[state.screen]);
 }
 
@@ -118,6 +141,7 @@ export function isTypingIn(state: AppState): boolean {
 export function keyTarget(state: AppState): KeyTarget {
   if (!isTypingIn(state)) return { textMode: false, atStart: false, atEnd: false };
   if (state.screen === 'domains') return { textMode: true, ...domainFieldEdges(state.domains) };
+  if (state.screen === 'import') return { textMode: true, ...importFieldEdges(state.import) };
   return { textMode: true, ...fieldEdges(state[state.screen as FormScreen]) };
 }
 
@@ -148,8 +172,11 @@ export function appReducer(state: AppState, action: AppAction): AppState {
       return { ...state, [action.screen]: formReducer(state[action.screen], action.action) };
     case 'domain-typed':
       return { ...state, domains: domainsReducer(state.domains, { type: 'edit', value: action.value }) };
+    case 'path-typed':
+      return { ...state, import: importReducer(state.import, { type: 'typed', value: action.value }) };
     case 'outcome': {
       const o = action.outcome;
+      if (o.screen === 'import') return { ...state, import: importReducer(state.import, o.action) };
       if (o.screen === 'history') {
         const h = state.reports.history;
         if (h.address !== o.address) return state;
@@ -175,7 +202,11 @@ function navigate(state: AppState, effects: Effect[]): Step<AppState> {
     if (e.type === 'choose') next = { ...next, domain: e.domain, screen: 'menu', previous: 'menu' };
     if (e.type !== 'nav') continue;
     if (e.to === 'history') {
-      next = showHistory(next, e.address ?? null);
+      next = showHistory(next, e.address);
+      continue;
+    }
+    if (e.to === 'import') {
+      next = { ...next, screen: 'import', previous: next.screen, import: initialImportState };
       continue;
     }
     next =
@@ -242,6 +273,17 @@ function appKey(state: AppState, input: string, key: Key, view: AppView): Step<A
       case 'help':
       case 'settings':
         return still(scrollText(state, input, key, view.text ?? { lines: 0, height: 1 }));
+      case 'import': {
+        const step = importKey(state.import, input, key, {
+          domain: state.domain ?? '',
+          height: view.importHeight ?? 10,
+        });
+        const next = { ...state, import: step.state };
+        return {
+          state: step.back ? { ...next, screen: state.previous === 'import' ? 'accounts' : state.previous } : next,
+          effects: step.effects,
+        };
+      }
       case 'attention':
       case 'search':
       case 'history': {

@@ -5,7 +5,7 @@
 
 import { Box, Text, useApp, useInput } from 'ink';
 import type React from 'react';
-import { startTransition, useEffect, useMemo, useReducer, useState } from 'react';
+import { startTransition, useEffect, useMemo, useReducer, useRef, useState } from 'react';
 import { AccountsScreen, visibleAccounts } from './accounts-screen.js';
 import {
   type AppAction,
@@ -24,6 +24,7 @@ import { FORM_CHROME_ROWS } from './form-screen.js';
 import { destinationsOf, ForwardsScreen, visibleForwards } from './forwards-screen.js';
 import { Footer, type Frame, GateContext, Header } from './frame.js';
 import { DaemonContext, theme as pickTheme, useDaemon, useNow, useTerminalSize } from './hooks.js';
+import { IMPORT_CHROME_ROWS, ImportScreen, runImport } from './import-screen.js';
 import { helpLines, settingsLines, TextScreen, textHeight } from './info-screens.js';
 import type { KeyGate, KeyTarget } from './key-gate.js';
 import { MainMenu } from './menu-screens.js';
@@ -49,6 +50,7 @@ const TITLES: Record<Screen, string> = {
   pending: 'Pending Changes',
   settings: 'Mail Client Settings',
   help: 'Help',
+  import: 'Import Accounts',
   attention: 'Needs Attention',
   search: 'Search',
   history: 'History',
@@ -162,6 +164,7 @@ function Shell({ gate }: { gate?: KeyGate }) {
       jumps: reportRows.map((r) => r.jump),
       height: Math.max(1, bodyHeight - REPORT_CHROME_ROWS),
     };
+  if (state.screen === 'import') view.importHeight = Math.max(1, bodyHeight - IMPORT_CHROME_ROWS);
   if (text.length) view.text = { lines: text.length, height: textHeight(bodyHeight) };
   useInput((input, key) => dispatch({ type: 'key', input, key, view }));
 
@@ -242,6 +245,16 @@ function Shell({ gate }: { gate?: KeyGate }) {
       case 'help':
         body = <TextScreen lines={text} scroll={state.scroll} frame={frame} />;
         break;
+      case 'import':
+        body = (
+          <ImportScreen
+            state={state.import}
+            domain={domain}
+            frame={frame}
+            edit={(value) => dispatch({ type: 'path-typed', value })}
+          />
+        );
+        break;
       case 'attention':
       case 'search':
       case 'history':
@@ -284,6 +297,8 @@ function Shell({ gate }: { gate?: KeyGate }) {
 
 /** Sends the requests keys asked for; each answer comes back as an action. */
 function useRequests(state: AppState, dispatch: (a: AppAction) => void, session: DaemonSession, skewMs: number): void {
+  // The import under way, so that Esc can stop it.
+  const importing = useRef<AbortController | null>(null);
   // biome-ignore lint/correctness/useExhaustiveDependencies: the outbox alone says when there is something to send
   useEffect(() => {
     if (state.outbox.length === 0) return;
@@ -291,6 +306,21 @@ function useRequests(state: AppState, dispatch: (a: AppAction) => void, session:
     dispatch({ type: 'sent', count: effects.length });
     for (const effect of effects) {
       if (effect.type === 'nav' || effect.type === 'choose') continue;
+      if (effect.type === 'import-stop') {
+        importing.current?.abort();
+        continue;
+      }
+      if (effect.type === 'import') {
+        const stop = new AbortController();
+        importing.current = stop;
+        void runImport(
+          session,
+          effect,
+          (action) => dispatch({ type: 'outcome', outcome: { screen: 'import', action } }),
+          stop.signal,
+        );
+        continue;
+      }
       void runEffect(session, effect, () => Date.now() + skewMs).then((outcome) =>
         dispatch({ type: 'outcome', outcome }),
       );

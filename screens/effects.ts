@@ -6,6 +6,7 @@ import { actionWord, changeDetail, whenApplies } from '../src/model/format.js';
 import { callError, type DaemonSession } from './daemon-session.js';
 import type { DomainsAction } from './domains-reducer.js';
 import { describeQueued, type FormAction, type FormScreen } from './form-reducer.js';
+import type { ImportAction } from './import-reducer.js';
 
 export interface Notice {
   kind: 'ok' | 'warn' | 'error';
@@ -40,6 +41,11 @@ export type Effect =
   | { type: 'nav'; to: 'history'; address: string | null }
   /** Load the audit log's entries for History. */
   | { type: 'history'; address: string | null }
+  | { type: 'nav'; to: 'import' }
+  /** Check a CSV file (run null), or import it; see import-screen.tsx. */
+  | { type: 'import'; path: string; domain: string; run: { skipBad: boolean } | null }
+  /** Stop the import under way: nothing is queued. */
+  | { type: 'import-stop' }
   /** Manage this hosted domain from now on. */
   | { type: 'choose'; domain: string };
 
@@ -54,12 +60,13 @@ export type Outcome =
   | { screen: FormScreen; action: FormAction }
   | { screen: 'pending'; notice: Notice }
   | { screen: 'domains'; action: DomainsAction }
-  | { screen: 'history'; address: string | null; entries: LogEntryView[] | null; error: string | null };
+  | { screen: 'history'; address: string | null; entries: LogEntryView[] | null; error: string | null }
+  | { screen: 'import'; action: ImportAction };
 
 /** Sends a request effect and says what came of it. */
 export async function runEffect(
   session: DaemonSession,
-  effect: Exclude<Effect, { type: 'nav' | 'choose' }>,
+  effect: Exclude<Effect, { type: 'nav' | 'choose' | 'import' | 'import-stop' }>,
   now: () => number,
 ): Promise<Outcome> {
   if (effect.type === 'history') {

@@ -272,6 +272,7 @@ export function formKey(state: FormState, input: string, key: Key, ctx: FormCont
   if (key.escape) return { state, effects: [{ type: 'nav', to: 'back' }] };
   if (input === 'q') return { state, effects: [{ type: 'nav', to: 'quit' }] };
   if (input === '?') return { state, effects: [{ type: 'nav', to: 'help' }] };
+  if (ctx.screen === 'accounts' && input === 'i') return { state, effects: [{ type: 'nav', to: 'import' }] };
   if (!selected) return noEffects(state);
   const change = (second: string, mode: FormState['mode'] = 'change') =>
     noEffects(

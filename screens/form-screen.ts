@@ -49,6 +49,7 @@ export function footerKeys(state: FormState, screen: 'accounts' | 'forwards'): F
     { key: 'u', label: 'undo' },
     { key: '/', label: 'find' },
     { key: 's', label: 'sort' },
+    { key: 'i', label: 'import' },
     { key: 'Enter', label: 'info' },
     { key: 'Esc', label: 'menu' },
     { key: '?', label: 'help' },

@@ -110,6 +110,8 @@ export function helpLines(domain: string): string[] {
     '  STATUS says "never fetched" or "mail 45d old" where nobody collects the mail.',
     '  PgUp PgDn Home End (g G)                     page through long lists',
     '  h                 history: who changed the selected name, and when',
+    '  i                 import accounts and forwards from a CSV file: a preview of every row',
+    '                    first, then one pending change per row (Esc while it runs: none)',
     '',
     'Needs Attention, Search, History (menu 6, 7 and 8; / on the menu searches)',
     '  Needs Attention lists the mailboxes on every domain whose mail nobody collects.',

@@ -13,6 +13,7 @@ import {
   queueRows,
 } from './cli-text.js';
 import { ConfigError, configFileFrom, type Loaded, loadConfig, SETTINGS, socketPathFrom } from './config.js';
+import type { ImportCall } from './control/bulk.js';
 import type { ControlClient } from './control/client.js';
 import { InputError } from './model/errors.js';
 import { actionWord, humanBytes, whenApplies } from './model/format.js';
@@ -368,7 +369,8 @@ async function importFile(file: string, f: ClientFlags & { dryRun?: boolean; ski
     process.stderr.write(`vmail: columns not imported: ${parsed.ignored.join(', ')}\n`);
   const opts = { domain: f.domain, skipBad: f.skipBad === true };
   const result = await withDaemon(f, async (c) => {
-    const check = await sendImport(c, parsed.rows, { ...opts, dryRun: true });
+    const call: ImportCall = (params) => c.call('accounts.import', params);
+    const check = await sendImport(call, parsed.rows, { ...opts, dryRun: true });
     const refused = new Set(check.refused.map((r) => r.row));
     if (f.dryRun || ((check.refused.length || parsed.refused.length) && !f.skipBad))
       return { ...check, dryRun: f.dryRun === true };
@@ -384,7 +386,7 @@ async function importFile(file: string, f: ClientFlags & { dryRun?: boolean; ski
       );
     });
     if (bar && hashed.length) process.stderr.write('\n');
-    const done = await sendImport(c, hashed, { ...opts, dryRun: false });
+    const done = await sendImport(call, hashed, { ...opts, dryRun: false });
     // Rows refused by the check are reported with the rows queued.
     return { ...done, rows: check.rows, refused: [...check.refused, ...done.refused] };
   });

@@ -7,8 +7,10 @@ import { Worker } from 'node:worker_threads';
 import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
 import { InputError } from '../model/errors.js';
-import type { ControlClient } from './client.js';
-import type { AccountView, ForwardView, ImportResult, ImportRow } from './protocol.js';
+import type { AccountView, ForwardView, ImportResult, ImportRow, Params, Results } from './protocol.js';
+
+/** Sends one accounts.import request: a ControlClient's call, or the console's session. */
+export type ImportCall = (params: Params<'accounts.import'>) => Promise<Results['accounts.import']>;
 
 /** The columns an import reads; others (an export's sizes and dates) are left alone. */
 const COLUMNS = ['name', 'address', 'password', 'password_hash', 'quota', 'forward'] as const;
@@ -166,7 +168,7 @@ export async function hashPasswords(
  * Pieces wait on this connection only: if it closes first, nothing is queued.
  */
 export async function sendImport(
-  c: ControlClient,
+  call: ImportCall,
   rows: ImportRow[],
   opts: { domain?: string; dryRun: boolean; skipBad: boolean },
 ): Promise<ImportResult> {
@@ -175,14 +177,10 @@ export async function sendImport(
     dryRun: opts.dryRun,
     skipBad: opts.skipBad,
   };
-  for (let i = 0; i + CHUNK < rows.length; i += CHUNK)
-    await c.call('accounts.import', {
-      ...base,
-      rows: rows.slice(i, i + CHUNK) as unknown as Record<string, unknown>[],
-      more: true,
-    });
-  const last = rows.length ? rows.slice(Math.floor((rows.length - 1) / CHUNK) * CHUNK) : [];
-  return c.call('accounts.import', { ...base, rows: last as unknown as Record<string, unknown>[] });
+  const piece = (from: number, to: number) => rows.slice(from, to) as unknown as Record<string, unknown>[];
+  for (let i = 0; i + CHUNK < rows.length; i += CHUNK) await call({ ...base, rows: piece(i, i + CHUNK), more: true });
+  const last = rows.length ? Math.floor((rows.length - 1) / CHUNK) * CHUNK : 0;
+  return call({ ...base, rows: piece(last, rows.length), total: rows.length });
 }
 
 /** `25M` when the quota is a whole number of MB or GB, else its bytes: what an import reads back. */

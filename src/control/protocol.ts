@@ -44,9 +44,17 @@ export const METHODS = {
    * Accounts and forwards from a spreadsheet, one pending change per row, queued together or
    * not at all. rows: ImportRow objects. more: keep these rows on this connection and wait for
    * the rest (a closed connection drops them); the call without it checks and queues them all.
-   * dryRun: check only; skipBad: queue the good rows even when some are refused.
+   * dryRun: check only; skipBad: queue the good rows even when some are refused. total: the
+   * rows of the whole import, checked on the last call (a connection replaced midway lost some).
    */
-  'accounts.import': { rows: 'object[]', domain: 'string?', more: 'boolean?', dryRun: 'boolean?', skipBad: 'boolean?' },
+  'accounts.import': {
+    rows: 'object[]',
+    domain: 'string?',
+    more: 'boolean?',
+    dryRun: 'boolean?',
+    skipBad: 'boolean?',
+    total: 'number?',
+  },
   /** keepForward: how long the old name forwards to the new one, like 30d (default: not at all). */
   'accounts.rename': { name: 'string', newName: 'string', keepForward: 'string?', domain: 'string?' },
   'forwards.list': { domain: 'string?' },

@@ -194,6 +194,10 @@ export function controlHandlers({ store, changes, engine, mailboxes, queue, dkim
       if (p.more) return { rows: conn.staged.length, queued: [], refused: [], dryRun, done: false };
       const rows = conn.staged;
       conn.staged = [];
+      if (p.total !== undefined && rows.length !== p.total)
+        throw new InputError(
+          `the import had ${p.total} rows but ${rows.length} arrived on this connection (was it replaced midway?): nothing was queued; send it again`,
+        );
       const domain = hostedDomain(p.domain);
       const reqs = rows.map((r) => {
         try {

@@ -90,7 +90,7 @@ describe('vmail console in tmux at 80x24', () => {
     await see('Add a POP3 account');
     // Every key of the screen fits the 80-column footer, on two lines.
     await see(
-      /a:add p:passwd l:quota z:suspend r:rename d:remove u:undo \/:find s:sort\s*\n\s*Enter:info Esc:menu \?:help q:quit/,
+      /a:add p:passwd l:quota z:suspend r:rename d:remove u:undo \/:find s:sort i:import\s*\n\s*Enter:info Esc:menu \?:help q:quit/,
     );
     // One write: a, the name, Tab, the password, Enter.
     keys('aburst', 'Tab', 'password-22', 'Enter');
@@ -302,4 +302,46 @@ describe('vmail console in tmux at 80x24', () => {
       close();
     }
   }, 60_000);
+
+  it('imports a CSV through the console: the preview, Esc while hashing queues nothing, s queues the good rows', async () => {
+    const { pop3Login } = await import('../helpers/effects.js');
+    const { writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tempDir } = await import('../helpers/daemon.js');
+    const file = join(tempDir(), 'people.csv');
+    const rows = Array.from({ length: 150 }, (_, i) => `imp${i};imp-pass-${i};`);
+    rows[4] = 'bad name;imp-pass-x;';
+    writeFileSync(file, `name;password;quota\r\n${rows.join('\r\n')}\r\n`);
+    const before = JSON.parse((await d.cli(['pending', 'list', '--json'])).stdout).length;
+    const { look, send, close } = walkSession('import', '1', 'Add a POP3 account');
+    try {
+      await look(/other\.test/);
+      send('Enter');
+      await look('1. POP3 Accounts');
+      send('1');
+      await look('Add a POP3 account');
+      send('i');
+      await look('Import accounts into example.test from CSV');
+      send(file, 'Enter');
+      await look(/row 2: add account imp0@example\.test/);
+      await look(/row 6: refused "bad name": invalid name/);
+      await look(/1 row\(s\) refused: s queues the other 149/);
+      // s starts it; Esc while the passwords are hashed stops it, and nothing is queued.
+      send('s');
+      await look(/Hashing passwords \[#*\.*\] \d+\/149 +\d+\/s/);
+      send('Escape');
+      await look(/stopped: nothing was queued/);
+      expect(JSON.parse((await d.cli(['pending', 'list', '--json'])).stdout)).toHaveLength(before);
+      // Again, to the end.
+      send('Enter');
+      await look(/1 row\(s\) refused/);
+      send('s');
+      await look(/Queued 149 change\(s\), skipped 1 refused row\(s\)/);
+      expect(JSON.parse((await d.cli(['pending', 'list', '--json'])).stdout)).toHaveLength(before + 149);
+      await d.cli(['pending', 'apply']);
+      expect((await pop3Login(d.pop3Port, 'imp7@example.test', 'imp-pass-7')).ok).toBe(true);
+    } finally {
+      close();
+    }
+  }, 90_000);
 });
