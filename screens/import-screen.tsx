@@ -142,12 +142,9 @@ export function ImportScreen({
             }
           </Text>
         ) : (
-          state.lines.slice(state.top, state.top + listHeight).map((line, i) => (
-            <Text
-              key={`${state.top + i}`}
-              wrap="truncate"
-              color={/^row \d+: refused/.test(line) ? theme.error : undefined}
-            >
+          // Each line names its row (or is the one summary): unique.
+          state.lines.slice(state.top, state.top + listHeight).map((line) => (
+            <Text key={line} wrap="truncate" color={/^row \d+: refused/.test(line) ? theme.error : undefined}>
               {line}
             </Text>
           ))
