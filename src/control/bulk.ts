@@ -7,6 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
 import { InputError } from '../model/errors.js';
+import type { HashAnswer, HashJob } from '../store/hash-worker.js';
 import type { AccountView, ForwardView, ImportResult, ImportRow, Params, Results } from './protocol.js';
 
 /** Sends one accounts.import request: a ControlClient's call, or the console's session. */
@@ -141,11 +142,9 @@ export async function hashPasswords(
         workers.push(worker);
         const hash = (password: string) =>
           new Promise<string>((resolve, reject) => {
-            worker.once('message', (m: { hash?: string; error?: string }) =>
-              m.hash ? resolve(m.hash) : reject(new Error(m.error)),
-            );
+            worker.once('message', (a: HashAnswer) => (a.hash ? resolve(a.hash) : reject(new Error(a.error))));
             worker.once('error', reject);
-            worker.postMessage(password);
+            worker.postMessage({ id: 0, op: 'hash', password } satisfies HashJob);
           });
         while (next < todo.length) {
           if (signal?.aborted) throw new InputError('stopped: nothing was queued');

@@ -1,13 +1,24 @@
-// A worker thread that hashes passwords for a bulk import, on its own thread (not the shared
-// libuv pool, which has four threads whatever the machine): an import runs one per core.
-// Receives a password, answers { hash } or { error }.
+// A worker thread for password work that would otherwise hold the event loop: hashing for a
+// bulk import (one worker per core, each on its own thread rather than the shared libuv pool,
+// which has four threads whatever the machine) and checking hashes brought from other servers
+// (SHA-crypt and bcrypt run in JavaScript for milliseconds each).
+// Messages: {id, op: 'hash', password} -> {id, hash}; {id, op: 'verify', password, hash} -> {id, ok}.
 import { parentPort } from 'node:worker_threads';
-import { hashPasswordSync } from './passwords.js';
+import { hashPasswordSync, verifyForeignSync } from './passwords.js';
 
-parentPort?.on('message', (password: string) => {
+export type HashJob =
+  | { id: number; op: 'hash'; password: string }
+  | { id: number; op: 'verify'; password: string; hash: string };
+export type HashAnswer = { id: number; hash?: string; ok?: boolean; error?: string };
+
+parentPort?.on('message', (job: HashJob) => {
   try {
-    parentPort?.postMessage({ hash: hashPasswordSync(password.normalize('NFC')) });
+    const answer: HashAnswer =
+      job.op === 'hash'
+        ? { id: job.id, hash: hashPasswordSync(job.password.normalize('NFC')) }
+        : { id: job.id, ok: verifyForeignSync(job.password, job.hash) };
+    parentPort?.postMessage(answer);
   } catch (err) {
-    parentPort?.postMessage({ error: (err as Error).message });
+    parentPort?.postMessage({ id: job.id, error: (err as Error).message } satisfies HashAnswer);
   }
 });

@@ -9,9 +9,11 @@ import {
   scryptSync,
   timingSafeEqual,
 } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
 import bcrypt from 'bcryptjs';
 import { verify as verifyCrypt } from 'unixcrypt';
 import { InputError } from '../model/errors.js';
+import type { HashAnswer, HashJob } from './hash-worker.js';
 
 const N = 16384;
 const R = 8;
@@ -40,13 +42,8 @@ export function hashPasswordSync(password: string): string {
   return format(salt, scryptSync(password, salt, KEYLEN, OPTS));
 }
 
-/** The schemes a hash may come in, each as Dovecot writes it (doveadm pw -s SCHEME). */
-const SCHEMES: {
-  prefix: string;
-  form: RegExp;
-  verify: (password: string, hash: string) => boolean | Promise<boolean>;
-}[] = [
-  { prefix: 'scrypt$', form: /^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/, verify: verifyScrypt },
+/** The schemes a hash brought from another server may use, as Dovecot writes them (doveadm pw -s SCHEME). */
+const FOREIGN: { prefix: string; form: RegExp; verify: (password: string, hash: string) => boolean }[] = [
   {
     prefix: '{SHA512-CRYPT}',
     form: /^\$6\$(rounds=\d+\$)?[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{86}$/,
@@ -60,19 +57,20 @@ const SCHEMES: {
   {
     prefix: '{BLF-CRYPT}',
     form: /^\$2[abxy]?\$\d{2}\$[./0-9A-Za-z]{53}$/,
-    verify: (password, hash) => bcrypt.compare(password, hash),
+    verify: (password, hash) => bcrypt.compareSync(password, hash),
   },
 ];
+const SCRYPT_FORM = /^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/;
 
 /** The schemes a hash brought in may use, for messages and the manual. */
-export const HASH_SCHEMES = SCHEMES.map((s) => s.prefix.replace('$', ''));
+export const HASH_SCHEMES = ['scrypt', ...FOREIGN.map((s) => s.prefix)];
 
 /** A hash brought in as it will be stored; refused when its scheme is not one vmail can check. */
 export function checkHash(input: string): string {
   const t = input.trim();
-  const scheme = SCHEMES.find((s) => t.startsWith(s.prefix));
-  const body = scheme?.prefix.startsWith('{') ? t.slice(scheme.prefix.length) : t;
-  if (!scheme?.form.test(body))
+  const scheme = FOREIGN.find((s) => t.startsWith(s.prefix));
+  const ok = scheme ? scheme.form.test(t.slice(scheme.prefix.length)) : SCRYPT_FORM.test(t);
+  if (!ok)
     throw new InputError(
       `password_hash ${JSON.stringify(t.slice(0, 24))}${t.length > 24 ? '...' : ''} is not a hash vmail can check: use one of ${HASH_SCHEMES.join(', ')}`,
       'password',
@@ -85,15 +83,63 @@ export function isForeignHash(stored: string): boolean {
   return !stored.startsWith('scrypt$');
 }
 
-async function verifyPassword(password: string, stored: string): Promise<boolean> {
-  const scheme = SCHEMES.find((s) => stored.startsWith(s.prefix));
+/** Checks a password against a hash of another scheme, on the calling thread (the hash worker's). */
+export function verifyForeignSync(password: string, stored: string): boolean {
+  const scheme = FOREIGN.find((s) => stored.startsWith(s.prefix));
   if (!scheme) return false;
-  if (scheme.prefix === 'scrypt$') return verifyScrypt(password, stored);
   try {
-    return await scheme.verify(password, stored.slice(scheme.prefix.length));
+    return scheme.verify(password, stored.slice(scheme.prefix.length));
   } catch {
     return false;
   }
+}
+
+/** Checks hashes of other schemes on a worker thread, started at the first one, so logins never wait behind them. */
+class ForeignVerifier {
+  private worker: Worker | null = null;
+  private readonly waiting = new Map<number, (ok: boolean) => void>();
+  private next = 0;
+
+  verify(password: string, stored: string): Promise<boolean> {
+    const worker = this.start();
+    const id = this.next++;
+    return new Promise((resolve) => {
+      this.waiting.set(id, resolve);
+      if (this.waiting.size === 1) worker.ref();
+      worker.postMessage({ id, op: 'verify', password, hash: stored } satisfies HashJob);
+    });
+  }
+
+  private start(): Worker {
+    if (this.worker) return this.worker;
+    const worker = new Worker(new URL('./hash-worker.js', import.meta.url));
+    worker.on('message', (a: HashAnswer) => {
+      const done = this.waiting.get(a.id);
+      this.waiting.delete(a.id);
+      if (!this.waiting.size) worker.unref();
+      done?.(a.ok === true);
+    });
+    // A worker that died fails what it held (the login is refused) and is started again.
+    worker.on('error', () => this.fail(worker));
+    worker.on('exit', () => this.fail(worker));
+    worker.unref();
+    this.worker = worker;
+    return worker;
+  }
+
+  private fail(worker: Worker): void {
+    if (this.worker !== worker) return;
+    this.worker = null;
+    for (const done of this.waiting.values()) done(false);
+    this.waiting.clear();
+  }
+}
+
+const foreign = new ForeignVerifier();
+
+async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  if (stored.startsWith('scrypt$')) return verifyScrypt(password, stored);
+  return foreign.verify(password, stored);
 }
 
 async function verifyScrypt(password: string, stored: string): Promise<boolean> {

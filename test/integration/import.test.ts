@@ -29,6 +29,8 @@ describe('vmail accounts import', () => {
   // Rows 2..1001 of the file: 1,000 rows. Every 100th is a forward, every 10th has a quota.
   const sha = doveadm('SHA512-CRYPT', 'sha-pass-0001');
   const blf = doveadm('BLF-CRYPT', 'blf-pass-0001');
+  const sha256 = doveadm('SHA256-CRYPT', 'sha256-pass-01');
+  const shared = doveadm('SHA512-CRYPT', 'shared-pass-1');
   const lines = ['name;password;password_hash;quota;forward;notes'];
   const expected: string[] = [];
   for (let i = 0; i < 1000; i++) {
@@ -51,6 +53,9 @@ describe('vmail accounts import', () => {
     } else if (i === 8) {
       lines.push(`${name};;${blf};;;`);
       expected.push(`row ${row}: add account ${name}@example.test`);
+    } else if (i === 9) {
+      lines.push(`${name};;${sha256};;;`);
+      expected.push(`row ${row}: add account ${name}@example.test`);
     } else if (i % 100 === 50) {
       lines.push(`${name};;;;"user0002@example.test someone@elsewhere.example";`);
       expected.push(
@@ -59,13 +64,26 @@ describe('vmail accounts import', () => {
     } else if (i % 10 === 0) {
       lines.push(`${name};"pass;word-${i}";;25M;;`);
       expected.push(`row ${row}: add account ${name}@example.test, quota 25 MB`);
-    } else {
+    } else if (i < 20) {
       lines.push(`${name};pass-word-${i};;;;`);
+      expected.push(`row ${row}: add account ${name}@example.test`);
+    } else {
+      // Most rows carry a hash, as a move from another server brings them: no scrypt to wait for.
+      lines.push(`${name};;${shared};;;`);
       expected.push(`row ${row}: add account ${name}@example.test`);
     }
   }
   const csv = `\uFEFF${lines.join('\r\n')}\r\n`;
   let file: string;
+
+  it('refuses a password_hash vmail cannot check, naming the schemes it can', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'md5.csv'), `name,password_hash\nold,${doveadm('MD5-CRYPT', 'x-pass-123')}\n`);
+    const r = await d.cli(['accounts', 'import', join(dir, 'md5.csv'), '--dry-run']);
+    expect(r.stdout).toMatch(
+      /^row 2: refused "old": password_hash "\{MD5-CRYPT\}\$1\$[^"]*"\.\.\. is not a hash vmail can check: use one of scrypt, \{SHA512-CRYPT\}, \{SHA256-CRYPT\}, \{BLF-CRYPT\}$/m,
+    );
+  });
 
   it('dry run: prints what each row would queue and every refused row with its line and why, and queues nothing', async () => {
     file = join(tempDir(), 'customers.csv');
@@ -106,10 +124,12 @@ describe('vmail accounts import', () => {
     expect((await pop3Login(d.pop3Port, 'user0001@example.test', 'pass-word-1')).ok).toBe(false); // cancelled
     expect((await pop3Login(d.pop3Port, 'user0003@example.test', 'dup;licate-1')).ok).toBe(false); // refused row
     expect((await pop3Login(d.pop3Port, 'user0003@example.test', 'pass-word-3')).ok).toBe(true);
+    expect((await pop3Login(d.pop3Port, 'user0999@example.test', 'shared-pass-1')).ok).toBe(true);
     // Hashes made by Dovecot log in, then are vmail's own: the same password still works.
     for (const [user, pw] of [
       ['user0007@example.test', 'sha-pass-0001'],
       ['user0008@example.test', 'blf-pass-0001'],
+      ['user0009@example.test', 'sha256-pass-01'],
     ]) {
       expect((await pop3Login(d.pop3Port, user, `${pw}x`)).ok).toBe(false);
       expect((await pop3Login(d.pop3Port, user, pw)).ok).toBe(true);
@@ -129,7 +149,7 @@ describe('vmail accounts import', () => {
     expect(list.find((a) => a.address === 'user0010@example.test')?.quota).toBe(25 * 1024 * 1024);
     expect(list.find((a) => a.address === 'user0011@example.test')?.quota).toBeNull();
     expect(list).toHaveLength(1000 - 3 - 1 - 10);
-  });
+  }, 120_000);
 
   it('accounts export writes CSV that Python reads back, with quota, sizes and forwards', async () => {
     const r = await d.cli(['accounts', 'export']);
