@@ -13,7 +13,7 @@ import {
   queueRows,
 } from './cli-text.js';
 import { ConfigError, configFileFrom, type Loaded, loadConfig, SETTINGS, socketPathFrom } from './config.js';
-import type { ImportCall } from './control/bulk.js';
+import type { ImportCall, ParsedCsv } from './control/bulk.js';
 import type { ControlClient } from './control/client.js';
 import { InputError } from './model/errors.js';
 import { actionWord, humanBytes, whenApplies } from './model/format.js';
@@ -237,7 +237,7 @@ function accountsCommand(): Command {
       .option('--dry-run', 'print what each row would queue, and every row refused, and queue nothing')
       .option('--skip-bad', 'queue the good rows even when some are refused'),
     { json: true, domain: true },
-  ).action(async (file: string, f: ClientFlags & { dryRun?: boolean; skipBad?: boolean }) => {
+  ).action(async (file: string, f: ImportFlags) => {
     await importFile(file, f);
   });
   client(
@@ -355,19 +355,31 @@ function forwardsCommand(): Command {
  * then plain passwords are hashed on every core with a progress line, and the rows are queued
  * in one step. Ctrl-C before the end queues nothing.
  */
-async function importFile(file: string, f: ClientFlags & { dryRun?: boolean; skipBad?: boolean }): Promise<void> {
+async function importFile(file: string, f: ImportFlags): Promise<void> {
   const { readFile } = await import('node:fs/promises');
-  const { hashPasswords, parseImportCsv, sendImport } = await import('./control/bulk.js');
+  const { parseImportCsv } = await import('./control/bulk.js');
   let data: Buffer;
   try {
     data = file === '-' ? Buffer.concat(await process.stdin.toArray()) : await readFile(file);
   } catch (err) {
     throw new InputError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  const parsed = parseImportCsv(data);
+  await importRows(parseImportCsv(data), f);
+}
+
+interface ImportFlags extends ClientFlags {
+  dryRun?: boolean;
+  skipBad?: boolean;
+  move?: boolean;
+  uidlFormat?: string;
+}
+
+/** The steps every import shares (a CSV file, a Dovecot passwd-file), and one report format. */
+async function importRows(parsed: ParsedCsv, f: ImportFlags): Promise<void> {
+  const { hashPasswords, sendImport } = await import('./control/bulk.js');
   if (parsed.ignored.length && !f.json)
     process.stderr.write(`vmail: columns not imported: ${parsed.ignored.join(', ')}\n`);
-  const opts = { domain: f.domain, skipBad: f.skipBad === true };
+  const opts = { domain: f.domain, skipBad: f.skipBad === true, move: f.move === true, uidlFormat: f.uidlFormat };
   const result = await withDaemon(f, async (c) => {
     const call: ImportCall = (params) => c.call('accounts.import', params);
     const check = await sendImport(call, parsed.rows, { ...opts, dryRun: true });
@@ -394,6 +406,32 @@ async function importFile(file: string, f: ClientFlags & { dryRun?: boolean; ski
   if (f.json) json(report);
   else for (const line of importLines(parsed.rows, result, parsed.refused)) out(line);
   if (report.refused.length && !(f.skipBad && report.done)) process.exitCode = EXIT.failure;
+}
+
+function importCommand(): Command {
+  const imp = new Command('import').description('accounts and their mail from another server, UIDLs kept');
+  client(
+    imp
+      .command('dovecot')
+      .description("Dovecot's passwd-file users with their hashes, and their Maildirs with the UIDLs Dovecot served")
+      .requiredOption('--passwd-file <FILE>', "Dovecot's passwd-file (user:{SCHEME}hash:...)")
+      .requiredOption('--maildirs <ROOT>', 'where the Maildirs are')
+      .option('--layout <TEMPLATE>', 'each Maildir under ROOT: %d domain, %n name, %u user, %h home', '%d/%n/Maildir')
+      .option('--uidl-format <FORMAT>', "the old server's pop3_uidl_format", '%08Xu%08Xv')
+      .option('--move', 'move each Maildir (one rename on the same file system) rather than copy it')
+      .option('--dry-run', 'print every account and Maildir it would bring, and every line refused; change nothing')
+      .option('--skip-bad', 'import the good lines even when some are refused'),
+    { json: true, domain: true },
+  ).action(async (f: ImportFlags & { passwdFile: string; maildirs: string; layout: string }) => {
+    const { readFile } = await import('node:fs/promises');
+    const { resolve } = await import('node:path');
+    const { parseDovecotPasswd } = await import('./control/bulk.js');
+    const text = await readFile(f.passwdFile, 'utf8').catch((err: NodeJS.ErrnoException) => {
+      throw new InputError(`cannot read ${f.passwdFile}: ${err.code ?? err.message}`);
+    });
+    await importRows(parseDovecotPasswd(text, { root: resolve(f.maildirs), layout: f.layout, domain: f.domain }), f);
+  });
+  return imp;
 }
 
 function logCommand(): Command {
@@ -672,6 +710,7 @@ export function program(): Command {
     pendingCommand(),
     queueCommand(),
     logCommand(),
+    importCommand(),
     configCommand(),
     setupCommand(),
   ]) {

@@ -23,6 +23,7 @@ _vmail() {
     "domains remove"|"domains remove "*) words="--with-accounts --socket --data-dir --config --help" ;;
     "accounts quota"|"accounts quota "*) words="--messages --socket --data-dir --config --domain --help" ;;
     "pending cancel"|"pending cancel "*) words="--socket --data-dir --config --help" ;;
+    "import dovecot"|"import dovecot "*) words="--passwd-file --maildirs --layout --uidl-format --move --dry-run --skip-bad --socket --data-dir --config --json --domain --help" ;;
     "domains quota"|"domains quota "*) words="--messages --socket --data-dir --config --help" ;;
     "accounts list"|"accounts list "*) words="--stale --socket --data-dir --config --json --domain --help" ;;
     "forwards list"|"forwards list "*) words="--socket --data-dir --config --json --domain --help" ;;
@@ -43,12 +44,13 @@ _vmail() {
     "pending"|"pending "*) words="list cancel apply" ;;
     "daemon"|"daemon "*) words="--data-dir --socket --domain --pop3 --pop3s --smtp --apply-interval --relay --tls-cert --tls-key --max-message-size --max-connections --max-connections-per-address --auth-failure-delay --rescan-interval --relay-timeout --pop3-idle-timeout --rspamd --rspamd-fail --rspamd-timeout --srs-max-age --audit-retention --resolver --hostname --user --log-level --config --help" ;;
     "status"|"status "*) words="--socket --data-dir --config --json --help" ;;
+    "import"|"import "*) words="dovecot" ;;
     "config"|"config "*) words="check" ;;
     "queue"|"queue "*) words="list retry" ;;
     "setup"|"setup "*) words="--domain --hostname --root --dry-run --help" ;;
     "log"|"log "*) words="--since --user --address --limit --socket --data-dir --config --json --help" ;;
     "up"|"up "*) words="--data-dir --socket --help" ;;
-    "") words="daemon console up status domains accounts forwards pending queue log config setup --help --version" ;;
+    "") words="daemon console up status domains accounts forwards pending queue log import config setup --help --version" ;;
   esac
   mapfile -t COMPREPLY < <(compgen -W "$words" -- "$cur")
 }

@@ -3,6 +3,7 @@
 // hashed on every core before they are sent, the rows handed to the daemon in pieces and
 // queued in one step at the end, and accounts written back out as CSV.
 import { availableParallelism } from 'node:os';
+import { isAbsolute, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
@@ -104,6 +105,57 @@ export function parseImportCsv(input: Buffer | string): ParsedCsv {
   return { rows, refused, ignored };
 }
 
+/**
+ * Accounts from a Dovecot passwd-file (`user:password:uid:gid:gecos:home:shell:extra`), each
+ * with its Maildir where `layout` puts it under `root` (%d domain, %n name, %u user, %h home;
+ * an absolute result stands alone). Hashes are kept as they are ({SHA512-CRYPT}, a bare $6$
+ * crypt, ...); {PLAIN} passwords are hashed like a spreadsheet's.
+ */
+export function parseDovecotPasswd(text: string, opts: { root: string; layout: string; domain?: string }): ParsedCsv {
+  const rows: ImportRow[] = [];
+  const refused: ImportResult['refused'] = [];
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.replace(/\r$/, '');
+    if (!line.trim() || line.trimStart().startsWith('#')) return;
+    const f = line.split(':');
+    const user = (f[0] ?? '').trim();
+    const row = i + 1;
+    if (f.length < 2 || !user) {
+      refused.push({ row, name: user, error: 'not a passwd-file line (user:password:...)' });
+      return;
+    }
+    const at = user.lastIndexOf('@');
+    const domain = at >= 0 ? user.slice(at + 1) : opts.domain;
+    const name = at >= 0 ? user.slice(0, at) : user;
+    if (!domain) {
+      refused.push({ row, name: user, error: 'no @domain in the user name: give --domain' });
+      return;
+    }
+    // The password field may itself hold colons only in no scheme Dovecot writes by default.
+    const password = f[1];
+    const home = f[5] ?? '';
+    const path = opts.layout.replace(/%([dnuh%])/g, (_m, v: string) =>
+      v === 'd' ? domain : v === 'n' ? name : v === 'u' ? user : v === 'h' ? home : '%',
+    );
+    const out: ImportRow = { row, name: `${name}@${domain}`, maildir: isAbsolute(path) ? path : join(opts.root, path) };
+    const plain = /^\{(PLAIN|CLEAR|CLEARTEXT)\}(.*)$/i.exec(password);
+    if (plain) out.password = plain[2];
+    else if (password) out.passwordHash = schemeOf(password);
+    rows.push(out);
+  });
+  return { rows, refused, ignored: [] };
+}
+
+/** A crypt hash without a scheme (Dovecot's default CRYPT) named by its $id$. */
+function schemeOf(hash: string): string {
+  const bare = hash.replace(/^\{CRYPT\}/i, '');
+  if (bare.startsWith('{')) return hash;
+  if (bare.startsWith('$6$')) return `{SHA512-CRYPT}${bare}`;
+  if (bare.startsWith('$5$')) return `{SHA256-CRYPT}${bare}`;
+  if (/^\$2[abxy]?\$/.test(bare)) return `{BLF-CRYPT}${bare}`;
+  return hash;
+}
+
 export interface Progress {
   done: number;
   total: number;
@@ -166,15 +218,22 @@ export async function hashPasswords(
  * Hands `rows` to the daemon in pieces and checks (dryRun) or queues them with the last one.
  * Pieces wait on this connection only: if it closes first, nothing is queued.
  */
-export async function sendImport(
-  call: ImportCall,
-  rows: ImportRow[],
-  opts: { domain?: string; dryRun: boolean; skipBad: boolean },
-): Promise<ImportResult> {
+export interface ImportOptions {
+  domain?: string;
+  dryRun: boolean;
+  skipBad: boolean;
+  /** Rows with a Maildir: move it (else copy), and the old Dovecot's pop3_uidl_format. */
+  move?: boolean;
+  uidlFormat?: string;
+}
+
+export async function sendImport(call: ImportCall, rows: ImportRow[], opts: ImportOptions): Promise<ImportResult> {
   const base = {
     ...(opts.domain ? { domain: opts.domain } : {}),
     dryRun: opts.dryRun,
     skipBad: opts.skipBad,
+    ...(opts.move ? { move: true } : {}),
+    ...(opts.uidlFormat ? { uidlFormat: opts.uidlFormat } : {}),
   };
   const piece = (from: number, to: number) => rows.slice(from, to) as unknown as Record<string, unknown>[];
   for (let i = 0; i + CHUNK < rows.length; i += CHUNK) await call({ ...base, rows: piece(i, i + CHUNK), more: true });

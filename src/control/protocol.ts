@@ -54,6 +54,9 @@ export const METHODS = {
     dryRun: 'boolean?',
     skipBad: 'boolean?',
     total: 'number?',
+    /** Rows with a maildir: move it rather than copy it; uidlFormat: the old Dovecot's pop3_uidl_format. */
+    move: 'boolean?',
+    uidlFormat: 'string?',
   },
   /** keepForward: how long the old name forwards to the new one, like 30d (default: not at all). */
   'accounts.rename': { name: 'string', newName: 'string', keepForward: 'string?', domain: 'string?' },
@@ -216,6 +219,18 @@ export interface PendingView {
   /** A rename: the new name, and how long the old name forwards to it (ms; 0: not at all). */
   newName?: string;
   keepForwardMs?: number;
+  /** An imported account's mail: the Maildir it comes from, how many messages, whether their UIDLs are kept. */
+  importFrom?: ImportSource;
+}
+
+/** Where an imported account's mail comes from (see `vmail import dovecot`). */
+export interface ImportSource {
+  maildir: string;
+  messages: number;
+  /** The old server's POP3 UIDLs are kept (a dovecot-uidlist was found): mail clients download nothing again. */
+  uidlsKept: boolean;
+  /** Moved in one rename when on the same file system, else copied. */
+  move: boolean;
 }
 
 /** What a request to change something came to: a change queued, or a pending one cancelled. */
@@ -391,6 +406,8 @@ export interface ImportRow {
   passwordHash?: string;
   quota?: string;
   forward?: string[];
+  /** An account's mail on the old server: a Maildir the daemon can read (see `vmail import dovecot`). */
+  maildir?: string;
 }
 
 export interface ImportResult {

@@ -10,6 +10,7 @@ import { EventEmitter } from 'node:events';
 import type { Peer } from '../control/peer.js';
 import type { ApplyResult } from '../control/protocol.js';
 import type { Logger } from '../log.js';
+import { importMaildir } from '../maildir/import-maildir.js';
 import { archiveMaildir, createMaildir, maildirPath, moveMaildir } from '../maildir/paths.js';
 import type { PendingChange } from '../model/changes.js';
 import type { AccountRecord, DomainRecord, ForwardRecord, Store } from '../store/store.js';
@@ -28,7 +29,7 @@ interface PreparedChunk {
 
 /** The accounts an apply made and removed: their addresses, and where a new one's Maildir is. */
 export interface AccountMoves {
-  /** Accounts new to the mailbox index; `moved`: a renamed one, its Maildir full already. */
+  /** Accounts new to the mailbox index; `moved`: a renamed or imported one, its Maildir full already. */
   added: { address: string; dir: string; moved: boolean }[];
   removed: string[];
 }
@@ -229,7 +230,11 @@ export class ApplyEngine extends EventEmitter {
     const old = this.store.accounts.get(address);
     const passwordHash = c.passwordHash ?? old?.passwordHash;
     if (!passwordHash) throw new Error(`${address} is not an account any more`);
-    await createMaildir(maildirPath(this.dataDir, c.domain, c.name));
+    const dir = maildirPath(this.dataDir, c.domain, c.name);
+    if (c.importFrom && !old) {
+      const r = await importMaildir(c.importFrom, dir, c.id);
+      this.log.info('maildir imported', { address, from: c.importFrom.maildir, messages: r.messages, how: r.how });
+    } else await createMaildir(dir);
     const rec: AccountRecord = {
       ...old,
       name: c.name,
@@ -303,7 +308,11 @@ export class ApplyEngine extends EventEmitter {
     await this.store.commitApplied(done, accounts, forwards, domains, at, appliedEntries(views, by, at));
     result.applied.push(...views);
     if (accounts.set.length || accounts.remove.length) {
-      const renamed = new Set(done.filter((c) => c.action === 'rename').map((c) => `${c.newName}@${c.domain}`));
+      // A renamed or imported account's Maildir is full already: the mailbox index lists it.
+      const renamed = new Set([
+        ...done.filter((c) => c.action === 'rename').map((c) => `${c.newName}@${c.domain}`),
+        ...done.filter((c) => c.importFrom).map((c) => `${c.name}@${c.domain}`),
+      ]);
       const moves: AccountMoves = {
         added: accounts.set.map((a) => ({
           address: `${a.name}@${a.domain}`,

@@ -99,3 +99,8 @@ function entry(by: Peer, at: number, params: Record<string, string>, outcome: st
 export function logRequest(log: Logger, e: AuditEntry): void {
   log.info('admin request', { method: e.method, user: e.user, pid: e.pid, ...e.params, outcome: e.outcome });
 }
+
+/** A setting's value as the audit log keeps it: a password in a URL (smtp://user:pass@host) is hidden. */
+export function settingText(value: unknown): string {
+  return JSON.stringify(value).replace(/(\/\/[^/:@\s"]+):[^@\s"]*@/g, '$1:***@');
+}

@@ -20,7 +20,14 @@ import { viewPending } from './views.js';
 
 /** A request to change one name, its input already checked (and a password already hashed). */
 export type ChangeRequest =
-  | { kind: 'account'; action: 'add' | 'password'; address: Address; passwordHash: string; quota?: Quota | null }
+  | {
+      kind: 'account';
+      action: 'add' | 'password';
+      address: Address;
+      passwordHash: string;
+      quota?: Quota | null;
+      importFrom?: PendingChange['importFrom'];
+    }
   | { kind: 'account'; action: 'remove' | 'resume'; address: Address }
   | { kind: 'account'; action: 'quota'; address: Address; quota: Quota | null }
   | { kind: 'account'; action: 'suspend'; address: Address; refuseMail: boolean }
@@ -32,7 +39,7 @@ export type ChangeRequest =
   | { kind: 'domain'; action: 'catchall'; domain: string; catchall: string | null };
 
 /** What a pending add or update of an account or domain sets; later requests merge into it. */
-const SETTINGS = ['passwordHash', 'quota', 'suspended', 'refuseMail', 'catchall'] as const;
+const SETTINGS = ['passwordHash', 'quota', 'suspended', 'refuseMail', 'catchall', 'importFrom'] as const;
 
 export class ChangeQueue extends EventEmitter {
   private lock: Promise<unknown> = Promise.resolve();
@@ -321,6 +328,15 @@ export class ChangeQueue extends EventEmitter {
     if ('destinations' in req) change.destinations = req.destinations;
     if ('quota' in req && req.quota !== undefined) change.quota = req.quota;
     if ('catchall' in req) change.catchall = req.catchall;
+    if ('importFrom' in req && req.importFrom) {
+      // Mail comes only with a new account: onto one that exists it would mix two mailboxes.
+      if (plan.action !== 'add')
+        throw new InputError(
+          `${change.name}@${change.domain} is an account here already: its mail is not imported`,
+          'name',
+        );
+      change.importFrom = req.importFrom;
+    }
     if (req.action === 'rename') Object.assign(change, { newName: req.newName, keepForwardMs: req.keepForwardMs });
     if (req.action === 'suspend') Object.assign(change, { suspended: true, refuseMail: req.refuseMail });
     if (req.action === 'resume') Object.assign(change, { suspended: false, refuseMail: false });

@@ -1,9 +1,13 @@
 // The control socket's method table: each request's parameters (already type-checked by the
 // server) become a typed, rule-checked request for the part of the daemon that serves it.
 
+import { isAbsolute } from 'node:path';
 import type { ImportResult, LogEntryView, StatusView } from '../control/protocol.js';
 import type { ControlConnection, Handlers } from '../control/server.js';
+import { checkUidlFormat } from '../maildir/dovecot-uidlist.js';
+import { inspectMaildir } from '../maildir/import-maildir.js';
 import type { MailboxIndex } from '../maildir/mailbox-index.js';
+import type { PendingChange } from '../model/changes.js';
 import { InputError } from '../model/errors.js';
 import { clockTime } from '../model/format.js';
 import {
@@ -46,6 +50,9 @@ function keepDuration(input: string): number {
     );
   return ms;
 }
+
+/** Dovecot's default pop3_uidl_format: the UID and UIDVALIDITY in 8 hex digits each. */
+const DOVECOT_UIDL_FORMAT = '%08Xu%08Xv';
 
 /** The most rows one import may send ahead on a connection. */
 const MAX_IMPORT_ROWS = 200_000;
@@ -97,7 +104,9 @@ export function controlHandlers({ store, changes, engine, mailboxes, queue, dkim
   const importRequest = (
     r: Record<string, unknown>,
     domain: string | undefined,
+    source: PendingChange['importFrom'] | Error | null,
   ): ChangeRequest | { plain: string; req: ChangeRequest } => {
+    if (source instanceof Error) throw new InputError(source.message, 'name');
     const text = (k: string) =>
       typeof r[k] === 'string' && (r[k] as string).trim() !== '' ? (r[k] as string) : undefined;
     const name = text('name');
@@ -124,7 +133,14 @@ export function controlHandlers({ store, changes, engine, mailboxes, queue, dkim
         'name',
       );
     const quota = text('quota') === undefined ? undefined : parseQuota(text('quota')!);
-    const req: ChangeRequest = { kind: 'account', action: 'add', address: a, passwordHash: '', quota };
+    const req: ChangeRequest = {
+      kind: 'account',
+      action: 'add',
+      address: a,
+      passwordHash: '',
+      quota,
+      ...(source ? { importFrom: source } : {}),
+    };
     if (hash !== undefined) return { ...req, passwordHash: checkHash(hash) };
     return { plain: checkPassword(password, a.name), req };
   };
@@ -199,9 +215,30 @@ export function controlHandlers({ store, changes, engine, mailboxes, queue, dkim
           `the import had ${p.total} rows but ${rows.length} arrived on this connection (was it replaced midway?): nothing was queued; send it again`,
         );
       const domain = hostedDomain(p.domain);
-      const reqs = rows.map((r) => {
+      const uidlFormat = checkUidlFormat(p.uidlFormat ?? DOVECOT_UIDL_FORMAT);
+      // Rows that bring mail: their Maildir must be there, and readable by the daemon.
+      const sources = await Promise.all(
+        rows.map(async (r): Promise<PendingChange['importFrom'] | Error | null> => {
+          if (typeof r.maildir !== 'string' || !r.maildir) return null;
+          if (!isAbsolute(r.maildir))
+            return new Error(`maildir ${JSON.stringify(r.maildir.slice(0, 80))}: give an absolute path`);
+          try {
+            const found = await inspectMaildir(r.maildir);
+            return {
+              maildir: r.maildir,
+              move: p.move === true,
+              uidlFormat,
+              messages: found.messages,
+              uidlsKept: found.uidlist,
+            };
+          } catch (err) {
+            return err as Error;
+          }
+        }),
+      );
+      const reqs = rows.map((r, i) => {
         try {
-          return importRequest(r, domain);
+          return importRequest(r, domain, sources[i]);
         } catch (err) {
           if (!(err instanceof InputError)) throw err;
           return err;

@@ -25,7 +25,7 @@ import { Srs } from '../smtp/srs.js';
 import { hashPassword, isForeignHash, PasswordVerifier } from '../store/passwords.js';
 import { Store } from '../store/store.js';
 import { type AccountMoves, ApplyEngine } from './apply-engine.js';
-import { logRequest, requestEntry, selfPeer } from './audit.js';
+import { logRequest, requestEntry, selfPeer, settingText } from './audit.js';
 import { ChangeQueue } from './change-queue.js';
 import { controlHandlers } from './control-handlers.js';
 import { Listener } from './listeners.js';
@@ -222,6 +222,23 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
         .then((n) => n && log.info('audit pruned', { entries: n, older_than: `${config.auditRetentionDays}d` }))
         .catch((err: Error) => log.warning('audit not pruned', { error: err.message }));
     sweepAudit();
+    // Settings edited while the daemon was stopped (or the first start after vmail setup) are
+    // recorded as the reloads are: which ones, and their new values.
+    const settings = Object.fromEntries(SETTINGS.map((x) => [x.key, settingText(config[x.field])]));
+    const before = store.meta.settings;
+    const edited = SETTINGS.filter((x) => before?.[x.key] !== settings[x.key]).map((x) => x.key);
+    if (edited.length) {
+      await store.audit.append({
+        at: Date.now(),
+        user: self.user,
+        uid: self.uid,
+        pid: self.pid,
+        method: 'config.start',
+        params: Object.fromEntries(edited.map((k) => [k, settings[k]])),
+        outcome: before ? `started with ${edited.length} setting(s) changed` : 'first start with these settings',
+      });
+      await store.saveMeta({ settings });
+    }
     const auditSweep = setInterval(sweepAudit, 3_600_000);
     auditSweep.unref();
     closers.push(() => clearInterval(auditSweep));
@@ -351,7 +368,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
             uid: self.uid,
             pid: self.pid,
             method: 'config.reload',
-            params: Object.fromEntries(changed.map((c) => [c.key, JSON.stringify(next[c.field])])),
+            params: Object.fromEntries(changed.map((c) => [c.key, settingText(next[c.field])])),
             outcome: `${applied.length ? `applied ${applied.join(', ')}` : ''}${needRestart.length ? `${applied.length ? '; ' : ''}needs a restart: ${needRestart.join(', ')}` : ''}`,
           })
           .catch((err: Error) => log.error('audit not written', { method: 'config.reload', error: err.message }));

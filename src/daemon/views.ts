@@ -34,6 +34,10 @@ export function viewPending(c: PendingChange): PendingView {
   if (c.refuseMail) v.refuseMail = true;
   if (c.catchall !== undefined) v.catchall = c.catchall;
   if (c.newName !== undefined) Object.assign(v, { newName: c.newName, keepForwardMs: c.keepForwardMs ?? 0 });
+  if (c.importFrom) {
+    const { maildir, messages, uidlsKept, move } = c.importFrom;
+    v.importFrom = { maildir, messages, uidlsKept, move };
+  }
   return v;
 }
 

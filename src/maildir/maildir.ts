@@ -7,10 +7,13 @@ import { join } from 'node:path';
 import { fsyncDir, writeNewFile } from './durable.js';
 import { createMaildir } from './paths.js';
 import { saveSizes, sizesOf } from './size-cache.js';
+import { uidlsOf } from './uidl-map.js';
 
 export interface MessageEntry {
   /** Stable across sessions and moves: derived from the file's base name. */
   uid: string;
+  /** The UIDL the server it was imported from gave it (see uidl-map.ts); POP3 serves uid when absent. */
+  uidl?: string;
   /** `new` or `cur`. */
   folder: 'new' | 'cur';
   file: string;
@@ -123,7 +126,7 @@ export async function deliver(
 }
 
 /** The UID for a Maildir file name: its base name, or a digest when that is not POP3-safe. */
-function uidOf(file: string): string {
+export function uidOf(file: string): string {
   const base = file.split(/[,:]/, 1)[0];
   if (base.length >= 1 && base.length <= 70 && /^[\x21-\x7e]+$/.test(base)) return base;
   return createHash('sha1').update(base).digest('hex');
@@ -235,6 +238,13 @@ export async function listStamped(dir: string): Promise<{ entries: MessageEntry[
     uids.add(m.uid);
     return true;
   });
+  // An imported Maildir's messages keep the UIDLs their old server gave them.
+  const kept = await uidlsOf(dir);
+  if (kept.size)
+    for (const m of entries) {
+      const uidl = kept.get(m.uid);
+      if (uidl) m.uidl = uidl;
+    }
   if (stamp?.settled && entries.length >= CACHE_FROM) {
     listings.set(dir, { stamp: stamp.key, entries });
     for (const old of listings.keys()) {

@@ -38,6 +38,8 @@ export interface PendingChange {
   destinations?: string[];
   /** domain remove: its accounts and forwards go with it (their Maildirs archived). */
   withAccounts?: boolean;
+  /** account add (an import): the Maildir its mail comes from, and how. */
+  importFrom?: { maildir: string; move: boolean; uidlFormat: string; messages: number; uidlsKept: boolean };
 }
 
 /** A mailbox's limit: bytes, and optionally messages. */

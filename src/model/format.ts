@@ -78,8 +78,13 @@ export function changeDetail(p: {
   withAccounts?: boolean;
   newName?: string;
   keepForwardMs?: number;
+  importFrom?: { maildir: string; messages: number; uidlsKept: boolean; move: boolean };
 }): string {
   const parts: string[] = [];
+  if (p.importFrom)
+    parts.push(
+      `with ${p.importFrom.messages} message(s) ${p.importFrom.move ? 'moved' : 'copied'} from ${p.importFrom.maildir}${p.importFrom.uidlsKept ? ', UIDLs kept' : ', no dovecot-uidlist: clients fetch them again'}`,
+    );
   if (p.newName !== undefined)
     parts.push(
       `to ${p.newName}${p.keepForwardMs ? `; the old name forwards to it for ${Math.round(p.keepForwardMs / 86_400_000)} days` : ''}`,

@@ -416,12 +416,12 @@ export class Pop3Session {
   uidl(arg?: string): void {
     if (arg !== undefined) {
       const i = this.message(arg);
-      if (i !== null) this.ok(`${i + 1} ${this.messages[i].uid}`);
+      if (i !== null) this.ok(`${i + 1} ${this.messages[i].uidl ?? this.messages[i].uid}`);
       return;
     }
     this.multi(
       '',
-      this.live().map(([n, m]) => `${n} ${m.uid}`),
+      this.live().map(([n, m]) => `${n} ${m.uidl ?? m.uid}`),
     );
   }
 

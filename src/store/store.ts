@@ -56,6 +56,8 @@ export interface AppliedRecord extends Omit<PendingChange, 'passwordHash'> {
 interface Meta {
   lastSeq?: number;
   lastApplyAt?: number;
+  /** The settings the daemon last started with (as JSON text by key): a start notes what changed. */
+  settings?: Record<string, string>;
 }
 
 /**

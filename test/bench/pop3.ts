@@ -4,9 +4,9 @@
 import { linkSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ControlClient } from '../../src/control/client.js';
+import { ensureDovecot, startDovecot } from '../helpers/dovecot.js';
 import { RawPop3 } from '../helpers/pop3.js';
 import { startDaemon, tempDir } from '../helpers/process.js';
-import { ensureDovecot, startDovecot } from './dovecot.js';
 import { heading, ms, performance, seedAccounts, stats } from './lib.js';
 
 const PASSWORD = 'bench-password-1';

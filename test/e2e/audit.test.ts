@@ -58,7 +58,11 @@ describe('vmail log', () => {
     // By effect: the account exists.
     expect((await pop3Login(d.pop3Port, 'ann', 'ann-pass-123')).ok).toBe(true);
 
-    const entries = await log();
+    // The daemon's first start is on record, with its settings.
+    const all = await log();
+    expect(all[0]).toMatchObject({ method: 'config.start', outcome: 'first start with these settings', user: 'root' });
+    expect(all[0].params['audit-retention']).toBe('30');
+    const entries = all.filter((e) => !e.method.startsWith('config.'));
     const alice = { user: ALICE, uid: idOf(ALICE, '-u') };
     const bob = { user: BOB, uid: idOf(BOB, '-u') };
     expect(entries.map((e) => [e.user, e.method, e.params.address ?? '-', e.outcome])).toEqual([
@@ -87,7 +91,7 @@ describe('vmail log', () => {
     expect((await log(['--user', String(alice.uid)])).every((e) => e.user === ALICE)).toBe(true);
     expect((await log(['--address', 'sales@example.test'])).map((e) => e.method)).toEqual(['forwards.add', 'apply']);
     expect(await log(['--since', '2030-01-01'])).toEqual([]);
-    expect((await log(['--since', '1h'])).length).toBe(6);
+    expect((await log(['--since', '1h'])).length).toBe(7);
     const table = await d.cli(['log', '--address', 'ann@example.test']);
     expect(table.stdout).toMatch(new RegExp(`${ALICE}\\[\\d+\\]\\s+accounts.add\\s+ann@example.test`));
     expect((await d.cli(['log', '--since', 'yesterday'])).stderr).toMatch(/^vmail: --since "yesterday": write a time/);
@@ -95,6 +99,7 @@ describe('vmail log', () => {
 
   it('a client cannot claim to be someone else: not by its environment, not by a parameter', async () => {
     const before = (await log()).length;
+    expect(before).toBe(7);
     // Bob's process says it is root in every variable a program might read.
     const env = ['USER=root', 'LOGNAME=root', 'SUDO_USER=root', 'SUDO_UID=0'];
     execFileSync('runuser', [
@@ -146,8 +151,16 @@ print(s.makefile().readline())
     });
     await store.audit.append(old(40), old(10));
     await store.close();
-    d = await startDaemon({ dataDir: d.dataDir, args: ['--audit-retention', '30d'] });
+    // Restarted with a setting changed while it was down: that is on record, a password hidden.
+    d = await startDaemon({
+      dataDir: d.dataDir,
+      args: ['--audit-retention', '30d', '--relay', 'smtp://relayuser:relay-secret@127.0.0.1:2525'],
+    });
     await waitFor(() => /audit pruned entries=1 older_than=30d/.test(d.output()), 'the sweep');
+    const start = (await log()).filter((e) => e.method === 'config.start').at(-1)!;
+    expect(start.outcome).toBe('started with 1 setting(s) changed');
+    expect(start.params).toEqual({ relay: '"smtp://relayuser:***@127.0.0.1:2525"' });
+    expect(JSON.stringify(await log())).not.toContain('relay-secret');
     const users = (await log()).map((e) => e.params.address);
     expect(users).toContain('old10@example.test');
     expect(users).not.toContain('old40@example.test');

@@ -1,7 +1,8 @@
-// Dovecot's POP3 server on loopback, over Maildirs the benchmark prepares, for side-by-side
-// figures. Installs Debian's dovecot-pop3d when it is missing; says why when it cannot.
+// Dovecot's POP3 server on loopback, over Maildirs a test or the benchmark prepares: for
+// side-by-side figures, and as the server an import moves away from. Installs Debian's
+// dovecot-pop3d when it is missing; says why when it cannot.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 
@@ -37,10 +38,25 @@ export function ensureDovecot(): string | null {
 }
 
 /** Starts Dovecot serving DIR/USER/Maildir for `users` (all with `password`). */
-export async function startDovecot(dir: string, users: string[], password: string): Promise<Dovecot> {
+export function startDovecot(dir: string, users: string[], password: string): Promise<Dovecot> {
+  writeFileSync(join(dir, 'passwd'), users.map((u) => `${u}:{PLAIN}${password}\n`).join(''));
+  return startDovecotWith(dir, {
+    passwdFile: join(dir, 'passwd'),
+    mailLocation: `maildir:${dir}/%u/Maildir`,
+    owned: users.map((u) => join(dir, u)),
+  });
+}
+
+/**
+ * Starts Dovecot with its state in `dir`: users from `passwdFile`, mail at `mailLocation`
+ * (Dovecot's template), `owned` given to the user it runs mail processes as.
+ */
+export async function startDovecotWith(
+  dir: string,
+  opts: { passwdFile: string; mailLocation: string; owned: string[]; uidlFormat?: string },
+): Promise<Dovecot> {
   const port = await freePort();
   chmodSync(dir, 0o755);
-  writeFileSync(join(dir, 'passwd'), users.map((u) => `${u}:{PLAIN}${password}\n`).join(''));
   const conf = join(dir, 'dovecot.conf');
   writeFileSync(
     conf,
@@ -54,14 +70,15 @@ auth_mechanisms = plain
 base_dir = ${dir}/run
 state_dir = ${dir}/state
 log_path = ${dir}/dovecot.log
-mail_location = maildir:${dir}/%u/Maildir
+mail_location = ${opts.mailLocation}
+${opts.uidlFormat ? `pop3_uidl_format = ${opts.uidlFormat}` : ''}
 passdb {
   driver = passwd-file
-  args = ${dir}/passwd
+  args = ${opts.passwdFile}
 }
 userdb {
   driver = static
-  args = uid=nobody gid=nogroup home=${dir}/%u
+  args = uid=nobody gid=nogroup home=${dir}/home/%u
 }
 service pop3-login {
   inet_listener pop3 {
@@ -71,7 +88,9 @@ service pop3-login {
 }
 `,
   );
-  execFileSync('chown', ['-R', 'nobody:nogroup', ...users.map((u) => join(dir, u))]);
+  // Its mail processes run as nobody, with their home folders here.
+  mkdirSync(join(dir, 'home'), { recursive: true });
+  execFileSync('chown', ['-R', 'nobody:nogroup', join(dir, 'home'), ...opts.owned]);
   // Dovecot forks into the background and keeps its stdio: send it to a file, not a pipe.
   execFileSync('sh', ['-c', `dovecot -c '${conf}' >'${dir}/start.log' 2>&1`]);
   const pidFile = join(dir, 'run/master.pid');
