@@ -434,6 +434,59 @@ function importCommand(): Command {
   return imp;
 }
 
+function exportCommand(): Command {
+  const exp = new Command('export').description('accounts and mail for other servers: Dovecot, Postfix');
+  client(
+    exp
+      .command('dovecot-passwd')
+      .description('a passwd-file Dovecot accepts as it is: each account and its password hash'),
+    { domain: true },
+  ).action(async (f: ClientFlags) => {
+    const rows = await withDaemon(f, (c) => c.call('export.passwd', inDomain(f)));
+    for (const r of rows)
+      out(
+        r.passwordHash.startsWith('{')
+          ? `${r.address}:${r.passwordHash}::::::`
+          : `# ${r.address}: an older vmail hash (scrypt) Dovecot cannot check; it becomes {ARGON2ID} at the account's next login`,
+      );
+  });
+  client(
+    exp
+      .command('dovecot-uidlists')
+      .description("write a dovecot-uidlist into each Maildir, so Dovecot serves vmail's UIDLs unchanged"),
+    { domain: true },
+  ).action(async (f: ClientFlags) => {
+    const r = await withDaemon(f, (c) => c.call('export.uidlists', inDomain(f)));
+    out(`Wrote dovecot-uidlist in ${r.maildirs} Maildir(s), listing ${r.messages} message(s).`);
+  });
+  client(
+    exp
+      .command('postfix')
+      .description(
+        'virtual_mailbox_domains, virtual_mailbox_maps and virtual_alias_maps for postmap, and main.cf lines',
+      )
+      .argument('<DIR>'),
+  ).action(async (dir: string, f: ClientFlags) => {
+    const { mkdir, rename, writeFile } = await import('node:fs/promises');
+    const { join, resolve } = await import('node:path');
+    const { postfixMaps } = await import('./control/bulk.js');
+    const [status, domains, accounts, forwards] = await withDaemon(f, (c) =>
+      Promise.all([c.call('status'), c.call('domains.list'), c.call('accounts.list'), c.call('forwards.list')]),
+    );
+    const to = resolve(dir);
+    await mkdir(to, { recursive: true });
+    for (const file of postfixMaps(status.dataDir, to, domains, accounts, forwards)) {
+      await writeFile(join(to, `${file.name}.tmp`), file.text);
+      await rename(join(to, `${file.name}.tmp`), join(to, file.name));
+      out(`Wrote ${join(to, file.name)}`);
+    }
+    out(
+      `Next: postmap ${['virtual_mailbox_domains', 'virtual_mailbox_maps', 'virtual_alias_maps'].map((m) => join(to, m)).join(' ')}`,
+    );
+  });
+  return exp;
+}
+
 function logCommand(): Command {
   return client(
     new Command('log')
@@ -711,6 +764,7 @@ export function program(): Command {
     queueCommand(),
     logCommand(),
     importCommand(),
+    exportCommand(),
     configCommand(),
     setupCommand(),
   ]) {

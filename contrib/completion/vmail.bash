@@ -11,6 +11,8 @@ _vmail() {
     esac
   done
   case "$cmd" in
+    "export dovecot-uidlists"|"export dovecot-uidlists "*) words="--socket --data-dir --config --domain --help" ;;
+    "export dovecot-passwd"|"export dovecot-passwd "*) words="--socket --data-dir --config --domain --help" ;;
     "domains catchall"|"domains catchall "*) words="--socket --data-dir --config --help" ;;
     "accounts suspend"|"accounts suspend "*) words="--refuse-mail --socket --data-dir --config --domain --help" ;;
     "accounts passwd"|"accounts passwd "*) words="--socket --data-dir --config --domain --password-stdin --help" ;;
@@ -24,6 +26,7 @@ _vmail() {
     "accounts quota"|"accounts quota "*) words="--messages --socket --data-dir --config --domain --help" ;;
     "pending cancel"|"pending cancel "*) words="--socket --data-dir --config --help" ;;
     "import dovecot"|"import dovecot "*) words="--passwd-file --maildirs --layout --uidl-format --move --dry-run --skip-bad --socket --data-dir --config --json --domain --help" ;;
+    "export postfix"|"export postfix "*) words="--socket --data-dir --config --help" ;;
     "domains quota"|"domains quota "*) words="--messages --socket --data-dir --config --help" ;;
     "accounts list"|"accounts list "*) words="--stale --socket --data-dir --config --json --domain --help" ;;
     "forwards list"|"forwards list "*) words="--socket --data-dir --config --json --domain --help" ;;
@@ -45,12 +48,13 @@ _vmail() {
     "daemon"|"daemon "*) words="--data-dir --socket --domain --pop3 --pop3s --smtp --apply-interval --relay --tls-cert --tls-key --max-message-size --max-connections --max-connections-per-address --auth-failure-delay --rescan-interval --relay-timeout --pop3-idle-timeout --rspamd --rspamd-fail --rspamd-timeout --srs-max-age --audit-retention --resolver --hostname --user --log-level --config --help" ;;
     "status"|"status "*) words="--socket --data-dir --config --json --help" ;;
     "import"|"import "*) words="dovecot" ;;
+    "export"|"export "*) words="dovecot-passwd dovecot-uidlists postfix" ;;
     "config"|"config "*) words="check" ;;
     "queue"|"queue "*) words="list retry" ;;
     "setup"|"setup "*) words="--domain --hostname --root --dry-run --help" ;;
     "log"|"log "*) words="--since --user --address --limit --socket --data-dir --config --json --help" ;;
     "up"|"up "*) words="--data-dir --socket --help" ;;
-    "") words="daemon console up status domains accounts forwards pending queue log import config setup --help --version" ;;
+    "") words="daemon console up status domains accounts forwards pending queue log import export config setup --help --version" ;;
   esac
   mapfile -t COMPREPLY < <(compgen -W "$words" -- "$cur")
 }

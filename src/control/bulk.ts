@@ -9,7 +9,7 @@ import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
 import { InputError } from '../model/errors.js';
 import type { HashAnswer, HashJob } from '../store/hash-worker.js';
-import type { AccountView, ForwardView, ImportResult, ImportRow, Params, Results } from './protocol.js';
+import type { AccountView, DomainView, ForwardView, ImportResult, ImportRow, Params, Results } from './protocol.js';
 
 /** Sends one accounts.import request: a ControlClient's call, or the console's session. */
 export type ImportCall = (params: Params<'accounts.import'>) => Promise<Results['accounts.import']>;
@@ -166,7 +166,7 @@ export interface Progress {
 }
 
 /**
- * Replaces each row's plain password with its hash, made on every core at once (scrypt costs
+ * Replaces each row's plain password with its hash, made on every core at once (Argon2id costs
  * tens of milliseconds each). `onProgress` is called as hashes come in; `signal` stops it.
  */
 export async function hashPasswords(
@@ -284,4 +284,42 @@ export function exportCsv(accounts: AccountView[], forwards: ForwardView[]): str
     ]),
   ];
   return stringify([EXPORT_COLUMNS, ...rows.map((r) => r.map(String))], { record_delimiter: '\r\n' });
+}
+
+/** What `vmail export postfix` writes: each file's name and text. */
+export function postfixMaps(
+  dataDir: string,
+  dir: string,
+  domains: readonly DomainView[],
+  accounts: readonly AccountView[],
+  forwards: readonly ForwardView[],
+): { name: string; text: string }[] {
+  const hosted = domains.filter((d) => d.hosted);
+  const mailbox = accounts.filter((a) => a.active && !(a.suspended && a.refuseMail));
+  const withCatchall = new Set(hosted.filter((d) => d.catchall).map((d) => d.domain));
+  const line = (k: string, v: string) => `${k} ${v}\n`;
+  const alias = [
+    ...forwards.filter((f) => f.active).map((f) => line(f.address, f.destinations.join(', '))),
+    // Postfix's @domain entry would catch the domain's mailboxes too: each names itself first.
+    ...mailbox.filter((a) => withCatchall.has(a.domain)).map((a) => line(a.address, a.address)),
+    ...hosted.filter((d) => d.catchall).map((d) => line(`@${d.domain}`, `${d.catchall}@${d.domain}`)),
+  ];
+  const map = (name: string) => `hash:${join(dir, name)}`;
+  return [
+    { name: 'virtual_mailbox_domains', text: hosted.map((d) => line(d.domain, 'OK')).join('') },
+    { name: 'virtual_mailbox_maps', text: mailbox.map((a) => line(a.address, `${a.domain}/${a.name}/`)).join('') },
+    { name: 'virtual_alias_maps', text: alias.join('') },
+    {
+      name: 'main.cf.vmail',
+      text: [
+        '# Settings for a Postfix that delivers to the Maildirs vmail serves (postconf -e each line,',
+        '# or paste into main.cf); run postmap on the three maps after each export.',
+        `virtual_mailbox_base = ${join(dataDir, 'mail')}`,
+        `virtual_mailbox_domains = ${map('virtual_mailbox_domains')}`,
+        `virtual_mailbox_maps = ${map('virtual_mailbox_maps')}`,
+        `virtual_alias_maps = ${map('virtual_alias_maps')}`,
+        '',
+      ].join('\n'),
+    },
+  ];
 }

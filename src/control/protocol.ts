@@ -75,6 +75,10 @@ export const METHODS = {
   'pending.apply': { domain: 'string?' },
   'queue.list': {},
   'queue.retry': { id: 'id' },
+  /** Each account's password hash, for a Dovecot passwd-file (vmail export dovecot-passwd). */
+  'export.passwd': { domain: 'string?' },
+  /** Writes a dovecot-uidlist into each Maildir, so Dovecot serves vmail's UIDLs unchanged. */
+  'export.uidlists': { domain: 'string?' },
   /** The audit log: since like 2d or an ISO time; user: a name or uid; address: name@domain. */
   'log.list': { since: 'string?', user: 'string?', address: 'string?', limit: 'number?' },
 } as const satisfies Record<string, Record<string, ParamType>>;
@@ -130,6 +134,8 @@ export interface Results {
   'queue.list': QueueView[];
   'queue.retry': QueueView;
   'log.list': LogEntryView[];
+  'export.passwd': { address: string; passwordHash: string }[];
+  'export.uidlists': { maildirs: number; messages: number };
 }
 
 /** The methods that only read: every other request is recorded in the audit log. */
@@ -402,7 +408,7 @@ export interface ImportRow {
   row: number;
   name: string;
   password?: string;
-  /** vmail's scrypt$... or Dovecot's {SHA512-CRYPT}, {SHA256-CRYPT}, {BLF-CRYPT} form. */
+  /** In Dovecot's form: {ARGON2ID}, {ARGON2I}, {SHA512-CRYPT}, {SHA256-CRYPT}, {BLF-CRYPT}; or vmail's older scrypt$... */
   passwordHash?: string;
   quota?: string;
   forward?: string[];

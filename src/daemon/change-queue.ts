@@ -79,7 +79,7 @@ export class ChangeQueue extends EventEmitter {
 
   /**
    * Throws the refusal a request for `address` would get now, without queueing anything: the
-   * caller checks before spending a scrypt hash on a request that is refused anyway.
+   * caller checks before spending a password hash on a request that is refused anyway.
    */
   check(kind: 'account' | 'forward', action: ChangeRequest['action'], address: Address): void {
     this.plan({ kind, action, address } as Exclude<ChangeRequest, { kind: 'domain' }>);

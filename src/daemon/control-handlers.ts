@@ -4,9 +4,10 @@
 import { isAbsolute } from 'node:path';
 import type { ImportResult, LogEntryView, StatusView } from '../control/protocol.js';
 import type { ControlConnection, Handlers } from '../control/server.js';
-import { checkUidlFormat } from '../maildir/dovecot-uidlist.js';
+import { checkUidlFormat, writeDovecotUidlist } from '../maildir/dovecot-uidlist.js';
 import { inspectMaildir } from '../maildir/import-maildir.js';
 import type { MailboxIndex } from '../maildir/mailbox-index.js';
+import { maildirPath } from '../maildir/paths.js';
 import type { PendingChange } from '../model/changes.js';
 import { InputError } from '../model/errors.js';
 import { clockTime } from '../model/format.js';
@@ -29,6 +30,7 @@ import type { ChangeQueue, ChangeRequest } from './change-queue.js';
 import { isStale, listAccounts, listDomains, listForwards } from './views.js';
 
 export interface Parts {
+  dataDir: string;
   store: Store;
   changes: ChangeQueue;
   engine: ApplyEngine;
@@ -57,7 +59,7 @@ const DOVECOT_UIDL_FORMAT = '%08Xu%08Xv';
 /** The most rows one import may send ahead on a connection. */
 const MAX_IMPORT_ROWS = 200_000;
 
-export function controlHandlers({ store, changes, engine, mailboxes, queue, dkim, status }: Parts): Handlers {
+export function controlHandlers({ dataDir, store, changes, engine, mailboxes, queue, dkim, status }: Parts): Handlers {
   // A domain whose add is pending can be listed and applied now, not yet given accounts.
   const hostedDomain = (domain?: string): string | undefined => {
     const d = domain?.toLowerCase();
@@ -92,7 +94,7 @@ export function controlHandlers({ store, changes, engine, mailboxes, queue, dkim
   ) => {
     const a = address(p.name, p.domain);
     const password = checkPassword(p.password, a.name);
-    // Refused requests are refused before the scrypt hash is paid for.
+    // Refused requests are refused before the password hash is paid for.
     changes.check('account', action, a);
     return changes.request(
       { kind: 'account', action, address: a, passwordHash: await hashPassword(password) },
@@ -333,6 +335,24 @@ export function controlHandlers({ store, changes, engine, mailboxes, queue, dkim
     'pending.apply': (p, conn) => engine.apply({ domain: hostedDomain(p.domain), by: conn.peer }),
     'queue.list': () => queue.list(),
     'queue.retry': (p) => queue.retry(String(p.id)),
+    'export.passwd': (p) => {
+      const d = hostedDomain(p.domain);
+      return [...store.accounts.values()]
+        .filter((a) => !d || a.domain === d)
+        .map((a) => ({ address: `${a.name}@${a.domain}`, passwordHash: a.passwordHash }))
+        .sort((x, y) => (x.address < y.address ? -1 : 1));
+    },
+    'export.uidlists': async (p) => {
+      const d = hostedDomain(p.domain);
+      let maildirs = 0;
+      let messages = 0;
+      for (const a of store.accounts.values()) {
+        if (d && a.domain !== d) continue;
+        messages += await writeDovecotUidlist(maildirPath(dataDir, a.domain, a.name));
+        maildirs++;
+      }
+      return { maildirs, messages };
+    },
     'log.list': async (p): Promise<LogEntryView[]> => {
       const since = p.since === undefined ? undefined : parseSince(p.since, Date.now());
       const limit = Math.min(Math.max(1, Math.floor(p.limit ?? 1000)), 100_000);

@@ -192,7 +192,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
     closers.push(() => filter.close());
     const self = selfPeer();
     const control = new ControlServer(
-      controlHandlers({ store, changes, engine, mailboxes, queue, dkim, status }),
+      controlHandlers({ dataDir: config.dataDir, store, changes, engine, mailboxes, queue, dkim, status }),
       log,
       async (r) => {
         const entry = requestEntry(r);
@@ -281,7 +281,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
           if (isForeignHash(account.passwordHash))
             void hashPassword(password.normalize('NFC'))
               .then((hash) => store.rehash(address, account.passwordHash, hash))
-              .then((done) => done && log.info('password rehashed', { user: address, scheme: 'scrypt' }))
+              .then((done) => done && log.info('password rehashed', { user: address, scheme: 'argon2id' }))
               .catch((err: Error) => log.warning('password not rehashed', { user: address, error: err.message }));
           const mailbox = { address, dir: maildirPath(config.dataDir, account.domain, account.name) };
           return account.suspended ? { ...mailbox, suspended: true } : mailbox;

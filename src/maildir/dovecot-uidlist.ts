@@ -5,7 +5,10 @@
 // The file (versions 1 and 3): a header `3 V<uidvalidity> N<next uid> G<guid>` (version 1:
 // `1 <uidvalidity> <next uid>`), then a line per message: `<uid> [<key><value> ...] :<file>`
 // (version 1: `<uid> <file>`). Key P holds a UIDL Dovecot was told to keep (a migration's).
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { InputError } from '../model/errors.js';
+import { listMessages } from './maildir.js';
 
 export interface Uidlist {
   uidValidity: number;
@@ -98,7 +101,33 @@ export function dovecotUidls(
  * A dovecot-uidlist for a Maildir vmail serves, so Dovecot serves the same UIDLs: every
  * message under a UID of its own, its UIDL kept in P.
  */
-export function writeUidlist(messages: readonly { file: string; uidl: string }[], uidValidity: number): string {
+export function uidlistText(messages: readonly { file: string; uidl: string }[], uidValidity: number): string {
   const lines = messages.map((m, i) => `${i + 1} P${m.uidl} :${m.file.split(':', 1)[0]}`);
   return `3 V${uidValidity} N${messages.length + 1}\n${lines.join('\n')}${lines.length ? '\n' : ''}`;
+}
+
+/**
+ * Writes `dir`'s dovecot-uidlist (in one rename) with the UIDL vmail serves for each message,
+ * keeping the UIDVALIDITY of one already there. Returns how many messages it lists.
+ */
+export async function writeDovecotUidlist(dir: string): Promise<number> {
+  const entries = await listMessages(dir);
+  const old = await readFile(join(dir, 'dovecot-uidlist'), 'utf8').catch(() => null);
+  let validity = Math.floor(Date.now() / 1000);
+  if (old !== null)
+    try {
+      validity = parseUidlist(old).uidValidity;
+    } catch {
+      // not Dovecot's: a new one
+    }
+  const tmp = join(dir, 'dovecot-uidlist.vmail-tmp');
+  await writeFile(
+    tmp,
+    uidlistText(
+      entries.map((m) => ({ file: m.file, uidl: m.uidl ?? m.uid })),
+      validity,
+    ),
+  );
+  await rename(tmp, join(dir, 'dovecot-uidlist'));
+  return entries.length;
 }

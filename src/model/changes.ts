@@ -22,7 +22,7 @@ export interface PendingChange {
   /** The user who asked for it (as the kernel named them); absent on changes queued before it was kept. */
   requestedBy?: string;
   appliesAt: number;
-  /** account add/password: the scrypt hash, never the password. */
+  /** account add/password: the password hash, never the password. */
   passwordHash?: string;
   /** account add/quota: the mailbox's limit; null takes it away (an add then takes the domain's default). */
   quota?: Quota | null;

@@ -1,45 +1,44 @@
-// Password hashes: scrypt with a per-account random salt. Passwords are never stored or sent back.
-// Hashes brought from other servers (an import) are kept in Dovecot's {SCHEME} form and checked
-// with that scheme until the first good login, which replaces them with vmail's own.
-import {
-  createHmac,
-  randomBytes,
-  type ScryptOptions,
-  scrypt as scryptCb,
-  scryptSync,
-  timingSafeEqual,
-} from 'node:crypto';
+// Password hashes: Argon2id with a per-account random salt, written as Dovecot writes it
+// ({ARGON2ID}$argon2id$v=19$m=...), so a passwd-file vmail exports is one Dovecot accepts as it
+// is. Passwords are never stored or sent back. Hashes brought from other servers (an import),
+// and vmail's own older scrypt hashes, are checked with their scheme until the first good login
+// replaces them with vmail's own.
+import { createHmac, randomBytes, type ScryptOptions, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
+import { Algorithm, hash as argon2, hashSync as argon2Sync, verify as argon2Verify } from '@node-rs/argon2';
 import bcrypt from 'bcryptjs';
 import { verify as verifyCrypt } from 'unixcrypt';
 import { InputError } from '../model/errors.js';
 import type { HashAnswer, HashJob } from './hash-worker.js';
 
-const N = 16384;
-const R = 8;
-const P = 1;
-const KEYLEN = 32;
+/**
+ * OWASP's recommended Argon2id cost (19 MiB, two passes, one lane): libsodium (Dovecot's
+ * checker) takes one lane only. Its hashes run on libuv's pool, never the event loop.
+ */
+const ARGON2 = { algorithm: Algorithm.Argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 };
+const PREFIX = '{ARGON2ID}';
+
+/** `{ARGON2ID}$argon2id$v=19$m=19456,t=2,p=1$salt$hash`: vmail's scheme, Dovecot's form. */
+export async function hashPassword(password: string): Promise<string> {
+  return PREFIX + (await argon2(password, ARGON2));
+}
+
+/** The same, on the calling thread: for worker threads, one per core, that do nothing else. */
+export function hashPasswordSync(password: string): string {
+  return PREFIX + argon2Sync(password, ARGON2);
+}
+
+/** Whether `stored` is a hash of vmail's scheme, at vmail's cost. */
+function isCurrent(stored: string): boolean {
+  return stored.startsWith(
+    `${PREFIX}$argon2id$v=19$m=${ARGON2.memoryCost},t=${ARGON2.timeCost},p=${ARGON2.parallelism}$`,
+  );
+}
 
 function scrypt(password: string, salt: Buffer, keylen: number, opts: ScryptOptions): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     scryptCb(password, salt, keylen, opts, (err, key) => (err ? reject(err) : resolve(key)));
   });
-}
-
-const OPTS: ScryptOptions = { N, r: R, p: P, maxmem: 64 * 1024 * 1024 };
-const format = (salt: Buffer, key: Buffer) =>
-  `scrypt$${N}$${R}$${P}$${salt.toString('base64')}$${key.toString('base64')}`;
-
-/** `scrypt$N$r$p$salt$hash`, salt and hash in base64. */
-export async function hashPassword(password: string): Promise<string> {
-  const salt = randomBytes(16);
-  return format(salt, await scrypt(password, salt, KEYLEN, OPTS));
-}
-
-/** The same, on the calling thread: for worker threads, one per core, that do nothing else. */
-export function hashPasswordSync(password: string): string {
-  const salt = randomBytes(16);
-  return format(salt, scryptSync(password, salt, KEYLEN, OPTS));
 }
 
 /** The schemes a hash brought from another server may use, as Dovecot writes them (doveadm pw -s SCHEME). */
@@ -61,14 +60,19 @@ const FOREIGN: { prefix: string; form: RegExp; verify: (password: string, hash: 
   },
 ];
 const SCRYPT_FORM = /^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/;
+/** Argon2 as Dovecot writes it (doveadm pw -s ARGON2ID): checked natively, off the event loop. */
+const ARGON2_FORMS = [
+  { prefix: '{ARGON2ID}', form: /^\$argon2id\$v=19\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/ },
+  { prefix: '{ARGON2I}', form: /^\$argon2i\$v=19\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/ },
+];
 
 /** The schemes a hash brought in may use, for messages and the manual. */
-export const HASH_SCHEMES = ['scrypt', ...FOREIGN.map((s) => s.prefix)];
+export const HASH_SCHEMES = [...ARGON2_FORMS.map((s) => s.prefix), ...FOREIGN.map((s) => s.prefix), 'scrypt'];
 
 /** A hash brought in as it will be stored; refused when its scheme is not one vmail can check. */
 export function checkHash(input: string): string {
   const t = input.trim();
-  const scheme = FOREIGN.find((s) => t.startsWith(s.prefix));
+  const scheme = [...ARGON2_FORMS, ...FOREIGN].find((s) => t.startsWith(s.prefix));
   const ok = scheme ? scheme.form.test(t.slice(scheme.prefix.length)) : SCRYPT_FORM.test(t);
   if (!ok)
     throw new InputError(
@@ -78,9 +82,9 @@ export function checkHash(input: string): string {
   return t;
 }
 
-/** A hash of another scheme, replaced with vmail's own at the next good login. */
+/** A hash of another scheme (or cost), replaced with vmail's own at the next good login. */
 export function isForeignHash(stored: string): boolean {
-  return !stored.startsWith('scrypt$');
+  return !isCurrent(stored);
 }
 
 /** Checks a password against a hash of another scheme, on the calling thread (the hash worker's). */
@@ -138,10 +142,13 @@ class ForeignVerifier {
 const foreign = new ForeignVerifier();
 
 async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  const argon = ARGON2_FORMS.find((s) => stored.startsWith(s.prefix));
+  if (argon) return argon2Verify(stored.slice(argon.prefix.length), password).catch(() => false);
   if (stored.startsWith('scrypt$')) return verifyScrypt(password, stored);
   return foreign.verify(password, stored);
 }
 
+/** vmail's hashes before Argon2id: `scrypt$N$r$p$salt$hash`, salt and hash in base64. */
 async function verifyScrypt(password: string, stored: string): Promise<boolean> {
   const parts = stored.split('$');
   if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
@@ -155,8 +162,8 @@ async function verifyScrypt(password: string, stored: string): Promise<boolean> 
 /**
  * Checks logins against stored hashes, remembering each account's last good password as an
  * HMAC under a key that lives only in this process (as Dovecot's auth cache does), so a mail
- * client that logs in every minute costs one scrypt, not one per login. A changed hash or a
- * wrong password always goes to scrypt.
+ * client that logs in every minute costs one Argon2id, not one per login. A changed hash or a
+ * wrong password always goes to the hash.
  */
 export class PasswordVerifier {
   private readonly key = randomBytes(32);

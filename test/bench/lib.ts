@@ -34,7 +34,7 @@ export function heading(text: string): void {
   process.stdout.write(`\n${text}\n`);
 }
 
-/** Queues account adds straight into a stopped daemon's store (10,000 scrypt hashes would take minutes). */
+/** Queues account adds straight into a stopped daemon's store (10,000 password hashes would take minutes). */
 export async function seedAccounts(
   dataDir: string,
   names: string[],

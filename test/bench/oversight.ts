@@ -1,5 +1,5 @@
 // Benchmarks of oversight: a 10,000-row CSV import whose rows carry hashes (as a move from
-// Dovecot brings them), one with plain passwords (scrypt on every core), and what the audit
+// Dovecot brings them), one with plain passwords (Argon2id on every core), and what the audit
 // log costs a request that changes something.
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -44,7 +44,7 @@ export async function benchOversight(): Promise<void> {
     const [t, r] = await time(() => runCli(['accounts', 'import', plain, '--socket', d.socket]));
     if (r.code !== 0) throw new Error(r.stderr || r.stdout.slice(-500));
     const rate = PLAIN_ROWS / (t / 1000);
-    report(`import ${PLAIN_ROWS.toLocaleString('en')} rows with plain passwords (scrypt)`, ms(t));
+    report(`import ${PLAIN_ROWS.toLocaleString('en')} rows with plain passwords (Argon2id)`, ms(t));
     report('  rate (rows per second, all cores)', `${rate.toFixed(0)}/s`);
     report('  10,000 rows at that rate', ms((10_000 / rate) * 1000));
   }

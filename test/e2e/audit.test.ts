@@ -84,7 +84,7 @@ describe('vmail log', () => {
     }
     expect(new Set(entries.filter((e) => e.method !== 'apply').map((e) => e.pid)).size).toBe(4);
     // Never a password.
-    expect(JSON.stringify(entries)).not.toMatch(/ann-pass-123|scrypt/);
+    expect(JSON.stringify(entries)).not.toMatch(/ann-pass-123|argon2|scrypt/);
 
     // Filters: by user, by address, by time.
     expect((await log(['--user', BOB])).map((e) => e.method)).toEqual(['forwards.add', 'accounts.remove']);

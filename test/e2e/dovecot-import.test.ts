@@ -4,7 +4,7 @@
 // `vmail import dovecot`: the dry run's every line, the import and its apply; vmail serves the
 // same UIDLs, mpop downloads nothing again, the old passwords log in.
 import { execFile, execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -111,7 +111,7 @@ describe.skipIf(missing)(`vmail import dovecot${missing ? ` (skipped: ${missing}
       `row 3: add account bob@example.test, with 6 message(s) copied from ${m('bob')}, UIDLs kept`,
       `row 4: add account carl@example.test, with 6 message(s) copied from ${m('carl')}, UIDLs kept`,
       expect.stringMatching(
-        /^row 5: refused "dave@example.test": password_hash "\{SSHA512\}[^"]*"\.\.\. is not a hash vmail can check: use one of scrypt, \{SHA512-CRYPT\}, \{SHA256-CRYPT\}, \{BLF-CRYPT\}$/,
+        /^row 5: refused "dave@example.test": password_hash "\{SSHA512\}[^"]*"\.\.\. is not a hash vmail can check: use one of \{ARGON2ID\}, \{ARGON2I\}, \{SHA512-CRYPT\}, \{SHA256-CRYPT\}, \{BLF-CRYPT\}, scrypt$/,
       ),
       `row 6: refused "erin@example.test": ${m('erin')} does not exist`,
       'Dry run: 3 change(s) would be queued, 2 row(s) refused; nothing was queued.',
@@ -192,5 +192,90 @@ describe.skipIf(missing)(`vmail import dovecot${missing ? ` (skipped: ${missing}
       '%m',
     ]);
     expect(bad.stderr).toMatch(/--uidl-format "%m": %m is not supported/);
+  });
+
+  it("exports for Dovecot: a passwd-file it logs in with as it is, and dovecot-uidlists so it serves vmail's UIDLs", async () => {
+    // An account made in vmail, with mail vmail delivered (its UIDLs are vmail's own).
+    await d.cli(['accounts', 'add', 'zed', '--password-stdin'], 'zed-secret-1\n');
+    await d.cli(['pending', 'apply']);
+    const { smtpSend } = await import('../helpers/effects.js');
+    for (const n of [1, 2]) expect((await smtpSend(d.smtpPort, 'zed@example.test', `to zed ${n}`)).accepted).toBe(true);
+    const passwd = await d.cli(['export', 'dovecot-passwd']);
+    expect(passwd.code).toBe(0);
+    // Every account's hash is in a form Dovecot checks: old ones became Argon2id at their login.
+    expect(passwd.stdout).toMatch(/^zed@example\.test:\{ARGON2ID\}\$argon2id\$v=19\$m=19456,t=2,p=1\$\S+::::::$/m);
+    expect(passwd.stdout).toMatch(/^bob@example\.test:\{ARGON2ID\}/m);
+    const file = join(dir, 'exported-passwd');
+    writeFileSync(file, passwd.stdout);
+    expect((await d.cli(['export', 'dovecot-uidlists'])).stdout).toMatch(
+      /^Wrote dovecot-uidlist in 5 Maildir\(s\), listing \d+ message\(s\)\.$/m,
+    );
+    const other = join(dir, 'dovecot2');
+    mkdirSync(other);
+    // Dovecot's mail user (nobody) passes through vmail's data folder to the Maildirs.
+    chmodSync(d.dataDir, 0o711);
+    const back = await startDovecotWith(other, {
+      passwdFile: file,
+      mailLocation: `maildir:${d.dataDir}/mail/%d/%n`,
+      owned: [join(d.dataDir, 'mail')],
+    });
+    try {
+      for (const [user, password] of [
+        ['zed@example.test', 'zed-secret-1'],
+        ['bob@example.test', users.bob.password],
+        ['ann@example.test', users.ann.password],
+      ]) {
+        const fromVmail = await uidls(d.pop3Port, user, password);
+        expect(await uidls(back.port, user, password), user).toEqual(fromVmail);
+      }
+    } catch (err) {
+      throw new Error(
+        `${(err as Error).message}\n--- Dovecot's log ---\n${readFileSync(join(other, 'dovecot.log'), 'utf8').slice(-2000)}`,
+      );
+    } finally {
+      back.stop();
+    }
+  });
+
+  it('exports for Postfix: maps postmap takes, lookups that answer, and settings postfix check passes', async () => {
+    await d.cli(['forwards', 'add', 'info', 'ann@example.test', 'someone@elsewhere.example']);
+    await d.cli(['domains', 'catchall', 'example.test', 'ann']);
+    await d.cli(['pending', 'apply']);
+    const maps = join(dir, 'postfix-maps');
+    const r = await d.cli(['export', 'postfix', maps]);
+    expect(r.code, r.stderr).toBe(0);
+    const names = ['virtual_mailbox_domains', 'virtual_mailbox_maps', 'virtual_alias_maps'];
+    await run(
+      'postmap',
+      names.map((n) => join(maps, n)),
+    );
+    const q = async (key: string, map: string) =>
+      (await run('postmap', ['-q', key, `hash:${join(maps, map)}`]).catch(() => ({ stdout: '' }))).stdout.trim();
+    expect(await q('example.test', 'virtual_mailbox_domains')).toBe('OK');
+    expect(await q('zed@example.test', 'virtual_mailbox_maps')).toBe('example.test/zed/');
+    expect(await q('info@example.test', 'virtual_alias_maps')).toBe('ann@example.test, someone@elsewhere.example');
+    expect(await q('@example.test', 'virtual_alias_maps')).toBe('ann@example.test');
+    // With a catch-all, each mailbox names itself, or Postfix's @domain would take its mail too.
+    expect(await q('zed@example.test', 'virtual_alias_maps')).toBe('zed@example.test');
+    // A Postfix configured with them: postfix check, in a mount namespace of its own so that its
+    // configuration is the one in /etc/postfix without touching the machine's.
+    const conf = join(dir, 'postfix-conf');
+    cpSync('/etc/postfix', conf, { recursive: true });
+    for (const sub of ['queue', 'data']) mkdirSync(join(dir, `postfix-${sub}`));
+    writeFileSync(
+      join(conf, 'main.cf'),
+      `${readFileSync(join(maps, 'main.cf.vmail'), 'utf8')}compatibility_level = 3.6\nmyhostname = mail.example.test\nqueue_directory = ${dir}/postfix-queue\ndata_directory = ${dir}/postfix-data\n`,
+    );
+    const check = await run('unshare', [
+      '--mount',
+      'sh',
+      '-c',
+      `mount --bind '${conf}' /etc/postfix && script -qec 'postfix check' /dev/null`,
+    ]).then(
+      (x) => ({ code: 0, out: x.stdout }),
+      (e: { code: number; stdout: string }) => ({ code: e.code, out: e.stdout }),
+    );
+    expect(check.out).not.toMatch(/fatal|error/i);
+    expect(check.code).toBe(0);
   });
 });

@@ -190,7 +190,7 @@ describe('restarts and crashes', () => {
     const dataDir = tempDir();
     let d = await startDaemon({ dataDir });
     const client = await RawLines.connect(d.socket);
-    // 50 accounts (each a scrypt hash and a Maildir) and 950 forwards, pipelined.
+    // 50 accounts (each a password hash and a Maildir) and 950 forwards, pipelined.
     const total = 1000;
     for (let i = 0; i < total; i++) {
       const req =

@@ -68,7 +68,7 @@ describe('vmail accounts import', () => {
       lines.push(`${name};pass-word-${i};;;;`);
       expected.push(`row ${row}: add account ${name}@example.test`);
     } else {
-      // Most rows carry a hash, as a move from another server brings them: no scrypt to wait for.
+      // Most rows carry a hash, as a move from another server brings them: no hashing to wait for.
       lines.push(`${name};;${shared};;;`);
       expected.push(`row ${row}: add account ${name}@example.test`);
     }
@@ -81,7 +81,7 @@ describe('vmail accounts import', () => {
     writeFileSync(join(dir, 'md5.csv'), `name,password_hash\nold,${doveadm('MD5-CRYPT', 'x-pass-123')}\n`);
     const r = await d.cli(['accounts', 'import', join(dir, 'md5.csv'), '--dry-run']);
     expect(r.stdout).toMatch(
-      /^row 2: refused "old": password_hash "\{MD5-CRYPT\}\$1\$[^"]*"\.\.\. is not a hash vmail can check: use one of scrypt, \{SHA512-CRYPT\}, \{SHA256-CRYPT\}, \{BLF-CRYPT\}$/m,
+      /^row 2: refused "old": password_hash "\{MD5-CRYPT\}\$1\$[^"]*"\.\.\. is not a hash vmail can check: use one of \{ARGON2ID\}, \{ARGON2I\}, \{SHA512-CRYPT\}, \{SHA256-CRYPT\}, \{BLF-CRYPT\}, scrypt$/m,
     );
   });
 
