@@ -372,6 +372,7 @@ interface ImportFlags extends ClientFlags {
   skipBad?: boolean;
   move?: boolean;
   uidlFormat?: string;
+  uidls?: 'dovecot' | 'names';
 }
 
 /** The steps every import shares (a CSV file, a Dovecot passwd-file), and one report format. */
@@ -379,7 +380,13 @@ async function importRows(parsed: ParsedCsv, f: ImportFlags): Promise<void> {
   const { hashPasswords, sendImport } = await import('./control/bulk.js');
   if (parsed.ignored.length && !f.json)
     process.stderr.write(`vmail: columns not imported: ${parsed.ignored.join(', ')}\n`);
-  const opts = { domain: f.domain, skipBad: f.skipBad === true, move: f.move === true, uidlFormat: f.uidlFormat };
+  const opts = {
+    domain: f.domain,
+    skipBad: f.skipBad === true,
+    move: f.move === true,
+    uidlFormat: f.uidlFormat,
+    uidls: f.uidls,
+  };
   const result = await withDaemon(f, async (c) => {
     const call: ImportCall = (params) => c.call('accounts.import', params);
     const check = await sendImport(call, parsed.rows, { ...opts, dryRun: true });
@@ -430,6 +437,36 @@ function importCommand(): Command {
       throw new InputError(`cannot read ${f.passwdFile}: ${err.code ?? err.message}`);
     });
     await importRows(parseDovecotPasswd(text, { root: resolve(f.maildirs), layout: f.layout, domain: f.domain }), f);
+  });
+  client(
+    imp
+      .command('vpopmail')
+      .description(
+        "vpopmail's accounts (vpasswd, with their crypt hashes and quotas) and their qmail Maildirs, UIDLs kept",
+      )
+      .argument('<ROOT>', "vpopmail's home, holding domains/DOMAIN/vpasswd")
+      .option('--move', 'move each Maildir (one rename on the same file system) rather than copy it')
+      .option('--dry-run', 'print every account and Maildir it would bring, and every line refused; change nothing')
+      .option('--skip-bad', 'import the good lines even when some are refused'),
+    { json: true, domain: true },
+  ).action(async (rootDir: string, f: ImportFlags) => {
+    const { readFile, readdir } = await import('node:fs/promises');
+    const { join, resolve } = await import('node:path');
+    const { parseVpopmail } = await import('./control/bulk.js');
+    const root = resolve(rootDir);
+    const names = f.domain
+      ? [f.domain]
+      : await readdir(join(root, 'domains')).catch((err: NodeJS.ErrnoException) => {
+          throw new InputError(`cannot read ${join(root, 'domains')}: ${err.code ?? err.message}`);
+        });
+    const domains = [];
+    for (const domain of names.sort()) {
+      const vpasswd = await readFile(join(root, 'domains', domain, 'vpasswd'), 'utf8').catch(() => null);
+      if (vpasswd !== null) domains.push({ domain, vpasswd });
+    }
+    if (!domains.length) throw new InputError(`no domains/DOMAIN/vpasswd under ${root}`);
+    // The domain comes with each row: --domain only picks which of the tree's to bring.
+    await importRows(parseVpopmail(root, domains), { ...f, domain: undefined, uidls: 'names' });
   });
   return imp;
 }

@@ -22,6 +22,7 @@ _vmail() {
     "accounts rename"|"accounts rename "*) words="--keep-forward --socket --data-dir --config --domain --help" ;;
     "accounts resume"|"accounts resume "*) words="--socket --data-dir --config --domain --help" ;;
     "forwards remove"|"forwards remove "*) words="--socket --data-dir --config --domain --help" ;;
+    "import vpopmail"|"import vpopmail "*) words="--move --dry-run --skip-bad --socket --data-dir --config --json --domain --help" ;;
     "domains remove"|"domains remove "*) words="--with-accounts --socket --data-dir --config --help" ;;
     "accounts quota"|"accounts quota "*) words="--messages --socket --data-dir --config --domain --help" ;;
     "pending cancel"|"pending cancel "*) words="--socket --data-dir --config --help" ;;
@@ -47,7 +48,7 @@ _vmail() {
     "pending"|"pending "*) words="list cancel apply" ;;
     "daemon"|"daemon "*) words="--data-dir --socket --domain --pop3 --pop3s --smtp --apply-interval --relay --tls-cert --tls-key --max-message-size --max-connections --max-connections-per-address --auth-failure-delay --rescan-interval --relay-timeout --pop3-idle-timeout --rspamd --rspamd-fail --rspamd-timeout --srs-max-age --audit-retention --resolver --hostname --user --log-level --config --help" ;;
     "status"|"status "*) words="--socket --data-dir --config --json --help" ;;
-    "import"|"import "*) words="dovecot" ;;
+    "import"|"import "*) words="dovecot vpopmail" ;;
     "export"|"export "*) words="dovecot-passwd dovecot-uidlists postfix" ;;
     "config"|"config "*) words="check" ;;
     "queue"|"queue "*) words="list retry" ;;

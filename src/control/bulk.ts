@@ -146,12 +146,49 @@ export function parseDovecotPasswd(text: string, opts: { root: string; layout: s
   return { rows, refused, ignored: [] };
 }
 
+/**
+ * Accounts from a vpopmail tree: each domain's `vpasswd` (name:crypt:uid:gid:gecos:dir:quota
+ * and, where vpopmail keeps it, the clear password), the Maildir in each account's dir. Its
+ * quota (`10485760S`) comes along. Rows are numbered through the vpasswd files in turn.
+ */
+export function parseVpopmail(root: string, domains: readonly { domain: string; vpasswd: string }[]): ParsedCsv {
+  const rows: ImportRow[] = [];
+  const refused: ImportResult['refused'] = [];
+  let line = 0;
+  for (const { domain, vpasswd } of domains) {
+    for (const raw of vpasswd.split('\n')) {
+      line++;
+      const text = raw.replace(/\r$/, '');
+      if (!text.trim() || text.startsWith('#')) continue;
+      const f = text.split(':');
+      const name = (f[0] ?? '').trim();
+      if (f.length < 6 || !name) {
+        refused.push({
+          row: line,
+          name: `${name}@${domain}`,
+          error: 'not a vpasswd line (name:crypt:uid:gid:gecos:dir:...)',
+        });
+        continue;
+      }
+      const dir = f[5] || join(root, 'domains', domain, name);
+      const out: ImportRow = { row: line, name: `${name}@${domain}`, maildir: join(dir, 'Maildir') };
+      if (f[7]) out.password = f[7];
+      else if (f[1]) out.passwordHash = schemeOf(f[1]);
+      const quota = /^(\d+)S/.exec(f[6] ?? '');
+      if (quota && Number(quota[1]) >= 1024) out.quota = quota[1];
+      rows.push(out);
+    }
+  }
+  return { rows, refused, ignored: [] };
+}
+
 /** A crypt hash without a scheme (Dovecot's default CRYPT) named by its $id$. */
 function schemeOf(hash: string): string {
   const bare = hash.replace(/^\{CRYPT\}/i, '');
   if (bare.startsWith('{')) return hash;
   if (bare.startsWith('$6$')) return `{SHA512-CRYPT}${bare}`;
   if (bare.startsWith('$5$')) return `{SHA256-CRYPT}${bare}`;
+  if (bare.startsWith('$1$')) return `{MD5-CRYPT}${bare}`;
   if (/^\$2[abxy]?\$/.test(bare)) return `{BLF-CRYPT}${bare}`;
   return hash;
 }
@@ -225,6 +262,7 @@ export interface ImportOptions {
   /** Rows with a Maildir: move it (else copy), and the old Dovecot's pop3_uidl_format. */
   move?: boolean;
   uidlFormat?: string;
+  uidls?: 'dovecot' | 'names';
 }
 
 export async function sendImport(call: ImportCall, rows: ImportRow[], opts: ImportOptions): Promise<ImportResult> {
@@ -234,6 +272,7 @@ export async function sendImport(call: ImportCall, rows: ImportRow[], opts: Impo
     skipBad: opts.skipBad,
     ...(opts.move ? { move: true } : {}),
     ...(opts.uidlFormat ? { uidlFormat: opts.uidlFormat } : {}),
+    ...(opts.uidls ? { uidls: opts.uidls } : {}),
   };
   const piece = (from: number, to: number) => rows.slice(from, to) as unknown as Record<string, unknown>[];
   for (let i = 0; i + CHUNK < rows.length; i += CHUNK) await call({ ...base, rows: piece(i, i + CHUNK), more: true });

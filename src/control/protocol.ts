@@ -54,9 +54,14 @@ export const METHODS = {
     dryRun: 'boolean?',
     skipBad: 'boolean?',
     total: 'number?',
-    /** Rows with a maildir: move it rather than copy it; uidlFormat: the old Dovecot's pop3_uidl_format. */
+    /**
+     * Rows with a maildir: move it rather than copy it. uidls: where the old server's UIDLs come
+     * from: dovecot (its dovecot-uidlist, with uidlFormat its pop3_uidl_format) or names (the
+     * file name up to the colon, as qmail-pop3d serves them).
+     */
     move: 'boolean?',
     uidlFormat: 'string?',
+    uidls: 'string?',
   },
   /** keepForward: how long the old name forwards to the new one, like 30d (default: not at all). */
   'accounts.rename': { name: 'string', newName: 'string', keepForward: 'string?', domain: 'string?' },
@@ -233,8 +238,9 @@ export interface PendingView {
 export interface ImportSource {
   maildir: string;
   messages: number;
-  /** The old server's POP3 UIDLs are kept (a dovecot-uidlist was found): mail clients download nothing again. */
+  /** The old server's POP3 UIDLs are kept (a dovecot-uidlist was found, or they are file names): mail clients download nothing again. */
   uidlsKept: boolean;
+  uidls: 'dovecot' | 'names';
   /** Moved in one rename when on the same file system, else copied. */
   move: boolean;
 }

@@ -218,6 +218,8 @@ export function controlHandlers({ dataDir, store, changes, engine, mailboxes, qu
         );
       const domain = hostedDomain(p.domain);
       const uidlFormat = checkUidlFormat(p.uidlFormat ?? DOVECOT_UIDL_FORMAT);
+      const uidls = p.uidls ?? 'dovecot';
+      if (uidls !== 'dovecot' && uidls !== 'names') throw new InputError('uidls: dovecot or names');
       // Rows that bring mail: their Maildir must be there, and readable by the daemon.
       const sources = await Promise.all(
         rows.map(async (r): Promise<PendingChange['importFrom'] | Error | null> => {
@@ -230,8 +232,9 @@ export function controlHandlers({ dataDir, store, changes, engine, mailboxes, qu
               maildir: r.maildir,
               move: p.move === true,
               uidlFormat,
+              uidls,
               messages: found.messages,
-              uidlsKept: found.uidlist,
+              uidlsKept: uidls === 'names' || found.uidlist,
             };
           } catch (err) {
             return err as Error;

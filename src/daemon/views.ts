@@ -35,8 +35,8 @@ export function viewPending(c: PendingChange): PendingView {
   if (c.catchall !== undefined) v.catchall = c.catchall;
   if (c.newName !== undefined) Object.assign(v, { newName: c.newName, keepForwardMs: c.keepForwardMs ?? 0 });
   if (c.importFrom) {
-    const { maildir, messages, uidlsKept, move } = c.importFrom;
-    v.importFrom = { maildir, messages, uidlsKept, move };
+    const { maildir, messages, uidlsKept, move, uidls } = c.importFrom;
+    v.importFrom = { maildir, messages, uidlsKept, move, uidls };
   }
   return v;
 }

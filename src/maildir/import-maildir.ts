@@ -10,7 +10,7 @@ import { dovecotUidls, parseUidlist } from './dovecot-uidlist.js';
 import { fsyncDir } from './durable.js';
 import { uidOf } from './maildir.js';
 import { createMaildir } from './paths.js';
-import { saveUidls } from './uidl-map.js';
+import { isUidl, saveUidls } from './uidl-map.js';
 
 /** Files copied at once. */
 const PARALLEL = 32;
@@ -18,7 +18,8 @@ const PARALLEL = 32;
 export interface MaildirSource {
   maildir: string;
   move: boolean;
-  /** Dovecot's pop3_uidl_format for the messages the dovecot-uidlist knows. */
+  /** Where the old UIDLs come from: a dovecot-uidlist (with Dovecot's pop3_uidl_format), or the file names. */
+  uidls: 'dovecot' | 'names';
   uidlFormat: string;
 }
 
@@ -72,10 +73,18 @@ export async function importMaildir(
   await createMaildir(work);
   // The UIDLs come from the old server's list as it was (a move took it along).
   const from = how === 'moved' ? work : source.maildir;
-  const text = await readFile(join(from, 'dovecot-uidlist'), 'utf8').catch(() => null);
-  if (text !== null) {
-    const files = await listNames(work);
-    await saveUidls(work, dovecotUidls(parseUidlist(text), files, source.uidlFormat, uidOf));
+  const files = await listNames(work);
+  if (source.uidls === 'names') {
+    // qmail-pop3d's UIDL: the file name up to the colon (vmail's own stops at a comma too).
+    const map = new Map<string, string>();
+    for (const f of files) {
+      const name = f.split(':', 1)[0];
+      if (isUidl(name) && name !== uidOf(f)) map.set(uidOf(f), name);
+    }
+    if (map.size) await saveUidls(work, map);
+  } else {
+    const text = await readFile(join(from, 'dovecot-uidlist'), 'utf8').catch(() => null);
+    if (text !== null) await saveUidls(work, dovecotUidls(parseUidlist(text), files, source.uidlFormat, uidOf));
   }
   await rename(work, target);
   await fsyncDir(dirname(target));

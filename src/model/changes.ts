@@ -39,7 +39,15 @@ export interface PendingChange {
   /** domain remove: its accounts and forwards go with it (their Maildirs archived). */
   withAccounts?: boolean;
   /** account add (an import): the Maildir its mail comes from, and how. */
-  importFrom?: { maildir: string; move: boolean; uidlFormat: string; messages: number; uidlsKept: boolean };
+  importFrom?: {
+    maildir: string;
+    move: boolean;
+    /** Where the old UIDLs come from: Dovecot's dovecot-uidlist (with its format), or the file names. */
+    uidls: 'dovecot' | 'names';
+    uidlFormat: string;
+    messages: number;
+    uidlsKept: boolean;
+  };
 }
 
 /** A mailbox's limit: bytes, and optionally messages. */

@@ -78,12 +78,12 @@ export function changeDetail(p: {
   withAccounts?: boolean;
   newName?: string;
   keepForwardMs?: number;
-  importFrom?: { maildir: string; messages: number; uidlsKept: boolean; move: boolean };
+  importFrom?: { maildir: string; messages: number; uidlsKept: boolean; move: boolean; uidls: 'dovecot' | 'names' };
 }): string {
   const parts: string[] = [];
   if (p.importFrom)
     parts.push(
-      `with ${p.importFrom.messages} message(s) ${p.importFrom.move ? 'moved' : 'copied'} from ${p.importFrom.maildir}${p.importFrom.uidlsKept ? ', UIDLs kept' : ', no dovecot-uidlist: clients fetch them again'}`,
+      `with ${p.importFrom.messages} message(s) ${p.importFrom.move ? 'moved' : 'copied'} from ${p.importFrom.maildir}${p.importFrom.uidls === 'names' ? ', UIDLs kept (file names)' : p.importFrom.uidlsKept ? ', UIDLs kept' : ', no dovecot-uidlist: clients fetch them again'}`,
     );
   if (p.newName !== undefined)
     parts.push(

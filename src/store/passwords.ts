@@ -6,6 +6,7 @@
 import { createHmac, randomBytes, type ScryptOptions, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { Algorithm, hash as argon2, hashSync as argon2Sync, verify as argon2Verify } from '@node-rs/argon2';
+import md5Crypt from 'apache-md5';
 import bcrypt from 'bcryptjs';
 import { verify as verifyCrypt } from 'unixcrypt';
 import { InputError } from '../model/errors.js';
@@ -52,6 +53,12 @@ const FOREIGN: { prefix: string; form: RegExp; verify: (password: string, hash: 
     prefix: '{SHA256-CRYPT}',
     form: /^\$5\$(rounds=\d+\$)?[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{43}$/,
     verify: verifyCrypt,
+  },
+  {
+    // vpopmail's and old Dovecots' default: weak, and kept only until the first good login.
+    prefix: '{MD5-CRYPT}',
+    form: /^\$1\$[./0-9A-Za-z]{1,8}\$[./0-9A-Za-z]{22}$/,
+    verify: (password, hash) => md5Crypt(password, hash) === hash,
   },
   {
     prefix: '{BLF-CRYPT}',
