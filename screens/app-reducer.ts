@@ -205,6 +205,10 @@ function navigate(state: AppState, effects: Effect[]): Step<AppState> {
       next = showHistory(next, e.address);
       continue;
     }
+    if (e.to === 'search') {
+      next = showSearch(next, e.query);
+      continue;
+    }
     if (e.to === 'import') {
       next = { ...next, screen: 'import', previous: next.screen, import: initialImportState };
       continue;
@@ -227,6 +231,16 @@ function showHistory(state: AppState, address: string | null): AppState {
     previous: state.screen,
     reports: openHistory(state.reports, address),
     outbox: [...state.outbox, { type: 'history', address }],
+  };
+}
+
+/** Opens Search over every domain, starting from `query`. */
+function showSearch(state: AppState, query: string): AppState {
+  return {
+    ...state,
+    screen: 'search',
+    previous: state.screen,
+    reports: { ...state.reports, search: { ...initialReportsState.search, query } },
   };
 }
 
@@ -301,13 +315,7 @@ function appKey(state: AppState, input: string, key: Key, view: AppView): Step<A
   if (input === 'q') return still(appReducer(state, { type: 'quit' }));
   if (view.tooSmall || !view.connected) return still(state);
   if (input === '?') return still(appReducer(state, { type: 'open', screen: 'help' }));
-  if (input === '/')
-    return still({
-      ...state,
-      screen: 'search',
-      previous: 'menu',
-      reports: { ...state.reports, search: { ...initialReportsState.search } },
-    });
+  if (input === '/') return still(showSearch(state, ''));
   if (key.upArrow || input === 'k') return still({ ...state, menuIndex: wrap(state.menuIndex - 1, MENU.length) });
   if (key.downArrow || input === 'j') return still({ ...state, menuIndex: wrap(state.menuIndex + 1, MENU.length) });
   const index = key.return ? state.menuIndex : /^[1-9]$/.test(input) ? Number(input) - 1 : -1;
@@ -315,14 +323,7 @@ function appKey(state: AppState, input: string, key: Key, view: AppView): Step<A
   if (!item) return still(state);
   if (item.screen === 'quit') return still({ ...state, menuIndex: index, quitting: true });
   if (item.screen === 'history') return still(showHistory({ ...state, menuIndex: index }, null));
-  if (item.screen === 'search')
-    return still({
-      ...state,
-      menuIndex: index,
-      screen: 'search',
-      previous: 'menu',
-      reports: { ...state.reports, search: { ...initialReportsState.search } },
-    });
+  if (item.screen === 'search') return still(showSearch({ ...state, menuIndex: index }, ''));
   return still({ ...state, menuIndex: index, screen: item.screen, previous: 'menu', scroll: 0 });
 }
 

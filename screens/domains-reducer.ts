@@ -200,6 +200,7 @@ export function domainsKey(state: DomainsState, input: string, key: Key, ctx: Do
     });
   if (key.escape) return { state, effects: ctx.current ? [{ type: 'nav', to: 'back' }] : [] };
   if (input === 'q') return { state, effects: [{ type: 'nav', to: 'quit' }] };
+  if (input === '/') return { state, effects: [{ type: 'nav', to: 'search', query: '' }] };
   if (input === '?') return { state, effects: [{ type: 'nav', to: 'help' }] };
   if (!selected) return still(state);
   if (key.return) {

@@ -42,6 +42,8 @@ export type Effect =
   /** Load the audit log's entries for History. */
   | { type: 'history'; address: string | null }
   | { type: 'nav'; to: 'import' }
+  /** Search every domain, starting from `query`. */
+  | { type: 'nav'; to: 'search'; query: string }
   /** Check a CSV file (run null), or import it; see import-screen.tsx. */
   | { type: 'import'; path: string; domain: string; run: { skipBad: boolean } | null }
   /** Stop the import under way: nothing is queued. */

@@ -266,7 +266,8 @@ export function formKey(state: FormState, input: string, key: Key, ctx: FormCont
       ),
     );
   }
-  if (input === '/') return noEffects(focusOn(state, 'filter'));
+  if (input === 'f') return noEffects(focusOn(state, 'filter'));
+  if (input === '/') return { state, effects: [{ type: 'nav', to: 'search', query: state.filter }] };
   if (input === 's' && ctx.screen === 'accounts')
     return noEffects({ ...state, sort: state.sort === 'name' ? 'size' : state.sort === 'size' ? 'quota' : 'name' });
   if (key.escape) return { state, effects: [{ type: 'nav', to: 'back' }] };

@@ -90,7 +90,7 @@ describe('vmail console in tmux at 80x24', () => {
     await see('Add a POP3 account');
     // Every key of the screen fits the 80-column footer, on two lines.
     await see(
-      /a:add p:passwd l:quota z:suspend r:rename d:remove u:undo \/:find s:sort i:import\s*\n\s*Enter:info Esc:menu \?:help q:quit/,
+      /a:add p:passwd l:quota z:suspend r:rename d:remove u:undo f:filter \/:search all\s*\n\s*s:sort i:import Enter:info Esc:menu \?:help q:quit/,
     );
     // One write: a, the name, Tab, the password, Enter.
     keys('aburst', 'Tab', 'password-22', 'Enter');
@@ -105,7 +105,7 @@ describe('vmail console in tmux at 80x24', () => {
     tmux('send-keys', '-l', '-t', SESSION, 'a pasted password, with spaces');
     keys('Enter');
     await see(/Queued: add pasted-name@example\.test/);
-    keys('/');
+    keys('f');
     tmux('send-keys', '-l', '-t', SESSION, 'pasted');
     await see(/Filter: \[pasted \] {2}1 of 3/);
     keys('Escape');

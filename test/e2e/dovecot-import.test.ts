@@ -111,7 +111,7 @@ describe.skipIf(missing)(`vmail import dovecot${missing ? ` (skipped: ${missing}
       `row 3: add account bob@example.test, with 6 message(s) copied from ${m('bob')}, UIDLs kept`,
       `row 4: add account carl@example.test, with 6 message(s) copied from ${m('carl')}, UIDLs kept`,
       expect.stringMatching(
-        /^row 5: refused "dave@example.test": password_hash "\{SSHA512\}[^"]*"\.\.\. is not a hash vmail can check: use one of \{ARGON2ID\}, \{ARGON2I\}, \{SHA512-CRYPT\}, \{SHA256-CRYPT\}, \{BLF-CRYPT\}, scrypt$/,
+        /^row 5: refused "dave@example.test": password_hash "\{SSHA512\}[^"]*"\.\.\. is not a hash vmail can check: use one of \{ARGON2ID\}, \{ARGON2I\}, \{SHA512-CRYPT\}, \{SHA256-CRYPT\}, \{MD5-CRYPT\}, \{BLF-CRYPT\}, scrypt$/,
       ),
       `row 6: refused "erin@example.test": ${m('erin')} does not exist`,
       'Dry run: 3 change(s) would be queued, 2 row(s) refused; nothing was queued.',

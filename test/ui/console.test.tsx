@@ -180,7 +180,7 @@ describe('POP3 Accounts', () => {
     await press('s');
     const sorted = await see('sorted by size');
     expect(sorted.indexOf(' bob ')).toBeLessThan(sorted.indexOf(' alice '));
-    await press('/');
+    await press('f');
     await type('ali');
     const filtered = await see('1 of 2');
     expect(rowOf(filtered, 'alice')).not.toBe('');

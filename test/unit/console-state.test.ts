@@ -262,7 +262,7 @@ describe('the form screens', () => {
   });
   it('Esc cancels typing; the filter takes letters that are commands elsewhere', () => {
     expect(keys(initialFormState, ['a', 'bob', '\u001b']).state).toMatchObject({ focus: 'table', name: '' });
-    expect(keys(initialFormState, ['/', 'jake', '\r']).state).toMatchObject({ filter: 'jake', focus: 'table' });
+    expect(keys(initialFormState, ['f', 'jake', '\r']).state).toMatchObject({ filter: 'jake', focus: 'table' });
     expect(keys(initialFormState, ['\u001b']).effects).toEqual([{ type: 'nav', to: 'back' }]);
   });
   it('once the daemon is back, says whether a change sent as it went was queued', () => {
@@ -489,6 +489,27 @@ describe('the app', () => {
     s = run(s, ['\u001b', '\u001b']);
     expect(s.screen).toBe('menu');
     expect(run(s, ['1']).accounts.name).toBe('');
+  });
+  it('/ on a list searches every domain from its filter; Enter jumps to the match on its own domain; Esc comes back', () => {
+    let s = run(start, ['1', 'f', 'bo', '\r']);
+    s = appReducer(s, { type: 'form', screen: 'accounts', action: { type: 'edit', field: 'filter', value: 'bo' } });
+    s = run(s, ['/']);
+    expect(s.screen).toBe('search');
+    expect(s.reports.search.query).toBe('bo');
+    const report = {
+      keys: ['bob@other.test', 'bobby@x.test'],
+      jumps: [
+        { domain: 'other.test', screen: 'accounts' as const, name: 'bob' },
+        { domain: 'x.test', screen: 'accounts' as const, name: 'bobby' },
+      ],
+      height: 10,
+    };
+    // Letters are the search's, even those that are commands elsewhere (j, k, q).
+    expect(run(s, ['q'], { ...view, report }).reports.search.query).toBe('boq');
+    expect(run(s, ['\u001b'], { ...view, report }).screen).toBe('accounts');
+    const jumped = run(s, ['\r'], { ...view, report });
+    expect(jumped).toMatchObject({ domain: 'other.test', screen: 'accounts' });
+    expect(jumped.accounts).toMatchObject({ filter: 'bob', list: { selected: 'bob@other.test' } });
   });
   it('puts the requests keys ask for in the outbox, and takes them out once sent', () => {
     let s = run(start, ['1', 'j', 'd', 'y']);
