@@ -5,6 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LogEntryView } from '../../src/control/protocol.js';
 import { type DaemonHandle, startDaemon, VMAIL, waitFor } from '../helpers/daemon.js';
 import { pop3Login } from '../helpers/effects.js';
 import { idOf, makeUsers, type Users, vmailAs } from '../helpers/users.js';
@@ -13,15 +14,7 @@ const tag = `${process.pid % 100000}`;
 const ALICE = `vmala${tag}`;
 const BOB = `vmbob${tag}`;
 
-interface Entry {
-  at: string;
-  user: string;
-  uid: number;
-  pid: number;
-  method: string;
-  params: Record<string, string>;
-  outcome: string;
-}
+type Entry = LogEntryView;
 
 let users: Users;
 let d: DaemonHandle;

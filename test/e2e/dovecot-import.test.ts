@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DaemonHandle, startDaemon, tempDir } from '../helpers/daemon.js';
 import { type Dovecot, ensureDovecot, startDovecotWith } from '../helpers/dovecot.js';
-import { pop3Login } from '../helpers/effects.js';
+import { pop3Login, pop3Uidls } from '../helpers/effects.js';
 
 const run = promisify(execFile);
 const missing = ensureDovecot();
@@ -18,15 +18,7 @@ const missing = ensureDovecot();
 const doveadm = (scheme: string, password: string) =>
   execFileSync('doveadm', ['pw', '-s', scheme, '-p', password], { encoding: 'utf8' }).trim();
 
-/** UIDL of every message, as poplib sees them. */
-async function uidls(port: number, user: string, password: string): Promise<string[]> {
-  const py = `
-import poplib, sys
-p = poplib.POP3('127.0.0.1', ${port}); p.user(sys.argv[1]); p.pass_(sys.argv[2])
-print('\\n'.join(x.decode().split(' ', 1)[1] for x in p.uidl()[1])); p.quit()`;
-  const { stdout } = await run('python3', ['-c', py, user, password]);
-  return stdout.trim().split('\n').filter(Boolean);
-}
+const uidls = pop3Uidls;
 
 /** A message file as another server wrote it: no size tags, bare LF. */
 function put(maildir: string, folder: 'new' | 'cur', name: string, subject: string): void {

@@ -27,6 +27,16 @@ export async function pop3Login(
   return JSON.parse(stdout) as LoginResult;
 }
 
+/** Every message's UIDL, in order, as poplib gets them (USER/PASS). */
+export async function pop3Uidls(port: number, user: string, password: string): Promise<string[]> {
+  const py = `
+import poplib, sys
+p = poplib.POP3('127.0.0.1', int(sys.argv[1])); p.user(sys.argv[2]); p.pass_(sys.argv[3])
+print('\\n'.join(x.decode().split(' ', 1)[1] for x in p.uidl()[1])); p.quit()`;
+  const { stdout } = await run('python3', ['-c', py, String(port), user, password]);
+  return stdout.trim().split('\n').filter(Boolean);
+}
+
 export interface SendResult {
   accepted: boolean;
   /** The SMTP code of a refusal. */

@@ -6,20 +6,14 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type DaemonHandle, startDaemon, tempDir } from '../helpers/daemon.js';
-import { pop3Login } from '../helpers/effects.js';
+import { pop3Login, pop3Uidls } from '../helpers/effects.js';
 
 const doveadm = (scheme: string, password: string) =>
   execFileSync('doveadm', ['pw', '-s', scheme, '-p', password], { encoding: 'utf8' })
     .trim()
     .replace(/^\{[^}]*\}/, '');
 
-async function uidls(port: number, user: string, password: string): Promise<string[]> {
-  const py = `
-import poplib, sys
-p = poplib.POP3('127.0.0.1', ${port}); p.user(sys.argv[1]); p.pass_(sys.argv[2])
-print('\\n'.join(x.decode().split(' ', 1)[1] for x in p.uidl()[1])); p.quit()`;
-  return execFileSync('python3', ['-c', py, user, password], { encoding: 'utf8' }).trim().split('\n').filter(Boolean);
-}
+const uidls = pop3Uidls;
 
 function maildir(dir: string, files: [folder: 'new' | 'cur', name: string][]): void {
   for (const f of ['new', 'cur', 'tmp']) mkdirSync(join(dir, f), { recursive: true });
