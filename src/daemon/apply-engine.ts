@@ -7,10 +7,12 @@
 // (the accounts that came and went, for the mailbox index and POP3 sessions).
 
 import { EventEmitter } from 'node:events';
+import { mkdir, rename } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type { Peer } from '../control/peer.js';
 import type { ApplyResult } from '../control/protocol.js';
 import type { Logger } from '../log.js';
-import { importMaildir } from '../maildir/import-maildir.js';
+import { importMaildir, leftoverImports } from '../maildir/import-maildir.js';
 import { archiveMaildir, createMaildir, maildirPath, moveMaildir } from '../maildir/paths.js';
 import type { PendingChange } from '../model/changes.js';
 import type { AccountRecord, DomainRecord, ForwardRecord, Store } from '../store/store.js';
@@ -52,6 +54,17 @@ export class ApplyEngine extends EventEmitter {
   async start(): Promise<void> {
     const dropped = await this.recover();
     if (dropped) this.log.notice('apply recovered', { changes: dropped, why: 'logged as applied before a crash' });
+    // An import's work folder whose change is no longer pending (cancelled after a crash cut its
+    // apply short) goes to the archive: it may hold moved mail, and vmail deletes no mail.
+    const pending = new Set(this.store.pending.keys());
+    for (const domain of this.store.domains.keys()) {
+      for (const dir of await leftoverImports(join(this.dataDir, 'mail', domain), pending)) {
+        const to = join(this.dataDir, 'archive', domain, basename(dir).slice(1));
+        await mkdir(dirname(to), { recursive: true, mode: 0o750 });
+        await rename(dir, to);
+        this.log.notice('import leftover archived', { dir: to, why: 'its change is no longer pending' });
+      }
+    }
     await this.tick(this.changes.now());
   }
 

@@ -50,26 +50,26 @@ export async function importMaildir(
   target: string,
   id: string,
 ): Promise<{ messages: number; how: 'copied' | 'moved' | 'there already' }> {
-  if (
-    await stat(target).then(
-      () => true,
-      () => false,
-    )
-  )
-    return { messages: await count(target), how: 'there already' };
+  if (await exists(target)) return { messages: await count(target), how: 'there already' };
   const work = join(dirname(target), `.import-${id}`);
-  await rm(work, { recursive: true, force: true });
   await mkdir(dirname(target), { recursive: true, mode: 0o750 });
   let how: 'copied' | 'moved' = 'copied';
-  if (source.move) {
-    try {
-      await rename(source.maildir, work);
-      how = 'moved';
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+  if (source.move && (await exists(work)) && !(await exists(source.maildir))) {
+    // A move a crash cut short after its rename: the work folder is the mail itself.
+    how = 'moved';
+  } else {
+    // A copy cut short is begun again (its source is still there).
+    await rm(work, { recursive: true, force: true });
+    if (source.move) {
+      try {
+        await rename(source.maildir, work);
+        how = 'moved';
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+      }
     }
+    if (how === 'copied') await copyMessages(source.maildir, work);
   }
-  if (how === 'copied') await copyMessages(source.maildir, work);
   await createMaildir(work);
   // The UIDLs come from the old server's list as it was (a move took it along).
   const from = how === 'moved' ? work : source.maildir;
@@ -89,6 +89,14 @@ export async function importMaildir(
   await rename(work, target);
   await fsyncDir(dirname(target));
   return { messages: await count(target), how };
+}
+
+/** Work folders in a domain's mail folder left by imports whose change ids are not in `pending`. */
+export async function leftoverImports(domainDir: string, pending: ReadonlySet<string>): Promise<string[]> {
+  const names = await readdir(domainDir).catch(() => [] as string[]);
+  return names
+    .filter((n) => n.startsWith('.import-') && !pending.has(n.slice('.import-'.length)))
+    .map((n) => join(domainDir, n));
 }
 
 /** Copies new/ and cur/ (and nothing of the old server's own: indexes, tmp/) with each file synced. */
@@ -121,6 +129,13 @@ async function listNames(dir: string): Promise<string[]> {
     for (const f of await readdir(join(dir, folder)).catch(() => [] as string[])) if (!f.startsWith('.')) names.push(f);
   const time = (f: string) => Number(/^(\d+)\./.exec(f)?.[1] ?? Number.MAX_SAFE_INTEGER);
   return names.sort((a, b) => time(a) - time(b) || (a < b ? -1 : a > b ? 1 : 0));
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 async function count(dir: string): Promise<number> {

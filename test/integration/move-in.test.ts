@@ -2,7 +2,7 @@
 // passwords and quotas), and an import that survives kill -9 in the middle of its apply: every
 // Maildir whole, every message once, the UIDLs the old server gave.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type DaemonHandle, startDaemon, tempDir } from '../helpers/daemon.js';
@@ -121,4 +121,69 @@ describe('an import cut by kill -9 in the middle of its apply', () => {
     }
     expect(existsSync(join(root, 'example.test/mover0/Maildir/cur'))).toBe(true);
   }, 120_000);
+
+  it('with --move too: a Maildir a crash left half way (moved, not yet in place) is finished, never lost', async () => {
+    const root = tempDir('dovecot-move-');
+    const lines: string[] = [];
+    for (let a = 0; a < 12; a++) {
+      const dir = join(root, 'example.test', `mv${a}`, 'Maildir');
+      maildir(
+        dir,
+        Array.from({ length: 100 }, (_, i) => ['new', `${1700000000 + i}.M${i}P${a}.oldhost`] as ['new', string]),
+      );
+      lines.push(`mv${a}@example.test:{PLAIN}mv-pass-${a}::::::`);
+    }
+    writeFileSync(join(root, 'passwd'), `${lines.join('\n')}\n`);
+    const dataDir = d.dataDir;
+    expect(
+      (await d.cli(['import', 'dovecot', '--passwd-file', join(root, 'passwd'), '--maildirs', root, '--move'])).code,
+    ).toBe(0);
+    for (const delayMs of [20, 60, 150]) {
+      const apply = d.cli(['pending', 'apply']);
+      await new Promise((res) => setTimeout(res, delayMs));
+      await d.kill9();
+      await apply;
+      d = await startDaemon({ dataDir, domains: ['example.test'] });
+    }
+    await d.cli(['pending', 'apply']);
+    for (let a = 0; a < 12; a++) {
+      expect(readdirSync(join(dataDir, 'mail/example.test', `mv${a}`, 'new')), `mv${a}`).toHaveLength(100);
+      expect(existsSync(join(root, 'example.test', `mv${a}`, 'Maildir')), `mv${a} moved`).toBe(false);
+    }
+  }, 120_000);
+
+  it('a move a crash cut between its two renames (the mail in the work folder, the source gone) is finished', async () => {
+    const root = tempDir('dovecot-half-');
+    const src = join(root, 'example.test', 'half', 'Maildir');
+    maildir(src, [
+      ['new', '1700000001.M1P1.oldhost'],
+      ['cur', '1700000002.M2P1.oldhost:2,S'],
+    ]);
+    writeFileSync(join(root, 'passwd'), 'half@example.test:{PLAIN}half-pass-1::::::\n');
+    await d.cli(['import', 'dovecot', '--passwd-file', join(root, 'passwd'), '--maildirs', root, '--move']);
+    const [change] = JSON.parse((await d.cli(['pending', 'list', '--json'])).stdout) as { id: string }[];
+    // What a crash right after the first rename leaves.
+    const dataDir = d.dataDir;
+    await d.stop();
+    renameSync(src, join(dataDir, 'mail/example.test', `.import-${change.id}`));
+    d = await startDaemon({ dataDir, domains: ['example.test'] });
+    expect((await d.cli(['pending', 'apply'])).stdout).toMatch(/Applied 1 change/);
+    expect(await uidls(d.pop3Port, 'half@example.test', 'half-pass-1')).toEqual([
+      '1700000001.M1P1.oldhost',
+      '1700000002.M2P1.oldhost',
+    ]);
+  });
+
+  it('a work folder whose change is gone (cancelled after a crash) goes to the archive with its mail at the next start', async () => {
+    const dataDir = d.dataDir;
+    await d.stop();
+    const left = join(dataDir, 'mail/example.test/.import-99999');
+    maildir(left, [['cur', '1700000000.M1P1.oldhost:2,S']]);
+    d = await startDaemon({ dataDir, domains: ['example.test'] });
+    expect(existsSync(left)).toBe(false);
+    expect(readdirSync(join(dataDir, 'archive/example.test/import-99999/cur'))).toEqual([
+      '1700000000.M1P1.oldhost:2,S',
+    ]);
+    expect(d.output()).toMatch(/import leftover archived dir=\S+import-99999/);
+  });
 });
