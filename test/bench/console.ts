@@ -132,7 +132,7 @@ export async function benchConsole(): Promise<void> {
     dataDir,
     Array.from({ length: ACCOUNTS }, (_, i) => `user${String(i).padStart(5, '0')}`),
   );
-  const d = await startDaemon({ dataDir });
+  const d = await startDaemon({ dataDir, applyInterval: '1h' });
   const c = await ControlClient.connect(d.socket);
   await c.call('pending.apply');
   c.close();

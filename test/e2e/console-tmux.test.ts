@@ -21,7 +21,7 @@ async function see(text: string | RegExp): Promise<string> {
 let d: DaemonHandle;
 
 beforeAll(async () => {
-  d = await startDaemon();
+  d = await startDaemon({ applyInterval: '1h' });
   await d.cli(['accounts', 'add', 'alice', '--password-stdin'], 'password-1\n');
   await d.cli(['pending', 'apply']);
   const cmd = `printf 'BEFORE-CONSOLE\\n'; ${process.execPath} ${VMAIL} console --socket ${d.socket}; echo "CONSOLE-EXIT=$?"; sleep 60`;

@@ -50,6 +50,10 @@ export interface CliResult {
 export interface DaemonOptions {
   dataDir?: string;
   domains?: string[];
+  /**
+   * Default 7d: changes stay pending until the test applies them, rather than going at the top
+   * of whichever hour a run happens to span.
+   */
   applyInterval?: string;
   args?: string[];
   env?: Record<string, string>;
@@ -89,7 +93,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandl
     '--smtp',
     '127.0.0.1:0',
     '--apply-interval',
-    opts.applyInterval ?? '1h',
+    opts.applyInterval ?? '7d',
     ...(opts.domains ?? ['example.test']).flatMap((d) => ['--domain', d]),
     ...(opts.args ?? []),
   ];

@@ -80,7 +80,7 @@ async function openAccounts(): Promise<void> {
 }
 
 beforeEach(async () => {
-  d = await startDaemon();
+  d = await startDaemon({ applyInterval: '1h' });
   for (const name of ['alice', 'bob']) await d.cli(['accounts', 'add', name, '--password-stdin'], 'password-1\n');
   await d.cli(['pending', 'apply']);
   session = new DaemonSession(d.socket);
@@ -196,7 +196,7 @@ describe('POP3 Accounts', () => {
     gate.push(KEYS.enter);
     await d.kill9();
     await see('Not confirmed: the daemon went away before answering.');
-    d = await startDaemon({ dataDir: d.dataDir });
+    d = await startDaemon({ applyInterval: '1h', dataDir: d.dataDir });
     const queued = JSON.parse((await d.cli(['pending', 'list', '--json'])).stdout).some((p: any) => p.name === 'lost');
     await see(
       queued
@@ -213,7 +213,7 @@ describe('POP3 Accounts', () => {
     await d.stop();
     await see('The vmail daemon cannot be reached.');
     await see(`Looked for it at: ${d.socket}`);
-    d = await startDaemon({ dataDir: d.dataDir });
+    d = await startDaemon({ applyInterval: '1h', dataDir: d.dataDir });
     await see('● connected');
     await see('alice');
     // What was being typed is still there.
@@ -249,7 +249,11 @@ describe('the header', () => {
     ui.unmount();
     session.close();
     await d.stop();
-    d = await startDaemon({ dataDir: d.dataDir, args: ['--rspamd', `http://127.0.0.1:${await closedPort()}`] });
+    d = await startDaemon({
+      applyInterval: '1h',
+      dataDir: d.dataDir,
+      args: ['--rspamd', `http://127.0.0.1:${await closedPort()}`],
+    });
     session = new DaemonSession(d.socket);
     session.start();
     ({ ui, gate } = mount(session));
@@ -259,7 +263,7 @@ describe('the header', () => {
 
 describe('more than one domain', () => {
   it('asks which domain first, and manages the one picked', async () => {
-    const two = await startDaemon({ domains: ['example.test', 'second.test'] });
+    const two = await startDaemon({ applyInterval: '1h', domains: ['example.test', 'second.test'] });
     await two.cli(['accounts', 'add', 'carl@second.test', '--password-stdin'], 'password-1\n');
     const s2 = new DaemonSession(two.socket);
     s2.start();
@@ -283,7 +287,7 @@ describe('more than one domain', () => {
   });
 
   it('adds a domain, applies it now and manages it; removes one with its accounts, by their effect', async () => {
-    const two = await startDaemon({ domains: ['example.test', 'second.test'] });
+    const two = await startDaemon({ applyInterval: '1h', domains: ['example.test', 'second.test'] });
     await two.cli(['accounts', 'add', 'carl@second.test', '--password-stdin'], 'password-1\n');
     await two.cli(['pending', 'apply']);
     const s2 = new DaemonSession(two.socket);
