@@ -3,7 +3,14 @@
 // is. Passwords are never stored or sent back. Hashes brought from other servers (an import),
 // and vmail's own older scrypt hashes, are checked with their scheme until the first good login
 // replaces them with vmail's own.
-import { createHmac, randomBytes, type ScryptOptions, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
+import {
+  createHash,
+  createHmac,
+  randomBytes,
+  type ScryptOptions,
+  scrypt as scryptCb,
+  timingSafeEqual,
+} from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { Algorithm, hash as argon2, hashSync as argon2Sync, verify as argon2Verify } from '@node-rs/argon2';
 import md5Crypt from 'apache-md5';
@@ -42,6 +49,16 @@ function scrypt(password: string, salt: Buffer, keylen: number, opts: ScryptOpti
   });
 }
 
+/** A check of Dovecot's {SSHA512}-style hash: `digest(password + salt)` then the salt, in base64. */
+function salted(algorithm: 'sha512' | 'sha256', size: number): (password: string, hash: string) => boolean {
+  return (password, hash) => {
+    const raw = Buffer.from(hash, 'base64');
+    if (raw.length <= size) return false;
+    const got = createHash(algorithm).update(password).update(raw.subarray(size)).digest();
+    return timingSafeEqual(got, raw.subarray(0, size));
+  };
+}
+
 /** The schemes a hash brought from another server may use, as Dovecot writes them (doveadm pw -s SCHEME). */
 const FOREIGN: { prefix: string; form: RegExp; verify: (password: string, hash: string) => boolean }[] = [
   {
@@ -54,6 +71,9 @@ const FOREIGN: { prefix: string; form: RegExp; verify: (password: string, hash: 
     form: /^\$5\$(rounds=\d+\$)?[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{43}$/,
     verify: verifyCrypt,
   },
+  // Salted SHA-2 (LDAP's and Dovecot's SSHA*): base64 of the digest, then the salt.
+  { prefix: '{SSHA512}', form: /^[A-Za-z0-9+/]{88,}={0,2}$/, verify: salted('sha512', 64) },
+  { prefix: '{SSHA256}', form: /^[A-Za-z0-9+/]{44,}={0,2}$/, verify: salted('sha256', 32) },
   {
     // vpopmail's and old Dovecots' default: weak, and kept only until the first good login.
     prefix: '{MD5-CRYPT}',

@@ -54,7 +54,7 @@ beforeAll(async () => {
       : `${name}@example.test:${doveadm(u.scheme, u.password)}::::::`,
   );
   // dave's hash is in a scheme vmail cannot check; erin has no Maildir.
-  lines.push(`dave@example.test:${doveadm('SSHA512', 'dave-secret-1')}::::::`);
+  lines.push(`dave@example.test:${doveadm('CRAM-MD5', 'dave-secret-1')}::::::`);
   lines.push(`erin@example.test:${doveadm('SHA512-CRYPT', 'erin-secret-1')}::::::`);
   writeFileSync(join(dir, 'passwd'), `# users of the old server\n${lines.join('\n')}\n`);
   dovecot = await startDovecotWith(dir, {
@@ -103,7 +103,7 @@ describe.skipIf(missing)(`vmail import dovecot${missing ? ` (skipped: ${missing}
       `row 3: add account bob@example.test, with 6 message(s) copied from ${m('bob')}, UIDLs kept`,
       `row 4: add account carl@example.test, with 6 message(s) copied from ${m('carl')}, UIDLs kept`,
       expect.stringMatching(
-        /^row 5: refused "dave@example.test": password_hash "\{SSHA512\}[^"]*"\.\.\. is not a hash vmail can check: use one of \{ARGON2ID\}, \{ARGON2I\}, \{SHA512-CRYPT\}, \{SHA256-CRYPT\}, \{MD5-CRYPT\}, \{BLF-CRYPT\}, scrypt$/,
+        /^row 5: refused "dave@example.test": password_hash "\{CRAM-MD5\}[^"]*"\.\.\. is not a hash vmail can check: use one of \{ARGON2ID\}, \{ARGON2I\}, \{SHA512-CRYPT\}, \{SHA256-CRYPT\}, \{SSHA512\}, \{SSHA256\}, \{MD5-CRYPT\}, \{BLF-CRYPT\}, scrypt$/,
       ),
       `row 6: refused "erin@example.test": ${m('erin')} does not exist`,
       'Dry run: 3 change(s) would be queued, 2 row(s) refused; nothing was queued.',

@@ -30,6 +30,8 @@ describe('vmail accounts import', () => {
   const sha = doveadm('SHA512-CRYPT', 'sha-pass-0001');
   const blf = doveadm('BLF-CRYPT', 'blf-pass-0001');
   const sha256 = doveadm('SHA256-CRYPT', 'sha256-pass-01');
+  const ssha = doveadm('SSHA512', 'ssha-pass-0001');
+  const argon = doveadm('ARGON2ID', 'argon-pass-001');
   const shared = doveadm('SHA512-CRYPT', 'shared-pass-1');
   const lines = ['name;password;password_hash;quota;forward;notes'];
   const expected: string[] = [];
@@ -52,6 +54,9 @@ describe('vmail accounts import', () => {
       expected.push(`row ${row}: add account ${name}@example.test`);
     } else if (i === 8) {
       lines.push(`${name};;${blf};;;`);
+      expected.push(`row ${row}: add account ${name}@example.test`);
+    } else if (i === 5 || i === 6) {
+      lines.push(`${name};;${i === 5 ? ssha : argon};;;`);
       expected.push(`row ${row}: add account ${name}@example.test`);
     } else if (i === 9) {
       lines.push(`${name};;${sha256};;;`);
@@ -78,10 +83,10 @@ describe('vmail accounts import', () => {
 
   it('refuses a password_hash vmail cannot check, naming the schemes it can', async () => {
     const dir = tempDir();
-    writeFileSync(join(dir, 'ssha.csv'), `name,password_hash\nold,${doveadm('SSHA512', 'x-pass-123')}\n`);
-    const r = await d.cli(['accounts', 'import', join(dir, 'ssha.csv'), '--dry-run']);
+    writeFileSync(join(dir, 'cram.csv'), `name,password_hash\nold,${doveadm('CRAM-MD5', 'x-pass-123')}\n`);
+    const r = await d.cli(['accounts', 'import', join(dir, 'cram.csv'), '--dry-run']);
     expect(r.stdout).toMatch(
-      /^row 2: refused "old": password_hash "\{SSHA512\}[^"]*"\.\.\. is not a hash vmail can check: use one of \{ARGON2ID\}, \{ARGON2I\}, \{SHA512-CRYPT\}, \{SHA256-CRYPT\}, \{MD5-CRYPT\}, \{BLF-CRYPT\}, scrypt$/m,
+      /^row 2: refused "old": password_hash "\{CRAM-MD5\}[^"]*"\.\.\. is not a hash vmail can check: use one of \{ARGON2ID\}, \{ARGON2I\}, \{SHA512-CRYPT\}, \{SHA256-CRYPT\}, \{SSHA512\}, \{SSHA256\}, \{MD5-CRYPT\}, \{BLF-CRYPT\}, scrypt$/m,
     );
   });
 
@@ -130,6 +135,8 @@ describe('vmail accounts import', () => {
       ['user0007@example.test', 'sha-pass-0001'],
       ['user0008@example.test', 'blf-pass-0001'],
       ['user0009@example.test', 'sha256-pass-01'],
+      ['user0005@example.test', 'ssha-pass-0001'],
+      ['user0006@example.test', 'argon-pass-001'],
     ]) {
       expect((await pop3Login(d.pop3Port, user, `${pw}x`)).ok).toBe(false);
       expect((await pop3Login(d.pop3Port, user, pw)).ok).toBe(true);
