@@ -41,7 +41,7 @@ export function MainMenu({
           <Box key={item.label}>
             <Text inverse={i === index} bold={i === index} color={i === index ? undefined : theme.accent}>
               {i === index ? ' › ' : '   '}
-              {i + 1}. {`${item.label}${extra(item.screen)}`.padEnd(28)}
+              {`${i + 1}. ${item.label}${extra(item.screen)}`.padEnd(31)}
             </Text>
             <Text dimColor={theme.dim} wrap="truncate">{`  ${item.hint}`}</Text>
           </Box>
