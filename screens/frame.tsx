@@ -17,6 +17,19 @@ export interface FooterKey {
   label: string;
 }
 
+/**
+ * `next apply 14:00 in 37:12` within a day (tomorrow's midnight too); `next apply in 3d 19h`
+ * beyond (a long --apply-interval): short enough that the title stays whole at 80 columns.
+ */
+export function nextApplyLabel(at: number, now: number): string {
+  const left = at - now;
+  // Within a day the countdown says which day: the clock time goes without its date.
+  if (left < 86_400_000)
+    return `next apply ${clockTime(new Date(at).toISOString(), new Date(at))} in ${formatCountdown(left)}`;
+  const hours = Math.floor(left / 3_600_000);
+  return `next apply in ${Math.floor(hours / 24)}d ${hours % 24}h`;
+}
+
 export function Header({
   title,
   domain,
@@ -58,9 +71,7 @@ export function Header({
             {filter.state === 'down' ? '  ✕ rspamd down' : filter.state === 'up' ? '  rspamd ✓' : ''}
           </Text>
         ) : null}
-        {next && data.connection === 'connected' ? (
-          <Text>{`   next apply ${clockTime(next, new Date(now))} in ${formatCountdown(Date.parse(next) - now)}`}</Text>
-        ) : null}
+        {next && data.connection === 'connected' ? <Text>{`   ${nextApplyLabel(Date.parse(next), now)}`}</Text> : null}
       </Text>
     </Box>
   );

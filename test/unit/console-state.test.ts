@@ -21,6 +21,7 @@ import {
   formReducer,
   initialFormState,
 } from '../../screens/form-reducer.js';
+import { nextApplyLabel } from '../../screens/frame.js';
 import { isKnownKey, isText, KeyGate, splitKeys } from '../../screens/key-gate.js';
 import { initialListState, moveSelection, selectedIndex, settle } from '../../screens/list-reducer.js';
 import { initialPendingState, pendingKey } from '../../screens/pending-reducer.js';
@@ -613,5 +614,13 @@ describe('the key gate', () => {
       '\u001b[B',
       '\u001b[6~',
     ]);
+  });
+});
+
+describe('the header', () => {
+  it('says when the next apply is in few enough characters that the title fits at 80 columns', () => {
+    const now = new Date(2026, 10, 29, 23, 40, 0).getTime();
+    expect(nextApplyLabel(new Date(2026, 10, 30, 0, 0, 0).getTime(), now)).toBe('next apply 00:00 in 20:00');
+    expect(nextApplyLabel(now + 3 * 86_400_000 + 19 * 3_600_000 + 120_000, now)).toBe('next apply in 3d 19h');
   });
 });
