@@ -54,8 +54,19 @@ export class ApplyEngine extends EventEmitter {
   async start(): Promise<void> {
     const dropped = await this.recover();
     if (dropped) this.log.notice('apply recovered', { changes: dropped, why: 'logged as applied before a crash' });
-    // An import's work folder whose change is no longer pending (cancelled after a crash cut its
-    // apply short) goes to the archive: it may hold moved mail, and vmail deletes no mail.
+    await this.tick(this.changes.now());
+    // After the daemon is ready, not before it: a readdir of each domain's mail folder.
+    void this.changes
+      .exclusive(() => this.archiveLeftoverImports())
+      .catch((err: Error) => this.log.warning('import leftovers not swept', { error: err.message }));
+  }
+
+  /**
+   * An import's work folder whose change is no longer pending (cancelled after a crash cut its
+   * apply short) goes to the archive: it may hold moved mail, and vmail deletes no mail. Runs
+   * alone (under the queue's lock), so no apply is filling a work folder meanwhile.
+   */
+  private async archiveLeftoverImports(): Promise<void> {
     const pending = new Set(this.store.pending.keys());
     for (const domain of this.store.domains.keys()) {
       for (const dir of await leftoverImports(join(this.dataDir, 'mail', domain), pending)) {
@@ -65,7 +76,6 @@ export class ApplyEngine extends EventEmitter {
         this.log.notice('import leftover archived', { dir: to, why: 'its change is no longer pending' });
       }
     }
-    await this.tick(this.changes.now());
   }
 
   stop(): void {

@@ -154,17 +154,9 @@ describe.skipIf(missing)(`vmail import dovecot${missing ? ` (skipped: ${missing}
     const m = join(src, 'example.test', 'fay', 'Maildir');
     cpSync(join(root, 'example.test/carl/Maildir'), m, { recursive: true });
     writeFileSync(join(dir, 'passwd2'), `fay@example.test:{PLAIN}fay-secret-1::::::\n`);
-    const r = await d.cli([
-      'import',
-      'dovecot',
-      '--passwd-file',
-      join(dir, 'passwd2'),
-      '--maildirs',
-      src,
-      '--move',
-      '--uidl-format',
-      'v%v.u%u',
-    ]);
+    const importFay = (...more: string[]) =>
+      d.cli(['import', 'dovecot', '--passwd-file', join(dir, 'passwd2'), '--maildirs', src, ...more]);
+    const r = await importFay('--move', '--uidl-format', 'v%v.u%u');
     expect(r.code, r.stderr).toBe(0);
     await d.cli(['pending', 'apply']);
     expect(existsSync(m)).toBe(false);
@@ -173,16 +165,7 @@ describe.skipIf(missing)(`vmail import dovecot${missing ? ` (skipped: ${missing}
     expect((await uidls(d.pop3Port, 'fay@example.test', 'fay-secret-1')).sort()).toEqual(
       [1, 2, 3, 4, 5, 6].map((u) => `v${validity}.u${u}`).sort(),
     );
-    const bad = await d.cli([
-      'import',
-      'dovecot',
-      '--passwd-file',
-      join(dir, 'passwd2'),
-      '--maildirs',
-      src,
-      '--uidl-format',
-      '%m',
-    ]);
+    const bad = await importFay('--uidl-format', '%m');
     expect(bad.stderr).toMatch(/--uidl-format "%m": %m is not supported/);
   });
 

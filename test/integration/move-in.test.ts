@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type DaemonHandle, startDaemon, tempDir } from '../helpers/daemon.js';
+import { type DaemonHandle, startDaemon, tempDir, waitFor } from '../helpers/daemon.js';
 import { pop3Login, pop3Uidls } from '../helpers/effects.js';
 
 const doveadm = (scheme: string, password: string) =>
@@ -21,6 +21,17 @@ function maildir(dir: string, files: [folder: 'new' | 'cur', name: string][]): v
 }
 
 let d: DaemonHandle;
+
+/** Starts `pending apply` and kills the daemon with -9 that long after, once per delay, restarting it each time. */
+async function applyCutByKills(dataDir: string, delaysMs: number[]): Promise<void> {
+  for (const delayMs of delaysMs) {
+    const apply = d.cli(['pending', 'apply']);
+    await new Promise((res) => setTimeout(res, delayMs));
+    await d.kill9();
+    await apply;
+    d = await startDaemon({ dataDir, domains: ['example.test'] });
+  }
+}
 beforeAll(async () => {
   d = await startDaemon({ domains: ['example.test'] });
 });
@@ -97,13 +108,7 @@ describe('an import cut by kill -9 in the middle of its apply', () => {
     const dataDir = d.dataDir;
     const r = await d.cli(['import', 'dovecot', '--passwd-file', join(root, 'passwd'), '--maildirs', root]);
     expect(r.stdout).toMatch(/Queued 30 change\(s\)/);
-    for (const delayMs of [30, 120, 400]) {
-      const apply = d.cli(['pending', 'apply']);
-      await new Promise((res) => setTimeout(res, delayMs));
-      await d.kill9();
-      await apply;
-      d = await startDaemon({ dataDir, domains: ['example.test'] });
-    }
+    await applyCutByKills(dataDir, [30, 120, 400]);
     await d.cli(['pending', 'apply']);
     expect(JSON.parse((await d.cli(['pending', 'list', '--json'])).stdout)).toEqual([]);
     const list = JSON.parse((await d.cli(['accounts', 'list', '--json'])).stdout) as {
@@ -138,13 +143,7 @@ describe('an import cut by kill -9 in the middle of its apply', () => {
     expect(
       (await d.cli(['import', 'dovecot', '--passwd-file', join(root, 'passwd'), '--maildirs', root, '--move'])).code,
     ).toBe(0);
-    for (const delayMs of [20, 60, 150]) {
-      const apply = d.cli(['pending', 'apply']);
-      await new Promise((res) => setTimeout(res, delayMs));
-      await d.kill9();
-      await apply;
-      d = await startDaemon({ dataDir, domains: ['example.test'] });
-    }
+    await applyCutByKills(dataDir, [20, 60, 150]);
     await d.cli(['pending', 'apply']);
     for (let a = 0; a < 12; a++) {
       expect(readdirSync(join(dataDir, 'mail/example.test', `mv${a}`, 'new')), `mv${a}`).toHaveLength(100);
@@ -180,6 +179,8 @@ describe('an import cut by kill -9 in the middle of its apply', () => {
     const left = join(dataDir, 'mail/example.test/.import-99999');
     maildir(left, [['cur', '1700000000.M1P1.oldhost:2,S']]);
     d = await startDaemon({ dataDir, domains: ['example.test'] });
+    // The sweep runs once the daemon is ready.
+    await waitFor(() => d.output().includes('import leftover archived'), 'the leftover sweep');
     expect(existsSync(left)).toBe(false);
     expect(readdirSync(join(dataDir, 'archive/example.test/import-99999/cur'))).toEqual([
       '1700000000.M1P1.oldhost:2,S',
