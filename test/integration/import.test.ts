@@ -90,6 +90,20 @@ describe('vmail accounts import', () => {
     );
   });
 
+  it('refuses rows for a domain not hosted here, and a forward that would loop; nothing queued, no mail taken', async () => {
+    const dir = tempDir();
+    writeFileSync(
+      join(dir, 'other.csv'),
+      'address,password,forward\nann@nothosted.test,ann-pass-123,\nloop@example.test,,loop@example.test\n',
+    );
+    const r = await d.cli(['accounts', 'import', join(dir, 'other.csv')]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/^row 2: refused "ann@nothosted\.test": .*not a domain hosted here/m);
+    expect(r.stdout).toMatch(/^row 3: refused "loop@example\.test": loop@example\.test cannot forward to itself$/m);
+    expect(await pendingCount()).toBe(0);
+    expect((await smtpSend(d.smtpPort, 'loop@example.test', 'no-such-forward')).code).toBe(550);
+  });
+
   it('dry run: prints what each row would queue and every refused row with its line and why, and queues nothing', async () => {
     file = join(tempDir(), 'customers.csv');
     writeFileSync(file, csv);
