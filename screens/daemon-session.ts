@@ -13,6 +13,7 @@ import type {
   Params,
   PendingView,
   Results,
+  RowsChange,
   StatusView,
 } from '../src/control/protocol.js';
 
@@ -38,7 +39,6 @@ const RETRY_MS = 1000;
 export class DaemonSession {
   private client: ControlClient | null = null;
   private listeners = new Set<() => void>();
-  private refreshTimer: NodeJS.Timeout | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private closed = false;
   snapshot: DaemonSnapshot;
@@ -103,7 +103,7 @@ export class DaemonSession {
     }, RETRY_MS);
   }
 
-  /** Reloads every list; answers the notifications that change more than one row. */
+  /** Loads every list: on each connection (rows.changed keeps them current after). */
   async refresh(): Promise<void> {
     const c = this.client;
     if (!c) return;
@@ -119,18 +119,14 @@ export class DaemonSession {
     this.set({ status, domains, accounts, forwards, pending, skewMs });
   }
 
-  private refreshSoon(): void {
-    if (this.refreshTimer) return;
-    this.refreshTimer = setTimeout(() => {
-      this.refreshTimer = null;
-      this.refresh().catch(() => {});
-    }, 30);
-  }
-
   private onNotification<N extends NotificationMethod>(method: N, params: Notifications[N]): void {
+    if (method === 'rows.changed') {
+      this.set(withRows(this.snapshot, params as RowsChange));
+      return;
+    }
     if (method === 'mailbox.size') {
       const size = params as Notifications['mailbox.size'];
-      const i = this.snapshot.accounts.findIndex((a) => a.address === size.address);
+      const i = findRow(this.snapshot.accounts, size.address);
       if (i < 0) return;
       const accounts = this.snapshot.accounts.slice();
       const old = accounts[i];
@@ -142,9 +138,8 @@ export class DaemonSession {
           : d,
       );
       this.set({ accounts, domains });
-      return;
     }
-    this.refreshSoon();
+    // Changes queued, cancelled or applied come as rows.changed too.
   }
 
   /**
@@ -154,15 +149,13 @@ export class DaemonSession {
   async send<M extends Method>(call: { method: M; params: Params<M> }): Promise<Results[M]> {
     const c = this.client;
     if (!c) throw new UnreachableError(`not connected to the daemon at ${this.socketPath}`);
-    const result = await (c.call as (m: M, p: Params<M>) => Promise<Results[M]>)(call.method, call.params);
-    this.refreshSoon();
-    return result;
+    // What it changed comes back as a rows.changed notification, just after the answer.
+    return (c.call as (m: M, p: Params<M>) => Promise<Results[M]>)(call.method, call.params);
   }
 
   close(): void {
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    if (this.refreshTimer) clearTimeout(this.refreshTimer);
     this.client?.close();
   }
 }
@@ -174,4 +167,68 @@ export class DaemonSession {
 export function callError(err: unknown): { text: string; unreachable: boolean; field?: Field } {
   if (err instanceof RpcError) return { text: err.message, unreachable: false, field: err.data.field };
   return { text: `not sent: ${(err as Error).message}`, unreachable: true };
+}
+
+type Row = { domain: string; name: string; address: string };
+
+const compareRows = (a: { domain: string; name: string }, b: { domain: string; name: string }) =>
+  a.domain < b.domain ? -1 : a.domain > b.domain ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+
+/** Where `row` is, or would go, in rows sorted by domain then name. */
+function lowerBound(rows: readonly Row[], row: { domain: string; name: string }): number {
+  let lo = 0;
+  let hi = rows.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareRows(rows[mid], row) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The index of `address` in rows sorted by domain then name, or -1. */
+export function findRow(rows: readonly Row[], address: string): number {
+  const at = address.lastIndexOf('@');
+  const i = lowerBound(rows, { name: address.slice(0, at), domain: address.slice(at + 1) });
+  return rows[i]?.address === address ? i : -1;
+}
+
+/** A sorted list with `changed` put in place (by address) and `gone` taken out. */
+function patchRows<T extends Row>(rows: T[], changed: T[], gone: string[]): T[] {
+  if (changed.length === 0 && gone.length === 0) return rows;
+  // Many at once (an import, an apply): one pass and one sort beat a splice each.
+  if (changed.length + gone.length > 64) {
+    const drop = new Set([...gone, ...changed.map((r) => r.address)]);
+    return [...rows.filter((r) => !drop.has(r.address)), ...changed].sort(compareRows);
+  }
+  const out = rows.slice();
+  for (const address of gone) {
+    const i = findRow(out, address);
+    if (i >= 0) out.splice(i, 1);
+  }
+  for (const row of changed) {
+    const i = lowerBound(out, row);
+    if (out[i]?.address === row.address) out[i] = row;
+    else out.splice(i, 0, row);
+  }
+  return out;
+}
+
+/** The lists with a rows.changed notification applied. */
+export function withRows(snapshot: DaemonSnapshot, change: RowsChange): Partial<DaemonSnapshot> {
+  let pending = snapshot.pending;
+  if (change.pending.length || change.gonePending.length) {
+    const gone = new Set(change.gonePending);
+    const changed = new Map(change.pending.map((p) => [p.id, p]));
+    pending = snapshot.pending.filter((p) => !gone.has(p.id)).map((p) => changed.get(p.id) ?? p);
+    const known = new Set(pending.map((p) => p.id));
+    pending.push(...change.pending.filter((p) => !known.has(p.id)));
+  }
+  return {
+    accounts: patchRows(snapshot.accounts, change.accounts, change.goneAccounts),
+    forwards: patchRows(snapshot.forwards, change.forwards, change.goneForwards),
+    pending,
+    status: change.status,
+    domains: change.status.domainTotals,
+  };
 }

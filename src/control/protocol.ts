@@ -31,8 +31,11 @@ type ParamType = 'string' | 'string?' | 'string[]' | 'id' | 'boolean?' | 'number
 export const METHODS = {
   status: {},
   subscribe: {},
-  /** stale: only the accounts that need attention at this age, like 30d (see AccountHealth). */
-  'accounts.list': { domain: 'string?', stale: 'string?' },
+  /**
+   * stale: only the accounts that need attention at this age, like 30d (see AccountHealth).
+   * offset, limit: one page of the list (in its order), for a client that shows part of it.
+   */
+  'accounts.list': { domain: 'string?', stale: 'string?', offset: 'number?', limit: 'number?' },
   'accounts.add': { name: 'string', password: 'string', domain: 'string?' },
   'accounts.passwd': { name: 'string', password: 'string', domain: 'string?' },
   'accounts.remove': { name: 'string', domain: 'string?' },
@@ -161,6 +164,7 @@ export interface Notifications {
   'pending.cancelled': PendingView;
   'pending.applied': ApplyResult;
   'mailbox.size': MailboxSizeChange;
+  'rows.changed': RowsChange;
   'filter.state': SpamFilterView | null;
 }
 
@@ -259,6 +263,22 @@ export interface ApplyResult {
 export interface MailboxSize {
   messages: number;
   bytes: number;
+}
+
+/**
+ * The rows a moment's changes touched (a change queued, cancelled or applied): each row as the
+ * lists show it now, to put in place by address (pending changes by id); the gone ones to take
+ * out; and the status, with its counts and domain totals. A client keeps its lists current with
+ * these instead of asking for them again.
+ */
+export interface RowsChange {
+  accounts: AccountView[];
+  forwards: ForwardView[];
+  pending: PendingView[];
+  goneAccounts: string[];
+  goneForwards: string[];
+  gonePending: string[];
+  status: StatusView;
 }
 
 export interface MailboxSizeChange extends MailboxSize {

@@ -298,6 +298,12 @@ export class ControlServer {
     this.clients.delete(client);
   }
 
+  /** Whether any client is subscribed to notifications. */
+  get subscribed(): boolean {
+    for (const client of this.clients) if (client.conn.subscribed) return true;
+    return false;
+  }
+
   notify<N extends NotificationMethod>(method: N, params: Notifications[N]): void {
     const line = `${JSON.stringify({ jsonrpc: '2.0', method, params })}\n`;
     for (const client of this.clients) if (client.conn.subscribed) this.write(client, line);

@@ -154,14 +154,17 @@ export function controlHandlers({ dataDir, store, changes, engine, mailboxes, qu
       return { subscribed: true };
     },
     'accounts.list': (p) => {
+      const offset = pageBound('offset', p.offset, 0);
+      const limit = pageBound('limit', p.limit, Number.MAX_SAFE_INTEGER);
       const all = listAccounts(store, mailboxes, hostedDomain(p.domain));
-      if (p.stale === undefined) return all;
+      if (p.stale === undefined) return all.slice(offset, offset + limit);
       const m = /^(\d{1,4})d$/.exec(p.stale.trim());
       if (!m) throw new InputError(`--stale ${JSON.stringify(p.stale.slice(0, 20))}: write days like 30d`);
       // The stalest and biggest first: what to look at first.
       return all
         .filter((a) => isStale(a.health, a.messages, Number(m[1])))
-        .sort((a, b) => (b.health.oldestDays ?? 0) - (a.health.oldestDays ?? 0) || b.bytes - a.bytes);
+        .sort((a, b) => (b.health.oldestDays ?? 0) - (a.health.oldestDays ?? 0) || b.bytes - a.bytes)
+        .slice(offset, offset + limit);
     },
     'accounts.add': (p, conn) => accountWithPassword('add', p, conn),
     'accounts.passwd': (p, conn) => accountWithPassword('password', p, conn),
@@ -363,4 +366,11 @@ export function controlHandlers({ dataDir, store, changes, engine, mailboxes, qu
       return entries.map((e) => ({ ...e, at: new Date(e.at).toISOString() }));
     },
   };
+}
+
+/** A page's offset or length: a whole number from 0, or `otherwise` when not given. */
+function pageBound(what: 'offset' | 'limit', v: number | undefined, otherwise: number): number {
+  if (v === undefined) return otherwise;
+  if (!Number.isSafeInteger(v) || v < 0) throw new InputError(`--${what} ${v}: write a whole number from 0`);
+  return v;
 }

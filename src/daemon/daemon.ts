@@ -30,6 +30,7 @@ import { ChangeQueue } from './change-queue.js';
 import { controlHandlers } from './control-handlers.js';
 import { Listener } from './listeners.js';
 import { becomeUser } from './privileges.js';
+import { RowFeed } from './row-feed.js';
 import { listDomains } from './views.js';
 
 export interface RunningDaemon {
@@ -99,14 +100,15 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
     const changes = new ChangeQueue(store, config.applyIntervalMs);
     closers.push(() => changes.exclusive(async () => {}));
     const engine = new ApplyEngine(changes, store, config.dataDir, log);
-    const mailboxes = new MailboxIndex(log);
-    await Promise.all(
-      [...store.accounts.values()].map((a) =>
-        mailboxes.track(`${a.name}@${a.domain}`, maildirPath(config.dataDir, a.domain, a.name)),
-      ),
+    // Sizes the last run saved are taken as they are; the first sweep checks them.
+    const mailboxes = new MailboxIndex(log, join(config.dataDir, 'mailbox-index'));
+    await mailboxes.restore();
+    const sizes = await mailboxes.trackAll(
+      [...store.accounts.values()].map((a) => ({
+        address: `${a.name}@${a.domain}`,
+        dir: maildirPath(config.dataDir, a.domain, a.name),
+      })),
     );
-    mailboxes.startSweeping(config.rescanIntervalMs);
-    mailboxes.startCleaning(Math.min(10_000, config.rescanIntervalMs));
     closers.push(() => mailboxes.stop());
 
     const srs = await Srs.open(config.dataDir, config.srsMaxAgeDays);
@@ -204,6 +206,13 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
     await control.listen(config.socketPath);
     closers.push(() => control.close());
 
+    new RowFeed(
+      store,
+      mailboxes,
+      status,
+      (rows) => control.notify('rows.changed', rows),
+      () => control.subscribed,
+    );
     changes.on('queued', (v) => control.notify('pending.queued', v));
     changes.on('cancelled', (v) => control.notify('pending.cancelled', v));
     engine.on('accounts', (moves: AccountMoves) => {
@@ -331,6 +340,9 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       pop3sPort?.close();
       smtpPort.close();
     });
+    // Sizes restored from the last run are checked against their folders from now on.
+    mailboxes.startSweeping(config.rescanIntervalMs);
+    mailboxes.startCleaning(Math.min(10_000, config.rescanIntervalMs));
     log.notice('daemon ready', {
       version: VERSION,
       pop3: ports.pop3,
@@ -338,6 +350,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       smtp: ports.smtp,
       socket: config.socketPath,
       user: config.user ?? undefined,
+      mailboxes: `${sizes.restored} restored, ${sizes.listed} listed`,
       rspamd: config.rspamd ? `${config.rspamd} fail=${config.rspamdFail}` : undefined,
     });
 

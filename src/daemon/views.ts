@@ -41,12 +41,6 @@ export function viewPending(c: PendingChange): PendingView {
   return v;
 }
 
-function pendingByAddress(store: Store, kind: 'account' | 'forward'): Map<string, PendingChange> {
-  const out = new Map<string, PendingChange>();
-  for (const p of store.pending.values()) if (p.kind === kind) out.set(`${p.name}@${p.domain}`, p);
-  return out;
-}
-
 function ref(p: PendingChange | undefined): PendingRef | null {
   return p ? { id: p.id, action: p.action, appliesAt: new Date(p.appliesAt).toISOString() } : null;
 }
@@ -76,74 +70,96 @@ export function isStale(h: AccountHealth, messages: number, staleDays: number): 
   return (h.oldestDays ?? 0) >= staleDays || h.lastLoginDays === null || h.lastLoginDays >= staleDays;
 }
 
-export function listAccounts(store: Store, sizes: MailboxIndex, domain?: string, now = Date.now()): AccountView[] {
-  const pending = pendingByAddress(store, 'account');
-  const out: AccountView[] = [];
-  const view = (name: string, dom: string, address: string, active: boolean, a?: AccountRecord): AccountView => {
-    const act = store.activity.get(address);
-    const size = active ? sizes.get(address) : { messages: 0, bytes: 0 };
-    const quota = a ? a.quota : (pending.get(address)?.quota ?? store.domains.get(dom)?.quota);
-    return {
-      name,
-      domain: dom,
-      address,
-      messages: size.messages,
-      bytes: size.bytes,
-      active,
-      pending: ref(pending.get(address)),
-      createdAt: iso(a?.createdAt),
-      lastLoginAt: iso(act?.lastLoginAt),
-      lastLoginFrom: act?.lastLoginFrom ?? null,
-      lastDeliveryAt: iso(act?.lastDeliveryAt),
-      quota: quota?.bytes ?? null,
-      quotaMessages: quota?.messages ?? null,
-      used: size.bytes,
-      suspended: a?.suspended === true,
-      refuseMail: a?.refuseMail === true,
-      health: health(act?.lastLoginAt, size.messages, active ? sizes.oldest(address) : null, now),
-    };
-  };
-  for (const [address, a] of store.accounts) {
-    if (domain && a.domain !== domain) continue;
-    out.push(view(a.name, a.domain, address, true, a));
-  }
-  for (const [address, p] of pending) {
-    if (p.action !== 'add' || store.accounts.has(address) || (domain && p.domain !== domain)) continue;
-    out.push(view(p.name, p.domain, address, false));
-  }
-  return out.sort(byAddress);
+/** The pending change of `kind` to `address`, if any. */
+function pendingFor(store: Store, kind: 'account' | 'forward', address: string): PendingChange | undefined {
+  const p = store.pending.forAddress(address);
+  return p?.kind === kind ? p : undefined;
 }
 
-export function listForwards(store: Store, domain?: string): ForwardView[] {
-  const pending = pendingByAddress(store, 'forward');
-  const out: ForwardView[] = [];
-  const withDests = (p: PendingChange | undefined) => {
-    const r = ref(p);
-    return r && p?.destinations ? { ...r, destinations: p.destinations } : r;
+/** An account's row: applied, or its add pending; null when it is neither. */
+export function accountRow(store: Store, sizes: MailboxIndex, address: string, now = Date.now()): AccountView | null {
+  const a: AccountRecord | undefined = store.accounts.get(address);
+  const p = pendingFor(store, 'account', address);
+  const named = a ?? (p?.action === 'add' ? p : undefined);
+  if (!named) return null;
+  const active = a !== undefined;
+  const act = store.activity.get(address);
+  const size = active ? sizes.get(address) : { messages: 0, bytes: 0 };
+  const quota = a ? a.quota : (p?.quota ?? store.domains.get(named.domain)?.quota);
+  return {
+    name: named.name,
+    domain: named.domain,
+    address,
+    messages: size.messages,
+    bytes: size.bytes,
+    active,
+    pending: ref(p),
+    createdAt: iso(a?.createdAt),
+    lastLoginAt: iso(act?.lastLoginAt),
+    lastLoginFrom: act?.lastLoginFrom ?? null,
+    lastDeliveryAt: iso(act?.lastDeliveryAt),
+    quota: quota?.bytes ?? null,
+    quotaMessages: quota?.messages ?? null,
+    used: size.bytes,
+    suspended: a?.suspended === true,
+    refuseMail: a?.refuseMail === true,
+    health: health(act?.lastLoginAt, size.messages, active ? sizes.oldest(address) : null, now),
   };
-  for (const [address, f] of store.forwards) {
-    if (domain && f.domain !== domain) continue;
-    out.push({
+}
+
+/** A forward's row: applied, or its add pending; null when it is neither. */
+export function forwardRow(store: Store, address: string): ForwardView | null {
+  const f = store.forwards.get(address);
+  const p = pendingFor(store, 'forward', address);
+  const r = ref(p);
+  const pending = r && p?.destinations ? { ...r, destinations: p.destinations } : r;
+  if (f)
+    return {
       name: f.name,
       domain: f.domain,
       address,
       active: true,
       destinations: f.destinations,
-      pending: withDests(pending.get(address)),
+      pending,
       expiresAt: iso(f.expiresAt),
-    });
+    };
+  if (p?.action !== 'add') return null;
+  return {
+    name: p.name,
+    domain: p.domain,
+    address,
+    active: false,
+    destinations: p.destinations ?? [],
+    pending,
+    expiresAt: null,
+  };
+}
+
+/** Addresses of `kind` with a row: applied, then pending adds. */
+function* addressesOf(store: Store, kind: 'account' | 'forward', domain?: string): Generator<string> {
+  const applied = kind === 'account' ? store.accounts : store.forwards;
+  for (const [address, r] of applied) if (!domain || r.domain === domain) yield address;
+  for (const p of store.pending.values())
+    if (p.kind === kind && p.action === 'add' && (!domain || p.domain === domain)) {
+      const address = `${p.name}@${p.domain}`;
+      if (!applied.has(address)) yield address;
+    }
+}
+
+export function listAccounts(store: Store, sizes: MailboxIndex, domain?: string, now = Date.now()): AccountView[] {
+  const out: AccountView[] = [];
+  for (const address of addressesOf(store, 'account', domain)) {
+    const row = accountRow(store, sizes, address, now);
+    if (row) out.push(row);
   }
-  for (const [address, p] of pending) {
-    if (p.action !== 'add' || store.forwards.has(address) || (domain && p.domain !== domain)) continue;
-    out.push({
-      name: p.name,
-      domain: p.domain,
-      address,
-      active: false,
-      destinations: p.destinations ?? [],
-      pending: withDests(p),
-      expiresAt: null,
-    });
+  return out.sort(byAddress);
+}
+
+export function listForwards(store: Store, domain?: string): ForwardView[] {
+  const out: ForwardView[] = [];
+  for (const address of addressesOf(store, 'forward', domain)) {
+    const row = forwardRow(store, address);
+    if (row) out.push(row);
   }
   return out.sort(byAddress);
 }

@@ -1,11 +1,14 @@
 // Every account's mailbox size ({messages, bytes} as POP3 LIST reports), kept current without
-// rescanning 10,000 Maildirs per request: counted on each delivery, listed again after POP3
+// rescanning 100,000 Maildirs per request: counted on each delivery, listed again after POP3
 // deletions, and when another program changes a Maildir (a restore, an rsync from the old
 // server, another delivery agent): new/ and cur/ are watched (inotify, two watches per
 // account), with a periodic sweep of folder times as the fallback where watches run out.
-// Emits 'size' (address, MailboxSize) when a size moves.
+// The sizes are saved in DATA_DIR/mailbox-index with the folder times they were listed at, so
+// a restart lists no Maildir: the first sweep, after the daemon is ready, lists again only
+// those whose folders changed since. Emits 'size' (address, MailboxSize) when a size moves.
 import { EventEmitter } from 'node:events';
 import { type FSWatcher, watch } from 'node:fs';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Logger } from '../log.js';
 import { cleanTmp, folderStamp, listStamped } from './maildir.js';
@@ -19,12 +22,14 @@ interface Entry extends MailboxSize {
   dir: string;
   /** mtimes of new/ and cur/ when last listed. */
   stamp: string;
+  /** The counts are what a listing at `stamp` found, and no change can hide behind its times. */
+  settled: boolean;
   refreshing: Promise<void> | null;
   again: boolean;
   /** Watches on new/ and cur/, or null when there are none (the sweep covers it). */
   watchers: FSWatcher[] | null;
   /** File names whose events this daemon caused (its deliveries and deletions). */
-  expected: Set<string>;
+  expected: Set<string> | null;
   soon: NodeJS.Timeout | null;
   /** When the oldest message on the server was delivered (ms, from its name), or null. */
   oldest: number | null;
@@ -36,6 +41,18 @@ const TMP_STALE_MS = 36 * 3_600_000;
 const TMP_CLEAN_EVERY_MS = 8 * 3_600_000;
 /** Events within this long of each other are answered with one listing. */
 const SETTLE_MS = 100;
+const SAVED_HEADER = 'vmail-mailbox-index 1';
+/** Mailboxes watched at most: 40,000 watches, about 35 MB. */
+const WATCH_LIMIT = 20_000;
+/** Maildirs listed at once when a start has to list them. */
+const LISTING_AT_ONCE = 32;
+/** How often changed sizes are saved (and at every stop). */
+const SAVE_EVERY_MS = 60_000;
+
+interface Saved extends MailboxSize {
+  oldest: number | null;
+  stamp: string;
+}
 
 export class MailboxIndex extends EventEmitter {
   private readonly boxes = new Map<string, Entry>();
@@ -43,16 +60,63 @@ export class MailboxIndex extends EventEmitter {
   private cleanTimer: NodeJS.Timeout | null = null;
   private sweeping = false;
   private watchesRanOut = false;
+  /** Mailboxes with watches. */
+  private watched = 0;
+  /** What the last run saved, until each account is tracked again. */
+  private saved = new Map<string, Saved>();
+  private dirty = false;
+  private saveTimer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly log: Logger = new Logger('error', () => {})) {
+  /**
+   * file: where sizes are kept across restarts (none: every start lists every Maildir).
+   * watchLimit: the most mailboxes watched (each watch costs the daemon about 1 KB, and the
+   * system's inotify limit is shared); the sweep alone notices changes in the others.
+   */
+  constructor(
+    private readonly log: Logger = new Logger('error', () => {}),
+    private readonly file: string | null = null,
+    private readonly watchLimit = WATCH_LIMIT,
+  ) {
     super();
   }
 
-  /** Watches on Maildir folders in use (two per tracked account, where the system allows). */
+  /** Reads what the last run saved; returns how many mailboxes it holds. A missing or torn file holds none. */
+  async restore(): Promise<number> {
+    if (!this.file) return 0;
+    const text = await readFile(this.file, 'utf8').catch(() => '');
+    const lines = text.split('\n');
+    if (lines[0] !== SAVED_HEADER) return 0;
+    const count = (t: string | undefined) => (t && t.length < 16 ? Number(t) : NaN);
+    for (let i = 1; i < lines.length; i++) {
+      const [address, m, b, o, stamp] = lines[i].split(' ');
+      const [messages, bytes, oldest] = [count(m), count(b), o === '-' ? null : count(o)];
+      // A torn last line, or a hand-edited one, is left out: that mailbox is listed.
+      if (!address || !stamp || !Number.isSafeInteger(messages) || !Number.isSafeInteger(bytes)) continue;
+      if (oldest !== null && !Number.isSafeInteger(oldest)) continue;
+      this.saved.set(address, { messages, bytes, oldest, stamp });
+    }
+    return this.saved.size;
+  }
+
+  /**
+   * Saves every size whose listing can be trusted after a restart; the rest are listed then.
+   * Not fsynced: a lost or torn file only means listing again.
+   */
+  async save(): Promise<void> {
+    if (!this.file) return;
+    this.dirty = false;
+    const lines = [SAVED_HEADER];
+    for (const [address, e] of this.boxes)
+      if (e.settled && e.stamp && !e.refreshing)
+        lines.push(`${address} ${e.messages} ${e.bytes} ${e.oldest ?? '-'} ${e.stamp}`);
+    const tmp = `${this.file}.tmp`;
+    await writeFile(tmp, `${lines.join('\n')}\n`, { mode: 0o600 });
+    await rename(tmp, this.file);
+  }
+
+  /** Watches on Maildir folders in use (two per watched mailbox). */
   get watches(): number {
-    let n = 0;
-    for (const e of this.boxes.values()) n += e.watchers?.length ?? 0;
-    return n;
+    return this.watched * 2;
   }
 
   get(address: string): MailboxSize {
@@ -70,10 +134,44 @@ export class MailboxIndex extends EventEmitter {
     return e && e.messages > 0 ? e.oldest : null;
   }
 
-  /** Starts tracking a Maildir; its size is known once the returned promise resolves. */
+  /**
+   * Starts tracking a Maildir; its size is known once the returned promise resolves: at once
+   * when the last run saved it (the first sweep checks it), else after listing it.
+   */
   track(address: string, dir: string): Promise<void> {
-    this.entry(address, dir);
-    return this.refresh(address);
+    return this.restored(address, dir) ? Promise.resolve() : this.refresh(address);
+  }
+
+  /** Tracks a mailbox with the size the last run saved for it; false when it saved none. */
+  private restored(address: string, dir: string): boolean {
+    const e = this.entry(address, dir);
+    const saved = this.saved.get(address);
+    if (!saved) return false;
+    this.saved.delete(address);
+    e.messages = saved.messages;
+    e.bytes = saved.bytes;
+    e.oldest = saved.oldest;
+    e.stamp = saved.stamp;
+    e.settled = true;
+    return true;
+  }
+
+  /**
+   * Tracks every mailbox at start: those the last run saved at once, the rest listed a few at
+   * a time (100,000 listings at once would hold them all in memory together).
+   */
+  async trackAll(mailboxes: Iterable<{ address: string; dir: string }>): Promise<{ restored: number; listed: number }> {
+    const unsaved: { address: string; dir: string }[] = [];
+    for (const m of mailboxes) if (!this.restored(m.address, m.dir)) unsaved.push(m);
+    let next = 0;
+    const worker = async () => {
+      while (next < unsaved.length) {
+        const m = unsaved[next++];
+        await this.track(m.address, m.dir);
+      }
+    };
+    await Promise.all(Array.from({ length: LISTING_AT_ONCE }, worker));
+    return { restored: this.boxes.size - unsaved.length, listed: unsaved.length };
   }
 
   /**
@@ -93,10 +191,11 @@ export class MailboxIndex extends EventEmitter {
         messages: 0,
         bytes: 0,
         stamp: '',
+        settled: false,
         refreshing: null,
         again: false,
         watchers: null,
-        expected: new Set(),
+        expected: null,
         soon: null,
         oldest: null,
       };
@@ -115,6 +214,17 @@ export class MailboxIndex extends EventEmitter {
 
   /** Watches new/ and cur/; where that is not possible the sweep notices changes instead. */
   private watch(address: string, e: Entry): void {
+    if (this.watched >= this.watchLimit) {
+      if (!this.watchesRanOut) {
+        this.watchesRanOut = true;
+        this.log.notice('maildir watches at their limit', {
+          watched: this.watched,
+          mailboxes: this.boxes.size,
+          others: 'checked every sweep',
+        });
+      }
+      return;
+    }
     const watchers: FSWatcher[] = [];
     try {
       for (const folder of ['new', 'cur']) {
@@ -127,6 +237,7 @@ export class MailboxIndex extends EventEmitter {
         watchers.push(w);
       }
       e.watchers = watchers;
+      this.watched++;
     } catch (err) {
       for (const w of watchers) w.close();
       const code = (err as NodeJS.ErrnoException).code;
@@ -142,6 +253,7 @@ export class MailboxIndex extends EventEmitter {
   }
 
   private unwatch(e: Entry): void {
+    if (e.watchers) this.watched--;
     for (const w of e.watchers ?? []) w.close();
     e.watchers = null;
     if (e.soon) clearTimeout(e.soon);
@@ -151,7 +263,7 @@ export class MailboxIndex extends EventEmitter {
   /** A file appeared, moved or went in new/ or cur/: if this daemon did not do it, list again. */
   private changedUnder(address: string, e: Entry, file: string | Buffer | null): void {
     const name = file === null ? null : String(file);
-    if (name !== null && e.expected.delete(name)) return;
+    if (name !== null && e.expected?.delete(name)) return;
     if (e.soon || this.boxes.get(address) !== e) return;
     e.soon = setTimeout(() => {
       e.soon = null;
@@ -163,8 +275,10 @@ export class MailboxIndex extends EventEmitter {
   /** Notes files this daemon is about to add or remove, so their events do not list again. */
   private expect(e: Entry, files: readonly string[]): void {
     // A watch that lost its events must not make the set grow without end.
-    if (e.expected.size > 10_000) e.expected.clear();
-    if (e.watchers) for (const f of files) e.expected.add(f);
+    if (!e.watchers) return;
+    // Made when first needed: most of 100,000 mailboxes never hold one.
+    if (!e.expected || e.expected.size > 10_000) e.expected = new Set();
+    for (const f of files) e.expected.add(f);
   }
 
   /** Notes that POP3 is about to delete these files (by name); list again with refresh() after. */
@@ -193,6 +307,7 @@ export class MailboxIndex extends EventEmitter {
     if (e.messages === 0) e.oldest = Date.now();
     e.messages += 1;
     e.bytes += bytes;
+    this.dirty = true;
     this.emit('size', address, { messages: e.messages, bytes: e.bytes });
   }
 
@@ -208,8 +323,10 @@ export class MailboxIndex extends EventEmitter {
       do {
         e.again = false;
         try {
-          const { entries: messages, stamp } = await listStamped(e.dir);
+          const { entries: messages, stamp, settled } = await listStamped(e.dir);
           if (stamp === null) throw new Error('no Maildir');
+          e.settled = settled;
+          this.dirty = true;
           if (!e.watchers && this.boxes.get(address) === e) this.watch(address, e);
           const bytes = messages.reduce((sum, m) => sum + m.size, 0);
           // Sorted by delivery time, names without one last.
@@ -230,27 +347,47 @@ export class MailboxIndex extends EventEmitter {
     return e.refreshing;
   }
 
-  /** Re-lists every Maildir whose new/ or cur/ changed since it was last listed. */
+  /**
+   * Re-lists every Maildir whose new/ or cur/ changed since it was last listed, or whose last
+   * listing could have missed a change; watches those not watched yet (first, so a change
+   * after the check is seen).
+   */
   async sweep(): Promise<void> {
     for (const [address, e] of this.boxes) {
-      if (e.refreshing) continue;
+      if (e.refreshing || !this.sweeping) continue;
+      if (!e.watchers && !this.watchesRanOut) this.watch(address, e);
       try {
         const stamp = await folderStamp(e.dir);
-        if (stamp && stamp.key !== e.stamp) await this.refresh(address);
+        if (stamp && (stamp.key !== e.stamp || !e.settled)) await this.refresh(address);
       } catch {
         // Gone or unreadable: left as it was.
       }
     }
   }
 
+  /**
+   * Sweeps now (checking what a restart restored), then every `intervalMs`, and saves the
+   * sizes when they moved.
+   */
   startSweeping(intervalMs: number): void {
     this.sweeping = true;
-    const loop = () => {
+    this.saved.clear();
+    const loop = (delay: number) => {
       if (!this.sweeping) return;
-      this.sweepTimer = setTimeout(() => void this.sweep().finally(loop), intervalMs);
+      this.sweepTimer = setTimeout(() => void this.sweep().finally(() => loop(intervalMs)), delay);
       this.sweepTimer.unref();
     };
-    loop();
+    loop(0);
+    const save = () => {
+      this.saveTimer = setTimeout(() => {
+        if (!this.dirty) return save();
+        this.save()
+          .catch((err: Error) => this.log.warning('mailbox sizes not saved', { file: this.file, error: err.message }))
+          .finally(() => this.sweeping && save());
+      }, SAVE_EVERY_MS);
+      this.saveTimer.unref();
+    };
+    save();
   }
 
   /**
@@ -274,11 +411,14 @@ export class MailboxIndex extends EventEmitter {
     loop(firstAfterMs);
   }
 
-  stop(): void {
+  /** Stops watching and sweeping, and saves the sizes for the next start. */
+  async stop(): Promise<void> {
     this.sweeping = false;
-    if (this.sweepTimer) clearTimeout(this.sweepTimer);
-    if (this.cleanTimer) clearTimeout(this.cleanTimer);
+    for (const t of [this.sweepTimer, this.cleanTimer, this.saveTimer]) if (t) clearTimeout(t);
     this.sweepTimer = null;
     for (const e of this.boxes.values()) this.unwatch(e);
+    await this.save().catch((err: Error) =>
+      this.log.warning('mailbox sizes not saved', { file: this.file, error: err.message }),
+    );
   }
 }

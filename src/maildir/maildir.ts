@@ -216,15 +216,20 @@ export async function listMessages(dir: string): Promise<MessageEntry[]> {
   return (await listStamped(dir)).entries;
 }
 
-/** The listing, and the stamp of new/ and cur/ taken before it (null if they are missing). */
-export async function listStamped(dir: string): Promise<{ entries: MessageEntry[]; stamp: string | null }> {
+/**
+ * The listing, and the stamp of new/ and cur/ taken before it (null if they are missing);
+ * settled: the folders had not changed for a while, so no change can share the stamp's times.
+ */
+export async function listStamped(
+  dir: string,
+): Promise<{ entries: MessageEntry[]; stamp: string | null; settled: boolean }> {
   const stamp = await folderStamp(dir);
   const cached = listings.get(dir);
   if (stamp && cached && cached.stamp === stamp.key) {
     // Used: move it to the young end of the cache.
     listings.delete(dir);
     listings.set(dir, cached);
-    return { entries: cached.entries.slice(), stamp: stamp.key };
+    return { entries: cached.entries.slice(), stamp: stamp.key, settled: stamp.settled };
   }
   const [fresh, seen] = await Promise.all([listFolder(dir, 'new'), listFolder(dir, 'cur')]);
   let all = [...seen.entries, ...fresh.entries];
@@ -252,7 +257,7 @@ export async function listStamped(dir: string): Promise<{ entries: MessageEntry[
       listings.delete(old);
     }
   }
-  return { entries: entries.slice(), stamp: stamp?.key ?? null };
+  return { entries: entries.slice(), stamp: stamp?.key ?? null, settled: stamp?.settled ?? false };
 }
 
 /**

@@ -11,11 +11,15 @@ function mailRoot(dataDir: string): string {
   return join(dataDir, 'mail');
 }
 
+/** Each data directory's resolved mail root (a start asks for 100,000 Maildir paths). */
+const roots = new Map<string, string>();
+
 export function maildirPath(dataDir: string, domain: string, name: string): string {
   if (!isValidDomain(domain) || nameProblem(name) !== null) {
     throw new Error(`refusing a Maildir path for ${JSON.stringify(name)}@${JSON.stringify(domain)}`);
   }
-  const root = resolve(mailRoot(dataDir));
+  const root = roots.get(dataDir) ?? resolve(mailRoot(dataDir));
+  roots.set(dataDir, root);
   const dir = resolve(root, domain, name);
   if (!dir.startsWith(root + sep)) throw new Error(`Maildir path escapes ${root}`);
   return dir;

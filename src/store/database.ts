@@ -2,8 +2,9 @@
 // transaction can span tables (an applied chunk changes accounts, forwards, the apply log and
 // the queue together, or not at all). Writes run one at a time, each in its own transaction.
 import { stat } from 'node:fs/promises';
+import { defaultDeserialize } from '@keyv/serialize';
 import KeyvSqlite from '@keyv/sqlite';
-import Keyv from 'keyv';
+import Keyv, { type DeserializedData } from 'keyv';
 import { UnavailableError } from '../model/errors.js';
 
 type Query = (sql: string, ...params: unknown[]) => Promise<unknown[]>;
@@ -34,6 +35,17 @@ class TableAdapter extends KeyvSqlite {
   }
 }
 
+const PAGE_ROWS = 5000;
+
+/**
+ * keyv's own reading of its stored text, without its per-value reviver where nothing needs
+ * one: keyv marks a Buffer as `":base64:` and a string that starts with a colon as `"::`, so a
+ * text without either is plain JSON (three times faster to read 100,000 accounts).
+ */
+function deserialize<V>(text: string): DeserializedData<V> | undefined {
+  return text.includes('"::') || text.includes('":base64:') ? defaultDeserialize(text) : JSON.parse(text);
+}
+
 /** One keyv namespace in its own SQLite table. Its writes only run inside `Database.write`. */
 export class Table<T> {
   readonly keyv: Keyv<T>;
@@ -42,17 +54,31 @@ export class Table<T> {
     private readonly adapter: TableAdapter,
     readonly name: string,
   ) {
-    this.keyv = new Keyv<T>({ store: adapter, namespace: name });
+    this.keyv = new Keyv<T>({ store: adapter, namespace: name, deserialize });
     // Surface adapter errors through the promise that failed, not as an unhandled 'error' event.
     this.keyv.on('error', () => {});
   }
 
+  /**
+   * Every row, read a few thousand at a time in key order (keyv's iterator reads ten rows per
+   * query, each from an offset: quadratic at 100,000 rows; one query for all of them would
+   * hold every row twice at once).
+   */
   async all(): Promise<Map<string, T>> {
+    const prefix = `${this.name}:`;
     const out = new Map<string, T>();
-    const iterator = this.keyv.iterator?.(this.name);
-    if (!iterator) throw new Error(`table ${this.name}: the store cannot be iterated`);
-    for await (const [key, value] of iterator) out.set(String(key), value as T);
-    return out;
+    // ';' is the character after ':', so [prefix, name;) is every key with the prefix.
+    let after = prefix;
+    for (;;) {
+      const rows = await this.rows(
+        `SELECT key, value FROM ${this.name} WHERE key > ? AND key < ? ORDER BY key LIMIT ${PAGE_ROWS}`,
+        after,
+        `${this.name};`,
+      );
+      for (const [k, v] of rows) out.set(k, v);
+      if (rows.length < PAGE_ROWS) return out;
+      after = prefix + rows[rows.length - 1][0];
+    }
   }
 
   get(key: string): Promise<T | undefined> {
@@ -76,14 +102,20 @@ export class Table<T> {
    * Rows whose keys lie in [from, to), newest (highest key) first, at most `limit`: a range of
    * a table whose keys sort in time order, read with one query.
    */
-  async range(from: string, to: string, limit: number): Promise<[string, T][]> {
+  range(from: string, to: string, limit: number): Promise<[string, T][]> {
     const prefix = `${this.name}:`;
-    const rows = (await this.adapter.query(
+    return this.rows(
       `SELECT key, value FROM ${this.name} WHERE key >= ? AND key < ? ORDER BY key DESC LIMIT ?`,
       prefix + from,
       prefix + to,
       limit,
-    )) as { key: string; value: string }[];
+    );
+  }
+
+  /** The rows a query selects (key, value), with keys unprefixed and values as keyv stored them. */
+  private async rows(sql: string, ...params: unknown[]): Promise<[string, T][]> {
+    const prefix = `${this.name}:`;
+    const rows = (await this.adapter.query(sql, ...params)) as { key: string; value: string }[];
     const out: [string, T][] = [];
     for (const row of rows) {
       const data = await this.keyv.deserialize?.(row.value);

@@ -53,6 +53,21 @@ export interface AppliedRecord extends Omit<PendingChange, 'passwordHash'> {
   appliedAt: number;
 }
 
+/**
+ * What one committed write changed: the account and forward addresses whose rows (or pending
+ * change) it touched, and the pending changes queued, replaced or gone.
+ */
+export interface Touched {
+  addresses: string[];
+  pending: string[];
+}
+
+/** The addresses a pending change is about: its name, and the new name of a rename. */
+function addressesOf(c: PendingChange): string[] {
+  if (c.kind === 'domain') return [];
+  return c.newName === undefined ? [`${c.name}@${c.domain}`] : [`${c.name}@${c.domain}`, `${c.newName}@${c.domain}`];
+}
+
 interface Meta {
   lastSeq?: number;
   lastApplyAt?: number;
@@ -148,6 +163,7 @@ export class Store {
   private checkTimer: NodeJS.Timeout | null = null;
   private walWarnedAt = 0;
   private log: Logger = new Logger('error', () => {});
+  private readonly touchListeners: ((t: Touched) => void)[] = [];
 
   private constructor(
     private readonly db: Database,
@@ -209,6 +225,16 @@ export class Store {
     this.meta = meta ?? {};
   }
 
+  /** Calls `listener` after each committed write with what it touched (the console's live rows). */
+  onTouch(listener: (t: Touched) => void): void {
+    this.touchListeners.push(listener);
+  }
+
+  private touched(changes: PendingChange[], addresses: string[] = []): void {
+    const t = { addresses: [...addresses, ...changes.flatMap(addressesOf)], pending: changes.map((c) => c.id) };
+    for (const l of this.touchListeners) l(t);
+  }
+
   /** Hosts `domain` at once (a first start's --domain); the queued way is a domain change. */
   async addDomain(domain: string, now: number): Promise<void> {
     if (this.domains.has(domain)) return;
@@ -257,6 +283,7 @@ export class Store {
     for (const r of replaces) this.pending.delete(r.id);
     for (const c of changes) this.pending.set(c.id, c);
     this.meta = meta;
+    this.touched([...replaces, ...changes]);
   }
 
   async cancel(id: string): Promise<void> {
@@ -302,6 +329,12 @@ export class Store {
     for (const k of forwards.remove) this.forwards.delete(k);
     for (const f of forwards.set) this.forwards.set(addr(f), f);
     for (const c of changes) this.pending.delete(c.id);
+    this.touched(changes, [
+      ...accounts.remove,
+      ...accounts.set.map(addr),
+      ...forwards.remove,
+      ...forwards.set.map(addr),
+    ]);
   }
 
   /** Writes changes into the apply log alone (tests set up what a crash would leave). */
@@ -328,7 +361,9 @@ export class Store {
 
   async dropPending(ids: string[]): Promise<void> {
     await this.db.write(() => this.t.pending.remove(ids));
+    const gone = ids.flatMap((id) => this.pending.get(id) ?? []);
     for (const id of ids) this.pending.delete(id);
+    this.touched(gone);
   }
 
   /**

@@ -18,7 +18,7 @@ const ACCOUNTS = 10_000;
 const sleep = (t: number) => new Promise((r) => setTimeout(r, t));
 
 /** A terminal for Ink in this process: stdout that notes when each frame is written. */
-function fakeTerminal(columns: number, rows: number) {
+export function fakeTerminal(columns: number, rows: number) {
   const frames: { at: number; text: string }[] = [];
   const stdout = new Writable({
     write(chunk, _enc, cb) {
@@ -32,7 +32,7 @@ function fakeTerminal(columns: number, rows: number) {
   return { stdout, stdin, frames };
 }
 
-async function until(check: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+export async function until(check: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!check()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
@@ -41,7 +41,7 @@ async function until(check: () => boolean, what: string, timeoutMs = 30_000): Pr
 }
 
 /** The console as `vmail console` runs it, on a fake terminal: keys go through the key gate. */
-function mount(socket: string, term: ReturnType<typeof fakeTerminal>) {
+export function mount(socket: string, term: ReturnType<typeof fakeTerminal>) {
   const session = new DaemonSession(socket);
   session.start();
   const { stdin, gate } = gatedStdin(term.stdin);
@@ -54,19 +54,36 @@ function mount(socket: string, term: ReturnType<typeof fakeTerminal>) {
   return { session, ink, gate };
 }
 
-async function keypressLatency(socket: string): Promise<number[]> {
+/**
+ * Keypress to frame on POP3 Accounts: `j` and PageDown while scrolling, or, with `filter`,
+ * letters typed into the filter field (each one filters every account again).
+ */
+export async function keypressLatency(
+  socket: string,
+  accounts: number,
+  mode: 'scroll' | 'filter' = 'scroll',
+): Promise<number[]> {
   const term = fakeTerminal(100, 30);
-  const { session, ink } = mount(socket, term);
-  await until(() => session.snapshot.accounts.length === ACCOUNTS, 'the accounts to load');
+  const { session, ink, gate } = mount(socket, term);
+  await until(() => session.snapshot.accounts.length === accounts, 'the accounts to load', 120_000);
   await until(() => term.frames.some((f) => f.text.includes('POP3 Accounts')), 'the menu');
   term.stdin.write('\r');
   await until(() => term.frames.some((f) => f.text.includes('Add a POP3 account')), 'the accounts screen');
   await sleep(100);
+  if (mode === 'filter') {
+    term.stdin.write('f');
+    await until(() => gate.idle, 'the filter field');
+    await sleep(100);
+  }
+  // Typed and erased in turn: user0, user01, ... then back, so each key filters again.
+  const typed = 'user01234';
   const samples: number[] = [];
   for (let i = 0; i < 300; i++) {
     const before = term.frames.length;
     const t0 = performance.now();
-    term.stdin.write(i % 50 === 49 ? '\u001b[6~' : 'j');
+    const step = i % (2 * typed.length);
+    if (mode === 'filter') term.stdin.write(step < typed.length ? typed[step] : '\u007f');
+    else term.stdin.write(i % 50 === 49 ? '\u001b[6~' : 'j');
     await until(() => term.frames.length > before, 'a frame after the key', 5000);
     samples.push(term.frames[before].at - t0);
     // Keys a little slower than Ink's frame limit, like a held-down key.
@@ -108,7 +125,7 @@ async function pasteLatency(socket: string): Promise<number[]> {
   return samples.slice(5);
 }
 
-function tmuxConsole(socket: string): { session: string; launchedAt: number } {
+export function tmuxConsole(socket: string): { session: string; launchedAt: number } {
   const session = `vmail-bench-${process.pid}`;
   const launchedAt = performance.now();
   execFileSync('tmux', [
@@ -170,7 +187,7 @@ export async function benchConsole(): Promise<void> {
       }
     }
     report('launch to the first full frame (menu with counts), median of 3', ms(stats(launches).p50));
-    const lat = stats(await keypressLatency(d.socket));
+    const lat = stats(await keypressLatency(d.socket, ACCOUNTS));
     report('keypress to next frame, scrolling 10,000 accounts: p50', ms(lat.p50));
     report('keypress to next frame, scrolling 10,000 accounts: p99', ms(lat.p99), {
       text: '< 16 ms',

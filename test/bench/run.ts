@@ -13,6 +13,7 @@ const benches: Record<string, () => Promise<void>> = {
   rspamd: async () => (await import('./rspamd.js')).benchRspamd(),
   console: async () => (await import('./console.js')).benchConsole(),
   oversight: async () => (await import('./oversight.js')).benchOversight(),
+  scale: async () => (await import('./scale.js')).benchScale(),
 };
 
 const chosen = process.argv.slice(2).filter((a) => a in benches);

@@ -1,0 +1,64 @@
+// Live rows for subscribed clients: every write to the store names what it touched; within one
+// moment those are gathered, and one `rows.changed` notification carries each touched row as the
+// lists now show it, so an open console stays current without fetching 100,000 rows again.
+import type { RowsChange, StatusView } from '../control/protocol.js';
+import type { MailboxIndex } from '../maildir/mailbox-index.js';
+import type { Store, Touched } from '../store/store.js';
+import { accountRow, forwardRow, viewPending } from './views.js';
+
+export class RowFeed {
+  private readonly addresses = new Set<string>();
+  private readonly pending = new Set<string>();
+  private scheduled = false;
+
+  constructor(
+    private readonly store: Store,
+    private readonly sizes: MailboxIndex,
+    private readonly status: () => StatusView,
+    private readonly send: (rows: RowsChange) => void,
+    /** Whether anyone listens: when nobody does, nothing is gathered. */
+    private readonly wanted: () => boolean,
+  ) {
+    store.onTouch((t) => this.touch(t));
+  }
+
+  private touch(t: Touched): void {
+    if (!this.wanted()) return;
+    for (const a of t.addresses) this.addresses.add(a);
+    for (const id of t.pending) this.pending.add(id);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    // Writes committed together (an import, an apply's chunk) go out as one notification.
+    setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const rows: RowsChange = {
+      accounts: [],
+      forwards: [],
+      pending: [],
+      goneAccounts: [],
+      goneForwards: [],
+      gonePending: [],
+      status: this.status(),
+    };
+    const now = Date.now();
+    for (const address of this.addresses) {
+      const account = accountRow(this.store, this.sizes, address, now);
+      if (account) rows.accounts.push(account);
+      else rows.goneAccounts.push(address);
+      const forward = forwardRow(this.store, address);
+      if (forward) rows.forwards.push(forward);
+      else rows.goneForwards.push(address);
+    }
+    for (const id of this.pending) {
+      const p = this.store.pending.get(id);
+      if (p) rows.pending.push(viewPending(p));
+      else rows.gonePending.push(id);
+    }
+    this.addresses.clear();
+    this.pending.clear();
+    this.send(rows);
+  }
+}
