@@ -68,6 +68,7 @@ export function AccountsScreen({
   frame,
   edit,
   status,
+  loading,
 }: FormScreenProps<AccountView> & { status: StatusView | null }) {
   const { width, height, now, theme } = frame;
   const tableHeight = Math.max(1, height - FORM_CHROME_ROWS);
@@ -152,9 +153,11 @@ export function AccountsScreen({
           >{`  ${cell('NAME', nameWidth)} ${cell('MESSAGES', 8, true)} ${cell('SIZE', 9, true)} ${cell('QUOTA', 9, true)}  ${cell('LAST LOGIN', 12)} ${cell('STATUS', 24)}`}</Text>
           {rows.length === 0 ? (
             <Text dimColor={theme.dim}>
-              {state.filter
-                ? '  No account matches the filter.'
-                : `  No POP3 accounts in ${domain} yet: press a to add one.`}
+              {loading
+                ? '  Loading the accounts…'
+                : state.filter
+                  ? '  No account matches the filter.'
+                  : `  No POP3 accounts in ${domain} yet: press a to add one.`}
             </Text>
           ) : (
             rows

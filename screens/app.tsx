@@ -113,13 +113,16 @@ function Shell({ gate }: { gate?: KeyGate }) {
     [forwardViews],
   );
   const pendingRows = useMemo(() => data.pending.filter((p) => p.domain === domain), [data.pending, domain]);
-  const counts = useMemo(
-    () => ({
-      accounts: data.accounts.filter((a) => a.domain === domain).length,
-      forwards: data.forwards.filter((f) => f.domain === domain).length,
-    }),
-    [data.accounts, data.forwards, domain],
-  );
+  const counts = useMemo(() => {
+    // Until the lists arrive, the counts are the domain's totals (applied rows only).
+    const totals = data.domains.find((d) => d.domain === domain);
+    return data.listed
+      ? {
+          accounts: data.accounts.filter((a) => a.domain === domain).length,
+          forwards: data.forwards.filter((f) => f.domain === domain).length,
+        }
+      : { accounts: totals?.accounts ?? 0, forwards: totals?.forwards ?? 0 };
+  }, [data.accounts, data.forwards, data.domains, data.listed, domain]);
   const attention = useMemo(() => attentionRows(data.accounts), [data.accounts]);
   const reportRows = useMemo((): ReportRow[] => {
     if (state.screen === 'attention') return attention;
@@ -214,6 +217,7 @@ function Shell({ gate }: { gate?: KeyGate }) {
             frame={frame}
             edit={edit('accounts')}
             status={data.status}
+            loading={!data.listed}
           />
         );
         break;
@@ -226,6 +230,7 @@ function Shell({ gate }: { gate?: KeyGate }) {
             domain={domain}
             frame={frame}
             edit={edit('forwards')}
+            loading={!data.listed}
           />
         );
         break;

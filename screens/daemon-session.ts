@@ -30,6 +30,8 @@ export interface DaemonSnapshot {
   accounts: AccountView[];
   forwards: ForwardView[];
   pending: PendingView[];
+  /** Whether accounts and forwards have arrived (they follow the first frame). */
+  listed: boolean;
   /** The daemon's clock minus ours, so countdowns match the daemon's apply. */
   skewMs: number;
 }
@@ -53,6 +55,7 @@ export class DaemonSession {
       accounts: [],
       forwards: [],
       pending: [],
+      listed: false,
       skewMs: 0,
     };
   }
@@ -88,7 +91,6 @@ export class DaemonSession {
       });
       await client.call('subscribe');
       await this.refresh();
-      this.set({ connection: 'connected', problem: null });
     } catch (err) {
       this.set({ connection: 'down', problem: (err as Error).message });
       this.retry();
@@ -103,20 +105,20 @@ export class DaemonSession {
     }, RETRY_MS);
   }
 
-  /** Loads every list: on each connection (rows.changed keeps them current after). */
-  async refresh(): Promise<void> {
+  /**
+   * Loads everything on each connection (rows.changed keeps it current after): first the
+   * status, domains and pending changes, which the first frame shows, then the accounts and
+   * forwards (100,000 rows take a while).
+   */
+  private async refresh(): Promise<void> {
     const c = this.client;
     if (!c) return;
     const t0 = Date.now();
-    const [status, domains, accounts, forwards, pending] = await Promise.all([
-      c.call('status'),
-      c.call('domains.list'),
-      c.call('accounts.list'),
-      c.call('forwards.list'),
-      c.call('pending.list'),
-    ]);
+    const [status, pending] = await Promise.all([c.call('status'), c.call('pending.list')]);
     const skewMs = Date.parse(status.now) - Math.round((t0 + Date.now()) / 2);
-    this.set({ status, domains, accounts, forwards, pending, skewMs });
+    this.set({ status, domains: status.domainTotals, pending, skewMs, connection: 'connected', problem: null });
+    const [accounts, forwards] = await Promise.all([c.call('accounts.list'), c.call('forwards.list')]);
+    this.set({ accounts, forwards, listed: true });
   }
 
   private onNotification<N extends NotificationMethod>(method: N, params: Notifications[N]): void {

@@ -19,7 +19,7 @@ export function visibleForwards(all: readonly ForwardView[], domain: string, fil
   );
 }
 
-export function ForwardsScreen({ state, rows, total, domain, frame, edit }: FormScreenProps<ForwardView>) {
+export function ForwardsScreen({ state, rows, total, domain, frame, edit, loading }: FormScreenProps<ForwardView>) {
   const { width, height, now, theme } = frame;
   const tableHeight = Math.max(1, height - FORM_CHROME_ROWS);
   const list = shownList(state, { rows, tableHeight });
@@ -84,9 +84,11 @@ export function ForwardsScreen({ state, rows, total, domain, frame, edit }: Form
         >{`  ${cell('NAME', nameWidth)} ${cell('FORWARDS TO', destWidth)} ${cell('STATUS', 30)}`}</Text>
         {rows.length === 0 ? (
           <Text dimColor={theme.dim}>
-            {state.filter
-              ? '  No forwarding address matches the filter.'
-              : `  No forwarding addresses in ${domain} yet: press a to add one.`}
+            {loading
+              ? '  Loading the forwarding addresses…'
+              : state.filter
+                ? '  No forwarding address matches the filter.'
+                : `  No forwarding addresses in ${domain} yet: press a to add one.`}
           </Text>
         ) : (
           rows.slice(list.top, list.top + tableHeight).map((x) => {

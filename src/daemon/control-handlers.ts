@@ -156,8 +156,9 @@ export function controlHandlers({ dataDir, store, changes, engine, mailboxes, qu
     'accounts.list': (p) => {
       const offset = pageBound('offset', p.offset, 0);
       const limit = pageBound('limit', p.limit, Number.MAX_SAFE_INTEGER);
+      if (p.stale === undefined)
+        return listAccounts(store, mailboxes, hostedDomain(p.domain), Date.now(), offset, limit);
       const all = listAccounts(store, mailboxes, hostedDomain(p.domain));
-      if (p.stale === undefined) return all.slice(offset, offset + limit);
       const m = /^(\d{1,4})d$/.exec(p.stale.trim());
       if (!m) throw new InputError(`--stale ${JSON.stringify(p.stale.slice(0, 20))}: write days like 30d`);
       // The stalest and biggest first: what to look at first.

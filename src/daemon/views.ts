@@ -146,13 +146,67 @@ function* addressesOf(store: Store, kind: 'account' | 'forward', domain?: string
     }
 }
 
-export function listAccounts(store: Store, sizes: MailboxIndex, domain?: string, now = Date.now()): AccountView[] {
+/** Each store's account rows in list order, as `domain NUL name` (which sorts as domain, then name). */
+const accountOrders = new WeakMap<Store, { keys: string[] | null }>();
+
+/** The account rows' keys in list order, sorted again only after a write touched them. */
+function accountOrder(store: Store): string[] {
+  let order = accountOrders.get(store);
+  if (!order) {
+    const o: { keys: string[] | null } = { keys: null };
+    store.onTouch(() => {
+      o.keys = null;
+    });
+    accountOrders.set(store, o);
+    order = o;
+  }
+  if (!order.keys) {
+    const keys: string[] = [];
+    for (const address of addressesOf(store, 'account')) {
+      const at = address.lastIndexOf('@');
+      keys.push(`${address.slice(at + 1)}\0${address.slice(0, at)}`);
+    }
+    order.keys = keys.sort();
+  }
+  return order.keys;
+}
+
+/** Where `key` is, or would go, in sorted `keys`. */
+function lowerBound(keys: readonly string[], key: string): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (keys[mid] < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * The account rows in list order (by domain, then name), of one domain or all, from `offset`
+ * and at most `limit`: a page costs its own rows, not the whole list's.
+ */
+export function listAccounts(
+  store: Store,
+  sizes: MailboxIndex,
+  domain?: string,
+  now = Date.now(),
+  offset = 0,
+  limit = Number.MAX_SAFE_INTEGER,
+): AccountView[] {
+  const keys = accountOrder(store);
+  // A domain's rows are one run of the order.
+  const from = domain ? lowerBound(keys, `${domain}\0`) : 0;
+  const to = domain ? lowerBound(keys, `${domain}\u0001`) : keys.length;
   const out: AccountView[] = [];
-  for (const address of addressesOf(store, 'account', domain)) {
-    const row = accountRow(store, sizes, address, now);
+  for (let i = from + offset; i < to && out.length < limit; i++) {
+    const key = keys[i];
+    const nul = key.indexOf('\0');
+    const row = accountRow(store, sizes, `${key.slice(nul + 1)}@${key.slice(0, nul)}`, now);
     if (row) out.push(row);
   }
-  return out.sort(byAddress);
+  return out;
 }
 
 export function listForwards(store: Store, domain?: string): ForwardView[] {

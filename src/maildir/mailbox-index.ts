@@ -51,7 +51,9 @@ const SAVE_EVERY_MS = 60_000;
 
 interface Saved extends MailboxSize {
   oldest: number | null;
+  /** The folder times it was listed at ('' when never), and whether the listing is to be trusted. */
   stamp: string;
+  settled: boolean;
 }
 
 export class MailboxIndex extends EventEmitter {
@@ -88,27 +90,37 @@ export class MailboxIndex extends EventEmitter {
     if (lines[0] !== SAVED_HEADER) return 0;
     const count = (t: string | undefined) => (t && t.length < 16 ? Number(t) : NaN);
     for (let i = 1; i < lines.length; i++) {
-      const [address, m, b, o, stamp] = lines[i].split(' ');
+      const [address, m, b, o, stamp, trust] = lines[i].split(' ');
       const [messages, bytes, oldest] = [count(m), count(b), o === '-' ? null : count(o)];
       // A torn last line, or a hand-edited one, is left out: that mailbox is listed.
-      if (!address || !stamp || !Number.isSafeInteger(messages) || !Number.isSafeInteger(bytes)) continue;
+      if (!address || !stamp || (trust !== 'listed' && trust !== 'counted')) continue;
+      if (!Number.isSafeInteger(messages) || !Number.isSafeInteger(bytes)) continue;
       if (oldest !== null && !Number.isSafeInteger(oldest)) continue;
-      this.saved.set(address, { messages, bytes, oldest, stamp });
+      this.saved.set(address, {
+        messages,
+        bytes,
+        oldest,
+        stamp: stamp === '-' ? '' : stamp,
+        settled: trust === 'listed',
+      });
     }
     return this.saved.size;
   }
 
   /**
-   * Saves every size whose listing can be trusted after a restart; the rest are listed then.
-   * Not fsynced: a lost or torn file only means listing again.
+   * Saves every size with the folder times it was listed at: `listed` when that listing can be
+   * trusted, `counted` when it was counted on since (deliveries) or listed while the folders
+   * were changing. A restart shows them at once; its first sweep lists again each `counted`
+   * one and each whose folders changed. Not fsynced: a lost or torn file only means listing.
    */
   async save(): Promise<void> {
     if (!this.file) return;
     this.dirty = false;
     const lines = [SAVED_HEADER];
-    for (const [address, e] of this.boxes)
-      if (e.settled && e.stamp && !e.refreshing)
-        lines.push(`${address} ${e.messages} ${e.bytes} ${e.oldest ?? '-'} ${e.stamp}`);
+    for (const [address, e] of this.boxes) {
+      const trust = e.settled && e.stamp && !e.refreshing ? 'listed' : 'counted';
+      lines.push(`${address} ${e.messages} ${e.bytes} ${e.oldest ?? '-'} ${e.stamp || '-'} ${trust}`);
+    }
     const tmp = `${this.file}.tmp`;
     await writeFile(tmp, `${lines.join('\n')}\n`, { mode: 0o600 });
     await rename(tmp, this.file);
@@ -152,7 +164,7 @@ export class MailboxIndex extends EventEmitter {
     e.bytes = saved.bytes;
     e.oldest = saved.oldest;
     e.stamp = saved.stamp;
-    e.settled = true;
+    e.settled = saved.settled;
     return true;
   }
 
@@ -307,6 +319,8 @@ export class MailboxIndex extends EventEmitter {
     if (e.messages === 0) e.oldest = Date.now();
     e.messages += 1;
     e.bytes += bytes;
+    // Counted, not listed: a restart lists it again before trusting it.
+    e.settled = false;
     this.dirty = true;
     this.emit('size', address, { messages: e.messages, bytes: e.bytes });
   }

@@ -77,7 +77,7 @@ async function measure(count: number): Promise<Record<string, number>> {
 
   // The first start lists every Maildir; later starts read the size index it left.
   let t0 = performance.now();
-  let d = await startDaemon({ dataDir, applyInterval: '1h' });
+  let d = await startDaemon({ dataDir, applyInterval: '1h', readyTimeoutMs: 300_000 });
   out.firstReady = performance.now() - t0;
   await d.stop();
   t0 = performance.now();

@@ -57,6 +57,8 @@ export interface DaemonOptions {
   applyInterval?: string;
   args?: string[];
   env?: Record<string, string>;
+  /** How long it may take to say it is ready (default 20 s; a first start over 100,000 Maildirs takes longer). */
+  readyTimeoutMs?: number;
 }
 
 export function runCli(
@@ -116,7 +118,10 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandl
     }),
   );
   const ready = await new Promise<string>((resolveReady, reject) => {
-    const timer = setTimeout(() => reject(new Error(`daemon did not get ready:\n${out}`)), 20_000);
+    const timer = setTimeout(
+      () => reject(new Error(`daemon did not get ready:\n${out}`)),
+      opts.readyTimeoutMs ?? 20_000,
+    );
     const check = () => {
       const line = out.split('\n').find((l) => l.includes('ready'));
       if (line) {

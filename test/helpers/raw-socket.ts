@@ -48,6 +48,22 @@ export class RawLines {
     }
   }
 
+  /** The next notification named `method`, passing over the others. */
+  async nextOf(method: string, timeoutMs = 5000): Promise<any> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const line = await this.next(Math.max(1, deadline - Date.now()));
+      if (line === null || line.method === method) return line;
+    }
+  }
+
+  /** Every complete line already received, parsed, without waiting. */
+  drain(): any[] {
+    const lines = this.buf.split('\n');
+    this.buf = lines.pop() ?? '';
+    return lines.filter(Boolean).map((l) => JSON.parse(l));
+  }
+
   async call(method: string, params?: unknown, id: number | string = 1): Promise<any> {
     this.write(`${JSON.stringify({ jsonrpc: '2.0', id, method, params })}\n`);
     return this.next();

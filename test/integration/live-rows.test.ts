@@ -1,0 +1,198 @@
+// What keeps an open console current at 100,000 accounts without asking for every list again:
+// rows.changed notifications carrying the rows each change touched, sizes saved across
+// restarts and checked against the folders, and accounts.list by pages.
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DaemonSession, type DaemonSnapshot, withRows } from '../../screens/daemon-session.js';
+import { ControlClient } from '../../src/control/client.js';
+import { type DaemonHandle, startDaemon, tempDir, waitFor } from '../helpers/daemon.js';
+import { smtpSend } from '../helpers/effects.js';
+import { RawLines } from '../helpers/raw-socket.js';
+
+const json = (r: { stdout: string }) => JSON.parse(r.stdout);
+
+describe('rows.changed', () => {
+  let d: DaemonHandle;
+  beforeAll(async () => {
+    d = await startDaemon();
+  });
+  afterAll(async () => {
+    await d.stop();
+  });
+
+  it('carries every verb on accounts and forwards, queued, cancelled and applied: the patched lists equal the lists', async () => {
+    const sub = await RawLines.connect(d.socket);
+    await sub.call('subscribe', {}, 'sub');
+    // The lists as a console holds them, kept only by the notifications from here on.
+    let mirror = {
+      accounts: (await sub.call('accounts.list', {}, 'a')).result,
+      forwards: (await sub.call('forwards.list', {}, 'f')).result,
+      pending: (await sub.call('pending.list', {}, 'p')).result,
+    } as DaemonSnapshot;
+    let notes = 0;
+    const step = async (what: string, args: string[], input?: string) => {
+      const r = await d.cli(args, input);
+      expect(r.code, `${what}: ${r.stderr}`).toBe(0);
+      const fresh = async () => ({
+        accounts: json(await d.cli(['accounts', 'list', '--json'])),
+        forwards: json(await d.cli(['forwards', 'list', '--json'])),
+        pending: json(await d.cli(['pending', 'list', '--json'])),
+      });
+      await waitFor(
+        async () => {
+          for (const line of sub.drain())
+            if (line.method === 'rows.changed') {
+              notes++;
+              mirror = { ...mirror, ...withRows(mirror, line.params) };
+            }
+          const f = await fresh();
+          const same =
+            JSON.stringify(f.accounts) === JSON.stringify(mirror.accounts) &&
+            JSON.stringify(f.forwards) === JSON.stringify(mirror.forwards) &&
+            JSON.stringify(f.pending) === JSON.stringify(mirror.pending);
+          return same;
+        },
+        `the notified rows after ${what}`,
+        5000,
+      );
+    };
+    const apply = () => step('apply', ['pending', 'apply']);
+    await step('accounts add', ['accounts', 'add', 'ann', '--password-stdin'], 'first password\n');
+    await step('accounts add (second)', ['accounts', 'add', 'bob', '--password-stdin'], 'bob password\n');
+    await step('forwards add', ['forwards', 'add', 'sales', 'ann@example.test']);
+    expect(mirror.accounts.map((a) => [a.name, a.active, a.pending?.action])).toEqual([
+      ['ann', false, 'add'],
+      ['bob', false, 'add'],
+    ]);
+    const bobAdd = mirror.pending.find((p) => p.name === 'bob')!;
+    await step('pending cancel', ['pending', 'cancel', bobAdd.id]);
+    expect(mirror.accounts.map((a) => a.name)).toEqual(['ann']);
+    await apply();
+    expect(mirror.accounts[0]).toMatchObject({ name: 'ann', active: true, pending: null });
+    expect(mirror.forwards[0]).toMatchObject({ name: 'sales', active: true, pending: null });
+    await step('accounts passwd', ['accounts', 'passwd', 'ann', '--password-stdin'], 'second password\n');
+    await step('accounts quota', ['accounts', 'quota', 'ann', '10M']);
+    expect(mirror.accounts[0].pending?.action).toBe('quota');
+    await apply();
+    expect(mirror.accounts[0].quota).toBe(10 * 1024 * 1024);
+    await step('accounts suspend', ['accounts', 'suspend', 'ann']);
+    await apply();
+    expect(mirror.accounts[0].suspended).toBe(true);
+    await step('accounts resume', ['accounts', 'resume', 'ann']);
+    await apply();
+    expect(mirror.accounts[0].suspended).toBe(false);
+    await step('accounts rename', ['accounts', 'rename', 'ann', 'anna']);
+    await apply();
+    expect(mirror.accounts.map((a) => a.name)).toEqual(['anna']);
+    await step('forwards add (replace)', ['forwards', 'add', 'sales', 'anna@example.test', 'x@elsewhere.example']);
+    await apply();
+    expect(mirror.forwards[0].destinations).toEqual(['anna@example.test', 'x@elsewhere.example']);
+    await step('forwards remove', ['forwards', 'remove', 'sales']);
+    await apply();
+    expect(mirror.forwards).toEqual([]);
+    await step('accounts remove', ['accounts', 'remove', 'anna']);
+    await apply();
+    expect(mirror.accounts).toEqual([]);
+    expect(mirror.pending).toEqual([]);
+    expect(notes).toBeGreaterThanOrEqual(20);
+    sub.close();
+  });
+
+  it('an open console shows a change from another client without asking for the lists again', async () => {
+    const session = new DaemonSession(d.socket);
+    // Every request the console's client sends, counted on the way out.
+    const calls: string[] = [];
+    const real = ControlClient.prototype.call;
+    ControlClient.prototype.call = function (this: ControlClient, ...args: Parameters<ControlClient['call']>) {
+      calls.push(args[0]);
+      return real.apply(this, args);
+    } as ControlClient['call'];
+    try {
+      session.start();
+      await waitFor(() => session.snapshot.listed, 'the console to load');
+      const loaded = calls.length;
+      const add = await d.cli(['forwards', 'add', 'live', 'someone@elsewhere.example']);
+      expect(add.code).toBe(0);
+      await waitFor(() => session.snapshot.forwards.find((f) => f.name === 'live'), 'the forward on the console');
+      expect(session.snapshot.status?.pending).toBe(1);
+      expect(session.snapshot.pending.map((p) => p.name)).toEqual(['live']);
+      await d.cli(['pending', 'apply']);
+      await waitFor(() => session.snapshot.forwards.find((f) => f.name === 'live')?.active, 'the applied forward');
+      expect(calls.slice(loaded)).toEqual([]);
+    } finally {
+      ControlClient.prototype.call = real;
+      session.close();
+    }
+  });
+});
+
+describe('sizes across restarts', () => {
+  it('takes the saved sizes at start and lists again only what changed while it was stopped, also from a torn file', async () => {
+    const dataDir = tempDir();
+    let d = await startDaemon({ dataDir });
+    for (const name of ['ann', 'bob', 'cat'])
+      expect((await d.cli(['accounts', 'add', name, '--password-stdin'], 'a password 1\n')).code).toBe(0);
+    await d.cli(['pending', 'apply']);
+    for (const name of ['ann', 'bob', 'cat', 'cat'])
+      expect((await smtpSend(d.smtpPort, `${name}@example.test`, `for ${name}`)).accepted).toBe(true);
+    const before = json(await d.cli(['accounts', 'list', '--json']));
+    expect(before.map((a: { messages: number }) => a.messages)).toEqual([1, 1, 2]);
+    await d.stop();
+    const index = join(dataDir, 'mailbox-index');
+    expect(readFileSync(index, 'utf8').split('\n')[0]).toBe('vmail-mailbox-index 1');
+
+    // While it is stopped, another program delivers to bob and removes one of cat's messages.
+    const mail = join(dataDir, 'mail/example.test');
+    writeFileSync(join(mail, 'bob/new/1700000000.M1P1.otherhost'), 'Subject: restored\n\nfrom a backup\n');
+    rmSync(join(mail, 'cat/new', readdirSync(join(mail, 'cat/new'))[0]));
+    d = await startDaemon({ dataDir });
+    expect(d.output()).toContain('mailboxes="3 restored, 0 listed"');
+    const expected = [
+      ['ann', 1],
+      ['bob', 2],
+      ['cat', 1],
+    ];
+    const sizes = async () =>
+      json(await d.cli(['accounts', 'list', '--json'])).map((a: { name: string; messages: number }) => [
+        a.name,
+        a.messages,
+      ]);
+    await waitFor(async () => JSON.stringify(await sizes()) === JSON.stringify(expected), 'the first sweep', 5000);
+    // A delivery after the restart counts on top of the restored size.
+    expect((await smtpSend(d.smtpPort, 'ann@example.test', 'after restart')).accepted).toBe(true);
+    await waitFor(async () => (await sizes())[0][1] === 2, 'the delivery counted');
+    await d.stop();
+
+    // A file cut off mid-line (a crash while writing it, or a full disk): the whole lines are
+    // used, the rest listed.
+    const text = readFileSync(index, 'utf8');
+    writeFileSync(index, text.slice(0, text.indexOf('\n', text.indexOf('\n') + 1) + 12));
+    d = await startDaemon({ dataDir });
+    expect(d.output()).toContain('mailboxes="1 restored, 2 listed"');
+    expect(await sizes()).toEqual([
+      ['ann', 2],
+      ['bob', 2],
+      ['cat', 1],
+    ]);
+    await d.stop();
+  });
+});
+
+describe('accounts.list by pages', () => {
+  it('gives the slices of the whole list, and refuses a bad offset or limit in one line', async () => {
+    const d = await startDaemon();
+    for (const name of ['dan', 'eve', 'fay', 'gus', 'hal'])
+      await d.cli(['accounts', 'add', name, '--password-stdin'], 'a password 1\n');
+    const c = await ControlClient.connect(d.socket);
+    const whole = await c.call('accounts.list');
+    expect(whole.map((a) => a.name)).toEqual(['dan', 'eve', 'fay', 'gus', 'hal']);
+    expect(await c.call('accounts.list', { offset: 1, limit: 2 })).toEqual(whole.slice(1, 3));
+    expect(await c.call('accounts.list', { offset: 4, limit: 10 })).toEqual(whole.slice(4));
+    expect(await c.call('accounts.list', { offset: 9 })).toEqual([]);
+    await expect(c.call('accounts.list', { limit: -1 })).rejects.toThrow('--limit -1: write a whole number from 0');
+    await expect(c.call('accounts.list', { offset: 1.5 })).rejects.toThrow('--offset 1.5: write a whole number from 0');
+    c.close();
+    await d.stop();
+  });
+});
