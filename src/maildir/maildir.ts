@@ -114,7 +114,12 @@ export async function deliver(
   const file = join(dir, 'new', name);
   try {
     opts.naming?.(name);
-    await rename(tmp, file);
+    await rename(tmp, file).catch(async (err: NodeJS.ErrnoException) => {
+      // new/ removed by hand: made again, as for tmp/ above.
+      if (err.code !== 'ENOENT') throw err;
+      await createMaildir(dir);
+      await rename(tmp, file);
+    });
     // The message is listed from here on: tell whoever counts, before anything else can run.
     opts.visible?.(size);
     await fsyncDir(join(dir, 'new'));

@@ -45,11 +45,18 @@ export async function seedMailboxes(dataDir: string, count: number): Promise<voi
   }
 }
 
+/** CPU time a process has used (user and system), from /proc. */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  // utime and stime, in clock ticks (100 a second on Linux).
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 
 interface Row {
   what: string;
-  unit: 'ms' | 'MB';
+  unit: 'ms' | 'MB' | '%';
   /** Its value at each size. */
   values: number[];
   target?: { text: string; met: (v: number) => boolean };
@@ -97,6 +104,10 @@ async function measure(count: number): Promise<Record<string, number>> {
     out.listPage = stats(page).p50;
     await sleep(500);
     out.daemonRss = rssMb(d.proc.pid!);
+    // What the daemon costs while nothing happens: the sweeps of folder times (every 30 s).
+    const cpu0 = cpuMs(d.proc.pid!);
+    await sleep(30_000);
+    out.idleCpu = ((cpuMs(d.proc.pid!) - cpu0) / 30_000) * 100;
 
     // Launch to the first frame (the menu, with the account count) and to the accounts list
     // filled, in a real terminal; the console's memory once it holds every account.
@@ -171,6 +182,7 @@ export async function benchScale(): Promise<void> {
     { what: 'daemon start to ready, first start', unit: 'ms', values: pick('firstReady') },
     { what: 'daemon start to ready', unit: 'ms', values: pick('ready'), target: { text: '< 2 s', met: under(2000) } },
     { what: 'daemon RSS', unit: 'MB', values: pick('daemonRss'), target: { text: '< 400 MB', met: under(400) } },
+    { what: 'daemon CPU while idle (sweeps), % of a core', unit: '%', values: pick('idleCpu') },
     { what: 'accounts.list, whole: p50', unit: 'ms', values: pick('listWhole') },
     { what: 'accounts.list, one page of 100: p50', unit: 'ms', values: pick('listPage') },
     {
@@ -203,7 +215,8 @@ export async function benchScale(): Promise<void> {
     },
     { what: 'a change shown on 3 open consoles: slowest of 20', unit: 'ms', values: pick('notifyMax') },
   ];
-  const fmt = (r: Row, v: number) => (r.unit === 'MB' ? `${v.toFixed(0)} MB` : ms(v));
+  const fmt = (r: Row, v: number) =>
+    r.unit === 'MB' ? `${v.toFixed(0)} MB` : r.unit === '%' ? `${v.toFixed(1)}%` : ms(v);
   const head = `  ${'measure'.padEnd(50)}${sizes.map((s) => s.toLocaleString('en').padStart(11)).join('')}   grows`;
   process.stdout.write(`${head}\n`);
   for (const r of rows) {

@@ -1,15 +1,27 @@
 // SMTP delivery throughput (20 KB messages, 1 and 20 concurrent senders) beside this machine's
 // ceiling for durable writes on the same disk: the same write, fsync, rename, directory fsync.
-import { mkdirSync, readFileSync } from 'node:fs';
-import { rename } from 'node:fs/promises';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { ControlClient } from '../../src/control/client.js';
-import { fsyncDir, writeNewFile } from '../../src/maildir/durable.js';
+import { writeNewFile } from '../../src/maildir/durable.js';
 import { startDaemon, tempDir } from '../helpers/process.js';
+import { closedPort, TestRelay } from '../helpers/relay.js';
 import { heading, performance, seedAccounts } from './lib.js';
+import { postfixMissing, startPostfix } from './postfix.js';
 
 const SIZE = 20 * 1024;
+
+/** One directory fsync, on its own (delivery's fsyncDir shares one among callers). */
+async function fsyncNow(dir: string): Promise<void> {
+  const fd = await open(dir, 'r');
+  try {
+    await fd.sync();
+  } finally {
+    await fd.close();
+  }
+}
 
 function message(i: number): Buffer {
   const head = `From: a@example.org\r\nTo: b@example.test\r\nSubject: bench ${i}\r\n\r\n`;
@@ -73,33 +85,42 @@ class BenchSmtp {
   }
 }
 
-export async function throughput(port: number, senders: number, perSender: number): Promise<number> {
+/** Messages per second from `senders` connections, each to its own mailbox (or all to box0). */
+export async function throughput(port: number, senders: number, perSender: number, oneBox = false): Promise<number> {
   const data = message(0);
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: senders }, async (_, s) => {
       const c = await BenchSmtp.open(port);
-      for (let i = 0; i < perSender; i++) await c.send(`box${s}@example.test`, data);
+      for (let i = 0; i < perSender; i++) await c.send(`box${oneBox ? 0 : s}@example.test`, data);
       c.close();
     }),
   );
   return (senders * perSender) / ((performance.now() - t0) / 1000);
 }
 
-/** Durable writes per second on `dir`'s disk, as delivery does them, with `workers` at once. */
-async function ceiling(dir: string, workers: number, perWorker: number): Promise<number> {
-  mkdirSync(join(dir, 'tmp'), { recursive: true });
-  mkdirSync(join(dir, 'new'), { recursive: true });
+/**
+ * Durable writes per second on `dir`'s disk, as delivery does them, with `workers` at once,
+ * each in its own directory (or all in one): write, fsync, rename, directory fsync, with a
+ * directory fsync of its own for every file (no group commit).
+ */
+async function ceiling(dir: string, workers: number, perWorker: number, oneDir = false): Promise<number> {
+  const dirOf = (w: number) => join(dir, oneDir ? 'd0' : `d${w}`);
+  for (let w = 0; w < workers; w++) {
+    mkdirSync(join(dirOf(w), 'tmp'), { recursive: true });
+    mkdirSync(join(dirOf(w), 'new'), { recursive: true });
+  }
   const data = message(0);
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: workers }, async (_, w) => {
+      const d = dirOf(w);
       for (let i = 0; i < perWorker; i++) {
         // The same calls delivery makes, without SMTP, routing or headers around them.
         const name = `${w}-${i}`;
-        await writeNewFile(join(dir, 'tmp', name), data);
-        await rename(join(dir, 'tmp', name), join(dir, 'new', name));
-        await fsyncDir(join(dir, 'new'));
+        await writeNewFile(join(d, 'tmp', name), data);
+        await rename(join(d, 'tmp', name), join(d, 'new', name));
+        await fsyncNow(join(d, 'new'));
       }
     }),
   );
@@ -111,6 +132,51 @@ function memory(pid: number): { peak: number; now: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) * 1024;
   return { peak: kb('VmHWM'), now: kb('VmRSS') };
+}
+
+/**
+ * vmail beside Postfix 3 delivering to Maildirs through virtual(8): messages per second from
+ * the first MAIL to the last file in new/ (Postfix answers 250 once the message is in its
+ * queue, and delivers after; vmail answers once it is in new/).
+ */
+async function besidePostfix(vmailPort: number): Promise<void> {
+  const why = postfixMissing();
+  if (why) {
+    process.stdout.write(`  Postfix comparison skipped: ${why}\n`);
+    return;
+  }
+  const boxes = Array.from({ length: 20 }, (_, i) => `box${i}`);
+  const pf = startPostfix(await closedPort(), boxes);
+  try {
+    const delivered = () =>
+      boxes.reduce(
+        (n, b) => n + (existsSync(join(pf.maildir(b), 'new')) ? readdirSync(join(pf.maildir(b), 'new')).length : 0),
+        0,
+      );
+    const postfixRate = async (senders: number, per: number) => {
+      const start = delivered();
+      const t0 = performance.now();
+      await throughput(pf.port, senders, per);
+      while (delivered() - start < senders * per) await new Promise((r) => setTimeout(r, 5));
+      return (senders * per) / ((performance.now() - t0) / 1000);
+    };
+    // Postfix's first messages start its delivery agents: one unmeasured round.
+    await postfixRate(5, 5);
+    for (const [senders, per, target] of [
+      [1, 300, 1.3],
+      [20, 30, 2],
+    ] as const) {
+      const runs: [number, number][] = [];
+      for (let round = 0; round < 2; round++)
+        runs.push([await throughput(vmailPort, senders, per), await postfixRate(senders, per)]);
+      const [v, p] = runs.reduce(([a, b], [x, y]) => [a + x / runs.length, b + y / runs.length], [0, 0]);
+      process.stdout.write(
+        `  ${`${senders} sender${senders > 1 ? 's' : ''}`.padEnd(10)} vmail ${v.toFixed(0).padStart(6)} msg/s   Postfix ${p.toFixed(0).padStart(6)} msg/s (to new/)   vmail/Postfix ${(v / p).toFixed(2)}   target >= ${target}: ${v / p >= target ? 'met' : 'NOT met'}\n`,
+      );
+    }
+  } finally {
+    pf.stop();
+  }
 }
 
 /** One 25 MB message to 100 local mailboxes: what delivering it costs the daemon in memory. */
@@ -194,20 +260,29 @@ export async function benchSmtp(): Promise<void> {
   heading("SMTP delivery, 20 KB messages, beside the disk's durable-write ceiling");
   const d = await daemonWithBoxes();
   const dataDir = d.dataDir;
+  // The client's own ceiling: the same client against an SMTP sink that writes nothing.
+  const sink = new TestRelay();
+  const sinkPort = await sink.listen();
   try {
-    for (const [senders, per] of [
-      [1, 300],
-      [20, 30],
+    for (const [senders, per, oneBox] of [
+      [1, 300, false],
+      [20, 30, false],
+      [20, 30, true],
     ] as const) {
-      const rate = await throughput(d.smtpPort, senders, per);
-      // One Maildir per sender for vmail, so one directory per worker for the ceiling too.
-      const roof = await ceiling(join(dataDir, `ceiling-${senders}`), senders, per);
+      const rate = await throughput(d.smtpPort, senders, per, oneBox);
+      // One Maildir per sender for vmail, so one directory per worker for the disk's ceiling too.
+      const roof = await ceiling(join(dataDir, `ceiling-${senders}-${oneBox}`), senders, per, oneBox);
+      sink.received.length = 0;
+      const client = await throughput(sinkPort, senders, per);
+      const who = `${senders} sender${senders > 1 ? 's' : ''}${oneBox ? ', one mailbox' : ''}`;
       process.stdout.write(
-        `  ${`${senders} sender${senders > 1 ? 's' : ''}`.padEnd(10)} vmail ${rate.toFixed(0).padStart(6)} msg/s   ceiling ${roof.toFixed(0).padStart(6)} writes/s   ratio ${(rate / roof).toFixed(2)}${senders === 20 ? `   target >= 0.5: ${rate / roof >= 0.5 ? 'met' : 'NOT met'}` : ''}\n`,
+        `  ${who.padEnd(22)} vmail ${rate.toFixed(0).padStart(6)} msg/s   disk ${roof.toFixed(0).padStart(6)} writes/s (${(rate / roof).toFixed(2)})   client into a sink ${client.toFixed(0).padStart(6)} msg/s (${(rate / client).toFixed(2)})\n`,
       );
     }
+    await besidePostfix(d.smtpPort);
     await quotaCost(d.smtpPort, d.socket);
   } finally {
+    await sink.close();
     await d.stop();
   }
   await bigFanOut();

@@ -1,7 +1,7 @@
 // Maildir delivery of a named copy (a forwarded message, which may be delivered again after a
 // crash): a partial file an interrupted attempt left in tmp/ does not block the next attempt,
 // and a copy already in new/ is not written twice. Real files in a temp dir.
-import { readdirSync, readFileSync, renameSync, truncateSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, rmSync, truncateSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { deliver } from '../../src/maildir/maildir.js';
@@ -30,5 +30,23 @@ describe('deliver with a copy name', () => {
     const third = await deliver(dir, [message], { base: '1795909021.Qabc' });
     expect(third.file).toBe(again.file);
     expect(readdirSync(join(dir, 'new'))).toEqual([name]);
+  });
+});
+
+describe('deliveries that finish together (group commit of the directory fsync)', () => {
+  it('200 at once into one Maildir all land whole; with new/ removed under them they land too', async () => {
+    const dir = join(tempDir('vmail-maildir-'), 'box');
+    await createMaildir(dir);
+    const body = (i: number) => Buffer.from(`Subject: ${i}\r\n\r\nbody ${i}\r\n`);
+    const done = await Promise.all(Array.from({ length: 200 }, (_, i) => deliver(dir, [body(i)])));
+    expect(readdirSync(join(dir, 'new')).sort()).toEqual(done.map((d) => basename(d.file)).sort());
+    for (const [i, d] of done.entries()) expect(readFileSync(d.file)).toEqual(body(i));
+
+    // new/ taken away (by hand, or a broken restore): the next 50, all at once, make it again
+    // as Dovecot does, and each lands; nothing is left half-made in tmp/.
+    rmSync(join(dir, 'new'), { recursive: true, force: true });
+    const again = await Promise.all(Array.from({ length: 50 }, (_, i) => deliver(dir, [body(i)])));
+    expect(readdirSync(join(dir, 'new')).sort()).toEqual(again.map((d) => basename(d.file)).sort());
+    expect(readdirSync(join(dir, 'tmp'))).toEqual([]);
   });
 });

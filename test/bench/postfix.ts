@@ -1,0 +1,82 @@
+// A Postfix of its own for the SMTP benchmark: Debian's Postfix as a second instance (its own
+// configuration, queue and data directories in a temp dir, on a loopback port), delivering to
+// Maildirs through virtual(8), as a Postfix mail host for virtual domains is set up.
+import { execFileSync } from 'node:child_process';
+import { chownSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempDir } from '../helpers/process.js';
+
+export interface RunningPostfix {
+  port: number;
+  /** The Maildir of `box` (new/ is where a delivered message lands). */
+  maildir: (box: string) => string;
+  stop: () => void;
+}
+
+/** Why Postfix cannot run here, or null. */
+export function postfixMissing(): string | null {
+  if (!existsSync('/usr/sbin/postfix')) return 'Postfix is not installed (apt-get install postfix)';
+  if (process.getuid?.() !== 0) return 'starting a Postfix instance needs root';
+  return null;
+}
+
+/** Starts Postfix on 127.0.0.1:`port` with a Maildir for each of `boxes`@example.test. */
+export function startPostfix(port: number, boxes: string[]): RunningPostfix {
+  const dir = tempDir('postfix-bench-');
+  const conf = join(dir, 'conf');
+  cpSync('/etc/postfix', conf, { recursive: true });
+  for (const sub of ['queue', 'data', 'mail']) mkdirSync(join(dir, sub));
+  // Mail is delivered as nobody, into folders that user owns.
+  const nobody = 65534;
+  chownSync(join(dir, 'mail'), nobody, nobody);
+  writeFileSync(join(dir, 'vmailbox'), boxes.map((b) => `${b}@example.test example.test/${b}/\n`).join(''));
+  writeFileSync(
+    join(conf, 'main.cf'),
+    [
+      'compatibility_level = 3.6',
+      `queue_directory = ${dir}/queue`,
+      `data_directory = ${dir}/data`,
+      'mail_owner = postfix',
+      'setgid_group = postdrop',
+      'myhostname = postfix-bench.example.test',
+      'mydestination =',
+      'inet_interfaces = 127.0.0.1',
+      'inet_protocols = ipv4',
+      'mynetworks = 127.0.0.0/8',
+      'smtpd_relay_restrictions = permit_mynetworks, reject',
+      'virtual_mailbox_domains = example.test',
+      `virtual_mailbox_base = ${dir}/mail`,
+      `virtual_mailbox_maps = texthash:${dir}/vmailbox`,
+      `virtual_uid_maps = static:${nobody}`,
+      `virtual_gid_maps = static:${nobody}`,
+      'virtual_minimum_uid = 100',
+      'virtual_destination_concurrency_limit = 50',
+      'message_size_limit = 0',
+      `maillog_file = ${dir}/maillog`,
+      '',
+    ].join('\n'),
+  );
+  // Its own port, and no chroot (the temp queue has none of the files a chroot needs).
+  const master = readFileSync(join(conf, 'master.cf'), 'utf8')
+    .split('\n')
+    .map((line) => {
+      if (/^smtp\s+inet\s/.test(line)) return `127.0.0.1:${port} inet n - n - - smtpd`;
+      const f = line.split(/\s+/);
+      if (f.length >= 8 && /^[a-z]/.test(line) && !line.startsWith('#')) f[4] = 'n';
+      return f.length >= 8 && /^[a-z]/.test(line) ? f.join(' ') : line;
+    })
+    .join('\n');
+  writeFileSync(join(conf, 'master.cf'), master);
+  execFileSync('postfix', ['-c', conf, 'start'], { stdio: 'pipe' });
+  return {
+    port,
+    maildir: (box) => join(dir, 'mail/example.test', box),
+    stop: () => {
+      try {
+        execFileSync('postfix', ['-c', conf, 'stop'], { stdio: 'pipe' });
+      } catch {
+        // Already stopped.
+      }
+    },
+  };
+}
