@@ -19,6 +19,7 @@ import { type FormState, shownList } from './form-reducer.js';
 import { FORM_CHROME_ROWS, type FormScreenProps, footerKeys } from './form-screen.js';
 import { cell, Field, Footer, NoticeLine } from './frame.js';
 import type { Theme } from './hooks.js';
+import { keysOf } from './list-reducer.js';
 
 export function visibleAccounts(
   all: readonly AccountView[],
@@ -73,7 +74,9 @@ export function AccountsScreen({
   const { width, height, now, theme } = frame;
   const tableHeight = Math.max(1, height - FORM_CHROME_ROWS);
   const list = shownList(state, { rows, tableHeight });
-  const selected = rows.find((r) => r.address === list.selected);
+  // The row at the (settled) selection: found by index, not by a scan of every row.
+  const at = list.selected === null ? -1 : keysOf(rows).indexOf(list.selected);
+  const selected = at >= 0 ? rows[at] : undefined;
   // Fixed columns take 70 of the width; the name gets the rest (10 at 80 columns).
   const nameWidth = Math.max(8, width - 70);
   return (

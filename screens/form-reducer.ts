@@ -6,7 +6,15 @@ import type { Key } from 'ink';
 import type { ChangeAction, Field as ErrorField, PendingView, QueueResult } from '../src/control/protocol.js';
 import { actionWord, whenApplies } from '../src/model/format.js';
 import type { Effect, Notice, Step } from './effects.js';
-import { initialListState, type ListState, listDelta, moveSelection, selectedIndex, settle } from './list-reducer.js';
+import {
+  initialListState,
+  keysOf,
+  type ListState,
+  listDelta,
+  moveSelection,
+  selectedIndex,
+  settle,
+} from './list-reducer.js';
 import { cursorAfterKey, edges, isClear } from './text-field.js';
 
 export type Focus = 'table' | 'name' | 'second' | 'filter' | 'confirm' | 'details';
@@ -93,15 +101,11 @@ export function shownList(
   state: FormState,
   ctx: { rows: readonly { address: string }[]; tableHeight: number },
 ): ListState {
-  return settle(
-    state.list,
-    ctx.rows.map((r) => r.address),
-    ctx.tableHeight,
-  );
+  return settle(state.list, keysOf(ctx.rows), ctx.tableHeight);
 }
 
 function selectedRow<R extends { address: string }>(list: ListState, rows: readonly R[]): R | undefined {
-  return rows.find((r) => r.address === list.selected) ?? rows[Math.min(Math.max(0, list.top), rows.length - 1)];
+  return rows[selectedIndex(list, keysOf(rows))];
 }
 
 const typingFocus = (f: Focus) => f === 'name' || f === 'second' || f === 'filter';
@@ -198,7 +202,7 @@ const noEffects = (state: FormState): Step<FormState> => ({ state, effects: [] }
 /** What a key does on a form screen. */
 export function formKey(state: FormState, input: string, key: Key, ctx: FormContext): Step<FormState> {
   const list = shownList(state, ctx);
-  const keys = ctx.rows.map((r) => r.address);
+  const keys = keysOf(ctx.rows);
   const selected = selectedRow(list, ctx.rows);
 
   if (state.focus === 'confirm') {
@@ -222,13 +226,7 @@ export function formKey(state: FormState, input: string, key: Key, ctx: FormCont
   }
   if (state.focus === 'details') {
     // Who changed this account, and when.
-    const shown =
-      ctx.rows[
-        selectedIndex(
-          state.list,
-          ctx.rows.map((r) => r.address),
-        )
-      ];
+    const shown = ctx.rows[selectedIndex(state.list, keysOf(ctx.rows))];
     if (input === 'h' && shown) return { state, effects: [{ type: 'nav', to: 'history', address: shown.address }] };
     return noEffects(key.escape || key.return ? { ...state, focus: 'table' } : state);
   }

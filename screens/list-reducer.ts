@@ -10,6 +10,21 @@ export interface ListState {
 
 export const initialListState: ListState = { selected: null, top: 0 };
 
+const keyLists = new WeakMap<readonly { address: string }[], readonly string[]>();
+
+/**
+ * The rows' addresses, the keys a list moves over: made once per rows array (a key on a list
+ * of 100,000 accounts must not map them all again).
+ */
+export function keysOf(rows: readonly { address: string }[]): readonly string[] {
+  let keys = keyLists.get(rows);
+  if (!keys) {
+    keys = rows.map((r) => r.address);
+    keyLists.set(rows, keys);
+  }
+  return keys;
+}
+
 /** The selected index in `keys`, falling back to the nearest valid one. */
 export function selectedIndex(state: ListState, keys: readonly string[]): number {
   if (keys.length === 0) return -1;

@@ -131,9 +131,9 @@ export class MailboxIndex extends EventEmitter {
     return this.watched * 2;
   }
 
-  get(address: string): MailboxSize {
-    const e = this.boxes.get(address);
-    return e ? { messages: e.messages, bytes: e.bytes } : EMPTY;
+  /** The size of one mailbox (read-only: it moves as the mailbox does). */
+  get(address: string): Readonly<MailboxSize> {
+    return this.boxes.get(address) ?? EMPTY;
   }
 
   has(address: string): boolean {

@@ -2,7 +2,7 @@
 // configuration, queue and data directories in a temp dir, on a loopback port), delivering to
 // Maildirs through virtual(8), as a Postfix mail host for virtual domains is set up.
 import { execFileSync } from 'node:child_process';
-import { chownSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../helpers/process.js';
 
@@ -10,7 +10,14 @@ export interface RunningPostfix {
   port: number;
   /** The Maildir of `box` (new/ is where a delivered message lands). */
   maildir: (box: string) => string;
+  /** The end of its log, to say why mail did not arrive. */
+  logTail: () => string;
   stop: () => void;
+}
+
+function userIds(name: string): { uid: number; gid: number } {
+  const id = (flag: string) => Number(execFileSync('id', [flag, name], { encoding: 'utf8' }));
+  return { uid: id('-u'), gid: id('-g') };
 }
 
 /** Why Postfix cannot run here, or null. */
@@ -26,7 +33,11 @@ export function startPostfix(port: number, boxes: string[]): RunningPostfix {
   const conf = join(dir, 'conf');
   cpSync('/etc/postfix', conf, { recursive: true });
   for (const sub of ['queue', 'data', 'mail']) mkdirSync(join(dir, sub));
-  // Mail is delivered as nobody, into folders that user owns.
+  // Postfix's own processes run as postfix: they reach the queue through the temp dir, and
+  // keep their data in a folder of their own; mail is delivered as nobody, into nobody's.
+  chmodSync(dir, 0o755);
+  const postfix = userIds('postfix');
+  chownSync(join(dir, 'data'), postfix.uid, postfix.gid);
   const nobody = 65534;
   chownSync(join(dir, 'mail'), nobody, nobody);
   writeFileSync(join(dir, 'vmailbox'), boxes.map((b) => `${b}@example.test example.test/${b}/\n`).join(''));
@@ -51,8 +62,8 @@ export function startPostfix(port: number, boxes: string[]): RunningPostfix {
       `virtual_gid_maps = static:${nobody}`,
       'virtual_minimum_uid = 100',
       'virtual_destination_concurrency_limit = 50',
-      'message_size_limit = 0',
       `maillog_file = ${dir}/maillog`,
+      `maillog_file_prefixes = ${dir}`,
       '',
     ].join('\n'),
   );
@@ -67,10 +78,16 @@ export function startPostfix(port: number, boxes: string[]): RunningPostfix {
     })
     .join('\n');
   writeFileSync(join(conf, 'master.cf'), master);
-  execFileSync('postfix', ['-c', conf, 'start'], { stdio: 'pipe' });
+  // Postfix tells only a terminal (or its log) why it did not start: run it under script(1).
+  try {
+    execFileSync('script', ['-qec', `postfix -c ${conf} start`, '/dev/null'], { stdio: 'pipe' });
+  } catch (err) {
+    throw new Error(`Postfix did not start: ${String((err as { stdout?: Buffer }).stdout ?? '').trim()}`);
+  }
   return {
     port,
     maildir: (box) => join(dir, 'mail/example.test', box),
+    logTail: () => (existsSync(join(dir, 'maillog')) ? readFileSync(join(dir, 'maillog'), 'utf8').slice(-1500) : ''),
     stop: () => {
       try {
         execFileSync('postfix', ['-c', conf, 'stop'], { stdio: 'pipe' });

@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DaemonSession } from '../../screens/daemon-session.js';
+import { DaemonSession, findRow } from '../../screens/daemon-session.js';
 import { ControlClient } from '../../src/control/client.js';
 import { startDaemon, tempDir } from '../helpers/process.js';
 import { keypressLatency, tmuxConsole, until } from './console.js';
@@ -155,7 +155,10 @@ async function measure(count: number): Promise<Record<string, number>> {
       const begin = performance.now();
       await c.call('accounts.quota', { name, quota: `${i + 1}M` });
       await until(
-        () => consoles.every((s) => s.snapshot.accounts.find((a) => a.name === name)?.pending?.action === 'quota'),
+        () =>
+          consoles.every(
+            (s) => s.snapshot.accounts[findRow(s.snapshot.accounts, `${name}@${DOMAIN}`)]?.pending?.action === 'quota',
+          ),
         'every console to show the change',
         10_000,
       );

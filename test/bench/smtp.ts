@@ -157,7 +157,10 @@ async function besidePostfix(vmailPort: number): Promise<void> {
       const start = delivered();
       const t0 = performance.now();
       await throughput(pf.port, senders, per);
-      while (delivered() - start < senders * per) await new Promise((r) => setTimeout(r, 5));
+      while (delivered() - start < senders * per) {
+        if (performance.now() - t0 > 120_000) throw new Error(`Postfix did not deliver:\n${pf.logTail()}`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
       return (senders * per) / ((performance.now() - t0) / 1000);
     };
     // Postfix's first messages start its delivery agents: one unmeasured round.
