@@ -21,6 +21,19 @@ import { cell, Field, Footer, NoticeLine } from './frame.js';
 import type { Theme } from './hooks.js';
 import { keysOf } from './list-reducer.js';
 
+/**
+ * The lists lately shown for one set of accounts, domain and order, by filter text: a letter
+ * typed filters the shortest list whose text the new one contains (not all 100,000 accounts),
+ * and a letter erased finds its list again.
+ */
+const shown = {
+  all: null as readonly AccountView[] | null,
+  domain: '',
+  sort: '',
+  byFilter: new Map<string, AccountView[]>(),
+};
+const SHOWN_KEPT = 32;
+
 export function visibleAccounts(
   all: readonly AccountView[],
   domain: string,
@@ -28,9 +41,25 @@ export function visibleAccounts(
   sort: FormState['sort'],
 ): AccountView[] {
   const f = filter.trim().toLowerCase();
-  const list = all.filter((a) => a.domain === domain && (!f || a.name.includes(f)));
-  if (sort === 'size') return list.sort((a, b) => b.bytes - a.bytes || (a.name < b.name ? -1 : 1));
-  if (sort === 'quota') return list.sort((a, b) => (use(b) ?? -1) - (use(a) ?? -1) || (a.name < b.name ? -1 : 1));
+  if (shown.all !== all || shown.domain !== domain || shown.sort !== sort)
+    Object.assign(shown, { all, domain, sort, byFilter: new Map() });
+  const known = shown.byFilter.get(f);
+  if (known) return known;
+  let base = shown.byFilter.get('');
+  if (!base) {
+    base = all.filter((a) => a.domain === domain);
+    if (sort === 'size') base.sort((a, b) => b.bytes - a.bytes || (a.name < b.name ? -1 : 1));
+    if (sort === 'quota') base.sort((a, b) => (use(b) ?? -1) - (use(a) ?? -1) || (a.name < b.name ? -1 : 1));
+    shown.byFilter.set('', base);
+  }
+  // Every name that contains f contains each part of f: the shortest such list is enough.
+  for (const [text, list] of shown.byFilter) if (f.includes(text) && list.length < base.length) base = list;
+  const list = f ? base.filter((a) => a.name.includes(f)) : base;
+  shown.byFilter.set(f, list);
+  for (const text of shown.byFilter.keys()) {
+    if (shown.byFilter.size <= SHOWN_KEPT) break;
+    if (text) shown.byFilter.delete(text);
+  }
   return list;
 }
 

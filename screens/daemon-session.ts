@@ -37,11 +37,20 @@ export interface DaemonSnapshot {
 }
 
 const RETRY_MS = 1000;
+/** Accounts asked for at a time while the console loads (about 2.5 MB of text). */
+const ACCOUNTS_PAGE = 5000;
+
+/** The accounts loaded so far, and the last of them (pages come in list order). */
+interface Loading {
+  rows: AccountView[];
+  last: AccountView | null;
+}
 
 export class DaemonSession {
   private client: ControlClient | null = null;
   private listeners = new Set<() => void>();
   private retryTimer: NodeJS.Timeout | null = null;
+  private loading: Loading | null = null;
   private closed = false;
   snapshot: DaemonSnapshot;
 
@@ -117,17 +126,63 @@ export class DaemonSession {
     const [status, pending] = await Promise.all([c.call('status'), c.call('pending.list')]);
     const skewMs = Date.parse(status.now) - Math.round((t0 + Date.now()) / 2);
     this.set({ status, domains: status.domainTotals, pending, skewMs, connection: 'connected', problem: null });
-    const [accounts, forwards] = await Promise.all([c.call('accounts.list'), c.call('forwards.list')]);
-    this.set({ accounts, forwards, listed: true });
+    const forwards = c.call('forwards.list');
+    // Awaited after the accounts; a connection lost before that fails the accounts first.
+    forwards.catch(() => {});
+    // The accounts a page at a time, each after the last address of the one before: 100,000
+    // rows in one answer would hold its text, its bytes and its rows in memory at once.
+    const loading: Loading = { rows: [], last: null };
+    this.loading = loading;
+    try {
+      for (;;) {
+        const page = await c.call('accounts.list', {
+          limit: ACCOUNTS_PAGE,
+          ...(loading.last ? { after: loading.last.address } : {}),
+        });
+        loading.rows = loading.rows.concat(page);
+        loading.last = page.at(-1) ?? loading.last;
+        if (page.length < ACCOUNTS_PAGE) break;
+      }
+      this.set({ accounts: loading.rows, forwards: await forwards, listed: true });
+    } finally {
+      if (this.loading === loading) this.loading = null;
+    }
+  }
+
+  /**
+   * A change that came while the accounts load: rows up to the last one loaded are changed
+   * (the pages loaded are older than it); rows past it are left to the pages still to come,
+   * which are newer (answers and notifications come in the order the daemon sent them).
+   */
+  private loadingChange(loading: Loading, change: RowsChange): void {
+    const last = loading.last;
+    const loaded = (row: { domain: string; name: string }) => last !== null && compareRows(row, last) <= 0;
+    const split = (address: string) => {
+      const at = address.lastIndexOf('@');
+      return { name: address.slice(0, at), domain: address.slice(at + 1) };
+    };
+    loading.rows = patchRows(
+      loading.rows,
+      change.accounts.filter(loaded),
+      change.goneAccounts.filter((a) => loaded(split(a))),
+    );
   }
 
   private onNotification<N extends NotificationMethod>(method: N, params: Notifications[N]): void {
     if (method === 'rows.changed') {
-      this.set(withRows(this.snapshot, params as RowsChange));
+      const change = params as RowsChange;
+      if (this.loading) this.loadingChange(this.loading, change);
+      this.set(withRows(this.snapshot, change));
       return;
     }
     if (method === 'mailbox.size') {
       const size = params as Notifications['mailbox.size'];
+      if (this.loading) {
+        const rows = this.loading.rows;
+        const at = findRow(rows, size.address);
+        if (at >= 0)
+          rows[at] = { ...rows[at], messages: size.messages, bytes: size.bytes, lastDeliveryAt: size.lastDeliveryAt };
+      }
       const i = findRow(this.snapshot.accounts, size.address);
       if (i < 0) return;
       const accounts = this.snapshot.accounts.slice();

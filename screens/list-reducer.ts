@@ -10,30 +10,31 @@ export interface ListState {
 
 export const initialListState: ListState = { selected: null, top: 0 };
 
-const keyLists = new WeakMap<readonly { address: string }[], readonly string[]>();
+/** What a list moves over: its length, the key at a position, and the position of a key. */
+export interface Keys {
+  readonly length: number;
+  at(index: number): string | undefined;
+  indexOf(key: string): number;
+}
 
-/**
- * The rows' addresses, the keys a list moves over: made once per rows array (a key on a list
- * of 100,000 accounts must not map them all again).
- */
-export function keysOf(rows: readonly { address: string }[]): readonly string[] {
-  let keys = keyLists.get(rows);
-  if (!keys) {
-    keys = rows.map((r) => r.address);
-    keyLists.set(rows, keys);
-  }
-  return keys;
+/** The rows' addresses as the keys a list moves over, read from the rows (100,000 are not copied). */
+export function keysOf(rows: readonly { address: string }[]): Keys {
+  return {
+    length: rows.length,
+    at: (i) => rows[i]?.address,
+    indexOf: (key) => rows.findIndex((r) => r.address === key),
+  };
 }
 
 /** The selected index in `keys`, falling back to the nearest valid one. */
-export function selectedIndex(state: ListState, keys: readonly string[]): number {
+export function selectedIndex(state: ListState, keys: Keys): number {
   if (keys.length === 0) return -1;
   const i = state.selected === null ? -1 : keys.indexOf(state.selected);
   return i >= 0 ? i : Math.min(Math.max(0, state.top), keys.length - 1);
 }
 
 /** Moves the cursor by `delta` rows (or to an end with ±Infinity) and scrolls to keep it shown. */
-export function moveSelection(state: ListState, keys: readonly string[], delta: number, height: number): ListState {
+export function moveSelection(state: ListState, keys: Keys, delta: number, height: number): ListState {
   if (keys.length === 0) return initialListState;
   const from = selectedIndex(state, keys);
   const to =
@@ -42,15 +43,16 @@ export function moveSelection(state: ListState, keys: readonly string[], delta: 
       : delta === -Infinity
         ? 0
         : Math.min(keys.length - 1, Math.max(0, from + delta));
-  return { selected: keys[to], top: scrollTo(state.top, to, height, keys.length) };
+  return { selected: keys.at(to) ?? null, top: scrollTo(state.top, to, height, keys.length) };
 }
 
 /** Keeps the window on the selection after the list changed. */
-export function settle(state: ListState, keys: readonly string[], height: number): ListState {
+export function settle(state: ListState, keys: Keys, height: number): ListState {
   if (keys.length === 0) return state.selected === null && state.top === 0 ? state : initialListState;
   const i = selectedIndex(state, keys);
   const top = scrollTo(state.top, i, height, keys.length);
-  return keys[i] === state.selected && top === state.top ? state : { selected: keys[i], top };
+  const selected = keys.at(i) ?? null;
+  return selected === state.selected && top === state.top ? state : { selected, top };
 }
 
 function scrollTo(top: number, index: number, height: number, length: number): number {

@@ -33,9 +33,10 @@ export const METHODS = {
   subscribe: {},
   /**
    * stale: only the accounts that need attention at this age, like 30d (see AccountHealth).
-   * offset, limit: one page of the list (in its order), for a client that shows part of it.
+   * offset, limit: one page of the list (in its order), for a client that shows part of it;
+   * after: the page that follows this address (steady while rows come and go before it).
    */
-  'accounts.list': { domain: 'string?', stale: 'string?', offset: 'number?', limit: 'number?' },
+  'accounts.list': { domain: 'string?', stale: 'string?', offset: 'number?', limit: 'number?', after: 'string?' },
   'accounts.add': { name: 'string', password: 'string', domain: 'string?' },
   'accounts.passwd': { name: 'string', password: 'string', domain: 'string?' },
   'accounts.remove': { name: 'string', domain: 'string?' },

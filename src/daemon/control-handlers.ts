@@ -157,7 +157,8 @@ export function controlHandlers({ dataDir, store, changes, engine, mailboxes, qu
       const offset = pageBound('offset', p.offset, 0);
       const limit = pageBound('limit', p.limit, Number.MAX_SAFE_INTEGER);
       if (p.stale === undefined)
-        return listAccounts(store, mailboxes, hostedDomain(p.domain), Date.now(), offset, limit);
+        return listAccounts(store, mailboxes, hostedDomain(p.domain), Date.now(), { after: p.after, offset, limit });
+      if (p.after !== undefined) throw new InputError('--after pages the list in its own order: not with --stale');
       const all = listAccounts(store, mailboxes, hostedDomain(p.domain));
       const m = /^(\d{1,4})d$/.exec(p.stale.trim());
       if (!m) throw new InputError(`--stale ${JSON.stringify(p.stale.slice(0, 20))}: write days like 30d`);

@@ -183,22 +183,34 @@ function lowerBound(keys: readonly string[], key: string): number {
   return lo;
 }
 
+/** Part of a list: the rows after `after` (an address) if given, then from `offset`, at most `limit`. */
+export interface Page {
+  after?: string;
+  offset?: number;
+  limit?: number;
+}
+
 /**
- * The account rows in list order (by domain, then name), of one domain or all, from `offset`
- * and at most `limit`: a page costs its own rows, not the whole list's.
+ * The account rows in list order (by domain, then name), of one domain or all, or one page of
+ * them: a page costs its own rows, not the whole list's.
  */
 export function listAccounts(
   store: Store,
   sizes: MailboxIndex,
   domain?: string,
   now = Date.now(),
-  offset = 0,
-  limit = Number.MAX_SAFE_INTEGER,
+  { after, offset = 0, limit = Number.MAX_SAFE_INTEGER }: Page = {},
 ): AccountView[] {
   const keys = accountOrder(store);
   // A domain's rows are one run of the order.
-  const from = domain ? lowerBound(keys, `${domain}\0`) : 0;
+  let from = domain ? lowerBound(keys, `${domain}\0`) : 0;
   const to = domain ? lowerBound(keys, `${domain}\u0001`) : keys.length;
+  if (after !== undefined) {
+    const at = after.lastIndexOf('@');
+    const key = `${after.slice(at + 1)}\0${after.slice(0, at)}`;
+    const i = lowerBound(keys, key);
+    from = Math.max(from, keys[i] === key ? i + 1 : i);
+  }
   const out: AccountView[] = [];
   for (let i = from + offset; i < to && out.length < limit; i++) {
     const key = keys[i];

@@ -9,6 +9,7 @@ import { ControlClient } from '../../src/control/client.js';
 import { type DaemonHandle, startDaemon, tempDir, waitFor } from '../helpers/daemon.js';
 import { smtpSend } from '../helpers/effects.js';
 import { RawLines } from '../helpers/raw-socket.js';
+import { seedAccounts } from '../helpers/seed.js';
 
 const json = (r: { stdout: string }) => JSON.parse(r.stdout);
 
@@ -190,9 +191,58 @@ describe('accounts.list by pages', () => {
     expect(await c.call('accounts.list', { offset: 1, limit: 2 })).toEqual(whole.slice(1, 3));
     expect(await c.call('accounts.list', { offset: 4, limit: 10 })).toEqual(whole.slice(4));
     expect(await c.call('accounts.list', { offset: 9 })).toEqual([]);
+    expect(await c.call('accounts.list', { after: 'eve@example.test', limit: 2 })).toEqual(whole.slice(2, 4));
+    // An address that is not there: the page starts where it would be.
+    expect(await c.call('accounts.list', { after: 'eva@example.test', limit: 1 })).toEqual(whole.slice(1, 2));
+    await expect(c.call('accounts.list', { after: 'dan@example.test', stale: '30d' })).rejects.toThrow(
+      '--after pages the list in its own order: not with --stale',
+    );
     await expect(c.call('accounts.list', { limit: -1 })).rejects.toThrow('--limit -1: write a whole number from 0');
     await expect(c.call('accounts.list', { offset: 1.5 })).rejects.toThrow('--offset 1.5: write a whole number from 0');
     c.close();
     await d.stop();
+  });
+});
+
+describe('a console loading 30,000 accounts page by page', () => {
+  it("ends with the daemon's list while another client changes rows before, inside and after the pages loaded", async () => {
+    const dataDir = tempDir();
+    const names = Array.from({ length: 30_000 }, (_, i) => `user${String(i).padStart(5, '0')}`);
+    await seedAccounts(dataDir, names);
+    const d = await startDaemon({ dataDir });
+    const c = await ControlClient.connect(d.socket);
+    const session = new DaemonSession(d.socket);
+    try {
+      // Changes all through the list while the pages come: quotas on queued adds, removals
+      // (which drop a queued add), and new accounts at both ends and in the middle.
+      let n = 0;
+      const changing = (async () => {
+        while (!session.snapshot.listed) {
+          const name = names[(n * 997) % names.length];
+          await c.call('accounts.quota', { name, quota: `${(n % 9) + 1}M` });
+          if (n % 3 === 0) await c.call('accounts.remove', { name: names[(n * 1499 + 7) % names.length] });
+          if (n % 20 === 0)
+            await c.call('accounts.add', { name: `${['a', 'm', 'z'][n % 3]}extra${n}`, password: 'a password 1' });
+          n++;
+        }
+      })();
+      await c.call('accounts.quota', { name: names[0], quota: '1M' });
+      session.start();
+      await changing;
+      expect(n).toBeGreaterThan(2);
+      const fresh = async () => JSON.stringify(await c.call('accounts.list'));
+      await waitFor(
+        async () => {
+          const shown = JSON.stringify(session.snapshot.accounts);
+          return shown === (await fresh());
+        },
+        'the same list',
+        15_000,
+      );
+    } finally {
+      session.close();
+      c.close();
+      await d.stop();
+    }
   });
 });
