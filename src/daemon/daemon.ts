@@ -104,10 +104,8 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
     const mailboxes = new MailboxIndex(log, join(config.dataDir, 'mailbox-index'));
     await mailboxes.restore();
     const sizes = await mailboxes.trackAll(
-      [...store.accounts.values()].map((a) => ({
-        address: `${a.name}@${a.domain}`,
-        dir: maildirPath(config.dataDir, a.domain, a.name),
-      })),
+      // The store's own key strings: lookups by them (100,000 per domain list) compare fastest.
+      [...store.accounts].map(([address, a]) => ({ address, dir: maildirPath(config.dataDir, a.domain, a.name) })),
     );
     closers.push(() => mailboxes.stop());
 

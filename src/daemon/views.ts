@@ -235,43 +235,22 @@ export function listForwards(store: Store, domain?: string): ForwardView[] {
  * (applied), the mail in its mailboxes, its pending changes, and its own pending add or removal.
  */
 export function listDomains(store: Store, sizes: MailboxIndex): DomainView[] {
-  const views = new Map<string, DomainView>();
+  // Every count is kept per domain as rows come and go: this costs the domains, not the accounts.
   const view = (domain: string, hosted: boolean): DomainView => {
-    let v = views.get(domain);
-    if (!v) {
-      v = {
-        domain,
-        hosted,
-        accounts: 0,
-        forwards: 0,
-        messages: 0,
-        bytes: 0,
-        pending: 0,
-        change: null,
-        catchall: store.domains.get(domain)?.catchall ?? null,
-        quota: store.domains.get(domain)?.quota?.bytes ?? null,
-      };
-      views.set(domain, v);
-    }
-    return v;
+    const total = sizes.totalIn(domain);
+    return {
+      domain,
+      hosted,
+      accounts: store.accounts.countIn(domain),
+      forwards: store.forwards.countIn(domain),
+      messages: total.messages,
+      bytes: total.bytes,
+      pending: store.pending.countIn(domain),
+      change: ref(store.pending.forDomain(domain)),
+      catchall: store.domains.get(domain)?.catchall ?? null,
+      quota: store.domains.get(domain)?.quota?.bytes ?? null,
+    };
   };
-  for (const d of store.domains.keys()) view(d, true);
-  for (const p of store.pending.values()) {
-    const v = view(p.domain, store.domains.has(p.domain));
-    v.pending++;
-    if (p.kind === 'domain') v.change = ref(p);
-  }
-  for (const [address, a] of store.accounts) {
-    const v = views.get(a.domain);
-    if (!v) continue;
-    const size = sizes.get(address);
-    v.accounts++;
-    v.messages += size.messages;
-    v.bytes += size.bytes;
-  }
-  for (const f of store.forwards.values()) {
-    const v = views.get(f.domain);
-    if (v) v.forwards++;
-  }
-  return [...views.values()].sort((a, b) => (a.domain < b.domain ? -1 : a.domain > b.domain ? 1 : 0));
+  const names = new Set([...store.domains.keys(), ...store.pending.domains()]);
+  return [...names].sort().map((d) => view(d, store.domains.has(d)));
 }

@@ -64,6 +64,8 @@ export class MailboxIndex extends EventEmitter {
   private watchesRanOut = false;
   /** Mailboxes with watches. */
   private watched = 0;
+  /** Each domain's messages and bytes, summed as its mailboxes' sizes move. */
+  private readonly perDomain = new Map<string, MailboxSize>();
   /** What the last run saved, until each account is tracked again. */
   private saved = new Map<string, Saved>();
   private dirty = false;
@@ -131,6 +133,22 @@ export class MailboxIndex extends EventEmitter {
     return this.watched * 2;
   }
 
+  /** The messages and bytes of every mailbox of `domain` together. */
+  totalIn(domain: string): Readonly<MailboxSize> {
+    return this.perDomain.get(domain) ?? EMPTY;
+  }
+
+  /** Sets a mailbox's size, keeping its domain's total. */
+  private resize(address: string, e: Entry, messages: number, bytes: number): void {
+    const domain = address.slice(address.lastIndexOf('@') + 1);
+    const t = this.perDomain.get(domain) ?? { messages: 0, bytes: 0 };
+    t.messages += messages - e.messages;
+    t.bytes += bytes - e.bytes;
+    this.perDomain.set(domain, t);
+    e.messages = messages;
+    e.bytes = bytes;
+  }
+
   /** The size of one mailbox (read-only: it moves as the mailbox does). */
   get(address: string): Readonly<MailboxSize> {
     return this.boxes.get(address) ?? EMPTY;
@@ -160,8 +178,7 @@ export class MailboxIndex extends EventEmitter {
     const saved = this.saved.get(address);
     if (!saved) return false;
     this.saved.delete(address);
-    e.messages = saved.messages;
-    e.bytes = saved.bytes;
+    this.resize(address, e, saved.messages, saved.bytes);
     e.oldest = saved.oldest;
     e.stamp = saved.stamp;
     e.settled = saved.settled;
@@ -218,10 +235,12 @@ export class MailboxIndex extends EventEmitter {
 
   forget(address: string): void {
     const e = this.boxes.get(address);
-    this.boxes.delete(address);
     if (!e) return;
+    const had = e.messages > 0 || e.bytes > 0;
+    this.resize(address, e, 0, 0);
+    this.boxes.delete(address);
     this.unwatch(e);
-    if (e.messages || e.bytes) this.emit('size', address, EMPTY);
+    if (had) this.emit('size', address, EMPTY);
   }
 
   /** Watches new/ and cur/; where that is not possible the sweep notices changes instead. */
@@ -317,8 +336,7 @@ export class MailboxIndex extends EventEmitter {
       return;
     }
     if (e.messages === 0) e.oldest = Date.now();
-    e.messages += 1;
-    e.bytes += bytes;
+    this.resize(address, e, e.messages + 1, e.bytes + bytes);
     // Counted, not listed: a restart lists it again before trusting it.
     e.settled = false;
     this.dirty = true;
@@ -347,10 +365,10 @@ export class MailboxIndex extends EventEmitter {
           const first = messages[0]?.time;
           e.oldest = first !== undefined && first < Number.MAX_SAFE_INTEGER ? first * 1000 : null;
           e.stamp = stamp;
-          if (messages.length !== e.messages || bytes !== e.bytes) {
-            e.messages = messages.length;
-            e.bytes = bytes;
-            if (this.boxes.get(address) === e) this.emit('size', address, { messages: e.messages, bytes: e.bytes });
+          // A mailbox forgotten while it was listed keeps out of its domain's total.
+          if (this.boxes.get(address) === e && (messages.length !== e.messages || bytes !== e.bytes)) {
+            this.resize(address, e, messages.length, bytes);
+            this.emit('size', address, { messages: e.messages, bytes: e.bytes });
           }
         } catch {
           // A Maildir that vanished or cannot be read keeps its last known size until it can.

@@ -75,6 +75,35 @@ interface Meta {
   settings?: Record<string, string>;
 }
 
+/** Rows by address that also keep how many each domain has (status and the domain list ask often). */
+export class RowsByDomain<T extends { domain: string }> extends Map<string, T> {
+  private readonly counts = new Map<string, number>();
+
+  override set(key: string, row: T): this {
+    const old = super.get(key);
+    if (old) this.count(old.domain, -1);
+    this.count(row.domain, 1);
+    return super.set(key, row);
+  }
+
+  override delete(key: string): boolean {
+    const old = super.get(key);
+    if (old) this.count(old.domain, -1);
+    return super.delete(key);
+  }
+
+  private count(domain: string, by: number): void {
+    const n = (this.counts.get(domain) ?? 0) + by;
+    if (n) this.counts.set(domain, n);
+    else this.counts.delete(domain);
+  }
+
+  /** How many rows `domain` has. */
+  countIn(domain: string): number {
+    return this.counts.get(domain) ?? 0;
+  }
+}
+
 /**
  * The pending changes by id, also found by the name they change (one per name), by the name a
  * rename gives, and by domain: an import of 10,000 rows checks each against all the others
@@ -83,6 +112,7 @@ interface Meta {
 export class PendingChanges extends Map<string, PendingChange> {
   private readonly byName = new Map<string, PendingChange>();
   private readonly byNewName = new Map<string, PendingChange>();
+  private readonly perDomain = new Map<string, number>();
   private top = 0;
   private topStale = false;
 
@@ -94,6 +124,7 @@ export class PendingChanges extends Map<string, PendingChange> {
     const old = super.get(id);
     if (old) this.unindex(old);
     super.set(id, c);
+    this.perDomain.set(c.domain, (this.perDomain.get(c.domain) ?? 0) + 1);
     this.byName.set(PendingChanges.nameOf(c), c);
     if (c.newName !== undefined) this.byNewName.set(`${c.newName}@${c.domain}`, c);
     if (c.seq > this.top) this.top = c.seq;
@@ -108,6 +139,9 @@ export class PendingChanges extends Map<string, PendingChange> {
   }
 
   private unindex(c: PendingChange): void {
+    const n = (this.perDomain.get(c.domain) ?? 1) - 1;
+    if (n) this.perDomain.set(c.domain, n);
+    else this.perDomain.delete(c.domain);
     const name = PendingChanges.nameOf(c);
     if (this.byName.get(name) === c) this.byName.delete(name);
     if (c.newName !== undefined && this.byNewName.get(`${c.newName}@${c.domain}`) === c)
@@ -118,6 +152,16 @@ export class PendingChanges extends Map<string, PendingChange> {
   /** The pending change to the account or forward `address`. */
   forAddress(address: string): PendingChange | undefined {
     return address.startsWith('@') ? undefined : this.byName.get(address);
+  }
+
+  /** How many changes are pending for `domain` (of every kind). */
+  countIn(domain: string): number {
+    return this.perDomain.get(domain) ?? 0;
+  }
+
+  /** The domains with pending changes. */
+  domains(): IterableIterator<string> {
+    return this.perDomain.keys();
   }
 
   /** The pending change to the domain itself. */
@@ -151,8 +195,8 @@ export class Store {
   readonly domains = new Map<string, DomainRecord>();
   /** Domains removed with `domains remove`. */
   readonly removedDomains = new Map<string, DomainRecord>();
-  readonly accounts = new Map<string, AccountRecord>();
-  readonly forwards = new Map<string, ForwardRecord>();
+  readonly accounts = new RowsByDomain<AccountRecord>();
+  readonly forwards = new RowsByDomain<ForwardRecord>();
   readonly pending = new PendingChanges();
   readonly activity = new Map<string, ActivityRecord>();
   meta: Meta = {};
