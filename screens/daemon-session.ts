@@ -37,8 +37,6 @@ export interface DaemonSnapshot {
 }
 
 const RETRY_MS = 1000;
-/** Accounts asked for at a time while the console loads (about 2.5 MB of text). */
-const ACCOUNTS_PAGE = 5000;
 
 /** The accounts loaded so far, and the last of them (pages come in list order). */
 interface Loading {
@@ -129,20 +127,15 @@ export class DaemonSession {
     const forwards = c.call('forwards.list');
     // Awaited after the accounts; a connection lost before that fails the accounts first.
     forwards.catch(() => {});
-    // The accounts a page at a time, each after the last address of the one before: 100,000
-    // rows in one answer would hold its text, its bytes and its rows in memory at once.
+    // The accounts a page at a time: 100,000 rows in one answer would also hold its text, its
+    // bytes and its rows in memory at once.
     const loading: Loading = { rows: [], last: null };
     this.loading = loading;
     try {
-      for (;;) {
-        const page = await c.call('accounts.list', {
-          limit: ACCOUNTS_PAGE,
-          ...(loading.last ? { after: loading.last.address } : {}),
-        });
+      await c.allAccounts(undefined, (page) => {
         loading.rows = loading.rows.concat(page);
         loading.last = page.at(-1) ?? loading.last;
-        if (page.length < ACCOUNTS_PAGE) break;
-      }
+      });
       this.set({ accounts: loading.rows, forwards: await forwards, listed: true });
     } finally {
       if (this.loading === loading) this.loading = null;

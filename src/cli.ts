@@ -212,8 +212,11 @@ function accountsCommand(): Command {
       ),
     { json: true, domain: true },
   ).action(async (f: ClientFlags & { stale?: string }) => {
-    const params = { ...inDomain(f), ...(f.stale === undefined ? {} : { stale: f.stale }) };
-    const list = await withDaemon(f, (c) => c.call('accounts.list', params));
+    const list = await withDaemon(f, (c) =>
+      f.stale === undefined
+        ? c.allAccounts(inDomain(f).domain)
+        : c.call('accounts.list', { ...inDomain(f), stale: f.stale }),
+    );
     if (f.json) json(list);
     else out(accountRows(list));
   });
@@ -248,7 +251,7 @@ function accountsCommand(): Command {
   ).action(async (f: ClientFlags) => {
     const { exportCsv } = await import('./control/bulk.js');
     const [list, forwards] = await withDaemon(f, (c) =>
-      Promise.all([c.call('accounts.list', inDomain(f)), c.call('forwards.list', inDomain(f))]),
+      Promise.all([c.allAccounts(inDomain(f).domain), c.call('forwards.list', inDomain(f))]),
     );
     process.stdout.write(exportCsv(list, forwards));
   });
@@ -508,7 +511,7 @@ function exportCommand(): Command {
     const { join, resolve } = await import('node:path');
     const { postfixMaps } = await import('./control/bulk.js');
     const [status, domains, accounts, forwards] = await withDaemon(f, (c) =>
-      Promise.all([c.call('status'), c.call('domains.list'), c.call('accounts.list'), c.call('forwards.list')]),
+      Promise.all([c.call('status'), c.call('domains.list'), c.allAccounts(), c.call('forwards.list')]),
     );
     const to = resolve(dir);
     await mkdir(to, { recursive: true });

@@ -4,6 +4,7 @@ import { EventEmitter } from 'node:events';
 import { createConnection, type Socket } from 'node:net';
 import { LineSplitter } from './line-splitter.js';
 import {
+  type AccountView,
   type ErrorData,
   MAX_LINE,
   type Method,
@@ -12,6 +13,9 @@ import {
   type Params,
   type Results,
 } from './protocol.js';
+
+/** Accounts asked for at a time (about 2.5 MB of text, 20 ms of the daemon's time). */
+const ACCOUNTS_PAGE = 5000;
 
 /** The daemon refused a request; `data.field` says which input it is about, when it knows. */
 export class RpcError extends Error {
@@ -135,6 +139,26 @@ export class ControlClient extends EventEmitter {
       this.waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
       this.socket.write(`${JSON.stringify({ jsonrpc: '2.0', id, method, params })}\n`);
     });
+  }
+
+  /**
+   * Every account (of `domain`, or all), asked for a page at a time, each page after the last
+   * address of the one before: one answer of 100,000 rows would hold the daemon up while it is
+   * made (and could pass the longest line a client reads). `onPage` sees each page as it comes.
+   */
+  async allAccounts(domain?: string, onPage?: (page: AccountView[]) => void): Promise<AccountView[]> {
+    let rows: AccountView[] = [];
+    for (;;) {
+      const after = rows.at(-1)?.address;
+      const page = await this.call('accounts.list', {
+        limit: ACCOUNTS_PAGE,
+        ...(domain === undefined ? {} : { domain }),
+        ...(after === undefined ? {} : { after }),
+      });
+      onPage?.(page);
+      rows = rows.concat(page);
+      if (page.length < ACCOUNTS_PAGE) return rows;
+    }
   }
 
   close(): void {

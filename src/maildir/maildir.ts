@@ -1,6 +1,7 @@
 // One Maildir: durable delivery (tmp -> fsync -> new -> fsync dir), listing in a stable order with
 // sizes read from file names, UIDs that survive new/ -> cur/ and flag changes, and deletion.
 import { createHash } from 'node:crypto';
+import { type Stats, statSync } from 'node:fs';
 import { open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -280,13 +281,27 @@ const STALE_MS = 2000;
 export async function folderStamp(dir: string): Promise<{ key: string; settled: boolean } | null> {
   try {
     const [n, c] = await Promise.all([stat(join(dir, 'new')), stat(join(dir, 'cur'))]);
-    return {
-      key: `${n.ino}:${n.mtimeMs}/${c.ino}:${c.mtimeMs}`,
-      settled: Date.now() - Math.max(n.mtimeMs, c.mtimeMs) > STALE_MS,
-    };
+    return stampOf(n, c);
   } catch {
     return null;
   }
+}
+
+/**
+ * The same, read at once: for a sweep over 100,000 Maildirs, where a trip through the thread
+ * pool per folder costs several times the stat itself.
+ */
+export function folderStampNow(dir: string): { key: string; settled: boolean } | null {
+  const n = statSync(join(dir, 'new'), { throwIfNoEntry: false });
+  const c = n && statSync(join(dir, 'cur'), { throwIfNoEntry: false });
+  return n && c ? stampOf(n, c) : null;
+}
+
+function stampOf(n: Stats, c: Stats): { key: string; settled: boolean } {
+  return {
+    key: `${n.ino}:${n.mtimeMs}/${c.ino}:${c.mtimeMs}`,
+    settled: Date.now() - Math.max(n.mtimeMs, c.mtimeMs) > STALE_MS,
+  };
 }
 
 function messagePath(dir: string, m: MessageEntry): string {

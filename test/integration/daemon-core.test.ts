@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli, startDaemon, tempDir, VMAIL, waitFor } from '../helpers/daemon.js';
 import { RawLines } from '../helpers/raw-socket.js';
+import { seedAccounts } from '../helpers/seed.js';
 
 const json = (r: { stdout: string }) => JSON.parse(r.stdout);
 
@@ -256,25 +257,7 @@ describe('a crash in the middle of an apply', () => {
   it('leaves every change either applied and logged and off the queue, or not applied at all', async () => {
     const dataDir = tempDir();
     const names = Array.from({ length: 1000 }, (_, i) => `crash${String(i).padStart(4, '0')}`);
-    const { Store } = await import('../../src/store/store.js');
-    const { hashPassword } = await import('../../src/store/passwords.js');
-    const store = await Store.open(dataDir);
-    await store.addDomain('example.test', Date.now());
-    const passwordHash = await hashPassword('crash-password-1');
-    await store.queueMany(
-      names.map((name, i) => ({
-        id: String(i + 1),
-        seq: i + 1,
-        domain: 'example.test',
-        kind: 'account' as const,
-        action: 'add' as const,
-        name,
-        requestedAt: 0,
-        appliesAt: Date.now() + 3_600_000,
-        passwordHash,
-      })),
-    );
-    await store.close();
+    await seedAccounts(dataDir, names, 'crash-password-1', Date.now() + 3_600_000);
 
     // Kill it at different moments of an apply, and look at the file after each crash.
     for (const delayMs of [20, 60, 100, 140, 180, 220, 300]) {
