@@ -74,7 +74,9 @@ function Shell({ gate }: { gate?: KeyGate }) {
   const now = useNow(data.skewMs);
   const theme = pickTheme();
   const hosted = data.status?.domains;
-  const domain = state.domain;
+  // The only hosted domain is the one managed from the first frame (the state learns it just
+  // after, in the effect below): no frame of the domain picker before it.
+  const domain = state.domain ?? (hosted?.length === 1 ? hosted[0] : null);
 
   useEffect(() => {
     if (hosted) dispatch({ type: 'domains-known', domains: hosted });

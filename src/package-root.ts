@@ -18,3 +18,10 @@ export const PACKAGE_ROOT = findRoot();
 export const VERSION: string = (
   JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }
 ).version;
+
+/**
+ * The password-hashing worker's compiled file, found from the package root: the same from
+ * dist/src/ and from the console's bundle in dist/console/ (a path relative to the module
+ * that starts it is not).
+ */
+export const HASH_WORKER = join(PACKAGE_ROOT, 'dist/src/store/hash-worker.js');

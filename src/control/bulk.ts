@@ -8,6 +8,7 @@ import { Worker } from 'node:worker_threads';
 import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
 import { InputError } from '../model/errors.js';
+import { HASH_WORKER } from '../package-root.js';
 import type { HashAnswer, HashJob } from '../store/hash-worker.js';
 import type { AccountView, DomainView, ForwardView, ImportResult, ImportRow, Params, Results } from './protocol.js';
 
@@ -227,7 +228,7 @@ export async function hashPasswords(
   try {
     await Promise.all(
       Array.from({ length: threads }, async () => {
-        const worker = new Worker(new URL('../store/hash-worker.js', import.meta.url));
+        const worker = new Worker(HASH_WORKER);
         workers.push(worker);
         const hash = (password: string) =>
           new Promise<string>((resolve, reject) => {

@@ -17,6 +17,7 @@ import md5Crypt from 'apache-md5';
 import bcrypt from 'bcryptjs';
 import { verify as verifyCrypt } from 'unixcrypt';
 import { InputError } from '../model/errors.js';
+import { HASH_WORKER } from '../package-root.js';
 import type { HashAnswer, HashJob } from './hash-worker.js';
 
 /**
@@ -143,7 +144,7 @@ class ForeignVerifier {
 
   private start(): Worker {
     if (this.worker) return this.worker;
-    const worker = new Worker(new URL('./hash-worker.js', import.meta.url));
+    const worker = new Worker(HASH_WORKER);
     worker.on('message', (a: HashAnswer) => {
       const done = this.waiting.get(a.id);
       this.waiting.delete(a.id);
