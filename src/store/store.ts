@@ -75,32 +75,45 @@ interface Meta {
   settings?: Record<string, string>;
 }
 
-/** Rows by address that also keep how many each domain has (status and the domain list ask often). */
-export class RowsByDomain<T extends { domain: string }> extends Map<string, T> {
+/** How many rows each domain has, kept as rows come and go (status and the domain list ask often). */
+class DomainCounts {
   private readonly counts = new Map<string, number>();
 
-  override set(key: string, row: T): this {
-    const old = super.get(key);
-    if (old) this.count(old.domain, -1);
-    this.count(row.domain, 1);
-    return super.set(key, row);
-  }
-
-  override delete(key: string): boolean {
-    const old = super.get(key);
-    if (old) this.count(old.domain, -1);
-    return super.delete(key);
-  }
-
-  private count(domain: string, by: number): void {
+  add(domain: string, by: number): void {
     const n = (this.counts.get(domain) ?? 0) + by;
     if (n) this.counts.set(domain, n);
     else this.counts.delete(domain);
   }
 
+  of(domain: string): number {
+    return this.counts.get(domain) ?? 0;
+  }
+
+  domains(): IterableIterator<string> {
+    return this.counts.keys();
+  }
+}
+
+/** Rows by address that also keep how many each domain has. */
+export class RowsByDomain<T extends { domain: string }> extends Map<string, T> {
+  private readonly counts = new DomainCounts();
+
+  override set(key: string, row: T): this {
+    const old = super.get(key);
+    if (old) this.counts.add(old.domain, -1);
+    this.counts.add(row.domain, 1);
+    return super.set(key, row);
+  }
+
+  override delete(key: string): boolean {
+    const old = super.get(key);
+    if (old) this.counts.add(old.domain, -1);
+    return super.delete(key);
+  }
+
   /** How many rows `domain` has. */
   countIn(domain: string): number {
-    return this.counts.get(domain) ?? 0;
+    return this.counts.of(domain);
   }
 }
 
@@ -112,7 +125,7 @@ export class RowsByDomain<T extends { domain: string }> extends Map<string, T> {
 export class PendingChanges extends Map<string, PendingChange> {
   private readonly byName = new Map<string, PendingChange>();
   private readonly byNewName = new Map<string, PendingChange>();
-  private readonly perDomain = new Map<string, number>();
+  private readonly perDomain = new DomainCounts();
   private top = 0;
   private topStale = false;
 
@@ -124,7 +137,7 @@ export class PendingChanges extends Map<string, PendingChange> {
     const old = super.get(id);
     if (old) this.unindex(old);
     super.set(id, c);
-    this.perDomain.set(c.domain, (this.perDomain.get(c.domain) ?? 0) + 1);
+    this.perDomain.add(c.domain, 1);
     this.byName.set(PendingChanges.nameOf(c), c);
     if (c.newName !== undefined) this.byNewName.set(`${c.newName}@${c.domain}`, c);
     if (c.seq > this.top) this.top = c.seq;
@@ -139,9 +152,7 @@ export class PendingChanges extends Map<string, PendingChange> {
   }
 
   private unindex(c: PendingChange): void {
-    const n = (this.perDomain.get(c.domain) ?? 1) - 1;
-    if (n) this.perDomain.set(c.domain, n);
-    else this.perDomain.delete(c.domain);
+    this.perDomain.add(c.domain, -1);
     const name = PendingChanges.nameOf(c);
     if (this.byName.get(name) === c) this.byName.delete(name);
     if (c.newName !== undefined && this.byNewName.get(`${c.newName}@${c.domain}`) === c)
@@ -156,12 +167,12 @@ export class PendingChanges extends Map<string, PendingChange> {
 
   /** How many changes are pending for `domain` (of every kind). */
   countIn(domain: string): number {
-    return this.perDomain.get(domain) ?? 0;
+    return this.perDomain.of(domain);
   }
 
   /** The domains with pending changes. */
   domains(): IterableIterator<string> {
-    return this.perDomain.keys();
+    return this.perDomain.domains();
   }
 
   /** The pending change to the domain itself. */

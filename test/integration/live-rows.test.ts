@@ -22,7 +22,7 @@ describe('rows.changed', () => {
     await d.stop();
   });
 
-  it('carries every verb on accounts and forwards, queued, cancelled and applied: the patched lists equal the lists', async () => {
+  it('carries every verb on accounts, forwards and domains, queued, cancelled and applied: the patched lists equal the lists', async () => {
     const sub = await RawLines.connect(d.socket);
     await sub.call('subscribe', {}, 'sub');
     // The lists as a console holds them, kept only by the notifications from here on.
@@ -30,6 +30,7 @@ describe('rows.changed', () => {
       accounts: (await sub.call('accounts.list', {}, 'a')).result,
       forwards: (await sub.call('forwards.list', {}, 'f')).result,
       pending: (await sub.call('pending.list', {}, 'p')).result,
+      domains: (await sub.call('domains.list', {}, 'd')).result,
     } as DaemonSnapshot;
     let notes = 0;
     const step = async (what: string, args: string[], input?: string) => {
@@ -39,6 +40,7 @@ describe('rows.changed', () => {
         accounts: json(await d.cli(['accounts', 'list', '--json'])),
         forwards: json(await d.cli(['forwards', 'list', '--json'])),
         pending: json(await d.cli(['pending', 'list', '--json'])),
+        domains: json(await d.cli(['domains', 'list', '--json'])),
       });
       await waitFor(
         async () => {
@@ -51,7 +53,8 @@ describe('rows.changed', () => {
           const same =
             JSON.stringify(f.accounts) === JSON.stringify(mirror.accounts) &&
             JSON.stringify(f.forwards) === JSON.stringify(mirror.forwards) &&
-            JSON.stringify(f.pending) === JSON.stringify(mirror.pending);
+            JSON.stringify(f.pending) === JSON.stringify(mirror.pending) &&
+            JSON.stringify(f.domains) === JSON.stringify(mirror.domains);
           return same;
         },
         `the notified rows after ${what}`,
@@ -95,10 +98,37 @@ describe('rows.changed', () => {
     await step('accounts remove', ['accounts', 'remove', 'anna']);
     await apply();
     expect(mirror.accounts).toEqual([]);
+    // The domain kind: a domain added with an account and a forward, its quota and catch-all
+    // set, then removed with them; its totals in the notified status move with each.
+    await step('domains add', ['domains', 'add', 'other.test']);
+    await apply();
+    await step(
+      'accounts add on it',
+      ['accounts', 'add', 'ola', '--domain', 'other.test', '--password-stdin'],
+      'ola password 1\n',
+    );
+    await step('forwards add on it', ['forwards', 'add', 'info', 'ola@other.test', '--domain', 'other.test']);
+    await step('domains quota', ['domains', 'quota', 'other.test', '5M']);
+    await step('domains catchall', ['domains', 'catchall', 'other.test', 'ola']);
+    // The quota and the catch-all are one pending change of the domain.
+    expect(mirror.domains.find((x) => x.domain === 'other.test')?.pending).toBe(3);
+    await apply();
+    expect(mirror.domains.find((x) => x.domain === 'other.test')).toMatchObject({
+      accounts: 1,
+      forwards: 1,
+      catchall: 'ola',
+      quota: 5 * 1024 * 1024,
+      pending: 0,
+    });
+    await step('domains remove with its accounts', ['domains', 'remove', 'other.test', '--with-accounts']);
+    await apply();
+    expect(mirror.accounts).toEqual([]);
+    expect(mirror.forwards).toEqual([]);
+    expect(mirror.domains.map((x) => x.domain)).toEqual(['example.test']);
     expect(mirror.pending).toEqual([]);
     expect(notes).toBeGreaterThanOrEqual(20);
     sub.close();
-  });
+  }, 120_000);
 
   it('an open console shows a change from another client without asking for the lists again', async () => {
     const session = new DaemonSession(d.socket);
@@ -160,6 +190,8 @@ describe('sizes across restarts', () => {
         a.messages,
       ]);
     await waitFor(async () => JSON.stringify(await sizes()) === JSON.stringify(expected), 'the first sweep', 5000);
+    // The domain's totals are the restored sizes, corrected by the sweep.
+    expect(json(await d.cli(['domains', 'list', '--json']))[0]).toMatchObject({ accounts: 3, messages: 4 });
     // A delivery after the restart counts on top of the restored size.
     expect((await smtpSend(d.smtpPort, 'ann@example.test', 'after restart')).accepted).toBe(true);
     await waitFor(async () => (await sizes())[0][1] === 2, 'the delivery counted');
