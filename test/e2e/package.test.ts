@@ -1,6 +1,7 @@
 // The npm package as an admin installs it: `npm pack`, then `npm install -g` of the tarball into
-// a temp prefix, then the installed `vmail` runs: --version, its manual, a daemon that answers.
-import { execFileSync, spawn } from 'node:child_process';
+// a temp prefix, then the installed `vmail` runs: --version, its manual, a daemon that answers,
+// the console's bundle.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
@@ -16,6 +17,8 @@ it('packs what an install needs and nothing else, installs globally, and runs', 
     'package/bin/vmail.js',
     'package/dist/src/cli.js',
     'package/dist/screens/app.js',
+    // The console as `vmail console` loads it (the bundle npm run build makes).
+    'package/dist/console/run.js',
     'package/man/man8/vmail.8',
     'package/contrib/fail2ban/filter.d/vmail.conf',
     'package/fixtures/demo/seed.json',
@@ -55,6 +58,10 @@ it('packs what an install needs and nothing else, installs globally, and runs', 
     await waitFor(() => out.includes('vmail daemon ready'), 'the installed daemon', 20_000);
     const status = JSON.parse(execFileSync(vmail, ['status', '--json', '--data-dir', data], { encoding: 'utf8' }));
     expect(status.domains).toEqual(['example.test']);
+    // The installed console loads its bundle before it looks for a terminal, which it has not here.
+    const opened = spawnSync(vmail, ['console', '--socket', join(data, 'control.sock')], { encoding: 'utf8' });
+    expect(opened.stderr).toContain('the console needs a terminal');
+    expect(opened.status).toBe(1);
   } finally {
     d.kill('SIGTERM');
     await new Promise((r) => d.on('exit', r));

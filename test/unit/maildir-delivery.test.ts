@@ -1,11 +1,13 @@
 // Maildir delivery of a named copy (a forwarded message, which may be delivered again after a
 // crash): a partial file an interrupted attempt left in tmp/ does not block the next attempt,
 // and a copy already in new/ is not written twice. Real files in a temp dir.
-import { readdirSync, readFileSync, renameSync, rmSync, truncateSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, truncateSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { deliver } from '../../src/maildir/maildir.js';
 import { createMaildir } from '../../src/maildir/paths.js';
+import { PACKAGE_ROOT } from '../../src/package-root.js';
 import { tempDir } from '../helpers/daemon.js';
 
 describe('deliver with a copy name', () => {
@@ -49,4 +51,40 @@ describe('deliveries that finish together (group commit of the directory fsync)'
     expect(readdirSync(join(dir, 'new')).sort()).toEqual(again.map((d) => basename(d.file)).sort());
     expect(readdirSync(join(dir, 'tmp'))).toEqual([]);
   });
+});
+
+describe('the fsyncs of 20 deliveries finishing together', () => {
+  // Counted by strace in a process of their own: 20 file fsyncs, and the directory fsyncs
+  // shared among them (one each without group commit: 40 in all).
+  it.skipIf(!existsSync('/usr/bin/strace'))(
+    'are 20 for the files and a few for new/, not 20 more (strace needed)',
+    () => {
+      const dir = join(tempDir('vmail-maildir-'), 'box');
+      const out = join(tempDir('vmail-strace-'), 'count');
+      const script = `
+      const { deliver } = await import(${JSON.stringify(join(PACKAGE_ROOT, 'dist/src/maildir/maildir.js'))});
+      const { createMaildir } = await import(${JSON.stringify(join(PACKAGE_ROOT, 'dist/src/maildir/paths.js'))});
+      await createMaildir(${JSON.stringify(dir)});
+      await Promise.all(Array.from({ length: 20 }, (_, i) => deliver(${JSON.stringify(dir)}, [Buffer.from('Subject: ' + i + '\\r\\n\\r\\nbody\\r\\n')])));
+    `;
+      execFileSync('strace', [
+        '-f',
+        '-qq',
+        '-e',
+        'trace=fsync',
+        '-c',
+        '-o',
+        out,
+        process.execPath,
+        '--input-type=module',
+        '-e',
+        script,
+      ]);
+      expect(readdirSync(join(dir, 'new'))).toHaveLength(20);
+      // The calls column is the last number before the name (no fsync here fails, so no errors column).
+      const calls = Number(/(\d+)\s+fsync\n/.exec(readFileSync(out, 'utf8'))?.[1]);
+      expect(calls).toBeGreaterThanOrEqual(21);
+      expect(calls).toBeLessThanOrEqual(30);
+    },
+  );
 });
