@@ -609,6 +609,14 @@ function statusCommand(): Command {
       `  ${s.accounts} accounts, ${s.forwards} forwards, ${s.pending} pending change(s); next apply ${whenApplies(s.nextApplyAt).replace('applies at ', '')}`,
     );
     out(`  POP3 port ${s.pop3.port ?? '-'}, SMTP port ${s.smtp.port ?? '-'}, data in ${s.dataDir}`);
+    if (s.nodes) {
+      const alive = s.nodes.filter((n) => n.alive).length;
+      out(`  nodes: ${alive} of ${s.nodes.length} alive (this one: ${s.node})`);
+      for (const n of s.nodes)
+        out(
+          `    ${n.id}  ${n.host}  ${n.version}  ${n.alive ? 'alive' : `gone (last seen ${n.seenAt})`}${n.applyLease ? '  apply lease' : ''}`,
+        );
+    }
     out(`  forward queue: ${s.queue.messages} message(s)${s.relay ? `, relay ${s.relay}` : ', no relay'}`);
     if (s.queue.problem) out(`  attention: ${s.queue.problem}`);
     const sf = s.spamFilter;
@@ -649,18 +657,24 @@ function daemonCommand(): Command {
     const log = new Logger(config.logLevel);
     const running = await startDaemon(config, log);
     let stopping = false;
-    const stop = (signal: string) => {
+    const stop = (signal: string, code: number = EXIT.ok) => {
       if (stopping) return;
       stopping = true;
       log.notice('daemon stopping', { signal });
       running.stop().then(
-        () => process.exit(EXIT.ok),
+        () => process.exit(code),
         (err: Error) => {
           log.error('daemon stop failed', { error: err.message });
           process.exit(EXIT.failure);
         },
       );
     };
+    // Cut off from a shared store, it stops rather than serve without the others' locks;
+    // 75 (EX_TEMPFAIL): systemd starts it again once the store is back.
+    running.onLost((why) => {
+      log.error('store connection lost', { store: running.config.store.kind, error: why });
+      stop('store lost', 75);
+    });
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGHUP', () => {

@@ -9,6 +9,7 @@ import { parse as parseToml, type TomlError } from 'smol-toml';
 import { InputError } from './model/errors.js';
 import { normalizeDomain } from './model/names.js';
 import { parseDuration } from './model/schedule.js';
+import { parseStoreLocation, type StoreLocation } from './store/location.js';
 
 export interface Listen {
   host: string;
@@ -20,6 +21,12 @@ export const LOG_LEVELS: readonly LogLevel[] = ['error', 'warning', 'notice', 'i
 
 export interface Config {
   dataDir: string;
+  /** Where accounts, forwards and the queue are kept. */
+  store: StoreLocation;
+  /** This daemon's name among those that share a PostgreSQL store. */
+  node: string;
+  /** How many Maildirs are watched with inotify; the sweep covers the rest. */
+  watchLimit: number;
   socketPath: string;
   domains: string[];
   pop3: Listen;
@@ -79,6 +86,27 @@ interface Setting {
 export const SETTINGS: readonly Setting[] = [
   { key: 'data-dir', field: 'dataDir', arg: 'DIR', help: 'accounts, queue and mail', default: '/var/lib/vmail' },
   { key: 'socket', field: 'socketPath', arg: 'PATH', help: 'the control socket', default: null },
+  {
+    key: 'store',
+    field: 'store',
+    arg: 'URL',
+    help: 'sqlite:PATH (default DATA_DIR/vmail.sqlite) or postgres://USER@HOST/DB, which several daemons on one mail root share',
+    default: null,
+  },
+  {
+    key: 'node',
+    field: 'node',
+    arg: 'NAME',
+    help: "this daemon's name among those sharing a postgres store (default: the hostname)",
+    default: null,
+  },
+  {
+    key: 'watch-limit',
+    field: 'watchLimit',
+    arg: 'N',
+    help: "Maildirs watched with inotify for size changes (0 on NFS, where inotify misses other hosts' writes; the sweep covers the rest)",
+    default: '20000',
+  },
   {
     key: 'domain',
     field: 'domains',
@@ -411,6 +439,19 @@ export function loadConfig(
   const req = (key: string) => one(key)!;
 
   const dataDir = resolve(req('data-dir'));
+  let store: StoreLocation;
+  try {
+    store = parseStoreLocation(one('store'), dataDir);
+  } catch (err) {
+    throw new ConfigError(`${where('store')}: ${(err as Error).message}`);
+  }
+  if (store.kind === 'sqlite') store.path = resolve(store.path);
+  const node = one('node') ?? (osHostname() || 'localhost');
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(node))
+    throw new ConfigError(`${where('node')} ${JSON.stringify(node)}: letters, digits, '.', '_' and '-', up to 63`);
+  const watchLimit = Number(req('watch-limit'));
+  if (!/^\d{1,7}$/.test(req('watch-limit')))
+    throw new ConfigError(`${where('watch-limit')} ${JSON.stringify(req('watch-limit'))}: a count, 0 to 9999999`);
   const relay = one('relay');
   if (relay !== null && !/^smtps?:\/\/[^/\s]+(:\d+)?\/?$/.test(relay))
     throw new ConfigError(`${where('relay')} ${JSON.stringify(relay)}: write smtp://HOST:PORT`);
@@ -458,6 +499,9 @@ export function loadConfig(
   }
   const config: Config = {
     dataDir,
+    store,
+    node,
+    watchLimit,
     socketPath: '',
     domains: domainList,
     pop3: parseListen(req('pop3'), where('pop3')),

@@ -282,6 +282,18 @@ export interface RowsChange {
   status: StatusView;
 }
 
+/** A daemon sharing the store, as `status` shows it. */
+export interface NodeView {
+  id: string;
+  host: string;
+  /** Connected to the store, with a heartbeat in the last 15 seconds. */
+  alive: boolean;
+  /** It applies the queue on the hour. */
+  applyLease: boolean;
+  version: string;
+  seenAt: string;
+}
+
 export interface MailboxSizeChange extends MailboxSize {
   address: string;
   /** When mail last arrived (a POP3 deletion moves the size, not this). */
@@ -411,6 +423,9 @@ export interface StatusView {
   spamFilter: SpamFilterView | null;
   /** Per domain: accounts, forwards, mail stored, pending changes, quota and catch-all (as domains.list). */
   domainTotals: DomainView[];
+  /** With a shared (PostgreSQL) store: this daemon's name, and every daemon's heartbeat. */
+  node?: string;
+  nodes?: NodeView[];
 }
 
 /** Whether rspamd answers, and what it has decided since the daemon started. */

@@ -60,9 +60,13 @@ export class ChangeQueue extends EventEmitter {
     return nextApplyAt(this.now(), this.intervalMs);
   }
 
-  /** Runs `fn` alone: no two changes to the queue, or a change and an apply, interleave. */
+  /**
+   * Runs `fn` alone: no two changes to the queue, or a change and an apply, interleave, here
+   * or on any daemon sharing the store.
+   */
   exclusive<R>(fn: () => Promise<R>): Promise<R> {
-    const run = this.lock.then(fn, fn);
+    const alone = () => this.store.exclusive(fn);
+    const run = this.lock.then(alone, alone);
     this.lock = run.catch(() => {});
     return run;
   }

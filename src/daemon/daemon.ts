@@ -39,6 +39,8 @@ export interface RunningDaemon {
   ports: { pop3: number; pop3s: number | null; smtp: number };
   /** Applies the settings SIGHUP may change; says which changed and which need a restart. */
   reload(next: Config): { applied: string[]; needRestart: string[] };
+  /** Calls `listener` if the daemon loses a shared store it cannot serve without. */
+  onLost(listener: (why: string) => void): void;
   stop(): Promise<void>;
 }
 
@@ -81,8 +83,19 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
 
     // Who changes what is recorded from the kernel's word: no daemon runs without that.
     checkPeerSupport();
-    const store = await Store.open(config.dataDir);
+    const store = await Store.open(config.dataDir, config.store, config.node);
     closers.push(() => store.close());
+    // Several daemons on one PostgreSQL store: this one's place among them.
+    const cluster =
+      config.store.kind === 'postgres'
+        ? await (await import('../cluster/node.js')).ClusterNode.join(store, config.node, VERSION, log)
+        : null;
+    if (cluster) closers.push(() => cluster.close());
+    const lostListeners: ((why: string) => void)[] = [];
+    const lost = (why: string) => {
+      for (const l of lostListeners.splice(0)) l(why);
+    };
+    cluster?.on('lost', lost);
     const now = Date.now();
     // --domain hosts a domain the store does not know yet; one removed with `vmail domains
     // remove` stays removed (the config file may still name it) until `vmail domains add`.
@@ -98,10 +111,15 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
     store.startChecking(log);
 
     const changes = new ChangeQueue(store, config.applyIntervalMs);
-    closers.push(() => changes.exclusive(async () => {}));
+    closers.push(() => changes.exclusive(async () => {}).catch(() => {}));
     const engine = new ApplyEngine(changes, store, config.dataDir, log);
     // Sizes the last run saved are taken as they are; the first sweep checks them.
-    const mailboxes = new MailboxIndex(log, join(config.dataDir, 'mailbox-index'));
+    // Each daemon on a shared mail root keeps its own saved sizes.
+    const mailboxes = new MailboxIndex(
+      log,
+      join(config.dataDir, cluster ? `mailbox-index.${config.node}` : 'mailbox-index'),
+      config.watchLimit,
+    );
     await mailboxes.restore();
     const sizes = await mailboxes.trackAll(
       // The store's own key strings: lookups by them (100,000 per domain list) compare fastest.
@@ -128,7 +146,8 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       srs,
     );
     const queue: ForwardQueue = new ForwardQueue({
-      dir: join(config.dataDir, 'queue'),
+      // On a shared mail root each daemon spools into its own folder, and adopts a gone one's.
+      dir: cluster ? join(config.dataDir, 'queue', config.node) : join(config.dataDir, 'queue'),
       relay: config.relay,
       relayTimeoutMs: config.relayTimeoutMs,
       hostname: config.hostname,
@@ -183,6 +202,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       storeProblem: store.problem,
       spamFilter: filter.view(),
       domainTotals: listDomains(store, mailboxes),
+      ...(cluster ? { node: cluster.id, nodes: cluster.nodes } : {}),
     });
 
     const filter = new SpamFilter(
@@ -222,6 +242,29 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       }
     });
     engine.on('applied', (r: ApplyResult) => control.notify('pending.applied', r));
+    // Accounts another daemon applied: their Maildirs are made (or archived) already.
+    store.onRemoteAccounts((a) => {
+      for (const address of a.removed) mailboxes.forget(address);
+      for (const address of a.added) {
+        const rec = store.accounts.get(address);
+        if (rec && !mailboxes.has(address))
+          void mailboxes.track(address, maildirPath(config.dataDir, rec.domain, rec.name));
+      }
+    });
+    if (cluster) {
+      // Sizes move on every daemon: a change here is told to the others, theirs is listed here.
+      const fromOthers = new Set<string>();
+      cluster.on('sizes', (addresses: string[]) => {
+        for (const address of addresses) {
+          if (!mailboxes.has(address)) continue;
+          fromOthers.add(address);
+          void mailboxes.refresh(address).finally(() => fromOthers.delete(address));
+        }
+      });
+      mailboxes.on('size', (address: string) => {
+        if (!fromOthers.has(address)) cluster.publishSize(address);
+      });
+    }
     // The audit log keeps what the retention setting says, swept at start and every hour.
     const sweepAudit = () =>
       void store.audit
@@ -277,6 +320,10 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       maxConnectionsPerAddress: config.maxConnectionsPerAddress,
       idleTimeoutMs: config.pop3IdleTimeoutMs,
       authFailureDelayMs: config.authFailureDelayMs,
+      shared: cluster && {
+        lock: (address) => cluster.lockMailbox(address),
+        unlock: (address) => cluster.unlockMailbox(address),
+      },
       log,
       backend: {
         login: async (user, password) => {
@@ -304,6 +351,10 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
     engine.on('accounts', (moves: AccountMoves) => {
       for (const address of moves.removed) pop3.disconnect(address);
     });
+    store.onRemoteAccounts((a) => {
+      for (const address of a.removed) pop3.disconnect(address);
+      for (const address of a.changed) if (store.accounts.get(address)?.suspended) pop3.disconnect(address);
+    });
     // A suspension ends the account's open session, as a removal (or a rename) does; a renamed
     // account keeps its last login and delivery.
     engine.on('applied', (r: ApplyResult) => {
@@ -326,8 +377,24 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
     closers.push(() => queue.stop(STOP_BOUND_MS));
     filter.start();
 
-    await engine.start();
     closers.push(() => engine.stop());
+    if (!cluster) await engine.start();
+    else {
+      // One daemon applies on the hour: the one holding the lease. Another takes it when that
+      // one is gone, and first finishes what it left (the queue lock waits for its connection).
+      const lead = () =>
+        void engine.start().catch((err: Error) => log.error('apply start failed', { error: err.message }));
+      cluster.on('lease', lead);
+      if (cluster.holdsLease) await engine.start();
+      cluster.start();
+      // Spools of daemons that are gone are taken over, each by one daemon (one rename).
+      const adopt = setInterval(
+        () => void adoptSpools(join(config.dataDir, 'queue'), cluster.gone(), queue, log),
+        5000,
+      );
+      adopt.unref();
+      closers.push(() => clearInterval(adopt));
+    }
     // Ready: connections that came while it started, and all from now on, are served.
     pop3Port.serve((socket) => pop3.accept(socket));
     pop3sPort?.serve((socket) => pop3.accept(socket, true));
@@ -349,6 +416,8 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       socket: config.socketPath,
       user: config.user ?? undefined,
       mailboxes: `${sizes.restored} restored, ${sizes.listed} listed`,
+      store: store.where,
+      node: cluster ? `${cluster.id}${cluster.holdsLease ? ' (apply lease)' : ''}` : undefined,
       rspamd: config.rspamd ? `${config.rspamd} fail=${config.rspamdFail}` : undefined,
     });
 
@@ -390,7 +459,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       });
       return { applied, needRestart };
     };
-    return { config, changes, ports, reload, stop: stopAll };
+    return { config, changes, ports, reload, onLost: (l) => lostListeners.push(l), stop: stopAll };
   } catch (err) {
     await stopAll().catch(() => {});
     throw err;
@@ -402,4 +471,16 @@ function loginAddress(user: string, domains: string[]): string | null {
   const u = user.trim().toLowerCase();
   if (u.includes('@')) return u;
   return domains.length === 1 ? `${u}@${domains[0]}` : null;
+}
+
+/** Takes over the spool folders of the daemons in `gone` (none left behind when one moved first). */
+async function adoptSpools(root: string, gone: string[], queue: ForwardQueue, log: Logger): Promise<void> {
+  for (const node of gone) {
+    try {
+      const n = await queue.adopt(join(root, node), node);
+      if (n) log.notice('queue adopted', { from: node, messages: n, why: 'that daemon is gone' });
+    } catch (err) {
+      log.warning('queue not adopted', { from: node, error: (err as Error).message });
+    }
+  }
 }

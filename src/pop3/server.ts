@@ -15,6 +15,13 @@ export interface Pop3Backend {
   changed(mailbox: Mailbox): void;
 }
 
+/** The mailbox locks of other daemons that serve the same Maildirs (a shared mail root). */
+export interface SharedLocks {
+  /** False when a session elsewhere holds the mailbox. */
+  lock(address: string): Promise<boolean>;
+  unlock(address: string): void;
+}
+
 export interface Pop3Options {
   backend: Pop3Backend;
   tls?: { cert: string | Buffer; key: string | Buffer } | null;
@@ -24,6 +31,8 @@ export interface Pop3Options {
   idleTimeoutMs?: number;
   /** The first failed login from an address waits this long; each further one waits longer. */
   authFailureDelayMs?: number;
+  /** Taken after this server's own lock, when other daemons serve the same mailboxes. */
+  shared?: SharedLocks | null;
   log: Logger;
 }
 
@@ -71,13 +80,22 @@ export class Pop3Server {
           },
           wanted,
         ),
-      lock: (address, session) => {
+      lock: async (address, session) => {
         if (this.locks.has(address)) return false;
         this.locks.set(address, session);
-        return true;
+        if (!opts.shared) return true;
+        let got = false;
+        try {
+          got = await opts.shared.lock(address);
+        } finally {
+          if (!got) this.locks.delete(address);
+        }
+        return got;
       },
       unlock: (address, session) => {
-        if (this.locks.get(address) === session) this.locks.delete(address);
+        if (this.locks.get(address) !== session) return;
+        this.locks.delete(address);
+        opts.shared?.unlock(address);
       },
       loggedIn: (mailbox, remote) => opts.backend.loggedIn(mailbox, remote),
       removing: (mailbox, files) => opts.backend.removing(mailbox, files),

@@ -30,7 +30,8 @@ export interface SessionHost {
    * (the client hung up while its attempt waited).
    */
   login(user: string, password: string, remote: string, wanted: () => boolean): Promise<Mailbox | null>;
-  lock(address: string, session: Pop3Session): boolean;
+  /** Takes the mailbox for this session; false when another session holds it (here or on another daemon). */
+  lock(address: string, session: Pop3Session): Promise<boolean>;
   unlock(address: string, session: Pop3Session): void;
   loggedIn(mailbox: Mailbox, remote: string): void;
   removing(mailbox: Mailbox, files: string[]): void;
@@ -328,9 +329,18 @@ export class Pop3Session {
     if (!mailbox) return this.err('[AUTH] Authentication failed.');
     if (mailbox.suspended)
       return this.err('[SYS/PERM] This account is suspended; ask your mail administrator. Its mail is kept.');
-    if (!this.host.lock(mailbox.address, this)) return this.err('[IN-USE] Mailbox is locked by another POP3 session.');
-    // Held from here: a hang-up at any later moment releases it (onClose).
+    let locked: boolean;
+    try {
+      locked = await this.host.lock(mailbox.address, this);
+    } catch (err) {
+      this.host.log.error('pop3 lock failed', { user: mailbox.address, error: (err as Error).message });
+      return this.err('[SYS/TEMP] The mailbox cannot be locked right now; try again later.');
+    }
+    if (!locked) return this.err('[IN-USE] Mailbox is locked by another POP3 session.');
+    // Held from here: a hang-up at any later moment releases it (onClose), also one that came
+    // while the lock was being taken.
     this.locked = mailbox.address;
+    if (this.closed) return this.unlock();
     try {
       this.messages = await listMessages(mailbox.dir);
     } catch (err) {

@@ -3,7 +3,7 @@
 // or bounced to its sender. The spool survives restarts; a message leaves it only once done.
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rmdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import nodemailer, { type Transporter } from 'nodemailer';
 import type { QueueView } from '../control/protocol.js';
@@ -108,6 +108,8 @@ export class ForwardQueue extends EventEmitter {
   /** Reads the spool left by the last run; files of an unfinished write are removed. */
   async load(): Promise<void> {
     await mkdir(this.opts.dir, { recursive: true, mode: 0o700 });
+    // An adoption a crash cut short is finished first: its messages are whole in their folder.
+    await this.moveAdopted();
     const names = await readdir(this.opts.dir);
     const ids = new Set(names.filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)));
     for (const n of names) {
@@ -123,6 +125,59 @@ export class ForwardQueue extends EventEmitter {
         this.opts.log.warning('queue skipped', { id, error: (err as Error).message });
       }
     }
+  }
+
+  /**
+   * Takes over the spool folder of another daemon that is gone (on a shared mail root): the
+   * folder moves into this spool with one rename, so of several daemons trying, one gets it and
+   * the others find nothing. Its messages are tried at once. Returns how many came.
+   */
+  async adopt(dir: string, from: string): Promise<number> {
+    const into = join(this.opts.dir, `adopted-${from}-${this.now()}`);
+    try {
+      await rename(dir, into);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'EEXIST' || code === 'ENOTEMPTY') return 0;
+      throw err;
+    }
+    let n = 0;
+    for (const name of await this.moveAdopted()) {
+      const id = name.slice(0, -5);
+      if (this.entries.has(id)) continue;
+      try {
+        const entry = JSON.parse(await readFile(join(this.opts.dir, name), 'utf8')) as QueueEntry;
+        entry.nextAttemptAt = this.now();
+        this.entries.set(id, entry);
+        n++;
+      } catch (err) {
+        this.opts.log.warning('queue skipped', { id, error: (err as Error).message });
+      }
+    }
+    this.kick();
+    return n;
+  }
+
+  /**
+   * Moves the messages of adopted folders into the spool, each message file before its
+   * description (the spool drops a message file alone as a write cut short only after this).
+   */
+  private async moveAdopted(): Promise<string[]> {
+    const moved: string[] = [];
+    for (const sub of await readdir(this.opts.dir)) {
+      if (!sub.startsWith('adopted-')) continue;
+      const from = join(this.opts.dir, sub);
+      const names = await readdir(from);
+      for (const ext of ['.eml', '.json'])
+        for (const n of names.filter((x) => x.endsWith(ext))) {
+          await rename(join(from, n), join(this.opts.dir, n));
+          if (ext === '.json') moved.push(n);
+        }
+      for (const n of names.filter((x) => x.endsWith('.tmp'))) await unlink(join(from, n)).catch(() => {});
+      await rmdir(from);
+    }
+    if (moved.length) await fsyncDir(this.opts.dir);
+    return moved;
   }
 
   /**

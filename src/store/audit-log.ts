@@ -44,6 +44,8 @@ export class AuditLog {
   constructor(
     private readonly db: Database,
     private readonly table: Table<AuditEntry>,
+    /** The daemon's name when several share the store: their entries of one millisecond stay apart. */
+    private readonly node: string | null = null,
   ) {}
 
   /** Records entries; resolves once they are on disk. */
@@ -68,7 +70,8 @@ export class AuditLog {
     return entries.map((entry): [string, AuditEntry] => {
       if (entry.at > this.lastAt) [this.lastAt, this.sameMs] = [entry.at, 0];
       else this.sameMs++;
-      return [keyOf(this.lastAt, this.sameMs), entry];
+      const key = keyOf(this.lastAt, this.sameMs);
+      return [this.node ? `${key}.${this.node}` : key, entry];
     });
   }
 

@@ -1,38 +1,28 @@
-// The SQLite file under the store: one connection shared by every keyv table in it, so that one
-// transaction can span tables (an applied chunk changes accounts, forwards, the apply log and
-// the queue together, or not at all). Writes run one at a time, each in its own transaction.
-import { stat } from 'node:fs/promises';
+// What the store needs from a database, whichever it is: keyv tables whose writes run inside
+// one transaction across tables (an applied chunk changes accounts, forwards, the apply log and
+// the queue together, or not at all). SQLite (sqlite.ts) is the embedded default; PostgreSQL
+// (postgres.ts) lets several daemons share one store.
 import { defaultDeserialize } from '@keyv/serialize';
-import KeyvSqlite from '@keyv/sqlite';
-import Keyv, { type DeserializedData } from 'keyv';
-import { UnavailableError } from '../model/errors.js';
+import Keyv, { type DeserializedData, type KeyvStoreAdapter } from 'keyv';
+import type { Logger } from '../log.js';
 
-type Query = (sql: string, ...params: unknown[]) => Promise<unknown[]>;
+/** Runs one statement with `?` placeholders on the database's connection; resolves to its rows. */
+export type Sql = (sql: string, params?: unknown[]) => Promise<Record<string, unknown>[]>;
 
-/**
- * The keyv SQLite adapter for one table, running its statements on the database's shared
- * connection. It also gives keyv the `setMany` it uses when an adapter has one: one multi-row
- * upsert per few hundred rows instead of a statement (and a thread-pool trip) per row.
- */
-class TableAdapter extends KeyvSqlite {
-  constructor(shared: Query, table: string) {
-    // The adapter always opens a connection of its own: give it a throwaway in-memory one,
-    // close that, and run everything on the shared connection instead.
-    super({ uri: 'sqlite://:memory:', table });
-    void this.close().catch(() => {});
-    this.query = shared as KeyvSqlite['query'];
-    this.close = async () => {};
-  }
-
-  async setMany(entries: { key: string; value: unknown }[]): Promise<boolean[]> {
-    const table = this.opts.table as string;
-    for (let i = 0; i < entries.length; i += 400) {
-      const rows = entries.slice(i, i + 400);
-      const sql = `INSERT INTO ${table} (key, value) VALUES ${rows.map(() => '(?, ?)').join(', ')} ON CONFLICT(key) DO UPDATE SET value=excluded.value`;
-      await this.query(sql, ...rows.flatMap((r) => [r.key, r.value]));
-    }
-    return entries.map(() => true);
-  }
+export interface Database {
+  readonly kind: 'sqlite' | 'postgres';
+  /** The file, or the server and database name (never a password): for messages. */
+  readonly where: string;
+  table<T>(name: string): Promise<Table<T>>;
+  /** Runs `fn`'s writes as one transaction, after every earlier write has finished: all land, or none. */
+  write<R>(fn: () => Promise<R>): Promise<R>;
+  /** Runs `fn` alone among every daemon on this database (one daemon: at once). */
+  exclusive<R>(fn: () => Promise<R>): Promise<R>;
+  /** Why writes are refused, or null. */
+  readonly problem: string | null;
+  /** Starts the database's own upkeep (checks, checkpoints), reported through `log`. */
+  startChecking(log: Logger): void;
+  close(): Promise<void>;
 }
 
 const PAGE_ROWS = 5000;
@@ -46,15 +36,21 @@ function deserialize<V>(text: string): DeserializedData<V> | undefined {
   return text.includes('"::') || text.includes('":base64:') ? defaultDeserialize(text) : JSON.parse(text);
 }
 
-/** One keyv namespace in its own SQLite table. Its writes only run inside `Database.write`. */
+/** One keyv namespace in its own table. Its writes only run inside `Database.write`. */
 export class Table<T> {
   readonly keyv: Keyv<T>;
 
+  /**
+   * `adapter`: the keyv adapter, on the database's connection; `sql`: that connection for the
+   * queries keyv has no call for; `wrote`: told the keys each write touched.
+   */
   constructor(
-    private readonly adapter: TableAdapter,
+    adapter: unknown,
     readonly name: string,
+    private readonly sql: Sql,
+    private readonly wrote: (table: string, keys: string[]) => void = () => {},
   ) {
-    this.keyv = new Keyv<T>({ store: adapter, namespace: name, deserialize });
+    this.keyv = new Keyv<T>({ store: adapter as KeyvStoreAdapter, namespace: name, deserialize });
     // Surface adapter errors through the promise that failed, not as an unhandled 'error' event.
     this.keyv.on('error', () => {});
   }
@@ -65,36 +61,75 @@ export class Table<T> {
    * hold every row twice at once).
    */
   async all(): Promise<Map<string, T>> {
-    const prefix = `${this.name}:`;
     const out = new Map<string, T>();
+    for await (const page of this.pages()) for (const [k, v] of page) out.set(k, this.parse(v) as T);
+    return out;
+  }
+
+  /** Every row as stored (key unprefixed, value as keyv's text), a page at a time: for copying a store. */
+  async *pages(): AsyncGenerator<[string, string][]> {
+    const prefix = `${this.name}:`;
     // ';' is the character after ':', so [prefix, name;) is every key with the prefix.
     let after = prefix;
     for (;;) {
-      const rows = await this.rows(
+      const rows = (await this.sql(
         `SELECT key, value FROM ${this.name} WHERE key > ? AND key < ? ORDER BY key LIMIT ${PAGE_ROWS}`,
-        after,
-        `${this.name};`,
-      );
-      for (const [k, v] of rows) out.set(k, v);
-      if (rows.length < PAGE_ROWS) return out;
-      after = prefix + rows[rows.length - 1][0];
+        [after, `${this.name};`],
+      )) as { key: string; value: string }[];
+      yield rows.map((r) => [r.key.slice(prefix.length), r.value]);
+      if (rows.length < PAGE_ROWS) return;
+      after = rows[rows.length - 1].key;
     }
+  }
+
+  /** Writes rows as `pages` gave them (another store's copy), inside `Database.write`. */
+  async putText(rows: [string, string][]): Promise<void> {
+    const prefix = `${this.name}:`;
+    for (let i = 0; i < rows.length; i += 400) {
+      const part = rows.slice(i, i + 400);
+      await this.sql(
+        `INSERT INTO ${this.name} (key, value) VALUES ${part.map(() => '(?, ?)').join(', ')} ON CONFLICT(key) DO UPDATE SET value=excluded.value`,
+        part.flatMap(([k, v]) => [prefix + k, v]),
+      );
+    }
+  }
+
+  /** How many rows the table has. */
+  async count(): Promise<number> {
+    const [row] = await this.sql(`SELECT count(*) AS n FROM ${this.name}`);
+    return Number(row?.n ?? 0);
+  }
+
+  private parse(text: string): T | undefined {
+    return deserialize<T>(text)?.value as T | undefined;
   }
 
   get(key: string): Promise<T | undefined> {
     return this.keyv.get(key) as Promise<T | undefined>;
   }
 
-  /** Which of `keys` have a row: a few queries for many keys, not one per key. */
-  async present(keys: string[]): Promise<Set<string>> {
-    const out = new Set<string>();
+  /**
+   * The rows of `keys` (undefined where there is none): a few queries for many keys. A failed
+   * query throws (keyv's own getMany would answer "none" for every key).
+   */
+  async getMany(keys: string[]): Promise<Map<string, T | undefined>> {
+    const prefix = `${this.name}:`;
+    const out = new Map<string, T | undefined>(keys.map((k) => [k, undefined]));
     for (let i = 0; i < keys.length; i += 500) {
       const chunk = keys.slice(i, i + 500);
-      const values = await this.keyv.getMany(chunk);
-      chunk.forEach((k, j) => {
-        if (values[j] !== undefined) out.add(k);
-      });
+      const rows = (await this.sql(
+        `SELECT key, value FROM ${this.name} WHERE key IN (${chunk.map(() => '?').join(', ')})`,
+        chunk.map((k) => prefix + k),
+      )) as { key: string; value: string }[];
+      for (const r of rows) out.set(r.key.slice(prefix.length), this.parse(r.value));
     }
+    return out;
+  }
+
+  /** Which of `keys` have a row. */
+  async present(keys: string[]): Promise<Set<string>> {
+    const out = new Set<string>();
+    for (const [k, v] of await this.getMany(keys)) if (v !== undefined) out.add(k);
     return out;
   }
 
@@ -102,169 +137,43 @@ export class Table<T> {
    * Rows whose keys lie in [from, to), newest (highest key) first, at most `limit`: a range of
    * a table whose keys sort in time order, read with one query.
    */
-  range(from: string, to: string, limit: number): Promise<[string, T][]> {
+  async range(from: string, to: string, limit: number): Promise<[string, T][]> {
     const prefix = `${this.name}:`;
-    return this.rows(
+    const rows = (await this.sql(
       `SELECT key, value FROM ${this.name} WHERE key >= ? AND key < ? ORDER BY key DESC LIMIT ?`,
-      prefix + from,
-      prefix + to,
-      limit,
-    );
-  }
-
-  /** The rows a query selects (key, value), with keys unprefixed and values as keyv stored them. */
-  private async rows(sql: string, ...params: unknown[]): Promise<[string, T][]> {
-    const prefix = `${this.name}:`;
-    const rows = (await this.adapter.query(sql, ...params)) as { key: string; value: string }[];
-    const out: [string, T][] = [];
-    for (const row of rows) {
-      const data = await this.keyv.deserialize?.(row.value);
-      if (data) out.push([row.key.slice(prefix.length), data.value as T]);
-    }
-    return out;
+      [prefix + from, prefix + to, limit],
+    )) as { key: string; value: string }[];
+    return rows.flatMap((r): [string, T][] => {
+      const v = this.parse(r.value);
+      return v === undefined ? [] : [[r.key.slice(prefix.length), v]];
+    });
   }
 
   /** Deletes the rows whose keys sort before `key`; returns how many went. Only inside `Database.write`. */
   async removeBefore(key: string): Promise<number> {
     const prefix = `${this.name}:`;
-    const [row] = (await this.adapter.query(
-      `SELECT count(*) AS n FROM ${this.name} WHERE key >= ? AND key < ?`,
+    const [row] = await this.sql(`SELECT count(*) AS n FROM ${this.name} WHERE key >= ? AND key < ?`, [
       prefix,
       prefix + key,
-    )) as { n: number }[];
-    await this.adapter.query(`DELETE FROM ${this.name} WHERE key >= ? AND key < ?`, prefix, prefix + key);
-    return row?.n ?? 0;
+    ]);
+    await this.sql(`DELETE FROM ${this.name} WHERE key >= ? AND key < ?`, [prefix, prefix + key]);
+    return Number(row?.n ?? 0);
   }
 
   async put(rows: Iterable<[string, T]>): Promise<void> {
     const entries = [...rows].map(([key, value]) => ({ key, value }));
-    if (entries.length > 0 && !(await this.keyv.setMany(entries)).every(Boolean))
-      throw new Error(`table ${this.name}: a write failed`);
+    if (!entries.length) return;
+    if (!(await this.keyv.setMany(entries)).every(Boolean)) throw new Error(`table ${this.name}: a write failed`);
+    this.wrote(
+      this.name,
+      entries.map((e) => e.key),
+    );
   }
 
   async remove(keys: Iterable<string>): Promise<void> {
     const all = [...keys];
-    // The adapter matches rows to keys with a linear search: keep each call small.
+    // The SQLite adapter matches rows to keys with a linear search: keep each call small.
     for (let i = 0; i < all.length; i += 200) await this.keyv.deleteMany(all.slice(i, i + 200));
-  }
-}
-
-/** How long a write waits for another process (a backup, a sqlite3 shell) to let go. */
-const BUSY_TIMEOUT_MS = 10_000;
-
-/** The store file was deleted or replaced under the running daemon. */
-class StoreLostError extends UnavailableError {}
-
-export class Database {
-  private chain: Promise<unknown> = Promise.resolve();
-  private lostHow: 'deleted' | 'replaced' | null = null;
-  private rescuedTo: string | null = null;
-  /** Called once, when the file is first found gone or replaced. */
-  onLost: () => void = () => {};
-
-  private constructor(
-    readonly file: string,
-    private readonly connection: KeyvSqlite,
-    private readonly identity: { dev: number; ino: number },
-  ) {}
-
-  static async open(file: string): Promise<Database> {
-    const connection = new KeyvSqlite({
-      uri: `sqlite://${file}`,
-      table: 'meta',
-      busyTimeout: BUSY_TIMEOUT_MS,
-      iterationLimit: 5000,
-    } as ConstructorParameters<typeof KeyvSqlite>[0]);
-    connection.on('error', () => {});
-    await connection.query('PRAGMA journal_mode=WAL');
-    await connection.query('PRAGMA synchronous=FULL');
-    const st = await stat(file);
-    return new Database(file, connection, { dev: st.dev, ino: st.ino });
-  }
-
-  async table<T>(name: string): Promise<Table<T>> {
-    const adapter = new TableAdapter(this.connection.query, name);
-    await this.connection.query(`CREATE TABLE IF NOT EXISTS ${name}(key VARCHAR(255) PRIMARY KEY, value TEXT )`);
-    return new Table<T>(adapter, name);
-  }
-
-  /**
-   * Runs `fn`'s writes as one transaction, after every earlier write has finished: they all
-   * land, or none do. Refused once the file is no longer the one the daemon opened.
-   */
-  write<R>(fn: () => Promise<R>): Promise<R> {
-    const run = this.chain.then(async () => {
-      const lost = await this.checkFile();
-      if (lost) throw new StoreLostError(lost);
-      await this.connection.query('BEGIN IMMEDIATE');
-      try {
-        const result = await fn();
-        await this.connection.query('COMMIT');
-        return result;
-      } catch (err) {
-        await this.connection.query('ROLLBACK').catch(() => {});
-        throw err;
-      }
-    });
-    this.chain = run.catch(() => {});
-    return run;
-  }
-
-  /**
-   * Checks that the path still names the file the daemon opened. Deleted or replaced (an `rm`,
-   * a restore moved over it), writes would go to a file nobody will ever open again: the daemon
-   * refuses them from then on, and says why. Returns the problem, or null.
-   */
-  async checkFile(): Promise<string | null> {
-    if (!this.lostHow) {
-      const st = await stat(this.file).catch(() => null);
-      if (!st) this.lostHow = 'deleted';
-      else if (st.dev !== this.identity.dev || st.ino !== this.identity.ino) this.lostHow = 'replaced';
-      if (this.lostHow) this.onLost();
-    }
-    return this.problem;
-  }
-
-  get problem(): string | null {
-    if (!this.lostHow) return null;
-    const fix = this.rescuedTo
-      ? `a copy as the daemon had it is in ${this.rescuedTo}: stop the daemon, move that copy to ${this.file}, start it again`
-      : 'stop the daemon, put the file back, start it again';
-    return `the store ${this.file} was ${this.lostHow} while the daemon ran: changes are refused (nothing was changed); ${fix}`;
-  }
-
-  /**
-   * Copies the database as the daemon still sees it into `to` (the open connection keeps a
-   * deleted file readable), so what went with the path can be put back.
-   */
-  async rescue(to: string): Promise<void> {
-    const run = this.chain.then(() => this.connection.query('VACUUM INTO ?', to));
-    this.chain = run.catch(() => {});
-    await run;
-    this.rescuedTo = to;
-  }
-
-  /**
-   * Checkpoints the WAL into the main file and truncates it, between transactions; false if a
-   * reader in another process holds it back.
-   */
-  checkpoint(): Promise<boolean> {
-    const run = this.chain.then(async () => {
-      // Without waiting: a reader that holds the log back is reported, not waited for.
-      await this.connection.query('PRAGMA busy_timeout=0');
-      try {
-        const rows = (await this.connection.query('PRAGMA wal_checkpoint(TRUNCATE)')) as { busy: number }[];
-        return rows[0]?.busy === 0;
-      } finally {
-        await this.connection.query(`PRAGMA busy_timeout=${BUSY_TIMEOUT_MS}`);
-      }
-    });
-    this.chain = run.catch(() => {});
-    return run;
-  }
-
-  async close(): Promise<void> {
-    await this.chain;
-    await this.connection.disconnect();
+    if (all.length) this.wrote(this.name, all);
   }
 }

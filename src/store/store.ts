@@ -1,13 +1,15 @@
-// The daemon's configuration and queue, kept in SQLite through keyv and mirrored in memory so
-// that reads (listing 10,000 accounts, a POP3 login) never wait on the database. Every write is
-// one transaction: the mirror changes only once it has committed.
+// The daemon's configuration and queue, kept through keyv (in SQLite, or in PostgreSQL shared
+// by several daemons) and mirrored in memory so that reads (listing 10,000 accounts, a POP3
+// login) never wait on the database. Every write is one transaction: the mirror changes only
+// once it has committed. Rows other daemons changed come in through `remote()`.
 import { mkdirSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { Logger } from '../log.js';
+import type { Logger } from '../log.js';
 import type { PendingChange, Quota } from '../model/changes.js';
 import { type AuditEntry, AuditLog } from './audit-log.js';
-import { Database, type Table } from './database.js';
+import type { Database, Table } from './database.js';
+import type { StoreLocation } from './location.js';
+import type { RemoteRows } from './postgres.js';
+import { SqliteDatabase } from './sqlite.js';
 
 export interface DomainRecord {
   domain: string;
@@ -196,10 +198,17 @@ export class PendingChanges extends Map<string, PendingChange> {
   }
 }
 
+/** What rows other daemons changed meant for this one's accounts. */
+export interface RemoteAccounts {
+  added: string[];
+  removed: string[];
+  /** Accounts still here whose row changed (a password, a quota, a suspension). */
+  changed: string[];
+}
+
 const ACTIVITY_FLUSH_MS = 1000;
-/** A write-ahead log past this size means checkpoints are not keeping up: try, and say so. */
-const WAL_WARN_BYTES = 16 * 1024 * 1024;
-const CHECK_MS = 2000;
+/** The tables every daemon keeps in memory (the others are read when asked for). */
+const MIRRORED = ['domains', 'accounts', 'forwards', 'pending', 'meta'];
 
 export class Store {
   /** The hosted domains. */
@@ -215,10 +224,10 @@ export class Store {
   readonly audit: AuditLog;
   private readonly activityDirty = new Set<string>();
   private activityTimer: NodeJS.Timeout | null = null;
-  private checkTimer: NodeJS.Timeout | null = null;
-  private walWarnedAt = 0;
-  private log: Logger = new Logger('error', () => {});
+  private log: Logger | null = null;
   private readonly touchListeners: ((t: Touched) => void)[] = [];
+  private readonly remoteListeners: ((a: RemoteAccounts) => void)[] = [];
+  private readonly activityListeners: ((rows: [string, ActivityRecord][]) => void)[] = [];
 
   private constructor(
     private readonly db: Database,
@@ -232,13 +241,26 @@ export class Store {
       meta: Table<Meta>;
       audit: Table<AuditEntry>;
     },
+    node: string | null,
   ) {
-    this.audit = new AuditLog(db, t.audit);
+    this.audit = new AuditLog(db, t.audit, node);
   }
 
-  static async open(dataDir: string): Promise<Store> {
+  /**
+   * Opens the store at `location` (default: `DATA_DIR/vmail.sqlite`); `node` names this daemon
+   * among those sharing a PostgreSQL store.
+   */
+  static async open(
+    dataDir: string,
+    location: StoreLocation = { kind: 'sqlite', path: `${dataDir}/vmail.sqlite` },
+    node = 'main',
+  ): Promise<Store> {
     mkdirSync(dataDir, { recursive: true, mode: 0o750 });
-    const db = await Database.open(join(dataDir, 'vmail.sqlite'));
+    // PostgreSQL's driver is loaded only for a store that is there.
+    const db =
+      location.kind === 'sqlite'
+        ? await SqliteDatabase.open(location.path)
+        : await (await import('./postgres.js')).PostgresDatabase.open(location.url, node, MIRRORED);
     const tables = {
       domains: await db.table<DomainRecord>('domains'),
       accounts: await db.table<AccountRecord>('accounts'),
@@ -249,13 +271,20 @@ export class Store {
       meta: await db.table<Meta>('meta'),
       audit: await db.table<AuditEntry>('audit'),
     };
-    const store = new Store(db, tables);
+    const store = new Store(db, tables, db.kind === 'postgres' ? node : null);
     await store.load();
+    if ('onRemote' in db) db.onRemote = (rows) => store.remote(rows);
     return store;
   }
 
-  get file(): string {
-    return this.db.file;
+  /** The database under the store (the cluster reaches PostgreSQL's own features through it). */
+  get database(): Database {
+    return this.db;
+  }
+
+  /** Where the store is, for messages: the file, or the PostgreSQL server without its password. */
+  get where(): string {
+    return this.db.where;
   }
 
   /** Why the store cannot take changes, or null when it can. */
@@ -280,13 +309,87 @@ export class Store {
     this.meta = meta ?? {};
   }
 
+  /**
+   * Runs `fn` alone among every daemon sharing the store, with every change the others made
+   * before it read (the change queue's lock, across daemons).
+   */
+  exclusive<R>(fn: () => Promise<R>): Promise<R> {
+    return this.db.exclusive(fn);
+  }
+
+  /** Calls `listener` when other daemons' writes add, remove or change accounts. */
+  onRemoteAccounts(listener: (a: RemoteAccounts) => void): void {
+    this.remoteListeners.push(listener);
+  }
+
+  /**
+   * Takes the rows other daemons changed into the mirror ('all': reads every mirrored table
+   * again, after this daemon was cut off from the log for too long), then tells the listeners
+   * as its own writes do.
+   */
+  private async remote(rows: RemoteRows | 'all'): Promise<void> {
+    if (rows === 'all') {
+      const all: RemoteRows = new Map();
+      const mine: Record<string, Iterable<string>> = {
+        domains: [...this.domains.keys(), ...this.removedDomains.keys()],
+        accounts: this.accounts.keys(),
+        forwards: this.forwards.keys(),
+        pending: this.pending.keys(),
+        meta: ['meta'],
+      };
+      for (const name of MIRRORED) {
+        const table = this.t[name as keyof typeof this.t] as Table<unknown>;
+        const now = new Map<string, unknown>(await table.all());
+        for (const k of mine[name]) if (!now.has(k)) now.set(k, undefined);
+        all.set(name, now);
+      }
+      rows = all;
+    }
+    const addresses: string[] = [];
+    const gonePending: PendingChange[] = [];
+    const accounts: RemoteAccounts = { added: [], removed: [], changed: [] };
+    for (const [k, v] of rows.get('domains') ?? []) {
+      if (v) this.setDomain(v as DomainRecord);
+      else {
+        this.domains.delete(k);
+        this.removedDomains.delete(k);
+      }
+    }
+    for (const [k, v] of rows.get('accounts') ?? []) {
+      const had = this.accounts.has(k);
+      if (v) this.accounts.set(k, v as AccountRecord);
+      else this.accounts.delete(k);
+      if (v && !had) accounts.added.push(k);
+      else if (!v && had) accounts.removed.push(k);
+      else if (v) accounts.changed.push(k);
+      addresses.push(k);
+    }
+    for (const [k, v] of rows.get('forwards') ?? []) {
+      if (v) this.forwards.set(k, v as ForwardRecord);
+      else this.forwards.delete(k);
+      addresses.push(k);
+    }
+    for (const [id, v] of rows.get('pending') ?? []) {
+      const old = this.pending.get(id);
+      if (old) gonePending.push(old);
+      if (v) this.pending.set(id, v as PendingChange);
+      else this.pending.delete(id);
+    }
+    const meta = rows.get('meta')?.get('meta');
+    if (meta) this.meta = meta as Meta;
+    const changes = [...gonePending, ...[...(rows.get('pending')?.values() ?? [])].filter(Boolean)] as PendingChange[];
+    this.touched(changes, addresses, [...(rows.get('pending')?.keys() ?? [])]);
+    if (accounts.added.length || accounts.removed.length || accounts.changed.length)
+      for (const l of this.remoteListeners) l(accounts);
+  }
+
   /** Calls `listener` after each committed write with what it touched (the console's live rows). */
   onTouch(listener: (t: Touched) => void): void {
     this.touchListeners.push(listener);
   }
 
-  private touched(changes: PendingChange[], addresses: string[] = []): void {
-    const t = { addresses: [...addresses, ...changes.flatMap(addressesOf)], pending: changes.map((c) => c.id) };
+  private touched(changes: PendingChange[], addresses: string[] = [], pending = changes.map((c) => c.id)): void {
+    const t = { addresses: [...addresses, ...changes.flatMap(addressesOf)], pending };
     for (const l of this.touchListeners) l(t);
   }
 
@@ -405,7 +508,8 @@ export class Store {
   async rehash(address: string, from: string, to: string): Promise<boolean> {
     // Checked inside the write: an apply that changed the password meanwhile has committed by then.
     return this.db.write(async () => {
-      const a = this.accounts.get(address);
+      // From the store, not the mirror: another daemon may have changed it a moment ago.
+      const a = await this.t.accounts.get(address);
       if (a?.passwordHash !== from) return false;
       const next = { ...a, passwordHash: to };
       await this.t.accounts.put([[address, next]]);
@@ -431,6 +535,23 @@ export class Store {
     this.activityTimer ??= setTimeout(() => void this.flushActivity(), ACTIVITY_FLUSH_MS);
   }
 
+  /** Calls `listener` with the activity each flush wrote (other daemons are told of it). */
+  onActivityWritten(listener: (rows: [string, ActivityRecord][]) => void): void {
+    this.activityListeners.push(listener);
+  }
+
+  /** Takes activity another daemon saw: the newer time of each kind wins; it is not written again. */
+  takeActivity(address: string, seen: ActivityRecord): void {
+    const mine = this.activity.get(address) ?? {};
+    const next = { ...mine };
+    if ((seen.lastLoginAt ?? 0) > (mine.lastLoginAt ?? 0)) {
+      next.lastLoginAt = seen.lastLoginAt;
+      next.lastLoginFrom = seen.lastLoginFrom;
+    }
+    if ((seen.lastDeliveryAt ?? 0) > (mine.lastDeliveryAt ?? 0)) next.lastDeliveryAt = seen.lastDeliveryAt;
+    this.activity.set(address, next);
+  }
+
   /** Writes the activity noted since the last flush; if that fails, it is kept and tried again. */
   private async flushActivity(): Promise<void> {
     if (this.activityTimer) clearTimeout(this.activityTimer);
@@ -438,71 +559,26 @@ export class Store {
     const addresses = [...this.activityDirty];
     this.activityDirty.clear();
     if (!addresses.length) return;
+    const rows = addresses.map((a): [string, ActivityRecord] => [a, this.activity.get(a)!]);
     try {
-      await this.db.write(() =>
-        this.t.activity.put(addresses.map((a): [string, ActivityRecord] => [a, this.activity.get(a)!])),
-      );
+      await this.db.write(() => this.t.activity.put(rows));
+      for (const l of this.activityListeners) l(rows);
     } catch (err) {
       for (const a of addresses) this.activityDirty.add(a);
       if (!this.db.problem)
-        this.log.warning('store activity not written', { error: (err as Error).message, retry: 'in 10s' });
+        this.log?.warning('store activity not written', { error: (err as Error).message, retry: 'in 10s' });
       this.activityTimer ??= setTimeout(() => void this.flushActivity(), 10 * ACTIVITY_FLUSH_MS);
       this.activityTimer.unref();
     }
   }
 
-  /**
-   * Looks at the file every few seconds: deleted or replaced under the daemon, it says so at
-   * once and saves a copy of what the daemon holds next to it; a write-ahead log that keeps
-   * growing (a reader holding it, e.g. a sqlite3 shell left open) is checkpointed, or reported.
-   */
+  /** Starts the database's upkeep, and reports through `log` from now on. */
   startChecking(log: Logger): void {
     this.log = log;
-    this.db.onLost = () => {
-      const copy = `${this.db.file}.rescued-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-      void stat(dirname(copy))
-        .then(() => this.db.rescue(copy).then(() => true))
-        .catch(() => false)
-        .then((saved) =>
-          log.error('store lost', {
-            file: this.db.file,
-            problem: this.db.problem,
-            copy: saved ? copy : 'none could be saved',
-          }),
-        );
-    };
-    const check = async () => {
-      if (await this.db.checkFile()) return;
-      const wal = await stat(`${this.db.file}-wal`).catch(() => null);
-      if (!wal || wal.size < WAL_WARN_BYTES) return;
-      const done = await this.db.checkpoint().catch(() => false);
-      if (!done && Date.now() - this.walWarnedAt > 10 * 60_000) {
-        this.walWarnedAt = Date.now();
-        log.warning('store wal stuck', {
-          file: `${this.db.file}-wal`,
-          mb: Math.round(wal.size / 1048576),
-          why: 'another process holds a read transaction on the store: close any sqlite3 shell or backup reading it',
-        });
-      } else if (done && this.walWarnedAt) {
-        this.walWarnedAt = 0;
-        log.notice('store wal checkpointed', { file: `${this.db.file}-wal` });
-      }
-    };
-    const loop = () => {
-      this.checkTimer = setTimeout(
-        () =>
-          void check()
-            .catch(() => {})
-            .finally(loop),
-        CHECK_MS,
-      );
-      this.checkTimer.unref();
-    };
-    loop();
+    this.db.startChecking(log);
   }
 
   async close(): Promise<void> {
-    if (this.checkTimer) clearTimeout(this.checkTimer);
     await this.flushActivity();
     if (this.activityTimer) clearTimeout(this.activityTimer);
     await this.db.close();

@@ -49,6 +49,8 @@ export interface CliResult {
 
 export interface DaemonOptions {
   dataDir?: string;
+  /** The control socket (default DATA_DIR/control.sock; daemons sharing a mail root need their own). */
+  socket?: string;
   domains?: string[];
   /**
    * Default 7d: changes stay pending until the test applies them, rather than going at the top
@@ -82,7 +84,7 @@ export function runCli(
 /** Starts a daemon and resolves once it has printed its ready line. */
 export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandle> {
   const dataDir = opts.dataDir ?? tempDir();
-  const socket = join(dataDir, 'control.sock');
+  const socket = opts.socket ?? join(dataDir, 'control.sock');
   const args = [
     VMAIL,
     'daemon',

@@ -1,0 +1,241 @@
+// One daemon among several on one PostgreSQL store and one mail root. Through its own
+// connection (named `vmail-node:NAME` in pg_stat_activity, so that the others can tell it is
+// alive) it
+// - writes a heartbeat row (`vmail_nodes`) with its host and version, and reads the others';
+// - holds the apply lease (an advisory lock) when it is the one that applies on the hour;
+// - holds one advisory lock per open POP3 mailbox, so another daemon answers [IN-USE];
+// - tells the others of mailbox sizes and logins/deliveries (NOTIFY), which inotify cannot see
+//   across machines, and listens for theirs and for the store's change log.
+// A daemon that dies loses its connection, and with it its lease and locks, at once.
+import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
+import { ConfigError } from '../config.js';
+import type { NodeView } from '../control/protocol.js';
+import type { Logger } from '../log.js';
+import { Connection, LOCKS, LOG_CHANNEL, type PostgresDatabase } from '../store/postgres.js';
+import type { ActivityRecord, Store } from '../store/store.js';
+
+/** How often the heartbeat is written and the lease tried. */
+const HEARTBEAT_MS = 2000;
+/** A heartbeat older than this is a daemon that is gone (or cut off). */
+const STALE_S = 15;
+/** How often the change log is read when no notification came (one may be missed on a reconnect). */
+const SYNC_MS = 5000;
+const SIZES_CHANNEL = 'vmail_sizes';
+const ACTIVITY_CHANNEL = 'vmail_activity';
+/** NOTIFY payloads stay under PostgreSQL's 8,000 bytes. */
+const PAYLOAD_MAX = 7000;
+
+/** The advisory lock number of a mailbox: 64 bits of its address's SHA-256. */
+function mailboxLock(address: string): string {
+  return createHash('sha256').update(`pop3:${address}`).digest().readBigInt64BE(0).toString();
+}
+
+/** Splits `items` into JSON payloads of `wrap(items)` under the NOTIFY limit. */
+function payloads<T>(items: T[], wrap: (part: T[]) => unknown): string[] {
+  const out: string[] = [];
+  let part: T[] = [];
+  for (const item of items) {
+    part.push(item);
+    if (JSON.stringify(wrap(part)).length > PAYLOAD_MAX && part.length > 1) {
+      part.pop();
+      out.push(JSON.stringify(wrap(part)));
+      part = [item];
+    }
+  }
+  if (part.length) out.push(JSON.stringify(wrap(part)));
+  return out;
+}
+
+/**
+ * Emits 'lease' once this daemon holds the apply lease, 'sizes' with addresses whose Maildirs
+ * another daemon changed, and 'lost' when a connection it cannot do without is gone.
+ */
+export class ClusterNode extends EventEmitter {
+  private timer: NodeJS.Timeout | null = null;
+  private syncTimer: NodeJS.Timeout | null = null;
+  private leaseHeld = false;
+  private closed = false;
+  private view: NodeView[] = [];
+  private readonly sizesOut = new Set<string>();
+  private sizesTimer: NodeJS.Timeout | null = null;
+  private readonly startedAt = new Date();
+
+  private constructor(
+    readonly id: string,
+    private readonly version: string,
+    private readonly db: PostgresDatabase,
+    private readonly store: Store,
+    private readonly session: Connection,
+    private readonly listener: Connection,
+    private readonly log: Logger,
+  ) {
+    super();
+  }
+
+  /**
+   * Joins the service as `id`. Refused (a configuration error) when a daemon of that name is
+   * connected already: two daemons of one name would take each other's spool.
+   */
+  static async join(store: Store, id: string, version: string, log: Logger): Promise<ClusterNode> {
+    const db = store.database as PostgresDatabase;
+    const session = await Connection.open(db.url, `vmail-node:${id}`);
+    const listener = await Connection.open(db.url, `vmail:${id}`);
+    const node = new ClusterNode(id, version, db, store, session, listener, log);
+    try {
+      const same = await session.query(
+        'SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()',
+        [`vmail-node:${id}`],
+      );
+      if (same.rowCount)
+        throw new ConfigError(
+          `another daemon named ${JSON.stringify(id)} is connected to the store (server process ${same.rows[0].pid}): give each daemon its own --node`,
+        );
+      await session.query(
+        `CREATE TABLE IF NOT EXISTS vmail_nodes (id TEXT PRIMARY KEY, host TEXT NOT NULL, version TEXT NOT NULL, pid INTEGER NOT NULL, started_at TIMESTAMPTZ NOT NULL, seen_at TIMESTAMPTZ NOT NULL)`,
+      );
+    } catch (err) {
+      await node.close();
+      throw err;
+    }
+    for (const c of [session, listener]) c.onLost((why) => node.lose(why));
+    db.onLost = (why) => node.lose(why);
+    listener.client.on('notification', (n) => node.notified(n.channel, n.payload ?? ''));
+    await listener.query(`LISTEN ${LOG_CHANNEL}; LISTEN ${SIZES_CHANNEL}; LISTEN ${ACTIVITY_CHANNEL}`);
+    store.onActivityWritten((rows) => void node.publishActivity(rows));
+    await node.beat();
+    return node;
+  }
+
+  /** Starts the heartbeat, the lease tries and the fallback sync. */
+  start(): void {
+    const loop = () => {
+      this.timer = setTimeout(() => void this.beat().finally(() => !this.closed && loop()), HEARTBEAT_MS);
+      this.timer.unref();
+    };
+    loop();
+    this.syncTimer = setInterval(() => void this.sync(), SYNC_MS);
+    this.syncTimer.unref();
+  }
+
+  get holdsLease(): boolean {
+    return this.leaseHeld;
+  }
+
+  /** The daemons that share the store, as the last heartbeat read them. */
+  get nodes(): NodeView[] {
+    return this.view;
+  }
+
+  private lose(why: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.emit('lost', why);
+  }
+
+  private async sync(): Promise<void> {
+    await this.db.sync().catch((err: Error) => this.log.warning('store sync failed', { error: err.message }));
+  }
+
+  private notified(channel: string, payload: string): void {
+    if (channel === LOG_CHANNEL) {
+      void this.sync();
+      return;
+    }
+    let msg: { node?: string; addresses?: string[]; rows?: [string, ActivityRecord][] };
+    try {
+      msg = JSON.parse(payload);
+    } catch {
+      return;
+    }
+    if (msg.node === this.id) return;
+    if (channel === SIZES_CHANNEL && Array.isArray(msg.addresses)) this.emit('sizes', msg.addresses);
+    if (channel === ACTIVITY_CHANNEL && Array.isArray(msg.rows))
+      for (const [address, seen] of msg.rows) this.store.takeActivity(address, seen);
+  }
+
+  /** Writes the heartbeat, tries the lease, and reads every daemon's state. */
+  private async beat(): Promise<void> {
+    try {
+      await this.session.query(
+        `INSERT INTO vmail_nodes (id, host, version, pid, started_at, seen_at) VALUES ($1, $2, $3, $4, $5, now())
+         ON CONFLICT (id) DO UPDATE SET host = excluded.host, version = excluded.version, pid = excluded.pid, started_at = excluded.started_at, seen_at = now()`,
+        [this.id, hostname() || 'localhost', this.version, process.pid, this.startedAt],
+      );
+      if (!this.leaseHeld) {
+        const r = await this.session.query('SELECT pg_try_advisory_lock($1) AS got', [LOCKS.applyLease.toString()]);
+        if (r.rows[0].got) {
+          this.leaseHeld = true;
+          this.log.notice('apply lease taken', { node: this.id });
+          this.emit('lease');
+        }
+      }
+      const r = await this.session.query(
+        `SELECT n.id, n.host, n.version, n.seen_at,
+                now() - n.seen_at < make_interval(secs => $1) AS fresh,
+                EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.application_name = 'vmail-node:' || n.id) AS connected,
+                EXISTS (SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                        WHERE l.locktype = 'advisory' AND l.granted
+                          AND ((l.classid::bigint << 32) | l.objid::bigint) = $2::bigint
+                          AND a.application_name = 'vmail-node:' || n.id) AS lease
+           FROM vmail_nodes n
+          WHERE n.seen_at > now() - interval '7 days'
+          ORDER BY n.id`,
+        [STALE_S, LOCKS.applyLease.toString()],
+      );
+      this.view = r.rows.map((row) => ({
+        id: row.id,
+        host: row.host,
+        version: row.version,
+        alive: row.fresh && row.connected,
+        applyLease: row.lease,
+        seenAt: new Date(row.seen_at).toISOString(),
+      }));
+    } catch (err) {
+      if (!this.closed) this.log.warning('cluster heartbeat failed', { error: (err as Error).message });
+    }
+  }
+
+  /** The daemons that are gone: not connected, and no heartbeat for a while. */
+  gone(): string[] {
+    return this.view.filter((n) => !n.alive && n.id !== this.id).map((n) => n.id);
+  }
+
+  /** Takes the mailbox's lock for a POP3 session; false when a session on another daemon has it. */
+  async lockMailbox(address: string): Promise<boolean> {
+    const r = await this.session.query('SELECT pg_try_advisory_lock($1) AS got', [mailboxLock(address)]);
+    return r.rows[0].got === true;
+  }
+
+  unlockMailbox(address: string): void {
+    void this.session.query('SELECT pg_advisory_unlock($1)', [mailboxLock(address)]).catch(() => {});
+  }
+
+  /** Tells the other daemons that `address`'s Maildir changed here (sent within 100 ms, batched). */
+  publishSize(address: string): void {
+    this.sizesOut.add(address);
+    this.sizesTimer ??= setTimeout(() => {
+      this.sizesTimer = null;
+      const addresses = [...this.sizesOut];
+      this.sizesOut.clear();
+      for (const p of payloads(addresses, (part) => ({ node: this.id, addresses: part })))
+        void this.session.query('SELECT pg_notify($1, $2)', [SIZES_CHANNEL, p]).catch(() => {});
+    }, 100);
+  }
+
+  private async publishActivity(rows: [string, ActivityRecord][]): Promise<void> {
+    for (const p of payloads(rows, (part) => ({ node: this.id, rows: part })))
+      await this.session.query('SELECT pg_notify($1, $2)', [ACTIVITY_CHANNEL, p]).catch(() => {});
+  }
+
+  /** Leaves: the heartbeat stops, the lease and the mailbox locks go with the connection. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.syncTimer) clearInterval(this.syncTimer);
+    if (this.sizesTimer) clearTimeout(this.sizesTimer);
+    await this.listener.end();
+    await this.session.end();
+  }
+}

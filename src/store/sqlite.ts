@@ -1,0 +1,226 @@
+// The embedded store: one SQLite file, one connection shared by every keyv table in it, so that
+// one transaction can span tables. Writes run one at a time, each in its own transaction. It
+// also watches its file: deleted or replaced under the daemon, writes are refused and a copy
+// of what the daemon holds is saved; a write-ahead log that keeps growing is checkpointed.
+import { stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import KeyvSqlite from '@keyv/sqlite';
+import type { Logger } from '../log.js';
+import { UnavailableError } from '../model/errors.js';
+import { type Database, type Sql, Table } from './database.js';
+
+type Query = (sql: string, ...params: unknown[]) => Promise<unknown[]>;
+
+/**
+ * The keyv SQLite adapter for one table, running its statements on the database's shared
+ * connection. It also gives keyv the `setMany` it uses when an adapter has one: one multi-row
+ * upsert per few hundred rows instead of a statement (and a thread-pool trip) per row.
+ */
+class TableAdapter extends KeyvSqlite {
+  constructor(shared: Query, table: string) {
+    // The adapter always opens a connection of its own: give it a throwaway in-memory one,
+    // close that, and run everything on the shared connection instead.
+    super({ uri: 'sqlite://:memory:', table });
+    void this.close().catch(() => {});
+    this.query = shared as KeyvSqlite['query'];
+    this.close = async () => {};
+  }
+
+  async setMany(entries: { key: string; value: unknown }[]): Promise<boolean[]> {
+    const table = this.opts.table as string;
+    for (let i = 0; i < entries.length; i += 400) {
+      const rows = entries.slice(i, i + 400);
+      const sql = `INSERT INTO ${table} (key, value) VALUES ${rows.map(() => '(?, ?)').join(', ')} ON CONFLICT(key) DO UPDATE SET value=excluded.value`;
+      await this.query(sql, ...rows.flatMap((r) => [r.key, r.value]));
+    }
+    return entries.map(() => true);
+  }
+}
+
+/** How long a write waits for another process (a backup, a sqlite3 shell) to let go. */
+const BUSY_TIMEOUT_MS = 10_000;
+/** A write-ahead log past this size means checkpoints are not keeping up: try, and say so. */
+const WAL_WARN_BYTES = 16 * 1024 * 1024;
+const CHECK_MS = 2000;
+
+/** The store file was deleted or replaced under the running daemon. */
+class StoreLostError extends UnavailableError {}
+
+export class SqliteDatabase implements Database {
+  readonly kind = 'sqlite';
+  private chain: Promise<unknown> = Promise.resolve();
+  private lostHow: 'deleted' | 'replaced' | null = null;
+  private rescuedTo: string | null = null;
+  private checkTimer: NodeJS.Timeout | null = null;
+  private walWarnedAt = 0;
+  /** Called once, when the file is first found gone or replaced. */
+  onLost: () => void = () => {};
+  private readonly sql: Sql;
+
+  private constructor(
+    readonly file: string,
+    private readonly connection: KeyvSqlite,
+    private readonly identity: { dev: number; ino: number },
+  ) {
+    this.sql = (text, params = []) => connection.query(text, ...params) as Promise<Record<string, unknown>[]>;
+  }
+
+  get where(): string {
+    return this.file;
+  }
+
+  static async open(file: string): Promise<SqliteDatabase> {
+    const connection = new KeyvSqlite({
+      uri: `sqlite://${file}`,
+      table: 'meta',
+      busyTimeout: BUSY_TIMEOUT_MS,
+      iterationLimit: 5000,
+    } as ConstructorParameters<typeof KeyvSqlite>[0]);
+    connection.on('error', () => {});
+    await connection.query('PRAGMA journal_mode=WAL');
+    await connection.query('PRAGMA synchronous=FULL');
+    const st = await stat(file);
+    return new SqliteDatabase(file, connection, { dev: st.dev, ino: st.ino });
+  }
+
+  async table<T>(name: string): Promise<Table<T>> {
+    const adapter = new TableAdapter(this.connection.query, name);
+    await this.connection.query(`CREATE TABLE IF NOT EXISTS ${name}(key VARCHAR(255) PRIMARY KEY, value TEXT )`);
+    return new Table<T>(adapter, name, this.sql);
+  }
+
+  /**
+   * Runs `fn`'s writes as one transaction, after every earlier write has finished: they all
+   * land, or none do. Refused once the file is no longer the one the daemon opened.
+   */
+  write<R>(fn: () => Promise<R>): Promise<R> {
+    const run = this.chain.then(async () => {
+      const lost = await this.checkFile();
+      if (lost) throw new StoreLostError(lost);
+      await this.connection.query('BEGIN IMMEDIATE');
+      try {
+        const result = await fn();
+        await this.connection.query('COMMIT');
+        return result;
+      } catch (err) {
+        await this.connection.query('ROLLBACK').catch(() => {});
+        throw err;
+      }
+    });
+    this.chain = run.catch(() => {});
+    return run;
+  }
+
+  /** One daemon per file: its own lock (the change queue's) is the only one needed. */
+  exclusive<R>(fn: () => Promise<R>): Promise<R> {
+    return fn();
+  }
+
+  /**
+   * Checks that the path still names the file the daemon opened. Deleted or replaced (an `rm`,
+   * a restore moved over it), writes would go to a file nobody will ever open again: the daemon
+   * refuses them from then on, and says why. Returns the problem, or null.
+   */
+  async checkFile(): Promise<string | null> {
+    if (!this.lostHow) {
+      const st = await stat(this.file).catch(() => null);
+      if (!st) this.lostHow = 'deleted';
+      else if (st.dev !== this.identity.dev || st.ino !== this.identity.ino) this.lostHow = 'replaced';
+      if (this.lostHow) this.onLost();
+    }
+    return this.problem;
+  }
+
+  get problem(): string | null {
+    if (!this.lostHow) return null;
+    const fix = this.rescuedTo
+      ? `a copy as the daemon had it is in ${this.rescuedTo}: stop the daemon, move that copy to ${this.file}, start it again`
+      : 'stop the daemon, put the file back, start it again';
+    return `the store ${this.file} was ${this.lostHow} while the daemon ran: changes are refused (nothing was changed); ${fix}`;
+  }
+
+  /**
+   * Copies the database as the daemon still sees it into `to` (the open connection keeps a
+   * deleted file readable), so what went with the path can be put back.
+   */
+  async rescue(to: string): Promise<void> {
+    const run = this.chain.then(() => this.connection.query('VACUUM INTO ?', to));
+    this.chain = run.catch(() => {});
+    await run;
+    this.rescuedTo = to;
+  }
+
+  /**
+   * Checkpoints the WAL into the main file and truncates it, between transactions; false if a
+   * reader in another process holds it back.
+   */
+  checkpoint(): Promise<boolean> {
+    const run = this.chain.then(async () => {
+      // Without waiting: a reader that holds the log back is reported, not waited for.
+      await this.connection.query('PRAGMA busy_timeout=0');
+      try {
+        const rows = (await this.connection.query('PRAGMA wal_checkpoint(TRUNCATE)')) as { busy: number }[];
+        return rows[0]?.busy === 0;
+      } finally {
+        await this.connection.query(`PRAGMA busy_timeout=${BUSY_TIMEOUT_MS}`);
+      }
+    });
+    this.chain = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * Looks at the file every few seconds: deleted or replaced under the daemon, it says so at
+   * once and saves a copy of what the daemon holds next to it; a write-ahead log that keeps
+   * growing (a reader holding it, e.g. a sqlite3 shell left open) is checkpointed, or reported.
+   */
+  startChecking(log: Logger): void {
+    this.onLost = () => {
+      const copy = `${this.file}.rescued-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      void stat(dirname(copy))
+        .then(() => this.rescue(copy).then(() => true))
+        .catch(() => false)
+        .then((saved) =>
+          log.error('store lost', {
+            file: this.file,
+            problem: this.problem,
+            copy: saved ? copy : 'none could be saved',
+          }),
+        );
+    };
+    const check = async () => {
+      if (await this.checkFile()) return;
+      const wal = await stat(`${this.file}-wal`).catch(() => null);
+      if (!wal || wal.size < WAL_WARN_BYTES) return;
+      const done = await this.checkpoint().catch(() => false);
+      if (!done && Date.now() - this.walWarnedAt > 10 * 60_000) {
+        this.walWarnedAt = Date.now();
+        log.warning('store wal stuck', {
+          file: `${this.file}-wal`,
+          mb: Math.round(wal.size / 1048576),
+          why: 'another process holds a read transaction on the store: close any sqlite3 shell or backup reading it',
+        });
+      } else if (done && this.walWarnedAt) {
+        this.walWarnedAt = 0;
+        log.notice('store wal checkpointed', { file: `${this.file}-wal` });
+      }
+    };
+    const loop = () => {
+      this.checkTimer = setTimeout(
+        () =>
+          void check()
+            .catch(() => {})
+            .finally(loop),
+        CHECK_MS,
+      );
+      this.checkTimer.unref();
+    };
+    loop();
+  }
+
+  async close(): Promise<void> {
+    if (this.checkTimer) clearTimeout(this.checkTimer);
+    await this.chain;
+    await this.connection.disconnect();
+  }
+}
