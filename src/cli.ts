@@ -474,6 +474,39 @@ function importCommand(): Command {
   return imp;
 }
 
+function storeCommand(): Command {
+  const store = new Command('store').description('the database that holds accounts, forwards and the queue');
+  store
+    .command('migrate')
+    .description('copy every table of one store into another, empty one (sqlite:PATH, postgres://...)')
+    .requiredOption('--from <URL>', 'the store to copy (a daemon may keep running on it)')
+    .requiredOption('--to <URL>', 'the empty store to copy into')
+    .action(async (f: { from: string; to: string }) => {
+      const { parseStoreLocation } = await import('./store/location.js');
+      const where = (flag: string, text: string) => {
+        try {
+          return parseStoreLocation(text, '.');
+        } catch (err) {
+          throw new UsageError(`${flag}: ${(err as Error).message}`);
+        }
+      };
+      const from = where('--from', f.from);
+      const to = where('--to', f.to);
+      const { migrateStore } = await import('./store/migrate.js');
+      const n = await migrateStore(from, to);
+      out(
+        `Copied ${n.domains} domain(s), ${n.accounts} account(s), ${n.forwards} forward(s), ${n.pending} pending change(s), ${n.applied} applied change(s), ${n.audit} audit entries.`,
+      );
+      if (to.kind === 'postgres') out(`Start each daemon with --store ${settingTextUrl(f.to)} and its own --node.`);
+    });
+  return store;
+}
+
+/** A store URL without its password, for output. */
+function settingTextUrl(url: string): string {
+  return url.replace(/(\/\/[^/:@\s]+):[^@\s]*@/, '$1@');
+}
+
 function exportCommand(): Command {
   const exp = new Command('export').description('accounts and mail for other servers: Dovecot, Postfix');
   client(
@@ -821,6 +854,7 @@ export function program(): Command {
     logCommand(),
     importCommand(),
     exportCommand(),
+    storeCommand(),
     configCommand(),
     setupCommand(),
   ]) {

@@ -85,7 +85,7 @@ export class ClusterNode extends EventEmitter {
     const node = new ClusterNode(id, version, db, store, session, listener, log);
     try {
       const same = await session.query(
-        'SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()',
+        'SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database() AND pid <> pg_backend_pid()',
         [`vmail-node:${id}`],
       );
       if (same.rowCount)
@@ -174,9 +174,10 @@ export class ClusterNode extends EventEmitter {
       const r = await this.session.query(
         `SELECT n.id, n.host, n.version, n.seen_at,
                 now() - n.seen_at < make_interval(secs => $1) AS fresh,
-                EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.application_name = 'vmail-node:' || n.id) AS connected,
+                EXISTS (SELECT 1 FROM pg_stat_activity a
+                        WHERE a.application_name = 'vmail-node:' || n.id AND a.datname = current_database()) AS connected,
                 EXISTS (SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-                        WHERE l.locktype = 'advisory' AND l.granted
+                        WHERE l.locktype = 'advisory' AND l.granted AND a.datname = current_database()
                           AND ((l.classid::bigint << 32) | l.objid::bigint) = $2::bigint
                           AND a.application_name = 'vmail-node:' || n.id) AS lease
            FROM vmail_nodes n

@@ -16,6 +16,8 @@ export interface Database {
   table<T>(name: string): Promise<Table<T>>;
   /** Runs `fn`'s writes as one transaction, after every earlier write has finished: all land, or none. */
   write<R>(fn: () => Promise<R>): Promise<R>;
+  /** Runs `fn`'s reads on one consistent view of the database, while others may write. */
+  snapshot<R>(fn: () => Promise<R>): Promise<R>;
   /** Runs `fn` alone among every daemon on this database (one daemon: at once). */
   exclusive<R>(fn: () => Promise<R>): Promise<R>;
   /** Why writes are refused, or null. */

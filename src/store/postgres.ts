@@ -239,6 +239,18 @@ export class PostgresDatabase implements Database {
     });
   }
 
+  /** One repeatable-read transaction: every read in it sees the database as it was at its start. */
+  snapshot<R>(fn: () => Promise<R>): Promise<R> {
+    return this.queued(async () => {
+      await this.client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      try {
+        return await fn();
+      } finally {
+        await this.client.query('COMMIT').catch(() => {});
+      }
+    });
+  }
+
   /**
    * Runs `fn` while this daemon holds the queue lock: no other daemon changes the queue or
    * applies it meanwhile, and this one has read every change the others made before.

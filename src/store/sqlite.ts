@@ -111,6 +111,20 @@ export class SqliteDatabase implements Database {
     return run;
   }
 
+  /** A read transaction: WAL mode keeps its view while a running daemon writes. */
+  snapshot<R>(fn: () => Promise<R>): Promise<R> {
+    const run = this.chain.then(async () => {
+      await this.connection.query('BEGIN DEFERRED');
+      try {
+        return await fn();
+      } finally {
+        await this.connection.query('COMMIT').catch(() => {});
+      }
+    });
+    this.chain = run.catch(() => {});
+    return run;
+  }
+
   /** One daemon per file: its own lock (the change queue's) is the only one needed. */
   exclusive<R>(fn: () => Promise<R>): Promise<R> {
     return fn();

@@ -1,0 +1,425 @@
+// Several daemons on one PostgreSQL store and one mail root, all real: Debian's PostgreSQL made
+// with initdb in a temp dir on a loopback port, three `vmail daemon`s with their own sockets
+// and ports, and real clients (the CLI, the control socket, poplib, nodemailer, a relay sink).
+// Each test makes its own database and mail root, so one's daemons never see another's.
+import { readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ControlClient } from '../../src/control/client.js';
+import type { NodeView, StatusView } from '../../src/control/protocol.js';
+import { hashPassword } from '../../src/store/passwords.js';
+import { cleanUp, type DaemonHandle, runCli, startDaemon, tempDir, waitFor } from '../helpers/daemon.js';
+import { maildirWith, pop3Login, smtpSend } from '../helpers/effects.js';
+import { RawPop3 } from '../helpers/pop3.js';
+import { ensurePostgres, type Postgres, startPostgres } from '../helpers/postgres.js';
+import { closedPort, TestRelay } from '../helpers/relay.js';
+
+const missing = ensurePostgres();
+if (missing) console.warn(`cluster tests skipped: ${missing}`);
+
+let pg: Postgres;
+let dbs = 0;
+/** Every test's daemons: killed when it ends, so the next one has the machine to itself. */
+const running: DaemonHandle[] = [];
+afterEach(async () => {
+  for (const d of running.splice(0)) if (d.proc.exitCode === null && d.proc.signalCode === null) await d.kill9();
+});
+
+beforeAll(async () => {
+  if (!missing) pg = await startPostgres({ fsync: false });
+}, 120_000);
+afterAll(() => {
+  cleanUp();
+  pg?.stop();
+});
+
+interface Cluster {
+  url: string;
+  db: string;
+  root: string;
+  nodes: DaemonHandle[];
+  start(name: string, args?: string[]): Promise<DaemonHandle>;
+}
+
+/** A new database and mail root, and a daemon on them for each name (each with `args`). */
+async function cluster(names: string[], args: (name: string) => string[] = () => []): Promise<Cluster> {
+  const db = `c${++dbs}`;
+  const url = await pg.database(db);
+  const root = tempDir();
+  const c: Cluster = {
+    url,
+    db,
+    root,
+    nodes: [],
+    start: async (name, extra = []) => {
+      const d = await startDaemon({
+        dataDir: root,
+        socket: join(tempDir(), `${name}.sock`),
+        args: ['--store', url, '--node', name, ...extra],
+      });
+      c.nodes.push(d);
+      running.push(d);
+      return d;
+    },
+  };
+  for (const n of names) await c.start(n, args(n));
+  return c;
+}
+
+async function status(d: DaemonHandle): Promise<StatusView> {
+  return JSON.parse((await d.cli(['status', '--json'])).stdout) as StatusView;
+}
+
+async function addAccount(d: DaemonHandle, name: string, password: string): Promise<void> {
+  const r = await d.cli(['accounts', 'add', name, '--password-stdin'], `${password}\n`);
+  expect(r.code, r.stderr).toBe(0);
+}
+
+const sql = (c: Cluster, text: string) => pg.query(c.db, text);
+
+describe.skipIf(missing)(`several daemons on one PostgreSQL store${missing ? ` (skipped: ${missing})` : ''}`, () => {
+  it('a change queued, cancelled or applied through one daemon reaches the others within a second, and each serves it', async () => {
+    const c = await cluster(['a', 'b', 'c']);
+    const [a, b, cc] = c.nodes;
+    // Consoles on B and C: how long until their rows show what A queued.
+    const watchers = await Promise.all(
+      [b, cc].map(async (d) => {
+        const client = await ControlClient.connect(d.socket);
+        await client.call('subscribe');
+        return client;
+      }),
+    );
+    const seen = (what: (p: { pending: { address: string }[]; gonePending: string[] }) => boolean) =>
+      Promise.all(
+        watchers.map(
+          (w) =>
+            new Promise<number>((resolve) => {
+              const t0 = Date.now();
+              w.onNotification((method, params) => {
+                if (method === 'rows.changed' && what(params as never)) resolve(Date.now() - t0);
+              });
+            }),
+        ),
+      );
+    const queued = seen((p) => p.pending.some((x) => x.address === 'ann@example.test'));
+    await addAccount(a, 'ann', 'ann-password-1');
+    const latencies = await queued;
+    for (const ms of latencies) expect(ms).toBeLessThan(1000);
+    for (const d of [b, cc]) {
+      const pending = JSON.parse((await d.cli(['pending', 'list', '--json'])).stdout) as {
+        id: string;
+        address: string;
+      }[];
+      expect(pending.map((p) => p.address)).toEqual(['ann@example.test']);
+    }
+    // Cancelled through B: gone on A and C.
+    const id = (JSON.parse((await b.cli(['pending', 'list', '--json'])).stdout) as { id: string }[])[0].id;
+    expect((await b.cli(['pending', 'cancel', id])).code).toBe(0);
+    await waitFor(
+      async () => JSON.parse((await a.cli(['pending', 'list', '--json'])).stdout).length === 0,
+      'A sees the cancel',
+      1000,
+    );
+    await waitFor(
+      async () => JSON.parse((await cc.cli(['pending', 'list', '--json'])).stdout).length === 0,
+      'C sees the cancel',
+      1000,
+    );
+    for (const w of watchers) w.close();
+
+    // Queued on A, applied through C: B's SMTP takes mail for it, C's POP3 serves that mail.
+    await addAccount(a, 'ann', 'ann-password-1');
+    expect((await cc.cli(['forwards', 'add', 'team', 'ann@example.test'])).code).toBe(0);
+    expect((await cc.cli(['pending', 'apply'])).stdout).toMatch(/Applied 2 change/);
+    await waitFor(
+      async () => (await b.cli(['accounts', 'list'])).stdout.includes('ann@example.test'),
+      'B has ann',
+      1000,
+    );
+    expect(await smtpSend(b.smtpPort, 'ann@example.test', 'cluster-direct')).toEqual({ accepted: true });
+    expect(await smtpSend(a.smtpPort, 'team@example.test', 'cluster-forwarded')).toEqual({ accepted: true });
+    const box = join(c.root, 'mail/example.test/ann');
+    await waitFor(() => maildirWith(box, 'cluster-forwarded').length === 1, 'the forwarded copy lands');
+    expect((await pop3Login(cc.pop3Port, 'ann@example.test', 'ann-password-1')).stat?.[0]).toBe(2);
+
+    // A password changed through B and applied by A: the old one stops working on C.
+    expect((await b.cli(['accounts', 'passwd', 'ann', '--password-stdin'], 'ann-password-2\n')).code).toBe(0);
+    expect((await a.cli(['pending', 'apply'])).code).toBe(0);
+    await waitFor(
+      async () => (await pop3Login(cc.pop3Port, 'ann@example.test', 'ann-password-2')).ok,
+      'new password on C',
+      2000,
+    );
+    expect((await pop3Login(cc.pop3Port, 'ann@example.test', 'ann-password-1')).ok).toBe(false);
+
+    // A domain added through C and applied by B, then an account in it queued on C and applied
+    // by A: B takes its mail.
+    expect((await cc.cli(['domains', 'add', 'second.test'])).code).toBe(0);
+    expect((await b.cli(['pending', 'apply'])).code).toBe(0);
+    await waitFor(async () => (await cc.cli(['domains', 'list'])).stdout.includes('second.test'), 'C hosts it', 1000);
+    const bo = await cc.cli(['accounts', 'add', 'bo@second.test', '--password-stdin'], 'bo-password-1\n');
+    expect(bo.code, bo.stderr).toBe(0);
+    expect((await a.cli(['pending', 'apply'])).code).toBe(0);
+    await waitFor(
+      async () => (await smtpSend(b.smtpPort, 'bo@second.test', 'second-domain')).accepted,
+      'B takes mail for the new domain',
+      2000,
+    );
+
+    // Removed through A (the forward, then the account): refused on B and C, the Maildir archived once.
+    expect((await a.cli(['forwards', 'remove', 'team@example.test'])).code).toBe(0);
+    expect((await a.cli(['accounts', 'remove', 'ann@example.test'])).code).toBe(0);
+    expect((await cc.cli(['pending', 'apply'])).stdout).toMatch(/Applied 2 change/);
+    await waitFor(
+      async () => !(await smtpSend(b.smtpPort, 'ann@example.test', 'after-remove')).accepted,
+      'B refuses ann',
+      2000,
+    );
+    expect((await smtpSend(b.smtpPort, 'team@example.test', 'after-remove')).code).toBe(550);
+    expect((await pop3Login(a.pop3Port, 'ann@example.test', 'ann-password-2')).ok).toBe(false);
+    expect(readdirSync(join(c.root, 'archive/example.test'))).toHaveLength(1);
+    // Every daemon's view is the same.
+    const lists = await Promise.all(c.nodes.map(async (d) => (await d.cli(['accounts', 'list', '--json'])).stdout));
+    expect(new Set(lists).size).toBe(1);
+  });
+
+  it('status shows every daemon, the one holding the apply lease, and a killed one as gone; the lease moves', async () => {
+    const c = await cluster(['a', 'b', 'c']);
+    const [a, b] = c.nodes;
+    const nodes = (await waitFor(async () => {
+      const s = await status(b);
+      return s.nodes?.length === 3 && s.nodes.every((n) => n.alive) ? s.nodes : null;
+    }, 'three alive')) as NodeView[];
+    expect(nodes.map((n) => n.id)).toEqual(['a', 'b', 'c']);
+    expect(nodes.filter((n) => n.applyLease).map((n) => n.id)).toEqual(['a']);
+    expect(nodes.every((n) => n.version === nodes[0].version)).toBe(true);
+    expect((await b.cli(['status'])).stdout).toMatch(
+      /nodes: 3 of 3 alive \(this one: b\)\n {4}a .* alive {2}apply lease\n/,
+    );
+    await a.kill9();
+    const after = (await waitFor(
+      async () => {
+        const s = await status(b);
+        const lease = s.nodes?.find((n) => n.applyLease);
+        return lease && lease.id !== 'a' ? s.nodes : null;
+      },
+      'another daemon takes the lease',
+      10_000,
+    )) as NodeView[];
+    expect(after.find((n) => n.id === 'a')?.alive).toBe(false);
+    expect(after.filter((n) => n.applyLease)).toHaveLength(1);
+  });
+
+  it('kill -9 of the daemon applying 1,000 changes: another finishes the apply, and each change is applied exactly once', async () => {
+    // Applies on the tick, every 5 s, as the hourly apply does on the hour.
+    const c = await cluster(['a', 'b', 'c'], () => ['--apply-interval', '5s']);
+    const [a] = c.nodes;
+    const hash = await hashPassword('bulk-password-1');
+    const csv = join(tempDir(), 'bulk.csv');
+    const names = Array.from({ length: 1000 }, (_, i) => `u${String(i).padStart(4, '0')}`);
+    writeFileSync(csv, `name,password_hash\n${names.map((n) => `${n},"${hash}"`).join('\n')}\n`);
+    const leader = (await status(a)).nodes!.find((n) => n.applyLease)!.id;
+    const holder = c.nodes.find((d) => d.socket.endsWith(`/${leader}.sock`))!;
+    // Queued right after a tick, so the next one takes all of them.
+    await waitFor(() => Date.now() % 5000 < 1000, 'just after a tick', 6000);
+    const imported = await a.cli(['accounts', 'import', csv]);
+    expect(imported.code, imported.stderr).toBe(0);
+    const applied = async () => Number((await sql(c, 'SELECT count(*) AS n FROM applied'))[0].n);
+    const at = await waitFor(
+      async () => {
+        const n = await applied();
+        return n > 0 ? n : 0;
+      },
+      'the apply starts',
+      10_000,
+    );
+    await holder.kill9();
+    const atKill = await applied();
+    expect(at).toBeLessThan(1000);
+    expect(atKill, 'the kill came in the middle of the apply').toBeLessThan(1000);
+    const others = c.nodes.filter((d) => d !== holder);
+    await waitFor(async () => (await applied()) === 1000, 'another daemon finishes the apply', 30_000);
+    await waitFor(async () => (await status(others[0])).pending === 0, 'nothing left pending');
+    for (const d of others) {
+      const list = JSON.parse((await d.cli(['accounts', 'list', '--json'])).stdout) as { address: string }[];
+      expect(list).toHaveLength(1000);
+    }
+    // Each change's apply is recorded once in the audit log, which commits with it.
+    const audit = await sql(c, 'SELECT value FROM audit WHERE value LIKE \'%"method":"apply"%\'');
+    const ids = audit.map((r) => (JSON.parse(r.value as string).value as { params: { id?: string } }).params.id);
+    expect(ids.filter(Boolean)).toHaveLength(1000);
+    expect(new Set(ids).size).toBe(1000);
+    expect(readdirSync(join(c.root, 'mail/example.test'))).toHaveLength(1000);
+    expect(await pop3Login(others[1].pop3Port, 'u0999@example.test', 'bulk-password-1')).toMatchObject({ ok: true });
+  }, 90_000);
+
+  it('a POP3 session on one daemon makes the others answer [IN-USE], until it quits or its daemon dies', async () => {
+    const c = await cluster(['a', 'b', 'c']);
+    const [a, b, cc] = c.nodes;
+    await addAccount(a, 'pat', 'pat-password-1');
+    await a.cli(['pending', 'apply']);
+    await waitFor(
+      async () => (await pop3Login(b.pop3Port, 'pat@example.test', 'pat-password-1')).ok,
+      'B knows pat',
+      2000,
+    );
+    const first = await RawPop3.open(a.pop3Port);
+    await first.login('pat@example.test', 'pat-password-1');
+    for (const d of [b, cc]) {
+      const other = await RawPop3.open(d.pop3Port);
+      expect(await other.cmd('USER pat@example.test')).toBe('+OK');
+      expect(await other.cmd('PASS pat-password-1')).toBe('-ERR [IN-USE] Mailbox is locked by another POP3 session.');
+      other.close();
+    }
+    expect(await first.cmd('QUIT')).toMatch(/^\+OK/);
+    first.close();
+    const second = await RawPop3.open(b.pop3Port);
+    await second.login('pat@example.test', 'pat-password-1');
+    const blocked = await RawPop3.open(cc.pop3Port);
+    await blocked.cmd('USER pat@example.test');
+    expect(await blocked.cmd('PASS pat-password-1')).toMatch(/IN-USE/);
+    blocked.close();
+    // B dies with the session open: its lock goes with its connection to the store.
+    await b.kill9();
+    await waitFor(
+      async () => (await pop3Login(cc.pop3Port, 'pat@example.test', 'pat-password-1')).ok,
+      'C serves pat',
+      5000,
+    );
+  });
+
+  it('a delivery on one daemon moves the size another shows, with no inotify watch (NFS)', async () => {
+    const c = await cluster(['a', 'b'], (n) => (n === 'b' ? ['--watch-limit', '0', '--rescan-interval', '1h'] : []));
+    const [a, b] = c.nodes;
+    await addAccount(a, 'sid', 'sid-password-1');
+    await a.cli(['pending', 'apply']);
+    await waitFor(
+      async () => (await b.cli(['accounts', 'list'])).stdout.includes('sid@example.test'),
+      'B has sid',
+      2000,
+    );
+    const size = async () =>
+      (JSON.parse((await b.cli(['accounts', 'list', '--json'])).stdout) as { messages: number }[])[0].messages;
+    expect(await size()).toBe(0);
+    expect((await smtpSend(a.smtpPort, 'sid@example.test', 'size-1')).accepted).toBe(true);
+    await waitFor(async () => (await size()) === 1, "B shows A's delivery", 1000);
+    // And the other way: a POP3 delete on B moves A's.
+    const s = await RawPop3.open(b.pop3Port);
+    await s.login('sid@example.test', 'sid-password-1');
+    await s.cmd('DELE 1');
+    await s.cmd('QUIT');
+    s.close();
+    await waitFor(
+      async () =>
+        (JSON.parse((await a.cli(['accounts', 'list', '--json'])).stdout) as { messages: number }[])[0].messages === 0,
+      "A shows B's delete",
+      2000,
+    );
+  });
+
+  it('200 forwarded copies taken in by three daemons leave once each, also those of a daemon that died with them queued', async () => {
+    const relay = new TestRelay();
+    await relay.listen();
+    const dead = await closedPort();
+    // A's relay refuses connections: its copies wait in its spool until A is gone.
+    const c = await cluster(['a', 'b', 'c'], (n) => ['--relay', `smtp://127.0.0.1:${n === 'a' ? dead : relay.port}`]);
+    const [a] = c.nodes;
+    expect((await a.cli(['forwards', 'add', 'out', 'someone@remote.example'])).code).toBe(0);
+    await a.cli(['pending', 'apply']);
+    await waitFor(
+      async () => (await smtpSend(c.nodes[2].smtpPort, 'out@example.test', 'probe')).accepted,
+      'C knows the forward',
+      2000,
+    );
+    const sends = Array.from({ length: 199 }, (_, i) =>
+      smtpSend(c.nodes[i % 3].smtpPort, 'out@example.test', `fwd-${i}`),
+    );
+    expect((await Promise.all(sends)).every((r) => r.accepted)).toBe(true);
+    const subjects = () => relay.received.map((m) => /Subject: (\S+)/.exec(m.data.toString())?.[1]);
+    // A takes every third (67), B and C 66 each, and C the probe too: B's and C's leave, A's wait.
+    await waitFor(() => relay.received.length >= 133, "B's and C's copies", 20_000);
+    expect((await status(a)).queue.messages).toBe(67);
+    await a.kill9();
+    await waitFor(() => relay.received.length >= 200, "A's copies, sent by another daemon", 30_000);
+    await new Promise((r) => setTimeout(r, 1500));
+    const got = subjects();
+    expect(got).toHaveLength(200);
+    expect(got).toContain('probe');
+    expect(new Set(got).size).toBe(200);
+    // A's spool folder went whole to one daemon, and is empty now.
+    expect(readdirSync(join(c.root, 'queue')).sort()).toEqual(['b', 'c']);
+    for (const n of ['b', 'c'])
+      expect(readdirSync(join(c.root, 'queue', n)).filter((f) => f.endsWith('.json'))).toEqual([]);
+    await relay.close();
+  }, 90_000);
+
+  it('store migrate copies a running SQLite daemon into PostgreSQL, and refuses a store that has data', async () => {
+    const single = await startDaemon();
+    await addAccount(single, 'mia', 'mia-password-1');
+    expect((await single.cli(['forwards', 'add', 'desk', 'mia@example.test'])).code).toBe(0);
+    await single.cli(['pending', 'apply']);
+    await addAccount(single, 'noa', 'noa-password-1');
+    const url = await pg.database('migrated');
+    const from = `sqlite:${join(single.dataDir, 'vmail.sqlite')}`;
+    const r = await runCli(['store', 'migrate', '--from', from, '--to', url]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/Copied 1 domain\(s\), 1 account\(s\), 1 forward\(s\), 1 pending change\(s\)/);
+    const again = await runCli(['store', 'migrate', '--from', from, '--to', url]);
+    expect(again.code).toBe(1);
+    expect(again.stderr.trim().split('\n')).toHaveLength(1);
+    expect(again.stderr).toMatch(/already holds/);
+    await single.stop();
+    const moved = await startDaemon({
+      dataDir: single.dataDir,
+      socket: join(tempDir(), 'm.sock'),
+      args: ['--store', url, '--node', 'm'],
+    });
+    expect((await moved.cli(['accounts', 'list'])).stdout).toMatch(/mia@example.test/);
+    expect((await moved.cli(['forwards', 'list'])).stdout).toMatch(/desk@example.test/);
+    expect((await moved.cli(['pending', 'list'])).stdout).toMatch(/noa@example.test/);
+    expect((await pop3Login(moved.pop3Port, 'mia@example.test', 'mia-password-1')).ok).toBe(true);
+    await moved.stop();
+  });
+
+  it('refuses in one line: an unreachable store, a URL it cannot read, a node name already running', async () => {
+    const port = await closedPort();
+    const unreachable = await runCli([
+      'daemon',
+      '--data-dir',
+      tempDir(),
+      '--store',
+      `postgres://vmail@127.0.0.1:${port}/x`,
+      '--pop3',
+      '127.0.0.1:0',
+      '--smtp',
+      '127.0.0.1:0',
+    ]);
+    expect(unreachable.code).not.toBe(0);
+    expect(unreachable.stderr.split('\n').filter((l) => l.startsWith('vmail:'))).toHaveLength(1);
+    expect(unreachable.stderr).toMatch(/cannot reach the store postgres:\/\/vmail@127.0.0.1:\d+\/x/);
+    const bad = await runCli(['daemon', '--data-dir', tempDir(), '--store', 'mysql://x/y']);
+    expect(bad.code).toBe(78);
+    expect(bad.stderr).toMatch(/--store: write sqlite:PATH or postgres:/);
+    const c = await cluster(['a']);
+    const twin = await runCli([
+      'daemon',
+      '--data-dir',
+      c.root,
+      '--socket',
+      join(tempDir(), 't.sock'),
+      '--store',
+      c.url,
+      '--node',
+      'a',
+      '--pop3',
+      '127.0.0.1:0',
+      '--smtp',
+      '127.0.0.1:0',
+    ]);
+    expect(twin.code).toBe(78);
+    expect(twin.stderr).toMatch(/another daemon named "a" is connected/);
+    // The running one is untouched.
+    expect((await status(c.nodes[0])).nodes?.filter((n) => n.alive)).toHaveLength(1);
+  });
+});
