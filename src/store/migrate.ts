@@ -21,7 +21,10 @@ async function open(location: StoreLocation): Promise<Database> {
 
 /** Copies `from` into `to`; returns the rows copied by table. */
 export async function migrateStore(from: StoreLocation, to: StoreLocation): Promise<Record<string, number>> {
-  if (from.kind === to.kind && (from.kind === 'sqlite' ? from.path : from.url) === (to.kind === 'sqlite' ? to.path : to.url))
+  if (
+    from.kind === to.kind &&
+    (from.kind === 'sqlite' ? from.path : from.url) === (to.kind === 'sqlite' ? to.path : to.url)
+  )
     throw new InputError('--from and --to name the same store');
   if (from.kind === 'sqlite') {
     const { existsSync } = await import('node:fs');

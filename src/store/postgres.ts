@@ -187,8 +187,8 @@ export class PostgresDatabase implements Database {
 
   private wrote(table: string, keys: string[]): void {
     if (!this.touched || !this.mirrored.has(table)) return;
-    let set = this.touched.get(table);
-    if (!set) this.touched.set(table, (set = new Set()));
+    const set = this.touched.get(table) ?? new Set<string>();
+    this.touched.set(table, set);
     for (const k of keys) set.add(k);
   }
 
@@ -293,8 +293,8 @@ export class PostgresDatabase implements Database {
         for (const r of rows) {
           if (r.node === this.node) continue;
           for (const [t, ks] of Object.entries(r.touched as Record<string, string[]>)) {
-            let set = keys.get(t);
-            if (!set) keys.set(t, (set = new Set()));
+            const set = keys.get(t) ?? new Set<string>();
+            keys.set(t, set);
             for (const k of ks) set.add(k);
           }
         }

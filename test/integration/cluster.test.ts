@@ -225,14 +225,7 @@ describe.skipIf(missing)(`several daemons on one PostgreSQL store${missing ? ` (
     const imported = await a.cli(['accounts', 'import', csv]);
     expect(imported.code, imported.stderr).toBe(0);
     const applied = async () => Number((await sql(c, 'SELECT count(*) AS n FROM applied'))[0].n);
-    const at = await waitFor(
-      async () => {
-        const n = await applied();
-        return n > 0 ? n : 0;
-      },
-      'the apply starts',
-      10_000,
-    );
+    const at = await waitFor(applied, 'the apply starts', 10_000);
     await holder.kill9();
     const atKill = await applied();
     expect(at).toBeLessThan(1000);
