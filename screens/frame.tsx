@@ -66,6 +66,9 @@ export function Header({
       </Text>
       <Text wrap="truncate">
         {conn}
+        {data.status?.nodes && data.connection === 'connected' ? (
+          <Text>{`  ${data.status.nodes.filter((n) => n.alive).length} nodes`}</Text>
+        ) : null}
         {filter && data.connection === 'connected' ? (
           <Text color={filter.state === 'down' ? theme.error : theme.ok}>
             {filter.state === 'down' ? '  ✕ rspamd down' : filter.state === 'up' ? '  rspamd ✓' : ''}

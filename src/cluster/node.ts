@@ -49,7 +49,8 @@ function payloads<T>(items: T[], wrap: (part: T[]) => unknown): string[] {
 }
 
 /**
- * Emits 'lease' once this daemon holds the apply lease, 'sizes' with addresses whose Maildirs
+ * Emits 'lease' once this daemon holds the apply lease, 'nodes' when a daemon comes, goes or
+ * takes the lease, 'sizes' with addresses whose Maildirs
  * another daemon changed, and 'lost' when a connection it cannot do without is gone.
  */
 export class ClusterNode extends EventEmitter {
@@ -185,7 +186,7 @@ export class ClusterNode extends EventEmitter {
           ORDER BY n.id`,
         [STALE_S, LOCKS.applyLease.toString()],
       );
-      this.view = r.rows.map((row) => ({
+      const view: NodeView[] = r.rows.map((row) => ({
         id: row.id,
         host: row.host,
         version: row.version,
@@ -193,6 +194,10 @@ export class ClusterNode extends EventEmitter {
         applyLease: row.lease,
         seenAt: new Date(row.seen_at).toISOString(),
       }));
+      const shape = (v: NodeView[]) => v.map((n) => `${n.id}:${n.alive}:${n.applyLease}`).join(' ');
+      const changed = shape(view) !== shape(this.view);
+      this.view = view;
+      if (changed) this.emit('nodes');
     } catch (err) {
       if (!this.closed) this.log.warning('cluster heartbeat failed', { error: (err as Error).message });
     }

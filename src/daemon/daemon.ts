@@ -224,13 +224,14 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
     await control.listen(config.socketPath);
     closers.push(() => control.close());
 
-    new RowFeed(
+    const feed = new RowFeed(
       store,
       mailboxes,
       status,
       (rows) => control.notify('rows.changed', rows),
       () => control.subscribed,
     );
+    cluster?.on('nodes', () => feed.statusChanged());
     changes.on('queued', (v) => control.notify('pending.queued', v));
     changes.on('cancelled', (v) => control.notify('pending.cancelled', v));
     engine.on('accounts', (moves: AccountMoves) => {
@@ -275,7 +276,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
     // Settings edited while the daemon was stopped (or the first start after vmail setup) are
     // recorded as the reloads are: which ones, and their new values.
     const settings = Object.fromEntries(SETTINGS.map((x) => [x.key, settingText(config[x.field])]));
-    const before = store.meta.settings;
+    const before = cluster ? store.meta.nodeSettings?.[cluster.id] : store.meta.settings;
     const edited = SETTINGS.filter((x) => before?.[x.key] !== settings[x.key]).map((x) => x.key);
     if (edited.length) {
       await store.audit.append({
@@ -287,7 +288,9 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
         params: Object.fromEntries(edited.map((k) => [k, settings[k]])),
         outcome: before ? `started with ${edited.length} setting(s) changed` : 'first start with these settings',
       });
-      await store.saveMeta({ settings });
+      await store.saveMeta(
+        cluster ? { nodeSettings: { ...store.meta.nodeSettings, [cluster.id]: settings } } : { settings },
+      );
     }
     const auditSweep = setInterval(sweepAudit, 3_600_000);
     auditSweep.unref();

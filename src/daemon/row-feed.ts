@@ -22,6 +22,11 @@ export class RowFeed {
     store.onTouch((t) => this.touch(t));
   }
 
+  /** Sends the status alone (it changed without a row: a daemon of the service came or went). */
+  statusChanged(): void {
+    this.touch({ addresses: [], pending: [] });
+  }
+
   private touch(t: Touched): void {
     if (!this.wanted()) return;
     for (const a of t.addresses) this.addresses.add(a);

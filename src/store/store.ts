@@ -75,6 +75,8 @@ interface Meta {
   lastApplyAt?: number;
   /** The settings the daemon last started with (as JSON text by key): a start notes what changed. */
   settings?: Record<string, string>;
+  /** The same, by daemon, when several share the store. */
+  nodeSettings?: Record<string, Record<string, string>>;
 }
 
 /** How many rows each domain has, kept as rows come and go (status and the domain list ask often). */
@@ -419,9 +421,16 @@ export class Store {
     return Math.max(this.meta.lastSeq ?? 0, this.pending.maxSeq) + 1;
   }
 
+  /**
+   * Merges `patch` into the row as the store has it (another daemon sharing it may have
+   * written since this one last read it).
+   */
   async saveMeta(patch: Meta): Promise<void> {
-    const next = { ...this.meta, ...patch };
-    await this.db.write(() => this.t.meta.put([['meta', next]]));
+    const next = await this.db.write(async () => {
+      const merged = { ...((await this.t.meta.get('meta')) ?? this.meta), ...patch };
+      await this.t.meta.put([['meta', merged]]);
+      return merged;
+    });
     this.meta = next;
   }
 

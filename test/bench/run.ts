@@ -14,6 +14,7 @@ const benches: Record<string, () => Promise<void>> = {
   console: async () => (await import('./console.js')).benchConsole(),
   oversight: async () => (await import('./oversight.js')).benchOversight(),
   scale: async () => (await import('./scale.js')).benchScale(),
+  cluster: async () => (await import('./cluster.js')).benchCluster(),
 };
 
 const chosen = process.argv.slice(2).filter((a) => a in benches);

@@ -85,13 +85,22 @@ class BenchSmtp {
   }
 }
 
-/** Messages per second from `senders` connections, each to its own mailbox (or all to box0). */
-export async function throughput(port: number, senders: number, perSender: number, oneBox = false): Promise<number> {
+/**
+ * Messages per second from `senders` connections, each to its own mailbox (or all to box0);
+ * with several ports (daemons sharing a store), the senders take them in turn.
+ */
+export async function throughput(
+  port: number | number[],
+  senders: number,
+  perSender: number,
+  oneBox = false,
+): Promise<number> {
+  const ports = Array.isArray(port) ? port : [port];
   const data = message(0);
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: senders }, async (_, s) => {
-      const c = await BenchSmtp.open(port);
+      const c = await BenchSmtp.open(ports[s % ports.length]);
       for (let i = 0; i < perSender; i++) await c.send(`box${oneBox ? 0 : s}@example.test`, data);
       c.close();
     }),

@@ -6,11 +6,14 @@ export async function seedAccounts(
   names: string[],
   password = 'bench-password-1',
   appliesAt?: number,
+  /** Another store than the data dir's SQLite file (a PostgreSQL one, by URL). */
+  storeUrl?: string,
 ): Promise<void> {
   const { Store } = await import('../../src/store/store.js');
   const { hashPassword } = await import('../../src/store/passwords.js');
   const { nextApplyAt } = await import('../../src/model/schedule.js');
-  const store = await Store.open(dataDir);
+  const { parseStoreLocation } = await import('../../src/store/location.js');
+  const store = await Store.open(dataDir, parseStoreLocation(storeUrl ?? null, dataDir), 'seed');
   const hash = await hashPassword(password);
   const now = Date.now();
   await store.queueMany(

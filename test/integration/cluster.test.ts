@@ -2,13 +2,14 @@
 // with initdb in a temp dir on a loopback port, three `vmail daemon`s with their own sockets
 // and ports, and real clients (the CLI, the control socket, poplib, nodemailer, a relay sink).
 // Each test makes its own database and mail root, so one's daemons never see another's.
+import { execFileSync } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ControlClient } from '../../src/control/client.js';
 import type { NodeView, StatusView } from '../../src/control/protocol.js';
 import { hashPassword } from '../../src/store/passwords.js';
-import { cleanUp, type DaemonHandle, runCli, startDaemon, tempDir, waitFor } from '../helpers/daemon.js';
+import { cleanUp, type DaemonHandle, runCli, startDaemon, tempDir, VMAIL, waitFor } from '../helpers/daemon.js';
 import { maildirWith, pop3Login, smtpSend } from '../helpers/effects.js';
 import { RawPop3 } from '../helpers/pop3.js';
 import { ensurePostgres, type Postgres, startPostgres } from '../helpers/postgres.js';
@@ -208,6 +209,38 @@ describe.skipIf(missing)(`several daemons on one PostgreSQL store${missing ? ` (
     )) as NodeView[];
     expect(after.find((n) => n.id === 'a')?.alive).toBe(false);
     expect(after.filter((n) => n.applyLease)).toHaveLength(1);
+  });
+
+  it("the console's header counts the daemons alive, and shows another daemon's change and its countdown", async () => {
+    const c = await cluster(['a', 'b', 'c']);
+    const [a, b, cc] = c.nodes;
+    const session = `vmail-cluster-${process.pid}`;
+    const tmux = (...args: string[]) => execFileSync('tmux', args, { encoding: 'utf8' });
+    tmux(
+      'new-session',
+      '-d',
+      '-s',
+      session,
+      '-x',
+      '100',
+      '-y',
+      '30',
+      `${process.execPath} ${VMAIL} console --socket ${b.socket}; sleep 30`,
+    );
+    const see = (text: RegExp) =>
+      waitFor(() => text.test(tmux('capture-pane', '-p', '-t', session)), `the console shows ${text}`, 10_000);
+    try {
+      await see(/3 nodes/);
+      await see(/1\. POP3 Accounts/);
+      tmux('send-keys', '-t', session, 'Enter');
+      await see(/Add a POP3 account/);
+      await addAccount(a, 'cora', 'cora-password-1');
+      await see(/cora\s+0\s+0 B\s+-\s+-\s+add in \d/);
+      await cc.kill9();
+      await see(/2 nodes/);
+    } finally {
+      tmux('kill-session', '-t', session);
+    }
   });
 
   it('kill -9 of the daemon applying 1,000 changes: another finishes the apply, and each change is applied exactly once', async () => {

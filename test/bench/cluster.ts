@@ -1,0 +1,127 @@
+// Several daemons on one PostgreSQL store, beside one daemon on SQLite, on this machine:
+// listing 10,000 accounts, a POP3 login, applying 10,000 changes; how long a change takes to
+// reach the other daemons; and SMTP with 20 senders over three daemons against one.
+import { join } from 'node:path';
+import { ControlClient } from '../../src/control/client.js';
+import { RawPop3 } from '../helpers/pop3.js';
+import { ensurePostgres, startPostgres } from '../helpers/postgres.js';
+import { type DaemonHandle, startDaemon, tempDir } from '../helpers/process.js';
+import { heading, ms, performance, report, seedAccounts, stats, time } from './lib.js';
+import { throughput } from './smtp.js';
+
+const ACCOUNTS = 10_000;
+const PASSWORD = 'bench-password-1';
+
+/** Apply, list and login figures for one store. */
+async function storeFigures(url?: string): Promise<{ apply: number; list: number; login: number }> {
+  const dataDir = tempDir('vmail-bench-');
+  const names = Array.from({ length: ACCOUNTS }, (_, i) => `user${String(i).padStart(5, '0')}`);
+  await seedAccounts(dataDir, names, PASSWORD, Date.now(), url);
+  const d = await onStore(dataDir, url, 'one');
+  const c = await ControlClient.connect(d.socket);
+  const [apply] = await time(() => c.call('pending.apply'));
+  const lists: number[] = [];
+  for (let i = 0; i < 20; i++) lists.push((await time(() => c.call('accounts.list')))[0]);
+  const logins: number[] = [];
+  for (let i = 0; i < 30; i++) {
+    const s = await RawPop3.open(d.pop3Port);
+    const t0 = performance.now();
+    await s.login(`user${String(i * 7).padStart(5, '0')}@example.test`, PASSWORD);
+    logins.push(performance.now() - t0);
+    await s.cmd('QUIT');
+    s.close();
+  }
+  c.close();
+  await d.stop();
+  return { apply, list: stats(lists).p50, login: stats(logins).p50 };
+}
+
+/** A daemon on `dataDir`, on the SQLite file there or on the PostgreSQL store at `url`. */
+function onStore(dataDir: string, url: string | undefined, node: string): Promise<DaemonHandle> {
+  if (!url) return startDaemon({ dataDir });
+  return startDaemon({ dataDir, socket: join(tempDir(), `${node}.sock`), args: ['--store', url, '--node', node] });
+}
+
+export async function benchCluster(): Promise<void> {
+  heading('Beyond one machine: three daemons on one PostgreSQL store (same machine)');
+  const missing = ensurePostgres();
+  if (missing) {
+    report('skipped', missing);
+    return;
+  }
+  // fsync on, as the SQLite store's synchronous=FULL.
+  const pg = await startPostgres({ fsync: true });
+  try {
+    const figures = { SQLite: await storeFigures(), PostgreSQL: await storeFigures(await pg.database('bench1')) };
+    for (const [what, key] of [
+      [`apply ${ACCOUNTS.toLocaleString('en')} account adds`, 'apply'],
+      [`accounts.list of ${ACCOUNTS.toLocaleString('en')}, p50`, 'list'],
+      ['POP3 login (USER/PASS, argon2id), p50', 'login'],
+    ] as const)
+      report(what, `${ms(figures.SQLite[key])} | ${ms(figures.PostgreSQL[key])}`, undefined);
+    report('(each line: SQLite | PostgreSQL)', '');
+
+    // Propagation: a change queued on A, seen by B's and C's subscribers.
+    const dataDir = tempDir('vmail-bench-');
+    const url = await pg.database('bench2');
+    await seedAccounts(
+      dataDir,
+      Array.from({ length: 20 }, (_, i) => `box${i}`),
+      PASSWORD,
+      Date.now(),
+      url,
+    );
+    const nodes: DaemonHandle[] = [];
+    for (const node of ['a', 'b', 'c']) nodes.push(await onStore(dataDir, url, node));
+    const a = await ControlClient.connect(nodes[0].socket);
+    await a.call('pending.apply');
+    const watchers = await Promise.all(
+      nodes.slice(1).map(async (d) => {
+        const w = await ControlClient.connect(d.socket);
+        await w.call('subscribe');
+        return w;
+      }),
+    );
+    const latencies: number[] = [];
+    for (let i = 0; i < 50; i++) {
+      const address = `prop${i}@example.test`;
+      const arrived = watchers.map(
+        (w) =>
+          new Promise<number>((resolve) =>
+            w.onNotification((method, params) => {
+              if (
+                method === 'rows.changed' &&
+                (params as { pending: { address: string }[] }).pending.some((p) => p.address === address)
+              )
+                resolve(performance.now());
+            }),
+          ),
+      );
+      const t0 = performance.now();
+      await a.call('forwards.add', { name: `prop${i}`, domain: 'example.test', destinations: ['box0@example.test'] });
+      for (const at of await Promise.all(arrived)) latencies.push(at - t0);
+    }
+    const p = stats(latencies);
+    report('change on A shown on B and C (100 deliveries), p50', ms(p.p50));
+    report('change on A shown on B and C, p99', ms(p.p99), { text: '< 1 s', met: p.p99 < 1000 });
+    for (const w of watchers) w.close();
+    a.close();
+
+    // SMTP, 20 senders: spread over the three daemons, and into one SQLite daemon.
+    const ports = nodes.map((d) => d.smtpPort);
+    await throughput(ports, 20, 20);
+    const spread = await throughput(ports, 20, 200);
+    for (const d of nodes) await d.stop();
+    const single = await (await import('./smtp.js')).daemonWithBoxes();
+    await throughput(single.smtpPort, 20, 20);
+    const one = await throughput(single.smtpPort, 20, 200);
+    await single.stop();
+    report('SMTP 20 senders, one daemon on SQLite', `${one.toFixed(0)} msg/s`);
+    report('SMTP 20 senders over three daemons on PostgreSQL', `${spread.toFixed(0)} msg/s`, {
+      text: '>= 0.9x one daemon',
+      met: spread >= 0.9 * one,
+    });
+  } finally {
+    pg.stop();
+  }
+}
