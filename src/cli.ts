@@ -497,14 +497,14 @@ function storeCommand(): Command {
       out(
         `Copied ${n.domains} domain(s), ${n.accounts} account(s), ${n.forwards} forward(s), ${n.pending} pending change(s), ${n.applied} applied change(s), ${n.audit} audit entries.`,
       );
-      if (to.kind === 'postgres') out(`Start each daemon with --store ${settingTextUrl(f.to)} and its own --node.`);
+      if (to.kind === 'postgres') out(`Start each daemon with --store ${hidePassword(f.to)} and its own --node.`);
     });
   return store;
 }
 
-/** A store URL without its password, for output. */
-function settingTextUrl(url: string): string {
-  return url.replace(/(\/\/[^/:@\s]+):[^@\s]*@/, '$1@');
+/** A setting's value with the password of a URL in it (the store's) left out, for output. */
+function hidePassword<T>(value: T): T {
+  return (typeof value === 'string' ? value.replace(/(\/\/[^/:@\s]+):[^@\s]*@/, '$1@') : value) as T;
 }
 
 function exportCommand(): Command {
@@ -744,12 +744,12 @@ function configCommand(): Command {
         return json({
           file,
           settings: Object.fromEntries(
-            SETTINGS.map((s) => [s.key, { value: values[s.key] ?? null, source: sources[s.key] }]),
+            SETTINGS.map((s) => [s.key, { value: hidePassword(values[s.key] ?? null), source: sources[s.key] }]),
           ),
         });
       out(file ? `${file}: valid` : 'no config file: the defaults and the environment');
       const rows = SETTINGS.map((s) => {
-        const v = values[s.key];
+        const v = hidePassword(values[s.key] ?? null);
         return [
           s.key,
           v === null || v === undefined ? '-' : Array.isArray(v) ? v.join(' ') : v,

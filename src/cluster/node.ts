@@ -24,6 +24,8 @@ const STALE_S = 15;
 const SYNC_MS = 5000;
 const SIZES_CHANNEL = 'vmail_sizes';
 const ACTIVITY_CHANNEL = 'vmail_activity';
+/** How often the lease holder drops old change-log rows. */
+const TRIM_MS = 3_600_000;
 /** NOTIFY payloads stay under PostgreSQL's 8,000 bytes. */
 const PAYLOAD_MAX = 7000;
 
@@ -50,8 +52,8 @@ function payloads<T>(items: T[], wrap: (part: T[]) => unknown): string[] {
 
 /**
  * Emits 'lease' once this daemon holds the apply lease, 'nodes' when a daemon comes, goes or
- * takes the lease, 'sizes' with addresses whose Maildirs
- * another daemon changed, and 'lost' when a connection it cannot do without is gone.
+ * takes the lease, 'sizes' with the deliveries ({added: [address, bytes]}) and other changes
+ * ({changed: [address]}) another daemon made to Maildirs, and 'lost' when a connection it cannot do without is gone.
  */
 export class ClusterNode extends EventEmitter {
   private timer: NodeJS.Timeout | null = null;
@@ -59,9 +61,11 @@ export class ClusterNode extends EventEmitter {
   private leaseHeld = false;
   private closed = false;
   private view: NodeView[] = [];
-  private readonly sizesOut = new Set<string>();
+  private readonly changedOut = new Set<string>();
+  private addedOut: [string, number][] = [];
   private sizesTimer: NodeJS.Timeout | null = null;
   private readonly startedAt = new Date();
+  private trimmedAt = 0;
 
   private constructor(
     readonly id: string,
@@ -144,14 +148,20 @@ export class ClusterNode extends EventEmitter {
       void this.sync();
       return;
     }
-    let msg: { node?: string; addresses?: string[]; rows?: [string, ActivityRecord][] };
+    let msg: {
+      node?: string;
+      added?: [string, number][];
+      changed?: string[];
+      rows?: [string, ActivityRecord][];
+    };
     try {
       msg = JSON.parse(payload);
     } catch {
       return;
     }
     if (msg.node === this.id) return;
-    if (channel === SIZES_CHANNEL && Array.isArray(msg.addresses)) this.emit('sizes', msg.addresses);
+    if (channel === SIZES_CHANNEL && Array.isArray(msg.added) && Array.isArray(msg.changed))
+      this.emit('sizes', { added: msg.added, changed: msg.changed });
     if (channel === ACTIVITY_CHANNEL && Array.isArray(msg.rows))
       for (const [address, seen] of msg.rows) this.store.takeActivity(address, seen);
   }
@@ -186,6 +196,12 @@ export class ClusterNode extends EventEmitter {
           ORDER BY n.id`,
         [STALE_S, LOCKS.applyLease.toString()],
       );
+      // The lease holder keeps the change log short (a daemon cut off for longer reads all again).
+      if (this.leaseHeld && Date.now() - this.trimmedAt > TRIM_MS) {
+        this.trimmedAt = Date.now();
+        const gone = await this.db.trimLog();
+        if (gone) this.log.info('store log trimmed', { entries: gone });
+      }
       const view: NodeView[] = r.rows.map((row) => ({
         id: row.id,
         host: row.host,
@@ -218,16 +234,33 @@ export class ClusterNode extends EventEmitter {
     void this.session.query('SELECT pg_advisory_unlock($1)', [mailboxLock(address)]).catch(() => {});
   }
 
-  /** Tells the other daemons that `address`'s Maildir changed here (sent within 100 ms, batched). */
-  publishSize(address: string): void {
-    this.sizesOut.add(address);
+  /** Tells the other daemons that a message of `bytes` was delivered to `address` here. */
+  publishAdded(address: string, bytes: number): void {
+    this.addedOut.push([address, bytes]);
+    this.sendSizes();
+  }
+
+  /** Tells the other daemons to list `address`'s Maildir again (it changed here otherwise). */
+  publishChanged(address: string): void {
+    this.changedOut.add(address);
+    this.sendSizes();
+  }
+
+  /** Sends what was noted within 50 ms, in as few notifications as fit. */
+  private sendSizes(): void {
     this.sizesTimer ??= setTimeout(() => {
       this.sizesTimer = null;
-      const addresses = [...this.sizesOut];
-      this.sizesOut.clear();
-      for (const p of payloads(addresses, (part) => ({ node: this.id, addresses: part })))
+      const items: ([string, number] | string)[] = [...this.addedOut, ...this.changedOut];
+      this.addedOut = [];
+      this.changedOut.clear();
+      const wrap = (part: ([string, number] | string)[]) => ({
+        node: this.id,
+        added: part.filter((x) => typeof x !== 'string'),
+        changed: part.filter((x) => typeof x === 'string'),
+      });
+      for (const p of payloads(items, wrap))
         void this.session.query('SELECT pg_notify($1, $2)', [SIZES_CHANNEL, p]).catch(() => {});
-    }, 100);
+    }, 50);
   }
 
   private async publishActivity(rows: [string, ActivityRecord][]): Promise<void> {

@@ -139,6 +139,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
         added: (address, bytes) => {
           store.recordActivity(address, { lastDeliveryAt: Date.now() });
           mailboxes.added(address, bytes);
+          cluster?.publishAdded(address, bytes);
         },
         changed: (address) => void mailboxes.refresh(address),
         usage: (address) => mailboxes.get(address),
@@ -253,17 +254,23 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       }
     });
     if (cluster) {
-      // Sizes move on every daemon: a change here is told to the others, theirs is listed here.
+      // Sizes move on every daemon: a delivery here is told to the others with its size, which
+      // they count on as for their own; any other change (a POP3 delete, a file another program
+      // moved) is told by address, and they list that Maildir again.
       const fromOthers = new Set<string>();
-      cluster.on('sizes', (addresses: string[]) => {
-        for (const address of addresses) {
+      // A watched Maildir is listed again instead: on one disk its watch has seen the file too.
+      cluster.on('sizes', (sizes: { added: [string, number][]; changed: string[] }) => {
+        for (const [address, bytes] of sizes.added)
+          if (mailboxes.has(address) && !mailboxes.watching(address)) mailboxes.added(address, bytes);
+        const relist = [...sizes.changed, ...sizes.added.map(([a]) => a).filter((a) => mailboxes.watching(a))];
+        for (const address of new Set(relist)) {
           if (!mailboxes.has(address)) continue;
           fromOthers.add(address);
           void mailboxes.refresh(address).finally(() => fromOthers.delete(address));
         }
       });
-      mailboxes.on('size', (address: string) => {
-        if (!fromOthers.has(address)) cluster.publishSize(address);
+      mailboxes.on('size', (address: string, _size: unknown, how?: 'counted') => {
+        if (how !== 'counted' && !fromOthers.has(address)) cluster.publishChanged(address);
       });
     }
     // The audit log keeps what the retention setting says, swept at start and every hour.

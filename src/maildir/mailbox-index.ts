@@ -331,6 +331,11 @@ export class MailboxIndex extends EventEmitter {
     if (e) this.expect(e, files);
   }
 
+  /** Whether the mailbox's folders are watched (changes in them list it again by themselves). */
+  watching(address: string): boolean {
+    return Boolean(this.boxes.get(address)?.watchers);
+  }
+
   /** Notes the name of a message about to be renamed into new/ by this daemon. */
   naming(address: string, file: string): void {
     const e = this.boxes.get(address);
@@ -353,7 +358,7 @@ export class MailboxIndex extends EventEmitter {
     // Counted, not listed: a restart lists it again before trusting it.
     e.settled = false;
     this.dirty = true;
-    this.emit('size', address, { messages: e.messages, bytes: e.bytes });
+    this.emit('size', address, { messages: e.messages, bytes: e.bytes }, 'counted');
   }
 
   /** Lists the Maildir again. Calls made while one runs share a single follow-up listing. */

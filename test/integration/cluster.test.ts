@@ -379,6 +379,30 @@ describe.skipIf(missing)(`several daemons on one PostgreSQL store${missing ? ` (
     await relay.close();
   }, 90_000);
 
+  it('a daemon cut off from the store stops (exit 75) rather than serve without its locks; the others go on, and it rejoins', async () => {
+    const c = await cluster(['a', 'b']);
+    const [a, b] = c.nodes;
+    await addAccount(b, 'dan', 'dan-password-1');
+    await b.cli(['pending', 'apply']);
+    // PostgreSQL ends every connection of A, as a failover or a cut network would.
+    const ended = await sql(
+      c,
+      "SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity WHERE application_name IN ('vmail:a', 'vmail-node:a')",
+    );
+    expect(ended.length).toBeGreaterThan(0);
+    await waitFor(() => a.proc.exitCode !== null, 'A stops', 15_000);
+    expect(a.proc.exitCode).toBe(75);
+    expect(a.output()).toMatch(/error store connection lost/);
+    // B goes on: it serves and takes changes.
+    expect((await pop3Login(b.pop3Port, 'dan@example.test', 'dan-password-1')).ok).toBe(true);
+    await addAccount(b, 'eve', 'eve-password-1');
+    // A started again under its name rejoins with everything the others did meanwhile.
+    const again = await c.start('a');
+    expect((await again.cli(['pending', 'list'])).stdout).toMatch(/eve@example\.test/);
+    expect((await pop3Login(again.pop3Port, 'dan@example.test', 'dan-password-1')).ok).toBe(true);
+    await waitFor(async () => (await status(b)).nodes?.filter((n) => n.alive).length === 2, 'both alive', 10_000);
+  });
+
   it('store migrate copies a running SQLite daemon into PostgreSQL, and refuses a store that has data', async () => {
     const single = await startDaemon();
     await addAccount(single, 'mia', 'mia-password-1');
