@@ -331,6 +331,9 @@ export class Store {
    */
   private async remote(rows: RemoteRows | 'all'): Promise<void> {
     if (rows === 'all') {
+      this.log?.notice('store read again', {
+        why: 'the change log no longer goes back to what this daemon last read (it was stopped or cut off)',
+      });
       const all: RemoteRows = new Map();
       const mine: Record<string, Iterable<string>> = {
         domains: [...this.domains.keys(), ...this.removedDomains.keys()],

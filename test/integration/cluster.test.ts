@@ -403,6 +403,38 @@ describe.skipIf(missing)(`several daemons on one PostgreSQL store${missing ? ` (
     await waitFor(async () => (await status(b)).nodes?.filter((n) => n.alive).length === 2, 'both alive', 10_000);
   });
 
+  it("a daemon stalled past what the change log keeps reads every table again, and ends with the others' view", async () => {
+    const c = await cluster(['a', 'b']);
+    const [a, b] = c.nodes;
+    await addAccount(a, 'fay', 'fay-password-1');
+    await a.cli(['pending', 'apply']);
+    await waitFor(async () => (await b.cli(['accounts', 'list'])).stdout.includes('fay@'), 'B has fay', 2000);
+    // B stops (a frozen VM, a long GC pause): A goes on, and the log is trimmed behind it.
+    b.proc.kill('SIGSTOP');
+    try {
+      await addAccount(a, 'gus', 'gus-password-1');
+      expect((await a.cli(['accounts', 'remove', 'fay'])).code).toBe(0);
+      await a.cli(['pending', 'apply']);
+      await addAccount(a, 'hal', 'hal-password-1');
+      await sql(c, 'DELETE FROM vmail_log WHERE version < (SELECT max(version) FROM vmail_log)');
+    } finally {
+      b.proc.kill('SIGCONT');
+    }
+    // The accounts and the pending changes (without the countdowns, which tick between two reads).
+    const view = async (d: DaemonHandle) => {
+      const accounts = JSON.parse((await d.cli(['accounts', 'list', '--json'])).stdout) as { address: string }[];
+      const pending = JSON.parse((await d.cli(['pending', 'list', '--json'])).stdout) as { id: string }[];
+      return JSON.stringify([accounts.map((x) => x.address), pending.map((x) => x.id)]);
+    };
+    const want = await view(a);
+    expect(want).toMatch(/gus@example\.test/);
+    expect(want).toMatch(/hal@example\.test/);
+    expect(want).not.toMatch(/fay@/);
+    await waitFor(async () => (await view(b)) === want, "B's lists equal A's", 10_000);
+    expect(b.output()).toMatch(/notice store read again/);
+    expect(b.output()).not.toMatch(/error/);
+  });
+
   it('store migrate copies a running SQLite daemon into PostgreSQL, and refuses a store that has data', async () => {
     const single = await startDaemon();
     await addAccount(single, 'mia', 'mia-password-1');
