@@ -179,6 +179,10 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       },
       log,
     });
+    if (cluster) {
+      const n = await queue.adoptLoose(join(config.dataDir, 'queue'));
+      if (n) log.notice('queue adopted', { from: 'the spool of a daemon that ran alone', messages: n });
+    }
     await queue.load();
 
     const ports = { pop3: pop3Port.port, pop3s: pop3sPort?.port ?? null, smtp: smtpPort.port };

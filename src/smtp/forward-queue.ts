@@ -159,6 +159,31 @@ export class ForwardQueue extends EventEmitter {
   }
 
   /**
+   * Takes the messages a daemon running alone left in `dir` (the spool before the store was
+   * shared). Each message goes to whichever daemon renames its description first, and its file
+   * after it; `load()` then moves them into the spool. Returns how many came.
+   */
+  async adoptLoose(dir: string): Promise<number> {
+    const names = await readdir(dir).catch(() => [] as string[]);
+    const into = join(this.opts.dir, `adopted-standalone-${this.now()}`);
+    let n = 0;
+    for (const name of names.filter((x) => x.endsWith('.json'))) {
+      if (n === 0) await mkdir(into, { recursive: true, mode: 0o700 });
+      try {
+        await rename(join(dir, name), join(into, name));
+      } catch {
+        continue; // another daemon took it
+      }
+      const eml = `${name.slice(0, -5)}.eml`;
+      await rename(join(dir, eml), join(into, eml)).catch(() => {});
+      n++;
+    }
+    if (n) await fsyncDir(into);
+    else await rmdir(into).catch(() => {});
+    return n;
+  }
+
+  /**
    * Moves the messages of adopted folders into the spool, each message file before its
    * description (the spool drops a message file alone as a write cut short only after this).
    */

@@ -4,10 +4,10 @@
 // missing; says why when it cannot.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { freePort } from './process.js';
 
 export interface Postgres {
   /** postgres://vmail@127.0.0.1:PORT/DB for a database made with `database()`. */
@@ -16,16 +16,6 @@ export interface Postgres {
   query(db: string, sql: string, params?: unknown[]): Promise<Record<string, unknown>[]>;
   port: number;
   stop(): void;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** The directory of Debian's PostgreSQL server programs (initdb, pg_ctl), newest version first. */

@@ -2,6 +2,7 @@
 // the real CLI against it. Used by the tests (through daemon.ts) and by the benchmarks.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -157,6 +158,17 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandl
       await exited;
     },
   };
+}
+
+/** A loopback port free at the moment of asking (for servers that cannot be given port 0). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
 }
 
 export async function waitFor<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 10_000): Promise<NonNullable<T>> {

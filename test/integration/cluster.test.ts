@@ -439,24 +439,36 @@ describe.skipIf(missing)(`several daemons on one PostgreSQL store${missing ? ` (
     const single = await startDaemon();
     await addAccount(single, 'mia', 'mia-password-1');
     expect((await single.cli(['forwards', 'add', 'desk', 'mia@example.test'])).code).toBe(0);
+    expect((await single.cli(['forwards', 'add', 'out', 'someone@remote.example'])).code).toBe(0);
     await single.cli(['pending', 'apply']);
+    // A forwarded copy waits in its spool: it has no relay.
+    expect((await smtpSend(single.smtpPort, 'out@example.test', 'waited-in-the-spool')).accepted).toBe(true);
+    expect((await status(single)).queue.messages).toBe(1);
     await addAccount(single, 'noa', 'noa-password-1');
     const url = await pg.database('migrated');
     const from = `sqlite:${join(single.dataDir, 'vmail.sqlite')}`;
     const r = await runCli(['store', 'migrate', '--from', from, '--to', url]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/Copied 1 domain\(s\), 1 account\(s\), 1 forward\(s\), 1 pending change\(s\)/);
+    expect(r.stdout).toMatch(/Copied 1 domain\(s\), 1 account\(s\), 2 forward\(s\), 1 pending change\(s\)/);
     const again = await runCli(['store', 'migrate', '--from', from, '--to', url]);
     expect(again.code).toBe(1);
     expect(again.stderr.trim().split('\n')).toHaveLength(1);
     expect(again.stderr).toMatch(/already holds/);
     await single.stop();
+    const relay = new TestRelay();
+    await relay.listen();
     const moved = await startDaemon({
       dataDir: single.dataDir,
       socket: join(tempDir(), 'm.sock'),
-      args: ['--store', url, '--node', 'm'],
+      args: ['--store', url, '--node', 'm', '--relay', `smtp://127.0.0.1:${relay.port}`],
     });
+    running.push(moved);
+    // The spool it left is taken over, and its copy leaves.
+    await waitFor(() => relay.received.length === 1, 'the waiting copy leaves', 10_000);
+    expect(relay.received[0].data.toString()).toContain('waited-in-the-spool');
+    expect(moved.output()).toMatch(/queue adopted from="the spool of a daemon that ran alone" messages=1/);
+    await relay.close();
     expect((await moved.cli(['accounts', 'list'])).stdout).toMatch(/mia@example.test/);
     expect((await moved.cli(['forwards', 'list'])).stdout).toMatch(/desk@example.test/);
     expect((await moved.cli(['pending', 'list'])).stdout).toMatch(/noa@example.test/);

@@ -270,7 +270,16 @@ describe('a console loading 30,000 accounts page by page', () => {
         },
         'the same list',
         15_000,
-      );
+      ).catch(async (err: Error) => {
+        // Which rows differ: a lost change, or only a slow machine.
+        const shown = new Map(session.snapshot.accounts.map((a) => [a.address, JSON.stringify(a)]));
+        const want = await c.call('accounts.list');
+        const differ = want.filter((a) => shown.get(a.address) !== JSON.stringify(a)).map((a) => a.address);
+        const extra = [...shown.keys()].filter((k) => !want.some((a) => a.address === k));
+        throw new Error(
+          `${err.message}: ${differ.length} row(s) differ (${differ.slice(0, 5).join(', ')}), ${extra.length} shown that are gone (${extra.slice(0, 5).join(', ')}); shown ${shown.size}, daemon ${want.length}`,
+        );
+      });
     } finally {
       session.close();
       c.close();
