@@ -149,6 +149,24 @@ describe('vmail config check', () => {
     const value = await bad('domain = "example.com"\nmax-message-size = "lots"\n');
     expect(value.code).toBe(78);
     expect(value.stderr).toBe(`vmail: ${value.f}:2: max-message-size "lots": write a size like 25M, 512K or 1048576\n`);
+    // A store URL's password is never shown; a node name with a space, or a store URL it
+    // cannot read, is refused with the line.
+    const withStore = await bad(
+      'domain = "example.com"\nstore = "postgres://vmail:s3cret@db.example.com/vmail"\nnode = "mx1"\n',
+    );
+    expect(withStore.code, withStore.stderr).toBe(0);
+    expect(withStore.stdout).toMatch(/^ {2}store\s+postgres:\/\/vmail@db\.example\.com\/vmail\s/m);
+    expect(withStore.stdout).not.toContain('s3cret');
+    const json = await runCli(['config', 'check', '--config', withStore.f, '--json']);
+    expect(json.stdout).not.toContain('s3cret');
+    const node = await bad('domain = "example.com"\nnode = "mx 1"\n');
+    expect(node.code).toBe(78);
+    expect(node.stderr).toBe(`vmail: ${node.f}:2: node "mx 1": letters, digits, '.', '_' and '-', up to 63\n`);
+    const store = await bad('domain = "example.com"\nstore = "mysql://db/vmail"\n');
+    expect(store.code).toBe(78);
+    expect(store.stderr).toBe(
+      `vmail: ${store.f}:2: store: write sqlite:PATH or postgres://USER@HOST[:PORT]/DATABASE\n`,
+    );
     const syntax = await bad('domain = "example.com\n');
     expect(syntax.code).toBe(78);
     expect(syntax.stderr).toMatch(new RegExp(`^vmail: ${syntax.f}:1: .+\\n$`));
