@@ -246,7 +246,7 @@ export class ClusterNode extends EventEmitter {
     this.sendSizes();
   }
 
-  /** Sends what was noted within 50 ms, in as few notifications as fit. */
+  /** Sends what was noted within 100 ms, in as few notifications as fit. */
   private sendSizes(): void {
     this.sizesTimer ??= setTimeout(() => {
       this.sizesTimer = null;
@@ -260,7 +260,7 @@ export class ClusterNode extends EventEmitter {
       });
       for (const p of payloads(items, wrap))
         void this.session.query('SELECT pg_notify($1, $2)', [SIZES_CHANNEL, p]).catch(() => {});
-    }, 50);
+    }, 100);
   }
 
   private async publishActivity(rows: [string, ActivityRecord][]): Promise<void> {

@@ -319,6 +319,8 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
     });
     mailboxes.on('size', (address: string, size: { messages: number; bytes: number }) => {
       if (store.accounts.get(address)?.quota) writeQuota(address);
+      // Every delivery moves a size (each daemon's, with several): nothing is built for nobody.
+      if (!control.subscribed) return;
       const at = store.activity.get(address)?.lastDeliveryAt;
       control.notify('mailbox.size', {
         address,
