@@ -26,25 +26,32 @@ const SIZES_CHANNEL = 'vmail_sizes';
 const ACTIVITY_CHANNEL = 'vmail_activity';
 /** How often the lease holder drops old change-log rows. */
 const TRIM_MS = 3_600_000;
-/** NOTIFY payloads stay under PostgreSQL's 8,000 bytes. */
-const PAYLOAD_MAX = 7000;
+/** NOTIFY payloads stay under PostgreSQL's 8,000 bytes (items' text; the rest is the wrapping). */
+const PAYLOAD_MAX = 3500;
 
 /** The advisory lock number of a mailbox: 64 bits of its address's SHA-256. */
 function mailboxLock(address: string): string {
   return createHash('sha256').update(`pop3:${address}`).digest().readBigInt64BE(0).toString();
 }
 
-/** Splits `items` into JSON payloads of `wrap(items)` under the NOTIFY limit. */
+/**
+ * Splits `items` into JSON payloads of `wrap(items)` under the NOTIFY limit, each item's text
+ * measured once (UTF-16 length: an address of non-ASCII letters may take more bytes, so the
+ * limit leaves room).
+ */
 function payloads<T>(items: T[], wrap: (part: T[]) => unknown): string[] {
   const out: string[] = [];
   let part: T[] = [];
+  let length = 0;
   for (const item of items) {
-    part.push(item);
-    if (JSON.stringify(wrap(part)).length > PAYLOAD_MAX && part.length > 1) {
-      part.pop();
+    const n = JSON.stringify(item).length + 1;
+    if (part.length && length + n > PAYLOAD_MAX) {
       out.push(JSON.stringify(wrap(part)));
-      part = [item];
+      part = [];
+      length = 0;
     }
+    part.push(item);
+    length += n;
   }
   if (part.length) out.push(JSON.stringify(wrap(part)));
   return out;

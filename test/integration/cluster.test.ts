@@ -329,6 +329,12 @@ describe.skipIf(missing)(`several daemons on one PostgreSQL store${missing ? ` (
     expect(await size()).toBe(0);
     expect((await smtpSend(a.smtpPort, 'sid@example.test', 'size-1')).accepted).toBe(true);
     await waitFor(async () => (await size()) === 1, "B shows A's delivery", 1000);
+    // A burst: more deliveries in one moment than one notification holds.
+    const burst = await Promise.all(
+      Array.from({ length: 150 }, (_, i) => smtpSend(a.smtpPort, 'sid@example.test', `burst-${i}`)),
+    );
+    expect(burst.every((r) => r.accepted)).toBe(true);
+    await waitFor(async () => (await size()) === 151, 'B counts every one', 5000);
     // And the other way: a POP3 delete on B moves A's.
     const s = await RawPop3.open(b.pop3Port);
     await s.login('sid@example.test', 'sid-password-1');
@@ -337,7 +343,8 @@ describe.skipIf(missing)(`several daemons on one PostgreSQL store${missing ? ` (
     s.close();
     await waitFor(
       async () =>
-        (JSON.parse((await a.cli(['accounts', 'list', '--json'])).stdout) as { messages: number }[])[0].messages === 0,
+        (JSON.parse((await a.cli(['accounts', 'list', '--json'])).stdout) as { messages: number }[])[0].messages ===
+        150,
       "A shows B's delete",
       2000,
     );
