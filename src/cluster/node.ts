@@ -29,9 +29,9 @@ const TRIM_MS = 3_600_000;
 /** NOTIFY payloads stay under PostgreSQL's 8,000 bytes (items' text; the rest is the wrapping). */
 const PAYLOAD_MAX = 3500;
 
-/** The advisory lock number of a mailbox: 64 bits of its address's SHA-256. */
-function mailboxLock(address: string): string {
-  return createHash('sha256').update(`pop3:${address}`).digest().readBigInt64BE(0).toString();
+/** An advisory lock number for `name` (a mailbox, a daemon's name): 64 bits of its SHA-256. */
+function lockFor(kind: 'pop3' | 'node', name: string): string {
+  return createHash('sha256').update(`${kind}:${name}`).digest().readBigInt64BE(0).toString();
 }
 
 /**
@@ -96,13 +96,12 @@ export class ClusterNode extends EventEmitter {
     const listener = await Connection.open(db.url, `vmail:${id}`);
     const node = new ClusterNode(id, version, db, store, session, listener, log);
     try {
-      const same = await session.query(
-        'SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database() AND pid <> pg_backend_pid()',
-        [`vmail-node:${id}`],
-      );
-      if (same.rowCount)
+      // The name is held by a lock for as long as this daemon is connected: of two daemons
+      // starting at once with one name, one gets it.
+      const named = await session.query('SELECT pg_try_advisory_lock($1) AS got', [lockFor('node', id)]);
+      if (!named.rows[0].got)
         throw new ConfigError(
-          `another daemon named ${JSON.stringify(id)} is connected to the store (server process ${same.rows[0].pid}): give each daemon its own --node`,
+          `another daemon named ${JSON.stringify(id)} is connected to the store: give each daemon its own --node`,
         );
       await session.query(
         `CREATE TABLE IF NOT EXISTS vmail_nodes (id TEXT PRIMARY KEY, host TEXT NOT NULL, version TEXT NOT NULL, pid INTEGER NOT NULL, started_at TIMESTAMPTZ NOT NULL, seen_at TIMESTAMPTZ NOT NULL)`,
@@ -233,12 +232,12 @@ export class ClusterNode extends EventEmitter {
 
   /** Takes the mailbox's lock for a POP3 session; false when a session on another daemon has it. */
   async lockMailbox(address: string): Promise<boolean> {
-    const r = await this.session.query('SELECT pg_try_advisory_lock($1) AS got', [mailboxLock(address)]);
+    const r = await this.session.query('SELECT pg_try_advisory_lock($1) AS got', [lockFor('pop3', address)]);
     return r.rows[0].got === true;
   }
 
   unlockMailbox(address: string): void {
-    void this.session.query('SELECT pg_advisory_unlock($1)', [mailboxLock(address)]).catch(() => {});
+    void this.session.query('SELECT pg_advisory_unlock($1)', [lockFor('pop3', address)]).catch(() => {});
   }
 
   /** Tells the other daemons that a message of `bytes` was delivered to `address` here. */

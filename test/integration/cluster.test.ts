@@ -520,7 +520,12 @@ describe.skipIf(missing)(`several daemons on one PostgreSQL store${missing ? ` (
     ]);
     expect(twin.code).toBe(78);
     expect(twin.stderr).toMatch(/another daemon named "a" is connected/);
+    // Two started at the same moment under one name: one serves, the other is refused.
+    const pair = await Promise.allSettled([c.start('z'), c.start('z')]);
+    expect(pair.filter((p) => p.status === 'fulfilled')).toHaveLength(1);
+    const refused = pair.find((p) => p.status === 'rejected') as PromiseRejectedResult;
+    expect(String(refused.reason)).toMatch(/exited with 78[\s\S]*another daemon named "z" is connected/);
     // The running one is untouched.
-    expect((await status(c.nodes[0])).nodes?.filter((n) => n.alive)).toHaveLength(1);
+    expect((await status(c.nodes[0])).nodes?.find((n) => n.id === 'a')?.alive).toBe(true);
   });
 });
