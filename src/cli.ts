@@ -18,6 +18,7 @@ import type { ControlClient } from './control/client.js';
 import { InputError } from './model/errors.js';
 import { actionWord, humanBytes, whenApplies } from './model/format.js';
 import { VERSION } from './package-root.js';
+import { parseStoreLocation, withoutPassword } from './store/location.js';
 
 export const EXIT = { ok: 0, failure: 1, usage: 64, unreachable: 69, config: 78 } as const;
 
@@ -482,7 +483,6 @@ function storeCommand(): Command {
     .requiredOption('--from <URL>', 'the store to copy (a daemon may keep running on it)')
     .requiredOption('--to <URL>', 'the empty store to copy into')
     .action(async (f: { from: string; to: string }) => {
-      const { parseStoreLocation } = await import('./store/location.js');
       const where = (flag: string, text: string) => {
         try {
           return parseStoreLocation(text, '.');
@@ -497,14 +497,14 @@ function storeCommand(): Command {
       out(
         `Copied ${n.domains} domain(s), ${n.accounts} account(s), ${n.forwards} forward(s), ${n.pending} pending change(s), ${n.applied} applied change(s), ${n.audit} audit entries.`,
       );
-      if (to.kind === 'postgres') out(`Start each daemon with --store ${hidePassword(f.to)} and its own --node.`);
+      if (to.kind === 'postgres') out(`Start each daemon with --store ${withoutPassword(f.to)} and its own --node.`);
     });
   return store;
 }
 
-/** A setting's value with the password of a URL in it (the store's) left out, for output. */
+/** A setting's value with the password of a URL in it (the store's, the relay's) left out. */
 function hidePassword<T>(value: T): T {
-  return (typeof value === 'string' ? value.replace(/(\/\/[^/:@\s]+):[^@\s]*@/, '$1@') : value) as T;
+  return (typeof value === 'string' ? withoutPassword(value) : value) as T;
 }
 
 function exportCommand(): Command {

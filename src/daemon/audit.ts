@@ -7,6 +7,7 @@ import type { ApplyResult, ImportResult, PendingView, QueueView } from '../contr
 import type { ChangeRequestRecord } from '../control/server.js';
 import type { Logger } from '../log.js';
 import type { AuditEntry } from '../store/audit-log.js';
+import { withoutPassword } from '../store/location.js';
 
 /** The daemon itself, for what it does on its own (the hourly apply, a reload). */
 export function selfPeer(): Peer {
@@ -102,5 +103,5 @@ export function logRequest(log: Logger, e: AuditEntry): void {
 
 /** A setting's value as the audit log keeps it: a password in a URL (smtp://user:pass@host) is hidden. */
 export function settingText(value: unknown): string {
-  return JSON.stringify(value).replace(/(\/\/[^/:@\s"]+):[^@\s"]*@/g, '$1:***@');
+  return withoutPassword(JSON.stringify(value), '***');
 }

@@ -25,3 +25,11 @@ export function parseStoreLocation(text: string | null, dataDir: string): StoreL
   }
   throw new Error('write sqlite:PATH or postgres://USER@HOST[:PORT]/DATABASE');
 }
+
+/**
+ * `text` with the password of any URL in it (`scheme://user:password@`) left out, or shown as
+ * `mark`: for logs, status, `config check` and the audit log, which never show one.
+ */
+export function withoutPassword(text: string, mark = ''): string {
+  return text.replace(/(\/\/[^/:@\s"]+):[^@\s"]*@/g, mark ? `$1:${mark}@` : '$1@');
+}

@@ -14,6 +14,7 @@ import pg from 'pg';
 import type { Logger } from '../log.js';
 import { UnavailableError } from '../model/errors.js';
 import { type Database, type Sql, Table } from './database.js';
+import { withoutPassword } from './location.js';
 
 /** Lock numbers (pg advisory locks, one 64-bit space per database). */
 export const LOCKS = {
@@ -35,17 +36,6 @@ export type RemoteRows = Map<string, Map<string, unknown>>;
 
 /** How long log rows are kept: a daemon cut off for longer reads every table again. */
 const LOG_KEEP = '1 day';
-
-/** A PostgreSQL URL without its password, for messages and the status. */
-export function describeUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    u.password = '';
-    return u.toString().replace(/^(postgres(?:ql)?:\/\/[^:@/]*):?@/, '$1@');
-  } catch {
-    return 'postgres://(unparsable URL)';
-  }
-}
 
 /**
  * One connection to the server that runs one statement at a time, in the order asked (pg
@@ -134,7 +124,7 @@ export class PostgresDatabase implements Database {
     private readonly lockClient: Connection,
     private readonly mirrored: Set<string>,
   ) {
-    this.where = describeUrl(url);
+    this.where = withoutPassword(url);
     this.sql = async (text, params = []) => (await this.client.query(numbered(text), params)).rows;
     for (const c of [client, lockClient]) c.onLost((why) => this.lose(why));
   }
@@ -151,7 +141,7 @@ export class PostgresDatabase implements Database {
       lockClient = await Connection.open(url, `vmail:${node}`);
     } catch (err) {
       await client?.end();
-      throw new UnavailableError(`cannot reach the store ${describeUrl(url)}: ${(err as Error).message}`);
+      throw new UnavailableError(`cannot reach the store ${withoutPassword(url)}: ${(err as Error).message}`);
     }
     const db = new PostgresDatabase(url, node, client, lockClient, new Set(mirrored));
     await db.schema(

@@ -424,17 +424,19 @@ export class Store {
     return Math.max(this.meta.lastSeq ?? 0, this.pending.maxSeq) + 1;
   }
 
-  /**
-   * Merges `patch` into the row as the store has it (another daemon sharing it may have
-   * written since this one last read it).
-   */
   async saveMeta(patch: Meta): Promise<void> {
-    const next = await this.db.write(async () => {
-      const merged = { ...((await this.t.meta.get('meta')) ?? this.meta), ...patch };
-      await this.t.meta.put([['meta', merged]]);
-      return merged;
-    });
-    this.meta = next;
+    this.meta = await this.db.write(() => this.mergeMeta(() => patch));
+  }
+
+  /**
+   * Inside a write: merges `patch(row)` into the meta row as the store has it (another daemon
+   * sharing it may have written since this one last read it); returns the row written.
+   */
+  private async mergeMeta(patch: (row: Meta) => Meta): Promise<Meta> {
+    const row = (await this.t.meta.get('meta')) ?? this.meta;
+    const merged = { ...row, ...patch(row) };
+    await this.t.meta.put([['meta', merged]]);
+    return merged;
   }
 
   /** Queues `change`, dropping `replaces` (an earlier change for the same name) in the same step. */
@@ -444,11 +446,11 @@ export class Store {
 
   /** Queues many changes in one transaction (a bulk import); each must be for its own name. */
   async queueMany(changes: PendingChange[], replaces: PendingChange[] = []): Promise<void> {
-    const meta = { ...this.meta, lastSeq: Math.max(this.meta.lastSeq ?? 0, ...changes.map((c) => c.seq)) };
-    await this.db.write(async () => {
+    const top = changes.reduce((n, c) => Math.max(n, c.seq), 0);
+    const meta = await this.db.write(async () => {
       await this.t.pending.remove(replaces.map((r) => r.id));
       await this.t.pending.put(changes.map((c) => [c.id, c]));
-      await this.t.meta.put([['meta', meta]]);
+      return this.mergeMeta((row) => ({ lastSeq: Math.max(row.lastSeq ?? 0, top) }));
     });
     for (const r of replaces) this.pending.delete(r.id);
     for (const c of changes) this.pending.set(c.id, c);

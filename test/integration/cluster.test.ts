@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ControlClient } from '../../src/control/client.js';
 import type { NodeView, StatusView } from '../../src/control/protocol.js';
 import { hashPassword } from '../../src/store/passwords.js';
+import { Store } from '../../src/store/store.js';
 import { cleanUp, type DaemonHandle, runCli, startDaemon, tempDir, VMAIL, waitFor } from '../helpers/daemon.js';
 import { maildirWith, pop3Login, smtpSend } from '../helpers/effects.js';
 import { RawPop3 } from '../helpers/pop3.js';
@@ -440,6 +441,33 @@ describe.skipIf(missing)(`several daemons on one PostgreSQL store${missing ? ` (
     await waitFor(async () => (await view(b)) === want, "B's lists equal A's", 10_000);
     expect(b.output()).toMatch(/notice store read again/);
     expect(b.output()).not.toMatch(/error/);
+  });
+
+  it("one daemon's write to the shared counters never undoes another's it has not read yet", async () => {
+    const url = await pg.database(`c${++dbs}`);
+    const root = tempDir();
+    // Two stores open on one database, as two daemons hold it, neither reading the other's log.
+    const one = await Store.open(root, { kind: 'postgres', url }, 'one');
+    const two = await Store.open(root, { kind: 'postgres', url }, 'two');
+    const change = (seq: number) => ({
+      id: String(seq),
+      seq,
+      domain: 'example.test',
+      kind: 'forward' as const,
+      action: 'add' as const,
+      name: `f${seq}`,
+      destinations: ['x@elsewhere.example'],
+      requestedAt: Date.now(),
+      appliesAt: Date.now() + 3_600_000,
+    });
+    await one.queueMany([change(5)]);
+    await two.saveMeta({ lastApplyAt: 1 });
+    await two.queueMany([change(3)]);
+    await one.saveMeta({ nodeSettings: { one: { smtp: '"x"' } } });
+    const fresh = await Store.open(root, { kind: 'postgres', url }, 'three');
+    expect(fresh.meta).toMatchObject({ lastSeq: 5, lastApplyAt: 1, nodeSettings: { one: { smtp: '"x"' } } });
+    expect(fresh.nextSeq()).toBe(6);
+    for (const s of [one, two, fresh]) await s.close();
   });
 
   it('store migrate copies a running SQLite daemon into PostgreSQL, and refuses a store that has data', async () => {
