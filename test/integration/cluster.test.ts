@@ -11,7 +11,7 @@ import type { NodeView, StatusView } from '../../src/control/protocol.js';
 import { hashPassword } from '../../src/store/passwords.js';
 import { Store } from '../../src/store/store.js';
 import { cleanUp, type DaemonHandle, runCli, startDaemon, tempDir, VMAIL, waitFor } from '../helpers/daemon.js';
-import { maildirWith, pop3Login, smtpSend } from '../helpers/effects.js';
+import { maildirWith, pop3Login, smtplib, smtpSend } from '../helpers/effects.js';
 import { RawPop3 } from '../helpers/pop3.js';
 import { ensurePostgres, type Postgres, startPostgres } from '../helpers/postgres.js';
 import { closedPort, TestRelay } from '../helpers/relay.js';
@@ -185,6 +185,115 @@ describe.skipIf(missing)(`several daemons on one PostgreSQL store${missing ? ` (
     expect(new Set(lists).size).toBe(1);
   });
 
+  it('quota, suspend, resume, rename, a forward replaced, a catch-all and a domain removal, applied by one daemon, act on the others', async () => {
+    const c = await cluster(['a', 'b', 'c']);
+    const [a, b, cc] = c.nodes;
+    const ok = async (d: DaemonHandle, args: string[], input?: string) => {
+      const r = await d.cli(args, input);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+      return r.stdout;
+    };
+    const message = (marker: string, kb = 1) =>
+      `From: alice@example.org\nTo: x@example.test\nSubject: ${marker}\n\n${`${'x'.repeat(99)}\n`.repeat(kb * 10)}`;
+    const box = (domain: string, name: string) => join(c.root, 'mail', domain, name);
+    await ok(a, ['domains', 'add', 'second.test']);
+    await ok(a, ['pending', 'apply']);
+    for (const n of ['kim', 'lee', 'ray'])
+      await ok(a, ['accounts', 'add', `${n}@example.test`, '--password-stdin'], `${n}-password-1\n`);
+    await ok(a, ['accounts', 'add', 'zed@second.test', '--password-stdin'], 'zed-password-1\n');
+    await ok(a, ['forwards', 'add', 'fwd@example.test', 'kim@example.test']);
+    await ok(a, ['pending', 'apply']);
+    await waitFor(
+      async () => (await pop3Login(cc.pop3Port, 'zed@second.test', 'zed-password-1')).ok,
+      'C knows zed',
+      2000,
+    );
+
+    // A quota queued on C and applied by A; a delivery on A fills it; B refuses the next (452).
+    await ok(cc, ['accounts', 'quota', 'kim@example.test', '10K']);
+    await ok(a, ['pending', 'apply']);
+    expect((await smtplib(a.smtpPort, 'alice@example.org', ['kim@example.test'], message('fills', 6))).ok).toBe(true);
+    await waitFor(
+      async () =>
+        (await smtplib(b.smtpPort, 'alice@example.org', ['kim@example.test'], message('past', 6))).refused?.[
+          'kim@example.test'
+        ]?.[0] === 452,
+      'B refuses mail past the quota',
+      3000,
+    );
+
+    // Suspended through A: the session open on B ends, C refuses the login; resumed through B
+    // and applied by C: A lets it in.
+    const open = await RawPop3.open(b.pop3Port);
+    await open.login('lee@example.test', 'lee-password-1');
+    await ok(a, ['accounts', 'suspend', 'lee@example.test']);
+    await ok(a, ['pending', 'apply']);
+    await waitFor(() => open.closed, "lee's session on B ends", 3000);
+    expect((await pop3Login(cc.pop3Port, 'lee@example.test', 'lee-password-1')).error).toMatch(
+      /\[SYS\/PERM\] This account is suspended/,
+    );
+    await ok(b, ['accounts', 'resume', 'lee@example.test']);
+    await ok(cc, ['pending', 'apply']);
+    await waitFor(
+      async () => (await pop3Login(a.pop3Port, 'lee@example.test', 'lee-password-1')).ok,
+      'A lets lee in',
+      2000,
+    );
+
+    // Renamed through C and applied by B: A logs the new name in with the mail the old one had,
+    // and not the old name.
+    expect((await smtpSend(a.smtpPort, 'ray@example.test', 'before-rename')).accepted).toBe(true);
+    await ok(cc, ['accounts', 'rename', 'ray@example.test', 'rae']);
+    await ok(b, ['pending', 'apply']);
+    await waitFor(
+      async () => (await pop3Login(a.pop3Port, 'rae@example.test', 'ray-password-1')).stat?.[0] === 1,
+      'A serves rae with its mail',
+      3000,
+    );
+    expect((await pop3Login(a.pop3Port, 'ray@example.test', 'ray-password-1')).ok).toBe(false);
+    await waitFor(
+      async () =>
+        (JSON.parse(await ok(cc, ['accounts', 'list', '--json'])) as { address: string; messages: number }[]).find(
+          (x) => x.address === 'rae@example.test',
+        )?.messages === 1,
+      "C shows rae's size",
+      3000,
+    );
+
+    // A forward replaced through B, applied by C: mail through A goes to the new destination.
+    await ok(b, ['forwards', 'add', 'fwd@example.test', 'lee@example.test']);
+    await ok(cc, ['pending', 'apply']);
+    await waitFor(
+      async () => {
+        await smtpSend(a.smtpPort, 'fwd@example.test', 'after-replace');
+        return maildirWith(box('example.test', 'lee'), 'after-replace').length > 0;
+      },
+      'the forward reaches lee',
+      3000,
+    );
+    expect(maildirWith(box('example.test', 'kim'), 'after-replace')).toEqual([]);
+
+    // A catch-all set through A, applied by B: C takes mail for a name nobody has, into lee's box.
+    await ok(a, ['domains', 'catchall', 'example.test', 'lee']);
+    await ok(b, ['pending', 'apply']);
+    await waitFor(
+      async () => (await smtpSend(cc.smtpPort, 'nobody@example.test', 'to-catchall')).accepted,
+      'C takes mail for an unknown name',
+      3000,
+    );
+    expect(maildirWith(box('example.test', 'lee'), 'to-catchall')).toHaveLength(1);
+
+    // A domain removed with its accounts through C, applied by A: B refuses its mail and logins.
+    await ok(cc, ['domains', 'remove', 'second.test', '--with-accounts']);
+    await ok(a, ['pending', 'apply']);
+    await waitFor(
+      async () => (await smtpSend(b.smtpPort, 'zed@second.test', 'after-domain-remove')).code === 550,
+      'B refuses mail for the removed domain',
+      3000,
+    );
+    expect((await pop3Login(b.pop3Port, 'zed@second.test', 'zed-password-1')).ok).toBe(false);
+  });
+
   it('status shows every daemon, the one holding the apply lease, and a killed one as gone; the lease moves', async () => {
     const c = await cluster(['a', 'b', 'c']);
     const [a, b] = c.nodes;
@@ -348,6 +457,14 @@ describe.skipIf(missing)(`several daemons on one PostgreSQL store${missing ? ` (
         150,
       "A shows B's delete",
       2000,
+    );
+    // The login on B is A's to show too (each daemon writes its own, and tells the others).
+    await waitFor(
+      async () =>
+        (JSON.parse((await a.cli(['accounts', 'list', '--json'])).stdout) as { lastLoginAt: string | null }[])[0]
+          .lastLoginAt !== null,
+      "A shows B's login",
+      5000,
     );
   });
 
