@@ -103,9 +103,6 @@ export class ClusterNode extends EventEmitter {
         throw new ConfigError(
           `another daemon named ${JSON.stringify(id)} is connected to the store: give each daemon its own --node`,
         );
-      await session.query(
-        `CREATE TABLE IF NOT EXISTS vmail_nodes (id TEXT PRIMARY KEY, host TEXT NOT NULL, version TEXT NOT NULL, pid INTEGER NOT NULL, started_at TIMESTAMPTZ NOT NULL, seen_at TIMESTAMPTZ NOT NULL)`,
-      );
     } catch (err) {
       await node.close();
       throw err;

@@ -147,6 +147,10 @@ export class PostgresDatabase implements Database {
     await db.schema(
       `CREATE TABLE IF NOT EXISTS vmail_log (version BIGSERIAL PRIMARY KEY, node TEXT NOT NULL, at TIMESTAMPTZ NOT NULL DEFAULT now(), touched JSONB NOT NULL)`,
     );
+    // The daemons' heartbeats (src/cluster/node.ts).
+    await db.schema(
+      `CREATE TABLE IF NOT EXISTS vmail_nodes (id TEXT PRIMARY KEY, host TEXT NOT NULL, version TEXT NOT NULL, pid INTEGER NOT NULL, started_at TIMESTAMPTZ NOT NULL, seen_at TIMESTAMPTZ NOT NULL)`,
+    );
     const [row] = await db.sql('SELECT coalesce(max(version), 0) AS v FROM vmail_log');
     // Read before the tables are: a write that lands in between is read again, to no harm.
     db.seen = Number(row.v);
