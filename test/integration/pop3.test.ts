@@ -741,6 +741,8 @@ describe('Maildirs that other programs write', () => {
     m = await startDaemon({ dataDir: m.dataDir, args: ['--rescan-interval', '2s'] });
     await waitFor(() => !existsSync(old), 'the stale tmp file to go', 8000);
     expect(existsSync(young)).toBe(true);
+    // The line comes once the pass has ended, which may be a moment after the file went.
+    await waitFor(() => / maildir tmp cleaned /.test(m.output()), 'the cleaning to be logged', 5000);
     expect(m.output()).toMatch(/ maildir tmp cleaned removed=1 older_than=36h /);
   });
 });
