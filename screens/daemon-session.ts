@@ -7,6 +7,8 @@ import type {
   DomainView,
   Field,
   ForwardView,
+  MailboxSize,
+  MailboxSizeChange,
   Method,
   NotificationMethod,
   Notifications,
@@ -38,17 +40,12 @@ export interface DaemonSnapshot {
 
 const RETRY_MS = 1000;
 
-/** The accounts loaded so far, and the last of them (pages come in list order). */
-interface Loading {
-  rows: AccountView[];
-  last: AccountView | null;
-}
-
 export class DaemonSession {
   private client: ControlClient | null = null;
   private listeners = new Set<() => void>();
   private retryTimer: NodeJS.Timeout | null = null;
-  private loading: Loading | null = null;
+  /** What the notifications said since `subscribe`, until every list has arrived. */
+  private catchUp: Patch | null = null;
   private closed = false;
   snapshot: DaemonSnapshot;
 
@@ -89,6 +86,8 @@ export class DaemonSession {
       const client = await ControlClient.connect(this.socketPath, 2000);
       if (this.closed) return client.close();
       this.client = client;
+      const catchUp = new Patch();
+      this.catchUp = catchUp;
       client.onNotification((method, params) => this.onNotification(method, params));
       client.on('close', () => {
         if (this.client !== client) return;
@@ -97,7 +96,7 @@ export class DaemonSession {
         this.retry();
       });
       await client.call('subscribe');
-      await this.refresh();
+      await this.refresh(catchUp);
     } catch (err) {
       this.set({ connection: 'down', problem: (err as Error).message });
       this.retry();
@@ -116,80 +115,42 @@ export class DaemonSession {
    * Loads everything on each connection (rows.changed keeps it current after): first the
    * status, domains and pending changes, which the first frame shows, then the accounts and
    * forwards (100,000 rows take a while).
+   *
+   * An answer can be older than a notification read before it: both can come in one read of
+   * the socket, and the notification is handled at once while the answer's reader runs after.
+   * So nothing said since `subscribe` is dropped: each row's last word (a row carries its whole
+   * state) is put onto the answers once they are in.
    */
-  private async refresh(): Promise<void> {
+  private async refresh(catchUp: Patch): Promise<void> {
     const c = this.client;
     if (!c) return;
     const t0 = Date.now();
     const [status, pending] = await Promise.all([c.call('status'), c.call('pending.list')]);
     const skewMs = Date.parse(status.now) - Math.round((t0 + Date.now()) / 2);
-    this.set({ status, domains: status.domainTotals, pending, skewMs, connection: 'connected', problem: null });
+    this.set({
+      ...catchUp.onto({ status, domains: status.domainTotals, pending }),
+      skewMs,
+      connection: 'connected',
+      problem: null,
+    });
     const forwards = c.call('forwards.list');
     // Awaited after the accounts; a connection lost before that fails the accounts first.
     forwards.catch(() => {});
     // The accounts a page at a time: 100,000 rows in one answer would also hold its text, its
     // bytes and its rows in memory at once.
-    const loading: Loading = { rows: [], last: null };
-    this.loading = loading;
-    try {
-      await c.allAccounts(undefined, (page) => {
-        loading.rows = loading.rows.concat(page);
-        loading.last = page.at(-1) ?? loading.last;
-      });
-      this.set({ accounts: loading.rows, forwards: await forwards, listed: true });
-    } finally {
-      if (this.loading === loading) this.loading = null;
-    }
-  }
-
-  /**
-   * A change that came while the accounts load: rows up to the last one loaded are changed
-   * (the pages loaded are older than it); rows past it are left to the pages still to come,
-   * which are newer (answers and notifications come in the order the daemon sent them).
-   */
-  private loadingChange(loading: Loading, change: RowsChange): void {
-    const last = loading.last;
-    const loaded = (row: { domain: string; name: string }) => last !== null && compareRows(row, last) <= 0;
-    const split = (address: string) => {
-      const at = address.lastIndexOf('@');
-      return { name: address.slice(0, at), domain: address.slice(at + 1) };
-    };
-    loading.rows = patchRows(
-      loading.rows,
-      change.accounts.filter(loaded),
-      change.goneAccounts.filter((a) => loaded(split(a))),
-    );
+    const accounts = await c.allAccounts();
+    const lists = { status, domains: status.domainTotals, pending, accounts, forwards: await forwards };
+    if (this.catchUp === catchUp) this.catchUp = null;
+    this.set({ ...catchUp.onto(lists), listed: true });
   }
 
   private onNotification<N extends NotificationMethod>(method: N, params: Notifications[N]): void {
-    if (method === 'rows.changed') {
-      const change = params as RowsChange;
-      if (this.loading) this.loadingChange(this.loading, change);
-      this.set(withRows(this.snapshot, change));
-      return;
-    }
-    if (method === 'mailbox.size') {
-      const size = params as Notifications['mailbox.size'];
-      if (this.loading) {
-        const rows = this.loading.rows;
-        const at = findRow(rows, size.address);
-        if (at >= 0)
-          rows[at] = { ...rows[at], messages: size.messages, bytes: size.bytes, lastDeliveryAt: size.lastDeliveryAt };
-      }
-      const i = findRow(this.snapshot.accounts, size.address);
-      if (i < 0) return;
-      const accounts = this.snapshot.accounts.slice();
-      const old = accounts[i];
-      accounts[i] = { ...old, messages: size.messages, bytes: size.bytes, lastDeliveryAt: size.lastDeliveryAt };
-      // The domain's totals move by what the mailbox moved.
-      const domains = this.snapshot.domains.map((d) =>
-        d.domain === old.domain
-          ? { ...d, messages: d.messages + size.messages - old.messages, bytes: d.bytes + size.bytes - old.bytes }
-          : d,
-      );
-      this.set({ accounts, domains });
-    }
-    // Changes queued, cancelled or applied come as rows.changed too.
+    // Changes queued, cancelled or applied come as rows.changed; sizes as mailbox.size.
+    if (method !== 'rows.changed' && method !== 'mailbox.size') return;
+    const tell = (p: Patch) =>
+      method === 'rows.changed' ? p.rows(params as RowsChange) : p.size(params as MailboxSizeChange);
+    if (this.catchUp) tell(this.catchUp);
+    this.set(tell(new Patch()).onto(this.snapshot));
   }
 
   /**
@@ -264,21 +225,103 @@ function patchRows<T extends Row>(rows: T[], changed: T[], gone: string[]): T[] 
   return out;
 }
 
-/** The lists with a rows.changed notification applied. */
-export function withRows(snapshot: DaemonSnapshot, change: RowsChange): Partial<DaemonSnapshot> {
-  let pending = snapshot.pending;
-  if (change.pending.length || change.gonePending.length) {
-    const gone = new Set(change.gonePending);
-    const changed = new Map(change.pending.map((p) => [p.id, p]));
-    pending = snapshot.pending.filter((p) => !gone.has(p.id)).map((p) => changed.get(p.id) ?? p);
-    const known = new Set(pending.map((p) => p.id));
-    pending.push(...change.pending.filter((p) => !known.has(p.id)));
+/** The lists notifications patch. */
+type Lists = Pick<DaemonSnapshot, 'status' | 'domains' | 'accounts' | 'forwards' | 'pending'>;
+
+const domainOf = (address: string) => address.slice(address.lastIndexOf('@') + 1);
+
+/** An account's row with the size a mailbox.size notification told. */
+const sized = (row: AccountView, note: MailboxSizeChange): AccountView => ({
+  ...row,
+  messages: note.messages,
+  bytes: note.bytes,
+  used: note.bytes,
+  lastDeliveryAt: note.lastDeliveryAt,
+  health: note.health,
+});
+
+/**
+ * What notifications said, as each row's last word. A row carries its whole state, so its last
+ * word is the row as it is now, and can be put onto a list however old: one notification onto
+ * the lists shown, or all of them since `subscribe` onto answers that were on their way.
+ */
+export class Patch {
+  private readonly accounts = new Map<string, AccountView | null>();
+  /** Sizes told of accounts this patch has no row for. */
+  private readonly sizes = new Map<string, MailboxSizeChange>();
+  private readonly forwards = new Map<string, ForwardView | null>();
+  private readonly pending = new Map<string, PendingView | null>();
+  private status: StatusView | null = null;
+  /** Domain totals told by mailbox.size since the last status. */
+  private readonly totals = new Map<string, MailboxSize>();
+
+  rows(change: RowsChange): this {
+    for (const a of change.accounts) this.account(a.address, a);
+    for (const address of change.goneAccounts) this.account(address, null);
+    for (const f of change.forwards) this.forwards.set(f.address, f);
+    for (const address of change.goneForwards) this.forwards.set(address, null);
+    for (const p of change.pending) this.pending.set(p.id, p);
+    for (const id of change.gonePending) this.pending.set(id, null);
+    this.status = change.status;
+    this.totals.clear();
+    return this;
   }
-  return {
-    accounts: patchRows(snapshot.accounts, change.accounts, change.goneAccounts),
-    forwards: patchRows(snapshot.forwards, change.forwards, change.goneForwards),
-    pending,
-    status: change.status,
-    domains: change.status.domainTotals,
-  };
+
+  size(note: MailboxSizeChange): this {
+    const row = this.accounts.get(note.address);
+    if (row) this.accounts.set(note.address, sized(row, note));
+    else if (row === undefined) this.sizes.set(note.address, note);
+    this.totals.set(domainOf(note.address), note.domainTotal);
+    return this;
+  }
+
+  private account(address: string, row: AccountView | null): void {
+    this.accounts.set(address, row);
+    this.sizes.delete(address);
+  }
+
+  /** `lists` with every word of this patch put in; only the lists given come back. */
+  onto<L extends Partial<Lists>>(lists: L): L {
+    const out: Partial<Lists> = { ...lists };
+    if (lists.accounts) {
+      let accounts = patchRows(lists.accounts, ...split(this.accounts));
+      if (this.sizes.size) {
+        accounts = accounts.slice();
+        for (const [address, note] of this.sizes) {
+          const i = findRow(accounts, address);
+          if (i >= 0) accounts[i] = sized(accounts[i], note);
+        }
+      }
+      out.accounts = accounts;
+    }
+    if (lists.forwards) out.forwards = patchRows(lists.forwards, ...split(this.forwards));
+    if (lists.pending && this.pending.size) {
+      const pending = lists.pending.filter((p) => this.pending.get(p.id) !== null);
+      const known = new Set(pending.map((p) => p.id));
+      out.pending = pending.map((p) => this.pending.get(p.id) ?? p);
+      for (const [id, p] of this.pending) if (p && !known.has(id)) out.pending.push(p);
+    }
+    const domains = this.status?.domainTotals ?? lists.domains ?? lists.status?.domainTotals;
+    if (domains) {
+      const totals = domains.map((d) => {
+        const t = this.totals.get(d.domain);
+        return t ? { ...d, messages: t.messages, bytes: t.bytes } : d;
+      });
+      if ('domains' in lists) out.domains = totals;
+      const status = this.status ?? lists.status;
+      if ('status' in lists && status) out.status = { ...status, domainTotals: totals };
+    }
+    return out as L;
+  }
+}
+
+/** A patch's rows as [changed, gone]. */
+function split<T>(words: Map<string, T | null>): [T[], string[]] {
+  const changed: T[] = [];
+  const gone: string[] = [];
+  for (const [address, row] of words) {
+    if (row) changed.push(row);
+    else gone.push(address);
+  }
+  return [changed, gone];
 }

@@ -144,9 +144,9 @@ export class ControlClient extends EventEmitter {
   /**
    * Every account (of `domain`, or all), asked for a page at a time, each page after the last
    * address of the one before: one answer of 100,000 rows would hold the daemon up while it is
-   * made (and could pass the longest line a client reads). `onPage` sees each page as it comes.
+   * made (and could pass the longest line a client reads).
    */
-  async allAccounts(domain?: string, onPage?: (page: AccountView[]) => void): Promise<AccountView[]> {
+  async allAccounts(domain?: string): Promise<AccountView[]> {
     let rows: AccountView[] = [];
     for (;;) {
       const after = rows.at(-1)?.address;
@@ -155,7 +155,6 @@ export class ControlClient extends EventEmitter {
         ...(domain === undefined ? {} : { domain }),
         ...(after === undefined ? {} : { after }),
       });
-      onPage?.(page);
       rows = rows.concat(page);
       if (page.length < ACCOUNTS_PAGE) return rows;
     }

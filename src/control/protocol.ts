@@ -298,6 +298,10 @@ export interface MailboxSizeChange extends MailboxSize {
   address: string;
   /** When mail last arrived (a POP3 deletion moves the size, not this). */
   lastDeliveryAt: string | null;
+  /** The mail in all of the address's domain's mailboxes, after this change. */
+  domainTotal: MailboxSize;
+  /** The account's mail collection with this size (mail waiting since when, never fetched). */
+  health: AccountHealth;
 }
 
 export interface PendingRef {

@@ -31,7 +31,7 @@ import { controlHandlers } from './control-handlers.js';
 import { Listener } from './listeners.js';
 import { becomeUser } from './privileges.js';
 import { RowFeed } from './row-feed.js';
-import { listDomains } from './views.js';
+import { listDomains, mailboxHealth } from './views.js';
 
 export interface RunningDaemon {
   config: Config;
@@ -326,6 +326,8 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
         address,
         ...size,
         lastDeliveryAt: at === undefined ? null : new Date(at).toISOString(),
+        domainTotal: { ...mailboxes.totalIn(address.slice(address.lastIndexOf('@') + 1)) },
+        health: mailboxHealth(store, mailboxes, address),
       });
     });
 

@@ -103,8 +103,13 @@ export function accountRow(store: Store, sizes: MailboxIndex, address: string, n
     used: size.bytes,
     suspended: a?.suspended === true,
     refuseMail: a?.refuseMail === true,
-    health: health(act?.lastLoginAt, size.messages, active ? sizes.oldest(address) : null, now),
+    health: active ? mailboxHealth(store, sizes, address, now) : health(act?.lastLoginAt, 0, null, now),
   };
+}
+
+/** An applied account's mail collection, from its mailbox's size now (sent with each size change). */
+export function mailboxHealth(store: Store, sizes: MailboxIndex, address: string, now = Date.now()): AccountHealth {
+  return health(store.activity.get(address)?.lastLoginAt, sizes.get(address).messages, sizes.oldest(address), now);
 }
 
 /** A forward's row: applied, or its add pending; null when it is neither. */

@@ -1,12 +1,13 @@
 // What keeps an open console current at 100,000 accounts without asking for every list again:
 // rows.changed notifications carrying the rows each change touched, sizes saved across
 // restarts and checked against the folders, and accounts.list by pages.
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DaemonSession, type DaemonSnapshot, withRows } from '../../screens/daemon-session.js';
+import { DaemonSession, type DaemonSnapshot, Patch } from '../../screens/daemon-session.js';
 import { ControlClient } from '../../src/control/client.js';
-import { type DaemonHandle, startDaemon, tempDir, waitFor } from '../helpers/daemon.js';
+import { type DaemonHandle, ROOT, startDaemon, tempDir, VMAIL, waitFor } from '../helpers/daemon.js';
 import { smtpSend } from '../helpers/effects.js';
 import { RawLines } from '../helpers/raw-socket.js';
 import { seedAccounts } from '../helpers/seed.js';
@@ -47,7 +48,7 @@ describe('rows.changed', () => {
           for (const line of sub.drain())
             if (line.method === 'rows.changed') {
               notes++;
-              mirror = { ...mirror, ...withRows(mirror, line.params) };
+              mirror = new Patch().rows(line.params).onto(mirror);
             }
           const f = await fresh();
           const same =
@@ -151,6 +152,61 @@ describe('rows.changed', () => {
       await d.cli(['pending', 'apply']);
       await waitFor(() => session.snapshot.forwards.find((f) => f.name === 'live')?.active, 'the applied forward');
       expect(calls.slice(loaded)).toEqual([]);
+    } finally {
+      ControlClient.prototype.call = real;
+      session.close();
+    }
+  });
+
+  it('keeps what changed while its lists were on their way, though an answer is read after a newer notification', async () => {
+    expect((await d.cli(['accounts', 'add', 'kim', '--password-stdin'], 'kim password 1\n')).code).toBe(0);
+    expect((await d.cli(['accounts', 'add', 'lou', '--password-stdin'], 'lou password 1\n')).code).toBe(0);
+    expect((await d.cli(['pending', 'apply'])).code).toBe(0);
+    const session = new DaemonSession(d.socket);
+    const real = ControlClient.prototype.call;
+    let changed = false;
+    // Once the accounts are asked for (the forwards were asked just before), this process stops
+    // while other clients change an account, add a forward and deliver mail: the answers and the
+    // notifications after them wait in the socket together and come in one read.
+    ControlClient.prototype.call = function (this: ControlClient, ...args: Parameters<ControlClient['call']>) {
+      const answer = real.apply(this, args);
+      if (args[0] === 'accounts.list' && !changed) {
+        changed = true;
+        const cli = (...a: string[]) =>
+          execFileSync(process.execPath, [VMAIL, ...a], { env: { ...process.env, VMAIL_SOCKET: d.socket } });
+        cli('accounts', 'quota', 'kim', '7M');
+        cli('accounts', 'remove', 'lou');
+        cli('forwards', 'add', 'late', 'someone@elsewhere.example');
+        execFileSync(
+          'python3',
+          [join(ROOT, 'test/helpers/send_smtp.py'), String(d.smtpPort), 'a@b.example', 'kim@example.test'],
+          {
+            input: 'Subject: while loading\r\n\r\nhello\r\n',
+          },
+        );
+      }
+      return answer;
+    } as ControlClient['call'];
+    try {
+      session.start();
+      await waitFor(() => session.snapshot.listed, 'the console to load');
+      expect(changed).toBe(true);
+      const s = session.snapshot;
+      const c = await ControlClient.connect(d.socket);
+      const [accounts, forwards, pending, domains] = await Promise.all([
+        c.call('accounts.list'),
+        c.call('forwards.list'),
+        c.call('pending.list'),
+        c.call('domains.list'),
+      ]);
+      c.close();
+      expect(s.accounts.find((a) => a.name === 'kim')).toMatchObject({ messages: 1, pending: { action: 'quota' } });
+      expect(s.forwards.map((f) => f.name)).toContain('late');
+      expect(s.accounts).toEqual(accounts);
+      expect(s.forwards).toEqual(forwards);
+      expect(s.pending).toEqual(pending);
+      expect(s.domains).toEqual(domains);
+      expect(s.status?.pending).toBe(pending.length);
     } finally {
       ControlClient.prototype.call = real;
       session.close();
