@@ -547,6 +547,8 @@ export class Store {
     this.activity.set(address, { ...this.activity.get(address), ...patch });
     this.activityDirty.add(address);
     this.activityTimer ??= setTimeout(() => void this.flushActivity(), ACTIVITY_FLUSH_MS);
+    // A login shows in the account's row (a delivery is told with the size it moved).
+    if (patch.lastLoginAt !== undefined) this.touched([], [address]);
   }
 
   /** Calls `listener` with the activity each flush wrote (other daemons are told of it). */
@@ -564,6 +566,7 @@ export class Store {
     }
     if ((seen.lastDeliveryAt ?? 0) > (mine.lastDeliveryAt ?? 0)) next.lastDeliveryAt = seen.lastDeliveryAt;
     this.activity.set(address, next);
+    if (next.lastLoginAt !== mine.lastLoginAt) this.touched([], [address]);
   }
 
   /** Writes the activity noted since the last flush; if that fails, it is kept and tried again. */

@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DaemonSession } from '../../screens/daemon-session.js';
 import { ControlClient } from '../../src/control/client.js';
 import type { NodeView, StatusView } from '../../src/control/protocol.js';
 import { hashPassword } from '../../src/store/passwords.js';
@@ -458,7 +459,8 @@ describe.skipIf(missing)(`several daemons on one PostgreSQL store${missing ? ` (
       "A shows B's delete",
       2000,
     );
-    // The login on B is A's to show too (each daemon writes its own, and tells the others).
+    // The login on B is A's to show too (each daemon writes its own, and tells the others),
+    // and a console open on A shows it without asking.
     await waitFor(
       async () =>
         (JSON.parse((await a.cli(['accounts', 'list', '--json'])).stdout) as { lastLoginAt: string | null }[])[0]
@@ -466,6 +468,17 @@ describe.skipIf(missing)(`several daemons on one PostgreSQL store${missing ? ` (
       "A shows B's login",
       5000,
     );
+    const console = new DaemonSession(a.socket);
+    try {
+      console.start();
+      await waitFor(() => console.snapshot.listed, "A's console to load");
+      const before = console.snapshot.accounts[0].lastLoginAt;
+      await new Promise((r) => setTimeout(r, 5));
+      expect((await pop3Login(b.pop3Port, 'sid@example.test', 'sid-password-1')).ok).toBe(true);
+      await waitFor(() => console.snapshot.accounts[0].lastLoginAt !== before, "B's second login on A's console", 5000);
+    } finally {
+      console.close();
+    }
   });
 
   it('200 forwarded copies taken in by three daemons leave once each, also those of a daemon that died with them queued', async () => {

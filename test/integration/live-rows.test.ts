@@ -9,6 +9,7 @@ import { DaemonSession, type DaemonSnapshot, Patch } from '../../screens/daemon-
 import { ControlClient } from '../../src/control/client.js';
 import { type DaemonHandle, ROOT, startDaemon, tempDir, VMAIL, waitFor } from '../helpers/daemon.js';
 import { smtpSend } from '../helpers/effects.js';
+import { RawPop3 } from '../helpers/pop3.js';
 import { RawLines } from '../helpers/raw-socket.js';
 import { seedAccounts } from '../helpers/seed.js';
 
@@ -131,7 +132,9 @@ describe('rows.changed', () => {
     sub.close();
   }, 120_000);
 
-  it('an open console shows a change from another client without asking for the lists again', async () => {
+  it('an open console shows a change from another client, a delivery and a login without asking for the lists again', async () => {
+    expect((await d.cli(['accounts', 'add', 'joy', '--password-stdin'], 'joy password 1\n')).code).toBe(0);
+    expect((await d.cli(['pending', 'apply'])).code).toBe(0);
     const session = new DaemonSession(d.socket);
     // Every request the console's client sends, counted on the way out.
     const calls: string[] = [];
@@ -151,6 +154,20 @@ describe('rows.changed', () => {
       expect(session.snapshot.pending.map((p) => p.name)).toEqual(['live']);
       await d.cli(['pending', 'apply']);
       await waitFor(() => session.snapshot.forwards.find((f) => f.name === 'live')?.active, 'the applied forward');
+      // Mail arrives for joy, and joy's mail client logs in: the row shows both as they happen.
+      const joy = () => session.snapshot.accounts.find((a) => a.name === 'joy');
+      expect(joy()).toMatchObject({ messages: 0, lastLoginAt: null, lastDeliveryAt: null });
+      expect((await smtpSend(d.smtpPort, 'joy@example.test', 'for joy')).accepted).toBe(true);
+      await waitFor(() => joy()?.messages === 1, 'the delivery on the console');
+      expect(joy()).toMatchObject({ health: { neverFetched: true } });
+      expect(joy()?.lastDeliveryAt).not.toBeNull();
+      expect(session.snapshot.domains[0]).toMatchObject({ messages: 1 });
+      const login = await RawPop3.open(d.pop3Port);
+      await login.login('joy@example.test', 'joy password 1');
+      await waitFor(() => joy()?.lastLoginAt, 'the login on the console');
+      expect(joy()?.lastLoginFrom).toBe('127.0.0.1');
+      await login.cmd('QUIT');
+      login.close();
       expect(calls.slice(loaded)).toEqual([]);
     } finally {
       ControlClient.prototype.call = real;
