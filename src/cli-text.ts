@@ -77,8 +77,11 @@ export function forwardRows(list: ForwardView[]): string {
 
 export function queueRows(list: QueueView[]): string {
   if (list.length === 0) return 'The forward queue is empty.';
+  // With several daemons, each message's row says which one sends it.
+  const nodes = list.some((q) => q.node !== undefined);
   const rows = list.map((q) => [
     q.id,
+    ...(nodes ? [q.node ?? ''] : []),
     `<${q.from}>`,
     `<${q.to}>`,
     humanBytes(q.size),
@@ -87,7 +90,8 @@ export function queueRows(list: QueueView[]): string {
       ? `next try ${clockTime(q.nextAttemptAt)}: ${q.lastError.slice(0, 60)}`
       : `next try ${clockTime(q.nextAttemptAt)}`,
   ]);
-  return table(['ID', 'FROM', 'TO', 'SIZE', 'TRIES', 'STATUS'], rows, [3, 4]);
+  const head = ['ID', ...(nodes ? ['DAEMON'] : []), 'FROM', 'TO', 'SIZE', 'TRIES', 'STATUS'];
+  return table(head, rows, nodes ? [4, 5] : [3, 4]);
 }
 
 export function pendingRows(list: PendingView[]): string {

@@ -624,8 +624,8 @@ function queueCommand(): Command {
   );
   client(queue.command('retry').description('try a queued message again now').argument('<ID>')).action(
     async (id: string, f: ClientFlags) => {
-      await withDaemon(f, (c) => c.call('queue.retry', { id }));
-      out(`Retrying message ${id} now.`);
+      const q = await withDaemon(f, (c) => c.call('queue.retry', { id }));
+      out(`Retrying message ${id} now${q.node ? ` (daemon ${q.node} sends it)` : ''}.`);
     },
   );
   return queue;

@@ -24,6 +24,8 @@ const STALE_S = 15;
 const SYNC_MS = 5000;
 const SIZES_CHANNEL = 'vmail_sizes';
 const ACTIVITY_CHANNEL = 'vmail_activity';
+/** A request to the daemon holding a queued message to try it now. */
+const RETRY_CHANNEL = 'vmail_queue_retry';
 /** How often the lease holder drops old change-log rows. */
 const TRIM_MS = 3_600_000;
 /** NOTIFY payloads stay under PostgreSQL's 8,000 bytes (items' text; the rest is the wrapping). */
@@ -110,7 +112,9 @@ export class ClusterNode extends EventEmitter {
     for (const c of [session, listener]) c.onLost((why) => node.lose(why));
     db.onLost = (why) => node.lose(why);
     listener.client.on('notification', (n) => node.notified(n.channel, n.payload ?? ''));
-    await listener.query(`LISTEN ${LOG_CHANNEL}; LISTEN ${SIZES_CHANNEL}; LISTEN ${ACTIVITY_CHANNEL}`);
+    await listener.query(
+      `LISTEN ${LOG_CHANNEL}; LISTEN ${SIZES_CHANNEL}; LISTEN ${ACTIVITY_CHANNEL}; LISTEN ${RETRY_CHANNEL}`,
+    );
     store.onActivityWritten((rows) => void node.publishActivity(rows));
     await node.beat();
     return node;
@@ -156,6 +160,8 @@ export class ClusterNode extends EventEmitter {
       added?: [string, number][];
       changed?: string[];
       rows?: [string, ActivityRecord][];
+      to?: string;
+      id?: string;
     };
     try {
       msg = JSON.parse(payload);
@@ -167,6 +173,15 @@ export class ClusterNode extends EventEmitter {
       this.emit('sizes', { added: msg.added, changed: msg.changed });
     if (channel === ACTIVITY_CHANNEL && Array.isArray(msg.rows))
       for (const [address, seen] of msg.rows) this.store.takeActivity(address, seen);
+    if (channel === RETRY_CHANNEL && msg.to === this.id && typeof msg.id === 'string') this.emit('retry', msg.id);
+  }
+
+  /** Asks daemon `node` to try its queued message `id` now. */
+  async askRetry(node: string, id: string): Promise<void> {
+    await this.session.query('SELECT pg_notify($1, $2)', [
+      RETRY_CHANNEL,
+      JSON.stringify({ node: this.id, to: node, id }),
+    ]);
   }
 
   /** Writes the heartbeat, tries the lease, and reads every daemon's state. */

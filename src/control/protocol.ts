@@ -369,6 +369,8 @@ export interface QueueView {
   lastAttemptAt: string | null;
   lastError: string | null;
   size: number;
+  /** With a shared store: the daemon whose spool holds it (it sends it). */
+  node?: string;
 }
 
 /** A domain's DKIM key: the TXT record to publish for it. */

@@ -2,6 +2,7 @@
 // server) become a typed, rule-checked request for the part of the daemon that serves it.
 
 import { isAbsolute } from 'node:path';
+import type { QueueAdmin } from '../cluster/service-queue.js';
 import type { ImportResult, LogEntryView, StatusView } from '../control/protocol.js';
 import type { ControlConnection, Handlers } from '../control/server.js';
 import { checkUidlFormat, writeDovecotUidlist } from '../maildir/dovecot-uidlist.js';
@@ -22,7 +23,6 @@ import {
 import { parseQuota } from '../model/quota.js';
 import { parseSince } from '../model/schedule.js';
 import type { DkimKeys } from '../smtp/dkim.js';
-import type { ForwardQueue } from '../smtp/forward-queue.js';
 import { checkHash, hashPassword } from '../store/passwords.js';
 import type { Store } from '../store/store.js';
 import type { ApplyEngine } from './apply-engine.js';
@@ -35,7 +35,7 @@ export interface Parts {
   changes: ChangeQueue;
   engine: ApplyEngine;
   mailboxes: MailboxIndex;
-  queue: ForwardQueue;
+  queue: QueueAdmin;
   dkim: DkimKeys;
   status: () => StatusView;
 }

@@ -5,6 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
+import { ServiceQueue } from '../cluster/service-queue.js';
 import { type Config, ConfigError, SERVICE_SOCKET, SETTINGS } from '../config.js';
 import { checkPeerSupport } from '../control/peer.js';
 import type { ApplyResult, StatusView } from '../control/protocol.js';
@@ -216,8 +217,12 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
     );
     closers.push(() => filter.close());
     const self = selfPeer();
+    // With several daemons, `queue list` and `queue retry` cover every daemon's spool.
+    const queueAdmin = cluster
+      ? new ServiceQueue(join(config.dataDir, 'queue'), cluster.id, queue, (node, id) => cluster.askRetry(node, id))
+      : queue;
     const control = new ControlServer(
-      controlHandlers({ dataDir: config.dataDir, store, changes, engine, mailboxes, queue, dkim, status }),
+      controlHandlers({ dataDir: config.dataDir, store, changes, engine, mailboxes, queue: queueAdmin, dkim, status }),
       log,
       async (r) => {
         const entry = requestEntry(r);
@@ -403,6 +408,9 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       const lead = () =>
         void engine.start().catch((err: Error) => log.error('apply start failed', { error: err.message }));
       cluster.on('lease', lead);
+      cluster.on('retry', (id: string) => {
+        if (queue.has(id)) queue.retry(id);
+      });
       if (cluster.holdsLease) await engine.start();
       cluster.start();
       // Spools of daemons that are gone are taken over, each by one daemon (one rename).

@@ -51,6 +51,39 @@ export interface ForwardQueueOptions {
   now?: () => number;
 }
 
+/** What `queue list` shows of a message; `node` is the daemon whose spool holds it, on a shared mail root. */
+export function queueView(e: QueueEntry, node?: string): QueueView {
+  const iso = (t: number) => new Date(t).toISOString();
+  return {
+    id: e.id,
+    from: e.from,
+    to: e.to,
+    createdAt: iso(e.createdAt),
+    attempts: e.attempts,
+    nextAttemptAt: iso(e.nextAttemptAt),
+    lastAttemptAt: e.lastAttemptAt === null ? null : iso(e.lastAttemptAt),
+    lastError: e.lastError,
+    size: e.size,
+    ...(node === undefined ? {} : { node }),
+  };
+}
+
+/**
+ * The messages in another daemon's spool folder, as their descriptions say: read, never
+ * changed. One sent or moved while this reads is left out.
+ */
+export async function readSpool(dir: string): Promise<QueueEntry[]> {
+  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.json'));
+  const read = await Promise.all(
+    names.map((n) =>
+      readFile(join(dir, n), 'utf8')
+        .then((text) => JSON.parse(text) as QueueEntry)
+        .catch(() => null),
+    ),
+  );
+  return read.filter((e): e is QueueEntry => typeof e?.id === 'string' && typeof e.createdAt === 'number');
+}
+
 /** Waits after the 1st, 2nd, ... failed attempt: 1m, 5m, 15m, 30m, then hourly. */
 const BACKOFF_MS = [60_000, 5 * 60_000, 15 * 60_000, 30 * 60_000, 60 * 60_000];
 const FIVE_DAYS = 5 * 24 * 3_600_000;
@@ -248,20 +281,12 @@ export class ForwardQueue extends EventEmitter {
   }
 
   list(): QueueView[] {
-    const iso = (t: number) => new Date(t).toISOString();
-    return [...this.entries.values()]
-      .sort((a, b) => a.createdAt - b.createdAt)
-      .map((e) => ({
-        id: e.id,
-        from: e.from,
-        to: e.to,
-        createdAt: iso(e.createdAt),
-        attempts: e.attempts,
-        nextAttemptAt: iso(e.nextAttemptAt),
-        lastAttemptAt: e.lastAttemptAt === null ? null : iso(e.lastAttemptAt),
-        lastError: e.lastError,
-        size: e.size,
-      }));
+    return [...this.entries.values()].sort((a, b) => a.createdAt - b.createdAt).map((e) => queueView(e));
+  }
+
+  /** Whether message `id` waits here. */
+  has(id: string): boolean {
+    return this.entries.has(id);
   }
 
   get size(): number {

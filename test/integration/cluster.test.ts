@@ -503,6 +503,30 @@ describe.skipIf(missing)(`several daemons on one PostgreSQL store${missing ? ` (
     // A takes every third (67), B and C 66 each, and C the probe too: B's and C's leave, A's wait.
     await waitFor(() => relay.received.length >= 133, "B's and C's copies", 20_000);
     expect((await status(a)).queue.messages).toBe(67);
+    // Any daemon lists the service's whole queue, each message with the daemon that sends it,
+    // and has the one holding a message try it now.
+    const [, b, cc] = c.nodes;
+    type Queued = { id: string; node: string; attempts: number };
+    const queued = async (d: DaemonHandle) => JSON.parse((await d.cli(['queue', 'list', '--json'])).stdout) as Queued[];
+    await waitFor(
+      async () => (await queued(b)).filter((q) => q.node === 'a' && q.attempts === 1).length === 67,
+      "A's 67 copies tried once, listed on B",
+      10_000,
+    );
+    const text = (await cc.cli(['queue', 'list'])).stdout;
+    expect(text.split('\n')[0]).toMatch(/^ID\s+DAEMON\s+FROM/);
+    expect(text.split('\n').filter((l) => /^\S+\s+a\s+</.test(l))).toHaveLength(67);
+    const one = (await queued(b)).find((q) => q.node === 'a')!;
+    const retry = await b.cli(['queue', 'retry', one.id]);
+    expect(retry.stdout).toContain(`Retrying message ${one.id} now (daemon a sends it).`);
+    await waitFor(
+      async () => (await queued(cc)).find((q) => q.id === one.id)?.attempts === 2,
+      'A tried it again at once (its next try was a minute away)',
+      5000,
+    );
+    const unknown = await b.cli(['queue', 'retry', 'nosuchid']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('no queued message has id "nosuchid"');
     await a.kill9();
     await waitFor(() => relay.received.length >= 200, "A's copies, sent by another daemon", 30_000);
     await new Promise((r) => setTimeout(r, 1500));
