@@ -49,6 +49,8 @@ async function cluster(names: string[], args: (name: string) => string[] = () =>
   const db = `c${++dbs}`;
   const url = await pg.database(db);
   const root = tempDir();
+  // Each daemon's own control socket, the same across its restarts.
+  const sockets = tempDir();
   const c: Cluster = {
     url,
     db,
@@ -57,7 +59,7 @@ async function cluster(names: string[], args: (name: string) => string[] = () =>
     start: async (name, extra = []) => {
       const d = await startDaemon({
         dataDir: root,
-        socket: join(tempDir(), `${name}.sock`),
+        socket: join(sockets, `${name}.sock`),
         args: ['--store', url, '--node', name, ...extra],
       });
       c.nodes.push(d);
@@ -308,6 +310,13 @@ describe.skipIf(missing)(`several daemons on one PostgreSQL store${missing ? ` (
     expect((await b.cli(['status'])).stdout).toMatch(
       /nodes: 3 of 3 alive \(this one: b\)\n {4}a .* alive {2}apply lease\n/,
     );
+    // The change log keeps a day: a daemon taking the lease drops what is older (hourly after).
+    await addAccount(b, 'old', 'old-password-1');
+    await sql(c, "UPDATE vmail_log SET at = now() - interval '25 hours'");
+    await addAccount(b, 'new', 'new-password-1');
+    const aged = async () =>
+      Number((await sql(c, "SELECT count(*) AS n FROM vmail_log WHERE at < now() - interval '1 day'"))[0].n);
+    expect(await aged()).toBeGreaterThan(0);
     await a.kill9();
     const after = (await waitFor(
       async () => {
@@ -320,6 +329,35 @@ describe.skipIf(missing)(`several daemons on one PostgreSQL store${missing ? ` (
     )) as NodeView[];
     expect(after.find((n) => n.id === 'a')?.alive).toBe(false);
     expect(after.filter((n) => n.applyLease)).toHaveLength(1);
+    const holder = c.nodes[['a', 'b', 'c'].indexOf(after.find((n) => n.applyLease)!.id)];
+    await waitFor(() => /store log trimmed entries=\d+/.test(holder.output()), 'the new holder trims the log', 10_000);
+    expect(await aged()).toBe(0);
+    // The rows written since are kept, and the daemons still agree.
+    expect(Number((await sql(c, 'SELECT count(*) AS n FROM vmail_log'))[0].n)).toBeGreaterThan(0);
+    for (const d of [b, c.nodes[2]]) expect((await d.cli(['pending', 'list'])).stdout).toMatch(/new@example\.test/);
+  });
+
+  it("each daemon compares its settings with its own last start, never with another daemon's", async () => {
+    const relay = (port: number) => ['--relay', `smtp://127.0.0.1:${port}`];
+    const c = await cluster(['a', 'b'], (n) => relay(n === 'a' ? 2525 : 2626));
+    const starts = async () =>
+      (
+        JSON.parse((await c.nodes.at(-1)!.cli(['log', '--json'])).stdout) as {
+          method: string;
+          outcome: string;
+          params: Record<string, string>;
+        }[]
+      ).filter((e) => e.method === 'config.start');
+    const first = 'first start with these settings';
+    expect((await starts()).map((e) => e.outcome)).toEqual([first, first]);
+    // B again as it was: nothing to record. A with another relay: that one setting.
+    await c.nodes[1].stop();
+    await c.start('b', relay(2626));
+    await c.nodes[0].stop();
+    await c.start('a', relay(2727));
+    const after = await starts();
+    expect(after.map((e) => e.outcome)).toEqual([first, first, 'started with 1 setting(s) changed']);
+    expect(after[2].params).toEqual({ relay: '"smtp://127.0.0.1:2727"' });
   });
 
   it("the console's header counts the daemons alive, and shows another daemon's change and its countdown", async () => {
