@@ -360,6 +360,25 @@ describe.skipIf(missing)(`several daemons on one PostgreSQL store${missing ? ` (
     expect(after[2].params).toEqual({ relay: '"smtp://127.0.0.1:2727"' });
   });
 
+  it("a hash brought from Dovecot becomes vmail's own at its first login on any daemon, and the others take it", async () => {
+    const c = await cluster(['a', 'b']);
+    const [a, b] = c.nodes;
+    const sha = execFileSync('doveadm', ['pw', '-s', 'SHA512-CRYPT', '-p', 'moe-password-1'], { encoding: 'utf8' });
+    const csv = join(tempDir(), 'moved.csv');
+    writeFileSync(csv, `name,password_hash\nmoe,"${sha.trim()}"\n`);
+    expect((await a.cli(['accounts', 'import', csv])).code).toBe(0);
+    await a.cli(['pending', 'apply']);
+    const hashOn = async (d: DaemonHandle) =>
+      /^moe@example\.test:(\{[A-Z0-9-]+\})/m.exec((await d.cli(['export', 'dovecot-passwd'])).stdout)?.[1];
+    await waitFor(async () => (await hashOn(b)) === '{SHA512-CRYPT}', 'B has the imported hash', 2000);
+    expect((await pop3Login(b.pop3Port, 'moe@example.test', 'moe-password-1')).ok).toBe(true);
+    await waitFor(() => b.output().includes('password rehashed user=moe@example.test'), 'B rehashes it');
+    await waitFor(async () => (await hashOn(a)) === '{ARGON2ID}', "A takes B's new hash", 2000);
+    expect((await pop3Login(a.pop3Port, 'moe@example.test', 'moe-password-1')).ok).toBe(true);
+    expect((await pop3Login(a.pop3Port, 'moe@example.test', 'moe-password-2')).ok).toBe(false);
+    expect(a.output()).not.toMatch(/password rehashed/);
+  });
+
   it("the console's header counts the daemons alive, and shows another daemon's change and its countdown", async () => {
     const c = await cluster(['a', 'b', 'c']);
     const [a, b, cc] = c.nodes;
