@@ -6,10 +6,14 @@ import type { MailboxIndex } from '../maildir/mailbox-index.js';
 import type { Store, Touched } from '../store/store.js';
 import { accountRow, forwardRow, viewPending } from './views.js';
 
+/** How long logins are gathered into one notification. */
+const LOGINS_MS = 1000;
+
 export class RowFeed {
   private readonly addresses = new Set<string>();
   private readonly pending = new Set<string>();
   private scheduled = false;
+  private loginTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly store: Store,
@@ -32,6 +36,12 @@ export class RowFeed {
     for (const a of t.addresses) this.addresses.add(a);
     for (const id of t.pending) this.pending.add(id);
     if (this.scheduled) return;
+    // Logins (hundreds a second on a busy server) are gathered for a second; they also go with
+    // any write's notification before that.
+    if (t.loginOnly) {
+      this.loginTimer ??= setTimeout(() => this.flush(), LOGINS_MS).unref();
+      return;
+    }
     this.scheduled = true;
     // Writes committed together (an import, an apply's chunk) go out as one notification.
     setImmediate(() => this.flush());
@@ -39,6 +49,8 @@ export class RowFeed {
 
   private flush(): void {
     this.scheduled = false;
+    if (this.loginTimer) clearTimeout(this.loginTimer);
+    this.loginTimer = null;
     const rows: RowsChange = {
       accounts: [],
       forwards: [],

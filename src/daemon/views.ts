@@ -159,8 +159,8 @@ function accountOrder(store: Store): string[] {
   let order = accountOrders.get(store);
   if (!order) {
     const o: { keys: string[] | null } = { keys: null };
-    store.onTouch(() => {
-      o.keys = null;
+    store.onTouch((t) => {
+      if (!t.loginOnly) o.keys = null;
     });
     accountOrders.set(store, o);
     order = o;

@@ -62,6 +62,8 @@ export interface AppliedRecord extends Omit<PendingChange, 'passwordHash'> {
 export interface Touched {
   addresses: string[];
   pending: string[];
+  /** Only a login was noted: no row came or went (told at a slower pace than writes). */
+  loginOnly?: boolean;
 }
 
 /** The addresses a pending change is about: its name, and the new name of a rename. */
@@ -548,7 +550,7 @@ export class Store {
     this.activityDirty.add(address);
     this.activityTimer ??= setTimeout(() => void this.flushActivity(), ACTIVITY_FLUSH_MS);
     // A login shows in the account's row (a delivery is told with the size it moved).
-    if (patch.lastLoginAt !== undefined) this.touched([], [address]);
+    if (patch.lastLoginAt !== undefined) this.loggedIn(address);
   }
 
   /** Calls `listener` with the activity each flush wrote (other daemons are told of it). */
@@ -566,7 +568,11 @@ export class Store {
     }
     if ((seen.lastDeliveryAt ?? 0) > (mine.lastDeliveryAt ?? 0)) next.lastDeliveryAt = seen.lastDeliveryAt;
     this.activity.set(address, next);
-    if (next.lastLoginAt !== mine.lastLoginAt) this.touched([], [address]);
+    if (next.lastLoginAt !== mine.lastLoginAt) this.loggedIn(address);
+  }
+
+  private loggedIn(address: string): void {
+    for (const l of this.touchListeners) l({ addresses: [address], pending: [], loginOnly: true });
   }
 
   /** Writes the activity noted since the last flush; if that fails, it is kept and tried again. */

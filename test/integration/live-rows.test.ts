@@ -35,14 +35,16 @@ describe('rows.changed', () => {
       domains: (await sub.call('domains.list', {}, 'd')).result,
     } as DaemonSnapshot;
     let notes = 0;
+    // The lists asked for again on another connection, to compare.
+    const lists = await ControlClient.connect(d.socket);
     const step = async (what: string, args: string[], input?: string) => {
       const r = await d.cli(args, input);
       expect(r.code, `${what}: ${r.stderr}`).toBe(0);
       const fresh = async () => ({
-        accounts: json(await d.cli(['accounts', 'list', '--json'])),
-        forwards: json(await d.cli(['forwards', 'list', '--json'])),
-        pending: json(await d.cli(['pending', 'list', '--json'])),
-        domains: json(await d.cli(['domains', 'list', '--json'])),
+        accounts: await lists.call('accounts.list'),
+        forwards: await lists.call('forwards.list'),
+        pending: await lists.call('pending.list'),
+        domains: await lists.call('domains.list'),
       });
       await waitFor(
         async () => {
@@ -130,6 +132,7 @@ describe('rows.changed', () => {
     expect(mirror.pending).toEqual([]);
     expect(notes).toBeGreaterThanOrEqual(20);
     sub.close();
+    lists.close();
   }, 120_000);
 
   it('an open console shows a change from another client, a delivery and a login without asking for the lists again', async () => {
