@@ -632,7 +632,17 @@ describe('accounts and sizes', () => {
         : null;
     }, 'a mailbox.size notification');
     // Files put in by hand are not deliveries: the last delivery time stays as it was.
-    expect(note.params).toEqual({ address: 'sizes@example.test', ...expected, lastDeliveryAt: null });
+    // With it, the account's health (these files are a year old, never fetched) and its domain's
+    // total, so a console puts it onto its rows as they are.
+    const domain = JSON.parse((await d.cli(['domains', 'list', '--json'])).stdout)[0];
+    expect(note.params).toEqual({
+      address: 'sizes@example.test',
+      ...expected,
+      lastDeliveryAt: null,
+      health: { lastLoginDays: null, neverFetched: true, oldestDays: expect.any(Number), piling: true },
+      domainTotal: { messages: domain.messages, bytes: domain.bytes },
+    });
+    expect(note.params.health.oldestDays).toBeGreaterThan(30);
     const c = await RawPop3.open(d.pop3Port);
     await c.login('sizes', 'password-1');
     expect(await c.cmd('STAT')).toBe(`+OK ${expected.messages} ${expected.bytes}`);
