@@ -18,6 +18,7 @@ import type {
   RowsChange,
   StatusView,
 } from '../src/control/protocol.js';
+import { domainOf } from '../src/model/names.js';
 
 export type Connection = 'connecting' | 'connected' | 'down';
 
@@ -227,8 +228,6 @@ function patchRows<T extends Row>(rows: T[], changed: T[], gone: string[]): T[] 
 
 /** The lists notifications patch. */
 type Lists = Pick<DaemonSnapshot, 'status' | 'domains' | 'accounts' | 'forwards' | 'pending'>;
-
-const domainOf = (address: string) => address.slice(address.lastIndexOf('@') + 1);
 
 /** An account's row with the size a mailbox.size notification told. */
 const sized = (row: AccountView, note: MailboxSizeChange): AccountView => ({

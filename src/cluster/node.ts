@@ -28,25 +28,21 @@ const ACTIVITY_CHANNEL = 'vmail_activity';
 const RETRY_CHANNEL = 'vmail_queue_retry';
 /** How often the lease holder drops old change-log rows. */
 const TRIM_MS = 3_600_000;
-/** NOTIFY payloads stay under PostgreSQL's 8,000 bytes (items' text; the rest is the wrapping). */
-const PAYLOAD_MAX = 3500;
+/** NOTIFY payloads stay under PostgreSQL's 8,000 bytes (the items' bytes; the rest is the wrapping). */
+const PAYLOAD_MAX = 7000;
 
 /** An advisory lock number for `name` (a mailbox, a daemon's name): 64 bits of its SHA-256. */
 function lockFor(kind: 'pop3' | 'node', name: string): string {
   return createHash('sha256').update(`${kind}:${name}`).digest().readBigInt64BE(0).toString();
 }
 
-/**
- * Splits `items` into JSON payloads of `wrap(items)` under the NOTIFY limit, each item's text
- * measured once (UTF-16 length: an address of non-ASCII letters may take more bytes, so the
- * limit leaves room).
- */
+/** Splits `items` into JSON payloads of `wrap(items)` under the NOTIFY limit, each item measured once. */
 function payloads<T>(items: T[], wrap: (part: T[]) => unknown): string[] {
   const out: string[] = [];
   let part: T[] = [];
   let length = 0;
   for (const item of items) {
-    const n = JSON.stringify(item).length + 1;
+    const n = Buffer.byteLength(JSON.stringify(item)) + 1;
     if (part.length && length + n > PAYLOAD_MAX) {
       out.push(JSON.stringify(wrap(part)));
       part = [];

@@ -13,7 +13,7 @@ import {
   type Quota,
 } from '../model/changes.js';
 import { InputError, NotFoundError } from '../model/errors.js';
-import { type Address, formatAddress } from '../model/names.js';
+import { type Address, domainOf, formatAddress } from '../model/names.js';
 import { nextApplyAt } from '../model/schedule.js';
 import type { Store } from '../store/store.js';
 import { viewPending } from './views.js';
@@ -212,7 +212,7 @@ export class ChangeQueue extends EventEmitter {
     const f = this.store.forwards.get(address);
     if (f) return f.destinations;
     if (this.willReceive(address)) return undefined;
-    const domain = address.slice(address.lastIndexOf('@') + 1);
+    const domain = domainOf(address);
     if (!this.store.domains.has(domain)) return undefined;
     const target = catchall?.domain === domain ? catchall.target : this.catchallOf(domain);
     return target ? [`${target}@${domain}`] : undefined;

@@ -15,6 +15,7 @@ import { clockTime } from '../model/format.js';
 import {
   type Address,
   checkPassword,
+  domainOf,
   formatAddress,
   normalizeDomain,
   parseDestinations,
@@ -71,7 +72,7 @@ export function controlHandlers({ dataDir, store, changes, engine, mailboxes, qu
     return d;
   };
   const address = (name: string, domain?: string): Address => {
-    const d = domain?.toLowerCase() ?? (name.includes('@') ? name.slice(name.lastIndexOf('@') + 1).toLowerCase() : '');
+    const d = domain?.toLowerCase() ?? (name.includes('@') ? domainOf(name).toLowerCase() : '');
     const adding = changes.pendingDomain(d);
     if (adding?.action === 'add' && !store.domains.has(d))
       throw new InputError(

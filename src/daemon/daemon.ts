@@ -14,6 +14,7 @@ import { Logger } from '../log.js';
 import { MailboxIndex } from '../maildir/mailbox-index.js';
 import { MaildirSizeFiles } from '../maildir/maildirsize.js';
 import { maildirPath } from '../maildir/paths.js';
+import { domainOf } from '../model/names.js';
 import { VERSION } from '../package-root.js';
 import { Pop3Server } from '../pop3/server.js';
 import { ArcSealer } from '../smtp/arc.js';
@@ -32,7 +33,7 @@ import { controlHandlers } from './control-handlers.js';
 import { Listener } from './listeners.js';
 import { becomeUser } from './privileges.js';
 import { RowFeed } from './row-feed.js';
-import { listDomains, mailboxHealth } from './views.js';
+import { accountHealth, listDomains } from './views.js';
 
 export interface RunningDaemon {
   config: Config;
@@ -156,14 +157,13 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       isLocal: (address): boolean => delivery.isLocal(address),
       // A copy leaves with an SRS sender on the domain that forwarded it, unless its sender is
       // one of ours (then this server is in that domain's SPF record already) or null (a bounce).
-      relaySender: (from, via) =>
-        !from || !via || delivery.isLocal(from) ? from : srs.forward(from, via.slice(via.lastIndexOf('@') + 1)),
+      relaySender: (from, via) => (!from || !via || delivery.isLocal(from) ? from : srs.forward(from, domainOf(via))),
       signBounce: (domain, report) => dkim.sign(domain, report),
       // Sealed by the domain that forwarded it, when that domain has a key.
       seal: async (e, data) =>
         e.via && e.client
           ? arc.seal(data, {
-              domain: e.via.slice(e.via.lastIndexOf('@') + 1),
+              domain: domainOf(e.via),
               sender: e.from,
               client: e.client,
               id: e.id,
@@ -326,13 +326,13 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       if (store.accounts.get(address)?.quota) writeQuota(address);
       // Every delivery moves a size (each daemon's, with several): nothing is built for nobody.
       if (!control.subscribed) return;
-      const at = store.activity.get(address)?.lastDeliveryAt;
+      const act = store.activity.get(address);
       control.notify('mailbox.size', {
         address,
         ...size,
-        lastDeliveryAt: at === undefined ? null : new Date(at).toISOString(),
-        domainTotal: { ...mailboxes.totalIn(address.slice(address.lastIndexOf('@') + 1)) },
-        health: mailboxHealth(store, mailboxes, address),
+        lastDeliveryAt: act?.lastDeliveryAt === undefined ? null : new Date(act.lastDeliveryAt).toISOString(),
+        domainTotal: { ...mailboxes.totalIn(domainOf(address)) },
+        health: accountHealth(act?.lastLoginAt, size.messages, mailboxes.oldest(address), Date.now()),
       });
     });
 

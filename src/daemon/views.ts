@@ -53,7 +53,12 @@ const DAY_MS = 86_400_000;
 export const PILING_DAYS = 30;
 
 /** An account's mail collection, as of `now`. */
-function health(lastLoginAt: number | undefined, messages: number, oldest: number | null, now: number): AccountHealth {
+export function accountHealth(
+  lastLoginAt: number | undefined,
+  messages: number,
+  oldest: number | null,
+  now: number,
+): AccountHealth {
   const days = (t: number) => Math.max(0, Math.floor((now - t) / DAY_MS));
   const oldestDays = messages > 0 && oldest !== null ? days(oldest) : null;
   return {
@@ -103,13 +108,8 @@ export function accountRow(store: Store, sizes: MailboxIndex, address: string, n
     used: size.bytes,
     suspended: a?.suspended === true,
     refuseMail: a?.refuseMail === true,
-    health: active ? mailboxHealth(store, sizes, address, now) : health(act?.lastLoginAt, 0, null, now),
+    health: accountHealth(act?.lastLoginAt, size.messages, active ? sizes.oldest(address) : null, now),
   };
-}
-
-/** An applied account's mail collection, from its mailbox's size now (sent with each size change). */
-export function mailboxHealth(store: Store, sizes: MailboxIndex, address: string, now = Date.now()): AccountHealth {
-  return health(store.activity.get(address)?.lastLoginAt, sizes.get(address).messages, sizes.oldest(address), now);
 }
 
 /** A forward's row: applied, or its add pending; null when it is neither. */

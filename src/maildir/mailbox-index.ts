@@ -11,6 +11,7 @@ import { type FSWatcher, watch } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Logger } from '../log.js';
+import { domainOf } from '../model/names.js';
 import { cleanTmp, folderStampNow, listStamped } from './maildir.js';
 
 export interface MailboxSize {
@@ -153,7 +154,7 @@ export class MailboxIndex extends EventEmitter {
 
   /** Sets a mailbox's size, keeping its domain's total. */
   private resize(address: string, e: Entry, messages: number, bytes: number): void {
-    const domain = address.slice(address.lastIndexOf('@') + 1);
+    const domain = domainOf(address);
     const t = this.perDomain.get(domain) ?? { messages: 0, bytes: 0 };
     t.messages += messages - e.messages;
     t.bytes += bytes - e.bytes;

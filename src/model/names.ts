@@ -15,6 +15,11 @@ function quote(input: string): string {
   return JSON.stringify(shown);
 }
 
+/** The domain of an address (what follows its last "@"). */
+export function domainOf(address: string): string {
+  return address.slice(address.lastIndexOf('@') + 1);
+}
+
 export function isValidDomain(domain: string): boolean {
   if (domain.length === 0 || domain.length > 253) return false;
   const labels = domain.split('.');

@@ -3,6 +3,8 @@
 // are only ever added through the API; the retention sweep is the one thing that deletes them.
 // Entries that arrive while a write is under way are written together in the next transaction
 // (group commit), so a busy console does not pay a disk sync per request.
+
+import { domainOf } from '../model/names.js';
 import type { Database, Table } from './database.js';
 
 export interface AuditEntry {
@@ -100,7 +102,6 @@ export class AuditLog {
     const limit = q.limit ?? 1000;
     const from = keyOf(q.since ?? 0, 0);
     let to = keyOf(Number.MAX_SAFE_INTEGER, 0);
-    const domainOf = (a: string) => a.slice(a.lastIndexOf('@') + 1);
     const matches = (e: AuditEntry) => {
       if (q.user !== undefined && e.user !== q.user && String(e.uid) !== q.user) return false;
       if (q.address === undefined) return true;

@@ -425,7 +425,7 @@ describe('bad input', () => {
     for (const c of clients) c.write(Array.from({ length: requests }, (_, i) => line(i)).join(''));
     // 10 x 60,000 answers of about 700 bytes would be 420 MB if the daemon wrote them all out.
     // It stops at 1 MB unread per client; the rest of its peak is garbage not yet collected
-    // (75 to 142 MB over ten runs), so the bound is half of the answers' size.
+    // (73 to 142 MB over ten runs), so the bound is half of the answers' size.
     await new Promise((r) => setTimeout(r, 3000));
     expect(peak() - before).toBeLessThan(200 * 1024 * 1024);
     // Others are served meanwhile.

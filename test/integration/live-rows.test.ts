@@ -181,13 +181,15 @@ describe('rows.changed', () => {
   it('keeps what changed while its lists were on their way, though an answer is read after a newer notification', async () => {
     expect((await d.cli(['accounts', 'add', 'kim', '--password-stdin'], 'kim password 1\n')).code).toBe(0);
     expect((await d.cli(['accounts', 'add', 'lou', '--password-stdin'], 'lou password 1\n')).code).toBe(0);
+    expect((await d.cli(['forwards', 'add', 'old', 'someone@elsewhere.example'])).code).toBe(0);
     expect((await d.cli(['pending', 'apply'])).code).toBe(0);
     const session = new DaemonSession(d.socket);
     const real = ControlClient.prototype.call;
     let changed = false;
     // Once the accounts are asked for (the forwards were asked just before), this process stops
-    // while other clients change an account, add a forward and deliver mail: the answers and the
-    // notifications after them wait in the socket together and come in one read.
+    // while other clients change and remove an account, add and remove a forward, add a domain
+    // and deliver mail: the answers and the notifications after them wait in the socket together
+    // and come in one read.
     ControlClient.prototype.call = function (this: ControlClient, ...args: Parameters<ControlClient['call']>) {
       const answer = real.apply(this, args);
       if (args[0] === 'accounts.list' && !changed) {
@@ -197,6 +199,8 @@ describe('rows.changed', () => {
         cli('accounts', 'quota', 'kim', '7M');
         cli('accounts', 'remove', 'lou');
         cli('forwards', 'add', 'late', 'someone@elsewhere.example');
+        cli('forwards', 'remove', 'old');
+        cli('domains', 'add', 'late.test');
         execFileSync(
           'python3',
           [join(ROOT, 'test/helpers/send_smtp.py'), String(d.smtpPort), 'a@b.example', 'kim@example.test'],
@@ -222,6 +226,8 @@ describe('rows.changed', () => {
       c.close();
       expect(s.accounts.find((a) => a.name === 'kim')).toMatchObject({ messages: 1, pending: { action: 'quota' } });
       expect(s.forwards.map((f) => f.name)).toContain('late');
+      expect(s.forwards.find((f) => f.name === 'old')?.pending?.action).toBe('remove');
+      expect(s.domains.find((x) => x.domain === 'late.test')?.change?.action).toBe('add');
       expect(s.accounts).toEqual(accounts);
       expect(s.forwards).toEqual(forwards);
       expect(s.pending).toEqual(pending);
