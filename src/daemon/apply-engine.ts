@@ -22,6 +22,17 @@ import { viewPending } from './views.js';
 
 const APPLY_CHUNK = 500;
 
+/**
+ * Fault injection for the crash tests: VMAIL_CRASH_AT=files (a chunk's file-system side done,
+ * not committed) or commit (committed, the daemon's other parts not yet told) kills the daemon
+ * with SIGKILL there, at the first chunk that holds a change. Unset in every real run.
+ */
+const CRASH_AT = process.env.VMAIL_CRASH_AT;
+
+function crashPoint(point: 'files' | 'commit'): void {
+  if (CRASH_AT === point) process.kill(process.pid, 'SIGKILL');
+}
+
 interface PreparedChunk {
   done: PendingChange[];
   accounts: { set: AccountRecord[]; remove: string[] };
@@ -328,7 +339,9 @@ export class ApplyEngine extends EventEmitter {
   private async commitChunk(prepared: PreparedChunk, at: number, result: ApplyResult, by: Peer): Promise<void> {
     const { done, accounts, forwards, domains } = prepared;
     const views = done.map(viewPending);
+    if (done.length) crashPoint('files');
     await this.store.commitApplied(done, accounts, forwards, domains, at, appliedEntries(views, by, at));
+    if (done.length) crashPoint('commit');
     result.applied.push(...views);
     if (accounts.set.length || accounts.remove.length) {
       // A renamed or imported account's Maildir is full already: the mailbox index lists it.
