@@ -5,6 +5,22 @@
 // applied alone, in its place in line: a removal takes the domain's accounts (their Maildirs
 // archived) and forwards with it. Emits 'applied' (the result clients see) and 'accounts'
 // (the accounts that came and went, for the mailbox index and POP3 sessions).
+//
+// The crash ordering, for every change: files -> commit -> memory.
+//  1. Files: the Maildir is made, imported, moved or archived, each step idempotent and made
+//     durable (renames fsynced in both folders) before the next. A Maildir an add or a rename
+//     puts in place is stamped with the change's id (paths.ts), so a run after a crash tells
+//     its own work from a folder somebody else left there: an add never takes over a folder
+//     holding mail (it goes to the archive), and a rename merges into its own move the mail
+//     an older vmail delivered into a recreated old folder, rather than failing on it forever.
+//  2. Commit: the chunk's rows, apply log, audit and queue in one store transaction. A crash
+//     before it leaves the change pending and the files done: the next apply does step 1
+//     again (finding it done) and commits.
+//  3. Memory: routing (the store's maps, right after the commit), then the mailbox index and
+//     POP3 sessions ('accounts'). Deliveries into a Maildir being moved or archived are held
+//     (maildir.ts holdMaildirs) from before step 1 until after step 3's routing, then ask
+//     again where the mail goes; delivery never makes a missing Maildir (a daemon elsewhere,
+//     or one restarted between 1 and 2, answers 451 and the sender tries again).
 
 import { EventEmitter } from 'node:events';
 import { mkdir, rename } from 'node:fs/promises';
@@ -13,7 +29,15 @@ import type { Peer } from '../control/peer.js';
 import type { ApplyResult } from '../control/protocol.js';
 import type { Logger } from '../log.js';
 import { importMaildir, leftoverImports } from '../maildir/import-maildir.js';
-import { archiveMaildir, createMaildir, maildirPath, moveMaildir } from '../maildir/paths.js';
+import { holdMaildirs } from '../maildir/maildir.js';
+import {
+  archiveMaildir,
+  clearForAdd,
+  createMaildir,
+  maildirPath,
+  moveMaildir,
+  stampMaildir,
+} from '../maildir/paths.js';
 import type { PendingChange } from '../model/changes.js';
 import type { AccountRecord, DomainRecord, ForwardRecord, Store } from '../store/store.js';
 import { appliedEntries, expiredEntries, failedEntries, selfPeer } from './audit.js';
@@ -38,6 +62,8 @@ interface PreparedChunk {
   accounts: { set: AccountRecord[]; remove: string[] };
   forwards: { set: ForwardRecord[]; remove: string[] };
   domains: DomainRecord[];
+  /** Lifts the hold on deliveries into the Maildirs this chunk moves or archives. */
+  release: () => void;
 }
 
 /** The accounts an apply made and removed: their addresses, and where a new one's Maildir is. */
@@ -146,7 +172,11 @@ export class ApplyEngine extends EventEmitter {
             continue;
           }
           const prepared = await this.prepareChunk(chunk, at, result);
-          await committing;
+          await committing.catch((err: Error) => {
+            // This chunk is not committed: its held Maildirs take mail again (routing is unchanged).
+            prepared.release();
+            throw err;
+          });
           committing = this.commitChunk(prepared, at, result, by);
         }
       } finally {
@@ -201,6 +231,8 @@ export class ApplyEngine extends EventEmitter {
     const accounts = { set: [] as AccountRecord[], remove: [] as string[] };
     const forwards = { set: [] as ForwardRecord[], remove: [] as string[] };
     const done: PendingChange[] = [];
+    const moving = chunk.filter((c) => c.kind === 'account' && (c.action === 'rename' || c.action === 'remove'));
+    const release = await holdMaildirs(moving.flatMap((c) => this.dirOf(c.domain, c.name)));
     // The file-system side of each change first; each step is idempotent, so a change whose
     // apply was cut short by a crash is simply done again.
     await Promise.all(
@@ -215,7 +247,7 @@ export class ApplyEngine extends EventEmitter {
               const target = `${c.newName}@${c.domain}`;
               if (this.store.accounts.has(target) || this.store.forwards.has(target))
                 throw new Error(`${target} is taken`);
-              await moveMaildir(this.dataDir, c.domain, c.name, c.newName);
+              await moveMaildir(this.dataDir, c.domain, c.name, c.newName, c.id);
               accounts.remove.push(address);
               accounts.set.push({ ...old, name: c.newName, updatedAt: at });
               if (c.keepForwardMs)
@@ -252,7 +284,17 @@ export class ApplyEngine extends EventEmitter {
       }),
     );
     done.sort((a, b) => a.seq - b.seq);
-    return { done, accounts, forwards, domains: [] };
+    return { done, accounts, forwards, domains: [], release };
+  }
+
+  /** The Maildir of NAME@DOMAIN, or none for a name no Maildir can have (its change fails on its own). */
+  private dirOf(domain: string, name: string): string[] {
+    try {
+      return [maildirPath(this.dataDir, domain, name)];
+    } catch {
+      // Refused by the naming rules: no delivery can go there either, so there is nothing to hold.
+      return [];
+    }
   }
 
   /**
@@ -265,10 +307,15 @@ export class ApplyEngine extends EventEmitter {
     const passwordHash = c.passwordHash ?? old?.passwordHash;
     if (!passwordHash) throw new Error(`${address} is not an account any more`);
     const dir = maildirPath(this.dataDir, c.domain, c.name);
+    // A new account never inherits a folder of its name that holds mail: that goes to the archive.
+    if (!old) await clearForAdd(this.dataDir, c.domain, c.name, c.id, !c.importFrom);
     if (c.importFrom && !old) {
       const r = await importMaildir(c.importFrom, dir, c.id);
       this.log.info('maildir imported', { address, from: c.importFrom.maildir, messages: r.messages, how: r.how });
-    } else await createMaildir(dir);
+    } else {
+      await createMaildir(dir);
+      if (!old) await stampMaildir(dir, c.id);
+    }
     const rec: AccountRecord = {
       ...old,
       name: c.name,
@@ -296,6 +343,7 @@ export class ApplyEngine extends EventEmitter {
       accounts: { set: [], remove: [] },
       forwards: { set: [], remove: [] },
       domains: [],
+      release: () => {},
     };
     try {
       if (c.action !== 'remove') {
@@ -317,6 +365,7 @@ export class ApplyEngine extends EventEmitter {
         const forwards = [...this.store.forwards.values()].filter((f) => f.domain === c.domain);
         if ((accounts.length || forwards.length) && !c.withAccounts)
           throw new Error(`${c.domain} has accounts or forwards again, and its removal was not asked to take them`);
+        prepared.release = await holdMaildirs(accounts.flatMap((a) => this.dirOf(a.domain, a.name)));
         for (const a of accounts) await archiveMaildir(this.dataDir, a.domain, a.name, c.id);
         prepared.accounts.remove = accounts.map((a) => `${a.name}@${a.domain}`);
         prepared.forwards.remove = forwards.map((f) => `${f.name}@${f.domain}`);
@@ -340,7 +389,13 @@ export class ApplyEngine extends EventEmitter {
     const { done, accounts, forwards, domains } = prepared;
     const views = done.map(viewPending);
     if (done.length) crashPoint('files');
-    await this.store.commitApplied(done, accounts, forwards, domains, at, appliedEntries(views, by, at));
+    try {
+      await this.store.commitApplied(done, accounts, forwards, domains, at, appliedEntries(views, by, at));
+    } finally {
+      // Routing knows the new places now (or, the commit failed, still the old ones, which are
+      // gone: held deliveries then answer 451 and are tried again).
+      prepared.release();
+    }
     if (done.length) crashPoint('commit');
     result.applied.push(...views);
     if (accounts.set.length || accounts.remove.length) {

@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { dovecotUidls, parseUidlist } from './dovecot-uidlist.js';
 import { fsyncDir } from './durable.js';
 import { uidOf } from './maildir.js';
-import { createMaildir } from './paths.js';
+import { createMaildir, stampMaildir } from './paths.js';
 import { isUidl, saveUidls } from './uidl-map.js';
 
 /** Files copied at once. */
@@ -86,6 +86,8 @@ export async function importMaildir(
     const text = await readFile(join(from, 'dovecot-uidlist'), 'utf8').catch(() => null);
     if (text !== null) await saveUidls(work, dovecotUidls(parseUidlist(text), files, source.uidlFormat, uidOf));
   }
+  // Stamped with the change: a run after a crash knows the target as this import's own.
+  await stampMaildir(work, id);
   await rename(work, target);
   await fsyncDir(dirname(target));
   return { messages: await count(target), how };

@@ -6,7 +6,7 @@ import { open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises'
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fsyncDir, writeNewFile } from './durable.js';
-import { createMaildir } from './paths.js';
+import { restoreFolders } from './paths.js';
 import { saveSizes, sizesOf } from './size-cache.js';
 import { uidlsOf } from './uidl-map.js';
 
@@ -78,15 +78,68 @@ export interface DeliverOptions {
   visible?: (size: number) => void;
 }
 
+/** Maildirs an apply is moving or archiving, each with what lifts its hold. */
+const held = new Map<string, Promise<void>>();
+/** The deliveries writing into each Maildir now. */
+const writing = new Map<string, Set<Promise<unknown>>>();
+
+/**
+ * Holds deliveries into `dirs` (an apply is about to move or archive them): waits for those
+ * under way to finish, and makes new ones wait until the returned release is called (after the
+ * apply's commit, once routing knows the new place).
+ */
+export async function holdMaildirs(dirs: readonly string[]): Promise<() => void> {
+  let release = () => {};
+  const lifted = new Promise<void>((r) => {
+    release = r;
+  });
+  const before = dirs.map((d) => held.get(d));
+  for (const d of dirs) held.set(d, lifted);
+  // A hold already there (another apply's) is waited for as well.
+  await Promise.all(before);
+  await Promise.all(dirs.flatMap((d) => [...(writing.get(d) ?? [])]));
+  return () => {
+    for (const d of dirs) if (held.get(d) === lifted) held.delete(d);
+    release();
+  };
+}
+
+/** Waits while `dir` is held; true if it was (the caller then asks where the mail goes again). */
+export async function heldMaildir(dir: string): Promise<boolean> {
+  if (!held.has(dir)) return false;
+  while (held.has(dir)) await held.get(dir);
+  return true;
+}
+
 /**
  * Writes the message (given as parts, written as if joined) into the Maildir so that it
- * survives a crash once this resolves.
+ * survives a crash once this resolves. Never makes the Maildir itself (only its folders
+ * removed by hand): one not there throws MaildirGoneError.
  */
 export async function deliver(
   dir: string,
   data: Buffer | readonly Buffer[],
   opts: DeliverOptions = {},
 ): Promise<Delivered> {
+  while (held.has(dir)) await held.get(dir);
+  // From here to the write's start nothing awaits: a hold begun later waits for this one.
+  const p = write(dir, data, opts);
+  const set = writing.get(dir) ?? new Set();
+  writing.set(dir, set);
+  const tracked = p.then(
+    () => {},
+    // The caller gets the error; a hold only waits for the attempt to end.
+    () => {},
+  );
+  set.add(tracked);
+  void tracked.then(() => {
+    set.delete(tracked);
+    if (!set.size && writing.get(dir) === set) writing.delete(dir);
+  });
+  return p;
+}
+
+async function write(dir: string, data: Buffer | readonly Buffer[], opts: DeliverOptions): Promise<Delivered> {
   const parts = Buffer.isBuffer(data) ? [data] : data;
   const length = parts.reduce((n, p) => n + p.length, 0);
   const size = opts.crlfSize ?? crlfSize(parts);
@@ -109,7 +162,7 @@ export async function deliver(
   await writeNewFile(tmp, parts).catch(async (err: NodeJS.ErrnoException) => {
     // A Maildir whose folders were removed by hand is made whole again, as Dovecot does.
     if (err.code !== 'ENOENT') throw err;
-    await createMaildir(dir);
+    await restoreFolders(dir);
     await writeNewFile(tmp, parts);
   });
   const file = join(dir, 'new', name);
@@ -118,7 +171,7 @@ export async function deliver(
     await rename(tmp, file).catch(async (err: NodeJS.ErrnoException) => {
       // new/ removed by hand: made again, as for tmp/ above.
       if (err.code !== 'ENOENT') throw err;
-      await createMaildir(dir);
+      await restoreFolders(dir);
       await rename(tmp, file);
     });
     // The message is listed from here on: tell whoever counts, before anything else can run.

@@ -2,10 +2,10 @@
 // name and domain that pass the naming rules again here, so no stored or sent value can point
 // outside DATA_DIR/mail.
 
-import { mkdir, rename, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rmdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { isValidDomain, nameProblem } from '../model/names.js';
-import { fsyncDir } from './durable.js';
+import { fsyncDir, writeDurable } from './durable.js';
 
 function mailRoot(dataDir: string): string {
   return join(dataDir, 'mail');
@@ -29,6 +29,105 @@ export async function createMaildir(dir: string): Promise<void> {
   await mkdir(join(dir, 'tmp'), { recursive: true, mode: 0o700 });
   await mkdir(join(dir, 'new'), { mode: 0o700 }).catch(ignoreExists);
   await mkdir(join(dir, 'cur'), { mode: 0o700 }).catch(ignoreExists);
+}
+
+/**
+ * Makes tmp/, new/ and cur/ again in a Maildir whose folders were removed by hand (as Dovecot
+ * does), never the Maildir itself: one that is not there was moved or archived by an apply, and
+ * mail for it must not start an orphan there that a later account of that name would inherit.
+ */
+export async function restoreFolders(dir: string): Promise<void> {
+  for (const sub of ['tmp', 'new', 'cur'])
+    await mkdir(join(dir, sub), { mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') throw new MaildirGoneError(dir);
+      ignoreExists(err);
+    });
+}
+
+/** A delivery into a Maildir that is not there (moved or archived meanwhile): the sender tries again. */
+export class MaildirGoneError extends Error {
+  constructor(dir: string) {
+    super(`the Maildir ${dir} is not there (moved or archived by an apply): try again`);
+  }
+}
+
+/** The file in a Maildir naming the change that put it in place (an add, an import, a rename). */
+const STAMP = 'vmail-change';
+
+/** Records, durably, that change `id` put the Maildir `dir` where it is. */
+export async function stampMaildir(dir: string, id: string): Promise<void> {
+  await writeDurable(join(dir, STAMP), `${id}\n`);
+  await fsyncDir(dir);
+}
+
+async function stampOf(dir: string): Promise<string | null> {
+  return readFile(join(dir, STAMP), 'utf8').then(
+    (t) => t.trim(),
+    // No stamp (or no folder): not put there by any change vmail recorded.
+    () => null,
+  );
+}
+
+/** A Maildir that is only its three empty folders (what an add makes, before any mail). */
+async function isBare(dir: string): Promise<boolean> {
+  const names = await readdir(dir);
+  if (names.some((n) => !['tmp', 'new', 'cur'].includes(n))) return false;
+  for (const n of names) if ((await readdir(join(dir, n))).length) return false;
+  return true;
+}
+
+/**
+ * Clears an account's place for its add (change `id`): a folder there that this change did
+ * not put there (left by an account of that name before, or made by hand) goes to the archive
+ * as NAME-<id>, so the new account never inherits mail. A bare one is kept for a plain add and
+ * removed for an import (which puts its own there). Done again after a crash, it keeps what
+ * this change made.
+ */
+export async function clearForAdd(dataDir: string, domain: string, name: string, id: string, keepBare: boolean) {
+  const dir = maildirPath(dataDir, domain, name);
+  if (!(await exists(dir)) || (await stampOf(dir)) === id) return;
+  if (await isBare(dir)) {
+    if (keepBare) return;
+    for (const n of ['tmp', 'new', 'cur']) await rmdir(join(dir, n)).catch(ignoreMissing);
+    await rmdir(dir);
+    return;
+  }
+  await archiveDir(dir, join(dataDir, 'archive', domain, `${name}-${id}`));
+}
+
+function ignoreMissing(err: NodeJS.ErrnoException): void {
+  if (err.code !== 'ENOENT') throw err;
+}
+
+/** Moves `from` to `to` in the archive, or to `to`.1, .2 ... when an earlier one has that name. */
+async function archiveDir(from: string, to: string): Promise<string> {
+  await mkdir(dirname(to), { recursive: true, mode: 0o700 });
+  let at = to;
+  for (let n = 1; await exists(at); n++) {
+    if (n > 1000) throw new Error(`no free archive name for ${to}`);
+    at = `${to}.${n}`;
+  }
+  await rename(from, at);
+  await fsyncDir(dirname(at));
+  await fsyncDir(dirname(from));
+  return at;
+}
+
+/**
+ * Moves the messages of `from` into `to` (a name `to` has already stays behind), then the rest
+ * of `from` to the archive as `archive`.
+ */
+async function mergeInto(from: string, to: string, archive: string): Promise<void> {
+  for (const folder of ['new', 'cur']) {
+    const have = new Set(await readdir(join(to, folder)).catch(() => [] as string[]));
+    const names = await readdir(join(from, folder)).catch(() => [] as string[]);
+    for (const f of names) if (!have.has(f)) await rename(join(from, folder, f), join(to, folder, f));
+    if (names.length) {
+      await fsyncDir(join(to, folder));
+      await fsyncDir(join(from, folder));
+    }
+  }
+  await archiveDir(from, archive);
 }
 
 function ignoreExists(err: NodeJS.ErrnoException): void {
@@ -59,23 +158,31 @@ export async function archiveMaildir(
   const from = maildirPath(dataDir, domain, name);
   const to = join(dataDir, 'archive', domain, `${name}-${changeId}`);
   if (!(await exists(from))) return (await exists(to)) ? to : null;
-  await mkdir(join(dataDir, 'archive', domain), { recursive: true, mode: 0o700 });
-  await rename(from, to);
-  return to;
+  // One there already (an older vmail recreated the Maildir after a crash): this one goes beside it.
+  return archiveDir(from, to);
 }
 
 /**
- * Moves an account's Maildir to its new name: one rename(2), so its files (and their names,
- * which are the UIDLs mail clients remember) stay as they are. Done again after a crash, it
- * finds the move made. The new name's Maildir must not exist with mail in it.
+ * Moves an account's Maildir to its new name for rename `id`: one rename(2), so its files (and
+ * their names, which are the UIDLs mail clients remember) stay as they are; the Maildir is
+ * stamped with `id` first. Done again after a crash, it finds the move made. Both there: if the
+ * new one bears `id`, the old one was made again after the move (an older vmail's delivery) and
+ * holds the same account's mail: its messages join the moved Maildir, its rest goes to the
+ * archive. If not, the new name's folder belongs to no account: it goes to the archive first.
  */
-export async function moveMaildir(dataDir: string, domain: string, from: string, to: string): Promise<void> {
+export async function moveMaildir(dataDir: string, domain: string, from: string, to: string, id: string) {
   const src = maildirPath(dataDir, domain, from);
   const dst = maildirPath(dataDir, domain, to);
   if (!(await exists(src))) {
     if (await exists(dst)) return;
     throw new Error(`${from}@${domain} has no Maildir to move`);
   }
+  const archive = join(dataDir, 'archive', domain);
+  if (await exists(dst)) {
+    if ((await stampOf(dst)) === id) return mergeInto(src, dst, join(archive, `${from}-${id}`));
+    await archiveDir(dst, join(archive, `${to}-${id}`));
+  }
+  await stampMaildir(src, id);
   await rename(src, dst);
   await fsyncDir(dirname(dst));
 }

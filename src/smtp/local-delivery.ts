@@ -3,7 +3,7 @@
 // address this server made when it forwarded a message) back to that message's original sender.
 // Only applied accounts and forwards receive mail; a pending add does not yet.
 import { unlink } from 'node:fs/promises';
-import { crlfSize, deliver } from '../maildir/maildir.js';
+import { crlfSize, deliver, heldMaildir } from '../maildir/maildir.js';
 import { maildirPath } from '../maildir/paths.js';
 import { quotaUse } from '../model/quota.js';
 import type { AccountRecord, Store } from '../store/store.js';
@@ -170,6 +170,8 @@ export class LocalDelivery {
     const deliveredTo = `Delivered-To: ${route.address}\r\n`;
     if (route.kind === 'account') {
       const dir = maildirPath(this.dataDir, route.domain, route.name);
+      // An apply is moving or archiving it: once that is committed, ask again where the mail goes.
+      if (await heldMaildir(dir)) return this.deliver(to, from, message, copyId);
       // This copy's own lines (they end in CRLF, so sizes add up) before the shared message.
       const head = Buffer.from(`Return-Path: <${headerSafe(from, 512)}>\r\n${deliveredTo}`);
       const { file } = await deliver(dir, [head, ...message.parts], {
