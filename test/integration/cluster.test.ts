@@ -3,7 +3,7 @@
 // and ports, and real clients (the CLI, the control socket, poplib, nodemailer, a relay sink).
 // Each test makes its own database and mail root, so one's daemons never see another's.
 import { execFileSync } from 'node:child_process';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonSession } from '../../screens/daemon-session.js';
@@ -13,6 +13,7 @@ import { hashPassword } from '../../src/store/passwords.js';
 import { Store } from '../../src/store/store.js';
 import { cleanUp, type DaemonHandle, runCli, startDaemon, tempDir, VMAIL, waitFor } from '../helpers/daemon.js';
 import { maildirWith, pop3Login, smtplib, smtpSend } from '../helpers/effects.js';
+import { answers, checkMail, json, smtpLoop } from '../helpers/mail-count.js';
 import { RawPop3 } from '../helpers/pop3.js';
 import { ensurePostgres, type Postgres, startPostgres } from '../helpers/postgres.js';
 import { closedPort, TestRelay } from '../helpers/relay.js';
@@ -296,6 +297,45 @@ describe.skipIf(missing)(`several daemons on one PostgreSQL store${missing ? ` (
     );
     expect((await pop3Login(b.pop3Port, 'zed@second.test', 'zed-password-1')).ok).toBe(false);
   });
+
+  it('a rename and a removal applied by one daemon while both take mail for them: every 250 once, in its owner; a new t1 starts empty', async () => {
+    const c = await cluster(['a', 'b']);
+    const [a, b] = c.nodes;
+    for (const n of ['t1', 'r1', 'k1']) await addAccount(a, n, 'password-1');
+    expect(json(await a.cli(['pending', 'apply', '--json'])).failed).toEqual([]);
+    await waitFor(async () => (await pop3Login(b.pop3Port, 't1@example.test', 'password-1')).ok, 'b to serve t1');
+    const rcpts = ['t1@example.test', 'r1@example.test', 'k1@example.test'];
+    // Mostly into B, which learns of the apply only once A has committed it.
+    const loops = [a, b, b].map((d, n) => smtpLoop(d.smtpPort, `cl${n}`, rcpts, 2000));
+    await answers(loops[1], 30);
+    expect((await a.cli(['accounts', 'rename', 't1', 'u1', '--keep-forward', '1h'])).code).toBe(0);
+    expect((await a.cli(['accounts', 'remove', 'r1'])).code).toBe(0);
+    expect(json(await a.cli(['pending', 'apply', '--json'])).failed).toEqual([]);
+    await answers(loops[1], 30);
+    const sent = (await Promise.all(loops.map((l) => l.stop()))).flat();
+    for (const d of [a, b])
+      await waitFor(
+        async () => json(await d.cli(['queue', 'list', '--json'])).length === 0,
+        'the queues to drain',
+        30_000,
+      );
+    expect(
+      await checkMail(a, sent, (to) => (to === 't1@example.test' ? [to, 'u1@example.test'] : [to])),
+    ).toBeGreaterThan(0);
+    for (const gone of ['t1', 'r1']) expect(existsSync(join(c.root, 'mail/example.test', gone)), gone).toBe(false);
+    await a.cli(['forwards', 'remove', 't1']);
+    await a.cli(['pending', 'apply']);
+    await addAccount(a, 't1', 'password-1');
+    await addAccount(a, 'r1', 'password-1');
+    expect(json(await a.cli(['pending', 'apply', '--json'])).failed).toEqual([]);
+    for (const n of ['t1', 'r1'])
+      await waitFor(
+        async () => (await pop3Login(b.pop3Port, `${n}@example.test`, 'password-1')).ok,
+        `b to serve the new ${n}`,
+      );
+    for (const n of ['t1', 'r1'])
+      expect((await pop3Login(b.pop3Port, `${n}@example.test`, 'password-1')).stat, n).toEqual([0, 0]);
+  }, 180_000);
 
   it('status shows every daemon, the one holding the apply lease, and a killed one as gone; the lease moves', async () => {
     const c = await cluster(['a', 'b', 'c']);

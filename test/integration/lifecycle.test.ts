@@ -4,98 +4,12 @@
 // Maildir is its recipient's (or the one it was renamed to), or in the archive; a message whose
 // answer never came is there at most once; and a later account of a removed or renamed name
 // starts empty (POP3 STAT 0).
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type DaemonHandle, ROOT, startDaemon, tempDir, waitFor } from '../helpers/daemon.js';
+import { type DaemonHandle, startDaemon, tempDir, waitFor } from '../helpers/daemon.js';
 import { pop3Login } from '../helpers/effects.js';
-
-interface Sent {
-  id: string;
-  to: string;
-  code: number | null;
-}
-
-/** A smtplib loop (test/helpers/smtp_loop.py) against `port`; `stop` ends it and gives every answer. */
-function smtpLoop(port: number, tag: string, rcpts: string[], count: number) {
-  const stopFile = join(tempDir('loop-'), 'stop');
-  const p = spawn(
-    'python3',
-    [join(ROOT, 'test/helpers/smtp_loop.py'), String(port), tag, String(count), stopFile, rcpts.join(',')],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  let out = '';
-  p.stdout.on('data', (d) => (out += d));
-  const exited = new Promise<void>((r) => p.on('close', () => r()));
-  const sent = () =>
-    out
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as Sent);
-  return {
-    sent,
-    stop: async (): Promise<Sent[]> => {
-      writeFileSync(stopFile, '');
-      await exited;
-      return sent();
-    },
-  };
-}
-
-/** Where each Message-ID is: the Maildirs (mail/DOMAIN/NAME, work folders too) and the archive. */
-function messageIds(dataDir: string): Map<string, string[]> {
-  const found = new Map<string, string[]>();
-  for (const top of ['mail', 'archive']) {
-    const root = join(dataDir, top);
-    if (!existsSync(root)) continue;
-    for (const domain of readdirSync(root)) {
-      for (const box of readdirSync(join(root, domain))) {
-        for (const folder of ['new', 'cur']) {
-          const dir = join(root, domain, box, folder);
-          if (!existsSync(dir)) continue;
-          for (const f of readdirSync(dir)) {
-            const id = /^Message-ID: (<[^>]+>)/im.exec(readFileSync(join(dir, f), 'latin1'))?.[1];
-            if (!id) continue;
-            const at = top === 'archive' ? 'archive' : `${box}@${domain}`;
-            found.set(id, [...(found.get(id) ?? []), at]);
-          }
-        }
-      }
-    }
-  }
-  return found;
-}
-
-/**
- * Every message answered 250 is in exactly one place: the archive, or a live account's Maildir
- * that `belongs` allows for its recipient; one whose answer is unknown (the daemon died) or was
- * refused is in at most one place. Returns how many were answered 250.
- */
-async function checkMail(d: DaemonHandle, sent: Sent[]): Promise<number> {
-  const live = new Set(
-    (json(await d.cli(['accounts', 'list', '--json'])) as { address: string }[]).map((a) => a.address),
-  );
-  const found = messageIds(d.dataDir);
-  let accepted = 0;
-  for (const s of sent) {
-    const at = found.get(s.id) ?? [];
-    if (s.code === 250) {
-      accepted++;
-      expect(at, `${s.id} to ${s.to}, answered 250`).toHaveLength(1);
-      const where = `${s.id} to ${s.to} is in ${at[0]}`;
-      if (at[0] !== 'archive') {
-        expect(belongs(s.to), where).toContain(at[0]);
-        expect(live.has(at[0]), `${where}, not a live account`).toBe(true);
-      }
-    } else expect(at.length, `${s.id} to ${s.to}, answered ${s.code}: in ${at.join(', ')}`).toBeLessThanOrEqual(1);
-  }
-  return accepted;
-}
-
-const json = (r: { stdout: string }) => JSON.parse(r.stdout);
+import { answers, checkMail, json, messageIds, smtpLoop } from '../helpers/mail-count.js';
 
 async function addAccounts(d: DaemonHandle, names: string[]): Promise<void> {
   for (const a of names) {
@@ -113,12 +27,6 @@ async function queueDrained(d: DaemonHandle): Promise<void> {
     'the forward queue to drain',
     30_000,
   );
-}
-
-/** Waits until the loop has had `n` more answers. */
-async function answers(loop: ReturnType<typeof smtpLoop>, n: number): Promise<void> {
-  const from = loop.sent().length;
-  await waitFor(() => loop.sent().length >= from + n, `${n} more answers`, 30_000);
 }
 
 const DOMAINS = ['example.test', 'gone.test'];
@@ -168,7 +76,7 @@ describe('a mailbox moved, archived or imported while mail arrives', () => {
     await answers(loops[0], 30);
     const sent = (await Promise.all(loops.map((l) => l.stop()))).flat();
     await queueDrained(d);
-    const accepted = await checkMail(d, sent);
+    const accepted = await checkMail(d, sent, belongs);
     expect(accepted).toBeGreaterThan(0);
     // Nothing was made for the old names behind the apply's back.
     for (const gone of ['t1', 'r1']) expect(existsSync(join(d.dataDir, 'mail/example.test', gone)), gone).toBe(false);
@@ -207,7 +115,7 @@ describe('a mailbox moved, archived or imported while mail arrives', () => {
         sent.push(...(await after.stop()));
         await queueDrained(d);
         expect(json(await d.cli(['pending', 'list', '--json']))).toEqual([]);
-        await checkMail(d, sent);
+        await checkMail(d, sent, belongs);
         if (op === 'import') {
           const found = messageIds(dataDir);
           for (let i = 0; i < 20; i++)
