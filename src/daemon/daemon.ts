@@ -4,7 +4,7 @@
 // finish before closing everything in reverse order. SIGHUP's new settings come in by reload().
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { ServiceQueue } from '../cluster/service-queue.js';
 import { type Config, ConfigError, SERVICE_SOCKET, SETTINGS } from '../config.js';
 import { checkPeerSupport } from '../control/peer.js';
@@ -30,6 +30,7 @@ import { type AccountMoves, ApplyEngine } from './apply-engine.js';
 import { logRequest, requestEntry, selfPeer, settingText } from './audit.js';
 import { ChangeQueue } from './change-queue.js';
 import { controlHandlers } from './control-handlers.js';
+import { DirLock } from './dir-lock.js';
 import { Listener } from './listeners.js';
 import { becomeUser } from './privileges.js';
 import { RowFeed } from './row-feed.js';
@@ -85,6 +86,16 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
 
     // Who changes what is recorded from the kernel's word: no daemon runs without that.
     checkPeerSupport();
+    // One daemon per data dir and per SQLite store; on PostgreSQL the mail root is shared, and
+    // each daemon's own folders in it are guarded by its node name's lock (cluster/node.ts).
+    if (config.store.kind === 'sqlite') {
+      const lock = DirLock.take(join(config.dataDir, 'vmail.lock'), config.dataDir);
+      closers.push(() => lock.release());
+      if (dirname(resolve(config.store.path)) !== config.dataDir) {
+        const storeLock = DirLock.take(`${config.store.path}.lock`, config.store.path);
+        closers.push(() => storeLock.release());
+      }
+    }
     const store = await Store.open(config.dataDir, config.store, config.node);
     closers.push(() => store.close());
     // Several daemons on one PostgreSQL store: this one's place among them.
