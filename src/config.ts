@@ -2,6 +2,7 @@
 // default, how it is checked, whether SIGHUP reloads it), from which the command line, the
 // config file, `vmail config check`, the man page and shell completion are all made. Flags
 // override the environment, which overrides the config file, which overrides the defaults.
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -34,6 +35,8 @@ export interface Config {
   smtp: Listen;
   applyIntervalMs: number;
   relay: string | null;
+  /** A PEM file of the CA that signs a private relay's certificate (else the system's CAs). */
+  relayCaFile: string | null;
   tlsCert: string | null;
   tlsKey: string | null;
   maxMessageSize: number;
@@ -80,6 +83,18 @@ interface Setting {
   multiple?: true;
   /** SIGHUP applies a new value without a restart. */
   reloadable?: true;
+}
+
+/**
+ * The longest node name: the others find a daemon by its connection's name, `vmail-node:NAME`,
+ * and PostgreSQL keeps 63 bytes of that (a longer name would never match its own).
+ */
+const NODE_MAX = 52;
+
+/** The host name as the default node name: whole when it fits, else cut with a hash of the whole (two long names stay apart). */
+function defaultNode(host: string): string {
+  if (host.length <= NODE_MAX) return host;
+  return `${host.slice(0, NODE_MAX - 9)}-${createHash('sha256').update(host).digest('hex').slice(0, 8)}`;
 }
 
 /** Every daemon setting. */
@@ -141,7 +156,15 @@ export const SETTINGS: readonly Setting[] = [
     key: 'relay',
     field: 'relay',
     arg: 'smtp://HOST:PORT',
-    help: 'where forwarded mail goes out',
+    help: 'where forwarded mail goes out: smtp://[USER:PASSWORD@]HOST:PORT (with a password: STARTTLS, certificate verified, then AUTH) or smtps://... (TLS, certificate verified)',
+    default: null,
+    reloadable: true,
+  },
+  {
+    key: 'relay-ca-file',
+    field: 'relayCaFile',
+    arg: 'FILE',
+    help: "PEM certificate(s) of the CA that signs the relay's certificate (a private relay); default the system's CAs",
     default: null,
     reloadable: true,
   },
@@ -446,15 +469,18 @@ export function loadConfig(
     throw new ConfigError(`${where('store')}: ${(err as Error).message}`);
   }
   if (store.kind === 'sqlite') store.path = resolve(store.path);
-  const node = one('node') ?? (osHostname() || 'localhost');
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(node))
-    throw new ConfigError(`${where('node')} ${JSON.stringify(node)}: letters, digits, '.', '_' and '-', up to 63`);
+  const node = one('node') ?? defaultNode(osHostname() || 'localhost');
+  if (!new RegExp(`^[A-Za-z0-9][A-Za-z0-9._-]{0,${NODE_MAX - 1}}$`).test(node))
+    throw new ConfigError(
+      `${where('node')} ${JSON.stringify(node)}: letters, digits, '.', '_' and '-', up to ${NODE_MAX} (PostgreSQL keeps 63 bytes of a connection's name, vmail-node:NAME)`,
+    );
   const watchLimit = Number(req('watch-limit'));
   if (!/^\d{1,7}$/.test(req('watch-limit')))
     throw new ConfigError(`${where('watch-limit')} ${JSON.stringify(req('watch-limit'))}: a count, 0 to 9999999`);
   const relay = one('relay');
   if (relay !== null && !/^smtps?:\/\/[^/\s]+(:\d+)?\/?$/.test(relay))
     throw new ConfigError(`${where('relay')} ${JSON.stringify(relay)}: write smtp://HOST:PORT`);
+  const relayCaFile = one('relay-ca-file');
   const rspamd = one('rspamd');
   if (rspamd !== null && !/^https?:\/\/[^/\s]+(:\d+)?\/?$/.test(rspamd))
     throw new ConfigError(
@@ -509,6 +535,7 @@ export function loadConfig(
     smtp: parseListen(req('smtp'), where('smtp')),
     applyIntervalMs: duration(req('apply-interval'), where('apply-interval')),
     relay,
+    relayCaFile: relayCaFile ? resolve(relayCaFile) : null,
     tlsCert: tlsCert ? resolve(tlsCert) : null,
     tlsKey: tlsKey ? resolve(tlsKey) : null,
     maxMessageSize: parseSize(req('max-message-size'), where('max-message-size')),

@@ -99,6 +99,10 @@ smtp = "0.0.0.0:25"
 
 # Where forwarded mail goes out (a smarthost that accepts your forwarding):
 # relay = "smtp://smarthost.example.net:25"
+# A smarthost that wants a login (STARTTLS, its certificate verified, then AUTH):
+# relay = "smtp://USER:PASSWORD@smarthost.example.net:587"
+# A private relay whose certificate a CA of your own signs:
+# relay-ca-file = "/etc/vmail/relay-ca.pem"
 
 # log-level = "info"
 `;

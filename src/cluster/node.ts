@@ -64,6 +64,8 @@ export class ClusterNode extends EventEmitter {
   private timer: NodeJS.Timeout | null = null;
   private syncTimer: NodeJS.Timeout | null = null;
   private leaseHeld = false;
+  /** Whether the heartbeat tries the lease: from start() on, once the daemon listens for 'lease'. */
+  private leading = false;
   private closed = false;
   private view: NodeView[] = [];
   private readonly changedOut = new Set<string>();
@@ -112,17 +114,27 @@ export class ClusterNode extends EventEmitter {
       `LISTEN ${LOG_CHANNEL}; LISTEN ${SIZES_CHANNEL}; LISTEN ${ACTIVITY_CHANNEL}; LISTEN ${RETRY_CHANNEL}`,
     );
     store.onActivityWritten((rows) => void node.publishActivity(rows));
-    await node.beat();
+    await node.beat(true);
     return node;
   }
 
-  /** Starts the heartbeat, the lease tries and the fallback sync. */
-  start(): void {
+  /**
+   * Starts the heartbeat alone, as soon as the daemon has joined: a start's apply (which may
+   * take longer than a heartbeat's age) or its forward queue must not look like a daemon gone.
+   */
+  startHeartbeat(): void {
+    if (this.timer) return;
     const loop = () => {
       this.timer = setTimeout(() => void this.beat().finally(() => !this.closed && loop()), HEARTBEAT_MS);
       this.timer.unref();
     };
     loop();
+  }
+
+  /** Starts the lease tries (with the heartbeat, if not yet) and the fallback sync. */
+  start(): void {
+    this.leading = true;
+    this.startHeartbeat();
     this.syncTimer = setInterval(() => void this.sync(), SYNC_MS);
     this.syncTimer.unref();
   }
@@ -180,15 +192,15 @@ export class ClusterNode extends EventEmitter {
     ]);
   }
 
-  /** Writes the heartbeat, tries the lease, and reads every daemon's state. */
-  private async beat(): Promise<void> {
+  /** Writes the heartbeat, tries the lease (`first`: at the join), and reads every daemon's state. */
+  private async beat(first = false): Promise<void> {
     try {
       await this.session.query(
         `INSERT INTO vmail_nodes (id, host, version, pid, started_at, seen_at) VALUES ($1, $2, $3, $4, $5, now())
          ON CONFLICT (id) DO UPDATE SET host = excluded.host, version = excluded.version, pid = excluded.pid, started_at = excluded.started_at, seen_at = now()`,
         [this.id, hostname() || 'localhost', this.version, process.pid, this.startedAt],
       );
-      if (!this.leaseHeld) {
+      if (!this.leaseHeld && (this.leading || first)) {
         const r = await this.session.query('SELECT pg_try_advisory_lock($1) AS got', [LOCKS.applyLease.toString()]);
         if (r.rows[0].got) {
           this.leaseHeld = true;
@@ -220,7 +232,9 @@ export class ClusterNode extends EventEmitter {
         id: row.id,
         host: row.host,
         version: row.version,
-        alive: row.fresh && row.connected,
+        // Gone is no connection and no heartbeat: a daemon cut off from the store (for less
+        // than a heartbeat's age) or connected but busy (or stopped) is not.
+        alive: row.fresh || row.connected,
         applyLease: row.lease,
         seenAt: new Date(row.seen_at).toISOString(),
       }));

@@ -4,7 +4,7 @@
 // finish before closing everything in reverse order. SIGHUP's new settings come in by reload().
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { ServiceQueue } from '../cluster/service-queue.js';
 import { type Config, ConfigError, SERVICE_SOCKET, SETTINGS } from '../config.js';
 import { checkPeerSupport } from '../control/peer.js';
@@ -24,12 +24,14 @@ import { SmtpIntake } from '../smtp/intake.js';
 import { LocalDelivery, LoopError, Message, RefusedError } from '../smtp/local-delivery.js';
 import { SpamFilter } from '../smtp/spam-filter.js';
 import { Srs } from '../smtp/srs.js';
+import { withoutPassword } from '../store/location.js';
 import { hashPassword, isForeignHash, PasswordVerifier } from '../store/passwords.js';
 import { Store } from '../store/store.js';
 import { type AccountMoves, ApplyEngine } from './apply-engine.js';
 import { logRequest, requestEntry, selfPeer, settingText } from './audit.js';
 import { ChangeQueue } from './change-queue.js';
 import { controlHandlers } from './control-handlers.js';
+import { DirLock } from './dir-lock.js';
 import { Listener } from './listeners.js';
 import { becomeUser } from './privileges.js';
 import { RowFeed } from './row-feed.js';
@@ -85,6 +87,16 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
 
     // Who changes what is recorded from the kernel's word: no daemon runs without that.
     checkPeerSupport();
+    // One daemon per data dir and per SQLite store; on PostgreSQL the mail root is shared, and
+    // each daemon's own folders in it are guarded by its node name's lock (cluster/node.ts).
+    if (config.store.kind === 'sqlite') {
+      const lock = DirLock.take(join(config.dataDir, 'vmail.lock'), config.dataDir);
+      closers.push(() => lock.release());
+      if (dirname(resolve(config.store.path)) !== config.dataDir) {
+        const storeLock = DirLock.take(`${config.store.path}.lock`, config.store.path);
+        closers.push(() => storeLock.release());
+      }
+    }
     const store = await Store.open(config.dataDir, config.store, config.node);
     closers.push(() => store.close());
     // Several daemons on one PostgreSQL store: this one's place among them.
@@ -93,6 +105,9 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
         ? await (await import('../cluster/node.js')).ClusterNode.join(store, config.node, VERSION, log)
         : null;
     if (cluster) closers.push(() => cluster.close());
+    // Alive from now on to the others, however long the start takes: nobody takes this
+    // daemon's spool while it starts (the lease is tried once it can take up the applies).
+    cluster?.startHeartbeat();
     const lostListeners: ((why: string) => void)[] = [];
     const lost = (why: string) => {
       for (const l of lostListeners.splice(0)) l(why);
@@ -152,6 +167,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       // On a shared mail root each daemon spools into its own folder, and adopts a gone one's.
       dir: cluster ? join(config.dataDir, 'queue', config.node) : join(config.dataDir, 'queue'),
       relay: config.relay,
+      relayCaFile: config.relayCaFile,
       relayTimeoutMs: config.relayTimeoutMs,
       hostname: config.hostname,
       isLocal: (address): boolean => delivery.isLocal(address),
@@ -203,7 +219,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       pop3: { port: ports.pop3 },
       pop3s: ports.pop3s === null ? null : { port: ports.pop3s },
       smtp: { port: ports.smtp },
-      relay: config.relay,
+      relay: config.relay && withoutPassword(config.relay),
       queue: { messages: queue.size, problem: queue.problem() },
       storeProblem: store.problem,
       spamFilter: filter.view(),
@@ -304,9 +320,8 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
         params: Object.fromEntries(edited.map((k) => [k, settings[k]])),
         outcome: before ? `started with ${edited.length} setting(s) changed` : 'first start with these settings',
       });
-      await store.saveMeta(
-        cluster ? { nodeSettings: { ...store.meta.nodeSettings, [cluster.id]: settings } } : { settings },
-      );
+      if (cluster) await store.saveNodeSettings(cluster.id, settings);
+      else await store.saveMeta({ settings });
     }
     const auditSweep = setInterval(sweepAudit, 3_600_000);
     auditSweep.unref();
@@ -455,8 +470,8 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       // A certificate renewed in place (certbot) is read again even when its path is the same.
       tls = readTls(next);
       log.level = next.logLevel;
-      if (applied.includes('relay') || applied.includes('relay-timeout'))
-        queue.setRelay(next.relay, next.relayTimeoutMs);
+      if (applied.includes('relay') || applied.includes('relay-timeout') || applied.includes('relay-ca-file'))
+        queue.setRelay(next.relay, next.relayTimeoutMs, next.relayCaFile);
       pop3.reload({
         tls,
         maxConnectionsPerAddress: next.maxConnectionsPerAddress,

@@ -21,31 +21,57 @@ interface Key {
 
 export class DkimKeys {
   private readonly keys = new Map<string, Key>();
+  /** Each domain folder's modification time when its keys were read. */
+  private readonly readAt = new Map<string, number>();
   private readonly signer = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'windows' });
 
-  /** Reads the keys in `dir`; the newest file of a domain is the one that signs. */
+  /**
+   * Reads the keys in `dir`; the newest file of a domain is the one that signs. A domain's keys
+   * are read again when its folder changed: daemons sharing a mail root sign with a key another
+   * one made (`vmail domains dkim`) from their next message on.
+   */
   constructor(private readonly dir: string) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    for (const domain of readdirSync(dir)) {
-      const files = readdirSync(join(dir, domain))
-        .filter((f) => f.endsWith('.pem'))
-        .map((f) => ({ f, at: statSync(join(dir, domain, f)).mtimeMs }))
-        .sort((a, b) => b.at - a.at);
-      if (files.length)
-        this.keys.set(domain, {
-          selector: files[0].f.slice(0, -4),
-          privateKey: readFileSync(join(dir, domain, files[0].f), 'utf8'),
-        });
+    for (const domain of readdirSync(dir)) this.fresh(domain);
+  }
+
+  /** Reads `domain`'s keys again if its folder changed since they were read. */
+  private fresh(domain: string): void {
+    const folder = join(this.dir, domain);
+    let at: number;
+    try {
+      at = statSync(folder).mtimeMs;
+    } catch (err) {
+      // No folder: the domain has no key (a name that is no domain's has none either).
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' && (err as NodeJS.ErrnoException).code !== 'ENOTDIR')
+        throw err;
+      this.keys.delete(domain);
+      this.readAt.delete(domain);
+      return;
     }
+    if (this.readAt.get(domain) === at) return;
+    const files = readdirSync(folder)
+      .filter((f) => f.endsWith('.pem'))
+      .map((f) => ({ f, at: statSync(join(folder, f)).mtimeMs }))
+      .sort((a, b) => b.at - a.at);
+    if (files.length)
+      this.keys.set(domain, {
+        selector: files[0].f.slice(0, -4),
+        privateKey: readFileSync(join(folder, files[0].f), 'utf8'),
+      });
+    else this.keys.delete(domain);
+    this.readAt.set(domain, at);
   }
 
   /** The key that signs for `domain` (DKIM, ARC), or null when it has none. */
   signingKey(domain: string): Readonly<Key> | null {
+    this.fresh(domain);
     return this.keys.get(domain) ?? null;
   }
 
   /** The key that signs `domain`'s mail and its record, or null when it has none. */
   view(domain: string): DkimView | null {
+    this.fresh(domain);
     const key = this.keys.get(domain);
     return key ? record(domain, key, false) : null;
   }
@@ -78,7 +104,7 @@ export class DkimKeys {
 
   /** `message` with a DKIM-Signature of `domain`'s key, or as it is when the domain has none. */
   async sign(domain: string, message: Buffer): Promise<Buffer> {
-    const key = this.keys.get(domain);
+    const key = this.signingKey(domain);
     if (!key) return message;
     const info = await this.signer.sendMail({
       envelope: { from: `postmaster@${domain}`, to: [`postmaster@${domain}`] },

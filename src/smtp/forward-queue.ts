@@ -3,13 +3,16 @@
 // or bounced to its sender. The spool survives restarts; a message leaves it only once done.
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rmdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import nodemailer, { type Transporter } from 'nodemailer';
+import { ConfigError } from '../config.js';
 import type { QueueView } from '../control/protocol.js';
 import type { Logger } from '../log.js';
 import { fsyncDir, writeDurable } from '../maildir/durable.js';
 import { NotFoundError } from '../model/errors.js';
+import { withoutPassword } from '../store/location.js';
 import { buildBounce } from './dsn.js';
 
 export interface QueueEntry {
@@ -35,6 +38,8 @@ export type LocalOutcome = 'delivered' | 'unknown' | 'loop' | { refused: number;
 export interface ForwardQueueOptions {
   dir: string;
   relay: string | null;
+  /** A PEM file of the CA that signs the relay's certificate, trusted instead of the system's. */
+  relayCaFile?: string | null;
   relayTimeoutMs: number;
   hostname: string;
   isLocal: (address: string) => boolean;
@@ -111,29 +116,50 @@ export class ForwardQueue extends EventEmitter {
   constructor(private readonly opts: ForwardQueueOptions) {
     super();
     this.now = opts.now ?? Date.now;
-    this.setRelay(opts.relay, opts.relayTimeoutMs);
+    this.setRelay(opts.relay, opts.relayTimeoutMs, opts.relayCaFile ?? null);
   }
 
-  /** Where forwarded mail goes out, and how long the relay may take (SIGHUP may change both). */
-  setRelay(relay: string | null, timeoutMs: number): void {
+  /**
+   * Where forwarded mail goes out, how long the relay may take, and the CA file for a private
+   * relay's certificate (SIGHUP may change all three). `smtps:` and a relay given a password
+   * (`smtp://USER:PASSWORD@HOST:PORT`: STARTTLS first, then AUTH) verify the relay's
+   * certificate; plain `smtp:` uses STARTTLS when offered, unverified, as MTAs do between each
+   * other.
+   */
+  setRelay(relay: string | null, timeoutMs: number, caFile: string | null = null): void {
+    let ca: Buffer | undefined;
+    if (relay && caFile) {
+      try {
+        ca = readFileSync(caFile);
+      } catch (err) {
+        throw new ConfigError(`--relay-ca-file: cannot read ${caFile}: ${(err as Error).message}`);
+      }
+    }
     this.transport?.close();
     this.opts.relay = relay;
+    this.opts.relayCaFile = caFile;
     this.opts.relayTimeoutMs = timeoutMs;
     if (!relay) {
       this.transport = null;
       return;
     }
     const url = new URL(relay);
+    const secure = url.protocol === 'smtps:';
+    const user = decodeURIComponent(url.username);
+    const login = user !== '' || url.password !== '';
+    const verify = secure || login;
     this.transport = nodemailer.createTransport({
       host: url.hostname,
-      port: Number(url.port) || (url.protocol === 'smtps:' ? 465 : 25),
-      secure: url.protocol === 'smtps:',
+      port: Number(url.port) || (secure ? 465 : 25),
+      secure,
+      // A password never goes over a connection that is not TLS to the relay named.
+      requireTLS: login && !secure,
+      ...(login ? { auth: { user, pass: decodeURIComponent(url.password) } } : {}),
       name: this.opts.hostname,
       connectionTimeout: timeoutMs,
       greetingTimeout: timeoutMs,
       socketTimeout: timeoutMs,
-      // Opportunistic TLS, as MTAs do between each other.
-      tls: { rejectUnauthorized: false },
+      tls: verify ? { rejectUnauthorized: true, ...(ca ? { ca } : {}) } : { rejectUnauthorized: false },
     });
     this.kick();
   }
@@ -404,7 +430,7 @@ export class ForwardQueue extends EventEmitter {
           sender: sender === e.from ? undefined : `<${sender}>`,
           arc: seal ? 'sealed' : undefined,
           to: `<${e.to}>`,
-          relay: this.opts.relay,
+          relay: withoutPassword(this.opts.relay ?? ''),
           attempt: e.attempts + 1,
           response: info.response,
         });
@@ -413,7 +439,10 @@ export class ForwardQueue extends EventEmitter {
       this.emit('done', e.id);
     } catch (err) {
       const code = (err as { responseCode?: number }).responseCode;
-      const permanent = err instanceof PermanentFailure || (code !== undefined && code >= 500 && code < 600);
+      // A login the relay refuses (535), or wants and did not get (530), is this server's
+      // setting, not the message's fault: deferred until the setting is right, as Postfix does.
+      const login = (err as { code?: string }).code === 'EAUTH' || code === 530;
+      const permanent = err instanceof PermanentFailure || (!login && code !== undefined && code >= 500 && code < 600);
       const message = ((err as Error).message || String(err)).split('\n')[0];
       const now = this.now();
       if (permanent || now - e.createdAt >= (this.opts.maxAgeMs ?? FIVE_DAYS)) {

@@ -8,8 +8,9 @@
 // modulo 1024, a base64 HMAC-SHA1 cut to 4 characters, compared without regard to case.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { writeDurable } from '../maildir/durable.js';
+import { link, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fsyncDir, writeNewFile } from '../maildir/durable.js';
 
 const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 const DAY_MS = 86_400_000;
@@ -41,10 +42,33 @@ export class Srs {
       if (secret.length < 16) throw new Error(`${file} holds no usable secret: remove it to make a new one`);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      secret = randomBytes(32);
-      await writeDurable(file, `${secret.toString('hex')}\n`);
+      secret = await Srs.create(file);
     }
     return new Srs(secret, maxAgeDays);
+  }
+
+  /**
+   * Makes the secret file: written whole and synced under a name of this process's own, then
+   * linked to its name, which fails if another daemon sharing the mail root made it first
+   * (then that one's secret is everybody's).
+   */
+  private static async create(file: string): Promise<Buffer> {
+    const mine = `${file}.${process.pid}`;
+    await unlink(mine).catch(() => {
+      // None left over from an earlier process of this pid: nothing to remove.
+    });
+    const secret = randomBytes(32);
+    await writeNewFile(mine, Buffer.from(`${secret.toString('hex')}\n`));
+    try {
+      await link(mine, file);
+      await fsyncDir(dirname(file));
+      return secret;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      return Buffer.from(readFileSync(file, 'utf8').trim(), 'hex');
+    } finally {
+      await unlink(mine);
+    }
   }
 
   /** The envelope sender for a copy of mail from `sender` that `domain` forwards elsewhere. */

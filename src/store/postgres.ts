@@ -1,14 +1,18 @@
 // The shared store: the same keyv tables in PostgreSQL (through @keyv/postgres), so that
 // several daemons serve one service. @keyv/postgres runs each statement on whichever pooled
 // connection is free, so a BEGIN and the statements after it may land on different
-// connections: each table's adapter here runs on the database's one connection instead, as the
-// SQLite store does, and a transaction spans tables.
+// connections: each table's adapter here runs on the database's own connections instead, and a
+// transaction spans tables. Transactions (writes, snapshots, the sync) run one at a time on a
+// connection of their own, which every statement made inside one finds through an
+// AsyncLocalStorage; reads made outside any run on another, never inside a transaction under
+// way (where they would see its uncommitted rows, or fail with it).
 //
 // Every daemon keeps the configuration in memory. So that each sees the others' writes, every
 // write that changes a mirrored table also appends the keys it touched to `vmail_log` (one row
 // per transaction, numbered in commit order: writes take one transaction-level lock) and
 // NOTIFYs the others; `sync()` reads the log from the last number this daemon saw and reads
 // those rows again. A missed notification only delays that until the next sync.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import KeyvPostgres from '@keyv/postgres';
 import pg from 'pg';
 import type { Logger } from '../log.js';
@@ -116,17 +120,25 @@ export class PostgresDatabase implements Database {
   /** Told once when a connection is lost: the daemon cannot go on safely without it. */
   onLost: (why: string) => void = () => {};
   private readonly sql: Sql;
+  /** The transaction's connection, inside one (write, snapshot, sync). */
+  private readonly inTransaction = new AsyncLocalStorage<Connection>();
 
   private constructor(
     readonly url: string,
     readonly node: string,
+    private readonly reads: Connection,
     private readonly client: Connection,
     private readonly lockClient: Connection,
     private readonly mirrored: Set<string>,
   ) {
     this.where = withoutPassword(url);
-    this.sql = async (text, params = []) => (await this.client.query(numbered(text), params)).rows;
-    for (const c of [client, lockClient]) c.onLost((why) => this.lose(why));
+    this.sql = async (text, params = []) => (await this.run(numbered(text), params)).rows;
+    for (const c of [reads, client, lockClient]) c.onLost((why) => this.lose(why));
+  }
+
+  /** Runs a statement on the transaction's connection inside one, else on the one for reads. */
+  private run(sql: string, params?: unknown[]): Promise<pg.QueryResult> {
+    return (this.inTransaction.getStore() ?? this.reads).query(sql, params);
   }
 
   /**
@@ -134,16 +146,15 @@ export class PostgresDatabase implements Database {
    * are logged for the others.
    */
   static async open(url: string, node: string, mirrored: string[]): Promise<PostgresDatabase> {
-    let client: Connection | null = null;
-    let lockClient: Connection | null = null;
+    const opened: Connection[] = [];
     try {
-      client = await Connection.open(url, `vmail:${node}`);
-      lockClient = await Connection.open(url, `vmail:${node}`);
+      for (let i = 0; i < 3; i++) opened.push(await Connection.open(url, `vmail:${node}`));
     } catch (err) {
-      await client?.end();
+      for (const c of opened) await c.end();
       throw new UnavailableError(`cannot reach the store ${withoutPassword(url)}: ${(err as Error).message}`);
     }
-    const db = new PostgresDatabase(url, node, client, lockClient, new Set(mirrored));
+    const [reads, client, lockClient] = opened;
+    const db = new PostgresDatabase(url, node, reads, client, lockClient, new Set(mirrored));
     await db.schema(
       `CREATE TABLE IF NOT EXISTS vmail_log (version BIGSERIAL PRIMARY KEY, node TEXT NOT NULL, at TIMESTAMPTZ NOT NULL DEFAULT now(), touched JSONB NOT NULL)`,
     );
@@ -158,22 +169,24 @@ export class PostgresDatabase implements Database {
   }
 
   /** Runs DDL under the schema lock: daemons starting together do not trip over each other. */
-  private async schema(ddl: string): Promise<void> {
-    await this.client.query('BEGIN');
-    try {
-      await this.client.query('SELECT pg_advisory_xact_lock($1)', [LOCKS.schema.toString()]);
-      await this.client.query(ddl);
-      await this.client.query('COMMIT');
-    } catch (err) {
-      await this.client.query('ROLLBACK').catch(() => {});
-      throw err;
-    }
+  private schema(ddl: string): Promise<void> {
+    return this.queued(async () => {
+      await this.client.query('BEGIN');
+      try {
+        await this.client.query('SELECT pg_advisory_xact_lock($1)', [LOCKS.schema.toString()]);
+        await this.client.query(ddl);
+        await this.client.query('COMMIT');
+      } catch (err) {
+        await this.client.query('ROLLBACK').catch(() => {});
+        throw err;
+      }
+    });
   }
 
   async table<T>(name: string): Promise<Table<T>> {
     // Keys compare byte by byte (COLLATE "C"), as SQLite's do: time-ordered keys stay in order.
     await this.schema(`CREATE TABLE IF NOT EXISTS ${name} (key TEXT COLLATE "C" PRIMARY KEY, value TEXT)`);
-    const adapter = new TableAdapter(async (sql, values) => (await this.client.query(sql, values)).rows, name);
+    const adapter = new TableAdapter(async (sql, values) => (await this.run(sql, values)).rows, name);
     const table = new Table<T>(adapter, name, this.sql, (t, keys) => this.wrote(t, keys));
     this.tables.set(name, table as Table<unknown>);
     return table;
@@ -196,10 +209,11 @@ export class PostgresDatabase implements Database {
     return this.lost ? `the store ${this.where} cannot be reached: ${this.lost}` : null;
   }
 
+  /** Runs `fn` after every transaction before it, its statements on the transaction's connection. */
   private queued<R>(fn: () => Promise<R>): Promise<R> {
     const run = this.chain.then(() => {
       if (this.lost) throw new UnavailableError(this.problem!);
-      return fn();
+      return this.inTransaction.run(this.client, fn);
     });
     this.chain = run.catch(() => {});
     return run;
@@ -318,6 +332,7 @@ export class PostgresDatabase implements Database {
   async close(): Promise<void> {
     await this.chain;
     this.lost ??= 'closed';
+    await this.reads.end();
     await this.client.end();
     await this.lockClient.end();
   }

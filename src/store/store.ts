@@ -431,6 +431,16 @@ export class Store {
   }
 
   /**
+   * Records daemon `node`'s settings beside the others' entries as the store has them (read in
+   * the write, which daemons take one at a time): daemons starting together keep each their own.
+   */
+  async saveNodeSettings(node: string, settings: Record<string, string>): Promise<void> {
+    this.meta = await this.db.write(() =>
+      this.mergeMeta((row) => ({ nodeSettings: { ...row.nodeSettings, [node]: settings } })),
+    );
+  }
+
+  /**
    * Inside a write: merges `patch(row)` into the meta row as the store has it (another daemon
    * sharing it may have written since this one last read it); returns the row written.
    */

@@ -60,6 +60,8 @@ export interface DaemonOptions {
   applyInterval?: string;
   args?: string[];
   env?: Record<string, string>;
+  /** The host name the daemon sees (in a UTS namespace of its own, by unshare): its default --node. */
+  hostname?: string;
   /** How long it may take to say it is ready (default 20 s; a first start over 100,000 Maildirs takes longer). */
   readyTimeoutMs?: number;
 }
@@ -102,10 +104,14 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandl
     ...(opts.domains ?? ['example.test']).flatMap((d) => ['--domain', d]),
     ...(opts.args ?? []),
   ];
-  const proc = spawn(process.execPath, args, {
-    env: { ...process.env, ...opts.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const proc = spawn(
+    opts.hostname ? 'unshare' : process.execPath,
+    opts.hostname ? ['-u', 'sh', '-c', 'hostname "$0" && exec "$@"', opts.hostname, process.execPath, ...args] : args,
+    {
+      env: { ...process.env, ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   live.add(proc);
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
