@@ -467,11 +467,12 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       const needRestart: string[] = [];
       const changed = SETTINGS.filter((s) => JSON.stringify(config[s.field]) !== JSON.stringify(next[s.field]));
       for (const s of changed) (s.reloadable ? applied : needRestart).push(s.key);
+      // First what may refuse (an unreadable CA file): a refused reload changes nothing.
+      if (applied.includes('relay') || applied.includes('relay-timeout') || applied.includes('relay-ca-file'))
+        queue.setRelay(next.relay, next.relayTimeoutMs, next.relayCaFile);
       // A certificate renewed in place (certbot) is read again even when its path is the same.
       tls = readTls(next);
       log.level = next.logLevel;
-      if (applied.includes('relay') || applied.includes('relay-timeout') || applied.includes('relay-ca-file'))
-        queue.setRelay(next.relay, next.relayTimeoutMs, next.relayCaFile);
       pop3.reload({
         tls,
         maxConnectionsPerAddress: next.maxConnectionsPerAddress,
