@@ -3,7 +3,6 @@
 // control socket, POP3, SMTP), connects their events, and on stop lets deliveries in flight
 // finish before closing everything in reverse order. SIGHUP's new settings come in by reload().
 import { existsSync, readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ServiceQueue } from '../cluster/service-queue.js';
 import { type Config, ConfigError, SERVICE_SOCKET, SETTINGS } from '../config.js';
@@ -199,7 +198,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       accounts: store.accounts.size,
       forwards: store.forwards.size,
       dataDir: config.dataDir,
-      hostname: hostname() || 'localhost',
+      hostname: config.hostname,
       pop3: { port: ports.pop3 },
       pop3s: ports.pop3s === null ? null : { port: ports.pop3s },
       smtp: { port: ports.smtp },
@@ -393,6 +392,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       maxMessageSize: config.maxMessageSize,
       maxConnections: config.maxConnections,
       tls,
+      hostname: config.hostname,
       log,
     });
     closers.push(() => smtp.close(STOP_BOUND_MS));

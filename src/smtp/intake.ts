@@ -5,7 +5,6 @@
 // message and each refusal.
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { hostname } from 'node:os';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import type { Logger } from '../log.js';
 import { headerEnd, receivedHeader } from './headers.js';
@@ -20,6 +19,8 @@ export interface IntakeOptions {
   maxConnections: number;
   maxRecipients?: number;
   tls?: { cert: Buffer; key: Buffer } | null;
+  /** This server's name (--hostname): the greeting, EHLO and Received: lines. */
+  hostname: string;
   log: Logger;
 }
 
@@ -31,15 +32,16 @@ function smtpError(code: number, message: string): Error {
 
 export class SmtpIntake {
   private readonly server: SMTPServer;
-  private readonly host = hostname() || 'localhost';
+  private readonly host: string;
   /** Messages being stored right now: a stop waits for them. */
   private readonly storing = new Set<Promise<unknown>>();
 
   constructor(private readonly opts: IntakeOptions) {
     const maxRcpt = opts.maxRecipients ?? 100;
+    this.host = opts.hostname;
     this.server = new SMTPServer({
       name: this.host,
-      banner: 'vmail ESMTP',
+      banner: 'vmail',
       size: opts.maxMessageSize,
       // An inbound MX: anyone may hand us mail for our domains without logging in.
       disabledCommands: opts.tls ? ['AUTH'] : ['AUTH', 'STARTTLS'],

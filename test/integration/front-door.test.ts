@@ -66,7 +66,8 @@ const mailbox = (d: DaemonHandle, name: string) => {
   return readdirSync(dir).map((f) => readFileSync(join(dir, f), 'latin1'));
 };
 
-const queueEmpty = async (d: DaemonHandle) => JSON.parse((await d.cli(['queue', 'list', '--json'])).stdout).length === 0;
+const queueEmpty = async (d: DaemonHandle) =>
+  JSON.parse((await d.cli(['queue', 'list', '--json'])).stdout).length === 0;
 
 /** The envelope sender the daemon logged for its last relayed copy to `to`. */
 function loggedSender(output: string, to: string): string | null {
@@ -82,7 +83,8 @@ function loggedSender(output: string, to: string): string | null {
 }
 
 /** An RFC 5321 Mailbox in its plain form: a dot-string local part at a domain name. */
-const PLAIN_MAILBOX = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/;
+const PLAIN_MAILBOX =
+  /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/;
 
 describe('SRS forgery', () => {
   let d: DaemonHandle;
@@ -229,7 +231,13 @@ describe('connections per address', () => {
       expect(greeted).toBe(20);
       expect(turnedAway.length).toBe(980);
       expect(turnedAway[0]?.text).toMatch(/^4\.7\.0 .*your address/);
-      const r = await probe(d.smtpPort, '127.0.0.2', 'a@example.org', ['carol@example.test'], 'Subject: let in\n\nhi\n');
+      const r = await probe(
+        d.smtpPort,
+        '127.0.0.2',
+        'a@example.org',
+        ['carol@example.test'],
+        'Subject: let in\n\nhi\n',
+      );
       expect(r.greeting[0], JSON.stringify(r)).toBe(220);
       expect(r.ok, JSON.stringify(r)).toBe(true);
       expect(mailbox(d, 'carol').some((m) => m.includes('Subject: let in'))).toBe(true);
