@@ -391,6 +391,8 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       filter,
       maxMessageSize: config.maxMessageSize,
       maxConnections: config.maxConnections,
+      maxConnectionsPerAddress: config.maxConnectionsPerAddress,
+      refusalDelayMs: config.authFailureDelayMs,
       tls,
       hostname: config.hostname,
       log,
@@ -463,7 +465,12 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
         idleTimeoutMs: next.pop3IdleTimeoutMs,
         authFailureDelayMs: next.authFailureDelayMs,
       });
-      smtp.reload({ tls, maxMessageSize: next.maxMessageSize });
+      smtp.reload({
+        tls,
+        maxMessageSize: next.maxMessageSize,
+        maxConnectionsPerAddress: next.maxConnectionsPerAddress,
+        refusalDelayMs: next.authFailureDelayMs,
+      });
       filter.configure({ url: next.rspamd, fail: next.rspamdFail, timeoutMs: next.rspamdTimeoutMs });
       for (const s of changed) if (s.reloadable) Object.assign(config, { [s.field]: next[s.field] });
       if (changed.length)
