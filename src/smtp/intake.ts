@@ -11,7 +11,7 @@ import { HARD_ERRORS, SmtpGuard } from './guard.js';
 import { headerEnd, receivedHeader } from './headers.js';
 import { type LocalDelivery, LoopError, MAX_HEADER, Message, RefusedError, type Undo } from './local-delivery.js';
 import type { SpamFilter } from './spam-filter.js';
-import { plainSender } from './srs.js';
+import { plainSender, Srs } from './srs.js';
 
 export interface IntakeOptions {
   delivery: LocalDelivery;
@@ -86,8 +86,8 @@ export class SmtpIntake {
         const refuse = (code: number, text: string, guessing = true) => {
           this.refused(session, address.address, code, text);
           if (!guessing) return callback(smtpError(code, text));
-          // A recipient refused as unknown, forged or foreign: answered in turn, and slowly
-          // once the address has had a few.
+          // A recipient refused as forged or foreign: answered in turn, and slowly once the
+          // address has had a few.
           void this.guard.refused(session.remoteAddress).then(() => callback(smtpError(code, text)));
         };
         if (session.envelope.rcptTo.length >= maxRcpt)
@@ -95,8 +95,14 @@ export class SmtpIntake {
         const route = opts.delivery.route(address.address);
         if (route.kind === 'foreign')
           return refuse(550, '5.7.1 Relaying denied: this server only accepts mail for its own domains');
+        // A forged SRS address is a guess at a relay, and is slowed; an unknown user counts
+        // against the session's error limit only (a sender's typo is no attack).
         if (route.kind === 'unknown')
-          return refuse(550, `5.1.1 <${address.address.slice(0, 300)}>: ${route.reason ?? 'no such user here'}`);
+          return refuse(
+            550,
+            `5.1.1 <${address.address.slice(0, 300)}>: ${route.reason ?? 'no such user here'}`,
+            Srs.isSrs(address.address.slice(0, Math.max(0, address.address.lastIndexOf('@')))),
+          );
         // The size the client announced (MAIL FROM SIZE=), if any, against the mailbox's quota.
         const announced = Number(
           session.envelope.mailFrom ? (session.envelope.mailFrom.args as { SIZE?: string }).SIZE : 0,
