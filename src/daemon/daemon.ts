@@ -3,7 +3,6 @@
 // control socket, POP3, SMTP), connects their events, and on stop lets deliveries in flight
 // finish before closing everything in reverse order. SIGHUP's new settings come in by reload().
 import { existsSync, readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { ServiceQueue } from '../cluster/service-queue.js';
 import { type Config, ConfigError, SERVICE_SOCKET, SETTINGS } from '../config.js';
@@ -215,7 +214,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       accounts: store.accounts.size,
       forwards: store.forwards.size,
       dataDir: config.dataDir,
-      hostname: hostname() || 'localhost',
+      hostname: config.hostname,
       pop3: { port: ports.pop3 },
       pop3s: ports.pop3s === null ? null : { port: ports.pop3s },
       smtp: { port: ports.smtp },
@@ -407,7 +406,10 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       filter,
       maxMessageSize: config.maxMessageSize,
       maxConnections: config.maxConnections,
+      maxConnectionsPerAddress: config.maxConnectionsPerAddress,
+      refusalDelayMs: config.authFailureDelayMs,
       tls,
+      hostname: config.hostname,
       log,
     });
     closers.push(() => smtp.close(STOP_BOUND_MS));
@@ -479,7 +481,12 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
         idleTimeoutMs: next.pop3IdleTimeoutMs,
         authFailureDelayMs: next.authFailureDelayMs,
       });
-      smtp.reload({ tls, maxMessageSize: next.maxMessageSize });
+      smtp.reload({
+        tls,
+        maxMessageSize: next.maxMessageSize,
+        maxConnectionsPerAddress: next.maxConnectionsPerAddress,
+        refusalDelayMs: next.authFailureDelayMs,
+      });
       filter.configure({ url: next.rspamd, fail: next.rspamdFail, timeoutMs: next.rspamdTimeoutMs });
       for (const s of changed) if (s.reloadable) Object.assign(config, { [s.field]: next[s.field] });
       if (changed.length)

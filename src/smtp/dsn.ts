@@ -15,13 +15,24 @@ export interface BounceInfo {
   original: Buffer;
 }
 
-export function buildBounce(b: BounceInfo, now = new Date()): Buffer {
+/** A value for one header or report line: CR and LF (from a relay's reply, say) become spaces. */
+const oneLineOf = (s: string) => s.replace(/[\r\n]+/g, ' ');
+
+export function buildBounce(info: BounceInfo, now = new Date()): Buffer {
+  const b: BounceInfo = {
+    ...info,
+    reportingHost: oneLineOf(info.reportingHost),
+    domain: oneLineOf(info.domain),
+    sender: oneLineOf(info.sender),
+    recipient: oneLineOf(info.recipient),
+    status: oneLineOf(info.status),
+  };
   const boundary = `vmail-${randomUUID()}`;
   const end = headerEnd(b.original, 1024 * 1024);
   const originalHeaders = (
     end > 0 ? b.original.subarray(0, end) : b.original.subarray(0, Math.min(b.original.length, 64 * 1024))
   ).toString('utf8');
-  const oneLine = b.diagnostic.replace(/[\r\n]+/g, ' ').slice(0, 900);
+  const oneLine = oneLineOf(b.diagnostic).slice(0, 900);
   const lines = [
     `From: Mail Delivery System <MAILER-DAEMON@${b.domain}>`,
     `To: <${b.sender}>`,

@@ -5,12 +5,13 @@
 // message and each refusal.
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { hostname } from 'node:os';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import type { Logger } from '../log.js';
+import { HARD_ERRORS, SmtpGuard } from './guard.js';
 import { headerEnd, receivedHeader } from './headers.js';
 import { type LocalDelivery, LoopError, MAX_HEADER, Message, RefusedError, type Undo } from './local-delivery.js';
 import type { SpamFilter } from './spam-filter.js';
+import { plainSender, Srs } from './srs.js';
 
 export interface IntakeOptions {
   delivery: LocalDelivery;
@@ -18,8 +19,14 @@ export interface IntakeOptions {
   filter: SpamFilter;
   maxMessageSize: number;
   maxConnections: number;
+  /** Connections one client address may hold at once (--max-connections-per-address). */
+  maxConnectionsPerAddress: number;
+  /** The first wait before answering a refused recipient past the first few (--auth-failure-delay). */
+  refusalDelayMs: number;
   maxRecipients?: number;
   tls?: { cert: Buffer; key: Buffer } | null;
+  /** This server's name (--hostname): the greeting, EHLO and Received: lines. */
+  hostname: string;
   log: Logger;
 }
 
@@ -31,15 +38,18 @@ function smtpError(code: number, message: string): Error {
 
 export class SmtpIntake {
   private readonly server: SMTPServer;
-  private readonly host = hostname() || 'localhost';
+  private readonly host: string;
   /** Messages being stored right now: a stop waits for them. */
   private readonly storing = new Set<Promise<unknown>>();
+  private readonly guard: SmtpGuard;
 
   constructor(private readonly opts: IntakeOptions) {
     const maxRcpt = opts.maxRecipients ?? 100;
+    this.host = opts.hostname;
+    this.guard = new SmtpGuard(opts.maxConnectionsPerAddress, opts.refusalDelayMs);
     this.server = new SMTPServer({
       name: this.host,
-      banner: 'vmail ESMTP',
+      banner: 'vmail',
       size: opts.maxMessageSize,
       // An inbound MX: anyone may hand us mail for our domains without logging in.
       disabledCommands: opts.tls ? ['AUTH'] : ['AUTH', 'STARTTLS'],
@@ -52,27 +62,53 @@ export class SmtpIntake {
       logger: false,
       ...(opts.tls ? { key: opts.tls.key, cert: opts.tls.cert } : {}),
       onConnect: (session, callback) => {
-        opts.log.info('smtp connect', { client: session.remoteAddress, session: session.id });
+        const hold = this.guard.greetingHold(session.remoteAddress);
+        opts.log.info('smtp connect', { client: session.remoteAddress, session: session.id, held: hold || undefined });
+        this.countErrors(session);
+        // An address whose sessions keep failing waits for its greeting (a client that talks
+        // before it is turned away by smtp-server: "421 You talk too soon").
+        if (hold) setTimeout(callback, hold).unref();
+        else callback();
+      },
+      onMailFrom: (address, session, callback) => {
+        // "alice"@x is alice@x (RFC 5322 3.4.1): kept, logged and forwarded in that plain form.
+        // A local part that needs its quotes cannot be passed on intact, so it is refused.
+        const plain = plainSender(address.address);
+        if (plain === null) {
+          const text = '5.1.7 Sender address rejected: a quoted local part is not accepted here';
+          this.refused(session, null, 553, text, address.address);
+          return callback(smtpError(553, text));
+        }
+        address.address = plain;
         callback();
       },
       onRcptTo: (address, session, callback) => {
-        const refuse = (code: number, text: string) => {
+        const refuse = (code: number, text: string, guessing = true) => {
           this.refused(session, address.address, code, text);
-          callback(smtpError(code, text));
+          if (!guessing) return callback(smtpError(code, text));
+          // A recipient refused as forged or foreign: answered in turn, and slowly once the
+          // address has had a few.
+          void this.guard.refused(session.remoteAddress).then(() => callback(smtpError(code, text)));
         };
         if (session.envelope.rcptTo.length >= maxRcpt)
-          return refuse(452, `4.5.3 Too many recipients: at most ${maxRcpt} per message`);
+          return refuse(452, `4.5.3 Too many recipients: at most ${maxRcpt} per message`, false);
         const route = opts.delivery.route(address.address);
         if (route.kind === 'foreign')
           return refuse(550, '5.7.1 Relaying denied: this server only accepts mail for its own domains');
+        // A forged SRS address is a guess at a relay, and is slowed; an unknown user counts
+        // against the session's error limit only (a sender's typo is no attack).
         if (route.kind === 'unknown')
-          return refuse(550, `5.1.1 <${address.address.slice(0, 300)}>: ${route.reason ?? 'no such user here'}`);
+          return refuse(
+            550,
+            `5.1.1 <${address.address.slice(0, 300)}>: ${route.reason ?? 'no such user here'}`,
+            Srs.isSrs(address.address.slice(0, Math.max(0, address.address.lastIndexOf('@')))),
+          );
         // The size the client announced (MAIL FROM SIZE=), if any, against the mailbox's quota.
         const announced = Number(
           session.envelope.mailFrom ? (session.envelope.mailFrom.args as { SIZE?: string }).SIZE : 0,
         );
         const refused = opts.delivery.refusal(route, Number.isFinite(announced) ? announced : 0);
-        if (refused) return refuse(refused.code, refused.message);
+        if (refused) return refuse(refused.code, refused.message, false);
         callback();
       },
       onData: (stream, session, callback) => this.onData(stream, session, callback),
@@ -81,16 +117,59 @@ export class SmtpIntake {
     this.server.on('error', (err) => opts.log.warning('smtp error', { error: err.message }));
   }
 
-  /** Serves one accepted connection, as smtp-server's own listener would. */
+  /**
+   * Serves one accepted connection, as smtp-server's own listener would, unless its address
+   * holds its share of connections already.
+   */
   accept(socket: Socket): void {
+    const remote = socket.remoteAddress ?? 'unknown';
+    if (!this.guard.admit(remote)) {
+      this.opts.log.info('smtp refused connection', {
+        client: remote,
+        reason: 'too many connections from the address',
+      });
+      socket.end(`421 4.7.0 ${this.host} Too many connections from your address, try again later\r\n`);
+      return;
+    }
+    socket.once('close', () => this.guard.release(remote));
     this.server.server.emit('connection', socket);
   }
 
-  private refused(session: SMTPServerSession, to: string | null, code: number, reason: string): void {
+  /**
+   * Counts the session's error replies, as Postfix's smtpd_hard_error_limit does: at
+   * HARD_ERRORS it is told 421 and closed, and its address gets a strike. smtp-server has no
+   * hook for its replies, so the connection's send() is wrapped; "too many recipients" (452
+   * 4.5.3) is not counted, a client that pipelines past the limit is not at fault.
+   */
+  private countErrors(session: SMTPServerSession): void {
+    type Connection = { session: SMTPServerSession; send(code: number, data?: unknown, context?: unknown): void };
+    const connections = (this.server as unknown as { connections: Set<Connection> }).connections;
+    const conn = [...connections].find((c) => c.session === session);
+    if (!conn) return;
+    const send = conn.send.bind(conn);
+    let errors = 0;
+    conn.send = (code, data, context) => {
+      send(code, data, context);
+      if (code < 400 || code === 421 || errors >= HARD_ERRORS) return;
+      if (code === 452 && /^4\.5\.3 /.test(String(data))) return;
+      if (++errors < HARD_ERRORS) return;
+      this.guard.strike(session.remoteAddress);
+      this.opts.log.info('smtp cut off', { client: session.remoteAddress, session: session.id, errors });
+      send(421, `4.7.0 ${this.host} Too many errors in this session, closing`, false);
+    };
+  }
+
+  private refused(
+    session: SMTPServerSession,
+    to: string | null,
+    code: number,
+    reason: string,
+    from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+  ): void {
     this.opts.log.info('smtp refused', {
       client: session.remoteAddress,
       helo: session.hostNameAppearsAs,
-      from: `<${session.envelope.mailFrom ? session.envelope.mailFrom.address : ''}>`,
+      from: `<${from}>`,
       to: to === null ? undefined : `<${to}>`,
       code,
       reason,
@@ -204,9 +283,11 @@ export class SmtpIntake {
     return id;
   }
 
-  /** Takes the settings SIGHUP may change: the certificate, the size limit. */
-  reload(opts: Pick<IntakeOptions, 'tls' | 'maxMessageSize'>): void {
+  /** Takes the settings SIGHUP may change: the certificate, the size limit, the per-address limits. */
+  reload(opts: Pick<IntakeOptions, 'tls' | 'maxMessageSize' | 'maxConnectionsPerAddress' | 'refusalDelayMs'>): void {
     this.opts.maxMessageSize = opts.maxMessageSize;
+    this.guard.maxPerAddress = opts.maxConnectionsPerAddress;
+    this.guard.stepMs = opts.refusalDelayMs;
     (this.server.options as { size?: number }).size = opts.maxMessageSize;
     if (opts.tls) this.server.updateSecureContext({ key: opts.tls.key, cert: opts.tls.cert });
   }

@@ -5,19 +5,45 @@
 // this server can make (HHHH is an HMAC with a secret kept in the data dir) and which stops
 // working after some days (TT is the day it was made). A bounce sent back to that address is
 // routed to the original sender. The format is libsrs2's and postsrsd's: base32 day stamp
-// modulo 1024, a base64 HMAC-SHA1 cut to 4 characters, compared without regard to case.
+// modulo 1024, a base64 HMAC-SHA1 of the lowercased stamp, domain and local part, cut to 8
+// characters and compared case-sensitively: 64^8 (2.8e14) values, so a forgery takes 1.4e14
+// tries on average (postsrsd reads them with `hash-length = 8`). libsrs2's default of 4
+// characters compared without case left about 2 million, a minute's guessing. Addresses
+// made with those 4 characters before the upgrade are honoured, case-sensitively, until
+// they expire, and only in a data dir that had them (the upgrade day is kept beside the secret).
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { link, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { fsyncDir, writeNewFile } from '../maildir/durable.js';
+import { fsyncDir, writeDurable, writeNewFile } from '../maildir/durable.js';
 
 const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 const DAY_MS = 86_400_000;
 /** Day stamps repeat every 1024 days (two base32 characters). */
 const STAMP_CYCLE = 1024;
-const HASH_LENGTH = 4;
+const HASH_LENGTH = 8;
+const LEGACY_HASH_LENGTH = 4;
 const SECRET_FILE = 'srs-secret';
+/** When this data dir's SRS hashes became 8 characters (ms since the epoch; 0: always were). */
+const LONG_SINCE_FILE = 'srs-long-hash-since';
+
+/** RFC 5321's Dot-string (RFC 6531's with UTF-8): a local part that needs no quotes. */
+const DOT_STRING =
+  /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\u{10FFFF}-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\u{10FFFF}-]+)*$/u;
+
+/**
+ * A sender in its plain form: a quoted local part whose content is a Dot-string is that
+ * Dot-string ("alice"@x is alice@x, RFC 5322 3.4.1); null when the quotes are needed ("a b",
+ * "a@b", "a(b)"), a local part that no SRS address can carry and a relay would re-parse.
+ */
+export function plainSender(address: string): string | null {
+  const at = address.lastIndexOf('@');
+  const local = at < 0 ? address : address.slice(0, at);
+  if (!local.startsWith('"')) return address;
+  const m = /^"((?:[^"\\]|\\.)*)"$/.exec(local);
+  const content = m ? m[1].replace(/\\(.)/g, '$1') : '';
+  return DOT_STRING.test(content) ? content + (at < 0 ? '' : address.slice(at)) : null;
+}
 
 /** What an SRS0 address on a hosted domain comes to. */
 export type SrsReversal = { ok: true; address: string } | { ok: false; reason: string };
@@ -28,6 +54,8 @@ export class Srs {
     /** How many days an address made by forward() is honoured. */
     private readonly maxAgeDays: number,
     private readonly now: () => number = Date.now,
+    /** When 4-character hashes stopped being made here (0: never made; none honoured). */
+    private readonly legacyUntil = 0,
   ) {}
 
   /**
@@ -37,14 +65,27 @@ export class Srs {
   static async open(dataDir: string, maxAgeDays: number): Promise<Srs> {
     const file = join(dataDir, SECRET_FILE);
     let secret: Buffer;
+    let made = false;
     try {
       secret = Buffer.from(readFileSync(file, 'utf8').trim(), 'hex');
       if (secret.length < 16) throw new Error(`${file} holds no usable secret: remove it to make a new one`);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       secret = await Srs.create(file);
+      made = true;
     }
-    return new Srs(secret, maxAgeDays);
+    const sinceFile = join(dataDir, LONG_SINCE_FILE);
+    let since: number;
+    try {
+      since = Number(readFileSync(sinceFile, 'utf8').trim());
+      if (!Number.isSafeInteger(since) || since < 0) throw new Error(`${sinceFile} holds no time: remove it`);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      // A secret that was here already made 4-character hashes until now; a new one never did.
+      since = made ? 0 : Date.now();
+      await writeDurable(sinceFile, `${since}\n`);
+    }
+    return new Srs(secret, maxAgeDays, Date.now, since);
   }
 
   /**
@@ -71,12 +112,19 @@ export class Srs {
     }
   }
 
-  /** The envelope sender for a copy of mail from `sender` that `domain` forwards elsewhere. */
+  /**
+   * The envelope sender for a copy of mail from `sender` that `domain` forwards elsewhere.
+   * A sender no SRS address can carry leaves as it is when it is a plain address (a domain
+   * literal: bob@[192.0.2.1]), and as the null sender when it is not (a quoted local part
+   * queued before intake refused them): never as something a relay would read otherwise.
+   */
   forward(sender: string, domain: string, at = this.now()): string {
     const i = sender.lastIndexOf('@');
     if (i <= 0) return sender;
     const local = sender.slice(0, i);
     const host = sender.slice(i + 1);
+    if (!DOT_STRING.test(local)) return '';
+    if (host.startsWith('[')) return sender;
     const stamp = dayStamp(at);
     return `SRS0=${this.hash(stamp, host, local)}=${stamp}=${host}=${local}@${domain}`;
   }
@@ -91,23 +139,31 @@ export class Srs {
     const m = /^srs0[=+-]([^=]+)=([^=]{2})=([^=]+)=(.+)$/i.exec(local);
     if (!m) return { ok: false, reason: 'not a valid SRS address' };
     const [, hash, stamp, host, user] = m;
-    const expected = this.hash(stamp.toUpperCase(), host, user);
-    const a = Buffer.from(hash.toLowerCase());
-    const b = Buffer.from(expected.toLowerCase());
-    if (a.length !== b.length || !timingSafeEqual(a, b))
-      return { ok: false, reason: 'SRS address hash does not match' };
     const made = stampValue(stamp);
     if (made < 0) return { ok: false, reason: 'not a valid SRS address' };
-    const age = (dayNumber(this.now()) - made + STAMP_CYCLE) % STAMP_CYCLE;
+    const now = this.now();
+    const age = (dayNumber(now) - made + STAMP_CYCLE) % STAMP_CYCLE;
+    // A 4-character hash only from before the upgrade (made on its day or earlier), and only
+    // while such an address can still be within its age.
+    const legacy =
+      hash.length === LEGACY_HASH_LENGTH &&
+      this.legacyUntil > 0 &&
+      age >= Math.floor(now / DAY_MS) - Math.floor(this.legacyUntil / DAY_MS);
+    const length = legacy ? LEGACY_HASH_LENGTH : HASH_LENGTH;
+    // Case-sensitive: base64's upper and lower case letters are different values.
+    const a = Buffer.from(hash);
+    const b = Buffer.from(this.hash(stamp.toUpperCase(), host, user, length));
+    if (a.length !== b.length || !timingSafeEqual(a, b))
+      return { ok: false, reason: 'SRS address hash does not match' };
     if (age > this.maxAgeDays) return { ok: false, reason: `SRS address expired (made ${age} days ago)` };
     return { ok: true, address: `${user}@${host}` };
   }
 
-  private hash(stamp: string, host: string, local: string): string {
+  private hash(stamp: string, host: string, local: string, length = HASH_LENGTH): string {
     return createHmac('sha1', this.secret)
       .update(`${stamp}${host}${local}`.toLowerCase())
       .digest('base64')
-      .slice(0, HASH_LENGTH);
+      .slice(0, length);
   }
 }
 

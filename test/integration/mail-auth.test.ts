@@ -58,7 +58,7 @@ describe('SRS on forwarded mail, and signed bounces', () => {
       () => relay.received.find((m) => m.to[0] === 'someone@far.example'),
       'the forwarded copy',
     );
-    expect(copy.from).toMatch(/^SRS0=[^=]{4}=[A-Z2-7]{2}=example\.org=Alice\.Smith@example\.test$/);
+    expect(copy.from).toMatch(/^SRS0=[^=]{8}=[A-Z2-7]{2}=example\.org=Alice\.Smith@example\.test$/);
     // The relay has the copy a moment before the daemon logs that it went.
     await waitFor(
       () => /queue relayed .*from=<Alice\.Smith@example\.org> sender="<SRS0=/.test(d.output()),

@@ -116,7 +116,7 @@ describe('delivery', () => {
     await waitFor(() => relay.received.length > before, 'the relay to receive the forwarded copy');
     const got = relay.received[relay.received.length - 1];
     // SRS: the copy leaves with a sender on the forwarding domain (see mail-auth.test.ts).
-    expect(got.from).toMatch(/^SRS0=[^=]{4}=[A-Z2-7]{2}=example\.org=alice@example\.test$/);
+    expect(got.from).toMatch(/^SRS0=[^=]{8}=[A-Z2-7]{2}=example\.org=alice@example\.test$/);
     expect(got.to).toEqual(['someone@far.example']);
     expect(got.data.toString()).toMatch(/^Delivered-To: info@example\.test\r\nReceived: /);
     expect(got.data.toString().endsWith(asSent(fixture('dot-lines.eml')).toString())).toBe(true);
