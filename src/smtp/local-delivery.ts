@@ -149,6 +149,13 @@ export class LocalDelivery {
     return null;
   }
 
+  /** Whether `name` is a hosted domain or a name under one (mx.example.com for example.com). */
+  hostsName(name: string): boolean {
+    const n = name.toLowerCase().replace(/\.$/, '');
+    for (let at = 0; at >= 0; at = n.indexOf('.', at) + 1 || -1) if (this.store.domains.has(n.slice(at))) return true;
+    return false;
+  }
+
   isLocal(address: string): boolean {
     return this.route(address).kind !== 'foreign';
   }
