@@ -339,6 +339,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
     const verifier = new PasswordVerifier();
     const pop3 = new Pop3Server({
       tls,
+      requireTlsAuth: config.requireTlsAuth,
       maxConnections: config.maxConnections,
       maxConnectionsPerAddress: config.maxConnectionsPerAddress,
       idleTimeoutMs: config.pop3IdleTimeoutMs,
@@ -459,6 +460,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
         queue.setRelay(next.relay, next.relayTimeoutMs);
       pop3.reload({
         tls,
+        requireTlsAuth: next.requireTlsAuth,
         maxConnectionsPerAddress: next.maxConnectionsPerAddress,
         idleTimeoutMs: next.pop3IdleTimeoutMs,
         authFailureDelayMs: next.authFailureDelayMs,
