@@ -54,7 +54,7 @@ _vmail() {
     "config"|"config "*) words="check" ;;
     "queue"|"queue "*) words="list retry" ;;
     "store"|"store "*) words="migrate" ;;
-    "setup"|"setup "*) words="--domain --hostname --root --dry-run --help" ;;
+    "setup"|"setup "*) words="--domain --hostname --postmaster --root --dry-run --help" ;;
     "log"|"log "*) words="--since --user --address --limit --socket --data-dir --config --json --help" ;;
     "up"|"up "*) words="--data-dir --socket --help" ;;
     "") words="daemon console up status domains accounts forwards pending queue log import export store config setup --help --version" ;;
