@@ -4,12 +4,13 @@
 // offers STLS but no login; 127.0.0.1 logs in in clear. `yes` holds for 127.0.0.1 too, `no`
 // for nobody. A real daemon, raw POP3 over real sockets, TLS by Node's client.
 import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DaemonHandle, startDaemon, tempDir } from '../helpers/daemon.js';
+import { type DaemonHandle, startDaemon, tempDir, waitFor } from '../helpers/daemon.js';
 import { RawPop3 } from '../helpers/pop3.js';
 
 const run = promisify(execFile);
@@ -133,6 +134,23 @@ describe('--require-tls-auth yes, no, and no certificate', () => {
   it('no: another address logs in in clear although a certificate is set', async () => {
     const d = await daemon(['--tls-cert', cert, '--tls-key', key, '--require-tls-auth', 'no']);
     expect(await clearLogin(d, REMOTE)).toEqual(['+OK', '+OK Logged in.', '+OK 0 0']);
+    await d.stop();
+  });
+
+  it('SIGHUP applies a new require-tls-auth from the settings file', async () => {
+    const dir = tempDir();
+    const conf = join(dir, 'vmail.conf');
+    const write = (v: string) =>
+      writeFileSync(conf, `tls-cert = "${cert}"\ntls-key = "${key}"\nrequire-tls-auth = "${v}"\n`);
+    write('no');
+    const d = await startDaemon({ dataDir: dir, args: ['--config', conf, '--auth-failure-delay', '1ms'] });
+    await d.cli(['accounts', 'add', 'sales', '--password-stdin'], 'password-1\n');
+    await d.cli(['pending', 'apply']);
+    expect(await clearLogin(d, REMOTE)).toEqual(['+OK', '+OK Logged in.', '+OK 0 0']);
+    write('yes');
+    d.proc.kill('SIGHUP');
+    await waitFor(() => /daemon reloaded changed=require-tls-auth/.test(d.output()), 'the reload');
+    expect(await clearLogin(d, REMOTE)).toEqual([REFUSED, REFUSED, '-ERR Not logged in.']);
     await d.stop();
   });
 

@@ -3,7 +3,7 @@
 // domain's own postmaster keeps its mail. Checked by effect: the mail is in the configured
 // account's mailbox (POP3), or reaches the relay for an address elsewhere; `vmail setup`
 // writes the setting.
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DaemonHandle, runCli, startDaemon, tempDir, waitFor } from '../helpers/daemon.js';
@@ -110,6 +110,21 @@ describe('--postmaster elsewhere, and bad values', () => {
     ]);
     expect(r.refused?.['postmaster@other.test']?.[0]).toBe(550);
     expect((await d.cli(['status'])).code).toBe(0);
+    await d.stop();
+  });
+
+  it('SIGHUP applies a new postmaster from the settings file', async () => {
+    const dir = tempDir();
+    const conf = join(dir, 'vmail.conf');
+    writeFileSync(conf, 'postmaster = "first@example.test"\n');
+    const d = await startDaemon({ dataDir: dir, args: ['--config', conf] });
+    await setup(d, ['first', 'second']);
+    expect((await smtplib(d.smtpPort, 'a@example.org', ['postmaster'], note('one'))).ok).toBe(true);
+    writeFileSync(conf, 'postmaster = "second@example.test"\n');
+    d.proc.kill('SIGHUP');
+    await waitFor(() => /daemon reloaded changed=postmaster/.test(d.output()), 'the reload');
+    expect((await smtplib(d.smtpPort, 'a@example.org', ['postmaster@example.test'], note('two'))).ok).toBe(true);
+    expect([await subjects(d, 'first'), await subjects(d, 'second')]).toEqual([['one'], ['two']]);
     await d.stop();
   });
 
