@@ -30,6 +30,8 @@ export interface Config {
   watchLimit: number;
   socketPath: string;
   domains: string[];
+  /** Where postmaster@ of a hosted domain without a postmaster of its own goes; null: nowhere. */
+  postmaster: string | null;
   pop3: Listen;
   pop3s: Listen | null;
   smtp: Listen;
@@ -39,6 +41,8 @@ export interface Config {
   relayCaFile: string | null;
   tlsCert: string | null;
   tlsKey: string | null;
+  /** Logins only over TLS: true everywhere, false never, null (unset) once a certificate is set, loopback excepted. */
+  requireTlsAuth: boolean | null;
   maxMessageSize: number;
   maxConnections: number;
   maxConnectionsPerAddress: number;
@@ -131,6 +135,14 @@ export const SETTINGS: readonly Setting[] = [
     multiple: true,
   },
   {
+    key: 'postmaster',
+    field: 'postmaster',
+    arg: 'ADDRESS',
+    help: 'where postmaster@ every hosted domain goes when the domain has no postmaster account or forward of its own',
+    default: null,
+    reloadable: true,
+  },
+  {
     key: 'pop3',
     field: 'pop3',
     arg: 'HOST:PORT',
@@ -181,6 +193,14 @@ export const SETTINGS: readonly Setting[] = [
     field: 'tlsKey',
     arg: 'FILE',
     help: "the certificate's key (PEM)",
+    default: null,
+    reloadable: true,
+  },
+  {
+    key: 'require-tls-auth',
+    field: 'requireTlsAuth',
+    arg: 'yes|no',
+    help: 'logins only over TLS (STLS or POP3S): yes everywhere, no never; unset: yes once a certificate is configured, 127.0.0.1 and ::1 excepted',
     default: null,
     reloadable: true,
   },
@@ -508,6 +528,21 @@ export function loadConfig(
   const tlsKey = one('tls-key');
   if (Boolean(tlsCert) !== Boolean(tlsKey))
     throw new ConfigError('tls-cert and tls-key go together: give both or neither');
+  const requireTls = one('require-tls-auth');
+  if (requireTls !== null && requireTls !== 'yes' && requireTls !== 'no')
+    throw new ConfigError(`${where('require-tls-auth')} ${JSON.stringify(requireTls)}: yes or no`);
+  if (requireTls === 'yes' && !tlsCert)
+    throw new ConfigError(
+      `${where('require-tls-auth')} yes needs tls-cert and tls-key: without them nobody could log in`,
+    );
+  const postmaster = one('postmaster');
+  if (
+    postmaster !== null &&
+    !/^[^\s@<>"(),;:\\[\]]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(postmaster)
+  )
+    throw new ConfigError(
+      `${where('postmaster')} ${JSON.stringify(postmaster)}: write an address like root@mail.example.com`,
+    );
   const pop3s = one('pop3s');
   if (pop3s && !tlsCert) throw new ConfigError(`${where('pop3s')} needs tls-cert and tls-key`);
   const logLevel = req('log-level') as LogLevel;
@@ -530,6 +565,7 @@ export function loadConfig(
     watchLimit,
     socketPath: '',
     domains: domainList,
+    postmaster,
     pop3: parseListen(req('pop3'), where('pop3')),
     pop3s: pop3s ? parseListen(pop3s, where('pop3s')) : null,
     smtp: parseListen(req('smtp'), where('smtp')),
@@ -538,6 +574,7 @@ export function loadConfig(
     relayCaFile: relayCaFile ? resolve(relayCaFile) : null,
     tlsCert: tlsCert ? resolve(tlsCert) : null,
     tlsKey: tlsKey ? resolve(tlsKey) : null,
+    requireTlsAuth: requireTls === null ? null : requireTls === 'yes',
     maxMessageSize: parseSize(req('max-message-size'), where('max-message-size')),
     maxConnections: parseCount(req('max-connections'), where('max-connections')),
     maxConnectionsPerAddress: parseCount(req('max-connections-per-address'), where('max-connections-per-address')),

@@ -14,6 +14,8 @@ import { PACKAGE_ROOT } from './package-root.js';
 export interface SetupOptions {
   domain: string;
   hostname: string;
+  /** Where postmaster@ the hosted domains goes (--postmaster; default root's mail, root@HOSTNAME). */
+  postmaster?: string;
   /** Where / is: the real root, or a staging directory. */
   root: string;
   dryRun: boolean;
@@ -77,7 +79,7 @@ WantedBy=multi-user.target
 `;
 }
 
-export function configFile(domain: string, hostname: string): string {
+export function configFile(domain: string, hostname: string, postmaster = `root@${hostname}`): string {
   return `# vmail settings. Every daemon flag has a key of the same name here (vmail daemon --help,
 # man vmail); flags given on the command line win over this file. After a change:
 #   vmail config check              checks this file and shows where each setting comes from
@@ -89,6 +91,8 @@ hostname = "${hostname}"
 data-dir = "/var/lib/vmail"
 socket = "/run/vmail/control.sock"
 user = "${USER}"
+# postmaster@ every hosted domain without a postmaster account or forward of its own goes here:
+postmaster = "${postmaster}"
 
 pop3 = "0.0.0.0:110"
 smtp = "0.0.0.0:25"
@@ -205,7 +209,7 @@ export function setup(opts: SetupOptions, report: (step: SetupStep) => void = ()
     );
   } else if (opts.dryRun) step(`${conf} for ${domain}`, 'would make');
   else {
-    writeFileSync(at(conf), configFile(domain, opts.hostname), { mode: 0o640 });
+    writeFileSync(at(conf), configFile(domain, opts.hostname, opts.postmaster), { mode: 0o640 });
     chmodSync(at(conf), 0o640);
     chownSync(at(conf), 0, ids!.gid);
     step(`${conf} for ${domain}`, 'made');

@@ -161,6 +161,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
         usage: (address) => mailboxes.get(address),
       },
       srs,
+      () => config.postmaster,
     );
     const queue: ForwardQueue = new ForwardQueue({
       // On a shared mail root each daemon spools into its own folder, and adopts a gone one's.
@@ -353,6 +354,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
     const verifier = new PasswordVerifier();
     const pop3 = new Pop3Server({
       tls,
+      requireTlsAuth: config.requireTlsAuth,
       maxConnections: config.maxConnections,
       maxConnectionsPerAddress: config.maxConnectionsPerAddress,
       idleTimeoutMs: config.pop3IdleTimeoutMs,
@@ -477,6 +479,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       log.level = next.logLevel;
       pop3.reload({
         tls,
+        requireTlsAuth: next.requireTlsAuth,
         maxConnectionsPerAddress: next.maxConnectionsPerAddress,
         idleTimeoutMs: next.pop3IdleTimeoutMs,
         authFailureDelayMs: next.authFailureDelayMs,

@@ -25,6 +25,8 @@ export interface SharedLocks {
 export interface Pop3Options {
   backend: Pop3Backend;
   tls?: { cert: string | Buffer; key: string | Buffer } | null;
+  /** Logins only over TLS: true everywhere, false never, null once a certificate is set (loopback excepted). */
+  requireTlsAuth?: boolean | null;
   maxConnections?: number;
   /** Connections one client address may hold at once. */
   maxConnectionsPerAddress?: number;
@@ -46,12 +48,14 @@ export class Pop3Server {
   private maxPerAddress: number;
   private idleMs: number;
   private tls: SecureContext | null;
+  private requireTlsAuth: boolean | null;
 
   constructor(opts: Pop3Options) {
     this.maxConnections = opts.maxConnections ?? 1000;
     this.maxPerAddress = opts.maxConnectionsPerAddress ?? 20;
     this.idleMs = opts.idleTimeoutMs ?? 10 * 60_000;
     this.tls = opts.tls ? createSecureContext({ cert: opts.tls.cert, key: opts.tls.key }) : null;
+    this.requireTlsAuth = opts.requireTlsAuth ?? null;
     this.throttle = new AuthThrottle(opts.authFailureDelayMs ?? 500);
     const log = opts.log;
     const server = this;
@@ -61,6 +65,8 @@ export class Pop3Server {
       get tls() {
         return server.tls;
       },
+      plaintextAllowed: (remote) =>
+        this.requireTlsAuth === null ? !this.tls || isLoopback(remote) : !this.requireTlsAuth,
       login: (user, password, remote, wanted) =>
         this.throttle.judge(
           remote,
@@ -105,8 +111,14 @@ export class Pop3Server {
   }
 
   /** Takes the settings SIGHUP may change; sessions that are open go on as they are. */
-  reload(opts: Pick<Pop3Options, 'tls' | 'maxConnectionsPerAddress' | 'idleTimeoutMs' | 'authFailureDelayMs'>): void {
+  reload(
+    opts: Pick<
+      Pop3Options,
+      'tls' | 'requireTlsAuth' | 'maxConnectionsPerAddress' | 'idleTimeoutMs' | 'authFailureDelayMs'
+    >,
+  ): void {
     this.tls = opts.tls ? createSecureContext({ cert: opts.tls.cert, key: opts.tls.key }) : null;
+    this.requireTlsAuth = opts.requireTlsAuth ?? null;
     if (opts.maxConnectionsPerAddress) this.maxPerAddress = opts.maxConnectionsPerAddress;
     if (opts.idleTimeoutMs) this.idleMs = opts.idleTimeoutMs;
     if (opts.authFailureDelayMs) this.throttle.stepMs = opts.authFailureDelayMs;
@@ -158,6 +170,16 @@ export class Pop3Server {
   close(): void {
     for (const s of this.sessions) s.close();
   }
+}
+
+/**
+ * The connections --require-tls-auth lets log in without TLS when it is unset: this host's own
+ * 127.0.0.1 and ::1 (a webmail or fetchmail on the same machine). Only these two, not all of
+ * 127.0.0.0/8: nothing from outside can arrive from either, and it leaves 127.0.0.2 to stand
+ * for a remote client in the tests, which need no network namespace (and no root) that way.
+ */
+function isLoopback(remote: string): boolean {
+  return remote === '127.0.0.1' || remote === '::1' || remote === '::ffff:127.0.0.1';
 }
 
 /** A user name as a client sent it, safe inside one log line. */

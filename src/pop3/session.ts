@@ -24,6 +24,8 @@ export interface Mailbox {
 export interface SessionHost {
   implementation: string;
   tls: SecureContext | null;
+  /** Whether a login without TLS is allowed from `remote` (--require-tls-auth). */
+  plaintextAllowed(remote: string): boolean;
   /**
    * Checks credentials; null for a wrong user or password. A failure resolves only after the
    * delay that slows guessing from `remote`. Not judged at all if `wanted` turns false first
@@ -282,19 +284,36 @@ export class Pop3Session {
   capa(): void {
     const caps = ['TOP', 'UIDL', 'RESP-CODES', 'AUTH-RESP-CODE', 'PIPELINING'];
     if (this.state === 'AUTHORIZATION') {
-      caps.push('USER', 'SASL PLAIN');
+      // As Dovecot does: no login mechanism is offered where none would be allowed.
+      if (this.loginAllowed()) caps.push('USER', 'SASL PLAIN');
       if (this.host.tls && !this.secure) caps.push('STLS');
     }
     caps.push(`IMPLEMENTATION ${this.host.implementation}`);
     this.multi('Capability list follows', caps);
   }
 
+  /** Logins go only over TLS (--require-tls-auth), except where the setting allows them in clear. */
+  private loginAllowed(): boolean {
+    return this.secure || this.host.plaintextAllowed(this.remote);
+  }
+
+  /** Dovecot's answer to a login in clear where it is not allowed; the password is not checked. */
+  private refuseCleartext(): void {
+    this.host.log.notice('pop3 login refused', { rip: this.remote, why: 'no TLS' });
+    this.err('[AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.');
+  }
+
   userCommand(user: string): void {
+    if (!this.loginAllowed()) {
+      this.refuseCleartext();
+      return;
+    }
     this.user = user;
     this.ok('');
   }
 
   async passCommand(password: string): Promise<void> {
+    if (!this.loginAllowed()) return this.refuseCleartext();
     if (this.user === null) return this.err('No username given: send USER first.');
     if (password === '') return this.err('No password given.');
     const user = this.user;
@@ -303,6 +322,7 @@ export class Pop3Session {
   }
 
   async authCommand(args: string[]): Promise<void> {
+    if (!this.loginAllowed()) return args.length === 0 ? this.multi('', []) : this.refuseCleartext();
     if (args.length === 0) return this.multi('', ['PLAIN']);
     if (args[0].toUpperCase() !== 'PLAIN') return this.err('Unsupported authentication mechanism.');
     if (args.length === 1) {

@@ -238,6 +238,7 @@ export class SmtpIntake {
       from,
       rcpts,
       hostname: this.host,
+      ours: (id) => id === this.host.toLowerCase() || this.opts.delivery.hostsName(id),
     });
     if ('refuse' in verdict) throw smtpError(verdict.refuse.code, verdict.refuse.text);
     // Every copy shares these bytes: nothing is joined or copied per recipient.

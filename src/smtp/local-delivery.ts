@@ -89,25 +89,34 @@ export class LocalDelivery {
       usage: (address: string) => { messages: number; bytes: number };
     },
     private readonly srs: Srs | null = null,
+    /** --postmaster: where postmaster@ a domain without one of its own goes (read at each use: SIGHUP changes it). */
+    private readonly postmaster: () => string | null = () => null,
   ) {}
 
   /**
    * Where mail for `address` goes. A bare `postmaster` (RFC 5321 4.5.1: it must be accepted
-   * without a domain) is the postmaster of the first hosted domain that has one.
+   * without a domain) is --postmaster's when that is set, else the postmaster of the first
+   * hosted domain that has one. postmaster@ a hosted domain without a postmaster account or
+   * forward of its own goes to --postmaster: a hosted address's mailbox or forward, or out
+   * through the forward queue to an address elsewhere.
    */
   route(address: string): Route {
     let a = address.toLowerCase();
+    const domains = [...this.store.domains.keys()].sort();
     if (a === 'postmaster') {
-      const domains = [...this.store.domains.keys()].sort();
       const has = domains.find(
         (d) => this.store.accounts.has(`postmaster@${d}`) || this.store.forwards.has(`postmaster@${d}`),
       );
-      a = `postmaster@${has ?? domains[0]}`;
+      a = `postmaster@${(this.postmaster() ? undefined : has) ?? domains[0]}`;
     }
     const at = a.lastIndexOf('@');
     if (at < 0 || !this.store.domains.has(a.slice(at + 1))) return { kind: 'foreign' };
     const known = this.known(a);
     if (known) return known;
+    if (a.slice(0, at) === 'postmaster') {
+      const to = this.postmaster();
+      if (to) return this.toPostmaster(a, to);
+    }
     const local = address.slice(0, Math.max(0, address.lastIndexOf('@')));
     if (this.srs && Srs.isSrs(local)) {
       // The local part as the client wrote it: the original sender's may be case-sensitive.
@@ -118,6 +127,23 @@ export class LocalDelivery {
     const domain = a.slice(at + 1);
     const catchall = this.store.domains.get(domain)?.catchall;
     return (catchall && this.known(`${catchall}@${domain}`)) || { kind: 'unknown' };
+  }
+
+  /**
+   * postmaster@ a hosted domain that has none, for --postmaster `to`: that account or forward
+   * when `to` is hosted here (looked up once, never through this rule again, so a --postmaster
+   * naming a postmaster@ without one cannot loop), else a forward to `to` elsewhere.
+   */
+  private toPostmaster(a: string, to: string): Route {
+    const target = to.toLowerCase();
+    const at = target.lastIndexOf('@');
+    if (!this.store.domains.has(target.slice(at + 1))) return { kind: 'forward', address: a, destinations: [to] };
+    return (
+      this.known(target) ?? {
+        kind: 'unknown',
+        reason: `the postmaster address ${target} is not an account or forward here`,
+      }
+    );
   }
 
   private known(a: string): Route | null {
@@ -147,6 +173,13 @@ export class LocalDelivery {
     if ((quotaUse(a.quota, used) ?? 0) >= 1 || (size && (quotaUse(a.quota, after) ?? 0) > 1))
       return new RefusedError(452, `4.2.2 <${route.address}>: mailbox full, try again later`);
     return null;
+  }
+
+  /** Whether `name` is a hosted domain or a name under one (mx.example.com for example.com). */
+  hostsName(name: string): boolean {
+    const n = name.toLowerCase().replace(/\.$/, '');
+    for (let at = 0; at >= 0; at = n.indexOf('.', at) + 1 || -1) if (this.store.domains.has(n.slice(at))) return true;
+    return false;
   }
 
   isLocal(address: string): boolean {

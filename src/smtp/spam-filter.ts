@@ -2,9 +2,13 @@
 // once its DATA is in, goes to rspamd with the client's IP, HELO, envelope sender and
 // recipients, and rspamd's action decides what SMTP answers: `reject` 550 5.7.1 with rspamd's
 // reason, `soft reject`/`greylist` 451 4.7.1, the others deliver, with the headers rspamd asks
-// for (its `milter` block: X-Spamd-Result, Authentication-Results, ...) added and the forged
-// copies of them the sender sent removed. When rspamd does not answer in time the admin's
-// choice holds: accept unchecked (open) or defer with 451 (tempfail), and the log says which.
+// for (its `milter` block: X-Spamd-Result, Authentication-Results, ...) added and vmail's own
+// `X-Spam-Status: Yes|No, score=S required=R action=A`. Whatever the sender wrote that vmail
+// or rspamd may write (X-Spam*, X-Spamd-*, X-Rspamd-*, an Authentication-Results: naming this
+// server or a hosted domain, RFC 8601 section 5) is removed first, checked or not, so no
+// verdict can be forged. When rspamd does not answer in time, or answers an action vmail does
+// not know, the admin's choice holds: accept unchecked (open) or defer with 451 (tempfail),
+// and the log says which.
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import type { SpamFilterView } from '../control/protocol.js';
@@ -25,6 +29,8 @@ export interface MessageMeta {
   rcpts: readonly string[];
   /** This server's name, rspamd's `MTA-Name`. */
   hostname: string;
+  /** Whether an authserv-id (RFC 8601) is this server's: its host name or a hosted domain. */
+  ours: (authservId: string) => boolean;
 }
 
 /** What to do with a message: refuse it with an SMTP reply, or deliver it as `parts`. */
@@ -45,6 +51,8 @@ interface RspamdReply {
 type HeaderValue = string | { value: string; order?: number };
 
 const MAX_REPLY = 1024 * 1024;
+/** The actions rspamd has; any other answer is treated as no answer (--rspamd-fail). */
+const ACTIONS = new Set(['no action', 'greylist', 'add header', 'rewrite subject', 'soft reject', 'reject', 'discard']);
 /** When nothing was checked for this long, a ping tells whether rspamd is still there. */
 const PING_EVERY_MS = 30_000;
 
@@ -108,29 +116,23 @@ export class SpamFilter extends EventEmitter {
 
   /** rspamd's judgement of a message (our Received: line, then what the client sent); never throws. */
   async check(received: Buffer, data: Buffer, meta: MessageMeta): Promise<Verdict> {
-    const parts = [received, data];
-    if (!this.settings.url) return { parts, action: 'unchecked' };
+    // rspamd sees the message as it arrived (forged headers are evidence); the mailbox does not.
+    const clean = withoutVerdicts(data, meta.ours);
+    if (!this.settings.url) return { parts: [received, clean], action: 'unchecked' };
     let reply: RspamdReply;
     try {
-      reply = await this.post(parts, meta);
+      reply = await this.post([received, data], meta);
       if (reply.error || typeof reply.action !== 'string') throw new Error(reply.error ?? 'rspamd gave no action');
       this.contact(null);
     } catch (err) {
       const error = (err as Error).message;
       this.contact(error);
-      const open = this.settings.fail === 'open';
-      this.counts[open ? 'unchecked' : 'deferred']++;
-      this.log.warning('spam filter unavailable', {
-        id: meta.id,
-        error,
-        outcome: open ? 'accepted unchecked' : 'deferred',
-      });
-      return open
-        ? { parts, action: 'unchecked' }
-        : { refuse: { code: 451, text: '4.7.1 The spam filter is unavailable: try again later' } };
+      return this.failed(received, clean, 'spam filter unavailable', { id: meta.id, error });
     }
-    this.counts.checked++;
     const action = reply.action!;
+    if (!ACTIONS.has(action))
+      return this.failed(received, clean, 'spam filter unknown action', { id: meta.id, action: oneLine(action) });
+    this.counts.checked++;
     this.log.info('spam checked', {
       id: meta.id,
       action,
@@ -146,7 +148,17 @@ export class SpamFilter extends EventEmitter {
       this.counts.deferred++;
       return { refuse: { code: 451, text: `4.7.1 ${reason || 'Try again later'}` } };
     }
-    return { parts: withRspamdHeaders(received, data, reply), action };
+    return { parts: withRspamdHeaders(received, clean, reply), action };
+  }
+
+  /** No verdict to go by: what --rspamd-fail says, logged. */
+  private failed(received: Buffer, clean: Buffer, what: string, fields: Record<string, string>): Verdict {
+    const open = this.settings.fail === 'open';
+    this.counts[open ? 'unchecked' : 'deferred']++;
+    this.log.warning(what, { ...fields, outcome: open ? 'accepted unchecked' : 'deferred' });
+    return open
+      ? { parts: [received, clean], action: 'unchecked' }
+      : { refuse: { code: 451, text: '4.7.1 The spam filter is unavailable: try again later' } };
   }
 
   private contact(error: string | null): void {
@@ -242,27 +254,55 @@ function oneLine(text: string | undefined): string {
 }
 
 /**
- * The message with the headers rspamd asked for: its own (X-Spamd-Result, Authentication-
- * Results, ...) after our Received: line, and the sender's copies of them removed, so a spammer
- * cannot forge a verdict. `rewrite subject` gives the new Subject:; `add header` marks X-Spam.
+ * The message with the headers rspamd asked for (X-Spamd-Result, Authentication-Results, ...)
+ * and vmail's X-Spam-Status after our Received: line. `data` has already lost the sender's
+ * copies of them; rspamd's remove_headers are applied too. An X-Spam-Status rspamd asks for is
+ * left out: vmail's own is the one. `rewrite subject` gives the new Subject:; `add header` and
+ * `rewrite subject` mark X-Spam: Yes.
  */
 function withRspamdHeaders(received: Buffer, data: Buffer, reply: RspamdReply): Buffer[] {
   const add: string[] = [];
   for (const [name, v] of Object.entries(reply.milter?.add_headers ?? {})) {
-    if (!/^[\x21-\x39\x3b-\x7e]{1,100}$/.test(name)) continue;
+    if (!/^[\x21-\x39\x3b-\x7e]{1,100}$/.test(name) || name.toLowerCase() === 'x-spam-status') continue;
     for (const one of Array.isArray(v) ? v : [v]) add.push(headerLine(name, typeof one === 'string' ? one : one.value));
   }
   const remove = new Map(Object.entries(reply.milter?.remove_headers ?? {}).map(([k, n]) => [k.toLowerCase(), n]));
   const spam = reply.action === 'add header' || reply.action === 'rewrite subject';
-  if (spam && !add.some((l) => /^x-spam:/i.test(l))) {
-    add.push('X-Spam: Yes\r\n');
-    remove.set('x-spam', 0);
-  }
+  if (spam && !add.some((l) => /^x-spam:/i.test(l))) add.push('X-Spam: Yes\r\n');
   if (reply.action === 'rewrite subject' && reply.subject) {
     add.push(headerLine('Subject', encodeWord(reply.subject)));
     remove.set('subject', 0);
   }
+  const num = (n: number | undefined) => (Number.isFinite(n) ? (n as number) : 0).toFixed(2);
+  add.push(
+    `X-Spam-Status: ${spam ? 'Yes' : 'No'}, score=${num(reply.score)} required=${num(reply.required_score)} action=${reply.action!.replace(/ /g, '-')}\r\n`,
+  );
   return [received, Buffer.from(add.join('')), remove.size ? removeHeaders(data, remove) : data];
+}
+
+/**
+ * `data` without the header fields vmail or rspamd may write (RFC 8601 section 5 asks this of
+ * a border MTA for Authentication-Results): every X-Spam* (X-Spamd-* among them) and X-Rspamd-*,
+ * and each Authentication-Results: whose authserv-id `ours` claims. Someone else's
+ * Authentication-Results (a trusted upstream's, say) stays.
+ */
+export function withoutVerdicts(data: Buffer, ours: (authservId: string) => boolean): Buffer {
+  return removeHeaders(data, new Map(), (name, field) => {
+    if (name.startsWith('x-spam') || name.startsWith('x-rspamd-')) return true;
+    if (name !== 'authentication-results') return false;
+    const id = authservId(field.slice(field.indexOf(':') + 1));
+    return id !== null && ours(id);
+  });
+}
+
+/** The authserv-id of an Authentication-Results: value: its first token after any comments. */
+function authservId(value: string): string | null {
+  let v = value.replace(/\r?\n/g, ' ');
+  // Comments nest (RFC 5322 CFWS); strip the innermost ones until none is left.
+  for (let i = 0; i < 20 && /\([^()]*\)/.test(v); i++) v = v.replace(/\((?:[^()\\]|\\.)*\)/g, ' ');
+  const m = /^\s*(?:"((?:[^"\\]|\\.)*)"|([^\s;()"]+))/.exec(v);
+  const id = m ? (m[1] ?? m[2]).replace(/\\(.)/g, '$1').trim().toLowerCase() : '';
+  return id || null;
 }
 
 /** One header field, folded lines kept; anything that could end the field early is neutralised. */
@@ -279,14 +319,20 @@ function encodeWord(text: string): string {
 
 /**
  * `data` without the header fields named in `remove` (rspamd's milter semantics: 0 removes
- * every copy, n the n-th, -n the n-th from the end). The body is not copied unless a field goes.
+ * every copy, n the n-th, -n the n-th from the end) or for which `also(name, field)` holds
+ * (name in lower case, field as written, folded lines and all). The body is not copied unless
+ * a field goes.
  */
-export function removeHeaders(data: Buffer, remove: Map<string, number>): Buffer {
+export function removeHeaders(
+  data: Buffer,
+  remove: Map<string, number>,
+  also?: (name: string, field: string) => boolean,
+): Buffer {
   const end = headerEnd(data, 1024 * 1024);
   const head = data.subarray(0, end > 0 ? end : data.length).toString('latin1');
   // Fields: a line, and the lines that continue it (they start with a space or a tab).
   const fields = head.match(/[^\n]*\n(?:[ \t][^\n]*\n)*|[^\n]+$/g) ?? [];
-  const names = fields.map((f) => /^([^:\s]+)\s*:/.exec(f)?.[1].toLowerCase() ?? null);
+  const names = fields.map((f) => /^([^:\s]+)[ \t]*:/.exec(f)?.[1].toLowerCase() ?? null);
   const drop = new Set<number>();
   for (const [name, which] of remove) {
     const at = names.flatMap((n, i) => (n === name ? [i] : []));
@@ -296,6 +342,7 @@ export function removeHeaders(data: Buffer, remove: Map<string, number>): Buffer
       if (i !== undefined) drop.add(i);
     }
   }
+  if (also) for (const [i, n] of names.entries()) if (n !== null && also(n, fields[i])) drop.add(i);
   if (drop.size === 0) return data;
   const kept = fields.filter((_, i) => !drop.has(i)).join('');
   return Buffer.concat([Buffer.from(kept, 'latin1'), data.subarray(end > 0 ? end : data.length)]);

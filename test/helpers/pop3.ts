@@ -1,13 +1,18 @@
 // A raw POP3 client for protocol tests: sends exact bytes and reads single- and multi-line
 // replies as the server wrote them (no dot-unstuffing), so the wire format itself is checked.
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 
 export class RawPop3 {
   private buf = Buffer.alloc(0);
   private waiters: (() => void)[] = [];
   closed = false;
 
-  private constructor(readonly socket: Socket) {
+  private constructor(public socket: Socket) {
+    this.attach(socket);
+  }
+
+  private attach(socket: Socket): void {
     socket.on('data', (d: Buffer) => {
       this.buf = Buffer.concat([this.buf, d]);
       this.wake();
@@ -17,6 +22,20 @@ export class RawPop3 {
       this.wake();
     });
     socket.on('error', () => {});
+  }
+
+  /** STLS, then the TLS handshake over this connection (any certificate is taken: tests use self-signed ones). */
+  async startTls(): Promise<void> {
+    const reply = await this.cmd('STLS');
+    if (!reply.startsWith('+OK')) throw new Error(`STLS: ${reply}`);
+    const plain = this.socket;
+    plain.removeAllListeners('data');
+    plain.removeAllListeners('close');
+    this.socket = await new Promise<Socket>((resolve, reject) => {
+      const s = tlsConnect({ socket: plain, rejectUnauthorized: false }, () => resolve(s));
+      s.once('error', reject);
+    });
+    this.attach(this.socket);
   }
 
   private wake(): void {

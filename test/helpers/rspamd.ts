@@ -93,3 +93,23 @@ export class TestRspamd {
     this.proc = null;
   }
 }
+
+/**
+ * An rspamd stand-in for the answers the real one cannot be made to give (an action it does
+ * not know, add_headers without remove_headers): a Node HTTP server on a free loopback port
+ * that answers /ping with `pong` and every /checkv2 with `reply` as JSON.
+ */
+export async function rspamdStandIn(reply: Record<string, unknown>): Promise<{ url: string; close: () => void }> {
+  const { createServer } = await import('node:http');
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      if (req.url === '/ping') return res.end('pong\r\n');
+      res.setHeader('Content-Type', 'application/json');
+      res.end(JSON.stringify(reply));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  return { url: `http://127.0.0.1:${port}`, close: () => server.close() };
+}
