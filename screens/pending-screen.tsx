@@ -3,7 +3,7 @@
 
 import { Box, Text } from 'ink';
 import type { PendingView } from '../src/control/protocol.js';
-import { actionWord, changeDetail, clockTime } from '../src/model/format.js';
+import { changeDetail, changeWord, clockTime } from '../src/model/format.js';
 import { formatCountdown } from '../src/model/schedule.js';
 import { cell, Footer, type Frame, NoticeLine } from './frame.js';
 import { type PendingState, shownPendingList } from './pending-reducer.js';
@@ -31,7 +31,12 @@ export function PendingScreen({
   const list = shownPendingList(state, { domain, rows, tableHeight });
   const selected = rows.find((p) => p.id === list.selected);
   const others = all - rows.length;
-  const addressWidth = Math.max(10, width - 70);
+  // Every part of a change is named: the column is as wide as the longest (within reason).
+  const actionWidth = Math.min(
+    34,
+    rows.reduce((w, p) => Math.max(w, changeWord(p).length), 18),
+  );
+  const addressWidth = Math.max(10, width - 52 - actionWidth);
   return (
     <Box flexDirection="column" width={width} height={height}>
       <Text wrap="truncate">
@@ -46,7 +51,7 @@ export function PendingScreen({
         <Text
           bold
           wrap="truncate"
-        >{`  ${cell('ID', 6)} ${cell('KIND', 8)} ${cell('ACTION', 18)} ${cell('ADDRESS', addressWidth)} ${cell('APPLIES IN', 12)} ${cell('QUEUED', 10)} DETAIL`}</Text>
+        >{`  ${cell('ID', 6)} ${cell('KIND', 8)} ${cell('ACTION', actionWidth)} ${cell('ADDRESS', addressWidth)} ${cell('APPLIES IN', 12)} ${cell('QUEUED', 10)} DETAIL`}</Text>
         {rows.length === 0 ? (
           <Text dimColor={theme.dim}>{`  Nothing is waiting in ${domain}: every change has been applied.`}</Text>
         ) : (
@@ -55,7 +60,7 @@ export function PendingScreen({
             return (
               <Text key={p.id} inverse={isSel} wrap="truncate">
                 {isSel ? '› ' : '  '}
-                {cell(p.id, 6)} {cell(p.kind, 8)} {cell(actionWord(p.action), 18)} {cell(p.address, addressWidth)}{' '}
+                {cell(p.id, 6)} {cell(p.kind, 8)} {cell(changeWord(p), actionWidth)} {cell(p.address, addressWidth)}{' '}
                 {cell(formatCountdown(Date.parse(p.appliesAt) - now), 12)}{' '}
                 {cell(clockTime(p.requestedAt, new Date(now)), 10)} {changeDetail(p)}
               </Text>
@@ -70,7 +75,8 @@ export function PendingScreen({
         </Text>
       ) : state.confirm === 'cancel' && selected ? (
         <Text color={theme.warn} wrap="truncate">
-          Cancel the pending {actionWord(selected.action)} of {selected.address}? [y/N]
+          Cancel the pending {changeWord(selected)} of {selected.address}
+          {(selected.parts?.length ?? 1) > 1 ? ` (all ${selected.parts?.length} parts)` : ''}? [y/N]
         </Text>
       ) : (
         <Text> </Text>
