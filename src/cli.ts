@@ -608,10 +608,13 @@ function pendingCommand(): Command {
     const kept = p.kept ? `; the ${changeWord(p.kept)} stays pending` : '';
     out(`Cancelled: ${changeWord(p)} ${p.address} [id ${p.id}]${kept}`);
   });
-  client(pending.command('apply').description('apply the pending changes now, not on the hour (exit 1 if one failed)'), {
-    json: true,
-    domain: true,
-  }).action(async (f: ClientFlags) => {
+  client(
+    pending.command('apply').description('apply the pending changes now, not on the hour (exit 1 if one failed)'),
+    {
+      json: true,
+      domain: true,
+    },
+  ).action(async (f: ClientFlags) => {
     const r = await withDaemon(f, (c) => c.call('pending.apply', inDomain(f)));
     if (r.failed.length) process.exitCode = EXIT.failure;
     if (f.json) return json(r);
