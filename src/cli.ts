@@ -604,7 +604,9 @@ function pendingCommand(): Command {
       .argument('<ID>')
       .option('--part <PART>', 'cancel only this part of the change (password, quota, suspend, resume, catchall)'),
   ).action(async (id: string, f: ClientFlags & { part?: string }) => {
-    const p = await withDaemon(f, (c) => c.call('pending.cancel', { id, ...(f.part ? { part: f.part } : {}) }));
+    const p = await withDaemon(f, (c) =>
+      c.call('pending.cancel', { id, ...(f.part === undefined ? {} : { part: f.part }) }),
+    );
     const kept = p.kept ? `; the ${changeWord(p.kept)} stays pending` : '';
     out(`Cancelled: ${changeWord(p)} ${p.address} [id ${p.id}]${kept}`);
   });

@@ -77,6 +77,30 @@ describe('a pending change of several settings', () => {
     expect(a.quota).toBeNull();
   });
 
+  it('a malformed --part changes nothing; two cancels of parts racing leave one change or none, never half', async () => {
+    expect((await d.cli(['accounts', 'passwd', 'alice', '--password-stdin'], 'race-pass-789\n')).code).toBe(0);
+    expect((await d.cli(['accounts', 'quota', 'alice', '30M'])).code).toBe(0);
+    const [p] = await pendingList(d);
+    for (const part of ['', 'x'.repeat(100_000), '../quota', 'QUOTA', 'quota\npassword']) {
+      const r = await d.cli(['pending', 'cancel', p.id, '--part', part]);
+      expect(r.code, JSON.stringify(part.slice(0, 20))).toBe(1);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr.length).toBeLessThan(300);
+    }
+    expect((await pendingList(d))[0].parts).toEqual(['password', 'quota']);
+    // Both parts cancelled at once: each cancel runs alone, so the second sees what the first left.
+    const [a, b] = await Promise.all([
+      d.cli(['pending', 'cancel', p.id, '--part', 'quota']),
+      d.cli(['pending', 'cancel', p.id, '--part', 'password']),
+    ]);
+    expect([a.code, b.code]).toEqual([0, 0]);
+    expect(await pendingList(d)).toEqual([]);
+    // Cancelling a part of a change that is gone names the id.
+    const gone = await d.cli(['pending', 'cancel', p.id, '--part', 'quota']);
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toMatch(/no pending change has id/);
+  });
+
   it('accounts list --stale with a negative or malformed duration is a usage error (64)', async () => {
     for (const bad of ['-5d', '5x', '']) {
       const r = await d.cli(['accounts', 'list', '--stale', bad]);
