@@ -104,12 +104,12 @@ export function changeDetail(p: {
       `to ${p.newName}${p.keepForwardMs ? `; the old name forwards to it for ${Math.round(p.keepForwardMs / 86_400_000)} days` : ''}`,
     );
   if (p.destinations) parts.push(`to ${p.destinations.join(', ')}`);
-  if (p.parts?.includes('password')) parts.push('new password');
   if (p.quota !== undefined) parts.push(`quota ${formatQuota(p.quota)}`);
   if (p.suspended !== undefined)
     parts.push(p.suspended ? (p.refuseMail ? 'suspended, mail refused' : 'suspended') : 'not suspended');
   if (p.catchall !== undefined) parts.push(`catch-all ${p.catchall ?? 'none'}`);
   if (p.withAccounts) parts.push('with its accounts and forwards');
+  if (p.parts?.includes('password')) parts.push('new password');
   return parts.join('; ');
 }
 
