@@ -123,6 +123,26 @@ describe('a pending change of several settings', () => {
   });
 });
 
+describe('a part cancelled, then kill -9', () => {
+  it('the rest of the change is what a restarted daemon has, and applies', async () => {
+    const d = await startDaemon();
+    await d.cli(['accounts', 'add', 'carol', '--password-stdin'], 'carol-pass-1\n');
+    expect((await d.cli(['pending', 'apply'])).code).toBe(0);
+    await d.cli(['accounts', 'passwd', 'carol', '--password-stdin'], 'carol-pass-2\n');
+    await d.cli(['accounts', 'suspend', 'carol']);
+    const [p] = await pendingList(d);
+    expect(p.parts).toEqual(['password', 'suspend']);
+    expect((await d.cli(['pending', 'cancel', p.id, '--part', 'suspend'])).code).toBe(0);
+    await d.kill9();
+    const again = await startDaemon({ dataDir: d.dataDir });
+    const left = await pendingList(again);
+    expect(left.map((x) => [x.id, x.parts])).toEqual([[p.id, ['password']]]);
+    expect((await again.cli(['pending', 'apply'])).code).toBe(0);
+    // By effect: the new password logs in (a suspension would refuse it).
+    expect((await pop3Login(again.pop3Port, 'carol@example.test', 'carol-pass-2')).ok).toBe(true);
+  });
+});
+
 describe('forwarding loops and the queue', () => {
   let d: DaemonHandle;
   beforeAll(async () => {
