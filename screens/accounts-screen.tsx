@@ -237,7 +237,7 @@ const AccountRow = React.memo(function AccountRow({
 }) {
   const note = healthNote(a.health);
   const status = a.pending
-    ? pendingStatus(a.pending.action, a.pending.appliesAt, now)
+    ? pendingStatus(a.pending, a.pending.appliesAt, now)
     : `${accountState(a)}${note ? `, ${note}` : ''}`;
   const u = use(a) ?? 0;
   const quotaColor = u >= 0.95 ? theme.error : u >= 0.8 ? theme.warn : undefined;
@@ -283,7 +283,7 @@ function Details({
       {line(
         'Status',
         a.pending
-          ? `${pendingStatus(a.pending.action, a.pending.appliesAt, now)} (applies ${clockTime(a.pending.appliesAt, new Date(now))})`
+          ? `${pendingStatus(a.pending, a.pending.appliesAt, now)} (applies ${clockTime(a.pending.appliesAt, new Date(now))})`
           : accountState(a),
       )}
       {line('Messages', `${a.messages} (${humanBytes(a.bytes)}, ${a.bytes.toLocaleString('en')} bytes)`)}

@@ -31,7 +31,7 @@ export function DomainsScreen({
   const selected = rows.find((r) => r.domain === list.selected);
   const nameWidth = Math.max(12, width - 64);
   const status = (d: DomainView) =>
-    d.change ? pendingStatus(d.change.action, d.change.appliesAt, now) : d.pending ? `${d.pending} pending` : 'hosted';
+    d.change ? pendingStatus(d.change, d.change.appliesAt, now) : d.pending ? `${d.pending} pending` : 'hosted';
   return (
     <Box flexDirection="column" width={width} height={height}>
       <Text wrap="truncate">

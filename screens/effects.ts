@@ -2,7 +2,7 @@
 // daemon (its answer comes back as an action for the screen that asked), or move between
 // screens. The reducers return these; one runner sends them.
 import type { ChangeAction, LogEntryView, Method, Params } from '../src/control/protocol.js';
-import { actionWord, changeDetail, whenApplies } from '../src/model/format.js';
+import { changeDetail, changeWord, whenApplies } from '../src/model/format.js';
 import { callError, type DaemonSession } from './daemon-session.js';
 import type { DomainsAction } from './domains-reducer.js';
 import { describeQueued, type FormAction, type FormScreen } from './form-reducer.js';
@@ -141,20 +141,20 @@ async function perform(
     }
     case 'set-domain': {
       const r = await session.send(effect.call);
-      if ('cancelled' in r) return `Cancelled the pending ${actionWord(r.cancelled.action)} of ${effect.address}`;
-      return `Queued: ${actionWord(r.queued.action)} ${effect.address} (${changeDetail(r.queued)}), ${whenApplies(r.queued.appliesAt, now())}`;
+      if ('cancelled' in r) return `Cancelled the pending ${changeWord(r.cancelled)} of ${effect.address}`;
+      return `Queued: ${changeWord(r.queued)} ${effect.address} (${changeDetail(r.queued)}), ${whenApplies(r.queued.appliesAt, now())}`;
     }
     case 'suspend':
     case 'resume': {
       const r = await session.send(effect.call);
-      if ('cancelled' in r) return `Cancelled the pending ${actionWord(r.cancelled.action)} of ${effect.address}`;
+      if ('cancelled' in r) return `Cancelled the pending ${changeWord(r.cancelled)} of ${effect.address}`;
       const what = effect.what === 'suspend' ? ': it cannot log in then; its mail is kept' : '';
-      return `Queued: ${actionWord(r.queued.action)} of ${effect.address}, ${whenApplies(r.queued.appliesAt, now())}${what}`;
+      return `Queued: ${changeWord(r.queued)} of ${effect.address}, ${whenApplies(r.queued.appliesAt, now())}${what}`;
     }
     case 'undo':
-      return `Undone: the pending ${actionWord((await session.send(effect.call)).action)} of ${effect.address}`;
+      return `Undone: the pending ${changeWord(await session.send(effect.call))} of ${effect.address}`;
     case 'cancel':
-      return `Cancelled: ${actionWord((await session.send(effect.call)).action)} ${effect.address}`;
+      return `Cancelled: ${changeWord(await session.send(effect.call))} ${effect.address}`;
     case 'apply': {
       const r = await session.send(effect.call);
       const left = r.left ? ` ${r.left} change(s) of other domains stay pending.` : '';

@@ -4,7 +4,7 @@
 // (effects); the answers come back as actions.
 import type { Key } from 'ink';
 import type { ChangeAction, Field as ErrorField, PendingView, QueueResult } from '../src/control/protocol.js';
-import { actionWord, whenApplies } from '../src/model/format.js';
+import { actionWord, changeWord, whenApplies } from '../src/model/format.js';
 import type { Effect, Notice, Step } from './effects.js';
 import {
   initialListState,
@@ -193,8 +193,8 @@ export function checkUnconfirmed(state: FormState, pending: readonly PendingView
 /** How a queued change reads on the notice line. */
 export function describeQueued(r: QueueResult, now: number, extra = ''): string {
   if ('cancelled' in r)
-    return `Cancelled the pending ${actionWord(r.cancelled.action)} of ${r.cancelled.address}: nothing will change`;
-  return `Queued: ${actionWord(r.queued.action)} ${r.queued.address}${extra}, ${whenApplies(r.queued.appliesAt, now)}`;
+    return `Cancelled the pending ${changeWord(r.cancelled)} of ${r.cancelled.address}: nothing will change`;
+  return `Queued: ${changeWord(r.queued)} ${r.queued.address}${extra}, ${whenApplies(r.queued.appliesAt, now)}`;
 }
 
 const noEffects = (state: FormState): Step<FormState> => ({ state, effects: [] });

@@ -3,10 +3,15 @@
 
 import { Box, Text } from 'ink';
 import type { PendingView } from '../src/control/protocol.js';
-import { actionWord, changeDetail, clockTime } from '../src/model/format.js';
+import { actionWord, changeDetail, changeWord, clockTime } from '../src/model/format.js';
 import { formatCountdown } from '../src/model/schedule.js';
 import { cell, Footer, type Frame, NoticeLine } from './frame.js';
 import { type PendingState, shownPendingList } from './pending-reducer.js';
+
+/** The ACTION cell: the action as a sentence reads it, or every part of a change of several. */
+function actionCell(p: PendingView): string {
+  return p.parts && p.parts.length > 1 ? p.parts.join(' + ') : actionWord(p.action);
+}
 
 /** Rows around the table: summary, notice, table header, question, footer, margin. */
 export const PENDING_CHROME_ROWS = 6;
@@ -31,7 +36,20 @@ export function PendingScreen({
   const list = shownPendingList(state, { domain, rows, tableHeight });
   const selected = rows.find((p) => p.id === list.selected);
   const others = all - rows.length;
-  const addressWidth = Math.max(10, width - 70);
+  // Every part of a change is named (`password + quota`; DETAIL says what each sets), and the
+  // address column is no wider than the longest address shown, to leave DETAIL the room.
+  const shown = rows.slice(list.top, list.top + tableHeight);
+  const actionWidth = Math.min(
+    34,
+    shown.reduce((w, p) => Math.max(w, actionCell(p).length), 18),
+  );
+  const addressWidth = Math.max(
+    10,
+    Math.min(
+      width - 52 - actionWidth,
+      shown.reduce((w, p) => Math.max(w, p.address.length), 0),
+    ),
+  );
   return (
     <Box flexDirection="column" width={width} height={height}>
       <Text wrap="truncate">
@@ -46,16 +64,16 @@ export function PendingScreen({
         <Text
           bold
           wrap="truncate"
-        >{`  ${cell('ID', 6)} ${cell('KIND', 8)} ${cell('ACTION', 18)} ${cell('ADDRESS', addressWidth)} ${cell('APPLIES IN', 12)} ${cell('QUEUED', 10)} DETAIL`}</Text>
+        >{`  ${cell('ID', 6)} ${cell('KIND', 8)} ${cell('ACTION', actionWidth)} ${cell('ADDRESS', addressWidth)} ${cell('APPLIES IN', 12)} ${cell('QUEUED', 10)} DETAIL`}</Text>
         {rows.length === 0 ? (
           <Text dimColor={theme.dim}>{`  Nothing is waiting in ${domain}: every change has been applied.`}</Text>
         ) : (
-          rows.slice(list.top, list.top + tableHeight).map((p) => {
+          shown.map((p) => {
             const isSel = p.id === list.selected;
             return (
               <Text key={p.id} inverse={isSel} wrap="truncate">
                 {isSel ? '› ' : '  '}
-                {cell(p.id, 6)} {cell(p.kind, 8)} {cell(actionWord(p.action), 18)} {cell(p.address, addressWidth)}{' '}
+                {cell(p.id, 6)} {cell(p.kind, 8)} {cell(actionCell(p), actionWidth)} {cell(p.address, addressWidth)}{' '}
                 {cell(formatCountdown(Date.parse(p.appliesAt) - now), 12)}{' '}
                 {cell(clockTime(p.requestedAt, new Date(now)), 10)} {changeDetail(p)}
               </Text>
@@ -70,7 +88,8 @@ export function PendingScreen({
         </Text>
       ) : state.confirm === 'cancel' && selected ? (
         <Text color={theme.warn} wrap="truncate">
-          Cancel the pending {actionWord(selected.action)} of {selected.address}? [y/N]
+          Cancel the pending {changeWord(selected)} of {selected.address}
+          {(selected.parts?.length ?? 1) > 1 ? ` (all ${selected.parts?.length} parts)` : ''}? [y/N]
         </Text>
       ) : (
         <Text> </Text>

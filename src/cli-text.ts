@@ -15,6 +15,7 @@ import {
   accountState,
   actionWord,
   changeDetail,
+  changeWord,
   clockTime,
   healthNote,
   humanBytes,
@@ -25,10 +26,10 @@ import {
 export function describeQueued(r: QueueResult): string {
   if ('cancelled' in r) {
     const c = r.cancelled;
-    return `Cancelled the pending ${actionWord(c.action)} of ${c.address}: nothing will change`;
+    return `Cancelled the pending ${changeWord(c)} of ${c.address}: nothing will change`;
   }
   const q = r.queued;
-  return `Queued: ${actionWord(q.action)} ${q.address}, ${whenApplies(q.appliesAt)} [id ${q.id}]`;
+  return `Queued: ${changeWord(q)} ${q.address}, ${whenApplies(q.appliesAt)} [id ${q.id}]`;
 }
 
 export function domainRows(list: DomainView[]): string {
@@ -42,7 +43,7 @@ export function domainRows(list: DomainView[]): string {
     String(d.pending),
     d.quota === null ? '-' : humanBytes(d.quota),
     d.catchall ?? '-',
-    d.change ? pendingStatus(d.change.action, d.change.appliesAt) : 'hosted',
+    d.change ? pendingStatus(d.change, d.change.appliesAt) : 'hosted',
   ]);
   return table(
     ['DOMAIN', 'ACCOUNTS', 'FORWARDS', 'MESSAGES', 'SIZE', 'PENDING', 'QUOTA', 'CATCH-ALL', 'STATUS'],
@@ -58,7 +59,7 @@ export function accountRows(list: AccountView[]): string {
     String(a.messages),
     humanBytes(a.bytes),
     a.quota === null ? '-' : `${humanBytes(a.quota)} ${Math.floor((100 * a.used) / a.quota)}%`,
-    a.pending ? pendingStatus(a.pending.action, a.pending.appliesAt) : accountState(a),
+    a.pending ? pendingStatus(a.pending, a.pending.appliesAt) : accountState(a),
     a.lastLoginAt ? clockTime(a.lastLoginAt) : '-',
     healthNote(a.health) || '-',
   ]);
@@ -96,14 +97,7 @@ export function queueRows(list: QueueView[]): string {
 
 export function pendingRows(list: PendingView[]): string {
   if (list.length === 0) return 'No pending changes.';
-  const rows = list.map((p) => [
-    p.id,
-    p.kind,
-    actionWord(p.action),
-    p.address,
-    whenApplies(p.appliesAt),
-    changeDetail(p),
-  ]);
+  const rows = list.map((p) => [p.id, p.kind, changeWord(p), p.address, whenApplies(p.appliesAt), changeDetail(p)]);
   return table(['ID', 'KIND', 'ACTION', 'ADDRESS', 'WHEN', 'DETAIL'], rows);
 }
 

@@ -16,7 +16,7 @@ import { ConfigError, configFileFrom, type Loaded, loadConfig, SETTINGS, socketP
 import type { ImportCall, ParsedCsv } from './control/bulk.js';
 import type { ControlClient } from './control/client.js';
 import { InputError } from './model/errors.js';
-import { actionWord, humanBytes, whenApplies } from './model/format.js';
+import { changeWord, humanBytes, whenApplies } from './model/format.js';
 import { VERSION } from './package-root.js';
 import { parseStoreLocation, withoutPassword } from './store/location.js';
 
@@ -213,6 +213,9 @@ function accountsCommand(): Command {
       ),
     { json: true, domain: true },
   ).action(async (f: ClientFlags & { stale?: string }) => {
+    // A bad duration is a usage error here, before the daemon is asked (it refuses it too).
+    if (f.stale !== undefined && !/^\d{1,4}d$/.test(f.stale.trim()))
+      throw new UsageError(`--stale ${JSON.stringify(f.stale.slice(0, 20))}: write days like 30d`);
     const list = await withDaemon(f, (c) =>
       f.stale === undefined
         ? c.allAccounts(inDomain(f).domain)
@@ -594,21 +597,36 @@ function pendingCommand(): Command {
     if (f.json) json(list);
     else out(pendingRows(list));
   });
-  client(pending.command('cancel').description('cancel one pending change').argument('<ID>')).action(
-    async (id: string, f: ClientFlags) => {
-      const p = await withDaemon(f, (c) => c.call('pending.cancel', { id }));
-      out(`Cancelled: ${actionWord(p.action)} ${p.address} [id ${p.id}]`);
+  client(
+    pending
+      .command('cancel')
+      .description('cancel one pending change (every part of it: see pending list), or one part with --part')
+      .argument('<ID>')
+      .option('--part <PART>', 'cancel only this part of the change (password, quota, suspend, resume, catchall)'),
+  ).action(async (id: string, f: ClientFlags & { part?: string }) => {
+    const p = await withDaemon(f, (c) =>
+      c.call('pending.cancel', { id, ...(f.part === undefined ? {} : { part: f.part }) }),
+    );
+    const kept = p.kept ? `; the ${changeWord(p.kept)} stays pending` : '';
+    out(`Cancelled: ${changeWord(p)} ${p.address} [id ${p.id}]${kept}`);
+  });
+  client(
+    pending.command('apply').description('apply the pending changes now, not on the hour (exit 1 if one failed)'),
+    {
+      json: true,
+      domain: true,
     },
-  );
-  client(pending.command('apply').description('apply the pending changes now, not on the hour'), {
-    json: true,
-    domain: true,
-  }).action(async (f: ClientFlags) => {
+  ).action(async (f: ClientFlags) => {
     const r = await withDaemon(f, (c) => c.call('pending.apply', inDomain(f)));
+    if (r.failed.length) process.exitCode = EXIT.failure;
     if (f.json) return json(r);
     const left = r.left ? ` ${r.left} change(s) of other domains stay pending.` : '';
     out(`Applied ${r.applied.length} change(s)${f.domain ? ` of ${f.domain}` : ''}.${left}`);
-    for (const failed of r.failed) out(`Not applied: change ${failed.id}: ${failed.error}`);
+    // A change that failed is a failure of the command: each on stderr, and exit 1.
+    for (const failed of r.failed)
+      process.stderr.write(
+        `vmail: change ${failed.id} of ${failed.address} not applied: ${failed.error.split('\n')[0]}\n`,
+      );
   });
   return pending;
 }

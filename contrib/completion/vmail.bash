@@ -25,7 +25,7 @@ _vmail() {
     "import vpopmail"|"import vpopmail "*) words="--move --dry-run --skip-bad --socket --data-dir --config --json --domain --help" ;;
     "domains remove"|"domains remove "*) words="--with-accounts --socket --data-dir --config --help" ;;
     "accounts quota"|"accounts quota "*) words="--messages --socket --data-dir --config --domain --help" ;;
-    "pending cancel"|"pending cancel "*) words="--socket --data-dir --config --help" ;;
+    "pending cancel"|"pending cancel "*) words="--part --socket --data-dir --config --help" ;;
     "import dovecot"|"import dovecot "*) words="--passwd-file --maildirs --layout --uidl-format --move --dry-run --skip-bad --socket --data-dir --config --json --domain --help" ;;
     "export postfix"|"export postfix "*) words="--socket --data-dir --config --help" ;;
     "domains quota"|"domains quota "*) words="--messages --socket --data-dir --config --help" ;;

@@ -33,6 +33,25 @@ const EXPORT_COLUMNS = [
   'created',
   'pending',
 ];
+/**
+ * CSV injection (OWASP): a spreadsheet takes a cell that starts with = + - @ (or their
+ * full-width forms), a tab or a CR as a formula. The export writes such a cell with a `'` in
+ * front, as spreadsheets write text that looks like a formula; a cell that starts with `'`s
+ * before one of them gets one more `'`, so that the import can take exactly one `'` off every
+ * cell that starts with `'`s before one of them and read back what was exported, whatever it was.
+ */
+const FORMULA = /^'*[=+\-@\t\r\uFF1D\uFF0B\uFF0D\uFF20]/;
+
+/** A cell as the export writes it: never a formula. */
+function textCell(cell: string): string {
+  return FORMULA.test(cell) ? `'${cell}` : cell;
+}
+
+/** A cell of an import as it was before the export wrote it (see FORMULA). */
+function fromTextCell(cell: string): string {
+  return cell.startsWith("'") && FORMULA.test(cell) ? cell.slice(1) : cell;
+}
+
 /** Rows handed to the daemon per request, well under its line limit even with long hashes. */
 const CHUNK = 2000;
 const MAX_FILE = 64 * 1024 * 1024;
@@ -83,11 +102,13 @@ export function parseImportCsv(input: Buffer | string): ParsedCsv {
   const refused: ImportResult['refused'] = [];
   for (const { record, info } of records.slice(1)) {
     const line = info.lines;
+    // The columns an export writes are read back as it wrote them; passwords are as typed.
     const get = (name: string) => {
       const i = col(name);
-      return i >= 0 ? (record[i] ?? '').trim() : '';
+      const cell = i >= 0 ? (record[i] ?? '') : '';
+      return (name === 'password' || name === 'password_hash' ? cell : fromTextCell(cell)).trim();
     };
-    const name = record[nameCol]?.trim() ?? '';
+    const name = fromTextCell(record[nameCol] ?? '').trim();
     if (record.length > header.length) {
       refused.push({ row: line, name, error: `${record.length} fields where the header has ${header.length}` });
       continue;
@@ -323,7 +344,9 @@ export function exportCsv(accounts: AccountView[], forwards: ForwardView[]): str
       f.pending ? `${f.pending.action} at ${f.pending.appliesAt}` : '',
     ]),
   ];
-  return stringify([EXPORT_COLUMNS, ...rows.map((r) => r.map(String))], { record_delimiter: '\r\n' });
+  return stringify([EXPORT_COLUMNS, ...rows.map((r) => r.map((cell) => textCell(String(cell))))], {
+    record_delimiter: '\r\n',
+  });
 }
 
 /** What `vmail export postfix` writes: each file's name and text. */

@@ -80,7 +80,7 @@ export const METHODS = {
   /** target: an account or forward name of the domain, or none. */
   'domains.catchall': { domain: 'string', target: 'string' },
   'pending.list': { domain: 'string?' },
-  'pending.cancel': { id: 'id' },
+  'pending.cancel': { id: 'id', part: 'string?' },
   'pending.apply': { domain: 'string?' },
   'queue.list': {},
   'queue.retry': { id: 'id' },
@@ -138,7 +138,7 @@ export interface Results {
   'domains.quota': QueueResult;
   'domains.catchall': QueueResult;
   'pending.list': PendingView[];
-  'pending.cancel': PendingView;
+  'pending.cancel': CancelResult;
   'pending.apply': ApplyResult;
   'queue.list': QueueView[];
   'queue.retry': QueueView;
@@ -216,6 +216,12 @@ export interface PendingView {
   domain: string;
   kind: ChangeKind;
   action: ChangeAction;
+  /**
+   * What it will do, part by part: settings queued for one account or domain merge into one
+   * change (`['password', 'quota']`); any other change is one part, its action. This daemon
+   * always sends it; a client reads its absence as `[action]`.
+   */
+  parts?: ChangeAction[];
   /** '' for a change to the domain itself. */
   name: string;
   /** The account's or forward's address; the domain for a change to the domain itself. */
@@ -250,12 +256,19 @@ export interface ImportSource {
   move: boolean;
 }
 
+/**
+ * What a cancel took away: the whole change, or with `part` one part of it (`kept`: the rest
+ * of the change, still pending under the same id).
+ */
+export type CancelResult = PendingView & { kept?: PendingView };
+
 /** What a request to change something came to: a change queued, or a pending one cancelled. */
 export type QueueResult = { queued: PendingView } | { cancelled: PendingView };
 
 export interface ApplyResult {
   applied: PendingView[];
-  failed: { id: string; error: string }[];
+  /** The changes that could not be applied (they stay pending), with the account, forward or domain each is about. */
+  failed: { id: string; address: string; error: string }[];
   at: string;
   /** Changes of other domains still pending after an apply of one domain's changes. */
   left?: number;
@@ -307,6 +320,8 @@ export interface MailboxSizeChange extends MailboxSize {
 export interface PendingRef {
   id: string;
   action: ChangeAction;
+  /** Every part of the change (settings queued one after another merge into one change); absent: one part, the action. */
+  parts?: ChangeAction[];
   appliesAt: string;
 }
 

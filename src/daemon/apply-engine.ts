@@ -144,6 +144,17 @@ export class ApplyEngine extends EventEmitter {
         )
         .sort((a, b) => a.seq - b.seq);
       const result: ApplyResult = { applied: [], failed: [], at: new Date(at).toISOString() };
+      // Checked again here: what this apply leaves must not loop, even when the rest of the
+      // queue (another domain's changes, a change cancelled on a daemon sharing the store)
+      // is not applied with it. The change that would loop stays pending, and fails.
+      for (const { change: c, loop } of this.changes.loopingAmong(due)) {
+        due.splice(due.indexOf(c), 1);
+        result.failed.push({
+          id: c.id,
+          address: c.kind === 'domain' ? c.domain : `${c.name}@${c.domain}`,
+          error: `applying it now would make a forwarding loop: ${loop.join(' -> ')}`,
+        });
+      }
       // Forwards a rename left behind go once their time is up.
       const expired = [...this.store.forwards.values()].filter((f) => f.expiresAt !== undefined && f.expiresAt <= at);
       const by = opts.by ?? selfPeer();
@@ -279,7 +290,7 @@ export class ApplyEngine extends EventEmitter {
           }
           done.push(c);
         } catch (err) {
-          result.failed.push({ id: c.id, error: (err as Error).message });
+          result.failed.push({ id: c.id, address, error: (err as Error).message });
         }
       }),
     );
@@ -379,7 +390,7 @@ export class ApplyEngine extends EventEmitter {
       }
       prepared.done.push(c);
     } catch (err) {
-      result.failed.push({ id: c.id, error: (err as Error).message });
+      result.failed.push({ id: c.id, address: c.domain, error: (err as Error).message });
     }
     return prepared;
   }

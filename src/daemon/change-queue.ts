@@ -3,14 +3,17 @@
 // change to the queue, and every apply, runs alone under one lock. Emits 'queued' and
 // 'cancelled' with the change as clients see it.
 import { EventEmitter } from 'node:events';
-import type { PendingView, QueueResult } from '../control/protocol.js';
+import type { CancelResult, PendingView, QueueResult } from '../control/protocol.js';
 import {
+  findAnyLoop,
   findForwardLoop,
   type PendingChange,
   type Plan,
+  partsOf,
   planChange,
   planDomainChange,
   type Quota,
+  withoutPart,
 } from '../model/changes.js';
 import { InputError, NotFoundError } from '../model/errors.js';
 import { type Address, domainOf, formatAddress } from '../model/names.js';
@@ -93,6 +96,20 @@ export class ChangeQueue extends EventEmitter {
   request(req: ChangeRequest, by: string): Promise<QueueResult> {
     return this.exclusive(async () => {
       const { change, replaces } = this.prepare(req, by);
+      // What the request leaves (a change, or a pending one cancelled) must not loop once
+      // applied. Only these can make one: they point a name somewhere or leave it unknown
+      // (its mail then goes to the catch-all).
+      const mayLoop =
+        !change ||
+        req.kind === 'forward' ||
+        (req.kind === 'domain' && req.action === 'catchall') ||
+        (req.kind === 'account' && (req.action === 'remove' || req.action === 'rename'));
+      const loop = mayLoop ? this.newLoop(replaces, change ?? undefined) : null;
+      if (loop)
+        throw new InputError(
+          `that would make a forwarding loop once the queue applies: ${loop.join(' -> ')}`,
+          req.kind === 'domain' ? 'domain' : 'name',
+        );
       if (!change) {
         await this.store.cancel(replaces.id);
         const view = viewPending(replaces);
@@ -184,7 +201,14 @@ export class ChangeQueue extends EventEmitter {
     return [...this.store.pending.values()].filter((p) => !domain || p.domain === domain).map(viewPending);
   }
 
-  cancel(id: string): Promise<PendingView> {
+  /**
+   * Cancels a pending change, or with `part` one part of it (the rest stays pending under the
+   * same id). A cancel that would leave a forwarding loop in the queue is refused with the loop:
+   * the changes queued after this one were checked with it in place, so the admin cancels or
+   * changes those first (refusing here keeps the queue one that applies, rather than leaving a
+   * later change to fail at the apply).
+   */
+  cancel(id: string, part?: string): Promise<CancelResult> {
     return this.exclusive(async () => {
       const change = this.store.pending.get(id);
       if (!change)
@@ -192,11 +216,89 @@ export class ChangeQueue extends EventEmitter {
           `no pending change has id ${JSON.stringify(id.slice(0, 40))}: see vmail pending list`,
           'id',
         );
-      await this.store.cancel(change.id);
-      const view = viewPending(change);
-      this.emit('cancelled', view);
-      return view;
+      const kept = part === undefined ? null : withoutPart(change, part);
+      const loop = this.newLoop(change, kept ?? undefined);
+      if (loop)
+        throw new InputError(
+          `cancelling ${part === undefined ? 'change' : `the ${part} part of change`} ${change.id} would make a forwarding loop once the queue applies: ${loop.join(' -> ')}; cancel or change the later changes first`,
+          'id',
+        );
+      if (!kept) {
+        await this.store.cancel(change.id);
+        const view = viewPending(change);
+        this.emit('cancelled', view);
+        return view;
+      }
+      await this.store.queue(kept, change);
+      const keptView = viewPending(kept);
+      this.emit('queued', keptView);
+      // The part cancelled, as a change of its own: the other parts taken off a copy.
+      let gone = change;
+      for (const other of partsOf(change)) if (other !== part) gone = withoutPart(gone, other) ?? gone;
+      return { ...viewPending(gone), kept: keptView };
     });
+  }
+
+  /**
+   * A forwarding loop the queue would have once applied if `remove` left it and `put` took its
+   * place, and does not have now (a loop already there is not this change's doing); null: none.
+   * The queue is changed for the look and put back before anything else runs.
+   */
+  private newLoop(remove?: PendingChange, put?: PendingChange): string[] | null {
+    if (!remove && !put) return null;
+    const pending = this.store.pending;
+    if (this.anyLoop()) return null;
+    if (remove) pending.delete(remove.id);
+    if (put) pending.set(put.id, put);
+    try {
+      return this.anyLoop();
+    } finally {
+      if (put) pending.delete(put.id);
+      if (remove) pending.set(remove.id, remove);
+    }
+  }
+
+  /** A loop among local forwards once the queue is applied, or null. */
+  private anyLoop(): string[] | null {
+    const starts = new Set(this.store.forwards.keys());
+    for (const p of this.store.pending.values()) if (p.kind === 'forward') starts.add(`${p.name}@${p.domain}`);
+    return findAnyLoop(starts, (a) => this.forwardTargets(a));
+  }
+
+  /**
+   * The changes among `due` that an apply of just those must refuse, each with its loop: the
+   * state right after the apply (what is applied, and `due`) would have a forwarding loop it does
+   * not have now. The newest change on a loop is refused first, then the rest is looked at
+   * again. Changes left out of an apply (another domain's, or not due yet) are not counted on.
+   */
+  loopingAmong(due: readonly PendingChange[]): { change: PendingChange; loop: string[] }[] {
+    const pending = this.store.pending;
+    const all = [...pending.values()];
+    const refused: { change: PendingChange; loop: string[] }[] = [];
+    for (const c of all) pending.delete(c.id);
+    try {
+      if (this.anyLoop()) return refused;
+      const left = new Map(due.map((c) => [c.id, c]));
+      for (const c of left.values()) pending.set(c.id, c);
+      for (;;) {
+        const loop = this.anyLoop();
+        if (!loop) return refused;
+        const on = new Set(loop);
+        const touches = (c: PendingChange) =>
+          c.kind === 'domain'
+            ? loop.some((a) => domainOf(a) === c.domain)
+            : on.has(`${c.name}@${c.domain}`) || (c.newName !== undefined && on.has(`${c.newName}@${c.domain}`));
+        const newest = [...left.values()].filter(touches).sort((a, b) => b.seq - a.seq)[0];
+        // A loop no due change is on is not this apply's doing (it was checked above): stop.
+        if (!newest) return refused;
+        refused.push({ change: newest, loop });
+        left.delete(newest.id);
+        pending.delete(newest.id);
+      }
+    } finally {
+      for (const c of [...pending.values()]) pending.delete(c.id);
+      for (const c of all) pending.set(c.id, c);
+    }
   }
 
   /**
@@ -208,8 +310,9 @@ export class ChangeQueue extends EventEmitter {
     catchall?: { domain: string; target: string },
   ): readonly string[] | undefined {
     const p = this.pendingFor(address);
-    if (p?.kind === 'forward') return p.action === 'remove' ? undefined : p.destinations;
-    const f = this.store.forwards.get(address);
+    if (p?.kind === 'forward' && p.action !== 'remove') return p.destinations;
+    // A forward whose removal is pending is an unknown name once applied: the catch-all's.
+    const f = p?.kind === 'forward' ? undefined : this.store.forwards.get(address);
     if (f) return f.destinations;
     if (this.willReceive(address)) return undefined;
     const domain = domainOf(address);

@@ -340,7 +340,7 @@ export function controlHandlers({ dataDir, store, changes, engine, mailboxes, qu
       return changes.request({ kind: 'domain', action: 'catchall', domain: d, catchall: target }, conn.peer.user);
     },
     'pending.list': (p) => changes.list(hostedDomain(p.domain)),
-    'pending.cancel': (p) => changes.cancel(String(p.id)),
+    'pending.cancel': (p) => changes.cancel(String(p.id), p.part),
     'pending.apply': (p, conn) => engine.apply({ domain: hostedDomain(p.domain), by: conn.peer }),
     'queue.list': () => queue.list(),
     'queue.retry': (p) => queue.retry(String(p.id)),

@@ -10,7 +10,7 @@ import type {
   PendingView,
 } from '../control/protocol.js';
 import type { MailboxIndex } from '../maildir/mailbox-index.js';
-import type { PendingChange } from '../model/changes.js';
+import { type PendingChange, partsOf } from '../model/changes.js';
 import type { AccountRecord, Store } from '../store/store.js';
 
 const iso = (t: number | undefined) => (t === undefined ? null : new Date(t).toISOString());
@@ -21,6 +21,7 @@ export function viewPending(c: PendingChange): PendingView {
     domain: c.domain,
     kind: c.kind,
     action: c.action,
+    parts: partsOf(c),
     name: c.name,
     address: c.kind === 'domain' ? c.domain : `${c.name}@${c.domain}`,
     requestedAt: new Date(c.requestedAt).toISOString(),
@@ -42,7 +43,7 @@ export function viewPending(c: PendingChange): PendingView {
 }
 
 function ref(p: PendingChange | undefined): PendingRef | null {
-  return p ? { id: p.id, action: p.action, appliesAt: new Date(p.appliesAt).toISOString() } : null;
+  return p ? { id: p.id, action: p.action, parts: partsOf(p), appliesAt: new Date(p.appliesAt).toISOString() } : null;
 }
 
 const byAddress = <T extends { domain: string; name: string }>(a: T, b: T) =>

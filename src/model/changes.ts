@@ -124,6 +124,49 @@ export function planDomainChange(
   return { op: 'queue', action: 'remove', replaces: p };
 }
 
+/**
+ * What a pending change will do, part by part: settings queued for one account or domain merge
+ * into one change (a password change then a quota change is one change of both), and each is
+ * shown, and may be cancelled, on its own. Any other change is one part, its action.
+ */
+export function partsOf(c: PendingChange): ChangeAction[] {
+  const parts: ChangeAction[] = [];
+  if (c.kind === 'account' && ['password', 'quota', 'suspend', 'resume'].includes(c.action)) {
+    if (c.passwordHash !== undefined) parts.push('password');
+    if (c.quota !== undefined) parts.push('quota');
+    if (c.suspended !== undefined) parts.push(c.suspended ? 'suspend' : 'resume');
+  } else if (c.kind === 'domain' && (c.action === 'quota' || c.action === 'catchall')) {
+    if (c.quota !== undefined) parts.push('quota');
+    if (c.catchall !== undefined) parts.push('catchall');
+  }
+  return parts.length ? parts : [c.action];
+}
+
+/**
+ * The change left when one part of `c` is cancelled (null: that was its only part, the whole
+ * change goes). The id and place in line stay. A part `c` does not have is refused, naming those it has.
+ */
+export function withoutPart(c: PendingChange, part: string): PendingChange | null {
+  const parts = partsOf(c);
+  if (!(parts as string[]).includes(part))
+    throw new InputError(
+      `change ${c.id} of ${c.kind === 'domain' ? c.domain : `${c.name}@${c.domain}`} has no ${JSON.stringify(part.slice(0, 20))} part: its parts are ${parts.join(', ')}`,
+      'id',
+    );
+  if (parts.length === 1) return null;
+  const left: PendingChange = { ...c };
+  if (part === 'password') delete left.passwordHash;
+  if (part === 'quota') delete left.quota;
+  if (part === 'catchall') delete left.catchall;
+  if (part === 'suspend' || part === 'resume') {
+    delete left.suspended;
+    delete left.refuseMail;
+  }
+  const rest = parts.filter((p) => p !== part);
+  left.action = rest[rest.length - 1];
+  return left;
+}
+
 const PROTECTED = new Set(['postmaster']);
 
 /**
@@ -248,4 +291,41 @@ export function findForwardLoop(
     return null;
   };
   return walk(address, [address]);
+}
+
+/**
+ * Finds any loop among local forwards, walking from each of `starts` (every loop passes through
+ * a forward, so the forwards are starts enough). `next` is `findForwardLoop`'s `forwardsOf`.
+ * One walk over the whole graph, without recursion: a chain of 100,000 forwards is fine.
+ * Returns a loop as a path that ends where it starts, or null.
+ */
+export function findAnyLoop(
+  starts: Iterable<string>,
+  next: (address: string) => readonly string[] | undefined,
+): string[] | null {
+  const done = new Set<string>();
+  for (const start of starts) {
+    if (done.has(start)) continue;
+    const path = [start];
+    const onPath = new Map([[start, 0]]);
+    const todo: Iterator<string>[] = [(next(start) ?? [])[Symbol.iterator]()];
+    while (todo.length) {
+      const step = todo[todo.length - 1].next();
+      if (step.done) {
+        todo.pop();
+        const left = path.pop() as string;
+        onPath.delete(left);
+        done.add(left);
+        continue;
+      }
+      const dest = step.value;
+      const at = onPath.get(dest);
+      if (at !== undefined) return [...path.slice(at), dest];
+      if (done.has(dest)) continue;
+      onPath.set(dest, path.length);
+      path.push(dest);
+      todo.push((next(dest) ?? [])[Symbol.iterator]());
+    }
+  }
+  return null;
 }

@@ -57,9 +57,22 @@ export function actionWord(action: string): string {
   return ACTION_WORDS[action] ?? action;
 }
 
-/** `password change in 37:12`: a pending action with its live countdown. */
-export function pendingStatus(action: string, appliesAt: string, now = Date.now()): string {
-  return `${actionWord(action)} in ${formatCountdown(Date.parse(appliesAt) - now)}`;
+/**
+ * `password change + quota change`: every part of a pending change (settings queued for one
+ * account or domain merge into one change), each as a sentence reads it.
+ */
+export function changeWord(c: { action: string; parts?: readonly string[] }): string {
+  return (c.parts?.length ? c.parts : [c.action]).map(actionWord).join(' + ');
+}
+
+/** `password change in 37:12`: a pending change (an action, or every part of it) with its live countdown. */
+export function pendingStatus(
+  change: string | { action: string; parts?: readonly string[] },
+  appliesAt: string,
+  now = Date.now(),
+): string {
+  const word = typeof change === 'string' ? actionWord(change) : changeWord(change);
+  return `${word} in ${formatCountdown(Date.parse(appliesAt) - now)}`;
 }
 
 /** `25 MB`, `25 MB / 1000 messages`, or `none`. */
@@ -70,6 +83,7 @@ export function formatQuota(q: Quota | null | undefined): string {
 
 /** What a pending change sets, beyond its action: `quota 25 MB, suspended`, `to a@x, b@y`. */
 export function changeDetail(p: {
+  parts?: readonly string[];
   destinations?: string[];
   quota?: Quota | null;
   suspended?: boolean;
@@ -95,6 +109,7 @@ export function changeDetail(p: {
     parts.push(p.suspended ? (p.refuseMail ? 'suspended, mail refused' : 'suspended') : 'not suspended');
   if (p.catchall !== undefined) parts.push(`catch-all ${p.catchall ?? 'none'}`);
   if (p.withAccounts) parts.push('with its accounts and forwards');
+  if (p.parts?.includes('password')) parts.push('new password');
   return parts.join('; ');
 }
 

@@ -68,7 +68,7 @@ describe('collection health', () => {
       neverFetched: false,
     });
     const bad = await d.cli(['accounts', 'list', '--stale', 'soon']);
-    expect([bad.code, bad.stderr.trim()]).toEqual([1, 'vmail: --stale "soon": write days like 30d']);
+    expect([bad.code, bad.stderr.trim()]).toEqual([64, 'vmail: --stale "soon": write days like 30d']);
     await d.stop();
   });
 });

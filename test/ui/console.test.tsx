@@ -465,3 +465,25 @@ describe('keys in bursts, through the gate', () => {
     }
   }, 60_000);
 });
+
+describe('a pending change of several settings', () => {
+  it('names every part: the Pending list, its DETAIL, the accounts STATUS and the cancel question', async () => {
+    await d.cli(['accounts', 'passwd', 'alice', '--password-stdin'], 'password-new-2\n');
+    await d.cli(['accounts', 'quota', 'alice', '25M']);
+    await openAccounts();
+    await see(/alice\s.*password change \+ quota/);
+    await press(KEYS.esc, '3');
+    const frame = await see(/1 pending change in example\.test/);
+    const row = frame.split('\n').find((l) => l.includes('alice@example.test')) ?? '';
+    expect(row, frame).toMatch(/ password \+ quota /);
+    expect(row, frame).toMatch(/quota 25 MB; new pa/);
+    await press('c');
+    await see('Cancel the pending password change + quota change of alice@example.test (all 2 parts)? [y/N]');
+    await press('y');
+    await see('Cancelled: password change + quota change alice@example.test');
+    await see('Nothing is waiting in example.test');
+    // By effect: neither part applies.
+    await d.cli(['pending', 'apply']);
+    expect(await pop3Login(d.pop3Port, 'alice', 'password-1')).toMatchObject({ ok: true });
+  });
+});
