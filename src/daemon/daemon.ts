@@ -147,6 +147,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
         usage: (address) => mailboxes.get(address),
       },
       srs,
+      Boolean(cluster),
     );
     const queue: ForwardQueue = new ForwardQueue({
       // On a shared mail root each daemon spools into its own folder, and adopts a gone one's.

@@ -55,6 +55,14 @@ export function crlfSize(data: Buffer | readonly Buffer[]): number {
   return size;
 }
 
+/**
+ * The name a message delivered with `opts` gets in new/ (a copy's own `base`, or a unique one):
+ * known before the delivery, so a quota reservation can be named after the message it holds room for.
+ */
+export function messageName(length: number, wsize: number, base?: string): string {
+  return base ? `${base}.${HOST},S=${length},W=${wsize}` : uniqueName(length, wsize);
+}
+
 function uniqueName(size: number, wsize: number): string {
   const now = Date.now();
   const secs = Math.floor(now / 1000);
@@ -72,6 +80,8 @@ export interface DeliverOptions {
   base?: string;
   /** The CRLF size of the parts, when the caller knows it (it scanned a shared body once). */
   crlfSize?: number;
+  /** The file's name, made beforehand with messageName() for these parts and options. */
+  name?: string;
   /** Told the file name just before the message appears in new/. */
   naming?: (file: string) => void;
   /** Called as the message appears in new/ (a size index counts it there). */
@@ -91,7 +101,7 @@ export async function deliver(
   const length = parts.reduce((n, p) => n + p.length, 0);
   const size = opts.crlfSize ?? crlfSize(parts);
   const base = opts.base;
-  const name = base ? `${base}.${HOST},S=${length},W=${size}` : uniqueName(length, size);
+  const name = opts.name ?? messageName(length, size, base);
   if (base) {
     const existing = join(dir, 'new', name);
     if (
