@@ -88,7 +88,12 @@ describe('quota under parallel delivery', () => {
     const sent = await burst([d.smtpPort], PARALLEL, 'one');
     check(join(d.dataDir, 'mail/example.test/kim'), sent);
     // The daemon's count agrees with the disk: one more message of that size is refused, not stored.
-    const next = await smtplib(d.smtpPort, 'alice@example.org', ['kim@example.test'], `Subject: after\n\n${`${'q'.repeat(99)}\n`.repeat(29)}`);
+    const next = await smtplib(
+      d.smtpPort,
+      'alice@example.org',
+      ['kim@example.test'],
+      `Subject: after\n\n${`${'q'.repeat(99)}\n`.repeat(29)}`,
+    );
     expect(next.ok && !next.refused?.['kim@example.test']).toBe(false);
   }, 60_000);
 });
