@@ -80,6 +80,8 @@ export interface DeliverOptions {
   base?: string;
   /** The CRLF size of the parts, when the caller knows it (it scanned a shared body once). */
   crlfSize?: number;
+  /** A file whose bytes follow the parts (a big message spooled to disk), and its length. */
+  tail?: { path: string; length: number };
   /** The file's name, made beforehand with messageName() for these parts and options. */
   name?: string;
   /** Told the file name just before the message appears in new/. */
@@ -98,7 +100,8 @@ export async function deliver(
   opts: DeliverOptions = {},
 ): Promise<Delivered> {
   const parts = Buffer.isBuffer(data) ? [data] : data;
-  const length = parts.reduce((n, p) => n + p.length, 0);
+  const length = parts.reduce((n, p) => n + p.length, 0) + (opts.tail?.length ?? 0);
+  // A tail's size is the caller's to give: it is not read here.
   const size = opts.crlfSize ?? crlfSize(parts);
   const base = opts.base;
   const name = opts.name ?? messageName(length, size, base);
@@ -116,11 +119,11 @@ export async function deliver(
   // A named copy is delivered by one attempt at a time: a file of its name in tmp/ is what an
   // attempt cut short by a crash left there, and is written again from the start.
   if (base) await unlink(tmp).catch(() => {});
-  await writeNewFile(tmp, parts).catch(async (err: NodeJS.ErrnoException) => {
+  await writeNewFile(tmp, parts, opts.tail?.path).catch(async (err: NodeJS.ErrnoException) => {
     // A Maildir whose folders were removed by hand is made whole again, as Dovecot does.
     if (err.code !== 'ENOENT') throw err;
     await createMaildir(dir);
-    await writeNewFile(tmp, parts);
+    await writeNewFile(tmp, parts, opts.tail?.path);
   });
   const file = join(dir, 'new', name);
   try {

@@ -38,10 +38,19 @@ export class RefusedError extends Error {
 export const MAX_HEADER = 1024 * 1024;
 const MAX_HOPS = 50;
 
+/** The rest of a big message, spooled to a file as it came (intake.ts): its path and length. */
+export interface Spooled {
+  path: string;
+  length: number;
+  /** The CRLF size of the whole message (parts and file), counted as it was spooled. */
+  crlfSize: number;
+}
+
 /**
  * A message on its way to one or more mailboxes: its bytes as parts (the lines added here,
  * then what the client sent), never joined, and what every copy needs to know of it (its
- * trace headers, its size with CRLF line ends) worked out once, not once per recipient.
+ * trace headers, its size with CRLF line ends) worked out once, not once per recipient. A big
+ * one's parts hold its start (with the whole header) and `spool` the rest, copied from disk.
  */
 export class Message {
   readonly trace: TraceInfo;
@@ -52,7 +61,9 @@ export class Message {
     readonly parts: readonly Buffer[],
     /** The SMTP client that handed it over, for the authentication results of a sealed forward. */
     readonly client?: { ip: string; helo: string },
+    readonly spool?: Spooled,
   ) {
+    if (spool) this.wsize = spool.crlfSize;
     const head: Buffer[] = [];
     let room = MAX_HEADER;
     for (const p of parts) {
@@ -67,7 +78,7 @@ export class Message {
   }
 
   get length(): number {
-    return this.parts.reduce((n, p) => n + p.length, 0);
+    return this.parts.reduce((n, p) => n + p.length, 0) + (this.spool?.length ?? 0);
   }
 
   /** Octets with CRLF line ends (what POP3 will report). */
@@ -249,6 +260,7 @@ export class LocalDelivery {
           ({ file } = await deliver(dir, [own, ...message.parts], {
             base: copyId,
             name,
+            tail: message.spool,
             crlfSize: size,
             naming: (n) => this.mailbox.naming(route.address, n),
             visible: (bytes) => this.mailbox.added(route.address, bytes),
@@ -274,6 +286,7 @@ export class LocalDelivery {
         id: copyId ? `${copyId}-${i}` : undefined,
         via: route.address,
         client: message.client,
+        tail: message.spool,
       });
       undo.push(() => this.queue().remove(id));
     }
