@@ -33,7 +33,7 @@ export interface IntakeOptions {
  * A message is kept in memory up to this many bytes (and until its header has ended); the rest
  * goes to a spool file as it comes, so a session holds about this much whatever the message.
  */
-export const SPOOL_FROM = 256 * 1024;
+const SPOOL_FROM = 256 * 1024;
 
 /** Removes what a crash left in the spool (no transaction runs before the intake starts). */
 export async function cleanSpool(dir: string): Promise<number> {

@@ -39,7 +39,7 @@ export const MAX_HEADER = 1024 * 1024;
 const MAX_HOPS = 50;
 
 /** The rest of a big message, spooled to a file as it came (intake.ts): its path and length. */
-export interface Spooled {
+interface Spooled {
   path: string;
   length: number;
   /** The CRLF size of the whole message (parts and file), counted as it was spooled. */
