@@ -19,7 +19,7 @@ import { Pop3Server } from '../pop3/server.js';
 import { ArcSealer } from '../smtp/arc.js';
 import { DkimKeys } from '../smtp/dkim.js';
 import { ForwardQueue } from '../smtp/forward-queue.js';
-import { SmtpIntake } from '../smtp/intake.js';
+import { cleanSpool, SmtpIntake } from '../smtp/intake.js';
 import { LocalDelivery, LoopError, Message, RefusedError } from '../smtp/local-delivery.js';
 import { SpamFilter } from '../smtp/spam-filter.js';
 import { Srs } from '../smtp/srs.js';
@@ -162,6 +162,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       },
       srs,
       () => config.postmaster,
+      Boolean(cluster),
     );
     const queue: ForwardQueue = new ForwardQueue({
       // On a shared mail root each daemon spools into its own folder, and adopts a gone one's.
@@ -403,9 +404,15 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
         if (seen && c.newName) store.recordActivity(`${c.newName}@${c.domain}`, seen);
       }
     });
+    // Big messages are spooled as they come; what a crash left there is no transaction's now.
+    // On a shared mail root each daemon has its own spool folder.
+    const spoolDir = cluster ? join(config.dataDir, 'spool', config.node) : join(config.dataDir, 'spool');
+    const stale = await cleanSpool(spoolDir);
+    if (stale) log.info('spool cleaned', { files: stale });
     const smtp = new SmtpIntake({
       delivery,
       filter,
+      spoolDir,
       maxMessageSize: config.maxMessageSize,
       maxConnections: config.maxConnections,
       maxConnectionsPerAddress: config.maxConnectionsPerAddress,

@@ -11,6 +11,31 @@ const fsyncFd = promisify(fs.fsync);
 const closeFd = promisify(fs.close);
 const renameFile = promisify(fs.rename);
 const unlinkFile = promisify(fs.unlink);
+const readFd = promisify(fs.read);
+const writeFd = promisify(fs.write);
+
+/** What a copy from a file reads and writes at a time: memory per copy stays this. */
+const COPY_CHUNK = 256 * 1024;
+
+/** Appends the bytes of the file at `source` to `fd` from offset `at`. */
+async function copyInto(fd: number, source: string, at: number): Promise<void> {
+  const from = await openFd(source, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(COPY_CHUNK);
+    for (let read = 0; ; ) {
+      const { bytesRead } = await readFd(from, buf, 0, COPY_CHUNK, read);
+      if (bytesRead === 0) return;
+      read += bytesRead;
+      for (let done = 0; done < bytesRead; ) {
+        const { bytesWritten } = await writeFd(fd, buf, done, bytesRead - done, at);
+        done += bytesWritten;
+        at += bytesWritten;
+      }
+    }
+  } finally {
+    await closeFd(from);
+  }
+}
 
 async function fsyncNow(dir: string): Promise<void> {
   const fd = await openFd(dir, 'r');
@@ -56,9 +81,10 @@ export function fsyncDir(dir: string): Promise<void> {
 /**
  * Creates `path` (it must not exist) with `data`, fsynced. On failure nothing is left. Given
  * as parts (a recipient's own header lines and the body every recipient shares), they are
- * written with one vectored write, without joining them into one more copy.
+ * written with one vectored write, without joining them into one more copy. `tail` names a
+ * file whose bytes follow them (a big message spooled to disk), copied a chunk at a time.
  */
-export async function writeNewFile(path: string, data: Buffer | readonly Buffer[]): Promise<void> {
+export async function writeNewFile(path: string, data: Buffer | readonly Buffer[], tail?: string): Promise<void> {
   const fd = await openFd(path, 'wx', 0o600);
   try {
     let parts = Buffer.isBuffer(data) ? [data] : data.filter((p) => p.length > 0);
@@ -70,6 +96,7 @@ export async function writeNewFile(path: string, data: Buffer | readonly Buffer[
       while (parts.length && written >= parts[0].length) written -= parts.shift()!.length;
       if (written > 0) parts = [parts[0].subarray(written), ...parts.slice(1)];
     }
+    if (tail) await copyInto(fd, tail, at);
     await fsyncFd(fd);
   } catch (err) {
     await closeFd(fd).catch(() => {});
@@ -80,9 +107,13 @@ export async function writeNewFile(path: string, data: Buffer | readonly Buffer[
 }
 
 /** Writes `data` to `path` through `path.tmp` and a rename: the file is whole or absent. */
-export async function writeDurable(path: string, data: Buffer | readonly Buffer[] | string): Promise<void> {
+export async function writeDurable(
+  path: string,
+  data: Buffer | readonly Buffer[] | string,
+  tail?: string,
+): Promise<void> {
   const tmp = `${path}.tmp`;
   await unlinkFile(tmp).catch(() => {});
-  await writeNewFile(tmp, typeof data === 'string' ? Buffer.from(data) : data);
+  await writeNewFile(tmp, typeof data === 'string' ? Buffer.from(data) : data, tail);
   await renameFile(tmp, path);
 }

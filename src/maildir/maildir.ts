@@ -55,6 +55,14 @@ export function crlfSize(data: Buffer | readonly Buffer[]): number {
   return size;
 }
 
+/**
+ * The name a message delivered with `opts` gets in new/ (a copy's own `base`, or a unique one):
+ * known before the delivery, so a quota reservation can be named after the message it holds room for.
+ */
+export function messageName(length: number, wsize: number, base?: string): string {
+  return base ? `${base}.${HOST},S=${length},W=${wsize}` : uniqueName(length, wsize);
+}
+
 function uniqueName(size: number, wsize: number): string {
   const now = Date.now();
   const secs = Math.floor(now / 1000);
@@ -72,6 +80,10 @@ export interface DeliverOptions {
   base?: string;
   /** The CRLF size of the parts, when the caller knows it (it scanned a shared body once). */
   crlfSize?: number;
+  /** A file whose bytes follow the parts (a big message spooled to disk), and its length. */
+  tail?: { path: string; length: number };
+  /** The file's name, made beforehand with messageName() for these parts and options. */
+  name?: string;
   /** Told the file name just before the message appears in new/. */
   naming?: (file: string) => void;
   /** Called as the message appears in new/ (a size index counts it there). */
@@ -141,10 +153,11 @@ export async function deliver(
 
 async function write(dir: string, data: Buffer | readonly Buffer[], opts: DeliverOptions): Promise<Delivered> {
   const parts = Buffer.isBuffer(data) ? [data] : data;
-  const length = parts.reduce((n, p) => n + p.length, 0);
+  const length = parts.reduce((n, p) => n + p.length, 0) + (opts.tail?.length ?? 0);
+  // A tail's size is the caller's to give: it is not read here.
   const size = opts.crlfSize ?? crlfSize(parts);
   const base = opts.base;
-  const name = base ? `${base}.${HOST},S=${length},W=${size}` : uniqueName(length, size);
+  const name = opts.name ?? messageName(length, size, base);
   if (base) {
     const existing = join(dir, 'new', name);
     if (
@@ -159,11 +172,11 @@ async function write(dir: string, data: Buffer | readonly Buffer[], opts: Delive
   // A named copy is delivered by one attempt at a time: a file of its name in tmp/ is what an
   // attempt cut short by a crash left there, and is written again from the start.
   if (base) await unlink(tmp).catch(() => {});
-  await writeNewFile(tmp, parts).catch(async (err: NodeJS.ErrnoException) => {
+  await writeNewFile(tmp, parts, opts.tail?.path).catch(async (err: NodeJS.ErrnoException) => {
     // A Maildir whose folders were removed by hand is made whole again, as Dovecot does.
     if (err.code !== 'ENOENT') throw err;
     await restoreFolders(dir);
-    await writeNewFile(tmp, parts);
+    await writeNewFile(tmp, parts, opts.tail?.path);
   });
   const file = join(dir, 'new', name);
   try {

@@ -272,12 +272,19 @@ export class ForwardQueue extends EventEmitter {
     from: string,
     to: string,
     data: Buffer | readonly Buffer[],
-    opts: { id?: string; via?: string; client?: { ip: string; helo: string } } = {},
+    opts: {
+      id?: string;
+      via?: string;
+      client?: { ip: string; helo: string };
+      /** A file whose bytes follow `data` (a big message spooled to disk). */
+      tail?: { path: string; length: number };
+    } = {},
   ): Promise<string> {
     const now = this.now();
     if (opts.id && this.entries.has(opts.id)) return opts.id;
     const id = opts.id ?? `${now.toString(36)}${randomBytes(5).toString('hex')}`;
-    const size = Buffer.isBuffer(data) ? data.length : data.reduce((n, p) => n + p.length, 0);
+    const size =
+      (Buffer.isBuffer(data) ? data.length : data.reduce((n, p) => n + p.length, 0)) + (opts.tail?.length ?? 0);
     const entry: QueueEntry = {
       id,
       from,
@@ -291,7 +298,7 @@ export class ForwardQueue extends EventEmitter {
     };
     if (opts.via) entry.via = opts.via;
     if (opts.client) entry.client = opts.client;
-    await writeDurable(join(this.opts.dir, `${id}.eml`), data);
+    await writeDurable(join(this.opts.dir, `${id}.eml`), data, opts.tail?.path);
     await writeDurable(join(this.opts.dir, `${id}.json`), JSON.stringify(entry));
     await fsyncDir(this.opts.dir);
     this.entries.set(id, entry);

@@ -4,9 +4,13 @@
 // the connections of a listener the daemon binds itself, and logs each session, each accepted
 // message and each refusal.
 import { randomBytes } from 'node:crypto';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import type { Socket } from 'node:net';
+import { join } from 'node:path';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import type { Logger } from '../log.js';
+import { crlfSize } from '../maildir/maildir.js';
 import { HARD_ERRORS, SmtpGuard } from './guard.js';
 import { headerEnd, receivedHeader } from './headers.js';
 import { type LocalDelivery, LoopError, MAX_HEADER, Message, RefusedError, type Undo } from './local-delivery.js';
@@ -28,6 +32,54 @@ export interface IntakeOptions {
   /** This server's name (--hostname): the greeting, EHLO and Received: lines. */
   hostname: string;
   log: Logger;
+  /** Where a message past SPOOL_FROM bytes is written as it comes, instead of kept in memory. */
+  spoolDir: string;
+}
+
+/**
+ * A message is kept in memory up to this many bytes (and until its header has ended); the rest
+ * goes to a spool file as it comes, so a session holds about this much whatever the message.
+ */
+const SPOOL_FROM = 256 * 1024;
+
+/** Removes what a crash left in the spool (no transaction runs before the intake starts). */
+export async function cleanSpool(dir: string): Promise<number> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  let n = 0;
+  for (const name of await readdir(dir)) {
+    if (!name.endsWith('.spool')) continue;
+    await unlink(join(dir, name)).then(
+      () => n++,
+      // Another process removed it meanwhile: nothing left to clean.
+      () => {},
+    );
+  }
+  return n;
+}
+
+/** What DATA brought: its start in memory (with the whole header), the rest in a spool file. */
+interface Received {
+  head: Buffer;
+  length: number;
+  spool: { path: string; length: number; crlfSize: number } | null;
+}
+
+/** Counts the CRLF size of bytes given a chunk at a time (as crlfSize() does for them joined). */
+class CrlfCount {
+  private size = 0;
+  private last = -1;
+
+  add(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    this.size += chunk.length;
+    for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1))
+      if ((i > 0 ? chunk[i - 1] : this.last) !== 13) this.size++;
+    this.last = chunk[chunk.length - 1];
+  }
+
+  get total(): number {
+    return this.size + (this.last !== -1 && this.last !== 10 ? 2 : 0);
+  }
 }
 
 function smtpError(code: number, message: string): Error {
@@ -181,30 +233,104 @@ export class SmtpIntake {
     session: SMTPServerSession,
     callback: (err?: Error | null, message?: string) => void,
   ): void {
+    const max = this.opts.maxMessageSize;
     const chunks: Buffer[] = [];
+    let inMemory = 0;
     let length = 0;
-    stream.on('data', (chunk: Buffer) => {
-      // Past the limit the rest is read and dropped; smtp-server answers 552 for it.
-      if (length <= this.opts.maxMessageSize) chunks.push(chunk);
-      length += chunk.length;
-    });
+    const count = new CrlfCount();
+    let spool: { path: string; out: WriteStream; failed: Error | null } | null = null;
+    /** The header is over MAX_HEADER: the message is refused, the rest is read and dropped. */
+    let headerTooLarge = false;
+    let answered = false;
+    const answer = (err: Error | null, text?: string) => {
+      if (answered) return;
+      answered = true;
+      callback(err, text);
+    };
+    /** Removes the spool file, once its stream is closed (an open still under way would make it again). */
+    const dropSpool = async () => {
+      const s = spool;
+      if (!s) return;
+      spool = null;
+      if (!s.out.closed) {
+        const closed = new Promise<void>((r) => s.out.once('close', () => r()));
+        s.out.destroy();
+        await closed;
+      }
+      // Never made (the open failed), or removed already: nothing is left either way.
+      await unlink(s.path).catch(() => {});
+    };
     const refuse = (err: Error & { responseCode?: number }) => {
       const e = err.responseCode ? err : smtpError(451, '4.3.0 Temporary failure storing the message: try again later');
       this.refused(session, null, (e as Error & { responseCode: number }).responseCode, e.message);
-      callback(e);
+      void dropSpool().finally(() => answer(e));
     };
+    stream.on('data', (chunk: Buffer) => {
+      length += chunk.length;
+      // Past the limit the rest is read and dropped; smtp-server answers 552 for it.
+      if (length > max || headerTooLarge) return;
+      count.add(chunk);
+      if (spool) {
+        if (spool.failed) return;
+        if (!spool.out.write(chunk)) {
+          stream.pause();
+          spool.out.once('drain', () => stream.resume());
+        }
+        return;
+      }
+      chunks.push(chunk);
+      inMemory += chunk.length;
+      if (inMemory < SPOOL_FROM) return;
+      // Kept in memory until the header has ended (it is read from there), at most MAX_HEADER.
+      const head = Buffer.concat(chunks, inMemory);
+      chunks.splice(0, chunks.length, head);
+      if (headerEnd(head, MAX_HEADER) < 0) {
+        if (inMemory > MAX_HEADER) headerTooLarge = true;
+        return;
+      }
+      const path = join(this.opts.spoolDir, `${Date.now()}.${randomBytes(8).toString('hex')}.spool`);
+      const out = createWriteStream(path, { flags: 'wx', mode: 0o600 });
+      const s: { path: string; out: WriteStream; failed: Error | null } = { path, out, failed: null };
+      out.on('error', (err) => {
+        s.failed = err;
+        // The rest is read and dropped; the end answers 451.
+        stream.resume();
+      });
+      spool = s;
+    });
     stream.on('error', (err) => refuse(smtpError(451, `4.3.0 ${err.message}`)));
     stream.on('end', () => {
-      if (stream.sizeExceeded)
-        return refuse(smtpError(552, `5.3.4 Message too big: the limit is ${this.opts.maxMessageSize} bytes`));
-      const data = Buffer.concat(chunks, length);
-      const storing = this.store(data, session).then((id) => callback(null, `2.0.0 OK: queued as ${id}`), refuse);
+      if (stream.sizeExceeded) return refuse(smtpError(552, `5.3.4 Message too big: the limit is ${max} bytes`));
+      if (headerTooLarge) return refuse(smtpError(552, `5.3.4 Message header too large: at most ${MAX_HEADER} bytes`));
+      const head = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, inMemory);
+      const s = spool;
+      const spooled = s
+        ? new Promise<void>((resolve, reject) => {
+            if (s.failed) return reject(s.failed);
+            s.out.once('error', reject);
+            s.out.end(() => resolve());
+          })
+        : Promise.resolve();
+      const storing = spooled
+        .then(() =>
+          this.store(
+            {
+              head,
+              length: Math.min(length, max),
+              spool: s ? { path: s.path, length: length - inMemory, crlfSize: count.total } : null,
+            },
+            session,
+          ),
+        )
+        .finally(dropSpool)
+        .then((id) => answer(null, `2.0.0 OK: queued as ${id}`), refuse);
       this.storing.add(storing);
       void storing.finally(() => this.storing.delete(storing));
     });
   }
 
-  private async store(data: Buffer, session: SMTPServerSession): Promise<string> {
+  private async store(got: Received, session: SMTPServerSession): Promise<string> {
+    const data = got.head;
     if (headerEnd(data, MAX_HEADER) < 0 && data.length > MAX_HEADER) {
       throw smtpError(552, `5.3.4 Message header too large: at most ${MAX_HEADER} bytes`);
     }
@@ -231,7 +357,11 @@ export class SmtpIntake {
         tls: Boolean(session.secure),
       }),
     );
-    const verdict = await this.opts.filter.check(received, data, {
+    // rspamd reads the whole message: a spooled one is read back for it (bounded by the size limit).
+    let spool = got.spool;
+    const whole = spool && this.opts.filter.reads ? Buffer.concat([data, await readFile(spool.path)]) : data;
+    if (whole !== data) spool = null;
+    const verdict = await this.opts.filter.check(received, whole, {
       id,
       ip: session.remoteAddress,
       helo: session.hostNameAppearsAs,
@@ -242,7 +372,11 @@ export class SmtpIntake {
     });
     if ('refuse' in verdict) throw smtpError(verdict.refuse.code, verdict.refuse.text);
     // Every copy shares these bytes: nothing is joined or copied per recipient.
-    const message = new Message(verdict.parts, { ip: session.remoteAddress, helo: session.hostNameAppearsAs });
+    const message = new Message(
+      verdict.parts,
+      { ip: session.remoteAddress, helo: session.hostNameAppearsAs },
+      spool ? { path: spool.path, length: spool.length, crlfSize: crlfSize(received) + spool.crlfSize } : undefined,
+    );
     const undo: Undo[] = [];
     const results = await Promise.allSettled(rcpts.map((to) => this.opts.delivery.deliver(to, from, message)));
     let failure: Error | null = null;
@@ -277,7 +411,7 @@ export class SmtpIntake {
             ],
         )
         .join(','),
-      size: data.length,
+      size: got.length,
       tls: Boolean(session.secure),
       spam: verdict.action === 'unchecked' ? undefined : verdict.action.replace(' ', '-'),
     });

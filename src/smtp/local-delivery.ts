@@ -3,8 +3,9 @@
 // address this server made when it forwarded a message) back to that message's original sender.
 // Only applied accounts and forwards receive mail; a pending add does not yet.
 import { unlink } from 'node:fs/promises';
-import { crlfSize, deliver, heldMaildir } from '../maildir/maildir.js';
+import { crlfSize, deliver, heldMaildir, messageName, uidOf } from '../maildir/maildir.js';
 import { maildirPath } from '../maildir/paths.js';
+import { freeRoom, holdRoom, usedOnDisk } from '../maildir/quota-room.js';
 import { quotaUse } from '../model/quota.js';
 import type { AccountRecord, Store } from '../store/store.js';
 import type { ForwardQueue } from './forward-queue.js';
@@ -37,10 +38,19 @@ export class RefusedError extends Error {
 export const MAX_HEADER = 1024 * 1024;
 const MAX_HOPS = 50;
 
+/** The rest of a big message, spooled to a file as it came (intake.ts): its path and length. */
+interface Spooled {
+  path: string;
+  length: number;
+  /** The CRLF size of the whole message (parts and file), counted as it was spooled. */
+  crlfSize: number;
+}
+
 /**
  * A message on its way to one or more mailboxes: its bytes as parts (the lines added here,
  * then what the client sent), never joined, and what every copy needs to know of it (its
- * trace headers, its size with CRLF line ends) worked out once, not once per recipient.
+ * trace headers, its size with CRLF line ends) worked out once, not once per recipient. A big
+ * one's parts hold its start (with the whole header) and `spool` the rest, copied from disk.
  */
 export class Message {
   readonly trace: TraceInfo;
@@ -51,7 +61,9 @@ export class Message {
     readonly parts: readonly Buffer[],
     /** The SMTP client that handed it over, for the authentication results of a sealed forward. */
     readonly client?: { ip: string; helo: string },
+    readonly spool?: Spooled,
   ) {
+    if (spool) this.wsize = spool.crlfSize;
     const head: Buffer[] = [];
     let room = MAX_HEADER;
     for (const p of parts) {
@@ -66,7 +78,7 @@ export class Message {
   }
 
   get length(): number {
-    return this.parts.reduce((n, p) => n + p.length, 0);
+    return this.parts.reduce((n, p) => n + p.length, 0) + (this.spool?.length ?? 0);
   }
 
   /** Octets with CRLF line ends (what POP3 will report). */
@@ -76,7 +88,14 @@ export class Message {
   }
 }
 
+type Usage = { bytes: number; messages: number };
+
 export class LocalDelivery {
+  /** Per mailbox: what is being written into it now (counted against its quota as if there). */
+  private readonly writing = new Map<string, Usage>();
+  /** Per Maildir on a shared mail root: the quota check running, which the next one waits for. */
+  private readonly checking = new Map<string, Promise<unknown>>();
+
   constructor(
     private readonly store: Store,
     private readonly dataDir: string,
@@ -91,6 +110,11 @@ export class LocalDelivery {
     private readonly srs: Srs | null = null,
     /** --postmaster: where postmaster@ a domain without one of its own goes (read at each use: SIGHUP changes it). */
     private readonly postmaster: () => string | null = () => null,
+    /**
+     * The mail root is shared with other daemons: a delivery into a mailbox with a quota also
+     * holds its room on disk, where they see it, and checks what they hold (quota-room.ts).
+     */
+    private readonly sharedRoot = false,
   ) {}
 
   /**
@@ -161,14 +185,13 @@ export class LocalDelivery {
    * account that refuses its mail (550 5.2.1), or one that is over its quota or would be with
    * it (452 4.2.2: temporary, the sender's server tries again once mail has been fetched).
    */
-  refusal(route: Route, size = 0): RefusedError | null {
+  refusal(route: Route, size = 0, used = this.inUse(route)): RefusedError | null {
     if (route.kind !== 'account') return null;
     const a = route.account;
     if (a.suspended && a.refuseMail) return new RefusedError(550, `5.2.1 <${route.address}>: mailbox disabled`);
     if (!a.quota) return null;
     if (size > a.quota.bytes)
       return new RefusedError(552, `5.2.2 <${route.address}>: the message is larger than the mailbox's quota`);
-    const used = this.mailbox.usage(route.address);
     const after = { bytes: used.bytes + size, messages: used.messages + (size ? 1 : 0) };
     if ((quotaUse(a.quota, used) ?? 0) >= 1 || (size && (quotaUse(a.quota, after) ?? 0) > 1))
       return new RefusedError(452, `4.2.2 <${route.address}>: mailbox full, try again later`);
@@ -180,6 +203,55 @@ export class LocalDelivery {
     const n = name.toLowerCase().replace(/\.$/, '');
     for (let at = 0; at >= 0; at = n.indexOf('.', at) + 1 || -1) if (this.store.domains.has(n.slice(at))) return true;
     return false;
+  }
+
+  /** What a mailbox holds, and what is being written into it here. */
+  private inUse(route: Route): Usage {
+    if (route.kind !== 'account') return { bytes: 0, messages: 0 };
+    const held = this.mailbox.usage(route.address);
+    const writing = this.writing.get(route.address);
+    return writing ? { bytes: held.bytes + writing.bytes, messages: held.messages + writing.messages } : held;
+  }
+
+  /** Counts `size` bytes being written into `address` until the returned function is called. */
+  private hold(address: string, size: number): () => void {
+    const w = this.writing.get(address) ?? { bytes: 0, messages: 0 };
+    w.bytes += size;
+    w.messages++;
+    this.writing.set(address, w);
+    return () => {
+      w.bytes -= size;
+      w.messages--;
+      if (w.messages === 0) this.writing.delete(address);
+    };
+  }
+
+  /**
+   * On a shared mail root: holds the room for message `name` in its Maildir, then checks the
+   * quota against what every daemon holds there (one check at a time per Maildir here, so
+   * this daemon's deliveries never refuse each other for holding at the same moment). Returns
+   * the room, to be freed once the message is in new/; throws the refusal.
+   */
+  private async holdShared(route: Route & { kind: 'account' }, dir: string, name: string, size: number) {
+    const check = (this.checking.get(dir) ?? Promise.resolve()).then(async () => {
+      const room = await holdRoom(dir, name);
+      if (!room) return null;
+      try {
+        const refused = this.refusal(route, size, await usedOnDisk(dir, uidOf(name)));
+        if (refused) throw refused;
+      } catch (err) {
+        await freeRoom(room);
+        throw err;
+      }
+      return room;
+    });
+    // The next check waits for this one whatever its outcome (which this caller gets).
+    const done = check.catch(() => {});
+    this.checking.set(dir, done);
+    void done.then(() => {
+      if (this.checking.get(dir) === done) this.checking.delete(dir);
+    });
+    return check;
   }
 
   isLocal(address: string): boolean {
@@ -195,24 +267,47 @@ export class LocalDelivery {
   async deliver(to: string, from: string, message: Message, copyId?: string): Promise<Undo[] | null> {
     const route = this.route(to);
     if (route.kind === 'unknown' || route.kind === 'foreign') return null;
-    const refused = this.refusal(route, message.length);
+    // An apply is moving or archiving its Maildir: once that is committed, ask again where the
+    // mail goes. Before the quota check, which must not wait between its look and its hold.
+    if (route.kind === 'account' && (await heldMaildir(maildirPath(this.dataDir, route.domain, route.name))))
+      return this.deliver(to, from, message, copyId);
+    // An account's copy is counted as the quota counts it: CRLF octets with this copy's lines.
+    const head =
+      route.kind === 'account'
+        ? Buffer.from(`Return-Path: <${headerSafe(from, 512)}>\r\nDelivered-To: ${route.address}\r\n`)
+        : null;
+    const size = head ? head.length + message.crlfSize : message.length;
+    const refused = this.refusal(route, size);
     if (refused) throw refused;
     const { trace } = message;
     if (trace.deliveredTo.includes(route.address)) throw new LoopError(`mail forwarding loop for ${route.address}`);
     if (trace.received > MAX_HOPS) throw new LoopError(`too many hops (${trace.received} Received: headers)`);
     const deliveredTo = `Delivered-To: ${route.address}\r\n`;
     if (route.kind === 'account') {
+      const own = head!;
       const dir = maildirPath(this.dataDir, route.domain, route.name);
-      // An apply is moving or archiving it: once that is committed, ask again where the mail goes.
-      if (await heldMaildir(dir)) return this.deliver(to, from, message, copyId);
-      // This copy's own lines (they end in CRLF, so sizes add up) before the shared message.
-      const head = Buffer.from(`Return-Path: <${headerSafe(from, 512)}>\r\n${deliveredTo}`);
-      const { file } = await deliver(dir, [head, ...message.parts], {
-        base: copyId,
-        crlfSize: head.length + message.crlfSize,
-        naming: (name) => this.mailbox.naming(route.address, name),
-        visible: (bytes) => this.mailbox.added(route.address, bytes),
-      });
+      // Counted from here (before any wait) until it is in new/ and counted there, or failed.
+      const release = this.hold(route.address, size);
+      let file: string;
+      try {
+        const name = messageName(own.length + message.length, size, copyId);
+        const room = this.sharedRoot && route.account.quota ? await this.holdShared(route, dir, name, size) : null;
+        try {
+          // This copy's own lines (they end in CRLF, so sizes add up) before the shared message.
+          ({ file } = await deliver(dir, [own, ...message.parts], {
+            base: copyId,
+            name,
+            tail: message.spool,
+            crlfSize: size,
+            naming: (n) => this.mailbox.naming(route.address, n),
+            visible: (bytes) => this.mailbox.added(route.address, bytes),
+          }));
+        } finally {
+          await freeRoom(room);
+        }
+      } finally {
+        release();
+      }
       return [
         async () => {
           await unlink(file).catch(() => {});
@@ -228,6 +323,7 @@ export class LocalDelivery {
         id: copyId ? `${copyId}-${i}` : undefined,
         via: route.address,
         client: message.client,
+        tail: message.spool,
       });
       undo.push(() => this.queue().remove(id));
     }

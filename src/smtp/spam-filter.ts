@@ -72,6 +72,11 @@ export class SpamFilter extends EventEmitter {
   }
 
   /** SIGHUP's new address, failure mode or bound. */
+  /** Whether check() reads the message (rspamd is configured), or passes it as it is. */
+  get reads(): boolean {
+    return Boolean(this.settings.url);
+  }
+
   configure(settings: FilterSettings): void {
     if (settings.url !== this.settings.url) {
       this.state = 'unknown';

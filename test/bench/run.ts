@@ -10,6 +10,7 @@ const benches: Record<string, () => Promise<void>> = {
   core: async () => (await import('./core.js')).benchCore(),
   pop3: async () => (await import('./pop3.js')).benchPop3(),
   smtp: async () => (await import('./smtp.js')).benchSmtp(),
+  big: async () => (await import('./big.js')).benchBig(),
   rspamd: async () => (await import('./rspamd.js')).benchRspamd(),
   console: async () => (await import('./console.js')).benchConsole(),
   oversight: async () => (await import('./oversight.js')).benchOversight(),
