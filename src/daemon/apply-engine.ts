@@ -7,10 +7,10 @@
 // (the accounts that came and went, for the mailbox index and POP3 sessions).
 
 import { EventEmitter } from 'node:events';
-import { mkdir, rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Peer } from '../control/peer.js';
 import type { ApplyResult } from '../control/protocol.js';
+import { mkdirDurable, renameDurable } from '../fs/durable.js';
 import type { Logger } from '../log.js';
 import { importMaildir, leftoverImports } from '../maildir/import-maildir.js';
 import { archiveMaildir, createMaildir, maildirPath, moveMaildir } from '../maildir/paths.js';
@@ -71,8 +71,8 @@ export class ApplyEngine extends EventEmitter {
     for (const domain of this.store.domains.keys()) {
       for (const dir of await leftoverImports(join(this.dataDir, 'mail', domain), pending)) {
         const to = join(this.dataDir, 'archive', domain, basename(dir).slice(1));
-        await mkdir(dirname(to), { recursive: true, mode: 0o750 });
-        await rename(dir, to);
+        await mkdirDurable(dirname(to), 0o750);
+        await renameDurable(dir, to);
         this.log.notice('import leftover archived', { dir: to, why: 'its change is no longer pending' });
       }
     }

@@ -8,8 +8,9 @@
 // those whose folders changed since. Emits 'size' (address, MailboxSize) when a size moves.
 import { EventEmitter } from 'node:events';
 import { type FSWatcher, watch } from 'node:fs';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeAtomic } from '../fs/durable.js';
 import { Logger } from '../log.js';
 import { domainOf } from '../model/names.js';
 import { cleanTmp, folderStampNow, listStamped } from './maildir.js';
@@ -137,9 +138,7 @@ export class MailboxIndex extends EventEmitter {
       const trust = e.settled && e.stamp && !e.refreshing ? 'listed' : 'counted';
       lines.push(`${address} ${e.messages} ${e.bytes} ${e.oldest ?? '-'} ${e.stamp || '-'} ${trust}`);
     }
-    const tmp = `${this.file}.tmp`;
-    await writeFile(tmp, `${lines.join('\n')}\n`, { mode: 0o600 });
-    await rename(tmp, this.file);
+    await writeAtomic(this.file, `${lines.join('\n')}\n`, { sync: false });
   }
 
   /** Watches on Maildir folders in use (two per watched mailbox). */

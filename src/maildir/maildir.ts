@@ -5,7 +5,7 @@ import { type Stats, statSync } from 'node:fs';
 import { open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { fsyncDir, writeNewFile } from './durable.js';
+import { fsyncDir, writeNewFile } from '../fs/durable.js';
 import { createMaildir } from './paths.js';
 import { saveSizes, sizesOf } from './size-cache.js';
 import { uidlsOf } from './uidl-map.js';

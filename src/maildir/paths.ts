@@ -2,10 +2,10 @@
 // name and domain that pass the naming rules again here, so no stored or sent value can point
 // outside DATA_DIR/mail.
 
-import { mkdir, rename, stat } from 'node:fs/promises';
-import { dirname, join, resolve, sep } from 'node:path';
+import { mkdir, stat } from 'node:fs/promises';
+import { join, resolve, sep } from 'node:path';
+import { fsyncDir, mkdirDurable, renameDurable } from '../fs/durable.js';
 import { isValidDomain, nameProblem } from '../model/names.js';
-import { fsyncDir } from './durable.js';
 
 function mailRoot(dataDir: string): string {
   return join(dataDir, 'mail');
@@ -25,14 +25,18 @@ export function maildirPath(dataDir: string, domain: string, name: string): stri
   return dir;
 }
 
+/** Makes `dir` a Maildir (what is missing of it), durably: the folders made are fsynced in their parents. */
 export async function createMaildir(dir: string): Promise<void> {
-  await mkdir(join(dir, 'tmp'), { recursive: true, mode: 0o700 });
-  await mkdir(join(dir, 'new'), { mode: 0o700 }).catch(ignoreExists);
-  await mkdir(join(dir, 'cur'), { mode: 0o700 }).catch(ignoreExists);
+  await mkdirDurable(dir);
+  let made = false;
+  for (const sub of ['tmp', 'new', 'cur'])
+    made = (await mkdir(join(dir, sub), { mode: 0o700 }).then(() => true, ignoreExists)) || made;
+  if (made) await fsyncDir(dir);
 }
 
-function ignoreExists(err: NodeJS.ErrnoException): void {
+function ignoreExists(err: NodeJS.ErrnoException): false {
   if (err.code !== 'EEXIST') throw err;
+  return false;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -59,8 +63,8 @@ export async function archiveMaildir(
   const from = maildirPath(dataDir, domain, name);
   const to = join(dataDir, 'archive', domain, `${name}-${changeId}`);
   if (!(await exists(from))) return (await exists(to)) ? to : null;
-  await mkdir(join(dataDir, 'archive', domain), { recursive: true, mode: 0o700 });
-  await rename(from, to);
+  await mkdirDurable(join(dataDir, 'archive', domain));
+  await renameDurable(from, to);
   return to;
 }
 
@@ -76,6 +80,5 @@ export async function moveMaildir(dataDir: string, domain: string, from: string,
     if (await exists(dst)) return;
     throw new Error(`${from}@${domain} has no Maildir to move`);
   }
-  await rename(src, dst);
-  await fsyncDir(dirname(dst));
+  await renameDurable(src, dst);
 }

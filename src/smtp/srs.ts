@@ -9,7 +9,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeDurable } from '../maildir/durable.js';
+import { createAtomic } from '../fs/durable.js';
 
 const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 const DAY_MS = 86_400_000;
@@ -35,16 +35,19 @@ export class Srs {
    */
   static async open(dataDir: string, maxAgeDays: number): Promise<Srs> {
     const file = join(dataDir, SECRET_FILE);
-    let secret: Buffer;
-    try {
-      secret = Buffer.from(readFileSync(file, 'utf8').trim(), 'hex');
+    const read = () => {
+      const secret = Buffer.from(readFileSync(file, 'utf8').trim(), 'hex');
       if (secret.length < 16) throw new Error(`${file} holds no usable secret: remove it to make a new one`);
+      return secret;
+    };
+    try {
+      return new Srs(read(), maxAgeDays);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      secret = randomBytes(32);
-      await writeDurable(file, `${secret.toString('hex')}\n`);
     }
-    return new Srs(secret, maxAgeDays);
+    // Made once: of daemons starting together on a new data dir, the first to link it wins and all use its secret.
+    const secret = randomBytes(32);
+    return new Srs((await createAtomic(file, `${secret.toString('hex')}\n`)) ? secret : read(), maxAgeDays);
   }
 
   /** The envelope sender for a copy of mail from `sender` that `domain` forwards elsewhere. */
