@@ -37,6 +37,8 @@ const renameFile = promisify(fs.rename);
 const unlinkFile = promisify(fs.unlink);
 const mkdirPath = promisify(fs.mkdir);
 const linkFile = promisify(fs.link);
+const readDir = promisify(fs.readdir);
+const lstatPath = promisify(fs.lstat);
 
 /** Opens, fsyncs and closes `path`: a folder now, or a file written by other means (a copy). */
 export async function fsyncPath(path: string): Promise<void> {
@@ -114,6 +116,33 @@ export async function writeNewFile(
 
 /** Temp names this process made: unique per write, so two writes of one file never share one. */
 let temps = 0;
+/** `.NAME.PID.N.tmp`: the temp of a write of NAME (rule 1). */
+const TEMP = /^\..+\.\d+\.\d+\.tmp$/;
+
+/**
+ * Removes from `dir` the temps of writes a kill -9 cut short (rule 1) that are older than
+ * `olderThanMs` (a write under way is younger). Returns how many went.
+ */
+export async function sweepTemps(dir: string, olderThanMs: number, now = Date.now()): Promise<number> {
+  let removed = 0;
+  const names = await readDir(dir).catch((err: NodeJS.ErrnoException) => {
+    // A folder that is gone holds no temps.
+    if (err.code === 'ENOENT') return [] as string[];
+    throw err;
+  });
+  for (const name of names) {
+    if (!TEMP.test(name)) continue;
+    const path = join(dir, name);
+    const st = await lstatPath(path).catch(() => null);
+    if (!st?.isFile() || now - st.mtimeMs < olderThanMs) continue;
+    // Gone meanwhile (its write finished, or another sweep took it): nothing to remove.
+    await unlinkFile(path).then(
+      () => removed++,
+      () => {},
+    );
+  }
+  return removed;
+}
 
 /**
  * Replaces (or creates) `path` with `data`, whole or not at all (rule 1): written to a temp of

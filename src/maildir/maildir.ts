@@ -5,7 +5,7 @@ import { type Stats, statSync } from 'node:fs';
 import { open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { fsyncDir, writeNewFile } from '../fs/durable.js';
+import { fsyncDir, sweepTemps, writeNewFile } from '../fs/durable.js';
 import { createMaildir } from './paths.js';
 import { saveSizes, sizesOf } from './size-cache.js';
 import { uidlsOf } from './uidl-map.js';
@@ -324,13 +324,14 @@ export async function openMessage(dir: string, m: MessageEntry) {
 }
 
 /**
- * Removes files a crash left in tmp/ (a delivery that never reached new/) once they are older
- * than `olderThanMs` (the Maildir convention says 36 hours). Returns how many went.
+ * Removes files a crash left in tmp/ (a delivery that never reached new/), and the temps of
+ * the Maildir's own files (vmail-uidls, maildirsize ...) a kill -9 left beside them, once they
+ * are older than `olderThanMs` (the Maildir convention says 36 hours). Returns how many went.
  */
 export async function cleanTmp(dir: string, olderThanMs: number, now = Date.now()): Promise<number> {
   const tmp = join(dir, 'tmp');
   const names = await readdir(tmp).catch(() => [] as string[]);
-  let removed = 0;
+  let removed = await sweepTemps(dir, olderThanMs, now);
   for (const name of names) {
     const path = join(tmp, name);
     const st = await stat(path).catch(() => null);
