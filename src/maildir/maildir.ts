@@ -344,7 +344,13 @@ export async function cleanTmp(dir: string, olderThanMs: number, now = Date.now(
   return removed;
 }
 
-/** Deletes messages (a file already gone counts as deleted) and makes the deletion durable. */
+/** The messages were deleted, but the folders' fsync failed: the deletions may not last a crash. */
+export class DeletionNotDurable extends Error {}
+
+/**
+ * Deletes messages (a file already gone counts as deleted) and makes the deletion durable;
+ * throws DeletionNotDurable when new/ or cur/ cannot be fsynced (rule 4 in fs/durable.ts).
+ */
 export async function deleteMessages(dir: string, messages: MessageEntry[]): Promise<void> {
   for (const m of messages) {
     try {
@@ -358,5 +364,9 @@ export async function deleteMessages(dir: string, messages: MessageEntry[]): Pro
       }
     }
   }
-  await Promise.all([fsyncDir(join(dir, 'new')), fsyncDir(join(dir, 'cur'))]).catch(() => {});
+  try {
+    await Promise.all([fsyncDir(join(dir, 'new')), fsyncDir(join(dir, 'cur'))]);
+  } catch (err) {
+    throw new DeletionNotDurable(`deleted, but not made durable: ${(err as Error).message}`);
+  }
 }
