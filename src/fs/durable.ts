@@ -14,7 +14,7 @@
 //     (SMTP 250, POP3 +OK after QUIT, an apply logged, an import reported).
 //  3. A folder made is durable once its parent is fsynced (mkdirDurable).
 //  4. Maildir delivery: tmp/NAME written and fsynced, renamed to new/NAME, new/ fsynced, then
-//     250. A POP3 deletion: the files unlinked, new/ and cur/ fsynced, then +OK (an fsync that
+//     250 (tmp/ is not fsynced: a name a crash leaves there too is swept by cleanTmp). A POP3 deletion: the files unlinked, new/ and cur/ fsynced, then +OK (an fsync that
 //     fails answers -ERR: the deletion may not last).
 //  5. Forward queue: the message file (.eml) durable before its description (.json); the
 //     description is what makes a message queued, and an .eml without one is a write cut short.
@@ -193,6 +193,32 @@ export async function createAtomic(
   }
   await fsyncDir(dir);
   return made;
+}
+
+/** writeAtomic for a program that runs alone and waits anyway (`vmail setup`): the same steps, synchronous. */
+export function writeAtomicSync(path: string, data: string, opts: { mode?: number } = {}): void {
+  const dir = dirname(path);
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.${++temps}.tmp`);
+  try {
+    const fd = fs.openSync(tmp, 'wx', opts.mode ?? 0o600);
+    try {
+      fs.writeFileSync(fd, data);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, path);
+  } catch (err) {
+    // The write's or rename's error is the one to report; the temp goes (or never was).
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** Renames `from` to `to` and fsyncs the folder(s) the name left and joined (rule 2). */

@@ -76,6 +76,20 @@ describe('durable writes, as strace sees them', () => {
     ]);
     expect(existsSync(join(to, 'new'))).toBe(true);
   });
+  it("the synchronous write (vmail setup's unit and config): fsync, rename, the folder fsynced", () => {
+    const dir = tempDir('vmail-durable-');
+    const unit = join(dir, 'vmail.service');
+    writeFileSync(unit, 'the old unit\n');
+    const calls = traced(`
+      const { writeAtomicSync } = await import(${dist('fs/durable.js')});
+      writeAtomicSync(${JSON.stringify(unit)}, '[Service]\\n', { mode: 0o644 });
+    `);
+    const tmp = /^fsync (.*\/\.vmail\.service\.\d+\.\d+\.tmp)$/.exec(calls[0] ?? '')?.[1];
+    expect(tmp, calls.join('\n')).toBeDefined();
+    expect(calls.slice(1)).toEqual([`rename ${tmp} -> ${unit}`, `fsync ${dir}`]);
+    expect(readFileSync(unit, 'utf8')).toBe('[Service]\n');
+    expect(readdirSync(dir)).toEqual(['vmail.service']);
+  });
 });
 
 describe('durable writes cut short', () => {
