@@ -4,9 +4,10 @@
 // after kill -9 at any point of a write; no temp left by a write that fails; one srs-secret
 // when two daemons make it at once.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { MailboxIndex } from '../../src/maildir/mailbox-index.js';
 import { cleanTmp } from '../../src/maildir/maildir.js';
 import { createMaildir } from '../../src/maildir/paths.js';
 import { saveUidls, uidlsOf } from '../../src/maildir/uidl-map.js';
@@ -129,6 +130,19 @@ describe('durable writes cut short', () => {
     await expect(saveUidls(dir, new Map([['1.a', 'UIDL-1']]))).rejects.toThrow(/EISDIR|ENOTEMPTY|EEXIST/);
     expect(readdirSync(dir).sort()).toEqual(['cur', 'new', 'tmp', 'vmail-uidls']);
     expect(readdirSync(join(dir, 'vmail-uidls'))).toEqual(['keep']);
+  });
+  it('a start sweeps the temps a kill -9 left in the data dir an hour ago or more, and no younger one', async () => {
+    const data = tempDir('vmail-durable-');
+    const old = join(data, '.mailbox-index.4242.7.tmp');
+    const young = join(data, '.srs-secret.4243.1.tmp');
+    writeFileSync(old, 'half a save');
+    writeFileSync(young, 'a write under way');
+    writeFileSync(join(data, 'notes.tmp'), 'not ours');
+    const twoHoursAgo = new Date(Date.now() - 2 * 3_600_000);
+    utimesSync(old, twoHoursAgo, twoHoursAgo);
+    utimesSync(join(data, 'notes.tmp'), twoHoursAgo, twoHoursAgo);
+    await new MailboxIndex(undefined, join(data, 'mailbox-index')).restore();
+    expect(readdirSync(data).sort()).toEqual(['.srs-secret.4243.1.tmp', 'notes.tmp']);
   });
 });
 
