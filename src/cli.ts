@@ -543,7 +543,8 @@ function exportCommand(): Command {
       )
       .argument('<DIR>'),
   ).action(async (dir: string, f: ClientFlags) => {
-    const { mkdir, rename, writeFile } = await import('node:fs/promises');
+    const { mkdir } = await import('node:fs/promises');
+    const { writeAtomic } = await import('./fs/durable.js');
     const { join, resolve } = await import('node:path');
     const { postfixMaps } = await import('./control/bulk.js');
     const [status, domains, accounts, forwards] = await withDaemon(f, (c) =>
@@ -552,8 +553,7 @@ function exportCommand(): Command {
     const to = resolve(dir);
     await mkdir(to, { recursive: true });
     for (const file of postfixMaps(status.dataDir, to, domains, accounts, forwards)) {
-      await writeFile(join(to, `${file.name}.tmp`), file.text);
-      await rename(join(to, `${file.name}.tmp`), join(to, file.name));
+      await writeAtomic(join(to, file.name), file.text, { mode: 0o666 });
       out(`Wrote ${join(to, file.name)}`);
     }
     out(

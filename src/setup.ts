@@ -7,6 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { writeAtomicSync } from './fs/durable.js';
 import { InputError } from './model/errors.js';
 import { normalizeDomain } from './model/names.js';
 import { PACKAGE_ROOT } from './package-root.js';
@@ -209,7 +210,7 @@ export function setup(opts: SetupOptions, report: (step: SetupStep) => void = ()
     );
   } else if (opts.dryRun) step(`${conf} for ${domain}`, 'would make');
   else {
-    writeFileSync(at(conf), configFile(domain, opts.hostname, opts.postmaster), { mode: 0o640 });
+    writeAtomicSync(at(conf), configFile(domain, opts.hostname, opts.postmaster), { mode: 0o640 });
     chmodSync(at(conf), 0o640);
     chownSync(at(conf), 0, ids!.gid);
     step(`${conf} for ${domain}`, 'made');
@@ -223,7 +224,8 @@ export function setup(opts: SetupOptions, report: (step: SetupStep) => void = ()
   else if (opts.dryRun) step(unitPath, current === null ? 'would make' : 'would update');
   else {
     mkdirSync(dirname(at(unitPath)), { recursive: true });
-    writeFileSync(at(unitPath), unit, { mode: 0o644 });
+    // Whole or not at all: a unit cut short by a crash would keep the service from starting.
+    writeAtomicSync(at(unitPath), unit, { mode: 0o644 });
     step(unitPath, current === null ? 'made' : 'updated');
   }
 

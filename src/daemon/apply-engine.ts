@@ -23,10 +23,10 @@
 //     or one restarted between 1 and 2, answers 451 and the sender tries again).
 
 import { EventEmitter } from 'node:events';
-import { mkdir, rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Peer } from '../control/peer.js';
 import type { ApplyResult } from '../control/protocol.js';
+import { mkdirDurable, renameDurable } from '../fs/durable.js';
 import type { Logger } from '../log.js';
 import { importMaildir, leftoverImports } from '../maildir/import-maildir.js';
 import { holdMaildirs } from '../maildir/maildir.js';
@@ -108,8 +108,8 @@ export class ApplyEngine extends EventEmitter {
     for (const domain of this.store.domains.keys()) {
       for (const dir of await leftoverImports(join(this.dataDir, 'mail', domain), pending)) {
         const to = join(this.dataDir, 'archive', domain, basename(dir).slice(1));
-        await mkdir(dirname(to), { recursive: true, mode: 0o750 });
-        await rename(dir, to);
+        await mkdirDurable(dirname(to), 0o750);
+        await renameDurable(dir, to);
         this.log.notice('import leftover archived', { dir: to, why: 'its change is no longer pending' });
       }
     }

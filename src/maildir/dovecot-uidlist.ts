@@ -5,8 +5,9 @@
 // The file (versions 1 and 3): a header `3 V<uidvalidity> N<next uid> G<guid>` (version 1:
 // `1 <uidvalidity> <next uid>`), then a line per message: `<uid> [<key><value> ...] :<file>`
 // (version 1: `<uid> <file>`). Key P holds a UIDL Dovecot was told to keep (a migration's).
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeAtomic } from '../fs/durable.js';
 import { InputError } from '../model/errors.js';
 import { listMessages } from './maildir.js';
 
@@ -120,14 +121,13 @@ export async function writeDovecotUidlist(dir: string): Promise<number> {
     } catch {
       // not Dovecot's: a new one
     }
-  const tmp = join(dir, 'dovecot-uidlist.vmail-tmp');
-  await writeFile(
-    tmp,
+  await writeAtomic(
+    join(dir, 'dovecot-uidlist'),
     uidlistText(
       entries.map((m) => ({ file: m.file, uidl: m.uidl ?? m.uid })),
       validity,
     ),
+    { mode: 0o666 },
   );
-  await rename(tmp, join(dir, 'dovecot-uidlist'));
   return entries.length;
 }

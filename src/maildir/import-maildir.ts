@@ -4,10 +4,10 @@
 // after a crash: the work happens in a folder of its own next to the target, which takes the
 // target's name in one rename at the end; a target already there means it was done.
 import { constants } from 'node:fs';
-import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { fsyncDir, fsyncPath, mkdirDurable, renameDurable } from '../fs/durable.js';
 import { dovecotUidls, parseUidlist } from './dovecot-uidlist.js';
-import { fsyncDir } from './durable.js';
 import { uidOf } from './maildir.js';
 import { createMaildir, stampMaildir } from './paths.js';
 import { isUidl, saveUidls } from './uidl-map.js';
@@ -52,7 +52,7 @@ export async function importMaildir(
 ): Promise<{ messages: number; how: 'copied' | 'moved' | 'there already' }> {
   if (await exists(target)) return { messages: await count(target), how: 'there already' };
   const work = join(dirname(target), `.import-${id}`);
-  await mkdir(dirname(target), { recursive: true, mode: 0o750 });
+  await mkdirDurable(dirname(target), 0o750);
   let how: 'copied' | 'moved' = 'copied';
   if (source.move && (await exists(work)) && !(await exists(source.maildir))) {
     // A move a crash cut short after its rename: the work folder is the mail itself.
@@ -62,7 +62,7 @@ export async function importMaildir(
     await rm(work, { recursive: true, force: true });
     if (source.move) {
       try {
-        await rename(source.maildir, work);
+        await renameDurable(source.maildir, work);
         how = 'moved';
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
@@ -88,8 +88,7 @@ export async function importMaildir(
   }
   // Stamped with the change: a run after a crash knows the target as this import's own.
   await stampMaildir(work, id);
-  await rename(work, target);
-  await fsyncDir(dirname(target));
+  await renameDurable(work, target);
   return { messages: await count(target), how };
 }
 
@@ -111,12 +110,7 @@ async function copyMessages(from: string, to: string): Promise<void> {
         names.slice(i, i + PARALLEL).map(async (name) => {
           const dst = join(to, folder, name);
           await copyFile(join(from, folder, name), dst, constants.COPYFILE_FICLONE);
-          const fh = await open(dst, 'r');
-          try {
-            await fh.sync();
-          } finally {
-            await fh.close();
-          }
+          await fsyncPath(dst);
         }),
       );
     }

@@ -8,8 +8,9 @@
 // those whose folders changed since. Emits 'size' (address, MailboxSize) when a size moves.
 import { EventEmitter } from 'node:events';
 import { type FSWatcher, watch } from 'node:fs';
-import { readFile, rename, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { sweepTemps, writeAtomic } from '../fs/durable.js';
 import { Logger } from '../log.js';
 import { domainOf } from '../model/names.js';
 import { cleanTmp, folderStampNow, listStamped } from './maildir.js';
@@ -101,6 +102,11 @@ export class MailboxIndex extends EventEmitter {
   /** Reads what the last run saved; returns how many mailboxes it holds. A missing or torn file holds none. */
   async restore(): Promise<number> {
     if (!this.file) return 0;
+    // What a kill -9 cut short beside it (this file's temps, the SRS secret's ...): an hour old
+    // is no write under way, even of another daemon saving its own sizes in the same folder.
+    await sweepTemps(dirname(this.file), 3_600_000).catch((err: Error) =>
+      this.log.warning('temps not swept', { dir: dirname(this.file!), error: err.message }),
+    );
     const text = await readFile(this.file, 'utf8').catch(() => '');
     const lines = text.split('\n');
     if (lines[0] !== SAVED_HEADER) return 0;
@@ -137,9 +143,7 @@ export class MailboxIndex extends EventEmitter {
       const trust = e.settled && e.stamp && !e.refreshing ? 'listed' : 'counted';
       lines.push(`${address} ${e.messages} ${e.bytes} ${e.oldest ?? '-'} ${e.stamp || '-'} ${trust}`);
     }
-    const tmp = `${this.file}.tmp`;
-    await writeFile(tmp, `${lines.join('\n')}\n`, { mode: 0o600 });
-    await rename(tmp, this.file);
+    await writeAtomic(this.file, `${lines.join('\n')}\n`, { sync: false });
   }
 
   /** Watches on Maildir folders in use (two per watched mailbox). */

@@ -5,7 +5,7 @@ import { type Stats, statSync } from 'node:fs';
 import { open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { fsyncDir, writeNewFile } from './durable.js';
+import { fsyncDir, sweepTemps, writeNewFile } from '../fs/durable.js';
 import { restoreFolders } from './paths.js';
 import { saveSizes, sizesOf } from './size-cache.js';
 import { uidlsOf } from './uidl-map.js';
@@ -172,11 +172,11 @@ async function write(dir: string, data: Buffer | readonly Buffer[], opts: Delive
   // A named copy is delivered by one attempt at a time: a file of its name in tmp/ is what an
   // attempt cut short by a crash left there, and is written again from the start.
   if (base) await unlink(tmp).catch(() => {});
-  await writeNewFile(tmp, parts, opts.tail?.path).catch(async (err: NodeJS.ErrnoException) => {
+  await writeNewFile(tmp, parts, { tail: opts.tail?.path }).catch(async (err: NodeJS.ErrnoException) => {
     // A Maildir whose folders were removed by hand is made whole again, as Dovecot does.
     if (err.code !== 'ENOENT') throw err;
     await restoreFolders(dir);
-    await writeNewFile(tmp, parts, opts.tail?.path);
+    await writeNewFile(tmp, parts, { tail: opts.tail?.path });
   });
   const file = join(dir, 'new', name);
   try {
@@ -390,13 +390,14 @@ export async function openMessage(dir: string, m: MessageEntry) {
 }
 
 /**
- * Removes files a crash left in tmp/ (a delivery that never reached new/) once they are older
- * than `olderThanMs` (the Maildir convention says 36 hours). Returns how many went.
+ * Removes files a crash left in tmp/ (a delivery that never reached new/), and the temps of
+ * the Maildir's own files (vmail-uidls, maildirsize ...) a kill -9 left beside them, once they
+ * are older than `olderThanMs` (the Maildir convention says 36 hours). Returns how many went.
  */
 export async function cleanTmp(dir: string, olderThanMs: number, now = Date.now()): Promise<number> {
   const tmp = join(dir, 'tmp');
   const names = await readdir(tmp).catch(() => [] as string[]);
-  let removed = 0;
+  let removed = await sweepTemps(dir, olderThanMs, now);
   for (const name of names) {
     const path = join(tmp, name);
     const st = await stat(path).catch(() => null);
@@ -409,7 +410,13 @@ export async function cleanTmp(dir: string, olderThanMs: number, now = Date.now(
   return removed;
 }
 
-/** Deletes messages (a file already gone counts as deleted) and makes the deletion durable. */
+/** The messages were deleted, but the folders' fsync failed: the deletions may not last a crash. */
+export class DeletionNotDurable extends Error {}
+
+/**
+ * Deletes messages (a file already gone counts as deleted) and makes the deletion durable;
+ * throws DeletionNotDurable when new/ or cur/ cannot be fsynced (rule 4 in fs/durable.ts).
+ */
 export async function deleteMessages(dir: string, messages: MessageEntry[]): Promise<void> {
   for (const m of messages) {
     try {
@@ -423,5 +430,9 @@ export async function deleteMessages(dir: string, messages: MessageEntry[]): Pro
       }
     }
   }
-  await Promise.all([fsyncDir(join(dir, 'new')), fsyncDir(join(dir, 'cur'))]).catch(() => {});
+  try {
+    await Promise.all([fsyncDir(join(dir, 'new')), fsyncDir(join(dir, 'cur'))]);
+  } catch (err) {
+    throw new DeletionNotDurable(`deleted, but not made durable: ${(err as Error).message}`);
+  }
 }

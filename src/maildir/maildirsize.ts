@@ -1,10 +1,11 @@
 // Maildir++'s quota file (`maildirsize` in the Maildir), kept up to date so that Dovecot or
 // Courier reading the same Maildir see the same quota and usage as vmail: its first line is the
 // limit (`10485760S` or `10485760S,1000C`), the next the bytes and messages stored. vmail writes
-// the whole file again (a temp file renamed over it) whenever a mailbox with a quota changes;
+// the whole file again (durably: a temp file, fsynced, renamed over it) whenever a mailbox with a quota changes;
 // writes for one mailbox never overlap, and a burst of changes costs one write after another.
-import { rename, unlink, writeFile } from 'node:fs/promises';
+import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeAtomic } from '../fs/durable.js';
 import type { Logger } from '../log.js';
 import type { Quota } from '../model/changes.js';
 
@@ -62,7 +63,5 @@ async function write(dir: string, want: Want): Promise<void> {
     });
     return;
   }
-  const tmp = join(dir, `.maildirsize.${process.pid}.tmp`);
-  await writeFile(tmp, maildirSizeText(want.quota, want.used), { mode: 0o600 });
-  await rename(tmp, file);
+  await writeAtomic(file, maildirSizeText(want.quota, want.used));
 }

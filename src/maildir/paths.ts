@@ -4,8 +4,8 @@
 
 import { mkdir, readdir, readFile, rename, rmdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
+import { fsyncDir, mkdirDurable, renameDurable, writeAtomic } from '../fs/durable.js';
 import { isValidDomain, nameProblem } from '../model/names.js';
-import { fsyncDir, writeDurable } from './durable.js';
 
 function mailRoot(dataDir: string): string {
   return join(dataDir, 'mail');
@@ -25,10 +25,13 @@ export function maildirPath(dataDir: string, domain: string, name: string): stri
   return dir;
 }
 
+/** Makes `dir` a Maildir (what is missing of it), durably: the folders made are fsynced in their parents. */
 export async function createMaildir(dir: string): Promise<void> {
-  await mkdir(join(dir, 'tmp'), { recursive: true, mode: 0o700 });
-  await mkdir(join(dir, 'new'), { mode: 0o700 }).catch(ignoreExists);
-  await mkdir(join(dir, 'cur'), { mode: 0o700 }).catch(ignoreExists);
+  await mkdirDurable(dir);
+  let made = false;
+  for (const sub of ['tmp', 'new', 'cur'])
+    made = (await mkdir(join(dir, sub), { mode: 0o700 }).then(() => true, ignoreExists)) || made;
+  if (made) await fsyncDir(dir);
 }
 
 /**
@@ -56,8 +59,7 @@ const STAMP = 'vmail-change';
 
 /** Records, durably, that change `id` put the Maildir `dir` where it is. */
 export async function stampMaildir(dir: string, id: string): Promise<void> {
-  await writeDurable(join(dir, STAMP), `${id}\n`);
-  await fsyncDir(dir);
+  await writeAtomic(join(dir, STAMP), `${id}\n`);
 }
 
 async function stampOf(dir: string): Promise<string | null> {
@@ -101,15 +103,13 @@ function ignoreMissing(err: NodeJS.ErrnoException): void {
 
 /** Moves `from` to `to` in the archive, or to `to`.1, .2 ... when an earlier one has that name. */
 async function archiveDir(from: string, to: string): Promise<string> {
-  await mkdir(dirname(to), { recursive: true, mode: 0o700 });
+  await mkdirDurable(dirname(to));
   let at = to;
   for (let n = 1; await exists(at); n++) {
     if (n > 1000) throw new Error(`no free archive name for ${to}`);
     at = `${to}.${n}`;
   }
-  await rename(from, at);
-  await fsyncDir(dirname(at));
-  await fsyncDir(dirname(from));
+  await renameDurable(from, at);
   return at;
 }
 
@@ -130,8 +130,9 @@ async function mergeInto(from: string, to: string, archive: string): Promise<voi
   await archiveDir(from, archive);
 }
 
-function ignoreExists(err: NodeJS.ErrnoException): void {
+function ignoreExists(err: NodeJS.ErrnoException): false {
   if (err.code !== 'EEXIST') throw err;
+  return false;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -183,6 +184,5 @@ export async function moveMaildir(dataDir: string, domain: string, from: string,
     await archiveDir(dst, join(archive, `${to}-${id}`));
   }
   await stampMaildir(src, id);
-  await rename(src, dst);
-  await fsyncDir(dirname(dst));
+  await renameDurable(src, dst);
 }

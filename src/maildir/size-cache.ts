@@ -2,8 +2,9 @@
 // rsync from the old server): measured once, then remembered in the Maildir's `vmail-sizes`
 // file (as Courier keeps `courierpop3dsizelist`), so a restart does not read every file again
 // and POP3 serves them by the same one-read path as the files vmail wrote itself.
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeAtomic } from '../fs/durable.js';
 
 /** Bytes on disk, and octets as POP3 sends them (CRLF line ends). */
 export interface Sizes {
@@ -51,7 +52,5 @@ export async function sizesOf(dir: string): Promise<Map<string, Sizes>> {
 export async function saveSizes(dir: string, sizes: Map<string, Sizes>, present: Set<string>): Promise<void> {
   for (const base of sizes.keys()) if (!present.has(base)) sizes.delete(base);
   const body = [HEADER, ...[...sizes].map(([base, z]) => `${base} ${z.s} ${z.w}`)].join('\n');
-  const tmp = join(dir, `${FILE}.tmp`);
-  await writeFile(tmp, `${body}\n`, { mode: 0o600 });
-  await rename(tmp, join(dir, FILE));
+  await writeAtomic(join(dir, FILE), `${body}\n`, { sync: false });
 }

@@ -2,8 +2,9 @@
 // `vmail-uidls` file (written when an import applies) and served instead of vmail's own, so a
 // mail client that leaves mail on the server downloads nothing again after the move. Messages
 // delivered later have no line and get vmail's UIDL (their base name).
-import { readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeAtomic } from '../fs/durable.js';
 
 const FILE = 'vmail-uidls';
 const HEADER = 'vmail-uidls 1';
@@ -47,11 +48,12 @@ export async function uidlsOf(dir: string): Promise<Map<string, string>> {
   return map;
 }
 
-/** Writes `dir`'s UIDL map (message uid -> UIDL), replacing any, in one rename. */
+/**
+ * Writes `dir`'s UIDL map (message uid -> UIDL), replacing any, whole and durably (a map lost
+ * in a power cut would make every client download the mailbox again).
+ */
 export async function saveUidls(dir: string, map: Map<string, string>): Promise<void> {
   const body = [HEADER, ...[...map].map(([uid, uidl]) => `${uid} ${uidl}`)].join('\n');
-  const tmp = join(dir, `${FILE}.tmp`);
-  await writeFile(tmp, `${body}\n`, { mode: 0o600 });
-  await rename(tmp, join(dir, FILE));
+  await writeAtomic(join(dir, FILE), `${body}\n`);
   loaded.delete(dir);
 }

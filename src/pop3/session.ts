@@ -7,7 +7,13 @@ import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { type SecureContext, TLSSocket } from 'node:tls';
 import type { Logger } from '../log.js';
-import { deleteMessages, listMessages, type MessageEntry, openMessage } from '../maildir/maildir.js';
+import {
+  DeletionNotDurable,
+  deleteMessages,
+  listMessages,
+  type MessageEntry,
+  openMessage,
+} from '../maildir/maildir.js';
 import { encodeChunk, encodeMessage, finish, newEncodeState } from './encode.js';
 import { type LineEvent, Pop3LineReader } from './line-reader.js';
 
@@ -611,7 +617,12 @@ export class Pop3Session {
       );
     } catch (err) {
       this.host.log.error('pop3 delete failed', { user: this.mailbox!.address, error: (err as Error).message });
-      this.err('[SYS/TEMP] Some messages could not be deleted; they are still on the server.');
+      // RFC 2449's SYS/TEMP: the client may try again; a deletion not durable may come undone.
+      this.err(
+        err instanceof DeletionNotDurable
+          ? '[SYS/TEMP] The messages were deleted, but the disk did not confirm it: some may come back.'
+          : '[SYS/TEMP] Some messages could not be deleted; they are still on the server.',
+      );
     }
     if (doomed.length) this.host.changed(this.mailbox!);
     this.close();

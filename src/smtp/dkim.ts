@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import nodemailer from 'nodemailer';
 import type { DkimView } from '../control/protocol.js';
-import { writeDurable } from '../maildir/durable.js';
+import { mkdirDurable, writeAtomic } from '../fs/durable.js';
 import { InputError } from '../model/errors.js';
 
 const generate = promisify(generateKeyPair);
@@ -95,8 +95,8 @@ export class DkimKeys {
       publicKeyEncoding: { type: 'spki', format: 'pem' },
       privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
     });
-    mkdirSync(join(this.dir, domain), { recursive: true, mode: 0o700 });
-    await writeDurable(file, privateKey);
+    await mkdirDurable(join(this.dir, domain));
+    await writeAtomic(file, privateKey);
     const key = { selector: s, privateKey };
     this.keys.set(domain, key);
     return record(domain, key, true);

@@ -4,13 +4,13 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rmdir, unlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rmdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import nodemailer, { type Transporter } from 'nodemailer';
 import { ConfigError } from '../config.js';
 import type { QueueView } from '../control/protocol.js';
+import { fsyncDir, mkdirDurable, renameDurable, writeAtomic } from '../fs/durable.js';
 import type { Logger } from '../log.js';
-import { fsyncDir, writeDurable } from '../maildir/durable.js';
 import { NotFoundError } from '../model/errors.js';
 import { withoutPassword } from '../store/location.js';
 import { buildBounce } from './dsn.js';
@@ -93,6 +93,33 @@ export async function readSpool(dir: string): Promise<QueueEntry[]> {
 const BACKOFF_MS = [60_000, 5 * 60_000, 15 * 60_000, 30 * 60_000, 60 * 60_000];
 const FIVE_DAYS = 5 * 24 * 3_600_000;
 const CONCURRENCY = 4;
+/** Where a description that does not parse goes (with its message file), kept for a person to look at. */
+const CORRUPT = 'corrupt';
+
+/** A description that does not parse as one, or a message whose file is gone: set aside, not retried. */
+class Unusable extends Error {}
+
+/** A description as the spool holds it, or Unusable when it parses wrong. */
+function parseEntry(text: string, id: string): QueueEntry {
+  let e: QueueEntry;
+  try {
+    e = JSON.parse(text) as QueueEntry;
+  } catch (err) {
+    throw new Unusable(`not JSON: ${(err as Error).message}`);
+  }
+  if (
+    typeof e !== 'object' ||
+    e === null ||
+    e.id !== id ||
+    typeof e.from !== 'string' ||
+    typeof e.to !== 'string' ||
+    !Number.isFinite(e.createdAt) ||
+    !Number.isFinite(e.attempts) ||
+    !Number.isFinite(e.nextAttemptAt)
+  )
+    throw new Unusable('not a queue description');
+  return e;
+}
 
 class PermanentFailure extends Error {
   constructor(
@@ -112,6 +139,9 @@ export class ForwardQueue extends EventEmitter {
   private transport: Transporter | null = null;
   /** Attempts under way: a stop lets them finish. */
   private readonly attempts = new Set<Promise<void>>();
+  /** Messages whose description could not be read (EIO, EMFILE, ESTALE ...): read again later. */
+  private readonly unread = new Set<string>();
+  private rereadTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly opts: ForwardQueueOptions) {
     super();
@@ -175,15 +205,66 @@ export class ForwardQueue extends EventEmitter {
       if (n.endsWith('.tmp') || (n.endsWith('.eml') && !ids.has(n.slice(0, -4))))
         await unlink(join(this.opts.dir, n)).catch(() => {});
     }
-    for (const id of ids) {
-      try {
-        const entry = JSON.parse(await readFile(join(this.opts.dir, `${id}.json`), 'utf8')) as QueueEntry;
-        if (!names.includes(`${id}.eml`)) throw new Error('message file missing');
-        this.entries.set(id, entry);
-      } catch (err) {
-        this.opts.log.warning('queue skipped', { id, error: (err as Error).message });
-      }
+    for (const id of ids) await this.readEntry(id);
+  }
+
+  /**
+   * Reads message `id`'s description into the queue. One that parses wrong (or whose message
+   * file is gone) is set aside in corrupt/, never deleted; one that cannot be read now (an I/O
+   * error, too many open files, a stale NFS handle) stays where it is and is read again later.
+   * Returns the entry, or null.
+   */
+  private async readEntry(id: string): Promise<QueueEntry | null> {
+    try {
+      const entry = parseEntry(await readFile(join(this.opts.dir, `${id}.json`), 'utf8'), id);
+      await stat(join(this.opts.dir, `${id}.eml`)).catch((err: NodeJS.ErrnoException) => {
+        throw err.code === 'ENOENT' ? new Unusable('its message file is missing') : err;
+      });
+      this.unread.delete(id);
+      this.entries.set(id, entry);
+      return entry;
+    } catch (err) {
+      if (err instanceof Unusable) {
+        this.unread.delete(id);
+        await this.setAside(id, err.message);
+      } else this.readLater(id, err as Error);
+      return null;
     }
+  }
+
+  /** Moves a description that parses wrong, and its message file, to corrupt/ (logged, never deleted). */
+  private async setAside(id: string, why: string): Promise<void> {
+    const to = join(this.opts.dir, CORRUPT);
+    try {
+      await mkdirDurable(to);
+      for (const ext of ['.json', '.eml'])
+        await renameDurable(join(this.opts.dir, `${id}${ext}`), join(to, `${id}${ext}`)).catch(
+          (err: NodeJS.ErrnoException) => {
+            // A description without its message file: there is no file to move.
+            if (err.code !== 'ENOENT') throw err;
+          },
+        );
+      this.opts.log.error('queue description set aside', { id, why, dir: to });
+    } catch (err) {
+      // Not moved: it stays in the spool, and the next start looks at it again.
+      this.opts.log.error('queue description unusable', { id, why, error: (err as Error).message });
+    }
+  }
+
+  /** A description that could not be read now: read again after a minute (or at `queue retry`). */
+  private readLater(id: string, err: Error): void {
+    this.unread.add(id);
+    this.opts.log.error('queue unreadable', { id, error: err.message, next: 'read again in 1 minute' });
+    if (this.rereadTimer) return;
+    this.rereadTimer = setTimeout(() => {
+      this.rereadTimer = null;
+      void this.rereadAll();
+    }, BACKOFF_MS[0]);
+    this.rereadTimer.unref();
+  }
+
+  private async rereadAll(): Promise<void> {
+    for (const id of [...this.unread]) if (await this.readEntry(id)) this.kick();
   }
 
   /**
@@ -194,7 +275,7 @@ export class ForwardQueue extends EventEmitter {
   async adopt(dir: string, from: string): Promise<number> {
     const into = join(this.opts.dir, `adopted-${from}-${this.now()}`);
     try {
-      await rename(dir, into);
+      await renameDurable(dir, into);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'EEXIST' || code === 'ENOTEMPTY') return 0;
@@ -204,13 +285,10 @@ export class ForwardQueue extends EventEmitter {
     for (const name of await this.moveAdopted()) {
       const id = name.slice(0, -5);
       if (this.entries.has(id)) continue;
-      try {
-        const entry = JSON.parse(await readFile(join(this.opts.dir, name), 'utf8')) as QueueEntry;
+      const entry = await this.readEntry(id);
+      if (entry) {
         entry.nextAttemptAt = this.now();
-        this.entries.set(id, entry);
         n++;
-      } catch (err) {
-        this.opts.log.warning('queue skipped', { id, error: (err as Error).message });
       }
     }
     this.kick();
@@ -229,15 +307,16 @@ export class ForwardQueue extends EventEmitter {
     for (const name of names.filter((x) => x.endsWith('.json'))) {
       if (n === 0) await mkdir(into, { recursive: true, mode: 0o700 });
       try {
-        await rename(join(dir, name), join(into, name));
+        await renameDurable(join(dir, name), join(into, name));
       } catch {
         continue; // another daemon took it
       }
       const eml = `${name.slice(0, -5)}.eml`;
-      await rename(join(dir, eml), join(into, eml)).catch(() => {});
+      // Gone: a write cut short before the store was shared; the description is set aside at load.
+      await renameDurable(join(dir, eml), join(into, eml)).catch(() => {});
       n++;
     }
-    if (n) await fsyncDir(into);
+    if (n) await Promise.all([fsyncDir(into), fsyncDir(dir)]);
     else await rmdir(into).catch(() => {});
     return n;
   }
@@ -254,9 +333,14 @@ export class ForwardQueue extends EventEmitter {
       const names = await readdir(from);
       for (const ext of ['.eml', '.json'])
         for (const n of names.filter((x) => x.endsWith(ext))) {
-          await rename(join(from, n), join(this.opts.dir, n));
+          await renameDurable(join(from, n), join(this.opts.dir, n));
           if (ext === '.json') moved.push(n);
         }
+      // What the gone daemon set aside stays set aside, under its folder's name.
+      if (names.includes(CORRUPT)) {
+        await mkdirDurable(join(this.opts.dir, CORRUPT));
+        await renameDurable(join(from, CORRUPT), join(this.opts.dir, CORRUPT, sub));
+      }
       for (const n of names.filter((x) => x.endsWith('.tmp'))) await unlink(join(from, n)).catch(() => {});
       await rmdir(from);
     }
@@ -298,9 +382,9 @@ export class ForwardQueue extends EventEmitter {
     };
     if (opts.via) entry.via = opts.via;
     if (opts.client) entry.client = opts.client;
-    await writeDurable(join(this.opts.dir, `${id}.eml`), data, opts.tail?.path);
-    await writeDurable(join(this.opts.dir, `${id}.json`), JSON.stringify(entry));
-    await fsyncDir(this.opts.dir);
+    // The message file is durable before the description that makes it queued (rule 5 in fs/durable.ts).
+    await writeAtomic(join(this.opts.dir, `${id}.eml`), data, { tail: opts.tail?.path });
+    await writeAtomic(join(this.opts.dir, `${id}.json`), JSON.stringify(entry));
     this.entries.set(id, entry);
     this.kick();
     return id;
@@ -334,6 +418,11 @@ export class ForwardQueue extends EventEmitter {
   }
 
   retry(id: string): QueueView {
+    if (this.unread.has(id)) {
+      // Read again now (its file may be readable again); the answer is the message as it was listed.
+      void this.readEntry(id).then((e) => e && this.kick());
+      throw new NotFoundError(`queued message ${id} could not be read; it is being read again: see the log`);
+    }
     const e = this.entries.get(id);
     if (!e) throw new NotFoundError(`no queued message has id ${JSON.stringify(id)}: see vmail queue list`);
     e.nextAttemptAt = this.now();
@@ -350,6 +439,7 @@ export class ForwardQueue extends EventEmitter {
   async stop(boundMs = 10_000): Promise<void> {
     this.running = false;
     if (this.timer) clearTimeout(this.timer);
+    if (this.rereadTimer) clearTimeout(this.rereadTimer);
     const bound = new Promise((r) => setTimeout(r, boundMs).unref());
     await Promise.race([Promise.allSettled([...this.attempts]), bound]);
     this.transport?.close();
@@ -410,9 +500,20 @@ export class ForwardQueue extends EventEmitter {
     try {
       data = await readFile(join(this.opts.dir, `${e.id}.eml`));
     } catch (err) {
-      this.opts.log.error('queue unreadable', { id: e.id, error: (err as Error).message });
-      return this.remove(e.id);
+      // Gone (removed by hand): the description is set aside, never deleted. Anything else
+      // (EIO, EMFILE, ESTALE, EACCES ...) is a failure of ours: the message is tried again later.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw new Error(`message file unreadable: ${(err as Error).message}`);
+      this.entries.delete(e.id);
+      return this.setAside(e.id, 'its message file is missing');
     }
+    // The attempt is recorded before it is made (as mox's queue does): one a crash cuts short
+    // counts. Not recorded, not made: the message waits for the next try.
+    const now = this.now();
+    await writeAtomic(
+      join(this.opts.dir, `${e.id}.json`),
+      JSON.stringify({ ...e, attempts: e.attempts + 1, lastAttemptAt: now }),
+    );
     try {
       if (this.opts.isLocal(e.to)) {
         const outcome = await this.opts.deliverLocal(e.to, e.from, data, `${Math.floor(e.createdAt / 1000)}.Q${e.id}`);
@@ -469,7 +570,7 @@ export class ForwardQueue extends EventEmitter {
       e.lastError = message;
       e.nextAttemptAt = now + BACKOFF_MS[Math.min(e.attempts - 1, BACKOFF_MS.length - 1)];
       // If this write fails the spool keeps the older state: the message is only tried sooner.
-      await writeDurable(join(this.opts.dir, `${e.id}.json`), JSON.stringify(e)).catch((werr: Error) =>
+      await writeAtomic(join(this.opts.dir, `${e.id}.json`), JSON.stringify(e)).catch((werr: Error) =>
         this.opts.log.error('queue write failed', { id: e.id, error: werr.message }),
       );
       this.opts.log.warning('queue deferred', {

@@ -13,9 +13,8 @@
 // they expire, and only in a data dir that had them (the upgrade day is kept beside the secret).
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { link, unlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { fsyncDir, writeDurable, writeNewFile } from '../maildir/durable.js';
+import { join } from 'node:path';
+import { createAtomic } from '../fs/durable.js';
 
 const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 const DAY_MS = 86_400_000;
@@ -64,52 +63,39 @@ export class Srs {
    */
   static async open(dataDir: string, maxAgeDays: number): Promise<Srs> {
     const file = join(dataDir, SECRET_FILE);
+    const read = () => {
+      const secret = Buffer.from(readFileSync(file, 'utf8').trim(), 'hex');
+      if (secret.length < 16) throw new Error(`${file} holds no usable secret: remove it to make a new one`);
+      return secret;
+    };
     let secret: Buffer;
     let made = false;
     try {
-      secret = Buffer.from(readFileSync(file, 'utf8').trim(), 'hex');
-      if (secret.length < 16) throw new Error(`${file} holds no usable secret: remove it to make a new one`);
+      secret = read();
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      secret = await Srs.create(file);
+      // Made once: of daemons starting together on a new data dir, the first to link it wins
+      // and all use its secret.
+      const mine = randomBytes(32);
+      secret = (await createAtomic(file, `${mine.toString('hex')}\n`)) ? mine : read();
       made = true;
     }
     const sinceFile = join(dataDir, LONG_SINCE_FILE);
+    const readSince = () => {
+      const since = Number(readFileSync(sinceFile, 'utf8').trim());
+      if (!Number.isSafeInteger(since) || since < 0) throw new Error(`${sinceFile} holds no time: remove it`);
+      return since;
+    };
     let since: number;
     try {
-      since = Number(readFileSync(sinceFile, 'utf8').trim());
-      if (!Number.isSafeInteger(since) || since < 0) throw new Error(`${sinceFile} holds no time: remove it`);
+      since = readSince();
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       // A secret that was here already made 4-character hashes until now; a new one never did.
       since = made ? 0 : Date.now();
-      await writeDurable(sinceFile, `${since}\n`);
+      if (!(await createAtomic(sinceFile, `${since}\n`))) since = readSince();
     }
     return new Srs(secret, maxAgeDays, Date.now, since);
-  }
-
-  /**
-   * Makes the secret file: written whole and synced under a name of this process's own, then
-   * linked to its name, which fails if another daemon sharing the mail root made it first
-   * (then that one's secret is everybody's).
-   */
-  private static async create(file: string): Promise<Buffer> {
-    const mine = `${file}.${process.pid}`;
-    await unlink(mine).catch(() => {
-      // None left over from an earlier process of this pid: nothing to remove.
-    });
-    const secret = randomBytes(32);
-    await writeNewFile(mine, Buffer.from(`${secret.toString('hex')}\n`));
-    try {
-      await link(mine, file);
-      await fsyncDir(dirname(file));
-      return secret;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      return Buffer.from(readFileSync(file, 'utf8').trim(), 'hex');
-    } finally {
-      await unlink(mine);
-    }
   }
 
   /**

@@ -1,0 +1,267 @@
+// Files that survive a crash (kill -9, a power cut) once the call that wrote them returns.
+// Every write and rename vmail's crash ordering depends on goes through this file; plain file
+// descriptors through the callback API (a FileHandle object per message costs more CPU than the
+// write itself on a busy intake).
+//
+// The crash ordering, written once:
+//  1. A file gets its real name only whole: its data is written under a temp name of its own
+//     in the same folder, fsynced, then renamed over the name (writeAtomic). A reader sees the
+//     old file or the new one, never a torn one; a write cut short leaves at most a hidden
+//     `.NAME.PID.N.tmp`, which a failed write removes itself and a kill -9 leaves to the
+//     owner's sweep (the queue's load, a Maildir's cleanTmp for its tmp/).
+//  2. A rename is durable only once the folders that lost and gained the name are fsynced
+//     (renameDurable; once when they are the same): nothing is acknowledged before that
+//     (SMTP 250, POP3 +OK after QUIT, an apply logged, an import reported).
+//  3. A folder made is durable once its parent is fsynced (mkdirDurable).
+//  4. Maildir delivery: tmp/NAME written and fsynced, renamed to new/NAME, new/ fsynced, then
+//     250 (tmp/ is not fsynced: a name a crash leaves there too is swept by cleanTmp). A POP3 deletion: the files unlinked, new/ and cur/ fsynced, then +OK (an fsync that
+//     fails answers -ERR: the deletion may not last).
+//  5. Forward queue: the message file (.eml) durable before its description (.json); the
+//     description is what makes a message queued, and an .eml without one is a write cut short.
+//     An attempt is recorded (attempts + 1) before it is made, so a crash during one counts.
+//  6. Apply: a Maildir moved (rename) or archived is durable before the store commits the
+//     change; done again after a crash, each step finds its work done.
+//  7. Import: the work folder's files, folders and vmail-uidls are durable before the work
+//     folder is renamed to the account's Maildir, and that rename before the change commits.
+//  8. Caches (a Maildir's vmail-sizes, the mailbox index's saved sizes) are written whole
+//     (rule 1) but not fsynced: losing one only means reading the Maildirs again.
+import fs from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+
+const openFd = promisify(fs.open);
+const writevFd = promisify(fs.writev);
+const fsyncFd = promisify(fs.fsync);
+const closeFd = promisify(fs.close);
+const renameFile = promisify(fs.rename);
+const unlinkFile = promisify(fs.unlink);
+const mkdirPath = promisify(fs.mkdir);
+const linkFile = promisify(fs.link);
+const readDir = promisify(fs.readdir);
+const readFd = promisify(fs.read);
+const writeFd = promisify(fs.write);
+
+/** What a copy from a file reads and writes at a time: memory per copy stays this. */
+const COPY_CHUNK = 256 * 1024;
+
+/** Appends the bytes of the file at `source` to `fd` from offset `at`. */
+async function copyInto(fd: number, source: string, at: number): Promise<void> {
+  const from = await openFd(source, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(COPY_CHUNK);
+    for (let read = 0; ; ) {
+      const { bytesRead } = await readFd(from, buf, 0, COPY_CHUNK, read);
+      if (bytesRead === 0) return;
+      read += bytesRead;
+      for (let done = 0; done < bytesRead; ) {
+        const { bytesWritten } = await writeFd(fd, buf, done, bytesRead - done, at);
+        done += bytesWritten;
+        at += bytesWritten;
+      }
+    }
+  } finally {
+    await closeFd(from);
+  }
+}
+const lstatPath = promisify(fs.lstat);
+
+/** Opens, fsyncs and closes `path`: a folder now, or a file written by other means (a copy). */
+export async function fsyncPath(path: string): Promise<void> {
+  const fd = await openFd(path, 'r');
+  try {
+    await fsyncFd(fd);
+  } finally {
+    await closeFd(fd);
+  }
+}
+
+/** Per directory: the fsync running, and the one that callers arriving meanwhile share. */
+const dirSyncs = new Map<string, { running: Promise<void>; next: Promise<void> | null }>();
+
+function startSync(dir: string): Promise<void> {
+  const running = fsyncPath(dir).finally(() => {
+    const s = dirSyncs.get(dir);
+    if (s?.running === running && !s.next) dirSyncs.delete(dir);
+  });
+  const s = dirSyncs.get(dir);
+  if (s) s.running = running;
+  else dirSyncs.set(dir, { running, next: null });
+  return running;
+}
+
+/**
+ * Makes every change made in `dir` before the call durable (group commit). An fsync already
+ * running may have started before the caller's change, so the caller waits for the next one,
+ * which every caller arriving meanwhile shares: 20 deliveries finishing together in one
+ * Maildir cost one directory fsync after the current one, not 20 in a row.
+ */
+export function fsyncDir(dir: string): Promise<void> {
+  const s = dirSyncs.get(dir);
+  if (!s) return startSync(dir);
+  s.next ??= s.running
+    // The running fsync's failure is its own callers'; this one makes a new fsync either way.
+    .catch(() => {})
+    .then(() => {
+      s.next = null;
+      return startSync(dir);
+    });
+  return s.next;
+}
+
+/**
+ * Creates `path` (it must not exist) with `data`, fsynced. On failure nothing is left. Given
+ * as parts (a recipient's own header lines and the body every recipient shares), they are
+ * written with one vectored write, without joining them into one more copy. `tail` names a
+ * file whose bytes follow them (a big message spooled to disk), copied a chunk at a time.
+ */
+export async function writeNewFile(
+  path: string,
+  data: Buffer | readonly Buffer[],
+  opts: { mode?: number; sync?: boolean; tail?: string } = {},
+): Promise<void> {
+  const fd = await openFd(path, 'wx', opts.mode ?? 0o600);
+  try {
+    let parts = Buffer.isBuffer(data) ? [data] : data.filter((p) => p.length > 0);
+    let at = 0;
+    while (parts.length) {
+      let written = (await writevFd(fd, parts, at)).bytesWritten;
+      at += written;
+      // A short write: go on from where it stopped.
+      while (parts.length && written >= parts[0].length) written -= parts.shift()!.length;
+      if (written > 0) parts = [parts[0].subarray(written), ...parts.slice(1)];
+    }
+    if (opts.tail) await copyInto(fd, opts.tail, at);
+    if (opts.sync !== false) await fsyncFd(fd);
+  } catch (err) {
+    // The write's error is the one to report; what closing and removing the part would say adds nothing.
+    await closeFd(fd).catch(() => {});
+    await unlinkFile(path).catch(() => {});
+    throw err;
+  }
+  await closeFd(fd);
+}
+
+/** Temp names this process made: unique per write, so two writes of one file never share one. */
+let temps = 0;
+/** `.NAME.PID.N.tmp`: the temp of a write of NAME (rule 1). */
+const TEMP = /^\..+\.\d+\.\d+\.tmp$/;
+
+/**
+ * Removes from `dir` the temps of writes a kill -9 cut short (rule 1) that are older than
+ * `olderThanMs` (a write under way is younger). Returns how many went.
+ */
+export async function sweepTemps(dir: string, olderThanMs: number, now = Date.now()): Promise<number> {
+  let removed = 0;
+  const names = await readDir(dir).catch((err: NodeJS.ErrnoException) => {
+    // A folder that is gone holds no temps.
+    if (err.code === 'ENOENT') return [] as string[];
+    throw err;
+  });
+  for (const name of names) {
+    if (!TEMP.test(name)) continue;
+    const path = join(dir, name);
+    const st = await lstatPath(path).catch(() => null);
+    if (!st?.isFile() || now - st.mtimeMs < olderThanMs) continue;
+    // Gone meanwhile (its write finished, or another sweep took it): nothing to remove.
+    await unlinkFile(path).then(
+      () => removed++,
+      () => {},
+    );
+  }
+  return removed;
+}
+
+/**
+ * Replaces (or creates) `path` with `data`, whole or not at all (rule 1): written to a temp of
+ * its own, fsynced, renamed over `path`, the folder fsynced. `sync: false` is for caches: the
+ * same rename, no fsync. `syncDir: false` leaves the folder's fsync to the caller (a later
+ * write in the same folder, or fsyncDir), for files that are only reached through another.
+ */
+export async function writeAtomic(
+  path: string,
+  data: Buffer | readonly Buffer[] | string,
+  opts: { mode?: number; sync?: boolean; syncDir?: boolean; tail?: string } = {},
+): Promise<void> {
+  const dir = dirname(path);
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.${++temps}.tmp`);
+  const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+  await writeNewFile(tmp, bytes, { mode: opts.mode, sync: opts.sync !== false, tail: opts.tail });
+  try {
+    await renameFile(tmp, path);
+  } catch (err) {
+    // The rename's error is the one to report; the temp goes, or a sweep takes it.
+    await unlinkFile(tmp).catch(() => {});
+    throw err;
+  }
+  if (opts.sync !== false && opts.syncDir !== false) await fsyncDir(dir);
+}
+
+/**
+ * Creates `path` with `data` unless it exists, whole and durably (rule 1, with link(2) in place
+ * of the rename, which would replace). Returns false when `path` was there already: of several
+ * processes making it at once, one wins and the others read what it wrote.
+ */
+export async function createAtomic(
+  path: string,
+  data: Buffer | string,
+  opts: { mode?: number } = {},
+): Promise<boolean> {
+  const dir = dirname(path);
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.${++temps}.tmp`);
+  await writeNewFile(tmp, typeof data === 'string' ? Buffer.from(data) : data, opts);
+  let made = true;
+  try {
+    await linkFile(tmp, path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    made = false;
+  } finally {
+    await unlinkFile(tmp);
+  }
+  await fsyncDir(dir);
+  return made;
+}
+
+/** writeAtomic for a program that runs alone and waits anyway (`vmail setup`): the same steps, synchronous. */
+export function writeAtomicSync(path: string, data: string, opts: { mode?: number } = {}): void {
+  const dir = dirname(path);
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.${++temps}.tmp`);
+  try {
+    const fd = fs.openSync(tmp, 'wx', opts.mode ?? 0o600);
+    try {
+      fs.writeFileSync(fd, data);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, path);
+  } catch (err) {
+    // The write's or rename's error is the one to report; the temp goes (or never was).
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Renames `from` to `to` and fsyncs the folder(s) the name left and joined (rule 2). */
+export async function renameDurable(from: string, to: string): Promise<void> {
+  await renameFile(from, to);
+  const [a, b] = [dirname(from), dirname(to)];
+  await (a === b ? fsyncDir(a) : Promise.all([fsyncDir(a), fsyncDir(b)]));
+}
+
+/** `mkdir -p` whose new folders last: the parent of each one made is fsynced (rule 3). */
+export async function mkdirDurable(path: string, mode = 0o700): Promise<void> {
+  const first = await mkdirPath(path, { recursive: true, mode });
+  if (!first) return;
+  // From the deepest new folder up to the first one made: each one's parent.
+  for (let d = path; ; d = dirname(d)) {
+    await fsyncDir(dirname(d));
+    if (d === first || dirname(d) === d) break;
+  }
+}
