@@ -255,7 +255,7 @@ export class ApplyEngine extends EventEmitter {
     if (!passwordHash) throw new Error(`${address} is not an account any more`);
     const dir = maildirPath(this.dataDir, c.domain, c.name);
     if (c.importFrom && !old) {
-      const r = await importMaildir(c.importFrom, dir, c.id);
+      const r = await importMaildir(c.importFrom, dir, c.id, [this.dataDir, this.store.where]);
       this.log.info('maildir imported', { address, from: c.importFrom.maildir, messages: r.messages, how: r.how });
     } else await createMaildir(dir);
     const rec: AccountRecord = {

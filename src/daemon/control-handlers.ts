@@ -233,7 +233,7 @@ export function controlHandlers({ dataDir, store, changes, engine, mailboxes, qu
           if (!isAbsolute(r.maildir))
             return new Error(`maildir ${JSON.stringify(r.maildir.slice(0, 80))}: give an absolute path`);
           try {
-            const found = await inspectMaildir(r.maildir);
+            const found = await inspectMaildir(r.maildir, [dataDir, store.where]);
             return {
               maildir: r.maildir,
               move: p.move === true,
