@@ -11,14 +11,13 @@ import {
   scrypt as scryptCb,
   timingSafeEqual,
 } from 'node:crypto';
-import { Worker } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
 import { Algorithm, hash as argon2, hashSync as argon2Sync, verify as argon2Verify } from '@node-rs/argon2';
 import md5Crypt from 'apache-md5';
 import bcrypt from 'bcryptjs';
 import { verify as verifyCrypt } from 'unixcrypt';
 import { InputError } from '../model/errors.js';
-import { HASH_WORKER } from '../package-root.js';
-import type { HashAnswer, HashJob } from './hash-worker.js';
+import { HashPool } from './hash-pool.js';
 
 /**
  * OWASP's recommended Argon2id cost (19 MiB, two passes, one lane): libsodium (Dovecot's
@@ -235,47 +234,18 @@ export function verifyForeignSync(password: string, stored: string): boolean {
 }
 
 /** Checks hashes of other schemes on a worker thread, started at the first one, so logins never wait behind them. */
-class ForeignVerifier {
-  private worker: Worker | null = null;
-  private readonly waiting = new Map<number, (ok: boolean) => void>();
-  private next = 0;
+const foreign = new HashPool(1);
 
-  verify(password: string, stored: string): Promise<boolean> {
-    const worker = this.start();
-    const id = this.next++;
-    return new Promise((resolve) => {
-      this.waiting.set(id, resolve);
-      if (this.waiting.size === 1) worker.ref();
-      worker.postMessage({ id, op: 'verify', password, hash: stored } satisfies HashJob);
-    });
-  }
+/**
+ * Hashes for an import the daemon hashes itself (plain passwords sent by a client that did not
+ * hash them): on worker threads of their own, a core left for mail, never on libuv's pool.
+ */
+const importHashes = new HashPool(Math.max(1, availableParallelism() - 1));
 
-  private start(): Worker {
-    if (this.worker) return this.worker;
-    const worker = new Worker(HASH_WORKER);
-    worker.on('message', (a: HashAnswer) => {
-      const done = this.waiting.get(a.id);
-      this.waiting.delete(a.id);
-      if (!this.waiting.size) worker.unref();
-      done?.(a.ok === true);
-    });
-    // A worker that died fails what it held (the login is refused) and is started again.
-    worker.on('error', () => this.fail(worker));
-    worker.on('exit', () => this.fail(worker));
-    worker.unref();
-    this.worker = worker;
-    return worker;
-  }
-
-  private fail(worker: Worker): void {
-    if (this.worker !== worker) return;
-    this.worker = null;
-    for (const done of this.waiting.values()) done(false);
-    this.waiting.clear();
-  }
+/** vmail's hash of `password`, made on the import workers. */
+export function hashPasswordInWorker(password: string): Promise<string> {
+  return importHashes.hash(password);
 }
-
-const foreign = new ForeignVerifier();
 
 async function verifyPassword(password: string, stored: string): Promise<boolean> {
   // A hash that checks nothing, or would cost gigabytes per guess, verifies no password.

@@ -4,7 +4,7 @@
 // POP3 serves, where SMTP delivers, what is left outside, and how many messages an account has.
 // Then --move's retries: mail moved before a failure is merged with what the old server
 // delivered since, never deleted; and a copy that runs out of disk space frees what it copied.
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import {
   existsSync,
   lstatSync,
@@ -18,11 +18,13 @@ import {
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
+import { createConnection } from 'node:net';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DaemonHandle, ROOT, startDaemon, tempDir } from '../helpers/daemon.js';
-import { pop3Login, smtpSend } from '../helpers/effects.js';
+import { type DaemonHandle, ROOT, startDaemon, tempDir, VMAIL } from '../helpers/daemon.js';
+import { maildirWith, pop3Login, smtpSend } from '../helpers/effects.js';
 
 const run = promisify(execFile);
 
@@ -212,6 +214,122 @@ describe('import --move never deletes mail it moved', () => {
     expect((await pop3Login(d.pop3Port, 'late@example.test', 'late-pass-0001')).stat?.[0]).toBe(6);
     expect(readdirSync(join(dataDir, 'mail/example.test')).filter((f) => f.startsWith('.import-'))).toEqual([]);
   });
+});
+
+describe('import input files', () => {
+  /** The CLI, stopped after 60 s if it hangs (a read of /dev/zero never ends). */
+  const bounded = (cliArgs: string[]) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((res) => {
+      const p = spawn(process.execPath, [VMAIL, ...cliArgs, '--socket', d.socket]);
+      let stdout = '';
+      let stderr = '';
+      p.stdout.on('data', (b) => (stdout += b));
+      p.stderr.on('data', (b) => (stderr += b));
+      const timer = setTimeout(() => p.kill('SIGKILL'), 60_000);
+      p.on('close', (code) => {
+        clearTimeout(timer);
+        res({ code, stdout, stderr });
+      });
+    });
+
+  it('/dev/zero, a FIFO, a folder and a link are refused at once with one line, before anything is read', async () => {
+    const dir = tempDir();
+    const fifo = join(dir, 'rows.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const link = join(dir, 'link.csv');
+    symlinkSync(secret, link);
+    for (const [file, why] of [
+      ['/dev/zero', /\/dev\/zero is not a plain file/],
+      [fifo, /is not a plain file/],
+      [dir, /is a folder, not a file/],
+      [link, /is a symbolic link/],
+    ] as const) {
+      const r = await bounded(['accounts', 'import', file]);
+      expect(r.code, file).toBe(1);
+      expect(r.stderr.trim().split('\n'), file).toEqual([expect.stringMatching(why)]);
+      expect(r.stdout + r.stderr).not.toContain(SECRET);
+    }
+    const passwd = await bounded(['import', 'dovecot', '--passwd-file', link, '--maildirs', dir]);
+    expect(passwd.stderr).toMatch(/is a symbolic link/);
+    expect(passwd.stdout + passwd.stderr).not.toContain(SECRET);
+  });
+
+  it('vpopmail: a vpasswd that is a link is refused, a home outside the tree is refused with its row', async () => {
+    const root = tempDir('vpop-');
+    mkdirSync(join(root, 'domains/example.test'), { recursive: true });
+    const elsewhere = tree('vpx', [['new', '1700000001.M1P5.old']]);
+    maildir(join(root, 'domains/example.test/vin/Maildir'), [['new', '1700000002.M2P5.old']]);
+    writeFileSync(
+      join(root, 'domains/example.test/vpasswd'),
+      `vpx:x:89:89::${join(elsewhere.root, 'example.test/vpx')}:NOQUOTA:vpx-pass-0001\nvin:x:89:89::${join(root, 'domains/example.test/vin')}:NOQUOTA:vin-pass-0001\nup:x:89:89::${join(root, 'domains/../..')}:NOQUOTA:up-pass-0001\n`,
+    );
+    const r = await d.cli(['import', 'vpopmail', root, '--dry-run']);
+    expect(r.stdout).toMatch(/^row 1: refused "vpx@example\.test": its home \S+ is outside /m);
+    expect(r.stdout).toMatch(/^row 2: add account vin@example\.test/m);
+    expect(r.stdout).toMatch(/^row 3: refused "up@example\.test": its home \S+ is outside /m);
+    const other = tempDir('vpop-');
+    mkdirSync(join(other, 'domains/example.test'), { recursive: true });
+    symlinkSync(join(root, 'domains/example.test/vpasswd'), join(other, 'domains/example.test/vpasswd'));
+    expect((await d.cli(['import', 'vpopmail', other, '--dry-run'])).stderr).toMatch(/vpasswd is a symbolic link/);
+  });
+
+  it('rows sent ahead are held to a byte limit as well as a row limit', async () => {
+    const sock = createConnection(d.socket);
+    await new Promise((r) => sock.once('connect', r));
+    const lines = createInterface({ input: sock });
+    const replies = lines[Symbol.asyncIterator]();
+    // 900 KB a request (the line limit is 1 MB), 80 of them: 72 MB, over the 64 MB limit.
+    const row = { row: 2, name: 'big', password: 'big-pass-001', forward: ['x'.repeat(900_000)] };
+    let refused = '';
+    for (let i = 0; i < 80 && !refused; i++) {
+      sock.write(
+        `${JSON.stringify({ jsonrpc: '2.0', id: i, method: 'accounts.import', params: { rows: [row], more: true } })}\n`,
+      );
+      const reply = JSON.parse(String((await replies.next()).value)) as { error?: { message: string } };
+      if (reply.error) refused = reply.error.message;
+    }
+    sock.destroy();
+    expect(refused).toMatch(/at most 64 MB of rows: split the file/);
+    expect((await d.cli(['status'])).code).toBe(0);
+  }, 120_000);
+
+  it('hashing a big file leaks no listener (no MaxListenersExceededWarning)', async () => {
+    const file = join(tempDir(), 'plain.csv');
+    writeFileSync(
+      file,
+      `name,password\n${Array.from({ length: 40 }, (_, i) => `leak${i},leak-pass-${i}`).join('\n')}\n`,
+    );
+    const r = await d.cli(['accounts', 'import', file]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/MaxListenersExceededWarning/);
+    expect(JSON.parse((await d.cli(['pending', 'list', '--json'])).stdout).length).toBeGreaterThanOrEqual(40);
+  }, 120_000);
+
+  it('the daemon hashes plain passwords off libuv’s pool: mail is delivered while an import hashes', async () => {
+    const csv = join(tempDir(), 'rcpt.csv');
+    writeFileSync(csv, 'name,password\nbusyrcpt,busyrcpt-pass-1\n');
+    await d.cli(['accounts', 'import', csv]);
+    await d.cli(['pending', 'apply']);
+    const sock = createConnection(d.socket);
+    await new Promise((r) => sock.once('connect', r));
+    const rows = Array.from({ length: 200 }, (_, i) => ({ row: i + 2, name: `busy${i}`, password: `busy-pass-${i}` }));
+    const started = Date.now();
+    const imported = new Promise<number>((res) => sock.once('data', () => res(Date.now())));
+    sock.write(
+      `${JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'accounts.import', params: { rows, total: 200 } })}\n`,
+    );
+    // Three deliveries one after the other, begun as the hashing begins.
+    for (const m of ['busy-mail-1', 'busy-mail-2', 'busy-mail-3'])
+      expect((await smtpSend(d.smtpPort, 'busyrcpt@example.test', m)).accepted).toBe(true);
+    const delivered = Date.now();
+    const done = await imported;
+    sock.destroy();
+    for (const m of ['busy-mail-1', 'busy-mail-2', 'busy-mail-3'])
+      expect(maildirWith(join(d.dataDir, 'mail/example.test/busyrcpt'), m)).toHaveLength(1);
+    // Measured against the import itself, not a clock: the mail did not wait for the hashing
+    // (behind it on libuv's pool, the first delivery ended with the last hash).
+    expect(delivered - started).toBeLessThan((done - started) / 2);
+  }, 120_000);
 });
 
 describe('an import that runs out of disk space', () => {
