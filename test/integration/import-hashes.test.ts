@@ -91,7 +91,10 @@ describe('hashes that verify anything', () => {
           `UPDATE accounts SET value = json_set(value, '$.value.passwordHash', '${BAD[i][1]}') WHERE key = 'accounts:victim${i}@example.test';`,
       )
       .join('\n');
-    execFileSync('sqlite3', [join(dataDir, 'vmail.sqlite')], { input: sql });
+    const sqlite3 = (await import('sqlite3')).default;
+    const db = new sqlite3.Database(join(dataDir, 'vmail.sqlite'));
+    await new Promise<void>((res, rej) => db.exec(sql, (e) => (e ? rej(e) : res())));
+    await new Promise((res) => db.close(res));
     d = await startDaemon({ dataDir, args });
     for (const i of victims)
       for (const password of ['x', `victim-pass-${i}`])
