@@ -2,11 +2,10 @@
 // row, and the progress of hashing and queueing. Keys are in import-reducer.ts; the work is
 // runImport below, the same steps as `vmail accounts import`.
 
-import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Box, Text } from 'ink';
 import { importLines } from '../src/cli-text.js';
-import { hashPasswords, type ImportCall, parseImportCsv, sendImport } from '../src/control/bulk.js';
+import { hashPasswords, type ImportCall, parseImportCsv, readImportFile, sendImport } from '../src/control/bulk.js';
 import { RpcError, UnreachableError } from '../src/control/client.js';
 import { callError, type DaemonSession } from './daemon-session.js';
 import { Field, Footer, type Frame, NoticeLine } from './frame.js';
@@ -28,10 +27,8 @@ export async function runImport(
 ): Promise<void> {
   try {
     const file = resolve(job.path.replace(/^~(?=\/)/, process.env.HOME ?? '~'));
-    const data = await readFile(file).catch((err: NodeJS.ErrnoException) => {
-      throw new Error(`cannot read ${file}: ${err.code ?? err.message}`);
-    });
-    const parsed = parseImportCsv(data);
+    // A plain file only: /dev/zero, a FIFO, a folder or a link is refused at once.
+    const parsed = parseImportCsv(await readImportFile(file));
     const call: ImportCall = (params) => session.send({ method: 'accounts.import', params });
     const opts = { domain: job.domain, skipBad: job.run?.skipBad ?? false };
     const check = await sendImport(call, parsed.rows, { ...opts, dryRun: true });

@@ -363,15 +363,8 @@ function forwardsCommand(): Command {
  * in one step. Ctrl-C before the end queues nothing.
  */
 async function importFile(file: string, f: ImportFlags): Promise<void> {
-  const { readFile } = await import('node:fs/promises');
-  const { parseImportCsv } = await import('./control/bulk.js');
-  let data: Buffer;
-  try {
-    data = file === '-' ? Buffer.concat(await process.stdin.toArray()) : await readFile(file);
-  } catch (err) {
-    throw new InputError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  await importRows(parseImportCsv(data), f);
+  const { parseImportCsv, readImportFile } = await import('./control/bulk.js');
+  await importRows(parseImportCsv(await readImportFile(file)), f);
 }
 
 interface ImportFlags extends ClientFlags {
@@ -437,13 +430,10 @@ function importCommand(): Command {
       .option('--skip-bad', 'import the good lines even when some are refused'),
     { json: true, domain: true },
   ).action(async (f: ImportFlags & { passwdFile: string; maildirs: string; layout: string }) => {
-    const { readFile } = await import('node:fs/promises');
-    const { resolve } = await import('node:path');
-    const { parseDovecotPasswd } = await import('./control/bulk.js');
-    const text = await readFile(f.passwdFile, 'utf8').catch((err: NodeJS.ErrnoException) => {
-      throw new InputError(`cannot read ${f.passwdFile}: ${err.code ?? err.message}`);
-    });
-    await importRows(parseDovecotPasswd(text, { root: resolve(f.maildirs), layout: f.layout, domain: f.domain }), f);
+    const { parseDovecotPasswd, readImportFile, realRoot } = await import('./control/bulk.js');
+    const text = (await readImportFile(f.passwdFile)).toString('utf8');
+    const root = await realRoot(f.maildirs);
+    await importRows(parseDovecotPasswd(text, { root, layout: f.layout, domain: f.domain }), f);
   });
   client(
     imp
@@ -457,10 +447,10 @@ function importCommand(): Command {
       .option('--skip-bad', 'import the good lines even when some are refused'),
     { json: true, domain: true },
   ).action(async (rootDir: string, f: ImportFlags) => {
-    const { readFile, readdir } = await import('node:fs/promises');
-    const { join, resolve } = await import('node:path');
-    const { parseVpopmail } = await import('./control/bulk.js');
-    const root = resolve(rootDir);
+    const { lstat, readdir } = await import('node:fs/promises');
+    const { join } = await import('node:path');
+    const { parseVpopmail, readImportFile, realRoot } = await import('./control/bulk.js');
+    const root = await realRoot(rootDir);
     const names = f.domain
       ? [f.domain]
       : await readdir(join(root, 'domains')).catch((err: NodeJS.ErrnoException) => {
@@ -468,8 +458,19 @@ function importCommand(): Command {
         });
     const domains = [];
     for (const domain of names.sort()) {
-      const vpasswd = await readFile(join(root, 'domains', domain, 'vpasswd'), 'utf8').catch(() => null);
-      if (vpasswd !== null) domains.push({ domain, vpasswd });
+      const dir = join(root, 'domains', domain);
+      // vpopmail's alias domains are links to the domain they alias: its accounts come with it.
+      const st = await lstat(dir).catch(() => null);
+      if (!st?.isDirectory()) {
+        if (st?.isSymbolicLink()) process.stderr.write(`vmail: ${dir} is a link (an alias domain?): not imported\n`);
+        continue;
+      }
+      const vpasswd = await readImportFile(join(dir, 'vpasswd')).catch((err: Error) => {
+        // A domain folder without a vpasswd holds no accounts; any other trouble is said.
+        if (/ENOENT/.test(err.message)) return null;
+        throw err;
+      });
+      if (vpasswd !== null) domains.push({ domain, vpasswd: vpasswd.toString('utf8') });
     }
     if (!domains.length) throw new InputError(`no domains/DOMAIN/vpasswd under ${root}`);
     // The domain comes with each row: --domain only picks which of the tree's to bring.

@@ -2,14 +2,14 @@
 // into import rows (quoted fields, a BOM, CRLF, `,` or `;` between fields), plain passwords
 // hashed on every core before they are sent, the rows handed to the daemon in pieces and
 // queued in one step at the end, and accounts written back out as CSV.
+import { constants } from 'node:fs';
+import { open, realpath } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { isAbsolute, join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { isAbsolute, join, resolve, sep } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
 import { InputError } from '../model/errors.js';
-import { HASH_WORKER } from '../package-root.js';
-import type { HashAnswer, HashJob } from '../store/hash-worker.js';
+import { HashPool } from '../store/hash-pool.js';
 import type { AccountView, DomainView, ForwardView, ImportResult, ImportRow, Params, Results } from './protocol.js';
 
 /** Sends one accounts.import request: a ControlClient's call, or the console's session. */
@@ -62,6 +62,53 @@ export interface ParsedCsv {
   refused: ImportResult['refused'];
   /** Columns the import does not read. */
   ignored: string[];
+}
+
+/**
+ * An import's input file (a CSV, a passwd-file, a vpasswd), read whole: a plain file only (not
+ * a link, a device such as /dev/zero, a FIFO or a folder, which are refused at once rather
+ * than read forever), at most `max` bytes. `-` is standard input, cut off at the same size.
+ */
+export async function readImportFile(path: string, max = MAX_FILE): Promise<Buffer> {
+  const tooBig = () => new InputError(`${path} is over ${max / 1048576} MB: split it`);
+  if (path === '-') {
+    const parts: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > max) throw tooBig();
+      parts.push(chunk);
+    }
+    return Buffer.concat(parts);
+  }
+  // O_NONBLOCK: opening a FIFO does not wait for a writer.
+  const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(
+    (err: NodeJS.ErrnoException) => {
+      throw new InputError(
+        err.code === 'ELOOP'
+          ? `${path} is a symbolic link: give the file itself`
+          : `cannot read ${path}: ${err.code ?? err.message}`,
+      );
+    },
+  );
+  try {
+    const st = await fh.stat();
+    if (st.isDirectory()) throw new InputError(`${path} is a folder, not a file`);
+    if (!st.isFile()) throw new InputError(`${path} is not a plain file (a device or a FIFO?): give a file`);
+    if (st.size > max) throw tooBig();
+    const data = await fh.readFile();
+    if (data.length > max) throw tooBig();
+    return data;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** An import tree's root as the daemon will check its Maildirs: its real path (links in it resolved). */
+export async function realRoot(dir: string): Promise<string> {
+  return realpath(dir).catch((err: NodeJS.ErrnoException) => {
+    throw new InputError(`cannot read ${dir}: ${err.code ?? err.message}`);
+  });
 }
 
 /** Reads an import file. A file that cannot be read as CSV at all is an InputError. */
@@ -159,7 +206,14 @@ export function parseDovecotPasswd(text: string, opts: { root: string; layout: s
     const path = opts.layout.replace(/%([dnuh%])/g, (_m, v: string) =>
       v === 'd' ? domain : v === 'n' ? name : v === 'u' ? user : v === 'h' ? home : '%',
     );
-    const out: ImportRow = { row, name: `${name}@${domain}`, maildir: isAbsolute(path) ? path : join(opts.root, path) };
+    // A layout under ROOT stays under it (a name or home of `..` would leave it); an absolute
+    // one (or %h) is the admin's own choice. Either way the daemon refuses links and its own data.
+    const maildir = isAbsolute(path) ? path : resolve(opts.root, path);
+    if (!isAbsolute(opts.layout) && !opts.layout.startsWith('%h') && !maildir.startsWith(opts.root + sep)) {
+      refused.push({ row, name: user, error: `its Maildir ${maildir} is outside ${opts.root}` });
+      return;
+    }
+    const out: ImportRow = { row, name: `${name}@${domain}`, maildir };
     const plain = /^\{(PLAIN|CLEAR|CLEARTEXT)\}(.*)$/i.exec(password);
     if (plain) out.password = plain[2];
     else if (password) out.passwordHash = schemeOf(password);
@@ -192,7 +246,11 @@ export function parseVpopmail(root: string, domains: readonly { domain: string; 
         });
         continue;
       }
-      const dir = f[5] || join(root, 'domains', domain, name);
+      const dir = resolve(root, f[5] || join('domains', domain, name));
+      if (!dir.startsWith(root + sep)) {
+        refused.push({ row: line, name: `${name}@${domain}`, error: `its home ${dir} is outside ${root}` });
+        continue;
+      }
       const out: ImportRow = { row: line, name: `${name}@${domain}`, maildir: join(dir, 'Maildir') };
       if (f[7]) out.password = f[7];
       else if (f[1]) out.passwordHash = schemeOf(f[1]);
@@ -239,28 +297,20 @@ export async function hashPasswords(
   const started = Date.now();
   let next = 0;
   let done = 0;
-  const threads = Math.min(availableParallelism(), todo.length);
-  const workers: Worker[] = [];
+  const pool = new HashPool(Math.min(availableParallelism(), todo.length));
   const report = () => {
     const secs = Math.max(0.001, (Date.now() - started) / 1000);
     const rate = done / secs;
     onProgress({ done, total: todo.length, rate, left: rate ? (todo.length - done) / rate : 0 });
   };
   try {
+    // As many at once as there are workers: a stop leaves no queue behind.
     await Promise.all(
-      Array.from({ length: threads }, async () => {
-        const worker = new Worker(HASH_WORKER);
-        workers.push(worker);
-        const hash = (password: string) =>
-          new Promise<string>((resolve, reject) => {
-            worker.once('message', (a: HashAnswer) => (a.hash ? resolve(a.hash) : reject(new Error(a.error))));
-            worker.once('error', reject);
-            worker.postMessage({ id: 0, op: 'hash', password } satisfies HashJob);
-          });
+      Array.from({ length: Math.min(availableParallelism(), todo.length) }, async () => {
         while (next < todo.length) {
           if (signal?.aborted) throw new InputError('stopped: nothing was queued');
           const i = todo[next++];
-          out[i].passwordHash = await hash(out[i].password!);
+          out[i].passwordHash = await pool.hash(out[i].password!);
           delete out[i].password;
           done++;
           report();
@@ -268,7 +318,7 @@ export async function hashPasswords(
       }),
     );
   } finally {
-    await Promise.all(workers.map((w) => w.terminate()));
+    await pool.close();
   }
   return out;
 }

@@ -29,6 +29,8 @@ export interface ControlConnection {
   peer: Peer;
   /** Import rows sent ahead (accounts.import with more): dropped with the connection. */
   staged: Record<string, unknown>[];
+  /** The size of `staged` as it arrived (its JSON), against the import's byte limit. */
+  stagedBytes: number;
 }
 
 /** A request that changes something, with what came of it: for the audit log. */
@@ -125,7 +127,12 @@ export class ControlServer {
       socket.destroy();
       return;
     }
-    const client: Client = { socket, conn: { subscribed: false, peer, staged: [] }, lines: [], inFlight: 0 };
+    const client: Client = {
+      socket,
+      conn: { subscribed: false, peer, staged: [], stagedBytes: 0 },
+      lines: [],
+      inFlight: 0,
+    };
     this.clients.add(client);
     const splitter = new LineSplitter(
       MAX_LINE,

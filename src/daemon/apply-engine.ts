@@ -321,7 +321,7 @@ export class ApplyEngine extends EventEmitter {
     // A new account never inherits a folder of its name that holds mail: that goes to the archive.
     if (!old) await clearForAdd(this.dataDir, c.domain, c.name, c.id, !c.importFrom);
     if (c.importFrom && !old) {
-      const r = await importMaildir(c.importFrom, dir, c.id);
+      const r = await importMaildir(c.importFrom, dir, c.id, [this.dataDir, this.store.where]);
       this.log.info('maildir imported', { address, from: c.importFrom.maildir, messages: r.messages, how: r.how });
     } else {
       await createMaildir(dir);

@@ -24,7 +24,7 @@ import {
 import { parseQuota } from '../model/quota.js';
 import { parseSince } from '../model/schedule.js';
 import type { DkimKeys } from '../smtp/dkim.js';
-import { checkHash, hashPassword } from '../store/passwords.js';
+import { checkHash, hashPassword, hashPasswordInWorker } from '../store/passwords.js';
 import type { Store } from '../store/store.js';
 import type { ApplyEngine } from './apply-engine.js';
 import type { ChangeQueue, ChangeRequest } from './change-queue.js';
@@ -59,6 +59,8 @@ const DOVECOT_UIDL_FORMAT = '%08Xu%08Xv';
 
 /** The most rows one import may send ahead on a connection. */
 const MAX_IMPORT_ROWS = 200_000;
+/** The most bytes of rows one import may send ahead (as JSON): the CSV file's own limit. */
+const MAX_IMPORT_BYTES = 64 * 1024 * 1024;
 
 export function controlHandlers({ dataDir, store, changes, engine, mailboxes, queue, dkim, status }: Parts): Handlers {
   // A domain whose add is pending can be listed and applied now, not yet given accounts.
@@ -210,14 +212,22 @@ export function controlHandlers({ dataDir, store, changes, engine, mailboxes, qu
       changes.request({ kind: 'account', action: 'resume', address: address(p.name, p.domain) }, conn.peer.user),
     'accounts.import': async (p, conn) => {
       conn.staged.push(...p.rows);
-      if (conn.staged.length > MAX_IMPORT_ROWS) {
+      conn.stagedBytes += JSON.stringify(p.rows).length;
+      if (conn.staged.length > MAX_IMPORT_ROWS || conn.stagedBytes > MAX_IMPORT_BYTES) {
+        const rows = conn.staged.length;
         conn.staged = [];
-        throw new InputError(`an import may have at most ${MAX_IMPORT_ROWS} rows: split the file`);
+        conn.stagedBytes = 0;
+        throw new InputError(
+          rows > MAX_IMPORT_ROWS
+            ? `an import may have at most ${MAX_IMPORT_ROWS} rows: split the file`
+            : `an import may send at most ${MAX_IMPORT_BYTES / 1048576} MB of rows: split the file`,
+        );
       }
       const dryRun = p.dryRun === true;
       if (p.more) return { rows: conn.staged.length, queued: [], refused: [], dryRun, done: false };
       const rows = conn.staged;
       conn.staged = [];
+      conn.stagedBytes = 0;
       if (p.total !== undefined && rows.length !== p.total)
         throw new InputError(
           `the import had ${p.total} rows but ${rows.length} arrived on this connection (was it replaced midway?): nothing was queued; send it again`,
@@ -233,7 +243,7 @@ export function controlHandlers({ dataDir, store, changes, engine, mailboxes, qu
           if (!isAbsolute(r.maildir))
             return new Error(`maildir ${JSON.stringify(r.maildir.slice(0, 80))}: give an absolute path`);
           try {
-            const found = await inspectMaildir(r.maildir);
+            const found = await inspectMaildir(r.maildir, [dataDir, store.where]);
             return {
               maildir: r.maildir,
               move: p.move === true,
@@ -255,11 +265,12 @@ export function controlHandlers({ dataDir, store, changes, engine, mailboxes, qu
           return err;
         }
       });
-      // Plain passwords are hashed only for a real import, all at once on the thread pool.
+      // Plain passwords are hashed only for a real import, on worker threads of their own (not
+      // libuv's pool, which every delivery's fsync needs meanwhile).
       const ready = await Promise.all(
         reqs.map(async (r) => {
           if (!(r instanceof Error) && 'plain' in r)
-            return dryRun ? r.req : { ...r.req, passwordHash: await hashPassword(r.plain) };
+            return dryRun ? r.req : { ...r.req, passwordHash: await hashPasswordInWorker(r.plain) };
           return r;
         }),
       );

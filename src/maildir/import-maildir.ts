@@ -3,10 +3,21 @@
 // place, with the POP3 UIDLs the old server served kept in `vmail-uidls`. Safe to run again
 // after a crash: the work happens in a folder of its own next to the target, which takes the
 // target's name in one rename at the end; a target already there means it was done.
-import { constants } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { fsyncDir, fsyncPath, mkdirDurable, renameDurable } from '../fs/durable.js';
+//
+// What a source may be: a real folder (not a symbolic link, and not reached through one), not
+// inside the daemon's own data (its data dir, mail root, store file), whose new/, cur/ and tmp/
+// are real folders of plain files, with no link beside them. Checked when the import is asked
+// for and again at its apply; message files are opened with O_NOFOLLOW and their real path
+// checked, so a link swapped in between is never followed. A moved tree is checked again once
+// it is ours, and any link in it removed (a link is not mail: what it points to stays put).
+//
+// What is never lost: a work folder may hold the only copy of moved mail, so a retry never
+// removes it; mail the source has again (an old server still delivering) is merged into it. A
+// copy that runs out of space removes the files it copied, never the source or moved mail.
+import { constants, type Dirent } from 'node:fs';
+import { lstat, mkdir, open, readdir, readlink, realpath, rename, rmdir, unlink } from 'node:fs/promises';
+import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
+import { fsyncDir, mkdirDurable, renameDurable } from '../fs/durable.js';
 import { dovecotUidls, parseUidlist } from './dovecot-uidlist.js';
 import { uidOf } from './maildir.js';
 import { createMaildir, stampMaildir } from './paths.js';
@@ -14,6 +25,9 @@ import { isUidl, saveUidls } from './uidl-map.js';
 
 /** Files copied at once. */
 const PARALLEL = 32;
+/** The most of a dovecot-uidlist read (Dovecot's for a million messages is about 60 MB). */
+const MAX_UIDLIST = 256 * 1024 * 1024;
+const FOLDERS = ['new', 'cur', 'tmp'] as const;
 
 export interface MaildirSource {
   maildir: string;
@@ -23,25 +37,68 @@ export interface MaildirSource {
   uidlFormat: string;
 }
 
-/** What a source Maildir holds, for an import's check and report. */
-export async function inspectMaildir(dir: string): Promise<{ messages: number; uidlist: boolean }> {
-  const st = await stat(dir).catch((err: NodeJS.ErrnoException) => {
+/** The daemon's own paths an import may take nothing from: its data dir, mail root, store file. */
+export type DaemonPaths = readonly string[];
+
+async function realOrResolved(path: string): Promise<string> {
+  return realpath(path).catch(() => resolve(path));
+}
+
+const inside = (path: string, dir: string) => path === dir || path.startsWith(dir.endsWith(sep) ? dir : dir + sep);
+
+/**
+ * Checks `dir` as an import's source (see the top of this file); returns what it holds. Every
+ * refusal is one line naming the path.
+ */
+export async function inspectMaildir(
+  dir: string,
+  daemonPaths: DaemonPaths,
+): Promise<{ messages: number; uidlist: boolean }> {
+  const path = resolve(dir);
+  const st = await lstat(path).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') throw new Error(`${dir} does not exist`);
     if (err.code === 'EACCES') throw new Error(`the daemon may not read ${dir}: give its user read access`);
     throw err;
   });
+  if (st.isSymbolicLink()) throw new Error(`${dir} is a symbolic link: vmail imports no links`);
   if (!st.isDirectory()) throw new Error(`${dir} is not a folder`);
-  const [fresh, seen] = await Promise.all([
-    readdir(join(dir, 'new')).catch(() => null),
-    readdir(join(dir, 'cur')).catch(() => null),
-  ]);
-  if (!fresh && !seen) throw new Error(`${dir} is not a Maildir: it has no new/ or cur/`);
-  const messages = [...(fresh ?? []), ...(seen ?? [])].filter((f) => !f.startsWith('.')).length;
-  const uidlist = await stat(join(dir, 'dovecot-uidlist')).then(
-    () => true,
-    () => false,
-  );
+  const real = await realpath(path);
+  if (real !== path)
+    throw new Error(`${dir} is reached through a symbolic link (its real path is ${real}): vmail imports no links`);
+  for (const own of daemonPaths) {
+    if (!isAbsolute(own)) continue;
+    const ownReal = await realOrResolved(own);
+    if (inside(real, ownReal) || inside(ownReal, real))
+      throw new Error(`${dir} is the daemon's own data (${ownReal}): an import takes mail from another server only`);
+  }
+  const top = await readdir(path, { withFileTypes: true });
+  const link = top.find((e) => e.isSymbolicLink());
+  if (link) throw new Error(`${join(path, link.name)} is a symbolic link: vmail imports no links`);
+  const folders = new Set(top.filter((e) => e.isDirectory()).map((e) => e.name));
+  if (!folders.has('new') && !folders.has('cur')) throw new Error(`${dir} is not a Maildir: it has no new/ or cur/`);
+  for (const name of ['new', 'cur', 'tmp']) {
+    const e = top.find((x) => x.name === name);
+    if (e && !e.isDirectory()) throw new Error(`${join(path, name)} is not a folder`);
+  }
+  let messages = 0;
+  for (const folder of FOLDERS) {
+    if (!folders.has(folder)) continue;
+    for (const e of await readdir(join(path, folder), { withFileTypes: true })) {
+      const what = stray(e);
+      if (what) throw new Error(`${join(path, folder, e.name)} is ${what}: vmail imports plain message files only`);
+      if (folder !== 'tmp' && !e.name.startsWith('.')) messages++;
+    }
+  }
+  const uidlist = top.some((e) => e.name === 'dovecot-uidlist' && e.isFile());
   return { messages, uidlist };
+}
+
+/** What an entry of new/, cur/ or tmp/ is when it is no plain file: a link, a folder, a device... */
+function stray(e: Dirent): string | null {
+  if (e.isFile()) return null;
+  if (e.isSymbolicLink()) return 'a symbolic link';
+  if (e.isDirectory()) return 'a folder';
+  return 'not a plain file';
 }
 
 /** Brings `source` to `target`; returns how many messages it holds and how they came. */
@@ -49,30 +106,40 @@ export async function importMaildir(
   source: MaildirSource,
   target: string,
   id: string,
+  daemonPaths: DaemonPaths,
 ): Promise<{ messages: number; how: 'copied' | 'moved' | 'there already' }> {
-  if (await exists(target)) return { messages: await count(target), how: 'there already' };
+  if (await lexists(target)) return { messages: await count(target), how: 'there already' };
   const work = join(dirname(target), `.import-${id}`);
   await mkdirDurable(dirname(target), 0o750);
+  const src = resolve(source.maildir);
+  const sourceThere = await lexists(src);
+  // Checked again here: the tree may have changed since the import was asked for.
+  if (sourceThere) await inspectMaildir(src, daemonPaths);
   let how: 'copied' | 'moved' = 'copied';
-  if (source.move && (await exists(work)) && !(await exists(source.maildir))) {
-    // A move a crash cut short after its rename: the work folder is the mail itself.
-    how = 'moved';
-  } else {
-    // A copy cut short is begun again (its source is still there).
-    await rm(work, { recursive: true, force: true });
+  if (await lexists(work)) {
+    // A try cut short (a crash, a failure): what the work folder holds may be the only copy of
+    // moved mail. It stays; whatever the source has again is merged into it.
+    if (source.move) how = 'moved';
+    if (sourceThere) await merge(src, work, source.move, target);
+  } else if (sourceThere) {
+    let moved = false;
     if (source.move) {
       try {
-        await renameDurable(source.maildir, work);
+        await renameDurable(src, work);
+        moved = true;
         how = 'moved';
       } catch (err) {
+        // Another file system: copied instead, and the source left as it is.
         if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
       }
     }
-    if (how === 'copied') await copyMessages(source.maildir, work);
-  }
-  await createMaildir(work);
-  // The UIDLs come from the old server's list as it was (a move took it along).
-  const from = how === 'moved' ? work : source.maildir;
+    if (!moved) {
+      await mkdir(work, { mode: 0o700 });
+      await merge(src, work, false, target);
+    }
+  } else throw new Error(`${source.maildir} does not exist any more`);
+  // What was moved is checked again now that it is ours: it may have changed since the check.
+  await ownTree(work);
   const files = await listNames(work);
   if (source.uidls === 'names') {
     // qmail-pop3d's UIDL: the file name up to the colon (vmail's own stops at a comma too).
@@ -83,13 +150,163 @@ export async function importMaildir(
     }
     if (map.size) await saveUidls(work, map);
   } else {
-    const text = await readFile(join(from, 'dovecot-uidlist'), 'utf8').catch(() => null);
-    if (text !== null) await saveUidls(work, dovecotUidls(parseUidlist(text), files, source.uidlFormat, uidOf));
+    // The old server's list as it was: the one a move took along, else the source's.
+    const text =
+      (await readPlainFile(join(work, 'dovecot-uidlist'), MAX_UIDLIST, false)) ??
+      (sourceThere ? await readPlainFile(join(src, 'dovecot-uidlist'), MAX_UIDLIST, true) : null);
+    if (text !== null)
+      await saveUidls(work, dovecotUidls(parseUidlist(text.toString('utf8')), files, source.uidlFormat, uidOf));
   }
   // Stamped with the change: a run after a crash knows the target as this import's own.
   await stampMaildir(work, id);
   await renameDurable(work, target);
   return { messages: await count(target), how };
+}
+
+/**
+ * A moved tree, now in the data dir: the checks of `inspectMaildir` again (the source may have
+ * been changed between the check and the rename), fixing rather than refusing. A link is not
+ * mail: it is removed, and what it pointed to stays where it is.
+ */
+async function ownTree(work: string): Promise<void> {
+  const st = await lstat(work);
+  if (st.isSymbolicLink()) {
+    await unlink(work);
+    throw new Error(`the source was replaced by a symbolic link before its move: vmail imports no links`);
+  }
+  for (const e of await readdir(work, { withFileTypes: true }))
+    if (e.isSymbolicLink() || ((FOLDERS as readonly string[]).includes(e.name) && !e.isDirectory()))
+      await unlink(join(work, e.name));
+  await createMaildir(work);
+  for (const folder of FOLDERS)
+    for (const e of await readdir(join(work, folder), { withFileTypes: true }))
+      if (!e.isFile() && !e.isDirectory()) await unlink(join(work, folder, e.name));
+}
+
+/**
+ * Brings into `to` each message of `from` that `to` does not hold yet (by its name up to the
+ * colon: the old server may have moved it from new/ to cur/ meanwhile): moved by rename when
+ * `move` and on one file system, else copied through to/tmp and synced before it takes its
+ * name, so a message in new/ or cur/ is always whole. A copy that runs out of space removes
+ * what it copied (never anything moved, never the source) and says so.
+ */
+async function merge(from: string, to: string, move: boolean, target: string): Promise<void> {
+  await createMaildir(to);
+  const have = new Set((await listNames(to)).map((f) => f.split(':', 1)[0]));
+  const copied: string[] = [];
+  let moving = move;
+  try {
+    for (const folder of ['new', 'cur'] as const) {
+      const entries = await readdir(join(from, folder), { withFileTypes: true }).catch(
+        // A Maildir may lack one of new/ and cur/ (inspectMaildir wants one of them).
+        (err: NodeJS.ErrnoException) => {
+          if (err.code === 'ENOENT') return [] as Dirent[];
+          throw err;
+        },
+      );
+      const names = entries
+        .filter((e) => e.isFile() && !e.name.startsWith('.') && !have.has(e.name.split(':', 1)[0]))
+        .map((e) => e.name);
+      for (let i = 0; i < names.length; i += PARALLEL) {
+        // Each settled before a failure is acted on: a copy still running would land after the cleanup.
+        const settled = await Promise.allSettled(
+          names.slice(i, i + PARALLEL).map(async (name) => {
+            const dst = join(to, folder, name);
+            if (moving) {
+              try {
+                await rename(join(from, folder, name), dst);
+                return;
+              } catch (err) {
+                if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+                moving = false;
+              }
+            }
+            await copyPlainFile(join(from, folder, name), join(to, 'tmp', `import.${name}`), dst);
+            copied.push(dst);
+          }),
+        );
+        const failed = settled.find((r) => r.status === 'rejected');
+        if (failed) throw failed.reason;
+      }
+      await fsyncDir(join(to, folder));
+      if (move) await fsyncDir(join(from, folder));
+    }
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOSPC' && code !== 'EDQUOT') throw err;
+    // Out of space: the copies go again (moved mail and the source stay as they are).
+    for (const f of copied) await unlink(f).catch(() => {}); // a copy not there is not taking space
+    for (const f of await readdir(join(to, 'tmp')).catch(() => [] as string[]))
+      if (f.startsWith('import.')) await unlink(join(to, 'tmp', f)).catch(() => {}); // the same
+    // Empty folders only: rmdir never removes a message.
+    for (const d of [...FOLDERS.map((f) => join(to, f)), to]) await rmdir(d).catch(() => {}); // kept when not empty
+    throw new Error(
+      `no space left to import ${from} into ${target} (${code}): the ${copied.length} message(s) copied so far were removed again, the source is untouched; free space and apply again`,
+    );
+  }
+}
+
+/**
+ * Opens `path` as a plain file without following a link: O_NOFOLLOW for the file itself, and
+ * for a source's file (`strict`: its path was checked to hold no link) the path the kernel
+ * opened compared with the one asked for (a folder above it swapped for a link after the
+ * check). O_NONBLOCK: a FIFO put there never hangs the open.
+ */
+async function openPlain(path: string, strict: boolean) {
+  const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(
+    (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ELOOP') throw new Error(`${path} is a symbolic link: vmail imports no links`);
+      throw err;
+    },
+  );
+  try {
+    if (!(await fh.stat()).isFile()) throw new Error(`${path} is not a plain file`);
+    const opened = strict ? await readlink(`/proc/self/fd/${fh.fd}`).catch(() => path) : path; // no /proc: O_NOFOLLOW alone
+    if (opened !== path) throw new Error(`${path} is reached through a symbolic link (to ${opened})`);
+    return fh;
+  } catch (err) {
+    await fh.close();
+    throw err;
+  }
+}
+
+/** A plain file's bytes (null when there is none), refused past `max` bytes. */
+async function readPlainFile(path: string, max: number, strict: boolean): Promise<Buffer | null> {
+  const fh = await openPlain(path, strict).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return null;
+    throw err;
+  });
+  if (!fh) return null;
+  try {
+    if ((await fh.stat()).size > max) throw new Error(`${path} is over ${max / 1048576} MB`);
+    return await fh.readFile();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Copies a plain message file to `tmp`, synced, then renames it to `dst`. */
+async function copyPlainFile(src: string, tmp: string, dst: string): Promise<void> {
+  const input = await openPlain(src, true);
+  try {
+    const output = await open(tmp, 'w', 0o600);
+    try {
+      const buf = Buffer.allocUnsafe(256 * 1024);
+      for (;;) {
+        const { bytesRead } = await input.read(buf, 0, buf.length, null);
+        if (!bytesRead) break;
+        // A write may take less than it was given (a disk filling up): the rest goes again,
+        // until it fails with ENOSPC, so a message is never short.
+        for (let at = 0; at < bytesRead; ) at += (await output.write(buf, at, bytesRead - at)).bytesWritten;
+      }
+      await output.sync();
+    } finally {
+      await output.close();
+    }
+  } finally {
+    await input.close();
+  }
+  await rename(tmp, dst);
 }
 
 /** Work folders in a domain's mail folder left by imports whose change ids are not in `pending`. */
@@ -98,24 +315,6 @@ export async function leftoverImports(domainDir: string, pending: ReadonlySet<st
   return names
     .filter((n) => n.startsWith('.import-') && !pending.has(n.slice('.import-'.length)))
     .map((n) => join(domainDir, n));
-}
-
-/** Copies new/ and cur/ (and nothing of the old server's own: indexes, tmp/) with each file synced. */
-async function copyMessages(from: string, to: string): Promise<void> {
-  for (const folder of ['new', 'cur']) {
-    await mkdir(join(to, folder), { recursive: true, mode: 0o700 });
-    const names = (await readdir(join(from, folder)).catch(() => [] as string[])).filter((f) => !f.startsWith('.'));
-    for (let i = 0; i < names.length; i += PARALLEL) {
-      await Promise.all(
-        names.slice(i, i + PARALLEL).map(async (name) => {
-          const dst = join(to, folder, name);
-          await copyFile(join(from, folder, name), dst, constants.COPYFILE_FICLONE);
-          await fsyncPath(dst);
-        }),
-      );
-    }
-    await fsyncDir(join(to, folder));
-  }
 }
 
 /** The message file names, in the order vmail lists them (by delivery time, then name). */
@@ -127,10 +326,14 @@ async function listNames(dir: string): Promise<string[]> {
   return names.sort((a, b) => time(a) - time(b) || (a < b ? -1 : a > b ? 1 : 0));
 }
 
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
+/** Whether anything (a link included, not followed) is at `path`. */
+async function lexists(path: string): Promise<boolean> {
+  return lstat(path).then(
     () => true,
-    () => false,
+    (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return false;
+      throw err;
+    },
   );
 }
 

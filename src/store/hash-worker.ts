@@ -4,12 +4,8 @@
 // (SHA-crypt and bcrypt run in JavaScript for milliseconds each).
 // Messages: {id, op: 'hash', password} -> {id, hash}; {id, op: 'verify', password, hash} -> {id, ok}.
 import { parentPort } from 'node:worker_threads';
+import type { HashAnswer, HashJob } from './hash-pool.js';
 import { hashPasswordSync, verifyForeignSync } from './passwords.js';
-
-export type HashJob =
-  | { id: number; op: 'hash'; password: string }
-  | { id: number; op: 'verify'; password: string; hash: string };
-export type HashAnswer = { id: number; hash?: string; ok?: boolean; error?: string };
 
 parentPort?.on('message', (job: HashJob) => {
   try {

@@ -11,14 +11,13 @@ import {
   scrypt as scryptCb,
   timingSafeEqual,
 } from 'node:crypto';
-import { Worker } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
 import { Algorithm, hash as argon2, hashSync as argon2Sync, verify as argon2Verify } from '@node-rs/argon2';
 import md5Crypt from 'apache-md5';
 import bcrypt from 'bcryptjs';
 import { verify as verifyCrypt } from 'unixcrypt';
 import { InputError } from '../model/errors.js';
-import { HASH_WORKER } from '../package-root.js';
-import type { HashAnswer, HashJob } from './hash-worker.js';
+import { HashPool } from './hash-pool.js';
 
 /**
  * OWASP's recommended Argon2id cost (19 MiB, two passes, one lane): libsodium (Dovecot's
@@ -60,21 +59,64 @@ function salted(algorithm: 'sha512' | 'sha256', size: number): (password: string
   };
 }
 
+/** Base64 as the hash forms write it (standard alphabet, padding optional): the bytes, or null. */
+function base64Bytes(text: string, padded: boolean): Buffer | null {
+  const ok = padded ? /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/ : /^[A-Za-z0-9+/]*$/;
+  if (!ok.test(text) || (!padded && text.length % 4 === 1)) return null;
+  return Buffer.from(text, 'base64');
+}
+
+/** A number written in decimal digits within [min, max], else null. */
+function within(text: string | undefined, min: number, max: number): number | null {
+  if (text === undefined || !/^\d{1,10}$/.test(text)) return null;
+  const n = Number(text);
+  return n >= min && n <= max ? n : null;
+}
+
+/**
+ * SHA-crypt's rounds: glibc's least is 1,000; more than a million (passlib's default is 656,000)
+ * costs seconds of JavaScript per guess.
+ */
+function shaCryptProblem(hash: string): string | null {
+  const rounds = /^\$[56]\$rounds=([^$]*)\$/.exec(hash);
+  if (rounds && within(rounds[1], 1000, 1_000_000) === null)
+    return `rounds=${rounds[1].slice(0, 12)} is not 1000 to 1000000`;
+  return null;
+}
+
 /** The schemes a hash brought from another server may use, as Dovecot writes them (doveadm pw -s SCHEME). */
-const FOREIGN: { prefix: string; form: RegExp; verify: (password: string, hash: string) => boolean }[] = [
+const FOREIGN: {
+  prefix: string;
+  form: RegExp;
+  /** What is wrong with a hash of the right form (a cost out of range, a digest too short). */
+  problem?: (hash: string) => string | null;
+  verify: (password: string, hash: string) => boolean;
+}[] = [
   {
     prefix: '{SHA512-CRYPT}',
     form: /^\$6\$(rounds=\d+\$)?[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{86}$/,
+    problem: shaCryptProblem,
     verify: verifyCrypt,
   },
   {
     prefix: '{SHA256-CRYPT}',
     form: /^\$5\$(rounds=\d+\$)?[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{43}$/,
+    problem: shaCryptProblem,
     verify: verifyCrypt,
   },
   // Salted SHA-2 (LDAP's and Dovecot's SSHA*): base64 of the digest, then the salt.
-  { prefix: '{SSHA512}', form: /^[A-Za-z0-9+/]{88,}={0,2}$/, verify: salted('sha512', 64) },
-  { prefix: '{SSHA256}', form: /^[A-Za-z0-9+/]{44,}={0,2}$/, verify: salted('sha256', 32) },
+  {
+    prefix: '{SSHA512}',
+    form: /^[A-Za-z0-9+/]{88,340}={0,2}$/,
+    problem: (h) => ((base64Bytes(h, true)?.length ?? 0) > 64 ? null : 'the digest and salt are not base64'),
+    verify: salted('sha512', 64),
+  },
+  {
+    prefix: '{SSHA256}',
+    form: /^[A-Za-z0-9+/]{44,300}={0,2}$/,
+    problem: (h) => ((base64Bytes(h, true)?.length ?? 0) > 32 ? null : 'the digest and salt are not base64'),
+    verify: salted('sha256', 32),
+  },
   {
     // vpopmail's and old Dovecots' default: weak, and kept only until the first good login.
     prefix: '{MD5-CRYPT}',
@@ -82,31 +124,96 @@ const FOREIGN: { prefix: string; form: RegExp; verify: (password: string, hash: 
     verify: (password, hash) => md5Crypt(password, hash) === hash,
   },
   {
+    // bcrypt's cost is a power of two: 4 is its least; past 15 a guess costs seconds in JavaScript.
     prefix: '{BLF-CRYPT}',
     form: /^\$2[abxy]?\$\d{2}\$[./0-9A-Za-z]{53}$/,
+    problem: (h) => {
+      const cost = /^\$2[abxy]?\$(\d{2})\$/.exec(h)![1];
+      return within(cost, 4, 15) === null ? `the bcrypt cost ${cost} is not 04 to 15` : null;
+    },
     verify: (password, hash) => bcrypt.compareSync(password, hash),
   },
 ];
-const SCRYPT_FORM = /^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/;
+const SCRYPT_FORM = /^scrypt\$\d{1,10}\$\d{1,10}\$\d{1,10}\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/;
+/** scrypt's memory is 128 * N * r bytes: vmail's own were N=16384, r=8 (16 MiB). */
+const SCRYPT_MAXMEM = 64 * 1024 * 1024;
+
+/** What is wrong with an `scrypt$N$r$p$salt$hash` of the right form. */
+function scryptProblem(stored: string): string | null {
+  const [, n, r, p, salt, digest] = stored.split('$');
+  const N = within(n, 2, 2 ** 20);
+  if (N === null || (N & (N - 1)) !== 0) return `scrypt N=${n.slice(0, 12)} is not a power of two from 2 to 2^20`;
+  const R = within(r, 1, 32);
+  if (R === null) return `scrypt r=${r.slice(0, 12)} is not 1 to 32`;
+  if (within(p, 1, 16) === null) return `scrypt p=${p.slice(0, 12)} is not 1 to 16`;
+  if (128 * N * R > SCRYPT_MAXMEM) return `scrypt N=${N}, r=${R} needs over ${SCRYPT_MAXMEM / 1048576} MiB`;
+  if (!base64Bytes(salt, true)?.length) return 'the scrypt salt is empty or not base64';
+  const bytes = base64Bytes(digest, true)?.length ?? 0;
+  if (bytes < 16 || bytes > 128) return 'the scrypt digest is not 16 to 128 bytes of base64';
+  return null;
+}
+
 /** Argon2 as Dovecot writes it (doveadm pw -s ARGON2ID): checked natively, off the event loop. */
 const ARGON2_FORMS = [
-  { prefix: '{ARGON2ID}', form: /^\$argon2id\$v=19\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/ },
-  { prefix: '{ARGON2I}', form: /^\$argon2i\$v=19\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/ },
+  { prefix: '{ARGON2ID}', form: /^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$/ },
+  { prefix: '{ARGON2I}', form: /^\$argon2i\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$/ },
 ];
+/**
+ * Argon2's costs a login may ask for: at most 256 MiB (Dovecot writes 64 MiB, vmail 19 MiB) and
+ * 16 passes, on 1 to 16 lanes; RFC 9106's least salt (8 bytes) and a digest of 16 to 64 bytes.
+ */
+const ARGON2_MAX_KIB = 262_144;
+
+function argon2Problem(hash: string, form: RegExp): string | null {
+  const [, m, t, p, salt, digest] = form.exec(hash)!;
+  const lanes = within(p, 1, 16);
+  if (lanes === null) return `argon2 p=${p.slice(0, 12)} is not 1 to 16`;
+  if (within(m, 8 * lanes, ARGON2_MAX_KIB) === null)
+    return `argon2 m=${m.slice(0, 12)} is not ${8 * lanes} to ${ARGON2_MAX_KIB} (KiB)`;
+  if (within(t, 1, 16) === null) return `argon2 t=${t.slice(0, 12)} is not 1 to 16`;
+  if ((base64Bytes(salt, false)?.length ?? 0) < 8) return 'the argon2 salt is under 8 bytes';
+  const bytes = base64Bytes(digest, false)?.length ?? 0;
+  if (bytes < 16 || bytes > 64) return 'the argon2 digest is not 16 to 64 bytes';
+  return null;
+}
 
 /** The schemes a hash brought in may use, for messages and the manual. */
 export const HASH_SCHEMES = [...ARGON2_FORMS.map((s) => s.prefix), ...FOREIGN.map((s) => s.prefix), 'scrypt'];
 
+/**
+ * Why `stored` is no hash vmail checks (an unknown scheme, a broken form, a cost out of range,
+ * a digest too short to mean anything), or null when it is one. Imports refuse such a hash and
+ * logins never verify one, however it reached the store.
+ */
+function hashProblem(stored: string): string | null {
+  const argon = ARGON2_FORMS.find((s) => stored.startsWith(s.prefix));
+  if (argon) {
+    const h = stored.slice(argon.prefix.length);
+    return argon.form.test(h) ? argon2Problem(h, argon.form) : 'not in the form of its scheme';
+  }
+  const scheme = FOREIGN.find((s) => stored.startsWith(s.prefix));
+  if (scheme) {
+    const h = stored.slice(scheme.prefix.length);
+    return scheme.form.test(h) ? (scheme.problem?.(h) ?? null) : 'not in the form of its scheme';
+  }
+  if (stored.startsWith('scrypt$'))
+    return SCRYPT_FORM.test(stored) ? scryptProblem(stored) : 'not in the form of its scheme';
+  return 'unknown';
+}
+
 /** A hash brought in as it will be stored; refused when its scheme is not one vmail can check. */
 export function checkHash(input: string): string {
   const t = input.trim();
-  const scheme = [...ARGON2_FORMS, ...FOREIGN].find((s) => t.startsWith(s.prefix));
-  const ok = scheme ? scheme.form.test(t.slice(scheme.prefix.length)) : SCRYPT_FORM.test(t);
-  if (!ok)
+  const problem = hashProblem(t);
+  if (problem) {
+    const shown = `password_hash ${JSON.stringify(t.slice(0, 24))}${t.length > 24 ? '...' : ''}`;
     throw new InputError(
-      `password_hash ${JSON.stringify(t.slice(0, 24))}${t.length > 24 ? '...' : ''} is not a hash vmail can check: use one of ${HASH_SCHEMES.join(', ')}`,
+      problem === 'unknown'
+        ? `${shown} is not a hash vmail can check: use one of ${HASH_SCHEMES.join(', ')}`
+        : `${shown} is not a hash vmail can check: ${problem}`,
       'password',
     );
+  }
   return t;
 }
 
@@ -118,7 +225,7 @@ export function isForeignHash(stored: string): boolean {
 /** Checks a password against a hash of another scheme, on the calling thread (the hash worker's). */
 export function verifyForeignSync(password: string, stored: string): boolean {
   const scheme = FOREIGN.find((s) => stored.startsWith(s.prefix));
-  if (!scheme) return false;
+  if (!scheme || hashProblem(stored) !== null) return false;
   try {
     return scheme.verify(password, stored.slice(scheme.prefix.length));
   } catch {
@@ -127,49 +234,22 @@ export function verifyForeignSync(password: string, stored: string): boolean {
 }
 
 /** Checks hashes of other schemes on a worker thread, started at the first one, so logins never wait behind them. */
-class ForeignVerifier {
-  private worker: Worker | null = null;
-  private readonly waiting = new Map<number, (ok: boolean) => void>();
-  private next = 0;
+const foreign = new HashPool(1);
 
-  verify(password: string, stored: string): Promise<boolean> {
-    const worker = this.start();
-    const id = this.next++;
-    return new Promise((resolve) => {
-      this.waiting.set(id, resolve);
-      if (this.waiting.size === 1) worker.ref();
-      worker.postMessage({ id, op: 'verify', password, hash: stored } satisfies HashJob);
-    });
-  }
+/**
+ * Hashes for an import the daemon hashes itself (plain passwords sent by a client that did not
+ * hash them): on worker threads of their own, a core left for mail, never on libuv's pool.
+ */
+const importHashes = new HashPool(Math.max(1, availableParallelism() - 1));
 
-  private start(): Worker {
-    if (this.worker) return this.worker;
-    const worker = new Worker(HASH_WORKER);
-    worker.on('message', (a: HashAnswer) => {
-      const done = this.waiting.get(a.id);
-      this.waiting.delete(a.id);
-      if (!this.waiting.size) worker.unref();
-      done?.(a.ok === true);
-    });
-    // A worker that died fails what it held (the login is refused) and is started again.
-    worker.on('error', () => this.fail(worker));
-    worker.on('exit', () => this.fail(worker));
-    worker.unref();
-    this.worker = worker;
-    return worker;
-  }
-
-  private fail(worker: Worker): void {
-    if (this.worker !== worker) return;
-    this.worker = null;
-    for (const done of this.waiting.values()) done(false);
-    this.waiting.clear();
-  }
+/** vmail's hash of `password`, made on the import workers. */
+export function hashPasswordInWorker(password: string): Promise<string> {
+  return importHashes.hash(password);
 }
 
-const foreign = new ForeignVerifier();
-
 async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  // A hash that checks nothing, or would cost gigabytes per guess, verifies no password.
+  if (hashProblem(stored) !== null) return false;
   const argon = ARGON2_FORMS.find((s) => stored.startsWith(s.prefix));
   if (argon) return argon2Verify(stored.slice(argon.prefix.length), password).catch(() => false);
   if (stored.startsWith('scrypt$')) return verifyScrypt(password, stored);
@@ -183,8 +263,8 @@ async function verifyScrypt(password: string, stored: string): Promise<boolean> 
   const [n, r, p] = parts.slice(1, 4).map(Number);
   const salt = Buffer.from(parts[4], 'base64');
   const expected = Buffer.from(parts[5], 'base64');
-  const key = await scrypt(password, salt, expected.length, { N: n, r, p, maxmem: 64 * 1024 * 1024 });
-  return timingSafeEqual(key, expected);
+  const key = await scrypt(password, salt, expected.length, { N: n, r, p, maxmem: SCRYPT_MAXMEM + 1024 * 1024 });
+  return expected.length >= 16 && timingSafeEqual(key, expected);
 }
 
 /**
