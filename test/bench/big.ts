@@ -19,7 +19,7 @@ export async function benchBig(): Promise<void> {
   heading('Big messages: 30 concurrent 10 MB messages over SMTP');
   const dataDir = tempDir('vmail-bench-');
   await seedAccounts(dataDir, ['big'], 'bench-password-1', Date.now());
-  const d = await startDaemon({ dataDir, args: ['--max-message-size', '25M'] });
+  const d = await startDaemon({ dataDir, args: ['--max-message-size', '25M', '--max-connections-per-address', '40'] });
   try {
     const c = await ControlClient.connect(d.socket);
     await c.call('pending.apply');

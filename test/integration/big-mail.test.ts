@@ -57,7 +57,8 @@ async function halfSent(d: DaemonHandle, name: string) {
 describe('big messages', () => {
   let d: DaemonHandle;
   beforeAll(async () => {
-    d = await startDaemon({ args: ['--max-message-size', '25M'] });
+    // 30 senders from one address: more than the per-address cap's default of 20.
+    d = await startDaemon({ args: ['--max-message-size', '25M', '--max-connections-per-address', '40'] });
     for (const a of ['big', 'many', 'cut', 'kept'])
       expect((await d.cli(['accounts', 'add', a, '--password-stdin'], 'password-1\n')).code).toBe(0);
     expect((await d.cli(['forwards', 'add', 'fwd', 'kept@example.test'])).code).toBe(0);
