@@ -100,8 +100,8 @@ describe('an import follows no link and takes nothing of the daemon’s own', ()
     unlinkSync(link);
     symlinkSync(secret, link);
     const apply = await d.cli(['pending', 'apply']);
-    expect(apply.stdout).toMatch(new RegExp(`^Not applied: change (\\d+): ${link} is a symbolic link`, 'm'));
-    await d.cli(['pending', 'cancel', /^Not applied: change (\d+)/m.exec(apply.stdout)![1]]);
+    expect(apply.stderr).toMatch(new RegExp(`^vmail: change (\\d+) of \\S+ not applied: ${link} is a symbolic link`, 'm'));
+    await d.cli(['pending', 'cancel', /^vmail: change (\d+)/m.exec(apply.stderr)![1]]);
     expect(filesWith(join(d.dataDir, 'mail'), SECRET)).toEqual([]);
     for (const text of (await pop3Texts(d.pop3Port, 'mal@example.test', 'mal-pass-0001')) ?? [])
       expect(text).not.toContain(SECRET);
@@ -126,7 +126,7 @@ describe('an import follows no link and takes nothing of the daemon’s own', ()
     rmSync(join(t.dir, 'new'), { recursive: true });
     symlinkSync(target, join(t.dir, 'new'));
     const apply = await d.cli(['pending', 'apply']);
-    const refused = /^Not applied: change (\d+): (.*)$/m.exec(apply.stdout);
+    const refused = /^vmail: change (\d+) of \S+ not applied: (.*)$/m.exec(apply.stderr);
     expect(refused?.[2]).toBe(`${join(t.dir, 'new')} is a symbolic link: vmail imports no links`);
     await d.cli(['pending', 'cancel', refused![1]]);
     const account = join(d.dataDir, 'mail/example.test/nw');
@@ -208,7 +208,9 @@ describe('import --move never deletes mail it moved', () => {
     // The old server, still running, makes the Maildir again for a late message.
     maildir(t.dir, [['new', '1800000000.M7P9.old']]);
     d = await startDaemon({ dataDir, args });
-    expect((await d.cli(['pending', 'apply'])).stdout).not.toMatch(/Not applied/);
+    const retried = await d.cli(['pending', 'apply']);
+    expect(retried.stderr).toBe('');
+    expect(retried.code).toBe(0);
     expect((await pop3Login(d.pop3Port, 'late@example.test', 'late-pass-0001')).stat?.[0]).toBe(6);
     expect(readdirSync(join(dataDir, 'mail/example.test')).filter((f) => f.startsWith('.import-'))).toEqual([]);
   });
@@ -360,7 +362,8 @@ describe('an import that runs out of disk space', () => {
     expect((await dovecot(t)).code).toBe(0);
     expect((await dovecot(u, '--move')).code).toBe(0);
     const r = await d.cli(['pending', 'apply']);
-    expect(r.stdout).toMatch(/no space left/);
+    expect(r.stderr).toMatch(/no space left/);
+    expect(r.code).toBe(1);
     // Every copy removed again: the space is back, and no work folder is left.
     expect(readdirSync(mount).filter((f) => f.startsWith('.import-'))).toEqual([]);
     expect(statfsSync(mount).bfree).toBeGreaterThanOrEqual(free - 4);
