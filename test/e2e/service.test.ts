@@ -161,7 +161,9 @@ describe('vmail config check', () => {
     expect(json.stdout).not.toContain('s3cret');
     const node = await bad('domain = "example.com"\nnode = "mx 1"\n');
     expect(node.code).toBe(78);
-    expect(node.stderr).toBe(`vmail: ${node.f}:2: node "mx 1": letters, digits, '.', '_' and '-', up to 63\n`);
+    expect(node.stderr).toBe(
+      `vmail: ${node.f}:2: node "mx 1": letters, digits, '.', '_' and '-', up to 52 (PostgreSQL keeps 63 bytes of a connection's name, vmail-node:NAME)\n`,
+    );
     const store = await bad('domain = "example.com"\nstore = "mysql://db/vmail"\n');
     expect(store.code).toBe(78);
     expect(store.stderr).toBe(
