@@ -100,7 +100,9 @@ describe('an import follows no link and takes nothing of the daemon’s own', ()
     unlinkSync(link);
     symlinkSync(secret, link);
     const apply = await d.cli(['pending', 'apply']);
-    expect(apply.stderr).toMatch(new RegExp(`^vmail: change (\\d+) of \\S+ not applied: ${link} is a symbolic link`, 'm'));
+    expect(apply.stderr).toMatch(
+      new RegExp(`^vmail: change (\\d+) of \\S+ not applied: ${link} is a symbolic link`, 'm'),
+    );
     await d.cli(['pending', 'cancel', /^vmail: change (\d+)/m.exec(apply.stderr)![1]]);
     expect(filesWith(join(d.dataDir, 'mail'), SECRET)).toEqual([]);
     for (const text of (await pop3Texts(d.pop3Port, 'mal@example.test', 'mal-pass-0001')) ?? [])
