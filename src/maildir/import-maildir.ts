@@ -8,8 +8,9 @@
 // inside the daemon's own data (its data dir, mail root, store file), whose new/, cur/ and tmp/
 // are real folders of plain files, with no link beside them. Checked when the import is asked
 // for and again at its apply; message files are opened with O_NOFOLLOW and their real path
-// checked, so a link swapped in between is never followed. A moved tree is checked again once
-// it is ours, and any link in it removed (a link is not mail: what it points to stays put).
+// checked, so a link swapped in between is never followed. A moved tree is made the daemon's
+// (owner, group, 0700/0600: its old user can add nothing), then checked again and any link in
+// it removed (a link is not mail: what it points to stays put).
 //
 // What is never lost: a work folder may hold the only copy of moved mail, so a retry never
 // removes it; mail the source has again (an old server still delivering) is merged into it. A

@@ -230,7 +230,7 @@ export function onStrayMessage(hook: (path: string, what: string) => void): void
 }
 
 /** A link or non-file among the messages: skipped, and told once. */
-export function strayMessage(path: string, what: string): void {
+function strayMessage(path: string, what: string): void {
   if (strayTold.has(path)) return;
   // Bounded: a flood of them is told again rather than remembered forever.
   if (strayTold.size >= 10_000) strayTold.clear();
