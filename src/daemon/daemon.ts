@@ -11,6 +11,7 @@ import type { ApplyResult, StatusView } from '../control/protocol.js';
 import { ControlServer } from '../control/server.js';
 import { Logger } from '../log.js';
 import { MailboxIndex } from '../maildir/mailbox-index.js';
+import { onStrayMessage } from '../maildir/maildir.js';
 import { MaildirSizeFiles } from '../maildir/maildirsize.js';
 import { maildirPath } from '../maildir/paths.js';
 import { domainOf } from '../model/names.js';
@@ -66,6 +67,7 @@ function readTls(config: Config): { cert: Buffer; key: Buffer } | null {
 export async function startDaemon(config: Config, log = new Logger(config.logLevel)): Promise<RunningDaemon> {
   // Mail, hashes and the queue are for the daemon's user and group only.
   process.umask(0o027);
+  onStrayMessage((path, what) => log.warning('maildir entry skipped', { path, what, why: 'not a message file' }));
   const closers: (() => Promise<void> | void)[] = [];
   const stopAll = async () => {
     for (const close of closers.reverse()) await close();

@@ -8,8 +8,9 @@
 // inside the daemon's own data (its data dir, mail root, store file), whose new/, cur/ and tmp/
 // are real folders of plain files, with no link beside them. Checked when the import is asked
 // for and again at its apply; message files are opened with O_NOFOLLOW and their real path
-// checked, so a link swapped in between is never followed. A moved tree is checked again once
-// it is ours, and any link in it removed (a link is not mail: what it points to stays put).
+// checked, so a link swapped in between is never followed. A moved tree is made the daemon's
+// (owner, group, 0700/0600: its old user can add nothing), then checked again and any link in
+// it removed (a link is not mail: what it points to stays put).
 //
 // What is never lost: a work folder may hold the only copy of moved mail, so a retry never
 // removes it; mail the source has again (an old server still delivering) is merged into it. A
@@ -120,6 +121,8 @@ export async function importMaildir(
     // A try cut short (a crash, a failure): what the work folder holds may be the only copy of
     // moved mail. It stays; whatever the source has again is merged into it.
     if (source.move) how = 'moved';
+    // A work folder a move left may still be the old owner's: it is ours before mail goes in.
+    if (source.move) await ownTree(work);
     if (sourceThere) await merge(src, work, source.move, target);
   } else if (sourceThere) {
     let moved = false;
@@ -165,8 +168,9 @@ export async function importMaildir(
 
 /**
  * A moved tree, now in the data dir: the checks of `inspectMaildir` again (the source may have
- * been changed between the check and the rename), fixing rather than refusing. A link is not
- * mail: it is removed, and what it pointed to stays where it is.
+ * been changed between the check and the rename), fixing rather than refusing. First every
+ * folder and file is made the daemon's (see takeOwnership), so its old owner can add no link
+ * after the links are removed. A link is not mail: it is removed, and what it pointed to stays.
  */
 async function ownTree(work: string): Promise<void> {
   const st = await lstat(work);
@@ -174,6 +178,8 @@ async function ownTree(work: string): Promise<void> {
     await unlink(work);
     throw new Error(`the source was replaced by a symbolic link before its move: vmail imports no links`);
   }
+  const links = await takeOwnership(work);
+  for (const link of links) await unlink(link);
   for (const e of await readdir(work, { withFileTypes: true }))
     if (e.isSymbolicLink() || ((FOLDERS as readonly string[]).includes(e.name) && !e.isDirectory()))
       await unlink(join(work, e.name));
@@ -181,6 +187,59 @@ async function ownTree(work: string): Promise<void> {
   for (const folder of FOLDERS)
     for (const e of await readdir(join(work, folder), { withFileTypes: true }))
       if (!e.isFile() && !e.isDirectory()) await unlink(join(work, folder, e.name));
+}
+
+/** The most folders a moved tree may hold (a Maildir++ tree has a few per mail folder). */
+const MAX_FOLDERS = 100_000;
+
+/**
+ * Makes every folder (0700) and file (0600) of the moved tree at `root` the daemon's user's and
+ * group's, taking it from the old server's user, who could otherwise still make links in it (a
+ * process of theirs holding a handle). Top down, each folder through a handle opened without
+ * following a link: once a folder is ours and 0700 nothing can be added to it, so its entries
+ * read after that are all it will hold. Links are not followed and not changed: returned, for
+ * the caller to remove once the whole tree is ours. Removes nothing itself: a daemon that may
+ * not take an entry (not root, EPERM) fails with one line naming it, and the tree stays.
+ */
+async function takeOwnership(root: string): Promise<string[]> {
+  const uid = process.getuid?.() ?? -1;
+  const gid = process.getgid?.() ?? -1;
+  const links: string[] = [];
+  const folders = [root];
+  for (let seen = 0; folders.length; seen++) {
+    if (seen >= MAX_FOLDERS) throw new Error(`${root} holds over ${MAX_FOLDERS} folders: not imported`);
+    const dir = folders.pop()!;
+    await ownEntry(dir, constants.O_DIRECTORY, 0o700, uid, gid);
+    for (const e of await readdir(dir, { withFileTypes: true })) {
+      const path = join(dir, e.name);
+      if (e.isSymbolicLink()) links.push(path);
+      else if (e.isDirectory()) folders.push(path);
+      else if (e.isFile()) await ownEntry(path, constants.O_NONBLOCK, 0o600, uid, gid);
+      // Anything else (a FIFO, a device) is removed by ownTree's checks or left out of mail.
+    }
+  }
+  return links;
+}
+
+/** One folder or file made the daemon's, through a handle that followed no link. */
+async function ownEntry(path: string, flags: number, mode: number, uid: number, gid: number): Promise<void> {
+  const refused = (err: NodeJS.ErrnoException, owner: string) => {
+    if (err.code !== 'EPERM' && err.code !== 'EACCES') throw err;
+    throw new Error(
+      `the daemon may not take ${path} from ${owner}: run it as root, or chown the Maildir to its user first`,
+    );
+  };
+  const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | flags).catch((err) =>
+    refused(err, 'its owner'),
+  );
+  try {
+    const st = await fh.stat();
+    if (uid >= 0 && (st.uid !== uid || st.gid !== gid))
+      await fh.chown(uid, gid).catch((err) => refused(err, `uid ${st.uid}`));
+    if ((st.mode & 0o7777) !== mode) await fh.chmod(mode);
+  } finally {
+    await fh.close();
+  }
 }
 
 /**

@@ -1,8 +1,8 @@
 // One Maildir: durable delivery (tmp -> fsync -> new -> fsync dir), listing in a stable order with
 // sizes read from file names, UIDs that survive new/ -> cur/ and flag changes, and deletion.
 import { createHash } from 'node:crypto';
-import { type Stats, statSync } from 'node:fs';
-import { open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { constants, type Dirent, type Stats, statSync } from 'node:fs';
+import { open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fsyncDir, sweepTemps, writeNewFile } from '../fs/durable.js';
@@ -215,6 +215,50 @@ function parseName(file: string): { w?: number; s?: number; time: number } {
   };
 }
 
+/**
+ * How a message file is opened: never through a link (a link in new/ or cur/ is not mail, and
+ * what it points to may be the daemon's secrets), and never hanging on a FIFO.
+ */
+export const MESSAGE_OPEN = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+let strayHook: (path: string, what: string) => void = () => {};
+const strayTold = new Set<string>();
+
+/** Sets who is told (once per path) of a link or other non-file skipped among a Maildir's messages. */
+export function onStrayMessage(hook: (path: string, what: string) => void): void {
+  strayHook = hook;
+}
+
+/** A link or non-file among the messages: skipped, and told once. */
+function strayMessage(path: string, what: string): void {
+  if (strayTold.has(path)) return;
+  // Bounded: a flood of them is told again rather than remembered forever.
+  if (strayTold.size >= 10_000) strayTold.clear();
+  strayTold.add(path);
+  strayHook(path, what);
+}
+
+/**
+ * Opens a message file for reading, following no link; a link or non-file is told (once) and
+ * refused as ENOENT: it is no message, and the callers treat it as one gone.
+ */
+async function openPlainMessage(path: string) {
+  const notMail = (what: string) => {
+    strayMessage(path, what);
+    return Object.assign(new Error(`${path} is ${what}, not a message`), { code: 'ENOENT' });
+  };
+  const fh = await open(path, MESSAGE_OPEN).catch((err: NodeJS.ErrnoException) => {
+    throw err.code === 'ELOOP' ? notMail('a symbolic link') : err;
+  });
+  const st = await fh.stat().catch(async (err) => {
+    await fh.close();
+    throw err;
+  });
+  if (st.isFile()) return fh;
+  await fh.close();
+  throw notMail(st.isDirectory() ? 'a folder' : 'not a plain file');
+}
+
 /** Files measured at once when a Maildir without size tags is first listed. */
 const MEASURE_AT_ONCE = 16;
 
@@ -225,17 +269,23 @@ interface Listed {
 }
 
 async function listFolder(dir: string, folder: 'new' | 'cur'): Promise<Listed> {
-  let names: string[];
+  let found: Dirent[];
   try {
-    names = await readdir(join(dir, folder));
+    found = await readdir(join(dir, folder), { withFileTypes: true });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { entries: [], untagged: [] };
     throw err;
   }
   const entries: MessageEntry[] = [];
   const untagged: MessageEntry[] = [];
-  for (const file of names) {
+  for (const e of found) {
+    const file = e.name;
     if (file.startsWith('.')) continue;
+    // A link (to a secret, say) or anything else that is not a file is no message: never counted.
+    if (!e.isFile()) {
+      strayMessage(join(dir, folder, file), e.isSymbolicLink() ? 'a symbolic link' : 'not a plain file');
+      continue;
+    }
     const { w, s, time } = parseName(file);
     const entry: MessageEntry = { uid: uidOf(file), folder, file, size: w ?? -1, time };
     if (s !== undefined) entry.diskSize = s;
@@ -265,7 +315,8 @@ async function sizeUntagged(dir: string, entries: MessageEntry[], untagged: Mess
     await Promise.all(
       unknown.slice(i, i + MEASURE_AT_ONCE).map(async (m) => {
         try {
-          const data = await readFile(join(dir, m.folder, m.file));
+          const fh = await openPlainMessage(join(dir, m.folder, m.file));
+          const data = await fh.readFile().finally(() => fh.close());
           const z = { s: data.length, w: crlfSize(data) };
           sizes.set(m.uid, z);
           m.size = z.w;
@@ -377,13 +428,13 @@ function messagePath(dir: string, m: MessageEntry): string {
 /** Opens a listed message; if it has moved between new/ and cur/ or gained flags, finds it again. */
 export async function openMessage(dir: string, m: MessageEntry) {
   try {
-    return await open(messagePath(dir, m), 'r');
+    return await openPlainMessage(messagePath(dir, m));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     for (const folder of ['cur', 'new'] as const) {
       const names = await readdir(join(dir, folder)).catch(() => [] as string[]);
       const found = names.find((f) => uidOf(f) === m.uid);
-      if (found) return open(join(dir, folder, found), 'r');
+      if (found) return openPlainMessage(join(dir, folder, found));
     }
     throw err;
   }

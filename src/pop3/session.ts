@@ -11,6 +11,7 @@ import {
   DeletionNotDurable,
   deleteMessages,
   listMessages,
+  MESSAGE_OPEN,
   type MessageEntry,
   openMessage,
 } from '../maildir/maildir.js';
@@ -143,8 +144,14 @@ function isSmall(m: MessageEntry): boolean {
 function readSmall(dir: string, m: MessageEntry): Promise<Buffer | null> {
   // The callback API: no FileHandle object per message, which costs more than the read.
   return new Promise((resolve) => {
-    fs.open(join(dir, m.folder, m.file), 'r', (err, fd) => {
+    // No link followed (openMessage, on the slower path, tells of one and refuses it).
+    fs.open(join(dir, m.folder, m.file), MESSAGE_OPEN, (err, fd) => {
       if (err) return resolve(null);
+      // fstat of an open file waits on no disk: no thread-pool trip.
+      if (!fs.fstatSync(fd).isFile()) {
+        fs.closeSync(fd);
+        return resolve(null);
+      }
       const buf = Buffer.allocUnsafe(m.diskSize! + 1);
       fs.read(fd, buf, 0, buf.length, 0, (rerr, bytesRead) => {
         // Closing a file opened for reading never waits on the disk: no thread-pool trip.
