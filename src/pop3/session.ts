@@ -466,18 +466,29 @@ export class Pop3Session {
    */
   private async sendMessage(i: number, bodyLines: number): Promise<void> {
     const m = this.messages[i];
-    if (bodyLines === Infinity && isSmall(m)) {
+    if (isSmall(m)) {
       const ahead = this.readAhead.get(i) ?? readSmall(this.mailbox!.dir, m);
       this.readAhead.delete(i);
       const data = await ahead;
       if (data) {
         if (this.closed) return;
-        this.sendWhole(m, data);
+        if (bodyLines === Infinity) this.sendWhole(m, data);
+        else this.sendTop(data, bodyLines);
         this.readNext(i);
         return;
       }
     }
     await this.sendFromFile(i, bodyLines);
+  }
+
+  /** TOP of a small message read whole: the same bytes `stream` sends, in one corked write. */
+  private sendTop(data: Buffer, bodyLines: number): void {
+    const cut = topCut({ bodyLines, inBody: false, lineStart: true, prevBlank: false, count: 0 }, data);
+    this.socket.cork();
+    this.socket.write('+OK\r\n');
+    this.socket.write(encodeMessage(cut < 0 ? data : data.subarray(0, cut)));
+    this.socket.write('.\r\n');
+    this.socket.uncork();
   }
 
   /** A small message as one reply: corked, so the three parts leave in one write, uncopied. */
