@@ -4,7 +4,8 @@
 // files that changed after the listing (the fallback that opens the file). The rules: every LF
 // without a CR before it gets one, a lone CR stays, a line starting with a dot gets another, a
 // last line without an end gets CRLF; TOP cuts after the header's blank line and k more lines.
-import { appendFileSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, closeSync, openSync, readFileSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deliver } from '../../src/maildir/maildir.js';
@@ -98,7 +99,7 @@ const untaggedNames = MESSAGES.map((_, i) => `${1_600_000_000 + i}.M${i}.oldhost
 
 beforeAll(async () => {
   d = await startDaemon({ args: ['--auth-failure-delay', '1ms'] });
-  for (const name of ['tagged', 'untagged', 'changing']) {
+  for (const name of ['tagged', 'untagged', 'changing', 'fifo']) {
     const r = await d.cli(['accounts', 'add', name, '--password-stdin'], 'password-1\n');
     expect(r.code, r.stderr).toBe(0);
   }
@@ -178,5 +179,26 @@ describe('RETR and TOP bytes on the wire', () => {
       expect(four.body.equals(asBody(wire(cmd === 'TOP' ? topBytes(data4, 3) : data4))), `${cmd} 4`).toBe(true);
     }
     await c.quit();
+  });
+
+  it('a FIFO named as a message holds up only the session that asks for it, and is served once written', async () => {
+    const fifo = join(box('fifo'), 'new', '1600000000.M1.oldhost,S=40,W=42');
+    execFileSync('mkfifo', [fifo]);
+    const a = await RawPop3.open(d.pop3Port);
+    await a.login('fifo', 'password-1');
+    a.write('RETR 1\r\n');
+    // Meanwhile another session is served in full.
+    const b = await RawPop3.open(d.pop3Port);
+    await b.login('tagged', 'password-1');
+    const retr = await b.multi('RETR 1');
+    expect(retr.body.equals(asBody(wire(MIXED)))).toBe(true);
+    await b.quit();
+    // Something writes the FIFO: the waiting RETR gets what was written.
+    const fd = openSync(fifo, 'w');
+    writeSync(fd, 'Subject: fifo\n\n.body\n');
+    closeSync(fd);
+    expect(await a.line()).toMatch(/^\+OK/);
+    expect((await a.body()).toString('latin1')).toBe('Subject: fifo\r\n\r\n..body');
+    await a.quit();
   });
 });
