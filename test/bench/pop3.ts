@@ -315,12 +315,15 @@ export async function benchPop3Migrated(): Promise<void> {
       const dove = times.get('dovecot')!;
       process.stdout.write(`  ${row.what}\n`);
       for (const s of servers.filter((x) => x.name !== 'dovecot')) {
-        const ratios = times.get(s.name)!.map((t, i) => t / dove[i]);
+        const mine = times.get(s.name)!;
+        const ratios = mine.map((t, i) => t / dove[i]);
         const r = stats(ratios).p50;
+        // Other work on the machine only adds time: the best turn of each is the least disturbed.
+        const best = Math.min(...mine) / Math.min(...dove);
         process.stdout.write(
-          `    ${s.name.padEnd(7)} ${ms(stats(times.get(s.name)!).p50).padStart(9)}  dovecot ${ms(stats(dove).p50).padStart(9)}` +
-            `  vmail/dovecot ${r.toFixed(2)} (turns ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)})` +
-            `   target <= 1.00: ${r <= 1 ? 'met' : 'NOT met'}\n`,
+          `    ${s.name.padEnd(7)} ${ms(stats(mine).p50).padStart(9)}  dovecot ${ms(stats(dove).p50).padStart(9)}` +
+            `  vmail/dovecot ${r.toFixed(2)} (turns ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)},` +
+            ` best of each ${best.toFixed(2)})   target <= 1.00: ${r <= 1 ? 'met' : 'NOT met'}\n`,
         );
       }
     }
