@@ -152,8 +152,10 @@ function readSmall(dir: string, m: MessageEntry): Promise<Buffer | null> {
   });
 }
 
-const SLOW_READ_MS = 2;
-const ASYNC_FOR_MS = 60_000;
+// A page-cache read takes microseconds; 10 ms is a disk seek (or worse), and well above the time a
+// busy machine keeps this thread off the CPU during a quick read.
+const SLOW_READ_MS = 10;
+const ASYNC_FOR_MS = 10_000;
 /** Until when reads go through the thread pool (a read was slow). */
 let asyncUntil = 0;
 
