@@ -140,8 +140,13 @@ function isSmall(m: MessageEntry): boolean {
 /**
  * Reads a small message in one open and one read, trusting the size in its name; null when the
  * file is gone or not the size its name says (then the slower path finds out what happened).
+ * While reads are quick (the file is in the page cache, as a mailbox being fetched mostly is), it
+ * reads on the spot: a trip through the thread pool costs two thread wake-ups, each more than the
+ * read. One read that takes longer than SLOW_READ_MS sends every read to the thread pool for
+ * ASYNC_FOR_MS, so a slow disk holds up the other sessions once, not on every message.
  */
 function readSmall(dir: string, m: MessageEntry): Promise<Buffer | null> {
+  if (Date.now() >= asyncUntil) return Promise.resolve(readSmallNow(join(dir, m.folder, m.file), m.diskSize!));
   // The callback API: no FileHandle object per message, which costs more than the read.
   return new Promise((resolve) => {
     // No link followed (openMessage, on the slower path, tells of one and refuses it).
@@ -160,6 +165,37 @@ function readSmall(dir: string, m: MessageEntry): Promise<Buffer | null> {
       });
     });
   });
+}
+
+// A page-cache read takes microseconds; 10 ms is a disk seek (or worse), and well above the time a
+// busy machine keeps this thread off the CPU during a quick read.
+const SLOW_READ_MS = 10;
+const ASYNC_FOR_MS = 10_000;
+/** Until when reads go through the thread pool (a read was slow). */
+let asyncUntil = 0;
+
+function readSmallNow(path: string, size: number): Buffer | null {
+  const t0 = performance.now();
+  let fd: number;
+  try {
+    // O_NONBLOCK: a FIFO put where a message was opens at once (and reads as empty) instead of
+    // holding the event loop, and so every session, until something writes to it.
+    fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  } catch {
+    // Gone or unreadable: null sends the caller to the path that opens the file and says which.
+    return null;
+  }
+  try {
+    const buf = Buffer.allocUnsafe(size + 1);
+    const bytesRead = fs.readSync(fd, buf, 0, buf.length, 0);
+    return bytesRead === size ? buf.subarray(0, bytesRead) : null;
+  } catch {
+    // A read error (EISDIR, EAGAIN from a FIFO, EIO): the slower path reads again and reports it.
+    return null;
+  } finally {
+    fs.closeSync(fd);
+    if (performance.now() - t0 > SLOW_READ_MS) asyncUntil = Date.now() + ASYNC_FOR_MS;
+  }
 }
 
 export class Pop3Session {
@@ -499,18 +535,29 @@ export class Pop3Session {
    */
   private async sendMessage(i: number, bodyLines: number): Promise<void> {
     const m = this.messages[i];
-    if (bodyLines === Infinity && isSmall(m)) {
+    if (isSmall(m)) {
       const ahead = this.readAhead.get(i) ?? readSmall(this.mailbox!.dir, m);
       this.readAhead.delete(i);
       const data = await ahead;
       if (data) {
         if (this.closed) return;
-        this.sendWhole(m, data);
+        if (bodyLines === Infinity) this.sendWhole(m, data);
+        else this.sendTop(data, bodyLines);
         this.readNext(i);
         return;
       }
     }
     await this.sendFromFile(i, bodyLines);
+  }
+
+  /** TOP of a small message read whole: the same bytes `stream` sends, in one corked write. */
+  private sendTop(data: Buffer, bodyLines: number): void {
+    const cut = topCut({ bodyLines, inBody: false, lineStart: true, prevBlank: false, count: 0 }, data);
+    this.socket.cork();
+    this.socket.write('+OK\r\n');
+    this.socket.write(encodeMessage(cut < 0 ? data : data.subarray(0, cut)));
+    this.socket.write('.\r\n');
+    this.socket.uncork();
   }
 
   /** A small message as one reply: corked, so the three parts leave in one write, uncopied. */

@@ -64,6 +64,8 @@ export interface DaemonOptions {
   hostname?: string;
   /** How long it may take to say it is ready (default 20 s; a first start over 100,000 Maildirs takes longer). */
   readyTimeoutMs?: number;
+  /** Another build's bin/vmail.js (a benchmark comparing against an older checkout). */
+  vmail?: string;
 }
 
 export function runCli(
@@ -89,7 +91,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandl
   const dataDir = opts.dataDir ?? tempDir();
   const socket = opts.socket ?? join(dataDir, 'control.sock');
   const args = [
-    VMAIL,
+    opts.vmail ?? VMAIL,
     'daemon',
     '--data-dir',
     dataDir,
