@@ -178,14 +178,16 @@ function readSmallNow(path: string, size: number): Buffer | null {
   const t0 = performance.now();
   let fd: number;
   try {
-    // O_NONBLOCK: a FIFO put where a message was opens at once (and reads as empty) instead of
+    // No link followed (O_NOFOLLOW); O_NONBLOCK: a FIFO put where a message was opens at once (and reads as empty) instead of
     // holding the event loop, and so every session, until something writes to it.
-    fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    fd = fs.openSync(path, MESSAGE_OPEN);
   } catch {
     // Gone or unreadable: null sends the caller to the path that opens the file and says which.
     return null;
   }
   try {
+    // A link is never followed (O_NOFOLLOW) and only a plain file is read.
+    if (!fs.fstatSync(fd).isFile()) return null;
     const buf = Buffer.allocUnsafe(size + 1);
     const bytesRead = fs.readSync(fd, buf, 0, buf.length, 0);
     return bytesRead === size ? buf.subarray(0, bytesRead) : null;
