@@ -309,7 +309,8 @@ async function merge(from: string, to: string, move: boolean, target: string): P
  * Opens `path` as a plain file without following a link: O_NOFOLLOW for the file itself, and
  * for a source's file (`strict`: its path was checked to hold no link) the path the kernel
  * opened compared with the one asked for (a folder above it swapped for a link after the
- * check). O_NONBLOCK: a FIFO put there never hangs the open.
+ * check). O_NONBLOCK: a FIFO put there never hangs the open. A file with more than one name
+ * (a hard link, which may be to a file of the daemon's own) is refused as a link is.
  */
 async function openPlain(path: string, strict: boolean) {
   const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(
@@ -319,7 +320,9 @@ async function openPlain(path: string, strict: boolean) {
     },
   );
   try {
-    if (!(await fh.stat()).isFile()) throw new Error(`${path} is not a plain file`);
+    const st = await fh.stat();
+    if (!st.isFile()) throw new Error(`${path} is not a plain file`);
+    if (st.nlink > 1) throw new Error(`${path} has ${st.nlink} hard links: vmail imports no links`);
     const opened = strict ? await readlink(`/proc/self/fd/${fh.fd}`).catch(() => path) : path; // no /proc: O_NOFOLLOW alone
     if (opened !== path) throw new Error(`${path} is reached through a symbolic link (to ${opened})`);
     return fh;

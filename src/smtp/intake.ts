@@ -190,8 +190,12 @@ export class SmtpIntake {
   /**
    * Counts the session's error replies, as Postfix's smtpd_hard_error_limit does: at
    * HARD_ERRORS it is told 421 and closed, and its address gets a strike. smtp-server has no
-   * hook for its replies, so the connection's send() is wrapped; "too many recipients" (452
-   * 4.5.3) is not counted, a client that pipelines past the limit is not at fault.
+   * hook for its replies, so the connection's send() is wrapped. They are errors "without
+   * delivering mail": a message accepted (250 after DATA) starts the count afresh, so a list
+   * server whose every post names one unknown address is not cut off at its twentieth. "Too
+   * many recipients" (452 4.5.3) and this server's own state (4.2.x mailbox full, 4.3.x system
+   * trouble) are not counted: a client that pipelines past the limit or names a full mailbox
+   * is not at fault, and is not struck for it.
    */
   private countErrors(session: SMTPServerSession): void {
     type Connection = { session: SMTPServerSession; send(code: number, data?: unknown, context?: unknown): void };
@@ -202,8 +206,9 @@ export class SmtpIntake {
     let errors = 0;
     conn.send = (code, data, context) => {
       send(code, data, context);
+      if (code === 250 && context === 'DATA_OK' && errors < HARD_ERRORS) errors = 0;
       if (code < 400 || code === 421 || errors >= HARD_ERRORS) return;
-      if (code === 452 && /^4\.5\.3 /.test(String(data))) return;
+      if (code < 500 && /^4\.(5\.3|[23]\.\d{1,3}) /.test(String(data))) return;
       if (++errors < HARD_ERRORS) return;
       this.guard.strike(session.remoteAddress);
       this.opts.log.info('smtp cut off', { client: session.remoteAddress, session: session.id, errors });

@@ -288,19 +288,20 @@ function withRspamdHeaders(received: Buffer, data: Buffer, reply: RspamdReply): 
 /**
  * `data` without the header fields vmail or rspamd may write (RFC 8601 section 5 asks this of
  * a border MTA for Authentication-Results): every X-Spam* (X-Spamd-* among them) and X-Rspamd-*,
- * and each Authentication-Results: whose authserv-id `ours` claims. Someone else's
- * Authentication-Results (a trusted upstream's, say) stays.
+ * and each Authentication-Results: whose authserv-id `ours` claims, or that has none to be read
+ * (an unbalanced comment, nothing before the `;`): a reader could take it for ours. Someone
+ * else's Authentication-Results (a trusted upstream's, say) stays.
  */
 export function withoutVerdicts(data: Buffer, ours: (authservId: string) => boolean): Buffer {
   return removeHeaders(data, new Map(), (name, field) => {
     if (name.startsWith('x-spam') || name.startsWith('x-rspamd-')) return true;
     if (name !== 'authentication-results') return false;
     const id = authservId(field.slice(field.indexOf(':') + 1));
-    return id !== null && ours(id);
+    return id === null || ours(id);
   });
 }
 
-/** The authserv-id of an Authentication-Results: value: its first token after any comments. */
+/** The authserv-id of an Authentication-Results: value: its first token after any comments; null when there is none to read. */
 function authservId(value: string): string | null {
   let v = value.replace(/\r?\n/g, ' ');
   // Comments nest (RFC 5322 CFWS); strip the innermost ones until none is left.

@@ -3,16 +3,15 @@
 // is. Passwords are never stored or sent back. Hashes brought from other servers (an import),
 // and vmail's own older scrypt hashes, are checked with their scheme until the first good login
 // replaces them with vmail's own.
-import {
-  createHash,
-  createHmac,
-  randomBytes,
-  type ScryptOptions,
-  scrypt as scryptCb,
-  timingSafeEqual,
-} from 'node:crypto';
+import { createHash, createHmac, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { Algorithm, hash as argon2, hashSync as argon2Sync, verify as argon2Verify } from '@node-rs/argon2';
+import {
+  Algorithm,
+  hash as argon2,
+  hashSync as argon2Sync,
+  verify as argon2Verify,
+  verifySync as argon2VerifySync,
+} from '@node-rs/argon2';
 import md5Crypt from 'apache-md5';
 import bcrypt from 'bcryptjs';
 import { verify as verifyCrypt } from 'unixcrypt';
@@ -43,12 +42,6 @@ function isCurrent(stored: string): boolean {
   );
 }
 
-function scrypt(password: string, salt: Buffer, keylen: number, opts: ScryptOptions): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    scryptCb(password, salt, keylen, opts, (err, key) => (err ? reject(err) : resolve(key)));
-  });
-}
-
 /** A check of Dovecot's {SSHA512}-style hash: `digest(password + salt)` then the salt, in base64. */
 function salted(algorithm: 'sha512' | 'sha256', size: number): (password: string, hash: string) => boolean {
   return (password, hash) => {
@@ -74,13 +67,13 @@ function within(text: string | undefined, min: number, max: number): number | nu
 }
 
 /**
- * SHA-crypt's rounds: glibc's least is 1,000; more than a million (passlib's default is 656,000)
- * costs seconds of JavaScript per guess.
+ * SHA-crypt's rounds: glibc's least is 1,000; at most 700,000, which keeps passlib's default
+ * (656,000): a million costs seconds of JavaScript per guess.
  */
 function shaCryptProblem(hash: string): string | null {
   const rounds = /^\$[56]\$rounds=([^$]*)\$/.exec(hash);
-  if (rounds && within(rounds[1], 1000, 1_000_000) === null)
-    return `rounds=${rounds[1].slice(0, 12)} is not 1000 to 1000000`;
+  if (rounds && within(rounds[1], 1000, 700_000) === null)
+    return `rounds=${rounds[1].slice(0, 12)} is not 1000 to 700000`;
   return null;
 }
 
@@ -124,12 +117,13 @@ const FOREIGN: {
     verify: (password, hash) => md5Crypt(password, hash) === hash,
   },
   {
-    // bcrypt's cost is a power of two: 4 is its least; past 15 a guess costs seconds in JavaScript.
+    // bcrypt's cost is a power of two: 4 is its least; past 13 (Dovecot's and PHP's defaults are
+    // 5 to 12) a guess costs seconds in JavaScript.
     prefix: '{BLF-CRYPT}',
     form: /^\$2[abxy]?\$\d{2}\$[./0-9A-Za-z]{53}$/,
     problem: (h) => {
       const cost = /^\$2[abxy]?\$(\d{2})\$/.exec(h)![1];
-      return within(cost, 4, 15) === null ? `the bcrypt cost ${cost} is not 04 to 15` : null;
+      return within(cost, 4, 13) === null ? `the bcrypt cost ${cost} is not 04 to 13` : null;
     },
     verify: (password, hash) => bcrypt.compareSync(password, hash),
   },
@@ -159,18 +153,19 @@ const ARGON2_FORMS = [
   { prefix: '{ARGON2I}', form: /^\$argon2i\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$/ },
 ];
 /**
- * Argon2's costs a login may ask for: at most 256 MiB (Dovecot writes 64 MiB, vmail 19 MiB) and
- * 16 passes, on 1 to 16 lanes; RFC 9106's least salt (8 bytes) and a digest of 16 to 64 bytes.
+ * Argon2's costs a login may ask for, what real servers write: at most 64 MiB (RFC 9106's
+ * second choice, and Dovecot's), 10 passes and 8 lanes (vmail writes 19 MiB, 2, 1); RFC
+ * 9106's least salt (8 bytes) and a digest of 16 to 64 bytes.
  */
-const ARGON2_MAX_KIB = 262_144;
+const ARGON2_MAX_KIB = 65_536;
 
 function argon2Problem(hash: string, form: RegExp): string | null {
   const [, m, t, p, salt, digest] = form.exec(hash)!;
-  const lanes = within(p, 1, 16);
-  if (lanes === null) return `argon2 p=${p.slice(0, 12)} is not 1 to 16`;
+  const lanes = within(p, 1, 8);
+  if (lanes === null) return `argon2 p=${p.slice(0, 12)} is not 1 to 8`;
   if (within(m, 8 * lanes, ARGON2_MAX_KIB) === null)
     return `argon2 m=${m.slice(0, 12)} is not ${8 * lanes} to ${ARGON2_MAX_KIB} (KiB)`;
-  if (within(t, 1, 16) === null) return `argon2 t=${t.slice(0, 12)} is not 1 to 16`;
+  if (within(t, 1, 10) === null) return `argon2 t=${t.slice(0, 12)} is not 1 to 10`;
   if ((base64Bytes(salt, false)?.length ?? 0) < 8) return 'the argon2 salt is under 8 bytes';
   const bytes = base64Bytes(digest, false)?.length ?? 0;
   if (bytes < 16 || bytes > 64) return 'the argon2 digest is not 16 to 64 bytes';
@@ -222,19 +217,28 @@ export function isForeignHash(stored: string): boolean {
   return !isCurrent(stored);
 }
 
-/** Checks a password against a hash of another scheme, on the calling thread (the hash worker's). */
+/** Checks a password against a hash of another scheme or cost, on the calling thread (the hash worker's). */
 export function verifyForeignSync(password: string, stored: string): boolean {
+  if (hashProblem(stored) !== null) return false;
+  const argon = ARGON2_FORMS.find((s) => stored.startsWith(s.prefix));
   const scheme = FOREIGN.find((s) => stored.startsWith(s.prefix));
-  if (!scheme || hashProblem(stored) !== null) return false;
   try {
-    return scheme.verify(password, stored.slice(scheme.prefix.length));
+    if (argon) return argon2VerifySync(stored.slice(argon.prefix.length), password);
+    if (stored.startsWith('scrypt$')) return verifyScryptSync(password, stored);
+    return scheme ? scheme.verify(password, stored.slice(scheme.prefix.length)) : false;
   } catch {
+    // A hash its library cannot read verifies no password: the login is refused.
     return false;
   }
 }
 
-/** Checks hashes of other schemes on a worker thread, started at the first one, so logins never wait behind them. */
-const foreign = new HashPool(1);
+/**
+ * Checks hashes of other schemes and costs (each up to 64 MiB and seconds of CPU) on worker
+ * threads of their own, started at the first one: never on libuv's pool, where they would hold
+ * up every file and SQLite call, and more than one, so that one guesser does not hold up every
+ * other imported account's login.
+ */
+const foreign = new HashPool(Math.min(4, availableParallelism()));
 
 /**
  * Hashes for an import the daemon hashes itself (plain passwords sent by a client that did not
@@ -250,20 +254,19 @@ export function hashPasswordInWorker(password: string): Promise<string> {
 async function verifyPassword(password: string, stored: string): Promise<boolean> {
   // A hash that checks nothing, or would cost gigabytes per guess, verifies no password.
   if (hashProblem(stored) !== null) return false;
-  const argon = ARGON2_FORMS.find((s) => stored.startsWith(s.prefix));
-  if (argon) return argon2Verify(stored.slice(argon.prefix.length), password).catch(() => false);
-  if (stored.startsWith('scrypt$')) return verifyScrypt(password, stored);
+  // vmail's own cost (19 MiB) on libuv's pool, as it is hashed; anything else on the workers.
+  if (isCurrent(stored)) return argon2Verify(stored.slice(PREFIX.length), password).catch(() => false);
   return foreign.verify(password, stored);
 }
 
 /** vmail's hashes before Argon2id: `scrypt$N$r$p$salt$hash`, salt and hash in base64. */
-async function verifyScrypt(password: string, stored: string): Promise<boolean> {
+function verifyScryptSync(password: string, stored: string): boolean {
   const parts = stored.split('$');
   if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
   const [n, r, p] = parts.slice(1, 4).map(Number);
   const salt = Buffer.from(parts[4], 'base64');
   const expected = Buffer.from(parts[5], 'base64');
-  const key = await scrypt(password, salt, expected.length, { N: n, r, p, maxmem: SCRYPT_MAXMEM + 1024 * 1024 });
+  const key = scryptSync(password, salt, expected.length, { N: n, r, p, maxmem: SCRYPT_MAXMEM + 1024 * 1024 });
   return expected.length >= 16 && timingSafeEqual(key, expected);
 }
 

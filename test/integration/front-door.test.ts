@@ -160,6 +160,70 @@ describe('SRS forgery', () => {
   }, 120_000);
 });
 
+describe('the session error limit', () => {
+  let d: DaemonHandle;
+  beforeAll(async () => {
+    d = await startDaemon();
+    await setup(d, ['bob', 'carol']);
+    expect((await d.cli(['accounts', 'quota', 'carol', '1M', '--messages', '1'])).code).toBe(0);
+    await d.cli(['pending', 'apply']);
+  }, 30_000);
+  afterAll(async () => {
+    await d.stop();
+  });
+
+  it('a list server sending 25 messages on one connection, each to a good and an unknown recipient, gets all 25 through to the good one', async () => {
+    // smtplib's sendmail: one MAIL, two RCPTs (one refused 550), DATA, 25 times on one connection.
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(
+        'python3',
+        [join(ROOT, 'test/helpers/smtp_list.py'), String(d.smtpPort), '25', 'bob@example.test', 'nobody@example.test'],
+        (err, stdout, stderr) => (err ? reject(new Error(stderr || err.message)) : resolve(stdout)),
+      ),
+    );
+    const results = JSON.parse(out) as unknown[];
+    expect(results.length, out).toBe(25);
+    expect(results, out).toEqual(results.map((_, i) => [`nobody${i}@example.test`]));
+    await waitFor(
+      () => mailbox(d, 'bob').filter((m) => /^Subject: list post \d+$/m.test(m)).length === 25,
+      'bob has the 25 posts',
+      30_000,
+    );
+    expect(d.output()).not.toMatch(/smtp cut off/);
+  }, 120_000);
+
+  it('a full mailbox (452 4.2.2) named 25 times is no error of the client: not cut off, and the session still delivers', async () => {
+    // carol's quota is one message: the first fills it.
+    const first = await probe(d.smtpPort, '127.0.0.8', 'a@example.org', ['carol@example.test'], 'Subject: one\n\nx\n');
+    expect(first.ok, JSON.stringify(first)).toBe(true);
+    await waitFor(() => mailbox(d, 'carol').length === 1, 'carol has one message', 30_000);
+    const c = await RawSmtp.open(d.smtpPort, '127.0.0.8');
+    try {
+      expect((await c.reply())?.code).toBe(220);
+      expect((await c.cmd('EHLO mx.example.org'))?.code).toBe(250);
+      expect((await c.cmd('MAIL FROM:<a@example.org>'))?.code).toBe(250);
+      const codes: number[] = [];
+      for (let i = 0; i < 25; i++) codes.push((await c.cmd('RCPT TO:<carol@example.test>'))?.code ?? 0);
+      expect(
+        codes.every((x) => x === 452),
+        JSON.stringify(codes),
+      ).toBe(true);
+      expect((await c.cmd('RCPT TO:<bob@example.test>'))?.code).toBe(250);
+      expect((await c.cmd('DATA'))?.code).toBe(354);
+      expect((await c.cmd('Subject: after the full one\r\n\r\nx\r\n.'))?.code).toBe(250);
+    } finally {
+      c.close();
+    }
+    await waitFor(
+      () => mailbox(d, 'bob').some((m) => /^Subject: after the full one$/m.test(m)),
+      'the message after',
+      30_000,
+    );
+    expect(mailbox(d, 'carol').length).toBe(1);
+    expect(d.output()).not.toMatch(/smtp cut off .*client=127\.0\.0\.8/);
+  }, 120_000);
+});
+
 /** An SRS0 local part as libsrs2's defaults make it (4 hash characters), for a day `daysAgo`. */
 function legacySrs(secret: Buffer, sender: string, domain: string, daysAgo: number): string {
   const [local, host] = sender.split('@');

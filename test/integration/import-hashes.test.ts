@@ -4,12 +4,13 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Algorithm, hash as argon2Hash } from '@node-rs/argon2';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type DaemonHandle, startDaemon, tempDir } from '../helpers/daemon.js';
 import { pop3Login } from '../helpers/effects.js';
 
-const doveadm = (scheme: string, password: string) =>
-  execFileSync('doveadm', ['pw', '-s', scheme, '-p', password], { encoding: 'utf8' }).trim();
+const doveadm = (scheme: string, password: string, extra: string[] = []) =>
+  execFileSync('doveadm', ['pw', '-s', scheme, ...extra, '-p', password], { encoding: 'utf8' }).trim();
 
 const b64 = (n: number, fill = 'A') => fill.repeat(n);
 const argonHash = doveadm('ARGON2ID', 'argon-pass-001');
@@ -37,6 +38,16 @@ const BAD: [what: string, hash: string][] = [
   ['SHA512-CRYPT rounds=999999999', sha.replace('$6$', '$6$rounds=999999999$')],
   ['SHA512-CRYPT rounds=10', sha.replace('$6$', '$6$rounds=10$')],
   ['an SSHA512 that is not base64', `{SSHA512}${'*'.repeat(92)}`],
+  // Costs no real server writes, each seconds and (argon2) 256 MiB per guess.
+  ['an argon2id of m=256 MiB, t=16, p=16', `{ARGON2ID}$argon2id$v=19$m=262144,t=16,p=16$${argonSalt}$${argonDigest}`],
+  ['an argon2id of m=65537', `{ARGON2ID}$argon2id$v=19$m=65537,t=2,p=1$${argonSalt}$${argonDigest}`],
+  ['an argon2id of t=11', `{ARGON2ID}$argon2id$v=19$m=19456,t=11,p=1$${argonSalt}$${argonDigest}`],
+  ['an argon2id of p=9', `{ARGON2ID}$argon2id$v=19$m=19456,t=2,p=9$${argonSalt}$${argonDigest}`],
+  ['a bcrypt cost of 14', blf.replace(/\$\d\d\$/, '$14$')],
+  ['a bcrypt cost of 15', blf.replace(/\$\d\d\$/, '$15$')],
+  ['SHA512-CRYPT rounds=700001', sha.replace('$6$', '$6$rounds=700001$')],
+  ['SHA512-CRYPT rounds=1000000', sha.replace('$6$', '$6$rounds=1000000$')],
+  ['an scrypt of 128 MiB', `scrypt$131072$8$1$c2FsdHNhbHQ=$${b64(43)}=`],
 ];
 
 let d: DaemonHandle;
@@ -74,6 +85,25 @@ describe('hashes that verify anything', () => {
     expect((await pop3Login(d.pop3Port, 'good1@example.test', 'sha-pass-0001')).ok).toBe(true);
     expect((await pop3Login(d.pop3Port, 'good2@example.test', 'blf-pass-0002')).ok).toBe(false);
   });
+
+  it('hashes at the highest costs still import and log in: argon2id m=64 MiB t=10 p=8, bcrypt 13, SHA-crypt 700,000 rounds', async () => {
+    const argonTop = `{ARGON2ID}${await argon2Hash('argon-top-0001', { algorithm: Algorithm.Argon2id, memoryCost: 65_536, timeCost: 10, parallelism: 8 })}`;
+    expect(argonTop).toMatch(/\$m=65536,t=10,p=8\$/);
+    const blfTop = doveadm('BLF-CRYPT', 'blf-top-00001', ['-r', '13']);
+    expect(blfTop).toMatch(/^\{BLF-CRYPT\}\$2[aby]\$13\$/);
+    const shaTop = doveadm('SHA512-CRYPT', 'sha-top-00001', ['-r', '700000']);
+    expect(shaTop).toMatch(/\$6\$rounds=700000\$/);
+    const dir = tempDir();
+    const file = join(dir, 'top.csv');
+    writeFileSync(file, `name,password_hash\ntop0,"${argonTop}"\ntop1,"${blfTop}"\ntop2,"${shaTop}"\n`);
+    const r = await d.cli(['accounts', 'import', file]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    await d.cli(['pending', 'apply']);
+    expect((await pop3Login(d.pop3Port, 'top0@example.test', 'argon-top-0002')).ok).toBe(false);
+    expect((await pop3Login(d.pop3Port, 'top0@example.test', 'argon-top-0001')).ok).toBe(true);
+    expect((await pop3Login(d.pop3Port, 'top1@example.test', 'blf-top-00001')).ok).toBe(true);
+    expect((await pop3Login(d.pop3Port, 'top2@example.test', 'sha-top-00001')).ok).toBe(true);
+  }, 120_000);
 
   it('a bad hash that reached the store never logs in, with any password, and the daemon keeps serving', async () => {
     const dir = tempDir();

@@ -7,6 +7,7 @@
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import {
   existsSync,
+  linkSync,
   lstatSync,
   mkdirSync,
   readdirSync,
@@ -108,6 +109,27 @@ describe('an import follows no link and takes nothing of the daemon’s own', ()
     for (const text of (await pop3Texts(d.pop3Port, 'mal@example.test', 'mal-pass-0001')) ?? [])
       expect(text).not.toContain(SECRET);
     expect(readFileSync(secret, 'utf8')).toContain(SECRET);
+  });
+
+  it("a message file hard-linked to the daemon's own SRS secret is refused at the apply with its path, and never served", async () => {
+    const t = tree('hl', [['cur', '1700000011.M1P1.old:2,S']]);
+    const own = join(d.dataDir, 'srs-secret');
+    const ownText = readFileSync(own, 'utf8').trim();
+    expect(ownText.length).toBeGreaterThan(8);
+    const link = join(t.dir, 'new', '1700000012.M2P1.old');
+    linkSync(own, link);
+    expect((await dovecot(t)).code).toBe(0);
+    const apply = await d.cli(['pending', 'apply']);
+    expect(apply.stderr).toMatch(
+      new RegExp(`^vmail: change (\\d+) of \\S+ not applied: ${link} has 2 hard links: vmail imports no links$`, 'm'),
+    );
+    await d.cli(['pending', 'cancel', /^vmail: change (\d+)/m.exec(apply.stderr)![1]]);
+    expect(filesWith(join(d.dataDir, 'mail'), ownText)).toEqual([]);
+    for (const text of (await pop3Texts(d.pop3Port, 'hl@example.test', 'hl-pass-0001')) ?? [])
+      expect(text).not.toContain(ownText);
+    // Both names of the file are left as they were.
+    expect(readFileSync(own, 'utf8').trim()).toBe(ownText);
+    expect(readFileSync(link, 'utf8').trim()).toBe(ownText);
   });
 
   it('`new` linked to a folder outside, with --move: refused; swapped in before the apply, the account gets a real new/', async () => {
