@@ -121,7 +121,10 @@ describe('an import follows no link and takes nothing of the daemon’s own', ()
     expect((await dovecot(t)).code).toBe(0);
     const apply = await d.cli(['pending', 'apply']);
     expect(apply.stderr).toMatch(
-      new RegExp(`^vmail: change (\\d+) of \\S+ not applied: ${link} has 2 hard links: vmail imports no links$`, 'm'),
+      new RegExp(
+        `^vmail: change (\\d+) of \\S+ not applied: ${link} has 2 hard links, one of them a file of the daemon's own: vmail imports no links$`,
+        'm',
+      ),
     );
     await d.cli(['pending', 'cancel', /^vmail: change (\d+)/m.exec(apply.stderr)![1]]);
     expect(filesWith(join(d.dataDir, 'mail'), ownText)).toEqual([]);
@@ -130,6 +133,16 @@ describe('an import follows no link and takes nothing of the daemon’s own', ()
     // Both names of the file are left as they were.
     expect(readFileSync(own, 'utf8').trim()).toBe(ownText);
     expect(readFileSync(link, 'utf8').trim()).toBe(ownText);
+  });
+
+  it('a message hard-linked within the source (as Dovecot copies between folders) is mail, and imported', async () => {
+    const t = tree('hm', [['cur', '1700000021.M1P1.old:2,S']]);
+    mkdirSync(join(t.dir, '.Saved/cur'), { recursive: true });
+    linkSync(join(t.dir, 'cur', '1700000021.M1P1.old:2,S'), join(t.dir, '.Saved/cur', '1700000021.M1P1.old:2,S'));
+    expect((await dovecot(t)).code).toBe(0);
+    const apply = await d.cli(['pending', 'apply']);
+    expect(apply.stderr).toBe('');
+    expect((await pop3Texts(d.pop3Port, 'hm@example.test', 'hm-pass-0001'))?.length).toBe(1);
   });
 
   it('`new` linked to a folder outside, with --move: refused; swapped in before the apply, the account gets a real new/', async () => {
