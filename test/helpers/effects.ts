@@ -5,7 +5,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import nodemailer from 'nodemailer';
-import { ROOT } from './process.js';
+import { expect } from 'vitest';
+import { type DaemonHandle, ROOT } from './process.js';
 
 const run = promisify(execFile);
 
@@ -110,3 +111,17 @@ export function smtplib(port: number, from: string, to: string[], data: string |
     p.stdin.end(typeof data === 'string' ? data.replace(/\r?\n/g, '\r\n') : data);
   });
 }
+
+/** Adds `accounts` (password `password-1`) and `forwards` on example.test, and applies them. */
+export async function setup(d: DaemonHandle, accounts: string[], forwards: [string, string[]][] = []): Promise<void> {
+  for (const a of accounts)
+    expect((await d.cli(['accounts', 'add', a, '--password-stdin'], 'password-1\n')).code).toBe(0);
+  for (const [f, dests] of forwards) expect((await d.cli(['forwards', 'add', f, ...dests])).code).toBe(0);
+  await d.cli(['pending', 'apply']);
+}
+
+/** The messages in an example.test account's new/, as text. */
+export const mailbox = (d: DaemonHandle, name: string): string[] => {
+  const dir = join(d.dataDir, 'mail/example.test', name, 'new');
+  return readdirSync(dir).map((f) => readFileSync(join(dir, f), 'latin1'));
+};

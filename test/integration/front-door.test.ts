@@ -4,11 +4,12 @@
 // name the server gives itself.
 import { execFile } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Srs } from '../../src/smtp/srs.js';
 import { type DaemonHandle, ROOT, startDaemon, tempDir, waitFor } from '../helpers/daemon.js';
+import { mailbox, setup } from '../helpers/effects.js';
 import { TestRelay } from '../helpers/relay.js';
 import { RawSmtp } from '../helpers/smtp-raw.js';
 
@@ -54,18 +55,6 @@ async function rawSend(port: number, source: string, from: string, to: string, s
     c.close();
   }
 }
-
-async function setup(d: DaemonHandle, accounts: string[], forwards: [string, string[]][] = []): Promise<void> {
-  for (const a of accounts)
-    expect((await d.cli(['accounts', 'add', a, '--password-stdin'], 'password-1\n')).code).toBe(0);
-  for (const [f, dests] of forwards) expect((await d.cli(['forwards', 'add', f, ...dests])).code).toBe(0);
-  await d.cli(['pending', 'apply']);
-}
-
-const mailbox = (d: DaemonHandle, name: string) => {
-  const dir = join(d.dataDir, 'mail/example.test', name, 'new');
-  return readdirSync(dir).map((f) => readFileSync(join(dir, f), 'latin1'));
-};
 
 const queueEmpty = async (d: DaemonHandle) =>
   JSON.parse((await d.cli(['queue', 'list', '--json'])).stdout).length === 0;

@@ -3,25 +3,12 @@
 // SRS in bulk from parallel connections, header injection into bounces through a relay's
 // reply, command floods, and oversized lines. (1,000 idle connections from one address are in
 // front-door.test.ts.) Every loop is bounded; every connection is closed by the test.
-import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DaemonHandle, startDaemon, waitFor } from '../helpers/daemon.js';
+import { mailbox, setup } from '../helpers/effects.js';
 import { TestRelay } from '../helpers/relay.js';
 import { RawSmtp } from '../helpers/smtp-raw.js';
-
-async function setup(d: DaemonHandle, accounts: string[], forwards: [string, string[]][] = []): Promise<void> {
-  for (const a of accounts)
-    expect((await d.cli(['accounts', 'add', a, '--password-stdin'], 'password-1\n')).code).toBe(0);
-  for (const [f, dests] of forwards) expect((await d.cli(['forwards', 'add', f, ...dests])).code).toBe(0);
-  await d.cli(['pending', 'apply']);
-}
-
-const mailbox = (d: DaemonHandle, name: string) => {
-  const dir = join(d.dataDir, 'mail/example.test', name, 'new');
-  return readdirSync(dir).map((f) => readFileSync(join(dir, f), 'latin1'));
-};
 
 /** The header block of a stored message (up to its first empty line). */
 const headerOf = (m: string) => m.slice(0, m.search(/\r?\n\r?\n/) + 1);

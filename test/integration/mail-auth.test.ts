@@ -2,12 +2,12 @@
 // SRS sender (a test relay as the next hop), bounces come back through it, vmail's own bounces
 // are DKIM-signed (checked with dkimpy), and a real rspamd from Debian judges what arrives.
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Srs } from '../../src/smtp/srs.js';
 import { cleanUp, type DaemonHandle, ROOT, startDaemon, tempDir, waitFor } from '../helpers/daemon.js';
-import { smtplib } from '../helpers/effects.js';
+import { mailbox, setup, smtplib } from '../helpers/effects.js';
 import { brokenRelay, closedPort, TestRelay } from '../helpers/relay.js';
 import { hasRspamd, TestRspamd } from '../helpers/rspamd.js';
 
@@ -15,18 +15,6 @@ afterAll(cleanUp);
 
 const message = (subject: string, body = 'Hello there.', extra = '') =>
   `From: Alice <alice@example.org>\nTo: someone@example.test\nSubject: ${subject}\nMessage-ID: <${Math.random().toString(36).slice(2)}@example.org>\nDate: Sun, 29 Nov 2026 00:00:00 +0000\n${extra}\n${body}\n`;
-
-async function setup(d: DaemonHandle, accounts: string[], forwards: [string, string[]][] = []): Promise<void> {
-  for (const a of accounts)
-    expect((await d.cli(['accounts', 'add', a, '--password-stdin'], 'password-1\n')).code).toBe(0);
-  for (const [f, dests] of forwards) expect((await d.cli(['forwards', 'add', f, ...dests])).code).toBe(0);
-  await d.cli(['pending', 'apply']);
-}
-
-const mailbox = (d: DaemonHandle, name: string) => {
-  const dir = join(d.dataDir, 'mail/example.test', name, 'new');
-  return readdirSync(dir).map((f) => readFileSync(join(dir, f), 'latin1'));
-};
 
 describe('SRS on forwarded mail, and signed bounces', () => {
   let d: DaemonHandle;
