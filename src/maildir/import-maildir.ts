@@ -44,20 +44,27 @@ export type DaemonPaths = readonly string[];
 /**
  * The files of the daemon's own (device:inode) that a hard link in a source must not reach: the
  * files of its data dir outside the Maildirs and the archive (secrets, keys, the store, the queue),
- * and the store file. Filled at each import's start (imports apply one at a time).
+ * and the store file. Gathered only when a source file has more than one name, once per import
+ * (imports apply one at a time): most imports never walk the data dir.
  */
-const ownFiles = new Set<string>();
+let ownPaths: DaemonPaths = [];
+let ownFiles: Promise<Set<string>> | null = null;
 
-async function rememberOwnFiles(daemonPaths: DaemonPaths): Promise<void> {
-  const walk = async (path: string, depth: number): Promise<void> => {
-    const st = await lstat(path).catch(() => null); // gone meanwhile: nothing of ours there
-    if (!st) return;
-    if (st.isFile()) ownFiles.add(`${st.dev}:${st.ino}`);
-    if (!st.isDirectory() || depth > 4) return;
-    for (const name of await readdir(path).catch(() => [] as string[])) // unreadable: nothing to add
-      if (depth > 0 || (name !== 'mail' && name !== 'archive')) await walk(join(path, name), depth + 1);
-  };
-  for (const own of daemonPaths) if (isAbsolute(own)) await walk(own, 0);
+function ownFileSet(): Promise<Set<string>> {
+  ownFiles ??= (async () => {
+    const found = new Set<string>();
+    const walk = async (path: string, depth: number): Promise<void> => {
+      const st = await lstat(path).catch(() => null); // gone meanwhile: nothing of ours there
+      if (!st) return;
+      if (st.isFile()) found.add(`${st.dev}:${st.ino}`);
+      if (!st.isDirectory() || depth > 4) return;
+      for (const name of await readdir(path).catch(() => [] as string[])) // unreadable: nothing to add
+        if (depth > 0 || (name !== 'mail' && name !== 'archive')) await walk(join(path, name), depth + 1);
+    };
+    for (const own of ownPaths) if (isAbsolute(own)) await walk(own, 0);
+    return found;
+  })();
+  return ownFiles;
 }
 
 async function realOrResolved(path: string): Promise<string> {
@@ -135,7 +142,8 @@ export async function importMaildir(
   const sourceThere = await lexists(src);
   // Checked again here: the tree may have changed since the import was asked for.
   if (sourceThere) await inspectMaildir(src, daemonPaths);
-  await rememberOwnFiles(daemonPaths);
+  ownPaths = daemonPaths;
+  ownFiles = null;
   let how: 'copied' | 'moved' = 'copied';
   if (await lexists(work)) {
     // A try cut short (a crash, a failure): what the work folder holds may be the only copy of
@@ -330,7 +338,7 @@ async function merge(from: string, to: string, move: boolean, target: string): P
  * for a source's file (`strict`: its path was checked to hold no link) the path the kernel
  * opened compared with the one asked for (a folder above it swapped for a link after the
  * check). O_NONBLOCK: a FIFO put there never hangs the open. A file with more than one name
- * that is one of the daemon's own files (ownFiles: a hard link to its SRS secret, its store) is
+ * that is one of the daemon's own files (ownFileSet: a hard link to its SRS secret, its store) is
  * refused as a link is; other hard links are mail (Dovecot copies between folders by linking).
  */
 async function openPlain(path: string, strict: boolean) {
@@ -343,7 +351,7 @@ async function openPlain(path: string, strict: boolean) {
   try {
     const st = await fh.stat();
     if (!st.isFile()) throw new Error(`${path} is not a plain file`);
-    if (st.nlink > 1 && ownFiles.has(`${st.dev}:${st.ino}`))
+    if (st.nlink > 1 && (await ownFileSet()).has(`${st.dev}:${st.ino}`))
       throw new Error(
         `${path} has ${st.nlink} hard links, one of them a file of the daemon's own: vmail imports no links`,
       );
