@@ -1,10 +1,11 @@
 // Starts the real `vmail daemon` as a child process on a temp data dir with ports 0, and runs
 // the real CLI against it. Used by the tests (through daemon.ts) and by the benchmarks.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 
 /** The repository root, from the source tree (tests) or the compiled one (benchmarks). */
 export const ROOT = [resolve(import.meta.dirname, '../..'), resolve(import.meta.dirname, '../../..')].find((d) =>
@@ -28,6 +29,29 @@ export function tempDir(prefix = 'vmail-'): string {
   const d = mkdtempSync(join(tmpdir(), prefix));
   dirs.push(d);
   return d;
+}
+
+/** A self-signed certificate for `localhost` (openssl), valid a day, in a temp dir of its own. */
+export async function selfSignedCert(): Promise<{ cert: string; key: string }> {
+  const dir = tempDir();
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  await promisify(execFile)('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+    '-days',
+    '1',
+    '-subj',
+    '/CN=localhost',
+  ]);
+  return { cert, key };
 }
 
 export interface DaemonHandle {

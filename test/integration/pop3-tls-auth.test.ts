@@ -3,17 +3,14 @@
 // ::1 are exempt) gets Dovecot's answer to USER, PASS and AUTH until it has done STLS, and CAPA
 // offers STLS but no login; 127.0.0.1 logs in in clear. `yes` holds for 127.0.0.1 too, `no`
 // for nobody. A real daemon, raw POP3 over real sockets, TLS by Node's client.
-import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DaemonHandle, startDaemon, tempDir, waitFor } from '../helpers/daemon.js';
+import { type DaemonHandle, selfSignedCert, startDaemon, tempDir, waitFor } from '../helpers/daemon.js';
 import { RawPop3 } from '../helpers/pop3.js';
 
-const run = promisify(execFile);
 const REFUSED = '-ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.';
 const REMOTE = '127.0.0.2';
 const PLAIN = Buffer.from('\0sales\0password-1').toString('base64');
@@ -22,24 +19,7 @@ let cert: string;
 let key: string;
 
 beforeAll(async () => {
-  const dir = tempDir();
-  cert = join(dir, 'cert.pem');
-  key = join(dir, 'key.pem');
-  await run('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    key,
-    '-out',
-    cert,
-    '-days',
-    '1',
-    '-subj',
-    '/CN=localhost',
-  ]);
+  ({ cert, key } = await selfSignedCert());
 }, 30_000);
 
 async function daemon(args: string[]): Promise<DaemonHandle> {

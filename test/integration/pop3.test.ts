@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deliver } from '../../src/maildir/maildir.js';
-import { type DaemonHandle, ROOT, startDaemon, tempDir, waitFor } from '../helpers/daemon.js';
+import { type DaemonHandle, ROOT, selfSignedCert, startDaemon, waitFor } from '../helpers/daemon.js';
 import { pop3Login } from '../helpers/effects.js';
 import { asSent, RawPop3, stuffed } from '../helpers/pop3.js';
 import { RawLines } from '../helpers/raw-socket.js';
@@ -790,24 +790,7 @@ describe('limits and TLS', () => {
   });
 
   it('with a certificate: STLS and POP3S for poplib, STARTTLS for smtplib', async () => {
-    const dir = tempDir();
-    const cert = join(dir, 'cert.pem');
-    const key = join(dir, 'key.pem');
-    await run('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-days',
-      '1',
-      '-subj',
-      '/CN=localhost',
-    ]);
+    const { cert, key } = await selfSignedCert();
     const t = await startDaemon({ args: ['--tls-cert', cert, '--tls-key', key, '--pop3s', '127.0.0.1:0'] });
     await t.cli(['accounts', 'add', 'tls', '--password-stdin'], 'password-1\n');
     await t.cli(['pending', 'apply']);
@@ -862,6 +845,5 @@ describe('limits and TLS', () => {
     expect(await c.line()).toBe('+OK Begin TLS negotiation now.');
     c.close();
     await t.stop();
-    writeFileSync(join(dir, 'done'), '');
   });
 });
