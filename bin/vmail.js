@@ -1,5 +1,5 @@
 #!/usr/bin/env node
 // The `vmail` command: runs the compiled CLI (built by `npm install` via the prepare script).
-import { main } from '../dist/src/cli.js';
+import { main } from '../dist/src/cli/main.js';
 
 process.exitCode = await main(process.argv.slice(2));

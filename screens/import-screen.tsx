@@ -4,9 +4,15 @@
 
 import { resolve } from 'node:path';
 import { Box, Text } from 'ink';
-import { importLines } from '../src/cli-text.js';
-import { hashPasswords, type ImportCall, parseImportCsv, readImportFile, sendImport } from '../src/control/bulk.js';
+import { importLines } from '../src/cli/tables.js';
 import { RpcError, UnreachableError } from '../src/control/client.js';
+import {
+  hashPasswords,
+  type ImportCall,
+  parseImportCsv,
+  readImportFile,
+  sendImport,
+} from '../src/import-export/bulk.js';
 import { callError, type DaemonSession } from './daemon-session.js';
 import { Field, Footer, type Frame, NoticeLine } from './frame.js';
 import type { ImportAction, ImportState } from './import-reducer.js';

@@ -10,11 +10,11 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
-import { ConfigError } from '../config.js';
 import type { NodeView } from '../control/protocol.js';
-import type { Logger } from '../log.js';
+import { ConfigError } from '../service/settings.js';
 import { Connection, LOCKS, LOG_CHANNEL, type PostgresDatabase } from '../store/postgres.js';
 import type { ActivityRecord, Store } from '../store/store.js';
+import type { Logger } from '../support/log.js';
 
 /** How often the heartbeat is written and the lease tried. */
 const HEARTBEAT_MS = 2000;

@@ -4,7 +4,7 @@
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../package-root.js';
+import { PACKAGE_ROOT } from '../support/package-root.js';
 
 export interface Peer {
   pid: number;

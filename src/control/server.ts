@@ -5,8 +5,8 @@
 import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
-import { Logger } from '../log.js';
 import { InputError, NotFoundError, UnavailableError } from '../model/errors.js';
+import { Logger } from '../support/log.js';
 import { LineSplitter } from './line-splitter.js';
 import { type Peer, peerOf } from './peer.js';
 import {

@@ -26,9 +26,7 @@ import { EventEmitter } from 'node:events';
 import { basename, dirname, join } from 'node:path';
 import type { Peer } from '../control/peer.js';
 import type { ApplyResult } from '../control/protocol.js';
-import { mkdirDurable, renameDurable } from '../fs/durable.js';
-import type { Logger } from '../log.js';
-import { importMaildir, leftoverImports } from '../maildir/import-maildir.js';
+import { importMaildir, leftoverImports } from '../import-export/maildir.js';
 import { holdMaildirs } from '../maildir/maildir.js';
 import {
   archiveMaildir,
@@ -40,6 +38,8 @@ import {
 } from '../maildir/paths.js';
 import type { PendingChange } from '../model/changes.js';
 import type { AccountRecord, DomainRecord, ForwardRecord, Store } from '../store/store.js';
+import { mkdirDurable, renameDurable } from '../support/durable.js';
+import type { Logger } from '../support/log.js';
 import { appliedEntries, expiredEntries, failedEntries, selfPeer } from './audit.js';
 import type { ChangeQueue } from './change-queue.js';
 import { viewPending } from './views.js';

@@ -5,9 +5,9 @@ import { userInfo } from 'node:os';
 import type { Peer } from '../control/peer.js';
 import type { ApplyResult, ImportResult, PendingView, QueueView } from '../control/protocol.js';
 import type { ChangeRequestRecord } from '../control/server.js';
-import type { Logger } from '../log.js';
 import type { AuditEntry } from '../store/audit-log.js';
 import { withoutPassword } from '../store/location.js';
+import type { Logger } from '../support/log.js';
 
 /** The daemon itself, for what it does on its own (the hourly apply, a reload). */
 export function selfPeer(): Peer {

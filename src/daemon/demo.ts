@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import { ControlClient } from '../control/client.js';
 import { answers } from '../control/server.js';
-import { PACKAGE_ROOT } from '../package-root.js';
+import { PACKAGE_ROOT } from '../support/package-root.js';
 
 interface Seed {
   domain: string;

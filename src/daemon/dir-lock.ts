@@ -12,7 +12,7 @@
 //   had just taken (that one it links back);
 // - the daemon removes its lock when it stops, only if the lock is still its own.
 import { linkSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
-import { ConfigError } from '../config.js';
+import { ConfigError } from '../service/settings.js';
 
 /** The kernel's start time of process `pid` (clock ticks since boot), or null when there is none. */
 function startTime(pid: number): string | null {

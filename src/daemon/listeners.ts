@@ -2,7 +2,7 @@
 // need root or CAP_NET_BIND_SERVICE) and before the store is open. A connection that arrives
 // before the daemon is ready waits, paused, and is served as soon as it is.
 import { createServer, type Server, type Socket } from 'node:net';
-import type { Listen } from '../config.js';
+import type { Listen } from '../service/settings.js';
 
 export class Listener {
   private handler: ((socket: Socket) => void) | null = null;

@@ -15,8 +15,8 @@ import {
   readdirSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { ConfigError } from '../config.js';
-import type { Logger } from '../log.js';
+import { ConfigError } from '../service/settings.js';
+import type { Logger } from '../support/log.js';
 
 interface Account {
   uid: number;

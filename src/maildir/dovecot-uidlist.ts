@@ -7,8 +7,8 @@
 // (version 1: `<uid> <file>`). Key P holds a UIDL Dovecot was told to keep (a migration's).
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeAtomic } from '../fs/durable.js';
 import { InputError } from '../model/errors.js';
+import { writeAtomic } from '../support/durable.js';
 import { listMessages } from './maildir.js';
 
 export interface Uidlist {

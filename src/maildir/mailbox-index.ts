@@ -10,9 +10,9 @@ import { EventEmitter } from 'node:events';
 import { type FSWatcher, watch } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { sweepTemps, writeAtomic } from '../fs/durable.js';
-import { Logger } from '../log.js';
 import { domainOf } from '../model/names.js';
+import { sweepTemps, writeAtomic } from '../support/durable.js';
+import { Logger } from '../support/log.js';
 import { cleanTmp, folderStampNow, listStamped } from './maildir.js';
 
 export interface MailboxSize {

@@ -5,7 +5,7 @@ import { constants, type Dirent, type Stats, statSync } from 'node:fs';
 import { open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { fsyncDir, sweepTemps, writeNewFile } from '../fs/durable.js';
+import { fsyncDir, sweepTemps, writeNewFile } from '../support/durable.js';
 import { restoreFolders } from './paths.js';
 import { saveSizes, sizesOf } from './size-cache.js';
 import { uidlsOf } from './uidl-map.js';

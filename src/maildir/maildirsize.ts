@@ -5,9 +5,9 @@
 // writes for one mailbox never overlap, and a burst of changes costs one write after another.
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeAtomic } from '../fs/durable.js';
-import type { Logger } from '../log.js';
 import type { Quota } from '../model/changes.js';
+import { writeAtomic } from '../support/durable.js';
+import type { Logger } from '../support/log.js';
 
 interface Want {
   quota: Quota | null;

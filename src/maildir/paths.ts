@@ -4,8 +4,8 @@
 
 import { mkdir, readdir, readFile, rename, rmdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
-import { fsyncDir, mkdirDurable, renameDurable, writeAtomic } from '../fs/durable.js';
 import { isValidDomain, nameProblem } from '../model/names.js';
+import { fsyncDir, mkdirDurable, renameDurable, writeAtomic } from '../support/durable.js';
 
 function mailRoot(dataDir: string): string {
   return join(dataDir, 'mail');

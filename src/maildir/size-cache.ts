@@ -4,7 +4,7 @@
 // and POP3 serves them by the same one-read path as the files vmail wrote itself.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeAtomic } from '../fs/durable.js';
+import { writeAtomic } from '../support/durable.js';
 
 /** Bytes on disk, and octets as POP3 sends them (CRLF line ends). */
 export interface Sizes {

@@ -4,7 +4,7 @@
 // delivered later have no line and get vmail's UIDL (their base name).
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeAtomic } from '../fs/durable.js';
+import { writeAtomic } from '../support/durable.js';
 
 const FILE = 'vmail-uidls';
 const HEADER = 'vmail-uidls 1';

@@ -3,7 +3,7 @@
 // guessing passwords slow.
 import type { Socket } from 'node:net';
 import { createSecureContext, type SecureContext, TLSSocket } from 'node:tls';
-import type { Logger } from '../log.js';
+import type { Logger } from '../support/log.js';
 import { AuthThrottle } from './auth-throttle.js';
 import { type Mailbox, Pop3Session, type SessionHost } from './session.js';
 

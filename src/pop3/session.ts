@@ -6,7 +6,6 @@ import type { FileHandle } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { type SecureContext, TLSSocket } from 'node:tls';
-import type { Logger } from '../log.js';
 import {
   DeletionNotDurable,
   deleteMessages,
@@ -15,6 +14,7 @@ import {
   type MessageEntry,
   openMessage,
 } from '../maildir/maildir.js';
+import type { Logger } from '../support/log.js';
 import { encodeChunk, encodeMessage, finish, newEncodeState } from './encode.js';
 import { type LineEvent, Pop3LineReader } from './line-reader.js';
 

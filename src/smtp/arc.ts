@@ -5,7 +5,7 @@
 // to the --resolver the admin names, with a bound, and never hold up the message: a copy that
 // cannot be sealed goes out unsealed, and the log says why.
 import { Resolver } from 'node:dns/promises';
-import type { Logger } from '../log.js';
+import type { Logger } from '../support/log.js';
 import type { DkimKeys } from './dkim.js';
 
 export interface SealRequest {

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import nodemailer from 'nodemailer';
 import type { DkimView } from '../control/protocol.js';
-import { mkdirDurable, writeAtomic } from '../fs/durable.js';
 import { InputError } from '../model/errors.js';
+import { mkdirDurable, writeAtomic } from '../support/durable.js';
 
 const generate = promisify(generateKeyPair);
 const SELECTOR = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;

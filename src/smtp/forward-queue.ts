@@ -7,12 +7,12 @@ import { readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rmdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import nodemailer, { type Transporter } from 'nodemailer';
-import { ConfigError } from '../config.js';
 import type { QueueView } from '../control/protocol.js';
-import { fsyncDir, mkdirDurable, renameDurable, writeAtomic } from '../fs/durable.js';
-import type { Logger } from '../log.js';
 import { NotFoundError } from '../model/errors.js';
+import { ConfigError } from '../service/settings.js';
 import { withoutPassword } from '../store/location.js';
+import { fsyncDir, mkdirDurable, renameDurable, writeAtomic } from '../support/durable.js';
+import type { Logger } from '../support/log.js';
 import { buildBounce } from './dsn.js';
 
 export interface QueueEntry {

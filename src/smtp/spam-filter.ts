@@ -12,7 +12,7 @@
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import type { SpamFilterView } from '../control/protocol.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../support/log.js';
 import { headerEnd } from './headers.js';
 
 export interface FilterSettings {

@@ -4,7 +4,7 @@
 // (postgres.ts) lets several daemons share one store.
 import { defaultDeserialize } from '@keyv/serialize';
 import Keyv, { type DeserializedData, type KeyvStoreAdapter } from 'keyv';
-import type { Logger } from '../log.js';
+import type { Logger } from '../support/log.js';
 
 /** Runs one statement with `?` placeholders on the database's connection; resolves to its rows. */
 export type Sql = (sql: string, params?: unknown[]) => Promise<Record<string, unknown>[]>;

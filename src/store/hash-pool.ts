@@ -4,7 +4,7 @@
 // a time, taken from one queue; idle workers do not keep the process alive. One listener of
 // each kind per worker, whatever the number of jobs.
 import { Worker } from 'node:worker_threads';
-import { HASH_WORKER } from '../package-root.js';
+import { HASH_WORKER } from '../support/package-root.js';
 
 export type HashJob =
   | { id: number; op: 'hash'; password: string }

@@ -15,8 +15,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import KeyvPostgres from '@keyv/postgres';
 import pg from 'pg';
-import type { Logger } from '../log.js';
 import { UnavailableError } from '../model/errors.js';
+import type { Logger } from '../support/log.js';
 import { type Database, type Sql, Table } from './database.js';
 import { withoutPassword } from './location.js';
 

@@ -5,8 +5,8 @@
 import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import KeyvSqlite from '@keyv/sqlite';
-import type { Logger } from '../log.js';
 import { UnavailableError } from '../model/errors.js';
+import type { Logger } from '../support/log.js';
 import { type Database, type Sql, Table } from './database.js';
 
 type Query = (sql: string, ...params: unknown[]) => Promise<unknown[]>;

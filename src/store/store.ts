@@ -3,8 +3,8 @@
 // login) never wait on the database. Every write is one transaction: the mirror changes only
 // once it has committed. Rows other daemons changed come in through `remote()`.
 import { mkdirSync } from 'node:fs';
-import type { Logger } from '../log.js';
 import type { PendingChange, Quota } from '../model/changes.js';
+import type { Logger } from '../support/log.js';
 import { type AuditEntry, AuditLog } from './audit-log.js';
 import type { Database, Table } from './database.js';
 import type { StoreLocation } from './location.js';

@@ -5,7 +5,7 @@ import { open, rename } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { ControlClient } from '../../src/control/client.js';
-import { writeNewFile } from '../../src/fs/durable.js';
+import { writeNewFile } from '../../src/support/durable.js';
 import { startDaemon, tempDir } from '../helpers/process.js';
 import { closedPort, TestRelay } from '../helpers/relay.js';
 import { heading, performance, seedAccounts } from './lib.js';

@@ -15,7 +15,7 @@ it('packs what an install needs and nothing else, installs globally, and runs', 
   const files = execFileSync('tar', ['tzf', tarball], { encoding: 'utf8' }).split('\n');
   for (const f of [
     'package/bin/vmail.js',
-    'package/dist/src/cli.js',
+    'package/dist/src/cli/main.js',
     'package/dist/screens/app.js',
     // The console as `vmail console` loads it (the bundle npm run build makes).
     'package/dist/console/run.js',

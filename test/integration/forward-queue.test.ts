@@ -14,8 +14,8 @@ import {
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Logger } from '../../src/log.js';
 import { ForwardQueue, type ForwardQueueOptions } from '../../src/smtp/forward-queue.js';
+import { Logger } from '../../src/support/log.js';
 import { tempDir, waitFor } from '../helpers/daemon.js';
 import { brokenRelay, closedPort, TestRelay } from '../helpers/relay.js';
 

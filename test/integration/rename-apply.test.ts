@@ -6,11 +6,11 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ApplyEngine } from '../../src/daemon/apply-engine.js';
 import { ChangeQueue } from '../../src/daemon/change-queue.js';
-import { Logger } from '../../src/log.js';
 import { maildirPath, stampMaildir } from '../../src/maildir/paths.js';
 import { LocalDelivery } from '../../src/smtp/local-delivery.js';
 import { hashPassword } from '../../src/store/passwords.js';
 import { Store } from '../../src/store/store.js';
+import { Logger } from '../../src/support/log.js';
 import { cleanUp, tempDir } from '../helpers/daemon.js';
 
 afterAll(cleanUp);

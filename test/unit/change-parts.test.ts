@@ -1,8 +1,8 @@
 // The parts of a merged pending change, cancelling one, the whole-queue loop search, and the
 // CSV export's formula rule read back by the import.
 import { describe, expect, it } from 'vitest';
-import { exportCsv, parseImportCsv } from '../../src/control/bulk.js';
 import type { ForwardView } from '../../src/control/protocol.js';
+import { exportCsv, parseImportCsv } from '../../src/import-export/bulk.js';
 import { findAnyLoop, type PendingChange, partsOf, withoutPart } from '../../src/model/changes.js';
 
 const change = (over: Partial<PendingChange>): PendingChange => ({

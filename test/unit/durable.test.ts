@@ -11,8 +11,8 @@ import { MailboxIndex } from '../../src/maildir/mailbox-index.js';
 import { cleanTmp } from '../../src/maildir/maildir.js';
 import { createMaildir } from '../../src/maildir/paths.js';
 import { saveUidls, uidlsOf } from '../../src/maildir/uidl-map.js';
-import { PACKAGE_ROOT } from '../../src/package-root.js';
 import { Srs } from '../../src/smtp/srs.js';
+import { PACKAGE_ROOT } from '../../src/support/package-root.js';
 import { tempDir, waitFor } from '../helpers/daemon.js';
 
 const dist = (m: string) => JSON.stringify(join(PACKAGE_ROOT, 'dist/src', m));
@@ -82,7 +82,7 @@ describe('durable writes, as strace sees them', () => {
     const unit = join(dir, 'vmail.service');
     writeFileSync(unit, 'the old unit\n');
     const calls = traced(`
-      const { writeAtomicSync } = await import(${dist('fs/durable.js')});
+      const { writeAtomicSync } = await import(${dist('support/durable.js')});
       writeAtomicSync(${JSON.stringify(unit)}, '[Service]\\n', { mode: 0o644 });
     `);
     const tmp = /^fsync (.*\/\.vmail\.service\.\d+\.\d+\.tmp)$/.exec(calls[0] ?? '')?.[1];

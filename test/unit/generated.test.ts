@@ -4,8 +4,8 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { bashCompletion, zshCompletion } from '../../src/completion.js';
-import { manPage } from '../../src/manpage.js';
+import { bashCompletion, zshCompletion } from '../../src/cli/completion.js';
+import { manPage } from '../../src/cli/manpage.js';
 import { ROOT } from '../helpers/process.js';
 
 const withoutDate = (page: string) => page.replace(/^\.Dd .*$/m, '.Dd');

@@ -7,7 +7,7 @@ import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { deliver } from '../../src/maildir/maildir.js';
 import { createMaildir } from '../../src/maildir/paths.js';
-import { PACKAGE_ROOT } from '../../src/package-root.js';
+import { PACKAGE_ROOT } from '../../src/support/package-root.js';
 import { tempDir } from '../helpers/daemon.js';
 
 describe('deliver with a copy name', () => {

@@ -10,7 +10,7 @@ import type {
   PendingView,
   QueueResult,
   QueueView,
-} from './control/protocol.js';
+} from '../control/protocol.js';
 import {
   accountState,
   actionWord,
@@ -21,7 +21,7 @@ import {
   humanBytes,
   pendingStatus,
   whenApplies,
-} from './model/format.js';
+} from '../model/format.js';
 
 export function describeQueued(r: QueueResult): string {
   if ('cancelled' in r) {

@@ -2,6 +2,13 @@
 // is one line on stderr. Exit status: 0 ok; 1 a refused change or a runtime failure; 64 usage
 // (unknown command or option, missing argument); 69 daemon unreachable; 78 configuration.
 import { Command, CommanderError, Option } from 'commander';
+import type { ControlClient } from '../control/client.js';
+import type { ImportCall, ParsedCsv } from '../import-export/bulk.js';
+import { InputError } from '../model/errors.js';
+import { changeWord, humanBytes, whenApplies } from '../model/format.js';
+import { ConfigError, configFileFrom, type Loaded, loadConfig, SETTINGS, socketPathFrom } from '../service/settings.js';
+import { parseStoreLocation, withoutPassword } from '../store/location.js';
+import { VERSION } from '../support/package-root.js';
 import {
   accountRows,
   describeQueued,
@@ -11,14 +18,7 @@ import {
   logRows,
   pendingRows,
   queueRows,
-} from './cli-text.js';
-import { ConfigError, configFileFrom, type Loaded, loadConfig, SETTINGS, socketPathFrom } from './config.js';
-import type { ImportCall, ParsedCsv } from './control/bulk.js';
-import type { ControlClient } from './control/client.js';
-import { InputError } from './model/errors.js';
-import { changeWord, humanBytes, whenApplies } from './model/format.js';
-import { VERSION } from './package-root.js';
-import { parseStoreLocation, withoutPassword } from './store/location.js';
+} from './tables.js';
 
 export const EXIT = { ok: 0, failure: 1, usage: 64, unreachable: 69, config: 78 } as const;
 
@@ -43,7 +43,7 @@ function json(value: unknown): void {
 
 /** Runs `fn` with a connection to the daemon, closed after. */
 async function withDaemon<T>(flags: ClientFlags, fn: (c: ControlClient) => Promise<T>): Promise<T> {
-  const { ControlClient } = await import('./control/client.js');
+  const { ControlClient } = await import('../control/client.js');
   const c = await ControlClient.connect(socketPathFrom(flags));
   try {
     return await fn(c);
@@ -253,7 +253,7 @@ function accountsCommand(): Command {
       .description('every account and forward as CSV on stdout: sizes, quota, last login, destinations'),
     { domain: true },
   ).action(async (f: ClientFlags) => {
-    const { exportCsv } = await import('./control/bulk.js');
+    const { exportCsv } = await import('../import-export/bulk.js');
     const [list, forwards] = await withDaemon(f, (c) =>
       Promise.all([c.allAccounts(inDomain(f).domain), c.call('forwards.list', inDomain(f))]),
     );
@@ -363,7 +363,7 @@ function forwardsCommand(): Command {
  * in one step. Ctrl-C before the end queues nothing.
  */
 async function importFile(file: string, f: ImportFlags): Promise<void> {
-  const { parseImportCsv, readImportFile } = await import('./control/bulk.js');
+  const { parseImportCsv, readImportFile } = await import('../import-export/bulk.js');
   await importRows(parseImportCsv(await readImportFile(file)), f);
 }
 
@@ -377,7 +377,7 @@ interface ImportFlags extends ClientFlags {
 
 /** The steps every import shares (a CSV file, a Dovecot passwd-file), and one report format. */
 async function importRows(parsed: ParsedCsv, f: ImportFlags): Promise<void> {
-  const { hashPasswords, sendImport } = await import('./control/bulk.js');
+  const { hashPasswords, sendImport } = await import('../import-export/bulk.js');
   if (parsed.ignored.length && !f.json)
     process.stderr.write(`vmail: columns not imported: ${parsed.ignored.join(', ')}\n`);
   const opts = {
@@ -430,7 +430,7 @@ function importCommand(): Command {
       .option('--skip-bad', 'import the good lines even when some are refused'),
     { json: true, domain: true },
   ).action(async (f: ImportFlags & { passwdFile: string; maildirs: string; layout: string }) => {
-    const { parseDovecotPasswd, readImportFile, realRoot } = await import('./control/bulk.js');
+    const { parseDovecotPasswd, readImportFile, realRoot } = await import('../import-export/bulk.js');
     const text = (await readImportFile(f.passwdFile)).toString('utf8');
     const root = await realRoot(f.maildirs);
     await importRows(parseDovecotPasswd(text, { root, layout: f.layout, domain: f.domain }), f);
@@ -449,7 +449,7 @@ function importCommand(): Command {
   ).action(async (rootDir: string, f: ImportFlags) => {
     const { lstat, readdir } = await import('node:fs/promises');
     const { join } = await import('node:path');
-    const { parseVpopmail, readImportFile, realRoot } = await import('./control/bulk.js');
+    const { parseVpopmail, readImportFile, realRoot } = await import('../import-export/bulk.js');
     const root = await realRoot(rootDir);
     const names = f.domain
       ? [f.domain]
@@ -496,7 +496,7 @@ function storeCommand(): Command {
       };
       const from = where('--from', f.from);
       const to = where('--to', f.to);
-      const { migrateStore } = await import('./store/migrate.js');
+      const { migrateStore } = await import('../store/migrate.js');
       const n = await migrateStore(from, to);
       out(
         `Copied ${n.domains} domain(s), ${n.accounts} account(s), ${n.forwards} forward(s), ${n.pending} pending change(s), ${n.applied} applied change(s), ${n.audit} audit entries.`,
@@ -545,9 +545,9 @@ function exportCommand(): Command {
       .argument('<DIR>'),
   ).action(async (dir: string, f: ClientFlags) => {
     const { mkdir } = await import('node:fs/promises');
-    const { writeAtomic } = await import('./fs/durable.js');
+    const { writeAtomic } = await import('../support/durable.js');
     const { join, resolve } = await import('node:path');
-    const { postfixMaps } = await import('./control/bulk.js');
+    const { postfixMaps } = await import('../import-export/bulk.js');
     const [status, domains, accounts, forwards] = await withDaemon(f, (c) =>
       Promise.all([c.call('status'), c.call('domains.list'), c.allAccounts(), c.call('forwards.list')]),
     );
@@ -704,8 +704,8 @@ function daemonCommand(): Command {
     new Command('daemon').description('run the mail service: SMTP, POP3, the hourly apply and the control socket'),
   ).action(async (opts: Record<string, string | string[] | undefined>) => {
     const { config } = daemonSettings(opts);
-    const { startDaemon } = await import('./daemon/daemon.js');
-    const { Logger } = await import('./log.js');
+    const { startDaemon } = await import('../daemon/daemon.js');
+    const { Logger } = await import('../support/log.js');
     const log = new Logger(config.logLevel);
     const running = await startDaemon(config, log);
     let stopping = false;
@@ -795,7 +795,7 @@ function setupCommand(): Command {
       const { resolve } = await import('node:path');
       const { hostname } = await import('node:os');
       const { existsSync } = await import('node:fs');
-      const { nextSteps, setup } = await import('./setup.js');
+      const { nextSteps, setup } = await import('../service/setup.js');
       const host = f.hostname ?? (hostname() || 'localhost');
       if (f.postmaster !== undefined && !/^[^\s@<>"(),;:\\[\]]{1,64}@[A-Za-z0-9.-]{1,253}$/.test(f.postmaster))
         throw new UsageError(`--postmaster ${JSON.stringify(f.postmaster)}: write an address like root@${host}`);
@@ -821,12 +821,12 @@ function consoleCommands(): Command[] {
     delete process.env.CONTINUOUS_INTEGRATION;
     // The bundle npm run build makes of screens/run.ts (see screens/bundle.ts).
     const bundle = '../console/run.js';
-    const { runConsole } = (await import(bundle)) as typeof import('../screens/run.js');
+    const { runConsole } = (await import(bundle)) as typeof import('../../screens/run.js');
     if (command === 'console') return runConsole(socketPathFrom(f));
     if (!process.stdout.isTTY || !process.stdin.isTTY)
       throw new InputError('the console needs a terminal: run it in an interactive shell (over SSH: ssh -t)');
     const { resolve } = await import('node:path');
-    const { startDemo } = await import('./daemon/demo.js');
+    const { startDemo } = await import('../daemon/demo.js');
     const dataDir = resolve(f.dataDir ?? process.env.VMAIL_DATA_DIR ?? '.vmail-demo');
     process.stderr.write(`vmail: starting the demo daemon in ${dataDir} ...\n`);
     const demo = await startDemo(dataDir, f.socket ? resolve(f.socket) : undefined);
@@ -914,7 +914,7 @@ export async function main(argv: string[]): Promise<number> {
       // commander has printed the one line already.
       return EXIT.usage;
     }
-    const { UnreachableError, RpcError } = await import('./control/client.js');
+    const { UnreachableError, RpcError } = await import('../control/client.js');
     const e = err as Error;
     process.stderr.write(`vmail: ${(e.message || String(e)).split('\n')[0]}\n`);
     if (err instanceof UnreachableError) return EXIT.unreachable;

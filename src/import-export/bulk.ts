@@ -8,9 +8,17 @@ import { availableParallelism } from 'node:os';
 import { isAbsolute, join, resolve, sep } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
+import type {
+  AccountView,
+  DomainView,
+  ForwardView,
+  ImportResult,
+  ImportRow,
+  Params,
+  Results,
+} from '../control/protocol.js';
 import { InputError } from '../model/errors.js';
 import { HashPool } from '../store/hash-pool.js';
-import type { AccountView, DomainView, ForwardView, ImportResult, ImportRow, Params, Results } from './protocol.js';
 
 /** Sends one accounts.import request: a ControlClient's call, or the console's session. */
 export type ImportCall = (params: Params<'accounts.import'>) => Promise<Results['accounts.import']>;

@@ -18,11 +18,11 @@
 import { constants, type Dirent } from 'node:fs';
 import { lstat, mkdir, open, readdir, readlink, realpath, rename, rmdir, unlink } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
-import { fsyncDir, mkdirDurable, renameDurable } from '../fs/durable.js';
-import { dovecotUidls, parseUidlist } from './dovecot-uidlist.js';
-import { uidOf } from './maildir.js';
-import { createMaildir, stampMaildir } from './paths.js';
-import { isUidl, saveUidls } from './uidl-map.js';
+import { dovecotUidls, parseUidlist } from '../maildir/dovecot-uidlist.js';
+import { uidOf } from '../maildir/maildir.js';
+import { createMaildir, stampMaildir } from '../maildir/paths.js';
+import { isUidl, saveUidls } from '../maildir/uidl-map.js';
+import { fsyncDir, mkdirDurable, renameDurable } from '../support/durable.js';
 
 /** Files copied at once. */
 const PARALLEL = 32;

@@ -2,7 +2,8 @@
 // for admins to grep and fail2ban to match. Under journald (JOURNAL_STREAM set, as systemd
 // sets it for a service) each line starts with its priority (<3> error ... <7> debug) and no
 // time, since journald adds one; otherwise it starts with the time in ISO 8601.
-import type { LogLevel } from './config.js';
+export type LogLevel = 'error' | 'warning' | 'notice' | 'info' | 'debug';
+export const LOG_LEVELS: readonly LogLevel[] = ['error', 'warning', 'notice', 'info', 'debug'];
 
 export type Fields = Record<string, string | number | boolean | null | undefined>;
 

@@ -2,8 +2,8 @@
 // settings as the config file, so the manual cannot say something the program does not do.
 // `npm run man` writes man/vmail.8; a test checks it is current and that mandoc finds it clean.
 import type { Command, Option } from 'commander';
-import { program } from './cli.js';
-import { DEFAULT_CONFIG_FILE, SERVICE_SOCKET, SETTINGS } from './config.js';
+import { DEFAULT_CONFIG_FILE, SERVICE_SOCKET, SETTINGS } from '../service/settings.js';
+import { program } from './main.js';
 
 /** Text safe in an mdoc line: no leading dot or quote, backslashes escaped. */
 function safe(s: string): string {
@@ -186,5 +186,5 @@ export function manPage(date = new Date()): string {
   return `${out.join('\n')}\n`;
 }
 
-// `node dist/src/manpage.js` prints the page.
+// `node dist/src/cli/manpage.js` prints the page.
 if (process.argv[1]?.endsWith('manpage.js')) process.stdout.write(manPage());

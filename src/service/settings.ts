@@ -7,18 +7,16 @@ import { existsSync, readFileSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse as parseToml, type TomlError } from 'smol-toml';
-import { InputError } from './model/errors.js';
-import { normalizeDomain } from './model/names.js';
-import { parseDuration } from './model/schedule.js';
-import { parseStoreLocation, type StoreLocation } from './store/location.js';
+import { InputError } from '../model/errors.js';
+import { normalizeDomain } from '../model/names.js';
+import { parseDuration } from '../model/schedule.js';
+import { parseStoreLocation, type StoreLocation } from '../store/location.js';
+import { LOG_LEVELS, type LogLevel } from '../support/log.js';
 
 export interface Listen {
   host: string;
   port: number;
 }
-
-export type LogLevel = 'error' | 'warning' | 'notice' | 'info' | 'debug';
-export const LOG_LEVELS: readonly LogLevel[] = ['error', 'warning', 'notice', 'info', 'debug'];
 
 export interface Config {
   dataDir: string;

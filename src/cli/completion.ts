@@ -1,7 +1,7 @@
 // Shell completion for bash and zsh, made from the same command definitions as --help:
 // `npm run completion` writes contrib/completion/; a test checks they are current and work.
 import type { Command } from 'commander';
-import { program } from './cli.js';
+import { program } from './main.js';
 
 interface Node {
   path: string;
@@ -54,7 +54,7 @@ source "\${0:A:h}/vmail.bash"
 `;
 }
 
-// `node dist/src/completion.js DIR` writes both files into DIR.
+// `node dist/src/cli/completion.js DIR` writes both files into DIR.
 if (process.argv[1]?.endsWith('completion.js')) {
   const { writeFileSync } = await import('node:fs');
   const { join } = await import('node:path');

@@ -7,10 +7,10 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { writeAtomicSync } from './fs/durable.js';
-import { InputError } from './model/errors.js';
-import { normalizeDomain } from './model/names.js';
-import { PACKAGE_ROOT } from './package-root.js';
+import { InputError } from '../model/errors.js';
+import { normalizeDomain } from '../model/names.js';
+import { writeAtomicSync } from '../support/durable.js';
+import { PACKAGE_ROOT } from '../support/package-root.js';
 
 export interface SetupOptions {
   domain: string;
