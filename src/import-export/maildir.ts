@@ -68,6 +68,8 @@ function ownFileSet(): Promise<Set<string>> {
 }
 
 async function realOrResolved(path: string): Promise<string> {
+  // A path of the daemon's not made yet (the store file before its first start) has no real
+  // path: the source is compared with it as written, which is all there is to be inside of.
   return realpath(path).catch(() => resolve(path));
 }
 
@@ -323,8 +325,9 @@ async function merge(from: string, to: string, move: boolean, target: string): P
     if (code !== 'ENOSPC' && code !== 'EDQUOT') throw err;
     // Out of space: the copies go again (moved mail and the source stay as they are).
     for (const f of copied) await unlink(f).catch(() => {}); // a copy not there is not taking space
+    // A tmp/ that cannot be read keeps its half copies: tmp/ is never listed as mail.
     for (const f of await readdir(join(to, 'tmp')).catch(() => [] as string[]))
-      if (f.startsWith('import.')) await unlink(join(to, 'tmp', f)).catch(() => {}); // the same
+      if (f.startsWith('import.')) await unlink(join(to, 'tmp', f)).catch(() => {}); // not there: no space taken
     // Empty folders only: rmdir never removes a message.
     for (const d of [...FOLDERS.map((f) => join(to, f)), to]) await rmdir(d).catch(() => {}); // kept when not empty
     throw new Error(
@@ -405,7 +408,7 @@ async function copyPlainFile(src: string, tmp: string, dst: string): Promise<voi
 
 /** Work folders in a domain's mail folder left by imports whose change ids are not in `pending`. */
 export async function leftoverImports(domainDir: string, pending: ReadonlySet<string>): Promise<string[]> {
-  const names = await readdir(domainDir).catch(() => [] as string[]);
+  const names = await namesIn(domainDir);
   return names
     .filter((n) => n.startsWith('.import-') && !pending.has(n.slice('.import-'.length)))
     .map((n) => join(domainDir, n));
@@ -415,9 +418,20 @@ export async function leftoverImports(domainDir: string, pending: ReadonlySet<st
 async function listNames(dir: string): Promise<string[]> {
   const names: string[] = [];
   for (const folder of ['cur', 'new'])
-    for (const f of await readdir(join(dir, folder)).catch(() => [] as string[])) if (!f.startsWith('.')) names.push(f);
+    for (const f of await namesIn(join(dir, folder))) if (!f.startsWith('.')) names.push(f);
   const time = (f: string) => Number(/^(\d+)\./.exec(f)?.[1] ?? Number.MAX_SAFE_INTEGER);
   return names.sort((a, b) => time(a) - time(b) || (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/**
+ * The names in a folder; none when it does not exist (a domain with no mail folder yet, a
+ * Maildir without new/). Any other failure is thrown: read as empty, it would hide the mail in it.
+ */
+async function namesIn(dir: string): Promise<string[]> {
+  return readdir(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return [] as string[];
+    throw err;
+  });
 }
 
 /** Whether anything (a link included, not followed) is at `path`. */

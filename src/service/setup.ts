@@ -121,6 +121,8 @@ function idsOf(root: string): { uid: number; gid: number } | null {
         Number(execFileSync('id', [flag, USER], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
       return { uid: id('-u'), gid: id('-g') };
     } catch {
+      // id fails when there is no such user: setup makes it. Should id itself fail, useradd
+      // refuses a user that exists, or the look after it finds none, and setup says so.
       return null;
     }
   }
