@@ -6,13 +6,9 @@ import { resolve } from 'node:path';
 import { Box, Text } from 'ink';
 import { importLines } from '../src/cli/tables.js';
 import { RpcError, UnreachableError } from '../src/control/client.js';
-import {
-  hashPasswords,
-  type ImportCall,
-  parseImportCsv,
-  readImportFile,
-  sendImport,
-} from '../src/import-export/bulk.js';
+import { parseImportCsv } from '../src/import-export/csv.js';
+import { readImportFile } from '../src/import-export/import-file.js';
+import { hashPasswords, type ImportCall, sendImport } from '../src/import-export/send-import.js';
 import { callError, type DaemonSession } from './daemon-session.js';
 import { Field, Footer, type Frame, NoticeLine } from './frame.js';
 import type { ImportAction, ImportState } from './import-reducer.js';

@@ -51,6 +51,11 @@ function leaves(cmd: Command, path: string[] = ['vmail']): { path: string[]; cmd
 
 export function manPage(date = new Date()): string {
   const p = program();
+  return `${[...synopsisAndDescription(p, date), ...commandsSection(p), ...settingsSection(), ...referenceSections()].join('\n')}\n`;
+}
+
+/** NAME, SYNOPSIS (every command) and DESCRIPTION. */
+function synopsisAndDescription(p: Command, date: Date): string[] {
   const month = date.toLocaleString('en', { month: 'long', timeZone: 'UTC' });
   const out: string[] = [
     `.Dd ${month} ${date.getUTCDate()}, ${date.getUTCFullYear()}`,
@@ -76,9 +81,13 @@ export function manPage(date = new Date()): string {
     ),
     '.Nm',
     '.Cm pending apply .',
-    '.Sh COMMANDS',
-    '.Bl -tag -width Ds',
   );
+  return out;
+}
+
+/** COMMANDS: each with its options; the daemon's settings are left to SETTINGS. */
+function commandsSection(p: Command): string[] {
+  const out: string[] = ['.Sh COMMANDS', '.Bl -tag -width Ds'];
   for (const { path, cmd } of leaves(p)) {
     out.push(
       `.It Nm Cm ${path.slice(1).join(' ')}${cmd.registeredArguments.map((a) => ` Ar ${a.name().toUpperCase()}${a.variadic ? ' ...' : ''}`).join('')}`,
@@ -92,8 +101,13 @@ export function manPage(date = new Date()): string {
     if (opts.length) out.push('.Bl -tag -width Ds', ...opts.flatMap(optionItem), '.El');
     if (daemon) out.push('It takes every setting of', '.Sx SETTINGS', 'as an option of the same name.');
   }
-  out.push(
-    '.El',
+  out.push('.El');
+  return out;
+}
+
+/** SETTINGS: every setting of the daemon, where it is read from, and whether SIGHUP reloads it. */
+function settingsSection(): string[] {
+  const out: string[] = [
     '.Sh SETTINGS',
     'The daemon reads its settings from options, then the environment, then',
     `.Pa ${DEFAULT_CONFIG_FILE}`,
@@ -105,15 +119,20 @@ export function manPage(date = new Date()): string {
     '.Dv SIGHUP ;',
     'the others need a restart.',
     '.Bl -tag -width Ds',
-  );
+  ];
   for (const s of SETTINGS) {
     out.push(
       `.It Fl -${s.key} Ar ${s.arg}`,
       text(`${s.help}.${s.default ? ` Default: ${s.default}.` : ''}${s.reloadable ? ' Reloadable.' : ''}`),
     );
   }
-  out.push(
-    '.El',
+  out.push('.El');
+  return out;
+}
+
+/** ENVIRONMENT, FILES, EXIT STATUS, SIGNALS, EXAMPLES and SEE ALSO. */
+function referenceSections(): string[] {
+  return [
     '.Sh ENVIRONMENT',
     '.Bl -tag -width Ds',
     '.It Ev VMAIL_DATA_DIR',
@@ -182,8 +201,7 @@ export function manPage(date = new Date()): string {
     '.Sh SEE ALSO',
     '.Xr journalctl 1 ,',
     '.Xr systemctl 1',
-  );
-  return `${out.join('\n')}\n`;
+  ];
 }
 
 // `node dist/src/cli/manpage.js` prints the page.

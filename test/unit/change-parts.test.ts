@@ -2,7 +2,7 @@
 // CSV export's formula rule read back by the import.
 import { describe, expect, it } from 'vitest';
 import type { ForwardView } from '../../src/control/protocol.js';
-import { exportCsv, parseImportCsv } from '../../src/import-export/bulk.js';
+import { exportCsv, parseImportCsv } from '../../src/import-export/csv.js';
 import { findAnyLoop, type PendingChange, partsOf, withoutPart } from '../../src/model/changes.js';
 
 const change = (over: Partial<PendingChange>): PendingChange => ({

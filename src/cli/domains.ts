@@ -1,0 +1,78 @@
+// `vmail domains`: the hosted domains listed, added, removed, and their quota, catch-all and
+// DKIM key changed.
+import { Command } from 'commander';
+import { type ClientFlags, daemonOptions, withDaemon } from './daemon-client.js';
+import { json, out } from './output.js';
+import { describeQueued, domainRows } from './tables.js';
+
+export function domainsCommand(): Command {
+  const domains = new Command('domains').description('hosted domains: list, add, remove, quota, catch-all, DKIM key');
+  daemonOptions(
+    domains.command('list').description('every hosted domain with its accounts, mail and pending changes'),
+    {
+      json: true,
+    },
+  ).action(async (f: ClientFlags) => {
+    const list = await withDaemon(f, (c) => c.call('domains.list'));
+    if (f.json) json(list);
+    else out(domainRows(list));
+  });
+  daemonOptions(domains.command('add').description('queue a new hosted domain').argument('<DOMAIN>')).action(
+    async (domain: string, f: ClientFlags) => {
+      out(describeQueued(await withDaemon(f, (c) => c.call('domains.add', { domain }))));
+    },
+  );
+  daemonOptions(
+    domains
+      .command('remove')
+      .description('queue the removal of a domain: its mail is refused once applied')
+      .argument('<DOMAIN>')
+      .option('--with-accounts', 'also remove its accounts (their mail is archived) and forwards'),
+  ).action(async (domain: string, f: ClientFlags & { withAccounts?: boolean }) => {
+    const params = f.withAccounts ? { domain, withAccounts: true } : { domain };
+    const r = await withDaemon(f, (c) => c.call('domains.remove', params));
+    const extra =
+      'queued' in r && f.withAccounts ? ' Its accounts and forwards go with it; their mail is archived.' : '';
+    out(`${describeQueued(r)}${extra}`);
+  });
+  daemonOptions(
+    domains
+      .command('dkim')
+      .description("show the DKIM key that signs a domain's bounces, making one if it has none; print its DNS record")
+      .argument('<DOMAIN>')
+      .option('--selector <S>', 'make a new key under this selector (key rotation); it signs from now on'),
+    { json: true },
+  ).action(async (domain: string, f: ClientFlags & { selector?: string }) => {
+    const params = f.selector === undefined ? { domain } : { domain, selector: f.selector };
+    const k = await withDaemon(f, (c) => c.call('domains.dkim', params));
+    if (f.json) return json(k);
+    out(
+      `${k.created ? 'Made a new DKIM key' : 'The DKIM key'} for ${k.domain}, selector ${k.selector}. Publish this TXT record in the domain's DNS:`,
+    );
+    out('');
+    out(`  ${k.zone}`);
+    out('');
+    out(`Check it once published: dig +short TXT ${k.name}`);
+  });
+  daemonOptions(
+    domains
+      .command('quota')
+      .description('queue a change of the quota new accounts of a domain get')
+      .argument('<DOMAIN>')
+      .argument('<SIZE>', 'like 25M or 2G, or none')
+      .option('--messages <N>', 'also limit the number of messages'),
+  ).action(async (domain: string, quota: string, f: ClientFlags & { messages?: string }) => {
+    const params = { domain, quota, ...(f.messages === undefined ? {} : { messages: f.messages }) };
+    out(describeQueued(await withDaemon(f, (c) => c.call('domains.quota', params))));
+  });
+  daemonOptions(
+    domains
+      .command('catchall')
+      .description("queue a change of where mail for a domain's unknown names goes")
+      .argument('<DOMAIN>')
+      .argument('<TARGET>', 'an account or forward name of the domain, or none (refuse them: 550 5.1.1)'),
+  ).action(async (domain: string, target: string, f: ClientFlags) => {
+    out(describeQueued(await withDaemon(f, (c) => c.call('domains.catchall', { domain, target }))));
+  });
+  return domains;
+}
