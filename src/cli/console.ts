@@ -13,8 +13,8 @@ export function consoleCommands(): Command[] {
     // terminal (it checks), so a CI variable inherited by the shell must not blank it.
     delete process.env.CI;
     delete process.env.CONTINUOUS_INTEGRATION;
-    // The bundle npm run build makes of screens/run.ts (see screens/bundle.ts).
-    const bundle = '../console/run.js';
+    // The bundle npm run build makes of screens/run.ts (see screens/bundle.ts): dist/console/run.js.
+    const bundle = '../../console/run.js';
     const { runConsole } = (await import(bundle)) as typeof import('../../screens/run.js');
     if (command === 'console') return runConsole(socketPathFrom(f));
     if (!process.stdout.isTTY || !process.stdin.isTTY)
