@@ -60,6 +60,7 @@ export class ControlClient extends EventEmitter {
       () => socket.destroy(),
     );
     socket.on('data', (chunk: Buffer) => splitter.push(chunk));
+    // A socket error is followed by 'close', which rejects every waiting call as unreachable.
     socket.on('error', () => {});
     socket.on('close', () => {
       this.closed = true;
@@ -109,6 +110,8 @@ export class ControlClient extends EventEmitter {
     try {
       msg = JSON.parse(line);
     } catch {
+      // The daemon writes only JSON lines: one that is not (another program on the socket)
+      // carries no id to answer a call with, so it is skipped.
       return;
     }
     if (msg.method !== undefined && msg.id === undefined) {

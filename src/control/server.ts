@@ -8,18 +8,16 @@ import { dirname } from 'node:path';
 import { InputError, NotFoundError, UnavailableError } from '../model/errors.js';
 import { Logger } from '../support/log.js';
 import { LineSplitter } from './line-splitter.js';
+import { METHODS, paramsProblem, READS } from './methods.js';
 import { type Peer, peerOf } from './peer.js';
 import {
   ErrorCode,
   type ErrorData,
   MAX_LINE,
-  METHODS,
   type Method,
   type NotificationMethod,
   type Notifications,
   type Params,
-  paramsProblem,
-  READS,
   type Results,
 } from './protocol.js';
 
@@ -155,6 +153,8 @@ export class ControlServer {
     );
     socket.on('data', (chunk: Buffer) => splitter.push(chunk));
     socket.on('drain', () => this.pump(client));
+    // A failed socket (the client went away mid-answer) closes next: 'close' forgets the client,
+    // and nothing can be told to it any more.
     socket.on('error', () => {});
     socket.on('close', () => this.clients.delete(client));
   }
@@ -188,6 +188,7 @@ export class ControlServer {
     try {
       msg = JSON.parse(line);
     } catch {
+      // JSON.parse says only where the text broke: the client is told the line is not JSON.
       return errorResponse(null, ErrorCode.Parse, 'parse error: each line must be one JSON object');
     }
     if (Array.isArray(msg)) {
