@@ -8,9 +8,10 @@ import {
   initialAppState,
   isTypingIn,
   keyTarget,
-} from '../../screens/app-reducer.js';
-import { domainsKey, domainsReducer, initialDomainsState } from '../../screens/domains-reducer.js';
-import type { Effect } from '../../screens/effects.js';
+} from '../../screens/app/app-reducer.js';
+import type { Effect } from '../../screens/app/effects.js';
+import { domainsKey, domainsReducer, initialDomainsState } from '../../screens/domains/domains-reducer.js';
+import { initialPendingState, pendingKey } from '../../screens/pending/pending-reducer.js';
 import {
   checkUnconfirmed,
   type FormContext,
@@ -20,11 +21,10 @@ import {
   formKey,
   formReducer,
   initialFormState,
-} from '../../screens/form-reducer.js';
-import { nextApplyLabel } from '../../screens/frame.js';
-import { isKnownKey, isText, KeyGate, splitKeys } from '../../screens/key-gate.js';
-import { initialListState, moveSelection, selectedIndex, settle } from '../../screens/list-reducer.js';
-import { initialPendingState, pendingKey } from '../../screens/pending-reducer.js';
+} from '../../screens/shared/form-reducer.js';
+import { nextApplyLabel } from '../../screens/shared/frame.js';
+import { isKnownKey, isText, KeyGate, splitKeys } from '../../screens/shared/key-gate.js';
+import { initialListState, moveSelection, selectedIndex, settle } from '../../screens/shared/list-reducer.js';
 import type { DomainView } from '../../src/control/protocol.js';
 
 describe('navigation', () => {

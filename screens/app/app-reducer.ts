@@ -11,8 +11,25 @@ import {
   domainsReducer,
   initialDomainsState,
   isTypingDomain,
-} from './domains-reducer.js';
-import type { Effect, Outcome, Step } from './effects.js';
+} from '../domains/domains-reducer.js';
+import {
+  type ImportState,
+  importFieldEdges,
+  importKey,
+  importReducer,
+  initialImportState,
+  isTypingPath,
+} from '../import/import-reducer.js';
+import { initialPendingState, type PendingContext, type PendingState, pendingKey } from '../pending/pending-reducer.js';
+import {
+  initialReportsState,
+  type Jump,
+  openHistory,
+  type ReportContext,
+  type ReportScreen,
+  type ReportsState,
+  reportKey,
+} from '../reports/report-reducer.js';
 import {
   type FormAction,
   type FormContext,
@@ -23,26 +40,9 @@ import {
   formReducer,
   initialFormState,
   isTyping,
-} from './form-reducer.js';
-import {
-  type ImportState,
-  importFieldEdges,
-  importKey,
-  importReducer,
-  initialImportState,
-  isTypingPath,
-} from './import-reducer.js';
-import type { KeyTarget } from './key-gate.js';
-import { initialPendingState, type PendingContext, type PendingState, pendingKey } from './pending-reducer.js';
-import {
-  initialReportsState,
-  type Jump,
-  openHistory,
-  type ReportContext,
-  type ReportScreen,
-  type ReportsState,
-  reportKey,
-} from './report-reducer.js';
+} from '../shared/form-reducer.js';
+import type { KeyTarget } from '../shared/key-gate.js';
+import type { Effect, Outcome, Step } from './effects.js';
 
 export type Screen =
   | 'domains'

@@ -6,7 +6,28 @@
 import { Box, Text, useApp, useInput } from 'ink';
 import type React from 'react';
 import { startTransition, useEffect, useMemo, useReducer, useRef, useState } from 'react';
-import { AccountsScreen, visibleAccounts } from './accounts-screen.js';
+import { AccountsScreen, visibleAccounts } from '../accounts/accounts-screen.js';
+import { DOMAINS_CHROME_ROWS, DomainsScreen } from '../domains/domains-screen.js';
+import { destinationsOf, ForwardsScreen, visibleForwards } from '../forwards/forwards-screen.js';
+import { IMPORT_CHROME_ROWS, ImportScreen, runImport } from '../import/import-screen.js';
+import { helpLines, settingsLines, TextScreen, textHeight } from '../info/info-screens.js';
+import { MainMenu } from '../menu/menu-screens.js';
+import { PENDING_CHROME_ROWS, PendingScreen } from '../pending/pending-screen.js';
+import type { Jump } from '../reports/report-reducer.js';
+import {
+  attentionRows,
+  historyRows,
+  REPORT_CHROME_ROWS,
+  type ReportRow,
+  ReportView,
+  searchRows,
+} from '../reports/report-screens.js';
+import type { DaemonSession, DaemonSnapshot } from '../shared/daemon-session.js';
+import { checkUnconfirmed, type FormRow } from '../shared/form-reducer.js';
+import { FORM_CHROME_ROWS } from '../shared/form-screen.js';
+import { Footer, type Frame, GateContext, Header } from '../shared/frame.js';
+import { DaemonContext, theme as pickTheme, useDaemon, useNow, useTerminalSize } from '../shared/hooks.js';
+import type { KeyGate, KeyTarget } from '../shared/key-gate.js';
 import {
   type AppAction,
   type AppState,
@@ -16,28 +37,7 @@ import {
   keyTarget,
   type Screen,
 } from './app-reducer.js';
-import type { DaemonSession, DaemonSnapshot } from './daemon-session.js';
-import { DOMAINS_CHROME_ROWS, DomainsScreen } from './domains-screen.js';
 import { runEffect } from './effects.js';
-import { checkUnconfirmed, type FormRow } from './form-reducer.js';
-import { FORM_CHROME_ROWS } from './form-screen.js';
-import { destinationsOf, ForwardsScreen, visibleForwards } from './forwards-screen.js';
-import { Footer, type Frame, GateContext, Header } from './frame.js';
-import { DaemonContext, theme as pickTheme, useDaemon, useNow, useTerminalSize } from './hooks.js';
-import { IMPORT_CHROME_ROWS, ImportScreen, runImport } from './import-screen.js';
-import { helpLines, settingsLines, TextScreen, textHeight } from './info-screens.js';
-import type { KeyGate, KeyTarget } from './key-gate.js';
-import { MainMenu } from './menu-screens.js';
-import { PENDING_CHROME_ROWS, PendingScreen } from './pending-screen.js';
-import type { Jump } from './report-reducer.js';
-import {
-  attentionRows,
-  historyRows,
-  REPORT_CHROME_ROWS,
-  type ReportRow,
-  ReportView,
-  searchRows,
-} from './report-screens.js';
 
 const MIN_COLUMNS = 80;
 const MIN_ROWS = 24;

@@ -2,11 +2,11 @@
 // a removal or an apply waiting for its yes, and what the daemon said. Choosing a hosted domain
 // makes it the one the other screens manage. Pure.
 import type { Key } from 'ink';
-import type { DomainView } from '../src/control/protocol.js';
-import { clockTime } from '../src/model/format.js';
-import type { Effect, Notice, Step } from './effects.js';
-import { initialListState, type ListState, listDelta, moveSelection, settle } from './list-reducer.js';
-import { cursorAfterKey, edges, isClear } from './text-field.js';
+import type { DomainView } from '../../src/control/protocol.js';
+import { clockTime } from '../../src/model/format.js';
+import type { Effect, Notice, Step } from '../app/effects.js';
+import { initialListState, type ListState, listDelta, moveSelection, settle } from '../shared/list-reducer.js';
+import { cursorAfterKey, edges, isClear } from '../shared/text-field.js';
 
 export interface DomainsState {
   list: ListState;

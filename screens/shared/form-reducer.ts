@@ -3,9 +3,9 @@
 // what each key does to it. Pure: a key gives the next state and the requests to send
 // (effects); the answers come back as actions.
 import type { Key } from 'ink';
-import type { ChangeAction, Field as ErrorField, PendingView, QueueResult } from '../src/control/protocol.js';
-import { actionWord, changeWord, whenApplies } from '../src/model/format.js';
-import type { Effect, Notice, Step } from './effects.js';
+import type { ChangeAction, Field as ErrorField, PendingView, QueueResult } from '../../src/control/protocol.js';
+import { actionWord, changeWord, whenApplies } from '../../src/model/format.js';
+import type { Effect, Notice, Step } from '../app/effects.js';
 import {
   initialListState,
   keysOf,

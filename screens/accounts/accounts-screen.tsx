@@ -4,7 +4,7 @@
 
 import { Box, Text } from 'ink';
 import React from 'react';
-import type { AccountView, StatusView } from '../src/control/protocol.js';
+import type { AccountView, StatusView } from '../../src/control/protocol.js';
 import {
   accountState,
   clockTime,
@@ -13,13 +13,13 @@ import {
   humanBytes,
   pendingStatus,
   shortTime,
-} from '../src/model/format.js';
-import { quotaUse } from '../src/model/quota.js';
-import { type FormState, shownList } from './form-reducer.js';
-import { FORM_CHROME_ROWS, type FormScreenProps, footerKeys } from './form-screen.js';
-import { cell, Field, Footer, NoticeLine } from './frame.js';
-import type { Theme } from './hooks.js';
-import { keysOf } from './list-reducer.js';
+} from '../../src/model/format.js';
+import { quotaUse } from '../../src/model/quota.js';
+import { type FormState, shownList } from '../shared/form-reducer.js';
+import { FORM_CHROME_ROWS, type FormScreenProps, footerKeys } from '../shared/form-screen.js';
+import { cell, Field, Footer, NoticeLine } from '../shared/frame.js';
+import type { Theme } from '../shared/hooks.js';
+import { keysOf } from '../shared/list-reducer.js';
 
 /**
  * The lists lately shown for one set of accounts, domain and order, by filter text: a letter

@@ -4,10 +4,10 @@
 // domain, or none. Keys are in domains-reducer.ts.
 
 import { Box, Text } from 'ink';
-import type { DomainView } from '../src/control/protocol.js';
-import { humanBytes, pendingStatus } from '../src/model/format.js';
+import type { DomainView } from '../../src/control/protocol.js';
+import { humanBytes, pendingStatus } from '../../src/model/format.js';
+import { cell, Field, Footer, type FooterKey, type Frame, NoticeLine } from '../shared/frame.js';
 import { confirmQuestion, type DomainsState, shownDomainList } from './domains-reducer.js';
-import { cell, Field, Footer, type FooterKey, type Frame, NoticeLine } from './frame.js';
 
 /** Rows around the table: field, error, notice, summary, table header, question, footer, margin. */
 export const DOMAINS_CHROME_ROWS = 8;

@@ -4,10 +4,10 @@
 import { Box, Text } from 'ink';
 import TextInput from 'ink-text-input';
 import { createContext, useContext } from 'react';
-import { clockTime } from '../src/model/format.js';
-import { formatCountdown } from '../src/model/schedule.js';
+import { clockTime } from '../../src/model/format.js';
+import { formatCountdown } from '../../src/model/schedule.js';
+import type { Notice } from '../app/effects.js';
 import type { DaemonSnapshot } from './daemon-session.js';
-import type { Notice } from './effects.js';
 import type { Theme } from './hooks.js';
 import { isText, type KeyGate } from './key-gate.js';
 

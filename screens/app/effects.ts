@@ -1,12 +1,12 @@
 // What a key asks the console to do beyond changing its own state: send a request to the
 // daemon (its answer comes back as an action for the screen that asked), or move between
 // screens. The reducers return these; one runner sends them.
-import type { ChangeAction, LogEntryView, Method, Params } from '../src/control/protocol.js';
-import { changeDetail, changeWord, whenApplies } from '../src/model/format.js';
-import { callError, type DaemonSession } from './daemon-session.js';
-import type { DomainsAction } from './domains-reducer.js';
-import { describeQueued, type FormAction, type FormScreen } from './form-reducer.js';
-import type { ImportAction } from './import-reducer.js';
+import type { ChangeAction, LogEntryView, Method, Params } from '../../src/control/protocol.js';
+import { changeDetail, changeWord, whenApplies } from '../../src/model/format.js';
+import type { DomainsAction } from '../domains/domains-reducer.js';
+import type { ImportAction } from '../import/import-reducer.js';
+import { callError, type DaemonSession } from '../shared/daemon-session.js';
+import { describeQueued, type FormAction, type FormScreen } from '../shared/form-reducer.js';
 
 export interface Notice {
   kind: 'ok' | 'warn' | 'error';

@@ -3,11 +3,11 @@
 // are in form-reducer.ts.
 
 import { Box, Text } from 'ink';
-import type { ForwardView } from '../src/control/protocol.js';
-import { pendingStatus } from '../src/model/format.js';
-import { shownList } from './form-reducer.js';
-import { FORM_CHROME_ROWS, type FormScreenProps, footerKeys } from './form-screen.js';
-import { cell, Field, Footer, NoticeLine } from './frame.js';
+import type { ForwardView } from '../../src/control/protocol.js';
+import { pendingStatus } from '../../src/model/format.js';
+import { shownList } from '../shared/form-reducer.js';
+import { FORM_CHROME_ROWS, type FormScreenProps, footerKeys } from '../shared/form-screen.js';
+import { cell, Field, Footer, NoticeLine } from '../shared/frame.js';
 
 /** Where a forward sends mail once its pending change (if any) is applied. */
 export const destinationsOf = (f: ForwardView) => f.pending?.destinations ?? f.destinations;
