@@ -28,15 +28,8 @@ import { FORM_CHROME_ROWS } from '../shared/form-screen.js';
 import { Footer, type Frame, GateContext, Header } from '../shared/frame.js';
 import { DaemonContext, theme as pickTheme, useDaemon, useNow, useTerminalSize } from '../shared/hooks.js';
 import type { KeyGate, KeyTarget } from '../shared/key-gate.js';
-import {
-  type AppAction,
-  type AppState,
-  type AppView,
-  appReducer,
-  initialAppState,
-  keyTarget,
-  type Screen,
-} from './app-reducer.js';
+import type { Screen } from '../shared/screen-names.js';
+import { type AppAction, type AppState, type AppView, appReducer, initialAppState, keyTarget } from './app-reducer.js';
 import { runEffect } from './effects.js';
 
 const MIN_COLUMNS = 80;

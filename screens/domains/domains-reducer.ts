@@ -4,8 +4,8 @@
 import type { Key } from 'ink';
 import type { DomainView } from '../../src/control/protocol.js';
 import { clockTime } from '../../src/model/format.js';
-import type { Effect, Notice, Step } from '../app/effects.js';
 import { initialListState, type ListState, listDelta, moveSelection, settle } from '../shared/list-reducer.js';
+import type { Effect, Notice, Step } from '../shared/step.js';
 import { cursorAfterKey, edges, isClear } from '../shared/text-field.js';
 
 export interface DomainsState {

@@ -4,7 +4,7 @@
 // Esc while it runs stops it, and nothing is queued. Pure: the app runs its effects.
 import type { Key } from 'ink';
 import type { Progress } from '../../src/import-export/bulk.js';
-import type { Effect, Notice, Step } from '../app/effects.js';
+import type { Effect, Notice, Step } from '../shared/step.js';
 import { cursorAfterKey, edges, isClear } from '../shared/text-field.js';
 
 export interface ImportState {

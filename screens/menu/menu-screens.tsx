@@ -3,9 +3,9 @@
 import { Box, Text } from 'ink';
 import type { DomainView } from '../../src/control/protocol.js';
 import { humanBytes } from '../../src/model/format.js';
-import { MENU } from '../app/app-reducer.js';
 import { Footer } from '../shared/frame.js';
 import type { Theme } from '../shared/hooks.js';
+import { MENU } from './menu-items.js';
 
 export function MainMenu({
   index,

@@ -2,8 +2,8 @@
 // change, or apply this domain's changes now), and what the daemon said. Pure.
 import type { Key } from 'ink';
 import type { PendingView } from '../../src/control/protocol.js';
-import type { Notice, Step } from '../app/effects.js';
 import { initialListState, type ListState, listDelta, moveSelection, settle } from '../shared/list-reducer.js';
+import type { Notice, Step } from '../shared/step.js';
 
 export interface PendingState {
   list: ListState;

@@ -6,8 +6,7 @@
 import type { Key } from 'ink';
 import type { LogEntryView } from '../../src/control/protocol.js';
 import { initialListState, type ListState, listDelta, moveSelection, selectedIndex } from '../shared/list-reducer.js';
-
-export type ReportScreen = 'attention' | 'search' | 'history';
+import type { ReportScreen } from '../shared/screen-names.js';
 
 export interface ReportsState {
   attention: ListState;

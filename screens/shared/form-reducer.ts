@@ -5,7 +5,6 @@
 import type { Key } from 'ink';
 import type { ChangeAction, Field as ErrorField, PendingView, QueueResult } from '../../src/control/protocol.js';
 import { actionWord, changeWord, whenApplies } from '../../src/model/format.js';
-import type { Effect, Notice, Step } from '../app/effects.js';
 import {
   initialListState,
   keysOf,
@@ -15,10 +14,11 @@ import {
   selectedIndex,
   settle,
 } from './list-reducer.js';
+import type { FormScreen } from './screen-names.js';
+import type { Effect, Notice, Step } from './step.js';
 import { cursorAfterKey, edges, isClear } from './text-field.js';
 
 export type Focus = 'table' | 'name' | 'second' | 'filter' | 'confirm' | 'details';
-export type FormScreen = 'accounts' | 'forwards';
 
 export interface FormState {
   focus: Focus;

@@ -6,7 +6,7 @@ import TextInput from 'ink-text-input';
 import { createContext, useContext } from 'react';
 import { clockTime } from '../../src/model/format.js';
 import { formatCountdown } from '../../src/model/schedule.js';
-import type { Notice } from '../app/effects.js';
+import type { Notice } from '../shared/step.js';
 import type { DaemonSnapshot } from './daemon-session.js';
 import type { Theme } from './hooks.js';
 import { isText, type KeyGate } from './key-gate.js';

@@ -9,14 +9,12 @@ import {
   isTypingIn,
   keyTarget,
 } from '../../screens/app/app-reducer.js';
-import type { Effect } from '../../screens/app/effects.js';
 import { domainsKey, domainsReducer, initialDomainsState } from '../../screens/domains/domains-reducer.js';
 import { initialPendingState, pendingKey } from '../../screens/pending/pending-reducer.js';
 import {
   checkUnconfirmed,
   type FormContext,
   type FormRow,
-  type FormScreen,
   type FormState,
   formKey,
   formReducer,
@@ -25,6 +23,8 @@ import {
 import { nextApplyLabel } from '../../screens/shared/frame.js';
 import { isKnownKey, isText, KeyGate, splitKeys } from '../../screens/shared/key-gate.js';
 import { initialListState, moveSelection, selectedIndex, settle } from '../../screens/shared/list-reducer.js';
+import type { FormScreen } from '../../screens/shared/screen-names.js';
+import type { Effect } from '../../screens/shared/step.js';
 import type { DomainView } from '../../src/control/protocol.js';
 
 describe('navigation', () => {
