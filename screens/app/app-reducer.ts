@@ -3,11 +3,11 @@
 // screen's own state, which stays as it was left when the admin looks at another screen.
 // Pure: tested without rendering; the app shell renders it and runs the effects.
 import type { Key } from 'ink';
+import { domainsKey } from '../domains/domains-keys.js';
 import {
   type DomainsContext,
   type DomainsState,
   domainFieldEdges,
-  domainsKey,
   domainsReducer,
   initialDomainsState,
   isTypingDomain,

@@ -15,7 +15,7 @@ export interface Notice {
 export type Call<M extends Method = Method> = { [K in M]: { method: K; params: Params<K> } }[M];
 
 /** An action on a table row or on the queue, reported on the screen's notice line. */
-type RowCall =
+export type RowCall =
   | { what: 'remove'; call: Call<'accounts.remove' | 'forwards.remove'> }
   | { what: 'undo' | 'cancel'; call: Call<'pending.cancel'> }
   | { what: 'apply'; call: Call<'pending.apply'> }

@@ -9,7 +9,8 @@ import {
   isTypingIn,
   keyTarget,
 } from '../../screens/app/app-reducer.js';
-import { domainsKey, domainsReducer, initialDomainsState } from '../../screens/domains/domains-reducer.js';
+import { domainsKey } from '../../screens/domains/domains-keys.js';
+import { domainsReducer, initialDomainsState } from '../../screens/domains/domains-reducer.js';
 import { initialPendingState, pendingKey } from '../../screens/pending/pending-reducer.js';
 import {
   checkUnconfirmed,
