@@ -30,12 +30,12 @@ import {
   type ReportsState,
   reportKey,
 } from '../reports/report-reducer.js';
+import { formKey } from '../shared/form-keys.js';
 import {
   type FormAction,
   type FormContext,
   type FormState,
   fieldEdges,
-  formKey,
   formReducer,
   initialFormState,
   isTyping,

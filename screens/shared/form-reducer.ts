@@ -1,22 +1,12 @@
 // The POP3 Accounts and Email Forwarding screens' state, shared: a form above a table (which
 // field has the keys, what is typed, what the daemon said, a removal waiting for its yes) and
-// what each key does to it. Pure: a key gives the next state and the requests to send
-// (effects); the answers come back as actions.
-import type { Key } from 'ink';
+// what each answer from the daemon does to it. Pure; the keys are in form-keys.ts.
 import type { ChangeAction, Field as ErrorField, PendingView, QueueResult } from '../../src/control/protocol.js';
 import { actionWord, changeWord, whenApplies } from '../../src/model/format.js';
-import {
-  initialListState,
-  keysOf,
-  type ListState,
-  listDelta,
-  moveSelection,
-  selectedIndex,
-  settle,
-} from './list-reducer.js';
+import { initialListState, keysOf, type ListState, settle } from './list-reducer.js';
 import type { FormScreen } from './screen-names.js';
-import type { Effect, Notice, Step } from './step.js';
-import { cursorAfterKey, edges, isClear } from './text-field.js';
+import type { Notice } from './step.js';
+import { edges } from './text-field.js';
 
 export type Focus = 'table' | 'name' | 'second' | 'filter' | 'confirm' | 'details';
 
@@ -65,7 +55,7 @@ export const initialFormState: FormState = {
 };
 
 /** Moves the keys to `focus`; a field's cursor starts at the end of its text, as the field's does. */
-function focusOn(state: FormState, focus: Focus): FormState {
+export function focusOn(state: FormState, focus: Focus): FormState {
   const text = focus === 'name' || focus === 'second' || focus === 'filter' ? state[focus] : '';
   return { ...state, focus, cursor: text.length };
 }
@@ -102,10 +92,6 @@ export function shownList(
   ctx: { rows: readonly { address: string }[]; tableHeight: number },
 ): ListState {
   return settle(state.list, keysOf(ctx.rows), ctx.tableHeight);
-}
-
-function selectedRow<R extends { address: string }>(list: ListState, rows: readonly R[]): R | undefined {
-  return rows[selectedIndex(list, keysOf(rows))];
 }
 
 const typingFocus = (f: Focus) => f === 'name' || f === 'second' || f === 'filter';
@@ -195,212 +181,4 @@ export function describeQueued(r: QueueResult, now: number, extra = ''): string 
   if ('cancelled' in r)
     return `Cancelled the pending ${changeWord(r.cancelled)} of ${r.cancelled.address}: nothing will change`;
   return `Queued: ${changeWord(r.queued)} ${r.queued.address}${extra}, ${whenApplies(r.queued.appliesAt, now)}`;
-}
-
-const noEffects = (state: FormState): Step<FormState> => ({ state, effects: [] });
-
-/** What a key does on a form screen. */
-export function formKey(state: FormState, input: string, key: Key, ctx: FormContext): Step<FormState> {
-  const list = shownList(state, ctx);
-  const keys = keysOf(ctx.rows);
-  const selected = selectedRow(list, ctx.rows);
-
-  if (state.focus === 'confirm') {
-    if ((input === 'y' || input === 'Y') && state.confirm) {
-      const address = state.confirm;
-      const method = ctx.screen === 'accounts' ? 'accounts.remove' : 'forwards.remove';
-      return {
-        state: { ...state, confirm: null, focus: 'table', notice: null },
-        effects: [
-          {
-            type: 'call',
-            screen: ctx.screen,
-            call: { method, params: { name: address, domain: ctx.domain } },
-            what: 'remove',
-            address,
-          },
-        ],
-      };
-    }
-    return noEffects({ ...state, confirm: null, focus: 'table' });
-  }
-  if (state.focus === 'details') {
-    // Who changed this account, and when.
-    const shown = ctx.rows[selectedIndex(state.list, keysOf(ctx.rows))];
-    if (input === 'h' && shown) return { state, effects: [{ type: 'nav', to: 'history', address: shown.address }] };
-    return noEffects(key.escape || key.return ? { ...state, focus: 'table' } : state);
-  }
-  if (state.focus === 'filter') {
-    if (key.escape || key.return || key.upArrow || key.downArrow) return noEffects({ ...state, focus: 'table' });
-    return noEffects(editing(state, input, key));
-  }
-  if (state.focus === 'name' || state.focus === 'second') {
-    const field = state.focus;
-    if (key.escape)
-      return noEffects({ ...state, mode: 'add', target: null, name: '', second: '', error: null, focus: 'table' });
-    if (key.tab) return noEffects(focusOn(state, field === 'name' || state.mode !== 'add' ? 'second' : 'name'));
-    if (key.upArrow || key.downArrow) return noEffects({ ...state, focus: 'table' });
-    if (key.return) return field === 'name' ? noEffects(focusOn(state, 'second')) : submit(state, ctx);
-    return noEffects(editing(state, input, key));
-  }
-
-  // The table has the keys; a letter with Ctrl or Alt is not its command.
-  if (key.ctrl || (key.meta && !key.escape)) return noEffects(state);
-  const delta = listDelta(input, key, ctx.tableHeight);
-  if (delta !== null) return noEffects({ ...state, list: moveSelection(list, keys, delta, ctx.tableHeight) });
-  if (input === 'a' || key.tab) {
-    return noEffects(
-      focusOn(
-        {
-          ...state,
-          mode: 'add',
-          target: null,
-          name: state.mode === 'add' ? state.name : '',
-          second: '',
-          error: null,
-          notice: null,
-        },
-        'name',
-      ),
-    );
-  }
-  if (input === 'f') return noEffects(focusOn(state, 'filter'));
-  if (input === '/') return { state, effects: [{ type: 'nav', to: 'search', query: state.filter }] };
-  if (input === 's' && ctx.screen === 'accounts')
-    return noEffects({ ...state, sort: state.sort === 'name' ? 'size' : state.sort === 'size' ? 'quota' : 'name' });
-  if (key.escape) return { state, effects: [{ type: 'nav', to: 'back' }] };
-  if (input === 'q') return { state, effects: [{ type: 'nav', to: 'quit' }] };
-  if (input === '?') return { state, effects: [{ type: 'nav', to: 'help' }] };
-  if (ctx.screen === 'accounts' && input === 'i') return { state, effects: [{ type: 'nav', to: 'import' }] };
-  if (!selected) return noEffects(state);
-  const change = (second: string, mode: FormState['mode'] = 'change') =>
-    noEffects(
-      focusOn(
-        {
-          ...state,
-          list,
-          mode,
-          target: selected.name,
-          name: selected.name,
-          second,
-          error: null,
-          notice: null,
-        },
-        'second',
-      ),
-    );
-  if (ctx.screen === 'accounts' && input === 'p') return change('');
-  if (ctx.screen === 'accounts' && input === 'l') return change('', 'quota');
-  if (ctx.screen === 'accounts' && input === 'r') return change('', 'rename');
-  if (ctx.screen === 'accounts' && input === 'z') {
-    const resume = selected.suspended === true;
-    return {
-      state: { ...state, list, notice: null },
-      effects: [
-        {
-          type: 'call',
-          screen: 'accounts',
-          call: resume
-            ? { method: 'accounts.resume', params: { name: selected.name, domain: ctx.domain } }
-            : { method: 'accounts.suspend', params: { name: selected.name, domain: ctx.domain } },
-          what: resume ? 'resume' : 'suspend',
-          address: selected.address,
-        },
-      ],
-    };
-  }
-  if (ctx.screen === 'forwards' && (input === 'e' || key.return))
-    return change((selected.destinations ?? []).join(', '));
-  if (ctx.screen === 'accounts' && key.return) return noEffects({ ...state, list, focus: 'details' });
-  if (input === 'h')
-    return { state: { ...state, list }, effects: [{ type: 'nav', to: 'history', address: selected.address }] };
-  if (input === 'd') return noEffects({ ...state, list, confirm: selected.address, focus: 'confirm', notice: null });
-  if (input === 'u') {
-    const p = selected.pending;
-    if (!p)
-      return noEffects({
-        ...state,
-        list,
-        notice: { kind: 'warn', text: `${selected.address} has no pending change to undo` },
-      });
-    return {
-      state: { ...state, list, notice: null },
-      effects: [
-        {
-          type: 'call',
-          screen: ctx.screen,
-          call: { method: 'pending.cancel', params: { id: p.id } },
-          what: 'undo',
-          address: selected.address,
-        },
-      ],
-    };
-  }
-  return noEffects(state);
-}
-
-/**
- * A key in a text field: the field (ink-text-input) changes the text; this follows its cursor,
- * and clears the field on Ctrl-U.
- */
-function editing(state: FormState, input: string, key: Key): FormState {
-  const field = state.focus as 'name' | 'second' | 'filter';
-  if (isClear(input, key)) return { ...formReducer(state, { type: 'edit', field, value: '' }), cursor: 0 };
-  return { ...state, cursor: cursorAfterKey(state.cursor, state[field].length, input, key) };
-}
-
-/** Enter in the last field: check what can be checked here, then send the change. */
-function submit(state: FormState, ctx: FormContext): Step<FormState> {
-  if (state.busy) return noEffects(state);
-  const name = state.name.trim();
-  const refuse = (field: 'name' | 'second', text: string) =>
-    noEffects(focusOn({ ...state, error: { field, text } }, field));
-  if (!name)
-    return refuse(
-      'name',
-      `enter the ${ctx.screen === 'accounts' ? 'account' : 'forwarding'} name (without @${ctx.domain})`,
-    );
-  const address = `${name}@${ctx.domain}`;
-  let effect: Effect;
-  if (ctx.screen === 'accounts' && state.mode === 'rename') {
-    const newName = state.second.trim().toLowerCase();
-    if (!newName) return refuse('second', `enter the new name (without @${ctx.domain})`);
-    effect = {
-      type: 'submit',
-      screen: 'accounts',
-      call: { method: 'accounts.rename', params: { name, newName, domain: ctx.domain } },
-      address,
-      action: 'rename',
-    };
-  } else if (ctx.screen === 'accounts' && state.mode === 'quota') {
-    if (!state.second.trim()) return refuse('second', 'enter a size like 25M or 2G, or none');
-    effect = {
-      type: 'submit',
-      screen: 'accounts',
-      call: { method: 'accounts.quota', params: { name, quota: state.second.trim(), domain: ctx.domain } },
-      address,
-      action: 'quota',
-    };
-  } else if (ctx.screen === 'accounts') {
-    if (!state.second) return refuse('second', 'enter a password');
-    const method = state.mode === 'add' ? 'accounts.add' : 'accounts.passwd';
-    effect = {
-      type: 'submit',
-      screen: 'accounts',
-      call: { method, params: { name, password: state.second, domain: ctx.domain } },
-      address,
-      action: state.mode === 'add' ? 'add' : 'password',
-    };
-  } else {
-    const destinations = state.second.split(/[\s,;]+/).filter(Boolean);
-    if (destinations.length === 0) return refuse('second', 'enter one or more destination addresses');
-    effect = {
-      type: 'submit',
-      screen: 'forwards',
-      call: { method: 'forwards.add', params: { name, destinations, domain: ctx.domain } },
-      address,
-      action: state.mode === 'add' ? 'add' : 'update',
-    };
-  }
-  return { state: { ...state, busy: true, notice: null }, effects: [effect] };
 }

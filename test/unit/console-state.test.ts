@@ -12,12 +12,12 @@ import {
 import { domainsKey } from '../../screens/domains/domains-keys.js';
 import { domainsReducer, initialDomainsState } from '../../screens/domains/domains-reducer.js';
 import { initialPendingState, pendingKey } from '../../screens/pending/pending-reducer.js';
+import { formKey } from '../../screens/shared/form-keys.js';
 import {
   checkUnconfirmed,
   type FormContext,
   type FormRow,
   type FormState,
-  formKey,
   formReducer,
   initialFormState,
 } from '../../screens/shared/form-reducer.js';
