@@ -90,26 +90,18 @@ const CHANGES = {
   rename: { label: (a: string) => `Rename ${a} to `, placeholder: 'new name', mask: false, what: 'name' },
 } as const;
 
-export function AccountsScreen({
+/**
+ * The form above the table: a new account's name and password, or the one field that changes the
+ * selected account; below it, why the daemon refused what was sent.
+ */
+function AccountForm({
   state,
-  rows,
-  total,
   domain,
-  frame,
+  theme,
   edit,
-  status,
-  loading,
-}: FormScreenProps<AccountView> & { status: StatusView | null }) {
-  const { width, height, now, theme } = frame;
-  const tableHeight = Math.max(1, height - FORM_CHROME_ROWS);
-  const list = shownList(state, { rows, tableHeight });
-  // The row at the (settled) selection: found by index, not by a scan of every row.
-  const at = list.selected === null ? -1 : keysOf(rows).indexOf(list.selected);
-  const selected = at >= 0 ? rows[at] : undefined;
-  // Fixed columns take 70 of the width; the name gets the rest (10 at 80 columns).
-  const nameWidth = Math.max(8, width - 70);
+}: Pick<FormScreenProps<AccountView>, 'state' | 'domain' | 'edit'> & { theme: Theme }) {
   return (
-    <Box flexDirection="column" width={width} height={height}>
+    <>
       <Box>
         {state.mode === 'add' ? (
           <Text wrap="truncate">
@@ -155,6 +147,31 @@ export function AccountsScreen({
             ? 'sending…'
             : ' '}
       </Text>
+    </>
+  );
+}
+
+export function AccountsScreen({
+  state,
+  rows,
+  total,
+  domain,
+  frame,
+  edit,
+  status,
+  loading,
+}: FormScreenProps<AccountView> & { status: StatusView | null }) {
+  const { width, height, now, theme } = frame;
+  const tableHeight = Math.max(1, height - FORM_CHROME_ROWS);
+  const list = shownList(state, { rows, tableHeight });
+  // The row at the (settled) selection: found by index, not by a scan of every row.
+  const at = list.selected === null ? -1 : keysOf(rows).indexOf(list.selected);
+  const selected = at >= 0 ? rows[at] : undefined;
+  // Fixed columns take 70 of the width; the name gets the rest (10 at 80 columns).
+  const nameWidth = Math.max(8, width - 70);
+  return (
+    <Box flexDirection="column" width={width} height={height}>
+      <AccountForm state={state} domain={domain} theme={theme} edit={edit} />
       <NoticeLine notice={state.notice} theme={theme} />
       <Box>
         {state.focus === 'filter' || state.filter ? (
