@@ -4,33 +4,18 @@
 // runner whose answers come back as actions.
 
 import { Box, Text, useApp, useInput } from 'ink';
-import type React from 'react';
-import { startTransition, useEffect, useMemo, useReducer, useRef, useState } from 'react';
-import { AccountsScreen, visibleAccounts } from '../accounts/accounts-screen.js';
-import { DOMAINS_CHROME_ROWS, DomainsScreen } from '../domains/domains-screen.js';
-import { destinationsOf, ForwardsScreen, visibleForwards } from '../forwards/forwards-screen.js';
-import { IMPORT_CHROME_ROWS, ImportScreen, runImport } from '../import/import-screen.js';
-import { helpLines, settingsLines, TextScreen, textHeight } from '../info/info-screens.js';
-import { MainMenu } from '../menu/menu-screens.js';
-import { PENDING_CHROME_ROWS, PendingScreen } from '../pending/pending-screen.js';
-import type { Jump } from '../reports/report-reducer.js';
-import {
-  attentionRows,
-  historyRows,
-  REPORT_CHROME_ROWS,
-  type ReportRow,
-  ReportView,
-  searchRows,
-} from '../reports/report-screens.js';
+import { startTransition, useEffect, useReducer, useRef, useState } from 'react';
+import { runImport } from '../import/import-screen.js';
 import type { DaemonSession, DaemonSnapshot } from '../shared/daemon-session.js';
-import { checkUnconfirmed, type FormRow } from '../shared/form-reducer.js';
-import { FORM_CHROME_ROWS } from '../shared/form-screen.js';
-import { Footer, type Frame, GateContext, Header } from '../shared/frame.js';
+import { checkUnconfirmed } from '../shared/form-reducer.js';
+import { type Frame, GateContext, Header } from '../shared/frame.js';
 import { DaemonContext, theme as pickTheme, useDaemon, useNow, useTerminalSize } from '../shared/hooks.js';
 import type { KeyGate, KeyTarget } from '../shared/key-gate.js';
 import type { Screen } from '../shared/screen-names.js';
-import { type AppAction, type AppState, type AppView, appReducer, initialAppState, keyTarget } from './app-reducer.js';
+import { type AppAction, type AppState, appReducer, initialAppState, keyTarget } from './app-reducer.js';
 import { runEffect } from './effects.js';
+import { keyView, useScreenRows } from './on-screen.js';
+import { screenBody } from './screen-body.js';
 
 const MIN_COLUMNS = 80;
 const MIN_ROWS = 24;
@@ -77,15 +62,7 @@ function Shell({ gate }: { gate?: KeyGate }) {
   useEffect(() => {
     if (state.quitting) exit();
   }, [state.quitting, exit]);
-  // Once a lost daemon is back: say whether a change sent as it went was queued after all.
-  // biome-ignore lint/correctness/useExhaustiveDependencies: runs when the connection, the queue or an unconfirmed change moves, not on every keystroke in a form
-  useEffect(() => {
-    if (data.connection !== 'connected') return;
-    for (const screen of ['accounts', 'forwards'] as const) {
-      const action = checkUnconfirmed(state[screen], data.pending, Date.now() + data.skewMs);
-      if (action) dispatch({ type: 'form', screen, action });
-    }
-  }, [data.connection, data.pending, state.accounts.unconfirmed, state.forwards.unconfirmed]);
+  useUnconfirmedCheck(state, data, dispatch);
   useRequests(state, dispatch, session, data.skewMs);
 
   // Ink repaints the whole screen when a frame is as tall as the terminal: stay one row short.
@@ -95,173 +72,11 @@ function Shell({ gate }: { gate?: KeyGate }) {
   const lost = data.status !== null && data.connection !== 'connected';
   const bodyHeight = height - 2 - (lost ? 2 : 0);
   const frame: Frame = { width, height: bodyHeight, now, theme };
-  const accountRows = useMemo(
-    () => (domain ? visibleAccounts(data.accounts, domain, state.accounts.filter, state.accounts.sort) : []),
-    [data.accounts, domain, state.accounts.filter, state.accounts.sort],
-  );
-  const forwardViews = useMemo(
-    () => (domain ? visibleForwards(data.forwards, domain, state.forwards.filter) : []),
-    [data.forwards, domain, state.forwards.filter],
-  );
-  const forwardRows = useMemo(
-    (): FormRow[] => forwardViews.map((f) => ({ ...f, destinations: destinationsOf(f) })),
-    [forwardViews],
-  );
-  const pendingRows = useMemo(() => data.pending.filter((p) => p.domain === domain), [data.pending, domain]);
-  const counts = useMemo(() => {
-    // Until the lists arrive, the counts are the domain's totals (applied rows only).
-    const totals = data.domains.find((d) => d.domain === domain);
-    return data.listed
-      ? {
-          accounts: data.accounts.filter((a) => a.domain === domain).length,
-          forwards: data.forwards.filter((f) => f.domain === domain).length,
-        }
-      : { accounts: totals?.accounts ?? 0, forwards: totals?.forwards ?? 0 };
-  }, [data.accounts, data.forwards, data.domains, data.listed, domain]);
-  const attention = useMemo(() => attentionRows(data.accounts), [data.accounts]);
-  const reportRows = useMemo((): ReportRow[] => {
-    if (state.screen === 'attention') return attention;
-    if (state.screen === 'search') return searchRows(state.reports.search.query, data.accounts, data.forwards);
-    if (state.screen !== 'history') return [];
-    const exists = (address: string): Jump | null => {
-      const a = data.accounts.find((x) => x.address === address);
-      if (a) return { domain: a.domain, screen: 'accounts', name: a.name };
-      const f = data.forwards.find((x) => x.address === address);
-      return f ? { domain: f.domain, screen: 'forwards', name: f.name } : null;
-    };
-    return historyRows(state.reports.history.entries ?? [], exists, Date.now());
-  }, [
-    state.screen,
-    attention,
-    state.reports.search.query,
-    state.reports.history.entries,
-    data.accounts,
-    data.forwards,
-  ]);
-  const text =
-    state.screen === 'help'
-      ? helpLines(domain ?? '')
-      : state.screen === 'settings'
-        ? settingsLines(domain ?? '', data.status)
-        : [];
-
-  // What the keys act on: what is on the screen now.
-  const view: AppView = { tooSmall, connected: Boolean(data.status) };
-  if (state.screen === 'domains')
-    view.domains = { rows: data.domains, current: domain, tableHeight: Math.max(1, bodyHeight - DOMAINS_CHROME_ROWS) };
-  const formHeight = Math.max(1, bodyHeight - FORM_CHROME_ROWS);
-  if (domain && state.screen === 'accounts')
-    view.form = { screen: 'accounts', domain, rows: accountRows, tableHeight: formHeight };
-  if (domain && state.screen === 'forwards')
-    view.form = { screen: 'forwards', domain, rows: forwardRows, tableHeight: formHeight };
-  if (domain && state.screen === 'pending')
-    view.pending = { domain, rows: pendingRows, tableHeight: Math.max(1, bodyHeight - PENDING_CHROME_ROWS) };
-  if (state.screen === 'attention' || state.screen === 'search' || state.screen === 'history')
-    view.report = {
-      keys: reportRows.map((r) => r.key),
-      jumps: reportRows.map((r) => r.jump),
-      height: Math.max(1, bodyHeight - REPORT_CHROME_ROWS),
-    };
-  if (state.screen === 'import') view.importHeight = Math.max(1, bodyHeight - IMPORT_CHROME_ROWS);
-  if (text.length) view.text = { lines: text.length, height: textHeight(bodyHeight) };
+  const shown = useScreenRows(data, domain, state);
+  const view = keyView(state, data, domain, shown, tooSmall, bodyHeight);
   useInput((input, key) => dispatch({ type: 'key', input, key, view }));
 
-  let body: React.ReactNode;
-  if (tooSmall) {
-    body = null;
-  } else if (!data.status) {
-    body = <Unreachable data={data} frame={frame} />;
-  } else if (state.screen === 'domains' || !domain) {
-    body = (
-      <DomainsScreen
-        state={state.domains}
-        rows={data.domains}
-        current={domain}
-        frame={frame}
-        edit={(value) => dispatch({ type: 'domain-typed', value })}
-      />
-    );
-  } else {
-    const edit = (screen: 'accounts' | 'forwards') => (field: 'name' | 'second' | 'filter', value: string) =>
-      dispatch({ type: 'form', screen, action: { type: 'edit', field, value } });
-    switch (state.screen) {
-      case 'menu':
-        body = (
-          <MainMenu
-            index={state.menuIndex}
-            width={width}
-            height={bodyHeight}
-            theme={theme}
-            counts={{
-              accounts: counts.accounts,
-              forwards: counts.forwards,
-              pending: pendingRows.length,
-            }}
-            totals={data.domains.find((d) => d.domain === domain) ?? null}
-            attention={attention.length}
-          />
-        );
-        break;
-      case 'accounts':
-        body = (
-          <AccountsScreen
-            state={state.accounts}
-            rows={accountRows}
-            total={counts.accounts}
-            domain={domain}
-            frame={frame}
-            edit={edit('accounts')}
-            status={data.status}
-            loading={!data.listed}
-          />
-        );
-        break;
-      case 'forwards':
-        body = (
-          <ForwardsScreen
-            state={state.forwards}
-            rows={forwardViews}
-            total={counts.forwards}
-            domain={domain}
-            frame={frame}
-            edit={edit('forwards')}
-            loading={!data.listed}
-          />
-        );
-        break;
-      case 'pending':
-        body = (
-          <PendingScreen
-            state={state.pending}
-            rows={pendingRows}
-            all={data.pending.length}
-            domain={domain}
-            nextApplyAt={data.status.nextApplyAt}
-            frame={frame}
-          />
-        );
-        break;
-      case 'settings':
-      case 'help':
-        body = <TextScreen lines={text} scroll={state.scroll} frame={frame} />;
-        break;
-      case 'import':
-        body = (
-          <ImportScreen
-            state={state.import}
-            domain={domain}
-            frame={frame}
-            edit={(value) => dispatch({ type: 'path-typed', value })}
-          />
-        );
-        break;
-      case 'attention':
-      case 'search':
-      case 'history':
-        body = <ReportView screen={state.screen} state={state.reports} rows={reportRows} frame={frame} />;
-        break;
-    }
-  }
+  const body = screenBody({ tooSmall, state, data, domain, frame, rows: shown, dispatch });
 
   // The last thing drawn: lets the gate release the next key once this key's commit has landed.
   const sync = <GateSync gate={gate} target={keyTarget(state)} />;
@@ -293,6 +108,18 @@ function Shell({ gate }: { gate?: KeyGate }) {
       {sync}
     </Box>
   );
+}
+
+/** Once a lost daemon is back: says whether a change sent as it went was queued after all. */
+function useUnconfirmedCheck(state: AppState, data: DaemonSnapshot, dispatch: (a: AppAction) => void): void {
+  // biome-ignore lint/correctness/useExhaustiveDependencies: runs when the connection, the queue or an unconfirmed change moves, not on every keystroke in a form
+  useEffect(() => {
+    if (data.connection !== 'connected') return;
+    for (const screen of ['accounts', 'forwards'] as const) {
+      const action = checkUnconfirmed(state[screen], data.pending, Date.now() + data.skewMs);
+      if (action) dispatch({ type: 'form', screen, action });
+    }
+  }, [data.connection, data.pending, state.accounts.unconfirmed, state.forwards.unconfirmed]);
 }
 
 /** Sends the requests keys asked for; each answer comes back as an action. */
@@ -349,28 +176,4 @@ function GateSync({ gate, target }: { gate?: KeyGate; target: KeyTarget }): null
     gate?.committed(released, target);
   }, [gate, released]);
   return null;
-}
-
-function Unreachable({ data, frame }: { data: DaemonSnapshot; frame: Frame }) {
-  const { width, height, theme } = frame;
-  return (
-    <Box flexDirection="column" width={width} height={height}>
-      <Box flexDirection="column" flexGrow={1} paddingTop={1} paddingLeft={2}>
-        <Text bold color={data.connection === 'down' ? theme.error : theme.warn}>
-          {data.connection === 'down' ? 'The vmail daemon cannot be reached.' : 'Connecting to the vmail daemon…'}
-        </Text>
-        <Text> </Text>
-        <Text wrap="truncate">Looked for it at: {data.socketPath}</Text>
-        {data.problem ? <Text wrap="truncate">Problem: {data.problem}</Text> : null}
-        <Text> </Text>
-        <Text>{'Start it with:   vmail daemon --domain example.com'}</Text>
-        <Text>or point the console at it with --socket PATH or $VMAIL_SOCKET.</Text>
-        <Text> </Text>
-        <Text dimColor={theme.dim}>
-          This screen reconnects by itself once the daemon answers; nothing you queued is lost.
-        </Text>
-      </Box>
-      <Footer keys={[{ key: 'q', label: 'quit' }]} width={width} theme={theme} />
-    </Box>
-  );
 }
