@@ -6,10 +6,10 @@ import TextInput from 'ink-text-input';
 import { createContext, useContext } from 'react';
 import { clockTime } from '../../src/model/format.js';
 import { formatCountdown } from '../../src/model/schedule.js';
-import type { Notice } from '../shared/step.js';
 import type { DaemonSnapshot } from './daemon-session.js';
 import type { Theme } from './hooks.js';
 import { isText, type KeyGate } from './key-gate.js';
+import type { Notice } from './step.js';
 
 /** A key and what it does, as the footer lists it. */
 export interface FooterKey {
