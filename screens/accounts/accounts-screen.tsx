@@ -1,6 +1,6 @@
 // POP3 Accounts: the old console's form ([ name ]@domain [ password ] [Change]) above a table of
 // every account with its mailbox size, last login and status (active, or the pending action
-// counting down to the apply). Drawn from the screen's state; keys are in form-reducer.ts.
+// counting down to the apply). Drawn from the screen's state; keys are in ../shared/form-keys.ts.
 
 import { Box, Text } from 'ink';
 import React from 'react';

@@ -1,7 +1,7 @@
 // Domains: every hosted domain (and each being added) with its accounts, forwards, mail and
 // pending changes; choose the one to manage, add one, remove one (with its accounts, their mail
 // archived), undo or apply a domain's change now. Shown first when there is more than one
-// domain, or none. Keys are in domains-reducer.ts.
+// domain, or none. Keys are in domains-keys.ts.
 
 import { Box, Text } from 'ink';
 import type { DomainView } from '../../src/control/protocol.js';

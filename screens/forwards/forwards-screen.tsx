@@ -1,6 +1,6 @@
 // Email Forwarding: a form ([ name ]@domain -> [ destinations ]) above a table of forwarding
 // addresses with where they send mail and their status. Drawn from the screen's state; keys
-// are in form-reducer.ts.
+// are in ../shared/form-keys.ts.
 
 import { Box, Text } from 'ink';
 import type { ForwardView } from '../../src/control/protocol.js';
