@@ -4,9 +4,9 @@
 
 import { render } from 'ink';
 import { InputError } from '../src/model/errors.js';
-import { App } from './app.js';
-import { DaemonSession } from './daemon-session.js';
-import { gatedStdin } from './key-gate.js';
+import { App } from './app/app.js';
+import { DaemonSession } from './shared/daemon-session.js';
+import { gatedStdin } from './shared/key-gate.js';
 
 /**
  * Ink's render options for the console. Ink holds back a frame that follows the last one too

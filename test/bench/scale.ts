@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DaemonSession, findRow } from '../../screens/daemon-session.js';
+import { DaemonSession, findRow } from '../../screens/shared/daemon-session.js';
 import { ControlClient } from '../../src/control/client.js';
 import { startDaemon, tempDir } from '../helpers/process.js';
 import { keypressLatency, tmuxConsole, until } from './console.js';

@@ -16,7 +16,7 @@ it('packs what an install needs and nothing else, installs globally, and runs', 
   for (const f of [
     'package/bin/vmail.js',
     'package/dist/src/cli/main.js',
-    'package/dist/screens/app.js',
+    'package/dist/screens/app/app.js',
     // The console as `vmail console` loads it (the bundle npm run build makes).
     'package/dist/console/run.js',
     'package/man/man8/vmail.8',

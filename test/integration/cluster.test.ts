@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DaemonSession } from '../../screens/daemon-session.js';
+import { DaemonSession } from '../../screens/shared/daemon-session.js';
 import { ControlClient } from '../../src/control/client.js';
 import type { NodeView, StatusView } from '../../src/control/protocol.js';
 import { hashPassword } from '../../src/store/passwords.js';

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DaemonSession, type DaemonSnapshot, Patch } from '../../screens/daemon-session.js';
+import { DaemonSession, type DaemonSnapshot, Patch } from '../../screens/shared/daemon-session.js';
 import { ControlClient } from '../../src/control/client.js';
 import { type DaemonHandle, ROOT, startDaemon, tempDir, VMAIL, waitFor } from '../helpers/daemon.js';
 import { smtpSend } from '../helpers/effects.js';

@@ -8,23 +8,24 @@ import {
   initialAppState,
   isTypingIn,
   keyTarget,
-} from '../../screens/app-reducer.js';
-import { domainsKey, domainsReducer, initialDomainsState } from '../../screens/domains-reducer.js';
-import type { Effect } from '../../screens/effects.js';
+} from '../../screens/app/app-reducer.js';
+import { domainsKey } from '../../screens/domains/domains-keys.js';
+import { domainsReducer, initialDomainsState } from '../../screens/domains/domains-reducer.js';
+import { initialPendingState, pendingKey } from '../../screens/pending/pending-reducer.js';
+import { formKey } from '../../screens/shared/form-keys.js';
 import {
   checkUnconfirmed,
   type FormContext,
   type FormRow,
-  type FormScreen,
   type FormState,
-  formKey,
   formReducer,
   initialFormState,
-} from '../../screens/form-reducer.js';
-import { nextApplyLabel } from '../../screens/frame.js';
-import { isKnownKey, isText, KeyGate, splitKeys } from '../../screens/key-gate.js';
-import { initialListState, moveSelection, selectedIndex, settle } from '../../screens/list-reducer.js';
-import { initialPendingState, pendingKey } from '../../screens/pending-reducer.js';
+} from '../../screens/shared/form-reducer.js';
+import { nextApplyLabel } from '../../screens/shared/frame.js';
+import { isKnownKey, isText, KeyGate, splitKeys } from '../../screens/shared/key-gate.js';
+import { initialListState, moveSelection, selectedIndex, settle } from '../../screens/shared/list-reducer.js';
+import type { FormScreen } from '../../screens/shared/screen-names.js';
+import type { Effect } from '../../screens/shared/step.js';
 import type { DomainView } from '../../src/control/protocol.js';
 
 describe('navigation', () => {

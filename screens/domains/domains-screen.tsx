@@ -1,13 +1,13 @@
 // Domains: every hosted domain (and each being added) with its accounts, forwards, mail and
 // pending changes; choose the one to manage, add one, remove one (with its accounts, their mail
 // archived), undo or apply a domain's change now. Shown first when there is more than one
-// domain, or none. Keys are in domains-reducer.ts.
+// domain, or none. Keys are in domains-keys.ts.
 
 import { Box, Text } from 'ink';
-import type { DomainView } from '../src/control/protocol.js';
-import { humanBytes, pendingStatus } from '../src/model/format.js';
+import type { DomainView } from '../../src/control/protocol.js';
+import { humanBytes, pendingStatus } from '../../src/model/format.js';
+import { cell, Field, Footer, type FooterKey, type Frame, NoticeLine } from '../shared/frame.js';
 import { confirmQuestion, type DomainsState, shownDomainList } from './domains-reducer.js';
-import { cell, Field, Footer, type FooterKey, type Frame, NoticeLine } from './frame.js';
 
 /** Rows around the table: field, error, notice, summary, table header, question, footer, margin. */
 export const DOMAINS_CHROME_ROWS = 8;

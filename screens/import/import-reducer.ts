@@ -3,9 +3,9 @@
 // (y, or s to skip the refused rows) while a progress bar shows the passwords being hashed.
 // Esc while it runs stops it, and nothing is queued. Pure: the app runs its effects.
 import type { Key } from 'ink';
-import type { Progress } from '../src/import-export/send-import.js';
-import type { Effect, Notice, Step } from './effects.js';
-import { cursorAfterKey, edges, isClear } from './text-field.js';
+import type { Progress } from '../../src/import-export/send-import.js';
+import type { Effect, Notice, Step } from '../shared/step.js';
+import { cursorAfterKey, edges, isClear } from '../shared/text-field.js';
 
 export interface ImportState {
   phase: 'path' | 'checking' | 'preview' | 'running' | 'done';

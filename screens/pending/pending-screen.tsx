@@ -2,10 +2,10 @@
 // or apply this domain's changes now (A, confirmed). Keys are in pending-reducer.ts.
 
 import { Box, Text } from 'ink';
-import type { PendingView } from '../src/control/protocol.js';
-import { actionWord, changeDetail, changeWord, clockTime } from '../src/model/format.js';
-import { formatCountdown } from '../src/model/schedule.js';
-import { cell, Footer, type Frame, NoticeLine } from './frame.js';
+import type { PendingView } from '../../src/control/protocol.js';
+import { actionWord, changeDetail, changeWord, clockTime } from '../../src/model/format.js';
+import { formatCountdown } from '../../src/model/schedule.js';
+import { cell, Footer, type Frame, NoticeLine } from '../shared/frame.js';
 import { type PendingState, shownPendingList } from './pending-reducer.js';
 
 /** The ACTION cell: the action as a sentence reads it, or every part of a change of several. */

@@ -2,8 +2,8 @@
 // works, as the old console's pages told it, and every key). Scrolled by the app's state.
 
 import { Box, Text } from 'ink';
-import type { StatusView } from '../src/control/protocol.js';
-import { Footer, type Frame } from './frame.js';
+import type { StatusView } from '../../src/control/protocol.js';
+import { Footer, type Frame } from '../shared/frame.js';
 
 export function TextScreen({ lines, scroll, frame }: { lines: readonly string[]; scroll: number; frame: Frame }) {
   const { width, height, theme } = frame;

@@ -1,13 +1,13 @@
 // Email Forwarding: a form ([ name ]@domain -> [ destinations ]) above a table of forwarding
 // addresses with where they send mail and their status. Drawn from the screen's state; keys
-// are in form-reducer.ts.
+// are in ../shared/form-keys.ts.
 
 import { Box, Text } from 'ink';
-import type { ForwardView } from '../src/control/protocol.js';
-import { pendingStatus } from '../src/model/format.js';
-import { shownList } from './form-reducer.js';
-import { FORM_CHROME_ROWS, type FormScreenProps, footerKeys } from './form-screen.js';
-import { cell, Field, Footer, NoticeLine } from './frame.js';
+import type { ForwardView } from '../../src/control/protocol.js';
+import { pendingStatus } from '../../src/model/format.js';
+import { shownList } from '../shared/form-reducer.js';
+import { FORM_CHROME_ROWS, type FormScreenProps, footerKeys } from '../shared/form-screen.js';
+import { cell, Field, Footer, NoticeLine } from '../shared/frame.js';
 
 /** Where a forward sends mail once its pending change (if any) is applied. */
 export const destinationsOf = (f: ForwardView) => f.pending?.destinations ?? f.destinations;

@@ -1,61 +1,14 @@
-// What a key asks the console to do beyond changing its own state: send a request to the
-// daemon (its answer comes back as an action for the screen that asked), or move between
-// screens. The reducers return these; one runner sends them.
-import type { ChangeAction, LogEntryView, Method, Params } from '../src/control/protocol.js';
-import { changeDetail, changeWord, whenApplies } from '../src/model/format.js';
-import { callError, type DaemonSession } from './daemon-session.js';
-import type { DomainsAction } from './domains-reducer.js';
-import { describeQueued, type FormAction, type FormScreen } from './form-reducer.js';
-import type { ImportAction } from './import-reducer.js';
-
-export interface Notice {
-  kind: 'ok' | 'warn' | 'error';
-  text: string;
-}
-
-/** A request and its parameters, typed by the protocol's method table. */
-export type Call<M extends Method = Method> = { [K in M]: { method: K; params: Params<K> } }[M];
-
-/** An action on a table row or on the queue, reported on the screen's notice line. */
-type RowCall =
-  | { what: 'remove'; call: Call<'accounts.remove' | 'forwards.remove'> }
-  | { what: 'undo' | 'cancel'; call: Call<'pending.cancel'> }
-  | { what: 'apply'; call: Call<'pending.apply'> }
-  | { what: 'add-domain'; call: Call<'domains.add'> }
-  | { what: 'remove-domain'; call: Call<'domains.remove'> }
-  | { what: 'suspend' | 'resume'; call: Call<'accounts.suspend' | 'accounts.resume'> }
-  | { what: 'set-domain'; call: Call<'domains.quota' | 'domains.catchall'> };
-
-export type Effect =
-  /** A change typed into a form: refused input goes back to its field. */
-  | {
-      type: 'submit';
-      screen: FormScreen;
-      call: Call<'accounts.add' | 'accounts.passwd' | 'accounts.quota' | 'accounts.rename' | 'forwards.add'>;
-      address: string;
-      action: ChangeAction;
-    }
-  | ({ type: 'call'; screen: FormScreen | 'pending' | 'domains'; address: string } & RowCall)
-  | { type: 'nav'; to: 'back' | 'quit' | 'help' }
-  /** History, of one address or all (null). */
-  | { type: 'nav'; to: 'history'; address: string | null }
-  /** Load the audit log's entries for History. */
-  | { type: 'history'; address: string | null }
-  | { type: 'nav'; to: 'import' }
-  /** Search every domain, starting from `query`. */
-  | { type: 'nav'; to: 'search'; query: string }
-  /** Check a CSV file (run null), or import it; see import-screen.tsx. */
-  | { type: 'import'; path: string; domain: string; run: { skipBad: boolean } | null }
-  /** Stop the import under way: nothing is queued. */
-  | { type: 'import-stop' }
-  /** Manage this hosted domain from now on. */
-  | { type: 'choose'; domain: string };
-
-/** A state and what it asks to be done. */
-export interface Step<S> {
-  state: S;
-  effects: Effect[];
-}
+// Sends what the keys asked the daemon for (shared/step.ts's effects, one at a time) and turns
+// each answer, or the error, into an action for the screen that asked: the notice it shows, or
+// the field a refused input goes back to.
+import type { LogEntryView } from '../../src/control/protocol.js';
+import { changeDetail, changeWord, whenApplies } from '../../src/model/format.js';
+import type { DomainsAction } from '../domains/domains-reducer.js';
+import type { ImportAction } from '../import/import-reducer.js';
+import { callError, type DaemonSession } from '../shared/daemon-session.js';
+import { describeQueued, type FormAction } from '../shared/form-reducer.js';
+import type { FormScreen } from '../shared/screen-names.js';
+import type { Effect, Notice } from '../shared/step.js';
 
 /** An answer, for the screen that asked. */
 export type Outcome =

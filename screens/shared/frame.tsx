@@ -4,12 +4,12 @@
 import { Box, Text } from 'ink';
 import TextInput from 'ink-text-input';
 import { createContext, useContext } from 'react';
-import { clockTime } from '../src/model/format.js';
-import { formatCountdown } from '../src/model/schedule.js';
+import { clockTime } from '../../src/model/format.js';
+import { formatCountdown } from '../../src/model/schedule.js';
 import type { DaemonSnapshot } from './daemon-session.js';
-import type { Notice } from './effects.js';
 import type { Theme } from './hooks.js';
 import { isText, type KeyGate } from './key-gate.js';
+import type { Notice } from './step.js';
 
 /** A key and what it does, as the footer lists it. */
 export interface FooterKey {

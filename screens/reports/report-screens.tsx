@@ -2,12 +2,13 @@
 // Enter jumps to the row's account or forward on its own domain. Keys are in report-reducer.ts.
 
 import { Box, Text } from 'ink';
-import type { AccountView, ForwardView, LogEntryView } from '../src/control/protocol.js';
-import { clockTime, healthNote, humanBytes } from '../src/model/format.js';
-import { cell, Footer, type Frame } from './frame.js';
-import type { ListState } from './list-reducer.js';
-import { selectedIndex } from './list-reducer.js';
-import type { Jump, ReportScreen, ReportsState } from './report-reducer.js';
+import type { AccountView, ForwardView, LogEntryView } from '../../src/control/protocol.js';
+import { clockTime, healthNote, humanBytes } from '../../src/model/format.js';
+import { cell, Footer, type Frame } from '../shared/frame.js';
+import type { ListState } from '../shared/list-reducer.js';
+import { selectedIndex } from '../shared/list-reducer.js';
+import type { ReportScreen } from '../shared/screen-names.js';
+import type { Jump, ReportsState } from './report-reducer.js';
 
 /** Rows around the list: the summary line, a blank line, the header, the footer, a margin. */
 export const REPORT_CHROME_ROWS = 5;

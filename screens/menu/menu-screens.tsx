@@ -1,11 +1,11 @@
 // The main menu, as the old console had it.
 
 import { Box, Text } from 'ink';
-import type { DomainView } from '../src/control/protocol.js';
-import { humanBytes } from '../src/model/format.js';
-import { MENU } from './app-reducer.js';
-import { Footer } from './frame.js';
-import type { Theme } from './hooks.js';
+import type { DomainView } from '../../src/control/protocol.js';
+import { humanBytes } from '../../src/model/format.js';
+import { Footer } from '../shared/frame.js';
+import type { Theme } from '../shared/hooks.js';
+import { MENU } from './menu-items.js';
 
 export function MainMenu({
   index,

@@ -4,10 +4,9 @@
 // a list to move through; Enter jumps to the row's account or forward on its own domain.
 // Pure: the app shell gives each its rows.
 import type { Key } from 'ink';
-import type { LogEntryView } from '../src/control/protocol.js';
-import { initialListState, type ListState, listDelta, moveSelection, selectedIndex } from './list-reducer.js';
-
-export type ReportScreen = 'attention' | 'search' | 'history';
+import type { LogEntryView } from '../../src/control/protocol.js';
+import { initialListState, type ListState, listDelta, moveSelection, selectedIndex } from '../shared/list-reducer.js';
+import type { ReportScreen } from '../shared/screen-names.js';
 
 export interface ReportsState {
   attention: ListState;

@@ -4,13 +4,13 @@
 
 import { resolve } from 'node:path';
 import { Box, Text } from 'ink';
-import { importLines } from '../src/cli/tables.js';
-import { RpcError, UnreachableError } from '../src/control/client.js';
-import { parseImportCsv } from '../src/import-export/csv.js';
-import { readImportFile } from '../src/import-export/import-file.js';
-import { hashPasswords, type ImportCall, sendImport } from '../src/import-export/send-import.js';
-import { callError, type DaemonSession } from './daemon-session.js';
-import { Field, Footer, type Frame, NoticeLine } from './frame.js';
+import { importLines } from '../../src/cli/tables.js';
+import { RpcError, UnreachableError } from '../../src/control/client.js';
+import { parseImportCsv } from '../../src/import-export/csv.js';
+import { readImportFile } from '../../src/import-export/import-file.js';
+import { hashPasswords, type ImportCall, sendImport } from '../../src/import-export/send-import.js';
+import { callError, type DaemonSession } from '../shared/daemon-session.js';
+import { Field, Footer, type Frame, NoticeLine } from '../shared/frame.js';
 import type { ImportAction, ImportState } from './import-reducer.js';
 
 /** Rows around the preview: the path line, the notice, a blank line, the progress line, the footer, a margin. */

@@ -1,7 +1,7 @@
 // The console's connection to the daemon, outside React: connects, subscribes, keeps the lists
 // the screens show, follows the daemon's notifications, and reconnects by itself when the daemon
 // goes away. Screens read it through the useDaemon hook.
-import { ControlClient, RpcError, UnreachableError } from '../src/control/client.js';
+import { ControlClient, RpcError, UnreachableError } from '../../src/control/client.js';
 import type {
   AccountView,
   DomainView,
@@ -17,8 +17,8 @@ import type {
   Results,
   RowsChange,
   StatusView,
-} from '../src/control/protocol.js';
-import { domainOf } from '../src/model/names.js';
+} from '../../src/control/protocol.js';
+import { domainOf } from '../../src/model/names.js';
 
 export type Connection = 'connecting' | 'connected' | 'down';
 

@@ -1,9 +1,9 @@
 // The Pending Changes screen's state: the selection, a question waiting for its yes (cancel one
 // change, or apply this domain's changes now), and what the daemon said. Pure.
 import type { Key } from 'ink';
-import type { PendingView } from '../src/control/protocol.js';
-import type { Notice, Step } from './effects.js';
-import { initialListState, type ListState, listDelta, moveSelection, settle } from './list-reducer.js';
+import type { PendingView } from '../../src/control/protocol.js';
+import { initialListState, type ListState, listDelta, moveSelection, settle } from '../shared/list-reducer.js';
+import type { Notice, Step } from '../shared/step.js';
 
 export interface PendingState {
   list: ListState;

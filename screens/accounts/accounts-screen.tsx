@@ -1,10 +1,10 @@
 // POP3 Accounts: the old console's form ([ name ]@domain [ password ] [Change]) above a table of
 // every account with its mailbox size, last login and status (active, or the pending action
-// counting down to the apply). Drawn from the screen's state; keys are in form-reducer.ts.
+// counting down to the apply). Drawn from the screen's state; keys are in ../shared/form-keys.ts.
 
 import { Box, Text } from 'ink';
 import React from 'react';
-import type { AccountView, StatusView } from '../src/control/protocol.js';
+import type { AccountView, StatusView } from '../../src/control/protocol.js';
 import {
   accountState,
   clockTime,
@@ -13,13 +13,13 @@ import {
   humanBytes,
   pendingStatus,
   shortTime,
-} from '../src/model/format.js';
-import { quotaUse } from '../src/model/quota.js';
-import { type FormState, shownList } from './form-reducer.js';
-import { FORM_CHROME_ROWS, type FormScreenProps, footerKeys } from './form-screen.js';
-import { cell, Field, Footer, NoticeLine } from './frame.js';
-import type { Theme } from './hooks.js';
-import { keysOf } from './list-reducer.js';
+} from '../../src/model/format.js';
+import { quotaUse } from '../../src/model/quota.js';
+import { type FormState, shownList } from '../shared/form-reducer.js';
+import { FORM_CHROME_ROWS, type FormScreenProps, footerKeys } from '../shared/form-screen.js';
+import { cell, Field, Footer, NoticeLine } from '../shared/frame.js';
+import type { Theme } from '../shared/hooks.js';
+import { keysOf } from '../shared/list-reducer.js';
 
 /**
  * The lists lately shown for one set of accounts, domain and order, by filter text: a letter
@@ -90,26 +90,18 @@ const CHANGES = {
   rename: { label: (a: string) => `Rename ${a} to `, placeholder: 'new name', mask: false, what: 'name' },
 } as const;
 
-export function AccountsScreen({
+/**
+ * The form above the table: a new account's name and password, or the one field that changes the
+ * selected account; below it, why the daemon refused what was sent.
+ */
+function AccountForm({
   state,
-  rows,
-  total,
   domain,
-  frame,
+  theme,
   edit,
-  status,
-  loading,
-}: FormScreenProps<AccountView> & { status: StatusView | null }) {
-  const { width, height, now, theme } = frame;
-  const tableHeight = Math.max(1, height - FORM_CHROME_ROWS);
-  const list = shownList(state, { rows, tableHeight });
-  // The row at the (settled) selection: found by index, not by a scan of every row.
-  const at = list.selected === null ? -1 : keysOf(rows).indexOf(list.selected);
-  const selected = at >= 0 ? rows[at] : undefined;
-  // Fixed columns take 70 of the width; the name gets the rest (10 at 80 columns).
-  const nameWidth = Math.max(8, width - 70);
+}: Pick<FormScreenProps<AccountView>, 'state' | 'domain' | 'edit'> & { theme: Theme }) {
   return (
-    <Box flexDirection="column" width={width} height={height}>
+    <>
       <Box>
         {state.mode === 'add' ? (
           <Text wrap="truncate">
@@ -155,6 +147,31 @@ export function AccountsScreen({
             ? 'sending…'
             : ' '}
       </Text>
+    </>
+  );
+}
+
+export function AccountsScreen({
+  state,
+  rows,
+  total,
+  domain,
+  frame,
+  edit,
+  status,
+  loading,
+}: FormScreenProps<AccountView> & { status: StatusView | null }) {
+  const { width, height, now, theme } = frame;
+  const tableHeight = Math.max(1, height - FORM_CHROME_ROWS);
+  const list = shownList(state, { rows, tableHeight });
+  // The row at the (settled) selection: found by index, not by a scan of every row.
+  const at = list.selected === null ? -1 : keysOf(rows).indexOf(list.selected);
+  const selected = at >= 0 ? rows[at] : undefined;
+  // Fixed columns take 70 of the width; the name gets the rest (10 at 80 columns).
+  const nameWidth = Math.max(8, width - 70);
+  return (
+    <Box flexDirection="column" width={width} height={height}>
+      <AccountForm state={state} domain={domain} theme={theme} edit={edit} />
       <NoticeLine notice={state.notice} theme={theme} />
       <Box>
         {state.focus === 'filter' || state.filter ? (

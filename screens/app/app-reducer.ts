@@ -3,27 +3,15 @@
 // screen's own state, which stays as it was left when the admin looks at another screen.
 // Pure: tested without rendering; the app shell renders it and runs the effects.
 import type { Key } from 'ink';
+import { domainsKey } from '../domains/domains-keys.js';
 import {
   type DomainsContext,
   type DomainsState,
   domainFieldEdges,
-  domainsKey,
   domainsReducer,
   initialDomainsState,
   isTypingDomain,
-} from './domains-reducer.js';
-import type { Effect, Outcome, Step } from './effects.js';
-import {
-  type FormAction,
-  type FormContext,
-  type FormScreen,
-  type FormState,
-  fieldEdges,
-  formKey,
-  formReducer,
-  initialFormState,
-  isTyping,
-} from './form-reducer.js';
+} from '../domains/domains-reducer.js';
 import {
   type ImportState,
   importFieldEdges,
@@ -31,42 +19,31 @@ import {
   importReducer,
   initialImportState,
   isTypingPath,
-} from './import-reducer.js';
-import type { KeyTarget } from './key-gate.js';
-import { initialPendingState, type PendingContext, type PendingState, pendingKey } from './pending-reducer.js';
+} from '../import/import-reducer.js';
+import { MENU } from '../menu/menu-items.js';
+import { initialPendingState, type PendingContext, type PendingState, pendingKey } from '../pending/pending-reducer.js';
 import {
   initialReportsState,
   type Jump,
   openHistory,
   type ReportContext,
-  type ReportScreen,
   type ReportsState,
   reportKey,
-} from './report-reducer.js';
-
-export type Screen =
-  | 'domains'
-  | 'menu'
-  | 'accounts'
-  | 'forwards'
-  | 'pending'
-  | 'settings'
-  | 'help'
-  | 'import'
-  | ReportScreen;
-
-export const MENU: { screen: Screen | 'quit'; label: string; hint: string }[] = [
-  { screen: 'accounts', label: 'POP3 Accounts', hint: 'add, re-password and remove mailboxes; see their sizes' },
-  { screen: 'forwards', label: 'Email Forwarding', hint: 'addresses that pass mail on to other addresses' },
-  { screen: 'pending', label: 'Pending Changes', hint: 'what the next hourly apply will do; cancel or apply now' },
-  { screen: 'settings', label: 'Mail Client Settings', hint: 'what to enter in Thunderbird, Outlook or a phone' },
-  { screen: 'domains', label: 'Domains', hint: 'switch to, add or remove a hosted domain' },
-  { screen: 'attention', label: 'Needs Attention', hint: 'mailboxes on every domain whose mail nobody collects' },
-  { screen: 'search', label: 'Search', hint: 'find a name or destination on every domain, and jump to it' },
-  { screen: 'history', label: 'History', hint: 'who changed what, and when (the audit log)' },
-  { screen: 'help', label: 'Help', hint: 'how it works, and every key' },
-  { screen: 'quit', label: 'Quit', hint: 'leave the console (the mail service keeps running)' },
-];
+} from '../reports/report-reducer.js';
+import { formKey } from '../shared/form-keys.js';
+import {
+  type FormAction,
+  type FormContext,
+  type FormState,
+  fieldEdges,
+  formReducer,
+  initialFormState,
+  isTyping,
+} from '../shared/form-reducer.js';
+import type { KeyTarget } from '../shared/key-gate.js';
+import type { FormScreen, Screen } from '../shared/screen-names.js';
+import type { Effect, Step } from '../shared/step.js';
+import type { Outcome } from './effects.js';
 
 export interface AppState {
   screen: Screen;

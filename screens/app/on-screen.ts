@@ -1,0 +1,110 @@
+// What the open screen shows, worked out from the daemon's snapshot and the app state: each
+// screen's rows (filtered, sorted, memoized so a key does not redo them), and from those what a
+// key acts on (the AppView the app reducer is given with each key).
+import { useMemo } from 'react';
+import { visibleAccounts } from '../accounts/accounts-screen.js';
+import { DOMAINS_CHROME_ROWS } from '../domains/domains-screen.js';
+import { destinationsOf, visibleForwards } from '../forwards/forwards-screen.js';
+import { IMPORT_CHROME_ROWS } from '../import/import-screen.js';
+import { helpLines, settingsLines, textHeight } from '../info/info-screens.js';
+import { PENDING_CHROME_ROWS } from '../pending/pending-screen.js';
+import type { Jump } from '../reports/report-reducer.js';
+import {
+  attentionRows,
+  historyRows,
+  REPORT_CHROME_ROWS,
+  type ReportRow,
+  searchRows,
+} from '../reports/report-screens.js';
+import type { DaemonSnapshot } from '../shared/daemon-session.js';
+import type { FormRow } from '../shared/form-reducer.js';
+import { FORM_CHROME_ROWS } from '../shared/form-screen.js';
+import type { AppState, AppView } from './app-reducer.js';
+
+export type ScreenRows = ReturnType<typeof useScreenRows>;
+
+/** The rows of every screen the managed domain has, as the open screen shows them. */
+export function useScreenRows(data: DaemonSnapshot, domain: string | null, state: AppState) {
+  const accountRows = useMemo(
+    () => (domain ? visibleAccounts(data.accounts, domain, state.accounts.filter, state.accounts.sort) : []),
+    [data.accounts, domain, state.accounts.filter, state.accounts.sort],
+  );
+  const forwardViews = useMemo(
+    () => (domain ? visibleForwards(data.forwards, domain, state.forwards.filter) : []),
+    [data.forwards, domain, state.forwards.filter],
+  );
+  const forwardRows = useMemo(
+    (): FormRow[] => forwardViews.map((f) => ({ ...f, destinations: destinationsOf(f) })),
+    [forwardViews],
+  );
+  const pendingRows = useMemo(() => data.pending.filter((p) => p.domain === domain), [data.pending, domain]);
+  const counts = useMemo(() => {
+    // Until the lists arrive, the counts are the domain's totals (applied rows only).
+    const totals = data.domains.find((d) => d.domain === domain);
+    return data.listed
+      ? {
+          accounts: data.accounts.filter((a) => a.domain === domain).length,
+          forwards: data.forwards.filter((f) => f.domain === domain).length,
+        }
+      : { accounts: totals?.accounts ?? 0, forwards: totals?.forwards ?? 0 };
+  }, [data.accounts, data.forwards, data.domains, data.listed, domain]);
+  const attention = useMemo(() => attentionRows(data.accounts), [data.accounts]);
+  const reportRows = useMemo((): ReportRow[] => {
+    if (state.screen === 'attention') return attention;
+    if (state.screen === 'search') return searchRows(state.reports.search.query, data.accounts, data.forwards);
+    if (state.screen !== 'history') return [];
+    const exists = (address: string): Jump | null => {
+      const a = data.accounts.find((x) => x.address === address);
+      if (a) return { domain: a.domain, screen: 'accounts', name: a.name };
+      const f = data.forwards.find((x) => x.address === address);
+      return f ? { domain: f.domain, screen: 'forwards', name: f.name } : null;
+    };
+    return historyRows(state.reports.history.entries ?? [], exists, Date.now());
+  }, [
+    state.screen,
+    attention,
+    state.reports.search.query,
+    state.reports.history.entries,
+    data.accounts,
+    data.forwards,
+  ]);
+  const text =
+    state.screen === 'help'
+      ? helpLines(domain ?? '')
+      : state.screen === 'settings'
+        ? settingsLines(domain ?? '', data.status)
+        : [];
+
+  return { accountRows, forwardViews, forwardRows, pendingRows, counts, attention, reportRows, text };
+}
+
+/** What the keys act on: what is on the screen now. */
+export function keyView(
+  state: AppState,
+  data: DaemonSnapshot,
+  domain: string | null,
+  rows: ScreenRows,
+  tooSmall: boolean,
+  bodyHeight: number,
+): AppView {
+  const { accountRows, forwardRows, pendingRows, reportRows, text } = rows;
+  const view: AppView = { tooSmall, connected: Boolean(data.status) };
+  if (state.screen === 'domains')
+    view.domains = { rows: data.domains, current: domain, tableHeight: Math.max(1, bodyHeight - DOMAINS_CHROME_ROWS) };
+  const formHeight = Math.max(1, bodyHeight - FORM_CHROME_ROWS);
+  if (domain && state.screen === 'accounts')
+    view.form = { screen: 'accounts', domain, rows: accountRows, tableHeight: formHeight };
+  if (domain && state.screen === 'forwards')
+    view.form = { screen: 'forwards', domain, rows: forwardRows, tableHeight: formHeight };
+  if (domain && state.screen === 'pending')
+    view.pending = { domain, rows: pendingRows, tableHeight: Math.max(1, bodyHeight - PENDING_CHROME_ROWS) };
+  if (state.screen === 'attention' || state.screen === 'search' || state.screen === 'history')
+    view.report = {
+      keys: reportRows.map((r) => r.key),
+      jumps: reportRows.map((r) => r.jump),
+      height: Math.max(1, bodyHeight - REPORT_CHROME_ROWS),
+    };
+  if (state.screen === 'import') view.importHeight = Math.max(1, bodyHeight - IMPORT_CHROME_ROWS);
+  if (text.length) view.text = { lines: text.length, height: textHeight(bodyHeight) };
+  return view;
+}
