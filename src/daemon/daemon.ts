@@ -47,11 +47,15 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
     const tls = readTls(config);
     // Who changes what is recorded from the kernel's word: no daemon runs without that.
     checkPeerSupport();
+    // The store, and this daemon's place beside others (its node strategy).
     const { store, node } = stops.add(await openStore(config, log));
+    // The applies and the MailboxLifecycle they raise. Its subscribers, in the order they hear
+    // each change: the mailbox index, the consoles, the caches, the POP3 sessions.
     const apply = stops.add(buildApply(config, store, log));
     const { changes, engine, lifecycle } = apply;
     const mailboxes = stops.add(await startMailboxes(config, store, node, lifecycle, log));
     const { index } = mailboxes;
+    // Where mail goes (a Maildir here, or the forward queue), then what takes it in.
     const { delivery, queue, dkim } = await buildDelivery(config, store, index, node, log);
     const { filter } = stops.add(buildFilter(config, log));
     const control = stops.add(
@@ -61,12 +65,15 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
         log,
       ),
     );
+    // The audit log kept to its retention, with the settings this start runs with.
     stops.add(startAuditPruning(config, store, log));
     await recordStartSettings(config, store, node);
+    // A size moves the quota file first, then the consoles hear of it.
     keepMailboxCaches(config, store, index, lifecycle, log);
     control.tellSizes();
     const { pop3 } = stops.add(startPop3(config, { store, changes, index, node, lifecycle }, tls, log));
     const { smtp } = stops.add(await startSmtp(config, { delivery, filter, node }, tls, log));
+    // Sending, filtering and applying start once every part that follows them is there.
     queue.start();
     stops.add({ stop: () => queue.stop(STOP_BOUND_MS) });
     filter.start();
