@@ -12,7 +12,7 @@ import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import type { NodeView } from '../control/protocol.js';
 import { ConfigError } from '../service/settings.js';
-import { Connection, LOCKS, LOG_CHANNEL, type PostgresDatabase } from '../store/postgres.js';
+import { Connection, LOCKS, LOG_CHANNEL, PostgresDatabase } from '../store/postgres.js';
 import type { ActivityRecord, Store } from '../store/store.js';
 import type { Logger } from '../support/log.js';
 
@@ -91,7 +91,9 @@ export class ClusterNode extends EventEmitter {
    * connected already: two daemons of one name would take each other's spool.
    */
   static async join(store: Store, id: string, version: string, log: Logger): Promise<ClusterNode> {
-    const db = store.database as PostgresDatabase;
+    const db = store.database;
+    // Only a PostgreSQL store is shared (several-hosts.ts is chosen for no other).
+    if (!(db instanceof PostgresDatabase)) throw new Error(`daemons share a PostgreSQL store only, not ${db.kind}`);
     const session = await Connection.open(db.url, `vmail-node:${id}`);
     const listener = await Connection.open(db.url, `vmail:${id}`);
     const node = new ClusterNode(id, version, db, store, session, listener, log);
@@ -174,6 +176,7 @@ export class ClusterNode extends EventEmitter {
     try {
       msg = JSON.parse(payload);
     } catch {
+      // Not a vmail daemon's payload (a NOTIFY somebody else sent on the channel): nothing to act on.
       return;
     }
     if (msg.node === this.id) return;
@@ -259,7 +262,9 @@ export class ClusterNode extends EventEmitter {
   }
 
   unlockMailbox(address: string): void {
-    void this.session.query('SELECT pg_advisory_unlock($1)', [lockFor('pop3', address)]).catch(() => {});
+    void this.session.query('SELECT pg_advisory_unlock($1)', [lockFor('pop3', address)]).catch(() => {
+      // The session is gone, and PostgreSQL released its locks with it (the loss is told by 'lost').
+    });
   }
 
   /** Tells the other daemons that a message of `bytes` was delivered to `address` here. */
@@ -287,13 +292,17 @@ export class ClusterNode extends EventEmitter {
         changed: part.filter((x) => typeof x === 'string'),
       });
       for (const p of payloads(items, wrap))
-        void this.session.query('SELECT pg_notify($1, $2)', [SIZES_CHANNEL, p]).catch(() => {});
+        void this.session.query('SELECT pg_notify($1, $2)', [SIZES_CHANNEL, p]).catch(() => {
+          // Only the others' counts wait: their sweeps list each Maildir again (and a lost session is told by 'lost').
+        });
     }, 100);
   }
 
   private async publishActivity(rows: [string, ActivityRecord][]): Promise<void> {
     for (const p of payloads(rows, (part) => ({ node: this.id, rows: part })))
-      await this.session.query('SELECT pg_notify($1, $2)', [ACTIVITY_CHANNEL, p]).catch(() => {});
+      await this.session.query('SELECT pg_notify($1, $2)', [ACTIVITY_CHANNEL, p]).catch(() => {
+        // The rows are written to the store already: only the others' consoles see them later.
+      });
   }
 
   /** Leaves: the heartbeat stops, the lease and the mailbox locks go with the connection. */

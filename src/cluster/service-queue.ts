@@ -45,6 +45,8 @@ export class ServiceQueue implements QueueAdmin {
 
   /** The other daemons' spool folders (a gone daemon's stays until another adopts it). */
   private async others(): Promise<string[]> {
+    // No queue folder yet (no daemon has spooled there), or one this daemon cannot read: the list
+    // then holds this daemon's own messages (from memory) only; no message is touched.
     const entries = await readdir(this.root, { withFileTypes: true }).catch(() => []);
     return entries.filter((e) => e.isDirectory() && e.name !== this.node).map((e) => e.name);
   }

@@ -3,10 +3,12 @@
 // archived; each step idempotent), then each chunk's rows, log and queue in one transaction.
 // A tick missed while the daemon was down is applied at start. A change to a domain itself is
 // applied alone, in its place in line: a removal takes the domain's accounts (their Maildirs
-// archived) and forwards with it. Emits 'applied' (the result clients see) and 'accounts'
-// (the accounts that came and went, for the mailbox index and POP3 sessions).
+// archived) and forwards with it. Emits 'accounts' (the accounts that came and went, at each
+// chunk's commit) and 'applied' (the result clients see, once the apply is over), which the
+// MailboxLifecycle (mailbox-lifecycle.ts) hands on to the daemon's parts.
 //
-// The crash ordering, for every change: files -> commit -> memory.
+// The crash ordering, for every change: files -> commit -> memory. It is written here once,
+// next to the code that keeps it (mox writes each operation's ordering beside it the same way).
 //  1. Files: the Maildir is made, imported, moved or archived, each step idempotent and made
 //     durable (renames fsynced in both folders) before the next. A Maildir an add or a rename
 //     puts in place is stamped with the change's id (paths.ts), so a run after a crash tells
@@ -16,11 +18,18 @@
 //  2. Commit: the chunk's rows, apply log, audit and queue in one store transaction. A crash
 //     before it leaves the change pending and the files done: the next apply does step 1
 //     again (finding it done) and commits.
-//  3. Memory: routing (the store's maps, right after the commit), then the mailbox index and
-//     POP3 sessions ('accounts'). Deliveries into a Maildir being moved or archived are held
-//     (maildir.ts holdMaildirs) from before step 1 until after step 3's routing, then ask
-//     again where the mail goes; delivery never makes a missing Maildir (a daemon elsewhere,
-//     or one restarted between 1 and 2, answers 451 and the sender tries again).
+//  3. Memory: routing (the store's maps, right after the commit), then the MailboxLifecycle's
+//     subscribers ('accounts': the mailbox index, then the POP3 sessions), which hear another
+//     daemon's commits the same way, from the store's change log. Deliveries into a Maildir
+//     being moved or archived are held (maildir.ts holdMaildirs) from before step 1 until
+//     after step 3's routing, then ask again where the mail goes; delivery never makes a
+//     missing Maildir (a daemon elsewhere, or one restarted between 1 and 2, answers 451 and
+//     the sender tries again).
+// Why this order: a committed account routes mail into its Maildir at once, on every daemon
+// sharing the store, so the Maildir must be in place (or in the archive) before the commit;
+// files done without a commit are harmless (the change is still pending, its steps
+// idempotent). And no part of the daemon may act on a change the store does not hold yet (a
+// crash before the commit leaves it pending): memory follows the commit, never leads it.
 
 import { EventEmitter } from 'node:events';
 import { basename, dirname, join } from 'node:path';

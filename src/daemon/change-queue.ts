@@ -70,7 +70,9 @@ export class ChangeQueue extends EventEmitter {
   exclusive<R>(fn: () => Promise<R>): Promise<R> {
     const alone = () => this.store.exclusive(fn);
     const run = this.lock.then(alone, alone);
-    this.lock = run.catch(() => {});
+    this.lock = run.catch(() => {
+      // The chain only orders the runs: `run` hands the failure to this call's own caller.
+    });
     return run;
   }
 

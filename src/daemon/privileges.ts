@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import {
   closeSync,
   constants,
+  existsSync,
   fchownSync,
   fstatSync,
   lchownSync,
@@ -15,7 +16,7 @@ import {
   readdirSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { ConfigError } from '../service/settings.js';
+import { type Config, ConfigError, SERVICE_SOCKET } from '../service/settings.js';
 import type { Logger } from '../support/log.js';
 
 interface Account {
@@ -113,7 +114,7 @@ function walk(parent: string, name: string, a: Account, log: Logger, shown: stri
  * files in it), then the control socket's folder of its own (all of it). Without a user to
  * become, a daemon running as root says so once.
  */
-export function becomeUser(user: string | null, dirs: string[], log: Logger): void {
+function becomeUser(user: string | null, dirs: string[], log: Logger): void {
   const root = process.getuid?.() === 0;
   if (!user) {
     if (root)
@@ -136,4 +137,15 @@ export function becomeUser(user: string | null, dirs: string[], log: Logger): vo
   process.setgid!(a.gid);
   process.setuid!(a.uid);
   log.notice('daemon became user', { user, uid: a.uid, gid: a.gid });
+}
+
+/**
+ * Becomes the configured user (see becomeUser), handing it the data dir, and the control
+ * socket's folder when that is the daemon's own: the service's folder, or one that is not there yet.
+ */
+export function becomeDaemonUser(config: Config, log: Logger): void {
+  const socketDir = dirname(config.socketPath);
+  const ownSocketDir =
+    socketDir !== config.dataDir && (!existsSync(socketDir) || socketDir === dirname(SERVICE_SOCKET));
+  becomeUser(config.user, ownSocketDir ? [config.dataDir, socketDir] : [config.dataDir], log);
 }
