@@ -311,8 +311,14 @@ export class LocalDelivery {
       }
       return [
         async () => {
-          await unlink(file).catch(() => {});
-          this.mailbox.changed(route.address);
+          try {
+            await unlink(file).catch((err: NodeJS.ErrnoException) => {
+              // Already gone is what the undo wants; any other failure leaves the copy in the mailbox.
+              if (err.code !== 'ENOENT') throw new Error(`${file} not removed: ${err.message}`);
+            });
+          } finally {
+            this.mailbox.changed(route.address);
+          }
         },
       ];
     }

@@ -136,6 +136,7 @@ export async function writeNewFile(
     // The write's error is the one to report; what closing and removing the part would say adds nothing.
     await closeFd(fd).catch(() => {});
     await unlinkFile(path).catch(() => {});
+    // The part written is unlinked next whether or not it closed; its write's error is the one reported.
     throw err;
   }
   await closeFd(fd);
@@ -160,6 +161,7 @@ export async function sweepTemps(dir: string, olderThanMs: number, now = Date.no
   for (const name of names) {
     if (!TEMP.test(name)) continue;
     const path = join(dir, name);
+    // Not there to look at (removed meanwhile): nothing to sweep.
     const st = await lstatPath(path).catch(() => null);
     if (!st?.isFile() || now - st.mtimeMs < olderThanMs) continue;
     // Gone meanwhile (its write finished, or another sweep took it): nothing to remove.
