@@ -394,7 +394,9 @@ export class SmtpIntake {
       // An undo that fails leaves a copy delivered: said in the log, as the client will send it again.
       await Promise.all(
         undo.map((u) =>
-          u().catch((err: Error) => this.opts.log.error('smtp undo failed', { id, error: err.message, kept: 'one copy' })),
+          u().catch((err: Error) =>
+            this.opts.log.error('smtp undo failed', { id, error: err.message, kept: 'one copy' }),
+          ),
         ),
       );
       if (failure instanceof LoopError) throw smtpError(554, `5.4.6 ${failure.message}`);

@@ -198,9 +198,9 @@ export class SqliteDatabase implements Database {
   startChecking(log: Logger): void {
     this.onLost = () => {
       const copy = `${this.file}.rescued-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-      // Not saved: the log line below says that no copy could be made.
       void stat(dirname(copy))
         .then(() => this.rescue(copy).then(() => true))
+        // Not saved: the log line below says that no copy could be made.
         .catch(() => false)
         .then((saved) =>
           log.error('store lost', {
