@@ -13,7 +13,8 @@ import { hostname } from 'node:os';
 import type { NodeView } from '../control/protocol.js';
 import { ConfigError } from '../service/settings.js';
 import { Connection, LOCKS, LOG_CHANNEL, PostgresDatabase } from '../store/postgres.js';
-import type { ActivityRecord, Store } from '../store/store.js';
+import type { ActivityRecord } from '../store/records.js';
+import type { Store } from '../store/store.js';
 import type { Logger } from '../support/log.js';
 
 /** How often the heartbeat is written and the lease tried. */

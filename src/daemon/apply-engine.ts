@@ -46,7 +46,8 @@ import {
   stampMaildir,
 } from '../maildir/paths.js';
 import type { PendingChange } from '../model/changes.js';
-import type { AccountRecord, DomainRecord, ForwardRecord, Store } from '../store/store.js';
+import type { AccountRecord, DomainRecord, ForwardRecord } from '../store/records.js';
+import type { Store } from '../store/store.js';
 import { mkdirDurable, renameDurable } from '../support/durable.js';
 import type { Logger } from '../support/log.js';
 import { appliedEntries, expiredEntries, failedEntries, selfPeer } from './audit.js';

@@ -11,7 +11,8 @@ import type {
 } from '../control/protocol.js';
 import type { MailboxIndex } from '../maildir/mailbox-index.js';
 import { type PendingChange, partsOf } from '../model/changes.js';
-import type { AccountRecord, Store } from '../store/store.js';
+import type { AccountRecord } from '../store/records.js';
+import type { Store } from '../store/store.js';
 
 const iso = (t: number | undefined) => (t === undefined ? null : new Date(t).toISOString());
 

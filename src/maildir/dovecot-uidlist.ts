@@ -113,6 +113,7 @@ export function uidlistText(messages: readonly { file: string; uidl: string }[],
  */
 export async function writeDovecotUidlist(dir: string): Promise<number> {
   const entries = await listMessages(dir);
+  // None yet (or unreadable): a new UIDVALIDITY, so IMAP clients list the mailbox afresh; no message is touched.
   const old = await readFile(join(dir, 'dovecot-uidlist'), 'utf8').catch(() => null);
   let validity = Math.floor(Date.now() / 1000);
   if (old !== null)

@@ -107,6 +107,7 @@ export class MailboxIndex extends EventEmitter {
     await sweepTemps(dirname(this.file), 3_600_000).catch((err: Error) =>
       this.log.warning('temps not swept', { dir: dirname(this.file!), error: err.message }),
     );
+    // No saved index (a first start, or unreadable): the mailboxes are measured from their files.
     const text = await readFile(this.file, 'utf8').catch(() => '');
     const lines = text.split('\n');
     if (lines[0] !== SAVED_HEADER) return 0;
@@ -460,6 +461,7 @@ export class MailboxIndex extends EventEmitter {
       for (const e of [...this.boxes.values()]) {
         await pace(++seen, since);
         if (!this.sweeping) return;
+        // Only leftovers of dead deliveries live in tmp/: what is not swept now is at the next sweep.
         removed += await cleanTmp(e.dir, TMP_STALE_MS).catch(() => 0);
       }
       if (removed)

@@ -5,7 +5,7 @@ import { constants, type Dirent, type Stats, statSync } from 'node:fs';
 import { open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { fsyncDir, sweepTemps, writeNewFile } from '../support/durable.js';
+import { fsyncDir, sweepTemps, unlinkIfThere, writeNewFile } from '../support/durable.js';
 import { restoreFolders } from './paths.js';
 import { saveSizes, sizesOf } from './size-cache.js';
 import { uidlsOf } from './uidl-map.js';
@@ -191,6 +191,7 @@ async function write(dir: string, data: Buffer | readonly Buffer[], opts: Delive
     opts.visible?.(size);
     await fsyncDir(join(dir, 'new'));
   } catch (err) {
+    // The delivery's own error is the one to report; a temp left in tmp/ is swept after 36 hours.
     await unlink(tmp).catch(() => {});
     throw err;
   }
@@ -330,6 +331,7 @@ async function sizeUntagged(dir: string, entries: MessageEntry[], untagged: Mess
     );
   }
   const kept = gone.size ? entries.filter((m) => !gone.has(m)) : entries;
+  // A cache of sizes: one not saved is read from the files again next time.
   await saveSizes(dir, sizes, new Set(kept.map((m) => m.uid))).catch(() => {});
   return kept;
 }
@@ -400,6 +402,7 @@ export async function folderStamp(dir: string): Promise<{ key: string; settled: 
     const [n, c] = await Promise.all([stat(join(dir, 'new')), stat(join(dir, 'cur'))]);
     return stampOf(n, c);
   } catch {
+    // No new/ or cur/ to look at (the Maildir is gone or not made yet): no stamp to compare.
     return null;
   }
 }
@@ -432,6 +435,7 @@ export async function openMessage(dir: string, m: MessageEntry) {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     for (const folder of ['cur', 'new'] as const) {
+      // A folder not there holds no renamed copy: the message is reported gone below.
       const names = await readdir(join(dir, folder)).catch(() => [] as string[]);
       const found = names.find((f) => uidOf(f) === m.uid);
       if (found) return openPlainMessage(join(dir, folder, found));
@@ -447,10 +451,12 @@ export async function openMessage(dir: string, m: MessageEntry) {
  */
 export async function cleanTmp(dir: string, olderThanMs: number, now = Date.now()): Promise<number> {
   const tmp = join(dir, 'tmp');
+  // No tmp/ (or none readable): no leftovers to remove this time.
   const names = await readdir(tmp).catch(() => [] as string[]);
   let removed = await sweepTemps(dir, olderThanMs, now);
   for (const name of names) {
     const path = join(tmp, name);
+    // Gone meanwhile (its delivery finished): nothing to remove.
     const st = await stat(path).catch(() => null);
     if (!st?.isFile() || now - st.mtimeMs < olderThanMs) continue;
     await unlink(path).then(
@@ -476,8 +482,10 @@ export async function deleteMessages(dir: string, messages: MessageEntry[]): Pro
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       // It may have been renamed (flags, new/ -> cur/) since it was listed.
       for (const folder of ['cur', 'new'] as const) {
+        // A folder not there holds no renamed copy to delete.
         const names = await readdir(join(dir, folder)).catch(() => [] as string[]);
-        for (const f of names) if (uidOf(f) === m.uid) await unlink(join(dir, folder, f)).catch(() => {});
+        // Gone meanwhile is deleted; any other failure keeps the message, and the client is told.
+        for (const f of names) if (uidOf(f) === m.uid) await unlinkIfThere(join(dir, folder, f));
       }
     }
   }

@@ -119,8 +119,8 @@ async function archiveDir(from: string, to: string): Promise<string> {
  */
 async function mergeInto(from: string, to: string, archive: string): Promise<void> {
   for (const folder of ['new', 'cur']) {
-    const have = new Set(await readdir(join(to, folder)).catch(() => [] as string[]));
-    const names = await readdir(join(from, folder)).catch(() => [] as string[]);
+    const have = new Set(await namesIn(join(to, folder)));
+    const names = await namesIn(join(from, folder));
     for (const f of names) if (!have.has(f)) await rename(join(from, folder, f), join(to, folder, f));
     if (names.length) {
       await fsyncDir(join(to, folder));
@@ -128,6 +128,14 @@ async function mergeInto(from: string, to: string, archive: string): Promise<voi
     }
   }
   await archiveDir(from, archive);
+}
+
+/** The names in folder `dir`, none when it is not there; any other failure is thrown (a message would be left behind). */
+async function namesIn(dir: string): Promise<string[]> {
+  return readdir(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw err;
+    return [];
+  });
 }
 
 function ignoreExists(err: NodeJS.ErrnoException): false {

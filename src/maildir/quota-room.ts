@@ -66,11 +66,13 @@ export async function usedOnDisk(dir: string, except: string): Promise<{ bytes: 
       const path = join(dir, folder, f);
       let size = /,W=(\d+)/.exec(f)?.[1];
       if (folder === 'tmp') {
+        // Not there: given back meanwhile (see below).
         const st = await stat(path).catch(() => null);
         // Given back meanwhile (its message is read in new/ next), or left by a dead delivery.
         if (!st || now - st.mtimeMs > STALE_MS) continue;
       } else if (size === undefined) {
         const known = (await sizesOf(dir)).get(uid);
+        // Not there: deleted since the listing (see below).
         const st = known ? null : await stat(path).catch(() => null);
         // Deleted since the listing: it holds nothing.
         if (!known && !st) continue;

@@ -29,6 +29,7 @@ export async function sizesOf(dir: string): Promise<Map<string, Sizes>> {
     return sizes;
   }
   sizes = new Map();
+  // A cache: none saved (or unreadable) means sizes are read from the files.
   const text = await readFile(join(dir, FILE), 'utf8').catch(() => '');
   const lines = text.split('\n');
   if (lines[0] === HEADER) {

@@ -21,6 +21,7 @@ export function isUidl(s: string): boolean {
 
 /** The UIDLs kept for `dir`'s messages (empty for a Maildir that was not imported). */
 export async function uidlsOf(dir: string): Promise<Map<string, string>> {
+  // No map (a Maildir that was not imported, or the map unreadable now): the UIDLs are vmail's own.
   const st = await stat(join(dir, FILE)).catch(() => null);
   if (!st) {
     loaded.delete(dir);
@@ -33,6 +34,7 @@ export async function uidlsOf(dir: string): Promise<Map<string, string>> {
     return cached.map;
   }
   const map = new Map<string, string>();
+  // Removed since the stat above: no map, as for a Maildir that was not imported.
   const lines = (await readFile(join(dir, FILE), 'utf8').catch(() => '')).split('\n');
   if (lines[0] === HEADER) {
     for (const line of lines.slice(1)) {

@@ -1,24 +1,13 @@
-// One POP3 connection: the AUTHORIZATION -> TRANSACTION -> UPDATE state machine, with every
-// command in one table that says in which states it is allowed and how many arguments it takes.
-// DELE only marks, RSET unmarks, and only QUIT from TRANSACTION deletes.
-import fs from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
+// One POP3 connection: the AUTHORIZATION -> TRANSACTION -> UPDATE state machine and the commands'
+// bodies (the login, the listing, DELE and QUIT). The command table is commands.ts; RETR and TOP
+// go through retrieve.ts. DELE only marks, RSET unmarks, and only QUIT from TRANSACTION deletes.
 import type { Socket } from 'node:net';
-import { join } from 'node:path';
 import { type SecureContext, TLSSocket } from 'node:tls';
-import {
-  DeletionNotDurable,
-  deleteMessages,
-  listMessages,
-  MESSAGE_OPEN,
-  type MessageEntry,
-  openMessage,
-} from '../maildir/maildir.js';
+import { DeletionNotDurable, deleteMessages, listMessages, type MessageEntry } from '../maildir/maildir.js';
 import type { Logger } from '../support/log.js';
-import { encodeChunk, encodeMessage, finish, newEncodeState } from './encode.js';
+import { type CommandTarget, type Pop3State, parseCommand } from './commands.js';
 import { type LineEvent, Pop3LineReader } from './line-reader.js';
-
-export type Pop3State = 'AUTHORIZATION' | 'TRANSACTION' | 'UPDATE';
+import { MessageSender, type Wire } from './retrieve.js';
 
 export interface Mailbox {
   address: string;
@@ -48,159 +37,12 @@ export interface SessionHost {
   log: Logger;
 }
 
-/**
- * Longest command line accepted (RFC 2449: 255 octets), and the longest line that carries a
- * password (PASS, AUTH PLAIN and its continuation): 128 characters of UTF-8 and base64 fit.
- */
-const MAX_COMMAND = 255;
+/** The longest line that carries a password (PASS, AUTH PLAIN and its continuation): 128 characters of UTF-8 and base64 fit. */
 const MAX_LINE = 4096;
-const LONG_LINE_VERBS = new Set(['PASS', 'AUTH']);
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
-/** Text as a client sent it: UTF-8 when it is valid UTF-8, else one character per byte (Latin-1). */
-function clientText(bytes: Buffer): string {
-  try {
-    return utf8.decode(bytes);
-  } catch {
-    return bytes.toString('latin1');
-  }
-}
-/** Messages up to this size are read and sent in one piece; larger ones stream. */
-const SMALL = 256 * 1024;
 const HIGH_WATER = 1024 * 1024;
-const READ_AHEAD = 4;
 const MAX_PIPELINED = 1000;
 
-interface Command {
-  states: Pop3State[];
-  min: number;
-  max: number;
-  run: (s: Pop3Session, args: string[], rest: string) => Promise<void> | void;
-}
-
-const AUTH: Pop3State[] = ['AUTHORIZATION'];
-const TRANS: Pop3State[] = ['TRANSACTION'];
-const BOTH: Pop3State[] = ['AUTHORIZATION', 'TRANSACTION'];
-
-const COMMANDS: Record<string, Command> = {
-  CAPA: { states: BOTH, min: 0, max: 0, run: (s) => s.capa() },
-  USER: { states: AUTH, min: 1, max: 1, run: (s, [user]) => s.userCommand(user) },
-  // The password is the whole rest of the line, spaces and all (RFC 1939 7: "PASS string").
-  PASS: { states: AUTH, min: 0, max: Infinity, run: (s, _a, rest) => s.passCommand(rest) },
-  AUTH: { states: AUTH, min: 0, max: 2, run: (s, args) => s.authCommand(args) },
-  STLS: { states: AUTH, min: 0, max: 0, run: (s) => s.stls() },
-  QUIT: { states: BOTH, min: 0, max: 0, run: (s) => s.quit() },
-  NOOP: { states: TRANS, min: 0, max: 0, run: (s) => s.ok('') },
-  STAT: { states: TRANS, min: 0, max: 0, run: (s) => s.stat() },
-  LIST: { states: TRANS, min: 0, max: 1, run: (s, [n]) => s.list(n) },
-  UIDL: { states: TRANS, min: 0, max: 1, run: (s, [n]) => s.uidl(n) },
-  RETR: { states: TRANS, min: 1, max: 1, run: (s, [n]) => s.retr(n) },
-  TOP: { states: TRANS, min: 2, max: 2, run: (s, [n, k]) => s.top(n, k) },
-  DELE: { states: TRANS, min: 1, max: 1, run: (s, [n]) => s.dele(n) },
-  RSET: { states: TRANS, min: 0, max: 0, run: (s) => s.rset() },
-};
-
-/** Where TOP's cut falls: after the header's blank line, `bodyLines` more line ends. */
-interface TopState {
-  bodyLines: number;
-  inBody: boolean;
-  lineStart: boolean;
-  prevBlank: boolean;
-  count: number;
-}
-
-/** The offset in `chunk` just after TOP's last line, or -1 if the cut is in a later chunk. */
-function topCut(t: TopState, chunk: Buffer): number {
-  for (let p = 0; p < chunk.length; p++) {
-    const c = chunk[p];
-    if (c === 10) {
-      if (!t.inBody && (t.prevBlank || t.lineStart)) {
-        t.inBody = true;
-        if (t.bodyLines === 0) return p + 1;
-      } else if (t.inBody && ++t.count >= t.bodyLines) {
-        return p + 1;
-      }
-      t.lineStart = true;
-      t.prevBlank = false;
-    } else if (c === 13 && t.lineStart) {
-      t.prevBlank = true;
-    } else {
-      t.lineStart = false;
-      t.prevBlank = false;
-    }
-  }
-  return -1;
-}
-
-/** A message the name says is small enough to read in one piece. */
-function isSmall(m: MessageEntry): boolean {
-  return m.diskSize !== undefined && m.diskSize <= SMALL;
-}
-
-/**
- * Reads a small message in one open and one read, trusting the size in its name; null when the
- * file is gone or not the size its name says (then the slower path finds out what happened).
- * While reads are quick (the file is in the page cache, as a mailbox being fetched mostly is), it
- * reads on the spot: a trip through the thread pool costs two thread wake-ups, each more than the
- * read. One read that takes longer than SLOW_READ_MS sends every read to the thread pool for
- * ASYNC_FOR_MS, so a slow disk holds up the other sessions once, not on every message.
- */
-function readSmall(dir: string, m: MessageEntry): Promise<Buffer | null> {
-  if (Date.now() >= asyncUntil) return Promise.resolve(readSmallNow(join(dir, m.folder, m.file), m.diskSize!));
-  // The callback API: no FileHandle object per message, which costs more than the read.
-  return new Promise((resolve) => {
-    // No link followed (openMessage, on the slower path, tells of one and refuses it).
-    fs.open(join(dir, m.folder, m.file), MESSAGE_OPEN, (err, fd) => {
-      if (err) return resolve(null);
-      // fstat of an open file waits on no disk: no thread-pool trip.
-      if (!fs.fstatSync(fd).isFile()) {
-        fs.closeSync(fd);
-        return resolve(null);
-      }
-      const buf = Buffer.allocUnsafe(m.diskSize! + 1);
-      fs.read(fd, buf, 0, buf.length, 0, (rerr, bytesRead) => {
-        // Closing a file opened for reading never waits on the disk: no thread-pool trip.
-        fs.closeSync(fd);
-        resolve(!rerr && bytesRead === m.diskSize ? buf.subarray(0, bytesRead) : null);
-      });
-    });
-  });
-}
-
-// A page-cache read takes microseconds; 10 ms is a disk seek (or worse), and well above the time a
-// busy machine keeps this thread off the CPU during a quick read.
-const SLOW_READ_MS = 10;
-const ASYNC_FOR_MS = 10_000;
-/** Until when reads go through the thread pool (a read was slow). */
-let asyncUntil = 0;
-
-function readSmallNow(path: string, size: number): Buffer | null {
-  const t0 = performance.now();
-  let fd: number;
-  try {
-    // No link followed (O_NOFOLLOW); O_NONBLOCK: a FIFO put where a message was opens at once (and reads as empty) instead of
-    // holding the event loop, and so every session, until something writes to it.
-    fd = fs.openSync(path, MESSAGE_OPEN);
-  } catch {
-    // Gone or unreadable: null sends the caller to the path that opens the file and says which.
-    return null;
-  }
-  try {
-    // A link is never followed (O_NOFOLLOW) and only a plain file is read.
-    if (!fs.fstatSync(fd).isFile()) return null;
-    const buf = Buffer.allocUnsafe(size + 1);
-    const bytesRead = fs.readSync(fd, buf, 0, buf.length, 0);
-    return bytesRead === size ? buf.subarray(0, bytesRead) : null;
-  } catch {
-    // A read error (EISDIR, EAGAIN from a FIFO, EIO): the slower path reads again and reports it.
-    return null;
-  } finally {
-    fs.closeSync(fd);
-    if (performance.now() - t0 > SLOW_READ_MS) asyncUntil = Date.now() + ASYNC_FOR_MS;
-  }
-}
-
-export class Pop3Session {
+export class Pop3Session implements CommandTarget, Wire {
   state: Pop3State = 'AUTHORIZATION';
   private socket: Socket;
   private reader: Pop3LineReader;
@@ -216,8 +58,8 @@ export class Pop3Session {
   private messages: MessageEntry[] = [];
   private deleted = new Set<number>();
   private secure: boolean;
-  /** Small messages read ahead of the client's RETRs, by message index. */
-  private readAhead = new Map<number, Promise<Buffer | null>>();
+  /** RETR and TOP, once logged in. */
+  private sender: MessageSender | null = null;
 
   constructor(
     socket: Socket,
@@ -272,7 +114,16 @@ export class Pop3Session {
     this.busy = false;
   }
 
-  private drained(): Promise<void> {
+  /** The connection as it is now (STLS replaces it). */
+  get connection(): Socket {
+    return this.socket;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  drained(): Promise<void> {
     return new Promise((resolve) => {
       if (this.closed || this.socket.writableLength === 0) return resolve();
       const done = () => {
@@ -294,24 +145,9 @@ export class Pop3Session {
       this.saslWaiting = false;
       return this.saslResponse(e.line.toString('latin1'));
     }
-    const bytes = e.line;
-    const sp = bytes.indexOf(32);
-    const verb = bytes
-      .subarray(0, sp < 0 ? bytes.length : sp)
-      .toString('latin1')
-      .toUpperCase();
-    if (bytes.length > MAX_COMMAND && !LONG_LINE_VERBS.has(verb)) return this.err('Line too long.');
-    // A password may be any UTF-8 text; everything else a client sends is ASCII.
-    const rest =
-      sp < 0 ? '' : verb === 'PASS' ? clientText(bytes.subarray(sp + 1)) : bytes.subarray(sp + 1).toString('latin1');
-    const args = rest.split(' ').filter((a) => a.length > 0);
-    const cmd = Object.hasOwn(COMMANDS, verb) ? COMMANDS[verb] : undefined;
-    if (!cmd) return this.err(verb ? 'Unknown command.' : 'Empty command.');
-    if (!cmd.states.includes(this.state)) {
-      return this.err(this.state === 'AUTHORIZATION' ? 'Not logged in.' : 'Already logged in.');
-    }
-    if (args.length < cmd.min || args.length > cmd.max) return this.err(`Wrong number of arguments for ${verb}.`);
-    await cmd.run(this, args, rest);
+    const line = parseCommand(e.line, this.state);
+    if ('refuse' in line) return this.err(line.refuse);
+    await line.command.run(this, line.args, line.rest);
   }
 
   send(line: string): void {
@@ -421,6 +257,7 @@ export class Pop3Session {
     }
     if (this.closed) return;
     this.mailbox = mailbox;
+    this.sender = new MessageSender(this, mailbox.dir, this.messages, this.deleted);
     this.state = 'TRANSACTION';
     this.host.loggedIn(mailbox, this.remote);
     this.ok('Logged in.');
@@ -521,136 +358,14 @@ export class Pop3Session {
   async retr(arg: string): Promise<void> {
     const i = this.message(arg);
     if (i === null) return;
-    await this.sendMessage(i, Infinity);
+    await this.sender!.send(i, Infinity);
   }
 
   async top(arg: string, linesArg: string): Promise<void> {
     const i = this.message(arg);
     if (i === null) return;
     if (!/^[0-9]{1,10}$/.test(linesArg)) return this.err('Invalid number of lines.');
-    await this.sendMessage(i, Number(linesArg));
-  }
-
-  /**
-   * Sends message `i`: all of it, or its header, the blank line and `bodyLines` lines of body.
-   * The file is opened before +OK, so a message deleted underneath gets a plain -ERR.
-   */
-  private async sendMessage(i: number, bodyLines: number): Promise<void> {
-    const m = this.messages[i];
-    if (isSmall(m)) {
-      const ahead = this.readAhead.get(i) ?? readSmall(this.mailbox!.dir, m);
-      this.readAhead.delete(i);
-      const data = await ahead;
-      if (data) {
-        if (this.closed) return;
-        if (bodyLines === Infinity) this.sendWhole(m, data);
-        else this.sendTop(data, bodyLines);
-        this.readNext(i);
-        return;
-      }
-    }
-    await this.sendFromFile(i, bodyLines);
-  }
-
-  /** TOP of a small message read whole: the same bytes `stream` sends, in one corked write. */
-  private sendTop(data: Buffer, bodyLines: number): void {
-    const cut = topCut({ bodyLines, inBody: false, lineStart: true, prevBlank: false, count: 0 }, data);
-    this.socket.cork();
-    this.socket.write('+OK\r\n');
-    this.socket.write(encodeMessage(cut < 0 ? data : data.subarray(0, cut)));
-    this.socket.write('.\r\n');
-    this.socket.uncork();
-  }
-
-  /** A small message as one reply: corked, so the three parts leave in one write, uncopied. */
-  private sendWhole(m: MessageEntry, data: Buffer): void {
-    this.socket.cork();
-    this.socket.write(`+OK ${m.size} octets\r\n`);
-    this.socket.write(encodeMessage(data));
-    this.socket.write('.\r\n');
-    this.socket.uncork();
-  }
-
-  /**
-   * Clients fetch messages in order, so the next few are read while this one travels: the disk
-   * and thread-pool wait overlaps the network round trips. At most READ_AHEAD small messages
-   * (256 KB each at most) are held.
-   */
-  private readNext(i: number): void {
-    // Reads the client passed over (it skipped or went back) make room for the ones ahead.
-    for (const k of this.readAhead.keys()) if (k <= i) this.readAhead.delete(k);
-    let next = i + 1;
-    while (this.readAhead.size < READ_AHEAD && next < this.messages.length && next <= i + READ_AHEAD) {
-      const m = this.messages[next];
-      if (!this.deleted.has(next) && !this.readAhead.has(next) && isSmall(m))
-        this.readAhead.set(next, readSmall(this.mailbox!.dir, m));
-      next++;
-    }
-  }
-
-  /**
-   * Sends message `i` from its file: all of it, or its header, the blank line and `bodyLines`
-   * lines of body. The file is opened before +OK, so a message deleted underneath gets -ERR.
-   */
-  private async sendFromFile(i: number, bodyLines: number): Promise<void> {
-    const m = this.messages[i];
-    const dir = this.mailbox!.dir;
-    let fh: FileHandle;
-    try {
-      fh = await openMessage(dir, m);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return this.err('Message is no longer on the server.');
-      throw err;
-    }
-    try {
-      const st = await fh.stat();
-      if (bodyLines === Infinity && st.size <= SMALL) {
-        const data = await fh.readFile();
-        if (this.closed) return;
-        this.sendWhole(m, data);
-        return;
-      }
-      this.send(bodyLines === Infinity ? `+OK ${m.size} octets` : '+OK');
-      await this.stream(fh, bodyLines);
-      this.send('.');
-    } finally {
-      await fh.close().catch(() => {});
-    }
-  }
-
-  /**
-   * Sends the open file with CRLF and dot-stuffing, stopping after `bodyLines` body lines. It
-   * reads through the FileHandle, whose owner closes it once: a read stream on its fd would
-   * close that fd again on destroy(), and by then the number may be another client's socket.
-   */
-  private async stream(fh: FileHandle, bodyLines: number): Promise<void> {
-    const state = newEncodeState();
-    const top =
-      bodyLines === Infinity ? null : { bodyLines, inBody: false, lineStart: true, prevBlank: false, count: 0 };
-    let position = 0;
-    for (;;) {
-      if (this.closed) return;
-      const buf = Buffer.allocUnsafe(64 * 1024);
-      const { bytesRead } = await fh.read(buf, 0, buf.length, position);
-      if (bytesRead === 0) break;
-      position += bytesRead;
-      let chunk = buf.subarray(0, bytesRead);
-      const cut = top ? topCut(top, chunk) : -1;
-      if (cut >= 0) chunk = chunk.subarray(0, cut);
-      const out: Buffer[] = [];
-      encodeChunk(chunk, state, out);
-      await this.write(out);
-      if (cut >= 0) break;
-    }
-    const tail: Buffer[] = [];
-    finish(state, tail);
-    await this.write(tail);
-  }
-
-  private async write(parts: Buffer[]): Promise<void> {
-    if (this.closed || parts.length === 0) return;
-    const ok = this.socket.write(parts.length === 1 ? parts[0] : Buffer.concat(parts));
-    if (!ok) await this.drained();
+    await this.sender!.send(i, Number(linesArg));
   }
 
   async quit(): Promise<void> {
@@ -700,7 +415,7 @@ export class Pop3Session {
     if (this.closed) return;
     this.closed = true;
     this.queue = [];
-    this.readAhead.clear();
+    this.sender?.forget();
     this.unlock();
   }
 }

@@ -1,36 +1,16 @@
-// The durable spool for forwarded mail (DATA_DIR/queue/): each message waits there, fsynced,
-// until it is delivered (locally, or through --relay with nodemailer), retried with back-off,
-// or bounced to its sender. The spool survives restarts; a message leaves it only once done.
+// The queue for forwarded mail: each message waits in the durable spool (queue-spool.ts) until it
+// is delivered (locally, or through --relay: relay-client.ts), retried with back-off, or bounced
+// to its sender. The spool survives restarts; a message leaves it only once done.
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { readFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, rmdir, stat, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
-import nodemailer, { type Transporter } from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import type { QueueView } from '../control/protocol.js';
 import { NotFoundError } from '../model/errors.js';
-import { ConfigError } from '../service/settings.js';
 import { withoutPassword } from '../store/location.js';
-import { fsyncDir, mkdirDurable, renameDurable, writeAtomic } from '../support/durable.js';
 import type { Logger } from '../support/log.js';
 import { buildBounce } from './dsn.js';
-
-export interface QueueEntry {
-  id: string;
-  /** Envelope sender; '' is the null sender of a bounce. */
-  from: string;
-  to: string;
-  /** The hosted address that forwarded it: a bounce comes from that domain's postmaster. */
-  via?: string;
-  /** The SMTP client the message came from, for the ARC seal's authentication results. */
-  client?: { ip: string; helo: string };
-  createdAt: number;
-  attempts: number;
-  nextAttemptAt: number;
-  lastAttemptAt: number | null;
-  lastError: string | null;
-  size: number;
-}
+import { type QueueEntry, QueueSpool, Unusable } from './queue-spool.js';
+import { readRelayCa, relayTransport } from './relay-client.js';
 
 /** What local delivery of a queued message came to; a refusal carries its SMTP reply. */
 export type LocalOutcome = 'delivered' | 'unknown' | 'loop' | { refused: number; reply: string };
@@ -73,53 +53,10 @@ export function queueView(e: QueueEntry, node?: string): QueueView {
   };
 }
 
-/**
- * The messages in another daemon's spool folder, as their descriptions say: read, never
- * changed. One sent or moved while this reads is left out.
- */
-export async function readSpool(dir: string): Promise<QueueEntry[]> {
-  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.json'));
-  const read = await Promise.all(
-    names.map((n) =>
-      readFile(join(dir, n), 'utf8')
-        .then((text) => JSON.parse(text) as QueueEntry)
-        .catch(() => null),
-    ),
-  );
-  return read.filter((e): e is QueueEntry => typeof e?.id === 'string' && typeof e.createdAt === 'number');
-}
-
 /** Waits after the 1st, 2nd, ... failed attempt: 1m, 5m, 15m, 30m, then hourly. */
 const BACKOFF_MS = [60_000, 5 * 60_000, 15 * 60_000, 30 * 60_000, 60 * 60_000];
 const FIVE_DAYS = 5 * 24 * 3_600_000;
 const CONCURRENCY = 4;
-/** Where a description that does not parse goes (with its message file), kept for a person to look at. */
-const CORRUPT = 'corrupt';
-
-/** A description that does not parse as one, or a message whose file is gone: set aside, not retried. */
-class Unusable extends Error {}
-
-/** A description as the spool holds it, or Unusable when it parses wrong. */
-function parseEntry(text: string, id: string): QueueEntry {
-  let e: QueueEntry;
-  try {
-    e = JSON.parse(text) as QueueEntry;
-  } catch (err) {
-    throw new Unusable(`not JSON: ${(err as Error).message}`);
-  }
-  if (
-    typeof e !== 'object' ||
-    e === null ||
-    e.id !== id ||
-    typeof e.from !== 'string' ||
-    typeof e.to !== 'string' ||
-    !Number.isFinite(e.createdAt) ||
-    !Number.isFinite(e.attempts) ||
-    !Number.isFinite(e.nextAttemptAt)
-  )
-    throw new Unusable('not a queue description');
-  return e;
-}
 
 class PermanentFailure extends Error {
   constructor(
@@ -142,29 +79,21 @@ export class ForwardQueue extends EventEmitter {
   /** Messages whose description could not be read (EIO, EMFILE, ESTALE ...): read again later. */
   private readonly unread = new Set<string>();
   private rereadTimer: NodeJS.Timeout | null = null;
+  private readonly spool: QueueSpool;
 
   constructor(private readonly opts: ForwardQueueOptions) {
     super();
     this.now = opts.now ?? Date.now;
+    this.spool = new QueueSpool(opts.dir, opts.log);
     this.setRelay(opts.relay, opts.relayTimeoutMs, opts.relayCaFile ?? null);
   }
 
   /**
    * Where forwarded mail goes out, how long the relay may take, and the CA file for a private
-   * relay's certificate (SIGHUP may change all three). `smtps:` and a relay given a password
-   * (`smtp://USER:PASSWORD@HOST:PORT`: STARTTLS first, then AUTH) verify the relay's
-   * certificate; plain `smtp:` uses STARTTLS when offered, unverified, as MTAs do between each
-   * other.
+   * relay's certificate (SIGHUP may change all three); relay-client.ts says how each is used.
    */
   setRelay(relay: string | null, timeoutMs: number, caFile: string | null = null): void {
-    let ca: Buffer | undefined;
-    if (relay && caFile) {
-      try {
-        ca = readFileSync(caFile);
-      } catch (err) {
-        throw new ConfigError(`--relay-ca-file: cannot read ${caFile}: ${(err as Error).message}`);
-      }
-    }
+    const ca = relay && caFile ? readRelayCa(caFile) : undefined;
     this.transport?.close();
     this.opts.relay = relay;
     this.opts.relayCaFile = caFile;
@@ -173,39 +102,13 @@ export class ForwardQueue extends EventEmitter {
       this.transport = null;
       return;
     }
-    const url = new URL(relay);
-    const secure = url.protocol === 'smtps:';
-    const user = decodeURIComponent(url.username);
-    const login = user !== '' || url.password !== '';
-    const verify = secure || login;
-    this.transport = nodemailer.createTransport({
-      host: url.hostname,
-      port: Number(url.port) || (secure ? 465 : 25),
-      secure,
-      // A password never goes over a connection that is not TLS to the relay named.
-      requireTLS: login && !secure,
-      ...(login ? { auth: { user, pass: decodeURIComponent(url.password) } } : {}),
-      name: this.opts.hostname,
-      connectionTimeout: timeoutMs,
-      greetingTimeout: timeoutMs,
-      socketTimeout: timeoutMs,
-      tls: verify ? { rejectUnauthorized: true, ...(ca ? { ca } : {}) } : { rejectUnauthorized: false },
-    });
+    this.transport = relayTransport(relay, timeoutMs, ca, this.opts.hostname);
     this.kick();
   }
 
   /** Reads the spool left by the last run; files of an unfinished write are removed. */
   async load(): Promise<void> {
-    await mkdir(this.opts.dir, { recursive: true, mode: 0o700 });
-    // An adoption a crash cut short is finished first: its messages are whole in their folder.
-    await this.moveAdopted();
-    const names = await readdir(this.opts.dir);
-    const ids = new Set(names.filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)));
-    for (const n of names) {
-      if (n.endsWith('.tmp') || (n.endsWith('.eml') && !ids.has(n.slice(0, -4))))
-        await unlink(join(this.opts.dir, n)).catch(() => {});
-    }
-    for (const id of ids) await this.readEntry(id);
+    for (const id of await this.spool.prepare()) await this.readEntry(id);
   }
 
   /**
@@ -216,38 +119,16 @@ export class ForwardQueue extends EventEmitter {
    */
   private async readEntry(id: string): Promise<QueueEntry | null> {
     try {
-      const entry = parseEntry(await readFile(join(this.opts.dir, `${id}.json`), 'utf8'), id);
-      await stat(join(this.opts.dir, `${id}.eml`)).catch((err: NodeJS.ErrnoException) => {
-        throw err.code === 'ENOENT' ? new Unusable('its message file is missing') : err;
-      });
+      const entry = await this.spool.readDescription(id);
       this.unread.delete(id);
       this.entries.set(id, entry);
       return entry;
     } catch (err) {
       if (err instanceof Unusable) {
         this.unread.delete(id);
-        await this.setAside(id, err.message);
+        await this.spool.setAside(id, err.message);
       } else this.readLater(id, err as Error);
       return null;
-    }
-  }
-
-  /** Moves a description that parses wrong, and its message file, to corrupt/ (logged, never deleted). */
-  private async setAside(id: string, why: string): Promise<void> {
-    const to = join(this.opts.dir, CORRUPT);
-    try {
-      await mkdirDurable(to);
-      for (const ext of ['.json', '.eml'])
-        await renameDurable(join(this.opts.dir, `${id}${ext}`), join(to, `${id}${ext}`)).catch(
-          (err: NodeJS.ErrnoException) => {
-            // A description without its message file: there is no file to move.
-            if (err.code !== 'ENOENT') throw err;
-          },
-        );
-      this.opts.log.error('queue description set aside', { id, why, dir: to });
-    } catch (err) {
-      // Not moved: it stays in the spool, and the next start looks at it again.
-      this.opts.log.error('queue description unusable', { id, why, error: (err as Error).message });
     }
   }
 
@@ -273,16 +154,9 @@ export class ForwardQueue extends EventEmitter {
    * the others find nothing. Its messages are tried at once. Returns how many came.
    */
   async adopt(dir: string, from: string): Promise<number> {
-    const into = join(this.opts.dir, `adopted-${from}-${this.now()}`);
-    try {
-      await renameDurable(dir, into);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'EEXIST' || code === 'ENOTEMPTY') return 0;
-      throw err;
-    }
+    const names = await this.spool.adoptFolder(dir, `adopted-${from}-${this.now()}`);
     let n = 0;
-    for (const name of await this.moveAdopted()) {
+    for (const name of names) {
       const id = name.slice(0, -5);
       if (this.entries.has(id)) continue;
       const entry = await this.readEntry(id);
@@ -300,52 +174,8 @@ export class ForwardQueue extends EventEmitter {
    * shared). Each message goes to whichever daemon renames its description first, and its file
    * after it; `load()` then moves them into the spool. Returns how many came.
    */
-  async adoptLoose(dir: string): Promise<number> {
-    const names = await readdir(dir).catch(() => [] as string[]);
-    const into = join(this.opts.dir, `adopted-standalone-${this.now()}`);
-    let n = 0;
-    for (const name of names.filter((x) => x.endsWith('.json'))) {
-      if (n === 0) await mkdir(into, { recursive: true, mode: 0o700 });
-      try {
-        await renameDurable(join(dir, name), join(into, name));
-      } catch {
-        continue; // another daemon took it
-      }
-      const eml = `${name.slice(0, -5)}.eml`;
-      // Gone: a write cut short before the store was shared; the description is set aside at load.
-      await renameDurable(join(dir, eml), join(into, eml)).catch(() => {});
-      n++;
-    }
-    if (n) await Promise.all([fsyncDir(into), fsyncDir(dir)]);
-    else await rmdir(into).catch(() => {});
-    return n;
-  }
-
-  /**
-   * Moves the messages of adopted folders into the spool, each message file before its
-   * description (the spool drops a message file alone as a write cut short only after this).
-   */
-  private async moveAdopted(): Promise<string[]> {
-    const moved: string[] = [];
-    for (const sub of await readdir(this.opts.dir)) {
-      if (!sub.startsWith('adopted-')) continue;
-      const from = join(this.opts.dir, sub);
-      const names = await readdir(from);
-      for (const ext of ['.eml', '.json'])
-        for (const n of names.filter((x) => x.endsWith(ext))) {
-          await renameDurable(join(from, n), join(this.opts.dir, n));
-          if (ext === '.json') moved.push(n);
-        }
-      // What the gone daemon set aside stays set aside, under its folder's name.
-      if (names.includes(CORRUPT)) {
-        await mkdirDurable(join(this.opts.dir, CORRUPT));
-        await renameDurable(join(from, CORRUPT), join(this.opts.dir, CORRUPT, sub));
-      }
-      for (const n of names.filter((x) => x.endsWith('.tmp'))) await unlink(join(from, n)).catch(() => {});
-      await rmdir(from);
-    }
-    if (moved.length) await fsyncDir(this.opts.dir);
-    return moved;
+  adoptLoose(dir: string): Promise<number> {
+    return this.spool.adoptLoose(dir, `adopted-standalone-${this.now()}`);
   }
 
   /**
@@ -382,9 +212,7 @@ export class ForwardQueue extends EventEmitter {
     };
     if (opts.via) entry.via = opts.via;
     if (opts.client) entry.client = opts.client;
-    // The message file is durable before the description that makes it queued (rule 5 in fs/durable.ts).
-    await writeAtomic(join(this.opts.dir, `${id}.eml`), data, { tail: opts.tail?.path });
-    await writeAtomic(join(this.opts.dir, `${id}.json`), JSON.stringify(entry));
+    await this.spool.write(entry, data, opts.tail?.path);
     this.entries.set(id, entry);
     this.kick();
     return id;
@@ -393,8 +221,7 @@ export class ForwardQueue extends EventEmitter {
   /** Takes a message back out (its SMTP transaction failed after it was spooled). */
   async remove(id: string): Promise<void> {
     this.entries.delete(id);
-    await unlink(join(this.opts.dir, `${id}.json`)).catch(() => {});
-    await unlink(join(this.opts.dir, `${id}.eml`)).catch(() => {});
+    await this.spool.remove(id);
   }
 
   list(): QueueView[] {
@@ -498,22 +325,19 @@ export class ForwardQueue extends EventEmitter {
   private async deliverOrBounce(e: QueueEntry): Promise<void> {
     let data: Buffer;
     try {
-      data = await readFile(join(this.opts.dir, `${e.id}.eml`));
+      data = await this.spool.readMessage(e.id);
     } catch (err) {
       // Gone (removed by hand): the description is set aside, never deleted. Anything else
       // (EIO, EMFILE, ESTALE, EACCES ...) is a failure of ours: the message is tried again later.
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
         throw new Error(`message file unreadable: ${(err as Error).message}`);
       this.entries.delete(e.id);
-      return this.setAside(e.id, 'its message file is missing');
+      return this.spool.setAside(e.id, 'its message file is missing');
     }
     // The attempt is recorded before it is made (as mox's queue does): one a crash cuts short
     // counts. Not recorded, not made: the message waits for the next try.
     const now = this.now();
-    await writeAtomic(
-      join(this.opts.dir, `${e.id}.json`),
-      JSON.stringify({ ...e, attempts: e.attempts + 1, lastAttemptAt: now }),
-    );
+    await this.spool.writeDescription({ ...e, attempts: e.attempts + 1, lastAttemptAt: now });
     try {
       if (this.opts.isLocal(e.to)) {
         const outcome = await this.opts.deliverLocal(e.to, e.from, data, `${Math.floor(e.createdAt / 1000)}.Q${e.id}`);
@@ -570,9 +394,9 @@ export class ForwardQueue extends EventEmitter {
       e.lastError = message;
       e.nextAttemptAt = now + BACKOFF_MS[Math.min(e.attempts - 1, BACKOFF_MS.length - 1)];
       // If this write fails the spool keeps the older state: the message is only tried sooner.
-      await writeAtomic(join(this.opts.dir, `${e.id}.json`), JSON.stringify(e)).catch((werr: Error) =>
-        this.opts.log.error('queue write failed', { id: e.id, error: werr.message }),
-      );
+      await this.spool
+        .writeDescription(e)
+        .catch((werr: Error) => this.opts.log.error('queue write failed', { id: e.id, error: werr.message }));
       this.opts.log.warning('queue deferred', {
         id: e.id,
         to: `<${e.to}>`,

@@ -391,7 +391,14 @@ export class SmtpIntake {
     }
     const missing = results.some((r) => r.status === 'fulfilled' && r.value === null);
     if (failure || missing) {
-      await Promise.all(undo.map((u) => u()));
+      // An undo that fails leaves a copy delivered: said in the log, as the client will send it again.
+      await Promise.all(
+        undo.map((u) =>
+          u().catch((err: Error) =>
+            this.opts.log.error('smtp undo failed', { id, error: err.message, kept: 'one copy' }),
+          ),
+        ),
+      );
       if (failure instanceof LoopError) throw smtpError(554, `5.4.6 ${failure.message}`);
       if (failure instanceof RefusedError) throw smtpError(failure.code, failure.message);
       if (failure) {

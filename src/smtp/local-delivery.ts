@@ -7,7 +7,8 @@ import { crlfSize, deliver, heldMaildir, messageName, uidOf } from '../maildir/m
 import { maildirPath } from '../maildir/paths.js';
 import { freeRoom, holdRoom, usedOnDisk } from '../maildir/quota-room.js';
 import { quotaUse } from '../model/quota.js';
-import type { AccountRecord, Store } from '../store/store.js';
+import type { AccountRecord } from '../store/records.js';
+import type { Store } from '../store/store.js';
 import type { ForwardQueue } from './forward-queue.js';
 import { headerEnd, headerSafe, type TraceInfo, traceInfo } from './headers.js';
 import { Srs } from './srs.js';
@@ -310,8 +311,14 @@ export class LocalDelivery {
       }
       return [
         async () => {
-          await unlink(file).catch(() => {});
-          this.mailbox.changed(route.address);
+          try {
+            await unlink(file).catch((err: NodeJS.ErrnoException) => {
+              // Already gone is what the undo wants; any other failure leaves the copy in the mailbox.
+              if (err.code !== 'ENOENT') throw new Error(`${file} not removed: ${err.message}`);
+            });
+          } finally {
+            this.mailbox.changed(route.address);
+          }
         },
       ];
     }

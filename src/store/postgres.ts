@@ -60,6 +60,7 @@ export class Connection {
   query(sql: string, params: unknown[] = []): Promise<pg.QueryResult> {
     // Without parameters, the simple protocol: it also takes several statements at once.
     const run = this.last.then(() => (params.length ? this.client.query(sql, params) : this.client.query(sql)));
+    // The chain only keeps queries in order: this query's error reaches its caller through `run`.
     this.last = run.catch(() => {});
     return run;
   }
@@ -70,6 +71,7 @@ export class Connection {
   }
 
   async end(): Promise<void> {
+    // Closing a connection that failed or was closed already: nothing is left to end.
     await this.client.end().catch(() => {});
   }
 }
@@ -177,6 +179,7 @@ export class PostgresDatabase implements Database {
         await this.client.query(ddl);
         await this.client.query('COMMIT');
       } catch (err) {
+        // The DDL's own error is the one to report; PostgreSQL undoes a transaction whose connection is gone.
         await this.client.query('ROLLBACK').catch(() => {});
         throw err;
       }
@@ -215,6 +218,7 @@ export class PostgresDatabase implements Database {
       if (this.lost) throw new UnavailableError(this.problem!);
       return this.inTransaction.run(this.client, fn);
     });
+    // The chain only keeps transactions in order: this one's error reaches its caller through `run`.
     this.chain = run.catch(() => {});
     return run;
   }
@@ -239,6 +243,7 @@ export class PostgresDatabase implements Database {
         await this.client.query('COMMIT');
         return result;
       } catch (err) {
+        // The write's own error is the one to report; PostgreSQL undoes a transaction whose connection is gone.
         await this.client.query('ROLLBACK').catch(() => {});
         throw err;
       } finally {
@@ -254,6 +259,7 @@ export class PostgresDatabase implements Database {
       try {
         return await fn();
       } finally {
+        // A read-only transaction: a COMMIT that fails has nothing to keep, and what was read stands.
         await this.client.query('COMMIT').catch(() => {});
       }
     });
@@ -271,6 +277,7 @@ export class PostgresDatabase implements Database {
       await this.sync();
       return await fn();
     } finally {
+      // It fails only when the lock's connection broke, and PostgreSQL frees a session's advisory locks when it ends.
       await this.lockClient.query('SELECT pg_advisory_unlock($1)', [LOCKS.queue.toString()]).catch(() => {});
     }
   }

@@ -103,10 +103,12 @@ export class SqliteDatabase implements Database {
         await this.connection.query('COMMIT');
         return result;
       } catch (err) {
+        // The write's own error is the one to report; SQLite undoes a transaction left open when the connection fails.
         await this.connection.query('ROLLBACK').catch(() => {});
         throw err;
       }
     });
+    // The chain only keeps writes in order: this write's error reaches its caller through `run`.
     this.chain = run.catch(() => {});
     return run;
   }
@@ -118,9 +120,11 @@ export class SqliteDatabase implements Database {
       try {
         return await fn();
       } finally {
+        // A read transaction: a COMMIT that fails has nothing to keep, and what was read stands.
         await this.connection.query('COMMIT').catch(() => {});
       }
     });
+    // The chain only keeps transactions in order: this one's error reaches its caller through `run`.
     this.chain = run.catch(() => {});
     return run;
   }
@@ -137,6 +141,7 @@ export class SqliteDatabase implements Database {
    */
   async checkFile(): Promise<string | null> {
     if (!this.lostHow) {
+      // Not to be found (gone, or its folder is): a daemon starting now would not find it either.
       const st = await stat(this.file).catch(() => null);
       if (!st) this.lostHow = 'deleted';
       else if (st.dev !== this.identity.dev || st.ino !== this.identity.ino) this.lostHow = 'replaced';
@@ -159,6 +164,7 @@ export class SqliteDatabase implements Database {
    */
   async rescue(to: string): Promise<void> {
     const run = this.chain.then(() => this.connection.query('VACUUM INTO ?', to));
+    // The chain only keeps statements in order: the copy's error reaches its caller through `run`.
     this.chain = run.catch(() => {});
     await run;
     this.rescuedTo = to;
@@ -179,6 +185,7 @@ export class SqliteDatabase implements Database {
         await this.connection.query(`PRAGMA busy_timeout=${BUSY_TIMEOUT_MS}`);
       }
     });
+    // The chain only keeps statements in order: the checkpoint's error reaches its caller through `run`.
     this.chain = run.catch(() => {});
     return run;
   }
@@ -193,6 +200,7 @@ export class SqliteDatabase implements Database {
       const copy = `${this.file}.rescued-${new Date().toISOString().replace(/[:.]/g, '-')}`;
       void stat(dirname(copy))
         .then(() => this.rescue(copy).then(() => true))
+        // Not saved: the log line below says that no copy could be made.
         .catch(() => false)
         .then((saved) =>
           log.error('store lost', {
@@ -204,8 +212,10 @@ export class SqliteDatabase implements Database {
     };
     const check = async () => {
       if (await this.checkFile()) return;
+      // No WAL file: nothing has grown to check.
       const wal = await stat(`${this.file}-wal`).catch(() => null);
       if (!wal || wal.size < WAL_WARN_BYTES) return;
+      // A checkpoint that failed is one not done: warned about below, like one a reader holds up.
       const done = await this.checkpoint().catch(() => false);
       if (!done && Date.now() - this.walWarnedAt > 10 * 60_000) {
         this.walWarnedAt = Date.now();
@@ -223,7 +233,8 @@ export class SqliteDatabase implements Database {
       this.checkTimer = setTimeout(
         () =>
           void check()
-            .catch(() => {})
+            // Said, and tried again at the next round: the store's file may be in trouble.
+            .catch((err: Error) => log.warning('store check failed', { file: this.file, error: err.message }))
             .finally(loop),
         CHECK_MS,
       );

@@ -3,57 +3,16 @@
 // login) never wait on the database. Every write is one transaction: the mirror changes only
 // once it has committed. Rows other daemons changed come in through `remote()`.
 import { mkdirSync } from 'node:fs';
-import type { PendingChange, Quota } from '../model/changes.js';
+import type { PendingChange } from '../model/changes.js';
 import type { Logger } from '../support/log.js';
 import { type AuditEntry, AuditLog } from './audit-log.js';
 import type { Database, Table } from './database.js';
 import type { StoreLocation } from './location.js';
 import type { RemoteRows } from './postgres.js';
+import type { AccountRecord, ActivityRecord, AppliedRecord, DomainRecord, ForwardRecord, Meta } from './records.js';
+import { logRows } from './records.js';
+import { addressesOf, PendingChanges, RowsByDomain } from './row-indexes.js';
 import { SqliteDatabase } from './sqlite.js';
-
-export interface DomainRecord {
-  domain: string;
-  addedAt: number;
-  /** Set once `domains remove` is applied: the row stays, so a config file naming it does not bring it back. */
-  removedAt?: number;
-  /** The quota new accounts get when their add does not name one. */
-  quota?: Quota;
-  /** The local account or forward name that gets mail for names the domain does not have. */
-  catchall?: string;
-}
-
-export interface AccountRecord {
-  name: string;
-  domain: string;
-  passwordHash: string;
-  createdAt: number;
-  updatedAt: number;
-  quota?: Quota;
-  /** It cannot log in; with refuseMail its mail is refused too, else kept. */
-  suspended?: boolean;
-  refuseMail?: boolean;
-}
-
-export interface ForwardRecord {
-  name: string;
-  domain: string;
-  destinations: string[];
-  createdAt: number;
-  updatedAt: number;
-  /** A forward left by a rename stops then, and goes at the next apply after it. */
-  expiresAt?: number;
-}
-
-/** What happened to an account lately: kept apart from its configuration, written often. */
-export interface ActivityRecord {
-  lastLoginAt?: number;
-  lastLoginFrom?: string;
-  lastDeliveryAt?: number;
-}
-
-export interface AppliedRecord extends Omit<PendingChange, 'passwordHash'> {
-  appliedAt: number;
-}
 
 /**
  * What one committed write changed: the account and forward addresses whose rows (or pending
@@ -64,142 +23,6 @@ export interface Touched {
   pending: string[];
   /** Only a login was noted: no row came or went (told at a slower pace than writes). */
   loginOnly?: boolean;
-}
-
-/** The addresses a pending change is about: its name, and the new name of a rename. */
-function addressesOf(c: PendingChange): string[] {
-  if (c.kind === 'domain') return [];
-  return c.newName === undefined ? [`${c.name}@${c.domain}`] : [`${c.name}@${c.domain}`, `${c.newName}@${c.domain}`];
-}
-
-interface Meta {
-  lastSeq?: number;
-  lastApplyAt?: number;
-  /** The settings the daemon last started with (as JSON text by key): a start notes what changed. */
-  settings?: Record<string, string>;
-  /** The same, by daemon, when several share the store. */
-  nodeSettings?: Record<string, Record<string, string>>;
-}
-
-/** How many rows each domain has, kept as rows come and go (status and the domain list ask often). */
-class DomainCounts {
-  private readonly counts = new Map<string, number>();
-
-  add(domain: string, by: number): void {
-    const n = (this.counts.get(domain) ?? 0) + by;
-    if (n) this.counts.set(domain, n);
-    else this.counts.delete(domain);
-  }
-
-  of(domain: string): number {
-    return this.counts.get(domain) ?? 0;
-  }
-
-  domains(): IterableIterator<string> {
-    return this.counts.keys();
-  }
-}
-
-/** Rows by address that also keep how many each domain has. */
-export class RowsByDomain<T extends { domain: string }> extends Map<string, T> {
-  private readonly counts = new DomainCounts();
-
-  override set(key: string, row: T): this {
-    const old = super.get(key);
-    if (old) this.counts.add(old.domain, -1);
-    this.counts.add(row.domain, 1);
-    return super.set(key, row);
-  }
-
-  override delete(key: string): boolean {
-    const old = super.get(key);
-    if (old) this.counts.add(old.domain, -1);
-    return super.delete(key);
-  }
-
-  /** How many rows `domain` has. */
-  countIn(domain: string): number {
-    return this.counts.of(domain);
-  }
-}
-
-/**
- * The pending changes by id, also found by the name they change (one per name), by the name a
- * rename gives, and by domain: an import of 10,000 rows checks each against all the others
- * without a scan per row.
- */
-export class PendingChanges extends Map<string, PendingChange> {
-  private readonly byName = new Map<string, PendingChange>();
-  private readonly byNewName = new Map<string, PendingChange>();
-  private readonly perDomain = new DomainCounts();
-  private top = 0;
-  private topStale = false;
-
-  private static nameOf(c: PendingChange): string {
-    return c.kind === 'domain' ? `@${c.domain}` : `${c.name}@${c.domain}`;
-  }
-
-  override set(id: string, c: PendingChange): this {
-    const old = super.get(id);
-    if (old) this.unindex(old);
-    super.set(id, c);
-    this.perDomain.add(c.domain, 1);
-    this.byName.set(PendingChanges.nameOf(c), c);
-    if (c.newName !== undefined) this.byNewName.set(`${c.newName}@${c.domain}`, c);
-    if (c.seq > this.top) this.top = c.seq;
-    return this;
-  }
-
-  override delete(id: string): boolean {
-    const old = super.get(id);
-    if (!old) return false;
-    this.unindex(old);
-    return super.delete(id);
-  }
-
-  private unindex(c: PendingChange): void {
-    this.perDomain.add(c.domain, -1);
-    const name = PendingChanges.nameOf(c);
-    if (this.byName.get(name) === c) this.byName.delete(name);
-    if (c.newName !== undefined && this.byNewName.get(`${c.newName}@${c.domain}`) === c)
-      this.byNewName.delete(`${c.newName}@${c.domain}`);
-    if (c.seq >= this.top) this.topStale = true;
-  }
-
-  /** The pending change to the account or forward `address`. */
-  forAddress(address: string): PendingChange | undefined {
-    return address.startsWith('@') ? undefined : this.byName.get(address);
-  }
-
-  /** How many changes are pending for `domain` (of every kind). */
-  countIn(domain: string): number {
-    return this.perDomain.of(domain);
-  }
-
-  /** The domains with pending changes. */
-  domains(): IterableIterator<string> {
-    return this.perDomain.domains();
-  }
-
-  /** The pending change to the domain itself. */
-  forDomain(domain: string): PendingChange | undefined {
-    return this.byName.get(`@${domain}`);
-  }
-
-  /** The pending rename that will give an account the name `address`. */
-  renamingTo(address: string): PendingChange | undefined {
-    return this.byNewName.get(address);
-  }
-
-  /** The highest change number pending. */
-  get maxSeq(): number {
-    if (this.topStale) {
-      this.top = 0;
-      for (const c of this.values()) this.top = Math.max(this.top, c.seq);
-      this.topStale = false;
-    }
-    return this.top;
-  }
 }
 
 /** What rows other daemons changed meant for this one's accounts. */
@@ -616,11 +439,4 @@ export class Store {
     if (this.activityTimer) clearTimeout(this.activityTimer);
     await this.db.close();
   }
-}
-
-function logRows(changes: PendingChange[], appliedAt: number): [string, AppliedRecord][] {
-  return changes.map((c) => {
-    const { passwordHash: _hash, ...rest } = c;
-    return [c.id, { ...rest, appliedAt }];
-  });
 }

@@ -135,6 +135,7 @@ export async function writeNewFile(
   } catch (err) {
     // The write's error is the one to report; what closing and removing the part would say adds nothing.
     await closeFd(fd).catch(() => {});
+    // The part is unlinked whether or not it closed; its write's error is the one reported.
     await unlinkFile(path).catch(() => {});
     throw err;
   }
@@ -160,6 +161,7 @@ export async function sweepTemps(dir: string, olderThanMs: number, now = Date.no
   for (const name of names) {
     if (!TEMP.test(name)) continue;
     const path = join(dir, name);
+    // Not there to look at (removed meanwhile): nothing to sweep.
     const st = await lstatPath(path).catch(() => null);
     if (!st?.isFile() || now - st.mtimeMs < olderThanMs) continue;
     // Gone meanwhile (its write finished, or another sweep took it): nothing to remove.
@@ -246,6 +248,13 @@ export function writeAtomicSync(path: string, data: string, opts: { mode?: numbe
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** Removes `path`: one already gone is as good as removed; any other failure is thrown. */
+export async function unlinkIfThere(path: string): Promise<void> {
+  await unlinkFile(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw err;
+  });
 }
 
 /** Renames `from` to `to` and fsyncs the folder(s) the name left and joined (rule 2). */

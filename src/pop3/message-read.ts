@@ -1,0 +1,114 @@
+// Reading a message off the disk for RETR and TOP: the fast path that reads a small message in
+// one open and one read (on the spot while the disk is quick, through the thread pool once it
+// was slow), and where TOP's cut falls in the bytes read. The wire side is in retrieve.ts.
+import fs from 'node:fs';
+import { join } from 'node:path';
+import { MESSAGE_OPEN, type MessageEntry } from '../maildir/maildir.js';
+
+/** Messages up to this size are read and sent in one piece; larger ones stream. */
+export const SMALL = 256 * 1024;
+
+/** Where TOP's cut falls: after the header's blank line, `bodyLines` more line ends. */
+export interface TopState {
+  bodyLines: number;
+  inBody: boolean;
+  lineStart: boolean;
+  prevBlank: boolean;
+  count: number;
+}
+
+/** TOP's cut at the start of a message: in the header, at a line start, no line counted. */
+export function newTopState(bodyLines: number): TopState {
+  return { bodyLines, inBody: false, lineStart: true, prevBlank: false, count: 0 };
+}
+
+/** The offset in `chunk` just after TOP's last line, or -1 if the cut is in a later chunk. */
+export function topCut(t: TopState, chunk: Buffer): number {
+  for (let p = 0; p < chunk.length; p++) {
+    const c = chunk[p];
+    if (c === 10) {
+      if (!t.inBody && (t.prevBlank || t.lineStart)) {
+        t.inBody = true;
+        if (t.bodyLines === 0) return p + 1;
+      } else if (t.inBody && ++t.count >= t.bodyLines) {
+        return p + 1;
+      }
+      t.lineStart = true;
+      t.prevBlank = false;
+    } else if (c === 13 && t.lineStart) {
+      t.prevBlank = true;
+    } else {
+      t.lineStart = false;
+      t.prevBlank = false;
+    }
+  }
+  return -1;
+}
+
+/** A message the name says is small enough to read in one piece. */
+export function isSmall(m: MessageEntry): boolean {
+  return m.diskSize !== undefined && m.diskSize <= SMALL;
+}
+
+/**
+ * Reads a small message in one open and one read, trusting the size in its name; null when the
+ * file is gone or not the size its name says (then the slower path finds out what happened).
+ * While reads are quick (the file is in the page cache, as a mailbox being fetched mostly is), it
+ * reads on the spot: a trip through the thread pool costs two thread wake-ups, each more than the
+ * read. One read that takes longer than SLOW_READ_MS sends every read to the thread pool for
+ * ASYNC_FOR_MS, so a slow disk holds up the other sessions once, not on every message.
+ */
+export function readSmall(dir: string, m: MessageEntry): Promise<Buffer | null> {
+  if (Date.now() >= asyncUntil) return Promise.resolve(readSmallNow(join(dir, m.folder, m.file), m.diskSize!));
+  // The callback API: no FileHandle object per message, which costs more than the read.
+  return new Promise((resolve) => {
+    // No link followed (openMessage, on the slower path, tells of one and refuses it).
+    fs.open(join(dir, m.folder, m.file), MESSAGE_OPEN, (err, fd) => {
+      if (err) return resolve(null);
+      // fstat of an open file waits on no disk: no thread-pool trip.
+      if (!fs.fstatSync(fd).isFile()) {
+        fs.closeSync(fd);
+        return resolve(null);
+      }
+      const buf = Buffer.allocUnsafe(m.diskSize! + 1);
+      fs.read(fd, buf, 0, buf.length, 0, (rerr, bytesRead) => {
+        // Closing a file opened for reading never waits on the disk: no thread-pool trip.
+        fs.closeSync(fd);
+        resolve(!rerr && bytesRead === m.diskSize ? buf.subarray(0, bytesRead) : null);
+      });
+    });
+  });
+}
+
+// A page-cache read takes microseconds; 10 ms is a disk seek (or worse), and well above the time a
+// busy machine keeps this thread off the CPU during a quick read.
+const SLOW_READ_MS = 10;
+const ASYNC_FOR_MS = 10_000;
+/** Until when reads go through the thread pool (a read was slow). */
+let asyncUntil = 0;
+
+function readSmallNow(path: string, size: number): Buffer | null {
+  const t0 = performance.now();
+  let fd: number;
+  try {
+    // No link followed (O_NOFOLLOW); O_NONBLOCK: a FIFO put where a message was opens at once (and reads as empty) instead of
+    // holding the event loop, and so every session, until something writes to it.
+    fd = fs.openSync(path, MESSAGE_OPEN);
+  } catch {
+    // Gone or unreadable: null sends the caller to the path that opens the file and says which.
+    return null;
+  }
+  try {
+    // A link is never followed (O_NOFOLLOW) and only a plain file is read.
+    if (!fs.fstatSync(fd).isFile()) return null;
+    const buf = Buffer.allocUnsafe(size + 1);
+    const bytesRead = fs.readSync(fd, buf, 0, buf.length, 0);
+    return bytesRead === size ? buf.subarray(0, bytesRead) : null;
+  } catch {
+    // A read error (EISDIR, EAGAIN from a FIFO, EIO): the slower path reads again and reports it.
+    return null;
+  } finally {
+    fs.closeSync(fd);
+    if (performance.now() - t0 > SLOW_READ_MS) asyncUntil = Date.now() + ASYNC_FOR_MS;
+  }
+}

@@ -1,0 +1,162 @@
+// RETR and TOP on the wire: a small message read whole and sent in one corked write, a larger one
+// streamed from its file with CRLF and dot-stuffing, and the next few small messages read ahead
+// while this one travels. Reading off the disk is message-read.ts; the bytes' form is encode.ts.
+import type { FileHandle } from 'node:fs/promises';
+import type { Socket } from 'node:net';
+import { type MessageEntry, openMessage } from '../maildir/maildir.js';
+import { encodeChunk, encodeMessage, finish, newEncodeState } from './encode.js';
+import { isSmall, newTopState, readSmall, SMALL, topCut } from './message-read.js';
+
+const READ_AHEAD = 4;
+
+/** What the sender needs of its session's connection. */
+export interface Wire {
+  /** The connection as it is now (STLS replaces it). */
+  readonly connection: Socket;
+  readonly isClosed: boolean;
+  send(line: string): void;
+  err(text: string): void;
+  /** Resolves once the connection's buffer has drained, or it closed. */
+  drained(): Promise<void>;
+}
+
+/** Sends the messages of one logged-in session's listing; the session owns `deleted`. */
+export class MessageSender {
+  /** Small messages read ahead of the client's RETRs, by message index. */
+  private readonly readAhead = new Map<number, Promise<Buffer | null>>();
+
+  constructor(
+    private readonly wire: Wire,
+    private readonly dir: string,
+    private readonly messages: MessageEntry[],
+    private readonly deleted: Set<number>,
+  ) {}
+
+  /** Drops what was read ahead (the session closed). */
+  forget(): void {
+    this.readAhead.clear();
+  }
+
+  /**
+   * Sends message `i`: all of it, or its header, the blank line and `bodyLines` lines of body.
+   * The file is opened before +OK, so a message deleted underneath gets a plain -ERR.
+   */
+  async send(i: number, bodyLines: number): Promise<void> {
+    const m = this.messages[i];
+    if (isSmall(m)) {
+      const ahead = this.readAhead.get(i) ?? readSmall(this.dir, m);
+      this.readAhead.delete(i);
+      const data = await ahead;
+      if (data) {
+        if (this.wire.isClosed) return;
+        if (bodyLines === Infinity) this.sendWhole(m, data);
+        else this.sendTop(data, bodyLines);
+        this.readNext(i);
+        return;
+      }
+    }
+    await this.sendFromFile(i, bodyLines);
+  }
+
+  /** TOP of a small message read whole: the same bytes `stream` sends, in one corked write. */
+  private sendTop(data: Buffer, bodyLines: number): void {
+    const cut = topCut(newTopState(bodyLines), data);
+    const socket = this.wire.connection;
+    socket.cork();
+    socket.write('+OK\r\n');
+    socket.write(encodeMessage(cut < 0 ? data : data.subarray(0, cut)));
+    socket.write('.\r\n');
+    socket.uncork();
+  }
+
+  /** A small message as one reply: corked, so the three parts leave in one write, uncopied. */
+  private sendWhole(m: MessageEntry, data: Buffer): void {
+    const socket = this.wire.connection;
+    socket.cork();
+    socket.write(`+OK ${m.size} octets\r\n`);
+    socket.write(encodeMessage(data));
+    socket.write('.\r\n');
+    socket.uncork();
+  }
+
+  /**
+   * Clients fetch messages in order, so the next few are read while this one travels: the disk
+   * and thread-pool wait overlaps the network round trips. At most READ_AHEAD small messages
+   * (256 KB each at most) are held.
+   */
+  private readNext(i: number): void {
+    // Reads the client passed over (it skipped or went back) make room for the ones ahead.
+    for (const k of this.readAhead.keys()) if (k <= i) this.readAhead.delete(k);
+    let next = i + 1;
+    while (this.readAhead.size < READ_AHEAD && next < this.messages.length && next <= i + READ_AHEAD) {
+      const m = this.messages[next];
+      if (!this.deleted.has(next) && !this.readAhead.has(next) && isSmall(m))
+        this.readAhead.set(next, readSmall(this.dir, m));
+      next++;
+    }
+  }
+
+  /**
+   * Sends message `i` from its file: all of it, or its header, the blank line and `bodyLines`
+   * lines of body. The file is opened before +OK, so a message deleted underneath gets -ERR.
+   */
+  private async sendFromFile(i: number, bodyLines: number): Promise<void> {
+    const m = this.messages[i];
+    let fh: FileHandle;
+    try {
+      fh = await openMessage(this.dir, m);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return this.wire.err('Message is no longer on the server.');
+      throw err;
+    }
+    try {
+      const st = await fh.stat();
+      if (bodyLines === Infinity && st.size <= SMALL) {
+        const data = await fh.readFile();
+        if (this.wire.isClosed) return;
+        this.sendWhole(m, data);
+        return;
+      }
+      this.wire.send(bodyLines === Infinity ? `+OK ${m.size} octets` : '+OK');
+      await this.stream(fh, bodyLines);
+      this.wire.send('.');
+    } finally {
+      // Opened only for reading: a close that fails loses nothing, and the reply has gone already.
+      await fh.close().catch(() => {});
+    }
+  }
+
+  /**
+   * Sends the open file with CRLF and dot-stuffing, stopping after `bodyLines` body lines. It
+   * reads through the FileHandle, whose owner closes it once: a read stream on its fd would
+   * close that fd again on destroy(), and by then the number may be another client's socket.
+   */
+  private async stream(fh: FileHandle, bodyLines: number): Promise<void> {
+    const state = newEncodeState();
+    const top = bodyLines === Infinity ? null : newTopState(bodyLines);
+    let position = 0;
+    for (;;) {
+      if (this.wire.isClosed) return;
+      const buf = Buffer.allocUnsafe(64 * 1024);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, position);
+      if (bytesRead === 0) break;
+      position += bytesRead;
+      let chunk = buf.subarray(0, bytesRead);
+      const cut = top ? topCut(top, chunk) : -1;
+      if (cut >= 0) chunk = chunk.subarray(0, cut);
+      const out: Buffer[] = [];
+      encodeChunk(chunk, state, out);
+      await this.write(out);
+      if (cut >= 0) break;
+    }
+    const tail: Buffer[] = [];
+    finish(state, tail);
+    await this.write(tail);
+  }
+
+  private async write(parts: Buffer[]): Promise<void> {
+    if (this.wire.isClosed || parts.length === 0) return;
+    const ok = this.wire.connection.write(parts.length === 1 ? parts[0] : Buffer.concat(parts));
+    if (!ok) await this.wire.drained();
+  }
+}
