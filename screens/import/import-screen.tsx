@@ -4,10 +4,10 @@
 
 import { resolve } from 'node:path';
 import { Box, Text } from 'ink';
-import { importLines } from '../../src/cli/tables.js';
 import { RpcError, UnreachableError } from '../../src/control/client.js';
 import { parseImportCsv } from '../../src/import-export/csv.js';
 import { readImportFile } from '../../src/import-export/import-file.js';
+import { importLines } from '../../src/import-export/import-report.js';
 import { hashPasswords, type ImportCall, sendImport } from '../../src/import-export/send-import.js';
 import { callError, type DaemonSession } from '../shared/daemon-session.js';
 import { Field, Footer, type Frame, NoticeLine } from '../shared/frame.js';

@@ -3,10 +3,10 @@
 // every core with a progress line, the rows queued in one step, and one report of every row.
 import { Command } from 'commander';
 import type { ParsedCsv } from '../import-export/import-file.js';
+import { importLines } from '../import-export/import-report.js';
 import type { ImportCall, Progress } from '../import-export/send-import.js';
 import { type ClientFlags, daemonOptions, withDaemon } from './daemon-client.js';
 import { EXIT, json, out } from './output.js';
-import { importLines } from './tables.js';
 
 /**
  * `accounts import`: the daemon checks every row first (nothing is hashed for a refused one),

@@ -4,8 +4,6 @@ import type {
   AccountView,
   DomainView,
   ForwardView,
-  ImportResult,
-  ImportRow,
   LogEntryView,
   PendingView,
   QueueResult,
@@ -13,7 +11,6 @@ import type {
 } from '../control/protocol.js';
 import {
   accountState,
-  actionWord,
   changeDetail,
   changeWord,
   clockTime,
@@ -99,43 +96,6 @@ export function pendingRows(list: PendingView[]): string {
   if (list.length === 0) return 'No pending changes.';
   const rows = list.map((p) => [p.id, p.kind, changeWord(p), p.address, whenApplies(p.appliesAt), changeDetail(p)]);
   return table(['ID', 'KIND', 'ACTION', 'ADDRESS', 'WHEN', 'DETAIL'], rows);
-}
-
-/**
- * An import, row by row in the file's order: what each row queues (or would), or why it is
- * refused; then one summary line.
- */
-export function importLines(
-  rows: ImportRow[],
-  r: ImportResult,
-  refusedEarlier: ImportResult['refused'] = [],
-): string[] {
-  const refused = new Map([...refusedEarlier, ...r.refused].map((x) => [x.row, x]));
-  const queued = [...r.queued];
-  const lines: { row: number; text: string }[] = [];
-  for (const row of rows) {
-    const bad = refused.get(row.row);
-    if (bad) continue;
-    const q = queued.shift();
-    if (q) {
-      const detail = changeDetail(q);
-      lines.push({
-        row: row.row,
-        text: `${actionWord(q.action)} ${q.kind} ${q.address}${detail ? `, ${detail}` : ''}`,
-      });
-    }
-  }
-  for (const x of refused.values())
-    lines.push({ row: x.row, text: `refused ${JSON.stringify(x.name.slice(0, 60))}: ${x.error}` });
-  lines.sort((a, b) => a.row - b.row);
-  const n = r.queued.length;
-  const bad = refused.size;
-  const summary = r.dryRun
-    ? `Dry run: ${n} change(s) would be queued, ${bad} row(s) refused; nothing was queued.`
-    : r.done
-      ? `Queued ${n} change(s)${bad ? `, skipped ${bad} refused row(s)` : ''}${n ? `; they apply ${whenApplies(r.queued[0].appliesAt).replace(/^applies /, '')}` : ''}.`
-      : `Nothing was queued: ${bad} row(s) refused (fix them, or pass --skip-bad to queue the other ${n}).`;
-  return [...lines.map((l) => `row ${l.row}: ${l.text}`), summary];
 }
 
 export function logRows(list: LogEntryView[]): string {
