@@ -1,7 +1,8 @@
 /**
  * The house rules, measured with TypeScript's own parser: no source file in src/ or screens/ over
  * 500 lines, no function over 120, no import circle between files, the src/ top level holding
- * folders and at most two entry files, and every catch that drops its error saying why.
+ * folders and at most two entry files, every catch that drops its error saying why, and each room
+ * (folder) importing only the rooms below it in ROOMS.
  * test/unit/house.test.ts asserts them; `node dist/test/helpers/house.js` prints what breaks them.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -11,6 +12,58 @@ import ts from 'typescript';
 export const MAX_FILE_LINES = 500;
 export const MAX_FUNCTION_LINES = 120;
 export const MAX_TOP_LEVEL_FILES = 2;
+
+/**
+ * The rooms and which rooms each may import (besides itself): the architecture, checked. A room is
+ * a folder of src/ (daemon/handlers and daemon/wiring apart from daemon/), a folder of screens/, or
+ * screens/ itself for its two entries. Read from the bottom up: support/ imports nothing of vmail,
+ * the protocols and the store build on model/, the daemon wires them, the CLI and the console
+ * reach the daemon only through control/ (the CLI's `daemon` command starts it in-process).
+ */
+export const ROOMS: Record<string, readonly string[]> = {
+  support: [],
+  model: [],
+  store: ['model', 'support'],
+  control: ['model', 'support'],
+  maildir: ['model', 'support'],
+  service: ['model', 'store', 'support'],
+  pop3: ['maildir', 'support'],
+  smtp: ['control', 'maildir', 'model', 'service', 'store', 'support'],
+  'import-export': ['control', 'maildir', 'model', 'store', 'support'],
+  cluster: ['control', 'maildir', 'model', 'pop3', 'service', 'smtp', 'store', 'support'],
+  daemon: ['control', 'daemon/wiring', 'import-export', 'maildir', 'model', 'service', 'store', 'support'],
+  'daemon/handlers': ['cluster', 'control', 'daemon', 'import-export', 'maildir', 'model', 'smtp', 'store', 'support'],
+  'daemon/wiring': [
+    'cluster',
+    'control',
+    'daemon',
+    'daemon/handlers',
+    'import-export',
+    'maildir',
+    'model',
+    'pop3',
+    'service',
+    'smtp',
+    'store',
+    'support',
+  ],
+  cli: ['control', 'daemon', 'import-export', 'model', 'screens', 'service', 'store', 'support'],
+  'screens/shared': ['control', 'model'],
+  'screens/screen': ['control', 'import-export', 'model', 'screens/shared'],
+  'screens/app': ['control', 'model', 'screens/screen', 'screens/shared'],
+  screens: ['model', 'screens/app', 'screens/shared'],
+};
+
+/** The room a file is in; every screen's folder is one kind of room, 'screens/screen'. */
+export function roomOf(root: string, path: string): string {
+  const parts = relative(root, path).split('/');
+  if (parts[0] === 'screens') {
+    if (parts.length === 2) return 'screens';
+    return parts[1] === 'app' || parts[1] === 'shared' ? `screens/${parts[1]}` : 'screens/screen';
+  }
+  if (parts[1] === 'daemon' && parts.length > 3) return `daemon/${parts[2]}`;
+  return parts.length > 2 ? parts[1] : 'src';
+}
 
 function sourceFiles(dir: string): string[] {
   const out: string[] = [];
@@ -169,11 +222,19 @@ export interface HouseReport {
   circles: string[];
   topLevelFiles: string[];
   silentCatches: string[];
+  strayImports: string[];
 }
 
 export function inspectHouse(root: string): HouseReport {
   const files = [...sourceFiles(join(root, 'src')), ...sourceFiles(join(root, 'screens'))];
-  const report: HouseReport = { longFiles: [], longFunctions: [], circles: [], topLevelFiles: [], silentCatches: [] };
+  const report: HouseReport = {
+    longFiles: [],
+    longFunctions: [],
+    circles: [],
+    topLevelFiles: [],
+    silentCatches: [],
+    strayImports: [],
+  };
   const graph = new Map<string, string[]>();
   for (const path of files) {
     const file = parse(path);
@@ -181,6 +242,13 @@ export function inspectHouse(root: string): HouseReport {
     const lines = file.getLineAndCharacterOfPosition(file.getEnd()).line + (file.text.endsWith('\n') ? 0 : 1);
     if (lines > MAX_FILE_LINES) report.longFiles.push(`${name}: ${lines} lines`);
     graph.set(path, importsOf(file));
+    const room = roomOf(root, path);
+    for (const target of graph.get(path)!) {
+      const to = roomOf(root, target);
+      const sameScreen = room === 'screens/screen' && to === room && dirname(target) === dirname(path);
+      if (to === room && (room !== 'screens/screen' || sameScreen)) continue;
+      if (!ROOMS[room]?.includes(to)) report.strayImports.push(`${name} -> ${relative(root, target)}`);
+    }
     const visit = (node: ts.Node) => {
       if (ts.isFunctionLike(node) && (node as { body?: ts.Node }).body) {
         const length = lineOf(file, node.getEnd()) - lineOf(file, node.getStart(file)) + 1;

@@ -24,6 +24,10 @@ describe('the house rules', () => {
     expect(report.topLevelFiles.length).toBeLessThanOrEqual(MAX_TOP_LEVEL_FILES);
   });
 
+  it('each room imports only the rooms it may (ROOMS in test/helpers/house.ts)', () => {
+    expect(report.strayImports).toEqual([]);
+  });
+
   it('every catch that drops its error says why', () => {
     expect(report.silentCatches).toEqual([]);
   });
