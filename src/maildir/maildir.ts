@@ -472,7 +472,7 @@ export class DeletionNotDurable extends Error {}
 
 /**
  * Deletes messages (a file already gone counts as deleted) and makes the deletion durable;
- * throws DeletionNotDurable when new/ or cur/ cannot be fsynced (rule 4 in fs/durable.ts).
+ * throws DeletionNotDurable when new/ or cur/ cannot be fsynced (rule 4 in support/durable.ts).
  */
 export async function deleteMessages(dir: string, messages: MessageEntry[]): Promise<void> {
   for (const m of messages) {

@@ -214,7 +214,7 @@ export class QueueSpool {
 
   /** Writes a message and then its description, each durably: once this resolves it is queued. */
   async write(entry: QueueEntry, data: Buffer | readonly Buffer[], tail?: string): Promise<void> {
-    // The message file is durable before the description that makes it queued (rule 5 in fs/durable.ts).
+    // The message file is durable before the description that makes it queued (rule 5 in support/durable.ts).
     await writeAtomic(join(this.dir, `${entry.id}.eml`), data, { tail });
     await this.writeDescription(entry);
   }

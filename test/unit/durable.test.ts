@@ -1,4 +1,4 @@
-// The durable-file module (src/fs/durable.ts) and the writers that use it, on real files: the
+// The durable-file module (src/support/durable.ts) and the writers that use it, on real files: the
 // fsyncs and renames a write makes, counted and put in order by strace in a process of its own
 // (as the group-commit test in maildir-delivery.test.ts counts them); a file that is whole
 // after kill -9 at any point of a write; no temp left by a write that fails; one srs-secret
