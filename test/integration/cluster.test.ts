@@ -770,7 +770,7 @@ describe('several daemons on one PostgreSQL store', () => {
     expect((await moved.cli(['pending', 'list'])).stdout).toMatch(/noa@example.test/);
     expect((await pop3Login(moved.pop3Port, 'mia@example.test', 'mia-password-1')).ok).toBe(true);
     await moved.stop();
-  });
+  }, 90_000);
 
   it('refuses in one line: an unreachable store, a URL it cannot read, a node name already running', async () => {
     const port = await closedPort();

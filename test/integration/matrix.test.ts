@@ -132,6 +132,8 @@ describe.each(channels)('through %s, in %s', (_how, domain, verbs, tag) => {
   const other = DOMAINS.find((x) => x !== domain)!;
   const acct = `acct${tag}`;
   const fwd = `fwd${tag}`;
+  // Each walk runs about sixteen CLI commands, each a new Node process (about a second apiece on a
+  // loaded machine), and POP3 logins that wait out --auth-failure-delay: more than the default 30 s.
 
   it('POP3 accounts: add, change the password, undo, remove, undo a removal, and the name is free again', async () => {
     const v = verbs();
@@ -186,7 +188,7 @@ describe.each(channels)('through %s, in %s', (_how, domain, verbs, tag) => {
     await v.removeForward(acct);
     await v.applyNow();
     await refuses(addr);
-  });
+  }, 90_000);
 
   it('forwards: add, change the destinations, undo, remove, undo a removal, and the name is free again', async () => {
     const v = verbs();
@@ -224,7 +226,7 @@ describe.each(channels)('through %s, in %s', (_how, domain, verbs, tag) => {
     await v.applyNow();
     await logsIn(addr, 'was-a-forward-1', true);
     await deliversTo(addr, { maildir: maildir(domain, fwd) });
-  });
+  }, 90_000);
 });
 
 describe('the timed apply', () => {
