@@ -37,18 +37,8 @@ export function screenBody({
   if (tooSmall) return null;
   if (!data.status) return <Unreachable data={data} frame={frame} />;
   if (state.screen === 'domains' || !domain) {
-    return (
-      <DomainsScreen
-        state={state.domains}
-        rows={data.domains}
-        current={domain}
-        frame={frame}
-        edit={(value) => dispatch({ type: 'domain-typed', value })}
-      />
-    );
+    return <DomainsScreen state={state.domains} rows={data.domains} current={domain} frame={frame} />;
   }
-  const edit = (screen: 'accounts' | 'forwards') => (field: 'name' | 'second' | 'filter', value: string) =>
-    dispatch({ type: 'form', screen, action: { type: 'edit', field, value } });
   switch (state.screen) {
     case 'menu':
       return (
@@ -74,7 +64,6 @@ export function screenBody({
           total={counts.accounts}
           domain={domain}
           frame={frame}
-          edit={edit('accounts')}
           status={data.status}
           loading={!data.listed}
         />
@@ -87,7 +76,6 @@ export function screenBody({
           total={counts.forwards}
           domain={domain}
           frame={frame}
-          edit={edit('forwards')}
           loading={!data.listed}
         />
       );
@@ -106,14 +94,7 @@ export function screenBody({
     case 'help':
       return <TextScreen lines={text} scroll={state.scroll} frame={frame} />;
     case 'import':
-      return (
-        <ImportScreen
-          state={state.import}
-          domain={domain}
-          frame={frame}
-          edit={(value) => dispatch({ type: 'path-typed', value })}
-        />
-      );
+      return <ImportScreen state={state.import} domain={domain} frame={frame} />;
     case 'attention':
     case 'search':
     case 'history':
