@@ -74,7 +74,7 @@ function Shell({ gate }: { gate?: KeyGate }) {
   const view = keyView(state, data, domain, shown, tooSmall, bodyHeight);
   useInput((input, key) => dispatch({ type: 'key', input, key, view }));
 
-  const body = screenBody({ tooSmall, state, data, domain, frame, rows: shown, dispatch });
+  const body = screenBody({ tooSmall, state, data, domain, frame, rows: shown });
 
   // The last thing drawn: lets the gate release the next key once this key's commit has landed.
   const sync = <GateSync gate={gate} target={keyTarget(state)} />;

@@ -13,7 +13,7 @@ import { PendingScreen } from '../pending/pending-screen.js';
 import { ReportView } from '../reports/report-screens.js';
 import type { DaemonSnapshot } from '../shared/daemon-session.js';
 import { Footer, type Frame } from '../shared/frame.js';
-import type { AppAction, AppState } from './app-reducer.js';
+import type { AppState } from './app-reducer.js';
 import type { ScreenRows } from './on-screen.js';
 
 /** Draws the open screen from the app state, the daemon's snapshot and the rows it shows. */
@@ -24,7 +24,6 @@ export function screenBody({
   domain,
   frame,
   rows: { accountRows, forwardViews, pendingRows, counts, attention, reportRows, text },
-  dispatch,
 }: {
   tooSmall: boolean;
   state: AppState;
@@ -32,7 +31,6 @@ export function screenBody({
   domain: string | null;
   frame: Frame;
   rows: ScreenRows;
-  dispatch: (action: AppAction) => void;
 }): React.ReactNode {
   if (tooSmall) return null;
   if (!data.status) return <Unreachable data={data} frame={frame} />;

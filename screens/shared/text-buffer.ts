@@ -43,9 +43,6 @@ export function cleanText(text: string): string {
     .replace(/[\p{Cc}\u2028\u2029]/gu, '');
 }
 
-/** A buffer holding `value` with its cursor at the end, as a field opens. */
-export const atEnd = (value: string): TextBuffer => ({ value, cursor: value.length });
-
 /** Whether the cursor is at the start or end of the text, for the key gate. */
 export function edges(buf: TextBuffer): { atStart: boolean; atEnd: boolean } {
   return { atStart: buf.cursor <= 0, atEnd: buf.cursor >= buf.value.length };
