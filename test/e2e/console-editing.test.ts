@@ -242,6 +242,8 @@ describe('line editing in the console at 80x24', () => {
       t.send('C-u');
       await t.look(/Add a POP3 account: \[ \]/);
       t.send('Escape');
+      // Apart from the Escape, or the two are Alt-q.
+      await new Promise((r) => setTimeout(r, 200));
       t.send('q');
       await t.look('CONSOLE-EXIT=0');
     } finally {
