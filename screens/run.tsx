@@ -17,8 +17,9 @@ import { gatedStdin } from './shared/key-gate.js';
  */
 export const RENDER_OPTIONS = { maxFps: 240, exitOnCtrlC: false, patchConsole: true } as const;
 
-const ENTER_ALT = '\u001b[?1049h\u001b[H';
-const LEAVE_ALT = '\u001b[?25h\u001b[?1049l';
+/** The alternate screen, and bracketed paste on (a paste comes marked, as one event: key-gate.ts). */
+const ENTER_ALT = '\u001b[?1049h\u001b[H\u001b[?2004h';
+const LEAVE_ALT = '\u001b[?2004l\u001b[?25h\u001b[?1049l';
 
 /** Runs the console on the daemon at `socketPath`; `atExit` runs once it is closed. */
 export async function runConsole(socketPath: string, atExit: () => Promise<void> = async () => {}): Promise<number> {

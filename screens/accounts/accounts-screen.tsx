@@ -17,7 +17,7 @@ import {
 import { quotaUse } from '../../src/model/quota.js';
 import { type FormState, shownList } from '../shared/form-reducer.js';
 import { FORM_CHROME_ROWS, type FormScreenProps, footerKeys } from '../shared/form-screen.js';
-import { cell, Field, Footer, NoticeLine } from '../shared/frame.js';
+import { cell, Field, Footer, NoticeLine, shareRoom } from '../shared/frame.js';
 import type { Theme } from '../shared/hooks.js';
 import { keysOf } from '../shared/list-reducer.js';
 
@@ -98,8 +98,18 @@ function AccountForm({
   state,
   domain,
   theme,
-  edit,
-}: Pick<FormScreenProps<AccountView>, 'state' | 'domain' | 'edit'> & { theme: Theme }) {
+  width,
+}: Pick<FormScreenProps<AccountView>, 'state' | 'domain'> & { theme: Theme; width: number }) {
+  // Columns left for the fields' text: the line less its words, the brackets and [Change].
+  const [nameRoom, passRoom] = shareRoom(
+    width - 'Add a POP3 account: '.length - `@${domain}  password `.length - ' [Change]'.length - 4,
+    state.focus === 'name' ? 0 : state.focus === 'second' ? 1 : null,
+  );
+  const label = state.mode === 'add' ? '' : CHANGES[state.mode].label(`${state.target}@${domain}`);
+  const changeRoom = width - label.length - (state.mode === 'rename' ? domain.length + 1 : 0) - ' [Change]'.length - 2;
+  // Names are kept in lower case: said while the typed one has capitals, never done silently.
+  const lower = state.mode === 'add' ? state.name.trim() : state.mode === 'rename' ? state.second.trim() : '';
+  const caseNote = lower !== lower.toLowerCase() ? `names are saved in lower case: ${lower.toLowerCase()}` : null;
   return (
     <>
       <Box>
@@ -108,44 +118,47 @@ function AccountForm({
             <Text bold>Add a POP3 account: </Text>
             <Field
               value={state.name}
+              cursor={state.cursor}
               focused={state.focus === 'name'}
               placeholder="name"
+              width={nameRoom}
               theme={theme}
-              onChange={(v) => edit('name', v)}
             />
             <Text>{`@${domain}  password `}</Text>
             <Field
               value={state.second}
+              cursor={state.cursor}
               focused={state.focus === 'second'}
               placeholder="8+ characters"
               mask
+              width={passRoom}
               theme={theme}
-              onChange={(v) => edit('second', v)}
             />
             <Text color={theme.accent}> [Change]</Text>
           </Text>
         ) : (
           <Text wrap="truncate">
-            <Text bold>{CHANGES[state.mode].label(`${state.target}@${domain}`)}</Text>
+            <Text bold>{label}</Text>
             <Field
               value={state.second}
               focused={state.focus === 'second'}
               placeholder={CHANGES[state.mode].placeholder}
+              cursor={state.cursor}
               mask={CHANGES[state.mode].mask}
+              width={changeRoom}
               theme={theme}
-              onChange={(v) => edit('second', v)}
             />
             <Text>{state.mode === 'rename' ? `@${domain}` : ''}</Text>
             <Text color={theme.accent}> [Change]</Text>
           </Text>
         )}
       </Box>
-      <Text color={theme.error} wrap="truncate">
+      <Text color={state.error || !caseNote ? theme.error : theme.warn} wrap="truncate">
         {state.error
           ? `${state.mode === 'add' ? (state.error.field === 'name' ? 'name' : 'password') : CHANGES[state.mode].what}: ${state.error.text}`
           : state.busy
             ? 'sending…'
-            : ' '}
+            : (caseNote ?? ' ')}
       </Text>
     </>
   );
@@ -157,7 +170,6 @@ export function AccountsScreen({
   total,
   domain,
   frame,
-  edit,
   status,
   loading,
 }: FormScreenProps<AccountView> & { status: StatusView | null }) {
@@ -171,7 +183,7 @@ export function AccountsScreen({
   const nameWidth = Math.max(8, width - 70);
   return (
     <Box flexDirection="column" width={width} height={height}>
-      <AccountForm state={state} domain={domain} theme={theme} edit={edit} />
+      <AccountForm state={state} domain={domain} theme={theme} width={width} />
       <NoticeLine notice={state.notice} theme={theme} />
       <Box>
         {state.focus === 'filter' || state.filter ? (
@@ -179,10 +191,11 @@ export function AccountsScreen({
             <Text>Filter: </Text>
             <Field
               value={state.filter}
+              cursor={state.cursor}
               focused={state.focus === 'filter'}
               placeholder="part of a name"
+              width={width - 'Filter: '.length - 2 - `  ${rows.length} of ${total}`.length}
               theme={theme}
-              onChange={(v) => edit('filter', v)}
             />
             <Text dimColor={theme.dim}>{`  ${rows.length} of ${total}`}</Text>
           </Text>

@@ -43,6 +43,7 @@ import {
 import type { KeyTarget } from '../shared/key-gate.js';
 import type { FormScreen, Screen } from '../shared/screen-names.js';
 import type { Effect, Step } from '../shared/step.js';
+import { edges } from '../shared/text-buffer.js';
 import type { Outcome } from './effects.js';
 
 export interface AppState {
@@ -101,8 +102,6 @@ export type AppAction =
   | { type: 'back' }
   | { type: 'quit' }
   | { type: 'form'; screen: FormScreen; action: FormAction }
-  | { type: 'domain-typed'; value: string }
-  | { type: 'path-typed'; value: string }
   | { type: 'outcome'; outcome: Outcome }
   | { type: 'key'; input: string; key: Key; view: AppView }
   | { type: 'sent'; count: number };
@@ -111,6 +110,7 @@ export type AppAction =
 export function isTypingIn(state: AppState): boolean {
   if (state.screen === 'domains') return isTypingDomain(state.domains);
   if (state.screen === 'import') return isTypingPath(state.import);
+  if (state.screen === 'search') return true;
   return (state.screen === 'accounts' || state.screen === 'forwards') && isTyping(state[state.screen]);
 }
 
@@ -119,6 +119,8 @@ export function keyTarget(state: AppState): KeyTarget {
   if (!isTypingIn(state)) return { textMode: false, atStart: false, atEnd: false };
   if (state.screen === 'domains') return { textMode: true, ...domainFieldEdges(state.domains) };
   if (state.screen === 'import') return { textMode: true, ...importFieldEdges(state.import) };
+  if (state.screen === 'search')
+    return { textMode: true, ...edges({ value: state.reports.search.query, cursor: state.reports.search.cursor }) };
   return { textMode: true, ...fieldEdges(state[state.screen as FormScreen]) };
 }
 
@@ -147,10 +149,6 @@ export function appReducer(state: AppState, action: AppAction): AppState {
       return { ...state, quitting: true };
     case 'form':
       return { ...state, [action.screen]: formReducer(state[action.screen], action.action) };
-    case 'domain-typed':
-      return { ...state, domains: domainsReducer(state.domains, { type: 'edit', value: action.value }) };
-    case 'path-typed':
-      return { ...state, import: importReducer(state.import, { type: 'typed', value: action.value }) };
     case 'outcome': {
       const o = action.outcome;
       if (o.screen === 'import') return { ...state, import: importReducer(state.import, o.action) };
@@ -217,7 +215,7 @@ function showSearch(state: AppState, query: string): AppState {
     ...state,
     screen: 'search',
     previous: state.screen,
-    reports: { ...state.reports, search: { ...initialReportsState.search, query } },
+    reports: { ...state.reports, search: { ...initialReportsState.search, query, cursor: query.length } },
   };
 }
 

@@ -8,7 +8,7 @@ import { startTransition, useEffect, useReducer, useRef, useState } from 'react'
 import { runImport } from '../import/import-screen.js';
 import type { DaemonSession, DaemonSnapshot } from '../shared/daemon-session.js';
 import { checkUnconfirmed } from '../shared/form-reducer.js';
-import { type Frame, GateContext, Header } from '../shared/frame.js';
+import { type Frame, Header } from '../shared/frame.js';
 import { DaemonContext, theme as pickTheme, useDaemon, useNow, useTerminalSize } from '../shared/hooks.js';
 import type { KeyGate, KeyTarget } from '../shared/key-gate.js';
 import type { Screen } from '../shared/screen-names.js';
@@ -37,9 +37,7 @@ const TITLES: Record<Screen, string> = {
 export function App({ session, gate }: { session: DaemonSession; gate?: KeyGate }) {
   return (
     <DaemonContext.Provider value={session}>
-      <GateContext.Provider value={gate ?? null}>
-        <Shell gate={gate} />
-      </GateContext.Provider>
+      <Shell gate={gate} />
     </DaemonContext.Provider>
   );
 }
@@ -76,7 +74,7 @@ function Shell({ gate }: { gate?: KeyGate }) {
   const view = keyView(state, data, domain, shown, tooSmall, bodyHeight);
   useInput((input, key) => dispatch({ type: 'key', input, key, view }));
 
-  const body = screenBody({ tooSmall, state, data, domain, frame, rows: shown, dispatch });
+  const body = screenBody({ tooSmall, state, data, domain, frame, rows: shown });
 
   // The last thing drawn: lets the gate release the next key once this key's commit has landed.
   const sync = <GateSync gate={gate} target={keyTarget(state)} />;

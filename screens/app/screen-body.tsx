@@ -13,7 +13,7 @@ import { PendingScreen } from '../pending/pending-screen.js';
 import { ReportView } from '../reports/report-screens.js';
 import type { DaemonSnapshot } from '../shared/daemon-session.js';
 import { Footer, type Frame } from '../shared/frame.js';
-import type { AppAction, AppState } from './app-reducer.js';
+import type { AppState } from './app-reducer.js';
 import type { ScreenRows } from './on-screen.js';
 
 /** Draws the open screen from the app state, the daemon's snapshot and the rows it shows. */
@@ -24,7 +24,6 @@ export function screenBody({
   domain,
   frame,
   rows: { accountRows, forwardViews, pendingRows, counts, attention, reportRows, text },
-  dispatch,
 }: {
   tooSmall: boolean;
   state: AppState;
@@ -32,23 +31,12 @@ export function screenBody({
   domain: string | null;
   frame: Frame;
   rows: ScreenRows;
-  dispatch: (action: AppAction) => void;
 }): React.ReactNode {
   if (tooSmall) return null;
   if (!data.status) return <Unreachable data={data} frame={frame} />;
   if (state.screen === 'domains' || !domain) {
-    return (
-      <DomainsScreen
-        state={state.domains}
-        rows={data.domains}
-        current={domain}
-        frame={frame}
-        edit={(value) => dispatch({ type: 'domain-typed', value })}
-      />
-    );
+    return <DomainsScreen state={state.domains} rows={data.domains} current={domain} frame={frame} />;
   }
-  const edit = (screen: 'accounts' | 'forwards') => (field: 'name' | 'second' | 'filter', value: string) =>
-    dispatch({ type: 'form', screen, action: { type: 'edit', field, value } });
   switch (state.screen) {
     case 'menu':
       return (
@@ -74,7 +62,6 @@ export function screenBody({
           total={counts.accounts}
           domain={domain}
           frame={frame}
-          edit={edit('accounts')}
           status={data.status}
           loading={!data.listed}
         />
@@ -87,7 +74,6 @@ export function screenBody({
           total={counts.forwards}
           domain={domain}
           frame={frame}
-          edit={edit('forwards')}
           loading={!data.listed}
         />
       );
@@ -106,14 +92,7 @@ export function screenBody({
     case 'help':
       return <TextScreen lines={text} scroll={state.scroll} frame={frame} />;
     case 'import':
-      return (
-        <ImportScreen
-          state={state.import}
-          domain={domain}
-          frame={frame}
-          edit={(value) => dispatch({ type: 'path-typed', value })}
-        />
-      );
+      return <ImportScreen state={state.import} domain={domain} frame={frame} />;
     case 'attention':
     case 'search':
     case 'history':

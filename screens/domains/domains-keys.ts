@@ -7,8 +7,8 @@ import { clockTime } from '../../src/model/format.js';
 import type { ListState } from '../shared/list-reducer.js';
 import { listDelta, moveSelection } from '../shared/list-reducer.js';
 import type { Effect, RowCall, Step } from '../shared/step.js';
-import { cursorAfterKey, isClear } from '../shared/text-field.js';
-import { type DomainsContext, type DomainsState, shownDomainList } from './domains-reducer.js';
+import { editKey } from '../shared/text-buffer.js';
+import { type DomainsContext, type DomainsState, domainsReducer, shownDomainList } from './domains-reducer.js';
 
 const still = (state: DomainsState): Step<DomainsState> => ({ state, effects: [] });
 
@@ -51,8 +51,10 @@ function fieldKey(state: DomainsState, input: string, key: Key): Step<DomainsSta
     return f.what === 'add' ? sendNewDomain(state) : sendDomainSetting(state, f);
   }
   if (key.upArrow || key.downArrow || key.tab) return still({ ...state, focus: 'list' });
-  if (isClear(input, key)) return still({ ...state, name: '', cursor: 0, error: null });
-  return still({ ...state, cursor: cursorAfterKey(state.cursor, state.name.length, input, key) });
+  const next = editKey({ value: state.name, cursor: state.cursor }, input, key);
+  if (!next) return still(state);
+  if (next.value === state.name) return still({ ...state, cursor: next.cursor });
+  return still({ ...domainsReducer(state, { type: 'edit', value: next.value }), cursor: next.cursor });
 }
 
 /** Enter in the field of a new domain: asks the daemon to add it. */

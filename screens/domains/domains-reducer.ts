@@ -5,7 +5,7 @@
 import type { DomainView } from '../../src/control/protocol.js';
 import { initialListState, type ListState, settle } from '../shared/list-reducer.js';
 import type { Notice } from '../shared/step.js';
-import { edges } from '../shared/text-field.js';
+import { edges } from '../shared/text-buffer.js';
 
 export interface DomainsState {
   list: ListState;
@@ -62,12 +62,13 @@ export function isTypingDomain(state: DomainsState): boolean {
 }
 
 export function domainFieldEdges(state: DomainsState): { atStart: boolean; atEnd: boolean } {
-  return state.focus === 'name' ? edges(state.cursor, state.name.length) : { atStart: false, atEnd: false };
+  return state.focus === 'name' ? edges({ value: state.name, cursor: state.cursor }) : { atStart: false, atEnd: false };
 }
 
 export function domainsReducer(state: DomainsState, action: DomainsAction): DomainsState {
   switch (action.type) {
     case 'edit':
+      // Domain names are lower case: shown so as they are typed (the cursor stays where it was).
       return { ...state, name: action.value.toLowerCase(), error: null };
     case 'added':
       return {

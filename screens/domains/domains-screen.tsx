@@ -17,13 +17,11 @@ export function DomainsScreen({
   rows,
   current,
   frame,
-  edit,
 }: {
   state: DomainsState;
   rows: readonly DomainView[];
   current: string | null;
   frame: Frame;
-  edit: (value: string) => void;
 }) {
   const { width, height, now, theme } = frame;
   const tableHeight = Math.max(1, height - DOMAINS_CHROME_ROWS);
@@ -38,7 +36,9 @@ export function DomainsScreen({
         <Text bold>{fieldLabel(state.field)}</Text>
         <Field
           value={state.name}
+          cursor={state.cursor}
           focused={state.focus === 'name'}
+          width={width - fieldLabel(state.field).length - ' [Change]'.length - 2}
           placeholder={
             state.field.what === 'add'
               ? 'example.org'
@@ -47,7 +47,6 @@ export function DomainsScreen({
                 : 'name or none'
           }
           theme={theme}
-          onChange={edit}
         />
         <Text color={theme.accent}>{state.field.what === 'add' ? ' [Add]' : ' [Change]'}</Text>
       </Text>

@@ -7,7 +7,7 @@ import type { ForwardView } from '../../src/control/protocol.js';
 import { pendingStatus } from '../../src/model/format.js';
 import { shownList } from '../shared/form-reducer.js';
 import { FORM_CHROME_ROWS, type FormScreenProps, footerKeys } from '../shared/form-screen.js';
-import { cell, Field, Footer, NoticeLine } from '../shared/frame.js';
+import { cell, Field, Footer, NoticeLine, shareRoom } from '../shared/frame.js';
 
 /** Where a forward sends mail once its pending change (if any) is applied. */
 export const destinationsOf = (f: ForwardView) => f.pending?.destinations ?? f.destinations;
@@ -19,45 +19,57 @@ export function visibleForwards(all: readonly ForwardView[], domain: string, fil
   );
 }
 
-export function ForwardsScreen({ state, rows, total, domain, frame, edit, loading }: FormScreenProps<ForwardView>) {
+export function ForwardsScreen({ state, rows, total, domain, frame, loading }: FormScreenProps<ForwardView>) {
   const { width, height, now, theme } = frame;
   const tableHeight = Math.max(1, height - FORM_CHROME_ROWS);
   const list = shownList(state, { rows, tableHeight });
   const nameWidth = Math.max(10, Math.floor((width - 34) / 3));
   const destWidth = Math.max(10, width - nameWidth - 34);
+  // Columns left for the fields' text: the line less its words, the brackets and [Change].
+  const head = state.mode === 'add' ? 'Add a forwarding address: ' : `Forward ${state.target}@${domain} to: `;
+  const room = width - head.length - ' [Change]'.length - (state.mode === 'add' ? `@${domain} -> `.length + 4 : 2);
+  const [nameRoom, destRoom] =
+    state.mode === 'add'
+      ? shareRoom(room, state.focus === 'name' ? 0 : state.focus === 'second' ? 1 : null)
+      : [0, room];
+  // Names are kept in lower case: said while the typed one has capitals, never done silently.
+  const caseNote =
+    state.mode === 'add' && state.name.trim() !== state.name.trim().toLowerCase()
+      ? `names are saved in lower case: ${state.name.trim().toLowerCase()}`
+      : null;
   return (
     <Box flexDirection="column" width={width} height={height}>
       <Text wrap="truncate">
-        <Text bold>
-          {state.mode === 'add' ? 'Add a forwarding address: ' : `Forward ${state.target}@${domain} to: `}
-        </Text>
+        <Text bold>{head}</Text>
         {state.mode === 'add' ? (
           <>
             <Field
               value={state.name}
+              cursor={state.cursor}
               focused={state.focus === 'name'}
               placeholder="name"
+              width={nameRoom}
               theme={theme}
-              onChange={(v) => edit('name', v)}
             />
             <Text>@{domain} -&gt; </Text>
           </>
         ) : null}
         <Field
           value={state.second}
+          cursor={state.cursor}
           focused={state.focus === 'second'}
           placeholder="someone@example.org, other@example.net"
+          width={destRoom}
           theme={theme}
-          onChange={(v) => edit('second', v)}
         />
         <Text color={theme.accent}> [Change]</Text>
       </Text>
-      <Text color={theme.error} wrap="truncate">
+      <Text color={state.error || !caseNote ? theme.error : theme.warn} wrap="truncate">
         {state.error
           ? `${state.error.field === 'name' ? 'name' : 'destinations'}: ${state.error.text}`
           : state.busy
             ? 'sending…'
-            : ' '}
+            : (caseNote ?? ' ')}
       </Text>
       <NoticeLine notice={state.notice} theme={theme} />
       {state.focus === 'filter' || state.filter ? (
@@ -65,10 +77,11 @@ export function ForwardsScreen({ state, rows, total, domain, frame, edit, loadin
           Filter:{' '}
           <Field
             value={state.filter}
+            cursor={state.cursor}
             focused={state.focus === 'filter'}
             placeholder="part of a name or destination"
+            width={width - 'Filter: '.length - 2 - `  ${rows.length} of ${total}`.length}
             theme={theme}
-            onChange={(v) => edit('filter', v)}
           />
           <Text dimColor={theme.dim}>{`  ${rows.length} of ${total}`}</Text>
         </Text>

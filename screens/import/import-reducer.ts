@@ -5,7 +5,7 @@
 import type { Key } from 'ink';
 import type { Progress } from '../../src/import-export/send-import.js';
 import type { Effect, Notice, Step } from '../shared/step.js';
-import { cursorAfterKey, edges, isClear } from '../shared/text-field.js';
+import { edges, editKey } from '../shared/text-buffer.js';
 
 export interface ImportState {
   phase: 'path' | 'checking' | 'preview' | 'running' | 'done';
@@ -59,7 +59,7 @@ export function importReducer(state: ImportState, action: ImportAction): ImportS
 export const isTypingPath = (state: ImportState): boolean => state.phase === 'path';
 
 export function importFieldEdges(state: ImportState): { atStart: boolean; atEnd: boolean } {
-  return state.phase === 'path' ? edges(state.cursor, state.path.length) : { atStart: false, atEnd: false };
+  return state.phase === 'path' ? edges({ value: state.path, cursor: state.cursor }) : { atStart: false, atEnd: false };
 }
 
 /** What one key does on the import screen; `height` is how many preview lines show. */
@@ -81,8 +81,10 @@ export function importKey(
           effects: [{ type: 'import', path: state.path.trim(), domain: ctx.domain, run: null }],
         };
       }
-      if (isClear(input, key)) return still({ ...state, path: '', cursor: 0 });
-      return still({ ...state, cursor: cursorAfterKey(state.cursor, state.path.length, input, key) });
+      const next = editKey({ value: state.path, cursor: state.cursor }, input, key);
+      if (!next) return still(state);
+      if (next.value === state.path) return still({ ...state, cursor: next.cursor });
+      return still({ ...importReducer(state, { type: 'typed', value: next.value }), cursor: next.cursor });
     }
     case 'checking':
       return still(state);

@@ -69,17 +69,7 @@ export async function runImport(
   }
 }
 
-export function ImportScreen({
-  state,
-  domain,
-  frame,
-  edit,
-}: {
-  state: ImportState;
-  domain: string;
-  frame: Frame;
-  edit: (value: string) => void;
-}) {
+export function ImportScreen({ state, domain, frame }: { state: ImportState; domain: string; frame: Frame }) {
   const { width, height, theme } = frame;
   const listHeight = Math.max(1, height - IMPORT_CHROME_ROWS);
   const p = state.progress;
@@ -125,10 +115,11 @@ export function ImportScreen({
         <Text bold>{`Import accounts into ${domain} from CSV: `}</Text>
         <Field
           value={state.path}
+          cursor={state.cursor}
           focused={state.phase === 'path'}
+          width={width - `Import accounts into ${domain} from CSV: `.length - 2}
           placeholder="/path/to/accounts.csv"
           theme={theme}
-          onChange={edit}
         />
       </Text>
       <NoticeLine notice={state.notice} theme={theme} />

@@ -7,10 +7,15 @@ import type { Key } from 'ink';
 import type { LogEntryView } from '../../src/control/protocol.js';
 import { initialListState, type ListState, listDelta, moveSelection, selectedIndex } from '../shared/list-reducer.js';
 import type { ReportScreen } from '../shared/screen-names.js';
+import { editKey } from '../shared/text-buffer.js';
+
+/** The longest search: more than any name or address. */
+const MAX_QUERY = 100;
 
 export interface ReportsState {
   attention: ListState;
-  search: ListState & { query: string };
+  /** What is searched for, as a field: its text and cursor (text-buffer.ts). */
+  search: ListState & { query: string; cursor: number };
   history: ListState & {
     /** Whose history: an address, or null for everything. */
     address: string | null;
@@ -22,7 +27,7 @@ export interface ReportsState {
 
 export const initialReportsState: ReportsState = {
   attention: initialListState,
-  search: { ...initialListState, query: '' },
+  search: { ...initialListState, query: '', cursor: 0 },
   history: { ...initialListState, address: null, entries: null, error: null },
 };
 
@@ -61,16 +66,17 @@ export function reportKey(
     return jump ? { state, jump } : { state };
   }
   if (screen === 'search') {
-    const q = state.search.query;
-    if (key.backspace || key.delete) return { state: set({ query: q.slice(0, -1), selected: null, top: 0 }) };
+    const { query, cursor } = state.search;
     if (key.upArrow || key.downArrow || key.pageUp || key.pageDown) {
       const delta = listDelta('', key, ctx.height) ?? 0;
       return { state: set(moveSelection(list, ctx.keys, delta, ctx.height)) };
     }
-    // Everything typed goes into the search (letters such as j and k too).
-    if (input && !key.ctrl && !key.meta && !/[\p{Cc}]/u.test(input))
-      return { state: set({ query: (q + input).slice(0, 100), selected: null, top: 0 }) };
-    return { state };
+    // Everything typed goes into the search (letters such as j and k too), edited as any field.
+    const next = editKey({ value: query, cursor }, input, key);
+    if (!next) return { state };
+    if (next.value === query) return { state: set({ cursor: next.cursor }) };
+    const value = next.value.slice(0, MAX_QUERY);
+    return { state: set({ query: value, cursor: Math.min(next.cursor, value.length), selected: null, top: 0 }) };
   }
   const delta = listDelta(input, key, ctx.height);
   if (delta !== null) return { state: set(moveSelection(list, ctx.keys, delta, ctx.height)) };

@@ -4,7 +4,7 @@
 import { Box, Text } from 'ink';
 import type { AccountView, ForwardView, LogEntryView } from '../../src/control/protocol.js';
 import { clockTime, healthNote, humanBytes } from '../../src/model/format.js';
-import { cell, Footer, type Frame } from '../shared/frame.js';
+import { cell, Field, Footer, type Frame } from '../shared/frame.js';
 import type { ListState } from '../shared/list-reducer.js';
 import { selectedIndex } from '../shared/list-reducer.js';
 import type { ReportScreen } from '../shared/screen-names.js';
@@ -127,7 +127,7 @@ export function ReportView({
         ? `${rows.length} mailbox${rows.length === 1 ? '' : 'es'} on every domain whose mail is not being collected (never fetched, or mail left 30 days or more): stalest first.`
         : 'Every mailbox with mail has been fetched from, and none holds mail 30 days old.'
       : screen === 'search'
-        ? `Search every domain: ${state.search.query}█   ${state.search.query ? `${rows.length} match${rows.length === 1 ? '' : 'es'}` : 'type part of a name or destination'}`
+        ? `   ${state.search.query ? `${rows.length} match${rows.length === 1 ? '' : 'es'}` : 'type part of a name or destination'}`
         : h.entries === null
           ? `Loading the history${h.address ? ` of ${h.address}` : ''}…`
           : h.error
@@ -143,6 +143,19 @@ export function ReportView({
   return (
     <Box flexDirection="column" width={width} height={height}>
       <Text wrap="truncate" color={screen === 'attention' && rows.length ? theme.warn : undefined}>
+        {screen === 'search' ? (
+          <>
+            {'Search every domain: '}
+            <Field
+              value={state.search.query}
+              cursor={state.search.cursor}
+              focused
+              placeholder=""
+              width={width - 'Search every domain: '.length - 2 - summary.length}
+              theme={theme}
+            />
+          </>
+        ) : null}
         {summary}
       </Text>
       <Text> </Text>

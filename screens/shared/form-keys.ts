@@ -6,7 +6,7 @@ import type { Key } from 'ink';
 import { type FormContext, type FormRow, type FormState, focusOn, formReducer, shownList } from './form-reducer.js';
 import { keysOf, type ListState, listDelta, moveSelection, selectedIndex } from './list-reducer.js';
 import type { Effect, Step } from './step.js';
-import { cursorAfterKey, isClear } from './text-field.js';
+import { editKey } from './text-buffer.js';
 
 const noEffects = (state: FormState): Step<FormState> => ({ state, effects: [] });
 
@@ -199,20 +199,20 @@ function selectedRow<R extends { address: string }>(list: ListState, rows: reado
   return rows[selectedIndex(list, keysOf(rows))];
 }
 
-/**
- * A key in a text field: the field (ink-text-input) changes the text; this follows its cursor,
- * and clears the field on Ctrl-U.
- */
+/** A key in a text field: edits its text and cursor (text-buffer.ts). */
 function editing(state: FormState, input: string, key: Key): FormState {
   const field = state.focus as 'name' | 'second' | 'filter';
-  if (isClear(input, key)) return { ...formReducer(state, { type: 'edit', field, value: '' }), cursor: 0 };
-  return { ...state, cursor: cursorAfterKey(state.cursor, state[field].length, input, key) };
+  const next = editKey({ value: state[field], cursor: state.cursor }, input, key);
+  if (!next) return state;
+  if (next.value === state[field]) return { ...state, cursor: next.cursor };
+  return { ...formReducer(state, { type: 'edit', field, value: next.value }), cursor: next.cursor };
 }
 
 /** Enter in the last field: check what can be checked here, then send the change. */
 function submit(state: FormState, ctx: FormContext): Step<FormState> {
   if (state.busy) return noEffects(state);
-  const name = state.name.trim();
+  // Names are stored in lower case (src/model/names.ts); the form showed it while typing.
+  const name = state.name.trim().toLowerCase();
   const refuse = (field: 'name' | 'second', text: string) =>
     noEffects(focusOn({ ...state, error: { field, text } }, field));
   if (!name)

@@ -6,7 +6,7 @@ import { actionWord, changeWord, whenApplies } from '../../src/model/format.js';
 import { initialListState, keysOf, type ListState, settle } from './list-reducer.js';
 import type { FormScreen } from './screen-names.js';
 import type { Notice } from './step.js';
-import { edges } from './text-field.js';
+import { edges } from './text-buffer.js';
 
 export type Focus = 'table' | 'name' | 'second' | 'filter' | 'confirm' | 'details';
 
@@ -29,11 +29,7 @@ export interface FormState {
   busy: boolean;
   /** A change sent when the daemon went away before answering: checked once it is back. */
   unconfirmed: { address: string; action: ChangeAction } | null;
-  /**
-   * Where the cursor is in the field that has the keys, as ink-text-input will have it: kept
-   * here so that an arrow past either end never reaches the field (its cursor would leave the
-   * text, and the next character would land in the wrong place).
-   */
+  /** Where the cursor is in the field that has the keys (a UTF-16 offset; see text-buffer.ts). */
   cursor: number;
 }
 
@@ -104,15 +100,17 @@ export function isTyping(state: FormState): boolean {
 /** Whether the cursor of the field that has the keys is at its start or end. */
 export function fieldEdges(state: FormState): { atStart: boolean; atEnd: boolean } {
   if (!typingFocus(state.focus)) return { atStart: false, atEnd: false };
-  return edges(state.cursor, state[state.focus as 'name' | 'second' | 'filter'].length);
+  return edges({ value: state[state.focus as 'name' | 'second' | 'filter'], cursor: state.cursor });
 }
 
 export function formReducer(state: FormState, action: FormAction): FormState {
   switch (action.type) {
     case 'edit': {
-      if (action.field === 'filter') return { ...state, filter: action.value.toLowerCase(), list: initialListState };
+      // Kept as typed: the filter matches either case, and a name is sent in lower case (the
+      // form says so under the field while it has capitals).
+      if (action.field === 'filter') return { ...state, filter: action.value, list: initialListState };
       const error = state.error?.field === action.field ? null : state.error;
-      return { ...state, [action.field]: action.field === 'name' ? action.value.toLowerCase() : action.value, error };
+      return { ...state, [action.field]: action.value, error };
     }
     case 'queued':
       return {

@@ -65,7 +65,6 @@ export interface FormScreenProps<Row> {
   total: number;
   domain: string;
   frame: Frame;
-  edit: (field: 'name' | 'second' | 'filter', value: string) => void;
   /** The list is still on its way from the daemon (the first frame does not wait for it). */
   loading: boolean;
 }

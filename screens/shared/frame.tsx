@@ -2,14 +2,12 @@
 // the next apply; the screen's body; a footer with the keys that work here.
 
 import { Box, Text } from 'ink';
-import TextInput from 'ink-text-input';
-import { createContext, useContext } from 'react';
 import { clockTime } from '../../src/model/format.js';
 import { formatCountdown } from '../../src/model/schedule.js';
 import type { DaemonSnapshot } from './daemon-session.js';
 import type { Theme } from './hooks.js';
-import { isText, type KeyGate } from './key-gate.js';
 import type { Notice } from './step.js';
+import { fieldView } from './text-buffer.js';
 
 /** A key and what it does, as the footer lists it. */
 export interface FooterKey {
@@ -140,56 +138,63 @@ export interface Frame {
   theme: Theme;
 }
 
-/** The key gate, for fields to know which key the terminal sent (see Field). */
-export const GateContext = createContext<KeyGate | null>(null);
+/** How many columns a field gets when no width is given. */
+const FIELD_WIDTH = 40;
 
 /**
- * A one-line text field: ink-text-input while it has the keys (cursor movement, paste),
- * plain text otherwise. The field's text lives in the screen's state.
+ * A one-line text field, drawn from its buffer (text-buffer.ts): the screen's state owns the
+ * text and the cursor, and the keys edit them there. While it has the keys the cursor shows as
+ * an inverse cell and the text scrolls to keep it in view in `width` columns; a password shows
+ * one star per character. Not ink-text-input: that keeps its cursor to itself (no prop places
+ * it, so Home, End and Delete-forward cannot be told to it), draws the whole value (no window
+ * that follows the cursor) and masks one star per UTF-16 unit (two for an emoji).
  */
 export function Field({
   value,
+  cursor,
   focused,
   placeholder,
   mask,
+  width = FIELD_WIDTH,
   theme,
-  onChange,
 }: {
   value: string;
+  cursor: number;
   focused: boolean;
   placeholder: string;
   mask?: boolean;
+  /** Columns for the text between the brackets, the cursor's cell included. */
+  width?: number;
   theme: Theme;
-  onChange: (value: string) => void;
 }) {
-  const gate = useContext(GateContext);
-  const edit = (next: string) => {
-    // ink-text-input types the letter of a Ctrl or Alt key (Ctrl-U is "clear the field"
-    // here): a change that adds text on a key that was not text is not the admin's typing.
-    if (gate && next.length > value.length && !isText(gate.lastKey)) return;
-    onChange(next);
-  };
-  const shown = mask ? '*'.repeat([...value].length) : value;
+  const v = fieldView({ value, cursor: focused ? cursor : 0 }, width, mask);
   return (
     <Text>
       <Text inverse={focused}>[</Text>
       {focused ? (
-        // A new input when the text is cleared from outside it (Ctrl-U, a queued change): its
-        // cursor starts at the end of what is there, not where the old text had it.
-        <TextInput
-          key={value === '' ? 'empty' : 'text'}
-          value={value}
-          onChange={edit}
-          mask={mask ? '*' : undefined}
-          focus
-          showCursor
-        />
-      ) : shown ? (
-        <Text>{shown}</Text>
+        <Text>
+          {v.cutStart ? '…' : ''}
+          {v.before}
+          <Text inverse>{v.at}</Text>
+          {v.after}
+          {v.cutEnd ? '…' : ''}
+        </Text>
+      ) : value ? (
+        <Text>{`${v.at}${v.after}${v.cutEnd ? '…' : ''}`}</Text>
       ) : (
         <Text dimColor={theme.dim}>{placeholder}</Text>
       )}
       <Text inverse={focused}>]</Text>
     </Text>
   );
+}
+
+/**
+ * Columns for two fields on one line with `room` between them: the one with the keys gets
+ * most, the other at least what shows its start.
+ */
+export function shareRoom(room: number, focus: 0 | 1 | null): [number, number] {
+  if (focus === null) return [Math.floor(room / 2), Math.ceil(room / 2)];
+  const other = Math.min(12, Math.floor(room / 3));
+  return focus === 0 ? [room - other, other] : [other, room - other];
 }

@@ -7,6 +7,7 @@
 // commit lands, from the app's last effect. Every key, the first of a burst included, is then
 // handled by the state and the handlers the previous change left, as if typed slowly.
 import { PassThrough } from 'node:stream';
+import { cleanText } from './text-buffer.js';
 
 /**
  * Splits terminal input into keys: one character, one control key or one escape sequence
@@ -40,6 +41,24 @@ export interface KeyTarget {
   atEnd: boolean;
 }
 
+/** Bracketed paste (the console turns it on): the terminal wraps what is pasted in these marks. */
+const PASTE_START = '\u001b[200~';
+const PASTE_END = '\u001b[201~';
+/** A paste is held until its end mark up to this much; the rest is dropped (no field takes it). */
+const MAX_PASTE = 65_536;
+
+/** A paste, whole and cleaned: one event for a field. */
+interface Paste {
+  paste: string;
+}
+
+/**
+ * Backspace as Ink reads it: terminals send DEL (0x7f) for Backspace, which Ink calls `delete`,
+ * the name it also gives the Delete key (ESC[3~); sent on as BS (0x08) it is `backspace`, and
+ * `delete` is left to the Delete key alone, which deletes forward.
+ */
+const asInkKey = (key: string): string => (key === '\u007f' ? '\b' : key);
+
 const LEFT = /^\u001b(\[|O)D$/;
 const RIGHT = /^\u001b(\[|O)C$/;
 
@@ -51,8 +70,10 @@ const ESCAPE_WAIT_MS = 25;
 const STUCK_MS = 1000;
 
 export class KeyGate {
-  private queue: string[] = [];
+  private queue: (string | Paste)[] = [];
   private partial = '';
+  /** What is pasted so far, between the start and end marks; null when no paste is under way. */
+  private pasting: string | null = null;
   private partialTimer: NodeJS.Timeout | null = null;
   private stuckTimer: NodeJS.Timeout | null = null;
   /** The commit asked for, before which no key goes; 0 when none is awaited. */
@@ -74,13 +95,6 @@ export class KeyGate {
     this.partial = '';
     if (this.partialTimer) clearTimeout(this.partialTimer);
     this.partialTimer = null;
-    // Ctrl-C acts at once, ahead of anything queued.
-    if (data.includes('\u0003')) {
-      this.queue = [];
-      if (this.onInterrupt) this.onInterrupt();
-      else this.emit('\u0003');
-      return;
-    }
     const partial = PARTIAL_ESCAPE.exec(data);
     if (partial) {
       this.partial = partial[0];
@@ -90,11 +104,42 @@ export class KeyGate {
         const held = this.partial;
         this.partial = '';
         this.partialTimer = null;
-        this.queue.push(...splitKeys(held).filter(isKnownKey));
-        this.pump();
+        this.take(held);
       }, ESCAPE_WAIT_MS);
     }
-    this.queue.push(...splitKeys(data).filter(isKnownKey));
+    this.take(data);
+  }
+
+  /** Queues keys and pastes from `data` (no partial escape sequence at its end). */
+  private take(data: string): void {
+    let rest = data;
+    while (rest) {
+      if (this.pasting !== null) {
+        const end = rest.indexOf(PASTE_END);
+        const part = end < 0 ? rest : rest.slice(0, end);
+        // Beyond MAX_PASTE the paste is cut: no field holds more (text-buffer's MAX_FIELD).
+        if (this.pasting.length < MAX_PASTE) this.pasting += part.slice(0, MAX_PASTE - this.pasting.length);
+        if (end < 0) break;
+        this.queue.push({ paste: cleanText(this.pasting) });
+        this.pasting = null;
+        rest = rest.slice(end + PASTE_END.length);
+        continue;
+      }
+      const start = rest.indexOf(PASTE_START);
+      const keys = start < 0 ? rest : rest.slice(0, start);
+      // Ctrl-C acts at once, ahead of anything queued (one inside a paste is pasted text, cleaned out).
+      if (keys.includes('\u0003')) {
+        this.queue = [];
+        this.pasting = null;
+        if (this.onInterrupt) this.onInterrupt();
+        else this.emit('\u0003');
+        return;
+      }
+      this.queue.push(...splitKeys(keys).filter(isKnownKey).map(asInkKey));
+      if (start < 0) break;
+      this.pasting = '';
+      rest = rest.slice(start + PASTE_START.length);
+    }
     this.pump();
   }
 
@@ -120,10 +165,19 @@ export class KeyGate {
   private next(): string | null {
     const { textMode, atStart, atEnd } = this.target;
     while (this.queue.length) {
-      let key = this.queue.shift()!;
+      const item = this.queue.shift()!;
+      // A paste is text for a field, taken as one input; outside a field it is not a row of
+      // commands (a pasted "dq" must not remove and quit): dropped.
+      if (typeof item !== 'string') {
+        if (textMode && item.paste) return item.paste;
+        continue;
+      }
+      let key = item;
       if (textMode && ((atStart && LEFT.test(key)) || (atEnd && RIGHT.test(key)))) continue;
       // A paste into a field goes through as one input: the field takes it whole.
-      if (textMode && isText(key)) while (this.queue.length && isText(this.queue[0])) key += this.queue.shift();
+      if (textMode && isText(key))
+        while (this.queue.length && typeof this.queue[0] === 'string' && isText(this.queue[0]))
+          key += this.queue.shift();
       return key;
     }
     return null;
@@ -147,7 +201,7 @@ export class KeyGate {
 
   /** True when no key waits and what the last one did has been committed. */
   get idle(): boolean {
-    return this.queue.length === 0 && this.waitingFor === 0 && this.partial === '';
+    return this.queue.length === 0 && this.waitingFor === 0 && this.partial === '' && this.pasting === null;
   }
 
   close(): void {

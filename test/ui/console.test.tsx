@@ -448,9 +448,10 @@ describe('keys in bursts, through the gate', () => {
           cursor = Math.min(text.length, cursor + 1);
           keys += KEYS.right;
         }
-        // Keep the field short enough to read back whole from the frame: Ctrl-U clears it.
+        // Keep the field short enough to read back whole from the frame: Ctrl-E then Ctrl-U
+        // (all before the cursor) clear it.
         if (text.length > 30) {
-          keys += KEYS.ctrlU;
+          keys += `\u0005${KEYS.ctrlU}`;
           text = '';
           cursor = 0;
         }
