@@ -138,6 +138,8 @@ export interface Frame {
   height: number;
   now: number;
   theme: Theme;
+  /** How often changes apply, as the daemon is set (applyCadence): `on the hour` unless told. */
+  applies?: string;
 }
 
 /** The key gate, for fields to know which key the terminal sent (see Field). */
