@@ -210,7 +210,7 @@ function answered(state: AppState, o: Exclude<Outcome, { screen: 'import' }>): A
  * Warnings and errors stay until something replaces them.
  */
 export function noticeAfterApply(n: Notice | null, applied: ReadonlySet<string>, at: number): Notice | null {
-  if (!n || n.kind !== 'ok' || n.at === undefined || n.at > at) return n;
+  if (n?.kind !== 'ok' || n.at === undefined || n.at > at) return n;
   if (n.pendingId === undefined) return null;
   return applied.has(n.pendingId) ? { kind: 'ok', text: n.applied ?? n.text, at } : n;
 }
