@@ -201,7 +201,8 @@ export function AccountsScreen({
           </Text>
         ) : (
           <Text dimColor={theme.dim}>
-            {rows.length} account{rows.length === 1 ? '' : 's'}, sorted by {state.sort}. Changes apply on the hour.
+            {rows.length} account{rows.length === 1 ? '' : 's'}, sorted by {state.sort}. Changes apply{' '}
+            {frame.applies ?? 'on the hour'}.
           </Text>
         )}
       </Box>

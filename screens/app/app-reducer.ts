@@ -42,7 +42,7 @@ import {
 } from '../shared/form-reducer.js';
 import type { KeyTarget } from '../shared/key-gate.js';
 import type { FormScreen, Screen } from '../shared/screen-names.js';
-import type { Effect, Step } from '../shared/step.js';
+import type { Effect, Notice, Step } from '../shared/step.js';
 import { edges } from '../shared/text-buffer.js';
 import type { Outcome } from './effects.js';
 
@@ -64,6 +64,8 @@ export interface AppState {
   scroll: number;
   /** Requests keys asked for, not yet sent (the app's effect runner takes them). */
   outbox: Effect[];
+  /** Requests sent whose answer has not come back: keys wait for them (KeyTarget.busy). */
+  inFlight: number;
 }
 
 export const initialAppState: AppState = {
@@ -80,6 +82,7 @@ export const initialAppState: AppState = {
   import: initialImportState,
   scroll: 0,
   outbox: [],
+  inFlight: 0,
 };
 
 /** What a key needs to know beyond the state: the terminal, the daemon, the open screen's rows. */
@@ -104,7 +107,17 @@ export type AppAction =
   | { type: 'form'; screen: FormScreen; action: FormAction }
   | { type: 'outcome'; outcome: Outcome }
   | { type: 'key'; input: string; key: Key; view: AppView }
-  | { type: 'sent'; count: number };
+  | { type: 'sent'; count: number }
+  /** The daemon applied changes (`ids`) at `at` (this clock): the notices about them follow. */
+  | { type: 'applied'; ids: readonly string[]; at: number };
+
+/**
+ * A request to the daemon whose answer the keys wait for. An import is not one: it runs long,
+ * reports as it goes, and Esc must reach it to stop it.
+ */
+function isRequest(e: Effect): boolean {
+  return e.type !== 'nav' && e.type !== 'choose' && e.type !== 'import' && e.type !== 'import-stop';
+}
 
 /** True while a text field has the keys (the key gate then lets pasted text through whole). */
 export function isTypingIn(state: AppState): boolean {
@@ -116,12 +129,17 @@ export function isTypingIn(state: AppState): boolean {
 
 /** Where keys go now, for the key gate: a text field (and its cursor at an end), or not. */
 export function keyTarget(state: AppState): KeyTarget {
-  if (!isTypingIn(state)) return { textMode: false, atStart: false, atEnd: false };
-  if (state.screen === 'domains') return { textMode: true, ...domainFieldEdges(state.domains) };
-  if (state.screen === 'import') return { textMode: true, ...importFieldEdges(state.import) };
+  const busy = state.inFlight > 0 || state.outbox.some(isRequest);
+  if (!isTypingIn(state)) return { textMode: false, atStart: false, atEnd: false, busy };
+  if (state.screen === 'domains') return { textMode: true, ...domainFieldEdges(state.domains), busy };
+  if (state.screen === 'import') return { textMode: true, ...importFieldEdges(state.import), busy };
   if (state.screen === 'search')
-    return { textMode: true, ...edges({ value: state.reports.search.query, cursor: state.reports.search.cursor }) };
-  return { textMode: true, ...fieldEdges(state[state.screen as FormScreen]) };
+    return {
+      textMode: true,
+      ...edges({ value: state.reports.search.query, cursor: state.reports.search.cursor }),
+      busy,
+    };
+  return { textMode: true, ...fieldEdges(state[state.screen as FormScreen]), busy };
 }
 
 const wrap = (i: number, n: number) => ((i % n) + n) % n;
@@ -152,22 +170,51 @@ export function appReducer(state: AppState, action: AppAction): AppState {
     case 'outcome': {
       const o = action.outcome;
       if (o.screen === 'import') return { ...state, import: importReducer(state.import, o.action) };
-      if (o.screen === 'history') {
-        const h = state.reports.history;
-        if (h.address !== o.address) return state;
-        return { ...state, reports: { ...state.reports, history: { ...h, entries: o.entries, error: o.error } } };
-      }
-      if (o.screen === 'pending') return { ...state, pending: { ...state.pending, notice: o.notice } };
-      if (o.screen === 'domains') return { ...state, domains: domainsReducer(state.domains, o.action) };
-      return { ...state, [o.screen]: formReducer(state[o.screen], o.action) };
+      return answered({ ...state, inFlight: Math.max(0, state.inFlight - 1) }, o);
     }
     case 'key': {
       const step = appKey(state, action.input, action.key, action.view);
       return step.effects.length ? { ...step.state, outbox: [...step.state.outbox, ...step.effects] } : step.state;
     }
-    case 'sent':
-      return { ...state, outbox: state.outbox.slice(action.count) };
+    case 'sent': {
+      const sent = state.outbox.slice(0, action.count).filter(isRequest).length;
+      return { ...state, outbox: state.outbox.slice(action.count), inFlight: state.inFlight + sent };
+    }
+    case 'applied': {
+      const ids = new Set(action.ids);
+      const after = (n: Notice | null) => noticeAfterApply(n, ids, action.at);
+      return {
+        ...state,
+        accounts: { ...state.accounts, notice: after(state.accounts.notice) },
+        forwards: { ...state.forwards, notice: after(state.forwards.notice) },
+        pending: { ...state.pending, notice: after(state.pending.notice) },
+        domains: { ...state.domains, notice: after(state.domains.notice) },
+      };
+    }
   }
+}
+
+/** An answer from the daemon, for the screen that asked. */
+function answered(state: AppState, o: Exclude<Outcome, { screen: 'import' }>): AppState {
+  if (o.screen === 'history') {
+    const h = state.reports.history;
+    if (h.address !== o.address) return state;
+    return { ...state, reports: { ...state.reports, history: { ...h, entries: o.entries, error: o.error } } };
+  }
+  if (o.screen === 'pending') return { ...state, pending: { ...state.pending, notice: o.notice } };
+  if (o.screen === 'domains') return { ...state, domains: domainsReducer(state.domains, o.action) };
+  return { ...state, [o.screen]: formReducer(state[o.screen], o.action) };
+}
+
+/**
+ * A notice once changes were applied at `at`: one that announced a change now applied says so;
+ * any other good news shown before the apply (an undo, a cancel) is done with and goes.
+ * Warnings and errors stay until something replaces them.
+ */
+export function noticeAfterApply(n: Notice | null, applied: ReadonlySet<string>, at: number): Notice | null {
+  if (n?.kind !== 'ok' || n.at === undefined || n.at > at) return n;
+  if (n.pendingId === undefined) return null;
+  return applied.has(n.pendingId) ? { kind: 'ok', text: n.applied ?? n.text, at } : n;
 }
 
 /** Applies the moves between screens a screen asked for, and passes the rest on. */

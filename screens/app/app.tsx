@@ -5,6 +5,7 @@
 
 import { Box, Text, useApp, useInput } from 'ink';
 import { startTransition, useEffect, useReducer, useRef, useState } from 'react';
+import { applyCadence } from '../../src/model/format.js';
 import { runImport } from '../import/import-screen.js';
 import type { DaemonSession, DaemonSnapshot } from '../shared/daemon-session.js';
 import { checkUnconfirmed } from '../shared/form-reducer.js';
@@ -61,6 +62,9 @@ function Shell({ gate }: { gate?: KeyGate }) {
     if (state.quitting) exit();
   }, [state.quitting, exit]);
   useUnconfirmedCheck(state, data, dispatch);
+  useEffect(() => {
+    if (data.lastApply) dispatch({ type: 'applied', ...data.lastApply });
+  }, [data.lastApply]);
   useRequests(state, dispatch, session, data.skewMs);
 
   // Ink repaints the whole screen when a frame is as tall as the terminal: stay one row short.
@@ -69,7 +73,8 @@ function Shell({ gate }: { gate?: KeyGate }) {
   const height = rows - 1;
   const lost = data.status !== null && data.connection !== 'connected';
   const bodyHeight = height - 2 - (lost ? 2 : 0);
-  const frame: Frame = { width, height: bodyHeight, now, theme };
+  const interval = data.status?.applyIntervalSeconds;
+  const frame: Frame = { width, height: bodyHeight, now, theme, applies: applyCadence(interval ?? 3600) };
   const shown = useScreenRows(data, domain, state);
   const view = keyView(state, data, domain, shown, tooSmall, bodyHeight);
   useInput((input, key) => dispatch({ type: 'key', input, key, view }));
@@ -169,9 +174,9 @@ function GateSync({ gate, target }: { gate?: KeyGate; target: KeyTarget }): null
       gate.onRelease = () => {};
     };
   }, [gate]);
-  // biome-ignore lint/correctness/useExhaustiveDependencies: reports the commit asked for (released), with where keys go as of that commit; a change of target alone releases nothing
+  // biome-ignore lint/correctness/useExhaustiveDependencies: reports the commit asked for (released), with where keys go as of that commit; of a change of target alone, only the end of busy releases the keys held
   useEffect(() => {
     gate?.committed(released, target);
-  }, [gate, released]);
+  }, [gate, released, target.busy]);
   return null;
 }

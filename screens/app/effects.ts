@@ -1,7 +1,7 @@
 // Sends what the keys asked the daemon for (shared/step.ts's effects, one at a time) and turns
 // each answer, or the error, into an action for the screen that asked: the notice it shows, or
 // the field a refused input goes back to.
-import type { LogEntryView } from '../../src/control/protocol.js';
+import type { LogEntryView, PendingView } from '../../src/control/protocol.js';
 import { changeDetail, changeWord, whenApplies } from '../../src/model/format.js';
 import type { DomainsAction } from '../domains/domains-reducer.js';
 import type { ImportAction } from '../import/import-reducer.js';
@@ -37,17 +37,23 @@ export async function runEffect(
   }
   try {
     if (effect.type === 'submit') {
-      const result = await session.send(effect.call);
+      const result = await session.sendShown(effect.call);
       const p = effect.call.params;
       const dests =
         'destinations' in p ? ` -> ${p.destinations.join(', ')}` : 'newName' in p ? ` -> ${p.newName}@${p.domain}` : '';
+      const text = describeQueued(result, now(), dests);
+      const q = 'queued' in result ? result.queued : null;
       return {
         screen: effect.screen,
-        action: { type: 'queued', notice: { kind: 'ok', text: describeQueued(result, now(), dests) } },
+        action: {
+          type: 'queued',
+          notice: q ? queuedNotice(text, q, `${changeWord(q)} ${q.address}${dests}`) : okNotice(text),
+          // After an add, the selection is on the new row.
+          select: q && effect.action === 'add' ? q.address : undefined,
+        },
       };
     }
-    const text = await perform(session, effect, now);
-    const notice: Notice = { kind: 'ok', text };
+    const notice = await perform(session, effect, now);
     if (effect.screen === 'domains')
       return {
         screen: 'domains',
@@ -81,49 +87,76 @@ export async function runEffect(
   }
 }
 
+/** Good news, noted with when it was shown: it goes at the next apply. */
+const okNotice = (text: string): Notice => ({ kind: 'ok', text, at: Date.now() });
+
+/** A queued change's notice: once `q` is applied it says `Applied: ${what}` instead. */
+const queuedNotice = (text: string, q: PendingView, what: string): Notice => ({
+  ...okNotice(text),
+  pendingId: q.id,
+  applied: `Applied: ${what}`,
+});
+
 async function perform(
   session: DaemonSession,
   effect: Extract<Effect, { type: 'call' }>,
   now: () => number,
-): Promise<string> {
+): Promise<Notice> {
   switch (effect.what) {
     case 'remove': {
-      const r = await session.send(effect.call);
-      if ('cancelled' in r) return `Cancelled the pending add of ${effect.address}: nothing was created`;
-      return `Queued: removal of ${effect.address}, ${whenApplies(r.queued.appliesAt, now())}${effect.screen === 'accounts' ? '; its mail is archived, not deleted' : ''}`;
+      const r = await session.sendShown(effect.call);
+      if ('cancelled' in r) return okNotice(`Cancelled the pending add of ${effect.address}: nothing was created`);
+      return queuedNotice(
+        `Queued: removal of ${effect.address}, ${whenApplies(r.queued.appliesAt, now())}${effect.screen === 'accounts' ? '; its mail is archived, not deleted' : ''}`,
+        r.queued,
+        `removal of ${effect.address}`,
+      );
     }
     case 'set-domain': {
-      const r = await session.send(effect.call);
-      if ('cancelled' in r) return `Cancelled the pending ${changeWord(r.cancelled)} of ${effect.address}`;
-      return `Queued: ${changeWord(r.queued)} ${effect.address} (${changeDetail(r.queued)}), ${whenApplies(r.queued.appliesAt, now())}`;
+      const r = await session.sendShown(effect.call);
+      if ('cancelled' in r) return okNotice(`Cancelled the pending ${changeWord(r.cancelled)} of ${effect.address}`);
+      const what = `${changeWord(r.queued)} ${effect.address} (${changeDetail(r.queued)})`;
+      return queuedNotice(`Queued: ${what}, ${whenApplies(r.queued.appliesAt, now())}`, r.queued, what);
     }
     case 'suspend':
     case 'resume': {
-      const r = await session.send(effect.call);
-      if ('cancelled' in r) return `Cancelled the pending ${changeWord(r.cancelled)} of ${effect.address}`;
+      const r = await session.sendShown(effect.call);
+      if ('cancelled' in r) return okNotice(`Cancelled the pending ${changeWord(r.cancelled)} of ${effect.address}`);
       const what = effect.what === 'suspend' ? ': it cannot log in then; its mail is kept' : '';
-      return `Queued: ${changeWord(r.queued)} of ${effect.address}, ${whenApplies(r.queued.appliesAt, now())}${what}`;
+      return queuedNotice(
+        `Queued: ${changeWord(r.queued)} of ${effect.address}, ${whenApplies(r.queued.appliesAt, now())}${what}`,
+        r.queued,
+        `${changeWord(r.queued)} of ${effect.address}`,
+      );
     }
     case 'undo':
-      return `Undone: the pending ${changeWord(await session.send(effect.call))} of ${effect.address}`;
+      return okNotice(`Undone: the pending ${changeWord(await session.sendShown(effect.call))} of ${effect.address}`);
     case 'cancel':
-      return `Cancelled: ${changeWord(await session.send(effect.call))} ${effect.address}`;
+      return okNotice(`Cancelled: ${changeWord(await session.sendShown(effect.call))} ${effect.address}`);
     case 'apply': {
-      const r = await session.send(effect.call);
+      const r = await session.sendShown(effect.call);
       const left = r.left ? ` ${r.left} change(s) of other domains stay pending.` : '';
       const failed = r.failed.length ? ` ${r.failed.length} failed: ${r.failed[0].error}.` : '';
-      return `Applied ${r.applied.length} change(s) of ${effect.address} now.${failed}${left}`;
+      return okNotice(`Applied ${r.applied.length} change(s) of ${effect.address} now.${failed}${left}`);
     }
     case 'add-domain': {
-      const r = await session.send(effect.call);
-      if ('cancelled' in r) return `Cancelled the pending removal of ${r.cancelled.address}: it stays hosted`;
-      return `Queued: add ${r.queued.address}, ${whenApplies(r.queued.appliesAt, now())}; give it accounts once it is hosted (A applies it now)`;
+      const r = await session.sendShown(effect.call);
+      if ('cancelled' in r) return okNotice(`Cancelled the pending removal of ${r.cancelled.address}: it stays hosted`);
+      return queuedNotice(
+        `Queued: add ${r.queued.address}, ${whenApplies(r.queued.appliesAt, now())}; give it accounts once it is hosted (A applies it now)`,
+        r.queued,
+        `add ${r.queued.address}`,
+      );
     }
     case 'remove-domain': {
-      const r = await session.send(effect.call);
-      if ('cancelled' in r) return `Cancelled the pending add of ${r.cancelled.address}: nothing was added`;
+      const r = await session.sendShown(effect.call);
+      if ('cancelled' in r) return okNotice(`Cancelled the pending add of ${r.cancelled.address}: nothing was added`);
       const taking = effect.call.params.withAccounts ? ' with its accounts (their mail is archived)' : '';
-      return `Queued: removal of ${r.queued.address}${taking}, ${whenApplies(r.queued.appliesAt, now())}; then its mail is refused`;
+      return queuedNotice(
+        `Queued: removal of ${r.queued.address}${taking}, ${whenApplies(r.queued.appliesAt, now())}; then its mail is refused`,
+        r.queued,
+        `removal of ${r.queued.address}${taking}`,
+      );
     }
   }
 }

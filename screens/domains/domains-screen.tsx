@@ -61,7 +61,7 @@ export function DomainsScreen({
       <Text dimColor={theme.dim} wrap="truncate">
         {rows.length === 0
           ? 'No domain is hosted yet: press a and type one to receive mail for it.'
-          : `${rows.length} domain${rows.length === 1 ? '' : 's'}. Enter manages the selected one; changes apply on the hour.`}
+          : `${rows.length} domain${rows.length === 1 ? '' : 's'}. Enter manages the selected one; changes apply ${frame.applies ?? 'on the hour'}.`}
       </Text>
       <Box flexDirection="column" height={tableHeight + 1}>
         <Text

@@ -56,7 +56,7 @@ export function PendingScreen({
         {rows.length} pending change{rows.length === 1 ? '' : 's'} in {domain}
         {others ? ` (and ${others} in other domains)` : ''}
         {nextApplyAt
-          ? `; they apply at ${clockTime(nextApplyAt, new Date(now))} (in ${formatCountdown(Date.parse(nextApplyAt) - now)}), at the top of the hour.`
+          ? `; they apply at ${clockTime(nextApplyAt, new Date(now))} (in ${formatCountdown(Date.parse(nextApplyAt) - now)}); changes apply ${frame.applies ?? 'on the hour'}.`
           : '.'}
       </Text>
       <NoticeLine notice={state.notice} theme={theme} />

@@ -37,6 +37,8 @@ export interface DaemonSnapshot {
   listed: boolean;
   /** The daemon's clock minus ours, so countdowns match the daemon's apply. */
   skewMs: number;
+  /** The last apply told (pending.applied): the changes it applied, and when it was told (our clock). */
+  lastApply: { ids: string[]; at: number } | null;
 }
 
 const RETRY_MS = 1000;
@@ -62,6 +64,7 @@ export class DaemonSession {
       pending: [],
       listed: false,
       skewMs: 0,
+      lastApply: null,
     };
   }
 
@@ -146,6 +149,11 @@ export class DaemonSession {
   }
 
   private onNotification<N extends NotificationMethod>(method: N, params: Notifications[N]): void {
+    if (method === 'pending.applied') {
+      const r = params as Notifications['pending.applied'];
+      this.set({ lastApply: { ids: r.applied.map((p) => p.id), at: Date.now() } });
+      return;
+    }
     // Changes queued, cancelled or applied come as rows.changed; sizes as mailbox.size.
     if (method !== 'rows.changed' && method !== 'mailbox.size') return;
     const tell = (p: Patch) =>
@@ -165,6 +173,35 @@ export class DaemonSession {
     return (c.call as (m: M, p: Params<M>) => Promise<Results[M]>)(call.method, call.params);
   }
 
+  /**
+   * Sends a change and answers once the lists show what the answer says changed (the
+   * rows.changed notification follows the answer), so the next key acts on the rows as they are
+   * now. Gives up waiting after `ms` or when the daemon goes away: the answer is what counts.
+   */
+  async sendShown<M extends Method>(call: { method: M; params: Params<M> }, ms = 2000): Promise<Results[M]> {
+    const r = await this.send(call);
+    const done = shows(r);
+    if (done) await this.until(done, ms);
+    return r;
+  }
+
+  private until(done: (s: DaemonSnapshot) => boolean, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      let off = () => {};
+      const timer = setTimeout(() => finish(), ms);
+      const finish = () => {
+        clearTimeout(timer);
+        off();
+        resolve();
+      };
+      const check = () => {
+        if (this.snapshot.connection !== 'connected' || done(this.snapshot)) finish();
+      };
+      off = this.subscribe(check);
+      check();
+    });
+  }
+
   close(): void {
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
@@ -179,6 +216,30 @@ export class DaemonSession {
 export function callError(err: unknown): { text: string; unreachable: boolean; field?: Field } {
   if (err instanceof RpcError) return { text: err.message, unreachable: false, field: err.data.field };
   return { text: `not sent: ${(err as Error).message}`, unreachable: true };
+}
+
+/** What the lists show once an answer's change is in them: a queued change there, a cancelled or applied one gone. */
+function shows(r: unknown): ((s: DaemonSnapshot) => boolean) | null {
+  if (!r || typeof r !== 'object') return null;
+  const has = (s: DaemonSnapshot, id: string) => s.pending.some((p) => p.id === id);
+  if ('queued' in r) {
+    const id = (r as { queued: PendingView }).queued.id;
+    return (s) => has(s, id);
+  }
+  if ('cancelled' in r) {
+    const id = (r as { cancelled: PendingView }).cancelled.id;
+    return (s) => !has(s, id);
+  }
+  if ('applied' in r) {
+    const ids = new Set((r as { applied: PendingView[] }).applied.map((p) => p.id));
+    return (s) => !s.pending.some((p) => ids.has(p.id));
+  }
+  // pending.cancel answers with the change it cancelled.
+  if ('id' in r && 'appliesAt' in r) {
+    const id = (r as PendingView).id;
+    return (s) => !has(s, id);
+  }
+  return null;
 }
 
 type Row = { domain: string; name: string; address: string };

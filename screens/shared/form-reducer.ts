@@ -76,7 +76,8 @@ export interface FormContext {
 
 export type FormAction =
   | { type: 'edit'; field: 'name' | 'second' | 'filter'; value: string }
-  | { type: 'queued'; notice: Notice }
+  /** `select`: the row the change added, which the selection moves to. */
+  | { type: 'queued'; notice: Notice; select?: string }
   | { type: 'refused'; field: ErrorField | undefined; text: string }
   | { type: 'notice'; notice: Notice }
   | { type: 'unconfirmed'; address: string; action: ChangeAction }
@@ -123,6 +124,7 @@ export function formReducer(state: FormState, action: FormAction): FormState {
         error: null,
         focus: 'table',
         notice: action.notice,
+        list: action.select ? { ...state.list, selected: action.select } : state.list,
       };
     case 'refused': {
       // The daemon says which input it is about; what is not a field of this form is a notice.

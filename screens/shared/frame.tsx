@@ -136,6 +136,8 @@ export interface Frame {
   height: number;
   now: number;
   theme: Theme;
+  /** How often changes apply, as the daemon is set (applyCadence): `on the hour` unless told. */
+  applies?: string;
 }
 
 /** How many columns a field gets when no width is given. */

@@ -39,6 +39,12 @@ export interface KeyTarget {
   /** Its cursor is at the start / end: an arrow past that end is dropped (see FormState.cursor). */
   atStart: boolean;
   atEnd: boolean;
+  /**
+   * A request the keys sent is in flight: no key goes until its answer (and what it changed) is
+   * on the screen, so a key typed after Enter acts on what the admin saw then, not on a form
+   * still sending or a row about to move. Absent: not busy.
+   */
+  busy?: boolean;
 }
 
 /** Bracketed paste (the console turns it on): the terminal wraps what is pasted in these marks. */
@@ -79,7 +85,9 @@ export class KeyGate {
   /** The commit asked for, before which no key goes; 0 when none is awaited. */
   private waitingFor = 0;
   private seq = 0;
-  private target: KeyTarget = { textMode: false, atStart: false, atEnd: false };
+  private target: KeyTarget = { textMode: false, atStart: false, atEnd: false, busy: false };
+  /** The last commit found the app busy: keys wait until a commit says it is not. */
+  private held = false;
   /** The key last let through, as the terminal sent it. */
   lastKey = '';
   /** Set by the app: asks for a re-render, in a transition, that will report `seq` committed. */
@@ -148,11 +156,23 @@ export class KeyGate {
    * (as of that commit) says.
    */
   committed(seq: number, target: KeyTarget): void {
+    if (this.held) {
+      // Held while busy: once a commit shows the answer, the next key goes after one more commit.
+      if (target.busy) return;
+      this.held = false;
+      this.target = target;
+      this.pump();
+      return;
+    }
     if (seq !== this.waitingFor) return;
     this.waitingFor = 0;
     if (this.stuckTimer) clearTimeout(this.stuckTimer);
     this.stuckTimer = null;
     this.target = target;
+    if (target.busy) {
+      this.held = true;
+      return;
+    }
     const key = this.next();
     if (key === null) return;
     this.lastKey = key;
@@ -185,7 +205,7 @@ export class KeyGate {
 
   /** Keys are waiting: once the app has committed, the first may go. */
   private pump(): void {
-    if (this.waitingFor || this.queue.length === 0) return;
+    if (this.waitingFor || this.held || this.queue.length === 0) return;
     this.askForCommit();
   }
 

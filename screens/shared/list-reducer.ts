@@ -6,6 +6,8 @@ import type { Key } from 'ink';
 export interface ListState {
   selected: string | null;
   top: number;
+  /** Where the selection was when last moved or drawn: if its row goes, the selection stays here. */
+  index?: number;
 }
 
 export const initialListState: ListState = { selected: null, top: 0 };
@@ -30,7 +32,7 @@ export function keysOf(rows: readonly { address: string }[]): Keys {
 export function selectedIndex(state: ListState, keys: Keys): number {
   if (keys.length === 0) return -1;
   const i = state.selected === null ? -1 : keys.indexOf(state.selected);
-  return i >= 0 ? i : Math.min(Math.max(0, state.top), keys.length - 1);
+  return i >= 0 ? i : Math.min(Math.max(0, state.index ?? state.top), keys.length - 1);
 }
 
 /** Moves the cursor by `delta` rows (or to an end with ±Infinity) and scrolls to keep it shown. */
@@ -43,7 +45,7 @@ export function moveSelection(state: ListState, keys: Keys, delta: number, heigh
       : delta === -Infinity
         ? 0
         : Math.min(keys.length - 1, Math.max(0, from + delta));
-  return { selected: keys.at(to) ?? null, top: scrollTo(state.top, to, height, keys.length) };
+  return { selected: keys.at(to) ?? null, top: scrollTo(state.top, to, height, keys.length), index: to };
 }
 
 /** Keeps the window on the selection after the list changed. */
@@ -52,7 +54,7 @@ export function settle(state: ListState, keys: Keys, height: number): ListState 
   const i = selectedIndex(state, keys);
   const top = scrollTo(state.top, i, height, keys.length);
   const selected = keys.at(i) ?? null;
-  return selected === state.selected && top === state.top ? state : { selected, top };
+  return selected === state.selected && top === state.top && i === state.index ? state : { selected, top, index: i };
 }
 
 function scrollTo(top: number, index: number, height: number, length: number): number {

@@ -9,6 +9,11 @@ import type { FormScreen } from './screen-names.js';
 export interface Notice {
   kind: 'ok' | 'warn' | 'error';
   text: string;
+  /** When it was shown (Date.now()): good news shown before an apply goes with it. */
+  at?: number;
+  /** The queued change it announces, and what it says once that change is applied. */
+  pendingId?: string;
+  applied?: string;
 }
 
 /** A request and its parameters, typed by the protocol's method table. */

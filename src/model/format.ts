@@ -36,6 +36,16 @@ export function shortTime(iso: string, now = new Date()): string {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
 }
 
+/** How often changes apply, after "Changes apply": `on the hour`, `every 2 hours`, `every minute`. */
+export function applyCadence(seconds: number): string {
+  if (seconds === 3600) return 'on the hour';
+  const every = (n: number, unit: string) => (n === 1 ? `every ${unit}` : `every ${n} ${unit}s`);
+  if (seconds % 86_400 === 0) return every(seconds / 86_400, 'day');
+  if (seconds % 3600 === 0) return every(seconds / 3600, 'hour');
+  if (seconds % 60 === 0) return every(seconds / 60, 'minute');
+  return every(seconds, 'second');
+}
+
 export function whenApplies(iso: string, now = Date.now()): string {
   return `applies at ${clockTime(iso, new Date(now))} (in ${formatCountdown(Date.parse(iso) - now)})`;
 }

@@ -50,19 +50,19 @@ describe('list scrolling', () => {
   const keys = Array.from({ length: 10_000 }, (_, i) => `u${i}`);
   it('keeps the selection in the window while moving and paging', () => {
     let s = moveSelection(initialListState, keys, 1, 10);
-    expect(s).toEqual({ selected: 'u1', top: 0 });
+    expect(s).toEqual({ selected: 'u1', top: 0, index: 1 });
     s = moveSelection(s, keys, 20, 10);
-    expect(s).toEqual({ selected: 'u21', top: 12 });
+    expect(s).toEqual({ selected: 'u21', top: 12, index: 21 });
     s = moveSelection(s, keys, Infinity, 10);
-    expect(s).toEqual({ selected: 'u9999', top: 9990 });
+    expect(s).toEqual({ selected: 'u9999', top: 9990, index: 9999 });
     s = moveSelection(s, keys, -Infinity, 10);
-    expect(s).toEqual({ selected: 'u0', top: 0 });
+    expect(s).toEqual({ selected: 'u0', top: 0, index: 0 });
   });
   it('follows the selected key when the list changes underneath', () => {
     const s = { selected: 'u50', top: 45 };
     const shorter = keys.filter((k) => k !== 'u10');
     expect(selectedIndex(s, shorter)).toBe(49);
-    expect(settle(s, shorter, 10)).toBe(s);
+    expect(settle(s, shorter, 10)).toEqual({ ...s, index: 49 });
     const gone = keys.filter((k) => k !== 'u50');
     expect(settle(s, gone, 10).selected).toBe(gone[45]);
     expect(settle(s, [], 10)).toEqual(initialListState);
@@ -405,6 +405,7 @@ describe('the Domains screen', () => {
       textMode: true,
       atStart: true,
       atEnd: true,
+      busy: false,
     });
     state = domainsReducer(state, { type: 'edit', value: 'New.Org' });
     ({ state, effects } = keys(['\r'], { ...state, cursor: 7 }));
