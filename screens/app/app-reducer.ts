@@ -62,6 +62,8 @@ export interface AppState {
   import: ImportState;
   /** How far Help or Mail Client Settings is scrolled. */
   scroll: number;
+  /** Where Mail Client Settings was printed (p), or why not; gone once the admin leaves it. */
+  printed: Notice | null;
   /** Requests keys asked for, not yet sent (the app's effect runner takes them). */
   outbox: Effect[];
   /** Requests sent whose answer has not come back: keys wait for them (KeyTarget.busy). */
@@ -81,6 +83,7 @@ export const initialAppState: AppState = {
   reports: initialReportsState,
   import: initialImportState,
   scroll: 0,
+  printed: null,
   outbox: [],
   inFlight: 0,
 };
@@ -95,8 +98,8 @@ export interface AppView {
   report?: ReportContext;
   /** Import: how many preview lines show. */
   importHeight?: number;
-  /** Help and settings: how many lines there are, and how many fit. */
-  text?: { lines: number; height: number };
+  /** Help and settings: how many lines there are, and how many fit; settings: the page p prints. */
+  text?: { lines: number; height: number; print?: { file: string; lines: readonly string[] } };
 }
 
 export type AppAction =
@@ -202,6 +205,7 @@ function answered(state: AppState, o: Exclude<Outcome, { screen: 'import' }>): A
     return { ...state, reports: { ...state.reports, history: { ...h, entries: o.entries, error: o.error } } };
   }
   if (o.screen === 'pending') return { ...state, pending: { ...state.pending, notice: o.notice } };
+  if (o.screen === 'settings') return { ...state, printed: o.notice };
   if (o.screen === 'domains') return { ...state, domains: domainsReducer(state.domains, o.action) };
   return { ...state, [o.screen]: formReducer(state[o.screen], o.action) };
 }
@@ -307,8 +311,15 @@ function appKey(state: AppState, input: string, key: Key, view: AppView): Step<A
         return navigate({ ...state, pending: step.state }, step.effects);
       }
       case 'help':
-      case 'settings':
+      case 'settings': {
+        const print = state.screen === 'settings' && input === 'p' && !isModified(key) ? view.text?.print : undefined;
+        if (print)
+          return {
+            state: { ...state, printed: { kind: 'ok', text: 'Printing…' } },
+            effects: [{ type: 'print', ...print }],
+          };
         return still(scrollText(state, input, key, view.text ?? { lines: 0, height: 1 }));
+      }
       case 'import': {
         const step = importKey(state.import, input, key, {
           domain: state.domain ?? '',
@@ -357,7 +368,7 @@ function scrollText(state: AppState, input: string, key: Key, text: { lines: num
   if (key.upArrow || input === 'k') return to(state.scroll - 1);
   if (key.pageDown || input === ' ') return to(state.scroll + text.height);
   if (key.pageUp) return to(state.scroll - text.height);
-  if (key.escape || key.return) return appReducer(state, { type: 'back' });
+  if (key.escape || key.return) return appReducer({ ...state, printed: null }, { type: 'back' });
   if (input === 'q') return appReducer(state, { type: 'quit' });
   return state;
 }

@@ -1,6 +1,8 @@
 // Sends what the keys asked the daemon for (shared/step.ts's effects, one at a time) and turns
 // each answer, or the error, into an action for the screen that asked: the notice it shows, or
 // the field a refused input goes back to.
+import { writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import type { LogEntryView, PendingView } from '../../src/control/protocol.js';
 import { changeDetail, changeWord, whenApplies } from '../../src/model/format.js';
 import type { DomainsAction } from '../domains/domains-reducer.js';
@@ -16,7 +18,8 @@ export type Outcome =
   | { screen: 'pending'; notice: Notice }
   | { screen: 'domains'; action: DomainsAction }
   | { screen: 'history'; address: string | null; entries: LogEntryView[] | null; error: string | null }
-  | { screen: 'import'; action: ImportAction };
+  | { screen: 'import'; action: ImportAction }
+  | { screen: 'settings'; notice: Notice };
 
 /** Sends a request effect and says what came of it. */
 export async function runEffect(
@@ -24,6 +27,7 @@ export async function runEffect(
   effect: Exclude<Effect, { type: 'nav' | 'choose' | 'import' | 'import-stop' }>,
   now: () => number,
 ): Promise<Outcome> {
+  if (effect.type === 'print') return printPage(effect);
   if (effect.type === 'history') {
     try {
       const entries = await session.send({
@@ -158,5 +162,16 @@ async function perform(
         `removal of ${r.queued.address}${taking}`,
       );
     }
+  }
+}
+
+/** Mail Client Settings as plain text, to a file in the console's directory: where, or why not. */
+async function printPage(effect: Extract<Effect, { type: 'print' }>): Promise<Outcome> {
+  const path = resolve(effect.file);
+  try {
+    await writeFile(path, `${effect.lines.join('\n')}\n`);
+    return { screen: 'settings', notice: { kind: 'ok', text: `Printed to ${path}` } };
+  } catch (err) {
+    return { screen: 'settings', notice: { kind: 'error', text: `Not printed: ${(err as Error).message}` } };
   }
 }

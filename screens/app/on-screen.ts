@@ -6,7 +6,7 @@ import { visibleAccounts } from '../accounts/accounts-screen.js';
 import { DOMAINS_CHROME_ROWS } from '../domains/domains-screen.js';
 import { destinationsOf, visibleForwards } from '../forwards/forwards-screen.js';
 import { IMPORT_CHROME_ROWS } from '../import/import-screen.js';
-import { helpLines, settingsLines, textHeight } from '../info/info-screens.js';
+import { helpLines, printFileName, settingsLines, textHeight } from '../info/info-screens.js';
 import { PENDING_CHROME_ROWS } from '../pending/pending-screen.js';
 import type { Jump } from '../reports/report-reducer.js';
 import {
@@ -105,6 +105,8 @@ export function keyView(
       height: Math.max(1, bodyHeight - REPORT_CHROME_ROWS),
     };
   if (state.screen === 'import') view.importHeight = Math.max(1, bodyHeight - IMPORT_CHROME_ROWS);
-  if (text.length) view.text = { lines: text.length, height: textHeight(bodyHeight) };
+  if (text.length) view.text = { lines: text.length, height: textHeight(bodyHeight, state.printed !== null) };
+  if (domain && data.status && state.screen === 'settings' && view.text)
+    view.text.print = { file: printFileName(domain), lines: text };
   return view;
 }

@@ -89,6 +89,15 @@ export function screenBody({
         />
       );
     case 'settings':
+      return (
+        <TextScreen
+          lines={text}
+          scroll={state.scroll}
+          frame={frame}
+          keys={[{ key: 'p', label: 'print to a file' }]}
+          notice={state.printed}
+        />
+      );
     case 'help':
       return <TextScreen lines={text} scroll={state.scroll} frame={frame} />;
     case 'import':

@@ -3,11 +3,27 @@
 
 import { Box, Text } from 'ink';
 import type { StatusView } from '../../src/control/protocol.js';
-import { Footer, type Frame } from '../shared/frame.js';
+import { clientSettingsLines } from '../../src/model/client-settings.js';
+import { Footer, type FooterKey, type Frame, NoticeLine } from '../shared/frame.js';
+import type { Notice } from '../shared/step.js';
 
-export function TextScreen({ lines, scroll, frame }: { lines: readonly string[]; scroll: number; frame: Frame }) {
+export function TextScreen({
+  lines,
+  scroll,
+  frame,
+  keys = [],
+  notice = null,
+}: {
+  lines: readonly string[];
+  scroll: number;
+  frame: Frame;
+  /** The screen's own keys, before scroll, back and quit. */
+  keys?: FooterKey[];
+  /** What the last of them did (Mail Client Settings: where p printed the page). */
+  notice?: Notice | null;
+}) {
   const { width, height, theme } = frame;
-  const view = textHeight(height);
+  const view = textHeight(height, notice !== null);
   const top = Math.max(0, Math.min(scroll, lines.length - view));
   const more = lines.length > view;
   return (
@@ -20,8 +36,10 @@ export function TextScreen({ lines, scroll, frame }: { lines: readonly string[];
           </Text>
         ))}
       </Box>
+      {notice ? <NoticeLine notice={notice} theme={theme} /> : null}
       <Footer
         keys={[
+          ...keys,
           {
             key: '↑↓',
             label: `scroll${more ? ` (${top + 1}-${Math.min(lines.length, top + view)} of ${lines.length})` : ''}`,
@@ -36,40 +54,20 @@ export function TextScreen({ lines, scroll, frame }: { lines: readonly string[];
   );
 }
 
-/** Lines of text that fit above the footer. */
-export function textHeight(height: number): number {
-  return Math.max(1, height - 1);
+/** Lines of text that fit above the footer (and the notice, when there is one). */
+export function textHeight(height: number, notice = false): number {
+  return Math.max(1, height - 1 - (notice ? 1 : 0));
 }
 
+/** The page as the daemon listens (src/model/client-settings.ts); the same text p prints. */
 export function settingsLines(domain: string, status: StatusView | null): string[] {
-  const host = status?.hostname ?? 'this server';
-  const pop3 = status?.pop3.port ?? 110;
-  const pop3s = status?.pop3s?.port;
-  return [
-    'Mail Client Settings',
-    '',
-    `For a POP3 account NAME@${domain}, enter in Thunderbird, Outlook, Apple Mail or a phone:`,
-    '',
-    `  Account type        POP3`,
-    `  Incoming server     ${host}`,
-    `  Port                ${pop3}${pop3s ? `   (or ${pop3s} with SSL/TLS)` : ''}`,
-    `  Security            ${pop3s ? 'SSL/TLS on the second port, or STARTTLS' : 'none configured (the admin can add a certificate)'}`,
-    `  Username            the whole address: NAME@${domain}`,
-    '  Password            the one set on the POP3 Accounts screen',
-    '  Authentication      normal password',
-    '',
-    "  Outgoing (SMTP)     your Internet provider's outgoing server, as before:",
-    '                      this server receives mail for your domain; it does not relay.',
-    '',
-    'Leaving mail on the server',
-    '  Mail clients can keep copies on the server ("leave messages on server"); vmail keeps',
-    "  each message's ID stable, so nothing is downloaded twice. The mailbox size on the",
-    '  POP3 Accounts screen grows until the client deletes what it has fetched.',
-    '',
-    'After a change',
-    '  New accounts and new passwords work after the next hourly apply (see the countdown',
-    '  at the top right). Until then, the old password still works.',
-  ];
+  if (status) return clientSettingsLines(domain, status);
+  return ['Mail Client Settings', '', 'The daemon has not answered yet: its host and ports are not known.'];
+}
+
+/** The file p prints the page of `domain` to, in the console's directory. */
+export function printFileName(domain: string): string {
+  return `vmail-settings-${domain}.txt`;
 }
 
 export function helpLines(domain: string): string[] {
@@ -119,6 +117,10 @@ export function helpLines(domain: string): string[] {
     '  Search finds names and forward destinations on every domain as you type.',
     '  History is the audit log: each change, the Unix user who asked, what came of it.',
     "  Enter             go to the row's account or forward, on its own domain",
+    '',
+    'Mail Client Settings',
+    '  p                 print the page to vmail-settings-DOMAIN.txt in the directory the',
+    '                    console was started in (or: vmail domains settings DOMAIN)',
     '',
     'Pending Changes',
     '  c                 cancel the selected change (asks first)',

@@ -87,10 +87,22 @@ export function PendingScreen({
           {others ? ` (The ${others} of other domains wait.)` : ''} [y/N]
         </Text>
       ) : state.confirm === 'cancel' && selected ? (
-        <Text color={theme.warn} wrap="truncate">
-          Cancel the pending {changeWord(selected)} of {selected.address}
-          {(selected.parts?.length ?? 1) > 1 ? ` (all ${selected.parts?.length} parts)` : ''}? [y/N]
-        </Text>
+        // Whole, on two lines if it must (the margin row): every part and the address are named.
+        <Box height={2} overflowY="hidden">
+          <Text color={theme.warn} wrap="wrap">
+            {(selected.parts?.length ?? 1) > 1
+              ? `Cancel all ${selected.parts?.length} parts (${changeWord(selected)}) of ${selected.address}? [y/N]`
+              : `Cancel the pending ${changeWord(selected)} of ${selected.address}? [y/N]`}
+          </Text>
+        </Box>
+      ) : selected ? (
+        // The selected change whole, whatever the columns above had room for.
+        <Box height={2} overflowY="hidden">
+          <Text dimColor={theme.dim} wrap="wrap">
+            {`${changeWord(selected)} of ${selected.address}`}
+            {changeDetail(selected) ? `: ${changeDetail(selected)}` : ''}
+          </Text>
+        </Box>
       ) : (
         <Text> </Text>
       )}

@@ -52,7 +52,9 @@ export type Effect =
   /** Stop the import under way: nothing is queued. */
   | { type: 'import-stop' }
   /** Manage this hosted domain from now on. */
-  | { type: 'choose'; domain: string };
+  | { type: 'choose'; domain: string }
+  /** Print Mail Client Settings: its lines to a file in the console's directory. */
+  | { type: 'print'; file: string; lines: readonly string[] };
 
 /** A state and what it asks to be done. */
 export interface Step<S> {

@@ -1,6 +1,8 @@
 // `vmail domains`: the hosted domains listed, added, removed, and their quota, catch-all and
 // DKIM key changed.
 import { Command } from 'commander';
+import { clientSettingsLines } from '../model/client-settings.js';
+import { InputError } from '../model/errors.js';
 import { type ClientFlags, daemonOptions, withDaemon } from './daemon-client.js';
 import { json, out } from './output.js';
 import { describeQueued, domainRows } from './tables.js';
@@ -73,6 +75,17 @@ export function domainsCommand(): Command {
       .argument('<TARGET>', 'an account or forward name of the domain, or none (refuse them: 550 5.1.1)'),
   ).action(async (domain: string, target: string, f: ClientFlags) => {
     out(describeQueued(await withDaemon(f, (c) => c.call('domains.catchall', { domain, target }))));
+  });
+  daemonOptions(
+    domains
+      .command('settings')
+      .description("what a domain's owners enter in a mail client: host, ports, user name (the console's page)")
+      .argument('<DOMAIN>'),
+  ).action(async (domain: string, f: ClientFlags) => {
+    const status = await withDaemon(f, (c) => c.call('status'));
+    const name = domain.trim().toLowerCase();
+    if (!status.domains.includes(name)) throw new InputError(`${name} is not hosted here (vmail domains list)`);
+    out(clientSettingsLines(name, status).join('\n'));
   });
   return domains;
 }

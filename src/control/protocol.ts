@@ -325,8 +325,12 @@ export interface StatusView {
   dataDir: string;
   /** This server's host name, for mail client settings. */
   hostname: string;
-  pop3: { port: number | null };
+  /** The plain POP3 port; stls: it offers STLS (a certificate is configured). */
+  pop3: { port: number | null; stls: boolean };
+  /** The POP3S port: TLS from the first byte (implicit TLS). */
   pop3s: { port: number } | null;
+  /** Passwords only over TLS (STLS or POP3S), as require-tls-auth resolves; loopback excepted when unset. */
+  tlsLogins: boolean;
   smtp: { port: number | null };
   relay: string | null;
   /** Forwarded mail waiting in DATA_DIR/queue, and why it waits when something stops it. */

@@ -479,7 +479,7 @@ describe('a pending change of several settings', () => {
     expect(row, frame).toMatch(/ password \+ quota /);
     expect(row, frame).toMatch(/quota 25 MB; new pa/);
     await press('c');
-    await see('Cancel the pending password change + quota change of alice@example.test (all 2 parts)? [y/N]');
+    await see('Cancel all 2 parts (password change + quota change) of alice@example.test? [y/N]');
     await press('y');
     await see('Cancelled: password change + quota change alice@example.test');
     await see('Nothing is waiting in example.test');

@@ -101,6 +101,8 @@ export async function startControl(config: Config, parts: ControlParts, log: Log
 /** The daemon's status as `vmail status` and the consoles show it. */
 function statusOf(config: Config, parts: ControlParts): () => StatusView {
   const { store, changes, engine, queue, ports } = parts;
+  // The running config (a reload changes it in place): STLS is offered once a certificate is set.
+  const tls = () => Boolean(config.tlsCert && config.tlsKey);
   return () => ({
     version: VERSION,
     domains: changes.domains,
@@ -114,8 +116,9 @@ function statusOf(config: Config, parts: ControlParts): () => StatusView {
     forwards: store.forwards.size,
     dataDir: config.dataDir,
     hostname: config.hostname,
-    pop3: { port: ports.pop3 },
+    pop3: { port: ports.pop3, stls: tls() },
     pop3s: ports.pop3s === null ? null : { port: ports.pop3s },
+    tlsLogins: config.requireTlsAuth ?? tls(),
     smtp: { port: ports.smtp },
     relay: config.relay && withoutPassword(config.relay),
     queue: { messages: queue.size, problem: queue.problem() },
