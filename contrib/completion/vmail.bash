@@ -14,6 +14,7 @@ _vmail() {
     "export dovecot-uidlists"|"export dovecot-uidlists "*) words="--socket --data-dir --config --domain --help" ;;
     "export dovecot-passwd"|"export dovecot-passwd "*) words="--socket --data-dir --config --domain --help" ;;
     "domains catchall"|"domains catchall "*) words="--socket --data-dir --config --help" ;;
+    "domains settings"|"domains settings "*) words="--socket --data-dir --config --help" ;;
     "accounts suspend"|"accounts suspend "*) words="--refuse-mail --socket --data-dir --config --domain --help" ;;
     "accounts passwd"|"accounts passwd "*) words="--socket --data-dir --config --domain --password-stdin --help" ;;
     "accounts import"|"accounts import "*) words="--dry-run --skip-bad --socket --data-dir --config --json --domain --help" ;;
@@ -45,7 +46,7 @@ _vmail() {
     "accounts"|"accounts "*) words="list add passwd import export remove quota suspend rename resume" ;;
     "forwards"|"forwards "*) words="list add remove" ;;
     "console"|"console "*) words="--socket --data-dir --config --help" ;;
-    "domains"|"domains "*) words="list add remove dkim quota catchall" ;;
+    "domains"|"domains "*) words="list add remove dkim quota catchall settings" ;;
     "pending"|"pending "*) words="list cancel apply" ;;
     "daemon"|"daemon "*) words="--data-dir --socket --store --node --watch-limit --domain --postmaster --pop3 --pop3s --smtp --apply-interval --relay --relay-ca-file --tls-cert --tls-key --require-tls-auth --max-message-size --max-connections --max-connections-per-address --auth-failure-delay --rescan-interval --relay-timeout --pop3-idle-timeout --rspamd --rspamd-fail --rspamd-timeout --srs-max-age --audit-retention --resolver --hostname --user --log-level --config --help" ;;
     "status"|"status "*) words="--socket --data-dir --config --json --help" ;;

@@ -2,9 +2,15 @@
 // original control panel's page told it ("Incoming Mailserver, Username, Password"; print this
 // page). Plain text at most 78 columns wide, built from the daemon's status: the console shows
 // it (and prints it with p), `vmail domains settings DOMAIN` prints it.
-import type { StatusView } from '../control/protocol.js';
 
-type Settings = Pick<StatusView, 'hostname' | 'domains' | 'pop3' | 'pop3s' | 'tlsLogins'>;
+/** What the page needs of the daemon's status (a StatusView has these fields). */
+interface Settings {
+  hostname: string;
+  domains: readonly string[];
+  pop3: { port: number | null; stls: boolean };
+  pop3s: { port: number } | null;
+  tlsLogins: boolean;
+}
 
 const row = (label: string, text: string) => `  ${label.padEnd(18)}${text}`;
 const more = (text: string) => `${' '.repeat(20)}${text}`;
