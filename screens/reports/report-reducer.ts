@@ -63,7 +63,7 @@ export function reportKey(
   if (screen === 'search') {
     const q = state.search.query;
     if (key.backspace || key.delete) return { state: set({ query: q.slice(0, -1), selected: null, top: 0 }) };
-    if (key.upArrow || key.downArrow || key.pageUp || key.pageDown) {
+    if (key.upArrow || key.downArrow || key.pageUp || key.pageDown || key.home || key.end) {
       const delta = listDelta('', key, ctx.height) ?? 0;
       return { state: set(moveSelection(list, ctx.keys, delta, ctx.height)) };
     }
