@@ -17,30 +17,11 @@ function actionCell(p: PendingView): string {
 /** Rows around the table: summary, notice, table header, question, footer, margin. */
 export const PENDING_CHROME_ROWS = 6;
 
-export function PendingScreen({
-  state,
-  rows,
-  all,
-  domain,
-  nextApplyAt,
-  frame,
-}: {
-  state: PendingState;
-  rows: readonly PendingView[];
-  all: number;
-  domain: string;
-  nextApplyAt: string | undefined;
-  frame: Frame;
-}) {
-  const { width, height, now, theme } = frame;
-  const noticeLines = 1 + noticeExtra(state.notice, width);
-  const tableHeight = Math.max(1, height - PENDING_CHROME_ROWS - noticeLines + 1);
-  const list = shownPendingList(state, { domain, rows, tableHeight });
-  const selected = rows.find((p) => p.id === list.selected);
-  const others = all - rows.length;
-  // The shared rule (layout.ts): the address whole first, then what the change does and when,
-  // then the rest; DETAIL (what each part sets) takes what is left.
-  const shown = rows.slice(list.top, list.top + tableHeight);
+/**
+ * The table's columns by the shared rule (layout.ts): the address whole first, then what the
+ * change does and when, then the rest; DETAIL (what each part sets) takes what is left.
+ */
+function pendingColumns(rows: readonly PendingView[], shown: readonly PendingView[], width: number, now: number) {
   const applies = (p: PendingView) => formatCountdown(Date.parse(p.appliesAt) - now);
   const queued = (p: PendingView) => clockTime(p.requestedAt, new Date(now));
   const w = fitColumns(
@@ -76,6 +57,32 @@ export function PendingScreen({
     ],
     width,
   );
+  return { w, applies, queued };
+}
+
+export function PendingScreen({
+  state,
+  rows,
+  all,
+  domain,
+  nextApplyAt,
+  frame,
+}: {
+  state: PendingState;
+  rows: readonly PendingView[];
+  all: number;
+  domain: string;
+  nextApplyAt: string | undefined;
+  frame: Frame;
+}) {
+  const { width, height, now, theme } = frame;
+  const noticeLines = 1 + noticeExtra(state.notice, width);
+  const tableHeight = Math.max(1, height - PENDING_CHROME_ROWS - noticeLines + 1);
+  const list = shownPendingList(state, { domain, rows, tableHeight });
+  const selected = rows.find((p) => p.id === list.selected);
+  const others = all - rows.length;
+  const shown = rows.slice(list.top, list.top + tableHeight);
+  const { w, applies, queued } = pendingColumns(rows, shown, width, now);
   return (
     <Box flexDirection="column" width={width} height={height}>
       <Text>
