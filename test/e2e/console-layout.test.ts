@@ -255,4 +255,33 @@ describe('the conventions admins bring (item 4)', () => {
       c.close();
     }
   });
+
+  it("an attacker's burst: keys before the screen answers, a paste with escapes, a resize mid-filter", async () => {
+    const c = open();
+    try {
+      await c.look('1. POP3 Accounts');
+      // One write: open Accounts, filter, type, with a clear-screen sequence and a bell pasted in.
+      c.paste('1/ca\u001b[2J\u0007rol');
+      const filtered = await c.look(/Filter: \[carol ?\] +1 of 4/);
+      expect(filtered).toContain('carol.christmas');
+      expect(filtered).not.toContain('alice.wonderland');
+      // A huge paste: the filter takes it, the screen stays 80 columns wide and matches nothing.
+      c.paste('x'.repeat(2000));
+      const none = await c.look('No account matches the filter.');
+      for (const line of none.split('\n')) expect(line.length).toBeLessThanOrEqual(80);
+      c.send('C-u');
+      c.paste('carol');
+      await c.look(/Filter: \[carol ?\] +1 of 4/);
+      // Resized mid-edit: wider, then back to 80; the filter and the whole names survive.
+      tmux('resize-window', '-t', c.name, '-x', '120', '-y', '30');
+      await c.look(/Filter: \[carol ?\] +1 of 4/);
+      tmux('resize-window', '-t', c.name, '-x', '80', '-y', '24');
+      const back = await c.look(/carol\.christmas\s+0\s+0 B/);
+      expect(cutMidWord(back)).toEqual([]);
+      c.send('Escape');
+      await c.look('alice.wonderland');
+    } finally {
+      c.close();
+    }
+  });
 });
