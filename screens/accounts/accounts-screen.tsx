@@ -16,9 +16,10 @@ import {
 } from '../../src/model/format.js';
 import { quotaUse } from '../../src/model/quota.js';
 import { type FormState, shownList } from '../shared/form-reducer.js';
-import { FORM_CHROME_ROWS, type FormScreenProps, footerKeys } from '../shared/form-screen.js';
+import { confirmQuestion, FORM_CHROME_ROWS, type FormScreenProps, footerKeys } from '../shared/form-screen.js';
 import { cell, Field, Footer, NoticeLine, shareRoom } from '../shared/frame.js';
 import type { Theme } from '../shared/hooks.js';
+import { fitColumns, noticeExtra, question, widest, widestOf } from '../shared/layout.js';
 import { keysOf } from '../shared/list-reducer.js';
 
 /**
@@ -76,6 +77,56 @@ function quotaCell(a: AccountView): string {
   return `${Math.floor(u * 100)}% ${humanBytes(a.quota)
     .replace(/\.0 | /, '')
     .replace(/B$/, '')}`;
+}
+
+const ACCOUNT_COLUMNS = ['NAME', 'MSGS', 'SIZE', 'QUOTA', 'LAST LOGIN', 'STATUS'] as const;
+
+/** The STATUS cell: active (and why the mail waits), or the pending change and its countdown. */
+function statusCell(a: AccountView, now: number): string {
+  const note = healthNote(a.health);
+  return a.pending
+    ? pendingStatus(a.pending, a.pending.appliesAt, now)
+    : `${accountState(a)}${note ? `, ${note}` : ''}`;
+}
+
+const loginCell = (a: AccountView, now: number) => (a.lastLoginAt ? shortTime(a.lastLoginAt, new Date(now)) : '-');
+
+/**
+ * The table's column widths, by the shared rule (layout.ts): the name whole first (as wide as
+ * the longest of every row), then the status (the longest on the page), then the rest.
+ */
+function accountColumns(
+  rows: readonly AccountView[],
+  page: readonly AccountView[],
+  width: number,
+  now: number,
+): number[] {
+  return fitColumns(
+    [
+      { title: 'NAME', want: widestOf(rows, 'name', 'NAME', (a) => a.name), priority: 0 },
+      { title: 'MSGS', want: widestOf(rows, 'messages', 'MSGS', (a) => String(a.messages)), priority: 2 },
+      { title: 'SIZE', want: 7, priority: 2 },
+      { title: 'QUOTA', want: 8, priority: 2 },
+      {
+        title: 'LAST LOGIN',
+        want: widest(
+          'LAST LOGIN',
+          page.map((a) => loginCell(a, now)),
+        ),
+        priority: 2,
+      },
+      {
+        title: 'STATUS',
+        want: widest(
+          'STATUS',
+          page.map((a) => statusCell(a, now)),
+        ),
+        priority: 1,
+        rest: true,
+      },
+    ],
+    width,
+  );
 }
 
 /** The one field that changes the selected account: what it asks, and what a refusal is about. */
@@ -174,17 +225,18 @@ export function AccountsScreen({
   loading,
 }: FormScreenProps<AccountView> & { status: StatusView | null }) {
   const { width, height, now, theme } = frame;
-  const tableHeight = Math.max(1, height - FORM_CHROME_ROWS);
+  const noticeLines = 1 + noticeExtra(state.notice, width);
+  const tableHeight = Math.max(1, height - FORM_CHROME_ROWS - noticeLines + 1);
   const list = shownList(state, { rows, tableHeight });
   // The row at the (settled) selection: found by index, not by a scan of every row.
   const at = list.selected === null ? -1 : keysOf(rows).indexOf(list.selected);
   const selected = at >= 0 ? rows[at] : undefined;
-  // Fixed columns take 70 of the width; the name gets the rest (10 at 80 columns).
-  const nameWidth = Math.max(8, width - 70);
+  const page = rows.slice(list.top, list.top + tableHeight);
+  const w = accountColumns(rows, page, width, now);
   return (
     <Box flexDirection="column" width={width} height={height}>
       <AccountForm state={state} domain={domain} theme={theme} width={width} />
-      <NoticeLine notice={state.notice} theme={theme} />
+      <NoticeLine notice={state.notice} theme={theme} width={width} rows={noticeLines} />
       <Box>
         {state.focus === 'filter' || state.filter ? (
           <Text wrap="truncate">
@@ -213,7 +265,7 @@ export function AccountsScreen({
           <Text
             bold
             wrap="truncate"
-          >{`  ${cell('NAME', nameWidth)} ${cell('MESSAGES', 8, true)} ${cell('SIZE', 9, true)} ${cell('QUOTA', 9, true)}  ${cell('LAST LOGIN', 12)} ${cell('STATUS', 24)}`}</Text>
+          >{`  ${ACCOUNT_COLUMNS.map((title, i) => cell(title, w[i], i > 0 && i < 4)).join(' ')}`}</Text>
           {rows.length === 0 ? (
             <Text dimColor={theme.dim}>
               {loading
@@ -223,29 +275,23 @@ export function AccountsScreen({
                   : `  No POP3 accounts in ${domain} yet: press a to add one.`}
             </Text>
           ) : (
-            rows
-              .slice(list.top, list.top + tableHeight)
-              .map((a) => (
-                <AccountRow
-                  key={a.address}
-                  account={a}
-                  selected={a.address === list.selected}
-                  focused={state.focus === 'table'}
-                  nameWidth={nameWidth}
-                  now={now}
-                  theme={theme}
-                />
-              ))
+            page.map((a) => (
+              <AccountRow
+                key={a.address}
+                account={a}
+                selected={a.address === list.selected}
+                focused={state.focus === 'table'}
+                widths={w}
+                now={now}
+                theme={theme}
+              />
+            ))
           )}
         </Box>
       )}
-      {state.focus === 'confirm' ? (
-        <Text color={theme.warn} wrap="truncate">
-          Remove {state.confirm}? Its mail is archived at the next apply. [y/N]
-        </Text>
-      ) : (
-        <Text> </Text>
-      )}
+      <Text color={theme.warn}>
+        {state.focus === 'confirm' ? question(confirmQuestion(state, 'accounts') ?? '', width) : ' '}
+      </Text>
       <Footer keys={footerKeys(state, 'accounts')} width={width} theme={theme} />
     </Box>
   );
@@ -255,34 +301,32 @@ const AccountRow = React.memo(function AccountRow({
   account: a,
   selected,
   focused,
-  nameWidth,
+  widths: w,
   now,
   theme,
 }: {
   account: AccountView;
   selected: boolean;
   focused: boolean;
-  nameWidth: number;
+  widths: readonly number[];
   now: number;
   theme: Theme;
 }) {
   const note = healthNote(a.health);
-  const status = a.pending
-    ? pendingStatus(a.pending, a.pending.appliesAt, now)
-    : `${accountState(a)}${note ? `, ${note}` : ''}`;
+  const status = statusCell(a, now);
   const u = use(a) ?? 0;
   const quotaColor = u >= 0.95 ? theme.error : u >= 0.8 ? theme.warn : undefined;
-  const quota = cell(quotaCell(a), 9, true);
-  const login = `  ${cell(a.lastLoginAt ? shortTime(a.lastLoginAt, new Date(now)) : '-', 12)} `;
+  const quota = cell(quotaCell(a), w[3], true);
+  const login = ` ${cell(loginCell(a, now), w[4])} `;
   // A colored quota cell is an element of its own; the usual uncolored one stays in the row's
   // text, which keeps each row one element fewer to lay out as the table scrolls.
   return (
     <Text inverse={selected && focused} bold={selected} wrap="truncate">
       {selected ? '› ' : '  '}
-      {`${cell(a.name, nameWidth)} ${cell(String(a.messages), 8, true)} ${cell(humanBytes(a.bytes), 9, true)} `}
+      {`${cell(a.name, w[0])} ${cell(String(a.messages), w[1], true)} ${cell(humanBytes(a.bytes), w[2], true)} `}
       {quotaColor ? <Text color={quotaColor}>{quota}</Text> : quota}
       {login}
-      <Text color={a.pending || a.suspended || note ? theme.warn : theme.ok}>{cell(status, 24)}</Text>
+      <Text color={a.pending || a.suspended || note ? theme.warn : theme.ok}>{cell(status, w[5])}</Text>
     </Text>
   );
 });

@@ -20,7 +20,7 @@ import {
   initialImportState,
   isTypingPath,
 } from '../import/import-reducer.js';
-import { MENU } from '../menu/menu-items.js';
+import { MENU, menuIndexOf } from '../menu/menu-items.js';
 import { initialPendingState, type PendingContext, type PendingState, pendingKey } from '../pending/pending-reducer.js';
 import {
   initialReportsState,
@@ -348,10 +348,12 @@ function appKey(state: AppState, input: string, key: Key, view: AppView): Step<A
   if (input === 'q') return still(appReducer(state, { type: 'quit' }));
   if (view.tooSmall || !view.connected) return still(state);
   if (input === '?') return still(appReducer(state, { type: 'open', screen: 'help' }));
-  if (input === '/') return still(showSearch(state, ''));
+  if (input === '/' || input === 'S') return still(showSearch(state, ''));
   if (key.upArrow || input === 'k') return still({ ...state, menuIndex: wrap(state.menuIndex - 1, MENU.length) });
   if (key.downArrow || input === 'j') return still({ ...state, menuIndex: wrap(state.menuIndex + 1, MENU.length) });
-  const index = key.return ? state.menuIndex : /^[1-9]$/.test(input) ? Number(input) - 1 : -1;
+  if (key.home || input === 'g') return still({ ...state, menuIndex: 0 });
+  if (key.end || input === 'G') return still({ ...state, menuIndex: MENU.length - 1 });
+  const index = key.return ? state.menuIndex : menuIndexOf(input);
   const item = MENU[index];
   if (!item) return still(state);
   if (item.screen === 'quit') return still({ ...state, menuIndex: index, quitting: true });
@@ -368,6 +370,8 @@ function scrollText(state: AppState, input: string, key: Key, text: { lines: num
   if (key.upArrow || input === 'k') return to(state.scroll - 1);
   if (key.pageDown || input === ' ') return to(state.scroll + text.height);
   if (key.pageUp) return to(state.scroll - text.height);
+  if (key.home || input === 'g') return to(0);
+  if (key.end || input === 'G') return to(max);
   if (key.escape || key.return) return appReducer({ ...state, printed: null }, { type: 'back' });
   if (input === 'q') return appReducer(state, { type: 'quit' });
   return state;

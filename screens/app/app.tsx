@@ -15,7 +15,7 @@ import type { KeyGate, KeyTarget } from '../shared/key-gate.js';
 import type { Screen } from '../shared/screen-names.js';
 import { type AppAction, type AppState, appReducer, initialAppState, keyTarget } from './app-reducer.js';
 import { runEffect } from './effects.js';
-import { keyView, useScreenRows } from './on-screen.js';
+import { keyView, listPosition, useScreenRows } from './on-screen.js';
 import { screenBody } from './screen-body.js';
 
 const MIN_COLUMNS = 80;
@@ -75,8 +75,8 @@ function Shell({ gate }: { gate?: KeyGate }) {
   const bodyHeight = height - 2 - (lost ? 2 : 0);
   const interval = data.status?.applyIntervalSeconds;
   const frame: Frame = { width, height: bodyHeight, now, theme, applies: applyCadence(interval ?? 3600) };
-  const shown = useScreenRows(data, domain, state);
-  const view = keyView(state, data, domain, shown, tooSmall, bodyHeight);
+  const shown = useScreenRows(data, domain, state, width);
+  const view = keyView(state, data, domain, shown, tooSmall, bodyHeight, width);
   useInput((input, key) => dispatch({ type: 'key', input, key, view }));
 
   const body = screenBody({ tooSmall, state, data, domain, frame, rows: shown });
@@ -97,7 +97,14 @@ function Shell({ gate }: { gate?: KeyGate }) {
   // Once connected, a lost daemon is a banner over the open screen, which keeps what was typed.
   return (
     <Box flexDirection="column" width={width} height={height}>
-      <Header title={TITLES[state.screen]} domain={domain} data={data} now={now} width={width} theme={theme} />
+      <Header
+        title={`${TITLES[state.screen]}${listPosition(state, view)}`}
+        domain={domain}
+        data={data}
+        now={now}
+        width={width}
+        theme={theme}
+      />
       <Text dimColor={theme.dim}>{'─'.repeat(width)}</Text>
       {lost ? (
         <>

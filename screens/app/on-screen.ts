@@ -3,10 +3,12 @@
 // key acts on (the AppView the app reducer is given with each key).
 import { useMemo } from 'react';
 import { visibleAccounts } from '../accounts/accounts-screen.js';
+import { shownDomainList } from '../domains/domains-reducer.js';
 import { DOMAINS_CHROME_ROWS } from '../domains/domains-screen.js';
 import { destinationsOf, visibleForwards } from '../forwards/forwards-screen.js';
 import { IMPORT_CHROME_ROWS } from '../import/import-screen.js';
-import { helpLines, printFileName, settingsLines, textHeight } from '../info/info-screens.js';
+import { helpLines, printFileName, settingsLines, textHeight, wrapLines } from '../info/info-screens.js';
+import { shownPendingList } from '../pending/pending-reducer.js';
 import { PENDING_CHROME_ROWS } from '../pending/pending-screen.js';
 import type { Jump } from '../reports/report-reducer.js';
 import {
@@ -18,13 +20,16 @@ import {
 } from '../reports/report-screens.js';
 import type { DaemonSnapshot } from '../shared/daemon-session.js';
 import type { FormRow } from '../shared/form-reducer.js';
+import { shownList } from '../shared/form-reducer.js';
 import { FORM_CHROME_ROWS } from '../shared/form-screen.js';
+import { noticeExtra } from '../shared/layout.js';
+import { keysOf, selectedIndex } from '../shared/list-reducer.js';
 import type { AppState, AppView } from './app-reducer.js';
 
 export type ScreenRows = ReturnType<typeof useScreenRows>;
 
 /** The rows of every screen the managed domain has, as the open screen shows them. */
-export function useScreenRows(data: DaemonSnapshot, domain: string | null, state: AppState) {
+export function useScreenRows(data: DaemonSnapshot, domain: string | null, state: AppState, width = 80) {
   const accountRows = useMemo(
     () => (domain ? visibleAccounts(data.accounts, domain, state.accounts.filter, state.accounts.sort) : []),
     [data.accounts, domain, state.accounts.filter, state.accounts.sort],
@@ -70,9 +75,9 @@ export function useScreenRows(data: DaemonSnapshot, domain: string | null, state
   ]);
   const text =
     state.screen === 'help'
-      ? helpLines(domain ?? '')
+      ? helpLines(domain ?? '', state.previous, width)
       : state.screen === 'settings'
-        ? settingsLines(domain ?? '', data.status)
+        ? wrapLines(settingsLines(domain ?? '', data.status), width)
         : [];
 
   return { accountRows, forwardViews, forwardRows, pendingRows, counts, attention, reportRows, text };
@@ -86,18 +91,29 @@ export function keyView(
   rows: ScreenRows,
   tooSmall: boolean,
   bodyHeight: number,
+  width = 80,
 ): AppView {
   const { accountRows, forwardRows, pendingRows, reportRows, text } = rows;
   const view: AppView = { tooSmall, connected: Boolean(data.status) };
   if (state.screen === 'domains')
-    view.domains = { rows: data.domains, current: domain, tableHeight: Math.max(1, bodyHeight - DOMAINS_CHROME_ROWS) };
-  const formHeight = Math.max(1, bodyHeight - FORM_CHROME_ROWS);
+    view.domains = {
+      rows: data.domains,
+      current: domain,
+      tableHeight: Math.max(1, bodyHeight - DOMAINS_CHROME_ROWS - noticeExtra(state.domains.notice, width)),
+    };
+  // A notice wrapped over more lines takes them from the table (as the screen draws it).
+  const formScreen = state.screen === 'forwards' ? state.forwards : state.accounts;
+  const formHeight = Math.max(1, bodyHeight - FORM_CHROME_ROWS - noticeExtra(formScreen.notice, width));
   if (domain && state.screen === 'accounts')
     view.form = { screen: 'accounts', domain, rows: accountRows, tableHeight: formHeight };
   if (domain && state.screen === 'forwards')
     view.form = { screen: 'forwards', domain, rows: forwardRows, tableHeight: formHeight };
   if (domain && state.screen === 'pending')
-    view.pending = { domain, rows: pendingRows, tableHeight: Math.max(1, bodyHeight - PENDING_CHROME_ROWS) };
+    view.pending = {
+      domain,
+      rows: pendingRows,
+      tableHeight: Math.max(1, bodyHeight - PENDING_CHROME_ROWS - noticeExtra(state.pending.notice, width)),
+    };
   if (state.screen === 'attention' || state.screen === 'search' || state.screen === 'history')
     view.report = {
       keys: reportRows.map((r) => r.key),
@@ -109,4 +125,36 @@ export function keyView(
   if (domain && data.status && state.screen === 'settings' && view.text)
     view.text.print = { file: printFileName(domain), lines: text };
   return view;
+}
+
+/** Where the selection is in the open list, for the title: `12 of 240` (empty: no list). */
+export function listPosition(state: AppState, view: AppView): string {
+  const of = (index: number, length: number) => (length ? ` · ${index + 1} of ${length}` : '');
+  if (view.form) {
+    const list = shownList(state[view.form.screen], view.form);
+    return of(list.selected === null ? 0 : keysOf(view.form.rows).indexOf(list.selected), view.form.rows.length);
+  }
+  if (view.pending) {
+    const list = shownPendingList(state.pending, view.pending);
+    return of(
+      Math.max(
+        0,
+        view.pending.rows.findIndex((p) => p.id === list.selected),
+      ),
+      view.pending.rows.length,
+    );
+  }
+  if (view.domains) {
+    const list = shownDomainList(state.domains, view.domains);
+    return of(
+      Math.max(
+        0,
+        view.domains.rows.findIndex((d) => d.domain === list.selected),
+      ),
+      view.domains.rows.length,
+    );
+  }
+  if (view.report && (state.screen === 'attention' || state.screen === 'search' || state.screen === 'history'))
+    return of(Math.max(0, selectedIndex(state.reports[state.screen], view.report.keys)), view.report.keys.length);
+  return '';
 }

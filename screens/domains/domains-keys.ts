@@ -126,7 +126,7 @@ function listKey(
     });
   if (key.escape) return { state, effects: ctx.current ? [{ type: 'nav', to: 'back' }] : [] };
   if (input === 'q') return { state, effects: [{ type: 'nav', to: 'quit' }] };
-  if (input === '/') return { state, effects: [{ type: 'nav', to: 'search', query: '' }] };
+  if (input === '/' || input === 'S') return { state, effects: [{ type: 'nav', to: 'search', query: '' }] };
   if (input === '?') return { state, effects: [{ type: 'nav', to: 'help' }] };
   const selected = ctx.rows.find((r) => r.domain === list.selected);
   if (!selected) return still(state);

@@ -7,6 +7,7 @@ import { Box, Text } from 'ink';
 import type { DomainView } from '../../src/control/protocol.js';
 import { humanBytes, pendingStatus } from '../../src/model/format.js';
 import { cell, Field, Footer, type FooterKey, type Frame, NoticeLine } from '../shared/frame.js';
+import { cutWords, fitColumns, noticeExtra, widest } from '../shared/layout.js';
 import { confirmQuestion, type DomainsState, shownDomainList } from './domains-reducer.js';
 
 /** Rows around the table: field, error, notice, summary, table header, question, footer, margin. */
@@ -24,12 +25,36 @@ export function DomainsScreen({
   frame: Frame;
 }) {
   const { width, height, now, theme } = frame;
-  const tableHeight = Math.max(1, height - DOMAINS_CHROME_ROWS);
+  const noticeLines = 1 + noticeExtra(state.notice, width);
+  const tableHeight = Math.max(1, height - DOMAINS_CHROME_ROWS - noticeLines + 1);
   const list = shownDomainList(state, { rows, current, tableHeight });
   const selected = rows.find((r) => r.domain === list.selected);
-  const nameWidth = Math.max(12, width - 64);
   const status = (d: DomainView) =>
     d.change ? pendingStatus(d.change, d.change.appliesAt, now) : d.pending ? `${d.pending} pending` : 'hosted';
+  // The shared rule (layout.ts): the domain whole first, then its status, then the numbers.
+  const num = (title: string, f: (d: DomainView) => string) => ({
+    title,
+    want: widest(title, rows.map(f)),
+    priority: 2,
+  });
+  const [nameWidth, ...w] = fitColumns(
+    [
+      {
+        title: 'DOMAIN',
+        want: widest(
+          'DOMAIN',
+          rows.map((d) => d.domain),
+        ),
+        priority: 0,
+      },
+      num('ACCOUNTS', (d) => String(d.accounts)),
+      num('FORWARDS', (d) => String(d.forwards)),
+      num('MESSAGES', (d) => String(d.messages)),
+      num('SIZE', (d) => humanBytes(d.bytes)),
+      { title: 'STATUS', want: widest('STATUS', rows.map(status)), priority: 1, rest: true },
+    ],
+    width,
+  );
   return (
     <Box flexDirection="column" width={width} height={height}>
       <Text wrap="truncate">
@@ -57,17 +82,20 @@ export function DomainsScreen({
             ? 'sending…'
             : ' '}
       </Text>
-      <NoticeLine notice={state.notice} theme={theme} />
-      <Text dimColor={theme.dim} wrap="truncate">
-        {rows.length === 0
-          ? 'No domain is hosted yet: press a and type one to receive mail for it.'
-          : `${rows.length} domain${rows.length === 1 ? '' : 's'}. Enter manages the selected one; changes apply ${frame.applies ?? 'on the hour'}.`}
+      <NoticeLine notice={state.notice} theme={theme} width={width} rows={noticeLines} />
+      <Text dimColor={theme.dim}>
+        {cutWords(
+          rows.length === 0
+            ? 'No domain is hosted yet: press a and type one to receive mail for it.'
+            : `${rows.length} domain${rows.length === 1 ? '' : 's'}. Enter manages the selected one; changes apply ${frame.applies ?? 'on the hour'}.`,
+          width,
+        )}
       </Text>
       <Box flexDirection="column" height={tableHeight + 1}>
         <Text
           bold
           wrap="truncate"
-        >{`  ${cell('DOMAIN', nameWidth)} ${cell('ACCOUNTS', 8, true)} ${cell('FORWARDS', 8, true)} ${cell('MESSAGES', 8, true)} ${cell('SIZE', 9, true)}  ${cell('STATUS', 24)}`}</Text>
+        >{`  ${cell('DOMAIN', nameWidth)} ${cell('ACCOUNTS', w[0], true)} ${cell('FORWARDS', w[1], true)} ${cell('MESSAGES', w[2], true)} ${cell('SIZE', w[3], true)} ${cell('STATUS', w[4])}`}</Text>
         {rows.slice(list.top, list.top + tableHeight).map((d) => {
           const isSel = d.domain === list.selected;
           const mark = d.domain === current ? '●' : ' ';
@@ -75,7 +103,7 @@ export function DomainsScreen({
             <Text key={d.domain} inverse={isSel} wrap="truncate">
               {isSel ? '›' : ' '}
               {mark}
-              {`${cell(d.domain, nameWidth)} ${cell(String(d.accounts), 8, true)} ${cell(String(d.forwards), 8, true)} ${cell(String(d.messages), 8, true)} ${cell(humanBytes(d.bytes), 9, true)}  ${cell(status(d), 24)}`}
+              {`${cell(d.domain, nameWidth)} ${cell(String(d.accounts), w[0], true)} ${cell(String(d.forwards), w[1], true)} ${cell(String(d.messages), w[2], true)} ${cell(humanBytes(d.bytes), w[3], true)} ${cell(status(d), w[4])}`}
             </Text>
           );
         })}
@@ -84,7 +112,10 @@ export function DomainsScreen({
         {state.confirm
           ? confirmQuestion(state.confirm, selected)
           : selected
-            ? `${selected.domain}: catch-all ${selected.catchall ? `${selected.catchall}@${selected.domain}` : 'none (unknown names get 550)'}; quota for new accounts ${selected.quota === null ? 'none' : humanBytes(selected.quota)}`
+            ? cutWords(
+                `${selected.domain}: catch-all ${selected.catchall ? `${selected.catchall}@${selected.domain}` : 'none (unknown names get 550)'}; quota for new accounts ${selected.quota === null ? 'none' : humanBytes(selected.quota)}`,
+                width,
+              )
             : ' '}
       </Text>
       <Footer keys={footerKeys(state, current)} width={width} theme={theme} />

@@ -6,8 +6,9 @@ import { Box, Text } from 'ink';
 import type { ForwardView } from '../../src/control/protocol.js';
 import { pendingStatus } from '../../src/model/format.js';
 import { shownList } from '../shared/form-reducer.js';
-import { FORM_CHROME_ROWS, type FormScreenProps, footerKeys } from '../shared/form-screen.js';
+import { confirmQuestion, FORM_CHROME_ROWS, type FormScreenProps, footerKeys } from '../shared/form-screen.js';
 import { cell, Field, Footer, NoticeLine, shareRoom } from '../shared/frame.js';
+import { fitColumns, noticeExtra, question, widest, widestOf } from '../shared/layout.js';
 
 /** Where a forward sends mail once its pending change (if any) is applied. */
 export const destinationsOf = (f: ForwardView) => f.pending?.destinations ?? f.destinations;
@@ -21,10 +22,28 @@ export function visibleForwards(all: readonly ForwardView[], domain: string, fil
 
 export function ForwardsScreen({ state, rows, total, domain, frame, loading }: FormScreenProps<ForwardView>) {
   const { width, height, now, theme } = frame;
-  const tableHeight = Math.max(1, height - FORM_CHROME_ROWS);
+  const noticeLines = 1 + noticeExtra(state.notice, width);
+  const tableHeight = Math.max(1, height - FORM_CHROME_ROWS - noticeLines + 1);
   const list = shownList(state, { rows, tableHeight });
-  const nameWidth = Math.max(10, Math.floor((width - 34) / 3));
-  const destWidth = Math.max(10, width - nameWidth - 34);
+  const page = rows.slice(list.top, list.top + tableHeight);
+  const status = (x: ForwardView) => (x.pending ? pendingStatus(x.pending.action, x.pending.appliesAt, now) : 'active');
+  // The shared rule (layout.ts): the name whole first, then the status, then the destinations.
+  const [nameWidth, destWidth, statusWidth] = fitColumns(
+    [
+      { title: 'NAME', want: widestOf(rows, 'name', 'NAME', (x) => x.name), priority: 0 },
+      {
+        title: 'FORWARDS TO',
+        want: widest(
+          'FORWARDS TO',
+          page.map((x) => destinationsOf(x).join(', ')),
+        ),
+        priority: 2,
+        rest: true,
+      },
+      { title: 'STATUS', want: widest('STATUS', page.map(status)), priority: 1 },
+    ],
+    width,
+  );
   // Columns left for the fields' text: the line less its words, the brackets and [Change].
   const head = state.mode === 'add' ? 'Add a forwarding address: ' : `Forward ${state.target}@${domain} to: `;
   const room = width - head.length - ' [Change]'.length - (state.mode === 'add' ? `@${domain} -> `.length + 4 : 2);
@@ -58,7 +77,7 @@ export function ForwardsScreen({ state, rows, total, domain, frame, loading }: F
           value={state.second}
           cursor={state.cursor}
           focused={state.focus === 'second'}
-          placeholder="someone@example.org, other@example.net"
+          placeholder="to@example.org, …"
           width={destRoom}
           theme={theme}
         />
@@ -71,7 +90,7 @@ export function ForwardsScreen({ state, rows, total, domain, frame, loading }: F
             ? 'sending…'
             : (caseNote ?? ' ')}
       </Text>
-      <NoticeLine notice={state.notice} theme={theme} />
+      <NoticeLine notice={state.notice} theme={theme} width={width} rows={noticeLines} />
       {state.focus === 'filter' || state.filter ? (
         <Text wrap="truncate">
           Filter:{' '}
@@ -94,7 +113,7 @@ export function ForwardsScreen({ state, rows, total, domain, frame, loading }: F
         <Text
           bold
           wrap="truncate"
-        >{`  ${cell('NAME', nameWidth)} ${cell('FORWARDS TO', destWidth)} ${cell('STATUS', 30)}`}</Text>
+        >{`  ${cell('NAME', nameWidth)} ${cell('FORWARDS TO', destWidth)} ${cell('STATUS', statusWidth)}`}</Text>
         {rows.length === 0 ? (
           <Text dimColor={theme.dim}>
             {loading
@@ -104,27 +123,21 @@ export function ForwardsScreen({ state, rows, total, domain, frame, loading }: F
                 : `  No forwarding addresses in ${domain} yet: press a to add one.`}
           </Text>
         ) : (
-          rows.slice(list.top, list.top + tableHeight).map((x) => {
+          page.map((x) => {
             const isSel = x.address === list.selected;
             return (
               <Text key={x.address} inverse={isSel && state.focus === 'table'} bold={isSel} wrap="truncate">
                 {isSel ? '› ' : '  '}
                 {cell(x.name, nameWidth)} {cell(destinationsOf(x).join(', '), destWidth)}{' '}
-                <Text color={x.pending ? theme.warn : theme.ok}>
-                  {cell(x.pending ? pendingStatus(x.pending.action, x.pending.appliesAt, now) : 'active', 30)}
-                </Text>
+                <Text color={x.pending ? theme.warn : theme.ok}>{cell(status(x), statusWidth)}</Text>
               </Text>
             );
           })
         )}
       </Box>
-      {state.focus === 'confirm' ? (
-        <Text color={theme.warn} wrap="truncate">
-          Remove {state.confirm}? Mail to it is refused after the next apply. [y/N]
-        </Text>
-      ) : (
-        <Text> </Text>
-      )}
+      <Text color={theme.warn}>
+        {state.focus === 'confirm' ? question(confirmQuestion(state, 'forwards') ?? '', width) : ' '}
+      </Text>
       <Footer keys={footerKeys(state, 'forwards')} width={width} theme={theme} />
     </Box>
   );

@@ -5,6 +5,8 @@ import { Box, Text } from 'ink';
 import type { StatusView } from '../../src/control/protocol.js';
 import { clientSettingsLines } from '../../src/model/client-settings.js';
 import { Footer, type FooterKey, type Frame, NoticeLine } from '../shared/frame.js';
+import { keyHelpLines } from '../shared/keys.js';
+import { wrapWords } from '../shared/layout.js';
 import type { Notice } from '../shared/step.js';
 
 export function TextScreen({
@@ -70,7 +72,28 @@ export function printFileName(domain: string): string {
   return `vmail-settings-${domain}.txt`;
 }
 
-export function helpLines(domain: string): string[] {
+/**
+ * Help, opened from `from`: that screen's keys first, how vmail works, then every other key
+ * (all from the one key list, screens/shared/keys.ts); wrapped at words to `width`.
+ */
+export function helpLines(domain: string, from: string, width: number): string[] {
+  const { own, rest } = keyHelpLines(from);
+  return wrapLines([...own, ...aboutLines(domain), '', ...rest], width);
+}
+
+/** Lines of text wrapped at words to `width`, each continuation under its text. */
+export function wrapLines(lines: readonly string[], width: number): string[] {
+  return lines.flatMap((l) => (l.length <= width ? [l] : wrapWords(l, width, hangingIndent(l))));
+}
+
+/** Where a wrapped line's continuation starts: under the text after a key column, or its indent. */
+function hangingIndent(line: string): number {
+  const key = /^( {2}\S.*? {2,})\S/.exec(line);
+  if (key) return key[1].length;
+  return /^ */.exec(line)?.[0].length ?? 0;
+}
+
+function aboutLines(domain: string): string[] {
   return [
     'How vmail works',
     '',
@@ -88,52 +111,15 @@ export function helpLines(domain: string): string[] {
     "  Pending Changes (A). A removed account's mail is archived on the server, not deleted.",
     '  Quotas, suspensions and catch-alls are queued the same way.',
     '',
-    'Keys everywhere',
-    '  ↑ ↓ or j k        move            Enter       choose / open',
-    '  Esc               back            q           quit (when not typing)',
-    '  ?                 this help       1-7         menu items, on the main menu',
-    '',
-    'POP3 Accounts and Email Forwarding',
-    '  a or Tab          add: type the name, Tab, the password (or destinations), Enter',
-    '  ← →  Ctrl-U       in a field: move the cursor; clear the field',
-    "  p                 change the selected account's password",
-    '  l                 change its quota (25M, 2G or none): mail past it waits (452)',
-    '  z                 suspend it (no login; its mail is kept) or resume it',
-    '  r                 rename it: its mail moves along, mail clients fetch nothing again',
-    "  Enter / e         details of an account / edit a forward's destinations",
-    '  d                 remove (asks first; the default is No)',
-    "  u                 undo the selected name's pending change",
-    '  f                 filter by name             s     sort by name, size or quota use',
-    "  /                 search every domain's names and destinations (on every list)",
+    'POP3 Accounts',
     '  The QUOTA column shows how full each mailbox is (yellow past 80%, red past 95%).',
     '  STATUS says "never fetched" or "mail 45d old" where nobody collects the mail.',
-    '  PgUp PgDn Home End (g G)                     page through long lists',
-    '  h                 history: who changed the selected name, and when',
-    '  i                 import accounts and forwards from a CSV file: a preview of every row',
-    '                    first, then one pending change per row (Esc while it runs: none)',
     '',
-    'Needs Attention, Search, History (menu 6, 7 and 8; / on the menu searches)',
+    'Needs Attention, Search, History (menu 6, 7 and 8)',
     '  Needs Attention lists the mailboxes on every domain whose mail nobody collects.',
     '  Search finds names and forward destinations on every domain as you type.',
     '  History is the audit log: each change, the Unix user who asked, what came of it.',
-    "  Enter             go to the row's account or forward, on its own domain",
-    '',
-    'Mail Client Settings',
-    '  p                 print the page to vmail-settings-DOMAIN.txt in the directory the',
-    '                    console was started in (or: vmail domains settings DOMAIN)',
-    '',
-    'Pending Changes',
-    '  c                 cancel the selected change (asks first)',
-    "  A                 apply this domain's pending changes now (asks first)",
-    '',
-    'Domains',
-    '  Enter             manage the selected domain (the others stay as they are)',
-    '  a                 add a domain: mail for it is taken once the add applies',
-    '  d                 remove the selected domain (asks first). One with accounts goes with',
-    '                    them: their mail is archived, and mail for the domain is refused.',
-    "  u / A             undo the domain's pending add or removal / apply it now",
-    '  c / l             set the catch-all (an account or forward that gets mail for unknown',
-    '                    names; none refuses them) / the quota new accounts get (25M, none)',
+
     '',
     'The console and the daemon',
     '  The console talks to the vmail daemon over its control socket. If the daemon stops,',

@@ -14,3 +14,15 @@ export const MENU: { screen: Screen | 'quit'; label: string; hint: string }[] = 
   { screen: 'help', label: 'Help', hint: 'how it works, and every key' },
   { screen: 'quit', label: 'Quit', hint: 'leave the console (the mail service keeps running)' },
 ];
+
+/** The digit that picks the item at `index`: 1-9, then 0 for the tenth (Quit). */
+export function menuDigit(index: number): string {
+  return String((index + 1) % 10);
+}
+
+/** The item a digit picks, or -1. */
+export function menuIndexOf(digit: string): number {
+  if (!/^[0-9]$/.test(digit)) return -1;
+  const i = digit === '0' ? 9 : Number(digit) - 1;
+  return i < MENU.length ? i : -1;
+}

@@ -5,7 +5,8 @@ import type { DomainView } from '../../src/control/protocol.js';
 import { humanBytes } from '../../src/model/format.js';
 import { Footer } from '../shared/frame.js';
 import type { Theme } from '../shared/hooks.js';
-import { MENU } from './menu-items.js';
+import { cutWords, wrapWords } from '../shared/layout.js';
+import { MENU, menuDigit } from './menu-items.js';
 
 export function MainMenu({
   index,
@@ -34,34 +35,52 @@ export function MainMenu({
         : screen === 'pending'
           ? ` (${counts.pending})`
           : '';
+  // One line per item, whole: the labels padded to the longest, the hints in one column after
+  // them, cut between words where the width runs out.
+  const labels = MENU.map((item, i) => `${menuDigit(i)}. ${item.label}${extra(item.screen)}`);
+  const labelWidth = Math.max(...labels.map((l) => l.length));
+  const hintWidth = width - 3 - labelWidth - 2;
+  const notes = [
+    ...(totals
+      ? wrapWords(
+          `${totals.domain}: ${totals.messages} messages (${humanBytes(totals.bytes)}) in ${totals.accounts} mailboxes; catch-all ${totals.catchall ?? 'none'}; quota for new accounts ${totals.quota === null ? 'none' : humanBytes(totals.quota)}`,
+          width - 3,
+          2,
+        ).map((text) => ({ text, warn: false }))
+      : []),
+    ...(attention
+      ? wrapWords(
+          `⚠ ${attention} mailbox${attention === 1 ? '' : 'es'} on your domains ${attention === 1 ? 'has' : 'have'} mail nobody collects: see Needs Attention (6).`,
+          width - 3,
+          2,
+        ).map((text) => ({ text, warn: true }))
+      : []),
+  ];
   return (
     <Box flexDirection="column" width={width} height={height}>
       <Box flexDirection="column" flexGrow={1} paddingTop={1}>
         {MENU.map((item, i) => (
-          <Box key={item.label}>
+          <Text key={item.label} wrap="truncate">
             <Text inverse={i === index} bold={i === index} color={i === index ? undefined : theme.accent}>
               {i === index ? ' › ' : '   '}
-              {`${i + 1}. ${item.label}${extra(item.screen)}`.padEnd(31)}
+              {labels[i].padEnd(labelWidth)}
             </Text>
-            <Text dimColor={theme.dim} wrap="truncate">{`  ${item.hint}`}</Text>
-          </Box>
+            <Text dimColor={theme.dim}>{`  ${cutWords(item.hint, hintWidth)}`}</Text>
+          </Text>
         ))}
-        {totals ? (
-          <Text dimColor={theme.dim} wrap="truncate">
-            {`\n   ${totals.domain}: ${totals.messages} messages (${humanBytes(totals.bytes)}) in ${totals.accounts} mailboxes; catch-all ${totals.catchall ?? 'none'}; quota for new accounts ${totals.quota === null ? 'none' : humanBytes(totals.quota)}`}
+        {notes.length ? <Text> </Text> : null}
+        {notes.map((note, i) => (
+          // biome-ignore lint/suspicious/noArrayIndexKey: lines of one wrapped text, drawn in place
+          <Text key={i} color={note.warn ? theme.warn : undefined} dimColor={note.warn ? false : theme.dim}>
+            {`   ${note.text}`}
           </Text>
-        ) : null}
-        {attention ? (
-          <Text color={theme.warn} wrap="truncate">
-            {`\n   ⚠ ${attention} mailbox${attention === 1 ? '' : 'es'} on your domains ${attention === 1 ? 'has' : 'have'} mail nobody collects: see Needs Attention (6).`}
-          </Text>
-        ) : null}
+        ))}
       </Box>
       <Footer
         keys={[
           { key: '↑↓/jk', label: 'move' },
           { key: 'Enter', label: 'open' },
-          { key: '1-9', label: 'jump' },
+          { key: '1-9,0', label: 'jump' },
           { key: '/', label: 'search' },
           { key: '?', label: 'help' },
           { key: 'q', label: 'quit' },

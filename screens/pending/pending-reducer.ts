@@ -72,7 +72,7 @@ export function pendingKey(state: PendingState, input: string, key: Key, ctx: Pe
   if (input === 'A' && ctx.rows.length) return { state: { ...state, list, confirm: 'apply' }, effects: [] };
   if (key.escape) return { state, effects: [{ type: 'nav', to: 'back' }] };
   if (input === 'q') return { state, effects: [{ type: 'nav', to: 'quit' }] };
-  if (input === '/') return { state, effects: [{ type: 'nav', to: 'search', query: '' }] };
+  if (input === '/' || input === 'S') return { state, effects: [{ type: 'nav', to: 'search', query: '' }] };
   if (input === '?') return { state, effects: [{ type: 'nav', to: 'help' }] };
   return { state, effects: [] };
 }

@@ -6,6 +6,7 @@ import type { PendingView } from '../../src/control/protocol.js';
 import { actionWord, changeDetail, changeWord, clockTime } from '../../src/model/format.js';
 import { formatCountdown } from '../../src/model/schedule.js';
 import { cell, Footer, type Frame, NoticeLine } from '../shared/frame.js';
+import { cutWords, fitColumns, noticeExtra, widest } from '../shared/layout.js';
 import { type PendingState, shownPendingList } from './pending-reducer.js';
 
 /** The ACTION cell: the action as a sentence reads it, or every part of a change of several. */
@@ -15,6 +16,49 @@ function actionCell(p: PendingView): string {
 
 /** Rows around the table: summary, notice, table header, question, footer, margin. */
 export const PENDING_CHROME_ROWS = 6;
+
+/**
+ * The table's columns by the shared rule (layout.ts): the address whole first, then what the
+ * change does and when, then the rest; DETAIL (what each part sets) takes what is left.
+ */
+function pendingColumns(rows: readonly PendingView[], shown: readonly PendingView[], width: number, now: number) {
+  const applies = (p: PendingView) => formatCountdown(Date.parse(p.appliesAt) - now);
+  const queued = (p: PendingView) => clockTime(p.requestedAt, new Date(now));
+  const w = fitColumns(
+    [
+      {
+        title: 'ID',
+        want: widest(
+          'ID',
+          shown.map((p) => p.id),
+        ),
+        priority: 2,
+      },
+      {
+        title: 'KIND',
+        want: widest(
+          'KIND',
+          shown.map((p) => p.kind),
+        ),
+        priority: 2,
+      },
+      { title: 'ACTION', want: widest('ACTION', shown.map(actionCell)), priority: 1 },
+      {
+        title: 'ADDRESS',
+        want: widest(
+          'ADDRESS',
+          rows.map((p) => p.address),
+        ),
+        priority: 0,
+      },
+      { title: 'APPLIES', want: widest('APPLIES', shown.map(applies)), priority: 1 },
+      { title: 'QUEUED', want: widest('QUEUED', shown.map(queued)), priority: 2 },
+      { title: 'DETAIL', want: widest('DETAIL', shown.map(changeDetail)), priority: 3, rest: true },
+    ],
+    width,
+  );
+  return { w, applies, queued };
+}
 
 export function PendingScreen({
   state,
@@ -32,39 +76,31 @@ export function PendingScreen({
   frame: Frame;
 }) {
   const { width, height, now, theme } = frame;
-  const tableHeight = Math.max(1, height - PENDING_CHROME_ROWS);
+  const noticeLines = 1 + noticeExtra(state.notice, width);
+  const tableHeight = Math.max(1, height - PENDING_CHROME_ROWS - noticeLines + 1);
   const list = shownPendingList(state, { domain, rows, tableHeight });
   const selected = rows.find((p) => p.id === list.selected);
   const others = all - rows.length;
-  // Every part of a change is named (`password + quota`; DETAIL says what each sets), and the
-  // address column is no wider than the longest address shown, to leave DETAIL the room.
   const shown = rows.slice(list.top, list.top + tableHeight);
-  const actionWidth = Math.min(
-    34,
-    shown.reduce((w, p) => Math.max(w, actionCell(p).length), 18),
-  );
-  const addressWidth = Math.max(
-    10,
-    Math.min(
-      width - 52 - actionWidth,
-      shown.reduce((w, p) => Math.max(w, p.address.length), 0),
-    ),
-  );
+  const { w, applies, queued } = pendingColumns(rows, shown, width, now);
   return (
     <Box flexDirection="column" width={width} height={height}>
-      <Text wrap="truncate">
-        {rows.length} pending change{rows.length === 1 ? '' : 's'} in {domain}
-        {others ? ` (and ${others} in other domains)` : ''}
-        {nextApplyAt
-          ? `; they apply at ${clockTime(nextApplyAt, new Date(now))} (in ${formatCountdown(Date.parse(nextApplyAt) - now)}); changes apply ${frame.applies ?? 'on the hour'}.`
-          : '.'}
+      <Text>
+        {cutWords(
+          `${rows.length} pending change${rows.length === 1 ? '' : 's'} in ${domain}${others ? ` (and ${others} in other domains)` : ''}${
+            nextApplyAt
+              ? `; they apply at ${clockTime(nextApplyAt, new Date(now))} (in ${formatCountdown(Date.parse(nextApplyAt) - now)}); changes apply ${frame.applies ?? 'on the hour'}.`
+              : '.'
+          }`,
+          width,
+        )}
       </Text>
-      <NoticeLine notice={state.notice} theme={theme} />
+      <NoticeLine notice={state.notice} theme={theme} width={width} rows={noticeLines} />
       <Box flexDirection="column" height={tableHeight + 1}>
         <Text
           bold
           wrap="truncate"
-        >{`  ${cell('ID', 6)} ${cell('KIND', 8)} ${cell('ACTION', actionWidth)} ${cell('ADDRESS', addressWidth)} ${cell('APPLIES IN', 12)} ${cell('QUEUED', 10)} DETAIL`}</Text>
+        >{`  ${['ID', 'KIND', 'ACTION', 'ADDRESS', 'APPLIES', 'QUEUED', 'DETAIL'].map((t, i) => cell(t, w[i])).join(' ')}`}</Text>
         {rows.length === 0 ? (
           <Text dimColor={theme.dim}>{`  Nothing is waiting in ${domain}: every change has been applied.`}</Text>
         ) : (
@@ -73,9 +109,9 @@ export function PendingScreen({
             return (
               <Text key={p.id} inverse={isSel} wrap="truncate">
                 {isSel ? '› ' : '  '}
-                {cell(p.id, 6)} {cell(p.kind, 8)} {cell(actionCell(p), actionWidth)} {cell(p.address, addressWidth)}{' '}
-                {cell(formatCountdown(Date.parse(p.appliesAt) - now), 12)}{' '}
-                {cell(clockTime(p.requestedAt, new Date(now)), 10)} {changeDetail(p)}
+                {[p.id, p.kind, actionCell(p), p.address, applies(p), queued(p), changeDetail(p)]
+                  .map((text, i) => cell(text, w[i]))
+                  .join(' ')}
               </Text>
             );
           })

@@ -5,6 +5,7 @@ import { Box, Text } from 'ink';
 import type { AccountView, ForwardView, LogEntryView } from '../../src/control/protocol.js';
 import { clockTime, healthNote, humanBytes } from '../../src/model/format.js';
 import { cell, Field, Footer, type Frame } from '../shared/frame.js';
+import { cutWords, fitColumns, widestOf, wrapWords } from '../shared/layout.js';
 import type { ListState } from '../shared/list-reducer.js';
 import { selectedIndex } from '../shared/list-reducer.js';
 import type { ReportScreen } from '../shared/screen-names.js';
@@ -76,27 +77,34 @@ export function historyRows(
   }));
 }
 
-const HEADERS: Record<ReportScreen, { title: string; width: number }[]> = {
+/** Each list's columns and their priority (layout.ts): the address first, then the status. */
+const HEADERS: Record<ReportScreen, { title: string; priority: number }[]> = {
   attention: [
-    { title: 'ACCOUNT', width: 34 },
-    { title: 'WHY', width: 16 },
-    { title: 'MESSAGES', width: 9 },
-    { title: 'SIZE', width: 9 },
-    { title: 'LAST LOGIN', width: 10 },
+    { title: 'ACCOUNT', priority: 0 },
+    { title: 'WHY', priority: 1 },
+    { title: 'MESSAGES', priority: 2 },
+    { title: 'SIZE', priority: 2 },
+    { title: 'LAST LOGIN', priority: 2 },
   ],
   search: [
-    { title: 'ADDRESS', width: 34 },
-    { title: 'KIND', width: 8 },
-    { title: 'DETAIL', width: 40 },
+    { title: 'ADDRESS', priority: 0 },
+    { title: 'KIND', priority: 1 },
+    { title: 'DETAIL', priority: 2 },
   ],
   history: [
-    { title: 'WHEN', width: 11 },
-    { title: 'USER', width: 10 },
-    { title: 'REQUEST', width: 15 },
-    { title: 'ADDRESS', width: 22 },
-    { title: 'OUTCOME', width: 40 },
+    { title: 'WHEN', priority: 2 },
+    { title: 'USER', priority: 2 },
+    { title: 'REQUEST', priority: 1 },
+    { title: 'ADDRESS', priority: 0 },
+    { title: 'OUTCOME', priority: 3 },
   ],
 };
+
+/** The summary in two lines, wrapped at words (the second blank when it fits on one). */
+function summaryLines(summary: string, width: number): [string, string] {
+  const lines = wrapWords(summary, width);
+  return [lines[0] ?? '', lines.length > 2 ? cutWords(lines.slice(1).join(' '), width) : (lines[1] ?? ' ')];
+}
 
 export function ReportView({
   screen,
@@ -118,8 +126,15 @@ export function ReportView({
   );
   const top = Math.min(list.top, Math.max(0, rows.length - tableHeight));
   const headers = HEADERS[screen];
-  const line = (cells: string[]) =>
-    cells.map((c, i) => (i === cells.length - 1 ? c : cell(c, headers[i].width))).join(' ');
+  const widths = fitColumns(
+    headers.map((x, i) => ({
+      ...x,
+      want: widestOf(rows, `${screen}${i}`, x.title, (r) => r.cells[i] ?? ''),
+      rest: i === headers.length - 1,
+    })),
+    width,
+  );
+  const line = (cells: string[]) => cells.map((c, i) => cell(c, widths[i])).join(' ');
   const h = state.history;
   const summary =
     screen === 'attention'
@@ -142,9 +157,9 @@ export function ReportView({
   ];
   return (
     <Box flexDirection="column" width={width} height={height}>
-      <Text wrap="truncate" color={screen === 'attention' && rows.length ? theme.warn : undefined}>
-        {screen === 'search' ? (
-          <>
+      {screen === 'search' ? (
+        <>
+          <Text wrap="truncate">
             {'Search every domain: '}
             <Field
               value={state.search.query}
@@ -154,11 +169,21 @@ export function ReportView({
               width={width - 'Search every domain: '.length - 2 - summary.length}
               theme={theme}
             />
-          </>
-        ) : null}
-        {summary}
-      </Text>
-      <Text> </Text>
+            {summary}
+          </Text>
+          <Text> </Text>
+        </>
+      ) : (
+        // The summary wraps at words onto the blank line under it.
+        summaryLines(summary, width).map((l, i) => (
+          <Text
+            key={i === 0 ? 'summary' : 'more'}
+            color={screen === 'attention' && rows.length ? theme.warn : undefined}
+          >
+            {l}
+          </Text>
+        ))
+      )}
       <Box flexDirection="column" height={tableHeight + 1}>
         <Text bold wrap="truncate">{`  ${line(headers.map((x) => x.title))}`}</Text>
         {empty ? <Text dimColor={theme.dim}>{`  ${empty}`}</Text> : null}

@@ -18,7 +18,10 @@ export function formKey(state: FormState, input: string, key: Key, ctx: FormCont
     case 'details':
       return detailsKey(state, input, key, ctx);
     case 'filter':
-      if (key.escape || key.return || key.upArrow || key.downArrow) return noEffects({ ...state, focus: 'table' });
+      // Esc drops the filter (the whole list is back); Enter and the arrows keep it.
+      if (key.escape)
+        return noEffects({ ...formReducer(state, { type: 'edit', field: 'filter', value: '' }), focus: 'table' });
+      if (key.return || key.upArrow || key.downArrow) return noEffects({ ...state, focus: 'table' });
       return noEffects(editing(state, input, key));
     case 'name':
     case 'second':
@@ -28,8 +31,14 @@ export function formKey(state: FormState, input: string, key: Key, ctx: FormCont
   }
 }
 
-/** y sends the removal that waits; any other key drops the question. */
+/** y sends the removal (or the suspension, resumption, undo) that waits; any other key drops the question. */
 function confirmKey(state: FormState, input: string, ctx: FormContext): Step<FormState> {
+  if ((input === 'y' || input === 'Y') && state.confirm && state.asking) {
+    return {
+      state: { ...state, confirm: null, asking: undefined, focus: 'table', notice: null },
+      effects: [state.asking.effect],
+    };
+  }
   if ((input === 'y' || input === 'Y') && state.confirm) {
     const address = state.confirm;
     const method = ctx.screen === 'accounts' ? 'accounts.remove' : 'forwards.remove';
@@ -46,7 +55,7 @@ function confirmKey(state: FormState, input: string, ctx: FormContext): Step<For
       ],
     };
   }
-  return noEffects({ ...state, confirm: null, focus: 'table' });
+  return noEffects({ ...state, confirm: null, asking: undefined, focus: 'table' });
 }
 
 /** An account's details are open: h shows who changed it and when; Esc or Enter closes them. */
@@ -91,10 +100,13 @@ function tableKey(state: FormState, input: string, key: Key, ctx: FormContext): 
       ),
     );
   }
-  if (input === 'f') return noEffects(focusOn(state, 'filter'));
-  if (input === '/') return { state, effects: [{ type: 'nav', to: 'search', query: state.filter }] };
+  // / (or f) filters this list on screen; S searches every domain, starting from the filter.
+  if (input === 'f' || input === '/') return noEffects(focusOn(state, 'filter'));
+  if (input === 'S') return { state, effects: [{ type: 'nav', to: 'search', query: state.filter }] };
   if (input === 's' && ctx.screen === 'accounts')
     return noEffects({ ...state, sort: state.sort === 'name' ? 'size' : state.sort === 'size' ? 'quota' : 'name' });
+  // Esc drops a filter before it leaves the screen.
+  if (key.escape && state.filter) return noEffects(formReducer(state, { type: 'edit', field: 'filter', value: '' }));
   if (key.escape) return { state, effects: [{ type: 'nav', to: 'back' }] };
   if (input === 'q') return { state, effects: [{ type: 'nav', to: 'quit' }] };
   if (input === '?') return { state, effects: [{ type: 'nav', to: 'help' }] };
@@ -127,21 +139,18 @@ function accountRowKey(
   if (input === 'l') return changeRow(state, list, selected, '', 'quota');
   if (input === 'r') return changeRow(state, list, selected, '', 'rename');
   if (input === 'z') {
+    // Asks first, as d does: a suspended mailbox refuses its owner's login.
     const resume = selected.suspended === true;
-    return {
-      state: { ...state, list, notice: null },
-      effects: [
-        {
-          type: 'call',
-          screen: 'accounts',
-          call: resume
-            ? { method: 'accounts.resume', params: { name: selected.name, domain: ctx.domain } }
-            : { method: 'accounts.suspend', params: { name: selected.name, domain: ctx.domain } },
-          what: resume ? 'resume' : 'suspend',
-          address: selected.address,
-        },
-      ],
+    const effect: Effect = {
+      type: 'call',
+      screen: 'accounts',
+      call: resume
+        ? { method: 'accounts.resume', params: { name: selected.name, domain: ctx.domain } }
+        : { method: 'accounts.suspend', params: { name: selected.name, domain: ctx.domain } },
+      what: resume ? 'resume' : 'suspend',
+      address: selected.address,
     };
+    return noEffects(ask(state, list, selected.address, { what: resume ? 'resume' : 'suspend', effect }));
   }
   if (key.return) return noEffects({ ...state, list, focus: 'details' });
   return null;
@@ -170,7 +179,7 @@ function commonRowKey(
 ): Step<FormState> {
   if (input === 'h')
     return { state: { ...state, list }, effects: [{ type: 'nav', to: 'history', address: selected.address }] };
-  if (input === 'd') return noEffects({ ...state, list, confirm: selected.address, focus: 'confirm', notice: null });
+  if (input === 'd') return noEffects(ask(state, list, selected.address, undefined));
   if (input === 'u') {
     const p = selected.pending;
     if (!p)
@@ -179,20 +188,21 @@ function commonRowKey(
         list,
         notice: { kind: 'warn', text: `${selected.address} has no pending change to undo` },
       });
-    return {
-      state: { ...state, list, notice: null },
-      effects: [
-        {
-          type: 'call',
-          screen: ctx.screen,
-          call: { method: 'pending.cancel', params: { id: p.id } },
-          what: 'undo',
-          address: selected.address,
-        },
-      ],
+    const effect: Effect = {
+      type: 'call',
+      screen: ctx.screen,
+      call: { method: 'pending.cancel', params: { id: p.id } },
+      what: 'undo',
+      address: selected.address,
     };
+    return noEffects(ask(state, list, selected.address, { what: 'undo', effect }));
   }
   return noEffects(state);
+}
+
+/** A question on the selected row, answered by y (see confirmKey). */
+function ask(state: FormState, list: ListState, address: string, asking: FormState['asking']): FormState {
+  return { ...state, list, confirm: address, asking, focus: 'confirm', notice: null };
 }
 
 function selectedRow<R extends { address: string }>(list: ListState, rows: readonly R[]): R | undefined {

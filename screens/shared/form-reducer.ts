@@ -5,7 +5,7 @@ import type { ChangeAction, Field as ErrorField, PendingView, QueueResult } from
 import { actionWord, changeWord, whenApplies } from '../../src/model/format.js';
 import { initialListState, keysOf, type ListState, settle } from './list-reducer.js';
 import type { FormScreen } from './screen-names.js';
-import type { Notice } from './step.js';
+import type { Effect, Notice } from './step.js';
 import { edges } from './text-buffer.js';
 
 export type Focus = 'table' | 'name' | 'second' | 'filter' | 'confirm' | 'details';
@@ -22,8 +22,10 @@ export interface FormState {
   /** How the accounts table is ordered: by name, by mailbox size, or by how full against the quota. */
   sort: 'name' | 'size' | 'quota';
   list: ListState;
-  /** The address a removal waits to be confirmed for. */
+  /** The address a removal (or what `asking` names) waits to be confirmed for. */
   confirm: string | null;
+  /** What waits for its yes, when not a removal: z (suspend, resume) and u (undo) ask too. */
+  asking?: { what: 'suspend' | 'resume' | 'undo'; effect: Effect };
   error: { field: 'name' | 'second'; text: string } | null;
   notice: Notice | null;
   busy: boolean;

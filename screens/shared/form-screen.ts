@@ -9,7 +9,7 @@ export const FORM_CHROME_ROWS = 8;
 export function footerKeys(state: FormState, screen: 'accounts' | 'forwards'): FooterKey[] {
   if (state.focus === 'confirm')
     return [
-      { key: 'y', label: 'yes, remove' },
+      { key: 'y', label: `yes, ${state.asking?.what ?? 'remove'}` },
       { key: 'n/Esc', label: 'no (default)' },
     ];
   if (state.focus === 'details') return [{ key: 'Esc', label: 'back to the list' }];
@@ -33,8 +33,8 @@ export function footerKeys(state: FormState, screen: 'accounts' | 'forwards'): F
       { key: 'Enter/e', label: 'edit destinations' },
       { key: 'd', label: 'remove' },
       { key: 'u', label: 'undo' },
-      { key: 'f', label: 'filter' },
-      { key: '/', label: 'search all' },
+      { key: '/', label: 'filter' },
+      { key: 'S', label: 'search all' },
       { key: 'Esc', label: 'menu' },
       { key: '?', label: 'help' },
       { key: 'q', label: 'quit' },
@@ -48,8 +48,8 @@ export function footerKeys(state: FormState, screen: 'accounts' | 'forwards'): F
     { key: 'r', label: 'rename' },
     { key: 'd', label: 'remove' },
     { key: 'u', label: 'undo' },
-    { key: 'f', label: 'filter' },
-    { key: '/', label: 'search all' },
+    { key: '/', label: 'filter' },
+    { key: 'S', label: 'search all' },
     { key: 's', label: 'sort' },
     { key: 'i', label: 'import' },
     { key: 'Enter', label: 'info' },
@@ -67,4 +67,22 @@ export interface FormScreenProps<Row> {
   frame: Frame;
   /** The list is still on its way from the daemon (the first frame does not wait for it). */
   loading: boolean;
+}
+
+/** The question a removal, suspension, resumption or undo waits on, without its [y/N] (null: none). */
+export function confirmQuestion(state: FormState, screen: 'accounts' | 'forwards'): string | null {
+  if (state.focus !== 'confirm' || !state.confirm) return null;
+  const a = state.confirm;
+  switch (state.asking?.what) {
+    case 'suspend':
+      return `Suspend ${a}? Its owner cannot log in (mail is kept) until z resumes it.`;
+    case 'resume':
+      return `Resume ${a}? Its owner can log in again after the apply.`;
+    case 'undo':
+      return `Undo the pending change of ${a}? It will not be applied.`;
+    default:
+      return screen === 'accounts'
+        ? `Remove ${a}? Its mail is archived at the next apply.`
+        : `Remove ${a}? Mail to it is refused after the next apply.`;
+  }
 }

@@ -6,6 +6,7 @@ import { clockTime } from '../../src/model/format.js';
 import { formatCountdown } from '../../src/model/schedule.js';
 import type { DaemonSnapshot } from './daemon-session.js';
 import type { Theme } from './hooks.js';
+import { cutWords, wrapWords } from './layout.js';
 import type { Notice } from './step.js';
 import { fieldView } from './text-buffer.js';
 
@@ -45,14 +46,30 @@ export function Header({
 }) {
   const next = data.status?.nextApplyAt;
   const filter = data.status?.spamFilter;
+  const connected = data.connection === 'connected';
   const conn =
-    data.connection === 'connected' ? (
-      <Text color={theme.ok}>● connected</Text>
-    ) : data.connection === 'connecting' ? (
-      <Text color={theme.warn}>○ connecting…</Text>
-    ) : (
-      <Text color={theme.error}>✕ daemon unreachable</Text>
-    );
+    data.connection === 'connected'
+      ? { text: '● connected', color: theme.ok }
+      : data.connection === 'connecting'
+        ? { text: '○ connecting…', color: theme.warn }
+        : { text: '✕ daemon unreachable', color: theme.error };
+  const nodes = data.status?.nodes && connected ? `  ${data.status.nodes.filter((n) => n.alive).length} nodes` : '';
+  const spam =
+    filter && connected
+      ? filter.state === 'down'
+        ? '  ✕ rspamd down'
+        : filter.state === 'up'
+          ? '  rspamd ✓'
+          : ''
+      : '';
+  // The right side is never cut: when both sides do not fit with two spaces between them, the
+  // countdown loses its clock time, then the left side is cut between words.
+  let apply = next && connected ? `   ${nextApplyLabel(Date.parse(next), now)}` : '';
+  const left = `vmail ${domain ?? '-'} › `;
+  const rightWidth = () => conn.text.length + nodes.length + spam.length + apply.length;
+  if (next && connected && left.length + title.length + 2 + rightWidth() > width)
+    apply = `   apply in ${formatCountdown(Date.parse(next) - now)}`;
+  const titleShown = cutWords(title, Math.max(1, width - left.length - 2 - rightWidth()));
   return (
     <Box width={width} justifyContent="space-between">
       <Text wrap="truncate">
@@ -60,19 +77,13 @@ export function Header({
           vmail
         </Text>
         <Text> {domain ?? '-'} </Text>
-        <Text bold>› {title}</Text>
+        <Text bold>› {titleShown}</Text>
       </Text>
       <Text wrap="truncate">
-        {conn}
-        {data.status?.nodes && data.connection === 'connected' ? (
-          <Text>{`  ${data.status.nodes.filter((n) => n.alive).length} nodes`}</Text>
-        ) : null}
-        {filter && data.connection === 'connected' ? (
-          <Text color={filter.state === 'down' ? theme.error : theme.ok}>
-            {filter.state === 'down' ? '  ✕ rspamd down' : filter.state === 'up' ? '  rspamd ✓' : ''}
-          </Text>
-        ) : null}
-        {next && data.connection === 'connected' ? <Text>{`   ${nextApplyLabel(Date.parse(next), now)}`}</Text> : null}
+        <Text color={conn.color}>{conn.text}</Text>
+        {nodes ? <Text>{nodes}</Text> : null}
+        {spam ? <Text color={filter?.state === 'down' ? theme.error : theme.ok}>{spam}</Text> : null}
+        {apply ? <Text>{apply}</Text> : null}
       </Text>
     </Box>
   );
@@ -112,14 +123,37 @@ export function Footer({ keys, width, theme }: { keys: FooterKey[]; width: numbe
   );
 }
 
-export function NoticeLine({ notice, theme }: { notice: Notice | null; theme: Theme }) {
+/**
+ * The notice under a form: wrapped at word boundaries over at most `rows` lines (see
+ * noticeRows in layout.ts, which the screen's table gives up its rows for), never cut mid-word.
+ */
+export function NoticeLine({
+  notice,
+  theme,
+  width,
+  rows = 1,
+}: {
+  notice: Notice | null;
+  theme: Theme;
+  width?: number;
+  rows?: number;
+}) {
   if (!notice) return <Text> </Text>;
   const color = notice.kind === 'ok' ? theme.ok : notice.kind === 'warn' ? theme.warn : theme.error;
+  const text = `${notice.kind === 'error' ? '✕ ' : notice.kind === 'warn' ? '! ' : '✓ '}${notice.text}`;
+  if (!width) return <Text color={color}>{text}</Text>;
+  const lines = wrapWords(text, width, 2);
+  const shown =
+    lines.length > rows ? [...lines.slice(0, rows - 1), cutWords(lines.slice(rows - 1).join(' '), width)] : lines;
   return (
-    <Text color={color} wrap="truncate">
-      {notice.kind === 'error' ? '✕ ' : notice.kind === 'warn' ? '! ' : '✓ '}
-      {notice.text}
-    </Text>
+    <Box flexDirection="column">
+      {shown.map((line, i) => (
+        // biome-ignore lint/suspicious/noArrayIndexKey: lines of one wrapped text, drawn in place
+        <Text key={i} color={color}>
+          {line}
+        </Text>
+      ))}
+    </Box>
   );
 }
 

@@ -90,7 +90,7 @@ describe('vmail console in tmux at 80x24', () => {
     await see('Add a POP3 account');
     // Every key of the screen fits the 80-column footer, on two lines.
     await see(
-      /a:add p:passwd l:quota z:suspend r:rename d:remove u:undo f:filter \/:search all\s*\n\s*s:sort i:import Enter:info Esc:menu \?:help q:quit/,
+      /a:add p:passwd l:quota z:suspend r:rename d:remove u:undo \/:filter S:search all\s*\n\s*s:sort i:import Enter:info Esc:menu \?:help q:quit/,
     );
     // One write: a, the name, Tab, the password, Enter.
     keys('aburst', 'Tab', 'password-22', 'Enter');
@@ -204,7 +204,10 @@ describe('vmail console in tmux at 80x24', () => {
       await applyNow();
       await look(/alice\s+\d+\s+\d+ B\s+\d+% 2K\s/);
       // z: suspended once applied; POP3 refuses it, SMTP still delivers to it.
+      // z asks first, as d does.
       send('z');
+      await look(/Suspend alice@example\.test\? .*\[y\/N\]/);
+      send('y');
       await look(/Queued: suspension of alice@example\.test/);
       await applyNow();
       // Its mail has never been fetched, and the status says that too.
@@ -214,6 +217,8 @@ describe('vmail console in tmux at 80x24', () => {
       expect((await smtpSend(d.smtpPort, 'alice@example.test', 'while suspended')).accepted).toBe(true);
       // z again resumes it.
       send('z');
+      await look(/Resume alice@example\.test\? .*\[y\/N\]/);
+      send('y');
       await look(/Queued: resumption of alice@example\.test/);
       await applyNow();
       await look(/alice .* active, never fetched\s*$/m);
@@ -285,6 +290,9 @@ describe('vmail console in tmux at 80x24', () => {
       // Esc goes back where History was opened from: bob's table, then the menu.
       send('Escape');
       await look(/other\.test › POP3 Accounts/);
+      // The jump filtered the list down to bob: Esc drops that filter first, then leaves.
+      send('Escape');
+      await look(/1 account, sorted by name/);
       send('Escape');
       await look('1. POP3 Accounts');
       // / searches names and destinations on every domain; Enter jumps to the forward.

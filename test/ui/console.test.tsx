@@ -161,7 +161,10 @@ describe('POP3 Accounts', () => {
       () => /removal in \d+:\d\d/.test(rowOf(ui.lastFrame() ?? '', 'bob')),
       'the pending removal in the table',
     );
+    // u asks first, as d does.
     await press('u');
+    await see('Undo the pending change of bob@example.test? It will not be applied. [y/N]');
+    await press('y');
     await see('Undone: the pending removal of bob@example.test');
     await waitFor(() => /active/.test(rowOf(ui.lastFrame() ?? '', 'bob')), 'bob to be active again');
   });
@@ -182,7 +185,8 @@ describe('POP3 Accounts', () => {
     expect(sorted.indexOf(' bob ')).toBeLessThan(sorted.indexOf(' alice '));
     await press('f');
     await type('ali');
-    const filtered = await see('1 of 2');
+    // The filter's count (the title's position says `1 of 2` too).
+    const filtered = await see(/Filter: \[ali ?\] +1 of 2/);
     expect(rowOf(filtered, 'alice')).not.toBe('');
     expect(rowOf(filtered, 'bob')).toBe('');
   });

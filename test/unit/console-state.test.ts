@@ -178,7 +178,11 @@ describe('the form screens', () => {
         address: 'bob@x.test',
       },
     ]);
-    expect(keys(moved, ['u']).effects).toEqual([
+    // u asks first, as d does (issue 26 item 4): nothing is sent until y; n drops the question.
+    expect(keys(moved, ['u']).effects).toEqual([]);
+    expect(keys(moved, ['u']).state).toMatchObject({ focus: 'confirm', confirm: 'bob@x.test' });
+    expect(keys(moved, ['u', 'n'])).toMatchObject({ effects: [], state: { focus: 'table', confirm: null } });
+    expect(keys(moved, ['u', 'y']).effects).toEqual([
       {
         type: 'call',
         screen: 'accounts',
@@ -209,7 +213,10 @@ describe('the form screens', () => {
       mode: 'quota',
       error: { field: 'second', text: 'bad size' },
     });
-    expect(keys(moved, ['z']).effects).toEqual([
+    // z asks first, as d does.
+    expect(keys(moved, ['z']).effects).toEqual([]);
+    expect(keys(moved, ['z', 'n']).effects).toEqual([]);
+    expect(keys(moved, ['z', 'y']).effects).toEqual([
       {
         type: 'call',
         screen: 'accounts',
@@ -219,7 +226,7 @@ describe('the form screens', () => {
       },
     ]);
     const suspended = { ...ctx(), rows: rows.map((r) => ({ ...r, suspended: r.name === 'alice' })) };
-    expect(keys(initialFormState, ['z'], suspended).effects[0]).toMatchObject({
+    expect(keys(initialFormState, ['z', 'y'], suspended).effects[0]).toMatchObject({
       what: 'resume',
       call: { method: 'accounts.resume', params: { name: 'alice', domain: 'x.test' } },
     });
@@ -490,10 +497,12 @@ describe('the app', () => {
     expect(s.screen).toBe('menu');
     expect(run(s, ['1']).accounts.name).toBe('');
   });
-  it('/ on a list searches every domain from its filter; Enter jumps to the match on its own domain; Esc comes back', () => {
+  it('S on a list searches every domain from its filter; Enter jumps to the match on its own domain; Esc comes back', () => {
     let s = run(start, ['1', 'f', 'bo', '\r']);
     s = appReducer(s, { type: 'form', screen: 'accounts', action: { type: 'edit', field: 'filter', value: 'bo' } });
-    s = run(s, ['/']);
+    // / filters the list on screen (issue 26 item 4); S is the search over every domain.
+    expect(run(s, ['/']).accounts.focus).toBe('filter');
+    s = run(s, ['S']);
     expect(s.screen).toBe('search');
     expect(s.reports.search.query).toBe('bo');
     const report = {

@@ -50,3 +50,26 @@ describe('shell completion', () => {
     expect(complete('vmail daemon --tls-')).toBe('--tls-cert --tls-key');
   });
 });
+
+describe('the console key table', () => {
+  it('in the README is what screens/shared/keys.ts makes (npm run keys writes it), and Help draws from it', async () => {
+    const { keyHelpLines, keyTable, KEY_TABLE_END, KEY_TABLE_START } = await import('../../screens/shared/keys.js');
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const start = readme.indexOf(KEY_TABLE_START);
+    const end = readme.indexOf(KEY_TABLE_END);
+    expect(start).toBeGreaterThan(0);
+    expect(readme.slice(start + KEY_TABLE_START.length, end).trim()).toBe(keyTable());
+    // Help opened on a screen starts with that screen's keys, all of them; every key is in it.
+    const { own, rest } = keyHelpLines('forwards');
+    expect(own[0]).toBe('Keys on Email Forwarding');
+    expect(own.join('\n')).toMatch(/e or Enter\s+edit/);
+    expect(own.join('\n')).toContain('Ctrl-U/Ctrl-K/Ctrl-W');
+    for (const row of keyTable().split('\n').slice(2)) {
+      const keys = /\| `(.*)` \|/.exec(row)?.[1].replace(/\\\|/g, '|') ?? '';
+      expect(
+        [...own, ...rest].some((l) => l.includes(keys)),
+        keys,
+      ).toBe(true);
+    }
+  });
+});
