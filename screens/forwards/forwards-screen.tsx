@@ -20,15 +20,14 @@ export function visibleForwards(all: readonly ForwardView[], domain: string, fil
   );
 }
 
-export function ForwardsScreen({ state, rows, total, domain, frame, loading }: FormScreenProps<ForwardView>) {
-  const { width, height, now, theme } = frame;
-  const noticeLines = 1 + noticeExtra(state.notice, width);
-  const tableHeight = Math.max(1, height - FORM_CHROME_ROWS - noticeLines + 1);
-  const list = shownList(state, { rows, tableHeight });
-  const page = rows.slice(list.top, list.top + tableHeight);
-  const status = (x: ForwardView) => (x.pending ? pendingStatus(x.pending.action, x.pending.appliesAt, now) : 'active');
-  // The shared rule (layout.ts): the name whole first, then the status, then the destinations.
-  const [nameWidth, destWidth, statusWidth] = fitColumns(
+/** The table's widths by the shared rule (layout.ts): the name whole first, then the status, then the destinations. */
+function forwardColumns(
+  rows: readonly ForwardView[],
+  page: readonly ForwardView[],
+  status: (x: ForwardView) => string,
+  width: number,
+): number[] {
+  return fitColumns(
     [
       { title: 'NAME', want: widestOf(rows, 'name', 'NAME', (x) => x.name), priority: 0 },
       {
@@ -44,6 +43,16 @@ export function ForwardsScreen({ state, rows, total, domain, frame, loading }: F
     ],
     width,
   );
+}
+
+export function ForwardsScreen({ state, rows, total, domain, frame, loading }: FormScreenProps<ForwardView>) {
+  const { width, height, now, theme } = frame;
+  const noticeLines = 1 + noticeExtra(state.notice, width);
+  const tableHeight = Math.max(1, height - FORM_CHROME_ROWS - noticeLines + 1);
+  const list = shownList(state, { rows, tableHeight });
+  const page = rows.slice(list.top, list.top + tableHeight);
+  const status = (x: ForwardView) => (x.pending ? pendingStatus(x.pending.action, x.pending.appliesAt, now) : 'active');
+  const [nameWidth, destWidth, statusWidth] = forwardColumns(rows, page, status, width);
   // Columns left for the fields' text: the line less its words, the brackets and [Change].
   const head = state.mode === 'add' ? 'Add a forwarding address: ' : `Forward ${state.target}@${domain} to: `;
   const room = width - head.length - ' [Change]'.length - (state.mode === 'add' ? `@${domain} -> `.length + 4 : 2);
