@@ -136,7 +136,7 @@ describe('pastes the key gate did not expect', () => {
       t.raw('\u001b[200~x\u001b[201~dy\u001b[201~');
       // A key after the paste: once Help shows, everything before it has been acted on.
       t.send('?');
-      await t.look('How vmail works');
+      await t.look('Keys on POP3 Accounts');
       expect(t.shot()).not.toMatch(/Queued: removal/);
       expect((await pending()).filter((p) => p.action === 'remove')).toEqual([]);
     } finally {
