@@ -66,6 +66,13 @@ function terminal(cwd = tempDir()) {
   /** Bytes exactly as given, in one write to the terminal (as a terminal sends what it is given). */
   const raw = (text: string) =>
     tmux('send-keys', '-t', name, '-H', ...[...Buffer.from(text, 'utf8')].map((b) => b.toString(16).padStart(2, '0')));
+  /** Bytes exactly as given, written to the terminal by tmux in one go (for what is too long for send-keys). */
+  const rawLong = (text: string) => {
+    const file = join(tempDir(), 'bytes');
+    writeFileSync(file, text);
+    tmux('load-buffer', '-b', name, file);
+    tmux('paste-buffer', '-r', '-d', '-b', name, '-t', name);
+  };
   const close = () => {
     try {
       tmux('kill-session', '-t', name);
@@ -73,7 +80,7 @@ function terminal(cwd = tempDir()) {
       // already gone
     }
   };
-  return { name, cwd, shot, look, send, raw, close };
+  return { name, cwd, shot, look, send, raw, rawLong, close };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -143,6 +150,24 @@ describe('pastes the key gate did not expect', () => {
       t.close();
     }
   }, 60_000);
+});
+
+describe('pastes the key gate did not expect, longer than one read', () => {
+  it('an end mark inside a long paste (its real end in a later read) does not run the rest as commands', async () => {
+    const t = terminal();
+    try {
+      await t.look('1. POP3 Accounts');
+      t.send('1');
+      await t.look(/alice\s/);
+      // 60 KB after the inner end mark: the terminal's end mark comes several reads later.
+      t.rawLong(`\u001b[200~x\u001b[201~dy${'x'.repeat(60_000)}\u001b[201~`);
+      t.send('?');
+      await t.look('Keys on POP3 Accounts', 30_000);
+      expect((await pending()).filter((p) => p.action === 'remove')).toEqual([]);
+    } finally {
+      t.close();
+    }
+  }, 90_000);
 });
 
 describe("Mail Client Settings' p writes only a plain file of its own name", () => {
