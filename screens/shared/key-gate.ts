@@ -91,6 +91,11 @@ const PARTIAL_ESCAPE = /\u001b(\[[0-9;?]*[ -/]*|O)?$/;
 const ESCAPE_WAIT_MS = 25;
 /** A paste whose end mark has not come after this long without input is over (see watchPaste). */
 const PASTE_IDLE_MS = 1500;
+/**
+ * How long what follows a paste's end mark in the same read waits for a later read that would
+ * show it was pasted text (another end mark, with no start mark before it): see take().
+ */
+const AFTER_PASTE_MS = 100;
 /** If the app never says it committed (it is not mounted), the next key goes after this long. */
 const STUCK_MS = 1000;
 
@@ -102,6 +107,9 @@ export class KeyGate {
   private partialTimer: NodeJS.Timeout | null = null;
   private stuckTimer: NodeJS.Timeout | null = null;
   private pasteTimer: NodeJS.Timeout | null = null;
+  /** What followed the end mark of the paste under way in its read, until AFTER_PASTE_MS says it is keys. */
+  private afterPaste: string | null = null;
+  private afterPasteTimer: NodeJS.Timeout | null = null;
   /** The commit asked for, before which no key goes; 0 when none is awaited. */
   private waitingFor = 0;
   private seq = 0;
@@ -119,7 +127,11 @@ export class KeyGate {
 
   /** Keys as the terminal sent them. */
   push(chunk: string): void {
-    let data = this.partial + chunk;
+    // A paste's end mark with what followed it, read again with what came after them.
+    let data = (this.afterPaste !== null ? PASTE_END + this.afterPaste : '') + this.partial + chunk;
+    this.afterPaste = null;
+    if (this.afterPasteTimer) clearTimeout(this.afterPasteTimer);
+    this.afterPasteTimer = null;
     this.partial = '';
     if (this.partialTimer) clearTimeout(this.partialTimer);
     this.partialTimer = null;
@@ -139,6 +151,19 @@ export class KeyGate {
         this.partialTimer = null;
         this.take(held);
       }, ESCAPE_WAIT_MS);
+    if (this.afterPaste !== null) this.afterPasteTimer = setTimeout(() => this.endPaste(), AFTER_PASTE_MS);
+    this.watchPaste();
+  }
+
+  /** The paste under way is over (its end mark came, and nothing showed that was pasted text): what followed is keys. */
+  private endPaste(): void {
+    const rest = (this.afterPaste ?? '') + this.partial;
+    this.afterPaste = null;
+    this.afterPasteTimer = null;
+    this.partial = '';
+    if (this.pasting !== null) this.queue.push({ paste: cleanText(this.pasting) });
+    this.pasting = null;
+    this.take(rest);
     this.watchPaste();
   }
 
@@ -171,6 +196,13 @@ export class KeyGate {
         // Beyond MAX_PASTE the paste is cut: no field holds more (text-buffer's MAX_FIELD).
         if (this.pasting.length < MAX_PASTE) this.pasting += part.slice(0, MAX_PASTE - this.pasting.length);
         if (end < 0) break;
+        // Keys after the end mark in the same read wait a moment: a long paste's text that
+        // carried an end mark goes on in the next read, up to the terminal's own end mark.
+        const tail = rest.slice(end + PASTE_END.length);
+        if (tail && !tail.startsWith(PASTE_START)) {
+          this.afterPaste = tail;
+          break;
+        }
         this.queue.push({ paste: cleanText(this.pasting) });
         this.pasting = null;
         rest = rest.slice(end + PASTE_END.length);
@@ -271,6 +303,7 @@ export class KeyGate {
     if (this.partialTimer) clearTimeout(this.partialTimer);
     if (this.stuckTimer) clearTimeout(this.stuckTimer);
     if (this.pasteTimer) clearTimeout(this.pasteTimer);
+    if (this.afterPasteTimer) clearTimeout(this.afterPasteTimer);
     this.queue = [];
   }
 }
