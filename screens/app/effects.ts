@@ -1,7 +1,8 @@
 // Sends what the keys asked the daemon for (shared/step.ts's effects, one at a time) and turns
 // each answer, or the error, into an action for the screen that asked: the notice it shows, or
 // the field a refused input goes back to.
-import { writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { LogEntryView, PendingView } from '../../src/control/protocol.js';
 import { changeDetail, changeWord, whenApplies } from '../../src/model/format.js';
@@ -169,9 +170,40 @@ async function perform(
 async function printPage(effect: Extract<Effect, { type: 'print' }>): Promise<Outcome> {
   const path = resolve(effect.file);
   try {
-    await writeFile(path, `${effect.lines.join('\n')}\n`);
+    await writePlainFile(path, `${effect.lines.join('\n')}\n`);
     return { screen: 'settings', notice: { kind: 'ok', text: `Printed to ${path}` } };
   } catch (err) {
     return { screen: 'settings', notice: { kind: 'error', text: `Not printed: ${(err as Error).message}` } };
+  }
+}
+
+/**
+ * Writes `text` to `path`, a plain file of that one name (made if missing). The console may run
+ * as root in a folder others can write to (/tmp): a symbolic link of that name is not followed
+ * (it could point at /etc/shadow), a file with other names (a hard link) is not written, and a
+ * FIFO or a device is not opened to wait on (the open does not block: the keys would wait on it).
+ */
+async function writePlainFile(path: string, text: string): Promise<void> {
+  let file: FileHandle;
+  try {
+    file = await open(
+      path,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK,
+      0o666,
+    );
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP') throw new Error(`${path} is a symbolic link: remove it, or print from another folder`);
+    if (code === 'ENXIO') throw new Error(`${path} is not a plain file`);
+    throw err;
+  }
+  try {
+    const st = await file.stat();
+    if (!st.isFile()) throw new Error(`${path} is not a plain file`);
+    if (st.nlink > 1) throw new Error(`${path} has other names (a hard link): remove it, or print from another folder`);
+    await file.truncate(0);
+    await file.writeFile(text);
+  } finally {
+    await file.close();
   }
 }

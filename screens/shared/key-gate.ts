@@ -59,6 +59,23 @@ interface Paste {
 }
 
 /**
+ * Where the paste under way ends in `rest` (-1: not in it). A terminal writes a paste's end mark
+ * last, so an end mark followed in the same read by another one, with no start mark between,
+ * was pasted text (copied from a page or a mail that carried one): the paste ends at the last.
+ * Were the first taken as the end, what follows it would run as keys (a "dy" that removes).
+ */
+function pasteEnd(rest: string): number {
+  let end = rest.indexOf(PASTE_END);
+  while (end >= 0) {
+    const next = rest.indexOf(PASTE_END, end + PASTE_END.length);
+    const start = rest.indexOf(PASTE_START, end + PASTE_END.length);
+    if (next < 0 || (start >= 0 && start < next)) return end;
+    end = next;
+  }
+  return end;
+}
+
+/**
  * Backspace as Ink reads it: terminals send DEL (0x7f) for Backspace, which Ink calls `delete`,
  * the name it also gives the Delete key (ESC[3~); sent on as BS (0x08) it is `backspace`, and
  * `delete` is left to the Delete key alone, which deletes forward.
@@ -72,6 +89,13 @@ const RIGHT = /^\u001b(\[|O)C$/;
 const PARTIAL_ESCAPE = /\u001b(\[[0-9;?]*[ -/]*|O)?$/;
 /** How long a lone Escape waits to see whether it starts a sequence. */
 const ESCAPE_WAIT_MS = 25;
+/** A paste whose end mark has not come after this long without input is over (see watchPaste). */
+const PASTE_IDLE_MS = 1500;
+/**
+ * How long what follows a paste's end mark in the same read waits for a later read that would
+ * show it was pasted text (another end mark, with no start mark before it): see take().
+ */
+const AFTER_PASTE_MS = 100;
 /** If the app never says it committed (it is not mounted), the next key goes after this long. */
 const STUCK_MS = 1000;
 
@@ -82,6 +106,10 @@ export class KeyGate {
   private pasting: string | null = null;
   private partialTimer: NodeJS.Timeout | null = null;
   private stuckTimer: NodeJS.Timeout | null = null;
+  private pasteTimer: NodeJS.Timeout | null = null;
+  /** What followed the end mark of the paste under way in its read, until AFTER_PASTE_MS says it is keys. */
+  private afterPaste: string | null = null;
+  private afterPasteTimer: NodeJS.Timeout | null = null;
   /** The commit asked for, before which no key goes; 0 when none is awaited. */
   private waitingFor = 0;
   private seq = 0;
@@ -99,7 +127,11 @@ export class KeyGate {
 
   /** Keys as the terminal sent them. */
   push(chunk: string): void {
-    let data = this.partial + chunk;
+    // A paste's end mark with what followed it, read again with what came after them.
+    let data = (this.afterPaste !== null ? PASTE_END + this.afterPaste : '') + this.partial + chunk;
+    this.afterPaste = null;
+    if (this.afterPasteTimer) clearTimeout(this.afterPasteTimer);
+    this.afterPasteTimer = null;
     this.partial = '';
     if (this.partialTimer) clearTimeout(this.partialTimer);
     this.partialTimer = null;
@@ -107,6 +139,11 @@ export class KeyGate {
     if (partial) {
       this.partial = partial[0];
       data = data.slice(0, partial.index);
+    }
+    this.take(data);
+    // Inside a paste, a sequence cut short is the start of its end mark (or pasted text): it
+    // waits for its rest however slow the link, or for the paste's idle end (PASTE_IDLE_MS).
+    if (this.partial && this.pasting === null)
       this.partialTimer = setTimeout(() => {
         // Nothing followed: it was the Escape key (or a sequence cut short).
         const held = this.partial;
@@ -114,8 +151,39 @@ export class KeyGate {
         this.partialTimer = null;
         this.take(held);
       }, ESCAPE_WAIT_MS);
-    }
-    this.take(data);
+    if (this.afterPaste !== null) this.afterPasteTimer = setTimeout(() => this.endPaste(), AFTER_PASTE_MS);
+    this.watchPaste();
+  }
+
+  /** The paste under way is over (its end mark came, and nothing showed that was pasted text): what followed is keys. */
+  private endPaste(): void {
+    const rest = (this.afterPaste ?? '') + this.partial;
+    this.afterPaste = null;
+    this.afterPasteTimer = null;
+    this.partial = '';
+    if (this.pasting !== null) this.queue.push({ paste: cleanText(this.pasting) });
+    this.pasting = null;
+    this.take(rest);
+    this.watchPaste();
+  }
+
+  /**
+   * A paste under way whose end mark does not come (a terminal cut off, a stray start mark) is
+   * over once nothing has come for PASTE_IDLE_MS: what came is the paste, and the keys, Ctrl-C
+   * too, are the admin's again.
+   */
+  private watchPaste(): void {
+    if (this.pasteTimer) clearTimeout(this.pasteTimer);
+    this.pasteTimer = null;
+    if (this.pasting === null) return;
+    this.pasteTimer = setTimeout(() => {
+      this.pasteTimer = null;
+      if (this.pasting === null) return;
+      this.queue.push({ paste: cleanText(this.pasting + this.partial) });
+      this.pasting = null;
+      this.partial = '';
+      this.pump();
+    }, PASTE_IDLE_MS);
   }
 
   /** Queues keys and pastes from `data` (no partial escape sequence at its end). */
@@ -123,11 +191,18 @@ export class KeyGate {
     let rest = data;
     while (rest) {
       if (this.pasting !== null) {
-        const end = rest.indexOf(PASTE_END);
+        const end = pasteEnd(rest);
         const part = end < 0 ? rest : rest.slice(0, end);
         // Beyond MAX_PASTE the paste is cut: no field holds more (text-buffer's MAX_FIELD).
         if (this.pasting.length < MAX_PASTE) this.pasting += part.slice(0, MAX_PASTE - this.pasting.length);
         if (end < 0) break;
+        // Keys after the end mark in the same read wait a moment: a long paste's text that
+        // carried an end mark goes on in the next read, up to the terminal's own end mark.
+        const tail = rest.slice(end + PASTE_END.length);
+        if (tail && !tail.startsWith(PASTE_START)) {
+          this.afterPaste = tail;
+          break;
+        }
         this.queue.push({ paste: cleanText(this.pasting) });
         this.pasting = null;
         rest = rest.slice(end + PASTE_END.length);
@@ -227,6 +302,8 @@ export class KeyGate {
   close(): void {
     if (this.partialTimer) clearTimeout(this.partialTimer);
     if (this.stuckTimer) clearTimeout(this.stuckTimer);
+    if (this.pasteTimer) clearTimeout(this.pasteTimer);
+    if (this.afterPasteTimer) clearTimeout(this.afterPasteTimer);
     this.queue = [];
   }
 }

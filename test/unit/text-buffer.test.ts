@@ -4,6 +4,7 @@ import type { Key } from 'ink';
 import { describe, expect, it } from 'vitest';
 import { KeyGate } from '../../screens/shared/key-gate.js';
 import { editKey, fieldView, MAX_FIELD, type TextBuffer } from '../../screens/shared/text-buffer.js';
+import { waitFor } from '../helpers/daemon.js';
 
 const none: Key = {
   upArrow: false,
@@ -95,7 +96,8 @@ describe('the key gate: bracketed paste', () => {
   it('drops a paste outside a field (not a row of commands) and keeps the keys around it', async () => {
     const { gate, out } = gated(false);
     gate.push('j\u001b[200~dq\u001b[201~k');
-    await drained();
+    // A key after the end mark in the same read waits AFTER_PASTE_MS (100 ms) for the paste's own end.
+    await waitFor(() => out.length === 2, 'the key after the paste');
     expect(out).toEqual(['j', 'k']);
   });
   it('sends Backspace as BS and leaves Delete (ESC[3~) to delete forward', async () => {
