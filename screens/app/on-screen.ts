@@ -23,6 +23,7 @@ import type { FormRow } from '../shared/form-reducer.js';
 import { shownList } from '../shared/form-reducer.js';
 import { FORM_CHROME_ROWS } from '../shared/form-screen.js';
 import { noticeExtra } from '../shared/layout.js';
+import { filtered } from '../shared/list-filter.js';
 import { keysOf, selectedIndex } from '../shared/list-reducer.js';
 import type { AppState, AppView } from './app-reducer.js';
 
@@ -42,7 +43,15 @@ export function useScreenRows(data: DaemonSnapshot, domain: string | null, state
     (): FormRow[] => forwardViews.map((f) => ({ ...f, destinations: destinationsOf(f) })),
     [forwardViews],
   );
-  const pendingRows = useMemo(() => data.pending.filter((p) => p.domain === domain), [data.pending, domain]);
+  const pendingAll = useMemo(() => data.pending.filter((p) => p.domain === domain), [data.pending, domain]);
+  const pendingRows = useMemo(
+    () => filtered(pendingAll, state.pending.filter, (p) => [p.address, p.kind, p.id, p.action, ...(p.parts ?? [])]),
+    [pendingAll, state.pending.filter],
+  );
+  const domainRows = useMemo(
+    () => filtered(data.domains, state.domains.filter, (d) => [d.domain]),
+    [data.domains, state.domains.filter],
+  );
   const counts = useMemo(() => {
     // Until the lists arrive, the counts are the domain's totals (applied rows only).
     const totals = data.domains.find((d) => d.domain === domain);
@@ -80,7 +89,18 @@ export function useScreenRows(data: DaemonSnapshot, domain: string | null, state
         ? wrapLines(settingsLines(domain ?? '', data.status), width)
         : [];
 
-  return { accountRows, forwardViews, forwardRows, pendingRows, counts, attention, reportRows, text };
+  return {
+    accountRows,
+    forwardViews,
+    forwardRows,
+    pendingAll,
+    pendingRows,
+    domainRows,
+    counts,
+    attention,
+    reportRows,
+    text,
+  };
 }
 
 /** What the keys act on: what is on the screen now. */
@@ -93,11 +113,11 @@ export function keyView(
   bodyHeight: number,
   width = 80,
 ): AppView {
-  const { accountRows, forwardRows, pendingRows, reportRows, text } = rows;
+  const { accountRows, forwardRows, pendingRows, domainRows, reportRows, text } = rows;
   const view: AppView = { tooSmall, connected: Boolean(data.status) };
   if (state.screen === 'domains')
     view.domains = {
-      rows: data.domains,
+      rows: domainRows,
       current: domain,
       tableHeight: Math.max(1, bodyHeight - DOMAINS_CHROME_ROWS - noticeExtra(state.domains.notice, width)),
     };

@@ -23,7 +23,7 @@ export function screenBody({
   data,
   domain,
   frame,
-  rows: { accountRows, forwardViews, pendingRows, counts, attention, reportRows, text },
+  rows: { accountRows, forwardViews, pendingAll, pendingRows, domainRows, counts, attention, reportRows, text },
 }: {
   tooSmall: boolean;
   state: AppState;
@@ -35,7 +35,15 @@ export function screenBody({
   if (tooSmall) return null;
   if (!data.status) return <Unreachable data={data} frame={frame} />;
   if (state.screen === 'domains' || !domain) {
-    return <DomainsScreen state={state.domains} rows={data.domains} current={domain} frame={frame} />;
+    return (
+      <DomainsScreen
+        state={state.domains}
+        rows={domainRows}
+        total={data.domains.length}
+        current={domain}
+        frame={frame}
+      />
+    );
   }
   switch (state.screen) {
     case 'menu':
@@ -48,7 +56,7 @@ export function screenBody({
           counts={{
             accounts: counts.accounts,
             forwards: counts.forwards,
-            pending: pendingRows.length,
+            pending: pendingAll.length,
           }}
           totals={data.domains.find((d) => d.domain === domain) ?? null}
           attention={attention.length}
@@ -82,6 +90,7 @@ export function screenBody({
         <PendingScreen
           state={state.pending}
           rows={pendingRows}
+          total={pendingAll.length}
           all={data.pending.length}
           domain={domain}
           nextApplyAt={data.status.nextApplyAt}

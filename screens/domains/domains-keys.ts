@@ -4,6 +4,7 @@
 import type { Key } from 'ink';
 import type { DomainView } from '../../src/control/protocol.js';
 import { clockTime } from '../../src/model/format.js';
+import { filterKey, noFilter, openFilter } from '../shared/list-filter.js';
 import type { ListState } from '../shared/list-reducer.js';
 import { listDelta, moveSelection } from '../shared/list-reducer.js';
 import type { Effect, RowCall, Step } from '../shared/step.js';
@@ -22,6 +23,7 @@ export function domainsKey(state: DomainsState, input: string, key: Key, ctx: Do
   const list = shownDomainList(state, ctx);
   if (state.focus === 'confirm') return confirmKey(state, list, input);
   if (state.focus === 'name') return fieldKey(state, input, key);
+  if (state.filter.typing) return still({ ...state, list, filter: filterKey(state.filter, input, key) });
   return listKey(state, list, input, key, ctx);
 }
 
@@ -124,9 +126,13 @@ function listKey(
       error: null,
       notice: null,
     });
+  // Esc drops a filter before it leaves the screen.
+  if (key.escape && state.filter.text) return still({ ...state, filter: noFilter });
   if (key.escape) return { state, effects: ctx.current ? [{ type: 'nav', to: 'back' }] : [] };
   if (input === 'q') return { state, effects: [{ type: 'nav', to: 'quit' }] };
-  if (input === '/' || input === 'S') return { state, effects: [{ type: 'nav', to: 'search', query: '' }] };
+  // / (or f) filters this list on screen; S searches every domain's accounts and forwards.
+  if (input === '/' || input === 'f') return still({ ...state, list, filter: openFilter(state.filter), notice: null });
+  if (input === 'S') return { state, effects: [{ type: 'nav', to: 'search', query: '' }] };
   if (input === '?') return { state, effects: [{ type: 'nav', to: 'help' }] };
   const selected = ctx.rows.find((r) => r.domain === list.selected);
   if (!selected) return still(state);

@@ -1,8 +1,10 @@
-// The Domains screen's state: which domain is selected, the field a new domain is typed into,
+// The Domains screen's state: which domain is selected, the on-screen filter, the field a new
+// domain is typed into,
 // a removal or an apply waiting for its yes, and what the daemon said; and what each answer does
 // to it (keys: domains-keys.ts). Choosing a hosted domain makes it the one the other screens
 // manage. Pure.
 import type { DomainView } from '../../src/control/protocol.js';
+import { filterEdges, type ListFilter, noFilter } from '../shared/list-filter.js';
 import { initialListState, type ListState, settle } from '../shared/list-reducer.js';
 import type { Notice } from '../shared/step.js';
 import { edges } from '../shared/text-buffer.js';
@@ -21,6 +23,7 @@ export interface DomainsState {
   error: string | null;
   notice: Notice | null;
   busy: boolean;
+  filter: ListFilter;
 }
 
 export const initialDomainsState: DomainsState = {
@@ -33,10 +36,11 @@ export const initialDomainsState: DomainsState = {
   error: null,
   notice: null,
   busy: false,
+  filter: noFilter,
 };
 
 export interface DomainsContext {
-  /** Hosted domains and those being added, by name. */
+  /** Hosted domains and those being added that the filter lets through, by name. */
   rows: readonly DomainView[];
   /** The domain the other screens manage now, if one is chosen. */
   current: string | null;
@@ -58,11 +62,12 @@ export function shownDomainList(state: DomainsState, ctx: DomainsContext): ListS
 }
 
 export function isTypingDomain(state: DomainsState): boolean {
-  return state.focus === 'name';
+  return state.focus === 'name' || state.filter.typing;
 }
 
 export function domainFieldEdges(state: DomainsState): { atStart: boolean; atEnd: boolean } {
-  return state.focus === 'name' ? edges({ value: state.name, cursor: state.cursor }) : { atStart: false, atEnd: false };
+  if (state.focus === 'name') return edges({ value: state.name, cursor: state.cursor });
+  return state.filter.typing ? filterEdges(state.filter) : { atStart: false, atEnd: false };
 }
 
 export function domainsReducer(state: DomainsState, action: DomainsAction): DomainsState {

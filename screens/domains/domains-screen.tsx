@@ -6,7 +6,7 @@
 import { Box, Text } from 'ink';
 import type { DomainView } from '../../src/control/protocol.js';
 import { humanBytes, pendingStatus } from '../../src/model/format.js';
-import { cell, Field, Footer, type FooterKey, type Frame, NoticeLine } from '../shared/frame.js';
+import { cell, Field, FilterLine, Footer, type FooterKey, type Frame, NoticeLine } from '../shared/frame.js';
 import { cutWords, fitColumns, noticeExtra, widest } from '../shared/layout.js';
 import { confirmQuestion, type DomainsState, shownDomainList } from './domains-reducer.js';
 
@@ -16,11 +16,14 @@ export const DOMAINS_CHROME_ROWS = 8;
 export function DomainsScreen({
   state,
   rows,
+  total,
   current,
   frame,
 }: {
   state: DomainsState;
+  /** The domains the filter lets through, of `total`. */
   rows: readonly DomainView[];
+  total: number;
   current: string | null;
   frame: Frame;
 }) {
@@ -83,14 +86,7 @@ export function DomainsScreen({
             : ' '}
       </Text>
       <NoticeLine notice={state.notice} theme={theme} width={width} rows={noticeLines} />
-      <Text dimColor={theme.dim}>
-        {cutWords(
-          rows.length === 0
-            ? 'No domain is hosted yet: press a and type one to receive mail for it.'
-            : `${rows.length} domain${rows.length === 1 ? '' : 's'}. Enter manages the selected one; changes apply ${frame.applies ?? 'on the hour'}.`,
-          width,
-        )}
-      </Text>
+      <DomainsSummary state={state} shown={rows.length} total={total} frame={frame} />
       <Box flexDirection="column" height={tableHeight + 1}>
         <Text
           bold
@@ -123,6 +119,42 @@ export function DomainsScreen({
   );
 }
 
+/** The line above the table: how many domains and what Enter does, or the filter. */
+function DomainsSummary({
+  state,
+  shown,
+  total,
+  frame,
+}: {
+  state: DomainsState;
+  shown: number;
+  total: number;
+  frame: Frame;
+}) {
+  const { width, theme } = frame;
+  if (state.filter.typing || state.filter.text)
+    return (
+      <FilterLine
+        filter={state.filter}
+        shown={shown}
+        total={total}
+        placeholder="part of a domain name"
+        width={width}
+        theme={theme}
+      />
+    );
+  return (
+    <Text dimColor={theme.dim}>
+      {cutWords(
+        total === 0
+          ? 'No domain is hosted yet: press a and type one to receive mail for it.'
+          : `${total} domain${total === 1 ? '' : 's'}. Enter manages the selected one; changes apply ${frame.applies ?? 'on the hour'}.`,
+        width,
+      )}
+    </Text>
+  );
+}
+
 function fieldLabel(field: DomainsState['field']): string {
   if (field.what === 'add') return 'Add a domain: ';
   return field.what === 'quota'
@@ -135,6 +167,11 @@ function footerKeys(state: DomainsState, current: string | null): FooterKey[] {
     return [
       { key: 'y', label: 'yes' },
       { key: 'n/Esc', label: 'no (default)' },
+    ];
+  if (state.filter.typing)
+    return [
+      { key: 'Enter', label: 'keep the filter' },
+      { key: 'Esc', label: 'drop it' },
     ];
   if (state.focus === 'name')
     return [
@@ -151,6 +188,7 @@ function footerKeys(state: DomainsState, current: string | null): FooterKey[] {
     { key: 'l', label: 'quota' },
     { key: 'u', label: 'undo' },
     { key: 'A', label: 'apply now' },
+    { key: '/', label: 'filter' },
     ...(current ? [{ key: 'Esc', label: 'menu' }] : []),
     { key: '?', label: 'help' },
     { key: 'q', label: 'quit' },

@@ -1,7 +1,8 @@
-// The Pending Changes screen's state: the selection, a question waiting for its yes (cancel one
-// change, or apply this domain's changes now), and what the daemon said. Pure.
+// The Pending Changes screen's state: the selection, the on-screen filter, a question waiting for
+// its yes (cancel one change, or apply this domain's changes now), and what the daemon said. Pure.
 import type { Key } from 'ink';
 import type { PendingView } from '../../src/control/protocol.js';
+import { filterKey, type ListFilter, noFilter, openFilter } from '../shared/list-filter.js';
 import { initialListState, type ListState, listDelta, moveSelection, settle } from '../shared/list-reducer.js';
 import type { Notice, Step } from '../shared/step.js';
 
@@ -9,13 +10,19 @@ export interface PendingState {
   list: ListState;
   confirm: 'apply' | 'cancel' | null;
   notice: Notice | null;
+  filter: ListFilter;
 }
 
-export const initialPendingState: PendingState = { list: initialListState, confirm: null, notice: null };
+export const initialPendingState: PendingState = {
+  list: initialListState,
+  confirm: null,
+  notice: null,
+  filter: noFilter,
+};
 
 export interface PendingContext {
   domain: string;
-  /** This domain's pending changes, oldest first. */
+  /** This domain's pending changes the filter lets through, oldest first. */
   rows: readonly PendingView[];
   tableHeight: number;
 }
@@ -63,6 +70,8 @@ export function pendingKey(state: PendingState, input: string, key: Key, ctx: Pe
       ],
     };
   }
+  if (state.filter.typing)
+    return { state: { ...state, list, filter: filterKey(state.filter, input, key) }, effects: [] };
   if (key.ctrl || (key.meta && !key.escape)) return { state, effects: [] };
   const delta = listDelta(input, key, ctx.tableHeight);
   if (delta !== null)
@@ -70,9 +79,13 @@ export function pendingKey(state: PendingState, input: string, key: Key, ctx: Pe
   if ((input === 'c' || input === 'd' || input === 'u') && selected)
     return { state: { ...state, list, confirm: 'cancel' }, effects: [] };
   if (input === 'A' && ctx.rows.length) return { state: { ...state, list, confirm: 'apply' }, effects: [] };
+  // Esc drops a filter before it leaves the screen.
+  if (key.escape && state.filter.text) return { state: { ...state, filter: noFilter }, effects: [] };
   if (key.escape) return { state, effects: [{ type: 'nav', to: 'back' }] };
   if (input === 'q') return { state, effects: [{ type: 'nav', to: 'quit' }] };
-  if (input === '/' || input === 'S') return { state, effects: [{ type: 'nav', to: 'search', query: '' }] };
+  // / (or f) filters this list on screen; S searches every domain, starting from the filter.
+  if (input === '/' || input === 'f') return { state: { ...state, filter: openFilter(state.filter) }, effects: [] };
+  if (input === 'S') return { state, effects: [{ type: 'nav', to: 'search', query: state.filter.text }] };
   if (input === '?') return { state, effects: [{ type: 'nav', to: 'help' }] };
   return { state, effects: [] };
 }

@@ -1,11 +1,12 @@
-// Pending Changes: this domain's queued changes with their countdown to the apply; cancel one,
-// or apply this domain's changes now (A, confirmed). Keys are in pending-reducer.ts.
+// Pending Changes: this domain's queued changes with their countdown to the apply, narrowed by
+// the on-screen filter; cancel one, or apply this domain's changes now (A, confirmed). Keys are
+// in pending-reducer.ts.
 
 import { Box, Text } from 'ink';
 import type { PendingView } from '../../src/control/protocol.js';
 import { actionWord, changeDetail, changeWord, clockTime } from '../../src/model/format.js';
 import { formatCountdown } from '../../src/model/schedule.js';
-import { cell, Footer, type Frame, NoticeLine } from '../shared/frame.js';
+import { cell, FilterLine, Footer, type Frame, NoticeLine } from '../shared/frame.js';
 import { cutWords, fitColumns, noticeExtra, widest } from '../shared/layout.js';
 import { type PendingState, shownPendingList } from './pending-reducer.js';
 
@@ -60,16 +61,64 @@ function pendingColumns(rows: readonly PendingView[], shown: readonly PendingVie
   return { w, applies, queued };
 }
 
+/** The line above the table: how many changes wait and when they apply, or the filter. */
+function PendingSummary({
+  state,
+  shown,
+  total,
+  others,
+  domain,
+  nextApplyAt,
+  frame,
+}: {
+  state: PendingState;
+  shown: number;
+  total: number;
+  others: number;
+  domain: string;
+  nextApplyAt: string | undefined;
+  frame: Frame;
+}) {
+  const { width, now, theme } = frame;
+  if (state.filter.typing || state.filter.text)
+    return (
+      <FilterLine
+        filter={state.filter}
+        shown={shown}
+        total={total}
+        placeholder="part of an address, kind or id"
+        width={width}
+        theme={theme}
+      />
+    );
+  return (
+    <Text>
+      {cutWords(
+        `${total} pending change${total === 1 ? '' : 's'} in ${domain}${others ? ` (and ${others} in other domains)` : ''}${
+          nextApplyAt
+            ? `; they apply at ${clockTime(nextApplyAt, new Date(now))} (in ${formatCountdown(Date.parse(nextApplyAt) - now)}); changes apply ${frame.applies ?? 'on the hour'}.`
+            : '.'
+        }`,
+        width,
+      )}
+    </Text>
+  );
+}
+
 export function PendingScreen({
   state,
   rows,
+  total,
   all,
   domain,
   nextApplyAt,
   frame,
 }: {
   state: PendingState;
+  /** The domain's changes the filter lets through. */
   rows: readonly PendingView[];
+  /** How many the domain has, and how many every domain has. */
+  total: number;
   all: number;
   domain: string;
   nextApplyAt: string | undefined;
@@ -80,21 +129,20 @@ export function PendingScreen({
   const tableHeight = Math.max(1, height - PENDING_CHROME_ROWS - noticeLines + 1);
   const list = shownPendingList(state, { domain, rows, tableHeight });
   const selected = rows.find((p) => p.id === list.selected);
-  const others = all - rows.length;
+  const others = all - total;
   const shown = rows.slice(list.top, list.top + tableHeight);
   const { w, applies, queued } = pendingColumns(rows, shown, width, now);
   return (
     <Box flexDirection="column" width={width} height={height}>
-      <Text>
-        {cutWords(
-          `${rows.length} pending change${rows.length === 1 ? '' : 's'} in ${domain}${others ? ` (and ${others} in other domains)` : ''}${
-            nextApplyAt
-              ? `; they apply at ${clockTime(nextApplyAt, new Date(now))} (in ${formatCountdown(Date.parse(nextApplyAt) - now)}); changes apply ${frame.applies ?? 'on the hour'}.`
-              : '.'
-          }`,
-          width,
-        )}
-      </Text>
+      <PendingSummary
+        state={state}
+        shown={rows.length}
+        total={total}
+        others={others}
+        domain={domain}
+        nextApplyAt={nextApplyAt}
+        frame={frame}
+      />
       <NoticeLine notice={state.notice} theme={theme} width={width} rows={noticeLines} />
       <Box flexDirection="column" height={tableHeight + 1}>
         <Text
@@ -102,7 +150,11 @@ export function PendingScreen({
           wrap="truncate"
         >{`  ${['ID', 'KIND', 'ACTION', 'ADDRESS', 'APPLIES', 'QUEUED', 'DETAIL'].map((t, i) => cell(t, w[i])).join(' ')}`}</Text>
         {rows.length === 0 ? (
-          <Text dimColor={theme.dim}>{`  Nothing is waiting in ${domain}: every change has been applied.`}</Text>
+          <Text dimColor={theme.dim}>
+            {total
+              ? '  No pending change matches the filter.'
+              : `  Nothing is waiting in ${domain}: every change has been applied.`}
+          </Text>
         ) : (
           shown.map((p) => {
             const isSel = p.id === list.selected;
@@ -144,18 +196,24 @@ export function PendingScreen({
       )}
       <Footer
         keys={
-          state.confirm
+          state.filter.typing
             ? [
-                { key: 'y', label: 'yes' },
-                { key: 'n/Esc', label: 'no (default)' },
+                { key: 'Enter', label: 'keep the filter' },
+                { key: 'Esc', label: 'drop it' },
               ]
-            : [
-                { key: 'c', label: 'cancel change' },
-                { key: 'A', label: `apply ${domain} now` },
-                { key: 'Esc', label: 'menu' },
-                { key: '?', label: 'help' },
-                { key: 'q', label: 'quit' },
-              ]
+            : state.confirm
+              ? [
+                  { key: 'y', label: 'yes' },
+                  { key: 'n/Esc', label: 'no (default)' },
+                ]
+              : [
+                  { key: 'c', label: 'cancel change' },
+                  { key: 'A', label: `apply ${domain} now` },
+                  { key: '/', label: 'filter' },
+                  { key: 'Esc', label: 'menu' },
+                  { key: '?', label: 'help' },
+                  { key: 'q', label: 'quit' },
+                ]
         }
         width={width}
         theme={theme}

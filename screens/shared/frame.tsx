@@ -7,6 +7,7 @@ import { formatCountdown } from '../../src/model/schedule.js';
 import type { DaemonSnapshot } from './daemon-session.js';
 import type { Theme } from './hooks.js';
 import { cutWords, wrapWords } from './layout.js';
+import type { ListFilter } from './list-filter.js';
 import type { Notice } from './step.js';
 import { fieldView } from './text-buffer.js';
 
@@ -233,4 +234,37 @@ export function shareRoom(room: number, focus: 0 | 1 | null): [number, number] {
   if (focus === null) return [Math.floor(room / 2), Math.ceil(room / 2)];
   const other = Math.min(12, Math.floor(room / 3));
   return focus === 0 ? [room - other, other] : [other, room - other];
+}
+
+/** A list's on-screen filter (list-filter.ts): its field and how many rows it lets through. */
+export function FilterLine({
+  filter,
+  shown,
+  total,
+  placeholder,
+  width,
+  theme,
+}: {
+  filter: ListFilter;
+  shown: number;
+  total: number;
+  placeholder: string;
+  width: number;
+  theme: Theme;
+}) {
+  const count = `  ${shown} of ${total}`;
+  return (
+    <Text wrap="truncate">
+      <Text>Filter: </Text>
+      <Field
+        value={filter.text}
+        cursor={filter.cursor}
+        focused={filter.typing}
+        placeholder={placeholder}
+        width={width - 'Filter: '.length - 2 - count.length}
+        theme={theme}
+      />
+      <Text dimColor={theme.dim}>{count}</Text>
+    </Text>
+  );
 }

@@ -102,7 +102,8 @@ export const KEY_SECTIONS: readonly KeySection[] = [
       ...LIST_KEYS,
       { keys: 'c (or d, u)', does: 'cancel the selected change (asks first)' },
       { keys: 'A', does: "apply this domain's pending changes now (asks first)" },
-      { keys: '/ or S', does: 'search every domain' },
+      { keys: '/ or f', does: 'filter by address, kind or id, on screen; Esc drops the filter' },
+      { keys: 'S', does: "search every domain's names and destinations" },
     ],
   },
   {
@@ -117,7 +118,8 @@ export const KEY_SECTIONS: readonly KeySection[] = [
       { keys: 'A', does: "apply the domain's pending change now" },
       { keys: 'c', does: 'set its catch-all (none refuses unknown names)' },
       { keys: 'l', does: 'set the quota new accounts get (25M, none)' },
-      { keys: '/ or S', does: 'search every domain' },
+      { keys: '/ or f', does: 'filter the domains by name, on screen; Esc drops the filter' },
+      { keys: 'S', does: "search every domain's names and destinations" },
     ],
   },
   {

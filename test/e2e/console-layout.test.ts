@@ -207,6 +207,69 @@ describe('the conventions admins bring (item 4)', () => {
     }
   });
 
+  it('/ filters Pending Changes and Domains on screen too; the keys under it act on what is shown', async () => {
+    // Two pending changes here (the add of the long name, bob's quota), and a second domain
+    // waiting to be added, cancelled again at the end.
+    await d.cli(['domains', 'add', 'zeta-filter.test']);
+    const c = open();
+    try {
+      await c.look('1. POP3 Accounts');
+      c.send('3');
+      await c.look(`${LONG}@example.test`);
+      c.send('/');
+      c.paste('bob');
+      const filtered = await c.look(/Filter: \[bob ?\] +1 of 2/);
+      expect(filtered).toContain('bob@example.test');
+      expect(filtered).not.toContain(`${LONG}@example.test`);
+      expect(filtered).not.toContain('Search every domain');
+      // Enter keeps the filter and gives the keys back: c asks about the one change shown.
+      c.send('Enter');
+      await c.look(/Footer|cancel change/);
+      c.send('c');
+      await c.look(/Cancel the pending .* of bob@example\.test\? \[y\/N\]/);
+      c.send('n');
+      // Esc drops the filter first, then leaves.
+      c.send('Escape');
+      const back = await c.look(`${LONG}@example.test`);
+      expect(back).toContain('bob@example.test');
+      c.send('Escape');
+      await c.look('1. POP3 Accounts');
+      c.send('5');
+      await c.look('zeta-filter.test');
+      c.send('f');
+      c.paste('zeta');
+      const domains = await c.look(/Filter: \[zeta ?\] +1 of 2/);
+      expect(domains).toContain('zeta-filter.test');
+      // No table row of example.test (the header still names the domain being managed).
+      expect(domains).not.toMatch(/example\.test +\d/);
+      // Nothing matches: an empty list, and no key acts on a domain that is not shown.
+      c.send('BSpace', 'BSpace', 'BSpace', 'BSpace');
+      c.paste('nomatch');
+      await c.look(/Filter: \[nomatch ?\] +0 of 2/);
+      c.send('Enter');
+      c.send('d');
+      const none = await c.look(/Filter: \[nomatch\] +0 of 2/);
+      expect(none).not.toContain('Remove ');
+      c.send('Escape');
+      await c.look(/example\.test[\s\S]*zeta-filter\.test|zeta-filter\.test[\s\S]*example\.test/);
+      // S still searches every domain.
+      c.send('S');
+      await c.look('Search every domain');
+      // The changes are as they were: the filter's keys sent nothing.
+      const pending = JSON.parse((await d.cli(['pending', 'list', '--json'])).stdout) as { address: string }[];
+      expect(pending.map((p) => p.address).sort()).toEqual(
+        [`${LONG}@example.test`, 'bob@example.test', 'zeta-filter.test'].sort(),
+      );
+    } finally {
+      c.close();
+      const pending = JSON.parse((await d.cli(['pending', 'list', '--json'])).stdout) as {
+        id: string;
+        address: string;
+      }[];
+      for (const p of pending.filter((x) => x.address === 'zeta-filter.test')) await d.cli(['pending', 'cancel', p.id]);
+    }
+  });
+
   it('? shows the keys of the screen it was pressed on; the menu says 0 for Quit', async () => {
     const c = open();
     try {
