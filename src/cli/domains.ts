@@ -1,10 +1,11 @@
 // `vmail domains`: the hosted domains listed, added, removed, and their quota, catch-all and
-// DKIM key changed.
+// DKIM key changed; the DNS records a domain needs, printed to publish and looked up.
 import { Command } from 'commander';
 import { clientSettingsLines } from '../model/client-settings.js';
+import { type CheckedRecord, zoneLine } from '../model/dns-records.js';
 import { InputError } from '../model/errors.js';
 import { type ClientFlags, daemonOptions, withDaemon } from './daemon-client.js';
-import { json, out } from './output.js';
+import { EXIT, json, out } from './output.js';
 import { describeQueued, domainRows } from './tables.js';
 
 export function domainsCommand(): Command {
@@ -87,5 +88,61 @@ export function domainsCommand(): Command {
     if (!status.domains.includes(name)) throw new InputError(`${name} is not hosted here (vmail domains list)`);
     out(clientSettingsLines(name, status).join('\n'));
   });
+  dnsCommands(domains);
   return domains;
+}
+
+/** `domains dns` and `domains check`. */
+function dnsCommands(domains: Command): void {
+  daemonOptions(
+    domains
+      .command('dns')
+      .description(
+        'every DNS record a domain needs (MX, SPF, DKIM, DMARC, SRV, autoconfig, MTA-STS, TLS-RPT), ready to paste',
+      )
+      .argument('<DOMAIN>'),
+    { json: true },
+  ).action(async (domain: string, f: ClientFlags) => {
+    const records = await withDaemon(f, (c) => c.call('domains.dns', { domain }));
+    if (f.json) return json(records);
+    out(`; DNS records for ${records[0]?.name ?? domain}: paste into its zone (or your DNS host's panel).`);
+    if (!records.some((r) => r.name.includes('._domainkey.')))
+      out(`; No DKIM key yet: vmail domains dkim ${domain} makes one; then run this again.`);
+    for (const r of records) out(`\n; ${r.purpose}\n${zoneLine(r)}`);
+  });
+  daemonOptions(
+    domains
+      .command('check')
+      .description(
+        'look up each record `domains dns` names: ok, missing or wrong (exit 1 unless all ok); and reverse DNS',
+      )
+      .argument('<DOMAIN>'),
+    { json: true },
+  ).action(async (domain: string, f: ClientFlags) => {
+    const checked = await withDaemon(f, (c) => c.call('domains.check', { domain }));
+    if (f.json) json(checked);
+    else out(checkLines(checked).join('\n'));
+    if (checked.some((r) => r.status !== 'ok')) process.exitCode = EXIT.failure;
+  });
+}
+
+/** The checklist: one line per record, what was found under any that is not ok. */
+function checkLines(checked: readonly CheckedRecord[]): string[] {
+  const lines: string[] = [];
+  const width = Math.max(...checked.map((r) => r.name.length + r.type.length + 1));
+  for (const r of checked) {
+    lines.push(`${r.status.padEnd(8)}${`${r.type} ${r.name}`.padEnd(width)}  ${r.purpose}`);
+    if (r.status !== 'ok') {
+      lines.push(`${' '.repeat(8)}want:  ${r.value}`);
+      lines.push(`${' '.repeat(8)}found: ${r.found || 'nothing'}`);
+    }
+  }
+  const bad = checked.filter((r) => r.status !== 'ok').length;
+  lines.push(
+    '',
+    bad
+      ? `${bad} of ${checked.length} records are not right yet (vmail domains dns prints them).`
+      : `All ${checked.length} records are right.`,
+  );
+  return lines;
 }

@@ -55,6 +55,9 @@ export const METHODS = {
   'domains.add': { domain: 'string' },
   'domains.remove': { domain: 'string', withAccounts: 'boolean?' },
   'domains.dkim': { domain: 'string', selector: 'string?' },
+  /** Every DNS record the domain needs; check: each one looked up (through --resolver). */
+  'domains.dns': { domain: 'string' },
+  'domains.check': { domain: 'string' },
   'domains.quota': { domain: 'string', quota: 'string', messages: 'string?' },
   /** target: an account or forward name of the domain, or none. */
   'domains.catchall': { domain: 'string', target: 'string' },
@@ -80,6 +83,8 @@ export const READS: ReadonlySet<MethodName> = new Set<MethodName>([
   'accounts.list',
   'forwards.list',
   'domains.list',
+  'domains.dns',
+  'domains.check',
   'pending.list',
   'queue.list',
   'log.list',

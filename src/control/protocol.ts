@@ -3,6 +3,7 @@
 // from the method table in methods.ts) and results, the notifications, and every view type a
 // client sees. Handlers and `ControlClient.call` take their types from here.
 import type { ChangeAction, ChangeKind, Quota } from '../model/changes.js';
+import type { CheckedRecord, DnsRecord } from '../model/dns-records.js';
 import type { METHODS } from './methods.js';
 
 export const MAX_LINE = 1024 * 1024;
@@ -69,6 +70,8 @@ export interface Results {
   'domains.add': QueueResult;
   'domains.remove': QueueResult;
   'domains.dkim': DkimView;
+  'domains.dns': DnsRecord[];
+  'domains.check': CheckedRecord[];
   'domains.quota': QueueResult;
   'domains.catchall': QueueResult;
   'pending.list': PendingView[];

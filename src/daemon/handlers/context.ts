@@ -23,6 +23,8 @@ export interface Parts {
   queue: QueueAdmin;
   dkim: DkimKeys;
   status: () => StatusView;
+  /** The DNS server lookups go to (--resolver), or null for the system's. */
+  resolver: () => string | null;
 }
 
 /** What the name checks read: the domains hosted, and the domain changes waiting. */

@@ -1,9 +1,12 @@
 // The control methods for domains: list them, queue a domain's add, removal, quota or catch-all,
-// and make or show its DKIM key (at once: not a queued change).
+// make or show its DKIM key (at once: not a queued change), and the DNS records it needs, made
+// and looked up.
 
 import type { Handlers } from '../../control/server.js';
+import { domainRecords } from '../../model/dns-records.js';
 import { InputError } from '../../model/errors.js';
 import { parseQuota } from '../../model/quota.js';
+import { checkRecords, checkReverse, makeResolver } from '../../service/dns-check.js';
 import { listDomains } from '../views.js';
 import { domainName, type Parts } from './context.js';
 
@@ -12,6 +15,8 @@ type DomainMethod =
   | 'domains.add'
   | 'domains.remove'
   | 'domains.dkim'
+  | 'domains.dns'
+  | 'domains.check'
   | 'domains.quota'
   | 'domains.catchall';
 
@@ -20,7 +25,33 @@ export function domainHandlers({
   changes,
   mailboxes,
   dkim,
-}: Pick<Parts, 'store' | 'changes' | 'mailboxes' | 'dkim'>): Pick<Handlers, DomainMethod> {
+  status,
+  resolver,
+}: Pick<Parts, 'store' | 'changes' | 'mailboxes' | 'dkim' | 'status' | 'resolver'>): Pick<Handlers, DomainMethod> {
+  const hosted = (domain: string) => {
+    const d = domainName(domain);
+    if (!store.domains.has(d))
+      throw new InputError(
+        `${d} is not a domain hosted here (hosted: ${changes.domains.join(', ') || 'none'})`,
+        'domain',
+      );
+    return d;
+  };
+  /** The records of a hosted domain, from this daemon's name, listeners and DKIM key. */
+  const records = (domain: string) => {
+    const s = status();
+    const key = dkim.view(domain);
+    return domainRecords(domain, {
+      hostname: s.hostname,
+      ports: {
+        pop3s: s.pop3s?.port ?? null,
+        pop3: s.pop3.port,
+        submissions: null,
+        submission: null,
+      },
+      dkim: key && { name: key.name, value: key.value },
+    });
+  };
   return {
     'domains.list': () => listDomains(store, mailboxes),
     'domains.add': (p, conn) =>
@@ -32,13 +63,16 @@ export function domainHandlers({
       ),
     // Not a queued change: the key signs nothing until the domain's bounces are signed with it,
     // and the record has to be published first either way.
+    'domains.dns': (p) => records(hosted(p.domain)),
+    'domains.check': async (p) => {
+      const d = hosted(p.domain);
+      const r = makeResolver(resolver());
+      const host = status().hostname;
+      const [checked, reverse] = await Promise.all([checkRecords(r, records(d), host), checkReverse(r, host)]);
+      return [...checked, reverse];
+    },
     'domains.dkim': (p) => {
-      const d = domainName(p.domain);
-      if (!store.domains.has(d))
-        throw new InputError(
-          `${d} is not a domain hosted here (hosted: ${changes.domains.join(', ') || 'none'})`,
-          'domain',
-        );
+      const d = hosted(p.domain);
       return p.selector === undefined ? (dkim.view(d) ?? dkim.create(d)) : dkim.create(d, p.selector);
     },
     'domains.quota': (p, conn) =>

@@ -56,6 +56,8 @@ export async function startControl(config: Config, parts: ControlParts, log: Log
       queue: node.queueAdmin(parts.queue),
       dkim: parts.dkim,
       status,
+      // The running config: a reload that changes the resolver is used from the next check on.
+      resolver: () => config.resolver,
     }),
     log,
     async (r) => {
