@@ -16,6 +16,7 @@ import { buildApply, startApplying } from './wiring/apply.js';
 import { recordStartSettings, startAuditPruning } from './wiring/audit-log.js';
 import { startControl } from './wiring/control.js';
 import { buildDelivery } from './wiring/delivery.js';
+import { startHttp } from './wiring/http.js';
 import { buildFilter, startSmtp } from './wiring/intake.js';
 import { keepMailboxCaches, startMailboxes } from './wiring/mailboxes.js';
 import { startPop3 } from './wiring/pop3.js';
@@ -27,7 +28,7 @@ import { openStore } from './wiring/store.js';
 export interface RunningDaemon {
   config: Config;
   changes: ChangeQueue;
-  ports: { pop3: number; pop3s: number | null; smtp: number };
+  ports: { pop3: number; pop3s: number | null; smtp: number; http: number | null };
   /** Applies the settings SIGHUP may change; says which changed and which need a restart. */
   reload: Reload;
   /** Calls `listener` if the daemon loses a shared store it cannot serve without. */
@@ -73,6 +74,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
     control.tellSizes();
     const { pop3 } = stops.add(startPop3(config, { store, changes, index, node, lifecycle }, tls, log));
     const { smtp } = stops.add(await startSmtp(config, { delivery, filter, node }, tls, log));
+    const { http } = stops.add(startHttp(config, store, ports.numbers, log));
     // Sending, filtering and applying start once every part that follows them is there.
     queue.start();
     stops.add({ stop: () => queue.stop(STOP_BOUND_MS) });
@@ -80,7 +82,11 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
     stops.add(await startApplying(apply, node, queue, log));
     // Ready: connections that came while it started, and all from now on, are served.
     stops.add(
-      ports.serve({ pop3: (socket, implicitTls) => pop3.accept(socket, implicitTls), smtp: (s) => smtp.accept(s) }),
+      ports.serve({
+        pop3: (socket, implicitTls) => pop3.accept(socket, implicitTls),
+        smtp: (s) => smtp.accept(s),
+        http: (s) => http.accept(s),
+      }),
     );
     mailboxes.startSweeping();
     log.notice('daemon ready', {
@@ -88,6 +94,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       pop3: ports.numbers.pop3,
       pop3s: ports.numbers.pop3s ?? undefined,
       smtp: ports.numbers.smtp,
+      http: ports.numbers.http ?? undefined,
       socket: config.socketPath,
       user: config.user ?? undefined,
       mailboxes: `${mailboxes.counts.restored} restored, ${mailboxes.counts.listed} listed`,

@@ -13,6 +13,11 @@ export function parseListen(input: string, flag: string): Listen {
   return { host: m[1] ?? m[2], port };
 }
 
+/** A listener that may be off: `0` turns it off (null); else HOST:PORT, HOST:0 a free port. */
+export function parseOptionalListen(input: string, flag: string): Listen | null {
+  return input.trim() === '0' ? null : parseListen(input, flag);
+}
+
 export function parseSize(input: string, flag: string): number {
   const m = /^(\d+)\s*([kmg]?)b?$/i.exec(input.trim());
   if (!m) throw new ConfigError(`${flag} ${JSON.stringify(input)}: write a size like 25M, 512K or 1048576`);

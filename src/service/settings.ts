@@ -26,6 +26,8 @@ export interface Config {
   pop3: Listen;
   pop3s: Listen | null;
   smtp: Listen;
+  /** Autoconfig and autodiscover for mail clients (and, later, ACME's HTTP-01); null: off. */
+  http: Listen | null;
   applyIntervalMs: number;
   relay: string | null;
   /** A PEM file of the CA that signs a private relay's certificate (else the system's CAs). */
@@ -137,6 +139,13 @@ export const SETTINGS: readonly Setting[] = [
     default: null,
   },
   { key: 'smtp', field: 'smtp', arg: 'HOST:PORT', help: 'SMTP listener, the inbound MX', default: '0.0.0.0:25' },
+  {
+    key: 'http',
+    field: 'http',
+    arg: 'HOST:PORT',
+    help: 'HTTP listener: mail client autoconfig (Thunderbird) and autodiscover (Outlook); 0 turns it off',
+    default: '0.0.0.0:80',
+  },
   {
     key: 'apply-interval',
     field: 'applyIntervalMs',

@@ -125,6 +125,9 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandl
     '127.0.0.1:0',
     '--smtp',
     '127.0.0.1:0',
+    // Off unless a test asks for it (a caller's --http comes later and wins): port 80 is one.
+    '--http',
+    '0',
     '--apply-interval',
     opts.applyInterval ?? '7d',
     ...(opts.domains ?? ['example.test']).flatMap((d) => ['--domain', d]),

@@ -34,7 +34,7 @@ export interface ControlParts {
   queue: ForwardQueue;
   dkim: DkimKeys;
   filter: SpamFilter;
-  ports: { pop3: number; pop3s: number | null; smtp: number };
+  ports: { pop3: number; pop3s: number | null; smtp: number; http: number | null };
 }
 
 export interface Control extends Started {
@@ -122,6 +122,7 @@ function statusOf(config: Config, parts: ControlParts): () => StatusView {
     pop3s: ports.pop3s === null ? null : { port: ports.pop3s },
     tlsLogins: config.requireTlsAuth ?? tls(),
     smtp: { port: ports.smtp },
+    http: ports.http === null ? null : { port: ports.http },
     relay: config.relay && withoutPassword(config.relay),
     queue: { messages: queue.size, problem: queue.problem() },
     storeProblem: store.problem,

@@ -1,0 +1,29 @@
+// The --http listener's front (src/http/server.ts): the hosted domains it answers for and the
+// servers it describes, read from the running daemon at each request (a reload's certificate,
+// a domain added an hour ago).
+
+import { HttpFront } from '../../http/server.js';
+import type { Config } from '../../service/settings.js';
+import type { Store } from '../../store/store.js';
+import type { Logger } from '../../support/log.js';
+import type { Started } from './stops.js';
+
+export function startHttp(
+  config: Config,
+  store: Store,
+  ports: { pop3: number; pop3s: number | null },
+  log: Logger,
+): Started & { http: HttpFront } {
+  const http = new HttpFront({
+    hosted: (domain) => (store.domains.has(domain) ? domain : null),
+    servers: () => ({
+      hostname: config.hostname,
+      pop3s: ports.pop3s,
+      pop3: { port: ports.pop3, stls: Boolean(config.tlsCert && config.tlsKey) },
+      submissions: null,
+      submission: null,
+    }),
+    log,
+  });
+  return { http, stop: () => http.stop() };
+}

@@ -1,0 +1,119 @@
+// The --http listener: what mail clients and other servers ask this server over HTTP. Today
+// Thunderbird's autoconfig (GET /mail/config-v1.1.xml and its .well-known path) and Outlook's
+// autodiscover (POST /autodiscover/autodiscover.xml), for any hosted domain, by the address asked
+// about or the Host the client came to (autoconfig.DOMAIN, autodiscover.DOMAIN or DOMAIN); a
+// domain not hosted gets 404. Requests are small and bounded: a slow or huge one is cut off.
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { domainToASCII } from 'node:url';
+import type { Logger } from '../support/log.js';
+import { autodiscoverAddress, type ClientServers, outlookAutodiscover, thunderbirdConfig } from './autoconfig.js';
+
+export interface HttpFrontOptions {
+  /** The hosted domain `domain` names (A-label, lower case), or null when it is not hosted. */
+  hosted: (domain: string) => string | null;
+  servers: () => ClientServers;
+  log: Logger;
+}
+
+/** The largest request body read (an autodiscover request is a few hundred bytes). */
+const MAX_BODY = 16 * 1024;
+const THUNDERBIRD = new Set(['/mail/config-v1.1.xml', '/.well-known/autoconfig/mail/config-v1.1.xml']);
+
+export class HttpFront {
+  private readonly server = createServer(
+    { maxHeaderSize: 8 * 1024, requestTimeout: 10_000, headersTimeout: 10_000, keepAliveTimeout: 5_000 },
+    (req, res) => {
+      this.handle(req, res).catch((err: Error) => {
+        this.opts.log.warning('http request failed', { path: req.url?.slice(0, 100), error: err.message });
+        if (!res.headersSent) reply(res, 500, 'text/plain', 'internal error\n');
+        else res.destroy();
+      });
+    },
+  );
+
+  constructor(private readonly opts: HttpFrontOptions) {
+    // A request line or header the parser refuses: 400, and the connection closed.
+    this.server.on('clientError', (_err, socket: Socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      else socket.destroy();
+    });
+  }
+
+  /** Serves one connection from the listener. */
+  accept(socket: Socket): void {
+    this.server.emit('connection', socket);
+  }
+
+  /** Closes the connections kept alive; the listener itself is closed by its owner. */
+  stop(): void {
+    this.server.closeAllConnections();
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const path = url.pathname.toLowerCase();
+    if (THUNDERBIRD.has(path)) {
+      if (req.method !== 'GET' && req.method !== 'HEAD') return notAllowed(res, 'GET, HEAD');
+      const domain = this.domainOf(url.searchParams.get('emailaddress'), req.headers.host, 'autoconfig.');
+      if (!domain) return reply(res, 404, 'text/plain', 'no such domain here\n');
+      return reply(res, 200, 'application/xml; charset=utf-8', thunderbirdConfig(domain, this.opts.servers()), req);
+    }
+    if (path === '/autodiscover/autodiscover.xml') {
+      if (req.method !== 'POST') return notAllowed(res, 'POST');
+      const body = await readBody(req);
+      if (body === null) {
+        res.setHeader('Connection', 'close');
+        return reply(res, 413, 'text/plain', 'request too large\n');
+      }
+      const address = autodiscoverAddress(body);
+      const domain = address && this.domainOf(address, undefined, '');
+      if (!address || !domain) return reply(res, 404, 'text/plain', 'no such domain here\n');
+      const login = `${address.slice(0, address.lastIndexOf('@'))}@${domain}`;
+      return reply(res, 200, 'application/xml; charset=utf-8', outlookAutodiscover(login, this.opts.servers()));
+    }
+    return reply(res, 404, 'text/plain', 'not found\n');
+  }
+
+  /** The hosted domain of the address asked about, else of the Host (less `prefix`), or null. */
+  private domainOf(address: string | null, host: string | undefined, prefix: string): string | null {
+    let name: string;
+    if (address?.includes('@')) name = address.slice(address.lastIndexOf('@') + 1);
+    else if (host) {
+      name = host.replace(/:\d+$/, '').replace(/\.$/, '');
+      if (prefix && name.toLowerCase().startsWith(prefix)) name = name.slice(prefix.length);
+    } else return null;
+    const ascii = name.length <= 253 ? domainToASCII(name) : '';
+    return ascii ? this.opts.hosted(ascii) : null;
+  }
+}
+
+/** The body, or null once it passes MAX_BODY (the rest is not read). */
+function readBody(req: IncomingMessage): Promise<string | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY) {
+        // Nothing more is read; the 413 goes out with Connection: close.
+        req.pause();
+        resolve(null);
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function reply(res: ServerResponse, code: number, type: string, body: string, req?: IncomingMessage): void {
+  res.writeHead(code, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
+  res.end(req?.method === 'HEAD' ? undefined : body);
+}
+
+function notAllowed(res: ServerResponse, allow: string): void {
+  res.setHeader('Allow', allow);
+  reply(res, 405, 'text/plain', 'method not allowed\n');
+}
