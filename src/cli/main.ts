@@ -7,6 +7,7 @@ import { ConfigError } from '../service/settings.js';
 import { VERSION } from '../support/package-root.js';
 import { accountsCommand } from './accounts.js';
 import { logCommand } from './audit-log.js';
+import { backupCommand, restoreCommand } from './backup.js';
 import { configCommand } from './config.js';
 import { consoleCommands } from './console.js';
 import { daemonCommand } from './daemon.js';
@@ -50,6 +51,8 @@ export function program(): Command {
     importCommand(),
     exportCommand(),
     storeCommand(),
+    backupCommand(),
+    restoreCommand(),
     configCommand(),
     setupCommand(),
   ]) {

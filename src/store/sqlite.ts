@@ -163,11 +163,16 @@ export class SqliteDatabase implements Database {
    * deleted file readable), so what went with the path can be put back.
    */
   async rescue(to: string): Promise<void> {
+    await this.copyTo(to);
+    this.rescuedTo = to;
+  }
+
+  /** Copies the whole database, as of one moment between transactions, into the new file `to`. */
+  async copyTo(to: string): Promise<void> {
     const run = this.chain.then(() => this.connection.query('VACUUM INTO ?', to));
     // The chain only keeps statements in order: the copy's error reaches its caller through `run`.
     this.chain = run.catch(() => {});
     await run;
-    this.rescuedTo = to;
   }
 
   /**

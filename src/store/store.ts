@@ -12,6 +12,7 @@ import type { RemoteRows } from './postgres.js';
 import type { AccountRecord, ActivityRecord, AppliedRecord, DomainRecord, ForwardRecord, Meta } from './records.js';
 import { logRows } from './records.js';
 import { addressesOf, PendingChanges, RowsByDomain } from './row-indexes.js';
+import { upgradeSchema } from './schema.js';
 import { SqliteDatabase } from './sqlite.js';
 
 /**
@@ -47,6 +48,8 @@ export class Store {
   readonly pending = new PendingChanges();
   readonly activity = new Map<string, ActivityRecord>();
   meta: Meta = {};
+  /** The schema version the store had when opened (null: it was new), and the copy made before migrating it. */
+  upgraded: { from: number | null; copy: string | null } = { from: null, copy: null };
   /** Who changed what: written and read through the store's own connection. */
   readonly audit: AuditLog;
   private readonly activityDirty = new Set<string>();
@@ -98,7 +101,18 @@ export class Store {
       meta: await db.table<Meta>('meta'),
       audit: await db.table<AuditEntry>('audit'),
     };
+    const file = db instanceof SqliteDatabase ? db : null;
+    const upgraded = await upgradeSchema(
+      db,
+      new Map<string, Table<unknown>>(Object.entries(tables)),
+      file && ((to) => file.copyTo(to)),
+      file?.file ?? null,
+    ).catch(async (err) => {
+      await db.close();
+      throw err;
+    });
     const store = new Store(db, tables, db.kind === 'postgres' ? node : null);
+    store.upgraded = upgraded;
     await store.load();
     if ('onRemote' in db) db.onRemote = (rows) => store.remote(rows);
     return store;

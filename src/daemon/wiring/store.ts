@@ -5,7 +5,8 @@
 import { dirname, join, resolve } from 'node:path';
 import type { NodeStrategy } from '../../cluster/node-strategy.js';
 import { SingleHost } from '../../cluster/single-host.js';
-import type { Config } from '../../service/settings.js';
+import { type Config, ConfigError } from '../../service/settings.js';
+import { SCHEMA_VERSION, SchemaError } from '../../store/schema.js';
 import { Store } from '../../store/store.js';
 import type { Logger } from '../../support/log.js';
 import { VERSION } from '../../support/package-root.js';
@@ -31,8 +32,18 @@ export async function openStore(config: Config, log: Logger): Promise<OpenStore>
         stops.add({ stop: () => storeLock.release() });
       }
     }
-    const store = await Store.open(config.dataDir, config.store, config.node);
+    const store = await Store.open(config.dataDir, config.store, config.node).catch((err: Error) => {
+      // A store from a newer vmail is a configuration problem: exit 78 with its line.
+      throw err instanceof SchemaError ? new ConfigError(err.message) : err;
+    });
     stops.add({ stop: () => store.close() });
+    if (store.upgraded.from !== null && store.upgraded.from < SCHEMA_VERSION)
+      log.notice('store migrated', {
+        store: store.where,
+        from: store.upgraded.from,
+        to: SCHEMA_VERSION,
+        copy: store.upgraded.copy ?? 'none (PostgreSQL: back it up with vmail backup or pg_dump)',
+      });
     const node = await joinOthers(store, config, log);
     stops.add({ stop: () => node.close() });
     await hostConfiguredDomains(store, config.domains, log);
