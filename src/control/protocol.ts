@@ -332,6 +332,9 @@ export interface StatusView {
   /** Passwords only over TLS (STLS or POP3S), as require-tls-auth resolves; loopback excepted when unset. */
   tlsLogins: boolean;
   smtp: { port: number | null };
+  /** Submission: STARTTLS then AUTH (587), and implicit TLS (465); null when off. */
+  submission?: { port: number } | null;
+  submissions?: { port: number } | null;
   relay: string | null;
   /** Forwarded mail waiting in DATA_DIR/queue, and why it waits when something stops it. */
   queue: { messages: number; problem: string | null };

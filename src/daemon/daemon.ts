@@ -19,15 +19,17 @@ import { buildDelivery } from './wiring/delivery.js';
 import { buildFilter, startSmtp } from './wiring/intake.js';
 import { keepMailboxCaches, startMailboxes } from './wiring/mailboxes.js';
 import { startPop3 } from './wiring/pop3.js';
-import { bindPorts, readTls } from './wiring/ports.js';
+import { accountLogins } from './wiring/logins.js';
+import { bindPorts, type PortNumbers, readTls } from './wiring/ports.js';
 import { type Reload, reloader } from './wiring/reload.js';
 import { STOP_BOUND_MS, Stops } from './wiring/stops.js';
 import { openStore } from './wiring/store.js';
+import { startSubmission } from './wiring/submission.js';
 
 export interface RunningDaemon {
   config: Config;
   changes: ChangeQueue;
-  ports: { pop3: number; pop3s: number | null; smtp: number };
+  ports: PortNumbers;
   /** Applies the settings SIGHUP may change; says which changed and which need a restart. */
   reload: Reload;
   /** Calls `listener` if the daemon loses a shared store it cannot serve without. */
@@ -71,8 +73,10 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
     // A size moves the quota file first, then the consoles hear of it.
     keepMailboxCaches(config, store, index, lifecycle, log);
     control.tellSizes();
-    const { pop3 } = stops.add(startPop3(config, { store, changes, index, node, lifecycle }, tls, log));
+    const logins = accountLogins(config, store, changes, log);
+    const { pop3 } = stops.add(startPop3(config, { store, index, node, lifecycle, logins }, tls, log));
     const { smtp } = stops.add(await startSmtp(config, { delivery, filter, node }, tls, log));
+    const { submission, limit } = stops.add(startSubmission(config, { store, queue, dkim, logins }, tls, log));
     // Sending, filtering and applying start once every part that follows them is there.
     queue.start();
     stops.add({ stop: () => queue.stop(STOP_BOUND_MS) });
@@ -80,7 +84,11 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
     stops.add(await startApplying(apply, node, queue, log));
     // Ready: connections that came while it started, and all from now on, are served.
     stops.add(
-      ports.serve({ pop3: (socket, implicitTls) => pop3.accept(socket, implicitTls), smtp: (s) => smtp.accept(s) }),
+      ports.serve({
+        pop3: (socket, implicitTls) => pop3.accept(socket, implicitTls),
+        smtp: (s) => smtp.accept(s),
+        submission: (socket, implicitTls) => submission.accept(socket, implicitTls),
+      }),
     );
     mailboxes.startSweeping();
     log.notice('daemon ready', {
@@ -88,6 +96,8 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       pop3: ports.numbers.pop3,
       pop3s: ports.numbers.pop3s ?? undefined,
       smtp: ports.numbers.smtp,
+      submission: ports.numbers.submission ?? undefined,
+      submissions: ports.numbers.submissions ?? undefined,
       socket: config.socketPath,
       user: config.user ?? undefined,
       mailboxes: `${mailboxes.counts.restored} restored, ${mailboxes.counts.listed} listed`,
@@ -99,7 +109,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       config,
       changes,
       ports: ports.numbers,
-      reload: reloader(config, { store, queue, pop3, smtp, filter }, log),
+      reload: reloader(config, { store, queue, pop3, smtp, submission, limit, filter }, log),
       onLost: (listener) => node.onLost(listener),
       stop: () => stops.stopAll(),
     };

@@ -24,6 +24,8 @@ function refusedStart(
     '127.0.0.1:0',
     '--smtp',
     '127.0.0.1:0',
+    '--submission',
+    '0',
     '--domain',
     'example.test',
     ...extra,

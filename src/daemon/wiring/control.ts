@@ -21,6 +21,7 @@ import { controlHandlers } from '../handlers/table.js';
 import type { MailboxLifecycle } from '../mailbox-lifecycle.js';
 import { RowFeed } from '../row-feed.js';
 import { accountHealth, listDomains } from '../views.js';
+import type { PortNumbers } from './ports.js';
 import type { Started } from './stops.js';
 
 /** The daemon's parts the control socket reads and drives. */
@@ -34,7 +35,7 @@ export interface ControlParts {
   queue: ForwardQueue;
   dkim: DkimKeys;
   filter: SpamFilter;
-  ports: { pop3: number; pop3s: number | null; smtp: number };
+  ports: PortNumbers;
 }
 
 export interface Control extends Started {
@@ -120,6 +121,8 @@ function statusOf(config: Config, parts: ControlParts): () => StatusView {
     pop3s: ports.pop3s === null ? null : { port: ports.pop3s },
     tlsLogins: config.requireTlsAuth ?? tls(),
     smtp: { port: ports.smtp },
+    submission: ports.submission === null ? null : { port: ports.submission },
+    submissions: ports.submissions === null ? null : { port: ports.submissions },
     relay: config.relay && withoutPassword(config.relay),
     queue: { messages: queue.size, problem: queue.problem() },
     storeProblem: store.problem,
