@@ -62,6 +62,7 @@ export interface Results {
   'accounts.resume': QueueResult;
   'accounts.rename': QueueResult;
   'accounts.import': ImportResult;
+  'accounts.limits': SendLimitView;
   'forwards.list': ForwardView[];
   'forwards.add': QueueResult;
   'forwards.remove': QueueResult;
@@ -239,6 +240,20 @@ export interface AccountView extends MailboxSize {
   refuseMail: boolean;
   /** Whether its mail is being collected. */
   health: AccountHealth;
+  /** It has submitted --send-limit's messages within the window (told by accounts.list). */
+  sendLimitReached?: boolean;
+}
+
+/** What an account submitted within --send-limit's window (`vmail accounts limits`). */
+export interface SendLimitView {
+  address: string;
+  /** The limit: this many messages within windowSeconds. */
+  limit: number;
+  windowSeconds: number;
+  sent: number;
+  reached: boolean;
+  /** When the oldest counted message leaves the window; null when none is counted. */
+  freesAt: string | null;
 }
 
 /**

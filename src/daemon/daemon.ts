@@ -17,14 +17,14 @@ import { recordStartSettings, startAuditPruning } from './wiring/audit-log.js';
 import { startControl } from './wiring/control.js';
 import { buildDelivery } from './wiring/delivery.js';
 import { buildFilter, startSmtp } from './wiring/intake.js';
+import { accountLogins } from './wiring/logins.js';
 import { keepMailboxCaches, startMailboxes } from './wiring/mailboxes.js';
 import { startPop3 } from './wiring/pop3.js';
-import { accountLogins } from './wiring/logins.js';
 import { bindPorts, type PortNumbers, readTls } from './wiring/ports.js';
 import { type Reload, reloader } from './wiring/reload.js';
 import { STOP_BOUND_MS, Stops } from './wiring/stops.js';
 import { openStore } from './wiring/store.js';
-import { startSubmission } from './wiring/submission.js';
+import { buildSendLimit, startSubmission } from './wiring/submission.js';
 
 export interface RunningDaemon {
   config: Config;
@@ -60,10 +60,11 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
     // Where mail goes (a Maildir here, or the forward queue), then what takes it in.
     const { delivery, queue, dkim } = await buildDelivery(config, store, index, node, log);
     const { filter } = stops.add(buildFilter(config, log));
+    const limit = buildSendLimit(config, log);
     const control = stops.add(
       await startControl(
         config,
-        { store, node, changes, engine, lifecycle, index, queue, dkim, filter, ports: ports.numbers },
+        { store, node, changes, engine, lifecycle, index, queue, dkim, filter, limit, ports: ports.numbers },
         log,
       ),
     );
@@ -76,7 +77,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
     const logins = accountLogins(config, store, changes, log);
     const { pop3 } = stops.add(startPop3(config, { store, index, node, lifecycle, logins }, tls, log));
     const { smtp } = stops.add(await startSmtp(config, { delivery, filter, node }, tls, log));
-    const { submission, limit } = stops.add(startSubmission(config, { store, queue, dkim, logins }, tls, log));
+    const { submission } = stops.add(startSubmission(config, { store, queue, dkim, logins, limit }, tls, log));
     // Sending, filtering and applying start once every part that follows them is there.
     queue.start();
     stops.add({ stop: () => queue.stop(STOP_BOUND_MS) });

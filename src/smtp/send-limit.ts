@@ -59,7 +59,10 @@ export class SendLimit {
       try {
         const times = JSON.parse(readFileSync(join(this.dir, name), 'utf8')) as unknown;
         if (!Array.isArray(times) || !times.every((t) => typeof t === 'number')) throw new Error('not a list of times');
-        this.times.set(decodeURIComponent(name.slice(0, -5)), times.sort((a, b) => a - b));
+        this.times.set(
+          decodeURIComponent(name.slice(0, -5)),
+          times.sort((a, b) => a - b),
+        );
       } catch (err) {
         warn(name, (err as Error).message);
       }

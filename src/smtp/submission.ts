@@ -98,18 +98,20 @@ export class Submission {
       onAuth: (auth, session, callback) => {
         const user = auth.username ?? '';
         const password = auth.password ?? '';
-        void opts.login(user, password, session.remoteAddress, () => true).then(
-          (account) => {
-            if (!account) return callback(smtpError(535, '5.7.8 Authentication failed'));
-            if (account.suspended)
-              return callback(smtpError(535, '5.7.8 This account is suspended: ask your mail administrator'));
-            callback(null, { user: account.address });
-          },
-          (err: Error) => {
-            opts.log.error('submission login error', { client: session.remoteAddress, error: err.message });
-            callback(smtpError(454, '4.7.0 Temporary authentication failure: try again later'));
-          },
-        );
+        void opts
+          .login(user, password, session.remoteAddress, () => true)
+          .then(
+            (account) => {
+              if (!account) return callback(smtpError(535, '5.7.8 Authentication failed'));
+              if (account.suspended)
+                return callback(smtpError(535, '5.7.8 This account is suspended: ask your mail administrator'));
+              callback(null, { user: account.address });
+            },
+            (err: Error) => {
+              opts.log.error('submission login error', { client: session.remoteAddress, error: err.message });
+              callback(smtpError(454, '4.7.0 Temporary authentication failure: try again later'));
+            },
+          );
       },
       onMailFrom: (address, session, callback) => {
         const user = String(session.user);
@@ -189,7 +191,12 @@ export class Submission {
     stream.on('error', (err) => callback(smtpError(451, `4.3.0 ${err.message}`)));
     stream.on('end', () => {
       if (stream.sizeExceeded)
-        return this.refuse(session, callback, 552, `5.3.4 Message too big: the limit is ${this.opts.maxMessageSize} bytes`);
+        return this.refuse(
+          session,
+          callback,
+          552,
+          `5.3.4 Message too big: the limit is ${this.opts.maxMessageSize} bytes`,
+        );
       const storing = this.store(Buffer.concat(chunks), session).then(
         (id) => callback(null, `2.0.0 OK: queued as ${id}`),
         (err: Error & { responseCode?: number }) => {
@@ -215,14 +222,19 @@ export class Submission {
       throw smtpError(553, `5.7.1 From: <${headerSafe(from)}> is not yours: send as <${user}>`);
     const id = randomBytes(6).toString('hex');
     const added: string[] = [];
-    if (!/^message-id:/im.test(header)) added.push(`Message-ID: <${Date.now().toString(36)}.${id}@${this.opts.hostname}>`);
+    if (!/^message-id:/im.test(header))
+      added.push(`Message-ID: <${Date.now().toString(36)}.${id}@${this.opts.hostname}>`);
     if (!/^date:/im.test(header)) added.push(`Date: ${rfc5322Date()}`);
     const received = receivedLine(session, this.opts.hostname, id);
     const body = Buffer.concat([Buffer.from([received, ...added].map((l) => `${l}\r\n`).join('')), data]);
     const signed = await this.opts.sign(domainOf(from), body);
     const slot = this.opts.limit.take(user);
     if (!slot) {
-      this.opts.log.warning('submission limit reached', { user, client: session.remoteAddress, limit: this.limitSpec() });
+      this.opts.log.warning('submission limit reached', {
+        user,
+        client: session.remoteAddress,
+        limit: this.limitSpec(),
+      });
       throw smtpError(451, this.limitText(user));
     }
     const envelopeFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : user;
@@ -234,9 +246,9 @@ export class Submission {
       slot.release();
       // A copy that cannot be taken back is sent: said in the log, as the client will send it again.
       for (const q of queued)
-        await this.opts.queue.remove(q).catch((e: Error) =>
-          this.opts.log.error('submission undo failed', { id, queued: q, error: e.message }),
-        );
+        await this.opts.queue
+          .remove(q)
+          .catch((e: Error) => this.opts.log.error('submission undo failed', { id, queued: q, error: e.message }));
       throw err;
     }
     await slot.keep().catch((err: Error) =>

@@ -9,6 +9,7 @@ import { domainOf } from '../../model/names.js';
 import type { Config } from '../../service/settings.js';
 import type { DkimKeys } from '../../smtp/dkim.js';
 import type { ForwardQueue } from '../../smtp/forward-queue.js';
+import type { SendLimit } from '../../smtp/send-limit.js';
 import type { SpamFilter } from '../../smtp/spam-filter.js';
 import { withoutPassword } from '../../store/location.js';
 import type { Store } from '../../store/store.js';
@@ -35,6 +36,7 @@ export interface ControlParts {
   queue: ForwardQueue;
   dkim: DkimKeys;
   filter: SpamFilter;
+  limit: SendLimit;
   ports: PortNumbers;
 }
 
@@ -56,6 +58,7 @@ export async function startControl(config: Config, parts: ControlParts, log: Log
       mailboxes: index,
       queue: node.queueAdmin(parts.queue),
       dkim: parts.dkim,
+      sending: parts.limit,
       status,
     }),
     log,

@@ -1,9 +1,10 @@
 // The accounts' logins, one check for POP3 and submission: the password against the store's
 // hash (a hash brought from another server becomes vmail's own at the first good login), and
 // one throttle per client address, so guesses on one port slow the other as well.
-import type { Mailbox } from '../../pop3/session.js';
-import { AuthThrottle } from '../../pop3/auth-throttle.js';
+
 import { maildirPath } from '../../maildir/paths.js';
+import { AuthThrottle } from '../../pop3/auth-throttle.js';
+import type { Mailbox } from '../../pop3/session.js';
 import type { Config } from '../../service/settings.js';
 import { hashPassword, isForeignHash, PasswordVerifier } from '../../store/passwords.js';
 import type { Store } from '../../store/store.js';

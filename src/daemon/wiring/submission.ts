@@ -16,7 +16,13 @@ import { STOP_BOUND_MS, type Started } from './stops.js';
 
 export interface Submitting extends Started {
   submission: Submission;
-  limit: SendLimit;
+}
+
+/** The sending limit, with the counts the last run left in DATA_DIR/sending/. */
+export function buildSendLimit(config: Config, log: Logger): SendLimit {
+  const limit = new SendLimit(join(config.dataDir, 'sending'), config.sendLimit);
+  limit.load((file, why) => log.warning('send count unreadable', { file, why, counted: 'nothing' }));
+  return limit;
 }
 
 /** Whether `account` may send as `address`: itself, or a forward (an alias) that reaches it. */
@@ -30,12 +36,10 @@ export function maySendAs(store: Store, account: string, address: string): boole
 
 export function startSubmission(
   config: Config,
-  parts: { store: Store; queue: ForwardQueue; dkim: DkimKeys; logins: Logins },
+  parts: { store: Store; queue: ForwardQueue; dkim: DkimKeys; logins: Logins; limit: SendLimit },
   tls: { cert: Buffer; key: Buffer } | null,
   log: Logger,
 ): Submitting {
-  const limit = new SendLimit(join(config.dataDir, 'sending'), config.sendLimit);
-  limit.load((file, why) => log.warning('send count unreadable', { file, why, counted: 'nothing' }));
   const submission = new Submission({
     hostname: config.hostname,
     tls,
@@ -48,8 +52,8 @@ export function startSubmission(
     maySendAs: (account, address) => maySendAs(parts.store, account, address),
     sign: (domain, message) => parts.dkim.sign(domain, message),
     queue: parts.queue,
-    limit,
+    limit: parts.limit,
     log,
   });
-  return { submission, limit, stop: () => submission.close(STOP_BOUND_MS) };
+  return { submission, stop: () => submission.close(STOP_BOUND_MS) };
 }
