@@ -423,3 +423,37 @@ describe('the attacker', () => {
     expect(ok).toMatchObject({ ok: true });
   }, 60_000);
 });
+
+describe('the outgoing queue', () => {
+  it('vmail queue list shows a submitted message the relay defers, with its next try and last answer', async () => {
+    relay.mode = 451;
+    try {
+      const r = await submit(
+        {
+          port: sub,
+          mode: 'starttls',
+          user: 'carol@example.test',
+          password: 'pw-carol-1',
+          from: 'carol@example.test',
+          to: ['later@far.example'],
+        },
+        message('carol@example.test', 'deferred'),
+      );
+      expect(r).toMatchObject({ ok: true });
+      const entry = await waitFor(async () => {
+        const list = JSON.parse((await d.cli(['queue', 'list', '--json'])).stdout) as {
+          from: string;
+          to: string;
+          lastError: string | null;
+          nextAttemptAt: string;
+        }[];
+        return list.find((e) => e.from === 'carol@example.test' && e.lastError);
+      }, 'the deferred entry');
+      expect(entry.to).toBe('later@far.example');
+      expect(entry.lastError).toMatch(/451/);
+      expect(Date.parse(entry.nextAttemptAt)).toBeGreaterThan(Date.now());
+    } finally {
+      relay.mode = 'accept';
+    }
+  });
+});
