@@ -22,6 +22,7 @@ _vmail() {
     "accounts remove"|"accounts remove "*) words="--socket --data-dir --config --domain --help" ;;
     "accounts rename"|"accounts rename "*) words="--keep-forward --socket --data-dir --config --domain --help" ;;
     "accounts resume"|"accounts resume "*) words="--socket --data-dir --config --domain --help" ;;
+    "accounts limits"|"accounts limits "*) words="--socket --data-dir --config --json --domain --help" ;;
     "forwards remove"|"forwards remove "*) words="--socket --data-dir --config --domain --help" ;;
     "import vpopmail"|"import vpopmail "*) words="--move --dry-run --skip-bad --socket --data-dir --config --json --domain --help" ;;
     "domains remove"|"domains remove "*) words="--with-accounts --socket --data-dir --config --help" ;;
@@ -30,6 +31,7 @@ _vmail() {
     "import dovecot"|"import dovecot "*) words="--passwd-file --maildirs --layout --uidl-format --move --dry-run --skip-bad --socket --data-dir --config --json --domain --help" ;;
     "export postfix"|"export postfix "*) words="--socket --data-dir --config --help" ;;
     "domains quota"|"domains quota "*) words="--messages --socket --data-dir --config --help" ;;
+    "domains check"|"domains check "*) words="--socket --data-dir --config --json --help" ;;
     "accounts list"|"accounts list "*) words="--stale --socket --data-dir --config --json --domain --help" ;;
     "forwards list"|"forwards list "*) words="--socket --data-dir --config --json --domain --help" ;;
     "pending apply"|"pending apply "*) words="--socket --data-dir --config --json --domain --help" ;;
@@ -42,15 +44,16 @@ _vmail() {
     "pending list"|"pending list "*) words="--socket --data-dir --config --json --domain --help" ;;
     "config check"|"config check "*) words="--config --json --help" ;;
     "domains add"|"domains add "*) words="--socket --data-dir --config --help" ;;
+    "domains dns"|"domains dns "*) words="--socket --data-dir --config --json --help" ;;
     "queue retry"|"queue retry "*) words="--socket --data-dir --config --help" ;;
     "queue list"|"queue list "*) words="--socket --data-dir --config --json --help" ;;
-    "accounts"|"accounts "*) words="list add passwd import export remove quota suspend rename resume" ;;
+    "accounts"|"accounts "*) words="list add passwd import export remove quota suspend rename resume limits" ;;
     "forwards"|"forwards "*) words="list add remove" ;;
     "console"|"console "*) words="--socket --data-dir --config --help" ;;
-    "domains"|"domains "*) words="list add remove dkim quota catchall settings" ;;
+    "domains"|"domains "*) words="list add remove dkim quota catchall settings dns check" ;;
     "pending"|"pending "*) words="list cancel apply" ;;
     "restore"|"restore "*) words="--data-dir --store --help" ;;
-    "daemon"|"daemon "*) words="--data-dir --socket --store --node --watch-limit --domain --postmaster --pop3 --pop3s --smtp --apply-interval --relay --relay-ca-file --tls-cert --tls-key --require-tls-auth --max-message-size --max-connections --max-connections-per-address --auth-failure-delay --rescan-interval --relay-timeout --pop3-idle-timeout --rspamd --rspamd-fail --rspamd-timeout --srs-max-age --audit-retention --resolver --hostname --user --log-level --config --help" ;;
+    "daemon"|"daemon "*) words="--data-dir --socket --store --node --watch-limit --domain --postmaster --pop3 --pop3s --smtp --submission --submissions --send-limit --http --apply-interval --relay --relay-ca-file --tls-cert --tls-key --require-tls-auth --max-message-size --max-connections --max-connections-per-address --auth-failure-delay --rescan-interval --relay-timeout --pop3-idle-timeout --rspamd --rspamd-fail --rspamd-timeout --srs-max-age --audit-retention --resolver --hostname --user --log-level --config --help" ;;
     "status"|"status "*) words="--socket --data-dir --config --json --help" ;;
     "import"|"import "*) words="dovecot vpopmail" ;;
     "export"|"export "*) words="dovecot-passwd dovecot-uidlists postfix" ;;

@@ -1,5 +1,6 @@
 // `vmail accounts`: POP3 accounts listed, added, their password, quota, suspension or name
-// changed, removed; and all of them (with the forwards) imported from or exported to CSV.
+// changed, removed, what they sent (limits); and all of them (with the forwards) imported from or
+// exported to CSV.
 import { Command } from 'commander';
 import { humanBytes } from '../model/format.js';
 import { type ClientFlags, daemonOptions, inDomain, withDaemon } from './daemon-client.js';
@@ -151,4 +152,29 @@ function changeCommands(accounts: Command): void {
   }).action(async (name: string, f: ClientFlags) => {
     out(describeQueued(await withDaemon(f, (c) => c.call('accounts.resume', { name, ...inDomain(f) }))));
   });
+  daemonOptions(
+    accounts
+      .command('limits')
+      .description('what an account submitted within --send-limit, and whether it is reached')
+      .argument('<NAME[@DOMAIN]>'),
+    { json: true, domain: true },
+  ).action(async (name: string, f: ClientFlags) => {
+    const v = await withDaemon(f, (c) => c.call('accounts.limits', { name, ...inDomain(f) }));
+    if (f.json) return json(v);
+    const window = durationText(v.windowSeconds);
+    out(
+      `${v.address}: sent ${v.sent} of ${v.limit} messages in the last ${window}${v.reached ? ': sending limit reached' : ''}${v.freesAt ? `; the oldest leaves the window at ${v.freesAt}` : ''}`,
+    );
+  });
+}
+
+/** 86400 as `1d`, 3600 as `1h`: a window as --send-limit writes it. */
+function durationText(seconds: number): string {
+  for (const [unit, size] of [
+    ['d', 86_400],
+    ['h', 3_600],
+    ['m', 60],
+  ] as const)
+    if (seconds % size === 0) return `${seconds / size}${unit}`;
+  return `${seconds}s`;
 }

@@ -23,6 +23,8 @@ export const METHODS = {
   'accounts.quota': { name: 'string', quota: 'string', messages: 'string?', domain: 'string?' },
   'accounts.suspend': { name: 'string', refuseMail: 'boolean?', domain: 'string?' },
   'accounts.resume': { name: 'string', domain: 'string?' },
+  /** What the account submitted within --send-limit's window. */
+  'accounts.limits': { name: 'string', domain: 'string?' },
   /**
    * Accounts and forwards from a spreadsheet, one pending change per row, queued together or
    * not at all. rows: ImportRow objects. more: keep these rows on this connection and wait for
@@ -81,6 +83,7 @@ export const READS: ReadonlySet<MethodName> = new Set<MethodName>([
   'status',
   'subscribe',
   'accounts.list',
+  'accounts.limits',
   'forwards.list',
   'domains.list',
   'domains.dns',

@@ -63,6 +63,7 @@ export interface Results {
   'accounts.resume': QueueResult;
   'accounts.rename': QueueResult;
   'accounts.import': ImportResult;
+  'accounts.limits': SendLimitView;
   'forwards.list': ForwardView[];
   'forwards.add': QueueResult;
   'forwards.remove': QueueResult;
@@ -242,6 +243,20 @@ export interface AccountView extends MailboxSize {
   refuseMail: boolean;
   /** Whether its mail is being collected. */
   health: AccountHealth;
+  /** It has submitted --send-limit's messages within the window (told by accounts.list). */
+  sendLimitReached?: boolean;
+}
+
+/** What an account submitted within --send-limit's window (`vmail accounts limits`). */
+export interface SendLimitView {
+  address: string;
+  /** The limit: this many messages within windowSeconds. */
+  limit: number;
+  windowSeconds: number;
+  sent: number;
+  reached: boolean;
+  /** When the oldest counted message leaves the window; null when none is counted. */
+  freesAt: string | null;
 }
 
 /**
@@ -337,6 +352,9 @@ export interface StatusView {
   smtp: { port: number | null };
   /** Autoconfig and autodiscover (--http), or null when off. */
   http: { port: number } | null;
+  /** Submission: STARTTLS then AUTH (587), and implicit TLS (465); null when off. */
+  submission?: { port: number } | null;
+  submissions?: { port: number } | null;
   relay: string | null;
   /** Forwarded mail waiting in DATA_DIR/queue, and why it waits when something stops it. */
   queue: { messages: number; problem: string | null };

@@ -18,17 +18,19 @@ import { startControl } from './wiring/control.js';
 import { buildDelivery } from './wiring/delivery.js';
 import { startHttp } from './wiring/http.js';
 import { buildFilter, startSmtp } from './wiring/intake.js';
+import { accountLogins } from './wiring/logins.js';
 import { keepMailboxCaches, startMailboxes } from './wiring/mailboxes.js';
 import { startPop3 } from './wiring/pop3.js';
-import { bindPorts, readTls } from './wiring/ports.js';
+import { bindPorts, type PortNumbers, readTls } from './wiring/ports.js';
 import { type Reload, reloader } from './wiring/reload.js';
 import { STOP_BOUND_MS, Stops } from './wiring/stops.js';
 import { openStore } from './wiring/store.js';
+import { buildSendLimit, startSubmission } from './wiring/submission.js';
 
 export interface RunningDaemon {
   config: Config;
   changes: ChangeQueue;
-  ports: { pop3: number; pop3s: number | null; smtp: number; http: number | null };
+  ports: PortNumbers;
   /** Applies the settings SIGHUP may change; says which changed and which need a restart. */
   reload: Reload;
   /** Calls `listener` if the daemon loses a shared store it cannot serve without. */
@@ -59,10 +61,11 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
     // Where mail goes (a Maildir here, or the forward queue), then what takes it in.
     const { delivery, queue, dkim } = await buildDelivery(config, store, index, node, log);
     const { filter } = stops.add(buildFilter(config, log));
+    const limit = buildSendLimit(config, log);
     const control = stops.add(
       await startControl(
         config,
-        { store, node, changes, engine, lifecycle, index, queue, dkim, filter, ports: ports.numbers },
+        { store, node, changes, engine, lifecycle, index, queue, dkim, filter, limit, ports: ports.numbers },
         log,
       ),
     );
@@ -72,9 +75,11 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
     // A size moves the quota file first, then the consoles hear of it.
     keepMailboxCaches(config, store, index, lifecycle, log);
     control.tellSizes();
-    const { pop3 } = stops.add(startPop3(config, { store, changes, index, node, lifecycle }, tls, log));
+    const logins = accountLogins(config, store, changes, log);
+    const { pop3 } = stops.add(startPop3(config, { store, index, node, lifecycle, logins }, tls, log));
     const { smtp } = stops.add(await startSmtp(config, { delivery, filter, node }, tls, log));
     const { http } = stops.add(startHttp(config, store, ports.numbers, log));
+    const { submission } = stops.add(startSubmission(config, { store, queue, dkim, logins, limit }, tls, log));
     // Sending, filtering and applying start once every part that follows them is there.
     queue.start();
     stops.add({ stop: () => queue.stop(STOP_BOUND_MS) });
@@ -86,6 +91,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
         pop3: (socket, implicitTls) => pop3.accept(socket, implicitTls),
         smtp: (s) => smtp.accept(s),
         http: (s) => http.accept(s),
+        submission: (socket, implicitTls) => submission.accept(socket, implicitTls),
       }),
     );
     mailboxes.startSweeping();
@@ -95,6 +101,8 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       pop3s: ports.numbers.pop3s ?? undefined,
       smtp: ports.numbers.smtp,
       http: ports.numbers.http ?? undefined,
+      submission: ports.numbers.submission ?? undefined,
+      submissions: ports.numbers.submissions ?? undefined,
       socket: config.socketPath,
       user: config.user ?? undefined,
       mailboxes: `${mailboxes.counts.restored} restored, ${mailboxes.counts.listed} listed`,
@@ -106,7 +114,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       config,
       changes,
       ports: ports.numbers,
-      reload: reloader(config, { store, queue, pop3, smtp, filter }, log),
+      reload: reloader(config, { store, queue, pop3, smtp, submission, limit, filter }, log),
       onLost: (listener) => node.onLost(listener),
       stop: () => stops.stopAll(),
     };

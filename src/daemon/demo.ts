@@ -44,6 +44,8 @@ export async function startDemo(dataDir: string, socketPath = join(dataDir, 'con
       '127.0.0.1:0',
       '--smtp',
       '127.0.0.1:0',
+      '--submission',
+      '127.0.0.1:0',
       '--http',
       '127.0.0.1:0',
     ],

@@ -10,6 +10,9 @@ interface Settings {
   pop3: { port: number | null; stls: boolean };
   pop3s: { port: number } | null;
   tlsLogins: boolean;
+  /** Submission with STARTTLS (587) and over implicit TLS (465); null or absent when off. */
+  submission?: { port: number } | null;
+  submissions?: { port: number } | null;
 }
 
 const row = (label: string, text: string) => `  ${label.padEnd(18)}${text}`;
@@ -47,6 +50,26 @@ function userName(domain: string, domains: readonly string[]): string[] {
   ];
 }
 
+/** The outgoing server's lines: host, each submission port with its TLS mode, the login. */
+function outgoing(domain: string, s: Settings): string[] {
+  if (!s.submission && !s.submissions)
+    return [
+      row('Outgoing (SMTP)', "your Internet provider's outgoing server: this server's"),
+      more('submission ports are turned off (--submission 0).'),
+    ];
+  const lines = [row('Outgoing (SMTP)', s.hostname)];
+  if (s.submissions) lines.push(row(`Port ${s.submissions.port}`, 'SSL/TLS from the first byte (implicit TLS)'));
+  if (s.submission) lines.push(row(`Port ${s.submission.port}`, 'STARTTLS, then the password'));
+  lines.push(
+    row('Username', `your full address, NAME@${domain}`),
+    row('Password', 'this password (the POP3 one)'),
+    row('Authentication', 'normal password'),
+    more('Mail sent this way is DKIM-signed for the domain when it'),
+    more('has a key (vmail domains dkim).'),
+  );
+  return lines;
+}
+
 export function clientSettingsLines(domain: string, s: Settings): string[] {
   return [
     `Mail Client Settings for ${domain}`,
@@ -58,9 +81,7 @@ export function clientSettingsLines(domain: string, s: Settings): string[] {
     row('Password', 'the one set on the POP3 Accounts screen'),
     row('Authentication', 'normal password'),
     '',
-    row('Outgoing (SMTP)', "your Internet provider's outgoing server, as before:"),
-    more('vmail has no mail submission; it receives mail for'),
-    more(`${domain} and does not relay it.`),
+    ...outgoing(domain, s),
     '',
     'The incoming server',
     "  It is the daemon's hostname setting (--hostname, or the machine's name when",

@@ -124,8 +124,9 @@ export function changeDetail(p: {
 }
 
 /** `active`, `suspended` (its mail kept) or `suspended, mail refused`. */
-export function accountState(a: { suspended: boolean; refuseMail: boolean }): string {
-  return a.suspended ? (a.refuseMail ? 'suspended, mail refused' : 'suspended') : 'active';
+export function accountState(a: { suspended: boolean; refuseMail: boolean; sendLimitReached?: boolean }): string {
+  const state = a.suspended ? (a.refuseMail ? 'suspended, mail refused' : 'suspended') : 'active';
+  return a.sendLimitReached ? `${state}, sending limit reached` : state;
 }
 
 /** Why an account's mail needs attention, in a few words (`never fetched`, `mail 45d old`), or ''. */

@@ -4,7 +4,7 @@
 import type { Socket } from 'node:net';
 import { createSecureContext, type SecureContext, TLSSocket } from 'node:tls';
 import type { Logger } from '../support/log.js';
-import { AuthThrottle } from './auth-throttle.js';
+import { AuthThrottle, judgedLogin, plaintextAllowed } from './auth-throttle.js';
 import { type Mailbox, Pop3Session, type SessionHost } from './session.js';
 
 export interface Pop3Backend {
@@ -33,6 +33,8 @@ export interface Pop3Options {
   idleTimeoutMs?: number;
   /** The first failed login from an address waits this long; each further one waits longer. */
   authFailureDelayMs?: number;
+  /** The login throttle, when it is shared with submission (default: one of its own). */
+  throttle?: AuthThrottle;
   /** Taken after this server's own lock, when other daemons serve the same mailboxes. */
   shared?: SharedLocks | null;
   log: Logger;
@@ -56,7 +58,7 @@ export class Pop3Server {
     this.idleMs = opts.idleTimeoutMs ?? 10 * 60_000;
     this.tls = opts.tls ? createSecureContext({ cert: opts.tls.cert, key: opts.tls.key }) : null;
     this.requireTlsAuth = opts.requireTlsAuth ?? null;
-    this.throttle = new AuthThrottle(opts.authFailureDelayMs ?? 500);
+    this.throttle = opts.throttle ?? new AuthThrottle(opts.authFailureDelayMs ?? 500);
     const log = opts.log;
     const server = this;
     this.host = {
@@ -65,27 +67,8 @@ export class Pop3Server {
       get tls() {
         return server.tls;
       },
-      plaintextAllowed: (remote) =>
-        this.requireTlsAuth === null ? !this.tls || isLoopback(remote) : !this.requireTlsAuth,
-      login: (user, password, remote, wanted) =>
-        this.throttle.judge(
-          remote,
-          async () => {
-            const mailbox = await opts.backend.login(user, password, remote);
-            // One line per failure, for the admin and for fail2ban.
-            if (!mailbox)
-              log.warning('pop3 login failed', {
-                user: printable(user),
-                rip: remote,
-                failures: this.throttle.failures(remote) + 1,
-              });
-            else if (mailbox.suspended)
-              log.notice('pop3 login refused', { user: mailbox.address, rip: remote, why: 'suspended' });
-            else log.info('pop3 login', { user: mailbox.address, rip: remote });
-            return mailbox;
-          },
-          wanted,
-        ),
+      plaintextAllowed: (remote) => plaintextAllowed(this.requireTlsAuth, Boolean(this.tls), remote),
+      login: judgedLogin(this.throttle, 'pop3', log, opts.backend.login),
       lock: async (address, session) => {
         if (this.locks.has(address)) return false;
         this.locks.set(address, session);
@@ -170,19 +153,4 @@ export class Pop3Server {
   close(): void {
     for (const s of this.sessions) s.close();
   }
-}
-
-/**
- * The connections --require-tls-auth lets log in without TLS when it is unset: this host's own
- * 127.0.0.1 and ::1 (a webmail or fetchmail on the same machine). Only these two, not all of
- * 127.0.0.0/8: nothing from outside can arrive from either, and it leaves 127.0.0.2 to stand
- * for a remote client in the tests, which need no network namespace (and no root) that way.
- */
-function isLoopback(remote: string): boolean {
-  return remote === '127.0.0.1' || remote === '::1' || remote === '::ffff:127.0.0.1';
-}
-
-/** A user name as a client sent it, safe inside one log line. */
-function printable(user: string): string {
-  return user.replace(/[^\x21-\x7e]/g, '?').slice(0, 100);
 }

@@ -169,6 +169,28 @@ function tlsSettings({ one, where }: Settings): Pick<Config, 'tlsCert' | 'tlsKey
   };
 }
 
+/** The submission listeners (`0`: off) and the sending limit per account. */
+function submissionSettings(
+  { req, where, sources }: Settings,
+  tlsCert: string | null,
+): Pick<Config, 'submission' | 'submissions' | 'sendLimit'> {
+  const listen = (key: string) => parseOptionalListen(req(key), where(key));
+  const submission = listen('submission');
+  let submissions = listen('submissions');
+  // Left at its default, implicit TLS waits for a certificate; asked for, it needs one.
+  if (submissions && !tlsCert) {
+    if (sources.submissions !== 'default') throw new ConfigError(`${where('submissions')} needs tls-cert and tls-key`);
+    submissions = null;
+  }
+  const limit = req('send-limit');
+  const m = /^([1-9]\d{0,6})\/(\S+)$/.exec(limit);
+  if (!m)
+    throw new ConfigError(
+      `${where('send-limit')} ${JSON.stringify(limit)}: write messages per time, e.g. 500/1d or 50/1h`,
+    );
+  return { submission, submissions, sendLimit: { count: Number(m[1]), windowMs: duration(m[2], where('send-limit')) } };
+}
+
 /** Where postmaster@ of a domain without its own goes. */
 function postmasterSetting({ one, where }: Settings): string | null {
   const postmaster = one('postmaster');
@@ -222,6 +244,7 @@ export function loadConfig(
   const resolver = resolverSetting(settings);
   const { tlsCert, tlsKey, requireTlsAuth } = tlsSettings(settings);
   const postmaster = postmasterSetting(settings);
+  const { submission, submissions, sendLimit } = submissionSettings(settings, tlsCert);
   const pop3s = one('pop3s');
   if (pop3s && !tlsCert) throw new ConfigError(`${where('pop3s')} needs tls-cert and tls-key`);
   const logLevel = logLevelSetting(settings);
@@ -238,6 +261,9 @@ export function loadConfig(
     pop3s: pop3s ? parseListen(pop3s, where('pop3s')) : null,
     smtp: parseListen(req('smtp'), where('smtp')),
     http: parseOptionalListen(req('http'), where('http')),
+    submission,
+    submissions,
+    sendLimit,
     applyIntervalMs: duration(req('apply-interval'), where('apply-interval')),
     relay,
     relayCaFile,

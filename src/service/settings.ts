@@ -28,6 +28,12 @@ export interface Config {
   smtp: Listen;
   /** Autoconfig and autodiscover for mail clients (and, later, ACME's HTTP-01); null: off. */
   http: Listen | null;
+  /** SMTP submission (STARTTLS, then AUTH); null: off. */
+  submission: Listen | null;
+  /** Submission over implicit TLS (RFC 8314); null: off, or no certificate while left at its default. */
+  submissions: Listen | null;
+  /** Messages one account may submit within the window (--send-limit N/DURATION). */
+  sendLimit: { count: number; windowMs: number };
   applyIntervalMs: number;
   relay: string | null;
   /** A PEM file of the CA that signs a private relay's certificate (else the system's CAs). */
@@ -139,6 +145,28 @@ export const SETTINGS: readonly Setting[] = [
     default: null,
   },
   { key: 'smtp', field: 'smtp', arg: 'HOST:PORT', help: 'SMTP listener, the inbound MX', default: '0.0.0.0:25' },
+  {
+    key: 'submission',
+    field: 'submission',
+    arg: 'HOST:PORT',
+    help: "SMTP submission for the accounts' mail clients: STARTTLS, then AUTH (0: off)",
+    default: '0.0.0.0:587',
+  },
+  {
+    key: 'submissions',
+    field: 'submissions',
+    arg: 'HOST:PORT',
+    help: 'submission over implicit TLS, RFC 8314 (0: off; off by default while no tls-cert is set)',
+    default: '0.0.0.0:465',
+  },
+  {
+    key: 'send-limit',
+    field: 'sendLimit',
+    arg: 'N/DURATION',
+    help: 'messages one account may submit in that time, e.g. 500/1d (past it: 451 4.7.1)',
+    default: '500/1d',
+    reloadable: true,
+  },
   {
     key: 'http',
     field: 'http',

@@ -48,7 +48,21 @@ it('packs what an install needs and nothing else, installs globally, and runs', 
   const data = join(dir, 'data');
   const d = spawn(
     vmail,
-    ['daemon', '--data-dir', data, '--domain', 'example.test', '--pop3', '127.0.0.1:0', '--smtp', '127.0.0.1:0'],
+    [
+      'daemon',
+      '--data-dir',
+      data,
+      '--domain',
+      'example.test',
+      '--pop3',
+      '127.0.0.1:0',
+      '--smtp',
+      '127.0.0.1:0',
+      '--submission',
+      '0',
+      '--http',
+      '0',
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';

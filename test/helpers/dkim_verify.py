@@ -20,5 +20,9 @@ if mode == 'arc':
     print(json.dumps({'cv': cv.decode(), 'comment': comment}))
 else:
     sig = dkim.DKIM(message)
-    ok = sig.verify(dnsfunc=dnsfunc)
+    try:
+        ok = sig.verify(dnsfunc=dnsfunc)
+    except dkim.ValidationError:
+        # A body hash that does not match is raised rather than returned: it fails all the same.
+        ok = False
     print(json.dumps({'ok': bool(ok), 'domain': (sig.domain or b'').decode(), 'selector': (sig.selector or b'').decode()}))

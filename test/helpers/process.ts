@@ -59,6 +59,8 @@ export interface DaemonHandle {
   socket: string;
   pop3Port: number;
   smtpPort: number;
+  /** The submission port (587's role), NaN when off. */
+  submissionPort: number;
   proc: ChildProcess;
   output: () => string;
   cli: (args: string[], input?: string) => Promise<CliResult>;
@@ -125,6 +127,11 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandl
     '127.0.0.1:0',
     '--smtp',
     '127.0.0.1:0',
+    // Submission on a free port, implicit TLS off: a test that wants it gives --submissions.
+    '--submission',
+    '127.0.0.1:0',
+    '--submissions',
+    '0',
     // Off unless a test asks for it (a caller's --http comes later and wins): port 80 is one.
     '--http',
     '0',
@@ -179,6 +186,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandl
     socket,
     pop3Port: port('pop3'),
     smtpPort: port('smtp'),
+    submissionPort: port('submission'),
     proc,
     output: () => out,
     cli: (cliArgs, input) => runCli(cliArgs, { input, env: { VMAIL_SOCKET: socket } }),

@@ -786,6 +786,10 @@ describe('several daemons on one PostgreSQL store', () => {
       '127.0.0.1:0',
       '--smtp',
       '127.0.0.1:0',
+      '--submission',
+      '0',
+      '--http',
+      '0',
     ]);
     expect(unreachable.code).not.toBe(0);
     expect(unreachable.stderr.split('\n').filter((l) => l.startsWith('vmail:'))).toHaveLength(1);
@@ -808,6 +812,10 @@ describe('several daemons on one PostgreSQL store', () => {
       '127.0.0.1:0',
       '--smtp',
       '127.0.0.1:0',
+      '--submission',
+      '0',
+      '--http',
+      '0',
     ]);
     expect(twin.code).toBe(78);
     expect(twin.stderr).toMatch(/another daemon named "a" is connected/);
@@ -857,6 +865,10 @@ describe('several daemons on one PostgreSQL store', () => {
       '127.0.0.1:0',
       '--smtp',
       '127.0.0.1:0',
+      '--submission',
+      '0',
+      '--http',
+      '0',
     ]);
     expect(long.code).toBe(78);
     expect(long.stderr.trim().split('\n')).toHaveLength(1);

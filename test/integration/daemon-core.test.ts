@@ -484,6 +484,10 @@ describe('the socket and the process', () => {
       '127.0.0.1:0',
       '--smtp',
       '127.0.0.1:0',
+      '--submission',
+      '0',
+      '--http',
+      '0',
     ]);
     expect(second.code).toBe(1);
     expect(second.stderr).toMatch(/another vmail daemon is already running on .*control\.sock: stop it first/);
@@ -511,6 +515,10 @@ describe('the socket and the process', () => {
         '127.0.0.1:0',
         '--smtp',
         '127.0.0.1:0',
+        '--submission',
+        '0',
+        '--http',
+        '0',
         flag,
         `127.0.0.1:${port}`,
       ];
@@ -624,6 +632,10 @@ reader.execute('ROLLBACK')
       '127.0.0.1:0',
       '--smtp',
       '127.0.0.1:0',
+      '--submission',
+      '0',
+      '--http',
+      '0',
     ]);
     expect(r.code).toBe(1);
     expect(r.stderr.trimEnd().split('\n').at(-1)).toBe(

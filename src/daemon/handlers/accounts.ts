@@ -2,9 +2,10 @@
 // password, a removal, a quota, a suspension, a resumption or a rename. Imports are in
 // import-export.ts.
 
+import type { AccountView } from '../../control/protocol.js';
 import type { ControlConnection, Handlers } from '../../control/server.js';
-import { InputError } from '../../model/errors.js';
-import { checkPassword, parseLocalAddress } from '../../model/names.js';
+import { InputError, NotFoundError } from '../../model/errors.js';
+import { checkPassword, formatAddress, parseLocalAddress } from '../../model/names.js';
 import { parseQuota } from '../../model/quota.js';
 import { hashPassword } from '../../store/passwords.js';
 import { isStale, listAccounts } from '../views.js';
@@ -18,30 +19,30 @@ type AccountMethod =
   | 'accounts.quota'
   | 'accounts.suspend'
   | 'accounts.rename'
-  | 'accounts.resume';
+  | 'accounts.resume'
+  | 'accounts.limits';
 
-export function accountHandlers(parts: Pick<Parts, 'store' | 'changes' | 'mailboxes'>): Pick<Handlers, AccountMethod> {
-  const { store, changes, mailboxes } = parts;
+export function accountHandlers(
+  parts: Pick<Parts, 'store' | 'changes' | 'mailboxes' | 'sending'>,
+): Pick<Handlers, AccountMethod> {
+  const { store, changes, sending } = parts;
+  const marked = (rows: AccountView[]) =>
+    rows.map((a) => (sending.reached(a.address) ? { ...a, sendLimitReached: true } : a));
   return {
-    'accounts.list': (p) => {
-      const offset = pageBound('offset', p.offset, 0);
-      const limit = pageBound('limit', p.limit, Number.MAX_SAFE_INTEGER);
-      if (p.stale === undefined)
-        return listAccounts(store, mailboxes, hostedDomain(parts, p.domain), Date.now(), {
-          after: p.after,
-          offset,
-          limit,
-        });
-      if (p.after !== undefined) throw new InputError('--after pages the list in its own order: not with --stale');
-      const all = listAccounts(store, mailboxes, hostedDomain(parts, p.domain));
-      const m = /^(\d{1,4})d$/.exec(p.stale.trim());
-      if (!m) throw new InputError(`--stale ${JSON.stringify(p.stale.slice(0, 20))}: write days like 30d`);
-      // The stalest and biggest first: what to look at first.
-      return all
-        .filter((a) => isStale(a.health, a.messages, Number(m[1])))
-        .sort((a, b) => (b.health.oldestDays ?? 0) - (a.health.oldestDays ?? 0) || b.bytes - a.bytes)
-        .slice(offset, offset + limit);
+    'accounts.limits': (p) => {
+      const address = formatAddress(localAddress(parts, p.name, p.domain));
+      if (!store.accounts.has(address)) throw new NotFoundError(`no account ${address}: see vmail accounts list`);
+      const c = sending.count(address);
+      return {
+        address,
+        limit: c.limit,
+        windowSeconds: c.windowMs / 1000,
+        sent: c.sent,
+        reached: c.reached,
+        freesAt: c.freesAt === null ? null : new Date(c.freesAt).toISOString(),
+      };
     },
+    'accounts.list': (p) => marked(listAccountsPage(parts, p)),
     'accounts.add': (p, conn) => accountWithPassword(parts, 'add', p, conn),
     'accounts.passwd': (p, conn) => accountWithPassword(parts, 'password', p, conn),
     'accounts.remove': (p, conn) =>
@@ -125,4 +126,29 @@ function pageBound(what: 'offset' | 'limit', v: number | undefined, otherwise: n
   if (v === undefined) return otherwise;
   if (!Number.isSafeInteger(v) || v < 0) throw new InputError(`--${what} ${v}: write a whole number from 0`);
   return v;
+}
+
+/** One page of the account list, or the stale ones. */
+function listAccountsPage(
+  parts: Pick<Parts, 'store' | 'changes' | 'mailboxes'>,
+  p: { domain?: string; stale?: string; offset?: number; limit?: number; after?: string },
+): AccountView[] {
+  const { store, mailboxes } = parts;
+  const offset = pageBound('offset', p.offset, 0);
+  const limit = pageBound('limit', p.limit, Number.MAX_SAFE_INTEGER);
+  if (p.stale === undefined)
+    return listAccounts(store, mailboxes, hostedDomain(parts, p.domain), Date.now(), {
+      after: p.after,
+      offset,
+      limit,
+    });
+  if (p.after !== undefined) throw new InputError('--after pages the list in its own order: not with --stale');
+  const all = listAccounts(store, mailboxes, hostedDomain(parts, p.domain));
+  const m = /^(\d{1,4})d$/.exec(p.stale.trim());
+  if (!m) throw new InputError(`--stale ${JSON.stringify(p.stale.slice(0, 20))}: write days like 30d`);
+  // The stalest and biggest first: what to look at first.
+  return all
+    .filter((a) => isStale(a.health, a.messages, Number(m[1])))
+    .sort((a, b) => (b.health.oldestDays ?? 0) - (a.health.oldestDays ?? 0) || b.bytes - a.bytes)
+    .slice(offset, offset + limit);
 }

@@ -9,6 +9,7 @@ import { InputError } from '../../model/errors.js';
 import { clockTime } from '../../model/format.js';
 import { type Address, domainOf, normalizeDomain, parseLocalAddress } from '../../model/names.js';
 import type { DkimKeys } from '../../smtp/dkim.js';
+import type { SendLimit } from '../../smtp/send-limit.js';
 import type { Store } from '../../store/store.js';
 import type { ApplyEngine } from '../apply-engine.js';
 import type { ChangeQueue } from '../change-queue.js';
@@ -22,6 +23,8 @@ export interface Parts {
   mailboxes: MailboxIndex;
   queue: QueueAdmin;
   dkim: DkimKeys;
+  /** What each account submitted within --send-limit's window. */
+  sending: SendLimit;
   status: () => StatusView;
   /** The DNS server lookups go to (--resolver), or null for the system's. */
   resolver: () => string | null;

@@ -46,8 +46,8 @@ export function domainHandlers({
       ports: {
         pop3s: s.pop3s?.port ?? null,
         pop3: s.pop3.port,
-        submissions: null,
-        submission: null,
+        submissions: s.submissions?.port ?? null,
+        submission: s.submission?.port ?? null,
       },
       dkim: key && { name: key.name, value: key.value },
     });

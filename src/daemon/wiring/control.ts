@@ -9,6 +9,7 @@ import { domainOf } from '../../model/names.js';
 import type { Config } from '../../service/settings.js';
 import type { DkimKeys } from '../../smtp/dkim.js';
 import type { ForwardQueue } from '../../smtp/forward-queue.js';
+import type { SendLimit } from '../../smtp/send-limit.js';
 import type { SpamFilter } from '../../smtp/spam-filter.js';
 import { withoutPassword } from '../../store/location.js';
 import type { Store } from '../../store/store.js';
@@ -21,6 +22,7 @@ import { controlHandlers } from '../handlers/table.js';
 import type { MailboxLifecycle } from '../mailbox-lifecycle.js';
 import { RowFeed } from '../row-feed.js';
 import { accountHealth, listDomains } from '../views.js';
+import type { PortNumbers } from './ports.js';
 import type { Started } from './stops.js';
 
 /** The daemon's parts the control socket reads and drives. */
@@ -34,7 +36,8 @@ export interface ControlParts {
   queue: ForwardQueue;
   dkim: DkimKeys;
   filter: SpamFilter;
-  ports: { pop3: number; pop3s: number | null; smtp: number; http: number | null };
+  limit: SendLimit;
+  ports: PortNumbers;
 }
 
 export interface Control extends Started {
@@ -55,6 +58,7 @@ export async function startControl(config: Config, parts: ControlParts, log: Log
       mailboxes: index,
       queue: node.queueAdmin(parts.queue),
       dkim: parts.dkim,
+      sending: parts.limit,
       status,
       // The running config: a reload that changes the resolver is used from the next check on.
       resolver: () => config.resolver,
@@ -123,6 +127,8 @@ function statusOf(config: Config, parts: ControlParts): () => StatusView {
     tlsLogins: config.requireTlsAuth ?? tls(),
     smtp: { port: ports.smtp },
     http: ports.http === null ? null : { port: ports.http },
+    submission: ports.submission === null ? null : { port: ports.submission },
+    submissions: ports.submissions === null ? null : { port: ports.submissions },
     relay: config.relay && withoutPassword(config.relay),
     queue: { messages: queue.size, problem: queue.problem() },
     storeProblem: store.problem,

@@ -6,12 +6,13 @@ import { HttpFront } from '../../http/server.js';
 import type { Config } from '../../service/settings.js';
 import type { Store } from '../../store/store.js';
 import type { Logger } from '../../support/log.js';
+import type { PortNumbers } from './ports.js';
 import type { Started } from './stops.js';
 
 export function startHttp(
   config: Config,
   store: Store,
-  ports: { pop3: number; pop3s: number | null },
+  ports: Pick<PortNumbers, 'pop3' | 'pop3s' | 'submission' | 'submissions'>,
   log: Logger,
 ): Started & { http: HttpFront } {
   const http = new HttpFront({
@@ -20,8 +21,8 @@ export function startHttp(
       hostname: config.hostname,
       pop3s: ports.pop3s,
       pop3: { port: ports.pop3, stls: Boolean(config.tlsCert && config.tlsKey) },
-      submissions: null,
-      submission: null,
+      submissions: ports.submissions,
+      submission: ports.submission,
     }),
     log,
   });

@@ -9,16 +9,27 @@ import { type Started, Stops } from './stops.js';
 
 export interface Ports extends Started {
   /** The port numbers bound (a port 0 in the settings is the one the system chose). */
-  numbers: { pop3: number; pop3s: number | null; smtp: number; http: number | null };
+  numbers: PortNumbers;
   /** Serves every connection, those waiting first; its stop closes the ports. */
   serve(handlers: {
     pop3(socket: Socket, implicitTls?: boolean): void;
     smtp(socket: Socket): void;
+    submission(socket: Socket, implicitTls?: boolean): void;
     http(socket: Socket): void;
   }): Started;
 }
 
-/** Binds the POP3, POP3S (when set), SMTP and HTTP (when set) ports. */
+/** The ports bound; null for a listener that is off. */
+export interface PortNumbers {
+  pop3: number;
+  pop3s: number | null;
+  smtp: number;
+  submission: number | null;
+  submissions: number | null;
+  http: number | null;
+}
+
+/** Binds the POP3, POP3S (when set), SMTP, submission and HTTP (when on) ports. */
 export async function bindPorts(config: Config): Promise<Ports> {
   const stops = new Stops();
   const bind = async (at: Listen, what: string) => {
@@ -30,14 +41,24 @@ export async function bindPorts(config: Config): Promise<Ports> {
     const pop3 = await bind(config.pop3, 'POP3');
     const pop3s = config.pop3s ? await bind(config.pop3s, 'POP3S') : null;
     const smtp = await bind(config.smtp, 'SMTP');
+    const submission = config.submission ? await bind(config.submission, 'submission') : null;
+    const submissions = config.submissions ? await bind(config.submissions, 'submissions') : null;
     const http = config.http ? await bind(config.http, 'HTTP') : null;
     return {
-      numbers: { pop3: pop3.port, pop3s: pop3s?.port ?? null, smtp: smtp.port, http: http?.port ?? null },
+      numbers: {
+        pop3: pop3.port,
+        pop3s: pop3s?.port ?? null,
+        smtp: smtp.port,
+        submission: submission?.port ?? null,
+        submissions: submissions?.port ?? null,
+        http: http?.port ?? null,
+      },
       serve: (handlers) => {
         pop3.serve((socket) => handlers.pop3(socket));
         pop3s?.serve((socket) => handlers.pop3(socket, true));
         smtp.serve((socket) => handlers.smtp(socket));
-        http?.serve((socket) => handlers.http(socket));
+        submission?.serve((socket) => handlers.submission(socket));
+        submissions?.serve((socket) => handlers.submission(socket, true));
         // A stop closes the ports before anything else: nothing new arrives while it finishes.
         return {
           stop: () => {
@@ -45,6 +66,8 @@ export async function bindPorts(config: Config): Promise<Ports> {
             pop3s?.close();
             smtp.close();
             http?.close();
+            submission?.close();
+            submissions?.close();
           },
         };
       },

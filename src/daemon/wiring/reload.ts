@@ -6,7 +6,9 @@ import type { Pop3Server } from '../../pop3/server.js';
 import { type Config, SETTINGS } from '../../service/settings.js';
 import type { ForwardQueue } from '../../smtp/forward-queue.js';
 import type { SmtpIntake } from '../../smtp/intake.js';
+import type { SendLimit } from '../../smtp/send-limit.js';
 import type { SpamFilter } from '../../smtp/spam-filter.js';
+import type { Submission } from '../../smtp/submission.js';
 import type { Store } from '../../store/store.js';
 import type { Logger } from '../../support/log.js';
 import { recordReload } from './audit-log.js';
@@ -17,7 +19,15 @@ export type Reload = (next: Config) => { applied: string[]; needRestart: string[
 /** The daemon's reload: `config` is the running one, changed in place by each reload. */
 export function reloader(
   config: Config,
-  parts: { store: Store; queue: ForwardQueue; pop3: Pop3Server; smtp: SmtpIntake; filter: SpamFilter },
+  parts: {
+    store: Store;
+    queue: ForwardQueue;
+    pop3: Pop3Server;
+    smtp: SmtpIntake;
+    submission: Submission;
+    limit: SendLimit;
+    filter: SpamFilter;
+  },
   log: Logger,
 ): Reload {
   return (next) => {
@@ -44,6 +54,8 @@ export function reloader(
       maxConnectionsPerAddress: next.maxConnectionsPerAddress,
       refusalDelayMs: next.authFailureDelayMs,
     });
+    parts.submission.reload({ tls, maxMessageSize: next.maxMessageSize });
+    parts.limit.limit = next.sendLimit;
     parts.filter.configure({ url: next.rspamd, fail: next.rspamdFail, timeoutMs: next.rspamdTimeoutMs });
     for (const s of changed) if (s.reloadable) Object.assign(config, { [s.field]: next[s.field] });
     if (changed.length) recordReload(parts.store, next, changed, applied, needRestart, log);
