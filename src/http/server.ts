@@ -18,19 +18,20 @@ export interface HttpFrontOptions {
 
 /** The largest request body read (an autodiscover request is a few hundred bytes). */
 const MAX_BODY = 16 * 1024;
+const IDLE_MS = 10_000;
+const LIFETIME_MS = 15_000;
 const THUNDERBIRD = new Set(['/mail/config-v1.1.xml', '/.well-known/autoconfig/mail/config-v1.1.xml']);
 
 export class HttpFront {
-  private readonly server = createServer(
-    { maxHeaderSize: 8 * 1024, requestTimeout: 10_000, headersTimeout: 10_000, keepAliveTimeout: 5_000 },
-    (req, res) => {
-      this.handle(req, res).catch((err: Error) => {
-        this.opts.log.warning('http request failed', { path: req.url?.slice(0, 100), error: err.message });
-        if (!res.headersSent) reply(res, 500, 'text/plain', 'internal error\n');
-        else res.destroy();
-      });
-    },
-  );
+  private readonly server = createServer({ maxHeaderSize: 8 * 1024, keepAliveTimeout: 5_000 }, (req, res) => {
+    this.handle(req, res).catch((err: Error) => {
+      this.opts.log.warning('http request failed', { path: req.url?.slice(0, 100), error: err.message });
+      if (!res.headersSent) reply(res, 500, 'text/plain', 'internal error\n');
+      else res.destroy();
+    });
+  });
+
+  private readonly sockets = new Set<Socket>();
 
   constructor(private readonly opts: HttpFrontOptions) {
     // A request line or header the parser refuses: 400, and the connection closed.
@@ -40,14 +41,25 @@ export class HttpFront {
     });
   }
 
-  /** Serves one connection from the listener. */
+  /**
+   * Serves one connection from the listener. The server never listens itself, so Node's own
+   * header and request timeouts (checked only on a listening server) do not run: a connection
+   * idle for 10 s, or open for 15 s (a client that trickles its headers), is closed here.
+   */
   accept(socket: Socket): void {
+    socket.setTimeout(IDLE_MS, () => socket.destroy());
+    const cap = setTimeout(() => socket.destroy(), LIFETIME_MS);
+    this.sockets.add(socket);
+    socket.once('close', () => {
+      clearTimeout(cap);
+      this.sockets.delete(socket);
+    });
     this.server.emit('connection', socket);
   }
 
-  /** Closes the connections kept alive; the listener itself is closed by its owner. */
+  /** Closes the connections still open; the listener itself is closed by its owner. */
   stop(): void {
-    this.server.closeAllConnections();
+    for (const socket of this.sockets) socket.destroy();
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -59,6 +59,7 @@ export async function bindPorts(config: Config): Promise<Ports> {
         smtp.serve((socket) => handlers.smtp(socket));
         submission?.serve((socket) => handlers.submission(socket));
         submissions?.serve((socket) => handlers.submission(socket, true));
+        http?.serve((socket) => handlers.http(socket));
         // A stop closes the ports before anything else: nothing new arrives while it finishes.
         return {
           stop: () => {
