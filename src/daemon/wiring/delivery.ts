@@ -1,7 +1,8 @@
 // Where accepted mail goes: into a Maildir here (local delivery, counted by the mailbox index
 // and told to the other daemons), or onto the forward queue toward the relay (without one, the
-// recipients' MX hosts), with an SRS sender, an ARC seal and DKIM-signed bounces. Each needs the other (a forward to a local
-// address is delivered here; a delivery to a forward is queued), so both are built together.
+// recipients' MX hosts), with an SRS sender, an ARC seal and DKIM-signed bounces. Each needs
+// the other (a forward to a local address is delivered here; a delivery to a forward is
+// queued), so both are built together.
 // The queue's spool is loaded here; it starts sending with the intake (daemon.ts).
 
 import { join } from 'node:path';
