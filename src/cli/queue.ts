@@ -5,8 +5,8 @@ import { json, out } from './output.js';
 import { queueRows } from './tables.js';
 
 export function queueCommand(): Command {
-  const queue = new Command('queue').description('forwarded mail waiting for the relay');
-  daemonOptions(queue.command('list').description('every queued message with its attempts'), { json: true }).action(
+  const queue = new Command('queue').description('outgoing mail (forwarded, bounces) waiting to leave');
+  daemonOptions(queue.command('list').description('every queued message with its next try and last answer'), { json: true }).action(
     async (f: ClientFlags) => {
       const list = await withDaemon(f, (c) => c.call('queue.list'));
       if (f.json) json(list);
