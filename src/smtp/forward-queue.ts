@@ -10,8 +10,8 @@ import { NotFoundError } from '../model/errors.js';
 import { withoutPassword } from '../store/location.js';
 import type { Logger } from '../support/log.js';
 import { buildBounce } from './dsn.js';
-import { type QueueEntry, QueueSpool, Unusable } from './queue-spool.js';
 import { type MxDelivery, PermanentFailure } from './mx-delivery.js';
+import { type QueueEntry, QueueSpool, Unusable } from './queue-spool.js';
 import { readRelayCa, relayTransport } from './relay-client.js';
 
 /** What local delivery of a queued message came to; a refusal carries its SMTP reply. */

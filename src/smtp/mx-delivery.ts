@@ -142,11 +142,7 @@ export class MxDelivery {
     }
   }
 
-  private async connect(
-    t: Target,
-    verified: boolean,
-    m: { from: string; to: string[]; raw: Buffer },
-  ): Promise<string> {
+  private async connect(t: Target, verified: boolean, m: { from: string; to: string[]; raw: Buffer }): Promise<string> {
     const timeout = this.opts.timeoutMs;
     const transport = nodemailer.createTransport({
       host: t.address,

@@ -6,10 +6,10 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { ControlClient } from '../../src/control/client.js';
 import { writeNewFile } from '../../src/support/durable.js';
+import { postfixMissing, startPostfix } from '../helpers/postfix.js';
 import { startDaemon, tempDir } from '../helpers/process.js';
 import { closedPort, TestRelay } from '../helpers/relay.js';
 import { heading, performance, seedAccounts } from './lib.js';
-import { postfixMissing, startPostfix } from '../helpers/postfix.js';
 
 const SIZE = 20 * 1024;
 

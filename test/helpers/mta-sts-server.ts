@@ -22,8 +22,14 @@ export async function testCa(): Promise<TestCa> {
   const dir = tempDir('test-ca-');
   const cert = join(dir, 'ca.pem');
   const key = join(dir, 'ca-key.pem');
-  await openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1']
-    .concat(['-subj', '/CN=vmail test CA', '-addext', 'basicConstraints=critical,CA:TRUE']));
+  await openssl(
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1'].concat([
+      '-subj',
+      '/CN=vmail test CA',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+    ]),
+  );
   let n = 0;
   return {
     cert,

@@ -116,8 +116,13 @@ beforeAll(async () => {
   const mxCert = await ca.issue(['mx1.far.test']);
   pfA = startPostfix({
     address: PF_A,
-    boxes: ['someone@far.test', 'alice@sender.test', 'user@fallthrough.test', 'user@bare.test', 'user@cname.test']
-      .concat(['user@enforce-ok.test', 'user@huge.test', 'user@bad.test', 'user@redirect.test']),
+    boxes: [
+      'someone@far.test',
+      'alice@sender.test',
+      'user@fallthrough.test',
+      'user@bare.test',
+      'user@cname.test',
+    ].concat(['user@enforce-ok.test', 'user@huge.test', 'user@bad.test', 'user@redirect.test']),
     tls: mxCert,
     hostname: 'mx1.far.test',
   });
@@ -133,7 +138,10 @@ beforeAll(async () => {
   https.answers.set('mta-sts.testing.test', policy('testing', ['mx.testing.test']));
   https.answers.set('mta-sts.huge.test', { bytes: 2_000_000 });
   https.answers.set('mta-sts.bad.test', 'version: STSv9\nmode: enforce\nmx: nowhere.test\n\u0000\u0001garbage');
-  https.answers.set('mta-sts.redirect.test', { status: 301, location: 'https://mta-sts.enforce.test/.well-known/mta-sts.txt' });
+  https.answers.set('mta-sts.redirect.test', {
+    status: 301,
+    location: 'https://mta-sts.enforce.test/.well-known/mta-sts.txt',
+  });
   counter = createServer((socket) => {
     counted++;
     socket.on('error', () => {});
@@ -169,8 +177,13 @@ describe('direct delivery to the MX hosts (no --relay)', () => {
     expect(copy).toMatch(/^Return-Path: <SRS0=[^=]+=[^=]+=sender\.test=alice@example\.test>/);
     expect(copy).toMatch(/\nARC-Seal: i=1; a=rsa-sha256; t=\d+; cv=none; d=example\.test;/);
     // Postfix's Received line: it came from us, named as we said in EHLO, over STARTTLS (ESMTPS).
-    expect(copy).toMatch(/Received: from vmail\.example\.test \([^)]*\)\r?\n\s+by mx1\.far\.test \(Postfix\) with ESMTPS /);
-    await waitFor(() => /queue sent .*to=<someone@far\.test> .*mx1\.far\.test\[127\.0\.0\.2\] said: 250/.test(d.output()), 'the log line');
+    expect(copy).toMatch(
+      /Received: from vmail\.example\.test \([^)]*\)\r?\n\s+by mx1\.far\.test \(Postfix\) with ESMTPS /,
+    );
+    await waitFor(
+      () => /queue sent .*to=<someone@far\.test> .*mx1\.far\.test\[127\.0\.0\.2\] said: 250/.test(d.output()),
+      'the log line',
+    );
   });
 
   it('a bounce leaves by direct delivery too: to the remote sender of a copy the MX refused (550)', async () => {
@@ -197,11 +210,17 @@ describe('direct delivery to the MX hosts (no --relay)', () => {
     );
     expect(entry.lastError).toMatch(/mx\.deferring\.test\[127\.0\.0\.3\] said: 451 4\.\d\.\d <user@deferring\.test>/);
     const table = (await d.cli(['queue', 'list'])).stdout;
-    expect(table).toMatch(/<user@deferring\.test>.*next try \d\d:\d\d.*: mx\.deferring\.test\[127\.0\.0\.3\] said: 451/);
+    expect(table).toMatch(
+      /<user@deferring\.test>.*next try \d\d:\d\d.*: mx\.deferring\.test\[127\.0\.0\.3\] said: 451/,
+    );
     expect(stored(pfB, 'user@deferring.test')).toEqual([]);
     pfB.reconfigure({ mode: 'accept' });
     expect((await d.cli(['queue', 'retry', entry.id])).code).toBe(0);
-    await waitFor(() => stored(pfB, 'user@deferring.test').length === 1, `delivery after the retry\n${pfB.logTail()}`, 30_000);
+    await waitFor(
+      () => stored(pfB, 'user@deferring.test').length === 1,
+      `delivery after the retry\n${pfB.logTail()}`,
+      30_000,
+    );
     await waitFor(async () => !(await queueEntry('user@deferring.test')), 'the queue to let it go');
   });
 
@@ -230,7 +249,9 @@ describe('direct delivery to the MX hosts (no --relay)', () => {
       30_000,
     );
     expect(entry.lastError).toBe('MTA-STS: mx.enforce.test[127.0.0.3] offers no STARTTLS');
-    expect((await d.cli(['queue', 'list'])).stdout).toMatch(/MTA-STS: mx\.enforce\.test\[127\.0\.0\.3\] offers no STARTTLS/);
+    expect((await d.cli(['queue', 'list'])).stdout).toMatch(
+      /MTA-STS: mx\.enforce\.test\[127\.0\.0\.3\] offers no STARTTLS/,
+    );
     expect(stored(pfB, 'user@enforce.test')).toEqual([]);
     // The policy is cached in the data dir, for a restart to keep.
     expect(JSON.parse(readFileSync(join(d.dataDir, 'mta-sts/enforce.test.json'), 'utf8'))).toMatchObject({
@@ -241,7 +262,11 @@ describe('direct delivery to the MX hosts (no --relay)', () => {
 
   it('MTA-STS enforce with a policy MX and a valid certificate for it: delivered over verified TLS', async () => {
     await send('enforceok@example.test', 'enforced and fine');
-    await waitFor(() => stored(pfA, 'user@enforce-ok.test').length === 1, `delivery\n${d.output().slice(-2000)}`, 30_000);
+    await waitFor(
+      () => stored(pfA, 'user@enforce-ok.test').length === 1,
+      `delivery\n${d.output().slice(-2000)}`,
+      30_000,
+    );
   });
 
   it('MTA-STS testing: delivered anyway, with a log line naming the failure', async () => {
@@ -254,7 +279,11 @@ describe('direct delivery to the MX hosts (no --relay)', () => {
 describe('direct delivery: the attacker', () => {
   it('an MX pointing at our own address is a loop: bounced at once, not sent to ourselves', async () => {
     await send('loop@example.test', 'looping', 'bob@example.test');
-    const bounce = await waitFor(() => mailbox(d, 'bob').find((m) => m.includes('Subject: looping')), 'the bounce', 30_000);
+    const bounce = await waitFor(
+      () => mailbox(d, 'bob').find((m) => m.includes('Subject: looping')),
+      'the bounce',
+      30_000,
+    );
     expect(bounce).toMatch(/Status: 5\.4\.6/);
     expect(bounce).toMatch(/mail for loop\.test loops back to myself/);
   });
@@ -298,7 +327,9 @@ describe('direct delivery: the attacker', () => {
     try {
       await setup(other, [], [['far', ['someone@far.test']]]);
       const before = stored(pfA, 'someone@far.test').length;
-      expect((await smtplib(other.smtpPort, 'alice@sender.test', ['far@example.test'], message('no dns'))).ok).toBe(true);
+      expect((await smtplib(other.smtpPort, 'alice@sender.test', ['far@example.test'], message('no dns'))).ok).toBe(
+        true,
+      );
       const entry = await waitFor(
         async () => {
           const list = JSON.parse((await other.cli(['queue', 'list', '--json'])).stdout);
