@@ -402,7 +402,13 @@ export class ForwardQueue extends EventEmitter {
       to: `<${e.to}>`,
     };
     if (!this.transport) {
-      const response = await this.opts.direct!.send({ id: e.id, from: sender, to: [e.to], raw });
+      const response = await this.opts.direct!.send({
+        id: e.id,
+        from: sender,
+        to: [e.to],
+        raw,
+        timeoutMs: this.opts.relayTimeoutMs,
+      });
       this.opts.log.info('queue sent', { ...fields, attempt: e.attempts + 1, response });
       return;
     }

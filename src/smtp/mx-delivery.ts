@@ -25,7 +25,6 @@ export interface MxDeliveryOptions {
   hostname: string;
   dns: OutboundDns;
   sts: MtaSts;
-  timeoutMs: number;
   /** The address our SMTP listener is bound to: an MX there is this server (a loop). */
   listenHost: string;
   log: Logger;
@@ -37,6 +36,15 @@ export interface MxDeliveryOptions {
 const MAX_CONNECTIONS = 5;
 /** MX hosts whose addresses one attempt looks up at most. */
 const MAX_HOSTS = 10;
+
+/** A message to send: its envelope, its bytes, and how long each MX host may take to answer. */
+interface Outgoing {
+  id: string;
+  from: string;
+  to: string[];
+  raw: Buffer;
+  timeoutMs: number;
+}
 
 interface Target {
   host: string;
@@ -52,7 +60,7 @@ export class MxDelivery {
    * Delivers `raw` to `to` (all in one domain). Resolves with what the MX said; throws
    * PermanentFailure to bounce, or an Error whose message is the last answer to wait with.
    */
-  async send(m: { id: string; from: string; to: string[]; raw: Buffer }): Promise<string> {
+  async send(m: Outgoing): Promise<string> {
     const domain = domainOf(m.to[0]).toLowerCase();
     const answer = await this.opts.dns.mx(domain);
     if (answer.kind === 'null') throw new PermanentFailure(`${domain} accepts no mail (null MX, RFC 7505)`, '5.1.10');
@@ -107,12 +115,7 @@ export class MxDelivery {
   }
 
   /** One connection: the answer on success, null to go on to the next host; throws to bounce. */
-  private async tryTarget(
-    t: Target,
-    m: { id: string; from: string; to: string[]; raw: Buffer },
-    domain: string,
-    reasons: string[],
-  ): Promise<string | null> {
+  private async tryTarget(t: Target, m: Outgoing, domain: string, reasons: string[]): Promise<string | null> {
     const at = `${t.host}[${t.address}]`;
     try {
       const response = await this.connect(t, t.tls !== 'opportunistic', m);
@@ -142,8 +145,8 @@ export class MxDelivery {
     }
   }
 
-  private async connect(t: Target, verified: boolean, m: { from: string; to: string[]; raw: Buffer }): Promise<string> {
-    const timeout = this.opts.timeoutMs;
+  private async connect(t: Target, verified: boolean, m: Outgoing): Promise<string> {
+    const timeout = m.timeoutMs;
     const transport = nodemailer.createTransport({
       host: t.address,
       port: this.opts.port ?? 25,

@@ -62,7 +62,6 @@ export async function buildDelivery(
     hostname: config.hostname,
     dns,
     sts: new MtaSts(join(config.dataDir, 'mta-sts'), dns, log),
-    timeoutMs: config.relayTimeoutMs,
     listenHost: config.smtp.host,
     log,
   });
