@@ -734,12 +734,13 @@ describe('several daemons on one PostgreSQL store', () => {
   });
 
   it('store migrate copies a running SQLite daemon into PostgreSQL, and refuses a store that has data', async () => {
-    const single = await startDaemon();
+    // Its relay refuses connections: a copy forwarded elsewhere waits in the spool.
+    const single = await startDaemon({ args: ['--relay', `smtp://127.0.0.1:${await closedPort()}`] });
     await addAccount(single, 'mia', 'mia-password-1');
     expect((await single.cli(['forwards', 'add', 'desk', 'mia@example.test'])).code).toBe(0);
     expect((await single.cli(['forwards', 'add', 'out', 'someone@remote.example'])).code).toBe(0);
     await single.cli(['pending', 'apply']);
-    // A forwarded copy waits in its spool: it has no relay.
+    // A forwarded copy waits in its spool: its relay does not answer.
     expect((await smtpSend(single.smtpPort, 'out@example.test', 'waited-in-the-spool')).accepted).toBe(true);
     expect((await status(single)).queue.messages).toBe(1);
     await addAccount(single, 'noa', 'noa-password-1');
