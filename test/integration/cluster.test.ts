@@ -763,7 +763,13 @@ describe('several daemons on one PostgreSQL store', () => {
       args: ['--store', url, '--node', 'm', '--relay', `smtp://127.0.0.1:${relay.port}`],
     });
     running.push(moved);
-    // The spool it left is taken over, and its copy leaves.
+    // The spool it left is taken over, and its copy leaves (tried now: the refusing relay
+    // deferred it a minute).
+    const [adopted] = await waitFor(async () => {
+      const q = JSON.parse((await moved.cli(['queue', 'list', '--json'])).stdout) as { id: string }[];
+      return q.length ? q : null;
+    }, 'the adopted copy');
+    await moved.cli(['queue', 'retry', adopted.id]);
     await waitFor(() => relay.received.length === 1, 'the waiting copy leaves', 10_000);
     expect(relay.received[0].data.toString()).toContain('waited-in-the-spool');
     expect(moved.output()).toMatch(/queue adopted from="the spool of a daemon that ran alone" messages=1/);
