@@ -74,7 +74,7 @@ export function forwardRows(list: ForwardView[]): string {
 }
 
 export function queueRows(list: QueueView[]): string {
-  if (list.length === 0) return 'The forward queue is empty.';
+  if (list.length === 0) return 'The outgoing queue is empty.';
   // With several daemons, each message's row says which one sends it.
   const nodes = list.some((q) => q.node !== undefined);
   const rows = list.map((q) => [
@@ -85,7 +85,7 @@ export function queueRows(list: QueueView[]): string {
     humanBytes(q.size),
     String(q.attempts),
     q.lastError
-      ? `next try ${clockTime(q.nextAttemptAt)}: ${q.lastError.slice(0, 60)}`
+      ? `next try ${clockTime(q.nextAttemptAt)}: ${q.lastError.slice(0, 100)}`
       : `next try ${clockTime(q.nextAttemptAt)}`,
   ]);
   const head = ['ID', ...(nodes ? ['DAEMON'] : []), 'FROM', 'TO', 'SIZE', 'TRIES', 'STATUS'];

@@ -263,7 +263,7 @@ export const SETTINGS: readonly Setting[] = [
     key: 'relay-timeout',
     field: 'relayTimeoutMs',
     arg: 'DURATION',
-    help: 'how long the relay may take to answer',
+    help: 'how long the relay (without --relay: each MX host) may take to answer',
     default: '30s',
     reloadable: true,
   },
@@ -318,7 +318,7 @@ export const SETTINGS: readonly Setting[] = [
     key: 'resolver',
     field: 'resolver',
     arg: 'IP[:PORT]',
-    help: "DNS server for the SPF, DKIM and DMARC lookups made when sealing forwarded mail (default: the system's)",
+    help: "DNS server for the MX and MTA-STS lookups of outgoing mail and the SPF, DKIM and DMARC lookups made when sealing forwarded mail (default: the system's)",
     default: null,
   },
   {

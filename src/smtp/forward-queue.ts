@@ -1,5 +1,6 @@
 // The queue for forwarded mail: each message waits in the durable spool (queue-spool.ts) until it
-// is delivered (locally, or through --relay: relay-client.ts), retried with back-off, or bounced
+// is delivered (locally, through --relay: relay-client.ts, or else straight to the recipient
+// domain's MX hosts: mx-delivery.ts), retried with back-off, or bounced
 // to its sender. The spool survives restarts; a message leaves it only once done.
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -9,6 +10,7 @@ import { NotFoundError } from '../model/errors.js';
 import { withoutPassword } from '../store/location.js';
 import type { Logger } from '../support/log.js';
 import { buildBounce } from './dsn.js';
+import { type MxDelivery, PermanentFailure } from './mx-delivery.js';
 import { type QueueEntry, QueueSpool, Unusable } from './queue-spool.js';
 import { readRelayCa, relayTransport } from './relay-client.js';
 
@@ -31,6 +33,8 @@ export interface ForwardQueueOptions {
   /** Makes the bounce of a message that `domain` forwarded trustworthy to the sender's provider (DKIM). */
   signBounce?: (domain: string, report: Buffer) => Promise<Buffer>;
   log: Logger;
+  /** Direct delivery to the recipient domain's MX hosts, used when there is no relay. */
+  direct?: MxDelivery;
   /** After this long a message that still cannot be delivered is bounced. */
   maxAgeMs?: number;
   now?: () => number;
@@ -57,15 +61,6 @@ export function queueView(e: QueueEntry, node?: string): QueueView {
 const BACKOFF_MS = [60_000, 5 * 60_000, 15 * 60_000, 30 * 60_000, 60 * 60_000];
 const FIVE_DAYS = 5 * 24 * 3_600_000;
 const CONCURRENCY = 4;
-
-class PermanentFailure extends Error {
-  constructor(
-    message: string,
-    readonly status: string,
-  ) {
-    super(message);
-  }
-}
 
 export class ForwardQueue extends EventEmitter {
   private readonly entries = new Map<string, QueueEntry>();
@@ -100,6 +95,7 @@ export class ForwardQueue extends EventEmitter {
     this.opts.relayTimeoutMs = timeoutMs;
     if (!relay) {
       this.transport = null;
+      this.kick();
       return;
     }
     this.transport = relayTransport(relay, timeoutMs, ca, this.opts.hostname);
@@ -239,7 +235,7 @@ export class ForwardQueue extends EventEmitter {
 
   /** Why mail is waiting, when something outside the queue stops it; null when nothing does. */
   problem(): string | null {
-    if (this.transport) return null;
+    if (this.transport || this.opts.direct) return null;
     const waiting = [...this.entries.values()].filter((e) => !this.opts.isLocal(e.to)).length;
     return waiting ? `${waiting} forwarded message(s) wait in the queue: no --relay is configured` : null;
   }
@@ -281,7 +277,7 @@ export class ForwardQueue extends EventEmitter {
     let next = Infinity;
     for (const e of this.entries.values()) {
       if (this.inFlight.has(e.id)) continue;
-      if (!this.transport && !this.opts.isLocal(e.to)) continue;
+      if (!this.transport && !this.opts.direct && !this.opts.isLocal(e.to)) continue;
       if (e.nextAttemptAt <= now) {
         if (this.inFlight.size >= CONCURRENCY) continue;
         this.inFlight.add(e.id);
@@ -349,24 +345,7 @@ export class ForwardQueue extends EventEmitter {
           throw new PermanentFailure(`${outcome.refused} ${outcome.reply}`, outcome.reply.split(' ')[0]);
         }
         this.opts.log.info('queue delivered', { id: e.id, from: `<${e.from}>`, to: `<${e.to}>`, via: 'local' });
-      } else {
-        const sender = this.opts.relaySender?.(e.from, e.via) ?? e.from;
-        const seal = await this.opts.seal?.(e, data);
-        const info = await this.transport!.sendMail({
-          envelope: { from: sender || (false as unknown as string), to: [e.to] },
-          raw: seal ? Buffer.concat([seal, data]) : data,
-        });
-        this.opts.log.info('queue relayed', {
-          id: e.id,
-          from: `<${e.from}>`,
-          sender: sender === e.from ? undefined : `<${sender}>`,
-          arc: seal ? 'sealed' : undefined,
-          to: `<${e.to}>`,
-          relay: withoutPassword(this.opts.relay ?? ''),
-          attempt: e.attempts + 1,
-          response: info.response,
-        });
-      }
+      } else await this.sendOut(e, data);
       await this.remove(e.id);
       this.emit('done', e.id);
     } catch (err) {
@@ -405,6 +384,44 @@ export class ForwardQueue extends EventEmitter {
         error: message,
       });
     }
+  }
+
+  /**
+   * Sends a copy on: through the relay when there is one, else straight to the recipient
+   * domain's MX hosts (mx-delivery.ts), with the SRS sender and ARC seal either way.
+   */
+  private async sendOut(e: QueueEntry, data: Buffer): Promise<void> {
+    const sender = this.opts.relaySender?.(e.from, e.via) ?? e.from;
+    const seal = await this.opts.seal?.(e, data);
+    const raw = seal ? Buffer.concat([seal, data]) : data;
+    const fields = {
+      id: e.id,
+      from: `<${e.from}>`,
+      sender: sender === e.from ? undefined : `<${sender}>`,
+      arc: seal ? 'sealed' : undefined,
+      to: `<${e.to}>`,
+    };
+    if (!this.transport) {
+      const response = await this.opts.direct!.send({
+        id: e.id,
+        from: sender,
+        to: [e.to],
+        raw,
+        timeoutMs: this.opts.relayTimeoutMs,
+      });
+      this.opts.log.info('queue sent', { ...fields, attempt: e.attempts + 1, response });
+      return;
+    }
+    const info = await this.transport.sendMail({
+      envelope: { from: sender || (false as unknown as string), to: [e.to] },
+      raw,
+    });
+    this.opts.log.info('queue relayed', {
+      ...fields,
+      relay: withoutPassword(this.opts.relay ?? ''),
+      attempt: e.attempts + 1,
+      response: info.response,
+    });
   }
 
   /** Tells the sender; a bounce is never sent to the null sender (that is how bounce loops start). */

@@ -6,10 +6,10 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { ControlClient } from '../../src/control/client.js';
 import { writeNewFile } from '../../src/support/durable.js';
+import { postfixMissing, startPostfix } from '../helpers/postfix.js';
 import { startDaemon, tempDir } from '../helpers/process.js';
 import { closedPort, TestRelay } from '../helpers/relay.js';
 import { heading, performance, seedAccounts } from './lib.js';
-import { postfixMissing, startPostfix } from './postfix.js';
 
 const SIZE = 20 * 1024;
 
@@ -155,7 +155,7 @@ async function besidePostfix(vmailPort: number): Promise<void> {
     return;
   }
   const boxes = Array.from({ length: 20 }, (_, i) => `box${i}`);
-  const pf = startPostfix(await closedPort(), boxes);
+  const pf = startPostfix({ address: '127.0.0.1', port: await closedPort(), boxes });
   try {
     const delivered = () =>
       boxes.reduce(

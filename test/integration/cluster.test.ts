@@ -734,12 +734,13 @@ describe('several daemons on one PostgreSQL store', () => {
   });
 
   it('store migrate copies a running SQLite daemon into PostgreSQL, and refuses a store that has data', async () => {
-    const single = await startDaemon();
+    // Its relay refuses connections: a copy forwarded elsewhere waits in the spool.
+    const single = await startDaemon({ args: ['--relay', `smtp://127.0.0.1:${await closedPort()}`] });
     await addAccount(single, 'mia', 'mia-password-1');
     expect((await single.cli(['forwards', 'add', 'desk', 'mia@example.test'])).code).toBe(0);
     expect((await single.cli(['forwards', 'add', 'out', 'someone@remote.example'])).code).toBe(0);
     await single.cli(['pending', 'apply']);
-    // A forwarded copy waits in its spool: it has no relay.
+    // A forwarded copy waits in its spool: its relay does not answer.
     expect((await smtpSend(single.smtpPort, 'out@example.test', 'waited-in-the-spool')).accepted).toBe(true);
     expect((await status(single)).queue.messages).toBe(1);
     await addAccount(single, 'noa', 'noa-password-1');
@@ -762,7 +763,13 @@ describe('several daemons on one PostgreSQL store', () => {
       args: ['--store', url, '--node', 'm', '--relay', `smtp://127.0.0.1:${relay.port}`],
     });
     running.push(moved);
-    // The spool it left is taken over, and its copy leaves.
+    // The spool it left is taken over, and its copy leaves (tried now: the refusing relay
+    // deferred it a minute).
+    const [adopted] = await waitFor(async () => {
+      const q = JSON.parse((await moved.cli(['queue', 'list', '--json'])).stdout) as { id: string }[];
+      return q.length ? q : null;
+    }, 'the adopted copy');
+    await moved.cli(['queue', 'retry', adopted.id]);
     await waitFor(() => relay.received.length === 1, 'the waiting copy leaves', 10_000);
     expect(relay.received[0].data.toString()).toContain('waited-in-the-spool');
     expect(moved.output()).toMatch(/queue adopted from="the spool of a daemon that ran alone" messages=1/);

@@ -1,7 +1,8 @@
 // Where accepted mail goes: into a Maildir here (local delivery, counted by the mailbox index
-// and told to the other daemons), or onto the forward queue toward the relay, with an SRS
-// sender, an ARC seal and DKIM-signed bounces. Each needs the other (a forward to a local
-// address is delivered here; a delivery to a forward is queued), so both are built together.
+// and told to the other daemons), or onto the forward queue toward the relay (without one, the
+// recipients' MX hosts), with an SRS sender, an ARC seal and DKIM-signed bounces. Each needs
+// the other (a forward to a local address is delivered here; a delivery to a forward is
+// queued), so both are built together.
 // The queue's spool is loaded here; it starts sending with the intake (daemon.ts).
 
 import { join } from 'node:path';
@@ -11,8 +12,11 @@ import { domainOf } from '../../model/names.js';
 import type { Config } from '../../service/settings.js';
 import { ArcSealer } from '../../smtp/arc.js';
 import { DkimKeys } from '../../smtp/dkim.js';
+import { OutboundDns } from '../../smtp/dns.js';
 import { ForwardQueue } from '../../smtp/forward-queue.js';
 import { LocalDelivery, LoopError, Message, RefusedError } from '../../smtp/local-delivery.js';
+import { MtaSts } from '../../smtp/mta-sts.js';
+import { MxDelivery } from '../../smtp/mx-delivery.js';
 import { Srs } from '../../smtp/srs.js';
 import type { Store } from '../../store/store.js';
 import type { Logger } from '../../support/log.js';
@@ -52,7 +56,17 @@ export async function buildDelivery(
     () => config.postmaster,
     node.sharedRoot,
   );
+  // Without --relay, mail leaves for the recipient domain's MX hosts, looked up through --resolver.
+  const dns = new OutboundDns(config.resolver);
+  const direct = new MxDelivery({
+    hostname: config.hostname,
+    dns,
+    sts: new MtaSts(join(config.dataDir, 'mta-sts'), dns, log),
+    listenHost: config.smtp.host,
+    log,
+  });
   const queue: ForwardQueue = new ForwardQueue({
+    direct,
     dir: node.queueDir,
     relay: config.relay,
     relayCaFile: config.relayCaFile,

@@ -1,0 +1,171 @@
+// A real Postfix for tests and benchmarks: Debian's Postfix as a second instance (its own
+// configuration, queue and data directories in a temp dir, on a loopback address and port),
+// delivering to Maildirs through virtual(8), as a Postfix mail host for virtual domains is set
+// up. The tests use it as a remote domain's MX (127.0.0.2:25, 127.0.0.3:25); switches make it
+// answer 451 to everything, offer no STARTTLS, or present a given certificate. It only
+// receives: its own smtp client and DNS are never used.
+import { execFileSync } from 'node:child_process';
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { tempDir } from './process.js';
+
+export interface PostfixOptions {
+  /** Default 127.0.0.2. */
+  address?: string;
+  /** Default 25. */
+  port?: number;
+  /** Its mailboxes: `box@domain`, or `box` for box@example.test. */
+  boxes: string[];
+  /** `defer`: 451 to every recipient (smtpd_recipient_restrictions = defer). Default `accept`. */
+  mode?: 'accept' | 'defer';
+  /** `none`: no STARTTLS; a certificate and key (PEM files): STARTTLS with them. Default `none`. */
+  tls?: 'none' | { cert: string; key: string };
+  /** Its name in the greeting (default postfix.example.test). */
+  hostname?: string;
+}
+
+export interface RunningPostfix {
+  address: string;
+  port: number;
+  /** The Maildir of `box` (`box@domain` or `box` of example.test); new/ is where mail lands. */
+  maildir: (box: string) => string;
+  /** The end of its log, to say why mail did not arrive. */
+  logTail: () => string;
+  /** Changes the mode or TLS and reloads it. */
+  reconfigure: (change: Pick<PostfixOptions, 'mode' | 'tls'>) => void;
+  stop: () => void;
+}
+
+function userIds(name: string): { uid: number; gid: number } {
+  const id = (flag: string) => Number(execFileSync('id', [flag, name], { encoding: 'utf8' }));
+  return { uid: id('-u'), gid: id('-g') };
+}
+
+/** Why Postfix cannot run here, or null. */
+export function postfixMissing(): string | null {
+  if (!existsSync('/usr/sbin/postfix')) return 'Postfix is not installed (apt-get install postfix)';
+  if (process.getuid?.() !== 0) return 'starting a Postfix instance needs root';
+  return null;
+}
+
+const split = (box: string) => (box.includes('@') ? box.split('@') : [box, 'example.test']) as [string, string];
+
+function mainCf(dir: string, o: Required<Omit<PostfixOptions, 'boxes'>>, domains: string[], nobody: number): string {
+  const tls =
+    o.tls === 'none'
+      ? ['smtpd_tls_security_level = none']
+      : [
+          'smtpd_tls_security_level = may',
+          `smtpd_tls_cert_file = ${join(dir, 'tls-cert.pem')}`,
+          `smtpd_tls_key_file = ${join(dir, 'tls-key.pem')}`,
+        ];
+  return [
+    'compatibility_level = 3.6',
+    `queue_directory = ${dir}/queue`,
+    `data_directory = ${dir}/data`,
+    'mail_owner = postfix',
+    'setgid_group = postdrop',
+    `myhostname = ${o.hostname}`,
+    'mydestination =',
+    // master.cf binds the address; Postfix checks inet_interfaces against the interface list, where 127.0.0.2 is not.
+    'inet_interfaces = all',
+    'inet_protocols = ipv4',
+    'mynetworks = 127.0.0.0/8',
+    'smtpd_relay_restrictions = permit_mynetworks, reject',
+    ...(o.mode === 'defer' ? ['smtpd_recipient_restrictions = defer', 'defer_code = 451'] : []),
+    ...tls,
+    'smtp_dns_support_level = disabled',
+    `virtual_mailbox_domains = ${domains.join(' ')}`,
+    `virtual_mailbox_base = ${dir}/mail`,
+    `virtual_mailbox_maps = texthash:${dir}/vmailbox`,
+    `virtual_uid_maps = static:${nobody}`,
+    `virtual_gid_maps = static:${nobody}`,
+    'virtual_minimum_uid = 100',
+    'virtual_destination_concurrency_limit = 50',
+    `maillog_file = ${dir}/maillog`,
+    `maillog_file_prefixes = ${dir}`,
+    '',
+  ].join('\n');
+}
+
+/** Starts Postfix on `address`:`port` (default 127.0.0.2:25) with a Maildir for each box. */
+export function startPostfix(opts: PostfixOptions): RunningPostfix {
+  const o = {
+    address: opts.address ?? '127.0.0.2',
+    port: opts.port ?? 25,
+    mode: opts.mode ?? 'accept',
+    tls: opts.tls ?? 'none',
+    hostname: opts.hostname ?? 'postfix.example.test',
+  };
+  const dir = tempDir('postfix-');
+  const conf = join(dir, 'conf');
+  cpSync('/etc/postfix', conf, { recursive: true });
+  for (const sub of ['queue', 'data', 'mail']) mkdirSync(join(dir, sub));
+  // Postfix's own processes run as postfix: they reach the queue through the temp dir, and
+  // keep their data in a folder of their own; mail is delivered as nobody, into nobody's.
+  chmodSync(dir, 0o755);
+  const postfix = userIds('postfix');
+  chownSync(join(dir, 'data'), postfix.uid, postfix.gid);
+  const nobody = 65534;
+  chownSync(join(dir, 'mail'), nobody, nobody);
+  const domains = [...new Set(opts.boxes.map((b) => split(b)[1]))];
+  writeFileSync(
+    join(dir, 'vmailbox'),
+    opts.boxes.map((b) => `${split(b).join('@')} ${split(b)[1]}/${split(b)[0]}/\n`).join(''),
+  );
+  const configure = () => {
+    if (o.tls !== 'none') {
+      copyFileSync(o.tls.cert, join(dir, 'tls-cert.pem'));
+      copyFileSync(o.tls.key, join(dir, 'tls-key.pem'));
+    }
+    writeFileSync(join(conf, 'main.cf'), mainCf(dir, o, domains, nobody));
+  };
+  configure();
+  // Its own address and port, and no chroot (the temp queue has none of the files a chroot needs).
+  const master = readFileSync(join(conf, 'master.cf'), 'utf8')
+    .split('\n')
+    .map((line) => {
+      if (/^smtp\s+inet\s/.test(line)) return `${o.address}:${o.port} inet n - n - - smtpd`;
+      const f = line.split(/\s+/);
+      if (f.length >= 8 && /^[a-z]/.test(line) && !line.startsWith('#')) f[4] = 'n';
+      return f.length >= 8 && /^[a-z]/.test(line) ? f.join(' ') : line;
+    })
+    .join('\n');
+  writeFileSync(join(conf, 'master.cf'), master);
+  // Postfix tells only a terminal (or its log) why it did not start: run it under script(1).
+  const postfixCommand = (verb: string) => {
+    try {
+      execFileSync('script', ['-qec', `postfix -c ${conf} ${verb}`, '/dev/null'], { stdio: 'pipe' });
+    } catch (err) {
+      throw new Error(`Postfix ${verb} failed: ${String((err as { stdout?: Buffer }).stdout ?? '').trim()}`);
+    }
+  };
+  postfixCommand('start');
+  return {
+    address: o.address,
+    port: o.port,
+    maildir: (box) => join(dir, 'mail', split(box)[1], split(box)[0]),
+    logTail: () => (existsSync(join(dir, 'maillog')) ? readFileSync(join(dir, 'maillog'), 'utf8').slice(-1500) : ''),
+    reconfigure: (change) => {
+      Object.assign(o, change);
+      configure();
+      postfixCommand('reload');
+    },
+    stop: () => {
+      try {
+        execFileSync('postfix', ['-c', conf, 'stop'], { stdio: 'pipe' });
+      } catch {
+        // Already stopped.
+      }
+    },
+  };
+}
