@@ -83,6 +83,8 @@ export function settingsFromText(text: string): ReadSettings {
       });
     else values.set(key, { value, line });
   }
+  // In the file's order, so that the daemon names the first line that is wrong.
+  problems.sort((a, b) => a.line - b.line);
   return { values, problems };
 }
 
