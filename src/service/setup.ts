@@ -162,6 +162,41 @@ function groupExists(root: string): boolean {
   );
 }
 
+/** useradd, for a system user vmail (in the group vmail if there is one); its own words if it refuses. */
+function makeUser(root: string, step: (what: string, outcome: SetupStep['outcome']) => void): void {
+  const prefix: string[] = [];
+  if (root !== '/') {
+    // useradd --prefix edits the staging tree's own user files.
+    mkdirSync(join(root, 'etc'), { recursive: true });
+    for (const f of ['passwd', 'group', 'shadow', 'gshadow'])
+      if (!existsSync(join(root, `etc/${f}`))) writeFileSync(join(root, `etc/${f}`), '');
+    prefix.push('--prefix', root);
+  }
+  // A host moving from Postfix and Dovecot often has a group vmail already: the user joins it.
+  const group = groupExists(root);
+  try {
+    execFileSync(
+      'useradd',
+      [
+        ...prefix,
+        '--system',
+        ...(group ? ['--gid', USER] : ['--user-group']),
+        '--home-dir',
+        '/var/lib/vmail',
+        '--no-create-home',
+        '--shell',
+        '/usr/sbin/nologin',
+        USER,
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' },
+    );
+  } catch (err) {
+    const said = String((err as { stderr?: string }).stderr ?? '').trim() || (err as Error).message;
+    throw new Error(`useradd could not make the user ${USER}: ${said.split('\n').join('; ')}`);
+  }
+  if (group) step(`group ${USER} (there already: the user ${USER} joins it)`, 'kept');
+}
+
 /** ProtectHome=true hides these from the service: a node or vmail installed there cannot run. */
 const hiddenByProtectHome = (path: string) => /^\/(home|root|run\/user)(\/|$)/.test(path);
 
@@ -185,37 +220,7 @@ export function setup(opts: SetupOptions, report: (step: SetupStep) => void = ()
   if (ids) step(`user and group ${USER}`, 'kept');
   else if (opts.dryRun) step(`user and group ${USER} (system, no login, home /var/lib/vmail)`, 'would make');
   else {
-    const prefix: string[] = [];
-    if (opts.root !== '/') {
-      // useradd --prefix edits the staging tree's own user files.
-      mkdirSync(at('etc'), { recursive: true });
-      for (const f of ['passwd', 'group', 'shadow', 'gshadow'])
-        if (!existsSync(at(`etc/${f}`))) writeFileSync(at(`etc/${f}`), '');
-      prefix.push('--prefix', opts.root);
-    }
-    // A host moving from Postfix and Dovecot often has a group vmail already: the user joins it.
-    const group = groupExists(opts.root);
-    try {
-      execFileSync(
-        'useradd',
-        [
-          ...prefix,
-          '--system',
-          ...(group ? ['--gid', USER] : ['--user-group']),
-          '--home-dir',
-          '/var/lib/vmail',
-          '--no-create-home',
-          '--shell',
-          '/usr/sbin/nologin',
-          USER,
-        ],
-        { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' },
-      );
-    } catch (err) {
-      const said = String((err as { stderr?: string }).stderr ?? '').trim() || (err as Error).message;
-      throw new Error(`useradd could not make the user ${USER}: ${said.split('\n').join('; ')}`);
-    }
-    if (group) step(`group ${USER} (there already: the user ${USER} joins it)`, 'kept');
+    makeUser(opts.root, step);
     ids = idsOf(opts.root);
     if (!ids) throw new Error(`useradd did not make the user ${USER}`);
     step(`user and group ${USER}`, 'made');

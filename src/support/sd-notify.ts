@@ -5,7 +5,7 @@
 // connected datagram socket keeps its right to send. Without $NOTIFY_SOCKET nothing is sent;
 // a socket that cannot be reached is logged once and the daemon runs on (readiness is systemd's
 // business, mail is ours).
-import { createRequire } from 'node:module';
+import unixDgram from 'unix-dgram';
 
 /** The longest path a sockaddr_un holds (108 bytes, one for the terminating NUL). */
 const MAX_PATH = 107;
@@ -42,10 +42,7 @@ export function systemdNotifier(socketPath: string | undefined, warn: Warn): Not
   if (Buffer.byteLength(socketPath) > MAX_PATH) return refuse(`longer than ${MAX_PATH} bytes`);
   let sock: DgramSocket;
   try {
-    const unix = createRequire(import.meta.url)('unix-dgram') as {
-      createSocket(type: 'unix_dgram'): DgramSocket;
-    };
-    sock = unix.createSocket('unix_dgram');
+    sock = unixDgram.createSocket('unix_dgram') as DgramSocket;
   } catch (err) {
     return refuse(`no datagram socket: ${(err as Error).message}`);
   }

@@ -183,3 +183,16 @@ describe('a user outside group vmail at the running daemon', () => {
     expect(await d.stop()).toBe(0);
   });
 });
+
+describe('a listener given a bare port', () => {
+  it('--smtp 2525 is shown the SMTP listener forms, not POP3 port 110', async () => {
+    const r = await runCli(['daemon', '--smtp', '2525', '--data-dir', tempDir()]);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toBe(
+      'vmail: --smtp "2525": write HOST:PORT, e.g. 0.0.0.0:2525 (every address) or 127.0.0.1:2525 (port 0 picks a free one)\n',
+    );
+    const word = await runCli(['daemon', '--smtp', 'mail', '--data-dir', tempDir()]);
+    expect(word.stderr).toMatch(/e\.g\. 0\.0\.0\.0:25 /);
+    expect(word.stderr).not.toMatch(/110/);
+  });
+});
