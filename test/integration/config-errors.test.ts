@@ -5,11 +5,12 @@
 // binary junk, keys of 10,000 characters: a clear line, no hang. And a user outside group
 // vmail at the running daemon's socket: exit 69 with the socket's path and the usermod hint.
 
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanUp, runCli, selfSignedCert, startDaemon, tempDir } from '../helpers/daemon.js';
+import { cleanUp, runCli, selfSignedCert, startDaemon, tempDir, VMAIL } from '../helpers/daemon.js';
 import { idOf, makeUsers, type Users, vmailAs } from '../helpers/users.js';
 
 const tag = `${process.pid % 100000}`;
@@ -194,5 +195,40 @@ describe('a listener given a bare port', () => {
     const word = await runCli(['daemon', '--smtp', 'mail', '--data-dir', tempDir()]);
     expect(word.stderr).toMatch(/e\.g\. 0\.0\.0\.0:25 /);
     expect(word.stderr).not.toMatch(/110/);
+  });
+});
+
+describe('a daemon that cannot create its socket', () => {
+  it('names the path and the permission it lacks', async () => {
+    const base = tempDir('vmail-sock-');
+    chmodSync(base, 0o755);
+    const data = join(base, 'data');
+    const closed = join(base, 'closed');
+    mkdirSync(data);
+    mkdirSync(closed, { mode: 0o755 });
+    chownSync(data, idOf(OUTSIDER, '-u'), idOf(OUTSIDER, '-g'));
+    const socket = join(closed, 'control.sock');
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const p = spawn(
+        'runuser',
+        ['-u', OUTSIDER, '--', process.execPath, VMAIL, 'daemon', '--data-dir', data].concat([
+          '--socket',
+          socket,
+          '--pop3',
+          '127.0.0.1:0',
+          '--smtp',
+          '127.0.0.1:0',
+          '--domain',
+          'example.test',
+        ]),
+      );
+      let stderr = '';
+      p.stderr.on('data', (d) => (stderr += d));
+      p.on('close', (code) => resolve({ code, stderr }));
+    });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(
+      `cannot create the control socket ${socket}: user ${idOf(OUTSIDER, '-u')} lacks write and search permission on ${closed}`,
+    );
   });
 });
