@@ -32,11 +32,20 @@ export function daemonCommand(): Command {
     const { startDaemon } = await import('../daemon/daemon.js');
     const { Logger } = await import('../support/log.js');
     const log = new Logger(config.logLevel);
+    // systemd's socket, connected while the daemon may still be root; its children do not inherit it.
+    const { systemdNotifier, monotonicUsec } = await import('../support/sd-notify.js');
+    const notify = systemdNotifier(process.env.NOTIFY_SOCKET, (msg, fields) => log.warning(msg, fields));
+    delete process.env.NOTIFY_SOCKET;
     const running = await startDaemon(config, log);
+    const summary = () => {
+      const s = running.status();
+      return `${s.domains.length} domains, ${s.accounts} accounts, ${s.forwards} forwards, ${s.pending} pending, queue ${s.queue.messages}`;
+    };
     let stopping = false;
     const stop = (signal: string, code: number = EXIT.ok) => {
       if (stopping) return;
       stopping = true;
+      notify.send({ STOPPING: 1, STATUS: `stopping (${signal})` });
       log.notice('daemon stopping', { signal });
       running.stop().then(
         () => process.exit(code),
@@ -55,11 +64,13 @@ export function daemonCommand(): Command {
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGHUP', () => {
+      notify.send({ RELOADING: 1, MONOTONIC_USEC: monotonicUsec(), STATUS: 'reloading settings' });
       try {
         running.reload(daemonSettings(opts).config);
       } catch (err) {
         log.error('daemon reload failed', { error: (err as Error).message, kept: 'the settings it had' });
       }
+      notify.send({ READY: 1, STATUS: summary() });
     });
     // The last line of defence: every background task handles its own failures, but a slip in
     // one must not take every POP3 and SMTP session down with it. Logged, loudly, and served on.
@@ -71,6 +82,11 @@ export function daemonCommand(): Command {
     out(
       `vmail daemon ready: pop3=${pop3} ${pop3s ? `pop3s=${pop3s} ` : ''}smtp=${smtp} ${sub}socket=${config.socketPath} domains=${running.changes.domains.join(',')}`,
     );
+    notify.send({ READY: 1, MAINPID: process.pid, STATUS: summary() });
+    // `systemctl status` keeps a current line; the timer alone does not keep the daemon up.
+    setInterval(() => {
+      if (!stopping) notify.send({ STATUS: summary() });
+    }, 60_000).unref();
     return new Promise(() => {});
   });
 }

@@ -1,7 +1,12 @@
 // The client end of the control socket, used by the CLI and the console: calls are matched to
 // answers by id; notifications arrive as 'notification' events once subscribed.
+
+import { execFileSync } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { statSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
+import { userInfo } from 'node:os';
+import { dirname } from 'node:path';
 import { LineSplitter } from './line-splitter.js';
 import {
   type AccountView,
@@ -93,7 +98,11 @@ export class ControlClient extends EventEmitter {
                 ? 'permission denied'
                 : err.message;
         reject(
-          new UnreachableError(`cannot reach the vmail daemon at ${path} (${why}): start it with \`vmail daemon\``),
+          new UnreachableError(
+            err.code === 'EACCES' || err.code === 'EPERM'
+              ? `cannot reach the vmail daemon at ${path} (permission denied): ${accessHint(path)}`
+              : `cannot reach the vmail daemon at ${path} (${why}): start it with \`vmail daemon\``,
+          ),
         );
       });
     });
@@ -167,4 +176,28 @@ export class ControlClient extends EventEmitter {
     this.socket.end();
     this.socket.destroy();
   }
+}
+
+/**
+ * How to be let in: the daemon runs, but its socket (or a folder on the way) is for its group.
+ * The group is the one that owns the socket, or the nearest folder above it this user can see.
+ */
+function accessHint(path: string): string {
+  let gid: number | null = null;
+  for (let p = path; gid === null && p !== dirname(p); p = dirname(p)) {
+    try {
+      gid = statSync(p).gid;
+    } catch {
+      // Not to be seen from here (a folder above is closed): the folder above it tells the group.
+    }
+  }
+  let group = gid === null ? 'vmail' : String(gid);
+  try {
+    if (gid !== null)
+      group = execFileSync('getent', ['group', String(gid)], { encoding: 'utf8' }).split(':')[0] || group;
+  } catch {
+    // A group without a name (a number only) is still a group usermod takes.
+  }
+  const me = userInfo().username;
+  return `its socket is for group ${group}: sudo usermod -aG ${group} ${me}, then log in again (or run vmail as root)`;
 }

@@ -86,7 +86,11 @@ export class ControlServer {
    * there, or anything that is not a socket, is refused and left alone.
    */
   async listen(path: string): Promise<void> {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o750 });
+    try {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o750 });
+    } catch (err) {
+      throw socketRefused(path, err as NodeJS.ErrnoException);
+    }
     const existing = lstatOrNull(path);
     if (existing) {
       if (!existing.isSocket())
@@ -102,7 +106,7 @@ export class ControlServer {
         reject(
           err.code === 'EADDRINUSE'
             ? new InputError(`the control socket ${path} is taken: is another daemon starting?`)
-            : err,
+            : socketRefused(path, err),
         );
       });
       // Owner and group only, from the first moment the socket exists.
@@ -348,4 +352,15 @@ export function answers(path: string, timeoutMs = 1000): Promise<boolean> {
     socket.once('connect', () => done(true));
     socket.once('error', () => done(false));
   });
+}
+
+/** Why the socket cannot be made, naming the folder and the permission this user lacks there. */
+function socketRefused(path: string, err: NodeJS.ErrnoException): Error {
+  if (err.code !== 'EACCES' && err.code !== 'EPERM' && err.code !== 'EROFS') return err;
+  const who = `user ${process.getuid?.() ?? '?'}`;
+  return new InputError(
+    err.code === 'EROFS'
+      ? `cannot create the control socket ${path}: ${dirname(path)} is read-only here (under systemd: add it to ReadWritePaths=, or use /run/vmail/control.sock)`
+      : `cannot create the control socket ${path}: ${who} lacks write and search permission on ${dirname(path)} (choose another --socket, or give the folder to the daemon's user)`,
+  );
 }

@@ -6,6 +6,7 @@
 // in by reload() (wiring/reload.ts).
 
 import { checkPeerSupport } from '../control/peer.js';
+import type { StatusView } from '../control/protocol.js';
 import { onStrayMessage } from '../maildir/maildir.js';
 import type { Config } from '../service/settings.js';
 import { Logger } from '../support/log.js';
@@ -31,6 +32,8 @@ export interface RunningDaemon {
   config: Config;
   changes: ChangeQueue;
   ports: PortNumbers;
+  /** What `vmail status` shows. */
+  status(): StatusView;
   /** Applies the settings SIGHUP may change; says which changed and which need a restart. */
   reload: Reload;
   /** Calls `listener` if the daemon loses a shared store it cannot serve without. */
@@ -114,6 +117,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       config,
       changes,
       ports: ports.numbers,
+      status: control.status,
       reload: reloader(config, { store, queue, pop3, smtp, submission, limit, filter }, log),
       onLost: (listener) => node.onLost(listener),
       stop: () => stops.stopAll(),

@@ -37,8 +37,13 @@ function defaultNode(host: string): string {
  * Reads settings by key: flag, then environment (data-dir and socket only), then config file,
  * then default. Each value read is kept in `values` with where it came from in `sources`.
  */
-function settingReader(flags: Record<string, Value | undefined>, configFile: string | null, env: NodeJS.ProcessEnv) {
-  const file: ConfigFileValues = configFile ? readConfigFile(configFile) : new Map();
+function settingReader(
+  flags: Record<string, Value | undefined>,
+  configFile: string | null,
+  env: NodeJS.ProcessEnv,
+  fileValues?: ConfigFileValues,
+) {
+  const file: ConfigFileValues = fileValues ?? (configFile ? readConfigFile(configFile) : new Map());
   const sources: Record<string, Source> = {};
   const values: Record<string, Value | null> = {};
   const lookup = (key: string): Value | null => {
@@ -235,8 +240,10 @@ export function loadConfig(
   flags: Record<string, Value | undefined>,
   configFile: string | null,
   env = process.env,
+  /** The file's values as already read (`config check` leaves out the ones it found wrong). */
+  fileValues?: ConfigFileValues,
 ): Loaded {
-  const settings = settingReader(flags, configFile, env);
+  const settings = settingReader(flags, configFile, env, fileValues);
   const { values, sources, one, req, where } = settings;
   const { dataDir, store, node, watchLimit } = storeSettings(settings);
   const { relay, relayCaFile, rspamd, rspamdFail } = relayAndFilterSettings(settings);

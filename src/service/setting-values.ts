@@ -3,13 +3,30 @@
 import { parseDuration } from '../model/schedule.js';
 import { ConfigError, type Listen } from './settings.js';
 
+/** Each listener's usual port, for the example in its error (`--smtp 2525` is shown an SMTP one). */
+const USUAL_PORT: Record<string, number> = {
+  smtp: 25,
+  pop3: 110,
+  pop3s: 995,
+  submission: 587,
+  submissions: 465,
+  http: 80,
+  metrics: 9100,
+};
+
 export function parseListen(input: string, flag: string): Listen {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:]+)):(\d{1,5})$/.exec(input);
   const port = m ? Number(m[3]) : Number.NaN;
-  if (!m || port > 65535)
+  if (!m || port > 65535) {
+    // `flag` is `--smtp` or `FILE:LINE: smtp`: the setting is its last word.
+    const key = /([a-z0-9]+)$/.exec(flag)?.[1] ?? '';
+    const example = /^\d{1,5}$/.test(input)
+      ? `0.0.0.0:${input} (every address) or 127.0.0.1:${input}`
+      : `0.0.0.0:${USUAL_PORT[key] ?? 8080}`;
     throw new ConfigError(
-      `${flag} ${JSON.stringify(input)}: write HOST:PORT, e.g. 127.0.0.1:110 (port 0 picks a free one)`,
+      `${flag} ${JSON.stringify(input)}: write HOST:PORT, e.g. ${example} (port 0 picks a free one)`,
     );
+  }
   return { host: m[1] ?? m[2], port };
 }
 

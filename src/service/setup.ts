@@ -5,7 +5,7 @@
 // kept (the settings file is never overwritten), and --dry-run only says what it would do.
 // --root writes under another directory, as a packager's staging tree or a test would.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { InputError } from '../model/errors.js';
 import { normalizeDomain } from '../model/names.js';
@@ -24,7 +24,7 @@ export interface SetupOptions {
 
 export interface SetupStep {
   what: string;
-  outcome: 'made' | 'kept' | 'updated' | 'would make' | 'would update' | 'done' | 'would do';
+  outcome: 'made' | 'kept' | 'updated' | 'would make' | 'would update' | 'done' | 'would do' | 'note';
 }
 
 export const USER = 'vmail';
@@ -39,9 +39,13 @@ After=network-online.target
 Wants=network-online.target
 
 [Service]
-Type=simple
+# The daemon says READY=1 once every listener is up, RELOADING=1 and READY=1 around a reload,
+# STOPPING=1 when it stops, and a STATUS= line (systemctl status vmail).
+Type=notify
+NotifyAccess=main
 ExecStart=${execStart} daemon --config /etc/vmail/vmail.conf
 ExecReload=/bin/kill -HUP $MAINPID
+SyslogIdentifier=vmail
 User=${USER}
 Group=${USER}
 UMask=0027
@@ -55,6 +59,8 @@ StateDirectoryMode=0750
 RuntimeDirectory=vmail
 RuntimeDirectoryMode=0750
 ProtectSystem=strict
+# /home, /root and /run/user are hidden from the daemon. To import Maildirs from a home folder,
+# make it ProtectHome=read-only (a copy), and add ReadWritePaths=/home/OLD for --move.
 ProtectHome=true
 PrivateTmp=true
 PrivateDevices=true
@@ -136,6 +142,64 @@ function idsOf(root: string): { uid: number; gid: number } | null {
   return { uid: Number(uid), gid: Number(gid) };
 }
 
+/** Whether the group vmail exists in the system rooted at `root`. */
+function groupExists(root: string): boolean {
+  if (root === '/') {
+    try {
+      execFileSync('getent', ['group', USER], { stdio: 'ignore' });
+      return true;
+    } catch {
+      // getent exits 2 for a group it does not know: useradd makes it with the user.
+      return false;
+    }
+  }
+  const file = join(root, 'etc/group');
+  return (
+    existsSync(file) &&
+    readFileSync(file, 'utf8')
+      .split('\n')
+      .some((l) => l.startsWith(`${USER}:`))
+  );
+}
+
+/** useradd, for a system user vmail (in the group vmail if there is one); its own words if it refuses. */
+function makeUser(root: string, step: (what: string, outcome: SetupStep['outcome']) => void): void {
+  const prefix: string[] = [];
+  if (root !== '/') {
+    // useradd --prefix edits the staging tree's own user files.
+    mkdirSync(join(root, 'etc'), { recursive: true });
+    for (const f of ['passwd', 'group', 'shadow', 'gshadow'])
+      if (!existsSync(join(root, `etc/${f}`))) writeFileSync(join(root, `etc/${f}`), '');
+    prefix.push('--prefix', root);
+  }
+  // A host moving from Postfix and Dovecot often has a group vmail already: the user joins it.
+  const group = groupExists(root);
+  try {
+    execFileSync(
+      'useradd',
+      [
+        ...prefix,
+        '--system',
+        ...(group ? ['--gid', USER] : ['--user-group']),
+        '--home-dir',
+        '/var/lib/vmail',
+        '--no-create-home',
+        '--shell',
+        '/usr/sbin/nologin',
+        USER,
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' },
+    );
+  } catch (err) {
+    const said = String((err as { stderr?: string }).stderr ?? '').trim() || (err as Error).message;
+    throw new Error(`useradd could not make the user ${USER}: ${said.split('\n').join('; ')}`);
+  }
+  if (group) step(`group ${USER} (there already: the user ${USER} joins it)`, 'kept');
+}
+
+/** ProtectHome=true hides these from the service: a node or vmail installed there cannot run. */
+const hiddenByProtectHome = (path: string) => /^\/(home|root|run\/user)(\/|$)/.test(path);
+
 export function setup(opts: SetupOptions, report: (step: SetupStep) => void = () => {}): SetupStep[] {
   const domain = normalizeDomain(opts.domain);
   if (!opts.dryRun && process.getuid?.() !== 0) {
@@ -156,29 +220,7 @@ export function setup(opts: SetupOptions, report: (step: SetupStep) => void = ()
   if (ids) step(`user and group ${USER}`, 'kept');
   else if (opts.dryRun) step(`user and group ${USER} (system, no login, home /var/lib/vmail)`, 'would make');
   else {
-    const prefix: string[] = [];
-    if (opts.root !== '/') {
-      // useradd --prefix edits the staging tree's own user files.
-      mkdirSync(at('etc'), { recursive: true });
-      for (const f of ['passwd', 'group', 'shadow', 'gshadow'])
-        if (!existsSync(at(`etc/${f}`))) writeFileSync(at(`etc/${f}`), '');
-      prefix.push('--prefix', opts.root);
-    }
-    execFileSync(
-      'useradd',
-      [
-        ...prefix,
-        '--system',
-        '--user-group',
-        '--home-dir',
-        '/var/lib/vmail',
-        '--no-create-home',
-        '--shell',
-        '/usr/sbin/nologin',
-        USER,
-      ],
-      { stdio: 'ignore' },
-    );
+    makeUser(opts.root, step);
     ids = idsOf(opts.root);
     if (!ids) throw new Error(`useradd did not make the user ${USER}`);
     step(`user and group ${USER}`, 'made');
@@ -220,7 +262,19 @@ export function setup(opts: SetupOptions, report: (step: SetupStep) => void = ()
 
   // The unit: vmail's, rewritten when it differs (a new Node.js or package path).
   const unitPath = '/etc/systemd/system/vmail.service';
-  const unit = unitFile(`${process.execPath} ${join(PACKAGE_ROOT, 'bin/vmail.js')}`);
+  // By real paths: the unit runs the node and vmail that ran this setup, wherever links point.
+  const nodePath = realpathSync(process.execPath);
+  const vmailJs = realpathSync(join(PACKAGE_ROOT, 'bin/vmail.js'));
+  const unit = unitFile(`${nodePath} ${vmailJs}`);
+  for (const [what, path] of [
+    ['Node.js', nodePath],
+    ['vmail', vmailJs],
+  ])
+    if (hiddenByProtectHome(path))
+      step(
+        `${what} is at ${path}, which the unit's ProtectHome=true hides from the service: install it under /usr/local (e.g. Debian's nodejs, or npm install -g with prefix /usr/local) and run vmail setup again`,
+        'note',
+      );
   const current = existsSync(at(unitPath)) ? readFileSync(at(unitPath), 'utf8') : null;
   if (current === unit) step(unitPath, 'kept');
   else if (opts.dryRun) step(unitPath, current === null ? 'would make' : 'would update');

@@ -5,7 +5,7 @@
 // filter; SIGHUP with a renewed certificate. Needs root (to make users), systemd-analyze,
 // mandoc and fail2ban from Debian (.ci/run installs them).
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -95,12 +95,16 @@ describe('vmail setup', () => {
       'NoNewPrivileges=true',
       'PrivateTmp=true',
       'ExecReload=/bin/kill -HUP $MAINPID',
+      // Ready when every listener is (sd_notify), and its journal lines under vmail's name.
+      'Type=notify',
+      'NotifyAccess=main',
+      'SyslogIdentifier=vmail',
     ]) {
       expect(unit).toContain(`${line}\n`);
     }
     expect(unit).toMatch(
       new RegExp(
-        `^ExecStart=${process.execPath} ${join(ROOT, 'bin/vmail.js')} daemon --config /etc/vmail/vmail.conf$`,
+        `^ExecStart=${realpathSync(process.execPath)} ${realpathSync(join(ROOT, 'bin/vmail.js'))} daemon --config /etc/vmail/vmail.conf$`,
         'm',
       ),
     );
@@ -120,6 +124,36 @@ describe('vmail setup', () => {
     expect(again.code).toBe(0);
     expect(again.stdout.match(/^ {2}kept /gm)).toHaveLength(5);
     expect(readFileSync(join(root, 'etc/vmail/vmail.conf'), 'utf8')).toMatch(/log-level = "debug"/);
+  });
+});
+
+describe('vmail setup on a host that has a group vmail already (as one moving from Postfix and Dovecot)', () => {
+  it('makes the user vmail in that group, and says so', async () => {
+    const other = tempDir('vmail-root-group-');
+    mkdirSync(join(other, 'etc'));
+    writeFileSync(join(other, 'etc/group'), 'root:x:0:\nvmail:x:5000:dovecot\n');
+    for (const f of ['passwd', 'shadow', 'gshadow']) writeFileSync(join(other, `etc/${f}`), '');
+    const r = await runCli(['setup', '--domain', 'example.com', '--hostname', 'mail.example.com', '--root', other]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/kept\s+group vmail \(there already/);
+    const user = readFileSync(join(other, 'etc/passwd'), 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('vmail:'))!;
+    expect(user.split(':')[3]).toBe('5000');
+    // The group is the one it was, its members kept.
+    expect(readFileSync(join(other, 'etc/group'), 'utf8')).toMatch(/^vmail:x:5000:dovecot$/m);
+  });
+
+  it('a useradd that refuses says why, in its own words', async () => {
+    const other = tempDir('vmail-root-bad-');
+    mkdirSync(join(other, 'etc'));
+    // A shadow file useradd cannot open (here a folder where the file should be).
+    for (const f of ['passwd', 'group', 'gshadow']) writeFileSync(join(other, `etc/${f}`), '');
+    mkdirSync(join(other, 'etc/shadow'));
+    const r = await runCli(['setup', '--domain', 'example.com', '--hostname', 'mail.example.com', '--root', other]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/useradd could not make the user vmail: useradd: cannot open \S*etc\/shadow/);
+    expect(r.stderr).not.toMatch(/Command failed/);
   });
 });
 
@@ -143,9 +177,7 @@ describe('vmail config check', () => {
     };
     const unknown = await bad('# a comment\ndomain = "example.com"\nsmpt = "0.0.0.0:25"\n');
     expect(unknown.code).toBe(78);
-    expect(unknown.stderr).toBe(
-      `vmail: ${unknown.f}:3: unknown setting "smpt" (see vmail config check --help for the settings)\n`,
-    );
+    expect(unknown.stderr).toBe(`vmail: ${unknown.f}:3: unknown setting "smpt": did you mean smtp?\n`);
     const value = await bad('domain = "example.com"\nmax-message-size = "lots"\n');
     expect(value.code).toBe(78);
     expect(value.stderr).toBe(`vmail: ${value.f}:2: max-message-size "lots": write a size like 25M, 512K or 1048576\n`);

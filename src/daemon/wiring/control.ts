@@ -43,6 +43,8 @@ export interface ControlParts {
 export interface Control extends Started {
   /** Tells subscribed consoles of each mailbox's new size (after the caches that follow it). */
   tellSizes(): void;
+  /** The status `vmail status` shows (and systemd's STATUS= line sums up). */
+  status(): StatusView;
 }
 
 /** The control socket, listening, and the notifications its subscribers get. */
@@ -86,6 +88,7 @@ export async function startControl(config: Config, parts: ControlParts, log: Log
   parts.lifecycle.subscribe({ applied: (r) => control.notify('pending.applied', r) });
   parts.filter.on('state', (v) => control.notify('filter.state', v));
   return {
+    status,
     tellSizes: () => {
       index.on('size', (address: string, size: { messages: number; bytes: number }) => {
         // Every delivery moves a size (each daemon's, with several): nothing is built for nobody.
