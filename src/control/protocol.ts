@@ -332,6 +332,8 @@ export interface StatusView {
   /** Passwords only over TLS (STLS or POP3S), as require-tls-auth resolves; loopback excepted when unset. */
   tlsLogins: boolean;
   smtp: { port: number | null };
+  /** The Prometheus metrics port (--metrics), or null when off. */
+  metrics: { port: number } | null;
   relay: string | null;
   /** Forwarded mail waiting in DATA_DIR/queue, and why it waits when something stops it. */
   queue: { messages: number; problem: string | null };

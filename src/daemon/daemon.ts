@@ -7,6 +7,7 @@
 
 import { checkPeerSupport } from '../control/peer.js';
 import { onStrayMessage } from '../maildir/maildir.js';
+import { metrics, serveMetrics } from '../service/metrics.js';
 import type { Config } from '../service/settings.js';
 import { Logger } from '../support/log.js';
 import { VERSION } from '../support/package-root.js';
@@ -27,7 +28,7 @@ import { openStore } from './wiring/store.js';
 export interface RunningDaemon {
   config: Config;
   changes: ChangeQueue;
-  ports: { pop3: number; pop3s: number | null; smtp: number };
+  ports: { pop3: number; pop3s: number | null; smtp: number; metrics: number | null };
   /** Applies the settings SIGHUP may change; says which changed and which need a restart. */
   reload: Reload;
   /** Calls `listener` if the daemon loses a shared store it cannot serve without. */
@@ -78,9 +79,25 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
     stops.add({ stop: () => queue.stop(STOP_BOUND_MS) });
     filter.start();
     stops.add(await startApplying(apply, node, queue, log));
+    // The metrics read the queue and the size index at each scrape, never the Maildirs.
+    const scrapes = stops.add(
+      serveMetrics({
+        queue: () => queue.list().map((q) => Date.parse(q.createdAt)),
+        domains: () =>
+          [...store.domains.keys()].map((d) => ({
+            domain: d,
+            mailboxes: store.accounts.countIn(d),
+            ...index.totalIn(d),
+          })),
+      }),
+    );
     // Ready: connections that came while it started, and all from now on, are served.
     stops.add(
-      ports.serve({ pop3: (socket, implicitTls) => pop3.accept(socket, implicitTls), smtp: (s) => smtp.accept(s) }),
+      ports.serve({
+        pop3: (socket, implicitTls) => pop3.accept(metrics.pop3Socket(socket), implicitTls),
+        smtp: (s) => smtp.accept(s),
+        metrics: (s) => scrapes.accept(s),
+      }),
     );
     mailboxes.startSweeping();
     log.notice('daemon ready', {
@@ -88,6 +105,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       pop3: ports.numbers.pop3,
       pop3s: ports.numbers.pop3s ?? undefined,
       smtp: ports.numbers.smtp,
+      metrics: ports.numbers.metrics ?? undefined,
       socket: config.socketPath,
       user: config.user ?? undefined,
       mailboxes: `${mailboxes.counts.restored} restored, ${mailboxes.counts.listed} listed`,

@@ -8,7 +8,7 @@ import { normalizeDomain } from '../model/names.js';
 import { parseStoreLocation, type StoreLocation } from '../store/location.js';
 import { LOG_LEVELS, type LogLevel } from '../support/log.js';
 import { type ConfigFileValues, readConfigFile } from './config-file.js';
-import { duration, parseCount, parseListen, parseMillis, parseSize } from './setting-values.js';
+import { duration, parseCount, parseListen, parseMillis, parseOptionalListen, parseSize } from './setting-values.js';
 import { type Config, ConfigError, SETTINGS, type Value } from './settings.js';
 
 /** Where a setting's value came from, for `vmail config check`. */
@@ -237,6 +237,7 @@ export function loadConfig(
     pop3: parseListen(req('pop3'), where('pop3')),
     pop3s: pop3s ? parseListen(pop3s, where('pop3s')) : null,
     smtp: parseListen(req('smtp'), where('smtp')),
+    metrics: parseOptionalListen(one('metrics'), where('metrics')),
     applyIntervalMs: duration(req('apply-interval'), where('apply-interval')),
     relay,
     relayCaFile,

@@ -13,6 +13,11 @@ export function parseListen(input: string, flag: string): Listen {
   return { host: m[1] ?? m[2], port };
 }
 
+/** A listener that may be off: `0` (or unset) is off, else HOST:PORT. */
+export function parseOptionalListen(input: string | null, flag: string): Listen | null {
+  return input === null || input === '0' ? null : parseListen(input, flag);
+}
+
 export function parseSize(input: string, flag: string): number {
   const m = /^(\d+)\s*([kmg]?)b?$/i.exec(input.trim());
   if (!m) throw new ConfigError(`${flag} ${JSON.stringify(input)}: write a size like 25M, 512K or 1048576`);

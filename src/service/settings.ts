@@ -26,6 +26,8 @@ export interface Config {
   pop3: Listen;
   pop3s: Listen | null;
   smtp: Listen;
+  /** Prometheus metrics over HTTP at /metrics; null: off. */
+  metrics: Listen | null;
   applyIntervalMs: number;
   relay: string | null;
   /** A PEM file of the CA that signs a private relay's certificate (else the system's CAs). */
@@ -137,6 +139,13 @@ export const SETTINGS: readonly Setting[] = [
     default: null,
   },
   { key: 'smtp', field: 'smtp', arg: 'HOST:PORT', help: 'SMTP listener, the inbound MX', default: '0.0.0.0:25' },
+  {
+    key: 'metrics',
+    field: 'metrics',
+    arg: 'HOST:PORT',
+    help: 'Prometheus text format at http://HOST:PORT/metrics (off by default; 0 is off, port 0 picks a free one)',
+    default: null,
+  },
   {
     key: 'apply-interval',
     field: 'applyIntervalMs',

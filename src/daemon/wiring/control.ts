@@ -34,7 +34,7 @@ export interface ControlParts {
   queue: ForwardQueue;
   dkim: DkimKeys;
   filter: SpamFilter;
-  ports: { pop3: number; pop3s: number | null; smtp: number };
+  ports: { pop3: number; pop3s: number | null; smtp: number; metrics: number | null };
 }
 
 export interface Control extends Started {
@@ -120,6 +120,7 @@ function statusOf(config: Config, parts: ControlParts): () => StatusView {
     pop3s: ports.pop3s === null ? null : { port: ports.pop3s },
     tlsLogins: config.requireTlsAuth ?? tls(),
     smtp: { port: ports.smtp },
+    metrics: ports.metrics === null ? null : { port: ports.metrics },
     relay: config.relay && withoutPassword(config.relay),
     queue: { messages: queue.size, problem: queue.problem() },
     storeProblem: store.problem,

@@ -6,6 +6,7 @@ import type { NodeStrategy } from '../../cluster/node-strategy.js';
 import type { MailboxIndex } from '../../maildir/mailbox-index.js';
 import { maildirPath } from '../../maildir/paths.js';
 import { Pop3Server } from '../../pop3/server.js';
+import { metrics } from '../../service/metrics.js';
 import type { Config } from '../../service/settings.js';
 import { hashPassword, isForeignHash, PasswordVerifier } from '../../store/passwords.js';
 import type { Store } from '../../store/store.js';
@@ -27,6 +28,20 @@ export function startPop3(
 ): Pop3 {
   const { store, changes, index } = parts;
   const verifier = new PasswordVerifier();
+  const login = async (user: string, password: string) => {
+    const address = loginAddress(user, changes.domains);
+    const account = address ? store.accounts.get(address) : undefined;
+    if (!address || !account) return null;
+    if (!(await verifier.verify(address, password, account.passwordHash))) return null;
+    // A hash brought from another server becomes vmail's own at the first good login.
+    if (isForeignHash(account.passwordHash))
+      void hashPassword(password.normalize('NFC'))
+        .then((hash) => store.rehash(address, account.passwordHash, hash))
+        .then((done) => done && log.info('password rehashed', { user: address, scheme: 'argon2id' }))
+        .catch((err: Error) => log.warning('password not rehashed', { user: address, error: err.message }));
+    const mailbox = { address, dir: maildirPath(config.dataDir, account.domain, account.name) };
+    return account.suspended ? { ...mailbox, suspended: true } : mailbox;
+  };
   const pop3 = new Pop3Server({
     tls,
     requireTlsAuth: config.requireTlsAuth,
@@ -38,18 +53,9 @@ export function startPop3(
     log,
     backend: {
       login: async (user, password) => {
-        const address = loginAddress(user, changes.domains);
-        const account = address ? store.accounts.get(address) : undefined;
-        if (!address || !account) return null;
-        if (!(await verifier.verify(address, password, account.passwordHash))) return null;
-        // A hash brought from another server becomes vmail's own at the first good login.
-        if (isForeignHash(account.passwordHash))
-          void hashPassword(password.normalize('NFC'))
-            .then((hash) => store.rehash(address, account.passwordHash, hash))
-            .then((done) => done && log.info('password rehashed', { user: address, scheme: 'argon2id' }))
-            .catch((err: Error) => log.warning('password not rehashed', { user: address, error: err.message }));
-        const mailbox = { address, dir: maildirPath(config.dataDir, account.domain, account.name) };
-        return account.suspended ? { ...mailbox, suspended: true } : mailbox;
+        const mailbox = await login(user, password);
+        metrics.pop3Login(mailbox !== null && !('suspended' in mailbox));
+        return mailbox;
       },
       loggedIn: (mailbox, remote) => {
         store.recordActivity(mailbox.address, { lastLoginAt: Date.now(), lastLoginFrom: remote });

@@ -9,12 +9,16 @@ import { type Started, Stops } from './stops.js';
 
 export interface Ports extends Started {
   /** The port numbers bound (a port 0 in the settings is the one the system chose). */
-  numbers: { pop3: number; pop3s: number | null; smtp: number };
+  numbers: { pop3: number; pop3s: number | null; smtp: number; metrics: number | null };
   /** Serves every connection, those waiting first; its stop closes the ports. */
-  serve(handlers: { pop3(socket: Socket, implicitTls?: boolean): void; smtp(socket: Socket): void }): Started;
+  serve(handlers: {
+    pop3(socket: Socket, implicitTls?: boolean): void;
+    smtp(socket: Socket): void;
+    metrics(socket: Socket): void;
+  }): Started;
 }
 
-/** Binds the POP3, POP3S (when set) and SMTP ports. */
+/** Binds the POP3, POP3S (when set), SMTP and metrics (when set) ports. */
 export async function bindPorts(config: Config): Promise<Ports> {
   const stops = new Stops();
   const bind = async (at: Listen, what: string) => {
@@ -26,18 +30,21 @@ export async function bindPorts(config: Config): Promise<Ports> {
     const pop3 = await bind(config.pop3, 'POP3');
     const pop3s = config.pop3s ? await bind(config.pop3s, 'POP3S') : null;
     const smtp = await bind(config.smtp, 'SMTP');
+    const metrics = config.metrics ? await bind(config.metrics, 'metrics') : null;
     return {
-      numbers: { pop3: pop3.port, pop3s: pop3s?.port ?? null, smtp: smtp.port },
+      numbers: { pop3: pop3.port, pop3s: pop3s?.port ?? null, smtp: smtp.port, metrics: metrics?.port ?? null },
       serve: (handlers) => {
         pop3.serve((socket) => handlers.pop3(socket));
         pop3s?.serve((socket) => handlers.pop3(socket, true));
         smtp.serve((socket) => handlers.smtp(socket));
+        metrics?.serve((socket) => handlers.metrics(socket));
         // A stop closes the ports before anything else: nothing new arrives while it finishes.
         return {
           stop: () => {
             pop3.close();
             pop3s?.close();
             smtp.close();
+            metrics?.close();
           },
         };
       },
