@@ -5,6 +5,7 @@
 import type { NodeStrategy } from '../../cluster/node-strategy.js';
 import type { MailboxIndex } from '../../maildir/mailbox-index.js';
 import { maildirPath } from '../../maildir/paths.js';
+import { asciiAddress } from '../../model/names.js';
 import { Pop3Server } from '../../pop3/server.js';
 import { metrics } from '../../service/metrics.js';
 import type { Config } from '../../service/settings.js';
@@ -77,6 +78,6 @@ export function startPop3(
 /** The account a POP3 user name means: `name@domain`, or `name` when one domain is hosted. */
 function loginAddress(user: string, domains: string[]): string | null {
   const u = user.trim().toLowerCase();
-  if (u.includes('@')) return u;
+  if (u.includes('@')) return asciiAddress(u);
   return domains.length === 1 ? `${u}@${domains[0]}` : null;
 }
