@@ -7,6 +7,7 @@ import { ConfigError } from '../service/settings.js';
 import { VERSION } from '../support/package-root.js';
 import { accountsCommand } from './accounts.js';
 import { logCommand } from './audit-log.js';
+import { completeCommand } from './complete-words.js';
 import { configCommand } from './config.js';
 import { consoleCommands } from './console.js';
 import { daemonCommand } from './daemon.js';
@@ -55,6 +56,8 @@ export function program(): Command {
   ]) {
     p.addCommand(cmd);
   }
+  // What shell completion asks the daemon for; not for people, so not in --help.
+  p.addCommand(completeCommand(), { hidden: true });
   // Subcommands answer usage errors, --help and --version as the program does.
   const inherit = (cmd: Command) => {
     cmd.exitOverride().configureOutput(p.configureOutput()).showSuggestionAfterError(true);
