@@ -36,8 +36,14 @@ export function isValidDomain(domain: string): boolean {
  */
 export function asciiDomain(input: string): string {
   const trimmed = input.trim().replace(/\.$/, '');
-  return (trimmed && domainToASCII(trimmed)) || trimmed.toLowerCase();
+  return (trimmed && !URL_ONLY.test(trimmed) && domainToASCII(trimmed)) || trimmed.toLowerCase();
 }
+
+/**
+ * What domainToASCII, a URL parser, would quietly drop or decode beyond UTS-46: controls, white
+ * space (it strips tabs and line breaks) and "%" (it percent-decodes: ex%61mple is example).
+ */
+const URL_ONLY = /[\x00-\x20\x7f%]/;
 
 /** An address with its domain in ASCII form (smtp-server hands an xn-- domain over as Unicode). */
 export function asciiAddress(address: string): string {
@@ -58,7 +64,7 @@ export function unicodeDomain(domain: string): string {
 
 export function normalizeDomain(input: string): string {
   const trimmed = input.trim().replace(/\.$/, '');
-  const domain = trimmed ? domainToASCII(trimmed) : '';
+  const domain = trimmed && !URL_ONLY.test(trimmed) ? domainToASCII(trimmed) : '';
   if (!domain) {
     throw new InputError(
       `${quote(input)} is not a valid domain name: not even as an international name (example: example.com, bücher.de)`,

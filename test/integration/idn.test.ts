@@ -142,6 +142,10 @@ describe('international domains', () => {
     expect(await refused(['domains', 'add', `${'ü'.repeat(60)}.test`])).toMatch(/not a valid domain name/);
     expect(await refused(['domains', 'add', 'bad_name.test'])).toMatch(/not a valid domain name/);
     expect(await refused(['domains', 'add', 'a\u0007b.test'])).toMatch(/not a valid domain name/);
+    // What a URL parser would drop or decode is refused, not made into another name.
+    expect(await refused(['domains', 'add', 'ex%61mple.test'])).toMatch(/not a valid domain name/);
+    expect(await refused(['domains', 'add', 'ev\til.test'])).toMatch(/not a valid domain name/);
+    expect(await refused(['accounts', 'add', 'bob@ex%61mple.test', '--password-stdin'])).toMatch(/not a domain hosted/);
     expect(await refused(['accounts', 'add', 'bob@xn--zz.test', '--password-stdin'])).toMatch(/not a domain hosted/);
     expect(await domains()).toEqual(['example.test', 'xn--e28h.test', A, 'xn--pypal-4ve.test'].sort());
   });
