@@ -6,6 +6,7 @@
 import { Box, Text } from 'ink';
 import type { DomainView } from '../../src/control/protocol.js';
 import { humanBytes, pendingStatus } from '../../src/model/format.js';
+import { showDomain, unicodeDomain } from '../../src/model/names.js';
 import { cell, Field, FilterLine, Footer, type FooterKey, type Frame, NoticeLine } from '../shared/frame.js';
 import { cutWords, fitColumns, noticeExtra, widest } from '../shared/layout.js';
 import { confirmQuestion, type DomainsState, shownDomainList } from './domains-reducer.js';
@@ -46,7 +47,7 @@ export function DomainsScreen({
         title: 'DOMAIN',
         want: widest(
           'DOMAIN',
-          rows.map((d) => d.domain),
+          rows.map((d) => showDomain(d.domain)),
         ),
         priority: 0,
       },
@@ -58,6 +59,11 @@ export function DomainsScreen({
     ],
     width,
   );
+  // An international domain as "bücher.test (xn--bcher-kva.test)", its U-label alone when that does not fit.
+  const named = (domain: string) => {
+    const both = showDomain(domain);
+    return both.length <= nameWidth ? both : unicodeDomain(domain);
+  };
   return (
     <Box flexDirection="column" width={width} height={height}>
       <Text wrap="truncate">
@@ -99,7 +105,7 @@ export function DomainsScreen({
             <Text key={d.domain} inverse={isSel} wrap="truncate">
               {isSel ? '›' : ' '}
               {mark}
-              {`${cell(d.domain, nameWidth)} ${cell(String(d.accounts), w[0], true)} ${cell(String(d.forwards), w[1], true)} ${cell(String(d.messages), w[2], true)} ${cell(humanBytes(d.bytes), w[3], true)} ${cell(status(d), w[4])}`}
+              {`${cell(named(d.domain), nameWidth)} ${cell(String(d.accounts), w[0], true)} ${cell(String(d.forwards), w[1], true)} ${cell(String(d.messages), w[2], true)} ${cell(humanBytes(d.bytes), w[3], true)} ${cell(status(d), w[4])}`}
             </Text>
           );
         })}
@@ -109,7 +115,7 @@ export function DomainsScreen({
           ? confirmQuestion(state.confirm, selected)
           : selected
             ? cutWords(
-                `${selected.domain}: catch-all ${selected.catchall ? `${selected.catchall}@${selected.domain}` : 'none (unknown names get 550)'}; quota for new accounts ${selected.quota === null ? 'none' : humanBytes(selected.quota)}`,
+                `${showDomain(selected.domain)}: catch-all ${selected.catchall ? `${selected.catchall}@${unicodeDomain(selected.domain)}` : 'none (unknown names get 550)'}; quota for new accounts ${selected.quota === null ? 'none' : humanBytes(selected.quota)}`,
                 width,
               )
             : ' '}

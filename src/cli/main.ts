@@ -8,6 +8,7 @@ import { VERSION } from '../support/package-root.js';
 import { accountsCommand } from './accounts.js';
 import { logCommand } from './audit-log.js';
 import { backupCommand, restoreCommand } from './backup.js';
+import { completeCommand } from './complete-words.js';
 import { configCommand } from './config.js';
 import { consoleCommands } from './console.js';
 import { daemonCommand } from './daemon.js';
@@ -58,6 +59,8 @@ export function program(): Command {
   ]) {
     p.addCommand(cmd);
   }
+  // What shell completion asks the daemon for; not for people, so not in --help.
+  p.addCommand(completeCommand(), { hidden: true });
   // Subcommands answer usage errors, --help and --version as the program does.
   const inherit = (cmd: Command) => {
     cmd.exitOverride().configureOutput(p.configureOutput()).showSuggestionAfterError(true);

@@ -46,7 +46,8 @@ function optionItem(o: Option): string[] {
 /** Every command that does something, with its place in the tree (vmail accounts add ...). */
 function leaves(cmd: Command, path: string[] = ['vmail']): { path: string[]; cmd: Command }[] {
   if (cmd.commands.length === 0) return [{ path, cmd }];
-  return cmd.commands.flatMap((c) => leaves(c, [...path, c.name()]));
+  // A command named __... is for the completion scripts, not for people (hidden from --help too).
+  return cmd.commands.filter((c) => !c.name().startsWith('__')).flatMap((c) => leaves(c, [...path, c.name()]));
 }
 
 export function manPage(date = new Date()): string {

@@ -355,6 +355,8 @@ export interface StatusView {
   /** Submission: STARTTLS then AUTH (587), and implicit TLS (465); null when off. */
   submission?: { port: number } | null;
   submissions?: { port: number } | null;
+  /** The Prometheus metrics port (--metrics), or null when off. */
+  metrics: { port: number } | null;
   relay: string | null;
   /** Forwarded mail waiting in DATA_DIR/queue, and why it waits when something stops it. */
   queue: { messages: number; problem: string | null };

@@ -46,6 +46,7 @@ import {
   stampMaildir,
 } from '../maildir/paths.js';
 import type { PendingChange } from '../model/changes.js';
+import { metrics } from '../service/metrics.js';
 import type { AccountRecord, DomainRecord, ForwardRecord } from '../store/records.js';
 import type { Store } from '../store/store.js';
 import { mkdirDurable, renameDurable } from '../support/durable.js';
@@ -224,7 +225,10 @@ export class ApplyEngine extends EventEmitter {
         });
       }
       await this.store.saveMeta({ lastApplyAt: at });
-      if (result.applied.length || result.failed.length) this.emit('applied', result);
+      if (result.applied.length || result.failed.length) {
+        metrics.applied(result.failed.length);
+        this.emit('applied', result);
+      }
       return result;
     });
   }

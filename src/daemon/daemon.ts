@@ -8,6 +8,7 @@
 import { checkPeerSupport } from '../control/peer.js';
 import type { StatusView } from '../control/protocol.js';
 import { onStrayMessage } from '../maildir/maildir.js';
+import { metrics, serveMetrics } from '../service/metrics.js';
 import type { Config } from '../service/settings.js';
 import { Logger } from '../support/log.js';
 import { VERSION } from '../support/package-root.js';
@@ -88,13 +89,26 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
     stops.add({ stop: () => queue.stop(STOP_BOUND_MS) });
     filter.start();
     stops.add(await startApplying(apply, node, queue, log));
+    // The metrics read the queue and the size index at each scrape, never the Maildirs.
+    const scrapes = stops.add(
+      serveMetrics({
+        queue: () => queue.list().map((q) => Date.parse(q.createdAt)),
+        domains: () =>
+          [...store.domains.keys()].map((d) => ({
+            domain: d,
+            mailboxes: store.accounts.countIn(d),
+            ...index.totalIn(d),
+          })),
+      }),
+    );
     // Ready: connections that came while it started, and all from now on, are served.
     stops.add(
       ports.serve({
-        pop3: (socket, implicitTls) => pop3.accept(socket, implicitTls),
+        pop3: (socket, implicitTls) => pop3.accept(metrics.pop3Socket(socket), implicitTls),
         smtp: (s) => smtp.accept(s),
         http: (s) => http.accept(s),
         submission: (socket, implicitTls) => submission.accept(socket, implicitTls),
+        metrics: (s) => scrapes.accept(s),
       }),
     );
     mailboxes.startSweeping();
@@ -106,6 +120,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       http: ports.numbers.http ?? undefined,
       submission: ports.numbers.submission ?? undefined,
       submissions: ports.numbers.submissions ?? undefined,
+      metrics: ports.numbers.metrics ?? undefined,
       socket: config.socketPath,
       user: config.user ?? undefined,
       mailboxes: `${mailboxes.counts.restored} restored, ${mailboxes.counts.listed} listed`,

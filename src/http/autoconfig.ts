@@ -15,7 +15,7 @@ export interface ClientServers {
   submission: number | null;
 }
 
-const escape = (s: string) =>
+const xml = (s: string) =>
   s.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c] ?? c);
 
 interface Server {
@@ -40,7 +40,7 @@ function servers(s: ClientServers): { incoming: Server[]; outgoing: Server[] } {
 /** Thunderbird's config-v1.1.xml for `domain` (https://wiki.mozilla.org/Thunderbird:Autoconfiguration:ConfigFileFormat). */
 export function thunderbirdConfig(domain: string, s: ClientServers): string {
   const { incoming, outgoing } = servers(s);
-  const host = escape(s.hostname);
+  const host = xml(s.hostname);
   const server = (tag: 'incomingServer' | 'outgoingServer', v: Server) =>
     [
       `    <${tag} type="${v.kind}">`,
@@ -54,7 +54,7 @@ export function thunderbirdConfig(domain: string, s: ClientServers): string {
         : []),
       `    </${tag}>`,
     ].join('\n');
-  const d = escape(domain);
+  const d = xml(domain);
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
     '<clientConfig version="1.1">',
@@ -83,9 +83,9 @@ export function outlookAutodiscover(address: string, s: ClientServers): string {
     [
       '      <Protocol>',
       `        <Type>${v.kind === 'pop3' ? 'POP3' : 'SMTP'}</Type>`,
-      `        <Server>${escape(s.hostname)}</Server>`,
+      `        <Server>${xml(s.hostname)}</Server>`,
       `        <Port>${v.port}</Port>`,
-      `        <LoginName>${escape(address)}</LoginName>`,
+      `        <LoginName>${xml(address)}</LoginName>`,
       '        <DomainRequired>off</DomainRequired>',
       '        <SPA>off</SPA>',
       // SSL on: TLS from the first byte; Encryption TLS: STARTTLS (Outlook 2010 and later).

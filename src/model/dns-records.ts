@@ -129,7 +129,7 @@ export function domainRecords(domain: string, s: RecordSource): DnsRecord[] {
 /** A TXT value as zone file strings: each at most 255 octets (RFC 1035), quotes escaped. */
 export function txtStrings(value: string): string[] {
   // The values made here are ASCII: a character is an octet.
-  return (value.match(/[^]{1,255}/g) ?? ['']).map((p) => `"${p.replace(/["\\]/g, '\\$&')}"`);
+  return (value.match(/[\s\S]{1,255}/g) ?? ['']).map((p) => `"${p.replace(/["\\]/g, '\\$&')}"`);
 }
 
 /** One record as a zone file line, ready to paste. */

@@ -1,4 +1,7 @@
 // The naming rules for domains, account and forward names, addresses and passwords. Pure: no I/O.
+// A domain is kept in its ASCII form: an international one (bücher.test) as its A-label
+// (xn--bcher-kva.test), by UTS-46 as url.domainToASCII does it (case, fullwidth forms mapped).
+import { domainToASCII, domainToUnicode } from 'node:url';
 import { InputError } from './errors.js';
 
 const MAX_NAME = 64;
@@ -27,8 +30,51 @@ export function isValidDomain(domain: string): boolean {
   return labels.every((label) => LABEL_RE.test(label)) && !/^[0-9]+$/.test(labels[labels.length - 1]);
 }
 
+/**
+ * A domain as given (a U-label or an A-label, any case) in its ASCII form; what
+ * url.domainToASCII refuses comes back trimmed and lower-cased, to be refused by the caller.
+ */
+export function asciiDomain(input: string): string {
+  const trimmed = input.trim().replace(/\.$/, '');
+  return (trimmed && !URL_ONLY.test(trimmed) && domainToASCII(trimmed)) || trimmed.toLowerCase();
+}
+
+/**
+ * What domainToASCII, a URL parser, would quietly drop or decode beyond UTS-46: controls, white
+ * space (it strips tabs and line breaks) and "%" (it percent-decodes: ex%61mple is example).
+ */
+const URL_ONLY = /[\x00-\x20\x7f%]/;
+
+/** An address with its domain in ASCII form (smtp-server hands an xn-- domain over as Unicode). */
+export function asciiAddress(address: string): string {
+  const at = address.lastIndexOf('@');
+  return at < 0 ? address.toLowerCase() : `${address.slice(0, at).toLowerCase()}@${asciiDomain(address.slice(at + 1))}`;
+}
+
+/** How a domain is shown: an international one as "bücher.test (xn--bcher-kva.test)". */
+export function showDomain(domain: string): string {
+  const unicode = domainToUnicode(domain);
+  return unicode && unicode !== domain ? `${unicode} (${domain})` : domain;
+}
+
+/** The domain's Unicode form (its U-labels), or the domain itself when it has none. */
+export function unicodeDomain(domain: string): string {
+  return domainToUnicode(domain) || domain;
+}
+
 export function normalizeDomain(input: string): string {
-  const domain = input.trim().toLowerCase().replace(/\.$/, '');
+  const trimmed = input.trim().replace(/\.$/, '');
+  const domain = trimmed && !URL_ONLY.test(trimmed) ? domainToASCII(trimmed) : '';
+  if (!domain) {
+    throw new InputError(
+      `${quote(input)} is not a valid domain name: not even as an international name (example: example.com, bücher.de)`,
+    );
+  }
+  if (domain.length > 253) {
+    throw new InputError(
+      `${quote(input)} is not a valid domain name: its ASCII form is ${domain.length} characters long; at most 253 are allowed`,
+    );
+  }
   if (!isValidDomain(domain)) {
     throw new InputError(`${quote(input)} is not a valid domain name (example: example.com)`);
   }
@@ -61,13 +107,15 @@ export function formatAddress(a: Address): string {
  */
 export function parseLocalAddress(input: string, hosted: readonly string[], domain?: string): Address {
   // Checked before lowercasing: Unicode lowercases some letters into ASCII (the Kelvin sign
-  // U+212A into "k"), which would let a name that looks different pass as another.
-  if (!/^[\x20-\x7e]*$/.test(input)) {
+  // U+212A into "k"), which would let a name that looks different pass as another. The domain
+  // after the "@" may be international: it is taken in its ASCII form.
+  const cut = input.lastIndexOf('@');
+  if (!/^[\x20-\x7e]*$/.test(cut < 0 ? input : input.slice(0, cut))) {
     throw new InputError(`invalid name ${quote(input)}: use only letters a-z, digits, ".", "-" and "_"`, 'name');
   }
-  const raw = input.trim().toLowerCase();
+  const raw = asciiAddress(input.trim());
   let name = raw;
-  let dom = domain?.toLowerCase();
+  let dom = domain === undefined ? undefined : asciiDomain(domain);
   const at = raw.lastIndexOf('@');
   if (at >= 0) {
     name = raw.slice(0, at);
@@ -104,13 +152,15 @@ export function parseLocalAddress(input: string, hosted: readonly string[], doma
 
 /** Reads a forwarding destination: any valid mail address, local or remote. */
 function parseDestination(input: string): string {
-  if (!/^[\x20-\x7e]*$/.test(input)) {
+  const cut = input.lastIndexOf('@');
+  if (!/^[\x20-\x7e]*$/.test(cut < 0 ? input : input.slice(0, cut))) {
     throw new InputError(
-      `${quote(input)} is not a valid mail address: use the ASCII form (an IDN domain as xn--...)`,
+      `${quote(input)} is not a valid mail address: the part before @ must be ASCII`,
       'destinations',
     );
   }
-  const raw = input.trim().toLowerCase();
+  // An international domain is taken in its ASCII form (xn--...).
+  const raw = asciiAddress(input.trim());
   const at = raw.lastIndexOf('@');
   if (at <= 0 || at === raw.length - 1 || raw.length > 254) {
     throw new InputError(`${quote(input)} is not a valid mail address (example: someone@example.org)`, 'destinations');

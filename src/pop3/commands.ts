@@ -80,9 +80,10 @@ export function parseCommand(bytes: Buffer, state: Pop3State): CommandLine {
     .toString('latin1')
     .toUpperCase();
   if (bytes.length > MAX_COMMAND && !LONG_LINE_VERBS.has(verb)) return { refuse: 'Line too long.' };
-  // A password may be any UTF-8 text; everything else a client sends is ASCII.
-  const rest =
-    sp < 0 ? '' : verb === 'PASS' ? clientText(bytes.subarray(sp + 1)) : bytes.subarray(sp + 1).toString('latin1');
+  // A password may be any UTF-8 text, and so may a user name (an address at bücher.test);
+  // everything else a client sends is ASCII.
+  const text = verb === 'PASS' || verb === 'USER';
+  const rest = sp < 0 ? '' : text ? clientText(bytes.subarray(sp + 1)) : bytes.subarray(sp + 1).toString('latin1');
   const args = rest.split(' ').filter((a) => a.length > 0);
   const command = Object.hasOwn(COMMANDS, verb) ? COMMANDS[verb] : undefined;
   if (!command) return { refuse: verb ? 'Unknown command.' : 'Empty command.' };

@@ -271,6 +271,7 @@ export function loadConfig(
     submission,
     submissions,
     sendLimit,
+    metrics: parseOptionalListen(one('metrics'), where('metrics')),
     applyIntervalMs: duration(req('apply-interval'), where('apply-interval')),
     relay,
     relayCaFile,

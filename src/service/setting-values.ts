@@ -30,9 +30,9 @@ export function parseListen(input: string, flag: string): Listen {
   return { host: m[1] ?? m[2], port };
 }
 
-/** A listener that may be off: `0` turns it off (null); else HOST:PORT, HOST:0 a free port. */
-export function parseOptionalListen(input: string, flag: string): Listen | null {
-  return input.trim() === '0' ? null : parseListen(input, flag);
+/** A listener that may be off: `0` (or unset) is off, else HOST:PORT. */
+export function parseOptionalListen(input: string | null, flag: string): Listen | null {
+  return input === null || input === '0' ? null : parseListen(input, flag);
 }
 
 export function parseSize(input: string, flag: string): number {

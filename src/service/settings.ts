@@ -34,6 +34,8 @@ export interface Config {
   submissions: Listen | null;
   /** Messages one account may submit within the window (--send-limit N/DURATION). */
   sendLimit: { count: number; windowMs: number };
+  /** Prometheus metrics over HTTP at /metrics; null: off. */
+  metrics: Listen | null;
   applyIntervalMs: number;
   relay: string | null;
   /** A PEM file of the CA that signs a private relay's certificate (else the system's CAs). */
@@ -173,6 +175,13 @@ export const SETTINGS: readonly Setting[] = [
     arg: 'HOST:PORT',
     help: 'HTTP listener: mail client autoconfig (Thunderbird) and autodiscover (Outlook); 0 turns it off',
     default: '0.0.0.0:80',
+  },
+  {
+    key: 'metrics',
+    field: 'metrics',
+    arg: 'HOST:PORT',
+    help: 'Prometheus text format at http://HOST:PORT/metrics (off by default; 0 is off, port 0 picks a free one)',
+    default: null,
   },
   {
     key: 'apply-interval',

@@ -10,6 +10,7 @@ import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import { crlfSize } from '../maildir/maildir.js';
+import { metrics } from '../service/metrics.js';
 import type { Logger } from '../support/log.js';
 import { HARD_ERRORS, SmtpGuard } from './guard.js';
 import { headerEnd, receivedHeader } from './headers.js';
@@ -115,6 +116,7 @@ export class SmtpIntake {
       ...(opts.tls ? { key: opts.tls.key, cert: opts.tls.cert } : {}),
       onConnect: (session, callback) => {
         const hold = this.guard.greetingHold(session.remoteAddress);
+        metrics.smtpSession();
         opts.log.info('smtp connect', { client: session.remoteAddress, session: session.id, held: hold || undefined });
         this.countErrors(session);
         // An address whose sessions keep failing waits for its greeting (a client that talks
@@ -176,6 +178,7 @@ export class SmtpIntake {
   accept(socket: Socket): void {
     const remote = socket.remoteAddress ?? 'unknown';
     if (!this.guard.admit(remote)) {
+      metrics.smtpRefused(421);
       this.opts.log.info('smtp refused connection', {
         client: remote,
         reason: 'too many connections from the address',
@@ -223,6 +226,7 @@ export class SmtpIntake {
     reason: string,
     from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
   ): void {
+    metrics.smtpRefused(code);
     this.opts.log.info('smtp refused', {
       client: session.remoteAddress,
       helo: session.hostNameAppearsAs,
@@ -407,6 +411,7 @@ export class SmtpIntake {
       }
       throw smtpError(451, '4.3.0 A recipient changed during the transaction: try again later');
     }
+    metrics.smtpAccepted();
     this.opts.log.info('smtp accepted', {
       id,
       client: session.remoteAddress,

@@ -6,6 +6,7 @@ import { unlink } from 'node:fs/promises';
 import { crlfSize, deliver, heldMaildir, messageName, uidOf } from '../maildir/maildir.js';
 import { maildirPath } from '../maildir/paths.js';
 import { freeRoom, holdRoom, usedOnDisk } from '../maildir/quota-room.js';
+import { asciiAddress } from '../model/names.js';
 import { quotaUse } from '../model/quota.js';
 import type { AccountRecord } from '../store/records.js';
 import type { Store } from '../store/store.js';
@@ -126,7 +127,8 @@ export class LocalDelivery {
    * through the forward queue to an address elsewhere.
    */
   route(address: string): Route {
-    let a = address.toLowerCase();
+    // smtp-server hands an xn-- domain over in Unicode: the store keeps its ASCII form.
+    let a = asciiAddress(address);
     const domains = [...this.store.domains.keys()].sort();
     if (a === 'postmaster') {
       const has = domains.find(

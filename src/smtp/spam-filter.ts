@@ -12,6 +12,7 @@
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import type { SpamFilterView } from '../control/protocol.js';
+import { metrics } from '../service/metrics.js';
 import type { Logger } from '../support/log.js';
 import { headerEnd } from './headers.js';
 
@@ -138,6 +139,7 @@ export class SpamFilter extends EventEmitter {
     if (!ACTIONS.has(action))
       return this.failed(received, clean, 'spam filter unknown action', { id: meta.id, action: oneLine(action) });
     this.counts.checked++;
+    metrics.rspamd(action);
     this.log.info('spam checked', {
       id: meta.id,
       action,
@@ -159,6 +161,7 @@ export class SpamFilter extends EventEmitter {
   /** No verdict to go by: what --rspamd-fail says, logged. */
   private failed(received: Buffer, clean: Buffer, what: string, fields: Record<string, string>): Verdict {
     const open = this.settings.fail === 'open';
+    metrics.rspamd('unavailable');
     this.counts[open ? 'unchecked' : 'deferred']++;
     this.log.warning(what, { ...fields, outcome: open ? 'accepted unchecked' : 'deferred' });
     return open

@@ -7,7 +7,7 @@ import type { StatusView } from '../../control/protocol.js';
 import type { MailboxIndex } from '../../maildir/mailbox-index.js';
 import { InputError } from '../../model/errors.js';
 import { clockTime } from '../../model/format.js';
-import { type Address, domainOf, normalizeDomain, parseLocalAddress } from '../../model/names.js';
+import { type Address, asciiDomain, domainOf, normalizeDomain, parseLocalAddress } from '../../model/names.js';
 import type { DkimKeys } from '../../smtp/dkim.js';
 import type { SendLimit } from '../../smtp/send-limit.js';
 import type { Store } from '../../store/store.js';
@@ -38,7 +38,7 @@ export type Names = Pick<Parts, 'store' | 'changes'>;
  * add is pending can be listed and applied now, not yet given accounts.
  */
 export function hostedDomain({ store, changes }: Names, domain?: string): string | undefined {
-  const d = domain?.toLowerCase();
+  const d = domain === undefined ? undefined : asciiDomain(domain);
   if (d !== undefined && !store.domains.has(d) && changes.pendingDomain(d)?.action !== 'add')
     throw new InputError(
       `${JSON.stringify(d.slice(0, 60))} is not a domain hosted here (hosted: ${changes.domains.join(', ') || 'none'})`,
@@ -49,7 +49,7 @@ export function hostedDomain({ store, changes }: Names, domain?: string): string
 
 /** An account's or forward's name (with `domain`, or as name@domain) as an address of a domain hosted now. */
 export function localAddress({ store, changes }: Names, name: string, domain?: string): Address {
-  const d = domain?.toLowerCase() ?? (name.includes('@') ? domainOf(name).toLowerCase() : '');
+  const d = asciiDomain(domain ?? (name.includes('@') ? domainOf(name) : ''));
   const adding = changes.pendingDomain(d);
   if (adding?.action === 'add' && !store.domains.has(d))
     throw new InputError(

@@ -132,6 +132,7 @@ function statusOf(config: Config, parts: ControlParts): () => StatusView {
     http: ports.http === null ? null : { port: ports.http },
     submission: ports.submission === null ? null : { port: ports.submission },
     submissions: ports.submissions === null ? null : { port: ports.submissions },
+    metrics: ports.metrics === null ? null : { port: ports.metrics },
     relay: config.relay && withoutPassword(config.relay),
     queue: { messages: queue.size, problem: queue.problem() },
     storeProblem: store.problem,

@@ -3,6 +3,7 @@
 // one throttle per client address, so guesses on one port slow the other as well.
 
 import { maildirPath } from '../../maildir/paths.js';
+import { asciiAddress } from '../../model/names.js';
 import { AuthThrottle } from '../../pop3/auth-throttle.js';
 import type { Mailbox } from '../../pop3/session.js';
 import type { Config } from '../../service/settings.js';
@@ -41,6 +42,6 @@ export function accountLogins(config: Config, store: Store, changes: ChangeQueue
 /** The account a user name means: `name@domain`, or `name` when one domain is hosted. */
 function loginAddress(user: string, domains: string[]): string | null {
   const u = user.trim().toLowerCase();
-  if (u.includes('@')) return u;
+  if (u.includes('@')) return asciiAddress(u);
   return domains.length === 1 ? `${u}@${domains[0]}` : null;
 }

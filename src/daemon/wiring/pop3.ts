@@ -5,6 +5,7 @@
 import type { NodeStrategy } from '../../cluster/node-strategy.js';
 import type { MailboxIndex } from '../../maildir/mailbox-index.js';
 import { Pop3Server } from '../../pop3/server.js';
+import { metrics } from '../../service/metrics.js';
 import type { Config } from '../../service/settings.js';
 import type { Store } from '../../store/store.js';
 import type { Logger } from '../../support/log.js';
@@ -41,7 +42,11 @@ export function startPop3(
     shared: parts.node.pop3Locks,
     log,
     backend: {
-      login: (user, password) => parts.logins.check(user, password),
+      login: async (user, password) => {
+        const mailbox = await parts.logins.check(user, password);
+        metrics.pop3Login(mailbox !== null && !('suspended' in mailbox));
+        return mailbox;
+      },
       loggedIn: (mailbox, remote) => {
         store.recordActivity(mailbox.address, { lastLoginAt: Date.now(), lastLoginFrom: remote });
       },

@@ -16,6 +16,7 @@ export interface Ports extends Started {
     smtp(socket: Socket): void;
     submission(socket: Socket, implicitTls?: boolean): void;
     http(socket: Socket): void;
+    metrics(socket: Socket): void;
   }): Started;
 }
 
@@ -27,9 +28,10 @@ export interface PortNumbers {
   submission: number | null;
   submissions: number | null;
   http: number | null;
+  metrics: number | null;
 }
 
-/** Binds the POP3, POP3S (when set), SMTP, submission and HTTP (when on) ports. */
+/** Binds the POP3, POP3S (when set), SMTP, submission, HTTP and metrics (when on) ports. */
 export async function bindPorts(config: Config): Promise<Ports> {
   const stops = new Stops();
   const bind = async (at: Listen, what: string) => {
@@ -44,6 +46,7 @@ export async function bindPorts(config: Config): Promise<Ports> {
     const submission = config.submission ? await bind(config.submission, 'submission') : null;
     const submissions = config.submissions ? await bind(config.submissions, 'submissions') : null;
     const http = config.http ? await bind(config.http, 'HTTP') : null;
+    const metrics = config.metrics ? await bind(config.metrics, 'metrics') : null;
     return {
       numbers: {
         pop3: pop3.port,
@@ -52,6 +55,7 @@ export async function bindPorts(config: Config): Promise<Ports> {
         submission: submission?.port ?? null,
         submissions: submissions?.port ?? null,
         http: http?.port ?? null,
+        metrics: metrics?.port ?? null,
       },
       serve: (handlers) => {
         pop3.serve((socket) => handlers.pop3(socket));
@@ -60,6 +64,7 @@ export async function bindPorts(config: Config): Promise<Ports> {
         submission?.serve((socket) => handlers.submission(socket));
         submissions?.serve((socket) => handlers.submission(socket, true));
         http?.serve((socket) => handlers.http(socket));
+        metrics?.serve((socket) => handlers.metrics(socket));
         // A stop closes the ports before anything else: nothing new arrives while it finishes.
         return {
           stop: () => {
@@ -69,6 +74,7 @@ export async function bindPorts(config: Config): Promise<Ports> {
             http?.close();
             submission?.close();
             submissions?.close();
+            metrics?.close();
           },
         };
       },
