@@ -57,7 +57,8 @@ async function judge(r: Resolver, rec: DnsRecord, host: string): Promise<{ statu
     const [, , port, target] = rec.value.split(' ');
     return verdict(
       srv.map((s) => `${s.priority} ${s.weight} ${s.port} ${bare(s.name) || '.'}`),
-      (f) => f.split(' ')[2] === port && f.split(' ')[3] === bare(target),
+      // Target "." is "no such service here" (RFC 2782): its port means nothing.
+      (f) => f.split(' ')[3] === (bare(target) || '.') && (target === '.' || f.split(' ')[2] === port),
     );
   }
   if (rec.type === 'CNAME') {

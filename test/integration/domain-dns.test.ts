@@ -5,18 +5,46 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DnsRecord } from '../../src/model/dns-records.js';
 import { type DaemonHandle, startDaemon } from '../helpers/daemon.js';
+import { type DnsServer, dns, startDns } from '../helpers/dns-server.js';
 
 let d: DaemonHandle;
+let server: DnsServer;
 const HOST = 'mx.vmail-dns.test';
 
 beforeAll(async () => {
-  d = await startDaemon({ args: ['--hostname', HOST] });
+  server = await startDns([]);
+  d = await startDaemon({ args: ['--hostname', HOST, '--resolver', server.address] });
   expect((await d.cli(['domains', 'dkim', 'example.test'])).code).toBe(0);
 });
 
 afterAll(async () => {
   await d?.stop();
+  await server?.stop();
 });
+
+/** A record of `domains dns` as dnsmasq serves it (TXT in strings of at most 255 octets). */
+function served(r: DnsRecord): string {
+  if (r.type === 'MX') return dns.mx(r.name, r.value.split(' ')[1].replace(/\.$/, ''), Number(r.value.split(' ')[0]));
+  if (r.type === 'CNAME') return dns.cname(r.name, r.value.replace(/\.$/, ''));
+  if (r.type === 'SRV') {
+    const [priority, weight, port, target] = r.value.split(' ');
+    return target === '.'
+      ? `srv-host=${r.name}`
+      : `srv-host=${r.name},${target.replace(/\.$/, '')},${port},${priority},${weight}`;
+  }
+  const strings = r.value.match(/[\s\S]{1,255}/g) ?? [];
+  return `txt-record=${r.name},${strings.map((s) => `"${s}"`).join(',')}`;
+}
+
+interface Checked extends DnsRecord {
+  status: string;
+  found: string;
+}
+
+const check = async () => {
+  const r = await d.cli(['domains', 'check', 'example.test', '--json']);
+  return { code: r.code, list: JSON.parse(r.stdout) as Checked[], stderr: r.stderr };
+};
 
 const records = async (domain = 'example.test'): Promise<DnsRecord[]> => {
   const r = await d.cli(['domains', 'dns', domain, '--json']);
@@ -64,4 +92,60 @@ describe('vmail domains dns', () => {
       expect(r.stdout).toBe('');
     }
   });
+});
+
+describe('vmail domains check, against a real DNS server', () => {
+  it('finds every record dnsmasq serves but DMARC: exactly DMARC missing, exit 1; then all ok, exit 0', async () => {
+    const list = await records();
+    const host = [dns.a(HOST, '127.0.0.9')]; // and so the PTR of 127.0.0.9 names it back
+    const dmarc = (r: DnsRecord) => r.name.startsWith('_dmarc.');
+    await server.restart([...host, ...list.filter((r) => !dmarc(r)).map(served)]);
+    const first = await check();
+    expect(first.code, first.stderr).toBe(1);
+    expect(first.list.filter((r) => r.status !== 'ok').map((r) => `${r.status} ${r.name}`)).toEqual([
+      'missing _dmarc.example.test',
+    ]);
+    expect(first.list.find((r) => r.type === 'PTR')).toMatchObject({ status: 'ok', found: `127.0.0.9 -> ${HOST}` });
+    await server.restart([...host, ...list.map(served)]);
+    const second = await check();
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.list.every((r) => r.status === 'ok')).toBe(true);
+    expect(second.list).toHaveLength(list.length + 1);
+    const text = await d.cli(['domains', 'check', 'example.test']);
+    expect(text.stdout).toMatch(/All \d+ records are right\./);
+  });
+
+  it('says wrong, with what it found, for an MX elsewhere and a stale DKIM key', async () => {
+    const list = await records();
+    const dkim = list.find((r) => r.name.includes('._domainkey.'))!;
+    await server.restart([
+      dns.a(HOST, '127.0.0.9'),
+      dns.a('mx.elsewhere.test', '127.0.0.10'),
+      ...list.filter((r) => r.type !== 'MX' && r !== dkim).map(served),
+      dns.mx('example.test', 'mx.elsewhere.test', 10),
+      served({ ...dkim, value: dkim.value.replace(/p=.{8}/, 'p=AAAAAAAA') }),
+    ]);
+    const r = await check();
+    expect(r.code).toBe(1);
+    const bad = r.list.filter((x) => x.status !== 'ok');
+    expect(bad.map((x) => `${x.status} ${x.type} ${x.name}`).sort()).toEqual(
+      ['wrong MX example.test', `wrong TXT ${dkim.name}`].sort(),
+    );
+    expect(bad.find((x) => x.type === 'MX')?.found).toBe('10 mx.elsewhere.test');
+    const text = await d.cli(['domains', 'check', 'example.test']);
+    expect(text.stdout).toMatch(/^wrong +MX example\.test/m);
+    expect(text.stdout).toMatch(/found: 10 mx\.elsewhere\.test/);
+  });
+
+  it('a DNS server that is down: each record missing with the lookup failure, in bounded time', async () => {
+    await server.stop();
+    const started = Date.now();
+    const r = await check();
+    expect(r.code).toBe(1);
+    expect(r.list.every((x) => x.status === 'missing')).toBe(true);
+    expect(r.list[0].found).toMatch(/lookup failed|ECONNREFUSED|timeout/i);
+    // Bounded: every lookup times out together, not one after another (a generous bound).
+    expect(Date.now() - started).toBeLessThan(30_000);
+    server = await startDns([]);
+  }, 40_000);
 });
