@@ -21,7 +21,8 @@ export function consoleCommands(): Command[] {
       throw new InputError('the console needs a terminal: run it in an interactive shell (over SSH: ssh -t)');
     const { resolve } = await import('node:path');
     const { startDemo } = await import('../daemon/demo.js');
-    const dataDir = resolve(f.dataDir ?? process.env.VMAIL_DATA_DIR ?? '.vmail-demo');
+    // Not $VMAIL_DATA_DIR: on a server that is the real service's data, never the demo's.
+    const dataDir = resolve(f.dataDir ?? '.vmail-demo');
     process.stderr.write(`vmail: starting the demo daemon in ${dataDir} ...\n`);
     const demo = await startDemo(dataDir, f.socket ? resolve(f.socket) : undefined);
     return runConsole(demo.socketPath, async () => {

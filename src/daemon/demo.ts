@@ -2,7 +2,7 @@
 // fixtures/demo/seed.json through the daemon's own doors (the control socket for accounts and
 // forwards, SMTP for the mail), so the console opens on a domain with something in it.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import { ControlClient } from '../control/client.js';
@@ -29,6 +29,12 @@ export async function startDemo(dataDir: string, socketPath = join(dataDir, 'con
   const fresh = !existsSync(join(dataDir, 'vmail.sqlite'));
   const seed = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'fixtures/demo/seed.json'), 'utf8')) as Seed;
   const log = openSync(join(dataDir, 'daemon.log'), 'a');
+  // The demo runs on its flags alone: a server's /etc/vmail/vmail.conf (its store, ports, user,
+  // certificate) or a VMAIL_* variable of the admin's shell must not make it join, or collide
+  // with, the real service.
+  const conf = join(dataDir, 'demo.conf');
+  writeFileSync(conf, "# vmail up's demo daemon: no settings but its flags (a server's own config is not read).\n");
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VMAIL_')));
   const child = spawn(
     process.execPath,
     [
@@ -46,10 +52,14 @@ export async function startDemo(dataDir: string, socketPath = join(dataDir, 'con
       '127.0.0.1:0',
       '--submission',
       '127.0.0.1:0',
+      '--submissions',
+      '0',
       '--http',
       '127.0.0.1:0',
+      '--config',
+      conf,
     ],
-    { stdio: ['ignore', log, log] },
+    { stdio: ['ignore', log, log], env },
   );
   const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
   const stop = async () => {
