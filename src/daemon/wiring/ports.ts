@@ -57,6 +57,7 @@ export async function bindPorts(config: Config): Promise<Ports> {
         pop3.serve((socket) => handlers.pop3(socket));
         pop3s?.serve((socket) => handlers.pop3(socket, true));
         smtp.serve((socket) => handlers.smtp(socket));
+        http?.serve((socket) => handlers.http(socket));
         submission?.serve((socket) => handlers.submission(socket));
         submissions?.serve((socket) => handlers.submission(socket, true));
         // A stop closes the ports before anything else: nothing new arrives while it finishes.
