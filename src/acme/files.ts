@@ -4,9 +4,10 @@
 // (durable.ts rule 1, mode 0600); a rename replaces a planted symlink instead of writing through
 // it, and nothing here is read through a symlink (O_NOFOLLOW): such a file counts as absent and
 // is replaced by the next write.
+
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
 import { lstat, open } from 'node:fs/promises';
-import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { mkdirDurable, sweepTemps, writeAtomic } from '../support/durable.js';
 
@@ -43,7 +44,8 @@ export class AcmeFiles {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
-    if (st && !st.isDirectory()) throw new Error(`${this.dir} is not a folder (a symlink is not followed): move it away`);
+    if (st && !st.isDirectory())
+      throw new Error(`${this.dir} is not a folder (a symlink is not followed): move it away`);
     if (!st) await mkdirDurable(this.dir, 0o700);
     await sweepTemps(this.dir, 0);
   }

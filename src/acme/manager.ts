@@ -5,8 +5,9 @@
 // submission take it for their next handshakes; sessions open keep theirs). A failed order is
 // logged with the ACME server's problem detail and tried again with backoff; the certificate in
 // use stays until a new one is in hand.
-import { Agent } from 'node:https';
+
 import { readFileSync } from 'node:fs';
+import { Agent } from 'node:https';
 import * as acme from 'acme-client';
 import type { Logger } from '../support/log.js';
 import { AcmeFiles, type Held, type KeyPair } from './files.js';
@@ -113,23 +114,11 @@ export class AcmeManager {
     const { log, names } = this.opts;
     log.notice('acme order', { names: names.join(','), server: this.opts.directoryUrl });
     try {
-      const client = new acme.Client({ directoryUrl: this.opts.directoryUrl, accountKey: await this.accountKey() });
-      const [key, csr] = await acme.crypto.createCsr({ commonName: names[0], altNames: names });
-      const chain = await client.auto({
-        csr,
-        email: this.opts.email,
-        termsOfServiceAgreed: true,
-        challengePriority: ['http-01'],
-        // The ACME server checks the token itself; acme-client's own look would go through
-        // the system's DNS to port 80, which says nothing the server's check does not.
-        skipChallengeVerification: true,
-        challengeCreateFn: async (_authz, challenge, keyAuthorization) => {
-          if (challenge.type === 'http-01') this.tokens.set(challenge.token, keyAuthorization);
-        },
-        challengeRemoveFn: async (_authz, challenge) => {
-          this.tokens.delete(challenge.token);
-        },
-      });
+      // acme-client's forge CSR and its step-by-step calls, not crypto.createCsr and auto():
+      // those parse the CSR with @peculiar/asn1-schema, of which this install holds two copies
+      // ("Cannot get schema for 'CertificationRequest'"). The key is RSA 2048.
+      const [key, csr] = await acme.forge.createCsr({ commonName: names[0], altNames: names });
+      const chain = await this.issue(csr);
       if (this.stopped) return;
       const held = await this.files.saveCertificate(key, chain);
       this.held = held;
@@ -154,6 +143,26 @@ export class AcmeManager {
       });
       this.after(retry);
     }
+  }
+
+  /** One order: the account, the HTTP-01 challenges (answered by the --http front), the chain. */
+  private async issue(csr: Buffer): Promise<string> {
+    const client = new acme.Client({ directoryUrl: this.opts.directoryUrl, accountKey: await this.accountKey() });
+    await client.createAccount({ termsOfServiceAgreed: true, contact: [`mailto:${this.opts.email}`] });
+    const order = await client.createOrder({ identifiers: this.opts.names.map((value) => ({ type: 'dns', value })) });
+    try {
+      for (const authz of await client.getAuthorizations(order)) {
+        if (authz.status === 'valid') continue;
+        const challenge = authz.challenges.find((c) => c.type === 'http-01');
+        if (!challenge) throw new Error(`the ACME server offers no http-01 challenge for ${authz.identifier.value}`);
+        this.tokens.set(challenge.token, await client.getChallengeKeyAuthorization(challenge));
+        await client.completeChallenge(challenge);
+        await client.waitForValidStatus(challenge);
+      }
+    } finally {
+      this.tokens.clear();
+    }
+    return client.getCertificate(await client.finalizeOrder(order, csr));
   }
 
   /** The account key kept, or a new one (ECDSA P-256) kept from now on. */

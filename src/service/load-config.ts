@@ -180,7 +180,11 @@ function acmeSettings(
   const acmeCaFile = one('acme-ca-file');
   const names = one('acme-names');
   if (acme === null) {
-    for (const [key, v] of [['acme-email', acmeEmail], ['acme-ca-file', acmeCaFile], ['acme-names', names]] as const)
+    for (const [key, v] of [
+      ['acme-email', acmeEmail],
+      ['acme-ca-file', acmeCaFile],
+      ['acme-names', names],
+    ] as const)
       if (v !== null) throw new ConfigError(`${where(key)} needs --acme URL`);
     return { acme: null, acmeEmail: null, acmeCaFile: null, acmeNames: [] };
   }
@@ -188,8 +192,13 @@ function acmeSettings(
     throw new ConfigError(`${where('acme')} ${JSON.stringify(acme)}: write the ACME directory URL, https://HOST/PATH`);
   if (tlsCert) throw new ConfigError(`${where('acme')} and tls-cert: give one, not both`);
   if (!http) throw new ConfigError(`${where('acme')} needs --http (HTTP-01 challenges are answered there)`);
-  if (acmeEmail === null || !/^[^\s@<>"(),;:\\[\]]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(acmeEmail))
-    throw new ConfigError(`${where('acme-email')}: --acme needs the account's contact address, e.g. --acme-email root@example.com`);
+  if (
+    acmeEmail === null ||
+    !/^[^\s@<>"(),;:\\[\]]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(acmeEmail)
+  )
+    throw new ConfigError(
+      `${where('acme-email')}: --acme needs the account's contact address, e.g. --acme-email root@example.com`,
+    );
   const acmeNames: string[] = [];
   for (const raw of names === null ? [] : names.split(',')) {
     const name = raw.trim().toLowerCase().replace(/\.$/, '');
@@ -210,7 +219,8 @@ function submissionSettings(
   let submissions = listen('submissions');
   // Left at its default, implicit TLS waits for a certificate; asked for, it needs one.
   if (submissions && !tlsCert) {
-    if (sources.submissions !== 'default') throw new ConfigError(`${where('submissions')} needs tls-cert and tls-key (or --acme)`);
+    if (sources.submissions !== 'default')
+      throw new ConfigError(`${where('submissions')} needs tls-cert and tls-key (or --acme)`);
     submissions = null;
   }
   const limit = req('send-limit');

@@ -225,7 +225,7 @@ export const SETTINGS: readonly Setting[] = [
     key: 'acme',
     field: 'acme',
     arg: 'URL',
-    help: "order the certificate by ACME from this directory URL (e.g. https://acme-v02.api.letsencrypt.org/directory) instead of tls-cert; HTTP-01 is answered on --http; kept in DATA_DIR/acme, renewed when a third of its lifetime is left",
+    help: 'order the certificate by ACME from this directory URL (e.g. https://acme-v02.api.letsencrypt.org/directory) instead of tls-cert; HTTP-01 is answered on --http; kept in DATA_DIR/acme, renewed when a third of its lifetime is left',
     default: null,
   },
   {
