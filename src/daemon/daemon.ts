@@ -14,6 +14,7 @@ import { Logger } from '../support/log.js';
 import { VERSION } from '../support/package-root.js';
 import type { ChangeQueue } from './change-queue.js';
 import { becomeDaemonUser } from './privileges.js';
+import { loadAcme } from './wiring/acme.js';
 import { buildApply, startApplying } from './wiring/apply.js';
 import { recordStartSettings, startAuditPruning } from './wiring/audit-log.js';
 import { startControl } from './wiring/control.js';
@@ -24,7 +25,7 @@ import { accountLogins } from './wiring/logins.js';
 import { keepMailboxCaches, startMailboxes } from './wiring/mailboxes.js';
 import { startPop3 } from './wiring/pop3.js';
 import { bindPorts, type PortNumbers, readTls } from './wiring/ports.js';
-import { type Reload, reloader } from './wiring/reload.js';
+import { installTls, type Reload, reloader } from './wiring/reload.js';
 import { STOP_BOUND_MS, Stops } from './wiring/stops.js';
 import { openStore } from './wiring/store.js';
 import { buildSendLimit, startSubmission } from './wiring/submission.js';
@@ -51,7 +52,9 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
     // The ports first: they may need root, which the daemon then gives up.
     const ports = stops.add(await bindPorts(config));
     becomeDaemonUser(config, log);
-    const tls = readTls(config);
+    // The certificate: the files given, or the one ACME keeps in the data dir (maybe none yet).
+    const acme = stops.add(await loadAcme(config, log));
+    const tls = readTls(config) ?? acme.current();
     // Who changes what is recorded from the kernel's word: no daemon runs without that.
     checkPeerSupport();
     // The store, and this daemon's place beside others (its node strategy).
@@ -82,7 +85,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
     const logins = accountLogins(config, store, changes, log);
     const { pop3 } = stops.add(startPop3(config, { store, index, node, lifecycle, logins }, tls, log));
     const { smtp } = stops.add(await startSmtp(config, { delivery, filter, node }, tls, log));
-    const { http } = stops.add(startHttp(config, store, ports.numbers, log));
+    const { http } = stops.add(startHttp(config, store, ports.numbers, (token) => acme.challenge(token), log));
     const { submission } = stops.add(startSubmission(config, { store, queue, dkim, logins, limit }, tls, log));
     // Sending, filtering and applying start once every part that follows them is there.
     queue.start();
@@ -112,6 +115,8 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       }),
     );
     mailboxes.startSweeping();
+    // ACME orders once --http answers its challenges; each certificate goes to every TLS server.
+    acme.start((pair) => installTls(config, { pop3, smtp, submission }, pair));
     log.notice('daemon ready', {
       version: VERSION,
       pop3: ports.numbers.pop3,
@@ -133,7 +138,11 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       changes,
       ports: ports.numbers,
       status: control.status,
-      reload: reloader(config, { store, queue, pop3, smtp, submission, limit, filter }, log),
+      reload: reloader(
+        config,
+        { store, queue, pop3, smtp, submission, limit, filter, acmeTls: () => acme.current() },
+        log,
+      ),
       onLost: (listener) => node.onLost(listener),
       stop: () => stops.stopAll(),
     };

@@ -2,7 +2,8 @@
 // Thunderbird's autoconfig (GET /mail/config-v1.1.xml and its .well-known path) and Outlook's
 // autodiscover (POST /autodiscover/autodiscover.xml), for any hosted domain, by the address asked
 // about or the Host the client came to (autoconfig.DOMAIN, autodiscover.DOMAIN or DOMAIN); a
-// domain not hosted gets 404. Requests are small and bounded: a slow or huge one is cut off.
+// domain not hosted gets 404. ACME's HTTP-01 tokens of the order in flight are answered at
+// /.well-known/acme-challenge/TOKEN. Requests are small and bounded: a slow or huge one is cut off.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { domainToASCII } from 'node:url';
@@ -13,6 +14,8 @@ export interface HttpFrontOptions {
   /** The hosted domain `domain` names (A-label, lower case), or null when it is not hosted. */
   hosted: (domain: string) => string | null;
   servers: () => ClientServers;
+  /** ACME HTTP-01: the key authorization of a token of the order in flight, else null. */
+  challenge?: (token: string) => string | null;
   log: Logger;
 }
 
@@ -20,6 +23,7 @@ export interface HttpFrontOptions {
 const MAX_BODY = 16 * 1024;
 const IDLE_MS = 10_000;
 const LIFETIME_MS = 15_000;
+const CHALLENGE = '/.well-known/acme-challenge/';
 const THUNDERBIRD = new Set(['/mail/config-v1.1.xml', '/.well-known/autoconfig/mail/config-v1.1.xml']);
 
 export class HttpFront {
@@ -64,6 +68,13 @@ export class HttpFront {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
+    // A token is matched exactly, as sent (tokens are case-sensitive); nothing is read from disk.
+    if (url.pathname.startsWith(CHALLENGE)) {
+      const answer = this.opts.challenge?.(url.pathname.slice(CHALLENGE.length)) ?? null;
+      if (answer === null) return reply(res, 404, 'text/plain', 'not found\n');
+      if (req.method !== 'GET' && req.method !== 'HEAD') return notAllowed(res, 'GET, HEAD');
+      return reply(res, 200, 'application/octet-stream', answer, req);
+    }
     const path = url.pathname.toLowerCase();
     if (THUNDERBIRD.has(path)) {
       if (req.method !== 'GET' && req.method !== 'HEAD') return notAllowed(res, 'GET, HEAD');

@@ -163,7 +163,7 @@ function tlsSettings({ one, where }: Settings): Pick<Config, 'tlsCert' | 'tlsKey
   const requireTls = one('require-tls-auth');
   if (requireTls !== null && requireTls !== 'yes' && requireTls !== 'no')
     throw new ConfigError(`${where('require-tls-auth')} ${JSON.stringify(requireTls)}: yes or no`);
-  if (requireTls === 'yes' && !tlsCert)
+  if (requireTls === 'yes' && !tlsCert && !one('acme'))
     throw new ConfigError(
       `${where('require-tls-auth')} yes needs tls-cert and tls-key: without them nobody could log in`,
     );
@@ -172,6 +172,46 @@ function tlsSettings({ one, where }: Settings): Pick<Config, 'tlsCert' | 'tlsKey
     tlsKey: tlsKey ? resolve(tlsKey) : null,
     requireTlsAuth: requireTls === null ? null : requireTls === 'yes',
   };
+}
+
+/** Certificates by ACME: the directory, its account's address, the private CA, the names. */
+function acmeSettings(
+  { one, where }: Settings,
+  tlsCert: string | null,
+  http: Config['http'],
+): Pick<Config, 'acme' | 'acmeEmail' | 'acmeCaFile' | 'acmeNames'> {
+  const acme = one('acme');
+  const acmeEmail = one('acme-email');
+  const acmeCaFile = one('acme-ca-file');
+  const names = one('acme-names');
+  if (acme === null) {
+    for (const [key, v] of [
+      ['acme-email', acmeEmail],
+      ['acme-ca-file', acmeCaFile],
+      ['acme-names', names],
+    ] as const)
+      if (v !== null) throw new ConfigError(`${where(key)} needs --acme URL`);
+    return { acme: null, acmeEmail: null, acmeCaFile: null, acmeNames: [] };
+  }
+  if (!/^https?:\/\/[^\s/]+(\/\S*)?$/.test(acme))
+    throw new ConfigError(`${where('acme')} ${JSON.stringify(acme)}: write the ACME directory URL, https://HOST/PATH`);
+  if (tlsCert) throw new ConfigError(`${where('acme')} and tls-cert: give one, not both`);
+  if (!http) throw new ConfigError(`${where('acme')} needs --http (HTTP-01 challenges are answered there)`);
+  if (
+    acmeEmail === null ||
+    !/^[^\s@<>"(),;:\\[\]]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(acmeEmail)
+  )
+    throw new ConfigError(
+      `${where('acme-email')}: --acme needs the account's contact address, e.g. --acme-email root@example.com`,
+    );
+  const acmeNames: string[] = [];
+  for (const raw of names === null ? [] : names.split(',')) {
+    const name = raw.trim().toLowerCase().replace(/\.$/, '');
+    if (!/^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$/.test(name))
+      throw new ConfigError(`${where('acme-names')}: ${JSON.stringify(raw)} is not a host name`);
+    if (!acmeNames.includes(name)) acmeNames.push(name);
+  }
+  return { acme, acmeEmail, acmeCaFile: acmeCaFile ? resolve(acmeCaFile) : null, acmeNames };
 }
 
 /** The submission listeners (`0`: off) and the sending limit per account. */
@@ -184,7 +224,8 @@ function submissionSettings(
   let submissions = listen('submissions');
   // Left at its default, implicit TLS waits for a certificate; asked for, it needs one.
   if (submissions && !tlsCert) {
-    if (sources.submissions !== 'default') throw new ConfigError(`${where('submissions')} needs tls-cert and tls-key`);
+    if (sources.submissions !== 'default')
+      throw new ConfigError(`${where('submissions')} needs tls-cert and tls-key (or --acme)`);
     submissions = null;
   }
   const limit = req('send-limit');
@@ -251,9 +292,13 @@ export function loadConfig(
   const resolver = resolverSetting(settings);
   const { tlsCert, tlsKey, requireTlsAuth } = tlsSettings(settings);
   const postmaster = postmasterSetting(settings);
-  const { submission, submissions, sendLimit } = submissionSettings(settings, tlsCert);
+  const http = parseOptionalListen(req('http'), where('http'));
+  const acme = acmeSettings(settings, tlsCert, http);
+  // With --acme the TLS listeners are bound at start and serve once the first certificate is in.
+  const certificate = tlsCert ?? acme.acme;
+  const { submission, submissions, sendLimit } = submissionSettings(settings, certificate);
   const pop3s = one('pop3s');
-  if (pop3s && !tlsCert) throw new ConfigError(`${where('pop3s')} needs tls-cert and tls-key`);
+  if (pop3s && !certificate) throw new ConfigError(`${where('pop3s')} needs tls-cert and tls-key (or --acme)`);
   const logLevel = logLevelSetting(settings);
   const { domains, user } = domainsAndUser(settings);
   const config: Config = {
@@ -267,7 +312,7 @@ export function loadConfig(
     pop3: parseListen(req('pop3'), where('pop3')),
     pop3s: pop3s ? parseListen(pop3s, where('pop3s')) : null,
     smtp: parseListen(req('smtp'), where('smtp')),
-    http: parseOptionalListen(req('http'), where('http')),
+    http,
     submission,
     submissions,
     sendLimit,
@@ -277,6 +322,7 @@ export function loadConfig(
     relayCaFile,
     tlsCert,
     tlsKey,
+    ...acme,
     requireTlsAuth,
     maxMessageSize: parseSize(req('max-message-size'), where('max-message-size')),
     maxConnections: parseCount(req('max-connections'), where('max-connections')),

@@ -42,6 +42,14 @@ export interface Config {
   relayCaFile: string | null;
   tlsCert: string | null;
   tlsKey: string | null;
+  /** The ACME directory URL certificates are ordered from (instead of tls-cert); null: off. */
+  acme: string | null;
+  /** The contact address of the ACME account. */
+  acmeEmail: string | null;
+  /** A PEM file of the CA that signs a private ACME server's API certificate. */
+  acmeCaFile: string | null;
+  /** The names the certificate covers besides the host name (mail.DOMAIN, mta-sts.DOMAIN). */
+  acmeNames: string[];
   /** Logins only over TLS: true everywhere, false never, null (unset) once a certificate is set, loopback excepted. */
   requireTlsAuth: boolean | null;
   maxMessageSize: number;
@@ -221,6 +229,34 @@ export const SETTINGS: readonly Setting[] = [
     help: "the certificate's key (PEM)",
     default: null,
     reloadable: true,
+  },
+  {
+    key: 'acme',
+    field: 'acme',
+    arg: 'URL',
+    help: 'order the certificate by ACME from this directory URL (e.g. https://acme-v02.api.letsencrypt.org/directory) instead of tls-cert; HTTP-01 is answered on --http; kept in DATA_DIR/acme, renewed when a third of its lifetime is left',
+    default: null,
+  },
+  {
+    key: 'acme-email',
+    field: 'acmeEmail',
+    arg: 'ADDRESS',
+    help: "the ACME account's contact address (needed with --acme)",
+    default: null,
+  },
+  {
+    key: 'acme-ca-file',
+    field: 'acmeCaFile',
+    arg: 'FILE',
+    help: "PEM certificate(s) of the CA that signs a private ACME server's API certificate; default the system's CAs",
+    default: null,
+  },
+  {
+    key: 'acme-names',
+    field: 'acmeNames',
+    arg: 'NAME,...',
+    help: 'more names for the ACME certificate besides --hostname, e.g. mail.example.com,mta-sts.example.com (each must reach this server on port 80)',
+    default: null,
   },
   {
     key: 'require-tls-auth',

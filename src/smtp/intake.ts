@@ -441,7 +441,12 @@ export class SmtpIntake {
     this.guard.maxPerAddress = opts.maxConnectionsPerAddress;
     this.guard.stepMs = opts.refusalDelayMs;
     (this.server.options as { size?: number }).size = opts.maxMessageSize;
-    if (opts.tls) this.server.updateSecureContext({ key: opts.tls.key, cert: opts.tls.cert });
+    if (opts.tls) {
+      this.server.updateSecureContext({ key: opts.tls.key, cert: opts.tls.cert });
+      // The first certificate (ACME's, issued after the start) turns STARTTLS on for new sessions.
+      const disabled = this.server.options.disabledCommands;
+      if (disabled?.includes('STARTTLS')) disabled.splice(disabled.indexOf('STARTTLS'), 1);
+    }
   }
 
   /**

@@ -63,12 +63,15 @@ type Connection = {
 export class Submission {
   /** Port 587's server (STARTTLS) and port 465's (implicit TLS, only with a certificate). */
   private readonly starttls: SMTPServer;
-  private readonly implicit: SMTPServer | null;
+  private readonly implicit: SMTPServer;
+  private hasTls: boolean;
   private readonly storing = new Set<Promise<unknown>>();
 
   constructor(private readonly opts: SubmissionOptions) {
     this.starttls = this.server(false);
-    this.implicit = opts.tls ? this.server(true) : null;
+    // Port 465 is bound only with a certificate or --acme; before ACME's first one it refuses.
+    this.implicit = this.server(true);
+    this.hasTls = Boolean(opts.tls);
   }
 
   private server(implicitTls: boolean): SMTPServer {
@@ -170,7 +173,7 @@ export class Submission {
   /** Serves one accepted connection: `implicitTls` for port 465. */
   accept(socket: Socket, implicitTls = false): void {
     const server = implicitTls ? this.implicit : this.starttls;
-    if (!server) {
+    if (implicitTls && !this.hasTls) {
       socket.destroy();
       return;
     }
@@ -278,7 +281,12 @@ export class Submission {
     for (const s of [this.starttls, this.implicit]) {
       if (!s) continue;
       (s.options as { size?: number }).size = opts.maxMessageSize;
-      if (opts.tls) s.updateSecureContext({ key: opts.tls.key, cert: opts.tls.cert });
+      if (!opts.tls) continue;
+      s.updateSecureContext({ key: opts.tls.key, cert: opts.tls.cert });
+      // The first certificate (ACME's, issued after the start) turns STARTTLS and port 465 on.
+      const disabled = s.options.disabledCommands;
+      if (disabled?.includes('STARTTLS')) disabled.splice(disabled.indexOf('STARTTLS'), 1);
+      this.hasTls = true;
     }
   }
 

@@ -30,6 +30,7 @@ export const ROOMS: Record<string, readonly string[]> = {
   pop3: ['maildir', 'support'],
   smtp: ['control', 'maildir', 'model', 'service', 'store', 'support'],
   http: ['model', 'support'],
+  acme: ['support'],
   'import-export': ['control', 'maildir', 'model', 'store', 'support'],
   cluster: ['control', 'maildir', 'model', 'pop3', 'service', 'smtp', 'store', 'support'],
   daemon: ['control', 'daemon/wiring', 'import-export', 'maildir', 'model', 'service', 'store', 'support'],
@@ -46,6 +47,7 @@ export const ROOMS: Record<string, readonly string[]> = {
     'support',
   ],
   'daemon/wiring': [
+    'acme',
     'cluster',
     'control',
     'daemon',

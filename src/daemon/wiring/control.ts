@@ -111,7 +111,7 @@ export async function startControl(config: Config, parts: ControlParts, log: Log
 function statusOf(config: Config, parts: ControlParts): () => StatusView {
   const { store, changes, engine, queue, ports } = parts;
   // The running config (a reload changes it in place): STLS is offered once a certificate is set.
-  const tls = () => Boolean(config.tlsCert && config.tlsKey);
+  const tls = () => Boolean((config.tlsCert && config.tlsKey) || config.acme);
   return () => ({
     version: VERSION,
     domains: changes.domains,

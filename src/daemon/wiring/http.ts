@@ -13,6 +13,7 @@ export function startHttp(
   config: Config,
   store: Store,
   ports: Pick<PortNumbers, 'pop3' | 'pop3s' | 'submission' | 'submissions'>,
+  challenge: (token: string) => string | null,
   log: Logger,
 ): Started & { http: HttpFront } {
   const http = new HttpFront({
@@ -20,10 +21,11 @@ export function startHttp(
     servers: () => ({
       hostname: config.hostname,
       pop3s: ports.pop3s,
-      pop3: { port: ports.pop3, stls: Boolean(config.tlsCert && config.tlsKey) },
+      pop3: { port: ports.pop3, stls: Boolean((config.tlsCert && config.tlsKey) || config.acme) },
       submissions: ports.submissions,
       submission: ports.submission,
     }),
+    challenge,
     log,
   });
   return { http, stop: () => http.stop() };

@@ -61,9 +61,9 @@ export async function bindPorts(config: Config): Promise<Ports> {
         pop3.serve((socket) => handlers.pop3(socket));
         pop3s?.serve((socket) => handlers.pop3(socket, true));
         smtp.serve((socket) => handlers.smtp(socket));
+        http?.serve((socket) => handlers.http(socket));
         submission?.serve((socket) => handlers.submission(socket));
         submissions?.serve((socket) => handlers.submission(socket, true));
-        http?.serve((socket) => handlers.http(socket));
         metrics?.serve((socket) => handlers.metrics(socket));
         // A stop closes the ports before anything else: nothing new arrives while it finishes.
         return {

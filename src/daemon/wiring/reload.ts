@@ -16,6 +16,30 @@ import { readTls } from './ports.js';
 
 export type Reload = (next: Config) => { applied: string[]; needRestart: string[] };
 
+type TlsParts = { pop3: Pop3Server; smtp: SmtpIntake; submission: Submission };
+
+/**
+ * Puts a new certificate (ACME's, issued or renewed) into every TLS server, with the running
+ * settings: the next handshake (POP3S, STLS, STARTTLS, submission) presents it; sessions open
+ * keep the TLS they have.
+ */
+export function installTls(config: Config, parts: TlsParts, tls: { cert: Buffer; key: Buffer } | null): void {
+  parts.pop3.reload({
+    tls,
+    requireTlsAuth: config.requireTlsAuth,
+    maxConnectionsPerAddress: config.maxConnectionsPerAddress,
+    idleTimeoutMs: config.pop3IdleTimeoutMs,
+    authFailureDelayMs: config.authFailureDelayMs,
+  });
+  parts.smtp.reload({
+    tls,
+    maxMessageSize: config.maxMessageSize,
+    maxConnectionsPerAddress: config.maxConnectionsPerAddress,
+    refusalDelayMs: config.authFailureDelayMs,
+  });
+  parts.submission.reload({ tls, maxMessageSize: config.maxMessageSize });
+}
+
 /** The daemon's reload: `config` is the running one, changed in place by each reload. */
 export function reloader(
   config: Config,
@@ -27,6 +51,8 @@ export function reloader(
     submission: Submission;
     limit: SendLimit;
     filter: SpamFilter;
+    /** The ACME certificate in use, when --acme orders it (not a file SIGHUP reads). */
+    acmeTls: () => { cert: Buffer; key: Buffer } | null;
   },
   log: Logger,
 ): Reload {
@@ -39,22 +65,9 @@ export function reloader(
     if (applied.includes('relay') || applied.includes('relay-timeout') || applied.includes('relay-ca-file'))
       parts.queue.setRelay(next.relay, next.relayTimeoutMs, next.relayCaFile);
     // A certificate renewed in place (certbot) is read again even when its path is the same.
-    const tls = readTls(next);
+    const tls = readTls(next) ?? parts.acmeTls();
     log.level = next.logLevel;
-    parts.pop3.reload({
-      tls,
-      requireTlsAuth: next.requireTlsAuth,
-      maxConnectionsPerAddress: next.maxConnectionsPerAddress,
-      idleTimeoutMs: next.pop3IdleTimeoutMs,
-      authFailureDelayMs: next.authFailureDelayMs,
-    });
-    parts.smtp.reload({
-      tls,
-      maxMessageSize: next.maxMessageSize,
-      maxConnectionsPerAddress: next.maxConnectionsPerAddress,
-      refusalDelayMs: next.authFailureDelayMs,
-    });
-    parts.submission.reload({ tls, maxMessageSize: next.maxMessageSize });
+    installTls(next, parts, tls);
     parts.limit.limit = next.sendLimit;
     parts.filter.configure({ url: next.rspamd, fail: next.rspamdFail, timeoutMs: next.rspamdTimeoutMs });
     for (const s of changed) if (s.reloadable) Object.assign(config, { [s.field]: next[s.field] });

@@ -48,7 +48,8 @@ export function startSubmission(
     login: judgedLogin(parts.logins.throttle, 'submission', log, (user, password) =>
       parts.logins.check(user, password),
     ),
-    plaintextAllowed: (remote) => plaintextAllowed(config.requireTlsAuth, Boolean(config.tlsCert), remote),
+    plaintextAllowed: (remote) =>
+      plaintextAllowed(config.requireTlsAuth, Boolean(config.tlsCert || config.acme), remote),
     maySendAs: (account, address) => maySendAs(parts.store, account, address),
     sign: (domain, message) => parts.dkim.sign(domain, message),
     queue: parts.queue,
