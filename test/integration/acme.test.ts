@@ -6,6 +6,7 @@
 // while a POP3S session opened before goes on; pebble gone leaves the last certificate serving
 // and the failure logged. Then what an attacker can do: challenge paths that are not a live
 // token, a symlink planted for the account key, a kill -9 mid-order and a torn file.
+
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import {
@@ -21,6 +22,7 @@ import {
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DaemonHandle, freePort, startDaemon, tempDir, waitFor } from '../helpers/daemon.js';
+import { type DnsServer, dns, startDns } from '../helpers/dns-server.js';
 
 const HOST = 'mail.acme-vmail.test';
 const EMAIL = 'admin@example.test';
@@ -28,7 +30,7 @@ let dir: string;
 let httpPort: number;
 let dnsPort: number;
 let pebble: { proc: ChildProcess; out: () => string; dirUrl: string; mgmt: number; ca: string };
-let dns: ChildProcess;
+let dnsServer: DnsServer;
 let d: DaemonHandle;
 const spawned: ChildProcess[] = [];
 
@@ -196,24 +198,9 @@ function acmeDaemon(dataDir?: string): Promise<DaemonHandle> {
 beforeAll(async () => {
   dir = tempDir('vmail-acme-');
   httpPort = await freePort();
-  dnsPort = await freePort();
-  dns = spawn(
-    'dnsmasq',
-    [
-      '--no-daemon',
-      '--conf-file=/dev/null',
-      '--no-resolv',
-      '--no-hosts',
-      '--bind-interfaces',
-      '--listen-address=127.0.0.1',
-      `--port=${dnsPort}`,
-      `--address=/${HOST}/127.0.0.1`,
-      '--log-queries',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const dnsOut = track(dns);
-  await waitFor(() => dnsOut().includes('started'), `dnsmasq to start:\n${dnsOut()}`, 10_000);
+  // The host name answered by the test DNS server (test/helpers/dns-server.ts), for pebble's checks.
+  dnsServer = await startDns([dns.a(HOST, '127.0.0.1')]);
+  dnsPort = dnsServer.port;
   pebble = await startPebble();
   d = await acmeDaemon();
   const add = await d.cli(['accounts', 'add', 'sales', '--password-stdin'], 'password-1\n');
@@ -223,6 +210,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await d?.stop();
+  await dnsServer?.stop();
   for (const p of spawned) if (p.exitCode === null) p.kill('SIGTERM');
 });
 
