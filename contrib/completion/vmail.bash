@@ -51,6 +51,7 @@ _vmail() {
         --max-connections) kind=- ;;
         --max-connections-per-address) kind=- ;;
         --auth-failure-delay) kind=- ;;
+        --auth-cache) kind=- ;;
         --rescan-interval) kind=- ;;
         --relay-timeout) kind=- ;;
         --pop3-idle-timeout) kind=- ;;
@@ -161,6 +162,7 @@ _vmail() {
     --max-connections) kind=- ;;
     --max-connections-per-address) kind=- ;;
     --auth-failure-delay) kind=- ;;
+    --auth-cache) kind=- ;;
     --rescan-interval) kind=- ;;
     --relay-timeout) kind=- ;;
     --pop3-idle-timeout) kind=- ;;
@@ -243,7 +245,7 @@ _vmail() {
     "domains"|"domains "*) words="list add remove dkim quota catchall settings dns check" ;;
     "pending"|"pending "*) words="list cancel apply" ;;
     "restore"|"restore "*) words="--data-dir --store --help" ;;
-    "daemon"|"daemon "*) words="--data-dir --socket --store --node --watch-limit --domain --postmaster --pop3 --pop3s --smtp --submission --submissions --send-limit --http --metrics --apply-interval --relay --relay-ca-file --tls-cert --tls-key --require-tls-auth --max-message-size --max-connections --max-connections-per-address --auth-failure-delay --rescan-interval --relay-timeout --pop3-idle-timeout --rspamd --rspamd-fail --rspamd-timeout --srs-max-age --audit-retention --resolver --hostname --user --log-level --config --help" ;;
+    "daemon"|"daemon "*) words="--data-dir --socket --store --node --watch-limit --domain --postmaster --pop3 --pop3s --smtp --submission --submissions --send-limit --http --metrics --apply-interval --relay --relay-ca-file --tls-cert --tls-key --require-tls-auth --max-message-size --max-connections --max-connections-per-address --auth-failure-delay --auth-cache --rescan-interval --relay-timeout --pop3-idle-timeout --rspamd --rspamd-fail --rspamd-timeout --srs-max-age --audit-retention --resolver --hostname --user --log-level --config --help" ;;
     "status"|"status "*) words="--socket --data-dir --config --json --help" ;;
     "import"|"import "*) words="dovecot vpopmail" ;;
     "export"|"export "*) words="dovecot-passwd dovecot-uidlists postfix" ;;
