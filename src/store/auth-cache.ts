@@ -24,7 +24,7 @@ export class AuthCache {
   misses = 0;
 
   constructor(
-    private size: number,
+    private readonly size: number,
     private readonly ttlMs: number,
     private readonly now: () => number = Date.now,
   ) {}
@@ -62,12 +62,6 @@ export class AuthCache {
   /** Forgets `address` (its password changed, or it was suspended, renamed or removed). */
   forget(address: string): void {
     this.entries.delete(address);
-  }
-
-  /** A new bound (0: off, and emptied). */
-  resize(size: number): void {
-    this.size = size;
-    this.trim();
   }
 
   get count(): number {
