@@ -141,6 +141,19 @@ describe("the attacker's guesses", () => {
     await d.stop();
   }, 300_000);
 
+  it('--auth-cache 2 keeps at most 2 logins: the least recently used goes, and its next login runs the hash', async () => {
+    const d = await startDaemon({ args: ['--metrics', '127.0.0.1:0', '--auth-cache', '2'] });
+    const port = metricsPort(d);
+    await setup(d, ['h1', 'h2', 'h3']);
+    for (const u of ['h1', 'h2', 'h3']) expect((await pop3Login(d.pop3Port, u, 'password-1')).ok).toBe(true);
+    expect(await cacheFigures(port)).toEqual({ hits: 0, misses: 3, entries: 2 });
+    // h1 went first: a miss; h3 is still there: a hit.
+    expect((await pop3Login(d.pop3Port, 'h3', 'password-1')).ok).toBe(true);
+    expect((await pop3Login(d.pop3Port, 'h1', 'password-1')).ok).toBe(true);
+    expect(await cacheFigures(port)).toEqual({ hits: 1, misses: 4, entries: 2 });
+    await d.stop();
+  });
+
   it('--auth-cache 0 turns it off: every login runs the hash; a bad value is one clear line', async () => {
     const d = await startDaemon({ args: ['--metrics', '127.0.0.1:0', '--auth-cache', '0'] });
     const port = metricsPort(d);
