@@ -82,7 +82,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
     // A size moves the quota file first, then the consoles hear of it.
     keepMailboxCaches(config, store, index, lifecycle, log);
     control.tellSizes();
-    const logins = accountLogins(config, store, changes, log);
+    const logins = accountLogins(config, store, changes, lifecycle, log);
     const { pop3 } = stops.add(startPop3(config, { store, index, node, lifecycle, logins }, tls, log));
     const { smtp } = stops.add(await startSmtp(config, { delivery, filter, node }, tls, log));
     const { http } = stops.add(startHttp(config, store, ports.numbers, (token) => acme.challenge(token), log));
@@ -102,6 +102,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
             mailboxes: store.accounts.countIn(d),
             ...index.totalIn(d),
           })),
+        authCache: () => logins.cache,
       }),
     );
     // Ready: connections that came while it started, and all from now on, are served.

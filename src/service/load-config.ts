@@ -103,6 +103,14 @@ function storeSettings({ one, req, where }: Settings): Pick<Config, 'dataDir' | 
   return { dataDir, store, node, watchLimit };
 }
 
+/** How many good logins the auth cache keeps: 0 (off) to 9,999,999. */
+function authCacheSetting({ req, where }: Settings): number {
+  const v = req('auth-cache');
+  if (!/^\d{1,7}$/.test(v))
+    throw new ConfigError(`${where('auth-cache')} ${JSON.stringify(v)}: a count of logins, 0 (off) to 9999999`);
+  return Number(v);
+}
+
 /** Where forwarded mail goes out, and the spam filter incoming mail passes. */
 function relayAndFilterSettings({
   one,
@@ -328,6 +336,7 @@ export function loadConfig(
     maxConnections: parseCount(req('max-connections'), where('max-connections')),
     maxConnectionsPerAddress: parseCount(req('max-connections-per-address'), where('max-connections-per-address')),
     authFailureDelayMs: parseMillis(req('auth-failure-delay'), where('auth-failure-delay')),
+    authCacheSize: authCacheSetting(settings),
     rescanIntervalMs: duration(req('rescan-interval'), where('rescan-interval')),
     relayTimeoutMs: duration(req('relay-timeout'), where('relay-timeout')),
     pop3IdleTimeoutMs: duration(req('pop3-idle-timeout'), where('pop3-idle-timeout')),

@@ -61,6 +61,8 @@ export interface MetricsSources {
   queue(): number[];
   /** Per hosted domain: its mailboxes, and the messages and bytes in them (from the size index). */
   domains(): { domain: string; mailboxes: number; messages: number; bytes: number }[];
+  /** The auth cache's lookups so far and its entries now. */
+  authCache(): { hits: number; misses: number; count: number };
 }
 let sources: MetricsSources | null = null;
 
@@ -96,6 +98,20 @@ const perDomain = (name: string, help: string, field: 'mailboxes' | 'messages' |
 perDomain('domain_mailboxes', 'Mailboxes (accounts) of a hosted domain', 'mailboxes');
 perDomain('domain_messages', 'Messages stored in the mailboxes of a hosted domain', 'messages');
 perDomain('domain_bytes', 'Bytes stored in the mailboxes of a hosted domain', 'bytes');
+
+// The auth cache's figures, read at each scrape: counters that only grow, and the entries now.
+const fromAuthCache = (name: string, help: string, field: 'hits' | 'misses' | 'count') => {
+  const collect = function (this: Gauge | Counter) {
+    this.reset();
+    this.inc(sources?.authCache()[field] ?? 0);
+  };
+  return field === 'count'
+    ? new Gauge({ name: `${P}${name}`, help, registers: [registry], collect })
+    : new Counter({ name: `${P}${name}`, help, registers: [registry], collect });
+};
+fromAuthCache('auth_cache_hits_total', 'Logins whose password the auth cache confirmed (no password hash run)', 'hits');
+fromAuthCache('auth_cache_misses_total', 'Logins the auth cache could not confirm (the password hash ran)', 'misses');
+fromAuthCache('auth_cache_entries', 'Good logins the auth cache holds now', 'count');
 
 /** The one-line calls the parts of the daemon make. */
 export const metrics = {

@@ -56,6 +56,8 @@ export interface Config {
   maxConnections: number;
   maxConnectionsPerAddress: number;
   authFailureDelayMs: number;
+  /** Good logins remembered (as HMACs) so the next ones skip Argon2id; 0: no cache. */
+  authCacheSize: number;
   rescanIntervalMs: number;
   relayTimeoutMs: number;
   pop3IdleTimeoutMs: number;
@@ -296,6 +298,13 @@ export const SETTINGS: readonly Setting[] = [
     help: 'first wait after a failed login, or before answering a refused SMTP recipient past the first 10 from an address (500ms, 2s)',
     default: '500ms',
     reloadable: true,
+  },
+  {
+    key: 'auth-cache',
+    field: 'authCacheSize',
+    arg: 'N',
+    help: "good logins remembered for an hour as an HMAC (never the password), so a client's next login skips the password hash, as Dovecot's auth_cache (0: off)",
+    default: '100000',
   },
   {
     key: 'rescan-interval',

@@ -3,7 +3,7 @@
 // is. Passwords are never stored or sent back. Hashes brought from other servers (an import),
 // and vmail's own older scrypt hashes, are checked with their scheme until the first good login
 // replaces them with vmail's own.
-import { createHash, createHmac, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
+import { createHash, scryptSync, timingSafeEqual } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import {
   Algorithm,
@@ -16,6 +16,7 @@ import md5Crypt from 'apache-md5';
 import bcrypt from 'bcryptjs';
 import { verify as verifyCrypt } from 'unixcrypt';
 import { InputError } from '../model/errors.js';
+import { AUTH_CACHE_TTL_MS, AuthCache } from './auth-cache.js';
 import { HashPool } from './hash-pool.js';
 
 /**
@@ -271,18 +272,13 @@ function verifyScryptSync(password: string, stored: string): boolean {
 }
 
 /**
- * Checks logins against stored hashes, remembering each account's last good password as an
- * HMAC under a key that lives only in this process (as Dovecot's auth cache does), so a mail
+ * Checks logins against stored hashes, remembering good ones in an AuthCache (auth-cache.ts:
+ * an HMAC under a key that lives only in this process, as Dovecot's auth cache does), so a mail
  * client that logs in every minute costs one Argon2id, not one per login. A changed hash or a
  * wrong password always goes to the hash.
  */
 export class PasswordVerifier {
-  private readonly key = randomBytes(32);
-  private readonly good = new Map<string, { hash: string; mac: Buffer }>();
-
-  private mac(password: string): Buffer {
-    return createHmac('sha256', this.key).update(password).digest();
-  }
+  constructor(readonly cache: AuthCache = new AuthCache(100_000, AUTH_CACHE_TTL_MS)) {}
 
   /**
    * New passwords are stored in Unicode's composed form (NFC); a client may send the same
@@ -290,17 +286,12 @@ export class PasswordVerifier {
    * passwords were composed matches the text as typed.
    */
   async verify(account: string, password: string, storedHash: string): Promise<boolean> {
-    const cached = this.good.get(account);
-    if (cached && cached.hash === storedHash && timingSafeEqual(cached.mac, this.mac(password))) return true;
+    if (this.cache.matches(account, password, storedHash)) return true;
     const composed = password.normalize('NFC');
     const ok =
       (await verifyPassword(composed, storedHash)) ||
       (composed !== password && (await verifyPassword(password, storedHash)));
-    if (ok) this.good.set(account, { hash: storedHash, mac: this.mac(password) });
+    if (ok) this.cache.remember(account, password, storedHash);
     return ok;
-  }
-
-  forget(account: string): void {
-    this.good.delete(account);
   }
 }

@@ -43,7 +43,14 @@ export function startDovecot(dir: string, users: string[], password: string): Pr
  */
 export async function startDovecotWith(
   dir: string,
-  opts: { passwdFile: string; mailLocation: string; owned: string[]; uidlFormat?: string },
+  opts: {
+    passwdFile: string;
+    mailLocation: string;
+    owned: string[];
+    uidlFormat?: string;
+    /** More settings, as lines of dovecot.conf (the benchmark's auth_cache_size). */
+    extra?: string;
+  },
 ): Promise<Dovecot> {
   const port = await freePort();
   chmodSync(dir, 0o755);
@@ -62,6 +69,7 @@ state_dir = ${dir}/state
 log_path = ${dir}/dovecot.log
 mail_location = ${opts.mailLocation}
 ${opts.uidlFormat ? `pop3_uidl_format = ${opts.uidlFormat}` : ''}
+${opts.extra ?? ''}
 passdb {
   driver = passwd-file
   args = ${opts.passwdFile}
