@@ -46,6 +46,10 @@ const daemonArgs = (dir: string) => [
   '127.0.0.1:0',
   '--smtp',
   '127.0.0.1:0',
+  '--submission',
+  '0',
+  '--http',
+  '0',
   '--apply-interval',
   '7d',
 ];
