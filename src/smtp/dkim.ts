@@ -64,9 +64,10 @@ export class DkimKeys {
     const newest = new Map<DkimAlgorithm, Key>();
     for (const { f } of files) {
       const privateKey = readFileSync(join(folder, f), 'utf8');
-      const algorithm = createPrivateKey(privateKey).asymmetricKeyType as DkimAlgorithm;
-      // A key of another type (an admin's file) signs nothing: mailauth could not use it.
-      if (DKIM_ALGORITHMS.includes(algorithm) && !newest.has(algorithm))
+      const algorithm = keyType(privateKey);
+      // A file that is no key, or a key of another type (an admin's), signs nothing: mail
+      // is signed with the keys that work rather than held up by one that cannot.
+      if (algorithm && !newest.has(algorithm))
         newest.set(algorithm, { selector: f.slice(0, -4), privateKey, algorithm });
     }
     const keys = DKIM_ALGORITHMS.flatMap((a) => newest.get(a) ?? []);
@@ -139,6 +140,17 @@ export class DkimKeys {
       throw new Error(`DKIM signing with ${domain}'s key ${e.selector}: ${e.err?.message ?? 'failed'}`);
     }
     return Buffer.concat([Buffer.from(signatures), message]);
+  }
+}
+
+/** The algorithm of a PEM private key vmail can sign with, or null. */
+function keyType(pem: string): DkimAlgorithm | null {
+  try {
+    const t = createPrivateKey(pem).asymmetricKeyType as DkimAlgorithm;
+    return DKIM_ALGORITHMS.includes(t) ? t : null;
+  } catch {
+    // Not a key (or not one Node reads): the caller skips the file.
+    return null;
   }
 }
 
