@@ -1,7 +1,7 @@
 // Sending, end to end (issue 27's first "Done when", and items 2 and 3 of its DKIM): real mail
 // clients (Python's smtplib, Debian's msmtp) submit on 587 with STARTTLS and on 465; no --relay:
 // the daemon finds the recipient domain's MX through a real DNS server (dnsmasq, --resolver) and
-// delivers into a real Postfix on 127.0.0.2:25, whose stored copy carries DKIM signatures that
+// delivers into a real Postfix on 127.0.0.21:25 (a loopback address of its own: CI runs direct-delivery.test, on .2, beside it), whose stored copy carries DKIM signatures that
 // dkimpy verifies against the published records (and that fail once a body byte changes). An
 // MX answering 451 keeps the message queued with its answer; a 550 brings a signed bounce back
 // to the sender's own mailbox. ed25519-sha256 (RFC 8463) as a second signature once the domain
@@ -18,8 +18,8 @@ import { type RunningPostfix, startPostfix } from '../helpers/postfix.js';
 
 afterAll(cleanUp);
 
-const MX = '127.0.0.2'; // Postfix taking far.test's mail
-const DEFER = '127.0.0.3'; // Postfix answering 451 for deferring.test
+const MX = '127.0.0.21'; // Postfix taking far.test's mail (not .2: direct-delivery.test's, run beside this file)
+const DEFER = '127.0.0.22'; // Postfix answering 451 for deferring.test
 const CLIENT = '127.0.0.2';
 
 interface Verified {
@@ -212,7 +212,7 @@ describe('a real client sends; the MX found through DNS stores it, DKIM-signed',
       30_000,
     );
     expect(entry.from).toBe('alice@example.test');
-    expect(entry.lastError).toMatch(/mx\.deferring\.test\[127\.0\.0\.3\] said: 451 4\.\d\.\d <user@deferring\.test>/);
+    expect(entry.lastError).toMatch(/mx\.deferring\.test\[127\.0\.0\.22\] said: 451 4\.\d\.\d <user@deferring\.test>/);
     expect((await d.cli(['queue', 'list'])).stdout).toMatch(/<user@deferring\.test>.*said: 451/);
     expect(stored(pfDefer, 'user@deferring.test')).toEqual([]);
   });
@@ -229,7 +229,7 @@ describe('a real client sends; the MX found through DNS stores it, DKIM-signed',
       30_000,
     );
     expect(bounce).toMatch(/Status: 5\.1\.1/);
-    expect(bounce).toMatch(/mx1\.far\.test\[127\.0\.0\.2\] said: 550 5\.1\.1/);
+    expect(bounce).toMatch(/mx1\.far\.test\[127\.0\.0\.21\] said: 550 5\.1\.1/);
     expect(bounce).toMatch(/^From: Mail Delivery System <MAILER-DAEMON@example\.test>\r?$/m);
     expect(bounce).toMatch(/^DKIM-Signature: v=1; a=rsa-sha256; c=relaxed\/relaxed; d=example\.test;/m);
     // The Maildir copy starts with our own Return-Path and Delivered-To lines: signed below them.
