@@ -66,6 +66,7 @@ _vmail() {
         --log-level) kind=- ;;
         --config) kind=file ;;
         --selector) kind=- ;;
+        --algorithm) kind=- ;;
         --messages) kind=- ;;
         --stale) kind=- ;;
         --keep-forward) kind=- ;;
@@ -177,6 +178,7 @@ _vmail() {
     --log-level) kind=- ;;
     --config) kind=file ;;
     --selector) kind=- ;;
+    --algorithm) kind=- ;;
     --messages) kind=- ;;
     --stale) kind=- ;;
     --keep-forward) kind=- ;;
@@ -230,7 +232,7 @@ _vmail() {
     "store migrate"|"store migrate "*) words="--from --to --help" ;;
     "backup verify"|"backup verify "*) words="--help" ;;
     "domains list"|"domains list "*) words="--socket --data-dir --config --json --help" ;;
-    "domains dkim"|"domains dkim "*) words="--selector --socket --data-dir --config --json --help" ;;
+    "domains dkim"|"domains dkim "*) words="--selector --algorithm --ed25519 --socket --data-dir --config --json --help" ;;
     "accounts add"|"accounts add "*) words="--socket --data-dir --config --domain --password-stdin --help" ;;
     "forwards add"|"forwards add "*) words="--socket --data-dir --config --domain --help" ;;
     "pending list"|"pending list "*) words="--socket --data-dir --config --json --domain --help" ;;

@@ -43,14 +43,21 @@ export function domainsCommand(): Command {
       .command('dkim')
       .description("show the DKIM key that signs a domain's bounces, making one if it has none; print its DNS record")
       .argument('<DOMAIN>')
-      .option('--selector <S>', 'make a new key under this selector (key rotation); it signs from now on'),
+      .option('--selector <S>', 'make a new key under this selector (key rotation); it signs from now on')
+      .option('--algorithm <A>', 'rsa (default) or ed25519: an ed25519 key adds a second signature (RFC 8463)')
+      .option('--ed25519', 'the same as --algorithm ed25519'),
     { json: true },
-  ).action(async (domain: string, f: ClientFlags & { selector?: string }) => {
-    const params = f.selector === undefined ? { domain } : { domain, selector: f.selector };
+  ).action(async (domain: string, f: ClientFlags & { selector?: string; algorithm?: string; ed25519?: boolean }) => {
+    const algorithm = f.ed25519 ? 'ed25519' : f.algorithm;
+    const params = {
+      domain,
+      ...(f.selector === undefined ? {} : { selector: f.selector }),
+      ...(algorithm === undefined ? {} : { algorithm }),
+    };
     const k = await withDaemon(f, (c) => c.call('domains.dkim', params));
     if (f.json) return json(k);
     out(
-      `${k.created ? 'Made a new DKIM key' : 'The DKIM key'} for ${k.domain}, selector ${k.selector}. Publish this TXT record in the domain's DNS:`,
+      `${k.created ? 'Made a new DKIM key' : 'The DKIM key'} (${k.algorithm}) for ${k.domain}, selector ${k.selector}. Publish this TXT record in the domain's DNS:`,
     );
     out('');
     out(`  ${k.zone}`);

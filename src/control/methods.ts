@@ -56,7 +56,7 @@ export const METHODS = {
   'domains.list': {},
   'domains.add': { domain: 'string' },
   'domains.remove': { domain: 'string', withAccounts: 'boolean?' },
-  'domains.dkim': { domain: 'string', selector: 'string?' },
+  'domains.dkim': { domain: 'string', selector: 'string?', algorithm: 'string?' },
   /** Every DNS record the domain needs; check: each one looked up (through --resolver). */
   'domains.dns': { domain: 'string' },
   'domains.check': { domain: 'string' },

@@ -300,12 +300,16 @@ export interface QueueView {
 }
 
 /** A domain's DKIM key: the TXT record to publish for it. */
+/** A DKIM key's algorithm: rsa (rsa-sha256) or ed25519 (ed25519-sha256, RFC 8463). */
+export type DkimAlgorithm = 'rsa' | 'ed25519';
+
 export interface DkimView {
   domain: string;
   selector: string;
+  algorithm: DkimAlgorithm;
   /** The record's name, e.g. vmail202611._domainkey.example.com */
   name: string;
-  /** The record's value: v=DKIM1; k=rsa; p=... */
+  /** The record's value: v=DKIM1; k=rsa; p=... (k=ed25519 for an ed25519 key) */
   value: string;
   /** The record as a zone file line, split into strings of at most 255 octets. */
   zone: string;

@@ -27,8 +27,8 @@ export interface RecordSource {
   hostname: string;
   /** The ports the daemon listens on (null: that listener is off). */
   ports: { pop3s: number | null; pop3: number | null; submissions: number | null; submission: number | null };
-  /** The domain's DKIM record (selector._domainkey name and its value), or null without a key. */
-  dkim: { name: string; value: string } | null;
+  /** The domain's DKIM records (selector._domainkey name and its value), one per signing key. */
+  dkim: { name: string; value: string }[];
   /** Where DMARC and TLS reports go (default postmaster@DOMAIN). */
   reports?: string;
 }
@@ -58,12 +58,12 @@ export function domainRecords(domain: string, s: RecordSource): DnsRecord[] {
       purpose: `SPF: this server (and the domain's MX) may send as ${domain}; others soft-fail`,
     },
   ];
-  if (s.dkim)
+  for (const key of s.dkim)
     out.push({
       type: 'TXT',
-      name: s.dkim.name,
-      value: s.dkim.value,
-      purpose: 'DKIM: the public key that verifies the mail this server signs',
+      name: key.name,
+      value: key.value,
+      purpose: `DKIM: the public key (${/k=ed25519/.test(key.value) ? 'ed25519' : 'RSA'}) that verifies the mail this server signs`,
     });
   out.push({
     type: 'TXT',

@@ -435,9 +435,11 @@ export class ForwardQueue extends EventEmitter {
       dsn: e.from ? 'sent' : 'none (null sender)',
     });
     if (!e.from) return;
-    // From the postmaster of the hosted domain that forwarded it, never of the failed
+    // From the postmaster of the hosted domain that forwarded it, or of the sender's own when
+    // it is one of ours (submitted mail): signed with that domain's key, never of the failed
     // destination's domain (which we do not host).
-    const domain = e.via?.split('@')[1] ?? this.opts.hostname;
+    const own = this.opts.isLocal(e.from) ? e.from.split('@')[1] : undefined;
+    const domain = e.via?.split('@')[1] ?? own ?? this.opts.hostname;
     let report = buildBounce({
       reportingHost: this.opts.hostname,
       domain,

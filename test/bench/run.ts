@@ -19,6 +19,7 @@ const benches: Record<string, () => Promise<void>> = {
   scale: async () => (await import('./scale.js')).benchScale(),
   cluster: async () => (await import('./cluster.js')).benchCluster(),
   logins: async () => (await import('./logins.js')).benchLogins(),
+  submission: async () => (await import('./submission.js')).benchSubmission(),
 };
 
 const chosen = process.argv.slice(2).filter((a) => a in benches);

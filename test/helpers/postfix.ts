@@ -31,6 +31,11 @@ export interface PostfixOptions {
   tls?: 'none' | { cert: string; key: string };
   /** Its name in the greeting (default postfix.example.test). */
   hostname?: string;
+  /**
+   * Where it relays mail for domains it does not host (`[127.0.0.2]:25`): a Postfix as a
+   * sending server, for the benchmarks. Unset: it only receives.
+   */
+  relayhost?: string;
 }
 
 export interface RunningPostfix {
@@ -59,7 +64,12 @@ export function postfixMissing(): string | null {
 
 const split = (box: string) => (box.includes('@') ? box.split('@') : [box, 'example.test']) as [string, string];
 
-function mainCf(dir: string, o: Required<Omit<PostfixOptions, 'boxes'>>, domains: string[], nobody: number): string {
+function mainCf(
+  dir: string,
+  o: Required<Omit<PostfixOptions, 'boxes' | 'relayhost'>> & Pick<PostfixOptions, 'relayhost'>,
+  domains: string[],
+  nobody: number,
+): string {
   const tls =
     o.tls === 'none'
       ? ['smtpd_tls_security_level = none']
@@ -84,6 +94,7 @@ function mainCf(dir: string, o: Required<Omit<PostfixOptions, 'boxes'>>, domains
     ...(o.mode === 'defer' ? ['smtpd_recipient_restrictions = defer', 'defer_code = 451'] : []),
     ...tls,
     'smtp_dns_support_level = disabled',
+    ...(o.relayhost ? [`relayhost = ${o.relayhost}`, 'default_destination_concurrency_limit = 20'] : []),
     `virtual_mailbox_domains = ${domains.join(' ')}`,
     `virtual_mailbox_base = ${dir}/mail`,
     `virtual_mailbox_maps = texthash:${dir}/vmailbox`,
@@ -105,6 +116,7 @@ export function startPostfix(opts: PostfixOptions): RunningPostfix {
     mode: opts.mode ?? 'accept',
     tls: opts.tls ?? 'none',
     hostname: opts.hostname ?? 'postfix.example.test',
+    relayhost: opts.relayhost,
   };
   const dir = tempDir('postfix-');
   const conf = join(dir, 'conf');

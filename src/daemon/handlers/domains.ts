@@ -2,6 +2,7 @@
 // make or show its DKIM key (at once: not a queued change), and the DNS records it needs, made
 // and looked up.
 
+import type { DkimAlgorithm } from '../../control/protocol.js';
 import type { Handlers } from '../../control/server.js';
 import { domainRecords } from '../../model/dns-records.js';
 import { InputError } from '../../model/errors.js';
@@ -40,7 +41,6 @@ export function domainHandlers({
   /** The records of a hosted domain, from this daemon's name, listeners and DKIM key. */
   const records = (domain: string) => {
     const s = status();
-    const key = dkim.view(domain);
     return domainRecords(domain, {
       hostname: s.hostname,
       ports: {
@@ -49,7 +49,7 @@ export function domainHandlers({
         submissions: s.submissions?.port ?? null,
         submission: s.submission?.port ?? null,
       },
-      dkim: key && { name: key.name, value: key.value },
+      dkim: dkim.views(domain).map((k) => ({ name: k.name, value: k.value })),
     });
   };
   return {
@@ -73,7 +73,10 @@ export function domainHandlers({
     },
     'domains.dkim': (p) => {
       const d = hosted(p.domain);
-      return p.selector === undefined ? (dkim.view(d) ?? dkim.create(d)) : dkim.create(d, p.selector);
+      const algorithm = dkimAlgorithm(p.algorithm);
+      return p.selector === undefined
+        ? (dkim.view(d, algorithm) ?? dkim.create(d, undefined, algorithm))
+        : dkim.create(d, p.selector, algorithm);
     },
     'domains.quota': (p, conn) =>
       changes.request(
@@ -101,4 +104,11 @@ export function domainHandlers({
       return changes.request({ kind: 'domain', action: 'catchall', domain: d, catchall: target }, conn.peer.user);
     },
   };
+}
+
+/** The algorithm a request names (default rsa), or a clear error. */
+function dkimAlgorithm(a: string | undefined): DkimAlgorithm {
+  const v = (a ?? 'rsa').toLowerCase();
+  if (v === 'rsa' || v === 'ed25519') return v;
+  throw new InputError(`algorithm ${JSON.stringify(v.slice(0, 40))}: use rsa or ed25519`);
 }
