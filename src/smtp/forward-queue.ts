@@ -8,6 +8,7 @@ import type { QueueView } from '../control/protocol.js';
 import { NotFoundError } from '../model/errors.js';
 import { withoutPassword } from '../store/location.js';
 import type { Logger } from '../support/log.js';
+import { noteTrail } from '../support/trail.js';
 import { buildBounce } from './dsn.js';
 import { type QueueEntry, QueueSpool, Unusable } from './queue-spool.js';
 import { readRelayCa, relayTransport } from './relay-client.js';
@@ -366,6 +367,12 @@ export class ForwardQueue extends EventEmitter {
           attempt: e.attempts + 1,
           response: info.response,
         });
+        noteTrail({
+          event: 'relayed',
+          address: e.via ?? e.from,
+          queueId: e.id,
+          detail: { to: e.to, attempt: e.attempts + 1, response: String(info.response).slice(0, 300) },
+        });
       }
       await this.remove(e.id);
       this.emit('done', e.id);
@@ -404,6 +411,17 @@ export class ForwardQueue extends EventEmitter {
         next: new Date(e.nextAttemptAt).toISOString(),
         error: message,
       });
+      noteTrail({
+        event: 'deferred',
+        address: e.via ?? e.from,
+        queueId: e.id,
+        detail: {
+          to: e.to,
+          attempt: e.attempts,
+          response: message.slice(0, 300),
+          next: new Date(e.nextAttemptAt).toISOString(),
+        },
+      });
     }
   }
 
@@ -416,6 +434,12 @@ export class ForwardQueue extends EventEmitter {
       status,
       reason: diagnostic,
       dsn: e.from ? 'sent' : 'none (null sender)',
+    });
+    noteTrail({
+      event: 'bounced',
+      address: e.via ?? e.from,
+      queueId: e.id,
+      detail: { to: e.to, attempt: e.attempts + 1, status, response: diagnostic.slice(0, 300) },
     });
     if (!e.from) return;
     // From the postmaster of the hosted domain that forwarded it, never of the failed

@@ -11,10 +11,11 @@ import { join } from 'node:path';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import { crlfSize } from '../maildir/maildir.js';
 import type { Logger } from '../support/log.js';
+import { noteTrail } from '../support/trail.js';
 import { HARD_ERRORS, SmtpGuard } from './guard.js';
 import { headerEnd, receivedHeader } from './headers.js';
 import { type LocalDelivery, LoopError, MAX_HEADER, Message, RefusedError, type Undo } from './local-delivery.js';
-import type { SpamFilter } from './spam-filter.js';
+import type { SpamFilter, Verdict } from './spam-filter.js';
 import { plainSender, Srs } from './srs.js';
 
 export interface IntakeOptions {
@@ -80,6 +81,13 @@ class CrlfCount {
   get total(): number {
     return this.size + (this.last !== -1 && this.last !== 10 ? 2 : 0);
   }
+}
+
+/** The spam verdict as the trail says it: `no-action 2.10 (SYM_A, SYM_B)`, or undefined when unchecked. */
+function spamOf(v: Exclude<Verdict, { refuse: unknown }>): string | undefined {
+  if (v.action === 'unchecked') return undefined;
+  const score = v.score === undefined ? '' : ` ${v.score.toFixed(2)}`;
+  return `${v.action.replace(' ', '-')}${score}${v.symbols?.length ? ` (${v.symbols.join(', ')})` : ''}`;
 }
 
 function smtpError(code: number, message: string): Error {
@@ -231,6 +239,20 @@ export class SmtpIntake {
       code,
       reason,
     });
+    for (const a of to === null ? session.envelope.rcptTo.map((r) => r.address) : [to])
+      if (this.opts.delivery.route(a).kind !== 'foreign')
+        noteTrail({
+          event: 'refused',
+          address: a,
+          client: session.remoteAddress,
+          detail: {
+            code,
+            reason: reason.slice(0, 300),
+            step: to === null ? 'DATA' : 'RCPT',
+            from,
+            helo: session.hostNameAppearsAs,
+          },
+        });
   }
 
   private onData(
@@ -340,6 +362,7 @@ export class SmtpIntake {
       throw smtpError(552, `5.3.4 Message header too large: at most ${MAX_HEADER} bytes`);
     }
     const id = randomBytes(6).toString('hex');
+    const began = Date.now();
     // One copy per mailbox, however often (and however spelled) a client names it.
     const rcpts = [
       ...new Set(
@@ -382,6 +405,7 @@ export class SmtpIntake {
       { ip: session.remoteAddress, helo: session.hostNameAppearsAs },
       spool ? { path: spool.path, length: spool.length, crlfSize: crlfSize(received) + spool.crlfSize } : undefined,
     );
+    message.queueId = id;
     const undo: Undo[] = [];
     const results = await Promise.allSettled(rcpts.map((to) => this.opts.delivery.deliver(to, from, message)));
     let failure: Error | null = null;
@@ -407,6 +431,22 @@ export class SmtpIntake {
       }
       throw smtpError(451, '4.3.0 A recipient changed during the transaction: try again later');
     }
+    for (const to of rcpts)
+      noteTrail({
+        event: 'accepted',
+        at: began,
+        address: to,
+        messageId: message.messageId,
+        queueId: id,
+        client: session.remoteAddress,
+        detail: {
+          helo: session.hostNameAppearsAs,
+          from,
+          size: got.length,
+          tls: Boolean(session.secure),
+          spam: spamOf(verdict),
+        },
+      });
     this.opts.log.info('smtp accepted', {
       id,
       client: session.remoteAddress,

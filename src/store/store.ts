@@ -14,6 +14,7 @@ import { logRows } from './records.js';
 import { addressesOf, PendingChanges, RowsByDomain } from './row-indexes.js';
 import { upgradeSchema } from './schema.js';
 import { SqliteDatabase } from './sqlite.js';
+import { Trail, type TrailRecord } from './trail.js';
 
 /**
  * What one committed write changed: the account and forward addresses whose rows (or pending
@@ -52,6 +53,8 @@ export class Store {
   upgraded: { from: number | null; copy: string | null } = { from: null, copy: null };
   /** Who changed what: written and read through the store's own connection. */
   readonly audit: AuditLog;
+  /** What happened to each address's mail and logins (trail.ts). */
+  readonly trail: Trail;
   private readonly activityDirty = new Set<string>();
   private activityTimer: NodeJS.Timeout | null = null;
   private log: Logger | null = null;
@@ -70,10 +73,14 @@ export class Store {
       activity: Table<ActivityRecord>;
       meta: Table<Meta>;
       audit: Table<AuditEntry>;
+      trail: Table<TrailRecord>;
+      trail_unknown: Table<TrailRecord>;
     },
     node: string | null,
   ) {
     this.audit = new AuditLog(db, t.audit, node);
+    const hosted = (a: string) => this.accounts.has(a) || this.forwards.has(a);
+    this.trail = new Trail(db, t.trail, t.trail_unknown, node ?? 'main', hosted);
   }
 
   /**
@@ -100,6 +107,8 @@ export class Store {
       activity: await db.table<ActivityRecord>('activity'),
       meta: await db.table<Meta>('meta'),
       audit: await db.table<AuditEntry>('audit'),
+      trail: await db.table<TrailRecord>('trail'),
+      trail_unknown: await db.table<TrailRecord>('trail_unknown'),
     };
     const file = db instanceof SqliteDatabase ? db : null;
     const upgraded = await upgradeSchema(
