@@ -53,18 +53,19 @@ _vmail() {
     "domains"|"domains "*) words="list add remove dkim quota catchall settings dns check" ;;
     "pending"|"pending "*) words="list cancel apply" ;;
     "restore"|"restore "*) words="--data-dir --store --help" ;;
-    "daemon"|"daemon "*) words="--data-dir --socket --store --node --watch-limit --domain --postmaster --pop3 --pop3s --smtp --submission --submissions --send-limit --http --apply-interval --relay --relay-ca-file --tls-cert --tls-key --require-tls-auth --max-message-size --max-connections --max-connections-per-address --auth-failure-delay --rescan-interval --relay-timeout --pop3-idle-timeout --rspamd --rspamd-fail --rspamd-timeout --srs-max-age --audit-retention --resolver --hostname --user --log-level --config --help" ;;
+    "daemon"|"daemon "*) words="--data-dir --socket --store --node --watch-limit --domain --postmaster --pop3 --pop3s --smtp --submission --submissions --send-limit --http --apply-interval --relay --relay-ca-file --tls-cert --tls-key --require-tls-auth --max-message-size --max-connections --max-connections-per-address --auth-failure-delay --rescan-interval --relay-timeout --pop3-idle-timeout --rspamd --rspamd-fail --rspamd-timeout --srs-max-age --audit-retention --trail-days --resolver --hostname --user --log-level --config --help" ;;
     "status"|"status "*) words="--socket --data-dir --config --json --help" ;;
     "import"|"import "*) words="dovecot vpopmail" ;;
     "export"|"export "*) words="dovecot-passwd dovecot-uidlists postfix" ;;
     "backup"|"backup "*) words="verify" ;;
     "config"|"config "*) words="check" ;;
     "queue"|"queue "*) words="list retry" ;;
+    "trace"|"trace "*) words="--since --from --message-id --socket --data-dir --config --json --help" ;;
     "store"|"store "*) words="migrate" ;;
     "setup"|"setup "*) words="--domain --hostname --postmaster --root --dry-run --help" ;;
     "log"|"log "*) words="--since --user --address --limit --socket --data-dir --config --json --help" ;;
     "up"|"up "*) words="--data-dir --socket --help" ;;
-    "") words="daemon console up status domains accounts forwards pending queue log import export store backup restore config setup --help --version" ;;
+    "") words="daemon console up status domains accounts forwards pending queue log trace import export store backup restore config setup --help --version" ;;
   esac
   mapfile -t COMPREPLY < <(compgen -W "$words" -- "$cur")
 }
