@@ -107,8 +107,6 @@ export class Store {
       activity: await db.table<ActivityRecord>('activity'),
       meta: await db.table<Meta>('meta'),
       audit: await db.table<AuditEntry>('audit'),
-      trail: await db.table<TrailRecord>('trail'),
-      trail_unknown: await db.table<TrailRecord>('trail_unknown'),
     };
     const file = db instanceof SqliteDatabase ? db : null;
     const upgraded = await upgradeSchema(
@@ -120,7 +118,12 @@ export class Store {
       await db.close();
       throw err;
     });
-    const store = new Store(db, tables, db.kind === 'postgres' ? node : null);
+    // Made once the schema is known to be this vmail's: a newer store is left as it was.
+    const trail = {
+      trail: await db.table<TrailRecord>('trail'),
+      trail_unknown: await db.table<TrailRecord>('trail_unknown'),
+    };
+    const store = new Store(db, { ...tables, ...trail }, db.kind === 'postgres' ? node : null);
     store.upgraded = upgraded;
     await store.load();
     if ('onRemote' in db) db.onRemote = (rows) => store.remote(rows);
