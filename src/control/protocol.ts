@@ -81,6 +81,7 @@ export interface Results {
   'queue.list': QueueView[];
   'queue.retry': QueueView;
   'log.list': LogEntryView[];
+  trace: TraceItemView[];
   'export.passwd': { address: string; passwordHash: string }[];
   'export.uidlists': { maildirs: number; messages: number };
 }
@@ -423,4 +424,17 @@ export interface LogEntryView {
   /** The request's parameters; never a password or a hash. */
   params: Record<string, string>;
   outcome: string;
+}
+
+/** One event of an address's trail (vmail trace --json), newest first. */
+export interface TraceItemView {
+  at: string;
+  /** The daemon that saw it. */
+  node: string;
+  event: string;
+  address: string;
+  messageId: string | null;
+  queueId: string | null;
+  client: string | null;
+  detail: Record<string, string | number | boolean>;
 }

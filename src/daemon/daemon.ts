@@ -28,6 +28,7 @@ import { type Reload, reloader } from './wiring/reload.js';
 import { STOP_BOUND_MS, Stops } from './wiring/stops.js';
 import { openStore } from './wiring/store.js';
 import { buildSendLimit, startSubmission } from './wiring/submission.js';
+import { startTrail } from './wiring/trail.js';
 
 export interface RunningDaemon {
   config: Config;
@@ -56,6 +57,8 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
     checkPeerSupport();
     // The store, and this daemon's place beside others (its node strategy).
     const { store, node } = stops.add(await openStore(config, log));
+    // The trail records from here; it stops (writing what it holds) just before the store closes.
+    stops.add(startTrail(config, store, log));
     // The applies and the MailboxLifecycle they raise. Its subscribers, in the order they hear
     // each change: the mailbox index, the consoles, the caches, the POP3 sessions.
     const apply = stops.add(buildApply(config, store, log));

@@ -130,7 +130,10 @@ function relayAndFilterSettings({
 }
 
 /** How long a forwarded message's SRS address and the audit log's entries are kept. */
-function retentionSettings({ req, where }: Settings): Pick<Config, 'srsMaxAgeDays' | 'auditRetentionDays'> {
+function retentionSettings({
+  req,
+  where,
+}: Settings): Pick<Config, 'srsMaxAgeDays' | 'auditRetentionDays' | 'trailDays'> {
   const srsAge = /^([1-9]\d{0,2})d$/.exec(req('srs-max-age'));
   if (!srsAge || Number(srsAge[1]) > 365)
     throw new ConfigError(
@@ -141,7 +144,12 @@ function retentionSettings({ req, where }: Settings): Pick<Config, 'srsMaxAgeDay
     throw new ConfigError(
       `${where('audit-retention')} ${JSON.stringify(req('audit-retention'))}: write days like 365d (1d to 36500d)`,
     );
-  return { srsMaxAgeDays: Number(srsAge[1]), auditRetentionDays: Number(retention[1]) };
+  const trail = /^(0|[1-9]\d{0,3})d?$/.exec(req('trail-days'));
+  if (!trail || Number(trail[1]) > 3650)
+    throw new ConfigError(
+      `${where('trail-days')} ${JSON.stringify(req('trail-days'))}: write days like 30 (0: off, at most 3650)`,
+    );
+  return { srsMaxAgeDays: Number(srsAge[1]), auditRetentionDays: Number(retention[1]), trailDays: Number(trail[1]) };
 }
 
 /** The DNS server for the checks made when sealing forwarded mail. */
@@ -247,7 +255,7 @@ export function loadConfig(
   const { values, sources, one, req, where } = settings;
   const { dataDir, store, node, watchLimit } = storeSettings(settings);
   const { relay, relayCaFile, rspamd, rspamdFail } = relayAndFilterSettings(settings);
-  const { srsMaxAgeDays, auditRetentionDays } = retentionSettings(settings);
+  const { srsMaxAgeDays, auditRetentionDays, trailDays } = retentionSettings(settings);
   const resolver = resolverSetting(settings);
   const { tlsCert, tlsKey, requireTlsAuth } = tlsSettings(settings);
   const postmaster = postmasterSetting(settings);
@@ -290,6 +298,7 @@ export function loadConfig(
     rspamdTimeoutMs: duration(req('rspamd-timeout'), where('rspamd-timeout')),
     srsMaxAgeDays,
     auditRetentionDays,
+    trailDays,
     resolver,
     user,
     hostname: one('hostname') ?? (osHostname() || 'localhost'),

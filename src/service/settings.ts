@@ -60,6 +60,8 @@ export interface Config {
   srsMaxAgeDays: number;
   /** How long the audit log keeps an entry. */
   auditRetentionDays: number;
+  /** How many days the trail (vmail trace) keeps each address's events; 0: no trail is recorded. */
+  trailDays: number;
   /** The DNS server for the checks made when sealing forwarded mail (ARC); null: the system's. */
   resolver: string | null;
   /** The user to run as once the ports are bound (when started as root). */
@@ -322,6 +324,13 @@ export const SETTINGS: readonly Setting[] = [
     help: 'how long the audit log (vmail log) keeps who changed what (365d)',
     default: '365d',
     reloadable: true,
+  },
+  {
+    key: 'trail-days',
+    field: 'trailDays',
+    arg: 'DAYS',
+    help: "how long vmail trace keeps each address's mail and login events (0: none are recorded)",
+    default: '30',
   },
   {
     key: 'resolver',

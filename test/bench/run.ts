@@ -18,6 +18,7 @@ const benches: Record<string, () => Promise<void>> = {
   oversight: async () => (await import('./oversight.js')).benchOversight(),
   scale: async () => (await import('./scale.js')).benchScale(),
   cluster: async () => (await import('./cluster.js')).benchCluster(),
+  trail: async () => (await import('./trail.js')).benchTrail(),
 };
 
 const chosen = process.argv.slice(2).filter((a) => a in benches);
