@@ -24,6 +24,7 @@ import { accountLogins } from './wiring/logins.js';
 import { keepMailboxCaches, startMailboxes } from './wiring/mailboxes.js';
 import { startPop3 } from './wiring/pop3.js';
 import { bindPorts, type PortNumbers, readTls } from './wiring/ports.js';
+import { startQuotaWarnings } from './wiring/quota-warn.js';
 import { type Reload, reloader } from './wiring/reload.js';
 import { STOP_BOUND_MS, Stops } from './wiring/stops.js';
 import { openStore } from './wiring/store.js';
@@ -81,6 +82,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
     await recordStartSettings(config, store, node);
     // A size moves the quota file first, then the consoles hear of it.
     keepMailboxCaches(config, store, index, lifecycle, log);
+    stops.add(startQuotaWarnings(config, store, index, node, log));
     control.tellSizes();
     const logins = accountLogins(config, store, changes, log);
     const { pop3 } = stops.add(startPop3(config, { store, index, node, lifecycle, logins }, tls, log));

@@ -204,6 +204,18 @@ function submissionSettings(
   return { submission, submissions, sendLimit: { count: Number(m[1]), windowMs: duration(m[2], where('send-limit')) } };
 }
 
+/** --quota-warn: percentages from 1 to 100, lowest first, or none. */
+function quotaWarnSetting({ req, where }: Settings): number[] {
+  const v = req('quota-warn').trim().toLowerCase();
+  if (v === 'none' || v === 'off') return [];
+  const parts = v.split(',').map((p) => p.trim().replace(/%$/, ''));
+  if (parts.length > 10 || !parts.every((p) => /^[1-9]\d{0,2}$/.test(p) && Number(p) <= 100))
+    throw new ConfigError(
+      `${where('quota-warn')} ${JSON.stringify(v.slice(0, 60))}: write percentages from 1 to 100 like 80,95, or none`,
+    );
+  return [...new Set(parts.map(Number))].sort((a, b) => a - b);
+}
+
 /** Where postmaster@ of a domain without its own goes. */
 function postmasterSetting({ one, where }: Settings): string | null {
   const postmaster = one('postmaster');
@@ -259,6 +271,7 @@ export function loadConfig(
   const resolver = resolverSetting(settings);
   const { tlsCert, tlsKey, requireTlsAuth } = tlsSettings(settings);
   const postmaster = postmasterSetting(settings);
+  const quotaWarn = quotaWarnSetting(settings);
   const { submission, submissions, sendLimit } = submissionSettings(settings, tlsCert);
   const pop3s = one('pop3s');
   if (pop3s && !tlsCert) throw new ConfigError(`${where('pop3s')} needs tls-cert and tls-key`);
@@ -299,6 +312,7 @@ export function loadConfig(
     srsMaxAgeDays,
     auditRetentionDays,
     trailDays,
+    quotaWarn,
     resolver,
     user,
     hostname: one('hostname') ?? (osHostname() || 'localhost'),
