@@ -12,8 +12,10 @@ import { metrics, serveMetrics } from '../service/metrics.js';
 import type { Config } from '../service/settings.js';
 import { Logger } from '../support/log.js';
 import { VERSION } from '../support/package-root.js';
+import { watchTrail } from '../support/trail.js';
 import type { ChangeQueue } from './change-queue.js';
 import { becomeDaemonUser } from './privileges.js';
+import { pop3Clients } from './views.js';
 import { buildApply, startApplying } from './wiring/apply.js';
 import { recordStartSettings, startAuditPruning } from './wiring/audit-log.js';
 import { startControl } from './wiring/control.js';
@@ -60,6 +62,9 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
     const { store, node } = stops.add(await openStore(config, log));
     // The trail records from here; it stops (writing what it holds) just before the store closes.
     stops.add(startTrail(config, store, log));
+    // Each mailbox's POP3 clients, for the accounts' health (clients that fight).
+    const unwatch = watchTrail((n) => pop3Clients.note(n.event, n.address, n.client, n.detail?.uidl, n.at));
+    stops.add({ stop: async () => unwatch() });
     // The applies and the MailboxLifecycle they raise. Its subscribers, in the order they hear
     // each change: the mailbox index, the consoles, the caches, the POP3 sessions.
     const apply = stops.add(buildApply(config, store, log));

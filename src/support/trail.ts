@@ -45,9 +45,20 @@ export function setTrailSink(fn: ((n: TrailNote) => void) | null): () => void {
   };
 }
 
+/** Those that follow the events as they come, trail or not (the POP3 clients of each mailbox). */
+const watchers = new Set<(n: TrailNote) => void>();
+
+/** Calls `fn` with every event from now on (also with --trail-days 0); returns what stops it. */
+export function watchTrail(fn: (n: TrailNote) => void): () => void {
+  watchers.add(fn);
+  return () => void watchers.delete(fn);
+}
+
 /** Records `n` in the trail (never throws, never waits). */
 export function noteTrail(n: TrailNote): void {
-  if (sink && n.address) sink(n);
+  if (!n.address) return;
+  if (sink) sink(n);
+  for (const w of watchers) w(n);
 }
 
 /** The Message-ID of a message from its header (the first 64 KiB are enough), or null. */
