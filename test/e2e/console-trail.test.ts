@@ -2,8 +2,8 @@
 // message sent with smtplib and fetched and deleted with poplib, then the real `vmail console`
 // in tmux at 80x24: POP3 Accounts, the account's details (Enter), t: the message's line, newest
 // first; Enter opens it into its events (retrieved and deleted by the client); Esc closes it,
-// Esc goes back. A forward's trail (t on its row) shows its forwarded copy. The attacker's side:
-// an address whose trail holds 300 refused messages still opens, a page at a time.
+// Esc goes back. A forward's trail (t on its row) shows its forwarded copy. (A flooded trail, a
+// page at a time: test/unit/trail-screen.test.ts.)
 import { execFile, execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
