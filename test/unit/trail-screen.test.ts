@@ -4,12 +4,13 @@
 import type { Key } from 'ink';
 import { describe, expect, it } from 'vitest';
 import { openTrail, trailKey, trailLines } from '../../screens/trail/trail-reducer.js';
+import type { TraceItemView } from '../../src/control/protocol.js';
 
 const key = (k: Partial<Key> = {}) => k as Key;
 const at = (i: number) => new Date(Date.UTC(2026, 10, 1) + i * 1000).toISOString();
 
 function flood(n: number) {
-  const events = [];
+  const events: TraceItemView[] = [];
   for (let i = n - 1; i >= 0; i--)
     events.push(
       {
