@@ -38,6 +38,7 @@ _vmail() {
         --smtp) kind=- ;;
         --submission) kind=- ;;
         --submissions) kind=- ;;
+        --quota-warn) kind=- ;;
         --send-limit) kind=- ;;
         --http) kind=- ;;
         --metrics) kind=- ;;
@@ -51,7 +52,6 @@ _vmail() {
         --max-connections) kind=- ;;
         --max-connections-per-address) kind=- ;;
         --auth-failure-delay) kind=- ;;
-        --auth-cache) kind=- ;;
         --rescan-interval) kind=- ;;
         --relay-timeout) kind=- ;;
         --pop3-idle-timeout) kind=- ;;
@@ -60,13 +60,13 @@ _vmail() {
         --rspamd-timeout) kind=- ;;
         --srs-max-age) kind=- ;;
         --audit-retention) kind=- ;;
+        --trail-days) kind=- ;;
         --resolver) kind=- ;;
         --hostname) kind=- ;;
         --user) kind=- ;;
         --log-level) kind=- ;;
         --config) kind=file ;;
         --selector) kind=- ;;
-        --algorithm) kind=- ;;
         --messages) kind=- ;;
         --stale) kind=- ;;
         --keep-forward) kind=- ;;
@@ -74,11 +74,12 @@ _vmail() {
         --since) kind=- ;;
         --address) kind=accounts ;;
         --limit) kind=- ;;
+        --from) kind=- ;;
+        --message-id) kind=- ;;
         --passwd-file) kind=file ;;
         --maildirs) kind=dir ;;
         --layout) kind=- ;;
         --uidl-format) kind=- ;;
-        --from) kind=- ;;
         --to) kind=- ;;
         --root) kind=dir ;;
         esac
@@ -121,6 +122,7 @@ _vmail() {
           "queue list") args="" ;;
           "queue retry") args="-" ;;
           "log") args="" ;;
+          "trace") args="-" ;;
           "import dovecot") args="" ;;
           "import vpopmail") args="dir" ;;
           "export dovecot-passwd") args="" ;;
@@ -150,6 +152,7 @@ _vmail() {
     --smtp) kind=- ;;
     --submission) kind=- ;;
     --submissions) kind=- ;;
+    --quota-warn) kind=- ;;
     --send-limit) kind=- ;;
     --http) kind=- ;;
     --metrics) kind=- ;;
@@ -163,7 +166,6 @@ _vmail() {
     --max-connections) kind=- ;;
     --max-connections-per-address) kind=- ;;
     --auth-failure-delay) kind=- ;;
-    --auth-cache) kind=- ;;
     --rescan-interval) kind=- ;;
     --relay-timeout) kind=- ;;
     --pop3-idle-timeout) kind=- ;;
@@ -172,13 +174,13 @@ _vmail() {
     --rspamd-timeout) kind=- ;;
     --srs-max-age) kind=- ;;
     --audit-retention) kind=- ;;
+    --trail-days) kind=- ;;
     --resolver) kind=- ;;
     --hostname) kind=- ;;
     --user) kind=- ;;
     --log-level) kind=- ;;
     --config) kind=file ;;
     --selector) kind=- ;;
-    --algorithm) kind=- ;;
     --messages) kind=- ;;
     --stale) kind=- ;;
     --keep-forward) kind=- ;;
@@ -186,11 +188,12 @@ _vmail() {
     --since) kind=- ;;
     --address) kind=accounts ;;
     --limit) kind=- ;;
+    --from) kind=- ;;
+    --message-id) kind=- ;;
     --passwd-file) kind=file ;;
     --maildirs) kind=dir ;;
     --layout) kind=- ;;
     --uidl-format) kind=- ;;
-    --from) kind=- ;;
     --to) kind=- ;;
     --root) kind=dir ;;
   esac
@@ -232,7 +235,7 @@ _vmail() {
     "store migrate"|"store migrate "*) words="--from --to --help" ;;
     "backup verify"|"backup verify "*) words="--help" ;;
     "domains list"|"domains list "*) words="--socket --data-dir --config --json --help" ;;
-    "domains dkim"|"domains dkim "*) words="--selector --algorithm --ed25519 --socket --data-dir --config --json --help" ;;
+    "domains dkim"|"domains dkim "*) words="--selector --socket --data-dir --config --json --help" ;;
     "accounts add"|"accounts add "*) words="--socket --data-dir --config --domain --password-stdin --help" ;;
     "forwards add"|"forwards add "*) words="--socket --data-dir --config --domain --help" ;;
     "pending list"|"pending list "*) words="--socket --data-dir --config --json --domain --help" ;;
@@ -247,18 +250,19 @@ _vmail() {
     "domains"|"domains "*) words="list add remove dkim quota catchall settings dns check" ;;
     "pending"|"pending "*) words="list cancel apply" ;;
     "restore"|"restore "*) words="--data-dir --store --help" ;;
-    "daemon"|"daemon "*) words="--data-dir --socket --store --node --watch-limit --domain --postmaster --pop3 --pop3s --smtp --submission --submissions --send-limit --http --metrics --apply-interval --relay --relay-ca-file --tls-cert --tls-key --require-tls-auth --max-message-size --max-connections --max-connections-per-address --auth-failure-delay --auth-cache --rescan-interval --relay-timeout --pop3-idle-timeout --rspamd --rspamd-fail --rspamd-timeout --srs-max-age --audit-retention --resolver --hostname --user --log-level --config --help" ;;
+    "daemon"|"daemon "*) words="--data-dir --socket --store --node --watch-limit --domain --postmaster --pop3 --pop3s --smtp --submission --submissions --quota-warn --send-limit --http --metrics --apply-interval --relay --relay-ca-file --tls-cert --tls-key --require-tls-auth --max-message-size --max-connections --max-connections-per-address --auth-failure-delay --rescan-interval --relay-timeout --pop3-idle-timeout --rspamd --rspamd-fail --rspamd-timeout --srs-max-age --audit-retention --trail-days --resolver --hostname --user --log-level --config --help" ;;
     "status"|"status "*) words="--socket --data-dir --config --json --help" ;;
     "import"|"import "*) words="dovecot vpopmail" ;;
     "export"|"export "*) words="dovecot-passwd dovecot-uidlists postfix" ;;
     "backup"|"backup "*) words="verify" ;;
     "config"|"config "*) words="check" ;;
     "queue"|"queue "*) words="list retry" ;;
+    "trace"|"trace "*) words="--since --from --message-id --socket --data-dir --config --json --help" ;;
     "store"|"store "*) words="migrate" ;;
     "setup"|"setup "*) words="--domain --hostname --postmaster --root --dry-run --help" ;;
     "log"|"log "*) words="--since --user --address --limit --socket --data-dir --config --json --help" ;;
     "up"|"up "*) words="--data-dir --socket --help" ;;
-    "") words="daemon console up status domains accounts forwards pending queue log import export store backup restore config setup --help --version" ;;
+    "") words="daemon console up status domains accounts forwards pending queue log trace import export store backup restore config setup --help --version" ;;
   esac
   mapfile -t COMPREPLY < <(compgen -W "$words" -- "$cur")
 }

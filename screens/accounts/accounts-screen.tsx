@@ -381,6 +381,7 @@ function Details({
             ? `mail waits on the server: the oldest is ${a.health.oldestDays} days old`
             : 'fetched',
       )}
+      {a.health.clientsNote ? line('POP3 clients', a.health.clientsNote) : null}
       <Text> </Text>
       <Text bold>Mail client settings</Text>
       {line('Account type', 'POP3')}

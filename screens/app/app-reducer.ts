@@ -44,6 +44,7 @@ import type { KeyTarget } from '../shared/key-gate.js';
 import type { FormScreen, Screen } from '../shared/screen-names.js';
 import type { Effect, Notice, Step } from '../shared/step.js';
 import { edges } from '../shared/text-buffer.js';
+import { initialTrailState, openTrail, type TrailState, trailKey } from '../trail/trail-reducer.js';
 import type { Outcome } from './effects.js';
 
 export interface AppState {
@@ -60,6 +61,7 @@ export interface AppState {
   domains: DomainsState;
   reports: ReportsState;
   import: ImportState;
+  trail: TrailState;
   /** How far Help or Mail Client Settings is scrolled. */
   scroll: number;
   /** Where Mail Client Settings was printed (p), or why not; gone once the admin leaves it. */
@@ -82,6 +84,7 @@ export const initialAppState: AppState = {
   domains: initialDomainsState,
   reports: initialReportsState,
   import: initialImportState,
+  trail: initialTrailState,
   scroll: 0,
   printed: null,
   outbox: [],
@@ -96,6 +99,8 @@ export interface AppView {
   pending?: PendingContext;
   domains?: DomainsContext;
   report?: ReportContext;
+  /** Trail: how many lines its list shows. */
+  trailHeight?: number;
   /** Import: how many preview lines show. */
   importHeight?: number;
   /** Help and settings: how many lines there are, and how many fit; settings: the page p prints. */
@@ -199,6 +204,10 @@ export function appReducer(state: AppState, action: AppAction): AppState {
 
 /** An answer from the daemon, for the screen that asked. */
 function answered(state: AppState, o: Exclude<Outcome, { screen: 'import' }>): AppState {
+  if (o.screen === 'trail')
+    return state.trail.address === o.address
+      ? { ...state, trail: { ...state.trail, events: o.events, error: o.error } }
+      : state;
   if (o.screen === 'history') {
     const h = state.reports.history;
     if (h.address !== o.address) return state;
@@ -229,6 +238,16 @@ function navigate(state: AppState, effects: Effect[]): Step<AppState> {
     if (e.type !== 'nav') continue;
     if (e.to === 'history') {
       next = showHistory(next, e.address);
+      continue;
+    }
+    if (e.to === 'trail') {
+      next = {
+        ...next,
+        screen: 'trail',
+        previous: next.screen,
+        trail: openTrail(e.address),
+        outbox: [...next.outbox, { type: 'trail', address: e.address }],
+      };
       continue;
     }
     if (e.to === 'search') {
@@ -330,6 +349,12 @@ function appKey(state: AppState, input: string, key: Key, view: AppView): Step<A
           state: step.back ? { ...next, screen: state.previous === 'import' ? 'accounts' : state.previous } : next,
           effects: step.effects,
         };
+      }
+      case 'trail': {
+        const t = trailKey(state.trail, input, key, view.trailHeight ?? 10);
+        if (t.back)
+          return still({ ...state, trail: t.state, screen: state.previous === 'trail' ? 'menu' : state.previous });
+        return still({ ...state, trail: t.state });
       }
       case 'attention':
       case 'search':

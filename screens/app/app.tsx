@@ -33,6 +33,7 @@ const TITLES: Record<Screen, string> = {
   attention: 'Needs Attention',
   search: 'Search',
   history: 'History',
+  trail: 'Trail',
 };
 
 export function App({ session, gate }: { session: DaemonSession; gate?: KeyGate }) {

@@ -4,7 +4,7 @@
 import { constants } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import type { LogEntryView, PendingView } from '../../src/control/protocol.js';
+import type { LogEntryView, PendingView, TraceItemView } from '../../src/control/protocol.js';
 import { changeDetail, changeWord, whenApplies } from '../../src/model/format.js';
 import type { DomainsAction } from '../domains/domains-reducer.js';
 import type { ImportAction } from '../import/import-reducer.js';
@@ -20,6 +20,7 @@ export type Outcome =
   | { screen: 'domains'; action: DomainsAction }
   | { screen: 'history'; address: string | null; entries: LogEntryView[] | null; error: string | null }
   | { screen: 'import'; action: ImportAction }
+  | { screen: 'trail'; address: string; events: TraceItemView[]; error: string | null }
   | { screen: 'settings'; notice: Notice };
 
 /** Sends a request effect and says what came of it. */
@@ -29,6 +30,14 @@ export async function runEffect(
   now: () => number,
 ): Promise<Outcome> {
   if (effect.type === 'print') return printPage(effect);
+  if (effect.type === 'trail') {
+    try {
+      const events = await session.send({ method: 'trace', params: { address: effect.address } });
+      return { screen: 'trail', address: effect.address, events, error: null };
+    } catch (err) {
+      return { screen: 'trail', address: effect.address, events: [], error: callError(err).text };
+    }
+  }
   if (effect.type === 'history') {
     try {
       const entries = await session.send({

@@ -25,6 +25,7 @@ import { FORM_CHROME_ROWS } from '../shared/form-screen.js';
 import { noticeExtra } from '../shared/layout.js';
 import { filtered } from '../shared/list-filter.js';
 import { keysOf, selectedIndex } from '../shared/list-reducer.js';
+import { TRAIL_CHROME_ROWS } from '../trail/trail-screen.js';
 import type { AppState, AppView } from './app-reducer.js';
 
 export type ScreenRows = ReturnType<typeof useScreenRows>;
@@ -140,6 +141,7 @@ export function keyView(
       jumps: reportRows.map((r) => r.jump),
       height: Math.max(1, bodyHeight - REPORT_CHROME_ROWS),
     };
+  if (state.screen === 'trail') view.trailHeight = Math.max(1, bodyHeight - TRAIL_CHROME_ROWS);
   if (state.screen === 'import') view.importHeight = Math.max(1, bodyHeight - IMPORT_CHROME_ROWS);
   if (text.length) view.text = { lines: text.length, height: textHeight(bodyHeight, state.printed !== null) };
   if (domain && data.status && state.screen === 'settings' && view.text)

@@ -13,6 +13,7 @@ import { PendingScreen } from '../pending/pending-screen.js';
 import { ReportView } from '../reports/report-screens.js';
 import type { DaemonSnapshot } from '../shared/daemon-session.js';
 import { Footer, type Frame } from '../shared/frame.js';
+import { TrailScreen } from '../trail/trail-screen.js';
 import type { AppState } from './app-reducer.js';
 import type { ScreenRows } from './on-screen.js';
 
@@ -111,6 +112,8 @@ export function screenBody({
       return <TextScreen lines={text} scroll={state.scroll} frame={frame} />;
     case 'import':
       return <ImportScreen state={state.import} domain={domain} frame={frame} />;
+    case 'trail':
+      return <TrailScreen state={state.trail} frame={frame} />;
     case 'attention':
     case 'search':
     case 'history':

@@ -62,6 +62,7 @@ function confirmKey(state: FormState, input: string, ctx: FormContext): Step<For
 function detailsKey(state: FormState, input: string, key: Key, ctx: FormContext): Step<FormState> {
   const shown = ctx.rows[selectedIndex(state.list, keysOf(ctx.rows))];
   if (input === 'h' && shown) return { state, effects: [{ type: 'nav', to: 'history', address: shown.address }] };
+  if (input === 't' && shown) return { state, effects: [{ type: 'nav', to: 'trail', address: shown.address }] };
   return noEffects(key.escape || key.return ? { ...state, focus: 'table' } : state);
 }
 
@@ -179,6 +180,8 @@ function commonRowKey(
 ): Step<FormState> {
   if (input === 'h')
     return { state: { ...state, list }, effects: [{ type: 'nav', to: 'history', address: selected.address }] };
+  if (input === 't')
+    return { state: { ...state, list }, effects: [{ type: 'nav', to: 'trail', address: selected.address }] };
   if (input === 'd') return noEffects(ask(state, list, selected.address, undefined));
   if (input === 'u') {
     const p = selected.pending;

@@ -70,6 +70,7 @@ export const KEY_SECTIONS: readonly KeySection[] = [
       { keys: 'u', does: 'undo its pending change (asks first)' },
       { keys: 'Enter', does: 'its details and mail client settings' },
       { keys: 'h', does: 'its history: who changed it, and when' },
+      { keys: 't', does: 'its trail: each message from arrival to the client that deleted it' },
       { keys: '/ or f', does: 'filter this list by name, on screen; Esc drops the filter' },
       { keys: 'S', does: "search every domain's names and destinations" },
       { keys: 's', does: 'sort by name, size or quota use' },
@@ -86,6 +87,7 @@ export const KEY_SECTIONS: readonly KeySection[] = [
       { keys: 'd', does: 'remove it (asks first; the default is No)' },
       { keys: 'u', does: 'undo its pending change (asks first)' },
       { keys: 'h', does: 'its history: who changed it, and when' },
+      { keys: 't', does: 'its trail: each message, where it was forwarded, the answer' },
       { keys: '/ or f', does: 'filter by name or destination, on screen; Esc drops the filter' },
       { keys: 'S', does: "search every domain's names and destinations" },
     ],
@@ -120,6 +122,16 @@ export const KEY_SECTIONS: readonly KeySection[] = [
       { keys: 'l', does: 'set the quota new accounts get (25M, none)' },
       { keys: '/ or f', does: 'filter the domains by name, on screen; Esc drops the filter' },
       { keys: 'S', does: "search every domain's names and destinations" },
+    ],
+  },
+  {
+    screens: ['trail'],
+    title: 'Trail',
+    keys: [
+      { keys: 'Up/Down, j/k', does: 'move the selection, one message at a time' },
+      { keys: 'PgUp/PgDn, Home/End', does: 'a page / the first or last message' },
+      { keys: 'Enter', does: 'open the message into its events (again: close it)' },
+      { keys: 'Esc', does: 'close the opened message, then back' },
     ],
   },
   {

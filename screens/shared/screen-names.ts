@@ -17,4 +17,5 @@ export type Screen =
   | 'settings'
   | 'help'
   | 'import'
+  | 'trail'
   | ReportScreen;

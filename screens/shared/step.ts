@@ -42,6 +42,9 @@ export type Effect =
   | { type: 'nav'; to: 'back' | 'quit' | 'help' }
   /** History, of one address or all (null). */
   | { type: 'nav'; to: 'history'; address: string | null }
+  /** The Trail of one address (key t), and loading its events. */
+  | { type: 'nav'; to: 'trail'; address: string }
+  | { type: 'trail'; address: string }
   /** Load the audit log's entries for History. */
   | { type: 'history'; address: string | null }
   | { type: 'nav'; to: 'import' }

@@ -41,7 +41,7 @@ import {
 /** The file in DIR.tmp naming the backup writing it: `PID STARTTIME`. */
 const OWNER = '.vmail-backup-owner';
 /** What of a data dir a backup holds: these names at its top (folders whole, but for Maildirs' tmp/). */
-const KEPT = ['mail', 'archive', 'queue', 'dkim', 'acme', 'srs-secret', 'srs-long-hash-since'];
+const KEPT = ['mail', 'archive', 'queue', 'dkim', 'acme', 'srs-secret', 'srs-long-hash-since', 'quota-warning.txt'];
 
 /** The kernel's start time of `pid` (field 22 of /proc/PID/stat), or null when it is not running. */
 export function startTimeOf(pid: number): string | null {

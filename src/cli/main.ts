@@ -22,6 +22,7 @@ import { queueCommand } from './queue.js';
 import { setupCommand } from './setup.js';
 import { statusCommand } from './status.js';
 import { storeCommand } from './store.js';
+import { traceCommand } from './trace.js';
 
 export function program(): Command {
   const p = new Command('vmail')
@@ -49,6 +50,7 @@ export function program(): Command {
     pendingCommand(),
     queueCommand(),
     logCommand(),
+    traceCommand(),
     importCommand(),
     exportCommand(),
     storeCommand(),

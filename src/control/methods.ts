@@ -74,6 +74,8 @@ export const METHODS = {
   'export.uidlists': { domain: 'string?' },
   /** The audit log: since like 2d or an ISO time; user: a name or uid; address: name@domain. */
   'log.list': { since: 'string?', user: 'string?', address: 'string?', limit: 'number?' },
+  /** One address's trail: since like 2d or an ISO time; from: the envelope sender; messageId: with or without <>. */
+  trace: { address: 'string', since: 'string?', from: 'string?', messageId: 'string?' },
 } as const satisfies Record<string, Record<string, ParamType>>;
 
 type MethodName = keyof typeof METHODS;
@@ -91,6 +93,7 @@ export const READS: ReadonlySet<MethodName> = new Set<MethodName>([
   'pending.list',
   'queue.list',
   'log.list',
+  'trace',
 ]);
 
 /** Returns what is wrong with `params` for `method`, or null. */

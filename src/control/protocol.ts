@@ -81,6 +81,7 @@ export interface Results {
   'queue.list': QueueView[];
   'queue.retry': QueueView;
   'log.list': LogEntryView[];
+  trace: TraceItemView[];
   'export.passwd': { address: string; passwordHash: string }[];
   'export.uidlists': { maildirs: number; messages: number };
 }
@@ -263,13 +264,19 @@ export interface SendLimitView {
  * Whether an account's mail is collected: days since its last POP3 login (null: never) and
  * since its oldest message arrived (null: empty); `piling`: mail has waited on the server 30
  * days or more (nobody fetches it, or the client leaves it there); `neverFetched`: it has mail
- * and has never been logged in to.
+ * and has never been logged in to. `clients`: POP3 client addresses that fetched it within 30
+ * days; `clientsNote`: how they fight, when they do ("fetched by 2 clients; 14 messages deleted
+ * before 127.0.0.2 saw them"), else null; `deletedUnseen`: per client address, messages another
+ * client deleted before it fetched them.
  */
 export interface AccountHealth {
   lastLoginDays: number | null;
   oldestDays: number | null;
   piling: boolean;
   neverFetched: boolean;
+  clients: number;
+  clientsNote: string | null;
+  deletedUnseen: Record<string, number>;
 }
 
 export interface ForwardView {
@@ -427,4 +434,17 @@ export interface LogEntryView {
   /** The request's parameters; never a password or a hash. */
   params: Record<string, string>;
   outcome: string;
+}
+
+/** One event of an address's trail (vmail trace --json), newest first. */
+export interface TraceItemView {
+  at: string;
+  /** The daemon that saw it. */
+  node: string;
+  event: string;
+  address: string;
+  messageId: string | null;
+  queueId: string | null;
+  client: string | null;
+  detail: Record<string, string | number | boolean>;
 }

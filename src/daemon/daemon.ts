@@ -12,8 +12,10 @@ import { metrics, serveMetrics } from '../service/metrics.js';
 import type { Config } from '../service/settings.js';
 import { Logger } from '../support/log.js';
 import { VERSION } from '../support/package-root.js';
+import { watchTrail } from '../support/trail.js';
 import type { ChangeQueue } from './change-queue.js';
 import { becomeDaemonUser } from './privileges.js';
+import { pop3Clients } from './views.js';
 import { loadAcme } from './wiring/acme.js';
 import { buildApply, startApplying } from './wiring/apply.js';
 import { recordStartSettings, startAuditPruning } from './wiring/audit-log.js';
@@ -25,10 +27,12 @@ import { accountLogins } from './wiring/logins.js';
 import { keepMailboxCaches, startMailboxes } from './wiring/mailboxes.js';
 import { startPop3 } from './wiring/pop3.js';
 import { bindPorts, type PortNumbers, readTls } from './wiring/ports.js';
+import { startQuotaWarnings } from './wiring/quota-warn.js';
 import { installTls, type Reload, reloader } from './wiring/reload.js';
 import { STOP_BOUND_MS, Stops } from './wiring/stops.js';
 import { openStore } from './wiring/store.js';
 import { buildSendLimit, startSubmission } from './wiring/submission.js';
+import { startTrail } from './wiring/trail.js';
 
 export interface RunningDaemon {
   config: Config;
@@ -59,6 +63,11 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
     checkPeerSupport();
     // The store, and this daemon's place beside others (its node strategy).
     const { store, node } = stops.add(await openStore(config, log));
+    // The trail records from here; it stops (writing what it holds) just before the store closes.
+    stops.add(startTrail(config, store, log));
+    // Each mailbox's POP3 clients, for the accounts' health (clients that fight).
+    const unwatch = watchTrail((n) => pop3Clients.note(n.event, n.address, n.client, n.detail?.uidl, n.at));
+    stops.add({ stop: async () => unwatch() });
     // The applies and the MailboxLifecycle they raise. Its subscribers, in the order they hear
     // each change: the mailbox index, the consoles, the caches, the POP3 sessions.
     const apply = stops.add(buildApply(config, store, log));
@@ -81,6 +90,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
     await recordStartSettings(config, store, node);
     // A size moves the quota file first, then the consoles hear of it.
     keepMailboxCaches(config, store, index, lifecycle, log);
+    stops.add(startQuotaWarnings(config, store, index, node, log));
     control.tellSizes();
     const logins = accountLogins(config, store, changes, lifecycle, log);
     const { pop3 } = stops.add(startPop3(config, { store, index, node, lifecycle, logins }, tls, log));

@@ -11,6 +11,7 @@ import type {
 } from '../control/protocol.js';
 import type { MailboxIndex } from '../maildir/mailbox-index.js';
 import { type PendingChange, partsOf } from '../model/changes.js';
+import { Pop3Clients } from '../model/pop3-clients.js';
 import type { AccountRecord } from '../store/records.js';
 import type { Store } from '../store/store.js';
 
@@ -54,13 +55,18 @@ const DAY_MS = 86_400_000;
 /** Mail this many days old still on the server is piling up. */
 export const PILING_DAYS = 30;
 
+/** The POP3 clients of each mailbox, followed from the trail's events (daemon.ts feeds it). */
+export const pop3Clients = new Pop3Clients();
+
 /** An account's mail collection, as of `now`. */
 export function accountHealth(
   lastLoginAt: number | undefined,
   messages: number,
   oldest: number | null,
   now: number,
+  address?: string,
 ): AccountHealth {
+  const clients = address === undefined ? null : pop3Clients.health(address, now);
   const days = (t: number) => Math.max(0, Math.floor((now - t) / DAY_MS));
   const oldestDays = messages > 0 && oldest !== null ? days(oldest) : null;
   return {
@@ -68,6 +74,9 @@ export function accountHealth(
     oldestDays,
     piling: oldestDays !== null && oldestDays >= PILING_DAYS,
     neverFetched: lastLoginAt === undefined && messages > 0,
+    clients: clients?.count ?? 0,
+    clientsNote: clients?.note ?? null,
+    deletedUnseen: clients?.unseenDeleted ?? {},
   };
 }
 
@@ -110,7 +119,7 @@ export function accountRow(store: Store, sizes: MailboxIndex, address: string, n
     used: size.bytes,
     suspended: a?.suspended === true,
     refuseMail: a?.refuseMail === true,
-    health: accountHealth(act?.lastLoginAt, size.messages, active ? sizes.oldest(address) : null, now),
+    health: accountHealth(act?.lastLoginAt, size.messages, active ? sizes.oldest(address) : null, now, address),
   };
 }
 

@@ -130,8 +130,15 @@ export function accountState(a: { suspended: boolean; refuseMail: boolean; sendL
 }
 
 /** Why an account's mail needs attention, in a few words (`never fetched`, `mail 45d old`), or ''. */
-export function healthNote(h: { neverFetched: boolean; piling: boolean; oldestDays: number | null }): string {
+export function healthNote(h: {
+  neverFetched: boolean;
+  piling: boolean;
+  oldestDays: number | null;
+  clients?: number;
+  clientsNote?: string | null;
+}): string {
   if (h.neverFetched) return 'never fetched';
+  if (h.clientsNote) return `${h.clients} clients fight`;
   if (h.piling) return `mail ${h.oldestDays}d old`;
   return '';
 }

@@ -5,6 +5,7 @@ import type { Socket } from 'node:net';
 import { type SecureContext, TLSSocket } from 'node:tls';
 import { DeletionNotDurable, deleteMessages, listMessages, type MessageEntry } from '../maildir/maildir.js';
 import type { Logger } from '../support/log.js';
+import { noteTrail } from '../support/trail.js';
 import { type CommandTarget, type Pop3State, parseCommand } from './commands.js';
 import { type LineEvent, Pop3LineReader } from './line-reader.js';
 import { MessageSender, type Wire } from './retrieve.js';
@@ -205,7 +206,7 @@ export class Pop3Session implements CommandTarget, Wire {
     if (password === '') return this.err('No password given.');
     const user = this.user;
     this.user = null;
-    await this.login(user, password);
+    await this.login(user, password, 'USER');
   }
 
   async authCommand(args: string[]): Promise<void> {
@@ -227,12 +228,18 @@ export class Pop3Session implements CommandTarget, Wire {
     if (parts.length !== 3) return this.err('[AUTH] Invalid PLAIN response.');
     const [authzid, authcid, password] = parts;
     if (authzid && authzid !== authcid) return this.err('[AUTH] Authorization as another user is not allowed.');
-    await this.login(authcid, password);
+    await this.login(authcid, password, 'PLAIN');
   }
 
-  private async login(user: string, password: string): Promise<void> {
+  private async login(user: string, password: string, mechanism: string): Promise<void> {
     const mailbox = await this.host.login(user, password, this.remote, () => !this.closed);
     if (this.closed) return;
+    noteTrail({
+      event: mailbox ? 'login' : 'login-failed',
+      address: mailbox?.address ?? user.toLowerCase().slice(0, 320),
+      client: this.remote,
+      detail: { service: 'pop3', mechanism, tls: this.secure, suspended: mailbox?.suspended || undefined },
+    });
     if (!mailbox) return this.err('[AUTH] Authentication failed.');
     if (mailbox.suspended)
       return this.err('[SYS/PERM] This account is suspended; ask your mail administrator. Its mail is kept.');
@@ -359,6 +366,12 @@ export class Pop3Session implements CommandTarget, Wire {
     const i = this.message(arg);
     if (i === null) return;
     await this.sender!.send(i, Infinity);
+    noteTrail({
+      event: 'retrieved',
+      address: this.mailbox!.address,
+      client: this.remote,
+      detail: { uidl: this.messages[i].uid, served: this.messages[i].uidl, size: this.messages[i].size },
+    });
   }
 
   async top(arg: string, linesArg: string): Promise<void> {
@@ -382,6 +395,13 @@ export class Pop3Session implements CommandTarget, Wire {
           doomed.map((m) => m.file),
         );
         await deleteMessages(this.mailbox!.dir, doomed);
+        for (const m of doomed)
+          noteTrail({
+            event: 'deleted',
+            address: this.mailbox!.address,
+            client: this.remote,
+            detail: { uidl: m.uid, served: m.uidl },
+          });
       }
       this.ok(
         `Logging out${doomed.length ? `, ${doomed.length} message${doomed.length === 1 ? '' : 's'} deleted` : ''}.`,

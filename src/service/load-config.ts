@@ -138,7 +138,10 @@ function relayAndFilterSettings({
 }
 
 /** How long a forwarded message's SRS address and the audit log's entries are kept. */
-function retentionSettings({ req, where }: Settings): Pick<Config, 'srsMaxAgeDays' | 'auditRetentionDays'> {
+function retentionSettings({
+  req,
+  where,
+}: Settings): Pick<Config, 'srsMaxAgeDays' | 'auditRetentionDays' | 'trailDays'> {
   const srsAge = /^([1-9]\d{0,2})d$/.exec(req('srs-max-age'));
   if (!srsAge || Number(srsAge[1]) > 365)
     throw new ConfigError(
@@ -149,7 +152,12 @@ function retentionSettings({ req, where }: Settings): Pick<Config, 'srsMaxAgeDay
     throw new ConfigError(
       `${where('audit-retention')} ${JSON.stringify(req('audit-retention'))}: write days like 365d (1d to 36500d)`,
     );
-  return { srsMaxAgeDays: Number(srsAge[1]), auditRetentionDays: Number(retention[1]) };
+  const trail = /^(0|[1-9]\d{0,3})d?$/.exec(req('trail-days'));
+  if (!trail || Number(trail[1]) > 3650)
+    throw new ConfigError(
+      `${where('trail-days')} ${JSON.stringify(req('trail-days'))}: write days like 30 (0: off, at most 3650)`,
+    );
+  return { srsMaxAgeDays: Number(srsAge[1]), auditRetentionDays: Number(retention[1]), trailDays: Number(trail[1]) };
 }
 
 /** The DNS server for the checks made when sealing forwarded mail. */
@@ -245,6 +253,18 @@ function submissionSettings(
   return { submission, submissions, sendLimit: { count: Number(m[1]), windowMs: duration(m[2], where('send-limit')) } };
 }
 
+/** --quota-warn: percentages from 1 to 100, lowest first, or none. */
+function quotaWarnSetting({ req, where }: Settings): number[] {
+  const v = req('quota-warn').trim().toLowerCase();
+  if (v === 'none' || v === 'off') return [];
+  const parts = v.split(',').map((p) => p.trim().replace(/%$/, ''));
+  if (parts.length > 10 || !parts.every((p) => /^[1-9]\d{0,2}$/.test(p) && Number(p) <= 100))
+    throw new ConfigError(
+      `${where('quota-warn')} ${JSON.stringify(v.slice(0, 60))}: write percentages from 1 to 100 like 80,95, or none`,
+    );
+  return [...new Set(parts.map(Number))].sort((a, b) => a - b);
+}
+
 /** Where postmaster@ of a domain without its own goes. */
 function postmasterSetting({ one, where }: Settings): string | null {
   const postmaster = one('postmaster');
@@ -296,10 +316,11 @@ export function loadConfig(
   const { values, sources, one, req, where } = settings;
   const { dataDir, store, node, watchLimit } = storeSettings(settings);
   const { relay, relayCaFile, rspamd, rspamdFail } = relayAndFilterSettings(settings);
-  const { srsMaxAgeDays, auditRetentionDays } = retentionSettings(settings);
+  const { srsMaxAgeDays, auditRetentionDays, trailDays } = retentionSettings(settings);
   const resolver = resolverSetting(settings);
   const { tlsCert, tlsKey, requireTlsAuth } = tlsSettings(settings);
   const postmaster = postmasterSetting(settings);
+  const quotaWarn = quotaWarnSetting(settings);
   const http = parseOptionalListen(req('http'), where('http'));
   const acme = acmeSettings(settings, tlsCert, http);
   // With --acme the TLS listeners are bound at start and serve once the first certificate is in.
@@ -345,6 +366,8 @@ export function loadConfig(
     rspamdTimeoutMs: duration(req('rspamd-timeout'), where('rspamd-timeout')),
     srsMaxAgeDays,
     auditRetentionDays,
+    trailDays,
+    quotaWarn,
     resolver,
     user,
     hostname: one('hostname') ?? (osHostname() || 'localhost'),

@@ -70,6 +70,10 @@ export interface Config {
   srsMaxAgeDays: number;
   /** How long the audit log keeps an entry. */
   auditRetentionDays: number;
+  /** How many days the trail (vmail trace) keeps each address's events; 0: no trail is recorded. */
+  trailDays: number;
+  /** The percentages of a quota at which a warning goes into the mailbox, lowest first; empty: none. */
+  quotaWarn: number[];
   /** The DNS server for the checks made when sealing forwarded mail (ARC); null: the system's. */
   resolver: string | null;
   /** The user to run as once the ports are bound (when started as root). */
@@ -170,6 +174,14 @@ export const SETTINGS: readonly Setting[] = [
     arg: 'HOST:PORT',
     help: 'submission over implicit TLS, RFC 8314 (0: off; off by default while no tls-cert is set)',
     default: '0.0.0.0:465',
+  },
+  {
+    key: 'quota-warn',
+    field: 'quotaWarn',
+    arg: 'PERCENT,...',
+    help: 'put a warning from postmaster@DOMAIN into a mailbox as it fills past each percentage of its quota, once per crossing (text: DATA_DIR/quota-warning.txt); none: no warnings',
+    default: '80,95',
+    reloadable: true,
   },
   {
     key: 'send-limit',
@@ -367,6 +379,13 @@ export const SETTINGS: readonly Setting[] = [
     help: 'how long the audit log (vmail log) keeps who changed what (365d)',
     default: '365d',
     reloadable: true,
+  },
+  {
+    key: 'trail-days',
+    field: 'trailDays',
+    arg: 'DAYS',
+    help: "how long vmail trace keeps each address's mail and login events (0: none are recorded)",
+    default: '30',
   },
   {
     key: 'resolver',

@@ -9,6 +9,7 @@ import type { QueueView } from '../control/protocol.js';
 import { NotFoundError } from '../model/errors.js';
 import { withoutPassword } from '../store/location.js';
 import type { Logger } from '../support/log.js';
+import { noteTrail } from '../support/trail.js';
 import { buildBounce } from './dsn.js';
 import { type MxDelivery, PermanentFailure } from './mx-delivery.js';
 import { type QueueEntry, QueueSpool, Unusable } from './queue-spool.js';
@@ -383,6 +384,17 @@ export class ForwardQueue extends EventEmitter {
         next: new Date(e.nextAttemptAt).toISOString(),
         error: message,
       });
+      noteTrail({
+        event: 'deferred',
+        address: e.via ?? e.from,
+        queueId: e.id,
+        detail: {
+          to: e.to,
+          attempt: e.attempts,
+          response: message.slice(0, 300),
+          next: new Date(e.nextAttemptAt).toISOString(),
+        },
+      });
     }
   }
 
@@ -410,6 +422,7 @@ export class ForwardQueue extends EventEmitter {
         timeoutMs: this.opts.relayTimeoutMs,
       });
       this.opts.log.info('queue sent', { ...fields, attempt: e.attempts + 1, response });
+      this.noteRelayed(e, response);
       return;
     }
     const info = await this.transport.sendMail({
@@ -422,6 +435,17 @@ export class ForwardQueue extends EventEmitter {
       attempt: e.attempts + 1,
       response: info.response,
     });
+    this.noteRelayed(e, info.response);
+  }
+
+  /** The trail of the address that sent the copy on: the remote server's answer. */
+  private noteRelayed(e: QueueEntry, response: unknown): void {
+    noteTrail({
+      event: 'relayed',
+      address: e.via ?? e.from,
+      queueId: e.id,
+      detail: { to: e.to, attempt: e.attempts + 1, response: String(response).slice(0, 300) },
+    });
   }
 
   /** Tells the sender; a bounce is never sent to the null sender (that is how bounce loops start). */
@@ -433,6 +457,12 @@ export class ForwardQueue extends EventEmitter {
       status,
       reason: diagnostic,
       dsn: e.from ? 'sent' : 'none (null sender)',
+    });
+    noteTrail({
+      event: 'bounced',
+      address: e.via ?? e.from,
+      queueId: e.id,
+      detail: { to: e.to, attempt: e.attempts + 1, status, response: diagnostic.slice(0, 300) },
     });
     if (!e.from) return;
     // From the postmaster of the hosted domain that forwarded it, or of the sender's own when

@@ -12,10 +12,11 @@ import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 's
 import { crlfSize } from '../maildir/maildir.js';
 import { metrics } from '../service/metrics.js';
 import type { Logger } from '../support/log.js';
+import { noteTrail } from '../support/trail.js';
 import { HARD_ERRORS, SmtpGuard } from './guard.js';
 import { headerEnd, receivedHeader } from './headers.js';
 import { type LocalDelivery, LoopError, MAX_HEADER, Message, RefusedError, type Undo } from './local-delivery.js';
-import type { SpamFilter } from './spam-filter.js';
+import type { SpamFilter, Verdict } from './spam-filter.js';
 import { plainSender, Srs } from './srs.js';
 
 export interface IntakeOptions {
@@ -81,6 +82,13 @@ class CrlfCount {
   get total(): number {
     return this.size + (this.last !== -1 && this.last !== 10 ? 2 : 0);
   }
+}
+
+/** The spam verdict as the trail says it: `no-action 2.10 (SYM_A, SYM_B)`, or undefined when unchecked. */
+function spamOf(v: Exclude<Verdict, { refuse: unknown }>): string | undefined {
+  if (v.action === 'unchecked') return undefined;
+  const score = v.score === undefined ? '' : ` ${v.score.toFixed(2)}`;
+  return `${v.action.replace(' ', '-')}${score}${v.symbols?.length ? ` (${v.symbols.join(', ')})` : ''}`;
 }
 
 function smtpError(code: number, message: string): Error {
@@ -235,6 +243,20 @@ export class SmtpIntake {
       code,
       reason,
     });
+    for (const a of to === null ? session.envelope.rcptTo.map((r) => r.address) : [to])
+      if (this.opts.delivery.route(a).kind !== 'foreign')
+        noteTrail({
+          event: 'refused',
+          address: a,
+          client: session.remoteAddress,
+          detail: {
+            code,
+            reason: reason.slice(0, 300),
+            step: to === null ? 'DATA' : 'RCPT',
+            from,
+            helo: session.hostNameAppearsAs,
+          },
+        });
   }
 
   private onData(
@@ -344,6 +366,7 @@ export class SmtpIntake {
       throw smtpError(552, `5.3.4 Message header too large: at most ${MAX_HEADER} bytes`);
     }
     const id = randomBytes(6).toString('hex');
+    const began = Date.now();
     // One copy per mailbox, however often (and however spelled) a client names it.
     const rcpts = [
       ...new Set(
@@ -386,6 +409,7 @@ export class SmtpIntake {
       { ip: session.remoteAddress, helo: session.hostNameAppearsAs },
       spool ? { path: spool.path, length: spool.length, crlfSize: crlfSize(received) + spool.crlfSize } : undefined,
     );
+    message.queueId = id;
     const undo: Undo[] = [];
     const results = await Promise.allSettled(rcpts.map((to) => this.opts.delivery.deliver(to, from, message)));
     let failure: Error | null = null;
@@ -412,6 +436,22 @@ export class SmtpIntake {
       throw smtpError(451, '4.3.0 A recipient changed during the transaction: try again later');
     }
     metrics.smtpAccepted();
+    for (const to of rcpts)
+      noteTrail({
+        event: 'accepted',
+        at: began,
+        address: to,
+        messageId: message.messageId,
+        queueId: id,
+        client: session.remoteAddress,
+        detail: {
+          helo: session.hostNameAppearsAs,
+          from,
+          size: got.length,
+          tls: Boolean(session.secure),
+          spam: spamOf(verdict),
+        },
+      });
     this.opts.log.info('smtp accepted', {
       id,
       client: session.remoteAddress,

@@ -3,6 +3,7 @@
 // address this server made when it forwarded a message) back to that message's original sender.
 // Only applied accounts and forwards receive mail; a pending add does not yet.
 import { unlink } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { crlfSize, deliver, heldMaildir, messageName, uidOf } from '../maildir/maildir.js';
 import { maildirPath } from '../maildir/paths.js';
 import { freeRoom, holdRoom, usedOnDisk } from '../maildir/quota-room.js';
@@ -10,6 +11,7 @@ import { asciiAddress } from '../model/names.js';
 import { quotaUse } from '../model/quota.js';
 import type { AccountRecord } from '../store/records.js';
 import type { Store } from '../store/store.js';
+import { messageIdOf, noteTrail } from '../support/trail.js';
 import type { ForwardQueue } from './forward-queue.js';
 import { headerEnd, headerSafe, type TraceInfo, traceInfo } from './headers.js';
 import { Srs } from './srs.js';
@@ -57,6 +59,9 @@ interface Spooled {
 export class Message {
   readonly trace: TraceInfo;
   readonly headerComplete: boolean;
+  /** Its Message-ID (for the trail), and the intake's id for it once it has one. */
+  readonly messageId: string | null;
+  queueId: string | undefined;
   private wsize: number | null = null;
 
   constructor(
@@ -77,6 +82,7 @@ export class Message {
     const end = headerEnd(header);
     this.headerComplete = end > 0;
     this.trace = traceInfo(header.subarray(0, end > 0 ? end : header.length).toString('latin1'));
+    this.messageId = messageIdOf(header.subarray(0, end > 0 ? end : header.length));
   }
 
   get length(): number {
@@ -311,6 +317,14 @@ export class LocalDelivery {
       } finally {
         release();
       }
+      noteTrail({
+        event: 'delivered',
+        address: route.address,
+        messageId: message.messageId,
+        queueId: message.queueId ?? copyId,
+        client: message.client?.ip,
+        detail: { uidl: uidOf(basename(file)), size },
+      });
       return [
         async () => {
           try {
@@ -335,6 +349,14 @@ export class LocalDelivery {
         tail: message.spool,
       });
       undo.push(() => this.queue().remove(id));
+      noteTrail({
+        event: 'forwarded',
+        address: route.address,
+        messageId: message.messageId,
+        queueId: message.queueId ?? id,
+        client: message.client?.ip,
+        detail: { to: dest, entry: id },
+      });
     }
     return undo;
   }

@@ -35,12 +35,15 @@ export interface MessageMeta {
 }
 
 /** What to do with a message: refuse it with an SMTP reply, or deliver it as `parts`. */
-export type Verdict = { refuse: { code: number; text: string } } | { parts: Buffer[]; action: string };
+export type Verdict =
+  | { refuse: { code: number; text: string } }
+  | { parts: Buffer[]; action: string; score?: number; symbols?: string[] };
 
 interface RspamdReply {
   action?: string;
   score?: number;
   required_score?: number;
+  symbols?: Record<string, { score?: number }>;
   subject?: string;
   error?: string;
   messages?: { smtp_message?: string };
@@ -155,7 +158,7 @@ export class SpamFilter extends EventEmitter {
       this.counts.deferred++;
       return { refuse: { code: 451, text: `4.7.1 ${reason || 'Try again later'}` } };
     }
-    return { parts: withRspamdHeaders(received, clean, reply), action };
+    return { parts: withRspamdHeaders(received, clean, reply), action, score: reply.score, symbols: topSymbols(reply) };
   }
 
   /** No verdict to go by: what --rspamd-fail says, logged. */
@@ -259,6 +262,15 @@ function oneLine(text: string | undefined): string {
     .replace(/[\p{Cc}]+/gu, ' ')
     .trim()
     .slice(0, 300);
+}
+
+/** The three symbols that weighed most (for the trail). */
+function topSymbols(reply: RspamdReply): string[] {
+  return Object.entries(reply.symbols ?? {})
+    .filter(([name]) => /^[\w.-]{1,64}$/.test(name))
+    .sort((a, b) => Math.abs(b[1]?.score ?? 0) - Math.abs(a[1]?.score ?? 0))
+    .slice(0, 3)
+    .map(([name]) => name);
 }
 
 /**

@@ -11,6 +11,7 @@ import addressparser from 'nodemailer/lib/addressparser';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import { domainOf } from '../model/names.js';
 import type { Logger } from '../support/log.js';
+import { messageIdOf, noteTrail } from '../support/trail.js';
 import { headerEnd, headerSafe, rfc5322Date } from './headers.js';
 import type { SendLimit } from './send-limit.js';
 
@@ -105,6 +106,12 @@ export class Submission {
           .login(user, password, session.remoteAddress, () => true)
           .then(
             (account) => {
+              noteTrail({
+                event: account ? 'login' : 'login-failed',
+                address: account?.address ?? user.toLowerCase().slice(0, 320),
+                client: session.remoteAddress,
+                detail: { service: 'submission', mechanism: auth.method, tls: Boolean(session.secure) },
+              });
               if (!account) return callback(smtpError(535, '5.7.8 Authentication failed'));
               if (account.suspended)
                 return callback(smtpError(535, '5.7.8 This account is suspended: ask your mail administrator'));
@@ -267,6 +274,14 @@ export class Submission {
       queued: queued.join(','),
       size: signed.length,
       tls: Boolean(session.secure),
+    });
+    noteTrail({
+      event: 'submitted',
+      address: user,
+      messageId: messageIdOf(signed.subarray(0, 65536)),
+      queueId: id,
+      client: session.remoteAddress,
+      detail: { from: envelopeFrom, to: to.join(',').slice(0, 300), entries: queued.join(','), size: signed.length },
     });
     return id;
   }

@@ -162,6 +162,35 @@ export class Table<T> {
     return Number(row?.n ?? 0);
   }
 
+  /**
+   * Within keys [from, to): deletes those before `before`, and all but the newest `keep` of the
+   * rest. Only inside `Database.write`. Returns how many went.
+   */
+  async trim(from: string, to: string, keep: number, before: string): Promise<number> {
+    const prefix = `${this.name}:`;
+    const [cut] = await this.sql(
+      `SELECT key FROM ${this.name} WHERE key >= ? AND key < ? ORDER BY key DESC LIMIT 1 OFFSET ${Math.floor(keep)}`,
+      [prefix + from, prefix + to],
+    );
+    // Older than `before`, or at or below the (keep+1)-th newest: both ends inside [from, to).
+    const where = `key >= ? AND key < ? AND (key < ? OR key <= ?)`;
+    const params = [prefix + from, prefix + to, prefix + before, cut ? String(cut.key) : ''];
+    const [row] = await this.sql(`SELECT count(*) AS n FROM ${this.name} WHERE ${where}`, params);
+    const n = Number(row?.n ?? 0);
+    if (n) await this.sql(`DELETE FROM ${this.name} WHERE ${where}`, params);
+    return n;
+  }
+
+  /** The first key after `after` (unprefixed), or null: walks a table's key groups without reading them. */
+  async keyAfter(after: string): Promise<string | null> {
+    const prefix = `${this.name}:`;
+    const [row] = await this.sql(`SELECT key FROM ${this.name} WHERE key > ? AND key < ? ORDER BY key LIMIT 1`, [
+      prefix + after,
+      `${this.name};`,
+    ]);
+    return row ? String(row.key).slice(prefix.length) : null;
+  }
+
   async put(rows: Iterable<[string, T]>): Promise<void> {
     const entries = [...rows].map(([key, value]) => ({ key, value }));
     if (!entries.length) return;

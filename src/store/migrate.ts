@@ -7,7 +7,18 @@ import type { Database } from './database.js';
 import type { StoreLocation } from './location.js';
 
 /** Every table a store has, in the order they are copied. */
-const TABLES = ['domains', 'accounts', 'forwards', 'pending', 'applied', 'activity', 'meta', 'audit'];
+const TABLES = [
+  'domains',
+  'accounts',
+  'forwards',
+  'pending',
+  'applied',
+  'activity',
+  'meta',
+  'audit',
+  'trail',
+  'trail_unknown',
+];
 const MIRRORED = ['domains', 'accounts', 'forwards', 'pending', 'meta'];
 
 async function open(location: StoreLocation): Promise<Database> {

@@ -8,8 +8,8 @@ import { existsSync } from 'node:fs';
 import { VERSION } from '../support/package-root.js';
 import type { Database, Table } from './database.js';
 
-/** The schema this vmail writes. 1: 0.1.0 (no row); 2: the row is there. */
-export const SCHEMA_VERSION = 2;
+/** The schema this vmail writes. 1: 0.1.0 (no row); 2: the row is there; 3: the trail's tables. */
+export const SCHEMA_VERSION = 3;
 
 export interface SchemaRow {
   version: number;
@@ -32,6 +32,8 @@ type Step = (tables: Map<string, Table<unknown>>) => Promise<void>;
 const STEPS: Record<number, Step> = {
   // 1 -> 2: no row changes shape; the version row itself (written after the steps) is the change.
   1: async () => {},
+  // 2 -> 3: the trail's two tables (`trail`, `trail_unknown`), made empty when the store opens.
+  2: async () => {},
 };
 
 /** The version `meta` says the store is: its row, else 1 for a store that holds anything, else null (a new store). */

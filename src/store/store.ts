@@ -14,6 +14,7 @@ import { logRows } from './records.js';
 import { addressesOf, PendingChanges, RowsByDomain } from './row-indexes.js';
 import { upgradeSchema } from './schema.js';
 import { SqliteDatabase } from './sqlite.js';
+import { Trail, type TrailRecord } from './trail.js';
 
 /**
  * What one committed write changed: the account and forward addresses whose rows (or pending
@@ -52,6 +53,8 @@ export class Store {
   upgraded: { from: number | null; copy: string | null } = { from: null, copy: null };
   /** Who changed what: written and read through the store's own connection. */
   readonly audit: AuditLog;
+  /** What happened to each address's mail and logins (trail.ts). */
+  readonly trail: Trail;
   private readonly activityDirty = new Set<string>();
   private activityTimer: NodeJS.Timeout | null = null;
   private log: Logger | null = null;
@@ -70,10 +73,14 @@ export class Store {
       activity: Table<ActivityRecord>;
       meta: Table<Meta>;
       audit: Table<AuditEntry>;
+      trail: Table<TrailRecord>;
+      trail_unknown: Table<TrailRecord>;
     },
     node: string | null,
   ) {
     this.audit = new AuditLog(db, t.audit, node);
+    const hosted = (a: string) => this.accounts.has(a) || this.forwards.has(a);
+    this.trail = new Trail(db, t.trail, t.trail_unknown, node ?? 'main', hosted);
   }
 
   /**
@@ -111,7 +118,12 @@ export class Store {
       await db.close();
       throw err;
     });
-    const store = new Store(db, tables, db.kind === 'postgres' ? node : null);
+    // Made once the schema is known to be this vmail's: a newer store is left as it was.
+    const trail = {
+      trail: await db.table<TrailRecord>('trail'),
+      trail_unknown: await db.table<TrailRecord>('trail_unknown'),
+    };
+    const store = new Store(db, { ...tables, ...trail }, db.kind === 'postgres' ? node : null);
     store.upgraded = upgraded;
     await store.load();
     if ('onRemote' in db) db.onRemote = (rows) => store.remote(rows);

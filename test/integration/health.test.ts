@@ -45,12 +45,13 @@ describe('collection health', () => {
       health: object;
     }[];
     const health = Object.fromEntries(all.map((a) => [a.name, a.health]));
+    const noClients = { clients: 0, clientsNote: null, deletedUnseen: {} };
     expect(health).toEqual({
-      fresh: { lastLoginDays: 1, oldestDays: 1, piling: false, neverFetched: false },
-      never: { lastLoginDays: null, oldestDays: 3, piling: false, neverFetched: true },
-      piling: { lastLoginDays: 1, oldestDays: 45, piling: true, neverFetched: false },
-      quiet: { lastLoginDays: 40, oldestDays: 5, piling: false, neverFetched: false },
-      empty: { lastLoginDays: null, oldestDays: null, piling: false, neverFetched: false },
+      fresh: { lastLoginDays: 1, oldestDays: 1, piling: false, neverFetched: false, ...noClients },
+      never: { lastLoginDays: null, oldestDays: 3, piling: false, neverFetched: true, ...noClients },
+      piling: { lastLoginDays: 1, oldestDays: 45, piling: true, neverFetched: false, ...noClients },
+      quiet: { lastLoginDays: 40, oldestDays: 5, piling: false, neverFetched: false, ...noClients },
+      empty: { lastLoginDays: null, oldestDays: null, piling: false, neverFetched: false, ...noClients },
     });
 
     const stale = JSON.parse((await d.cli(['accounts', 'list', '--stale', '30d', '--json'])).stdout);

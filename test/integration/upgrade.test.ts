@@ -61,9 +61,9 @@ describe('schema version', () => {
     expect(metaRow(store, 'schema')).toBeNull();
     const before = readFileSync(store);
     const d = await startDaemon({ dataDir: dir, domains: ['one.test', 'two.test'] });
-    expect(d.output()).toMatch(/store migrated.*from=1.*to=2/);
+    expect(d.output()).toMatch(/store migrated.*from=1.*to=3/);
     // The copy made before migrating is the 0.1.0 store: no version row, the same accounts.
-    const copy = `${store}.before-v2`;
+    const copy = `${store}.before-v3`;
     expect(existsSync(copy)).toBe(true);
     expect(metaRow(copy, 'schema')).toBeNull();
     expect(before.length).toBeGreaterThan(0);
@@ -80,7 +80,7 @@ describe('schema version', () => {
     const forwards = JSON.parse((await d.cli(['forwards', 'list', '--json'])).stdout) as { address: string }[];
     expect(forwards.map((f) => f.address)).toEqual(['info@one.test']);
     expect(await d.stop()).toBe(0);
-    expect(metaRow(store, 'schema')).toMatchObject({ version: 2, from: 1 });
+    expect(metaRow(store, 'schema')).toMatchObject({ version: 3, from: 1 });
     // A second start finds it current: nothing migrated again.
     const again = await startDaemon({ dataDir: dir, domains: ['one.test', 'two.test'] });
     expect(again.output()).not.toMatch(/store migrated/);
@@ -91,8 +91,8 @@ describe('schema version', () => {
   test('a new store is stamped with the current version', async () => {
     const d = await startDaemon();
     await d.stop();
-    expect(metaRow(join(d.dataDir, 'vmail.sqlite'), 'schema')).toMatchObject({ version: 2 });
-    expect(existsSync(join(d.dataDir, 'vmail.sqlite.before-v2'))).toBe(false);
+    expect(metaRow(join(d.dataDir, 'vmail.sqlite'), 'schema')).toMatchObject({ version: 3 });
+    expect(existsSync(join(d.dataDir, 'vmail.sqlite.before-v3'))).toBe(false);
   });
 
   test('a store from a newer vmail is refused with exit 78 and left as it was', async () => {
@@ -103,9 +103,9 @@ describe('schema version', () => {
     const r = await runCli([...daemonArgs(dir), '--domain', 'one.test']);
     expect(r.code).toBe(78);
     expect(r.stderr).toContain('is schema 99, this vmail');
-    expect(r.stderr).toContain('knows up to 2: upgrade vmail');
+    expect(r.stderr).toContain('knows up to 3: upgrade vmail');
     expect(r.stdout).not.toContain('ready');
     expect(readFileSync(store).equals(before)).toBe(true);
-    expect(existsSync(`${store}.before-v2`)).toBe(false);
+    expect(existsSync(`${store}.before-v3`)).toBe(false);
   });
 });

@@ -99,7 +99,7 @@ export async function startControl(config: Config, parts: ControlParts, log: Log
           ...size,
           lastDeliveryAt: act?.lastDeliveryAt === undefined ? null : new Date(act.lastDeliveryAt).toISOString(),
           domainTotal: { ...index.totalIn(domainOf(address)) },
-          health: accountHealth(act?.lastLoginAt, size.messages, index.oldest(address), Date.now()),
+          health: accountHealth(act?.lastLoginAt, size.messages, index.oldest(address), Date.now(), address),
         });
       });
     },

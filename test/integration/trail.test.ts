@@ -1,0 +1,202 @@
+// The trail (issue 31 items 1 and 2): a message's life from SMTP to the POP3 client that
+// deleted it, a forward's relay answer, refused recipients under the address they were meant
+// for (also one that does not exist), logins that failed, --since, --from, --message-id, and
+// the trail after a restart. Judged by what `vmail trace --json` says happened, driven by
+// Python's smtplib and poplib against the real daemon.
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type DaemonHandle, ROOT, startDaemon, waitFor } from '../helpers/daemon.js';
+import { setup, smtplib } from '../helpers/effects.js';
+import { TestRelay } from '../helpers/relay.js';
+
+const run = promisify(execFile);
+type Item = {
+  at: string;
+  node: string;
+  event: string;
+  address: string;
+  messageId: string | null;
+  queueId: string | null;
+  client: string | null;
+  detail: Record<string, string | number | boolean>;
+};
+
+let d: DaemonHandle;
+let relay: TestRelay;
+
+async function trace(address: string, ...more: string[]): Promise<Item[]> {
+  const r = await d.cli(['trace', address, '--json', ...more]);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as Item[];
+}
+
+async function fetchAndDelete(user: string, password: string, keep = false): Promise<{ auth: string }> {
+  const script = join(ROOT, 'test/helpers/pop3_fetch_delete.py');
+  const r = await run('python3', [script, String(d.pop3Port), user, password, keep ? 'keep' : 'delete']);
+  return JSON.parse(r.stdout) as { auth: string };
+}
+
+const mail = (id: string, subject = 'hello') =>
+  `From: x@sender.example\r\nTo: alice@example.test\r\nSubject: ${subject}\r\nMessage-ID: <${id}>\r\n\r\nbody\r\n`;
+
+beforeAll(async () => {
+  relay = new TestRelay();
+  await relay.listen();
+  d = await startDaemon({
+    args: ['--auth-failure-delay', '1ms', '--relay', `smtp://127.0.0.1:${relay.port}`],
+  });
+  await setup(d, ['alice', 'bob'], [['fwd', ['someone@elsewhere.example']]]);
+}, 60_000);
+afterAll(async () => {
+  await d?.stop();
+  await relay?.close();
+});
+
+describe('vmail trace', () => {
+  it('a message sent, fetched and deleted: accepted, delivered, login, retrieved, deleted, in order, with the client and Message-ID', async () => {
+    const r = await smtplib(d.smtpPort, 'x@sender.example', ['alice@example.test'], mail('m1@sender.example'));
+    expect(r.ok, JSON.stringify(r)).toBe(true);
+    expect((await fetchAndDelete('alice@example.test', 'password-1')).auth).toMatch(/^\+OK/);
+    const items = await waitFor(async () => {
+      const t = await trace('alice@example.test');
+      return t.some((i) => i.event === 'deleted') ? t : null;
+    }, 'the deletion in the trail');
+    const oldestFirst = [...items].reverse();
+    expect(oldestFirst.map((i) => i.event)).toEqual(['accepted', 'delivered', 'login', 'retrieved', 'deleted']);
+    for (const i of oldestFirst) {
+      expect(i.client).toBe('127.0.0.1');
+      expect(i.address).toBe('alice@example.test');
+      expect(i.node).toBeTruthy();
+    }
+    for (const i of oldestFirst.filter((x) => x.event !== 'login')) expect(i.messageId).toBe('<m1@sender.example>');
+    expect(oldestFirst[0].detail).toMatchObject({ from: 'x@sender.example', helo: expect.any(String) });
+    expect(oldestFirst[2].detail).toMatchObject({ service: 'pop3', mechanism: 'USER', tls: false });
+    // The human form: one line for the message's life.
+    const human = await d.cli(['trace', 'alice@example.test']);
+    expect(human.stdout).toMatch(
+      /<m1@sender\.example>: .*accepted from <x@sender\.example>.* -> .*deleted by 127\.0\.0\.1/,
+    );
+  });
+
+  it('a forwarded message shows the relay answer', async () => {
+    const r = await smtplib(d.smtpPort, 'y@sender.example', ['fwd@example.test'], mail('f1@sender.example'));
+    expect(r.ok, JSON.stringify(r)).toBe(true);
+    await waitFor(() => relay.received.length >= 1, 'the relayed copy');
+    const items = await waitFor(async () => {
+      const t = await trace('fwd@example.test');
+      return t.some((i) => i.event === 'relayed') ? t : null;
+    }, 'the relay answer in the trail');
+    const relayed = items.find((i) => i.event === 'relayed')!;
+    expect(relayed.detail.to).toBe('someone@elsewhere.example');
+    expect(String(relayed.detail.response)).toMatch(/^250/);
+    expect(relayed.messageId).toBe('<f1@sender.example>');
+    expect(items.map((i) => i.event).reverse()).toEqual(['accepted', 'forwarded', 'relayed']);
+  });
+
+  it('a refused recipient shows under its address with the code, also when the address does not exist', async () => {
+    const r = await smtplib(d.smtpPort, 'z@sender.example', ['nobody@example.test', 'bob@example.test'], mail('r1@x'));
+    expect(r.refused?.['nobody@example.test']?.[0]).toBe(550);
+    const items = await trace('nobody@example.test');
+    expect(items).toHaveLength(1);
+    expect(items[0]).toMatchObject({ event: 'refused', address: 'nobody@example.test', client: '127.0.0.1' });
+    expect(items[0].detail).toMatchObject({ code: 550, step: 'RCPT', from: 'z@sender.example' });
+    // Mail for a domain not hosted here is no one's trail (relay attempts do not fill it).
+    await smtplib(d.smtpPort, 'z@sender.example', ['victim@gmail.example'], mail('r2@x'));
+    expect(await trace('victim@gmail.example')).toEqual([]);
+  });
+
+  it('a wrong password shows as login-failed', async () => {
+    expect((await fetchAndDelete('bob@example.test', 'wrong-password')).auth).toMatch(/ERR/);
+    const items = await waitFor(async () => {
+      const t = await trace('bob@example.test');
+      return t.some((i) => i.event === 'login-failed') ? t : null;
+    }, 'the failed login');
+    expect(items.find((i) => i.event === 'login-failed')).toMatchObject({
+      client: '127.0.0.1',
+      detail: { mechanism: 'USER' },
+    });
+  });
+
+  it('--since, --from and --message-id filter', async () => {
+    const before = new Date(Date.now() - 1000).toISOString();
+    await new Promise((r) => setTimeout(r, 1100));
+    const r = await smtplib(d.smtpPort, 'late@sender.example', ['alice@example.test'], mail('m2@sender.example'));
+    expect(r.ok).toBe(true);
+    const all = await trace('alice@example.test');
+    const recent = await trace('alice@example.test', '--since', new Date(Date.now() - 1000).toISOString());
+    expect(all.length).toBeGreaterThan(recent.length);
+    expect(recent.map((i) => i.messageId)).toEqual(['<m2@sender.example>', '<m2@sender.example>']);
+    expect(
+      (await trace('alice@example.test', '--since', before)).some((i) => i.messageId === '<m1@sender.example>'),
+    ).toBe(false);
+    const byFrom = await trace('alice@example.test', '--from', 'x@sender.example');
+    expect(new Set(byFrom.map((i) => i.messageId))).toEqual(new Set(['<m1@sender.example>']));
+    const byId = await trace('alice@example.test', '--message-id', 'm2@sender.example');
+    expect(byId.map((i) => i.event).sort()).toEqual(['accepted', 'delivered']);
+    const bad = await d.cli(['trace', 'alice@example.test', '--since', 'yesterday-ish']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/--since/);
+    const badAddress = await d.cli(['trace', 'not an address']);
+    expect(badAddress.code).not.toBe(0);
+  });
+
+  it('RCPTs to random names of a hosted domain are each refused and recorded under that name', async () => {
+    const names = Array.from(
+      { length: 60 },
+      (_, i) => `rnd${i}x${Math.random().toString(36).slice(2, 8)}@example.test`,
+    );
+    for (let i = 0; i < names.length; i += 10)
+      await smtplib(d.smtpPort, 'a@sender.example', names.slice(i, i + 10), mail(`a${i}@x`));
+    const last = await trace(names[59]);
+    expect(last[0]).toMatchObject({ event: 'refused', detail: { code: 550 } });
+  }, 60_000);
+
+  it('the trail survives a restart', async () => {
+    const dataDir = d.dataDir;
+    expect(await d.stop()).toBe(0);
+    d = await startDaemon({
+      dataDir,
+      args: ['--auth-failure-delay', '1ms', '--relay', `smtp://127.0.0.1:${relay.port}`],
+    });
+    const items = await trace('alice@example.test');
+    expect(items.some((i) => i.event === 'deleted' && i.messageId === '<m1@sender.example>')).toBe(true);
+    expect((await trace('nobody@example.test'))[0]?.event).toBe('refused');
+  }, 60_000);
+});
+
+describe('the trail stays bounded (attacker: 20,000 RCPTs to random names, one busy mailbox)', () => {
+  it('unknown addresses are capped as a whole, a hosted address by its cap', async () => {
+    const { Store } = await import('../../src/store/store.js');
+    const { UNKNOWN_CAP } = await import('../../src/store/trail.js');
+    const { tempDir } = await import('../helpers/daemon.js');
+    const store = await Store.open(tempDir('vmail-trail-'));
+    try {
+      const trail = store.trail;
+      for (let i = 0; i < 20_000; i++)
+        trail.note({
+          event: 'refused',
+          address: `r${i}-${Math.random().toString(36).slice(2)}@example.test`,
+          detail: { code: 550 },
+        });
+      await trail.flush();
+      const unknown = await store.database.table('trail_unknown');
+      expect(await unknown.count()).toBeLessThanOrEqual(UNKNOWN_CAP + UNKNOWN_CAP / 20);
+      // One busy address that is not hosted either way stays under the same global cap; a hosted
+      // one (seen as hosted by the recorder) keeps at most its cap.
+      (trail as unknown as { hosted: (a: string) => boolean }).hosted = (a) => a === 'busy@example.test';
+      for (let i = 0; i < 3000; i++)
+        trail.note({ event: 'login-failed', address: 'busy@example.test', client: '192.0.2.1' });
+      await trail.flush();
+      const known = await store.database.table('trail');
+      expect(await known.count()).toBeLessThanOrEqual(trail.cap + trail.cap / 10);
+      await trail.prune();
+      expect(await known.count()).toBe(trail.cap);
+      expect(await unknown.count()).toBe(UNKNOWN_CAP);
+      expect((await trail.query('busy@example.test')).length).toBe(trail.cap);
+    } finally {
+      await store.close();
+    }
+  }, 120_000);
+});
