@@ -13,6 +13,7 @@ import { crlfSize } from '../maildir/maildir.js';
 import { metrics } from '../service/metrics.js';
 import type { Logger } from '../support/log.js';
 import { noteTrail } from '../support/trail.js';
+import { CrlfCount } from './crlf-count.js';
 import { HARD_ERRORS, SmtpGuard } from './guard.js';
 import { headerEnd, receivedHeader } from './headers.js';
 import { type LocalDelivery, LoopError, MAX_HEADER, Message, RefusedError, type Undo } from './local-delivery.js';
@@ -64,24 +65,6 @@ interface Received {
   head: Buffer;
   length: number;
   spool: { path: string; length: number; crlfSize: number } | null;
-}
-
-/** Counts the CRLF size of bytes given a chunk at a time (as crlfSize() does for them joined). */
-class CrlfCount {
-  private size = 0;
-  private last = -1;
-
-  add(chunk: Buffer): void {
-    if (chunk.length === 0) return;
-    this.size += chunk.length;
-    for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1))
-      if ((i > 0 ? chunk[i - 1] : this.last) !== 13) this.size++;
-    this.last = chunk[chunk.length - 1];
-  }
-
-  get total(): number {
-    return this.size + (this.last !== -1 && this.last !== 10 ? 2 : 0);
-  }
 }
 
 /** The spam verdict as the trail says it: `no-action 2.10 (SYM_A, SYM_B)`, or undefined when unchecked. */
