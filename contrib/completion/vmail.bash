@@ -47,11 +47,16 @@ _vmail() {
         --relay-ca-file) kind=file ;;
         --tls-cert) kind=file ;;
         --tls-key) kind=file ;;
+        --acme) kind=- ;;
+        --acme-email) kind=- ;;
+        --acme-ca-file) kind=file ;;
+        --acme-names) kind=- ;;
         --require-tls-auth) kind=- ;;
         --max-message-size) kind=- ;;
         --max-connections) kind=- ;;
         --max-connections-per-address) kind=- ;;
         --auth-failure-delay) kind=- ;;
+        --auth-cache) kind=- ;;
         --rescan-interval) kind=- ;;
         --relay-timeout) kind=- ;;
         --pop3-idle-timeout) kind=- ;;
@@ -67,6 +72,7 @@ _vmail() {
         --log-level) kind=- ;;
         --config) kind=file ;;
         --selector) kind=- ;;
+        --algorithm) kind=- ;;
         --messages) kind=- ;;
         --stale) kind=- ;;
         --keep-forward) kind=- ;;
@@ -161,11 +167,16 @@ _vmail() {
     --relay-ca-file) kind=file ;;
     --tls-cert) kind=file ;;
     --tls-key) kind=file ;;
+    --acme) kind=- ;;
+    --acme-email) kind=- ;;
+    --acme-ca-file) kind=file ;;
+    --acme-names) kind=- ;;
     --require-tls-auth) kind=- ;;
     --max-message-size) kind=- ;;
     --max-connections) kind=- ;;
     --max-connections-per-address) kind=- ;;
     --auth-failure-delay) kind=- ;;
+    --auth-cache) kind=- ;;
     --rescan-interval) kind=- ;;
     --relay-timeout) kind=- ;;
     --pop3-idle-timeout) kind=- ;;
@@ -181,6 +192,7 @@ _vmail() {
     --log-level) kind=- ;;
     --config) kind=file ;;
     --selector) kind=- ;;
+    --algorithm) kind=- ;;
     --messages) kind=- ;;
     --stale) kind=- ;;
     --keep-forward) kind=- ;;
@@ -235,7 +247,7 @@ _vmail() {
     "store migrate"|"store migrate "*) words="--from --to --help" ;;
     "backup verify"|"backup verify "*) words="--help" ;;
     "domains list"|"domains list "*) words="--socket --data-dir --config --json --help" ;;
-    "domains dkim"|"domains dkim "*) words="--selector --socket --data-dir --config --json --help" ;;
+    "domains dkim"|"domains dkim "*) words="--selector --algorithm --ed25519 --socket --data-dir --config --json --help" ;;
     "accounts add"|"accounts add "*) words="--socket --data-dir --config --domain --password-stdin --help" ;;
     "forwards add"|"forwards add "*) words="--socket --data-dir --config --domain --help" ;;
     "pending list"|"pending list "*) words="--socket --data-dir --config --json --domain --help" ;;
@@ -250,7 +262,7 @@ _vmail() {
     "domains"|"domains "*) words="list add remove dkim quota catchall settings dns check" ;;
     "pending"|"pending "*) words="list cancel apply" ;;
     "restore"|"restore "*) words="--data-dir --store --help" ;;
-    "daemon"|"daemon "*) words="--data-dir --socket --store --node --watch-limit --domain --postmaster --pop3 --pop3s --smtp --submission --submissions --quota-warn --send-limit --http --metrics --apply-interval --relay --relay-ca-file --tls-cert --tls-key --require-tls-auth --max-message-size --max-connections --max-connections-per-address --auth-failure-delay --rescan-interval --relay-timeout --pop3-idle-timeout --rspamd --rspamd-fail --rspamd-timeout --srs-max-age --audit-retention --trail-days --resolver --hostname --user --log-level --config --help" ;;
+    "daemon"|"daemon "*) words="--data-dir --socket --store --node --watch-limit --domain --postmaster --pop3 --pop3s --smtp --submission --submissions --quota-warn --send-limit --http --metrics --apply-interval --relay --relay-ca-file --tls-cert --tls-key --acme --acme-email --acme-ca-file --acme-names --require-tls-auth --max-message-size --max-connections --max-connections-per-address --auth-failure-delay --auth-cache --rescan-interval --relay-timeout --pop3-idle-timeout --rspamd --rspamd-fail --rspamd-timeout --srs-max-age --audit-retention --trail-days --resolver --hostname --user --log-level --config --help" ;;
     "status"|"status "*) words="--socket --data-dir --config --json --help" ;;
     "import"|"import "*) words="dovecot vpopmail" ;;
     "export"|"export "*) words="dovecot-passwd dovecot-uidlists postfix" ;;

@@ -44,7 +44,7 @@ describe('shell completion', () => {
         { encoding: 'utf8', env: { ...process.env, LINE: line } },
       ).trim();
     expect(complete('vmail acc')).toBe('accounts');
-    expect(complete('vmail accounts ')).toBe('list add passwd import export remove quota suspend rename resume');
+    expect(complete('vmail accounts ')).toBe('list add passwd import export remove quota suspend rename resume limits');
     expect(complete('vmail accounts add sales --pa')).toBe('--password-stdin');
     expect(complete('vmail pending list --j')).toBe('--json');
     expect(complete('vmail daemon --tls-')).toBe('--tls-cert --tls-key');
