@@ -639,7 +639,15 @@ describe('accounts and sizes', () => {
       address: 'sizes@example.test',
       ...expected,
       lastDeliveryAt: null,
-      health: { lastLoginDays: null, neverFetched: true, oldestDays: expect.any(Number), piling: true },
+      health: {
+        lastLoginDays: null,
+        neverFetched: true,
+        oldestDays: expect.any(Number),
+        piling: true,
+        clients: 0,
+        clientsNote: null,
+        deletedUnseen: {},
+      },
       domainTotal: { messages: domain.messages, bytes: domain.bytes },
     });
     expect(note.params.health.oldestDays).toBeGreaterThan(30);
