@@ -73,6 +73,18 @@ async function realOrResolved(path: string): Promise<string> {
   return realpath(path).catch(() => resolve(path));
 }
 
+/**
+ * Under systemd (which sets INVOCATION_ID), the unit `vmail setup` writes hides home folders
+ * (ProtectHome=true): a source there looks missing, or read-only with ProtectHome=read-only.
+ * The unit setting to change, for a path there; '' elsewhere.
+ */
+function unitHint(path: string, what: 'read' | 'move'): string {
+  if (!process.env.INVOCATION_ID || !/^\/(home|root|run\/user)(\/|$)/.test(path)) return '';
+  return what === 'read'
+    ? ' (the vmail unit hides /home, /root and /run/user: systemctl edit vmail, and set ProtectHome=read-only)'
+    : ` (the vmail unit keeps home folders read-only: systemctl edit vmail, and add ReadWritePaths=${dirname(path)})`;
+}
+
 const inside = (path: string, dir: string) => path === dir || path.startsWith(dir.endsWith(sep) ? dir : dir + sep);
 
 /**
@@ -85,8 +97,9 @@ export async function inspectMaildir(
 ): Promise<{ messages: number; uidlist: boolean }> {
   const path = resolve(dir);
   const st = await lstat(path).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') throw new Error(`${dir} does not exist`);
-    if (err.code === 'EACCES') throw new Error(`the daemon may not read ${dir}: give its user read access`);
+    if (err.code === 'ENOENT') throw new Error(`${dir} does not exist${unitHint(path, 'read')}`);
+    if (err.code === 'EACCES')
+      throw new Error(`the daemon may not read ${dir}: give its user read access${unitHint(path, 'read')}`);
     throw err;
   });
   if (st.isSymbolicLink()) throw new Error(`${dir} is a symbolic link: vmail imports no links`);
@@ -162,8 +175,11 @@ export async function importMaildir(
         moved = true;
         how = 'moved';
       } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if ((code === 'EROFS' || code === 'EACCES') && unitHint(src, 'move'))
+          throw new Error(`the daemon may not move ${src}: ${code}${unitHint(src, 'move')}`);
         // Another file system: copied instead, and the source left as it is.
-        if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+        if (code !== 'EXDEV') throw err;
       }
     }
     if (!moved) {

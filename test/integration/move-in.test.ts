@@ -2,7 +2,7 @@
 // passwords and quotas), and an import that survives kill -9 in the middle of its apply: every
 // Maildir whole, every message once, the UIDLs the old server gave.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type DaemonHandle, startDaemon, tempDir, waitFor } from '../helpers/daemon.js';
@@ -186,5 +186,32 @@ describe('an import cut by kill -9 in the middle of its apply', () => {
       '1700000000.M1P1.oldhost:2,S',
     ]);
     expect(d.output()).toMatch(/import leftover archived dir=\S+import-99999/);
+  });
+});
+
+describe('under the systemd unit, which hides home folders (ProtectHome)', () => {
+  it('an import from /home that looks missing names the unit setting to change', async () => {
+    // systemd sets INVOCATION_ID for a service; the Maildir under /home is "not there" to it.
+    const u = await startDaemon({ domains: ['example.test'], env: { INVOCATION_ID: 'test-invocation' } });
+    try {
+      // The old server's tree under /home (made here, without the Maildir: what the unit would hide).
+      const root = mkdtempSync('/home/vmail-test-');
+      const gone = join(root, 'domains/example.test/dee/Maildir');
+      mkdirSync(join(root, 'domains/example.test'), { recursive: true });
+      writeFileSync(
+        join(root, 'domains/example.test/vpasswd'),
+        `dee:${doveadm('SHA512-CRYPT', 'dee-vpop-1')}:89:89:Dee:${join(root, 'domains/example.test/dee')}:NOQUOTA\n`,
+      );
+      const dry = await u.cli(['import', 'vpopmail', root, '--dry-run']);
+      expect(dry.stdout).toContain(`${gone} does not exist`);
+      expect(dry.stdout).toContain('systemctl edit vmail, and set ProtectHome=read-only');
+      // Outside home folders, or not under systemd, the line is as it was.
+      const plain = await d.cli(['import', 'vpopmail', root, '--dry-run']);
+      expect(plain.stdout).toContain(`${gone} does not exist`);
+      expect(plain.stdout).not.toContain('ProtectHome');
+      rmSync(root, { recursive: true, force: true });
+    } finally {
+      await u.stop();
+    }
   });
 });
