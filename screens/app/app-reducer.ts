@@ -3,6 +3,7 @@
 // screen's own state, which stays as it was left when the admin looks at another screen.
 // Pure: tested without rendering; the app shell renders it and runs the effects.
 import type { Key } from 'ink';
+import { type DnsState, dnsKey, initialDnsState, openDns } from '../dns/dns-reducer.js';
 import { domainsKey } from '../domains/domains-keys.js';
 import {
   type DomainsContext,
@@ -62,6 +63,7 @@ export interface AppState {
   reports: ReportsState;
   import: ImportState;
   trail: TrailState;
+  dns: DnsState;
   /** How far Help or Mail Client Settings is scrolled. */
   scroll: number;
   /** Where Mail Client Settings was printed (p), or why not; gone once the admin leaves it. */
@@ -85,6 +87,7 @@ export const initialAppState: AppState = {
   reports: initialReportsState,
   import: initialImportState,
   trail: initialTrailState,
+  dns: initialDnsState,
   scroll: 0,
   printed: null,
   outbox: [],
@@ -204,6 +207,10 @@ export function appReducer(state: AppState, action: AppAction): AppState {
 
 /** An answer from the daemon, for the screen that asked. */
 function answered(state: AppState, o: Exclude<Outcome, { screen: 'import' }>): AppState {
+  if (o.screen === 'dns')
+    return state.dns.domain === o.domain
+      ? { ...state, dns: { ...state.dns, records: o.records, error: o.error } }
+      : state;
   if (o.screen === 'trail')
     return state.trail.address === o.address
       ? { ...state, trail: { ...state.trail, events: o.events, error: o.error } }
@@ -238,6 +245,16 @@ function navigate(state: AppState, effects: Effect[]): Step<AppState> {
     if (e.type !== 'nav') continue;
     if (e.to === 'history') {
       next = showHistory(next, e.address);
+      continue;
+    }
+    if (e.to === 'dns') {
+      next = {
+        ...next,
+        screen: 'dns',
+        previous: next.screen,
+        dns: openDns(e.domain),
+        outbox: [...next.outbox, { type: 'dns', domain: e.domain }],
+      };
       continue;
     }
     if (e.to === 'trail') {
@@ -314,6 +331,11 @@ function appKey(state: AppState, input: string, key: Key, view: AppView): Step<A
     if (!view.domains) return still(state);
     const step = domainsKey(state.domains, input, key, view.domains);
     return navigate({ ...state, domains: step.state }, step.effects);
+  }
+  if (!view.tooSmall && view.connected && state.screen === 'dns') {
+    const step = dnsKey(state.dns, input, key, view.text ?? { lines: 0, height: 1 });
+    if (step.quit) return still(appReducer(state, { type: 'quit' }));
+    return { state: { ...state, dns: step.state, screen: step.back ? 'domains' : 'dns' }, effects: step.effects };
   }
   const screenOpen = !view.tooSmall && view.connected && state.domain !== null && state.screen !== 'menu';
   if (screenOpen) {

@@ -34,6 +34,7 @@ const TITLES: Record<Screen, string> = {
   search: 'Search',
   history: 'History',
   trail: 'Trail',
+  dns: 'DNS Check',
 };
 
 export function App({ session, gate }: { session: DaemonSession; gate?: KeyGate }) {

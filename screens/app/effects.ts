@@ -5,6 +5,7 @@ import { constants } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { LogEntryView, PendingView, TraceItemView } from '../../src/control/protocol.js';
+import type { CheckedRecord } from '../../src/model/dns-records.js';
 import { changeDetail, changeWord, whenApplies } from '../../src/model/format.js';
 import type { DomainsAction } from '../domains/domains-reducer.js';
 import type { ImportAction } from '../import/import-reducer.js';
@@ -21,7 +22,8 @@ export type Outcome =
   | { screen: 'history'; address: string | null; entries: LogEntryView[] | null; error: string | null }
   | { screen: 'import'; action: ImportAction }
   | { screen: 'trail'; address: string; events: TraceItemView[]; error: string | null }
-  | { screen: 'settings'; notice: Notice };
+  | { screen: 'settings'; notice: Notice }
+  | { screen: 'dns'; domain: string; records: CheckedRecord[]; error: string | null };
 
 /** Sends a request effect and says what came of it. */
 export async function runEffect(
@@ -36,6 +38,14 @@ export async function runEffect(
       return { screen: 'trail', address: effect.address, events, error: null };
     } catch (err) {
       return { screen: 'trail', address: effect.address, events: [], error: callError(err).text };
+    }
+  }
+  if (effect.type === 'dns') {
+    try {
+      const records = await session.send({ method: 'domains.check', params: { domain: effect.domain } });
+      return { screen: 'dns', domain: effect.domain, records, error: null };
+    } catch (err) {
+      return { screen: 'dns', domain: effect.domain, records: [], error: callError(err).text };
     }
   }
   if (effect.type === 'history') {

@@ -3,6 +3,7 @@
 // key acts on (the AppView the app reducer is given with each key).
 import { useMemo } from 'react';
 import { visibleAccounts } from '../accounts/accounts-screen.js';
+import { dnsLines } from '../dns/dns-reducer.js';
 import { shownDomainList } from '../domains/domains-reducer.js';
 import { DOMAINS_CHROME_ROWS } from '../domains/domains-screen.js';
 import { destinationsOf, visibleForwards } from '../forwards/forwards-screen.js';
@@ -88,7 +89,9 @@ export function useScreenRows(data: DaemonSnapshot, domain: string | null, state
       ? helpLines(domain ?? '', state.previous, width)
       : state.screen === 'settings'
         ? wrapLines(settingsLines(domain ?? '', data.status), width)
-        : [];
+        : state.screen === 'dns'
+          ? wrapLines(dnsLines(state.dns), width)
+          : [];
 
   return {
     accountRows,

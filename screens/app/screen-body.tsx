@@ -110,6 +110,15 @@ export function screenBody({
       );
     case 'help':
       return <TextScreen lines={text} scroll={state.scroll} frame={frame} />;
+    case 'dns':
+      return (
+        <TextScreen
+          lines={text}
+          scroll={state.dns.scroll}
+          frame={frame}
+          keys={[{ key: 'r', label: 'look up again' }]}
+        />
+      );
     case 'import':
       return <ImportScreen state={state.import} domain={domain} frame={frame} />;
     case 'trail':

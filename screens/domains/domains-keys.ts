@@ -168,6 +168,12 @@ function selectedDomainKey(
       notice: null,
     });
   }
+  // n: the domain's DNS records, each looked up (vmail domains check), as a checklist.
+  if (input === 'n') {
+    if (!selected.hosted)
+      return warn(`${selected.domain} is not hosted yet: its records are checked once its add applies`);
+    return { state: { ...state, list }, effects: [{ type: 'nav', to: 'dns', domain: selected.domain }] };
+  }
   if (input === 'd') {
     if (selected.change?.action === 'remove') return warn(`${selected.domain} is being removed already`);
     const withAccounts = selected.accounts + selected.forwards > 0;

@@ -120,6 +120,7 @@ export const KEY_SECTIONS: readonly KeySection[] = [
       { keys: 'A', does: "apply the domain's pending change now" },
       { keys: 'c', does: 'set its catch-all (none refuses unknown names)' },
       { keys: 'l', does: 'set the quota new accounts get (25M, none)' },
+      { keys: 'n', does: "check the domain's DNS records (MX, SPF, DKIM, DMARC...): ok, missing or wrong" },
       { keys: '/ or f', does: 'filter the domains by name, on screen; Esc drops the filter' },
       { keys: 'S', does: "search every domain's names and destinations" },
     ],

@@ -18,4 +18,5 @@ export type Screen =
   | 'help'
   | 'import'
   | 'trail'
+  | 'dns'
   | ReportScreen;

@@ -45,6 +45,9 @@ export type Effect =
   /** The Trail of one address (key t), and loading its events. */
   | { type: 'nav'; to: 'trail'; address: string }
   | { type: 'trail'; address: string }
+  /** The DNS check of a hosted domain (key n on Domains), and looking its records up. */
+  | { type: 'nav'; to: 'dns'; domain: string }
+  | { type: 'dns'; domain: string }
   /** Load the audit log's entries for History. */
   | { type: 'history'; address: string | null }
   | { type: 'nav'; to: 'import' }

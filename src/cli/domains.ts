@@ -2,7 +2,7 @@
 // DKIM key changed; the DNS records a domain needs, printed to publish and looked up.
 import { Command } from 'commander';
 import { clientSettingsLines } from '../model/client-settings.js';
-import { type CheckedRecord, zoneLine } from '../model/dns-records.js';
+import { checkLines, zoneLine } from '../model/dns-records.js';
 import { InputError } from '../model/errors.js';
 import { type ClientFlags, daemonOptions, withDaemon } from './daemon-client.js';
 import { EXIT, json, out } from './output.js';
@@ -131,25 +131,4 @@ function dnsCommands(domains: Command): void {
     else out(checkLines(checked).join('\n'));
     if (checked.some((r) => r.status !== 'ok')) process.exitCode = EXIT.failure;
   });
-}
-
-/** The checklist: one line per record, what was found under any that is not ok. */
-function checkLines(checked: readonly CheckedRecord[]): string[] {
-  const lines: string[] = [];
-  const width = Math.max(...checked.map((r) => r.name.length + r.type.length + 1));
-  for (const r of checked) {
-    lines.push(`${r.status.padEnd(8)}${`${r.type} ${r.name}`.padEnd(width)}  ${r.purpose}`);
-    if (r.status !== 'ok') {
-      lines.push(`${' '.repeat(8)}want:  ${r.value}`);
-      lines.push(`${' '.repeat(8)}found: ${r.found || 'nothing'}`);
-    }
-  }
-  const bad = checked.filter((r) => r.status !== 'ok').length;
-  lines.push(
-    '',
-    bad
-      ? `${bad} of ${checked.length} records are not right yet (vmail domains dns prints them).`
-      : `All ${checked.length} records are right.`,
-  );
-  return lines;
 }

@@ -137,3 +137,24 @@ export function zoneLine(r: DnsRecord): string {
   const value = r.type === 'TXT' ? txtStrings(r.value).join(' ') : r.value;
   return `${r.name}.\t3600\tIN\t${r.type}\t${value}`;
 }
+
+/** The checklist `domains check` prints and the console shows: a line per record, what was found under any not ok. */
+export function checkLines(checked: readonly CheckedRecord[]): string[] {
+  const lines: string[] = [];
+  const width = Math.max(...checked.map((r) => r.name.length + r.type.length + 1));
+  for (const r of checked) {
+    lines.push(`${r.status.padEnd(8)}${`${r.type} ${r.name}`.padEnd(width)}  ${r.purpose}`);
+    if (r.status !== 'ok') {
+      lines.push(`${' '.repeat(8)}want:  ${r.value}`);
+      lines.push(`${' '.repeat(8)}found: ${r.found || 'nothing'}`);
+    }
+  }
+  const bad = checked.filter((r) => r.status !== 'ok').length;
+  lines.push(
+    '',
+    bad
+      ? `${bad} of ${checked.length} records are not right yet (vmail domains dns prints them).`
+      : `All ${checked.length} records are right.`,
+  );
+  return lines;
+}
