@@ -20,6 +20,7 @@ const benches: Record<string, () => Promise<void>> = {
   cluster: async () => (await import('./cluster.js')).benchCluster(),
   logins: async () => (await import('./logins.js')).benchLogins(),
   submission: async () => (await import('./submission.js')).benchSubmission(),
+  apply: async () => (await import('./apply.js')).benchApply(),
 };
 
 const chosen = process.argv.slice(2).filter((a) => a in benches);
