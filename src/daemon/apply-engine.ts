@@ -41,9 +41,9 @@ import {
   archiveMaildir,
   clearForAdd,
   createMaildir,
+  createStampedMaildir,
   maildirPath,
   moveMaildir,
-  stampMaildir,
 } from '../maildir/paths.js';
 import type { PendingChange } from '../model/changes.js';
 import { metrics } from '../service/metrics.js';
@@ -337,9 +337,10 @@ export class ApplyEngine extends EventEmitter {
     if (c.importFrom && !old) {
       const r = await importMaildir(c.importFrom, dir, c.id, [this.dataDir, this.store.where]);
       this.log.info('maildir imported', { address, from: c.importFrom.maildir, messages: r.messages, how: r.how });
+    } else if (!old) {
+      await createStampedMaildir(dir, c.id);
     } else {
       await createMaildir(dir);
-      if (!old) await stampMaildir(dir, c.id);
     }
     const rec: AccountRecord = {
       ...old,

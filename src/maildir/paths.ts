@@ -35,6 +35,25 @@ export async function createMaildir(dir: string): Promise<void> {
 }
 
 /**
+ * Makes `dir` a new account's Maildir, stamped with the change `id` that put it there, durably
+ * and with the fewest fsyncs: the folders and the stamp (itself written whole and fsynced,
+ * rule 1) made first, then `dir` and the parent of each folder made fsynced together (rules 2
+ * and 3: all before the change commits). Thousands of adds at once share their parent's fsync.
+ */
+export async function createStampedMaildir(dir: string, id: string): Promise<void> {
+  const first = await mkdir(dir, { recursive: true, mode: 0o700 });
+  await Promise.all(['tmp', 'new', 'cur'].map((sub) => mkdir(join(dir, sub), { mode: 0o700 }).catch(ignoreExists)));
+  await writeAtomic(join(dir, STAMP), `${id}\n`, { syncDir: false });
+  const syncs = [fsyncDir(dir)];
+  // From `dir` up to the first folder made: each one's parent (none when `dir` was there).
+  for (let d = dir; first; d = dirname(d)) {
+    syncs.push(fsyncDir(dirname(d)));
+    if (d === first || dirname(d) === d) break;
+  }
+  await Promise.all(syncs);
+}
+
+/**
  * Makes tmp/, new/ and cur/ again in a Maildir whose folders were removed by hand (as Dovecot
  * does), never the Maildir itself: one that is not there was moved or archived by an apply, and
  * mail for it must not start an orphan there that a later account of that name would inherit.

@@ -21,6 +21,7 @@ const benches: Record<string, () => Promise<void>> = {
   logins: async () => (await import('./logins.js')).benchLogins(),
   submission: async () => (await import('./submission.js')).benchSubmission(),
   trail: async () => (await import('./trail.js')).benchTrail(),
+  apply: async () => (await import('./apply.js')).benchApply(),
 };
 
 const chosen = process.argv.slice(2).filter((a) => a in benches);
