@@ -71,11 +71,6 @@ export class MxPool {
     }
   }
 
-  /** How many pools are open (the tests look). */
-  get size(): number {
-    return this.pools.size;
-  }
-
   /** Closes every cached connection; later sends use one connection each. */
   close(): void {
     this.closed = true;
