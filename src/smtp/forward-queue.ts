@@ -58,14 +58,21 @@ export function queueView(e: QueueEntry, node?: string): QueueView {
   };
 }
 
+/** The recipient domain a message counts against in the per-domain limit. */
+const domainKey = (to: string) => to.slice(to.lastIndexOf('@') + 1).toLowerCase();
+
 /** Waits after the 1st, 2nd, ... failed attempt: 1m, 5m, 15m, 30m, then hourly. */
 const BACKOFF_MS = [60_000, 5 * 60_000, 15 * 60_000, 30 * 60_000, 60 * 60_000];
 const FIVE_DAYS = 5 * 24 * 3_600_000;
-const CONCURRENCY = 4;
+/** Attempts under way at most (Postfix: default_process_limit), and to one domain (default_destination_concurrency_limit). */
+const CONCURRENCY = 100;
+const PER_DOMAIN = 20;
 
 export class ForwardQueue extends EventEmitter {
   private readonly entries = new Map<string, QueueEntry>();
   private readonly inFlight = new Set<string>();
+  /** Attempts under way to each recipient domain. */
+  private readonly perDomain = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
   private running = false;
   private readonly now: () => number;
@@ -267,6 +274,7 @@ export class ForwardQueue extends EventEmitter {
     const bound = new Promise((r) => setTimeout(r, boundMs).unref());
     await Promise.race([Promise.allSettled([...this.attempts]), bound]);
     this.transport?.close();
+    this.opts.direct?.close();
   }
 
   /** Drains what is due now and schedules the next look. */
@@ -280,9 +288,16 @@ export class ForwardQueue extends EventEmitter {
       if (this.inFlight.has(e.id)) continue;
       if (!this.transport && !this.opts.direct && !this.opts.isLocal(e.to)) continue;
       if (e.nextAttemptAt <= now) {
-        if (this.inFlight.size >= CONCURRENCY) continue;
+        if (this.inFlight.size >= CONCURRENCY) break;
+        const domain = domainKey(e.to);
+        const busy = this.perDomain.get(domain) ?? 0;
+        if (busy >= PER_DOMAIN) continue;
+        this.perDomain.set(domain, busy + 1);
         this.inFlight.add(e.id);
         const attempt = this.attempt(e).finally(() => {
+          const left = (this.perDomain.get(domain) ?? 1) - 1;
+          if (left > 0) this.perDomain.set(domain, left);
+          else this.perDomain.delete(domain);
           this.inFlight.delete(e.id);
           this.attempts.delete(attempt);
           this.kick();

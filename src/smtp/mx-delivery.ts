@@ -3,13 +3,16 @@
 // (unverified, as MTAs do), or as the domain's MTA-STS policy demands (mta-sts.ts). A host that
 // cannot be reached or answers 4xx passes to the next; a 5xx to the message is final. Each
 // attempt tries a bounded number of hosts, as Postfix does (smtp_mx_address_limit). The SMTP is
-// nodemailer's, one connection per host tried. The queue that calls it is forward-queue.ts.
+// nodemailer's, over connections cached per MX address (mx-pool.ts); a cached connection the MX
+// dropped costs the message nothing: it goes again on a fresh one. The queue that calls it is
+// forward-queue.ts.
 import { networkInterfaces } from 'node:os';
-import nodemailer from 'nodemailer';
+import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import { domainOf } from '../model/names.js';
 import type { Logger } from '../support/log.js';
 import type { MxAnswer, OutboundDns } from './dns.js';
 import { type MtaSts, mxMatches, type StsPolicy } from './mta-sts.js';
+import { MxPool, sendOnce } from './mx-pool.js';
 
 /** A failure no retry will cure: the message bounces now, with `status` in its DSN. */
 export class PermanentFailure extends Error {
@@ -54,7 +57,14 @@ interface Target {
 }
 
 export class MxDelivery {
+  private readonly pool = new MxPool();
+
   constructor(private readonly opts: MxDeliveryOptions) {}
+
+  /** Closes every cached connection (the queue's stop). */
+  close(): void {
+    this.pool.close();
+  }
 
   /**
    * Delivers `raw` to `to` (all in one domain). Resolves with what the MX said; throws
@@ -67,11 +77,11 @@ export class MxDelivery {
     if (answer.kind === 'nxdomain') throw new PermanentFailure(`${domain} does not exist in the DNS`, '5.1.2');
     const policy = await this.opts.sts.policy(domain);
     const reasons: string[] = [];
-    let connections = 0;
+    const tries = { connections: 0 };
     for (const target of await this.targets(domain, answer, policy, reasons)) {
-      if (connections >= MAX_CONNECTIONS) break;
-      connections++;
-      const result = await this.tryTarget(target, m, domain, reasons);
+      if (tries.connections >= MAX_CONNECTIONS) break;
+      tries.connections++;
+      const result = await this.tryTarget(target, m, domain, reasons, tries);
       if (result !== null) return result;
     }
     const tried = answer.hosts.length > MAX_HOSTS ? ` (${MAX_HOSTS} of ${answer.hosts.length} MX hosts looked at)` : '';
@@ -115,10 +125,16 @@ export class MxDelivery {
   }
 
   /** One connection: the answer on success, null to go on to the next host; throws to bounce. */
-  private async tryTarget(t: Target, m: Outgoing, domain: string, reasons: string[]): Promise<string | null> {
+  private async tryTarget(
+    t: Target,
+    m: Outgoing,
+    domain: string,
+    reasons: string[],
+    tries: { connections: number },
+  ): Promise<string | null> {
     const at = `${t.host}[${t.address}]`;
     try {
-      const response = await this.connect(t, t.tls !== 'opportunistic', m);
+      const response = await this.connect(t, t.tls !== 'opportunistic', m, tries);
       return `${at} said: ${response}`;
     } catch (err) {
       const e = err as Error & { code?: string; responseCode?: number; command?: string; response?: string };
@@ -133,7 +149,7 @@ export class MxDelivery {
           return null;
         }
         this.opts.log.warning('mta-sts testing failure', { id: m.id, domain, mx: t.host, reason: why });
-        return this.tryTarget({ ...t, tls: 'opportunistic' }, m, domain, reasons);
+        return this.tryTarget({ ...t, tls: 'opportunistic' }, m, domain, reasons, tries);
       }
       const said = (e.response ?? e.message).split('\n')[0];
       const code = e.responseCode;
@@ -145,9 +161,14 @@ export class MxDelivery {
     }
   }
 
-  private async connect(t: Target, verified: boolean, m: Outgoing): Promise<string> {
+  /**
+   * Sends over a cached connection to `t`; one the MX closed or broke before answering the
+   * message (a reset, a timeout, a 421 at an idle connection) is followed by one fresh connection,
+   * counted against the attempt's MAX_CONNECTIONS.
+   */
+  private async connect(t: Target, verified: boolean, m: Outgoing, tries: { connections: number }): Promise<string> {
     const timeout = m.timeoutMs;
-    const transport = nodemailer.createTransport({
+    const options: SMTPTransport.Options = {
       host: t.address,
       port: this.opts.port ?? 25,
       secure: false,
@@ -158,17 +179,36 @@ export class MxDelivery {
       greetingTimeout: timeout,
       socketTimeout: timeout,
       tls: { servername: t.host, rejectUnauthorized: verified },
-    });
+    };
+    const key = `${t.address}|${this.opts.port ?? 25}|${t.host}|${verified}|${timeout}`;
+    const envelope = { from: m.from, to: m.to, raw: m.raw };
     try {
-      const info = await transport.sendMail({
-        envelope: { from: m.from || (false as unknown as string), to: m.to },
-        raw: m.raw,
+      return await this.pool.send(key, options, envelope);
+    } catch (err) {
+      if (!dropped(err) || tries.connections >= MAX_CONNECTIONS) throw err;
+      tries.connections++;
+      this.opts.log.info('mx connection dropped', {
+        id: m.id,
+        mx: `${t.host}[${t.address}]`,
+        error: ((err as Error).message || String(err)).split('\n')[0],
+        next: 'a fresh connection',
       });
-      return info.response;
-    } finally {
-      transport.close();
+      return sendOnce(options, envelope);
     }
   }
+}
+
+/**
+ * Whether a send failed because its connection went away rather than because the MX answered the
+ * message: no SMTP answer at all (reset, closed, timed out) or a 421 (the MX closing the
+ * connection), and not a connection that could not be made in the first place.
+ */
+function dropped(err: unknown): boolean {
+  const e = err as { responseCode?: number; command?: string; code?: string; message?: string };
+  if (e.command === 'CONN' || e.code === 'ETLS' || e.code === 'EAUTH') return false;
+  // A TLS fault is the MX's setting, not a dropped connection (tryTarget judges it).
+  if (/certificate|STARTTLS/i.test(e.message ?? '')) return false;
+  return e.responseCode === undefined || e.responseCode === 421;
 }
 
 /** The addresses of this host that `listenHost` covers (all of its interfaces for 0.0.0.0 or ::). */

@@ -92,6 +92,8 @@ export interface DaemonOptions {
   readyTimeoutMs?: number;
   /** Another build's bin/vmail.js (a benchmark comparing against an older checkout). */
   vmail?: string;
+  /** Flags for node itself before the script (--cpu-prof: Node 20 refuses it in NODE_OPTIONS). */
+  nodeArgs?: string[];
 }
 
 export function runCli(
@@ -117,6 +119,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandl
   const dataDir = opts.dataDir ?? tempDir();
   const socket = opts.socket ?? join(dataDir, 'control.sock');
   const args = [
+    ...(opts.nodeArgs ?? []),
     opts.vmail ?? VMAIL,
     'daemon',
     '--data-dir',
