@@ -6,8 +6,8 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { QueueView } from '../control/protocol.js';
 import { NotFoundError } from '../model/errors.js';
-import { type ForwardQueue, queueView } from '../smtp/forward-queue.js';
-import { readSpool } from '../smtp/queue-spool.js';
+import type { ForwardQueue } from '../smtp/forward-queue.js';
+import { queueView, readSpool } from '../smtp/queue-spool.js';
 
 /** The forward queue as `queue list` and `queue retry` see it: one daemon's, or a service's. */
 export interface QueueAdmin {

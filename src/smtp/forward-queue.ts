@@ -12,7 +12,7 @@ import type { Logger } from '../support/log.js';
 import { noteTrail } from '../support/trail.js';
 import { buildBounce } from './dsn.js';
 import { type MxDelivery, PermanentFailure } from './mx-delivery.js';
-import { type QueueEntry, QueueSpool, Unusable } from './queue-spool.js';
+import { type QueueEntry, QueueSpool, queueView, Unusable } from './queue-spool.js';
 import { readRelayCa, relayTransport } from './relay-client.js';
 
 /** What local delivery of a queued message came to; a refusal carries its SMTP reply. */
@@ -39,23 +39,6 @@ export interface ForwardQueueOptions {
   /** After this long a message that still cannot be delivered is bounced. */
   maxAgeMs?: number;
   now?: () => number;
-}
-
-/** What `queue list` shows of a message; `node` is the daemon whose spool holds it, on a shared mail root. */
-export function queueView(e: QueueEntry, node?: string): QueueView {
-  const iso = (t: number) => new Date(t).toISOString();
-  return {
-    id: e.id,
-    from: e.from,
-    to: e.to,
-    createdAt: iso(e.createdAt),
-    attempts: e.attempts,
-    nextAttemptAt: iso(e.nextAttemptAt),
-    lastAttemptAt: e.lastAttemptAt === null ? null : iso(e.lastAttemptAt),
-    lastError: e.lastError,
-    size: e.size,
-    ...(node === undefined ? {} : { node }),
-  };
 }
 
 /** The recipient domain a message counts against in the per-domain limit. */

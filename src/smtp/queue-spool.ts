@@ -1,9 +1,11 @@
 // The forward queue's files on disk (DATA_DIR/queue/): per message a description (ID.json) and
 // the message itself (ID.eml), the message file durable before the description that makes it
 // queued; descriptions that parse wrong set aside in corrupt/, never deleted; the spool folders
-// of daemons that are gone taken over with one rename. The queue's logic is forward-queue.ts.
+// of daemons that are gone taken over with one rename; and what `queue list` shows of an entry.
+// The queue's logic is forward-queue.ts.
 import { mkdir, readdir, readFile, rmdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { QueueView } from '../control/protocol.js';
 import { fsyncDir, mkdirDurable, renameDurable, writeAtomic } from '../support/durable.js';
 import type { Logger } from '../support/log.js';
 
@@ -241,4 +243,21 @@ export class QueueSpool {
           this.log.error('queue file not removed', { file: `${id}${ext}`, error: err.message });
       });
   }
+}
+
+/** What `queue list` shows of a message; `node` is the daemon whose spool holds it, on a shared mail root. */
+export function queueView(e: QueueEntry, node?: string): QueueView {
+  const iso = (t: number) => new Date(t).toISOString();
+  return {
+    id: e.id,
+    from: e.from,
+    to: e.to,
+    createdAt: iso(e.createdAt),
+    attempts: e.attempts,
+    nextAttemptAt: iso(e.nextAttemptAt),
+    lastAttemptAt: e.lastAttemptAt === null ? null : iso(e.lastAttemptAt),
+    lastError: e.lastError,
+    size: e.size,
+    ...(node === undefined ? {} : { node }),
+  };
 }
