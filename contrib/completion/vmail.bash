@@ -41,6 +41,7 @@ _vmail() {
         --quota-warn) kind=- ;;
         --send-limit) kind=- ;;
         --http) kind=- ;;
+        --https) kind=- ;;
         --metrics) kind=- ;;
         --apply-interval) kind=- ;;
         --relay) kind=- ;;
@@ -161,6 +162,7 @@ _vmail() {
     --quota-warn) kind=- ;;
     --send-limit) kind=- ;;
     --http) kind=- ;;
+    --https) kind=- ;;
     --metrics) kind=- ;;
     --apply-interval) kind=- ;;
     --relay) kind=- ;;
@@ -262,7 +264,7 @@ _vmail() {
     "domains"|"domains "*) words="list add remove dkim quota catchall settings dns check" ;;
     "pending"|"pending "*) words="list cancel apply" ;;
     "restore"|"restore "*) words="--data-dir --store --help" ;;
-    "daemon"|"daemon "*) words="--data-dir --socket --store --node --watch-limit --domain --postmaster --pop3 --pop3s --smtp --submission --submissions --quota-warn --send-limit --http --metrics --apply-interval --relay --relay-ca-file --tls-cert --tls-key --acme --acme-email --acme-ca-file --acme-names --require-tls-auth --max-message-size --max-connections --max-connections-per-address --auth-failure-delay --auth-cache --rescan-interval --relay-timeout --pop3-idle-timeout --rspamd --rspamd-fail --rspamd-timeout --srs-max-age --audit-retention --trail-days --resolver --hostname --user --log-level --config --help" ;;
+    "daemon"|"daemon "*) words="--data-dir --socket --store --node --watch-limit --domain --postmaster --pop3 --pop3s --smtp --submission --submissions --quota-warn --send-limit --http --https --metrics --apply-interval --relay --relay-ca-file --tls-cert --tls-key --acme --acme-email --acme-ca-file --acme-names --require-tls-auth --max-message-size --max-connections --max-connections-per-address --auth-failure-delay --auth-cache --rescan-interval --relay-timeout --pop3-idle-timeout --rspamd --rspamd-fail --rspamd-timeout --srs-max-age --audit-retention --trail-days --resolver --hostname --user --log-level --config --help" ;;
     "status"|"status "*) words="--socket --data-dir --config --json --help" ;;
     "import"|"import "*) words="dovecot vpopmail" ;;
     "export"|"export "*) words="dovecot-passwd dovecot-uidlists postfix" ;;

@@ -77,8 +77,8 @@ export function daemonCommand(): Command {
     process.on('unhandledRejection', (err) =>
       log.error('internal error', { error: (err as Error)?.stack ?? String(err), kept: 'running' }),
     );
-    const { pop3, pop3s, smtp, submission, submissions, http } = running.ports;
-    const sub = `${submission ? `submission=${submission} ` : ''}${submissions ? `submissions=${submissions} ` : ''}${http ? `http=${http} ` : ''}`;
+    const { pop3, pop3s, smtp, submission, submissions, http, https } = running.ports;
+    const sub = `${submission ? `submission=${submission} ` : ''}${submissions ? `submissions=${submissions} ` : ''}${http ? `http=${http} ` : ''}${https ? `https=${https} ` : ''}`;
     out(
       `vmail daemon ready: pop3=${pop3} ${pop3s ? `pop3s=${pop3s} ` : ''}smtp=${smtp} ${sub}socket=${config.socketPath} domains=${running.changes.domains.join(',')}`,
     );

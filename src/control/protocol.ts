@@ -363,6 +363,8 @@ export interface StatusView {
   smtp: { port: number | null };
   /** Autoconfig and autodiscover (--http), or null when off. */
   http: { port: number } | null;
+  /** The MTA-STS policy and autoconfig over TLS (--https), or null when off. */
+  https?: { port: number } | null;
   /** Submission: STARTTLS then AUTH (587), and implicit TLS (465); null when off. */
   submission?: { port: number } | null;
   submissions?: { port: number } | null;

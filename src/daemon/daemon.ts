@@ -95,7 +95,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
     const logins = accountLogins(config, store, changes, lifecycle, log);
     const { pop3 } = stops.add(startPop3(config, { store, index, node, lifecycle, logins }, tls, log));
     const { smtp } = stops.add(await startSmtp(config, { delivery, filter, node }, tls, log));
-    const { http } = stops.add(startHttp(config, store, ports.numbers, (token) => acme.challenge(token), log));
+    const { http } = stops.add(startHttp(config, store, ports.numbers, (token) => acme.challenge(token), tls, log));
     const { submission } = stops.add(startSubmission(config, { store, queue, dkim, logins, limit }, tls, log));
     // Sending, filtering and applying start once every part that follows them is there.
     queue.start();
@@ -121,19 +121,21 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
         pop3: (socket, implicitTls) => pop3.accept(metrics.pop3Socket(socket), implicitTls),
         smtp: (s) => smtp.accept(s),
         http: (s) => http.accept(s),
+        https: (s) => http.accept(s, true),
         submission: (socket, implicitTls) => submission.accept(socket, implicitTls),
         metrics: (s) => scrapes.accept(s),
       }),
     );
     mailboxes.startSweeping();
     // ACME orders once --http answers its challenges; each certificate goes to every TLS server.
-    acme.start((pair) => installTls(config, { pop3, smtp, submission }, pair));
+    acme.start((pair) => installTls(config, { pop3, smtp, submission, http }, pair));
     log.notice('daemon ready', {
       version: VERSION,
       pop3: ports.numbers.pop3,
       pop3s: ports.numbers.pop3s ?? undefined,
       smtp: ports.numbers.smtp,
       http: ports.numbers.http ?? undefined,
+      https: ports.numbers.https ?? undefined,
       submission: ports.numbers.submission ?? undefined,
       submissions: ports.numbers.submissions ?? undefined,
       metrics: ports.numbers.metrics ?? undefined,
@@ -151,7 +153,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       status: control.status,
       reload: reloader(
         config,
-        { store, queue, pop3, smtp, submission, limit, filter, acmeTls: () => acme.current() },
+        { store, queue, pop3, smtp, submission, http, limit, filter, acmeTls: () => acme.current() },
         log,
       ),
       onLost: (listener) => node.onLost(listener),

@@ -6,6 +6,7 @@
 // /.well-known/acme-challenge/TOKEN. Requests are small and bounded: a slow or huge one is cut off.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { createSecureContext, type SecureContext, TLSSocket } from 'node:tls';
 import { domainToASCII } from 'node:url';
 import type { Logger } from '../support/log.js';
 import { autodiscoverAddress, type ClientServers, outlookAutodiscover, thunderbirdConfig } from './autoconfig.js';
@@ -16,6 +17,8 @@ export interface HttpFrontOptions {
   servers: () => ClientServers;
   /** ACME HTTP-01: the key authorization of a token of the order in flight, else null. */
   challenge?: (token: string) => string | null;
+  /** The MTA-STS policy served over TLS at mta-sts.DOMAIN for each hosted domain. */
+  mtaSts?: () => string;
   log: Logger;
 }
 
@@ -36,6 +39,8 @@ export class HttpFront {
   });
 
   private readonly sockets = new Set<Socket>();
+  /** The certificate --https presents (a reload or an ACME renewal replaces it); null: none yet. */
+  private tls: SecureContext | null = null;
 
   constructor(private readonly opts: HttpFrontOptions) {
     // A request line or header the parser refuses: 400, and the connection closed.
@@ -50,7 +55,12 @@ export class HttpFront {
    * header and request timeouts (checked only on a listening server) do not run: a connection
    * idle for 10 s, or open for 15 s (a client that trickles its headers), is closed here.
    */
-  accept(socket: Socket): void {
+  accept(socket: Socket, implicitTls = false): void {
+    // HTTPS before a certificate is in (--acme's first order): closed, as POP3S is.
+    if (implicitTls && !this.tls) {
+      socket.destroy();
+      return;
+    }
     socket.setTimeout(IDLE_MS, () => socket.destroy());
     const cap = setTimeout(() => socket.destroy(), LIFETIME_MS);
     this.sockets.add(socket);
@@ -58,7 +68,15 @@ export class HttpFront {
       clearTimeout(cap);
       this.sockets.delete(socket);
     });
-    this.server.emit('connection', socket);
+    this.server.emit(
+      'connection',
+      implicitTls && this.tls ? new TLSSocket(socket, { isServer: true, secureContext: this.tls }) : socket,
+    );
+  }
+
+  /** The certificate the next HTTPS connection gets (open ones keep theirs). */
+  reload(tls: { cert: Buffer; key: Buffer } | null): void {
+    this.tls = tls ? createSecureContext({ cert: tls.cert, key: tls.key }) : null;
   }
 
   /** Closes the connections still open; the listener itself is closed by its owner. */
@@ -76,6 +94,16 @@ export class HttpFront {
       return reply(res, 200, 'application/octet-stream', answer, req);
     }
     const path = url.pathname.toLowerCase();
+    // MTA-STS (RFC 8461 3.3): only over TLS, only at mta-sts.DOMAIN of a hosted domain.
+    if (path === '/.well-known/mta-sts.txt') {
+      const secure = (req.socket as TLSSocket).encrypted === true;
+      const host = (req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
+      const domain =
+        secure && this.opts.mtaSts && host.startsWith('mta-sts.') ? this.domainOf(null, host, 'mta-sts.') : null;
+      if (!domain) return reply(res, 404, 'text/plain', 'not found\n');
+      if (req.method !== 'GET' && req.method !== 'HEAD') return notAllowed(res, 'GET, HEAD');
+      return reply(res, 200, 'text/plain; charset=utf-8', this.opts.mtaSts?.() ?? '', req);
+    }
     if (THUNDERBIRD.has(path)) {
       if (req.method !== 'GET' && req.method !== 'HEAD') return notAllowed(res, 'GET, HEAD');
       const domain = this.domainOf(url.searchParams.get('emailaddress'), req.headers.host, 'autoconfig.');

@@ -40,6 +40,14 @@ export function mtaStsId(hostname: string): string {
   return `vmail${h.toString(16).padStart(8, '0')}`;
 }
 
+/**
+ * The MTA-STS policy vmail serves for its domains at https://mta-sts.DOMAIN (RFC 8461 section
+ * 3.2): testing to start, naming this server as the MX. Its id in `_mta-sts` follows it.
+ */
+export function mtaStsPolicy(hostname: string): string {
+  return `version: STSv1\r\nmode: testing\r\nmx: ${hostname.toLowerCase()}\r\nmax_age: 86400\r\n`;
+}
+
 /** Every record `domain` needs, in the order an admin publishes them. */
 export function domainRecords(domain: string, s: RecordSource): DnsRecord[] {
   const host = s.hostname.toLowerCase();

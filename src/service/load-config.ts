@@ -326,6 +326,13 @@ export function loadConfig(
   // With --acme the TLS listeners are bound at start and serve once the first certificate is in.
   const certificate = tlsCert ?? acme.acme;
   const { submission, submissions, sendLimit } = submissionSettings(settings, certificate);
+  // Left at its default, HTTPS waits for a certificate, as submissions does; asked for, it needs one.
+  let https = parseOptionalListen(req('https'), where('https'));
+  if (https && !certificate) {
+    if (settings.sources.https !== 'default')
+      throw new ConfigError(`${where('https')} needs tls-cert and tls-key (or --acme)`);
+    https = null;
+  }
   const pop3s = one('pop3s');
   if (pop3s && !certificate) throw new ConfigError(`${where('pop3s')} needs tls-cert and tls-key (or --acme)`);
   const logLevel = logLevelSetting(settings);
@@ -342,6 +349,7 @@ export function loadConfig(
     pop3s: pop3s ? parseListen(pop3s, where('pop3s')) : null,
     smtp: parseListen(req('smtp'), where('smtp')),
     http,
+    https,
     submission,
     submissions,
     sendLimit,

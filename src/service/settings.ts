@@ -26,8 +26,10 @@ export interface Config {
   pop3: Listen;
   pop3s: Listen | null;
   smtp: Listen;
-  /** Autoconfig and autodiscover for mail clients (and, later, ACME's HTTP-01); null: off. */
+  /** Autoconfig and autodiscover for mail clients, ACME's HTTP-01; null: off. */
   http: Listen | null;
+  /** The same over TLS, and the MTA-STS policy of the hosted domains; null: off (or no certificate). */
+  https: Listen | null;
   /** SMTP submission (STARTTLS, then AUTH); null: off. */
   submission: Listen | null;
   /** Submission over implicit TLS (RFC 8314); null: off, or no certificate while left at its default. */
@@ -197,6 +199,13 @@ export const SETTINGS: readonly Setting[] = [
     arg: 'HOST:PORT',
     help: 'HTTP listener: mail client autoconfig (Thunderbird) and autodiscover (Outlook); 0 turns it off',
     default: '0.0.0.0:80',
+  },
+  {
+    key: 'https',
+    field: 'https',
+    arg: 'HOST:PORT',
+    help: "HTTPS listener: the hosted domains' MTA-STS policy (mta-sts.DOMAIN) and autoconfig over TLS (0: off; off by default while no certificate is set)",
+    default: '0.0.0.0:443',
   },
   {
     key: 'metrics',

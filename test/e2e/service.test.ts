@@ -258,6 +258,7 @@ describe('the daemon as an unprivileged user', () => {
         'submission = "0"',
         'submissions = "0"',
         'http = "0"',
+        'https = "0"',
         `tls-cert = "${cert}"`,
         `tls-key = "${key}"`,
         'auth-failure-delay = "1ms"',

@@ -138,6 +138,8 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandl
     // Off unless a test asks for it (a caller's --http comes later and wins): port 80 is one.
     '--http',
     '0',
+    '--https',
+    '0',
     '--apply-interval',
     opts.applyInterval ?? '7d',
     ...(opts.domains ?? ['example.test']).flatMap((d) => ['--domain', d]),

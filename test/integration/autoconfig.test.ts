@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DaemonHandle, startDaemon } from '../helpers/daemon.js';
+import { testCa } from '../helpers/mta-sts-server.js';
 
 let d: DaemonHandle;
 let http = 0;
@@ -166,4 +167,77 @@ describe("Outlook's autodiscover", () => {
       slow.destroy();
     }
   }, 40_000);
+});
+
+describe('the MTA-STS policy over --https', () => {
+  it('serves each hosted domain its policy at mta-sts.DOMAIN over TLS only; 404 elsewhere', async () => {
+    const ca = await testCa();
+    const pair = await ca.issue([HOST, 'mta-sts.example.test', 'mta-sts.elsewhere.test']);
+    const t = await startDaemon({
+      args: [
+        '--hostname',
+        HOST,
+        '--tls-cert',
+        pair.cert,
+        '--tls-key',
+        pair.key,
+        '--https',
+        '127.0.0.1:0',
+        '--http',
+        '127.0.0.1:0',
+      ],
+    });
+    try {
+      const status = JSON.parse((await t.cli(['status', '--json'])).stdout) as {
+        https: { port: number } | null;
+        http: { port: number } | null;
+      };
+      const port = status.https?.port ?? 0;
+      expect(port).toBeGreaterThan(0);
+      /** curl over TLS to `host`, trusting the test CA (the certificate names are checked). */
+      const get = (host: string, path = '/.well-known/mta-sts.txt') => {
+        const out = execFileSync(
+          'curl',
+          [
+            '-s',
+            '-m',
+            '10',
+            '-w',
+            '\n%{http_code}',
+            '--cacert',
+            ca.cert,
+            '--resolve',
+            `${host}:${port}:127.0.0.1`,
+          ].concat([`https://${host}:${port}${path}`]),
+          { encoding: 'utf8' },
+        );
+        const at = out.lastIndexOf('\n');
+        return { code: Number(out.slice(at + 1)), body: out.slice(0, at) };
+      };
+      const policy = get('mta-sts.example.test');
+      expect(policy.code).toBe(200);
+      expect(policy.body).toBe(`version: STSv1\r\nmode: testing\r\nmx: ${HOST}\r\nmax_age: 86400\r\n`);
+      // Its id is the one `domains dns` tells the admin to publish.
+      const records = JSON.parse((await t.cli(['domains', 'dns', 'example.test', '--json'])).stdout) as {
+        name: string;
+        value: string;
+      }[];
+      expect(records.find((r) => r.name === '_mta-sts.example.test')?.value).toMatch(/^v=STSv1; id=vmail[0-9a-f]{8}$/);
+      // A domain not hosted, and every other path: 404; the autoconfig is there over TLS too.
+      expect(get('mta-sts.elsewhere.test').code).toBe(404);
+      expect(get('mta-sts.example.test', '/etc/passwd').code).toBe(404);
+      expect(get(HOST, '/mail/config-v1.1.xml?emailaddress=a%40example.test').code).toBe(200);
+      // Over plain HTTP the policy is not served (RFC 8461 3.3: HTTPS only).
+      const plain = execFileSync(
+        'curl',
+        ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-H', 'Host: mta-sts.example.test'].concat([
+          `http://127.0.0.1:${status.http?.port}/.well-known/mta-sts.txt`,
+        ]),
+        { encoding: 'utf8' },
+      );
+      expect(plain).toBe('404');
+    } finally {
+      await t.stop();
+    }
+  }, 60_000);
 });

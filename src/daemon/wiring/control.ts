@@ -130,6 +130,7 @@ function statusOf(config: Config, parts: ControlParts): () => StatusView {
     tlsLogins: config.requireTlsAuth ?? tls(),
     smtp: { port: ports.smtp },
     http: ports.http === null ? null : { port: ports.http },
+    https: ports.https === null ? null : { port: ports.https },
     submission: ports.submission === null ? null : { port: ports.submission },
     submissions: ports.submissions === null ? null : { port: ports.submissions },
     metrics: ports.metrics === null ? null : { port: ports.metrics },

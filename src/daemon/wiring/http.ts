@@ -3,6 +3,7 @@
 // a domain added an hour ago).
 
 import { HttpFront } from '../../http/server.js';
+import { mtaStsPolicy } from '../../model/dns-records.js';
 import type { Config } from '../../service/settings.js';
 import type { Store } from '../../store/store.js';
 import type { Logger } from '../../support/log.js';
@@ -14,6 +15,7 @@ export function startHttp(
   store: Store,
   ports: Pick<PortNumbers, 'pop3' | 'pop3s' | 'submission' | 'submissions'>,
   challenge: (token: string) => string | null,
+  tls: { cert: Buffer; key: Buffer } | null,
   log: Logger,
 ): Started & { http: HttpFront } {
   const http = new HttpFront({
@@ -26,7 +28,9 @@ export function startHttp(
       submission: ports.submission,
     }),
     challenge,
+    mtaSts: () => mtaStsPolicy(config.hostname),
     log,
   });
+  http.reload(tls);
   return { http, stop: () => http.stop() };
 }

@@ -16,6 +16,7 @@ export interface Ports extends Started {
     smtp(socket: Socket): void;
     submission(socket: Socket, implicitTls?: boolean): void;
     http(socket: Socket): void;
+    https(socket: Socket): void;
     metrics(socket: Socket): void;
   }): Started;
 }
@@ -28,6 +29,7 @@ export interface PortNumbers {
   submission: number | null;
   submissions: number | null;
   http: number | null;
+  https: number | null;
   metrics: number | null;
 }
 
@@ -46,6 +48,7 @@ export async function bindPorts(config: Config): Promise<Ports> {
     const submission = config.submission ? await bind(config.submission, 'submission') : null;
     const submissions = config.submissions ? await bind(config.submissions, 'submissions') : null;
     const http = config.http ? await bind(config.http, 'HTTP') : null;
+    const https = config.https ? await bind(config.https, 'HTTPS') : null;
     const metrics = config.metrics ? await bind(config.metrics, 'metrics') : null;
     return {
       numbers: {
@@ -55,6 +58,7 @@ export async function bindPorts(config: Config): Promise<Ports> {
         submission: submission?.port ?? null,
         submissions: submissions?.port ?? null,
         http: http?.port ?? null,
+        https: https?.port ?? null,
         metrics: metrics?.port ?? null,
       },
       serve: (handlers) => {
@@ -62,6 +66,7 @@ export async function bindPorts(config: Config): Promise<Ports> {
         pop3s?.serve((socket) => handlers.pop3(socket, true));
         smtp.serve((socket) => handlers.smtp(socket));
         http?.serve((socket) => handlers.http(socket));
+        https?.serve((socket) => handlers.https(socket));
         submission?.serve((socket) => handlers.submission(socket));
         submissions?.serve((socket) => handlers.submission(socket, true));
         metrics?.serve((socket) => handlers.metrics(socket));
@@ -72,6 +77,7 @@ export async function bindPorts(config: Config): Promise<Ports> {
             pop3s?.close();
             smtp.close();
             http?.close();
+            https?.close();
             submission?.close();
             submissions?.close();
             metrics?.close();

@@ -2,6 +2,7 @@
 // that hold them (the relay, TLS, limits, the log level, rspamd); the others are named as
 // needing a restart. A reload the relay's CA file refuses changes nothing.
 
+import type { HttpFront } from '../../http/server.js';
 import type { Pop3Server } from '../../pop3/server.js';
 import { type Config, SETTINGS } from '../../service/settings.js';
 import type { ForwardQueue } from '../../smtp/forward-queue.js';
@@ -16,7 +17,7 @@ import { readTls } from './ports.js';
 
 export type Reload = (next: Config) => { applied: string[]; needRestart: string[] };
 
-type TlsParts = { pop3: Pop3Server; smtp: SmtpIntake; submission: Submission };
+type TlsParts = { pop3: Pop3Server; smtp: SmtpIntake; submission: Submission; http: HttpFront };
 
 /**
  * Puts a new certificate (ACME's, issued or renewed) into every TLS server, with the running
@@ -38,6 +39,7 @@ export function installTls(config: Config, parts: TlsParts, tls: { cert: Buffer;
     refusalDelayMs: config.authFailureDelayMs,
   });
   parts.submission.reload({ tls, maxMessageSize: config.maxMessageSize });
+  parts.http.reload(tls);
 }
 
 /** The daemon's reload: `config` is the running one, changed in place by each reload. */
@@ -49,6 +51,7 @@ export function reloader(
     pop3: Pop3Server;
     smtp: SmtpIntake;
     submission: Submission;
+    http: HttpFront;
     limit: SendLimit;
     filter: SpamFilter;
     /** The ACME certificate in use, when --acme orders it (not a file SIGHUP reads). */
