@@ -7,8 +7,9 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DaemonHandle, ROOT, startDaemon, waitFor } from '../helpers/daemon.js';
+import { type DaemonHandle, ROOT, startDaemon, tempDir, waitFor } from '../helpers/daemon.js';
 import { setup, smtplib } from '../helpers/effects.js';
+import { ensurePostgres, startPostgres } from '../helpers/postgres.js';
 import { TestRelay } from '../helpers/relay.js';
 
 const run = promisify(execFile);
@@ -197,6 +198,58 @@ describe('the trail stays bounded (attacker: 20,000 RCPTs to random names, one b
       expect((await trail.query('busy@example.test')).length).toBe(trail.cap);
     } finally {
       await store.close();
+    }
+  }, 120_000);
+});
+
+describe('the trail of a service: every daemon on one PostgreSQL store', () => {
+  it('a message taken in by A and fetched through B has one trail, the same from A and from B', async () => {
+    const missing = ensurePostgres();
+    if (missing) throw new Error(`the service test needs PostgreSQL: ${missing}`);
+    const pg = await startPostgres({ fsync: false });
+    try {
+      const url = await pg.database('trail');
+      const root = tempDir();
+      const sockets = tempDir();
+      const start = (name: string) =>
+        startDaemon({
+          dataDir: root,
+          socket: join(sockets, `${name}.sock`),
+          args: ['--store', url, '--node', name, '--auth-failure-delay', '1ms'],
+        });
+      const a = await start('a');
+      const b = await start('b');
+      try {
+        await setup(a, ['carol']);
+        const sent = await smtplib(a.smtpPort, 'x@sender.example', ['carol@example.test'], mail('svc@sender.example'));
+        expect(sent.ok, JSON.stringify(sent)).toBe(true);
+        const script = join(ROOT, 'test/helpers/pop3_fetch_delete.py');
+        const got = await run('python3', [script, String(b.pop3Port), 'carol@example.test', 'password-1', 'delete']);
+        expect(JSON.parse(got.stdout).auth).toMatch(/^\+OK/);
+        const at = async (h: DaemonHandle) =>
+          JSON.parse((await h.cli(['trace', 'carol@example.test', '--json'])).stdout) as Item[];
+        const fromA = await waitFor(
+          async () => {
+            const t = await at(a);
+            return t.some((i) => i.event === 'deleted') ? t : null;
+          },
+          "B's deletion in the trail A reads",
+          20_000,
+        );
+        expect([...fromA].reverse().map((i) => `${i.event}@${i.node}`)).toEqual([
+          'accepted@a',
+          'delivered@a',
+          'login@b',
+          'retrieved@b',
+          'deleted@b',
+        ]);
+        expect(await at(b)).toEqual(fromA);
+      } finally {
+        await b.stop();
+        await a.stop();
+      }
+    } finally {
+      pg.stop();
     }
   }, 120_000);
 });
