@@ -4,41 +4,19 @@
 // first; Enter opens it into its events (retrieved and deleted by the client); Esc closes it,
 // Esc goes back. A forward's trail (t on its row) shows its forwarded copy. (A flooded trail, a
 // page at a time: test/unit/trail-screen.test.ts.)
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DaemonHandle, ROOT, startDaemon, VMAIL, waitFor } from '../helpers/daemon.js';
 import { setup, smtplib } from '../helpers/effects.js';
+import { terminal } from '../helpers/tmux.js';
 
 const run = promisify(execFile);
-const tmux = (...args: string[]) => execFileSync('tmux', args, { encoding: 'utf8' });
 let d: DaemonHandle;
 
-function open(columns = 80, rows = 24) {
-  const name = `vmail-trail-${process.pid}-${Date.now()}`;
-  tmux(
-    'new-session',
-    '-d',
-    '-s',
-    name,
-    '-x',
-    String(columns),
-    '-y',
-    String(rows),
-    `${process.execPath} ${VMAIL} console --socket ${d.socket}`,
-  );
-  const shot = () => tmux('capture-pane', '-p', '-t', name);
-  const look = (text: string | RegExp) =>
-    waitFor(() => {
-      const s = shot();
-      return (typeof text === 'string' ? s.includes(text) : text.test(s)) ? s : null;
-    }, `the console to show ${text}`).catch((err) => {
-      throw new Error(`${(err as Error).message}\n--- screen ---\n${shot()}`);
-    });
-  const send = (...k: string[]) => tmux('send-keys', '-t', name, ...k);
-  return { shot, look, send, close: () => tmux('kill-session', '-t', name) };
-}
+const open = (columns = 80, rows = 24) =>
+  terminal(`${process.execPath} ${VMAIL} console --socket ${d.socket}`, { columns, rows });
 
 beforeAll(async () => {
   d = await startDaemon();

@@ -5,7 +5,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { ROOT, tempDir, waitFor } from '../helpers/daemon.js';
+import { LOOPBACK_LISTENERS, ROOT, tempDir, waitFor } from '../helpers/daemon.js';
 
 it('packs what an install needs and nothing else, installs globally, and runs', async () => {
   const dir = tempDir('vmail-pack-');
@@ -46,25 +46,9 @@ it('packs what an install needs and nothing else, installs globally, and runs', 
   expect(manual).toMatch(/vmail daemon/);
 
   const data = join(dir, 'data');
-  const d = spawn(
-    vmail,
-    [
-      'daemon',
-      '--data-dir',
-      data,
-      '--domain',
-      'example.test',
-      '--pop3',
-      '127.0.0.1:0',
-      '--smtp',
-      '127.0.0.1:0',
-      '--submission',
-      '0',
-      '--http',
-      '0',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const d = spawn(vmail, ['daemon', '--data-dir', data, '--domain', 'example.test', ...LOOPBACK_LISTENERS], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   d.stdout.on('data', (x) => (out += x));
   d.stderr.on('data', (x) => (out += x));

@@ -3,26 +3,22 @@
 // VMAIL_CONFIG names points at a PostgreSQL store that does not answer, an rspamd that is not
 // there and another user, and VMAIL_DATA_DIR at the "service's" data dir: the console still opens
 // on the demo domain, and the service's data dir is not touched.
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { tempDir, VMAIL, waitFor } from '../helpers/daemon.js';
+import { tempDir, VMAIL } from '../helpers/daemon.js';
+import { type Terminal, terminal } from '../helpers/tmux.js';
 
-const tmux = (...args: string[]) => execFileSync('tmux', args, { encoding: 'utf8' });
-const name = `vmail-up-${process.pid}`;
+let t: Terminal | undefined;
 
 afterAll(() => {
+  // A test that failed half way: q first, so the demo daemon stops with the console.
   try {
-    tmux('send-keys', '-t', name, 'q');
+    t?.send('q');
   } catch {
-    // The session may have ended with the console already.
+    // The session has ended already (the test closed it).
   }
-  try {
-    tmux('kill-session', '-t', name);
-  } catch {
-    // Already gone: nothing to end.
-  }
+  t?.close();
 });
 
 describe('vmail up on a configured server', () => {
@@ -39,31 +35,15 @@ describe('vmail up on a configured server', () => {
     );
     const work = join(home, 'work');
     mkdirSync(work);
-    tmux(
-      'new-session',
-      '-d',
-      '-s',
-      name,
-      '-x',
-      '80',
-      '-y',
-      '24',
-      '-c',
-      work,
-      `env VMAIL_CONFIG=${conf} VMAIL_DATA_DIR=${service} ${process.execPath} ${VMAIL} up; sleep 30`,
-    );
-    const shot = () => tmux('capture-pane', '-p', '-t', name);
-    const screen = await waitFor(
-      () => (/POP3 Accounts/.test(shot()) ? shot() : null),
-      'the console to open on the demo',
-      30_000,
-    ).catch((err) => {
-      throw new Error(`${(err as Error).message}\n--- screen ---\n${shot()}`);
+    t = terminal(`env VMAIL_CONFIG=${conf} VMAIL_DATA_DIR=${service} ${process.execPath} ${VMAIL} up; sleep 30`, {
+      cwd: work,
     });
+    const screen = await t.look('POP3 Accounts', 30_000);
     expect(screen).toContain('example.test');
     expect(existsSync(join(work, '.vmail-demo', 'vmail.sqlite'))).toBe(true);
     expect(readdirSync(service)).toEqual([]);
-    tmux('send-keys', '-t', name, 'q');
-    await waitFor(() => (/stopping the demo daemon/.test(shot()) ? true : null), 'the demo to stop', 20_000);
+    t.send('q');
+    await t.look('stopping the demo daemon', 20_000);
+    t.close();
   }, 60_000);
 });

@@ -19,6 +19,26 @@ export const dns = {
   cname: (alias: string, target: string) => `cname=${alias},${target}`,
 };
 
+/**
+ * A record as `vmail domains dns --json` gives it, as dnsmasq serves it: what a domain's zone
+ * holds once the admin published it (TXT in strings of at most 255 octets; an SRV target of
+ * "." is dnsmasq's "no such service").
+ */
+export function published(r: { type: string; name: string; value: string }): string {
+  if (r.type === 'MX') {
+    const [preference, host] = r.value.split(' ');
+    return dns.mx(r.name, host.replace(/\.$/, ''), Number(preference));
+  }
+  if (r.type === 'CNAME') return dns.cname(r.name, r.value.replace(/\.$/, ''));
+  if (r.type === 'SRV') {
+    const [priority, weight, port, target] = r.value.split(' ');
+    return target === '.'
+      ? `srv-host=${r.name}`
+      : `srv-host=${r.name},${target.replace(/\.$/, '')},${port},${priority},${weight}`;
+  }
+  return `txt-record=${r.name},${(r.value.match(/[\s\S]{1,255}/g) ?? []).map((s) => `"${s}"`).join(',')}`;
+}
+
 export interface DnsServer {
   /** `127.0.0.1:PORT`, for --resolver. */
   address: string;

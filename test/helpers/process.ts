@@ -115,6 +115,26 @@ export function runCli(
 }
 
 /** Starts a daemon and resolves once it has printed its ready line. */
+/**
+ * Every listener of a daemon a test starts by hand: POP3 and SMTP on free loopback ports, the
+ * others off (their defaults are privileged ports two tests at once would both want). A
+ * caller's flag given later wins.
+ */
+export const LOOPBACK_LISTENERS = [
+  '--pop3',
+  '127.0.0.1:0',
+  '--smtp',
+  '127.0.0.1:0',
+  '--submission',
+  '0',
+  '--submissions',
+  '0',
+  '--http',
+  '0',
+  '--https',
+  '0',
+];
+
 export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandle> {
   const dataDir = opts.dataDir ?? tempDir();
   const socket = opts.socket ?? join(dataDir, 'control.sock');
@@ -126,20 +146,10 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandl
     dataDir,
     '--socket',
     socket,
-    '--pop3',
-    '127.0.0.1:0',
-    '--smtp',
-    '127.0.0.1:0',
-    // Submission on a free port, implicit TLS off: a test that wants it gives --submissions.
+    ...LOOPBACK_LISTENERS,
+    // Submission on a free port too: a test that wants implicit TLS gives --submissions.
     '--submission',
     '127.0.0.1:0',
-    '--submissions',
-    '0',
-    // Off unless a test asks for it (a caller's --http comes later and wins): port 80 is one.
-    '--http',
-    '0',
-    '--https',
-    '0',
     '--apply-interval',
     opts.applyInterval ?? '7d',
     ...(opts.domains ?? ['example.test']).flatMap((d) => ['--domain', d]),

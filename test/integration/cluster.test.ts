@@ -12,7 +12,16 @@ import type { NodeView, StatusView } from '../../src/control/protocol.js';
 import { hashPassword } from '../../src/store/passwords.js';
 import { PostgresDatabase } from '../../src/store/postgres.js';
 import { Store } from '../../src/store/store.js';
-import { cleanUp, type DaemonHandle, runCli, startDaemon, tempDir, VMAIL, waitFor } from '../helpers/daemon.js';
+import {
+  cleanUp,
+  type DaemonHandle,
+  LOOPBACK_LISTENERS,
+  runCli,
+  startDaemon,
+  tempDir,
+  VMAIL,
+  waitFor,
+} from '../helpers/daemon.js';
 import { maildirWith, pop3Login, smtplib, smtpSend } from '../helpers/effects.js';
 import { answers, checkMail, json, smtpLoop } from '../helpers/mail-count.js';
 import { RawPop3 } from '../helpers/pop3.js';
@@ -789,14 +798,7 @@ describe('several daemons on one PostgreSQL store', () => {
       tempDir(),
       '--store',
       `postgres://vmail@127.0.0.1:${port}/x`,
-      '--pop3',
-      '127.0.0.1:0',
-      '--smtp',
-      '127.0.0.1:0',
-      '--submission',
-      '0',
-      '--http',
-      '0',
+      ...LOOPBACK_LISTENERS,
     ]);
     expect(unreachable.code).not.toBe(0);
     expect(unreachable.stderr.split('\n').filter((l) => l.startsWith('vmail:'))).toHaveLength(1);
@@ -815,14 +817,7 @@ describe('several daemons on one PostgreSQL store', () => {
       c.url,
       '--node',
       'a',
-      '--pop3',
-      '127.0.0.1:0',
-      '--smtp',
-      '127.0.0.1:0',
-      '--submission',
-      '0',
-      '--http',
-      '0',
+      ...LOOPBACK_LISTENERS,
     ]);
     expect(twin.code).toBe(78);
     expect(twin.stderr).toMatch(/another daemon named "a" is connected/);
@@ -868,14 +863,7 @@ describe('several daemons on one PostgreSQL store', () => {
       c.url,
       '--node',
       'n'.repeat(53),
-      '--pop3',
-      '127.0.0.1:0',
-      '--smtp',
-      '127.0.0.1:0',
-      '--submission',
-      '0',
-      '--http',
-      '0',
+      ...LOOPBACK_LISTENERS,
     ]);
     expect(long.code).toBe(78);
     expect(long.stderr.trim().split('\n')).toHaveLength(1);

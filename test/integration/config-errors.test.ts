@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanUp, runCli, selfSignedCert, startDaemon, tempDir, VMAIL } from '../helpers/daemon.js';
+import { cleanUp, LOOPBACK_LISTENERS, runCli, selfSignedCert, startDaemon, tempDir, VMAIL } from '../helpers/daemon.js';
 import { idOf, makeUsers, type Users, vmailAs } from '../helpers/users.js';
 
 const tag = `${process.pid % 100000}`;
@@ -214,14 +214,7 @@ describe('a daemon that cannot create its socket', () => {
         ['-u', OUTSIDER, '--', process.execPath, VMAIL, 'daemon', '--data-dir', data].concat([
           '--socket',
           socket,
-          '--pop3',
-          '127.0.0.1:0',
-          '--smtp',
-          '127.0.0.1:0',
-          '--submission',
-          '0',
-          '--http',
-          '0',
+          ...LOOPBACK_LISTENERS,
           '--domain',
           'example.test',
         ]),

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCli, startDaemon, tempDir, VMAIL, waitFor } from '../helpers/daemon.js';
+import { LOOPBACK_LISTENERS, runCli, startDaemon, tempDir, VMAIL, waitFor } from '../helpers/daemon.js';
 import { RawLines } from '../helpers/raw-socket.js';
 import { seedAccounts } from '../helpers/seed.js';
 
@@ -480,14 +480,7 @@ describe('the socket and the process', () => {
       d.socket,
       '--domain',
       'example.test',
-      '--pop3',
-      '127.0.0.1:0',
-      '--smtp',
-      '127.0.0.1:0',
-      '--submission',
-      '0',
-      '--http',
-      '0',
+      ...LOOPBACK_LISTENERS,
     ]);
     expect(second.code).toBe(1);
     expect(second.stderr).toMatch(/another vmail daemon is already running on .*control\.sock: stop it first/);
@@ -511,14 +504,7 @@ describe('the socket and the process', () => {
         dir,
         '--domain',
         'example.test',
-        '--pop3',
-        '127.0.0.1:0',
-        '--smtp',
-        '127.0.0.1:0',
-        '--submission',
-        '0',
-        '--http',
-        '0',
+        ...LOOPBACK_LISTENERS,
         flag,
         `127.0.0.1:${port}`,
       ];
@@ -628,14 +614,7 @@ reader.execute('ROLLBACK')
       file,
       '--domain',
       'example.test',
-      '--pop3',
-      '127.0.0.1:0',
-      '--smtp',
-      '127.0.0.1:0',
-      '--submission',
-      '0',
-      '--http',
-      '0',
+      ...LOOPBACK_LISTENERS,
     ]);
     expect(r.code).toBe(1);
     expect(r.stderr.trimEnd().split('\n').at(-1)).toBe(

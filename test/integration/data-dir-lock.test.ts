@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { startDaemon, tempDir, VMAIL } from '../helpers/daemon.js';
+import { LOOPBACK_LISTENERS, startDaemon, tempDir, VMAIL } from '../helpers/daemon.js';
 
 /** The exit code and output of a daemon that is expected not to start. */
 function refusedStart(
@@ -20,14 +20,7 @@ function refusedStart(
     dataDir,
     '--socket',
     socket,
-    '--pop3',
-    '127.0.0.1:0',
-    '--smtp',
-    '127.0.0.1:0',
-    '--submission',
-    '0',
-    '--http',
-    '0',
+    ...LOOPBACK_LISTENERS,
     '--domain',
     'example.test',
     ...extra,

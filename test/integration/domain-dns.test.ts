@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DnsRecord } from '../../src/model/dns-records.js';
 import { type DaemonHandle, startDaemon } from '../helpers/daemon.js';
-import { type DnsServer, dns, startDns } from '../helpers/dns-server.js';
+import { type DnsServer, dns, published, startDns } from '../helpers/dns-server.js';
 
 let d: DaemonHandle;
 let server: DnsServer;
@@ -21,20 +21,6 @@ afterAll(async () => {
   await d?.stop();
   await server?.stop();
 });
-
-/** A record of `domains dns` as dnsmasq serves it (TXT in strings of at most 255 octets). */
-function served(r: DnsRecord): string {
-  if (r.type === 'MX') return dns.mx(r.name, r.value.split(' ')[1].replace(/\.$/, ''), Number(r.value.split(' ')[0]));
-  if (r.type === 'CNAME') return dns.cname(r.name, r.value.replace(/\.$/, ''));
-  if (r.type === 'SRV') {
-    const [priority, weight, port, target] = r.value.split(' ');
-    return target === '.'
-      ? `srv-host=${r.name}`
-      : `srv-host=${r.name},${target.replace(/\.$/, '')},${port},${priority},${weight}`;
-  }
-  const strings = r.value.match(/[\s\S]{1,255}/g) ?? [];
-  return `txt-record=${r.name},${strings.map((s) => `"${s}"`).join(',')}`;
-}
 
 interface Checked extends DnsRecord {
   status: string;
@@ -99,14 +85,14 @@ describe('vmail domains check, against a real DNS server', () => {
     const list = await records();
     const host = [dns.a(HOST, '127.0.0.9')]; // and so the PTR of 127.0.0.9 names it back
     const dmarc = (r: DnsRecord) => r.name.startsWith('_dmarc.');
-    await server.restart([...host, ...list.filter((r) => !dmarc(r)).map(served)]);
+    await server.restart([...host, ...list.filter((r) => !dmarc(r)).map(published)]);
     const first = await check();
     expect(first.code, first.stderr).toBe(1);
     expect(first.list.filter((r) => r.status !== 'ok').map((r) => `${r.status} ${r.name}`)).toEqual([
       'missing _dmarc.example.test',
     ]);
     expect(first.list.find((r) => r.type === 'PTR')).toMatchObject({ status: 'ok', found: `127.0.0.9 -> ${HOST}` });
-    await server.restart([...host, ...list.map(served)]);
+    await server.restart([...host, ...list.map(published)]);
     const second = await check();
     expect(second.code, second.stderr).toBe(0);
     expect(second.list.every((r) => r.status === 'ok')).toBe(true);
@@ -121,9 +107,9 @@ describe('vmail domains check, against a real DNS server', () => {
     await server.restart([
       dns.a(HOST, '127.0.0.9'),
       dns.a('mx.elsewhere.test', '127.0.0.10'),
-      ...list.filter((r) => r.type !== 'MX' && r !== dkim).map(served),
+      ...list.filter((r) => r.type !== 'MX' && r !== dkim).map(published),
       dns.mx('example.test', 'mx.elsewhere.test', 10),
-      served({ ...dkim, value: dkim.value.replace(/p=.{8}/, 'p=AAAAAAAA') }),
+      published({ ...dkim, value: dkim.value.replace(/p=.{8}/, 'p=AAAAAAAA') }),
     ]);
     const r = await check();
     expect(r.code).toBe(1);

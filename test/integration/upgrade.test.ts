@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { ROOT, runCli, startDaemon, tempDir } from '../helpers/daemon.js';
+import { LOOPBACK_LISTENERS, ROOT, runCli, startDaemon, tempDir } from '../helpers/daemon.js';
 import { pop3Login, pop3Uidls } from '../helpers/effects.js';
 
 const FIXTURE = join(ROOT, 'fixtures/stores/v0.1.0');
@@ -38,21 +38,7 @@ c=sqlite3.connect(sys.argv[1]); c.execute("insert or replace into meta(key,value
   execFileSync('python3', ['-c', py, file, `meta:${key}`, JSON.stringify({ value, expires: null })]);
 }
 
-const daemonArgs = (dir: string) => [
-  'daemon',
-  '--data-dir',
-  dir,
-  '--pop3',
-  '127.0.0.1:0',
-  '--smtp',
-  '127.0.0.1:0',
-  '--submission',
-  '0',
-  '--http',
-  '0',
-  '--apply-interval',
-  '7d',
-];
+const daemonArgs = (dir: string) => ['daemon', '--data-dir', dir, ...LOOPBACK_LISTENERS, '--apply-interval', '7d'];
 
 describe('schema version', () => {
   test('the 0.1.0 store is migrated at start, a copy kept first, and serves as before', async () => {
