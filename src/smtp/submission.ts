@@ -334,17 +334,52 @@ export function windowText(ms: number): string {
 /**
  * The one address of the From: header, lower case, or why there is none to accept: no From:,
  * two of them, several addresses or a group (RFC 5322 allows them with a Sender:, which a
- * submitting account has no need of).
+ * submitting account has no need of). Only the plain forms are taken, `addr`, `Name <addr>`
+ * (quoted strings, comments and encoded words allowed around them): a malformed one that
+ * addressparser reads as the account's own a reader may read as another's (`boss@x<me@y`,
+ * `boss @ x <me@y>`), and `From :` (a space before the colon) is a From: to readers and to DKIM.
  */
 export function fromAddress(header: string): string | { problem: string } {
   const unfolded = header.replace(/\r?\n[ \t]/g, ' ');
-  const lines = unfolded.split(/\r?\n/).filter((l) => /^from:/i.test(l));
+  const lines = unfolded.split(/\r?\n/).filter((l) => /^from[ \t]*:/i.test(l));
   if (lines.length === 0) return { problem: 'The message has no From: header' };
   if (lines.length > 1) return { problem: 'The message has more than one From: header' };
-  const parsed = addressparser(lines[0].slice(5), { flatten: false });
+  const value = lines[0].slice(lines[0].indexOf(':') + 1);
+  const parsed = addressparser(value, { flatten: false });
   if (parsed.length !== 1 || 'group' in parsed[0] || !parsed[0].address)
     return { problem: 'From: must name one address, your own' };
-  return parsed[0].address.toLowerCase();
+  const address = parsed[0].address.toLowerCase();
+  const plain = withoutQuotes(value);
+  const addr = '[^\\s<>@,;:\\\\"()[\\]]+@[^\\s<>@,;:\\\\"()[\\]]+';
+  const m = plain === null ? null : new RegExp(`^\\s*(?:[^<>@,;:\\\\()[\\]]*<(${addr})>|(${addr}))\\s*$`).exec(plain);
+  if (!m || (m[1] ?? m[2]).toLowerCase() !== address)
+    return { problem: 'From: must name one address, your own, as addr or Name <addr>' };
+  return address;
+}
+
+/** `value` with each quoted string as `"q"` and each comment as a space; null when one is not closed. */
+function withoutQuotes(value: string): string | null {
+  let out = '';
+  let depth = 0;
+  let quoted = false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i];
+    if ((quoted || depth) && c === '\\') i++;
+    else if (quoted) {
+      if (c === '"') {
+        quoted = false;
+        out += 'q"';
+      }
+    } else if (c === '(') depth++;
+    else if (depth) {
+      if (c === ')' && --depth === 0) out += ' ';
+    } else if (c === '"') {
+      quoted = true;
+      out += '"';
+    } else if (c === ')') return null;
+    else out += c;
+  }
+  return quoted || depth ? null : out;
 }
 
 /**
