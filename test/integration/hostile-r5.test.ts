@@ -3,6 +3,7 @@
 // submission on 587 (STARTTLS) and the test relay behind --relay; real clients (Python's smtplib),
 // and what a recipient's mail reader sees judged by Python's own email parser.
 import { spawn } from 'node:child_process';
+import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DaemonHandle, ROOT, selfSignedCert, startDaemon, waitFor } from '../helpers/daemon.js';
@@ -44,6 +45,8 @@ const readerFrom = (data: Buffer) =>
 let d: DaemonHandle;
 let relay: TestRelay;
 let sub: number;
+let http: number;
+const PER_ADDRESS = 4;
 const mal = { user: 'mallory@example.test', password: 'pw-mallory-1', to: ['someone@far.example'] };
 
 const submit = (from: string, fromHeader: string, subject: string, extra = '') =>
@@ -74,12 +77,18 @@ beforeAll(async () => {
       '1ms',
       '--hostname',
       'mail.example.test',
+      '--http',
+      '127.0.0.1:0',
+      '--max-connections-per-address',
+      String(PER_ADDRESS),
     ],
   });
   for (const a of ['mallory', 'boss'])
     expect((await d.cli(['accounts', 'add', a, '--password-stdin'], `pw-${a}-1\n`)).code).toBe(0);
   expect((await d.cli(['pending', 'apply'])).code).toBe(0);
-  sub = JSON.parse((await d.cli(['status', '--json'])).stdout).submission.port;
+  const status = JSON.parse((await d.cli(['status', '--json'])).stdout);
+  sub = status.submission.port;
+  http = status.http.port;
 }, 60_000);
 
 afterAll(async () => {
@@ -120,5 +129,61 @@ describe('submission: an account cannot pass another address off as its From:', 
     // The two forms a reader takes for boss's (a second From : is another reader's and DKIM's matter).
     for (const [, header] of forged.slice(0, 2))
       expect(await readerFrom(Buffer.from(`From: ${header}\r\n\r\nx\r\n`))).toContain('boss@example.test');
+  }, 60_000);
+});
+
+/**
+ * Opens `n` connections from `source` at once, all held open; sends `request` on each once all
+ * are connected; resolves with each one's first line (or "closed"), then closes them all.
+ */
+async function holdMany(port: number, n: number, source: string, request = ''): Promise<string[]> {
+  const sockets: Socket[] = [];
+  const first: Promise<string>[] = [];
+  for (let i = 0; i < n; i++) {
+    const s = createConnection({ port, host: '127.0.0.1', localAddress: source });
+    sockets.push(s);
+    let buf = '';
+    first.push(
+      new Promise((resolve) => {
+        s.on('data', (c: Buffer) => {
+          buf += c.toString('latin1');
+          const nl = buf.indexOf('\n');
+          if (nl >= 0) resolve(buf.slice(0, nl).trim());
+        });
+        s.on('close', () => resolve(buf ? buf.trim() : 'closed'));
+        s.on('error', () => resolve('closed'));
+      }),
+    );
+    await new Promise<void>((resolve) => {
+      s.once('connect', () => resolve());
+      s.once('error', () => resolve());
+    });
+  }
+  if (request) for (const s of sockets) if (!s.destroyed) s.write(request);
+  try {
+    return await Promise.all(first);
+  } finally {
+    for (const s of sockets) s.destroy();
+  }
+}
+
+describe('one client address cannot hold every connection (--max-connections-per-address)', () => {
+  const N = 3 * PER_ADDRESS;
+
+  it(`submission: of ${N} connections from one address at most ${PER_ADDRESS} are greeted; the rest hear 421`, async () => {
+    const lines = await holdMany(sub, N, REMOTE);
+    const greeted = lines.filter((l) => l.startsWith('220'));
+    expect(greeted.length, lines.join(' | ')).toBeLessThanOrEqual(PER_ADDRESS);
+    expect(lines.filter((l) => l.startsWith('421')).length, lines.join(' | ')).toBeGreaterThanOrEqual(N - PER_ADDRESS);
+    // Another client is still greeted while they are held.
+    expect((await holdMany(sub, 1, '127.0.0.3'))[0]).toMatch(/^220 /);
+  }, 60_000);
+
+  it(`--http: of ${N} connections from one address at most ${PER_ADDRESS} are answered; the rest are closed`, async () => {
+    const lines = await holdMany(http, N, REMOTE, 'GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n');
+    const answered = lines.filter((l) => l.startsWith('HTTP/1.1'));
+    expect(answered.length, lines.join(' | ')).toBeLessThanOrEqual(PER_ADDRESS);
+    expect(answered.length).toBeGreaterThan(0);
+    expect((await holdMany(http, 1, '127.0.0.3', 'GET /x HTTP/1.1\r\nHost: x\r\n\r\n'))[0]).toMatch(/^HTTP\/1\.1 404/);
   }, 60_000);
 });
