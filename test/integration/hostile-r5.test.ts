@@ -187,3 +187,36 @@ describe('one client address cannot hold every connection (--max-connections-per
     expect((await holdMany(http, 1, '127.0.0.3', 'GET /x HTTP/1.1\r\nHost: x\r\n\r\n'))[0]).toMatch(/^HTTP\/1\.1 404/);
   }, 60_000);
 });
+
+describe('a STARTTLS session gives its place back when it ends', () => {
+  /** `n` sessions one after another from `source`: EHLO, STARTTLS, EHLO, QUIT; each one's greeting code. */
+  const sessions = (port: number, n: number, source: string) =>
+    python<number[]>([
+      '-c',
+      'import sys, json, smtplib, ssl\n' +
+        'port, n, src = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]\n' +
+        'ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE\n' +
+        'out = []\n' +
+        'for i in range(n):\n' +
+        '    try:\n' +
+        '        s = smtplib.SMTP(timeout=30, source_address=(src, 0))\n' +
+        '        s._host = "127.0.0.1"; code, _ = s.connect("127.0.0.1", port)\n' +
+        '        out.append(code)\n' +
+        '        s.ehlo("client.example"); s.starttls(context=ctx); s.ehlo("client.example"); s.quit()\n' +
+        '    except (smtplib.SMTPException, OSError) as e:\n' +
+        '        out.append(getattr(e, "smtp_code", -1)) if len(out) == i else None\n' +
+        'print(json.dumps(out))',
+      String(port),
+      String(n),
+      source,
+    ]);
+
+  it(`port 25: ${PER_ADDRESS * 2} STARTTLS sessions one after another from one address are each greeted with 220`, async () => {
+    const smtp = JSON.parse((await d.cli(['status', '--json'])).stdout).smtp.port as number;
+    expect(await sessions(smtp, PER_ADDRESS * 2, '127.0.0.4')).toEqual(Array(PER_ADDRESS * 2).fill(220));
+  }, 60_000);
+
+  it(`submission: ${PER_ADDRESS * 2} STARTTLS sessions one after another from one address are each greeted with 220`, async () => {
+    expect(await sessions(sub, PER_ADDRESS * 2, '127.0.0.5')).toEqual(Array(PER_ADDRESS * 2).fill(220));
+  }, 60_000);
+});
