@@ -16,6 +16,8 @@ export interface HttpFrontOptions {
   servers: () => ClientServers;
   /** ACME HTTP-01: the key authorization of a token of the order in flight, else null. */
   challenge?: (token: string) => string | null;
+  /** Connections one client address may hold at once (--max-connections-per-address). */
+  maxPerAddress: () => number;
   log: Logger;
 }
 
@@ -36,6 +38,8 @@ export class HttpFront {
   });
 
   private readonly sockets = new Set<Socket>();
+  /** Connections open per client address. */
+  private readonly perAddress = new Map<string, number>();
 
   constructor(private readonly opts: HttpFrontOptions) {
     // A request line or header the parser refuses: 400, and the connection closed.
@@ -48,9 +52,22 @@ export class HttpFront {
   /**
    * Serves one connection from the listener. The server never listens itself, so Node's own
    * header and request timeouts (checked only on a listening server) do not run: a connection
-   * idle for 10 s, or open for 15 s (a client that trickles its headers), is closed here.
+   * idle for 10 s, or open for 15 s (a client that trickles its headers), is closed here,
+   * and one past --max-connections-per-address from its address is closed at once.
    */
   accept(socket: Socket): void {
+    const remote = socket.remoteAddress ?? 'unknown';
+    const open = this.perAddress.get(remote) ?? 0;
+    if (open >= this.opts.maxPerAddress()) {
+      socket.destroy();
+      return;
+    }
+    this.perAddress.set(remote, open + 1);
+    socket.once('close', () => {
+      const n = (this.perAddress.get(remote) ?? 1) - 1;
+      if (n > 0) this.perAddress.set(remote, n);
+      else this.perAddress.delete(remote);
+    });
     socket.setTimeout(IDLE_MS, () => socket.destroy());
     const cap = setTimeout(() => socket.destroy(), LIFETIME_MS);
     this.sockets.add(socket);

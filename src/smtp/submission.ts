@@ -12,6 +12,7 @@ import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 's
 import { domainOf } from '../model/names.js';
 import type { Logger } from '../support/log.js';
 import { messageIdOf, noteTrail } from '../support/trail.js';
+import { onceClosed } from './guard.js';
 import { headerEnd, headerSafe, rfc5322Date } from './headers.js';
 import type { SendLimit } from './send-limit.js';
 
@@ -32,6 +33,8 @@ export interface SubmissionOptions {
   tls: { cert: Buffer; key: Buffer } | null;
   maxMessageSize: number;
   maxConnections: number;
+  /** Connections one client address may hold at once on 587 and 465 together (--max-connections-per-address). */
+  maxPerAddress: () => number;
   maxRecipients?: number;
   /** Checks a login: throttled per client address and logged by the caller, as POP3's are. */
   login(user: string, password: string, remote: string, wanted: () => boolean): Promise<SubmissionAccount | null>;
@@ -67,6 +70,8 @@ export class Submission {
   private readonly implicit: SMTPServer;
   private hasTls: boolean;
   private readonly storing = new Set<Promise<unknown>>();
+  /** Connections open per client address. */
+  private readonly perAddress = new Map<string, number>();
 
   constructor(private readonly opts: SubmissionOptions) {
     this.starttls = this.server(false);
@@ -184,6 +189,24 @@ export class Submission {
       socket.destroy();
       return;
     }
+    const remote = socket.remoteAddress ?? 'unknown';
+    const open = this.perAddress.get(remote) ?? 0;
+    if (open >= this.opts.maxPerAddress()) {
+      this.opts.log.info('submission refused connection', {
+        client: remote,
+        reason: 'too many connections from the address',
+      });
+      // Port 465 speaks TLS from the first byte: there the connection is only closed.
+      if (implicitTls) socket.destroy();
+      else socket.end(`421 4.7.0 ${this.opts.hostname} Too many connections from your address, try again later\r\n`);
+      return;
+    }
+    this.perAddress.set(remote, open + 1);
+    onceClosed(socket, () => {
+      const n = (this.perAddress.get(remote) ?? 1) - 1;
+      if (n > 0) this.perAddress.set(remote, n);
+      else this.perAddress.delete(remote);
+    });
     server.server.emit('connection', socket);
   }
 

@@ -26,6 +26,8 @@ export function startHttp(
       submission: ports.submission,
     }),
     challenge,
+    // Read at each connection: a reload changes `config` in place.
+    maxPerAddress: () => config.maxConnectionsPerAddress,
     log,
   });
   return { http, stop: () => http.stop() };
