@@ -220,3 +220,30 @@ describe('a STARTTLS session gives its place back when it ends', () => {
     expect(await sessions(sub, PER_ADDRESS * 2, '127.0.0.5')).toEqual(Array(PER_ADDRESS * 2).fill(220));
   }, 60_000);
 });
+
+describe('vmail trace shows no terminal control bytes an outsider sent', () => {
+  it('a Message-ID with ESC and BEL (a HELO or MAIL FROM with them is refused already) reaches the trail but not the terminal as such', async () => {
+    const smtp = JSON.parse((await d.cli(['status', '--json'])).stdout).smtp.port as number;
+    const sent = await python<{ ok: boolean; error?: string }>([
+      '-c',
+      'import sys, json, smtplib\n' +
+        's = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=30, source_address=("127.0.0.6", 0))\n' +
+        's.ehlo("client.example")\n' +
+        'msg = b"From: x@far.example\\r\\nTo: boss@example.test\\r\\nSubject: esc\\r\\n' +
+        'Message-ID: <\\x1b[2J\\x1b]0;owned\\x07@far.example>\\r\\n\\r\\nhi\\r\\n"\n' +
+        'try:\n' +
+        '    s.sendmail("x@far.example", ["boss@example.test"], msg); print(json.dumps({"ok": True}))\n' +
+        'except smtplib.SMTPException as e:\n' +
+        '    print(json.dumps({"ok": False, "error": str(e)}))\n',
+      String(smtp),
+    ]);
+    expect(sent, JSON.stringify(sent)).toMatchObject({ ok: true });
+    const trace = await waitFor(async () => {
+      const r = await d.cli(['trace', 'boss@example.test']);
+      return r.stdout.includes('accepted') ? r.stdout : null;
+    }, 'the trace names the message');
+    // Shown, but with its control bytes made visible: nothing a terminal acts on.
+    expect(trace).toMatch(/owned/);
+    expect(JSON.stringify(trace)).not.toMatch(/\\u001b|\\u0007/);
+  }, 60_000);
+});
