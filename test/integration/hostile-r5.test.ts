@@ -3,6 +3,7 @@
 // submission on 587 (STARTTLS) and the test relay behind --relay; real clients (Python's smtplib),
 // and what a recipient's mail reader sees judged by Python's own email parser.
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -245,5 +246,33 @@ describe('vmail trace shows no terminal control bytes an outsider sent', () => {
     // Shown, but with its control bytes made visible: nothing a terminal acts on.
     expect(trace).toMatch(/owned/);
     expect(JSON.stringify(trace)).not.toMatch(/\\u001b|\\u0007/);
+  }, 60_000);
+});
+
+describe('bash completion runs nothing a name holds', () => {
+  // compgen -W expands $(...) and backquotes in the words __complete gives; names are safe only
+  // because they are restricted to a-z, 0-9, ".", "-" and "_". This holds that line.
+  it('a forward named with backquotes and IFS (valid atext) is refused; completion runs nothing', async () => {
+    const marker = join(d.dataDir, 'completion-ran');
+    const name = `x\`touch\${IFS}${marker}\``;
+    const added = await d.cli(['forwards', 'add', `${name}@example.test`, 'boss@example.test']);
+    expect(added.code).not.toBe(0);
+    expect(added.stderr).toMatch(/invalid name/);
+    const words = await new Promise<string>((resolve, reject) => {
+      const p = spawn(
+        '/bin/bash',
+        [
+          '-c',
+          `source "${ROOT}/contrib/completion/vmail.bash"; COMP_WORDS=("${ROOT}/bin/vmail.js" accounts remove m); COMP_CWORD=3; _vmail; printf '%s\\n' "\${COMPREPLY[@]}"`,
+        ],
+        { env: { ...process.env, VMAIL_SOCKET: d.socket } },
+      );
+      let out = '';
+      p.stdout.on('data', (c) => (out += c));
+      p.on('error', reject);
+      p.on('close', () => resolve(out));
+    });
+    expect(existsSync(marker)).toBe(false);
+    expect(words.split('\n')).toContain('mallory@example.test');
   }, 60_000);
 });
