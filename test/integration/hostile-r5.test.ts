@@ -3,11 +3,11 @@
 // submission on 587 (STARTTLS) and the test relay behind --relay; real clients (Python's smtplib),
 // and what a recipient's mail reader sees judged by Python's own email parser.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DaemonHandle, ROOT, selfSignedCert, startDaemon, waitFor } from '../helpers/daemon.js';
+import { type DaemonHandle, ROOT, selfSignedCert, startDaemon, tempDir, waitFor } from '../helpers/daemon.js';
 import { TestRelay } from '../helpers/relay.js';
 
 const REMOTE = '127.0.0.2';
@@ -274,5 +274,26 @@ describe('bash completion runs nothing a name holds', () => {
     });
     expect(existsSync(marker)).toBe(false);
     expect(words.split('\n')).toContain('mallory@example.test');
+  }, 60_000);
+});
+
+describe('backup: what it writes others cannot read', () => {
+  it('the backup folder is 0700 and no file in it (store, DKIM keys, settings) is readable by others', async () => {
+    const out = join(tempDir(), 'backup');
+    const r = await d.cli(['backup', out, '--data-dir', d.dataDir]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(lstatSync(out).mode & 0o777).toBe(0o700);
+    const open: string[] = [];
+    const walk = (dir: string) => {
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
+        const p = join(dir, e.name);
+        if (e.isDirectory()) walk(p);
+        else if (/dkim|sqlite|\.key|\.pem|settings|manifest/i.test(p) && lstatSync(p).mode & 0o077)
+          open.push(`${p} ${(lstatSync(p).mode & 0o777).toString(8)}`);
+      }
+    };
+    walk(out);
+    const live = (lstatSync(join(d.dataDir, 'vmail.sqlite')).mode & 0o777).toString(8);
+    expect(open, `the live store is ${live}`).toEqual([]);
   }, 60_000);
 });
