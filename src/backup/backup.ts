@@ -15,7 +15,7 @@
 // taken for a whole one. DIR.tmp names the process writing it; the next backup refuses while
 // that process runs, and says what to remove once it is gone.
 import { constants, readFileSync } from 'node:fs';
-import { copyFile, link, mkdir, readdir, realpath, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, link, mkdir, readdir, realpath, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { InputError } from '../model/errors.js';
 import type { Config } from '../service/settings.js';
@@ -220,6 +220,8 @@ async function fill(
     await unlink(`${storeCopy.path}${extra}`).catch(() => {
       // Not there: the copy closed cleanly into its one file.
     });
+  // The password hashes and keys in it: the owner's alone, as the DKIM keys are (SQLite made it 0644).
+  await chmod(storeCopy.path, 0o600);
   await fsyncPath(storeCopy.path);
   const storeSize = (await stat(storeCopy.path)).size;
   w.files.push({ path: STORE_FILE, size: storeSize, sha256: await sha256Of(storeCopy.path) });

@@ -19,6 +19,8 @@ export interface HttpFrontOptions {
   challenge?: (token: string) => string | null;
   /** The MTA-STS policy served over TLS at mta-sts.DOMAIN for each hosted domain. */
   mtaSts?: () => string;
+  /** Connections one client address may hold at once (--max-connections-per-address). */
+  maxPerAddress: () => number;
   log: Logger;
 }
 
@@ -41,6 +43,8 @@ export class HttpFront {
   private readonly sockets = new Set<Socket>();
   /** The certificate --https presents (a reload or an ACME renewal replaces it); null: none yet. */
   private tls: SecureContext | null = null;
+  /** Connections open per client address. */
+  private readonly perAddress = new Map<string, number>();
 
   constructor(private readonly opts: HttpFrontOptions) {
     // A request line or header the parser refuses: 400, and the connection closed.
@@ -53,7 +57,8 @@ export class HttpFront {
   /**
    * Serves one connection from the listener. The server never listens itself, so Node's own
    * header and request timeouts (checked only on a listening server) do not run: a connection
-   * idle for 10 s, or open for 15 s (a client that trickles its headers), is closed here.
+   * idle for 10 s, or open for 15 s (a client that trickles its headers), is closed here,
+   * and one past --max-connections-per-address from its address is closed at once.
    */
   accept(socket: Socket, implicitTls = false): void {
     // HTTPS before a certificate is in (--acme's first order): closed, as POP3S is.
@@ -61,6 +66,18 @@ export class HttpFront {
       socket.destroy();
       return;
     }
+    const remote = socket.remoteAddress ?? 'unknown';
+    const open = this.perAddress.get(remote) ?? 0;
+    if (open >= this.opts.maxPerAddress()) {
+      socket.destroy();
+      return;
+    }
+    this.perAddress.set(remote, open + 1);
+    socket.once('close', () => {
+      const n = (this.perAddress.get(remote) ?? 1) - 1;
+      if (n > 0) this.perAddress.set(remote, n);
+      else this.perAddress.delete(remote);
+    });
     socket.setTimeout(IDLE_MS, () => socket.destroy());
     const cap = setTimeout(() => socket.destroy(), LIFETIME_MS);
     this.sockets.add(socket);

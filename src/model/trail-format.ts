@@ -49,8 +49,12 @@ function hhmm(at: string): string {
   return at.slice(5, 16).replace('T', ' ');
 }
 
-/** One event in a few words. */
+/** One event in a few words, its control bytes made visible (the console shows it as is). */
 export function eventText(e: TraceEvent): string {
+  return visible(eventWords(e));
+}
+
+function eventWords(e: TraceEvent): string {
   const d = e.detail;
   const by = e.client ? ` ${e.client}` : '';
   switch (e.event) {
@@ -81,12 +85,20 @@ export function eventText(e: TraceEvent): string {
   }
 }
 
+/**
+ * `text` with its control bytes (C0, DEL, C1) written as `\\xNN`: a Message-ID, a HELO or a
+ * remote server's answer is an outsider's text, and an ESC in it would drive the terminal.
+ */
+export function visible(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 /** One line per message: its first time, its Message-ID, then each event (time where it changes). */
 export function traceLines(events: readonly TraceEvent[]): string[] {
   return groupTrace(events).map((g) => {
     const parts = g.events.map(
       (e, i) => `${i === 0 || hhmm(e.at) !== hhmm(g.events[i - 1].at) ? `${hhmm(e.at)} ` : ''}${eventText(e)}`,
     );
-    return `${g.key ? `${g.key}: ` : ''}${parts.join(' -> ')}`;
+    return visible(`${g.key ? `${g.key}: ` : ''}${parts.join(' -> ')}`);
   });
 }

@@ -308,7 +308,7 @@ export const SETTINGS: readonly Setting[] = [
     key: 'max-connections-per-address',
     field: 'maxConnectionsPerAddress',
     arg: 'N',
-    help: 'connections one client address may hold, per protocol (POP3, SMTP)',
+    help: 'connections one client address may hold, per protocol (POP3, SMTP, submission, --http)',
     default: '20',
     reloadable: true,
   },

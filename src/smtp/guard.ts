@@ -5,6 +5,30 @@
 // so that opening more connections does not guess faster; and the greeting held a while for an
 // address whose sessions keep being cut off or turned away. Other addresses are not held up.
 
+import type { Socket } from 'node:net';
+
+/**
+ * Calls `fn` once when `socket` closes. smtp-server's STARTTLS takes every listener off the
+ * plain socket (removeAllListeners) before wrapping it in TLS, a per-address count's release
+ * with them: the listener is put back each time, so a session that turned TLS on still gives
+ * its place back (else an address is refused for good after that many TLS sessions).
+ */
+export function onceClosed(socket: Socket, fn: () => void): void {
+  let done = false;
+  const once = () => {
+    if (done) return;
+    done = true;
+    fn();
+  };
+  const removeAll = socket.removeAllListeners.bind(socket);
+  socket.removeAllListeners = ((event?: string | symbol) => {
+    removeAll(event);
+    if (!done && !socket.listeners('close').includes(once)) socket.once('close', once);
+    return socket;
+  }) as Socket['removeAllListeners'];
+  socket.once('close', once);
+}
+
 /** Refused recipients an address gets answered at once (Postfix's smtpd_soft_error_limit). */
 export const SOFT_ERRORS = 10;
 /** Errors one session may make before it is cut off with 421 (smtpd_hard_error_limit). */

@@ -14,7 +14,7 @@ import { metrics } from '../service/metrics.js';
 import type { Logger } from '../support/log.js';
 import { noteTrail } from '../support/trail.js';
 import { CrlfCount } from './crlf-count.js';
-import { HARD_ERRORS, SmtpGuard } from './guard.js';
+import { HARD_ERRORS, onceClosed, SmtpGuard } from './guard.js';
 import { headerEnd, receivedHeader } from './headers.js';
 import { type LocalDelivery, LoopError, MAX_HEADER, Message, RefusedError, type Undo } from './local-delivery.js';
 import type { SpamFilter, Verdict } from './spam-filter.js';
@@ -177,7 +177,7 @@ export class SmtpIntake {
       socket.end(`421 4.7.0 ${this.host} Too many connections from your address, try again later\r\n`);
       return;
     }
-    socket.once('close', () => this.guard.release(remote));
+    onceClosed(socket, () => this.guard.release(remote));
     this.server.server.emit('connection', socket);
   }
 

@@ -12,6 +12,7 @@ import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 's
 import { domainOf } from '../model/names.js';
 import type { Logger } from '../support/log.js';
 import { messageIdOf, noteTrail } from '../support/trail.js';
+import { onceClosed } from './guard.js';
 import { headerEnd, headerSafe, rfc5322Date } from './headers.js';
 import type { SendLimit } from './send-limit.js';
 
@@ -32,6 +33,8 @@ export interface SubmissionOptions {
   tls: { cert: Buffer; key: Buffer } | null;
   maxMessageSize: number;
   maxConnections: number;
+  /** Connections one client address may hold at once on 587 and 465 together (--max-connections-per-address). */
+  maxPerAddress: () => number;
   maxRecipients?: number;
   /** Checks a login: throttled per client address and logged by the caller, as POP3's are. */
   login(user: string, password: string, remote: string, wanted: () => boolean): Promise<SubmissionAccount | null>;
@@ -67,6 +70,8 @@ export class Submission {
   private readonly implicit: SMTPServer;
   private hasTls: boolean;
   private readonly storing = new Set<Promise<unknown>>();
+  /** Connections open per client address. */
+  private readonly perAddress = new Map<string, number>();
 
   constructor(private readonly opts: SubmissionOptions) {
     this.starttls = this.server(false);
@@ -184,6 +189,24 @@ export class Submission {
       socket.destroy();
       return;
     }
+    const remote = socket.remoteAddress ?? 'unknown';
+    const open = this.perAddress.get(remote) ?? 0;
+    if (open >= this.opts.maxPerAddress()) {
+      this.opts.log.info('submission refused connection', {
+        client: remote,
+        reason: 'too many connections from the address',
+      });
+      // Port 465 speaks TLS from the first byte: there the connection is only closed.
+      if (implicitTls) socket.destroy();
+      else socket.end(`421 4.7.0 ${this.opts.hostname} Too many connections from your address, try again later\r\n`);
+      return;
+    }
+    this.perAddress.set(remote, open + 1);
+    onceClosed(socket, () => {
+      const n = (this.perAddress.get(remote) ?? 1) - 1;
+      if (n > 0) this.perAddress.set(remote, n);
+      else this.perAddress.delete(remote);
+    });
     server.server.emit('connection', socket);
   }
 
@@ -334,17 +357,52 @@ export function windowText(ms: number): string {
 /**
  * The one address of the From: header, lower case, or why there is none to accept: no From:,
  * two of them, several addresses or a group (RFC 5322 allows them with a Sender:, which a
- * submitting account has no need of).
+ * submitting account has no need of). Only the plain forms are taken, `addr`, `Name <addr>`
+ * (quoted strings, comments and encoded words allowed around them): a malformed one that
+ * addressparser reads as the account's own a reader may read as another's (`boss@x<me@y`,
+ * `boss @ x <me@y>`), and `From :` (a space before the colon) is a From: to readers and to DKIM.
  */
 export function fromAddress(header: string): string | { problem: string } {
   const unfolded = header.replace(/\r?\n[ \t]/g, ' ');
-  const lines = unfolded.split(/\r?\n/).filter((l) => /^from:/i.test(l));
+  const lines = unfolded.split(/\r?\n/).filter((l) => /^from[ \t]*:/i.test(l));
   if (lines.length === 0) return { problem: 'The message has no From: header' };
   if (lines.length > 1) return { problem: 'The message has more than one From: header' };
-  const parsed = addressparser(lines[0].slice(5), { flatten: false });
+  const value = lines[0].slice(lines[0].indexOf(':') + 1);
+  const parsed = addressparser(value, { flatten: false });
   if (parsed.length !== 1 || 'group' in parsed[0] || !parsed[0].address)
     return { problem: 'From: must name one address, your own' };
-  return parsed[0].address.toLowerCase();
+  const address = parsed[0].address.toLowerCase();
+  const plain = withoutQuotes(value);
+  const addr = '[^\\s<>@,;:\\\\"()[\\]]+@[^\\s<>@,;:\\\\"()[\\]]+';
+  const m = plain === null ? null : new RegExp(`^\\s*(?:[^<>@,;:\\\\()[\\]]*<(${addr})>|(${addr}))\\s*$`).exec(plain);
+  if (!m || (m[1] ?? m[2]).toLowerCase() !== address)
+    return { problem: 'From: must name one address, your own, as addr or Name <addr>' };
+  return address;
+}
+
+/** `value` with each quoted string as `"q"` and each comment as a space; null when one is not closed. */
+function withoutQuotes(value: string): string | null {
+  let out = '';
+  let depth = 0;
+  let quoted = false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i];
+    if ((quoted || depth) && c === '\\') i++;
+    else if (quoted) {
+      if (c === '"') {
+        quoted = false;
+        out += 'q"';
+      }
+    } else if (c === '(') depth++;
+    else if (depth) {
+      if (c === ')' && --depth === 0) out += ' ';
+    } else if (c === '"') {
+      quoted = true;
+      out += '"';
+    } else if (c === ')') return null;
+    else out += c;
+  }
+  return quoted || depth ? null : out;
 }
 
 /**

@@ -29,6 +29,8 @@ export function startHttp(
     }),
     challenge,
     mtaSts: () => mtaStsPolicy(config.hostname),
+    // Read at each connection: a reload changes `config` in place.
+    maxPerAddress: () => config.maxConnectionsPerAddress,
     log,
   });
   http.reload(tls);

@@ -45,6 +45,8 @@ export function startSubmission(
     tls,
     maxMessageSize: config.maxMessageSize,
     maxConnections: config.maxConnections,
+    // Read at each connection: a reload changes `config` in place.
+    maxPerAddress: () => config.maxConnectionsPerAddress,
     login: judgedLogin(parts.logins.throttle, 'submission', log, (user, password) =>
       parts.logins.check(user, password),
     ),
