@@ -872,7 +872,9 @@ describe('several daemons on one PostgreSQL store', () => {
 
   it('a daemon stopped past its heartbeat but still connected is not gone: nobody takes its spool', async () => {
     const dead = await closedPort();
-    const c = await cluster(['a', 'b'], (n) => (n === 'a' ? ['--relay', `smtp://127.0.0.1:${dead}`] : []));
+    // Both relay to a closed port: the copy waits in a queue (without a relay B would deliver it
+    // to remote.example's MX itself, and a name that does not resolve bounces at once).
+    const c = await cluster(['a', 'b'], () => ['--relay', `smtp://127.0.0.1:${dead}`]);
     const [a, b] = c.nodes;
     expect((await a.cli(['forwards', 'add', 'out', 'someone@remote.example'])).code).toBe(0);
     await a.cli(['pending', 'apply']);
