@@ -88,10 +88,11 @@ describe('Mail Client Settings at 80x24', () => {
       expect(page).toMatch(/passwords are refused without TLS/);
       // Nothing on the page is cut at the 80th column: every line ends inside the screen.
       for (const l of pageLines(page)) expect(l.length, l).toBeLessThan(80);
-      // The outgoing server: the provider's, and the page says vmail has no submission.
+      // The outgoing server: this one, submission with STARTTLS, the full address as user name.
       c.send('PageDown');
-      await c.look("your Internet provider's outgoing server");
-      await c.look('vmail has no mail submission');
+      const outgoing = await c.look(/Outgoing \(SMTP\)\s+mail\.example\.test/);
+      expect(outgoing).toMatch(/Port \d+\s+STARTTLS, then the password/);
+      expect(outgoing).toMatch(/Username\s+your full address, NAME@example\.test/);
     } finally {
       c.close();
     }
@@ -116,7 +117,7 @@ describe('Mail Client Settings at 80x24', () => {
         expect(found, `"${l}" in the file after line ${at}`).toBeGreaterThanOrEqual(at);
         at = found + 1;
       }
-      expect(text).toContain("your Internet provider's outgoing server");
+      expect(text).toMatch(/Outgoing \(SMTP\)\s+mail\.example\.test/);
       // The CLI prints the very same page.
       const cli = await d.cli(['domains', 'settings', 'example.test']);
       expect(cli.code).toBe(0);
