@@ -7,22 +7,14 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TraceItemView } from '../../src/control/protocol.js';
 import { type DaemonHandle, ROOT, startDaemon, tempDir, waitFor } from '../helpers/daemon.js';
 import { setup, smtplib } from '../helpers/effects.js';
 import { ensurePostgres, startPostgres } from '../helpers/postgres.js';
 import { TestRelay } from '../helpers/relay.js';
 
 const run = promisify(execFile);
-type Item = {
-  at: string;
-  node: string;
-  event: string;
-  address: string;
-  messageId: string | null;
-  queueId: string | null;
-  client: string | null;
-  detail: Record<string, string | number | boolean>;
-};
+type Item = TraceItemView;
 
 let d: DaemonHandle;
 let relay: TestRelay;
