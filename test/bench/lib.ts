@@ -1,4 +1,5 @@
 // Shared pieces of the benchmarks: timing, percentiles, and printing figures against targets.
+import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 
 export { performance };
@@ -24,10 +25,40 @@ export function ms(v: number): string {
   return v < 10 ? `${v.toFixed(2)} ms` : v < 1000 ? `${v.toFixed(1)} ms` : `${(v / 1000).toFixed(2)} s`;
 }
 
+/** Every figure measured against a target in this run, for the summary `npm run bench` ends with. */
+const targets: { what: string; figure: string; target: string; met: boolean }[] = [];
+
+/** Records a figure against its target for the closing summary (report() does it for its lines). */
+export function noteTarget(what: string, figure: string, target: { text: string; met: boolean }): void {
+  targets.push({ what, figure, target: target.text, met: target.met });
+}
+
 /** One result line: what, the figure, and the target with whether it is met. */
 export function report(what: string, figure: string, target?: { text: string; met: boolean }): void {
   const t = target ? `   target ${target.text}: ${target.met ? 'met' : 'NOT met'}` : '';
+  if (target) noteTarget(what, figure, target);
   process.stdout.write(`  ${what.padEnd(58)} ${figure.padStart(14)}${t}\n`);
+}
+
+/** The closing summary: each target of this run, its figure and whether it was met. */
+export function printTargets(): void {
+  if (targets.length === 0) return;
+  heading('Targets in this run');
+  for (const t of targets) {
+    process.stdout.write(
+      `  ${t.what.padEnd(58)} ${t.figure.padStart(14)}   ${t.target}: ${t.met ? 'met' : 'NOT met'}\n`,
+    );
+  }
+}
+
+/** The machine the figures were taken on, printed first: a figure means little without it. */
+export function machine(): string {
+  const cpus = os.cpus();
+  const load = os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+  return `${cpus.length} x ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GB, Node ${process.versions.node}, ${os.platform()} ${os.release()}; load average ${load}`;
 }
 
 export function heading(text: string): void {

@@ -1,6 +1,7 @@
 // `npm run bench`: runs every benchmark and prints its figures beside their targets.
 // Pass names to run only some: `npm run bench -- core pop3`.
 import { cleanUp } from '../helpers/process.js';
+import { machine, printTargets } from './lib.js';
 
 // The console is measured as it runs for real: with React's production build. Set before the
 // benchmarks (and so React) are loaded.
@@ -25,8 +26,11 @@ const benches: Record<string, () => Promise<void>> = {
 };
 
 const chosen = process.argv.slice(2).filter((a) => a in benches);
+process.stdout.write(`Machine: ${machine()}\n`);
 try {
   for (const name of chosen.length ? chosen : Object.keys(benches)) await benches[name]();
+  printTargets();
+  process.stdout.write(`\nDone on: ${machine()}\n`);
 } finally {
   cleanUp();
 }
