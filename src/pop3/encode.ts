@@ -13,6 +13,7 @@ export function newEncodeState(): EncodeState {
 
 const CRLF = Buffer.from('\r\n');
 const DOT = Buffer.from('.');
+const END = Buffer.from('.\r\n');
 
 /** Encodes one chunk; `state` carries line position across chunks. */
 export function encodeChunk(chunk: Buffer, state: EncodeState, out: Buffer[]): void {
@@ -69,14 +70,14 @@ function copyRun(data: Buffer, from: number, to: number, out: Buffer, j: number)
 }
 
 /**
- * A whole reply for a message read whole: `head` (the status line with its CRLF), the message in
- * POP3's form, and the final `.\r\n`, in one Buffer, so it leaves in one write. The same rules
- * as `encodeChunk`: a CR before every LF without one, a dot before a line's leading dot, CRLF
- * after a last line without an end. One pass finds where bytes go in (one indexOf per line, no
- * per-line string or Buffer); a second copies the runs between them: a file vmail wrote (CRLF,
- * few dotted lines) is a handful of copies, a moved-in LF file one short run per line.
+ * The reply for a message read whole: `head` (the status line with its CRLF), the message in
+ * POP3's form, and the final `.\r\n`. The same rules as `encodeChunk`: a CR before every LF
+ * without one, a dot before a line's leading dot, CRLF after a last line without an end. One
+ * pass finds where bytes go in (one indexOf per line, no per-line string or Buffer). A message
+ * already in that form (a file vmail wrote: CRLF, no dotted line) comes back as three parts
+ * with its bytes uncopied; any other as one Buffer, copied once run by run between insertions.
  */
-export function encodeReply(head: string, data: Buffer): Buffer {
+export function encodeReply(head: string, data: Buffer): Buffer[] {
   const n = data.length;
   let inserts = scratch;
   let count = 0;
@@ -100,6 +101,7 @@ export function encodeReply(head: string, data: Buffer): Buffer {
     if (nl === 0 || data[nl - 1] !== 13) add(nl, INSERT_CR);
     line = nl + 1;
   }
+  if (count === 0 && ended) return [Buffer.from(head, 'latin1'), data, END];
   const out = Buffer.allocUnsafe(head.length + n + count + (ended ? 0 : 2) + 3);
   let j = out.write(head, 0, 'latin1');
   let from = 0;
@@ -118,5 +120,5 @@ export function encodeReply(head: string, data: Buffer): Buffer {
   out[j++] = 0x2e;
   out[j++] = 13;
   out[j] = 10;
-  return out;
+  return [out];
 }

@@ -1,4 +1,4 @@
-// RETR and TOP on the wire: a small message read whole and sent as one Buffer, a larger one
+// RETR and TOP on the wire: a small message read whole and sent in one write, a larger one
 // streamed from its file with CRLF and dot-stuffing, and the next few small messages read ahead
 // while this one travels. Reading off the disk is message-read.ts; the bytes' form is encode.ts.
 import type { FileHandle } from 'node:fs/promises';
@@ -10,7 +10,7 @@ import { isSmall, newTopState, readSmall, SMALL, topCut } from './message-read.j
 const READ_AHEAD = 4;
 
 /** RETR's whole reply for a message read whole. */
-function retrReply(m: MessageEntry, data: Buffer): Buffer {
+function retrReply(m: MessageEntry, data: Buffer): Buffer[] {
   return encodeReply(`+OK ${m.size} octets\r\n`, data);
 }
 
@@ -32,12 +32,12 @@ export interface Wire {
 }
 
 /**
- * A small message read ahead of the client's command: for a session that RETRs (`reply`), its
- * whole RETR reply, made from the bytes as soon as they are read; for one that TOPs, the bytes.
+ * A small message read ahead of the client's command: its bytes, and for a session that RETRs,
+ * its RETR reply made from them as soon as they are read (TOP cuts the bytes when asked).
  */
 interface Ahead {
-  reply: boolean;
   bytes: Promise<Buffer | null>;
+  reply?: Promise<Buffer[] | null>;
 }
 
 /** Sends the messages of one logged-in session's listing; the session owns `deleted`. */
@@ -65,13 +65,14 @@ export class MessageSender {
     const m = this.messages[i];
     const whole = bodyLines === Infinity;
     if (isSmall(m)) {
-      const ahead = this.readAhead.get(i);
+      const ahead = this.readAhead.get(i) ?? this.read(i, false);
       this.readAhead.delete(i);
-      const bytes = await (ahead?.reply === whole ? ahead.bytes : this.read(i, whole));
-      if (bytes) {
+      const parts = whole
+        ? await (ahead.reply ?? ahead.bytes.then((data) => data && retrReply(m, data)))
+        : await ahead.bytes.then((data) => data && encodeReply('+OK\r\n', topOf(data, bodyLines)));
+      if (parts) {
         if (this.wire.isClosed) return;
-        // One Buffer, one write: the reply leaves in one system call, with no cork and no writev.
-        this.wire.connection.write(whole ? bytes : encodeReply('+OK\r\n', topOf(bytes, bodyLines)));
+        this.sendParts(parts);
         this.readNext(i, whole);
         return;
       }
@@ -79,11 +80,23 @@ export class MessageSender {
     await this.sendFromFile(i, bodyLines);
   }
 
-  /** Reads small message `i`: RETR's whole reply when `reply`, else its bytes. */
-  private read(i: number, reply: boolean): Promise<Buffer | null> {
+  /** A reply as one write: one Buffer, or the parts of a message sent uncopied, corked. */
+  private sendParts(parts: Buffer[]): void {
+    const socket = this.wire.connection;
+    if (parts.length === 1) {
+      socket.write(parts[0]);
+      return;
+    }
+    socket.cork();
+    for (const p of parts) socket.write(p);
+    socket.uncork();
+  }
+
+  /** Reads small message `i`, and when `reply`, makes its RETR reply as soon as it is read. */
+  private read(i: number, reply: boolean): Ahead {
     const m = this.messages[i];
     const bytes = readSmall(this.dir, m);
-    return reply ? bytes.then((data) => data && retrReply(m, data)) : bytes;
+    return reply ? { bytes, reply: bytes.then((data) => data && retrReply(m, data)) } : { bytes };
   }
 
   /**
@@ -98,7 +111,7 @@ export class MessageSender {
     while (this.readAhead.size < READ_AHEAD && next < this.messages.length && next <= i + READ_AHEAD) {
       const m = this.messages[next];
       if (!this.deleted.has(next) && !this.readAhead.has(next) && isSmall(m))
-        this.readAhead.set(next, { reply, bytes: this.read(next, reply) });
+        this.readAhead.set(next, this.read(next, reply));
       next++;
     }
   }
@@ -121,7 +134,7 @@ export class MessageSender {
       if (bodyLines === Infinity && st.size <= SMALL) {
         const data = await fh.readFile();
         if (this.wire.isClosed) return;
-        this.wire.connection.write(retrReply(m, data));
+        this.sendParts(retrReply(m, data));
         return;
       }
       this.wire.send(bodyLines === Infinity ? `+OK ${m.size} octets` : '+OK');
