@@ -1,6 +1,5 @@
 // Turns a stored message into POP3's multi-line form: CRLF line ends, dot-stuffing, a final line
-// end if the message lacks one. A large message is encoded chunk by chunk as it streams; a small
-// one read whole becomes its whole reply in one Buffer.
+// end if the message lacks one. Works on chunks, so a 5 MB message streams without a copy.
 
 export interface EncodeState {
   atLineStart: boolean;
@@ -13,7 +12,6 @@ export function newEncodeState(): EncodeState {
 
 const CRLF = Buffer.from('\r\n');
 const DOT = Buffer.from('.');
-const END = Buffer.from('.\r\n');
 
 /** Encodes one chunk; `state` carries line position across chunks. */
 export function encodeChunk(chunk: Buffer, state: EncodeState, out: Buffer[]): void {
@@ -50,75 +48,55 @@ export function finish(state: EncodeState, out: Buffer[]): void {
   if (!state.atLineStart) out.push(CRLF);
 }
 
-/** Where `encodeReply` inserts a byte: `position * 2 + INSERT_CR` or `position * 2 + INSERT_DOT`. */
-const INSERT_DOT = 0;
-const INSERT_CR = 1;
-/** Insertion points of one message, reused (a message with more gets a list of its own). */
-const scratch = new Int32Array(8192);
-
 /**
- * Runs shorter than this are copied byte by byte: Buffer.copy of a range makes a typed-array view
- * per call (measured: a daemon sending LF files, a line per copy, spent twice Dovecot's CPU on it).
+ * The whole encoding of one buffer, for small messages. Lines that already end in CRLF cost one
+ * indexOf each and are sent uncopied; from the first line that does not (a bare LF, or a last
+ * line without an end), the rest goes through `encodeText`: Maildirs moved in from other servers
+ * have LF line ends throughout, and two Buffers per line cost more than the conversion itself.
  */
-const COPY_RUN = 1024;
-
-/** Copies data[from, to) into `out` at `j`; returns the offset after it. */
-function copyRun(data: Buffer, from: number, to: number, out: Buffer, j: number): number {
-  if (to - from >= COPY_RUN) return j + data.copy(out, j, from, to);
-  for (let i = from; i < to; i++) out[j++] = data[i];
-  return j;
+export function encodeMessage(data: Buffer): Buffer {
+  const out: Buffer[] = [];
+  const n = data.length;
+  let start = 0;
+  let line = 0;
+  while (line < n) {
+    const nl = data.indexOf(10, line);
+    if (nl < 0 || nl === line || data[nl - 1] !== 13) {
+      if (line > start) out.push(data.subarray(start, line));
+      out.push(encodeText(data.subarray(line)));
+      start = n;
+      break;
+    }
+    if (data[line] === 0x2e) {
+      if (line > start) out.push(data.subarray(start, line));
+      out.push(DOT);
+      start = line;
+    }
+    line = nl + 1;
+  }
+  if (start < n) out.push(data.subarray(start, n));
+  return out.length === 1 ? out[0] : Buffer.concat(out);
 }
 
 /**
- * The reply for a message read whole: `head` (the status line with its CRLF), the message in
- * POP3's form, and the final `.\r\n`. The same rules as `encodeChunk`: a CR before every LF
- * without one, a dot before a line's leading dot, CRLF after a last line without an end. One
- * pass finds where bytes go in (one indexOf per line, no per-line string or Buffer). A message
- * already in that form (a file vmail wrote: CRLF, no dotted line) comes back as three parts
- * with its bytes uncopied; any other as one Buffer, copied once run by run between insertions.
+ * The same rules as `encodeChunk` for `data` that starts at a line start and ends the message,
+ * done on a Latin-1 string (one character per byte, so any bytes come back unchanged): split at
+ * LF, a CR before the LF dropped (the join puts it back), a leading dot doubled, joined with CRLF.
  */
-export function encodeReply(head: string, data: Buffer): Buffer[] {
-  const n = data.length;
-  let inserts = scratch;
-  let count = 0;
-  const add = (at: number, kind: number) => {
-    if (count === inserts.length) {
-      const more = new Int32Array(inserts.length * 2);
-      more.set(inserts);
-      inserts = more;
-    }
-    inserts[count++] = at * 2 + kind;
-  };
-  let line = 0;
-  let ended = true;
-  while (line < n) {
-    if (data[line] === 0x2e) add(line, INSERT_DOT);
-    const nl = data.indexOf(10, line);
-    if (nl < 0) {
-      ended = false;
-      break;
-    }
-    if (nl === 0 || data[nl - 1] !== 13) add(nl, INSERT_CR);
-    line = nl + 1;
+function encodeText(data: Buffer): Buffer {
+  const lines = data.toString('latin1').split('\n');
+  const last = lines.length - 1;
+  for (let k = 0; k < last; k++) {
+    let l = lines[k];
+    if (l.charCodeAt(l.length - 1) === 13) l = l.slice(0, -1);
+    if (l.charCodeAt(0) === 0x2e) l = `.${l}`;
+    lines[k] = l;
   }
-  if (count === 0 && ended) return [Buffer.from(head, 'latin1'), data, END];
-  const out = Buffer.allocUnsafe(head.length + n + count + (ended ? 0 : 2) + 3);
-  let j = out.write(head, 0, 'latin1');
-  let from = 0;
-  for (let k = 0; k < count; k++) {
-    const at = inserts[k] >> 1;
-    j = copyRun(data, from, at, out, j);
-    out[j++] = (inserts[k] & 1) === INSERT_CR ? 13 : 0x2e;
-    from = at;
+  // Text after the last LF is a line without an end: it gets one. A lone CR at its end stays.
+  const tail = lines[last];
+  if (tail !== '') {
+    if (tail.charCodeAt(0) === 0x2e) lines[last] = `.${tail}`;
+    lines.push('');
   }
-  j = copyRun(data, from, n, out, j);
-  // A last line without an end gets one (a lone CR at its end stays, before it).
-  if (!ended) {
-    out[j++] = 13;
-    out[j++] = 10;
-  }
-  out[j++] = 0x2e;
-  out[j++] = 13;
-  out[j] = 10;
-  return [out];
+  return Buffer.from(lines.join('\r\n'), 'latin1');
 }

@@ -1,24 +1,13 @@
-// RETR and TOP on the wire: a small message read whole and sent in one write, a larger one
+// RETR and TOP on the wire: a small message read whole and sent in one corked write, a larger one
 // streamed from its file with CRLF and dot-stuffing, and the next few small messages read ahead
 // while this one travels. Reading off the disk is message-read.ts; the bytes' form is encode.ts.
 import type { FileHandle } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { type MessageEntry, openMessage } from '../maildir/maildir.js';
-import { encodeChunk, encodeReply, finish, newEncodeState } from './encode.js';
+import { encodeChunk, encodeMessage, finish, newEncodeState } from './encode.js';
 import { isSmall, newTopState, readSmall, SMALL, topCut } from './message-read.js';
 
 const READ_AHEAD = 4;
-
-/** RETR's whole reply for a message read whole. */
-function retrReply(m: MessageEntry, data: Buffer): Buffer[] {
-  return encodeReply(`+OK ${m.size} octets\r\n`, data);
-}
-
-/** What TOP covers of a message read whole: its header, the blank line and `bodyLines` lines. */
-function topOf(data: Buffer, bodyLines: number): Buffer {
-  const cut = topCut(newTopState(bodyLines), data);
-  return cut < 0 ? data : data.subarray(0, cut);
-}
 
 /** What the sender needs of its session's connection. */
 export interface Wire {
@@ -31,19 +20,10 @@ export interface Wire {
   drained(): Promise<void>;
 }
 
-/**
- * A small message read ahead of the client's command: its bytes, and for a session that RETRs,
- * its RETR reply made from them as soon as they are read (TOP cuts the bytes when asked).
- */
-interface Ahead {
-  bytes: Promise<Buffer | null>;
-  reply?: Promise<Buffer[] | null>;
-}
-
 /** Sends the messages of one logged-in session's listing; the session owns `deleted`. */
 export class MessageSender {
   /** Small messages read ahead of the client's RETRs, by message index. */
-  private readonly readAhead = new Map<number, Ahead>();
+  private readonly readAhead = new Map<number, Promise<Buffer | null>>();
 
   constructor(
     private readonly wire: Wire,
@@ -63,55 +43,55 @@ export class MessageSender {
    */
   async send(i: number, bodyLines: number): Promise<void> {
     const m = this.messages[i];
-    const whole = bodyLines === Infinity;
     if (isSmall(m)) {
-      const ahead = this.readAhead.get(i) ?? this.read(i, false);
+      const ahead = this.readAhead.get(i) ?? readSmall(this.dir, m);
       this.readAhead.delete(i);
-      const parts = whole
-        ? await (ahead.reply ?? ahead.bytes.then((data) => data && retrReply(m, data)))
-        : await ahead.bytes.then((data) => data && encodeReply('+OK\r\n', topOf(data, bodyLines)));
-      if (parts) {
+      const data = await ahead;
+      if (data) {
         if (this.wire.isClosed) return;
-        this.sendParts(parts);
-        this.readNext(i, whole);
+        if (bodyLines === Infinity) this.sendWhole(m, data);
+        else this.sendTop(data, bodyLines);
+        this.readNext(i);
         return;
       }
     }
     await this.sendFromFile(i, bodyLines);
   }
 
-  /** A reply as one write: one Buffer, or the parts of a message sent uncopied, corked. */
-  private sendParts(parts: Buffer[]): void {
+  /** TOP of a small message read whole: the same bytes `stream` sends, in one corked write. */
+  private sendTop(data: Buffer, bodyLines: number): void {
+    const cut = topCut(newTopState(bodyLines), data);
     const socket = this.wire.connection;
-    if (parts.length === 1) {
-      socket.write(parts[0]);
-      return;
-    }
     socket.cork();
-    for (const p of parts) socket.write(p);
+    socket.write('+OK\r\n');
+    socket.write(encodeMessage(cut < 0 ? data : data.subarray(0, cut)));
+    socket.write('.\r\n');
     socket.uncork();
   }
 
-  /** Reads small message `i`, and when `reply`, makes its RETR reply as soon as it is read. */
-  private read(i: number, reply: boolean): Ahead {
-    const m = this.messages[i];
-    const bytes = readSmall(this.dir, m);
-    return reply ? { bytes, reply: bytes.then((data) => data && retrReply(m, data)) } : { bytes };
+  /** A small message as one reply: corked, so the three parts leave in one write, uncopied. */
+  private sendWhole(m: MessageEntry, data: Buffer): void {
+    const socket = this.wire.connection;
+    socket.cork();
+    socket.write(`+OK ${m.size} octets\r\n`);
+    socket.write(encodeMessage(data));
+    socket.write('.\r\n');
+    socket.uncork();
   }
 
   /**
    * Clients fetch messages in order, so the next few are read while this one travels: the disk
-   * and thread-pool wait, and for RETR the encoding, overlap the network round trips and the
-   * client's own work. At most READ_AHEAD small messages (256 KB each at most) are held.
+   * and thread-pool wait overlaps the network round trips. At most READ_AHEAD small messages
+   * (256 KB each at most) are held.
    */
-  private readNext(i: number, reply: boolean): void {
+  private readNext(i: number): void {
     // Reads the client passed over (it skipped or went back) make room for the ones ahead.
     for (const k of this.readAhead.keys()) if (k <= i) this.readAhead.delete(k);
     let next = i + 1;
     while (this.readAhead.size < READ_AHEAD && next < this.messages.length && next <= i + READ_AHEAD) {
       const m = this.messages[next];
       if (!this.deleted.has(next) && !this.readAhead.has(next) && isSmall(m))
-        this.readAhead.set(next, this.read(next, reply));
+        this.readAhead.set(next, readSmall(this.dir, m));
       next++;
     }
   }
@@ -134,7 +114,7 @@ export class MessageSender {
       if (bodyLines === Infinity && st.size <= SMALL) {
         const data = await fh.readFile();
         if (this.wire.isClosed) return;
-        this.sendParts(retrReply(m, data));
+        this.sendWhole(m, data);
         return;
       }
       this.wire.send(bodyLines === Infinity ? `+OK ${m.size} octets` : '+OK');
