@@ -55,8 +55,9 @@ export function isSmall(m: MessageEntry): boolean {
  * file is gone or not the size its name says (then the slower path finds out what happened).
  * While reads are quick (the file is in the page cache, as a mailbox being fetched mostly is), it
  * reads on the spot: a trip through the thread pool costs two thread wake-ups, each more than the
- * read. One read that takes longer than SLOW_READ_MS sends every read to the thread pool for
- * ASYNC_FOR_MS, so a slow disk holds up the other sessions once, not on every message.
+ * read. SLOW_IN_A_ROW reads in a row that take longer than SLOW_READ_MS send every read to the
+ * thread pool for ASYNC_FOR_MS, so a slow disk holds up the other sessions a few times, not on
+ * every message.
  */
 export function readSmall(dir: string, m: MessageEntry): Promise<Buffer | null> {
   if (Date.now() >= asyncUntil) return Promise.resolve(readSmallNow(join(dir, m.folder, m.file), m.diskSize!));
@@ -80,12 +81,26 @@ export function readSmall(dir: string, m: MessageEntry): Promise<Buffer | null> 
   });
 }
 
-// A page-cache read takes microseconds; 10 ms is a disk seek (or worse), and well above the time a
-// busy machine keeps this thread off the CPU during a quick read.
+// A page-cache read takes microseconds; 10 ms is a disk seek (or worse). A busy machine may keep
+// this thread off the CPU for 10 ms during a quick read now and then (measured: at a load of 10
+// on 2 cores, every session tripped a one-read rule, and the thread pool's trips doubled the CPU
+// a RETR costs), but not during SLOW_IN_A_ROW reads in a row; a cold disk makes every read slow.
 const SLOW_READ_MS = 10;
+const SLOW_IN_A_ROW = 3;
 const ASYNC_FOR_MS = 10_000;
-/** Until when reads go through the thread pool (a read was slow). */
+/** Until when reads go through the thread pool (reads were slow). */
 let asyncUntil = 0;
+/** Slow reads on the spot since the last quick one. */
+let slowReads = 0;
+
+/** Counts a read on the spot that took `ms`: SLOW_IN_A_ROW slow ones send reads to the thread pool. */
+function noteReadTime(ms: number): void {
+  if (ms <= SLOW_READ_MS) slowReads = 0;
+  else if (++slowReads >= SLOW_IN_A_ROW) {
+    slowReads = 0;
+    asyncUntil = Date.now() + ASYNC_FOR_MS;
+  }
+}
 
 function readSmallNow(path: string, size: number): Buffer | null {
   const t0 = performance.now();
@@ -109,6 +124,6 @@ function readSmallNow(path: string, size: number): Buffer | null {
     return null;
   } finally {
     fs.closeSync(fd);
-    if (performance.now() - t0 > SLOW_READ_MS) asyncUntil = Date.now() + ASYNC_FOR_MS;
+    noteReadTime(performance.now() - t0);
   }
 }

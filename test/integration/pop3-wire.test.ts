@@ -154,6 +154,25 @@ describe('RETR and TOP bytes on the wire', () => {
     });
   }
 
+  for (const user of ['tagged', 'untagged']) {
+    it(`${user} files: a session of RETRs only and one of TOP n 2 only, each in order (served from what was read ahead), send today's bytes`, async () => {
+      for (const cmd of ['RETR', 'TOP']) {
+        const c = await RawPop3.open(d.pop3Port);
+        await c.login(user, 'password-1');
+        await c.ok('STAT');
+        for (const [i, [name, data]] of MESSAGES.entries()) {
+          const r = await c.multi(cmd === 'TOP' ? `TOP ${i + 1} 2` : `RETR ${i + 1}`);
+          expect(r.first, name).toMatch(/^\+OK/);
+          const want = cmd === 'TOP' ? topBytes(data, 2) : data;
+          expect(r.body.equals(asBody(wire(want))), `${cmd} ${name}`).toBe(true);
+        }
+        const mixed = await c.multi(cmd === 'TOP' ? 'TOP 1 2' : 'RETR 1');
+        expect(`${mixed.body.toString('latin1')}\r\n`).toBe(cmd === 'TOP' ? MIXED_TOP2 : MIXED_RETR);
+        await c.quit();
+      }
+    });
+  }
+
   it('files changed after the listing: grown or shrunk are sent as they are now; removed get -ERR and the session goes on', async () => {
     const c = await RawPop3.open(d.pop3Port);
     await c.login('changing', 'password-1');
