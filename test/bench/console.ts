@@ -11,12 +11,18 @@ import React from 'react';
 import { App } from '../../screens/app/app.js';
 import { RENDER_OPTIONS } from '../../screens/run.js';
 import { DaemonSession } from '../../screens/shared/daemon-session.js';
+import { shareFrameCaches } from '../../screens/shared/frame-caches.js';
 import { gatedStdin } from '../../screens/shared/key-gate.js';
 import { ControlClient } from '../../src/control/client.js';
 import { startDaemon, tempDir, VMAIL } from '../helpers/process.js';
 import { heading, ms, performance, report, seedAccounts, stats } from './lib.js';
 
 const sleep = (t: number) => new Promise((r) => setTimeout(r, t));
+
+// `vmail console` runs bundled, where Ink's frames share their caches (screens/bundle.ts): the
+// Ink loaded here, unbundled, is given the same call, so the keys below cost what they cost there.
+const inkOutput = await import(new URL('./output.js', import.meta.resolve('ink')).href);
+shareFrameCaches(inkOutput.default);
 
 /** A terminal for Ink in this process: stdout that notes when each frame is written. */
 export function fakeTerminal(columns: number, rows: number) {
