@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { DaemonSession, findRow } from '../../screens/shared/daemon-session.js';
 import { ControlClient } from '../../src/control/client.js';
 import { startDaemon, tempDir } from '../helpers/process.js';
-import { keypressLatency, tmuxConsole, until } from './console.js';
+import { keypressRuns, tmuxConsole, until } from './console.js';
 import { heading, ms, performance, stats, time } from './lib.js';
 
 const DOMAIN = 'example.test';
@@ -138,12 +138,14 @@ async function measure(count: number): Promise<Record<string, number>> {
     out.launch = stats(launches).p50;
     out.filled = stats(filled).p50;
 
-    const scroll = stats(await keypressLatency(d.socket, count));
+    const scroll = await keypressRuns(d.socket, count, 'scroll');
     out.scrollP50 = scroll.p50;
     out.scrollP99 = scroll.p99;
-    const filter = stats(await keypressLatency(d.socket, count, 'filter'));
+    out.scrollCpu = scroll.cpuMsPerKey;
+    const filter = await keypressRuns(d.socket, count, 'filter');
     out.filterP50 = filter.p50;
     out.filterP99 = filter.p99;
+    out.filterCpu = filter.cpuMsPerKey;
 
     // One change, from the request to the moment each of three open consoles shows it.
     const consoles = [0, 1, 2].map(() => new DaemonSession(d.socket));
@@ -202,6 +204,7 @@ export async function benchScale(): Promise<void> {
       values: pick('scrollP99'),
       target: { text: '< 16 ms', met: under(16) },
     },
+    { what: 'console CPU a key, scrolling', unit: 'ms', values: pick('scrollCpu') },
     { what: 'keypress to frame, filtering: p50', unit: 'ms', values: pick('filterP50') },
     {
       what: 'keypress to frame, filtering: p99',
@@ -209,6 +212,7 @@ export async function benchScale(): Promise<void> {
       values: pick('filterP99'),
       target: { text: '< 16 ms', met: under(16) },
     },
+    { what: 'console CPU a key, filtering', unit: 'ms', values: pick('filterCpu') },
     { what: 'console RSS', unit: 'MB', values: pick('consoleRss'), target: { text: '< 200 MB', met: under(200) } },
     {
       what: 'a change shown on 3 open consoles: p50',
