@@ -16,7 +16,7 @@ const HELD = Number(process.env.BENCH_APPLY_HELD ?? 100_000);
 const ADDS = 10_000;
 const nameOf = (i: number) => `user${String(i).padStart(6, '0')}`;
 
-/** HELD applied accounts (each with its Maildir) and ADDS queued adds, due at the next hour. */
+/** HELD applied accounts (each with its Maildir) and ADDS queued adds, due a day after the next hour. */
 async function seed(dataDir: string, url?: string): Promise<void> {
   const { Store } = await import('../../src/store/store.js');
   const { hashPassword } = await import('../../src/store/passwords.js');
@@ -41,7 +41,8 @@ async function seed(dataDir: string, url?: string): Promise<void> {
       action: 'add' as const,
       name: nameOf(HELD + i),
       requestedAt: now,
-      appliesAt: nextApplyAt(now, 3_600_000),
+      // A day ahead: a seed that runs past the top of the hour must not have the first start apply them.
+      appliesAt: nextApplyAt(now, 3_600_000) + 86_400_000,
       passwordHash: hash,
     })),
   );
