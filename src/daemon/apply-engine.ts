@@ -40,8 +40,8 @@ import { holdMaildirs } from '../maildir/maildir.js';
 import {
   archiveMaildir,
   clearForAdd,
+  createForAdd,
   createMaildir,
-  createStampedMaildir,
   maildirPath,
   moveMaildir,
 } from '../maildir/paths.js';
@@ -333,12 +333,12 @@ export class ApplyEngine extends EventEmitter {
     if (!passwordHash) throw new Error(`${address} is not an account any more`);
     const dir = maildirPath(this.dataDir, c.domain, c.name);
     // A new account never inherits a folder of its name that holds mail: that goes to the archive.
-    if (!old) await clearForAdd(this.dataDir, c.domain, c.name, c.id, !c.importFrom);
     if (c.importFrom && !old) {
+      await clearForAdd(this.dataDir, c.domain, c.name, c.id, false);
       const r = await importMaildir(c.importFrom, dir, c.id, [this.dataDir, this.store.where]);
       this.log.info('maildir imported', { address, from: c.importFrom.maildir, messages: r.messages, how: r.how });
     } else if (!old) {
-      await createStampedMaildir(dir, c.id);
+      await createForAdd(this.dataDir, c.domain, c.name, c.id);
     } else {
       await createMaildir(dir);
     }

@@ -25,6 +25,10 @@
 //     folder is renamed to the account's Maildir, and that rename before the change commits.
 //  8. Caches (a Maildir's vmail-sizes, the mailbox index's saved sizes) are written whole
 //     (rule 1) but not fsynced: losing one only means reading the Maildirs again.
+//  9. A new Maildir's stamp (maildir/paths.ts: which add made it) is written in place, not
+//     fsynced: the Maildir's own fsync (rule 3) makes its name last before the add commits,
+//     and a stamp a crash left empty or torn names no change, so the Maildir, bare, is kept
+//     for the add anyway. One fsync fewer per add (10,000 adds applied at once).
 import fs from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
