@@ -18,6 +18,9 @@
 //     fails answers -ERR: the deletion may not last).
 //  5. Forward queue: the message file (.eml) durable before its description (.json); the
 //     description is what makes a message queued, and an .eml without one is a write cut short.
+//     Both are renamed into the spool before one directory fsync that makes both names durable
+//     (each file's data is fsynced before its rename): a crash before it may keep either name or
+//     neither, and nothing was acknowledged yet (a description without its .eml is set aside).
 //     An attempt is recorded (attempts + 1) before it is made, so a crash during one counts.
 //  6. Apply: a Maildir moved (rename) or archived is durable before the store commits the
 //     change; done again after a crash, each step finds its work done.
