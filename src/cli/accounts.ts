@@ -163,7 +163,7 @@ function changeCommands(accounts: Command): void {
     if (f.json) return json(v);
     const window = durationText(v.windowSeconds);
     out(
-      `${v.address}: sent ${v.sent} of ${v.limit} messages in the last ${window}${v.reached ? ': sending limit reached' : ''}${v.freesAt ? `; the oldest leaves the window at ${v.freesAt}` : ''}`,
+      `${v.address}: sent to ${v.sent} of ${v.limit} recipients in the last ${window}${v.reached ? ': sending limit reached' : ''}${v.freesAt ? `; the oldest leaves the window at ${v.freesAt}` : ''}`,
     );
   });
 }

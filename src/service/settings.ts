@@ -34,7 +34,7 @@ export interface Config {
   submission: Listen | null;
   /** Submission over implicit TLS (RFC 8314); null: off, or no certificate while left at its default. */
   submissions: Listen | null;
-  /** Messages one account may submit within the window (--send-limit N/DURATION). */
+  /** Recipients one account may send to within the window (--send-limit N/DURATION). */
   sendLimit: { count: number; windowMs: number };
   /** Prometheus metrics over HTTP at /metrics; null: off. */
   metrics: Listen | null;
@@ -189,7 +189,7 @@ export const SETTINGS: readonly Setting[] = [
     key: 'send-limit',
     field: 'sendLimit',
     arg: 'N/DURATION',
-    help: 'messages one account may submit in that time, e.g. 500/1d (past it: 451 4.7.1)',
+    help: 'recipients one account may send to in that time, e.g. 500/1d (each recipient counts; past it: 451 4.7.1)',
     default: '500/1d',
     reloadable: true,
   },

@@ -1,6 +1,8 @@
-// The sending limit per account (--send-limit N/DURATION): how many messages one account may
-// submit within a sliding window, because a hijacked password on a small host becomes a spam
-// cannon within the hour. A message takes its place in the window synchronously when its
+// The sending limit per account (--send-limit N/DURATION): how many recipients one account's
+// submitted mail may reach within a sliding window, because a hijacked password on a small host
+// becomes a spam cannon within the hour. Recipients, not messages, as Gmail and cPanel count:
+// one message to 100 addresses is 100 pieces of mail in the blocklists' eyes, and counting it as
+// one would let a 500/1d limit send 50,000. A message takes its places in the window synchronously when its
 // submission is about to be stored (so any number of sessions racing past the limit let exactly
 // N through), gives it back if the storing fails, and is written to DATA_DIR/sending/ after the
 // message is stored, without holding up its 250: the count is a rate limit, not mail, so it need
@@ -23,7 +25,7 @@ export interface SentCount {
   address: string;
   limit: number;
   windowMs: number;
-  /** Messages submitted within the window. */
+  /** Recipients of the messages submitted within the window. */
   sent: number;
   reached: boolean;
   /** When the oldest message in the window leaves it (a place frees up); null when none is counted. */
@@ -88,20 +90,20 @@ export class SendLimit {
     return times;
   }
 
-  /** Whether `address` may submit one more message now. */
-  reached(address: string): boolean {
-    return this.current(address).length >= this.limit.count;
+  /** Whether `address` has no room left for `more` recipients now (one, unless said). */
+  reached(address: string, more = 1): boolean {
+    return this.current(address).length + more > this.limit.count;
   }
 
   /**
-   * Takes a place for one message of `address`, or null when the window is full. Synchronous:
-   * of sessions racing for the last place, one gets it.
+   * Takes a place for each of a message's `recipients`, or null when the window has not room
+   * for them all. Synchronous: of sessions racing for the last places, one gets them.
    */
-  take(address: string): Slot | null {
+  take(address: string, recipients = 1): Slot | null {
     const times = this.current(address);
-    if (times.length >= this.limit.count) return null;
+    if (times.length + recipients > this.limit.count) return null;
     const at = this.now();
-    times.push(at);
+    for (let i = 0; i < recipients; i++) times.push(at);
     this.times.set(address, times);
     let done = false;
     return {
@@ -113,8 +115,10 @@ export class SendLimit {
         if (done) return;
         done = true;
         const list = this.times.get(address);
-        const i = list ? list.lastIndexOf(at) : -1;
-        if (list && i >= 0) list.splice(i, 1);
+        for (let n = 0; n < recipients; n++) {
+          const i = list ? list.lastIndexOf(at) : -1;
+          if (list && i >= 0) list.splice(i, 1);
+        }
       },
     };
   }

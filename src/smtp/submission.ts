@@ -140,6 +140,11 @@ export class Submission {
         const max = opts.maxRecipients ?? 100;
         if (session.envelope.rcptTo.length >= max)
           return callback(smtpError(452, `4.5.3 Too many recipients: at most ${max} per message`));
+        // Each recipient counts against the limit: one past what is left is refused here, so the
+        // client sends to those it was given and tries the rest later.
+        const user = String(session.user);
+        if (opts.limit.reached(user, session.envelope.rcptTo.length + 1))
+          return this.refuse(session, callback, 451, this.limitText(user));
         callback();
       },
       onData: (stream, session, callback) => this.onData(stream, session, callback),
@@ -168,7 +173,7 @@ export class Submission {
 
   private limitText(user: string): string {
     const l = this.opts.limit.limit;
-    return `4.7.1 Sending limit reached: <${user}> may send ${l.count} messages in ${windowText(l.windowMs)}; try again later`;
+    return `4.7.1 Sending limit reached: <${user}> may send to ${l.count} recipients in ${windowText(l.windowMs)}; try again later`;
   }
 
   private refuse(session: SMTPServerSession, callback: (err?: Error) => void, code: number, text: string): void {
@@ -261,7 +266,8 @@ export class Submission {
     const received = receivedLine(session, this.opts.hostname, id);
     const body = Buffer.concat([Buffer.from([received, ...added].map((l) => `${l}\r\n`).join('')), data]);
     const signed = await this.opts.sign(domainOf(from), body);
-    const slot = this.opts.limit.take(user);
+    const to = [...new Set(session.envelope.rcptTo.map((r) => r.address))];
+    const slot = this.opts.limit.take(user, to.length);
     if (!slot) {
       this.opts.log.warning('submission limit reached', {
         user,
@@ -271,7 +277,6 @@ export class Submission {
       throw smtpError(451, this.limitText(user));
     }
     const envelopeFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : user;
-    const to = [...new Set(session.envelope.rcptTo.map((r) => r.address))];
     const queued: string[] = [];
     try {
       for (const rcpt of to) queued.push(await this.opts.queue.add(envelopeFrom, rcpt, signed));

@@ -21,6 +21,7 @@ interface Submitted {
   step: string;
   code?: number;
   error?: string;
+  refused?: Record<string, [number, string]>;
 }
 
 function python<T>(script: string, args: string[], input: string | Buffer = ''): Promise<T> {
@@ -77,7 +78,7 @@ beforeAll(async () => {
   relay = new TestRelay();
   await relay.listen();
   d = await startDaemon({ args: daemonArgs() });
-  const accounts = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'racer', 'guess', 'mallory'];
+  const accounts = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'racer', 'guess', 'mallory', 'many'];
   for (const a of accounts)
     expect((await d.cli(['accounts', 'add', a, '--password-stdin'], `pw-${a}-1\n`)).code).toBe(0);
   expect((await d.cli(['forwards', 'add', 'sales', 'alice@example.test'])).code).toBe(0);
@@ -298,7 +299,9 @@ describe('--send-limit 3/1h', () => {
       expect(await submit(f, message('frank@example.test', `frank-${i}`))).toMatchObject({ ok: true });
     const fourth = await submit(f, message('frank@example.test', 'frank-4'));
     expect(fourth).toMatchObject({ ok: false, code: 451 });
-    expect(fourth.error).toMatch(/^4\.7\.1 Sending limit reached: <frank@example\.test> may send 3 messages in 1h/);
+    expect(fourth.error).toMatch(
+      /^4\.7\.1 Sending limit reached: <frank@example\.test> may send to 3 recipients in 1h/,
+    );
     expect(d.output()).toMatch(/submission refused user=frank@example\.test .*code=451/);
     // A restart on the same data dir still counts the three.
     await d.stop();
@@ -322,7 +325,7 @@ describe('--send-limit 3/1h', () => {
       reached: true,
     });
     expect((await d.cli(['accounts', 'limits', 'frank'])).stdout).toMatch(
-      /^frank@example\.test: sent 3 of 3 messages in the last 1h: sending limit reached; /,
+      /^frank@example\.test: sent to 3 of 3 recipients in the last 1h: sending limit reached; /,
     );
     expect(
       await submit(
@@ -331,6 +334,36 @@ describe('--send-limit 3/1h', () => {
       ),
     ).toMatchObject({ ok: true });
   }, 60_000);
+
+  it('each recipient counts: one message to 5 addresses reaches the first 3, the other 2 are deferred (451), and the next message is refused', async () => {
+    const f = {
+      port: sub,
+      mode: 'starttls' as const,
+      user: 'many@example.test',
+      password: 'pw-many-1',
+      from: 'many@example.test',
+      to: ['r1@far.example', 'r2@far.example', 'r3@far.example', 'r4@far.example', 'r5@far.example'],
+    };
+    const first = await submit(f, message('many@example.test', 'many-1'));
+    expect(first.ok).toBe(true);
+    expect(Object.keys(first.refused ?? {}).sort()).toEqual(['r4@far.example', 'r5@far.example']);
+    expect(Object.values(first.refused ?? {}).every(([code]) => code === 451)).toBe(true);
+    await waitFor(
+      () => relay.received.filter((m) => m.from === 'many@example.test').flatMap((m) => m.to).length === 3,
+      'three copies relayed',
+    );
+    expect(
+      relay.received
+        .filter((m) => m.from === 'many@example.test')
+        .flatMap((m) => m.to)
+        .sort(),
+    ).toEqual(['r1@far.example', 'r2@far.example', 'r3@far.example']);
+    expect(await submit({ ...f, to: ['r6@far.example'] }, message('many@example.test', 'many-2'))).toMatchObject({
+      ok: false,
+      code: 451,
+    });
+    expect(JSON.parse((await d.cli(['accounts', 'limits', 'many', '--json'])).stdout)).toMatchObject({ sent: 3 });
+  });
 
   it('20 clients racing past the limit on one account: exactly 3 accepted', async () => {
     const f = {
