@@ -8,7 +8,7 @@ import { DaemonSession, findRow } from '../../screens/shared/daemon-session.js';
 import { ControlClient } from '../../src/control/client.js';
 import { startDaemon, tempDir } from '../helpers/process.js';
 import { keypressRuns, tmuxConsole, until } from './console.js';
-import { heading, ms, performance, stats, time } from './lib.js';
+import { heading, ms, noteTarget, performance, stats, time } from './lib.js';
 
 const DOMAIN = 'example.test';
 const sleep = (t: number) => new Promise((r) => setTimeout(r, t));
@@ -231,6 +231,11 @@ export async function benchScale(): Promise<void> {
     const target = r.target
       ? `   target ${r.target.text} at the largest: ${r.target.met(last) ? 'met' : 'NOT met'}`
       : '';
+    if (r.target)
+      noteTarget(`${r.what} at ${sizes[sizes.length - 1].toLocaleString('en')}`, fmt(r, last), {
+        text: r.target.text,
+        met: r.target.met(last),
+      });
     process.stdout.write(
       `  ${r.what.padEnd(50)}${r.values.map((v) => fmt(r, v).padStart(11)).join('')}   ${growth(sizes, r.values).padEnd(18)}${target}\n`,
     );

@@ -9,7 +9,7 @@ import { writeNewFile } from '../../src/support/durable.js';
 import { postfixMissing, startPostfix } from '../helpers/postfix.js';
 import { startDaemon, tempDir } from '../helpers/process.js';
 import { closedPort, TestRelay } from '../helpers/relay.js';
-import { heading, performance, seedAccounts } from './lib.js';
+import { heading, noteTarget, performance, seedAccounts } from './lib.js';
 
 const SIZE = 20 * 1024;
 
@@ -185,6 +185,10 @@ async function besidePostfix(vmailPort: number): Promise<void> {
       process.stdout.write(
         `  ${`${senders} sender${senders > 1 ? 's' : ''}`.padEnd(10)} vmail ${v.toFixed(0).padStart(6)} msg/s   Postfix ${p.toFixed(0).padStart(6)} msg/s (to new/)   vmail/Postfix ${(v / p).toFixed(2)}   target >= ${target}: ${v / p >= target ? 'met' : 'NOT met'}\n`,
       );
+      noteTarget(`SMTP, ${senders} sender${senders > 1 ? 's' : ''}: vmail/Postfix`, `${(v / p).toFixed(2)}x`, {
+        text: `>= ${target}x`,
+        met: v / p >= target,
+      });
     }
   } finally {
     pf.stop();
