@@ -2,10 +2,10 @@
 // sizes read from file names, UIDs that survive new/ -> cur/ and flag changes, and deletion.
 import { createHash } from 'node:crypto';
 import { constants, type Dirent, type Stats, statSync } from 'node:fs';
-import { open, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { open, readdir, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { fsyncDir, sweepTemps, unlinkIfThere, writeNewFile } from '../support/durable.js';
+import { fsyncDir, renameQuick, sweepTemps, unlinkIfThere, writeNewFile } from '../support/durable.js';
 import { restoreFolders } from './paths.js';
 import { saveSizes, sizesOf } from './size-cache.js';
 import { uidlsOf } from './uidl-map.js';
@@ -181,11 +181,11 @@ async function write(dir: string, data: Buffer | readonly Buffer[], opts: Delive
   const file = join(dir, 'new', name);
   try {
     opts.naming?.(name);
-    await rename(tmp, file).catch(async (err: NodeJS.ErrnoException) => {
+    await renameQuick(tmp, file).catch(async (err: NodeJS.ErrnoException) => {
       // new/ removed by hand: made again, as for tmp/ above.
       if (err.code !== 'ENOENT') throw err;
       await restoreFolders(dir);
-      await rename(tmp, file);
+      await renameQuick(tmp, file);
     });
     // The message is listed from here on: tell whoever counts, before anything else can run.
     opts.visible?.(size);

@@ -7,6 +7,7 @@
 import { Resolver } from 'node:dns/promises';
 import type { Logger } from '../support/log.js';
 import type { DkimKeys } from './dkim.js';
+import { loadAuthenticate } from './mailauth-keys.js';
 
 export interface SealRequest {
   /** The hosted domain that forwards it: its DKIM key seals. */
@@ -35,7 +36,7 @@ export class ArcSealer {
     if (!key) return null;
     try {
       // Loaded when first needed: mailauth takes a quarter of a second to load, at every start.
-      const { authenticate } = await import('mailauth');
+      const authenticate = await loadAuthenticate();
       const result = await authenticate(data, {
         ip: r.client.ip,
         helo: r.client.helo,

@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import type { DkimAlgorithm, DkimView } from '../control/protocol.js';
 import { InputError } from '../model/errors.js';
 import { mkdirDurable, writeAtomic } from '../support/durable.js';
+import { loadDkimSign } from './mailauth-keys.js';
 
 const generate = promisify(generateKeyPair);
 const SELECTOR = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -23,7 +24,7 @@ interface Key {
   algorithm: DkimAlgorithm;
 }
 
-type MailauthSign = typeof import('mailauth/lib/dkim/sign.js').dkimSign;
+type MailauthSign = Awaited<ReturnType<typeof loadDkimSign>>;
 
 export class DkimKeys {
   /** A domain's signing keys: the newest of each algorithm, RSA first. */
@@ -124,7 +125,8 @@ export class DkimKeys {
     const keys = this.keys.get(domain);
     if (!keys?.length) return message;
     // Loaded when first needed: mailauth takes a quarter of a second to load, at every start.
-    this.signer ??= (await import('mailauth/lib/dkim/sign.js')).dkimSign;
+    // Each key is parsed once (mailauth-keys.ts), not at every message.
+    this.signer ??= await loadDkimSign();
     const signatureData = keys.map((k) => ({
       signingDomain: domain,
       selector: k.selector,

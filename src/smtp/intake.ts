@@ -14,7 +14,7 @@ import { metrics } from '../service/metrics.js';
 import type { Logger } from '../support/log.js';
 import { noteTrail } from '../support/trail.js';
 import { CrlfCount } from './crlf-count.js';
-import { HARD_ERRORS, onceClosed, SmtpGuard } from './guard.js';
+import { batchReplies, flushReplies, HARD_ERRORS, onceClosed, SmtpGuard } from './guard.js';
 import { headerEnd, receivedHeader } from './headers.js';
 import { type LocalDelivery, LoopError, MAX_HEADER, Message, RefusedError, type Undo } from './local-delivery.js';
 import type { SpamFilter, Verdict } from './spam-filter.js';
@@ -178,6 +178,7 @@ export class SmtpIntake {
       return;
     }
     onceClosed(socket, () => this.guard.release(remote));
+    batchReplies(socket);
     this.server.server.emit('connection', socket);
   }
 
@@ -192,7 +193,7 @@ export class SmtpIntake {
    * is not at fault, and is not struck for it.
    */
   private countErrors(session: SMTPServerSession): void {
-    type Connection = { session: SMTPServerSession; send(code: number, data?: unknown, context?: unknown): void };
+    type Connection = { session: SMTPServerSession; _socket: Socket; send(c: number, d?: unknown, x?: unknown): void };
     const connections = (this.server as unknown as { connections: Set<Connection> }).connections;
     const conn = [...connections].find((c) => c.session === session);
     if (!conn) return;
@@ -200,6 +201,7 @@ export class SmtpIntake {
     let errors = 0;
     conn.send = (code, data, context) => {
       send(code, data, context);
+      if (code === 220) flushReplies(conn._socket);
       if (code === 250 && context === 'DATA_OK' && errors < HARD_ERRORS) errors = 0;
       if (code < 400 || code === 421 || errors >= HARD_ERRORS) return;
       if (code < 500 && /^4\.(5\.3|[23]\.\d{1,3}) /.test(String(data))) return;
@@ -337,13 +339,18 @@ export class SmtpIntake {
           ),
         )
         .finally(dropSpool)
-        .then((id) => answer(null, `2.0.0 OK: queued as ${id}`), refuse);
+        .then(({ id, report }) => {
+          answer(null, `2.0.0 OK: queued as ${id}`);
+          // Logged after the 250 is sent: the client's next message need not wait for the log.
+          report();
+        }, refuse);
       this.storing.add(storing);
       void storing.finally(() => this.storing.delete(storing));
     });
   }
 
-  private async store(got: Received, session: SMTPServerSession): Promise<string> {
+  /** Stores the message; returns its id and what reports it (metrics, trail, log), called after the 250. */
+  private async store(got: Received, session: SMTPServerSession): Promise<{ id: string; report: () => void }> {
     const data = got.head;
     if (headerEnd(data, MAX_HEADER) < 0 && data.length > MAX_HEADER) {
       throw smtpError(552, `5.3.4 Message header too large: at most ${MAX_HEADER} bytes`);
@@ -418,44 +425,46 @@ export class SmtpIntake {
       }
       throw smtpError(451, '4.3.0 A recipient changed during the transaction: try again later');
     }
-    metrics.smtpAccepted();
-    for (const to of rcpts)
-      noteTrail({
-        event: 'accepted',
-        at: began,
-        address: to,
-        messageId: message.messageId,
-        queueId: id,
+    const report = () => {
+      metrics.smtpAccepted();
+      for (const to of rcpts)
+        noteTrail({
+          event: 'accepted',
+          at: began,
+          address: to,
+          messageId: message.messageId,
+          queueId: id,
+          client: session.remoteAddress,
+          detail: {
+            helo: session.hostNameAppearsAs,
+            from,
+            size: got.length,
+            tls: Boolean(session.secure),
+            spam: spamOf(verdict),
+          },
+        });
+      this.opts.log.info('smtp accepted', {
+        id,
         client: session.remoteAddress,
-        detail: {
-          helo: session.hostNameAppearsAs,
-          from,
-          size: got.length,
-          tls: Boolean(session.secure),
-          spam: spamOf(verdict),
-        },
+        helo: session.hostNameAppearsAs,
+        from: `<${from}>`,
+        to: rcpts.map((r) => `<${r}>`).join(','),
+        // Where each copy went, in the order of `to`: a Maildir, the forward queue, or back to
+        // the original sender of a message forwarded with SRS.
+        where: rcpts
+          .map(
+            (r) =>
+              ({ account: 'maildir', forward: 'forward', srs: 'srs-return' })[
+                this.opts.delivery.route(r).kind as 'account'
+              ],
+          )
+          .join(','),
+        size: got.length,
+        tls: Boolean(session.secure),
+        spam: verdict.action === 'unchecked' ? undefined : verdict.action.replace(' ', '-'),
       });
-    this.opts.log.info('smtp accepted', {
-      id,
-      client: session.remoteAddress,
-      helo: session.hostNameAppearsAs,
-      from: `<${from}>`,
-      to: rcpts.map((r) => `<${r}>`).join(','),
-      // Where each copy went, in the order of `to`: a Maildir, the forward queue, or back to
-      // the original sender of a message forwarded with SRS.
-      where: rcpts
-        .map(
-          (r) =>
-            ({ account: 'maildir', forward: 'forward', srs: 'srs-return' })[
-              this.opts.delivery.route(r).kind as 'account'
-            ],
-        )
-        .join(','),
-      size: got.length,
-      tls: Boolean(session.secure),
-      spam: verdict.action === 'unchecked' ? undefined : verdict.action.replace(' ', '-'),
-    });
-    return id;
+    };
+    return { id, report };
   }
 
   /** Takes the settings SIGHUP may change: the certificate, the size limit, the per-address limits. */

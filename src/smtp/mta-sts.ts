@@ -61,6 +61,11 @@ export function parsePolicy(text: string): StsPolicy | Error {
 
 export class MtaSts {
   private readonly memory = new Map<string, Cached>();
+  /**
+   * Domains found to have no policy file, so that a domain without MTA-STS (most of them) costs
+   * no file read per message; a policy stored (store) takes its domain out. Bounded: emptied when full.
+   */
+  private readonly noFile = new Set<string>();
 
   constructor(
     private readonly dir: string,
@@ -110,10 +115,13 @@ export class MtaSts {
   private async cached(name: string): Promise<Cached | null> {
     let entry = this.memory.get(name) ?? null;
     if (!entry) {
+      if (this.noFile.has(name)) return null;
       try {
         entry = JSON.parse(await readFile(join(this.dir, `${name}.json`), 'utf8')) as Cached;
       } catch {
-        // None cached (or a torn file): fetched again.
+        // None cached (or a torn file): fetched again, and the file not read again until then.
+        if (this.noFile.size >= 10_000) this.noFile.clear();
+        this.noFile.add(name);
         return null;
       }
     }
@@ -124,6 +132,7 @@ export class MtaSts {
 
   private async store(name: string, entry: Cached): Promise<void> {
     this.memory.set(name, entry);
+    this.noFile.delete(name);
     try {
       await mkdir(this.dir, { recursive: true });
       const tmp = join(this.dir, `${name}.json.tmp`);

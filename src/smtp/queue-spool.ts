@@ -216,8 +216,10 @@ export class QueueSpool {
 
   /** Writes a message and then its description, each durably: once this resolves it is queued. */
   async write(entry: QueueEntry, data: Buffer | readonly Buffer[], tail?: string): Promise<void> {
-    // The message file is durable before the description that makes it queued (rule 5 in support/durable.ts).
-    await writeAtomic(join(this.dir, `${entry.id}.eml`), data, { tail });
+    // The message file is written and fsynced before the description that makes it queued
+    // (rule 5 in support/durable.ts); the one directory fsync after the description's rename
+    // makes both names durable, so the message file's rename waits for no fsync of its own.
+    await writeAtomic(join(this.dir, `${entry.id}.eml`), data, { tail, syncDir: false });
     await this.writeDescription(entry);
   }
 

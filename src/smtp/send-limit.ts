@@ -2,9 +2,12 @@
 // submit within a sliding window, because a hijacked password on a small host becomes a spam
 // cannon within the hour. A message takes its place in the window synchronously when its
 // submission is about to be stored (so any number of sessions racing past the limit let exactly
-// N through), gives it back if the storing fails, and is written to DATA_DIR/sending/ before
-// the client hears 250, so a restart forgets nothing. One daemon's count: daemons that share a
-// store each count what they accepted.
+// N through), gives it back if the storing fails, and is written to DATA_DIR/sending/ after the
+// message is stored, without holding up its 250: the count is a rate limit, not mail, so it need
+// not be durable before the answer (a power cut forgets at most the last write's messages; a
+// stop writes what is pending). Writes of one account's file are merged: however many messages
+// it sent meanwhile, one write follows the one under way. One daemon's count: daemons that share
+// a store each count what they accepted.
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -29,7 +32,8 @@ export interface SentCount {
 
 /** A place in the window, taken for one message: kept once the message is stored, else given back. */
 export interface Slot {
-  keep(): Promise<void>;
+  /** Keeps the place; its file is written in the background (a failure goes to `failed`). */
+  keep(failed: (err: Error) => void): void;
   release(): void;
 }
 
@@ -38,6 +42,10 @@ export class SendLimit {
   private readonly times = new Map<string, number[]>();
   /** Each account's file write in progress: writes of one file go one after another. */
   private readonly writing = new Map<string, Promise<void>>();
+  /** Accounts whose times changed while their file was being written: written once more after. */
+  private readonly dirty = new Set<string>();
+  /** The folder's mkdir, once. */
+  private made: Promise<void> | null = null;
 
   constructor(
     private readonly dir: string,
@@ -97,9 +105,9 @@ export class SendLimit {
     this.times.set(address, times);
     let done = false;
     return {
-      keep: async () => {
+      keep: (failed) => {
         done = true;
-        await this.save(address);
+        this.save(address, failed);
       },
       release: () => {
         if (done) return;
@@ -124,24 +132,46 @@ export class SendLimit {
     };
   }
 
-  /** Writes `address`'s times durably, after any write of them already under way. */
-  private save(address: string): Promise<void> {
+  /**
+   * Writes `address`'s times durably, merged: with a write under way, one more follows it
+   * (writing the times as they are then), however many messages asked meanwhile.
+   */
+  private save(address: string, failed: (err: Error) => void): void {
+    if (this.writing.has(address)) {
+      this.dirty.add(address);
+      return;
+    }
     const file = join(this.dir, `${encodeURIComponent(address)}.json`);
-    const before = this.writing.get(address) ?? Promise.resolve();
-    const write = before
-      // The write before failed and its caller heard so; this one writes the whole list again.
-      .catch(() => {})
-      .then(async () => {
-        await mkdir(this.dir, { recursive: true, mode: 0o700 });
-        await writeAtomic(file, JSON.stringify(this.current(address)), { mode: 0o600 });
+    const write = (async () => {
+      // Made once per run (an admin who removes it meanwhile gets it back at the next start).
+      this.made ??= mkdir(this.dir, { recursive: true, mode: 0o700 }).then(() => undefined);
+      await this.made.catch((err: Error) => {
+        // Not made: tried again at the next write, and this one fails as the mkdir did.
+        this.made = null;
+        throw err;
       });
+      await writeAtomic(file, JSON.stringify(this.current(address)), { mode: 0o600 });
+    })();
     this.writing.set(address, write);
-    void write
-      .finally(() => {
-        if (this.writing.get(address) === write) this.writing.delete(address);
-      })
-      // Its caller hears of the failure through `write` itself.
-      .catch(() => {});
-    return write;
+    void write.then(
+      () => this.wrote(address, failed),
+      (err: Error) => {
+        failed(err);
+        this.wrote(address, failed);
+      },
+    );
+  }
+
+  /** A write of `address`'s file ended: the next one starts if its times changed meanwhile. */
+  private wrote(address: string, failed: (err: Error) => void): void {
+    this.writing.delete(address);
+    if (this.dirty.delete(address)) this.save(address, failed);
+  }
+
+  /** Waits for every write under way and the ones they started (a stop: nothing counted is lost). */
+  async flush(): Promise<void> {
+    while (this.writing.size)
+      // A failed write was reported to its caller already; the loop waits for what follows it.
+      await Promise.allSettled([...this.writing.values()]);
   }
 }

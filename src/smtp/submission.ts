@@ -284,10 +284,9 @@ export class Submission {
           .catch((e: Error) => this.opts.log.error('submission undo failed', { id, queued: q, error: e.message }));
       throw err;
     }
-    await slot.keep().catch((err: Error) =>
-      // The message is queued either way; only a restart would forget this one in the count.
-      this.opts.log.error('submission count not saved', { user, error: err.message }),
-    );
+    // Written after the 250, not before: the message is queued either way, and a count that
+    // cannot be written only means a restart forgets these messages in the count.
+    slot.keep((err) => this.opts.log.error('submission count not saved', { user, error: err.message }));
     this.opts.log.info('submission accepted', {
       id,
       user,

@@ -71,7 +71,8 @@ export async function benchSubmission(): Promise<void> {
   const missing = postfixMissing();
   if (missing) throw new Error(missing);
   const { cert, key } = await selfSignedCert();
-  const dnsServer = await startDns([dns.mx('far.test', 'mx1.far.test'), dns.a('mx1.far.test', MX)]);
+  // A TTL as real zones have (dnsmasq's own default is 0: never kept by a caching resolver).
+  const dnsServer = await startDns(['local-ttl=300', dns.mx('far.test', 'mx1.far.test'), dns.a('mx1.far.test', MX)]);
   const mx = startPostfix({ address: MX, boxes: ['vmail@far.test', 'postfix@far.test'], hostname: 'mx1.far.test' });
   const relayPort = await freePort();
   const relay = startPostfix({

@@ -4,6 +4,13 @@
 // up. The tests use it as a remote domain's MX (127.0.0.2:25, 127.0.0.3:25); switches make it
 // answer 451 to everything, offer no STARTTLS, or present a given certificate. It only
 // receives: its own smtp client and DNS are never used.
+//
+// An instance never outlives the process that started it: every master started here is
+// stopped when that process exits, or is told SIGINT/SIGTERM (a bench stopped with Ctrl-C, a
+// test run killed), because a master left listening would take the next run's mail (Postfix
+// binds with SO_REUSEPORT, so a second master on the same address shares its connections
+// silently). For the same reason a start fails, saying which process holds it, when something
+// already listens on the address and port.
 import { execFileSync } from 'node:child_process';
 import {
   chmodSync,
@@ -17,6 +24,51 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from './process.js';
+
+/** The masters started here and not yet stopped, by pid: stopped at exit (see above). */
+const masters = new Set<number>();
+
+/** Stops every master still running (SIGTERM: the master stops its children and exits). */
+function stopMasters(): void {
+  for (const pid of masters) {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      // Gone already (stopped by hand, or it died): nothing to stop.
+    }
+  }
+  masters.clear();
+}
+
+let watching = false;
+
+/** Stops the masters at exit and on SIGINT/SIGTERM (then dies of the signal, as it would have). */
+function stopAtExit(): void {
+  if (watching) return;
+  watching = true;
+  process.on('exit', stopMasters);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    const onSignal = () => {
+      stopMasters();
+      process.off(signal, onSignal);
+      process.kill(process.pid, signal);
+    };
+    process.on(signal, onSignal);
+  }
+}
+
+/** Who listens on TCP `address`:`port` already (a line of ss(8)), or null when nobody does. */
+function listener(address: string, port: number): string | null {
+  const lines = execFileSync('ss', ['-Hltnp', `( sport = :${port} )`], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => l.trim());
+  const clash = lines.find((l) => {
+    const local = l.trim().split(/\s+/)[3] ?? '';
+    const host = local.slice(0, local.lastIndexOf(':'));
+    return host === address || host === '0.0.0.0' || host === '*' || host === '[::]';
+  });
+  return clash ? clash.trim().replace(/\s+/g, ' ') : null;
+}
 
 export interface PostfixOptions {
   /** Default 127.0.0.2. */
@@ -118,6 +170,8 @@ export function startPostfix(opts: PostfixOptions): RunningPostfix {
     hostname: opts.hostname ?? 'postfix.example.test',
     relayhost: opts.relayhost,
   };
+  const taken = listener(o.address, o.port);
+  if (taken) throw new Error(`Postfix not started: ${o.address}:${o.port} is taken already (${taken})`);
   const dir = tempDir('postfix-');
   const conf = join(dir, 'conf');
   cpSync('/etc/postfix', conf, { recursive: true });
@@ -161,7 +215,10 @@ export function startPostfix(opts: PostfixOptions): RunningPostfix {
       throw new Error(`Postfix ${verb} failed: ${String((err as { stdout?: Buffer }).stdout ?? '').trim()}`);
     }
   };
+  stopAtExit();
   postfixCommand('start');
+  const masterPid = Number(readFileSync(join(dir, 'queue', 'pid', 'master.pid'), 'utf8').trim());
+  masters.add(masterPid);
   return {
     address: o.address,
     port: o.port,
@@ -173,10 +230,16 @@ export function startPostfix(opts: PostfixOptions): RunningPostfix {
       postfixCommand('reload');
     },
     stop: () => {
+      masters.delete(masterPid);
       try {
         execFileSync('postfix', ['-c', conf, 'stop'], { stdio: 'pipe' });
       } catch {
-        // Already stopped.
+        // Already stopped (or its configuration is gone): the signal below stops it either way.
+      }
+      try {
+        process.kill(masterPid, 'SIGTERM');
+      } catch {
+        // Stopped by the command above: nothing left to stop.
       }
     },
   };

@@ -58,5 +58,10 @@ export function startSubmission(
     limit: parts.limit,
     log,
   });
-  return { submission, stop: () => submission.close(STOP_BOUND_MS) };
+  const stop = async () => {
+    await submission.close(STOP_BOUND_MS);
+    // The counts of the last messages are written after their 250: written before the stop ends.
+    await parts.limit.flush();
+  };
+  return { submission, stop };
 }
