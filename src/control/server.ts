@@ -8,6 +8,7 @@ import { dirname } from 'node:path';
 import { InputError, NotFoundError, UnavailableError } from '../model/errors.js';
 import { Logger } from '../support/log.js';
 import { LineSplitter } from './line-splitter.js';
+import { ListAnswer } from './list-answer.js';
 import { METHODS, paramsProblem, READS } from './methods.js';
 import { type Peer, peerOf } from './peer.js';
 import {
@@ -40,8 +41,11 @@ export interface ChangeRequestRecord {
   error?: Error;
 }
 
+/** A method's answer: a list may also come as a ListAnswer, written a piece at a time. */
+type Answer<R> = R | Promise<R> | (R extends (infer E)[] ? ListAnswer<E> : never);
+
 export type Handlers = {
-  [M in Method]: (params: Params<M>, conn: ControlConnection) => Results[M] | Promise<Results[M]>;
+  [M in Method]: (params: Params<M>, conn: ControlConnection) => Answer<Results[M]>;
 };
 
 type Id = string | number | null;
@@ -66,6 +70,17 @@ interface Client {
   conn: ControlConnection;
   lines: string[];
   inFlight: number;
+  /**
+   * While a list answer is written a piece at a time: what is to follow it (answers, whole
+   * lines, and further lists), in order, with the bytes held; null when nothing is streaming.
+   */
+  queue: (string | StreamedAnswer)[] | null;
+  queuedBytes: number;
+}
+
+interface StreamedAnswer {
+  id: Id;
+  list: ListAnswer<unknown>;
 }
 
 export class ControlServer {
@@ -134,6 +149,8 @@ export class ControlServer {
       conn: { subscribed: false, peer, staged: [], stagedBytes: 0 },
       lines: [],
       inFlight: 0,
+      queue: null,
+      queuedBytes: 0,
     };
     this.clients.add(client);
     const splitter = new LineSplitter(
@@ -170,13 +187,21 @@ export class ControlServer {
       client.lines.length &&
       client.inFlight < MAX_IN_FLIGHT &&
       socket.writableLength < PAUSE_AT &&
+      (client.queue?.length ?? 0) < MAX_IN_FLIGHT &&
       !socket.destroyed
     ) {
       const line = client.lines.shift()!;
       client.inFlight++;
       void this.handleLine(client.conn, line).then((response) => {
         client.inFlight--;
-        if (response !== null) this.write(client, `${JSON.stringify(response)}\n`);
+        if (
+          response !== null &&
+          !Array.isArray(response) &&
+          'result' in response &&
+          response.result instanceof ListAnswer
+        )
+          this.stream(client, { id: response.id, list: response.result });
+        else if (response !== null) this.write(client, `${JSON.stringify(response)}\n`);
         this.pump(client);
       });
     }
@@ -285,6 +310,13 @@ export class ControlServer {
   private write(client: Client, line: string): void {
     const { socket } = client;
     if (socket.destroyed || !socket.writable) return;
+    if (client.queue) {
+      // A list is being written: this line follows it whole.
+      client.queue.push(line);
+      client.queuedBytes += line.length;
+      if (client.queuedBytes > MAX_BACKLOG) this.drop(client, 'it stopped reading');
+      return;
+    }
     if (socket.writableLength > MAX_BACKLOG) {
       this.drop(client, 'it stopped reading');
       return;
@@ -295,6 +327,49 @@ export class ControlServer {
       for (const c of this.clients) if (c.socket.writableLength > worst.socket.writableLength) worst = c;
       this.drop(worst, 'the clients together left too much unread');
     }
+  }
+
+  /**
+   * Writes a list answer a piece at a time, each piece made once the client has read what
+   * came before (the socket's buffer below PAUSE_AT); what else is for this client waits in
+   * its queue and follows in order.
+   */
+  private stream(client: Client, answer: StreamedAnswer): void {
+    if (client.queue) {
+      client.queue.push(answer);
+      return;
+    }
+    client.queue = [];
+    client.queuedBytes = 0;
+    void (async () => {
+      let next: string | StreamedAnswer | undefined = answer;
+      while (next !== undefined) {
+        if (typeof next === 'string') {
+          if (!client.socket.destroyed) client.socket.write(next);
+        } else await this.writePieces(client, next);
+        next = client.queue?.shift();
+      }
+      client.queue = null;
+      this.pump(client);
+    })().catch((err: Error) => {
+      // Only a piece that could not be made lands here: the client cannot get a whole answer now.
+      this.log.error('control failed', { method: 'list answer', error: err.stack ?? err.message });
+      client.socket.destroy();
+    });
+  }
+
+  private async writePieces(client: Client, { id, list }: StreamedAnswer): Promise<void> {
+    const { socket } = client;
+    socket.write(`{"jsonrpc":"2.0","id":${JSON.stringify(id)},"result":[`);
+    let first = true;
+    for (let piece = list.piece(); piece && !socket.destroyed; piece = list.piece()) {
+      if (!piece.length) continue;
+      const text = JSON.stringify(piece);
+      socket.write(first ? text.slice(1, -1) : `,${text.slice(1, -1)}`);
+      first = false;
+      if (socket.writableLength > PAUSE_AT) await drained(socket);
+    }
+    if (!socket.destroyed) socket.write(']}\n');
   }
 
   private totalBacklog(): number {
@@ -325,6 +400,19 @@ export class ControlServer {
     for (const client of this.clients) client.socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
+}
+
+/** Resolves once `socket` has written what it held, or is closed. */
+function drained(socket: Socket): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      socket.off('drain', done);
+      socket.off('close', done);
+      resolve();
+    };
+    socket.on('drain', done);
+    socket.on('close', done);
+  });
 }
 
 function errorResponse(id: Id, code: number, message: string): Response {

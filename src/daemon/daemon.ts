@@ -20,7 +20,7 @@ import { loadAcme } from './wiring/acme.js';
 import { buildApply, startApplying } from './wiring/apply.js';
 import { recordStartSettings, startAuditPruning } from './wiring/audit-log.js';
 import { startControl } from './wiring/control.js';
-import { buildDelivery } from './wiring/delivery.js';
+import { buildDelivery, preloadSending } from './wiring/delivery.js';
 import { startHttp } from './wiring/http.js';
 import { buildFilter, startSmtp } from './wiring/intake.js';
 import { accountLogins } from './wiring/logins.js';
@@ -102,9 +102,9 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
     stops.add({ stop: () => queue.stop(STOP_BOUND_MS) });
     filter.start();
     stops.add(await startApplying(apply, node, queue, log));
-    // The metrics read the queue and the size index at each scrape, never the Maildirs.
+    // The metrics (--metrics only) read the queue and the size index at each scrape, never the Maildirs.
     const scrapes = stops.add(
-      serveMetrics({
+      await serveMetrics(config.metrics !== null, {
         queue: () => queue.list().map((q) => Date.parse(q.createdAt)),
         domains: () =>
           [...store.domains.keys()].map((d) => ({
@@ -127,6 +127,7 @@ export async function startDaemon(config: Config, log = new Logger(config.logLev
       }),
     );
     mailboxes.startSweeping();
+    preloadSending(log); // what only sending needs, loaded after ready: the first forward finds it
     // ACME orders once --http answers its challenges; each certificate goes to every TLS server.
     acme.start((pair) => installTls(config, { pop3, smtp, submission, http }, pair));
     log.notice('daemon ready', {

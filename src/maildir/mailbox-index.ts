@@ -64,11 +64,21 @@ async function pace(visits: number, since: number): Promise<void> {
   if (ahead > 0) await new Promise((r) => setTimeout(r, ahead).unref());
 }
 
-interface Saved extends MailboxSize {
-  oldest: number | null;
-  /** The folder times it was listed at ('' when never), and whether the listing is to be trusted. */
-  stamp: string;
-  settled: boolean;
+/** A mailbox not listed yet: empty, with no folder times. */
+function newEntry(dir: string): Entry {
+  return {
+    dir,
+    messages: 0,
+    bytes: 0,
+    stamp: '',
+    settled: false,
+    refreshing: null,
+    again: false,
+    watchers: null,
+    expected: null,
+    soon: null,
+    oldest: null,
+  };
 }
 
 export class MailboxIndex extends EventEmitter {
@@ -81,8 +91,11 @@ export class MailboxIndex extends EventEmitter {
   private watched = 0;
   /** Each domain's messages and bytes, summed as its mailboxes' sizes move. */
   private readonly perDomain = new Map<string, MailboxSize>();
-  /** What the last run saved, until each account is tracked again. */
-  private saved = new Map<string, Saved>();
+  /**
+   * What the last run saved, until each account is tracked again: made as the entries they
+   * become (no folder yet, and out of every total), so a start of 100,000 makes each once.
+   */
+  private saved = new Map<string, Entry>();
   private dirty = false;
   private saveTimer: NodeJS.Timeout | null = null;
 
@@ -119,13 +132,13 @@ export class MailboxIndex extends EventEmitter {
       if (!address || !stamp || (trust !== 'listed' && trust !== 'counted')) continue;
       if (!Number.isSafeInteger(messages) || !Number.isSafeInteger(bytes)) continue;
       if (oldest !== null && !Number.isSafeInteger(oldest)) continue;
-      this.saved.set(address, {
-        messages,
-        bytes,
-        oldest,
-        stamp: stamp === '-' ? '' : stamp,
-        settled: trust === 'listed',
-      });
+      const e = newEntry('');
+      e.messages = messages;
+      e.bytes = bytes;
+      e.oldest = oldest;
+      e.stamp = stamp === '-' ? '' : stamp;
+      e.settled = trust === 'listed';
+      this.saved.set(address, e);
     }
     return this.saved.size;
   }
@@ -193,14 +206,19 @@ export class MailboxIndex extends EventEmitter {
 
   /** Tracks a mailbox with the size the last run saved for it; false when it saved none. */
   private restored(address: string, dir: string): boolean {
-    const e = this.entry(address, dir);
     const saved = this.saved.get(address);
-    if (!saved) return false;
+    if (!saved || this.boxes.has(address)) {
+      this.entry(address, dir);
+      return false;
+    }
     this.saved.delete(address);
-    this.resize(address, e, saved.messages, saved.bytes);
-    e.oldest = saved.oldest;
-    e.stamp = saved.stamp;
-    e.settled = saved.settled;
+    saved.dir = dir;
+    // Into its domain's total from zero, as a listing's first count goes.
+    const { messages, bytes } = saved;
+    saved.messages = 0;
+    saved.bytes = 0;
+    this.boxes.set(address, saved);
+    this.resize(address, saved, messages, bytes);
     return true;
   }
 
@@ -234,19 +252,7 @@ export class MailboxIndex extends EventEmitter {
   private entry(address: string, dir: string): Entry {
     let e = this.boxes.get(address);
     if (!e) {
-      e = {
-        dir,
-        messages: 0,
-        bytes: 0,
-        stamp: '',
-        settled: false,
-        refreshing: null,
-        again: false,
-        watchers: null,
-        expected: null,
-        soon: null,
-        oldest: null,
-      };
+      e = newEntry(dir);
       this.boxes.set(address, e);
     }
     return e;

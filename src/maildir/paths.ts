@@ -13,16 +13,24 @@ function mailRoot(dataDir: string): string {
 
 /** Each data directory's resolved mail root (a start asks for 100,000 Maildir paths). */
 const roots = new Map<string, string>();
+/** Each checked domain's folder under a mail root, as `ROOT/DOMAIN/` (keyed by `DATA_DIR NUL DOMAIN`). */
+const domainDirs = new Map<string, string>();
 
 export function maildirPath(dataDir: string, domain: string, name: string): string {
-  if (!isValidDomain(domain) || nameProblem(name) !== null) {
+  let under = domainDirs.get(`${dataDir}\0${domain}`);
+  if (under === undefined && isValidDomain(domain)) {
+    const root = roots.get(dataDir) ?? resolve(mailRoot(dataDir));
+    roots.set(dataDir, root);
+    under = resolve(root, domain) + sep;
+    if (!under.startsWith(root + sep)) throw new Error(`Maildir path escapes ${root}`);
+    domainDirs.set(`${dataDir}\0${domain}`, under);
+  }
+  if (under === undefined || nameProblem(name) !== null) {
     throw new Error(`refusing a Maildir path for ${JSON.stringify(name)}@${JSON.stringify(domain)}`);
   }
-  const root = roots.get(dataDir) ?? resolve(mailRoot(dataDir));
-  roots.set(dataDir, root);
-  const dir = resolve(root, domain, name);
-  if (!dir.startsWith(root + sep)) throw new Error(`Maildir path escapes ${root}`);
-  return dir;
+  // A valid name has no "/" and is neither "." nor "..": joined to its checked domain folder it
+  // is what resolve() would make, at a fraction of its cost (a start makes one per account).
+  return under + name;
 }
 
 /** Makes `dir` a Maildir (what is missing of it), durably: the folders made are fsynced in their parents. */

@@ -4,7 +4,6 @@
 // to its sender. The spool survives restarts; a message leaves it only once done.
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { Transporter } from 'nodemailer';
 import type { QueueView } from '../control/protocol.js';
 import { NotFoundError } from '../model/errors.js';
 import { withoutPassword } from '../store/location.js';
@@ -13,7 +12,7 @@ import { noteTrail } from '../support/trail.js';
 import { buildBounce } from './dsn.js';
 import { type MxDelivery, PermanentFailure } from './mx-delivery.js';
 import { type QueueEntry, QueueSpool, queueView, Unusable } from './queue-spool.js';
-import { readRelayCa, relayTransport } from './relay-client.js';
+import { type RelayTransport, readRelayCa, relayTransport } from './relay-client.js';
 
 /** What local delivery of a queued message came to; a refusal carries its SMTP reply. */
 export type LocalOutcome = 'delivered' | 'unknown' | 'loop' | { refused: number; reply: string };
@@ -59,7 +58,7 @@ export class ForwardQueue extends EventEmitter {
   private timer: NodeJS.Timeout | null = null;
   private running = false;
   private readonly now: () => number;
-  private transport: Transporter | null = null;
+  private transport: RelayTransport | null = null;
   /** Attempts under way: a stop lets them finish. */
   private readonly attempts = new Set<Promise<void>>();
   /** Messages whose description could not be read (EIO, EMFILE, ESTALE ...): read again later. */

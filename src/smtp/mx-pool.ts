@@ -5,9 +5,10 @@
 // nothing has used for IDLE_MS is closed (Postfix's smtp_connection_cache_time_limit), and
 // close() closes them all (the queue's stop). A message whose cached connection the MX dropped is
 // sent again by the caller on a fresh connection (mx-delivery.ts: tryTarget).
-import nodemailer, { type Transporter } from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
+import { loadNodemailer } from './lazy-libs.js';
 
 /** Connections to one MX address at most (Postfix: default_destination_concurrency_limit). */
 const PER_HOST = 20;
@@ -39,6 +40,8 @@ export class MxPool {
    * is closed after it, so an attempt a stop lets finish never reopens the cache.
    */
   async send(key: string, options: SMTPTransport.Options, m: Envelope): Promise<string> {
+    if (this.closed) return sendOnce(options, m);
+    const nodemailer = await loadNodemailer();
     if (this.closed) return sendOnce(options, m);
     let pool = this.pools.get(key);
     if (!pool) {
@@ -88,7 +91,7 @@ export class MxPool {
 
 /** One message over a connection of its own, closed after it. */
 export async function sendOnce(options: SMTPTransport.Options, m: Envelope): Promise<string> {
-  const transport = nodemailer.createTransport(options);
+  const transport = (await loadNodemailer()).createTransport(options);
   try {
     return await deliver(transport, m);
   } finally {

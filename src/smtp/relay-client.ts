@@ -2,8 +2,16 @@
 // from the relay's URL and the CA file of a private relay. The queue that uses it is
 // forward-queue.ts.
 import { readFileSync } from 'node:fs';
-import nodemailer, { type Transporter } from 'nodemailer';
+import type { Transporter } from 'nodemailer';
+import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import { ConfigError } from '../service/settings.js';
+import { loadNodemailer } from './lazy-libs.js';
+
+/** The relay's transport: nodemailer's, made at the first message (lazy-libs.ts says why). */
+export interface RelayTransport {
+  sendMail: Transporter['sendMail'];
+  close(): void;
+}
 
 /** The CA a private relay's certificate is checked against; throws ConfigError when it cannot be read. */
 export function readRelayCa(caFile: string): Buffer {
@@ -25,13 +33,13 @@ export function relayTransport(
   timeoutMs: number,
   ca: Buffer | undefined,
   hostname: string,
-): Transporter {
+): RelayTransport {
   const url = new URL(relay);
   const secure = url.protocol === 'smtps:';
   const user = decodeURIComponent(url.username);
   const login = user !== '' || url.password !== '';
   const verify = secure || login;
-  return nodemailer.createTransport({
+  const options: SMTPTransport.Options = {
     host: url.hostname,
     port: Number(url.port) || (secure ? 465 : 25),
     secure,
@@ -43,5 +51,16 @@ export function relayTransport(
     greetingTimeout: timeoutMs,
     socketTimeout: timeoutMs,
     tls: verify ? { rejectUnauthorized: true, ...(ca ? { ca } : {}) } : { rejectUnauthorized: false },
-  });
+  };
+  let made: Promise<Transporter> | null = null;
+  return {
+    sendMail: ((mail: Parameters<Transporter['sendMail']>[0]) => {
+      made ??= loadNodemailer().then((n) => n.createTransport(options));
+      return made.then((t) => t.sendMail(mail));
+    }) as Transporter['sendMail'],
+    close: () => {
+      // A transport never made has nothing to close; one that failed to load said so to its sender.
+      made?.then((t) => t.close()).catch(() => {});
+    },
+  };
 }

@@ -18,6 +18,7 @@ const benches: Record<string, () => Promise<void>> = {
   console: async () => (await import('./console.js')).benchConsole(),
   oversight: async () => (await import('./oversight.js')).benchOversight(),
   scale: async () => (await import('./scale.js')).benchScale(),
+  startup: async () => (await import('./startup.js')).benchStartup(),
   cluster: async () => (await import('./cluster.js')).benchCluster(),
   logins: async () => (await import('./logins.js')).benchLogins(),
   submission: async () => (await import('./submission.js')).benchSubmission(),

@@ -2,13 +2,14 @@
 // password, a removal, a quota, a suspension, a resumption or a rename. Imports are in
 // import-export.ts.
 
+import { ListAnswer } from '../../control/list-answer.js';
 import type { AccountView } from '../../control/protocol.js';
 import type { ControlConnection, Handlers } from '../../control/server.js';
 import { InputError, NotFoundError } from '../../model/errors.js';
 import { checkPassword, formatAddress, parseLocalAddress } from '../../model/names.js';
 import { parseQuota } from '../../model/quota.js';
 import { hashPassword } from '../../store/passwords.js';
-import { isStale, listAccounts } from '../views.js';
+import { accountPieces, isStale, listAccounts } from '../views.js';
 import { hostedDomain, localAddress, type Names, type Parts } from './context.js';
 
 type AccountMethod =
@@ -42,7 +43,19 @@ export function accountHandlers(
         freesAt: c.freesAt === null ? null : new Date(c.freesAt).toISOString(),
       };
     },
-    'accounts.list': (p) => marked(listAccountsPage(parts, p)),
+    'accounts.list': (p) => {
+      if (p.stale !== undefined) return marked(staleAccounts(parts, { ...p, stale: p.stale }));
+      // Written a piece at a time: a whole list of 100,000 rows never sits in memory at once.
+      const next = accountPieces(store, parts.mailboxes, hostedDomain(parts, p.domain), Date.now(), {
+        after: p.after,
+        offset: pageBound('offset', p.offset, 0),
+        limit: pageBound('limit', p.limit, Number.MAX_SAFE_INTEGER),
+      });
+      return new ListAnswer(() => {
+        const rows = next();
+        return rows && marked(rows);
+      });
+    },
     'accounts.add': (p, conn) => accountWithPassword(parts, 'add', p, conn),
     'accounts.passwd': (p, conn) => accountWithPassword(parts, 'password', p, conn),
     'accounts.remove': (p, conn) =>
@@ -129,19 +142,14 @@ function pageBound(what: 'offset' | 'limit', v: number | undefined, otherwise: n
 }
 
 /** One page of the account list, or the stale ones. */
-function listAccountsPage(
+/** The accounts needing attention (`stale`: days, like 30d), stalest first, or one page of them. */
+function staleAccounts(
   parts: Pick<Parts, 'store' | 'changes' | 'mailboxes'>,
-  p: { domain?: string; stale?: string; offset?: number; limit?: number; after?: string },
+  p: { domain?: string; stale: string; offset?: number; limit?: number; after?: string },
 ): AccountView[] {
   const { store, mailboxes } = parts;
   const offset = pageBound('offset', p.offset, 0);
   const limit = pageBound('limit', p.limit, Number.MAX_SAFE_INTEGER);
-  if (p.stale === undefined)
-    return listAccounts(store, mailboxes, hostedDomain(parts, p.domain), Date.now(), {
-      after: p.after,
-      offset,
-      limit,
-    });
   if (p.after !== undefined) throw new InputError('--after pages the list in its own order: not with --stale');
   const all = listAccounts(store, mailboxes, hostedDomain(parts, p.domain));
   const m = /^(\d{1,4})d$/.exec(p.stale.trim());

@@ -3,7 +3,6 @@
 // --http front answers its HTTP-01 tokens); each new certificate installed into every TLS
 // server with installTls (reload.ts), as SIGHUP installs a renewed file.
 import type { KeyPair } from '../../acme/files.js';
-import { AcmeManager } from '../../acme/manager.js';
 import type { Config } from '../../service/settings.js';
 import type { Logger } from '../../support/log.js';
 import type { Started } from './stops.js';
@@ -21,6 +20,9 @@ export interface Acme extends Started {
 export async function loadAcme(config: Config, log: Logger): Promise<Acme> {
   if (!config.acme || !config.acmeEmail)
     return { current: () => null, challenge: () => null, start: () => {}, stop: () => {} };
+  // Loaded only with --acme on: acme-client and its ASN.1 and HTTP libraries are near half of
+  // what a start compiles, a cost every daemon without ACME would pay before it is ready.
+  const { AcmeManager } = await import('../../acme/manager.js');
   const manager = new AcmeManager({
     directoryUrl: config.acme,
     email: config.acmeEmail,

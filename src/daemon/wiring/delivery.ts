@@ -14,6 +14,7 @@ import { ArcSealer } from '../../smtp/arc.js';
 import { DkimKeys } from '../../smtp/dkim.js';
 import { OutboundDns } from '../../smtp/dns.js';
 import { ForwardQueue } from '../../smtp/forward-queue.js';
+import { preloadOutgoing } from '../../smtp/lazy-libs.js';
 import { LocalDelivery, LoopError, Message, RefusedError } from '../../smtp/local-delivery.js';
 import { MtaSts } from '../../smtp/mta-sts.js';
 import { MxDelivery } from '../../smtp/mx-delivery.js';
@@ -101,4 +102,11 @@ export async function buildDelivery(
   await node.adoptLooseSpool(queue, log);
   await queue.load();
   return { delivery, queue, dkim };
+}
+
+/** Loads what sending needs right after ready, in the background (lazy-libs.ts says why). */
+export function preloadSending(log: Logger): void {
+  preloadOutgoing((err) =>
+    log.error('nodemailer not loaded', { error: err.message, next: 'loaded again at the first send' }),
+  );
 }
