@@ -42,6 +42,14 @@ describe('the trail in the store', () => {
         messageId: '<a:b@x>',
         detail: { uidl: ':odd', size: 1234 },
       });
+      // The attacker's HELO: keyv's mark for a Buffer. It must come back as the same string.
+      trail.note({
+        event: 'accepted',
+        at: at + 3,
+        address: 'box@example.test',
+        client: '127.0.0.8',
+        detail: { helo: ':base64:QUFBQQ==', from: '::@x' },
+      });
       trail.note({
         event: 'refused',
         at: at + 2,
@@ -53,10 +61,11 @@ describe('the trail in the store', () => {
 
       const got = await trail.query('box@example.test');
       expect(got.map((r) => [r.event, r.client, r.detail])).toEqual([
+        ['accepted', '127.0.0.8', { helo: ':base64:QUFBQQ==', from: '::@x' }],
         ['retrieved', '::ffff:127.0.0.1', { uidl: ':odd', size: 1234 }],
         ['login', '::1', { service: 'pop3', mechanism: 'USER', tls: false, note: ':colon first' }],
       ]);
-      expect(got[0]).toMatchObject({
+      expect(got[1]).toMatchObject({
         address: 'box@example.test',
         node: 'node-a',
         messageId: '<a:b@x>',
@@ -69,7 +78,7 @@ describe('the trail in the store', () => {
       // The same records written by keyv itself (Table.put): byte for byte the same text.
       const mine = await rows(known);
       const stray = await rows(unknown);
-      expect(mine).toHaveLength(2);
+      expect(mine).toHaveLength(3);
       expect(stray).toHaveLength(1);
       const viaKeyv = await db.table<TrailRecord>('trail_keyv');
       await db.write(() =>
