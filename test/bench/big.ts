@@ -18,7 +18,7 @@ import { cpuSeconds, heading, loadAverage, percentile, report, seedAccounts, tre
 
 const run = promisify(execFile);
 /** Measured turns per server for the 25 MB rows (VMAIL_BENCH_TURNS overrides). */
-const TURNS = Number(process.env.VMAIL_BENCH_TURNS) || 3;
+const TURNS = Number(process.env.VMAIL_BENCH_TURNS) || 5;
 const BIG_AT_ONCE = 5;
 
 function memoryKb(pid: number, key: 'VmHWM' | 'VmRSS'): number {
