@@ -139,9 +139,6 @@ async function besidePostfix(vmailPort: number, vmailPid: number, vmailNew: stri
     { text: '>= 1.00', met: r >= 1 },
   );
   const cpuPerMsg = (fs: { cpu: number }[]) => `${((med(fs.map((f) => f.cpu)) / BIG_AT_ONCE) * 1000).toFixed(0)} ms`;
-  report(
-    '25 MB: CPU time per message (vmail daemon; Postfix all processes)',
-    `vmail ${cpuPerMsg(v)}  Postfix ${cpuPerMsg(p)}`,
-  );
+  report('25 MB: CPU per message (vmail; Postfix, all processes)', `vmail ${cpuPerMsg(v)}  Postfix ${cpuPerMsg(p)}`);
   process.stdout.write(`  (load average at the end: ${loadAverage()})\n`);
 }
