@@ -1,12 +1,16 @@
 // The hostile tester's round 6 (the performance wave: issues 26, 27, 30, 31, 32): the caches,
 // deferred writes, lazy loading and pieces it added, each pushed where correctness or security
 // could give way. Real dnsmasq, the real daemon, real clients.
+import { writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlClient } from '../../src/control/client.js';
 import { OutboundDns } from '../../src/smtp/dns.js';
 import { type DaemonHandle, startDaemon, tempDir, waitFor } from '../helpers/daemon.js';
 import { dns, startDns } from '../helpers/dns-server.js';
+import { smtplib } from '../helpers/effects.js';
+import { TestRelay } from '../helpers/relay.js';
 
 describe('DNS answers kept (src/smtp/dns.ts)', () => {
   it('an address with a TTL of 2^31-1 s is not kept for 68 years: a changed record is seen within a day', async () => {
@@ -87,4 +91,63 @@ describe('whole lists on the control socket (a daemon with 2,000 accounts, its h
       c.close();
     }
   }, 120_000);
+});
+
+/**
+ * A node --import file whose resolve hook fails the first `fails` imports of nodemailer as a
+ * full file table would (EMFILE: a flood of connections right at ready), then lets them through.
+ */
+function failingNodemailer(fails: number): string {
+  const file = join(tempDir('vmail-hostile6-hook-'), 'hook.mjs');
+  const hook = `
+let left = ${fails};
+export async function resolve(specifier, context, next) {
+  if (specifier === 'nodemailer' && left > 0) {
+    left--;
+    const e = new Error('EMFILE: too many open files, open nodemailer');
+    e.code = 'EMFILE';
+    throw e;
+  }
+  return next(specifier, context);
+}`;
+  writeFileSync(
+    file,
+    `import { register } from 'node:module';\nregister('data:text/javascript,' + encodeURIComponent(${JSON.stringify(hook)}));\n`,
+  );
+  return file;
+}
+
+describe('nodemailer loaded after ready (src/smtp/lazy-libs.ts, relay-client.ts)', () => {
+  it('a load that failed at ready and at the first forward (EMFILE) is tried again: the retried forward reaches the relay', async () => {
+    const relay = new TestRelay();
+    await relay.listen();
+    const d = await startDaemon({
+      nodeArgs: ['--import', failingNodemailer(2)],
+      args: ['--relay', `smtp://127.0.0.1:${relay.port}`],
+    });
+    try {
+      expect((await d.cli(['forwards', 'add', 'fwd', 'someone@far.example'])).code).toBe(0);
+      expect((await d.cli(['pending', 'apply'])).code).toBe(0);
+      await waitFor(() => /nodemailer not loaded/.test(d.output()), 'the failed preload logged');
+      expect((await smtplib(d.smtpPort, 'a@sender.test', ['fwd@example.test'], 'Subject: lazy-1\n\nlazy\n')).ok).toBe(
+        true,
+      );
+      type Queued = { id: string; attempts: number };
+      const queued = async () => JSON.parse((await d.cli(['queue', 'list', '--json'])).stdout) as Queued[];
+      // The first attempt failed on the load; the load works now, so the next attempt must send.
+      const [q] = await waitFor(async () => {
+        const list = await queued();
+        return list.length === 1 && list[0].attempts >= 1 ? list : null;
+      }, 'the first attempt failed');
+      expect((await d.cli(['queue', 'retry', q.id])).code).toBe(0);
+      await waitFor(
+        () => relay.received.find((m) => m.data.toString('latin1').includes('Subject: lazy-1')),
+        `the retried forward at the relay: ${d.output().split('\n').filter((l) => /forward|queue|nodemailer/.test(l)).join(' / ').slice(-1500)}`,
+        20_000,
+      );
+    } finally {
+      await d.stop();
+      await relay.close();
+    }
+  }, 60_000);
 });
