@@ -1,7 +1,8 @@
 // The hostile tester's round 6 (the performance wave: issues 26, 27, 30, 31, 32): the caches,
 // deferred writes, lazy loading and pieces it added, each pushed where correctness or security
 // could give way. Real dnsmasq, the real daemon, real clients.
-import { writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +11,7 @@ import { OutboundDns } from '../../src/smtp/dns.js';
 import { type DaemonHandle, startDaemon, tempDir, waitFor } from '../helpers/daemon.js';
 import { dns, startDns } from '../helpers/dns-server.js';
 import { smtplib } from '../helpers/effects.js';
+import { RawPop3 } from '../helpers/pop3.js';
 import { TestRelay } from '../helpers/relay.js';
 
 describe('DNS answers kept (src/smtp/dns.ts)', () => {
@@ -46,6 +48,9 @@ async function seedApplied(dataDir: string, count: number): Promise<void> {
   }));
   await store.commitApplied([], { set, remove: [] }, { set: [], remove: [] }, [], now);
   await store.close();
+  // An apply makes an account's Maildir; these accounts skipped it: the one the tests use gets one.
+  for (const f of ['tmp', 'new', 'cur'])
+    mkdirSync(join(dataDir, 'mail', 'example.test', 'user00007', f), { recursive: true });
 }
 
 describe('whole lists on the control socket (a daemon with 2,000 accounts, its heap held to 512 MB)', () => {
@@ -57,6 +62,36 @@ describe('whole lists on the control socket (a daemon with 2,000 accounts, its h
   }, 120_000);
   afterAll(async () => {
     await d?.stop();
+  }, 60_000);
+
+  it('POP3: listed messages swapped for a link to /etc/shadow, a FIFO and a link to /dev/zero before RETR are refused; the others are sent, the session and daemon go on', async () => {
+    const to = 'user00007@example.test';
+    for (let i = 1; i <= 4; i++) {
+      const sent = await smtplib(d.smtpPort, 'a@sender.test', [to], `Subject: swap-${i}\n\nswap body ${i}\n`);
+      expect(sent.ok, JSON.stringify(sent)).toBe(true);
+    }
+    const box = join(d.dataDir, 'mail', 'example.test', 'user00007');
+    const c = await RawPop3.open(d.pop3Port);
+    await c.login(to, 'hostile-pass-1');
+    expect(await c.ok('STAT')).toMatch(/^\+OK 4 /);
+    // Listed; now three of the four files are swapped under their listed names.
+    const files = ['new', 'cur'].flatMap((f) => readdirSync(join(box, f)).map((n) => join(box, f, n)));
+    expect(files).toHaveLength(4);
+    for (const f of files.slice(0, 3)) unlinkSync(f);
+    symlinkSync('/etc/shadow', files[0]);
+    execFileSync('mkfifo', [files[1]]);
+    symlinkSync('/dev/zero', files[2]);
+    const replies = [];
+    for (let n = 1; n <= 4; n++) for (const cmd of [`RETR ${n}`, `TOP ${n} 5`]) replies.push(await c.multi(cmd));
+    const text = replies.map((r) => `${r.first}\n${r.body.toString('latin1')}`).join('\n');
+    expect(text).not.toMatch(/^root:/m);
+    expect(text).not.toContain('\0');
+    expect(replies.filter((r) => r.first.startsWith('+OK'))).toHaveLength(2);
+    expect(replies.filter((r) => r.first.startsWith('+OK')).every((r) => /swap body \d/.test(r.body.toString()))).toBe(
+      true,
+    );
+    expect(await c.ok('NOOP')).toMatch(/^\+OK/);
+    await c.quit();
   }, 60_000);
 
   it('one batch line of 1,000 whole lists (2,000,000 rows in one answer) gets its lists up to 100,000 rows and an error for the rest; the daemon lives', async () => {
@@ -142,7 +177,12 @@ describe('nodemailer loaded after ready (src/smtp/lazy-libs.ts, relay-client.ts)
       expect((await d.cli(['queue', 'retry', q.id])).code).toBe(0);
       await waitFor(
         () => relay.received.find((m) => m.data.toString('latin1').includes('Subject: lazy-1')),
-        `the retried forward at the relay: ${d.output().split('\n').filter((l) => /forward|queue|nodemailer/.test(l)).join(' / ').slice(-1500)}`,
+        `the retried forward at the relay: ${d
+          .output()
+          .split('\n')
+          .filter((l) => /forward|queue|nodemailer/.test(l))
+          .join(' / ')
+          .slice(-1500)}`,
         20_000,
       );
     } finally {
