@@ -13,6 +13,7 @@ import { dns, startDns } from '../helpers/dns-server.js';
 import { smtplib } from '../helpers/effects.js';
 import { RawPop3 } from '../helpers/pop3.js';
 import { TestRelay } from '../helpers/relay.js';
+import { RawSmtp } from '../helpers/smtp-raw.js';
 
 describe('DNS answers kept (src/smtp/dns.ts)', () => {
   it('an address with a TTL of 2^31-1 s is not kept for 68 years: a changed record is seen within a day', async () => {
@@ -92,6 +93,37 @@ describe('whole lists on the control socket (a daemon with 2,000 accounts, its h
     );
     expect(await c.ok('NOOP')).toMatch(/^\+OK/);
     await c.quit();
+  }, 60_000);
+
+  it('the trail: a HELO and Message-IDs that look like keyv text (:base64:, {"value":) with control bytes come back from `vmail trace --json` as sent, and escaped in its lines', async () => {
+    const to = 'user00007@example.test';
+    const helo = '{"value":":base64:QUJD"}';
+    const ids = ['<:base64:QUJD@x.test>', '<{"value":"\x1b]0;owned\x07","expires":1}@x.test>'];
+    const s = await RawSmtp.open(d.smtpPort);
+    expect((await s.reply())?.code).toBe(220);
+    // Control bytes in a HELO are refused outright; keyv's marks in one are taken.
+    expect((await s.cmd(`EHLO ${helo}\x1b[2J`))?.code).toBe(501);
+    const ehlo = await s.cmd(`EHLO ${helo}`);
+    expect(ehlo?.code, ehlo?.text).toBe(250);
+    for (const id of ids) {
+      expect((await s.cmd(`MAIL FROM:<a@sender.test>`))?.code).toBe(250);
+      expect((await s.cmd(`RCPT TO:<${to}>`))?.code).toBe(250);
+      expect((await s.cmd('DATA'))?.code).toBe(354);
+      expect((await s.cmd(`Subject: trail\r\nMessage-ID: ${id}\r\n\r\nbody\r\n.`))?.code).toBe(250);
+    }
+    await s.cmd('QUIT');
+    s.close();
+    type Item = { event: string; messageId: string | null; detail: Record<string, unknown> };
+    const accepted = await waitFor(async () => {
+      const items = JSON.parse((await d.cli(['trace', to, '--json'])).stdout) as Item[];
+      const got = items.filter((i) => i.event === 'accepted' && ids.includes(i.messageId ?? ''));
+      return got.length === 2 ? got : null;
+    }, 'both messages in the trail');
+    // The HELO comes back as the server took it (smtp-server lower-cases it).
+    for (const a of accepted) expect(a.detail.helo).toBe(helo.toLowerCase());
+    const human = (await d.cli(['trace', to])).stdout;
+    expect(human).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f]/);
+    expect(human).toContain(':base64:QUJD@x.test');
   }, 60_000);
 
   it('one batch line of 1,000 whole lists (2,000,000 rows in one answer) gets its lists up to 100,000 rows and an error for the rest; the daemon lives', async () => {
