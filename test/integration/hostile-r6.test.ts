@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlClient } from '../../src/control/client.js';
 import { OutboundDns } from '../../src/smtp/dns.js';
+import { MtaSts } from '../../src/smtp/mta-sts.js';
+import type { Logger } from '../../src/support/log.js';
 import { type DaemonHandle, startDaemon, tempDir, waitFor } from '../helpers/daemon.js';
 import { dns, startDns } from '../helpers/dns-server.js';
 import { smtplib } from '../helpers/effects.js';
@@ -26,6 +28,37 @@ describe('DNS answers kept (src/smtp/dns.ts)', () => {
       await server.restart(['local-ttl=2147483647', dns.a('mx1.far.test', '127.0.0.42')]);
       now += 24 * 3600_000 + 1000;
       expect(await resolver.addresses('mx1.far.test')).toEqual(['127.0.0.42']);
+    } finally {
+      await server.stop();
+    }
+  }, 60_000);
+});
+
+describe('MTA-STS: domains remembered without a policy file (src/smtp/mta-sts.ts)', () => {
+  it('a policy another daemon of the shared data dir stored is used when this one cannot fetch it (no downgrade to plain text)', async () => {
+    const server = await startDns([dns.a('mx1.far.test', '127.0.0.41')]);
+    let now = 1_000_000;
+    const dir = join(tempDir('vmail-hostile6-sts-'), 'mta-sts');
+    const quiet = { info() {}, warning() {}, error() {}, notice() {}, debug() {} } as unknown as Logger;
+    const here = new MtaSts(dir, new OutboundDns(server.address, 2000, () => now), quiet, () => now);
+    try {
+      // far.test has no policy yet: this daemon remembers it has no file.
+      expect(await here.policy('far.test')).toBeNull();
+      // It publishes one; the other daemon fetches it and stores it in the shared folder.
+      mkdirSync(dir, { recursive: true });
+      const enforce = { mode: 'enforce', mx: ['mx1.far.test'], maxAgeS: 86_400 };
+      writeFileSync(
+        join(dir, 'far.test.json'),
+        JSON.stringify({ id: '1', policy: enforce, expiresAt: now + 86_400_000 }),
+      );
+      // An attacker on this daemon's path blocks the policy's HTTPS (nothing answers at its address).
+      await server.restart([
+        dns.a('mx1.far.test', '127.0.0.41'),
+        dns.txt('_mta-sts.far.test', 'v=STSv1; id=1'),
+        dns.a('mta-sts.far.test', '127.0.0.9'),
+      ]);
+      now += 31_000;
+      expect(await here.policy('far.test')).toEqual(enforce);
     } finally {
       await server.stop();
     }
