@@ -1,7 +1,7 @@
 // The hostile tester's round 6 (the performance wave: issues 26, 27, 30, 31, 32): the caches,
 // deferred writes, lazy loading and pieces it added, each pushed where correctness or security
 // could give way. Real dnsmasq, the real daemon, real clients.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import { ControlClient } from '../../src/control/client.js';
 import { OutboundDns } from '../../src/smtp/dns.js';
 import { MtaSts } from '../../src/smtp/mta-sts.js';
 import type { Logger } from '../../src/support/log.js';
-import { type DaemonHandle, startDaemon, tempDir, waitFor } from '../helpers/daemon.js';
+import { type DaemonHandle, ROOT, selfSignedCert, startDaemon, tempDir, waitFor } from '../helpers/daemon.js';
 import { dns, startDns } from '../helpers/dns-server.js';
 import { smtplib } from '../helpers/effects.js';
 import { RawPop3 } from '../helpers/pop3.js';
@@ -255,4 +255,52 @@ describe('nodemailer loaded after ready (src/smtp/lazy-libs.ts, relay-client.ts)
       await relay.close();
     }
   }, 60_000);
+});
+
+/** Python's smtplib submitting one message (test/helpers/submit.py): its JSON verdict. */
+function submit(a: Record<string, unknown>, message: string): Promise<{ ok: boolean; code?: number; error?: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('/usr/bin/python3', [join(ROOT, 'test/helpers/submit.py'), JSON.stringify(a)]);
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (c) => (out += c));
+    p.stderr.on('data', (c) => (err += c));
+    p.on('close', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(err || out))));
+    p.stdin.end(message);
+  });
+}
+
+describe('--send-limit 3/1h, the count written after the 250 (src/smtp/send-limit.ts)', () => {
+  it('three messages at once, then kill -9 at the last 250: after the restart the fourth is still refused', async () => {
+    const { cert, key } = await selfSignedCert();
+    const relay = new TestRelay();
+    await relay.listen();
+    const args = ['--tls-cert', cert, '--tls-key', key, '--relay', `smtp://127.0.0.1:${relay.port}`];
+    args.push('--send-limit', '3/1h', '--auth-failure-delay', '1ms');
+    let d = await startDaemon({ args });
+    try {
+      expect((await d.cli(['accounts', 'add', 'k9', '--password-stdin'], 'pw-k9-123456\n')).code).toBe(0);
+      expect((await d.cli(['pending', 'apply'])).code).toBe(0);
+      const f = (port: number) => ({
+        port,
+        mode: 'starttls',
+        user: 'k9@example.test',
+        password: 'pw-k9-123456',
+        from: 'k9@example.test',
+        to: ['someone@far.example'],
+        source: '127.0.0.2',
+      });
+      const mail = (n: number) =>
+        `From: k9@example.test\r\nTo: someone@far.example\r\nSubject: k9-${n}\r\n\r\nk9 ${n}\r\n`;
+      const sent = await Promise.all([1, 2, 3].map((n) => submit(f(d.submissionPort), mail(n))));
+      await d.kill9();
+      expect(sent.map((r) => r.ok)).toEqual([true, true, true]);
+      d = await startDaemon({ dataDir: d.dataDir, args });
+      const fourth = await submit(f(d.submissionPort), mail(4));
+      expect(fourth, 'the three counted before the kill').toMatchObject({ ok: false, code: 451 });
+    } finally {
+      await d.stop();
+      await relay.close();
+    }
+  }, 90_000);
 });
