@@ -14,8 +14,16 @@ export class ListAnswer<T> {
 
   /** The whole list at once (inside a batch, whose answers go out together as one line). */
   toJSON(): T[] {
+    return this.whole(Number.POSITIVE_INFINITY) ?? [];
+  }
+
+  /** The whole list, or null as soon as it holds more than `most` rows (the rest is never made). */
+  whole(most: number): T[] | null {
     const all: T[] = [];
-    for (let p = this.next(); p; p = this.next()) for (const row of p) all.push(row);
+    for (let p = this.next(); p; p = this.next()) {
+      for (const row of p) all.push(row);
+      if (all.length > most) return null;
+    }
     return all;
   }
 }

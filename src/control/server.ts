@@ -64,6 +64,12 @@ const MAX_IN_FLIGHT = 32;
 const MAX_BACKLOG = 64 * 1024 * 1024;
 /** Unread output of all clients together: past it, the client with the most is dropped. */
 const MAX_TOTAL_BACKLOG = 256 * 1024 * 1024;
+/**
+ * Rows the whole lists of one batch may hold together: a batch's answers go as one line, so its
+ * lists are made whole at once (1,000 whole lists of 2,000 accounts in one line ran the daemon
+ * out of memory). As many as the longest list a host has (issue 30's 100,000) in one batch.
+ */
+const MAX_BATCH_ROWS = 100_000;
 
 interface Client {
   socket: Socket;
@@ -231,7 +237,7 @@ export class ControlServer {
       const answers = (await Promise.all(msg.map((m) => this.handleRequest(conn, m)))).filter(
         (r): r is Response => r !== null,
       );
-      return answers.length ? answers : null;
+      return answers.length ? wholeLists(answers) : null;
     }
     return this.handleRequest(conn, msg);
   }
@@ -412,6 +418,26 @@ function drained(socket: Socket): Promise<void> {
     };
     socket.on('drain', done);
     socket.on('close', done);
+  });
+}
+
+/**
+ * A batch's answers with their lists made whole, MAX_BATCH_ROWS rows at most in all: a list past
+ * that is answered with an error instead (ask it by itself, where it is written in pieces).
+ */
+function wholeLists(answers: Response[]): Response[] {
+  let rows = 0;
+  return answers.map((r) => {
+    if (!('result' in r) || !(r.result instanceof ListAnswer)) return r;
+    const list = r.result.whole(MAX_BATCH_ROWS - rows);
+    if (list === null)
+      return errorResponse(
+        r.id,
+        ErrorCode.InvalidRequest,
+        `invalid request: the whole lists of a batch hold at most ${MAX_BATCH_ROWS} rows in all; ask a long list by itself`,
+      );
+    rows += list.length;
+    return { ...r, result: list };
   });
 }
 

@@ -12,6 +12,12 @@ import { Resolver } from 'node:dns/promises';
 
 /** How long an answer whose TTL the resolver does not give (MX, TXT, none) is kept at most. */
 const UNTIMED_MS = 30_000;
+/**
+ * The longest an answer is kept, whatever its TTL says: a TTL of 2^31-1 s (a zone's mistake, or
+ * a hostile one's) would otherwise keep a moved host's old address for the daemon's whole life.
+ * Caching resolvers cap it the same way (unbound's cache-max-ttl: a day); an hour here.
+ */
+const MAX_KEPT_MS = 3_600_000;
 /** Answers kept at most: past it the oldest goes (a queue to many domains asks again). */
 const MAX_ANSWERS = 10_000;
 
@@ -27,7 +33,7 @@ class AnswerCache {
     if (kept && kept.until > this.now()) return kept.value as T;
     if (kept) this.answers.delete(key);
     const value = await ask();
-    const ms = ttlMs(value);
+    const ms = Math.min(ttlMs(value), MAX_KEPT_MS);
     if (ms > 0) {
       if (this.answers.size >= MAX_ANSWERS) this.answers.delete(this.answers.keys().next().value!);
       this.answers.set(key, { value, until: this.now() + ms });

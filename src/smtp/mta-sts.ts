@@ -95,6 +95,14 @@ export class MtaSts {
       return cached?.policy ?? null;
     }
     if (id === null) return cached?.policy ?? null;
+    // Remembered without a file, yet the domain names a policy: a daemon sharing the folder may
+    // have stored it since. Read it again, or a blocked fetch would send in plain text.
+    const known = cached ?? (this.noFile.delete(name) ? await this.cached(name) : null);
+    return this.refresh(name, id, known);
+  }
+
+  /** The policy `id` names: the known one if it is that one, else fetched (the known one if that fails). */
+  private async refresh(name: string, id: string, cached: Cached | null): Promise<StsPolicy | null> {
     if (cached && cached.id === id) return cached.policy;
     try {
       const policy = await this.fetch(name);

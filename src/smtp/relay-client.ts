@@ -55,7 +55,14 @@ export function relayTransport(
   let made: Promise<Transporter> | null = null;
   return {
     sendMail: ((mail: Parameters<Transporter['sendMail']>[0]) => {
-      made ??= loadNodemailer().then((n) => n.createTransport(options));
+      // A load that failed (EMFILE in a flood, say) is not kept: the next attempt loads again,
+      // else the relay would stay broken for every forward until a restart.
+      made ??= loadNodemailer()
+        .then((n) => n.createTransport(options))
+        .catch((err: Error) => {
+          made = null;
+          throw err;
+        });
       return made.then((t) => t.sendMail(mail));
     }) as Transporter['sendMail'],
     close: () => {

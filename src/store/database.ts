@@ -84,7 +84,10 @@ export class Table<T> {
     }
   }
 
-  /** Writes rows as `pages` gave them (another store's copy), inside `Database.write`. */
+  /**
+   * Writes rows as `pages` gave them (another store's copy, or values already in keyv's text),
+   * inside `Database.write`. Tells `wrote` nothing: not for the tables mirrored in memory.
+   */
   async putText(rows: [string, string][]): Promise<void> {
     const prefix = `${this.name}:`;
     for (let i = 0; i < rows.length; i += 400) {

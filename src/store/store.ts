@@ -14,7 +14,7 @@ import { logRows } from './records.js';
 import { addressesOf, PendingChanges, RowsByDomain } from './row-indexes.js';
 import { upgradeSchema } from './schema.js';
 import { SqliteDatabase } from './sqlite.js';
-import { Trail, type TrailRecord } from './trail.js';
+import { Trail, type TrailRecord, type TrailRow } from './trail.js';
 
 /**
  * What one committed write changed: the account and forward addresses whose rows (or pending
@@ -73,7 +73,7 @@ export class Store {
       activity: Table<ActivityRecord>;
       meta: Table<Meta>;
       audit: Table<AuditEntry>;
-      trail: Table<TrailRecord>;
+      trail: Table<TrailRow>;
       trail_unknown: Table<TrailRecord>;
     },
     node: string | null,
@@ -120,7 +120,7 @@ export class Store {
     });
     // Made once the schema is known to be this vmail's: a newer store is left as it was.
     const trail = {
-      trail: await db.table<TrailRecord>('trail'),
+      trail: await db.table<TrailRow>('trail'),
       trail_unknown: await db.table<TrailRecord>('trail_unknown'),
     };
     const store = new Store(db, { ...tables, ...trail }, db.kind === 'postgres' ? node : null);

@@ -4,9 +4,14 @@
 // Events come in through support/trail.ts's noteTrail and wait in a buffer, written together
 // in one transaction every FLUSH_MS or FLUSH_AT events, and on stop: SMTP and POP3 never wait
 // for the store. Two tables keep it bounded:
-// - `trail`: an address that is an account or a forward, keyed `ADDRESS TIME.N.NODE`, so one
-//   address's events are one key range, newest last; at most `cap` per address (trimmed as it
-//   writes, and by the hourly prune with the days kept).
+// - `trail`: an address that is an account or a forward. One row per address per write holds
+//   that address's events of the batch as an array (at most PACK), keyed `ADDRESS TIME.N.NODE`
+//   of its first event, so one address's events are one key range, newest last, and a POP3
+//   session that fetches and deletes 300 messages writes a few rows, not 600. Rows written
+//   before packing (schema 3) hold one event, not an array: both are read. At most `cap` events
+//   per address, counted in the rows (trimmed as it writes, and by the hourly prune with the
+//   days kept): whole oldest rows go while the newer ones hold at least `cap`, so the oldest
+//   row kept may straddle the cap and hold a few events more.
 // - `trail_unknown`: a refused message meant for an address that does not exist (a typo, or a
 //   dictionary attack), keyed by time alone and capped as a whole (UNKNOWN_CAP), so 20,000
 //   random RCPTs cannot grow the store past it.
@@ -40,6 +45,19 @@ export const UNKNOWN_CAP = 10_000;
 const KEY_ADDRESS = 200;
 /** The most events buffered: past it (the store is failing) new ones are dropped, and counted. */
 const MAX_BUFFER = 50_000;
+/** The most events one row holds: an address with 20,000 events in one batch gets 40 rows of 500, each small. */
+export const PACK = 500;
+/** Rows read per query when walking an address's rows newest first. */
+const PAGE = 64;
+/**
+ * How much older than `--since` a row's key may be and still hold an event after it: a row is
+ * keyed by its first event, and a batch gathers events for FLUSH_MS plus however long the write
+ * before it took.
+ */
+const ROW_SPAN_MS = 10 * 60_000;
+
+/** A row's value: a packed row's events (oldest first), or one event (a row written before packing). */
+export type TrailRow = TrailRecord | TrailRecord[];
 
 function timeKey(at: number, n: number): string {
   return `${String(at).padStart(15, '0')}.${String(n).padStart(6, '0')}`;
@@ -47,6 +65,18 @@ function timeKey(at: number, n: number): string {
 
 function addressKey(address: string): string {
   return address.slice(0, KEY_ADDRESS);
+}
+
+/**
+ * An event as keyv stores a value (`{"value":...}`, a string that starts with ':' given one more,
+ * as @keyv/serialize does, so "::1" reads back as "::1"), made by the engine's JSON.stringify.
+ * The trail writes two to four events per message: keyv's own setMany serialises each one
+ * through its hand-written recursive writer and a promise per row, which a CPU profile of a
+ * POP3 fetch showed as most of the trail's cost on the event loop. The trail's tables are not
+ * mirrored in memory, so writing the text directly (Table.putText) tells no mirror less.
+ */
+function storedText(r: TrailRow): string {
+  return JSON.stringify({ value: r }, (_k, v) => (typeof v === 'string' && v.startsWith(':') ? `:${v}` : v));
 }
 
 export class Trail {
@@ -67,7 +97,7 @@ export class Trail {
 
   constructor(
     private readonly db: Database,
-    private readonly known: Table<TrailRecord>,
+    private readonly known: Table<TrailRow>,
     private readonly unknown: Table<TrailRecord>,
     private readonly node: string,
     /** Whether an address is an account or a forward (its events go to the trail proper). */
@@ -120,17 +150,11 @@ export class Trail {
     while (this.buffer.length) {
       const batch = this.buffer;
       this.buffer = [];
-      const mine: [string, TrailRecord][] = [];
-      const stray: [string, TrailRecord][] = [];
-      for (const r of batch) {
-        const k = this.key(r.at);
-        if (this.hosted(r.address)) mine.push([`${addressKey(r.address)} ${k}`, r]);
-        else stray.push([k, r]);
-      }
+      const { mine, stray } = this.pack(batch);
       try {
         await this.db.write(async () => {
-          await this.known.put(mine);
-          await this.unknown.put(stray);
+          await this.known.putText(mine.map(([k, rs]) => [k, storedText(rs)]));
+          await this.unknown.putText(stray);
           await this.trimBusy(mine, stray.length);
         });
       } catch (err) {
@@ -140,18 +164,49 @@ export class Trail {
     }
   }
 
-  /** Trims the addresses that wrote a tenth of their cap since their last trim, and the unknown table likewise. */
-  private async trimBusy(mine: [string, TrailRecord][], stray: number): Promise<void> {
-    const before = Date.now() - this.days * 86_400_000;
-    for (const [, r] of mine) {
-      const a = addressKey(r.address);
-      const n = (this.sinceTrim.get(a) ?? 0) + 1;
-      if (n < Math.max(10, this.cap / 10)) {
-        this.sinceTrim.set(a, n);
+  /**
+   * The batch as rows: a hosted address's events in one row (a new one every PACK events),
+   * keyed by its first event, oldest first in it; an unknown address's event in a row of its
+   * own, as keyv's text. Every event takes a key in turn, so keys stay distinct.
+   */
+  private pack(batch: TrailRecord[]): { mine: [string, TrailRecord[]][]; stray: [string, string][] } {
+    const mine: [string, TrailRecord[]][] = [];
+    const stray: [string, string][] = [];
+    const open = new Map<string, TrailRecord[]>();
+    for (const r of batch) {
+      const k = this.key(r.at);
+      if (!this.hosted(r.address)) {
+        stray.push([k, storedText(r)]);
         continue;
       }
+      let row = open.get(r.address);
+      if (!row || row.length >= PACK) {
+        row = [];
+        open.set(r.address, row);
+        mine.push([`${addressKey(r.address)} ${k}`, row]);
+      }
+      row.push(r);
+    }
+    return { mine, stray };
+  }
+
+  /** Trims the addresses that wrote half their cap since their last trim, and the unknown table likewise. */
+  private async trimBusy(mine: [string, TrailRecord[]][], stray: number): Promise<void> {
+    const before = Date.now() - this.days * 86_400_000;
+    // Half the cap between trims: a trim reads about `cap` events to count them, so trimming
+    // more often would cost more than the writes it follows. An address holds at most 1.5 times
+    // its cap for a while; query() reads no more than the cap.
+    const every = Math.max(10, this.cap / 2);
+    const due = new Set<string>();
+    for (const [, rs] of mine) {
+      const a = addressKey(rs[0].address);
+      const n = (this.sinceTrim.get(a) ?? 0) + rs.length;
+      this.sinceTrim.set(a, n);
+      if (n >= every) due.add(a);
+    }
+    for (const a of due) {
       this.sinceTrim.delete(a);
-      await this.known.trim(`${a} `, `${a}!`, this.cap, `${a} ${timeKey(before, 0)}`);
+      await this.trimAddress(a, before);
     }
     this.unknownSinceTrim += stray;
     if (this.unknownSinceTrim >= UNKNOWN_CAP / 20) {
@@ -160,14 +215,46 @@ export class Trail {
     }
   }
 
-  /** Deletes what is older than the days kept and over the caps; returns how many went. */
+  /**
+   * Deletes an address's rows older than `before`, and its oldest whole rows while the newer
+   * ones hold at least the cap of events. Only inside `Database.write`. Returns how many rows went.
+   */
+  private async trimAddress(a: string, before: number): Promise<number> {
+    const { rows } = await this.newest(a, 0, this.cap);
+    return this.known.trim(`${a} `, `${a}!`, rows, `${a} ${timeKey(before, 0)}`);
+  }
+
+  /**
+   * The newest events of the address key `a` (newest first) in rows whose key is at or after
+   * `since`, read PAGE rows at a time until `cap` events (the last row read may add more), and
+   * how many rows held them.
+   */
+  private async newest(a: string, since: number, cap: number): Promise<{ events: TrailRecord[]; rows: number }> {
+    const events: TrailRecord[] = [];
+    let rows = 0;
+    const from = `${a} ${timeKey(since, 0)}`;
+    for (let to = `${a}!`; events.length < cap; ) {
+      const page = await this.known.range(from, to, PAGE);
+      for (const [, v] of page) {
+        rows++;
+        if (Array.isArray(v)) for (let i = v.length - 1; i >= 0; i--) events.push(v[i]);
+        else events.push(v);
+        if (events.length >= cap) break;
+      }
+      if (page.length < PAGE) break;
+      to = page[page.length - 1][0];
+    }
+    return { events, rows };
+  }
+
+  /** Deletes what is older than the days kept and over the caps; returns how many rows went (a packed row holds many events). */
   async prune(): Promise<number> {
     const before = Date.now() - this.days * 86_400_000;
     let gone = await this.db.write(() => this.unknown.trim('', '~', UNKNOWN_CAP, timeKey(before, 0)));
     // Each address in turn, found by skipping from one key range to the next.
     for (let k = await this.known.keyAfter(''); k !== null; ) {
       const a = k.slice(0, k.indexOf(' ') < 0 ? k.length : k.indexOf(' '));
-      gone += await this.db.write(() => this.known.trim(`${a} `, `${a}!`, this.cap, `${a} ${timeKey(before, 0)}`));
+      gone += await this.db.write(() => this.trimAddress(a, before));
       k = await this.known.keyAfter(`${a}!`);
     }
     return gone;
@@ -177,11 +264,11 @@ export class Trail {
   async query(address: string, q: TrailQuery = {}): Promise<TrailRecord[]> {
     await this.flush();
     const a = address.toLowerCase();
-    const k = addressKey(a);
-    const from = `${k} ${timeKey(q.since ?? 0, 0)}`;
-    const own = (await this.known.range(from, `${k}!`, Math.max(this.cap * 2, 1000))).map(([, r]) => r);
-    const stray = (await this.unknown.range(timeKey(q.since ?? 0, 0), '~', UNKNOWN_CAP * 2)).map(([, r]) => r);
-    const all = [...own, ...stray].filter((r) => r.address === a).sort((x, y) => y.at - x.at);
+    const since = q.since ?? 0;
+    const { events } = await this.newest(addressKey(a), Math.max(0, since - ROW_SPAN_MS), this.cap);
+    const own = events.filter((r) => r.at >= since && r.address === a).slice(0, this.cap);
+    const stray = (await this.unknown.range(timeKey(since, 0), '~', UNKNOWN_CAP * 2)).map(([, r]) => r);
+    const all = [...own, ...stray.filter((r) => r.address === a)].sort((x, y) => y.at - x.at);
     return filterTrail(joinUidls(all), q);
   }
 

@@ -1,5 +1,6 @@
 // Shared pieces of the benchmarks: timing, percentiles, and printing figures against targets.
-import os from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
+import os, { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 
 export { performance };
@@ -66,3 +67,43 @@ export function heading(text: string): void {
 }
 
 export { seedAccounts } from '../helpers/seed.js';
+
+/** The kernel's clock ticks per second, in which /proc/PID/stat counts (100 on Linux's every port). */
+const CLOCK_TICKS = 100;
+
+/**
+ * CPU time (s) a process has used, with that of its children it has waited for: utime, stime,
+ * cutime and cstime from /proc/PID/stat. Far less moved by other work on a shared machine than
+ * wall time.
+ */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The fields after the command name (which may hold spaces), from field 3 (state) on.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / CLOCK_TICKS;
+}
+
+/** The 1, 5 and 15 minute load averages, as `uptime` shows them. */
+export function loadAverage(): string {
+  return loadavg()
+    .map((l) => l.toFixed(2))
+    .join(', ');
+}
+
+/**
+ * CPU time (s) of a server made of processes (Postfix's or Dovecot's master and what it forks):
+ * the master's, with its reaped children's, and that of each child still running, recursively.
+ */
+export function treeCpuSeconds(pid: number): number {
+  let total = 0;
+  try {
+    total = cpuSeconds(pid);
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      const kids = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
+      for (const kid of kids ? kids.split(' ') : []) total += treeCpuSeconds(Number(kid));
+    }
+  } catch {
+    // The process ended between the listing and the read: its time is now in its parent's cutime.
+  }
+  return total;
+}

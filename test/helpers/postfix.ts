@@ -88,6 +88,8 @@ export interface PostfixOptions {
    * sending server, for the benchmarks. Unset: it only receives.
    */
   relayhost?: string;
+  /** Its message_size_limit in bytes (Postfix's default is 10240000); set, the mailboxes have no size cap either. */
+  messageSizeLimit?: number;
 }
 
 export interface RunningPostfix {
@@ -100,6 +102,8 @@ export interface RunningPostfix {
   /** Changes the mode or TLS and reloads it. */
   reconfigure: (change: Pick<PostfixOptions, 'mode' | 'tls'>) => void;
   stop: () => void;
+  /** Its master process's id (its children are its smtpd, cleanup, qmgr and virtual). */
+  pid: () => number;
 }
 
 function userIds(name: string): { uid: number; gid: number } {
@@ -118,7 +122,8 @@ const split = (box: string) => (box.includes('@') ? box.split('@') : [box, 'exam
 
 function mainCf(
   dir: string,
-  o: Required<Omit<PostfixOptions, 'boxes' | 'relayhost'>> & Pick<PostfixOptions, 'relayhost'>,
+  o: Required<Omit<PostfixOptions, 'boxes' | 'relayhost' | 'messageSizeLimit'>> &
+    Pick<PostfixOptions, 'relayhost' | 'messageSizeLimit'>,
   domains: string[],
   nobody: number,
 ): string {
@@ -147,6 +152,7 @@ function mainCf(
     ...tls,
     'smtp_dns_support_level = disabled',
     ...(o.relayhost ? [`relayhost = ${o.relayhost}`, 'default_destination_concurrency_limit = 20'] : []),
+    ...(o.messageSizeLimit ? [`message_size_limit = ${o.messageSizeLimit}`, 'virtual_mailbox_limit = 0'] : []),
     `virtual_mailbox_domains = ${domains.join(' ')}`,
     `virtual_mailbox_base = ${dir}/mail`,
     `virtual_mailbox_maps = texthash:${dir}/vmailbox`,
@@ -169,6 +175,7 @@ export function startPostfix(opts: PostfixOptions): RunningPostfix {
     tls: opts.tls ?? 'none',
     hostname: opts.hostname ?? 'postfix.example.test',
     relayhost: opts.relayhost,
+    messageSizeLimit: opts.messageSizeLimit,
   };
   const taken = listener(o.address, o.port);
   if (taken) throw new Error(`Postfix not started: ${o.address}:${o.port} is taken already (${taken})`);
@@ -229,6 +236,7 @@ export function startPostfix(opts: PostfixOptions): RunningPostfix {
       configure();
       postfixCommand('reload');
     },
+    pid: () => Number(readFileSync(join(dir, 'queue/pid/master.pid'), 'utf8').trim()),
     stop: () => {
       masters.delete(masterPid);
       try {

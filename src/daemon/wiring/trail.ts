@@ -24,7 +24,7 @@ export function startTrail(config: Config, store: Store, log: Logger): Started {
   const prune = () =>
     void trail
       .prune()
-      .then((n) => n && log.info('trail pruned', { events: n, older_than: `${config.trailDays}d` }))
+      .then((n) => n && log.info('trail pruned', { rows: n, older_than: `${config.trailDays}d` }))
       .catch((err: Error) => log.warning('trail not pruned', { error: err.message }));
   prune();
   const timer = setInterval(prune, PRUNE_MS);
