@@ -14,6 +14,7 @@ import { domainOf } from '../model/names.js';
 import { sweepTemps, writeAtomic } from '../support/durable.js';
 import { Logger } from '../support/log.js';
 import { cleanTmp, folderStampNow, listStamped } from './maildir.js';
+import { SavedSizes } from './saved-sizes.js';
 
 export interface MailboxSize {
   messages: number;
@@ -43,6 +44,7 @@ const TMP_STALE_MS = 36 * 3_600_000;
 const TMP_CLEAN_EVERY_MS = 8 * 3_600_000;
 /** Events within this long of each other are answered with one listing. */
 const SETTLE_MS = 100;
+/** The saved index's first line (read back in saved-sizes.ts). */
 const SAVED_HEADER = 'vmail-mailbox-index 1';
 /** Mailboxes watched at most: 40,000 watches, about 35 MB. */
 const WATCH_LIMIT = 20_000;
@@ -91,11 +93,10 @@ export class MailboxIndex extends EventEmitter {
   private watched = 0;
   /** Each domain's messages and bytes, summed as its mailboxes' sizes move. */
   private readonly perDomain = new Map<string, MailboxSize>();
-  /**
-   * What the last run saved, until each account is tracked again: made as the entries they
-   * become (no folder yet, and out of every total), so a start of 100,000 makes each once.
-   */
-  private saved = new Map<string, Entry>();
+  /** The domain whose total was used last, and that total (totals are never dropped). */
+  private lastDomain: [string, MailboxSize] | null = null;
+  /** What the last run saved, until each account is tracked again (or the first sweep). */
+  private saved = new SavedSizes();
   private dirty = false;
   private saveTimer: NodeJS.Timeout | null = null;
 
@@ -121,25 +122,7 @@ export class MailboxIndex extends EventEmitter {
       this.log.warning('temps not swept', { dir: dirname(this.file!), error: err.message }),
     );
     // No saved index (a first start, or unreadable): the mailboxes are measured from their files.
-    const text = await readFile(this.file, 'utf8').catch(() => '');
-    const lines = text.split('\n');
-    if (lines[0] !== SAVED_HEADER) return 0;
-    const count = (t: string | undefined) => (t && t.length < 16 ? Number(t) : NaN);
-    for (let i = 1; i < lines.length; i++) {
-      const [address, m, b, o, stamp, trust] = lines[i].split(' ');
-      const [messages, bytes, oldest] = [count(m), count(b), o === '-' ? null : count(o)];
-      // A torn last line, or a hand-edited one, is left out: that mailbox is listed.
-      if (!address || !stamp || (trust !== 'listed' && trust !== 'counted')) continue;
-      if (!Number.isSafeInteger(messages) || !Number.isSafeInteger(bytes)) continue;
-      if (oldest !== null && !Number.isSafeInteger(oldest)) continue;
-      const e = newEntry('');
-      e.messages = messages;
-      e.bytes = bytes;
-      e.oldest = oldest;
-      e.stamp = stamp === '-' ? '' : stamp;
-      e.settled = trust === 'listed';
-      this.saved.set(address, e);
-    }
+    this.saved = SavedSizes.parse(await readFile(this.file, 'utf8').catch(() => ''));
     return this.saved.size;
   }
 
@@ -170,13 +153,29 @@ export class MailboxIndex extends EventEmitter {
     return this.perDomain.get(domain) ?? EMPTY;
   }
 
+  /**
+   * The running total of an address's domain. The last one is kept at hand: a start tracks
+   * each domain's accounts one after another, so 100,000 need no domain string or lookup each.
+   */
+  private domainTotal(address: string): MailboxSize {
+    const last = this.lastDomain;
+    if (last && address.endsWith(last[0]) && address.length - last[0].length - 1 === address.lastIndexOf('@'))
+      return last[1];
+    const domain = domainOf(address);
+    let t = this.perDomain.get(domain);
+    if (!t) {
+      t = { messages: 0, bytes: 0 };
+      this.perDomain.set(domain, t);
+    }
+    this.lastDomain = [domain, t];
+    return t;
+  }
+
   /** Sets a mailbox's size, keeping its domain's total. */
   private resize(address: string, e: Entry, messages: number, bytes: number): void {
-    const domain = domainOf(address);
-    const t = this.perDomain.get(domain) ?? { messages: 0, bytes: 0 };
+    const t = this.domainTotal(address);
     t.messages += messages - e.messages;
     t.bytes += bytes - e.bytes;
-    this.perDomain.set(domain, t);
     e.messages = messages;
     e.bytes = bytes;
   }
@@ -206,19 +205,15 @@ export class MailboxIndex extends EventEmitter {
 
   /** Tracks a mailbox with the size the last run saved for it; false when it saved none. */
   private restored(address: string, dir: string): boolean {
-    const saved = this.saved.get(address);
-    if (!saved || this.boxes.has(address)) {
-      this.entry(address, dir);
-      return false;
-    }
-    this.saved.delete(address);
-    saved.dir = dir;
+    if (this.boxes.has(address)) return false;
+    const e = newEntry(dir);
+    this.boxes.set(address, e);
+    if (!this.saved.take(address, e)) return false;
     // Into its domain's total from zero, as a listing's first count goes.
-    const { messages, bytes } = saved;
-    saved.messages = 0;
-    saved.bytes = 0;
-    this.boxes.set(address, saved);
-    this.resize(address, saved, messages, bytes);
+    const { messages, bytes } = e;
+    e.messages = 0;
+    e.bytes = 0;
+    this.resize(address, e, messages, bytes);
     return true;
   }
 
@@ -436,7 +431,7 @@ export class MailboxIndex extends EventEmitter {
    */
   startSweeping(intervalMs: number): void {
     this.sweeping = true;
-    this.saved.clear();
+    this.saved = new SavedSizes();
     const loop = (delay: number) => {
       if (!this.sweeping) return;
       this.sweepTimer = setTimeout(() => void this.sweep().finally(() => loop(intervalMs)), delay);

@@ -62,14 +62,24 @@ export class Table<T> {
    * query, each from an offset: quadratic at 100,000 rows; one query for all of them would
    * hold every row twice at once).
    */
-  async all(): Promise<Map<string, T>> {
-    const out = new Map<string, T>();
-    for await (const page of this.pages()) for (const [k, v] of page) out.set(k, this.parse(v) as T);
-    return out;
+  async all(): Promise<Map<string, T>>;
+  /** Every row into `into` (the store's own map: 100,000 rows are not held in a second map first). */
+  async all<M extends Map<string, T>>(into: M): Promise<M>;
+  async all(into = new Map<string, T>()): Promise<Map<string, T>> {
+    const skip = this.name.length + 1;
+    // Each row straight from the query's answer: no [key, value] pair per row.
+    for await (const rows of this.stored()) for (const r of rows) into.set(r.key.slice(skip), this.parse(r.value) as T);
+    return into;
   }
 
   /** Every row as stored (key unprefixed, value as keyv's text), a page at a time: for copying a store. */
   async *pages(): AsyncGenerator<[string, string][]> {
+    const skip = this.name.length + 1;
+    for await (const rows of this.stored()) yield rows.map((r) => [r.key.slice(skip), r.value]);
+  }
+
+  /** Every row as the query answers it (key with its prefix), a page at a time in key order. */
+  private async *stored(): AsyncGenerator<{ key: string; value: string }[]> {
     const prefix = `${this.name}:`;
     // ';' is the character after ':', so [prefix, name;) is every key with the prefix.
     let after = prefix;
@@ -78,7 +88,7 @@ export class Table<T> {
         `SELECT key, value FROM ${this.name} WHERE key > ? AND key < ? ORDER BY key LIMIT ${PAGE_ROWS}`,
         [after, `${this.name};`],
       )) as { key: string; value: string }[];
-      yield rows.map((r) => [r.key.slice(prefix.length), r.value]);
+      yield rows;
       if (rows.length < PAGE_ROWS) return;
       after = rows[rows.length - 1].key;
     }

@@ -146,16 +146,16 @@ export class Store {
   }
 
   private async load(): Promise<void> {
-    const [domains, accounts, forwards, pending, activity, meta] = await Promise.all([
+    const [domains, , forwards, pending, activity, meta] = await Promise.all([
       this.t.domains.all(),
-      this.t.accounts.all(),
+      // Straight into the mirror: the largest table is not held in a second map first.
+      this.t.accounts.all(this.accounts),
       this.t.forwards.all(),
       this.t.pending.all(),
       this.t.activity.all(),
       this.t.meta.get('meta'),
     ]);
     for (const [k, v] of domains) (v.removedAt === undefined ? this.domains : this.removedDomains).set(k, v);
-    for (const [k, v] of accounts) this.accounts.set(k, v);
     for (const [k, v] of forwards) this.forwards.set(k, v);
     for (const v of [...pending.values()].sort((a, b) => a.seq - b.seq)) this.pending.set(v.id, v);
     for (const [k, v] of activity) this.activity.set(k, v);
