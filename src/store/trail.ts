@@ -79,6 +79,21 @@ function storedText(r: TrailRow): string {
   return JSON.stringify({ value: r }, (_k, v) => (typeof v === 'string' && v.startsWith(':') ? `:${v}` : v));
 }
 
+/**
+ * How many events a row's stored text holds, without parsing it (a trim counts about `cap`
+ * events of an address each time it runs; parsing them cost more than the writes). Every event
+ * is an object whose first key is "at" (note() makes it so, and JSON keeps that order). In JSON
+ * text `{"at":` cannot occur inside a string (a quote there is always `\"`), so each one starts
+ * an object: an event in a packed row's array comes after `[` or `,`; a row of one event
+ * (schema 3) has it after `"value":`, and a detail object (flat, never in an array) after
+ * `"detail":`, both after `:`. So: the events after `[` or `,`, or one if there are none.
+ */
+export function eventsIn(text: string): number {
+  let n = 0;
+  for (let i = text.indexOf('{"at":'); i > 0; i = text.indexOf('{"at":', i + 6)) if (text[i - 1] !== ':') n++;
+  return Math.max(1, n);
+}
+
 export class Trail {
   private buffer: TrailRecord[] = [];
   private timer: NodeJS.Timeout | null = null;
@@ -190,13 +205,10 @@ export class Trail {
     return { mine, stray };
   }
 
-  /** Trims the addresses that wrote half their cap since their last trim, and the unknown table likewise. */
+  /** Trims the addresses that wrote a tenth of their cap since their last trim, and the unknown table likewise. */
   private async trimBusy(mine: [string, TrailRecord[]][], stray: number): Promise<void> {
     const before = Date.now() - this.days * 86_400_000;
-    // Half the cap between trims: a trim reads about `cap` events to count them, so trimming
-    // more often would cost more than the writes it follows. An address holds at most 1.5 times
-    // its cap for a while; query() reads no more than the cap.
-    const every = Math.max(10, this.cap / 2);
+    const every = Math.max(10, this.cap / 10);
     const due = new Set<string>();
     for (const [, rs] of mine) {
       const a = addressKey(rs[0].address);
@@ -220,23 +232,31 @@ export class Trail {
    * ones hold at least the cap of events. Only inside `Database.write`. Returns how many rows went.
    */
   private async trimAddress(a: string, before: number): Promise<number> {
-    const { rows } = await this.newest(a, 0, this.cap);
+    let rows = 0;
+    let held = 0;
+    for (let to = `${a}!`; held < this.cap; ) {
+      const page = await this.known.rangeText(`${a} `, to, PAGE);
+      for (const [, text] of page) {
+        rows++;
+        held += eventsIn(text);
+        if (held >= this.cap) break;
+      }
+      if (page.length < PAGE) break;
+      to = page[page.length - 1][0];
+    }
     return this.known.trim(`${a} `, `${a}!`, rows, `${a} ${timeKey(before, 0)}`);
   }
 
   /**
    * The newest events of the address key `a` (newest first) in rows whose key is at or after
-   * `since`, read PAGE rows at a time until `cap` events (the last row read may add more), and
-   * how many rows held them.
+   * `since`, read PAGE rows at a time until `cap` events (the last row read may add more).
    */
-  private async newest(a: string, since: number, cap: number): Promise<{ events: TrailRecord[]; rows: number }> {
+  private async newest(a: string, since: number, cap: number): Promise<TrailRecord[]> {
     const events: TrailRecord[] = [];
-    let rows = 0;
     const from = `${a} ${timeKey(since, 0)}`;
     for (let to = `${a}!`; events.length < cap; ) {
       const page = await this.known.range(from, to, PAGE);
       for (const [, v] of page) {
-        rows++;
         if (Array.isArray(v)) for (let i = v.length - 1; i >= 0; i--) events.push(v[i]);
         else events.push(v);
         if (events.length >= cap) break;
@@ -244,7 +264,7 @@ export class Trail {
       if (page.length < PAGE) break;
       to = page[page.length - 1][0];
     }
-    return { events, rows };
+    return events;
   }
 
   /** Deletes what is older than the days kept and over the caps; returns how many rows went (a packed row holds many events). */
@@ -265,7 +285,7 @@ export class Trail {
     await this.flush();
     const a = address.toLowerCase();
     const since = q.since ?? 0;
-    const { events } = await this.newest(addressKey(a), Math.max(0, since - ROW_SPAN_MS), this.cap);
+    const events = await this.newest(addressKey(a), Math.max(0, since - ROW_SPAN_MS), this.cap);
     const own = events.filter((r) => r.at >= since && r.address === a).slice(0, this.cap);
     const stray = (await this.unknown.range(timeKey(since, 0), '~', UNKNOWN_CAP * 2)).map(([, r]) => r);
     const all = [...own, ...stray.filter((r) => r.address === a)].sort((x, y) => y.at - x.at);
