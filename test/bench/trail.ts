@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { SqliteDatabase } from '../../src/store/sqlite.js';
 import { Trail, type TrailRecord } from '../../src/store/trail.js';
 import { type DaemonHandle, ROOT, startDaemon, tempDir } from '../helpers/process.js';
-import { cpuSeconds, heading, loadAverage, percentile } from './lib.js';
+import { cpuSeconds, heading, loadAverage, noteTarget, percentile } from './lib.js';
 
 const run = promisify(execFile);
 const N = 300;
@@ -127,6 +127,7 @@ export async function benchTrail(): Promise<void> {
           ` all turns ${(sum(on) / sum(off)).toFixed(3)})` +
           `   target <= 1.05: ${r <= 1.05 ? 'met' : 'NOT met'}\n`,
       );
+      noteTarget(`trail on/off, ${proto} ${what} (median of turns)`, r.toFixed(3), { text: '<= 1.05', met: r <= 1.05 });
     }
   }
   process.stdout.write(`  (load average at the end: ${loadAverage()})\n`);
