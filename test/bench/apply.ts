@@ -7,10 +7,12 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ControlClient } from '../../src/control/client.js';
 import { ensurePostgres, startPostgres } from '../helpers/postgres.js';
-import { type DaemonHandle, startDaemon, tempDir } from '../helpers/process.js';
+import { type DaemonHandle, startDaemon, tempDir, waitFor } from '../helpers/process.js';
 import { heading, ms, performance, report, time } from './lib.js';
 
 const DOMAIN = 'example.test';
+/** The adds applied right after start, in a domain of their own (pending.apply takes one domain). */
+const FRESH = 'fresh.test';
 /** `BENCH_APPLY_HELD=N`: fewer accounts held, for a quick profile (the figures are at 100,000). */
 const HELD = Number(process.env.BENCH_APPLY_HELD ?? 100_000);
 const ADDS = 10_000;
@@ -24,6 +26,7 @@ async function seed(dataDir: string, url?: string): Promise<void> {
   const { parseStoreLocation } = await import('../../src/store/location.js');
   const store = await Store.open(dataDir, parseStoreLocation(url ?? null, dataDir), 'seed');
   await store.addDomain(DOMAIN, Date.now());
+  await store.addDomain(FRESH, Date.now());
   const hash = await hashPassword('bench-password-1');
   const now = Date.now();
   for (let from = 0; from < HELD; from += 10_000) {
@@ -33,13 +36,13 @@ async function seed(dataDir: string, url?: string): Promise<void> {
     await store.commitApplied([], { set, remove: [] }, { set: [], remove: [] }, [], now);
   }
   await store.queueMany(
-    Array.from({ length: ADDS }, (_, i) => ({
+    Array.from({ length: 2 * ADDS }, (_, i) => ({
       id: String(i + 1),
       seq: i + 1,
-      domain: DOMAIN,
+      domain: i < ADDS ? DOMAIN : FRESH,
       kind: 'account' as const,
       action: 'add' as const,
-      name: nameOf(HELD + i),
+      name: nameOf(HELD + (i % ADDS)),
       requestedAt: now,
       // A day ahead: a seed that runs past the top of the hour must not have the first start apply them.
       appliesAt: nextApplyAt(now, 3_600_000) + 86_400_000,
@@ -48,6 +51,7 @@ async function seed(dataDir: string, url?: string): Promise<void> {
   );
   await store.close();
   mkdirSync(join(dataDir, 'mail', DOMAIN), { recursive: true, mode: 0o750 });
+  mkdirSync(join(dataDir, 'mail', FRESH), { recursive: true, mode: 0o750 });
   for (let i = 0; i < HELD; i++) {
     const dir = join(dataDir, 'mail', DOMAIN, nameOf(i));
     mkdirSync(dir, { mode: 0o700 });
@@ -55,8 +59,43 @@ async function seed(dataDir: string, url?: string): Promise<void> {
   }
 }
 
+/** Applies one domain's queued adds and checks their effect; the time the apply took. */
+async function applyDomain(d: DaemonHandle, domain: string): Promise<number> {
+  const c = await ControlClient.connect(d.socket);
+  try {
+    const [apply, result] = await time(() => c.call('pending.apply', { domain }));
+    if (result.applied.length !== ADDS) throw new Error(`applied ${result.applied.length} of ${ADDS} in ${domain}`);
+    for (const i of [0, ADDS / 2, ADDS - 1])
+      for (const f of ['tmp', 'new', 'cur'])
+        if (!existsSync(join(d.dataDir, 'mail', domain, nameOf(HELD + i), f)))
+          throw new Error(`no Maildir for ${nameOf(HELD + i)}@${domain} after the apply`);
+    const left = (await c.call('pending.list')).filter((p) => p.domain === domain);
+    if (left.length) throw new Error(`${left.length} changes still pending in ${domain} after the apply`);
+    return apply;
+  } finally {
+    c.close();
+  }
+}
+
+/**
+ * Waits for the daemon's first sweep of every Maildir to end (an hourly apply runs long after
+ * it). A build without the 'mailbox index swept' line (BENCH_APPLY_VMAIL) is given as long as
+ * the sweep's pace (1,000 Maildirs a second) takes, and half a minute more.
+ */
+async function sweptFirst(d: DaemonHandle): Promise<number> {
+  const t0 = performance.now();
+  const paced = HELD + 2 * ADDS + 30_000;
+  await waitFor(
+    () =>
+      d.output().includes('mailbox index swept') || (process.env.BENCH_APPLY_VMAIL && performance.now() - t0 > paced),
+    'the first sweep',
+    10 * paced,
+  );
+  return performance.now() - t0;
+}
+
 /** Seeds a store, starts a daemon on it, and times the apply of the queued adds; checks their effect. */
-async function applyOn(url?: string): Promise<{ apply: number; ready: number }> {
+async function applyOn(url?: string): Promise<{ apply: number; swept: number; sweep: number; ready: number }> {
   const dataDir = tempDir('vmail-bench-apply-');
   await seed(dataDir, url);
   const args = url ? ['--store', url, '--node', 'one', '--watch-limit', '0'] : [];
@@ -77,17 +116,10 @@ async function applyOn(url?: string): Promise<{ apply: number; ready: number }> 
   d = await start(process.env.BENCH_APPLY_NODE_ARGS?.split(' ').filter(Boolean));
   const ready = performance.now() - t0;
   try {
-    const c = await ControlClient.connect(d.socket);
-    const [apply, result] = await time(() => c.call('pending.apply'));
-    if (result.applied.length !== ADDS) throw new Error(`applied ${result.applied.length} of ${ADDS}`);
-    for (const i of [0, ADDS / 2, ADDS - 1])
-      for (const f of ['tmp', 'new', 'cur'])
-        if (!existsSync(join(dataDir, 'mail', DOMAIN, nameOf(HELD + i), f)))
-          throw new Error(`no Maildir for ${nameOf(HELD + i)} after the apply`);
-    const left = await c.call('pending.list');
-    if (left.length) throw new Error(`${left.length} changes still pending after the apply`);
-    c.close();
-    return { apply, ready };
+    const apply = await applyDomain(d, FRESH);
+    const sweep = await sweptFirst(d);
+    const swept = await applyDomain(d, DOMAIN);
+    return { apply, swept, sweep, ready };
   } finally {
     await d.stop();
   }
@@ -101,9 +133,11 @@ export async function benchApply(): Promise<void> {
   if (stores.includes('sqlite')) {
     const r = await applyOn();
     report('SQLite: daemon start to ready', ms(r.ready));
-    report(`SQLite: apply ${ADDS.toLocaleString('en')} adds (Maildirs included)`, ms(r.apply), {
+    report('SQLite: first sweep ended, after the first apply', ms(r.sweep));
+    report(`SQLite: apply ${ADDS.toLocaleString('en')} adds right after start (own domain)`, ms(r.apply));
+    report(`SQLite: apply ${ADDS.toLocaleString('en')} adds after the first sweep (Maildirs included)`, ms(r.swept), {
       text: '< 2 s',
-      met: r.apply < 2000,
+      met: r.swept < 2000,
     });
   }
   if (stores.includes('postgres')) {
@@ -113,10 +147,16 @@ export async function benchApply(): Promise<void> {
     try {
       const r = await applyOn(await pg.database('benchapply'));
       report('PostgreSQL: daemon start to ready', ms(r.ready));
-      report(`PostgreSQL: apply ${ADDS.toLocaleString('en')} adds (Maildirs included)`, ms(r.apply), {
-        text: '< 2 s',
-        met: r.apply < 2000,
-      });
+      report('PostgreSQL: first sweep ended, after the first apply', ms(r.sweep));
+      report(`PostgreSQL: apply ${ADDS.toLocaleString('en')} adds right after start (own domain)`, ms(r.apply));
+      report(
+        `PostgreSQL: apply ${ADDS.toLocaleString('en')} adds after the first sweep (Maildirs included)`,
+        ms(r.swept),
+        {
+          text: '< 2 s',
+          met: r.swept < 2000,
+        },
+      );
     } finally {
       pg.stop();
     }

@@ -10,6 +10,7 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  renameSync,
   symlinkSync,
   truncateSync,
   writeFileSync,
@@ -21,6 +22,7 @@ import { hashPassword } from '../../src/store/passwords.js';
 import { Store } from '../../src/store/store.js';
 import { startDaemon, tempDir } from '../helpers/daemon.js';
 import { maildirWith, pop3Login, smtpSend } from '../helpers/effects.js';
+import { waitFor } from '../helpers/process.js';
 
 const DOMAIN = 'example.test';
 const ADDS = 1200;
@@ -28,13 +30,13 @@ const nameOf = (i: number) => `batch${String(i).padStart(4, '0')}`;
 const json = (r: { stdout: string }) => JSON.parse(r.stdout);
 
 /** Queues ADDS account adds (password `password-1`) in the store at `dataDir`, before any daemon runs. */
-async function queueAdds(dataDir: string): Promise<void> {
+async function queueAdds(dataDir: string, count = ADDS): Promise<void> {
   const store = await Store.open(dataDir);
   const now = Date.now();
   await store.addDomain(DOMAIN, now);
   const hash = await hashPassword('password-1');
   await store.queueMany(
-    Array.from({ length: ADDS }, (_, i) => ({
+    Array.from({ length: count }, (_, i) => ({
       id: String(i + 1),
       seq: i + 1,
       domain: DOMAIN,
@@ -121,4 +123,45 @@ describe('apply of many adds, Maildir stamps without an fsync of their own', () 
       await d.stop();
     }
   }, 60_000);
+
+  /** Drops a message in new/ as another program would (tmp/, then a rename), behind the daemon's back. */
+  const dropIn = (dir: string, tag: string) => {
+    writeFileSync(join(dir, 'tmp', `${tag}.x`), `Subject: ${tag}\r\n\r\nbody\r\n`);
+    renameSync(join(dir, 'tmp', `${tag}.x`), join(dir, 'new', `${tag}.x`));
+  };
+  const messagesOf = async (d: { cli: (a: string[]) => Promise<{ stdout: string }> }, name: string) =>
+    (json(await d.cli(['accounts', 'list', '--json'])) as { name: string; messages: number }[]).find(
+      (a) => a.name === name,
+    )?.messages;
+
+  it("a bulk apply's new Maildirs, not watched at once, still show another program's mail by the next sweep; the first sweep is logged", async () => {
+    const dataDir = tempDir();
+    await queueAdds(dataDir, 150);
+    const d = await startDaemon({ dataDir, args: ['--rescan-interval', '2s'] });
+    try {
+      await waitFor(() => d.output().includes('mailbox index swept'), 'the first sweep logged', 60_000);
+      expect(json(await d.cli(['pending', 'apply', '--json'])).applied).toHaveLength(150);
+      const dir = join(dataDir, 'mail', DOMAIN, nameOf(149));
+      dropIn(dir, 'by-hand');
+      await waitFor(async () => (await messagesOf(d, nameOf(149))) === 1, 'the hand-dropped message counted', 60_000);
+      // Watched by that sweep: a second one is seen too (by the watch or the next sweep).
+      dropIn(dir, 'by-hand-2');
+      await waitFor(async () => (await messagesOf(d, nameOf(149))) === 2, 'the second message counted', 60_000);
+    } finally {
+      await d.stop();
+    }
+  }, 180_000);
+
+  it('a small apply watches its new Maildirs at once: a message dropped by hand is counted long before the next sweep', async () => {
+    const dataDir = tempDir();
+    await queueAdds(dataDir, 3);
+    const d = await startDaemon({ dataDir, args: ['--rescan-interval', '1h'] });
+    try {
+      expect(json(await d.cli(['pending', 'apply', '--json'])).applied).toHaveLength(3);
+      dropIn(join(dataDir, 'mail', DOMAIN, nameOf(2)), 'by-hand');
+      await waitFor(async () => (await messagesOf(d, nameOf(2))) === 1, 'the watched message counted', 60_000);
+    } finally {
+      await d.stop();
+    }
+  }, 120_000);
 });

@@ -11,6 +11,9 @@ import type { Logger } from '../../support/log.js';
 import type { MailboxLifecycle } from '../mailbox-lifecycle.js';
 import type { Started } from './stops.js';
 
+/** New Maildirs watched as they are made, when one apply adds no more than this many. */
+const WATCH_AT_ONCE = 100;
+
 export interface Mailboxes extends Started {
   index: MailboxIndex;
   /** How many mailboxes' sizes were restored from the last run, and how many listed. */
@@ -39,10 +42,13 @@ export async function startMailboxes(
   lifecycle.subscribe({
     changed: (moves) => {
       for (const address of moves.removed) index.forget(address);
+      // A bulk apply leaves its new (empty) Maildirs to the next sweep, which lists and watches
+      // them: another program's change there is seen within --rescan-interval, as past the watch limit.
+      const watchNow = moves.added.length <= WATCH_AT_ONCE;
       for (const a of moves.added) {
         if (index.has(a.address)) continue;
         if (a.moved) void index.track(a.address, a.dir);
-        else index.trackNew(a.address, a.dir);
+        else index.trackNew(a.address, a.dir, watchNow);
       }
     },
   });
