@@ -45,11 +45,11 @@ export function report(what: string, figure: string, target?: { text: string; me
 export function printTargets(): void {
   if (targets.length === 0) return;
   heading('Targets in this run');
-  for (const t of targets) {
+  const width = Math.max(...targets.map((t) => t.what.length));
+  for (const t of targets)
     process.stdout.write(
-      `  ${t.what.padEnd(58)} ${t.figure.padStart(14)}   ${t.target}: ${t.met ? 'met' : 'NOT met'}\n`,
+      `  ${t.what.padEnd(width)} ${t.figure.padStart(10)}   ${t.target}: ${t.met ? 'met' : 'NOT met'}\n`,
     );
-  }
 }
 
 /** The machine the figures were taken on, printed first: a figure means little without it. */
