@@ -12,7 +12,7 @@ import { ControlClient } from '../../src/control/client.js';
 import { ensureDovecot, startDovecot } from '../helpers/dovecot.js';
 import { RawPop3 } from '../helpers/pop3.js';
 import { startDaemon, tempDir } from '../helpers/process.js';
-import { heading, ms, noteTarget, performance, seedAccounts, stats } from './lib.js';
+import { cpuSeconds, heading, loadAverage, ms, noteTarget, performance, seedAccounts, stats } from './lib.js';
 
 const PASSWORD = 'bench-password-1';
 
@@ -262,11 +262,16 @@ export async function benchPop3Migrated(): Promise<void> {
   const dataDirs = builds.map(() => tempDir('vmail-bench-'));
   const dovecotDir = tempDir('dovecot-bench-');
   for (const d of dataDirs) await seedAccounts(d, users, PASSWORD, Date.now());
-  const servers: { name: string; port: number; stop: () => unknown }[] = [];
+  // cpu: the daemon's CPU seconds so far (vmail builds only: Dovecot's pop3 processes come and go).
+  const servers: { name: string; port: number; stop: () => unknown; cpu?: () => number }[] = [];
   try {
     for (const [i, b] of builds.entries()) {
-      const d = await startDaemon({ dataDir: dataDirs[i], vmail: b.vmail });
-      servers.push({ name: b.name, port: d.pop3Port, stop: () => d.stop() });
+      // VMAIL_BENCH_PROFILE=DIR: a CPU profile of this build's daemon (not the "before" one) into DIR.
+      const prof = process.env.VMAIL_BENCH_PROFILE;
+      const nodeArgs = prof && !b.vmail ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : undefined;
+      const d = await startDaemon({ dataDir: dataDirs[i], vmail: b.vmail, nodeArgs });
+      const pid = d.proc.pid!;
+      servers.push({ name: b.name, port: d.pop3Port, stop: () => d.stop(), cpu: () => cpuSeconds(pid) });
       const c = await ControlClient.connect(d.socket);
       await c.call('pending.apply');
       c.close();
@@ -302,18 +307,23 @@ export async function benchPop3Migrated(): Promise<void> {
       { what: 'tagged (vmail wrote them): RETR 2,000 x 20 KB', user: 'tagged', top: undefined },
       { what: 'tagged (vmail wrote them): TOP n 10 of 2,000', user: 'tagged', top: 10 },
     ];
-    for (const row of rows) {
+    // VMAIL_BENCH_ONLY=TEXT: only the rows whose description holds TEXT (more turns in the time).
+    const only = process.env.VMAIL_BENCH_ONLY;
+    for (const row of rows.filter((r) => !only || r.what.includes(only))) {
       const times = new Map<string, number[]>(servers.map((s) => [s.name, []]));
+      const cpus = new Map<string, number[]>(servers.map((s) => [s.name, []]));
       for (let turn = 0; turn <= TURNS; turn++) {
         for (let k = 0; k < servers.length; k++) {
           const s = servers[(k + turn) % servers.length];
+          const c0 = s.cpu?.() ?? 0;
           const t = poplibRetr(s.port, row.user, count, row.top);
           // Turn 0 is unmeasured: the JIT compiles, the caches fill.
           if (turn > 0) times.get(s.name)!.push(t);
+          if (turn > 0 && s.cpu) cpus.get(s.name)!.push((s.cpu() - c0) * 1000);
         }
       }
       const dove = times.get('dovecot')!;
-      process.stdout.write(`  ${row.what}\n`);
+      process.stdout.write(`  ${row.what}   (load ${loadAverage()})\n`);
       for (const s of servers.filter((x) => x.name !== 'dovecot')) {
         const mine = times.get(s.name)!;
         const ratios = mine.map((t, i) => t / dove[i]);
@@ -323,9 +333,20 @@ export async function benchPop3Migrated(): Promise<void> {
         process.stdout.write(
           `    ${s.name.padEnd(7)} ${ms(stats(mine).p50).padStart(9)}  dovecot ${ms(stats(dove).p50).padStart(9)}` +
             `  vmail/dovecot ${r.toFixed(2)} (turns ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)},` +
-            ` best of each ${best.toFixed(2)})   target <= 1.00: ${r <= 1 ? 'met' : 'NOT met'}\n`,
+            ` best of each ${best.toFixed(2)})   target <= 1.00: ${r <= 1 ? 'met' : 'NOT met'}` +
+            `   CPU per session ${ms(stats(cpus.get(s.name)!).p50)}\n`,
         );
         noteTarget(`POP3 ${row.what}: ${s.name}/Dovecot`, r.toFixed(2), { text: '<= 1.00', met: r <= 1 });
+      }
+      const before = times.get('before');
+      if (before) {
+        // This build against the "before" one, turn by turn (the same load in each turn).
+        const ab = times.get('vmail')!.map((t, i) => t / before[i]);
+        const cpuAb = stats(cpus.get('vmail')!).p50 / stats(cpus.get('before')!).p50;
+        process.stdout.write(
+          `    vmail/before ${stats(ab).p50.toFixed(2)} (turns ${ab.map((x) => x.toFixed(2)).join(' ')}),` +
+            ` CPU per session ${cpuAb.toFixed(2)}\n`,
+        );
       }
     }
   } finally {
