@@ -157,7 +157,13 @@ describe("Ink's frames share their caches (screens/shared/frame-caches.ts)", () 
     };
     try {
       const term = fakeTerminal(40, 5);
-      const ink = render(React.createElement(Text, null, 'first frame'), { stdout: term.stdout, patchConsole: false });
+      // debug: every frame is written as it is drawn, CI or not (under CI=true Ink writes only the
+      // last frame, at unmount).
+      const ink = render(React.createElement(Text, null, 'first frame'), {
+        stdout: term.stdout,
+        patchConsole: false,
+        debug: true,
+      });
       for (const text of ['second frame', 'third frame', 'first frame']) {
         ink.rerender(React.createElement(Text, null, text));
         await waitFor(() => term.frames.some((f) => f.text.includes(text)) || null, text);
