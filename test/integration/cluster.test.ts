@@ -494,7 +494,7 @@ describe('several daemons on one PostgreSQL store', () => {
     const applied = async () => Number((await sql(c, 'SELECT count(*) AS n FROM applied'))[0].n);
     expect(await applied(), 'nothing committed at the kill').toBe(0);
     const made = readdirSync(join(c.root, 'mail/example.test')).length;
-    expect(made, 'the first chunk\'s Maildirs made at the kill').toBeGreaterThan(0);
+    expect(made, "the first chunk's Maildirs made at the kill").toBeGreaterThan(0);
     expect(made).toBeLessThan(1000);
     const others = c.nodes.filter((d) => d !== holder);
     await waitFor(async () => (await applied()) === 1000, 'another daemon finishes the apply', 30_000);
