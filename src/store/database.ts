@@ -66,31 +66,34 @@ export class Table<T> {
   /** Every row into `into` (the store's own map: 100,000 rows are not held in a second map first). */
   async all<M extends Map<string, T>>(into: M): Promise<M>;
   async all(into = new Map<string, T>()): Promise<Map<string, T>> {
-    const skip = this.name.length + 1;
     // Each row straight from the query's answer: no [key, value] pair per row.
-    for await (const rows of this.stored()) for (const r of rows) into.set(r.key.slice(skip), this.parse(r.value) as T);
+    for await (const rows of this.stored()) for (const r of rows) into.set(r.k, this.parse(r.value) as T);
     return into;
   }
 
   /** Every row as stored (key unprefixed, value as keyv's text), a page at a time: for copying a store. */
   async *pages(): AsyncGenerator<[string, string][]> {
-    const skip = this.name.length + 1;
-    for await (const rows of this.stored()) yield rows.map((r) => [r.key.slice(skip), r.value]);
+    for await (const rows of this.stored()) yield rows.map((r) => [r.k, r.value]);
   }
 
-  /** Every row as the query answers it (key with its prefix), a page at a time in key order. */
-  private async *stored(): AsyncGenerator<{ key: string; value: string }[]> {
+  /**
+   * Every row as the query answers it, a page at a time in key order. The key comes without its
+   * prefix from the database itself: a key cut in JS would be a slice that keeps the whole
+   * prefixed key alive beside it (100,000 of each, for the life of the daemon). Named `k`, not
+   * `key`: ORDER BY would take the cut key for the column and sort every row, past the index.
+   */
+  private async *stored(): AsyncGenerator<{ k: string; value: string }[]> {
     const prefix = `${this.name}:`;
     // ';' is the character after ':', so [prefix, name;) is every key with the prefix.
     let after = prefix;
     for (;;) {
       const rows = (await this.sql(
-        `SELECT key, value FROM ${this.name} WHERE key > ? AND key < ? ORDER BY key LIMIT ${PAGE_ROWS}`,
+        `SELECT substr(key, ${prefix.length + 1}) AS k, value FROM ${this.name} WHERE key > ? AND key < ? ORDER BY key LIMIT ${PAGE_ROWS}`,
         [after, `${this.name};`],
-      )) as { key: string; value: string }[];
+      )) as { k: string; value: string }[];
       yield rows;
       if (rows.length < PAGE_ROWS) return;
-      after = rows[rows.length - 1].key;
+      after = prefix + rows[rows.length - 1].k;
     }
   }
 
