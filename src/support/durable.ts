@@ -149,11 +149,9 @@ export async function writeNewFile(
     let rest = parts;
     let at = 0;
     while (rest.length) {
-      let written = (await writevFd(fd, rest, at)).bytesWritten;
+      const written = (await writevFd(fd, rest, at)).bytesWritten;
       at += written;
-      // A short write: go on from where it stopped.
-      while (rest.length && written >= rest[0].length) written -= rest.shift()!.length;
-      if (written > 0) rest = [rest[0].subarray(written), ...rest.slice(1)];
+      rest = unwritten(rest, written);
     }
     if (opts.tail) await copyInto(fd, opts.tail, at);
     if (opts.sync !== false) await fsyncFd(fd);
@@ -167,17 +165,23 @@ export async function writeNewFile(
   await closeFd(fd);
 }
 
+/** What is left of `parts` after a vectored write of `written` bytes (a short write goes on from there). */
+function unwritten(parts: Buffer[], written: number): Buffer[] {
+  let i = 0;
+  while (i < parts.length && written >= parts[i].length) written -= parts[i++].length;
+  if (i === parts.length) return [];
+  return written > 0 ? [parts[i].subarray(written), ...parts.slice(i + 1)] : parts.slice(i);
+}
+
 /** writeNewFile for a small file: the same steps, all but the fsync as quick calls (see the top). */
 async function writeQuick(path: string, parts: Buffer[], opts: { mode?: number; sync?: boolean }): Promise<void> {
   const fd = fs.openSync(path, 'wx', opts.mode ?? 0o600);
   try {
     let rest = parts;
     for (let at = 0; rest.length; ) {
-      let written = fs.writevSync(fd, rest, at);
+      const written = fs.writevSync(fd, rest, at);
       at += written;
-      // A short write: go on from where it stopped.
-      while (rest.length && written >= rest[0].length) written -= rest.shift()!.length;
-      if (written > 0) rest = [rest[0].subarray(written), ...rest.slice(1)];
+      rest = unwritten(rest, written);
     }
     if (opts.sync !== false) await fsyncFd(fd);
   } catch (err) {
