@@ -138,9 +138,20 @@ export class Trail {
       client: n.client ?? null,
       detail,
     });
-    if (this.buffer.length >= FLUSH_AT) void this.flush();
+    this.arm();
+  }
+
+  /**
+   * Schedules the next write: at once past FLUSH_AT events, else FLUSH_MS after the first event
+   * that waits. Never straight behind the write before (it arms again when it ends): under
+   * steady mail that loop committed the one or two events each commit's fsync let in, dozens
+   * of commits (and WAL fsyncs) a second against the Maildirs' own fsyncs.
+   */
+  private arm(): void {
+    if (!this.buffer.length || this.flushing) return;
+    if (this.buffer.length >= FLUSH_AT) void this.startWrite();
     else if (!this.timer) {
-      this.timer = setTimeout(() => void this.flush(), FLUSH_MS);
+      this.timer = setTimeout(() => void this.startWrite(), FLUSH_MS);
       this.timer.unref();
     }
   }
@@ -152,30 +163,34 @@ export class Trail {
   }
 
   /** Writes what is buffered (and what comes while it writes); resolves when it is written or failed. */
-  flush(): Promise<void> {
+  async flush(): Promise<void> {
+    while (this.flushing || this.buffer.length) await (this.flushing ?? this.startWrite());
+  }
+
+  /** Writes the buffered events as one batch (the write in progress, if one is). */
+  private startWrite(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.flushing ??= this.write().finally(() => {
       this.flushing = null;
+      this.arm();
     });
     return this.flushing;
   }
 
   private async write(): Promise<void> {
-    while (this.buffer.length) {
-      const batch = this.buffer;
-      this.buffer = [];
-      const { mine, stray } = this.pack(batch);
-      try {
-        await this.db.write(async () => {
-          await this.known.putText(mine.map(([k, rs]) => [k, storedText(rs)]));
-          await this.unknown.putText(stray);
-          await this.trimBusy(mine, stray.length);
-        });
-      } catch (err) {
-        // The events are lost (the store refuses writes): said through onError, never thrown at mail.
-        this.onError(err as Error);
-      }
+    const batch = this.buffer;
+    this.buffer = [];
+    const { mine, stray } = this.pack(batch);
+    try {
+      await this.db.write(async () => {
+        await this.known.putText(mine.map(([k, rs]) => [k, storedText(rs)]));
+        await this.unknown.putText(stray);
+        await this.trimBusy(mine, stray.length);
+      });
+    } catch (err) {
+      // The events are lost (the store refuses writes): said through onError, never thrown at mail.
+      this.onError(err as Error);
     }
   }
 
