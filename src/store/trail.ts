@@ -37,7 +37,7 @@ export interface TrailQuery {
   messageId?: string;
 }
 
-const FLUSH_MS = 200;
+export const FLUSH_MS = 200;
 const FLUSH_AT = 500;
 /** Events kept for all unknown addresses together. */
 export const UNKNOWN_CAP = 10_000;

@@ -203,6 +203,41 @@ describe('the trail stays bounded (attacker: 20,000 RCPTs to random names, one b
   }, 120_000);
 });
 
+describe('the trail under steady mail', () => {
+  it('events arriving one by one are written in a commit every FLUSH_MS, not a commit behind each commit; a flush writes what came during the write before', async () => {
+    const { Store } = await import('../../src/store/store.js');
+    const { FLUSH_MS, eventsIn } = await import('../../src/store/trail.js');
+    const store = await Store.open(tempDir('vmail-trail-'));
+    try {
+      const trail = store.trail;
+      (trail as unknown as { hosted: (a: string) => boolean }).hosted = () => true;
+      // One event every 2 ms for 1.5 s, as one sender's steady mail into one mailbox.
+      const t0 = Date.now();
+      let sent = 0;
+      while (Date.now() - t0 < 1500) {
+        trail.note({ event: 'delivered', address: 'steady@example.test', messageId: `m${sent++}` });
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      // A flush while a write is under way still writes the event noted after it began.
+      const first = trail.flush();
+      trail.note({ event: 'delivered', address: 'steady@example.test', messageId: 'last' });
+      sent++;
+      await first;
+      await trail.flush();
+      const elapsed = Date.now() - t0;
+      const known = await store.database.table('trail');
+      const rows: number[] = [];
+      for await (const page of known.pages()) for (const [, text] of page) rows.push(eventsIn(text));
+      expect(rows.reduce((a, b) => a + b, 0)).toBe(sent);
+      // One row per address per commit: commits are at most one per FLUSH_MS, and the two flushes.
+      expect(rows.length).toBeLessThanOrEqual(Math.ceil(elapsed / FLUSH_MS) + 3);
+      expect((await trail.query('steady@example.test')).some((e) => e.messageId === 'last')).toBe(true);
+    } finally {
+      await store.close();
+    }
+  }, 60_000);
+});
+
 describe('the trail of a service: every daemon on one PostgreSQL store', () => {
   it('a message taken in by A and fetched through B has one trail, the same from A and from B', async () => {
     const missing = ensurePostgres();
