@@ -10,7 +10,8 @@
 // The crash ordering, for every change: files -> commit -> memory. It is written here once,
 // next to the code that keeps it (mox writes each operation's ordering beside it the same way).
 //  1. Files: the Maildir is made, imported, moved or archived, each step idempotent and made
-//     durable (renames fsynced in both folders) before the next. A Maildir an add or a rename
+//     durable (renames fsynced in both folders) before the next; the new Maildirs of a chunk's
+//     adds all at once, at its end (one syncfs, durable.ts rule 10). A Maildir an add or a rename
 //     puts in place is stamped with the change's id (paths.ts), so a run after a crash tells
 //     its own work from a folder somebody else left there: an add never takes over a folder
 //     holding mail (it goes to the archive), and a rename merges into its own move the mail
@@ -42,6 +43,7 @@ import {
   clearForAdd,
   createForAdd,
   createMaildir,
+  madeDurable,
   maildirPath,
   moveMaildir,
 } from '../maildir/paths.js';
@@ -258,6 +260,8 @@ export class ApplyEngine extends EventEmitter {
     const done: PendingChange[] = [];
     const moving = chunk.filter((c) => c.kind === 'account' && (c.action === 'rename' || c.action === 'remove'));
     const release = await holdMaildirs(moving.flatMap((c) => this.dirOf(c.domain, c.name)));
+    /** The adds' new Maildirs, made durable together below. */
+    const made: string[] = [];
     // The file-system side of each change first; each step is idempotent, so a change whose
     // apply was cut short by a crash is simply done again.
     await Promise.all(
@@ -288,7 +292,7 @@ export class ApplyEngine extends EventEmitter {
               await archiveMaildir(this.dataDir, c.domain, c.name, c.id);
               accounts.remove.push(address);
             } else {
-              accounts.set.push(await this.accountAfter(c, at));
+              accounts.set.push(await this.accountAfter(c, at, made));
             }
           } else if (c.action === 'remove') {
             forwards.remove.push(address);
@@ -308,8 +312,34 @@ export class ApplyEngine extends EventEmitter {
         }
       }),
     );
+    // All of the chunk's new Maildirs made durable at once, before it commits (durable.ts rule 10).
+    await madeDurable(made).catch((err: Error) => this.failUnsynced(made, err, done, accounts.set, result));
     done.sort((a, b) => a.seq - b.seq);
     return { done, accounts, forwards, domains: [], release };
+  }
+
+  /**
+   * The adds whose new Maildirs (`made`) could not be made durable fail: they stay pending, and
+   * the next apply finds their Maildirs there (bare and stamped with their change) and goes on.
+   */
+  private failUnsynced(
+    made: string[],
+    err: Error,
+    done: PendingChange[],
+    set: AccountRecord[],
+    result: ApplyResult,
+  ): void {
+    const unsynced = new Set(made);
+    const lost = (c: { domain: string; name: string }) => unsynced.has(maildirPath(this.dataDir, c.domain, c.name));
+    for (const c of done.filter((c) => c.kind === 'account' && c.action === 'add' && lost(c))) {
+      done.splice(done.indexOf(c), 1);
+      result.failed.push({
+        id: c.id,
+        address: `${c.name}@${c.domain}`,
+        error: `Maildir not made durable: ${err.message}`,
+      });
+    }
+    set.splice(0, set.length, ...set.filter((a) => !lost(a)));
   }
 
   /** The Maildir of NAME@DOMAIN, or none for a name no Maildir can have (its change fails on its own). */
@@ -323,10 +353,11 @@ export class ApplyEngine extends EventEmitter {
   }
 
   /**
-   * The account as `c` leaves it: an add makes it (and its Maildir) with the domain's default
-   * quota unless it names one; an update sets what it carries and keeps the rest.
+   * The account as `c` leaves it: an add makes it (and its Maildir, listed in `made` when new,
+   * for the caller to make durable) with the domain's default quota unless it names one; an
+   * update sets what it carries and keeps the rest.
    */
-  private async accountAfter(c: PendingChange, at: number): Promise<AccountRecord> {
+  private async accountAfter(c: PendingChange, at: number, made: string[]): Promise<AccountRecord> {
     const address = `${c.name}@${c.domain}`;
     const old = this.store.accounts.get(address);
     const passwordHash = c.passwordHash ?? old?.passwordHash;
@@ -338,7 +369,7 @@ export class ApplyEngine extends EventEmitter {
       const r = await importMaildir(c.importFrom, dir, c.id, [this.dataDir, this.store.where]);
       this.log.info('maildir imported', { address, from: c.importFrom.maildir, messages: r.messages, how: r.how });
     } else if (!old) {
-      await createForAdd(this.dataDir, c.domain, c.name, c.id);
+      await createForAdd(this.dataDir, c.domain, c.name, c.id, made);
     } else {
       await createMaildir(dir);
     }

@@ -39,9 +39,21 @@
 //     fsynced: the Maildir's own fsync (rule 3) makes its name last before the add commits,
 //     and a stamp a crash left empty or torn names no change, so the Maildir, bare, is kept
 //     for the add anyway. One fsync fewer per add (10,000 adds applied at once).
+// 10. An apply's new Maildirs, a chunk of up to 500 at once, are made durable by one syncfs(2)
+//     per file system that holds them (syncFileSystems), after all of them are made and before
+//     the chunk commits, in place of an fsync of each Maildir and of its parent (rule 3). The
+//     same guarantee: syncfs returns once everything the file system had cached when it was
+//     called is on disk (file data, folder entries, and the journal commit that holds them),
+//     so every folder and stamp the chunk made before it is there when the commit starts, as
+//     the fsyncs made them; it does more than they did (other files' pages too), never less.
+//     One call instead of ~1,000 (10,000 adds: some 2 s of fsyncs on ext4). Where it cannot
+//     be done (the addon in native/syncfs not built, a syncfs that fails: a write-back error
+//     it reports may be anyone's) the caller fsyncs each Maildir and its parent as before.
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
+import { PACKAGE_ROOT } from './package-root.js';
 
 const openFd = promisify(fs.open);
 const writevFd = promisify(fs.writev);
@@ -328,5 +340,45 @@ export async function mkdirDurable(path: string, mode = 0o700): Promise<void> {
   for (let d = path; ; d = dirname(d)) {
     await fsyncDir(dirname(d));
     if (d === first || dirname(d) === d) break;
+  }
+}
+
+/** The syncfs(2) addon (native/syncfs, built at install); null when it was not built. */
+let syncfsAddon: { syncfs(dir: string): Promise<void> } | null | undefined;
+
+function loadSyncfs(): typeof syncfsAddon {
+  if (syncfsAddon !== undefined) return syncfsAddon;
+  try {
+    // VMAIL_NO_SYNCFS=1 (the tests of the fallback) takes the fsync path, as without the addon.
+    syncfsAddon = process.env.VMAIL_NO_SYNCFS
+      ? null
+      : createRequire(import.meta.url)(join(PACKAGE_ROOT, 'native/syncfs/build/Release/syncfs.node'));
+  } catch {
+    // Not built (no compiler at install): every caller fsyncs what it made instead (rule 10).
+    syncfsAddon = null;
+  }
+  return syncfsAddon;
+}
+
+/**
+ * Makes durable everything made so far on the file systems that hold the folders `dirs`: one
+ * syncfs(2) per file system (rule 10). False when that could not be done (no addon, or a
+ * syncfs failed): the caller then fsyncs what it made, folder by folder.
+ */
+export async function syncFileSystems(dirs: Iterable<string>): Promise<boolean> {
+  const addon = loadSyncfs();
+  if (!addon) return false;
+  const byDevice = new Map<number, string>();
+  for (const dir of new Set(dirs)) {
+    const dev = fs.statSync(dir).dev;
+    if (!byDevice.has(dev)) byDevice.set(dev, dir);
+  }
+  try {
+    await Promise.all([...byDevice.values()].map((dir) => addon.syncfs(dir)));
+    return true;
+  } catch {
+    // A write-back error syncfs reports may be any file's on that file system: the fsyncs the
+    // caller falls back to tell whether its own folders are on disk (and fail if not).
+    return false;
   }
 }
