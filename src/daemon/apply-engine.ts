@@ -53,6 +53,7 @@ import type { AccountRecord, DomainRecord, ForwardRecord } from '../store/record
 import type { Store } from '../store/store.js';
 import { mkdirDurable, renameDurable } from '../support/durable.js';
 import type { Logger } from '../support/log.js';
+import { loopTurns } from '../support/loop-turns.js';
 import { appliedEntries, expiredEntries, failedEntries, selfPeer } from './audit.js';
 import type { ChangeQueue } from './change-queue.js';
 import { viewPending } from './views.js';
@@ -264,8 +265,11 @@ export class ApplyEngine extends EventEmitter {
     const made: string[] = [];
     // The file-system side of each change first; each step is idempotent, so a change whose
     // apply was cut short by a crash is simply done again.
+    // Fifty changes' quick file calls to a turn of the event loop (loop-turns.ts).
+    const turn = loopTurns(chunk.length, 50);
     await Promise.all(
-      chunk.map(async (c) => {
+      chunk.map(async (c, i) => {
+        await turn(i);
         const address = `${c.name}@${c.domain}`;
         try {
           if (!this.store.domains.has(c.domain)) throw new Error(`${c.domain} is not hosted here any more`);
