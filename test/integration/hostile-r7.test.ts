@@ -122,3 +122,76 @@ describe('a daemon stopped (SIGTERM) while mail flows, and applies racing under 
     }
   }, 300_000);
 });
+
+describe('the trail when the store refuses or stalls its writes', () => {
+  /** A real store whose Database.write the test controls; the trail's own table counted after. */
+  async function rigged() {
+    const store = await Store.open(tempDir('vmail-h7-trail-'));
+    const trail = store.trail;
+    (trail as unknown as { hosted: (a: string) => boolean }).hosted = () => true;
+    // No trim: every event written stays, to be counted.
+    trail.cap = 1_000_000;
+    const db = store.database as unknown as { write: <R>(fn: () => Promise<R>) => Promise<R> };
+    const real = db.write.bind(db);
+    const events = async () => {
+      const { eventsIn } = await import('../../src/store/trail.js');
+      let n = 0;
+      for await (const page of (await store.database.table('trail')).pages())
+        for (const [, text] of page) n += eventsIn(text);
+      return n;
+    };
+    return { store, trail, db, real, events };
+  }
+  const note = (trail: Store['trail'], i: number) =>
+    trail.note({ event: 'delivered', address: `a${i % 7}@example.test`, messageId: `<m${i}@x>` });
+
+  it('a store that refuses: 20,000 events in a burst make a bounded number of tries (each told to onError, which the daemon says once a minute), and none after', async () => {
+    const { store, trail, db, real } = await rigged();
+    let tries = 0;
+    const errors: string[] = [];
+    trail.onError = (e) => errors.push(e.message);
+    db.write = () => {
+      tries++;
+      return Promise.reject(new Error('SQLITE_READONLY: attempt to write a readonly database'));
+    };
+    try {
+      for (let i = 0; i < 20_000; i++) note(trail, i);
+      await trail.flush();
+      // One try per FLUSH_AT (500) at most, and the rest in one: no loop that spins on a failure.
+      expect(tries).toBeGreaterThan(0);
+      expect(tries).toBeLessThanOrEqual(20_000 / 500 + 2);
+      const after = tries;
+      // Nothing buffered: no timer and no write come after (waited well past FLUSH_MS).
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(tries).toBe(after);
+      expect(errors.length).toBe(tries);
+    } finally {
+      db.write = real;
+      await store.close();
+    }
+  }, 60_000);
+
+  it('a store that stalls: the buffer stops at MAX_BUFFER (the rest counted as dropped), and all it held is written once the store answers', async () => {
+    const { store, trail, db, real, events } = await rigged();
+    let release: () => void = () => {};
+    const stalled = new Promise<void>((r) => {
+      release = r;
+    });
+    db.write = async (fn) => {
+      await stalled;
+      return real(fn);
+    };
+    try {
+      for (let i = 0; i < 60_000; i++) note(trail, i);
+      const buffered = (trail as unknown as { buffer: unknown[] }).buffer.length;
+      expect(buffered).toBeLessThanOrEqual(50_000);
+      expect(trail.dropped).toBeGreaterThan(0);
+      release();
+      await bounded(trail.flush(), 60_000, 'flush after the store answers');
+      expect((await events()) + trail.dropped).toBe(60_000);
+    } finally {
+      db.write = real;
+      await store.close();
+    }
+  }, 120_000);
+});
