@@ -1,6 +1,6 @@
 // Hostile tests of round 7's changes (issue 30, speed): the trail's batched writes, the store's
 // load, the bulk apply's syncfs. Each one judged by effect: what the trail says, files on disk.
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { nextApplyAt } from '../../src/model/schedule.js';
@@ -192,6 +192,39 @@ describe('the trail when the store refuses or stalls its writes', () => {
     } finally {
       db.write = real;
       await store.close();
+    }
+  }, 120_000);
+});
+
+describe('a bulk apply meets a file or a dangling symlink where a Maildir should be', () => {
+  it('600 adds (two chunks): those two stay pending with a one-line error each, the file and the link untouched; the other 598 are made', async () => {
+    const dataDir = tempDir('vmail-h7-odd-');
+    const names = Array.from({ length: 600 }, (_, i) => `n${String(i).padStart(4, '0')}`);
+    await queueAdds(dataDir, names, 1);
+    const dom = join(dataDir, 'mail', DOMAIN);
+    mkdirSync(dom, { recursive: true });
+    const outside = tempDir('vmail-h7-outside-');
+    writeFileSync(join(dom, 'n0002'), 'a file');
+    symlinkSync(join(outside, 'nothing'), join(dom, 'n0003'));
+    const d = await startDaemon({ dataDir });
+    try {
+      const r = await d.cli(['pending', 'apply']);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toMatch(/Applied 598 change/);
+      const errors = r.stderr.trim().split('\n');
+      expect(errors).toHaveLength(2);
+      expect(errors[0]).toMatch(/^vmail: change 3 of n0002@example\.test not applied: /);
+      expect(errors[1]).toMatch(/^vmail: change 4 of n0003@example\.test not applied: /);
+      const listed = json(await d.cli(['accounts', 'list', '--json'])) as { name: string; active: boolean }[];
+      expect(listed.filter((a) => a.active).length).toBe(598);
+      expect(listed.filter((a) => !a.active).map((a) => a.name)).toEqual(['n0002', 'n0003']);
+      expect(readFileSync(join(dom, 'n0002'), 'utf8')).toBe('a file');
+      expect(lstatSync(join(dom, 'n0003')).isSymbolicLink()).toBe(true);
+      expect(readdirSync(outside)).toEqual([]);
+      for (const n of names.filter((x) => x !== 'n0002' && x !== 'n0003'))
+        expect(readFileSync(join(dom, n, 'vmail-change'), 'utf8'), n).toMatch(/^\d+\n$/);
+    } finally {
+      await d.stop();
     }
   }, 120_000);
 });
