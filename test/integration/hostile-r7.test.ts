@@ -228,3 +228,38 @@ describe('a bulk apply meets a file or a dangling symlink where a Maildir should
     }
   }, 120_000);
 });
+
+describe("the store's load (keys cut by the database) with a NUL in keys, on SQLite", () => {
+  it('keys holding a NUL come back whole from all() and pages(), and 5,001 of them under one cut page on to the end', async () => {
+    const { SqliteDatabase } = await import('../../src/store/sqlite.js');
+    const db = await SqliteDatabase.open(join(tempDir('vmail-h7-nul-'), 'vmail.sqlite'));
+    try {
+      const table = await db.table<{ n: number }>('accounts');
+      const keys = [
+        'a\u0000b@example.test',
+        'a@example.test',
+        'jörg@exämple.test',
+        '😀@example.test',
+        ...Array.from({ length: 5001 }, (_, i) => `nul\u0000${String(i).padStart(5, '0')}@example.test`),
+      ];
+      await db.write(() => table.put(keys.map((k, n): [string, { n: number }] => [k, { n }])));
+      const all = await bounded(table.all(), 60_000, 'all() over keys holding a NUL');
+      expect(all.size).toBe(keys.length);
+      for (const [n, k] of keys.entries()) expect(all.get(k), JSON.stringify(k)).toEqual({ n });
+      const paged: string[] = [];
+      await bounded(
+        (async () => {
+          for await (const page of table.pages()) {
+            paged.push(...page.map(([k]) => k));
+            if (paged.length > keys.length) break;
+          }
+        })(),
+        60_000,
+        'pages() over keys holding a NUL',
+      );
+      expect(paged.sort()).toEqual([...keys].sort());
+    } finally {
+      await db.close();
+    }
+  }, 180_000);
+});
