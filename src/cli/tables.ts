@@ -19,6 +19,7 @@ import {
   pendingStatus,
   whenApplies,
 } from '../model/format.js';
+import { visible } from '../model/trail-format.js';
 
 export function describeQueued(r: QueueResult): string {
   if ('cancelled' in r) {
@@ -113,7 +114,8 @@ export function logRows(list: LogEntryView[]): string {
       address ?? '-',
       params || '-',
       e.outcome,
-    ];
+      // What was asked is as the client sent it (a refused name may hold an ESC): made visible.
+    ].map(visible);
   });
   return table(['TIME', 'USER[PID]', 'REQUEST', 'ADDRESS', 'PARAMETERS', 'OUTCOME'], rows);
 }

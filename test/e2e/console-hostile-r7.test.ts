@@ -94,3 +94,32 @@ describe('the Trail screen with an outsider escape sequences', () => {
     }
   });
 });
+
+describe('the History screen (and vmail log) with escape sequences in a refused request', () => {
+  it("a refused add's name holding an OSC title, SGR red and a C1 CSI shows as text: no title set, no colour of theirs", async () => {
+    const evil = `a${ESC}]0;HISTTITLE\u0007${ESC}[31mRED\u009b2J${ESC}[1;1Hb@example.test`;
+    const r = await d.cli(['accounts', 'add', evil, '--password-stdin'], 'password-1\n');
+    expect(r.code).toBe(1);
+    // `vmail log` (the same entries as text) writes no control byte of theirs either.
+    const log = await d.cli(['log']);
+    expect(log.code).toBe(0);
+    expect(log.stdout).toMatch(/a\\x1b\]0;histtitle\\x07/i);
+    expect(log.stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+    const c = terminal(`${process.execPath} ${VMAIL} console --socket ${d.socket}`, { columns: 80, rows: 24 });
+    try {
+      await c.look('1. POP3 Accounts');
+      c.send('8');
+      const plain = await c.look(/a\\x1b\]0;histtitle/i);
+      const raw = execFileSync('tmux', ['capture-pane', '-e', '-p', '-t', c.name], { encoding: 'utf8' });
+      const title = execFileSync('tmux', ['display-message', '-p', '-t', c.name, '#{pane_title}'], {
+        encoding: 'utf8',
+      });
+      expect(title).not.toMatch(/HISTTITLE/);
+      expect(raw).not.toMatch(/\u001b\[(\d+;)*31m/);
+      // The name's text is on the row, its control bytes made visible.
+      expect(plain).toMatch(/a\\x1b\]0;histtitle\\x07/i);
+    } finally {
+      c.close();
+    }
+  });
+});
