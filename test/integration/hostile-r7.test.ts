@@ -263,3 +263,22 @@ describe("the store's load (keys cut by the database) with a NUL in keys, on SQL
     }
   }, 180_000);
 });
+
+describe("a domain's DNS answer holding escape sequences", () => {
+  it('vmail domains check shows what was found as text, its ESC made visible', async () => {
+    const { startDns } = await import('../helpers/dns-server.js');
+    const server = await startDns([
+      'txt-record=example.test,"v=spf1 \\e[31mRED\\e]0;DNSTITLE"',
+      'host-record=mx.h7.test,127.0.0.9',
+    ]);
+    const d = await startDaemon({ args: ['--hostname', 'mx.h7.test', '--resolver', server.address] });
+    try {
+      const r = await d.cli(['domains', 'check', 'example.test']);
+      expect(r.stdout).toContain('found: v=spf1 \\x1b[31mRED\\x1b]0;DNSTITLE');
+      expect(r.stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+    } finally {
+      await d.stop();
+      await server.stop();
+    }
+  }, 60_000);
+});
