@@ -282,3 +282,56 @@ describe("a domain's DNS answer holding escape sequences", () => {
     }
   }, 60_000);
 });
+
+describe("a relay's answer holding escape sequences", () => {
+  it('vmail queue list shows the deferred answer as text, its ESC made visible', async () => {
+    const { createServer } = await import('node:net');
+    const { setup, smtplib } = await import('../helpers/effects.js');
+    // A relay that defers every message with an answer full of escapes.
+    const relay = createServer((s) => {
+      let inData = false;
+      let buf = '';
+      s.write('220 evil.example ESMTP\r\n');
+      s.on('data', (d) => {
+        buf += d.toString('latin1');
+        for (let nl = buf.indexOf('\r\n'); nl >= 0; nl = buf.indexOf('\r\n')) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 2);
+          if (inData) {
+            if (line === '.') {
+              inData = false;
+              s.write('451 4.3.2 \u001b[31mRED\u001b]0;RELAYTITLE\u0007 try later\r\n');
+            }
+          } else if (/^EHLO/i.test(line)) s.write('250-evil.example\r\n250 8BITMIME\r\n');
+          else if (/^DATA/i.test(line)) {
+            inData = true;
+            s.write('354 go on\r\n');
+          } else if (/^QUIT/i.test(line)) s.end('221 bye\r\n');
+          else s.write('250 ok\r\n');
+        }
+      });
+      s.on('error', () => {});
+    });
+    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', () => r()));
+    const port = (relay.address() as { port: number }).port;
+    const d = await startDaemon({ args: ['--relay', `smtp://127.0.0.1:${port}`] });
+    try {
+      await setup(d, [], [['fwd', ['someone@elsewhere.example']]]);
+      const r = await smtplib(d.smtpPort, 'x@sender.example', ['fwd@example.test'], 'Subject: hi\n\nbody\n');
+      expect(r.ok, JSON.stringify(r)).toBe(true);
+      const out = await waitFor(
+        async () => {
+          const q = await d.cli(['queue', 'list']);
+          return /RED/.test(q.stdout) ? q.stdout : null;
+        },
+        'the deferral in the queue',
+        30_000,
+      );
+      expect(out).toContain('\\x1b[31mRED\\x1b]0;RELAYTITLE\\x07');
+      expect(out).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+    } finally {
+      await d.stop();
+      relay.close();
+    }
+  }, 90_000);
+});
