@@ -284,7 +284,7 @@ describe("a domain's DNS answer holding escape sequences", () => {
 });
 
 describe("a relay's answer holding escape sequences", () => {
-  it('vmail queue list shows the deferred answer as text, its ESC made visible', async () => {
+  it('vmail queue list and the log show the deferred answer as text, its ESC and C1 made visible', async () => {
     const { createServer } = await import('node:net');
     const { setup, smtplib } = await import('../helpers/effects.js');
     // A relay that defers every message with an answer full of escapes.
@@ -300,7 +300,8 @@ describe("a relay's answer holding escape sequences", () => {
           if (inData) {
             if (line === '.') {
               inData = false;
-              s.write('451 4.3.2 \u001b[31mRED\u001b]0;RELAYTITLE\u0007 try later\r\n');
+              // Written as latin1: \u00c2\u009b are UTF-8's two bytes for U+009B, the C1 CSI.
+              s.write('451 4.3.2 \u001b[31mRED\u001b]0;RELAYTITLE\u0007 \u00c2\u009b2J try later\r\n', 'latin1');
             }
           } else if (/^EHLO/i.test(line)) s.write('250-evil.example\r\n250 8BITMIME\r\n');
           else if (/^DATA/i.test(line)) {
@@ -329,6 +330,13 @@ describe("a relay's answer holding escape sequences", () => {
       );
       expect(out).toContain('\\x1b[31mRED\\x1b]0;RELAYTITLE\\x07');
       expect(out).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+      // The daemon's log line of the deferral holds no control byte of theirs either (C1 too).
+      const logged = d
+        .output()
+        .split('\n')
+        .filter((l) => /RELAYTITLE/.test(l));
+      expect(logged.length).toBeGreaterThan(0);
+      for (const l of logged) expect(l).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
     } finally {
       await d.stop();
       relay.close();
