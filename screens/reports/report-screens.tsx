@@ -4,6 +4,7 @@
 import { Box, Text } from 'ink';
 import type { AccountView, ForwardView, LogEntryView } from '../../src/control/protocol.js';
 import { clockTime, healthNote, humanBytes } from '../../src/model/format.js';
+import { visible } from '../../src/model/trail-format.js';
 import { cell, Field, Footer, type Frame } from '../shared/frame.js';
 import { cutWords, fitColumns, widestOf, wrapWords } from '../shared/layout.js';
 import type { ListState } from '../shared/list-reducer.js';
@@ -72,7 +73,14 @@ export function historyRows(
 ): ReportRow[] {
   return entries.map((e, i) => ({
     key: String(i),
-    cells: [clockTime(e.at, new Date(now)), e.user, e.method, e.params.address ?? e.params.domain ?? '-', e.outcome],
+    // What was asked is as the client sent it (a refused name may hold an ESC): made visible.
+    cells: [
+      clockTime(e.at, new Date(now)),
+      e.user,
+      e.method,
+      e.params.address ?? e.params.domain ?? '-',
+      e.outcome,
+    ].map(visible),
     jump: e.params.address ? exists(e.params.address) : null,
   }));
 }

@@ -19,6 +19,7 @@ import {
   pendingStatus,
   whenApplies,
 } from '../model/format.js';
+import { visible } from '../model/trail-format.js';
 
 export function describeQueued(r: QueueResult): string {
   if ('cancelled' in r) {
@@ -77,17 +78,20 @@ export function queueRows(list: QueueView[]): string {
   if (list.length === 0) return 'The outgoing queue is empty.';
   // With several daemons, each message's row says which one sends it.
   const nodes = list.some((q) => q.node !== undefined);
-  const rows = list.map((q) => [
-    q.id,
-    ...(nodes ? [q.node ?? ''] : []),
-    `<${q.from}>`,
-    `<${q.to}>`,
-    humanBytes(q.size),
-    String(q.attempts),
-    q.lastError
-      ? `next try ${clockTime(q.nextAttemptAt)}: ${q.lastError.slice(0, 100)}`
-      : `next try ${clockTime(q.nextAttemptAt)}`,
-  ]);
+  const rows = list.map((q) =>
+    [
+      q.id,
+      ...(nodes ? [q.node ?? ''] : []),
+      `<${q.from}>`,
+      `<${q.to}>`,
+      humanBytes(q.size),
+      String(q.attempts),
+      q.lastError
+        ? `next try ${clockTime(q.nextAttemptAt)}: ${q.lastError.slice(0, 100)}`
+        : `next try ${clockTime(q.nextAttemptAt)}`,
+      // The status holds the remote server's answer (an outsider's text): its control bytes made visible.
+    ].map(visible),
+  );
   const head = ['ID', ...(nodes ? ['DAEMON'] : []), 'FROM', 'TO', 'SIZE', 'TRIES', 'STATUS'];
   return table(head, rows, nodes ? [4, 5] : [3, 4]);
 }
@@ -113,7 +117,8 @@ export function logRows(list: LogEntryView[]): string {
       address ?? '-',
       params || '-',
       e.outcome,
-    ];
+      // What was asked is as the client sent it (a refused name may hold an ESC): made visible.
+    ].map(visible);
   });
   return table(['TIME', 'USER[PID]', 'REQUEST', 'ADDRESS', 'PARAMETERS', 'OUTCOME'], rows);
 }

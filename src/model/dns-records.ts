@@ -2,6 +2,7 @@
 // clients up by themselves: MX, SPF, DKIM, DMARC, the SRV records of RFC 6186 and 8314, the
 // autoconfig and autodiscover names, MTA-STS and TLS-RPT. `vmail domains dns` prints them to
 // publish; `vmail domains check` (src/service/dns-check.ts) looks each one up. Pure.
+import { visible } from './trail-format.js';
 
 /** One record as `domains dns --json` gives it. */
 export interface DnsRecord {
@@ -149,7 +150,8 @@ export function checkLines(checked: readonly CheckedRecord[]): string[] {
     lines.push(`${r.status.padEnd(8)}${`${r.type} ${r.name}`.padEnd(width)}  ${r.purpose}`);
     if (r.status !== 'ok') {
       lines.push(`${' '.repeat(8)}want:  ${r.value}`);
-      lines.push(`${' '.repeat(8)}found: ${r.found || 'nothing'}`);
+      // What DNS answered is whoever runs the domain's DNS (or spoofs it): its control bytes made visible.
+      lines.push(`${' '.repeat(8)}found: ${visible(r.found) || 'nothing'}`);
     }
   }
   const bad = checked.filter((r) => r.status !== 'ok').length;

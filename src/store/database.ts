@@ -51,6 +51,8 @@ export class Table<T> {
     readonly name: string,
     private readonly sql: Sql,
     private readonly wrote: (table: string, keys: string[]) => void = () => {},
+    /** SQL for the key from its character `from` on (SQLite's differs: sqlite.ts). */
+    private readonly keyFrom: (from: number) => string = (from) => `substr(key, ${from})`,
   ) {
     this.keyv = new Keyv<T>({ store: adapter as KeyvStoreAdapter, namespace: name, deserialize });
     // Surface adapter errors through the promise that failed, not as an unhandled 'error' event.
@@ -88,7 +90,7 @@ export class Table<T> {
     let after = prefix;
     for (;;) {
       const rows = (await this.sql(
-        `SELECT substr(key, ${prefix.length + 1}) AS k, value FROM ${this.name} WHERE key > ? AND key < ? ORDER BY key LIMIT ${PAGE_ROWS}`,
+        `SELECT ${this.keyFrom(prefix.length + 1)} AS k, value FROM ${this.name} WHERE key > ? AND key < ? ORDER BY key LIMIT ${PAGE_ROWS}`,
         [after, `${this.name};`],
       )) as { k: string; value: string }[];
       yield rows;

@@ -46,6 +46,13 @@ const CHECK_MS = 2000;
 /** The store file was deleted or replaced under the running daemon. */
 class StoreLostError extends UnavailableError {}
 
+/**
+ * The key from its character `from` on, cut as bytes: SQLite's substr of a text stops at a NUL
+ * in it ("a\0b" read back as "a", and a page ending on such a key would start the next page
+ * before it). The prefix cut is ASCII, so its bytes are its characters.
+ */
+const sqliteKeyFrom = (from: number) => `CAST(substr(CAST(key AS BLOB), ${from}) AS TEXT)`;
+
 export class SqliteDatabase implements Database {
   readonly kind = 'sqlite';
   private chain: Promise<unknown> = Promise.resolve();
@@ -86,7 +93,7 @@ export class SqliteDatabase implements Database {
   async table<T>(name: string): Promise<Table<T>> {
     const adapter = new TableAdapter(this.connection.query, name);
     await this.connection.query(`CREATE TABLE IF NOT EXISTS ${name}(key VARCHAR(255) PRIMARY KEY, value TEXT )`);
-    return new Table<T>(adapter, name, this.sql);
+    return new Table<T>(adapter, name, this.sql, undefined, sqliteKeyFrom);
   }
 
   /**

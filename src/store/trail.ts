@@ -167,6 +167,17 @@ export class Trail {
     while (this.flushing || this.buffer.length) await (this.flushing ?? this.startWrite());
   }
 
+  /**
+   * Resolves when the events noted before the call are written (or failed): the write under way,
+   * then one of what was buffered when it ended. What comes after the call does not hold it up,
+   * as it does flush() (a `vmail trace` under mail that never pauses would wait for ever).
+   */
+  private async written(): Promise<void> {
+    if (this.flushing) await this.flushing;
+    // Its end may have started the next write (FLUSH_AT buffered): it holds what was buffered.
+    if (this.flushing || this.buffer.length) await (this.flushing ?? this.startWrite());
+  }
+
   /** Writes the buffered events as one batch (the write in progress, if one is). */
   private startWrite(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
@@ -297,7 +308,7 @@ export class Trail {
 
   /** One address's events, newest first, at most the cap (and those of it as an unknown address). */
   async query(address: string, q: TrailQuery = {}): Promise<TrailRecord[]> {
-    await this.flush();
+    await this.written();
     const a = address.toLowerCase();
     const since = q.since ?? 0;
     const events = await this.newest(addressKey(a), Math.max(0, since - ROW_SPAN_MS), this.cap);

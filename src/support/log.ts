@@ -13,7 +13,11 @@ const PRIORITY: Record<LogLevel, number> = { error: 3, warning: 4, notice: 5, in
 function value(v: string | number | boolean | null): string {
   const s = String(v);
   if (/^[\x21-\x7e]+$/.test(s) && !/["=\\]/.test(s)) return s;
-  return JSON.stringify(s.length > 500 ? `${s.slice(0, 500)}…` : s);
+  // JSON escapes C0 but not DEL and C1 (U+009B is a CSI to many terminals): escaped too.
+  return JSON.stringify(s.length > 500 ? `${s.slice(0, 500)}…` : s).replace(
+    /[\u007f-\u009f]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 export function formatFields(fields: Fields): string {
