@@ -17,12 +17,10 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { nextApplyAt } from '../../src/model/schedule.js';
-import { hashPassword } from '../../src/store/passwords.js';
-import { Store } from '../../src/store/store.js';
 import { startDaemon, tempDir } from '../helpers/daemon.js';
 import { maildirWith, pop3Login, smtpSend } from '../helpers/effects.js';
 import { waitFor } from '../helpers/process.js';
+import { seedAccounts } from '../helpers/seed.js';
 
 const DOMAIN = 'example.test';
 const ADDS = 1200;
@@ -30,25 +28,12 @@ const nameOf = (i: number) => `batch${String(i).padStart(4, '0')}`;
 const json = (r: { stdout: string }) => JSON.parse(r.stdout);
 
 /** Queues ADDS account adds (password `password-1`) in the store at `dataDir`, before any daemon runs. */
-async function queueAdds(dataDir: string, count = ADDS): Promise<void> {
-  const store = await Store.open(dataDir);
-  const now = Date.now();
-  await store.addDomain(DOMAIN, now);
-  const hash = await hashPassword('password-1');
-  await store.queueMany(
-    Array.from({ length: count }, (_, i) => ({
-      id: String(i + 1),
-      seq: i + 1,
-      domain: DOMAIN,
-      kind: 'account' as const,
-      action: 'add' as const,
-      name: nameOf(i),
-      requestedAt: now,
-      appliesAt: nextApplyAt(now, 3_600_000),
-      passwordHash: hash,
-    })),
+function queueAdds(dataDir: string, count = ADDS): Promise<void> {
+  return seedAccounts(
+    dataDir,
+    Array.from({ length: count }, (_, i) => nameOf(i)),
+    'password-1',
   );
-  await store.close();
 }
 
 describe('apply of many adds, Maildir stamps without an fsync of their own', () => {

@@ -10,38 +10,23 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { nextApplyAt } from '../../src/model/schedule.js';
-import { hashPassword } from '../../src/store/passwords.js';
-import { Store } from '../../src/store/store.js';
 import { startDaemon, tempDir } from '../helpers/daemon.js';
 import { maildirWith, pop3Login, smtpSend } from '../helpers/effects.js';
 import { waitFor } from '../helpers/process.js';
+import { seedAccounts } from '../helpers/seed.js';
 
 const DOMAIN = 'example.test';
 const ADDS = 600;
 const nameOf = (i: number) => `sync${String(i).padStart(4, '0')}`;
 const json = (r: { stdout: string }) => JSON.parse(r.stdout);
 
-/** Queues ADDS account adds (password `password-1`) before any daemon runs; the domain's mail folder is made. */
-async function queueAdds(dataDir: string): Promise<void> {
-  const store = await Store.open(dataDir);
-  const now = Date.now();
-  await store.addDomain(DOMAIN, now);
-  const hash = await hashPassword('password-1');
-  await store.queueMany(
-    Array.from({ length: ADDS }, (_, i) => ({
-      id: String(i + 1),
-      seq: i + 1,
-      domain: DOMAIN,
-      kind: 'account' as const,
-      action: 'add' as const,
-      name: nameOf(i),
-      requestedAt: now,
-      appliesAt: nextApplyAt(now, 3_600_000),
-      passwordHash: hash,
-    })),
+/** Queues ADDS account adds (password `password-1`) before any daemon runs (the daemon hosts the domain at start). */
+function queueAdds(dataDir: string): Promise<void> {
+  return seedAccounts(
+    dataDir,
+    Array.from({ length: ADDS }, (_, i) => nameOf(i)),
+    'password-1',
   );
-  await store.close();
 }
 
 /** strace attached to every thread of a running process: its fsync and syncfs calls, with the paths synced. */
