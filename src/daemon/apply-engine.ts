@@ -146,8 +146,8 @@ export class ApplyEngine extends EventEmitter {
     });
   }
 
-  /** Applies every pending change due by `dueBy` (all when omitted) of `domain` (all when omitted), oldest first. */
-  /** by: who made it happen, for the audit log (the daemon itself for its own tick). */
+  /** Applies every pending change due by `dueBy` (all when omitted) of `domain` (all when omitted), oldest first;
+   *  by: who made it happen, for the audit log (the daemon itself for its own tick). */
   apply(opts: { dueBy?: number; domain?: string; by?: Peer } = {}): Promise<ApplyResult> {
     return this.changes.exclusive(async () => {
       const at = this.changes.now();
@@ -208,6 +208,9 @@ export class ApplyEngine extends EventEmitter {
         await committing;
       }
       if (opts.domain) result.left = this.store.pending.size;
+      // Chunks fail as their calls finish: told in the queue's order, as the admin queued them.
+      const seq = (id: string) => this.store.pending.get(id)?.seq ?? 0;
+      result.failed.sort((a, b) => seq(a.id) - seq(b.id));
       this.lastApplyError = result.failed.length
         ? `${result.failed.length} change(s) failed: ${result.failed[0].error}`
         : null;
@@ -326,22 +329,12 @@ export class ApplyEngine extends EventEmitter {
    * The adds whose new Maildirs (`made`) could not be made durable fail: they stay pending, and
    * the next apply finds their Maildirs there (bare and stamped with their change) and goes on.
    */
-  private failUnsynced(
-    made: string[],
-    err: Error,
-    done: PendingChange[],
-    set: AccountRecord[],
-    result: ApplyResult,
-  ): void {
+  private failUnsynced(made: string[], err: Error, done: PendingChange[], set: AccountRecord[], r: ApplyResult): void {
     const unsynced = new Set(made);
     const lost = (c: { domain: string; name: string }) => unsynced.has(maildirPath(this.dataDir, c.domain, c.name));
     for (const c of done.filter((c) => c.kind === 'account' && c.action === 'add' && lost(c))) {
       done.splice(done.indexOf(c), 1);
-      result.failed.push({
-        id: c.id,
-        address: `${c.name}@${c.domain}`,
-        error: `Maildir not made durable: ${err.message}`,
-      });
+      r.failed.push({ id: c.id, address: `${c.name}@${c.domain}`, error: `Maildir not made durable: ${err.message}` });
     }
     set.splice(0, set.length, ...set.filter((a) => !lost(a)));
   }
