@@ -3,7 +3,7 @@
 // outside DATA_DIR/mail.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rename, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { isValidDomain, nameProblem } from '../model/names.js';
 import { fsyncDir, mkdirDurable, renameDurable, syncFileSystems, writeAtomic } from '../support/durable.js';
@@ -172,10 +172,16 @@ async function isBare(dir: string): Promise<boolean> {
  * not put there (left by an account of that name before, or made by hand) goes to the archive
  * as NAME-<id>, so the new account never inherits mail. A bare one is kept for a plain add and
  * removed for an import (which puts its own there). Done again after a crash, it keeps what
- * this change made.
+ * this change made. A symbolic link there is refused, never followed: a link to a bare Maildir
+ * elsewhere would give the new account a folder outside the data directory.
  */
 export async function clearForAdd(dataDir: string, domain: string, name: string, id: string, keepBare: boolean) {
   const dir = maildirPath(dataDir, domain, name);
+  // lstat's other errors (none there, mostly) are the checks' below to meet.
+  if ((await lstat(dir).catch(() => null))?.isSymbolicLink())
+    throw new Error(
+      `${dir} is a symbolic link: vmail follows none in its mail folder (move it away, then apply again)`,
+    );
   if (!(await exists(dir)) || (await stampOf(dir)) === id) return;
   if (await isBare(dir)) {
     if (keepBare) return;

@@ -103,12 +103,15 @@ export class Trail {
   /** Events written per address since its last trim. */
   private sinceTrim = new Map<string, number>();
   private unknownSinceTrim = 0;
-  /** Events dropped because the buffer was full; said once per flush that fails. */
+  /** Events dropped because the buffer was full (in all); onDropped tells each new count. */
   dropped = 0;
+  private droppedTold = 0;
   /** Days kept (0: nothing is recorded) and events per address. */
   days = 30;
   cap = 1000;
   onError: (err: Error) => void = () => {};
+  /** Told, after each write, of the events dropped since it last told (the store was too slow). */
+  onDropped: (events: number) => void = () => {};
 
   constructor(
     private readonly db: Database,
@@ -202,6 +205,10 @@ export class Trail {
     } catch (err) {
       // The events are lost (the store refuses writes): said through onError, never thrown at mail.
       this.onError(err as Error);
+    }
+    if (this.dropped > this.droppedTold) {
+      this.onDropped(this.dropped - this.droppedTold);
+      this.droppedTold = this.dropped;
     }
   }
 

@@ -61,11 +61,24 @@ export function noteTrail(n: TrailNote): void {
   for (const w of watchers) w(n);
 }
 
-/** The Message-ID of a message from its header (the first 64 KiB are enough), or null. */
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The Message-ID of a message from its header (the first 64 KiB are enough), or null. Read as
+ * bytes, then as UTF-8 (RFC 6532 headers) when it is valid UTF-8: otherwise "€" would read as
+ * three Latin-1 characters, one of them a C1 control. Spaces are ASCII's only: a UTF-8 "à" holds
+ * the byte A0, which Latin-1 reads as a no-break space.
+ */
 export function messageIdOf(head: Buffer | undefined): string | null {
   if (!head) return null;
   const text = head.subarray(0, 65536).toString('latin1');
   const end = text.search(/\r?\n\r?\n/);
-  const m = /^message-id:[ \t]*(?:\r?\n[ \t]+)?(<[^\s<>]{1,250}>)/im.exec(end < 0 ? text : text.slice(0, end));
-  return m ? m[1] : null;
+  const m = /^message-id:[ \t]*(?:\r?\n[ \t]+)?(<[^ \t\r\n<>]{1,250}>)/im.exec(end < 0 ? text : text.slice(0, end));
+  if (!m) return null;
+  try {
+    return utf8.decode(Buffer.from(m[1], 'latin1'));
+  } catch {
+    // Not UTF-8 (a Latin-1 header, or stray bytes): kept byte for byte, as it came.
+    return m[1];
+  }
 }

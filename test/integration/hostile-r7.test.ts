@@ -171,8 +171,10 @@ describe('the trail when the store refuses or stalls its writes', () => {
     }
   }, 60_000);
 
-  it('a store that stalls: the buffer stops at MAX_BUFFER (the rest counted as dropped), and all it held is written once the store answers', async () => {
+  it('a store that stalls: the buffer stops at MAX_BUFFER (the rest counted as dropped, and told once the store answers), and all it held is written', async () => {
     const { store, trail, db, real, events } = await rigged();
+    const told: number[] = [];
+    trail.onDropped = (n) => told.push(n);
     let release: () => void = () => {};
     const stalled = new Promise<void>((r) => {
       release = r;
@@ -189,6 +191,11 @@ describe('the trail when the store refuses or stalls its writes', () => {
       release();
       await bounded(trail.flush(), 60_000, 'flush after the store answers');
       expect((await events()) + trail.dropped).toBe(60_000);
+      // Told when the store answered (hostile round 7: only a later failing write said it), once.
+      expect(told).toEqual([trail.dropped]);
+      note(trail, 0);
+      await bounded(trail.flush(), 60_000, 'a write with nothing dropped');
+      expect(told).toEqual([trail.dropped]);
     } finally {
       db.write = real;
       await store.close();

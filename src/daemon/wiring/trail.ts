@@ -20,6 +20,8 @@ export function startTrail(config: Config, store: Store, log: Logger): Started {
     warnedAt = Date.now();
     log.warning('trail not written', { error: err.message, dropped: trail.dropped || undefined });
   };
+  trail.onDropped = (events) =>
+    log.warning('trail events dropped', { events, why: 'the store answered too slowly: at most 50,000 wait' });
   const unset = setTrailSink((n) => trail.note(n));
   const prune = () =>
     void trail
