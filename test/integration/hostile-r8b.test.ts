@@ -72,6 +72,20 @@ describe('a UTF-8 Message-ID holding Unicode format characters and line separato
     expect(one.stdout).toContain('\\u{2066}iso\\u{2069}');
   }, 60_000);
 
+  it('vmail trace --json escapes a C1 CSI and a bidi override (JSON.stringify writes them raw), and parses to the same Message-IDs', async () => {
+    const id = '<j\u009b31m\u202eson@far.example>';
+    const bytes = `b"${[...Buffer.from(id, 'utf8')].map((b) => `\\x${b.toString(16).padStart(2, '0')}`).join('')}"`;
+    expect(send(d.smtpPort, `boss@${DOMAIN}`, withId(bytes))).toBe(250);
+    const raw = await waitFor(async () => {
+      const r = await d.cli(['trace', `boss@${DOMAIN}`, '--json']);
+      return r.stdout.includes('son@far.example') ? r.stdout : null;
+    }, 'the delivery in the trail');
+    expect(raw).not.toMatch(/[\u007f-\u009f\p{Cf}\p{Zl}\p{Zp}]/u);
+    const ids = (JSON.parse(raw) as { messageId: string | null }[]).map((e) => e.messageId);
+    expect(ids).toContain(id);
+    expect(ids).toContain('<a\u202ertl\u2066iso\u2069\u2028ls\u2029ps\u200bzw\u{e0041}tag@far.example>');
+  }, 60_000);
+
   it('held: overlong UTF-8, UTF-8-encoded surrogates, NEL, a CSI as UTF-8 and NBSP reach no terminal raw; a 300-byte id is no crash', async () => {
     const ids = [
       'b"<over\\xc0\\xafl@far.example>"', // overlong "/": not UTF-8, kept as Latin-1 bytes
