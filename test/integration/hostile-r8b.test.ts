@@ -1,7 +1,10 @@
 // Hostile tests of round 8's changes, by a tester with none of the builders' assumptions: a
 // Message-ID now decoded as UTF-8 (so any Unicode character, not only Latin-1's, can reach
-// `vmail trace`). Judged by effect: what `vmail trace` prints.
+// `vmail trace`), and a symbolic link on the way to an add's Maildir one folder up (the domain
+// folder). Judged by effect: what `vmail trace` prints, files on disk, mail where it was.
 import { spawnSync } from 'node:child_process';
+import { existsSync, lstatSync, readdirSync, rmdirSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DaemonHandle, startDaemon, tempDir, waitFor } from '../helpers/daemon.js';
 import { seedAccounts } from '../helpers/seed.js';
@@ -105,5 +108,42 @@ describe('a UTF-8 Message-ID holding Unicode format characters and line separato
     expect(trace).toContain('<csi\\x9b31m@far.example>');
     expect(trace).toContain('<nb\u00a0sp@far.example>');
     expect(trace).not.toContain('日');
+  }, 60_000);
+});
+
+describe('a domain folder that is a symbolic link into the data directory (round 8 refuses a link only at the Maildir itself)', () => {
+  it("an add in a domain whose folder links to another domain's is refused: the other account's mail stays in its Maildir, not archived", async () => {
+    expect(send(d.smtpPort, `boss@${DOMAIN}`, withId('b"<keep@far.example>"'))).toBe(250);
+    const boss = join(d.dataDir, 'mail', DOMAIN, 'boss');
+    const before = readdirSync(join(boss, 'new')).sort();
+    expect(before.length).toBeGreaterThan(0);
+    // The vpopmail way of aliasing a domain: its folder a link to the other's.
+    const alias = join(d.dataDir, 'mail', 'alias.test');
+    if (existsSync(alias)) rmdirSync(alias);
+    symlinkSync(join(d.dataDir, 'mail', DOMAIN), alias);
+    expect((await d.cli(['accounts', 'add', 'boss@alias.test', '--password-stdin'], 'pw-alias-boss-1\n')).code).toBe(0);
+    const applied = await d.cli(['pending', 'apply']);
+    expect(applied.code).toBe(1);
+    const errors = applied.stderr.trim().split('\n');
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/boss@alias\.test not applied: .*is a symbolic link/);
+    expect(readdirSync(join(boss, 'new')).sort()).toEqual(before);
+    expect(existsSync(join(d.dataDir, 'archive', 'alias.test'))).toBe(false);
+    expect(lstatSync(alias).isSymbolicLink()).toBe(true);
+  }, 60_000);
+
+  it('an add named like a domain, in a domain whose folder links to the mail root, is refused: that whole domain stays in place', async () => {
+    const out = join(d.dataDir, 'mail', 'out.test');
+    if (existsSync(out)) rmdirSync(out);
+    symlinkSync(join(d.dataDir, 'mail'), out);
+    const boss = join(d.dataDir, 'mail', DOMAIN, 'boss');
+    const before = readdirSync(join(boss, 'new')).sort();
+    const add = await d.cli(['accounts', 'add', `${DOMAIN}@out.test`, '--password-stdin'], 'pw-out-domain-1\n');
+    expect(add.code, add.stderr).toBe(0);
+    const applied = await d.cli(['pending', 'apply']);
+    expect(applied.code).toBe(1);
+    expect(applied.stderr).toMatch(/example\.test@out\.test not applied: .*is a symbolic link/);
+    expect(readdirSync(join(boss, 'new')).sort()).toEqual(before);
+    expect(existsSync(join(d.dataDir, 'archive', 'out.test'))).toBe(false);
   }, 60_000);
 });
