@@ -2,8 +2,8 @@
 // name and domain that pass the naming rules again here, so no stored or sent value can point
 // outside DATA_DIR/mail.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { lstat, mkdir, readdir, readFile, rename, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { lstatSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { isValidDomain, nameProblem } from '../model/names.js';
 import { fsyncDir, mkdirDurable, renameDurable, syncFileSystems, writeAtomic } from '../support/durable.js';
@@ -92,6 +92,7 @@ export async function createForAdd(
   made: string[],
 ): Promise<void> {
   const dir = maildirPath(dataDir, domain, name);
+  refuseDomainLink(dataDir, dirname(dir));
   let fresh = true;
   try {
     mkdirSync(dir, { mode: 0o700 });
@@ -173,15 +174,13 @@ async function isBare(dir: string): Promise<boolean> {
  * as NAME-<id>, so the new account never inherits mail. A bare one is kept for a plain add and
  * removed for an import (which puts its own there). Done again after a crash, it keeps what
  * this change made. A symbolic link there is refused, never followed: a link to a bare Maildir
- * elsewhere would give the new account a folder outside the data directory.
+ * elsewhere would give the new account a folder outside the data directory. So is a domain
+ * folder linked to another place in the data directory (refuseDomainLink).
  */
 export async function clearForAdd(dataDir: string, domain: string, name: string, id: string, keepBare: boolean) {
   const dir = maildirPath(dataDir, domain, name);
-  // lstat's other errors (none there, mostly) are the checks' below to meet.
-  if ((await lstat(dir).catch(() => null))?.isSymbolicLink())
-    throw new Error(
-      `${dir} is a symbolic link: vmail follows none in its mail folder (move it away, then apply again)`,
-    );
+  refuseDomainLink(dataDir, dirname(dir));
+  refuseLink(dir);
   if (!(await exists(dir)) || (await stampOf(dir)) === id) return;
   if (await isBare(dir)) {
     if (keepBare) return;
@@ -191,6 +190,46 @@ export async function clearForAdd(dataDir: string, domain: string, name: string,
     return;
   }
   await archiveDir(dir, join(dataDir, 'archive', domain, `${name}-${id}`));
+}
+
+/** Throws when `dir`, an add's Maildir, is a symbolic link (see clearForAdd). */
+function refuseLink(dir: string): void {
+  if (isLink(dir))
+    throw new Error(
+      `${dir} is a symbolic link: vmail follows none in its mail folder (move it away, then apply again)`,
+    );
+}
+
+/**
+ * Throws when an add's domain folder is a symbolic link into the data directory or the mail
+ * root: linked to another domain's folder (vpopmail's alias domains are such links), an add of
+ * NAME would archive that domain's NAME (it holds mail) and then share its Maildir; linked to
+ * the mail root, an add named like a domain would archive that whole domain. A link elsewhere
+ * is a domain's mail on another disk, and stays allowed. One quick call when it is no link.
+ */
+function refuseDomainLink(dataDir: string, domainDir: string): void {
+  if (!isLink(domainDir)) return;
+  let real: string;
+  try {
+    real = realpathSync(domainDir);
+  } catch {
+    // Dangling: the mkdir under it fails with its own error (ENOENT), following nothing.
+    return;
+  }
+  for (const base of [dataDir, mailRoot(dataDir)].map((d) => realpathSync(d)))
+    if (real === base || real.startsWith(base + sep))
+      throw new Error(
+        `${domainDir} is a symbolic link into ${base}: vmail shares no Maildir between domains (make it a folder of its own, then apply again)`,
+      );
+}
+
+function isLink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    // Not there (mostly): the add makes it, or the calls after this one meet what else is wrong.
+    return false;
+  }
 }
 
 function ignoreMissing(err: NodeJS.ErrnoException): void {

@@ -85,12 +85,21 @@ function eventWords(e: TraceEvent): string {
   }
 }
 
+/** Controls, format characters (bidi, zero-width, tags), line and paragraph separators, lone surrogates. */
+const UNSHOWN = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu;
+
 /**
  * `text` with its control bytes (C0, DEL, C1) written as `\\xNN`: a Message-ID, a HELO or a
  * remote server's answer is an outsider's text, and an ESC in it would drive the terminal.
+ * Format characters and line breaks past Latin-1 are written as `\\u{NNNN}`: a Message-ID is
+ * read as UTF-8 now, and a bidi override (U+202E) in it turns the rest of the line around on a
+ * terminal that does bidi, U+2028 breaks it, a zero-width or tag character hides text.
  */
 export function visible(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return text.replace(UNSHOWN, (c) => {
+    const n = c.codePointAt(0)!;
+    return n <= 0xff ? `\\x${n.toString(16).padStart(2, '0')}` : `\\u{${n.toString(16)}}`;
+  });
 }
 
 /** One line per message: its first time, its Message-ID, then each event (time where it changes). */
