@@ -208,9 +208,10 @@ export class ApplyEngine extends EventEmitter {
         await committing;
       }
       if (opts.domain) result.left = this.store.pending.size;
-      // Chunks fail as their calls finish: told in the queue's order, as the admin queued them.
-      const seq = (id: string) => this.store.pending.get(id)?.seq ?? 0;
-      result.failed.sort((a, b) => seq(a.id) - seq(b.id));
+      // Chunks fail as their calls finish: told in the queue's order (as it was when this apply
+      // began: another daemon may cancel a failed change meanwhile), as the admin queued them.
+      const seq = new Map(pending.map((c) => [c.id, c.seq]));
+      result.failed.sort((a, b) => (seq.get(a.id) ?? 0) - (seq.get(b.id) ?? 0));
       this.lastApplyError = result.failed.length
         ? `${result.failed.length} change(s) failed: ${result.failed[0].error}`
         : null;
