@@ -112,6 +112,18 @@ export function smtplib(port: number, from: string, to: string[], data: string |
   });
 }
 
+/**
+ * Sends, with smtplib, a one-line message from x@far.example to `to` whose Message-ID header is
+ * the bytes `id` (none when null): a hostile sender's bytes, as they are. The SMTP code: 250,
+ * or the refusal's.
+ */
+export async function sendWithId(port: number, to: string, id: Buffer | null): Promise<number> {
+  const head = id ? [Buffer.from('Message-ID: '), id, Buffer.from('\r\n')] : [];
+  const message = Buffer.concat([Buffer.from('Subject: id\r\n'), ...head, Buffer.from('\r\nhi\r\n')]);
+  const r = await smtplib(port, 'x@far.example', [to], message);
+  return r.ok ? 250 : (r.refused?.[to]?.[0] ?? r.code ?? 0);
+}
+
 /** Adds `accounts` (password `password-1`) and `forwards` on example.test, and applies them. */
 export async function setup(d: DaemonHandle, accounts: string[], forwards: [string, string[]][] = []): Promise<void> {
   for (const a of accounts)

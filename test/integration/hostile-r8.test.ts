@@ -1,38 +1,15 @@
 // Hostile tests of what round 7's tester reported and this round fixed: a symbolic link where an
 // add's Maildir goes, and a Message-ID in UTF-8. Judged by effect: files on disk, mail refused or
 // taken, what `vmail trace` prints.
-import { spawnSync } from 'node:child_process';
 import { lstatSync, mkdirSync, readdirSync, symlinkSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DaemonHandle, startDaemon, tempDir, waitFor } from '../helpers/daemon.js';
+import { sendWithId } from '../helpers/effects.js';
 import { json } from '../helpers/mail-count.js';
 import { seedAccounts } from '../helpers/seed.js';
 
 const DOMAIN = 'example.test';
-
-/** Sends `message` (bytes, as Python writes them) from x@far.example to `to`; the SMTP code. */
-function send(port: number, to: string, message: string): number {
-  const r = spawnSync(
-    'python3',
-    [
-      '-c',
-      'import sys, smtplib\n' +
-        's = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=30)\n' +
-        's.ehlo("client.example")\n' +
-        'try:\n' +
-        '    s.sendmail("x@far.example", [sys.argv[2]], eval(sys.argv[3])); print(250)\n' +
-        'except smtplib.SMTPRecipientsRefused as e:\n' +
-        '    print(list(e.recipients.values())[0][0])\n',
-      String(port),
-      to,
-      message,
-    ],
-    { encoding: 'utf8', timeout: 60_000 },
-  );
-  if (r.status !== 0) throw new Error(`python3: ${r.stderr}`);
-  return Number(r.stdout.trim());
-}
 
 let d: DaemonHandle;
 let outside: string;
@@ -67,7 +44,7 @@ describe('a symbolic link where an add makes its Maildir (hostile round 7: a bar
     const listed = json(await d.cli(['accounts', 'list', '--json'])) as { name: string; active: boolean }[];
     expect(listed.find((a) => a.name === 'linked')?.active).toBe(false);
     const smtp = JSON.parse((await d.cli(['status', '--json'])).stdout).smtp.port as number;
-    expect(send(smtp, 'linked@example.test', '"Subject: x\\r\\n\\r\\nhi\\r\\n".encode()')).toBe(550);
+    expect(await sendWithId(smtp, 'linked@example.test', null)).toBe(550);
     expect(readdirSync(join(outside, 'new'))).toEqual([]);
   });
 
@@ -86,9 +63,8 @@ describe('a Message-ID in UTF-8 (RFC 6532; hostile round 7: shown byte by byte)'
   it('vmail trace shows it as written, finds it by --message-id, and shows a Latin-1 one as its characters', async () => {
     const smtp = JSON.parse((await d.cli(['status', '--json'])).stdout).smtp.port as number;
     const utf8 = '<€uro-à-日本@far.example>';
-    const head = (id: string) => `"Subject: id\\r\\nMessage-ID: ${id}\\r\\n\\r\\nhi\\r\\n"`;
-    expect(send(smtp, 'boss@example.test', `${head(utf8)}.encode("utf-8")`)).toBe(250);
-    expect(send(smtp, 'boss@example.test', `${head('<caf\\xe9@far.example>')}.encode("latin-1")`)).toBe(250);
+    expect(await sendWithId(smtp, 'boss@example.test', Buffer.from(utf8, 'utf8'))).toBe(250);
+    expect(await sendWithId(smtp, 'boss@example.test', Buffer.from('<caf\xe9@far.example>', 'latin1'))).toBe(250);
     const trace = await waitFor(async () => {
       const r = await d.cli(['trace', 'boss@example.test']);
       return (r.stdout.match(/delivered/g) ?? []).length >= 2 ? r.stdout : null;

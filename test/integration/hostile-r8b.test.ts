@@ -2,42 +2,14 @@
 // Message-ID now decoded as UTF-8 (so any Unicode character, not only Latin-1's, can reach
 // `vmail trace`), and a symbolic link on the way to an add's Maildir one folder up (the domain
 // folder). Judged by effect: what `vmail trace` prints, files on disk, mail where it was.
-import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, readdirSync, rmdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DaemonHandle, startDaemon, tempDir, waitFor } from '../helpers/daemon.js';
+import { sendWithId } from '../helpers/effects.js';
 import { seedAccounts } from '../helpers/seed.js';
 
 const DOMAIN = 'example.test';
-
-/** Sends the Python bytes expression `message` from x@far.example to `to`; the SMTP code. */
-function send(port: number, to: string, message: string): number {
-  const r = spawnSync(
-    'python3',
-    [
-      '-c',
-      'import sys, smtplib\n' +
-        's = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=30)\n' +
-        's.ehlo("client.example")\n' +
-        'try:\n' +
-        '    s.sendmail("x@far.example", [sys.argv[2]], eval(sys.argv[3])); print(250)\n' +
-        'except smtplib.SMTPRecipientsRefused as e:\n' +
-        '    print(list(e.recipients.values())[0][0])\n',
-      String(port),
-      to,
-      message,
-    ],
-    { encoding: 'utf8', timeout: 60_000 },
-  );
-  if (r.status !== 0) throw new Error(`python3: ${r.stderr}`);
-  return Number(r.stdout.trim());
-}
-
-/** A message whose Message-ID is the bytes of the Python bytes literal `id` (b"..."). */
-function withId(id: string): string {
-  return `b"Subject: id\\r\\nMessage-ID: " + ${id} + b"\\r\\n\\r\\nhi\\r\\n"`;
-}
 
 /** Characters a terminal (or a reader of its screen) takes as more than a glyph: controls, formats, line breaks. */
 const UNSHOWN = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u;
@@ -61,8 +33,7 @@ describe('a UTF-8 Message-ID holding Unicode format characters and line separato
     // Each would reorder, break or hide what follows it on the admin's screen: "<\u202e>" turns
     // "delivered" and the rest of the line around in a terminal that does bidi.
     const id = '<a\u202ertl\u2066iso\u2069\u2028ls\u2029ps\u200bzw\u{e0041}tag@far.example>';
-    const bytes = `b"${[...Buffer.from(id, 'utf8')].map((b) => `\\x${b.toString(16).padStart(2, '0')}`).join('')}"`;
-    expect(send(d.smtpPort, `boss@${DOMAIN}`, withId(bytes))).toBe(250);
+    expect(await sendWithId(d.smtpPort, `boss@${DOMAIN}`, Buffer.from(id, 'utf8'))).toBe(250);
     const trace = await waitFor(async () => {
       const r = await d.cli(['trace', `boss@${DOMAIN}`]);
       return r.stdout.includes('tag@far.example') ? r.stdout : null;
@@ -77,8 +48,7 @@ describe('a UTF-8 Message-ID holding Unicode format characters and line separato
 
   it('vmail trace --json escapes a C1 CSI and a bidi override (JSON.stringify writes them raw), and parses to the same Message-IDs', async () => {
     const id = '<j\u009b31m\u202eson@far.example>';
-    const bytes = `b"${[...Buffer.from(id, 'utf8')].map((b) => `\\x${b.toString(16).padStart(2, '0')}`).join('')}"`;
-    expect(send(d.smtpPort, `boss@${DOMAIN}`, withId(bytes))).toBe(250);
+    expect(await sendWithId(d.smtpPort, `boss@${DOMAIN}`, Buffer.from(id, 'utf8'))).toBe(250);
     const raw = await waitFor(async () => {
       const r = await d.cli(['trace', `boss@${DOMAIN}`, '--json']);
       return r.stdout.includes('son@far.example') ? r.stdout : null;
@@ -90,15 +60,16 @@ describe('a UTF-8 Message-ID holding Unicode format characters and line separato
   }, 60_000);
 
   it('held: overlong UTF-8, UTF-8-encoded surrogates, NEL, a CSI as UTF-8 and NBSP reach no terminal raw; a 300-byte id is no crash', async () => {
+    // Bytes written as Latin-1 characters: '\xc0\xaf' is the two bytes C0 AF.
     const ids = [
-      'b"<over\\xc0\\xafl@far.example>"', // overlong "/": not UTF-8, kept as Latin-1 bytes
-      'b"<sur\\xed\\xa0\\x80r@far.example>"', // U+D800 as UTF-8: not UTF-8 either
-      'b"<nel\\xc2\\x85n@far.example>"', // NEL: C1 once decoded
-      'b"<csi\\xc2\\x9b31m@far.example>"', // U+009B, a CSI to many terminals
-      'b"<nb\\xc2\\xa0sp@far.example>"', // NBSP: shown, it is a space to read
-      `"<${'日'.repeat(100)}@far.example>".encode()`, // over 250 bytes: no Message-ID taken
+      Buffer.from('<over\xc0\xafl@far.example>', 'latin1'), // overlong "/": not UTF-8, kept as Latin-1 bytes
+      Buffer.from('<sur\xed\xa0\x80r@far.example>', 'latin1'), // U+D800 as UTF-8: not UTF-8 either
+      Buffer.from('<nel\xc2\x85n@far.example>', 'latin1'), // NEL: C1 once decoded
+      Buffer.from('<csi\xc2\x9b31m@far.example>', 'latin1'), // U+009B, a CSI to many terminals
+      Buffer.from('<nb\xc2\xa0sp@far.example>', 'latin1'), // NBSP: shown, it is a space to read
+      Buffer.from(`<${'日'.repeat(100)}@far.example>`, 'utf8'), // over 250 bytes: no Message-ID taken
     ];
-    for (const id of ids) expect(send(d.smtpPort, `held@${DOMAIN}`, withId(id))).toBe(250);
+    for (const id of ids) expect(await sendWithId(d.smtpPort, `held@${DOMAIN}`, id)).toBe(250);
     const trace = await waitFor(async () => {
       const r = await d.cli(['trace', `held@${DOMAIN}`]);
       return (r.stdout.match(/delivered/g) ?? []).length >= 6 ? r.stdout : null;
@@ -113,7 +84,7 @@ describe('a UTF-8 Message-ID holding Unicode format characters and line separato
 
 describe('a domain folder that is a symbolic link into the data directory (round 8 refuses a link only at the Maildir itself)', () => {
   it("an add in a domain whose folder links to another domain's is refused: the other account's mail stays in its Maildir, not archived", async () => {
-    expect(send(d.smtpPort, `boss@${DOMAIN}`, withId('b"<keep@far.example>"'))).toBe(250);
+    expect(await sendWithId(d.smtpPort, `boss@${DOMAIN}`, Buffer.from('<keep@far.example>'))).toBe(250);
     const boss = join(d.dataDir, 'mail', DOMAIN, 'boss');
     const before = readdirSync(join(boss, 'new')).sort();
     expect(before.length).toBeGreaterThan(0);
