@@ -20,10 +20,16 @@ export interface Wire {
   drained(): Promise<void>;
 }
 
+/** A small message read ahead: as on disk (for TOP), or already in its RETR form (`wire`). */
+interface ReadAhead {
+  wire: boolean;
+  data: Buffer | null;
+}
+
 /** Sends the messages of one logged-in session's listing; the session owns `deleted`. */
 export class MessageSender {
-  /** Small messages read ahead of the client's RETRs, by message index. */
-  private readonly readAhead = new Map<number, Promise<Buffer | null>>();
+  /** Small messages read ahead of the client's RETRs (or TOPs), by message index. */
+  private readonly readAhead = new Map<number, Promise<ReadAhead>>();
 
   constructor(
     private readonly wire: Wire,
@@ -44,14 +50,17 @@ export class MessageSender {
   async send(i: number, bodyLines: number): Promise<void> {
     const m = this.messages[i];
     if (isSmall(m)) {
-      const ahead = this.readAhead.get(i) ?? readSmall(this.dir, m);
+      const retr = bodyLines === Infinity;
+      const ahead = this.readAhead.get(i);
       this.readAhead.delete(i);
-      const data = await ahead;
-      if (data) {
+      let got = ahead && (await ahead);
+      // Read ahead for the other command (a client that switched from TOP to RETR): read again.
+      if (!got || (got.data && got.wire !== retr)) got = { wire: false, data: await readSmall(this.dir, m) };
+      if (got.data) {
         if (this.wire.isClosed) return;
-        if (bodyLines === Infinity) this.sendWhole(m, data);
-        else this.sendTop(data, bodyLines);
-        this.readNext(i);
+        if (!retr) this.sendTop(got.data, bodyLines);
+        else this.sendWhole(m, got.wire ? got.data : encodeMessage(got.data));
+        this.readNext(i, retr);
         return;
       }
     }
@@ -69,29 +78,33 @@ export class MessageSender {
     socket.uncork();
   }
 
-  /** A small message as one reply: corked, so the three parts leave in one write, uncopied. */
-  private sendWhole(m: MessageEntry, data: Buffer): void {
+  /** A small message as one reply, `wire` its RETR form: corked, so the three parts leave in one write. */
+  private sendWhole(m: MessageEntry, wire: Buffer): void {
     const socket = this.wire.connection;
     socket.cork();
     socket.write(`+OK ${m.size} octets\r\n`);
-    socket.write(encodeMessage(data));
+    socket.write(wire);
     socket.write('.\r\n');
     socket.uncork();
   }
 
   /**
    * Clients fetch messages in order, so the next few are read while this one travels: the disk
-   * and thread-pool wait overlaps the network round trips. At most READ_AHEAD small messages
-   * (256 KB each at most) are held.
+   * and thread-pool wait overlaps the network round trips, and after a RETR each is put in its
+   * RETR form then too (LF to CRLF, dot-stuffing), while the client reads this one, not after
+   * it asks. At most READ_AHEAD small messages (256 KB each at most, before stuffing) are held.
    */
-  private readNext(i: number): void {
+  private readNext(i: number, retr: boolean): void {
     // Reads the client passed over (it skipped or went back) make room for the ones ahead.
     for (const k of this.readAhead.keys()) if (k <= i) this.readAhead.delete(k);
     let next = i + 1;
     while (this.readAhead.size < READ_AHEAD && next < this.messages.length && next <= i + READ_AHEAD) {
       const m = this.messages[next];
       if (!this.deleted.has(next) && !this.readAhead.has(next) && isSmall(m))
-        this.readAhead.set(next, readSmall(this.dir, m));
+        this.readAhead.set(
+          next,
+          readSmall(this.dir, m).then((data) => ({ wire: retr, data: data && retr ? encodeMessage(data) : data })),
+        );
       next++;
     }
   }
@@ -114,7 +127,7 @@ export class MessageSender {
       if (bodyLines === Infinity && st.size <= SMALL) {
         const data = await fh.readFile();
         if (this.wire.isClosed) return;
-        this.sendWhole(m, data);
+        this.sendWhole(m, encodeMessage(data));
         return;
       }
       this.wire.send(bodyLines === Infinity ? `+OK ${m.size} octets` : '+OK');
