@@ -8,6 +8,8 @@ import { encodeChunk, encodeMessage, finish, newEncodeState } from './encode.js'
 import { isSmall, newTopState, readSmall, SMALL, topCut } from './message-read.js';
 
 const READ_AHEAD = 4;
+/** ...and at most this many octets of them (POP3 sizes): a mailbox of 256 KB messages reads two ahead. */
+const READ_AHEAD_OCTETS = 512 * 1024;
 
 /** What the sender needs of its session's connection. */
 export interface Wire {
@@ -92,19 +94,24 @@ export class MessageSender {
    * Clients fetch messages in order, so the next few are read while this one travels: the disk
    * and thread-pool wait overlaps the network round trips, and after a RETR each is put in its
    * RETR form then too (LF to CRLF, dot-stuffing), while the client reads this one, not after
-   * it asks. At most READ_AHEAD small messages (256 KB each at most, before stuffing) are held.
+   * it asks. At most READ_AHEAD small messages of READ_AHEAD_OCTETS in all are held (stuffing
+   * adds at most one octet a line).
    */
   private readNext(i: number, retr: boolean): void {
     // Reads the client passed over (it skipped or went back) make room for the ones ahead.
     for (const k of this.readAhead.keys()) if (k <= i) this.readAhead.delete(k);
+    let held = 0;
+    for (const k of this.readAhead.keys()) held += this.messages[k].size;
     let next = i + 1;
     while (this.readAhead.size < READ_AHEAD && next < this.messages.length && next <= i + READ_AHEAD) {
       const m = this.messages[next];
-      if (!this.deleted.has(next) && !this.readAhead.has(next) && isSmall(m))
+      if (!this.deleted.has(next) && !this.readAhead.has(next) && isSmall(m)) {
+        if ((held += m.size) > READ_AHEAD_OCTETS) break;
         this.readAhead.set(
           next,
           readSmall(this.dir, m).then((data) => ({ wire: retr, data: data && retr ? encodeMessage(data) : data })),
         );
+      }
       next++;
     }
   }
