@@ -15,6 +15,8 @@
 // - `trail_unknown`: a refused message meant for an address that does not exist (a typo, or a
 //   dictionary attack), keyed by time alone and capped as a whole (UNKNOWN_CAP), so 20,000
 //   random RCPTs cannot grow the store past it.
+
+import { visible } from '../model/trail-format.js';
 import type { TrailNote } from '../support/trail.js';
 import type { Database, Table } from './database.js';
 
@@ -356,6 +358,17 @@ function joinUidls(events: TrailRecord[]): TrailRecord[] {
   });
 }
 
+/**
+ * Whether the stored Message-ID is the one asked for: as stored or as `vmail trace` shows it
+ * (control characters escaped, model/trail-format.ts visible()), so one copied from its output
+ * is found; with or without its angle brackets.
+ */
+function sameMessageId(stored: string | null, asked: string): boolean {
+  if (stored === null) return false;
+  const shown = visible(stored);
+  return [stored, shown].some((id) => id === asked || id === `<${asked}>`);
+}
+
 /** Keeps the events of the messages that match --from and --message-id (a message: one Message-ID or id). */
 function filterTrail(events: TrailRecord[], q: TrailQuery): TrailRecord[] {
   if (q.from === undefined && q.messageId === undefined) return events;
@@ -364,7 +377,7 @@ function filterTrail(events: TrailRecord[], q: TrailQuery): TrailRecord[] {
   for (const r of events) {
     const ok =
       (from === undefined || String(r.detail.from ?? '').toLowerCase() === from) &&
-      (q.messageId === undefined || r.messageId === q.messageId || r.messageId === `<${q.messageId}>`);
+      (q.messageId === undefined || sameMessageId(r.messageId, q.messageId));
     if (ok && (r.messageId || r.queueId)) wanted.add(r.messageId ?? r.queueId!);
   }
   return events.filter((r) => wanted.has(r.messageId ?? r.queueId ?? ''));

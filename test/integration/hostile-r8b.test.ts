@@ -79,6 +79,13 @@ describe('a UTF-8 Message-ID holding Unicode format characters and line separato
     expect(trace).toContain('<csi\\x9b31m@far.example>');
     expect(trace).toContain('<nb\u00a0sp@far.example>');
     expect(trace).not.toContain('日');
+    // An id copied from that output, escapes and all, finds its message (and only it).
+    for (const shown of ['<nel\\x85n@far.example>', 'csi\\x9b31m@far.example']) {
+      const one = await d.cli(['trace', `held@${DOMAIN}`, '--message-id', shown]);
+      expect(one.code, one.stderr).toBe(0);
+      expect(one.stdout.trim().split('\n'), shown).toHaveLength(1);
+      expect(one.stdout).toContain(shown.replace(/^<?/, '<'));
+    }
   }, 60_000);
 });
 
