@@ -15,7 +15,17 @@ import { Pop3Clients } from '../model/pop3-clients.js';
 import type { AccountRecord } from '../store/records.js';
 import type { Store } from '../store/store.js';
 
-const iso = (t: number | undefined) => (t === undefined ? null : new Date(t).toISOString());
+/** The last time iso() formatted, and its text: rows applied together share their times (a bulk import's 100,000). */
+let lastTime = Number.NaN;
+let lastText = '';
+const iso = (t: number | undefined) => {
+  if (t === undefined) return null;
+  if (t !== lastTime) {
+    lastText = new Date(t).toISOString();
+    lastTime = t;
+  }
+  return lastText;
+};
 
 export function viewPending(c: PendingChange): PendingView {
   const v: PendingView = {
