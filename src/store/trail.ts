@@ -361,23 +361,28 @@ function joinUidls(events: TrailRecord[]): TrailRecord[] {
 /**
  * Whether the stored Message-ID is the one asked for: as stored or as `vmail trace` shows it
  * (control characters escaped, model/trail-format.ts visible()), so one copied from its output
- * is found; with or without its angle brackets.
+ * is found; with or without its angle brackets. `shownToo` false: the stored form only.
  */
-function sameMessageId(stored: string | null, asked: string): boolean {
+function sameMessageId(stored: string | null, asked: string, shownToo: boolean): boolean {
   if (stored === null) return false;
-  const shown = visible(stored);
-  return [stored, shown].some((id) => id === asked || id === `<${asked}>`);
+  const ids = shownToo ? [stored, visible(stored)] : [stored];
+  return ids.some((id) => id === asked || id === `<${asked}>`);
 }
 
 /** Keeps the events of the messages that match --from and --message-id (a message: one Message-ID or id). */
 function filterTrail(events: TrailRecord[], q: TrailQuery): TrailRecord[] {
   if (q.from === undefined && q.messageId === undefined) return events;
   const from = q.from?.toLowerCase();
+  const asked = q.messageId;
+  // visible() leaves a backslash as it is, so `<c\x07d@x>` (four characters) and `<c BEL d@x>`
+  // look alike in trace: an id that some message holds as asked is that message, not the other one
+  // an outsider made to look like it; the shown form is matched only when no id is the one asked.
+  const shownToo = asked !== undefined && !events.some((r) => sameMessageId(r.messageId, asked, false));
   const wanted = new Set<string>();
   for (const r of events) {
     const ok =
       (from === undefined || String(r.detail.from ?? '').toLowerCase() === from) &&
-      (q.messageId === undefined || sameMessageId(r.messageId, q.messageId));
+      (asked === undefined || sameMessageId(r.messageId, asked, shownToo));
     if (ok && (r.messageId || r.queueId)) wanted.add(r.messageId ?? r.queueId!);
   }
   return events.filter((r) => wanted.has(r.messageId ?? r.queueId ?? ''));
