@@ -106,7 +106,8 @@ export class MessageSender {
     while (this.readAhead.size < READ_AHEAD && next < this.messages.length && next <= i + READ_AHEAD) {
       const m = this.messages[next];
       if (!this.deleted.has(next) && !this.readAhead.has(next) && isSmall(m)) {
-        if ((held += m.size) > READ_AHEAD_OCTETS) break;
+        held += m.size;
+        if (held > READ_AHEAD_OCTETS) break;
         this.readAhead.set(
           next,
           readSmall(this.dir, m).then((data) => ({ wire: retr, data: data && retr ? encodeMessage(data) : data })),
