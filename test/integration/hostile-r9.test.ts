@@ -181,7 +181,8 @@ describe('POP3 read-ahead in RETR form, hostile orders', () => {
     await c.quit();
   });
 
-  it('8 sessions RETR 256 KB messages of dots and LFs while a client asks 200 RETRs and reads nothing: the daemon stays under 150 MB more, and QUIT behind pending RETRs is answered', async () => {
+  it('8 sessions RETR 256 KB messages of dots and LFs while a client asks 200 RETRs and reads nothing: that client is served a few (back-pressure), the others every byte, and QUIT behind pending RETRs is answered', async () => {
+    const bigWire = asBody(wire(dots(256 * 1024)));
     const before = rss();
     let peak = before;
     const lazy = await RawPop3.open(d.pop3Port);
@@ -199,7 +200,7 @@ describe('POP3 read-ahead in RETR form, hostile orders', () => {
         for (let turn = 0; turn < 3; turn++)
           for (let i = 1; i <= 4; i++) {
             const r = await c.multi(`RETR ${i}`);
-            expect(r.body.length).toBe(512 * 1024 - 2);
+            expect(r.body.equals(bigWire)).toBe(true);
           }
         await c.quit();
       }),
@@ -207,7 +208,14 @@ describe('POP3 read-ahead in RETR form, hostile orders', () => {
     await new Promise((r) => setTimeout(r, 500));
     clearInterval(timer);
     lazy.socket.destroy();
-    expect(peak - before, `RSS ${before} -> ${peak}`).toBeLessThan(150 * 1024 * 1024);
+    // Measured: 9 of the 200 RETRs served before the session waited on the full connection; RSS
+    // rose about 125 MB at its peak, mostly garbage from encoding short lines (encode.ts
+    // encodeText: a string per line), given back after. Only a runaway fails this bound.
+    expect(peak - before, `RSS ${before} -> ${peak}`).toBeLessThan(400 * 1024 * 1024);
+    await new Promise((r) => setTimeout(r, 300));
+    const trail = await d.cli(['trace', 'big@example.test', '--json']);
+    const served = (JSON.parse(trail.stdout) as { event: string }[]).filter((e) => e.event === 'retrieved');
+    expect(served.length, 'RETRs served to a client that reads nothing').toBeLessThan(50);
     // QUIT behind RETRs still being read ahead: answered, and the daemon serves the next client.
     const q = await loginSoon('big');
     q.write('RETR 1\r\nRETR 2\r\nDELE 3\r\nQUIT\r\n');
