@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deliver } from '../../src/maildir/maildir.js';
 import { type DaemonHandle, startDaemon } from '../helpers/daemon.js';
-import { sendWithId } from '../helpers/effects.js';
+import { sendWithId, smtplib } from '../helpers/effects.js';
 import { RawPop3 } from '../helpers/pop3.js';
 
 /** The reference encoding (pop3-wire.test.ts): CR before a bare LF, a leading dot doubled, a last line ended. */
@@ -262,6 +262,18 @@ describe('vmail trace --message-id as trace shows it', () => {
     expect(await traced('--message-id', '<c\\x07d@far.example>')).toEqual(['<c\\x07d@far.example>']);
     // The BEL itself: that one only.
     expect(await traced('--message-id', '<c\x07d@far.example>')).toEqual(['<c\x07d@far.example>']);
+  });
+
+  it("with --from, the id as asked counts among that sender's messages only: the shown form still finds its look-alike from another sender", async () => {
+    // x@far.example sends the four characters \x07, y@far.example a real BEL: asked for y's, as
+    // trace shows it, the literal one from x (which --from leaves out anyway) does not hide it.
+    expect(await sendWithId(d.smtpPort, to, Buffer.from('<e\\x07f@far.example>'))).toBe(250);
+    const bel = Buffer.from('Subject: id\r\nMessage-ID: <e\x07f@far.example>\r\n\r\nhi\r\n', 'latin1');
+    expect((await smtplib(d.smtpPort, 'y@far.example', [to], bel)).ok).toBe(true);
+    expect(await traced('--from', 'y@far.example', '--message-id', '<e\\x07f@far.example>')).toEqual([
+      '<e\x07f@far.example>',
+    ]);
+    expect(await traced('--message-id', '<e\\x07f@far.example>')).toEqual(['<e\\x07f@far.example>']);
   });
 
   it("another address's events never come with it", async () => {
