@@ -374,15 +374,14 @@ function filterTrail(events: TrailRecord[], q: TrailQuery): TrailRecord[] {
   if (q.from === undefined && q.messageId === undefined) return events;
   const from = q.from?.toLowerCase();
   const asked = q.messageId;
+  const fromOk = (r: TrailRecord) => from === undefined || String(r.detail.from ?? '').toLowerCase() === from;
   // visible() leaves a backslash as it is, so `<c\x07d@x>` (four characters) and `<c BEL d@x>`
-  // look alike in trace: an id that some message holds as asked is that message, not the other one
-  // an outsider made to look like it; the shown form is matched only when no id is the one asked.
-  const shownToo = asked !== undefined && !events.some((r) => sameMessageId(r.messageId, asked, false));
+  // look alike in trace: an id that some message --from keeps holds as asked is that message, not
+  // the other one an outsider made to look like it; the shown form counts only when none does.
+  const shownToo = asked !== undefined && !events.some((r) => fromOk(r) && sameMessageId(r.messageId, asked, false));
   const wanted = new Set<string>();
   for (const r of events) {
-    const ok =
-      (from === undefined || String(r.detail.from ?? '').toLowerCase() === from) &&
-      (asked === undefined || sameMessageId(r.messageId, asked, shownToo));
+    const ok = fromOk(r) && (asked === undefined || sameMessageId(r.messageId, asked, shownToo));
     if (ok && (r.messageId || r.queueId)) wanted.add(r.messageId ?? r.queueId!);
   }
   return events.filter((r) => wanted.has(r.messageId ?? r.queueId ?? ''));
