@@ -100,13 +100,15 @@ export class MessageSender {
   private readNext(i: number, retr: boolean): void {
     // Reads the client passed over (it skipped or went back) make room for the ones ahead.
     for (const k of this.readAhead.keys()) if (k <= i) this.readAhead.delete(k);
+    // A message counts its larger size, POP3's or on disk: a moved-in name's W= may lie.
+    const octets = (m: MessageEntry) => Math.max(m.size, m.diskSize ?? 0);
     let held = 0;
-    for (const k of this.readAhead.keys()) held += this.messages[k].size;
+    for (const k of this.readAhead.keys()) held += octets(this.messages[k]);
     let next = i + 1;
     while (this.readAhead.size < READ_AHEAD && next < this.messages.length && next <= i + READ_AHEAD) {
       const m = this.messages[next];
       if (!this.deleted.has(next) && !this.readAhead.has(next) && isSmall(m)) {
-        held += m.size;
+        held += octets(m);
         if (held > READ_AHEAD_OCTETS) break;
         this.readAhead.set(
           next,

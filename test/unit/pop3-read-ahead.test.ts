@@ -1,7 +1,7 @@
 // What a POP3 session reads ahead of the client's RETRs: the next few messages, in RETR's form,
 // never more than READ_AHEAD_OCTETS of them (a mailbox of big messages made of bare LFs, which
 // stuffing and CRLF make larger, must not make every session hold megabytes).
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -66,5 +66,23 @@ describe('POP3 read-ahead', () => {
     await new Promise((r) => setTimeout(r, 100));
     // What was sent arrived: the small one and the two big ones.
     expect(received).toBeGreaterThan(2 * 400 * 1024);
+  });
+
+  it('counts a moved-in file by its size on disk when its name says it is smaller (a lying W=)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vmail-ahead-'));
+    for (const f of ['tmp', 'new', 'cur']) mkdirSync(join(dir, f));
+    // 200 KB files whose names say W=1: POP3's size would count them as one octet each.
+    for (let i = 0; i < 6; i++)
+      writeFileSync(
+        join(dir, 'new', `${1_700_000_000 + i}.M${i}.oldhost,S=${200 * 1024},W=1`),
+        Buffer.alloc(200 * 1024, 120),
+      );
+    const messages = await listMessages(dir);
+    expect(messages.map((m) => m.size)).toEqual([1, 1, 1, 1, 1, 1]);
+    const s = new MessageSender(wire(), dir, messages, new Set());
+    await s.send(0, Infinity);
+    // Two of 200 KB fit under 512 KB; a third does not.
+    expect(heldAhead(s)).toEqual([1, 2]);
+    s.forget();
   });
 });
