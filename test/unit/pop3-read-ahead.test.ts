@@ -1,7 +1,7 @@
 // What a POP3 session reads ahead of the client's RETRs: the next few messages, in RETR's form,
 // never more than READ_AHEAD_OCTETS of them (a mailbox of big messages made of bare LFs, which
 // stuffing and CRLF make larger, must not make every session hold megabytes).
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,7 +26,17 @@ beforeAll(async () => {
     const c = connect(port, '127.0.0.1', () => resolve(c));
   });
 });
+
+/** Temp Maildirs made here, removed after. */
+const made: string[] = [];
+function maildir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'vmail-ahead-'));
+  made.push(dir);
+  return dir;
+}
+
 afterAll(() => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
   ours?.destroy();
   theirs?.destroy();
   server?.close();
@@ -47,7 +57,7 @@ const heldAhead = (s: MessageSender) => [...(s as unknown as { readAhead: Map<nu
 
 describe('POP3 read-ahead', () => {
   it('reads the next four small messages ahead, but no more than 512 KB of big ones', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'vmail-ahead-'));
+    const dir = maildir();
     for (const f of ['tmp', 'new', 'cur']) mkdirSync(join(dir, f));
     // Six of 20 KB, then six of 200 KB made of bare LFs (each 400 KB once in CRLF).
     for (let i = 0; i < 6; i++) await deliver(dir, Buffer.from(`Subject: ${i}\r\n\r\n${'x'.repeat(20_000)}\r\n`));
@@ -69,7 +79,7 @@ describe('POP3 read-ahead', () => {
   });
 
   it('counts a moved-in file by its size on disk when its name says it is smaller (a lying W=)', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'vmail-ahead-'));
+    const dir = maildir();
     for (const f of ['tmp', 'new', 'cur']) mkdirSync(join(dir, f));
     // 200 KB files whose names say W=1: POP3's size would count them as one octet each.
     for (let i = 0; i < 6; i++)
