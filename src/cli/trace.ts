@@ -12,7 +12,10 @@ export function traceCommand(): Command {
       .argument('<ADDRESS>', 'name@domain (an account, a forward, or an address mail was refused for)')
       .option('--since <DURATION>', 'events from this long ago (2d, 12h, 30m) or this date (2026-11-01)')
       .option('--from <SENDER>', 'only messages from this envelope sender')
-      .option('--message-id <ID>', 'only the message with this Message-ID'),
+      .option(
+        '--message-id <ID>',
+        'only the message with this Message-ID (with or without <>; as stored, or as trace shows it)',
+      ),
     { json: true },
   ).action(async (address: string, f: ClientFlags & { since?: string; from?: string; messageId?: string }) => {
     const params = {
