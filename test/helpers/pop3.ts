@@ -143,3 +143,45 @@ export function asSent(data: Buffer): Buffer {
 export function stuffed(data: Buffer): Buffer {
   return Buffer.from(asSent(data).toString('latin1').replace(/^\./gm, '..'), 'latin1');
 }
+
+/**
+ * The reference for what RETR sends of stored bytes, one byte at a time: a CR before every bare
+ * LF, a leading dot doubled, a last line without an end given CRLF (RFC 1939 and today's server).
+ */
+export function wire(data: Buffer): Buffer {
+  const out: number[] = [];
+  let lineStart = true;
+  for (let i = 0; i < data.length; i++) {
+    const c = data[i];
+    if (lineStart && c === 0x2e) out.push(0x2e);
+    if (c === 10 && (i === 0 || data[i - 1] !== 13)) out.push(13);
+    out.push(c);
+    lineStart = c === 10;
+  }
+  if (!lineStart) out.push(13, 10);
+  return Buffer.from(out);
+}
+
+/** What TOP n k covers of the stored bytes: through the first line of only CRs (or empty), then k lines. */
+export function topBytes(data: Buffer, k: number): Buffer {
+  let p = 0;
+  let inBody = false;
+  let count = 0;
+  while (p < data.length) {
+    const nl = data.indexOf(10, p);
+    if (nl < 0) break;
+    if (!inBody) {
+      if (data.subarray(p, nl).every((c) => c === 13)) {
+        inBody = true;
+        if (k === 0) return data.subarray(0, nl + 1);
+      }
+    } else if (++count >= k) {
+      return data.subarray(0, nl + 1);
+    }
+    p = nl + 1;
+  }
+  return data;
+}
+
+/** The body RawPop3 hands back for an encoded message: the bytes before the final CRLF and dot. */
+export const asBody = (encoded: Buffer) => encoded.subarray(0, Math.max(0, encoded.length - 2));

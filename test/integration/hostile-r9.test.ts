@@ -8,45 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deliver } from '../../src/maildir/maildir.js';
 import { type DaemonHandle, startDaemon } from '../helpers/daemon.js';
 import { sendWithId, smtplib } from '../helpers/effects.js';
-import { RawPop3 } from '../helpers/pop3.js';
+import { asBody, RawPop3, topBytes, wire } from '../helpers/pop3.js';
 
-/** The reference encoding (pop3-wire.test.ts): CR before a bare LF, a leading dot doubled, a last line ended. */
-function wire(data: Buffer): Buffer {
-  const out: number[] = [];
-  let lineStart = true;
-  for (let i = 0; i < data.length; i++) {
-    const c = data[i];
-    if (lineStart && c === 0x2e) out.push(0x2e);
-    if (c === 10 && (i === 0 || data[i - 1] !== 13)) out.push(13);
-    out.push(c);
-    lineStart = c === 10;
-  }
-  if (!lineStart) out.push(13, 10);
-  return Buffer.from(out);
-}
-
-/** What TOP n k covers of the stored bytes (pop3-wire.test.ts). */
-function topBytes(data: Buffer, k: number): Buffer {
-  let p = 0;
-  let inBody = false;
-  let count = 0;
-  while (p < data.length) {
-    const nl = data.indexOf(10, p);
-    if (nl < 0) break;
-    if (!inBody) {
-      if (data.subarray(p, nl).every((c) => c === 13)) {
-        inBody = true;
-        if (k === 0) return data.subarray(0, nl + 1);
-      }
-    } else if (++count >= k) {
-      return data.subarray(0, nl + 1);
-    }
-    p = nl + 1;
-  }
-  return data;
-}
-
-const asBody = (encoded: Buffer) => encoded.subarray(0, Math.max(0, encoded.length - 2));
 /** `n` bytes of lines of only a dot, bare LFs: stuffing doubles them on the wire. */
 const dots = (n: number) => Buffer.from('.\n'.repeat(Math.ceil(n / 2)).slice(0, n), 'latin1');
 const small = (k: number) => Buffer.from(`Subject: m${k}\n\n.line ${k}\nbody ${k}\n`);

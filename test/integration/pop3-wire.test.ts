@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deliver } from '../../src/maildir/maildir.js';
 import { type DaemonHandle, ROOT, startDaemon } from '../helpers/daemon.js';
-import { RawPop3 } from '../helpers/pop3.js';
+import { asBody, RawPop3, topBytes, wire } from '../helpers/pop3.js';
 
 const fixture = (name: string) => readFileSync(join(ROOT, 'fixtures/messages', name));
 
@@ -25,42 +25,6 @@ const MIXED_RETR =
   'From: a@example.org\r\nSubject: mixed\r\nX-Lone: a\rb\r\n\r\n..dot first\r\nbare LF line\r\nlone\rCR inside\r\n' +
   'CRLF line\r\n...two dots\r\n\r.CR then dot\r\n..\r\n\r\nlast line without end\r\r\n';
 const MIXED_TOP2 = 'From: a@example.org\r\nSubject: mixed\r\nX-Lone: a\rb\r\n\r\n..dot first\r\nbare LF line\r\n';
-
-/** Today's encoding, one byte at a time: the reference every path is held to. */
-function wire(data: Buffer): Buffer {
-  const out: number[] = [];
-  let lineStart = true;
-  for (let i = 0; i < data.length; i++) {
-    const c = data[i];
-    if (lineStart && c === 0x2e) out.push(0x2e);
-    if (c === 10 && (i === 0 || data[i - 1] !== 13)) out.push(13);
-    out.push(c);
-    lineStart = c === 10;
-  }
-  if (!lineStart) out.push(13, 10);
-  return Buffer.from(out);
-}
-
-/** What TOP n k covers of the stored bytes: through the first line of only CRs (or empty), then k lines. */
-function topBytes(data: Buffer, k: number): Buffer {
-  let p = 0;
-  let inBody = false;
-  let count = 0;
-  while (p < data.length) {
-    const nl = data.indexOf(10, p);
-    if (nl < 0) break;
-    if (!inBody) {
-      if (data.subarray(p, nl).every((c) => c === 13)) {
-        inBody = true;
-        if (k === 0) return data.subarray(0, nl + 1);
-      }
-    } else if (++count >= k) {
-      return data.subarray(0, nl + 1);
-    }
-    p = nl + 1;
-  }
-  return data;
-}
 
 /** A message over 256 KB (streamed) with LF lines, a CR and a dot on the 64 KB read boundaries. */
 function bigMessage(): Buffer {
@@ -112,9 +76,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await d?.stop();
 });
-
-/** The body RawPop3 hands back for an encoded message: the bytes before the final CRLF and dot. */
-const asBody = (encoded: Buffer) => encoded.subarray(0, Math.max(0, encoded.length - 2));
 
 describe('RETR and TOP bytes on the wire', () => {
   it('the reference encoding is the one written out by hand for the mixed message', () => {
