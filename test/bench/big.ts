@@ -50,8 +50,7 @@ async function landed(dir: string, n: number, why: () => string): Promise<void> 
   // Postfix's virtual(8) makes the Maildir at its first delivery: none yet counts as none landed.
   const count = () => (existsSync(dir) ? readdirSync(dir).length : 0);
   while (count() < n) {
-    if (performance.now() - t0 > 600_000)
-      throw new Error(`only ${count()} of ${n} in ${dir}\n${why()}`);
+    if (performance.now() - t0 > 600_000) throw new Error(`only ${count()} of ${n} in ${dir}\n${why()}`);
     await new Promise((r) => setTimeout(r, 20));
   }
   for (const f of readdirSync(dir)) rmSync(join(dir, f));
