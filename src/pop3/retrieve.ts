@@ -8,7 +8,7 @@ import { encodeChunk, encodeMessage, finish, newEncodeState } from './encode.js'
 import { isSmall, newTopState, readSmall, SMALL, topCut } from './message-read.js';
 
 const READ_AHEAD = 4;
-/** ...and at most this many octets of them (POP3 sizes): a mailbox of 256 KB messages reads two ahead. */
+/** ...and at most this many octets of them (each its POP3 size or its size on disk, the larger): 256 KB messages read two ahead. */
 const READ_AHEAD_OCTETS = 512 * 1024;
 
 /** What the sender needs of its session's connection. */
