@@ -33,10 +33,9 @@
 // crash before the commit leaves it pending): memory follows the commit, never leads it.
 
 import { EventEmitter } from 'node:events';
-import { basename, dirname, join } from 'node:path';
 import type { Peer } from '../control/peer.js';
 import type { ApplyResult } from '../control/protocol.js';
-import { importMaildir, leftoverImports } from '../import-export/maildir.js';
+import { importMaildir } from '../import-export/maildir.js';
 import { holdMaildirs } from '../maildir/maildir.js';
 import {
   archiveMaildir,
@@ -47,16 +46,17 @@ import {
   maildirPath,
   moveMaildir,
 } from '../maildir/paths.js';
+import { takeStaged } from '../maildir/staged-adds.js';
 import type { PendingChange } from '../model/changes.js';
 import { metrics } from '../service/metrics.js';
 import type { AccountRecord, DomainRecord, ForwardRecord } from '../store/records.js';
 import type { Store } from '../store/store.js';
-import { mkdirDurable, renameDurable } from '../support/durable.js';
 import type { Logger } from '../support/log.js';
 import { loopTurns } from '../support/loop-turns.js';
 import { appliedEntries, expiredEntries, failedEntries, selfPeer } from './audit.js';
 import type { ChangeQueue } from './change-queue.js';
 import { viewPending } from './views.js';
+import { WorkFolders } from './work-folders.js';
 
 const APPLY_CHUNK = 500;
 
@@ -91,6 +91,8 @@ export class ApplyEngine extends EventEmitter {
   lastApplyError: string | null = null;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
+  /** Queued adds' Maildirs made ahead, and what crashes left (work-folders.ts). */
+  readonly workFolders: WorkFolders;
 
   constructor(
     private readonly changes: ChangeQueue,
@@ -99,6 +101,7 @@ export class ApplyEngine extends EventEmitter {
     private readonly log: Logger,
   ) {
     super();
+    this.workFolders = new WorkFolders(changes, store, dataDir, log);
   }
 
   /** Finishes what a crash cut short, applies what is overdue, then keeps the schedule. */
@@ -107,30 +110,12 @@ export class ApplyEngine extends EventEmitter {
     if (dropped) this.log.notice('apply recovered', { changes: dropped, why: 'logged as applied before a crash' });
     await this.tick(this.changes.now());
     // After the daemon is ready, not before it: a readdir of each domain's mail folder.
-    void this.changes
-      .exclusive(() => this.archiveLeftoverImports())
-      .catch((err: Error) => this.log.warning('import leftovers not swept', { error: err.message }));
-  }
-
-  /**
-   * An import's work folder whose change is no longer pending (cancelled after a crash cut its
-   * apply short) goes to the archive: it may hold moved mail, and vmail deletes no mail. Runs
-   * alone (under the queue's lock), so no apply is filling a work folder meanwhile.
-   */
-  private async archiveLeftoverImports(): Promise<void> {
-    const pending = new Set(this.store.pending.keys());
-    for (const domain of this.store.domains.keys()) {
-      for (const dir of await leftoverImports(join(this.dataDir, 'mail', domain), pending)) {
-        const to = join(this.dataDir, 'archive', domain, basename(dir).slice(1));
-        await mkdirDurable(dirname(to), 0o750);
-        await renameDurable(dir, to);
-        this.log.notice('import leftover archived', { dir: to, why: 'its change is no longer pending' });
-      }
-    }
+    this.workFolders.start();
   }
 
   stop(): void {
     this.stopped = true;
+    this.workFolders.stop();
     if (this.timer) clearTimeout(this.timer);
   }
 
@@ -234,6 +219,7 @@ export class ApplyEngine extends EventEmitter {
       await this.store.saveMeta({ lastApplyAt: at });
       if (result.applied.length || result.failed.length) {
         metrics.applied(result.failed.length);
+        this.workFolders.soon();
         this.emit('applied', result);
       }
       return result;
@@ -367,7 +353,9 @@ export class ApplyEngine extends EventEmitter {
       const r = await importMaildir(c.importFrom, dir, c.id, [this.dataDir, this.store.where]);
       this.log.info('maildir imported', { address, from: c.importFrom.maildir, messages: r.messages, how: r.how });
     } else if (!old) {
-      await createForAdd(this.dataDir, c.domain, c.name, c.id, made);
+      // Made ahead while the add waited (work-folders.ts): one rename puts it in place.
+      if (takeStaged(this.dataDir, c.domain, c.name, c.id)) made.push(dir);
+      else await createForAdd(this.dataDir, c.domain, c.name, c.id, made);
     } else {
       await createMaildir(dir);
     }

@@ -422,12 +422,9 @@ async function copyPlainFile(src: string, tmp: string, dst: string): Promise<voi
   await rename(tmp, dst);
 }
 
-/** Work folders in a domain's mail folder left by imports whose change ids are not in `pending`. */
-export async function leftoverImports(domainDir: string, pending: ReadonlySet<string>): Promise<string[]> {
-  const names = await namesIn(domainDir);
-  return names
-    .filter((n) => n.startsWith('.import-') && !pending.has(n.slice('.import-'.length)))
-    .map((n) => join(domainDir, n));
+/** The work folders of imports whose change ids are not in `pending`, among a domain folder's `names`. */
+export function leftoverImports(names: readonly string[], pending: ReadonlySet<string>): string[] {
+  return names.filter((n) => n.startsWith('.import-') && !pending.has(n.slice('.import-'.length)));
 }
 
 /** The message file names, in the order vmail lists them (by delivery time, then name). */

@@ -18,6 +18,17 @@ const roots = new Map<string, string>();
 const domainDirs = new Map<string, string>();
 
 export function maildirPath(dataDir: string, domain: string, name: string): string {
+  const under = domainFolder(dataDir, domain);
+  if (under === undefined || nameProblem(name) !== null) {
+    throw new Error(`refusing a Maildir path for ${JSON.stringify(name)}@${JSON.stringify(domain)}`);
+  }
+  // A valid name has no "/" and is neither "." nor "..": joined to its checked domain folder it
+  // is what resolve() would make, at a fraction of its cost (a start makes one per account).
+  return under + name;
+}
+
+/** DOMAIN's folder under the mail root, as `ROOT/DOMAIN/`; undefined for a domain the naming rules refuse. */
+export function domainFolder(dataDir: string, domain: string): string | undefined {
   let under = domainDirs.get(`${dataDir}\0${domain}`);
   if (under === undefined && isValidDomain(domain)) {
     const root = roots.get(dataDir) ?? resolve(mailRoot(dataDir));
@@ -26,12 +37,7 @@ export function maildirPath(dataDir: string, domain: string, name: string): stri
     if (!under.startsWith(root + sep)) throw new Error(`Maildir path escapes ${root}`);
     domainDirs.set(`${dataDir}\0${domain}`, under);
   }
-  if (under === undefined || nameProblem(name) !== null) {
-    throw new Error(`refusing a Maildir path for ${JSON.stringify(name)}@${JSON.stringify(domain)}`);
-  }
-  // A valid name has no "/" and is neither "." nor "..": joined to its checked domain folder it
-  // is what resolve() would make, at a fraction of its cost (a start makes one per account).
-  return under + name;
+  return under;
 }
 
 /** Makes `dir` a Maildir (what is missing of it), durably: the folders made are fsynced in their parents. */
@@ -142,7 +148,7 @@ export class MaildirGoneError extends Error {
 }
 
 /** The file in a Maildir naming the change that put it in place (an add, an import, a rename). */
-const STAMP = 'vmail-change';
+export const STAMP = 'vmail-change';
 
 /** Records, durably, that change `id` put the Maildir `dir` where it is. */
 export async function stampMaildir(dir: string, id: string): Promise<void> {
@@ -161,7 +167,7 @@ async function stampOf(dir: string): Promise<string | null> {
  * A Maildir that is only its three empty folders (what an add makes, before any mail), and
  * maybe a stamp (one a crash left empty, or another change's: it holds no mail either).
  */
-async function isBare(dir: string): Promise<boolean> {
+export async function isBare(dir: string): Promise<boolean> {
   const names = await readdir(dir);
   if (names.some((n) => !['tmp', 'new', 'cur', STAMP].includes(n))) return false;
   for (const n of names) if (n !== STAMP && (await readdir(join(dir, n))).length) return false;
@@ -207,7 +213,7 @@ function refuseLink(dir: string): void {
  * the mail root, an add named like a domain would archive that whole domain. A link elsewhere
  * is a domain's mail on another disk, and stays allowed. One quick call when it is no link.
  */
-function refuseDomainLink(dataDir: string, domainDir: string): void {
+export function refuseDomainLink(dataDir: string, domainDir: string): void {
   if (!isLink(domainDir)) return;
   let real: string;
   try {
@@ -237,7 +243,7 @@ function ignoreMissing(err: NodeJS.ErrnoException): void {
 }
 
 /** Moves `from` to `to` in the archive, or to `to`.1, .2 ... when an earlier one has that name. */
-async function archiveDir(from: string, to: string): Promise<string> {
+export async function archiveDir(from: string, to: string): Promise<string> {
   await mkdirDurable(dirname(to));
   let at = to;
   for (let n = 1; await exists(at); n++) {
