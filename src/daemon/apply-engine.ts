@@ -11,7 +11,8 @@
 // next to the code that keeps it (mox writes each operation's ordering beside it the same way).
 //  1. Files: the Maildir is made, imported, moved or archived, each step idempotent and made
 //     durable (renames fsynced in both folders) before the next; the new Maildirs of a chunk's
-//     adds all at once, at its end (one syncfs, durable.ts rule 10). A Maildir an add or a rename
+//     adds (most made ahead while they waited, work-folders.ts, and renamed into place) all at
+//     once, at its end (one syncfs, durable.ts rule 10). A Maildir an add or a rename
 //     puts in place is stamped with the change's id (paths.ts), so a run after a crash tells
 //     its own work from a folder somebody else left there: an add never takes over a folder
 //     holding mail (it goes to the archive), and a rename merges into its own move the mail

@@ -49,6 +49,9 @@
 //     One call instead of ~1,000 (10,000 adds: some 2 s of fsyncs on ext4). Where it cannot
 //     be done (the addon in native/syncfs not built, a syncfs that fails: a write-back error
 //     it reports may be anyone's) the caller fsyncs each Maildir and its parent as before.
+//     A Maildir made ahead (DOMAIN/.add-ID, not durable) and renamed into place by the apply
+//     is one of the chunk's new Maildirs like any other: the syncfs (or the fsyncs of it and
+//     its parent) makes the rename and all it holds durable before the commit.
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
