@@ -137,6 +137,7 @@ export class ApplyEngine extends EventEmitter {
   apply(opts: { dueBy?: number; domain?: string; by?: Peer } = {}): Promise<ApplyResult> {
     return this.changes.exclusive(async () => {
       const at = this.changes.now();
+      const began = performance.now();
       const pending = [...this.store.pending.values()];
       const due = pending
         .filter(
@@ -215,6 +216,7 @@ export class ApplyEngine extends EventEmitter {
           failed: result.failed.length,
           domain: opts.domain,
           trigger,
+          took_ms: Math.round(performance.now() - began),
         });
       }
       await this.store.saveMeta({ lastApplyAt: at });

@@ -94,9 +94,22 @@ class TableAdapter extends KeyvPostgres {
 
   override async disconnect(): Promise<void> {}
 
-  // keyv reads the adapter's answer as one result per row.
+  /**
+   * One multi-row upsert per thousand rows, each value a parameter of its own, as sqlite.ts
+   * does. The adapter's own passes every key and value as two text arrays (UNNEST), which pg
+   * escapes a character at a time in JavaScript: a JSON row is full of quotes, and 10,000 adds
+   * spent more time there than in the database. keyv reads the answer as one result per row.
+   */
   override async setMany(entries: Parameters<KeyvPostgres['setMany']>[0]): Promise<void> {
-    await super.setMany(entries);
+    const table = `${this.opts.schema}.${this.opts.table}`;
+    for (let i = 0; i < entries.length; i += 1000) {
+      const rows = entries.slice(i, i + 1000);
+      const sql = `INSERT INTO ${table} (key, value) VALUES ${rows.map((_, j) => `($${2 * j + 1}, $${2 * j + 2})`).join(', ')} ON CONFLICT(key) DO UPDATE SET value=excluded.value`;
+      await this.shared!(
+        sql,
+        rows.flatMap((r) => [r.key, r.value]),
+      );
+    }
     return entries.map(() => true) as unknown as undefined;
   }
 }
