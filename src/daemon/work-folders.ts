@@ -122,7 +122,9 @@ export class WorkFolders {
             this.staged.set(c.id, c.domain);
             made++;
           } catch (err) {
-            // Left to the apply, which makes it the full way (and says what is wrong, if anything is).
+            // Left to the apply, which makes it the full way (and says what is wrong, if anything
+            // is); not tried again, and what was made of it is removed once its change is gone.
+            this.staged.set(c.id, c.domain);
             failed ??= `${c.name}@${c.domain}: ${(err as Error).message}`;
           }
         }

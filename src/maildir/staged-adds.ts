@@ -7,7 +7,7 @@
 // what it renamed durable with the rest of its chunk (durable.ts rule 10) before the commit.
 
 import { lstatSync, mkdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
-import { lstat, readdir, rmdir, unlink } from 'node:fs/promises';
+import { readdir, rmdir, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { archiveDir, domainFolder, isBare, maildirPath, refuseDomainLink, STAMP } from './paths.js';
 
@@ -98,13 +98,10 @@ export async function domainNames(dataDir: string, domain: string): Promise<stri
  */
 export async function dropStaged(dataDir: string, domain: string, id: string): Promise<void> {
   const at = stagedPath(dataDir, domain, id);
-  if (at === null) return;
-  try {
-    if (!(await lstat(at)).isDirectory()) return await unlink(at);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
-  }
+  // Mostly gone already (an applied add's was renamed into place): one quick call, no error made.
+  const st = at === null ? undefined : lstatSync(at, { throwIfNoEntry: false });
+  if (at === null || st === undefined) return;
+  if (!st.isDirectory()) return unlink(at);
   if (!(await isBare(at))) {
     await archiveDir(at, join(dataDir, 'archive', domain, PREFIX + id));
     return;

@@ -1,6 +1,8 @@
 // The mailboxes' sizes and what follows them: the mailbox index (saved sizes restored, every
 // Maildir tracked, swept and watched), kept in step with the other daemons' deliveries, and
 // the caches that follow each mailbox (Maildir++ quota files, last login and delivery).
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { NodeStrategy } from '../../cluster/node-strategy.js';
 import { MailboxIndex } from '../../maildir/mailbox-index.js';
 import { MaildirSizeFiles } from '../../maildir/maildirsize.js';
@@ -83,7 +85,13 @@ export function keepMailboxCaches(
   for (const [address, a] of store.accounts) if (a.quota) writeQuota(address);
   lifecycle.subscribe({
     applied: (r) => {
-      for (const c of r.applied) if (c.kind === 'account' && c.action !== 'remove') writeQuota(c.address);
+      for (const c of r.applied) {
+        if (c.kind !== 'account' || c.action === 'remove') continue;
+        const a = store.accounts.get(c.address);
+        // No quota and no quota file (every new account of a bulk add): nothing to write or remove.
+        if (a && !a.quota && !existsSync(join(maildirPath(config.dataDir, a.domain, a.name), 'maildirsize'))) continue;
+        writeQuota(c.address);
+      }
       for (const c of r.applied) {
         const seen = c.action === 'rename' ? store.activity.get(c.address) : undefined;
         if (seen && c.newName) store.recordActivity(`${c.newName}@${c.domain}`, seen);
