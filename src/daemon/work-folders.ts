@@ -19,8 +19,8 @@ import { mkdirDurable, renameDurable } from '../support/durable.js';
 import type { Logger } from '../support/log.js';
 import type { ChangeQueue } from './change-queue.js';
 
-/** Adds staged under one hold of the queue's lock (an apply waits for at most these). */
-const SLICE = 500;
+/** Adds staged under one hold of the queue's lock (a change queued meanwhile waits for at most these). */
+const SLICE = 100;
 /** Adds staged between two turns of the event loop (sockets are served between them). */
 const TURN = 50;
 /** How long after a queued change the adds are staged (a bulk import queues thousands in a row). */
@@ -32,6 +32,7 @@ export class WorkFolders {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private again = false;
+  private started = false;
   private stopped = false;
 
   constructor(
@@ -39,21 +40,26 @@ export class WorkFolders {
     private readonly store: Store,
     private readonly dataDir: string,
     private readonly log: Logger,
-  ) {}
+  ) {
+    changes.on('queued', () => this.soon());
+    changes.on('cancelled', () => this.soon());
+  }
 
   /**
    * Sweeps what earlier runs left (a readdir of each domain folder), then stages the queued
-   * adds; from then on stages and tidies a second after each change queued, cancelled or applied.
+   * adds; from then on stages and tidies a second after each change queued, cancelled or
+   * applied. Called again (a daemon of several that takes the apply lease back), it stages
+   * and tidies once more.
    */
   start(): void {
-    this.changes.on('queued', () => this.soon());
-    this.changes.on('cancelled', () => this.soon());
+    if (this.started) return this.soon();
+    this.started = true;
     this.running = this.work(true).finally(() => this.done());
   }
 
   /** Stages and tidies in a second (once, however many changes come meanwhile). */
   soon(): void {
-    if (this.stopped || this.timer) return;
+    if (!this.started || this.stopped || this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = null;
       if (this.running) this.again = true;
@@ -140,7 +146,18 @@ export class WorkFolders {
     for (const [id, domain] of this.staged) {
       if (this.stageable(this.store.pending.get(id))) continue;
       this.staged.delete(id);
+      await this.drop(domain, id);
+    }
+  }
+
+  /** Removes (or archives) one staged add; a failure is said and the rest goes on. */
+  private async drop(domain: string, id: string): Promise<boolean> {
+    try {
       await dropStaged(this.dataDir, domain, id);
+      return true;
+    } catch (err) {
+      this.log.warning('staged add not removed', { domain, id, error: (err as Error).message });
+      return false;
     }
   }
 
@@ -153,20 +170,27 @@ export class WorkFolders {
     for (const domain of this.store.domains.keys()) {
       const folder = domainFolder(this.dataDir, domain);
       if (folder === undefined) continue;
-      const names = await domainNames(this.dataDir, domain);
+      const names = await domainNames(this.dataDir, domain).catch((err: Error) => {
+        this.log.warning('work folders not swept', { domain, error: err.message });
+        return [] as string[];
+      });
       let removed = 0;
       for (const id of stagedIds(names)) {
-        if (this.stageable(this.store.pending.get(id))) continue;
-        await dropStaged(this.dataDir, domain, id);
-        removed++;
+        const c = this.store.pending.get(id);
+        if (this.stageable(c) && c.domain === domain) continue;
+        if (await this.drop(domain, id)) removed++;
       }
       if (removed)
         this.log.info('staged adds removed', { domain, adds: removed, why: 'their change is no longer pending' });
       for (const name of leftoverImports(names, pending)) {
         const to = join(this.dataDir, 'archive', domain, name.slice(1));
-        await mkdirDurable(dirname(to), 0o750);
-        await renameDurable(folder + name, to);
-        this.log.notice('import leftover archived', { dir: to, why: 'its change is no longer pending' });
+        try {
+          await mkdirDurable(dirname(to), 0o750);
+          await renameDurable(folder + name, to);
+          this.log.notice('import leftover archived', { dir: to, why: 'its change is no longer pending' });
+        } catch (err) {
+          this.log.warning('import leftover not archived', { dir: folder + name, error: (err as Error).message });
+        }
       }
     }
   }

@@ -6,7 +6,7 @@
 // is not durable: a crash loses nothing, since the apply makes what it does not find, and makes
 // what it renamed durable with the rest of its chunk (durable.ts rule 10) before the commit.
 
-import { lstatSync, mkdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { readdir, rmdir, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { archiveDir, domainFolder, isBare, maildirPath, refuseDomainLink, STAMP } from './paths.js';
@@ -64,12 +64,24 @@ export function takeStaged(dataDir: string, domain: string, name: string, id: st
   try {
     if (!lstatSync(staged).isDirectory()) return false;
     lstatSync(join(staged, STAMP));
+    // Only what stageAdd makes is taken: anything put there since (mail, a link in place of
+    // new/ or cur/) leaves it to the full way, and the tidy archives it (vmail takes over no mail).
+    if (!madeByStage(staged)) return false;
     renameSync(staged, dir);
     return true;
   } catch (err) {
     if (NOT_READY_OR_TAKEN.has((err as NodeJS.ErrnoException).code ?? '')) return false;
     throw err;
   }
+}
+
+/** True when `dir` holds only tmp/, new/ and cur/ (real folders, new/ and cur/ empty) and the stamp (a file). */
+function madeByStage(dir: string): boolean {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    if (e.name === STAMP ? !e.isFile() : !['tmp', 'new', 'cur'].includes(e.name) || !e.isDirectory()) return false;
+    if ((e.name === 'new' || e.name === 'cur') && readdirSync(join(dir, e.name)).length) return false;
+  }
+  return true;
 }
 
 const NOT_READY_OR_TAKEN = new Set(['ENOENT', 'ENOTDIR', 'EEXIST', 'ENOTEMPTY', 'EISDIR', 'EBUSY']);
@@ -102,7 +114,8 @@ export async function dropStaged(dataDir: string, domain: string, id: string): P
   const st = at === null ? undefined : lstatSync(at, { throwIfNoEntry: false });
   if (at === null || st === undefined) return;
   if (!st.isDirectory()) return unlink(at);
-  if (!(await isBare(at))) {
+  // A link in it (in place of new/, say) is never followed nor removed through: archived as it is.
+  if (!(await isBare(at)) || !madeByStage(at)) {
     await archiveDir(at, join(dataDir, 'archive', domain, PREFIX + id));
     return;
   }

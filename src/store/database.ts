@@ -52,9 +52,12 @@ export function serialize(data: unknown): string {
 /** True when JSON.stringify makes keyv's text for `v` (see serialize). */
 function plainJson(v: unknown): boolean {
   if (typeof v === 'string') return v.charCodeAt(0) !== 58; // ':'
-  if (typeof v !== 'object' || v === null) return typeof v !== 'function';
-  if (Buffer.isBuffer(v) || typeof (v as { toJSON?: unknown }).toJSON === 'function') return false;
-  if (Array.isArray(v)) return v.every(plainJson);
+  // undefined at the top (keyv: "null") and a symbol (keyv: a bare `undefined`) go to keyv's.
+  if (typeof v !== 'object' || v === null) return typeof v !== 'function' && typeof v !== 'symbol' && v !== undefined;
+  // keyv calls any truthy toJSON (and throws on one that is no function).
+  if (Buffer.isBuffer(v) || (v as { toJSON?: unknown }).toJSON) return false;
+  // keyv lists an array with for-in: holes left out, extra properties put in.
+  if (Array.isArray(v)) return Object.keys(v).length === v.length && v.every(plainJson);
   for (const k in v) {
     const x = (v as Record<string, unknown>)[k];
     // An own property left out by both (undefined, a function) needs no look.
