@@ -52,7 +52,10 @@ export class WorkFolders {
    * and tidies once more.
    */
   start(): void {
-    if (this.started) return this.soon();
+    if (this.started) {
+      this.soon();
+      return;
+    }
     this.started = true;
     this.running = this.work(true).finally(() => this.done());
   }
