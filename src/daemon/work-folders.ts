@@ -76,11 +76,6 @@ export class WorkFolders {
     if (this.timer) clearTimeout(this.timer);
   }
 
-  /** Waits for the work under way (the tests). */
-  settled(): Promise<void> {
-    return this.running ?? Promise.resolve();
-  }
-
   private done(): void {
     this.running = null;
     if (this.again) {
