@@ -1,8 +1,8 @@
 // A queued add's Maildir made ahead of its apply, the way a message is delivered: made under a
 // name no account can have, DOMAIN/.add-ID (ID: the change's id; a name never starts with a
 // dot), then put in place with one rename(2) in the same folder. Making a Maildir takes four
-// mkdirs and a stamp file, the file system's slowest calls (60 us and more each on the test
-// machine's ext4); the rename takes about 12 us. The work folder is made with quick calls and
+// mkdirs and a stamp file, the file system's slowest calls (together 50 to 200 us an account
+// on the test machines' ext4); the rename takes about 12 us. The work folder is made with quick calls and
 // is not durable: a crash loses nothing, since the apply makes what it does not find, and makes
 // what it renamed durable with the rest of its chunk (durable.ts rule 10) before the commit.
 
