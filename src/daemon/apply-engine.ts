@@ -93,7 +93,7 @@ export class ApplyEngine extends EventEmitter {
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
   /** Queued adds' Maildirs made ahead, and what crashes left (work-folders.ts). */
-  readonly workFolders: WorkFolders;
+  private readonly workFolders: WorkFolders;
 
   constructor(
     private readonly changes: ChangeQueue,

@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DaemonHandle, startDaemon, tempDir, waitFor } from '../helpers/daemon.js';
 import { maildirWith, pop3Login, smtpSend } from '../helpers/effects.js';
 import { seedAccounts } from '../helpers/seed.js';
+import { noWorkFolders, queueAdd, queueStaged, stagedIn } from '../helpers/staged.js';
 
 const DOMAIN = 'example.test';
 const json = (r: { stdout: string }) => JSON.parse(r.stdout);
@@ -28,30 +29,17 @@ describe('hostile r10: staged adds on a running daemon', () => {
     d = await startDaemon();
     mail = join(d.dataDir, 'mail', DOMAIN);
     // A victim account with mail, which no new account may come to read.
-    await queue('victim');
+    await queueAdd(d, 'victim');
     expect((await apply()).failed).toEqual([]);
     expect((await smtpSend(d.smtpPort, `victim@${DOMAIN}`, 'victim-secret')).accepted).toBe(true);
     expect((await pop3Login(d.pop3Port, `victim@${DOMAIN}`, 'password-1')).stat?.[0]).toBe(1);
   });
   afterAll(() => d.stop());
 
-  async function queue(name: string): Promise<string> {
-    const r = await d.cli(['accounts', 'add', name, '--password-stdin'], 'password-1\n');
-    expect(r.code, r.stderr).toBe(0);
-    const p = (json(await d.cli(['pending', 'list', '--json'])) as { id: string; address: string }[]).find(
-      (c) => c.address === `${name}@${DOMAIN}`,
-    );
-    return p!.id;
-  }
-  async function queueStaged(name: string): Promise<string> {
-    const id = await queue(name);
-    await waitFor(() => existsSync(join(mail, `.add-${id}`, 'vmail-change')), `${name}'s Maildir staged`);
-    return id;
-  }
   const apply = async () => json(await d.cli(['pending', 'apply', '--json']));
 
   it('attacker: mail planted in a staged folder while the add waits: the new account must not inherit it', async () => {
-    const id = await queueStaged('heir');
+    const id = await queueStaged(d, 'heir');
     writeFileSync(join(mail, `.add-${id}`, 'new', '1700000000.M1P1.planted'), 'Subject: planted\r\n\r\nplanted\r\n');
     const r = await apply();
     expect(r.failed).toEqual([]);
@@ -66,7 +54,7 @@ describe('hostile r10: staged adds on a running daemon', () => {
   });
 
   it("attacker: a staged folder's new/ replaced by a link to another account's new/: the new account must not read it", async () => {
-    const id = await queueStaged('thief');
+    const id = await queueStaged(d, 'thief');
     const at = join(mail, `.add-${id}`);
     rmSync(join(at, 'new'), { recursive: true });
     symlinkSync(join(mail, 'victim', 'new'), join(at, 'new'));
@@ -83,9 +71,9 @@ describe('hostile r10: staged adds on a running daemon', () => {
   });
 
   it('cancel, re-add the same name and apply at once (before the tidy): a fresh Maildir stamped by the new change, no leftovers', async () => {
-    const id1 = await queueStaged('again');
+    const id1 = await queueStaged(d, 'again');
     expect((await d.cli(['pending', 'cancel', id1])).code).toBe(0);
-    const id2 = await queue('again');
+    const id2 = await queueAdd(d, 'again');
     expect(id2).not.toBe(id1);
     const r = await apply();
     expect(r.failed).toEqual([]);
@@ -95,19 +83,19 @@ describe('hostile r10: staged adds on a running daemon', () => {
   });
 
   it('remove and re-add the same name in sequence: the new account does not get the old mail (archived)', async () => {
-    await queue('cycle');
+    await queueAdd(d, 'cycle');
     expect((await apply()).failed).toEqual([]);
     expect((await smtpSend(d.smtpPort, `cycle@${DOMAIN}`, 'cycle-old')).accepted).toBe(true);
     expect((await d.cli(['accounts', 'remove', 'cycle'])).code).toBe(0);
     expect((await apply()).failed).toEqual([]);
-    const id = await queueStaged('cycle');
+    const id = await queueStaged(d, 'cycle');
     expect((await apply()).failed).toEqual([]);
     expect(readFileSync(join(mail, 'cycle', 'vmail-change'), 'utf8')).toBe(`${id}\n`);
     expect((await pop3Login(d.pop3Port, `cycle@${DOMAIN}`, 'password-1')).stat).toEqual([0, 0]);
   });
 
   it('a quota given to a queued add: the staged Maildir gets a right maildirsize at the apply', async () => {
-    const id = await queueStaged('quoted');
+    const id = await queueStaged(d, 'quoted');
     const q = await d.cli(['accounts', 'quota', 'quoted', '10M']);
     expect(q.code, q.stderr).toBe(0);
     expect((await apply()).failed).toEqual([]);
@@ -121,7 +109,7 @@ describe('hostile r10: staged adds on a running daemon', () => {
   });
 
   it('a staged folder planted as a link to a directory outside DATA_DIR: nothing outside is touched on cancel', async () => {
-    const id = await queueStaged('outlink');
+    const id = await queueStaged(d, 'outlink');
     const outside = tempDir('vmail-out-');
     mkdirSync(join(outside, 'new'));
     writeFileSync(join(outside, 'new', 'keep'), 'x');
@@ -243,10 +231,7 @@ describe('hostile r10: more leftovers and domains', () => {
       expect(json(await d.cli(['pending', 'apply', '--json'])).failed).toEqual([]);
       for (const n of ['old', 'new'])
         expect((await d.cli(['accounts', 'add', `${n}@gone.test`, '--password-stdin'], 'password-2\n')).code).toBe(0);
-      await waitFor(
-        () => existsSync(mail) && readdirSync(mail).filter((n) => n.startsWith('.add-')).length === 2,
-        'staged again',
-      );
+      await waitFor(() => existsSync(mail) && stagedIn(mail).length === 2, 'staged again');
       expect(json(await d.cli(['pending', 'apply', '--json'])).failed).toEqual([]);
       for (const n of ['old', 'new'])
         expect((await pop3Login(d.pop3Port, `${n}@gone.test`, 'password-2')).stat).toEqual([0, 0]);
@@ -267,15 +252,11 @@ describe('hostile r10: many queued adds and a domain quota', () => {
       // POP3 answers (a refusal) while the adds are staged.
       expect((await pop3Login(d.pop3Port, `nobody@${DOMAIN}`, 'x')).ok).toBe(false);
       await waitFor(() => /adds staged adds=3001\b/.test(d.output()), 'all staged', 30_000);
-      expect(readdirSync(mail).filter((n) => n.startsWith('.add-'))).toHaveLength(3001);
+      expect(stagedIn(mail)).toHaveLength(3001);
       const r = json(await d.cli(['pending', 'apply', '--json']));
       expect(r.failed).toEqual([]);
       expect(r.applied).toHaveLength(3001);
-      await waitFor(
-        () => readdirSync(mail).filter((n) => n.startsWith('.')).length === 0,
-        'nothing left staged',
-        10_000,
-      );
+      await noWorkFolders(mail);
       expect(readdirSync(mail)).toHaveLength(3001);
       expect((await pop3Login(d.pop3Port, `u2999@${DOMAIN}`, 'password-1')).stat).toEqual([0, 0]);
       expect(existsSync(join(mail, 'u0', 'maildirsize'))).toBe(false);
@@ -305,12 +286,12 @@ describe('hostile r10: imports and an apply racing the staging', () => {
         'the plain add staged',
       );
       await new Promise((res) => setTimeout(res, 1500));
-      expect(readdirSync(mail).filter((n) => n.startsWith('.add-'))).toHaveLength(1);
+      expect(stagedIn(mail)).toHaveLength(1);
       const ap = json(await d.cli(['pending', 'apply', '--json']));
       expect(ap.failed).toEqual([]);
       expect((await pop3Login(d.pop3Port, `imp@${DOMAIN}`, 'imp-pass-00001')).stat?.[0]).toBe(1);
       expect((await pop3Login(d.pop3Port, `pre@${DOMAIN}`, 'password-1')).stat).toEqual([0, 0]);
-      await waitFor(() => readdirSync(mail).filter((n) => n.startsWith('.')).length === 0, 'no work folder left', 5000);
+      await noWorkFolders(mail, 5000);
       expect(existsSync(join(d.dataDir, 'archive'))).toBe(false);
     } finally {
       await d.stop();
@@ -327,11 +308,7 @@ describe('hostile r10: imports and an apply racing the staging', () => {
       const ap = json(await d.cli(['pending', 'apply', '--json']));
       expect(ap.failed).toEqual([]);
       expect(ap.applied).toHaveLength(2000);
-      await waitFor(
-        () => readdirSync(mail).filter((n) => n.startsWith('.')).length === 0,
-        'nothing left staged',
-        15_000,
-      );
+      await noWorkFolders(mail, 15_000);
       expect(readdirSync(mail)).toHaveLength(2000);
       for (const n of ['r0', 'r999', 'r1999']) {
         expect((await smtpSend(d.smtpPort, `${n}@${DOMAIN}`, `race-${n}`)).accepted).toBe(true);

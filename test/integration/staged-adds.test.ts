@@ -21,6 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DaemonHandle, startDaemon, tempDir, waitFor } from '../helpers/daemon.js';
 import { maildirWith, pop3Login, smtpSend } from '../helpers/effects.js';
 import { seedAccounts } from '../helpers/seed.js';
+import { queueStaged, stagedIn } from '../helpers/staged.js';
 
 const DOMAIN = 'example.test';
 const json = (r: { stdout: string }) => JSON.parse(r.stdout);
@@ -42,22 +43,11 @@ describe('queued adds made ahead and put in place with one rename', () => {
   });
   afterAll(() => d.stop());
 
-  /** Queues an add of NAME (password `password-1`); its change id once its Maildir is staged. */
-  async function queueStaged(name: string): Promise<string> {
-    expect((await d.cli(['accounts', 'add', name, '--password-stdin'], 'password-1\n')).code).toBe(0);
-    const p = (json(await d.cli(['pending', 'list', '--json'])) as { id: string; address: string }[]).find(
-      (c) => c.address === `${name}@${DOMAIN}`,
-    );
-    const id = p!.id;
-    await waitFor(() => existsSync(join(mail, `.add-${id}`, 'vmail-change')), `${name}'s Maildir staged`);
-    return id;
-  }
-
   const apply = async () => json(await d.cli(['pending', 'apply', '--json']));
-  const staged = () => readdirSync(mail).filter((n) => n.startsWith('.add-'));
+  const staged = () => stagedIn(mail);
 
   it('the staged folder becomes the Maildir: stamped, the account logs in and gets mail, nothing is left behind', async () => {
-    const id = await queueStaged('alice');
+    const id = await queueStaged(d, 'alice');
     const at = join(mail, `.add-${id}`);
     for (const f of ['tmp', 'new', 'cur']) expect(statSync(join(at, f)).isDirectory()).toBe(true);
     expect(readFileSync(join(at, 'vmail-change'), 'utf8')).toBe(`${id}\n`);
@@ -73,7 +63,7 @@ describe('queued adds made ahead and put in place with one rename', () => {
   });
 
   it('a cancelled add: its staged folder is removed, and the name gets no account', async () => {
-    const id = await queueStaged('bob');
+    const id = await queueStaged(d, 'bob');
     const p = json(await d.cli(['pending', 'list', '--json'])) as { id: string }[];
     expect(p.map((c) => c.id)).toContain(id);
     expect((await d.cli(['pending', 'cancel', id])).code).toBe(0);
@@ -83,7 +73,7 @@ describe('queued adds made ahead and put in place with one rename', () => {
   });
 
   it('an add whose password is changed before the hour keeps its staged folder, and logs in with the new password', async () => {
-    const id = await queueStaged('carol');
+    const id = await queueStaged(d, 'carol');
     const inode = statSync(join(mail, `.add-${id}`)).ino;
     expect((await d.cli(['accounts', 'passwd', 'carol', '--password-stdin'], 'password-2\n')).code).toBe(0);
     const r = await apply();
@@ -96,7 +86,7 @@ describe('queued adds made ahead and put in place with one rename', () => {
   it('attacker: the name taken by a folder holding mail: it goes to the archive, the new account starts empty', async () => {
     mkdirSync(join(mail, 'dave', 'new'), { recursive: true });
     writeFileSync(join(mail, 'dave', 'new', '1700000000.M1P1.old'), 'Subject: old-dave\r\n\r\nold-dave\r\n');
-    const id = await queueStaged('dave');
+    const id = await queueStaged(d, 'dave');
     const r = await apply();
     expect(r.failed).toEqual([]);
     expect(maildirWith(join(d.dataDir, 'archive', DOMAIN, `dave-${id}`), 'old-dave')).toHaveLength(1);
@@ -108,7 +98,7 @@ describe('queued adds made ahead and put in place with one rename', () => {
 
   it('an empty folder in the name is replaced by the staged Maildir', async () => {
     mkdirSync(join(mail, 'erin'));
-    const id = await queueStaged('erin');
+    const id = await queueStaged(d, 'erin');
     const inode = statSync(join(mail, `.add-${id}`)).ino;
     expect((await apply()).failed).toEqual([]);
     expect(statSync(join(mail, 'erin')).ino).toBe(inode);
@@ -116,7 +106,7 @@ describe('queued adds made ahead and put in place with one rename', () => {
   });
 
   it('attacker: a link planted in place of the staged folder is not followed: the account gets a Maildir of its own', async () => {
-    const id = await queueStaged('frank');
+    const id = await queueStaged(d, 'frank');
     const outside = outsideMaildir('outside-frank');
     writeFileSync(join(outside, 'vmail-change'), `${id}\n`);
     rmSync(join(mail, `.add-${id}`), { recursive: true });
@@ -135,7 +125,7 @@ describe('queued adds made ahead and put in place with one rename', () => {
   it('attacker: the name is a link to a Maildir elsewhere: the add fails, the staged folder goes nowhere', async () => {
     const outside = outsideMaildir('outside-gina');
     symlinkSync(outside, join(mail, 'gina'));
-    const id = await queueStaged('gina');
+    const id = await queueStaged(d, 'gina');
     const r = await apply();
     expect(r.failed.map((f: { address: string; error: string }) => f.address)).toEqual([`gina@${DOMAIN}`]);
     expect(r.failed[0].error).toMatch(/is a symbolic link/);
