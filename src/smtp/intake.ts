@@ -14,6 +14,7 @@ import { metrics } from '../service/metrics.js';
 import type { Logger } from '../support/log.js';
 import { noteTrail } from '../support/trail.js';
 import { CrlfCount } from './crlf-count.js';
+import { searchDataPhase } from './data-phase.js';
 import { batchReplies, flushReplies, HARD_ERRORS, onceClosed, SmtpGuard } from './guard.js';
 import { headerEnd, receivedHeader } from './headers.js';
 import { type LocalDelivery, LoopError, MAX_HEADER, Message, RefusedError, type Undo } from './local-delivery.js';
@@ -91,6 +92,7 @@ export class SmtpIntake {
     const maxRcpt = opts.maxRecipients ?? 100;
     this.host = opts.hostname;
     this.guard = new SmtpGuard(opts.maxConnectionsPerAddress, opts.refusalDelayMs);
+    searchDataPhase();
     this.server = new SMTPServer({
       name: this.host,
       banner: 'vmail',

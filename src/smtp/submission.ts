@@ -12,6 +12,7 @@ import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 's
 import { domainOf } from '../model/names.js';
 import type { Logger } from '../support/log.js';
 import { messageIdOf, noteTrail } from '../support/trail.js';
+import { searchDataPhase } from './data-phase.js';
 import { onceClosed } from './guard.js';
 import { headerEnd, headerSafe, rfc5322Date } from './headers.js';
 import type { SendLimit } from './send-limit.js';
@@ -82,6 +83,7 @@ export class Submission {
 
   private server(implicitTls: boolean): SMTPServer {
     const { opts } = this;
+    searchDataPhase();
     const server = new SMTPServer({
       name: opts.hostname,
       banner: 'vmail submission',
