@@ -14,7 +14,6 @@
 // mailbox must hear that it is full). The percentages its own size crosses are marked with it,
 // so that a warning never sets off another. The text comes from DATA_DIR/quota-warning.txt
 // (read at each warning, so an edit needs no restart), else the built-in one below.
-import { randomBytes } from 'node:crypto';
 import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Quota } from '../model/changes.js';
@@ -22,6 +21,7 @@ import { formatQuota, humanBytes } from '../model/format.js';
 import { quotaUse } from '../model/quota.js';
 import { createAtomic, unlinkIfThere } from '../support/durable.js';
 import type { Logger } from '../support/log.js';
+import { randomHex } from '../support/random-id.js';
 import { noteTrail } from '../support/trail.js';
 import { deliver } from './maildir.js';
 
@@ -120,7 +120,7 @@ export class QuotaWarnings {
       else if (!(await exists(marker))) crossed.push(t);
     }
     if (!crossed.length) return;
-    const id = randomBytes(8).toString('hex');
+    const id = randomHex(8);
     const message = await this.message(id, address, box.domain, box.quota, used, percent);
     // The percentages this warning's own size takes the mailbox past are marked with it.
     const after = (quotaUse(box.quota, { bytes: used.bytes + message.length, messages: used.messages + 1 }) ?? 0) * 100;

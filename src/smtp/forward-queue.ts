@@ -2,12 +2,12 @@
 // is delivered (locally, through --relay: relay-client.ts, or else straight to the recipient
 // domain's MX hosts: mx-delivery.ts), retried with back-off, or bounced
 // to its sender. The spool survives restarts; a message leaves it only once done.
-import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { QueueView } from '../control/protocol.js';
 import { NotFoundError } from '../model/errors.js';
 import { withoutPassword } from '../store/location.js';
 import type { Logger } from '../support/log.js';
+import { randomHex } from '../support/random-id.js';
 import { noteTrail } from '../support/trail.js';
 import { buildBounce } from './dsn.js';
 import { type MxDelivery, PermanentFailure } from './mx-delivery.js';
@@ -182,7 +182,7 @@ export class ForwardQueue extends EventEmitter {
   ): Promise<string> {
     const now = this.now();
     if (opts.id && this.entries.has(opts.id)) return opts.id;
-    const id = opts.id ?? `${now.toString(36)}${randomBytes(5).toString('hex')}`;
+    const id = opts.id ?? `${now.toString(36)}${randomHex(5)}`;
     const size =
       (Buffer.isBuffer(data) ? data.length : data.reduce((n, p) => n + p.length, 0)) + (opts.tail?.length ?? 0);
     const entry: QueueEntry = {

@@ -3,7 +3,6 @@
 // disk (a Maildir or the forward queue) and fsynced; if one copy fails, none is kept. It serves
 // the connections of a listener the daemon binds itself, and logs each session, each accepted
 // message and each refusal.
-import { randomBytes } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import type { Socket } from 'node:net';
@@ -12,6 +11,7 @@ import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 's
 import { crlfSize } from '../maildir/maildir.js';
 import { metrics } from '../service/metrics.js';
 import type { Logger } from '../support/log.js';
+import { randomHex } from '../support/random-id.js';
 import { noteTrail } from '../support/trail.js';
 import { CrlfCount } from './crlf-count.js';
 import { searchDataPhase } from './data-phase.js';
@@ -306,7 +306,7 @@ export class SmtpIntake {
         if (inMemory > MAX_HEADER) headerTooLarge = true;
         return;
       }
-      const path = join(this.opts.spoolDir, `${Date.now()}.${randomBytes(8).toString('hex')}.spool`);
+      const path = join(this.opts.spoolDir, `${Date.now()}.${randomHex(8)}.spool`);
       const out = createWriteStream(path, { flags: 'wx', mode: 0o600 });
       const s: { path: string; out: WriteStream; failed: Error | null } = { path, out, failed: null };
       out.on('error', (err) => {
@@ -357,7 +357,7 @@ export class SmtpIntake {
     if (headerEnd(data, MAX_HEADER) < 0 && data.length > MAX_HEADER) {
       throw smtpError(552, `5.3.4 Message header too large: at most ${MAX_HEADER} bytes`);
     }
-    const id = randomBytes(6).toString('hex');
+    const id = randomHex(6);
     const began = Date.now();
     // One copy per mailbox, however often (and however spelled) a client names it.
     const rcpts = [

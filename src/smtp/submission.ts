@@ -5,12 +5,12 @@
 // gets the Message-ID and Date it lacks, a Received: line as Postfix's submission writes it,
 // a DKIM signature of the sender's domain, and goes into the one outgoing queue, each copy on
 // disk before the client hears 250. An account past --send-limit is deferred with 451 4.7.1.
-import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import addressparser from 'nodemailer/lib/addressparser';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import { domainOf } from '../model/names.js';
 import type { Logger } from '../support/log.js';
+import { randomHex } from '../support/random-id.js';
 import { messageIdOf, noteTrail } from '../support/trail.js';
 import { searchDataPhase } from './data-phase.js';
 import { onceClosed } from './guard.js';
@@ -260,7 +260,7 @@ export class Submission {
     if (typeof from !== 'string') throw smtpError(553, `5.7.1 ${from.problem}`);
     if (!this.opts.maySendAs(user, from))
       throw smtpError(553, `5.7.1 From: <${headerSafe(from)}> is not yours: send as <${user}>`);
-    const id = randomBytes(6).toString('hex');
+    const id = randomHex(6);
     const added: string[] = [];
     if (!/^message-id:/im.test(header))
       added.push(`Message-ID: <${Date.now().toString(36)}.${id}@${this.opts.hostname}>`);

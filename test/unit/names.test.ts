@@ -1,6 +1,8 @@
+import { domainToASCII } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/model/errors.js';
 import {
+  asciiDomain,
   checkPassword,
   nameProblem,
   normalizeDomain,
@@ -118,5 +120,28 @@ describe('forward destinations', () => {
     for (const bad of ['nobody', '@x.io', 'a@', 'a@localhost', 'a b@x.io', 'a..b@x.io', 'a@x..io', '\u212A@x.io']) {
       expect(() => parseDestinations([bad], 'f@example.test'), bad).toThrow(/not a valid mail address/);
     }
+  });
+});
+
+describe('asciiDomain', () => {
+  it('gives what the URL parser gives for every short domain of ASCII letters, digits, hyphens and dots', () => {
+    // The quick path (a plain domain comes back as it is) against the parser it skips.
+    const alphabet = ['a', 'z', '0', '7', '-', '.', 'x'];
+    const byParser = (d: string) => {
+      const t = d.trim().replace(/\.$/, '');
+      return (t && domainToASCII(t)) || t.toLowerCase();
+    };
+    let n = 0;
+    const walk = (prefix: string) => {
+      if (prefix.length) {
+        expect(asciiDomain(prefix), prefix).toBe(byParser(prefix));
+        n++;
+      }
+      if (prefix.length < 6) for (const c of alphabet) walk(prefix + c);
+    };
+    walk('');
+    for (const d of ['127.1', 'a.0x7f', 'example.0x', 'xn--bcher-kva.test', 'xn--zz.test', 'b\u00fccher.test', '1.2.3.4'])
+      expect(asciiDomain(d), d).toBe(byParser(d));
+    expect(n).toBeGreaterThan(100_000);
   });
 });
