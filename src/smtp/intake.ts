@@ -1,8 +1,7 @@
 // The inbound MX for the hosted domains, built on smtp-server: checks recipients against applied
 // accounts and forwards, refuses relaying and loops, and answers 250 only once every copy is on
 // disk (a Maildir or the forward queue) and fsynced; if one copy fails, none is kept. It serves
-// the connections of a listener the daemon binds itself, and logs each session, each accepted
-// message and each refusal.
+// a listener the daemon binds itself, and logs each session, accepted message and refusal.
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import type { Socket } from 'node:net';

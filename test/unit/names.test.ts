@@ -140,7 +140,15 @@ describe('asciiDomain', () => {
       if (prefix.length < 6) for (const c of alphabet) walk(prefix + c);
     };
     walk('');
-    for (const d of ['127.1', 'a.0x7f', 'example.0x', 'xn--bcher-kva.test', 'xn--zz.test', 'b\u00fccher.test', '1.2.3.4'])
+    for (const d of [
+      '127.1',
+      'a.0x7f',
+      'example.0x',
+      'xn--bcher-kva.test',
+      'xn--zz.test',
+      'b\u00fccher.test',
+      '1.2.3.4',
+    ])
       expect(asciiDomain(d), d).toBe(byParser(d));
     expect(n).toBeGreaterThan(100_000);
   });
