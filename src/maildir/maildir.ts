@@ -5,7 +5,8 @@ import { constants, type Dirent, type Stats, statSync } from 'node:fs';
 import { open, readdir, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { fsyncDir, renameQuick, sweepTemps, unlinkIfThere, writeNewFile } from '../support/durable.js';
+import { fsyncDir, renameQuick, sweepTemps, unlinkIfThere, writeNewFile, writeRenamed } from '../support/durable.js';
+import { crlfSize } from './crlf-size.js';
 import { restoreFolders } from './paths.js';
 import { saveSizes, sizesOf } from './size-cache.js';
 import { uidlsOf } from './uidl-map.js';
@@ -33,27 +34,6 @@ export interface Delivered {
 
 const HOST = hostname().replace(/[/:,\\]/g, '_') || 'localhost';
 let counter = 0;
-
-/**
- * The number of bytes `data` has once every line ends in CRLF and the last line has an end.
- * Given as parts, they count as if joined.
- */
-export function crlfSize(data: Buffer | readonly Buffer[]): number {
-  const parts = Buffer.isBuffer(data) ? [data] : data;
-  let size = 0;
-  let last = -1;
-  for (const part of parts) {
-    if (part.length === 0) continue;
-    size += part.length;
-    for (let i = part.indexOf(10); i >= 0; i = part.indexOf(10, i + 1)) {
-      const before = i > 0 ? part[i - 1] : last;
-      if (before !== 13) size++;
-    }
-    last = part[part.length - 1];
-  }
-  if (last !== -1 && last !== 10) size += 2;
-  return size;
-}
 
 /**
  * The name a message delivered with `opts` gets in new/ (a copy's own `base`, or a unique one):
@@ -135,7 +115,8 @@ export async function deliver(
 ): Promise<Delivered> {
   while (held.has(dir)) await held.get(dir);
   // From here to the write's start nothing awaits: a hold begun later waits for this one.
-  const p = write(dir, data, opts);
+  // Another delivery into this Maildir under way: the two share one fsync of new/.
+  const p = write(dir, data, opts, Boolean(writing.get(dir)?.size));
   const set = writing.get(dir) ?? new Set();
   writing.set(dir, set);
   const tracked = p.then(
@@ -151,7 +132,12 @@ export async function deliver(
   return p;
 }
 
-async function write(dir: string, data: Buffer | readonly Buffer[], opts: DeliverOptions): Promise<Delivered> {
+async function write(
+  dir: string,
+  data: Buffer | readonly Buffer[],
+  opts: DeliverOptions,
+  shareFolderSync: boolean,
+): Promise<Delivered> {
   const parts = Buffer.isBuffer(data) ? [data] : data;
   const length = parts.reduce((n, p) => n + p.length, 0) + (opts.tail?.length ?? 0);
   // A tail's size is the caller's to give: it is not read here.
@@ -172,13 +158,27 @@ async function write(dir: string, data: Buffer | readonly Buffer[], opts: Delive
   // A named copy is delivered by one attempt at a time: a file of its name in tmp/ is what an
   // attempt cut short by a crash left there, and is written again from the start.
   if (base) await unlink(tmp).catch(() => {});
+  const file = join(dir, 'new', name);
+  if (!opts.tail) {
+    opts.naming?.(name);
+    // In one trip to the thread pool; false: not this way, and nothing left (the steps below).
+    const done = await writeRenamed(tmp, file, parts, { shareFolderSync }).catch((err: Error) => {
+      // In new/, but its folder's fsync failed.
+      opts.visible?.(size);
+      throw err;
+    });
+    if (done) {
+      opts.visible?.(size);
+      if (shareFolderSync) await fsyncDir(join(dir, 'new'));
+      return { file, size };
+    }
+  }
   await writeNewFile(tmp, parts, { tail: opts.tail?.path }).catch(async (err: NodeJS.ErrnoException) => {
     // A Maildir whose folders were removed by hand is made whole again, as Dovecot does.
     if (err.code !== 'ENOENT') throw err;
     await restoreFolders(dir);
     await writeNewFile(tmp, parts, { tail: opts.tail?.path });
   });
-  const file = join(dir, 'new', name);
   try {
     opts.naming?.(name);
     await renameQuick(tmp, file).catch(async (err: NodeJS.ErrnoException) => {

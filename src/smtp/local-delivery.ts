@@ -4,7 +4,8 @@
 // Only applied accounts and forwards receive mail; a pending add does not yet.
 import { unlink } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { crlfSize, deliver, heldMaildir, messageName, uidOf } from '../maildir/maildir.js';
+import { crlfSize } from '../maildir/crlf-size.js';
+import { deliver, heldMaildir, messageName, uidOf } from '../maildir/maildir.js';
 import { maildirPath } from '../maildir/paths.js';
 import { freeRoom, holdRoom, usedOnDisk } from '../maildir/quota-room.js';
 import { asciiAddress } from '../model/names.js';

@@ -21,7 +21,9 @@
 //     (SMTP 250, POP3 +OK after QUIT, an apply logged, an import reported).
 //  3. A folder made is durable once its parent is fsynced (mkdirDurable).
 //  4. Maildir delivery: tmp/NAME written and fsynced, renamed to new/NAME, new/ fsynced, then
-//     250 (tmp/ is not fsynced: a name a crash leaves there too is swept by cleanTmp). A POP3 deletion: the files unlinked, new/ and cur/ fsynced, then +OK (an fsync that
+//     250 (tmp/ is not fsynced: a name a crash leaves there too is swept by cleanTmp). A small
+//     message takes these steps in one trip to the thread pool (writeRenamed, by the addon in
+//     native/durable), in the same order. A POP3 deletion: the files unlinked, new/ and cur/ fsynced, then +OK (an fsync that
 //     fails answers -ERR: the deletion may not last).
 //  5. Forward queue: the message file (.eml) durable before its description (.json); the
 //     description is what makes a message queued, and an .eml without one is a write cut short.
@@ -47,13 +49,14 @@
 //     so every folder and stamp the chunk made before it is there when the commit starts, as
 //     the fsyncs made them; it does more than they did (other files' pages too), never less.
 //     One call instead of ~1,000 (10,000 adds: some 2 s of fsyncs on ext4). Where it cannot
-//     be done (the addon in native/syncfs not built, a syncfs that fails: a write-back error
+//     be done (the addon in native/durable not built, a syncfs that fails: a write-back error
 //     it reports may be anyone's) the caller fsyncs each Maildir and its parent as before.
 //     A Maildir made ahead (DOMAIN/.add-ID, not durable) and renamed into place by the apply
 //     is one of the chunk's new Maildirs like any other: the syncfs (or the fsyncs of it and
 //     its parent) makes the rename and all it holds durable before the commit.
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import { constants } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { PACKAGE_ROOT } from './package-root.js';
@@ -346,21 +349,67 @@ export async function mkdirDurable(path: string, mode = 0o700): Promise<void> {
   }
 }
 
-/** The syncfs(2) addon (native/syncfs, built at install); null when it was not built. */
-let syncfsAddon: { syncfs(dir: string): Promise<void> } | null | undefined;
+/** The addon of native/durable (built at install): syncfs(2), and rule 4's steps in one trip. */
+interface DurableAddon {
+  syncfs(dir: string): Promise<void>;
+  writeRename(tmp: string, final: string, parts: Buffer[], mode: number, syncFolder: boolean): Promise<void>;
+}
 
-function loadSyncfs(): typeof syncfsAddon {
-  if (syncfsAddon !== undefined) return syncfsAddon;
+let addon: DurableAddon | null | undefined;
+
+/** The addon, or null when it was not built (no compiler at install): the callers then take each step in JavaScript. */
+function durableAddon(): DurableAddon | null {
+  if (addon !== undefined) return addon;
   try {
-    // VMAIL_NO_SYNCFS=1 (the tests of the fallback) takes the fsync path, as without the addon.
-    syncfsAddon = process.env.VMAIL_NO_SYNCFS
-      ? null
-      : createRequire(import.meta.url)(join(PACKAGE_ROOT, 'native/syncfs/build/Release/syncfs.node'));
+    addon = createRequire(import.meta.url)(join(PACKAGE_ROOT, 'native/durable/build/Release/durable.node'));
   } catch {
-    // Not built (no compiler at install): every caller fsyncs what it made instead (rule 10).
-    syncfsAddon = null;
+    // Not built: every caller takes the steps one by one (rules 4 and 10).
+    addon = null;
   }
-  return syncfsAddon;
+  return addon ?? null;
+}
+
+/** An error number's name (ENOSPC), as Node's own errors give it in `code`. */
+const errnoNames = new Map(Object.entries(constants.errno).map(([name, n]) => [n, name]));
+
+/**
+ * Rule 4 for a small file in one trip to the thread pool: `tmp` created with `parts` and
+ * fsynced, renamed to `final`, and final's folder fsynced unless `shareFolderSync` (the caller
+ * then calls fsyncDir, one fsync shared with the writes beside it). True once done. False when
+ * it was not done this way and nothing is left: no addon (or VMAIL_NO_WRITE_RENAME=1, the tests
+ * of the other way), too big, or a call before the rename failed (a rename that failed has its
+ * tmp removed here); the caller then takes the steps one by one, which make a missing folder
+ * again and report what fails. Rejects only when the file reached `final` and its folder's fsync
+ * failed (it is there, but maybe not after a crash).
+ */
+export async function writeRenamed(
+  tmp: string,
+  final: string,
+  parts: readonly Buffer[],
+  opts: { shareFolderSync: boolean },
+): Promise<boolean> {
+  const a = process.env.VMAIL_NO_WRITE_RENAME ? null : durableAddon();
+  // A path with a NUL byte would end there in C: it goes the way of Node's calls, which refuse it.
+  if (!a || parts.length > 16 || parts.reduce((n, p) => n + p.length, 0) > QUICK_BYTES) return false;
+  if (tmp.includes('\0') || final.includes('\0')) return false;
+  try {
+    // A new array the addon holds until it is done: the parts stay alive while the pool reads them.
+    await a.writeRename(tmp, final, [...parts], 0o600, !opts.shareFolderSync);
+    return true;
+  } catch (e) {
+    const err = e as Error & { errno: number; syscall: string; renamed: boolean };
+    if (err.renamed) {
+      const code = errnoNames.get(err.errno) ?? 'EIO';
+      throw Object.assign(new Error(`${code}: ${err.message}, ${err.syscall} '${dirname(final)}'`), {
+        code,
+        errno: -err.errno,
+        syscall: err.syscall,
+        path: dirname(final),
+      });
+    }
+    if (err.syscall === 'rename') await unlinkFile(tmp).catch(() => {});
+    return false;
+  }
 }
 
 /**
@@ -369,15 +418,16 @@ function loadSyncfs(): typeof syncfsAddon {
  * syncfs failed): the caller then fsyncs what it made, folder by folder.
  */
 export async function syncFileSystems(dirs: Iterable<string>): Promise<boolean> {
-  const addon = loadSyncfs();
-  if (!addon) return false;
+  // VMAIL_NO_SYNCFS=1 (the tests of the fallback) takes the fsync path, as without the addon.
+  const a = process.env.VMAIL_NO_SYNCFS ? null : durableAddon();
+  if (!a) return false;
   const byDevice = new Map<number, string>();
   for (const dir of new Set(dirs)) {
     const dev = fs.statSync(dir).dev;
     if (!byDevice.has(dev)) byDevice.set(dev, dir);
   }
   try {
-    await Promise.all([...byDevice.values()].map((dir) => addon.syncfs(dir)));
+    await Promise.all([...byDevice.values()].map((dir) => a.syncfs(dir)));
     return true;
   } catch {
     // A write-back error syncfs reports may be any file's on that file system: the fsyncs the

@@ -1,14 +1,18 @@
-// Maildir delivery of a named copy (a forwarded message, which may be delivered again after a
-// crash): a partial file an interrupted attempt left in tmp/ does not block the next attempt,
-// and a copy already in new/ is not written twice. Real files in a temp dir.
-import { execFileSync } from 'node:child_process';
+// Maildir delivery: of a named copy (a forwarded message, which may be delivered again after a
+// crash), where a partial file an interrupted attempt left in tmp/ does not block the next
+// attempt and a copy already in new/ is not written twice; deliveries into one Maildir sharing
+// the fsync of new/; a small message's steps in one trip to the thread pool (the addon in
+// native/durable) in the order rule 4 of src/support/durable.ts sets, as strace sees them, and
+// the same steps in JavaScript without it (VMAIL_NO_WRITE_RENAME=1); every file whole after
+// kill -9 at any point. Real files in a temp dir.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync, truncateSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { deliver } from '../../src/maildir/maildir.js';
+import { cleanTmp, deliver } from '../../src/maildir/maildir.js';
 import { createMaildir } from '../../src/maildir/paths.js';
 import { PACKAGE_ROOT } from '../../src/support/package-root.js';
-import { tempDir } from '../helpers/daemon.js';
+import { tempDir, waitFor } from '../helpers/daemon.js';
 
 describe('deliver with a copy name', () => {
   const message = Buffer.from('Subject: again\r\n\r\nthe whole body\r\n');
@@ -87,4 +91,120 @@ describe('the fsyncs of 20 deliveries finishing together', () => {
       expect(calls).toBeLessThanOrEqual(30);
     },
   );
+});
+
+/** A script that delivers `count` messages (or for ever) into `dir`, one after another or `atOnce`. */
+function deliveries(dir: string, count: number, atOnce = 1): string {
+  const m = (f: string) => JSON.stringify(join(PACKAGE_ROOT, 'dist/src/maildir', f));
+  return `
+    const { deliver } = await import(${m('maildir.js')});
+    const { createMaildir } = await import(${m('paths.js')});
+    await createMaildir(${JSON.stringify(dir)});
+    const body = (i) => [Buffer.from('Subject: ' + i + '\\r\\n'), Buffer.from('\\r\\n' + 'line of ' + i + '\\r\\n'.repeat(1 + (i % 50)))];
+    for (let i = 0; i < ${count}; i += ${atOnce}) await Promise.all(Array.from({ length: ${atOnce} }, (_, k) => deliver(${JSON.stringify(dir)}, body(i + k))));
+  `;
+}
+
+/** The fsyncs and renames of `script`, in order, each with the thread that made it. */
+function tracedCalls(script: string, env: Record<string, string> = {}): { tid: number; call: string }[] {
+  const out = join(tempDir('vmail-strace-'), 'calls');
+  execFileSync(
+    'strace',
+    [
+      '-f',
+      '-qq',
+      '-y',
+      '-e',
+      'trace=fsync,rename,renameat,renameat2',
+      '-o',
+      out,
+      process.execPath,
+      '--input-type=module',
+      '-e',
+      script,
+    ],
+    { env: { ...process.env, ...env } },
+  );
+  const calls: { tid: number; call: string }[] = [];
+  for (const line of readFileSync(out, 'utf8').split('\n')) {
+    const tid = Number(/^(\d+)/.exec(line)?.[1]);
+    const sync = /\bfsync\(\d+<([^>]*)>/.exec(line);
+    if (sync) calls.push({ tid, call: `fsync ${sync[1]}` });
+    const mv = /\brename(?:at2?)?\((?:[^"]*)"([^"]*)",(?:[^"]*)"([^"]*)"/.exec(line);
+    if (mv) calls.push({ tid, call: `rename ${mv[1]} -> ${mv[2]}` });
+  }
+  return calls;
+}
+
+describe('a small message delivered alone, as strace sees it', () => {
+  for (const [way, env] of [
+    ['in one trip to the thread pool (the addon)', {}],
+    ['in JavaScript, step by step (VMAIL_NO_WRITE_RENAME=1)', { VMAIL_NO_WRITE_RENAME: '1' }],
+  ] as const)
+    it(`${way}: tmp/NAME fsynced, renamed to new/NAME, new/ fsynced, in that order`, () => {
+      const dir = join(tempDir('vmail-maildir-'), 'box');
+      const calls = tracedCalls(deliveries(dir, 1), env);
+      const [name] = readdirSync(join(dir, 'new'));
+      // createMaildir's own fsyncs come first: the delivery's are the last three.
+      expect(
+        calls.slice(-3).map((c) => c.call),
+        calls.map((c) => c.call).join('\n'),
+      ).toEqual([
+        `fsync ${join(dir, 'tmp', name)}`,
+        `rename ${join(dir, 'tmp', name)} -> ${join(dir, 'new', name)}`,
+        `fsync ${join(dir, 'new')}`,
+      ]);
+      // One trip: the three calls made by one thread.
+      if (!env.VMAIL_NO_WRITE_RENAME) expect(new Set(calls.slice(-3).map((c) => c.tid)).size).toBe(1);
+      expect(readdirSync(join(dir, 'tmp'))).toEqual([]);
+    });
+
+  it('lands when tmp/ or new/ was removed by hand (made again, as Dovecot does), leaving nothing in tmp/', async () => {
+    const dir = join(tempDir('vmail-maildir-'), 'box');
+    await createMaildir(dir);
+    const message = Buffer.from('Subject: x\r\n\r\nbody\r\n');
+    for (const folder of ['tmp', 'new', 'tmp']) {
+      rmSync(join(dir, folder), { recursive: true, force: true });
+      const got = await deliver(dir, [message]);
+      expect(readFileSync(got.file)).toEqual(message);
+      expect(readdirSync(join(dir, 'tmp'))).toEqual([]);
+    }
+    // The second went into the new/ made again; the first went with the new/ removed after it.
+    expect(readdirSync(join(dir, 'new'))).toHaveLength(2);
+  });
+});
+
+describe('deliveries killed with kill -9 at any point', () => {
+  for (const [way, env] of [
+    ['in one trip', {}],
+    ['step by step', { VMAIL_NO_WRITE_RENAME: '1' }],
+  ] as const)
+    it(`${way}: every file in new/ is a whole message, and what is left in tmp/ is swept`, async () => {
+      const dir = join(tempDir('vmail-maildir-'), 'box');
+      const whole = (i: number) =>
+        `Subject: ${i}\r\n\r\nline of ${i}\r\n`.replace(/\r\n$/, '') + '\r\n'.repeat(1 + (i % 50));
+      for (let round = 0; round < 6; round++) {
+        const child: ChildProcess = spawn(process.execPath, ['--input-type=module', '-e', deliveries(dir, 1e9, 4)], {
+          stdio: 'ignore',
+          env: { ...process.env, ...env },
+        });
+        await waitFor(
+          () => existsSync(join(dir, 'new')) && readdirSync(join(dir, 'new')).length > 0,
+          'a first delivery',
+        );
+        // Killed at a different point each round (a point, not a bound).
+        await new Promise((r) => setTimeout(r, round * 7));
+        child.kill('SIGKILL');
+        await new Promise((r) => child.once('exit', r));
+      }
+      const files = readdirSync(join(dir, 'new'));
+      expect(files.length).toBeGreaterThan(0);
+      for (const f of files) {
+        const text = readFileSync(join(dir, 'new', f), 'latin1');
+        const i = Number(/^Subject: (\d+)\r\n/.exec(text)?.[1]);
+        expect(text, f).toBe(whole(i));
+      }
+      await cleanTmp(dir, 0, Date.now() + 1000);
+      expect(readdirSync(join(dir, 'tmp'))).toEqual([]);
+    });
 });

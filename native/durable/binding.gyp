@@ -1,8 +1,8 @@
 {
   "targets": [
     {
-      "target_name": "syncfs",
-      "sources": ["syncfs.c"],
+      "target_name": "durable",
+      "sources": ["durable.c"],
       "cflags": ["-Wall", "-Wextra", "-O2"]
     }
   ]
