@@ -12,6 +12,8 @@
 // - a line that starts with a dot before any byte was passed on can be a terminator only then
 //   (`_atDataStart`), which is what stops a client from ending DATA early by how it cuts its
 //   packets and smuggling commands in.
+// And continue() with the order of its two steps fixed (continueParsing, below): two whole
+// transactions pipelined in one packet left the session hung.
 import { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
 
 const LF_DOT = Buffer.from('\n.');
@@ -80,14 +82,33 @@ function feedDataStream(this: SMTPStream, input: Buffer, done: Done): void {
   dataStream.once('close', onDrain);
 }
 
+/**
+ * SMTPStream's continue(), which lets the parser go on after a message's reply, with the
+ * library's order fixed: it cleared `_continueCallback` after calling it, and the call may run a
+ * whole second transaction that a client pipelined (RSET, MAIL, RCPT, DATA, the message, its
+ * end) and set the continuation of that one, which the clearing then dropped: the commands after
+ * the second message (NOOP, QUIT) were never read, and the session hung until its timeout.
+ */
+function continueParsing(this: SMTPStream): void {
+  const next = this._continueCallback;
+  if (typeof next !== 'function') {
+    // The message has not ended yet: its end goes on at once (smtp-server's own rule).
+    this._continueCallback = true;
+    return;
+  }
+  this._continueCallback = false;
+  next();
+}
+
 /** smtp-server's own method, for the test that compares the two. */
 export const libraryFeedDataStream = SMTPStream.prototype._feedDataStream;
 
 let installed = false;
 
-/** Makes every SMTPStream (intake, submission, after STARTTLS too) use feedDataStream. */
+/** Makes every SMTPStream (intake, submission, after STARTTLS too) use feedDataStream and continueParsing. */
 export function searchDataPhase(): void {
   if (installed) return;
   installed = true;
   SMTPStream.prototype._feedDataStream = feedDataStream;
+  SMTPStream.prototype.continue = continueParsing;
 }

@@ -8,6 +8,7 @@ import { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
 import { describe, expect, it } from 'vitest';
 import { libraryFeedDataStream, searchDataPhase } from '../../src/smtp/data-phase.js';
 
+const libraryContinue = SMTPStream.prototype.continue;
 searchDataPhase();
 const searching = SMTPStream.prototype._feedDataStream;
 
@@ -145,5 +146,33 @@ describe('the DATA phase that searches', () => {
     const got = await parse(searching, cut(bytes, [65536, 131072, 400000]));
     expect(got.message).toBe('.\r\n'.repeat(lines));
     expect(got.ended).toBe(true);
+  });
+
+  it('reads the commands after two whole transactions pipelined in one packet (the library dropped them)', async () => {
+    /** The commands a parser reads from `input` in one write, each DATA's message ended as smtp-server does. */
+    const commands = async (cont: typeof libraryContinue) => {
+      const parser = new SMTPStream();
+      parser.continue = cont;
+      const seen: string[] = [];
+      parser.oncommand = (line, next) => {
+        const text = line.toString('latin1');
+        seen.push(text);
+        if (text === 'DATA') {
+          const stream = parser.startDataMode();
+          stream.resume();
+          // As smtp-server's DATA handler: the reply (here, nothing to store) once the stream ends.
+          stream.on('end', () => parser.continue());
+        }
+        next?.();
+      };
+      const input =
+        'MAIL FROM:<a@b>\r\nDATA\r\none\r\n.\r\nRSET\r\nMAIL FROM:<a@b>\r\nDATA\r\ntwo\r\n.\r\nNOOP\r\nQUIT\r\n';
+      parser.write(Buffer.from(input));
+      for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
+      return seen;
+    };
+    const all = ['MAIL FROM:<a@b>', 'DATA', 'RSET', 'MAIL FROM:<a@b>', 'DATA', 'NOOP', 'QUIT'];
+    expect(await commands(SMTPStream.prototype.continue)).toEqual(all);
+    expect(await commands(libraryContinue)).toEqual(all.slice(0, 5));
   });
 });
