@@ -407,6 +407,8 @@ export async function writeRenamed(
         path: dirname(final),
       });
     }
+    // The rename failed: tmp is whole, and goes, so the steps one by one start from nothing.
+    // Not removed: the steps' own write of tmp fails on it ('wx') and reports that.
     if (err.syscall === 'rename') await unlinkFile(tmp).catch(() => {});
     return false;
   }
