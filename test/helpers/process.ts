@@ -229,12 +229,18 @@ export function freePort(): Promise<number> {
   });
 }
 
-export async function waitFor<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 10_000): Promise<NonNullable<T>> {
+/** Polls `fn` until it gives something; `what` (or what it returns at the timeout: a log then) names it. */
+export async function waitFor<T>(
+  fn: () => T | Promise<T>,
+  what: string | (() => string),
+  timeoutMs = 10_000,
+): Promise<NonNullable<T>> {
   const start = Date.now();
   for (;;) {
     const v = await fn();
     if (v) return v as NonNullable<T>;
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() - start > timeoutMs)
+      throw new Error(`timed out waiting for ${typeof what === 'function' ? what() : what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
 }
