@@ -36,7 +36,8 @@
 //  7. Import: the work folder's files, folders and vmail-uidls are durable before the work
 //     folder is renamed to the account's Maildir, and that rename before the change commits.
 //  8. Caches (a Maildir's vmail-sizes, the mailbox index's saved sizes) are written whole
-//     (rule 1) but not fsynced: losing one only means reading the Maildirs again.
+//     (rule 1) but not fsynced: losing one only means reading the Maildirs again. So is
+//     Maildir++'s maildirsize, which vmail keeps for other programs and writes again at start.
 //  9. A new Maildir's stamp (maildir/paths.ts: which add made it) is written in place, not
 //     fsynced: the Maildir's own fsync (rule 3) makes its name last before the add commits,
 //     and a stamp a crash left empty or torn names no change, so the Maildir, bare, is kept
