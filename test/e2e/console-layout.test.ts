@@ -118,7 +118,9 @@ describe('the console at 80x24', () => {
       c.send('Escape');
       await c.look('1. POP3 Accounts');
       c.send('6');
-      const attention = await c.look('Needs Attention');
+      // The screen's title ("example.test › Needs Attention"), not the menu's own line "6. Needs
+      // Attention": matching that sent Escape before the screen came (then Esc and 8 met as Alt-8).
+      const attention = await c.look('› Needs Attention');
       expect(cutMidWord(attention)).toEqual([]);
       c.send('Escape');
       await c.look('1. POP3 Accounts');
