@@ -3,7 +3,7 @@
 // (as the group-commit test in maildir-delivery.test.ts counts them); a file that is whole
 // after kill -9 at any point of a write; no temp left by a write that fails; one srs-secret
 // when two daemons make it at once.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -14,35 +14,12 @@ import { saveUidls, uidlsOf } from '../../src/maildir/uidl-map.js';
 import { Srs } from '../../src/smtp/srs.js';
 import { PACKAGE_ROOT } from '../../src/support/package-root.js';
 import { tempDir, waitFor } from '../helpers/daemon.js';
+import { tracedCalls } from '../helpers/strace.js';
 
 const dist = (m: string) => JSON.stringify(join(PACKAGE_ROOT, 'dist/src', m));
 
 /** The fsyncs (with the path of what was synced) and renames `script` makes, in order. */
-function traced(script: string): string[] {
-  const out = join(tempDir('vmail-strace-'), 'calls');
-  execFileSync('strace', [
-    '-f',
-    '-qq',
-    '-y',
-    '-e',
-    'trace=fsync,fdatasync,rename,renameat,renameat2',
-    '-o',
-    out,
-    process.execPath,
-    '--input-type=module',
-    '-e',
-    script,
-  ]);
-  const calls: string[] = [];
-  for (const line of readFileSync(out, 'utf8').split('\n')) {
-    // A call another thread interrupted is printed `<unfinished ...>`: it was made all the same.
-    const sync = /\b(?:fsync|fdatasync)\(\d+<([^>]*)>/.exec(line);
-    if (sync) calls.push(`fsync ${sync[1]}`);
-    const mv = /\brename(?:at2?)?\((?:[^"]*)"([^"]*)",(?:[^"]*)"([^"]*)"/.exec(line);
-    if (mv) calls.push(`rename ${mv[1]} -> ${mv[2]}`);
-  }
-  return calls;
-}
+const traced = (script: string): string[] => tracedCalls(script).map((c) => c.call);
 
 describe('durable writes, as strace sees them', () => {
   it('a UIDL map write: the temp fsynced, renamed over vmail-uidls, then the Maildir fsynced', () => {

@@ -13,6 +13,7 @@ import { cleanTmp, deliver } from '../../src/maildir/maildir.js';
 import { createMaildir } from '../../src/maildir/paths.js';
 import { PACKAGE_ROOT } from '../../src/support/package-root.js';
 import { tempDir, waitFor } from '../helpers/daemon.js';
+import { tracedCalls } from '../helpers/strace.js';
 
 describe('deliver with a copy name', () => {
   const message = Buffer.from('Subject: again\r\n\r\nthe whole body\r\n');
@@ -103,37 +104,6 @@ function deliveries(dir: string, count: number, atOnce = 1): string {
     const body = (i) => [Buffer.from('Subject: ' + i + '\\r\\n'), Buffer.from('\\r\\n' + 'line of ' + i + '\\r\\n'.repeat(1 + (i % 50)))];
     for (let i = 0; i < ${count}; i += ${atOnce}) await Promise.all(Array.from({ length: ${atOnce} }, (_, k) => deliver(${JSON.stringify(dir)}, body(i + k))));
   `;
-}
-
-/** The fsyncs and renames of `script`, in order, each with the thread that made it. */
-function tracedCalls(script: string, env: Record<string, string> = {}): { tid: number; call: string }[] {
-  const out = join(tempDir('vmail-strace-'), 'calls');
-  execFileSync(
-    'strace',
-    [
-      '-f',
-      '-qq',
-      '-y',
-      '-e',
-      'trace=fsync,rename,renameat,renameat2',
-      '-o',
-      out,
-      process.execPath,
-      '--input-type=module',
-      '-e',
-      script,
-    ],
-    { env: { ...process.env, ...env } },
-  );
-  const calls: { tid: number; call: string }[] = [];
-  for (const line of readFileSync(out, 'utf8').split('\n')) {
-    const tid = Number(/^(\d+)/.exec(line)?.[1]);
-    const sync = /\bfsync\(\d+<([^>]*)>/.exec(line);
-    if (sync) calls.push({ tid, call: `fsync ${sync[1]}` });
-    const mv = /\brename(?:at2?)?\((?:[^"]*)"([^"]*)",(?:[^"]*)"([^"]*)"/.exec(line);
-    if (mv) calls.push({ tid, call: `rename ${mv[1]} -> ${mv[2]}` });
-  }
-  return calls;
 }
 
 describe('a small message delivered alone, as strace sees it', () => {
