@@ -18,14 +18,25 @@ export interface TraceInfo {
   deliveredTo: string[];
 }
 
-/** Counts Received: headers and collects Delivered-To: addresses in a header block. */
+/**
+ * Counts Received: headers and collects Delivered-To: addresses in a header block, line by
+ * line; only a line that starts with r or d is looked at further (every message passes here).
+ */
 export function traceInfo(header: string): TraceInfo {
   let received = 0;
   const deliveredTo: string[] = [];
-  for (const line of header.split(/\r?\n/)) {
-    if (/^received:/i.test(line)) received++;
-    const m = /^delivered-to:\s*<?([^>\s]+)>?/i.exec(line);
-    if (m) deliveredTo.push(m[1].toLowerCase());
+  for (let at = 0; at < header.length; ) {
+    const nl = header.indexOf('\n', at);
+    const end = nl < 0 ? header.length : nl;
+    const first = header.charCodeAt(at) | 0x20;
+    if (first === 0x72 || first === 0x64) {
+      // A CR before the LF stays on the line: neither pattern can take it.
+      const line = header.slice(at, end);
+      if (/^received:/i.test(line)) received++;
+      const m = /^delivered-to:\s*<?([^>\s]+)>?/i.exec(line);
+      if (m) deliveredTo.push(m[1].toLowerCase());
+    }
+    at = end + 1;
   }
   return { received, deliveredTo };
 }
@@ -38,11 +49,15 @@ export function rfc5322Date(d = new Date()): string {
   return `${days[d.getUTCDay()]}, ${d.getUTCDate()} ${months[d.getUTCMonth()]} ${d.getUTCFullYear()} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
 }
 
+const PRINTABLE = /^[\x21-\x7e]*$/;
+
 /**
  * Keeps a value that came from a client safe inside a header: no spaces, controls or line
  * breaks, bounded. UTF-8 letters stay (an SMTPUTF8 address, RFC 6531/6532 allow it there).
  */
 export function headerSafe(value: string, max = 200): string {
+  // Printable ASCII without spaces (most HELO names, addresses, IP addresses) is kept as it is.
+  if (value.length <= max && PRINTABLE.test(value)) return value;
   return [...value.replace(/[\p{Cc}\p{Cf}\p{Z}\p{Cs}\p{Co}\p{Cn}]/gu, '?')].slice(0, max).join('');
 }
 

@@ -300,6 +300,9 @@ function withRspamdHeaders(received: Buffer, data: Buffer, reply: RspamdReply): 
   return [received, Buffer.from(add.join('')), remove.size ? removeHeaders(data, remove) : data];
 }
 
+/** A line that starts a field withoutVerdicts may remove (a test first: most messages have none). */
+const VERDICT_FIELD = /(?:^|\n)(?:x-spam|x-rspamd-|authentication-results)/i;
+
 /**
  * `data` without the header fields vmail or rspamd may write (RFC 8601 section 5 asks this of
  * a border MTA for Authentication-Results): every X-Spam* (X-Spamd-* among them) and X-Rspamd-*,
@@ -308,6 +311,9 @@ function withRspamdHeaders(received: Buffer, data: Buffer, reply: RspamdReply): 
  * else's Authentication-Results (a trusted upstream's, say) stays.
  */
 export function withoutVerdicts(data: Buffer, ours: (authservId: string) => boolean): Buffer {
+  // Most messages have none of these fields: a field's name starts its line.
+  const end = headerEnd(data, 1024 * 1024);
+  if (!VERDICT_FIELD.test(data.subarray(0, end > 0 ? end : data.length).toString('latin1'))) return data;
   return removeHeaders(data, new Map(), (name, field) => {
     if (name.startsWith('x-spam') || name.startsWith('x-rspamd-')) return true;
     if (name !== 'authentication-results') return false;
