@@ -222,9 +222,15 @@ export class Trail {
     }
   }
 
+  /**
+   * The next key, after every key before it: an event's time, or the newest time taken so far
+   * with a count (a clock set back keeps counting). The count has six digits: at the millionth
+   * key of one millisecond the next millisecond is taken, which still sorts after it.
+   */
   private key(at: number): string {
     if (at > this.lastAt) [this.lastAt, this.sameMs] = [at, 0];
-    else this.sameMs++;
+    else if (this.sameMs < 999_999) this.sameMs++;
+    else [this.lastAt, this.sameMs] = [this.lastAt + 1, 0];
     return `${timeKey(this.lastAt, this.sameMs)}.${this.node}`;
   }
 
