@@ -155,7 +155,7 @@ describe('hostile r12: the trail stores what the old code stored, byte for byte'
         for (const [, t] of want.known) expect(defaultSerialize(defaultDeserialize(t))).toBe(t);
         // And every row's events counted from its text as parsing counts them.
         for (const [, t] of await texts(known)) {
-          const v = defaultDeserialize(t).value as TrailRow;
+          const v = (defaultDeserialize(t) as { value: TrailRow }).value;
           expect(eventsIn(t)).toBe(Array.isArray(v) ? v.length : 1);
         }
       } finally {
