@@ -185,7 +185,7 @@ describe('the trail when the store refuses or stalls its writes', () => {
     };
     try {
       for (let i = 0; i < 60_000; i++) note(trail, i);
-      const buffered = (trail as unknown as { buffer: unknown[] }).buffer.length;
+      const buffered = (trail as unknown as { waiting: { length: number } }).waiting.length;
       expect(buffered).toBeLessThanOrEqual(50_000);
       expect(trail.dropped).toBeGreaterThan(0);
       release();
