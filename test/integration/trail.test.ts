@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TraceItemView } from '../../src/control/protocol.js';
+import type { TrailRecord, TrailRow } from '../../src/store/trail.js';
 import { type DaemonHandle, ROOT, startDaemon, tempDir, waitFor } from '../helpers/daemon.js';
 import { setup, smtplib } from '../helpers/effects.js';
 import { ensurePostgres, startPostgres } from '../helpers/postgres.js';
@@ -239,6 +240,59 @@ describe('the trail under steady mail', () => {
 });
 
 describe('the trail of a service: every daemon on one PostgreSQL store', () => {
+  it("PostgreSQL counts a row's events for the trim as eventsIn does, and trims a busy address to the cap", async () => {
+    const missing = ensurePostgres();
+    if (missing) throw new Error(`the service test needs PostgreSQL: ${missing}`);
+    const { EVENT_MARKS, eventsIn, Trail } = await import('../../src/store/trail.js');
+    const { PostgresDatabase } = await import('../../src/store/postgres.js');
+    const pg = await startPostgres({ fsync: false });
+    try {
+      const db = await PostgresDatabase.open(await pg.database('trailcount'), 'main', []);
+      try {
+        const known = await db.table<TrailRow>('trail');
+        const unknown = await db.table<TrailRecord>('trail_unknown');
+        const ev = (at: number, detail: TrailRecord['detail']) =>
+          ({
+            at,
+            node: 'n',
+            event: 'accepted',
+            address: 'x@example.test',
+            messageId: '{"at":1}',
+            queueId: null,
+            client: ',{"at":',
+            detail,
+          }) as TrailRecord;
+        const rows: [string, string][] = [
+          [ev(1, { helo: '[{"at":2},{"at":3}]' })],
+          [ev(1, { at: 5 }), ev(2, { from: '"},{"at":9}' }), ev(3, { ':at': ':{"at":' })],
+          Array.from({ length: 100 }, (_, i) => ev(i, { at: i, é: 'ü€' })),
+        ].map((v, i) => [`count ${i}`, JSON.stringify({ value: v })]);
+        await db.write(() => known.putText(rows));
+        const counted = new Map(await known.rangeCounts('count ', 'count!', 10, EVENT_MARKS));
+        for (const [k, t] of rows) expect(Math.max(1, counted.get(k) ?? -1)).toBe(eventsIn(t));
+        // A busy address through the trail itself: 3,000 events in writes of 500 keep the cap.
+        const trail = new Trail(db, known, unknown, 'main', () => true);
+        for (let i = 0; i < 3000; i++) {
+          trail.note({ event: 'retrieved', address: 'busy@example.test', detail: { n: i } });
+          if (i % 500 === 499) await trail.flush();
+        }
+        await trail.flush();
+        const got = await trail.query('busy@example.test');
+        expect(got).toHaveLength(trail.cap);
+        expect(got[0].detail.n).toBe(2999);
+        let held = 0;
+        for await (const page of known.pages())
+          for (const [k, t] of page) if (k.startsWith('busy@')) held += eventsIn(t);
+        expect(held).toBeGreaterThanOrEqual(trail.cap);
+        expect(held).toBeLessThanOrEqual(trail.cap + trail.cap / 10 + 100);
+      } finally {
+        await db.close();
+      }
+    } finally {
+      pg.stop();
+    }
+  }, 120_000);
+
   it('a message taken in by A and fetched through B has one trail, the same from A and from B', async () => {
     const missing = ensurePostgres();
     if (missing) throw new Error(`the service test needs PostgreSQL: ${missing}`);

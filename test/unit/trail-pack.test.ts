@@ -7,7 +7,15 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SqliteDatabase } from '../../src/store/sqlite.js';
-import { eventsIn, PACK, Trail, type TrailRecord, type TrailRow, UNKNOWN_CAP } from '../../src/store/trail.js';
+import {
+  EVENT_MARKS,
+  eventsIn,
+  PACK,
+  Trail,
+  type TrailRecord,
+  type TrailRow,
+  UNKNOWN_CAP,
+} from '../../src/store/trail.js';
 import { tempDir } from '../helpers/daemon.js';
 
 const BOX = 'box@example.test';
@@ -235,6 +243,17 @@ describe('the trail packs one row per address per write', () => {
       await trail.flush();
       for await (const page of known.pages())
         for (const [, t] of page) expect(eventsIn(t)).toBe(events(JSON.parse(t).value));
+      // The trim's count, made by the store (Table.rangeCounts), is eventsIn's: the tricky rows
+      // and a full row written as they are, then counted both ways.
+      const rows: [string, string][] = [
+        tricky[0],
+        tricky,
+        [tricky[1]],
+        Array.from({ length: PACK }, (_, i) => ev(i, { at: i })),
+      ].map((v, i) => [`count ${i}`, text(v)]);
+      await db.write(() => known.putText(rows));
+      const counted = new Map(await known.rangeCounts('count ', 'count!', 10, EVENT_MARKS));
+      for (const [k, t] of rows) expect(Math.max(1, counted.get(k) ?? -1)).toBe(eventsIn(t));
     } finally {
       await db.close();
     }
