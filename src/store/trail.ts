@@ -136,8 +136,8 @@ class Waiting {
 type PackedRow = { key: string; address: string; events: string[] };
 
 /**
- * How many events a row's stored text holds, without parsing it (a trim counts about `cap`
- * events of an address each time it runs; parsing them cost more than the writes). Every event
+ * How many events a row's stored text holds, without parsing it: the count the trim has the
+ * store make (EVENT_MARKS, below), here in JavaScript, for a row already read. Every event
  * is an object whose first key is "at" (note() makes it so, and JSON keeps that order). In JSON
  * text `{"at":` cannot occur inside a string (a quote there is always `\"`), so each one starts
  * an object: an event in a packed row's array comes after `[` or `,`; a row of one event
