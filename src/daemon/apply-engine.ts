@@ -47,7 +47,7 @@ import {
   maildirPath,
   moveMaildir,
 } from '../maildir/paths.js';
-import { takeStaged } from '../maildir/staged-adds.js';
+import { dropStaged, takeStaged } from '../maildir/staged-adds.js';
 import type { PendingChange } from '../model/changes.js';
 import { metrics } from '../service/metrics.js';
 import type { AccountRecord, DomainRecord, ForwardRecord } from '../store/records.js';
@@ -358,7 +358,14 @@ export class ApplyEngine extends EventEmitter {
     } else if (!old) {
       // Made ahead while the add waited (work-folders.ts): one rename puts it in place.
       if (takeStaged(this.dataDir, c.domain, c.name, c.id)) made.push(dir);
-      else await createForAdd(this.dataDir, c.domain, c.name, c.id, made);
+      else {
+        await createForAdd(this.dataDir, c.domain, c.name, c.id, made);
+        // One staged but not taken (its place held the Maildir an apply killed midway had made)
+        // goes now, not a second later with the tidy: the domain's folder holds accounts only.
+        await dropStaged(this.dataDir, c.domain, c.id).catch((err: Error) =>
+          this.log.warning('staged add not removed', { domain: c.domain, id: c.id, error: err.message }),
+        );
+      }
     } else {
       await createMaildir(dir);
     }

@@ -83,6 +83,21 @@ describe('queued adds made ahead and put in place with one rename', () => {
     expect((await pop3Login(d.pop3Port, `carol@${DOMAIN}`, 'password-1')).ok).toBe(false);
   });
 
+  it('the name holds the Maildir an apply killed midway made for this add: the apply keeps it and removes the staged folder at once', async () => {
+    const id = await queueStaged(d, 'dora');
+    // What createForAdd leaves before a kill -9: a bare Maildir stamped with the add's id.
+    const own = join(mail, 'dora');
+    for (const f of ['', 'tmp', 'new', 'cur']) mkdirSync(join(own, f), { recursive: true });
+    writeFileSync(join(own, 'vmail-change'), `${id}\n`);
+    const inode = statSync(own).ino;
+    const r = await apply();
+    expect(r.failed).toEqual([]);
+    expect(statSync(own).ino).toBe(inode);
+    // Right as the apply answers, not a second later with the tidy.
+    expect(staged()).toEqual([]);
+    expect((await pop3Login(d.pop3Port, `dora@${DOMAIN}`, 'password-1')).ok).toBe(true);
+  });
+
   it('attacker: the name taken by a folder holding mail: it goes to the archive, the new account starts empty', async () => {
     mkdirSync(join(mail, 'dave', 'new'), { recursive: true });
     writeFileSync(join(mail, 'dave', 'new', '1700000000.M1P1.old'), 'Subject: old-dave\r\n\r\nold-dave\r\n');
