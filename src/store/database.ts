@@ -186,24 +186,19 @@ export class Table<T> {
    * a table whose keys sort in time order, read with one query.
    */
   async range(from: string, to: string, limit: number): Promise<[string, T][]> {
-    return (await this.rangeText(from, to, limit)).flatMap(([k, text]): [string, T][] => {
-      const v = this.parse(text);
-      return v === undefined ? [] : [[k, v]];
-    });
-  }
-
-  /** As `range`, each value as stored (keyv's text), unparsed: for a caller that only counts. */
-  async rangeText(from: string, to: string, limit: number): Promise<[string, string][]> {
     const prefix = `${this.name}:`;
     const rows = (await this.sql(
       `SELECT key, value FROM ${this.name} WHERE key >= ? AND key < ? ORDER BY key DESC LIMIT ?`,
       [prefix + from, prefix + to, limit],
     )) as { key: string; value: string }[];
-    return rows.map((r) => [r.key.slice(prefix.length), r.value]);
+    return rows.flatMap((r): [string, T][] => {
+      const v = this.parse(r.value);
+      return v === undefined ? [] : [[r.key.slice(prefix.length), v]];
+    });
   }
 
   /**
-   * As `rangeText`, with, in place of each row's text, how many times it holds any of `marks`,
+   * As `range`, with, in place of each row's value, how many times it holds any of `marks`,
    * counted by the database: a caller that only counts reads numbers, not rows of text (the
    * trail's trim read up to 1,000 events' text every write of a busy address, all of it copied
    * into the JavaScript heap to be counted and dropped).
