@@ -63,7 +63,27 @@ export async function cleanSpool(dir: string): Promise<number> {
 interface Received {
   head: Buffer;
   length: number;
-  spool: { path: string; length: number; crlfSize: number } | null;
+  /** The CRLF size of all of it (head and spool), counted as it came. */
+  crlfSize: number;
+  spool: { path: string; length: number } | null;
+}
+
+/**
+ * The CRLF size of a message stored as `parts`: lines this server added (each ending in a line
+ * end), then `whole`'s bytes as the filter left them (withoutVerdicts and rspamd's removals take
+ * out whole header lines). `counted` is the CRLF size of everything the client sent, of which
+ * `whole` is all or the start: the part the filter left is counted from it, and the message is
+ * not read through again for its size. When rspamd removed nothing the only scan is of the
+ * added lines; when it did, of the header part it changed and of what that was.
+ */
+function crlfSizeOf(parts: readonly Buffer[], whole: Buffer, counted: number): number {
+  const own = parts[parts.length - 1];
+  const added = parts.slice(0, -1);
+  // Lines this server wrote, so a line end ends each: a part that did not would be a bug here.
+  if (added.some((p) => p.length > 0 && p[p.length - 1] !== 0x0a))
+    throw new Error('an added header part has no line end');
+  const changed = own === whole ? 0 : crlfSize(own) - crlfSize(whole);
+  return crlfSize(added) + counted + changed;
 }
 
 /** The spam verdict as the trail says it: `no-action 2.10 (SYM_A, SYM_B)`, or undefined when unchecked. */
@@ -333,7 +353,8 @@ export class SmtpIntake {
             {
               head,
               length: Math.min(length, max),
-              spool: s ? { path: s.path, length: length - inMemory, crlfSize: count.total } : null,
+              crlfSize: count.total,
+              spool: s ? { path: s.path, length: length - inMemory } : null,
             },
             session,
           ),
@@ -397,7 +418,8 @@ export class SmtpIntake {
     const message = new Message(
       verdict.parts,
       { ip: session.remoteAddress, helo: session.hostNameAppearsAs },
-      spool ? { path: spool.path, length: spool.length, crlfSize: crlfSize(received) + spool.crlfSize } : undefined,
+      spool ? { path: spool.path, length: spool.length } : undefined,
+      crlfSizeOf(verdict.parts, whole, got.crlfSize),
     );
     message.queueId = id;
     const undo: Undo[] = [];

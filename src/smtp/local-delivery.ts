@@ -47,8 +47,6 @@ const MAX_HOPS = 50;
 interface Spooled {
   path: string;
   length: number;
-  /** The CRLF size of the whole message (parts and file), counted as it was spooled. */
-  crlfSize: number;
 }
 
 /**
@@ -70,8 +68,11 @@ export class Message {
     /** The SMTP client that handed it over, for the authentication results of a sealed forward. */
     readonly client?: { ip: string; helo: string },
     readonly spool?: Spooled,
+    /** Its CRLF size when the caller counted it as it came (a spooled one's must be given). */
+    crlfSize?: number,
   ) {
-    if (spool) this.wsize = spool.crlfSize;
+    if (crlfSize !== undefined) this.wsize = crlfSize;
+    else if (spool) throw new Error('a spooled message needs its CRLF size');
     const head: Buffer[] = [];
     let room = MAX_HEADER;
     for (const p of parts) {

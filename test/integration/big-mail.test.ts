@@ -15,14 +15,18 @@ import { asSent } from '../helpers/pop3.js';
 const run = promisify(execFile);
 const MB = 1024 * 1024;
 
-async function poplib(port: number, user: string): Promise<{ stat: number[]; messages: Buffer[] }> {
+async function poplib(port: number, user: string): Promise<{ stat: number[]; list: string[]; messages: Buffer[] }> {
   const { stdout } = await run(
     'python3',
     [join(ROOT, 'test/helpers/fetch_pop3.py'), String(port), user, 'password-1'],
     { maxBuffer: 200 * MB },
   );
   const r = JSON.parse(stdout);
-  return { stat: r.stat, messages: r.messages.map((m: { data: string }) => Buffer.from(m.data, 'base64')) };
+  return {
+    stat: r.stat,
+    list: r.list,
+    messages: r.messages.map((m: { data: string }) => Buffer.from(m.data, 'base64')),
+  };
 }
 
 /** Peak resident memory of a process so far (kB), from /proc. */
@@ -59,7 +63,7 @@ describe('big messages', () => {
   beforeAll(async () => {
     // 30 senders from one address: more than the per-address cap's default of 20.
     d = await startDaemon({ args: ['--max-message-size', '25M', '--max-connections-per-address', '40'] });
-    for (const a of ['big', 'many', 'cut', 'kept'])
+    for (const a of ['big', 'many', 'cut', 'kept', 'forged'])
       expect((await d.cli(['accounts', 'add', a, '--password-stdin'], 'password-1\n')).code).toBe(0);
     expect((await d.cli(['forwards', 'add', 'fwd', 'kept@example.test'])).code).toBe(0);
     await d.cli(['pending', 'apply']);
@@ -103,6 +107,30 @@ describe('big messages', () => {
     expect(got.stat[1]).toBe(delivered.length);
     expect(spoolFiles(d)).toEqual([]);
   }, 120_000);
+
+  it('POP3 says the size of what it serves when the intake took forged verdict fields out, spooled or not', async () => {
+    // The size a message is stored under is counted as it arrives; the fields taken out after
+    // (a sender's own X-Spam and X-Rspamd-*) must come off that count too.
+    const forged = 'X-Spam: Yes\r\nX-Spam-Status: No, score=-100\r\nX-Rspamd-Score: -100\n';
+    const head = `From: alice@example.org\r\n${forged}To: forged@example.test\r\nSubject: forged\r\n\r\n`;
+    const line = `${'f'.repeat(70)}\r\n`;
+    // In memory (4 KB) and spooled (1 MB, past the intake's 256 KiB).
+    for (const size of [4096, MB]) {
+      const sent = Buffer.from(head + line.repeat(Math.ceil(size / line.length)));
+      const r = await smtplib(d.smtpPort, 'alice@example.org', ['forged@example.test'], sent);
+      expect(r.ok, JSON.stringify(r)).toBe(true);
+    }
+    const got = await poplib(d.pop3Port, 'forged');
+    expect(got.stat[0]).toBe(2);
+    for (const [i, m] of got.messages.entries()) {
+      const text = m.toString('latin1');
+      expect(text).not.toMatch(/^X-Spam|^X-Rspamd/im);
+      expect(text).toContain('\r\nTo: forged@example.test\r\n');
+      // LIST's size for each message is the octets RETR gave.
+      expect(got.list[i]).toBe(`${i + 1} ${m.length}`);
+    }
+    expect(got.stat[1]).toBe(got.messages.reduce((n, m) => n + m.length, 0));
+  }, 60_000);
 
   it('a big message for a forward goes through the forward queue whole, to the same bytes', async () => {
     const body = Array.from({ length: 30_000 }, (_, i) => (i % 7 ? `line ${i}\n` : `.dotted ${i}\r\n`)).join('');

@@ -2,7 +2,7 @@
 // SRS sender (a test relay as the next hop), bounces come back through it, vmail's own bounces
 // are DKIM-signed (checked with dkimpy), and a real rspamd from Debian judges what arrives.
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Srs } from '../../src/smtp/srs.js';
@@ -272,6 +272,14 @@ describe.skipIf(!hasRspamd)('spam filtering through a real rspamd', () => {
     const rewritten = mailbox(d, 'sales').find((m) => m.includes('vmail-test-rewrite'))!;
     expect(rewritten.match(/^Subject: .*$/gm)).toEqual(['Subject: ***SPAM*** vmail-test-rewrite']);
     expect(rewritten).toMatch(/\r\nX-Spam: Yes\r\n/);
+    // Each copy's name carries its size with CRLF line ends (POP3's LIST): the lines rspamd had
+    // added, removed or replaced are counted in it as they are in the file.
+    const dir = join(d.dataDir, 'mail/example.test/sales/new');
+    for (const f of readdirSync(dir)) {
+      const text = readFileSync(join(dir, f), 'latin1');
+      const crlf = text.replace(/\r?\n/g, '\r\n') + (text.endsWith('\n') ? '' : '\r\n');
+      expect(f).toContain(`,W=${crlf.length}`);
+    }
     const status = JSON.parse((await d.cli(['status', '--json'])).stdout);
     expect(status.spamFilter).toMatchObject({
       url: rspamd.url,
