@@ -262,6 +262,17 @@ export async function writeAtomic(
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${++temps}.tmp`);
   const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+  // A small file to keep: written, fsynced and renamed over `path` in one trip to the thread
+  // pool. On the main thread, a create or a rename waits whenever the file system is committing
+  // its journal: under 20 senders' fsyncs the forward queue's spool writes held the event loop
+  // 1.1 s of the 5 s that 1,000 submissions took (a CPU profile; open and rename on top).
+  if (opts.sync !== false && !opts.tail) {
+    const parts = Buffer.isBuffer(bytes) ? [bytes] : bytes.filter((p) => p.length > 0);
+    if (await writeRenamed(tmp, path, parts, { shareFolderSync: true, mode: opts.mode })) {
+      if (opts.syncDir !== false) await fsyncDir(dir);
+      return;
+    }
+  }
   await writeNewFile(tmp, bytes, { mode: opts.mode, sync: opts.sync !== false, tail: opts.tail });
   try {
     await renameQuick(tmp, path);
@@ -387,7 +398,7 @@ export async function writeRenamed(
   tmp: string,
   final: string,
   parts: readonly Buffer[],
-  opts: { shareFolderSync: boolean },
+  opts: { shareFolderSync: boolean; mode?: number },
 ): Promise<boolean> {
   const a = process.env.VMAIL_NO_WRITE_RENAME ? null : durableAddon();
   // A path with a NUL byte would end there in C: it goes the way of Node's calls, which refuse it.
@@ -395,7 +406,7 @@ export async function writeRenamed(
   if (tmp.includes('\0') || final.includes('\0')) return false;
   try {
     // A new array the addon holds until it is done: the parts stay alive while the pool reads them.
-    await a.writeRename(tmp, final, [...parts], 0o600, !opts.shareFolderSync);
+    await a.writeRename(tmp, final, [...parts], opts.mode ?? 0o600, !opts.shareFolderSync);
     return true;
   } catch (e) {
     const err = e as Error & { errno: number; syscall: string; renamed: boolean };
