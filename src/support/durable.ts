@@ -3,12 +3,14 @@
 // descriptors through the callback API (a FileHandle object per message costs more CPU than the
 // write itself on a busy intake).
 //
-// Quick calls on the main thread (QUICK_BYTES): opening, writing a small file's bytes into the
-// page cache, closing and renaming take microseconds, but each as an async call is a trip
-// through libuv's thread pool and back (a worker woken, then the event loop), which on a busy
-// machine waits for a core twice. One message took eight such trips, the two fsyncs among
-// them; only the fsyncs (which wait for the disk) still go to the pool. Bigger writes and
-// copies from a spool file stay async, so a big message never holds the event loop.
+// A small file (QUICK_BYTES) is written in one trip to libuv's thread pool where the addon in
+// native/durable is built (writeRenamed: create, write, fsync, rename, and the folder's fsync
+// unless shared): each step as an async call of its own is a trip through the pool and back
+// (a worker woken, then the event loop), which on a busy machine waits for a core twice; and
+// done on the main thread, a create or a rename waits out any journal commit under way, which
+// under many fsyncs is most of the time. Without the addon, the quick calls on the main thread
+// (open, write, close, rename) with only the fsyncs in the pool. Bigger writes and copies from
+// a spool file stay async, so a big message never holds the event loop.
 //
 // The crash ordering, written once:
 //  1. A file gets its real name only whole: its data is written under a temp name of its own
