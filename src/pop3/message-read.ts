@@ -51,34 +51,43 @@ export function isSmall(m: MessageEntry): boolean {
 }
 
 /**
- * Reads a small message in one open and one read, trusting the size in its name; null when the
- * file is gone or not the size its name says (then the slower path finds out what happened).
+ * Reads a small message (or its first `prefix` bytes, for TOP) in one open and one read,
+ * trusting the size in its name; null when the file is gone or not the size its name says (then
+ * the slower path finds out what happened).
  * While reads are quick (the file is in the page cache, as a mailbox being fetched mostly is), it
  * reads on the spot: a trip through the thread pool costs two thread wake-ups, each more than the
  * read. SLOW_IN_A_ROW reads in a row that take longer than SLOW_READ_MS send every read to the
  * thread pool for ASYNC_FOR_MS, so a slow disk holds up the other sessions a few times, not on
  * every message.
  */
-export function readSmall(dir: string, m: MessageEntry): Promise<Buffer | null> {
-  if (Date.now() >= asyncUntil) return Promise.resolve(readSmallNow(join(dir, m.folder, m.file), m.diskSize!));
+export function readSmall(dir: string, m: MessageEntry, prefix = Infinity): Promise<Buffer | null> {
+  const size = m.diskSize!;
+  const want = Math.min(size, prefix);
+  if (Date.now() >= asyncUntil) return Promise.resolve(readSmallNow(join(dir, m.folder, m.file), size, want));
   // The callback API: no FileHandle object per message, which costs more than the read.
   return new Promise((resolve) => {
     // No link followed (openMessage, on the slower path, tells of one and refuses it).
     fs.open(join(dir, m.folder, m.file), MESSAGE_OPEN, (err, fd) => {
       if (err) return resolve(null);
       // fstat of an open file waits on no disk: no thread-pool trip.
-      if (!fs.fstatSync(fd).isFile()) {
+      if (!plainOfSize(fd, size)) {
         fs.closeSync(fd);
         return resolve(null);
       }
-      const buf = Buffer.allocUnsafe(m.diskSize! + 1);
-      fs.read(fd, buf, 0, buf.length, 0, (rerr, bytesRead) => {
+      const buf = Buffer.allocUnsafe(want);
+      fs.read(fd, buf, 0, want, 0, (rerr, bytesRead) => {
         // Closing a file opened for reading never waits on the disk: no thread-pool trip.
         fs.closeSync(fd);
-        resolve(!rerr && bytesRead === m.diskSize ? buf.subarray(0, bytesRead) : null);
+        resolve(!rerr && bytesRead === want ? buf : null);
       });
     });
   });
+}
+
+/** Whether the open file is a plain file of `size` bytes (a link is never followed: O_NOFOLLOW). */
+function plainOfSize(fd: number, size: number): boolean {
+  const st = fs.fstatSync(fd);
+  return st.isFile() && st.size === size;
 }
 
 // A page-cache read takes microseconds; 10 ms is a disk seek (or worse). A busy machine may keep
@@ -102,7 +111,7 @@ function noteReadTime(ms: number): void {
   }
 }
 
-function readSmallNow(path: string, size: number): Buffer | null {
+function readSmallNow(path: string, size: number, want: number): Buffer | null {
   const t0 = performance.now();
   let fd: number;
   try {
@@ -114,11 +123,9 @@ function readSmallNow(path: string, size: number): Buffer | null {
     return null;
   }
   try {
-    // A link is never followed (O_NOFOLLOW) and only a plain file is read.
-    if (!fs.fstatSync(fd).isFile()) return null;
-    const buf = Buffer.allocUnsafe(size + 1);
-    const bytesRead = fs.readSync(fd, buf, 0, buf.length, 0);
-    return bytesRead === size ? buf.subarray(0, bytesRead) : null;
+    if (!plainOfSize(fd, size)) return null;
+    const buf = Buffer.allocUnsafe(want);
+    return fs.readSync(fd, buf, 0, want, 0) === want ? buf : null;
   } catch {
     // A read error (EISDIR, EAGAIN from a FIFO, EIO): the slower path reads again and reports it.
     return null;

@@ -7,7 +7,7 @@ import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
-import { CrlfCount, crlfSize } from '../maildir/crlf-size.js';
+import { CrlfCount, filteredCrlfSize } from '../maildir/crlf-size.js';
 import { metrics } from '../service/metrics.js';
 import type { Logger } from '../support/log.js';
 import { randomHex } from '../support/random-id.js';
@@ -16,7 +16,7 @@ import { searchDataPhase } from './data-phase.js';
 import { batchReplies, flushReplies, HARD_ERRORS, onceClosed, SmtpGuard } from './guard.js';
 import { headerEnd, receivedHeader } from './headers.js';
 import { type LocalDelivery, LoopError, MAX_HEADER, Message, RefusedError, type Undo } from './local-delivery.js';
-import type { SpamFilter, Verdict } from './spam-filter.js';
+import { type SpamFilter, verdictText } from './spam-filter.js';
 import { plainSender, Srs } from './srs.js';
 
 export interface IntakeOptions {
@@ -66,31 +66,6 @@ interface Received {
   /** The CRLF size of all of it (head and spool), counted as it came. */
   crlfSize: number;
   spool: { path: string; length: number } | null;
-}
-
-/**
- * The CRLF size of a message stored as `parts`: lines this server added (each ending in a line
- * end), then `whole`'s bytes as the filter left them (withoutVerdicts and rspamd's removals take
- * out whole header lines). `counted` is the CRLF size of everything the client sent, of which
- * `whole` is all or the start: the part the filter left is counted from it, and the message is
- * not read through again for its size. When rspamd removed nothing the only scan is of the
- * added lines; when it did, of the header part it changed and of what that was.
- */
-function crlfSizeOf(parts: readonly Buffer[], whole: Buffer, counted: number): number {
-  const own = parts[parts.length - 1];
-  const added = parts.slice(0, -1);
-  // Lines this server wrote, so a line end ends each: a part that did not would be a bug here.
-  if (added.some((p) => p.length > 0 && p[p.length - 1] !== 0x0a))
-    throw new Error('an added header part has no line end');
-  const changed = own === whole ? 0 : crlfSize(own) - crlfSize(whole);
-  return crlfSize(added) + counted + changed;
-}
-
-/** The spam verdict as the trail says it: `no-action 2.10 (SYM_A, SYM_B)`, or undefined when unchecked. */
-function spamOf(v: Exclude<Verdict, { refuse: unknown }>): string | undefined {
-  if (v.action === 'unchecked') return undefined;
-  const score = v.score === undefined ? '' : ` ${v.score.toFixed(2)}`;
-  return `${v.action.replace(' ', '-')}${score}${v.symbols?.length ? ` (${v.symbols.join(', ')})` : ''}`;
 }
 
 function smtpError(code: number, message: string): Error {
@@ -419,7 +394,7 @@ export class SmtpIntake {
       verdict.parts,
       { ip: session.remoteAddress, helo: session.hostNameAppearsAs },
       spool ? { path: spool.path, length: spool.length } : undefined,
-      crlfSizeOf(verdict.parts, whole, got.crlfSize),
+      filteredCrlfSize(verdict.parts, whole, got.crlfSize),
     );
     message.queueId = id;
     const undo: Undo[] = [];
@@ -462,7 +437,7 @@ export class SmtpIntake {
             from,
             size: got.length,
             tls: Boolean(session.secure),
-            spam: spamOf(verdict),
+            spam: verdictText(verdict),
           },
         });
       this.opts.log.info('smtp accepted', {

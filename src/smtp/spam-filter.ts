@@ -60,6 +60,13 @@ const ACTIONS = new Set(['no action', 'greylist', 'add header', 'rewrite subject
 /** When nothing was checked for this long, a ping tells whether rspamd is still there. */
 const PING_EVERY_MS = 30_000;
 
+/** The spam verdict as the trail says it: `no-action 2.10 (SYM_A, SYM_B)`, or undefined when unchecked. */
+export function verdictText(v: Exclude<Verdict, { refuse: unknown }>): string | undefined {
+  if (v.action === 'unchecked') return undefined;
+  const score = v.score === undefined ? '' : ` ${v.score.toFixed(2)}`;
+  return `${v.action.replace(' ', '-')}${score}${v.symbols?.length ? ` (${v.symbols.join(', ')})` : ''}`;
+}
+
 export class SpamFilter extends EventEmitter {
   private agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   private state: 'up' | 'down' | 'unknown' = 'unknown';

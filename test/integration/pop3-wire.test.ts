@@ -41,6 +41,18 @@ function bigMessage(): Buffer {
   return b;
 }
 
+/**
+ * A small message whose header ends with its blank line's `end` ("\n" or "\r\n") starting at
+ * byte `at`: TOP reads a small message's first 8 KB, and the rest only when its cut is further.
+ */
+function headerTo(at: number, end: string): Buffer {
+  const head = Buffer.alloc(at, 'h');
+  for (let i = 60; i < at - 1; i += 61) head[i] = 10;
+  Buffer.from('X-Fill: ').copy(head, 0);
+  head[at - 1] = 10;
+  return Buffer.concat([head, Buffer.from(`${end}body line 1\r\nbody line 2\n.dot\r\n${'z'.repeat(9000)}\nlast\n`)]);
+}
+
 const MESSAGES: [string, Buffer][] = [
   ['mixed', MIXED],
   ...['bare-lf.eml', 'dot-lines.eml', 'no-final-newline.eml', 'utf8-headers.eml'].map(
@@ -54,6 +66,9 @@ const MESSAGES: [string, Buffer][] = [
   ['every byte value', Buffer.from(Array.from({ length: 2048 }, (_, i) => (i * 7919) % 256))],
   ['no blank line', Buffer.from('Subject: only a header\nX-A: 1\n')],
   ['big', bigMessage()],
+  ['header ends at 8 KB', headerTo(8191, '\n')],
+  ['blank line across 8 KB', headerTo(8191, '\r\n')],
+  ['header of 12 KB', headerTo(12 * 1024, '\n')],
 ];
 
 let d: DaemonHandle;
