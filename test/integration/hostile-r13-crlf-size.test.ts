@@ -107,10 +107,13 @@ const HOSTILE: [string, string][] = [
     'folded forged fields, CRLF and bare LF continuations',
     'Subject: a\r\nX-Spam-Report: one\r\n two\n\tthree\r\n  four\nX-Rspamd-Queue-Id: q\n x\r\nTo: t@example.test\r\n\r\nbody\r\n',
   ],
-  ['bare LF header', 'From: a@example.org\nX-Spam: yes\nX-Rspamd-Score: 1\nSubject: lf\n\nbody line\n.dot after lf? no\n'],
+  [
+    'bare LF header',
+    'From: a@example.org\nX-Spam: yes\nX-Rspamd-Score: 1\nSubject: lf\n\nbody line\n.dot after lf? no\n',
+  ],
   ['bare CR inside forged and kept fields', 'X-Spam: a\rb\r\nSubject: c\rd\r\nX-Spam-Flag: \r\r\n\r\nbody\r\r\n'],
   [
-    'Authentication-Results: no authserv-id, ours, and someone else\'s',
+    "Authentication-Results: no authserv-id, ours, and someone else's",
     'Authentication-Results: ; spf=pass\r\nAuthentication-Results: example.test; dkim=pass\r\nAuthentication-Results: upstream.example.org; spf=fail\r\nSubject: ar\r\n\r\nbody\r\n',
   ],
   ['header only, forged last, no blank line', 'Subject: only\r\nX-Spam: yes\r\n'],
@@ -119,7 +122,10 @@ const HOSTILE: [string, string][] = [
   ['8-bit bytes', 'Subject: caf\xe9\r\nX-Spam-Level: \xff\xfe\xfd\r\nX-Other: \x80\r\n\r\nna\xefve \xa0 body\r\n'],
   ['dot lines', 'Subject: dots\r\nX-Spam: .\r\n\r\n.\r\n..\r\n.leading\r\n'],
   ['blank line is LF CR LF', 'Subject: x\nX-Spam: y\n\r\nbody\r\n'],
-  ['looks-like but is not a field', 'Subject: x\r\nX-Spammy-Not: kept? no: x-spam prefix\r\nXX-Spam: kept\r\n X-Spam: continuation\r\n\r\nb\r\n'],
+  [
+    'looks-like but is not a field',
+    'Subject: x\r\nX-Spammy-Not: kept? no: x-spam prefix\r\nXX-Spam: kept\r\n X-Spam: continuation\r\n\r\nb\r\n',
+  ],
 ];
 
 beforeAll(async () => {
@@ -136,7 +142,8 @@ afterAll(async () => {
 
 describe('the CRLF size of messages with forged verdict fields', () => {
   it('in memory: W=, LIST, RETR, STAT and quota use agree', async () => {
-    for (const [name, text] of HOSTILE) expect(await send(['mem@example.test'], Buffer.from(text, 'latin1')), name).toBe(250);
+    for (const [name, text] of HOSTILE)
+      expect(await send(['mem@example.test'], Buffer.from(text, 'latin1')), name).toBe(250);
     await check('mem', HOSTILE.length);
   });
 
@@ -190,7 +197,8 @@ describe('the CRLF size of messages with forged verdict fields', () => {
       expect(await send(['fwd@example.test'], Buffer.from(m, 'latin1'))).toBe(250);
     }
     const deadline = Date.now() + 30_000;
-    while (readdirSync(box('fwdst')).length < msgs.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    while (readdirSync(box('fwdst')).length < msgs.length && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
     const stored = await check('fwdst', msgs.length);
     // Each stored copy ends with what was sent less the forged lines (the intake's own lines come first).
     const want = msgs.map((m) => {
@@ -201,7 +209,7 @@ describe('the CRLF size of messages with forged verdict fields', () => {
     for (const w of want)
       expect(
         stored.some((s) => s.subarray(s.length - w.length).equals(w)),
-        `${JSON.stringify(w.toString("latin1").slice(0, 300))} in ${JSON.stringify(stored.map((s) => s.toString("latin1").slice(0, 600)))}`,
+        `${JSON.stringify(w.toString('latin1').slice(0, 300))} in ${JSON.stringify(stored.map((s) => s.toString('latin1').slice(0, 600)))}`,
       ).toBe(true);
   }, 60_000);
 });

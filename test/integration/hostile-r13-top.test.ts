@@ -27,13 +27,20 @@ const MESSAGES: [string, Buffer][] = [];
 for (const total of [8191, 8192, 8193, 8194, 16384])
   for (const at of [8188, 8189, 8190, 8191, 8192])
     for (const blank of ['\r\n', '\n'])
-      for (const lf of ['\r\n', '\n']) MESSAGES.push([`total ${total} blank at ${at} ${JSON.stringify(blank + lf)}`, cutAt(at, blank, total, lf)]);
+      for (const lf of ['\r\n', '\n'])
+        MESSAGES.push([`total ${total} blank at ${at} ${JSON.stringify(blank + lf)}`, cutAt(at, blank, total, lf)]);
 MESSAGES.push(
   ['header 8192 bytes, no blank line', Buffer.alloc(8192, 'a')],
   ['8192 bytes, all LF', Buffer.alloc(8192, 10)],
   ['8193 bytes, CR then LFs', Buffer.concat([Buffer.alloc(8191, 'q'), Buffer.from('\r\n\n')])],
-  ['CR at 8191 alone, LF at 8192', Buffer.concat([Buffer.from('S: x\n'), Buffer.alloc(8186, 'q'), Buffer.from('\n\r\nbody\n')])],
-  ['header of 40 KB', Buffer.concat([Buffer.from(`${'X-A: '.padEnd(78, 'a')}\r\n`.repeat(520)), Buffer.from('\r\nb1\r\nb2\r\n')])],
+  [
+    'CR at 8191 alone, LF at 8192',
+    Buffer.concat([Buffer.from('S: x\n'), Buffer.alloc(8186, 'q'), Buffer.from('\n\r\nbody\n')]),
+  ],
+  [
+    'header of 40 KB',
+    Buffer.concat([Buffer.from(`${'X-A: '.padEnd(78, 'a')}\r\n`.repeat(520)), Buffer.from('\r\nb1\r\nb2\r\n')]),
+  ],
   ['empty', Buffer.alloc(0)],
 );
 

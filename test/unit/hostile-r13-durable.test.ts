@@ -146,7 +146,8 @@ describe('writeAtomic, hostile inputs, both ways', () => {
         // No link was followed, no one else's file written or removed.
         expect(readFileSync(join(dir, 'target'), 'utf8')).toBe('original');
         expect(readdirSync(dir).length).toBe(3000 + 2);
-        for (const name of taken.filter((_, k) => k % 3 === 0)) expect(readFileSync(join(dir, name), 'utf8')).toBe('someone else');
+        for (const name of taken.filter((_, k) => k % 3 === 0))
+          expect(readFileSync(join(dir, name), 'utf8')).toBe('someone else');
       });
 
       it('empty data in every form gives an empty file; arrays with empty parts and more than 16 parts give the parts joined', async () => {
@@ -168,9 +169,9 @@ describe('writeAtomic, hostile inputs, both ways', () => {
         for (const n of ['str', 'buf', 'arr', 'arr2']) expect(readFileSync(join(dir, n)).length, n).toBe(0);
         expect(readFileSync(join(dir, 'many')).equals(Buffer.concat(many))).toBe(true);
         expect(readFileSync(join(dir, 'sixteen')).equals(Buffer.concat(many.slice(0, 24)))).toBe(true);
-        expect(readFileSync(join(dir, 'views')).equals(Buffer.concat([Buffer.from('3456'), big, Buffer.from('abcdef')]))).toBe(
-          true,
-        );
+        expect(
+          readFileSync(join(dir, 'views')).equals(Buffer.concat([Buffer.from('3456'), big, Buffer.from('abcdef')])),
+        ).toBe(true);
         expect(readFileSync(join(dir, 'over')).length).toBe(256 * 1024 + 1);
         expect(readFileSync(join(dir, 'exact')).equals(Buffer.alloc(256 * 1024, 0x43))).toBe(true);
         expect(temps(dir)).toEqual([]);
@@ -207,7 +208,9 @@ describe('writeAtomic, hostile inputs, both ways', () => {
         const file = join(dir, 'contested');
         const body = (i: number) => Buffer.alloc(1000 + i * 997, 0x61 + (i % 26));
         const results = await withWay(noAddon, () =>
-          Promise.allSettled(Array.from({ length: 50 }, (_, i) => writeAtomic(file, body(i), { syncDir: i % 2 === 0 }))),
+          Promise.allSettled(
+            Array.from({ length: 50 }, (_, i) => writeAtomic(file, body(i), { syncDir: i % 2 === 0 })),
+          ),
         );
         expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
         const got = readFileSync(file);
@@ -246,7 +249,9 @@ describe('writeAtomic on a file system that fails (a 64 KB tmpfs: ENOSPC; remoun
           size -= 4096;
         }
       }
-      const code = await withWay(noAddon, () => errCode(writeAtomic(join(dir, 'keep'), Buffer.alloc(100 * 1024, 0x7a))));
+      const code = await withWay(noAddon, () =>
+        errCode(writeAtomic(join(dir, 'keep'), Buffer.alloc(100 * 1024, 0x7a))),
+      );
       expect(code).toBe('ENOSPC');
       expect(readFileSync(join(dir, 'keep'), 'utf8')).toBe('old contents');
       expect(temps(dir)).toEqual([]);
@@ -315,4 +320,3 @@ describe('writeAtomic under kill -9', () => {
     }, 30_000);
   }
 });
-
