@@ -7,7 +7,7 @@ import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
-import { CrlfCount, filteredCrlfSize } from '../maildir/crlf-size.js';
+import { CrlfCount } from '../maildir/crlf-size.js';
 import { metrics } from '../service/metrics.js';
 import type { Logger } from '../support/log.js';
 import { randomHex } from '../support/random-id.js';
@@ -16,7 +16,7 @@ import { searchDataPhase } from './data-phase.js';
 import { batchReplies, flushReplies, HARD_ERRORS, onceClosed, SmtpGuard } from './guard.js';
 import { headerEnd, receivedHeader } from './headers.js';
 import { type LocalDelivery, LoopError, MAX_HEADER, Message, RefusedError, type Undo } from './local-delivery.js';
-import { type SpamFilter, verdictText } from './spam-filter.js';
+import { filteredCrlfSize, type SpamFilter, verdictText } from './spam-filter.js';
 import { plainSender, Srs } from './srs.js';
 
 export interface IntakeOptions {

@@ -12,6 +12,7 @@
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import type { SpamFilterView } from '../control/protocol.js';
+import { crlfSize } from '../maildir/crlf-size.js';
 import { metrics } from '../service/metrics.js';
 import type { Logger } from '../support/log.js';
 import { headerEnd } from './headers.js';
@@ -65,6 +66,32 @@ export function verdictText(v: Exclude<Verdict, { refuse: unknown }>): string | 
   if (v.action === 'unchecked') return undefined;
   const score = v.score === undefined ? '' : ` ${v.score.toFixed(2)}`;
   return `${v.action.replace(' ', '-')}${score}${v.symbols?.length ? ` (${v.symbols.join(', ')})` : ''}`;
+}
+
+/**
+ * The CRLF size of a message stored as a verdict's `parts`: lines this server added (each ending
+ * in a line end), then `whole`'s bytes as the filter left them (withoutVerdicts and rspamd's
+ * removals take out whole header lines, so the body is the same bytes). `counted` is the CRLF
+ * size of everything the client sent, of which `whole` is all or the start: the stored size is
+ * worked out from it and the headers alone, and the message is not read through again.
+ */
+export function filteredCrlfSize(parts: readonly Buffer[], whole: Buffer, counted: number): number {
+  const own = parts[parts.length - 1];
+  const added = parts.slice(0, -1);
+  // Lines this server wrote, so a line end ends each: a part that did not would be a bug here.
+  if (added.some((p) => p.length > 0 && p[p.length - 1] !== 0x0a))
+    throw new Error('an added header part has no line end');
+  return crlfSize(added) + counted + (own === whole ? 0 : headerChange(own, whole));
+}
+
+/** What taking header lines out of `whole` (leaving `own`) changed its CRLF size by. */
+function headerChange(own: Buffer, whole: Buffer): number {
+  const end = headerEnd(whole);
+  const ownEnd = end - (whole.length - own.length);
+  // The same body after the same line end: only the headers need counting.
+  if (end > 0 && ownEnd > 0 && own[ownEnd - 1] === 0x0a && own.subarray(ownEnd).equals(whole.subarray(end)))
+    return crlfSize(own.subarray(0, ownEnd)) - crlfSize(whole.subarray(0, end));
+  return crlfSize(own) - crlfSize(whole);
 }
 
 export class SpamFilter extends EventEmitter {

@@ -163,7 +163,7 @@ export async function writeNewFile(
   data: Buffer | readonly Buffer[],
   opts: { mode?: number; sync?: boolean; tail?: string } = {},
 ): Promise<void> {
-  const parts = Buffer.isBuffer(data) ? [data] : data.filter((p) => p.length > 0);
+  const parts = partsOf(data);
   if (!opts.tail && parts.reduce((n, p) => n + p.length, 0) <= QUICK_BYTES) return writeQuick(path, parts, opts);
   const fd = await openFd(path, 'wx', opts.mode ?? 0o600);
   try {
@@ -184,6 +184,11 @@ export async function writeNewFile(
     throw err;
   }
   await closeFd(fd);
+}
+
+/** A file's bytes as the parts one vectored write takes (empty ones left out). */
+function partsOf(data: Buffer | readonly Buffer[]): Buffer[] {
+  return Buffer.isBuffer(data) ? [data] : data.filter((p) => p.length > 0);
 }
 
 /** What is left of `parts` after a vectored write of `written` bytes (a short write goes on from there). */
@@ -269,8 +274,7 @@ export async function writeAtomic(
   // its journal: under 20 senders' fsyncs the forward queue's spool writes held the event loop
   // 1.1 s of the 5 s that 1,000 submissions took (a CPU profile; open and rename on top).
   if (opts.sync !== false && !opts.tail) {
-    const parts = Buffer.isBuffer(bytes) ? [bytes] : bytes.filter((p) => p.length > 0);
-    if (await writeRenamed(tmp, path, parts, { shareFolderSync: true, mode: opts.mode })) {
+    if (await writeRenamed(tmp, path, partsOf(bytes), { shareFolderSync: true, mode: opts.mode })) {
       if (opts.syncDir !== false) await fsyncDir(dir);
       return;
     }
