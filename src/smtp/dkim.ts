@@ -3,15 +3,18 @@
 // itself writes or takes from its accounts (bounces, submitted mail), so the recipient's
 // provider can tell them from forgeries. Signing is mailauth's (relaxed/relaxed): rsa-sha256,
 // and ed25519-sha256 (RFC 8463) as a second signature when the domain also has such a key,
-// both in one pass over the message.
+// both in one pass over the message, on a worker thread (dkim-worker.ts).
 import { createPrivateKey, createPublicKey, generateKeyPair } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { DkimAlgorithm, DkimView } from '../control/protocol.js';
 import { InputError } from '../model/errors.js';
 import { mkdirDurable, writeAtomic } from '../support/durable.js';
-import { loadDkimSign } from './mailauth-keys.js';
+import { DKIM_WORKER } from '../support/package-root.js';
+import { WorkerPool } from '../support/worker-pool.js';
+import type { loadDkimSign } from './mailauth-keys.js';
 
 const generate = promisify(generateKeyPair);
 const SELECTOR = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -25,13 +28,32 @@ interface Key {
 }
 
 type MailauthSign = Awaited<ReturnType<typeof loadDkimSign>>;
+type SignOptions = Parameters<MailauthSign>[1] & { signingDomain: string };
+
+/** What dkim-worker.ts is given: the message and mailauth's options for it. */
+export interface DkimJob {
+  message: Uint8Array;
+  options: SignOptions;
+}
+/** What it answers: the signature fields to put on top, or why there are none. */
+export type DkimAnswer = { signatures: string; error?: undefined } | { error: string; signatures?: undefined };
+
+/**
+ * The signing workers, shared by every DkimKeys of the process. Up to two (one on a machine of
+ * two cores, so the event loop keeps the other): a signature takes under a millisecond, and
+ * more workers would only take cores from the sessions.
+ */
+const signing = new WorkerPool<DkimJob, DkimAnswer>(
+  DKIM_WORKER,
+  Math.max(1, Math.min(2, availableParallelism() - 1)),
+  'DKIM signing',
+);
 
 export class DkimKeys {
   /** A domain's signing keys: the newest of each algorithm, RSA first. */
   private readonly keys = new Map<string, Key[]>();
   /** Each domain folder's modification time when its keys were read. */
   private readonly readAt = new Map<string, number>();
-  private signer: MailauthSign | null = null;
 
   /**
    * Reads the keys in `dir`; the newest file of each algorithm of a domain is the one that
@@ -124,9 +146,6 @@ export class DkimKeys {
     this.fresh(domain);
     const keys = this.keys.get(domain);
     if (!keys?.length) return message;
-    // Loaded when first needed: mailauth takes a quarter of a second to load, at every start.
-    // Each key is parsed once (mailauth-keys.ts), not at every message.
-    this.signer ??= await loadDkimSign();
     const signatureData = keys.map((k) => ({
       signingDomain: domain,
       selector: k.selector,
@@ -136,11 +155,14 @@ export class DkimKeys {
     }));
     // The signer reads signatureData alone (the top-level key fields its types ask for are
     // mailauth's index.js wrapper's); given as the types want, with the first key on top.
-    const { signatures, errors } = await this.signer(message, { ...signatureData[0], signatureData });
-    if (errors?.length) {
-      const e = errors[0] as { err?: Error; selector?: string };
-      throw new Error(`DKIM signing with ${domain}'s key ${e.selector}: ${e.err?.message ?? 'failed'}`);
-    }
+    // The worker loads mailauth when it starts, and parses each key once (mailauth-keys.ts).
+    // A view into a larger buffer would be sent whole (a message is cloned with its buffer).
+    const bytes = message.byteLength === message.buffer.byteLength ? message : new Uint8Array(message);
+    const { signatures, error } = await signing.run({
+      message: bytes,
+      options: { ...signatureData[0], signatureData },
+    });
+    if (error !== undefined) throw new Error(error);
     return Buffer.concat([Buffer.from(signatures), message]);
   }
 }

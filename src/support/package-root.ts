@@ -25,3 +25,6 @@ export const VERSION: string = (
  * that starts it is not).
  */
 export const HASH_WORKER = join(PACKAGE_ROOT, 'dist/src/store/hash-worker.js');
+
+/** The DKIM-signing worker's compiled file (dkim-worker.ts), found the same way. */
+export const DKIM_WORKER = join(PACKAGE_ROOT, 'dist/src/smtp/dkim-worker.js');

@@ -1,0 +1,80 @@
+// Worker threads of their own for CPU work that would otherwise hold the event loop (password
+// hashes, DKIM signatures), so it never waits in (or fills) libuv's thread pool either, which
+// runs every fsync, file read and SQLite call of the daemon: 10,000 Argon2id hashes queued
+// there held SMTP delivery for as long as they took. Each worker runs one job at a time, taken
+// from one queue; workers start when first needed, and idle ones do not keep the process
+// alive. One listener of each kind per worker, whatever the number of jobs.
+import { Worker } from 'node:worker_threads';
+
+interface Waiting<Job, Answer> {
+  job: Job;
+  done: (a: Answer) => void;
+  fail: (err: Error) => void;
+}
+
+/** Runs jobs on up to `size` workers of `script`, which answers each job it is sent ({id, ...job}) with one message. */
+export class WorkerPool<Job extends object, Answer> {
+  private readonly queue: Waiting<Job, Answer>[] = [];
+  /** Each worker and the job it runs (null when idle). */
+  private readonly workers = new Map<Worker, Waiting<Job, Answer> | null>();
+  private next = 0;
+  private closed = false;
+
+  /** `what` names the workers in errors ("the hash worker exited (1)"). */
+  constructor(
+    private readonly script: string,
+    private readonly size: number,
+    private readonly what: string,
+  ) {}
+
+  /** The worker's answer to `job`; rejects if the pool is closed or the worker dies on it. */
+  run(job: Job): Promise<Answer> {
+    if (this.closed) return Promise.reject(new Error(`the ${this.what} pool was closed`));
+    return new Promise((done, fail) => {
+      this.queue.push({ job, done, fail });
+      this.dispatch();
+    });
+  }
+
+  /** Stops every worker; jobs still queued or running fail. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const w of this.queue.splice(0)) w.fail(new Error(`the ${this.what} pool was closed`));
+    await Promise.all([...this.workers.keys()].map((w) => w.terminate()));
+  }
+
+  private dispatch(): void {
+    while (this.queue.length) {
+      let worker = [...this.workers].find(([, busy]) => busy === null)?.[0];
+      if (!worker && this.workers.size < this.size) worker = this.start();
+      if (!worker) return;
+      const w = this.queue.shift()!;
+      this.workers.set(worker, w);
+      worker.ref();
+      worker.postMessage({ id: this.next++, ...w.job });
+    }
+  }
+
+  private start(): Worker {
+    const worker = new Worker(this.script);
+    worker.on('message', (a: Answer) => {
+      const w = this.workers.get(worker);
+      this.workers.set(worker, null);
+      worker.unref();
+      w?.done(a);
+      this.dispatch();
+    });
+    // A worker that died fails the job it held, and another is started for the rest.
+    const died = (err: Error) => {
+      const w = this.workers.get(worker);
+      if (!this.workers.delete(worker)) return;
+      w?.fail(err);
+      if (!this.closed) this.dispatch();
+    };
+    worker.on('error', died);
+    worker.on('exit', (code) => died(new Error(`the ${this.what} worker exited (${code})`)));
+    worker.unref();
+    this.workers.set(worker, null);
+    return worker;
+  }
+}
