@@ -156,12 +156,13 @@ export class DkimKeys {
     // The signer reads signatureData alone (the top-level key fields its types ask for are
     // mailauth's index.js wrapper's); given as the types want, with the first key on top.
     // The worker loads mailauth when it starts, and parses each key once (mailauth-keys.ts).
-    // A view into a larger buffer would be sent whole (a message is cloned with its buffer).
-    const bytes = message.byteLength === message.buffer.byteLength ? message : new Uint8Array(message);
-    const { signatures, error } = await signing.run({
-      message: bytes,
-      options: { ...signatureData[0], signatureData },
-    });
+    // One copy of the message, moved to the worker: a Buffer is often a view into a larger
+    // buffer, which a message to a worker would copy whole, and more than once.
+    const bytes = new Uint8Array(message);
+    const { signatures, error } = await signing.run(
+      { message: bytes, options: { ...signatureData[0], signatureData } },
+      [bytes.buffer],
+    );
     if (error !== undefined) throw new Error(error);
     return Buffer.concat([Buffer.from(signatures), message]);
   }

@@ -4,10 +4,11 @@
 // there held SMTP delivery for as long as they took. Each worker runs one job at a time, taken
 // from one queue; workers start when first needed, and idle ones do not keep the process
 // alive. One listener of each kind per worker, whatever the number of jobs.
-import { Worker } from 'node:worker_threads';
+import { type Transferable, Worker } from 'node:worker_threads';
 
 interface Waiting<Job, Answer> {
   job: Job;
+  transfer: Transferable[];
   done: (a: Answer) => void;
   fail: (err: Error) => void;
 }
@@ -27,11 +28,14 @@ export class WorkerPool<Job extends object, Answer> {
     private readonly what: string,
   ) {}
 
-  /** The worker's answer to `job`; rejects if the pool is closed or the worker dies on it. */
-  run(job: Job): Promise<Answer> {
+  /**
+   * The worker's answer to `job`; rejects if the pool is closed or the worker dies on it.
+   * `transfer` (buffers in the job) is moved to the worker, not copied: the caller must not use it again.
+   */
+  run(job: Job, transfer: Transferable[] = []): Promise<Answer> {
     if (this.closed) return Promise.reject(new Error(`the ${this.what} pool was closed`));
     return new Promise((done, fail) => {
-      this.queue.push({ job, done, fail });
+      this.queue.push({ job, transfer, done, fail });
       this.dispatch();
     });
   }
@@ -51,7 +55,7 @@ export class WorkerPool<Job extends object, Answer> {
       const w = this.queue.shift()!;
       this.workers.set(worker, w);
       worker.ref();
-      worker.postMessage({ id: this.next++, ...w.job });
+      worker.postMessage({ id: this.next++, ...w.job }, w.transfer);
     }
   }
 

@@ -61,6 +61,9 @@ describe('DKIM signing on a worker thread', () => {
     const big = Buffer.concat([Buffer.from('junk before\r\n'), m, Buffer.from('junk after\r\n')]);
     const view = big.subarray(13, 13 + m.length);
     const signed = await keys.sign('example.test', view);
+    // The caller's buffer is the caller's still (a copy went to the worker).
+    expect(view.equals(m)).toBe(true);
+    expect(big.length).toBe(m.length + 25);
     expect(signed.subarray(signed.length - m.length).equals(m)).toBe(true);
     expect(await verdicts(keys, 'example.test', signed)).toEqual(['example.test pass']);
 
