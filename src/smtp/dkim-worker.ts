@@ -1,7 +1,7 @@
 // A worker thread for DKIM signatures (dkim.ts sends it the work): mailauth's signer hashes the
 // message's body and signs its header, about 0.7 ms of CPU a message with a 2048-bit RSA key,
 // which on the event loop held every session of the daemon for as long.
-// Messages: {id, message, options} -> {signatures} or {error} (the message is moved here, not copied).
+// Messages: {id, message, options} -> {id, signatures} or {id, error} (the message is moved here, not copied).
 import { parentPort } from 'node:worker_threads';
 import type { DkimAnswer, DkimJob } from './dkim.js';
 import { loadDkimSign } from './mailauth-keys.js';
@@ -19,11 +19,12 @@ parentPort?.on('message', async (job: DkimJob & { id: number }) => {
     if (errors?.length) {
       const e = errors[0] as { err?: Error; selector?: string };
       answer = {
+        id: job.id,
         error: `DKIM signing with ${job.options.signingDomain}'s key ${e.selector}: ${e.err?.message ?? 'failed'}`,
       };
-    } else answer = { signatures };
+    } else answer = { id: job.id, signatures };
   } catch (err) {
-    answer = { error: (err as Error).message };
+    answer = { id: job.id, error: (err as Error).message };
   }
   parentPort?.postMessage(answer);
 });

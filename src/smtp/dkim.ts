@@ -36,7 +36,10 @@ export interface DkimJob {
   options: SignOptions;
 }
 /** What it answers: the signature fields to put on top, or why there are none. */
-export type DkimAnswer = { signatures: string; error?: undefined } | { error: string; signatures?: undefined };
+export type DkimAnswer = { id: number } & (
+  | { signatures: string; error?: undefined }
+  | { error: string; signatures?: undefined }
+);
 
 /**
  * The signing workers, shared by every DkimKeys of the process. Up to two (one on a machine of
@@ -160,7 +163,9 @@ export class DkimKeys {
     // buffer, which a message to a worker would copy whole, and more than once.
     const bytes = new Uint8Array(message);
     const { signatures, error } = await signing.run(
-      { message: bytes, options: { ...signatureData[0], signatureData } },
+      // The time of t= given, not read by mailauth twice (once for the header it signs, once
+      // for the one it writes), which a second's turn between the two made wrong.
+      { message: bytes, options: { ...signatureData[0], signatureData, signTime: new Date() } },
       [bytes.buffer],
     );
     if (error !== undefined) throw new Error(error);

@@ -7,14 +7,20 @@
 import { type Transferable, Worker } from 'node:worker_threads';
 
 interface Waiting<Job, Answer> {
+  /** Sent with the job; the worker's answer carries it back. */
+  id: number;
   job: Job;
   transfer: Transferable[];
   done: (a: Answer) => void;
   fail: (err: Error) => void;
 }
 
-/** Runs jobs on up to `size` workers of `script`, which answers each job it is sent ({id, ...job}) with one message. */
-export class WorkerPool<Job extends object, Answer> {
+/**
+ * Runs jobs on up to `size` workers of `script`, which answers each job it is sent ({id, ...job})
+ * with one message that carries the same id. An answer with another id (a worker that answered
+ * twice) is dropped, never given to the job after.
+ */
+export class WorkerPool<Job extends object, Answer extends { id: number }> {
   private readonly queue: Waiting<Job, Answer>[] = [];
   /** Each worker and the job it runs (null when idle). */
   private readonly workers = new Map<Worker, Waiting<Job, Answer> | null>();
@@ -35,7 +41,7 @@ export class WorkerPool<Job extends object, Answer> {
   run(job: Job, transfer: Transferable[] = []): Promise<Answer> {
     if (this.closed) return Promise.reject(new Error(`the ${this.what} pool was closed`));
     return new Promise((done, fail) => {
-      this.queue.push({ job, transfer, done, fail });
+      this.queue.push({ id: this.next++, job, transfer, done, fail });
       this.dispatch();
     });
   }
@@ -53,9 +59,16 @@ export class WorkerPool<Job extends object, Answer> {
       if (!worker && this.workers.size < this.size) worker = this.start();
       if (!worker) return;
       const w = this.queue.shift()!;
+      try {
+        worker.postMessage({ id: w.id, ...w.job }, w.transfer);
+      } catch (err) {
+        // A job that cannot be sent (a value no worker can be given) fails alone; the worker
+        // stays free for the next.
+        w.fail(err as Error);
+        continue;
+      }
       this.workers.set(worker, w);
       worker.ref();
-      worker.postMessage({ id: this.next++, ...w.job }, w.transfer);
     }
   }
 
@@ -63,9 +76,10 @@ export class WorkerPool<Job extends object, Answer> {
     const worker = new Worker(this.script);
     worker.on('message', (a: Answer) => {
       const w = this.workers.get(worker);
+      if (!w || a?.id !== w.id) return;
       this.workers.set(worker, null);
       worker.unref();
-      w?.done(a);
+      w.done(a);
       this.dispatch();
     });
     // A worker that died fails the job it held, and another is started for the rest.

@@ -93,10 +93,10 @@ describe('the worker pool', () => {
       `import { parentPort } from 'node:worker_threads';
        parentPort.on('message', (job) => {
          if (job.die) process.exit(3);
-         parentPort.postMessage({ twice: job.n * 2 });
+         parentPort.postMessage({ id: job.id, twice: job.n * 2 });
        });`,
     );
-    const pool = new WorkerPool<{ n: number; die?: boolean }, { twice: number }>(script, 2, 'test');
+    const pool = new WorkerPool<{ n: number; die?: boolean }, { id: number; twice: number }>(script, 2, 'test');
     const jobs = [
       pool.run({ n: 1 }),
       pool.run({ n: 2, die: true }),
