@@ -44,12 +44,14 @@ export type DkimAnswer = { id: number } & (
 /**
  * The signing workers, shared by every DkimKeys of the process. Up to two (one on a machine of
  * two cores, so the event loop keeps the other): a signature takes under a millisecond, and
- * more workers would only take cores from the sessions.
+ * more workers would only take cores from the sessions. A message still being signed after 30
+ * s (a 25 MB one takes about 0.1 s) fails alone, and its worker is replaced.
  */
 const signing = new WorkerPool<DkimJob, DkimAnswer>(
   DKIM_WORKER,
   Math.max(1, Math.min(2, availableParallelism() - 1)),
   'DKIM signing',
+  30_000,
 );
 
 export class DkimKeys {

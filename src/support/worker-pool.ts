@@ -3,7 +3,9 @@
 // runs every fsync, file read and SQLite call of the daemon: 10,000 Argon2id hashes queued
 // there held SMTP delivery for as long as they took. Each worker runs one job at a time, taken
 // from one queue; workers start when first needed, and idle ones do not keep the process
-// alive. One listener of each kind per worker, whatever the number of jobs.
+// alive. One listener of each kind per worker, whatever the number of jobs. A job given a time
+// limit that its worker overruns is failed and its worker stopped, so one input that never ends
+// cannot hold every job behind it.
 import { type Transferable, Worker } from 'node:worker_threads';
 
 interface Waiting<Job, Answer> {
@@ -13,6 +15,8 @@ interface Waiting<Job, Answer> {
   transfer: Transferable[];
   done: (a: Answer) => void;
   fail: (err: Error) => void;
+  /** The time limit's timer, once the job runs. */
+  timer?: NodeJS.Timeout;
 }
 
 /**
@@ -27,11 +31,15 @@ export class WorkerPool<Job extends object, Answer extends { id: number }> {
   private next = 0;
   private closed = false;
 
-  /** `what` names the workers in errors ("the hash worker exited (1)"). */
+  /**
+   * `what` names the workers in errors ("the hash worker exited (1)"); `limitMs`, if given, is
+   * how long a job may run before it fails and its worker is stopped (another starts for the rest).
+   */
   constructor(
     private readonly script: string,
     private readonly size: number,
     private readonly what: string,
+    private readonly limitMs?: number,
   ) {}
 
   /**
@@ -69,7 +77,17 @@ export class WorkerPool<Job extends object, Answer extends { id: number }> {
       }
       this.workers.set(worker, w);
       worker.ref();
+      if (this.limitMs) w.timer = setTimeout(() => this.overran(worker, w), this.limitMs).unref();
     }
+  }
+
+  /** Fails a job that ran past the limit and stops its worker; the rest go to the others. */
+  private overran(worker: Worker, w: Waiting<Job, Answer>): void {
+    if (this.workers.get(worker) !== w) return;
+    this.workers.delete(worker);
+    w.fail(new Error(`the ${this.what} worker took over ${this.limitMs} ms and was stopped`));
+    void worker.terminate();
+    if (!this.closed) this.dispatch();
   }
 
   private start(): Worker {
@@ -77,6 +95,7 @@ export class WorkerPool<Job extends object, Answer extends { id: number }> {
     worker.on('message', (a: Answer) => {
       const w = this.workers.get(worker);
       if (!w || a?.id !== w.id) return;
+      clearTimeout(w.timer);
       this.workers.set(worker, null);
       worker.unref();
       w.done(a);
@@ -86,6 +105,7 @@ export class WorkerPool<Job extends object, Answer extends { id: number }> {
     const died = (err: Error) => {
       const w = this.workers.get(worker);
       if (!this.workers.delete(worker)) return;
+      clearTimeout(w?.timer);
       w?.fail(err);
       if (!this.closed) this.dispatch();
     };

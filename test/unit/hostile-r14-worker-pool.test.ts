@@ -113,7 +113,27 @@ describe('WorkerPool: what holds', () => {
     expect(JSON.parse(r.out[1])).toMatchObject({ n: 1 });
   });
 
-  it('DOCUMENTED: a worker that never answers holds its job (and the process) forever; there is no timeout', () => {
+  it('with a time limit, a job whose worker never answers fails alone; another worker answers the next, and the process exits', () => {
+    const r = child(
+      `
+      const pool = new WorkerPool(SCRIPT, 1, 'test', 300);
+      const t0 = Date.now();
+      await pool.run({ hang: true }).then(() => console.log('answered'), (e) => console.log('failed: ' + e.message));
+      console.log('after ' + (Date.now() - t0 >= 300 && Date.now() - t0 < 2000 ? 'about the limit' : Date.now() - t0 + ' ms'));
+      console.log('second ' + (await pool.run({ n: 2 })).n);
+      // no close(): the worker that hung was stopped, the new one is idle`,
+      5000,
+    );
+    expect(r.out).toEqual([
+      'failed: the test worker took over 300 ms and was stopped',
+      'after about the limit',
+      'second 2',
+    ]);
+    expect(r.signal).toBeNull();
+    expect(r.code).toBe(0);
+  });
+
+  it('DOCUMENTED: without a time limit, a worker that never answers holds its job (and the process) forever', () => {
     const r = child(
       `
       const pool = new WorkerPool(SCRIPT, 1, 'test');
