@@ -15,6 +15,7 @@ import { shareFrameCaches } from '../../screens/shared/frame-caches.js';
 import { gatedStdin } from '../../screens/shared/key-gate.js';
 import { ControlClient } from '../../src/control/client.js';
 import { startDaemon, tempDir, VMAIL } from '../helpers/process.js';
+import { tmux } from '../helpers/tmux.js';
 import { heading, ms, performance, report, seedAccounts, stats } from './lib.js';
 
 const sleep = (t: number) => new Promise((r) => setTimeout(r, t));
@@ -195,7 +196,7 @@ async function pasteLatency(socket: string): Promise<number[]> {
 export function tmuxConsole(socket: string): { session: string; launchedAt: number } {
   const session = `vmail-bench-${process.pid}`;
   const launchedAt = performance.now();
-  execFileSync('tmux', [
+  tmux(
     'new-session',
     '-d',
     '-s',
@@ -205,7 +206,7 @@ export function tmuxConsole(socket: string): { session: string; launchedAt: numb
     '-y',
     '30',
     `exec ${process.execPath} ${VMAIL} console --socket ${socket}`,
-  ]);
+  );
   return { session, launchedAt };
 }
 

@@ -3,14 +3,13 @@
 // a long field that scrolls to its cursor, capitals kept as typed, the search field's cursor,
 // and bracketed paste (one event, control characters and escape sequences stripped). Judged by
 // the captured screen and by what the daemon queued.
-import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DaemonHandle, startDaemon, VMAIL, waitFor } from '../helpers/daemon.js';
+import { tmux } from '../helpers/tmux.js';
 
-const tmux = (...args: string[]) => execFileSync('tmux', args, { encoding: 'utf8' });
 let d: DaemonHandle;
 let n = 0;
 

@@ -2,7 +2,6 @@
 // tmux at 80x24 against a daemon holding 3,000 accounts: the list shown matches the filter after
 // typing, Backspace, a paste and keys sent faster than frames. And the mechanism that made those
 // keys cheaper (issue 30, target 2): Ink's frames share their caches, bounded.
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { render, Text } from 'ink';
@@ -12,11 +11,11 @@ import { frameCaches, shareFrameCaches } from '../../screens/shared/frame-caches
 import { fakeTerminal } from '../bench/console.js';
 import { type DaemonHandle, ROOT, startDaemon, tempDir, VMAIL, waitFor } from '../helpers/daemon.js';
 import { seedAccounts } from '../helpers/seed.js';
+import { tmux } from '../helpers/tmux.js';
 
 const ACCOUNTS = 3000;
 const names = Array.from({ length: ACCOUNTS }, (_, i) => `u${String(i).padStart(4, '0')}`);
 const SESSION = `vmail-filter-${process.pid}`;
-const tmux = (...args: string[]) => execFileSync('tmux', args, { encoding: 'utf8' });
 const screen = () => tmux('capture-pane', '-p', '-t', SESSION);
 /** One send-keys: the keys reach the terminal at once, faster than the console draws frames. */
 const keys = (...k: string[]) => tmux('send-keys', '-t', SESSION, ...k);

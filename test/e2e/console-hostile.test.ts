@@ -9,9 +9,9 @@ import { linkSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DaemonHandle, startDaemon, tempDir, VMAIL, waitFor } from '../helpers/daemon.js';
+import { tmux } from '../helpers/tmux.js';
 
 const PREFIX = `vmail-hostile-${process.pid}`;
-const tmux = (...args: string[]) => execFileSync('tmux', args, { encoding: 'utf8' });
 const FILE = 'vmail-settings-example.test.txt';
 
 let d: DaemonHandle;

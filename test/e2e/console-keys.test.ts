@@ -3,17 +3,16 @@
 // the screen has answered, and judged by what the daemon queued and by the captured screen.
 // Also where the selection stays after a remove or a cancel, notices that follow the apply,
 // and a daemon that goes away mid-burst.
-import { execFileSync } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LogEntryView, PendingView } from '../../src/control/protocol.js';
 import { type DaemonHandle, startDaemon, tempDir, VMAIL, waitFor } from '../helpers/daemon.js';
 import { pop3Login } from '../helpers/effects.js';
 import { seedAccounts } from '../helpers/seed.js';
+import { tmux } from '../helpers/tmux.js';
 
 const ACCOUNTS = 10_000;
 const SESSION = `vmail-keys-${process.pid}`;
-const tmux = (...args: string[]) => execFileSync('tmux', args, { encoding: 'utf8' });
 const screen = () => tmux('capture-pane', '-p', '-t', SESSION);
 /** One send-keys: tmux writes the keys to the terminal at once, as a fast typist or a paste would. */
 const keys = (...k: string[]) => tmux('send-keys', '-t', SESSION, ...k);

@@ -2,11 +2,10 @@
 // 200x50) against the real daemon. Every screen is captured and judged by what it shows: the
 // menu's items on consecutive lines, addresses whole, nothing cut mid-word, the header's words
 // apart; `/` filters the list on screen and Esc brings it back; `?` names the open screen's keys.
-import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DaemonHandle, startDaemon, VMAIL, waitFor } from '../helpers/daemon.js';
+import { tmux } from '../helpers/tmux.js';
 
-const tmux = (...args: string[]) => execFileSync('tmux', args, { encoding: 'utf8' });
 let d: DaemonHandle;
 let n = 0;
 

@@ -7,9 +7,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DaemonHandle, selfSignedCert, startDaemon, tempDir, VMAIL, waitFor } from '../helpers/daemon.js';
+import { tmux } from '../helpers/tmux.js';
 
 const PREFIX = `vmail-settings-${process.pid}`;
-const tmux = (...args: string[]) => execFileSync('tmux', args, { encoding: 'utf8' });
 
 let d: DaemonHandle;
 let pop3s: number;

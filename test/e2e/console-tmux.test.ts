@@ -1,11 +1,10 @@
 // The real `vmail console` in a real terminal (tmux, 80x24) against the real daemon: walk the
 // menu, add an account with keys sent in one burst, resize, and quit back to the shell.
-import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DaemonHandle, startDaemon, VMAIL, waitFor } from '../helpers/daemon.js';
+import { tmux } from '../helpers/tmux.js';
 
 const SESSION = `vmail-e2e-${process.pid}`;
-const tmux = (...args: string[]) => execFileSync('tmux', args, { encoding: 'utf8' });
 const screen = () => tmux('capture-pane', '-p', '-t', SESSION);
 const keys = (...k: string[]) => tmux('send-keys', '-t', SESSION, ...k);
 

@@ -4,7 +4,23 @@
 import { execFileSync } from 'node:child_process';
 import { waitFor } from './process.js';
 
-const tmux = (...args: string[]) => execFileSync('tmux', args, { encoding: 'utf8' });
+/**
+ * tmux with `args`, on the one tmux server every test shares. That server exits when its last
+ * session closes; a command that meets it as it exits ("server exited unexpectedly", a test
+ * file's session closing while another file opens one) is run again, up to five times.
+ */
+export function tmux(...args: string[]): string {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return execFileSync('tmux', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (err) {
+      const said = String((err as { stderr?: unknown }).stderr ?? '');
+      if (attempt >= 5 || !said.includes('server exited unexpectedly')) throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+    }
+  }
+}
+
 let sessions = 0;
 
 export interface Terminal {
