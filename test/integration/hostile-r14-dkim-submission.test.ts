@@ -6,23 +6,27 @@
 // prints, and must be one that a client was told was queued, whole.
 
 import { readFileSync } from 'node:fs';
-import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DaemonHandle, startDaemon, waitFor } from '../helpers/daemon.js';
+import { type DkimRecords, dkimVerdicts } from '../helpers/dkim-verdicts.js';
 import { TestRelay } from '../helpers/relay.js';
 import { RawSmtp } from '../helpers/smtp-raw.js';
 
-type Records = Map<string, string>;
+type Records = DkimRecords;
 
-async function verdicts(records: Records, signed: Buffer): Promise<string[]> {
-  const resolver = async (name: string, type: string) => {
-    const value = type === 'TXT' ? records.get(name) : undefined;
-    if (!value) throw Object.assign(new Error(`no ${type} ${name}`), { code: 'ENOTFOUND' });
-    return [[value]];
-  };
-  const result = await dkimVerify(signed, { resolver } as Parameters<typeof dkimVerify>[1]);
-  return result.results.map((r) => `${r.signingDomain} ${r.selector} ${r.status.result}`);
-}
+const verdicts = (records: Records, signed: Buffer) => dkimVerdicts(records, signed);
+
+/** The daemon's flags: the test relay, no waits after a failed login, no limit these bursts meet. */
+const daemonArgs = (relayPort: number) => [
+  '--relay',
+  `smtp://127.0.0.1:${relayPort}`,
+  '--auth-failure-delay',
+  '1ms',
+  '--send-limit',
+  '10000/1h',
+  '--max-connections-per-address',
+  '200',
+];
 
 /** Submits one message (dot-stuffed here); the final reply's code, or -1 if the connection died. */
 async function submit(
@@ -82,16 +86,7 @@ describe('submission under attack: concurrent clients, two domains, a rotation m
     await relay.listen();
     d = await startDaemon({
       domains: ['example.test', 'other.test'],
-      args: [
-        '--relay',
-        `smtp://127.0.0.1:${relay.port}`,
-        '--auth-failure-delay',
-        '1ms',
-        '--send-limit',
-        '10000/1h',
-        '--max-connections-per-address',
-        '200',
-      ],
+      args: daemonArgs(relay.port),
     });
     for (const a of [...accounts, ...others])
       expect((await d.cli(['accounts', 'add', a, '--password-stdin'], `pw-${a}\n`)).code).toBe(0);
@@ -246,16 +241,7 @@ describe('the daemon stopped while it signs', () => {
     await relay.listen();
     // The relay refuses for now: what was queued stays in the queue to be looked at after.
     relay.mode = 451;
-    const args = [
-      '--relay',
-      `smtp://127.0.0.1:${relay.port}`,
-      '--auth-failure-delay',
-      '1ms',
-      '--send-limit',
-      '10000/1h',
-      '--max-connections-per-address',
-      '200',
-    ];
+    const args = daemonArgs(relay.port);
     let d = await startDaemon({ args });
     try {
       expect((await d.cli(['accounts', 'add', 'k@example.test', '--password-stdin'], 'pw-k-long-1\n')).code).toBe(0);

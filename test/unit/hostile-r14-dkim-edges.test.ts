@@ -7,25 +7,17 @@ import { execFileSync } from 'node:child_process';
 import { renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dkimSign } from 'mailauth/lib/dkim/sign.js';
-import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
 import { describe, expect, it } from 'vitest';
 import { DkimKeys } from '../../src/smtp/dkim.js';
 import { HashPool } from '../../src/store/hash-pool.js';
 import { tempDir } from '../helpers/daemon.js';
+import { type DkimRecords, dkimVerdicts } from '../helpers/dkim-verdicts.js';
 
-type Records = Map<string, string>;
+type Records = DkimRecords;
 const recordsOf = (keys: DkimKeys, ...domains: string[]): Records =>
   new Map(domains.flatMap((d) => keys.views(d).map((v) => [v.name, v.value] as [string, string])));
 
-async function verdicts(records: Records, signed: Buffer): Promise<string[]> {
-  const resolver = async (name: string, type: string) => {
-    const value = type === 'TXT' ? records.get(name) : undefined;
-    if (!value) throw Object.assign(new Error(`no ${type} ${name}`), { code: 'ENOTFOUND' });
-    return [[value]];
-  };
-  const result = await dkimVerify(signed, { resolver } as Parameters<typeof dkimVerify>[1]);
-  return result.results.map((r) => `${r.signingDomain} ${r.selector} ${r.status.result}`);
-}
+const verdicts = (records: Records, signed: Buffer) => dkimVerdicts(records, signed);
 
 const bh = (s: Buffer | string) =>
   [...s.toString().matchAll(/bh=([^;]+);/g)].map((m) => m[1].replace(/\s/g, '')).filter(Boolean);
